@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * One error convention: functions return 0 (or a value >= 0) on success and a negative errno on
+ * failure, and fill an optional caller-owned tk_err with a message a user can act on.  The
+ * struct is fixed-size, so there is nothing to free and nothing can leak.
+ */
+typedef struct tk_err {
+	int code;      /* negative errno, 0 when unset */
+	char msg[512]; /* human-readable, without trailing newline */
+} tk_err;
+
+/* Sets err (if not NULL) and returns code, which must be negative. */
+int tk_err_set(tk_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Prepends "<context>: " to err->msg and returns code. */
+int tk_err_wrap(tk_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Sets err from code with strerror text only when err is still unset; returns code. */
+int tk_err_errno(tk_err *err, int code, const char *what);
+
+static inline void tk_err_clear(tk_err *err)
+{
+	if (err) {
+		err->code = 0;
+		err->msg[0] = '\0';
+	}
+}

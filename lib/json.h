@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <jansson.h>
+
+#include "err.h"
+
+/* jansson >= 2.14 provides json_decrefp() for _cleanup_(json_decrefp). */
+
+/*
+ * json_unpack_ex with JSON_STRICT (unknown keys are refused) that turns jansson's error into a
+ * tk_err naming `what` and the offending path: "endpoint.add args: 1:20: unknown key 'foo'".
+ */
+int tk_json_unpack(json_t *root, const char *what, tk_err *err, const char *fmt, ...);
+/* The same without JSON_STRICT, for objects that may carry keys we ignore (CNI). */
+int tk_json_unpack_lax(json_t *root, const char *what, tk_err *err, const char *fmt, ...);
+
+/* json_loads with JSON_REJECT_DUPLICATES; -EBADMSG with line/column in err. */
+int tk_json_parse(const char *text, size_t len, const char *what, json_t **ret, tk_err *err);

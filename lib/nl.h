@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * rtnetlink verbs at tenantkit's level.  Only nl.c includes libnl headers; libnl's NLE_* codes are
+ * translated to -errno here and kernel extack text is appended to err.
+ *
+ * A tk_nl handle is bound to the network namespace it was opened in (a netlink socket stays in
+ * the netns it was created in), so the daemon opens one for its own netns and one per container
+ * netns it configures; the calling thread never stays in a foreign netns.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "err.h"
+
+struct tk_nl;
+
+/* A socket in the caller's current network namespace. */
+int tk_nl_open(struct tk_nl **ret, tk_err *err);
+/* A socket inside the network namespace netns_fd refers to (setns, socket, setns back). */
+int tk_nl_open_netns(int netns_fd, struct tk_nl **ret, tk_err *err);
+struct tk_nl *tk_nl_close(struct tk_nl *nl);
+
+struct tk_link_info {
+	char name[16];
+	char kind[16]; /* "bridge", "veth", "" when unknown */
+	int ifindex;
+	int master; /* ifindex of the bridge, 0 when none */
+	unsigned mtu;
+	uint8_t mac[6];
+	bool up;
+};
+
+/* Creates a bridge (NLM_F_CREATE|NLM_F_EXCL): -EEXIST when the name is taken. mtu 0 = default. */
+int tk_nl_bridge_add(struct tk_nl *nl, const char *name, unsigned mtu, int *ret_ifindex, tk_err *err);
+
+/*
+ * Creates a veth pair in one message: host_name in this handle's netns, peer_name directly in
+ * the netns peer_netns_fd refers to, with peer_mac (NULL = kernel's choice) and mtu (0 = default).
+ * -EEXIST when host_name exists here or peer_name exists in the peer netns.
+ */
+int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const char *peer_name, int peer_netns_fd,
+		   const uint8_t *peer_mac, unsigned mtu, int *ret_host_ifindex, tk_err *err);
+
+/* Deletes a link by name; -ENODEV when it does not exist. */
+int tk_nl_link_del(struct tk_nl *nl, const char *name, tk_err *err);
+int tk_nl_link_get(struct tk_nl *nl, const char *name, struct tk_link_info *ret, tk_err *err);
+int tk_nl_link_set_up(struct tk_nl *nl, int ifindex, tk_err *err);
+int tk_nl_link_set_master(struct tk_nl *nl, int ifindex, int master_ifindex, tk_err *err);
+
+/* Calls cb for every link whose name starts with prefix; stops and returns cb's value if < 0. */
+typedef int (*tk_nl_link_cb)(const struct tk_link_info *link, void *userdata);
+int tk_nl_link_foreach(struct tk_nl *nl, const char *prefix, tk_nl_link_cb cb, void *userdata,
+		       tk_err *err);
+
+/*
+ * Adds addr/plen to ifindex.  IPv6 addresses are added with IFA_F_NODAD so they are usable at
+ * once.  -EEXIST when already present.
+ */
+int tk_nl_addr_add(struct tk_nl *nl, int ifindex, const struct tk_prefix *addr, tk_err *err);
+int tk_nl_addr_del(struct tk_nl *nl, int ifindex, const struct tk_prefix *addr, tk_err *err);
+/* Calls cb for each address on ifindex of family (AF_UNSPEC = all). */
+typedef int (*tk_nl_addr_cb)(const struct tk_prefix *addr, void *userdata);
+int tk_nl_addr_foreach(struct tk_nl *nl, int ifindex, int family, tk_nl_addr_cb cb, void *userdata,
+		       tk_err *err);
+
+/* A route to dst (len 0 = default) via gateway (NULL = on-link) out of ifindex. */
+int tk_nl_route_add(struct tk_nl *nl, int ifindex, const struct tk_prefix *dst,
+		    const struct tk_addr *gateway, tk_err *err);
+/* Finds the gateway of the default route of family on ifindex; -ENOENT when there is none. */
+int tk_nl_route_get_default(struct tk_nl *nl, int ifindex, int family, struct tk_addr *ret_gateway,
+			    tk_err *err);
+
+/* Writes "1" to /proc/sys/net/ipv{4,6}/... forwarding of the current netns. */
+int tk_sysctl_write(const char *path, const char *value, tk_err *err);

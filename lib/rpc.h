@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The local protocol: one JSON object per SOCK_SEQPACKET message over AF_UNIX.
+ *   request  {"op":"endpoint.add","args":{...}}
+ *   reply    {"ok":true,"result":{...}}
+ *            {"ok":false,"error":{"code":N,"msg":"...","details":"..."}}
+ * code is a positive errno value.  Messages are at most TK_RPC_MAX_MSG bytes.
+ */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+#define TK_RPC_MAX_MSG (8u << 20)
+
+/* Binds and listens on path (removing a stale socket), CLOEXEC|NONBLOCK, chmod mode. */
+int tk_rpc_listen(const char *path, mode_t mode, int *ret_fd, tk_err *err);
+int tk_rpc_connect(const char *path, int *ret_fd, tk_err *err);
+
+/* Serialises msg (not consumed) and sends it as one message. */
+int tk_rpc_send(int fd, json_t *msg, tk_err *err);
+/* Receives one message; -ECONNRESET on orderly EOF, -EMSGSIZE when too big, -EBADMSG when not JSON. */
+int tk_rpc_recv(int fd, json_t **ret, tk_err *err);
+
+/* Validates a request: an object with string "op" and optional object "args" (else empty). */
+int tk_rpc_parse_request(json_t *msg, const char **ret_op, json_t **ret_args, tk_err *err);
+/* Builds replies; result is stolen (NULL = empty object). */
+json_t *tk_rpc_reply_ok(json_t *result);
+json_t *tk_rpc_reply_error(const tk_err *e);
+/*
+ * Decodes a reply.  On ok:true returns 0 and a new reference to result; on ok:false returns
+ * -code and copies msg (and details) into err.
+ */
+int tk_rpc_parse_reply(json_t *msg, json_t **ret_result, tk_err *err);
+
+/* connect + send {"op","args"} + recv + parse; args is not consumed (NULL = {}). */
+int tk_rpc_call(const char *path, const char *op, json_t *args, json_t **ret_result, tk_err *err);
+
+int tk_rpc_peer_cred(int fd, struct ucred *ret, tk_err *err);

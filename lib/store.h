@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * SQLite state: WAL journal, synchronous=FULL, foreign keys on, and numbered migrations recorded
+ * in PRAGMA user_version, each applied in its own transaction.
+ */
+
+#include <sqlite3.h>
+
+#include "cleanup.h"
+#include "err.h"
+
+struct tk_store;
+
+/*
+ * Opens (creating if needed) the database at path and applies migrations[user_version..n).
+ * A database newer than n migrations is refused (-EPROTONOSUPPORT) rather than misread.
+ */
+int tk_store_open(const char *path, const char *const *migrations, size_t n_migrations,
+		  struct tk_store **ret, tk_err *err);
+struct tk_store *tk_store_close(struct tk_store *s);
+sqlite3 *tk_store_db(struct tk_store *s);
+
+int tk_store_exec(struct tk_store *s, const char *sql, tk_err *err);
+int tk_store_begin(struct tk_store *s, tk_err *err);
+int tk_store_commit(struct tk_store *s, tk_err *err);
+/* Never fails in a way the caller can act on; logs at debug level. */
+void tk_store_rollback(struct tk_store *s);
+
+/*
+ * Returns a cached prepared statement for sql (reset and with bindings cleared), so hot paths do
+ * not re-parse SQL.  The statement stays owned by the store.
+ */
+int tk_store_stmt(struct tk_store *s, const char *sql, sqlite3_stmt **ret, tk_err *err);
+
+/* Maps an SQLite result code to -errno (-EEXIST for constraint violations, -EIO otherwise). */
+int tk_store_errno(int sqlite_rc);
+
+/* Steps a statement that returns no rows; SQLITE_DONE -> 0. */
+int tk_store_step_done(struct tk_store *s, sqlite3_stmt *stmt, tk_err *err);
+
+static inline void sqlite3_finalizep(sqlite3_stmt **stmt)
+{
+	if (*stmt)
+		sqlite3_finalize(*stmt);
+}

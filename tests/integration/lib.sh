@@ -1,0 +1,148 @@
+# Sourced by every integration test.  It re-executes the test inside fresh network and mount
+# namespaces, puts a tmpfs on /run there (so `ip netns`, sockets and state are private), and
+# tears everything down on exit, even on failure: the namespaces die with the last process.
+# shellcheck shell=bash
+
+set -uo pipefail
+
+tk_skip() {
+	if [ "${TK_TEST_MUST_WORK:-0}" = 1 ]; then
+		echo "FAIL: cannot run: $*" >&2
+		exit 1
+	fi
+	echo "SKIP: $*"
+	exit 77
+}
+
+[ "$(id -u)" = 0 ] || tk_skip "needs root (unshare, netlink, nftables)"
+command -v unshare >/dev/null || tk_skip "unshare(1) missing"
+
+if [ -z "${TK_IN_NS:-}" ]; then
+	export TK_IN_NS=1
+	exec unshare --net --mount --propagation private -- bash "$0" "$@"
+fi
+
+TK_BUILD_DIR=${TK_BUILD_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../build" && pwd)}
+NETD=$TK_BUILD_DIR/netd/netd
+NETCTL=$TK_BUILD_DIR/tools/netctl/netctl
+
+mount -t tmpfs -o mode=0755 tk-run /run || tk_skip "cannot mount tmpfs on /run"
+TK_TMP=/run/tk-test
+mkdir -p "$TK_TMP/state" /run/netns
+export TK_NETD_SOCKET=$TK_TMP/netd.sock
+ip link set lo up
+
+TK_PASSED=0
+TK_FAILED=0
+TK_NETD_PID=
+
+tk_cleanup() {
+	[ -n "$TK_NETD_PID" ] && kill -9 "$TK_NETD_PID" 2>/dev/null
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+		ip netns del "$ns" 2>/dev/null
+	done
+	return 0
+}
+trap tk_cleanup EXIT
+
+ok() {
+	TK_PASSED=$((TK_PASSED + 1))
+	echo "ok $TK_PASSED - $*"
+}
+
+not_ok() {
+	TK_FAILED=$((TK_FAILED + 1))
+	echo "FAIL - $*" >&2
+}
+
+# expect_ok "description" command...: the command must succeed.
+expect_ok() {
+	local desc=$1
+	shift
+	local out
+	if out=$("$@" 2>&1); then ok "$desc"; else not_ok "$desc: '$*' failed: $out"; fi
+}
+
+# expect_fail "description" command...: the command must fail.
+expect_fail() {
+	local desc=$1
+	shift
+	local out
+	if out=$("$@" 2>&1); then not_ok "$desc: '$*' unexpectedly succeeded: $out"; else ok "$desc"; fi
+}
+
+# expect_eq "description" expected actual
+expect_eq() {
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1: expected '$2', got '$3'"; fi
+}
+
+tk_done() {
+	echo "$TK_PASSED passed, $TK_FAILED failed"
+	[ "$TK_FAILED" = 0 ]
+	exit $?
+}
+
+tk_netd_start() {
+	"$NETD" --socket "$TK_NETD_SOCKET" --state-dir "$TK_TMP/state" "$@" \
+		>>"$TK_TMP/netd.log" 2>&1 &
+	TK_NETD_PID=$!
+	for _ in $(seq 100); do
+		[ -S "$TK_NETD_SOCKET" ] && "$NETCTL" status >/dev/null 2>&1 && return 0
+		kill -0 "$TK_NETD_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "netd did not start:" >&2
+	cat "$TK_TMP/netd.log" >&2
+	exit 1
+}
+
+tk_netd_kill() {
+	kill -9 "$TK_NETD_PID" 2>/dev/null
+	wait "$TK_NETD_PID" 2>/dev/null
+	TK_NETD_PID=
+}
+
+tk_netd_stop() {
+	kill -TERM "$TK_NETD_PID" 2>/dev/null
+	wait "$TK_NETD_PID" 2>/dev/null
+	TK_NETD_PID=
+}
+
+# A "container": a named network namespace with lo up.
+tk_ns_add() {
+	ip netns add "$1" && ip -n "$1" link set lo up
+}
+
+tk_ping() { # ns addr
+	ip netns exec "$1" ping -c 1 -W 1 -q "$2" >/dev/null 2>&1
+}
+
+# TCP connect from ns $1 to $2:$3 with a listener started in ns $4.
+tk_tcp() {
+	local src=$1 addr=$2 port=$3 dst=$4 r
+	ip netns exec "$dst" timeout 3 nc -l -p "$port" >/dev/null 2>&1 &
+	local lpid=$!
+	sleep 0.2
+	ip netns exec "$src" nc -z -w 1 "$addr" "$port" >/dev/null 2>&1
+	r=$?
+	kill "$lpid" 2>/dev/null
+	wait "$lpid" 2>/dev/null
+	return $r
+}
+
+# UDP datagram from ns $1 to $2:$3, received by a listener in ns $4.
+tk_udp() {
+	local src=$1 addr=$2 port=$3 dst=$4 out=$TK_TMP/udp.$$ r
+	: >"$out"
+	ip netns exec "$dst" timeout 2 nc -u -l -p "$port" >"$out" 2>/dev/null &
+	local lpid=$!
+	sleep 0.2
+	echo tk-udp-probe | ip netns exec "$src" nc -u -w 1 "$addr" "$port" >/dev/null 2>&1
+	sleep 0.3
+	kill "$lpid" 2>/dev/null
+	wait "$lpid" 2>/dev/null
+	grep -q tk-udp-probe "$out"
+	r=$?
+	rm -f "$out"
+	return $r
+}
