@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The state database: schema, loading at start, and typed rows for the managers. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "netd.h"
+#include "store.h"
+
+static const char *const migrations[] = {
+	/* 1: initial schema.  Bridge and host veth names derive from the ids, so they are not
+	 * stored; AUTOINCREMENT keeps ids (and so names) from ever being reused. */
+	"CREATE TABLE tenants ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  owner_uid INTEGER, owner_gid INTEGER,"
+	"  max_networks INTEGER, max_endpoints INTEGER,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE networks ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+	"  subnet4 TEXT, gateway4 TEXT, subnet6 TEXT, gateway6 TEXT,"
+	"  mtu INTEGER NOT NULL, nat INTEGER NOT NULL,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE network_links ("
+	"  a INTEGER NOT NULL REFERENCES networks(id),"
+	"  b INTEGER NOT NULL REFERENCES networks(id),"
+	"  PRIMARY KEY (a, b), CHECK (a < b));"
+	"CREATE TABLE endpoints ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  network_id INTEGER NOT NULL REFERENCES networks(id),"
+	"  container_id TEXT NOT NULL, ifname TEXT NOT NULL, netns TEXT NOT NULL,"
+	"  mac TEXT NOT NULL, ip4 TEXT, ip6 TEXT,"
+	"  created INTEGER NOT NULL,"
+	"  UNIQUE (container_id, ifname));"
+	"CREATE INDEX endpoints_network ON endpoints(network_id);",
+};
+
+int db_open(struct manager *m, tk_err *err)
+{
+	char path[4096];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/netd.db", m->state_dir) >= sizeof(path))
+		return tk_err_set(err, -ENAMETOOLONG, "state directory path too long");
+	return tk_store_open(path, migrations, ELEMENTSOF(migrations), &m->store, err);
+}
+
+static int64_t column_opt_int(sqlite3_stmt *st, int col)
+{
+	return sqlite3_column_type(st, col) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, col);
+}
+
+static void bind_opt_int(sqlite3_stmt *st, int col, int64_t v)
+{
+	if (v < 0)
+		sqlite3_bind_null(st, col);
+	else
+		sqlite3_bind_int64(st, col, v);
+}
+
+static const char *column_text(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+	return s ? (const char *)s : "";
+}
+
+static int step_error(struct manager *m, int rc, const char *what, tk_err *err)
+{
+	return tk_err_set(err, tk_store_errno(rc), "%s: %s", what,
+			  sqlite3_errmsg(tk_store_db(m->store)));
+}
+
+static int load_tenants(struct manager *m, tk_err *err)
+{
+	sqlite3_stmt *st;
+	struct tenant **tail = &m->tenants;
+	int r, rc;
+
+	r = tk_store_stmt(m->store,
+			  "SELECT id, name, owner_uid, owner_gid, max_networks, max_endpoints, created "
+			  "FROM tenants ORDER BY id",
+			  &st, err);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct tenant *t = calloc(1, sizeof(*t));
+		if (!t)
+			return tk_err_set(err, -ENOMEM, "out of memory");
+		t->id = sqlite3_column_int64(st, 0);
+		snprintf(t->name, sizeof(t->name), "%s", column_text(st, 1));
+		t->owner_uid = column_opt_int(st, 2);
+		t->owner_gid = column_opt_int(st, 3);
+		t->max_networks = column_opt_int(st, 4);
+		t->max_endpoints = column_opt_int(st, 5);
+		t->created = sqlite3_column_int64(st, 6);
+		*tail = t;
+		tail = &t->next;
+	}
+	return rc == SQLITE_DONE ? 0 : step_error(m, rc, "loading tenants", err);
+}
+
+static int parse_stored_prefix(const char *s, struct tk_prefix *p, tk_err *err)
+{
+	int r = tk_prefix_parse(s, p, err);
+	return r < 0 ? tk_err_wrap(err, r, "corrupt state database") : 0;
+}
+
+static int network_from_row(struct manager *m, sqlite3_stmt *st, struct network *n, tk_err *err)
+{
+	int64_t tenant_id = sqlite3_column_int64(st, 2);
+	int r;
+
+	n->id = sqlite3_column_int64(st, 0);
+	snprintf(n->name, sizeof(n->name), "%s", column_text(st, 1));
+	snprintf(n->bridge, sizeof(n->bridge), "tk-%llx", (unsigned long long)n->id);
+	for (struct tenant *t = m->tenants; t; t = t->next)
+		if (t->id == tenant_id)
+			n->tenant = t;
+	if (!n->tenant)
+		return tk_err_set(err, -EIO, "network '%s' has no tenant", n->name);
+	n->has4 = sqlite3_column_type(st, 3) != SQLITE_NULL;
+	n->has6 = sqlite3_column_type(st, 5) != SQLITE_NULL;
+	if (n->has4) {
+		if ((r = parse_stored_prefix(column_text(st, 3), &n->subnet4, err)) < 0 ||
+		    (r = tk_addr_parse(column_text(st, 4), &n->gateway4, err)) < 0)
+			return r;
+	}
+	if (n->has6) {
+		if ((r = parse_stored_prefix(column_text(st, 5), &n->subnet6, err)) < 0 ||
+		    (r = tk_addr_parse(column_text(st, 6), &n->gateway6, err)) < 0)
+			return r;
+	}
+	n->mtu = (unsigned)sqlite3_column_int64(st, 7);
+	n->nat = sqlite3_column_int(st, 8) != 0;
+	n->created = sqlite3_column_int64(st, 9);
+	return 0;
+}
+
+/* Pools hold the gateway and every endpoint's addresses, so allocation never hands out a
+ * recorded address twice. */
+static int network_make_pools(struct network *n, tk_err *err)
+{
+	int r;
+
+	if (n->has4) {
+		if ((r = tk_ipam_pool_new(&n->subnet4, &n->pool4, err)) < 0 ||
+		    (r = tk_ipam_pool_reserve(n->pool4, &n->gateway4, err)) < 0)
+			return r;
+	}
+	if (n->has6) {
+		if ((r = tk_ipam_pool_new(&n->subnet6, &n->pool6, err)) < 0 ||
+		    (r = tk_ipam_pool_reserve(n->pool6, &n->gateway6, err)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int load_networks(struct manager *m, tk_err *err)
+{
+	sqlite3_stmt *st;
+	struct network **tail = &m->networks;
+	int r, rc;
+
+	r = tk_store_stmt(m->store,
+			  "SELECT id, name, tenant_id, subnet4, gateway4, subnet6, gateway6, mtu, nat, "
+			  "created FROM networks ORDER BY id",
+			  &st, err);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct network *n = calloc(1, sizeof(*n));
+		if (!n)
+			return tk_err_set(err, -ENOMEM, "out of memory");
+		*tail = n;
+		tail = &n->next;
+		if ((r = network_from_row(m, st, n, err)) < 0 || (r = network_make_pools(n, err)) < 0)
+			return r;
+		n->tenant->n_networks++;
+	}
+	return rc == SQLITE_DONE ? 0 : step_error(m, rc, "loading networks", err);
+}
+
+static int reserve_endpoint(struct endpoint *e, void *userdata)
+{
+	struct manager *m = userdata;
+	tk_err err = {};
+	int r;
+
+	/* A collision here means the database was edited by hand: report it, keep serving. */
+	if (e->has4 && (r = tk_ipam_pool_reserve(e->network->pool4, &e->ip4, &err)) < 0)
+		log_warning_errno(r, "Endpoint %s/%s: %s", e->container_id, e->ifname, err.msg);
+	if (e->has6 && (r = tk_ipam_pool_reserve(e->network->pool6, &e->ip6, &err)) < 0)
+		log_warning_errno(r, "Endpoint %s/%s: %s", e->container_id, e->ifname, err.msg);
+	e->network->n_endpoints++;
+	e->network->tenant->n_endpoints++;
+	m->n_endpoints++;
+	return 0;
+}
+
+int db_load(struct manager *m, tk_err *err)
+{
+	int r;
+
+	if ((r = load_tenants(m, err)) < 0 || (r = load_networks(m, err)) < 0)
+		return r;
+	return db_endpoints_foreach(m, NULL, NULL, reserve_endpoint, m, err);
+}
+
+int db_tenant_insert(struct manager *m, struct tenant *t, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	r = tk_store_stmt(m->store,
+			  "INSERT INTO tenants (name, owner_uid, owner_gid, max_networks, "
+			  "max_endpoints, created) VALUES (?, ?, ?, ?, ?, ?)",
+			  &st, err);
+	if (r < 0)
+		return r;
+	t->created = time(NULL);
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	bind_opt_int(st, 2, t->owner_uid);
+	bind_opt_int(st, 3, t->owner_gid);
+	bind_opt_int(st, 4, t->max_networks);
+	bind_opt_int(st, 5, t->max_endpoints);
+	sqlite3_bind_int64(st, 6, t->created);
+	if ((r = tk_store_step_done(m->store, st, err)) < 0)
+		return r;
+	t->id = sqlite3_last_insert_rowid(tk_store_db(m->store));
+	return 0;
+}
+
+static int delete_by_id(struct manager *m, const char *sql, int64_t id, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r = tk_store_stmt(m->store, sql, &st, err);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	return tk_store_step_done(m->store, st, err);
+}
+
+int db_tenant_delete(struct manager *m, const struct tenant *t, tk_err *err)
+{
+	return delete_by_id(m, "DELETE FROM tenants WHERE id = ?", t->id, err);
+}
+
+static void bind_opt_prefix(sqlite3_stmt *st, int col, bool has, const struct tk_prefix *p)
+{
+	char buf[TK_PREFIX_STRLEN];
+
+	if (has)
+		sqlite3_bind_text(st, col, tk_prefix_format(p, buf, sizeof(buf)), -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, col);
+}
+
+static void bind_opt_addr(sqlite3_stmt *st, int col, bool has, const struct tk_addr *a)
+{
+	char buf[TK_ADDR_STRLEN];
+
+	if (has)
+		sqlite3_bind_text(st, col, tk_addr_format(a, buf, sizeof(buf)), -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, col);
+}
+
+int db_network_insert(struct manager *m, struct network *n, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	r = tk_store_stmt(m->store,
+			  "INSERT INTO networks (name, tenant_id, subnet4, gateway4, subnet6, gateway6, "
+			  "mtu, nat, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			  &st, err);
+	if (r < 0)
+		return r;
+	n->created = time(NULL);
+	sqlite3_bind_text(st, 1, n->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, n->tenant->id);
+	bind_opt_prefix(st, 3, n->has4, &n->subnet4);
+	bind_opt_addr(st, 4, n->has4, &n->gateway4);
+	bind_opt_prefix(st, 5, n->has6, &n->subnet6);
+	bind_opt_addr(st, 6, n->has6, &n->gateway6);
+	sqlite3_bind_int64(st, 7, n->mtu);
+	sqlite3_bind_int(st, 8, n->nat);
+	sqlite3_bind_int64(st, 9, n->created);
+	if ((r = tk_store_step_done(m->store, st, err)) < 0)
+		return r;
+	n->id = sqlite3_last_insert_rowid(tk_store_db(m->store));
+	snprintf(n->bridge, sizeof(n->bridge), "tk-%llx", (unsigned long long)n->id);
+	return 0;
+}
+
+int db_network_delete(struct manager *m, const struct network *n, tk_err *err)
+{
+	int r = delete_by_id(m, "DELETE FROM network_links WHERE a = ?1 OR b = ?1", n->id, err);
+	if (r < 0)
+		return r;
+	return delete_by_id(m, "DELETE FROM networks WHERE id = ?", n->id, err);
+}
+
+int db_link_set(struct manager *m, const struct network *a, const struct network *b, bool linked,
+		tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	r = tk_store_stmt(m->store,
+			  linked ? "INSERT OR IGNORE INTO network_links (a, b) VALUES (?, ?)"
+				 : "DELETE FROM network_links WHERE a = ? AND b = ?",
+			  &st, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, a->id < b->id ? a->id : b->id);
+	sqlite3_bind_int64(st, 2, a->id < b->id ? b->id : a->id);
+	return tk_store_step_done(m->store, st, err);
+}
+
+int db_links_foreach(struct manager *m, const struct network *n,
+		     int (*cb)(struct network *other, void *userdata), void *userdata, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r, rc;
+
+	r = tk_store_stmt(m->store,
+			  "SELECT b FROM network_links WHERE a = ?1 UNION "
+			  "SELECT a FROM network_links WHERE b = ?1",
+			  &st, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, n->id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct network *other = manager_network_by_id(m, sqlite3_column_int64(st, 0));
+		if (other && (r = cb(other, userdata)) < 0) {
+			sqlite3_reset(st);
+			return r;
+		}
+	}
+	return rc == SQLITE_DONE ? 0 : step_error(m, rc, "reading network links", err);
+}
+
+int db_endpoint_insert(struct manager *m, struct endpoint *e, tk_err *err)
+{
+	char mac[TK_MAC_STRLEN];
+	sqlite3_stmt *st;
+	int r;
+
+	r = tk_store_stmt(m->store,
+			  "INSERT INTO endpoints (network_id, container_id, ifname, netns, mac, ip4, "
+			  "ip6, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			  &st, err);
+	if (r < 0)
+		return r;
+	e->created = time(NULL);
+	sqlite3_bind_int64(st, 1, e->network->id);
+	sqlite3_bind_text(st, 2, e->container_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, e->ifname, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, e->netns, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, tk_mac_format(e->mac, mac, sizeof(mac)), -1, SQLITE_TRANSIENT);
+	bind_opt_addr(st, 6, e->has4, &e->ip4);
+	bind_opt_addr(st, 7, e->has6, &e->ip6);
+	sqlite3_bind_int64(st, 8, e->created);
+	r = tk_store_step_done(m->store, st, err);
+	if (r == -EEXIST)
+		return tk_err_set(err, -EEXIST, "container '%s' already has an interface '%s'",
+				  e->container_id, e->ifname);
+	if (r < 0)
+		return r;
+	e->id = sqlite3_last_insert_rowid(tk_store_db(m->store));
+	snprintf(e->host_ifname, sizeof(e->host_ifname), "tkv%08llx",
+		 (unsigned long long)(e->id & 0xffffffffu));
+	return 0;
+}
+
+int db_endpoint_delete(struct manager *m, int64_t id, tk_err *err)
+{
+	return delete_by_id(m, "DELETE FROM endpoints WHERE id = ?", id, err);
+}
+
+#define ENDPOINT_COLUMNS "id, network_id, container_id, ifname, netns, mac, ip4, ip6, created"
+
+static int endpoint_from_row(struct manager *m, sqlite3_stmt *st, struct endpoint *e, tk_err *err)
+{
+	int r;
+
+	*e = (struct endpoint){};
+	e->id = sqlite3_column_int64(st, 0);
+	e->network = manager_network_by_id(m, sqlite3_column_int64(st, 1));
+	if (!e->network)
+		return tk_err_set(err, -EIO, "endpoint %lld has no network", (long long)e->id);
+	snprintf(e->container_id, sizeof(e->container_id), "%s", column_text(st, 2));
+	snprintf(e->ifname, sizeof(e->ifname), "%s", column_text(st, 3));
+	snprintf(e->netns, sizeof(e->netns), "%s", column_text(st, 4));
+	snprintf(e->host_ifname, sizeof(e->host_ifname), "tkv%08llx",
+		 (unsigned long long)(e->id & 0xffffffffu));
+	if ((r = tk_mac_parse(column_text(st, 5), e->mac, err)) < 0)
+		return r;
+	e->has4 = sqlite3_column_type(st, 6) != SQLITE_NULL;
+	e->has6 = sqlite3_column_type(st, 7) != SQLITE_NULL;
+	if (e->has4 && (r = tk_addr_parse(column_text(st, 6), &e->ip4, err)) < 0)
+		return r;
+	if (e->has6 && (r = tk_addr_parse(column_text(st, 7), &e->ip6, err)) < 0)
+		return r;
+	e->created = sqlite3_column_int64(st, 8);
+	return 0;
+}
+
+int db_endpoint_find(struct manager *m, const char *container_id, const char *ifname,
+		     struct endpoint *ret, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r, rc;
+
+	r = tk_store_stmt(m->store,
+			  "SELECT " ENDPOINT_COLUMNS " FROM endpoints WHERE container_id = ? AND ifname = ?",
+			  &st, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, container_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ifname, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return tk_err_set(err, -ENOENT, "container '%s' has no interface '%s'", container_id,
+				  ifname);
+	if (rc != SQLITE_ROW)
+		return step_error(m, rc, "looking up endpoint", err);
+	r = endpoint_from_row(m, st, ret, err);
+	sqlite3_reset(st);
+	return r;
+}
+
+int db_endpoints_foreach(struct manager *m, const struct network *network,
+			 const struct tenant *tenant, int (*cb)(struct endpoint *e, void *userdata),
+			 void *userdata, tk_err *err)
+{
+	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
+	sqlite3_stmt *st;
+	int r, rc;
+
+	if (!e)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	r = tk_store_stmt(m->store,
+			  "SELECT " ENDPOINT_COLUMNS " FROM endpoints WHERE (?1 IS NULL OR network_id = ?1) "
+			  "ORDER BY id",
+			  &st, err);
+	if (r < 0)
+		return r;
+	if (network)
+		sqlite3_bind_int64(st, 1, network->id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = endpoint_from_row(m, st, e, err)) < 0)
+			break;
+		if (tenant && e->network->tenant != tenant)
+			continue;
+		if ((r = cb(e, userdata)) < 0)
+			break;
+	}
+	if (rc == SQLITE_ROW) {
+		sqlite3_reset(st);
+		return r;
+	}
+	return rc == SQLITE_DONE ? 0 : step_error(m, rc, "reading endpoints", err);
+}

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Endpoints: a veth pair whose peer is created directly inside the container's network namespace,
+ * addresses and default routes there, the host end on the bridge, and the port's elements in the
+ * anti-spoofing sets.  Every step has an undo, so a failure leaves nothing behind.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+
+#include "log.h"
+#include "netd.h"
+#include "nl.h"
+#include "store.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct tk_nl *, tk_nl_close);
+
+/* Only a network namespace the caller owns (through its user namespace) is acceptable from a
+ * non-admin, or any tenant could plant interfaces in someone else's namespace. */
+static int check_netns_owner(const struct caller *c, int fd, const char *path, tk_err *err)
+{
+	_cleanup_close_ int userns = -1;
+	uid_t owner;
+
+	if (c->admin)
+		return 0;
+	userns = ioctl(fd, NS_GET_USERNS);
+	if (userns < 0 || ioctl(userns, NS_GET_OWNER_UID, &owner) < 0)
+		return tk_err_set(err, -EACCES, "cannot determine the owner of netns '%s': %m", path);
+	if (owner != c->uid)
+		return tk_err_set(err, -EACCES,
+				  "permission denied: netns '%s' belongs to uid %u, not uid %u", path,
+				  (unsigned)owner, (unsigned)c->uid);
+	return 0;
+}
+
+static int open_netns(const struct caller *c, const char *path, int *ret_fd, tk_err *err)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st, self;
+	struct statfs sfs;
+	int r;
+
+	if (path[0] != '/')
+		return tk_err_set(err, -EINVAL, "netns path '%s' is not absolute", path);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return tk_err_set(err, -errno, "cannot open netns '%s': %m", path);
+	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != NSFS_MAGIC ||
+	    ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET)
+		return tk_err_set(err, -EINVAL, "'%s' is not a network namespace", path);
+	if (fstat(fd, &st) < 0 || stat("/proc/self/ns/net", &self) < 0)
+		return tk_err_set(err, -errno, "cannot stat netns '%s': %m", path);
+	if (st.st_dev == self.st_dev && st.st_ino == self.st_ino)
+		return tk_err_set(err, -EINVAL, "netns '%s' is netd's own network namespace", path);
+	if ((r = check_netns_owner(c, fd, path, err)) < 0)
+		return r;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+/* Static requests: "10.200.0.7" or "10.200.0.7/24"; the length, if given, must match. */
+static int reserve_static(struct endpoint *e, const char *s, tk_err *err)
+{
+	struct network *n = e->network;
+	struct tk_prefix p;
+	int r;
+
+	if (strchr(s, '/')) {
+		if ((r = tk_prefix_parse_host(s, &p, err)) < 0)
+			return r;
+	} else if ((r = tk_addr_parse(s, &p.addr, err)) < 0) {
+		return r;
+	} else {
+		p.len = p.addr.family == AF_INET ? n->subnet4.len : n->subnet6.len;
+	}
+	bool v4 = p.addr.family == AF_INET;
+	if (v4 ? e->has4 : e->has6)
+		return tk_err_set(err, -EINVAL, "more than one IPv%c address requested", v4 ? '4' : '6');
+	if (!v4 && !n->has6)
+		return tk_err_set(err, -EINVAL, "network '%s' has no IPv6 subnet for '%s'", n->name, s);
+	if (p.len != (v4 ? n->subnet4.len : n->subnet6.len) ||
+	    !tk_prefix_contains(v4 ? &n->subnet4 : &n->subnet6, &p.addr))
+		return tk_err_set(err, -EINVAL, "address '%s' is not in network '%s'", s, n->name);
+	if ((r = tk_ipam_pool_reserve(v4 ? n->pool4 : n->pool6, &p.addr, err)) < 0)
+		return tk_err_wrap(err, r, "requested address '%s'", s);
+	if (v4) {
+		e->ip4 = p.addr;
+		e->has4 = true;
+	} else {
+		e->ip6 = p.addr;
+		e->has6 = true;
+	}
+	return 0;
+}
+
+static void release_addresses(const struct endpoint *e)
+{
+	if (e->has4)
+		tk_ipam_pool_release(e->network->pool4, &e->ip4);
+	if (e->has6)
+		tk_ipam_pool_release(e->network->pool6, &e->ip6);
+}
+
+static int assign_addresses(struct endpoint *e, const char *const *ips, tk_err *err)
+{
+	struct network *n = e->network;
+	int r = 0;
+
+	for (size_t i = 0; ips && ips[i]; i++)
+		if ((r = reserve_static(e, ips[i], err)) < 0)
+			goto fail;
+	if (n->has4 && !e->has4) {
+		if ((r = tk_ipam_pool_alloc(n->pool4, &e->ip4, err)) < 0)
+			goto fail;
+		e->has4 = true;
+	}
+	if (n->has6 && !e->has6) {
+		if ((r = tk_ipam_pool_alloc(n->pool6, &e->ip6, err)) < 0)
+			goto fail;
+		e->has6 = true;
+	}
+	return 0;
+fail:
+	release_addresses(e);
+	e->has4 = e->has6 = false;
+	return r;
+}
+
+static int configure_container(struct endpoint *e, int netns_fd, tk_err *err)
+{
+	_cleanup_(tk_nl_closep) struct tk_nl *cnl = NULL;
+	struct network *n = e->network;
+	struct tk_link_info link;
+	struct tk_prefix any = {};
+	int r;
+
+	if ((r = tk_nl_open_netns(netns_fd, &cnl, err)) < 0 ||
+	    (r = tk_nl_link_get(cnl, e->ifname, &link, err)) < 0)
+		return r;
+	if (e->has4) {
+		struct tk_prefix p = { .addr = e->ip4, .len = n->subnet4.len };
+		if ((r = tk_nl_addr_add(cnl, link.ifindex, &p, err)) < 0)
+			return r;
+	}
+	if (e->has6) {
+		struct tk_prefix p = { .addr = e->ip6, .len = n->subnet6.len };
+		if ((r = tk_nl_addr_add(cnl, link.ifindex, &p, err)) < 0)
+			return r;
+	}
+	if ((r = tk_nl_link_set_up(cnl, link.ifindex, err)) < 0)
+		return r;
+	any.addr.family = AF_INET;
+	if (e->has4 && (r = tk_nl_route_add(cnl, link.ifindex, &any, &n->gateway4, err)) < 0)
+		return r;
+	any.addr.family = AF_INET6;
+	if (e->has6 && (r = tk_nl_route_add(cnl, link.ifindex, &any, &n->gateway6, err)) < 0)
+		return r;
+	return 0;
+}
+
+static int plumb(struct manager *m, struct endpoint *e, int netns_fd, tk_err *err)
+{
+	struct network *n = e->network;
+	int host_ifindex, r;
+
+	r = tk_nl_veth_add(m->nl, e->host_ifname, e->ifname, netns_fd, e->mac, n->mtu, &host_ifindex,
+			   err);
+	if (r == -EEXIST)
+		return tk_err_set(err, -EEXIST, "interface '%s' already exists in netns '%s'",
+				  e->ifname, e->netns);
+	if (r < 0)
+		return r;
+	if ((r = tk_nl_link_set_master(m->nl, host_ifindex, n->bridge_ifindex, err)) < 0 ||
+	    (r = tk_nl_link_set_up(m->nl, host_ifindex, err)) < 0 ||
+	    (r = configure_container(e, netns_fd, err)) < 0) {
+		(void)tk_nl_link_del(m->nl, e->host_ifname, NULL);
+		return r;
+	}
+	return 0;
+}
+
+static int endpoint_prepare(const struct endpoint_params *p, struct endpoint *e, tk_err *err)
+{
+	int r;
+
+	if ((r = tk_container_id_validate(p->container_id, err)) < 0 ||
+	    (r = tk_ifname_validate(p->ifname, err)) < 0)
+		return r;
+	if (strlen(p->netns) >= sizeof(e->netns))
+		return tk_err_set(err, -ENAMETOOLONG, "netns path is too long");
+	e->network = p->network;
+	snprintf(e->container_id, sizeof(e->container_id), "%s", p->container_id);
+	snprintf(e->ifname, sizeof(e->ifname), "%s", p->ifname);
+	snprintf(e->netns, sizeof(e->netns), "%s", p->netns);
+	if (p->mac) {
+		if ((r = tk_mac_parse(p->mac, e->mac, err)) < 0)
+			return r;
+		if (e->mac[0] & 1)
+			return tk_err_set(err, -EINVAL, "MAC address '%s' is multicast", p->mac);
+	} else {
+		tk_mac_random(e->mac);
+	}
+	return 0;
+}
+
+int endpoint_add(struct manager *m, const struct caller *c, const struct endpoint_params *p,
+		 struct endpoint *e, tk_err *err)
+{
+	struct network *n = p->network;
+	struct tenant *t = n->tenant;
+	_cleanup_close_ int netns_fd = -1;
+	int r;
+
+	*e = (struct endpoint){};
+	if ((r = endpoint_prepare(p, e, err)) < 0)
+		return r;
+	if (t->max_endpoints >= 0 && t->n_endpoints >= t->max_endpoints)
+		return tk_err_set(err, -EDQUOT, "tenant '%s' already has its maximum of %lld endpoint(s)",
+				  t->name, (long long)t->max_endpoints);
+	if ((r = open_netns(c, p->netns, &netns_fd, err)) < 0)
+		return r;
+	if ((r = assign_addresses(e, p->ips, err)) < 0)
+		return r;
+
+	if ((r = tk_store_begin(m->store, err)) < 0)
+		goto release;
+	if ((r = db_endpoint_insert(m, e, err)) < 0)
+		goto rollback;
+	if ((r = plumb(m, e, netns_fd, err)) < 0)
+		goto rollback;
+	if ((r = firewall_endpoint(m, e, true, err)) < 0)
+		goto unplumb;
+	if ((r = tk_store_commit(m->store, err)) < 0)
+		goto unfirewall;
+
+	n->n_endpoints++;
+	t->n_endpoints++;
+	m->n_endpoints++;
+	log_info("Attached container '%s' %s to network '%s' via '%s'", e->container_id, e->ifname,
+		 n->name, e->host_ifname);
+	return 0;
+
+unfirewall:
+	(void)firewall_endpoint(m, e, false, NULL);
+unplumb:
+	(void)tk_nl_link_del(m->nl, e->host_ifname, NULL);
+rollback:
+	tk_store_rollback(m->store);
+release:
+	release_addresses(e);
+	return tk_err_wrap(err, r, "attaching container '%s' to network '%s'", p->container_id,
+			   n->name);
+}
+
+int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err)
+{
+	struct network *n = e->network;
+	int r;
+
+	if ((r = tk_store_begin(m->store, err)) < 0)
+		return r;
+	if ((r = db_endpoint_delete(m, e->id, err)) < 0 ||
+	    (r = firewall_endpoint(m, e, false, err)) < 0)
+		goto rollback;
+	/* Gone already when the container's namespace was destroyed: that is fine. */
+	r = tk_nl_link_del(m->nl, e->host_ifname, err);
+	if (r < 0 && r != -ENODEV) {
+		(void)firewall_endpoint(m, e, true, NULL);
+		goto rollback;
+	}
+	tk_err_clear(err);
+	if ((r = tk_store_commit(m->store, err)) < 0)
+		return tk_err_wrap(err, r, "detaching container '%s'", e->container_id);
+
+	release_addresses(e);
+	n->n_endpoints--;
+	n->tenant->n_endpoints--;
+	m->n_endpoints--;
+	log_info("Detached container '%s' %s from network '%s'", e->container_id, e->ifname,
+		 n->name);
+	return 1;
+
+rollback:
+	tk_store_rollback(m->store);
+	return tk_err_wrap(err, r, "detaching container '%s'", e->container_id);
+}

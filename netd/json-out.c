@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The objects as docs/protocol.md shows them. */
+#include <errno.h>
+
+#include "netd.h"
+
+static json_t *opt_int(int64_t v)
+{
+	return v < 0 ? json_null() : json_integer(v);
+}
+
+json_t *tenant_to_json(const struct tenant *t)
+{
+	return json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:i, s:i, s:I}", "name", t->name, "id",
+			 (json_int_t)t->id, "owner_uid", opt_int(t->owner_uid), "owner_gid",
+			 opt_int(t->owner_gid), "max_networks", opt_int(t->max_networks),
+			 "max_endpoints", opt_int(t->max_endpoints), "networks", (int)t->n_networks,
+			 "endpoints", (int)t->n_endpoints, "created", (json_int_t)t->created);
+}
+
+static json_t *prefix_json(bool has, const struct tk_prefix *p)
+{
+	char buf[TK_PREFIX_STRLEN];
+	return has ? json_string(tk_prefix_format(p, buf, sizeof(buf))) : json_null();
+}
+
+static json_t *addr_json(bool has, const struct tk_addr *a)
+{
+	char buf[TK_ADDR_STRLEN];
+	return has ? json_string(tk_addr_format(a, buf, sizeof(buf))) : json_null();
+}
+
+static int append_link(struct network *other, void *userdata)
+{
+	return json_array_append_new(userdata, json_string(other->name)) < 0 ? -ENOMEM : 0;
+}
+
+json_t *network_to_json(struct manager *m, const struct network *n)
+{
+	json_t *links = json_array();
+
+	if (links && db_links_foreach(m, n, append_link, links, NULL) < 0)
+		json_array_clear(links);
+	return json_pack("{s:s, s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:i, s:b, s:o, s:i, s:I}", "name",
+			 n->name, "id", (json_int_t)n->id, "tenant", n->tenant->name, "bridge",
+			 n->bridge, "subnet", prefix_json(n->has4, &n->subnet4), "gateway",
+			 addr_json(n->has4, &n->gateway4), "subnet6", prefix_json(n->has6, &n->subnet6),
+			 "gateway6", addr_json(n->has6, &n->gateway6), "mtu", (int)n->mtu, "nat",
+			 n->nat, "links", links, "endpoints", (int)n->n_endpoints, "created",
+			 (json_int_t)n->created);
+}
+
+static json_t *ip_json(const struct tk_addr *a, uint8_t len, const struct tk_addr *gw)
+{
+	struct tk_prefix p = { .addr = *a, .len = len };
+	char buf[TK_PREFIX_STRLEN], gbuf[TK_ADDR_STRLEN];
+
+	return json_pack("{s:s, s:s, s:s}", "address", tk_prefix_format(&p, buf, sizeof(buf)),
+			 "gateway", tk_addr_format(gw, gbuf, sizeof(gbuf)), "version",
+			 a->family == AF_INET ? "4" : "6");
+}
+
+json_t *endpoint_to_json(const struct endpoint *e)
+{
+	const struct network *n = e->network;
+	char mac[TK_MAC_STRLEN];
+	json_t *ips = json_array();
+
+	if (e->has4)
+		json_array_append_new(ips, ip_json(&e->ip4, n->subnet4.len, &n->gateway4));
+	if (e->has6)
+		json_array_append_new(ips, ip_json(&e->ip6, n->subnet6.len, &n->gateway6));
+	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:I}", "id",
+			 (json_int_t)e->id, "network", n->name, "tenant", n->tenant->name,
+			 "container_id", e->container_id, "ifname", e->ifname, "netns", e->netns,
+			 "host_ifname", e->host_ifname, "mac", tk_mac_format(e->mac, mac, sizeof(mac)),
+			 "ips", ips, "created", (json_int_t)e->created);
+}

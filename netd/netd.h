@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "addr.h"
+#include "cleanup.h"
+#include "err.h"
+#include "ipam.h"
+
+struct tk_store;
+struct tk_nl;
+struct tk_nft;
+
+struct tenant {
+	int64_t id;
+	char name[TK_NAME_MAX + 1];
+	int64_t owner_uid; /* -1: none */
+	int64_t owner_gid; /* -1: none */
+	int64_t max_networks;  /* -1: unlimited */
+	int64_t max_endpoints; /* -1: unlimited */
+	int64_t created;
+	unsigned n_networks;
+	unsigned n_endpoints;
+	struct tenant *next;
+};
+
+struct network {
+	int64_t id;
+	char name[TK_NAME_MAX + 1];
+	struct tenant *tenant;
+	char bridge[TK_IFNAME_MAX + 1]; /* tk-<id in hex> */
+	int bridge_ifindex;             /* 0 until known */
+	bool has4, has6;
+	struct tk_prefix subnet4, subnet6;
+	struct tk_addr gateway4, gateway6;
+	struct tk_ipam_pool *pool4, *pool6;
+	unsigned mtu;
+	bool nat;
+	int64_t created;
+	unsigned n_endpoints;
+	struct network *next;
+};
+
+struct endpoint {
+	int64_t id;
+	struct network *network;
+	char container_id[1025];
+	char ifname[TK_IFNAME_MAX + 1];
+	char netns[4096];
+	char host_ifname[TK_IFNAME_MAX + 1]; /* tkv<8 hex of id> */
+	uint8_t mac[6];
+	bool has4, has6;
+	struct tk_addr ip4, ip6;
+	int64_t created;
+};
+
+/* Who is asking, from SO_PEERCRED and SO_PEERGROUPS. */
+struct caller {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	bool admin;
+};
+
+struct manager {
+	const char *state_dir;
+	const char *socket_path;
+	struct tk_prefix pool4, pool6;
+	gid_t admin_gid; /* (gid_t)-1: only root */
+	int64_t started;
+
+	struct tk_store *store;
+	struct tk_nl *nl;
+	struct tk_nft *nft;
+	struct tenant *tenants;
+	struct network *networks;
+	uint64_t n_endpoints;
+};
+
+/* manager.c */
+int manager_open(struct manager *m, tk_err *err);
+void manager_close(struct manager *m);
+struct tenant *manager_tenant(struct manager *m, const char *name);
+struct network *manager_network(struct manager *m, const char *name);
+struct network *manager_network_by_id(struct manager *m, int64_t id);
+int caller_may_manage(const struct caller *c, const struct tenant *t, tk_err *err);
+
+/* db.c: typed access to the state database */
+int db_open(struct manager *m, tk_err *err);
+int db_load(struct manager *m, tk_err *err);
+int db_tenant_insert(struct manager *m, struct tenant *t, tk_err *err);
+int db_tenant_delete(struct manager *m, const struct tenant *t, tk_err *err);
+int db_network_insert(struct manager *m, struct network *n, tk_err *err);
+int db_network_delete(struct manager *m, const struct network *n, tk_err *err);
+int db_link_set(struct manager *m, const struct network *a, const struct network *b, bool linked,
+		tk_err *err);
+/* Calls cb for each network linked to n (both directions). */
+int db_links_foreach(struct manager *m, const struct network *n,
+		     int (*cb)(struct network *other, void *userdata), void *userdata, tk_err *err);
+int db_endpoint_insert(struct manager *m, struct endpoint *e, tk_err *err);
+int db_endpoint_delete(struct manager *m, int64_t id, tk_err *err);
+/* -ENOENT when there is no such endpoint. */
+int db_endpoint_find(struct manager *m, const char *container_id, const char *ifname,
+		     struct endpoint *ret, tk_err *err);
+/* Calls cb for endpoints of network (NULL: all) and tenant (NULL: all). */
+int db_endpoints_foreach(struct manager *m, const struct network *network,
+			 const struct tenant *tenant, int (*cb)(struct endpoint *e, void *userdata),
+			 void *userdata, tk_err *err);
+
+/* firewall.c: what a network or endpoint means for the nft sets */
+int firewall_network(struct manager *m, const struct network *n, bool add, tk_err *err);
+int firewall_link(struct manager *m, const struct network *a, const struct network *b, bool add,
+		  tk_err *err);
+int firewall_endpoint(struct manager *m, const struct endpoint *e, bool add, tk_err *err);
+/* Replaces both tables with the state of the database, in one atomic batch. */
+int firewall_rebuild(struct manager *m, tk_err *err);
+
+/* tenant.c / network.c / endpoint.c */
+struct tenant_params {
+	const char *name;
+	int64_t owner_uid, owner_gid, max_networks, max_endpoints;
+};
+int tenant_create(struct manager *m, const struct tenant_params *p, struct tenant **ret, tk_err *err);
+int tenant_delete(struct manager *m, struct tenant *t, tk_err *err);
+
+struct network_params {
+	const char *name;
+	struct tenant *tenant;
+	const char *subnet4, *subnet6; /* NULL: allocate */
+	bool ipv6, nat;
+	unsigned mtu;
+};
+int network_create(struct manager *m, const struct network_params *p, struct network **ret,
+		   tk_err *err);
+int network_delete(struct manager *m, struct network *n, tk_err *err);
+int network_link(struct manager *m, struct network *a, struct network *b, bool link, tk_err *err);
+/* Brings the kernel bridge of n to the recorded state; appends what it did to actions. */
+int network_realize(struct manager *m, struct network *n, json_t *actions, tk_err *err);
+struct network *network_free(struct network *n);
+
+struct endpoint_params {
+	struct network *network;
+	const char *container_id, *ifname, *netns;
+	const char *const *ips; /* static requests, NULL-terminated, may be NULL */
+	const char *mac;        /* NULL: random */
+};
+int endpoint_add(struct manager *m, const struct caller *c, const struct endpoint_params *p,
+		 struct endpoint *ret, tk_err *err);
+/* 1 when deleted, 0 when there was nothing to delete. */
+int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err);
+
+/* reconcile.c */
+int reconcile(struct manager *m, json_t *actions, tk_err *err);
+
+/* json-out.c */
+json_t *tenant_to_json(const struct tenant *t);
+json_t *network_to_json(struct manager *m, const struct network *n);
+json_t *endpoint_to_json(const struct endpoint *e);
+
+/* rpc-handlers.c */
+json_t *rpc_dispatch(struct manager *m, const struct caller *c, json_t *request);

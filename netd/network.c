@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Tenant networks: a bridge with gateway addresses, pools, and their place in the firewall. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "netd.h"
+#include "nl.h"
+#include "store.h"
+
+#define CARVE_LEN4 24
+#define CARVE_LEN6 64
+
+struct network *network_free(struct network *n)
+{
+	if (!n)
+		return NULL;
+	tk_ipam_pool_free(n->pool4);
+	tk_ipam_pool_free(n->pool6);
+	free(n);
+	return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct network *, network_free);
+
+static int check_overlap(struct manager *m, const struct tk_prefix *p, tk_err *err)
+{
+	char buf[TK_PREFIX_STRLEN], other[TK_PREFIX_STRLEN];
+
+	for (struct network *o = m->networks; o; o = o->next) {
+		const struct tk_prefix *q = p->addr.family == AF_INET ? &o->subnet4 : &o->subnet6;
+		bool has = p->addr.family == AF_INET ? o->has4 : o->has6;
+		if (has && tk_prefix_overlaps(p, q))
+			return tk_err_set(err, -EADDRINUSE, "subnet %s overlaps %s of network '%s'",
+					  tk_prefix_format(p, buf, sizeof(buf)),
+					  tk_prefix_format(q, other, sizeof(other)), o->name);
+	}
+	return 0;
+}
+
+/* Takes the requested subnet, or carves the lowest free one out of the daemon's pool. */
+static int pick_subnet(struct manager *m, const char *requested, int family, struct tk_prefix *ret,
+		       tk_err *err)
+{
+	const struct tk_prefix *pool = family == AF_INET ? &m->pool4 : &m->pool6;
+	struct tk_prefix used[1024];
+	size_t n_used = 0;
+	int r;
+
+	if (requested) {
+		if ((r = tk_prefix_parse(requested, ret, err)) < 0)
+			return r;
+		if (ret->addr.family != family)
+			return tk_err_set(err, -EINVAL, "subnet '%s' is not an %s subnet", requested,
+					  family == AF_INET ? "IPv4" : "IPv6");
+		if (family == AF_INET && (ret->len < 12 || ret->len > 30))
+			return tk_err_set(err, -EINVAL,
+					  "IPv4 subnet '%s' must be between /12 and /30", requested);
+		if (family == AF_INET6 && (ret->len < 48 || ret->len > 124))
+			return tk_err_set(err, -EINVAL,
+					  "IPv6 subnet '%s' must be between /48 and /124", requested);
+		return check_overlap(m, ret, err);
+	}
+	for (struct network *o = m->networks; o && n_used < ELEMENTSOF(used); o = o->next) {
+		if (family == AF_INET && o->has4)
+			used[n_used++] = o->subnet4;
+		else if (family == AF_INET6 && o->has6)
+			used[n_used++] = o->subnet6;
+	}
+	r = tk_ipam_carve(pool, family == AF_INET ? CARVE_LEN4 : CARVE_LEN6, used, n_used, ret, err);
+	return r < 0 ? tk_err_wrap(err, r, "allocating a subnet") : 0;
+}
+
+static int network_prepare(struct manager *m, const struct network_params *p, struct network *n,
+			   tk_err *err)
+{
+	int r;
+
+	snprintf(n->name, sizeof(n->name), "%s", p->name);
+	n->tenant = p->tenant;
+	n->mtu = p->mtu ? p->mtu : 1500;
+	n->nat = p->nat;
+	n->has4 = true;
+	n->has6 = p->ipv6 || p->subnet6;
+	if (n->mtu < 576 || n->mtu > 65535)
+		return tk_err_set(err, -EINVAL, "MTU %u is out of range (576..65535)", n->mtu);
+	if (n->has6 && n->mtu < 1280)
+		return tk_err_set(err, -EINVAL, "MTU %u is too small for IPv6 (minimum 1280)", n->mtu);
+	if ((r = pick_subnet(m, p->subnet4, AF_INET, &n->subnet4, err)) < 0)
+		return r;
+	if (n->has6 && (r = pick_subnet(m, p->subnet6, AF_INET6, &n->subnet6, err)) < 0)
+		return r;
+	if ((r = tk_ipam_pool_new(&n->subnet4, &n->pool4, err)) < 0)
+		return r;
+	tk_ipam_pool_default_gateway(n->pool4, &n->gateway4);
+	if ((r = tk_ipam_pool_reserve(n->pool4, &n->gateway4, err)) < 0)
+		return r;
+	if (n->has6) {
+		if ((r = tk_ipam_pool_new(&n->subnet6, &n->pool6, err)) < 0)
+			return r;
+		tk_ipam_pool_default_gateway(n->pool6, &n->gateway6);
+		if ((r = tk_ipam_pool_reserve(n->pool6, &n->gateway6, err)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void action(json_t *actions, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void action(json_t *actions, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_info("%s", buf);
+	if (actions)
+		json_array_append_new(actions, json_string(buf));
+}
+
+static int add_gateway(struct manager *m, struct network *n, const struct tk_addr *gw,
+		       const struct tk_prefix *subnet, json_t *actions, tk_err *err)
+{
+	struct tk_prefix p = { .addr = *gw, .len = subnet->len };
+	char buf[TK_PREFIX_STRLEN];
+	int r = tk_nl_addr_add(m->nl, n->bridge_ifindex, &p, err);
+
+	if (r == -EEXIST)
+		return 0;
+	if (r < 0)
+		return tk_err_wrap(err, r, "adding gateway address to bridge '%s'", n->bridge);
+	action(actions, "added %s to bridge '%s'", tk_prefix_format(&p, buf, sizeof(buf)), n->bridge);
+	return 0;
+}
+
+/* Forwarding is what makes a gateway route; it is per network namespace, and idempotent. */
+static int enable_forwarding(const struct network *n, tk_err *err)
+{
+	int r = tk_sysctl_write("/proc/sys/net/ipv4/ip_forward", "1", err);
+
+	if (r >= 0 && n->has6)
+		r = tk_sysctl_write("/proc/sys/net/ipv6/conf/all/forwarding", "1", err);
+	return r;
+}
+
+int network_realize(struct manager *m, struct network *n, json_t *actions, tk_err *err)
+{
+	struct tk_link_info link;
+	int r;
+
+	r = tk_nl_link_get(m->nl, n->bridge, &link, err);
+	if (r == -ENODEV) {
+		tk_err_clear(err);
+		r = tk_nl_bridge_add(m->nl, n->bridge, n->mtu, &n->bridge_ifindex, err);
+		if (r < 0)
+			return tk_err_wrap(err, r, "creating bridge '%s'", n->bridge);
+		action(actions, "created bridge '%s'", n->bridge);
+	} else if (r < 0) {
+		return r;
+	} else {
+		n->bridge_ifindex = link.ifindex;
+	}
+	if (n->has4 && (r = add_gateway(m, n, &n->gateway4, &n->subnet4, actions, err)) < 0)
+		return r;
+	if (n->has6 && (r = add_gateway(m, n, &n->gateway6, &n->subnet6, actions, err)) < 0)
+		return r;
+	if ((r = tk_nl_link_set_up(m->nl, n->bridge_ifindex, err)) < 0)
+		return tk_err_wrap(err, r, "setting bridge '%s' up", n->bridge);
+	return enable_forwarding(n, err);
+}
+
+static void undo_bridge(struct manager *m, const struct network *n)
+{
+	tk_err e = {};
+	int r = tk_nl_link_del(m->nl, n->bridge, &e);
+
+	if (r < 0 && r != -ENODEV)
+		log_error_errno(r, "Failed to remove bridge '%s' while undoing: %s", n->bridge, e.msg);
+}
+
+static void network_attach(struct manager *m, struct network *n)
+{
+	struct network **tail = &m->networks;
+
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = n;
+	n->tenant->n_networks++;
+}
+
+int network_create(struct manager *m, const struct network_params *p, struct network **ret,
+		   tk_err *err)
+{
+	_cleanup_(network_freep) struct network *n = NULL;
+	struct tenant *t = p->tenant;
+	int r;
+
+	if ((r = tk_name_validate(p->name, "network name", err)) < 0)
+		return r;
+	if (manager_network(m, p->name))
+		return tk_err_set(err, -EEXIST, "network '%s' already exists", p->name);
+	if (t->max_networks >= 0 && t->n_networks >= t->max_networks)
+		return tk_err_set(err, -EDQUOT, "tenant '%s' already has its maximum of %lld network(s)",
+				  t->name, (long long)t->max_networks);
+	if (!(n = calloc(1, sizeof(*n))))
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if ((r = network_prepare(m, p, n, err)) < 0)
+		return r;
+
+	if ((r = tk_store_begin(m->store, err)) < 0)
+		return r;
+	if ((r = db_network_insert(m, n, err)) < 0)
+		goto rollback;
+	if ((r = network_realize(m, n, NULL, err)) < 0)
+		goto undo_bridge;
+	if ((r = firewall_network(m, n, true, err)) < 0)
+		goto undo_bridge;
+	if ((r = tk_store_commit(m->store, err)) < 0)
+		goto undo_firewall;
+
+	log_info("Created network '%s' of tenant '%s' on bridge '%s'", n->name, t->name, n->bridge);
+	network_attach(m, n);
+	*ret = TAKE_PTR(n);
+	return 0;
+
+undo_firewall:
+	(void)firewall_network(m, n, false, NULL);
+undo_bridge:
+	undo_bridge(m, n);
+rollback:
+	tk_store_rollback(m->store);
+	return tk_err_wrap(err, r, "creating network '%s'", p->name);
+}
+
+static int unlink_in_firewall(struct network *other, void *userdata)
+{
+	void **ctx = userdata;
+	return firewall_link(ctx[0], ctx[1], other, false, ctx[2]);
+}
+
+int network_delete(struct manager *m, struct network *n, tk_err *err)
+{
+	void *ctx[3] = { m, n, err };
+	int r;
+
+	if (n->n_endpoints > 0)
+		return tk_err_set(err, -EBUSY, "network '%s' still has %u endpoint(s)", n->name,
+				  n->n_endpoints);
+	if ((r = tk_store_begin(m->store, err)) < 0)
+		return r;
+	if ((r = db_links_foreach(m, n, unlink_in_firewall, ctx, err)) < 0 ||
+	    (r = db_network_delete(m, n, err)) < 0 || (r = firewall_network(m, n, false, err)) < 0) {
+		tk_store_rollback(m->store);
+		return tk_err_wrap(err, r, "deleting network '%s'", n->name);
+	}
+	r = tk_nl_link_del(m->nl, n->bridge, err);
+	if (r < 0 && r != -ENODEV) {
+		(void)firewall_network(m, n, true, NULL);
+		tk_store_rollback(m->store);
+		return tk_err_wrap(err, r, "deleting bridge '%s'", n->bridge);
+	}
+	tk_err_clear(err);
+	/* The bridge is gone: should the commit fail, reconcile recreates it from the database. */
+	if ((r = tk_store_commit(m->store, err)) < 0)
+		return tk_err_wrap(err, r, "deleting network '%s'", n->name);
+	log_info("Deleted network '%s' and bridge '%s'", n->name, n->bridge);
+	for (struct network **pp = &m->networks; *pp; pp = &(*pp)->next)
+		if (*pp == n) {
+			*pp = n->next;
+			break;
+		}
+	n->tenant->n_networks--;
+	network_free(n);
+	return 0;
+}
+
+int network_link(struct manager *m, struct network *a, struct network *b, bool link, tk_err *err)
+{
+	int r;
+
+	if (a == b)
+		return tk_err_set(err, -EINVAL, "cannot link network '%s' with itself", a->name);
+	if (a->tenant != b->tenant)
+		return tk_err_set(err, -EPERM,
+				  "networks '%s' and '%s' belong to different tenants and cannot be linked",
+				  a->name, b->name);
+	if ((r = tk_store_begin(m->store, err)) < 0)
+		return r;
+	if ((r = db_link_set(m, a, b, link, err)) < 0 || (r = firewall_link(m, a, b, link, err)) < 0) {
+		tk_store_rollback(m->store);
+		goto fail;
+	}
+	if ((r = tk_store_commit(m->store, err)) < 0) {
+		(void)firewall_link(m, a, b, !link, NULL);
+		goto fail;
+	}
+	log_info("%s networks '%s' and '%s'", link ? "Linked" : "Unlinked", a->name, b->name);
+	return 0;
+fail:
+	return tk_err_wrap(err, r, "%s networks '%s' and '%s'", link ? "linking" : "unlinking",
+			   a->name, b->name);
+}

@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Bring the kernel to the database: recreate bridges and gateway addresses, re-attach host veths
+ * to their bridges, remove tk-prefixed links nobody recorded, and replace the nftables tables with
+ * the recorded elements in one atomic batch.  Records are never deleted here: an endpoint whose
+ * veth vanished is reported and kept until the runtime deletes it, as CNI expects.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "netd.h"
+#include "nl.h"
+
+struct idset {
+	int64_t *ids;
+	size_t n, size;
+};
+
+static void note(json_t *actions, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(json_t *actions, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_info("Reconcile: %s", buf);
+	json_array_append_new(actions, json_string(buf));
+}
+
+/* Parses "<prefix><hex>" exactly, so that only names tenantkit makes are ever touched. */
+static bool parse_tk_name(const char *name, const char *prefix, size_t hex_len, int64_t *ret)
+{
+	size_t pl = strlen(prefix), n = strlen(name);
+	char *end;
+
+	if (strncmp(name, prefix, pl) != 0 || n == pl || n - pl > 12)
+		return false;
+	if (hex_len && n - pl != hex_len)
+		return false;
+	if (strspn(name + pl, "0123456789abcdef") != n - pl)
+		return false;
+	*ret = (int64_t)strtoull(name + pl, &end, 16);
+	return true;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+struct scan {
+	struct manager *m;
+	struct idset endpoints;
+	char (*stale)[16];
+	size_t n_stale, size_stale;
+};
+
+static int collect_endpoint(struct endpoint *e, void *userdata)
+{
+	struct idset *s = userdata;
+
+	if (s->n == s->size) {
+		size_t size = s->size ? s->size * 2 : 64;
+		int64_t *ids = realloc(s->ids, size * sizeof(*ids));
+		if (!ids)
+			return -ENOMEM;
+		s->ids = ids;
+		s->size = size;
+	}
+	s->ids[s->n++] = e->id & 0xffffffff;
+	return 0;
+}
+
+static bool is_stale(struct scan *s, const char *name)
+{
+	int64_t id;
+
+	if (parse_tk_name(name, "tk-", 0, &id))
+		return !manager_network_by_id(s->m, id);
+	if (parse_tk_name(name, "tkv", 8, &id))
+		return !bsearch(&id, s->endpoints.ids, s->endpoints.n, sizeof(int64_t), cmp_id);
+	return false;
+}
+
+static int collect_stale(const struct tk_link_info *link, void *userdata)
+{
+	struct scan *s = userdata;
+
+	if (!is_stale(s, link->name))
+		return 0;
+	if (s->n_stale == s->size_stale) {
+		size_t size = s->size_stale ? s->size_stale * 2 : 16;
+		char(*names)[16] = realloc(s->stale, size * sizeof(*names));
+		if (!names)
+			return -ENOMEM;
+		s->stale = names;
+		s->size_stale = size;
+	}
+	snprintf(s->stale[s->n_stale++], 16, "%s", link->name);
+	return 0;
+}
+
+static int remove_stale_links(struct manager *m, json_t *actions, tk_err *err)
+{
+	struct scan s = { .m = m };
+	int r;
+
+	r = db_endpoints_foreach(m, NULL, NULL, collect_endpoint, &s.endpoints, err);
+	if (r >= 0) {
+		qsort(s.endpoints.ids, s.endpoints.n, sizeof(int64_t), cmp_id);
+		r = tk_nl_link_foreach(m->nl, "tk", collect_stale, &s, err);
+	}
+	for (size_t i = 0; r >= 0 && i < s.n_stale; i++) {
+		tk_err e = {};
+		int q = tk_nl_link_del(m->nl, s.stale[i], &e);
+		if (q < 0 && q != -ENODEV)
+			note(actions, "failed to remove unknown link '%s': %s", s.stale[i], e.msg);
+		else
+			note(actions, "removed unknown link '%s'", s.stale[i]);
+	}
+	free(s.endpoints.ids);
+	free(s.stale);
+	return r;
+}
+
+static int check_endpoint(struct endpoint *e, void *userdata)
+{
+	void **ctx = userdata;
+	struct manager *m = ctx[0];
+	json_t *actions = ctx[1];
+	struct tk_link_info link;
+	tk_err err = {};
+	int r;
+
+	r = tk_nl_link_get(m->nl, e->host_ifname, &link, &err);
+	if (r == -ENODEV) {
+		note(actions, "endpoint '%s' %s: host veth '%s' is gone (container stopped?); "
+			      "kept until the runtime deletes it",
+		     e->container_id, e->ifname, e->host_ifname);
+		return 0;
+	}
+	if (r < 0)
+		return tk_err_set(ctx[2], r, "%s", err.msg);
+	if (link.master != e->network->bridge_ifindex) {
+		if ((r = tk_nl_link_set_master(m->nl, link.ifindex, e->network->bridge_ifindex,
+					       ctx[2])) < 0)
+			return r;
+		note(actions, "re-attached '%s' to bridge '%s'", e->host_ifname, e->network->bridge);
+	}
+	if (!link.up && (r = tk_nl_link_set_up(m->nl, link.ifindex, ctx[2])) < 0)
+		return r;
+	return 0;
+}
+
+static unsigned count_networks(const struct manager *m)
+{
+	unsigned c = 0;
+
+	for (const struct network *n = m->networks; n; n = n->next)
+		c++;
+	return c;
+}
+
+int reconcile(struct manager *m, json_t *actions, tk_err *err)
+{
+	void *ctx[3] = { m, actions, err };
+	int r;
+
+	for (struct network *n = m->networks; n; n = n->next)
+		if ((r = network_realize(m, n, actions, err)) < 0)
+			return tk_err_wrap(err, r, "network '%s'", n->name);
+	if ((r = remove_stale_links(m, actions, err)) < 0)
+		return r;
+	if ((r = db_endpoints_foreach(m, NULL, NULL, check_endpoint, ctx, err)) < 0)
+		return r;
+	if ((r = firewall_rebuild(m, err)) < 0)
+		return tk_err_wrap(err, r, "rebuilding the nftables tables");
+	note(actions, "loaded nftables tables with %u network(s) and %llu endpoint(s)",
+	     count_networks(m), (unsigned long long)m->n_endpoints);
+	return 0;
+}

@@ -1,0 +1,441 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* One handler per op of docs/protocol.md: unpack and validate args, authorise, act, reply. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "log.h"
+#include "netd.h"
+#include "rpc.h"
+
+typedef int (*handler_fn)(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+			  tk_err *err);
+
+static int require_admin(const struct caller *c, const char *op, tk_err *err)
+{
+	if (c->admin)
+		return 0;
+	return tk_err_set(err, -EACCES, "permission denied: '%s' needs root or the admin group", op);
+}
+
+static int find_tenant(struct manager *m, const struct caller *c, const char *name,
+		       struct tenant **ret, tk_err *err)
+{
+	struct tenant *t = manager_tenant(m, name);
+
+	if (!t)
+		return tk_err_set(err, -ENOENT, "no tenant '%s'", name);
+	*ret = t;
+	return caller_may_manage(c, t, err);
+}
+
+static int find_network(struct manager *m, const struct caller *c, const char *name,
+			struct network **ret, tk_err *err)
+{
+	struct network *n = manager_network(m, name);
+
+	if (!n)
+		return tk_err_set(err, -ENOENT, "no network '%s'", name);
+	*ret = n;
+	return caller_may_manage(c, n->tenant, err);
+}
+
+static int check_id(json_int_t v, const char *what, int64_t max, tk_err *err)
+{
+	if (v < -1 || v > max)
+		return tk_err_set(err, -EINVAL, "%s %lld is out of range (0..%lld)", what,
+				  (long long)v, (long long)max);
+	return 0;
+}
+
+static int op_status(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+		     tk_err *err)
+{
+	unsigned networks = 0, tenants = 0;
+	int r;
+
+	(void)c;
+	if ((r = tk_json_unpack(args, "status args", err, "{}")) < 0)
+		return r;
+	for (struct network *n = m->networks; n; n = n->next)
+		networks++;
+	for (struct tenant *t = m->tenants; t; t = t->next)
+		tenants++;
+	*ret = json_pack("{s:s, s:I, s:i, s:i, s:I, s:i, s:s, s:s}", "version", TK_VERSION,
+			 "uptime_s", (json_int_t)(time(NULL) - m->started), "tenants", (int)tenants,
+			 "networks", (int)networks, "endpoints", (json_int_t)m->n_endpoints, "pid",
+			 (int)getpid(), "state_dir", m->state_dir, "socket", m->socket_path);
+	return 0;
+}
+
+static int op_tenant_create(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+			    tk_err *err)
+{
+	json_int_t uid = -1, gid = -1, max_networks = -1, max_endpoints = -1;
+	struct tenant_params p = {};
+	struct tenant *t = NULL;
+	int r;
+
+	if ((r = require_admin(c, "tenant.create", err)) < 0)
+		return r;
+	r = tk_json_unpack(args, "tenant.create args", err, "{s:s, s?I, s?I, s?I, s?I}", "name",
+			   &p.name, "owner_uid", &uid, "owner_gid", &gid, "max_networks",
+			   &max_networks, "max_endpoints", &max_endpoints);
+	if (r < 0 || (r = check_id(uid, "owner_uid", 0xfffffffe, err)) < 0 ||
+	    (r = check_id(gid, "owner_gid", 0xfffffffe, err)) < 0 ||
+	    (r = check_id(max_networks, "max_networks", 1 << 20, err)) < 0 ||
+	    (r = check_id(max_endpoints, "max_endpoints", 1 << 24, err)) < 0)
+		return r;
+	p.owner_uid = uid;
+	p.owner_gid = gid;
+	p.max_networks = max_networks;
+	p.max_endpoints = max_endpoints;
+	if ((r = tenant_create(m, &p, &t, err)) < 0)
+		return r;
+	*ret = tenant_to_json(t);
+	return 0;
+}
+
+static int op_tenant_list(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+			  tk_err *err)
+{
+	json_t *list;
+	int r;
+
+	if ((r = tk_json_unpack(args, "tenant.list args", err, "{}")) < 0)
+		return r;
+	list = json_array();
+	for (struct tenant *t = m->tenants; t; t = t->next)
+		if (caller_may_manage(c, t, NULL) >= 0)
+			json_array_append_new(list, tenant_to_json(t));
+	*ret = json_pack("{s:o}", "tenants", list);
+	return 0;
+}
+
+static int op_tenant_inspect(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+			     tk_err *err)
+{
+	const char *name;
+	struct tenant *t = NULL;
+	int r;
+
+	if ((r = tk_json_unpack(args, "tenant.inspect args", err, "{s:s}", "name", &name)) < 0 ||
+	    (r = find_tenant(m, c, name, &t, err)) < 0)
+		return r;
+	*ret = tenant_to_json(t);
+	return 0;
+}
+
+static int op_tenant_delete(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+			    tk_err *err)
+{
+	const char *name;
+	struct tenant *t = NULL;
+	int r;
+
+	if ((r = require_admin(c, "tenant.delete", err)) < 0 ||
+	    (r = tk_json_unpack(args, "tenant.delete args", err, "{s:s}", "name", &name)) < 0 ||
+	    (r = find_tenant(m, c, name, &t, err)) < 0 || (r = tenant_delete(m, t, err)) < 0)
+		return r;
+	*ret = json_object();
+	return 0;
+}
+
+static int op_network_create(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+			     tk_err *err)
+{
+	struct network_params p = { .nat = true };
+	const char *tenant;
+	json_int_t mtu = 1500;
+	int ipv6 = 0, nat = 1, r;
+	struct network *n = NULL;
+
+	r = tk_json_unpack(args, "network.create args", err, "{s:s, s:s, s?s, s?s, s?b, s?b, s?I}",
+			   "name", &p.name, "tenant", &tenant, "subnet", &p.subnet4, "subnet6",
+			   &p.subnet6, "ipv6", &ipv6, "nat", &nat, "mtu", &mtu);
+	if (r < 0 || (r = find_tenant(m, c, tenant, &p.tenant, err)) < 0)
+		return r;
+	if (mtu < 576 || mtu > 65535)
+		return tk_err_set(err, -EINVAL, "MTU %lld is out of range (576..65535)", (long long)mtu);
+	p.ipv6 = ipv6;
+	p.nat = nat;
+	p.mtu = (unsigned)mtu;
+	if ((r = network_create(m, &p, &n, err)) < 0)
+		return r;
+	*ret = network_to_json(m, n);
+	return 0;
+}
+
+static int op_network_list(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+			   tk_err *err)
+{
+	const char *tenant = NULL;
+	struct tenant *only = NULL;
+	json_t *list;
+	int r;
+
+	if ((r = tk_json_unpack(args, "network.list args", err, "{s?s}", "tenant", &tenant)) < 0)
+		return r;
+	if (tenant && (r = find_tenant(m, c, tenant, &only, err)) < 0)
+		return r;
+	list = json_array();
+	for (struct network *n = m->networks; n; n = n->next)
+		if ((!only || n->tenant == only) && caller_may_manage(c, n->tenant, NULL) >= 0)
+			json_array_append_new(list, network_to_json(m, n));
+	*ret = json_pack("{s:o}", "networks", list);
+	return 0;
+}
+
+static int op_network_inspect(struct manager *m, const struct caller *c, json_t *args,
+			      json_t **ret, tk_err *err)
+{
+	const char *name;
+	struct network *n = NULL;
+	int r;
+
+	if ((r = tk_json_unpack(args, "network.inspect args", err, "{s:s}", "name", &name)) < 0 ||
+	    (r = find_network(m, c, name, &n, err)) < 0)
+		return r;
+	*ret = network_to_json(m, n);
+	return 0;
+}
+
+static int op_network_delete(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+			     tk_err *err)
+{
+	const char *name;
+	struct network *n = NULL;
+	int r;
+
+	if ((r = tk_json_unpack(args, "network.delete args", err, "{s:s}", "name", &name)) < 0 ||
+	    (r = find_network(m, c, name, &n, err)) < 0 || (r = network_delete(m, n, err)) < 0)
+		return r;
+	*ret = json_object();
+	return 0;
+}
+
+static int network_link_op(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+			   bool link, tk_err *err)
+{
+	const char *a, *b;
+	struct network *na = NULL, *nb = NULL;
+	int r;
+
+	if ((r = tk_json_unpack(args, link ? "network.link args" : "network.unlink args", err,
+				"{s:s, s:s}", "a", &a, "b", &b)) < 0 ||
+	    (r = find_network(m, c, a, &na, err)) < 0 || (r = find_network(m, c, b, &nb, err)) < 0 ||
+	    (r = network_link(m, na, nb, link, err)) < 0)
+		return r;
+	*ret = json_object();
+	return 0;
+}
+
+static int op_network_link(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+			   tk_err *err)
+{
+	return network_link_op(m, c, args, ret, true, err);
+}
+
+static int op_network_unlink(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+			     tk_err *err)
+{
+	return network_link_op(m, c, args, ret, false, err);
+}
+
+/* Collects "ips": an array of strings, at most one per family. */
+static int unpack_ips(json_t *ips, const char *list[3], tk_err *err)
+{
+	size_t i;
+	json_t *v;
+
+	if (!ips)
+		return 0;
+	if (!json_is_array(ips) || json_array_size(ips) > 2)
+		return tk_err_set(err, -EINVAL, "'ips' must be an array of at most two addresses");
+	json_array_foreach(ips, i, v) {
+		if (!json_is_string(v))
+			return tk_err_set(err, -EINVAL, "'ips' entries must be strings");
+		list[i] = json_string_value(v);
+	}
+	return 0;
+}
+
+static int op_endpoint_add(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+			   tk_err *err)
+{
+	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
+	struct endpoint_params p = {};
+	const char *network, *ips[3] = {};
+	json_t *jips = NULL;
+	int r;
+
+	if (!e)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	r = tk_json_unpack(args, "endpoint.add args", err, "{s:s, s:s, s:s, s:s, s?o, s?s}",
+			   "network", &network, "container_id", &p.container_id, "ifname", &p.ifname,
+			   "netns", &p.netns, "ips", &jips, "mac", &p.mac);
+	if (r < 0 || (r = unpack_ips(jips, ips, err)) < 0 ||
+	    (r = find_network(m, c, network, &p.network, err)) < 0)
+		return r;
+	p.ips = ips;
+	if (db_endpoint_find(m, p.container_id, p.ifname, e, NULL) >= 0)
+		return tk_err_set(err, -EEXIST, "container '%s' already has interface '%s' on network '%s'",
+				  p.container_id, p.ifname, e->network->name);
+	if ((r = endpoint_add(m, c, &p, e, err)) < 0)
+		return r;
+	*ret = endpoint_to_json(e);
+	return 0;
+}
+
+static int op_endpoint_del(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+			   tk_err *err)
+{
+	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
+	const char *container_id, *ifname, *network = NULL;
+	int r;
+
+	if (!e)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	r = tk_json_unpack(args, "endpoint.del args", err, "{s:s, s:s, s?s}", "container_id",
+			   &container_id, "ifname", &ifname, "network", &network);
+	if (r < 0)
+		return r;
+	r = db_endpoint_find(m, container_id, ifname, e, NULL);
+	if (r == -ENOENT || (r >= 0 && network && strcmp(network, e->network->name) != 0)) {
+		*ret = json_pack("{s:b}", "deleted", 0);
+		return 0;
+	}
+	if (r < 0)
+		return tk_err_set(err, r, "looking up endpoint failed");
+	if ((r = caller_may_manage(c, e->network->tenant, err)) < 0 ||
+	    (r = endpoint_del(m, e, err)) < 0)
+		return r;
+	*ret = json_pack("{s:b}", "deleted", 1);
+	return 0;
+}
+
+struct list_ctx {
+	const struct caller *caller;
+	json_t *list;
+};
+
+static int append_endpoint(struct endpoint *e, void *userdata)
+{
+	struct list_ctx *ctx = userdata;
+
+	if (caller_may_manage(ctx->caller, e->network->tenant, NULL) < 0)
+		return 0;
+	return json_array_append_new(ctx->list, endpoint_to_json(e)) < 0 ? -ENOMEM : 0;
+}
+
+static int op_endpoint_list(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+			    tk_err *err)
+{
+	const char *network = NULL, *tenant = NULL;
+	struct list_ctx ctx = { .caller = c };
+	struct network *n = NULL;
+	struct tenant *t = NULL;
+	int r;
+
+	r = tk_json_unpack(args, "endpoint.list args", err, "{s?s, s?s}", "network", &network,
+			   "tenant", &tenant);
+	if (r < 0 || (network && (r = find_network(m, c, network, &n, err)) < 0) ||
+	    (tenant && (r = find_tenant(m, c, tenant, &t, err)) < 0))
+		return r;
+	ctx.list = json_array();
+	if ((r = db_endpoints_foreach(m, n, t, append_endpoint, &ctx, err)) < 0) {
+		json_decref(ctx.list);
+		return r;
+	}
+	*ret = json_pack("{s:o}", "endpoints", ctx.list);
+	return 0;
+}
+
+static int op_endpoint_inspect(struct manager *m, const struct caller *c, json_t *args,
+			       json_t **ret, tk_err *err)
+{
+	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
+	const char *container_id, *ifname;
+	int r;
+
+	if (!e)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if ((r = tk_json_unpack(args, "endpoint.inspect args", err, "{s:s, s:s}", "container_id",
+				&container_id, "ifname", &ifname)) < 0 ||
+	    (r = db_endpoint_find(m, container_id, ifname, e, err)) < 0 ||
+	    (r = caller_may_manage(c, e->network->tenant, err)) < 0)
+		return r;
+	*ret = endpoint_to_json(e);
+	return 0;
+}
+
+static int op_reconcile(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+			tk_err *err)
+{
+	json_t *actions;
+	int r;
+
+	if ((r = require_admin(c, "reconcile", err)) < 0 ||
+	    (r = tk_json_unpack(args, "reconcile args", err, "{}")) < 0)
+		return r;
+	actions = json_array();
+	if ((r = reconcile(m, actions, err)) < 0) {
+		json_decref(actions);
+		return r;
+	}
+	*ret = json_pack("{s:o}", "actions", actions);
+	return 0;
+}
+
+static const struct {
+	const char *op;
+	handler_fn fn;
+} handlers[] = {
+	{ "status", op_status },
+	{ "tenant.create", op_tenant_create },
+	{ "tenant.list", op_tenant_list },
+	{ "tenant.inspect", op_tenant_inspect },
+	{ "tenant.delete", op_tenant_delete },
+	{ "network.create", op_network_create },
+	{ "network.list", op_network_list },
+	{ "network.inspect", op_network_inspect },
+	{ "network.delete", op_network_delete },
+	{ "network.link", op_network_link },
+	{ "network.unlink", op_network_unlink },
+	{ "endpoint.add", op_endpoint_add },
+	{ "endpoint.del", op_endpoint_del },
+	{ "endpoint.list", op_endpoint_list },
+	{ "endpoint.inspect", op_endpoint_inspect },
+	{ "reconcile", op_reconcile },
+};
+
+json_t *rpc_dispatch(struct manager *m, const struct caller *c, json_t *request)
+{
+	json_t *args, *result = NULL;
+	const char *op = "?";
+	tk_err err = {};
+	int r;
+
+	if ((r = tk_rpc_parse_request(request, &op, &args, &err)) < 0)
+		goto fail;
+	for (size_t i = 0; i < ELEMENTSOF(handlers); i++)
+		if (strcmp(handlers[i].op, op) == 0) {
+			r = handlers[i].fn(m, c, args, &result, &err);
+			if (r < 0)
+				goto fail;
+			if (!result)
+				return tk_rpc_reply_error(&(tk_err){ .code = -ENOMEM, .msg = "out of memory" });
+			return tk_rpc_reply_ok(result);
+		}
+	r = tk_err_set(&err, -EOPNOTSUPP, "unknown op '%s'", op);
+fail:
+	if (!err.code)
+		tk_err_errno(&err, r, op);
+	log_full_errno(r == -EACCES || r == -EINVAL ? LOG_WARNING : LOG_ERR, r,
+		       "Request '%s' from uid %u pid %d failed: %s", op, (unsigned)c->uid, (int)c->pid,
+		       err.msg);
+	return tk_rpc_reply_error(&err);
+}
