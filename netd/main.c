@@ -24,6 +24,7 @@ static const char *arg_state_dir = TK_STATE_DIR;
 static const char *arg_pool4 = "10.200.0.0/16";
 static const char *arg_pool6 = "fd7e::/48";
 static const char *arg_admin_group;
+static const char *arg_socket_group;
 static int arg_log_level = LOG_INFO;
 
 static void help(void)
@@ -36,6 +37,7 @@ static void help(void)
 	       "      --pool4 CIDR        carve IPv4 /24 subnets from CIDR (default %s)\n"
 	       "      --pool6 CIDR        carve IPv6 /64 subnets from CIDR (default %s)\n"
 	       "  -g, --admin-group GROUP members of GROUP may manage every tenant\n"
+	       "      --socket-group GROUP give GROUP access to the socket (tenant owners)\n"
 	       "      --log-level LEVEL   err, warning, info (default) or debug\n"
 	       "  -h, --help              show this help\n"
 	       "      --version           show the version\n",
@@ -62,11 +64,12 @@ static int parse_gid(const char *s, gid_t *ret)
 
 static int parse_args(int argc, char **argv)
 {
-	enum { ARG_POOL4 = 0x100, ARG_POOL6, ARG_LOG_LEVEL, ARG_VERSION };
+	enum { ARG_POOL4 = 0x100, ARG_POOL6, ARG_LOG_LEVEL, ARG_VERSION, ARG_SOCKET_GROUP };
 	static const struct option options[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "admin-group", required_argument, NULL, 'g' },
+		{ "socket-group", required_argument, NULL, ARG_SOCKET_GROUP },
 		{ "pool4", required_argument, NULL, ARG_POOL4 },
 		{ "pool6", required_argument, NULL, ARG_POOL6 },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
@@ -89,6 +92,9 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 'g':
 			arg_admin_group = optarg;
+			break;
+		case ARG_SOCKET_GROUP:
+			arg_socket_group = optarg;
 			break;
 		case ARG_POOL4:
 			arg_pool4 = optarg;
@@ -255,6 +261,14 @@ static int run(struct manager *m, tk_err *err)
 		return tk_err_set(err, -errno, "setting up the event loop: %m");
 	if ((r = tk_rpc_listen(m->socket_path, 0660, &listen_fd, err)) < 0)
 		return r;
+	if (arg_socket_group) {
+		gid_t gid;
+		if (parse_gid(arg_socket_group, &gid) < 0)
+			return tk_err_set(err, -EINVAL, "unknown socket group '%s'", arg_socket_group);
+		if (chown(m->socket_path, (uid_t)-1, gid) < 0)
+			return tk_err_set(err, -errno, "cannot give group %u the socket '%s': %m",
+					  (unsigned)gid, m->socket_path);
+	}
 	ev.data.ptr = &listen_fd;
 	epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev);
 	ev.data.ptr = &sigfd;

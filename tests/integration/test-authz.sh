@@ -1,0 +1,54 @@
+#!/bin/bash
+# Authorisation from SO_PEERCRED: root does anything; a tenant's owner uid only its own tenant,
+# and only in network namespaces it owns; anyone else is refused with a clear error.
+source "$(dirname "$0")/lib.sh"
+
+command -v setpriv >/dev/null || tk_skip "setpriv(1) missing"
+OWNER=4242
+OTHER=4343
+chmod 0755 "$TK_TMP"
+tk_netd_start --socket-group "$OWNER"
+as() { local uid=$1; shift; setpriv --reuid "$uid" --regid "$uid" --clear-groups "$@"; }
+
+expect_eq "socket mode is 0660" 660 "$(stat -c %a "$TK_NETD_SOCKET")"
+expect_eq "socket group is the configured group" "$OWNER" "$(stat -c %g "$TK_NETD_SOCKET")"
+"$NETCTL" create tenant alpha --owner "$OWNER" >/dev/null
+"$NETCTL" create tenant beta >/dev/null
+"$NETCTL" create tenant-net beta-net --tenant beta >/dev/null
+
+expect_eq "owner lists only its own tenant" "alpha" \
+	"$(as $OWNER "$NETCTL" --json list tenants | jq -r '[.tenants[].name] | join(",")')"
+expect_ok "owner creates a network in its tenant" as $OWNER "$NETCTL" create tenant-net alpha-net --tenant alpha
+expect_fail "owner cannot create a network in another tenant" \
+	as $OWNER "$NETCTL" create tenant-net x --tenant beta
+msg=$(as $OWNER "$NETCTL" create tenant-net x --tenant beta 2>&1)
+expect_ok "the refusal says why ($msg)" grep -q "permission denied" <<<"$msg"
+expect_fail "owner cannot inspect another tenant's network" as $OWNER "$NETCTL" inspect network beta-net
+expect_fail "owner cannot delete another tenant's network" as $OWNER "$NETCTL" delete network beta-net
+expect_fail "owner cannot create tenants" as $OWNER "$NETCTL" create tenant gamma
+expect_fail "owner cannot trigger reconcile" as $OWNER "$NETCTL" reconcile
+expect_eq "owner sees no networks of others" "alpha-net" \
+	"$(as $OWNER "$NETCTL" --json list networks | jq -r '[.networks[].name] | join(",")')"
+
+# A netns owned by root is not the owner's to use.
+tk_ns_add rootns
+expect_fail "owner cannot attach into a netns it does not own" \
+	as $OWNER "$NETCTL" attach alpha-net c0 /run/netns/rootns
+# A netns inside a user namespace the owner created is.
+as $OWNER unshare --user --map-root-user --net sleep 30 &
+holder=$!
+sleep 0.3
+nspid=$(pgrep -P "$holder" sleep || echo "$holder")
+expect_ok "owner attaches a container in its own user+net namespace" \
+	as $OWNER "$NETCTL" attach alpha-net c1 "/proc/$nspid/ns/net"
+expect_ok "that container got its interface" nsenter -t "$nspid" -n ip link show eth0
+expect_fail "another uid (in the socket group) cannot detach the owner's container" \
+	setpriv --reuid $OTHER --regid $OTHER --groups $OWNER "$NETCTL" detach c1
+expect_ok "the container is still attached" "$NETCTL" inspect endpoint c1 eth0
+expect_ok "owner detaches its container" as $OWNER "$NETCTL" detach c1
+kill "$holder" 2>/dev/null
+
+expect_fail "a uid outside the socket group cannot even connect" as $OTHER "$NETCTL" status
+rc=0; as $OTHER "$NETCTL" status >/dev/null 2>&1 || rc=$?
+expect_eq "that failure is exit code 3 (cannot reach netd)" 3 "$rc"
+tk_done

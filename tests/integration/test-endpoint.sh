@@ -1,0 +1,74 @@
+#!/bin/bash
+# Endpoints: veth into the container netns, addresses, routes, bridge port, real pings; static
+# requests; idempotent removal; failures leave no interfaces or rows behind.
+source "$(dirname "$0")/lib.sh"
+
+tk_netd_start
+nc_() { "$NETCTL" "$@"; }
+tkv_count() { ip -j link show | jq '[.[].ifname | select(startswith("tkv"))] | length'; }
+ep_count() { "$NETCTL" --json list endpoints | jq '.endpoints | length'; }
+
+nc_ create tenant alpha >/dev/null
+nc_ create tenant-net alpha-net --tenant alpha --ipv6 >/dev/null
+br=$("$NETCTL" --json inspect network alpha-net | jq -r .bridge)
+for c in c1 c2 c3; do tk_ns_add $c; done
+
+out=$("$NETCTL" --json attach alpha-net ctr-1 /run/netns/c1)
+expect_ok "attach c1" test -n "$out"
+host=$(jq -r .host_ifname <<<"$out")
+ip1=$(jq -r '.ips[] | select(.version=="4") | .address' <<<"$out")
+ip1_6=$(jq -r '.ips[] | select(.version=="6") | .address' <<<"$out")
+mac1=$(jq -r .mac <<<"$out")
+expect_eq "first address after the gateway" "10.200.0.2/24" "$ip1"
+expect_ok "host veth is named tkv<8 hex>" grep -qE '^tkv[0-9a-f]{8}$' <<<"$host"
+expect_eq "host veth enslaved to the bridge" "$br" "$(ip -j link show "$host" | jq -r '.[0].master')"
+expect_eq "container side is eth0 with the recorded MAC" "$mac1" \
+	"$(ip -n c1 -j link show eth0 | jq -r '.[0].address')"
+expect_ok "container has its IPv4 address" bash -c "ip -n c1 -j addr show eth0 | jq -e '.[0].addr_info[] | select(.local==\"${ip1%/*}\" and .prefixlen==24)'"
+expect_ok "container has its IPv6 address" bash -c "ip -n c1 -j addr show eth0 | jq -e '.[0].addr_info[] | select(.local==\"${ip1_6%/*}\" and .prefixlen==64)'"
+expect_eq "v4 default route via gateway" "10.200.0.1" \
+	"$(ip -n c1 -j route show default | jq -r '.[0].gateway')"
+expect_ok "v6 default route via gateway" bash -c "ip -n c1 -6 -j route show default | jq -e '.[0].gateway | test(\"::1\$\")'"
+
+expect_ok "attach c2 with a static IP and MAC" \
+	nc_ attach alpha-net ctr-2 /run/netns/c2 --ip 10.200.0.50 --mac 02:42:00:00:00:50
+expect_eq "static IP honoured" "10.200.0.50/24" \
+	"$("$NETCTL" --json inspect endpoint ctr-2 eth0 | jq -r '.ips[] | select(.version=="4") | .address')"
+expect_eq "static MAC honoured" "02:42:00:00:00:50" "$(ip -n c2 -j link show eth0 | jq -r '.[0].address')"
+expect_ok "c1 pings c2 across the bridge" tk_ping c1 10.200.0.50
+expect_ok "c2 pings c1 over IPv6" tk_ping c2 "${ip1_6%/*}"
+expect_ok "c1 pings its gateway" tk_ping c1 10.200.0.1
+expect_ok "TCP c1 -> c2" tk_tcp c1 10.200.0.50 8080 c2
+expect_ok "UDP c1 -> c2" tk_udp c1 10.200.0.50 5353 c2
+
+tkv=$(tkv_count)
+eps=$(ep_count)
+expect_fail "static IP in use refused" nc_ attach alpha-net ctr-3 /run/netns/c3 --ip 10.200.0.50
+expect_fail "static IP outside the subnet refused" nc_ attach alpha-net ctr-3 /run/netns/c3 --ip 10.1.0.5
+expect_fail "gateway address refused" nc_ attach alpha-net ctr-3 /run/netns/c3 --ip 10.200.0.1
+expect_fail "broadcast address refused" nc_ attach alpha-net ctr-3 /run/netns/c3 --ip 10.200.0.255
+expect_fail "multicast MAC refused" nc_ attach alpha-net ctr-3 /run/netns/c3 --mac 01:00:5e:00:00:01
+expect_fail "same container+ifname twice refused" nc_ attach alpha-net ctr-1 /run/netns/c3
+expect_fail "ifname already present in the netns refused" nc_ attach alpha-net ctr-9 /run/netns/c1
+expect_fail "missing netns refused" nc_ attach alpha-net ctr-3 /run/netns/nope
+: >"$TK_TMP/plain-file"
+expect_fail "a plain file is not a netns" nc_ attach alpha-net ctr-3 "$TK_TMP/plain-file"
+expect_fail "netd's own netns refused" nc_ attach alpha-net ctr-3 /proc/self/ns/net
+expect_fail "ifname over 15 bytes refused" nc_ attach alpha-net ctr-3 /run/netns/c3 --ifname abcdefghijklmnop
+expect_fail "unknown network refused" nc_ attach nonet ctr-3 /run/netns/c3
+expect_eq "failed attaches left no veths" "$tkv" "$(tkv_count)"
+expect_eq "failed attaches left no rows" "$eps" "$(ep_count)"
+expect_eq "failed attaches left the container netns empty" "lo" "$(ip -n c3 -j link show | jq -r '[.[].ifname] | join(",")')"
+expect_ok "freed static address is usable again" nc_ attach alpha-net ctr-3 /run/netns/c3 --ip 10.200.0.60
+expect_ok "detach ctr-3" nc_ detach ctr-3
+
+expect_ok "detach c2" nc_ detach ctr-2
+expect_fail "c2's interface removed from its netns" ip -n c2 link show eth0
+expect_ok "detach again is idempotent" nc_ detach ctr-2
+expect_fail "c1 can no longer reach c2's address" tk_ping c1 10.200.0.50
+ip netns del c1
+expect_ok "detach after the netns was deleted" nc_ detach ctr-1
+expect_eq "no endpoints left" 0 "$(ep_count)"
+expect_eq "no veths left" 0 "$(tkv_count)"
+expect_fail "no anti-spoof elements left" bash -c "nft -j list set bridge tenantkit ports | jq -e '.nftables[].set.elem // [] | length > 0'"
+tk_done

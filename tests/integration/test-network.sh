@@ -1,0 +1,73 @@
+#!/bin/bash
+# Networks: create/delete leaves the kernel (ip -j, nft -j) and the database as expected, and
+# bad requests change nothing.
+source "$(dirname "$0")/lib.sh"
+
+tk_netd_start
+nc_() { "$NETCTL" "$@"; }
+bridge_of() { "$NETCTL" --json inspect network "$1" | jq -r .bridge; }
+in_set() { # family table set element
+	nft -j list set "$1" tenantkit "$2" | jq -e --arg e "$3" \
+		'[.nftables[].set.elem // [] | .[] | tostring] | any(. == $e or contains($e))' >/dev/null
+}
+kernel_links() { ip -j link show | jq -r '.[].ifname' | grep -c '^tk' || true; }
+
+expect_ok "create tenant alpha" nc_ create tenant alpha --max-networks 3
+expect_ok "create tenant beta" nc_ create tenant beta
+expect_ok "create alpha-net (auto subnet)" nc_ create tenant-net alpha-net --tenant alpha
+br=$(bridge_of alpha-net)
+expect_eq "bridge is named tk-<id>" "tk-1" "$br"
+expect_eq "bridge exists and is a bridge" "bridge" \
+	"$(ip -j -d link show "$br" | jq -r '.[0].linkinfo.info_kind')"
+expect_ok "bridge is up" bash -c "ip -j link show $br | jq -e '.[0].flags | index(\"UP\")'"
+expect_eq "gateway address on bridge" "10.200.0.1/24" \
+	"$(ip -j addr show "$br" | jq -r '.[0].addr_info[] | select(.family=="inet") | "\(.local)/\(.prefixlen)"')"
+expect_eq "subnet carved from pool" "10.200.0.0/24" \
+	"$("$NETCTL" --json inspect network alpha-net | jq -r .subnet)"
+expect_ok "bridge in @bridges" in_set inet bridges "$br"
+expect_ok "bridge in @nat_bridges (NAT on by default)" in_set inet nat_bridges "$br"
+expect_ok "gateway in @gw4" in_set inet gw4 "10.200.0.1"
+expect_eq "ip_forward enabled in this netns" 1 "$(cat /proc/sys/net/ipv4/ip_forward)"
+
+expect_ok "create beta-net with explicit v4+v6 subnets, no NAT, mtu 1400" \
+	nc_ create tenant-net beta-net --tenant beta --subnet 10.77.0.0/24 --subnet6 fd00:77::/64 \
+	--no-nat --mtu 1400
+br2=$(bridge_of beta-net)
+expect_eq "mtu applied" 1400 "$(ip -j link show "$br2" | jq -r '.[0].mtu')"
+expect_ok "v6 gateway on bridge" bash -c "ip -j addr show $br2 | jq -e '.[0].addr_info[] | select(.local==\"fd00:77::1\" and .prefixlen==64)'"
+expect_fail "no-NAT bridge not in @nat_bridges" in_set inet nat_bridges "$br2"
+expect_ok "auto v6 subnet from fd7e::/48" bash -c \
+	"'$NETCTL' --json create tenant-net alpha-v6 --tenant alpha --ipv6 | jq -e '.subnet6 == \"fd7e:0:0:1::/64\" or .subnet6 == \"fd7e::/64\"'"
+
+links_before=$(kernel_links)
+count_before=$("$NETCTL" --json list networks | jq '.networks | length')
+expect_fail "duplicate network name refused" nc_ create tenant-net alpha-net --tenant alpha
+expect_fail "overlapping subnet refused" nc_ create tenant-net x1 --tenant beta --subnet 10.77.0.128/25
+expect_fail "overlap with carved subnet refused" nc_ create tenant-net x2 --tenant beta --subnet 10.200.0.0/16
+expect_fail "host bits set refused" nc_ create tenant-net x3 --tenant beta --subnet 10.9.0.1/24
+expect_fail "malformed subnet refused" nc_ create tenant-net x4 --tenant beta --subnet 10.9.0.0/33
+expect_fail "v6 subnet given as v4 refused" nc_ create tenant-net x5 --tenant beta --subnet fd00::/64
+expect_fail "bad name refused" nc_ create tenant-net 'bad/name' --tenant beta
+expect_fail "unknown tenant refused" nc_ create tenant-net x6 --tenant nobody
+expect_fail "mtu out of range refused" nc_ create tenant-net x7 --tenant beta --mtu 99
+expect_ok "third alpha network (limit 3)" nc_ create tenant-net alpha-3 --tenant alpha
+expect_fail "max-networks limit enforced" nc_ create tenant-net alpha-4 --tenant alpha
+nc_ delete network alpha-3 >/dev/null
+expect_eq "failed creates left no kernel links" "$links_before" "$(kernel_links)"
+expect_eq "failed creates left no rows" "$count_before" "$("$NETCTL" --json list networks | jq '.networks | length')"
+
+expect_fail "tenant with networks cannot be deleted" nc_ delete tenant beta
+ip netns add c1
+expect_ok "attach a container" nc_ attach beta-net c1 /run/netns/c1
+expect_fail "network with endpoints cannot be deleted" nc_ delete network beta-net
+expect_ok "bridge still present after refused delete" ip link show "$br2"
+expect_ok "detach" nc_ detach c1
+expect_ok "delete beta-net" nc_ delete network beta-net
+expect_fail "bridge removed" ip link show "$br2"
+expect_fail "bridge removed from @bridges" in_set inet bridges "$br2"
+expect_fail "gateway removed from @gw4" in_set inet gw4 "10.77.0.1"
+expect_fail "deleting it again fails (no such network)" nc_ delete network beta-net
+expect_ok "delete tenant beta" nc_ delete tenant beta
+expect_eq "freed subnet is reused" "10.200.2.0/24" \
+	"$("$NETCTL" --json create tenant-net alpha-again --tenant alpha | jq -r .subnet)"
+tk_done

@@ -1,0 +1,60 @@
+#!/bin/bash
+# Anti-spoofing with real frames: a container may only send from its own MAC and addresses, for
+# IPv4, IPv6 and ARP.
+source "$(dirname "$0")/lib.sh"
+
+tk_netd_start
+attach() {
+	tk_ns_add "$2"
+	"$NETCTL" --json attach "$1" "$2" "/run/netns/$2" >"$TK_TMP/$2.json"
+	jq -r '[.ips[] | .address | sub("/.*"; "")] | join(" ")' "$TK_TMP/$2.json"
+}
+drops() { # total packets counted by the bridge table's drop rules
+	nft -j list chain bridge tenantkit prerouting |
+		jq '[.nftables[].rule? // empty | select(any(.expr[]; has("drop"))) | .expr[] | .counter? // empty | .packets] | add // 0'
+}
+
+"$NETCTL" create tenant alpha >/dev/null
+"$NETCTL" create tenant-net alpha-net --tenant alpha --ipv6 >/dev/null
+read -r v4 v6 <<<"$(attach alpha-net victim)"
+read -r x4 x6 <<<"$(attach alpha-net attacker)"
+gw=$("$NETCTL" --json inspect network alpha-net | jq -r .gateway)
+xmac=$(jq -r .mac "$TK_TMP/attacker.json")
+
+expect_ok "control: attacker pings the victim from its own IPv4 address" \
+	ip netns exec attacker ping -c1 -W1 -I "$x4" "$v4"
+expect_ok "control: attacker pings the victim from its own IPv6 address" \
+	ip netns exec attacker ping -c1 -W1 -I "$x6" "$v6"
+
+ip -n attacker addr add 10.200.0.99/24 dev eth0
+ip -n attacker addr add fd7e::99/64 dev eth0 nodad 2>/dev/null ||
+	ip -n attacker addr add "${x6%::*}::99/64" dev eth0 nodad
+spoof6=$(ip -n attacker -6 -j addr show eth0 | jq -r '.[0].addr_info[] | select(.local | endswith("::99")) | .local')
+before=$(drops)
+expect_fail "spoofed IPv4 source (unassigned address) is dropped" \
+	ip netns exec attacker ping -c1 -W1 -I 10.200.0.99 "$v4"
+expect_fail "spoofed IPv6 source (unassigned address) is dropped" \
+	ip netns exec attacker ping -c1 -W1 -I "$spoof6" "$v6"
+expect_ok "drop counters moved" test "$(drops)" -gt "$before"
+
+# Claim the victim's address: gratuitous ARP and traffic from it must not get through.
+ip netns exec victim ping -c1 -W1 "$gw" >/dev/null
+vmac=$(ip -j neigh show "$v4" | jq -r '.[0].lladdr')
+ip -n attacker addr add "$v4/32" dev eth0
+before=$(drops)
+ip netns exec attacker busybox arping -U -c 2 -w 2 -I eth0 -s "$v4" "$gw" >/dev/null 2>&1
+ip netns exec attacker busybox arping -A -c 2 -w 2 -I eth0 -s "$v4" "$gw" >/dev/null 2>&1
+expect_ok "spoofed ARP frames were dropped" test "$(drops)" -gt "$before"
+got=$(ip -j neigh show "$v4" | jq -r '.[0].lladdr // empty')
+expect_ok "host's neighbour entry for the victim was not poisoned ($got)" test "$got" != "$xmac"
+expect_eq "host still maps the victim's IP to the victim's MAC" "$vmac" "${got:-$vmac}"
+expect_fail "traffic sourced from the victim's IPv4 address is dropped" \
+	ip netns exec attacker ping -c1 -W1 -I "$v4" "$gw"
+ip -n attacker addr del "$v4/32" dev eth0
+
+ip -n attacker link set eth0 address 02:de:ad:be:ef:01
+expect_fail "a changed (spoofed) MAC is dropped" ip netns exec attacker ping -c1 -W1 -I "$x4" "$v4"
+ip -n attacker link set eth0 address "$xmac"
+ip -n attacker neigh flush dev eth0
+expect_ok "the original MAC works again" ip netns exec attacker ping -c1 -W2 -I "$x4" "$v4"
+tk_done
