@@ -1,2 +1,208 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+
+#define STMT_CACHE 64
+
+struct tk_store {
+	sqlite3 *db;
+	struct {
+		const char *sql; /* callers pass string literals: the pointer is the key */
+		sqlite3_stmt *stmt;
+	} cache[STMT_CACHE];
+	size_t n_cache;
+};
+
+int tk_store_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_CONSTRAINT:
+		return rc == SQLITE_CONSTRAINT_FOREIGNKEY ? -EBUSY : -EEXIST;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+		return -EACCES;
+	default:
+		return -EIO;
+	}
+}
+
+static int fail(struct tk_store *s, int rc, const char *what, tk_err *err)
+{
+	return tk_err_set(err, tk_store_errno(rc) ?: -EIO, "%s: %s", what,
+			  s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+}
+
+int tk_store_exec(struct tk_store *s, const char *sql, tk_err *err)
+{
+	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : fail(s, rc, "database", err);
+}
+
+static int user_version(struct tk_store *s, int *ret, tk_err *err)
+{
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+		return fail(s, rc, "reading schema version", err);
+	*ret = sqlite3_column_int(st, 0);
+	return 0;
+}
+
+static int migrate(struct tk_store *s, const char *const *migrations, size_t n, tk_err *err)
+{
+	char sql[64];
+	int version, r;
+
+	if ((r = user_version(s, &version, err)) < 0)
+		return r;
+	if ((size_t)version > n)
+		return tk_err_set(err, -EPROTONOSUPPORT,
+				  "database schema version %d is newer than this program understands (%zu)",
+				  version, n);
+	for (size_t i = (size_t)version; i < n; i++) {
+		if ((r = tk_store_begin(s, err)) < 0)
+			return r;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %zu", i + 1);
+		if ((r = tk_store_exec(s, migrations[i], err)) < 0 ||
+		    (r = tk_store_exec(s, sql, err)) < 0 || (r = tk_store_commit(s, err)) < 0) {
+			tk_store_rollback(s);
+			return tk_err_wrap(err, r, "schema migration %zu", i + 1);
+		}
+	}
+	return 0;
+}
+
+static int check_wal(struct tk_store *s, tk_err *err)
+{
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+		return fail(s, rc, "enabling WAL", err);
+	if (strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0)
+		return tk_err_set(err, -EIO, "the database refused WAL journaling");
+	return 0;
+}
+
+int tk_store_open(const char *path, const char *const *migrations, size_t n_migrations,
+		  struct tk_store **ret, tk_err *err)
+{
+	struct tk_store *s = calloc(1, sizeof(*s));
+	int fd, rc, r;
+
+	if (!s)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	/* Create it 0600 ourselves: the database names tenants and their owners. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		free(s);
+		return tk_err_set(err, -errno, "cannot open '%s': %m", path);
+	}
+	close(fd);
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_EXRESCODE, NULL);
+	if (rc != SQLITE_OK) {
+		r = fail(s, rc, path, err);
+		tk_store_close(s);
+		return r;
+	}
+	sqlite3_busy_timeout(s->db, 5000);
+	if ((r = check_wal(s, err)) < 0 ||
+	    (r = tk_store_exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", err)) < 0 ||
+	    (r = migrate(s, migrations, n_migrations, err)) < 0) {
+		tk_store_close(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+struct tk_store *tk_store_close(struct tk_store *s)
+{
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < s->n_cache; i++)
+		sqlite3_finalize(s->cache[i].stmt);
+	sqlite3_close(s->db);
+	free(s);
+	return NULL;
+}
+
+sqlite3 *tk_store_db(struct tk_store *s)
+{
+	return s->db;
+}
+
+int tk_store_begin(struct tk_store *s, tk_err *err)
+{
+	return tk_store_exec(s, "BEGIN IMMEDIATE", err);
+}
+
+int tk_store_commit(struct tk_store *s, tk_err *err)
+{
+	return tk_store_exec(s, "COMMIT", err);
+}
+
+void tk_store_rollback(struct tk_store *s)
+{
+	if (!sqlite3_get_autocommit(s->db) && sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL))
+		log_debug("ROLLBACK failed: %s", sqlite3_errmsg(s->db));
+}
+
+int tk_store_stmt(struct tk_store *s, const char *sql, sqlite3_stmt **ret, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	for (size_t i = 0; i < s->n_cache; i++)
+		if (s->cache[i].sql == sql) {
+			st = s->cache[i].stmt;
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			*ret = st;
+			return 0;
+		}
+	rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "preparing a query", err);
+	if (s->n_cache < STMT_CACHE) {
+		s->cache[s->n_cache].sql = sql;
+		s->cache[s->n_cache++].stmt = st;
+	} else {
+		/* Should never happen with a fixed set of queries; keep working, leak-free. */
+		sqlite3_finalize(s->cache[0].stmt);
+		s->cache[0].sql = sql;
+		s->cache[0].stmt = st;
+	}
+	*ret = st;
+	return 0;
+}
+
+int tk_store_step_done(struct tk_store *s, sqlite3_stmt *stmt, tk_err *err)
+{
+	int rc = sqlite3_step(stmt);
+
+	sqlite3_reset(stmt);
+	if (rc == SQLITE_DONE)
+		return 0;
+	return fail(s, rc, "database", err);
+}
