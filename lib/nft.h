@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "cleanup.h"
 #include "err.h"
 
 struct tk_nft;
@@ -28,13 +29,19 @@ struct tk_nft *tk_nft_close(struct tk_nft *nft);
  */
 int tk_nft_batch_new(struct tk_nft *nft, bool replace_tables, struct tk_nft_batch **ret, tk_err *err);
 struct tk_nft_batch *tk_nft_batch_free(struct tk_nft_batch *b);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct tk_nft_batch *, tk_nft_batch_free);
 
 /*
  * Element operations.  add=true adds, add=false removes.  Removal of an element that does not
  * exist is not an error (the batch adds then deletes it), so undo and retries are idempotent.
  */
-/* A tenant network's bridge: member of @bridges; nat adds it to @nat_bridges. */
-int tk_nft_batch_bridge(struct tk_nft_batch *b, bool add, const char *bridge, bool nat, tk_err *err);
+/* A tenant network's bridge: member of @bridges. */
+int tk_nft_batch_bridge(struct tk_nft_batch *b, bool add, const char *bridge, tk_err *err);
+/*
+ * A subnet whose traffic is masqueraded when it leaves the tenant bridges (@nat4/@nat6, interval
+ * sets: postrouting does not know the input interface, so NAT keys on the source address).
+ */
+int tk_nft_batch_nat(struct tk_nft_batch *b, bool add, const struct tk_prefix *subnet, tk_err *err);
 /* Allow forwarding from bridge_a to bridge_b and back (linked networks of one tenant). */
 int tk_nft_batch_link(struct tk_nft_batch *b, bool add, const char *bridge_a, const char *bridge_b,
 		      tk_err *err);

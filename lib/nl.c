@@ -1,2 +1,503 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "nl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/bridge.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/route.h>
+
+#include "cleanup.h"
+
+struct tk_nl {
+	struct nl_sock *sock;
+	/* The kernel's own errno and extack text of the last failed request (see on_error). */
+	int kernel_errno;
+	char extack[200];
+};
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct rtnl_link *, rtnl_link_put);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct rtnl_addr *, rtnl_addr_put);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct rtnl_route *, rtnl_route_put);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_addr *, nl_addr_put);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_cache *, nl_cache_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_msg *, nlmsg_free);
+
+static int nle_to_errno(int nle)
+{
+	switch (nle < 0 ? -nle : nle) {
+	case NLE_EXIST: return -EEXIST;
+	case NLE_NOMEM: return -ENOMEM;
+	case NLE_INVAL: return -EINVAL;
+	case NLE_RANGE: return -ERANGE;
+	case NLE_AGAIN: return -EAGAIN;
+	case NLE_INTR: return -EINTR;
+	case NLE_BUSY: return -EBUSY;
+	case NLE_MSGSIZE: return -EMSGSIZE;
+	case NLE_OPNOTSUPP: return -EOPNOTSUPP;
+	case NLE_AF_NOSUPPORT: return -EAFNOSUPPORT;
+	case NLE_OBJ_NOTFOUND: return -ENOENT;
+	case NLE_NODEV: return -ENODEV;
+	case NLE_NOADDR: return -EADDRNOTAVAIL;
+	case NLE_NOACCESS: return -EACCES;
+	case NLE_PERM: return -EPERM;
+	default: return -EIO;
+	}
+}
+
+/*
+ * libnl maps kernel errnos onto its own smaller set (ENODEV and ENOENT both become
+ * NLE_OBJ_NOTFOUND), so keep the kernel's errno and the extack message it sent with it.
+ */
+static int on_error(struct sockaddr_nl *who, struct nlmsgerr *e, void *userdata)
+{
+	const struct nlmsghdr *hdr = (const struct nlmsghdr *)((const char *)e - NLMSG_HDRLEN);
+	struct tk_nl *nl = userdata;
+	size_t off, end = hdr->nlmsg_len;
+
+	(void)who;
+	nl->kernel_errno = -e->error;
+	if (!(hdr->nlmsg_flags & NLM_F_ACK_TLVS))
+		return NL_STOP;
+	off = NLMSG_HDRLEN + sizeof(*e);
+	if (!(hdr->nlmsg_flags & NLM_F_CAPPED))
+		off += NLMSG_ALIGN(e->msg.nlmsg_len) - NLMSG_HDRLEN;
+	while (off + NLA_HDRLEN <= end) {
+		const struct nlattr *a = (const struct nlattr *)((const char *)hdr + off);
+		if (a->nla_len < NLA_HDRLEN || off + a->nla_len > end)
+			break;
+		if ((a->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG)
+			snprintf(nl->extack, sizeof(nl->extack), "%.*s",
+				 (int)(a->nla_len - NLA_HDRLEN), (const char *)a + NLA_HDRLEN);
+		off += NLA_ALIGN(a->nla_len);
+	}
+	return NL_STOP;
+}
+
+static void request_start(struct tk_nl *nl)
+{
+	nl->kernel_errno = 0;
+	nl->extack[0] = '\0';
+}
+
+static int request_fail(struct tk_nl *nl, int nle, tk_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int request_fail(struct tk_nl *nl, int nle, tk_err *err, const char *fmt, ...)
+{
+	int code = nl->kernel_errno > 0 ? -nl->kernel_errno : nle_to_errno(nle);
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (nl->extack[0])
+		return tk_err_set(err, code, "%s: %s (%s)", what, strerror(-code), nl->extack);
+	return tk_err_set(err, code, "%s: %s", what, strerror(-code));
+}
+
+int tk_nl_open(struct tk_nl **ret, tk_err *err)
+{
+	struct tk_nl *nl = calloc(1, sizeof(*nl));
+	int one = 1, r;
+
+	if (!nl)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	nl->sock = nl_socket_alloc();
+	if (!nl->sock) {
+		free(nl);
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	}
+	if ((r = nl_connect(nl->sock, NETLINK_ROUTE)) < 0) {
+		r = tk_err_set(err, nle_to_errno(r), "cannot open an rtnetlink socket: %s",
+			       nl_geterror(r));
+		tk_nl_close(nl);
+		return r;
+	}
+	/* Big dumps (thousands of veths) must not fail with ENOBUFS. */
+	nl_socket_set_buffer_size(nl->sock, 1 << 20, 1 << 20);
+	setsockopt(nl_socket_get_fd(nl->sock), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+	setsockopt(nl_socket_get_fd(nl->sock), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+	nl_socket_modify_err_cb(nl->sock, NL_CB_CUSTOM, on_error, nl);
+	*ret = nl;
+	return 0;
+}
+
+int tk_nl_open_netns(int netns_fd, struct tk_nl **ret, tk_err *err)
+{
+	_cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	int r;
+
+	if (self < 0)
+		return tk_err_set(err, -errno, "cannot open own network namespace: %m");
+	if (setns(netns_fd, CLONE_NEWNET) < 0)
+		return tk_err_set(err, -errno, "cannot enter the container's network namespace: %m");
+	r = tk_nl_open(ret, err);
+	if (setns(self, CLONE_NEWNET) < 0) {
+		/* Every later operation would hit the wrong namespace: stopping is the only safe way. */
+		fprintf(stderr, "cannot return to own network namespace: %m\n");
+		abort();
+	}
+	return r;
+}
+
+struct tk_nl *tk_nl_close(struct tk_nl *nl)
+{
+	if (nl) {
+		nl_socket_free(nl->sock);
+		free(nl);
+	}
+	return NULL;
+}
+
+static int ifname_set(struct rtnl_link *link, const char *name, tk_err *err)
+{
+	if (!name || strlen(name) > TK_IFNAME_MAX || !name[0])
+		return tk_err_set(err, -EINVAL, "invalid interface name '%s'", name ? name : "");
+	rtnl_link_set_name(link, name);
+	return 0;
+}
+
+static int link_info(struct rtnl_link *link, struct tk_link_info *ret)
+{
+	struct nl_addr *mac = rtnl_link_get_addr(link);
+	const char *kind = rtnl_link_get_type(link);
+
+	*ret = (struct tk_link_info){
+		.ifindex = rtnl_link_get_ifindex(link),
+		.master = rtnl_link_get_master(link),
+		.mtu = rtnl_link_get_mtu(link),
+		.up = rtnl_link_get_flags(link) & IFF_UP,
+	};
+	snprintf(ret->name, sizeof(ret->name), "%s", rtnl_link_get_name(link) ?: "");
+	snprintf(ret->kind, sizeof(ret->kind), "%s", kind ?: "");
+	if (mac && nl_addr_get_len(mac) == 6)
+		memcpy(ret->mac, nl_addr_get_binary_addr(mac), 6);
+	return 0;
+}
+
+int tk_nl_link_get(struct tk_nl *nl, const char *name, struct tk_link_info *ret, tk_err *err)
+{
+	_cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL;
+	int r;
+
+	request_start(nl);
+	r = rtnl_link_get_kernel(nl->sock, 0, name, &link);
+	if (r < 0) {
+		if (nl->kernel_errno == ENODEV || r == -NLE_OBJ_NOTFOUND || r == -NLE_NODEV) {
+			nl->kernel_errno = ENODEV;
+			return request_fail(nl, r, err, "no interface '%s'", name);
+		}
+		return request_fail(nl, r, err, "cannot read interface '%s'", name);
+	}
+	return link_info(link, ret);
+}
+
+static int ifindex_of(struct tk_nl *nl, const char *name, int *ret, tk_err *err)
+{
+	struct tk_link_info info;
+	int r = tk_nl_link_get(nl, name, &info, err);
+
+	if (r >= 0 && ret)
+		*ret = info.ifindex;
+	return r;
+}
+
+int tk_nl_bridge_add(struct tk_nl *nl, const char *name, unsigned mtu, int *ret_ifindex, tk_err *err)
+{
+	_cleanup_(rtnl_link_putp) struct rtnl_link *link = rtnl_link_bridge_alloc();
+	int r;
+
+	if (!link)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if ((r = ifname_set(link, name, err)) < 0)
+		return r;
+	if (mtu)
+		rtnl_link_set_mtu(link, mtu);
+	request_start(nl);
+	if ((r = rtnl_link_add(nl->sock, link, NLM_F_CREATE | NLM_F_EXCL)) < 0)
+		return request_fail(nl, r, err, "cannot create bridge '%s'", name);
+	return ifindex_of(nl, name, ret_ifindex, err);
+}
+
+int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const char *peer_name, int peer_netns_fd,
+		   const uint8_t *peer_mac, unsigned mtu, int *ret_host_ifindex, tk_err *err)
+{
+	_cleanup_(rtnl_link_putp) struct rtnl_link *link = rtnl_link_veth_alloc(), *peer = NULL;
+	_cleanup_(nl_addr_putp) struct nl_addr *mac = NULL;
+	int r;
+
+	if (!link)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	peer = rtnl_link_veth_get_peer(link);
+	if ((r = ifname_set(link, host_name, err)) < 0 || (r = ifname_set(peer, peer_name, err)) < 0)
+		return r;
+	if (mtu) {
+		rtnl_link_set_mtu(link, mtu);
+		rtnl_link_set_mtu(peer, mtu);
+	}
+	if (peer_mac) {
+		if (!(mac = nl_addr_build(AF_LLC, peer_mac, 6)))
+			return tk_err_set(err, -ENOMEM, "out of memory");
+		rtnl_link_set_addr(peer, mac);
+	}
+	rtnl_link_set_ns_fd(peer, peer_netns_fd);
+	request_start(nl);
+	if ((r = rtnl_link_add(nl->sock, link, NLM_F_CREATE | NLM_F_EXCL)) < 0)
+		return request_fail(nl, r, err, "cannot create veth pair '%s'/'%s'", host_name,
+				    peer_name);
+	return ifindex_of(nl, host_name, ret_host_ifindex, err);
+}
+
+int tk_nl_link_del(struct tk_nl *nl, const char *name, tk_err *err)
+{
+	_cleanup_(rtnl_link_putp) struct rtnl_link *link = rtnl_link_alloc();
+	int r;
+
+	if (!link)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if ((r = ifname_set(link, name, err)) < 0)
+		return r;
+	request_start(nl);
+	if ((r = rtnl_link_delete(nl->sock, link)) < 0) {
+		if (nl->kernel_errno == ENODEV || r == -NLE_NODEV || r == -NLE_OBJ_NOTFOUND)
+			nl->kernel_errno = ENODEV;
+		return request_fail(nl, r, err, "cannot delete interface '%s'", name);
+	}
+	return 0;
+}
+
+/* RTM_NEWLINK on an existing ifindex: set it up and/or enslave it, in one message. */
+static int link_change(struct tk_nl *nl, int ifindex, bool up, int master, tk_err *err)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
+	struct nl_msg *msg = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST);
+	int r;
+
+	if (!msg)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if (up) {
+		ifi.ifi_flags = IFF_UP;
+		ifi.ifi_change = IFF_UP;
+	}
+	if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+	    (master >= 0 && nla_put_u32(msg, IFLA_MASTER, (uint32_t)master) < 0)) {
+		nlmsg_free(msg);
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	}
+	request_start(nl);
+	if ((r = nl_send_sync(nl->sock, msg)) < 0) /* frees msg */
+		return request_fail(nl, r, err, up ? "cannot set interface %d up"
+						   : "cannot attach interface %d to its bridge",
+				    ifindex);
+	return 0;
+}
+
+int tk_nl_link_set_up(struct tk_nl *nl, int ifindex, tk_err *err)
+{
+	return link_change(nl, ifindex, true, -1, err);
+}
+
+int tk_nl_link_set_master(struct tk_nl *nl, int ifindex, int master_ifindex, tk_err *err)
+{
+	return link_change(nl, ifindex, false, master_ifindex, err);
+}
+
+int tk_nl_link_foreach(struct tk_nl *nl, const char *prefix, tk_nl_link_cb cb, void *userdata,
+		       tk_err *err)
+{
+	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+	size_t plen = strlen(prefix);
+	int r;
+
+	request_start(nl);
+	if ((r = rtnl_link_alloc_cache(nl->sock, AF_UNSPEC, &cache)) < 0)
+		return request_fail(nl, r, err, "cannot list interfaces");
+	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_link *link = (struct rtnl_link *)o;
+		const char *name = rtnl_link_get_name(link);
+		struct tk_link_info info;
+
+		if (!name || strncmp(name, prefix, plen) != 0)
+			continue;
+		link_info(link, &info);
+		if ((r = cb(&info, userdata)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static struct nl_addr *nl_addr_of(const struct tk_addr *a, unsigned plen)
+{
+	struct nl_addr *n = nl_addr_build(a->family, a->bytes, a->family == AF_INET ? 4 : 16);
+
+	if (n)
+		nl_addr_set_prefixlen(n, (int)plen);
+	return n;
+}
+
+static int addr_request(struct tk_nl *nl, int ifindex, const struct tk_prefix *p, bool add,
+			tk_err *err)
+{
+	_cleanup_(rtnl_addr_putp) struct rtnl_addr *a = rtnl_addr_alloc();
+	_cleanup_(nl_addr_putp) struct nl_addr *local = nl_addr_of(&p->addr, p->len);
+	char buf[TK_PREFIX_STRLEN];
+	int r;
+
+	if (!a || !local)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	rtnl_addr_set_ifindex(a, ifindex);
+	rtnl_addr_set_family(a, p->addr.family);
+	if ((r = rtnl_addr_set_local(a, local)) < 0)
+		return tk_err_set(err, nle_to_errno(r), "invalid address: %s", nl_geterror(r));
+	rtnl_addr_set_prefixlen(a, p->len);
+	/* Duplicate detection would leave the address unusable for a second or more. */
+	if (p->addr.family == AF_INET6)
+		rtnl_addr_set_flags(a, IFA_F_NODAD);
+	request_start(nl);
+	r = add ? rtnl_addr_add(nl->sock, a, NLM_F_EXCL) : rtnl_addr_delete(nl->sock, a, 0);
+	if (r < 0)
+		return request_fail(nl, r, err, "cannot %s address %s on interface %d",
+				    add ? "add" : "delete", tk_prefix_format(p, buf, sizeof(buf)),
+				    ifindex);
+	return 0;
+}
+
+int tk_nl_addr_add(struct tk_nl *nl, int ifindex, const struct tk_prefix *addr, tk_err *err)
+{
+	return addr_request(nl, ifindex, addr, true, err);
+}
+
+int tk_nl_addr_del(struct tk_nl *nl, int ifindex, const struct tk_prefix *addr, tk_err *err)
+{
+	return addr_request(nl, ifindex, addr, false, err);
+}
+
+static int tk_addr_of(struct nl_addr *n, struct tk_addr *ret)
+{
+	unsigned len = nl_addr_get_len(n);
+	int family = nl_addr_get_family(n);
+
+	if (!((family == AF_INET && len == 4) || (family == AF_INET6 && len == 16)))
+		return -EAFNOSUPPORT;
+	*ret = (struct tk_addr){ .family = family };
+	memcpy(ret->bytes, nl_addr_get_binary_addr(n), len);
+	return 0;
+}
+
+int tk_nl_addr_foreach(struct tk_nl *nl, int ifindex, int family, tk_nl_addr_cb cb, void *userdata,
+		       tk_err *err)
+{
+	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+	int r;
+
+	request_start(nl);
+	if ((r = rtnl_addr_alloc_cache(nl->sock, &cache)) < 0)
+		return request_fail(nl, r, err, "cannot list addresses");
+	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_addr *a = (struct rtnl_addr *)o;
+		struct tk_prefix p;
+
+		if (rtnl_addr_get_ifindex(a) != ifindex ||
+		    (family != AF_UNSPEC && rtnl_addr_get_family(a) != family) ||
+		    tk_addr_of(rtnl_addr_get_local(a), &p.addr) < 0)
+			continue;
+		p.len = (uint8_t)rtnl_addr_get_prefixlen(a);
+		if ((r = cb(&p, userdata)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+int tk_nl_route_add(struct tk_nl *nl, int ifindex, const struct tk_prefix *dst,
+		    const struct tk_addr *gateway, tk_err *err)
+{
+	_cleanup_(rtnl_route_putp) struct rtnl_route *route = rtnl_route_alloc();
+	int family = dst->len == 0 && gateway ? gateway->family : dst->addr.family;
+	_cleanup_(nl_addr_putp) struct nl_addr *to = NULL;
+	struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
+	struct tk_addr zero = { .family = family };
+	char buf[TK_PREFIX_STRLEN];
+	int r;
+
+	if (!route || !nh) {
+		rtnl_route_nh_free(nh);
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	}
+	rtnl_route_nh_set_ifindex(nh, ifindex);
+	rtnl_route_add_nexthop(route, nh); /* route owns nh now */
+	to = nl_addr_of(dst->len ? &dst->addr : &zero, dst->len);
+	if (!to)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if (gateway) {
+		_cleanup_(nl_addr_putp) struct nl_addr *via = nl_addr_of(gateway, 0);
+		if (!via)
+			return tk_err_set(err, -ENOMEM, "out of memory");
+		nl_addr_set_prefixlen(via, gateway->family == AF_INET ? 32 : 128);
+		rtnl_route_nh_set_gateway(nh, via);
+	}
+	rtnl_route_set_family(route, (uint8_t)family);
+	rtnl_route_set_table(route, RT_TABLE_MAIN);
+	rtnl_route_set_protocol(route, RTPROT_STATIC);
+	rtnl_route_set_scope(route, gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
+	if ((r = rtnl_route_set_dst(route, to)) < 0)
+		return tk_err_set(err, nle_to_errno(r), "invalid route: %s", nl_geterror(r));
+	request_start(nl);
+	if ((r = rtnl_route_add(nl->sock, route, NLM_F_EXCL)) < 0) {
+		struct tk_prefix shown = { .addr = dst->len ? dst->addr : zero, .len = dst->len };
+		return request_fail(nl, r, err, "cannot add route to %s on interface %d",
+				    tk_prefix_format(&shown, buf, sizeof(buf)), ifindex);
+	}
+	return 0;
+}
+
+int tk_nl_route_get_default(struct tk_nl *nl, int ifindex, int family, struct tk_addr *ret_gateway,
+			    tk_err *err)
+{
+	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+	int r;
+
+	request_start(nl);
+	if ((r = rtnl_route_alloc_cache(nl->sock, family, 0, &cache)) < 0)
+		return request_fail(nl, r, err, "cannot list routes");
+	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_route *route = (struct rtnl_route *)o;
+		struct nl_addr *dst = rtnl_route_get_dst(route);
+		struct rtnl_nexthop *nh;
+
+		if (rtnl_route_get_table(route) != RT_TABLE_MAIN || rtnl_route_get_nnexthops(route) < 1 ||
+		    (dst && nl_addr_get_prefixlen(dst) != 0))
+			continue;
+		nh = rtnl_route_nexthop_n(route, 0);
+		if (rtnl_route_nh_get_ifindex(nh) != ifindex || !rtnl_route_nh_get_gateway(nh))
+			continue;
+		if (tk_addr_of(rtnl_route_nh_get_gateway(nh), ret_gateway) == 0)
+			return 0;
+	}
+	return tk_err_set(err, -ENOENT, "no default route on interface %d", ifindex);
+}
+
+int tk_sysctl_write(const char *path, const char *value, tk_err *err)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+	size_t len = strlen(value);
+
+	if (fd < 0)
+		return tk_err_set(err, -errno, "cannot open '%s': %m", path);
+	if (write(fd, value, len) != (ssize_t)len)
+		return tk_err_set(err, -errno, "cannot write '%s' to '%s': %m", value, path);
+	return 0;
+}

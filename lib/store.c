@@ -71,7 +71,7 @@ static int user_version(struct tk_store *s, int *ret, tk_err *err)
 static int migrate(struct tk_store *s, const char *const *migrations, size_t n, tk_err *err)
 {
 	char sql[64];
-	int version, r;
+	int version = 0, r;
 
 	if ((r = user_version(s, &version, err)) < 0)
 		return r;
