@@ -30,11 +30,14 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
+#include <libnftnl/udata.h>
 
 #include "cleanup.h"
 
 #define TABLE "tenantkit"
 #define IFNAMSZ 16
+/* nft's enum byteorder */
+#define NFT_BYTEORDER_HOST 1
 
 /* nft's datatype ids, so `nft list` prints the elements readably. */
 enum { TYPE_IPADDR = 7, TYPE_IP6ADDR = 8, TYPE_ETHERADDR = 9, TYPE_IFNAME = 41 };
@@ -179,6 +182,7 @@ struct set_spec {
 	const char *name;
 	uint32_t id;
 	uint32_t key_type, key_len, flags;
+	bool host_order; /* tells nft to print the key as a string, not a reversed number */
 };
 
 static void set_add(struct tk_nft_batch *b, int family, const struct set_spec *spec)
@@ -198,6 +202,17 @@ static void set_add(struct tk_nft_batch *b, int family, const struct set_spec *s
 	nftnl_set_set_u32(s, NFTNL_SET_ID, spec->id);
 	if (spec->flags)
 		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, spec->flags);
+	if (spec->host_order) {
+		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
+		if (!ud || !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_BYTEORDER_HOST)) {
+			nftnl_udata_buf_free(ud);
+			b->oom = true;
+			return;
+		}
+		nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud),
+				   nftnl_udata_buf_len(ud));
+		nftnl_udata_buf_free(ud);
+	}
 	nlh = batch_msg(b, NFT_MSG_NEWSET, (uint16_t)family, NLM_F_CREATE, "add set %s", spec->name);
 	if (!nlh)
 		return;
@@ -433,14 +448,13 @@ static void rule_commit(struct tk_nft_batch *b, int family, const char *chain, s
 
 /* ---- inet tenantkit: isolation between networks, access to the host, NAT ------------------ */
 
-static const struct set_spec set_bridges = { "bridges", 1, TYPE_IFNAME, IFNAMSZ, 0 };
+static const struct set_spec set_bridges = { "bridges", 1, TYPE_IFNAME, IFNAMSZ, 0, true };
 static const struct set_spec set_links = { "links", 2, CONCAT2(TYPE_IFNAME, TYPE_IFNAME),
 					   2 * IFNAMSZ, 0 };
 static const struct set_spec set_gw4 = { "gw4", 3, CONCAT2(TYPE_IFNAME, TYPE_IPADDR), IFNAMSZ + 4, 0 };
 static const struct set_spec set_gw6 = { "gw6", 4, CONCAT2(TYPE_IFNAME, TYPE_IP6ADDR), IFNAMSZ + 16,
 					 0 };
-static const struct set_spec set_nat4 = { "nat4", 5, TYPE_IPADDR, 4, NFT_SET_INTERVAL };
-static const struct set_spec set_nat6 = { "nat6", 6, TYPE_IP6ADDR, 16, NFT_SET_INTERVAL };
+static const struct set_spec set_nat_bridges = { "nat_bridges", 5, TYPE_IFNAME, IFNAMSZ, 0, true };
 
 static const struct field ip4_saddr = { NFT_PAYLOAD_NETWORK_HEADER, 12, 4 };
 static const struct field ip4_daddr = { NFT_PAYLOAD_NETWORK_HEADER, 16, 4 };
@@ -462,8 +476,7 @@ static void inet_table(struct tk_nft_batch *b)
 	set_add(b, f, &set_links);
 	set_add(b, f, &set_gw4);
 	set_add(b, f, &set_gw6);
-	set_add(b, f, &set_nat4);
-	set_add(b, f, &set_nat6);
+	set_add(b, f, &set_nat_bridges);
 	chain_add(b, f, &forward);
 	chain_add(b, f, &input);
 	chain_add(b, f, &tenant_in);
@@ -507,22 +520,17 @@ static void inet_table(struct tk_nft_batch *b)
 	RULE(b, f, "tenant_in", counter(R); verdict(R, NF_DROP, NULL));
 
 	/*
-	 * ip saddr @nat4 oifname != @bridges masquerade.  The input interface is unknown in
-	 * postrouting, so NAT keys on the source subnet.
+	 * iifname @nat_bridges oifname != @bridges masquerade.  ip_output() and ip6_output() pass
+	 * the input device to postrouting, so forwarded packets still carry it here.
 	 */
-	RULE(b, f, "postrouting", match_meta8(R, NFT_META_NFPROTO, NFPROTO_IPV4);
-	     match_set(R, 0, &ip4_saddr, 1, &set_nat4, false);
-	     match_set(R, NFT_META_OIFNAME, NULL, 0, &set_bridges, true);
-	     add(R, expr(R, "masq")));
-	RULE(b, f, "postrouting", match_meta8(R, NFT_META_NFPROTO, NFPROTO_IPV6);
-	     match_set(R, 0, &ip6_saddr, 1, &set_nat6, false);
+	RULE(b, f, "postrouting", match_set(R, NFT_META_IIFNAME, NULL, 0, &set_nat_bridges, false);
 	     match_set(R, NFT_META_OIFNAME, NULL, 0, &set_bridges, true);
 	     add(R, expr(R, "masq")));
 }
 
 /* ---- bridge tenantkit: what a container may send onto its network ------------------------- */
 
-static const struct set_spec set_ports = { "ports", 11, TYPE_IFNAME, IFNAMSZ, 0 };
+static const struct set_spec set_ports = { "ports", 11, TYPE_IFNAME, IFNAMSZ, 0, true };
 static const struct set_spec set_port_mac = { "port_mac", 12, CONCAT2(TYPE_IFNAME, TYPE_ETHERADDR),
 					      IFNAMSZ + 8, 0 };
 static const struct set_spec set_port_ip4 = { "port_ip4", 13,
@@ -643,7 +651,7 @@ struct tk_nft_batch *tk_nft_batch_free(struct tk_nft_batch *b)
 }
 
 static void elem_msg(struct tk_nft_batch *b, int family, const struct set_spec *set, uint16_t type,
-		     const void *key, size_t len, bool interval_end, const char *shown)
+		     const void *key, size_t len, const char *shown)
 {
 	_cleanup_(nftnl_set_freep) struct nftnl_set *s = nftnl_set_alloc();
 	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
@@ -658,8 +666,6 @@ static void elem_msg(struct tk_nft_batch *b, int family, const struct set_spec *
 	nftnl_set_set_str(s, NFTNL_SET_NAME, set->name);
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)family);
 	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, (uint32_t)len);
-	if (interval_end)
-		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
 	nftnl_set_elem_add(s, e); /* s owns e now */
 	nlh = batch_msg(b, type, (uint16_t)family, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0,
 			"%s %s in set %s", type == NFT_MSG_NEWSETELEM ? "add" : "delete", shown,
@@ -672,11 +678,11 @@ static void elem_msg(struct tk_nft_batch *b, int family, const struct set_spec *
 
 /* Adds, or deletes idempotently: adding first means a missing element is not an error. */
 static int element(struct tk_nft_batch *b, int family, const struct set_spec *set, bool add,
-		   const void *key, size_t len, bool interval_end, const char *shown, tk_err *err)
+		   const void *key, size_t len, const char *shown, tk_err *err)
 {
-	elem_msg(b, family, set, NFT_MSG_NEWSETELEM, key, len, interval_end, shown);
+	elem_msg(b, family, set, NFT_MSG_NEWSETELEM, key, len, shown);
 	if (!add)
-		elem_msg(b, family, set, NFT_MSG_DELSETELEM, key, len, interval_end, shown);
+		elem_msg(b, family, set, NFT_MSG_DELSETELEM, key, len, shown);
 	if (b->oom)
 		return tk_err_set(err, -ENOMEM, "out of memory building the nftables batch");
 	return 0;
@@ -698,14 +704,22 @@ static size_t addr_len(const struct tk_addr *a)
 	return a->family == AF_INET ? 4 : 16;
 }
 
-int tk_nft_batch_bridge(struct tk_nft_batch *b, bool add, const char *bridge, tk_err *err)
+int tk_nft_batch_bridge(struct tk_nft_batch *b, bool add, const char *bridge, bool nat, tk_err *err)
 {
 	uint8_t key[IFNAMSZ];
 	int r;
 
-	if ((r = ifname_key(key, bridge, err)) < 0)
+	if ((r = ifname_key(key, bridge, err)) < 0 ||
+	    (r = element(b, NFPROTO_INET, &set_bridges, add, key, sizeof(key), bridge, err)) < 0)
 		return r;
-	return element(b, NFPROTO_INET, &set_bridges, add, key, sizeof(key), false, bridge, err);
+	if (nat && (r = element(b, NFPROTO_INET, &set_nat_bridges, add, key, sizeof(key), bridge,
+				err)) < 0)
+		return r;
+	/*
+	 * With br_netfilter loaded, frames bridged between two ports of one network also pass the
+	 * inet forward hook, with the bridge as both input and output interface.
+	 */
+	return tk_nft_batch_link(b, add, bridge, bridge, err);
 }
 
 int tk_nft_batch_link(struct tk_nft_batch *b, bool add, const char *bridge_a, const char *bridge_b,
@@ -718,9 +732,9 @@ int tk_nft_batch_link(struct tk_nft_batch *b, bool add, const char *bridge_a, co
 		return r;
 	memcpy(ba, ab + IFNAMSZ, IFNAMSZ);
 	memcpy(ba + IFNAMSZ, ab, IFNAMSZ);
-	if ((r = element(b, NFPROTO_INET, &set_links, add, ab, sizeof(ab), false, bridge_a, err)) < 0)
+	if ((r = element(b, NFPROTO_INET, &set_links, add, ab, sizeof(ab), bridge_a, err)) < 0)
 		return r;
-	return element(b, NFPROTO_INET, &set_links, add, ba, sizeof(ba), false, bridge_b, err);
+	return element(b, NFPROTO_INET, &set_links, add, ba, sizeof(ba), bridge_b, err);
 }
 
 int tk_nft_batch_gateway(struct tk_nft_batch *b, bool add, const char *bridge,
@@ -734,35 +748,7 @@ int tk_nft_batch_gateway(struct tk_nft_batch *b, bool add, const char *bridge,
 		return r;
 	memcpy(key + IFNAMSZ, gateway->bytes, addr_len(gateway));
 	return element(b, NFPROTO_INET, gateway->family == AF_INET ? &set_gw4 : &set_gw6, add, key,
-		       IFNAMSZ + addr_len(gateway), false,
-		       tk_addr_format(gateway, shown, sizeof(shown)), err);
-}
-
-/* An interval element pair: [first, last + 1). */
-int tk_nft_batch_nat(struct tk_nft_batch *b, bool add, const struct tk_prefix *subnet, tk_err *err)
-{
-	const struct set_spec *set = subnet->addr.family == AF_INET ? &set_nat4 : &set_nat6;
-	size_t len = addr_len(&subnet->addr);
-	uint8_t end[16];
-	char shown[TK_PREFIX_STRLEN];
-	bool carry = true;
-	int r;
-
-	tk_prefix_format(subnet, shown, sizeof(shown));
-	memcpy(end, subnet->addr.bytes, len);
-	for (size_t i = 0; i < len; i++) {
-		int bit0 = (int)(i * 8), keep = subnet->len - bit0;
-		if (keep < 8)
-			end[i] |= (uint8_t)(keep <= 0 ? 0xff : 0xff >> keep);
-	}
-	/* end + 1, byte by byte from the least significant */
-	for (size_t i = len; i-- > 0 && carry;)
-		carry = ++end[i] == 0;
-	if ((r = element(b, NFPROTO_INET, set, add, subnet->addr.bytes, len, false, shown, err)) < 0)
-		return r;
-	if (carry) /* the range runs to the top of the address space: no end element */
-		return 0;
-	return element(b, NFPROTO_INET, set, add, end, len, true, shown, err);
+		       IFNAMSZ + addr_len(gateway), tk_addr_format(gateway, shown, sizeof(shown)), err);
 }
 
 int tk_nft_batch_port(struct tk_nft_batch *b, bool add, const char *host_ifname, const uint8_t mac[6],
@@ -774,12 +760,12 @@ int tk_nft_batch_port(struct tk_nft_batch *b, bool add, const char *host_ifname,
 
 	if ((r = ifname_key(key, host_ifname, err)) < 0)
 		return r;
-	if ((r = element(b, NFPROTO_BRIDGE, &set_ports, add, key, IFNAMSZ, false, host_ifname,
+	if ((r = element(b, NFPROTO_BRIDGE, &set_ports, add, key, IFNAMSZ, host_ifname,
 			 err)) < 0)
 		return r;
 	memset(key + IFNAMSZ, 0, sizeof(key) - IFNAMSZ);
 	memcpy(key + IFNAMSZ, mac, 6);
-	if ((r = element(b, NFPROTO_BRIDGE, &set_port_mac, add, key, IFNAMSZ + 8, false, host_ifname,
+	if ((r = element(b, NFPROTO_BRIDGE, &set_port_mac, add, key, IFNAMSZ + 8, host_ifname,
 			 err)) < 0)
 		return r;
 	for (size_t i = 0; i < n_addrs; i++) {
@@ -790,7 +776,7 @@ int tk_nft_batch_port(struct tk_nft_batch *b, bool add, const char *host_ifname,
 		snprintf(shown, sizeof(shown), "%s . %s", host_ifname,
 			 tk_addr_format(&addrs[i], a, sizeof(a)));
 		r = element(b, NFPROTO_BRIDGE, addrs[i].family == AF_INET ? &set_port_ip4 : &set_port_ip6,
-			    add, key, IFNAMSZ + alen + 8, false, shown, err);
+			    add, key, IFNAMSZ + alen + 8, shown, err);
 		if (r < 0)
 			return r;
 	}

@@ -35,13 +35,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct tk_nft_batch *, tk_nft_batch_free);
  * Element operations.  add=true adds, add=false removes.  Removal of an element that does not
  * exist is not an error (the batch adds then deletes it), so undo and retries are idempotent.
  */
-/* A tenant network's bridge: member of @bridges. */
-int tk_nft_batch_bridge(struct tk_nft_batch *b, bool add, const char *bridge, tk_err *err);
-/*
- * A subnet whose traffic is masqueraded when it leaves the tenant bridges (@nat4/@nat6, interval
- * sets: postrouting does not know the input interface, so NAT keys on the source address).
- */
-int tk_nft_batch_nat(struct tk_nft_batch *b, bool add, const struct tk_prefix *subnet, tk_err *err);
+/* A tenant network's bridge: member of @bridges; nat adds it to @nat_bridges (masquerade). */
+int tk_nft_batch_bridge(struct tk_nft_batch *b, bool add, const char *bridge, bool nat, tk_err *err);
 /* Allow forwarding from bridge_a to bridge_b and back (linked networks of one tenant). */
 int tk_nft_batch_link(struct tk_nft_batch *b, bool add, const char *bridge_a, const char *bridge_b,
 		      tk_err *err);

@@ -188,19 +188,27 @@ int tk_rpc_parse_reply(json_t *msg, json_t **ret_result, tk_err *err)
 	return tk_err_set(err, (int)-code, "%s", text);
 }
 
-int tk_rpc_call(const char *path, const char *op, json_t *args, json_t **ret_result, tk_err *err)
+int tk_rpc_call_fd(int fd, const char *op, json_t *args, json_t **ret_result, tk_err *err)
 {
 	_cleanup_(json_decrefp) json_t *request = NULL, *reply = NULL;
-	_cleanup_close_ int fd = -1;
 	int r;
 
 	request = json_pack("{s:s, s:o}", "op", op, "args", args ? json_incref(args) : json_object());
 	if (!request)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	if ((r = tk_rpc_connect(path, &fd, err)) < 0 || (r = tk_rpc_send(fd, request, err)) < 0 ||
-	    (r = tk_rpc_recv(fd, &reply, err)) < 0)
+	if ((r = tk_rpc_send(fd, request, err)) < 0 || (r = tk_rpc_recv(fd, &reply, err)) < 0)
 		return r;
 	return tk_rpc_parse_reply(reply, ret_result, err);
+}
+
+int tk_rpc_call(const char *path, const char *op, json_t *args, json_t **ret_result, tk_err *err)
+{
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if ((r = tk_rpc_connect(path, &fd, err)) < 0)
+		return r;
+	return tk_rpc_call_fd(fd, op, args, ret_result, err);
 }
 
 int tk_rpc_peer_cred(int fd, struct ucred *ret, tk_err *err)

@@ -39,6 +39,8 @@ json_t *tk_rpc_reply_error(const tk_err *e);
 int tk_rpc_parse_reply(json_t *msg, json_t **ret_result, tk_err *err);
 
 /* connect + send {"op","args"} + recv + parse; args is not consumed (NULL = {}). */
+/* The same over a connected socket, so callers can tell "cannot connect" from "refused". */
+int tk_rpc_call_fd(int fd, const char *op, json_t *args, json_t **ret_result, tk_err *err);
 int tk_rpc_call(const char *path, const char *op, json_t *args, json_t **ret_result, tk_err *err);
 
 int tk_rpc_peer_cred(int fd, struct ucred *ret, tk_err *err);

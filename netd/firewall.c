@@ -13,11 +13,7 @@ static int network_elements(struct tk_nft_batch *b, const struct network *n, boo
 {
 	int r;
 
-	if ((r = tk_nft_batch_bridge(b, add, n->bridge, err)) < 0)
-		return r;
-	if (n->nat && n->has4 && (r = tk_nft_batch_nat(b, add, &n->subnet4, err)) < 0)
-		return r;
-	if (n->nat && n->has6 && (r = tk_nft_batch_nat(b, add, &n->subnet6, err)) < 0)
+	if ((r = tk_nft_batch_bridge(b, add, n->bridge, n->nat, err)) < 0)
 		return r;
 	if (n->has4 && (r = tk_nft_batch_gateway(b, add, n->bridge, &n->gateway4, err)) < 0)
 		return r;

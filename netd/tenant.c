@@ -27,8 +27,11 @@ int tenant_create(struct manager *m, const struct tenant_params *p, struct tenan
 	if ((r = db_tenant_insert(m, t, err)) < 0)
 		return tk_err_wrap(err, r, "creating tenant '%s'", p->name);
 	log_info("Created tenant '%s' (id %lld)", t->name, (long long)t->id);
-	t->next = m->tenants;
-	m->tenants = t;
+	/* Appended, so listings come in id order before and after a restart. */
+	struct tenant **tail = &m->tenants;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = t;
 	*ret = TAKE_PTR(t);
 	return 0;
 }

@@ -119,8 +119,9 @@ tk_ping() { # ns addr
 
 # TCP connect from ns $1 to $2:$3 with a listener started in ns $4.
 tk_tcp() {
-	local src=$1 addr=$2 port=$3 dst=$4 r
-	ip netns exec "$dst" timeout 3 nc -l -p "$port" >/dev/null 2>&1 &
+	local src=$1 addr=$2 port=$3 dst=$4 r fam=-4
+	[[ $addr == *:* ]] && fam=-6 # openbsd nc listens on one family only
+	ip netns exec "$dst" timeout 3 nc "$fam" -l -p "$port" >/dev/null 2>&1 &
 	local lpid=$!
 	sleep 0.2
 	ip netns exec "$src" nc -z -w 1 "$addr" "$port" >/dev/null 2>&1
@@ -132,9 +133,10 @@ tk_tcp() {
 
 # UDP datagram from ns $1 to $2:$3, received by a listener in ns $4.
 tk_udp() {
-	local src=$1 addr=$2 port=$3 dst=$4 out=$TK_TMP/udp.$$ r
+	local src=$1 addr=$2 port=$3 dst=$4 out=$TK_TMP/udp.$$ r fam=-4
+	[[ $addr == *:* ]] && fam=-6
 	: >"$out"
-	ip netns exec "$dst" timeout 2 nc -u -l -p "$port" >"$out" 2>/dev/null &
+	ip netns exec "$dst" timeout 2 nc "$fam" -u -l -p "$port" >"$out" 2>/dev/null &
 	local lpid=$!
 	sleep 0.2
 	echo tk-udp-probe | ip netns exec "$src" nc -u -w 1 "$addr" "$port" >/dev/null 2>&1

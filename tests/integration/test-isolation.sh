@@ -51,7 +51,7 @@ matrix "same tenant after unlink" fail a1 d1 "$d1" "$d1_6"
 
 expect_ok "a container reaches its own gateway" tk_ping a1 "$gw_alpha"
 expect_fail "a container cannot reach another tenant's gateway" tk_ping a1 "$gw_beta"
-ip link add hostdummy0 type dummy
+ip link add hostdummy0 type bridge
 ip addr add 192.0.2.1/32 dev hostdummy0
 ip link set hostdummy0 up
 expect_fail "a container cannot reach the host's other addresses" tk_ping a1 192.0.2.1

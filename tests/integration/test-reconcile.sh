@@ -32,7 +32,7 @@ nft delete table inet tenantkit
 nft delete table bridge tenantkit
 ip link add tk-99 type bridge
 ip link add tkv000000ff type veth peer name tkpeer0
-ip link add tkkeepme type dummy
+ip link add tkkeepme type bridge
 
 tk_netd_start
 expect_ok "bridge tk-1 recreated" ip link show tk-1
