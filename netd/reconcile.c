@@ -85,7 +85,8 @@ static bool is_stale(struct scan *s, const char *name)
 	if (parse_tk_name(name, "tk-", 0, &id))
 		return !manager_network_by_id(s->m, id);
 	if (parse_tk_name(name, "tkv", 8, &id))
-		return !bsearch(&id, s->endpoints.ids, s->endpoints.n, sizeof(int64_t), cmp_id);
+		return s->endpoints.n == 0 ||
+		       !bsearch(&id, s->endpoints.ids, s->endpoints.n, sizeof(int64_t), cmp_id);
 	return false;
 }
 
@@ -114,7 +115,8 @@ static int remove_stale_links(struct manager *m, json_t *actions, tk_err *err)
 
 	r = db_endpoints_foreach(m, NULL, NULL, collect_endpoint, &s.endpoints, err);
 	if (r >= 0) {
-		qsort(s.endpoints.ids, s.endpoints.n, sizeof(int64_t), cmp_id);
+		if (s.endpoints.n > 0) /* ids is NULL then, and qsort's base must not be */
+			qsort(s.endpoints.ids, s.endpoints.n, sizeof(int64_t), cmp_id);
 		r = tk_nl_link_foreach(m->nl, "tk", collect_stale, &s, err);
 	}
 	for (size_t i = 0; r >= 0 && i < s.n_stale; i++) {

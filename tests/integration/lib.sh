@@ -28,6 +28,9 @@ NETCTL=$TK_BUILD_DIR/tools/netctl/netctl
 
 mount -t tmpfs -o mode=0755 tk-run /run || tk_skip "cannot mount tmpfs on /run"
 TK_TMP=/run/tk-test
+# Only sanitized builds read these: make undefined behaviour fatal and visible.
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 mkdir -p "$TK_TMP/state" /run/netns
 export TK_NETD_SOCKET=$TK_TMP/netd.sock
 ip link set lo up
@@ -76,7 +79,18 @@ expect_eq() {
 	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1: expected '$2', got '$3'"; fi
 }
 
+# Sanitizer reports from the daemon go to its log, not to a test's exit status: look for them.
+tk_check_sanitizers() {
+	[ -f "$TK_TMP/netd.log" ] || return 0
+	if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TK_TMP/netd.log"; then
+		not_ok "sanitizer report in netd's log:
+$(grep -E -A25 "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TK_TMP/netd.log" | head -60)"
+	fi
+}
+
 tk_done() {
+	[ -n "$TK_NETD_PID" ] && tk_netd_stop
+	tk_check_sanitizers
 	echo "$TK_PASSED passed, $TK_FAILED failed"
 	[ "$TK_FAILED" = 0 ]
 	exit $?
@@ -102,10 +116,15 @@ tk_netd_kill() {
 	TK_NETD_PID=
 }
 
+# Stops netd with SIGTERM; it must exit 0 (under ASan, leaks make it exit non-zero).
 tk_netd_stop() {
+	local status
 	kill -TERM "$TK_NETD_PID" 2>/dev/null
 	wait "$TK_NETD_PID" 2>/dev/null
+	status=$?
 	TK_NETD_PID=
+	[ "$status" = 0 ] || not_ok "netd exited with status $status on SIGTERM:
+$(tail -30 "$TK_TMP/netd.log")"
 }
 
 # A "container": a named network namespace with lo up.
