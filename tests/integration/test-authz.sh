@@ -35,7 +35,7 @@ tk_ns_add rootns
 expect_fail "owner cannot attach into a netns it does not own" \
 	as $OWNER "$NETCTL" attach alpha-net c0 /run/netns/rootns
 # A netns inside a user namespace the owner created is.
-as $OWNER unshare --user --map-root-user --net sleep 30 &
+as $OWNER unshare --user --map-root-user --net sleep 30 >/dev/null 2>&1 &
 holder=$!
 sleep 0.3
 nspid=$(pgrep -P "$holder" sleep || echo "$holder")
@@ -46,7 +46,7 @@ expect_fail "another uid (in the socket group) cannot detach the owner's contain
 	setpriv --reuid $OTHER --regid $OTHER --groups $OWNER "$NETCTL" detach c1
 expect_ok "the container is still attached" "$NETCTL" inspect endpoint c1 eth0
 expect_ok "owner detaches its container" as $OWNER "$NETCTL" detach c1
-kill "$holder" 2>/dev/null
+kill "$nspid" "$holder" 2>/dev/null
 
 expect_fail "a uid outside the socket group cannot even connect" as $OTHER "$NETCTL" status
 rc=0; as $OTHER "$NETCTL" status >/dev/null 2>&1 || rc=$?
