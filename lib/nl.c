@@ -234,7 +234,7 @@ int tk_nl_bridge_add(struct tk_nl *nl, const char *name, unsigned mtu, int *ret_
 }
 
 int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const char *peer_name, int peer_netns_fd,
-		   const uint8_t *peer_mac, unsigned mtu, int *ret_host_ifindex, tk_err *err)
+		   const uint8_t *peer_mac, unsigned mtu, int master_ifindex, tk_err *err)
 {
 	_cleanup_(rtnl_link_putp) struct rtnl_link *link = rtnl_link_veth_alloc(), *peer = NULL;
 	_cleanup_(nl_addr_putp) struct nl_addr *mac = NULL;
@@ -255,11 +255,14 @@ int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const char *peer_nam
 		rtnl_link_set_addr(peer, mac);
 	}
 	rtnl_link_set_ns_fd(peer, peer_netns_fd);
+	if (master_ifindex > 0)
+		rtnl_link_set_master(link, master_ifindex);
+	rtnl_link_set_flags(link, IFF_UP);
 	request_start(nl);
 	if ((r = rtnl_link_add(nl->sock, link, NLM_F_CREATE | NLM_F_EXCL)) < 0)
 		return request_fail(nl, r, err, "cannot create veth pair '%s'/'%s'", host_name,
 				    peer_name);
-	return ifindex_of(nl, host_name, ret_host_ifindex, err);
+	return 0;
 }
 
 int tk_nl_link_del(struct tk_nl *nl, const char *name, tk_err *err)

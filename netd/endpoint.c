@@ -155,6 +155,7 @@ static int configure_container(struct endpoint *e, int netns_fd, tk_err *err)
 		if ((r = tk_nl_addr_add(cnl, link.ifindex, &p, err)) < 0)
 			return r;
 	}
+	/* Up before the routes: the kernel refuses a gateway on a link that is down. */
 	if ((r = tk_nl_link_set_up(cnl, link.ifindex, err)) < 0)
 		return r;
 	any.addr.family = AF_INET;
@@ -169,18 +170,16 @@ static int configure_container(struct endpoint *e, int netns_fd, tk_err *err)
 static int plumb(struct manager *m, struct endpoint *e, int netns_fd, tk_err *err)
 {
 	struct network *n = e->network;
-	int host_ifindex, r;
+	int r;
 
-	r = tk_nl_veth_add(m->nl, e->host_ifname, e->ifname, netns_fd, e->mac, n->mtu, &host_ifindex,
-			   err);
+	r = tk_nl_veth_add(m->nl, e->host_ifname, e->ifname, netns_fd, e->mac, n->mtu,
+			   n->bridge_ifindex, err);
 	if (r == -EEXIST)
 		return tk_err_set(err, -EEXIST, "interface '%s' already exists in netns '%s'",
 				  e->ifname, e->netns);
 	if (r < 0)
 		return r;
-	if ((r = tk_nl_link_set_master(m->nl, host_ifindex, n->bridge_ifindex, err)) < 0 ||
-	    (r = tk_nl_link_set_up(m->nl, host_ifindex, err)) < 0 ||
-	    (r = configure_container(e, netns_fd, err)) < 0) {
+	if ((r = configure_container(e, netns_fd, err)) < 0) {
 		(void)tk_nl_link_del(m->nl, e->host_ifname, NULL);
 		return r;
 	}
