@@ -138,10 +138,11 @@ int tk_nl_open(struct tk_nl **ret, tk_err *err)
 
 int tk_nl_open_netns(int netns_fd, struct tk_nl **ret, tk_err *err)
 {
-	_cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	/* The way back, opened once: this runs for every endpoint. */
+	static int self = -1;
 	int r;
 
-	if (self < 0)
+	if (self < 0 && (self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
 		return tk_err_set(err, -errno, "cannot open own network namespace: %m");
 	if (setns(netns_fd, CLONE_NEWNET) < 0)
 		return tk_err_set(err, -errno, "cannot enter the container's network namespace: %m");

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,6 +20,14 @@ struct tk_store {
 		sqlite3_stmt *stmt;
 	} cache[STMT_CACHE];
 	size_t n_cache;
+
+	/* The commit thread (see tk_store_commit_start) and what it hands back. */
+	pthread_t committer;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool committer_running, commit_pending, stopping;
+	int commit_rc;
+	char commit_msg[256];
 };
 
 int tk_store_errno(int rc)
@@ -136,10 +146,78 @@ int tk_store_open(const char *path, const char *const *migrations, size_t n_migr
 	return 0;
 }
 
+static void *committer_main(void *userdata)
+{
+	struct tk_store *s = userdata;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (!s->commit_pending && !s->stopping)
+			pthread_cond_wait(&s->cond, &s->lock);
+		if (s->stopping)
+			break;
+		pthread_mutex_unlock(&s->lock);
+		int rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		pthread_mutex_lock(&s->lock);
+		s->commit_rc = rc;
+		snprintf(s->commit_msg, sizeof(s->commit_msg), "%s",
+			 rc == SQLITE_OK ? "" : sqlite3_errmsg(s->db));
+		s->commit_pending = false;
+		pthread_cond_broadcast(&s->cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+int tk_store_commit_start(struct tk_store *s, tk_err *err)
+{
+	int r;
+
+	if (!s->committer_running) {
+		pthread_mutex_init(&s->lock, NULL);
+		pthread_cond_init(&s->cond, NULL);
+		if ((r = pthread_create(&s->committer, NULL, committer_main, s)) != 0) {
+			pthread_cond_destroy(&s->cond);
+			pthread_mutex_destroy(&s->lock);
+			return tk_err_set(err, -r, "cannot start the commit thread: %s", strerror(r));
+		}
+		s->committer_running = true;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->commit_pending = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+int tk_store_commit_finish(struct tk_store *s, tk_err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	while (s->commit_pending)
+		pthread_cond_wait(&s->cond, &s->lock);
+	rc = s->commit_rc;
+	pthread_mutex_unlock(&s->lock);
+	if (rc == SQLITE_OK)
+		return 0;
+	tk_store_rollback(s);
+	return tk_err_set(err, tk_store_errno(rc) ?: -EIO, "committing: %s", s->commit_msg);
+}
+
 struct tk_store *tk_store_close(struct tk_store *s)
 {
 	if (!s)
 		return NULL;
+	if (s->committer_running) {
+		pthread_mutex_lock(&s->lock);
+		s->stopping = true;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->committer, NULL);
+		pthread_cond_destroy(&s->cond);
+		pthread_mutex_destroy(&s->lock);
+	}
 	for (size_t i = 0; i < s->n_cache; i++)
 		sqlite3_finalize(s->cache[i].stmt);
 	sqlite3_close(s->db);

@@ -25,6 +25,13 @@ sqlite3 *tk_store_db(struct tk_store *s);
 int tk_store_exec(struct tk_store *s, const char *sql, tk_err *err);
 int tk_store_begin(struct tk_store *s, tk_err *err);
 int tk_store_commit(struct tk_store *s, tk_err *err);
+/*
+ * COMMIT on a helper thread, so its fsync overlaps whatever the caller does next (netlink work).
+ * Between start and finish the caller must not touch the store.  finish waits and returns the
+ * commit's result; after a failed commit the transaction is rolled back.
+ */
+int tk_store_commit_start(struct tk_store *s, tk_err *err);
+int tk_store_commit_finish(struct tk_store *s, tk_err *err);
 /* Never fails in a way the caller can act on; logs at debug level. */
 void tk_store_rollback(struct tk_store *s);
 

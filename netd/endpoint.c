@@ -43,11 +43,14 @@ static int check_netns_owner(const struct caller *c, int fd, const char *path, t
 
 static int open_netns(const struct caller *c, const char *path, int *ret_fd, tk_err *err)
 {
+	static struct stat self; /* netd's own netns never changes */
 	_cleanup_close_ int fd = -1;
-	struct stat st, self;
+	struct stat st;
 	struct statfs sfs;
 	int r;
 
+	if (self.st_ino == 0 && stat("/proc/self/ns/net", &self) < 0)
+		return tk_err_set(err, -errno, "cannot stat own netns: %m");
 	if (path[0] != '/')
 		return tk_err_set(err, -EINVAL, "netns path '%s' is not absolute", path);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -56,7 +59,7 @@ static int open_netns(const struct caller *c, const char *path, int *ret_fd, tk_
 	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != NSFS_MAGIC ||
 	    ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET)
 		return tk_err_set(err, -EINVAL, "'%s' is not a network namespace", path);
-	if (fstat(fd, &st) < 0 || stat("/proc/self/ns/net", &self) < 0)
+	if (fstat(fd, &st) < 0)
 		return tk_err_set(err, -errno, "cannot stat netns '%s': %m", path);
 	if (st.st_dev == self.st_dev && st.st_ino == self.st_ino)
 		return tk_err_set(err, -EINVAL, "netns '%s' is netd's own network namespace", path);
@@ -210,13 +213,28 @@ static int endpoint_prepare(const struct endpoint_params *p, struct endpoint *e,
 	return 0;
 }
 
+/* Drops the row of an endpoint whose kernel side could not be built. */
+static int forget_endpoint(struct manager *m, const struct endpoint *e)
+{
+	tk_err err = {};
+	int r;
+
+	if ((r = tk_store_begin(m->store, &err)) < 0 || (r = db_endpoint_delete(m, e->id, &err)) < 0 ||
+	    (r = tk_store_commit(m->store, &err)) < 0) {
+		tk_store_rollback(m->store);
+		log_error("Cannot drop the record of failed endpoint %lld: %s; the runtime's DEL will",
+			  (long long)e->id, err.msg);
+	}
+	return r;
+}
+
 int endpoint_add(struct manager *m, const struct caller *c, const struct endpoint_params *p,
 		 struct endpoint *e, tk_err *err)
 {
 	struct network *n = p->network;
 	struct tenant *t = n->tenant;
 	_cleanup_close_ int netns_fd = -1;
-	int r;
+	int r, q;
 
 	*e = (struct endpoint){};
 	if ((r = endpoint_prepare(p, e, err)) < 0)
@@ -231,14 +249,34 @@ int endpoint_add(struct manager *m, const struct caller *c, const struct endpoin
 
 	if ((r = tk_store_begin(m->store, err)) < 0)
 		goto release;
-	if ((r = db_endpoint_insert(m, e, err)) < 0)
-		goto rollback;
-	if ((r = plumb(m, e, netns_fd, err)) < 0)
-		goto rollback;
-	if ((r = firewall_endpoint(m, e, true, err)) < 0)
-		goto unplumb;
-	if ((r = tk_store_commit(m->store, err)) < 0)
-		goto unfirewall;
+	if ((r = db_endpoint_insert(m, e, err)) < 0) {
+		tk_store_rollback(m->store);
+		goto release;
+	}
+	/*
+	 * The row is the intent: its commit (and fsync) runs while the kernel work happens.  A crash
+	 * in between leaves a recorded endpoint that reconcile keeps and the runtime's DEL removes.
+	 */
+	if ((r = tk_store_commit_start(m->store, err)) < 0) {
+		tk_store_rollback(m->store);
+		goto release;
+	}
+	r = plumb(m, e, netns_fd, err);
+	if (r >= 0 && (r = firewall_endpoint(m, e, true, err)) < 0)
+		(void)tk_nl_link_del(m->nl, e->host_ifname, NULL);
+	q = tk_store_commit_finish(m->store, r < 0 ? NULL : err);
+	if (r < 0) {
+		/* A row that could not be dropped keeps its addresses until DEL or restart. */
+		if (q >= 0 && forget_endpoint(m, e) < 0)
+			return tk_err_wrap(err, r, "attaching container '%s' to network '%s'",
+					   p->container_id, n->name);
+		goto release;
+	}
+	if ((r = q) < 0) {
+		(void)firewall_endpoint(m, e, false, NULL);
+		(void)tk_nl_link_del(m->nl, e->host_ifname, NULL);
+		goto release;
+	}
 
 	n->n_endpoints++;
 	t->n_endpoints++;
@@ -247,12 +285,6 @@ int endpoint_add(struct manager *m, const struct caller *c, const struct endpoin
 		 n->name, e->host_ifname);
 	return 0;
 
-unfirewall:
-	(void)firewall_endpoint(m, e, false, NULL);
-unplumb:
-	(void)tk_nl_link_del(m->nl, e->host_ifname, NULL);
-rollback:
-	tk_store_rollback(m->store);
 release:
 	release_addresses(e);
 	return tk_err_wrap(err, r, "attaching container '%s' to network '%s'", p->container_id,

@@ -285,7 +285,7 @@ static int create_tenant(int argc, char **argv)
 						 { "max-endpoints", required_argument, NULL, 'e' },
 						 {} };
 	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
-	json_int_t v;
+	json_int_t v = 0;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
@@ -330,7 +330,7 @@ static int create_network(int argc, char **argv)
 						 { "mtu", required_argument, NULL, 'm' },
 						 {} };
 	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
-	json_int_t v;
+	json_int_t v = 0;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * netd's side of bench/endpoints: endpoint.add or endpoint.del for containers FROM..TO-1, each
+ * request on its own connection as a CNI plugin makes it, timed end to end from the client.
+ *
+ * Usage: bench-endpoints-client SOCKET add|del FROM TO NETWORKS NETNS_PREFIX
+ *   (networks bench-net-0 .. bench-net-<NETWORKS-1> must exist); prints one
+ *   "netd add|del <microseconds>" line per endpoint, for bench-report.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "rpc.h"
+
+static void call(const char *socket, const char *op, json_t *args)
+{
+	json_t *result = NULL;
+	tk_err err = {};
+
+	if (tk_rpc_call(socket, op, args, &result, &err) < 0) {
+		fprintf(stderr, "bench-endpoints-client: %s: %s\n", op, err.msg);
+		exit(EXIT_FAILURE);
+	}
+	json_decref(result);
+	json_decref(args);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned from, to, networks;
+	bool add;
+
+	if (argc != 7 || (networks = (unsigned)atoi(argv[5])) == 0) {
+		fprintf(stderr, "Usage: bench-endpoints-client SOCKET add|del FROM TO NETWORKS NETNS_PREFIX\n");
+		return 2;
+	}
+	add = strcmp(argv[2], "add") == 0;
+	from = (unsigned)atoi(argv[3]);
+	to = (unsigned)atoi(argv[4]);
+	for (unsigned i = from; i < to; i++) {
+		char net[32], id[32], netns[4096];
+		double t;
+
+		snprintf(net, sizeof(net), "bench-net-%u", i % networks);
+		snprintf(id, sizeof(id), "bench-%u", i);
+		snprintf(netns, sizeof(netns), "%s%u", argv[6], i);
+		t = now_us();
+		if (add)
+			call(argv[1], "endpoint.add",
+			     json_pack("{s:s, s:s, s:s, s:s}", "network", net, "container_id", id,
+				       "ifname", "eth0", "netns", netns));
+		else
+			call(argv[1], "endpoint.del",
+			     json_pack("{s:s, s:s}", "container_id", id, "ifname", "eth0"));
+		printf("netd %s %.1f\n", argv[2], now_us() - t);
+	}
+	return 0;
+}
