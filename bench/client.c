@@ -33,7 +33,8 @@ int main(int argc, char **argv)
 	bool add;
 
 	if (argc != 7 || (networks = (unsigned)atoi(argv[5])) == 0) {
-		fprintf(stderr, "Usage: bench-endpoints-client SOCKET add|del FROM TO NETWORKS NETNS_PREFIX\n");
+		fprintf(stderr, "Usage: bench-endpoints-client SOCKET add|del FROM TO NETWORKS "
+				"NETNS_PREFIX\n");
 		return 2;
 	}
 	add = strcmp(argv[2], "add") == 0;

@@ -107,12 +107,12 @@ static struct nl_sock *nl_open_in(int netns_fd, int self_fd)
 static void endpoint_add(struct nl_sock *sk, int self_fd, const char *netns, unsigned i,
 			 unsigned net, unsigned host, int bridge_ifindex)
 {
-	struct rtnl_link *veth = rtnl_link_veth_alloc(), *peer = rtnl_link_veth_get_peer(veth), *got;
+	struct rtnl_link *veth = rtnl_link_veth_alloc(), *peer = rtnl_link_veth_get_peer(veth),
+			 *got;
 	struct rtnl_addr *a = rtnl_addr_alloc();
 	struct rtnl_route *route = rtnl_route_alloc();
 	struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
-	struct nl_addr *local = v4(net, host, 24), *gw = v4(net, 1, 32),
-		       *any = v4(0, 0, 0);
+	struct nl_addr *local = v4(net, host, 24), *gw = v4(net, 1, 32), *any = v4(0, 0, 0);
 	uint8_t mac[6] = { 0x02, 0xbe, 0, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i };
 	struct nl_addr *lladdr = nl_addr_build(AF_LLC, mac, 6);
 	struct nl_sock *csk;
@@ -188,7 +188,8 @@ int main(int argc, char **argv)
 	struct nl_sock *sk;
 
 	if (argc != 6 || (networks = (unsigned)atoi(argv[4])) == 0 || networks > 250) {
-		fprintf(stderr, "Usage: bench-floor setup|add|del FROM TO NETWORKS(1..250) NETNS_PREFIX\n");
+		fprintf(stderr,
+			"Usage: bench-floor setup|add|del FROM TO NETWORKS(1..250) NETNS_PREFIX\n");
 		return 2;
 	}
 	from = (unsigned)atoi(argv[2]);

@@ -104,8 +104,9 @@ int main(void)
 			       series_of(names[w], o)->n, f[w].median / 1e3, f[w].p90 / 1e3,
 			       f[w].first / 1e3, f[w].last / 1e3, f[w].last / f[w].first);
 		}
-		printf("%-4s netd/floor: median %.2fx, p90 %.2fx, first 100 %.2fx, last 100 %.2fx\n", o,
-		       f[1].median / f[0].median, f[1].p90 / f[0].p90, f[1].first / f[0].first,
+		printf("%-4s netd/floor: median %.2fx, p90 %.2fx, first 100 %.2fx, last 100 "
+		       "%.2fx\n",
+		       o, f[1].median / f[0].median, f[1].p90 / f[0].p90, f[1].first / f[0].first,
 		       f[1].last / f[0].last);
 		if (k == 0 && (f[1].first / f[0].first > 1.5 || f[1].last / f[0].last > 1.5))
 			ok = 0;

@@ -86,7 +86,8 @@ int tk_prefix_parse(const char *s, struct tk_prefix *ret, tk_err *err)
 	struct tk_prefix masked = p;
 	mask_host_bits(&masked.addr, p.len);
 	if (!tk_addr_equal(&masked.addr, &p.addr))
-		return tk_err_set(err, -EINVAL, "subnet '%s' has host bits set (did you mean '%s'?)", s,
+		return tk_err_set(err, -EINVAL,
+				  "subnet '%s' has host bits set (did you mean '%s'?)", s,
 				  tk_prefix_format(&masked, buf, sizeof(buf)));
 	*ret = p;
 	return 0;
@@ -133,9 +134,10 @@ int tk_mac_parse(const char *s, uint8_t ret[6], tk_err *err)
 	unsigned v[6];
 	char tail;
 
-	if (strlen(s) != 17 ||
-	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
-		return tk_err_set(err, -EINVAL, "'%s' is not a MAC address like 02:00:00:aa:bb:cc", s);
+	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
+				      &v[4], &v[5], &tail) != 6)
+		return tk_err_set(err, -EINVAL, "'%s' is not a MAC address like 02:00:00:aa:bb:cc",
+				  s);
 	for (int i = 0; i < 6; i++) {
 		if (!isxdigit((unsigned char)s[i * 3]) || !isxdigit((unsigned char)s[i * 3 + 1]))
 			return tk_err_set(err, -EINVAL, "'%s' is not a MAC address", s);
@@ -170,14 +172,17 @@ int tk_name_validate(const char *name, const char *what, tk_err *err)
 	size_t n = strlen(name);
 
 	if (n == 0 || n > TK_NAME_MAX)
-		return tk_err_set(err, -EINVAL, "%s must be 1 to %d characters long", what, TK_NAME_MAX);
+		return tk_err_set(err, -EINVAL, "%s must be 1 to %d characters long", what,
+				  TK_NAME_MAX);
 	if (!isalnum((unsigned char)name[0]))
-		return tk_err_set(err, -EINVAL, "%s '%s' must start with a letter or digit", what, name);
+		return tk_err_set(err, -EINVAL, "%s '%s' must start with a letter or digit", what,
+				  name);
 	for (size_t i = 0; i < n; i++)
 		if (!name_char(name[i]))
-			return tk_err_set(err, -EINVAL,
-					  "%s '%s' may only contain letters, digits, '_', '.' and '-'",
-					  what, name);
+			return tk_err_set(
+				err, -EINVAL,
+				"%s '%s' may only contain letters, digits, '_', '.' and '-'", what,
+				name);
 	return 0;
 }
 
@@ -186,13 +191,15 @@ int tk_ifname_validate(const char *name, tk_err *err)
 	size_t n = strlen(name);
 
 	if (n == 0 || n > TK_IFNAME_MAX)
-		return tk_err_set(err, -EINVAL, "interface name '%s' must be 1 to 15 bytes long", name);
+		return tk_err_set(err, -EINVAL, "interface name '%s' must be 1 to 15 bytes long",
+				  name);
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return tk_err_set(err, -EINVAL, "interface name '%s' is not allowed", name);
 	for (size_t i = 0; i < n; i++)
 		if (name[i] == '/' || name[i] == ':' || isspace((unsigned char)name[i]) ||
 		    !isprint((unsigned char)name[i]))
-			return tk_err_set(err, -EINVAL, "interface name '%s' contains a forbidden character",
+			return tk_err_set(err, -EINVAL,
+					  "interface name '%s' contains a forbidden character",
 					  name);
 	return 0;
 }
@@ -204,11 +211,13 @@ int tk_container_id_validate(const char *id, tk_err *err)
 	if (n == 0 || n > 1024)
 		return tk_err_set(err, -EINVAL, "container id must be 1 to 1024 characters long");
 	if (!isalnum((unsigned char)id[0]))
-		return tk_err_set(err, -EINVAL, "container id '%s' must start with a letter or digit", id);
+		return tk_err_set(err, -EINVAL,
+				  "container id '%s' must start with a letter or digit", id);
 	for (size_t i = 0; i < n; i++)
 		if (!name_char(id[i]))
 			return tk_err_set(err, -EINVAL,
-					  "container id '%s' may only contain letters, digits, '_', '.' and '-'",
+					  "container id '%s' may only contain letters, digits, "
+					  "'_', '.' and '-'",
 					  id);
 	return 0;
 }

@@ -9,11 +9,11 @@
 
 #include "err.h"
 
-#define TK_ADDR_STRLEN 46   /* INET6_ADDRSTRLEN */
+#define TK_ADDR_STRLEN	 46 /* INET6_ADDRSTRLEN */
 #define TK_PREFIX_STRLEN 50 /* address + "/128" */
-#define TK_MAC_STRLEN 18
-#define TK_NAME_MAX 63 /* tenants, networks */
-#define TK_IFNAME_MAX 15
+#define TK_MAC_STRLEN	 18
+#define TK_NAME_MAX	 63 /* tenants, networks */
+#define TK_IFNAME_MAX	 15
 
 /* An address of family AF_INET (first 4 bytes used) or AF_INET6. */
 struct tk_addr {

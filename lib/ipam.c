@@ -8,7 +8,7 @@
 
 struct tk_ipam_pool {
 	struct tk_prefix subnet;
-	uint32_t size;   /* host indexes [0, size) */
+	uint32_t size;	 /* host indexes [0, size) */
 	uint32_t cursor; /* next-fit: where the last allocation ended */
 	size_t used;
 	uint64_t bits[];
@@ -45,10 +45,12 @@ int tk_ipam_pool_new(const struct tk_prefix *subnet, struct tk_ipam_pool **ret, 
 
 	if (host_bits < 2)
 		return tk_err_set(err, -EINVAL,
-				  "subnet /%u is too small for a gateway and a container", subnet->len);
+				  "subnet /%u is too small for a gateway and a container",
+				  subnet->len);
 	if (subnet->addr.family == AF_INET) {
 		if (host_bits > 20)
-			return tk_err_set(err, -EINVAL, "IPv4 subnet /%u is too large (at most /12)",
+			return tk_err_set(err, -EINVAL,
+					  "IPv4 subnet /%u is too large (at most /12)",
 					  subnet->len);
 		size = 1ull << host_bits;
 	} else {

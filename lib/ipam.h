@@ -13,7 +13,7 @@
 #include "addr.h"
 #include "err.h"
 
-#define TK_IPAM_V6_HOSTS (1u << 16)
+#define TK_IPAM_V6_HOSTS  (1u << 16)
 #define TK_IPAM_MAX_HOSTS (1u << 20) /* bounds the bitmap: IPv4 subnets are /12 or smaller */
 
 struct tk_ipam_pool;

@@ -23,9 +23,10 @@ int tk_log_max_level(void)
 
 int tk_log_level_parse(const char *s)
 {
-	static const char *const names[] = {
-		[LOG_ERR] = "err", [LOG_WARNING] = "warning", [LOG_INFO] = "info", [LOG_DEBUG] = "debug"
-	};
+	static const char *const names[] = { [LOG_ERR] = "err",
+					     [LOG_WARNING] = "warning",
+					     [LOG_INFO] = "info",
+					     [LOG_DEBUG] = "debug" };
 	for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
 		if (names[i] && strcmp(s, names[i]) == 0)
 			return i;

@@ -34,14 +34,14 @@
 
 #include "cleanup.h"
 
-#define TABLE "tenantkit"
+#define TABLE	"tenantkit"
 #define IFNAMSZ 16
 /* nft's enum byteorder */
 #define NFT_BYTEORDER_HOST 1
 
 /* nft's datatype ids, so `nft list` prints the elements readably. */
 enum { TYPE_IPADDR = 7, TYPE_IP6ADDR = 8, TYPE_ETHERADDR = 9, TYPE_IFNAME = 41 };
-#define CONCAT2(a, b) (((a) << 6) | (b))
+#define CONCAT2(a, b)	 (((a) << 6) | (b))
 #define CONCAT3(a, b, c) ((((a) << 6) | (b)) << 6 | (c))
 
 struct tk_nft {
@@ -131,7 +131,8 @@ static void batch_push(struct tk_nft_batch *b, struct nlmsghdr *nlh)
 }
 
 static struct nlmsghdr *batch_msg(struct tk_nft_batch *b, uint16_t type, uint16_t family,
-				  uint16_t flags, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+				  uint16_t flags, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 static struct nlmsghdr *batch_msg(struct tk_nft_batch *b, uint16_t type, uint16_t family,
 				  uint16_t flags, const char *fmt, ...)
 {
@@ -204,7 +205,8 @@ static void set_add(struct tk_nft_batch *b, int family, const struct set_spec *s
 		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, spec->flags);
 	if (spec->host_order) {
 		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
-		if (!ud || !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_BYTEORDER_HOST)) {
+		if (!ud ||
+		    !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_BYTEORDER_HOST)) {
 			nftnl_udata_buf_free(ud);
 			b->oom = true;
 			return;
@@ -213,7 +215,8 @@ static void set_add(struct tk_nft_batch *b, int family, const struct set_spec *s
 				   nftnl_udata_buf_len(ud));
 		nftnl_udata_buf_free(ud);
 	}
-	nlh = batch_msg(b, NFT_MSG_NEWSET, (uint16_t)family, NLM_F_CREATE, "add set %s", spec->name);
+	nlh = batch_msg(b, NFT_MSG_NEWSET, (uint16_t)family, NLM_F_CREATE, "add set %s",
+			spec->name);
 	if (!nlh)
 		return;
 	nftnl_set_nlmsg_build_payload(nlh, s);
@@ -380,7 +383,8 @@ static void match_ethertype(struct rule *rule, uint16_t proto)
 
 static void match_ct_established(struct rule *rule)
 {
-	uint32_t bits = NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED), zero = 0;
+	uint32_t bits = NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED),
+		 zero = 0;
 	struct nftnl_expr *e = expr(rule, "ct");
 
 	if (e) {
@@ -451,7 +455,8 @@ static void rule_commit(struct tk_nft_batch *b, int family, const char *chain, s
 static const struct set_spec set_bridges = { "bridges", 1, TYPE_IFNAME, IFNAMSZ, 0, true };
 static const struct set_spec set_links = { "links", 2, CONCAT2(TYPE_IFNAME, TYPE_IFNAME),
 					   2 * IFNAMSZ, 0 };
-static const struct set_spec set_gw4 = { "gw4", 3, CONCAT2(TYPE_IFNAME, TYPE_IPADDR), IFNAMSZ + 4, 0 };
+static const struct set_spec set_gw4 = { "gw4", 3, CONCAT2(TYPE_IFNAME, TYPE_IPADDR), IFNAMSZ + 4,
+					 0 };
 static const struct set_spec set_gw6 = { "gw6", 4, CONCAT2(TYPE_IFNAME, TYPE_IP6ADDR), IFNAMSZ + 16,
 					 0 };
 static const struct set_spec set_nat_bridges = { "nat_bridges", 5, TYPE_IFNAME, IFNAMSZ, 0, true };
@@ -524,8 +529,7 @@ static void inet_table(struct tk_nft_batch *b)
 	 * the input device to postrouting, so forwarded packets still carry it here.
 	 */
 	RULE(b, f, "postrouting", match_set(R, NFT_META_IIFNAME, NULL, 0, &set_nat_bridges, false);
-	     match_set(R, NFT_META_OIFNAME, NULL, 0, &set_bridges, true);
-	     add(R, expr(R, "masq")));
+	     match_set(R, NFT_META_OIFNAME, NULL, 0, &set_bridges, true); add(R, expr(R, "masq")));
 }
 
 /* ---- bridge tenantkit: what a container may send onto its network ------------------------- */
@@ -549,7 +553,8 @@ static void bridge_table(struct tk_nft_batch *b)
 						      -300 };
 	static const struct field arp_spa_sha[] = { { NFT_PAYLOAD_NETWORK_HEADER, 14, 4 },
 						    { NFT_PAYLOAD_NETWORK_HEADER, 8, 6 } };
-	const struct field ip4_src[] = { ip4_saddr, ether_saddr }, ip6_src[] = { ip6_saddr, ether_saddr };
+	const struct field ip4_src[] = { ip4_saddr, ether_saddr },
+			   ip6_src[] = { ip6_saddr, ether_saddr };
 	/* htype 1 (ethernet), ptype 0x0800, hlen 6, plen 4: the only ARP whose fields we check */
 	static const uint8_t arp_eth_ip4[6] = { 0, 1, 8, 0, 6, 4 };
 	const uint16_t dhcp4_server = htons(67), dhcp6_server = htons(547);
@@ -600,8 +605,9 @@ static void bridge_table(struct tk_nft_batch *b)
 	PRE(match_ethertype(R, ETH_P_IPV6);
 	    match_payload(R, NFT_PAYLOAD_NETWORK_HEADER, 8, unspecified, 16);
 	    verdict(R, NF_ACCEPT, NULL));
-	PRE(match_ethertype(R, ETH_P_IPV6); payload(R, NFT_PAYLOAD_NETWORK_HEADER, 8, 2, NFT_REG32_00);
-	    mask(R, ll_mask, 2); cmp(R, NFT_CMP_EQ, ll, 2); verdict(R, NF_ACCEPT, NULL));
+	PRE(match_ethertype(R, ETH_P_IPV6);
+	    payload(R, NFT_PAYLOAD_NETWORK_HEADER, 8, 2, NFT_REG32_00); mask(R, ll_mask, 2);
+	    cmp(R, NFT_CMP_EQ, ll, 2); verdict(R, NF_ACCEPT, NULL));
 	PRE(match_ethertype(R, ETH_P_IPV6); counter(R); verdict(R, NF_DROP, NULL));
 	/* Any other ethertype (VLAN tags, STP, LLDP, ...) stays on the container's side. */
 	PRE(counter(R); verdict(R, NF_DROP, NULL));
@@ -610,7 +616,8 @@ static void bridge_table(struct tk_nft_batch *b)
 
 /* ---- batches ---------------------------------------------------------------------------- */
 
-int tk_nft_batch_new(struct tk_nft *nft, bool replace_tables, struct tk_nft_batch **ret, tk_err *err)
+int tk_nft_batch_new(struct tk_nft *nft, bool replace_tables, struct tk_nft_batch **ret,
+		     tk_err *err)
 {
 	struct tk_nft_batch *b = calloc(1, sizeof(*b));
 	char *at;
@@ -728,7 +735,8 @@ int tk_nft_batch_link(struct tk_nft_batch *b, bool add, const char *bridge_a, co
 	uint8_t ab[2 * IFNAMSZ], ba[2 * IFNAMSZ];
 	int r;
 
-	if ((r = ifname_key(ab, bridge_a, err)) < 0 || (r = ifname_key(ab + IFNAMSZ, bridge_b, err)) < 0)
+	if ((r = ifname_key(ab, bridge_a, err)) < 0 ||
+	    (r = ifname_key(ab + IFNAMSZ, bridge_b, err)) < 0)
 		return r;
 	memcpy(ba, ab + IFNAMSZ, IFNAMSZ);
 	memcpy(ba + IFNAMSZ, ab, IFNAMSZ);
@@ -748,11 +756,13 @@ int tk_nft_batch_gateway(struct tk_nft_batch *b, bool add, const char *bridge,
 		return r;
 	memcpy(key + IFNAMSZ, gateway->bytes, addr_len(gateway));
 	return element(b, NFPROTO_INET, gateway->family == AF_INET ? &set_gw4 : &set_gw6, add, key,
-		       IFNAMSZ + addr_len(gateway), tk_addr_format(gateway, shown, sizeof(shown)), err);
+		       IFNAMSZ + addr_len(gateway), tk_addr_format(gateway, shown, sizeof(shown)),
+		       err);
 }
 
-int tk_nft_batch_port(struct tk_nft_batch *b, bool add, const char *host_ifname, const uint8_t mac[6],
-		      const struct tk_addr *addrs, size_t n_addrs, tk_err *err)
+int tk_nft_batch_port(struct tk_nft_batch *b, bool add, const char *host_ifname,
+		      const uint8_t mac[6], const struct tk_addr *addrs, size_t n_addrs,
+		      tk_err *err)
 {
 	uint8_t key[IFNAMSZ + 16 + 8];
 	char shown[64], a[TK_ADDR_STRLEN];
@@ -760,8 +770,7 @@ int tk_nft_batch_port(struct tk_nft_batch *b, bool add, const char *host_ifname,
 
 	if ((r = ifname_key(key, host_ifname, err)) < 0)
 		return r;
-	if ((r = element(b, NFPROTO_BRIDGE, &set_ports, add, key, IFNAMSZ, host_ifname,
-			 err)) < 0)
+	if ((r = element(b, NFPROTO_BRIDGE, &set_ports, add, key, IFNAMSZ, host_ifname, err)) < 0)
 		return r;
 	memset(key + IFNAMSZ, 0, sizeof(key) - IFNAMSZ);
 	memcpy(key + IFNAMSZ, mac, 6);
@@ -775,8 +784,9 @@ int tk_nft_batch_port(struct tk_nft_batch *b, bool add, const char *host_ifname,
 		memcpy(key + IFNAMSZ + alen, mac, 6);
 		snprintf(shown, sizeof(shown), "%s . %s", host_ifname,
 			 tk_addr_format(&addrs[i], a, sizeof(a)));
-		r = element(b, NFPROTO_BRIDGE, addrs[i].family == AF_INET ? &set_port_ip4 : &set_port_ip6,
-			    add, key, IFNAMSZ + alen + 8, shown, err);
+		r = element(b, NFPROTO_BRIDGE,
+			    addrs[i].family == AF_INET ? &set_port_ip4 : &set_port_ip6, add, key,
+			    IFNAMSZ + alen + 8, shown, err);
 		if (r < 0)
 			return r;
 	}
@@ -832,8 +842,8 @@ int tk_nft_batch_commit(struct tk_nft_batch *b, tk_err *err)
 	if (mnl_socket_sendto(b->nft->sock, b->buf, b->len) < 0)
 		return tk_err_set(err, -errno, "cannot send nftables batch: %m");
 	while ((n = recv(mnl_socket_get_fd(b->nft->sock), rx, sizeof(rx), MSG_DONTWAIT)) > 0) {
-		for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)rx; mnl_nlmsg_ok(nlh, (int)n);
-		     nlh = mnl_nlmsg_next(nlh, (int *)&n)) {
+		for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)rx;
+		     mnl_nlmsg_ok(nlh, (int)n); nlh = mnl_nlmsg_next(nlh, (int *)&n)) {
 			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
 			char extack[160];
 

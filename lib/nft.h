@@ -27,7 +27,8 @@ struct tk_nft *tk_nft_close(struct tk_nft *nft);
  * exist) and recreates them with all sets, chains and rules, so the batch then only needs the
  * elements: this is how netd reconciles the firewall with its database in one atomic step.
  */
-int tk_nft_batch_new(struct tk_nft *nft, bool replace_tables, struct tk_nft_batch **ret, tk_err *err);
+int tk_nft_batch_new(struct tk_nft *nft, bool replace_tables, struct tk_nft_batch **ret,
+		     tk_err *err);
 struct tk_nft_batch *tk_nft_batch_free(struct tk_nft_batch *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct tk_nft_batch *, tk_nft_batch_free);
 
@@ -36,7 +37,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct tk_nft_batch *, tk_nft_batch_free);
  * exist is not an error (the batch adds then deletes it), so undo and retries are idempotent.
  */
 /* A tenant network's bridge: member of @bridges; nat adds it to @nat_bridges (masquerade). */
-int tk_nft_batch_bridge(struct tk_nft_batch *b, bool add, const char *bridge, bool nat, tk_err *err);
+int tk_nft_batch_bridge(struct tk_nft_batch *b, bool add, const char *bridge, bool nat,
+			tk_err *err);
 /* Allow forwarding from bridge_a to bridge_b and back (linked networks of one tenant). */
 int tk_nft_batch_link(struct tk_nft_batch *b, bool add, const char *bridge_a, const char *bridge_b,
 		      tk_err *err);
@@ -44,8 +46,9 @@ int tk_nft_batch_link(struct tk_nft_batch *b, bool add, const char *bridge_a, co
 int tk_nft_batch_gateway(struct tk_nft_batch *b, bool add, const char *bridge,
 			 const struct tk_addr *gateway, tk_err *err);
 /* A container's port: host veth name, its container-side MAC and its addresses (v4 and/or v6). */
-int tk_nft_batch_port(struct tk_nft_batch *b, bool add, const char *host_ifname, const uint8_t mac[6],
-		      const struct tk_addr *addrs, size_t n_addrs, tk_err *err);
+int tk_nft_batch_port(struct tk_nft_batch *b, bool add, const char *host_ifname,
+		      const uint8_t mac[6], const struct tk_addr *addrs, size_t n_addrs,
+		      tk_err *err);
 
 /* Sends the batch and waits for every ack; extack text and the failing element go into err. */
 int tk_nft_batch_commit(struct tk_nft_batch *b, tk_err *err);

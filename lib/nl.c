@@ -145,7 +145,8 @@ int tk_nl_open_netns(int netns_fd, struct tk_nl **ret, tk_err *err)
 	if (self < 0 && (self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
 		return tk_err_set(err, -errno, "cannot open own network namespace: %m");
 	if (setns(netns_fd, CLONE_NEWNET) < 0)
-		return tk_err_set(err, -errno, "cannot enter the container's network namespace: %m");
+		return tk_err_set(err, -errno,
+				  "cannot enter the container's network namespace: %m");
 	r = tk_nl_open(ret, err);
 	if (setns(self, CLONE_NEWNET) < 0) {
 		/* Every later operation would hit the wrong namespace: stopping is the only safe way. */
@@ -217,7 +218,8 @@ static int ifindex_of(struct tk_nl *nl, const char *name, int *ret, tk_err *err)
 	return r;
 }
 
-int tk_nl_bridge_add(struct tk_nl *nl, const char *name, unsigned mtu, int *ret_ifindex, tk_err *err)
+int tk_nl_bridge_add(struct tk_nl *nl, const char *name, unsigned mtu, int *ret_ifindex,
+		     tk_err *err)
 {
 	_cleanup_(rtnl_link_putp) struct rtnl_link *link = rtnl_link_bridge_alloc();
 	int r;
@@ -234,8 +236,9 @@ int tk_nl_bridge_add(struct tk_nl *nl, const char *name, unsigned mtu, int *ret_
 	return ifindex_of(nl, name, ret_ifindex, err);
 }
 
-int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const char *peer_name, int peer_netns_fd,
-		   const uint8_t *peer_mac, unsigned mtu, int master_ifindex, tk_err *err)
+int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const char *peer_name,
+		   int peer_netns_fd, const uint8_t *peer_mac, unsigned mtu, int master_ifindex,
+		   tk_err *err)
 {
 	_cleanup_(rtnl_link_putp) struct rtnl_link *link = rtnl_link_veth_alloc(), *peer = NULL;
 	_cleanup_(nl_addr_putp) struct nl_addr *mac = NULL;
@@ -244,7 +247,8 @@ int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const char *peer_nam
 	if (!link)
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	peer = rtnl_link_veth_get_peer(link);
-	if ((r = ifname_set(link, host_name, err)) < 0 || (r = ifname_set(peer, peer_name, err)) < 0)
+	if ((r = ifname_set(link, host_name, err)) < 0 ||
+	    (r = ifname_set(peer, peer_name, err)) < 0)
 		return r;
 	if (mtu) {
 		rtnl_link_set_mtu(link, mtu);
@@ -304,8 +308,9 @@ static int link_change(struct tk_nl *nl, int ifindex, bool up, int master, tk_er
 	}
 	request_start(nl);
 	if ((r = nl_send_sync(nl->sock, msg)) < 0) /* frees msg */
-		return request_fail(nl, r, err, up ? "cannot set interface %d up"
-						   : "cannot attach interface %d to its bridge",
+		return request_fail(nl, r, err,
+				    up ? "cannot set interface %d up"
+				       : "cannot attach interface %d to its bridge",
 				    ifindex);
 	return 0;
 }
@@ -482,8 +487,8 @@ int tk_nl_route_get_default(struct tk_nl *nl, int ifindex, int family, struct tk
 		struct nl_addr *dst = rtnl_route_get_dst(route);
 		struct rtnl_nexthop *nh;
 
-		if (rtnl_route_get_table(route) != RT_TABLE_MAIN || rtnl_route_get_nnexthops(route) < 1 ||
-		    (dst && nl_addr_get_prefixlen(dst) != 0))
+		if (rtnl_route_get_table(route) != RT_TABLE_MAIN ||
+		    rtnl_route_get_nnexthops(route) < 1 || (dst && nl_addr_get_prefixlen(dst) != 0))
 			continue;
 		nh = rtnl_route_nexthop_n(route, 0);
 		if (rtnl_route_nh_get_ifindex(nh) != ifindex || !rtnl_route_nh_get_gateway(nh))

@@ -35,7 +35,8 @@ struct tk_link_info {
 };
 
 /* Creates a bridge (NLM_F_CREATE|NLM_F_EXCL): -EEXIST when the name is taken. mtu 0 = default. */
-int tk_nl_bridge_add(struct tk_nl *nl, const char *name, unsigned mtu, int *ret_ifindex, tk_err *err);
+int tk_nl_bridge_add(struct tk_nl *nl, const char *name, unsigned mtu, int *ret_ifindex,
+		     tk_err *err);
 
 /*
  * Creates a veth pair in one message: host_name in this handle's netns, enslaved to
@@ -44,8 +45,9 @@ int tk_nl_bridge_add(struct tk_nl *nl, const char *name, unsigned mtu, int *ret_
  * caller sets the peer up inside the container.  -EEXIST when host_name exists here or
  * peer_name exists in the peer netns.
  */
-int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const char *peer_name, int peer_netns_fd,
-		   const uint8_t *peer_mac, unsigned mtu, int master_ifindex, tk_err *err);
+int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const char *peer_name,
+		   int peer_netns_fd, const uint8_t *peer_mac, unsigned mtu, int master_ifindex,
+		   tk_err *err);
 
 /* Deletes a link by name; -ENODEV when it does not exist. */
 int tk_nl_link_del(struct tk_nl *nl, const char *name, tk_err *err);

@@ -17,8 +17,9 @@ static int sockaddr_for(const char *path, struct sockaddr_un *sa, tk_err *err)
 
 	*sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
 	if (len == 0 || len >= sizeof(sa->sun_path))
-		return tk_err_set(err, -ENAMETOOLONG, "socket path '%s' is empty or longer than %zu bytes",
-				  path, sizeof(sa->sun_path) - 1);
+		return tk_err_set(err, -ENAMETOOLONG,
+				  "socket path '%s' is empty or longer than %zu bytes", path,
+				  sizeof(sa->sun_path) - 1);
 	memcpy(sa->sun_path, path, len);
 	return 0;
 }
@@ -74,8 +75,8 @@ int tk_rpc_send(int fd, json_t *msg, tk_err *err)
 		return tk_err_set(err, -ENOMEM, "cannot serialise message");
 	len = strlen(text);
 	if (len > TK_RPC_MAX_MSG)
-		return tk_err_set(err, -EMSGSIZE, "message of %zu bytes exceeds the %u byte limit", len,
-				  TK_RPC_MAX_MSG);
+		return tk_err_set(err, -EMSGSIZE, "message of %zu bytes exceeds the %u byte limit",
+				  len, TK_RPC_MAX_MSG);
 	/* Big listings exceed the default send buffer; only root may force it larger. */
 	if (len > 64 * 1024) {
 		int size = (int)len + 4096;
@@ -110,8 +111,8 @@ int tk_rpc_recv(int fd, json_t **ret, tk_err *err)
 	}
 	if ((size_t)len > TK_RPC_MAX_MSG) {
 		(void)recv(fd, NULL, 0, MSG_TRUNC);
-		return tk_err_set(err, -EMSGSIZE, "message of %zd bytes exceeds the %u byte limit", len,
-				  TK_RPC_MAX_MSG);
+		return tk_err_set(err, -EMSGSIZE, "message of %zd bytes exceeds the %u byte limit",
+				  len, TK_RPC_MAX_MSG);
 	}
 	buf = malloc((size_t)len);
 	if (!buf)
@@ -134,7 +135,8 @@ int tk_rpc_parse_request(json_t *msg, const char **ret_op, json_t **ret_args, tk
 	op = json_object_get(msg, "op");
 	if (!json_is_string(op))
 		return tk_err_set(err, -EINVAL, "request needs a string \"op\"");
-	json_object_foreach(msg, key, value) {
+	json_object_foreach(msg, key, value)
+	{
 		if (strcmp(key, "op") != 0 && strcmp(key, "args") != 0)
 			return tk_err_set(err, -EINVAL, "request has unknown key '%s'", key);
 	}
@@ -193,7 +195,8 @@ int tk_rpc_call_fd(int fd, const char *op, json_t *args, json_t **ret_result, tk
 	_cleanup_(json_decrefp) json_t *request = NULL, *reply = NULL;
 	int r;
 
-	request = json_pack("{s:s, s:o}", "op", op, "args", args ? json_incref(args) : json_object());
+	request =
+		json_pack("{s:s, s:o}", "op", op, "args", args ? json_incref(args) : json_object());
 	if (!request)
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	if ((r = tk_rpc_send(fd, request, err)) < 0 || (r = tk_rpc_recv(fd, &reply, err)) < 0)

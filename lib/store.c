@@ -35,23 +35,16 @@ int tk_store_errno(int rc)
 	switch (rc & 0xff) {
 	case SQLITE_OK:
 	case SQLITE_DONE:
-	case SQLITE_ROW:
-		return 0;
-	case SQLITE_CONSTRAINT:
-		return rc == SQLITE_CONSTRAINT_FOREIGNKEY ? -EBUSY : -EEXIST;
+	case SQLITE_ROW: return 0;
+	case SQLITE_CONSTRAINT: return rc == SQLITE_CONSTRAINT_FOREIGNKEY ? -EBUSY : -EEXIST;
 	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EBUSY;
-	case SQLITE_FULL:
-		return -ENOSPC;
-	case SQLITE_NOMEM:
-		return -ENOMEM;
+	case SQLITE_LOCKED: return -EBUSY;
+	case SQLITE_FULL: return -ENOSPC;
+	case SQLITE_NOMEM: return -ENOMEM;
 	case SQLITE_CANTOPEN:
 	case SQLITE_READONLY:
-	case SQLITE_PERM:
-		return -EACCES;
-	default:
-		return -EIO;
+	case SQLITE_PERM: return -EACCES;
+	default: return -EIO;
 	}
 }
 
@@ -86,9 +79,10 @@ static int migrate(struct tk_store *s, const char *const *migrations, size_t n, 
 	if ((r = user_version(s, &version, err)) < 0)
 		return r;
 	if ((size_t)version > n)
-		return tk_err_set(err, -EPROTONOSUPPORT,
-				  "database schema version %d is newer than this program understands (%zu)",
-				  version, n);
+		return tk_err_set(
+			err, -EPROTONOSUPPORT,
+			"database schema version %d is newer than this program understands (%zu)",
+			version, n);
 	for (size_t i = (size_t)version; i < n; i++) {
 		if ((r = tk_store_begin(s, err)) < 0)
 			return r;
@@ -137,7 +131,8 @@ int tk_store_open(const char *path, const char *const *migrations, size_t n_migr
 	}
 	sqlite3_busy_timeout(s->db, 5000);
 	if ((r = check_wal(s, err)) < 0 ||
-	    (r = tk_store_exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", err)) < 0 ||
+	    (r = tk_store_exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", err)) <
+		    0 ||
 	    (r = migrate(s, migrations, n_migrations, err)) < 0) {
 		tk_store_close(s);
 		return r;
@@ -179,7 +174,8 @@ int tk_store_commit_start(struct tk_store *s, tk_err *err)
 		if ((r = pthread_create(&s->committer, NULL, committer_main, s)) != 0) {
 			pthread_cond_destroy(&s->cond);
 			pthread_mutex_destroy(&s->lock);
-			return tk_err_set(err, -r, "cannot start the commit thread: %s", strerror(r));
+			return tk_err_set(err, -r, "cannot start the commit thread: %s",
+					  strerror(r));
 		}
 		s->committer_running = true;
 	}

@@ -79,10 +79,11 @@ static int load_tenants(struct manager *m, tk_err *err)
 	struct tenant **tail = &m->tenants;
 	int r, rc;
 
-	r = tk_store_stmt(m->store,
-			  "SELECT id, name, owner_uid, owner_gid, max_networks, max_endpoints, created "
-			  "FROM tenants ORDER BY id",
-			  &st, err);
+	r = tk_store_stmt(
+		m->store,
+		"SELECT id, name, owner_uid, owner_gid, max_networks, max_endpoints, created "
+		"FROM tenants ORDER BY id",
+		&st, err);
 	if (r < 0)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -164,10 +165,11 @@ static int load_networks(struct manager *m, tk_err *err)
 	struct network **tail = &m->networks;
 	int r, rc;
 
-	r = tk_store_stmt(m->store,
-			  "SELECT id, name, tenant_id, subnet4, gateway4, subnet6, gateway6, mtu, nat, "
-			  "created FROM networks ORDER BY id",
-			  &st, err);
+	r = tk_store_stmt(
+		m->store,
+		"SELECT id, name, tenant_id, subnet4, gateway4, subnet6, gateway6, mtu, nat, "
+		"created FROM networks ORDER BY id",
+		&st, err);
 	if (r < 0)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -176,7 +178,8 @@ static int load_networks(struct manager *m, tk_err *err)
 			return tk_err_set(err, -ENOMEM, "out of memory");
 		*tail = n;
 		tail = &n->next;
-		if ((r = network_from_row(m, st, n, err)) < 0 || (r = network_make_pools(n, err)) < 0)
+		if ((r = network_from_row(m, st, n, err)) < 0 ||
+		    (r = network_make_pools(n, err)) < 0)
 			return r;
 		n->tenant->n_networks++;
 	}
@@ -254,7 +257,8 @@ static void bind_opt_prefix(sqlite3_stmt *st, int col, bool has, const struct tk
 	char buf[TK_PREFIX_STRLEN];
 
 	if (has)
-		sqlite3_bind_text(st, col, tk_prefix_format(p, buf, sizeof(buf)), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, col, tk_prefix_format(p, buf, sizeof(buf)), -1,
+				  SQLITE_TRANSIENT);
 	else
 		sqlite3_bind_null(st, col);
 }
@@ -264,7 +268,8 @@ static void bind_opt_addr(sqlite3_stmt *st, int col, bool has, const struct tk_a
 	char buf[TK_ADDR_STRLEN];
 
 	if (has)
-		sqlite3_bind_text(st, col, tk_addr_format(a, buf, sizeof(buf)), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, col, tk_addr_format(a, buf, sizeof(buf)), -1,
+				  SQLITE_TRANSIENT);
 	else
 		sqlite3_bind_null(st, col);
 }
@@ -274,10 +279,11 @@ int db_network_insert(struct manager *m, struct network *n, tk_err *err)
 	sqlite3_stmt *st;
 	int r;
 
-	r = tk_store_stmt(m->store,
-			  "INSERT INTO networks (name, tenant_id, subnet4, gateway4, subnet6, gateway6, "
-			  "mtu, nat, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			  &st, err);
+	r = tk_store_stmt(
+		m->store,
+		"INSERT INTO networks (name, tenant_id, subnet4, gateway4, subnet6, gateway6, "
+		"mtu, nat, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		&st, err);
 	if (r < 0)
 		return r;
 	n->created = time(NULL);
@@ -351,10 +357,11 @@ int db_endpoint_insert(struct manager *m, struct endpoint *e, tk_err *err)
 	sqlite3_stmt *st;
 	int r;
 
-	r = tk_store_stmt(m->store,
-			  "INSERT INTO endpoints (network_id, container_id, ifname, netns, mac, ip4, "
-			  "ip6, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-			  &st, err);
+	r = tk_store_stmt(
+		m->store,
+		"INSERT INTO endpoints (network_id, container_id, ifname, netns, mac, ip4, "
+		"ip6, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		&st, err);
 	if (r < 0)
 		return r;
 	e->created = time(NULL);
@@ -418,7 +425,8 @@ int db_endpoint_find(struct manager *m, const char *container_id, const char *if
 	int r, rc;
 
 	r = tk_store_stmt(m->store,
-			  "SELECT " ENDPOINT_COLUMNS " FROM endpoints WHERE container_id = ? AND ifname = ?",
+			  "SELECT " ENDPOINT_COLUMNS
+			  " FROM endpoints WHERE container_id = ? AND ifname = ?",
 			  &st, err);
 	if (r < 0)
 		return r;
@@ -426,8 +434,8 @@ int db_endpoint_find(struct manager *m, const char *container_id, const char *if
 	sqlite3_bind_text(st, 2, ifname, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE)
-		return tk_err_set(err, -ENOENT, "container '%s' has no interface '%s'", container_id,
-				  ifname);
+		return tk_err_set(err, -ENOENT, "container '%s' has no interface '%s'",
+				  container_id, ifname);
 	if (rc != SQLITE_ROW)
 		return step_error(m, rc, "looking up endpoint", err);
 	r = endpoint_from_row(m, st, ret, err);
@@ -446,7 +454,8 @@ int db_endpoints_foreach(struct manager *m, const struct network *network,
 	if (!e)
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	r = tk_store_stmt(m->store,
-			  "SELECT " ENDPOINT_COLUMNS " FROM endpoints WHERE (?1 IS NULL OR network_id = ?1) "
+			  "SELECT " ENDPOINT_COLUMNS
+			  " FROM endpoints WHERE (?1 IS NULL OR network_id = ?1) "
 			  "ORDER BY id",
 			  &st, err);
 	if (r < 0)

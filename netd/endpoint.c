@@ -33,11 +33,12 @@ static int check_netns_owner(const struct caller *c, int fd, const char *path, t
 		return 0;
 	userns = ioctl(fd, NS_GET_USERNS);
 	if (userns < 0 || ioctl(userns, NS_GET_OWNER_UID, &owner) < 0)
-		return tk_err_set(err, -EACCES, "cannot determine the owner of netns '%s': %m", path);
+		return tk_err_set(err, -EACCES, "cannot determine the owner of netns '%s': %m",
+				  path);
 	if (owner != c->uid)
 		return tk_err_set(err, -EACCES,
-				  "permission denied: netns '%s' belongs to uid %u, not uid %u", path,
-				  (unsigned)owner, (unsigned)c->uid);
+				  "permission denied: netns '%s' belongs to uid %u, not uid %u",
+				  path, (unsigned)owner, (unsigned)c->uid);
 	return 0;
 }
 
@@ -86,9 +87,11 @@ static int reserve_static(struct endpoint *e, const char *s, tk_err *err)
 	}
 	bool v4 = p.addr.family == AF_INET;
 	if (v4 ? e->has4 : e->has6)
-		return tk_err_set(err, -EINVAL, "more than one IPv%c address requested", v4 ? '4' : '6');
+		return tk_err_set(err, -EINVAL, "more than one IPv%c address requested",
+				  v4 ? '4' : '6');
 	if (!v4 && !n->has6)
-		return tk_err_set(err, -EINVAL, "network '%s' has no IPv6 subnet for '%s'", n->name, s);
+		return tk_err_set(err, -EINVAL, "network '%s' has no IPv6 subnet for '%s'", n->name,
+				  s);
 	if (p.len != (v4 ? n->subnet4.len : n->subnet6.len) ||
 	    !tk_prefix_contains(v4 ? &n->subnet4 : &n->subnet6, &p.addr))
 		return tk_err_set(err, -EINVAL, "address '%s' is not in network '%s'", s, n->name);
@@ -219,10 +222,12 @@ static int forget_endpoint(struct manager *m, const struct endpoint *e)
 	tk_err err = {};
 	int r;
 
-	if ((r = tk_store_begin(m->store, &err)) < 0 || (r = db_endpoint_delete(m, e->id, &err)) < 0 ||
+	if ((r = tk_store_begin(m->store, &err)) < 0 ||
+	    (r = db_endpoint_delete(m, e->id, &err)) < 0 ||
 	    (r = tk_store_commit(m->store, &err)) < 0) {
 		tk_store_rollback(m->store);
-		log_error("Cannot drop the record of failed endpoint %lld: %s; the runtime's DEL will",
+		log_error("Cannot drop the record of failed endpoint %lld: %s; the runtime's DEL "
+			  "will",
 			  (long long)e->id, err.msg);
 	}
 	return r;
@@ -240,7 +245,8 @@ int endpoint_add(struct manager *m, const struct caller *c, const struct endpoin
 	if ((r = endpoint_prepare(p, e, err)) < 0)
 		return r;
 	if (t->max_endpoints >= 0 && t->n_endpoints >= t->max_endpoints)
-		return tk_err_set(err, -EDQUOT, "tenant '%s' already has its maximum of %lld endpoint(s)",
+		return tk_err_set(err, -EDQUOT,
+				  "tenant '%s' already has its maximum of %lld endpoint(s)",
 				  t->name, (long long)t->max_endpoints);
 	if ((r = open_netns(c, p->netns, &netns_fd, err)) < 0)
 		return r;

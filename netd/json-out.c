@@ -41,12 +41,13 @@ json_t *network_to_json(struct manager *m, const struct network *n)
 
 	if (links && db_links_foreach(m, n, append_link, links, NULL) < 0)
 		json_array_clear(links);
-	return json_pack("{s:s, s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:i, s:b, s:o, s:i, s:I}", "name",
-			 n->name, "id", (json_int_t)n->id, "tenant", n->tenant->name, "bridge",
-			 n->bridge, "subnet", prefix_json(n->has4, &n->subnet4), "gateway",
-			 addr_json(n->has4, &n->gateway4), "subnet6", prefix_json(n->has6, &n->subnet6),
-			 "gateway6", addr_json(n->has6, &n->gateway6), "mtu", (int)n->mtu, "nat",
-			 n->nat, "links", links, "endpoints", (int)n->n_endpoints, "created",
+	return json_pack("{s:s, s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:i, s:b, s:o, s:i, s:I}",
+			 "name", n->name, "id", (json_int_t)n->id, "tenant", n->tenant->name,
+			 "bridge", n->bridge, "subnet", prefix_json(n->has4, &n->subnet4),
+			 "gateway", addr_json(n->has4, &n->gateway4), "subnet6",
+			 prefix_json(n->has6, &n->subnet6), "gateway6",
+			 addr_json(n->has6, &n->gateway6), "mtu", (int)n->mtu, "nat", n->nat,
+			 "links", links, "endpoints", (int)n->n_endpoints, "created",
 			 (json_int_t)n->created);
 }
 
@@ -73,6 +74,7 @@ json_t *endpoint_to_json(const struct endpoint *e)
 	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:I}", "id",
 			 (json_int_t)e->id, "network", n->name, "tenant", n->tenant->name,
 			 "container_id", e->container_id, "ifname", e->ifname, "netns", e->netns,
-			 "host_ifname", e->host_ifname, "mac", tk_mac_format(e->mac, mac, sizeof(mac)),
-			 "ips", ips, "created", (json_int_t)e->created);
+			 "host_ifname", e->host_ifname, "mac",
+			 tk_mac_format(e->mac, mac, sizeof(mac)), "ips", ips, "created",
+			 (json_int_t)e->created);
 }

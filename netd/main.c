@@ -84,39 +84,21 @@ static int parse_args(int argc, char **argv)
 		arg_socket = env;
 	while ((c = getopt_long(argc, argv, "s:d:g:h", options, NULL)) >= 0) {
 		switch (c) {
-		case 's':
-			arg_socket = optarg;
-			break;
-		case 'd':
-			arg_state_dir = optarg;
-			break;
-		case 'g':
-			arg_admin_group = optarg;
-			break;
-		case ARG_SOCKET_GROUP:
-			arg_socket_group = optarg;
-			break;
-		case ARG_POOL4:
-			arg_pool4 = optarg;
-			break;
-		case ARG_POOL6:
-			arg_pool6 = optarg;
-			break;
+		case 's': arg_socket = optarg; break;
+		case 'd': arg_state_dir = optarg; break;
+		case 'g': arg_admin_group = optarg; break;
+		case ARG_SOCKET_GROUP: arg_socket_group = optarg; break;
+		case ARG_POOL4: arg_pool4 = optarg; break;
+		case ARG_POOL6: arg_pool6 = optarg; break;
 		case ARG_LOG_LEVEL:
 			if ((arg_log_level = tk_log_level_parse(optarg)) < 0) {
 				fprintf(stderr, "netd: unknown log level '%s'\n", optarg);
 				return -EINVAL;
 			}
 			break;
-		case 'h':
-			help();
-			return 0;
-		case ARG_VERSION:
-			printf("netd %s\n", TK_VERSION);
-			return 0;
-		default:
-			fprintf(stderr, "Try 'netd --help'.\n");
-			return -EINVAL;
+		case 'h': help(); return 0;
+		case ARG_VERSION: printf("netd %s\n", TK_VERSION); return 0;
+		default: fprintf(stderr, "Try 'netd --help'.\n"); return -EINVAL;
 		}
 	}
 	if (optind < argc) {
@@ -135,8 +117,8 @@ static int setup_manager(struct manager *m, tk_err *err)
 	m->admin_gid = (gid_t)-1;
 	if (arg_admin_group && parse_gid(arg_admin_group, &m->admin_gid) < 0)
 		return tk_err_set(err, -EINVAL, "unknown admin group '%s'", arg_admin_group);
-	if ((r = tk_prefix_parse(arg_pool4, &m->pool4, err)) < 0 || m->pool4.addr.family != AF_INET ||
-	    m->pool4.len > 24)
+	if ((r = tk_prefix_parse(arg_pool4, &m->pool4, err)) < 0 ||
+	    m->pool4.addr.family != AF_INET || m->pool4.len > 24)
 		return tk_err_set(err, -EINVAL, "--pool4 needs an IPv4 prefix of /24 or shorter");
 	if ((r = tk_prefix_parse(arg_pool6, &m->pool6, err)) < 0 ||
 	    m->pool6.addr.family != AF_INET6 || m->pool6.len > 64)
@@ -264,7 +246,8 @@ static int run(struct manager *m, tk_err *err)
 	if (arg_socket_group) {
 		gid_t gid;
 		if (parse_gid(arg_socket_group, &gid) < 0)
-			return tk_err_set(err, -EINVAL, "unknown socket group '%s'", arg_socket_group);
+			return tk_err_set(err, -EINVAL, "unknown socket group '%s'",
+					  arg_socket_group);
 		if (chown(m->socket_path, (uid_t)-1, gid) < 0)
 			return tk_err_set(err, -errno, "cannot give group %u the socket '%s': %m",
 					  (unsigned)gid, m->socket_path);
@@ -274,7 +257,8 @@ static int run(struct manager *m, tk_err *err)
 	ev.data.ptr = &sigfd;
 	epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev);
 
-	log_info("netd %s listening on '%s', state in '%s'", TK_VERSION, m->socket_path, m->state_dir);
+	log_info("netd %s listening on '%s', state in '%s'", TK_VERSION, m->socket_path,
+		 m->state_dir);
 	notify_ready();
 	for (;;) {
 		struct epoll_event events[16];
@@ -285,7 +269,8 @@ static int run(struct manager *m, tk_err *err)
 			return tk_err_set(err, -errno, "epoll_wait: %m");
 		for (int i = 0; i < n; i++) {
 			if (events[i].data.ptr == &sigfd) {
-				log_info("Stopping on signal; the kernel keeps every network running");
+				log_info("Stopping on signal; the kernel keeps every network "
+					 "running");
 				unlink(m->socket_path);
 				return 0;
 			}

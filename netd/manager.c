@@ -16,7 +16,8 @@ int manager_open(struct manager *m, tk_err *err)
 	int r;
 
 	if (mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
-		return tk_err_set(err, -errno, "cannot create state directory '%s': %m", m->state_dir);
+		return tk_err_set(err, -errno, "cannot create state directory '%s': %m",
+				  m->state_dir);
 	m->started = time(NULL);
 	if ((r = db_open(m, err)) < 0)
 		return tk_err_wrap(err, r, "opening state database in '%s'", m->state_dir);

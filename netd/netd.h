@@ -19,8 +19,8 @@ struct tk_nft;
 struct tenant {
 	int64_t id;
 	char name[TK_NAME_MAX + 1];
-	int64_t owner_uid; /* -1: none */
-	int64_t owner_gid; /* -1: none */
+	int64_t owner_uid;     /* -1: none */
+	int64_t owner_gid;     /* -1: none */
 	int64_t max_networks;  /* -1: unlimited */
 	int64_t max_endpoints; /* -1: unlimited */
 	int64_t created;
@@ -34,7 +34,7 @@ struct network {
 	char name[TK_NAME_MAX + 1];
 	struct tenant *tenant;
 	char bridge[TK_IFNAME_MAX + 1]; /* tk-<id in hex> */
-	int bridge_ifindex;             /* 0 until known */
+	int bridge_ifindex;		/* 0 until known */
 	bool has4, has6;
 	struct tk_prefix subnet4, subnet6;
 	struct tk_addr gateway4, gateway6;
@@ -125,7 +125,8 @@ struct tenant_params {
 	const char *name;
 	int64_t owner_uid, owner_gid, max_networks, max_endpoints;
 };
-int tenant_create(struct manager *m, const struct tenant_params *p, struct tenant **ret, tk_err *err);
+int tenant_create(struct manager *m, const struct tenant_params *p, struct tenant **ret,
+		  tk_err *err);
 int tenant_delete(struct manager *m, struct tenant *t, tk_err *err);
 
 struct network_params {
@@ -147,7 +148,7 @@ struct endpoint_params {
 	struct network *network;
 	const char *container_id, *ifname, *netns;
 	const char *const *ips; /* static requests, NULL-terminated, may be NULL */
-	const char *mac;        /* NULL: random */
+	const char *mac;	/* NULL: random */
 };
 int endpoint_add(struct manager *m, const struct caller *c, const struct endpoint_params *p,
 		 struct endpoint *ret, tk_err *err);

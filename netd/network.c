@@ -53,14 +53,16 @@ static int pick_subnet(struct manager *m, const char *requested, int family, str
 		if ((r = tk_prefix_parse(requested, ret, err)) < 0)
 			return r;
 		if (ret->addr.family != family)
-			return tk_err_set(err, -EINVAL, "subnet '%s' is not an %s subnet", requested,
-					  family == AF_INET ? "IPv4" : "IPv6");
+			return tk_err_set(err, -EINVAL, "subnet '%s' is not an %s subnet",
+					  requested, family == AF_INET ? "IPv4" : "IPv6");
 		if (family == AF_INET && (ret->len < 12 || ret->len > 30))
 			return tk_err_set(err, -EINVAL,
-					  "IPv4 subnet '%s' must be between /12 and /30", requested);
+					  "IPv4 subnet '%s' must be between /12 and /30",
+					  requested);
 		if (family == AF_INET6 && (ret->len < 48 || ret->len > 124))
 			return tk_err_set(err, -EINVAL,
-					  "IPv6 subnet '%s' must be between /48 and /124", requested);
+					  "IPv6 subnet '%s' must be between /48 and /124",
+					  requested);
 		return check_overlap(m, ret, err);
 	}
 	for (struct network *o = m->networks; o && n_used < ELEMENTSOF(used); o = o->next) {
@@ -69,7 +71,8 @@ static int pick_subnet(struct manager *m, const char *requested, int family, str
 		else if (family == AF_INET6 && o->has6)
 			used[n_used++] = o->subnet6;
 	}
-	r = tk_ipam_carve(pool, family == AF_INET ? CARVE_LEN4 : CARVE_LEN6, used, n_used, ret, err);
+	r = tk_ipam_carve(pool, family == AF_INET ? CARVE_LEN4 : CARVE_LEN6, used, n_used, ret,
+			  err);
 	return r < 0 ? tk_err_wrap(err, r, "allocating a subnet") : 0;
 }
 
@@ -87,7 +90,8 @@ static int network_prepare(struct manager *m, const struct network_params *p, st
 	if (n->mtu < 576 || n->mtu > 65535)
 		return tk_err_set(err, -EINVAL, "MTU %u is out of range (576..65535)", n->mtu);
 	if (n->has6 && n->mtu < 1280)
-		return tk_err_set(err, -EINVAL, "MTU %u is too small for IPv6 (minimum 1280)", n->mtu);
+		return tk_err_set(err, -EINVAL, "MTU %u is too small for IPv6 (minimum 1280)",
+				  n->mtu);
 	if ((r = pick_subnet(m, p->subnet4, AF_INET, &n->subnet4, err)) < 0)
 		return r;
 	if (n->has6 && (r = pick_subnet(m, p->subnet6, AF_INET6, &n->subnet6, err)) < 0)
@@ -132,7 +136,8 @@ static int add_gateway(struct manager *m, struct network *n, const struct tk_add
 		return 0;
 	if (r < 0)
 		return tk_err_wrap(err, r, "adding gateway address to bridge '%s'", n->bridge);
-	action(actions, "added %s to bridge '%s'", tk_prefix_format(&p, buf, sizeof(buf)), n->bridge);
+	action(actions, "added %s to bridge '%s'", tk_prefix_format(&p, buf, sizeof(buf)),
+	       n->bridge);
 	return 0;
 }
 
@@ -178,7 +183,8 @@ static void undo_bridge(struct manager *m, const struct network *n)
 	int r = tk_nl_link_del(m->nl, n->bridge, &e);
 
 	if (r < 0 && r != -ENODEV)
-		log_error_errno(r, "Failed to remove bridge '%s' while undoing: %s", n->bridge, e.msg);
+		log_error_errno(r, "Failed to remove bridge '%s' while undoing: %s", n->bridge,
+				e.msg);
 }
 
 static void network_attach(struct manager *m, struct network *n)
@@ -203,8 +209,9 @@ int network_create(struct manager *m, const struct network_params *p, struct net
 	if (manager_network(m, p->name))
 		return tk_err_set(err, -EEXIST, "network '%s' already exists", p->name);
 	if (t->max_networks >= 0 && t->n_networks >= t->max_networks)
-		return tk_err_set(err, -EDQUOT, "tenant '%s' already has its maximum of %lld network(s)",
-				  t->name, (long long)t->max_networks);
+		return tk_err_set(err, -EDQUOT,
+				  "tenant '%s' already has its maximum of %lld network(s)", t->name,
+				  (long long)t->max_networks);
 	if (!(n = calloc(1, sizeof(*n))))
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	if ((r = network_prepare(m, p, n, err)) < 0)
@@ -252,7 +259,8 @@ int network_delete(struct manager *m, struct network *n, tk_err *err)
 	if ((r = tk_store_begin(m->store, err)) < 0)
 		return r;
 	if ((r = db_links_foreach(m, n, unlink_in_firewall, ctx, err)) < 0 ||
-	    (r = db_network_delete(m, n, err)) < 0 || (r = firewall_network(m, n, false, err)) < 0) {
+	    (r = db_network_delete(m, n, err)) < 0 ||
+	    (r = firewall_network(m, n, false, err)) < 0) {
 		tk_store_rollback(m->store);
 		return tk_err_wrap(err, r, "deleting network '%s'", n->name);
 	}
@@ -284,12 +292,14 @@ int network_link(struct manager *m, struct network *a, struct network *b, bool l
 	if (a == b)
 		return tk_err_set(err, -EINVAL, "cannot link network '%s' with itself", a->name);
 	if (a->tenant != b->tenant)
-		return tk_err_set(err, -EPERM,
-				  "networks '%s' and '%s' belong to different tenants and cannot be linked",
-				  a->name, b->name);
+		return tk_err_set(
+			err, -EPERM,
+			"networks '%s' and '%s' belong to different tenants and cannot be linked",
+			a->name, b->name);
 	if ((r = tk_store_begin(m->store, err)) < 0)
 		return r;
-	if ((r = db_link_set(m, a, b, link, err)) < 0 || (r = firewall_link(m, a, b, link, err)) < 0) {
+	if ((r = db_link_set(m, a, b, link, err)) < 0 ||
+	    (r = firewall_link(m, a, b, link, err)) < 0) {
 		tk_store_rollback(m->store);
 		goto fail;
 	}

@@ -143,8 +143,9 @@ static int check_endpoint(struct endpoint *e, void *userdata)
 
 	r = tk_nl_link_get(m->nl, e->host_ifname, &link, &err);
 	if (r == -ENODEV) {
-		note(actions, "endpoint '%s' %s: host veth '%s' is gone (container stopped?); "
-			      "kept until the runtime deletes it",
+		note(actions,
+		     "endpoint '%s' %s: host veth '%s' is gone (container stopped?); "
+		     "kept until the runtime deletes it",
 		     e->container_id, e->ifname, e->host_ifname);
 		return 0;
 	}
@@ -154,7 +155,8 @@ static int check_endpoint(struct endpoint *e, void *userdata)
 		if ((r = tk_nl_link_set_master(m->nl, link.ifindex, e->network->bridge_ifindex,
 					       ctx[2])) < 0)
 			return r;
-		note(actions, "re-attached '%s' to bridge '%s'", e->host_ifname, e->network->bridge);
+		note(actions, "re-attached '%s' to bridge '%s'", e->host_ifname,
+		     e->network->bridge);
 	}
 	if (!link.up && (r = tk_nl_link_set_up(m->nl, link.ifindex, ctx[2])) < 0)
 		return r;

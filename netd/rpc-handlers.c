@@ -18,7 +18,8 @@ static int require_admin(const struct caller *c, const char *op, tk_err *err)
 {
 	if (c->admin)
 		return 0;
-	return tk_err_set(err, -EACCES, "permission denied: '%s' needs root or the admin group", op);
+	return tk_err_set(err, -EACCES, "permission denied: '%s' needs root or the admin group",
+			  op);
 }
 
 static int find_tenant(struct manager *m, const struct caller *c, const char *name,
@@ -159,7 +160,8 @@ static int op_network_create(struct manager *m, const struct caller *c, json_t *
 	if (r < 0 || (r = find_tenant(m, c, tenant, &p.tenant, err)) < 0)
 		return r;
 	if (mtu < 576 || mtu > 65535)
-		return tk_err_set(err, -EINVAL, "MTU %lld is out of range (576..65535)", (long long)mtu);
+		return tk_err_set(err, -EINVAL, "MTU %lld is out of range (576..65535)",
+				  (long long)mtu);
 	p.ipv6 = ipv6;
 	p.nat = nat;
 	p.mtu = (unsigned)mtu;
@@ -189,8 +191,8 @@ static int op_network_list(struct manager *m, const struct caller *c, json_t *ar
 	return 0;
 }
 
-static int op_network_inspect(struct manager *m, const struct caller *c, json_t *args,
-			      json_t **ret, tk_err *err)
+static int op_network_inspect(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+			      tk_err *err)
 {
 	const char *name;
 	struct network *n = NULL;
@@ -226,7 +228,8 @@ static int network_link_op(struct manager *m, const struct caller *c, json_t *ar
 
 	if ((r = tk_json_unpack(args, link ? "network.link args" : "network.unlink args", err,
 				"{s:s, s:s}", "a", &a, "b", &b)) < 0 ||
-	    (r = find_network(m, c, a, &na, err)) < 0 || (r = find_network(m, c, b, &nb, err)) < 0 ||
+	    (r = find_network(m, c, a, &na, err)) < 0 ||
+	    (r = find_network(m, c, b, &nb, err)) < 0 ||
 	    (r = network_link(m, na, nb, link, err)) < 0)
 		return r;
 	*ret = json_object();
@@ -255,7 +258,8 @@ static int unpack_ips(json_t *ips, const char *list[3], tk_err *err)
 		return 0;
 	if (!json_is_array(ips) || json_array_size(ips) > 2)
 		return tk_err_set(err, -EINVAL, "'ips' must be an array of at most two addresses");
-	json_array_foreach(ips, i, v) {
+	json_array_foreach(ips, i, v)
+	{
 		if (!json_is_string(v))
 			return tk_err_set(err, -EINVAL, "'ips' entries must be strings");
 		list[i] = json_string_value(v);
@@ -275,14 +279,15 @@ static int op_endpoint_add(struct manager *m, const struct caller *c, json_t *ar
 	if (!e)
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	r = tk_json_unpack(args, "endpoint.add args", err, "{s:s, s:s, s:s, s:s, s?o, s?s}",
-			   "network", &network, "container_id", &p.container_id, "ifname", &p.ifname,
-			   "netns", &p.netns, "ips", &jips, "mac", &p.mac);
+			   "network", &network, "container_id", &p.container_id, "ifname",
+			   &p.ifname, "netns", &p.netns, "ips", &jips, "mac", &p.mac);
 	if (r < 0 || (r = unpack_ips(jips, ips, err)) < 0 ||
 	    (r = find_network(m, c, network, &p.network, err)) < 0)
 		return r;
 	p.ips = ips;
 	if (db_endpoint_find(m, p.container_id, p.ifname, e, NULL) >= 0)
-		return tk_err_set(err, -EEXIST, "container '%s' already has interface '%s' on network '%s'",
+		return tk_err_set(err, -EEXIST,
+				  "container '%s' already has interface '%s' on network '%s'",
 				  p.container_id, p.ifname, e->network->name);
 	if ((r = endpoint_add(m, c, &p, e, err)) < 0)
 		return r;
@@ -427,7 +432,8 @@ json_t *rpc_dispatch(struct manager *m, const struct caller *c, json_t *request)
 			if (r < 0)
 				goto fail;
 			if (!result)
-				return tk_rpc_reply_error(&(tk_err){ .code = -ENOMEM, .msg = "out of memory" });
+				return tk_rpc_reply_error(
+					&(tk_err){ .code = -ENOMEM, .msg = "out of memory" });
 			return tk_rpc_reply_ok(result);
 		}
 	r = tk_err_set(&err, -EOPNOTSUPP, "unknown op '%s'", op);
@@ -435,7 +441,7 @@ fail:
 	if (!err.code)
 		tk_err_errno(&err, r, op);
 	log_full_errno(r == -EACCES || r == -EINVAL ? LOG_WARNING : LOG_ERR, r,
-		       "Request '%s' from uid %u pid %d failed: %s", op, (unsigned)c->uid, (int)c->pid,
-		       err.msg);
+		       "Request '%s' from uid %u pid %d failed: %s", op, (unsigned)c->uid,
+		       (int)c->pid, err.msg);
 	return tk_rpc_reply_error(&err);
 }

@@ -7,7 +7,8 @@
 #include "netd.h"
 #include "store.h"
 
-int tenant_create(struct manager *m, const struct tenant_params *p, struct tenant **ret, tk_err *err)
+int tenant_create(struct manager *m, const struct tenant_params *p, struct tenant **ret,
+		  tk_err *err)
 {
 	_cleanup_free_ struct tenant *t = NULL;
 	int r;
@@ -41,8 +42,9 @@ int tenant_delete(struct manager *m, struct tenant *t, tk_err *err)
 	int r;
 
 	if (t->n_networks > 0)
-		return tk_err_set(err, -EBUSY, "tenant '%s' still has %u network(s); delete them first",
-				  t->name, t->n_networks);
+		return tk_err_set(err, -EBUSY,
+				  "tenant '%s' still has %u network(s); delete them first", t->name,
+				  t->n_networks);
 	if ((r = db_tenant_delete(m, t, err)) < 0)
 		return tk_err_wrap(err, r, "deleting tenant '%s'", t->name);
 	log_info("Deleted tenant '%s'", t->name);

@@ -30,7 +30,8 @@ struct command {
 	const char *usage;
 };
 
-static int usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage_error(const char *usage, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static int usage_error(const char *usage, const char *fmt, ...)
 {
 	va_list ap;
@@ -51,13 +52,15 @@ static int call(const char *op, json_t *args, json_t **ret)
 	int r;
 
 	if (tk_rpc_connect(arg_socket, &fd, &err) < 0) {
-		fprintf(stderr, "netctl: %s (is netd running? --socket or TK_NETD_SOCKET)\n", err.msg);
+		fprintf(stderr, "netctl: %s (is netd running? --socket or TK_NETD_SOCKET)\n",
+			err.msg);
 		return EXIT_UNREACHABLE;
 	}
 	r = tk_rpc_call_fd(fd, op, args, ret, &err);
 	if (r < 0) {
 		fprintf(stderr, "netctl: %s\n", err.msg);
-		return r == -EBADMSG || r == -ECONNRESET || r == -EPIPE ? EXIT_UNREACHABLE : EXIT_REFUSED;
+		return r == -EBADMSG || r == -ECONNRESET || r == -EPIPE ? EXIT_UNREACHABLE
+									: EXIT_REFUSED;
 	}
 	return 0;
 }
@@ -93,9 +96,11 @@ static char *field_text(json_t *v)
 		FILE *f = open_memstream(&s, &size);
 		if (!f)
 			return NULL;
-		json_array_foreach(v, i, item) {
+		json_array_foreach(v, i, item)
+		{
 			/* endpoint ips are objects: show their address */
-			json_t *addr = json_is_object(item) ? json_object_get(item, "address") : item;
+			json_t *addr =
+				json_is_object(item) ? json_object_get(item, "address") : item;
 			_cleanup_free_ char *t = field_text(addr);
 			fprintf(f, "%s%s", i ? "," : "", t ? t : "?");
 		}
@@ -145,7 +150,8 @@ static void print_object(json_t *obj)
 	size_t width = 0;
 
 	json_object_foreach(obj, key, value) if (strlen(key) > width) width = strlen(key);
-	json_object_foreach(obj, key, value) {
+	json_object_foreach(obj, key, value)
+	{
 		_cleanup_free_ char *t = field_text(value);
 		printf("%-*s  %s\n", (int)width + 1, key, t ? t : "?");
 	}
@@ -161,16 +167,20 @@ static int output(json_t *result, void (*human)(json_t *))
 }
 
 static const struct column tenant_cols[] = {
-	{ "NAME", "name" },	    { "OWNER", "owner_uid" },	    { "NETWORKS", "networks" },
-	{ "ENDPOINTS", "endpoints" }, { "MAX-NETWORKS", "max_networks" }, { "MAX-ENDPOINTS", "max_endpoints" },
+	{ "NAME", "name" },
+	{ "OWNER", "owner_uid" },
+	{ "NETWORKS", "networks" },
+	{ "ENDPOINTS", "endpoints" },
+	{ "MAX-NETWORKS", "max_networks" },
+	{ "MAX-ENDPOINTS", "max_endpoints" },
 };
 static const struct column network_cols[] = {
-	{ "NAME", "name" },	  { "TENANT", "tenant" }, { "BRIDGE", "bridge" },
-	{ "SUBNET", "subnet" },	  { "SUBNET6", "subnet6" }, { "NAT", "nat" },
-	{ "MTU", "mtu" },	  { "ENDPOINTS", "endpoints" },
+	{ "NAME", "name" },	{ "TENANT", "tenant" },	      { "BRIDGE", "bridge" },
+	{ "SUBNET", "subnet" }, { "SUBNET6", "subnet6" },     { "NAT", "nat" },
+	{ "MTU", "mtu" },	{ "ENDPOINTS", "endpoints" },
 };
 static const struct column endpoint_cols[] = {
-	{ "CONTAINER", "container_id" }, { "IFNAME", "ifname" }, { "NETWORK", "network" },
+	{ "CONTAINER", "container_id" }, { "IFNAME", "ifname" },       { "NETWORK", "network" },
 	{ "TENANT", "tenant" },		 { "HOST-IF", "host_ifname" }, { "MAC", "mac" },
 	{ "ADDRESSES", "ips" },
 };
@@ -249,7 +259,11 @@ static int help(const char *usage, const char *text)
 }
 
 /* Options that every command accepts after its name too. */
-#define COMMON_OPTIONS { "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' }
+#define COMMON_OPTIONS                                                                             \
+	{ "json", no_argument, NULL, 'j' },                                                        \
+	{                                                                                          \
+		"help", no_argument, NULL, 'h'                                                     \
+	}
 
 /* ---- commands ---------------------------------------------------------------------------- */
 
@@ -260,8 +274,9 @@ static int cmd_status(int argc, char **argv)
 	int r;
 
 	if (want_help(argc, argv))
-		return help(USAGE_STATUS, "Shows netd's version, uptime and how many tenants, networks and "
-					  "endpoints it manages.\n");
+		return help(USAGE_STATUS,
+			    "Shows netd's version, uptime and how many tenants, networks and "
+			    "endpoints it manages.\n");
 	if (argc > 1)
 		return usage_error(USAGE_STATUS, "unexpected argument '%s'", argv[1]);
 	if ((r = call("status", NULL, &result)) != 0)
@@ -294,13 +309,22 @@ static int create_tenant(int argc, char **argv)
 		switch (c) {
 		case 'j': arg_json = true; break;
 		case 'h':
-			return help(USAGE_CREATE_TENANT,
-				    "Creates a tenant.  --owner lets that user manage the tenant's networks\n"
-				    "and endpoints over the socket; the limits cap what it may create.\n");
+			return help(USAGE_CREATE_TENANT, "Creates a tenant.  --owner lets that "
+							 "user manage the tenant's networks\n"
+							 "and endpoints over the socket; the "
+							 "limits cap what it may create.\n");
 		case 'o': r = parse_user(optarg, &v, USAGE_CREATE_TENANT), key = "owner_uid"; break;
-		case 'g': r = parse_group(optarg, &v, USAGE_CREATE_TENANT), key = "owner_gid"; break;
-		case 'n': r = parse_u32(optarg, "--max-networks", &v, USAGE_CREATE_TENANT), key = "max_networks"; break;
-		case 'e': r = parse_u32(optarg, "--max-endpoints", &v, USAGE_CREATE_TENANT), key = "max_endpoints"; break;
+		case 'g':
+			r = parse_group(optarg, &v, USAGE_CREATE_TENANT), key = "owner_gid";
+			break;
+		case 'n':
+			r = parse_u32(optarg, "--max-networks", &v, USAGE_CREATE_TENANT),
+			key = "max_networks";
+			break;
+		case 'e':
+			r = parse_u32(optarg, "--max-endpoints", &v, USAGE_CREATE_TENANT),
+			key = "max_endpoints";
+			break;
 		default: return usage_error(USAGE_CREATE_TENANT, "invalid option");
 		}
 		if (r)
@@ -337,11 +361,13 @@ static int create_network(int argc, char **argv)
 		switch (c) {
 		case 'j': arg_json = true; break;
 		case 'h':
-			return help(USAGE_CREATE_NET,
-				    "Creates a network of a tenant: a bridge, a gateway address and an IPv4\n"
-				    "subnet (given, or a /24 from netd's pool), optionally an IPv6 /64 (given\n"
-				    "with --subnet6 or allocated with --ipv6).  Egress is masqueraded unless\n"
-				    "--no-nat.\n");
+			return help(USAGE_CREATE_NET, "Creates a network of a tenant: a bridge, a "
+						      "gateway address and an IPv4\n"
+						      "subnet (given, or a /24 from netd's pool), "
+						      "optionally an IPv6 /64 (given\n"
+						      "with --subnet6 or allocated with --ipv6).  "
+						      "Egress is masqueraded unless\n"
+						      "--no-nat.\n");
 		case 't': json_object_set_new(args, "tenant", json_string(optarg)); break;
 		case '4': json_object_set_new(args, "subnet", json_string(optarg)); break;
 		case '6': json_object_set_new(args, "subnet6", json_string(optarg)); break;
@@ -388,7 +414,8 @@ static int simple_options(int argc, char **argv, const char *usage, const char *
 	int c;
 
 	for (size_t i = 0; names && names[i] && n < ELEMENTSOF(options) - 1; i++)
-		options[n++] = (struct option){ names[i], required_argument, NULL, (int)(0x100 + i) };
+		options[n++] =
+			(struct option){ names[i], required_argument, NULL, (int)(0x100 + i) };
 	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
 		if (c == 'j')
 			arg_json = true;
@@ -412,10 +439,11 @@ static int cmd_list(int argc, char **argv)
 	const char *op;
 	int r;
 
-	r = simple_options(argc, argv, USAGE_LIST,
-			   "Lists what the caller may see: everything for root and the admin group,\n"
-			   "otherwise the tenants the caller owns.\n",
-			   names, values);
+	r = simple_options(
+		argc, argv, USAGE_LIST,
+		"Lists what the caller may see: everything for root and the admin group,\n"
+		"otherwise the tenants the caller owns.\n",
+		names, values);
 	if (r)
 		return r < 0 ? 0 : r;
 	if (argc - optind != 1)
@@ -463,9 +491,11 @@ static int cmd_inspect(int argc, char **argv)
 	} else if (strcmp(what, "endpoint") == 0 && (n == 2 || n == 3)) {
 		op = "endpoint.inspect";
 		json_object_set_new(args, "container_id", json_string(argv[optind + 1]));
-		json_object_set_new(args, "ifname", json_string(n == 3 ? argv[optind + 2] : "eth0"));
+		json_object_set_new(args, "ifname",
+				    json_string(n == 3 ? argv[optind + 2] : "eth0"));
 	} else {
-		return usage_error(USAGE_INSPECT, "cannot inspect '%s' with %d argument(s)", what, n - 1);
+		return usage_error(USAGE_INSPECT, "cannot inspect '%s' with %d argument(s)", what,
+				   n - 1);
 	}
 	if ((r = call(op, args, &result)) != 0)
 		return r;
@@ -479,10 +509,11 @@ static int cmd_delete(int argc, char **argv)
 	const char *what;
 	int r;
 
-	r = simple_options(argc, argv, USAGE_DELETE,
-			   "Deletes a tenant (it must have no networks) or a network (it must have no\n"
-			   "endpoints), with its bridge and firewall elements.\n",
-			   NULL, NULL);
+	r = simple_options(
+		argc, argv, USAGE_DELETE,
+		"Deletes a tenant (it must have no networks) or a network (it must have no\n"
+		"endpoints), with its bridge and firewall elements.\n",
+		NULL, NULL);
 	if (r)
 		return r < 0 ? 0 : r;
 	if (argc - optind != 2)
@@ -507,10 +538,11 @@ static int link_networks(int argc, char **argv, bool link)
 	_cleanup_(json_decrefp) json_t *args = NULL, *result = NULL;
 	int r;
 
-	r = simple_options(argc, argv, USAGE_LINK,
-			   "Lets two networks of one tenant reach each other (link) or isolates them\n"
-			   "again (unlink).  Networks of different tenants can never be linked.\n",
-			   NULL, NULL);
+	r = simple_options(
+		argc, argv, USAGE_LINK,
+		"Lets two networks of one tenant reach each other (link) or isolates them\n"
+		"again (unlink).  Networks of different tenants can never be linked.\n",
+		NULL, NULL);
 	if (r)
 		return r < 0 ? 0 : r;
 	if (argc - optind != 2)
@@ -553,12 +585,15 @@ static int cmd_attach(int argc, char **argv)
 		switch (c) {
 		case 'j': arg_json = true; break;
 		case 'h':
-			return help(USAGE_ATTACH,
-				    "Connects the network namespace NETNS (a path such as /run/netns/NAME or\n"
-				    "/proc/PID/ns/net) to NETWORK as CONTAINER: a veth pair whose inner end\n"
-				    "is named --ifname (default eth0), with addresses from the network's\n"
-				    "pools or the given --ip, and default routes via the gateway.  This is\n"
-				    "what the CNI plugin does for a runtime.\n");
+			return help(USAGE_ATTACH, "Connects the network namespace NETNS (a path "
+						  "such as /run/netns/NAME or\n"
+						  "/proc/PID/ns/net) to NETWORK as CONTAINER: a "
+						  "veth pair whose inner end\n"
+						  "is named --ifname (default eth0), with "
+						  "addresses from the network's\n"
+						  "pools or the given --ip, and default routes via "
+						  "the gateway.  This is\n"
+						  "what the CNI plugin does for a runtime.\n");
 		case 'i': ifname = optarg; break;
 		case 'a': json_array_append_new(ips, json_string(optarg)); break;
 		case 'm': mac = optarg; break;
@@ -614,7 +649,7 @@ static int cmd_detach(int argc, char **argv)
 	if (arg_json)
 		return print_json(result);
 	printf(json_is_true(json_object_get(result, "deleted")) ? "Detached '%s'.\n"
-								 : "'%s' was not attached.\n",
+								: "'%s' was not attached.\n",
 	       argv[optind]);
 	return 0;
 }
@@ -626,9 +661,10 @@ static int cmd_reconcile(int argc, char **argv)
 	int r;
 
 	if (want_help(argc, argv))
-		return help(USAGE_RECONCILE,
-			    "Makes the kernel match netd's database again (bridges, veths, addresses,\n"
-			    "the nftables tables) and prints what had to change.\n");
+		return help(
+			USAGE_RECONCILE,
+			"Makes the kernel match netd's database again (bridges, veths, addresses,\n"
+			"the nftables tables) and prints what had to change.\n");
 	if (argc > 1)
 		return usage_error(USAGE_RECONCILE, "unexpected argument '%s'", argv[1]);
 	if ((r = call("reconcile", NULL, &result)) != 0)
