@@ -130,9 +130,13 @@ int tk_store_open(const char *path, const char *const *migrations, size_t n_migr
 		return r;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
-	if ((r = check_wal(s, err)) < 0 ||
-	    (r = tk_store_exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", err)) <
-		    0 ||
+	/*
+	 * One daemon owns its database: exclusive locking saves the lock syscalls of every
+	 * transaction, keeps the WAL index in memory, and stops a second daemon on the same state.
+	 */
+	if ((r = tk_store_exec(s, "PRAGMA locking_mode = EXCLUSIVE", err)) < 0 ||
+	    (r = check_wal(s, err)) < 0 ||
+	    (r = tk_store_exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", err)) < 0 ||
 	    (r = migrate(s, migrations, n_migrations, err)) < 0) {
 		tk_store_close(s);
 		return r;
