@@ -2,6 +2,7 @@
 #include "rpc.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -102,10 +103,12 @@ int tk_rpc_recv(int fd, json_t **ret, tk_err *err)
 	if (len < 0)
 		return tk_err_set(err, -errno, "recv: %m");
 	if (len == 0) {
-		/* An empty datagram and EOF look alike here; consume it to tell them apart. */
+		/* recv() says 0 for an empty message and for EOF alike: ask poll() which it was. */
+		struct pollfd pfd = { .fd = fd, .events = POLLRDHUP };
 		char c;
-		n = recv(fd, &c, 1, MSG_DONTWAIT);
-		if (n == 0)
+
+		(void)recv(fd, &c, 1, MSG_DONTWAIT);
+		if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP)))
 			return tk_err_set(err, -ECONNRESET, "connection closed");
 		return tk_err_set(err, -EBADMSG, "empty message");
 	}
