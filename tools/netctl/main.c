@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "addr.h"
 #include "cleanup.h"
@@ -142,18 +143,29 @@ static void print_table(json_t *rows, const struct column *cols, size_t n_cols)
 		}
 }
 
-/* "key: value" lines in the object's order. */
+/* "key: value" lines in the object's order; timestamps as local time. */
 static void print_object(json_t *obj)
 {
 	const char *key;
 	json_t *value;
-	size_t width = 0;
+	int width = 0;
 
-	json_object_foreach(obj, key, value) if (strlen(key) > width) width = strlen(key);
+	json_object_foreach(obj, key, value)
+	{
+		if ((int)strlen(key) > width)
+			width = (int)strlen(key);
+	}
 	json_object_foreach(obj, key, value)
 	{
 		_cleanup_free_ char *t = field_text(value);
-		printf("%-*s  %s\n", (int)width + 1, key, t ? t : "?");
+		char when[64];
+		time_t secs = (time_t)json_integer_value(value);
+
+		if (strcmp(key, "created") == 0 && json_is_integer(value) &&
+		    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", localtime(&secs)) > 0)
+			printf("%s:%*s %s\n", key, width - (int)strlen(key), "", when);
+		else
+			printf("%s:%*s %s\n", key, width - (int)strlen(key), "", t ? t : "?");
 	}
 }
 
