@@ -47,19 +47,12 @@ static int open_netns(const struct caller *c, const char *path, int *ret_fd, tk_
 	static struct stat self; /* netd's own netns never changes */
 	_cleanup_close_ int fd = -1;
 	struct stat st;
-	struct statfs sfs;
 	int r;
 
 	if (self.st_ino == 0 && stat("/proc/self/ns/net", &self) < 0)
 		return tk_err_set(err, -errno, "cannot stat own netns: %m");
-	if (path[0] != '/')
-		return tk_err_set(err, -EINVAL, "netns path '%s' is not absolute", path);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return tk_err_set(err, -errno, "cannot open netns '%s': %m", path);
-	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != NSFS_MAGIC ||
-	    ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET)
-		return tk_err_set(err, -EINVAL, "'%s' is not a network namespace", path);
+	if ((r = tk_netns_open(path, &fd, err)) < 0)
+		return r;
 	if (fstat(fd, &st) < 0)
 		return tk_err_set(err, -errno, "cannot stat netns '%s': %m", path);
 	if (st.st_dev == self.st_dev && st.st_ino == self.st_ino)

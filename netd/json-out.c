@@ -2,6 +2,7 @@
 /* The objects as docs/protocol.md shows them. */
 #include <errno.h>
 
+#include "ipam.h"
 #include "netd.h"
 
 static json_t *opt_int(int64_t v)
@@ -35,20 +36,30 @@ static int append_link(struct network *other, void *userdata)
 	return json_array_append_new(userdata, json_string(other->name)) < 0 ? -ENOMEM : 0;
 }
 
+/* Free addresses left, for STATUS (CNI code 51) and for people. */
+static json_t *free_json(const struct tk_ipam_pool *pool)
+{
+	return pool ? json_integer((json_int_t)tk_ipam_pool_available(pool)) : json_null();
+}
+
 json_t *network_to_json(struct manager *m, const struct network *n)
 {
-	json_t *links = json_array();
+	json_t *links = json_array(), *j;
 
 	if (links && db_links_foreach(m, n, append_link, links, NULL) < 0)
 		json_array_clear(links);
-	return json_pack("{s:s, s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:i, s:b, s:o, s:i, s:I}",
-			 "name", n->name, "id", (json_int_t)n->id, "tenant", n->tenant->name,
-			 "bridge", n->bridge, "subnet", prefix_json(n->has4, &n->subnet4),
-			 "gateway", addr_json(n->has4, &n->gateway4), "subnet6",
-			 prefix_json(n->has6, &n->subnet6), "gateway6",
-			 addr_json(n->has6, &n->gateway6), "mtu", (int)n->mtu, "nat", n->nat,
-			 "links", links, "endpoints", (int)n->n_endpoints, "created",
-			 (json_int_t)n->created);
+	j = json_pack("{s:s, s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:i, s:b, s:o, s:i, s:I}", "name",
+		      n->name, "id", (json_int_t)n->id, "tenant", n->tenant->name, "bridge",
+		      n->bridge, "subnet", prefix_json(n->has4, &n->subnet4), "gateway",
+		      addr_json(n->has4, &n->gateway4), "subnet6",
+		      prefix_json(n->has6, &n->subnet6), "gateway6",
+		      addr_json(n->has6, &n->gateway6), "mtu", (int)n->mtu, "nat", n->nat, "links",
+		      links, "endpoints", (int)n->n_endpoints, "created", (json_int_t)n->created);
+	if (j) {
+		json_object_set_new(j, "free4", free_json(n->has4 ? n->pool4 : NULL));
+		json_object_set_new(j, "free6", free_json(n->has6 ? n->pool6 : NULL));
+	}
+	return j;
 }
 
 static json_t *ip_json(const struct tk_addr *a, uint8_t len, const struct tk_addr *gw)

@@ -272,18 +272,23 @@ static int op_endpoint_add(struct manager *m, const struct caller *c, json_t *ar
 {
 	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
 	struct endpoint_params p = {};
-	const char *network, *ips[3] = {};
+	const char *network, *tenant = NULL, *ips[3] = {};
 	json_t *jips = NULL;
 	int r;
 
 	if (!e)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	r = tk_json_unpack(args, "endpoint.add args", err, "{s:s, s:s, s:s, s:s, s?o, s?s}",
+	r = tk_json_unpack(args, "endpoint.add args", err, "{s:s, s:s, s:s, s:s, s?o, s?s, s?s}",
 			   "network", &network, "container_id", &p.container_id, "ifname",
-			   &p.ifname, "netns", &p.netns, "ips", &jips, "mac", &p.mac);
+			   &p.ifname, "netns", &p.netns, "ips", &jips, "mac", &p.mac, "tenant",
+			   &tenant);
 	if (r < 0 || (r = unpack_ips(jips, ips, err)) < 0 ||
 	    (r = find_network(m, c, network, &p.network, err)) < 0)
 		return r;
+	/* A CNI config names both: a network of another tenant is a configuration mistake. */
+	if (tenant && strcmp(tenant, p.network->tenant->name) != 0)
+		return tk_err_set(err, -EINVAL, "network '%s' belongs to tenant '%s', not '%s'",
+				  network, p.network->tenant->name, tenant);
 	p.ips = ips;
 	if (db_endpoint_find(m, p.container_id, p.ifname, e, NULL) >= 0)
 		return tk_err_set(err, -EEXIST,
