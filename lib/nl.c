@@ -453,7 +453,7 @@ int tk_nl_addr_foreach(struct tk_nl *nl, int ifindex, int family, tk_nl_addr_cb 
 }
 
 int tk_nl_route_add(struct tk_nl *nl, int ifindex, const struct tk_prefix *dst,
-		    const struct tk_addr *gateway, tk_err *err)
+		    const struct tk_addr *gateway, unsigned priority, tk_err *err)
 {
 	_cleanup_(rtnl_route_putp) struct rtnl_route *route = rtnl_route_alloc();
 	int family = dst->len == 0 && gateway ? gateway->family : dst->addr.family;
@@ -483,6 +483,8 @@ int tk_nl_route_add(struct tk_nl *nl, int ifindex, const struct tk_prefix *dst,
 	rtnl_route_set_table(route, RT_TABLE_MAIN);
 	rtnl_route_set_protocol(route, RTPROT_STATIC);
 	rtnl_route_set_scope(route, gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
+	if (priority)
+		rtnl_route_set_priority(route, priority);
 	if ((r = rtnl_route_set_dst(route, to)) < 0)
 		return tk_err_set(err, nle_to_errno(r), "invalid route: %s", nl_geterror(r));
 	request_start(nl);

@@ -77,9 +77,12 @@ typedef int (*tk_nl_addr_cb)(const struct tk_prefix *addr, void *userdata);
 int tk_nl_addr_foreach(struct tk_nl *nl, int ifindex, int family, tk_nl_addr_cb cb, void *userdata,
 		       tk_err *err);
 
-/* A route to dst (len 0 = default) via gateway (NULL = on-link) out of ifindex. */
+/*
+ * A route to dst (len 0 = default) via gateway (NULL = on-link) out of ifindex, with priority
+ * (the metric; 0 = the kernel's default).  -EEXIST when the same route exists.
+ */
 int tk_nl_route_add(struct tk_nl *nl, int ifindex, const struct tk_prefix *dst,
-		    const struct tk_addr *gateway, tk_err *err);
+		    const struct tk_addr *gateway, unsigned priority, tk_err *err);
 /* Finds the gateway of the default route of family on ifindex; -ENOENT when there is none. */
 int tk_nl_route_get_default(struct tk_nl *nl, int ifindex, int family, struct tk_addr *ret_gateway,
 			    tk_err *err);

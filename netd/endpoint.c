@@ -87,7 +87,8 @@ static int reserve_static(struct endpoint *e, const char *s, tk_err *err)
 				  s);
 	if (p.len != (v4 ? n->subnet4.len : n->subnet6.len) ||
 	    !tk_prefix_contains(v4 ? &n->subnet4 : &n->subnet6, &p.addr))
-		return tk_err_set(err, -EINVAL, "address '%s' is not in network '%s'", s, n->name);
+		return tk_err_set(err, -EADDRNOTAVAIL, "address '%s' is not in network '%s'", s,
+				  n->name);
 	if ((r = tk_ipam_pool_reserve(v4 ? n->pool4 : n->pool6, &p.addr, err)) < 0)
 		return tk_err_wrap(err, r, "requested address '%s'", s);
 	if (v4) {
@@ -133,6 +134,22 @@ fail:
 	return r;
 }
 
+/*
+ * A container on two networks (or twice on one) gets a default route per interface: the first
+ * keeps the kernel's default metric, later ones a higher one of their own.
+ */
+static int add_default_route(struct tk_nl *cnl, int ifindex, const struct tk_prefix *any,
+			     const struct tk_addr *gateway, tk_err *err)
+{
+	int r = tk_nl_route_add(cnl, ifindex, any, gateway, 0, err);
+
+	if (r == -EEXIST) {
+		tk_err_clear(err);
+		r = tk_nl_route_add(cnl, ifindex, any, gateway, 1024 + (unsigned)ifindex, err);
+	}
+	return r;
+}
+
 static int configure_container(struct endpoint *e, int netns_fd, tk_err *err)
 {
 	_cleanup_(tk_nl_closep) struct tk_nl *cnl = NULL;
@@ -158,10 +175,10 @@ static int configure_container(struct endpoint *e, int netns_fd, tk_err *err)
 	if ((r = tk_nl_link_set_up(cnl, link.ifindex, err)) < 0)
 		return r;
 	any.addr.family = AF_INET;
-	if (e->has4 && (r = tk_nl_route_add(cnl, link.ifindex, &any, &n->gateway4, err)) < 0)
+	if (e->has4 && (r = add_default_route(cnl, link.ifindex, &any, &n->gateway4, err)) < 0)
 		return r;
 	any.addr.family = AF_INET6;
-	if (e->has6 && (r = tk_nl_route_add(cnl, link.ifindex, &any, &n->gateway6, err)) < 0)
+	if (e->has6 && (r = add_default_route(cnl, link.ifindex, &any, &n->gateway6, err)) < 0)
 		return r;
 	return 0;
 }

@@ -7,7 +7,8 @@ packages=(
 	libmnl-dev libnftnl-dev libnl-3-dev libnl-route-3-dev libblkid-dev libjansson-dev
 	libsqlite3-dev libcmocka-dev
 	nftables iproute2 iputils-ping netcat-openbsd busybox-static util-linux procps jq scdoc
-	clang-format
+	clang-format python3
+	containernetworking-plugins
 )
 
 missing=()

@@ -1,0 +1,245 @@
+#!/bin/bash
+# tenant-bridge through the real binary, with the environment and stdin a runtime gives it:
+# every verb, results checked field by field for each CNI version, DEL idempotence, CHECK,
+# GC, STATUS, 50 parallel ADDs, chaining with the reference plugins, and bad input that must
+# fail with the spec's code and change nothing.
+source "$(dirname "$0")/lib.sh"
+
+PLUGIN=$TK_BUILD_DIR/cni-plugins/tenant-bridge
+REFERENCE=/usr/lib/cni
+
+tk_netd_start
+"$NETCTL" create tenant alpha >/dev/null
+"$NETCTL" create tenant beta >/dev/null
+"$NETCTL" create tenant-net alpha-net --tenant alpha --ipv6 >/dev/null
+"$NETCTL" create tenant-net beta-net --tenant beta >/dev/null
+
+# conf VERSION [jq filter]: a network configuration, extended by the filter.
+conf() {
+	jq -nc --arg v "$1" --arg s "$TK_NETD_SOCKET" '{cniVersion: $v, name: "alpha-net",
+		type: "tenant-bridge", tenant: "alpha", network: "alpha-net", socket: $s}' |
+		jq -c "${2:-.}"
+}
+# cni COMMAND CONTAINER NETNS IFNAME [EXTRA_ENV...] < config: a runtime's clean environment.
+cni() {
+	local cmd=$1 id=$2 netns=$3 ifname=$4
+	shift 4
+	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND="$cmd" CNI_CONTAINERID="$id" \
+		CNI_NETNS="$netns" CNI_IFNAME="$ifname" CNI_PATH="$REFERENCE" "$@" "$PLUGIN"
+}
+# code_of COMMAND ... < config: the CNI error code printed (or "ok").
+code_of() {
+	local out
+	if out=$(cni "$@"); then echo ok; else jq -r '.code // "no-json"' <<<"$out" 2>/dev/null || echo no-json; fi
+}
+export -f conf cni
+export PLUGIN REFERENCE TK_NETD_SOCKET
+endpoints() { "$NETCTL" --json list endpoints | jq '.endpoints | length'; }
+kernel_state() {
+	{
+		ip -j link show | jq -c '[.[].ifname | select(startswith("tk"))] | sort'
+		nft -j list ruleset | jq -c '[.nftables[].set? // empty | {name, elem}]'
+		"$NETCTL" --json list endpoints | jq -c '[.endpoints[] | {container_id, ifname}]'
+	}
+}
+
+expect_eq "VERSION lists 0.4.0, 1.0.0, 1.1.0" '["0.4.0","1.0.0","1.1.0"]' \
+	"$(echo '{"cniVersion":"1.1.0"}' | cni VERSION "" "" "" | jq -c .supportedVersions)"
+
+# ADD, CHECK, DEL for every supported version, the result checked field by field.
+for v in 0.4.0 1.0.0 1.1.0; do
+	ns=v${v//./}
+	tk_ns_add "$ns"
+	res=$(conf "$v" | cni ADD "ctr-$ns" "/run/netns/$ns" eth0)
+	expect_eq "$v ADD: cniVersion echoed" "$v" "$(jq -r .cniVersion <<<"$res")"
+	expect_eq "$v ADD: two interfaces" 2 "$(jq '.interfaces | length' <<<"$res")"
+	host=$(jq -r '.interfaces[0].name' <<<"$res")
+	expect_ok "$v ADD: host veth named tkv<8 hex>" grep -qE '^tkv[0-9a-f]{8}$' <<<"$host"
+	expect_eq "$v ADD: host veth MAC is the kernel's" \
+		"$(ip -j link show "$host" | jq -r '.[0].address')" "$(jq -r '.interfaces[0].mac' <<<"$res")"
+	expect_eq "$v ADD: container interface and sandbox" "eth0 /run/netns/$ns" \
+		"$(jq -r '.interfaces[1] | "\(.name) \(.sandbox)"' <<<"$res")"
+	expect_eq "$v ADD: container MAC is the kernel's" \
+		"$(ip -n "$ns" -j link show eth0 | jq -r '.[0].address')" "$(jq -r '.interfaces[1].mac' <<<"$res")"
+	expect_eq "$v ADD: two ips, both on interface 1" "1 1" \
+		"$(jq -r '[.ips[].interface] | map(tostring) | join(" ")' <<<"$res")"
+	expect_eq "$v ADD: IPv4 address and gateway" "10.200.0.0/24 10.200.0.1" \
+		"$(jq -r '.ips[0] | "\(.address | sub("\\.[0-9]+/"; ".0/")) \(.gateway)"' <<<"$res")"
+	expect_ok "$v ADD: IPv6 address in the network's /64" \
+		bash -c "jq -e '.ips[1].address | test(\"^fd7e::[0-9a-f]+/64$\")' <<<'$res'"
+	if [ "$v" = 0.4.0 ]; then
+		expect_eq "$v ADD: ips carry version" "4 6" "$(jq -r '[.ips[].version] | join(" ")' <<<"$res")"
+	else
+		expect_eq "$v ADD: ips carry no version" 0 "$(jq '[.ips[] | select(has("version"))] | length' <<<"$res")"
+	fi
+	expect_eq "$v ADD: default routes via the gateways" "0.0.0.0/0>10.200.0.1 ::/0>fd7e::1" \
+		"$(jq -r '[.routes[] | "\(.dst)>\(.gw)"] | join(" ")' <<<"$res")"
+	expect_eq "$v ADD: dns is an object" object "$(jq -r '.dns | type' <<<"$res")"
+	addr=$(jq -r '.ips[0].address' <<<"$res")
+	expect_ok "$v ADD: the kernel has the address" \
+		bash -c "ip -n $ns -j addr show eth0 | jq -e '.[0].addr_info[] | select(\"\(.local)/\(.prefixlen)\" == \"$addr\")'"
+	expect_ok "$v CHECK passes" bash -c \
+		"conf $v '. + {prevResult: $(jq -c . <<<"$res")}' | cni CHECK ctr-$ns /run/netns/$ns eth0"
+	expect_ok "$v DEL" bash -c "conf $v | cni DEL ctr-$ns /run/netns/$ns eth0"
+	expect_ok "$v DEL again (idempotent)" bash -c "conf $v | cni DEL ctr-$ns /run/netns/$ns eth0"
+	expect_fail "$v DEL removed the host veth" ip link show "$host"
+done
+expect_eq "no endpoints left" 0 "$(endpoints)"
+
+# DEL after the runtime already deleted the namespace.
+tk_ns_add gone
+res=$(conf 1.1.0 | cni ADD gone /run/netns/gone eth0)
+ip netns del gone
+expect_ok "DEL after the netns is gone succeeds" bash -c "conf 1.1.0 | cni DEL gone /run/netns/gone eth0"
+expect_ok "DEL with no CNI_NETNS at all succeeds" bash -c "conf 1.1.0 | cni DEL gone '' eth0"
+expect_fail "its host veth is gone" ip link show "$(jq -r '.interfaces[0].name' <<<"$res")"
+expect_eq "its endpoint is gone" 0 "$(endpoints)"
+
+# CHECK notices what someone changed behind netd's back.
+tk_ns_add chk
+res=$(conf 1.1.0 | cni ADD chk /run/netns/chk eth0)
+prev=$(conf 1.1.0 ". + {prevResult: $res}")
+expect_eq "CHECK on an intact attachment" ok "$(code_of CHECK chk /run/netns/chk eth0 <<<"$prev")"
+ip -n chk addr del "$(jq -r '.ips[0].address' <<<"$res")" dev eth0
+expect_eq "CHECK after the address was deleted: code 106" 106 "$(code_of CHECK chk /run/netns/chk eth0 <<<"$prev")"
+expect_eq "CHECK without prevResult: code 7" 7 "$(conf 1.1.0 | code_of CHECK chk /run/netns/chk eth0)"
+expect_eq "CHECK of an unknown container: code 3" 3 "$(code_of CHECK nobody /run/netns/chk eth0 <<<"$prev")"
+conf 1.1.0 | cni DEL chk /run/netns/chk eth0
+
+# Static requests: runtimeConfig, args.cni, CNI_ARGS; unknown CNI_ARGS keys are ignored.
+for how in runtimeConfig args CNI_ARGS; do
+	tk_ns_add "s-$how"
+	case $how in
+	runtimeConfig) c=$(conf 1.1.0 '. + {runtimeConfig: {ips: ["10.200.0.101/24"], mac: "02:00:00:00:01:01"}}') extra=() ;;
+	args) c=$(conf 1.1.0 '. + {args: {cni: {ips: ["10.200.0.102"], mac: "02:00:00:00:01:02"}}}') extra=() ;;
+	CNI_ARGS) c=$(conf 1.1.0) extra=("CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAME=web;IP=10.200.0.103;MAC=02:00:00:00:01:03") ;;
+	esac
+	res=$(cni ADD "s-$how" "/run/netns/s-$how" eth0 "${extra[@]}" <<<"$c")
+	n=$(case $how in runtimeConfig) echo 1 ;; args) echo 2 ;; *) echo 3 ;; esac)
+	expect_eq "static IP from $how" "10.200.0.10$n/24" "$(jq -r '.ips[0].address' <<<"$res")"
+	expect_eq "static MAC from $how" "02:00:00:00:01:0$n" "$(jq -r '.interfaces[1].mac' <<<"$res")"
+done
+expect_eq "a taken static IP is refused: code 101" 101 \
+	"$(conf 1.1.0 '. + {runtimeConfig: {ips: ["10.200.0.101"]}}' | { tk_ns_add s-dup; code_of ADD s-dup /run/netns/s-dup eth0; })"
+for how in runtimeConfig args CNI_ARGS; do conf 1.1.0 | cni DEL "s-$how" "" eth0; done
+
+# GC with a partial list of valid attachments.
+for c in g1 g2 g3; do tk_ns_add $c; conf 1.1.0 | cni ADD $c /run/netns/$c eth0 >/dev/null; done
+conf 1.1.0 | cni ADD g2b /run/netns/g2 eth1 >/dev/null
+expect_eq "GC without valid-attachments is refused: code 7" 7 "$(conf 1.1.0 | code_of GC "" "" "")"
+expect_eq "and removed nothing" 4 "$(endpoints)"
+expect_ok "GC keeping g1 and g3" bash -c "conf 1.1.0 '. + {\"cni.dev/valid-attachments\": [{containerID: \"g1\", ifname: \"eth0\"}, {containerID: \"g3\", ifname: \"eth0\"}]}' | cni GC '' '' ''"
+expect_eq "GC removed g2 and g2b, kept g1 and g3" "g1 g3" \
+	"$("$NETCTL" --json list endpoints | jq -r '[.endpoints[].container_id] | sort | join(" ")')"
+expect_fail "g2's interface is gone from its netns" ip -n g2 link show eth0
+expect_ok "g1's interface is still there" ip -n g1 link show eth0
+tk_ns_add b1
+(conf 1.1.0 '.tenant = "beta" | .network = "beta-net"' | cni ADD b1 /run/netns/b1 eth0 >/dev/null)
+expect_ok "GC of alpha-net with an empty list" bash -c "conf 1.1.0 '. + {\"cni.dev/valid-attachments\": []}' | cni GC '' '' ''"
+expect_eq "only touched alpha-net" "b1" \
+	"$("$NETCTL" --json list endpoints | jq -r '[.endpoints[].container_id] | join(" ")')"
+conf 1.1.0 '.tenant = "beta" | .network = "beta-net"' | cni DEL b1 "" eth0
+
+# 50 ADDs at once get 50 distinct addresses.
+for i in $(seq 50); do tk_ns_add "p$i"; done
+pids=()
+for i in $(seq 50); do
+	(conf 1.1.0 | cni ADD "p$i" "/run/netns/p$i" eth0 >"$TK_TMP/p$i.json" 2>&1; echo $? >"$TK_TMP/p$i.rc") &
+	pids+=($!)
+done
+wait "${pids[@]}" # not netd, which is a job of this shell too
+expect_eq "50 parallel ADDs succeeded" 50 "$(cat "$TK_TMP"/p*.rc | grep -c '^0$')"
+expect_eq "50 distinct IPv4 addresses" 50 "$(jq -r '.ips[0].address' "$TK_TMP"/p*.json | sort -u | wc -l)"
+expect_eq "50 distinct IPv6 addresses" 50 "$(jq -r '.ips[1].address' "$TK_TMP"/p*.json | sort -u | wc -l)"
+pids=()
+for i in $(seq 50); do
+	(conf 1.1.0 | cni DEL "p$i" "/run/netns/p$i" eth0) &
+	pids+=($!)
+done
+wait "${pids[@]}"
+expect_eq "50 parallel DELs left nothing" 0 "$(endpoints)"
+
+# Chained after tenant-bridge: the reference tuning plugin sees and passes on our result.
+if [ -x "$REFERENCE/tuning" ]; then
+	tk_ns_add chain
+	res=$(conf 1.0.0 | cni ADD chain /run/netns/chain eth0)
+	tuned=$(jq -nc --arg v 1.0.0 --argjson r "$res" '{cniVersion: $v, name: "alpha-net",
+		type: "tuning", sysctl: {"net.ipv4.conf.eth0.arp_notify": "1"}, mac: "02:00:00:00:0c:0c", prevResult: $r}' |
+		env -i CNI_COMMAND=ADD CNI_CONTAINERID=chain CNI_NETNS=/run/netns/chain CNI_IFNAME=eth0 \
+			CNI_PATH=$REFERENCE "$REFERENCE/tuning")
+	expect_eq "tuning passes our addresses on" "$(jq -cS .ips <<<"$res")" "$(jq -cS .ips <<<"$tuned")"
+	expect_eq "tuning applied its sysctl in the container" 1 \
+		"$(ip netns exec chain cat /proc/sys/net/ipv4/conf/eth0/arp_notify)"
+	expect_eq "tuning changed the MAC and says so" 02:00:00:00:0c:0c "$(jq -r '.interfaces[1].mac' <<<"$tuned")"
+	expect_eq "CHECK after tuning reports the changed MAC: code 106" 106 \
+		"$(conf 1.0.0 ". + {prevResult: $tuned}" | code_of CHECK chain /run/netns/chain eth0)"
+	jq -nc --argjson r "$tuned" '{cniVersion: "1.0.0", name: "alpha-net", type: "tuning", sysctl: {}, prevResult: $r}' |
+		env -i CNI_COMMAND=DEL CNI_CONTAINERID=chain CNI_NETNS=/run/netns/chain CNI_IFNAME=eth0 \
+			CNI_PATH=$REFERENCE "$REFERENCE/tuning" >/dev/null
+	expect_ok "DEL of the chain" bash -c "conf 1.0.0 | cni DEL chain /run/netns/chain eth0"
+else
+	not_ok "reference plugins missing: install containernetworking-plugins"
+fi
+
+# Bad input: the spec's code, and nothing changes in the kernel or the database.
+tk_ns_add bad
+touch "$TK_TMP/not-a-netns"
+before=$(kernel_state)
+good=$(conf 1.1.0)
+while IFS='|' read -r desc want env_spec config; do
+	[ -z "$desc" ] && continue
+	read -r -a env_args <<<"$env_spec"
+	config=${config/GOOD/$good}
+	# Point well-formed configurations at this test's netd unless they name a socket.
+	config=$(jq -c --arg s "$TK_NETD_SOCKET" 'if type == "object" and (has("socket") | not)
+		then .socket = $s else . end' <<<"$config" 2>/dev/null || printf '%s' "$config")
+	out=$(env -i PATH=/usr/bin:/bin "${env_args[@]}" "$PLUGIN" <<<"$config")
+	got=$(jq -r '.code // "none"' <<<"$out" 2>/dev/null || echo no-json)
+	expect_eq "bad input: $desc -> code $want" "$want" "$got"
+done <<EOF
+garbage on stdin|6|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|{{{not json
+empty stdin|6|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|
+a JSON array|6|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|[1,2]
+no CNI_COMMAND|4|CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|GOOD
+unknown CNI_COMMAND|4|CNI_COMMAND=FROB CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|GOOD
+no CNI_CONTAINERID|4|CNI_COMMAND=ADD CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|GOOD
+container id with a slash|4|CNI_COMMAND=ADD CNI_CONTAINERID=a/b CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|GOOD
+no CNI_NETNS on ADD|4|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_IFNAME=eth0|GOOD
+relative CNI_NETNS|4|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=netns/bad CNI_IFNAME=eth0|GOOD
+CNI_NETNS that is a plain file|4|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/tk-test/not-a-netns CNI_IFNAME=eth0|GOOD
+CNI_NETNS that does not exist|3|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/nope CNI_IFNAME=eth0|GOOD
+no CNI_IFNAME|4|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad|GOOD
+interface name of 16 bytes|4|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=abcdefghijklmnop|GOOD
+interface name with a slash|4|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth/0|GOOD
+CNI_ARGS without =|4|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0 CNI_ARGS=IP|GOOD
+unsupported cniVersion|1|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|{"cniVersion":"0.2.0","name":"n","type":"tenant-bridge","tenant":"alpha","network":"alpha-net"}
+missing cniVersion|7|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|{"name":"n","type":"tenant-bridge","tenant":"alpha","network":"alpha-net"}
+missing tenant|7|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|{"cniVersion":"1.1.0","name":"n","type":"tenant-bridge","network":"alpha-net"}
+network not a string|7|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|{"cniVersion":"1.1.0","name":"n","type":"tenant-bridge","tenant":"alpha","network":5}
+unknown network|7|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|{"cniVersion":"1.1.0","name":"n","type":"tenant-bridge","tenant":"alpha","network":"nope"}
+network of another tenant|7|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|{"cniVersion":"1.1.0","name":"n","type":"tenant-bridge","tenant":"alpha","network":"beta-net"}
+malformed static IP|7|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0 CNI_ARGS=IP=10.200.0.300|GOOD
+static IP outside the subnet|101|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0 CNI_ARGS=IP=10.9.9.9|GOOD
+multicast MAC|7|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0 CNI_ARGS=MAC=01:00:5e:00:00:01|GOOD
+ips not an array|7|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|{"cniVersion":"1.1.0","name":"n","type":"tenant-bridge","tenant":"alpha","network":"alpha-net","runtimeConfig":{"ips":"10.200.0.9"}}
+port mappings|2|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|{"cniVersion":"1.1.0","name":"n","type":"tenant-bridge","tenant":"alpha","network":"alpha-net","runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]}}
+relative socket path|7|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|{"cniVersion":"1.1.0","name":"n","type":"tenant-bridge","tenant":"alpha","network":"alpha-net","socket":"netd.sock"}
+netd not reachable|11|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|{"cniVersion":"1.1.0","name":"n","type":"tenant-bridge","tenant":"alpha","network":"alpha-net","socket":"/run/nothing.sock"}
+EOF
+expect_eq "bad input changed nothing in the kernel or database" "$before" "$(kernel_state)"
+expect_eq "a failed ADD leaves the container's namespace empty" "lo" \
+	"$(ip -n bad -j link show | jq -r '[.[].ifname] | join(" ")')"
+
+# STATUS: ready; 51 when the network has no address left; 50 without netd.
+expect_eq "STATUS when ready" ok "$(conf 1.1.0 | code_of STATUS "" "" "")"
+"$NETCTL" create tenant-net tiny --tenant alpha --subnet 10.99.0.0/30 >/dev/null
+tk_ns_add t1
+conf 1.1.0 '.network = "tiny"' | cni ADD t1 /run/netns/t1 eth0 >/dev/null
+expect_eq "STATUS of an exhausted network: code 51" 51 "$(conf 1.1.0 '.network = "tiny"' | code_of STATUS "" "" "")"
+expect_eq "ADD to an exhausted network: code 102" 102 \
+	"$(conf 1.1.0 '.network = "tiny"' | { tk_ns_add t2; code_of ADD t2 /run/netns/t2 eth0; })"
+conf 1.1.0 '.network = "tiny"' | cni DEL t1 "" eth0
+tk_netd_stop
+expect_eq "STATUS without netd: code 50" 50 "$(conf 1.1.0 | code_of STATUS "" "" "")"
+expect_eq "DEL without netd: code 11 (try again later)" 11 "$(conf 1.1.0 | code_of DEL x "" eth0)"
+tk_done
