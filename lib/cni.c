@@ -183,10 +183,10 @@ static int check_valid_attachments(json_t *valid, struct tk_cni_error *e)
 	return 0;
 }
 
-int tk_cni_config_parse(const char *text, size_t len, const struct tk_cni_env *env,
+int tk_cni_config_parse(const char *text, size_t len, const struct tk_cni_env *env, bool ipam,
 			struct tk_cni_config *cfg, struct tk_cni_error *e)
 {
-	json_t *rc, *pm;
+	json_t *rc, *pm, *own;
 	tk_err err = {};
 
 	*cfg = (struct tk_cni_config){};
@@ -207,13 +207,17 @@ int tk_cni_config_parse(const char *text, size_t len, const struct tk_cni_env *e
 			e, TK_CNI_ERR_VERSION, "incompatible CNI version",
 			"cniVersion '%s' is not supported; supported: 0.4.0, 1.0.0, 1.1.0",
 			cfg->version);
-	if (tk_json_unpack_lax(cfg->root, "network configuration", &err,
-			       "{s:s, s:s, s:s, s:s, s?s}", "name", &cfg->name, "type", &cfg->type,
-			       "tenant", &cfg->tenant, "network", &cfg->network, "socket",
-			       &cfg->socket) < 0)
+	if (tk_json_unpack_lax(cfg->root, "network configuration", &err, "{s:s, s:s}", "name",
+			       &cfg->name, "type", &cfg->type) < 0)
 		return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid network configuration",
-				   "%s (name, type, tenant and network are required strings)",
-				   err.msg);
+				   "%s (name and type are required strings)", err.msg);
+	own = ipam ? json_object_get(cfg->root, "ipam") : cfg->root;
+	if (tk_json_unpack_lax(own, ipam ? "ipam" : "network configuration", &err,
+			       "{s:s, s:s, s?s}", "tenant", &cfg->tenant, "network", &cfg->network,
+			       "socket", &cfg->socket) < 0)
+		return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+				   "%s (%stenant and network are required strings)", err.msg,
+				   ipam ? "an 'ipam' object with " : "");
 	if (tk_name_validate(cfg->tenant, "tenant", &err) < 0 ||
 	    tk_name_validate(cfg->network, "network", &err) < 0)
 		return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid network configuration",
@@ -226,7 +230,7 @@ int tk_cni_config_parse(const char *text, size_t len, const struct tk_cni_env *e
 		return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid runtimeConfig",
 				   "'runtimeConfig' must be an object");
 	pm = json_object_get(rc, "portMappings");
-	if (json_array_size(pm) > 0 && env->command == TK_CNI_ADD)
+	if (json_array_size(pm) > 0 && env->command == TK_CNI_ADD && !ipam)
 		return tk_cni_fail(e, TK_CNI_ERR_UNSUPPORTED_FIELD,
 				   "port mappings are not supported",
 				   "tenant-bridge does not publish ports yet; remove "
@@ -305,6 +309,32 @@ json_t *tk_cni_result(const struct tk_cni_config *cfg, json_t *endpoint, const c
 	dns = json_is_object(dns) ? json_deep_copy(dns) : json_object();
 	return json_pack("{s:s, s:o, s:o, s:o, s:o}", "cniVersion", cfg->version, "interfaces",
 			 interfaces, "ips", ips, "routes", routes, "dns", dns);
+}
+
+json_t *tk_cni_ipam_result(const struct tk_cni_config *cfg, json_t *endpoint)
+{
+	json_t *ips = json_array(), *routes = json_array(), *ip;
+	bool v040 = strcmp(cfg->version, "0.4.0") == 0;
+	size_t i;
+
+	json_array_foreach(json_object_get(endpoint, "ips"), i, ip)
+	{
+		const char *version = json_string_value(json_object_get(ip, "version"));
+		const char *gw = json_string_value(json_object_get(ip, "gateway"));
+		json_t *entry =
+			json_pack("{s:s, s:s}", "address",
+				  json_string_value(json_object_get(ip, "address")), "gateway", gw);
+
+		if (v040)
+			json_object_set_new(entry, "version", json_string(version));
+		json_array_append_new(ips, entry);
+		json_array_append_new(routes,
+				      json_pack("{s:s, s:s}", "dst",
+						version && version[0] == '6' ? "::/0" : "0.0.0.0/0",
+						"gw", gw));
+	}
+	return json_pack("{s:s, s:o, s:o, s:{}}", "cniVersion", cfg->version, "ips", ips, "routes",
+			 routes, "dns");
 }
 
 json_t *tk_cni_error_json(const char *version, const struct tk_cni_error *e)

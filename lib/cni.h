@@ -77,9 +77,10 @@ struct tk_cni_config {
 /*
  * Parses the configuration for env's command.  An unsupported cniVersion is code 1, bad JSON
  * code 6, a missing or malformed field code 7, runtimeConfig.portMappings code 2.
- * VERSION needs only cniVersion (any value).
+ * VERSION needs only cniVersion (any value).  For an IPAM plugin (ipam), tenant, network and
+ * socket are read from the "ipam" object and port mappings are the main plugin's business.
  */
-int tk_cni_config_parse(const char *text, size_t len, const struct tk_cni_env *env,
+int tk_cni_config_parse(const char *text, size_t len, const struct tk_cni_env *env, bool ipam,
 			struct tk_cni_config *cfg, struct tk_cni_error *e);
 void tk_cni_config_done(struct tk_cni_config *cfg);
 
@@ -92,6 +93,9 @@ json_t *tk_cni_version_result(const char *version);
  */
 json_t *tk_cni_result(const struct tk_cni_config *cfg, json_t *endpoint, const char *host_mac,
 		      const char *netns);
+
+/* The IPAM result: ips (without interface), default routes and dns, in cfg->version's format. */
+json_t *tk_cni_ipam_result(const struct tk_cni_config *cfg, json_t *endpoint);
 
 json_t *tk_cni_error_json(const char *version, const struct tk_cni_error *e);
 

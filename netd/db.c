@@ -37,6 +37,10 @@ static const char *const migrations[] = {
 	"  created INTEGER NOT NULL,"
 	"  UNIQUE (container_id, ifname));"
 	"CREATE INDEX endpoints_network ON endpoints(network_id);",
+	/* 2: address-only leases for the tenant-ipam plugin live beside veth endpoints, so both
+	 * share the (container_id, ifname) key, the pools and the tenant limits. */
+	"ALTER TABLE endpoints ADD COLUMN kind TEXT NOT NULL DEFAULT 'veth' "
+	"  CHECK (kind IN ('veth', 'ipam'));",
 };
 
 int db_open(struct manager *m, tk_err *err)
@@ -360,7 +364,7 @@ int db_endpoint_insert(struct manager *m, struct endpoint *e, tk_err *err)
 	r = tk_store_stmt(
 		m->store,
 		"INSERT INTO endpoints (network_id, container_id, ifname, netns, mac, ip4, "
-		"ip6, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		"ip6, created, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		&st, err);
 	if (r < 0)
 		return r;
@@ -373,6 +377,7 @@ int db_endpoint_insert(struct manager *m, struct endpoint *e, tk_err *err)
 	bind_opt_addr(st, 6, e->has4, &e->ip4);
 	bind_opt_addr(st, 7, e->has6, &e->ip6);
 	sqlite3_bind_int64(st, 8, e->created);
+	sqlite3_bind_text(st, 9, e->lease ? "ipam" : "veth", -1, SQLITE_STATIC);
 	r = tk_store_step_done(m->store, st, err);
 	if (r == -EEXIST)
 		return tk_err_set(err, -EEXIST, "container '%s' already has an interface '%s'",
@@ -390,7 +395,7 @@ int db_endpoint_delete(struct manager *m, int64_t id, tk_err *err)
 	return delete_by_id(m, "DELETE FROM endpoints WHERE id = ?", id, err);
 }
 
-#define ENDPOINT_COLUMNS "id, network_id, container_id, ifname, netns, mac, ip4, ip6, created"
+#define ENDPOINT_COLUMNS "id, network_id, container_id, ifname, netns, mac, ip4, ip6, created, kind"
 
 static int endpoint_from_row(struct manager *m, sqlite3_stmt *st, struct endpoint *e, tk_err *err)
 {
@@ -415,6 +420,7 @@ static int endpoint_from_row(struct manager *m, sqlite3_stmt *st, struct endpoin
 	if (e->has6 && (r = tk_addr_parse(column_text(st, 7), &e->ip6, err)) < 0)
 		return r;
 	e->created = sqlite3_column_int64(st, 8);
+	e->lease = strcmp(column_text(st, 9), "ipam") == 0;
 	return 0;
 }
 

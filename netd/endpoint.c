@@ -212,6 +212,7 @@ static int endpoint_prepare(const struct endpoint_params *p, struct endpoint *e,
 	if (strlen(p->netns) >= sizeof(e->netns))
 		return tk_err_set(err, -ENAMETOOLONG, "netns path is too long");
 	e->network = p->network;
+	e->lease = p->lease;
 	snprintf(e->container_id, sizeof(e->container_id), "%s", p->container_id);
 	snprintf(e->ifname, sizeof(e->ifname), "%s", p->ifname);
 	snprintf(e->netns, sizeof(e->netns), "%s", p->netns);
@@ -243,6 +244,30 @@ static int forget_endpoint(struct manager *m, const struct endpoint *e)
 	return r;
 }
 
+static void count_endpoint(struct network *n, int delta)
+{
+	n->n_endpoints += delta;
+	n->tenant->n_endpoints += delta;
+}
+
+/* An address-only lease: one row, no kernel work. */
+static int lease_add(struct manager *m, struct endpoint *e, tk_err *err)
+{
+	int r;
+
+	if ((r = tk_store_begin(m->store, err)) < 0 || (r = db_endpoint_insert(m, e, err)) < 0 ||
+	    (r = tk_store_commit(m->store, err)) < 0) {
+		tk_store_rollback(m->store);
+		release_addresses(e);
+		return tk_err_wrap(err, r, "leasing addresses to container '%s'", e->container_id);
+	}
+	count_endpoint(e->network, +1);
+	m->n_endpoints++;
+	log_info("Leased addresses of network '%s' to container '%s' %s", e->network->name,
+		 e->container_id, e->ifname);
+	return 0;
+}
+
 int endpoint_add(struct manager *m, const struct caller *c, const struct endpoint_params *p,
 		 struct endpoint *e, tk_err *err)
 {
@@ -258,10 +283,12 @@ int endpoint_add(struct manager *m, const struct caller *c, const struct endpoin
 		return tk_err_set(err, -EDQUOT,
 				  "tenant '%s' already has its maximum of %lld endpoint(s)",
 				  t->name, (long long)t->max_endpoints);
-	if ((r = open_netns(c, p->netns, &netns_fd, err)) < 0)
+	if (!p->lease && (r = open_netns(c, p->netns, &netns_fd, err)) < 0)
 		return r;
 	if ((r = assign_addresses(e, p->ips, err)) < 0)
 		return r;
+	if (p->lease)
+		return lease_add(m, e, err);
 
 	if ((r = tk_store_begin(m->store, err)) < 0)
 		goto release;
@@ -294,8 +321,7 @@ int endpoint_add(struct manager *m, const struct caller *c, const struct endpoin
 		goto release;
 	}
 
-	n->n_endpoints++;
-	t->n_endpoints++;
+	count_endpoint(n, +1);
 	m->n_endpoints++;
 	log_info("Attached container '%s' %s to network '%s' via '%s'", e->container_id, e->ifname,
 		 n->name, e->host_ifname);
@@ -315,10 +341,10 @@ int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err)
 	if ((r = tk_store_begin(m->store, err)) < 0)
 		return r;
 	if ((r = db_endpoint_delete(m, e->id, err)) < 0 ||
-	    (r = firewall_endpoint(m, e, false, err)) < 0)
+	    (!e->lease && (r = firewall_endpoint(m, e, false, err)) < 0))
 		goto rollback;
 	/* Gone already when the container's namespace was destroyed: that is fine. */
-	r = tk_nl_link_del(m->nl, e->host_ifname, err);
+	r = e->lease ? 0 : tk_nl_link_del(m->nl, e->host_ifname, err);
 	if (r < 0 && r != -ENODEV) {
 		(void)firewall_endpoint(m, e, true, NULL);
 		goto rollback;
@@ -328,8 +354,7 @@ int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err)
 		return tk_err_wrap(err, r, "detaching container '%s'", e->container_id);
 
 	release_addresses(e);
-	n->n_endpoints--;
-	n->tenant->n_endpoints--;
+	count_endpoint(n, -1);
 	m->n_endpoints--;
 	log_info("Detached container '%s' %s from network '%s'", e->container_id, e->ifname,
 		 n->name);

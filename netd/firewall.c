@@ -88,7 +88,7 @@ static int rebuild_link(struct network *other, void *userdata)
 static int rebuild_endpoint(struct endpoint *e, void *userdata)
 {
 	struct rebuild *ctx = userdata;
-	return endpoint_elements(ctx->batch, e, true, ctx->err);
+	return e->lease ? 0 : endpoint_elements(ctx->batch, e, true, ctx->err);
 }
 
 int firewall_rebuild(struct manager *m, tk_err *err)

@@ -82,10 +82,11 @@ json_t *endpoint_to_json(const struct endpoint *e)
 		json_array_append_new(ips, ip_json(&e->ip4, n->subnet4.len, &n->gateway4));
 	if (e->has6)
 		json_array_append_new(ips, ip_json(&e->ip6, n->subnet6.len, &n->gateway6));
-	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:I}", "id",
-			 (json_int_t)e->id, "network", n->name, "tenant", n->tenant->name,
-			 "container_id", e->container_id, "ifname", e->ifname, "netns", e->netns,
-			 "host_ifname", e->host_ifname, "mac",
+	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:I}", "id",
+			 (json_int_t)e->id, "kind", e->lease ? "ipam" : "veth", "network", n->name,
+			 "tenant", n->tenant->name, "container_id", e->container_id, "ifname",
+			 e->ifname, "netns", e->netns, "host_ifname",
+			 e->lease ? json_null() : json_string(e->host_ifname), "mac",
 			 tk_mac_format(e->mac, mac, sizeof(mac)), "ips", ips, "created",
 			 (json_int_t)e->created);
 }

@@ -57,6 +57,7 @@ struct endpoint {
 	bool has4, has6;
 	struct tk_addr ip4, ip6;
 	int64_t created;
+	bool lease; /* addresses only (tenant-ipam): no veth, netns or firewall elements */
 };
 
 /* Who is asking, from SO_PEERCRED and SO_PEERGROUPS. */
@@ -149,6 +150,7 @@ struct endpoint_params {
 	const char *container_id, *ifname, *netns;
 	const char *const *ips; /* static requests, NULL-terminated, may be NULL */
 	const char *mac;	/* NULL: random */
+	bool lease;		/* addresses only: netns is not used */
 };
 int endpoint_add(struct manager *m, const struct caller *c, const struct endpoint_params *p,
 		 struct endpoint *ret, tk_err *err);

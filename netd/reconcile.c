@@ -141,6 +141,8 @@ static int check_endpoint(struct endpoint *e, void *userdata)
 	tk_err err = {};
 	int r;
 
+	if (e->lease)
+		return 0;
 	r = tk_nl_link_get(m->nl, e->host_ifname, &link, &err);
 	if (r == -ENODEV) {
 		note(actions,

@@ -274,14 +274,18 @@ static int op_endpoint_add(struct manager *m, const struct caller *c, json_t *ar
 	struct endpoint_params p = {};
 	const char *network, *tenant = NULL, *ips[3] = {};
 	json_t *jips = NULL;
-	int r;
+	int lease = 0, r;
 
 	if (!e)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	r = tk_json_unpack(args, "endpoint.add args", err, "{s:s, s:s, s:s, s:s, s?o, s?s, s?s}",
-			   "network", &network, "container_id", &p.container_id, "ifname",
-			   &p.ifname, "netns", &p.netns, "ips", &jips, "mac", &p.mac, "tenant",
-			   &tenant);
+	p.netns = "";
+	r = tk_json_unpack(args, "endpoint.add args", err,
+			   "{s:s, s:s, s:s, s?s, s?o, s?s, s?s, s?b}", "network", &network,
+			   "container_id", &p.container_id, "ifname", &p.ifname, "netns", &p.netns,
+			   "ips", &jips, "mac", &p.mac, "tenant", &tenant, "lease", &lease);
+	p.lease = lease;
+	if (r >= 0 && !lease && !p.netns[0])
+		r = tk_err_set(err, -EINVAL, "endpoint.add args: 'netns' is required");
 	if (r < 0 || (r = unpack_ips(jips, ips, err)) < 0 ||
 	    (r = find_network(m, c, network, &p.network, err)) < 0)
 		return r;

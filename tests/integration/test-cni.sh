@@ -181,6 +181,48 @@ else
 	not_ok "reference plugins missing: install containernetworking-plugins"
 fi
 
+# tenant-ipam under the reference bridge plugin, on the network's own bridge.
+if [ -x "$REFERENCE/bridge" ]; then
+	IPAM=$TK_BUILD_DIR/cni-plugins/tenant-ipam
+	ref_conf() {
+		jq -nc --arg s "$TK_NETD_SOCKET" '{cniVersion: "1.0.0", name: "alpha-ref", type: "bridge",
+			bridge: "tk-1", isGateway: false, ipam: {type: "tenant-ipam", tenant: "alpha",
+			network: "alpha-net", socket: $s}}' | jq -c "${1:-.}"
+	}
+	ref() { # COMMAND CONTAINER NETNS
+		env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND="$1" CNI_CONTAINERID="$2" \
+			CNI_NETNS="$3" CNI_IFNAME=eth0 CNI_PATH="$(dirname "$IPAM"):$REFERENCE" "$REFERENCE/bridge"
+	}
+	tk_ns_add r1
+	res=$(ref_conf | ref ADD r1 /run/netns/r1)
+	addr=$(jq -r '.ips[0].address' <<<"$res")
+	expect_ok "reference bridge + tenant-ipam: address from the tenant's pool ($addr)" \
+		grep -qE '^10\.200\.0\.[0-9]+/24$' <<<"$addr"
+	expect_eq "netd records it as an ipam lease" ipam \
+		"$("$NETCTL" --json inspect endpoint r1 | jq -r .kind)"
+	expect_ok "the container reaches its gateway" tk_ping r1 10.200.0.1
+	lease=$(jq -nc --arg s "$TK_NETD_SOCKET" '{cniVersion: "1.0.0", name: "alpha-ref", type: "bridge",
+		ipam: {type: "tenant-ipam", tenant: "alpha", network: "alpha-net", socket: $s}}')
+	ipam() { env -i CNI_COMMAND="$1" CNI_CONTAINERID="$2" CNI_NETNS=/run/netns/r1 CNI_IFNAME=eth0 "$IPAM"; }
+	expect_eq "tenant-ipam CHECK with prevResult" ok \
+		"$(jq -c --argjson r "$res" '. + {prevResult: $r}' <<<"$lease" | ipam CHECK r1 >/dev/null && echo ok)"
+	res040=$(jq -c '.cniVersion = "0.4.0"' <<<"$lease" | { tk_ns_add r2; ipam ADD r2; })
+	expect_eq "tenant-ipam 0.4.0 result: versioned ips, no interfaces" "4 6 null" \
+		"$(jq -r '"\(.ips[0].version) \(.ips[1].version) \(.interfaces)"' <<<"$res040")"
+	expect_ok "tenant-bridge GC leaves ipam leases alone" bash -c \
+		"conf 1.1.0 '. + {\"cni.dev/valid-attachments\": []}' | cni GC '' '' ''"
+	expect_eq "both leases still there" 2 "$(endpoints)"
+	expect_ok "tenant-ipam GC keeping r1" bash -c "jq -c '. + {\"cni.dev/valid-attachments\": [{containerID: \"r1\", ifname: \"eth0\"}]}' <<<'$lease' | env -i CNI_COMMAND=GC '$IPAM'"
+	expect_eq "GC released r2's lease" r1 "$("$NETCTL" --json list endpoints | jq -r '[.endpoints[].container_id] | join(" ")')"
+	expect_ok "reference bridge DEL releases the lease" bash -c "$(declare -f ref_conf ref); IPAM=$IPAM REFERENCE=$REFERENCE TK_NETD_SOCKET=$TK_NETD_SOCKET; ref_conf | ref DEL r1 /run/netns/r1"
+	expect_eq "no leases left" 0 "$(endpoints)"
+	expect_ok "a second DEL is fine" bash -c "jq -c . <<<'$lease' | env -i CNI_COMMAND=DEL CNI_CONTAINERID=r1 CNI_IFNAME=eth0 '$IPAM'"
+	expect_eq "tenant-ipam without an ipam object: code 7" 7 \
+		"$(conf 1.1.0 | env -i CNI_COMMAND=ADD CNI_CONTAINERID=x CNI_NETNS=/run/netns/r1 CNI_IFNAME=eth0 "$IPAM" | jq -r .code)"
+else
+	not_ok "reference plugins missing: install containernetworking-plugins"
+fi
+
 # Bad input: the spec's code, and nothing changes in the kernel or the database.
 tk_ns_add bad
 touch "$TK_TMP/not-a-netns"

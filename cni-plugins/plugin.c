@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "plugin.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "json.h"
+#include "rpc.h"
+#include "tk-config.h"
+
+#define MAX_INPUT (1u << 20)
+
+static char *read_all(FILE *f, size_t *ret_len)
+{
+	size_t len = 0, size = 4096;
+	char *buf = malloc(size);
+
+	while (buf) {
+		size_t n = fread(buf + len, 1, size - len, f);
+		len += n;
+		if (n == 0)
+			break;
+		if (len == size) {
+			char *bigger = size >= MAX_INPUT ? NULL : realloc(buf, size * 2);
+			if (!bigger) {
+				free(buf);
+				return NULL;
+			}
+			buf = bigger;
+			size *= 2;
+		}
+	}
+	*ret_len = len;
+	return buf;
+}
+
+int plugin_print(json_t *j)
+{
+	if (!j || json_dumpf(j, stdout, JSON_INDENT(2)) < 0) {
+		json_decref(j);
+		return EXIT_FAILURE;
+	}
+	putchar('\n');
+	json_decref(j);
+	return EXIT_SUCCESS;
+}
+
+static int fail(struct plugin *p)
+{
+	plugin_print(tk_cni_error_json(p->cfg.version, &p->error));
+	return EXIT_FAILURE;
+}
+
+static const char *short_message(int code)
+{
+	switch (code) {
+	case TK_CNI_ERR_ADDRESS: return "requested address not available";
+	case TK_CNI_ERR_POOL_EXHAUSTED: return "no free address in the network";
+	case TK_CNI_ERR_LIMIT: return "tenant endpoint limit reached";
+	case TK_CNI_ERR_PERMISSION: return "permission denied";
+	case TK_CNI_ERR_EXISTS: return "interface already exists";
+	case TK_CNI_ERR_INVALID_CONFIG: return "invalid network configuration";
+	case TK_CNI_ERR_TRY_LATER: return "netd is busy, try again later";
+	case TK_CNI_ERR_IO: return "netd connection failed";
+	default: return "netd refused the request";
+	}
+}
+
+/*
+ * One request to netd.  unreachable_code is what "cannot connect" means for this verb (11 for
+ * ADD/DEL/CHECK/GC, 50 for STATUS).  Returns 0, or -1 with p->error set; *ret_errno gets netd's
+ * code when it answered with an error.
+ */
+int plugin_call(struct plugin *p, const char *op, json_t *args, json_t **ret, int unreachable_code,
+		int *ret_errno)
+{
+	_cleanup_close_ int fd = -1;
+	tk_err err = {};
+	int r;
+
+	if (ret_errno)
+		*ret_errno = 0;
+	if (tk_rpc_connect(p->socket, &fd, &err) < 0)
+		return tk_cni_fail(&p->error, unreachable_code, "netd is not reachable", "%s",
+				   err.msg);
+	r = tk_rpc_call_fd(fd, op, args, ret, &err);
+	if (r < 0) {
+		if (ret_errno)
+			*ret_errno = r;
+		return tk_cni_fail(&p->error, tk_cni_code_of_errno(r),
+				   short_message(tk_cni_code_of_errno(r)), "%s", err.msg);
+	}
+	return 0;
+}
+
+int plugin_inspect(struct plugin *p, json_t **ret)
+{
+	_cleanup_(json_decrefp) json_t *args = NULL;
+	int code;
+
+	args = json_pack("{s:s, s:s}", "container_id", p->env.container_id, "ifname",
+			 p->env.ifname);
+	if (plugin_call(p, "endpoint.inspect", args, ret, TK_CNI_ERR_TRY_LATER, &code) < 0) {
+		if (code == -ENOENT)
+			p->error.code = TK_CNI_ERR_UNKNOWN_CONTAINER;
+		return -1;
+	}
+	if (strcmp(json_string_value(json_object_get(*ret, "network")), p->cfg.network) != 0)
+		return tk_cni_fail(&p->error, TK_CNI_ERR_CHECK, "attached to another network",
+				   "%s %s is on '%s', not '%s'", p->env.container_id, p->env.ifname,
+				   json_string_value(json_object_get(*ret, "network")),
+				   p->cfg.network);
+	return 0;
+}
+
+/* prevResult must list every address netd gave this container. */
+int plugin_check_prev_result(struct plugin *p, json_t *endpoint)
+{
+	json_t *prev_ips = json_object_get(p->cfg.prev_result, "ips"), *ip, *pip;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(endpoint, "ips"), i, ip)
+	{
+		const char *address = json_string_value(json_object_get(ip, "address"));
+		bool listed = false;
+
+		json_array_foreach(prev_ips, j, pip)
+		{
+			const char *a = json_string_value(json_object_get(pip, "address"));
+			if (a && strcmp(a, address) == 0)
+				listed = true;
+		}
+		if (!listed)
+			return tk_cni_fail(&p->error, TK_CNI_ERR_CHECK,
+					   "prevResult does not match the attachment",
+					   "address %s is not in prevResult", address);
+	}
+	return 0;
+}
+
+/* Idempotent: an unknown endpoint, a vanished netns or one netd never knew all succeed. */
+static int cmd_del(struct plugin *p)
+{
+	_cleanup_(json_decrefp) json_t *args = NULL, *result = NULL;
+
+	args = json_pack("{s:s, s:s, s:s}", "container_id", p->env.container_id, "ifname",
+			 p->env.ifname, "network", p->cfg.network);
+	if (!args)
+		return tk_cni_fail(&p->error, TK_CNI_ERR_INVALID_CONFIG, "invalid request",
+				   "arguments are not valid UTF-8");
+	return plugin_call(p, "endpoint.del", args, &result, TK_CNI_ERR_TRY_LATER, NULL);
+}
+
+static int cmd_status(struct plugin *p)
+{
+	_cleanup_(json_decrefp) json_t *status = NULL, *args = NULL, *network = NULL;
+	json_t *free4, *free6;
+
+	if (plugin_call(p, "status", NULL, &status, TK_CNI_ERR_NOT_AVAILABLE, NULL) < 0)
+		return -1;
+	args = json_pack("{s:s}", "name", p->cfg.network);
+	if (plugin_call(p, "network.inspect", args, &network, TK_CNI_ERR_NOT_AVAILABLE, NULL) < 0)
+		return -1;
+	free4 = json_object_get(network, "free4");
+	free6 = json_object_get(network, "free6");
+	if ((json_is_integer(free4) && json_integer_value(free4) == 0) ||
+	    (json_is_integer(free6) && json_integer_value(free6) == 0))
+		return tk_cni_fail(&p->error, TK_CNI_ERR_NO_IPS, "no IPs available",
+				   "network '%s' has no free address left", p->cfg.network);
+	return 0;
+}
+
+/* Removes every endpoint of the network that the runtime no longer lists. */
+static int cmd_gc(struct plugin *p)
+{
+	_cleanup_(json_decrefp) json_t *args = NULL, *list = NULL;
+	struct tk_cni_error first = {};
+	size_t i;
+	json_t *e;
+
+	args = json_pack("{s:s}", "network", p->cfg.network);
+	if (plugin_call(p, "endpoint.list", args, &list, TK_CNI_ERR_TRY_LATER, NULL) < 0)
+		return -1;
+	json_array_foreach(json_object_get(list, "endpoints"), i, e)
+	{
+		const char *id = json_string_value(json_object_get(e, "container_id"));
+		const char *ifname = json_string_value(json_object_get(e, "ifname"));
+		_cleanup_(json_decrefp) json_t *del = NULL, *result = NULL;
+
+		/* tenant-bridge collects veth endpoints, tenant-ipam leases: never the other's. */
+		if (strcmp(json_string_value(json_object_get(e, "kind")),
+			   p->ipam ? "ipam" : "veth") != 0 ||
+		    tk_cni_attachment_valid(p->cfg.valid_attachments, id, ifname))
+			continue;
+		del = json_pack("{s:s, s:s, s:s}", "container_id", id, "ifname", ifname, "network",
+				p->cfg.network);
+		if (plugin_call(p, "endpoint.del", del, &result, TK_CNI_ERR_TRY_LATER, NULL) < 0) {
+			if (!first.code)
+				first = p->error;
+			continue;
+		}
+		fprintf(stderr, "%s: GC removed %s %s from %s\n",
+			p->ipam ? "tenant-ipam" : "tenant-bridge", id, ifname, p->cfg.network);
+	}
+	if (first.code) {
+		p->error = first;
+		return -1;
+	}
+	return 0;
+}
+
+static const char *env_get(const char *name)
+{
+	return getenv(name);
+}
+
+int plugin_main(bool ipam, const struct plugin_verbs *verbs)
+{
+	struct plugin p = { .ipam = ipam };
+	_cleanup_free_ char *input = NULL;
+	size_t len = 0;
+	int r;
+
+	if (tk_cni_env_parse(env_get, &p.env, &p.error) < 0)
+		return fail(&p);
+	input = read_all(stdin, &len);
+	if (!input)
+		return tk_cni_fail(&p.error, TK_CNI_ERR_IO, "cannot read the network configuration",
+				   "stdin is unreadable or larger than 1 MiB"),
+		       fail(&p);
+	if (tk_cni_config_parse(input, len, &p.env, ipam, &p.cfg, &p.error) < 0) {
+		if (p.env.command != TK_CNI_VERSION) {
+			r = fail(&p);
+			tk_cni_config_done(&p.cfg);
+			return r;
+		}
+	}
+	p.socket = p.cfg.socket ?: getenv("TK_NETD_SOCKET") ?: TK_NETD_SOCKET;
+	switch (p.env.command) {
+	case TK_CNI_VERSION:
+		r = plugin_print(tk_cni_version_result(p.cfg.version)) == 0 ? 0 : -1;
+		break;
+	case TK_CNI_ADD: r = verbs->add(&p); break;
+	case TK_CNI_DEL: r = cmd_del(&p); break;
+	case TK_CNI_CHECK: r = verbs->check(&p); break;
+	case TK_CNI_STATUS: r = cmd_status(&p); break;
+	case TK_CNI_GC: r = cmd_gc(&p); break;
+	default: r = tk_cni_fail(&p.error, TK_CNI_ERR_INVALID_ENV, "unknown command", "?");
+	}
+	if (r < 0)
+		r = fail(&p);
+	tk_cni_config_done(&p.cfg);
+	return r;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * What tenant-bridge and tenant-ipam share: reading the request, talking to netd, printing the
+ * result or the error, and the verbs that are the same for both (DEL, STATUS, GC).
+ */
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "cni.h"
+
+struct plugin {
+	struct tk_cni_env env;
+	struct tk_cni_config cfg;
+	struct tk_cni_error error;
+	const char *socket;
+	bool ipam; /* tenant-ipam: leases, configuration under "ipam" */
+};
+
+/* Prints j (consumed) on stdout; EXIT_SUCCESS or EXIT_FAILURE. */
+int plugin_print(json_t *j);
+
+/*
+ * One request to netd.  unreachable_code is what "cannot connect" means for this verb (11 for
+ * ADD/DEL/CHECK/GC, 50 for STATUS).  Returns 0, or -1 with p->error set; *ret_errno (if not NULL)
+ * gets netd's code when it answered with an error.
+ */
+int plugin_call(struct plugin *p, const char *op, json_t *args, json_t **ret, int unreachable_code,
+		int *ret_errno);
+
+/* endpoint.inspect of CNI_CONTAINERID/CNI_IFNAME for CHECK: code 3 when netd does not know it. */
+int plugin_inspect(struct plugin *p, json_t **ret);
+/* CHECK: prevResult must list every address netd gave this container. */
+int plugin_check_prev_result(struct plugin *p, json_t *endpoint);
+
+struct plugin_verbs {
+	int (*add)(struct plugin *p);
+	int (*check)(struct plugin *p);
+};
+
+/* Parses the request, runs the verb, prints the outcome; returns the exit status. */
+int plugin_main(bool ipam, const struct plugin_verbs *verbs);
