@@ -2,10 +2,13 @@
 /*
  * Reads "<who> <op> <microseconds>" lines (in operation order) and prints, per who and op, the
  * median, p90 and the medians of the first and last 100 operations (how cost grows with the
- * number of endpoints present), then netd's ratio to the floor.
+ * number of endpoints present), then SUBJECT's ratio to PEER.
  *
- * Usage: bench-report < samples
+ * Usage: bench-report PEER SUBJECT [GOALS] < samples
+ *   GOALS: comma-separated "op<=ratio" or "op>=ratio" on SUBJECT/PEER, checked for the median and
+ *   for the first and last 100 operations, e.g. "add<=1.5" or "add>=10,del>=5".
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,12 +76,35 @@ static int figures(const char *who, const char *op, struct figures *f)
 	return 0;
 }
 
-int main(void)
+/* Whether ratio satisfies every goal about op in "op<=x,op>=y". */
+static bool meets(const char *goals, const char *op, double ratio)
 {
+	size_t len = strlen(op);
+
+	for (const char *g = goals; *g; g = strchrnul(g, ',') + (strchr(g, ',') ? 1 : 0)) {
+		if (strncmp(g, op, len) != 0 || (g[len] != '<' && g[len] != '>') ||
+		    g[len + 1] != '=')
+			continue;
+		double limit = atof(g + len + 2);
+		if (g[len] == '<' ? ratio > limit : ratio < limit)
+			return false;
+	}
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	const char *goals = argc > 3 ? argv[3] : "", *names[2];
 	char who[16], op[16];
 	double us;
 	int ok = 1;
 
+	if (argc < 3) {
+		fprintf(stderr, "Usage: bench-report PEER SUBJECT [GOALS] < samples\n");
+		return 2;
+	}
+	names[0] = argv[1];
+	names[1] = argv[2];
 	while (scanf("%15s %15s %lf", who, op, &us) == 3) {
 		struct series *s = series_of(who, op);
 		if (s->n == s->size) {
@@ -88,30 +114,31 @@ int main(void)
 		}
 		s->us[s->n++] = us;
 	}
-	printf("%-4s %-6s %6s %10s %10s %12s %12s %8s\n", "op", "who", "n", "median_ms", "p90_ms",
+	printf("%-4s %-14s %6s %10s %10s %12s %12s %8s\n", "op", "who", "n", "median_ms", "p90_ms",
 	       "first100_ms", "last100_ms", "growth");
 	for (int k = 0; k < 2; k++) {
 		const char *o = k ? "del" : "add";
 		struct figures f[2];
-		const char *names[2] = { "floor", "netd" };
 
 		for (int w = 0; w < 2; w++) {
 			if (figures(names[w], o, &f[w]) < 0) {
 				fprintf(stderr, "bench-report: no '%s %s' samples\n", names[w], o);
 				return EXIT_FAILURE;
 			}
-			printf("%-4s %-6s %6zu %10.2f %10.2f %12.2f %12.2f %7.2fx\n", o, names[w],
+			printf("%-4s %-14s %6zu %10.2f %10.2f %12.2f %12.2f %7.2fx\n", o, names[w],
 			       series_of(names[w], o)->n, f[w].median / 1e3, f[w].p90 / 1e3,
 			       f[w].first / 1e3, f[w].last / 1e3, f[w].last / f[w].first);
 		}
-		printf("%-4s netd/floor: median %.2fx, p90 %.2fx, first 100 %.2fx, last 100 "
-		       "%.2fx\n",
-		       o, f[1].median / f[0].median, f[1].p90 / f[0].p90, f[1].first / f[0].first,
-		       f[1].last / f[0].last);
-		if (k == 0 && (f[1].first / f[0].first > 1.5 || f[1].last / f[0].last > 1.5))
+		printf("%-4s %s/%s: median %.2fx, p90 %.2fx, first 100 %.2fx, last 100 %.2fx\n", o,
+		       names[1], names[0], f[1].median / f[0].median, f[1].p90 / f[0].p90,
+		       f[1].first / f[0].first, f[1].last / f[0].last);
+		if (!meets(goals, o, f[1].median / f[0].median) ||
+		    !meets(goals, o, f[1].first / f[0].first) ||
+		    !meets(goals, o, f[1].last / f[0].last))
 			ok = 0;
 	}
-	printf("Goal (add within 1.5x the floor at the first and last 100): %s\n",
-	       ok ? "met" : "NOT met");
+	if (goals[0])
+		printf("Goals (%s/%s %s, for the median, first and last 100): %s\n", names[1],
+		       names[0], goals, ok ? "met" : "NOT met");
 	return 0;
 }

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Runs a CNI plugin the way a runtime does (fork, CNI_* environment, configuration on stdin,
+ * wait) for containers FROM..TO-1 and prints one "<label> add|del <microseconds>" line each,
+ * for bench-report.  The time covers the whole exec, as a runtime experiences it.
+ *
+ * Usage: bench-cni-driver LABEL PLUGIN CONFIG_FILE add|del FROM TO NETNS_PREFIX CNI_PATH
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+
+static int run(const char *plugin, int config_fd, char *const env[])
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		lseek(config_fd, 0, SEEK_SET);
+		dup2(config_fd, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		execle(plugin, plugin, (char *)NULL, env);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned from, to;
+	int config_fd;
+
+	if (argc != 9) {
+		fprintf(stderr, "Usage: bench-cni-driver LABEL PLUGIN CONFIG_FILE add|del FROM TO "
+				"NETNS_PREFIX CNI_PATH\n");
+		return 2;
+	}
+	config_fd = open(argv[3], O_RDONLY | O_CLOEXEC);
+	if (config_fd < 0) {
+		perror(argv[3]);
+		return 1;
+	}
+	from = (unsigned)atoi(argv[5]);
+	to = (unsigned)atoi(argv[6]);
+	for (unsigned i = from; i < to; i++) {
+		char command[32], id[64], netns[4096], path[4096],
+			ifname[] = "CNI_IFNAME=eth0",
+			search[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+		char *env[] = { command, id, netns, ifname, path, search, NULL };
+		double t;
+		int r;
+
+		snprintf(command, sizeof(command), "CNI_COMMAND=%s",
+			 strcmp(argv[4], "add") ? "DEL" : "ADD");
+		snprintf(id, sizeof(id), "CNI_CONTAINERID=bench-%u", i);
+		snprintf(netns, sizeof(netns), "CNI_NETNS=%s%u", argv[7], i);
+		snprintf(path, sizeof(path), "CNI_PATH=%s", argv[8]);
+		t = now_us();
+		r = run(argv[2], config_fd, env);
+		if (r != 0) {
+			fprintf(stderr, "bench-cni-driver: %s %s of container %u failed (%d)\n",
+				argv[1], argv[4], i, r);
+			return 1;
+		}
+		printf("%s %s %.1f\n", argv[1], argv[4], now_us() - t);
+	}
+	return 0;
+}
