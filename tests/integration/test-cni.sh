@@ -176,6 +176,17 @@ if [ -x "$REFERENCE/tuning" ]; then
 	jq -nc --argjson r "$tuned" '{cniVersion: "1.0.0", name: "alpha-net", type: "tuning", sysctl: {}, prevResult: $r}' |
 		env -i CNI_COMMAND=DEL CNI_CONTAINERID=chain CNI_NETNS=/run/netns/chain CNI_IFNAME=eth0 \
 			CNI_PATH=$REFERENCE "$REFERENCE/tuning" >/dev/null
+	# bandwidth finds the host end from our interfaces list and shapes it.
+	bw=$(jq -nc --argjson r "$tuned" '{cniVersion: "1.0.0", name: "alpha-net", type: "bandwidth",
+		runtimeConfig: {bandwidth: {ingressRate: 8000000, ingressBurst: 80000, egressRate: 8000000,
+		egressBurst: 80000}}, prevResult: $r}')
+	shaped=$(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=ADD CNI_CONTAINERID=chain \
+		CNI_NETNS=/run/netns/chain CNI_IFNAME=eth0 CNI_PATH=$REFERENCE "$REFERENCE/bandwidth" <<<"$bw")
+	host=$(jq -r '.interfaces[0].name' <<<"$res")
+	expect_ok "bandwidth shaped our host veth ($host)" bash -c "tc qdisc show dev $host | grep -q 'tbf.*rate 8Mbit'"
+	expect_eq "bandwidth passes our result on" "$(jq -cS .ips <<<"$res")" "$(jq -cS .ips <<<"$shaped")"
+	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=DEL CNI_CONTAINERID=chain CNI_NETNS=/run/netns/chain \
+		CNI_IFNAME=eth0 CNI_PATH=$REFERENCE "$REFERENCE/bandwidth" <<<"$bw" >/dev/null
 	expect_ok "DEL of the chain" bash -c "conf 1.0.0 | cni DEL chain /run/netns/chain eth0"
 else
 	not_ok "reference plugins missing: install containernetworking-plugins"
