@@ -234,6 +234,16 @@ else
 	not_ok "reference plugins missing: install containernetworking-plugins"
 fi
 
+# The shipped example conflists work as a runtime would run them (first plugin, list's name and
+# version injected, this test's socket).
+for list in "$TK_SOURCE_DIR"/examples/cni/alpha-net.conflist "$TK_SOURCE_DIR"/examples/cni/alpha-net-chained.conflist; do
+	first=$(jq -c --arg s "$TK_NETD_SOCKET" '.plugins[0] + {cniVersion, name, socket: $s}' "$list")
+	tk_ns_add ex
+	expect_ok "example $(basename "$list"): ADD" bash -c "cni ADD ex /run/netns/ex eth0 <<<'$first' >/dev/null"
+	expect_ok "example $(basename "$list"): DEL" bash -c "cni DEL ex /run/netns/ex eth0 <<<'$first'"
+	ip netns del ex
+done
+
 # Bad input: the spec's code, and nothing changes in the kernel or the database.
 tk_ns_add bad
 touch "$TK_TMP/not-a-netns"
