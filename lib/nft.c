@@ -569,6 +569,13 @@ static void bridge_table(struct tk_nft_batch *b)
 	chain_add(b, f, &prerouting);
 
 #define PRE(...) RULE(b, f, "prerouting", __VA_ARGS__)
+	/*
+	 * iifname "tkv*" iifname != @ports counter drop: a tenantkit veth whose endpoint is gone
+	 * (being deleted, or left by a crash until reconcile) may not send anything.
+	 */
+	PRE(meta(R, NFT_META_IIFNAME, NFT_REG32_00); cmp(R, NFT_CMP_EQ, "tkv", 3);
+	    match_set(R, NFT_META_IIFNAME, NULL, 0, &set_ports, true); counter(R);
+	    verdict(R, NF_DROP, NULL));
 	/* iifname != @ports accept: only container ports are policed */
 	PRE(match_set(R, NFT_META_IIFNAME, NULL, 0, &set_ports, true); verdict(R, NF_ACCEPT, NULL));
 	/* iifname . ether saddr != @port_mac counter drop */

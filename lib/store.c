@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,7 +137,8 @@ int tk_store_open(const char *path, const char *const *migrations, size_t n_migr
 	 */
 	if ((r = tk_store_exec(s, "PRAGMA locking_mode = EXCLUSIVE", err)) < 0 ||
 	    (r = check_wal(s, err)) < 0 ||
-	    (r = tk_store_exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", err)) < 0 ||
+	    (r = tk_store_exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", err)) <
+		    0 ||
 	    (r = migrate(s, migrations, n_migrations, err)) < 0) {
 		tk_store_close(s);
 		return r;
@@ -175,7 +177,14 @@ int tk_store_commit_start(struct tk_store *s, tk_err *err)
 	if (!s->committer_running) {
 		pthread_mutex_init(&s->lock, NULL);
 		pthread_cond_init(&s->cond, NULL);
-		if ((r = pthread_create(&s->committer, NULL, committer_main, s)) != 0) {
+		sigset_t all, old;
+
+		/* Signals belong to the caller's threads, never to this helper. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		r = pthread_create(&s->committer, NULL, committer_main, s);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (r != 0) {
 			pthread_cond_destroy(&s->cond);
 			pthread_mutex_destroy(&s->lock);
 			return tk_err_set(err, -r, "cannot start the commit thread: %s",

@@ -190,6 +190,12 @@ static int plumb(struct manager *m, struct endpoint *e, int netns_fd, tk_err *er
 
 	r = tk_nl_veth_add(m->nl, e->host_ifname, e->ifname, netns_fd, e->mac, n->mtu,
 			   n->bridge_ifindex, err);
+	/* The container's previous interface of that name may still be queued for deletion. */
+	if (r == -EEXIST && reaper_drain(m)) {
+		tk_err_clear(err);
+		r = tk_nl_veth_add(m->nl, e->host_ifname, e->ifname, netns_fd, e->mac, n->mtu,
+				   n->bridge_ifindex, err);
+	}
 	if (r == -EEXIST)
 		return tk_err_set(err, -EEXIST, "interface '%s' already exists in netns '%s'",
 				  e->ifname, e->netns);
@@ -343,15 +349,14 @@ int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err)
 	if ((r = db_endpoint_delete(m, e->id, err)) < 0 ||
 	    (!e->lease && (r = firewall_endpoint(m, e, false, err)) < 0))
 		goto rollback;
-	/* Gone already when the container's namespace was destroyed: that is fine. */
-	r = e->lease ? 0 : tk_nl_link_del(m->nl, e->host_ifname, err);
-	if (r < 0 && r != -ENODEV) {
-		(void)firewall_endpoint(m, e, true, NULL);
+	if ((r = tk_store_commit(m->store, err)) < 0) {
+		if (!e->lease)
+			(void)firewall_endpoint(m, e, true, NULL);
 		goto rollback;
 	}
-	tk_err_clear(err);
-	if ((r = tk_store_commit(m->store, err)) < 0)
-		return tk_err_wrap(err, r, "detaching container '%s'", e->container_id);
+	/* Without its port elements the veth is already mute; the kernel's slow part runs later. */
+	if (!e->lease)
+		reaper_queue(m, e->host_ifname);
 
 	release_addresses(e);
 	count_endpoint(n, -1);

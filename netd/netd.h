@@ -81,6 +81,7 @@ struct manager {
 	struct tenant *tenants;
 	struct network *networks;
 	uint64_t n_endpoints;
+	struct reaper *reaper; /* deletes veths off the request path (reaper.c) */
 };
 
 /* manager.c */
@@ -156,6 +157,17 @@ int endpoint_add(struct manager *m, const struct caller *c, const struct endpoin
 		 struct endpoint *ret, tk_err *err);
 /* 1 when deleted, 0 when there was nothing to delete. */
 int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err);
+
+/* reaper.c */
+int reaper_start(struct manager *m, tk_err *err);
+/* Queues a host veth for deletion (or deletes it now when it cannot be queued). */
+void reaper_queue(struct manager *m, const char *ifname);
+/* Waits until every queued deletion is done; true when there was one to wait for. */
+bool reaper_drain(struct manager *m);
+/* Deletions queued or under way. */
+size_t reaper_pending(struct manager *m);
+/* Finishes the queue and stops the thread. */
+void reaper_stop(struct manager *m);
 
 /* reconcile.c */
 int reconcile(struct manager *m, json_t *actions, tk_err *err);

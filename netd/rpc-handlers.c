@@ -65,10 +65,11 @@ static int op_status(struct manager *m, const struct caller *c, json_t *args, js
 		networks++;
 	for (struct tenant *t = m->tenants; t; t = t->next)
 		tenants++;
-	*ret = json_pack("{s:s, s:I, s:i, s:i, s:I, s:i, s:s, s:s}", "version", TK_VERSION,
+	*ret = json_pack("{s:s, s:I, s:i, s:i, s:I, s:I, s:i, s:s, s:s}", "version", TK_VERSION,
 			 "uptime_s", (json_int_t)(time(NULL) - m->started), "tenants", (int)tenants,
-			 "networks", (int)networks, "endpoints", (json_int_t)m->n_endpoints, "pid",
-			 (int)getpid(), "state_dir", m->state_dir, "socket", m->socket_path);
+			 "networks", (int)networks, "endpoints", (json_int_t)m->n_endpoints,
+			 "veths_deleting", (json_int_t)reaper_pending(m), "pid", (int)getpid(),
+			 "state_dir", m->state_dir, "socket", m->socket_path);
 	return 0;
 }
 

@@ -127,6 +127,15 @@ tk_netd_stop() {
 $(tail -30 "$TK_TMP/netd.log")"
 }
 
+# netd deletes veths after replying to DEL (netd/reaper.c): wait until it has none left.
+tk_settle() {
+	for _ in $(seq 200); do
+		[ "$("$NETCTL" --json status 2>/dev/null | jq .veths_deleting)" = 0 ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # A "container": a named network namespace with lo up.
 tk_ns_add() {
 	ip netns add "$1" && ip -n "$1" link set lo up

@@ -82,9 +82,18 @@ for v in 0.4.0 1.0.0 1.1.0; do
 		"conf $v '. + {prevResult: $(jq -c . <<<"$res")}' | cni CHECK ctr-$ns /run/netns/$ns eth0"
 	expect_ok "$v DEL" bash -c "conf $v | cni DEL ctr-$ns /run/netns/$ns eth0"
 	expect_ok "$v DEL again (idempotent)" bash -c "conf $v | cni DEL ctr-$ns /run/netns/$ns eth0"
+	tk_settle
 	expect_fail "$v DEL removed the host veth" ip link show "$host"
 done
 expect_eq "no endpoints left" 0 "$(endpoints)"
+
+# A runtime that re-creates an interface right after DEL (a pod restart) must not trip over the
+# old veth that netd is still deleting.
+tk_ns_add again
+for i in 1 2 3; do
+	expect_ok "ADD right after DEL, round $i" bash -c "conf 1.1.0 | cni ADD again /run/netns/again eth0 >/dev/null"
+	expect_ok "DEL, round $i" bash -c "conf 1.1.0 | cni DEL again /run/netns/again eth0"
+done
 
 # DEL after the runtime already deleted the namespace.
 tk_ns_add gone
@@ -92,6 +101,7 @@ res=$(conf 1.1.0 | cni ADD gone /run/netns/gone eth0)
 ip netns del gone
 expect_ok "DEL after the netns is gone succeeds" bash -c "conf 1.1.0 | cni DEL gone /run/netns/gone eth0"
 expect_ok "DEL with no CNI_NETNS at all succeeds" bash -c "conf 1.1.0 | cni DEL gone '' eth0"
+tk_settle
 expect_fail "its host veth is gone" ip link show "$(jq -r '.interfaces[0].name' <<<"$res")"
 expect_eq "its endpoint is gone" 0 "$(endpoints)"
 
@@ -131,6 +141,7 @@ expect_eq "and removed nothing" 4 "$(endpoints)"
 expect_ok "GC keeping g1 and g3" bash -c "conf 1.1.0 '. + {\"cni.dev/valid-attachments\": [{containerID: \"g1\", ifname: \"eth0\"}, {containerID: \"g3\", ifname: \"eth0\"}]}' | cni GC '' '' ''"
 expect_eq "GC removed g2 and g2b, kept g1 and g3" "g1 g3" \
 	"$("$NETCTL" --json list endpoints | jq -r '[.endpoints[].container_id] | sort | join(" ")')"
+tk_settle
 expect_fail "g2's interface is gone from its netns" ip -n g2 link show eth0
 expect_ok "g1's interface is still there" ip -n g1 link show eth0
 tk_ns_add b1
@@ -247,6 +258,7 @@ done
 # Bad input: the spec's code, and nothing changes in the kernel or the database.
 tk_ns_add bad
 touch "$TK_TMP/not-a-netns"
+tk_settle
 before=$(kernel_state)
 good=$(conf 1.1.0)
 while IFS='|' read -r desc want env_spec config; do
@@ -289,6 +301,7 @@ port mappings|2|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI
 relative socket path|7|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|{"cniVersion":"1.1.0","name":"n","type":"tenant-bridge","tenant":"alpha","network":"alpha-net","socket":"netd.sock"}
 netd not reachable|11|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|{"cniVersion":"1.1.0","name":"n","type":"tenant-bridge","tenant":"alpha","network":"alpha-net","socket":"/run/nothing.sock"}
 EOF
+tk_settle
 expect_eq "bad input changed nothing in the kernel or database" "$before" "$(kernel_state)"
 expect_eq "a failed ADD leaves the container's namespace empty" "lo" \
 	"$(ip -n bad -j link show | jq -r '[.[].ifname] | join(" ")')"

@@ -63,6 +63,7 @@ expect_ok "freed static address is usable again" nc_ attach alpha-net ctr-3 /run
 expect_ok "detach ctr-3" nc_ detach ctr-3
 
 expect_ok "detach c2" nc_ detach ctr-2
+expect_ok "netd finishes deleting veths" tk_settle
 expect_fail "c2's interface removed from its netns" ip -n c2 link show eth0
 expect_ok "detach again is idempotent" nc_ detach ctr-2
 expect_fail "c1 can no longer reach c2's address" tk_ping c1 10.200.0.50

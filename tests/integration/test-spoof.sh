@@ -57,4 +57,15 @@ expect_fail "a changed (spoofed) MAC is dropped" ip netns exec attacker ping -c1
 ip -n attacker link set eth0 address "$xmac"
 ip -n attacker neigh flush dev eth0
 expect_ok "the original MAC works again" ip netns exec attacker ping -c1 -W2 -I "$x4" "$v4"
+# A tenantkit-named veth that is no endpoint (a DEL in progress, a leftover of a crash) is mute,
+# even with a valid-looking address: it cannot reach the victim or the gateway.
+tk_ns_add rogue
+ip link add tkv0000beef type veth peer name eth0 netns rogue
+ip link set tkv0000beef master "$("$NETCTL" --json inspect network alpha-net | jq -r .bridge)" up
+ip -n rogue link set eth0 up
+ip -n rogue addr add 10.200.0.200/24 dev eth0
+before=$(drops)
+expect_fail "a stray tkv veth cannot reach a container" ip netns exec rogue ping -c1 -W1 "$v4"
+expect_fail "nor the gateway" ip netns exec rogue ping -c1 -W1 "$gw"
+expect_ok "its frames were counted as dropped" test "$(drops)" -gt "$before"
 tk_done

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Deleting a veth takes the kernel some 20 ms (it waits for RCU grace periods before the device
+ * is gone), most of it idle.  A runtime's DEL does not need to wait for that: once the database
+ * row and the firewall elements are gone, the veth is already cut off (the bridge table drops
+ * anything from a tkv* port that is not in @ports), so netd replies and this thread deletes the
+ * link.  A crash loses the queue, not the cleanup: reconcile removes tkv links the database does
+ * not know.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "netd.h"
+#include "nl.h"
+
+struct reaper {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct tk_nl *nl; /* the thread's own socket, in netd's netns */
+	char (*names)[TK_IFNAME_MAX + 1];
+	size_t head, n, size;
+	bool busy, stopping;
+};
+
+static void *reaper_main(void *userdata)
+{
+	struct reaper *r = userdata;
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		char name[TK_IFNAME_MAX + 1];
+		tk_err err = {};
+		int q;
+
+		while (r->n == 0 && !r->stopping)
+			pthread_cond_wait(&r->cond, &r->lock);
+		if (r->n == 0)
+			break; /* stopping, and nothing left to do */
+		memcpy(name, r->names[r->head], sizeof(name));
+		r->head = (r->head + 1) % r->size;
+		r->n--;
+		r->busy = true;
+		pthread_mutex_unlock(&r->lock);
+		q = tk_nl_link_del(r->nl, name, &err);
+		if (q < 0 && q != -ENODEV)
+			log_error("Cannot delete '%s': %s; the next reconcile will", name, err.msg);
+		else
+			log_debug("Deleted veth '%s'", name);
+		pthread_mutex_lock(&r->lock);
+		r->busy = false;
+		pthread_cond_broadcast(&r->cond);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+int reaper_start(struct manager *m, tk_err *err)
+{
+	struct reaper *r = calloc(1, sizeof(*r));
+	sigset_t all, old;
+	int q;
+
+	if (!r)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if ((q = tk_nl_open(&r->nl, err)) < 0) {
+		free(r);
+		return q;
+	}
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	/* Signals are the main loop's (signalfd): the thread starts with all of them blocked. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	q = pthread_create(&r->thread, NULL, reaper_main, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (q != 0) {
+		tk_nl_close(r->nl);
+		free(r);
+		return tk_err_set(err, -q, "cannot start the veth reaper: %s", strerror(q));
+	}
+	m->reaper = r;
+	return 0;
+}
+
+/* Grows the ring, keeping its order. */
+static int grow(struct reaper *r)
+{
+	size_t size = r->size ? r->size * 2 : 64;
+	char(*names)[TK_IFNAME_MAX + 1] = malloc(size * sizeof(*names));
+
+	if (!names)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->n; i++)
+		memcpy(names[i], r->names[(r->head + i) % r->size], sizeof(names[0]));
+	free(r->names);
+	r->names = names;
+	r->head = 0;
+	r->size = size;
+	return 0;
+}
+
+void reaper_queue(struct manager *m, const char *ifname)
+{
+	struct reaper *r = m->reaper;
+	tk_err err = {};
+
+	if (r) {
+		pthread_mutex_lock(&r->lock);
+		if (r->n < r->size || grow(r) == 0) {
+			snprintf(r->names[(r->head + r->n) % r->size], sizeof(r->names[0]), "%s",
+				 ifname);
+			r->n++;
+			pthread_cond_broadcast(&r->cond);
+			pthread_mutex_unlock(&r->lock);
+			return;
+		}
+		pthread_mutex_unlock(&r->lock);
+	}
+	/* No thread or no memory: do it now. */
+	if (tk_nl_link_del(m->nl, ifname, &err) < 0 && err.code != -ENODEV)
+		log_error("Cannot delete '%s': %s", ifname, err.msg);
+}
+
+bool reaper_drain(struct manager *m)
+{
+	struct reaper *r = m->reaper;
+	bool waited = false;
+
+	if (!r)
+		return false;
+	pthread_mutex_lock(&r->lock);
+	while (r->n > 0 || r->busy) {
+		waited = true;
+		pthread_cond_wait(&r->cond, &r->lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return waited;
+}
+
+size_t reaper_pending(struct manager *m)
+{
+	struct reaper *r = m->reaper;
+	size_t n;
+
+	if (!r)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	n = r->n + (r->busy ? 1 : 0);
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+void reaper_stop(struct manager *m)
+{
+	struct reaper *r = m->reaper;
+
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stopping = true;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->thread, NULL); /* after the queue is empty */
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	tk_nl_close(r->nl);
+	free(r->names);
+	free(r);
+	m->reaper = NULL;
+}
