@@ -257,17 +257,22 @@ int tk_nl_bridge_add(struct tk_nl *nl, const char *name, unsigned mtu, int *ret_
 	return ifindex_of(nl, name, ret_ifindex, err);
 }
 
-int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const char *peer_name,
-		   int peer_netns_fd, const uint8_t *peer_mac, unsigned mtu, int master_ifindex,
-		   tk_err *err)
+int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const uint8_t *host_mac,
+		   const char *peer_name, int peer_netns_fd, const uint8_t *peer_mac, unsigned mtu,
+		   int master_ifindex, tk_err *err)
 {
 	_cleanup_(rtnl_link_putp) struct rtnl_link *link = rtnl_link_veth_alloc(), *peer = NULL;
-	_cleanup_(nl_addr_putp) struct nl_addr *mac = NULL;
+	_cleanup_(nl_addr_putp) struct nl_addr *mac = NULL, *hmac = NULL;
 	int r;
 
 	if (!link)
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	peer = rtnl_link_veth_get_peer(link);
+	if (host_mac) {
+		if (!(hmac = nl_addr_build(AF_LLC, host_mac, 6)))
+			return tk_err_set(err, -ENOMEM, "out of memory");
+		rtnl_link_set_addr(link, hmac);
+	}
 	if ((r = ifname_set(link, host_name, err)) < 0 ||
 	    (r = ifname_set(peer, peer_name, err)) < 0)
 		return r;

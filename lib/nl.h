@@ -45,15 +45,16 @@ int tk_nl_bridge_add(struct tk_nl *nl, const char *name, unsigned mtu, int *ret_
 		     tk_err *err);
 
 /*
- * Creates a veth pair in one message: host_name in this handle's netns, enslaved to
+ * Creates a veth pair in one message: host_name (with host_mac, NULL = kernel's choice) in this
+ * handle's netns, enslaved to
  * master_ifindex (0 = none), and peer_name directly in the netns peer_netns_fd refers to, with
  * peer_mac (NULL = kernel's choice) and mtu (0 = default).  The host end comes up at once; the
  * caller sets the peer up inside the container.  -EEXIST when host_name exists here or
  * peer_name exists in the peer netns.
  */
-int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const char *peer_name,
-		   int peer_netns_fd, const uint8_t *peer_mac, unsigned mtu, int master_ifindex,
-		   tk_err *err);
+int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const uint8_t *host_mac,
+		   const char *peer_name, int peer_netns_fd, const uint8_t *peer_mac, unsigned mtu,
+		   int master_ifindex, tk_err *err);
 
 /* Deletes a link by name; -ENODEV when it does not exist. */
 int tk_nl_link_del(struct tk_nl *nl, const char *name, tk_err *err);

@@ -355,6 +355,19 @@ int db_links_foreach(struct manager *m, const struct network *n,
 	return rc == SQLITE_DONE ? 0 : step_error(m, rc, "reading network links", err);
 }
 
+/* The host end's name and MAC follow from the id: nothing to store, nothing to look up. */
+static void derive_host_side(struct endpoint *e)
+{
+	uint32_t id = (uint32_t)(e->id & 0xffffffffu);
+	const uint8_t mac[6] = {
+		0x0a,	    0x7e, (uint8_t)(id >> 24), (uint8_t)(id >> 16), (uint8_t)(id >> 8),
+		(uint8_t)id
+	};
+
+	snprintf(e->host_ifname, sizeof(e->host_ifname), "tkv%08x", id);
+	memcpy(e->host_mac, mac, sizeof(mac));
+}
+
 int db_endpoint_insert(struct manager *m, struct endpoint *e, tk_err *err)
 {
 	char mac[TK_MAC_STRLEN];
@@ -385,8 +398,7 @@ int db_endpoint_insert(struct manager *m, struct endpoint *e, tk_err *err)
 	if (r < 0)
 		return r;
 	e->id = sqlite3_last_insert_rowid(tk_store_db(m->store));
-	snprintf(e->host_ifname, sizeof(e->host_ifname), "tkv%08llx",
-		 (unsigned long long)(e->id & 0xffffffffu));
+	derive_host_side(e);
 	return 0;
 }
 
@@ -409,8 +421,7 @@ static int endpoint_from_row(struct manager *m, sqlite3_stmt *st, struct endpoin
 	snprintf(e->container_id, sizeof(e->container_id), "%s", column_text(st, 2));
 	snprintf(e->ifname, sizeof(e->ifname), "%s", column_text(st, 3));
 	snprintf(e->netns, sizeof(e->netns), "%s", column_text(st, 4));
-	snprintf(e->host_ifname, sizeof(e->host_ifname), "tkv%08llx",
-		 (unsigned long long)(e->id & 0xffffffffu));
+	derive_host_side(e);
 	if ((r = tk_mac_parse(column_text(st, 5), e->mac, err)) < 0)
 		return r;
 	e->has4 = sqlite3_column_type(st, 6) != SQLITE_NULL;

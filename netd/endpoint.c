@@ -188,13 +188,13 @@ static int plumb(struct manager *m, struct endpoint *e, int netns_fd, tk_err *er
 	struct network *n = e->network;
 	int r;
 
-	r = tk_nl_veth_add(m->nl, e->host_ifname, e->ifname, netns_fd, e->mac, n->mtu,
+	r = tk_nl_veth_add(m->nl, e->host_ifname, e->host_mac, e->ifname, netns_fd, e->mac, n->mtu,
 			   n->bridge_ifindex, err);
 	/* The container's previous interface of that name may still be queued for deletion. */
 	if (r == -EEXIST && reaper_drain(m)) {
 		tk_err_clear(err);
-		r = tk_nl_veth_add(m->nl, e->host_ifname, e->ifname, netns_fd, e->mac, n->mtu,
-				   n->bridge_ifindex, err);
+		r = tk_nl_veth_add(m->nl, e->host_ifname, e->host_mac, e->ifname, netns_fd, e->mac,
+				   n->mtu, n->bridge_ifindex, err);
 	}
 	if (r == -EEXIST)
 		return tk_err_set(err, -EEXIST, "interface '%s' already exists in netns '%s'",

@@ -75,18 +75,20 @@ static json_t *ip_json(const struct tk_addr *a, uint8_t len, const struct tk_add
 json_t *endpoint_to_json(const struct endpoint *e)
 {
 	const struct network *n = e->network;
-	char mac[TK_MAC_STRLEN];
+	char mac[TK_MAC_STRLEN], hmac[TK_MAC_STRLEN];
 	json_t *ips = json_array();
 
 	if (e->has4)
 		json_array_append_new(ips, ip_json(&e->ip4, n->subnet4.len, &n->gateway4));
 	if (e->has6)
 		json_array_append_new(ips, ip_json(&e->ip6, n->subnet6.len, &n->gateway6));
-	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:I}", "id",
+	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:I}", "id",
 			 (json_int_t)e->id, "kind", e->lease ? "ipam" : "veth", "network", n->name,
 			 "tenant", n->tenant->name, "container_id", e->container_id, "ifname",
 			 e->ifname, "netns", e->netns, "host_ifname",
-			 e->lease ? json_null() : json_string(e->host_ifname), "mac",
-			 tk_mac_format(e->mac, mac, sizeof(mac)), "ips", ips, "created",
+			 e->lease ? json_null() : json_string(e->host_ifname), "host_mac",
+			 e->lease ? json_null()
+				  : json_string(tk_mac_format(e->host_mac, hmac, sizeof(hmac))),
+			 "mac", tk_mac_format(e->mac, mac, sizeof(mac)), "ips", ips, "created",
 			 (json_int_t)e->created);
 }

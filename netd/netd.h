@@ -53,6 +53,7 @@ struct endpoint {
 	char ifname[TK_IFNAME_MAX + 1];
 	char netns[4096];
 	char host_ifname[TK_IFNAME_MAX + 1]; /* tkv<8 hex of id> */
+	uint8_t host_mac[6];                 /* 0a:7e:<4 bytes of id>, so both ends are known */
 	uint8_t mac[6];
 	bool has4, has6;
 	struct tk_addr ip4, ip6;

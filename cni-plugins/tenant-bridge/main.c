@@ -23,11 +23,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct tk_nl *, tk_nl_close);
 static int cmd_add(struct plugin *p)
 {
 	_cleanup_(json_decrefp) json_t *args = NULL, *endpoint = NULL, *ips = json_array();
-	_cleanup_(tk_nl_closep) struct tk_nl *nl = NULL;
 	_cleanup_close_ int netns_fd = -1;
-	struct tk_link_info host;
-	char mac[TK_MAC_STRLEN];
-	const char *host_mac = NULL;
 	tk_err err = {};
 	int r;
 
@@ -50,12 +46,9 @@ static int cmd_add(struct plugin *p)
 		json_object_set_new(args, "mac", json_string(p->cfg.mac));
 	if (plugin_call(p, "endpoint.add", args, &endpoint, TK_CNI_ERR_TRY_LATER, NULL) < 0)
 		return -1;
-	/* The host end's MAC is the kernel's choice; the result reports it when it can. */
-	if (tk_nl_open(&nl, NULL) >= 0 &&
-	    tk_nl_link_get(nl, json_string_value(json_object_get(endpoint, "host_ifname")), &host,
-			   NULL) >= 0)
-		host_mac = tk_mac_format(host.mac, mac, sizeof(mac));
-	return plugin_print(tk_cni_result(&p->cfg, endpoint, host_mac, p->env.netns)) == 0
+	return plugin_print(tk_cni_result(&p->cfg, endpoint,
+					  json_string_value(json_object_get(endpoint, "host_mac")),
+					  p->env.netns)) == 0
 		       ? 0
 		       : tk_cni_fail(&p->error, TK_CNI_ERR_IO, "cannot write the result", "stdout");
 }
