@@ -33,6 +33,7 @@
 #include <libnftnl/udata.h>
 
 #include "cleanup.h"
+#include "nl.h"
 
 #define TABLE	"tenantkit"
 #define IFNAMSZ 16
@@ -67,7 +68,6 @@ struct tk_nft_batch {
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_table *, nftnl_table_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_chain *, nftnl_chain_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_rule *, nftnl_rule_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_set *, nftnl_set_free);
 
 int tk_nft_open(struct tk_nft **ret, tk_err *err)
@@ -810,25 +810,6 @@ static const char *label_of(const struct tk_nft_batch *b, uint32_t seq)
 	return "batch";
 }
 
-static void extack_of(const struct nlmsghdr *nlh, const struct nlmsgerr *e, char *buf, size_t size)
-{
-	size_t off = NLMSG_HDRLEN + sizeof(*e);
-
-	buf[0] = '\0';
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return;
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += NLMSG_ALIGN(e->msg.nlmsg_len) - NLMSG_HDRLEN;
-	while (off + NLA_HDRLEN <= nlh->nlmsg_len) {
-		const struct nlattr *a = (const struct nlattr *)((const char *)nlh + off);
-		if (a->nla_len < NLA_HDRLEN || off + a->nla_len > nlh->nlmsg_len)
-			return;
-		if ((a->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG)
-			snprintf(buf, size, " (%.*s)", (int)(a->nla_len - NLA_HDRLEN),
-				 (const char *)a + NLA_HDRLEN);
-		off += NLA_ALIGN(a->nla_len);
-	}
-}
 
 /*
  * nfnetlink processes a batch inside sendmsg(), so once it returns every error is already
@@ -857,9 +838,10 @@ int tk_nft_batch_commit(struct tk_nft_batch *b, tk_err *err)
 			if (nlh->nlmsg_type != NLMSG_ERROR || e->error == 0 || first_error)
 				continue;
 			first_error = e->error;
-			extack_of(nlh, e, extack, sizeof(extack));
-			tk_err_set(err, e->error, "nftables: %s: %s%s", label_of(b, nlh->nlmsg_seq),
-				   strerror(-e->error), extack);
+			tk_netlink_extack(nlh, extack, sizeof(extack));
+			tk_err_set(err, e->error, "nftables: %s: %s%s%s%s", label_of(b, nlh->nlmsg_seq),
+				   strerror(-e->error), extack[0] ? " (" : "", extack,
+				   extack[0] ? ")" : "");
 		}
 	}
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && !first_error)

@@ -17,6 +17,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <libmnl/libmnl.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
@@ -38,7 +39,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct rtnl_addr *, rtnl_addr_put);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct rtnl_route *, rtnl_route_put);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_addr *, nl_addr_put);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_cache *, nl_cache_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_msg *, nlmsg_free);
 
 static int nle_to_errno(int nle)
 {
@@ -62,32 +62,39 @@ static int nle_to_errno(int nle)
 	}
 }
 
+void tk_netlink_extack(const struct nlmsghdr *error, char *buf, size_t size)
+{
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(error);
+	const struct nlattr *attr;
+	size_t offset = sizeof(*e);
+
+	buf[0] = '\0';
+	if (!(error->nlmsg_flags & NLM_F_ACK_TLVS))
+		return;
+	/* The TLVs follow the echoed request, which is only its header when capped. */
+	if (!(error->nlmsg_flags & NLM_F_CAPPED))
+		offset += MNL_ALIGN(e->msg.nlmsg_len) - MNL_NLMSG_HDRLEN;
+	mnl_attr_for_each(attr, error, offset)
+	{
+		if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
+		    mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) >= 0)
+			snprintf(buf, size, "%s", mnl_attr_get_str(attr));
+	}
+}
+
 /*
  * libnl maps kernel errnos onto its own smaller set (ENODEV and ENOENT both become
  * NLE_OBJ_NOTFOUND), so keep the kernel's errno and the extack message it sent with it.
  */
 static int on_error(struct sockaddr_nl *who, struct nlmsgerr *e, void *userdata)
 {
-	const struct nlmsghdr *hdr = (const struct nlmsghdr *)((const char *)e - NLMSG_HDRLEN);
 	struct tk_nl *nl = userdata;
-	size_t off, end = hdr->nlmsg_len;
 
 	(void)who;
 	nl->kernel_errno = -e->error;
-	if (!(hdr->nlmsg_flags & NLM_F_ACK_TLVS))
-		return NL_STOP;
-	off = NLMSG_HDRLEN + sizeof(*e);
-	if (!(hdr->nlmsg_flags & NLM_F_CAPPED))
-		off += NLMSG_ALIGN(e->msg.nlmsg_len) - NLMSG_HDRLEN;
-	while (off + NLA_HDRLEN <= end) {
-		const struct nlattr *a = (const struct nlattr *)((const char *)hdr + off);
-		if (a->nla_len < NLA_HDRLEN || off + a->nla_len > end)
-			break;
-		if ((a->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG)
-			snprintf(nl->extack, sizeof(nl->extack), "%.*s",
-				 (int)(a->nla_len - NLA_HDRLEN), (const char *)a + NLA_HDRLEN);
-		off += NLA_ALIGN(a->nla_len);
-	}
+	/* libnl hands over the payload; its header sits right before it. */
+	tk_netlink_extack((const struct nlmsghdr *)(void *)((char *)e - NLMSG_HDRLEN), nl->extack,
+			  sizeof(nl->extack));
 	return NL_STOP;
 }
 

@@ -11,12 +11,20 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "addr.h"
 #include "err.h"
 
 struct tk_nl;
+struct nlmsghdr;
+
+/*
+ * Copies the kernel's extended-ack message of an NLMSG_ERROR message into buf ("" when there is
+ * none).  Shared by the rtnetlink and nftables code.
+ */
+void tk_netlink_extack(const struct nlmsghdr *error, char *buf, size_t size);
 
 /*
  * Opens path (absolute) and checks that it is a network namespace (nsfs, CLONE_NEWNET):

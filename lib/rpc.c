@@ -180,7 +180,7 @@ int tk_rpc_parse_reply(json_t *msg, json_t **ret_result, tk_err *err)
 	if (tk_json_unpack_lax(msg, "reply", err, "{s:b, s?o}", "ok", &ok, "result", &result) < 0)
 		return -EBADMSG;
 	if (ok) {
-		*ret_result = json_incref(result ? result : json_object());
+		*ret_result = result ? json_incref(result) : json_object();
 		return 0;
 	}
 	if (tk_json_unpack_lax(msg, "reply", err, "{s:{s:I, s:s, s?s}}", "error", "code", &code,

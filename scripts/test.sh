@@ -1,6 +1,7 @@
 #!/bin/bash
 # The README's test command: installs dependencies, builds, and runs the unit and integration
-# suites, then all of them again under ASan+UBSan.  Prints "N passed, N failed" at the end.
+# suites, then all of them again under ASan+UBSan, then the fuzz targets for a minute each
+# (TK_FUZZ_SECONDS).  Prints "N passed, N failed" at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +48,12 @@ for variant in "build" "build-asan -Db_sanitize=address,undefined -Db_lundef=fal
 		status=1
 	fi
 done
+echo "=== fuzz (${TK_FUZZ_SECONDS:-60}s per target)"
+if bash scripts/fuzz.sh "${TK_FUZZ_SECONDS:-60}"; then
+	total_p=$((total_p + 1))
+else
+	total_f=$((total_f + 1))
+fi
 [ "$total_f" = 0 ] || status=1
 echo "$total_p passed, $total_f failed, $total_s skipped"
 exit $status

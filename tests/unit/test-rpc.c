@@ -143,6 +143,13 @@ static void test_replies(void **state)
 	json_decref(result);
 	json_decref(reply);
 
+	/* Found by fuzz-rpc: ok without a result must hand out exactly one reference. */
+	reply = parse("{\"ok\":true}");
+	assert_int_equal(tk_rpc_parse_reply(reply, &result, NULL), 0);
+	assert_int_equal(result->refcount, 1);
+	json_decref(result);
+	json_decref(reply);
+
 	/* Codes travel as positive errno values and come back negative. */
 	tk_err_set(&e, -EADDRINUSE, "address 10.0.0.5 is already in use");
 	reply = tk_rpc_reply_error(&e);
