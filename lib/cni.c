@@ -271,13 +271,43 @@ static json_t *prev_list(const struct tk_cni_config *cfg, const char *key)
 	return json_is_array(l) ? json_deep_copy(l) : json_array();
 }
 
+/*
+ * Appends the endpoint's addresses to ips (with interface = iface unless negative) and a default
+ * route via each gateway to routes, in cfg->version's format.
+ */
+static void append_addresses(const struct tk_cni_config *cfg, json_t *endpoint, json_int_t iface,
+			     json_t *ips, json_t *routes)
+{
+	bool v040 = strcmp(cfg->version, "0.4.0") == 0;
+	size_t i;
+	json_t *ip;
+
+	json_array_foreach(json_object_get(endpoint, "ips"), i, ip)
+	{
+		const char *version = json_string_value(json_object_get(ip, "version"));
+		const char *gw = json_string_value(json_object_get(ip, "gateway"));
+		json_t *entry =
+			json_pack("{s:s, s:s}", "address",
+				  json_string_value(json_object_get(ip, "address")), "gateway", gw);
+
+		if (iface >= 0)
+			json_object_set_new(entry, "interface", json_integer(iface));
+		if (v040)
+			json_object_set_new(entry, "version", json_string(version));
+		json_array_append_new(ips, entry);
+		json_array_append_new(routes,
+				      json_pack("{s:s, s:s}", "dst",
+						version && version[0] == '6' ? "::/0" : "0.0.0.0/0",
+						"gw", gw));
+	}
+}
+
 json_t *tk_cni_result(const struct tk_cni_config *cfg, json_t *endpoint, const char *host_mac,
 		      const char *netns)
 {
 	json_t *interfaces = prev_list(cfg, "interfaces"), *ips = prev_list(cfg, "ips");
-	json_t *routes = prev_list(cfg, "routes"), *dns, *ip, *host;
-	bool v040 = strcmp(cfg->version, "0.4.0") == 0;
-	size_t base = json_array_size(interfaces), i;
+	json_t *routes = prev_list(cfg, "routes"), *dns, *host;
+	size_t base = json_array_size(interfaces);
 
 	host = json_pack("{s:s}", "name",
 			 json_string_value(json_object_get(endpoint, "host_ifname")));
@@ -289,22 +319,7 @@ json_t *tk_cni_result(const struct tk_cni_config *cfg, json_t *endpoint, const c
 					json_string_value(json_object_get(endpoint, "ifname")),
 					"mac", json_string_value(json_object_get(endpoint, "mac")),
 					"sandbox", netns ? netns : ""));
-	json_array_foreach(json_object_get(endpoint, "ips"), i, ip)
-	{
-		const char *version = json_string_value(json_object_get(ip, "version"));
-		const char *gw = json_string_value(json_object_get(ip, "gateway"));
-		json_t *entry = json_pack("{s:s, s:s, s:I}", "address",
-					  json_string_value(json_object_get(ip, "address")),
-					  "gateway", gw, "interface", (json_int_t)base + 1);
-
-		if (v040)
-			json_object_set_new(entry, "version", json_string(version));
-		json_array_append_new(ips, entry);
-		json_array_append_new(routes,
-				      json_pack("{s:s, s:s}", "dst",
-						version && version[0] == '6' ? "::/0" : "0.0.0.0/0",
-						"gw", gw));
-	}
+	append_addresses(cfg, endpoint, (json_int_t)base + 1, ips, routes);
 	dns = json_object_get(cfg->prev_result, "dns");
 	dns = json_is_object(dns) ? json_deep_copy(dns) : json_object();
 	return json_pack("{s:s, s:o, s:o, s:o, s:o}", "cniVersion", cfg->version, "interfaces",
@@ -313,26 +328,9 @@ json_t *tk_cni_result(const struct tk_cni_config *cfg, json_t *endpoint, const c
 
 json_t *tk_cni_ipam_result(const struct tk_cni_config *cfg, json_t *endpoint)
 {
-	json_t *ips = json_array(), *routes = json_array(), *ip;
-	bool v040 = strcmp(cfg->version, "0.4.0") == 0;
-	size_t i;
+	json_t *ips = json_array(), *routes = json_array();
 
-	json_array_foreach(json_object_get(endpoint, "ips"), i, ip)
-	{
-		const char *version = json_string_value(json_object_get(ip, "version"));
-		const char *gw = json_string_value(json_object_get(ip, "gateway"));
-		json_t *entry =
-			json_pack("{s:s, s:s}", "address",
-				  json_string_value(json_object_get(ip, "address")), "gateway", gw);
-
-		if (v040)
-			json_object_set_new(entry, "version", json_string(version));
-		json_array_append_new(ips, entry);
-		json_array_append_new(routes,
-				      json_pack("{s:s, s:s}", "dst",
-						version && version[0] == '6' ? "::/0" : "0.0.0.0/0",
-						"gw", gw));
-	}
+	append_addresses(cfg, endpoint, -1, ips, routes);
 	return json_pack("{s:s, s:o, s:o, s:{}}", "cniVersion", cfg->version, "ips", ips, "routes",
 			 routes, "dns");
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The manager: owns the database, the netlink and nftables handles and the in-memory model. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -48,6 +50,19 @@ void manager_close(struct manager *m)
 	m->nft = tk_nft_close(m->nft);
 	m->nl = tk_nl_close(m->nl);
 	m->store = tk_store_close(m->store);
+}
+
+void report_action(json_t *actions, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_info("%s", buf);
+	if (actions)
+		json_array_append_new(actions, json_string(buf));
 }
 
 struct tenant *manager_tenant(struct manager *m, const char *name)

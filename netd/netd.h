@@ -53,7 +53,7 @@ struct endpoint {
 	char ifname[TK_IFNAME_MAX + 1];
 	char netns[4096];
 	char host_ifname[TK_IFNAME_MAX + 1]; /* tkv<8 hex of id> */
-	uint8_t host_mac[6];                 /* 0a:7e:<4 bytes of id>, so both ends are known */
+	uint8_t host_mac[6];		     /* 0a:7e:<4 bytes of id>, so both ends are known */
 	uint8_t mac[6];
 	bool has4, has6;
 	struct tk_addr ip4, ip6;
@@ -88,6 +88,8 @@ struct manager {
 /* manager.c */
 int manager_open(struct manager *m, tk_err *err);
 void manager_close(struct manager *m);
+/* Logs a change made to the kernel and adds it to actions (when not NULL) for the reply. */
+void report_action(json_t *actions, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 struct tenant *manager_tenant(struct manager *m, const char *name);
 struct network *manager_network(struct manager *m, const char *name);
 struct network *manager_network_by_id(struct manager *m, int64_t id);

@@ -111,20 +111,6 @@ static int network_prepare(struct manager *m, const struct network_params *p, st
 	return 0;
 }
 
-static void action(json_t *actions, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void action(json_t *actions, const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	log_info("%s", buf);
-	if (actions)
-		json_array_append_new(actions, json_string(buf));
-}
-
 static int add_gateway(struct manager *m, struct network *n, const struct tk_addr *gw,
 		       const struct tk_prefix *subnet, json_t *actions, tk_err *err)
 {
@@ -136,8 +122,8 @@ static int add_gateway(struct manager *m, struct network *n, const struct tk_add
 		return 0;
 	if (r < 0)
 		return tk_err_wrap(err, r, "adding gateway address to bridge '%s'", n->bridge);
-	action(actions, "added %s to bridge '%s'", tk_prefix_format(&p, buf, sizeof(buf)),
-	       n->bridge);
+	report_action(actions, "added %s to bridge '%s'", tk_prefix_format(&p, buf, sizeof(buf)),
+		      n->bridge);
 	return 0;
 }
 
@@ -162,7 +148,7 @@ int network_realize(struct manager *m, struct network *n, json_t *actions, tk_er
 		r = tk_nl_bridge_add(m->nl, n->bridge, n->mtu, &n->bridge_ifindex, err);
 		if (r < 0)
 			return tk_err_wrap(err, r, "creating bridge '%s'", n->bridge);
-		action(actions, "created bridge '%s'", n->bridge);
+		report_action(actions, "created bridge '%s'", n->bridge);
 	} else if (r < 0) {
 		return r;
 	} else {

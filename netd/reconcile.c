@@ -20,19 +20,6 @@ struct idset {
 	size_t n, size;
 };
 
-static void note(json_t *actions, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(json_t *actions, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	log_info("Reconcile: %s", buf);
-	json_array_append_new(actions, json_string(buf));
-}
-
 /* Parses "<prefix><hex>" exactly, so that only names tenantkit makes are ever touched. */
 static bool parse_tk_name(const char *name, const char *prefix, size_t hex_len, int64_t *ret)
 {
@@ -123,9 +110,10 @@ static int remove_stale_links(struct manager *m, json_t *actions, tk_err *err)
 		tk_err e = {};
 		int q = tk_nl_link_del(m->nl, s.stale[i], &e);
 		if (q < 0 && q != -ENODEV)
-			note(actions, "failed to remove unknown link '%s': %s", s.stale[i], e.msg);
+			report_action(actions, "failed to remove unknown link '%s': %s", s.stale[i],
+				      e.msg);
 		else
-			note(actions, "removed unknown link '%s'", s.stale[i]);
+			report_action(actions, "removed unknown link '%s'", s.stale[i]);
 	}
 	free(s.endpoints.ids);
 	free(s.stale);
@@ -145,10 +133,10 @@ static int check_endpoint(struct endpoint *e, void *userdata)
 		return 0;
 	r = tk_nl_link_get(m->nl, e->host_ifname, &link, &err);
 	if (r == -ENODEV) {
-		note(actions,
-		     "endpoint '%s' %s: host veth '%s' is gone (container stopped?); "
-		     "kept until the runtime deletes it",
-		     e->container_id, e->ifname, e->host_ifname);
+		report_action(actions,
+			      "endpoint '%s' %s: host veth '%s' is gone (container stopped?); "
+			      "kept until the runtime deletes it",
+			      e->container_id, e->ifname, e->host_ifname);
 		return 0;
 	}
 	if (r < 0)
@@ -157,8 +145,8 @@ static int check_endpoint(struct endpoint *e, void *userdata)
 		if ((r = tk_nl_link_set_master(m->nl, link.ifindex, e->network->bridge_ifindex,
 					       ctx[2])) < 0)
 			return r;
-		note(actions, "re-attached '%s' to bridge '%s'", e->host_ifname,
-		     e->network->bridge);
+		report_action(actions, "re-attached '%s' to bridge '%s'", e->host_ifname,
+			      e->network->bridge);
 	}
 	if (!link.up && (r = tk_nl_link_set_up(m->nl, link.ifindex, ctx[2])) < 0)
 		return r;
@@ -188,7 +176,7 @@ int reconcile(struct manager *m, json_t *actions, tk_err *err)
 		return r;
 	if ((r = firewall_rebuild(m, err)) < 0)
 		return tk_err_wrap(err, r, "rebuilding the nftables tables");
-	note(actions, "loaded nftables tables with %u network(s) and %llu endpoint(s)",
-	     count_networks(m), (unsigned long long)m->n_endpoints);
+	report_action(actions, "loaded nftables tables with %u network(s) and %llu endpoint(s)",
+		      count_networks(m), (unsigned long long)m->n_endpoints);
 	return 0;
 }

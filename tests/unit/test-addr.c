@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "helpers.h"
+
 #include "addr.h"
 
 /* Asserts that parse fails with code and a message that names the input. */
@@ -101,23 +103,7 @@ static void test_prefix_parse_host(void **state)
 	assert_refused(tk_prefix_parse_host("10.0.0.5/40", &p, err), -EINVAL);
 }
 
-static struct tk_prefix P(const char *s) {
-	struct tk_prefix p;
-
-	assert_int_equal(tk_prefix_parse(s, &p, NULL), 0);
-	return p;
-}
-
-static struct tk_addr
-A(const char *s) {
-	struct tk_addr a;
-
-	assert_int_equal(tk_addr_parse(s, &a, NULL), 0);
-	return a;
-}
-
-static void
-test_contains_overlaps(void **state)
+static void test_contains_overlaps(void **state)
 {
 	struct tk_prefix a = P("10.200.0.0/16"), b = P("10.200.5.0/24"), c = P("10.201.0.0/24"),
 			 d = P("fd7e::/48"), e = P("fd7e:0:0:1::/64"), f = P("0.0.0.0/0");

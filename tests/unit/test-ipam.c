@@ -10,25 +10,11 @@
 
 #include <cmocka.h>
 
+#include "helpers.h"
+
 #include "ipam.h"
 
-static struct tk_prefix P(const char *s) {
-	struct tk_prefix p;
-
-	assert_int_equal(tk_prefix_parse(s, &p, NULL), 0);
-	return p;
-}
-
-static struct tk_addr
-A(const char *s) {
-	struct tk_addr a;
-
-	assert_int_equal(tk_addr_parse(s, &a, NULL), 0);
-	return a;
-}
-
-static const char *
-str(const struct tk_addr *a)
+static const char *str(const struct tk_addr *a)
 {
 	static char buf[4][TK_ADDR_STRLEN];
 	static int i;
