@@ -558,7 +558,9 @@ static void bridge_table(struct tk_nft_batch *b)
 	/* htype 1 (ethernet), ptype 0x0800, hlen 6, plen 4: the only ARP whose fields we check */
 	static const uint8_t arp_eth_ip4[6] = { 0, 1, 8, 0, 6, 4 };
 	const uint16_t dhcp4_server = htons(67), dhcp6_server = htons(547);
-	const uint8_t ra = 134, redirect = 137, ll_mask[2] = { 0xff, 0xc0 }, ll[2] = { 0xfe, 0x80 };
+	const uint8_t ra = 134, na = 136, redirect = 137, ll_mask[2] = { 0xff, 0xc0 },
+		      ll[2] = { 0xfe, 0x80 };
+	const struct field na_target[] = { { NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16 }, ether_saddr };
 	static const uint8_t unspecified[16];
 
 	table_msg(b, f, NFT_MSG_NEWTABLE, NLM_F_CREATE);
@@ -604,6 +606,16 @@ static void bridge_table(struct tk_nft_batch *b)
 	    verdict(R, NF_DROP, NULL));
 	PRE(match_ethertype(R, ETH_P_IPV6); match_meta8(R, NFT_META_L4PROTO, IPPROTO_UDP);
 	    match_payload(R, NFT_PAYLOAD_TRANSPORT_HEADER, 0, &dhcp6_server, 2); counter(R);
+	    verdict(R, NF_DROP, NULL));
+	/*
+	 * Neighbour advertisements may only be about the port's own addresses (or a link-local
+	 * one): otherwise a container could take over a neighbour's address in every cache.
+	 */
+	PRE(match_ethertype(R, ETH_P_IPV6); match_meta8(R, NFT_META_L4PROTO, IPPROTO_ICMPV6);
+	    match_payload(R, NFT_PAYLOAD_TRANSPORT_HEADER, 0, &na, 1);
+	    payload(R, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 2, NFT_REG32_00); mask(R, ll_mask, 2);
+	    cmp(R, NFT_CMP_NEQ, ll, 2);
+	    match_set(R, NFT_META_IIFNAME, na_target, 2, &set_port_ip6, true); counter(R);
 	    verdict(R, NF_DROP, NULL));
 	PRE(match_ethertype(R, ETH_P_IPV6);
 	    match_set(R, NFT_META_IIFNAME, ip6_src, 2, &set_port_ip6, false);

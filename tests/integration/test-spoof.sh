@@ -57,6 +57,48 @@ expect_fail "a changed (spoofed) MAC is dropped" ip netns exec attacker ping -c1
 ip -n attacker link set eth0 address "$xmac"
 ip -n attacker neigh flush dev eth0
 expect_ok "the original MAC works again" ip netns exec attacker ping -c1 -W2 -I "$x4" "$v4"
+# NDP: an unsolicited, overriding neighbour advertisement claiming the victim's IPv6 address.
+icmp6() { # netns python-expression-of-the-ICMPv6-message destination
+	ip netns exec "$1" python3 -c "
+import socket, struct
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
+mac = bytes.fromhex('$xmac'.replace(':', ''))
+msg = $2
+s.sendto(msg, ('$3', 0, 0, socket.if_nametoindex('eth0')))
+"
+}
+gw6=$("$NETCTL" --json inspect network alpha-net | jq -r .gateway6)
+ping -c1 -W1 "$v6" >/dev/null 2>&1 # the host (gateway) learns the victim's MAC
+vmac6=$(ip -6 -j neigh show "$v6" | jq -r '.[0].lladdr')
+before=$(drops)
+icmp6 attacker "struct.pack('!BBHI', 136, 0, 0, 0x20000000) + socket.inet_pton(socket.AF_INET6, '$v6') + bytes([2, 1]) + mac" ff02::1
+icmp6 attacker "struct.pack('!BBHI', 136, 0, 0, 0x20000000) + socket.inet_pton(socket.AF_INET6, '$v6') + bytes([2, 1]) + mac" "$gw6"
+sleep 0.2
+expect_ok "a neighbour advertisement for the victim's address was dropped" test "$(drops)" -gt "$before"
+expect_eq "the gateway still has the victim's MAC for its IPv6 address" "$vmac6" \
+	"$(ip -6 -j neigh show "$v6" | jq -r '.[0].lladdr')"
+expect_ok "the victim is still reachable over IPv6" ping -c1 -W1 "$v6"
+
+# Router advertisements: a container may not become the others' router.
+before=$(drops)
+icmp6 attacker "struct.pack('!BBHBBHII', 134, 0, 0, 64, 0, 1800, 0, 0) + struct.pack('!BBBBIII', 3, 4, 64, 0xc0, 86400, 14400, 0) + socket.inet_pton(socket.AF_INET6, '2001:db8:1::') + bytes([1, 1]) + mac" ff02::1
+sleep 0.5
+expect_ok "the router advertisement was dropped" test "$(drops)" -gt "$before"
+expect_eq "the victim took no address from it" 0 "$(ip -n victim -6 addr show | grep -c '2001:db8:1:' || true)"
+expect_eq "and no default route" 0 "$(ip -n victim -6 route show default | grep -c 'proto ra' || true)"
+
+# DHCP: a container may not answer as a DHCP server.
+before=$(drops)
+: >"$TK_TMP/dhcp.out"
+ip netns exec victim timeout 2 nc -4 -u -l -p 68 >"$TK_TMP/dhcp.out" 2>/dev/null &
+sleep 0.2
+echo fake-offer | ip netns exec attacker nc -4 -u -p 67 -w 1 "$v4" 68 >/dev/null 2>&1
+sleep 0.3
+expect_eq "the victim received no DHCP offer" "" "$(cat "$TK_TMP/dhcp.out")"
+expect_ok "the offer was counted as dropped" test "$(drops)" -gt "$before"
+
 # A tenantkit-named veth that is no endpoint (a DEL in progress, a leftover of a crash) is mute,
 # even with a valid-looking address: it cannot reach the victim or the gateway.
 tk_ns_add rogue
