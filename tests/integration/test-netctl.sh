@@ -79,6 +79,25 @@ expect_eq "detach --json says deleted:false" false \
 expect_eq "detach of c1 says deleted:true" true "$("$NETCTL" --json detach c1 | jq .deleted)"
 expect_eq "reconcile on a clean kernel repairs nothing" 0 \
 	"$("$NETCTL" reconcile | grep -cE 'created|removed|re-attached|failed')"
+# --cni-conf: the runtime's configuration follows the network.
+mkdir -p "$TK_TMP/net.d"
+expect_ok "create with --cni-conf=DIR" "$NETCTL" create tenant-net web --tenant beta --cni-conf="$TK_TMP/net.d"
+expect_eq "it wrote web.conflist for tenant-bridge" "1.0.0 web tenant-bridge beta web" \
+	"$(jq -r '"\(.cniVersion) \(.name) \(.plugins[0].type) \(.plugins[0].tenant) \(.plugins[0].network)"' "$TK_TMP/net.d/web.conflist")"
+expect_eq "and names this test's socket" "$TK_NETD_SOCKET" "$(jq -r '.plugins[0].socket' "$TK_TMP/net.d/web.conflist")"
+expect_eq "mode 0644" 644 "$(stat -c %a "$TK_TMP/net.d/web.conflist")"
+tk_ns_add conflist
+expect_ok "the written conflist works with tenant-bridge" bash -c \
+	"jq -c '.plugins[0] + {cniVersion, name}' '$TK_TMP/net.d/web.conflist' | env -i CNI_COMMAND=ADD CNI_CONTAINERID=cf CNI_NETNS=/run/netns/conflist CNI_IFNAME=eth0 '$TK_BUILD_DIR/cni-plugins/tenant-bridge' >/dev/null"
+"$NETCTL" detach cf >/dev/null
+expect_eq "an unwritable directory: exit 1, no network created" "1 1" \
+	"$(rc_of "$NETCTL" create tenant-net web2 --tenant beta --cni-conf=/nonexistent) $(rc_of "$NETCTL" inspect network web2)"
+echo '{"plugins":[{"type":"bridge"}]}' >"$TK_TMP/net.d/other.conflist"
+expect_ok "delete with --cni-conf removes it" "$NETCTL" delete network web --cni-conf="$TK_TMP/net.d"
+expect_fail "web.conflist is gone" test -e "$TK_TMP/net.d/web.conflist"
+"$NETCTL" create tenant-net other --tenant beta >/dev/null
+expect_ok "a conflist that is not ours is left alone" bash -c \
+	"'$NETCTL' delete network other --cni-conf='$TK_TMP/net.d' && test -e '$TK_TMP/net.d/other.conflist'"
 expect_ok "delete network" "$NETCTL" delete network alpha-db
 expect_eq "deleted network is gone: exit 1" 1 "$(rc_of "$NETCTL" inspect network alpha-db)"
 tk_done

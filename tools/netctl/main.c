@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "cleanup.h"
@@ -301,7 +303,7 @@ static int cmd_status(int argc, char **argv)
 	"[--max-endpoints N]"
 #define USAGE_CREATE_NET                                                                           \
 	"netctl create tenant-net NAME --tenant TENANT [--subnet CIDR] [--subnet6 CIDR | --ipv6] " \
-	"[--no-nat] [--mtu N]"
+	"[--no-nat] [--mtu N] [--cni-conf[=DIR]]"
 
 static int create_tenant(int argc, char **argv)
 {
@@ -355,6 +357,80 @@ static int create_tenant(int argc, char **argv)
 	return 0;
 }
 
+#define DEFAULT_CNI_CONF_DIR "/etc/cni/net.d"
+
+static int conflist_path(const char *dir, const char *network, char *buf, size_t size)
+{
+	if ((size_t)snprintf(buf, size, "%s/%s.conflist", dir, network) >= size) {
+		fprintf(stderr, "netctl: CNI configuration path too long\n");
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/*
+ * The conflist a runtime needs for this network: tenant-bridge alone, CNI 1.0.0 (what podman 4
+ * and containerd 1.6 speak), written to a temporary file and renamed into place.
+ */
+static int write_conflist(const char *dir, const char *network, const char *tenant)
+{
+	_cleanup_(json_decrefp) json_t *plugin = NULL, *list = NULL;
+	char path[4096], tmp[4200];
+	int r, fd;
+
+	if ((r = conflist_path(dir, network, path, sizeof(path))) < 0)
+		return r;
+	plugin = json_pack("{s:s, s:s, s:s, s:{s:b, s:b}}", "type", "tenant-bridge", "tenant",
+			   tenant, "network", network, "capabilities", "ips", 1, "mac", 1);
+	if (plugin && strcmp(arg_socket, TK_NETD_SOCKET) != 0)
+		json_object_set_new(plugin, "socket", json_string(arg_socket));
+	list = json_pack("{s:s, s:s, s:[O]}", "cniVersion", "1.0.0", "name", network, "plugins",
+			 plugin);
+	snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path);
+	fd = list ? mkstemp(tmp) : -1;
+	if (fd < 0) {
+		fprintf(stderr, "netctl: cannot write '%s': %s\n", path, strerror(errno));
+		return -errno;
+	}
+	if (json_dumpfd(list, fd, JSON_INDENT(2)) < 0 || write(fd, "\n", 1) != 1 ||
+	    fchmod(fd, 0644) < 0 || fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
+		r = -errno;
+		fprintf(stderr, "netctl: cannot write '%s': %s\n", path, strerror(errno));
+		unlink(tmp);
+		return r ?: -EIO;
+	}
+	return 0;
+}
+
+/* Removes DIR/NETWORK.conflist, but only a tenant-bridge configuration of that network. */
+static int remove_conflist(const char *dir, const char *network)
+{
+	_cleanup_(json_decrefp) json_t *list = NULL;
+	json_t *plugin;
+	char path[4096];
+	int r;
+
+	if ((r = conflist_path(dir, network, path, sizeof(path))) < 0)
+		return r;
+	list = json_load_file(path, 0, NULL);
+	if (!list)
+		return 0; /* nothing there (or nothing we wrote) */
+	plugin = json_array_get(json_object_get(list, "plugins"), 0);
+	if (!json_is_string(json_object_get(plugin, "type")) ||
+	    strcmp(json_string_value(json_object_get(plugin, "type")), "tenant-bridge") != 0 ||
+	    !json_is_string(json_object_get(plugin, "network")) ||
+	    strcmp(json_string_value(json_object_get(plugin, "network")), network) != 0) {
+		fprintf(stderr, "netctl: leaving '%s' alone: it is not tenantkit's for '%s'\n",
+			path, network);
+		return 0;
+	}
+	if (unlink(path) < 0) {
+		fprintf(stderr, "netctl: cannot remove '%s': %s\n", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 static int create_network(int argc, char **argv)
 {
 	static const struct option options[] = { COMMON_OPTIONS,
@@ -364,8 +440,10 @@ static int create_network(int argc, char **argv)
 						 { "ipv6", no_argument, NULL, 'i' },
 						 { "no-nat", no_argument, NULL, 'N' },
 						 { "mtu", required_argument, NULL, 'm' },
+						 { "cni-conf", optional_argument, NULL, 'C' },
 						 {} };
 	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
+	const char *cni_dir = NULL;
 	json_int_t v = 0;
 	int c, r;
 
@@ -373,13 +451,16 @@ static int create_network(int argc, char **argv)
 		switch (c) {
 		case 'j': arg_json = true; break;
 		case 'h':
-			return help(USAGE_CREATE_NET, "Creates a network of a tenant: a bridge, a "
-						      "gateway address and an IPv4\n"
-						      "subnet (given, or a /24 from netd's pool), "
-						      "optionally an IPv6 /64 (given\n"
-						      "with --subnet6 or allocated with --ipv6).  "
-						      "Egress is masqueraded unless\n"
-						      "--no-nat.\n");
+			return help(USAGE_CREATE_NET,
+				    "Creates a network of a tenant: a bridge, a "
+				    "gateway address and an IPv4\n"
+				    "subnet (given, or a /24 from netd's pool), "
+				    "optionally an IPv6 /64 (given\n"
+				    "with --subnet6 or allocated with --ipv6).  "
+				    "Egress is masqueraded unless\n"
+				    "--no-nat.  --cni-conf also writes "
+				    "DIR/NAME.conflist (default\n"
+				    "DIR: " DEFAULT_CNI_CONF_DIR ") for runtimes.\n");
 		case 't': json_object_set_new(args, "tenant", json_string(optarg)); break;
 		case '4': json_object_set_new(args, "subnet", json_string(optarg)); break;
 		case '6': json_object_set_new(args, "subnet6", json_string(optarg)); break;
@@ -390,6 +471,7 @@ static int create_network(int argc, char **argv)
 				return r;
 			json_object_set_new(args, "mtu", json_integer(v));
 			break;
+		case 'C': cni_dir = optarg ?: DEFAULT_CNI_CONF_DIR; break;
 		default: return usage_error(USAGE_CREATE_NET, "invalid option");
 		}
 	}
@@ -398,8 +480,21 @@ static int create_network(int argc, char **argv)
 	if (!json_object_get(args, "tenant"))
 		return usage_error(USAGE_CREATE_NET, "--tenant is required");
 	json_object_set_new(args, "name", json_string(argv[optind]));
+	if (cni_dir && access(cni_dir, W_OK) < 0) {
+		fprintf(stderr, "netctl: cannot write CNI configurations into '%s': %s\n", cni_dir,
+			strerror(errno));
+		return EXIT_REFUSED;
+	}
 	if ((r = call("network.create", args, &result)) != 0)
 		return r;
+	if (cni_dir && write_conflist(cni_dir, argv[optind],
+				      json_string_value(json_object_get(args, "tenant"))) < 0) {
+		/* A network the runtime cannot use is not what was asked for: undo it. */
+		_cleanup_(json_decrefp) json_t *del = json_pack("{s:s}", "name", argv[optind]),
+					       *ignored = NULL;
+		(void)call("network.delete", del, &ignored);
+		return EXIT_REFUSED;
+	}
 	return output(result, print_object);
 }
 
@@ -514,20 +609,31 @@ static int cmd_inspect(int argc, char **argv)
 	return output(result, print_object);
 }
 
-#define USAGE_DELETE "netctl delete tenant NAME | network NAME"
+#define USAGE_DELETE "netctl delete tenant NAME | network NAME [--cni-conf[=DIR]]"
 static int cmd_delete(int argc, char **argv)
 {
+	static const struct option options[] = { COMMON_OPTIONS,
+						 { "cni-conf", optional_argument, NULL, 'C' },
+						 {} };
 	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
-	const char *what;
-	int r;
+	const char *what, *cni_dir = NULL;
+	bool network;
+	int c, r;
 
-	r = simple_options(
-		argc, argv, USAGE_DELETE,
-		"Deletes a tenant (it must have no networks) or a network (it must have no\n"
-		"endpoints), with its bridge and firewall elements.\n",
-		NULL, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
+	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
+		switch (c) {
+		case 'j': arg_json = true; break;
+		case 'h':
+			return help(
+				USAGE_DELETE,
+				"Deletes a tenant (it must have no networks) or a network (it must "
+				"have no\nendpoints), with its bridge and firewall elements.  "
+				"--cni-conf also removes the\nnetwork's DIR/NAME.conflist (default "
+				"DIR: " DEFAULT_CNI_CONF_DIR ").\n");
+		case 'C': cni_dir = optarg ?: DEFAULT_CNI_CONF_DIR; break;
+		default: return usage_error(USAGE_DELETE, "invalid option");
+		}
+	}
 	if (argc - optind != 2)
 		return usage_error(USAGE_DELETE, "delete what?");
 	what = argv[optind];
@@ -535,9 +641,11 @@ static int cmd_delete(int argc, char **argv)
 	    strcmp(what, "tenant-net") != 0)
 		return usage_error(USAGE_DELETE, "cannot delete '%s'", what);
 	json_object_set_new(args, "name", json_string(argv[optind + 1]));
-	if ((r = call(what[0] == 't' && what[6] != '-' ? "tenant.delete" : "network.delete", args,
-		      &result)) != 0)
+	network = strcmp(what, "tenant") != 0;
+	if ((r = call(network ? "network.delete" : "tenant.delete", args, &result)) != 0)
 		return r;
+	if (cni_dir && network && remove_conflist(cni_dir, argv[optind + 1]) < 0)
+		return EXIT_REFUSED;
 	if (arg_json)
 		return print_json(result);
 	printf("Deleted %s '%s'.\n", what, argv[optind + 1]);
