@@ -88,29 +88,33 @@ int tk_cni_env_parse(const char *(*get)(const char *name), struct tk_cni_env *en
 				   "'%s' is not one of ADD, DEL, CHECK, STATUS, GC, VERSION",
 				   command);
 	env->command = commands[i].command;
+	env->path = get("CNI_PATH");
+	/*
+	 * Network-level verbs (VERSION, STATUS, GC) use nothing else: runtimes pass placeholders
+	 * ("dummy") there, which must not be judged.
+	 */
+	if (!commands[i].needs_container)
+		return 0;
 	env->container_id = get("CNI_CONTAINERID");
-	env->netns = get("CNI_NETNS");
 	env->ifname = get("CNI_IFNAME");
 	env->args = get("CNI_ARGS");
-	env->path = get("CNI_PATH");
-	if (env->netns && !*env->netns)
-		env->netns = NULL;
-	if (commands[i].needs_container) {
-		if (!env->container_id || tk_container_id_validate(env->container_id, &err) < 0)
-			return tk_cni_fail(
-				e, TK_CNI_ERR_INVALID_ENV, "invalid CNI_CONTAINERID", "%s",
-				env->container_id ? err.msg : "CNI_CONTAINERID is not set");
-		if (!env->ifname || tk_ifname_validate(env->ifname, &err) < 0)
-			return tk_cni_fail(e, TK_CNI_ERR_INVALID_ENV, "invalid CNI_IFNAME", "%s",
-					   env->ifname ? err.msg : "CNI_IFNAME is not set");
+	if (!env->container_id || tk_container_id_validate(env->container_id, &err) < 0)
+		return tk_cni_fail(e, TK_CNI_ERR_INVALID_ENV, "invalid CNI_CONTAINERID", "%s",
+				   env->container_id ? err.msg : "CNI_CONTAINERID is not set");
+	if (!env->ifname || tk_ifname_validate(env->ifname, &err) < 0)
+		return tk_cni_fail(e, TK_CNI_ERR_INVALID_ENV, "invalid CNI_IFNAME", "%s",
+				   env->ifname ? err.msg : "CNI_IFNAME is not set");
+	/* DEL works without the namespace (it may be gone), so only ADD and CHECK judge it. */
+	if (commands[i].needs_netns) {
+		env->netns = get("CNI_NETNS");
+		if (!env->netns || !*env->netns)
+			return tk_cni_fail(e, TK_CNI_ERR_INVALID_ENV, "CNI_NETNS is not set",
+					   "%s needs the path of the container's network namespace",
+					   command);
+		if (env->netns[0] != '/')
+			return tk_cni_fail(e, TK_CNI_ERR_INVALID_ENV, "invalid CNI_NETNS",
+					   "'%s' is not an absolute path", env->netns);
 	}
-	if (commands[i].needs_netns && !env->netns)
-		return tk_cni_fail(e, TK_CNI_ERR_INVALID_ENV, "CNI_NETNS is not set",
-				   "%s needs the path of the container's network namespace",
-				   command);
-	if (env->netns && env->netns[0] != '/')
-		return tk_cni_fail(e, TK_CNI_ERR_INVALID_ENV, "invalid CNI_NETNS",
-				   "'%s' is not an absolute path", env->netns);
 	return parse_cni_args(env, e);
 }
 

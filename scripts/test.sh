@@ -1,6 +1,6 @@
 #!/bin/bash
-# The README's test command: installs dependencies, builds, and runs the unit and integration
-# suites, then all of them again under ASan+UBSan, then the fuzz targets for a minute each
+# The README's test command: installs dependencies, builds, and runs the unit, integration and
+# end-to-end (podman) suites, then all of them again under ASan+UBSan, then the fuzz targets for a minute each
 # (TK_FUZZ_SECONDS).  Prints "N passed, N failed" at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ run_suite() { # build dir, meson setup options...
 		meson setup "$dir" "$@" >/dev/null || return 1
 	fi
 	ninja -C "$dir" || return 1
-	meson test -C "$dir" --suite unit --suite integration --print-errorlogs \
+	meson test -C "$dir" --suite unit --suite integration --suite e2e --print-errorlogs \
 		--num-processes 2 --timeout-multiplier 3
 }
 

@@ -1,0 +1,77 @@
+#!/bin/bash
+# podman 4 with the CNI backend uses tenantkit: `podman run --network alpha-net` gets its
+# address from netd, containers of one tenant reach each other (ICMP, TCP), other tenants do
+# not, `podman rm` releases the address, `podman network ls` shows the tenant networks.
+# podman's storage, runtime state and CNI configuration live in this test's private /run.
+source "$(dirname "$0")/../integration/lib.sh"
+
+command -v podman >/dev/null || tk_skip "podman is not installed"
+command -v runc >/dev/null || tk_skip "runc is not installed"
+command -v busybox >/dev/null || tk_skip "busybox-static is not installed"
+
+# podman and libcni also write to /var/lib/containers, /var/lib/cni and /var/tmp: in this test's
+# mount namespace those are throwaway too.
+mount -t tmpfs tk-var-lib /var/lib
+mount -t tmpfs tk-var-tmp /var/tmp
+P=$TK_TMP/podman
+mkdir -p "$P/rootfs/bin" "$P/net.d"
+# A tiny local image from Debian's busybox-static: there is no registry to pull from.
+cp "$(command -v busybox)" "$P/rootfs/bin/busybox"
+for a in sh ping nc ip sleep cat echo; do ln -s busybox "$P/rootfs/bin/$a"; done
+tar -C "$P/rootfs" -cf "$P/rootfs.tar" .
+# runc: crun refuses this kind of host's hybrid cgroup layout; limits the sandbox can grant.
+cat >"$P/containers.conf" <<EOC
+[network]
+network_backend = "cni"
+cni_plugin_dirs = ["$TK_BUILD_DIR/cni-plugins", "/usr/lib/cni"]
+network_config_dir = "$P/net.d"
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime = "runc"
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+EOC
+export CONTAINERS_CONF=$P/containers.conf
+pod() { podman --root "$P/storage" --runroot "$P/runroot" "$@"; }
+cleanup_podman() {
+	pod rm -a -f -t 0 >/dev/null 2>&1
+	pod rmi -a -f >/dev/null 2>&1
+}
+trap 'cleanup_podman; tk_cleanup' EXIT
+
+tk_netd_start
+expect_ok "import the busybox image" pod import -q "$P/rootfs.tar" localhost/tk-busybox:latest
+"$NETCTL" create tenant alpha >/dev/null
+"$NETCTL" create tenant beta >/dev/null
+expect_ok "alpha-net with its conflist" "$NETCTL" create tenant-net alpha-net --tenant alpha --cni-conf="$P/net.d"
+expect_ok "beta-net with its conflist" "$NETCTL" create tenant-net beta-net --tenant beta --cni-conf="$P/net.d"
+expect_eq "podman network ls shows the tenant networks" "alpha-net tenant-bridge beta-net tenant-bridge" \
+	"$(pod network ls --format '{{.Name}} {{.Driver}}' | grep -v '^podman ' | sort | xargs)"
+
+run() { pod run -d --name "$1" --network "$2" localhost/tk-busybox sleep 1000 >/dev/null; }
+expect_ok "run a1 on alpha-net" run a1 alpha-net
+expect_ok "run a2 on alpha-net" run a2 alpha-net
+expect_ok "run b1 on beta-net" run b1 beta-net
+addr_of() { pod inspect "$1" --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}'; }
+a2=$(addr_of a2) b1=$(addr_of b1)
+expect_ok "a2 got its address from netd ($a2)" bash -c \
+	"'$NETCTL' --json list endpoints | jq -e --arg a '$a2' '.endpoints[] | select(.network == \"alpha-net\") | select(.ips[0].address | startswith(\$a + \"/\"))'"
+expect_eq "netd knows all three containers" 3 "$("$NETCTL" --json list endpoints | jq '.endpoints | length')"
+expect_ok "a1 pings a2 (same tenant)" pod exec a1 ping -c1 -W1 "$a2"
+pod exec -d a2 nc -l -p 8080 -e echo tenantkit >/dev/null
+sleep 0.3
+expect_eq "a1 reaches a2 over TCP" tenantkit "$(pod exec a1 nc -w 2 "$a2" 8080 </dev/null 2>/dev/null)"
+expect_fail "a1 cannot ping b1 (other tenant)" pod exec a1 ping -c1 -W1 "$b1"
+pod exec -d b1 nc -l -p 8080 -e echo leaked >/dev/null
+sleep 0.3
+expect_eq "a1 cannot reach b1 over TCP" "" "$(pod exec a1 nc -w 2 "$b1" 8080 </dev/null 2>/dev/null)"
+expect_ok "podman rm of a2" pod rm -f -t 0 a2
+tk_settle
+expect_eq "netd released a2's endpoint" 0 \
+	"$("$NETCTL" --json list endpoints | jq --arg a "$a2" '[.endpoints[] | select(.ips[0].address | startswith($a + "/"))] | length')"
+expect_ok "podman rm of the rest" pod rm -f -t 0 a1 b1
+tk_settle
+expect_eq "no endpoints left" 0 "$("$NETCTL" --json list endpoints | jq '.endpoints | length')"
+expect_eq "no tkv links left" 0 "$(ip -j link show | jq '[.[].ifname | select(test("^tkv"))] | length')"
+tk_done
