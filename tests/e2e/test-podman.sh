@@ -66,11 +66,19 @@ expect_fail "a1 cannot ping b1 (other tenant)" pod exec a1 ping -c1 -W1 "$b1"
 pod exec -d b1 nc -l -p 8080 -e echo leaked >/dev/null
 sleep 0.3
 expect_eq "a1 cannot reach b1 over TCP" "" "$(pod exec a1 nc -w 2 "$b1" 8080 </dev/null 2>/dev/null)"
+# netd restarting under running containers changes nothing for them.
+tk_netd_kill
+expect_ok "with netd killed, a1 still pings a2" pod exec a1 ping -c1 -W1 "$a2"
+tk_netd_start
+expect_ok "after netd's restart, a1 still pings a2" pod exec a1 ping -c1 -W1 "$a2"
+expect_fail "and still cannot reach b1" pod exec a1 ping -c1 -W1 "$b1"
+expect_ok "a container started after the restart joins in" run a3 alpha-net
+expect_ok "a3 pings a2" pod exec a3 ping -c1 -W1 "$a2"
 expect_ok "podman rm of a2" pod rm -f -t 0 a2
 tk_settle
 expect_eq "netd released a2's endpoint" 0 \
 	"$("$NETCTL" --json list endpoints | jq --arg a "$a2" '[.endpoints[] | select(.ips[0].address | startswith($a + "/"))] | length')"
-expect_ok "podman rm of the rest" pod rm -f -t 0 a1 b1
+expect_ok "podman rm of the rest" pod rm -f -t 0 a1 a3 b1
 tk_settle
 expect_eq "no endpoints left" 0 "$("$NETCTL" --json list endpoints | jq '.endpoints | length')"
 expect_eq "no tkv links left" 0 "$(ip -j link show | jq '[.[].ifname | select(test("^tkv"))] | length')"
