@@ -8,7 +8,7 @@ packages=(
 	libsqlite3-dev libcmocka-dev
 	nftables iproute2 iputils-ping netcat-openbsd busybox-static util-linux procps jq scdoc
 	clang-format python3 clang libclang-rt-14-dev
-	containernetworking-plugins podman runc
+	containernetworking-plugins podman runc containerd
 )
 
 missing=()
