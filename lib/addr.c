@@ -132,6 +132,7 @@ bool tk_prefix_overlaps(const struct tk_prefix *a, const struct tk_prefix *b)
 int tk_mac_parse(const char *s, uint8_t ret[6], tk_err *err)
 {
 	unsigned v[6];
+	uint8_t mac[6];
 	char tail;
 
 	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
@@ -141,8 +142,9 @@ int tk_mac_parse(const char *s, uint8_t ret[6], tk_err *err)
 	for (int i = 0; i < 6; i++) {
 		if (!isxdigit((unsigned char)s[i * 3]) || !isxdigit((unsigned char)s[i * 3 + 1]))
 			return tk_err_set(err, -EINVAL, "'%s' is not a MAC address", s);
-		ret[i] = (uint8_t)v[i];
+		mac[i] = (uint8_t)v[i];
 	}
+	memcpy(ret, mac, sizeof(mac)); /* only on success */
 	return 0;
 }
 

@@ -5,6 +5,27 @@
 #include <stdio.h>
 #include <string.h>
 
+/*
+ * Truncation may cut a multi-byte UTF-8 character; the message then is not valid UTF-8 and
+ * cannot travel in JSON.  Drops an incomplete character at the end.
+ */
+static void trim_utf8(char *s)
+{
+	size_t n = strlen(s), i = n, need;
+	unsigned char lead;
+
+	while (i > 0 && n - i < 4 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i == 0)
+		return;
+	lead = (unsigned char)s[i - 1];
+	if (lead < 0x80)
+		return;
+	need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+	if (n - (i - 1) < need)
+		s[i - 1] = '\0';
+}
+
 int tk_err_set(tk_err *err, int code, const char *fmt, ...)
 {
 	va_list ap;
@@ -15,6 +36,7 @@ int tk_err_set(tk_err *err, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
+	trim_utf8(err->msg);
 	return code;
 }
 
@@ -41,6 +63,7 @@ int tk_err_wrap(tk_err *err, int code, const char *fmt, ...)
 	size_t m = strnlen(old, rest);
 	memcpy(err->msg + n + 2, old, m);
 	err->msg[n + 2 + m] = '\0';
+	trim_utf8(err->msg);
 	err->code = code;
 	return code;
 }

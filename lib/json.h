@@ -9,7 +9,7 @@
 
 /*
  * json_unpack_ex with JSON_STRICT (unknown keys are refused) that turns jansson's error into a
- * tk_err naming `what` and the offending path: "endpoint.add args: 1:20: unknown key 'foo'".
+ * tk_err naming `what` and the problem: "endpoint.add args: 1 object item(s) left unpacked: foo".
  */
 int tk_json_unpack(json_t *root, const char *what, tk_err *err, const char *fmt, ...);
 /* The same without JSON_STRICT, for objects that may carry keys we ignore (CNI). */

@@ -167,7 +167,11 @@ json_t *tk_rpc_reply_error(const tk_err *e)
 	int code = e && e->code < 0 ? -e->code : EIO;
 	const char *msg = e && e->msg[0] ? e->msg : strerror(code);
 
-	return json_pack("{s:b, s:{s:i, s:s}}", "ok", 0, "error", "code", code, "msg", msg);
+	json_t *reply = json_pack("{s:b, s:{s:i, s:s}}", "ok", 0, "error", "code", code, "msg", msg);
+
+	/* A message that is not valid UTF-8 must not cost the client its answer. */
+	return reply ?: json_pack("{s:b, s:{s:i, s:s}}", "ok", 0, "error", "code", code, "msg",
+				  strerror(code));
 }
 
 int tk_rpc_parse_reply(json_t *msg, json_t **ret_result, tk_err *err)

@@ -16,7 +16,8 @@
 
 #include "err.h"
 
-#define TK_RPC_MAX_MSG (8u << 20)
+/* Below what one SOCK_SEQPACKET message can carry even with SO_SNDBUFFORCE (about 4 MiB). */
+#define TK_RPC_MAX_MSG ((4u << 20) - (128u << 10))
 
 /* Binds and listens on path (removing a stale socket), CLOEXEC|NONBLOCK, chmod mode. */
 int tk_rpc_listen(const char *path, mode_t mode, int *ret_fd, tk_err *err);

@@ -66,7 +66,7 @@ static int user_version(struct tk_store *s, int *ret, tk_err *err)
 	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
 
-	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+	if (rc != SQLITE_OK || (rc = sqlite3_step(st)) != SQLITE_ROW)
 		return fail(s, rc, "reading schema version", err);
 	*ret = sqlite3_column_int(st, 0);
 	return 0;
@@ -102,7 +102,7 @@ static int check_wal(struct tk_store *s, tk_err *err)
 	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
 
-	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+	if (rc != SQLITE_OK || (rc = sqlite3_step(st)) != SQLITE_ROW)
 		return fail(s, rc, "enabling WAL", err);
 	if (strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0)
 		return tk_err_set(err, -EIO, "the database refused WAL journaling");

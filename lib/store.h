@@ -41,7 +41,10 @@ void tk_store_rollback(struct tk_store *s);
  */
 int tk_store_stmt(struct tk_store *s, const char *sql, sqlite3_stmt **ret, tk_err *err);
 
-/* Maps an SQLite result code to -errno (-EEXIST for constraint violations, -EIO otherwise). */
+/*
+ * Maps an SQLite result code to -errno: -EEXIST for constraint violations, -EBUSY for foreign-key
+ * violations and locks, -ENOSPC, -ENOMEM, -EACCES where they fit, -EIO otherwise.
+ */
 int tk_store_errno(int sqlite_rc);
 
 /* Steps a statement that returns no rows; SQLITE_DONE -> 0. */

@@ -45,8 +45,8 @@ static int pick_subnet(struct manager *m, const char *requested, int family, str
 		       tk_err *err)
 {
 	const struct tk_prefix *pool = family == AF_INET ? &m->pool4 : &m->pool6;
-	struct tk_prefix used[1024];
-	size_t n_used = 0;
+	_cleanup_free_ struct tk_prefix *used = NULL;
+	size_t n_used = 0, n_networks = 0;
 	int r;
 
 	if (requested) {
@@ -65,7 +65,13 @@ static int pick_subnet(struct manager *m, const char *requested, int family, str
 					  requested);
 		return check_overlap(m, ret, err);
 	}
-	for (struct network *o = m->networks; o && n_used < ELEMENTSOF(used); o = o->next) {
+	/* Every network's subnet, however many there are: a carve must overlap none of them. */
+	for (struct network *o = m->networks; o; o = o->next)
+		n_networks++;
+	used = calloc(n_networks + 1, sizeof(*used));
+	if (!used)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	for (struct network *o = m->networks; o; o = o->next) {
 		if (family == AF_INET && o->has4)
 			used[n_used++] = o->subnet4;
 		else if (family == AF_INET6 && o->has6)

@@ -410,9 +410,40 @@ static void test_wire_too_large(void **state)
 	close(sv[1]);
 }
 
+/* Found by review: a message cut inside a UTF-8 character made the error reply NULL. */
+static void test_reply_error_long_utf8(void **state)
+{
+	char op[600];
+	tk_err err = {};
+	json_t *reply;
+
+	(void)state;
+	memset(op, 'a', 498);
+	strcpy(op + 498, "\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4");
+	tk_err_set(&err, -EOPNOTSUPP, "unknown op '%s'", op);
+	reply = tk_rpc_reply_error(&err);
+	assert_non_null(reply);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(reply, "error"), "code")),
+			 EOPNOTSUPP);
+	json_decref(reply);
+	/* Even a message that was never valid UTF-8 yields a reply. */
+	snprintf(err.msg, sizeof(err.msg), "bad \xff byte");
+	reply = tk_rpc_reply_error(&err);
+	assert_non_null(reply);
+	json_decref(reply);
+	/* tk_err_wrap's truncation keeps UTF-8 whole too. */
+	tk_err_set(&err, -EINVAL, "%s", op);
+	tk_err_wrap(&err, -EINVAL, "context");
+	reply = tk_rpc_reply_error(&err);
+	assert_non_null(reply);
+	assert_true(json_is_string(json_object_get(json_object_get(reply, "error"), "msg")));
+	json_decref(reply);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reply_error_long_utf8),
 		cmocka_unit_test(test_parse_request_refused),
 		cmocka_unit_test(test_parse_request),
 		cmocka_unit_test(test_parse_request_no_args),
