@@ -264,4 +264,11 @@ expect_eq "delete --json prints JSON" "{}" "$("$NETCTL" --json delete network be
 expect_ok "delete tenant beta" "$NETCTL" delete tenant beta
 expect_eq "what is left" "alpha:alpha-net" \
 	"$("$NETCTL" --json list tenants | jq -r '[.tenants[].name] | join(",")'):$("$NETCTL" --json list networks | jq -r '[.networks[].name] | join(",")')"
+# Options after the command name, and arguments that cannot travel as JSON.
+expect_eq "status --json" 0 "$(rc_of "$NETCTL" status --json)"
+expect_ok "status --json parses" bash -c "'$NETCTL' status --json | jq -e .tenants"
+expect_eq "reconcile --json" 0 "$(rc_of "$NETCTL" reconcile --json)"
+expect_eq "a value that is not UTF-8: exit 2" 2 "$(rc_of "$NETCTL" list networks --tenant $'x\xff')"
+expect_eq "a name that is not UTF-8: exit 2" 2 "$(rc_of "$NETCTL" create tenant $'t\xff')"
+expect_eq "' 5' is not a number: exit 2" 2 "$(rc_of "$NETCTL" create tenant t5 --max-networks ' 5')"
 tk_done

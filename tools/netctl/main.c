@@ -3,6 +3,7 @@
  * netctl: the command line over netd's local protocol.  Tables for people, --json for scripts.
  * Exit codes: 0 success, 1 netd refused or failed the request, 2 usage error, 3 netd unreachable.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <getopt.h>
@@ -216,8 +217,6 @@ static void human_actions(json_t *r)
 	size_t i;
 	json_t *a;
 
-	if (json_array_size(json_object_get(r, "actions")) == 0)
-		puts("Kernel state already matches the database.");
 	json_array_foreach(json_object_get(r, "actions"), i, a) puts(json_string_value(a));
 }
 
@@ -230,7 +229,7 @@ static int parse_u32(const char *s, const char *what, json_int_t *ret, const cha
 
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (!*s || *end || errno || s[0] == '-' || v > UINT32_MAX)
+	if (!isdigit((unsigned char)s[0]) || *end || errno || v > UINT32_MAX)
 		return usage_error(usage, "%s must be a non-negative number, not '%s'", what, s);
 	*ret = (json_int_t)v;
 	return 0;
@@ -279,6 +278,9 @@ static int help(const char *usage, const char *text)
 		"help", no_argument, NULL, 'h'                                                     \
 	}
 
+static int simple_options(int argc, char **argv, const char *usage, const char *text,
+			  const char *const *names, const char **values);
+
 /* ---- commands ---------------------------------------------------------------------------- */
 
 #define USAGE_STATUS "netctl status"
@@ -287,12 +289,14 @@ static int cmd_status(int argc, char **argv)
 	_cleanup_(json_decrefp) json_t *result = NULL;
 	int r;
 
-	if (want_help(argc, argv))
-		return help(USAGE_STATUS,
-			    "Shows netd's version, uptime and how many tenants, networks and "
-			    "endpoints it manages.\n");
-	if (argc > 1)
-		return usage_error(USAGE_STATUS, "unexpected argument '%s'", argv[1]);
+	r = simple_options(argc, argv, USAGE_STATUS,
+			   "Shows netd's version, uptime and how many tenants, networks and "
+			   "endpoints it manages.\n",
+			   NULL, NULL);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (optind < argc)
+		return usage_error(USAGE_STATUS, "unexpected argument '%s'", argv[optind]);
 	if ((r = call("status", NULL, &result)) != 0)
 		return r;
 	return output(result, print_object);
@@ -780,13 +784,15 @@ static int cmd_reconcile(int argc, char **argv)
 	_cleanup_(json_decrefp) json_t *result = NULL;
 	int r;
 
-	if (want_help(argc, argv))
-		return help(
-			USAGE_RECONCILE,
-			"Makes the kernel match netd's database again (bridges, veths, addresses,\n"
-			"the nftables tables) and prints what had to change.\n");
-	if (argc > 1)
-		return usage_error(USAGE_RECONCILE, "unexpected argument '%s'", argv[1]);
+	r = simple_options(
+		argc, argv, USAGE_RECONCILE,
+		"Makes the kernel match netd's database again (bridges, veths, addresses,\n"
+		"the nftables tables) and prints what it did.\n",
+		NULL, NULL);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (optind < argc)
+		return usage_error(USAGE_RECONCILE, "unexpected argument '%s'", argv[optind]);
 	if ((r = call("reconcile", NULL, &result)) != 0)
 		return r;
 	return output(result, human_actions);
@@ -831,6 +837,15 @@ int main(int argc, char **argv)
 						 {} };
 	int c;
 
+	/* netd speaks JSON: an argument that is not UTF-8 cannot be passed on faithfully. */
+	for (int i = 1; i < argc; i++) {
+		json_t *probe = json_string(argv[i]);
+		if (!probe) {
+			fprintf(stderr, "netctl: argument %d is not valid UTF-8\n", i);
+			return EXIT_USAGE;
+		}
+		json_decref(probe);
+	}
 	arg_socket = getenv("TK_NETD_SOCKET") ?: TK_NETD_SOCKET;
 	while ((c = getopt_long(argc, argv, "+s:jh", options, NULL)) >= 0) {
 		switch (c) {
