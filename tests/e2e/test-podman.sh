@@ -19,12 +19,13 @@ mkdir -p "$P/rootfs/bin" "$P/net.d"
 cp "$(command -v busybox)" "$P/rootfs/bin/busybox"
 for a in sh ping nc ip sleep cat echo; do ln -s busybox "$P/rootfs/bin/$a"; done
 tar -C "$P/rootfs" -cf "$P/rootfs.tar" .
-# runc: crun refuses this kind of host's hybrid cgroup layout; limits the sandbox can grant.
-cat >"$P/containers.conf" <<EOC
-[network]
-network_backend = "cni"
-cni_plugin_dirs = ["$TK_BUILD_DIR/cni-plugins", "/usr/lib/cni"]
-network_config_dir = "$P/net.d"
+# The shipped examples/podman/tenantkit.conf, its directories pointed at this build and test;
+# then what this sandbox needs: runc (crun refuses this kind of host's hybrid cgroup layout)
+# and limits the sandbox can grant.
+sed -e "s|\"/usr/lib/cni\"|\"$TK_BUILD_DIR/cni-plugins\", \"/usr/lib/cni\"|" \
+	-e "s|\"/etc/cni/net.d\"|\"$P/net.d\"|" "$TK_SOURCE_DIR/examples/podman/tenantkit.conf" >"$P/containers.conf"
+grep -q "$P/net.d" "$P/containers.conf" || tk_skip "examples/podman/tenantkit.conf changed shape"
+cat >>"$P/containers.conf" <<EOC
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
