@@ -84,12 +84,21 @@ int tk_rpc_send(int fd, json_t *msg, tk_err *err)
 		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
 			(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 	}
-	do
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
 		n = send(fd, text, len, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return tk_err_set(err, -errno, "send: %m");
-	return 0;
+		if (n >= 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return tk_err_set(err, -errno, "send: %m");
+		/* A non-blocking socket whose reader is slow: wait a bounded time for room. */
+		if (poll(&pfd, 1, 5000) <= 0)
+			return tk_err_set(err, -ETIMEDOUT,
+					  "send: the peer does not read its replies");
+	}
 }
 
 int tk_rpc_recv(int fd, json_t **ret, tk_err *err)
@@ -167,11 +176,13 @@ json_t *tk_rpc_reply_error(const tk_err *e)
 	int code = e && e->code < 0 ? -e->code : EIO;
 	const char *msg = e && e->msg[0] ? e->msg : strerror(code);
 
-	json_t *reply = json_pack("{s:b, s:{s:i, s:s}}", "ok", 0, "error", "code", code, "msg", msg);
+	json_t *reply =
+		json_pack("{s:b, s:{s:i, s:s}}", "ok", 0, "error", "code", code, "msg", msg);
 
 	/* A message that is not valid UTF-8 must not cost the client its answer. */
-	return reply ?: json_pack("{s:b, s:{s:i, s:s}}", "ok", 0, "error", "code", code, "msg",
-				  strerror(code));
+	return reply
+		       ?: json_pack("{s:b, s:{s:i, s:s}}", "ok", 0, "error", "code", code, "msg",
+				    strerror(code));
 }
 
 int tk_rpc_parse_reply(json_t *msg, json_t **ret_result, tk_err *err)

@@ -155,18 +155,18 @@ static void client_free(int epfd, struct client *cl)
 	free(cl);
 }
 
+static void serve_client(struct manager *m, int epfd, struct client *cl);
+
 static int accept_client(struct manager *m, int epfd, int listen_fd)
 {
-	struct timeval tv = { .tv_sec = 5 };
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct client *cl;
 	int fd;
 
-	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	/* Non-blocking: tk_rpc_send waits (bounded) for a slow reader, nothing else ever blocks. */
+	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return errno == EAGAIN || errno == EINTR || errno == ECONNABORTED ? 0 : -errno;
-	/* Replies are sent blocking, bounded, so a client that stops reading cannot hang netd. */
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	cl = calloc(1, sizeof(*cl));
 	if (!cl) {
 		close(fd);
@@ -180,6 +180,8 @@ static int accept_client(struct manager *m, int epfd, int listen_fd)
 		free(cl);
 		return -errno;
 	}
+	/* Clients send their request right after connecting: serve it without another wakeup. */
+	serve_client(m, epfd, cl);
 	return 0;
 }
 
