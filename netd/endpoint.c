@@ -201,7 +201,9 @@ static int plumb(struct manager *m, struct endpoint *e, int netns_fd, tk_err *er
 				  e->ifname, e->netns);
 	if (r < 0)
 		return r;
-	if ((r = configure_container(e, netns_fd, err)) < 0) {
+	if ((r = fault_point("endpoint-veth", err)) < 0 ||
+	    (r = configure_container(e, netns_fd, err)) < 0 ||
+	    (r = fault_point("endpoint-container", err)) < 0) {
 		(void)tk_nl_link_del(m->nl, e->host_ifname, NULL);
 		return r;
 	}
@@ -311,7 +313,11 @@ int endpoint_add(struct manager *m, const struct caller *c, const struct endpoin
 		goto release;
 	}
 	r = plumb(m, e, netns_fd, err);
-	if (r >= 0 && (r = firewall_endpoint(m, e, true, err)) < 0)
+	if (r >= 0 && (r = firewall_endpoint(m, e, true, err)) >= 0 &&
+	    (r = fault_point("endpoint-firewall", err)) < 0)
+		(void)firewall_endpoint(m, e, false, NULL);
+	/* tkv<id> is ours by construction, unless creating it failed because the name was taken. */
+	if (r < 0 && r != -EEXIST)
 		(void)tk_nl_link_del(m->nl, e->host_ifname, NULL);
 	q = tk_store_commit_finish(m->store, r < 0 ? NULL : err);
 	if (r < 0) {

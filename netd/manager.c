@@ -52,6 +52,22 @@ void manager_close(struct manager *m)
 	m->store = tk_store_close(m->store);
 }
 
+int fault_point(const char *point, tk_err *err)
+{
+	static const char *faults;
+	static bool read;
+	size_t len = strlen(point);
+
+	if (!read) {
+		faults = getenv("TK_NETD_FAULT");
+		read = true;
+	}
+	for (const char *f = faults; f && *f; f = strchrnul(f, ',') + (strchr(f, ',') ? 1 : 0))
+		if (strncmp(f, point, len) == 0 && (f[len] == ',' || f[len] == '\0'))
+			return tk_err_set(err, -EIO, "injected fault at '%s'", point);
+	return 0;
+}
+
 void report_action(json_t *actions, const char *fmt, ...)
 {
 	char buf[512];

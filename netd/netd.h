@@ -88,6 +88,11 @@ struct manager {
 /* manager.c */
 int manager_open(struct manager *m, tk_err *err);
 void manager_close(struct manager *m);
+/*
+ * Test hook: fails with -EIO at the named point when TK_NETD_FAULT (a comma-separated list of
+ * points, read once) names it, so tests can prove that a failure half-way leaves nothing behind.
+ */
+int fault_point(const char *point, tk_err *err);
 /* Logs a change made to the kernel and adds it to actions (when not NULL) for the reply. */
 void report_action(json_t *actions, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 struct tenant *manager_tenant(struct manager *m, const char *name);

@@ -213,11 +213,13 @@ int network_create(struct manager *m, const struct network_params *p, struct net
 		return r;
 	if ((r = db_network_insert(m, n, err)) < 0)
 		goto rollback;
-	if ((r = network_realize(m, n, NULL, err)) < 0)
+	if ((r = network_realize(m, n, NULL, err)) < 0 ||
+	    (r = fault_point("network-bridge", err)) < 0)
 		goto undo_bridge;
 	if ((r = firewall_network(m, n, true, err)) < 0)
 		goto undo_bridge;
-	if ((r = tk_store_commit(m->store, err)) < 0)
+	if ((r = fault_point("network-firewall", err)) < 0 ||
+	    (r = tk_store_commit(m->store, err)) < 0)
 		goto undo_firewall;
 
 	log_info("Created network '%s' of tenant '%s' on bridge '%s'", n->name, t->name, n->bridge);
