@@ -7,12 +7,10 @@ source "$(dirname "$0")/../integration/lib.sh"
 
 command -v containerd >/dev/null && command -v ctr >/dev/null || tk_skip "containerd is not installed"
 command -v podman >/dev/null || tk_skip "podman (used to build the OCI image) is not installed"
-command -v busybox >/dev/null || tk_skip "busybox-static is not installed"
+source "$(dirname "$0")/lib.sh"
 
-mount -t tmpfs tk-var-lib /var/lib
-mount -t tmpfs tk-var-tmp /var/tmp
 T=$TK_TMP/containerd
-mkdir -p "$T/net.d" "$T/rootfs/bin"
+mkdir -p "$T/net.d"
 [ -d /etc/cni/net.d ] || tk_skip "no /etc/cni/net.d to shadow (it is never created on the host)"
 mount --bind "$T/net.d" /etc/cni/net.d
 mount -t tmpfs tk-opt /opt
@@ -35,9 +33,7 @@ C() { ctr -a "$T/containerd.sock" "$@"; }
 for _ in $(seq 100); do C version >/dev/null 2>&1 && break; sleep 0.05; done
 
 # The same tiny busybox image as the podman test, as an OCI archive for containerd.
-cp "$(command -v busybox)" "$T/rootfs/bin/busybox"
-for a in sh ping nc sleep; do ln -s busybox "$T/rootfs/bin/$a"; done
-tar -C "$T/rootfs" -cf "$T/rootfs.tar" .
+e2e_busybox_tar "$T"
 pod() { podman --root "$T/podman" --runroot "$T/podman-run" "$@"; }
 pod import -q "$T/rootfs.tar" localhost/tk-busybox:latest >/dev/null
 pod save -q --format oci-archive -o "$T/image.tar" localhost/tk-busybox:latest

@@ -7,18 +7,11 @@ source "$(dirname "$0")/../integration/lib.sh"
 
 command -v podman >/dev/null || tk_skip "podman is not installed"
 command -v runc >/dev/null || tk_skip "runc is not installed"
-command -v busybox >/dev/null || tk_skip "busybox-static is not installed"
+source "$(dirname "$0")/lib.sh"
 
-# podman and libcni also write to /var/lib/containers, /var/lib/cni and /var/tmp: in this test's
-# mount namespace those are throwaway too.
-mount -t tmpfs tk-var-lib /var/lib
-mount -t tmpfs tk-var-tmp /var/tmp
 P=$TK_TMP/podman
-mkdir -p "$P/rootfs/bin" "$P/net.d"
-# A tiny local image from Debian's busybox-static: there is no registry to pull from.
-cp "$(command -v busybox)" "$P/rootfs/bin/busybox"
-for a in sh ping nc ip sleep cat echo; do ln -s busybox "$P/rootfs/bin/$a"; done
-tar -C "$P/rootfs" -cf "$P/rootfs.tar" .
+mkdir -p "$P/net.d"
+e2e_busybox_tar "$P"
 # The shipped examples/podman/tenantkit.conf, its directories pointed at this build and test;
 # then what this sandbox needs: runc (crun refuses this kind of host's hybrid cgroup layout)
 # and limits the sandbox can grant.
