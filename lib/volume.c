@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "volume.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+static const struct {
+	const char *suffix;
+	unsigned shift;
+} units[] = {
+	{ "", 0 },    { "B", 0 },    { "K", 10 }, { "KB", 10 }, { "KIB", 10 }, { "M", 20 },
+	{ "MB", 20 }, { "MIB", 20 }, { "G", 30 }, { "GB", 30 }, { "GIB", 30 }, { "T", 40 },
+	{ "TB", 40 }, { "TIB", 40 }, { "P", 50 }, { "PB", 50 }, { "PIB", 50 },
+};
+
+int tk_size_parse(const char *s, uint64_t *ret, tk_err *err)
+{
+	char suffix[8];
+	uint64_t v = 0;
+	size_t i = 0, n;
+
+	if (!isdigit((unsigned char)s[0]))
+		return tk_err_set(err, -EINVAL,
+				  "size '%s' must start with a digit (like 512M or 10G)", s);
+	for (; isdigit((unsigned char)s[i]); i++) {
+		if (v > (UINT64_MAX >> 1) / 10)
+			return tk_err_set(err, -ERANGE, "size '%s' is too large", s);
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	n = strlen(s + i);
+	if (n >= sizeof(suffix))
+		return tk_err_set(err, -EINVAL, "size '%s' has an unknown unit", s);
+	for (size_t k = 0; k <= n; k++)
+		suffix[k] = (char)toupper((unsigned char)s[i + k]);
+	for (size_t u = 0; u < ELEMENTSOF(units); u++) {
+		if (strcmp(suffix, units[u].suffix) != 0)
+			continue;
+		if (v == 0)
+			return tk_err_set(err, -EINVAL, "size '%s' must not be zero", s);
+		if (v > (UINT64_MAX >> 1) >> units[u].shift)
+			return tk_err_set(err, -ERANGE, "size '%s' is too large", s);
+		*ret = v << units[u].shift;
+		return 0;
+	}
+	return tk_err_set(err, -EINVAL, "size '%s' has an unknown unit (use K, M, G, T or P)", s);
+}
+
+const char *tk_size_format(uint64_t bytes, char *buf, size_t size)
+{
+	static const char letters[] = "KMGTP";
+	int u = -1;
+
+	while (u < 4 && bytes != 0 && bytes % 1024 == 0) {
+		bytes /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, size, "%llu", (unsigned long long)bytes);
+	else
+		snprintf(buf, size, "%llu%c", (unsigned long long)bytes, letters[u]);
+	return buf;
+}
+
+int tk_open_beneath(int dirfd, const char *name, int flags, mode_t mode, int *ret_fd, tk_err *err)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+
+	if (fd < 0) {
+		if (errno == EXDEV)
+			return tk_err_set(err, -EXDEV, "'%s' leads outside its directory", name);
+		if (errno == ELOOP)
+			return tk_err_set(err, -ELOOP, "'%s' goes through a symbolic link", name);
+		return tk_err_set(err, -errno, "cannot open '%s': %m", name);
+	}
+	*ret_fd = (int)fd;
+	return 0;
+}

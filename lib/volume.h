@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Pure helpers for volumed: sizes as people write them, and opening paths so that nothing in
+ * them (symlinks, "..", magic links) can lead outside the directory they are meant to be in.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+/*
+ * "4096", "512K", "512M", "10G", "1T" (also "512MiB", "10GB": powers of 1024 either way, as
+ * Docker's size options mean them).  Zero, negative numbers, fractions, unknown suffixes and
+ * values that do not fit in 63 bits are refused with -EINVAL / -ERANGE.
+ */
+int tk_size_parse(const char *s, uint64_t *ret, tk_err *err);
+/* The largest unit that divides bytes exactly: 536870912 -> "512M", 1000 -> "1000". */
+const char *tk_size_format(uint64_t bytes, char *buf, size_t size);
+
+/*
+ * openat2(dirfd, name, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS): the
+ * result is inside dirfd's tree whatever name holds.  -EXDEV for an escape ("..", absolute
+ * paths), -ELOOP for a symlink anywhere in the path.
+ */
+int tk_open_beneath(int dirfd, const char *name, int flags, mode_t mode, int *ret_fd, tk_err *err);
