@@ -38,8 +38,9 @@ int tk_size_parse(const char *s, uint64_t *ret, tk_err *err)
 	n = strlen(s + i);
 	if (n >= sizeof(suffix))
 		return tk_err_set(err, -EINVAL, "size '%s' has an unknown unit", s);
-	for (size_t k = 0; k <= n; k++)
-		suffix[k] = (char)toupper((unsigned char)s[i + k]);
+	memcpy(suffix, s + i, n + 1);
+	for (char *c = suffix; *c; c++)
+		*c = (char)toupper((unsigned char)*c);
 	for (size_t u = 0; u < ELEMENTSOF(units); u++) {
 		if (strcmp(suffix, units[u].suffix) != 0)
 			continue;
