@@ -25,7 +25,7 @@ static int sockaddr_for(const char *path, struct sockaddr_un *sa, tk_err *err)
 	return 0;
 }
 
-int tk_rpc_listen(const char *path, mode_t mode, int *ret_fd, tk_err *err)
+static int listen_unix(const char *path, int type, mode_t mode, int *ret_fd, tk_err *err)
 {
 	_cleanup_close_ int fd = -1;
 	struct sockaddr_un sa;
@@ -33,7 +33,7 @@ int tk_rpc_listen(const char *path, mode_t mode, int *ret_fd, tk_err *err)
 
 	if ((r = sockaddr_for(path, &sa, err)) < 0)
 		return r;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return tk_err_set(err, -errno, "socket: %m");
 	/* A stale socket from a killed daemon would make bind fail with EADDRINUSE. */
@@ -49,6 +49,16 @@ int tk_rpc_listen(const char *path, mode_t mode, int *ret_fd, tk_err *err)
 	return 0;
 }
 
+int tk_rpc_listen(const char *path, mode_t mode, int *ret_fd, tk_err *err)
+{
+	return listen_unix(path, SOCK_SEQPACKET, mode, ret_fd, err);
+}
+
+int tk_rpc_listen_stream(const char *path, mode_t mode, int *ret_fd, tk_err *err)
+{
+	return listen_unix(path, SOCK_STREAM, mode, ret_fd, err);
+}
+
 int tk_rpc_connect(const char *path, int *ret_fd, tk_err *err)
 {
 	_cleanup_close_ int fd = -1;
@@ -61,7 +71,7 @@ int tk_rpc_connect(const char *path, int *ret_fd, tk_err *err)
 	if (fd < 0)
 		return tk_err_set(err, -errno, "socket: %m");
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return tk_err_set(err, -errno, "cannot reach netd at '%s': %m", path);
+		return tk_err_set(err, -errno, "cannot reach the daemon at '%s': %m", path);
 	*ret_fd = TAKE_FD(fd);
 	return 0;
 }

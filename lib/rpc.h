@@ -21,6 +21,8 @@
 
 /* Binds and listens on path (removing a stale socket), CLOEXEC|NONBLOCK, chmod mode. */
 int tk_rpc_listen(const char *path, mode_t mode, int *ret_fd, tk_err *err);
+/* The same for a SOCK_STREAM socket (HTTP). */
+int tk_rpc_listen_stream(const char *path, mode_t mode, int *ret_fd, tk_err *err);
 int tk_rpc_connect(const char *path, int *ret_fd, tk_err *err);
 
 /* Serialises msg (not consumed) and sends it as one message. */

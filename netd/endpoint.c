@@ -24,7 +24,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct tk_nl *, tk_nl_close);
 
 /* Only a network namespace the caller owns (through its user namespace) is acceptable from a
  * non-admin, or any tenant could plant interfaces in someone else's namespace. */
-static int check_netns_owner(const struct caller *c, int fd, const char *path, tk_err *err)
+static int check_netns_owner(const struct tk_caller *c, int fd, const char *path, tk_err *err)
 {
 	_cleanup_close_ int userns = -1;
 	uid_t owner;
@@ -42,7 +42,7 @@ static int check_netns_owner(const struct caller *c, int fd, const char *path, t
 	return 0;
 }
 
-static int open_netns(const struct caller *c, const char *path, int *ret_fd, tk_err *err)
+static int open_netns(const struct tk_caller *c, const char *path, int *ret_fd, tk_err *err)
 {
 	static struct stat self; /* netd's own netns never changes */
 	_cleanup_close_ int fd = -1;
@@ -276,7 +276,7 @@ static int lease_add(struct manager *m, struct endpoint *e, tk_err *err)
 	return 0;
 }
 
-int endpoint_add(struct manager *m, const struct caller *c, const struct endpoint_params *p,
+int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endpoint_params *p,
 		 struct endpoint *e, tk_err *err)
 {
 	struct network *n = p->network;

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The manager: owns the database, the netlink and nftables handles and the in-memory model. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -52,35 +51,6 @@ void manager_close(struct manager *m)
 	m->store = tk_store_close(m->store);
 }
 
-int fault_point(const char *point, tk_err *err)
-{
-	static const char *faults;
-	static bool read;
-	size_t len = strlen(point);
-
-	if (!read) {
-		faults = getenv("TK_NETD_FAULT");
-		read = true;
-	}
-	for (const char *f = faults; f && *f; f = strchrnul(f, ',') + (strchr(f, ',') ? 1 : 0))
-		if (strncmp(f, point, len) == 0 && (f[len] == ',' || f[len] == '\0'))
-			return tk_err_set(err, -EIO, "injected fault at '%s'", point);
-	return 0;
-}
-
-void report_action(json_t *actions, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	log_info("%s", buf);
-	if (actions)
-		json_array_append_new(actions, json_string(buf));
-}
-
 struct tenant *manager_tenant(struct manager *m, const char *name)
 {
 	for (struct tenant *t = m->tenants; t; t = t->next)
@@ -105,14 +75,7 @@ struct network *manager_network_by_id(struct manager *m, int64_t id)
 	return NULL;
 }
 
-int caller_may_manage(const struct caller *c, const struct tenant *t, tk_err *err)
+int caller_may_manage(const struct tk_caller *c, const struct tenant *t, tk_err *err)
 {
-	if (c->admin)
-		return 0;
-	if (t->owner_uid >= 0 && (uid_t)t->owner_uid == c->uid)
-		return 0;
-	if (t->owner_gid >= 0 && (gid_t)t->owner_gid == c->gid)
-		return 0;
-	return tk_err_set(err, -EACCES, "permission denied: uid %u does not own tenant '%s'",
-			  (unsigned)c->uid, t->name);
+	return tk_caller_may_manage(c, t->owner_uid, t->owner_gid, t->name, err);
 }

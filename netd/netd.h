@@ -11,6 +11,7 @@
 #include "cleanup.h"
 #include "err.h"
 #include "ipam.h"
+#include "server.h"
 
 struct tk_store;
 struct tk_nl;
@@ -61,14 +62,6 @@ struct endpoint {
 	bool lease; /* addresses only (tenant-ipam): no veth, netns or firewall elements */
 };
 
-/* Who is asking, from SO_PEERCRED and SO_PEERGROUPS. */
-struct caller {
-	pid_t pid;
-	uid_t uid;
-	gid_t gid;
-	bool admin;
-};
-
 struct manager {
 	const char *state_dir;
 	const char *socket_path;
@@ -88,17 +81,15 @@ struct manager {
 /* manager.c */
 int manager_open(struct manager *m, tk_err *err);
 void manager_close(struct manager *m);
-/*
- * Test hook: fails with -EIO at the named point when TK_NETD_FAULT (a comma-separated list of
- * points, read once) names it, so tests can prove that a failure half-way leaves nothing behind.
- */
-int fault_point(const char *point, tk_err *err);
-/* Logs a change made to the kernel and adds it to actions (when not NULL) for the reply. */
-void report_action(json_t *actions, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline int fault_point(const char *point, tk_err *err)
+{
+	return tk_fault_point("TK_NETD_FAULT", point, err);
+}
+#define report_action tk_report_action
 struct tenant *manager_tenant(struct manager *m, const char *name);
 struct network *manager_network(struct manager *m, const char *name);
 struct network *manager_network_by_id(struct manager *m, int64_t id);
-int caller_may_manage(const struct caller *c, const struct tenant *t, tk_err *err);
+int caller_may_manage(const struct tk_caller *c, const struct tenant *t, tk_err *err);
 
 /* db.c: typed access to the state database */
 int db_open(struct manager *m, tk_err *err);
@@ -161,7 +152,7 @@ struct endpoint_params {
 	const char *mac;	/* NULL: random */
 	bool lease;		/* addresses only: netns is not used */
 };
-int endpoint_add(struct manager *m, const struct caller *c, const struct endpoint_params *p,
+int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endpoint_params *p,
 		 struct endpoint *ret, tk_err *err);
 /* 1 when deleted, 0 when there was nothing to delete. */
 int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err);
@@ -186,4 +177,4 @@ json_t *network_to_json(struct manager *m, const struct network *n);
 json_t *endpoint_to_json(const struct endpoint *e);
 
 /* rpc-handlers.c */
-json_t *rpc_dispatch(struct manager *m, const struct caller *c, json_t *request);
+json_t *rpc_dispatch(struct manager *m, const struct tk_caller *c, json_t *request);

@@ -11,10 +11,10 @@
 #include "netd.h"
 #include "rpc.h"
 
-typedef int (*handler_fn)(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+typedef int (*handler_fn)(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
 			  tk_err *err);
 
-static int require_admin(const struct caller *c, const char *op, tk_err *err)
+static int require_admin(const struct tk_caller *c, const char *op, tk_err *err)
 {
 	if (c->admin)
 		return 0;
@@ -22,7 +22,7 @@ static int require_admin(const struct caller *c, const char *op, tk_err *err)
 			  op);
 }
 
-static int find_tenant(struct manager *m, const struct caller *c, const char *name,
+static int find_tenant(struct manager *m, const struct tk_caller *c, const char *name,
 		       struct tenant **ret, tk_err *err)
 {
 	struct tenant *t = manager_tenant(m, name);
@@ -33,7 +33,7 @@ static int find_tenant(struct manager *m, const struct caller *c, const char *na
 	return caller_may_manage(c, t, err);
 }
 
-static int find_network(struct manager *m, const struct caller *c, const char *name,
+static int find_network(struct manager *m, const struct tk_caller *c, const char *name,
 			struct network **ret, tk_err *err)
 {
 	struct network *n = manager_network(m, name);
@@ -52,7 +52,7 @@ static int check_id(json_int_t v, const char *what, int64_t max, tk_err *err)
 	return 0;
 }
 
-static int op_status(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+static int op_status(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
 		     tk_err *err)
 {
 	unsigned networks = 0, tenants = 0;
@@ -73,8 +73,8 @@ static int op_status(struct manager *m, const struct caller *c, json_t *args, js
 	return 0;
 }
 
-static int op_tenant_create(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
-			    tk_err *err)
+static int op_tenant_create(struct manager *m, const struct tk_caller *c, json_t *args,
+			    json_t **ret, tk_err *err)
 {
 	json_int_t uid = -1, gid = -1, max_networks = -1, max_endpoints = -1;
 	struct tenant_params p = {};
@@ -101,7 +101,7 @@ static int op_tenant_create(struct manager *m, const struct caller *c, json_t *a
 	return 0;
 }
 
-static int op_tenant_list(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+static int op_tenant_list(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
 			  tk_err *err)
 {
 	json_t *list;
@@ -117,8 +117,8 @@ static int op_tenant_list(struct manager *m, const struct caller *c, json_t *arg
 	return 0;
 }
 
-static int op_tenant_inspect(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
-			     tk_err *err)
+static int op_tenant_inspect(struct manager *m, const struct tk_caller *c, json_t *args,
+			     json_t **ret, tk_err *err)
 {
 	const char *name;
 	struct tenant *t = NULL;
@@ -131,8 +131,8 @@ static int op_tenant_inspect(struct manager *m, const struct caller *c, json_t *
 	return 0;
 }
 
-static int op_tenant_delete(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
-			    tk_err *err)
+static int op_tenant_delete(struct manager *m, const struct tk_caller *c, json_t *args,
+			    json_t **ret, tk_err *err)
 {
 	const char *name;
 	struct tenant *t = NULL;
@@ -146,8 +146,8 @@ static int op_tenant_delete(struct manager *m, const struct caller *c, json_t *a
 	return 0;
 }
 
-static int op_network_create(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
-			     tk_err *err)
+static int op_network_create(struct manager *m, const struct tk_caller *c, json_t *args,
+			     json_t **ret, tk_err *err)
 {
 	struct network_params p = { .nat = true };
 	const char *tenant;
@@ -172,7 +172,7 @@ static int op_network_create(struct manager *m, const struct caller *c, json_t *
 	return 0;
 }
 
-static int op_network_list(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+static int op_network_list(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
 			   tk_err *err)
 {
 	const char *tenant = NULL;
@@ -192,8 +192,8 @@ static int op_network_list(struct manager *m, const struct caller *c, json_t *ar
 	return 0;
 }
 
-static int op_network_inspect(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
-			      tk_err *err)
+static int op_network_inspect(struct manager *m, const struct tk_caller *c, json_t *args,
+			      json_t **ret, tk_err *err)
 {
 	const char *name;
 	struct network *n = NULL;
@@ -206,8 +206,8 @@ static int op_network_inspect(struct manager *m, const struct caller *c, json_t 
 	return 0;
 }
 
-static int op_network_delete(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
-			     tk_err *err)
+static int op_network_delete(struct manager *m, const struct tk_caller *c, json_t *args,
+			     json_t **ret, tk_err *err)
 {
 	const char *name;
 	struct network *n = NULL;
@@ -220,7 +220,7 @@ static int op_network_delete(struct manager *m, const struct caller *c, json_t *
 	return 0;
 }
 
-static int network_link_op(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+static int network_link_op(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
 			   bool link, tk_err *err)
 {
 	const char *a, *b;
@@ -237,14 +237,14 @@ static int network_link_op(struct manager *m, const struct caller *c, json_t *ar
 	return 0;
 }
 
-static int op_network_link(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+static int op_network_link(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
 			   tk_err *err)
 {
 	return network_link_op(m, c, args, ret, true, err);
 }
 
-static int op_network_unlink(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
-			     tk_err *err)
+static int op_network_unlink(struct manager *m, const struct tk_caller *c, json_t *args,
+			     json_t **ret, tk_err *err)
 {
 	return network_link_op(m, c, args, ret, false, err);
 }
@@ -268,7 +268,7 @@ static int unpack_ips(json_t *ips, const char *list[3], tk_err *err)
 	return 0;
 }
 
-static int op_endpoint_add(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+static int op_endpoint_add(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
 			   tk_err *err)
 {
 	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
@@ -305,7 +305,7 @@ static int op_endpoint_add(struct manager *m, const struct caller *c, json_t *ar
 	return 0;
 }
 
-static int op_endpoint_del(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+static int op_endpoint_del(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
 			   tk_err *err)
 {
 	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
@@ -333,7 +333,7 @@ static int op_endpoint_del(struct manager *m, const struct caller *c, json_t *ar
 }
 
 struct list_ctx {
-	const struct caller *caller;
+	const struct tk_caller *caller;
 	json_t *list;
 };
 
@@ -346,8 +346,8 @@ static int append_endpoint(struct endpoint *e, void *userdata)
 	return json_array_append_new(ctx->list, endpoint_to_json(e)) < 0 ? -ENOMEM : 0;
 }
 
-static int op_endpoint_list(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
-			    tk_err *err)
+static int op_endpoint_list(struct manager *m, const struct tk_caller *c, json_t *args,
+			    json_t **ret, tk_err *err)
 {
 	const char *network = NULL, *tenant = NULL;
 	struct list_ctx ctx = { .caller = c };
@@ -369,7 +369,7 @@ static int op_endpoint_list(struct manager *m, const struct caller *c, json_t *a
 	return 0;
 }
 
-static int op_endpoint_inspect(struct manager *m, const struct caller *c, json_t *args,
+static int op_endpoint_inspect(struct manager *m, const struct tk_caller *c, json_t *args,
 			       json_t **ret, tk_err *err)
 {
 	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
@@ -387,7 +387,7 @@ static int op_endpoint_inspect(struct manager *m, const struct caller *c, json_t
 	return 0;
 }
 
-static int op_reconcile(struct manager *m, const struct caller *c, json_t *args, json_t **ret,
+static int op_reconcile(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
 			tk_err *err)
 {
 	json_t *actions;
@@ -427,7 +427,7 @@ static const struct {
 	{ "reconcile", op_reconcile },
 };
 
-json_t *rpc_dispatch(struct manager *m, const struct caller *c, json_t *request)
+json_t *rpc_dispatch(struct manager *m, const struct tk_caller *c, json_t *request)
 {
 	json_t *args, *result = NULL;
 	const char *op = "?";
@@ -435,23 +435,12 @@ json_t *rpc_dispatch(struct manager *m, const struct caller *c, json_t *request)
 	int r;
 
 	if ((r = tk_rpc_parse_request(request, &op, &args, &err)) < 0)
-		goto fail;
+		return tk_server_reply(op, r, NULL, c, &err);
 	for (size_t i = 0; i < ELEMENTSOF(handlers); i++)
 		if (strcmp(handlers[i].op, op) == 0) {
 			r = handlers[i].fn(m, c, args, &result, &err);
-			if (r < 0)
-				goto fail;
-			if (!result)
-				return tk_rpc_reply_error(
-					&(tk_err){ .code = -ENOMEM, .msg = "out of memory" });
-			return tk_rpc_reply_ok(result);
+			return tk_server_reply(op, r, result, c, &err);
 		}
 	r = tk_err_set(&err, -EOPNOTSUPP, "unknown op '%s'", op);
-fail:
-	if (!err.code)
-		tk_err_errno(&err, r, op);
-	log_full_errno(r == -EACCES || r == -EINVAL ? LOG_WARNING : LOG_ERR, r,
-		       "Request '%s' from uid %u pid %d failed: %s", op, (unsigned)c->uid,
-		       (int)c->pid, err.msg);
-	return tk_rpc_reply_error(&err);
+	return tk_server_reply(op, r, NULL, c, &err);
 }

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* volumed's state database: schema, loading at start, and typed rows. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store.h"
+#include "volumed.h"
+
+static const char *const migrations[] = {
+	/* 1: initial schema.  AUTOINCREMENT keeps ids (xfs project ids derive from them) unique
+	 * forever. */
+	"CREATE TABLE tenants ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  owner_uid INTEGER, owner_gid INTEGER,"
+	"  max_bytes INTEGER, max_volumes INTEGER,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE volumes ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+	"  backend TEXT NOT NULL, fs TEXT NOT NULL, size INTEGER NOT NULL,"
+	"  uid INTEGER NOT NULL, gid INTEGER NOT NULL, mode INTEGER NOT NULL,"
+	"  uuid TEXT, snapshot_of TEXT,"
+	"  state TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'deleting')),"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE mounts ("
+	"  volume_id INTEGER NOT NULL REFERENCES volumes(id) ON DELETE CASCADE,"
+	"  mount_id TEXT NOT NULL,"
+	"  PRIMARY KEY (volume_id, mount_id));",
+};
+
+static const char *const state_names[] = {
+	[VOLUME_CREATING] = "creating",
+	[VOLUME_READY] = "ready",
+	[VOLUME_DELETING] = "deleting",
+};
+
+int db_open(struct manager *m, tk_err *err)
+{
+	char path[4096];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/volumed.db", m->state_dir) >= sizeof(path))
+		return tk_err_set(err, -ENAMETOOLONG, "state directory path too long");
+	return tk_store_open(path, migrations, ELEMENTSOF(migrations), &m->store, err);
+}
+
+static int64_t column_opt_int(sqlite3_stmt *st, int col)
+{
+	return sqlite3_column_type(st, col) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, col);
+}
+
+static void bind_opt_int(sqlite3_stmt *st, int col, int64_t v)
+{
+	if (v < 0)
+		sqlite3_bind_null(st, col);
+	else
+		sqlite3_bind_int64(st, col, v);
+}
+
+static void bind_opt_text(sqlite3_stmt *st, int col, const char *s)
+{
+	if (!s[0])
+		sqlite3_bind_null(st, col);
+	else
+		sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC);
+}
+
+static const char *column_text(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+	return s ? (const char *)s : "";
+}
+
+static int step_error(struct manager *m, int rc, const char *what, tk_err *err)
+{
+	return tk_err_set(err, tk_store_errno(rc), "%s: %s", what,
+			  sqlite3_errmsg(tk_store_db(m->store)));
+}
+
+static int load_tenants(struct manager *m, tk_err *err)
+{
+	struct vtenant **tail = &m->tenants;
+	sqlite3_stmt *st;
+	int r, rc;
+
+	r = tk_store_stmt(m->store,
+			  "SELECT id, name, owner_uid, owner_gid, max_bytes, max_volumes, created "
+			  "FROM tenants ORDER BY id",
+			  &st, err);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct vtenant *t = calloc(1, sizeof(*t));
+		if (!t)
+			return tk_err_set(err, -ENOMEM, "out of memory");
+		t->id = sqlite3_column_int64(st, 0);
+		snprintf(t->name, sizeof(t->name), "%s", column_text(st, 1));
+		t->owner_uid = column_opt_int(st, 2);
+		t->owner_gid = column_opt_int(st, 3);
+		t->max_bytes = column_opt_int(st, 4);
+		t->max_volumes = column_opt_int(st, 5);
+		t->created = sqlite3_column_int64(st, 6);
+		*tail = t;
+		tail = &t->next;
+	}
+	return rc == SQLITE_DONE ? 0 : step_error(m, rc, "loading tenants", err);
+}
+
+static int volume_from_row(struct manager *m, sqlite3_stmt *st, struct volume *v, tk_err *err)
+{
+	int64_t tenant_id = sqlite3_column_int64(st, 2);
+	const char *state = column_text(st, 11);
+
+	v->id = sqlite3_column_int64(st, 0);
+	snprintf(v->name, sizeof(v->name), "%s", column_text(st, 1));
+	for (struct vtenant *t = m->tenants; t; t = t->next)
+		if (t->id == tenant_id)
+			v->tenant = t;
+	if (!v->tenant)
+		return tk_err_set(err, -EIO, "volume '%s' has no tenant", v->name);
+	if (!(v->backend = backend_by_name(column_text(st, 3))))
+		return tk_err_set(err, -EIO, "volume '%s' has unknown backend '%s'", v->name,
+				  column_text(st, 3));
+	snprintf(v->fs, sizeof(v->fs), "%s", column_text(st, 4));
+	v->size = (uint64_t)sqlite3_column_int64(st, 5);
+	v->uid = (uint32_t)sqlite3_column_int64(st, 6);
+	v->gid = (uint32_t)sqlite3_column_int64(st, 7);
+	v->mode = (uint32_t)sqlite3_column_int64(st, 8);
+	snprintf(v->uuid, sizeof(v->uuid), "%s", column_text(st, 9));
+	snprintf(v->snapshot_of, sizeof(v->snapshot_of), "%s", column_text(st, 10));
+	v->state = VOLUME_READY;
+	for (size_t i = 0; i < ELEMENTSOF(state_names); i++)
+		if (strcmp(state, state_names[i]) == 0)
+			v->state = (enum volume_state)i;
+	v->created = sqlite3_column_int64(st, 12);
+	v->direct_io = -1;
+	return 0;
+}
+
+static int load_volumes(struct manager *m, tk_err *err)
+{
+	struct volume **tail = &m->volumes;
+	sqlite3_stmt *st;
+	int r, rc;
+
+	r = tk_store_stmt(m->store,
+			  "SELECT id, name, tenant_id, backend, fs, size, uid, gid, mode, uuid, "
+			  "snapshot_of, state, created FROM volumes ORDER BY id",
+			  &st, err);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct volume *v = calloc(1, sizeof(*v));
+		if (!v)
+			return tk_err_set(err, -ENOMEM, "out of memory");
+		*tail = v;
+		tail = &v->next;
+		if ((r = volume_from_row(m, st, v, err)) < 0)
+			return r;
+		v->tenant->n_volumes++;
+		v->tenant->bytes += v->size;
+	}
+	return rc == SQLITE_DONE ? 0 : step_error(m, rc, "loading volumes", err);
+}
+
+int db_load(struct manager *m, tk_err *err)
+{
+	int r = load_tenants(m, err);
+	return r < 0 ? r : load_volumes(m, err);
+}
+
+int db_tenant_insert(struct manager *m, struct vtenant *t, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	r = tk_store_stmt(
+		m->store,
+		"INSERT INTO tenants (name, owner_uid, owner_gid, max_bytes, max_volumes, "
+		"created) VALUES (?, ?, ?, ?, ?, ?)",
+		&st, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	bind_opt_int(st, 2, t->owner_uid);
+	bind_opt_int(st, 3, t->owner_gid);
+	bind_opt_int(st, 4, t->max_bytes);
+	bind_opt_int(st, 5, t->max_volumes);
+	sqlite3_bind_int64(st, 6, t->created);
+	if ((r = tk_store_step_done(m->store, st, err)) < 0)
+		return r;
+	t->id = sqlite3_last_insert_rowid(tk_store_db(m->store));
+	return 0;
+}
+
+int db_tenant_delete(struct manager *m, const struct vtenant *t, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r = tk_store_stmt(m->store, "DELETE FROM tenants WHERE id = ?", &st, err);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, t->id);
+	return tk_store_step_done(m->store, st, err);
+}
+
+int db_volume_insert(struct manager *m, struct volume *v, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	r = tk_store_stmt(
+		m->store,
+		"INSERT INTO volumes (name, tenant_id, backend, fs, size, uid, gid, mode, "
+		"uuid, snapshot_of, state, created) "
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		&st, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, v->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, v->tenant->id);
+	sqlite3_bind_text(st, 3, v->backend->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, v->fs, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (int64_t)v->size);
+	sqlite3_bind_int64(st, 6, v->uid);
+	sqlite3_bind_int64(st, 7, v->gid);
+	sqlite3_bind_int64(st, 8, v->mode);
+	bind_opt_text(st, 9, v->uuid);
+	bind_opt_text(st, 10, v->snapshot_of);
+	sqlite3_bind_text(st, 11, state_names[v->state], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 12, v->created);
+	if ((r = tk_store_step_done(m->store, st, err)) < 0)
+		return r;
+	v->id = sqlite3_last_insert_rowid(tk_store_db(m->store));
+	return 0;
+}
+
+int db_volume_update(struct manager *m, const struct volume *v, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	r = tk_store_stmt(m->store,
+			  "UPDATE volumes SET fs = ?, size = ?, uuid = ?, state = ? WHERE id = ?",
+			  &st, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, v->fs, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)v->size);
+	bind_opt_text(st, 3, v->uuid);
+	sqlite3_bind_text(st, 4, state_names[v->state], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, v->id);
+	return tk_store_step_done(m->store, st, err);
+}
+
+int db_volume_delete(struct manager *m, const struct volume *v, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r = tk_store_stmt(m->store, "DELETE FROM volumes WHERE id = ?", &st, err);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, v->id);
+	return tk_store_step_done(m->store, st, err);
+}
+
+int db_mount_add(struct manager *m, const struct volume *v, const char *id, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r = tk_store_stmt(m->store,
+			      "INSERT OR IGNORE INTO mounts (volume_id, mount_id) VALUES (?, ?)",
+			      &st, err);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, v->id);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	return tk_store_step_done(m->store, st, err);
+}
+
+int db_mount_remove(struct manager *m, const struct volume *v, const char *id, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r = tk_store_stmt(m->store, "DELETE FROM mounts WHERE volume_id = ? AND mount_id = ?",
+			      &st, err);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, v->id);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	return tk_store_step_done(m->store, st, err);
+}
+
+int db_mounts(struct manager *m, const struct volume *v, json_t *array, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r, rc;
+
+	r = tk_store_stmt(m->store,
+			  "SELECT mount_id FROM mounts WHERE volume_id = ? ORDER BY rowid", &st,
+			  err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, v->id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(array, json_string(column_text(st, 0)));
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : step_error(m, rc, "reading mounts", err);
+}

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The Docker volume-plugin API over HTTP/1.1 on a unix socket, served by libmicrohttpd in
+ * volumed's own event loop (MHD_USE_EPOLL, no threads of its own), so its handlers run between
+ * local-protocol requests and never race them.  Callers are identified by SO_PEERCRED like on the
+ * local socket.  podman only looks at the status: every failure is 500 with {"Err":"…"}.
+ */
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "dockerapi.h"
+#include "json.h"
+#include "log.h"
+#include "rpc.h"
+#include "volume.h"
+#include "volumed.h"
+
+#define BODY_MAX (64u << 10)
+
+struct dockerapi {
+	struct manager *m;
+	struct MHD_Daemon *daemon;
+	char path[108];
+};
+
+/* One request's body, collected over the handler's calls. */
+struct upload {
+	char *data;
+	size_t len;
+	bool too_big;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, json_t *body)
+{
+	_cleanup_free_ char *text = json_dumps(body, JSON_COMPACT);
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	json_decref(body);
+	if (!text)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"application/vnd.docker.plugins.v1+json");
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *conn, const tk_err *err)
+{
+	return reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, json_pack("{s:s}", "Err", err->msg));
+}
+
+static int find_volume(struct manager *m, const struct tk_caller *c, const char *name,
+		       struct volume **ret, tk_err *err)
+{
+	struct volume *v = manager_volume(m, name);
+
+	if (!v)
+		return tk_err_set(err, -ENOENT, "no such volume '%s'", name);
+	*ret = v;
+	return caller_may_manage(c, v->tenant, err);
+}
+
+static json_t *volume_entry(struct manager *m, const struct volume *v)
+{
+	char path[4096];
+
+	volume_path(m, v, path, sizeof(path));
+	return json_pack("{s:s, s:s, s:o}", "Name", v->name, "Mountpoint", path, "Status",
+			 volume_to_json(m, v));
+}
+
+static int do_create(struct manager *m, const struct tk_caller *c,
+		     const struct tk_docker_request *req, tk_err *err)
+{
+	struct tk_docker_create_opts o;
+	struct volume_params p;
+	struct volume *v;
+	int r;
+
+	if ((r = tk_docker_create_opts_decode(req->opts, &o, err)) < 0)
+		return r;
+	p = (struct volume_params){ .name = req->name,
+				    .size = o.size,
+				    .fs = o.fs,
+				    .uid = o.uid,
+				    .gid = o.gid,
+				    .mode = o.mode };
+	if (!(p.tenant = manager_tenant(m, o.tenant)))
+		return tk_err_set(err, -ENOENT, "no tenant '%s' (create it with volctl)", o.tenant);
+	if ((r = caller_may_manage(c, p.tenant, err)) < 0)
+		return r;
+	if (o.backend && !(p.backend = backend_by_name(o.backend)))
+		return tk_err_set(err, -EINVAL, "unknown backend '%s' (loop, btrfs or xfs)",
+				  o.backend);
+	return volume_create(m, &p, &v, err);
+}
+
+/* Answers one decoded request; on failure returns -errno with err set. */
+static int handle(struct manager *m, const struct tk_caller *c, const struct tk_docker_request *req,
+		  json_t **ret, tk_err *err)
+{
+	struct volume *v = NULL;
+	char path[4096];
+	json_t *list;
+	int r;
+
+	switch (req->op) {
+	case TK_DOCKER_ACTIVATE:
+		*ret = json_pack("{s:[s]}", "Implements", "VolumeDriver");
+		return 0;
+	case TK_DOCKER_CAPABILITIES:
+		*ret = json_pack("{s:{s:s}}", "Capabilities", "Scope", "local");
+		return 0;
+	case TK_DOCKER_CREATE:
+		r = do_create(m, c, req, err);
+		*ret = json_pack("{s:s}", "Err", "");
+		return r;
+	case TK_DOCKER_LIST:
+		list = json_array();
+		for (v = m->volumes; v; v = v->next)
+			if (caller_may_manage(c, v->tenant, NULL) >= 0)
+				json_array_append_new(list, volume_entry(m, v));
+		*ret = json_pack("{s:o, s:s}", "Volumes", list, "Err", "");
+		return 0;
+	default: break;
+	}
+	if ((r = find_volume(m, c, req->name, &v, err)) < 0)
+		return r;
+	volume_path(m, v, path, sizeof(path));
+	switch (req->op) {
+	case TK_DOCKER_REMOVE:
+		r = volume_delete(m, v, false, err);
+		*ret = json_pack("{s:s}", "Err", "");
+		return r;
+	case TK_DOCKER_MOUNT:
+		r = volume_mount_ref(m, v, req->id, true, err);
+		*ret = json_pack("{s:s, s:s}", "Mountpoint", path, "Err", "");
+		return r;
+	case TK_DOCKER_UNMOUNT:
+		r = volume_mount_ref(m, v, req->id, false, err);
+		*ret = json_pack("{s:s}", "Err", "");
+		return r;
+	case TK_DOCKER_PATH:
+		*ret = json_pack("{s:s, s:s}", "Mountpoint", path, "Err", "");
+		return 0;
+	case TK_DOCKER_GET:
+		*ret = json_pack("{s:o, s:s}", "Volume", volume_entry(m, v), "Err", "");
+		return 0;
+	default: return tk_err_set(err, -ENOSYS, "unhandled request");
+	}
+}
+
+static enum MHD_Result serve(struct dockerapi *d, struct MHD_Connection *conn, const char *url,
+			     const struct upload *up)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct tk_docker_request req;
+	struct tk_caller caller = { .uid = (uid_t)-1, .gid = (gid_t)-1 };
+	json_t *result = NULL;
+	tk_err err = {};
+	int r;
+
+	if (info)
+		tk_caller_identify(info->connect_fd, d->m->admin_gid, &caller);
+	if (up->too_big) {
+		tk_err_set(&err, -EMSGSIZE, "request body over %u bytes", BODY_MAX);
+		return reply_error(conn, &err);
+	}
+	if ((r = tk_docker_request_decode(url, up->data, up->len, &req, &err)) < 0) {
+		log_warning("Docker API %s from uid %u: %s", url, (unsigned)caller.uid, err.msg);
+		return r == -ENOENT
+			       ? reply(conn, MHD_HTTP_NOT_FOUND, json_pack("{s:s}", "Err", err.msg))
+			       : reply_error(conn, &err);
+	}
+	r = handle(d->m, &caller, &req, &result, &err);
+	tk_docker_request_done(&req);
+	if (r < 0) {
+		json_decref(result);
+		log_full_errno(r == -ENOENT ? LOG_DEBUG : LOG_WARNING, r,
+			       "Docker API %s from uid %u: %s", url, (unsigned)caller.uid, err.msg);
+		return reply_error(conn, &err);
+	}
+	return result ? reply(conn, MHD_HTTP_OK, result) : MHD_NO;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	struct dockerapi *d = cls;
+	struct upload *up = *con_cls;
+
+	(void)version;
+	if (!up) {
+		if (!(up = calloc(1, sizeof(*up))))
+			return MHD_NO;
+		*con_cls = up;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (up->too_big || up->len + n > BODY_MAX) {
+			up->too_big = true;
+			return MHD_YES;
+		}
+		char *grown = realloc(up->data, up->len + n + 1);
+		if (!grown)
+			return MHD_NO;
+		memcpy(grown + up->len, upload_data, n);
+		up->data = grown;
+		up->len += n;
+		up->data[up->len] = '\0';
+		return MHD_YES;
+	}
+	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+			     json_pack("{s:s}", "Err", "the plugin API takes POST requests"));
+	return serve(d, conn, url, up);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct upload *up = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (up) {
+		free(up->data);
+		free(up);
+		*con_cls = NULL;
+	}
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	log_warning("Docker API: %s", buf);
+}
+
+/* Creates the directories up to the socket (/run/docker/plugins) as Docker would. */
+static int make_parent_dirs(const char *path, tk_err *err)
+{
+	char dir[108];
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (char *p = dir + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return tk_err_set(err, -errno, "cannot create '%s': %m", dir);
+		*p = '/';
+	}
+	return 0;
+}
+
+int dockerapi_start(struct manager *m, const char *socket_path, struct dockerapi **ret, tk_err *err)
+{
+	_cleanup_free_ struct dockerapi *d = calloc(1, sizeof(*d));
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (!d)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if (strlen(socket_path) >= sizeof(d->path))
+		return tk_err_set(err, -ENAMETOOLONG, "socket path too long: '%s'", socket_path);
+	snprintf(d->path, sizeof(d->path), "%s", socket_path);
+	d->m = m;
+	if ((r = make_parent_dirs(socket_path, err)) < 0 ||
+	    (r = tk_rpc_listen_stream(socket_path, 0660, &fd, err)) < 0)
+		return tk_err_wrap(err, r, "Docker plugin socket");
+	d->daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
+				     d, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+				     MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
+				     on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+				     (unsigned)30, MHD_OPTION_END);
+	if (!d->daemon) {
+		unlink(socket_path);
+		return tk_err_set(err, -EIO, "libmicrohttpd cannot serve '%s'", socket_path);
+	}
+	fd = -1; /* the daemon owns it now */
+	log_info("Serving the Docker volume-plugin API on '%s'", socket_path);
+	*ret = TAKE_PTR(d);
+	return 0;
+}
+
+int dockerapi_fd(struct dockerapi *d)
+{
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+	return info ? info->epoll_fd : -1;
+}
+
+int dockerapi_timeout_ms(struct dockerapi *d)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	if (MHD_get_timeout(d->daemon, &ms) != MHD_YES)
+		return -1;
+	return ms > 60000 ? 60000 : (int)ms;
+}
+
+void dockerapi_run(struct dockerapi *d)
+{
+	MHD_run(d->daemon);
+}
+
+struct dockerapi *dockerapi_stop(struct dockerapi *d)
+{
+	if (!d)
+		return NULL;
+	MHD_stop_daemon(d->daemon);
+	unlink(d->path);
+	free(d);
+	return NULL;
+}
