@@ -219,9 +219,18 @@ int tk_fault_point(const char *env, const char *point, tk_err *err)
 	const char *faults = getenv(env);
 	size_t len = strlen(point);
 
-	for (const char *f = faults; f && *f; f = strchrnul(f, ',') + (strchr(f, ',') ? 1 : 0))
-		if (strncmp(f, point, len) == 0 && (f[len] == ',' || f[len] == '\0'))
+	for (const char *f = faults; f && *f; f = strchrnul(f, ',') + (strchr(f, ',') ? 1 : 0)) {
+		if (strncmp(f, point, len) != 0)
+			continue;
+		if (f[len] == ',' || f[len] == '\0')
 			return tk_err_set(err, -EIO, "injected fault at '%s'", point);
+		/* "point@sleep": hold still there, so a test can kill the daemon half-way. */
+		if (strncmp(f + len, "@sleep", 6) == 0 &&
+		    (f[len + 6] == ',' || f[len + 6] == '\0')) {
+			log_info("Fault point '%s': sleeping", point);
+			sleep(60);
+		}
+	}
 	return 0;
 }
 

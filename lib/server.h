@@ -48,7 +48,8 @@ int tk_parse_gid(const char *s, gid_t *ret);
 /*
  * Test hook: fails with -EIO at the named point when the environment variable env (a
  * comma-separated list of points) names it, so tests can prove that a failure half-way leaves
- * nothing behind.
+ * nothing behind.  "point@sleep" makes it wait there for a minute instead, so a test can kill
+ * the daemon half-way.
  */
 int tk_fault_point(const char *env, const char *point, tk_err *err);
 

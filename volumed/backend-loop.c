@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "volume.h"
 #include "volumed.h"
 
 /* Mount options every volume gets: a tenant's files never act as devices or setuid programs. */
@@ -251,14 +252,16 @@ static int make_filesystem(const struct volume *v, const char *dev, tk_err *err)
 #define EXT4_IOC_RESIZE_FS _IOW('f', 16, uint64_t)
 #endif
 
-static int mount_volume(const struct volume *v, const char *dev, const char *path, tk_err *err);
+static int mount_volume(struct manager *m, const struct volume *v, const char *dev,
+			const char *path, tk_err *err);
 
 /*
  * ext4 grows online only with CAP_SYS_RESOURCE, which some hosts withhold even from root.  Then
  * the volume is grown offline, if nobody has it open; a loop fd of ours keeps the device
  * (autoclear) across the unmount.
  */
-static int grow_ext4_offline(const struct volume *v, const char *dev, const char *path, tk_err *err)
+static int grow_ext4_offline(struct manager *m, const struct volume *v, const char *dev,
+			     const char *path, tk_err *err)
 {
 	_cleanup_close_ int hold = open(dev, O_RDONLY | O_CLOEXEC);
 	const char *const fsck[] = { "e2fsck", "-f", "-p", dev, NULL };
@@ -275,13 +278,13 @@ static int grow_ext4_offline(const struct volume *v, const char *dev, const char
 	r = run_program(fsck, err);
 	if (r >= 0)
 		r = run_program(resize, err);
-	if (mount_volume(v, dev, path, r < 0 ? NULL : err) < 0 && r >= 0)
+	if (mount_volume(m, v, dev, path, r < 0 ? NULL : err) < 0 && r >= 0)
 		r = -EIO;
 	return r;
 }
 
-static int grow_filesystem(const struct volume *v, const char *dev, const char *path,
-			   uint64_t bytes, tk_err *err)
+static int grow_filesystem(struct manager *m, const struct volume *v, const char *dev,
+			   const char *path, uint64_t bytes, tk_err *err)
 {
 	_cleanup_close_ int fd = -1;
 	struct statvfs st;
@@ -300,12 +303,25 @@ static int grow_filesystem(const struct volume *v, const char *dev, const char *
 	if (errno != EPERM)
 		return tk_err_set(err, -errno, "cannot grow ext4 on %s: %m", dev);
 	close(TAKE_FD(fd));
-	return grow_ext4_offline(v, dev, path, err);
+	return grow_ext4_offline(m, v, dev, path, err);
 }
 
-static int mount_volume(const struct volume *v, const char *dev, const char *path, tk_err *err)
+/*
+ * Mounts on the mount point as opened beneath the volume root, so a symlink planted anywhere on
+ * the path cannot send the mount elsewhere.
+ */
+static int mount_volume(struct manager *m, const struct volume *v, const char *dev,
+			const char *path, tk_err *err)
 {
-	if (mount(dev, path, v->fs, VOLUME_MOUNT_FLAGS, "discard") < 0)
+	_cleanup_close_ int dir_fd = -1, fd = -1;
+	char target[64];
+	int r;
+
+	if ((r = volume_tenant_dir(m, v->tenant, false, &dir_fd, err)) < 0 ||
+	    (r = tk_open_beneath(dir_fd, v->name, O_PATH | O_DIRECTORY, 0, &fd, err)) < 0)
+		return r;
+	snprintf(target, sizeof(target), "/proc/self/fd/%d", fd);
+	if (mount(dev, target, v->fs, VOLUME_MOUNT_FLAGS, "discard") < 0)
 		return tk_err_set(err, -errno, "cannot mount %s (%s) on '%s': %m", dev, v->fs,
 				  path);
 	return 0;
@@ -333,8 +349,8 @@ static int capacity_of(const char *path, uint64_t *ret, tk_err *err)
 }
 
 /* Grows the image by delta bytes and tells the loop device and the filesystem. */
-static int grow_image(const struct volume *v, int image_fd, const char *dev, const char *path,
-		      uint64_t delta, tk_err *err)
+static int grow_image(struct manager *m, const struct volume *v, int image_fd, const char *dev,
+		      const char *path, uint64_t delta, tk_err *err)
 {
 	_cleanup_close_ int loop_fd = -1;
 	struct stat st;
@@ -344,7 +360,7 @@ static int grow_image(const struct volume *v, int image_fd, const char *dev, con
 	if ((loop_fd = open(dev, O_RDONLY | O_CLOEXEC)) < 0 ||
 	    ioctl(loop_fd, LOOP_SET_CAPACITY, 0) < 0)
 		return tk_err_set(err, -errno, "cannot update the capacity of %s: %m", dev);
-	return grow_filesystem(v, dev, path, (uint64_t)st.st_size + delta, err);
+	return grow_filesystem(m, v, dev, path, (uint64_t)st.st_size + delta, err);
 }
 
 /*
@@ -352,8 +368,8 @@ static int grow_image(const struct volume *v, int image_fd, const char *dev, con
  * comes on top of the size asked for, so the tenant can store what it asked for and not
  * noticeably more: measure what the filesystem made of the image and grow it by what is missing.
  */
-static int fit_capacity(const struct volume *v, int image_fd, const char *dev, const char *path,
-			uint64_t target, tk_err *err)
+static int fit_capacity(struct manager *m, const struct volume *v, int image_fd, const char *dev,
+			const char *path, uint64_t target, tk_err *err)
 {
 	for (int round = 0; round < 4; round++) {
 		uint64_t capacity = 0;
@@ -364,7 +380,7 @@ static int fit_capacity(const struct volume *v, int image_fd, const char *dev, c
 		if (capacity + target / 400 >= target)
 			return 0;
 		/* Metadata grows with the filesystem: ask for a little more than is missing. */
-		if ((r = grow_image(v, image_fd, dev, path, target - capacity + target / 800,
+		if ((r = grow_image(m, v, image_fd, dev, path, target - capacity + target / 800,
 				    err)) < 0)
 			return r;
 	}
@@ -500,9 +516,9 @@ static int loop_create(struct manager *m, struct volume *v, tk_err *err)
 	if ((r = fault_point("loop-attach", err)) < 0 ||
 	    (r = attach_and_format(m, v, image_fd, true, &loop_fd, err)) < 0 ||
 	    (r = fault_point("loop-mount", err)) < 0 || (r = make_mountpoint(m, v, err)) < 0 ||
-	    (r = mount_volume(v, v->device, path, err)) < 0)
+	    (r = mount_volume(m, v, v->device, path, err)) < 0)
 		goto fail;
-	if ((r = fit_capacity(v, image_fd, v->device, path, v->size, err)) < 0 ||
+	if ((r = fit_capacity(m, v, image_fd, v->device, path, v->size, err)) < 0 ||
 	    (r = set_owner(v, path, err)) < 0) {
 		umount2(path, MNT_DETACH);
 		goto fail;
@@ -556,7 +572,7 @@ static int loop_activate(struct manager *m, struct volume *v, tk_err *err)
 		return r == -ENOENT ? tk_err_set(err, r, "image '%s' is missing", image) : r;
 	if ((r = attach_and_format(m, v, image_fd, false, &loop_fd, err)) < 0 ||
 	    (r = make_mountpoint(m, v, err)) < 0 ||
-	    (r = mount_volume(v, v->device, path, err)) < 0) {
+	    (r = mount_volume(m, v, v->device, path, err)) < 0) {
 		v->device[0] = '\0';
 		return r;
 	}
@@ -575,7 +591,7 @@ static int loop_resize(struct manager *m, struct volume *v, uint64_t size, tk_er
 				  v->name);
 	if ((r = open_image(m, v, 0, &image_fd, err)) < 0)
 		return r;
-	return fit_capacity(v, image_fd, v->device, path, size, err);
+	return fit_capacity(m, v, image_fd, v->device, path, size, err);
 }
 
 static int loop_usage(struct manager *m, const struct volume *v, struct volume_usage *ret,

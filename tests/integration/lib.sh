@@ -25,6 +25,9 @@ fi
 TK_BUILD_DIR=${TK_BUILD_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../build" && pwd)}
 NETD=$TK_BUILD_DIR/netd/netd
 NETCTL=$TK_BUILD_DIR/tools/netctl/netctl
+VOLUMED=$TK_BUILD_DIR/volumed/volumed
+VOLCTL=$TK_BUILD_DIR/tools/volctl/volctl
+TK_SOURCE_DIR=${TK_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 
 mount -t tmpfs -o mode=0755 tk-run /run || tk_skip "cannot mount tmpfs on /run"
 TK_TMP=/run/tk-test
@@ -33,14 +36,20 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 mkdir -p "$TK_TMP/state" /run/netns
 export TK_NETD_SOCKET=$TK_TMP/netd.sock
+export TK_VOLUMED_SOCKET=$TK_TMP/volumed.sock
 ip link set lo up
 
 TK_PASSED=0
 TK_FAILED=0
 TK_NETD_PID=
+TK_VOLUMED_PID=
+TK_VROOT=
 
 tk_cleanup() {
 	[ -n "$TK_NETD_PID" ] && kill -9 "$TK_NETD_PID" 2>/dev/null
+	[ -n "$TK_VOLUMED_PID" ] && kill -9 "$TK_VOLUMED_PID" 2>/dev/null
+	# Unmounting releases the volumes' loop devices (autoclear); the namespace would too.
+	[ -n "$TK_VROOT" ] && umount -R -l "$TK_VROOT" 2>/dev/null
 	for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
 		ip netns del "$ns" 2>/dev/null
 	done
@@ -81,15 +90,19 @@ expect_eq() {
 
 # Sanitizer reports from the daemon go to its log, not to a test's exit status: look for them.
 tk_check_sanitizers() {
-	[ -f "$TK_TMP/netd.log" ] || return 0
-	if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TK_TMP/netd.log"; then
-		not_ok "sanitizer report in netd's log:
-$(grep -E -A25 "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TK_TMP/netd.log" | head -60)"
-	fi
+	local log
+	for log in "$TK_TMP/netd.log" "$TK_TMP/volumed.log"; do
+		[ -f "$log" ] || continue
+		if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$log"; then
+			not_ok "sanitizer report in $(basename "$log"):
+$(grep -E -A25 "ERROR: (Address|Leak)Sanitizer|runtime error:" "$log" | head -60)"
+		fi
+	done
 }
 
 tk_done() {
 	[ -n "$TK_NETD_PID" ] && tk_netd_stop
+	[ -n "$TK_VOLUMED_PID" ] && tk_volumed_stop
 	tk_check_sanitizers
 	echo "$TK_PASSED passed, $TK_FAILED failed"
 	[ "$TK_FAILED" = 0 ]
@@ -175,4 +188,65 @@ tk_udp() {
 	r=$?
 	rm -f "$out"
 	return $r
+}
+
+# One request on a daemon's local protocol socket, printing the reply: tk_call SOCKET OP [ARGS-JSON]
+# Debian's python3, which any uid can run (root's PATH may lead to a private one).
+TK_PYTHON=/usr/bin/python3
+[ -x "$TK_PYTHON" ] || TK_PYTHON=python3
+tk_call() {
+	"$TK_PYTHON" "$TK_SOURCE_DIR/tests/integration/rpc-call.py" "$@"
+}
+
+# tk_vcall OP [ARGS-JSON]: a volumed request; prints the result, or the error to stderr and fails.
+tk_vcall() {
+	local reply
+	reply=$(tk_call "$TK_VOLUMED_SOCKET" "$@") || return 2
+	if [ "$(jq -r .ok <<<"$reply")" = true ]; then
+		jq -c .result <<<"$reply"
+	else
+		jq -c .error <<<"$reply" >&2
+		return 1
+	fi
+}
+
+# tk_volume_root FSTYPE SIZE DIR: a volume root on a filesystem of its own, a sparse image
+# formatted FSTYPE and loop-mounted on DIR inside this test's mount namespace.
+tk_volume_root() {
+	local fs=$1 size=$2 dir=$3
+	truncate -s "$size" "$dir.img" || return 1
+	mkfs."$fs" -q "$dir.img" >/dev/null 2>&1 || tk_skip "cannot make a $fs filesystem"
+	mkdir -p "$dir" && mount -o loop "$dir.img" "$dir" || tk_skip "cannot loop-mount $fs"
+	TK_VROOT=$dir
+}
+
+tk_volumed_start() {
+	"$VOLUMED" --socket "$TK_VOLUMED_SOCKET" --state-dir "$TK_TMP/vstate" \
+		--root "$TK_VROOT/volumes" --docker-socket "$TK_TMP/docker.sock" "$@" \
+		>>"$TK_TMP/volumed.log" 2>&1 &
+	TK_VOLUMED_PID=$!
+	for _ in $(seq 100); do
+		[ -S "$TK_VOLUMED_SOCKET" ] && tk_vcall status >/dev/null 2>&1 && return 0
+		kill -0 "$TK_VOLUMED_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "volumed did not start:" >&2
+	cat "$TK_TMP/volumed.log" >&2
+	exit 1
+}
+
+tk_volumed_kill() {
+	kill -9 "$TK_VOLUMED_PID" 2>/dev/null
+	wait "$TK_VOLUMED_PID" 2>/dev/null
+	TK_VOLUMED_PID=
+}
+
+tk_volumed_stop() {
+	local status
+	kill -TERM "$TK_VOLUMED_PID" 2>/dev/null
+	wait "$TK_VOLUMED_PID" 2>/dev/null
+	status=$?
+	TK_VOLUMED_PID=
+	[ "$status" = 0 ] || not_ok "volumed exited with status $status on SIGTERM:
+$(tail -30 "$TK_TMP/volumed.log")"
 }

@@ -1,0 +1,273 @@
+#!/bin/bash
+# volumed with the loop backend, on a volume root that is itself a loop-mounted ext4 made here:
+# hard limits, growing, deleting, tenant limits, names and symlinks, restarts, crashes half-way,
+# injected faults, and the Docker volume-plugin API.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+tk_volume_root ext4 6G "$TK_TMP/vroot"
+ROOT=$TK_VROOT/volumes
+tk_volumed_start
+
+vol() { tk_vcall volume.inspect "{\"name\":\"$1\"}"; }
+field() { vol "$1" | jq -r ".$2"; }
+# The error code (errno) of a failed request.
+code() { tk_vcall "$@" 2>&1 >/dev/null | jq -r .code; }
+# Bytes written into file $1 before the filesystem said no; the error goes to $TK_TMP/dd.err.
+fill() {
+	dd if=/dev/zero of="$1" bs=1M status=none 2>"$TK_TMP/dd.err"
+	sync
+	stat -c %s "$1"
+}
+within_1pct() { # actual expected
+	awk -v a="$1" -v e="$2" 'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= e / 100) }'
+}
+loops_of() { losetup -j "$1" | wc -l; }
+
+expect_ok "tenant alpha with a 400M, 3-volume limit" \
+	tk_vcall tenant.create '{"name":"alpha","max_bytes":"400M","max_volumes":3}'
+expect_ok "a 64M volume owned by 1000:1000 mode 0750" tk_vcall volume.create \
+	'{"name":"data","tenant":"alpha","size":"64M","uid":1000,"gid":1000,"mode":"0750"}'
+path=$(field data path)
+expect_eq "it lives at <root>/<tenant>/<name>" "$ROOT/alpha/data" "$path"
+expect_eq "and is mounted there, nosuid and nodev" "1" \
+	"$(findmnt -n -o OPTIONS "$path" | grep -c 'nosuid.*nodev.*discard')"
+expect_eq "its top directory has the owner and mode asked for" "1000:1000 750" \
+	"$(stat -c '%u:%g %a' "$path")"
+image=$ROOT/.images/alpha/data.img
+dev=$(field data device)
+expect_eq "the loop device is backed by its image" "$image" \
+	"$(cat "/sys/block/${dev#/dev/}/loop/backing_file")"
+expect_eq "with autoclear" "1" "$(cat "/sys/block/${dev#/dev/}/loop/autoclear")"
+expect_eq "and direct I/O, as the kernel reports it" \
+	"$(cat "/sys/block/${dev#/dev/}/loop/dio")" "$([ "$(field data direct_io)" = true ] && echo 1 || echo 0)"
+expect_eq "the filesystem's UUID is recorded" "$(blkid -o value -s UUID "$image")" \
+	"$(field data uuid)"
+
+written=$(fill "$path/fill")
+expect_eq "writing past the limit fails with ENOSPC" "1" \
+	"$(grep -c 'No space left on device' "$TK_TMP/dd.err")"
+expect_ok "at the limit, within 1% (wrote $written of $((64 << 20)) bytes)" \
+	within_1pct "$written" $((64 << 20))
+expect_ok "inspect reports the bytes used" \
+	within_1pct "$(field data used_bytes)" "$written"
+[ "$(field data used_inodes)" -ge 1 ] && [ "$(field data total_inodes)" -gt 0 ]
+expect_eq "and the inodes" 0 $?
+
+host_before=$(du -B1 "$image" | cut -f1)
+rm "$path/fill"
+sync
+fstrim "$path" 2>/dev/null
+host_after=$(du -B1 "$image" | cut -f1)
+expect_ok "deleted data returns space to the host ($host_before -> $host_after bytes)" \
+	test "$host_after" -lt $((host_before / 4))
+
+echo hello >"$path/keep"
+expect_ok "grow to 96M, online" tk_vcall volume.resize '{"name":"data","size":"96M"}'
+expect_eq "the data is still there" hello "$(cat "$path/keep")"
+written=$(fill "$path/fill")
+expect_ok "and it holds 96M now (wrote $written)" within_1pct "$((written + 4096))" $((96 << 20))
+expect_eq "shrinking is refused" 22 "$(code volume.resize '{"name":"data","size":"32M"}')"
+rm "$path/fill"
+
+# Tenant limits.
+expect_eq "a create past the tenant's bytes is refused (EDQUOT)" 122 \
+	"$(code volume.create '{"name":"big","tenant":"alpha","size":"305M"}')"
+expect_eq "and leaves no image" "" "$(ls "$ROOT/.images/alpha/" | grep big)"
+expect_ok "a second volume" tk_vcall volume.create '{"name":"logs","tenant":"alpha","size":"16M"}'
+expect_ok "a third" tk_vcall volume.create '{"name":"cache","tenant":"alpha","size":"16M"}'
+expect_eq "a fourth is refused (EDQUOT)" 122 \
+	"$(code volume.create '{"name":"more","tenant":"alpha","size":"16M"}')"
+expect_eq "growing past the tenant's bytes is refused (EDQUOT)" 122 \
+	"$(code volume.resize '{"name":"logs","size":"300M"}')"
+expect_eq "the tenant counts 3 volumes and 128M" "3 134217728" \
+	"$(tk_vcall tenant.inspect '{"name":"alpha"}' | jq -r '"\(.volumes) \(.bytes)"')"
+
+# Bad input: nothing is created.
+for bad in '../x' 'a/b' '' '.hidden' "$(printf 'x%.0s' $(seq 64))" 'a b'; do
+	expect_eq "volume name '$bad' is refused" 22 \
+		"$(code volume.create "{\"name\":\"$bad\",\"tenant\":\"alpha\",\"size\":\"16M\"}")"
+done
+for size in '0' '-1' '1.5' '"1.5G"' '"10Q"' '"8M"' '"2P"' 'true'; do
+	expect_eq "size $size is refused" 22 \
+		"$(code volume.create "{\"name\":\"s\",\"tenant\":\"alpha\",\"size\":$size}")"
+done
+expect_eq "mode 10000 is refused" 22 \
+	"$(code volume.create '{"name":"m","tenant":"alpha","size":"16M","mode":"10000"}')"
+expect_eq "an unknown backend is refused" 22 \
+	"$(code volume.create '{"name":"m","tenant":"alpha","size":"16M","backend":"zfs"}')"
+expect_eq "an unknown key is refused" 22 \
+	"$(code volume.create '{"name":"m","tenant":"alpha","size":"16M","sise":1}')"
+expect_eq "an unknown tenant is ENOENT" 2 \
+	"$(code volume.create '{"name":"m","tenant":"nobody","size":"16M"}')"
+expect_eq "a duplicate name is EEXIST" 17 \
+	"$(code volume.create '{"name":"data","tenant":"alpha","size":"16M"}')"
+expect_eq "nothing of them exists" "cache data logs" \
+	"$(tk_vcall volume.list | jq -r '[.volumes[].name] | sort | join(" ")')"
+
+# A symlink where the tenant's directory belongs cannot redirect volumes elsewhere.
+mkdir -p "$TK_TMP/elsewhere"
+ln -s "$TK_TMP/elsewhere" "$ROOT/beta"
+expect_ok "tenant beta" tk_vcall tenant.create '{"name":"beta"}'
+expect_eq "a volume of beta is refused while its directory is a symlink (ELOOP)" 40 \
+	"$(code volume.create '{"name":"b1","tenant":"beta","size":"16M"}')"
+expect_eq "nothing was made through the symlink" "" "$(ls -A "$TK_TMP/elsewhere")"
+expect_eq "and no loop device is left for it" 0 "$(loops_of "$ROOT/.images/beta/b1.img")"
+rm "$ROOT/beta"
+
+# Deleting.
+free_before=$(df -B1 --output=avail "$TK_VROOT" | tail -1)
+dd if=/dev/urandom of="$ROOT/alpha/logs/x" bs=1M count=12 status=none
+sync
+expect_ok "a container mounts logs" tk_vcall volume.mount '{"name":"logs","id":"c1"}'
+expect_eq "delete is refused while it is mounted (EBUSY)" 16 \
+	"$(code volume.delete '{"name":"logs"}')"
+expect_eq "inspect shows who mounts it" '["c1"]' "$(field logs mounts | jq -c .)"
+expect_ok "unmount" tk_vcall volume.unmount '{"name":"logs","id":"c1"}'
+expect_ok "unmount again is fine" tk_vcall volume.unmount '{"name":"logs","id":"c1"}'
+expect_ok "delete" tk_vcall volume.delete '{"name":"logs"}'
+expect_eq "the mount is gone" "" "$(findmnt -n "$ROOT/alpha/logs")"
+expect_eq "the image is gone" "no" "$([ -e "$ROOT/.images/alpha/logs.img" ] && echo yes || echo no)"
+sleep 0.2
+expect_eq "the loop device is gone" 0 "$(loops_of "$ROOT/.images/alpha/logs.img")"
+free_after=$(df -B1 --output=avail "$TK_VROOT" | tail -1)
+expect_ok "and the space is free again ($free_before -> $free_after)" \
+	test "$free_after" -ge "$free_before"
+expect_ok "mount by c2, then delete with force" tk_vcall volume.mount '{"name":"cache","id":"c2"}'
+expect_ok "force" tk_vcall volume.delete '{"name":"cache","force":true}'
+
+# Restarts: a crash, and a "reboot" (everything unmounted and detached).
+dd if=/dev/urandom of="$path/blob" bs=1M count=8 status=none
+sum=$(sha256sum <"$path/blob")
+tk_volumed_kill
+tk_volumed_start
+expect_eq "after a crash the volume is still mounted" "ready" "$(field data state)"
+expect_eq "with the same data" "$sum" "$(sha256sum <"$path/blob")"
+tk_volumed_kill
+umount "$path"
+sleep 0.2
+expect_eq "(reboot: unmounted, the loop device gone)" 0 "$(loops_of "$image")"
+tk_volumed_start
+expect_eq "on start volumed mounts it again" "$ROOT/alpha/data" \
+	"$(findmnt -n -o TARGET "$path")"
+expect_eq "data written before the restart reads back identical" "$sum" \
+	"$(sha256sum <"$path/blob")"
+grep -q "volume 'data' is mounted at" "$TK_TMP/volumed.log"
+expect_eq "and says what it did" 0 $?
+
+# A broken volume is reported, not deleted.
+expect_ok "volume 'gone'" tk_vcall volume.create '{"name":"gone","tenant":"alpha","size":"16M"}'
+tk_volumed_kill
+umount "$ROOT/alpha/gone"
+sleep 0.2
+mv "$ROOT/.images/alpha/gone.img" "$TK_TMP/gone.img"
+tk_volumed_start
+expect_eq "a volume whose image is missing is 'broken'" "broken" "$(field gone state)"
+expect_eq "with the reason" "1" "$(field gone problem | grep -c 'missing')"
+expect_eq "mounting it is refused" 5 "$(code volume.mount '{"name":"gone","id":"c3"}')"
+mv "$TK_TMP/gone.img" "$ROOT/.images/alpha/gone.img"
+tk_volumed_kill
+tk_volumed_start
+expect_eq "with the image back it is ready again" "ready" "$(field gone state)"
+expect_ok "delete it" tk_vcall volume.delete '{"name":"gone"}'
+
+# A create killed half-way: the next start rolls it back completely.
+for point in loop-attach loop-mount volume-ready; do
+	tk_volumed_kill
+	TK_VOLUMED_FAULT=$point@sleep tk_volumed_start
+	tk_vcall volume.create '{"name":"half","tenant":"alpha","size":"16M"}' >/dev/null 2>&1 &
+	for _ in $(seq 100); do
+		grep -q "Fault point '$point': sleeping" "$TK_TMP/volumed.log" && break
+		sleep 0.05
+	done
+	tk_volumed_kill
+	wait
+	tk_volumed_start
+	sleep 0.2
+	expect_eq "killed at $point: the create was rolled back" "" \
+		"$(tk_vcall volume.list | jq -r '.volumes[].name' | grep half)"
+	expect_eq "killed at $point: no mount" "" "$(findmnt -n "$ROOT/alpha/half")"
+	expect_eq "killed at $point: no image" "no" \
+		"$([ -e "$ROOT/.images/alpha/half.img" ] && echo yes || echo no)"
+	expect_eq "killed at $point: no loop device" 0 "$(loops_of "$ROOT/.images/alpha/half.img")"
+	expect_eq "killed at $point: no mount point" "no" \
+		"$([ -e "$ROOT/alpha/half" ] && echo yes || echo no)"
+	sed -i "s/Fault point '$point': sleeping/(seen)/" "$TK_TMP/volumed.log"
+done
+
+# Injected failures leave nothing behind either, and the retry works.
+for point in loop-attach loop-mount volume-backend volume-ready; do
+	tk_volumed_kill
+	TK_VOLUMED_FAULT=$point tk_volumed_start
+	expect_eq "a failure at $point is reported" 5 \
+		"$(code volume.create '{"name":"half","tenant":"alpha","size":"16M"}')"
+	expect_eq "and leaves no image, mount or row" "no no no" \
+		"$([ -e "$ROOT/.images/alpha/half.img" ] && echo yes || echo no) $(findmnt -n "$ROOT/alpha/half" >/dev/null && echo yes || echo no) $(tk_vcall volume.list | jq -r '.volumes[].name' | grep -q half && echo yes || echo no)"
+done
+tk_volumed_kill
+tk_volumed_start
+expect_ok "the same create works without the fault" \
+	tk_vcall volume.create '{"name":"half","tenant":"alpha","size":"16M"}'
+expect_ok "and deletes" tk_vcall volume.delete '{"name":"half"}'
+
+# The Docker volume-plugin API.
+api() { # endpoint body -> prints "<status> <body>"
+	curl -s -o "$TK_TMP/api.out" -w '%{http_code}' --unix-socket "$TK_TMP/docker.sock" \
+		-X POST -H 'Content-Type: application/json' ${2:+-d "$2"} "http://plugin/$1"
+	echo " $(cat "$TK_TMP/api.out")"
+}
+expect_eq "socket mode 0660" "660" "$(stat -c %a "$TK_TMP/docker.sock")"
+expect_eq "Plugin.Activate" '200 {"Implements":["VolumeDriver"]}' "$(api Plugin.Activate)"
+expect_eq "Capabilities: local" '200 {"Capabilities":{"Scope":"local"}}' \
+	"$(api VolumeDriver.Capabilities)"
+expect_eq "Get of an unknown volume fails cleanly" \
+	"500 {\"Err\":\"no such volume 'web'\"}" "$(api VolumeDriver.Get '{"Name":"web"}')"
+expect_eq "Create without a tenant says what is missing" \
+	'500 {"Err":"option tenant=NAME is required"}' \
+	"$(api VolumeDriver.Create '{"Name":"web","Opts":{"size":"16M"}}')"
+expect_eq "Create with an unknown option is refused" "500" \
+	"$(api VolumeDriver.Create '{"Name":"web","Opts":{"tenant":"alpha","size":"16M","color":"red"}}' | cut -d' ' -f1)"
+expect_eq "Create" '200 {"Err":""}' \
+	"$(api VolumeDriver.Create '{"Name":"web","Opts":{"tenant":"alpha","size":"32M","uid":"33","mode":"0700"}}')"
+expect_eq "made with the options" "33 0700 33554432" \
+	"$(vol web | jq -r '"\(.uid) \(.mode) \(.size)"')"
+expect_eq "Get" "200 web $ROOT/alpha/web" \
+	"$(api VolumeDriver.Get '{"Name":"web"}' | sed 's/^\([0-9]*\) /\1\t/' | { IFS=$'\t' read -r st body; echo "$st $(jq -r '"\(.Volume.Name) \(.Volume.Mountpoint)"' <<<"$body")"; })"
+expect_eq "Mount returns the path" "200 {\"Mountpoint\":\"$ROOT/alpha/web\",\"Err\":\"\"}" \
+	"$(api VolumeDriver.Mount '{"Name":"web","ID":"ctr-1"}')"
+expect_eq "Path" "200 {\"Mountpoint\":\"$ROOT/alpha/web\",\"Err\":\"\"}" \
+	"$(api VolumeDriver.Path '{"Name":"web"}')"
+expect_eq "List (podman sends no body)" "web" \
+	"$(api VolumeDriver.List | cut -d' ' -f2- | jq -r '.Volumes[].Name' | grep web)"
+expect_eq "Remove while mounted is refused" "500" \
+	"$(api VolumeDriver.Remove '{"Name":"web"}' | cut -d' ' -f1)"
+expect_eq "Unmount" '200 {"Err":""}' "$(api VolumeDriver.Unmount '{"Name":"web","ID":"ctr-1"}')"
+expect_eq "Remove" '200 {"Err":""}' "$(api VolumeDriver.Remove '{"Name":"web"}')"
+expect_eq "garbage is a 500 with Err" "500" "$(api VolumeDriver.Create '{"Name":' | cut -d' ' -f1)"
+expect_eq "a missing Name is a 500 with Err" "500" \
+	"$(api VolumeDriver.Mount '{"ID":"x"}' | cut -d' ' -f1)"
+expect_eq "an unknown endpoint is 404" "404" "$(api VolumeDriver.Frobnicate '{}' | cut -d' ' -f1)"
+expect_eq "GET is not allowed" "405" \
+	"$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$TK_TMP/docker.sock" http://plugin/VolumeDriver.List)"
+
+# Authorisation: a tenant's owner manages its own volumes only.
+expect_ok "tenant gamma owned by uid 1000" tk_vcall tenant.create '{"name":"gamma","owner_uid":1000}'
+tk_volumed_kill
+tk_volumed_start --socket-group 1000
+as1000() { setpriv --reuid 1000 --regid 1000 --clear-groups "$@"; }
+expect_eq "the local socket is 0660" "660" "$(stat -c %a "$TK_VOLUMED_SOCKET")"
+reply=$(as1000 "$TK_PYTHON" "$TK_SOURCE_DIR/tests/integration/rpc-call.py" "$TK_VOLUMED_SOCKET" \
+	volume.create '{"name":"g1","tenant":"gamma","size":"16M"}')
+expect_eq "uid 1000 creates a volume of its tenant" true "$(jq -r .ok <<<"$reply")"
+reply=$(as1000 "$TK_PYTHON" "$TK_SOURCE_DIR/tests/integration/rpc-call.py" "$TK_VOLUMED_SOCKET" \
+	volume.delete '{"name":"data"}')
+expect_eq "but cannot delete alpha's volume (EACCES)" 13 "$(jq -r .error.code <<<"$reply")"
+reply=$(as1000 "$TK_PYTHON" "$TK_SOURCE_DIR/tests/integration/rpc-call.py" "$TK_VOLUMED_SOCKET" \
+	volume.list)
+expect_eq "and lists only its own" "g1" "$(jq -r '[.result.volumes[].name] | join(" ")' <<<"$reply")"
+expect_ok "clean up g1" tk_vcall volume.delete '{"name":"g1"}'
+
+expect_ok "volumed --check names the loop backend as supported" \
+	sh -c "'$VOLUMED' --check --root '$ROOT' | grep -q '^loop *supported'"
+
+tk_done
