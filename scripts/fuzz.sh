@@ -12,11 +12,14 @@ if [ ! -d build-fuzz ]; then
 	CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false \
 		-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
-ninja -C build-fuzz >/dev/null
+if ! out=$(ninja -C build-fuzz 2>&1); then
+	echo "$out" >&2
+	exit 1
+fi
 mkdir -p build-fuzz/artifacts
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
-for target in cni rpc; do
+for target in cni rpc dockerapi; do
 	bin=build-fuzz/tests/fuzz/fuzz-$target
 	work=$(mktemp -d)
 	if [ -d "tests/fuzz/regressions/$target" ]; then
