@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
@@ -88,4 +89,13 @@ int tk_open_beneath(int dirfd, const char *name, int flags, mode_t mode, int *re
 	}
 	*ret_fd = (int)fd;
 	return 0;
+}
+
+const char *tk_backend_for(long fs_type, bool xfs_project_quota)
+{
+	if (fs_type == BTRFS_SUPER_MAGIC)
+		return "btrfs";
+	if (fs_type == XFS_SUPER_MAGIC && xfs_project_quota)
+		return "xfs";
+	return "loop";
 }

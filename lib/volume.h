@@ -6,6 +6,7 @@
  * them (symlinks, "..", magic links) can lead outside the directory they are meant to be in.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -27,3 +28,10 @@ const char *tk_size_format(uint64_t bytes, char *buf, size_t size);
  * paths), -ELOOP for a symlink anywhere in the path.
  */
 int tk_open_beneath(int dirfd, const char *name, int flags, mode_t mode, int *ret_fd, tk_err *err);
+
+/*
+ * The backend for volumes under a root on a filesystem of type fs_type (statfs f_type): the
+ * filesystem's own quotas where it has them (btrfs; XFS when project quotas are enforced), a
+ * loop image per volume everywhere else.
+ */
+const char *tk_backend_for(long fs_type, bool xfs_project_quota);

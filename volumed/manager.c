@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 
 #include "log.h"
 #include "store.h"
+#include "volume.h"
 #include "volumed.h"
 
 int manager_open(struct manager *m, tk_err *err)
@@ -86,10 +88,12 @@ const struct backend *backend_by_name(const char *name)
 
 const struct backend *backend_select(struct manager *m)
 {
-	/* A native quota costs no loop device, no mkfs and no second page cache: prefer it. */
-	if (backend_btrfs.probe(m, NULL) == 0)
-		return &backend_btrfs;
-	if (backend_xfs.probe(m, NULL) == 0)
-		return &backend_xfs;
-	return &backend_loop;
+	const struct backend *b;
+	struct statfs st;
+
+	if (fstatfs(m->root_fd, &st) < 0)
+		return &backend_loop;
+	b = backend_by_name(tk_backend_for((long)st.f_type, backend_xfs.probe(m, NULL) == 0));
+	/* btrfs without the rights to enable quotas, say: a loop image still gives a hard limit. */
+	return b && b->probe(m, NULL) == 0 ? b : &backend_loop;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <linux/magic.h>
 
 #include "volume.h"
 
@@ -116,12 +117,24 @@ static void test_open_beneath(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+static void test_backend_for(void **state)
+{
+	(void)state;
+	assert_string_equal(tk_backend_for(BTRFS_SUPER_MAGIC, false), "btrfs");
+	assert_string_equal(tk_backend_for(XFS_SUPER_MAGIC, true), "xfs");
+	/* XFS without enforced project quotas has no limit to offer: a loop image does. */
+	assert_string_equal(tk_backend_for(XFS_SUPER_MAGIC, false), "loop");
+	assert_string_equal(tk_backend_for(EXT4_SUPER_MAGIC, false), "loop");
+	assert_string_equal(tk_backend_for(TMPFS_MAGIC, true), "loop");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_size_parse),
 		cmocka_unit_test(test_size_format),
 		cmocka_unit_test(test_open_beneath),
+		cmocka_unit_test(test_backend_for),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
