@@ -9,30 +9,7 @@ command -v podman >/dev/null || tk_skip "podman is not installed"
 command -v runc >/dev/null || tk_skip "runc is not installed"
 source "$(dirname "$0")/lib.sh"
 
-P=$TK_TMP/podman
-mkdir -p "$P/net.d"
-e2e_busybox_tar "$P"
-# The shipped examples/podman/tenantkit.conf, its directories pointed at this build and test;
-# then what this sandbox needs: runc (crun refuses this kind of host's hybrid cgroup layout)
-# and limits the sandbox can grant.
-sed -e "s|\"/usr/lib/cni\"|\"$TK_BUILD_DIR/cni-plugins\", \"/usr/lib/cni\"|" \
-	-e "s|\"/etc/cni/net.d\"|\"$P/net.d\"|" "$TK_SOURCE_DIR/examples/podman/tenantkit.conf" >"$P/containers.conf"
-grep -q "$P/net.d" "$P/containers.conf" || tk_skip "examples/podman/tenantkit.conf changed shape"
-cat >>"$P/containers.conf" <<EOC
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "runc"
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-EOC
-export CONTAINERS_CONF=$P/containers.conf
-pod() { podman --root "$P/storage" --runroot "$P/runroot" "$@"; }
-cleanup_podman() {
-	pod rm -a -f -t 0 >/dev/null 2>&1
-	pod rmi -a -f >/dev/null 2>&1
-}
-trap 'cleanup_podman; tk_cleanup' EXIT
+e2e_podman_setup
 
 tk_netd_start
 expect_ok "import the busybox image" pod import -q "$P/rootfs.tar" localhost/tk-busybox:latest
