@@ -6,17 +6,23 @@ root=$TK_TMP/root
 expect_ok "meson install into a staging root" meson install -C "$TK_BUILD_DIR" --destdir "$root" --no-rebuild --quiet
 prefix=$(meson introspect "$TK_BUILD_DIR" --buildoptions | jq -r '.[] | select(.name=="prefix") | .value')
 cni=$(meson introspect "$TK_BUILD_DIR" --buildoptions | jq -r '.[] | select(.name=="cni_plugin_dir") | .value')
-for f in "$cni/tenant-bridge" "$cni/tenant-ipam" "$prefix/sbin/netd" "$prefix/bin/netctl"; do
+for f in "$cni/tenant-bridge" "$cni/tenant-ipam" "$prefix/sbin/netd" "$prefix/bin/netctl" "$prefix/sbin/volumed"; do
 	expect_ok "installed executable $f" test -x "$root$f"
 done
 for f in share/man/man1/netctl.1 share/man/man8/netd.8 share/man/man8/tenant-bridge.8 \
-	lib/systemd/system/tenantkit-netd.service share/doc/tenantkit/examples/cni/alpha-net.conflist; do
+	lib/systemd/system/tenantkit-netd.service lib/systemd/system/tenantkit-volumed.service share/doc/tenantkit/examples/cni/alpha-net.conflist; do
 	expect_ok "installed $f" test -s "$root$prefix/$f"
 done
 expect_ok "the unit starts the installed netd" \
 	grep -q "^ExecStart=$prefix/sbin/netd " "$root$prefix/lib/systemd/system/tenantkit-netd.service"
 expect_ok "the unit waits for netd's readiness" grep -q '^Type=notify' "$root$prefix/lib/systemd/system/tenantkit-netd.service"
 expect_ok "the unit orders netd before the runtimes" grep -q '^Before=.*podman.service.*containerd.service' "$root$prefix/lib/systemd/system/tenantkit-netd.service"
+vunit=$root$prefix/lib/systemd/system/tenantkit-volumed.service
+expect_ok "the volumed unit starts the installed volumed" grep -q "^ExecStart=$prefix/sbin/volumed " "$vunit"
+expect_ok "the volumed unit waits for readiness" grep -q '^Type=notify' "$vunit"
+expect_ok "the volumed unit orders it before the runtimes" grep -q '^Before=.*podman.service.*docker.service' "$vunit"
+expect_eq "volumed keeps the host's mount namespace (its mounts are for everyone)" "" \
+	"$(grep -E '^(ProtectSystem|PrivateTmp|ProtectHome|PrivateMounts|ReadWritePaths|TemporaryFileSystem)=' "$vunit")"
 expect_ok "the installed plugin runs" bash -c "CNI_COMMAND=VERSION '$root$cni/tenant-bridge' </dev/null | jq -e '.supportedVersions | index(\"1.1.0\")'"
 expect_eq "no test or benchmark binary is installed" "" \
 	"$(find "$root" -type f \( -name 'test-*' -o -name 'bench-*' -o -name 'fuzz-*' \))"
