@@ -24,6 +24,8 @@
 
 /* Mount options every volume gets: a tenant's files never act as devices or setuid programs. */
 #define VOLUME_MOUNT_FLAGS (MS_NOSUID | MS_NODEV)
+/* mkfs.xfs refuses anything smaller. */
+#define XFS_SIZE_MIN (300ULL << 20)
 
 static void blkid_free_probep(blkid_probe *pr)
 {
@@ -337,14 +339,17 @@ static int set_owner(const struct volume *v, const char *path, tk_err *err)
 	return 0;
 }
 
-/* What the tenant can store: free space it may use plus what it already uses. */
-static int capacity_of(const char *path, uint64_t *ret, tk_err *err)
+/*
+ * What the tenant can store: the free space it may use, plus what it already uses unless the
+ * filesystem is new (then "used" is the filesystem's own, like xfs's log).
+ */
+static int capacity_of(const char *path, bool fresh, uint64_t *ret, tk_err *err)
 {
 	struct statvfs st;
 
 	if (statvfs(path, &st) < 0)
 		return tk_err_set(err, -errno, "statvfs '%s': %m", path);
-	*ret = (uint64_t)(st.f_bavail + st.f_blocks - st.f_bfree) * st.f_frsize;
+	*ret = (uint64_t)(st.f_bavail + (fresh ? 0 : st.f_blocks - st.f_bfree)) * st.f_frsize;
 	return 0;
 }
 
@@ -369,13 +374,13 @@ static int grow_image(struct manager *m, const struct volume *v, int image_fd, c
  * noticeably more: measure what the filesystem made of the image and grow it by what is missing.
  */
 static int fit_capacity(struct manager *m, const struct volume *v, int image_fd, const char *dev,
-			const char *path, uint64_t target, tk_err *err)
+			const char *path, uint64_t target, bool fresh, tk_err *err)
 {
 	for (int round = 0; round < 4; round++) {
 		uint64_t capacity = 0;
 		int r;
 
-		if ((r = capacity_of(path, &capacity, err)) < 0)
+		if ((r = capacity_of(path, fresh, &capacity, err)) < 0)
 			return r;
 		if (capacity + target / 400 >= target)
 			return 0;
@@ -503,6 +508,8 @@ static int loop_create(struct manager *m, struct volume *v, tk_err *err)
 	if (strcmp(v->fs, "ext4") != 0 && strcmp(v->fs, "xfs") != 0)
 		return tk_err_set(err, -EOPNOTSUPP,
 				  "the loop backend formats ext4 or xfs, not '%s'", v->fs);
+	if (strcmp(v->fs, "xfs") == 0 && v->size < XFS_SIZE_MIN)
+		return tk_err_set(err, -EINVAL, "an xfs volume needs at least 300M (mkfs.xfs)");
 	volume_path(m, v, path, sizeof(path));
 	if ((r = open_image(m, v, O_CREAT, &image_fd, err)) < 0)
 		return r;
@@ -518,7 +525,7 @@ static int loop_create(struct manager *m, struct volume *v, tk_err *err)
 	    (r = fault_point("loop-mount", err)) < 0 || (r = make_mountpoint(m, v, err)) < 0 ||
 	    (r = mount_volume(m, v, v->device, path, err)) < 0)
 		goto fail;
-	if ((r = fit_capacity(m, v, image_fd, v->device, path, v->size, err)) < 0 ||
+	if ((r = fit_capacity(m, v, image_fd, v->device, path, v->size, true, err)) < 0 ||
 	    (r = set_owner(v, path, err)) < 0) {
 		umount2(path, MNT_DETACH);
 		goto fail;
@@ -591,7 +598,7 @@ static int loop_resize(struct manager *m, struct volume *v, uint64_t size, tk_er
 				  v->name);
 	if ((r = open_image(m, v, 0, &image_fd, err)) < 0)
 		return r;
-	return fit_capacity(m, v, image_fd, v->device, path, size, err);
+	return fit_capacity(m, v, image_fd, v->device, path, size, false, err);
 }
 
 static int loop_usage(struct manager *m, const struct volume *v, struct volume_usage *ret,

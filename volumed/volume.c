@@ -171,6 +171,10 @@ int volume_create(struct manager *m, const struct volume_params *p, struct volum
 	if ((r = backend->probe(m, err)) < 0)
 		return tk_err_wrap(err, -EOPNOTSUPP, "backend '%s' cannot be used here",
 				   backend->name);
+	if (p->fs && *p->fs && backend != &backend_loop && strcmp(p->fs, backend->name) != 0)
+		return tk_err_set(err, -EINVAL,
+				  "a %s volume is a %s filesystem; fs= chooses a loop volume's format",
+				  backend->name, backend->name);
 	if (p->mode > 07777)
 		return tk_err_set(err, -EINVAL, "mode %#o is not a permission mode", p->mode);
 	if (!(v = calloc(1, sizeof(*v))))

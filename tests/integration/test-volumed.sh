@@ -70,6 +70,17 @@ expect_ok "and it holds 96M now (wrote $written)" within_1pct "$((written + 4096
 expect_eq "shrinking is refused" 22 "$(code volume.resize '{"name":"data","size":"32M"}')"
 rm "$path/fill"
 
+# A loop volume formatted xfs holds its size too.
+expect_ok "tenant xfs" tk_vcall tenant.create '{"name":"xfs"}'
+expect_eq "an xfs loop volume under 300M is refused, with the reason" 22 \
+	"$(code volume.create '{"name":"x0","tenant":"xfs","size":"64M","fs":"xfs"}')"
+expect_ok "a 320M xfs loop volume" \
+	tk_vcall volume.create '{"name":"x1","tenant":"xfs","size":"320M","fs":"xfs"}'
+expect_eq "it is xfs" "xfs xfs" "$(field x1 fs) $(findmnt -n -o FSTYPE "$ROOT/xfs/x1")"
+written=$(fill "$ROOT/xfs/x1/fill")
+expect_ok "it holds 320M, within 1% (wrote $written)" within_1pct "$written" $((320 << 20))
+expect_ok "delete it" tk_vcall volume.delete '{"name":"x1"}'
+
 # Tenant limits.
 expect_eq "a create past the tenant's bytes is refused (EDQUOT)" 122 \
 	"$(code volume.create '{"name":"big","tenant":"alpha","size":"305M"}')"
