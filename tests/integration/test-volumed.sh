@@ -57,7 +57,6 @@ expect_eq "and the inodes" 0 $?
 host_before=$(du -B1 "$image" | cut -f1)
 rm "$path/fill"
 sync
-fstrim "$path" 2>/dev/null
 host_after=$(du -B1 "$image" | cut -f1)
 expect_ok "deleted data returns space to the host ($host_before -> $host_after bytes)" \
 	test "$host_after" -lt $((host_before / 4))
@@ -180,6 +179,18 @@ mv "$TK_TMP/gone.img" "$ROOT/.images/alpha/gone.img"
 tk_volumed_kill
 tk_volumed_start
 expect_eq "with the image back it is ready again" "ready" "$(field gone state)"
+
+# A filesystem that no longer mounts is reported, and its image is never formatted again.
+tk_volumed_kill
+umount "$ROOT/alpha/gone"
+sleep 0.2
+dd if=/dev/urandom of="$ROOT/.images/alpha/gone.img" bs=1K seek=1 count=1 conv=notrunc status=none
+before=$(sha256sum <"$ROOT/.images/alpha/gone.img")
+tk_volumed_start
+expect_eq "a volume whose superblock is destroyed is 'broken'" "broken" "$(field gone state)"
+expect_eq "because it holds no filesystem" "1" "$(field gone problem | grep -c 'holds no filesystem')"
+expect_eq "and its image was not formatted again" "$before" \
+	"$(sha256sum <"$ROOT/.images/alpha/gone.img")"
 expect_ok "delete it" tk_vcall volume.delete '{"name":"gone"}'
 
 # A create killed half-way: the next start rolls it back completely.
