@@ -247,6 +247,14 @@ void tk_report_action(json_t *actions, const char *fmt, ...)
 		json_array_append_new(actions, json_string(buf));
 }
 
+int tk_require_admin(const struct tk_caller *c, const char *op, tk_err *err)
+{
+	if (c->admin)
+		return 0;
+	return tk_err_set(err, -EACCES, "permission denied: '%s' needs root or the admin group",
+			  op);
+}
+
 int tk_caller_may_manage(const struct tk_caller *c, int64_t owner_uid, int64_t owner_gid,
 			 const char *tenant, tk_err *err)
 {

@@ -56,6 +56,9 @@ int tk_fault_point(const char *env, const char *point, tk_err *err);
 /* Logs a change made to the kernel and adds it to actions (when not NULL) for the reply. */
 void tk_report_action(json_t *actions, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* 0 for root and the admin group, else -EACCES naming op. */
+int tk_require_admin(const struct tk_caller *c, const char *op, tk_err *err);
+
 /* Root, the admin group, or the owner (uid or gid; -1: none) of the tenant may act on it. */
 int tk_caller_may_manage(const struct tk_caller *c, int64_t owner_uid, int64_t owner_gid,
 			 const char *tenant, tk_err *err);

@@ -293,3 +293,27 @@ int tk_store_step_done(struct tk_store *s, sqlite3_stmt *stmt, tk_err *err)
 		return 0;
 	return fail(s, rc, "database", err);
 }
+
+int64_t tk_store_column_opt_int(sqlite3_stmt *st, int col)
+{
+	return sqlite3_column_type(st, col) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, col);
+}
+
+void tk_store_bind_opt_int(sqlite3_stmt *st, int col, int64_t v)
+{
+	if (v < 0)
+		sqlite3_bind_null(st, col);
+	else
+		sqlite3_bind_int64(st, col, v);
+}
+
+const char *tk_store_column_text(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+	return s ? (const char *)s : "";
+}
+
+int tk_store_step_error(struct tk_store *s, int rc, const char *what, tk_err *err)
+{
+	return tk_err_set(err, tk_store_errno(rc), "%s: %s", what, sqlite3_errmsg(tk_store_db(s)));
+}

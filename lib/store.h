@@ -7,6 +7,7 @@
  */
 
 #include <sqlite3.h>
+#include <stdint.h>
 
 #include "cleanup.h"
 #include "err.h"
@@ -49,6 +50,14 @@ int tk_store_errno(int sqlite_rc);
 
 /* Steps a statement that returns no rows; SQLITE_DONE -> 0. */
 int tk_store_step_done(struct tk_store *s, sqlite3_stmt *stmt, tk_err *err);
+
+/* Optional integers are NULL in the database and -1 in memory. */
+int64_t tk_store_column_opt_int(sqlite3_stmt *st, int col);
+void tk_store_bind_opt_int(sqlite3_stmt *st, int col, int64_t v);
+/* A text column, "" for NULL. */
+const char *tk_store_column_text(sqlite3_stmt *st, int col);
+/* Sets err from a failed sqlite3_step() result rc: "<what>: <sqlite's message>". */
+int tk_store_step_error(struct tk_store *s, int rc, const char *what, tk_err *err);
 
 static inline void sqlite3_finalizep(sqlite3_stmt **stmt)
 {

@@ -52,31 +52,6 @@ int db_open(struct manager *m, tk_err *err)
 	return tk_store_open(path, migrations, ELEMENTSOF(migrations), &m->store, err);
 }
 
-static int64_t column_opt_int(sqlite3_stmt *st, int col)
-{
-	return sqlite3_column_type(st, col) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, col);
-}
-
-static void bind_opt_int(sqlite3_stmt *st, int col, int64_t v)
-{
-	if (v < 0)
-		sqlite3_bind_null(st, col);
-	else
-		sqlite3_bind_int64(st, col, v);
-}
-
-static const char *column_text(sqlite3_stmt *st, int col)
-{
-	const unsigned char *s = sqlite3_column_text(st, col);
-	return s ? (const char *)s : "";
-}
-
-static int step_error(struct manager *m, int rc, const char *what, tk_err *err)
-{
-	return tk_err_set(err, tk_store_errno(rc), "%s: %s", what,
-			  sqlite3_errmsg(tk_store_db(m->store)));
-}
-
 static int load_tenants(struct manager *m, tk_err *err)
 {
 	sqlite3_stmt *st;
@@ -95,16 +70,16 @@ static int load_tenants(struct manager *m, tk_err *err)
 		if (!t)
 			return tk_err_set(err, -ENOMEM, "out of memory");
 		t->id = sqlite3_column_int64(st, 0);
-		snprintf(t->name, sizeof(t->name), "%s", column_text(st, 1));
-		t->owner_uid = column_opt_int(st, 2);
-		t->owner_gid = column_opt_int(st, 3);
-		t->max_networks = column_opt_int(st, 4);
-		t->max_endpoints = column_opt_int(st, 5);
+		snprintf(t->name, sizeof(t->name), "%s", tk_store_column_text(st, 1));
+		t->owner_uid = tk_store_column_opt_int(st, 2);
+		t->owner_gid = tk_store_column_opt_int(st, 3);
+		t->max_networks = tk_store_column_opt_int(st, 4);
+		t->max_endpoints = tk_store_column_opt_int(st, 5);
 		t->created = sqlite3_column_int64(st, 6);
 		*tail = t;
 		tail = &t->next;
 	}
-	return rc == SQLITE_DONE ? 0 : step_error(m, rc, "loading tenants", err);
+	return rc == SQLITE_DONE ? 0 : tk_store_step_error(m->store, rc, "loading tenants", err);
 }
 
 static int parse_stored_prefix(const char *s, struct tk_prefix *p, tk_err *err)
@@ -119,7 +94,7 @@ static int network_from_row(struct manager *m, sqlite3_stmt *st, struct network 
 	int r;
 
 	n->id = sqlite3_column_int64(st, 0);
-	snprintf(n->name, sizeof(n->name), "%s", column_text(st, 1));
+	snprintf(n->name, sizeof(n->name), "%s", tk_store_column_text(st, 1));
 	snprintf(n->bridge, sizeof(n->bridge), "tk-%llx", (unsigned long long)n->id);
 	for (struct tenant *t = m->tenants; t; t = t->next)
 		if (t->id == tenant_id)
@@ -129,13 +104,13 @@ static int network_from_row(struct manager *m, sqlite3_stmt *st, struct network 
 	n->has4 = sqlite3_column_type(st, 3) != SQLITE_NULL;
 	n->has6 = sqlite3_column_type(st, 5) != SQLITE_NULL;
 	if (n->has4) {
-		if ((r = parse_stored_prefix(column_text(st, 3), &n->subnet4, err)) < 0 ||
-		    (r = tk_addr_parse(column_text(st, 4), &n->gateway4, err)) < 0)
+		if ((r = parse_stored_prefix(tk_store_column_text(st, 3), &n->subnet4, err)) < 0 ||
+		    (r = tk_addr_parse(tk_store_column_text(st, 4), &n->gateway4, err)) < 0)
 			return r;
 	}
 	if (n->has6) {
-		if ((r = parse_stored_prefix(column_text(st, 5), &n->subnet6, err)) < 0 ||
-		    (r = tk_addr_parse(column_text(st, 6), &n->gateway6, err)) < 0)
+		if ((r = parse_stored_prefix(tk_store_column_text(st, 5), &n->subnet6, err)) < 0 ||
+		    (r = tk_addr_parse(tk_store_column_text(st, 6), &n->gateway6, err)) < 0)
 			return r;
 	}
 	n->mtu = (unsigned)sqlite3_column_int64(st, 7);
@@ -187,7 +162,7 @@ static int load_networks(struct manager *m, tk_err *err)
 			return r;
 		n->tenant->n_networks++;
 	}
-	return rc == SQLITE_DONE ? 0 : step_error(m, rc, "loading networks", err);
+	return rc == SQLITE_DONE ? 0 : tk_store_step_error(m->store, rc, "loading networks", err);
 }
 
 static int reserve_endpoint(struct endpoint *e, void *userdata)
@@ -229,10 +204,10 @@ int db_tenant_insert(struct manager *m, struct tenant *t, tk_err *err)
 		return r;
 	t->created = time(NULL);
 	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-	bind_opt_int(st, 2, t->owner_uid);
-	bind_opt_int(st, 3, t->owner_gid);
-	bind_opt_int(st, 4, t->max_networks);
-	bind_opt_int(st, 5, t->max_endpoints);
+	tk_store_bind_opt_int(st, 2, t->owner_uid);
+	tk_store_bind_opt_int(st, 3, t->owner_gid);
+	tk_store_bind_opt_int(st, 4, t->max_networks);
+	tk_store_bind_opt_int(st, 5, t->max_endpoints);
 	sqlite3_bind_int64(st, 6, t->created);
 	if ((r = tk_store_step_done(m->store, st, err)) < 0)
 		return r;
@@ -352,7 +327,8 @@ int db_links_foreach(struct manager *m, const struct network *n,
 			return r;
 		}
 	}
-	return rc == SQLITE_DONE ? 0 : step_error(m, rc, "reading network links", err);
+	return rc == SQLITE_DONE ? 0
+				 : tk_store_step_error(m->store, rc, "reading network links", err);
 }
 
 /* The host end's name and MAC follow from the id: nothing to store, nothing to look up. */
@@ -418,20 +394,20 @@ static int endpoint_from_row(struct manager *m, sqlite3_stmt *st, struct endpoin
 	e->network = manager_network_by_id(m, sqlite3_column_int64(st, 1));
 	if (!e->network)
 		return tk_err_set(err, -EIO, "endpoint %lld has no network", (long long)e->id);
-	snprintf(e->container_id, sizeof(e->container_id), "%s", column_text(st, 2));
-	snprintf(e->ifname, sizeof(e->ifname), "%s", column_text(st, 3));
-	snprintf(e->netns, sizeof(e->netns), "%s", column_text(st, 4));
+	snprintf(e->container_id, sizeof(e->container_id), "%s", tk_store_column_text(st, 2));
+	snprintf(e->ifname, sizeof(e->ifname), "%s", tk_store_column_text(st, 3));
+	snprintf(e->netns, sizeof(e->netns), "%s", tk_store_column_text(st, 4));
 	derive_host_side(e);
-	if ((r = tk_mac_parse(column_text(st, 5), e->mac, err)) < 0)
+	if ((r = tk_mac_parse(tk_store_column_text(st, 5), e->mac, err)) < 0)
 		return r;
 	e->has4 = sqlite3_column_type(st, 6) != SQLITE_NULL;
 	e->has6 = sqlite3_column_type(st, 7) != SQLITE_NULL;
-	if (e->has4 && (r = tk_addr_parse(column_text(st, 6), &e->ip4, err)) < 0)
+	if (e->has4 && (r = tk_addr_parse(tk_store_column_text(st, 6), &e->ip4, err)) < 0)
 		return r;
-	if (e->has6 && (r = tk_addr_parse(column_text(st, 7), &e->ip6, err)) < 0)
+	if (e->has6 && (r = tk_addr_parse(tk_store_column_text(st, 7), &e->ip6, err)) < 0)
 		return r;
 	e->created = sqlite3_column_int64(st, 8);
-	e->lease = strcmp(column_text(st, 9), "ipam") == 0;
+	e->lease = strcmp(tk_store_column_text(st, 9), "ipam") == 0;
 	return 0;
 }
 
@@ -454,7 +430,7 @@ int db_endpoint_find(struct manager *m, const char *container_id, const char *if
 		return tk_err_set(err, -ENOENT, "container '%s' has no interface '%s'",
 				  container_id, ifname);
 	if (rc != SQLITE_ROW)
-		return step_error(m, rc, "looking up endpoint", err);
+		return tk_store_step_error(m->store, rc, "looking up endpoint", err);
 	r = endpoint_from_row(m, st, ret, err);
 	sqlite3_reset(st);
 	return r;
@@ -491,5 +467,5 @@ int db_endpoints_foreach(struct manager *m, const struct network *network,
 		sqlite3_reset(st);
 		return r;
 	}
-	return rc == SQLITE_DONE ? 0 : step_error(m, rc, "reading endpoints", err);
+	return rc == SQLITE_DONE ? 0 : tk_store_step_error(m->store, rc, "reading endpoints", err);
 }

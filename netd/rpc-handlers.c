@@ -14,14 +14,6 @@
 typedef int (*handler_fn)(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
 			  tk_err *err);
 
-static int require_admin(const struct tk_caller *c, const char *op, tk_err *err)
-{
-	if (c->admin)
-		return 0;
-	return tk_err_set(err, -EACCES, "permission denied: '%s' needs root or the admin group",
-			  op);
-}
-
 static int find_tenant(struct manager *m, const struct tk_caller *c, const char *name,
 		       struct tenant **ret, tk_err *err)
 {
@@ -81,7 +73,7 @@ static int op_tenant_create(struct manager *m, const struct tk_caller *c, json_t
 	struct tenant *t = NULL;
 	int r;
 
-	if ((r = require_admin(c, "tenant.create", err)) < 0)
+	if ((r = tk_require_admin(c, "tenant.create", err)) < 0)
 		return r;
 	r = tk_json_unpack(args, "tenant.create args", err, "{s:s, s?I, s?I, s?I, s?I}", "name",
 			   &p.name, "owner_uid", &uid, "owner_gid", &gid, "max_networks",
@@ -138,7 +130,7 @@ static int op_tenant_delete(struct manager *m, const struct tk_caller *c, json_t
 	struct tenant *t = NULL;
 	int r;
 
-	if ((r = require_admin(c, "tenant.delete", err)) < 0 ||
+	if ((r = tk_require_admin(c, "tenant.delete", err)) < 0 ||
 	    (r = tk_json_unpack(args, "tenant.delete args", err, "{s:s}", "name", &name)) < 0 ||
 	    (r = find_tenant(m, c, name, &t, err)) < 0 || (r = tenant_delete(m, t, err)) < 0)
 		return r;
@@ -393,7 +385,7 @@ static int op_reconcile(struct manager *m, const struct tk_caller *c, json_t *ar
 	json_t *actions;
 	int r;
 
-	if ((r = require_admin(c, "reconcile", err)) < 0 ||
+	if ((r = tk_require_admin(c, "reconcile", err)) < 0 ||
 	    (r = tk_json_unpack(args, "reconcile args", err, "{}")) < 0)
 		return r;
 	actions = json_array();

@@ -46,37 +46,12 @@ int db_open(struct manager *m, tk_err *err)
 	return tk_store_open(path, migrations, ELEMENTSOF(migrations), &m->store, err);
 }
 
-static int64_t column_opt_int(sqlite3_stmt *st, int col)
-{
-	return sqlite3_column_type(st, col) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, col);
-}
-
-static void bind_opt_int(sqlite3_stmt *st, int col, int64_t v)
-{
-	if (v < 0)
-		sqlite3_bind_null(st, col);
-	else
-		sqlite3_bind_int64(st, col, v);
-}
-
 static void bind_opt_text(sqlite3_stmt *st, int col, const char *s)
 {
 	if (!s[0])
 		sqlite3_bind_null(st, col);
 	else
 		sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC);
-}
-
-static const char *column_text(sqlite3_stmt *st, int col)
-{
-	const unsigned char *s = sqlite3_column_text(st, col);
-	return s ? (const char *)s : "";
-}
-
-static int step_error(struct manager *m, int rc, const char *what, tk_err *err)
-{
-	return tk_err_set(err, tk_store_errno(rc), "%s: %s", what,
-			  sqlite3_errmsg(tk_store_db(m->store)));
 }
 
 static int load_tenants(struct manager *m, tk_err *err)
@@ -96,40 +71,40 @@ static int load_tenants(struct manager *m, tk_err *err)
 		if (!t)
 			return tk_err_set(err, -ENOMEM, "out of memory");
 		t->id = sqlite3_column_int64(st, 0);
-		snprintf(t->name, sizeof(t->name), "%s", column_text(st, 1));
-		t->owner_uid = column_opt_int(st, 2);
-		t->owner_gid = column_opt_int(st, 3);
-		t->max_bytes = column_opt_int(st, 4);
-		t->max_volumes = column_opt_int(st, 5);
+		snprintf(t->name, sizeof(t->name), "%s", tk_store_column_text(st, 1));
+		t->owner_uid = tk_store_column_opt_int(st, 2);
+		t->owner_gid = tk_store_column_opt_int(st, 3);
+		t->max_bytes = tk_store_column_opt_int(st, 4);
+		t->max_volumes = tk_store_column_opt_int(st, 5);
 		t->created = sqlite3_column_int64(st, 6);
 		*tail = t;
 		tail = &t->next;
 	}
-	return rc == SQLITE_DONE ? 0 : step_error(m, rc, "loading tenants", err);
+	return rc == SQLITE_DONE ? 0 : tk_store_step_error(m->store, rc, "loading tenants", err);
 }
 
 static int volume_from_row(struct manager *m, sqlite3_stmt *st, struct volume *v, tk_err *err)
 {
 	int64_t tenant_id = sqlite3_column_int64(st, 2);
-	const char *state = column_text(st, 11);
+	const char *state = tk_store_column_text(st, 11);
 
 	v->id = sqlite3_column_int64(st, 0);
-	snprintf(v->name, sizeof(v->name), "%s", column_text(st, 1));
+	snprintf(v->name, sizeof(v->name), "%s", tk_store_column_text(st, 1));
 	for (struct vtenant *t = m->tenants; t; t = t->next)
 		if (t->id == tenant_id)
 			v->tenant = t;
 	if (!v->tenant)
 		return tk_err_set(err, -EIO, "volume '%s' has no tenant", v->name);
-	if (!(v->backend = backend_by_name(column_text(st, 3))))
+	if (!(v->backend = backend_by_name(tk_store_column_text(st, 3))))
 		return tk_err_set(err, -EIO, "volume '%s' has unknown backend '%s'", v->name,
-				  column_text(st, 3));
-	snprintf(v->fs, sizeof(v->fs), "%s", column_text(st, 4));
+				  tk_store_column_text(st, 3));
+	snprintf(v->fs, sizeof(v->fs), "%s", tk_store_column_text(st, 4));
 	v->size = (uint64_t)sqlite3_column_int64(st, 5);
 	v->uid = (uint32_t)sqlite3_column_int64(st, 6);
 	v->gid = (uint32_t)sqlite3_column_int64(st, 7);
 	v->mode = (uint32_t)sqlite3_column_int64(st, 8);
-	snprintf(v->uuid, sizeof(v->uuid), "%s", column_text(st, 9));
-	snprintf(v->snapshot_of, sizeof(v->snapshot_of), "%s", column_text(st, 10));
+	snprintf(v->uuid, sizeof(v->uuid), "%s", tk_store_column_text(st, 9));
+	snprintf(v->snapshot_of, sizeof(v->snapshot_of), "%s", tk_store_column_text(st, 10));
 	v->state = VOLUME_READY;
 	for (size_t i = 0; i < ELEMENTSOF(state_names); i++)
 		if (strcmp(state, state_names[i]) == 0)
@@ -162,7 +137,7 @@ static int load_volumes(struct manager *m, tk_err *err)
 		v->tenant->n_volumes++;
 		v->tenant->bytes += v->size;
 	}
-	return rc == SQLITE_DONE ? 0 : step_error(m, rc, "loading volumes", err);
+	return rc == SQLITE_DONE ? 0 : tk_store_step_error(m->store, rc, "loading volumes", err);
 }
 
 int db_load(struct manager *m, tk_err *err)
@@ -184,10 +159,10 @@ int db_tenant_insert(struct manager *m, struct vtenant *t, tk_err *err)
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-	bind_opt_int(st, 2, t->owner_uid);
-	bind_opt_int(st, 3, t->owner_gid);
-	bind_opt_int(st, 4, t->max_bytes);
-	bind_opt_int(st, 5, t->max_volumes);
+	tk_store_bind_opt_int(st, 2, t->owner_uid);
+	tk_store_bind_opt_int(st, 3, t->owner_gid);
+	tk_store_bind_opt_int(st, 4, t->max_bytes);
+	tk_store_bind_opt_int(st, 5, t->max_volumes);
 	sqlite3_bind_int64(st, 6, t->created);
 	if ((r = tk_store_step_done(m->store, st, err)) < 0)
 		return r;
@@ -305,7 +280,7 @@ int db_mounts(struct manager *m, const struct volume *v, json_t *array, tk_err *
 		return r;
 	sqlite3_bind_int64(st, 1, v->id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(array, json_string(column_text(st, 0)));
+		json_array_append_new(array, json_string(tk_store_column_text(st, 0)));
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : step_error(m, rc, "reading mounts", err);
+	return rc == SQLITE_DONE ? 0 : tk_store_step_error(m->store, rc, "reading mounts", err);
 }

@@ -58,17 +58,6 @@ static enum MHD_Result reply_error(struct MHD_Connection *conn, const tk_err *er
 	return reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, json_pack("{s:s}", "Err", err->msg));
 }
 
-static int find_volume(struct manager *m, const struct tk_caller *c, const char *name,
-		       struct volume **ret, tk_err *err)
-{
-	struct volume *v = manager_volume(m, name);
-
-	if (!v)
-		return tk_err_set(err, -ENOENT, "no such volume '%s'", name);
-	*ret = v;
-	return caller_may_manage(c, v->tenant, err);
-}
-
 static json_t *volume_entry(struct manager *m, const struct volume *v)
 {
 	char path[4096];
@@ -133,7 +122,7 @@ static int handle(struct manager *m, const struct tk_caller *c, const struct tk_
 		return 0;
 	default: break;
 	}
-	if ((r = find_volume(m, c, req->name, &v, err)) < 0)
+	if ((r = volume_find(m, c, req->name, &v, err)) < 0)
 		return r;
 	volume_path(m, v, path, sizeof(path));
 	switch (req->op) {

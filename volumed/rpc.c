@@ -15,14 +15,6 @@
 typedef int (*handler_fn)(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
 			  tk_err *err);
 
-static int require_admin(const struct tk_caller *c, const char *op, tk_err *err)
-{
-	if (c->admin)
-		return 0;
-	return tk_err_set(err, -EACCES, "permission denied: '%s' needs root or the admin group",
-			  op);
-}
-
 static int find_tenant(struct manager *m, const struct tk_caller *c, const char *name,
 		       struct vtenant **ret, tk_err *err)
 {
@@ -32,17 +24,6 @@ static int find_tenant(struct manager *m, const struct tk_caller *c, const char 
 		return tk_err_set(err, -ENOENT, "no tenant '%s'", name);
 	*ret = t;
 	return caller_may_manage(c, t, err);
-}
-
-static int find_volume(struct manager *m, const struct tk_caller *c, const char *name,
-		       struct volume **ret, tk_err *err)
-{
-	struct volume *v = manager_volume(m, name);
-
-	if (!v)
-		return tk_err_set(err, -ENOENT, "no volume '%s'", name);
-	*ret = v;
-	return caller_may_manage(c, v->tenant, err);
 }
 
 /* A size as a JSON integer of bytes or a string like "512M"; NULL leaves *ret alone. */
@@ -143,7 +124,7 @@ static int op_tenant_create(struct manager *m, const struct tk_caller *c, json_t
 	uint64_t bytes = 0;
 	int r;
 
-	if ((r = require_admin(c, "tenant.create", err)) < 0)
+	if ((r = tk_require_admin(c, "tenant.create", err)) < 0)
 		return r;
 	r = tk_json_unpack(args, "tenant.create args", err, "{s:s, s?I, s?I, s?o, s?I}", "name",
 			   &p.name, "owner_uid", &uid, "owner_gid", &gid, "max_bytes", &max_bytes,
@@ -205,7 +186,7 @@ static int op_tenant_delete(struct manager *m, const struct tk_caller *c, json_t
 	const char *name;
 	int r;
 
-	if ((r = require_admin(c, "tenant.delete", err)) < 0 ||
+	if ((r = tk_require_admin(c, "tenant.delete", err)) < 0 ||
 	    (r = tk_json_unpack(args, "tenant.delete args", err, "{s:s}", "name", &name)) < 0 ||
 	    (r = find_tenant(m, c, name, &t, err)) < 0 || (r = tenant_delete(m, t, err)) < 0)
 		return r;
@@ -271,7 +252,7 @@ static int op_volume_inspect(struct manager *m, const struct tk_caller *c, json_
 	int r;
 
 	if ((r = tk_json_unpack(args, "volume.inspect args", err, "{s:s}", "name", &name)) < 0 ||
-	    (r = find_volume(m, c, name, &v, err)) < 0)
+	    (r = volume_find(m, c, name, &v, err)) < 0)
 		return r;
 	*ret = volume_to_json(m, v);
 	return 0;
@@ -289,7 +270,7 @@ static int op_volume_resize(struct manager *m, const struct tk_caller *c, json_t
 	if ((r = tk_json_unpack(args, "volume.resize args", err, "{s:s, s:o}", "name", &name,
 				"size", &jsize)) < 0 ||
 	    (r = parse_size(jsize, "size", &size, err)) < 0 ||
-	    (r = find_volume(m, c, name, &v, err)) < 0 || (r = volume_resize(m, v, size, err)) < 0)
+	    (r = volume_find(m, c, name, &v, err)) < 0 || (r = volume_resize(m, v, size, err)) < 0)
 		return r;
 	*ret = volume_to_json(m, v);
 	return 0;
@@ -304,7 +285,7 @@ static int op_volume_delete(struct manager *m, const struct tk_caller *c, json_t
 
 	if ((r = tk_json_unpack(args, "volume.delete args", err, "{s:s, s?b}", "name", &name,
 				"force", &force)) < 0 ||
-	    (r = find_volume(m, c, name, &v, err)) < 0 || (r = volume_delete(m, v, force, err)) < 0)
+	    (r = volume_find(m, c, name, &v, err)) < 0 || (r = volume_delete(m, v, force, err)) < 0)
 		return r;
 	*ret = json_object();
 	return 0;
@@ -319,7 +300,7 @@ static int op_volume_snapshot(struct manager *m, const struct tk_caller *c, json
 
 	if ((r = tk_json_unpack(args, "volume.snapshot args", err, "{s:s, s:s}", "name", &name,
 				"source", &source)) < 0 ||
-	    (r = find_volume(m, c, source, &src, err)) < 0 ||
+	    (r = volume_find(m, c, source, &src, err)) < 0 ||
 	    (r = volume_snapshot(m, src, name, &v, err)) < 0)
 		return r;
 	*ret = volume_to_json(m, v);
@@ -364,7 +345,7 @@ static int op_volume_mount(struct manager *m, const struct tk_caller *c, json_t 
 
 	if ((r = tk_json_unpack(args, add ? "volume.mount args" : "volume.unmount args", err,
 				"{s:s, s:s}", "name", &name, "id", &id)) < 0 ||
-	    (r = find_volume(m, c, name, &v, err)) < 0 ||
+	    (r = volume_find(m, c, name, &v, err)) < 0 ||
 	    (r = volume_mount_ref(m, v, id, add, err)) < 0)
 		return r;
 	volume_path(m, v, path, sizeof(path));

@@ -67,6 +67,17 @@ int tenant_delete(struct manager *m, struct vtenant *t, tk_err *err)
 	return 0;
 }
 
+int volume_find(struct manager *m, const struct tk_caller *c, const char *name, struct volume **ret,
+		tk_err *err)
+{
+	struct volume *v = manager_volume(m, name);
+
+	if (!v)
+		return tk_err_set(err, -ENOENT, "no such volume '%s'", name);
+	*ret = v;
+	return caller_may_manage(c, v->tenant, err);
+}
+
 /* added: bytes a create, snapshot or resize adds to the tenant; volumes: 1 or 0 more. */
 static int check_limits(const struct vtenant *t, uint64_t added, unsigned volumes, tk_err *err)
 {
@@ -172,9 +183,10 @@ int volume_create(struct manager *m, const struct volume_params *p, struct volum
 		return tk_err_wrap(err, -EOPNOTSUPP, "backend '%s' cannot be used here",
 				   backend->name);
 	if (p->fs && *p->fs && backend != &backend_loop && strcmp(p->fs, backend->name) != 0)
-		return tk_err_set(err, -EINVAL,
-				  "a %s volume is a %s filesystem; fs= chooses a loop volume's format",
-				  backend->name, backend->name);
+		return tk_err_set(
+			err, -EINVAL,
+			"a %s volume is a %s filesystem; fs= chooses a loop volume's format",
+			backend->name, backend->name);
 	if (p->mode > 07777)
 		return tk_err_set(err, -EINVAL, "mode %#o is not a permission mode", p->mode);
 	if (!(v = calloc(1, sizeof(*v))))

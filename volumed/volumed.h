@@ -156,6 +156,9 @@ struct volume_params {
 	const char *fs;		       /* NULL: ext4 (loop) */
 	uint32_t uid, gid, mode;
 };
+/* The volume called name, if c may manage it: -ENOENT or -EACCES otherwise. */
+int volume_find(struct manager *m, const struct tk_caller *c, const char *name, struct volume **ret,
+		tk_err *err);
 int volume_create(struct manager *m, const struct volume_params *p, struct volume **ret,
 		  tk_err *err);
 int volume_delete(struct manager *m, struct volume *v, bool force, tk_err *err);
