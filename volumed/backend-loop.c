@@ -302,8 +302,9 @@ static int grow_filesystem(struct manager *m, const struct volume *v, const char
 	blocks = bytes / st.f_bsize;
 	if (ioctl(fd, EXT4_IOC_RESIZE_FS, &blocks) == 0)
 		return 0;
-	if (errno != EPERM)
-		return tk_err_set(err, -errno, "cannot grow ext4 on %s: %m", dev);
+	/* resize2fs can finish offline whatever the kernel refused (EPERM: no CAP_SYS_RESOURCE). */
+	log_full_errno(errno == EPERM ? LOG_DEBUG : LOG_WARNING, -errno,
+		       "Growing '%s' online failed (%m): growing it offline", v->name);
 	close(TAKE_FD(fd));
 	return grow_ext4_offline(m, v, dev, path, err);
 }
