@@ -117,8 +117,10 @@ static int rescan_wait(int fd, tk_err *err)
 }
 
 /*
- * Makes the qgroup numbers trustworthy: rescans when the kernel says they are inconsistent.
- * Simple quotas (mode "squota") are never inconsistent and cannot be rescanned.
+ * Makes the qgroup numbers trustworthy: waits for a rescan someone else started (its numbers are
+ * partial until it ends), and rescans when the kernel says they are inconsistent.  Simple quotas
+ * (mode "squota") are never inconsistent and never rescan.  A rescan reads the whole filesystem:
+ * on a big one this blocks volumed for as long, which is the price of limits that hold.
  */
 static int qgroups_make_consistent(int fd, tk_err *err)
 {
@@ -126,6 +128,8 @@ static int qgroups_make_consistent(int fd, tk_err *err)
 	char value[16];
 	int r;
 
+	if ((r = rescan_wait(fd, err)) < 0)
+		return r;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if ((r = read_qgroups_file(fd, "inconsistent", value, sizeof(value), err)) < 0)
 			return r == -ENOENT ? tk_err_set(err, r, "btrfs quotas are not enabled")
@@ -143,7 +147,7 @@ static int qgroups_make_consistent(int fd, tk_err *err)
 			  "enforced");
 }
 
-/* Enables quotas when they are off (which starts a rescan: wait for it), then checks them. */
+/* Enables quotas when they are off (which starts a rescan), then makes them consistent. */
 static int quota_ensure(int fd, tk_err *err)
 {
 	struct btrfs_ioctl_quota_ctl_args ctl = { .cmd = BTRFS_QUOTA_CTL_ENABLE };
@@ -156,8 +160,6 @@ static int quota_ensure(int fd, tk_err *err)
 		log_info("Enabling btrfs quotas on the volume root's filesystem");
 		if (ioctl(fd, BTRFS_IOC_QUOTA_CTL, &ctl) < 0)
 			return tk_err_set(err, -errno, "cannot enable btrfs quotas: %m");
-		if ((r = rescan_wait(fd, err)) < 0)
-			return r;
 	}
 	return qgroups_make_consistent(fd, err);
 }
@@ -220,6 +222,7 @@ static int subvol_children(int fd, uint64_t id, uint64_t **ids, size_t *n, size_
 	};
 
 	for (;;) {
+		bool progress = false;
 		size_t pos = 0;
 		uint32_t found;
 
@@ -245,9 +248,10 @@ static int subvol_children(int fd, uint64_t id, uint64_t **ids, size_t *n, size_
 			}
 			(*ids)[(*n)++] = h.offset;
 			args.key.min_offset = h.offset + 1;
+			progress = true;
 		}
-		if (args.key.min_offset == 0)
-			return 0; /* the last offset was UINT64_MAX */
+		if (!progress || args.key.min_offset == 0) /* 0: the last offset was UINT64_MAX */
+			return 0;
 	}
 }
 
@@ -289,12 +293,14 @@ static int destroy_subvol(int dir_fd, const char *name, tk_err *err)
 {
 	struct btrfs_ioctl_vol_args_v2 args = {};
 	_cleanup_close_ int fd = -1;
-	uint64_t id;
+	uint64_t id = 0;
 	int r;
 
 	r = tk_open_beneath(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, &fd, err);
-	if (r == -ENOENT)
+	if (r == -ENOENT) {
+		tk_err_clear(err);
 		return 0;
+	}
 	if (r < 0 || (r = subvol_id(fd, &id, err)) < 0)
 		return tk_err_wrap(err, r, "'%s'", name);
 	if ((r = destroy_nested(fd, id, err)) < 0)
@@ -353,7 +359,7 @@ static int open_subvol(struct manager *m, const struct volume *v, int *ret_fd, u
 static int subvol_setup(struct manager *m, struct volume *v, tk_err *err)
 {
 	_cleanup_close_ int fd = -1;
-	uint64_t id;
+	uint64_t id = 0;
 	int r;
 
 	if ((r = open_subvol(m, v, &fd, &id, err)) < 0 ||
@@ -411,8 +417,10 @@ static int btrfs_remove(struct manager *m, struct volume *v, tk_err *err)
 	int r;
 
 	r = open_tenant_dir(m, v, false, &dir_fd, err);
-	if (r == -ENOENT)
+	if (r == -ENOENT) {
+		tk_err_clear(err);
 		return 0;
+	}
 	if (r < 0 || (r = destroy_subvol(dir_fd, v->name, err)) < 0)
 		return r;
 	return 0;
@@ -421,7 +429,7 @@ static int btrfs_remove(struct manager *m, struct volume *v, tk_err *err)
 static int btrfs_activate(struct manager *m, struct volume *v, tk_err *err)
 {
 	_cleanup_close_ int fd = -1;
-	uint64_t id;
+	uint64_t id = 0;
 	int r;
 
 	/* Quotas may have been switched off (or gone inconsistent) while volumed was not running. */
@@ -435,7 +443,7 @@ static int btrfs_activate(struct manager *m, struct volume *v, tk_err *err)
 static int btrfs_resize(struct manager *m, struct volume *v, uint64_t size, tk_err *err)
 {
 	_cleanup_close_ int fd = -1;
-	uint64_t id;
+	uint64_t id = 0;
 	int r;
 
 	if ((r = open_subvol(m, v, &fd, &id, err)) < 0 || (r = quota_ensure(fd, err)) < 0)
@@ -445,7 +453,7 @@ static int btrfs_resize(struct manager *m, struct volume *v, uint64_t size, tk_e
 
 /*
  * Bytes are the qgroup's referenced bytes (data and the subvolume's own tree blocks), as the
- * limit counts them.  btrfs keeps no count of a subvolume's inodes (counting means walking its
+ * limit counts them, as of the last transaction commit (at most commit= seconds, 30, old).  btrfs keeps no count of a subvolume's inodes (counting means walking its
  * tree) and has no inode limit, so both inode numbers are reported as 0.
  */
 static int btrfs_usage(struct manager *m, const struct volume *v, struct volume_usage *ret,
@@ -453,7 +461,7 @@ static int btrfs_usage(struct manager *m, const struct volume *v, struct volume_
 {
 	_cleanup_close_ int fd = -1;
 	char name[64], value[32], *end;
-	uint64_t id;
+	uint64_t id = 0;
 	int r;
 
 	if ((r = open_subvol(m, v, &fd, &id, err)) < 0)
@@ -474,7 +482,7 @@ static int btrfs_snapshot(struct manager *m, const struct volume *src, struct vo
 {
 	_cleanup_close_ int dir_fd = -1, src_fd = -1;
 	struct btrfs_ioctl_vol_args_v2 args = {};
-	uint64_t src_id;
+	uint64_t src_id = 0;
 	char path[4096];
 	int r;
 

@@ -1,0 +1,183 @@
+#!/bin/bash
+# volumed's btrfs backend, on a volume root that is a loop-mounted btrfs made here: a subvolume
+# per volume with a qgroup limit (EDQUOT at the size asked for), growing, snapshots, nested
+# subvolumes, inconsistent qgroups, restarts, injected faults and deletes.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+command -v mkfs.btrfs >/dev/null || tk_skip "mkfs.btrfs missing (btrfs-progs)"
+grep -qw btrfs /proc/filesystems || modprobe btrfs 2>/dev/null || tk_skip "no btrfs in this kernel"
+tk_volume_root btrfs 1G "$TK_TMP/vroot"
+ROOT=$TK_VROOT/volumes
+mkdir -p "$ROOT"
+FSID=$(findmnt -n -o UUID "$TK_VROOT")
+QG=/sys/fs/btrfs/$FSID/qgroups
+
+vol() { tk_vcall volume.inspect "{\"name\":\"$1\"}"; }
+field() { vol "$1" | jq -r ".$2"; }
+code() { tk_vcall "$@" 2>&1 >/dev/null | jq -r .code; }
+# Bytes written into file $1 before the filesystem said no; the error goes to $TK_TMP/dd.err.
+fill() {
+	dd if=/dev/zero of="$1" bs=1M status=none 2>"$TK_TMP/dd.err"
+	sync
+	stat -c %s "$1"
+}
+within_1pct() { # actual expected
+	awk -v a="$1" -v e="$2" 'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= e / 100) }'
+}
+subvol_id() { btrfs inspect-internal rootid "$1"; }
+is_subvol() { [ -d "$1" ] && [ "$(stat -c %i "$1")" = 256 ]; }
+limit_of() { cat "$QG/0_$1/max_referenced"; }
+
+expect_ok "volumed --check reports btrfs as supported, and the default here" \
+	sh -c "'$VOLUMED' --check --root '$ROOT' | grep -q '^btrfs *supported (default here)'"
+expect_eq "quotas are still off (--check changes nothing)" no \
+	"$([ -e "$QG" ] && echo yes || echo no)"
+
+tk_volumed_start
+expect_eq "status names btrfs the default backend" btrfs \
+	"$(tk_vcall status | jq -r .default_backend)"
+expect_ok "tenant alpha" tk_vcall tenant.create '{"name":"alpha","max_bytes":"1G"}'
+expect_ok "a 64M btrfs volume owned by 1000:1000 mode 0750" tk_vcall volume.create \
+	'{"name":"data","tenant":"alpha","size":"64M","backend":"btrfs","uid":1000,"gid":1000,"mode":"0750"}'
+path=$(field data path)
+expect_eq "it lives at <root>/<tenant>/<name>" "$ROOT/alpha/data" "$path"
+expect_eq "backend and fs" "btrfs btrfs" "$(field data backend) $(field data fs)"
+expect_ok "it is a subvolume" is_subvol "$path"
+expect_eq "its top directory has the owner and mode asked for" "1000:1000 750" \
+	"$(stat -c '%u:%g %a' "$path")"
+expect_eq "quotas were enabled on demand, consistent" 0 "$(cat "$QG/inconsistent" 2>&1)"
+id=$(subvol_id "$path")
+expect_eq "its qgroup is limited to 64M" $((64 << 20)) "$(limit_of "$id")"
+
+written=$(fill "$path/fill")
+expect_eq "writing past the limit fails with EDQUOT" 1 \
+	"$(grep -c 'Disk quota exceeded' "$TK_TMP/dd.err")"
+expect_ok "at the limit, within 1% (wrote $written of $((64 << 20)) bytes)" \
+	within_1pct "$written" $((64 << 20))
+expect_ok "inspect reports the bytes used ($(field data used_bytes))" \
+	within_1pct "$(field data used_bytes)" "$written"
+expect_eq "and 0 for the inodes btrfs does not count" "0 0" \
+	"$(field data used_inodes) $(field data total_inodes)"
+
+expect_ok "grow to 96M" tk_vcall volume.resize '{"name":"data","size":"96M"}'
+expect_eq "the qgroup limit follows" $((96 << 20)) "$(limit_of "$id")"
+more=$(fill "$path/more")
+expect_eq "writing past the new limit fails with EDQUOT" 1 \
+	"$(grep -c 'Disk quota exceeded' "$TK_TMP/dd.err")"
+expect_ok "it holds 96M now (wrote $written + $more bytes)" \
+	within_1pct $((written + more)) $((96 << 20))
+expect_eq "shrinking is refused" 22 "$(code volume.resize '{"name":"data","size":"32M"}')"
+
+rm "$path/more"
+dd if=/dev/urandom of="$path/blob" bs=1M count=8 status=none
+sync
+sum=$(cd "$path" && sha256sum fill blob)
+expect_ok "snapshot it as 'snap'" tk_vcall volume.snapshot '{"name":"snap","source":"data"}'
+spath=$(field snap path)
+expect_eq "the snapshot is a subvolume at <root>/<tenant>/snap" "$ROOT/alpha/snap yes" \
+	"$spath $(is_subvol "$spath" && echo yes)"
+expect_eq "it records its source" data "$(field snap snapshot_of)"
+expect_eq "it has the data of its source" "$sum" "$(cd "$spath" && sha256sum fill blob)"
+expect_eq "and the owner and mode" "1000:1000 750" "$(stat -c '%u:%g %a' "$spath")"
+sid=$(subvol_id "$spath")
+expect_eq "its qgroup is limited to the source's size" $((96 << 20)) "$(limit_of "$sid")"
+expect_eq "qgroups are consistent after the snapshot" 0 "$(cat "$QG/inconsistent")"
+echo changed >"$spath/blob"
+expect_eq "writing to the snapshot leaves the source alone" "$sum" \
+	"$(cd "$path" && sha256sum fill blob)"
+snap_more=$(fill "$spath/more")
+expect_ok "the snapshot has its own limit (wrote $snap_more more)" \
+	test "$snap_more" -le $((96 << 20))
+expect_eq "and meets it with EDQUOT" 1 "$(grep -c 'Disk quota exceeded' "$TK_TMP/dd.err")"
+
+# qgroups that went inconsistent enforce nothing: the next operation must rescan.
+btrfs qgroup create 1/100 "$TK_VROOT" >/dev/null 2>&1
+btrfs qgroup assign --no-rescan "0/$id" 1/100 "$TK_VROOT" >/dev/null 2>&1
+expect_eq "(an assign without rescan made the qgroups inconsistent)" 1 "$(cat "$QG/inconsistent")"
+expect_ok "grow to 128M" tk_vcall volume.resize '{"name":"data","size":"128M"}'
+expect_eq "volumed rescanned: consistent again" 0 "$(cat "$QG/inconsistent")"
+expect_eq "and the limit is 128M" $((128 << 20)) "$(limit_of "$id")"
+btrfs qgroup remove "0/$id" 1/100 "$TK_VROOT" >/dev/null 2>&1
+btrfs qgroup destroy 1/100 "$TK_VROOT" >/dev/null 2>&1
+
+# Restarts: the limit comes back if someone lifted it, a missing subvolume is reported.
+tk_volumed_kill
+btrfs qgroup limit none "$path" >/dev/null
+tk_volumed_start
+expect_eq "after a restart the volume is ready" ready "$(field data state)"
+expect_eq "and its limit is set again" $((128 << 20)) "$(limit_of "$id")"
+tk_volumed_kill
+btrfs quota disable "$TK_VROOT"
+tk_volumed_start
+expect_eq "quotas switched off while volumed was down are on again after its start" \
+	"ready 0" "$(field data state) $(cat "$QG/inconsistent" 2>&1)"
+expect_eq "with the limit" $((128 << 20)) "$(limit_of "$id")"
+written=$(($(stat -c %s "$path/fill") + $(stat -c %s "$path/blob")))
+more=$(fill "$path/more")
+expect_eq "and enforced (EDQUOT)" 1 "$(grep -c 'Disk quota exceeded' "$TK_TMP/dd.err")"
+expect_ok "at 128M (had $written, wrote $more)" within_1pct $((written + more)) $((128 << 20))
+rm "$path/more"
+
+# A container's bind mount of the volume, in a mount namespace of its own.
+unshare -m --propagation private sh -c "mkdir -p $TK_TMP/ctr && mount --bind '$path' $TK_TMP/ctr && exec sleep 600" &
+ctr=$!
+sleep 0.3
+expect_ok "snapshot of a volume in use" tk_vcall volume.snapshot '{"name":"snap2","source":"data"}'
+delete_out=$(tk_vcall volume.delete '{"name":"snap2"}' 2>&1)
+expect_eq "deleting an unused snapshot while its source is in use works" "{}" "$delete_out"
+kill "$ctr"
+wait "$ctr" 2>/dev/null
+
+expect_ok "volume 'gone'" tk_vcall volume.create '{"name":"gone","tenant":"alpha","size":"16M"}'
+tk_volumed_kill
+btrfs subvolume delete "$ROOT/alpha/gone" >/dev/null
+tk_volumed_start
+expect_eq "a volume whose subvolume is missing is 'broken'" broken "$(field gone state)"
+expect_eq "with the reason" 1 "$(field gone problem | grep -c 'subvolume missing')"
+expect_ok "deleting it works" tk_vcall volume.delete '{"name":"gone"}'
+
+# Injected failures and crashes half-way leave no subvolume behind.
+tk_volumed_kill
+TK_VOLUMED_FAULT=btrfs-limit tk_volumed_start
+expect_eq "a failure while setting the limit is reported" 5 \
+	"$(code volume.create '{"name":"half","tenant":"alpha","size":"16M"}')"
+expect_eq "and leaves no subvolume" no "$([ -e "$ROOT/alpha/half" ] && echo yes || echo no)"
+tk_volumed_kill
+TK_VOLUMED_FAULT=volume-ready@sleep tk_volumed_start
+tk_vcall volume.create '{"name":"half","tenant":"alpha","size":"16M"}' >/dev/null 2>&1 &
+for _ in $(seq 100); do
+	grep -q "Fault point 'volume-ready': sleeping" "$TK_TMP/volumed.log" && break
+	sleep 0.05
+done
+expect_ok "(killed after the subvolume was made)" is_subvol "$ROOT/alpha/half"
+tk_volumed_kill
+wait
+tk_volumed_start
+expect_eq "the next start rolled the create back" no \
+	"$([ -e "$ROOT/alpha/half" ] && echo yes || echo no)"
+expect_ok "the same create works without faults" \
+	tk_vcall volume.create '{"name":"half","tenant":"alpha","size":"16M"}'
+
+# A tenant can make subvolumes inside its volume: they must not block the delete.
+btrfs subvolume create "$ROOT/alpha/half/inner" >/dev/null
+btrfs subvolume create "$ROOT/alpha/half/inner/deeper" >/dev/null
+echo x >"$ROOT/alpha/half/inner/deeper/f"
+expect_ok "deleting a volume with nested subvolumes" tk_vcall volume.delete '{"name":"half"}'
+expect_eq "removes them all" "no" "$([ -e "$ROOT/alpha/half" ] && echo yes || echo no)"
+
+# Deletes.
+expect_ok "delete the snapshot" tk_vcall volume.delete '{"name":"snap"}'
+expect_eq "its subvolume is gone" no "$([ -e "$spath" ] && echo yes || echo no)"
+expect_ok "delete the volume" tk_vcall volume.delete '{"name":"data"}'
+expect_eq "its subvolume is gone" no "$([ -e "$path" ] && echo yes || echo no)"
+expect_eq "btrfs lists no subvolume of the tenant" "" \
+	"$(btrfs subvolume list "$TK_VROOT" | grep 'volumes/alpha/')"
+btrfs subvolume sync "$TK_VROOT" >/dev/null 2>&1
+expect_eq "and once the cleaner is done no qgroup of it is left" no \
+	"$([ -e "$QG/0_$id" ] || [ -e "$QG/0_$sid" ] && echo yes || echo no)"
+expect_eq "deleting it again says it does not exist" 2 \
+	"$(code volume.delete '{"name":"data"}')"
+expect_ok "the tenant can go" tk_vcall tenant.delete '{"name":"alpha"}'
+
+tk_done
