@@ -29,6 +29,8 @@ struct tk_store {
 	bool committer_running, commit_pending, stopping;
 	int commit_rc;
 	char commit_msg[256];
+
+	bool synchronous_normal; /* the connection's current PRAGMA synchronous */
 };
 
 int tk_store_errno(int rc)
@@ -239,9 +241,30 @@ sqlite3 *tk_store_db(struct tk_store *s)
 	return s->db;
 }
 
+/* PRAGMA synchronous applies to the connection and cannot change inside a transaction. */
+static int set_synchronous(struct tk_store *s, bool normal, tk_err *err)
+{
+	int r;
+
+	if (s->synchronous_normal == normal)
+		return 0;
+	r = tk_store_exec(s, normal ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
+			  err);
+	if (r >= 0)
+		s->synchronous_normal = normal;
+	return r;
+}
+
 int tk_store_begin(struct tk_store *s, tk_err *err)
 {
-	return tk_store_exec(s, "BEGIN IMMEDIATE", err);
+	int r = set_synchronous(s, false, err);
+	return r < 0 ? r : tk_store_exec(s, "BEGIN IMMEDIATE", err);
+}
+
+int tk_store_begin_ephemeral(struct tk_store *s, tk_err *err)
+{
+	int r = set_synchronous(s, true, err);
+	return r < 0 ? r : tk_store_exec(s, "BEGIN IMMEDIATE", err);
 }
 
 int tk_store_commit(struct tk_store *s, tk_err *err)
@@ -286,7 +309,12 @@ int tk_store_stmt(struct tk_store *s, const char *sql, sqlite3_stmt **ret, tk_er
 
 int tk_store_step_done(struct tk_store *s, sqlite3_stmt *stmt, tk_err *err)
 {
-	int rc = sqlite3_step(stmt);
+	int rc;
+
+	/* A statement outside a transaction commits on its own: durably, unless told otherwise. */
+	if (sqlite3_get_autocommit(s->db) && (rc = set_synchronous(s, false, err)) < 0)
+		return rc;
+	rc = sqlite3_step(stmt);
 
 	sqlite3_reset(stmt);
 	if (rc == SQLITE_DONE)

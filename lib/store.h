@@ -25,6 +25,14 @@ sqlite3 *tk_store_db(struct tk_store *s);
 
 int tk_store_exec(struct tk_store *s, const char *sql, tk_err *err);
 int tk_store_begin(struct tk_store *s, tk_err *err);
+/*
+ * BEGIN for rows that describe what cannot outlive an operating system crash (a container's
+ * attachment: its network namespace dies with the machine).  Committed with synchronous=NORMAL:
+ * atomic and consistent, safe when the daemon crashes (the WAL is in the page cache), but the
+ * last such commits may be lost with the machine, along with what they describe.  The next
+ * durable commit syncs them as well.
+ */
+int tk_store_begin_ephemeral(struct tk_store *s, tk_err *err);
 int tk_store_commit(struct tk_store *s, tk_err *err);
 /*
  * COMMIT on a helper thread, so its fsync overlaps whatever the caller does next (netlink work).

@@ -241,7 +241,7 @@ static int forget_endpoint(struct manager *m, const struct endpoint *e)
 	tk_err err = {};
 	int r;
 
-	if ((r = tk_store_begin(m->store, &err)) < 0 ||
+	if ((r = tk_store_begin_ephemeral(m->store, &err)) < 0 ||
 	    (r = db_endpoint_delete(m, e->id, &err)) < 0 ||
 	    (r = tk_store_commit(m->store, &err)) < 0) {
 		tk_store_rollback(m->store);
@@ -263,7 +263,7 @@ static int lease_add(struct manager *m, struct endpoint *e, tk_err *err)
 {
 	int r;
 
-	if ((r = tk_store_begin(m->store, err)) < 0 || (r = db_endpoint_insert(m, e, err)) < 0 ||
+	if ((r = tk_store_begin_ephemeral(m->store, err)) < 0 || (r = db_endpoint_insert(m, e, err)) < 0 ||
 	    (r = tk_store_commit(m->store, err)) < 0) {
 		tk_store_rollback(m->store);
 		release_addresses(e);
@@ -298,7 +298,7 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 	if (p->lease)
 		return lease_add(m, e, err);
 
-	if ((r = tk_store_begin(m->store, err)) < 0)
+	if ((r = tk_store_begin_ephemeral(m->store, err)) < 0)
 		goto release;
 	if ((r = db_endpoint_insert(m, e, err)) < 0) {
 		tk_store_rollback(m->store);
@@ -350,7 +350,7 @@ int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err)
 	struct network *n = e->network;
 	int r;
 
-	if ((r = tk_store_begin(m->store, err)) < 0)
+	if ((r = tk_store_begin_ephemeral(m->store, err)) < 0)
 		return r;
 	if ((r = db_endpoint_delete(m, e->id, err)) < 0 ||
 	    (!e->lease && (r = firewall_endpoint(m, e, false, err)) < 0))

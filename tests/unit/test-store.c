@@ -209,6 +209,33 @@ static void test_pragmas(void **state)
 	sqlite3_close(db);
 }
 
+/* Ephemeral transactions commit without fsync; everything else, even right after, with it. */
+static void test_ephemeral(void **state)
+{
+	static const char insert[] = "INSERT INTO t (name) VALUES (?)";
+	struct fixture *f = *state;
+	struct tk_store *s = open_store(f, N_MIGRATIONS);
+	sqlite3_stmt *st;
+
+	assert_int_equal(tk_store_begin_ephemeral(s, NULL), 0);
+	assert_int_equal(tk_store_exec(s, "INSERT INTO t (name) VALUES ('e')", NULL), 0);
+	assert_int_equal(tk_store_commit(s, NULL), 0);
+	assert_int_equal(query_int(s, "PRAGMA synchronous"), 1); /* NORMAL */
+	/* An autocommit statement is durable again. */
+	assert_int_equal(tk_store_stmt(s, insert, &st, NULL), 0);
+	sqlite3_bind_text(st, 1, "d", -1, SQLITE_STATIC);
+	assert_int_equal(tk_store_step_done(s, st, NULL), 0);
+	assert_int_equal(query_int(s, "PRAGMA synchronous"), 2); /* FULL */
+	/* So is an ordinary transaction after an ephemeral one. */
+	assert_int_equal(tk_store_begin_ephemeral(s, NULL), 0);
+	tk_store_rollback(s);
+	assert_int_equal(tk_store_begin(s, NULL), 0);
+	assert_int_equal(query_int(s, "PRAGMA synchronous"), 2);
+	assert_int_equal(tk_store_commit(s, NULL), 0);
+	assert_int_equal(query_int(s, "SELECT count(*) FROM t"), 2);
+	tk_store_close(s);
+}
+
 static void test_exclusive(void **state)
 {
 	struct fixture *f = *state;
@@ -460,6 +487,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migration_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pragmas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exclusive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ephemeral, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_statements, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_keys, setup, teardown),
