@@ -1,8 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/*
- * netctl: the command line over netd's local protocol.  Tables for people, --json for scripts.
- * Exit codes: 0 success, 1 netd refused or failed the request, 2 usage error, 3 netd unreachable.
- */
+/* netctl: the command line over netd's local protocol (tools/common/cli.c does the rest). */
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -21,167 +18,10 @@
 #include "cleanup.h"
 #include "json.h"
 #include "rpc.h"
+#include "cli.h"
 #include "tk-config.h"
 
-enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
-
-static const char *arg_socket;
-static bool arg_json;
-
-struct command {
-	const char *name;
-	int (*fn)(int argc, char **argv);
-	const char *usage;
-};
-
-static int usage_error(const char *usage, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static int usage_error(const char *usage, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("netctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nUsage: %s\nTry 'netctl --help'.\n", usage);
-	return EXIT_USAGE;
-}
-
-/* Sends one request; prints netd's error.  Returns an exit code. */
-static int call(const char *op, json_t *args, json_t **ret)
-{
-	_cleanup_close_ int fd = -1;
-	tk_err err = {};
-	int r;
-
-	if (tk_rpc_connect(arg_socket, &fd, &err) < 0) {
-		fprintf(stderr, "netctl: %s (is netd running? --socket or TK_NETD_SOCKET)\n",
-			err.msg);
-		return EXIT_UNREACHABLE;
-	}
-	r = tk_rpc_call_fd(fd, op, args, ret, &err);
-	if (r < 0) {
-		fprintf(stderr, "netctl: %s\n", err.msg);
-		return r == -EBADMSG || r == -ECONNRESET || r == -EPIPE ? EXIT_UNREACHABLE
-									: EXIT_REFUSED;
-	}
-	return 0;
-}
-
-static int print_json(json_t *j)
-{
-	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	putchar('\n');
-	return 0;
-}
-
-/* ---- output for people ------------------------------------------------------------------ */
-
-/* A field as text: strings as they are, null as "-", arrays joined with ",". */
-static char *field_text(json_t *v)
-{
-	char *s = NULL;
-
-	if (!v || json_is_null(v))
-		return strdup("-");
-	if (json_is_string(v))
-		return strdup(json_string_value(v));
-	if (json_is_true(v) || json_is_false(v))
-		return strdup(json_is_true(v) ? "yes" : "no");
-	if (json_is_integer(v)) {
-		if (asprintf(&s, "%lld", (long long)json_integer_value(v)) < 0)
-			return NULL;
-		return s;
-	}
-	if (json_is_array(v)) {
-		size_t i, size = 0;
-		json_t *item;
-		FILE *f = open_memstream(&s, &size);
-		if (!f)
-			return NULL;
-		json_array_foreach(v, i, item)
-		{
-			/* endpoint ips are objects: show their address */
-			json_t *addr =
-				json_is_object(item) ? json_object_get(item, "address") : item;
-			_cleanup_free_ char *t = field_text(addr);
-			fprintf(f, "%s%s", i ? "," : "", t ? t : "?");
-		}
-		fclose(f);
-		return size ? s : (free(s), strdup("-"));
-	}
-	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-}
-
-struct column {
-	const char *header, *key;
-};
-
-static void print_table(json_t *rows, const struct column *cols, size_t n_cols)
-{
-	size_t n_rows = json_array_size(rows), width[16] = {};
-	_cleanup_free_ char **cells = calloc(n_rows * n_cols + 1, sizeof(char *));
-
-	if (!cells || n_cols > ELEMENTSOF(width))
-		return;
-	for (size_t c = 0; c < n_cols; c++)
-		width[c] = strlen(cols[c].header);
-	for (size_t r = 0; r < n_rows; r++)
-		for (size_t c = 0; c < n_cols; c++) {
-			char *t = field_text(json_object_get(json_array_get(rows, r), cols[c].key));
-			cells[r * n_cols + c] = t;
-			if (t && strlen(t) > width[c])
-				width[c] = strlen(t);
-		}
-	for (size_t c = 0; c < n_cols; c++)
-		printf("%-*s%s", c + 1 < n_cols ? (int)width[c] : 0, cols[c].header,
-		       c + 1 < n_cols ? "  " : "\n");
-	for (size_t r = 0; r < n_rows; r++)
-		for (size_t c = 0; c < n_cols; c++) {
-			char *t = cells[r * n_cols + c];
-			printf("%-*s%s", c + 1 < n_cols ? (int)width[c] : 0, t ? t : "?",
-			       c + 1 < n_cols ? "  " : "\n");
-			free(t);
-		}
-}
-
-/* "key: value" lines in the object's order; timestamps as local time. */
-static void print_object(json_t *obj)
-{
-	const char *key;
-	json_t *value;
-	int width = 0;
-
-	json_object_foreach(obj, key, value)
-	{
-		if ((int)strlen(key) > width)
-			width = (int)strlen(key);
-	}
-	json_object_foreach(obj, key, value)
-	{
-		_cleanup_free_ char *t = field_text(value);
-		char when[64];
-		time_t secs = (time_t)json_integer_value(value);
-
-		if (strcmp(key, "created") == 0 && json_is_integer(value) &&
-		    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", localtime(&secs)) > 0)
-			printf("%s:%*s %s\n", key, width - (int)strlen(key), "", when);
-		else
-			printf("%s:%*s %s\n", key, width - (int)strlen(key), "", t ? t : "?");
-	}
-}
-
-static int output(json_t *result, void (*human)(json_t *))
-{
-	if (arg_json)
-		return print_json(result);
-	if (human)
-		human(result);
-	return 0;
-}
-
-static const struct column tenant_cols[] = {
+static const struct cli_column tenant_cols[] = {
 	{ "NAME", "name" },
 	{ "OWNER", "owner_uid" },
 	{ "NETWORKS", "networks" },
@@ -189,12 +29,12 @@ static const struct column tenant_cols[] = {
 	{ "MAX-NETWORKS", "max_networks" },
 	{ "MAX-ENDPOINTS", "max_endpoints" },
 };
-static const struct column network_cols[] = {
+static const struct cli_column network_cols[] = {
 	{ "NAME", "name" },	{ "TENANT", "tenant" },	      { "BRIDGE", "bridge" },
 	{ "SUBNET", "subnet" }, { "SUBNET6", "subnet6" },     { "NAT", "nat" },
 	{ "MTU", "mtu" },	{ "ENDPOINTS", "endpoints" },
 };
-static const struct column endpoint_cols[] = {
+static const struct cli_column endpoint_cols[] = {
 	{ "CONTAINER", "container_id" }, { "IFNAME", "ifname" },       { "NETWORK", "network" },
 	{ "TENANT", "tenant" },		 { "HOST-IF", "host_ifname" }, { "MAC", "mac" },
 	{ "ADDRESSES", "ips" },
@@ -202,15 +42,15 @@ static const struct column endpoint_cols[] = {
 
 static void human_tenants(json_t *r)
 {
-	print_table(json_object_get(r, "tenants"), tenant_cols, ELEMENTSOF(tenant_cols));
+	cli_print_table(json_object_get(r, "tenants"), tenant_cols, ELEMENTSOF(tenant_cols));
 }
 static void human_networks(json_t *r)
 {
-	print_table(json_object_get(r, "networks"), network_cols, ELEMENTSOF(network_cols));
+	cli_print_table(json_object_get(r, "networks"), network_cols, ELEMENTSOF(network_cols));
 }
 static void human_endpoints(json_t *r)
 {
-	print_table(json_object_get(r, "endpoints"), endpoint_cols, ELEMENTSOF(endpoint_cols));
+	cli_print_table(json_object_get(r, "endpoints"), endpoint_cols, ELEMENTSOF(endpoint_cols));
 }
 static void human_actions(json_t *r)
 {
@@ -220,67 +60,6 @@ static void human_actions(json_t *r)
 	json_array_foreach(json_object_get(r, "actions"), i, a) puts(json_string_value(a));
 }
 
-/* ---- argument helpers -------------------------------------------------------------------- */
-
-static int parse_u32(const char *s, const char *what, json_int_t *ret, const char *usage)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (!isdigit((unsigned char)s[0]) || *end || errno || v > UINT32_MAX)
-		return usage_error(usage, "%s must be a non-negative number, not '%s'", what, s);
-	*ret = (json_int_t)v;
-	return 0;
-}
-
-static int parse_user(const char *s, json_int_t *ret, const char *usage)
-{
-	struct passwd *pw = getpwnam(s);
-
-	if (pw) {
-		*ret = pw->pw_uid;
-		return 0;
-	}
-	return parse_u32(s, "--owner (a user name or uid)", ret, usage);
-}
-
-static int parse_group(const char *s, json_int_t *ret, const char *usage)
-{
-	struct group *gr = getgrnam(s);
-
-	if (gr) {
-		*ret = gr->gr_gid;
-		return 0;
-	}
-	return parse_u32(s, "--owner-group (a group name or gid)", ret, usage);
-}
-
-static bool want_help(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-			return true;
-	return false;
-}
-
-static int help(const char *usage, const char *text)
-{
-	printf("Usage: %s\n\n%s", usage, text);
-	return 0;
-}
-
-/* Options that every command accepts after its name too. */
-#define COMMON_OPTIONS                                                                             \
-	{ "json", no_argument, NULL, 'j' },                                                        \
-	{                                                                                          \
-		"help", no_argument, NULL, 'h'                                                     \
-	}
-
-static int simple_options(int argc, char **argv, const char *usage, const char *text,
-			  const char *const *names, const char **values);
-
 /* ---- commands ---------------------------------------------------------------------------- */
 
 #define USAGE_STATUS "netctl status"
@@ -289,17 +68,17 @@ static int cmd_status(int argc, char **argv)
 	_cleanup_(json_decrefp) json_t *result = NULL;
 	int r;
 
-	r = simple_options(argc, argv, USAGE_STATUS,
-			   "Shows netd's version, uptime and how many tenants, networks and "
-			   "endpoints it manages.\n",
-			   NULL, NULL);
+	r = cli_simple_options(argc, argv, USAGE_STATUS,
+			       "Shows netd's version, uptime and how many tenants, networks and "
+			       "endpoints it manages.\n",
+			       NULL, NULL);
 	if (r)
 		return r < 0 ? 0 : r;
 	if (optind < argc)
-		return usage_error(USAGE_STATUS, "unexpected argument '%s'", argv[optind]);
-	if ((r = call("status", NULL, &result)) != 0)
+		return cli_usage_error(USAGE_STATUS, "unexpected argument '%s'", argv[optind]);
+	if ((r = cli_call("status", NULL, &result)) != 0)
 		return r;
-	return output(result, print_object);
+	return cli_output(result, cli_print_object);
 }
 
 #define USAGE_CREATE_TENANT                                                                        \
@@ -311,7 +90,7 @@ static int cmd_status(int argc, char **argv)
 
 static int create_tenant(int argc, char **argv)
 {
-	static const struct option options[] = { COMMON_OPTIONS,
+	static const struct option options[] = { CLI_COMMON_OPTIONS,
 						 { "owner", required_argument, NULL, 'o' },
 						 { "owner-group", required_argument, NULL, 'g' },
 						 { "max-networks", required_argument, NULL, 'n' },
@@ -325,25 +104,27 @@ static int create_tenant(int argc, char **argv)
 		const char *key = NULL;
 		r = 0;
 		switch (c) {
-		case 'j': arg_json = true; break;
+		case 'j': cli_json = true; break;
 		case 'h':
-			return help(USAGE_CREATE_TENANT, "Creates a tenant.  --owner lets that "
-							 "user manage the tenant's networks\n"
-							 "and endpoints over the socket; the "
-							 "limits cap what it may create.\n");
-		case 'o': r = parse_user(optarg, &v, USAGE_CREATE_TENANT), key = "owner_uid"; break;
+			return cli_help(USAGE_CREATE_TENANT, "Creates a tenant.  --owner lets that "
+							     "user manage the tenant's networks\n"
+							     "and endpoints over the socket; the "
+							     "limits cap what it may create.\n");
+		case 'o':
+			r = cli_parse_user(optarg, &v, USAGE_CREATE_TENANT), key = "owner_uid";
+			break;
 		case 'g':
-			r = parse_group(optarg, &v, USAGE_CREATE_TENANT), key = "owner_gid";
+			r = cli_parse_group(optarg, &v, USAGE_CREATE_TENANT), key = "owner_gid";
 			break;
 		case 'n':
-			r = parse_u32(optarg, "--max-networks", &v, USAGE_CREATE_TENANT),
+			r = cli_parse_u32(optarg, "--max-networks", &v, USAGE_CREATE_TENANT),
 			key = "max_networks";
 			break;
 		case 'e':
-			r = parse_u32(optarg, "--max-endpoints", &v, USAGE_CREATE_TENANT),
+			r = cli_parse_u32(optarg, "--max-endpoints", &v, USAGE_CREATE_TENANT),
 			key = "max_endpoints";
 			break;
-		default: return usage_error(USAGE_CREATE_TENANT, "invalid option");
+		default: return cli_usage_error(USAGE_CREATE_TENANT, "invalid option");
 		}
 		if (r)
 			return r;
@@ -351,12 +132,12 @@ static int create_tenant(int argc, char **argv)
 			json_object_set_new(args, key, json_integer(v));
 	}
 	if (argc - optind != 1)
-		return usage_error(USAGE_CREATE_TENANT, "expected exactly one tenant name");
+		return cli_usage_error(USAGE_CREATE_TENANT, "expected exactly one tenant name");
 	json_object_set_new(args, "name", json_string(argv[optind]));
-	if ((r = call("tenant.create", args, &result)) != 0)
+	if ((r = cli_call("tenant.create", args, &result)) != 0)
 		return r;
-	if (arg_json)
-		return print_json(result);
+	if (cli_json)
+		return cli_print_json(result);
 	printf("Created tenant '%s'.\n", argv[optind]);
 	return 0;
 }
@@ -386,8 +167,8 @@ static int write_conflist(const char *dir, const char *network, const char *tena
 		return r;
 	plugin = json_pack("{s:s, s:s, s:s, s:{s:b, s:b}}", "type", "tenant-bridge", "tenant",
 			   tenant, "network", network, "capabilities", "ips", 1, "mac", 1);
-	if (plugin && strcmp(arg_socket, TK_NETD_SOCKET) != 0)
-		json_object_set_new(plugin, "socket", json_string(arg_socket));
+	if (plugin && strcmp(cli_socket, TK_NETD_SOCKET) != 0)
+		json_object_set_new(plugin, "socket", json_string(cli_socket));
 	list = json_pack("{s:s, s:s, s:[O]}", "cniVersion", "1.0.0", "name", network, "plugins",
 			 plugin);
 	snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path);
@@ -437,7 +218,7 @@ static int remove_conflist(const char *dir, const char *network)
 
 static int create_network(int argc, char **argv)
 {
-	static const struct option options[] = { COMMON_OPTIONS,
+	static const struct option options[] = { CLI_COMMON_OPTIONS,
 						 { "tenant", required_argument, NULL, 't' },
 						 { "subnet", required_argument, NULL, '4' },
 						 { "subnet6", required_argument, NULL, '6' },
@@ -453,53 +234,53 @@ static int create_network(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
 		switch (c) {
-		case 'j': arg_json = true; break;
+		case 'j': cli_json = true; break;
 		case 'h':
-			return help(USAGE_CREATE_NET,
-				    "Creates a network of a tenant: a bridge, a "
-				    "gateway address and an IPv4\n"
-				    "subnet (given, or a /24 from netd's pool), "
-				    "optionally an IPv6 /64 (given\n"
-				    "with --subnet6 or allocated with --ipv6).  "
-				    "Egress is masqueraded unless\n"
-				    "--no-nat.  --cni-conf also writes "
-				    "DIR/NAME.conflist (default\n"
-				    "DIR: " DEFAULT_CNI_CONF_DIR ") for runtimes.\n");
+			return cli_help(USAGE_CREATE_NET,
+					"Creates a network of a tenant: a bridge, a "
+					"gateway address and an IPv4\n"
+					"subnet (given, or a /24 from netd's pool), "
+					"optionally an IPv6 /64 (given\n"
+					"with --subnet6 or allocated with --ipv6).  "
+					"Egress is masqueraded unless\n"
+					"--no-nat.  --cni-conf also writes "
+					"DIR/NAME.conflist (default\n"
+					"DIR: " DEFAULT_CNI_CONF_DIR ") for runtimes.\n");
 		case 't': json_object_set_new(args, "tenant", json_string(optarg)); break;
 		case '4': json_object_set_new(args, "subnet", json_string(optarg)); break;
 		case '6': json_object_set_new(args, "subnet6", json_string(optarg)); break;
 		case 'i': json_object_set_new(args, "ipv6", json_true()); break;
 		case 'N': json_object_set_new(args, "nat", json_false()); break;
 		case 'm':
-			if ((r = parse_u32(optarg, "--mtu", &v, USAGE_CREATE_NET)) != 0)
+			if ((r = cli_parse_u32(optarg, "--mtu", &v, USAGE_CREATE_NET)) != 0)
 				return r;
 			json_object_set_new(args, "mtu", json_integer(v));
 			break;
 		case 'C': cni_dir = optarg ?: DEFAULT_CNI_CONF_DIR; break;
-		default: return usage_error(USAGE_CREATE_NET, "invalid option");
+		default: return cli_usage_error(USAGE_CREATE_NET, "invalid option");
 		}
 	}
 	if (argc - optind != 1)
-		return usage_error(USAGE_CREATE_NET, "expected exactly one network name");
+		return cli_usage_error(USAGE_CREATE_NET, "expected exactly one network name");
 	if (!json_object_get(args, "tenant"))
-		return usage_error(USAGE_CREATE_NET, "--tenant is required");
+		return cli_usage_error(USAGE_CREATE_NET, "--tenant is required");
 	json_object_set_new(args, "name", json_string(argv[optind]));
 	if (cni_dir && access(cni_dir, W_OK) < 0) {
 		fprintf(stderr, "netctl: cannot write CNI configurations into '%s': %s\n", cni_dir,
 			strerror(errno));
 		return EXIT_REFUSED;
 	}
-	if ((r = call("network.create", args, &result)) != 0)
+	if ((r = cli_call("network.create", args, &result)) != 0)
 		return r;
 	if (cni_dir && write_conflist(cni_dir, argv[optind],
 				      json_string_value(json_object_get(args, "tenant"))) < 0) {
 		/* A network the runtime cannot use is not what was asked for: undo it. */
 		_cleanup_(json_decrefp) json_t *del = json_pack("{s:s}", "name", argv[optind]),
 					       *ignored = NULL;
-		(void)call("network.delete", del, &ignored);
+		(void)cli_call("network.delete", del, &ignored);
 		return EXIT_REFUSED;
 	}
-	return output(result, print_object);
+	return cli_output(result, cli_print_object);
 }
 
 static int cmd_create(int argc, char **argv)
@@ -508,36 +289,12 @@ static int cmd_create(int argc, char **argv)
 		return create_tenant(argc - 1, argv + 1);
 	if (argc >= 2 && (strcmp(argv[1], "tenant-net") == 0 || strcmp(argv[1], "network") == 0))
 		return create_network(argc - 1, argv + 1);
-	if (want_help(argc, argv)) {
+	if (cli_want_help(argc, argv)) {
 		printf("Usage: %s\n       %s\n", USAGE_CREATE_TENANT, USAGE_CREATE_NET);
 		return 0;
 	}
-	return usage_error(USAGE_CREATE_TENANT "\n       " USAGE_CREATE_NET,
-			   "create what? 'tenant' or 'tenant-net'");
-}
-
-/* Parses "--json/--help" and the given string options, leaving positionals in argv[optind..]. */
-static int simple_options(int argc, char **argv, const char *usage, const char *text,
-			  const char *const *names, const char **values)
-{
-	struct option options[8] = { COMMON_OPTIONS };
-	size_t n = 2;
-	int c;
-
-	for (size_t i = 0; names && names[i] && n < ELEMENTSOF(options) - 1; i++)
-		options[n++] =
-			(struct option){ names[i], required_argument, NULL, (int)(0x100 + i) };
-	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
-		if (c == 'j')
-			arg_json = true;
-		else if (c == 'h')
-			return help(usage, text), -1;
-		else if (c >= 0x100)
-			values[c - 0x100] = optarg;
-		else
-			return usage_error(usage, "invalid option");
-	}
-	return 0;
+	return cli_usage_error(USAGE_CREATE_TENANT "\n       " USAGE_CREATE_NET,
+			       "create what? 'tenant' or 'tenant-net'");
 }
 
 #define USAGE_LIST "netctl list tenants|networks|endpoints [--tenant T] [--network N]"
@@ -550,7 +307,7 @@ static int cmd_list(int argc, char **argv)
 	const char *op;
 	int r;
 
-	r = simple_options(
+	r = cli_simple_options(
 		argc, argv, USAGE_LIST,
 		"Lists what the caller may see: everything for root and the admin group,\n"
 		"otherwise the tenants the caller owns.\n",
@@ -558,28 +315,29 @@ static int cmd_list(int argc, char **argv)
 	if (r)
 		return r < 0 ? 0 : r;
 	if (argc - optind != 1)
-		return usage_error(USAGE_LIST, "list what? 'tenants', 'networks' or 'endpoints'");
+		return cli_usage_error(USAGE_LIST,
+				       "list what? 'tenants', 'networks' or 'endpoints'");
 	what = argv[optind];
 	if (strcmp(what, "tenants") == 0) {
 		op = "tenant.list", human = human_tenants;
 		if (values[0] || values[1])
-			return usage_error(USAGE_LIST, "tenants take no filter");
+			return cli_usage_error(USAGE_LIST, "tenants take no filter");
 	} else if (strcmp(what, "networks") == 0) {
 		op = "network.list", human = human_networks;
 		if (values[1])
-			return usage_error(USAGE_LIST, "networks filter by --tenant only");
+			return cli_usage_error(USAGE_LIST, "networks filter by --tenant only");
 	} else if (strcmp(what, "endpoints") == 0) {
 		op = "endpoint.list", human = human_endpoints;
 	} else {
-		return usage_error(USAGE_LIST, "cannot list '%s'", what);
+		return cli_usage_error(USAGE_LIST, "cannot list '%s'", what);
 	}
 	if (values[0])
 		json_object_set_new(args, "tenant", json_string(values[0]));
 	if (values[1])
 		json_object_set_new(args, "network", json_string(values[1]));
-	if ((r = call(op, args, &result)) != 0)
+	if ((r = cli_call(op, args, &result)) != 0)
 		return r;
-	return output(result, human);
+	return cli_output(result, human);
 }
 
 #define USAGE_INSPECT "netctl inspect tenant NAME | network NAME | endpoint CONTAINER [IFNAME]"
@@ -589,12 +347,13 @@ static int cmd_inspect(int argc, char **argv)
 	const char *what, *op;
 	int r, n;
 
-	r = simple_options(argc, argv, USAGE_INSPECT, "Shows one object in full.\n", NULL, NULL);
+	r = cli_simple_options(argc, argv, USAGE_INSPECT, "Shows one object in full.\n", NULL,
+			       NULL);
 	if (r)
 		return r < 0 ? 0 : r;
 	n = argc - optind;
 	if (n < 2)
-		return usage_error(USAGE_INSPECT, "inspect what?");
+		return cli_usage_error(USAGE_INSPECT, "inspect what?");
 	what = argv[optind];
 	if ((strcmp(what, "tenant") == 0 || strcmp(what, "network") == 0) && n == 2) {
 		op = what[0] == 't' ? "tenant.inspect" : "network.inspect";
@@ -605,18 +364,18 @@ static int cmd_inspect(int argc, char **argv)
 		json_object_set_new(args, "ifname",
 				    json_string(n == 3 ? argv[optind + 2] : "eth0"));
 	} else {
-		return usage_error(USAGE_INSPECT, "cannot inspect '%s' with %d argument(s)", what,
-				   n - 1);
+		return cli_usage_error(USAGE_INSPECT, "cannot inspect '%s' with %d argument(s)",
+				       what, n - 1);
 	}
-	if ((r = call(op, args, &result)) != 0)
+	if ((r = cli_call(op, args, &result)) != 0)
 		return r;
-	return output(result, print_object);
+	return cli_output(result, cli_print_object);
 }
 
 #define USAGE_DELETE "netctl delete tenant NAME | network NAME [--cni-conf[=DIR]]"
 static int cmd_delete(int argc, char **argv)
 {
-	static const struct option options[] = { COMMON_OPTIONS,
+	static const struct option options[] = { CLI_COMMON_OPTIONS,
 						 { "cni-conf", optional_argument, NULL, 'C' },
 						 {} };
 	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
@@ -626,32 +385,32 @@ static int cmd_delete(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
 		switch (c) {
-		case 'j': arg_json = true; break;
+		case 'j': cli_json = true; break;
 		case 'h':
-			return help(
+			return cli_help(
 				USAGE_DELETE,
 				"Deletes a tenant (it must have no networks) or a network (it must "
 				"have no\nendpoints), with its bridge and firewall elements.  "
 				"--cni-conf also removes the\nnetwork's DIR/NAME.conflist (default "
 				"DIR: " DEFAULT_CNI_CONF_DIR ").\n");
 		case 'C': cni_dir = optarg ?: DEFAULT_CNI_CONF_DIR; break;
-		default: return usage_error(USAGE_DELETE, "invalid option");
+		default: return cli_usage_error(USAGE_DELETE, "invalid option");
 		}
 	}
 	if (argc - optind != 2)
-		return usage_error(USAGE_DELETE, "delete what?");
+		return cli_usage_error(USAGE_DELETE, "delete what?");
 	what = argv[optind];
 	if (strcmp(what, "tenant") != 0 && strcmp(what, "network") != 0 &&
 	    strcmp(what, "tenant-net") != 0)
-		return usage_error(USAGE_DELETE, "cannot delete '%s'", what);
+		return cli_usage_error(USAGE_DELETE, "cannot delete '%s'", what);
 	json_object_set_new(args, "name", json_string(argv[optind + 1]));
 	network = strcmp(what, "tenant") != 0;
-	if ((r = call(network ? "network.delete" : "tenant.delete", args, &result)) != 0)
+	if ((r = cli_call(network ? "network.delete" : "tenant.delete", args, &result)) != 0)
 		return r;
 	if (cni_dir && network && remove_conflist(cni_dir, argv[optind + 1]) < 0)
 		return EXIT_REFUSED;
-	if (arg_json)
-		return print_json(result);
+	if (cli_json)
+		return cli_print_json(result);
 	printf("Deleted %s '%s'.\n", what, argv[optind + 1]);
 	return 0;
 }
@@ -662,7 +421,7 @@ static int link_networks(int argc, char **argv, bool link)
 	_cleanup_(json_decrefp) json_t *args = NULL, *result = NULL;
 	int r;
 
-	r = simple_options(
+	r = cli_simple_options(
 		argc, argv, USAGE_LINK,
 		"Lets two networks of one tenant reach each other (link) or isolates them\n"
 		"again (unlink).  Networks of different tenants can never be linked.\n",
@@ -670,12 +429,12 @@ static int link_networks(int argc, char **argv, bool link)
 	if (r)
 		return r < 0 ? 0 : r;
 	if (argc - optind != 2)
-		return usage_error(USAGE_LINK, "expected two network names");
+		return cli_usage_error(USAGE_LINK, "expected two network names");
 	args = json_pack("{s:s, s:s}", "a", argv[optind], "b", argv[optind + 1]);
-	if ((r = call(link ? "network.link" : "network.unlink", args, &result)) != 0)
+	if ((r = cli_call(link ? "network.link" : "network.unlink", args, &result)) != 0)
 		return r;
-	if (arg_json)
-		return print_json(result);
+	if (cli_json)
+		return cli_print_json(result);
 	printf("%s '%s' and '%s'.\n", link ? "Linked" : "Unlinked", argv[optind], argv[optind + 1]);
 	return 0;
 }
@@ -694,7 +453,7 @@ static int cmd_unlink(int argc, char **argv)
 	"netctl attach NETWORK CONTAINER NETNS [--ifname NAME] [--ip ADDR]... [--mac MAC]"
 static int cmd_attach(int argc, char **argv)
 {
-	static const struct option options[] = { COMMON_OPTIONS,
+	static const struct option options[] = { CLI_COMMON_OPTIONS,
 						 { "ifname", required_argument, NULL, 'i' },
 						 { "ip", required_argument, NULL, 'a' },
 						 { "mac", required_argument, NULL, 'm' },
@@ -707,37 +466,38 @@ static int cmd_attach(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
 		switch (c) {
-		case 'j': arg_json = true; break;
+		case 'j': cli_json = true; break;
 		case 'h':
-			return help(USAGE_ATTACH, "Connects the network namespace NETNS (a path "
-						  "such as /run/netns/NAME or\n"
-						  "/proc/PID/ns/net) to NETWORK as CONTAINER: a "
-						  "veth pair whose inner end\n"
-						  "is named --ifname (default eth0), with "
-						  "addresses from the network's\n"
-						  "pools or the given --ip, and default routes via "
-						  "the gateway.  This is\n"
-						  "what the CNI plugin does for a runtime.\n");
+			return cli_help(USAGE_ATTACH,
+					"Connects the network namespace NETNS (a path "
+					"such as /run/netns/NAME or\n"
+					"/proc/PID/ns/net) to NETWORK as CONTAINER: a "
+					"veth pair whose inner end\n"
+					"is named --ifname (default eth0), with "
+					"addresses from the network's\n"
+					"pools or the given --ip, and default routes via "
+					"the gateway.  This is\n"
+					"what the CNI plugin does for a runtime.\n");
 		case 'i': ifname = optarg; break;
 		case 'a': json_array_append_new(ips, json_string(optarg)); break;
 		case 'm': mac = optarg; break;
-		default: return usage_error(USAGE_ATTACH, "invalid option");
+		default: return cli_usage_error(USAGE_ATTACH, "invalid option");
 		}
 	}
 	if (argc - optind != 3)
-		return usage_error(USAGE_ATTACH, "expected NETWORK CONTAINER NETNS");
+		return cli_usage_error(USAGE_ATTACH, "expected NETWORK CONTAINER NETNS");
 	args = json_pack("{s:s, s:s, s:s, s:s}", "network", argv[optind], "container_id",
 			 argv[optind + 1], "netns", argv[optind + 2], "ifname", ifname);
 	if (!args)
-		return usage_error(USAGE_ATTACH, "arguments must be valid UTF-8");
+		return cli_usage_error(USAGE_ATTACH, "arguments must be valid UTF-8");
 	if (json_array_size(ips))
 		json_object_set(args, "ips", ips);
 	if (mac)
 		json_object_set_new(args, "mac", json_string(mac));
-	if ((r = call("endpoint.add", args, &result)) != 0)
+	if ((r = cli_call("endpoint.add", args, &result)) != 0)
 		return r;
-	if (arg_json)
-		return print_json(result);
+	if (cli_json)
+		return cli_print_json(result);
 	printf("Attached '%s' to '%s' as %s (%s):", argv[optind + 1], argv[optind], ifname,
 	       json_string_value(json_object_get(result, "mac")));
 	json_array_foreach(json_object_get(result, "ips"), i, ip)
@@ -754,24 +514,25 @@ static int cmd_detach(int argc, char **argv)
 	const char *values[2] = {};
 	int r;
 
-	r = simple_options(argc, argv, USAGE_DETACH,
-			   "Removes a container's endpoint: its veth pair, addresses and firewall\n"
-			   "elements.  Detaching something that is not attached succeeds.\n",
-			   names, values);
+	r = cli_simple_options(
+		argc, argv, USAGE_DETACH,
+		"Removes a container's endpoint: its veth pair, addresses and firewall\n"
+		"elements.  Detaching something that is not attached succeeds.\n",
+		names, values);
 	if (r)
 		return r < 0 ? 0 : r;
 	if (argc - optind != 1)
-		return usage_error(USAGE_DETACH, "expected one CONTAINER");
+		return cli_usage_error(USAGE_DETACH, "expected one CONTAINER");
 	args = json_pack("{s:s, s:s}", "container_id", argv[optind], "ifname",
 			 values[0] ? values[0] : "eth0");
 	if (!args)
-		return usage_error(USAGE_DETACH, "arguments must be valid UTF-8");
+		return cli_usage_error(USAGE_DETACH, "arguments must be valid UTF-8");
 	if (values[1])
 		json_object_set_new(args, "network", json_string(values[1]));
-	if ((r = call("endpoint.del", args, &result)) != 0)
+	if ((r = cli_call("endpoint.del", args, &result)) != 0)
 		return r;
-	if (arg_json)
-		return print_json(result);
+	if (cli_json)
+		return cli_print_json(result);
 	printf(json_is_true(json_object_get(result, "deleted")) ? "Detached '%s'.\n"
 								: "'%s' was not attached.\n",
 	       argv[optind]);
@@ -784,7 +545,7 @@ static int cmd_reconcile(int argc, char **argv)
 	_cleanup_(json_decrefp) json_t *result = NULL;
 	int r;
 
-	r = simple_options(
+	r = cli_simple_options(
 		argc, argv, USAGE_RECONCILE,
 		"Makes the kernel match netd's database again (bridges, veths, addresses,\n"
 		"the nftables tables) and prints what it did.\n",
@@ -792,13 +553,13 @@ static int cmd_reconcile(int argc, char **argv)
 	if (r)
 		return r < 0 ? 0 : r;
 	if (optind < argc)
-		return usage_error(USAGE_RECONCILE, "unexpected argument '%s'", argv[optind]);
-	if ((r = call("reconcile", NULL, &result)) != 0)
+		return cli_usage_error(USAGE_RECONCILE, "unexpected argument '%s'", argv[optind]);
+	if ((r = cli_call("reconcile", NULL, &result)) != 0)
 		return r;
-	return output(result, human_actions);
+	return cli_output(result, human_actions);
 }
 
-static const struct command commands[] = {
+static const struct cli_command commands[] = {
 	{ "status", cmd_status, USAGE_STATUS },
 	{ "create", cmd_create, USAGE_CREATE_TENANT "\n  " USAGE_CREATE_NET },
 	{ "list", cmd_list, USAGE_LIST },
@@ -811,62 +572,15 @@ static const struct command commands[] = {
 	{ "reconcile", cmd_reconcile, USAGE_RECONCILE },
 };
 
-static void main_help(void)
-{
-	printf("Usage: netctl [--socket PATH] [--json] COMMAND [ARGS...]\n\n"
-	       "Manages tenantkit tenants, networks and endpoints through netd.\n\n"
-	       "Commands:\n");
-	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-		printf("  %s\n", commands[i].usage);
-	printf("\nOptions:\n"
-	       "  -s, --socket PATH  netd's socket (default %s, env TK_NETD_SOCKET)\n"
-	       "  -j, --json         print results as JSON\n"
-	       "  -h, --help         show this help; COMMAND --help shows the command's\n"
-	       "      --version      print the version\n\n"
-	       "Exit status: 0 success, 1 netd refused or failed the request, 2 usage error,\n"
-	       "3 netd could not be reached.  See netctl(1).\n",
-	       TK_NETD_SOCKET);
-}
+static const struct cli_program netctl = {
+	.name = "netctl",
+	.daemon = "netd",
+	.socket_env = "TK_NETD_SOCKET",
+	.default_socket = TK_NETD_SOCKET,
+	.summary = "Manages tenantkit tenants, networks and endpoints through netd.",
+};
 
 int main(int argc, char **argv)
 {
-	static const struct option options[] = { { "socket", required_argument, NULL, 's' },
-						 { "json", no_argument, NULL, 'j' },
-						 { "help", no_argument, NULL, 'h' },
-						 { "version", no_argument, NULL, 'V' },
-						 {} };
-	int c;
-
-	/* netd speaks JSON: an argument that is not UTF-8 cannot be passed on faithfully. */
-	for (int i = 1; i < argc; i++) {
-		json_t *probe = json_string(argv[i]);
-		if (!probe) {
-			fprintf(stderr, "netctl: argument %d is not valid UTF-8\n", i);
-			return EXIT_USAGE;
-		}
-		json_decref(probe);
-	}
-	arg_socket = getenv("TK_NETD_SOCKET") ?: TK_NETD_SOCKET;
-	while ((c = getopt_long(argc, argv, "+s:jh", options, NULL)) >= 0) {
-		switch (c) {
-		case 's': arg_socket = optarg; break;
-		case 'j': arg_json = true; break;
-		case 'h': main_help(); return 0;
-		case 'V': puts("netctl " TK_VERSION); return 0;
-		default: fputs("Try 'netctl --help'.\n", stderr); return EXIT_USAGE;
-		}
-	}
-	if (optind >= argc) {
-		fputs("netctl: missing command.  Try 'netctl --help'.\n", stderr);
-		return EXIT_USAGE;
-	}
-	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-		if (strcmp(argv[optind], commands[i].name) == 0) {
-			char **sub = argv + optind;
-			int n = argc - optind;
-			optind = 0; /* restart getopt for the command's own options */
-			return commands[i].fn(n, sub);
-		}
-	fprintf(stderr, "netctl: unknown command '%s'.  Try 'netctl --help'.\n", argv[optind]);
-	return EXIT_USAGE;
+	return cli_main(&netctl, commands, ELEMENTSOF(commands), argc, argv);
 }

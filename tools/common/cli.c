@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "cli.h"
+#include "err.h"
+#include "rpc.h"
+
+const char *cli_socket;
+bool cli_json;
+static const struct cli_program *program;
+
+int cli_usage_error(const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", program->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nUsage: %s\nTry '%s --help'.\n", usage, program->name);
+	return EXIT_USAGE;
+}
+
+int cli_call(const char *op, json_t *args, json_t **ret)
+{
+	_cleanup_close_ int fd = -1;
+	tk_err err = {};
+	int r;
+
+	if (tk_rpc_connect(cli_socket, &fd, &err) < 0) {
+		fprintf(stderr, "%s: %s (is %s running? --socket or %s)\n", program->name, err.msg,
+			program->daemon, program->socket_env);
+		return EXIT_UNREACHABLE;
+	}
+	r = tk_rpc_call_fd(fd, op, args, ret, &err);
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", program->name, err.msg);
+		return r == -EBADMSG || r == -ECONNRESET || r == -EPIPE ? EXIT_UNREACHABLE
+									: EXIT_REFUSED;
+	}
+	return 0;
+}
+
+int cli_print_json(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	putchar('\n');
+	return 0;
+}
+
+/* A field as text: strings as they are, null as "-", arrays joined with ",". */
+static char *field_text(json_t *v)
+{
+	char *s = NULL;
+
+	if (!v || json_is_null(v))
+		return strdup("-");
+	if (json_is_string(v))
+		return strdup(json_string_value(v));
+	if (json_is_true(v) || json_is_false(v))
+		return strdup(json_is_true(v) ? "yes" : "no");
+	if (json_is_integer(v)) {
+		if (asprintf(&s, "%lld", (long long)json_integer_value(v)) < 0)
+			return NULL;
+		return s;
+	}
+	if (json_is_array(v)) {
+		size_t i, size = 0;
+		json_t *item;
+		FILE *f = open_memstream(&s, &size);
+		if (!f)
+			return NULL;
+		json_array_foreach(v, i, item)
+		{
+			/* endpoint ips are objects: show their address */
+			json_t *addr =
+				json_is_object(item) ? json_object_get(item, "address") : item;
+			_cleanup_free_ char *t = field_text(addr);
+			fprintf(f, "%s%s", i ? "," : "", t ? t : "?");
+		}
+		fclose(f);
+		return size ? s : (free(s), strdup("-"));
+	}
+	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+void cli_print_table(json_t *rows, const struct cli_column *cols, size_t n_cols)
+{
+	size_t n_rows = json_array_size(rows), width[16] = {};
+	_cleanup_free_ char **cells = calloc(n_rows * n_cols + 1, sizeof(char *));
+
+	if (!cells || n_cols > ELEMENTSOF(width))
+		return;
+	for (size_t c = 0; c < n_cols; c++)
+		width[c] = strlen(cols[c].header);
+	for (size_t r = 0; r < n_rows; r++)
+		for (size_t c = 0; c < n_cols; c++) {
+			json_t *row = json_array_get(rows, r);
+			char *t = cols[c].format ? cols[c].format(row, cols[c].key)
+						 : field_text(json_object_get(row, cols[c].key));
+			cells[r * n_cols + c] = t;
+			if (t && strlen(t) > width[c])
+				width[c] = strlen(t);
+		}
+	for (size_t c = 0; c < n_cols; c++)
+		printf("%-*s%s", c + 1 < n_cols ? (int)width[c] : 0, cols[c].header,
+		       c + 1 < n_cols ? "  " : "\n");
+	for (size_t r = 0; r < n_rows; r++)
+		for (size_t c = 0; c < n_cols; c++) {
+			char *t = cells[r * n_cols + c];
+			printf("%-*s%s", c + 1 < n_cols ? (int)width[c] : 0, t ? t : "?",
+			       c + 1 < n_cols ? "  " : "\n");
+			free(t);
+		}
+}
+
+void cli_print_object(json_t *obj)
+{
+	const char *key;
+	json_t *value;
+	int width = 0;
+
+	json_object_foreach(obj, key, value)
+	{
+		if ((int)strlen(key) > width)
+			width = (int)strlen(key);
+	}
+	json_object_foreach(obj, key, value)
+	{
+		_cleanup_free_ char *t = field_text(value);
+		char when[64];
+		time_t secs = (time_t)json_integer_value(value);
+
+		if (strcmp(key, "created") == 0 && json_is_integer(value) &&
+		    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", localtime(&secs)) > 0)
+			printf("%s:%*s %s\n", key, width - (int)strlen(key), "", when);
+		else
+			printf("%s:%*s %s\n", key, width - (int)strlen(key), "", t ? t : "?");
+	}
+}
+
+int cli_output(json_t *result, void (*human)(json_t *))
+{
+	if (cli_json)
+		return cli_print_json(result);
+	if (human)
+		human(result);
+	return 0;
+}
+
+int cli_parse_u32(const char *s, const char *what, json_int_t *ret, const char *usage)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (!isdigit((unsigned char)s[0]) || *end || errno || v > UINT32_MAX)
+		return cli_usage_error(usage, "%s must be a non-negative number, not '%s'", what,
+				       s);
+	*ret = (json_int_t)v;
+	return 0;
+}
+
+int cli_parse_user(const char *s, json_int_t *ret, const char *usage)
+{
+	struct passwd *pw = getpwnam(s);
+
+	if (pw) {
+		*ret = pw->pw_uid;
+		return 0;
+	}
+	return cli_parse_u32(s, "--owner (a user name or uid)", ret, usage);
+}
+
+int cli_parse_group(const char *s, json_int_t *ret, const char *usage)
+{
+	struct group *gr = getgrnam(s);
+
+	if (gr) {
+		*ret = gr->gr_gid;
+		return 0;
+	}
+	return cli_parse_u32(s, "--owner-group (a group name or gid)", ret, usage);
+}
+
+bool cli_want_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
+}
+
+int cli_help(const char *usage, const char *text)
+{
+	printf("Usage: %s\n\n%s", usage, text);
+	return 0;
+}
+
+int cli_simple_options(int argc, char **argv, const char *usage, const char *text,
+		       const char *const *names, const char **values)
+{
+	struct option options[8] = { CLI_COMMON_OPTIONS };
+	size_t n = 2;
+	int c;
+
+	for (size_t i = 0; names && names[i] && n < ELEMENTSOF(options) - 1; i++)
+		options[n++] =
+			(struct option){ names[i], required_argument, NULL, (int)(0x100 + i) };
+	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
+		if (c == 'j')
+			cli_json = true;
+		else if (c == 'h')
+			return cli_help(usage, text), -1;
+		else if (c >= 0x100)
+			values[c - 0x100] = optarg;
+		else
+			return cli_usage_error(usage, "invalid option");
+	}
+	return 0;
+}
+
+static void main_help(const struct cli_command *commands, size_t n_commands)
+{
+	printf("Usage: %s [--socket PATH] [--json] COMMAND [ARGS...]\n\n%s\n\nCommands:\n",
+	       program->name, program->summary);
+	for (size_t i = 0; i < n_commands; i++)
+		printf("  %s\n", commands[i].usage);
+	printf("\nOptions:\n"
+	       "  -s, --socket PATH  %s's socket (default %s, env %s)\n"
+	       "  -j, --json         print results as JSON\n"
+	       "  -h, --help         show this help; COMMAND --help shows the command's\n"
+	       "      --version      print the version\n\n"
+	       "Exit status: 0 success, 1 %s refused or failed the request, 2 usage error,\n"
+	       "3 %s could not be reached.  See %s(1).\n",
+	       program->daemon, program->default_socket, program->socket_env, program->daemon,
+	       program->daemon, program->name);
+}
+
+int cli_main(const struct cli_program *p, const struct cli_command *commands, size_t n_commands,
+	     int argc, char **argv)
+{
+	static const struct option options[] = { { "socket", required_argument, NULL, 's' },
+						 { "json", no_argument, NULL, 'j' },
+						 { "help", no_argument, NULL, 'h' },
+						 { "version", no_argument, NULL, 'V' },
+						 {} };
+	int c;
+
+	program = p;
+	/* The daemons speak JSON: an argument that is not UTF-8 cannot be passed on faithfully. */
+	for (int i = 1; i < argc; i++) {
+		json_t *probe = json_string(argv[i]);
+		if (!probe) {
+			fprintf(stderr, "%s: argument %d is not valid UTF-8\n", p->name, i);
+			return EXIT_USAGE;
+		}
+		json_decref(probe);
+	}
+	cli_socket = getenv(p->socket_env) ?: p->default_socket;
+	while ((c = getopt_long(argc, argv, "+s:jh", options, NULL)) >= 0) {
+		switch (c) {
+		case 's': cli_socket = optarg; break;
+		case 'j': cli_json = true; break;
+		case 'h': main_help(commands, n_commands); return 0;
+		case 'V': printf("%s %s\n", p->name, TK_VERSION); return 0;
+		default: fprintf(stderr, "Try '%s --help'.\n", p->name); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "%s: missing command.  Try '%s --help'.\n", p->name, p->name);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < n_commands; i++)
+		if (strcmp(argv[optind], commands[i].name) == 0) {
+			char **sub = argv + optind;
+			int n = argc - optind;
+			optind = 0; /* restart getopt for the command's own options */
+			return commands[i].fn(n, sub);
+		}
+	fprintf(stderr, "%s: unknown command '%s'.  Try '%s --help'.\n", p->name, argv[optind],
+		p->name);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * What netctl and volctl share: talking to their daemon, tables for people and --json for
+ * scripts, option helpers, and the command dispatch.  Exit codes: 0 success, 1 the daemon refused
+ * or failed the request, 2 usage error, 3 the daemon could not be reached.
+ */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+
+struct cli_program {
+	const char *name;	    /* "netctl" */
+	const char *daemon;	    /* "netd" */
+	const char *socket_env;	    /* "TK_NETD_SOCKET" */
+	const char *default_socket; /* TK_NETD_SOCKET */
+	const char *summary;	    /* one line for --help */
+};
+
+struct cli_command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *usage;
+};
+
+/* Set by cli_main(). */
+extern const char *cli_socket;
+extern bool cli_json;
+
+int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sends one request; prints the daemon's error.  Returns an exit code. */
+int cli_call(const char *op, json_t *args, json_t **ret);
+int cli_print_json(json_t *j);
+
+/* How a column shows its value; NULL: as it is (null as "-", arrays joined with ","). */
+typedef char *(*cli_format_fn)(json_t *row, const char *key);
+struct cli_column {
+	const char *header, *key;
+	cli_format_fn format;
+};
+void cli_print_table(json_t *rows, const struct cli_column *cols, size_t n_cols);
+/* "key: value" lines in the object's order; "created" as local time. */
+void cli_print_object(json_t *obj);
+/* --json prints result as it is, otherwise human(result) when given. */
+int cli_output(json_t *result, void (*human)(json_t *));
+
+int cli_parse_u32(const char *s, const char *what, json_int_t *ret, const char *usage);
+int cli_parse_user(const char *s, json_int_t *ret, const char *usage);
+int cli_parse_group(const char *s, json_int_t *ret, const char *usage);
+bool cli_want_help(int argc, char **argv);
+int cli_help(const char *usage, const char *text);
+
+/* Options that every command accepts after its name too. */
+#define CLI_COMMON_OPTIONS                                                                         \
+	{ "json", no_argument, NULL, 'j' },                                                        \
+	{                                                                                          \
+		"help", no_argument, NULL, 'h'                                                     \
+	}
+
+/*
+ * Parses --json, --help and the given string options (names, NULL-terminated) into values,
+ * leaving positionals in argv[optind..].  0 to go on, -1 after printing help, else an exit code.
+ */
+int cli_simple_options(int argc, char **argv, const char *usage, const char *text,
+		       const char *const *names, const char **values);
+
+/* Global options, then the command named by the first argument. */
+int cli_main(const struct cli_program *p, const struct cli_command *commands, size_t n_commands,
+	     int argc, char **argv);
