@@ -6,10 +6,11 @@ root=$TK_TMP/root
 expect_ok "meson install into a staging root" meson install -C "$TK_BUILD_DIR" --destdir "$root" --no-rebuild --quiet
 prefix=$(meson introspect "$TK_BUILD_DIR" --buildoptions | jq -r '.[] | select(.name=="prefix") | .value')
 cni=$(meson introspect "$TK_BUILD_DIR" --buildoptions | jq -r '.[] | select(.name=="cni_plugin_dir") | .value')
-for f in "$cni/tenant-bridge" "$cni/tenant-ipam" "$prefix/sbin/netd" "$prefix/bin/netctl" "$prefix/sbin/volumed"; do
+for f in "$cni/tenant-bridge" "$cni/tenant-ipam" "$prefix/sbin/netd" "$prefix/bin/netctl" "$prefix/sbin/volumed" "$prefix/bin/volctl"; do
 	expect_ok "installed executable $f" test -x "$root$f"
 done
 for f in share/man/man1/netctl.1 share/man/man8/netd.8 share/man/man8/tenant-bridge.8 \
+	share/man/man1/volctl.1 share/man/man8/volumed.8 \
 	lib/systemd/system/tenantkit-netd.service lib/systemd/system/tenantkit-volumed.service share/doc/tenantkit/examples/cni/alpha-net.conflist; do
 	expect_ok "installed $f" test -s "$root$prefix/$f"
 done

@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* volctl: the command line over volumed's local protocol (tools/common/cli.c does the rest). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "cleanup.h"
+#include "cli.h"
+#include "tk-config.h"
+#include "volume.h"
+
+/* ---- output for people ------------------------------------------------------------------ */
+
+static char *size_text(json_t *row, const char *key)
+{
+	json_t *v = json_object_get(row, key);
+	char buf[32];
+
+	if (!json_is_integer(v))
+		return strdup("-");
+	return strdup(tk_size_format((uint64_t)json_integer_value(v), buf, sizeof(buf)));
+}
+
+/* "12M/64M 18%": what is used of the size, or "-" while the volume is not mounted. */
+static char *usage_text(json_t *row, const char *key)
+{
+	json_t *used = json_object_get(row, key), *size = json_object_get(row, "size");
+	uint64_t u, s;
+	char a[32], b[32], *t;
+
+	if (!json_is_integer(used) || !json_is_integer(size) || json_integer_value(size) <= 0)
+		return strdup("-");
+	u = (uint64_t)json_integer_value(used);
+	s = (uint64_t)json_integer_value(size);
+	/* Round to MiB for people: exact byte counts are in --json. */
+	if (asprintf(&t, "%s/%s %llu%%", tk_size_format(u >> 20 << 20, a, sizeof(a)),
+		     tk_size_format(s, b, sizeof(b)), (unsigned long long)(u * 100 / s)) < 0)
+		return NULL;
+	return t;
+}
+
+static const struct cli_column tenant_cols[] = {
+	{ "NAME", "name", NULL },
+	{ "OWNER", "owner_uid", NULL },
+	{ "VOLUMES", "volumes", NULL },
+	{ "BYTES", "bytes", size_text },
+	{ "MAX-BYTES", "max_bytes", size_text },
+	{ "MAX-VOLUMES", "max_volumes", NULL },
+};
+static const struct cli_column volume_cols[] = {
+	{ "NAME", "name", NULL },	{ "TENANT", "tenant", NULL },
+	{ "BACKEND", "backend", NULL }, { "FS", "fs", NULL },
+	{ "SIZE", "size", size_text },	{ "USED", "used_bytes", usage_text },
+	{ "STATE", "state", NULL },	{ "MOUNTS", "mounts", NULL },
+	{ "PATH", "path", NULL },
+};
+
+static void human_tenants(json_t *r)
+{
+	cli_print_table(json_object_get(r, "tenants"), tenant_cols, ELEMENTSOF(tenant_cols));
+}
+
+static void human_volumes(json_t *r)
+{
+	cli_print_table(json_object_get(r, "volumes"), volume_cols, ELEMENTSOF(volume_cols));
+}
+
+static void human_status(json_t *r)
+{
+	_cleanup_(json_decrefp) json_t *backends = json_incref(json_object_get(r, "backends"));
+	const char *name;
+	json_t *b;
+
+	json_object_del(r, "backends");
+	cli_print_object(r);
+	json_object_foreach(backends, name, b)
+	{
+		json_t *why = json_object_get(b, "reason");
+		printf("backend %-6s %s%s%s\n", name,
+		       json_is_true(json_object_get(b, "supported")) ? "supported"
+								     : "not supported",
+		       json_is_string(why) ? ": " : "",
+		       json_is_string(why) ? json_string_value(why) : "");
+	}
+}
+
+/* ---- argument helpers -------------------------------------------------------------------- */
+
+static int parse_size(const char *s, const char *what, json_t *args, const char *key,
+		      const char *usage)
+{
+	tk_err err = {};
+	uint64_t v;
+
+	if (tk_size_parse(s, &v, &err) < 0)
+		return cli_usage_error(usage, "%s: %s", what, err.msg);
+	json_object_set_new(args, key, json_integer((json_int_t)v));
+	return 0;
+}
+
+static int parse_mode(const char *s, json_t *args, const char *usage)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 8);
+	if (!*s || *end || errno || v < 0 || v > 07777 || s[0] == '-' || s[0] == '+')
+		return cli_usage_error(usage, "--mode must be an octal mode like 0750, not '%s'",
+				       s);
+	json_object_set_new(args, "mode", json_integer(v));
+	return 0;
+}
+
+static int check_name(const char *name, const char *what, const char *usage)
+{
+	tk_err err = {};
+
+	if (tk_name_validate(name, what, &err) < 0)
+		return cli_usage_error(usage, "%s", err.msg);
+	return 0;
+}
+
+/* ---- commands ---------------------------------------------------------------------------- */
+
+#define USAGE_STATUS "volctl status"
+static int cmd_status(int argc, char **argv)
+{
+	_cleanup_(json_decrefp) json_t *result = NULL;
+	int r;
+
+	r = cli_simple_options(argc, argv, USAGE_STATUS,
+			       "Shows volumed's version, volume root, default backend and which "
+			       "backends\nthis host supports.\n",
+			       NULL, NULL);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (optind < argc)
+		return cli_usage_error(USAGE_STATUS, "unexpected argument '%s'", argv[optind]);
+	if ((r = cli_call("status", NULL, &result)) != 0)
+		return r;
+	return cli_output(result, human_status);
+}
+
+#define USAGE_CREATE_TENANT                                                                        \
+	"volctl create tenant NAME [--owner USER] [--owner-group GROUP] [--max-bytes SIZE] "       \
+	"[--max-volumes N]"
+#define USAGE_CREATE_VOLUME                                                                        \
+	"volctl create volume NAME --tenant TENANT --size SIZE [--backend loop|btrfs|xfs] "        \
+	"[--fs ext4|xfs] [--uid N] [--gid N] [--mode OCTAL]"
+
+static int create_tenant(int argc, char **argv)
+{
+	static const struct option options[] = { CLI_COMMON_OPTIONS,
+						 { "owner", required_argument, NULL, 'o' },
+						 { "owner-group", required_argument, NULL, 'g' },
+						 { "max-bytes", required_argument, NULL, 'b' },
+						 { "max-volumes", required_argument, NULL, 'n' },
+						 {} };
+	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
+	json_int_t v = 0;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
+		const char *key = NULL;
+		r = 0;
+		switch (c) {
+		case 'j': cli_json = true; break;
+		case 'h':
+			return cli_help(USAGE_CREATE_TENANT,
+					"Creates a tenant in volumed.  --owner lets that user "
+					"manage the tenant's\nvolumes over the socket; --max-bytes "
+					"caps the sum of their sizes and\n--max-volumes their "
+					"number.\n");
+		case 'o':
+			r = cli_parse_user(optarg, &v, USAGE_CREATE_TENANT), key = "owner_uid";
+			break;
+		case 'g':
+			r = cli_parse_group(optarg, &v, USAGE_CREATE_TENANT), key = "owner_gid";
+			break;
+		case 'b':
+			r = parse_size(optarg, "--max-bytes", args, "max_bytes",
+				       USAGE_CREATE_TENANT);
+			break;
+		case 'n':
+			r = cli_parse_u32(optarg, "--max-volumes", &v, USAGE_CREATE_TENANT),
+			key = "max_volumes";
+			break;
+		default: return cli_usage_error(USAGE_CREATE_TENANT, "invalid option");
+		}
+		if (r)
+			return r;
+		if (key)
+			json_object_set_new(args, key, json_integer(v));
+	}
+	if (argc - optind != 1)
+		return cli_usage_error(USAGE_CREATE_TENANT, "expected exactly one tenant name");
+	if ((r = check_name(argv[optind], "tenant name", USAGE_CREATE_TENANT)) != 0)
+		return r;
+	json_object_set_new(args, "name", json_string(argv[optind]));
+	if ((r = cli_call("tenant.create", args, &result)) != 0)
+		return r;
+	if (cli_json)
+		return cli_print_json(result);
+	printf("Created tenant '%s'.\n", argv[optind]);
+	return 0;
+}
+
+static int create_volume(int argc, char **argv)
+{
+	static const struct option options[] = { CLI_COMMON_OPTIONS,
+						 { "tenant", required_argument, NULL, 't' },
+						 { "size", required_argument, NULL, 's' },
+						 { "backend", required_argument, NULL, 'b' },
+						 { "fs", required_argument, NULL, 'f' },
+						 { "uid", required_argument, NULL, 'u' },
+						 { "gid", required_argument, NULL, 'g' },
+						 { "mode", required_argument, NULL, 'm' },
+						 {} };
+	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
+	json_int_t v = 0;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
+		r = 0;
+		switch (c) {
+		case 'j': cli_json = true; break;
+		case 'h':
+			return cli_help(USAGE_CREATE_VOLUME,
+					"Creates a volume of TENANT that holds at most SIZE (like "
+					"512M or 10G).\nIts top directory belongs to --uid:--gid "
+					"with --mode (default 0:0 0755).\nThe backend defaults to "
+					"volumed's choice for the volume root; --fs picks\nthe "
+					"filesystem of a loop volume.\n");
+		case 't':
+			r = check_name(optarg, "tenant name", USAGE_CREATE_VOLUME);
+			json_object_set_new(args, "tenant", json_string(optarg));
+			break;
+		case 's':
+			r = parse_size(optarg, "--size", args, "size", USAGE_CREATE_VOLUME);
+			break;
+		case 'b': json_object_set_new(args, "backend", json_string(optarg)); break;
+		case 'f': json_object_set_new(args, "fs", json_string(optarg)); break;
+		case 'u':
+		case 'g':
+			r = cli_parse_u32(optarg, c == 'u' ? "--uid" : "--gid", &v,
+					  USAGE_CREATE_VOLUME);
+			if (!r && v == UINT32_MAX)
+				r = cli_usage_error(USAGE_CREATE_VOLUME, "%s %lld is not an id",
+						    c == 'u' ? "--uid" : "--gid", (long long)v);
+			if (!r)
+				json_object_set_new(args, c == 'u' ? "uid" : "gid",
+						    json_integer(v));
+			break;
+		case 'm': r = parse_mode(optarg, args, USAGE_CREATE_VOLUME); break;
+		default: return cli_usage_error(USAGE_CREATE_VOLUME, "invalid option");
+		}
+		if (r)
+			return r;
+	}
+	if (argc - optind != 1)
+		return cli_usage_error(USAGE_CREATE_VOLUME, "expected exactly one volume name");
+	if ((r = check_name(argv[optind], "volume name", USAGE_CREATE_VOLUME)) != 0)
+		return r;
+	if (!json_object_get(args, "tenant"))
+		return cli_usage_error(USAGE_CREATE_VOLUME, "--tenant is required");
+	if (!json_object_get(args, "size"))
+		return cli_usage_error(USAGE_CREATE_VOLUME, "--size is required");
+	json_object_set_new(args, "name", json_string(argv[optind]));
+	if ((r = cli_call("volume.create", args, &result)) != 0)
+		return r;
+	if (cli_json)
+		return cli_print_json(result);
+	printf("Created volume '%s' at %s.\n", argv[optind],
+	       json_string_value(json_object_get(result, "path")));
+	return 0;
+}
+
+static int cmd_create(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "tenant") == 0)
+		return create_tenant(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "volume") == 0)
+		return create_volume(argc - 1, argv + 1);
+	if (cli_want_help(argc, argv) && (argc < 2 || argv[1][0] == '-')) {
+		printf("Usage: %s\n       %s\n", USAGE_CREATE_TENANT, USAGE_CREATE_VOLUME);
+		return 0;
+	}
+	/* "volctl create NAME --tenant T --size S" is a volume, the common case. */
+	if (argc >= 2 && argv[1][0] != '-')
+		return create_volume(argc, argv);
+	return cli_usage_error(USAGE_CREATE_TENANT "\n       " USAGE_CREATE_VOLUME,
+			       "create what? 'tenant' or 'volume'");
+}
+
+#define USAGE_LIST "volctl list tenants|volumes [--tenant T]"
+static int cmd_list(int argc, char **argv)
+{
+	static const char *const names[] = { "tenant", NULL };
+	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
+	const char *values[1] = {}, *what;
+	int r;
+
+	r = cli_simple_options(argc, argv, USAGE_LIST,
+			       "Lists what the caller may see: everything for root and the admin "
+			       "group,\notherwise the tenants the caller owns.\n",
+			       names, values);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (argc - optind != 1)
+		return cli_usage_error(USAGE_LIST, "list what? 'tenants' or 'volumes'");
+	what = argv[optind];
+	if (strcmp(what, "tenants") == 0) {
+		if (values[0])
+			return cli_usage_error(USAGE_LIST, "tenants take no filter");
+		if ((r = cli_call("tenant.list", args, &result)) != 0)
+			return r;
+		return cli_output(result, human_tenants);
+	}
+	if (strcmp(what, "volumes") != 0)
+		return cli_usage_error(USAGE_LIST, "cannot list '%s'", what);
+	if (values[0])
+		json_object_set_new(args, "tenant", json_string(values[0]));
+	if ((r = cli_call("volume.list", args, &result)) != 0)
+		return r;
+	return cli_output(result, human_volumes);
+}
+
+#define USAGE_INSPECT "volctl inspect tenant NAME | volume NAME"
+static int cmd_inspect(int argc, char **argv)
+{
+	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
+	const char *what;
+	int r;
+
+	r = cli_simple_options(argc, argv, USAGE_INSPECT,
+			       "Shows one object in full: for a volume its size, what it uses "
+			       "(bytes and\ninodes), backend, filesystem, path, device and who "
+			       "has it mounted.\n",
+			       NULL, NULL);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (argc - optind != 2)
+		return cli_usage_error(USAGE_INSPECT, "inspect what?");
+	what = argv[optind];
+	if (strcmp(what, "tenant") != 0 && strcmp(what, "volume") != 0)
+		return cli_usage_error(USAGE_INSPECT, "cannot inspect '%s'", what);
+	json_object_set_new(args, "name", json_string(argv[optind + 1]));
+	r = cli_call(what[0] == 't' ? "tenant.inspect" : "volume.inspect", args, &result);
+	return r ? r : cli_output(result, cli_print_object);
+}
+
+#define USAGE_DELETE "volctl delete tenant NAME | volume NAME [--force]"
+static int cmd_delete(int argc, char **argv)
+{
+	static const struct option options[] = { CLI_COMMON_OPTIONS,
+						 { "force", no_argument, NULL, 'f' },
+						 {} };
+	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
+	bool force = false;
+	const char *what;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "jhf", options, NULL)) >= 0) {
+		switch (c) {
+		case 'j': cli_json = true; break;
+		case 'h':
+			return cli_help(USAGE_DELETE,
+					"Deletes a tenant (it must have no volumes) or a volume "
+					"with its data.\nA volume that a container has mounted is "
+					"kept unless --force.\n");
+		case 'f': force = true; break;
+		default: return cli_usage_error(USAGE_DELETE, "invalid option");
+		}
+	}
+	if (argc - optind != 2)
+		return cli_usage_error(USAGE_DELETE, "delete what?");
+	what = argv[optind];
+	if (strcmp(what, "tenant") != 0 && strcmp(what, "volume") != 0)
+		return cli_usage_error(USAGE_DELETE, "cannot delete '%s'", what);
+	if (force && what[0] == 't')
+		return cli_usage_error(USAGE_DELETE, "--force applies to volumes");
+	json_object_set_new(args, "name", json_string(argv[optind + 1]));
+	if (force)
+		json_object_set_new(args, "force", json_true());
+	if ((r = cli_call(what[0] == 't' ? "tenant.delete" : "volume.delete", args, &result)) != 0)
+		return r;
+	if (cli_json)
+		return cli_print_json(result);
+	printf("Deleted %s '%s'.\n", what, argv[optind + 1]);
+	return 0;
+}
+
+#define USAGE_RESIZE "volctl resize NAME --size SIZE"
+static int cmd_resize(int argc, char **argv)
+{
+	static const char *const names[] = { "size", NULL };
+	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
+	const char *values[1] = {};
+	int r;
+
+	r = cli_simple_options(argc, argv, USAGE_RESIZE,
+			       "Grows a volume to SIZE while it stays in use.  Volumes do not "
+			       "shrink.\n",
+			       names, values);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (argc - optind != 1)
+		return cli_usage_error(USAGE_RESIZE, "expected one volume name");
+	if (!values[0])
+		return cli_usage_error(USAGE_RESIZE, "--size is required");
+	if ((r = parse_size(values[0], "--size", args, "size", USAGE_RESIZE)) != 0)
+		return r;
+	json_object_set_new(args, "name", json_string(argv[optind]));
+	if ((r = cli_call("volume.resize", args, &result)) != 0)
+		return r;
+	return cli_output(result, cli_print_object);
+}
+
+#define USAGE_SNAPSHOT "volctl snapshot SOURCE NEW"
+static int cmd_snapshot(int argc, char **argv)
+{
+	_cleanup_(json_decrefp) json_t *args = NULL, *result = NULL;
+	int r;
+
+	r = cli_simple_options(argc, argv, USAGE_SNAPSHOT,
+			       "Makes volume NEW a snapshot of SOURCE, of the same tenant and "
+			       "size (btrfs\nvolumes only).\n",
+			       NULL, NULL);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (argc - optind != 2)
+		return cli_usage_error(USAGE_SNAPSHOT, "expected SOURCE and NEW");
+	if ((r = check_name(argv[optind + 1], "volume name", USAGE_SNAPSHOT)) != 0)
+		return r;
+	args = json_pack("{s:s, s:s}", "source", argv[optind], "name", argv[optind + 1]);
+	if ((r = cli_call("volume.snapshot", args, &result)) != 0)
+		return r;
+	if (cli_json)
+		return cli_print_json(result);
+	printf("Created volume '%s' as a snapshot of '%s'.\n", argv[optind + 1], argv[optind]);
+	return 0;
+}
+
+static const struct cli_command commands[] = {
+	{ "status", cmd_status, USAGE_STATUS },
+	{ "create", cmd_create, USAGE_CREATE_TENANT "\n  " USAGE_CREATE_VOLUME },
+	{ "list", cmd_list, USAGE_LIST },
+	{ "inspect", cmd_inspect, USAGE_INSPECT },
+	{ "resize", cmd_resize, USAGE_RESIZE },
+	{ "snapshot", cmd_snapshot, USAGE_SNAPSHOT },
+	{ "delete", cmd_delete, USAGE_DELETE },
+};
+
+static const struct cli_program volctl = {
+	.name = "volctl",
+	.daemon = "volumed",
+	.socket_env = "TK_VOLUMED_SOCKET",
+	.default_socket = TK_VOLUMED_SOCKET,
+	.summary = "Manages tenantkit tenants' volumes through volumed.",
+};
+
+int main(int argc, char **argv)
+{
+	return cli_main(&volctl, commands, ELEMENTSOF(commands), argc, argv);
+}
