@@ -250,3 +250,19 @@ tk_volumed_stop() {
 	[ "$status" = 0 ] || not_ok "volumed exited with status $status on SIGTERM:
 $(tail -30 "$TK_TMP/volumed.log")"
 }
+
+# tk_vfield VOLUME KEY: one field of volume.inspect.
+tk_vfield() { tk_vcall volume.inspect "{\"name\":\"$1\"}" | jq -r ".$2"; }
+# tk_vcode OP [ARGS-JSON]: the errno code a failing volumed request answers with.
+tk_vcode() { tk_vcall "$@" 2>&1 >/dev/null | jq -r .code; }
+# tk_fill FILE: writes zeros into FILE until the filesystem says no; prints the bytes written.
+# dd's complaint is left in $TK_TMP/dd.err.
+tk_fill() {
+	dd if=/dev/zero of="$1" bs=1M status=none 2>"$TK_TMP/dd.err"
+	sync
+	stat -c %s "$1"
+}
+# tk_within_1pct ACTUAL EXPECTED
+tk_within_1pct() {
+	awk -v a="$1" -v e="$2" 'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= e / 100) }'
+}

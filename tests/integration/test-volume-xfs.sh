@@ -37,13 +37,11 @@ path=$ROOT/alpha/data
 expect_eq "owned as asked" "1000:1000" "$(stat -c %u:%g "$path")"
 expect_eq "its directory carries the project inherit flag" 1 \
 	"$(lsattr -pd "$path" 2>/dev/null | grep -c 'P')"
-dd if=/dev/zero of="$path/fill" bs=1M status=none 2>"$TK_TMP/dd.err"
-sync
-written=$(stat -c %s "$path/fill")
+written=$(tk_fill "$path/fill")
 expect_eq "writing past the limit fails with EDQUOT" 1 \
 	"$(grep -c 'Disk quota exceeded' "$TK_TMP/dd.err")"
 expect_ok "within 1% of 64M (wrote $written)" \
-	awk -v a="$written" -v e=$((64 << 20)) 'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= e / 100) }'
+	tk_within_1pct "$written" $((64 << 20))
 expect_ok "grow to 96M" tk_vcall volume.resize '{"name":"data","size":"96M"}'
 expect_ok "delete" tk_vcall volume.delete '{"name":"data"}'
 expect_eq "its directory is gone" no "$([ -e "$path" ] && echo yes || echo no)"

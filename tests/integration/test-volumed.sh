@@ -10,48 +10,36 @@ ROOT=$TK_VROOT/volumes
 tk_volumed_start
 
 vol() { tk_vcall volume.inspect "{\"name\":\"$1\"}"; }
-field() { vol "$1" | jq -r ".$2"; }
-# The error code (errno) of a failed request.
-code() { tk_vcall "$@" 2>&1 >/dev/null | jq -r .code; }
-# Bytes written into file $1 before the filesystem said no; the error goes to $TK_TMP/dd.err.
-fill() {
-	dd if=/dev/zero of="$1" bs=1M status=none 2>"$TK_TMP/dd.err"
-	sync
-	stat -c %s "$1"
-}
-within_1pct() { # actual expected
-	awk -v a="$1" -v e="$2" 'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= e / 100) }'
-}
 loops_of() { losetup -j "$1" | wc -l; }
 
 expect_ok "tenant alpha with a 400M, 3-volume limit" \
 	tk_vcall tenant.create '{"name":"alpha","max_bytes":"400M","max_volumes":3}'
 expect_ok "a 64M volume owned by 1000:1000 mode 0750" tk_vcall volume.create \
 	'{"name":"data","tenant":"alpha","size":"64M","uid":1000,"gid":1000,"mode":"0750"}'
-path=$(field data path)
+path=$(tk_vfield data path)
 expect_eq "it lives at <root>/<tenant>/<name>" "$ROOT/alpha/data" "$path"
 expect_eq "and is mounted there, nosuid and nodev" "1" \
 	"$(findmnt -n -o OPTIONS "$path" | grep -c 'nosuid.*nodev.*discard')"
 expect_eq "its top directory has the owner and mode asked for" "1000:1000 750" \
 	"$(stat -c '%u:%g %a' "$path")"
 image=$ROOT/.images/alpha/data.img
-dev=$(field data device)
+dev=$(tk_vfield data device)
 expect_eq "the loop device is backed by its image" "$image" \
 	"$(cat "/sys/block/${dev#/dev/}/loop/backing_file")"
 expect_eq "with autoclear" "1" "$(cat "/sys/block/${dev#/dev/}/loop/autoclear")"
 expect_eq "and direct I/O, as the kernel reports it" \
-	"$(cat "/sys/block/${dev#/dev/}/loop/dio")" "$([ "$(field data direct_io)" = true ] && echo 1 || echo 0)"
+	"$(cat "/sys/block/${dev#/dev/}/loop/dio")" "$([ "$(tk_vfield data direct_io)" = true ] && echo 1 || echo 0)"
 expect_eq "the filesystem's UUID is recorded" "$(blkid -o value -s UUID "$image")" \
-	"$(field data uuid)"
+	"$(tk_vfield data uuid)"
 
-written=$(fill "$path/fill")
+written=$(tk_fill "$path/fill")
 expect_eq "writing past the limit fails with ENOSPC" "1" \
 	"$(grep -c 'No space left on device' "$TK_TMP/dd.err")"
 expect_ok "at the limit, within 1% (wrote $written of $((64 << 20)) bytes)" \
-	within_1pct "$written" $((64 << 20))
+	tk_within_1pct "$written" $((64 << 20))
 expect_ok "inspect reports the bytes used" \
-	within_1pct "$(field data used_bytes)" "$written"
-[ "$(field data used_inodes)" -ge 1 ] && [ "$(field data total_inodes)" -gt 0 ]
+	tk_within_1pct "$(tk_vfield data used_bytes)" "$written"
+[ "$(tk_vfield data used_inodes)" -ge 1 ] && [ "$(tk_vfield data total_inodes)" -gt 0 ]
 expect_eq "and the inodes" 0 $?
 
 host_before=$(du -B1 "$image" | cut -f1)
@@ -64,54 +52,54 @@ expect_ok "deleted data returns space to the host ($host_before -> $host_after b
 echo hello >"$path/keep"
 expect_ok "grow to 96M, online" tk_vcall volume.resize '{"name":"data","size":"96M"}'
 expect_eq "the data is still there" hello "$(cat "$path/keep")"
-written=$(fill "$path/fill")
-expect_ok "and it holds 96M now (wrote $written)" within_1pct "$((written + 4096))" $((96 << 20))
-expect_eq "shrinking is refused" 22 "$(code volume.resize '{"name":"data","size":"32M"}')"
+written=$(tk_fill "$path/fill")
+expect_ok "and it holds 96M now (wrote $written)" tk_within_1pct "$((written + 4096))" $((96 << 20))
+expect_eq "shrinking is refused" 22 "$(tk_vcode volume.resize '{"name":"data","size":"32M"}')"
 rm "$path/fill"
 
 # A loop volume formatted xfs holds its size too.
 expect_ok "tenant xfs" tk_vcall tenant.create '{"name":"xfs"}'
 expect_eq "an xfs loop volume under 300M is refused, with the reason" 22 \
-	"$(code volume.create '{"name":"x0","tenant":"xfs","size":"64M","fs":"xfs"}')"
+	"$(tk_vcode volume.create '{"name":"x0","tenant":"xfs","size":"64M","fs":"xfs"}')"
 expect_ok "a 320M xfs loop volume" \
 	tk_vcall volume.create '{"name":"x1","tenant":"xfs","size":"320M","fs":"xfs"}'
-expect_eq "it is xfs" "xfs xfs" "$(field x1 fs) $(findmnt -n -o FSTYPE "$ROOT/xfs/x1")"
-written=$(fill "$ROOT/xfs/x1/fill")
-expect_ok "it holds 320M, within 1% (wrote $written)" within_1pct "$written" $((320 << 20))
+expect_eq "it is xfs" "xfs xfs" "$(tk_vfield x1 fs) $(findmnt -n -o FSTYPE "$ROOT/xfs/x1")"
+written=$(tk_fill "$ROOT/xfs/x1/fill")
+expect_ok "it holds 320M, within 1% (wrote $written)" tk_within_1pct "$written" $((320 << 20))
 expect_ok "delete it" tk_vcall volume.delete '{"name":"x1"}'
 
 # Tenant limits.
 expect_eq "a create past the tenant's bytes is refused (EDQUOT)" 122 \
-	"$(code volume.create '{"name":"big","tenant":"alpha","size":"305M"}')"
+	"$(tk_vcode volume.create '{"name":"big","tenant":"alpha","size":"305M"}')"
 expect_eq "and leaves no image" "" "$(ls "$ROOT/.images/alpha/" | grep big)"
 expect_ok "a second volume" tk_vcall volume.create '{"name":"logs","tenant":"alpha","size":"16M"}'
 expect_ok "a third" tk_vcall volume.create '{"name":"cache","tenant":"alpha","size":"16M"}'
 expect_eq "a fourth is refused (EDQUOT)" 122 \
-	"$(code volume.create '{"name":"more","tenant":"alpha","size":"16M"}')"
+	"$(tk_vcode volume.create '{"name":"more","tenant":"alpha","size":"16M"}')"
 expect_eq "growing past the tenant's bytes is refused (EDQUOT)" 122 \
-	"$(code volume.resize '{"name":"logs","size":"300M"}')"
+	"$(tk_vcode volume.resize '{"name":"logs","size":"300M"}')"
 expect_eq "the tenant counts 3 volumes and 128M" "3 134217728" \
 	"$(tk_vcall tenant.inspect '{"name":"alpha"}' | jq -r '"\(.volumes) \(.bytes)"')"
 
 # Bad input: nothing is created.
 for bad in '../x' 'a/b' '' '.hidden' "$(printf 'x%.0s' $(seq 64))" 'a b'; do
 	expect_eq "volume name '$bad' is refused" 22 \
-		"$(code volume.create "{\"name\":\"$bad\",\"tenant\":\"alpha\",\"size\":\"16M\"}")"
+		"$(tk_vcode volume.create "{\"name\":\"$bad\",\"tenant\":\"alpha\",\"size\":\"16M\"}")"
 done
 for size in '0' '-1' '1.5' '"1.5G"' '"10Q"' '"8M"' '"2P"' 'true'; do
 	expect_eq "size $size is refused" 22 \
-		"$(code volume.create "{\"name\":\"s\",\"tenant\":\"alpha\",\"size\":$size}")"
+		"$(tk_vcode volume.create "{\"name\":\"s\",\"tenant\":\"alpha\",\"size\":$size}")"
 done
 expect_eq "mode 10000 is refused" 22 \
-	"$(code volume.create '{"name":"m","tenant":"alpha","size":"16M","mode":"10000"}')"
+	"$(tk_vcode volume.create '{"name":"m","tenant":"alpha","size":"16M","mode":"10000"}')"
 expect_eq "an unknown backend is refused" 22 \
-	"$(code volume.create '{"name":"m","tenant":"alpha","size":"16M","backend":"zfs"}')"
+	"$(tk_vcode volume.create '{"name":"m","tenant":"alpha","size":"16M","backend":"zfs"}')"
 expect_eq "an unknown key is refused" 22 \
-	"$(code volume.create '{"name":"m","tenant":"alpha","size":"16M","sise":1}')"
+	"$(tk_vcode volume.create '{"name":"m","tenant":"alpha","size":"16M","sise":1}')"
 expect_eq "an unknown tenant is ENOENT" 2 \
-	"$(code volume.create '{"name":"m","tenant":"nobody","size":"16M"}')"
+	"$(tk_vcode volume.create '{"name":"m","tenant":"nobody","size":"16M"}')"
 expect_eq "a duplicate name is EEXIST" 17 \
-	"$(code volume.create '{"name":"data","tenant":"alpha","size":"16M"}')"
+	"$(tk_vcode volume.create '{"name":"data","tenant":"alpha","size":"16M"}')"
 expect_eq "nothing of them exists" "cache data logs" \
 	"$(tk_vcall volume.list | jq -r '[.volumes[].name] | sort | join(" ")')"
 
@@ -120,7 +108,7 @@ mkdir -p "$TK_TMP/elsewhere"
 ln -s "$TK_TMP/elsewhere" "$ROOT/beta"
 expect_ok "tenant beta" tk_vcall tenant.create '{"name":"beta"}'
 expect_eq "a volume of beta is refused while its directory is a symlink (ELOOP)" 40 \
-	"$(code volume.create '{"name":"b1","tenant":"beta","size":"16M"}')"
+	"$(tk_vcode volume.create '{"name":"b1","tenant":"beta","size":"16M"}')"
 expect_eq "nothing was made through the symlink" "" "$(ls -A "$TK_TMP/elsewhere")"
 expect_eq "and no loop device is left for it" 0 "$(loops_of "$ROOT/.images/beta/b1.img")"
 rm "$ROOT/beta"
@@ -131,8 +119,8 @@ dd if=/dev/urandom of="$ROOT/alpha/logs/x" bs=1M count=12 status=none
 sync
 expect_ok "a container mounts logs" tk_vcall volume.mount '{"name":"logs","id":"c1"}'
 expect_eq "delete is refused while it is mounted (EBUSY)" 16 \
-	"$(code volume.delete '{"name":"logs"}')"
-expect_eq "inspect shows who mounts it" '["c1"]' "$(field logs mounts | jq -c .)"
+	"$(tk_vcode volume.delete '{"name":"logs"}')"
+expect_eq "inspect shows who mounts it" '["c1"]' "$(tk_vfield logs mounts | jq -c .)"
 expect_ok "unmount" tk_vcall volume.unmount '{"name":"logs","id":"c1"}'
 expect_ok "unmount again is fine" tk_vcall volume.unmount '{"name":"logs","id":"c1"}'
 expect_ok "delete" tk_vcall volume.delete '{"name":"logs"}'
@@ -151,7 +139,7 @@ dd if=/dev/urandom of="$path/blob" bs=1M count=8 status=none
 sum=$(sha256sum <"$path/blob")
 tk_volumed_kill
 tk_volumed_start
-expect_eq "after a crash the volume is still mounted" "ready" "$(field data state)"
+expect_eq "after a crash the volume is still mounted" "ready" "$(tk_vfield data state)"
 expect_eq "with the same data" "$sum" "$(sha256sum <"$path/blob")"
 tk_volumed_kill
 umount "$path"
@@ -172,13 +160,13 @@ umount "$ROOT/alpha/gone"
 sleep 0.2
 mv "$ROOT/.images/alpha/gone.img" "$TK_TMP/gone.img"
 tk_volumed_start
-expect_eq "a volume whose image is missing is 'broken'" "broken" "$(field gone state)"
-expect_eq "with the reason" "1" "$(field gone problem | grep -c 'missing')"
-expect_eq "mounting it is refused" 5 "$(code volume.mount '{"name":"gone","id":"c3"}')"
+expect_eq "a volume whose image is missing is 'broken'" "broken" "$(tk_vfield gone state)"
+expect_eq "with the reason" "1" "$(tk_vfield gone problem | grep -c 'missing')"
+expect_eq "mounting it is refused" 5 "$(tk_vcode volume.mount '{"name":"gone","id":"c3"}')"
 mv "$TK_TMP/gone.img" "$ROOT/.images/alpha/gone.img"
 tk_volumed_kill
 tk_volumed_start
-expect_eq "with the image back it is ready again" "ready" "$(field gone state)"
+expect_eq "with the image back it is ready again" "ready" "$(tk_vfield gone state)"
 
 # A filesystem that no longer mounts is reported, and its image is never formatted again.
 tk_volumed_kill
@@ -187,8 +175,8 @@ sleep 0.2
 dd if=/dev/urandom of="$ROOT/.images/alpha/gone.img" bs=1K seek=1 count=1 conv=notrunc status=none
 before=$(sha256sum <"$ROOT/.images/alpha/gone.img")
 tk_volumed_start
-expect_eq "a volume whose superblock is destroyed is 'broken'" "broken" "$(field gone state)"
-expect_eq "because it holds no filesystem" "1" "$(field gone problem | grep -c 'holds no filesystem')"
+expect_eq "a volume whose superblock is destroyed is 'broken'" "broken" "$(tk_vfield gone state)"
+expect_eq "because it holds no filesystem" "1" "$(tk_vfield gone problem | grep -c 'holds no filesystem')"
 expect_eq "and its image was not formatted again" "$before" \
 	"$(sha256sum <"$ROOT/.images/alpha/gone.img")"
 expect_ok "delete it" tk_vcall volume.delete '{"name":"gone"}'
@@ -222,7 +210,7 @@ for point in loop-attach loop-mount volume-backend volume-ready; do
 	tk_volumed_kill
 	TK_VOLUMED_FAULT=$point tk_volumed_start
 	expect_eq "a failure at $point is reported" 5 \
-		"$(code volume.create '{"name":"half","tenant":"alpha","size":"16M"}')"
+		"$(tk_vcode volume.create '{"name":"half","tenant":"alpha","size":"16M"}')"
 	expect_eq "and leaves no image, mount or row" "no no no" \
 		"$([ -e "$ROOT/.images/alpha/half.img" ] && echo yes || echo no) $(findmnt -n "$ROOT/alpha/half" >/dev/null && echo yes || echo no) $(tk_vcall volume.list | jq -r '.volumes[].name' | grep -q half && echo yes || echo no)"
 done
