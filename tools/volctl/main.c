@@ -24,7 +24,7 @@ static char *size_text(json_t *row, const char *key)
 	return strdup(tk_size_format((uint64_t)json_integer_value(v), buf, sizeof(buf)));
 }
 
-/* "12M/64M 18%": what is used of the size, or "-" while the volume is not mounted. */
+/* "12M/64M (18%)": what is used of the size, or "-" while the volume is not mounted. */
 static char *usage_text(json_t *row, const char *key)
 {
 	json_t *used = json_object_get(row, key), *size = json_object_get(row, "size");
@@ -36,7 +36,7 @@ static char *usage_text(json_t *row, const char *key)
 	u = (uint64_t)json_integer_value(used);
 	s = (uint64_t)json_integer_value(size);
 	/* Round to MiB for people: exact byte counts are in --json. */
-	if (asprintf(&t, "%s/%s %llu%%", tk_size_format(u >> 20 << 20, a, sizeof(a)),
+	if (asprintf(&t, "%s/%s (%llu%%)", tk_size_format(u >> 20 << 20, a, sizeof(a)),
 		     tk_size_format(s, b, sizeof(b)), (unsigned long long)(u * 100 / s)) < 0)
 		return NULL;
 	return t;
@@ -66,6 +66,35 @@ static void human_tenants(json_t *r)
 static void human_volumes(json_t *r)
 {
 	cli_print_table(json_object_get(r, "volumes"), volume_cols, ELEMENTSOF(volume_cols));
+}
+
+/* Replaces key's value in obj by its text for people, when it has one. */
+static void set_text(json_t *obj, const char *key, cli_format_fn format)
+{
+	_cleanup_free_ char *t = NULL;
+
+	if (json_is_integer(json_object_get(obj, key)) && (t = format(obj, key)))
+		json_object_set_new(obj, key, json_string(t));
+}
+
+/*
+ * A tenant or volume as "key: value" lines with byte counts for people: sizes exactly ("64M"),
+ * what a volume uses as in the table ("12M/64M (18%)").  --json keeps the bytes.
+ */
+static void human_object(json_t *r)
+{
+	_cleanup_(json_decrefp) json_t *copy = json_copy(r);
+
+	if (!copy) {
+		cli_print_object(r);
+		return;
+	}
+	/* used_bytes first: it is shown against the size in bytes */
+	set_text(copy, "used_bytes", usage_text);
+	set_text(copy, "size", size_text);
+	set_text(copy, "max_bytes", size_text);
+	set_text(copy, "bytes", size_text);
+	cli_print_object(copy);
 }
 
 static void human_status(json_t *r)
@@ -124,6 +153,20 @@ static int check_name(const char *name, const char *what, const char *usage)
 	return 0;
 }
 
+/* volumed would refuse anything else with EINVAL: say so before asking. */
+static const char *const backends[] = { "loop", "btrfs", "xfs", NULL };
+static const char *const filesystems[] = { "ext4", "xfs", NULL };
+
+static int check_choice(const char *s, const char *what, const char *const *choices,
+			const char *usage)
+{
+	for (size_t i = 0; choices[i]; i++)
+		if (strcmp(s, choices[i]) == 0)
+			return 0;
+	return cli_usage_error(usage, "%s must be %s, not '%s'", what,
+			       choices == backends ? "loop, btrfs or xfs" : "ext4 or xfs", s);
+}
+
 /* ---- commands ---------------------------------------------------------------------------- */
 
 #define USAGE_STATUS "volctl status"
@@ -146,7 +189,7 @@ static int cmd_status(int argc, char **argv)
 }
 
 #define USAGE_CREATE_TENANT                                                                        \
-	"volctl create tenant NAME [--owner USER] [--owner-group GROUP] [--max-bytes SIZE] "       \
+	"volctl create tenant NAME [--owner USER] [--owner-gid GROUP] [--max-bytes SIZE] "         \
 	"[--max-volumes N]"
 #define USAGE_CREATE_VOLUME                                                                        \
 	"volctl create volume NAME --tenant TENANT --size SIZE [--backend loop|btrfs|xfs] "        \
@@ -157,6 +200,7 @@ static int create_tenant(int argc, char **argv)
 	static const struct option options[] = { CLI_COMMON_OPTIONS,
 						 { "owner", required_argument, NULL, 'o' },
 						 { "owner-group", required_argument, NULL, 'g' },
+						 { "owner-gid", required_argument, NULL, 'g' },
 						 { "max-bytes", required_argument, NULL, 'b' },
 						 { "max-volumes", required_argument, NULL, 'n' },
 						 {} };
@@ -170,11 +214,13 @@ static int create_tenant(int argc, char **argv)
 		switch (c) {
 		case 'j': cli_json = true; break;
 		case 'h':
-			return cli_help(USAGE_CREATE_TENANT,
-					"Creates a tenant in volumed.  --owner lets that user "
-					"manage the tenant's\nvolumes over the socket; --max-bytes "
-					"caps the sum of their sizes and\n--max-volumes their "
-					"number.\n");
+			return cli_help(
+				USAGE_CREATE_TENANT,
+				"Creates a tenant in volumed.  --owner (a user name or "
+				"uid) lets that user\nmanage the tenant's volumes over the "
+				"socket, --owner-gid (or --owner-group,\na group name or "
+				"gid) that group's members; --max-bytes caps the sum of\nthe "
+				"volumes' sizes and --max-volumes their number.\n");
 		case 'o':
 			r = cli_parse_user(optarg, &v, USAGE_CREATE_TENANT), key = "owner_uid";
 			break;
@@ -191,6 +237,9 @@ static int create_tenant(int argc, char **argv)
 			break;
 		default: return cli_usage_error(USAGE_CREATE_TENANT, "invalid option");
 		}
+		if (!r && (c == 'o' || c == 'g') && v == UINT32_MAX)
+			r = cli_usage_error(USAGE_CREATE_TENANT, "%s %lld is not an id",
+					    c == 'o' ? "--owner" : "--owner-gid", (long long)v);
 		if (r)
 			return r;
 		if (key)
@@ -242,8 +291,14 @@ static int create_volume(int argc, char **argv)
 		case 's':
 			r = parse_size(optarg, "--size", args, "size", USAGE_CREATE_VOLUME);
 			break;
-		case 'b': json_object_set_new(args, "backend", json_string(optarg)); break;
-		case 'f': json_object_set_new(args, "fs", json_string(optarg)); break;
+		case 'b':
+			r = check_choice(optarg, "--backend", backends, USAGE_CREATE_VOLUME);
+			json_object_set_new(args, "backend", json_string(optarg));
+			break;
+		case 'f':
+			r = check_choice(optarg, "--fs", filesystems, USAGE_CREATE_VOLUME);
+			json_object_set_new(args, "fs", json_string(optarg));
+			break;
 		case 'u':
 		case 'g':
 			r = cli_parse_u32(optarg, c == 'u' ? "--uid" : "--gid", &v,
@@ -322,8 +377,11 @@ static int cmd_list(int argc, char **argv)
 	}
 	if (strcmp(what, "volumes") != 0)
 		return cli_usage_error(USAGE_LIST, "cannot list '%s'", what);
-	if (values[0])
+	if (values[0]) {
+		if ((r = check_name(values[0], "tenant name", USAGE_LIST)) != 0)
+			return r;
 		json_object_set_new(args, "tenant", json_string(values[0]));
+	}
 	if ((r = cli_call("volume.list", args, &result)) != 0)
 		return r;
 	return cli_output(result, human_volumes);
@@ -348,9 +406,13 @@ static int cmd_inspect(int argc, char **argv)
 	what = argv[optind];
 	if (strcmp(what, "tenant") != 0 && strcmp(what, "volume") != 0)
 		return cli_usage_error(USAGE_INSPECT, "cannot inspect '%s'", what);
+	r = check_name(argv[optind + 1], what[0] == 't' ? "tenant name" : "volume name",
+		       USAGE_INSPECT);
+	if (r)
+		return r;
 	json_object_set_new(args, "name", json_string(argv[optind + 1]));
 	r = cli_call(what[0] == 't' ? "tenant.inspect" : "volume.inspect", args, &result);
-	return r ? r : cli_output(result, cli_print_object);
+	return r ? r : cli_output(result, human_object);
 }
 
 #define USAGE_DELETE "volctl delete tenant NAME | volume NAME [--force]"
@@ -383,6 +445,10 @@ static int cmd_delete(int argc, char **argv)
 		return cli_usage_error(USAGE_DELETE, "cannot delete '%s'", what);
 	if (force && what[0] == 't')
 		return cli_usage_error(USAGE_DELETE, "--force applies to volumes");
+	r = check_name(argv[optind + 1], what[0] == 't' ? "tenant name" : "volume name",
+		       USAGE_DELETE);
+	if (r)
+		return r;
 	json_object_set_new(args, "name", json_string(argv[optind + 1]));
 	if (force)
 		json_object_set_new(args, "force", json_true());
@@ -412,12 +478,14 @@ static int cmd_resize(int argc, char **argv)
 		return cli_usage_error(USAGE_RESIZE, "expected one volume name");
 	if (!values[0])
 		return cli_usage_error(USAGE_RESIZE, "--size is required");
+	if ((r = check_name(argv[optind], "volume name", USAGE_RESIZE)) != 0)
+		return r;
 	if ((r = parse_size(values[0], "--size", args, "size", USAGE_RESIZE)) != 0)
 		return r;
 	json_object_set_new(args, "name", json_string(argv[optind]));
 	if ((r = cli_call("volume.resize", args, &result)) != 0)
 		return r;
-	return cli_output(result, cli_print_object);
+	return cli_output(result, human_object);
 }
 
 #define USAGE_SNAPSHOT "volctl snapshot SOURCE NEW"
@@ -434,7 +502,8 @@ static int cmd_snapshot(int argc, char **argv)
 		return r < 0 ? 0 : r;
 	if (argc - optind != 2)
 		return cli_usage_error(USAGE_SNAPSHOT, "expected SOURCE and NEW");
-	if ((r = check_name(argv[optind + 1], "volume name", USAGE_SNAPSHOT)) != 0)
+	if ((r = check_name(argv[optind], "volume name", USAGE_SNAPSHOT)) != 0 ||
+	    (r = check_name(argv[optind + 1], "volume name", USAGE_SNAPSHOT)) != 0)
 		return r;
 	args = json_pack("{s:s, s:s}", "source", argv[optind], "name", argv[optind + 1]);
 	if ((r = cli_call("volume.snapshot", args, &result)) != 0)
