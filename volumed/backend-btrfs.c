@@ -1,16 +1,38 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The btrfs backend: a subvolume per volume at <root>/<tenant>/<volume>, its level-0 qgroup
- * limited to the volume's size (max_rfer, so a snapshot's shared data counts in full).
- * libbtrfsutil can neither enable quotas nor set limits, so this speaks the ioctls directly.
+ * The btrfs backend: a subvolume per volume at <root>/<tenant>/<volume>, with a level-1 qgroup
+ * 1/<subvolume id> of its own that holds the volume's size as its limit (max_rfer) and has the
+ * subvolume's level-0 qgroup 0/<id> as a member.  libbtrfsutil can neither enable quotas nor set
+ * limits, so this speaks the ioctls directly.
  *
- * qgroup limits are only as good as the qgroup numbers: once the kernel marks them inconsistent
+ * Why a level-1 qgroup: any user may create a subvolume (or a snapshot of one they own) inside
+ * their volume, and that subvolume gets a level-0 qgroup of its own.  With simple quotas (squota,
+ * Linux 6.7), which volumed enables when quotas are off, the kernel puts a subvolume created
+ * inside subvolume S into the level-1 qgroups 0/S belongs to, at any depth, so what the tenant
+ * writes there counts against the volume's limit.  Verified on 6.18: 4M in the volume plus a
+ * nested subvolume filled until EDQUOT stop at 16M for a 16M volume; a snapshot that the tenant
+ * takes of its volume into the volume counts the same way.  activate() and resize() also adopt
+ * nested subvolumes that are not members (made before, or made to escape; see below).
+ *
+ * What does not hold:
+ * - With full qgroups (someone else enabled quotas, or a kernel without simple quotas) nothing
+ *   adopts a nested subvolume when it is made: it escapes the limit until the next activate or
+ *   resize.  volumed says so at start.
+ * - BTRFS_IOC_SUBVOL_CREATE_V2 and BTRFS_IOC_SNAP_CREATE_V2 take an explicit qgroup inherit list
+ *   from any user, no capability needed; an empty one turns the automatic parent off, so such a
+ *   subvolume escapes until the next activate or resize (and one naming another volume's 1/<id>
+ *   charges that volume).  Only a seccomp filter on those two ioctls in the tenant's containers
+ *   closes this.
+ * - Simple quotas charge an extent to the subvolume that wrote it, for as long as it exists:
+ *   data a volume.snapshot shares with its source counts against the source, and once the source
+ *   is deleted against no volume.  Data written before quotas were enabled never counts.
+ *
+ * qgroup limits are only as good as the qgroup numbers: once full qgroups are marked inconsistent
  * (after some snapshot or relation changes, or an unclean quota state) they stop meaning
- * anything, so every operation that depends on them checks the status and rescans first.
+ * anything, so every operation that depends on them checks the status and rescans first.  Simple
+ * quotas are never inconsistent.
  *
- * Known hole: with full qgroups (not simple quotas) a subvolume that a tenant creates inside its
- * volume (any user may create one) gets a qgroup of its own that no limit covers.  remove()
- * deletes such nested subvolumes, so at least they cannot block a delete.
+ * remove() deletes subvolumes nested in a volume first, so they cannot block a delete.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +56,30 @@
 
 /* What a qgroup's directory in sysfs holds: /sys/fs/btrfs/<fsid>/qgroups/<level>_<id>/. */
 #define SYSFS_BTRFS "/sys/fs/btrfs"
+
+/*
+ * Debian 12's uapi headers predate simple quotas: the kernel's include/uapi/linux/btrfs.h defines
+ * this cmd of BTRFS_IOC_QUOTA_CTL as 4 since Linux 6.7.  Older kernels answer EINVAL.
+ */
+#ifndef BTRFS_QUOTA_CTL_ENABLE_SIMPLE_QUOTA
+#define BTRFS_QUOTA_CTL_ENABLE_SIMPLE_QUOTA 4
+#endif
+/* A limit of this many bytes lifts it (the kernel's CLEAR_VALUE). */
+#define QGROUP_NO_LIMIT UINT64_MAX
+#define QGROUP_FMT	"%" PRIu64 "/%" PRIu64
+#define QGROUP_ARGS(q)                                                                             \
+	(uint64_t)((q) >> BTRFS_QGROUP_LEVEL_SHIFT),                                               \
+		(uint64_t)((q) & ((1ULL << BTRFS_QGROUP_LEVEL_SHIFT) - 1))
+
+static const char full_mode_hole[] =
+	"a subvolume that a tenant creates inside its volume escapes the volume's limit with full "
+	"qgroups (not simple quotas)";
+
+/* The volume's level-1 qgroup 1/<subvolume id>, which holds its limit. */
+static uint64_t group_of(uint64_t id)
+{
+	return (1ULL << BTRFS_QGROUP_LEVEL_SHIFT) | id;
+}
 
 static int ioctl_fd(int path_fd, const char *what, int *ret_fd, tk_err *err)
 {
@@ -147,21 +193,48 @@ static int qgroups_make_consistent(int fd, tk_err *err)
 			  "enforced");
 }
 
-/* Enables quotas when they are off (which starts a rescan), then makes them consistent. */
-static int quota_ensure(int fd, tk_err *err)
+/* 1 when quotas are on as simple quotas, 0 when on as full qgroups, -ENOENT when off. */
+static int quota_simple(int fd, tk_err *err)
 {
-	struct btrfs_ioctl_quota_ctl_args ctl = { .cmd = BTRFS_QUOTA_CTL_ENABLE };
-	char path[256];
+	char path[256], mode[32];
 	int r;
 
 	if ((r = qgroups_path(fd, "", path, sizeof(path), err)) < 0)
 		return r;
-	if (access(path, F_OK) < 0) {
-		log_info("Enabling btrfs quotas on the volume root's filesystem");
+	if (access(path, F_OK) < 0)
+		return -ENOENT;
+	/* Kernels before 6.7 have no "mode" file, and only full qgroups. */
+	r = read_qgroups_file(fd, "mode", mode, sizeof(mode), err);
+	if (r == -ENOENT) {
+		tk_err_clear(err);
+		return 0;
+	}
+	return r < 0 ? r : strcmp(mode, "squota") == 0;
+}
+
+/*
+ * Enables quotas when they are off, as simple quotas where the kernel has them (see the top), then
+ * makes them consistent.  1 when it enabled them.
+ */
+static int quota_ensure(int fd, tk_err *err)
+{
+	struct btrfs_ioctl_quota_ctl_args ctl = { .cmd = BTRFS_QUOTA_CTL_ENABLE_SIMPLE_QUOTA };
+	int r;
+
+	if ((r = quota_simple(fd, err)) != -ENOENT)
+		return r < 0 ? r : qgroups_make_consistent(fd, err);
+	tk_err_clear(err);
+	log_info("Enabling btrfs simple quotas on the volume root's filesystem");
+	if (ioctl(fd, BTRFS_IOC_QUOTA_CTL, &ctl) < 0) {
+		if (errno != EINVAL)
+			return tk_err_set(err, -errno, "cannot enable btrfs simple quotas: %m");
+		log_warning("This kernel has no btrfs simple quotas, enabling full qgroups: %s",
+			    full_mode_hole);
+		ctl.cmd = BTRFS_QUOTA_CTL_ENABLE; /* which starts a rescan */
 		if (ioctl(fd, BTRFS_IOC_QUOTA_CTL, &ctl) < 0)
 			return tk_err_set(err, -errno, "cannot enable btrfs quotas: %m");
 	}
-	return qgroups_make_consistent(fd, err);
+	return (r = qgroups_make_consistent(fd, err)) < 0 ? r : 1;
 }
 
 /* The id of the subvolume fd is the top directory of; -ENOTTY when it is a plain directory. */
@@ -180,18 +253,47 @@ static int subvol_id(int fd, uint64_t *ret, tk_err *err)
 	return 0;
 }
 
-static int qgroup_limit(int fd, uint64_t id, uint64_t bytes, tk_err *err)
+/*
+ * max_rfer: with simple quotas a qgroup's referenced and exclusive bytes are the same number (what
+ * its members wrote), with full qgroups referenced counts data shared with a snapshot in full.
+ */
+static int qgroup_limit(int fd, uint64_t qgroup, uint64_t bytes, tk_err *err)
 {
 	struct btrfs_ioctl_qgroup_limit_args args = {
-		.qgroupid = id,
+		.qgroupid = qgroup,
 		.lim.flags = BTRFS_QGROUP_LIMIT_MAX_RFER,
 		.lim.max_rfer = bytes,
 	};
 
 	if (ioctl(fd, BTRFS_IOC_QGROUP_LIMIT, &args) < 0)
 		return tk_err_set(err, -errno,
-				  "cannot limit qgroup 0/%" PRIu64 " to %" PRIu64 " bytes: %m", id,
-				  bytes);
+				  "cannot limit qgroup " QGROUP_FMT " to %" PRIu64 " bytes: %m",
+				  QGROUP_ARGS(qgroup), bytes);
+	return 0;
+}
+
+static int qgroup_create(int fd, uint64_t qgroup, tk_err *err)
+{
+	struct btrfs_ioctl_qgroup_create_args args = { .create = 1, .qgroupid = qgroup };
+
+	if (ioctl(fd, BTRFS_IOC_QGROUP_CREATE, &args) < 0 && errno != EEXIST)
+		return tk_err_set(err, -errno, "cannot create qgroup " QGROUP_FMT ": %m",
+				  QGROUP_ARGS(qgroup));
+	return 0;
+}
+
+/* With full qgroups the kernel may mark the numbers inconsistent: the caller rescans. */
+static int qgroup_assign(int fd, uint64_t child, uint64_t parent, bool assign, tk_err *err)
+{
+	struct btrfs_ioctl_qgroup_assign_args args = { .assign = assign,
+						       .src = child,
+						       .dst = parent };
+
+	if (ioctl(fd, BTRFS_IOC_QGROUP_ASSIGN, &args) < 0 && errno != (assign ? EEXIST : ENOENT))
+		return tk_err_set(err, -errno,
+				  "cannot %s qgroup " QGROUP_FMT " %s " QGROUP_FMT ": %m",
+				  assign ? "assign" : "unassign", QGROUP_ARGS(child),
+				  assign ? "to" : "from", QGROUP_ARGS(parent));
 	return 0;
 }
 
@@ -206,16 +308,17 @@ static void qgroup_remove(int fd, uint64_t id)
 		log_debug("Removing qgroup 0/%" PRIu64 ": %m (ignored)", id);
 }
 
-/* Appends the ids of the subvolumes directly inside subvolume id (ROOT_REF items). */
-static int subvol_children(int fd, uint64_t id, uint64_t **ids, size_t *n, size_t *cap, tk_err *err)
+/* Appends the offsets of the items (id, type, *) in tree to ids. */
+static int tree_offsets(int fd, uint64_t tree, uint64_t id, uint32_t type, uint64_t **ids,
+			size_t *n, size_t *cap, tk_err *err)
 {
 	struct btrfs_ioctl_search_args args = {
 		.key = {
-			.tree_id = BTRFS_ROOT_TREE_OBJECTID,
+			.tree_id = tree,
 			.min_objectid = id,
 			.max_objectid = id,
-			.min_type = BTRFS_ROOT_REF_KEY,
-			.max_type = BTRFS_ROOT_REF_KEY,
+			.min_type = type,
+			.max_type = type,
 			.max_offset = UINT64_MAX,
 			.max_transid = UINT64_MAX,
 		},
@@ -228,8 +331,7 @@ static int subvol_children(int fd, uint64_t id, uint64_t **ids, size_t *n, size_
 
 		args.key.nr_items = 4096;
 		if (ioctl(fd, BTRFS_IOC_TREE_SEARCH, &args) < 0)
-			return tk_err_set(err, -errno,
-					  "cannot list the subvolumes inside %" PRIu64 ": %m", id);
+			return -errno;
 		if ((found = args.key.nr_items) == 0)
 			return 0;
 		for (uint32_t i = 0; i < found; i++) {
@@ -237,7 +339,7 @@ static int subvol_children(int fd, uint64_t id, uint64_t **ids, size_t *n, size_
 
 			memcpy(&h, args.buf + pos, sizeof(h));
 			pos += sizeof(h) + h.len;
-			if (h.objectid != id || h.type != BTRFS_ROOT_REF_KEY)
+			if (h.objectid != id || h.type != type)
 				continue;
 			if (*n == *cap) {
 				uint64_t *p = reallocarray(*ids, *cap ? *cap * 2 : 16, sizeof(*p));
@@ -255,6 +357,83 @@ static int subvol_children(int fd, uint64_t id, uint64_t **ids, size_t *n, size_
 	}
 }
 
+/* The ids of the subvolumes inside subvolume id at any depth, parents before children. */
+static int subvol_nested(int fd, uint64_t id, uint64_t **ids, size_t *n, tk_err *err)
+{
+	size_t cap = 0;
+	int r;
+
+	*ids = NULL;
+	*n = 0;
+	/* ROOT_REF items: (parent, ROOT_REF, child) in the root tree. */
+	r = tree_offsets(fd, BTRFS_ROOT_TREE_OBJECTID, id, BTRFS_ROOT_REF_KEY, ids, n, &cap, err);
+	for (size_t i = 0; r >= 0 && i < *n; i++)
+		r = tree_offsets(fd, BTRFS_ROOT_TREE_OBJECTID, (*ids)[i], BTRFS_ROOT_REF_KEY, ids,
+				 n, &cap, err);
+	if (r < 0 && r != -ENOMEM)
+		return tk_err_set(err, r, "cannot list the subvolumes inside %" PRIu64 ": %s", id,
+				  strerror(-r));
+	return r;
+}
+
+/*
+ * fd: the tenant's directory, not the volume.  Creating and assigning qgroups start a transaction
+ * in the subvolume of fd, which reserves space in its qgroups: in a full volume, EDQUOT.
+ *
+ * Makes qgroup 1/<id> hold the volume's limit, with 0/<id> and every subvolume nested in the
+ * volume as members, and lifts any limit of 0/<id> (where volumed used to put it).  Idempotent,
+ * so it also repairs what an admin or a tenant changed.
+ */
+static int group_setup(int fd, uint64_t id, uint64_t size, tk_err *err)
+{
+	_cleanup_free_ uint64_t *ids = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = qgroup_create(fd, group_of(id), err)) < 0 ||
+	    (r = qgroup_assign(fd, id, group_of(id), true, err)) < 0 ||
+	    (r = subvol_nested(fd, id, &ids, &n, err)) < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		/* ENOENT: being deleted. */
+		r = qgroup_assign(fd, ids[i], group_of(id), true, err);
+		if (r == -ENOENT)
+			tk_err_clear(err);
+		else if (r < 0)
+			return r;
+	}
+	if ((r = qgroup_limit(fd, group_of(id), size, err)) < 0 ||
+	    (r = qgroup_limit(fd, id, QGROUP_NO_LIMIT, err)) < 0)
+		return r;
+	return qgroups_make_consistent(fd, err);
+}
+
+/*
+ * Drops the volume's level-1 qgroup, after its subvolumes.  Its members go first: the kernel keeps
+ * a qgroup that has any, and a deleted subvolume's 0/<id> lives on while a snapshot shares its
+ * data (simple quotas) or until the cleaner is done.
+ */
+static void group_remove(int fd, uint64_t id)
+{
+	struct btrfs_ioctl_qgroup_create_args args = { .create = 0, .qgroupid = group_of(id) };
+	_cleanup_free_ uint64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	int r;
+
+	/* (parent, QGROUP_RELATION, child) and (child, QGROUP_RELATION, parent) in the quota tree. */
+	r = tree_offsets(fd, BTRFS_QUOTA_TREE_OBJECTID, group_of(id), BTRFS_QGROUP_RELATION_KEY,
+			 &ids, &n, &cap, NULL);
+	if (r == -ENOENT) /* quotas are off */
+		return;
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		if (ids[i] < group_of(id))
+			r = qgroup_assign(fd, ids[i], group_of(id), false, NULL);
+	if (r < 0 ||
+	    (ioctl(fd, BTRFS_IOC_QGROUP_CREATE, &args) < 0 && errno != ENOENT && errno != ENOTCONN))
+		log_warning("Cannot remove qgroup " QGROUP_FMT ", ignoring: %s",
+			    QGROUP_ARGS(group_of(id)), strerror(r < 0 ? -r : errno));
+}
+
 static int destroy_by_id(int fd, uint64_t id, tk_err *err)
 {
 	struct btrfs_ioctl_vol_args_v2 args = { .flags = BTRFS_SUBVOL_SPEC_BY_ID, .subvolid = id };
@@ -268,28 +447,34 @@ static int destroy_by_id(int fd, uint64_t id, tk_err *err)
 /*
  * Deletes the subvolumes a tenant made inside subvolume id, deepest first (a subvolume with
  * subvolumes inside cannot be deleted); iterative, since the nesting depth is the tenant's choice.
+ * Deleting a subvolume reserves metadata in the qgroups of the one it is in, so in a full volume
+ * it fails with EDQUOT: the limit is lifted meanwhile, and set to size again on failure.
  */
-static int destroy_nested(int fd, uint64_t id, tk_err *err)
+static int destroy_nested(int fd, uint64_t id, uint64_t size, tk_err *err)
 {
 	_cleanup_free_ uint64_t *ids = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0;
 	int r;
 
-	if ((r = subvol_children(fd, id, &ids, &n, &cap, err)) < 0)
+	if ((r = subvol_nested(fd, id, &ids, &n, err)) < 0 || n == 0)
 		return r;
-	for (size_t i = 0; i < n; i++)
-		if ((r = subvol_children(fd, ids[i], &ids, &n, &cap, err)) < 0)
-			return r;
+	(void)qgroup_limit(fd, group_of(id), QGROUP_NO_LIMIT, NULL);
 	for (size_t i = n; i > 0; i--)
-		if ((r = destroy_by_id(fd, ids[i - 1], err)) < 0)
+		if ((r = destroy_by_id(fd, ids[i - 1], err)) < 0) {
+			tk_err again = {};
+			if (qgroup_limit(fd, group_of(id), size, &again) < 0)
+				log_error("%s", again.msg);
 			return r;
-	if (n > 0)
-		log_info("Deleted %zu subvolume(s) nested in subvolume %" PRIu64, n, id);
+		}
+	log_info("Deleted %zu subvolume(s) nested in subvolume %" PRIu64, n, id);
 	return 0;
 }
 
-/* Deletes the subvolume name in dir_fd, with whatever is nested in it; 0 when there is none. */
-static int destroy_subvol(int dir_fd, const char *name, tk_err *err)
+/*
+ * Deletes the subvolume name in dir_fd, with whatever is nested in it and its qgroups; 0 when
+ * there is none.  size: its limit, in case it has to be set again.
+ */
+static int destroy_subvol(int dir_fd, const char *name, uint64_t size, tk_err *err)
 {
 	struct btrfs_ioctl_vol_args_v2 args = {};
 	_cleanup_close_ int fd = -1;
@@ -303,13 +488,13 @@ static int destroy_subvol(int dir_fd, const char *name, tk_err *err)
 	}
 	if (r < 0 || (r = subvol_id(fd, &id, err)) < 0)
 		return tk_err_wrap(err, r, "'%s'", name);
-	if ((r = destroy_nested(fd, id, err)) < 0)
+	if ((r = destroy_nested(fd, id, size, err)) < 0)
 		return r;
 	close(TAKE_FD(fd));
 	snprintf(args.name, sizeof(args.name), "%s", name);
 	if (ioctl(dir_fd, BTRFS_IOC_SNAP_DESTROY_V2, &args) < 0) {
 		if (errno == ENOENT)
-			return 0;
+			goto qgroups;
 		/* Kernels before 5.7. */
 		if (errno != ENOTTY && errno != EOPNOTSUPP)
 			return tk_err_set(err, -errno, "cannot delete subvolume '%s': %m", name);
@@ -318,7 +503,9 @@ static int destroy_subvol(int dir_fd, const char *name, tk_err *err)
 		if (ioctl(dir_fd, BTRFS_IOC_SNAP_DESTROY, &v1) < 0 && errno != ENOENT)
 			return tk_err_set(err, -errno, "cannot delete subvolume '%s': %m", name);
 	}
+qgroups:
 	qgroup_remove(dir_fd, id);
+	group_remove(dir_fd, id);
 	return 0;
 }
 
@@ -358,18 +545,38 @@ static int open_subvol(struct manager *m, const struct volume *v, int *ret_fd, u
 /* Limit, owner and mode of a subvolume that was just made; the caller undoes on failure. */
 static int subvol_setup(struct manager *m, struct volume *v, tk_err *err)
 {
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int dir_fd = -1, fd = -1;
 	uint64_t id = 0;
 	int r;
 
 	if ((r = open_subvol(m, v, &fd, &id, err)) < 0 ||
+	    (r = open_tenant_dir(m, v, false, &dir_fd, err)) < 0 ||
 	    (r = fault_point("btrfs-limit", err)) < 0 ||
-	    (r = qgroup_limit(fd, id, v->size, err)) < 0)
+	    (r = group_setup(dir_fd, id, v->size, err)) < 0)
 		return r;
 	if (fchown(fd, v->uid, v->gid) < 0 || fchmod(fd, v->mode) < 0)
 		return tk_err_set(err, -errno, "cannot set owner and mode of '%s': %m", v->name);
 	snprintf(v->fs, sizeof(v->fs), "btrfs");
 	return 0;
+}
+
+/* Says at start (and in --check) when limits will not cover nested subvolumes; changes nothing. */
+static void warn_full_mode(struct manager *m)
+{
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (ioctl_fd(m->root_fd, "the volume root", &fd, NULL) < 0)
+		return;
+	r = quota_simple(fd, NULL);
+	if (r == 0)
+		log_warning("btrfs quotas are on as full qgroups under '%s' (enabled by someone "
+			    "else): %s",
+			    m->root, full_mode_hole);
+	else if (r == -ENOENT && access(SYSFS_BTRFS "/features/simple_quota", F_OK) < 0)
+		log_warning("This kernel has no btrfs simple quotas (Linux 6.7), so volumed will "
+			    "enable full qgroups: %s",
+			    full_mode_hole);
 }
 
 static int btrfs_probe(struct manager *m, tk_err *err)
@@ -383,6 +590,7 @@ static int btrfs_probe(struct manager *m, tk_err *err)
 	/* Enabling quotas and setting limits both need it, even for root in a user namespace. */
 	if (!have_cap_sys_admin())
 		return tk_err_set(err, -EOPNOTSUPP, "btrfs qgroup limits need CAP_SYS_ADMIN");
+	warn_full_mode(m);
 	return 0;
 }
 
@@ -404,7 +612,7 @@ static int btrfs_create(struct manager *m, struct volume *v, tk_err *err)
 		return tk_err_set(err, -errno, "cannot create subvolume '%s': %m", path);
 	if ((r = subvol_setup(m, v, err)) < 0) {
 		tk_err undo = {};
-		if (destroy_subvol(dir_fd, v->name, &undo) < 0)
+		if (destroy_subvol(dir_fd, v->name, v->size, &undo) < 0)
 			log_error("Undoing the create of '%s': %s", path, undo.msg);
 		return r;
 	}
@@ -421,20 +629,28 @@ static int btrfs_remove(struct manager *m, struct volume *v, tk_err *err)
 		tk_err_clear(err);
 		return 0;
 	}
-	if (r < 0 || (r = destroy_subvol(dir_fd, v->name, err)) < 0)
+	if (r < 0 || (r = destroy_subvol(dir_fd, v->name, v->size, err)) < 0)
 		return r;
 	return 0;
 }
 
 static int btrfs_activate(struct manager *m, struct volume *v, tk_err *err)
 {
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int dir_fd = -1, fd = -1;
 	uint64_t id = 0;
 	int r;
 
 	/* Quotas may have been switched off (or gone inconsistent) while volumed was not running. */
-	if ((r = open_subvol(m, v, &fd, &id, err)) < 0 || (r = quota_ensure(fd, err)) < 0 ||
-	    (r = qgroup_limit(fd, id, v->size, err)) < 0)
+	if ((r = open_subvol(m, v, &fd, &id, err)) < 0 ||
+	    (r = open_tenant_dir(m, v, false, &dir_fd, err)) < 0 ||
+	    (r = quota_ensure(dir_fd, err)) < 0)
+		return r;
+	if (r > 0)
+		log_warning("btrfs quotas were off: what volume '%s' held before is not counted "
+			    "against its size (simple quotas count what is written after they are "
+			    "enabled)",
+			    v->name);
+	if ((r = group_setup(dir_fd, id, v->size, err)) < 0)
 		return r;
 	snprintf(v->fs, sizeof(v->fs), "btrfs");
 	return 0;
@@ -442,18 +658,21 @@ static int btrfs_activate(struct manager *m, struct volume *v, tk_err *err)
 
 static int btrfs_resize(struct manager *m, struct volume *v, uint64_t size, tk_err *err)
 {
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int dir_fd = -1, fd = -1;
 	uint64_t id = 0;
 	int r;
 
-	if ((r = open_subvol(m, v, &fd, &id, err)) < 0 || (r = quota_ensure(fd, err)) < 0)
+	if ((r = open_subvol(m, v, &fd, &id, err)) < 0 ||
+	    (r = open_tenant_dir(m, v, false, &dir_fd, err)) < 0 ||
+	    (r = quota_ensure(dir_fd, err)) < 0)
 		return r;
-	return qgroup_limit(fd, id, size, err);
+	return group_setup(dir_fd, id, size, err);
 }
 
 /*
- * Bytes are the qgroup's referenced bytes (data and the subvolume's own tree blocks), as the
- * limit counts them, as of the last transaction commit (at most commit= seconds, 30, old).  btrfs keeps no count of a subvolume's inodes (counting means walking its
+ * Bytes are the level-1 qgroup's referenced bytes (data and tree blocks of the volume and what is
+ * nested in it), as the limit counts them, as of the last transaction commit (at most commit=
+ * seconds, 30, old).  btrfs keeps no count of a subvolume's inodes (counting means walking its
  * tree) and has no inode limit, so both inode numbers are reported as 0.
  */
 static int btrfs_usage(struct manager *m, const struct volume *v, struct volume_usage *ret,
@@ -466,9 +685,13 @@ static int btrfs_usage(struct manager *m, const struct volume *v, struct volume_
 
 	if ((r = open_subvol(m, v, &fd, &id, err)) < 0)
 		return r;
-	snprintf(name, sizeof(name), "0_%" PRIu64 "/referenced", id);
+	snprintf(name, sizeof(name), "1_%" PRIu64 "/referenced", id);
 	if ((r = read_qgroups_file(fd, name, value, sizeof(value), err)) < 0)
-		return r == -ENOENT ? tk_err_set(err, r, "btrfs quotas are not enabled") : r;
+		return r == -ENOENT ? tk_err_set(err, r,
+						 "btrfs quotas are off, or qgroup 1/%" PRIu64
+						 " is missing",
+						 id)
+				    : r;
 	errno = 0;
 	ret->used_bytes = strtoull(value, &end, 10);
 	if (errno || end == value)
@@ -495,10 +718,10 @@ static int btrfs_snapshot(struct manager *m, const struct volume *src, struct vo
 	snprintf(args.name, sizeof(args.name), "%s", dst->name);
 	if (ioctl(dir_fd, BTRFS_IOC_SNAP_CREATE_V2, &args) < 0)
 		return tk_err_set(err, -errno, "cannot snapshot '%s' as '%s': %m", src->name, path);
-	/* Snapshotting is one of the things that can leave the qgroup numbers inconsistent. */
-	if ((r = qgroups_make_consistent(dir_fd, err)) < 0 || (r = subvol_setup(m, dst, err)) < 0) {
+	/* Snapshots can leave full qgroups inconsistent: subvol_setup() rescans after its changes. */
+	if ((r = subvol_setup(m, dst, err)) < 0) {
 		tk_err undo = {};
-		if (destroy_subvol(dir_fd, dst->name, &undo) < 0)
+		if (destroy_subvol(dir_fd, dst->name, dst->size, &undo) < 0)
 			log_error("Undoing the snapshot '%s': %s", path, undo.msg);
 		return r;
 	}

@@ -1,7 +1,8 @@
 #!/bin/bash
 # volumed's btrfs backend, on a volume root that is a loop-mounted btrfs made here: a subvolume
-# per volume with a qgroup limit (EDQUOT at the size asked for), growing, snapshots, nested
-# subvolumes, inconsistent qgroups, restarts, injected faults and deletes.
+# per volume with a limit on its level-1 qgroup (EDQUOT at the size asked for), simple quotas,
+# growing, snapshots, subvolumes a tenant nests in its volume (which count against it),
+# inconsistent qgroups, restarts, injected faults and deletes.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -27,10 +28,19 @@ within_1pct() { # actual expected
 }
 subvol_id() { btrfs inspect-internal rootid "$1"; }
 is_subvol() { [ -d "$1" ] && [ "$(stat -c %i "$1")" = 256 ]; }
-limit_of() { cat "$QG/0_$1/max_referenced"; }
+# The limit is on the volume's level-1 qgroup 1/<subvolume id>.
+limit_of() { cat "$QG/1_$1/max_referenced"; }
+as_tenant() { setpriv --reuid 1000 --regid 1000 --clear-groups "$@"; }
 
 expect_ok "volumed --check reports btrfs as supported, and the default here" \
-	sh -c "'$VOLUMED' --check --root '$ROOT' | grep -q '^btrfs *supported (default here)'"
+	sh -c "'$VOLUMED' --check --root '$ROOT' 2>/dev/null | grep -q '^btrfs *supported (default here)'"
+if [ -e /sys/fs/btrfs/features/simple_quota ]; then
+	expect_eq "--check has no warning about full qgroups (quotas are off, simple quotas exist)" \
+		0 "$("$VOLUMED" --check --root "$ROOT" 2>&1 >/dev/null | grep -c 'full qgroups')"
+else
+	expect_eq "--check warns that this kernel has no simple quotas" 1 \
+		"$("$VOLUMED" --check --root "$ROOT" 2>&1 >/dev/null | grep -c 'no btrfs simple quotas')"
+fi
 expect_eq "quotas are still off (--check changes nothing)" no \
 	"$([ -e "$QG" ] && echo yes || echo no)"
 
@@ -47,7 +57,13 @@ expect_ok "it is a subvolume" is_subvol "$path"
 expect_eq "its top directory has the owner and mode asked for" "1000:1000 750" \
 	"$(stat -c '%u:%g %a' "$path")"
 expect_eq "quotas were enabled on demand, consistent" 0 "$(cat "$QG/inconsistent" 2>&1)"
+# Kernels before 6.7 have neither simple quotas nor the mode file.
+MODE=$(cat "$QG/mode" 2>/dev/null || echo qgroup)
+if [ -e /sys/fs/btrfs/features/simple_quota ]; then
+	expect_eq "as simple quotas" squota "$MODE"
+fi
 id=$(subvol_id "$path")
+expect_eq "its level-0 qgroup has no limit of its own" 0 "$(cat "$QG/0_$id/max_referenced")"
 expect_eq "its qgroup is limited to 64M" $((64 << 20)) "$(limit_of "$id")"
 
 written=$(fill "$path/fill")
@@ -91,19 +107,21 @@ expect_ok "the snapshot has its own limit (wrote $snap_more more)" \
 	test "$snap_more" -le $((96 << 20))
 expect_eq "and meets it with EDQUOT" 1 "$(grep -c 'Disk quota exceeded' "$TK_TMP/dd.err")"
 
-# qgroups that went inconsistent enforce nothing: the next operation must rescan.
-btrfs qgroup create 1/100 "$TK_VROOT" >/dev/null 2>&1
-btrfs qgroup assign --no-rescan "0/$id" 1/100 "$TK_VROOT" >/dev/null 2>&1
-expect_eq "(an assign without rescan made the qgroups inconsistent)" 1 "$(cat "$QG/inconsistent")"
+# Full qgroups that went inconsistent enforce nothing: the next operation must rescan.  Simple
+# quotas never go inconsistent.
+btrfs qgroup create 2/100 "$TK_VROOT" >/dev/null 2>&1
+btrfs qgroup assign --no-rescan "0/$id" 2/100 "$TK_VROOT" >/dev/null 2>&1
+expect_eq "(an assign without rescan made the qgroups inconsistent, unless simple quotas)" \
+	"$([ "$MODE" = squota ] && echo 0 || echo 1)" "$(cat "$QG/inconsistent")"
 expect_ok "grow to 128M" tk_vcall volume.resize '{"name":"data","size":"128M"}'
 expect_eq "volumed rescanned: consistent again" 0 "$(cat "$QG/inconsistent")"
 expect_eq "and the limit is 128M" $((128 << 20)) "$(limit_of "$id")"
-btrfs qgroup remove "0/$id" 1/100 "$TK_VROOT" >/dev/null 2>&1
-btrfs qgroup destroy 1/100 "$TK_VROOT" >/dev/null 2>&1
+btrfs qgroup remove "0/$id" 2/100 "$TK_VROOT" >/dev/null 2>&1
+btrfs qgroup destroy 2/100 "$TK_VROOT" >/dev/null 2>&1
 
 # Restarts: the limit comes back if someone lifted it, a missing subvolume is reported.
 tk_volumed_kill
-btrfs qgroup limit none "$path" >/dev/null
+btrfs qgroup limit none "1/$id" "$TK_VROOT" >/dev/null
 tk_volumed_start
 expect_eq "after a restart the volume is ready" ready "$(field data state)"
 expect_eq "and its limit is set again" $((128 << 20)) "$(limit_of "$id")"
@@ -116,7 +134,15 @@ expect_eq "with the limit" $((128 << 20)) "$(limit_of "$id")"
 written=$(($(stat -c %s "$path/fill") + $(stat -c %s "$path/blob")))
 more=$(fill "$path/more")
 expect_eq "and enforced (EDQUOT)" 1 "$(grep -c 'Disk quota exceeded' "$TK_TMP/dd.err")"
-expect_ok "at 128M (had $written, wrote $more)" within_1pct $((written + more)) $((128 << 20))
+if [ "$MODE" = squota ]; then
+	# Simple quotas count only what is written after they are enabled.
+	expect_ok "at 128M of new data (the $written bytes from before are not counted; wrote $more)" \
+		within_1pct "$more" $((128 << 20))
+	expect_eq "volumed warned about that" 1 \
+		"$(grep -c "what volume 'data' held before is not counted" "$TK_TMP/volumed.log")"
+else
+	expect_ok "at 128M (had $written, wrote $more)" within_1pct $((written + more)) $((128 << 20))
+fi
 rm "$path/more"
 
 # A container's bind mount of the volume, in a mount namespace of its own.
@@ -159,6 +185,50 @@ expect_eq "the next start rolled the create back" no \
 expect_ok "the same create works without faults" \
 	tk_vcall volume.create '{"name":"half","tenant":"alpha","size":"16M"}'
 
+# Any user can make subvolumes and snapshots inside its volume: with simple quotas they count
+# against the volume, at any depth, and they must not block the delete even when it is full.
+expect_ok "a 16M volume 'nest' owned by the tenant (uid 1000)" tk_vcall volume.create \
+	'{"name":"nest","tenant":"alpha","size":"16M","uid":1000,"gid":1000}'
+npath=$(field nest path)
+nid=$(subvol_id "$npath")
+as_tenant dd if=/dev/zero of="$npath/a" bs=1M count=4 status=none
+expect_ok "the tenant creates a subvolume inside it" \
+	as_tenant btrfs subvolume create "$npath/inner"
+expect_ok "and one inside that" as_tenant btrfs subvolume create "$npath/inner/deeper"
+if [ "$MODE" = squota ]; then
+	expect_eq "the kernel put both into the volume's level-1 qgroup" "1/$nid 1/$nid" \
+		"$(btrfs qgroup show -p --raw "$TK_VROOT" | awk -v a="0/$(subvol_id "$npath/inner")" \
+			-v b="0/$(subvol_id "$npath/inner/deeper")" '$1 == a { x = $4 } $1 == b { y = $4 }
+			END { print x, y }')"
+fi
+as_tenant dd if=/dev/zero of="$npath/inner/b" bs=1M count=8 status=none
+as_tenant dd if=/dev/zero of="$npath/inner/deeper/c" bs=1M status=none 2>"$TK_TMP/dd.err"
+sync
+total=$(($(stat -c %s "$npath/a") + $(stat -c %s "$npath/inner/b") +
+	$(stat -c %s "$npath/inner/deeper/c")))
+if [ "$MODE" = squota ]; then
+	expect_eq "writing into the nested subvolumes fails with EDQUOT" 1 \
+		"$(grep -c 'Disk quota exceeded' "$TK_TMP/dd.err")"
+	expect_ok "at 16M for the volume and its nested subvolumes together ($total bytes)" \
+		within_1pct "$total" $((16 << 20))
+	expect_ok "inspect counts them ($(field nest used_bytes))" \
+		within_1pct "$(field nest used_bytes)" "$total"
+	rm "$npath/inner/deeper/c" "$npath/inner/b"
+	sync
+	expect_ok "the tenant snapshots its volume into it" \
+		as_tenant btrfs subvolume snapshot "$npath" "$npath/snap"
+	as_tenant dd if=/dev/zero of="$npath/snap/c" bs=1M status=none 2>"$TK_TMP/dd.err"
+	sync
+	expect_eq "writing into the snapshot fails with EDQUOT" 1 \
+		"$(grep -c 'Disk quota exceeded' "$TK_TMP/dd.err")"
+	total=$(($(stat -c %s "$npath/a") + $(stat -c %s "$npath/snap/c")))
+	expect_ok "at 16M with what the volume holds ($total bytes)" within_1pct "$total" $((16 << 20))
+fi
+expect_ok "deleting the full volume with its nested subvolumes and snapshot" \
+	tk_vcall volume.delete '{"name":"nest"}'
+expect_eq "removes them all, and its level-1 qgroup" "no no" \
+	"$([ -e "$npath" ] && echo yes || echo no) $([ -e "$QG/1_$nid" ] && echo yes || echo no)"
+
 # A tenant can make subvolumes inside its volume: they must not block the delete.
 btrfs subvolume create "$ROOT/alpha/half/inner" >/dev/null
 btrfs subvolume create "$ROOT/alpha/half/inner/deeper" >/dev/null
@@ -175,7 +245,8 @@ expect_eq "btrfs lists no subvolume of the tenant" "" \
 	"$(btrfs subvolume list "$TK_VROOT" | grep 'volumes/alpha/')"
 btrfs subvolume sync "$TK_VROOT" >/dev/null 2>&1
 expect_eq "and once the cleaner is done no qgroup of it is left" no \
-	"$([ -e "$QG/0_$id" ] || [ -e "$QG/0_$sid" ] && echo yes || echo no)"
+	"$([ -e "$QG/0_$id" ] || [ -e "$QG/0_$sid" ] || [ -e "$QG/1_$id" ] || [ -e "$QG/1_$sid" ] &&
+		echo yes || echo no)"
 expect_eq "deleting it again says it does not exist" 2 \
 	"$(code volume.delete '{"name":"data"}')"
 expect_ok "the tenant can go" tk_vcall tenant.delete '{"name":"alpha"}'
