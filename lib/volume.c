@@ -8,6 +8,7 @@
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -71,6 +72,44 @@ const char *tk_size_format(uint64_t bytes, char *buf, size_t size)
 	return buf;
 }
 
+/*
+ * Without openat2 (Linux < 5.6, or valgrind, which does not know it): one component at a time,
+ * each opened with O_NOFOLLOW, refusing "..", "." and absolute paths.  Same result for the
+ * names volumed builds; magic links cannot occur without a /proc component.
+ */
+long tk_open_beneath_walk(int dirfd, const char *name, int flags, mode_t mode)
+{
+	_cleanup_free_ char *copy = strdup(name);
+	_cleanup_close_ int parent = -1;
+	char *component, *next, *save = NULL;
+	int at = dirfd;
+
+	if (!copy)
+		return -ENOMEM;
+	if (name[0] == '/')
+		return -EXDEV;
+	for (component = strtok_r(copy, "/", &save); component; component = next) {
+		next = strtok_r(NULL, "/", &save);
+		if (strcmp(component, "..") == 0 || strcmp(component, ".") == 0)
+			return -EXDEV;
+		int fd = next ? openat(at, component, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+			      : openat(at, component, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+		if (fd < 0) {
+			struct stat st;
+			int e = errno;
+			/* O_NOFOLLOW|O_DIRECTORY on a symlink says ENOTDIR: say what it is. */
+			if (e == ENOTDIR && fstatat(at, component, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(st.st_mode))
+				e = ELOOP;
+			return -e;
+		}
+		closep(&parent);
+		parent = fd;
+		at = fd;
+	}
+	return parent >= 0 ? TAKE_FD(parent) : -EINVAL;
+}
+
 int tk_open_beneath(int dirfd, const char *name, int flags, mode_t mode, int *ret_fd, tk_err *err)
 {
 	struct open_how how = {
@@ -80,6 +119,9 @@ int tk_open_beneath(int dirfd, const char *name, int flags, mode_t mode, int *re
 	};
 	long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
 
+	if (fd < 0 && errno == ENOSYS &&
+	    (fd = tk_open_beneath_walk(dirfd, name, flags, how.mode)) < 0)
+		errno = (int)-fd;
 	if (fd < 0) {
 		if (errno == EXDEV)
 			return tk_err_set(err, -EXDEV, "'%s' leads outside its directory", name);

@@ -28,6 +28,8 @@ const char *tk_size_format(uint64_t bytes, char *buf, size_t size);
  * paths), -ELOOP for a symlink anywhere in the path.
  */
 int tk_open_beneath(int dirfd, const char *name, int flags, mode_t mode, int *ret_fd, tk_err *err);
+/* Its fallback where openat2 is missing (ENOSYS): a new fd, or -errno. */
+long tk_open_beneath_walk(int dirfd, const char *name, int flags, mode_t mode);
 
 /*
  * The backend for volumes under a root on a filesystem of type fs_type (statfs f_type): the

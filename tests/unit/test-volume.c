@@ -112,6 +112,21 @@ static void test_open_beneath(void **state)
 	assert_int_equal(tk_open_beneath(dir, "inside", O_RDONLY, 0, &fd, NULL), -ELOOP);
 	assert_int_equal(tk_open_beneath(dir, "missing", O_RDONLY, 0, &fd, NULL), -ENOENT);
 
+	/* The fallback for kernels (and valgrind) without openat2 refuses the same. */
+	fd = (int)tk_open_beneath_walk(dir, "data", O_RDONLY | O_DIRECTORY, 0);
+	assert_true(fd >= 0);
+	close(fd);
+	fd = (int)tk_open_beneath_walk(dir, "data/new.img", O_CREAT | O_RDWR, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(tk_open_beneath_walk(dir, "../secret", O_RDONLY, 0), -EXDEV);
+	assert_int_equal(tk_open_beneath_walk(dir, "data/../../secret", O_RDONLY, 0), -EXDEV);
+	assert_int_equal(tk_open_beneath_walk(dir, "/etc/passwd", O_RDONLY, 0), -EXDEV);
+	assert_int_equal(tk_open_beneath_walk(dir, "link", O_RDONLY, 0), -ELOOP);
+	assert_int_equal(tk_open_beneath_walk(dir, "inside", O_PATH | O_DIRECTORY, 0), -ELOOP);
+	assert_int_equal(tk_open_beneath_walk(dir, "inside/x", O_RDONLY, 0), -ELOOP);
+	assert_int_equal(tk_open_beneath_walk(dir, "missing", O_RDONLY, 0), -ENOENT);
+
 	close(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	assert_int_equal(system(cmd), 0);
