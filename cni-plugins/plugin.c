@@ -8,6 +8,7 @@
 
 #include "cleanup.h"
 #include "json.h"
+#include "netns.h"
 #include "rpc.h"
 #include "tk-config.h"
 
@@ -96,14 +97,31 @@ int plugin_call(struct plugin *p, const char *op, json_t *args, json_t **ret, in
 	return 0;
 }
 
-int plugin_inspect(struct plugin *p, json_t **ret)
+int plugin_open_netns(struct plugin *p, int *ret_fd)
+{
+	tk_err err = {};
+	int r = tk_netns_open(p->env.netns, ret_fd, &err);
+
+	if (r == -ENOENT)
+		return tk_cni_fail(&p->error, TK_CNI_ERR_UNKNOWN_CONTAINER,
+				   "container network namespace not found", "%s", err.msg);
+	if (r < 0)
+		return tk_cni_fail(&p->error, TK_CNI_ERR_INVALID_ENV, "invalid CNI_NETNS", "%s",
+				   err.msg);
+	return 0;
+}
+
+int plugin_inspect(struct plugin *p, bool kernel, json_t **ret)
 {
 	_cleanup_(json_decrefp) json_t *args = NULL;
 	int code;
 
 	args = json_pack("{s:s, s:s}", "container_id", p->env.container_id, "ifname",
 			 p->env.ifname);
-	if (plugin_call(p, "endpoint.inspect", args, ret, TK_CNI_ERR_TRY_LATER, &code) < 0) {
+	if (kernel)
+		json_object_set_new(args, "netns", json_string(p->env.netns));
+	if (plugin_call(p, kernel ? "endpoint.check" : "endpoint.inspect", args, ret,
+			TK_CNI_ERR_TRY_LATER, &code) < 0) {
 		if (code == -ENOENT)
 			p->error.code = TK_CNI_ERR_UNKNOWN_CONTAINER;
 		return -1;

@@ -30,8 +30,14 @@ int plugin_print(json_t *j);
 int plugin_call(struct plugin *p, const char *op, json_t *args, json_t **ret, int unreachable_code,
 		int *ret_errno);
 
-/* endpoint.inspect of CNI_CONTAINERID/CNI_IFNAME for CHECK: code 3 when netd does not know it. */
-int plugin_inspect(struct plugin *p, json_t **ret);
+/* Opens CNI_NETNS: code 3 when it does not exist, 4 when it is not a network namespace. */
+int plugin_open_netns(struct plugin *p, int *ret_fd);
+/*
+ * The endpoint of CNI_CONTAINERID/CNI_IFNAME for CHECK, on the configured network: code 3 when
+ * netd does not know it.  With kernel, endpoint.check: netd also compares the kernel with it
+ * from CNI_NETNS and lists the differences under "problems".
+ */
+int plugin_inspect(struct plugin *p, bool kernel, json_t **ret);
 /* CHECK: prevResult must list every address netd gave this container. */
 int plugin_check_prev_result(struct plugin *p, json_t *endpoint);
 

@@ -4,8 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
-#include <linux/magic.h>
-#include <linux/nsfs.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <sched.h>
@@ -13,8 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <libmnl/libmnl.h>
@@ -118,23 +114,6 @@ static int request_fail(struct tk_nl *nl, int nle, tk_err *err, const char *fmt,
 	if (nl->extack[0])
 		return tk_err_set(err, code, "%s: %s (%s)", what, strerror(-code), nl->extack);
 	return tk_err_set(err, code, "%s: %s", what, strerror(-code));
-}
-
-int tk_netns_open(const char *path, int *ret_fd, tk_err *err)
-{
-	_cleanup_close_ int fd = -1;
-	struct statfs sfs;
-
-	if (path[0] != '/')
-		return tk_err_set(err, -EINVAL, "netns path '%s' is not absolute", path);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return tk_err_set(err, -errno, "cannot open netns '%s': %m", path);
-	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != NSFS_MAGIC ||
-	    ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET)
-		return tk_err_set(err, -EINVAL, "'%s' is not a network namespace", path);
-	*ret_fd = TAKE_FD(fd);
-	return 0;
 }
 
 int tk_nl_open(struct tk_nl **ret, tk_err *err)

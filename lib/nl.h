@@ -26,12 +26,6 @@ struct nlmsghdr;
  */
 void tk_netlink_extack(const struct nlmsghdr *error, char *buf, size_t size);
 
-/*
- * Opens path (absolute) and checks that it is a network namespace (nsfs, CLONE_NEWNET):
- * -ENOENT when it does not exist, -EINVAL when it is something else.
- */
-int tk_netns_open(const char *path, int *ret_fd, tk_err *err);
-
 /* A socket in the caller's current network namespace. */
 int tk_nl_open(struct tk_nl **ret, tk_err *err);
 /* A socket inside the network namespace netns_fd refers to (setns, socket, setns back). */

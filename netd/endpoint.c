@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "netd.h"
+#include "netns.h"
 #include "nl.h"
 #include "store.h"
 
@@ -42,7 +43,7 @@ static int check_netns_owner(const struct tk_caller *c, int fd, const char *path
 	return 0;
 }
 
-static int open_netns(const struct tk_caller *c, const char *path, int *ret_fd, tk_err *err)
+int endpoint_open_netns(const struct tk_caller *c, const char *path, int *ret_fd, tk_err *err)
 {
 	static struct stat self; /* netd's own netns never changes */
 	_cleanup_close_ int fd = -1;
@@ -291,7 +292,7 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 		return tk_err_set(err, -EDQUOT,
 				  "tenant '%s' already has its maximum of %lld endpoint(s)",
 				  t->name, (long long)t->max_endpoints);
-	if (!p->lease && (r = open_netns(c, p->netns, &netns_fd, err)) < 0)
+	if (!p->lease && (r = endpoint_open_netns(c, p->netns, &netns_fd, err)) < 0)
 		return r;
 	if ((r = assign_addresses(e, p->ips, err)) < 0)
 		return r;

@@ -379,6 +379,29 @@ static int op_endpoint_inspect(struct manager *m, const struct tk_caller *c, jso
 	return 0;
 }
 
+/* endpoint.inspect plus "problems": what differs in the kernel (CNI CHECK). */
+static int op_endpoint_check(struct manager *m, const struct tk_caller *c, json_t *args,
+			     json_t **ret, tk_err *err)
+{
+	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
+	_cleanup_(json_decrefp) json_t *problems = json_array();
+	const char *container_id, *ifname, *netns = NULL;
+	int r;
+
+	if (!e || !problems)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if ((r = tk_json_unpack(args, "endpoint.check args", err, "{s:s, s:s, s?s}",
+				"container_id", &container_id, "ifname", &ifname, "netns",
+				&netns)) < 0 ||
+	    (r = db_endpoint_find(m, container_id, ifname, e, err)) < 0 ||
+	    (r = caller_may_manage(c, e->network->tenant, err)) < 0 ||
+	    (r = endpoint_check(m, c, e, netns, problems, err)) < 0)
+		return r;
+	*ret = endpoint_to_json(e);
+	json_object_set_new(*ret, "problems", TAKE_PTR(problems));
+	return 0;
+}
+
 static int op_reconcile(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
 			tk_err *err)
 {
@@ -416,6 +439,7 @@ static const struct {
 	{ "endpoint.del", op_endpoint_del },
 	{ "endpoint.list", op_endpoint_list },
 	{ "endpoint.inspect", op_endpoint_inspect },
+	{ "endpoint.check", op_endpoint_check },
 	{ "reconcile", op_reconcile },
 };
 

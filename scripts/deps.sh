@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
 	build-essential meson ninja-build pkg-config
 	libmnl-dev libnftnl-dev libnl-3-dev libnl-route-3-dev libblkid-dev libjansson-dev
-	libsqlite3-dev libcmocka-dev libmicrohttpd-dev
+	libsqlite3-dev libcmocka-dev libmicrohttpd-dev musl-tools cmake dpkg-dev
 	e2fsprogs btrfs-progs xfsprogs
 	nftables iproute2 iputils-ping netcat-openbsd busybox-static util-linux procps jq scdoc curl
 	clang-format python3 clang libclang-rt-14-dev
@@ -22,3 +22,32 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get update -q
 	apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# The CNI plugins are linked statically against musl (cni-plugins/meson.build says why), with
+# jansson built from its Debian source package.  apt fetches it and checks it against the
+# archive's signed index, through a private source list, so the host's apt setup is unchanged.
+fetch_source() { # package -> subprojects/packagecache/<package>
+	local dest=subprojects/packagecache/$1 tmp codename mirror
+	[ -d "$dest" ] && return 0
+	codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+	mirror=${TK_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+	tmp=$(mktemp -d)
+	mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial" "$tmp/src"
+	echo "deb-src $mirror $codename main" >"$tmp/sources.list"
+	local apt=(apt-get -q -o Dir::Etc::SourceList="$tmp/sources.list"
+		-o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$tmp/lists"
+		-o Dir::Cache="$tmp/cache" -o APT::Sandbox::User=root)
+	if "${apt[@]}" update >"$tmp/log" 2>&1 &&
+		(cd "$tmp/src" && "${apt[@]}" source --download-only "$1") >>"$tmp/log" 2>&1 &&
+		dpkg-source --no-check -x "$tmp"/src/"$1"_*.dsc "$tmp/x" >>"$tmp/log" 2>&1; then
+		mkdir -p "$(dirname "$dest")"
+		mv "$tmp/x" "$dest"
+		echo "Fetched the source of $1 into $dest"
+	else
+		cat "$tmp/log" >&2
+		echo "deps.sh: cannot fetch the source of $1: the CNI plugins will be linked against glibc" >&2
+	fi
+	rm -rf "$tmp"
+}
+cd "$(dirname "$0")/.."
+fetch_source jansson

@@ -39,7 +39,7 @@ static int cmd_check(struct plugin *p)
 	if (!p->cfg.prev_result)
 		return tk_cni_fail(&p->error, TK_CNI_ERR_INVALID_CONFIG, "prevResult is required",
 				   "CHECK compares the lease with the result of ADD");
-	if (plugin_inspect(p, &lease) < 0)
+	if (plugin_inspect(p, false, &lease) < 0)
 		return -1;
 	if (strcmp(json_string_value(json_object_get(lease, "kind")), "ipam") != 0)
 		return tk_cni_fail(&p->error, TK_CNI_ERR_CHECK, "not a tenant-ipam lease",

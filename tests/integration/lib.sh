@@ -220,6 +220,17 @@ tk_volume_root() {
 	TK_VROOT=$dir
 }
 
+# Names (without .img) of the images under dir that loop devices are attached to, counting only
+# images on $TK_VROOT's filesystem: loop devices are global, and tests running in parallel use
+# the same paths in mount namespaces of their own.
+tk_loop_images() {
+	local dev
+	dev=$(mountpoint -d "$TK_VROOT") || return 1
+	losetup -l -n -O BACK-MAJ:MIN,BACK-FILE |
+		awk -v dev="$dev" -v dir="$1/" '$1 == dev && index($2, dir) == 1 {
+			sub(".*/", "", $2); sub("[.]img.*$", "", $2); print $2 }' | sort
+}
+
 tk_volumed_start() {
 	"$VOLUMED" --socket "$TK_VOLUMED_SOCKET" --state-dir "$TK_TMP/vstate" \
 		--root "$TK_VROOT/volumes" --docker-socket "$TK_TMP/docker.sock" "$@" \

@@ -110,8 +110,23 @@ tk_ns_add chk
 res=$(conf 1.1.0 | cni ADD chk /run/netns/chk eth0)
 prev=$(conf 1.1.0 ". + {prevResult: $res}")
 expect_eq "CHECK on an intact attachment" ok "$(code_of CHECK chk /run/netns/chk eth0 <<<"$prev")"
+host=$(jq -r '.interfaces[0].name' <<<"$res")
+bridge=$(ip -j link show "$host" | jq -r '.[0].master')
+msg_of() { cni "$@" | jq -r '.msg'; }
+ip link set "$host" nomaster
+expect_eq "CHECK after the host veth left the bridge" "host veth detached" \
+	"$(msg_of CHECK chk /run/netns/chk eth0 <<<"$prev")"
+ip link set "$host" master "$bridge"
+expect_eq "and once it is back, CHECK passes again" ok "$(code_of CHECK chk /run/netns/chk eth0 <<<"$prev")"
+ip -n chk link set eth0 down
+expect_eq "CHECK after the container's interface went down" "container interface is down" \
+	"$(msg_of CHECK chk /run/netns/chk eth0 <<<"$prev")"
+ip -n chk link set eth0 up
 ip -n chk addr del "$(jq -r '.ips[0].address' <<<"$res")" dev eth0
 expect_eq "CHECK after the address was deleted: code 106" 106 "$(code_of CHECK chk /run/netns/chk eth0 <<<"$prev")"
+expect_eq "and it says which address" "container address missing" \
+	"$(msg_of CHECK chk /run/netns/chk eth0 <<<"$prev")"
+expect_eq "CHECK from a path that is not a netns: code 4" 4 "$(code_of CHECK chk /etc/hostname eth0 <<<"$prev")"
 expect_eq "CHECK without prevResult: code 7" 7 "$(conf 1.1.0 | code_of CHECK chk /run/netns/chk eth0)"
 expect_eq "CHECK of an unknown container: code 3" 3 "$(code_of CHECK nobody /run/netns/chk eth0 <<<"$prev")"
 conf 1.1.0 | cni DEL chk /run/netns/chk eth0

@@ -87,7 +87,7 @@ expect_eq "every mount point belongs to a volume" "$names" "$(ls "$ROOT/alpha" |
 expect_eq "every mount belongs to a volume" "$names" \
 	"$(findmnt -rn -o TARGET | grep "^$ROOT/alpha/" | sed "s|^$ROOT/alpha/||" | sort)"
 expect_eq "every loop device of an image belongs to a volume" "$names" \
-	"$(losetup -l -n -O BACK-FILE | grep "^$ROOT/.images/alpha/" | sed 's|.*/||; s/\.img.*$//' | sort)"
+	"$(tk_loop_images "$ROOT/.images/alpha")"
 expect_eq "no mount references are left" "" \
 	"$(tk_vcall volume.list | jq -r '.volumes[] | select(.mounts | length > 0) | .name')"
 
@@ -96,5 +96,5 @@ for name in $names; do
 done
 sleep 0.3
 expect_eq "after deleting them all, no image is left" "" "$(ls "$ROOT/.images/alpha")"
-expect_eq "no loop device is left" "" "$(losetup -l -n -O BACK-FILE | grep "^$ROOT/")"
+expect_eq "no loop device is left" "" "$(tk_loop_images "$ROOT/.images/alpha")"
 tk_done
