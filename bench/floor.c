@@ -2,9 +2,10 @@
 /*
  * The kernel floor for bench/endpoints: the netlink work of one endpoint, done in-process by a
  * minimal libnl program with no daemon, database or firewall.  Per endpoint:
- *   veth pair created with the peer directly in the target netns, host end enslaved and up
- *   (one request); a socket in the netns; the peer's ifindex; its address; link up; default
- *   route.  Removal deletes the host end.  This is the same request sequence netd sends.
+ *   veth pair created with the peer directly in the target netns and the host end enslaved
+ *   (one request); the host end up without IPv6 link-local address; a socket in the netns; the
+ *   peer's ifindex; its address; link up (IPv4-only network: without link-local address either);
+ *   default route.  Removal deletes the host end.  This is the same request sequence netd sends.
  *
  * Usage: bench-floor setup|add|del FROM TO NETWORKS NETNS_PREFIX
  * prints one "floor add|del <microseconds>" line per endpoint, for bench-report.
@@ -23,6 +24,7 @@
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/bridge.h>
+#include <netlink/route/link/inet6.h>
 #include <netlink/route/link/veth.h>
 #include <netlink/route/route.h>
 
@@ -104,6 +106,21 @@ static struct nl_sock *nl_open_in(int netns_fd, int self_fd)
 	return sk;
 }
 
+/* Up without an IPv6 link-local address, as netd brings up ports and IPv4-only interfaces. */
+static void link_up_without_ipv6(struct nl_sock *sk, struct rtnl_link *orig)
+{
+	struct rtnl_link *change = rtnl_link_alloc();
+	int r;
+
+	rtnl_link_set_flags(change, IFF_UP);
+	if (!rtnl_link_get_ifindex(orig)) /* by name, as netd does for the host end */
+		rtnl_link_set_name(change, rtnl_link_get_name(orig));
+	if ((r = rtnl_link_inet6_set_addr_gen_mode(change, IN6_ADDR_GEN_MODE_NONE)) < 0 ||
+	    (r = rtnl_link_change(sk, orig, change, 0)) < 0)
+		die("link up", r);
+	rtnl_link_put(change);
+}
+
 static void endpoint_add(struct nl_sock *sk, int self_fd, const char *netns, unsigned i,
 			 unsigned net, unsigned host, int bridge_ifindex)
 {
@@ -125,12 +142,12 @@ static void endpoint_add(struct nl_sock *sk, int self_fd, const char *netns, uns
 	snprintf(name, sizeof(name), "tkf%08x", i);
 	rtnl_link_set_name(veth, name);
 	rtnl_link_set_master(veth, bridge_ifindex);
-	rtnl_link_set_flags(veth, IFF_UP);
 	rtnl_link_set_name(peer, "eth0");
 	rtnl_link_set_addr(peer, lladdr);
 	rtnl_link_set_ns_fd(peer, fd);
 	if ((r = rtnl_link_add(sk, veth, NLM_F_CREATE | NLM_F_EXCL)) < 0)
 		die("veth add", r);
+	link_up_without_ipv6(sk, veth);
 
 	csk = nl_open_in(fd, self_fd);
 	if ((r = rtnl_link_get_kernel(csk, 0, "eth0", &got)) < 0)
@@ -140,13 +157,7 @@ static void endpoint_add(struct nl_sock *sk, int self_fd, const char *netns, uns
 	rtnl_addr_set_local(a, local);
 	if ((r = rtnl_addr_add(csk, a, NLM_F_EXCL)) < 0)
 		die("address add", r);
-	{
-		struct rtnl_link *change = rtnl_link_alloc();
-		rtnl_link_set_flags(change, IFF_UP);
-		if ((r = rtnl_link_change(csk, got, change, 0)) < 0)
-			die("link up", r);
-		rtnl_link_put(change);
-	}
+	link_up_without_ipv6(csk, got);
 	rtnl_route_nh_set_ifindex(nh, ifindex);
 	rtnl_route_nh_set_gateway(nh, gw);
 	rtnl_route_add_nexthop(route, nh);

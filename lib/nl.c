@@ -274,7 +274,6 @@ int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const uint8_t *host_
 	rtnl_link_set_ns_fd(peer, peer_netns_fd);
 	if (master_ifindex > 0)
 		rtnl_link_set_master(link, master_ifindex);
-	rtnl_link_set_flags(link, IFF_UP);
 	request_start(nl);
 	if ((r = rtnl_link_add(nl->sock, link, NLM_F_CREATE | NLM_F_EXCL)) < 0)
 		return request_fail(nl, r, err, "cannot create veth pair '%s'/'%s'", host_name,
@@ -301,40 +300,77 @@ int tk_nl_link_del(struct tk_nl *nl, const char *name, tk_err *err)
 }
 
 /* RTM_NEWLINK on an existing ifindex: set it up and/or enslave it, in one message. */
-static int link_change(struct tk_nl *nl, int ifindex, bool up, int master, tk_err *err)
+enum link_change_flags {
+	LINK_UP = 1 << 0,
+	LINK_NO_LINK_LOCAL6 = 1 << 1,
+};
+
+/* Puts addr_gen_mode none (no IPv6 link-local address) into a RTM_NEWLINK for an existing link. */
+static int put_no_link_local6(struct nl_msg *msg)
+{
+	struct nlattr *spec, *inet6;
+
+	if (!(spec = nla_nest_start(msg, IFLA_AF_SPEC)) || !(inet6 = nla_nest_start(msg, AF_INET6)) ||
+	    nla_put_u8(msg, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE) < 0)
+		return -ENOMEM;
+	nla_nest_end(msg, inet6);
+	nla_nest_end(msg, spec);
+	return 0;
+}
+
+/* Changes the link ifindex or, when it is 0, the one called name. */
+static int link_change(struct tk_nl *nl, int ifindex, const char *name, unsigned flags, int master,
+		       tk_err *err)
 {
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
 	struct nl_msg *msg = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST);
+	char what[IFNAMSIZ + 16];
 	int r;
 
 	if (!msg)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	if (up) {
+	if (flags & LINK_UP) {
 		ifi.ifi_flags = IFF_UP;
 		ifi.ifi_change = IFF_UP;
 	}
 	if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
-	    (master >= 0 && nla_put_u32(msg, IFLA_MASTER, (uint32_t)master) < 0)) {
+	    (!ifindex && nla_put_string(msg, IFLA_IFNAME, name) < 0) ||
+	    (master >= 0 && nla_put_u32(msg, IFLA_MASTER, (uint32_t)master) < 0) ||
+	    ((flags & LINK_NO_LINK_LOCAL6) && put_no_link_local6(msg) < 0)) {
 		nlmsg_free(msg);
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	}
+	if (ifindex)
+		snprintf(what, sizeof(what), "%d", ifindex);
+	else
+		snprintf(what, sizeof(what), "'%s'", name ?: "?");
 	request_start(nl);
 	if ((r = nl_send_sync(nl->sock, msg)) < 0) /* frees msg */
 		return request_fail(nl, r, err,
-				    up ? "cannot set interface %d up"
-				       : "cannot attach interface %d to its bridge",
-				    ifindex);
+				    flags & LINK_UP ? "cannot set interface %s up"
+						    : "cannot attach interface %s to its bridge",
+				    what);
 	return 0;
 }
 
 int tk_nl_link_set_up(struct tk_nl *nl, int ifindex, tk_err *err)
 {
-	return link_change(nl, ifindex, true, -1, err);
+	return link_change(nl, ifindex, NULL, LINK_UP, -1, err);
+}
+
+int tk_nl_link_set_up_without_ipv6(struct tk_nl *nl, int ifindex, tk_err *err)
+{
+	return link_change(nl, ifindex, NULL, LINK_UP | LINK_NO_LINK_LOCAL6, -1, err);
+}
+
+int tk_nl_port_set_up(struct tk_nl *nl, const char *name, tk_err *err)
+{
+	return link_change(nl, 0, name, LINK_UP | LINK_NO_LINK_LOCAL6, -1, err);
 }
 
 int tk_nl_link_set_master(struct tk_nl *nl, int ifindex, int master_ifindex, tk_err *err)
 {
-	return link_change(nl, ifindex, false, master_ifindex, err);
+	return link_change(nl, ifindex, NULL, 0, master_ifindex, err);
 }
 
 int tk_nl_link_foreach(struct tk_nl *nl, const char *prefix, tk_nl_link_cb cb, void *userdata,

@@ -50,8 +50,9 @@ int tk_nl_bridge_add(struct tk_nl *nl, const char *name, unsigned mtu, int *ret_
  * Creates a veth pair in one message: host_name (with host_mac, NULL = kernel's choice) in this
  * handle's netns, enslaved to
  * master_ifindex (0 = none), and peer_name directly in the netns peer_netns_fd refers to, with
- * peer_mac (NULL = kernel's choice) and mtu (0 = default).  The host end comes up at once; the
- * caller sets the peer up inside the container.  -EEXIST when host_name exists here or
+ * peer_mac (NULL = kernel's choice) and mtu (0 = default).  Both ends stay down, so that the
+ * caller can set the port up without IPv6 (tk_nl_port_set_up) before the container's end brings
+ * carrier.  -EEXIST when host_name exists here or
  * peer_name exists in the peer netns.
  */
 int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const uint8_t *host_mac,
@@ -62,6 +63,18 @@ int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const uint8_t *host_
 int tk_nl_link_del(struct tk_nl *nl, const char *name, tk_err *err);
 int tk_nl_link_get(struct tk_nl *nl, const char *name, struct tk_link_info *ret, tk_err *err);
 int tk_nl_link_set_up(struct tk_nl *nl, int ifindex, tk_err *err);
+/*
+ * Sets a link up without an IPv6 link-local address (addr_gen_mode none), so it sends no DAD,
+ * router solicitations or MLD reports: for interfaces of IPv4-only networks, whose IPv6 chatter
+ * would only be flooded to every port of the bridge.
+ */
+int tk_nl_link_set_up_without_ipv6(struct tk_nl *nl, int ifindex, tk_err *err);
+/*
+ * Sets a bridge port up, by name, without IPv6: a port needs no address of its own.  The kernel
+ * applies the flags of a request before addr_gen_mode, so this works only while the link has no
+ * carrier yet (a veth whose peer is down), when link-local addresses wait for carrier.
+ */
+int tk_nl_port_set_up(struct tk_nl *nl, const char *name, tk_err *err);
 int tk_nl_link_set_master(struct tk_nl *nl, int ifindex, int master_ifindex, tk_err *err);
 
 /* Calls cb for every link whose name starts with prefix; stops and returns cb's value if < 0. */

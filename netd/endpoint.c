@@ -173,7 +173,8 @@ static int configure_container(struct endpoint *e, int netns_fd, tk_err *err)
 			return r;
 	}
 	/* Up before the routes: the kernel refuses a gateway on a link that is down. */
-	if ((r = tk_nl_link_set_up(cnl, link.ifindex, err)) < 0)
+	if ((r = (n->has6 ? tk_nl_link_set_up : tk_nl_link_set_up_without_ipv6)(cnl, link.ifindex,
+									       err)) < 0)
 		return r;
 	any.addr.family = AF_INET;
 	if (e->has4 && (r = add_default_route(cnl, link.ifindex, &any, &n->gateway4, err)) < 0)
@@ -202,7 +203,12 @@ static int plumb(struct manager *m, struct endpoint *e, int netns_fd, tk_err *er
 				  e->ifname, e->netns);
 	if (r < 0)
 		return r;
+	/*
+	 * The port comes up first, while the container's end is still down: without carrier the
+	 * kernel has not yet made its IPv6 link-local address, and never will (addr_gen_mode none).
+	 */
 	if ((r = fault_point("endpoint-veth", err)) < 0 ||
+	    (r = tk_nl_port_set_up(m->nl, e->host_ifname, err)) < 0 ||
 	    (r = configure_container(e, netns_fd, err)) < 0 ||
 	    (r = fault_point("endpoint-container", err)) < 0) {
 		(void)tk_nl_link_del(m->nl, e->host_ifname, NULL);

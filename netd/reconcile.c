@@ -148,7 +148,7 @@ static int check_endpoint(struct endpoint *e, void *userdata)
 		report_action(actions, "re-attached '%s' to bridge '%s'", e->host_ifname,
 			      e->network->bridge);
 	}
-	if (!link.up && (r = tk_nl_link_set_up(m->nl, link.ifindex, ctx[2])) < 0)
+	if (!link.up && (r = tk_nl_port_set_up(m->nl, e->host_ifname, ctx[2])) < 0)
 		return r;
 	return 0;
 }

@@ -36,6 +36,18 @@ expect_eq "static IP honoured" "10.200.0.50/24" \
 	"$("$NETCTL" --json inspect endpoint ctr-2 eth0 | jq -r '.ips[] | select(.version=="4") | .address')"
 expect_eq "static MAC honoured" "02:42:00:00:00:50" "$(ip -n c2 -j link show eth0 | jq -r '.[0].address')"
 expect_ok "c1 pings c2 across the bridge" tk_ping c1 10.200.0.50
+# IPv6 link-local addresses only where IPv6 is used: the container's interface on an IPv6
+# network has one; a bridge port never needs one, nor does an interface on an IPv4-only network.
+ll_of() { ip "${@:1:$#-2}" -6 -j addr show "${@: -2}" | jq -r '[.[].addr_info[] | select(.scope == "link")] | length'; }
+expect_eq "container on an IPv6 network has its link-local address" 1 "$(ll_of -n c1 dev eth0)"
+expect_eq "its bridge port has none" 0 "$(ll_of dev "$host")"
+nc_ create tenant-net alpha-v4 --tenant alpha >/dev/null
+tk_ns_add v4only
+nc_ attach alpha-v4 ctr-v4 /run/netns/v4only >/dev/null
+expect_eq "container on an IPv4-only network has no IPv6 address at all" 0 \
+	"$(ip -n v4only -6 -j addr show dev eth0 | jq '[.[].addr_info[]] | length')"
+expect_ok "and pings its gateway" tk_ping v4only "$("$NETCTL" --json inspect network alpha-v4 | jq -r .gateway)"
+nc_ detach ctr-v4 >/dev/null
 expect_ok "c2 pings c1 over IPv6" tk_ping c2 "${ip1_6%/*}"
 expect_ok "c1 pings its gateway" tk_ping c1 10.200.0.1
 expect_ok "TCP c1 -> c2" tk_tcp c1 10.200.0.50 8080 c2
