@@ -71,6 +71,27 @@ static int bridge_ifindex(struct nl_sock *sk, unsigned net)
 	return ifindex;
 }
 
+/* As netd makes its bridges (tk_nl_bridge_add): without multicast snooping. */
+static void bridge_no_snooping(struct nl_sock *sk, const char *name)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	struct nl_msg *msg = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST);
+	struct nlattr *linkinfo, *data;
+	int r;
+
+	if (!msg || nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+	    nla_put_string(msg, IFLA_IFNAME, name) < 0 ||
+	    !(linkinfo = nla_nest_start(msg, IFLA_LINKINFO)) ||
+	    nla_put_string(msg, IFLA_INFO_KIND, "bridge") < 0 ||
+	    !(data = nla_nest_start(msg, IFLA_INFO_DATA)) ||
+	    nla_put_u8(msg, IFLA_BR_MCAST_SNOOPING, 0) < 0)
+		die("bridge message", 0);
+	nla_nest_end(msg, data);
+	nla_nest_end(msg, linkinfo);
+	if ((r = nl_send_sync(sk, msg)) < 0)
+		die("bridge mcast_snooping", r);
+}
+
 static void bridge_add(struct nl_sock *sk, unsigned net)
 {
 	struct rtnl_link *br = rtnl_link_bridge_alloc();
@@ -91,6 +112,7 @@ static void bridge_add(struct nl_sock *sk, unsigned net)
 	rtnl_link_put(br);
 	rtnl_addr_put(a);
 	nl_addr_put(local);
+	bridge_no_snooping(sk, name);
 }
 
 /* A socket inside the netns: what any program configuring a container has to open. */

@@ -228,17 +228,30 @@ static int ifindex_of(struct tk_nl *nl, const char *name, int *ret, tk_err *err)
 int tk_nl_bridge_add(struct tk_nl *nl, const char *name, unsigned mtu, int *ret_ifindex,
 		     tk_err *err)
 {
-	_cleanup_(rtnl_link_putp) struct rtnl_link *link = rtnl_link_bridge_alloc();
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	struct nlattr *linkinfo, *data;
+	struct nl_msg *msg;
 	int r;
 
-	if (!link)
+	if (!name || !name[0] || strlen(name) > TK_IFNAME_MAX)
+		return tk_err_set(err, -EINVAL, "invalid interface name '%s'", name ? name : "");
+	/* libnl 3.7 has no setter for IFLA_BR_MCAST_SNOOPING, hence the message by hand. */
+	msg = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL);
+	if (!msg)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	if ((r = ifname_set(link, name, err)) < 0)
-		return r;
-	if (mtu)
-		rtnl_link_set_mtu(link, mtu);
+	if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+	    nla_put_string(msg, IFLA_IFNAME, name) < 0 || (mtu && nla_put_u32(msg, IFLA_MTU, mtu) < 0) ||
+	    !(linkinfo = nla_nest_start(msg, IFLA_LINKINFO)) ||
+	    nla_put_string(msg, IFLA_INFO_KIND, "bridge") < 0 ||
+	    !(data = nla_nest_start(msg, IFLA_INFO_DATA)) ||
+	    nla_put_u8(msg, IFLA_BR_MCAST_SNOOPING, 0) < 0) {
+		nlmsg_free(msg);
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	}
+	nla_nest_end(msg, data);
+	nla_nest_end(msg, linkinfo);
 	request_start(nl);
-	if ((r = rtnl_link_add(nl->sock, link, NLM_F_CREATE | NLM_F_EXCL)) < 0)
+	if ((r = nl_send_sync(nl->sock, msg)) < 0) /* frees msg */
 		return request_fail(nl, r, err, "cannot create bridge '%s'", name);
 	return ifindex_of(nl, name, ret_ifindex, err);
 }

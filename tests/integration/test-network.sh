@@ -20,6 +20,8 @@ expect_eq "bridge is named tk-<id>" "tk-1" "$br"
 expect_eq "bridge exists and is a bridge" "bridge" \
 	"$(ip -j -d link show "$br" | jq -r '.[0].linkinfo.info_kind')"
 expect_ok "bridge is up" bash -c "ip -j link show $br | jq -e '.[0].flags | index(\"UP\")'"
+expect_eq "bridge does not snoop multicast (no per-port querier state)" 0 \
+	"$(ip -d -j link show "$br" | jq '.[0].linkinfo.info_data.mcast_snooping')"
 expect_eq "gateway address on bridge" "10.200.0.1/24" \
 	"$(ip -j addr show "$br" | jq -r '.[0].addr_info[] | select(.family=="inet") | "\(.local)/\(.prefixlen)"')"
 expect_eq "subnet carved from pool" "10.200.0.0/24" \
