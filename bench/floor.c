@@ -167,6 +167,10 @@ static void endpoint_add(struct nl_sock *sk, int self_fd, const char *netns, uns
 	rtnl_link_set_name(peer, "eth0");
 	rtnl_link_set_addr(peer, lladdr);
 	rtnl_link_set_ns_fd(peer, fd);
+	rtnl_link_set_num_tx_queues(veth, 1); /* as netd: one queue each way */
+	rtnl_link_set_num_rx_queues(veth, 1);
+	rtnl_link_set_num_tx_queues(peer, 1);
+	rtnl_link_set_num_rx_queues(peer, 1);
 	if ((r = rtnl_link_add(sk, veth, NLM_F_CREATE | NLM_F_EXCL)) < 0)
 		die("veth add", r);
 	link_up_without_ipv6(sk, veth);

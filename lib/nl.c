@@ -285,6 +285,15 @@ int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const uint8_t *host_
 		rtnl_link_set_addr(peer, mac);
 	}
 	rtnl_link_set_ns_fd(peer, peer_netns_fd);
+	/*
+	 * One queue each way: the kernel's default is one per CPU, each with its sysfs objects,
+	 * which makes creating a veth slower the bigger the host.  A veth without XDP or GRO (the
+	 * container default) hands packets to the per-CPU backlog whatever its queue count.
+	 */
+	rtnl_link_set_num_tx_queues(link, 1);
+	rtnl_link_set_num_rx_queues(link, 1);
+	rtnl_link_set_num_tx_queues(peer, 1);
+	rtnl_link_set_num_rx_queues(peer, 1);
 	if (master_ifindex > 0)
 		rtnl_link_set_master(link, master_ifindex);
 	request_start(nl);
