@@ -25,6 +25,13 @@ expect_ok "the volumed unit orders it before the runtimes" grep -q '^Before=.*po
 expect_eq "volumed keeps the host's mount namespace (its mounts are for everyone)" "" \
 	"$(grep -E '^(ProtectSystem|PrivateTmp|ProtectHome|PrivateMounts|ReadWritePaths|TemporaryFileSystem)=' "$vunit")"
 expect_ok "the installed plugin runs" bash -c "CNI_COMMAND=VERSION '$root$cni/tenant-bridge' </dev/null | jq -e '.supportedVersions | index(\"1.1.0\")'"
+# Built against musl (scripts/deps.sh fetched jansson's source): nothing needed on the host.
+if [ -e "$TK_BUILD_DIR/cni-plugins/musl/libjansson.a" ]; then
+	for p in tenant-bridge tenant-ipam; do
+		expect_eq "$p is a static PIE, needing no library or loader" "DYN" \
+			"$(readelf -h "$root$cni/$p" | awk '/Type:/ {print $2}')$(readelf -d -l "$root$cni/$p" | grep -oE 'INTERP|NEEDED' | sort -u | tr -d '\n')"
+	done
+fi
 expect_eq "no test or benchmark binary is installed" "" \
 	"$(find "$root" -type f \( -name 'test-*' -o -name 'bench-*' -o -name 'fuzz-*' \))"
 tk_done
