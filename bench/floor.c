@@ -30,7 +30,7 @@
 
 #include "clock.h"
 
-static void die(const char *what, int nle)
+static _Noreturn void die(const char *what, int nle)
 {
 	fprintf(stderr, "bench-floor: %s: %s\n", what, nle ? nl_geterror(nle) : strerror(errno));
 	exit(EXIT_FAILURE);
