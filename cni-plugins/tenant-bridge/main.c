@@ -5,6 +5,7 @@
  * For CHECK netd looks at the kernel from both ends of the veth (endpoint.check).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "cleanup.h"
 #include "cni.h"
@@ -46,8 +47,13 @@ static int cmd_check(struct plugin *p)
 	if (!p->cfg.prev_result)
 		return tk_cni_fail(&p->error, TK_CNI_ERR_INVALID_CONFIG, "prevResult is required",
 				   "CHECK compares the attachment with the result of ADD");
-	if (plugin_open_netns(p, &netns_fd) < 0 || plugin_inspect(p, true, &endpoint) < 0 ||
-	    plugin_check_prev_result(p, endpoint) < 0)
+	if (plugin_open_netns(p, &netns_fd) < 0 || plugin_inspect(p, true, &endpoint) < 0)
+		return -1;
+	if (strcmp(json_string_value(json_object_get(endpoint, "kind")) ?: "", "veth") != 0)
+		return tk_cni_fail(&p->error, TK_CNI_ERR_CHECK, "not a tenant-bridge endpoint",
+				   "%s %s is a tenant-ipam lease", p->env.container_id,
+				   p->env.ifname);
+	if (plugin_check_prev_result(p, endpoint) < 0)
 		return -1;
 	problem = json_array_get(json_object_get(endpoint, "problems"), 0);
 	if (problem)

@@ -243,6 +243,9 @@ if [ -x "$REFERENCE/bridge" ]; then
 	ipam() { env -i CNI_COMMAND="$1" CNI_CONTAINERID="$2" CNI_NETNS=/run/netns/r1 CNI_IFNAME=eth0 "$IPAM"; }
 	expect_eq "tenant-ipam CHECK with prevResult" ok \
 		"$(jq -c --argjson r "$res" '. + {prevResult: $r}' <<<"$lease" | ipam CHECK r1 >/dev/null && echo ok)"
+	expect_eq "tenant-bridge CHECK of a tenant-ipam lease: not its endpoint" \
+		"not a tenant-bridge endpoint" \
+		"$(conf 1.0.0 ". + {prevResult: $res}" | cni CHECK r1 /run/netns/r1 eth0 | jq -r .msg)"
 	res040=$(jq -c '.cniVersion = "0.4.0"' <<<"$lease" | { tk_ns_add r2; ipam ADD r2; })
 	expect_eq "tenant-ipam 0.4.0 result: versioned ips, no interfaces" "4 6 null" \
 		"$(jq -r '"\(.ips[0].version) \(.ips[1].version) \(.interfaces)"' <<<"$res040")"
