@@ -22,13 +22,15 @@ struct tk_store {
 	} cache[STMT_CACHE];
 	size_t n_cache;
 
-	/* The commit thread (see tk_store_commit_start) and what it hands back. */
-	pthread_t committer;
+	/* The helper thread (see tk_store_job_start), its job and what it hands back. */
+	pthread_t helper;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool committer_running, commit_pending, stopping;
-	int commit_rc;
-	char commit_msg[256];
+	bool helper_running, job_pending, stopping;
+	tk_store_job job;
+	void *job_data;
+	int job_r;
+	tk_err job_err;
 
 	bool synchronous_normal; /* the connection's current PRAGMA synchronous */
 };
@@ -149,34 +151,34 @@ int tk_store_open(const char *path, const char *const *migrations, size_t n_migr
 	return 0;
 }
 
-static void *committer_main(void *userdata)
+static void *helper_main(void *userdata)
 {
 	struct tk_store *s = userdata;
 
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		while (!s->commit_pending && !s->stopping)
+		while (!s->job_pending && !s->stopping)
 			pthread_cond_wait(&s->cond, &s->lock);
 		if (s->stopping)
 			break;
 		pthread_mutex_unlock(&s->lock);
-		int rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		tk_err err = {};
+		int r = s->job(s, s->job_data, &err);
 		pthread_mutex_lock(&s->lock);
-		s->commit_rc = rc;
-		snprintf(s->commit_msg, sizeof(s->commit_msg), "%s",
-			 rc == SQLITE_OK ? "" : sqlite3_errmsg(s->db));
-		s->commit_pending = false;
+		s->job_r = r;
+		s->job_err = err;
+		s->job_pending = false;
 		pthread_cond_broadcast(&s->cond);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
 }
 
-int tk_store_commit_start(struct tk_store *s, tk_err *err)
+int tk_store_job_start(struct tk_store *s, tk_store_job job, void *userdata, tk_err *err)
 {
 	int r;
 
-	if (!s->committer_running) {
+	if (!s->helper_running) {
 		pthread_mutex_init(&s->lock, NULL);
 		pthread_cond_init(&s->cond, NULL);
 		sigset_t all, old;
@@ -184,48 +186,71 @@ int tk_store_commit_start(struct tk_store *s, tk_err *err)
 		/* Signals belong to the caller's threads, never to this helper. */
 		sigfillset(&all);
 		pthread_sigmask(SIG_BLOCK, &all, &old);
-		r = pthread_create(&s->committer, NULL, committer_main, s);
+		r = pthread_create(&s->helper, NULL, helper_main, s);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (r != 0) {
 			pthread_cond_destroy(&s->cond);
 			pthread_mutex_destroy(&s->lock);
-			return tk_err_set(err, -r, "cannot start the commit thread: %s",
+			return tk_err_set(err, -r, "cannot start the store's helper thread: %s",
 					  strerror(r));
 		}
-		s->committer_running = true;
+		s->helper_running = true;
 	}
 	pthread_mutex_lock(&s->lock);
-	s->commit_pending = true;
+	s->job = job;
+	s->job_data = userdata;
+	s->job_pending = true;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 
-int tk_store_commit_finish(struct tk_store *s, tk_err *err)
+int tk_store_job_finish(struct tk_store *s, tk_err *err)
 {
-	int rc;
+	int r;
 
 	pthread_mutex_lock(&s->lock);
-	while (s->commit_pending)
+	while (s->job_pending)
 		pthread_cond_wait(&s->cond, &s->lock);
-	rc = s->commit_rc;
+	r = s->job_r;
+	if (r < 0 && err)
+		*err = s->job_err;
 	pthread_mutex_unlock(&s->lock);
-	if (rc == SQLITE_OK)
-		return 0;
-	tk_store_rollback(s);
-	return tk_err_set(err, tk_store_errno(rc) ?: -EIO, "committing: %s", s->commit_msg);
+	return r;
+}
+
+static int commit_job(struct tk_store *s, void *userdata, tk_err *err)
+{
+	(void)userdata;
+	return tk_store_commit(s, err);
+}
+
+int tk_store_commit_start(struct tk_store *s, tk_err *err)
+{
+	return tk_store_job_start(s, commit_job, NULL, err);
+}
+
+int tk_store_commit_finish(struct tk_store *s, tk_err *err)
+{
+	int r = tk_store_job_finish(s, err);
+
+	if (r < 0) {
+		tk_store_rollback(s);
+		tk_err_wrap(err, r, "committing");
+	}
+	return r;
 }
 
 struct tk_store *tk_store_close(struct tk_store *s)
 {
 	if (!s)
 		return NULL;
-	if (s->committer_running) {
+	if (s->helper_running) {
 		pthread_mutex_lock(&s->lock);
 		s->stopping = true;
 		pthread_cond_broadcast(&s->cond);
 		pthread_mutex_unlock(&s->lock);
-		pthread_join(s->committer, NULL);
+		pthread_join(s->helper, NULL);
 		pthread_cond_destroy(&s->cond);
 		pthread_mutex_destroy(&s->lock);
 	}

@@ -35,10 +35,15 @@ int tk_store_begin(struct tk_store *s, tk_err *err);
 int tk_store_begin_ephemeral(struct tk_store *s, tk_err *err);
 int tk_store_commit(struct tk_store *s, tk_err *err);
 /*
- * COMMIT on a helper thread, so its fsync overlaps whatever the caller does next (netlink work).
- * Between start and finish the caller must not touch the store.  finish waits and returns the
- * commit's result; after a failed commit the transaction is rolled back.
+ * Runs job on the store's helper thread, so that database work (and whatever else the caller
+ * hands it) overlaps what the caller does next, netlink work say.  Between start and finish the
+ * caller must not touch the store, nor anything else the job uses.  finish waits and returns the
+ * job's result, with its message in err.
  */
+typedef int (*tk_store_job)(struct tk_store *s, void *userdata, tk_err *err);
+int tk_store_job_start(struct tk_store *s, tk_store_job job, void *userdata, tk_err *err);
+int tk_store_job_finish(struct tk_store *s, tk_err *err);
+/* The common job: COMMIT.  After a failed commit, finish rolls the transaction back. */
 int tk_store_commit_start(struct tk_store *s, tk_err *err);
 int tk_store_commit_finish(struct tk_store *s, tk_err *err);
 /* Never fails in a way the caller can act on; logs at debug level. */

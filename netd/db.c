@@ -182,11 +182,31 @@ static int reserve_endpoint(struct endpoint *e, void *userdata)
 	return 0;
 }
 
+/* Past every id ever used (AUTOINCREMENT's record too), so a veth name is never reused. */
+static int load_next_endpoint_id(struct manager *m, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r, rc;
+
+	r = tk_store_stmt(m->store,
+			  "SELECT max(ifnull((SELECT seq FROM sqlite_sequence WHERE name = 'endpoints'), 0), "
+			  "ifnull((SELECT max(id) FROM endpoints), 0))",
+			  &st, err);
+	if (r < 0)
+		return r;
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+		return tk_store_step_error(m->store, rc, "reading the last endpoint id", err);
+	m->next_endpoint_id = sqlite3_column_int64(st, 0) + 1;
+	sqlite3_reset(st);
+	return 0;
+}
+
 int db_load(struct manager *m, tk_err *err)
 {
 	int r;
 
-	if ((r = load_tenants(m, err)) < 0 || (r = load_networks(m, err)) < 0)
+	if ((r = load_tenants(m, err)) < 0 || (r = load_networks(m, err)) < 0 ||
+	    (r = load_next_endpoint_id(m, err)) < 0)
 		return r;
 	return db_endpoints_foreach(m, NULL, NULL, reserve_endpoint, m, err);
 }
@@ -344,7 +364,14 @@ static void derive_host_side(struct endpoint *e)
 	memcpy(e->host_mac, mac, sizeof(mac));
 }
 
-int db_endpoint_insert(struct manager *m, struct endpoint *e, tk_err *err)
+void db_endpoint_assign_id(struct manager *m, struct endpoint *e)
+{
+	e->id = m->next_endpoint_id++;
+	e->created = time(NULL);
+	derive_host_side(e);
+}
+
+int db_endpoint_insert(struct manager *m, const struct endpoint *e, tk_err *err)
 {
 	char mac[TK_MAC_STRLEN];
 	sqlite3_stmt *st;
@@ -352,30 +379,26 @@ int db_endpoint_insert(struct manager *m, struct endpoint *e, tk_err *err)
 
 	r = tk_store_stmt(
 		m->store,
-		"INSERT INTO endpoints (network_id, container_id, ifname, netns, mac, ip4, "
-		"ip6, created, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"INSERT INTO endpoints (id, network_id, container_id, ifname, netns, mac, ip4, "
+		"ip6, created, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		&st, err);
 	if (r < 0)
 		return r;
-	e->created = time(NULL);
-	sqlite3_bind_int64(st, 1, e->network->id);
-	sqlite3_bind_text(st, 2, e->container_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, e->ifname, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, e->netns, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, tk_mac_format(e->mac, mac, sizeof(mac)), -1, SQLITE_TRANSIENT);
-	bind_opt_addr(st, 6, e->has4, &e->ip4);
-	bind_opt_addr(st, 7, e->has6, &e->ip6);
-	sqlite3_bind_int64(st, 8, e->created);
-	sqlite3_bind_text(st, 9, e->lease ? "ipam" : "veth", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 1, e->id);
+	sqlite3_bind_int64(st, 2, e->network->id);
+	sqlite3_bind_text(st, 3, e->container_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, e->ifname, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, e->netns, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, tk_mac_format(e->mac, mac, sizeof(mac)), -1, SQLITE_TRANSIENT);
+	bind_opt_addr(st, 7, e->has4, &e->ip4);
+	bind_opt_addr(st, 8, e->has6, &e->ip6);
+	sqlite3_bind_int64(st, 9, e->created);
+	sqlite3_bind_text(st, 10, e->lease ? "ipam" : "veth", -1, SQLITE_STATIC);
 	r = tk_store_step_done(m->store, st, err);
 	if (r == -EEXIST)
 		return tk_err_set(err, -EEXIST, "container '%s' already has an interface '%s'",
 				  e->container_id, e->ifname);
-	if (r < 0)
-		return r;
-	e->id = sqlite3_last_insert_rowid(tk_store_db(m->store));
-	derive_host_side(e);
-	return 0;
+	return r;
 }
 
 int db_endpoint_delete(struct manager *m, int64_t id, tk_err *err)

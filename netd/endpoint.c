@@ -270,6 +270,7 @@ static int lease_add(struct manager *m, struct endpoint *e, tk_err *err)
 {
 	int r;
 
+	db_endpoint_assign_id(m, e);
 	if ((r = tk_store_begin_ephemeral(m->store, err)) < 0 || (r = db_endpoint_insert(m, e, err)) < 0 ||
 	    (r = tk_store_commit(m->store, err)) < 0) {
 		tk_store_rollback(m->store);
@@ -283,13 +284,39 @@ static int lease_add(struct manager *m, struct endpoint *e, tk_err *err)
 	return 0;
 }
 
+struct persist_ctx {
+	struct manager *m;
+	const struct endpoint *e;
+	bool committed; /* the row is in the database */
+};
+
+/* On the store's helper thread: the endpoint's row, committed, then its nftables elements. */
+static int persist(struct tk_store *s, void *userdata, tk_err *err)
+{
+	struct persist_ctx *job = userdata;
+	int r;
+
+	if ((r = tk_store_begin_ephemeral(s, err)) < 0 ||
+	    (r = db_endpoint_insert(job->m, job->e, err)) < 0 ||
+	    (r = tk_store_commit(s, err)) < 0) {
+		tk_store_rollback(s);
+		return r;
+	}
+	job->committed = true;
+	if ((r = fault_point("endpoint-row", err)) < 0)
+		return r;
+	return firewall_endpoint(job->m, job->e, true, err);
+}
+
 int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endpoint_params *p,
 		 struct endpoint *e, tk_err *err)
 {
 	struct network *n = p->network;
 	struct tenant *t = n->tenant;
 	_cleanup_close_ int netns_fd = -1;
-	int r, q;
+	struct persist_ctx job = { .m = m, .e = e };
+	tk_err job_err = {};
+	int r, q, plumbed;
 
 	*e = (struct endpoint){};
 	if ((r = endpoint_prepare(p, e, err)) < 0)
@@ -305,38 +332,31 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 	if (p->lease)
 		return lease_add(m, e, err);
 
-	if ((r = tk_store_begin_ephemeral(m->store, err)) < 0)
-		goto release;
-	if ((r = db_endpoint_insert(m, e, err)) < 0) {
-		tk_store_rollback(m->store);
-		goto release;
-	}
 	/*
-	 * The row is the intent: its commit (and fsync) runs while the kernel work happens.  A crash
-	 * in between leaves a recorded endpoint that reconcile keeps and the runtime's DEL removes.
+	 * The row and the port's nftables elements are written on the store's helper thread while
+	 * this one builds the veth (the id, and so the veth's name, comes from netd, not from the
+	 * insert).  A crash in between leaves either a veth no row describes, which reconcile
+	 * removes, or a row whose veth is missing, which reconcile keeps and the runtime's DEL
+	 * removes.  The port forwards nothing before its elements exist.
 	 */
-	if ((r = tk_store_commit_start(m->store, err)) < 0) {
-		tk_store_rollback(m->store);
+	db_endpoint_assign_id(m, e);
+	if ((r = tk_store_job_start(m->store, persist, &job, err)) < 0)
 		goto release;
-	}
-	r = plumb(m, e, netns_fd, err);
-	if (r >= 0 && (r = firewall_endpoint(m, e, true, err)) >= 0 &&
-	    (r = fault_point("endpoint-firewall", err)) < 0)
-		(void)firewall_endpoint(m, e, false, NULL);
-	/* tkv<id> is ours by construction, unless creating it failed because the name was taken. */
-	if (r < 0 && r != -EEXIST)
-		(void)tk_nl_link_del(m->nl, e->host_ifname, NULL);
-	q = tk_store_commit_finish(m->store, r < 0 ? NULL : err);
+	plumbed = plumb(m, e, netns_fd, err);
+	q = tk_store_job_finish(m->store, &job_err);
+	if ((r = plumbed) >= 0 && (r = q) < 0 && err)
+		*err = job_err;
+	if (r >= 0)
+		r = fault_point("endpoint-firewall", err);
 	if (r < 0) {
+		if (q >= 0)
+			(void)firewall_endpoint(m, e, false, NULL);
+		if (plumbed >= 0)
+			(void)tk_nl_link_del(m->nl, e->host_ifname, NULL);
 		/* A row that could not be dropped keeps its addresses until DEL or restart. */
-		if (q >= 0 && forget_endpoint(m, e) < 0)
+		if (job.committed && forget_endpoint(m, e) < 0)
 			return tk_err_wrap(err, r, "attaching container '%s' to network '%s'",
 					   p->container_id, n->name);
-		goto release;
-	}
-	if ((r = q) < 0) {
-		(void)firewall_endpoint(m, e, false, NULL);
-		(void)tk_nl_link_del(m->nl, e->host_ifname, NULL);
 		goto release;
 	}
 

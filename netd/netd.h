@@ -75,6 +75,7 @@ struct manager {
 	struct tenant *tenants;
 	struct network *networks;
 	uint64_t n_endpoints;
+	int64_t next_endpoint_id; /* ids come from here, so a veth is named before its row exists */
 	struct reaper *reaper; /* deletes veths off the request path (reaper.c) */
 };
 
@@ -103,7 +104,10 @@ int db_link_set(struct manager *m, const struct network *a, const struct network
 /* Calls cb for each network linked to n (both directions). */
 int db_links_foreach(struct manager *m, const struct network *n,
 		     int (*cb)(struct network *other, void *userdata), void *userdata, tk_err *err);
-int db_endpoint_insert(struct manager *m, struct endpoint *e, tk_err *err);
+/* Gives e the next id, its creation time and the host end's name and MAC, which follow from it. */
+void db_endpoint_assign_id(struct manager *m, struct endpoint *e);
+/* Inserts e with its id; may run on the store's helper thread (it reads only e and the store). */
+int db_endpoint_insert(struct manager *m, const struct endpoint *e, tk_err *err);
 int db_endpoint_delete(struct manager *m, int64_t id, tk_err *err);
 /* -ENOENT when there is no such endpoint. */
 int db_endpoint_find(struct manager *m, const char *container_id, const char *ifname,

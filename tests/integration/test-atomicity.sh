@@ -12,7 +12,7 @@ state() { # everything tenantkit could have left behind
 	for ns in $(ip netns list | awk '{print $1}'); do ip -n "$ns" -j link show | jq -c '[.[].ifname]'; done
 }
 
-for point in network-bridge network-firewall endpoint-veth endpoint-container endpoint-firewall; do
+for point in network-bridge network-firewall endpoint-veth endpoint-row endpoint-container endpoint-firewall; do
 	TK_NETD_FAULT=$point tk_netd_start
 	"$NETCTL" create tenant "t-$point" >/dev/null 2>&1 || true
 	if [ "${point%%-*}" = endpoint ]; then
