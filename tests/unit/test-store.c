@@ -408,6 +408,44 @@ static void test_commit_thread_failure(void **state)
 	tk_store_close(s);
 }
 
+/* A job of the caller's own: a whole transaction, run on the helper, its error handed back. */
+static int insert_job(struct tk_store *s, void *userdata, tk_err *err)
+{
+	const char *name = userdata;
+	char sql[64];
+	int r;
+
+	if (!name)
+		return tk_err_set(err, -EIO, "job failed on purpose");
+	snprintf(sql, sizeof(sql), "INSERT INTO t (name) VALUES ('%s')", name);
+	if ((r = tk_store_begin(s, err)) < 0 || (r = tk_store_exec(s, sql, err)) < 0 ||
+	    (r = tk_store_commit(s, err)) < 0)
+		tk_store_rollback(s);
+	return r;
+}
+
+static void test_helper_job(void **state)
+{
+	struct fixture *f = *state;
+	struct tk_store *s = open_store(f, N_MIGRATIONS);
+	static char name[] = "from-helper";
+	tk_err err = {};
+
+	assert_int_equal(tk_store_job_start(s, insert_job, name, NULL), 0);
+	assert_int_equal(tk_store_job_finish(s, &err), 0);
+	assert_int_equal(query_int(s, "SELECT COUNT(*) FROM t WHERE name = 'from-helper'"), 1);
+	assert_int_equal(tk_store_job_start(s, insert_job, NULL, NULL), 0);
+	assert_int_equal(tk_store_job_finish(s, &err), -EIO);
+	assert_string_equal(err.msg, "job failed on purpose");
+	/* The same helper then still commits. */
+	assert_int_equal(tk_store_begin(s, NULL), 0);
+	assert_int_equal(tk_store_exec(s, "INSERT INTO t (name) VALUES ('after')", NULL), 0);
+	assert_int_equal(tk_store_commit_start(s, NULL), 0);
+	assert_int_equal(tk_store_commit_finish(s, NULL), 0);
+	assert_int_equal(query_int(s, "SELECT COUNT(*) FROM t"), 2);
+	tk_store_close(s);
+}
+
 static void test_open_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -493,6 +531,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_foreign_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_thread_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_helper_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 		cmocka_unit_test(test_errno_mapping),
 	};
