@@ -160,6 +160,15 @@ int tk_nl_open_netns(int netns_fd, struct tk_nl **ret, tk_err *err)
 		fprintf(stderr, "cannot return to own network namespace: %m\n");
 		abort();
 	}
+	/*
+	 * Inside a container netd reads its own interface and dumps of addresses and routes, whose
+	 * messages the kernel packs into at most 32 KiB: one read into a buffer that size is enough,
+	 * instead of libnl's peek and then read.
+	 */
+	if (r >= 0) {
+		nl_socket_disable_msg_peek((*ret)->sock);
+		nl_socket_set_msg_buf_size((*ret)->sock, 64 * 1024);
+	}
 	return r;
 }
 
