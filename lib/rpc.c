@@ -78,7 +78,7 @@ int tk_rpc_connect(const char *path, int *ret_fd, tk_err *err)
 
 int tk_rpc_send(int fd, json_t *msg, tk_err *err)
 {
-	_cleanup_free_ char *text = json_dumps(msg, JSON_COMPACT);
+	_cleanup_(tk_json_text_freep) char *text = json_dumps(msg, JSON_COMPACT);
 	size_t len;
 	ssize_t n;
 
