@@ -3,9 +3,10 @@
  * The kernel floor for bench/endpoints: the netlink work of one endpoint, done in-process by a
  * minimal libnl program with no daemon, database or firewall.  Per endpoint:
  *   veth pair created with the peer directly in the target netns and the host end enslaved
- *   (one request); the host end up without IPv6 link-local address; a socket in the netns; the
- *   peer's ifindex; its address; link up (IPv4-only network: without link-local address either);
- *   default route.  Removal deletes the host end.  This is the same request sequence netd sends.
+ *   (one request); the host end without IPv6 link-local address, then up; a socket in the
+ *   netns; the peer's ifindex (SIOCGIFINDEX); its address; addr_gen_mode none (the benchmark's
+ *   networks are IPv4-only), then link up; default route.  Removal deletes the host end.  This
+ *   is the same request sequence netd sends.
  *
  * Usage: bench-floor setup|add|del FROM TO NETWORKS NETNS_PREFIX
  * prints one "floor add|del <microseconds>" line per endpoint, for bench-report.
@@ -14,10 +15,12 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <netlink/netlink.h>
@@ -128,18 +131,33 @@ static struct nl_sock *nl_open_in(int netns_fd, int self_fd)
 	return sk;
 }
 
-/* Up without an IPv6 link-local address, as netd brings up ports and IPv4-only interfaces. */
-static void link_up_without_ipv6(struct nl_sock *sk, struct rtnl_link *orig)
+static int ifindex_in(struct nl_sock *sk, const char *name)
+{
+	struct ifreq ifr = {};
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(nl_socket_get_fd(sk), SIOCGIFINDEX, &ifr) < 0)
+		die("peer ifindex", 0);
+	return ifr.ifr_ifindex;
+}
+
+/*
+ * Up, or without an IPv6 link-local address, as netd sends it: addr_gen_mode first, then up, in
+ * two requests (lib/nl.h says why).
+ */
+static void link_change(struct nl_sock *sk, struct rtnl_link *orig, bool up, bool no_link_local)
 {
 	struct rtnl_link *change = rtnl_link_alloc();
-	int r;
+	int r = 0;
 
-	rtnl_link_set_flags(change, IFF_UP);
+	if (up)
+		rtnl_link_set_flags(change, IFF_UP);
 	if (!rtnl_link_get_ifindex(orig)) /* by name, as netd does for the host end */
 		rtnl_link_set_name(change, rtnl_link_get_name(orig));
-	if ((r = rtnl_link_inet6_set_addr_gen_mode(change, IN6_ADDR_GEN_MODE_NONE)) < 0 ||
+	if ((no_link_local &&
+	     (r = rtnl_link_inet6_set_addr_gen_mode(change, IN6_ADDR_GEN_MODE_NONE)) < 0) ||
 	    (r = rtnl_link_change(sk, orig, change, 0)) < 0)
-		die("link up", r);
+		die("link change", r);
 	rtnl_link_put(change);
 }
 
@@ -173,17 +191,20 @@ static void endpoint_add(struct nl_sock *sk, int self_fd, const char *netns, uns
 	rtnl_link_set_num_rx_queues(peer, 1);
 	if ((r = rtnl_link_add(sk, veth, NLM_F_CREATE | NLM_F_EXCL)) < 0)
 		die("veth add", r);
-	link_up_without_ipv6(sk, veth);
+	link_change(sk, veth, false, true);
+	link_change(sk, veth, true, false);
 
 	csk = nl_open_in(fd, self_fd);
-	if ((r = rtnl_link_get_kernel(csk, 0, "eth0", &got)) < 0)
-		die("peer get", r);
-	ifindex = rtnl_link_get_ifindex(got);
+	/* As netd: the ifindex alone (SIOCGIFINDEX on the netns's socket), not the whole link. */
+	ifindex = ifindex_in(csk, "eth0");
+	got = rtnl_link_alloc();
+	rtnl_link_set_ifindex(got, ifindex);
 	rtnl_addr_set_ifindex(a, ifindex);
 	rtnl_addr_set_local(a, local);
 	if ((r = rtnl_addr_add(csk, a, NLM_F_EXCL)) < 0)
 		die("address add", r);
-	link_up_without_ipv6(csk, got);
+	link_change(csk, got, false, true);
+	link_change(csk, got, true, false);
 	rtnl_route_nh_set_ifindex(nh, ifindex);
 	rtnl_route_nh_set_gateway(nh, gw);
 	rtnl_route_add_nexthop(route, nh);

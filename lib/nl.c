@@ -7,6 +7,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,6 +225,23 @@ int tk_nl_link_get(struct tk_nl *nl, const char *name, struct tk_link_info *ret,
 	return link_info(link, ret);
 }
 
+int tk_nl_ifindex(struct tk_nl *nl, const char *name, int *ret, tk_err *err)
+{
+	struct ifreq ifr = {};
+
+	if (!name || !name[0] || strlen(name) > TK_IFNAME_MAX)
+		return tk_err_set(err, -EINVAL, "invalid interface name '%s'", name ? name : "");
+	memcpy(ifr.ifr_name, name, strlen(name));
+	/* A netlink socket has no ioctls of its own: the kernel answers from the socket's netns. */
+	if (ioctl(nl_socket_get_fd(nl->sock), SIOCGIFINDEX, &ifr) < 0)
+		return tk_err_set(err, -errno,
+				  errno == ENODEV ? "no interface '%s': %m"
+						  : "cannot look up interface '%s': %m",
+				  name);
+	*ret = ifr.ifr_ifindex;
+	return 0;
+}
+
 static int ifindex_of(struct tk_nl *nl, const char *name, int *ret, tk_err *err)
 {
 	struct tk_link_info info;
@@ -391,12 +409,16 @@ int tk_nl_link_set_up(struct tk_nl *nl, int ifindex, tk_err *err)
 
 int tk_nl_link_set_up_without_ipv6(struct tk_nl *nl, int ifindex, tk_err *err)
 {
-	return link_change(nl, ifindex, NULL, LINK_UP | LINK_NO_LINK_LOCAL6, -1, err);
+	int r = link_change(nl, ifindex, NULL, LINK_NO_LINK_LOCAL6, -1, err);
+
+	return r < 0 ? r : link_change(nl, ifindex, NULL, LINK_UP, -1, err);
 }
 
 int tk_nl_port_set_up(struct tk_nl *nl, const char *name, tk_err *err)
 {
-	return link_change(nl, 0, name, LINK_UP | LINK_NO_LINK_LOCAL6, -1, err);
+	int r = link_change(nl, 0, name, LINK_NO_LINK_LOCAL6, -1, err);
+
+	return r < 0 ? r : link_change(nl, 0, name, LINK_UP, -1, err);
 }
 
 int tk_nl_link_set_master(struct tk_nl *nl, int ifindex, int master_ifindex, tk_err *err)

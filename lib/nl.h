@@ -67,17 +67,24 @@ int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const uint8_t *host_
 /* Deletes a link by name; -ENODEV when it does not exist. */
 int tk_nl_link_del(struct tk_nl *nl, const char *name, tk_err *err);
 int tk_nl_link_get(struct tk_nl *nl, const char *name, struct tk_link_info *ret, tk_err *err);
+/*
+ * Only the ifindex of the link called name in the handle's netns (SIOCGIFINDEX): a plain lookup,
+ * where tk_nl_link_get makes the kernel describe the whole link.  -ENODEV when there is none.
+ */
+int tk_nl_ifindex(struct tk_nl *nl, const char *name, int *ret, tk_err *err);
 int tk_nl_link_set_up(struct tk_nl *nl, int ifindex, tk_err *err);
 /*
  * Sets a link up without an IPv6 link-local address (addr_gen_mode none), so it sends no DAD,
  * router solicitations or MLD reports: for interfaces of IPv4-only networks, whose IPv6 chatter
- * would only be flooded to every port of the bridge.
+ * would only be flooded to every port of the bridge.  Two requests, addr_gen_mode first: within
+ * one request the kernel applies the flags first, and a link with carrier (the container's end
+ * of a veth whose port is up) can make its link-local address before addr_gen_mode is read.
  */
 int tk_nl_link_set_up_without_ipv6(struct tk_nl *nl, int ifindex, tk_err *err);
 /*
- * Sets a bridge port up, by name, without IPv6: a port needs no address of its own.  The kernel
- * applies the flags of a request before addr_gen_mode, so this works only while the link has no
- * carrier yet (a veth whose peer is down), when link-local addresses wait for carrier.
+ * Sets a bridge port up, by name, without IPv6: a port needs no address of its own.  Two requests
+ * as above: even without carrier a veth just created can count as ready for addresses (its
+ * operational state is still "unknown" until the kernel's link watcher has run).
  */
 int tk_nl_port_set_up(struct tk_nl *nl, const char *name, tk_err *err);
 int tk_nl_link_set_master(struct tk_nl *nl, int ifindex, int master_ifindex, tk_err *err);

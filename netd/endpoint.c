@@ -155,32 +155,31 @@ static int configure_container(struct endpoint *e, int netns_fd, tk_err *err)
 {
 	_cleanup_(tk_nl_closep) struct tk_nl *cnl = NULL;
 	struct network *n = e->network;
-	struct tk_link_info link;
 	struct tk_prefix any = {};
-	int r;
+	int r, ifindex;
 
 	if ((r = tk_nl_open_netns(netns_fd, &cnl, err)) < 0 ||
-	    (r = tk_nl_link_get(cnl, e->ifname, &link, err)) < 0)
+	    (r = tk_nl_ifindex(cnl, e->ifname, &ifindex, err)) < 0)
 		return r;
 	if (e->has4) {
 		struct tk_prefix p = { .addr = e->ip4, .len = n->subnet4.len };
-		if ((r = tk_nl_addr_add(cnl, link.ifindex, &p, err)) < 0)
+		if ((r = tk_nl_addr_add(cnl, ifindex, &p, err)) < 0)
 			return r;
 	}
 	if (e->has6) {
 		struct tk_prefix p = { .addr = e->ip6, .len = n->subnet6.len };
-		if ((r = tk_nl_addr_add(cnl, link.ifindex, &p, err)) < 0)
+		if ((r = tk_nl_addr_add(cnl, ifindex, &p, err)) < 0)
 			return r;
 	}
 	/* Up before the routes: the kernel refuses a gateway on a link that is down. */
-	if ((r = (n->has6 ? tk_nl_link_set_up : tk_nl_link_set_up_without_ipv6)(cnl, link.ifindex,
-									       err)) < 0)
+	if ((r = (n->has6 ? tk_nl_link_set_up : tk_nl_link_set_up_without_ipv6)(cnl, ifindex,
+										err)) < 0)
 		return r;
 	any.addr.family = AF_INET;
-	if (e->has4 && (r = add_default_route(cnl, link.ifindex, &any, &n->gateway4, err)) < 0)
+	if (e->has4 && (r = add_default_route(cnl, ifindex, &any, &n->gateway4, err)) < 0)
 		return r;
 	any.addr.family = AF_INET6;
-	if (e->has6 && (r = add_default_route(cnl, link.ifindex, &any, &n->gateway6, err)) < 0)
+	if (e->has6 && (r = add_default_route(cnl, ifindex, &any, &n->gateway6, err)) < 0)
 		return r;
 	return 0;
 }
