@@ -191,7 +191,8 @@ static void keep_helper_off_caller_cpu(struct tk_store *s)
 	if (cpu < 0 || cpu == s->avoided_cpu || cpu >= CPU_SETSIZE || CPU_COUNT(&s->cpus) < 2)
 		return;
 	CPU_CLR(cpu, &others);
-	if (CPU_COUNT(&others) > 0 && pthread_setaffinity_np(s->helper, sizeof(others), &others) == 0)
+	if (CPU_COUNT(&others) > 0 &&
+	    pthread_setaffinity_np(s->helper, sizeof(others), &others) == 0)
 		s->avoided_cpu = cpu;
 }
 
