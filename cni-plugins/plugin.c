@@ -279,14 +279,17 @@ int plugin_main(bool ipam, const struct plugin_verbs *verbs)
 {
 	struct plugin p = { .ipam = ipam };
 	_cleanup_free_ char *input = NULL;
-	const uint32_t *random = (const uint32_t *)getauxval(AT_RANDOM);
+	const void *random = (const void *)getauxval(AT_RANDOM);
+	uint32_t seed;
 	size_t len = 0;
 	int r;
 
 	json_use_arena();
-	/* The kernel's random bytes for this exec: jansson would otherwise read /dev/urandom. */
-	if (random)
-		json_object_seed(random[0] | 1);
+	/* The kernel's random bytes for this exec (unaligned), instead of jansson's /dev/urandom. */
+	if (random) {
+		memcpy(&seed, random, sizeof(seed));
+		json_object_seed(seed | 1);
+	}
 	if (tk_cni_env_parse(env_get, &p.env, &p.error) < 0)
 		return fail(&p);
 	input = read_all(stdin, &len);
