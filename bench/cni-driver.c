@@ -19,8 +19,8 @@
 
 /*
  * posix_spawn, which glibc implements with clone(CLONE_VM | CLONE_VFORK), as Go's os/exec
- * starts processes: the runtimes that exec plugins (containerd, podman, CRI-O, kubelet) are Go
- * programs far too large to fork.
+ * starts processes: the runtimes that exec plugins (containerd, CRI-O, podman) are Go programs
+ * far too large to fork.
  */
 static int run(const char *plugin, int config_fd, int null_fd, char *const env[])
 {
