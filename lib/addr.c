@@ -129,6 +129,47 @@ bool tk_prefix_overlaps(const struct tk_prefix *a, const struct tk_prefix *b)
 	return a->len <= b->len ? tk_prefix_contains(a, &b->addr) : tk_prefix_contains(b, &a->addr);
 }
 
+/* Ranges that mean something to every host; a tenant network there would capture its traffic. */
+static const struct {
+	const char *prefix, *what;
+} reserved[] = {
+	{ "0.0.0.0/8", "'this network'" },
+	{ "127.0.0.0/8", "loopback" },
+	{ "169.254.0.0/16", "link-local" },
+	{ "224.0.0.0/4", "multicast" },
+	{ "240.0.0.0/4", "reserved (includes broadcast)" },
+	{ "::/8", "reserved (unspecified, loopback, IPv4-mapped)" },
+	{ "fe80::/10", "link-local" },
+	{ "fec0::/10", "site-local (deprecated)" },
+	{ "ff00::/8", "multicast" },
+};
+
+const char *tk_prefix_reserved(const struct tk_prefix *p, struct tk_prefix *ret_range)
+{
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+		struct tk_prefix r;
+
+		if (tk_prefix_parse(reserved[i].prefix, &r, NULL) < 0)
+			continue;
+		if (tk_prefix_overlaps(p, &r)) {
+			if (ret_range)
+				*ret_range = r;
+			return reserved[i].what;
+		}
+	}
+	return NULL;
+}
+
+uint64_t tk_prefix_size(const struct tk_prefix *p, uint8_t unit_len)
+{
+	unsigned bits;
+
+	if (p->len >= unit_len)
+		return 1;
+	bits = unit_len - p->len;
+	return bits >= 63 ? UINT64_C(1) << 63 : UINT64_C(1) << bits;
+}
+
 int tk_mac_parse(const char *s, uint8_t ret[6], tk_err *err)
 {
 	unsigned v[6];

@@ -39,6 +39,18 @@ const char *tk_prefix_format(const struct tk_prefix *p, char *buf, size_t size);
 bool tk_prefix_contains(const struct tk_prefix *p, const struct tk_addr *a);
 bool tk_prefix_overlaps(const struct tk_prefix *a, const struct tk_prefix *b);
 
+/*
+ * When p overlaps a range no tenant network may use (loopback, link-local, multicast, broadcast
+ * and other reserved ranges of either family), names it ("loopback") and stores the range in
+ * ret_range (may be NULL); NULL when p is clear of all of them.
+ */
+const char *tk_prefix_reserved(const struct tk_prefix *p, struct tk_prefix *ret_range);
+/*
+ * How many prefixes of length unit_len p spans (1 when p is that long or longer): the size of p
+ * in addresses with unit_len 32 (IPv4), in /64s with unit_len 64.  Saturates at 2^63.
+ */
+uint64_t tk_prefix_size(const struct tk_prefix *p, uint8_t unit_len);
+
 int tk_mac_parse(const char *s, uint8_t ret[6], tk_err *err); /* "02:00:aa:bb:cc:dd" */
 const char *tk_mac_format(const uint8_t mac[6], char *buf, size_t size);
 /* Random, unicast, locally administered. */

@@ -203,6 +203,7 @@ static int link_info(struct rtnl_link *link, struct tk_link_info *ret)
 	};
 	snprintf(ret->name, sizeof(ret->name), "%s", rtnl_link_get_name(link) ?: "");
 	snprintf(ret->kind, sizeof(ret->kind), "%s", kind ?: "");
+	snprintf(ret->alias, sizeof(ret->alias), "%s", rtnl_link_get_ifalias(link) ?: "");
 	if (mac && nl_addr_get_len(mac) == 6)
 		memcpy(ret->mac, nl_addr_get_binary_addr(mac), 6);
 	return 0;
@@ -426,6 +427,25 @@ int tk_nl_link_set_master(struct tk_nl *nl, int ifindex, int master_ifindex, tk_
 	return link_change(nl, ifindex, NULL, 0, master_ifindex, err);
 }
 
+int tk_nl_link_set_alias(struct tk_nl *nl, int ifindex, const char *alias, tk_err *err)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
+	struct nl_msg *msg = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST);
+	int r;
+
+	if (!msg)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+	    nla_put_string(msg, IFLA_IFALIAS, alias) < 0) {
+		nlmsg_free(msg);
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	}
+	request_start(nl);
+	if ((r = nl_send_sync(nl->sock, msg)) < 0) /* frees msg */
+		return request_fail(nl, r, err, "cannot set the alias of interface %d", ifindex);
+	return 0;
+}
+
 int tk_nl_link_foreach(struct tk_nl *nl, const char *prefix, tk_nl_link_cb cb, void *userdata,
 		       tk_err *err)
 {
@@ -600,6 +620,54 @@ int tk_nl_route_get_default(struct tk_nl *nl, int ifindex, int family, struct tk
 			return 0;
 	}
 	return tk_err_set(err, -ENOENT, "no default route on interface %d", ifindex);
+}
+
+static int host_route_prefixes(struct tk_nl *nl, tk_nl_host_cb cb, void *userdata, tk_err *err)
+{
+	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+	int r;
+
+	request_start(nl);
+	if ((r = rtnl_route_alloc_cache(nl->sock, AF_UNSPEC, 0, &cache)) < 0)
+		return request_fail(nl, r, err, "cannot list routes");
+	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_route *route = (struct rtnl_route *)o;
+		struct nl_addr *dst = rtnl_route_get_dst(route);
+		struct rtnl_nexthop *nh;
+		struct tk_prefix p;
+		int ifindex = 0;
+
+		/* A default route overlaps everything and says nothing about what is in use. */
+		if (!dst || nl_addr_get_prefixlen(dst) == 0 || tk_addr_of(dst, &p.addr) < 0)
+			continue;
+		p.len = (uint8_t)nl_addr_get_prefixlen(dst);
+		if (rtnl_route_get_nnexthops(route) > 0 && (nh = rtnl_route_nexthop_n(route, 0)))
+			ifindex = rtnl_route_nh_get_ifindex(nh);
+		if ((r = cb(&p, "route", ifindex, userdata)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+int tk_nl_host_prefixes(struct tk_nl *nl, tk_nl_host_cb cb, void *userdata, tk_err *err)
+{
+	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+	int r;
+
+	request_start(nl);
+	if ((r = rtnl_addr_alloc_cache(nl->sock, &cache)) < 0)
+		return request_fail(nl, r, err, "cannot list addresses");
+	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_addr *a = (struct rtnl_addr *)o;
+		struct tk_prefix p;
+
+		if (tk_addr_of(rtnl_addr_get_local(a), &p.addr) < 0)
+			continue;
+		p.len = (uint8_t)rtnl_addr_get_prefixlen(a);
+		if ((r = cb(&p, "address", rtnl_addr_get_ifindex(a), userdata)) < 0)
+			return r;
+	}
+	return host_route_prefixes(nl, cb, userdata, err);
 }
 
 int tk_sysctl_write(const char *path, const char *value, tk_err *err)

@@ -40,6 +40,7 @@ struct tk_link_info {
 	unsigned mtu;
 	uint8_t mac[6];
 	bool up;
+	char alias[64]; /* IFLA_IFALIAS, "" when none (longer ones are cut) */
 };
 
 /*
@@ -89,6 +90,9 @@ int tk_nl_link_set_up_without_ipv6(struct tk_nl *nl, int ifindex, tk_err *err);
 int tk_nl_port_set_up(struct tk_nl *nl, const char *name, tk_err *err);
 int tk_nl_link_set_master(struct tk_nl *nl, int ifindex, int master_ifindex, tk_err *err);
 
+/* Sets the interface's alias (IFLA_IFALIAS, at most 255 bytes): who made it. */
+int tk_nl_link_set_alias(struct tk_nl *nl, int ifindex, const char *alias, tk_err *err);
+
 /* Calls cb for every link whose name starts with prefix; stops and returns cb's value if < 0. */
 typedef int (*tk_nl_link_cb)(const struct tk_link_info *link, void *userdata);
 int tk_nl_link_foreach(struct tk_nl *nl, const char *prefix, tk_nl_link_cb cb, void *userdata,
@@ -114,6 +118,15 @@ int tk_nl_route_add(struct tk_nl *nl, int ifindex, const struct tk_prefix *dst,
 /* Finds the gateway of the default route of family on ifindex; -ENOENT when there is none. */
 int tk_nl_route_get_default(struct tk_nl *nl, int ifindex, int family, struct tk_addr *ret_gateway,
 			    tk_err *err);
+
+/*
+ * Calls cb for every address (as configured, with its prefix length) and every route destination
+ * except default routes, of every table, in the handle's netns: what the host already reaches.
+ * kind is "address" or "route"; ifindex 0 when the route has no device.
+ */
+typedef int (*tk_nl_host_cb)(const struct tk_prefix *p, const char *kind, int ifindex,
+			     void *userdata);
+int tk_nl_host_prefixes(struct tk_nl *nl, tk_nl_host_cb cb, void *userdata, tk_err *err);
 
 /* Writes "1" to /proc/sys/net/ipv{4,6}/... forwarding of the current netns. */
 int tk_sysctl_write(const char *path, const char *value, tk_err *err);

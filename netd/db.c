@@ -41,6 +41,13 @@ static const char *const migrations[] = {
 	 * share the (container_id, ifname) key, the pools and the tenant limits. */
 	"ALTER TABLE endpoints ADD COLUMN kind TEXT NOT NULL DEFAULT 'veth' "
 	"  CHECK (kind IN ('veth', 'ipam'));",
+	/* 3: address-space caps and allowed subnets per tenant (NULL: unlimited, none); the
+	 * database's id, stamped on the bridges it makes so that another netd's are never taken. */
+	"ALTER TABLE tenants ADD COLUMN max_addresses4 INTEGER;"
+	"ALTER TABLE tenants ADD COLUMN max_prefixes6 INTEGER;"
+	"ALTER TABLE tenants ADD COLUMN allow_subnets TEXT;"
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"INSERT INTO meta (key, value) VALUES ('db_id', lower(hex(randomblob(8))));",
 };
 
 int db_open(struct manager *m, tk_err *err)
@@ -60,8 +67,8 @@ static int load_tenants(struct manager *m, tk_err *err)
 
 	r = tk_store_stmt(
 		m->store,
-		"SELECT id, name, owner_uid, owner_gid, max_networks, max_endpoints, created "
-		"FROM tenants ORDER BY id",
+		"SELECT id, name, owner_uid, owner_gid, max_networks, max_endpoints, created, "
+		"max_addresses4, max_prefixes6, allow_subnets FROM tenants ORDER BY id",
 		&st, err);
 	if (r < 0)
 		return r;
@@ -76,8 +83,16 @@ static int load_tenants(struct manager *m, tk_err *err)
 		t->max_networks = tk_store_column_opt_int(st, 4);
 		t->max_endpoints = tk_store_column_opt_int(st, 5);
 		t->created = sqlite3_column_int64(st, 6);
+		t->max_addresses4 = tk_store_column_opt_int(st, 7);
+		t->max_prefixes6 = tk_store_column_opt_int(st, 8);
 		*tail = t;
 		tail = &t->next;
+		if (sqlite3_column_type(st, 9) != SQLITE_NULL &&
+		    (r = prefix_list_parse(tk_store_column_text(st, 9), "allow_subnets", &t->allow,
+					   err)) < 0) {
+			sqlite3_reset(st);
+			return tk_err_wrap(err, r, "corrupt state database: tenant '%s'", t->name);
+		}
 	}
 	return rc == SQLITE_DONE ? 0 : tk_store_step_error(m->store, rc, "loading tenants", err);
 }
@@ -177,6 +192,7 @@ static int reserve_endpoint(struct endpoint *e, void *userdata)
 	if (e->has6 && (r = tk_ipam_pool_reserve(e->network->pool6, &e->ip6, &err)) < 0)
 		log_warning_errno(r, "Endpoint %s/%s: %s", e->container_id, e->ifname, err.msg);
 	e->network->n_endpoints++;
+	e->network->n_ports += !e->lease;
 	e->network->tenant->n_endpoints++;
 	m->n_endpoints++;
 	return 0;
@@ -201,11 +217,26 @@ static int load_next_endpoint_id(struct manager *m, tk_err *err)
 	return 0;
 }
 
+static int load_db_id(struct manager *m, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r, rc;
+
+	r = tk_store_stmt(m->store, "SELECT value FROM meta WHERE key = 'db_id'", &st, err);
+	if (r < 0)
+		return r;
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+		return tk_store_step_error(m->store, rc, "reading the database id", err);
+	snprintf(m->db_id, sizeof(m->db_id), "%s", tk_store_column_text(st, 0));
+	sqlite3_reset(st);
+	return 0;
+}
+
 int db_load(struct manager *m, tk_err *err)
 {
 	int r;
 
-	if ((r = load_tenants(m, err)) < 0 || (r = load_networks(m, err)) < 0 ||
+	if ((r = load_db_id(m, err)) < 0 || (r = load_tenants(m, err)) < 0 || (r = load_networks(m, err)) < 0 ||
 	    (r = load_next_endpoint_id(m, err)) < 0)
 		return r;
 	return db_endpoints_foreach(m, NULL, NULL, reserve_endpoint, m, err);
@@ -213,12 +244,14 @@ int db_load(struct manager *m, tk_err *err)
 
 int db_tenant_insert(struct manager *m, struct tenant *t, tk_err *err)
 {
+	char allow[PREFIX_LIST_MAX * TK_PREFIX_STRLEN];
 	sqlite3_stmt *st;
 	int r;
 
 	r = tk_store_stmt(m->store,
 			  "INSERT INTO tenants (name, owner_uid, owner_gid, max_networks, "
-			  "max_endpoints, created) VALUES (?, ?, ?, ?, ?, ?)",
+			  "max_endpoints, created, max_addresses4, max_prefixes6, allow_subnets) "
+			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			  &st, err);
 	if (r < 0)
 		return r;
@@ -229,6 +262,13 @@ int db_tenant_insert(struct manager *m, struct tenant *t, tk_err *err)
 	tk_store_bind_opt_int(st, 4, t->max_networks);
 	tk_store_bind_opt_int(st, 5, t->max_endpoints);
 	sqlite3_bind_int64(st, 6, t->created);
+	tk_store_bind_opt_int(st, 7, t->max_addresses4);
+	tk_store_bind_opt_int(st, 8, t->max_prefixes6);
+	if (t->allow.n)
+		sqlite3_bind_text(st, 9, prefix_list_format(&t->allow, allow, sizeof(allow)), -1,
+				  SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, 9);
 	if ((r = tk_store_step_done(m->store, st, err)) < 0)
 		return r;
 	t->id = sqlite3_last_insert_rowid(tk_store_db(m->store));

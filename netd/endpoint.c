@@ -324,6 +324,15 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 		return tk_err_set(err, -EDQUOT,
 				  "tenant '%s' already has its maximum of %lld endpoint(s)",
 				  t->name, (long long)t->max_endpoints);
+	/*
+	 * A Linux bridge takes 1,024 ports ("Exchange full" beyond); netd stops earlier, where
+	 * every port of a full bridge was still seen to answer (docs/netd.8: --max-ports).
+	 */
+	if (!p->lease && n->n_ports >= m->max_ports)
+		return tk_err_set(err, -ENOSPC,
+				  "network '%s' is full: it has %u container interfaces, the most "
+				  "netd puts on one bridge",
+				  n->name, n->n_ports);
 	if (!p->lease && (r = endpoint_open_netns(c, p->netns, &netns_fd, err)) < 0)
 		return r;
 	if ((r = assign_addresses(e, p->ips, err)) < 0)
@@ -360,6 +369,7 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 	}
 
 	count_endpoint(n, +1);
+	n->n_ports++;
 	m->n_endpoints++;
 	log_info("Attached container '%s' %s to network '%s' via '%s'", e->container_id, e->ifname,
 		 n->name, e->host_ifname);
@@ -392,6 +402,7 @@ int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err)
 
 	release_addresses(e);
 	count_endpoint(n, -1);
+	n->n_ports -= !e->lease;
 	m->n_endpoints--;
 	log_info("Detached container '%s' %s from network '%s'", e->container_id, e->ifname,
 		 n->name);

@@ -10,13 +10,30 @@ static json_t *opt_int(int64_t v)
 	return v < 0 ? json_null() : json_integer(v);
 }
 
+static json_t *prefixes_json(const struct prefix_list *l)
+{
+	json_t *a = json_array();
+	char buf[TK_PREFIX_STRLEN];
+
+	for (size_t i = 0; a && i < l->n; i++)
+		json_array_append_new(a, json_string(tk_prefix_format(&l->p[i], buf, sizeof(buf))));
+	return a;
+}
+
 json_t *tenant_to_json(const struct tenant *t)
 {
-	return json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:i, s:i, s:I}", "name", t->name, "id",
+	json_t *j = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:i, s:i, s:I}", "name", t->name, "id",
 			 (json_int_t)t->id, "owner_uid", opt_int(t->owner_uid), "owner_gid",
 			 opt_int(t->owner_gid), "max_networks", opt_int(t->max_networks),
 			 "max_endpoints", opt_int(t->max_endpoints), "networks", (int)t->n_networks,
 			 "endpoints", (int)t->n_endpoints, "created", (json_int_t)t->created);
+
+	if (j) {
+		json_object_set_new(j, "max_addresses4", opt_int(t->max_addresses4));
+		json_object_set_new(j, "max_prefixes6", opt_int(t->max_prefixes6));
+		json_object_set_new(j, "allow_subnets", prefixes_json(&t->allow));
+	}
+	return j;
 }
 
 static json_t *prefix_json(bool has, const struct tk_prefix *p)
@@ -36,10 +53,18 @@ static int append_link(struct network *other, void *userdata)
 	return json_array_append_new(userdata, json_string(other->name)) < 0 ? -ENOMEM : 0;
 }
 
-/* Free addresses left, for STATUS (CNI code 51) and for people. */
-static json_t *free_json(const struct tk_ipam_pool *pool)
+/*
+ * Free addresses left, for STATUS (CNI code 51) and for people: no more than the bridge has ports
+ * left, since each container interface takes one of each.
+ */
+static json_t *free_json(const struct tk_ipam_pool *pool, unsigned ports_left)
 {
-	return pool ? json_integer((json_int_t)tk_ipam_pool_available(pool)) : json_null();
+	size_t avail;
+
+	if (!pool)
+		return json_null();
+	avail = tk_ipam_pool_available(pool);
+	return json_integer((json_int_t)(avail < ports_left ? avail : ports_left));
 }
 
 json_t *network_to_json(struct manager *m, const struct network *n)
@@ -56,8 +81,11 @@ json_t *network_to_json(struct manager *m, const struct network *n)
 		      addr_json(n->has6, &n->gateway6), "mtu", (int)n->mtu, "nat", n->nat, "links",
 		      links, "endpoints", (int)n->n_endpoints, "created", (json_int_t)n->created);
 	if (j) {
-		json_object_set_new(j, "free4", free_json(n->has4 ? n->pool4 : NULL));
-		json_object_set_new(j, "free6", free_json(n->has6 ? n->pool6 : NULL));
+		unsigned ports_left = n->n_ports < m->max_ports ? m->max_ports - n->n_ports : 0;
+
+		json_object_set_new(j, "free4", free_json(n->has4 ? n->pool4 : NULL, ports_left));
+		json_object_set_new(j, "free6", free_json(n->has6 ? n->pool6 : NULL, ports_left));
+		json_object_set_new(j, "free_ports", json_integer(ports_left));
 	}
 	return j;
 }

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* netd: arguments, signals and the request loop.  The logic lives in the other modules. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "json.h"
@@ -15,8 +19,13 @@
 
 static const char *arg_socket = TK_NETD_SOCKET;
 static const char *arg_state_dir = TK_STATE_DIR;
-static const char *arg_pool4 = "10.200.0.0/16";
+/* 10.200.0.0-10.215.255.255: 4,096 /24 networks, the first of them where 0.1 carved them. */
+static const char *arg_pool4 = "10.200.0.0/13,10.208.0.0/13";
 static const char *arg_pool6 = "fd7e::/48";
+static const char *arg_allow_subnets; /* NULL: the pools */
+static int64_t arg_max_addresses4 = 4096; /* 16 /24 networks */
+static int64_t arg_max_prefixes6 = 256;	  /* a /56 */
+static unsigned arg_max_ports = 1000;
 static const char *arg_admin_group;
 static const char *arg_socket_group;
 static int arg_log_level = LOG_INFO;
@@ -28,8 +37,16 @@ static void help(void)
 	       "'inet tenantkit' and 'bridge tenantkit'.\n\n"
 	       "  -s, --socket PATH       listen on PATH (default %s, env TK_NETD_SOCKET)\n"
 	       "  -d, --state-dir DIR     keep netd.db in DIR (default %s)\n"
-	       "      --pool4 CIDR        carve IPv4 /24 subnets from CIDR (default %s)\n"
+	       "      --pool4 CIDR[,CIDR] carve IPv4 /24 subnets from these, in order\n"
+	       "                          (default %s)\n"
 	       "      --pool6 CIDR        carve IPv6 /64 subnets from CIDR (default %s)\n"
+	       "      --allow-subnets CIDR[,CIDR]\n"
+	       "                          subnets tenant owners may choose (default: the pools)\n"
+	       "      --tenant-max-addresses4 N\n"
+	       "                          IPv4 addresses a new tenant may hold (default 4096)\n"
+	       "      --tenant-max-prefixes6 N\n"
+	       "                          IPv6 /64s a new tenant may hold (default 256)\n"
+	       "      --max-ports N       container interfaces per network (default 1000, max 1024)\n"
 	       "  -g, --admin-group GROUP members of GROUP may manage every tenant\n"
 	       "      --socket-group GROUP give GROUP access to the socket (tenant owners)\n"
 	       "      --log-level LEVEL   err, warning, info (default) or debug\n"
@@ -40,7 +57,17 @@ static void help(void)
 
 static int parse_args(int argc, char **argv)
 {
-	enum { ARG_POOL4 = 0x100, ARG_POOL6, ARG_LOG_LEVEL, ARG_VERSION, ARG_SOCKET_GROUP };
+	enum {
+		ARG_POOL4 = 0x100,
+		ARG_POOL6,
+		ARG_LOG_LEVEL,
+		ARG_VERSION,
+		ARG_SOCKET_GROUP,
+		ARG_ALLOW,
+		ARG_MAX4,
+		ARG_MAX6,
+		ARG_MAX_PORTS
+	};
 	static const struct option options[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "state-dir", required_argument, NULL, 'd' },
@@ -48,6 +75,10 @@ static int parse_args(int argc, char **argv)
 		{ "socket-group", required_argument, NULL, ARG_SOCKET_GROUP },
 		{ "pool4", required_argument, NULL, ARG_POOL4 },
 		{ "pool6", required_argument, NULL, ARG_POOL6 },
+		{ "allow-subnets", required_argument, NULL, ARG_ALLOW },
+		{ "tenant-max-addresses4", required_argument, NULL, ARG_MAX4 },
+		{ "tenant-max-prefixes6", required_argument, NULL, ARG_MAX6 },
+		{ "max-ports", required_argument, NULL, ARG_MAX_PORTS },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -66,6 +97,29 @@ static int parse_args(int argc, char **argv)
 		case ARG_SOCKET_GROUP: arg_socket_group = optarg; break;
 		case ARG_POOL4: arg_pool4 = optarg; break;
 		case ARG_POOL6: arg_pool6 = optarg; break;
+		case ARG_ALLOW: arg_allow_subnets = optarg; break;
+		case ARG_MAX4:
+		case ARG_MAX6:
+		case ARG_MAX_PORTS: {
+			char *end;
+			long long v;
+
+			errno = 0;
+			v = strtoll(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < -1 || v > (1LL << 40) ||
+			    (c == ARG_MAX_PORTS && (v < 1 || v > 1024))) {
+				fprintf(stderr, "netd: invalid number '%s' (%s)\n", optarg,
+					c == ARG_MAX_PORTS ? "1..1024" : "-1 for unlimited, or 0..2^40");
+				return -EINVAL;
+			}
+			if (c == ARG_MAX4)
+				arg_max_addresses4 = v;
+			else if (c == ARG_MAX6)
+				arg_max_prefixes6 = v;
+			else
+				arg_max_ports = (unsigned)v;
+			break;
+		}
 		case ARG_LOG_LEVEL:
 			if ((arg_log_level = tk_log_level_parse(optarg)) < 0) {
 				fprintf(stderr, "netd: unknown log level '%s'\n", optarg);
@@ -84,21 +138,97 @@ static int parse_args(int argc, char **argv)
 	return 1;
 }
 
-static int setup_manager(struct manager *m, tk_err *err)
+static int parse_pools(struct manager *m, tk_err *err)
+{
+	int r;
+
+	if ((r = prefix_list_parse(arg_pool4, "--pool4", &m->pools4, err)) < 0)
+		return r;
+	if (m->pools4.n == 0)
+		return tk_err_set(err, -EINVAL, "--pool4 needs at least one prefix");
+	for (size_t i = 0; i < m->pools4.n; i++) {
+		const struct tk_prefix *p = &m->pools4.p[i];
+		if (p->addr.family != AF_INET || p->len > 24)
+			return tk_err_set(err, -EINVAL,
+					  "--pool4 needs IPv4 prefixes of /24 or shorter");
+		if (tk_prefix_reserved(p, NULL))
+			return tk_err_set(err, -EINVAL, "--pool4: %s is a reserved range",
+					  tk_prefix_reserved(p, NULL));
+		for (size_t j = 0; j < i; j++)
+			if (tk_prefix_overlaps(p, &m->pools4.p[j]))
+				return tk_err_set(err, -EINVAL, "--pool4: the prefixes overlap");
+	}
+	if ((r = tk_prefix_parse(arg_pool6, &m->pool6, err)) < 0 ||
+	    m->pool6.addr.family != AF_INET6 || m->pool6.len > 64)
+		return tk_err_set(err, -EINVAL, "--pool6 needs an IPv6 prefix of /64 or shorter");
+	if (tk_prefix_reserved(&m->pool6, NULL))
+		return tk_err_set(err, -EINVAL, "--pool6: %s is a reserved range",
+				  tk_prefix_reserved(&m->pool6, NULL));
+	if (arg_allow_subnets)
+		return prefix_list_parse(arg_allow_subnets, "--allow-subnets", &m->allow, err);
+	m->allow = m->pools4;
+	if (m->allow.n == PREFIX_LIST_MAX)
+		return tk_err_set(err, -E2BIG, "--pool4: at most %d prefixes", PREFIX_LIST_MAX - 1);
+	m->allow.p[m->allow.n++] = m->pool6;
+	return 0;
+}
+
+/*
+ * One netd per socket: a lock beside it, held for the daemon's life and taken before the socket,
+ * the database's reconcile or anything in the kernel is touched.  A second netd (whatever its
+ * state directory) would otherwise take the socket over and reconcile away the first one's
+ * bridges and veths while the first keeps running, unreachable.
+ */
+static int take_lock(const char *socket_path, int *ret_fd, tk_err *err)
+{
+	char path[4096], dir[4096], pid[32] = "";
+	_cleanup_close_ int fd = -1;
+	char *slash;
+	ssize_t n;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s.lock", socket_path) >= sizeof(path))
+		return tk_err_set(err, -ENAMETOOLONG, "socket path too long");
+	snprintf(dir, sizeof(dir), "%s", socket_path);
+	if ((slash = strrchr(dir, '/')) && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return tk_err_set(err, -errno, "cannot create '%s': %m", dir);
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return tk_err_set(err, -errno, "cannot open lock file '%s': %m", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		if (e != EWOULDBLOCK)
+			return tk_err_set(err, -e, "cannot lock '%s': %m", path);
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		return tk_err_set(err, -EBUSY,
+				  "another netd (pid %s) already serves socket '%s' (lock '%s'): "
+				  "one netd per host",
+				  pid[0] ? pid : "?", socket_path, path);
+	}
+	if (ftruncate(fd, 0) < 0 || dprintf(fd, "%d\n", (int)getpid()) < 0)
+		return tk_err_set(err, -errno, "cannot write lock file '%s': %m", path);
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+static int setup_manager(struct manager *m, int *lock_fd, tk_err *err)
 {
 	int r;
 
 	m->socket_path = arg_socket;
 	m->state_dir = arg_state_dir;
 	m->admin_gid = (gid_t)-1;
+	m->default_max_addresses4 = arg_max_addresses4;
+	m->default_max_prefixes6 = arg_max_prefixes6;
+	m->max_ports = arg_max_ports;
 	if (arg_admin_group && tk_parse_gid(arg_admin_group, &m->admin_gid) < 0)
 		return tk_err_set(err, -EINVAL, "unknown admin group '%s'", arg_admin_group);
-	if ((r = tk_prefix_parse(arg_pool4, &m->pool4, err)) < 0 ||
-	    m->pool4.addr.family != AF_INET || m->pool4.len > 24)
-		return tk_err_set(err, -EINVAL, "--pool4 needs an IPv4 prefix of /24 or shorter");
-	if ((r = tk_prefix_parse(arg_pool6, &m->pool6, err)) < 0 ||
-	    m->pool6.addr.family != AF_INET6 || m->pool6.len > 64)
-		return tk_err_set(err, -EINVAL, "--pool6 needs an IPv6 prefix of /64 or shorter");
+	if ((r = parse_pools(m, err)) < 0 || (r = take_lock(m->socket_path, lock_fd, err)) < 0)
+		return r;
 	return manager_open(m, err);
 }
 
@@ -125,6 +255,7 @@ static int run(struct manager *m, tk_err *err)
 int main(int argc, char **argv)
 {
 	struct manager m = {};
+	_cleanup_close_ int lock_fd = -1;
 	tk_err err = {};
 	json_t *actions;
 	int r;
@@ -137,7 +268,9 @@ int main(int argc, char **argv)
 		return r < 0 ? 2 : EXIT_SUCCESS;
 	tk_log_setup(arg_log_level, getenv("JOURNAL_STREAM") != NULL);
 
-	if ((r = setup_manager(&m, &err)) < 0)
+	if ((r = setup_manager(&m, &lock_fd, &err)) < 0)
+		goto fail;
+	if ((r = reconcile_claim(&m, &err)) < 0)
 		goto fail;
 	actions = json_array();
 	r = reconcile(&m, actions, &err);

@@ -17,6 +17,13 @@ struct tk_store;
 struct tk_nl;
 struct tk_nft;
 
+/* A short list of prefixes: pools, allowed ranges. */
+#define PREFIX_LIST_MAX 16
+struct prefix_list {
+	size_t n;
+	struct tk_prefix p[PREFIX_LIST_MAX];
+};
+
 struct tenant {
 	int64_t id;
 	char name[TK_NAME_MAX + 1];
@@ -24,6 +31,9 @@ struct tenant {
 	int64_t owner_gid;     /* -1: none */
 	int64_t max_networks;  /* -1: unlimited */
 	int64_t max_endpoints; /* -1: unlimited */
+	int64_t max_addresses4; /* IPv4 addresses in all its subnets; -1: unlimited */
+	int64_t max_prefixes6;	/* IPv6 /64s in all its subnets; -1: unlimited */
+	struct prefix_list allow; /* subnets its owner may choose, beside the daemon's */
 	int64_t created;
 	unsigned n_networks;
 	unsigned n_endpoints;
@@ -44,6 +54,7 @@ struct network {
 	bool nat;
 	int64_t created;
 	unsigned n_endpoints;
+	unsigned n_ports; /* veth endpoints: ports of the bridge (leases take none) */
 	struct network *next;
 };
 
@@ -65,7 +76,13 @@ struct endpoint {
 struct manager {
 	const char *state_dir;
 	const char *socket_path;
-	struct tk_prefix pool4, pool6;
+	struct prefix_list pools4; /* carved in order, lowest free /24 first */
+	struct tk_prefix pool6;
+	struct prefix_list allow;		/* subnets tenant owners may choose */
+	int64_t default_max_addresses4;		/* for tenants created without their own */
+	int64_t default_max_prefixes6;
+	unsigned max_ports;			/* veth endpoints per network (bridge ports) */
+	char db_id[33];				/* stamped on bridges: which database made them */
 	gid_t admin_gid; /* (gid_t)-1: only root */
 	int64_t started;
 
@@ -91,6 +108,29 @@ struct tenant *manager_tenant(struct manager *m, const char *name);
 struct network *manager_network(struct manager *m, const char *name);
 struct network *manager_network_by_id(struct manager *m, int64_t id);
 int caller_may_manage(const struct tk_caller *c, const struct tenant *t, tk_err *err);
+
+/* subnet.c: which subnets a network may have */
+/* "a/n,b/m": at most PREFIX_LIST_MAX prefixes; what names the list in errors. */
+int prefix_list_parse(const char *s, const char *what, struct prefix_list *ret, tk_err *err);
+bool prefix_list_covers(const struct prefix_list *l, const struct tk_prefix *p);
+/* "a/n,b/m" into buf. */
+const char *prefix_list_format(const struct prefix_list *l, char *buf, size_t size);
+struct network_params;
+/*
+ * A requested subnet p: refused when it overlaps a reserved range (loopback, link-local,
+ * multicast, broadcast, ...) or the addresses and routes of netd's netns, unless an admin forces
+ * it (then a warning is logged); for a tenant owner also when it lies outside the allowed ranges
+ * (netd's --allow-subnets and the tenant's allow_subnets).  Overlap with other networks is
+ * checked by the caller and cannot be forced.
+ */
+int subnet_check(struct manager *m, const struct network_params *np, const struct tk_prefix *p,
+		 tk_err *err);
+/* Appends every prefix the host reaches (addresses, non-default routes) of family to *used. */
+int subnet_host_prefixes(struct manager *m, int family, struct tk_prefix **used, size_t *n_used,
+			 size_t *size, tk_err *err);
+/* The address space t's networks take: IPv4 addresses, IPv6 /64s. */
+void tenant_address_usage(struct manager *m, const struct tenant *t, uint64_t *ret4,
+			  uint64_t *ret6);
 
 /* db.c: typed access to the state database */
 int db_open(struct manager *m, tk_err *err);
@@ -129,6 +169,8 @@ int firewall_rebuild(struct manager *m, tk_err *err);
 struct tenant_params {
 	const char *name;
 	int64_t owner_uid, owner_gid, max_networks, max_endpoints;
+	int64_t max_addresses4, max_prefixes6; /* -1: unlimited */
+	const struct prefix_list *allow;       /* NULL: none of its own */
 };
 int tenant_create(struct manager *m, const struct tenant_params *p, struct tenant **ret,
 		  tk_err *err);
@@ -139,6 +181,8 @@ struct network_params {
 	struct tenant *tenant;
 	const char *subnet4, *subnet6; /* NULL: allocate */
 	bool ipv6, nat;
+	bool force; /* admin only: accept a reserved or host-overlapping subnet, with a warning */
+	const struct tk_caller *caller; /* NULL: netd itself (treated as an admin) */
 	unsigned mtu;
 };
 int network_create(struct manager *m, const struct network_params *p, struct network **ret,
@@ -183,7 +227,11 @@ size_t reaper_pending(struct manager *m);
 void reaper_stop(struct manager *m);
 
 /* reconcile.c */
+/* The alias of the bridges a netd makes: this prefix, then its database's id. */
+#define NETD_ALIAS_PREFIX "tenantkit:netd:"
 int reconcile(struct manager *m, json_t *actions, tk_err *err);
+/* At start: refuses (-EBUSY) when tk bridges of another netd's database are in this netns. */
+int reconcile_claim(struct manager *m, tk_err *err);
 
 /* json-out.c */
 json_t *tenant_to_json(const struct tenant *t);

@@ -40,46 +40,92 @@ static int check_overlap(struct manager *m, const struct tk_prefix *p, tk_err *e
 	return 0;
 }
 
-/* Takes the requested subnet, or carves the lowest free one out of the daemon's pool. */
-static int pick_subnet(struct manager *m, const char *requested, int family, struct tk_prefix *ret,
-		       tk_err *err)
+static int parse_requested(const char *requested, int family, struct tk_prefix *ret, tk_err *err)
 {
-	const struct tk_prefix *pool = family == AF_INET ? &m->pool4 : &m->pool6;
-	_cleanup_free_ struct tk_prefix *used = NULL;
-	size_t n_used = 0, n_networks = 0;
 	int r;
 
+	if ((r = tk_prefix_parse(requested, ret, err)) < 0)
+		return r;
+	if (ret->addr.family != family)
+		return tk_err_set(err, -EINVAL, "subnet '%s' is not an %s subnet", requested,
+				  family == AF_INET ? "IPv4" : "IPv6");
+	if (family == AF_INET && (ret->len < 12 || ret->len > 30))
+		return tk_err_set(err, -EINVAL, "IPv4 subnet '%s' must be between /12 and /30",
+				  requested);
+	if (family == AF_INET6 && (ret->len < 48 || ret->len > 124))
+		return tk_err_set(err, -EINVAL, "IPv6 subnet '%s' must be between /48 and /124",
+				  requested);
+	return 0;
+}
+
+/*
+ * Takes the requested subnet, or carves the lowest free one out of the daemon's pools (in their
+ * order), past every network's subnet and everything the host already reaches.
+ */
+static int pick_subnet(struct manager *m, const struct network_params *np, const char *requested,
+		       int family, struct tk_prefix *ret, tk_err *err)
+{
+	_cleanup_free_ struct tk_prefix *used = NULL;
+	size_t n_used = 0, size = 0;
+	int r = -ENOSPC;
+
 	if (requested) {
-		if ((r = tk_prefix_parse(requested, ret, err)) < 0)
+		if ((r = parse_requested(requested, family, ret, err)) < 0 ||
+		    (r = check_overlap(m, ret, err)) < 0)
 			return r;
-		if (ret->addr.family != family)
-			return tk_err_set(err, -EINVAL, "subnet '%s' is not an %s subnet",
-					  requested, family == AF_INET ? "IPv4" : "IPv6");
-		if (family == AF_INET && (ret->len < 12 || ret->len > 30))
-			return tk_err_set(err, -EINVAL,
-					  "IPv4 subnet '%s' must be between /12 and /30",
-					  requested);
-		if (family == AF_INET6 && (ret->len < 48 || ret->len > 124))
-			return tk_err_set(err, -EINVAL,
-					  "IPv6 subnet '%s' must be between /48 and /124",
-					  requested);
-		return check_overlap(m, ret, err);
+		return subnet_check(m, np, ret, err);
 	}
-	/* Every network's subnet, however many there are: a carve must overlap none of them. */
-	for (struct network *o = m->networks; o; o = o->next)
-		n_networks++;
-	used = calloc(n_networks + 1, sizeof(*used));
-	if (!used)
-		return tk_err_set(err, -ENOMEM, "out of memory");
+	if ((r = subnet_host_prefixes(m, family, &used, &n_used, &size, err)) < 0)
+		return r;
 	for (struct network *o = m->networks; o; o = o->next) {
-		if (family == AF_INET && o->has4)
-			used[n_used++] = o->subnet4;
-		else if (family == AF_INET6 && o->has6)
-			used[n_used++] = o->subnet6;
+		bool has = family == AF_INET ? o->has4 : o->has6;
+		if (!has)
+			continue;
+		if (n_used == size) {
+			size_t bigger = size ? size * 2 : 64;
+			struct tk_prefix *p = realloc(used, bigger * sizeof(*p));
+			if (!p)
+				return tk_err_set(err, -ENOMEM, "out of memory");
+			used = p;
+			size = bigger;
+		}
+		used[n_used++] = family == AF_INET ? o->subnet4 : o->subnet6;
 	}
-	r = tk_ipam_carve(pool, family == AF_INET ? CARVE_LEN4 : CARVE_LEN6, used, n_used, ret,
-			  err);
+	if (family == AF_INET6)
+		r = tk_ipam_carve(&m->pool6, CARVE_LEN6, used, n_used, ret, err);
+	for (size_t i = 0; family == AF_INET && i < m->pools4.n; i++) {
+		tk_err_clear(err);
+		r = tk_ipam_carve(&m->pools4.p[i], CARVE_LEN4, used, n_used, ret, err);
+		if (r != -ENOSPC)
+			break;
+	}
 	return r < 0 ? tk_err_wrap(err, r, "allocating a subnet") : 0;
+}
+
+/* Address space is a limit like the number of networks: checked before anything is made. */
+static int check_address_caps(struct manager *m, const struct network *n, tk_err *err)
+{
+	const struct tenant *t = n->tenant;
+	uint64_t used4, used6, add4 = 0, add6 = 0;
+
+	tenant_address_usage(m, t, &used4, &used6);
+	if (n->has4)
+		add4 = tk_prefix_size(&n->subnet4, 32);
+	if (n->has6)
+		add6 = tk_prefix_size(&n->subnet6, 64);
+	if (t->max_addresses4 >= 0 && used4 + add4 > (uint64_t)t->max_addresses4)
+		return tk_err_set(err, -EDQUOT,
+				  "tenant '%s' may have at most %lld IPv4 addresses; it has %llu "
+				  "and this network needs %llu more",
+				  t->name, (long long)t->max_addresses4, (unsigned long long)used4,
+				  (unsigned long long)add4);
+	if (t->max_prefixes6 >= 0 && used6 + add6 > (uint64_t)t->max_prefixes6)
+		return tk_err_set(err, -EDQUOT,
+				  "tenant '%s' may have at most %lld IPv6 /64s; it has %llu and "
+				  "this network needs %llu more",
+				  t->name, (long long)t->max_prefixes6, (unsigned long long)used6,
+				  (unsigned long long)add6);
+	return 0;
 }
 
 static int network_prepare(struct manager *m, const struct network_params *p, struct network *n,
@@ -98,9 +144,11 @@ static int network_prepare(struct manager *m, const struct network_params *p, st
 	if (n->has6 && n->mtu < 1280)
 		return tk_err_set(err, -EINVAL, "MTU %u is too small for IPv6 (minimum 1280)",
 				  n->mtu);
-	if ((r = pick_subnet(m, p->subnet4, AF_INET, &n->subnet4, err)) < 0)
+	if ((r = pick_subnet(m, p, p->subnet4, AF_INET, &n->subnet4, err)) < 0)
 		return r;
-	if (n->has6 && (r = pick_subnet(m, p->subnet6, AF_INET6, &n->subnet6, err)) < 0)
+	if (n->has6 && (r = pick_subnet(m, p, p->subnet6, AF_INET6, &n->subnet6, err)) < 0)
+		return r;
+	if ((r = check_address_caps(m, n, err)) < 0)
 		return r;
 	if ((r = tk_ipam_pool_new(&n->subnet4, &n->pool4, err)) < 0)
 		return r;
@@ -143,6 +191,29 @@ static int enable_forwarding(const struct network *n, tk_err *err)
 	return r;
 }
 
+/*
+ * The bridge carries the id of the database that made it, so that a netd with another database
+ * (another --state-dir) never takes it over, and reconcile never deletes it.
+ */
+static int stamp_bridge(struct manager *m, struct network *n, const struct tk_link_info *link,
+			tk_err *err)
+{
+	char alias[64];
+	int r;
+
+	snprintf(alias, sizeof(alias), "%s%s", NETD_ALIAS_PREFIX, m->db_id);
+	if (link && strcmp(link->alias, alias) == 0)
+		return 0;
+	if (link && strncmp(link->alias, NETD_ALIAS_PREFIX, strlen(NETD_ALIAS_PREFIX)) == 0)
+		return tk_err_set(err, -EEXIST,
+				  "bridge '%s' belongs to another netd (database %s, this one is "
+				  "%s): one netd per host",
+				  n->bridge, link->alias + strlen(NETD_ALIAS_PREFIX), m->db_id);
+	if ((r = tk_nl_link_set_alias(m->nl, n->bridge_ifindex, alias, err)) < 0)
+		return tk_err_wrap(err, r, "stamping bridge '%s'", n->bridge);
+	return 0;
+}
+
 int network_realize(struct manager *m, struct network *n, json_t *actions, tk_err *err)
 {
 	struct tk_link_info link;
@@ -155,10 +226,14 @@ int network_realize(struct manager *m, struct network *n, json_t *actions, tk_er
 		if (r < 0)
 			return tk_err_wrap(err, r, "creating bridge '%s'", n->bridge);
 		report_action(actions, "created bridge '%s'", n->bridge);
+		if ((r = stamp_bridge(m, n, NULL, err)) < 0)
+			return r;
 	} else if (r < 0) {
 		return r;
 	} else {
 		n->bridge_ifindex = link.ifindex;
+		if ((r = stamp_bridge(m, n, &link, err)) < 0)
+			return r;
 	}
 	if (n->has4 && (r = add_gateway(m, n, &n->gateway4, &n->subnet4, actions, err)) < 0)
 		return r;
@@ -213,8 +288,10 @@ int network_create(struct manager *m, const struct network_params *p, struct net
 		return r;
 	if ((r = db_network_insert(m, n, err)) < 0)
 		goto rollback;
-	if ((r = network_realize(m, n, NULL, err)) < 0 ||
-	    (r = fault_point("network-bridge", err)) < 0)
+	/* -EEXIST: the bridge is not ours (another netd's), so it is not ours to remove. */
+	if ((r = network_realize(m, n, NULL, err)) == -EEXIST)
+		goto rollback;
+	if (r < 0 || (r = fault_point("network-bridge", err)) < 0)
 		goto undo_bridge;
 	if ((r = firewall_network(m, n, true, err)) < 0)
 		goto undo_bridge;

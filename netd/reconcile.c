@@ -45,6 +45,7 @@ static int cmp_id(const void *a, const void *b)
 struct scan {
 	struct manager *m;
 	struct idset endpoints;
+	struct idset foreign; /* ifindexes of another netd's bridges */
 	char (*stale)[16];
 	size_t n_stale, size_stale;
 };
@@ -77,10 +78,53 @@ static bool is_stale(struct scan *s, const char *name)
 	return false;
 }
 
+/* A bridge stamped by another database, and so not this netd's to judge. */
+static bool foreign_alias(const struct manager *m, const char *alias)
+{
+	size_t pl = strlen(NETD_ALIAS_PREFIX);
+
+	return strncmp(alias, NETD_ALIAS_PREFIX, pl) == 0 && strcmp(alias + pl, m->db_id) != 0;
+}
+
+static int idset_add(struct idset *s, int64_t id)
+{
+	if (s->n == s->size) {
+		size_t size = s->size ? s->size * 2 : 16;
+		int64_t *ids = realloc(s->ids, size * sizeof(*ids));
+		if (!ids)
+			return -ENOMEM;
+		s->ids = ids;
+		s->size = size;
+	}
+	s->ids[s->n++] = id;
+	return 0;
+}
+
+static bool idset_has(const struct idset *s, int64_t id)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->ids[i] == id)
+			return true;
+	return false;
+}
+
+static int collect_foreign(const struct tk_link_info *link, void *userdata)
+{
+	struct scan *s = userdata;
+
+	if (foreign_alias(s->m, link->alias))
+		return idset_add(&s->foreign, link->ifindex);
+	return 0;
+}
+
 static int collect_stale(const struct tk_link_info *link, void *userdata)
 {
 	struct scan *s = userdata;
 
+	/* Another netd's bridges, and the ports on them, are left alone. */
+	if (idset_has(&s->foreign, link->ifindex) ||
+	    (link->master && idset_has(&s->foreign, link->master)))
+		return 0;
 	if (!is_stale(s, link->name))
 		return 0;
 	if (s->n_stale == s->size_stale) {
@@ -104,8 +148,15 @@ static int remove_stale_links(struct manager *m, json_t *actions, tk_err *err)
 	if (r >= 0) {
 		if (s.endpoints.n > 0) /* ids is NULL then, and qsort's base must not be */
 			qsort(s.endpoints.ids, s.endpoints.n, sizeof(int64_t), cmp_id);
-		r = tk_nl_link_foreach(m->nl, "tk", collect_stale, &s, err);
+		r = tk_nl_link_foreach(m->nl, "tk-", collect_foreign, &s, err);
 	}
+	if (r >= 0)
+		r = tk_nl_link_foreach(m->nl, "tk", collect_stale, &s, err);
+	if (r == -ENOMEM)
+		r = tk_err_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; r >= 0 && i < s.foreign.n; i++)
+		report_action(actions, "left interface %lld alone: another netd made it",
+			      (long long)s.foreign.ids[i]);
 	for (size_t i = 0; r >= 0 && i < s.n_stale; i++) {
 		tk_err e = {};
 		int q = tk_nl_link_del(m->nl, s.stale[i], &e);
@@ -116,8 +167,29 @@ static int remove_stale_links(struct manager *m, json_t *actions, tk_err *err)
 			report_action(actions, "removed unknown link '%s'", s.stale[i]);
 	}
 	free(s.endpoints.ids);
+	free(s.foreign.ids);
 	free(s.stale);
 	return r;
+}
+
+static int refuse_foreign(const struct tk_link_info *link, void *userdata)
+{
+	void **ctx = userdata;
+
+	if (!foreign_alias(ctx[0], link->alias))
+		return 0;
+	return tk_err_set(ctx[1], -EBUSY,
+			  "bridge '%s' belongs to another netd (database %s; this one is %s): "
+			  "one netd per host; stop the other one, or remove its networks first",
+			  link->name, link->alias + strlen(NETD_ALIAS_PREFIX),
+			  ((struct manager *)ctx[0])->db_id);
+}
+
+int reconcile_claim(struct manager *m, tk_err *err)
+{
+	void *ctx[2] = { m, err };
+
+	return tk_nl_link_foreach(m->nl, "tk-", refuse_foreign, ctx, err);
 }
 
 static int check_endpoint(struct endpoint *e, void *userdata)

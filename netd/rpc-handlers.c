@@ -36,6 +36,18 @@ static int find_network(struct manager *m, const struct tk_caller *c, const char
 	return caller_may_manage(c, n->tenant, err);
 }
 
+/* Another tenant's endpoint gets the answer a missing one gets, word for word. */
+static int find_endpoint(struct manager *m, const struct tk_caller *c, const char *container_id,
+			 const char *ifname, struct endpoint *ret, tk_err *err)
+{
+	int r = db_endpoint_find(m, container_id, ifname, ret, err);
+
+	if (r == -ENOENT || (r >= 0 && caller_may_manage(c, ret->network->tenant, NULL) < 0))
+		return tk_err_set(err, -ENOENT, "container '%s' has no interface '%s'",
+				  container_id, ifname);
+	return r;
+}
+
 static int check_id(json_int_t v, const char *what, int64_t max, tk_err *err)
 {
 	if (v < -1 || v > max)
@@ -65,23 +77,70 @@ static int op_status(struct manager *m, const struct tk_caller *c, json_t *args,
 	return 0;
 }
 
+/* "allow_subnets": an array of CIDR strings. */
+static int unpack_allow(json_t *j, struct prefix_list *ret, tk_err *err)
+{
+	size_t i;
+	json_t *v;
+	int r;
+
+	*ret = (struct prefix_list){};
+	if (!j)
+		return 0;
+	if (!json_is_array(j) || json_array_size(j) > PREFIX_LIST_MAX)
+		return tk_err_set(err, -EINVAL, "'allow_subnets' must be an array of at most %d CIDRs",
+				  PREFIX_LIST_MAX);
+	json_array_foreach(j, i, v)
+	{
+		if (!json_is_string(v))
+			return tk_err_set(err, -EINVAL, "'allow_subnets' entries must be strings");
+		if ((r = tk_prefix_parse(json_string_value(v), &ret->p[ret->n], err)) < 0)
+			return tk_err_wrap(err, r, "allow_subnets");
+		ret->n++;
+	}
+	return 0;
+}
+
+/* An address-space cap: absent takes netd's default, -1 is unlimited. */
+static int address_cap(json_int_t v, const char *what, int64_t dflt, int64_t *ret, tk_err *err)
+{
+	int r;
+
+	if (v == -2) {
+		*ret = dflt;
+		return 0;
+	}
+	if ((r = check_id(v, what, INT64_C(1) << 40, err)) < 0)
+		return r;
+	*ret = v;
+	return 0;
+}
+
 static int op_tenant_create(struct manager *m, const struct tk_caller *c, json_t *args,
 			    json_t **ret, tk_err *err)
 {
-	json_int_t uid = -1, gid = -1, max_networks = -1, max_endpoints = -1;
-	struct tenant_params p = {};
+	json_int_t uid = -1, gid = -1, max_networks = -1, max_endpoints = -1, max4 = -2, max6 = -2;
+	struct prefix_list allow;
+	struct tenant_params p = { .allow = &allow };
 	struct tenant *t = NULL;
+	json_t *jallow = NULL;
 	int r;
 
 	if ((r = tk_require_admin(c, "tenant.create", err)) < 0)
 		return r;
-	r = tk_json_unpack(args, "tenant.create args", err, "{s:s, s?I, s?I, s?I, s?I}", "name",
-			   &p.name, "owner_uid", &uid, "owner_gid", &gid, "max_networks",
-			   &max_networks, "max_endpoints", &max_endpoints);
+	r = tk_json_unpack(args, "tenant.create args", err, "{s:s, s?I, s?I, s?I, s?I, s?I, s?I, s?o}",
+			   "name", &p.name, "owner_uid", &uid, "owner_gid", &gid, "max_networks",
+			   &max_networks, "max_endpoints", &max_endpoints, "max_addresses4", &max4,
+			   "max_prefixes6", &max6, "allow_subnets", &jallow);
 	if (r < 0 || (r = check_id(uid, "owner_uid", 0xfffffffe, err)) < 0 ||
 	    (r = check_id(gid, "owner_gid", 0xfffffffe, err)) < 0 ||
 	    (r = check_id(max_networks, "max_networks", 1 << 20, err)) < 0 ||
-	    (r = check_id(max_endpoints, "max_endpoints", 1 << 24, err)) < 0)
+	    (r = check_id(max_endpoints, "max_endpoints", 1 << 24, err)) < 0 ||
+	    (r = address_cap(max4, "max_addresses4", m->default_max_addresses4, &p.max_addresses4,
+			     err)) < 0 ||
+	    (r = address_cap(max6, "max_prefixes6", m->default_max_prefixes6, &p.max_prefixes6,
+			     err)) < 0 ||
+	    (r = unpack_allow(jallow, &allow, err)) < 0)
 		return r;
 	p.owner_uid = uid;
 	p.owner_gid = gid;
@@ -141,15 +200,16 @@ static int op_tenant_delete(struct manager *m, const struct tk_caller *c, json_t
 static int op_network_create(struct manager *m, const struct tk_caller *c, json_t *args,
 			     json_t **ret, tk_err *err)
 {
-	struct network_params p = { .nat = true };
+	struct network_params p = { .nat = true, .caller = c };
 	const char *tenant;
 	json_int_t mtu = 1500;
-	int ipv6 = 0, nat = 1, r;
+	int ipv6 = 0, nat = 1, force = 0, r;
 	struct network *n = NULL;
 
-	r = tk_json_unpack(args, "network.create args", err, "{s:s, s:s, s?s, s?s, s?b, s?b, s?I}",
-			   "name", &p.name, "tenant", &tenant, "subnet", &p.subnet4, "subnet6",
-			   &p.subnet6, "ipv6", &ipv6, "nat", &nat, "mtu", &mtu);
+	r = tk_json_unpack(args, "network.create args", err,
+			   "{s:s, s:s, s?s, s?s, s?b, s?b, s?I, s?b}", "name", &p.name, "tenant",
+			   &tenant, "subnet", &p.subnet4, "subnet6", &p.subnet6, "ipv6", &ipv6, "nat",
+			   &nat, "mtu", &mtu, "force", &force);
 	if (r < 0 || (r = find_tenant(m, c, tenant, &p.tenant, err)) < 0)
 		return r;
 	if (mtu < 576 || mtu > 65535)
@@ -157,6 +217,7 @@ static int op_network_create(struct manager *m, const struct tk_caller *c, json_
 				  (long long)mtu);
 	p.ipv6 = ipv6;
 	p.nat = nat;
+	p.force = force;
 	p.mtu = (unsigned)mtu;
 	if ((r = network_create(m, &p, &n, err)) < 0)
 		return r;
@@ -287,10 +348,17 @@ static int op_endpoint_add(struct manager *m, const struct tk_caller *c, json_t 
 		return tk_err_set(err, -EINVAL, "network '%s' belongs to tenant '%s', not '%s'",
 				  network, p.network->tenant->name, tenant);
 	p.ips = ips;
-	if (db_endpoint_find(m, p.container_id, p.ifname, e, NULL) >= 0)
+	/* Another tenant's container is not named: its ids are not for probing. */
+	if (db_endpoint_find(m, p.container_id, p.ifname, e, NULL) >= 0) {
+		if (caller_may_manage(c, e->network->tenant, NULL) < 0)
+			return tk_err_set(err, -EEXIST,
+					  "container id '%s' with interface '%s' is taken; choose "
+					  "another container id",
+					  p.container_id, p.ifname);
 		return tk_err_set(err, -EEXIST,
 				  "container '%s' already has interface '%s' on network '%s'",
 				  p.container_id, p.ifname, e->network->name);
+	}
 	if ((r = endpoint_add(m, c, &p, e, err)) < 0)
 		return r;
 	*ret = endpoint_to_json(e);
@@ -311,14 +379,15 @@ static int op_endpoint_del(struct manager *m, const struct tk_caller *c, json_t 
 	if (r < 0)
 		return r;
 	r = db_endpoint_find(m, container_id, ifname, e, NULL);
-	if (r == -ENOENT || (r >= 0 && network && strcmp(network, e->network->name) != 0)) {
+	/* Another tenant's endpoint answers as a missing one does. */
+	if (r == -ENOENT || (r >= 0 && network && strcmp(network, e->network->name) != 0) ||
+	    (r >= 0 && caller_may_manage(c, e->network->tenant, NULL) < 0)) {
 		*ret = json_pack("{s:b}", "deleted", 0);
 		return 0;
 	}
 	if (r < 0)
 		return tk_err_set(err, r, "looking up endpoint failed");
-	if ((r = caller_may_manage(c, e->network->tenant, err)) < 0 ||
-	    (r = endpoint_del(m, e, err)) < 0)
+	if ((r = endpoint_del(m, e, err)) < 0)
 		return r;
 	*ret = json_pack("{s:b}", "deleted", 1);
 	return 0;
@@ -372,8 +441,7 @@ static int op_endpoint_inspect(struct manager *m, const struct tk_caller *c, jso
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	if ((r = tk_json_unpack(args, "endpoint.inspect args", err, "{s:s, s:s}", "container_id",
 				&container_id, "ifname", &ifname)) < 0 ||
-	    (r = db_endpoint_find(m, container_id, ifname, e, err)) < 0 ||
-	    (r = caller_may_manage(c, e->network->tenant, err)) < 0)
+	    (r = find_endpoint(m, c, container_id, ifname, e, err)) < 0)
 		return r;
 	*ret = endpoint_to_json(e);
 	return 0;
@@ -393,8 +461,7 @@ static int op_endpoint_check(struct manager *m, const struct tk_caller *c, json_
 	if ((r = tk_json_unpack(args, "endpoint.check args", err, "{s:s, s:s, s?s}",
 				"container_id", &container_id, "ifname", &ifname, "netns",
 				&netns)) < 0 ||
-	    (r = db_endpoint_find(m, container_id, ifname, e, err)) < 0 ||
-	    (r = caller_may_manage(c, e->network->tenant, err)) < 0 ||
+	    (r = find_endpoint(m, c, container_id, ifname, e, err)) < 0 ||
 	    (r = endpoint_check(m, c, e, netns, problems, err)) < 0)
 		return r;
 	*ret = endpoint_to_json(e);

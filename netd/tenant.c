@@ -25,6 +25,10 @@ int tenant_create(struct manager *m, const struct tenant_params *p, struct tenan
 	t->owner_gid = p->owner_gid;
 	t->max_networks = p->max_networks;
 	t->max_endpoints = p->max_endpoints;
+	t->max_addresses4 = p->max_addresses4;
+	t->max_prefixes6 = p->max_prefixes6;
+	if (p->allow)
+		t->allow = *p->allow;
 	if ((r = db_tenant_insert(m, t, err)) < 0)
 		return tk_err_wrap(err, r, "creating tenant '%s'", p->name);
 	log_info("Created tenant '%s' (id %lld)", t->name, (long long)t->id);

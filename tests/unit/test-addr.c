@@ -13,6 +13,7 @@
 #include "helpers.h"
 
 #include "addr.h"
+#include "cleanup.h"
 
 /*
  * Asserts that call fails with the negative errno `expected`, and that it filled err with the same
@@ -451,6 +452,61 @@ static void test_container_ids(void **state)
 	assert_refused_msg(tk_container_id_validate("a/b", err), -EINVAL, "'a/b'");
 }
 
+/* Issue 17: subnets that would capture the host's own traffic are named, whatever their size. */
+static void test_prefix_reserved(void **state)
+{
+	static const struct {
+		const char *prefix, *what;
+	} cases[] = {
+		{ "169.254.169.0/24", "link-local" },	 { "127.0.0.0/24", "loopback" },
+		{ "224.0.0.0/24", "multicast" },	 { "255.255.255.0/24", "broadcast" },
+		{ "0.0.0.0/24", "this network" },	 { "fe80::/64", "link-local" },
+		{ "ff02::/64", "multicast" },		 { "::/96", "unspecified" },
+		{ "::ffff:0:0/96", "IPv4-mapped" },	 { "0.0.0.0/5", "this network" },
+		{ "128.0.0.0/1", "link-local" },
+	};
+	static const char *const clear[] = { "10.200.0.0/24", "203.0.113.128/25", "172.16.0.0/12",
+					     "100.64.0.0/10", "fd7e::/48", "2001:db8::/64",
+					     "1.0.0.0/8" };
+	struct tk_prefix p, range;
+
+	(void)state;
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		const char *what;
+
+		assert_int_equal(tk_prefix_parse(cases[i].prefix, &p, NULL), 0);
+		what = tk_prefix_reserved(&p, &range);
+		if (!what || !strstr(what, cases[i].what))
+			fail_msg("%s: got '%s', expected '%s'", cases[i].prefix, what ?: "(null)",
+				 cases[i].what);
+		assert_true(tk_prefix_overlaps(&p, &range));
+	}
+	for (size_t i = 0; i < ELEMENTSOF(clear); i++) {
+		assert_int_equal(tk_prefix_parse(clear[i], &p, NULL), 0);
+		if (tk_prefix_reserved(&p, NULL))
+			fail_msg("%s is not reserved", clear[i]);
+	}
+}
+
+static void test_prefix_size(void **state)
+{
+	struct tk_prefix p;
+
+	(void)state;
+	assert_int_equal(tk_prefix_parse("10.200.0.0/16", &p, NULL), 0);
+	assert_int_equal(tk_prefix_size(&p, 32), 65536);
+	assert_int_equal(tk_prefix_parse("10.200.0.0/30", &p, NULL), 0);
+	assert_int_equal(tk_prefix_size(&p, 32), 4);
+	assert_int_equal(tk_prefix_parse("fd7e::/48", &p, NULL), 0);
+	assert_int_equal(tk_prefix_size(&p, 64), 65536);
+	assert_int_equal(tk_prefix_parse("fd7e::/64", &p, NULL), 0);
+	assert_int_equal(tk_prefix_size(&p, 64), 1);
+	assert_int_equal(tk_prefix_parse("fd7e::/120", &p, NULL), 0);
+	assert_int_equal(tk_prefix_size(&p, 64), 1);
+	assert_int_equal(tk_prefix_parse("::/0", &p, NULL), 0);
+	assert_true(tk_prefix_size(&p, 64) == UINT64_C(1) << 63);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -469,6 +525,8 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_ifnames),
 		cmocka_unit_test(test_container_ids),
+		cmocka_unit_test(test_prefix_reserved),
+		cmocka_unit_test(test_prefix_size),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

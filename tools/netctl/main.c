@@ -83,10 +83,11 @@ static int cmd_status(int argc, char **argv)
 
 #define USAGE_CREATE_TENANT                                                                        \
 	"netctl create tenant NAME [--owner USER] [--owner-group GROUP] [--max-networks N] "       \
-	"[--max-endpoints N]"
+	"[--max-endpoints N] [--max-addresses4 N|unlimited] [--max-prefixes6 N|unlimited] "       \
+	"[--allow-subnets CIDR[,CIDR...]]"
 #define USAGE_CREATE_NET                                                                           \
 	"netctl create tenant-net NAME --tenant TENANT [--subnet CIDR] [--subnet6 CIDR | --ipv6] " \
-	"[--no-nat] [--mtu N] [--cni-conf[=DIR]]"
+	"[--no-nat] [--mtu N] [--force] [--cni-conf[=DIR]]"
 
 static int create_tenant(int argc, char **argv)
 {
@@ -95,6 +96,9 @@ static int create_tenant(int argc, char **argv)
 						 { "owner-group", required_argument, NULL, 'g' },
 						 { "max-networks", required_argument, NULL, 'n' },
 						 { "max-endpoints", required_argument, NULL, 'e' },
+						 { "max-addresses4", required_argument, NULL, '4' },
+						 { "max-prefixes6", required_argument, NULL, '6' },
+						 { "allow-subnets", required_argument, NULL, 'a' },
 						 {} };
 	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
 	json_int_t v = 0;
@@ -106,10 +110,16 @@ static int create_tenant(int argc, char **argv)
 		switch (c) {
 		case 'j': cli_json = true; break;
 		case 'h':
-			return cli_help(USAGE_CREATE_TENANT, "Creates a tenant.  --owner lets that "
-							     "user manage the tenant's networks\n"
-							     "and endpoints over the socket; the "
-							     "limits cap what it may create.\n");
+			return cli_help(USAGE_CREATE_TENANT,
+					"Creates a tenant.  --owner lets that user manage the tenant's "
+					"networks\n"
+					"and endpoints over the socket; the limits cap what it may "
+					"create.\n"
+					"--max-addresses4 and --max-prefixes6 cap the address space of "
+					"all its\n"
+					"networks (IPv4 addresses, IPv6 /64s; default: netd's).  "
+					"--allow-subnets\n"
+					"lets its owner choose subnets in these ranges too.\n");
 		case 'o':
 			r = cli_parse_user(optarg, &v, USAGE_CREATE_TENANT), key = "owner_uid";
 			break;
@@ -124,6 +134,29 @@ static int create_tenant(int argc, char **argv)
 			r = cli_parse_u32(optarg, "--max-endpoints", &v, USAGE_CREATE_TENANT),
 			key = "max_endpoints";
 			break;
+		case '4':
+		case '6':
+			key = c == '4' ? "max_addresses4" : "max_prefixes6";
+			if (strcmp(optarg, "unlimited") == 0)
+				v = -1;
+			else
+				r = cli_parse_u32(optarg, c == '4' ? "--max-addresses4"
+								   : "--max-prefixes6",
+						  &v, USAGE_CREATE_TENANT);
+			break;
+		case 'a': {
+			_cleanup_free_ char *copy = strdup(optarg);
+			json_t *list = json_array();
+			char *save = NULL;
+
+			if (!copy || !list)
+				return cli_usage_error(USAGE_CREATE_TENANT, "out of memory");
+			for (char *tok = strtok_r(copy, ",", &save); tok;
+			     tok = strtok_r(NULL, ",", &save))
+				json_array_append_new(list, json_string(tok));
+			json_object_set_new(args, "allow_subnets", list);
+			break;
+		}
 		default: return cli_usage_error(USAGE_CREATE_TENANT, "invalid option");
 		}
 		if (r)
@@ -225,6 +258,7 @@ static int create_network(int argc, char **argv)
 						 { "ipv6", no_argument, NULL, 'i' },
 						 { "no-nat", no_argument, NULL, 'N' },
 						 { "mtu", required_argument, NULL, 'm' },
+						 { "force", no_argument, NULL, 'F' },
 						 { "cni-conf", optional_argument, NULL, 'C' },
 						 {} };
 	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
@@ -243,7 +277,10 @@ static int create_network(int argc, char **argv)
 					"optionally an IPv6 /64 (given\n"
 					"with --subnet6 or allocated with --ipv6).  "
 					"Egress is masqueraded unless\n"
-					"--no-nat.  --cni-conf also writes "
+					"--no-nat.  --force (administrators) accepts a subnet that "
+					"overlaps a\n"
+					"reserved range or the host's addresses and routes.\n"
+					"--cni-conf also writes "
 					"DIR/NAME.conflist (default\n"
 					"DIR: " DEFAULT_CNI_CONF_DIR ") for runtimes.\n");
 		case 't': json_object_set_new(args, "tenant", json_string(optarg)); break;
@@ -251,6 +288,7 @@ static int create_network(int argc, char **argv)
 		case '6': json_object_set_new(args, "subnet6", json_string(optarg)); break;
 		case 'i': json_object_set_new(args, "ipv6", json_true()); break;
 		case 'N': json_object_set_new(args, "nat", json_false()); break;
+		case 'F': json_object_set_new(args, "force", json_true()); break;
 		case 'm':
 			if ((r = cli_parse_u32(optarg, "--mtu", &v, USAGE_CREATE_NET)) != 0)
 				return r;

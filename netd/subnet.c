@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Which subnets a network may have.  A tenant network's gateway address sits on a bridge in
+ * netd's own netns, so a subnet there wins the host's routing: 169.254.169.0/24 would capture the
+ * host's connections to the metadata address, a slice of the LAN the host's traffic to that
+ * slice.  Reserved ranges and whatever the host already reaches are refused (an admin may force
+ * them, with a warning); tenant owners are also held to the ranges the administrator allowed.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "netd.h"
+#include "nl.h"
+
+int prefix_list_parse(const char *s, const char *what, struct prefix_list *ret, tk_err *err)
+{
+	_cleanup_free_ char *copy = strdup(s);
+	struct prefix_list l = {};
+	char *save = NULL;
+	int r;
+
+	if (!copy)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (l.n == PREFIX_LIST_MAX)
+			return tk_err_set(err, -E2BIG, "%s: at most %d prefixes", what,
+					  PREFIX_LIST_MAX);
+		if ((r = tk_prefix_parse(tok, &l.p[l.n], err)) < 0)
+			return tk_err_wrap(err, r, "%s", what);
+		l.n++;
+	}
+	*ret = l;
+	return 0;
+}
+
+bool prefix_list_covers(const struct prefix_list *l, const struct tk_prefix *p)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->p[i].addr.family == p->addr.family && l->p[i].len <= p->len &&
+		    tk_prefix_contains(&l->p[i], &p->addr))
+			return true;
+	return false;
+}
+
+const char *prefix_list_format(const struct prefix_list *l, char *buf, size_t size)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < l->n && off < size; i++) {
+		char one[TK_PREFIX_STRLEN];
+		int n = snprintf(buf + off, size - off, "%s%s", i ? "," : "",
+				 tk_prefix_format(&l->p[i], one, sizeof(one)));
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+	return buf;
+}
+
+struct host_hit {
+	const struct tk_prefix *p;
+	struct tk_prefix hit;
+	const char *kind;
+	int ifindex;
+};
+
+static int find_host_overlap(const struct tk_prefix *q, const char *kind, int ifindex,
+			     void *userdata)
+{
+	struct host_hit *h = userdata;
+
+	if (!tk_prefix_overlaps(h->p, q))
+		return 0;
+	h->hit = *q;
+	h->kind = kind;
+	h->ifindex = ifindex;
+	return -EADDRINUSE; /* stops the walk */
+}
+
+static int host_overlap(struct manager *m, const struct tk_prefix *p, bool forced, tk_err *err)
+{
+	struct host_hit h = { .p = p };
+	char buf[TK_PREFIX_STRLEN], other[TK_PREFIX_STRLEN], ifname[IF_NAMESIZE] = "";
+	int r = tk_nl_host_prefixes(m->nl, find_host_overlap, &h, err);
+
+	if (r != -EADDRINUSE)
+		return r < 0 ? tk_err_wrap(err, r, "reading the host's addresses and routes") : 0;
+	if (h.ifindex > 0 && !if_indextoname((unsigned)h.ifindex, ifname))
+		snprintf(ifname, sizeof(ifname), "#%d", h.ifindex);
+	tk_prefix_format(p, buf, sizeof(buf));
+	tk_prefix_format(&h.hit, other, sizeof(other));
+	if (!forced)
+		return tk_err_set(err, -EADDRINUSE,
+				  "subnet %s overlaps the host's %s %s%s%s: a network there would "
+				  "capture the host's own traffic",
+				  buf, h.kind, other, ifname[0] ? " on " : "", ifname);
+	log_warning("Forced subnet %s overlaps the host's %s %s%s%s", buf, h.kind, other,
+		    ifname[0] ? " on " : "", ifname);
+	return 0;
+}
+
+int subnet_check(struct manager *m, const struct network_params *np, const struct tk_prefix *p,
+		 tk_err *err)
+{
+	bool admin = !np->caller || np->caller->admin;
+	char buf[TK_PREFIX_STRLEN], range[TK_PREFIX_STRLEN], allowed[512];
+	struct tk_prefix reserved;
+	const char *what;
+
+	if (np->force && !admin)
+		return tk_err_set(err, -EPERM, "only an administrator may force a subnet");
+	tk_prefix_format(p, buf, sizeof(buf));
+	if ((what = tk_prefix_reserved(p, &reserved))) {
+		tk_prefix_format(&reserved, range, sizeof(range));
+		if (!np->force)
+			return tk_err_set(err, -EINVAL,
+					  "subnet %s overlaps %s, which is %s: no network may use it",
+					  buf, range, what);
+		log_warning("Forced subnet %s overlaps %s, which is %s", buf, range, what);
+	}
+	/* The administrator chose the ranges; it is not held to them. */
+	if (!admin && !prefix_list_covers(&m->allow, p) &&
+	    !prefix_list_covers(&np->tenant->allow, p)) {
+		prefix_list_format(&m->allow, allowed, sizeof(allowed));
+		if (np->tenant->allow.n) {
+			size_t n = strlen(allowed);
+			allowed[n] = ',';
+			prefix_list_format(&np->tenant->allow, allowed + n + 1,
+					   sizeof(allowed) - n - 1);
+		}
+		return tk_err_set(err, -EPERM,
+				  "subnet %s is outside the ranges allowed for tenant '%s' (%s)", buf,
+				  np->tenant->name, allowed);
+	}
+	return host_overlap(m, p, np->force, err);
+}
+
+struct collect {
+	int family;
+	struct tk_prefix **used;
+	size_t *n, *size;
+};
+
+static int collect_host(const struct tk_prefix *q, const char *kind, int ifindex, void *userdata)
+{
+	struct collect *c = userdata;
+
+	(void)kind;
+	(void)ifindex;
+	if (q->addr.family != c->family)
+		return 0;
+	if (*c->n == *c->size) {
+		size_t size = *c->size ? *c->size * 2 : 64;
+		struct tk_prefix *p = realloc(*c->used, size * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		*c->used = p;
+		*c->size = size;
+	}
+	(*c->used)[(*c->n)++] = *q;
+	return 0;
+}
+
+int subnet_host_prefixes(struct manager *m, int family, struct tk_prefix **used, size_t *n_used,
+			 size_t *size, tk_err *err)
+{
+	struct collect c = { .family = family, .used = used, .n = n_used, .size = size };
+	int r = tk_nl_host_prefixes(m->nl, collect_host, &c, err);
+
+	if (r == -ENOMEM)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	return r;
+}
+
+void tenant_address_usage(struct manager *m, const struct tenant *t, uint64_t *ret4,
+			  uint64_t *ret6)
+{
+	uint64_t a4 = 0, a6 = 0;
+
+	for (const struct network *n = m->networks; n; n = n->next) {
+		if (n->tenant != t)
+			continue;
+		if (n->has4)
+			a4 += tk_prefix_size(&n->subnet4, 32);
+		if (n->has6)
+			a6 += tk_prefix_size(&n->subnet6, 64);
+	}
+	*ret4 = a4;
+	*ret6 = a6;
+}
