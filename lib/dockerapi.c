@@ -126,9 +126,13 @@ int tk_docker_create_opts_decode(json_t *opts, struct tk_docker_create_opts *ret
 			r = parse_u32(key, s, 10, 0xfffffffe, &ret->uid, err);
 		else if (strcmp(key, "gid") == 0)
 			r = parse_u32(key, s, 10, 0xfffffffe, &ret->gid, err);
-		else if (strcmp(key, "mode") == 0)
-			r = parse_u32(key, s, 8, 07777, &ret->mode, err);
-		else
+		else if (strcmp(key, "mode") == 0) {
+			if (parse_u32(key, s, 8, 0777, &ret->mode, NULL) < 0)
+				r = tk_err_set(err, -EINVAL,
+					       "mode=%.64s is not a permission mode from 0 to 0777 "
+					       "(no setuid, setgid or sticky bits)",
+					       s);
+		} else
 			return tk_err_set(err, -EINVAL,
 					  "unknown option '%.64s' (tenant, size, backend, fs, uid, "
 					  "gid, mode)",

@@ -74,6 +74,18 @@ static int op_status(struct manager *m, const struct tk_caller *c, json_t *args,
 			 "networks", (int)networks, "endpoints", (json_int_t)m->n_endpoints,
 			 "veths_deleting", (json_int_t)reaper_pending(m), "pid", (int)getpid(),
 			 "state_dir", m->state_dir, "socket", m->socket_path);
+	if (*ret) {
+		json_t *pools = json_array();
+		char buf[TK_PREFIX_STRLEN];
+
+		for (size_t i = 0; pools && i < m->pools4.n; i++)
+			json_array_append_new(pools, json_string(tk_prefix_format(
+							     &m->pools4.p[i], buf, sizeof(buf))));
+		json_object_set_new(*ret, "pools4", pools);
+		json_object_set_new(*ret, "pool6",
+				    json_string(tk_prefix_format(&m->pool6, buf, sizeof(buf))));
+		json_object_set_new(*ret, "max_ports", json_integer(m->max_ports));
+	}
 	return 0;
 }
 

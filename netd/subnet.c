@@ -69,12 +69,24 @@ struct host_hit {
 	int ifindex;
 };
 
+/* An address as configured (203.0.113.5/24) as the prefix it reaches (203.0.113.0/24). */
+static struct tk_prefix network_of(const struct tk_prefix *q)
+{
+	struct tk_prefix n = *q;
+	unsigned bits = n.addr.family == AF_INET ? 32 : 128;
+
+	for (unsigned i = n.len; i < bits; i++)
+		n.addr.bytes[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
+	return n;
+}
+
 static int find_host_overlap(const struct tk_prefix *q, const char *kind, int ifindex,
 			     void *userdata)
 {
 	struct host_hit *h = userdata;
+	struct tk_prefix net = network_of(q);
 
-	if (!tk_prefix_overlaps(h->p, q))
+	if (!tk_prefix_overlaps(h->p, &net))
 		return 0;
 	h->hit = *q;
 	h->kind = kind;
@@ -162,7 +174,7 @@ static int collect_host(const struct tk_prefix *q, const char *kind, int ifindex
 		*c->used = p;
 		*c->size = size;
 	}
-	(*c->used)[(*c->n)++] = *q;
+	(*c->used)[(*c->n)++] = network_of(q);
 	return 0;
 }
 

@@ -64,9 +64,11 @@ static int parse_mode(json_t *j, uint32_t *ret, tk_err *err)
 	} else {
 		v = -1;
 	}
-	if (v < 0 || v > 07777)
+	/* Permission bits only: no setuid, setgid or sticky bit on a volume's top directory. */
+	if (v < 0 || v > 0777)
 		return tk_err_set(err, -EINVAL,
-				  "mode must be an octal permission mode like \"0755\"");
+				  "mode must be an octal permission mode from 0 to 0777 like \"0755\" "
+				  "(no setuid, setgid or sticky bits)");
 	*ret = (uint32_t)v;
 	return 0;
 }

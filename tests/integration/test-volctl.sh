@@ -57,6 +57,8 @@ volume with a bad name|create volume a/b --tenant alpha --size 64M
 volume with a bad tenant name|create volume v --tenant -x --size 64M
 volume with a bad mode|create volume v --tenant alpha --size 64M --mode 0800
 volume with a mode too large|create volume v --tenant alpha --size 64M --mode 17777
+volume with setuid, setgid and sticky bits|create volume v --tenant alpha --size 64M --mode 07777
+volume with the setuid bit|create volume v --tenant alpha --size 64M --mode 4755
 volume with a bad uid|create volume v --tenant alpha --size 64M --uid x
 volume with uid 2^32-1|create volume v --tenant alpha --size 64M --uid 4294967295
 volume with a gid past 32 bits|create volume v --tenant alpha --size 64M --gid 4294967296

@@ -103,6 +103,13 @@ for size in '0' '-1' '1.5' '"1.5G"' '"10Q"' '"8M"' '"2P"' 'true'; do
 done
 expect_eq "mode 10000 is refused" 22 \
 	"$(tk_vcode volume.create '{"name":"m","tenant":"alpha","size":"16M","mode":"10000"}')"
+# Permission bits only: no setuid, setgid or sticky bit on a volume's top directory (issue 17).
+for mode in 07777 4755 2770 1777; do
+	expect_eq "mode $mode is refused" 22 \
+		"$(tk_vcode volume.create "{\"name\":\"m\",\"tenant\":\"alpha\",\"size\":\"16M\",\"mode\":\"$mode\"}")"
+	expect_eq "mode $mode as a number is refused" 22 \
+		"$(tk_vcode volume.create "{\"name\":\"m\",\"tenant\":\"alpha\",\"size\":\"16M\",\"mode\":$((8#$mode))}")"
+done
 expect_eq "an unknown backend is refused" 22 \
 	"$(tk_vcode volume.create '{"name":"m","tenant":"alpha","size":"16M","backend":"zfs"}')"
 expect_eq "an unknown key is refused" 22 \

@@ -149,6 +149,15 @@ static void test_create_opts(void **state)
 	assert_int_equal(opts("{\"tenant\":\"a\",\"size\":\"1M\",\"mode\":\"0800\"}", &o), -EINVAL);
 	assert_int_equal(opts("{\"tenant\":\"a\",\"size\":\"1M\",\"mode\":\"17777\"}", &o),
 			 -EINVAL);
+	/* Permission bits only: setuid, setgid and sticky bits are refused (issue 17). */
+	assert_int_equal(opts("{\"tenant\":\"a\",\"size\":\"1M\",\"mode\":\"07777\"}", &o),
+			 -EINVAL);
+	assert_int_equal(opts("{\"tenant\":\"a\",\"size\":\"1M\",\"mode\":\"4755\"}", &o),
+			 -EINVAL);
+	assert_int_equal(opts("{\"tenant\":\"a\",\"size\":\"1M\",\"mode\":\"2770\"}", &o),
+			 -EINVAL);
+	assert_int_equal(opts("{\"tenant\":\"a\",\"size\":\"1M\",\"mode\":\"1777\"}", &o),
+			 -EINVAL);
 	assert_int_equal(opts("{\"tenant\":\"a\",\"size\":\"1M\",\"gid\":\"\"}", &o), -EINVAL);
 	json_decref(held);
 	held = NULL;

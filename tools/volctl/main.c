@@ -137,8 +137,10 @@ static int parse_mode(const char *s, json_t *args, const char *usage)
 
 	errno = 0;
 	v = strtol(s, &end, 8);
-	if (!*s || *end || errno || v < 0 || v > 07777 || s[0] == '-' || s[0] == '+')
-		return cli_usage_error(usage, "--mode must be an octal mode like 0750, not '%s'",
+	if (!*s || *end || errno || v < 0 || v > 0777 || s[0] == '-' || s[0] == '+')
+		return cli_usage_error(usage,
+				       "--mode must be an octal mode from 0 to 0777 like 0750, not "
+				       "'%s'",
 				       s);
 	json_object_set_new(args, "mode", json_integer(v));
 	return 0;
