@@ -42,12 +42,30 @@ nspid=$(pgrep -P "$holder" sleep || echo "$holder")
 expect_ok "owner attaches a container in its own user+net namespace" \
 	as $OWNER "$NETCTL" attach alpha-net c1 "/proc/$nspid/ns/net"
 expect_ok "that container got its interface" nsenter -t "$nspid" -n ip link show eth0
-expect_fail "another uid (in the socket group) cannot detach the owner's container" \
-	setpriv --reuid $OTHER --regid $OTHER --groups $OWNER "$NETCTL" detach c1
+# Another tenant's container answers as a missing one does (issue 17.5): DEL deletes nothing.
+expect_eq "another uid (in the socket group) detaching the owner's container deletes nothing" \
+	"'c1' was not attached." \
+	"$(setpriv --reuid $OTHER --regid $OTHER --groups $OWNER "$NETCTL" detach c1 2>&1)"
 expect_ok "the container is still attached" "$NETCTL" inspect endpoint c1 eth0
 expect_ok "owner detaches its container" as $OWNER "$NETCTL" detach c1
 kill "$nspid" "$holder" 2>/dev/null
 
+# Issue 17.5: nothing tells a tenant owner whether another tenant's container id exists.
+tk_ns_add betans
+"$NETCTL" attach beta-net betac /run/netns/betans >/dev/null
+ocall() { as $OWNER "$TK_PYTHON" "$TK_SOURCE_DIR/tests/integration/rpc-call.py" "$TK_NETD_SOCKET" "$@"; }
+for op in endpoint.inspect endpoint.check; do
+	theirs=$(ocall $op '{"container_id":"betac","ifname":"eth0"}' | jq -c '.error | .msg |= sub("betac"; "ID")')
+	missing=$(ocall $op '{"container_id":"nosuch","ifname":"eth0"}' | jq -c '.error | .msg |= sub("nosuch"; "ID")')
+	expect_eq "$op: another tenant's container answers as a missing one" "$missing" "$theirs"
+done
+expect_eq "endpoint.del of another tenant's container deletes nothing, as for a missing one" \
+	'{"ok":true,"result":{"deleted":false}}' \
+	"$(ocall endpoint.del '{"container_id":"betac","ifname":"eth0"}' | jq -c .)"
+expect_ok "that container is still attached" "$NETCTL" inspect endpoint betac eth0
+reply=$(ocall endpoint.add '{"network":"alpha-net","container_id":"betac","ifname":"eth0","lease":true}')
+expect_eq "endpoint.add with another tenant's container id is refused" false "$(jq .ok <<<"$reply")"
+expect_ok "without naming that tenant's network ($reply)" bash -c "! grep -q beta <<<'$(jq -r .error.msg <<<"$reply" | sed 's/betac//')'"
 expect_fail "a uid outside the socket group cannot even connect" as $OTHER "$NETCTL" status
 rc=0; as $OTHER "$NETCTL" status >/dev/null 2>&1 || rc=$?
 expect_eq "that failure is exit code 3 (cannot reach netd)" 3 "$rc"
