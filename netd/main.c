@@ -26,6 +26,7 @@ static const char *arg_allow_subnets; /* NULL: the pools */
 static int64_t arg_max_addresses4 = 4096; /* 16 /24 networks */
 static int64_t arg_max_prefixes6 = 256;	  /* a /56 */
 static unsigned arg_max_ports = 1000;
+static bool arg_max_ports_set;
 static const char *arg_admin_group;
 static const char *arg_socket_group;
 static int arg_log_level = LOG_INFO;
@@ -116,8 +117,10 @@ static int parse_args(int argc, char **argv)
 				arg_max_addresses4 = v;
 			else if (c == ARG_MAX6)
 				arg_max_prefixes6 = v;
-			else
+			else {
 				arg_max_ports = (unsigned)v;
+				arg_max_ports_set = true;
+			}
 			break;
 		}
 		case ARG_LOG_LEVEL:
@@ -215,6 +218,31 @@ static int take_lock(const char *socket_path, int *ret_fd, tk_err *err)
 	return 0;
 }
 
+/*
+ * A broadcast is flooded to every port of a bridge from one CPU, and each veth queues its copy on
+ * that CPU's backlog (net.core.netdev_max_backlog packets): ports past the backlog get nothing,
+ * and their containers stop answering ARP (netd(8), FULL BRIDGES).
+ */
+static unsigned ports_limit(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/sys/net/core/netdev_max_backlog", "re");
+	unsigned backlog = 0;
+
+	if (!f || fscanf(f, "%u", &backlog) != 1 || backlog == 0)
+		return arg_max_ports;
+	if (!arg_max_ports_set && backlog < arg_max_ports) {
+		log_info("net.core.netdev_max_backlog is %u: at most %u container interfaces per "
+			 "network",
+			 backlog, backlog);
+		return backlog;
+	}
+	if (backlog < arg_max_ports)
+		log_warning("--max-ports %u exceeds net.core.netdev_max_backlog (%u): broadcasts "
+			    "will not reach every container of a network with more ports",
+			    arg_max_ports, backlog);
+	return arg_max_ports;
+}
+
 static int setup_manager(struct manager *m, int *lock_fd, tk_err *err)
 {
 	int r;
@@ -224,7 +252,7 @@ static int setup_manager(struct manager *m, int *lock_fd, tk_err *err)
 	m->admin_gid = (gid_t)-1;
 	m->default_max_addresses4 = arg_max_addresses4;
 	m->default_max_prefixes6 = arg_max_prefixes6;
-	m->max_ports = arg_max_ports;
+	m->max_ports = ports_limit();
 	if (arg_admin_group && tk_parse_gid(arg_admin_group, &m->admin_gid) < 0)
 		return tk_err_set(err, -EINVAL, "unknown admin group '%s'", arg_admin_group);
 	if ((r = parse_pools(m, err)) < 0 || (r = take_lock(m->socket_path, lock_fd, err)) < 0)
