@@ -2,9 +2,12 @@
 #include "ipam.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include "cleanup.h"
 
 struct tk_ipam_pool {
 	struct tk_prefix subnet;
@@ -188,32 +191,95 @@ size_t tk_ipam_pool_available(const struct tk_ipam_pool *pool)
 	return pool->size - pool->used;
 }
 
+/* Reads the nbits (at most 63) bits that start at bit `start` of a big-endian byte string. */
+static uint64_t get_bits(const uint8_t *bytes, unsigned start, unsigned nbits)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < nbits; i++) {
+		unsigned bit = start + i;
+		v = v << 1 | ((bytes[bit / 8] >> (7 - bit % 8)) & 1);
+	}
+	return v;
+}
+
+static bool bits_zero(const uint8_t *bytes, unsigned start, unsigned nbits)
+{
+	for (unsigned bit = start; bit < start + nbits; bit++)
+		if ((bytes[bit / 8] >> (7 - bit % 8)) & 1)
+			return false;
+	return true;
+}
+
+struct child_range {
+	uint64_t lo, hi; /* child indexes, inclusive */
+};
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct child_range *x = a, *y = b;
+	return (x->lo > y->lo) - (x->lo < y->lo);
+}
+
+/*
+ * The children a used prefix u overlaps, as indexes in the window of `wbits` bits that ends at
+ * child_len (the bits between pool->len and the window are zero): false when it overlaps none.
+ */
+static bool used_range(const struct tk_prefix *pool, uint8_t child_len, unsigned wbits,
+		       const struct tk_prefix *u, struct child_range *ret)
+{
+	unsigned wstart = child_len - wbits, fixed;
+
+	if (!tk_prefix_overlaps(pool, u))
+		return false;
+	if (u->len <= pool->len) { /* u holds the whole pool */
+		*ret = (struct child_range){ 0, (UINT64_C(1) << wbits) - 1 };
+		return true;
+	}
+	/* Bits of u between the pool and the window must be zero, or u is beyond the window. */
+	fixed = u->len < wstart ? u->len : wstart;
+	if (!bits_zero(u->addr.bytes, pool->len, fixed - pool->len))
+		return false;
+	if (u->len <= wstart) {
+		*ret = (struct child_range){ 0, (UINT64_C(1) << wbits) - 1 };
+		return true;
+	}
+	fixed = (u->len < child_len ? u->len : child_len) - wstart;
+	ret->lo = get_bits(u->addr.bytes, wstart, fixed) << (wbits - fixed);
+	ret->hi = ret->lo + (UINT64_C(1) << (wbits - fixed)) - 1;
+	return true;
+}
+
 int tk_ipam_carve(const struct tk_prefix *pool, uint8_t child_len, const struct tk_prefix *used,
 		  size_t n_used, struct tk_prefix *ret, tk_err *err)
 {
+	_cleanup_free_ struct child_range *ranges = NULL;
 	char buf[TK_PREFIX_STRLEN];
-	unsigned span = child_len - pool->len;
-	uint64_t count;
+	unsigned span = child_len - pool->len, wbits;
+	uint64_t count, next = 0;
+	size_t n = 0;
 
 	if (child_len < pool->len || child_len > family_bits(pool->addr.family))
 		return tk_err_set(err, -EINVAL, "cannot carve /%u subnets out of %s", child_len,
 				  tk_prefix_format(pool, buf, sizeof(buf)));
-	count = span >= 32 ? 1ull << 32 : 1ull << span;
-	for (uint64_t k = 0; k < count; k++) {
-		struct tk_prefix c = { .addr = pool->addr, .len = child_len };
-		bool taken = false;
-
-		/* Beyond 2^32 children only the lowest ones are ever considered. */
-		if (span > 32)
-			set_bits(c.addr.bytes, child_len - 32, 32, k);
-		else
-			set_bits(c.addr.bytes, pool->len, span, k);
-		for (size_t i = 0; i < n_used && !taken; i++)
-			taken = tk_prefix_overlaps(&c, &used[i]);
-		if (!taken) {
-			*ret = c;
-			return 0;
-		}
+	/* Beyond 2^32 children only the lowest ones are ever considered. */
+	wbits = span > 32 ? 32 : span;
+	count = UINT64_C(1) << wbits;
+	/* The used prefixes as ranges of children, sorted: the first gap is the lowest free one. */
+	if (n_used && !(ranges = calloc(n_used, sizeof(*ranges))))
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n_used; i++)
+		if (used_range(pool, child_len, wbits, &used[i], &ranges[n]))
+			n++;
+	if (n)
+		qsort(ranges, n, sizeof(*ranges), cmp_range);
+	for (size_t i = 0; i < n && ranges[i].lo <= next; i++)
+		if (ranges[i].hi + 1 > next)
+			next = ranges[i].hi + 1;
+	if (next < count) {
+		*ret = (struct tk_prefix){ .addr = pool->addr, .len = child_len };
+		set_bits(ret->addr.bytes, child_len - wbits, wbits, next);
+		return 0;
 	}
 	return tk_err_set(err, -ENOSPC, "no free /%u left in %s", child_len,
 			  tk_prefix_format(pool, buf, sizeof(buf)));

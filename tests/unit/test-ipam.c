@@ -515,6 +515,68 @@ static void test_carve_v6(void **state)
 	assert_int_equal(tk_ipam_carve(&pool, 64, used, 256, &got, NULL), -ENOSPC);
 }
 
+/*
+ * netd's default IPv4 pools (netd --pool4) hold 4,096 /24 networks (issue 13): carving them in
+ * order, as netd does, yields 4,096 distinct subnets, fast, and then nothing.
+ */
+static void test_carve_default_pools(void **state)
+{
+	enum { N = 4096 };
+	struct tk_prefix pools[2], *used = calloc(N + 1, sizeof(*used)), got;
+	size_t n = 0;
+
+	(void)state;
+	assert_non_null(used);
+	assert_int_equal(tk_prefix_parse("10.200.0.0/13", &pools[0], NULL), 0);
+	assert_int_equal(tk_prefix_parse("10.208.0.0/13", &pools[1], NULL), 0);
+	/* Something the host routes, inside the first pool: stepped over. */
+	assert_int_equal(tk_prefix_parse("10.200.3.0/24", &used[n++], NULL), 0);
+	for (int i = 0; i < N; i++) {
+		int r = -ENOSPC;
+		for (size_t p = 0; p < 2 && r == -ENOSPC; p++)
+			r = tk_ipam_carve(&pools[p], 24, used, n, &got, NULL);
+		if (i == N - 1) { /* the host's /24 took one */
+			assert_int_equal(r, -ENOSPC);
+			break;
+		}
+		assert_int_equal(r, 0);
+		assert_int_equal(got.len, 24);
+		for (size_t j = 0; j < n; j++)
+			assert_false(tk_prefix_overlaps(&got, &used[j]));
+		used[n++] = got;
+	}
+	assert_int_equal(n, N);
+	assert_int_equal(tk_prefix_parse("10.200.0.0/24", &got, NULL), 0);
+	assert_true(tk_addr_equal(&used[1].addr, &got.addr)); /* 10.200.0.0/24 first, as before */
+	free(used);
+}
+
+/* Used prefixes of every shape against a v6 pool carved into /64s (a 2^16 window). */
+static void test_carve_ranges(void **state)
+{
+	struct tk_prefix pool, used[4], got;
+	char buf[TK_PREFIX_STRLEN];
+
+	(void)state;
+	assert_int_equal(tk_prefix_parse("fd7e::/48", &pool, NULL), 0);
+	assert_int_equal(tk_prefix_parse("fd7e::/63", &used[0], NULL), 0);	/* children 0, 1 */
+	assert_int_equal(tk_prefix_parse("fd7e:0:0:2::/120", &used[1], NULL), 0); /* inside 2 */
+	assert_int_equal(tk_prefix_parse("fd7f::/48", &used[2], NULL), 0);	/* elsewhere */
+	assert_int_equal(tk_prefix_parse("fd7e:0:0:4::/62", &used[3], NULL), 0); /* 4..7 */
+	assert_int_equal(tk_ipam_carve(&pool, 64, used, 4, &got, NULL), 0);
+	assert_string_equal(tk_prefix_format(&got, buf, sizeof(buf)), "fd7e:0:0:3::/64");
+	used[1] = got; /* 3 taken, 2 free again */
+	assert_int_equal(tk_ipam_carve(&pool, 64, used, 4, &got, NULL), 0);
+	assert_string_equal(tk_prefix_format(&got, buf, sizeof(buf)), "fd7e:0:0:2::/64");
+	/* A used prefix that holds the pool leaves nothing. */
+	assert_int_equal(tk_prefix_parse("fd00::/8", &used[0], NULL), 0);
+	assert_int_equal(tk_ipam_carve(&pool, 64, used, 1, &got, NULL), -ENOSPC);
+	/* Deep v6 carve (window past 2^32 children): bits above the window set means "elsewhere". */
+	assert_int_equal(tk_prefix_parse("fd7e:0:0:1::/64", &used[0], NULL), 0);
+	assert_int_equal(tk_ipam_carve(&pool, 124, used, 1, &got, NULL), 0);
+	assert_string_equal(tk_prefix_format(&got, buf, sizeof(buf)), "fd7e::/124");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -530,6 +592,8 @@ int main(void)
 		cmocka_unit_test(test_carve_v4),
 		cmocka_unit_test(test_carve_refused),
 		cmocka_unit_test(test_carve_exhaustion),
+		cmocka_unit_test(test_carve_default_pools),
+		cmocka_unit_test(test_carve_ranges),
 		cmocka_unit_test(test_carve_v6),
 	};
 
