@@ -80,13 +80,22 @@ static struct tk_prefix network_of(const struct tk_prefix *q)
 	return n;
 }
 
+/*
+ * Routes shorter than /8 say where the rest of the world is, as a default route does (a VPN's
+ * 0.0.0.0/1 + 128.0.0.0/1), not what the host has: they would overlap every subnet.
+ */
+static bool default_like(const struct tk_prefix *q, const char *kind)
+{
+	return strcmp(kind, "route") == 0 && q->len < 8;
+}
+
 static int find_host_overlap(const struct tk_prefix *q, const char *kind, int ifindex,
 			     void *userdata)
 {
 	struct host_hit *h = userdata;
 	struct tk_prefix net = network_of(q);
 
-	if (!tk_prefix_overlaps(h->p, &net))
+	if (default_like(q, kind) || !tk_prefix_overlaps(h->p, &net))
 		return 0;
 	h->hit = *q;
 	h->kind = kind;
@@ -120,7 +129,8 @@ int subnet_check(struct manager *m, const struct network_params *np, const struc
 		 tk_err *err)
 {
 	bool admin = !np->caller || np->caller->admin;
-	char buf[TK_PREFIX_STRLEN], range[TK_PREFIX_STRLEN], allowed[512];
+	char buf[TK_PREFIX_STRLEN], range[TK_PREFIX_STRLEN];
+	char allowed[2 * PREFIX_LIST_MAX * TK_PREFIX_STRLEN + 2];
 	struct tk_prefix reserved;
 	const char *what;
 
@@ -138,9 +148,9 @@ int subnet_check(struct manager *m, const struct network_params *np, const struc
 	/* The administrator chose the ranges; it is not held to them. */
 	if (!admin && !prefix_list_covers(&m->allow, p) &&
 	    !prefix_list_covers(&np->tenant->allow, p)) {
-		prefix_list_format(&m->allow, allowed, sizeof(allowed));
+		prefix_list_format(&m->allow, allowed, sizeof(allowed) / 2);
 		if (np->tenant->allow.n) {
-			size_t n = strlen(allowed);
+			size_t n = strlen(allowed); /* < sizeof(allowed) / 2 */
 			allowed[n] = ',';
 			prefix_list_format(&np->tenant->allow, allowed + n + 1,
 					   sizeof(allowed) - n - 1);
@@ -162,9 +172,8 @@ static int collect_host(const struct tk_prefix *q, const char *kind, int ifindex
 {
 	struct collect *c = userdata;
 
-	(void)kind;
 	(void)ifindex;
-	if (q->addr.family != c->family)
+	if (q->addr.family != c->family || default_like(q, kind))
 		return 0;
 	if (*c->n == *c->size) {
 		size_t size = *c->size ? *c->size * 2 : 64;

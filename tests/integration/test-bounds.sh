@@ -26,6 +26,9 @@ ip link set lan1 up
 ip addr add 203.0.113.5/24 dev lan0
 ip link set lan0 up
 ip route add 198.51.100.0/24 via 203.0.113.1 dev lan0
+# A VPN's "default" in two halves says nothing about what the host has: it must not block.
+ip route add 0.0.0.0/1 via 203.0.113.1 dev lan0
+ip route add 128.0.0.0/1 via 203.0.113.1 dev lan0
 # Something the host already reaches inside the pool: carving must step over it.
 ip route add 10.200.0.0/24 via 203.0.113.1 dev lan0
 
@@ -122,6 +125,12 @@ expect_eq "tenant.create refuses a negative cap below -1" 22 \
 expect_ok "--max-addresses4 unlimited" "$NETCTL" create tenant big --max-addresses4 unlimited
 expect_eq "is shown as null" null "$("$NETCTL" --json inspect tenant big | jq .max_addresses4)"
 expect_ok "an unlimited tenant takes a /16" "$NETCTL" create tenant-net bignet --tenant big --subnet 10.210.0.0/16
+tk_netd_stop
+tk_netd_start --socket-group "$OWNER"
+expect_eq "caps and allowed ranges survive a restart" '768 ["203.0.113.0/24","10.88.0.0/16"]' \
+	"$("$NETCTL" --json inspect tenant alpha | jq .max_addresses4) $("$NETCTL" --json inspect tenant beta | jq -c .allow_subnets)"
+expect_eq "and are enforced after it" 122 "$(code network.create '{"name":"a4","tenant":"alpha"}')"
+expect_eq "and allow after it" ok "$(code network.create '{"name":"b2","tenant":"beta","subnet":"10.88.2.0/24"}')"
 
 # ---- issue 13: pools in order, and a network per /24 -------------------------------------------
 tk_netd_stop
