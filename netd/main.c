@@ -6,8 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "json.h"
@@ -243,6 +246,32 @@ static unsigned ports_limit(void)
 	return arg_max_ports;
 }
 
+/*
+ * And one netd per network namespace, whatever its socket: an abstract AF_UNIX address belongs
+ * to the netns it is bound in, and is released when the process dies.  Two netds in one netns
+ * would replace each other's nftables tables and delete each other's links.
+ */
+static int take_netns_lock(int *ret_fd, tk_err *err)
+{
+	static const char name[] = "\0tenantkit/netd";
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return tk_err_set(err, -errno, "cannot create a socket: %m");
+	memcpy(sa.sun_path, name, sizeof(name) - 1);
+	if (bind(fd, (struct sockaddr *)&sa, offsetof(struct sockaddr_un, sun_path) + sizeof(name) - 1) <
+	    0) {
+		if (errno == EADDRINUSE)
+			return tk_err_set(err, -EBUSY,
+					  "another netd already runs in this network namespace "
+					  "(it holds '@tenantkit/netd'): one netd per host");
+		return tk_err_set(err, -errno, "cannot bind '@tenantkit/netd': %m");
+	}
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
 static int setup_manager(struct manager *m, int *lock_fd, tk_err *err)
 {
 	int r;
@@ -255,7 +284,8 @@ static int setup_manager(struct manager *m, int *lock_fd, tk_err *err)
 	m->max_ports = ports_limit();
 	if (arg_admin_group && tk_parse_gid(arg_admin_group, &m->admin_gid) < 0)
 		return tk_err_set(err, -EINVAL, "unknown admin group '%s'", arg_admin_group);
-	if ((r = parse_pools(m, err)) < 0 || (r = take_lock(m->socket_path, lock_fd, err)) < 0)
+	if ((r = parse_pools(m, err)) < 0 || (r = take_lock(m->socket_path, &lock_fd[0], err)) < 0 ||
+	    (r = take_netns_lock(&lock_fd[1], err)) < 0)
 		return r;
 	return manager_open(m, err);
 }
@@ -283,7 +313,7 @@ static int run(struct manager *m, tk_err *err)
 int main(int argc, char **argv)
 {
 	struct manager m = {};
-	_cleanup_close_ int lock_fd = -1;
+	int lock_fd[2] = { -1, -1 }; /* held until exit */
 	tk_err err = {};
 	json_t *actions;
 	int r;
@@ -296,7 +326,7 @@ int main(int argc, char **argv)
 		return r < 0 ? 2 : EXIT_SUCCESS;
 	tk_log_setup(arg_log_level, getenv("JOURNAL_STREAM") != NULL);
 
-	if ((r = setup_manager(&m, &lock_fd, &err)) < 0)
+	if ((r = setup_manager(&m, lock_fd, &err)) < 0)
 		goto fail;
 	if ((r = reconcile_claim(&m, &err)) < 0)
 		goto fail;

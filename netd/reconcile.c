@@ -46,6 +46,7 @@ struct scan {
 	struct manager *m;
 	struct idset endpoints;
 	struct idset foreign; /* ifindexes of another netd's bridges */
+	json_t *actions;
 	char (*stale)[16];
 	size_t n_stale, size_stale;
 };
@@ -112,9 +113,11 @@ static int collect_foreign(const struct tk_link_info *link, void *userdata)
 {
 	struct scan *s = userdata;
 
-	if (foreign_alias(s->m, link->alias))
-		return idset_add(&s->foreign, link->ifindex);
-	return 0;
+	if (!foreign_alias(s->m, link->alias))
+		return 0;
+	report_action(s->actions, "left bridge '%s' and its ports alone: another netd's (database %s)",
+		      link->name, link->alias + strlen(NETD_ALIAS_PREFIX));
+	return idset_add(&s->foreign, link->ifindex);
 }
 
 static int collect_stale(const struct tk_link_info *link, void *userdata)
@@ -141,7 +144,7 @@ static int collect_stale(const struct tk_link_info *link, void *userdata)
 
 static int remove_stale_links(struct manager *m, json_t *actions, tk_err *err)
 {
-	struct scan s = { .m = m };
+	struct scan s = { .m = m, .actions = actions };
 	int r;
 
 	r = db_endpoints_foreach(m, NULL, NULL, collect_endpoint, &s.endpoints, err);
@@ -154,9 +157,6 @@ static int remove_stale_links(struct manager *m, json_t *actions, tk_err *err)
 		r = tk_nl_link_foreach(m->nl, "tk", collect_stale, &s, err);
 	if (r == -ENOMEM)
 		r = tk_err_set(err, -ENOMEM, "out of memory");
-	for (size_t i = 0; r >= 0 && i < s.foreign.n; i++)
-		report_action(actions, "left interface %lld alone: another netd made it",
-			      (long long)s.foreign.ids[i]);
 	for (size_t i = 0; r >= 0 && i < s.n_stale; i++) {
 		tk_err e = {};
 		int q = tk_nl_link_del(m->nl, s.stale[i], &e);

@@ -192,8 +192,19 @@ expect_ok "and still reaches the gateway" tk_ping c1 10.230.0.1
 out=$(timeout 10 "$NETD" --socket "$TK_TMP/other.sock" --state-dir "$TK_TMP/state3" 2>&1)
 rc=$?
 expect_eq "a netd with another socket and database refuses too" 1 "$rc"
+expect_ok "saying another netd runs in this network namespace ($out)" \
+	grep -q "another netd already runs in this network namespace" <<<"$out"
+expect_ok "the first netd still answers" "$NETCTL" status
+# With the first netd stopped, its bridges still belong to its database: another one stays away.
+tk_netd_stop
+out=$(timeout 10 "$NETD" --socket "$TK_TMP/other.sock" --state-dir "$TK_TMP/state3" 2>&1)
+rc=$?
+expect_eq "a netd with another database refuses while the first one's bridges exist" 1 "$rc"
 expect_ok "naming the first one's bridge ($out)" grep -q "bridge '$br' belongs to another netd" <<<"$out"
 expect_ok "the bridge is still there" ip link show "$br"
 expect_eq "with all its ports" 3 "$(ip -j link show master "$br" | jq length)"
 expect_ok "the container still reaches the gateway" tk_ping c1 10.230.0.1
+tk_netd_start --pool4 10.230.0.0/24,10.231.0.0/23 --max-ports 3
+expect_ok "the first netd starts again on its own bridges" "$NETCTL" inspect network p1
+expect_ok "and its container still reaches the gateway" tk_ping c1 10.230.0.1
 tk_done
