@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "json.h"
@@ -125,22 +126,63 @@ static int setup_manager(struct manager *m, tk_err *err)
 	return 0;
 }
 
-/* Reads nothing and writes nothing: only looks at the volume root. */
+/*
+ * The volume root, or on a fresh machine, where it does not exist yet, its nearest existing
+ * parent: the filesystem volumed will create the root on, so what the backends say about it
+ * holds for the root.  Fills dir with the canonical path of what it found.
+ */
+static int resolve_check_dir(const char *root, char *dir, bool *ret_parent)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s", root) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	*ret_parent = false;
+	while (!realpath(path, dir)) {
+		char *slash;
+
+		if (errno != ENOENT)
+			return -errno;
+		/* Drop the last component (and trailing slashes): "a/b/" -> "a", "a" -> ".". */
+		for (slash = path + strlen(path); slash > path && slash[-1] == '/'; slash--)
+			;
+		*slash = '\0';
+		slash = strrchr(path, '/');
+		if (!slash)
+			snprintf(path, sizeof(path), ".");
+		else
+			slash[slash == path] = '\0'; /* "/a" -> "/" */
+		*ret_parent = true;
+	}
+	return 0;
+}
+
+/* Reads nothing and writes nothing: only looks at the volume root (or where it will be). */
 static int check_backends(struct manager *m)
 {
 	static char root[PATH_MAX];
 	_cleanup_close_ int root_fd = -1;
 	const struct backend *b;
-	int supported = 0;
+	bool parent;
+	int supported = 0, r;
 
-	if (!realpath(arg_root, root) ||
-	    (root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		fprintf(stderr, "volumed: cannot open volume root '%s': %m\n", arg_root);
+	if ((r = resolve_check_dir(arg_root, root, &parent)) < 0) {
+		fprintf(stderr, "volumed: cannot resolve volume root '%s': %s\n", arg_root,
+			strerror(-r));
+		return EXIT_FAILURE;
+	}
+	if ((root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		fprintf(stderr, "volumed: cannot open '%s': %m\n", root);
 		return EXIT_FAILURE;
 	}
 	m->root = root;
 	m->root_fd = root_fd;
-	printf("volume root: %s\n", m->root);
+	if (parent)
+		printf("volume root: %s does not exist yet: checked its nearest existing parent\n"
+		       "             %s, the filesystem it would be created on\n",
+		       arg_root, m->root);
+	else
+		printf("volume root: %s\n", m->root);
 	for (size_t i = 0; (b = backend_at(i)); i++) {
 		tk_err err = {};
 		if (b->probe(m, &err) >= 0) {

@@ -290,5 +290,15 @@ expect_ok "clean up g1" tk_vcall volume.delete '{"name":"g1"}'
 
 expect_ok "volumed --check names the loop backend as supported" \
 	sh -c "'$VOLUMED' --check --root '$ROOT' | grep -q '^loop *supported'"
+# On a fresh machine the default root does not exist yet: --check answers for where it will be.
+expect_ok "volumed --check of a root that does not exist yet still reports the backends" \
+	sh -c "'$VOLUMED' --check --root '$TK_TMP/not/yet/volumes' | grep -q '^loop *supported'"
+expect_ok "and says which existing directory it checked instead" \
+	sh -c "'$VOLUMED' --check --root '$TK_TMP/not/yet/volumes' |
+		grep -qF 'nearest existing parent' && '$VOLUMED' --check --root '$TK_TMP/not/yet/volumes' |
+		grep -qF '$TK_TMP, the filesystem'"
+expect_fail "and creates nothing" test -e "$TK_TMP/not"
+expect_fail "a root under a regular file is an error" \
+	"$VOLUMED" --check --root /etc/passwd/volumes
 
 tk_done
