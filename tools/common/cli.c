@@ -237,8 +237,10 @@ static void main_help(const struct cli_command *commands, size_t n_commands)
 {
 	printf("Usage: %s [--socket PATH] [--json] COMMAND [ARGS...]\n\n%s\n\nCommands:\n",
 	       program->name, program->summary);
+	/* Commands that share a usage line (link and unlink) are listed once. */
 	for (size_t i = 0; i < n_commands; i++)
-		printf("  %s\n", commands[i].usage);
+		if (i == 0 || strcmp(commands[i].usage, commands[i - 1].usage) != 0)
+			printf("  %s\n", commands[i].usage);
 	printf("\nOptions:\n"
 	       "  -s, --socket PATH  %s's socket (default %s, env %s)\n"
 	       "  -j, --json         print results as JSON\n"
