@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The definitions, not scan-build's model of them (err.h). */
+#define TK_ERR_IMPL
 #include "err.h"
 
 #include <stdarg.h>

@@ -20,6 +20,25 @@ int tk_err_wrap(tk_err *err, int code, const char *fmt, ...) __attribute__((form
 /* Sets err from code with strerror text only when err is still unset; returns code. */
 int tk_err_errno(tk_err *err, int code, const char *what);
 
+#if defined(__clang_analyzer__) && !defined(TK_ERR_IMPL)
+/*
+ * scan-build analyses one file at a time and cannot see into err.c.  Tell it what the contract
+ * says: these return their code, and the code is negative.  Otherwise it explores "failed, yet
+ * returned >= 0" paths that cannot happen (a NULL dereference after a failed calloc, say).
+ */
+#define TK_ERR_MODEL_(fn, err, code, ...)                                                          \
+	({                                                                                         \
+		int tk_code_ = (code);                                                             \
+		(void)(fn)(err, tk_code_, __VA_ARGS__);                                            \
+		if (tk_code_ >= 0)                                                                 \
+			__builtin_unreachable();                                                   \
+		tk_code_;                                                                          \
+	})
+#define tk_err_set(err, code, ...)    TK_ERR_MODEL_(tk_err_set, err, code, __VA_ARGS__)
+#define tk_err_wrap(err, code, ...)   TK_ERR_MODEL_(tk_err_wrap, err, code, __VA_ARGS__)
+#define tk_err_errno(err, code, what) TK_ERR_MODEL_(tk_err_errno, err, code, what)
+#endif
+
 static inline void tk_err_clear(tk_err *err)
 {
 	if (err) {

@@ -244,7 +244,9 @@ int tk_nl_ifindex(struct tk_nl *nl, const char *name, int *ret, tk_err *err)
 
 static int ifindex_of(struct tk_nl *nl, const char *name, int *ret, tk_err *err)
 {
-	struct tk_link_info info;
+	/* Initialised for scan-build, which does not follow request_fail() (variadic) to see that
+	 * tk_nl_link_get() fails with a negative code whenever it leaves info unwritten. */
+	struct tk_link_info info = {};
 	int r = tk_nl_link_get(nl, name, &info, err);
 
 	if (r >= 0 && ret)

@@ -86,18 +86,16 @@ static int parse_args(int argc, char **argv)
 
 static int setup_manager(struct manager *m, tk_err *err)
 {
-	int r;
-
 	m->socket_path = arg_socket;
 	m->state_dir = arg_state_dir;
 	m->admin_gid = (gid_t)-1;
 	if (arg_admin_group && tk_parse_gid(arg_admin_group, &m->admin_gid) < 0)
 		return tk_err_set(err, -EINVAL, "unknown admin group '%s'", arg_admin_group);
-	if ((r = tk_prefix_parse(arg_pool4, &m->pool4, err)) < 0 ||
-	    m->pool4.addr.family != AF_INET || m->pool4.len > 24)
+	if (tk_prefix_parse(arg_pool4, &m->pool4, err) < 0 || m->pool4.addr.family != AF_INET ||
+	    m->pool4.len > 24)
 		return tk_err_set(err, -EINVAL, "--pool4 needs an IPv4 prefix of /24 or shorter");
-	if ((r = tk_prefix_parse(arg_pool6, &m->pool6, err)) < 0 ||
-	    m->pool6.addr.family != AF_INET6 || m->pool6.len > 64)
+	if (tk_prefix_parse(arg_pool6, &m->pool6, err) < 0 || m->pool6.addr.family != AF_INET6 ||
+	    m->pool6.len > 64)
 		return tk_err_set(err, -EINVAL, "--pool6 needs an IPv6 prefix of /64 or shorter");
 	return manager_open(m, err);
 }

@@ -123,7 +123,8 @@ static int find_loop_device(const char *image, char *dev, size_t size)
 
 static int loop_direct_io(const char *dev)
 {
-	char path[64], value[8];
+	/* "" so that scan-build, which takes -errno for possibly 0, sees nothing read as "off". */
+	char path[64], value[8] = "";
 
 	snprintf(path, sizeof(path), "/sys/block/%s/loop/dio", dev + strlen("/dev/"));
 	if (read_sysfs_line(path, value, sizeof(value)) < 0)

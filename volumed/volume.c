@@ -179,7 +179,7 @@ int volume_create(struct manager *m, const struct volume_params *p, struct volum
 	if ((r = check_new_volume(m, p->name, err)) < 0 || (r = check_size(p->size, err)) < 0 ||
 	    (r = check_limits(p->tenant, p->size, 1, err)) < 0)
 		return r;
-	if ((r = backend->probe(m, err)) < 0)
+	if (backend->probe(m, err) < 0)
 		return tk_err_wrap(err, -EOPNOTSUPP, "backend '%s' cannot be used here",
 				   backend->name);
 	if (p->fs && *p->fs && backend != &backend_loop && strcmp(p->fs, backend->name) != 0)
