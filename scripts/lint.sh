@@ -11,7 +11,7 @@
 # differently, and the check would then fail on code nobody touched.  How scan-build's false
 # positives about _cleanup_ variables are handled: see analyze() and scripts/scan-filter.py.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 CLANG_FORMAT=${CLANG_FORMAT:-clang-format-14}
 SCAN_BUILD=${SCAN_BUILD:-scan-build-14}

@@ -8,7 +8,7 @@
 # For tests of this script: TK_TEST_VARIANTS replaces the build variants (one "DIR OPTION..." per
 # line), and TK_TEST_SKIP (words among deps, lint, fuzz) leaves steps out.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 [ "$(id -u)" = 0 ] || { echo "run as root: the integration tests need namespaces" >&2; exit 1; }
 skip() { [[ " ${TK_TEST_SKIP:-} " == *" $1 "* ]]; }

@@ -37,14 +37,23 @@ check() { # binary man-page
 		return
 	fi
 	missing=$(comm -23 <(long_flags <<<"$help") <(long_flags <"$scd") | tr "\n" " " | sed "s/ $//")
-	[ -z "$missing" ] && ok "$name: every option in --help is in $2" ||
+	if [ -z "$missing" ]; then
+		ok "$name: every option in --help is in $2"
+	else
 		not_ok "$name: --help mentions options that $2 does not document: $missing"
+	fi
 	extra=$(comm -13 <(long_flags <<<"$help") <(man_defined_flags "$scd") | tr "\n" " " | sed "s/ $//")
-	[ -z "$extra" ] && ok "$name: every option $2 documents exists in --help" ||
+	if [ -z "$extra" ]; then
+		ok "$name: every option $2 documents exists in --help"
+	else
 		not_ok "$name: $2 documents options that --help does not know: $extra"
+	fi
 	dup=$("$bin" --help | grep -v '^ *$' | sort | uniq -d)
-	[ -z "$dup" ] && ok "$name: --help prints no line twice" ||
+	if [ -z "$dup" ]; then
+		ok "$name: --help prints no line twice"
+	else
 		not_ok "$name: --help prints these lines twice: $dup"
+	fi
 }
 
 # state_dir BINARY MAN-PAGE: the --state-dir default that --help prints is the man page's.

@@ -4,11 +4,11 @@
 # a _cleanup_ variable and keeps one about a plain variable.
 set -uo pipefail
 src=${TK_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-command -v clang-format-14 >/dev/null && command -v scan-build-14 >/dev/null || {
+if ! command -v clang-format-14 >/dev/null || ! command -v scan-build-14 >/dev/null; then
 	[ "${TK_TEST_MUST_WORK:-0}" = 1 ] && { echo "FAIL: clang-format-14 or scan-build-14 missing" >&2; exit 1; }
 	echo "SKIP: clang-format-14 or scan-build-14 missing (scripts/deps.sh installs them)"
 	exit 77
-}
+fi
 tmp=$(mktemp -d /tmp/tk-test-lint.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 failed=0
@@ -18,12 +18,17 @@ not_ok() { echo "FAIL - $*" >&2; failed=1; }
 cp "$src/.clang-format" "$tmp/"
 printf 'int f(int x)\n{\n\treturn x + 1;\n}\n' >"$tmp/good.c"
 printf 'int f(int x) {   return x+1; }\n' >"$tmp/bad.c"
-(cd "$src" && bash scripts/lint.sh format "$tmp/good.c" >/dev/null 2>&1) &&
-	ok "a formatted file passes" || not_ok "a formatted file fails the format check"
-(cd "$src" && bash scripts/lint.sh format "$tmp/good.c" "$tmp/bad.c" >/dev/null 2>&1) &&
-	not_ok "an unformatted file passes the format check" || ok "an unformatted file fails"
-(cd "$src" && bash scripts/lint.sh format "$tmp/missing.c" >/dev/null 2>&1) &&
-	not_ok "a missing file passes the format check" || ok "a missing file fails"
+# check EXPECTED-STATUS DESCRIPTION FILE...: scripts/lint.sh format FILE... exits so.
+check() {
+	local want=$1 desc=$2 r
+	shift 2
+	(cd "$src" && bash scripts/lint.sh format "$@" >/dev/null 2>&1)
+	r=$?
+	if [ "$r" = "$want" ]; then ok "$desc"; else not_ok "$desc: exit $r, not $want"; fi
+}
+check 0 "a formatted file passes" "$tmp/good.c"
+check 1 "an unformatted file fails" "$tmp/good.c" "$tmp/bad.c"
+check 1 "a missing file fails" "$tmp/missing.c"
 
 cat >"$tmp/leaks.c" <<'C'
 #include <stdlib.h>
@@ -54,8 +59,11 @@ mkdir "$tmp/build"
 (cd "$tmp/build" && scan-build-14 -plist -o "$tmp/report" cc -c ../leaks.c -o leaks.o >/dev/null 2>&1)
 out=$(cd "$src" && python3 scripts/scan-filter.py "$tmp/report" "$tmp/build" 2>&1)
 r=$?
-[ "$r" = 1 ] && ok "a real leak fails the analysis" || not_ok "a real leak passed (exit $r): $out"
-grep -q "leaks.c:20:.*'q'" <<<"$out" && ok "and is reported" || not_ok "the leak of q is not reported: $out"
-grep -q "ignored.*leaks.c:.*'p'" <<<"$out" && ok "the _cleanup_ variable's report is ignored, and said so" ||
+if [ "$r" = 1 ]; then ok "a real leak fails the analysis"; else not_ok "a real leak passed (exit $r): $out"; fi
+if grep -q "leaks.c:20:.*'q'" <<<"$out"; then ok "and is reported"; else not_ok "the leak of q is not reported: $out"; fi
+if grep -q "ignored.*leaks.c:.*'p'" <<<"$out"; then
+	ok "the _cleanup_ variable's report is ignored, and said so"
+else
 	not_ok "the _cleanup_ variable's report was not ignored: $out"
+fi
 exit $failed
