@@ -17,6 +17,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter_bridge.h>
 #include <netinet/in.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,11 +86,21 @@ int tk_nft_open(struct tk_nft **ret, tk_err *err)
 	}
 	nft->portid = mnl_socket_get_portid(nft->sock);
 	nft->seq = (uint32_t)time(NULL);
-	/* A rebuild with thousands of elements is one message; errors must not be lost either. */
-	setsockopt(mnl_socket_get_fd(nft->sock), SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size));
+	/* The send buffer is sized per batch (sndbuf_fit); errors must not be lost either. */
 	setsockopt(mnl_socket_get_fd(nft->sock), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
 	mnl_socket_setsockopt(nft->sock, NETLINK_EXT_ACK, &one, sizeof(one));
 	mnl_socket_setsockopt(nft->sock, NETLINK_CAP_ACK, &one, sizeof(one));
+	*ret = nft;
+	return 0;
+}
+
+int tk_nft_open_offline(struct tk_nft **ret, tk_err *err)
+{
+	struct tk_nft *nft = calloc(1, sizeof(*nft));
+
+	if (!nft)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	nft->seq = 1; /* fixed, so dumps of the same batch are identical */
 	*ret = nft;
 	return 0;
 }
@@ -543,32 +554,81 @@ static const struct set_spec set_port_ip4 = { "port_ip4", 13,
 static const struct set_spec set_port_ip6 = { "port_ip6", 14,
 					      CONCAT3(TYPE_IFNAME, TYPE_IP6ADDR, TYPE_ETHERADDR),
 					      IFNAMSZ + 16 + 8, 0 };
+static const struct set_spec set_ports6 = { "ports6", 15, TYPE_IFNAME, IFNAMSZ, 0, true };
 
 static const struct field ether_saddr = { NFT_PAYLOAD_LL_HEADER, 6, 6 };
+
+/* ICMPv6 message types (RFC 4861, RFC 3810). */
+enum { ND_RA = 134, ND_NS = 135, ND_NA = 136, ND_REDIRECT = 137, MLD2_REPORT = 143 };
+
+static void match_icmp6_type(struct rule *rule, uint8_t type)
+{
+	match_ethertype(rule, ETH_P_IPV6);
+	match_meta8(rule, NFT_META_L4PROTO, IPPROTO_ICMPV6);
+	match_payload(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 0, &type, 1);
+}
+
+/*
+ * chain na: a neighbour advertisement may only speak for the port itself.  Its target must be
+ * one of the port's addresses (its link-local one included) and a target link-layer address
+ * option, if any, must be the port's MAC; otherwise a container could take over a neighbour's
+ * address (or send a neighbour's MAC for its own) in every neighbour cache.  The kernel uses the
+ * first such option and skips unknown ones, so the only accepted layouts are "no option" and
+ * "exactly one, the target link-layer address", without extension headers.  Good
+ * advertisements return to prerouting, which still checks their source address.
+ */
+static void bridge_na_chain(struct tk_nft_batch *b)
+{
+	const int f = NFPROTO_BRIDGE;
+	const uint8_t icmp6 = IPPROTO_ICMPV6, tlla_opt[2] = { 2, 1 };
+	const uint16_t len_bare = htons(24), len_tlla = htons(32);
+	const struct field target_mac[] = { { NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16 }, ether_saddr },
+			   target_tlla[] = { { NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16 },
+					     { NFT_PAYLOAD_TRANSPORT_HEADER, 26, 6 } };
+
+#define NA(...) RULE(b, f, "na", __VA_ARGS__)
+	/* ip6 nexthdr != ipv6-icmp counter drop: the lengths below would not add up */
+	NA(payload(R, NFT_PAYLOAD_NETWORK_HEADER, 6, 1, NFT_REG32_00);
+	   cmp(R, NFT_CMP_NEQ, &icmp6, 1); counter(R); verdict(R, NF_DROP, NULL));
+	/* ip6 length 24 iifname . @th,64,128 . ether saddr @port_ip6 return */
+	NA(match_payload(R, NFT_PAYLOAD_NETWORK_HEADER, 4, &len_bare, 2);
+	   match_set(R, NFT_META_IIFNAME, target_mac, 2, &set_port_ip6, false);
+	   verdict(R, NFT_RETURN, NULL));
+	/* ip6 length 32 @th,192,16 0x0201 iifname . @th,64,128 . @th,208,48 @port_ip6 return */
+	NA(match_payload(R, NFT_PAYLOAD_NETWORK_HEADER, 4, &len_tlla, 2);
+	   match_payload(R, NFT_PAYLOAD_TRANSPORT_HEADER, 24, tlla_opt, 2);
+	   match_set(R, NFT_META_IIFNAME, target_tlla, 2, &set_port_ip6, false);
+	   verdict(R, NFT_RETURN, NULL));
+	NA(counter(R); verdict(R, NF_DROP, NULL));
+#undef NA
+}
 
 static void bridge_table(struct tk_nft_batch *b)
 {
 	const int f = NFPROTO_BRIDGE;
 	static const struct chain_spec prerouting = { "prerouting", "filter", NF_BR_PRE_ROUTING,
-						      -300 };
+						      -300 },
+				       na_chain = { "na", NULL, 0, 0 };
 	static const struct field arp_spa_sha[] = { { NFT_PAYLOAD_NETWORK_HEADER, 14, 4 },
 						    { NFT_PAYLOAD_NETWORK_HEADER, 8, 6 } };
 	const struct field ip4_src[] = { ip4_saddr, ether_saddr },
-			   ip6_src[] = { ip6_saddr, ether_saddr };
+			   ip6_src[] = { ip6_saddr, ether_saddr },
+			   ns_target[] = { { NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16 }, ether_saddr };
 	/* htype 1 (ethernet), ptype 0x0800, hlen 6, plen 4: the only ARP whose fields we check */
 	static const uint8_t arp_eth_ip4[6] = { 0, 1, 8, 0, 6, 4 };
 	const uint16_t dhcp4_server = htons(67), dhcp6_server = htons(547);
-	const uint8_t ra = 134, na = 136, redirect = 137, ll_mask[2] = { 0xff, 0xc0 },
-		      ll[2] = { 0xfe, 0x80 };
-	const struct field na_target[] = { { NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16 }, ether_saddr };
-	static const uint8_t unspecified[16];
+	static const uint8_t unspecified[16],
+		all_mld2_routers[16] = { 0xff, 0x02, [15] = 0x16 };
 
 	table_msg(b, f, NFT_MSG_NEWTABLE, NLM_F_CREATE);
 	set_add(b, f, &set_ports);
 	set_add(b, f, &set_port_mac);
 	set_add(b, f, &set_port_ip4);
 	set_add(b, f, &set_port_ip6);
+	set_add(b, f, &set_ports6);
 	chain_add(b, f, &prerouting);
+	chain_add(b, f, &na_chain);
+	bridge_na_chain(b);
 
 #define PRE(...) RULE(b, f, "prerouting", __VA_ARGS__)
 	/*
@@ -597,36 +657,34 @@ static void bridge_table(struct tk_nft_batch *b)
 	    match_set(R, NFT_META_IIFNAME, ip4_src, 2, &set_port_ip4, false);
 	    verdict(R, NF_ACCEPT, NULL));
 	PRE(match_ethertype(R, ETH_P_IP); counter(R); verdict(R, NF_DROP, NULL));
+	/* ether type ip6 iifname != @ports6 counter drop: an IPv4-only network carries no IPv6 */
+	PRE(match_ethertype(R, ETH_P_IPV6);
+	    match_set(R, NFT_META_IIFNAME, NULL, 0, &set_ports6, true); counter(R);
+	    verdict(R, NF_DROP, NULL));
 	/* IPv6: no router advertisements, redirects or DHCPv6 server */
-	PRE(match_ethertype(R, ETH_P_IPV6); match_meta8(R, NFT_META_L4PROTO, IPPROTO_ICMPV6);
-	    match_payload(R, NFT_PAYLOAD_TRANSPORT_HEADER, 0, &ra, 1); counter(R);
-	    verdict(R, NF_DROP, NULL));
-	PRE(match_ethertype(R, ETH_P_IPV6); match_meta8(R, NFT_META_L4PROTO, IPPROTO_ICMPV6);
-	    match_payload(R, NFT_PAYLOAD_TRANSPORT_HEADER, 0, &redirect, 1); counter(R);
-	    verdict(R, NF_DROP, NULL));
+	PRE(match_icmp6_type(R, ND_RA); counter(R); verdict(R, NF_DROP, NULL));
+	PRE(match_icmp6_type(R, ND_REDIRECT); counter(R); verdict(R, NF_DROP, NULL));
 	PRE(match_ethertype(R, ETH_P_IPV6); match_meta8(R, NFT_META_L4PROTO, IPPROTO_UDP);
 	    match_payload(R, NFT_PAYLOAD_TRANSPORT_HEADER, 0, &dhcp6_server, 2); counter(R);
 	    verdict(R, NF_DROP, NULL));
-	/*
-	 * Neighbour advertisements may only be about the port's own addresses (or a link-local
-	 * one): otherwise a container could take over a neighbour's address in every cache.
-	 */
-	PRE(match_ethertype(R, ETH_P_IPV6); match_meta8(R, NFT_META_L4PROTO, IPPROTO_ICMPV6);
-	    match_payload(R, NFT_PAYLOAD_TRANSPORT_HEADER, 0, &na, 1);
-	    payload(R, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 2, NFT_REG32_00); mask(R, ll_mask, 2);
-	    cmp(R, NFT_CMP_NEQ, ll, 2);
-	    match_set(R, NFT_META_IIFNAME, na_target, 2, &set_port_ip6, true); counter(R);
-	    verdict(R, NF_DROP, NULL));
+	/* icmpv6 type nd-neighbor-advert jump na */
+	PRE(match_icmp6_type(R, ND_NA); verdict(R, NFT_JUMP, "na"));
+	/* Own address (global or the link-local one netd recorded) and own MAC. */
 	PRE(match_ethertype(R, ETH_P_IPV6);
 	    match_set(R, NFT_META_IIFNAME, ip6_src, 2, &set_port_ip6, false);
 	    verdict(R, NF_ACCEPT, NULL));
-	/* Duplicate address detection sends from ::, and link-local addresses follow the MAC. */
-	PRE(match_ethertype(R, ETH_P_IPV6);
+	/*
+	 * From :: only duplicate address detection of the port's own addresses, and the MLDv2
+	 * reports a host sends while its link-local address is still tentative (RFC 3810 5.2.13).
+	 */
+	PRE(match_icmp6_type(R, ND_NS);
 	    match_payload(R, NFT_PAYLOAD_NETWORK_HEADER, 8, unspecified, 16);
+	    match_set(R, NFT_META_IIFNAME, ns_target, 2, &set_port_ip6, false);
 	    verdict(R, NF_ACCEPT, NULL));
-	PRE(match_ethertype(R, ETH_P_IPV6);
-	    payload(R, NFT_PAYLOAD_NETWORK_HEADER, 8, 2, NFT_REG32_00); mask(R, ll_mask, 2);
-	    cmp(R, NFT_CMP_EQ, ll, 2); verdict(R, NF_ACCEPT, NULL));
+	PRE(match_icmp6_type(R, MLD2_REPORT);
+	    match_payload(R, NFT_PAYLOAD_NETWORK_HEADER, 8, unspecified, 16);
+	    match_payload(R, NFT_PAYLOAD_NETWORK_HEADER, 24, all_mld2_routers, 16);
+	    verdict(R, NF_ACCEPT, NULL));
 	PRE(match_ethertype(R, ETH_P_IPV6); counter(R); verdict(R, NF_DROP, NULL));
 	/* Any other ethertype (VLAN tags, STP, LLDP, ...) stays on the container's side. */
 	PRE(counter(R); verdict(R, NF_DROP, NULL));
@@ -797,6 +855,16 @@ int tk_nft_batch_port(struct tk_nft_batch *b, bool add, const char *host_ifname,
 			 err)) < 0)
 		return r;
 	for (size_t i = 0; i < n_addrs; i++) {
+		if (addrs[i].family != AF_INET6)
+			continue;
+		/* A port with an IPv6 address may send IPv6 at all. */
+		memset(key + IFNAMSZ, 0, sizeof(key) - IFNAMSZ);
+		if ((r = element(b, NFPROTO_BRIDGE, &set_ports6, add, key, IFNAMSZ, host_ifname,
+				 err)) < 0)
+			return r;
+		break;
+	}
+	for (size_t i = 0; i < n_addrs; i++) {
 		size_t alen = addr_len(&addrs[i]);
 		memset(key + IFNAMSZ, 0, sizeof(key) - IFNAMSZ);
 		memcpy(key + IFNAMSZ, addrs[i].bytes, alen);
@@ -824,6 +892,29 @@ static const char *label_of(const struct tk_nft_batch *b, uint32_t seq)
 
 
 /*
+ * A batch is one datagram, so the send buffer must hold all of it: a rebuild grows with the
+ * number of endpoints (some 190 bytes per element).  Like nftables' mnl_set_sndbuffer(), raise
+ * the buffer to the batch instead of guessing a fixed size.  The kernel doubles the value and
+ * keeps 32 bytes of it for itself.
+ */
+static int sndbuf_fit(struct tk_nft *nft, size_t len, tk_err *err)
+{
+	int fd = mnl_socket_get_fd(nft->sock), have = 0, want;
+	socklen_t sl = sizeof(have);
+
+	if (len > INT_MAX / 2 - 64)
+		return tk_err_set(err, -EMSGSIZE, "nftables batch of %zu bytes is too large", len);
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &sl) == 0 && (size_t)have >= len + 64)
+		return 0;
+	want = (int)len + 64;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)) < 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)) < 0)
+		return tk_err_set(err, -errno, "cannot size the nftables send buffer to %d bytes: %m",
+				  want);
+	return 0;
+}
+
+/*
  * nfnetlink processes a batch inside sendmsg(), so once it returns every error is already
  * queued on the socket: success is an empty receive queue (nft does the same).
  */
@@ -831,19 +922,25 @@ int tk_nft_batch_commit(struct tk_nft_batch *b, tk_err *err)
 {
 	char *at = batch_reserve(b);
 	char rx[MNL_SOCKET_BUFFER_SIZE * 4];
-	int first_error = 0;
-	ssize_t n;
+	int first_error = 0, r;
+	ssize_t got;
 
 	if (!at)
 		return tk_err_set(err, -ENOMEM, "out of memory building the nftables batch");
 	batch_push(b, nftnl_batch_end(at, b->nft->seq++));
 	if (b->n_labels == 0)
 		return 0;
+	if (!b->nft->sock)
+		return tk_err_set(err, -ENOTCONN, "this nftables handle cannot send (offline)");
+	if ((r = sndbuf_fit(b->nft, b->len, err)) < 0)
+		return r;
 	if (mnl_socket_sendto(b->nft->sock, b->buf, b->len) < 0)
 		return tk_err_set(err, -errno, "cannot send nftables batch: %m");
-	while ((n = recv(mnl_socket_get_fd(b->nft->sock), rx, sizeof(rx), MSG_DONTWAIT)) > 0) {
+	while ((got = recv(mnl_socket_get_fd(b->nft->sock), rx, sizeof(rx), MSG_DONTWAIT)) > 0) {
+		int left = (int)got; /* mnl_nlmsg_next() counts down an int */
+
 		for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)rx;
-		     mnl_nlmsg_ok(nlh, (int)n); nlh = mnl_nlmsg_next(nlh, (int *)&n)) {
+		     mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
 			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
 			char extack[160];
 
@@ -856,7 +953,7 @@ int tk_nft_batch_commit(struct tk_nft_batch *b, tk_err *err)
 				   extack[0] ? ")" : "");
 		}
 	}
-	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && !first_error)
+	if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && !first_error)
 		return tk_err_set(err, -errno, "cannot read nftables replies: %m");
 	return first_error;
 }

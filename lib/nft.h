@@ -20,6 +20,8 @@ struct tk_nft;
 struct tk_nft_batch;
 
 int tk_nft_open(struct tk_nft **ret, tk_err *err);
+/* A handle that builds batches but has no socket: commit fails with -ENOTCONN (unit tests). */
+int tk_nft_open_offline(struct tk_nft **ret, tk_err *err);
 struct tk_nft *tk_nft_close(struct tk_nft *nft);
 
 /*
@@ -45,7 +47,11 @@ int tk_nft_batch_link(struct tk_nft_batch *b, bool add, const char *bridge_a, co
 /* The gateway address a bridge's containers may reach on the host. */
 int tk_nft_batch_gateway(struct tk_nft_batch *b, bool add, const char *bridge,
 			 const struct tk_addr *gateway, tk_err *err);
-/* A container's port: host veth name, its container-side MAC and its addresses (v4 and/or v6). */
+/*
+ * A container's port: host veth name, its container-side MAC and every address it may send from
+ * (v4 and/or v6, link-local included).  A port with any IPv6 address joins @ports6; a port
+ * without one sends no IPv6 at all.
+ */
 int tk_nft_batch_port(struct tk_nft_batch *b, bool add, const char *host_ifname,
 		      const uint8_t mac[6], const struct tk_addr *addrs, size_t n_addrs,
 		      tk_err *err);

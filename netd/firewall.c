@@ -4,6 +4,7 @@
  * change is one batch, applied atomically by the kernel.
  */
 #include <errno.h>
+#include <sys/socket.h>
 
 #include "log.h"
 #include "netd.h"
@@ -22,16 +23,44 @@ static int network_elements(struct tk_nft_batch *b, const struct network *n, boo
 	return 0;
 }
 
+/*
+ * The link-local address a container's kernel makes from its MAC (modified EUI-64, RFC 4291
+ * appendix A), which is what it gets: netd sets the MAC when it creates the interface, and a
+ * fresh network namespace generates link-local addresses in EUI-64 mode.
+ */
+static struct tk_addr link_local(const uint8_t mac[6])
+{
+	struct tk_addr a = { .family = AF_INET6 };
+
+	a.bytes[0] = 0xfe;
+	a.bytes[1] = 0x80;
+	a.bytes[8] = mac[0] ^ 0x02;
+	a.bytes[9] = mac[1];
+	a.bytes[10] = mac[2];
+	a.bytes[11] = 0xff;
+	a.bytes[12] = 0xfe;
+	a.bytes[13] = mac[3];
+	a.bytes[14] = mac[4];
+	a.bytes[15] = mac[5];
+	return a;
+}
+
+/*
+ * A port may send from its addresses and, on an IPv6 network, from its one link-local address.
+ * On an IPv4-only network it has no IPv6 address at all, so it sends no IPv6.
+ */
 static int endpoint_elements(struct tk_nft_batch *b, const struct endpoint *e, bool add,
 			     tk_err *err)
 {
-	struct tk_addr addrs[2];
+	struct tk_addr addrs[3];
 	size_t n = 0;
 
 	if (e->has4)
 		addrs[n++] = e->ip4;
-	if (e->has6)
+	if (e->has6) {
 		addrs[n++] = e->ip6;
+		addrs[n++] = link_local(e->mac);
+	}
 	return tk_nft_batch_port(b, add, e->host_ifname, e->mac, addrs, n, err);
 }
 
