@@ -63,7 +63,7 @@ struct tk_nft_batch {
 	size_t len, size;
 	uint32_t first_seq;
 	struct label *labels;
-	size_t n_labels;
+	size_t n_labels, max_labels;
 	bool oom;
 };
 
@@ -154,12 +154,18 @@ static struct nlmsghdr *batch_msg(struct tk_nft_batch *b, uint16_t type, uint16_
 
 	if (!at)
 		return NULL;
-	labels = realloc(b->labels, (b->n_labels + 1) * sizeof(*labels));
-	if (!labels) {
-		b->oom = true;
-		return NULL;
+	if (b->n_labels == b->max_labels) {
+		/* Geometric growth: a rebuild holds one label per element. */
+		size_t max = b->max_labels ? b->max_labels * 2 : 64;
+		labels = reallocarray(b->labels, max, sizeof(*labels));
+		if (!labels) {
+			b->oom = true;
+			return NULL;
+		}
+		b->labels = labels;
+		b->max_labels = max;
 	}
-	b->labels = labels;
+	labels = b->labels;
 	labels[b->n_labels].seq = seq;
 	va_start(ap, fmt);
 	vsnprintf(labels[b->n_labels].what, sizeof(labels[0].what), fmt, ap);
