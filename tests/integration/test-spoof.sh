@@ -210,7 +210,6 @@ expect_eq "no link-local address on an IPv4-only network" "" \
 ip -n p addr add "$pll/64" dev eth0 nodad
 ip -n q addr add "$qll/64" dev eth0 nodad
 expect_ok "IPv4-only: IPv4 between the containers flows" ip netns exec p ping -c1 -W1 "$q4"
-expect_fail "IPv4-only: link-local ping is dropped" ip netns exec p ping -c1 -W1 "$qll%eth0"
 row "IPv4-only: UDP from the EUI-64 link-local address" p q "" \
 	"$(frame "$pmac" "$qmac" "$pll" "$qll" udp v4only-ll)"
 row "IPv4-only: DAD from ::" p q "" "$(frame "$pmac" - :: "sn:$pll" ns "$pll")"
