@@ -187,13 +187,14 @@ expect_ok "MLDv2 report from :: (a tentative host) arrives" delivered attacker v
 ip -n victim addr del "$v6/64" dev eth0
 ip -n victim addr add "$v6/64" dev eth0
 dad=$(frame "$xmac" - :: "sn:$v6" ns "$v6")
-for _ in $(seq 12); do
+for _ in $(seq 25); do # DAD starts within 1 s (rtr_solicit_delay) and lasts 1 s
 	ip netns exec attacker "$TK_PYTHON" "$FRAME" send eth0 "$dad"
 	sleep 0.1
 done
-sleep 1
+v6state() { ip -n victim -6 addr show dev eth0 | grep -F "inet6 $v6/"; }
+for _ in $(seq 60); do v6state | grep -q tentative || break; sleep 0.05; done
 expect_eq "the victim's duplicate address detection did not fail" "" \
-	"$(ip -n victim -6 addr show dev eth0 | grep -E 'dadfailed|tentative' || true)"
+	"$(v6state | grep -oE 'dadfailed|tentative' || true)"
 ip -n victim -6 route replace default via "$gw6" dev eth0
 expect_ok "the victim is reachable at its address again" ping -c1 -W2 "$v6"
 
