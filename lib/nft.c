@@ -716,7 +716,7 @@ static const char *label_of(const struct tk_nft_batch *b, uint32_t seq)
 
 /*
  * A batch is one datagram, so the send buffer must hold all of it: a rebuild grows with the
- * number of endpoints (some 190 bytes per element).  Like nftables' mnl_set_sndbuffer(), raise
+ * number of endpoints (roughly 100 bytes per element).  Like nftables' mnl_set_sndbuffer(), raise
  * the buffer to the batch instead of guessing a fixed size.  The kernel doubles the value and
  * keeps 32 bytes of it for itself.
  */
