@@ -579,8 +579,7 @@ static int key_put(uint8_t *key, enum tk_nft_type type, const union tk_nft_value
 		memcpy(key, v->mac, 6);
 		tk_mac_format(v->mac, buf, sizeof(buf));
 		break;
-	default:
-		return tk_err_set(err, -EINVAL, "unknown set key type %d", (int)type);
+	default: return tk_err_set(err, -EINVAL, "unknown set key type %d", (int)type);
 	}
 	n = strlen(shown);
 	snprintf(shown + n, size - n, "%s%s", n ? " . " : "", buf);
@@ -600,7 +599,8 @@ int tk_nft_batch_element(struct tk_nft_batch *b, const struct tk_nft_set *set, b
 	for (unsigned i = 0; i < set->n_key; i++) {
 		if ((unsigned)set->key[i] >= _TK_NFT_TYPE_MAX)
 			return tk_err_set(err, -EINVAL, "set %s: invalid key type", set->name);
-		if ((r = key_put(key + off, set->key[i], &values[i], shown, sizeof(shown), err)) < 0)
+		if ((r = key_put(key + off, set->key[i], &values[i], shown, sizeof(shown), err)) <
+		    0)
 			return tk_err_wrap(err, r, "set %s", set->name);
 		off += key_types[set->key[i]].len;
 	}
@@ -625,16 +625,14 @@ static int dump_msg(const struct nlmsghdr *nlh, char *buf, size_t size)
 		struct nftnl_##kind *o = nftnl_##kind##_alloc();                                   \
 		if (!o)                                                                            \
 			return -ENOMEM;                                                            \
-		if (parse(nlh, o) >= 0 && print(buf, size, o, NFTNL_OUTPUT_DEFAULT, 0) >= 0)      \
+		if (parse(nlh, o) >= 0 && print(buf, size, o, NFTNL_OUTPUT_DEFAULT, 0) >= 0)       \
 			r = 0;                                                                     \
 		nftnl_##kind##_free(o);                                                            \
 	} while (0)
 
 	switch (type) {
 	case NFT_MSG_NEWTABLE:
-	case NFT_MSG_DELTABLE:
-		DUMP(table, nftnl_table_nlmsg_parse, nftnl_table_snprintf);
-		break;
+	case NFT_MSG_DELTABLE: DUMP(table, nftnl_table_nlmsg_parse, nftnl_table_snprintf); break;
 	case NFT_MSG_NEWSET: {
 		/* libnftnl's text leaves out the key, which is what a declaration is about */
 		struct nftnl_set *o = nftnl_set_alloc();
@@ -654,16 +652,10 @@ static int dump_msg(const struct nlmsghdr *nlh, char *buf, size_t size)
 		nftnl_set_free(o);
 		break;
 	}
-	case NFT_MSG_NEWCHAIN:
-		DUMP(chain, nftnl_chain_nlmsg_parse, nftnl_chain_snprintf);
-		break;
-	case NFT_MSG_NEWRULE:
-		DUMP(rule, nftnl_rule_nlmsg_parse, nftnl_rule_snprintf);
-		break;
+	case NFT_MSG_NEWCHAIN: DUMP(chain, nftnl_chain_nlmsg_parse, nftnl_chain_snprintf); break;
+	case NFT_MSG_NEWRULE: DUMP(rule, nftnl_rule_nlmsg_parse, nftnl_rule_snprintf); break;
 	case NFT_MSG_NEWSETELEM:
-	case NFT_MSG_DELSETELEM:
-		DUMP(set, nftnl_set_elems_nlmsg_parse, nftnl_set_snprintf);
-		break;
+	case NFT_MSG_DELSETELEM: DUMP(set, nftnl_set_elems_nlmsg_parse, nftnl_set_snprintf); break;
 	}
 #undef DUMP
 	return r;
@@ -672,9 +664,12 @@ static int dump_msg(const struct nlmsghdr *nlh, char *buf, size_t size)
 int tk_nft_batch_dump(struct tk_nft_batch *b, FILE *f, tk_err *err)
 {
 	static const char *const verbs[NFT_MSG_MAX] = {
-		[NFT_MSG_NEWTABLE] = "add table",    [NFT_MSG_DELTABLE] = "delete table",
-		[NFT_MSG_NEWSET] = "add set",	     [NFT_MSG_NEWCHAIN] = "add chain",
-		[NFT_MSG_NEWRULE] = "add rule",	     [NFT_MSG_NEWSETELEM] = "add element",
+		[NFT_MSG_NEWTABLE] = "add table",
+		[NFT_MSG_DELTABLE] = "delete table",
+		[NFT_MSG_NEWSET] = "add set",
+		[NFT_MSG_NEWCHAIN] = "add chain",
+		[NFT_MSG_NEWRULE] = "add rule",
+		[NFT_MSG_NEWSETELEM] = "add element",
 		[NFT_MSG_DELSETELEM] = "delete element",
 	};
 	size_t size = 64 * 1024;
@@ -690,7 +685,8 @@ int tk_nft_batch_dump(struct tk_nft_batch *b, FILE *f, tk_err *err)
 		uint16_t type = NFNL_MSG_TYPE(nlh->nlmsg_type);
 		int r;
 
-		if (nlh->nlmsg_type == NFNL_MSG_BATCH_BEGIN || nlh->nlmsg_type == NFNL_MSG_BATCH_END)
+		if (nlh->nlmsg_type == NFNL_MSG_BATCH_BEGIN ||
+		    nlh->nlmsg_type == NFNL_MSG_BATCH_END)
 			continue;
 		if (type >= NFT_MSG_MAX || !verbs[type])
 			return tk_err_set(err, -EINVAL, "unexpected message type %u in the batch",
@@ -713,7 +709,6 @@ static const char *label_of(const struct tk_nft_batch *b, uint32_t seq)
 	return "batch";
 }
 
-
 /*
  * A batch is one datagram, so the send buffer must hold all of it: a rebuild grows with the
  * number of endpoints (roughly 100 bytes per element).  Like nftables' mnl_set_sndbuffer(), raise
@@ -732,8 +727,8 @@ static int sndbuf_fit(struct tk_nft *nft, size_t len, tk_err *err)
 	want = (int)len + 64;
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)) < 0 &&
 	    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)) < 0)
-		return tk_err_set(err, -errno, "cannot size the nftables send buffer to %d bytes: %m",
-				  want);
+		return tk_err_set(err, -errno,
+				  "cannot size the nftables send buffer to %d bytes: %m", want);
 	return 0;
 }
 
@@ -771,9 +766,9 @@ int tk_nft_batch_commit(struct tk_nft_batch *b, tk_err *err)
 				continue;
 			first_error = e->error;
 			tk_netlink_extack(nlh, extack, sizeof(extack));
-			tk_err_set(err, e->error, "nftables: %s: %s%s%s%s", label_of(b, nlh->nlmsg_seq),
-				   strerror(-e->error), extack[0] ? " (" : "", extack,
-				   extack[0] ? ")" : "");
+			tk_err_set(err, e->error, "nftables: %s: %s%s%s%s",
+				   label_of(b, nlh->nlmsg_seq), strerror(-e->error),
+				   extack[0] ? " (" : "", extack, extack[0] ? ")" : "");
 		}
 	}
 	if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && !first_error)

@@ -51,8 +51,9 @@ enum tk_nft_type {
 
 struct tk_nft_set {
 	const char *name;
-	uint32_t id; /* unique within a table: rules refer to a set created in the same batch by it */
-	int family;  /* NFPROTO_INET or NFPROTO_BRIDGE */
+	uint32_t
+		id; /* unique within a table: rules refer to a set created in the same batch by it */
+	int family; /* NFPROTO_INET or NFPROTO_BRIDGE */
 	enum tk_nft_type key[TK_NFT_KEY_MAX];
 	unsigned n_key;
 };

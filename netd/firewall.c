@@ -124,13 +124,12 @@ static void inet_table(struct tk_nft_batch *b)
 
 /* ---- bridge tenantkit: what a container may send onto its network ------------------------- */
 
-static const struct tk_nft_set set_ports = { "ports", 11, NFPROTO_BRIDGE, { IFNAME }, 1 },
-			       set_port_mac = { "port_mac", 12, NFPROTO_BRIDGE, { IFNAME, ETHER }, 2 },
-			       set_port_ip4 = { "port_ip4", 13, NFPROTO_BRIDGE,
-						{ IFNAME, IPV4, ETHER }, 3 },
-			       set_port_ip6 = { "port_ip6", 14, NFPROTO_BRIDGE,
-						{ IFNAME, IPV6, ETHER }, 3 },
-			       set_ports6 = { "ports6", 15, NFPROTO_BRIDGE, { IFNAME }, 1 };
+static const struct tk_nft_set
+	set_ports = { "ports", 11, NFPROTO_BRIDGE, { IFNAME }, 1 },
+	set_port_mac = { "port_mac", 12, NFPROTO_BRIDGE, { IFNAME, ETHER }, 2 },
+	set_port_ip4 = { "port_ip4", 13, NFPROTO_BRIDGE, { IFNAME, IPV4, ETHER }, 3 },
+	set_port_ip6 = { "port_ip6", 14, NFPROTO_BRIDGE, { IFNAME, IPV6, ETHER }, 3 },
+	set_ports6 = { "ports6", 15, NFPROTO_BRIDGE, { IFNAME }, 1 };
 
 static const struct tk_nft_chain prerouting = { "prerouting", NFPROTO_BRIDGE, "filter",
 						NF_BR_PRE_ROUTING, -300 },
@@ -170,8 +169,9 @@ static void bridge_na_chain(struct tk_nft_batch *b)
 				  target_tlla[] = { nd_target, { TH, 26, 6 } };
 
 	/* ip6 nexthdr != ipv6-icmp counter drop: the lengths below would not add up */
-	RULE(b, &na, tk_nft_payload(R, &nexthdr, NFT_REG32_00); tk_nft_cmp(R, NFT_CMP_NEQ, &icmp6, 1);
-	     tk_nft_counter(R); tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &na, tk_nft_payload(R, &nexthdr, NFT_REG32_00);
+	     tk_nft_cmp(R, NFT_CMP_NEQ, &icmp6, 1); tk_nft_counter(R);
+	     tk_nft_verdict(R, NF_DROP, NULL));
 	/* ip6 length 24 iifname . @th,64,128 . ether saddr @port_ip6 return */
 	RULE(b, &na, tk_nft_match_payload(R, &length, &len_bare);
 	     tk_nft_match_set(R, IIF, target_mac, 2, &set_port_ip6, false);
@@ -195,8 +195,7 @@ static void bridge_table(struct tk_nft_batch *b)
 	/* htype 1 (ethernet), ptype 0x0800, hlen 6, plen 4: the only ARP whose fields we check */
 	static const uint8_t arp_eth_ip4[6] = { 0, 1, 8, 0, 6, 4 };
 	const uint16_t dhcp4_server = htons(67), dhcp6_server = htons(547);
-	static const uint8_t unspecified[16],
-		all_mld2_routers[16] = { 0xff, 0x02, [15] = 0x16 };
+	static const uint8_t unspecified[16], all_mld2_routers[16] = { 0xff, 0x02, [15] = 0x16 };
 
 	tk_nft_batch_table_add(b, NFPROTO_BRIDGE);
 	tk_nft_batch_set_add(b, &set_ports);

@@ -26,8 +26,9 @@ static const struct tk_nft_set sets[] = {
 
 static int port(struct tk_nft_batch *b, unsigned i, tk_err *err)
 {
-	const uint8_t mac[6] = { 0x02, 0, (uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8),
-				 (uint8_t)i };
+	const uint8_t mac[6] = {
+		0x02, 0, (uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i
+	};
 	struct tk_addr a4 = { .family = AF_INET }, a6 = { .family = AF_INET6 },
 		       ll = { .family = AF_INET6 };
 	char ifname[16];

@@ -24,10 +24,12 @@
 
 #include "nft.h"
 
-static const struct tk_nft_set port_ip6 = { "port_ip6", 14, NFPROTO_BRIDGE,
-					    { TK_NFT_IFNAME, TK_NFT_IPV6, TK_NFT_ETHER }, 3 };
-static const struct tk_nft_set port_ip4 = { "port_ip4", 13, NFPROTO_BRIDGE,
-					    { TK_NFT_IFNAME, TK_NFT_IPV4, TK_NFT_ETHER }, 3 };
+static const struct tk_nft_set port_ip6 = {
+	"port_ip6", 14, NFPROTO_BRIDGE, { TK_NFT_IFNAME, TK_NFT_IPV6, TK_NFT_ETHER }, 3
+};
+static const struct tk_nft_set port_ip4 = {
+	"port_ip4", 13, NFPROTO_BRIDGE, { TK_NFT_IFNAME, TK_NFT_IPV4, TK_NFT_ETHER }, 3
+};
 static const struct tk_nft_set bridges = { "bridges", 1, NFPROTO_INET, { TK_NFT_IFNAME }, 1 };
 static const struct tk_nft_chain prerouting = { "prerouting", NFPROTO_BRIDGE, "filter",
 						NF_BR_PRE_ROUTING, -300 };
@@ -174,8 +176,12 @@ static void test_element_encoding(void **state)
 {
 	struct fixture *f = *state;
 	const struct tk_addr a6 = A("fd7e::2"), a4 = A("10.200.0.2");
-	const union tk_nft_value k6[] = { { .ifname = "tkv00000001" }, { .addr = &a6 }, { .mac = mac } },
-				 k4[] = { { .ifname = "tkv00000001" }, { .addr = &a4 }, { .mac = mac } },
+	const union tk_nft_value k6[] = { { .ifname = "tkv00000001" },
+					  { .addr = &a6 },
+					  { .mac = mac } },
+				 k4[] = { { .ifname = "tkv00000001" },
+					  { .addr = &a4 },
+					  { .mac = mac } },
 				 br[] = { { .ifname = "tk-1" } };
 
 	assert_int_equal(tk_nft_batch_element(f->b, &port_ip6, true, k6, NULL), 0);
@@ -213,12 +219,12 @@ static void test_element_refused(void **state)
 {
 	struct fixture *f = *state;
 	const struct tk_addr a4 = A("10.200.0.2"), a6 = A("fd7e::2");
-	const union tk_nft_value long_name[] = { { .ifname = "tkv0123456789abc" }, { .addr = &a6 },
-						 { .mac = mac } },
-				 empty_name[] = { { .ifname = "" }, { .addr = &a6 }, { .mac = mac } },
-				 v4_in_v6[] = { { .ifname = "tkv1" }, { .addr = &a4 }, { .mac = mac } },
-				 no_mac[] = { { .ifname = "tkv1" }, { .addr = &a6 }, { .mac = NULL } },
-				 good[] = { { .ifname = "tkv1" }, { .addr = &a6 }, { .mac = mac } };
+	const union tk_nft_value
+		long_name[] = { { .ifname = "tkv0123456789abc" }, { .addr = &a6 }, { .mac = mac } },
+		empty_name[] = { { .ifname = "" }, { .addr = &a6 }, { .mac = mac } },
+		v4_in_v6[] = { { .ifname = "tkv1" }, { .addr = &a4 }, { .mac = mac } },
+		no_mac[] = { { .ifname = "tkv1" }, { .addr = &a6 }, { .mac = NULL } },
+		good[] = { { .ifname = "tkv1" }, { .addr = &a6 }, { .mac = mac } };
 	const struct tk_nft_set no_key = { "none", 99, NFPROTO_BRIDGE, { TK_NFT_IFNAME }, 0 };
 	char *before;
 
