@@ -709,6 +709,26 @@ static const char *label_of(const struct tk_nft_batch *b, uint32_t seq)
 	return "batch";
 }
 
+int tk_nft_batch_replies(const struct tk_nft_batch *b, const void *buf, size_t len, tk_err *err)
+{
+	int left = len > INT_MAX ? INT_MAX : (int)len; /* mnl_nlmsg_next() counts down an int */
+
+	for (const struct nlmsghdr *nlh = buf; mnl_nlmsg_ok(nlh, left);
+	     nlh = mnl_nlmsg_next(nlh, &left)) {
+		const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+		char extack[160];
+
+		if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(*e) ||
+		    e->error >= 0)
+			continue;
+		tk_netlink_extack(nlh, extack, sizeof(extack));
+		return tk_err_set(err, e->error, "nftables: %s: %s%s%s%s",
+				  label_of(b, nlh->nlmsg_seq), strerror(-e->error),
+				  extack[0] ? " (" : "", extack, extack[0] ? ")" : "");
+	}
+	return 0;
+}
+
 /*
  * A batch is one datagram, so the send buffer must hold all of it: a rebuild grows with the
  * number of endpoints (roughly 100 bytes per element).  Like nftables' mnl_set_sndbuffer(), raise
@@ -754,23 +774,10 @@ int tk_nft_batch_commit(struct tk_nft_batch *b, tk_err *err)
 		return r;
 	if (mnl_socket_sendto(b->nft->sock, b->buf, b->len) < 0)
 		return tk_err_set(err, -errno, "cannot send nftables batch: %m");
-	while ((got = recv(mnl_socket_get_fd(b->nft->sock), rx, sizeof(rx), MSG_DONTWAIT)) > 0) {
-		int left = (int)got; /* mnl_nlmsg_next() counts down an int */
-
-		for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)rx;
-		     mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
-			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-			char extack[160];
-
-			if (nlh->nlmsg_type != NLMSG_ERROR || e->error == 0 || first_error)
-				continue;
-			first_error = e->error;
-			tk_netlink_extack(nlh, extack, sizeof(extack));
-			tk_err_set(err, e->error, "nftables: %s: %s%s%s%s",
-				   label_of(b, nlh->nlmsg_seq), strerror(-e->error),
-				   extack[0] ? " (" : "", extack, extack[0] ? ")" : "");
-		}
-	}
+	/* Read everything, so no stale reply is left for the next batch; report the first error. */
+	while ((got = recv(mnl_socket_get_fd(b->nft->sock), rx, sizeof(rx), MSG_DONTWAIT)) > 0)
+		if (!first_error)
+			first_error = tk_nft_batch_replies(b, rx, (size_t)got, err);
 	if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && !first_error)
 		return tk_err_set(err, -errno, "cannot read nftables replies: %m");
 	return first_error;

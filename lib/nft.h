@@ -103,6 +103,13 @@ int tk_nft_batch_element(struct tk_nft_batch *b, const struct tk_nft_set *set, b
  */
 int tk_nft_batch_commit(struct tk_nft_batch *b, tk_err *err);
 
+/*
+ * The first error among the kernel's replies to b in buf, named after the object it is about
+ * ("add tkv00000001 . fd7e::2 . 02:00:00:00:00:02 in set port_ip6") with the kernel's extack
+ * text; 0 if there is none.  commit reads its replies with it.
+ */
+int tk_nft_batch_replies(const struct tk_nft_batch *b, const void *buf, size_t len, tk_err *err);
+
 /* Writes one line per message of the batch, rules and elements in libnftnl's text form. */
 int tk_nft_batch_dump(struct tk_nft_batch *b, FILE *f, tk_err *err);
 

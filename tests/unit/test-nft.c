@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <linux/if_ether.h>
+#include <linux/netlink.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_bridge.h>
 #include <linux/netfilter/nf_tables.h>
@@ -254,6 +255,65 @@ static void test_offline_commit(void **state)
 	assert_refused_msg(tk_nft_batch_commit(f->b, err), -ENOTCONN, "offline");
 }
 
+/* Appends one NLMSG_ERROR reply for seq to buf at *len, with an extack message if text. */
+static void reply(char *buf, size_t *len, uint32_t seq, int error, const char *text)
+{
+	struct nlmsghdr *nlh = (struct nlmsghdr *)(void *)(buf + *len);
+	struct nlmsgerr *e = (struct nlmsgerr *)(void *)(nlh + 1);
+	size_t size = NLMSG_HDRLEN + sizeof(*e);
+
+	memset(nlh, 0, NLMSG_SPACE(sizeof(*e)) + 256);
+	nlh->nlmsg_type = NLMSG_ERROR;
+	nlh->nlmsg_seq = seq;
+	nlh->nlmsg_flags = NLM_F_CAPPED;
+	e->error = error;
+	e->msg.nlmsg_seq = seq;
+	if (text) {
+		struct nlattr *a = (struct nlattr *)(void *)(buf + *len + NLMSG_ALIGN(size));
+		a->nla_type = NLMSGERR_ATTR_MSG;
+		a->nla_len = (uint16_t)(NLA_HDRLEN + strlen(text) + 1);
+		memcpy(a + 1, text, strlen(text) + 1);
+		nlh->nlmsg_flags |= NLM_F_ACK_TLVS;
+		size = NLMSG_ALIGN(size) + NLA_ALIGN(a->nla_len);
+	}
+	nlh->nlmsg_len = (uint32_t)size;
+	*len += NLMSG_ALIGN(size);
+}
+
+/* The kernel's error is reported once, naming the element of the batch it is about. */
+static void test_replies_name_the_object(void **state)
+{
+	struct fixture *f = *state;
+	const struct tk_addr a6 = A("fd7e::2");
+	const union tk_nft_value k6[] = { { .ifname = "tkv00000001" },
+					  { .addr = &a6 },
+					  { .mac = mac } },
+				 br[] = { { .ifname = "tk-1" } };
+	_Alignas(struct nlmsghdr) char buf[4096];
+	size_t len = 0;
+	tk_err err = {};
+
+	/* an offline handle numbers messages from 1: the batch begin, then seq 2 and 3 */
+	assert_int_equal(tk_nft_batch_element(f->b, &port_ip6, true, k6, NULL), 0);
+	assert_int_equal(tk_nft_batch_element(f->b, &bridges, true, br, NULL), 0);
+	reply(buf, &len, 2, 0, NULL); /* an ack is no error */
+	assert_int_equal(tk_nft_batch_replies(f->b, buf, len, &err), 0);
+	reply(buf, &len, 3, -EEXIST, "Could not process rule");
+	reply(buf, &len, 2, -ENOENT, NULL); /* a later error does not overwrite the first */
+	assert_int_equal(tk_nft_batch_replies(f->b, buf, len, &err), -EEXIST);
+	assert_int_equal(err.code, -EEXIST);
+	assert_string_equal(
+		err.msg, "nftables: add tk-1 in set bridges: File exists (Could not process rule)");
+	/* the first element is named with every component of its key */
+	len = 0;
+	reply(buf, &len, 2, -ENOENT, NULL);
+	assert_int_equal(tk_nft_batch_replies(f->b, buf, len, &err), -ENOENT);
+	assert_string_equal(err.msg, "nftables: add tkv00000001 . fd7e::2 . 02:00:00:00:00:02 in "
+				     "set port_ip6: No such file or directory");
+	/* a reply cut short is not read past its end */
+	assert_int_equal(tk_nft_batch_replies(f->b, buf, NLMSG_HDRLEN, &err), 0);
+}
+
 /* A rebuild holds one message per element: the buffer and the labels grow without limit. */
 static void test_large_batch(void **state)
 {
@@ -285,6 +345,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_element_delete_is_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_element_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offline_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replies_name_the_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_batch, setup, teardown),
 	};
 
