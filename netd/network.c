@@ -164,7 +164,10 @@ int network_realize(struct manager *m, struct network *n, json_t *actions, tk_er
 		return r;
 	if (n->has6 && (r = add_gateway(m, n, &n->gateway6, &n->subnet6, actions, err)) < 0)
 		return r;
-	if ((r = tk_nl_link_set_up(m->nl, n->bridge_ifindex, err)) < 0)
+	/* An IPv4-only network carries no IPv6: its bridge makes no link-local address either. */
+	r = n->has6 ? tk_nl_link_set_up(m->nl, n->bridge_ifindex, err)
+		    : tk_nl_link_set_up_without_ipv6(m->nl, n->bridge_ifindex, err);
+	if (r < 0)
 		return tk_err_wrap(err, r, "setting bridge '%s' up", n->bridge);
 	return enable_forwarding(n, err);
 }

@@ -10,6 +10,7 @@
       DST_MAC "-" derives the multicast MAC (33:33:...) from DST6.
   spoof-frame.py send IFACE HEX            sends the frame as is (AF_PACKET)
   spoof-frame.py sniff IFACE HEX SECONDS   exit 0 once that frame arrives, 1 if it does not
+                                           (HEX "ipv6": any IPv6 frame)
 
 The receiving side compares whole frames, so a row can show that the very frame it crafted
 either arrived or did not.
@@ -100,7 +101,8 @@ def send(iface, hexframe):
 
 
 def sniff(iface, hexframe, seconds):
-    want = bytes.fromhex(hexframe)
+    """hexframe "ipv6" waits for any IPv6 frame instead of a given one."""
+    want = b"" if hexframe == "ipv6" else bytes.fromhex(hexframe)
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     s.bind((iface, 0))
     print("ready", flush=True)
@@ -109,7 +111,10 @@ def sniff(iface, hexframe, seconds):
         if not select.select([s], [], [], left)[0]:
             break
         data, addr = s.recvfrom(65535)
-        if addr[2] != socket.PACKET_OUTGOING and data[:len(want)] == want:
+        if addr[2] == socket.PACKET_OUTGOING:
+            continue
+        if data[:len(want)] == want if want else data[12:14] == b"\x86\xdd":
+            print(data.hex(), flush=True)
             sys.exit(0)
     sys.exit(1)
 

@@ -211,6 +211,10 @@ expect_eq "no link-local address on an IPv4-only network" "" \
 ip -n p addr add "$pll/64" dev eth0 nodad
 ip -n q addr add "$qll/64" dev eth0 nodad
 expect_ok "IPv4-only: IPv4 between the containers flows" ip netns exec p ping -c1 -W1 "$q4"
+br4=$("$NETCTL" --json inspect network alpha-v4 | jq -r .bridge)
+expect_eq "IPv4-only: the bridge has no IPv6 address either" "" "$(ip -6 addr show dev "$br4")"
+expect_fail "IPv4-only: no IPv6 frame reaches a container (from the host or its neighbour)" \
+	ip netns exec q "$TK_PYTHON" "$FRAME" sniff eth0 ipv6 3
 row "IPv4-only: UDP from the EUI-64 link-local address" p q "" \
 	"$(frame "$pmac" "$qmac" "$pll" "$qll" udp v4only-ll)"
 row "IPv4-only: DAD from ::" p q "" "$(frame "$pmac" - :: "sn:$pll" ns "$pll")"
