@@ -211,6 +211,7 @@ expect_eq "no link-local address on an IPv4-only network" "" \
 ip -n p addr add "$pll/64" dev eth0 nodad
 ip -n q addr add "$qll/64" dev eth0 nodad
 expect_ok "IPv4-only: IPv4 between the containers flows" ip netns exec p ping -c1 -W1 "$q4"
+expect_ok "IPv4-only: and back" ip netns exec q ping -c1 -W1 "$p4"
 br4=$("$NETCTL" --json inspect network alpha-v4 | jq -r .bridge)
 expect_eq "IPv4-only: the bridge has no IPv6 address either" "" "$(ip -6 addr show dev "$br4")"
 expect_fail "IPv4-only: no IPv6 frame reaches a container (from the host or its neighbour)" \
