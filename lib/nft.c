@@ -84,7 +84,7 @@ int tk_nft_open(struct tk_nft **ret, tk_err *err)
 
 	if (!nft)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	nft->sock = mnl_socket_open(NETLINK_NETFILTER);
+	nft->sock = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
 	if (!nft->sock || mnl_socket_bind(nft->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
 		int r = tk_err_set(err, -errno, "cannot open a netfilter netlink socket: %m");
 		tk_nft_close(nft);
