@@ -546,7 +546,8 @@ int tk_nl_route_add(struct tk_nl *nl, int ifindex, const struct tk_prefix *dst,
 	int r;
 
 	if (!route || !nh) {
-		rtnl_route_nh_free(nh);
+		if (nh) /* rtnl_route_nh_free() does not accept NULL */
+			rtnl_route_nh_free(nh);
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	}
 	rtnl_route_nh_set_ifindex(nh, ifindex);
