@@ -72,4 +72,18 @@ expect_fail "deleting it again fails (no such network)" nc_ delete network beta-
 expect_ok "delete tenant beta" nc_ delete tenant beta
 expect_eq "freed subnet is reused" "10.200.2.0/24" \
 	"$("$NETCTL" --json create tenant-net alpha-again --tenant alpha | jq -r .subnet)"
+
+# A bad pool stops netd before it touches anything, with the parser's reason, not a generic one.
+bad_pool() { "$NETD" -s "$TK_TMP/bad.sock" -d "$TK_TMP/bad-state" "$@" 2>&1; echo "rc=$?"; }
+out=$(bad_pool --pool4 10.0.0.0/33)
+expect_ok "--pool4 10.0.0.0/33: exit 1" grep -q '^rc=1$' <<<"$out"
+expect_ok "--pool4 10.0.0.0/33: the parser's reason ($out)" \
+	grep -q "^netd: --pool4: '10.0.0.0/33' has an invalid prefix length" <<<"$out"
+out=$(bad_pool --pool4 10.0.0.1/16)
+expect_ok "--pool4 with host bits: the parser's reason ($out)" \
+	grep -q "^netd: --pool4: .*10.0.0.1/16" <<<"$out"
+out=$(bad_pool --pool6 10.0.0.0/16)
+expect_ok "--pool6 of the wrong family: says so ($out)" \
+	grep -q "^netd: --pool6 needs an IPv6 prefix of /64 or shorter, not '10.0.0.0/16'" <<<"$out"
+expect_fail "no state directory was made" test -e "$TK_TMP/bad-state"
 tk_done

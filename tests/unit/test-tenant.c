@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "helpers.h"
 #include "json.h"
 #include "store.h"
 #include "tenant.h"
@@ -80,14 +81,10 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/tk-test-tenant.XXXXXX");
-	if (!mkdtemp(f->dir)) {
+	if (!f || tk_test_dir_make("tenant", f->dir, f->path) < 0) {
 		free(f);
 		return -1;
 	}
-	snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
 	*state = f;
 	return 0;
 }
@@ -95,14 +92,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[128];
+	int r;
 
 	close_tenants(f);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return -1;
+	r = tk_test_dir_remove(f->dir);
 	free(f);
-	return 0;
+	return r;
 }
 
 static struct tk_tenant params(const char *name, int64_t uid)
