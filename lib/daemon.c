@@ -27,9 +27,8 @@ static const struct {
 	{ "tenant.delete", tk_tenant_op_delete },
 };
 
-json_t *tk_rpc_dispatch(const struct tk_rpc_handler *handlers, size_t n_handlers,
-			struct manager *m, struct tk_tenants *tenants, const struct tk_caller *c,
-			json_t *request)
+json_t *tk_rpc_dispatch(const struct tk_rpc_handler *handlers, size_t n_handlers, struct manager *m,
+			struct tk_tenants *tenants, const struct tk_caller *c, json_t *request)
 {
 	json_t *args, *result = NULL;
 	const char *op = "?";
@@ -52,10 +51,9 @@ json_t *tk_rpc_dispatch(const struct tk_rpc_handler *handlers, size_t n_handlers
 	return tk_server_reply(op, r, NULL, c, &err);
 }
 
-int tk_daemon_open_state(const char *state_dir, const char *db_file,
-			 const char *const *migrations, size_t n_migrations,
-			 const struct tk_tenant_kind *kind, struct tk_store **ret_store,
-			 struct tk_tenants *tenants, tk_err *err)
+int tk_daemon_open_state(const char *state_dir, const char *db_file, const char *const *migrations,
+			 size_t n_migrations, const struct tk_tenant_kind *kind,
+			 struct tk_store **ret_store, struct tk_tenants *tenants, tk_err *err)
 {
 	char path[4096];
 	int r;

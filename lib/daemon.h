@@ -29,18 +29,16 @@ struct tk_rpc_handler {
  * Parses request, runs the handler of its op, the daemon's own or one of the tenant.* ops on
  * tenants, and returns the reply (-EOPNOTSUPP for an op nobody has).
  */
-json_t *tk_rpc_dispatch(const struct tk_rpc_handler *handlers, size_t n_handlers,
-			struct manager *m, struct tk_tenants *tenants, const struct tk_caller *c,
-			json_t *request);
+json_t *tk_rpc_dispatch(const struct tk_rpc_handler *handlers, size_t n_handlers, struct manager *m,
+			struct tk_tenants *tenants, const struct tk_caller *c, json_t *request);
 
 /*
  * The state of a daemon: creates state_dir (0700), opens state_dir/db_file with the daemon's
  * migrations and loads its tenants into tenants, of kind.
  */
-int tk_daemon_open_state(const char *state_dir, const char *db_file,
-			 const char *const *migrations, size_t n_migrations,
-			 const struct tk_tenant_kind *kind, struct tk_store **ret_store,
-			 struct tk_tenants *tenants, tk_err *err);
+int tk_daemon_open_state(const char *state_dir, const char *db_file, const char *const *migrations,
+			 size_t n_migrations, const struct tk_tenant_kind *kind,
+			 struct tk_store **ret_store, struct tk_tenants *tenants, tk_err *err);
 
 /* The flags every daemon takes. */
 struct tk_daemon_args {

@@ -237,9 +237,9 @@ static json_t *opt_int(int64_t v)
 
 json_t *tk_tenant_to_json(const struct tk_tenants *ts, const struct tk_tenant *t)
 {
-	json_t *o = json_pack("{s:s, s:I, s:o, s:o}", "name", t->name, "id", (json_int_t)t->id,
-			      "owner_uid", opt_int(t->owner_uid), "owner_gid",
-			      opt_int(t->owner_gid));
+	json_t *o =
+		json_pack("{s:s, s:I, s:o, s:o}", "name", t->name, "id", (json_int_t)t->id,
+			  "owner_uid", opt_int(t->owner_uid), "owner_gid", opt_int(t->owner_gid));
 
 	if (!o)
 		return NULL;
@@ -344,8 +344,8 @@ int tk_tenant_op_create(struct tk_tenants *ts, const struct tk_caller *c, json_t
 	return 0;
 }
 
-int tk_tenant_op_list(struct tk_tenants *ts, const struct tk_caller *c, json_t *args,
-		      json_t **ret, tk_err *err)
+int tk_tenant_op_list(struct tk_tenants *ts, const struct tk_caller *c, json_t *args, json_t **ret,
+		      tk_err *err)
 {
 	json_t *list;
 	int r;

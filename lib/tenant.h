@@ -57,7 +57,8 @@ struct tk_tenant_kind {
 struct tk_tenants {
 	const struct tk_tenant_kind *kind;
 	struct tk_store *store;
-	struct tk_tenant *list; /* in id order, so listings are the same before and after a restart */
+	/* In id order, so listings are the same before and after a restart. */
+	struct tk_tenant *list;
 };
 
 /*
@@ -111,8 +112,8 @@ int tk_tenant_params_from_json(const struct tk_tenants *ts, json_t *args, struct
 /* The tenant.* ops of both protocols (docs/protocol.md, docs/volumed-protocol.md). */
 int tk_tenant_op_create(struct tk_tenants *ts, const struct tk_caller *c, json_t *args,
 			json_t **ret, tk_err *err);
-int tk_tenant_op_list(struct tk_tenants *ts, const struct tk_caller *c, json_t *args,
-		      json_t **ret, tk_err *err);
+int tk_tenant_op_list(struct tk_tenants *ts, const struct tk_caller *c, json_t *args, json_t **ret,
+		      tk_err *err);
 int tk_tenant_op_inspect(struct tk_tenants *ts, const struct tk_caller *c, json_t *args,
 			 json_t **ret, tk_err *err);
 int tk_tenant_op_delete(struct tk_tenants *ts, const struct tk_caller *c, json_t *args,

@@ -10,6 +10,8 @@
 #include "daemon.h"
 #include "store.h"
 
+/* The tenants table is a macro that the string literals after it continue. */
+/* clang-format off */
 static const char *const migrations[] = {
 	/* 1: initial schema.  Bridge and host veth names derive from the ids, so they are not
 	 * stored; AUTOINCREMENT keeps ids (and so names) from ever being reused. */
@@ -38,6 +40,7 @@ static const char *const migrations[] = {
 	"ALTER TABLE endpoints ADD COLUMN kind TEXT NOT NULL DEFAULT 'veth' "
 	"  CHECK (kind IN ('veth', 'ipam'));",
 };
+/* clang-format on */
 
 int db_open(struct manager *m, tk_err *err)
 {
@@ -165,8 +168,7 @@ int db_load(struct manager *m, tk_err *err)
 {
 	int r;
 
-	if ((r = load_networks(m, err)) < 0 ||
-	    (r = load_next_endpoint_id(m, err)) < 0)
+	if ((r = load_networks(m, err)) < 0 || (r = load_next_endpoint_id(m, err)) < 0)
 		return r;
 	return db_endpoints_foreach(m, NULL, NULL, reserve_endpoint, m, err);
 }
@@ -391,8 +393,8 @@ int db_endpoint_find(struct manager *m, const char *container_id, const char *if
 }
 
 int db_endpoints_foreach(struct manager *m, const struct network *network,
-			 const struct tk_tenant *tenant, int (*cb)(struct endpoint *e, void *userdata),
-			 void *userdata, tk_err *err)
+			 const struct tk_tenant *tenant,
+			 int (*cb)(struct endpoint *e, void *userdata), void *userdata, tk_err *err)
 {
 	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
 	sqlite3_stmt *st;

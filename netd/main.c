@@ -44,8 +44,9 @@ static int parse_pool(const char *flag, const char *cidr, int family, unsigned m
 	if ((r = tk_prefix_parse(cidr, ret, err)) < 0)
 		return tk_err_wrap(err, r, "%s", flag);
 	if (ret->addr.family != family || ret->len > max_len)
-		return tk_err_set(err, -EINVAL, "%s needs an IPv%d prefix of /%u or shorter, not '%s'",
-				  flag, family == AF_INET ? 4 : 6, max_len, cidr);
+		return tk_err_set(err, -EINVAL,
+				  "%s needs an IPv%d prefix of /%u or shorter, not '%s'", flag,
+				  family == AF_INET ? 4 : 6, max_len, cidr);
 	return 0;
 }
 
@@ -84,8 +85,9 @@ static int run(struct manager *m, tk_err *err)
 
 static const struct tk_daemon netd = {
 	.name = "netd",
-	.summary = "Owns per-tenant networks: bridges, veth pairs, addresses and the nftables tables\n"
-		   "'inet tenantkit' and 'bridge tenantkit'.",
+	.summary =
+		"Owns per-tenant networks: bridges, veth pairs, addresses and the nftables tables\n"
+		"'inet tenantkit' and 'bridge tenantkit'.",
 	.socket_env = "TK_NETD_SOCKET",
 	.default_socket = TK_NETD_SOCKET,
 	.options_help = "      --pool4 CIDR         carve IPv4 /24 subnets from CIDR (default "
@@ -93,7 +95,8 @@ static const struct tk_daemon netd = {
 			"      --pool6 CIDR         carve IPv6 /64 subnets from CIDR (default "
 			"fd7e::/48)\n",
 	.options = options,
-	.parse_option = parse_option,	.open = setup_manager,
+	.parse_option = parse_option,
+	.open = setup_manager,
 	.recover = reconcile,
 	.serve = run,
 	.close = manager_close,

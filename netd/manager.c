@@ -72,4 +72,3 @@ struct network *manager_network_by_id(struct manager *m, int64_t id)
 			return n;
 	return NULL;
 }
-

@@ -105,8 +105,9 @@ int db_endpoint_find(struct manager *m, const char *container_id, const char *if
 		     struct endpoint *ret, tk_err *err);
 /* Calls cb for endpoints of network (NULL: all) and tenant (NULL: all). */
 int db_endpoints_foreach(struct manager *m, const struct network *network,
-			 const struct tk_tenant *tenant, int (*cb)(struct endpoint *e, void *userdata),
-			 void *userdata, tk_err *err);
+			 const struct tk_tenant *tenant,
+			 int (*cb)(struct endpoint *e, void *userdata), void *userdata,
+			 tk_err *err);
 
 /* firewall.c: what a network or endpoint means for the nft sets */
 int firewall_network(struct manager *m, const struct network *n, bool add, tk_err *err);

@@ -8,6 +8,8 @@
 #include "store.h"
 #include "volumed.h"
 
+/* The tenants table is a macro that the string literals after it continue. */
+/* clang-format off */
 static const char *const migrations[] = {
 	/* 1: initial schema.  AUTOINCREMENT keeps ids (xfs project ids derive from them) unique
 	 * forever. */
@@ -26,6 +28,7 @@ static const char *const migrations[] = {
 	"  mount_id TEXT NOT NULL,"
 	"  PRIMARY KEY (volume_id, mount_id));",
 };
+/* clang-format on */
 
 static const char *const state_names[] = {
 	[VOLUME_CREATING] = "creating",

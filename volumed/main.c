@@ -51,7 +51,6 @@ static const struct option options[] = {
 	{},
 };
 
-
 static int setup_manager(struct manager *m, tk_err *err)
 {
 	static char root[PATH_MAX];
@@ -160,21 +159,27 @@ static int run(struct manager *m, tk_err *err)
 
 static const struct tk_daemon volumed = {
 	.name = "volumed",
-	.summary = "Owns per-tenant volumes with hard size limits (loop images, btrfs qgroups, XFS\n"
-		   "project quotas) and serves them to podman and Docker as a volume plugin.",
+	.summary =
+		"Owns per-tenant volumes with hard size limits (loop images, btrfs qgroups, XFS\n"
+		"project quotas) and serves them to podman and Docker as a volume plugin.",
 	.socket_env = "TK_VOLUMED_SOCKET",
 	.default_socket = TK_VOLUMED_SOCKET,
 	.options_help =
 		"      --docker-socket PATH serve the Docker volume-plugin API on PATH\n"
-		"                           (default " TK_DOCKER_PLUGIN_SOCKET "; \"\" to not serve it)\n"
-		"  -r, --root DIR           keep volumes under DIR (default " TK_STATE_DIR "/volumes)\n"
-		"  -b, --backend NAME       default backend: loop, btrfs or xfs (default: btrfs when\n"
-		"                           the root is on btrfs, xfs with project quotas, else loop)\n"
+		"                           (default " TK_DOCKER_PLUGIN_SOCKET
+		"; \"\" to not serve it)\n"
+		"  -r, --root DIR           keep volumes under DIR (default " TK_STATE_DIR
+		"/volumes)\n"
+		"  -b, --backend NAME       default backend: loop, btrfs or xfs (default: btrfs "
+		"when\n"
+		"                           the root is on btrfs, xfs with project quotas, else "
+		"loop)\n"
 		"      --check              print which backends this host supports and exit\n",
 	.short_options = "r:b:",
 	.options = options,
 	.parse_option = parse_option,
-	.check = check_args,	.open = setup_manager,
+	.check = check_args,
+	.open = setup_manager,
 	.recover = volumes_recover,
 	.serve = run,
 	.close = manager_close,

@@ -102,8 +102,12 @@ static int teardown(void **state)
 
 static struct tk_tenant params(const char *name, int64_t uid)
 {
-	struct tk_tenant p = { .owner_uid = uid, .owner_gid = -1, .max_networks = -1,
-			       .max_endpoints = -1, .max_bytes = -1, .max_volumes = -1 };
+	struct tk_tenant p = { .owner_uid = uid,
+			       .owner_gid = -1,
+			       .max_networks = -1,
+			       .max_endpoints = -1,
+			       .max_bytes = -1,
+			       .max_volumes = -1 };
 
 	snprintf(p.name, sizeof(p.name), "%s", name);
 	return p;
@@ -232,7 +236,8 @@ static void test_params_from_json(void **state)
 		{ "{\"name\":\"a\",\"owner_uid\":4294967295}", -EINVAL, "owner_uid 4294967295" },
 		{ "{\"name\":\"a\",\"owner_gid\":-2}", -EINVAL, "owner_gid -2 is out of range" },
 		{ "{\"name\":\"a\",\"max_volumes\":1048577}", -EINVAL, "max_volumes 1048577" },
-		{ "{\"name\":\"a\",\"max_volumes\":\"3\"}", -EINVAL, "max_volumes must be a number" },
+		{ "{\"name\":\"a\",\"max_volumes\":\"3\"}", -EINVAL,
+		  "max_volumes must be a number" },
 		{ "{\"name\":\"a\",\"max_bytes\":0}", -EINVAL, "max_bytes must be a positive" },
 		{ "{\"name\":\"a\",\"max_bytes\":\"1X\"}", -EINVAL, "max_bytes: size '1X'" },
 		{ "{\"name\":\"a\",\"color\":\"red\"}", -EINVAL, "tenant.create args" },

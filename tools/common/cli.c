@@ -257,27 +257,37 @@ int cli_help(const char *usage, const char *text)
 	return 0;
 }
 
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *options,
+	       const char *usage, const char *text, int *ret_exit)
+{
+	int c;
+
+	while ((c = getopt_long(argc, argv, shortopts ?: "jh", options, NULL)) == 'j')
+		cli_json = true;
+	if (c == 'h') {
+		*ret_exit = cli_help(usage, text);
+		return CLI_DONE;
+	}
+	if (c == '?' || c == ':') {
+		*ret_exit = cli_usage_error(usage, "invalid option");
+		return CLI_DONE;
+	}
+	return c;
+}
+
 int cli_simple_options(int argc, char **argv, const char *usage, const char *text,
 		       const char *const *names, const char **values)
 {
 	struct option options[8] = { CLI_COMMON_OPTIONS };
 	size_t n = 2;
-	int c;
+	int c, r = 0;
 
 	for (size_t i = 0; names && names[i] && n < ELEMENTSOF(options) - 1; i++)
 		options[n++] =
 			(struct option){ names[i], required_argument, NULL, (int)(0x100 + i) };
-	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
-		if (c == 'j')
-			cli_json = true;
-		else if (c == 'h')
-			return cli_help(usage, text), -1;
-		else if (c >= 0x100)
-			values[c - 0x100] = optarg;
-		else
-			return cli_usage_error(usage, "invalid option");
-	}
-	return 0;
+	while ((c = cli_getopt(argc, argv, NULL, options, usage, text, &r)) >= 0x100)
+		values[c - 0x100] = optarg;
+	return c == CLI_DONE ? r : -1;
 }
 
 int cli_plain_command(int argc, char **argv, const char *op, const char *usage, const char *text,
@@ -286,8 +296,8 @@ int cli_plain_command(int argc, char **argv, const char *op, const char *usage, 
 	_cleanup_(json_decrefp) json_t *result = NULL;
 	int r;
 
-	if ((r = cli_simple_options(argc, argv, usage, text, NULL, NULL)) != 0)
-		return r < 0 ? 0 : r;
+	if ((r = cli_simple_options(argc, argv, usage, text, NULL, NULL)) >= 0)
+		return r;
 	if (optind < argc)
 		return cli_usage_error(usage, "unexpected argument '%s'", argv[optind]);
 	if ((r = cli_call(op, NULL, &result)) != 0)
@@ -310,8 +320,7 @@ static int parse_owner(int c, const char *arg, json_t *args, const char *usage)
 	return 0;
 }
 
-static int parse_limit(const struct cli_limit *l, const char *arg, json_t *args,
-		       const char *usage)
+static int parse_limit(const struct cli_limit *l, const char *arg, json_t *args, const char *usage)
 {
 	char what[64];
 	json_int_t v = 0;
@@ -337,22 +346,16 @@ int cli_create_tenant(int argc, char **argv, const char *usage, const char *text
 	int c, r = 0;
 
 	for (size_t i = 0; i < n_limits && 5 + i < ELEMENTSOF(options) - 1; i++)
-		options[5 + i] =
-			(struct option){ limits[i].option, required_argument, NULL, 0x100 + (int)i };
-	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
-		if (c == 'j')
-			cli_json = true;
-		else if (c == 'h')
-			return cli_help(usage, text);
-		else if (c == 'o' || c == 'g')
-			r = parse_owner(c, optarg, args, usage);
-		else if (c >= 0x100)
-			r = parse_limit(&limits[c - 0x100], optarg, args, usage);
-		else
-			return cli_usage_error(usage, "invalid option");
-		if (c != 'j' && r)
+		options[5 + i] = (struct option){ limits[i].option, required_argument, NULL,
+						  0x100 + (int)i };
+	while ((c = cli_getopt(argc, argv, NULL, options, usage, text, &r)) >= 0) {
+		r = c >= 0x100 ? parse_limit(&limits[c - 0x100], optarg, args, usage)
+			       : parse_owner(c, optarg, args, usage);
+		if (r)
 			return r;
 	}
+	if (c == CLI_DONE)
+		return r;
 	if (argc - optind != 1)
 		return cli_usage_error(usage, "expected exactly one tenant name");
 	if ((r = cli_check_name(argv[optind], "tenant name", usage)) != 0)

@@ -7,6 +7,7 @@
  * or failed the request, 2 usage error, 3 the daemon could not be reached.
  */
 
+#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -75,8 +76,18 @@ int cli_help(const char *usage, const char *text);
 	}
 
 /*
+ * getopt_long over a command's options (CLI_COMMON_OPTIONS first; shortopts NULL: "jh") that
+ * does --json, --help (usage and text) and unknown options itself: the next option of the
+ * command's own, -1 when they are done, or CLI_DONE with the exit status in *ret_exit after
+ * help or a usage error.
+ */
+#define CLI_DONE (-2)
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *options,
+	       const char *usage, const char *text, int *ret_exit);
+
+/*
  * Parses --json, --help and the given string options (names, NULL-terminated) into values,
- * leaving positionals in argv[optind..].  0 to go on, -1 after printing help, else an exit code.
+ * leaving positionals in argv[optind..].  -1 to go on, else the exit status (0 after help).
  */
 int cli_simple_options(int argc, char **argv, const char *usage, const char *text,
 		       const char *const *names, const char **values);

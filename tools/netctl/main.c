@@ -66,9 +66,9 @@ static void human_actions(json_t *r)
 static int cmd_status(int argc, char **argv)
 {
 	return cli_plain_command(argc, argv, "status", USAGE_STATUS,
-			  "Shows netd's version, uptime and how many tenants, networks and "
-			  "endpoints it manages.\n",
-			  cli_print_object);
+				 "Shows netd's version, uptime and how many tenants, networks and "
+				 "endpoints it manages.\n",
+				 cli_print_object);
 }
 
 #define USAGE_CREATE_TENANT                                                                        \
@@ -182,20 +182,18 @@ static int create_network(int argc, char **argv)
 	json_int_t v = 0;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
+	while ((c = cli_getopt(argc, argv, NULL, options, USAGE_CREATE_NET,
+			       "Creates a network of a tenant: a bridge, a "
+			       "gateway address and an IPv4\n"
+			       "subnet (given, or a /24 from netd's pool), "
+			       "optionally an IPv6 /64 (given\n"
+			       "with --subnet6 or allocated with --ipv6).  "
+			       "Egress is masqueraded unless\n"
+			       "--no-nat.  --cni-conf also writes "
+			       "DIR/NAME.conflist (default\n"
+			       "DIR: " DEFAULT_CNI_CONF_DIR ") for runtimes.\n",
+			       &r)) >= 0) {
 		switch (c) {
-		case 'j': cli_json = true; break;
-		case 'h':
-			return cli_help(USAGE_CREATE_NET,
-					"Creates a network of a tenant: a bridge, a "
-					"gateway address and an IPv4\n"
-					"subnet (given, or a /24 from netd's pool), "
-					"optionally an IPv6 /64 (given\n"
-					"with --subnet6 or allocated with --ipv6).  "
-					"Egress is masqueraded unless\n"
-					"--no-nat.  --cni-conf also writes "
-					"DIR/NAME.conflist (default\n"
-					"DIR: " DEFAULT_CNI_CONF_DIR ") for runtimes.\n");
 		case 't': json_object_set_new(args, "tenant", json_string(optarg)); break;
 		case '4': json_object_set_new(args, "subnet", json_string(optarg)); break;
 		case '6': json_object_set_new(args, "subnet6", json_string(optarg)); break;
@@ -207,9 +205,10 @@ static int create_network(int argc, char **argv)
 			json_object_set_new(args, "mtu", json_integer(v));
 			break;
 		case 'C': cni_dir = optarg ?: DEFAULT_CNI_CONF_DIR; break;
-		default: return cli_usage_error(USAGE_CREATE_NET, "invalid option");
 		}
 	}
+	if (c == CLI_DONE)
+		return r;
 	if (argc - optind != 1)
 		return cli_usage_error(USAGE_CREATE_NET, "expected exactly one network name");
 	if (!json_object_get(args, "tenant"))
@@ -262,8 +261,8 @@ static int cmd_list(int argc, char **argv)
 		"Lists what the caller may see: everything for root and the admin group,\n"
 		"otherwise the tenants the caller owns.\n",
 		names, values);
-	if (r)
-		return r < 0 ? 0 : r;
+	if (r >= 0)
+		return r;
 	if (argc - optind != 1)
 		return cli_usage_error(USAGE_LIST,
 				       "list what? 'tenants', 'networks' or 'endpoints'");
@@ -299,8 +298,8 @@ static int cmd_inspect(int argc, char **argv)
 
 	r = cli_simple_options(argc, argv, USAGE_INSPECT, "Shows one object in full.\n", NULL,
 			       NULL);
-	if (r)
-		return r < 0 ? 0 : r;
+	if (r >= 0)
+		return r;
 	n = argc - optind;
 	if (n < 2)
 		return cli_usage_error(USAGE_INSPECT, "inspect what?");
@@ -333,20 +332,15 @@ static int cmd_delete(int argc, char **argv)
 	bool network;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
-		switch (c) {
-		case 'j': cli_json = true; break;
-		case 'h':
-			return cli_help(
-				USAGE_DELETE,
-				"Deletes a tenant (it must have no networks) or a network (it must "
-				"have no\nendpoints), with its bridge and firewall elements.  "
-				"--cni-conf also removes the\nnetwork's DIR/NAME.conflist (default "
-				"DIR: " DEFAULT_CNI_CONF_DIR ").\n");
-		case 'C': cni_dir = optarg ?: DEFAULT_CNI_CONF_DIR; break;
-		default: return cli_usage_error(USAGE_DELETE, "invalid option");
-		}
-	}
+	while ((c = cli_getopt(argc, argv, NULL, options, USAGE_DELETE,
+			       "Deletes a tenant (it must have no networks) or a network (it must "
+			       "have no\nendpoints), with its bridge and firewall elements.  "
+			       "--cni-conf also removes the\nnetwork's DIR/NAME.conflist (default "
+			       "DIR: " DEFAULT_CNI_CONF_DIR ").\n",
+			       &r)) >= 0)
+		cni_dir = optarg ?: DEFAULT_CNI_CONF_DIR;
+	if (c == CLI_DONE)
+		return r;
 	if (argc - optind != 2)
 		return cli_usage_error(USAGE_DELETE, "delete what?");
 	what = argv[optind];
@@ -373,8 +367,8 @@ static int link_networks(int argc, char **argv, bool link)
 		"Lets two networks of one tenant reach each other (link) or isolates them\n"
 		"again (unlink).  Networks of different tenants can never be linked.\n",
 		NULL, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
+	if (r >= 0)
+		return r;
 	if (argc - optind != 2)
 		return cli_usage_error(USAGE_LINK, "expected two network names");
 	args = json_pack("{s:s, s:s}", "a", argv[optind], "b", argv[optind + 1]);
@@ -409,26 +403,25 @@ static int cmd_attach(int argc, char **argv)
 	json_t *ip;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
+	while ((c = cli_getopt(argc, argv, NULL, options, USAGE_ATTACH,
+			       "Connects the network namespace NETNS (a path "
+			       "such as /run/netns/NAME or\n"
+			       "/proc/PID/ns/net) to NETWORK as CONTAINER: a "
+			       "veth pair whose inner end\n"
+			       "is named --ifname (default eth0), with "
+			       "addresses from the network's\n"
+			       "pools or the given --ip, and default routes via "
+			       "the gateway.  This is\n"
+			       "what the CNI plugin does for a runtime.\n",
+			       &r)) >= 0) {
 		switch (c) {
-		case 'j': cli_json = true; break;
-		case 'h':
-			return cli_help(USAGE_ATTACH,
-					"Connects the network namespace NETNS (a path "
-					"such as /run/netns/NAME or\n"
-					"/proc/PID/ns/net) to NETWORK as CONTAINER: a "
-					"veth pair whose inner end\n"
-					"is named --ifname (default eth0), with "
-					"addresses from the network's\n"
-					"pools or the given --ip, and default routes via "
-					"the gateway.  This is\n"
-					"what the CNI plugin does for a runtime.\n");
 		case 'i': ifname = optarg; break;
 		case 'a': json_array_append_new(ips, json_string(optarg)); break;
 		case 'm': mac = optarg; break;
-		default: return cli_usage_error(USAGE_ATTACH, "invalid option");
 		}
 	}
+	if (c == CLI_DONE)
+		return r;
 	if (argc - optind != 3)
 		return cli_usage_error(USAGE_ATTACH, "expected NETWORK CONTAINER NETNS");
 	args = json_pack("{s:s, s:s, s:s, s:s}", "network", argv[optind], "container_id",
@@ -464,8 +457,8 @@ static int cmd_detach(int argc, char **argv)
 		"Removes a container's endpoint: its veth pair, addresses and firewall\n"
 		"elements.  Detaching something that is not attached succeeds.\n",
 		names, values);
-	if (r)
-		return r < 0 ? 0 : r;
+	if (r >= 0)
+		return r;
 	if (argc - optind != 1)
 		return cli_usage_error(USAGE_DETACH, "expected one CONTAINER");
 	args = json_pack("{s:s, s:s}", "container_id", argv[optind], "ifname",

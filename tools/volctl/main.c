@@ -152,9 +152,9 @@ static int check_choice(const char *s, const char *what, const char *const *choi
 static int cmd_status(int argc, char **argv)
 {
 	return cli_plain_command(argc, argv, "status", USAGE_STATUS,
-			  "Shows volumed's version, volume root, default backend and which "
-			  "backends\nthis host supports.\n",
-			  human_status);
+				 "Shows volumed's version, volume root, default backend and which "
+				 "backends\nthis host supports.\n",
+				 human_status);
 }
 
 #define USAGE_CREATE_TENANT                                                                        \
@@ -171,13 +171,14 @@ static int create_tenant(int argc, char **argv)
 		{ "max-volumes", "max_volumes" },
 	};
 
-	return cli_create_tenant(argc, argv, USAGE_CREATE_TENANT,
-				 "Creates a tenant in volumed.  --owner (a user name or uid) lets "
-				 "that user\nmanage the tenant's volumes over the socket, --owner-gid "
-				 "(or --owner-group,\na group name or gid) that group's members; "
-				 "--max-bytes caps the sum of\nthe volumes' sizes and --max-volumes "
-				 "their number.\n",
-				 limits, ELEMENTSOF(limits));
+	return cli_create_tenant(
+		argc, argv, USAGE_CREATE_TENANT,
+		"Creates a tenant in volumed.  --owner (a user name or uid) lets "
+		"that user\nmanage the tenant's volumes over the socket, --owner-gid "
+		"(or --owner-group,\na group name or gid) that group's members; "
+		"--max-bytes caps the sum of\nthe volumes' sizes and --max-volumes "
+		"their number.\n",
+		limits, ELEMENTSOF(limits));
 }
 
 static int create_volume(int argc, char **argv)
@@ -195,17 +196,15 @@ static int create_volume(int argc, char **argv)
 	json_int_t v = 0;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
+	while ((c = cli_getopt(argc, argv, NULL, options, USAGE_CREATE_VOLUME,
+			       "Creates a volume of TENANT that holds at most SIZE (like "
+			       "512M or 10G).\nIts top directory belongs to --uid:--gid "
+			       "with --mode (default 0:0 0755).\nThe backend defaults to "
+			       "volumed's choice for the volume root; --fs picks\nthe "
+			       "filesystem of a loop volume.\n",
+			       &r)) >= 0) {
 		r = 0;
 		switch (c) {
-		case 'j': cli_json = true; break;
-		case 'h':
-			return cli_help(USAGE_CREATE_VOLUME,
-					"Creates a volume of TENANT that holds at most SIZE (like "
-					"512M or 10G).\nIts top directory belongs to --uid:--gid "
-					"with --mode (default 0:0 0755).\nThe backend defaults to "
-					"volumed's choice for the volume root; --fs picks\nthe "
-					"filesystem of a loop volume.\n");
 		case 't':
 			r = cli_check_name(optarg, "tenant name", USAGE_CREATE_VOLUME);
 			json_object_set_new(args, "tenant", json_string(optarg));
@@ -233,11 +232,12 @@ static int create_volume(int argc, char **argv)
 						    json_integer(v));
 			break;
 		case 'm': r = parse_mode(optarg, args, USAGE_CREATE_VOLUME); break;
-		default: return cli_usage_error(USAGE_CREATE_VOLUME, "invalid option");
 		}
 		if (r)
 			return r;
 	}
+	if (c == CLI_DONE)
+		return r;
 	if (argc - optind != 1)
 		return cli_usage_error(USAGE_CREATE_VOLUME, "expected exactly one volume name");
 	if ((r = cli_check_name(argv[optind], "volume name", USAGE_CREATE_VOLUME)) != 0)
@@ -282,8 +282,8 @@ static int cmd_list(int argc, char **argv)
 			       "Lists what the caller may see: everything for root and the admin "
 			       "group,\notherwise the tenants the caller owns.\n",
 			       names, values);
-	if (r)
-		return r < 0 ? 0 : r;
+	if (r >= 0)
+		return r;
 	if (argc - optind != 1)
 		return cli_usage_error(USAGE_LIST, "list what? 'tenants' or 'volumes'");
 	what = argv[optind];
@@ -318,15 +318,15 @@ static int cmd_inspect(int argc, char **argv)
 			       "(bytes and\ninodes), backend, filesystem, path, device and who "
 			       "has it mounted.\n",
 			       NULL, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
+	if (r >= 0)
+		return r;
 	if (argc - optind != 2)
 		return cli_usage_error(USAGE_INSPECT, "inspect what?");
 	what = argv[optind];
 	if (strcmp(what, "tenant") != 0 && strcmp(what, "volume") != 0)
 		return cli_usage_error(USAGE_INSPECT, "cannot inspect '%s'", what);
 	r = cli_check_name(argv[optind + 1], what[0] == 't' ? "tenant name" : "volume name",
-		       USAGE_INSPECT);
+			   USAGE_INSPECT);
 	if (r)
 		return r;
 	json_object_set_new(args, "name", json_string(argv[optind + 1]));
@@ -345,18 +345,14 @@ static int cmd_delete(int argc, char **argv)
 	const char *what;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "jhf", options, NULL)) >= 0) {
-		switch (c) {
-		case 'j': cli_json = true; break;
-		case 'h':
-			return cli_help(USAGE_DELETE,
-					"Deletes a tenant (it must have no volumes) or a volume "
-					"with its data.\nA volume that a container has mounted is "
-					"kept unless --force.\n");
-		case 'f': force = true; break;
-		default: return cli_usage_error(USAGE_DELETE, "invalid option");
-		}
-	}
+	while ((c = cli_getopt(argc, argv, "jhf", options, USAGE_DELETE,
+			       "Deletes a tenant (it must have no volumes) or a volume "
+			       "with its data.\nA volume that a container has mounted is "
+			       "kept unless --force.\n",
+			       &r)) >= 0)
+		force = true; /* --force, its only option */
+	if (c == CLI_DONE)
+		return r;
 	if (argc - optind != 2)
 		return cli_usage_error(USAGE_DELETE, "delete what?");
 	what = argv[optind];
@@ -365,7 +361,7 @@ static int cmd_delete(int argc, char **argv)
 	if (force && what[0] == 't')
 		return cli_usage_error(USAGE_DELETE, "--force applies to volumes");
 	r = cli_check_name(argv[optind + 1], what[0] == 't' ? "tenant name" : "volume name",
-		       USAGE_DELETE);
+			   USAGE_DELETE);
 	if (r)
 		return r;
 	json_object_set_new(args, "name", json_string(argv[optind + 1]));
@@ -388,8 +384,8 @@ static int cmd_resize(int argc, char **argv)
 			       "Grows a volume to SIZE while it stays in use.  Volumes do not "
 			       "shrink.\n",
 			       names, values);
-	if (r)
-		return r < 0 ? 0 : r;
+	if (r >= 0)
+		return r;
 	if (argc - optind != 1)
 		return cli_usage_error(USAGE_RESIZE, "expected one volume name");
 	if (!values[0])
@@ -414,8 +410,8 @@ static int cmd_snapshot(int argc, char **argv)
 			       "Makes volume NEW a snapshot of SOURCE, of the same tenant and "
 			       "size (btrfs\nvolumes only).\n",
 			       NULL, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
+	if (r >= 0)
+		return r;
 	if (argc - optind != 2)
 		return cli_usage_error(USAGE_SNAPSHOT, "expected SOURCE and NEW");
 	if ((r = cli_check_name(argv[optind], "volume name", USAGE_SNAPSHOT)) != 0 ||
