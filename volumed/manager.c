@@ -29,14 +29,15 @@ int manager_open(struct manager *m, tk_err *err)
 {
 	int r;
 
+	m->started = time(NULL);
+	/* First: it creates the state directory, in which the volume root is by default. */
+	if ((r = db_open(m, err)) < 0)
+		return tk_err_wrap(err, r, "opening state database in '%s'", m->state_dir);
 	if (mkdir(m->root, 0711) < 0 && errno != EEXIST)
 		return tk_err_set(err, -errno, "cannot create volume root '%s': %m", m->root);
 	m->root_fd = open(m->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (m->root_fd < 0)
 		return tk_err_set(err, -errno, "cannot open volume root '%s': %m", m->root);
-	m->started = time(NULL);
-	if ((r = db_open(m, err)) < 0)
-		return tk_err_wrap(err, r, "opening state database in '%s'", m->state_dir);
 	if ((r = db_load(m, err)) < 0)
 		return tk_err_wrap(err, r, "loading state");
 	return 0;
