@@ -95,21 +95,6 @@ static int fail(struct plugin *p)
 	return EXIT_FAILURE;
 }
 
-static const char *short_message(int code)
-{
-	switch (code) {
-	case TK_CNI_ERR_ADDRESS: return "requested address not available";
-	case TK_CNI_ERR_POOL_EXHAUSTED: return "no free address in the network";
-	case TK_CNI_ERR_LIMIT: return "tenant endpoint limit reached";
-	case TK_CNI_ERR_PERMISSION: return "permission denied";
-	case TK_CNI_ERR_EXISTS: return "interface already exists";
-	case TK_CNI_ERR_INVALID_CONFIG: return "invalid network configuration";
-	case TK_CNI_ERR_TRY_LATER: return "netd is busy, try again later";
-	case TK_CNI_ERR_IO: return "netd connection failed";
-	default: return "netd refused the request";
-	}
-}
-
 /*
  * One request to netd.  unreachable_code is what "cannot connect" means for this verb (11 for
  * ADD/DEL/CHECK/GC, 50 for STATUS).  Returns 0, or -1 with p->error set; *ret_errno gets netd's
@@ -131,8 +116,7 @@ int plugin_call(struct plugin *p, const char *op, json_t *args, json_t **ret, in
 	if (r < 0) {
 		if (ret_errno)
 			*ret_errno = r;
-		return tk_cni_fail(&p->error, tk_cni_code_of_errno(r),
-				   short_message(tk_cni_code_of_errno(r)), "%s", err.msg);
+		return tk_cni_fail_err(&p->error, r, &err);
 	}
 	return 0;
 }

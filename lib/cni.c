@@ -373,6 +373,28 @@ int tk_cni_code_of_errno(int code)
 	}
 }
 
+static const char *short_message(int cni_code)
+{
+	switch (cni_code) {
+	case TK_CNI_ERR_ADDRESS: return "requested address not available";
+	case TK_CNI_ERR_POOL_EXHAUSTED: return "no free address in the network";
+	case TK_CNI_ERR_LIMIT: return "tenant endpoint limit reached";
+	case TK_CNI_ERR_PERMISSION: return "permission denied";
+	case TK_CNI_ERR_EXISTS: return "interface already exists";
+	case TK_CNI_ERR_INVALID_CONFIG: return "invalid network configuration";
+	case TK_CNI_ERR_TRY_LATER: return "netd is busy, try again later";
+	case TK_CNI_ERR_IO: return "netd connection failed";
+	default: return "netd refused the request";
+	}
+}
+
+int tk_cni_fail_err(struct tk_cni_error *e, int code, const tk_err *err)
+{
+	int cni_code = tk_cni_code_of_errno(code);
+
+	return tk_cni_fail(e, cni_code, short_message(cni_code), "%s", tk_err_text(err, code));
+}
+
 bool tk_cni_attachment_valid(json_t *valid, const char *container_id, const char *ifname)
 {
 	size_t i;

@@ -10,6 +10,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "err.h"
+
 /* The specification's well-known error codes, and ours (100+, documented in tenant-bridge(8)). */
 enum {
 	TK_CNI_ERR_VERSION = 1,
@@ -101,6 +103,13 @@ json_t *tk_cni_error_json(const char *version, const struct tk_cni_error *e);
 
 /* A netd error (negative errno) as a CNI code. */
 int tk_cni_code_of_errno(int code);
+
+/*
+ * The one way a tk_err becomes a CNI error: the code of tk_cni_code_of_errno(code), a short
+ * message for that code, and err's message (or the text of code) as details.  Returns -1, as
+ * tk_cni_fail does.
+ */
+int tk_cni_fail_err(struct tk_cni_error *e, int code, const tk_err *err);
 
 /* True when (container_id, ifname) is listed in a GC valid-attachments array. */
 bool tk_cni_attachment_valid(json_t *valid, const char *container_id, const char *ifname);

@@ -11,14 +11,24 @@ typedef struct tk_err {
 	char msg[512]; /* human-readable, without trailing newline */
 } tk_err;
 
-/* Sets err (if not NULL) and returns code, which must be negative. */
+/*
+ * The setters below take a negative errno and return it, so that what a function returns and
+ * what it stores in err are the same code.  A code >= 0 is a bug in the caller: it fails an
+ * assertion (and becomes -EIO where assertions are compiled out).  %m in fmt is the text of code,
+ * whatever errno says by the time the message is formatted.
+ */
+
+/* Sets err (if not NULL) and returns code. */
 int tk_err_set(tk_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Prepends "<context>: " to err->msg and returns code. */
+/* Prepends "<context>: " to err->msg (the text of code when it is empty) and returns code. */
 int tk_err_wrap(tk_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Sets err from code with strerror text only when err is still unset; returns code. */
 int tk_err_errno(tk_err *err, int code, const char *what);
+
+/* What to show for a failure with code: err's message, or the text of code when err has none. */
+const char *tk_err_text(const tk_err *err, int code);
 
 #if defined(__clang_analyzer__) && !defined(TK_ERR_IMPL)
 /*

@@ -35,14 +35,16 @@ int tk_log_level_parse(const char *s)
 
 int tk_log_internal(int level, int error, const char *fmt, ...)
 {
-	int e = error < 0 ? -error : error;
+	int e = error < 0 ? -error : error, saved = errno;
 	char buf[2048];
 	va_list ap;
 
+	/* %m is the text of error, and logging leaves the caller's errno alone. */
 	errno = e;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	errno = saved;
 	if (log_journal)
 		fprintf(stderr, "<%d>%s\n", level, buf);
 	else

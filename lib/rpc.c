@@ -202,15 +202,16 @@ int tk_rpc_parse_reply(json_t *msg, json_t **ret_result, tk_err *err)
 	json_int_t code = 0;
 	int ok = 0;
 
+	/* Not the daemon's refusal but a broken answer: -EBADMSG, in err as in the return value. */
 	if (tk_json_unpack_lax(msg, "reply", err, "{s:b, s?o}", "ok", &ok, "result", &result) < 0)
-		return -EBADMSG;
+		return tk_err_wrap(err, -EBADMSG, "malformed reply");
 	if (ok) {
 		*ret_result = result ? json_incref(result) : json_object();
 		return 0;
 	}
 	if (tk_json_unpack_lax(msg, "reply", err, "{s:{s:I, s:s, s?s}}", "error", "code", &code,
 			       "msg", &text, "details", &details) < 0)
-		return -EBADMSG;
+		return tk_err_wrap(err, -EBADMSG, "malformed reply");
 	if (code <= 0 || code > 4095)
 		code = EIO;
 	if (details)

@@ -278,6 +278,8 @@ json_t *tk_server_reply(const char *op, int r, json_t *result, const struct tk_c
 	json_decref(result);
 	if (!err->code)
 		tk_err_errno(err, r, op);
+	/* The code a handler returns is the answer; err only explains it (lib/err.h). */
+	err->code = r;
 	log_full_errno(r == -EACCES || r == -EINVAL ? LOG_WARNING : LOG_ERR, r,
 		       "Request '%s' from uid %u pid %d failed: %s", op, (unsigned)c->uid,
 		       (int)c->pid, err->msg);

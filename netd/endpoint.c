@@ -311,7 +311,7 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 		 struct endpoint *e, tk_err *err)
 {
 	struct network *n = p->network;
-	struct tenant *t = n->tenant;
+	struct tk_tenant *t = n->tenant;
 	_cleanup_close_ int netns_fd = -1;
 	struct persist_ctx job = { .m = m, .e = e };
 	tk_err job_err = {};

@@ -5,18 +5,10 @@
 #include "ipam.h"
 #include "netd.h"
 
-static json_t *opt_int(int64_t v)
+void tenant_usage_json(const struct tk_tenant *t, json_t *o)
 {
-	return v < 0 ? json_null() : json_integer(v);
-}
-
-json_t *tenant_to_json(const struct tenant *t)
-{
-	return json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:i, s:i, s:I}", "name", t->name, "id",
-			 (json_int_t)t->id, "owner_uid", opt_int(t->owner_uid), "owner_gid",
-			 opt_int(t->owner_gid), "max_networks", opt_int(t->max_networks),
-			 "max_endpoints", opt_int(t->max_endpoints), "networks", (int)t->n_networks,
-			 "endpoints", (int)t->n_endpoints, "created", (json_int_t)t->created);
+	json_object_set_new(o, "networks", json_integer(t->n_networks));
+	json_object_set_new(o, "endpoints", json_integer(t->n_endpoints));
 }
 
 static json_t *prefix_json(bool has, const struct tk_prefix *p)

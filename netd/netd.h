@@ -12,28 +12,16 @@
 #include "err.h"
 #include "ipam.h"
 #include "server.h"
+#include "tenant.h"
 
 struct tk_store;
 struct tk_nl;
 struct tk_nft;
 
-struct tenant {
-	int64_t id;
-	char name[TK_NAME_MAX + 1];
-	int64_t owner_uid;     /* -1: none */
-	int64_t owner_gid;     /* -1: none */
-	int64_t max_networks;  /* -1: unlimited */
-	int64_t max_endpoints; /* -1: unlimited */
-	int64_t created;
-	unsigned n_networks;
-	unsigned n_endpoints;
-	struct tenant *next;
-};
-
 struct network {
 	int64_t id;
 	char name[TK_NAME_MAX + 1];
-	struct tenant *tenant;
+	struct tk_tenant *tenant;
 	char bridge[TK_IFNAME_MAX + 1]; /* tk-<id in hex> */
 	int bridge_ifindex;		/* 0 until known */
 	bool has4, has6;
@@ -72,7 +60,7 @@ struct manager {
 	struct tk_store *store;
 	struct tk_nl *nl;
 	struct tk_nft *nft;
-	struct tenant *tenants;
+	struct tk_tenants tenants; /* of kind netd_tenants */
 	struct network *networks;
 	uint64_t n_endpoints;
 	int64_t next_endpoint_id; /* ids come from here, so a veth is named before its row exists */
@@ -87,16 +75,19 @@ static inline int fault_point(const char *point, tk_err *err)
 	return tk_fault_point("TK_NETD_FAULT", point, err);
 }
 #define report_action tk_report_action
-struct tenant *manager_tenant(struct manager *m, const char *name);
+/* netd's tenants keep network and endpoint limits. */
+extern const struct tk_tenant_kind netd_tenants;
 struct network *manager_network(struct manager *m, const char *name);
 struct network *manager_network_by_id(struct manager *m, int64_t id);
-int caller_may_manage(const struct tk_caller *c, const struct tenant *t, tk_err *err);
+static inline int caller_may_manage(const struct tk_caller *c, const struct tk_tenant *t,
+				    tk_err *err)
+{
+	return tk_tenant_may_manage(c, t, err);
+}
 
 /* db.c: typed access to the state database */
 int db_open(struct manager *m, tk_err *err);
 int db_load(struct manager *m, tk_err *err);
-int db_tenant_insert(struct manager *m, struct tenant *t, tk_err *err);
-int db_tenant_delete(struct manager *m, const struct tenant *t, tk_err *err);
 int db_network_insert(struct manager *m, struct network *n, tk_err *err);
 int db_network_delete(struct manager *m, const struct network *n, tk_err *err);
 int db_link_set(struct manager *m, const struct network *a, const struct network *b, bool linked,
@@ -114,8 +105,9 @@ int db_endpoint_find(struct manager *m, const char *container_id, const char *if
 		     struct endpoint *ret, tk_err *err);
 /* Calls cb for endpoints of network (NULL: all) and tenant (NULL: all). */
 int db_endpoints_foreach(struct manager *m, const struct network *network,
-			 const struct tenant *tenant, int (*cb)(struct endpoint *e, void *userdata),
-			 void *userdata, tk_err *err);
+			 const struct tk_tenant *tenant,
+			 int (*cb)(struct endpoint *e, void *userdata), void *userdata,
+			 tk_err *err);
 
 /* firewall.c: what a network or endpoint means for the nft sets */
 int firewall_network(struct manager *m, const struct network *n, bool add, tk_err *err);
@@ -125,18 +117,10 @@ int firewall_endpoint(struct manager *m, const struct endpoint *e, bool add, tk_
 /* Replaces both tables with the state of the database, in one atomic batch. */
 int firewall_rebuild(struct manager *m, tk_err *err);
 
-/* tenant.c / network.c / endpoint.c */
-struct tenant_params {
-	const char *name;
-	int64_t owner_uid, owner_gid, max_networks, max_endpoints;
-};
-int tenant_create(struct manager *m, const struct tenant_params *p, struct tenant **ret,
-		  tk_err *err);
-int tenant_delete(struct manager *m, struct tenant *t, tk_err *err);
-
+/* network.c / endpoint.c */
 struct network_params {
 	const char *name;
-	struct tenant *tenant;
+	struct tk_tenant *tenant;
 	const char *subnet4, *subnet6; /* NULL: allocate */
 	bool ipv6, nat;
 	unsigned mtu;
@@ -186,7 +170,7 @@ void reaper_stop(struct manager *m);
 int reconcile(struct manager *m, json_t *actions, tk_err *err);
 
 /* json-out.c */
-json_t *tenant_to_json(const struct tenant *t);
+void tenant_usage_json(const struct tk_tenant *t, json_t *o);
 json_t *network_to_json(struct manager *m, const struct network *n);
 json_t *endpoint_to_json(const struct endpoint *e);
 

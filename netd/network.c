@@ -215,7 +215,7 @@ int network_create(struct manager *m, const struct network_params *p, struct net
 		   tk_err *err)
 {
 	_cleanup_(network_freep) struct network *n = NULL;
-	struct tenant *t = p->tenant;
+	struct tk_tenant *t = p->tenant;
 	int r;
 
 	if ((r = tk_name_validate(p->name, "network name", err)) < 0)

@@ -6,23 +6,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "json.h"
 #include "log.h"
 #include "netd.h"
 #include "rpc.h"
 
-typedef int (*handler_fn)(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
-			  tk_err *err);
-
 static int find_tenant(struct manager *m, const struct tk_caller *c, const char *name,
-		       struct tenant **ret, tk_err *err)
+		       struct tk_tenant **ret, tk_err *err)
 {
-	struct tenant *t = manager_tenant(m, name);
-
-	if (!t)
-		return tk_err_set(err, -ENOENT, "no tenant '%s'", name);
-	*ret = t;
-	return caller_may_manage(c, t, err);
+	return tk_tenant_find(&m->tenants, c, name, ret, err);
 }
 
 static int find_network(struct manager *m, const struct tk_caller *c, const char *name,
@@ -36,14 +29,6 @@ static int find_network(struct manager *m, const struct tk_caller *c, const char
 	return caller_may_manage(c, n->tenant, err);
 }
 
-static int check_id(json_int_t v, const char *what, int64_t max, tk_err *err)
-{
-	if (v < -1 || v > max)
-		return tk_err_set(err, -EINVAL, "%s %lld is out of range (0..%lld)", what,
-				  (long long)v, (long long)max);
-	return 0;
-}
-
 static int op_status(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
 		     tk_err *err)
 {
@@ -55,86 +40,13 @@ static int op_status(struct manager *m, const struct tk_caller *c, json_t *args,
 		return r;
 	for (struct network *n = m->networks; n; n = n->next)
 		networks++;
-	for (struct tenant *t = m->tenants; t; t = t->next)
+	for (struct tk_tenant *t = m->tenants.list; t; t = t->next)
 		tenants++;
 	*ret = json_pack("{s:s, s:I, s:i, s:i, s:I, s:I, s:i, s:s, s:s}", "version", TK_VERSION,
 			 "uptime_s", (json_int_t)(time(NULL) - m->started), "tenants", (int)tenants,
 			 "networks", (int)networks, "endpoints", (json_int_t)m->n_endpoints,
 			 "veths_deleting", (json_int_t)reaper_pending(m), "pid", (int)getpid(),
 			 "state_dir", m->state_dir, "socket", m->socket_path);
-	return 0;
-}
-
-static int op_tenant_create(struct manager *m, const struct tk_caller *c, json_t *args,
-			    json_t **ret, tk_err *err)
-{
-	json_int_t uid = -1, gid = -1, max_networks = -1, max_endpoints = -1;
-	struct tenant_params p = {};
-	struct tenant *t = NULL;
-	int r;
-
-	if ((r = tk_require_admin(c, "tenant.create", err)) < 0)
-		return r;
-	r = tk_json_unpack(args, "tenant.create args", err, "{s:s, s?I, s?I, s?I, s?I}", "name",
-			   &p.name, "owner_uid", &uid, "owner_gid", &gid, "max_networks",
-			   &max_networks, "max_endpoints", &max_endpoints);
-	if (r < 0 || (r = check_id(uid, "owner_uid", 0xfffffffe, err)) < 0 ||
-	    (r = check_id(gid, "owner_gid", 0xfffffffe, err)) < 0 ||
-	    (r = check_id(max_networks, "max_networks", 1 << 20, err)) < 0 ||
-	    (r = check_id(max_endpoints, "max_endpoints", 1 << 24, err)) < 0)
-		return r;
-	p.owner_uid = uid;
-	p.owner_gid = gid;
-	p.max_networks = max_networks;
-	p.max_endpoints = max_endpoints;
-	if ((r = tenant_create(m, &p, &t, err)) < 0)
-		return r;
-	*ret = tenant_to_json(t);
-	return 0;
-}
-
-static int op_tenant_list(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
-			  tk_err *err)
-{
-	json_t *list;
-	int r;
-
-	if ((r = tk_json_unpack(args, "tenant.list args", err, "{}")) < 0)
-		return r;
-	list = json_array();
-	for (struct tenant *t = m->tenants; t; t = t->next)
-		if (caller_may_manage(c, t, NULL) >= 0)
-			json_array_append_new(list, tenant_to_json(t));
-	*ret = json_pack("{s:o}", "tenants", list);
-	return 0;
-}
-
-static int op_tenant_inspect(struct manager *m, const struct tk_caller *c, json_t *args,
-			     json_t **ret, tk_err *err)
-{
-	const char *name;
-	struct tenant *t = NULL;
-	int r;
-
-	if ((r = tk_json_unpack(args, "tenant.inspect args", err, "{s:s}", "name", &name)) < 0 ||
-	    (r = find_tenant(m, c, name, &t, err)) < 0)
-		return r;
-	*ret = tenant_to_json(t);
-	return 0;
-}
-
-static int op_tenant_delete(struct manager *m, const struct tk_caller *c, json_t *args,
-			    json_t **ret, tk_err *err)
-{
-	const char *name;
-	struct tenant *t = NULL;
-	int r;
-
-	if ((r = tk_require_admin(c, "tenant.delete", err)) < 0 ||
-	    (r = tk_json_unpack(args, "tenant.delete args", err, "{s:s}", "name", &name)) < 0 ||
-	    (r = find_tenant(m, c, name, &t, err)) < 0 || (r = tenant_delete(m, t, err)) < 0)
-		return r;
-	*ret = json_object();
 	return 0;
 }
 
@@ -168,7 +80,7 @@ static int op_network_list(struct manager *m, const struct tk_caller *c, json_t 
 			   tk_err *err)
 {
 	const char *tenant = NULL;
-	struct tenant *only = NULL;
+	struct tk_tenant *only = NULL;
 	json_t *list;
 	int r;
 
@@ -344,7 +256,7 @@ static int op_endpoint_list(struct manager *m, const struct tk_caller *c, json_t
 	const char *network = NULL, *tenant = NULL;
 	struct list_ctx ctx = { .caller = c };
 	struct network *n = NULL;
-	struct tenant *t = NULL;
+	struct tk_tenant *t = NULL;
 	int r;
 
 	r = tk_json_unpack(args, "endpoint.list args", err, "{s?s, s?s}", "network", &network,
@@ -420,15 +332,8 @@ static int op_reconcile(struct manager *m, const struct tk_caller *c, json_t *ar
 	return 0;
 }
 
-static const struct {
-	const char *op;
-	handler_fn fn;
-} handlers[] = {
+static const struct tk_rpc_handler handlers[] = {
 	{ "status", op_status },
-	{ "tenant.create", op_tenant_create },
-	{ "tenant.list", op_tenant_list },
-	{ "tenant.inspect", op_tenant_inspect },
-	{ "tenant.delete", op_tenant_delete },
 	{ "network.create", op_network_create },
 	{ "network.list", op_network_list },
 	{ "network.inspect", op_network_inspect },
@@ -445,18 +350,5 @@ static const struct {
 
 json_t *rpc_dispatch(struct manager *m, const struct tk_caller *c, json_t *request)
 {
-	json_t *args, *result = NULL;
-	const char *op = "?";
-	tk_err err = {};
-	int r;
-
-	if ((r = tk_rpc_parse_request(request, &op, &args, &err)) < 0)
-		return tk_server_reply(op, r, NULL, c, &err);
-	for (size_t i = 0; i < ELEMENTSOF(handlers); i++)
-		if (strcmp(handlers[i].op, op) == 0) {
-			r = handlers[i].fn(m, c, args, &result, &err);
-			return tk_server_reply(op, r, result, c, &err);
-		}
-	r = tk_err_set(&err, -EOPNOTSUPP, "unknown op '%s'", op);
-	return tk_server_reply(op, r, NULL, c, &err);
+	return tk_rpc_dispatch(handlers, ELEMENTSOF(handlers), m, &m->tenants, c, request);
 }

@@ -18,55 +18,6 @@
 #define VOLUME_SIZE_MIN (16ULL << 20)
 #define VOLUME_SIZE_MAX (1ULL << 50)
 
-int tenant_create(struct manager *m, const struct tenant_params *p, struct vtenant **ret,
-		  tk_err *err)
-{
-	_cleanup_free_ struct vtenant *t = NULL;
-	struct vtenant **tail = &m->tenants;
-	int r;
-
-	if ((r = tk_name_validate(p->name, "tenant name", err)) < 0)
-		return r;
-	if (manager_tenant(m, p->name))
-		return tk_err_set(err, -EEXIST, "tenant '%s' already exists", p->name);
-	if (!(t = calloc(1, sizeof(*t))))
-		return tk_err_set(err, -ENOMEM, "out of memory");
-	snprintf(t->name, sizeof(t->name), "%s", p->name);
-	t->owner_uid = p->owner_uid;
-	t->owner_gid = p->owner_gid;
-	t->max_bytes = p->max_bytes;
-	t->max_volumes = p->max_volumes;
-	t->created = time(NULL);
-	if ((r = db_tenant_insert(m, t, err)) < 0)
-		return tk_err_wrap(err, r, "creating tenant '%s'", p->name);
-	log_info("Created tenant '%s' (id %lld)", t->name, (long long)t->id);
-	while (*tail)
-		tail = &(*tail)->next;
-	*tail = t;
-	*ret = TAKE_PTR(t);
-	return 0;
-}
-
-int tenant_delete(struct manager *m, struct vtenant *t, tk_err *err)
-{
-	int r;
-
-	if (t->n_volumes > 0)
-		return tk_err_set(err, -EBUSY,
-				  "tenant '%s' still has %u volume(s); delete them first", t->name,
-				  t->n_volumes);
-	if ((r = db_tenant_delete(m, t, err)) < 0)
-		return tk_err_wrap(err, r, "deleting tenant '%s'", t->name);
-	log_info("Deleted tenant '%s'", t->name);
-	for (struct vtenant **pp = &m->tenants; *pp; pp = &(*pp)->next)
-		if (*pp == t) {
-			*pp = t->next;
-			break;
-		}
-	free(t);
-	return 0;
-}
-
 int volume_find(struct manager *m, const struct tk_caller *c, const char *name, struct volume **ret,
 		tk_err *err)
 {
@@ -79,7 +30,7 @@ int volume_find(struct manager *m, const struct tk_caller *c, const char *name, 
 }
 
 /* added: bytes a create, snapshot or resize adds to the tenant; volumes: 1 or 0 more. */
-static int check_limits(const struct vtenant *t, uint64_t added, unsigned volumes, tk_err *err)
+static int check_limits(const struct tk_tenant *t, uint64_t added, unsigned volumes, tk_err *err)
 {
 	char a[32], b[32];
 
@@ -357,23 +308,15 @@ int volumes_recover(struct manager *m, json_t *actions, tk_err *err)
 	return 0;
 }
 
-static json_t *opt_int(int64_t v)
-{
-	return v < 0 ? json_null() : json_integer(v);
-}
-
 static json_t *opt_string(const char *s)
 {
 	return s[0] ? json_string(s) : json_null();
 }
 
-json_t *tenant_to_json(const struct vtenant *t)
+void tenant_usage_json(const struct tk_tenant *t, json_t *o)
 {
-	return json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:i, s:I, s:I}", "name", t->name, "id",
-			 (json_int_t)t->id, "owner_uid", opt_int(t->owner_uid), "owner_gid",
-			 opt_int(t->owner_gid), "max_bytes", opt_int(t->max_bytes), "max_volumes",
-			 opt_int(t->max_volumes), "volumes", (int)t->n_volumes, "bytes",
-			 (json_int_t)t->bytes, "created", (json_int_t)t->created);
+	json_object_set_new(o, "volumes", json_integer(t->n_volumes));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)t->bytes));
 }
 
 static const char *state_name(const struct volume *v)

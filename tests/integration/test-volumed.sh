@@ -301,4 +301,22 @@ expect_fail "and creates nothing" test -e "$TK_TMP/not"
 expect_fail "a root under a regular file is an error" \
 	"$VOLUMED" --check --root /etc/passwd/volumes
 
+# A fresh machine: the state directory does not exist yet and the volume root is inside it (the
+# default layout), so volumed must make the state directory before the root.
+fresh=$TK_TMP/fresh-state
+"$VOLUMED" --socket "$TK_TMP/fresh.sock" --state-dir "$fresh" --root "$fresh/volumes" \
+	--docker-socket "" --backend loop >>"$TK_TMP/fresh.log" 2>&1 &
+fresh_pid=$!
+for _ in $(seq 100); do
+	[ -S "$TK_TMP/fresh.sock" ] && break
+	kill -0 "$fresh_pid" 2>/dev/null || break
+	sleep 0.05
+done
+expect_ok "volumed starts where its state directory is still to be made" \
+	"$VOLCTL" --socket "$TK_TMP/fresh.sock" status
+[ -S "$TK_TMP/fresh.sock" ] || cat "$TK_TMP/fresh.log" >&2
+expect_ok "with the volume root inside it" test -d "$fresh/volumes"
+kill "$fresh_pid" 2>/dev/null
+wait "$fresh_pid" 2>/dev/null
+
 tk_done

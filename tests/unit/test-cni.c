@@ -285,6 +285,23 @@ static void test_errors(void **state)
 	assert_int_equal(tk_cni_code_of_errno(-ENOENT), TK_CNI_ERR_INVALID_CONFIG);
 	assert_int_equal(tk_cni_code_of_errno(-EBUSY), TK_CNI_ERR_TRY_LATER);
 	assert_int_equal(tk_cni_code_of_errno(-ENOTTY), TK_CNI_ERR_REFUSED);
+
+	/* A tk_err becomes a CNI error in one place: code, short message, err's text as details. */
+	{
+		tk_err err = {};
+
+		tk_err_set(&err, -EDQUOT, "tenant 'a' may have at most 2 endpoint(s)");
+		assert_int_equal(tk_cni_fail_err(&e, err.code, &err), -1);
+		assert_int_equal(e.code, TK_CNI_ERR_LIMIT);
+		assert_string_equal(e.msg, "tenant endpoint limit reached");
+		assert_string_equal(e.details, "tenant 'a' may have at most 2 endpoint(s)");
+		/* Without a message, the details are the code's text rather than nothing. */
+		tk_err_clear(&err);
+		assert_int_equal(tk_cni_fail_err(&e, -EADDRINUSE, &err), -1);
+		assert_int_equal(e.code, TK_CNI_ERR_ADDRESS);
+		assert_string_equal(e.msg, "requested address not available");
+		assert_string_equal(e.details, strerror(EADDRINUSE));
+	}
 }
 
 static void test_valid_attachments(void **state)

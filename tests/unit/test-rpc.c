@@ -440,6 +440,37 @@ static void test_reply_error_long_utf8(void **state)
 	json_decref(reply);
 }
 
+/* What tk_rpc_parse_reply returns is what it stores in err, for every kind of reply. */
+static void test_parse_reply_code_matches_err(void **state)
+{
+	static const struct {
+		const char *text;
+		int code;
+	} cases[] = {
+		{ "{\"ok\":false,\"error\":{\"code\":2,\"msg\":\"no tenant 'a'\"}}", -ENOENT },
+		{ "{\"ok\":false,\"error\":{\"code\":0,\"msg\":\"zero\"}}", -EIO },
+		{ "{\"ok\":false,\"error\":{\"code\":99999,\"msg\":\"huge\"}}", -EIO },
+		/* Broken replies: -EBADMSG, not the -EINVAL of the JSON unpacking underneath. */
+		{ "{\"ok\":\"yes\"}", -EBADMSG },
+		{ "{\"result\":{}}", -EBADMSG },
+		{ "{\"ok\":false}", -EBADMSG },
+		{ "{\"ok\":false,\"error\":{\"code\":\"2\",\"msg\":\"x\"}}", -EBADMSG },
+		{ "[]", -EBADMSG },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *reply = parse(cases[i].text), *result = &sentinel;
+		tk_err err = {};
+
+		assert_int_equal(tk_rpc_parse_reply(reply, &result, &err), cases[i].code);
+		assert_int_equal(err.code, cases[i].code);
+		assert_true(err.msg[0] != '\0');
+		assert_ptr_equal(result, &sentinel);
+		json_decref(reply);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -450,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_reply_ok),
 		cmocka_unit_test(test_reply_error),
 		cmocka_unit_test(test_parse_reply_wire_forms),
+		cmocka_unit_test(test_parse_reply_code_matches_err),
 		cmocka_unit_test(test_wire_roundtrip),
 		cmocka_unit_test(test_wire_bad_messages),
 		cmocka_unit_test(test_wire_peer_closed),
