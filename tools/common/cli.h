@@ -30,10 +30,16 @@ struct cli_command {
 /* Set by cli_main(). */
 extern const char *cli_socket;
 extern bool cli_json;
+extern int cli_timeout_ms; /* --timeout, else TK_RPC_TIMEOUT_MS, else 10 s */
 
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Sends one request; prints the daemon's error.  Returns an exit code. */
+/*
+ * Sends one request; prints the daemon's error.  Returns an exit code (EXIT_UNREACHABLE also
+ * when the daemon does not answer within cli_timeout_ms).
+ */
 int cli_call(const char *op, json_t *args, json_t **ret);
+/* The same with pass_fd (>= 0) sent along as SCM_RIGHTS. */
+int cli_call_fd(const char *op, json_t *args, int pass_fd, json_t **ret);
 int cli_print_json(json_t *j);
 
 /* How a column shows its value; NULL: as it is (null as "-", arrays joined with ","). */
