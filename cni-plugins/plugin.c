@@ -127,20 +127,21 @@ int plugin_call(struct plugin *p, const char *op, json_t *args, json_t **ret, in
 	if (ret_errno)
 		*ret_errno = 0;
 	if (left <= 0)
-		return tk_cni_fail(&p->error, unreachable_code, "netd did not answer in time",
-				   "the deadline of this invocation has passed (TK_RPC_TIMEOUT_MS)");
+		return tk_cni_fail(
+			&p->error, unreachable_code, "netd did not answer in time",
+			"the deadline of this invocation has passed (TK_RPC_TIMEOUT_MS)");
 	r = tk_rpc_connect_timeout(p->socket, (int)left, &fd, &err);
 	if (r == -ETIMEDOUT)
-		return tk_cni_fail(&p->error, unreachable_code, "netd did not answer in time",
-				   "%s", err.msg);
+		return tk_cni_fail(&p->error, unreachable_code, "netd did not answer in time", "%s",
+				   err.msg);
 	if (r < 0)
 		return tk_cni_fail(&p->error, unreachable_code, "netd is not reachable", "%s",
 				   err.msg);
 	left = p->deadline_ms - tk_rpc_now_ms();
 	r = tk_rpc_call_full(fd, op, args, p->netns_fd, left > 0 ? (int)left : 1, ret, &err);
 	if (r == -ETIMEDOUT)
-		return tk_cni_fail(&p->error, unreachable_code, "netd did not answer in time",
-				   "%s", err.msg);
+		return tk_cni_fail(&p->error, unreachable_code, "netd did not answer in time", "%s",
+				   err.msg);
 	if (r < 0) {
 		if (ret_errno)
 			*ret_errno = r;
@@ -164,8 +165,8 @@ int plugin_open_netns(struct plugin *p, int *ret_fd)
 	closep(&p->netns_fd);
 	p->netns_fd = fcntl(*ret_fd, F_DUPFD_CLOEXEC, 3);
 	if (p->netns_fd < 0)
-		return tk_cni_fail(&p->error, TK_CNI_ERR_IO, "cannot duplicate CNI_NETNS",
-				   "%s: %s", p->env.netns, strerror(errno));
+		return tk_cni_fail(&p->error, TK_CNI_ERR_IO, "cannot duplicate CNI_NETNS", "%s: %s",
+				   p->env.netns, strerror(errno));
 	return 0;
 }
 

@@ -45,7 +45,9 @@ void tk_caller_identify(int fd, gid_t admin_gid, struct tk_caller *c)
 	socklen_t len = sizeof(groups);
 
 	(void)tk_rpc_peer_cred(fd, &cred, NULL);
-	*c = (struct tk_caller){ .pid = cred.pid, .uid = cred.uid, .gid = cred.gid, .passed_fd = -1 };
+	*c = (struct tk_caller){
+		.pid = cred.pid, .uid = cred.uid, .gid = cred.gid, .passed_fd = -1
+	};
 	c->admin = cred.uid == 0 || (admin_gid != (gid_t)-1 && cred.gid == admin_gid);
 	if (!c->admin && admin_gid != (gid_t)-1 &&
 	    getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)

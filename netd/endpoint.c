@@ -41,9 +41,10 @@ static int check_netns_owner(const struct tk_caller *c, int fd, tk_err *err)
 	if ((r = tk_netns_owner(fd, &host, &owner, err)) < 0)
 		return tk_err_wrap(err, -EACCES, "permission denied");
 	if (host)
-		return tk_err_set(err, -EACCES,
-				  "permission denied: the netns belongs to the host's user namespace "
-				  "(only root or the admin group may attach to it)");
+		return tk_err_set(
+			err, -EACCES,
+			"permission denied: the netns belongs to the host's user namespace "
+			"(only root or the admin group may attach to it)");
 	if (owner != c->uid)
 		return tk_err_set(err, -EACCES,
 				  "permission denied: the netns belongs to a user namespace of uid "
@@ -74,10 +75,11 @@ int endpoint_open_netns(const struct tk_caller *c, const char *path, int *ret_fd
 		if (fd < 0)
 			return tk_err_set(err, -errno, "cannot duplicate the netns descriptor: %m");
 	} else if (!c->admin) {
-		return tk_err_set(err, -EINVAL,
-				  "the netns must be passed as a descriptor (SCM_RIGHTS), as netctl "
-				  "and the CNI plugins do; netd opens netns paths only for root and "
-				  "the admin group");
+		return tk_err_set(
+			err, -EINVAL,
+			"the netns must be passed as a descriptor (SCM_RIGHTS), as netctl "
+			"and the CNI plugins do; netd opens netns paths only for root and "
+			"the admin group");
 	} else if (!path || !path[0]) {
 		return tk_err_set(err, -EINVAL, "no netns: pass a descriptor or a path");
 	} else if ((r = tk_netns_open(path, TK_NETNS_NOFOLLOW, &fd, err)) < 0) {

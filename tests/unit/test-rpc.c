@@ -674,7 +674,8 @@ static void test_connect_deadline(void **state)
 	assert_int_equal(listen(lfd, 0), 0);
 	/* Nobody accepts: the first connection or two fill the backlog. */
 	start = tk_rpc_now_ms();
-	while (n < (int)ELEMENTSOF(fds) && (r = tk_rpc_connect_timeout(path, 200, &fds[n], &err)) == 0)
+	while (n < (int)ELEMENTSOF(fds) &&
+	       (r = tk_rpc_connect_timeout(path, 200, &fds[n], &err)) == 0)
 		n++;
 	assert_int_equal(r, -ETIMEDOUT);
 	assert_true(n >= 1);
