@@ -267,8 +267,8 @@ static int recv_msg(int fd, int64_t deadline, int timeout_ms, json_t **ret, int 
 			return tk_err_set(err, -errno, "poll: %m");
 		if (n == 0)
 			return tk_err_set(err, -ETIMEDOUT,
-					  "no reply within %d ms: the daemon is stopped, wedged or "
-					  "overloaded (TK_RPC_TIMEOUT_MS sets the deadline)",
+					  "no reply within %d ms (the daemon is stopped, wedged or "
+					  "overloaded)",
 					  timeout_ms);
 	}
 	do

@@ -49,8 +49,10 @@ int cli_call_fd(const char *op, json_t *args, int pass_fd, json_t **ret)
 	left = deadline - tk_rpc_now_ms();
 	r = tk_rpc_call_full(fd, op, args, pass_fd, left > 0 ? (int)left : 1, ret, &err);
 	if (r == -ETIMEDOUT) {
-		fprintf(stderr, "%s: %s did not answer within %d ms: %s (--timeout)\n",
-			program->name, program->daemon, cli_timeout_ms, err.msg);
+		fprintf(stderr,
+			"%s: %s did not answer: %s; --timeout or TK_RPC_TIMEOUT_MS sets the "
+			"deadline\n",
+			program->name, program->daemon, err.msg);
 		return EXIT_UNREACHABLE;
 	}
 	if (r < 0) {
