@@ -132,16 +132,20 @@ int plugin_call(struct plugin *p, const char *op, json_t *args, json_t **ret, in
 			"the deadline of this invocation has passed (TK_RPC_TIMEOUT_MS)");
 	r = tk_rpc_connect_timeout(p->socket, (int)left, &fd, &err);
 	if (r == -ETIMEDOUT)
-		return tk_cni_fail(&p->error, unreachable_code, "netd did not answer in time", "%s",
-				   err.msg);
+		return tk_cni_fail(&p->error, unreachable_code, "netd did not answer in time",
+				   "no connection or reply within %d ms (TK_RPC_TIMEOUT_MS): netd is "
+				   "stopped, wedged or overloaded",
+				   p->timeout_ms);
 	if (r < 0)
 		return tk_cni_fail(&p->error, unreachable_code, "netd is not reachable", "%s",
 				   err.msg);
 	left = p->deadline_ms - tk_rpc_now_ms();
 	r = tk_rpc_call_full(fd, op, args, p->netns_fd, left > 0 ? (int)left : 1, ret, &err);
 	if (r == -ETIMEDOUT)
-		return tk_cni_fail(&p->error, unreachable_code, "netd did not answer in time", "%s",
-				   err.msg);
+		return tk_cni_fail(&p->error, unreachable_code, "netd did not answer in time",
+				   "no connection or reply within %d ms (TK_RPC_TIMEOUT_MS): netd is "
+				   "stopped, wedged or overloaded",
+				   p->timeout_ms);
 	if (r < 0) {
 		if (ret_errno)
 			*ret_errno = r;
@@ -303,7 +307,8 @@ int plugin_main(bool ipam, const struct plugin_verbs *verbs)
 	size_t len = 0;
 	int r;
 
-	p.deadline_ms = tk_rpc_now_ms() + tk_rpc_timeout_ms();
+	p.timeout_ms = tk_rpc_timeout_ms();
+	p.deadline_ms = tk_rpc_now_ms() + p.timeout_ms;
 	json_use_arena();
 	/* The kernel's random bytes for this exec (unaligned), instead of jansson's /dev/urandom. */
 	if (random) {

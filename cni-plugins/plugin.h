@@ -20,7 +20,8 @@ struct plugin {
 	bool ipam; /* tenant-ipam: leases, configuration under "ipam" */
 	/* CNI_NETNS as opened by plugin_open_netns (-1: not opened): sent with every request. */
 	int netns_fd;
-	int64_t deadline_ms; /* for all of this invocation's requests (tk_rpc_now_ms) */
+	int timeout_ms;	     /* TK_RPC_TIMEOUT_MS or the default, for the whole invocation */
+	int64_t deadline_ms; /* when that ends (tk_rpc_now_ms) */
 };
 
 /* Prints j (consumed) on stdout; EXIT_SUCCESS or EXIT_FAILURE. */

@@ -53,8 +53,21 @@ int tk_netns_open(const char *path, unsigned flags, int *ret_fd, tk_err *err)
 	/* The same inode, now opened for setns() and ioctls: nsfs files have no open() to run. */
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
 	fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 && errno == ENOENT && !(flags & TK_NETNS_NOFOLLOW)) {
+		/*
+		 * A client without /proc (a runtime's minimal chroot): the path once more,
+		 * non-blocking, and it must still be the inode just checked.  Daemons never get here.
+		 */
+		struct stat again;
+
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (fd >= 0 && (fstat(fd, &again) < 0 || again.st_dev != st.st_dev ||
+				again.st_ino != st.st_ino))
+			return tk_err_set(err, -EAGAIN, "netns '%s' changed while it was opened",
+					  path);
+	}
 	if (fd < 0)
-		return tk_err_set(err, -errno, "cannot reopen netns '%s' through /proc: %m", path);
+		return tk_err_set(err, -errno, "cannot reopen netns '%s': %m", path);
 	if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET)
 		return tk_err_set(err, -EINVAL, "'%s' is not a network namespace", path);
 	*ret_fd = TAKE_FD(fd);

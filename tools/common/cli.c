@@ -50,9 +50,9 @@ int cli_call_fd(const char *op, json_t *args, int pass_fd, json_t **ret)
 	r = tk_rpc_call_full(fd, op, args, pass_fd, left > 0 ? (int)left : 1, ret, &err);
 	if (r == -ETIMEDOUT) {
 		fprintf(stderr,
-			"%s: %s did not answer: %s; --timeout or TK_RPC_TIMEOUT_MS sets the "
-			"deadline\n",
-			program->name, program->daemon, err.msg);
+			"%s: %s did not answer within %d ms (stopped, wedged or overloaded); "
+			"--timeout or TK_RPC_TIMEOUT_MS sets the deadline\n",
+			program->name, program->daemon, cli_timeout_ms);
 		return EXIT_UNREACHABLE;
 	}
 	if (r < 0) {
