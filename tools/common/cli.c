@@ -257,7 +257,7 @@ static void main_help(const struct cli_command *commands, size_t n_commands)
 	printf("\nOptions:\n"
 	       "  -s, --socket PATH  %s's socket (default %s, env %s)\n"
 	       "  -t, --timeout SECS give up when %s has not answered within SECS seconds\n"
-	       "                     (default 10, env TK_RPC_TIMEOUT_MS in milliseconds)\n"
+	       "                     (default 60, env TK_RPC_TIMEOUT_MS in milliseconds)\n"
 	       "  -j, --json         print results as JSON\n"
 	       "  -h, --help         show this help; COMMAND --help shows the command's\n"
 	       "      --version      print the version\n\n"
@@ -303,7 +303,8 @@ int cli_main(const struct cli_program *p, const struct cli_command *commands, si
 		json_decref(probe);
 	}
 	cli_socket = getenv(p->socket_env) ?: p->default_socket;
-	cli_timeout_ms = tk_rpc_timeout_ms();
+	/* People and scripts wait longer than runtimes: a reconcile or an offline resize is slow. */
+	cli_timeout_ms = getenv("TK_RPC_TIMEOUT_MS") ? tk_rpc_timeout_ms() : CLI_TIMEOUT_MS_DEFAULT;
 	while ((c = getopt_long(argc, argv, "+s:t:jh", options, NULL)) >= 0) {
 		switch (c) {
 		case 's': cli_socket = optarg; break;

@@ -30,7 +30,8 @@ struct cli_command {
 /* Set by cli_main(). */
 extern const char *cli_socket;
 extern bool cli_json;
-extern int cli_timeout_ms; /* --timeout, else TK_RPC_TIMEOUT_MS, else 10 s */
+extern int cli_timeout_ms; /* --timeout, else TK_RPC_TIMEOUT_MS, else CLI_TIMEOUT_MS_DEFAULT */
+#define CLI_TIMEOUT_MS_DEFAULT 60000
 
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*
