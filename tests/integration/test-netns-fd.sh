@@ -191,13 +191,18 @@ expect_eq "CHECK from the private /run passes ($out)" 0 "$rc"
 conf | cni DEL c-priv /run/private/net >/dev/null
 expect_eq "DEL (netd needs no netns for it)" 0 $?
 expect_ok "netd is alive" alive
-# A runtime without /proc: the plugin checks the inode it reopens by path.
-res=$(conf | unshare --mount --propagation private bash -c 'umount -l /proc &&
-	env -i CNI_COMMAND=ADD CNI_CONTAINERID=c-noproc CNI_NETNS=/run/netns/privns CNI_IFNAME=eth1 \
-		CNI_PATH=/usr/lib/cni "$0"' "$PLUGIN")
-expect_eq "ADD from a runtime without /proc succeeds" ok "$(jq -r 'if .ips then "ok" else tostring end' <<<"$res")"
-expect_ok "the interface is there" ip -n privns link show eth1
-"$NETCTL" detach c-noproc --ifname eth1 >/dev/null
+# A runtime without /proc: the plugin checks the inode it reopens by path.  Sanitizer runtimes
+# cannot start without /proc (they read their options from /proc/self/environ), so the
+# sanitizer build leaves this to the normal one.
+if ! grep -q libasan <<<"$(ldd "$PLUGIN" 2>/dev/null)"; then
+	res=$(conf | unshare --mount --propagation private bash -c 'umount -l /proc &&
+		env -i CNI_COMMAND=ADD CNI_CONTAINERID=c-noproc CNI_NETNS=/run/netns/privns \
+			CNI_IFNAME=eth1 CNI_PATH=/usr/lib/cni "$0"' "$PLUGIN")
+	expect_eq "ADD from a runtime without /proc succeeds" ok \
+		"$(jq -r 'if .ips then "ok" else tostring end' <<<"$res")"
+	expect_ok "the interface is there" ip -n privns link show eth1
+	"$NETCTL" detach c-noproc --ifname eth1 >/dev/null
+fi
 
 # A stopped netd: every client gives up at its deadline, with the right code.
 tk_ns_add stopns
