@@ -127,6 +127,13 @@ expect_eq "root may pass the same descriptor" ok \
 	"$(call --fd 9 endpoint.add "$(add_args c-host /label)" | jq -r 'if .ok then "ok" else .error.msg end')"
 exec 7<&- 8<&- 9<&-
 "$NETCTL" detach c-host >/dev/null
+msg=$(call --o-path /run/netns/rootns endpoint.add "$(add_args c-opath /label)" | jq -r .error.msg)
+expect_ok "an O_PATH descriptor is refused with a reason ($msg)" grep -q "O_PATH" <<<"$msg"
+expect_eq "root may still name a path (a bind-mounted netns, opened O_PATH and checked)" ok \
+	"$(call endpoint.add "$(add_args c-admin /run/netns/rootns)" | jq -r 'if .ok then "ok" else .error.msg end')"
+expect_ok "its interface is there" ip -n rootns link show eth0
+"$NETCTL" detach c-admin >/dev/null
+tk_settle
 
 # Missing and root-only paths look the same to a tenant: netd does not touch them.
 answers=$(for p in /root/tk-missing /root /run/netns/rootns /proc/1/ns/net "$TK_TMP/fifo"; do
