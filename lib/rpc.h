@@ -6,7 +6,8 @@
  *   request  {"op":"endpoint.add","args":{...}}
  *   reply    {"ok":true,"result":{...}}
  *            {"ok":false,"error":{"code":N,"msg":"...","details":"..."}}
- * code is a positive errno value.  Messages are at most TK_RPC_MAX_MSG bytes.
+ * code is a positive errno value.  Messages are at most TK_RPC_MAX_MSG bytes.  A request may
+ * carry one descriptor (SCM_RIGHTS), such as the container's netns the client opened.
  */
 
 #include <jansson.h>

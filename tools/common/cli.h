@@ -4,7 +4,8 @@
 /*
  * What netctl and volctl share: talking to their daemon, tables for people and --json for
  * scripts, option helpers, and the command dispatch.  Exit codes: 0 success, 1 the daemon refused
- * or failed the request, 2 usage error, 3 the daemon could not be reached.
+ * or failed the request, 2 usage error, 3 the daemon could not be reached or did not answer
+ * before the deadline.
  */
 
 #include <jansson.h>
