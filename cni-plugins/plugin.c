@@ -111,6 +111,15 @@ static const char *short_message(int code)
 	}
 }
 
+/* One deadline for the whole invocation, as the runtime gives the plugin one. */
+static int timed_out(struct plugin *p, int code)
+{
+	return tk_cni_fail(&p->error, code, "netd did not answer in time",
+			   "no connection or reply within %d ms (TK_RPC_TIMEOUT_MS): netd is "
+			   "stopped, wedged or overloaded",
+			   p->timeout_ms);
+}
+
 /*
  * One request to netd, passing p->netns_fd when open.  unreachable_code is what "cannot
  * connect" or "no answer in time" means for this verb (11 for ADD/DEL/CHECK/GC, 50 for STATUS).
@@ -127,25 +136,17 @@ int plugin_call(struct plugin *p, const char *op, json_t *args, json_t **ret, in
 	if (ret_errno)
 		*ret_errno = 0;
 	if (left <= 0)
-		return tk_cni_fail(
-			&p->error, unreachable_code, "netd did not answer in time",
-			"the deadline of this invocation has passed (TK_RPC_TIMEOUT_MS)");
+		return timed_out(p, unreachable_code);
 	r = tk_rpc_connect_timeout(p->socket, (int)left, &fd, &err);
 	if (r == -ETIMEDOUT)
-		return tk_cni_fail(&p->error, unreachable_code, "netd did not answer in time",
-				   "no connection or reply within %d ms (TK_RPC_TIMEOUT_MS): netd is "
-				   "stopped, wedged or overloaded",
-				   p->timeout_ms);
+		return timed_out(p, unreachable_code);
 	if (r < 0)
 		return tk_cni_fail(&p->error, unreachable_code, "netd is not reachable", "%s",
 				   err.msg);
 	left = p->deadline_ms - tk_rpc_now_ms();
 	r = tk_rpc_call_full(fd, op, args, p->netns_fd, left > 0 ? (int)left : 1, ret, &err);
 	if (r == -ETIMEDOUT)
-		return tk_cni_fail(&p->error, unreachable_code, "netd did not answer in time",
-				   "no connection or reply within %d ms (TK_RPC_TIMEOUT_MS): netd is "
-				   "stopped, wedged or overloaded",
-				   p->timeout_ms);
+		return timed_out(p, unreachable_code);
 	if (r < 0) {
 		if (ret_errno)
 			*ret_errno = r;
