@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 
 #include "log.h"
@@ -63,12 +64,22 @@ int endpoint_open_netns(const struct tk_caller *c, const char *path, int *ret_fd
 {
 	static struct stat self; /* netd's own netns never changes */
 	_cleanup_close_ int fd = -1;
+	struct statx stx;
 	struct stat st;
 	int r;
 
 	if (self.st_ino == 0 && stat("/proc/self/ns/net", &self) < 0)
 		return tk_err_set(err, -errno, "cannot stat own netns: %m");
 	if (c->passed_fd >= 0) {
+		/*
+		 * From the inode as cached, before fstatfs() or an ioctl: a file on a FUSE mount
+		 * (a tenant may have one in its own user namespace) cannot make netd wait for its
+		 * daemon.  Every namespace file, bind-mounted or not, is on nsfs's one superblock.
+		 */
+		if (statx(c->passed_fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &stx) < 0 ||
+		    makedev(stx.stx_dev_major, stx.stx_dev_minor) != self.st_dev)
+			return tk_err_set(err, -EINVAL,
+					  "the descriptor passed as netns: not a network namespace");
 		if ((r = tk_netns_verify(c->passed_fd, err)) < 0)
 			return tk_err_wrap(err, r, "the descriptor passed as netns");
 		fd = fcntl(c->passed_fd, F_DUPFD_CLOEXEC, 3);
