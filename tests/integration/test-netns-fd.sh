@@ -87,6 +87,23 @@ for fd in 7 8; do
 		grep -q "passed as netns: not a network namespace" <<<"$msg"
 done
 exec 7>&- 8<&-
+# A file on a FUSE mount whose daemon never answers statfs or ioctl (a tenant may mount FUSE in a
+# user namespace of its own): refused from the cached inode, without asking that daemon.
+mkdir -p /run/fuse-mute
+"$TK_PYTHON" "$TK_SOURCE_DIR/tests/integration/mute-fuse.py" /run/fuse-mute >"$TK_TMP/fuse.out" 2>&1 &
+fuse=$!
+for _ in $(seq 100); do grep -q ready "$TK_TMP/fuse.out" && break; sleep 0.05; done
+if grep -q ready "$TK_TMP/fuse.out" && exec 7</run/fuse-mute/file; then
+	msg=$(call_as $OWNER --fd 7 endpoint.add "$(add_args c-fuse /label)" | jq -r .error.msg)
+	exec 7<&-
+	expect_ok "a file on a mute FUSE mount is refused at once ($msg)" \
+		grep -q "passed as netns: not a network namespace" <<<"$msg"
+	expect_ok "netd still answers root" alive
+else
+	not_ok "cannot mount the test's FUSE filesystem: $(cat "$TK_TMP/fuse.out")"
+fi
+kill "$fuse" 2>/dev/null
+umount -l /run/fuse-mute 2>/dev/null
 expect_eq "none of that left an endpoint" 0 "$(endpoints)"
 
 # /proc/1/ns/net: the owner cannot open it, and cannot make netd open it.
