@@ -2,6 +2,7 @@
 #include "plugin.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,24 +96,42 @@ static int fail(struct plugin *p)
 	return EXIT_FAILURE;
 }
 
+/* One deadline for the whole invocation, as the runtime gives the plugin one. */
+static int timed_out(struct plugin *p, int code)
+{
+	return tk_cni_fail(&p->error, code, "netd did not answer in time",
+			   "no connection or reply within %d ms (TK_RPC_TIMEOUT_MS): netd is "
+			   "stopped, wedged or overloaded",
+			   p->timeout_ms);
+}
+
 /*
- * One request to netd.  unreachable_code is what "cannot connect" means for this verb (11 for
- * ADD/DEL/CHECK/GC, 50 for STATUS).  Returns 0, or -1 with p->error set; *ret_errno gets netd's
- * code when it answered with an error.
+ * One request to netd, passing p->netns_fd when open.  unreachable_code is what "cannot
+ * connect" or "no answer in time" means for this verb (11 for ADD/DEL/CHECK/GC, 50 for STATUS).
+ * Returns 0, or -1 with p->error set; *ret_errno gets netd's code when it answered with an error.
  */
 int plugin_call(struct plugin *p, const char *op, json_t *args, json_t **ret, int unreachable_code,
 		int *ret_errno)
 {
 	_cleanup_close_ int fd = -1;
+	int64_t left = p->deadline_ms - tk_rpc_now_ms();
 	tk_err err = {};
 	int r;
 
 	if (ret_errno)
 		*ret_errno = 0;
-	if (tk_rpc_connect(p->socket, &fd, &err) < 0)
+	if (left <= 0)
+		return timed_out(p, unreachable_code);
+	r = tk_rpc_connect_timeout(p->socket, (int)left, &fd, &err);
+	if (r == -ETIMEDOUT)
+		return timed_out(p, unreachable_code);
+	if (r < 0)
 		return tk_cni_fail(&p->error, unreachable_code, "netd is not reachable", "%s",
 				   err.msg);
-	r = tk_rpc_call_fd(fd, op, args, ret, &err);
+	left = p->deadline_ms - tk_rpc_now_ms();
+	r = tk_rpc_call_full(fd, op, args, p->netns_fd, left > 0 ? (int)left : 1, ret, &err);
+	if (r == -ETIMEDOUT)
+		return timed_out(p, unreachable_code);
 	if (r < 0) {
 		if (ret_errno)
 			*ret_errno = r;
@@ -124,7 +143,7 @@ int plugin_call(struct plugin *p, const char *op, json_t *args, json_t **ret, in
 int plugin_open_netns(struct plugin *p, int *ret_fd)
 {
 	tk_err err = {};
-	int r = tk_netns_open(p->env.netns, ret_fd, &err);
+	int r = tk_netns_open(p->env.netns, 0, ret_fd, &err);
 
 	if (r == -ENOENT)
 		return tk_cni_fail(&p->error, TK_CNI_ERR_UNKNOWN_CONTAINER,
@@ -132,6 +151,11 @@ int plugin_open_netns(struct plugin *p, int *ret_fd)
 	if (r < 0)
 		return tk_cni_fail(&p->error, TK_CNI_ERR_INVALID_ENV, "invalid CNI_NETNS", "%s",
 				   err.msg);
+	closep(&p->netns_fd);
+	p->netns_fd = fcntl(*ret_fd, F_DUPFD_CLOEXEC, 3);
+	if (p->netns_fd < 0)
+		return tk_cni_fail(&p->error, TK_CNI_ERR_IO, "cannot duplicate CNI_NETNS", "%s: %s",
+				   p->env.netns, strerror(errno));
 	return 0;
 }
 
@@ -261,13 +285,15 @@ static const char *env_get(const char *name)
 
 int plugin_main(bool ipam, const struct plugin_verbs *verbs)
 {
-	struct plugin p = { .ipam = ipam };
+	struct plugin p = { .ipam = ipam, .netns_fd = -1 };
 	_cleanup_free_ char *input = NULL;
 	const void *random = (const void *)getauxval(AT_RANDOM);
 	uint32_t seed;
 	size_t len = 0;
 	int r;
 
+	p.timeout_ms = tk_rpc_timeout_ms();
+	p.deadline_ms = tk_rpc_now_ms() + p.timeout_ms;
 	json_use_arena();
 	/* The kernel's random bytes for this exec (unaligned), instead of jansson's /dev/urandom. */
 	if (random) {
@@ -303,5 +329,6 @@ int plugin_main(bool ipam, const struct plugin_verbs *verbs)
 	if (r < 0)
 		r = fail(&p);
 	tk_cni_config_done(&p.cfg);
+	closep(&p.netns_fd);
 	return r;
 }

@@ -45,7 +45,9 @@ void tk_caller_identify(int fd, gid_t admin_gid, struct tk_caller *c)
 	socklen_t len = sizeof(groups);
 
 	(void)tk_rpc_peer_cred(fd, &cred, NULL);
-	*c = (struct tk_caller){ .pid = cred.pid, .uid = cred.uid, .gid = cred.gid };
+	*c = (struct tk_caller){
+		.pid = cred.pid, .uid = cred.uid, .gid = cred.gid, .passed_fd = -1
+	};
 	c->admin = cred.uid == 0 || (admin_gid != (gid_t)-1 && cred.gid == admin_gid);
 	if (!c->admin && admin_gid != (gid_t)-1 &&
 	    getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
@@ -72,7 +74,7 @@ static void serve_client(const struct tk_server *s, int epfd, struct client *cl)
 	tk_err err = {};
 	int r;
 
-	r = tk_rpc_recv(cl->fd, &request, &err);
+	r = tk_rpc_recv_fd(cl->fd, &request, &cl->caller.passed_fd, &err);
 	if (r == -EAGAIN || r == -EINTR)
 		return;
 	if (r == -ECONNRESET) {
@@ -85,6 +87,8 @@ static void serve_client(const struct tk_server *s, int epfd, struct client *cl)
 		reply = tk_rpc_reply_error(&err);
 	} else {
 		reply = s->dispatch(s->userdata, &cl->caller, request);
+		closep(&cl->caller.passed_fd);
+		cl->caller.passed_fd = -1;
 	}
 	if (!reply || tk_rpc_send(cl->fd, reply, &err) < 0)
 		client_free(epfd, cl);

@@ -20,6 +20,11 @@ struct tk_caller {
 	uid_t uid;
 	gid_t gid;
 	bool admin; /* root, or the admin group as primary or supplementary group */
+	/*
+	 * The descriptor passed with the request (SCM_RIGHTS), -1 when none: borrowed by the
+	 * handler, closed by the server after dispatch.
+	 */
+	int passed_fd;
 };
 
 struct tk_server {

@@ -144,12 +144,17 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 		 struct endpoint *ret, tk_err *err);
 /* 1 when deleted, 0 when there was nothing to delete. */
 int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err);
-/* Opens a container's netns for c: not netd's own, and the caller's own unless c is an admin. */
+/*
+ * The container's netns for c: the descriptor c passed (SCM_RIGHTS), or for admins only the
+ * path, opened O_PATH|O_NONBLOCK|O_NOFOLLOW and checked.  Never netd's own netns, and one of a
+ * user namespace c's uid owns unless c is an admin.
+ */
 int endpoint_open_netns(const struct tk_caller *c, const char *path, int *ret_fd, tk_err *err);
 
 /* check.c */
 /*
- * Compares the kernel with endpoint e, seen from the container's netns at netns_path: appends one
+ * Compares the kernel with endpoint e, seen from the container's netns (endpoint_open_netns: the
+ * passed descriptor, else for admins netns_path or the recorded path): appends one
  * {"msg", "details"} object per difference to problems.  Fails only when it cannot look.
  */
 int endpoint_check(struct manager *m, const struct tk_caller *c, const struct endpoint *e,

@@ -154,7 +154,7 @@ static enum MHD_Result serve(struct dockerapi *d, struct MHD_Connection *conn, c
 	const union MHD_ConnectionInfo *info =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	struct tk_docker_request req;
-	struct tk_caller caller = { .uid = (uid_t)-1, .gid = (gid_t)-1 };
+	struct tk_caller caller = { .uid = (uid_t)-1, .gid = (gid_t)-1, .passed_fd = -1 };
 	json_t *result = NULL;
 	tk_err err = {};
 	int r;

@@ -272,6 +272,27 @@ expect_eq "GET is not allowed" "405" \
 	"$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$TK_TMP/docker.sock" http://plugin/VolumeDriver.List)"
 
 # Authorisation: a tenant's owner manages its own volumes only.
+# volumed opens no path a client names (names only, resolved beneath the root), and what a tenant
+# leaves inside its volume (a FIFO, a socket, a symlink to /) never makes it wait or follow:
+# inspect, resize, the Docker API's Path and delete all answer at once.
+expect_ok "tenant delta" tk_vcall tenant.create '{"name":"delta"}'
+expect_ok "volume trap" tk_vcall volume.create '{"name":"trap","tenant":"delta","size":"32M"}'
+trap_path=$(tk_vfield trap path)
+mkdir -p "$TK_TMP/outside" && touch "$TK_TMP/outside/keep"
+mkfifo "$trap_path/fifo" && ln -s / "$trap_path/root" && ln -s "$TK_TMP/outside" "$trap_path/out" &&
+	"$TK_PYTHON" -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' \
+		"$trap_path/sock"
+quick() { timeout 10 "$TK_PYTHON" "$TK_SOURCE_DIR/tests/integration/rpc-call.py" "$TK_VOLUMED_SOCKET" "$@" | jq -r .ok; }
+expect_eq "inspect answers with a FIFO, a socket and a symlink inside" true \
+	"$(quick volume.inspect '{"name":"trap"}')"
+expect_eq "resize answers" true "$(quick volume.resize '{"name":"trap","size":"48M"}')"
+expect_eq "the Docker API's Path answers with the volume's own path" "$trap_path" \
+	"$(timeout 10 curl -s --unix-socket "$TK_TMP/docker.sock" -d '{"Name":"trap"}' \
+		http://plugin/VolumeDriver.Path | jq -r .Mountpoint)"
+expect_eq "delete answers" true "$(quick volume.delete '{"name":"trap"}')"
+expect_ok "and followed no symlink out of the volume" test -e "$TK_TMP/outside/keep"
+expect_ok "tenant delta goes" tk_vcall tenant.delete '{"name":"delta"}'
+
 expect_ok "tenant gamma owned by uid 1000" tk_vcall tenant.create '{"name":"gamma","owner_uid":1000}'
 tk_volumed_kill
 tk_volumed_start --socket-group 1000

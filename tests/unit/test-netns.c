@@ -24,7 +24,7 @@ static void expect_refused(const char *path, int code, const char *needle)
 	tk_err err = {};
 	int fd = -42;
 
-	assert_int_equal(tk_netns_open(path, &fd, &err), code);
+	assert_int_equal(tk_netns_open(path, 0, &fd, &err), code);
 	assert_int_equal(err.code, code);
 	if (!strstr(err.msg, needle))
 		fail_msg("'%s' does not mention '%s'", err.msg, needle);
@@ -41,7 +41,7 @@ static void test_own_netns(void **state)
 	int fd = -1;
 
 	(void)state;
-	assert_int_equal(tk_netns_open("/proc/self/ns/net", &fd, &err), 0);
+	assert_int_equal(tk_netns_open("/proc/self/ns/net", 0, &fd, &err), 0);
 	assert_true(fd >= 0);
 	assert_int_equal(err.code, 0);
 	/* The same namespace, and CLOEXEC like every fd. */
@@ -52,7 +52,7 @@ static void test_own_netns(void **state)
 	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 	close(fd);
 	/* err may be NULL. */
-	assert_int_equal(tk_netns_open("/proc/self/ns/net", &fd, NULL), 0);
+	assert_int_equal(tk_netns_open("/proc/self/ns/net", 0, &fd, NULL), 0);
 	close(fd);
 }
 

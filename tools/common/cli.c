@@ -21,6 +21,7 @@
 
 const char *cli_socket;
 bool cli_json;
+int cli_timeout_ms;
 static const struct cli_program *program;
 
 int cli_usage_error(const char *usage, const char *fmt, ...)
@@ -50,18 +51,26 @@ int cli_exit_code(int r, bool connected)
 	}
 }
 
-int cli_call(const char *op, json_t *args, json_t **ret)
+int cli_call_fd(const char *op, json_t *args, int pass_fd, json_t **ret)
 {
 	_cleanup_close_ int fd = -1;
+	int64_t deadline = tk_rpc_now_ms() + cli_timeout_ms, left;
 	tk_err err = {};
 	int r;
 
-	if ((r = tk_rpc_connect(cli_socket, &fd, &err)) < 0) {
+	if ((r = tk_rpc_connect_timeout(cli_socket, cli_timeout_ms, &fd, &err)) < 0) {
 		fprintf(stderr, "%s: %s (is %s running? --socket or %s)\n", program->name,
 			tk_err_text(&err, r), program->daemon, program->socket_env);
 		return cli_exit_code(r, false);
 	}
-	if ((r = tk_rpc_call_fd(fd, op, args, ret, &err)) < 0)
+	left = deadline - tk_rpc_now_ms();
+	r = tk_rpc_call_full(fd, op, args, pass_fd, left > 0 ? (int)left : 1, ret, &err);
+	if (r == -ETIMEDOUT)
+		fprintf(stderr,
+			"%s: %s did not answer within %d ms (stopped, wedged or overloaded); "
+			"--timeout or TK_RPC_TIMEOUT_MS sets the deadline\n",
+			program->name, program->daemon, cli_timeout_ms);
+	else if (r < 0)
 		fprintf(stderr, "%s: %s\n", program->name, tk_err_text(&err, r));
 	return cli_exit_code(r, true);
 }
@@ -77,6 +86,11 @@ int cli_done(json_t *result, const char *fmt, ...)
 	va_end(ap);
 	putchar('\n');
 	return 0;
+}
+
+int cli_call(const char *op, json_t *args, json_t **ret)
+{
+	return cli_call_fd(op, args, -1, ret);
 }
 
 int cli_print_json(json_t *j)
@@ -376,19 +390,36 @@ static void main_help(const struct cli_command *commands, size_t n_commands)
 			printf("  %s\n", commands[i].usage);
 	printf("\nOptions:\n"
 	       "  -s, --socket PATH  %s's socket (default %s, env %s)\n"
+	       "  -t, --timeout SECS give up when %s has not answered within SECS seconds\n"
+	       "                     (default 60, env TK_RPC_TIMEOUT_MS in milliseconds)\n"
 	       "  -j, --json         print results as JSON\n"
 	       "  -h, --help         show this help; COMMAND --help shows the command's\n"
 	       "      --version      print the version\n\n"
 	       "Exit status: 0 success, 1 %s refused or failed the request, 2 usage error,\n"
-	       "3 %s could not be reached.  See %s(1).\n",
+	       "3 %s could not be reached or did not answer in time.  See %s(1).\n",
 	       program->daemon, program->default_socket, program->socket_env, program->daemon,
-	       program->daemon, program->name);
+	       program->daemon, program->daemon, program->name);
+}
+
+/* Seconds, fractions allowed, as milliseconds within what lib/rpc accepts. */
+static int parse_timeout(const char *s, int *ret_ms)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v * 1000 >= 1 && v * 1000 <= TK_RPC_TIMEOUT_MS_MAX))
+		return -EINVAL;
+	*ret_ms = (int)(v * 1000);
+	return 0;
 }
 
 int cli_main(const struct cli_program *p, const struct cli_command *commands, size_t n_commands,
 	     int argc, char **argv)
 {
 	static const struct option options[] = { { "socket", required_argument, NULL, 's' },
+						 { "timeout", required_argument, NULL, 't' },
 						 { "json", no_argument, NULL, 'j' },
 						 { "help", no_argument, NULL, 'h' },
 						 { "version", no_argument, NULL, 'V' },
@@ -406,9 +437,19 @@ int cli_main(const struct cli_program *p, const struct cli_command *commands, si
 		json_decref(probe);
 	}
 	cli_socket = getenv(p->socket_env) ?: p->default_socket;
-	while ((c = getopt_long(argc, argv, "+s:jh", options, NULL)) >= 0) {
+	/* People and scripts wait longer than runtimes: a reconcile or an offline resize is slow. */
+	cli_timeout_ms = getenv("TK_RPC_TIMEOUT_MS") ? tk_rpc_timeout_ms() : CLI_TIMEOUT_MS_DEFAULT;
+	while ((c = getopt_long(argc, argv, "+s:t:jh", options, NULL)) >= 0) {
 		switch (c) {
 		case 's': cli_socket = optarg; break;
+		case 't':
+			if (parse_timeout(optarg, &cli_timeout_ms) < 0) {
+				fprintf(stderr,
+					"%s: --timeout takes seconds (0.001..3600), not '%s'\n",
+					p->name, optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'j': cli_json = true; break;
 		case 'h': main_help(commands, n_commands); return 0;
 		case 'V': printf("%s %s\n", p->name, TK_VERSION); return 0;

@@ -4,7 +4,8 @@
 /*
  * What netctl and volctl share: talking to their daemon, tables for people and --json for
  * scripts, option helpers, and the command dispatch.  Exit codes: 0 success, 1 the daemon refused
- * or failed the request, 2 usage error, 3 the daemon could not be reached.
+ * or failed the request, 2 usage error, 3 the daemon could not be reached or did not answer
+ * before the deadline.
  */
 
 #include <getopt.h>
@@ -31,16 +32,20 @@ struct cli_command {
 /* Set by cli_main(). */
 extern const char *cli_socket;
 extern bool cli_json;
+extern int cli_timeout_ms; /* --timeout, else TK_RPC_TIMEOUT_MS, else CLI_TIMEOUT_MS_DEFAULT */
+#define CLI_TIMEOUT_MS_DEFAULT 60000
 
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*
  * The one mapping from a failure (negative errno) to the exit status: EXIT_UNREACHABLE when the
  * daemon could not be reached (connected: false) or its answer was no answer (cut off, not a
- * reply, too slow), EXIT_REFUSED for anything the daemon said no to; 0 for r >= 0.
+ * reply, too slow: cli_timeout_ms), EXIT_REFUSED for anything the daemon said no to; 0 for r >= 0.
  */
 int cli_exit_code(int r, bool connected);
 /* Sends one request; prints the daemon's error.  Returns an exit code. */
 int cli_call(const char *op, json_t *args, json_t **ret);
+/* The same with pass_fd (>= 0) sent along as SCM_RIGHTS. */
+int cli_call_fd(const char *op, json_t *args, int pass_fd, json_t **ret);
 int cli_print_json(json_t *j);
 /* After a request: result as JSON with --json, else the line fmt makes.  Returns 0. */
 int cli_done(json_t *result, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

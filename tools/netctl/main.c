@@ -17,6 +17,7 @@
 #include "addr.h"
 #include "cleanup.h"
 #include "json.h"
+#include "netns.h"
 #include "rpc.h"
 #include "cli.h"
 #include "tk-config.h"
@@ -398,7 +399,9 @@ static int cmd_attach(int argc, char **argv)
 						 { "mac", required_argument, NULL, 'm' },
 						 {} };
 	_cleanup_(json_decrefp) json_t *ips = json_array(), *result = NULL, *args = NULL;
+	_cleanup_close_ int netns_fd = -1;
 	const char *ifname = "eth0", *mac = NULL;
+	tk_err err = {};
 	size_t i;
 	json_t *ip;
 	int c, r;
@@ -412,7 +415,9 @@ static int cmd_attach(int argc, char **argv)
 			       "addresses from the network's\n"
 			       "pools or the given --ip, and default routes via "
 			       "the gateway.  This is\n"
-			       "what the CNI plugin does for a runtime.\n",
+			       "what the CNI plugin does for a runtime.  netctl "
+			       "opens NETNS with your\n"
+			       "rights and hands netd the descriptor.\n",
 			       &r)) >= 0) {
 		switch (c) {
 		case 'i': ifname = optarg; break;
@@ -432,7 +437,12 @@ static int cmd_attach(int argc, char **argv)
 		json_object_set(args, "ips", ips);
 	if (mac)
 		json_object_set_new(args, "mac", json_string(mac));
-	if ((r = cli_call("endpoint.add", args, &result)) != 0)
+	/* Opened here, with the caller's rights and in its mount namespace, never by netd. */
+	if (tk_netns_open(argv[optind + 2], 0, &netns_fd, &err) < 0) {
+		fprintf(stderr, "netctl: %s\n", err.msg);
+		return EXIT_REFUSED;
+	}
+	if ((r = cli_call_fd("endpoint.add", args, netns_fd, &result)) != 0)
 		return r;
 	if (cli_json)
 		return cli_print_json(result);
