@@ -762,9 +762,7 @@ static int loop_timeout(const struct tk_server *s)
 
 static void extra_run(const struct tk_server *s)
 {
-	tk_server_state_lock();
 	s->extra_run(s->userdata);
-	tk_server_state_unlock();
 }
 
 static int loop_run(const struct tk_server *s, const int *sigfd, const int *extra_fd, tk_err *err)

@@ -52,7 +52,11 @@ struct tk_server {
 	/* Optional second event source: poll extra_fd() for input, or wait extra_timeout_ms(). */
 	int (*extra_fd)(void *userdata);
 	int (*extra_timeout_ms)(void *userdata); /* -1: no timeout */
-	void (*extra_run)(void *userdata); /* on the loop thread, with the state lock held */
+	/*
+	 * On the loop thread, without the state lock: with workers > 0 it must take the lock (or
+	 * tk_server_submit its work) before touching shared state.
+	 */
+	void (*extra_run)(void *userdata);
 	unsigned workers; /* 0: dispatch on the loop thread; else at most this many threads */
 };
 

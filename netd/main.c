@@ -136,6 +136,7 @@ int main(int argc, char **argv)
 	if ((r = parse_args(argc, argv)) <= 0)
 		return r < 0 ? 2 : EXIT_SUCCESS;
 	tk_log_setup(arg_log_level, getenv("JOURNAL_STREAM") != NULL);
+	tk_server_raise_fd_limit();
 
 	if ((r = setup_manager(&m, &err)) < 0)
 		goto fail;

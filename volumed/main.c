@@ -197,6 +197,8 @@ static int run(struct manager *m, tk_err *err)
 		.extra_fd = docker_fd,
 		.extra_timeout_ms = docker_timeout,
 		.extra_run = docker_run,
+		/* mkfs, resize2fs and umount run on these, one volume each, the state lock dropped. */
+		.workers = 8,
 	};
 	int r;
 
@@ -226,6 +228,7 @@ int main(int argc, char **argv)
 
 	if (arg_check)
 		return check_backends(&m);
+	tk_server_raise_fd_limit();
 	if ((r = setup_manager(&m, &err)) < 0)
 		goto fail;
 	actions = json_array();
