@@ -69,6 +69,7 @@ void tk_caller_identify(int fd, gid_t admin_gid, struct tk_caller *c)
 
 struct client {
 	int fd;
+	uint32_t events; /* what epoll watches for it */
 	struct tk_caller caller;
 	char *out; /* the reply that did not fit yet */
 	size_t out_len;
@@ -107,7 +108,7 @@ static struct {
 
 	pthread_mutex_t lock; /* the pool's queues */
 	pthread_cond_t cond;
-	struct job *queue, **queue_tail, *done;
+	struct job *queue, **queue_tail, *queue_admin, **queue_admin_tail, *done;
 	unsigned n_threads, n_idle, n_queued, n_jobs;
 	pthread_t *threads;
 	bool stopping;
@@ -257,8 +258,13 @@ static void client_watch(struct client *cl, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = cl };
 
-	if (epoll_ctl(srv.epfd, EPOLL_CTL_MOD, cl->fd, &ev) < 0)
+	if (cl->events == events)
+		return;
+	if (epoll_ctl(srv.epfd, EPOLL_CTL_MOD, cl->fd, &ev) < 0) {
 		client_close(cl);
+		return;
+	}
+	cl->events = events;
 }
 
 /* Sends the waiting reply if there is room; 0 when it went out, -EAGAIN when not yet. */
@@ -345,15 +351,22 @@ static void *worker_main(void *unused)
 		uint64_t one = 1;
 
 		srv.n_idle++;
-		while (!srv.queue && !srv.stopping)
+		while (!srv.queue_admin && !srv.queue && !srv.stopping)
 			pthread_cond_wait(&srv.cond, &srv.lock);
 		srv.n_idle--;
-		if (!srv.queue)
+		if (srv.queue_admin) {
+			j = srv.queue_admin;
+			srv.queue_admin = j->next;
+			if (!srv.queue_admin)
+				srv.queue_admin_tail = &srv.queue_admin;
+		} else if (srv.queue) {
+			j = srv.queue;
+			srv.queue = j->next;
+			if (!srv.queue)
+				srv.queue_tail = &srv.queue;
+		} else {
 			break;
-		j = srv.queue;
-		srv.queue = j->next;
-		if (!srv.queue)
-			srv.queue_tail = &srv.queue;
+		}
 		srv.n_queued--;
 		pthread_mutex_unlock(&srv.lock);
 
@@ -373,35 +386,37 @@ static void *worker_main(void *unused)
 	return NULL;
 }
 
-/* Queues j for a worker, starting one more when all are busy and the pool may grow. */
+/*
+ * Queues j for a worker, starting one more when all are busy and the pool may grow.  Root's and
+ * the admin group's requests go first and may start TK_SERVER_WORKERS_ADMIN threads beyond the
+ * pool, so tenant owners keeping every worker busy do not keep root waiting.
+ */
 static int job_queue(struct job *j, tk_err *err)
 {
+	bool admin = j->cl ? j->cl->caller.admin : j->admin;
+	unsigned max = srv.s->workers + (admin ? TK_SERVER_WORKERS_ADMIN : 0);
+	struct job ***tail = admin ? &srv.queue_admin_tail : &srv.queue_tail;
 	int r = 0;
 
 	pthread_mutex_lock(&srv.lock);
-	j->next = NULL;
-	*srv.queue_tail = j;
-	srv.queue_tail = &j->next;
-	srv.n_queued++;
-	srv.n_jobs++;
-	if (srv.n_queued > srv.n_idle && srv.n_threads < srv.s->workers) {
+	if (srv.n_queued + 1 > srv.n_idle && srv.n_threads < max) {
 		r = -pthread_create(&srv.threads[srv.n_threads], NULL, worker_main, NULL);
 		if (r == 0)
 			srv.n_threads++;
 		else if (srv.n_threads > 0)
 			r = 0; /* the others get to it */
 	}
-	if (r < 0) {
-		/* No thread at all to run it: take it back. */
-		srv.queue = NULL;
-		srv.queue_tail = &srv.queue;
-		srv.n_queued--;
-		srv.n_jobs--;
+	if (r == 0) {
+		j->next = NULL;
+		**tail = j;
+		*tail = &j->next;
+		srv.n_queued++;
+		srv.n_jobs++;
+		pthread_cond_signal(&srv.cond);
 	}
-	pthread_cond_signal(&srv.cond);
 	pthread_mutex_unlock(&srv.lock);
 	if (r < 0)
-		return tk_err_set(err, r, "cannot start a worker thread: %m");
+		return tk_err_set(err, r, "cannot start a worker thread: %s", strerror(-r));
 	return 0;
 }
 
@@ -605,6 +620,7 @@ static void accept_clients(void)
 			return;
 		}
 		cl->fd = fd;
+		cl->events = ev.events;
 		tk_caller_identify(fd, srv.s->admin_gid, &cl->caller);
 		if (tk_server_conn_acquire(&cl->caller, &err) < 0) {
 			_cleanup_(json_decrefp) json_t *reply = tk_rpc_reply_error(&err);
@@ -724,8 +740,10 @@ static int loop_setup(const struct tk_server *s, int *sigfd, tk_err *err)
 	signal(SIGPIPE, SIG_IGN);
 	srv.s = s;
 	srv.queue_tail = &srv.queue;
+	srv.queue_admin_tail = &srv.queue_admin;
 	limits_setup();
-	if (s->workers > 0 && !(srv.threads = calloc(s->workers, sizeof(pthread_t))))
+	if (s->workers > 0 &&
+	    !(srv.threads = calloc(s->workers + TK_SERVER_WORKERS_ADMIN, sizeof(pthread_t))))
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	if ((*sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
 	    (srv.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
