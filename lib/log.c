@@ -57,7 +57,8 @@ bool tk_ratelimit_below(struct tk_ratelimit *rl, uint64_t now_us, unsigned *ret_
 		*ret_suppressed = 0;
 	if (rl->interval_us == 0 || rl->burst == 0)
 		return true;
-	if (rl->begin_us == 0 || now_us < rl->begin_us || now_us - rl->begin_us >= rl->interval_us) {
+	if (rl->begin_us == 0 || now_us < rl->begin_us ||
+	    now_us - rl->begin_us >= rl->interval_us) {
 		rl->begin_us = now_us ? now_us : 1;
 		rl->num = 0;
 	}

@@ -67,6 +67,7 @@ bool tk_ratelimit_check(struct tk_ratelimit *rl, unsigned *ret_suppressed);
 			: -(_rl_e_ < 0 ? -_rl_e_ : _rl_e_);                                        \
 	})
 
-#define log_ratelimit_warning_errno(error, ...) log_ratelimit_full_errno(LOG_WARNING, error, __VA_ARGS__)
-#define log_ratelimit_warning(...)	       (void)log_ratelimit_full_errno(LOG_WARNING, 0, __VA_ARGS__)
-#define log_ratelimit_error(...)	       (void)log_ratelimit_full_errno(LOG_ERR, 0, __VA_ARGS__)
+#define log_ratelimit_warning_errno(error, ...)                                                    \
+	log_ratelimit_full_errno(LOG_WARNING, error, __VA_ARGS__)
+#define log_ratelimit_warning(...) (void)log_ratelimit_full_errno(LOG_WARNING, 0, __VA_ARGS__)
+#define log_ratelimit_error(...)   (void)log_ratelimit_full_errno(LOG_ERR, 0, __VA_ARGS__)

@@ -112,7 +112,10 @@ static struct {
 	unsigned n_threads, n_idle, n_queued, n_jobs;
 	pthread_t *threads;
 	bool stopping;
-} srv = { .epfd = -1, .listen_fd = -1, .done_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER,
+} srv = { .epfd = -1,
+	  .listen_fd = -1,
+	  .done_fd = -1,
+	  .lock = PTHREAD_MUTEX_INITIALIZER,
 	  .cond = PTHREAD_COND_INITIALIZER };
 
 void tk_server_state_lock(void)
@@ -464,8 +467,8 @@ static void jobs_collect(void)
 	}
 }
 
-int tk_server_submit(const struct tk_caller *c, void (*work)(void *data),
-		     void (*done)(void *data), void *data, tk_err *err)
+int tk_server_submit(const struct tk_caller *c, void (*work)(void *data), void (*done)(void *data),
+		     void *data, tk_err *err)
 {
 	struct job *j;
 	int r;
@@ -486,8 +489,9 @@ int tk_server_submit(const struct tk_caller *c, void (*work)(void *data),
 		inflight_release(c->uid, c->admin);
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	}
-	*j = (struct job){ .uid = c->uid, .admin = c->admin, .work = work, .done = done,
-			   .data = data };
+	*j = (struct job){
+		.uid = c->uid, .admin = c->admin, .work = work, .done = done, .data = data
+	};
 	if ((r = job_queue(j, err)) < 0) {
 		inflight_release(c->uid, c->admin);
 		free(j);
@@ -920,7 +924,7 @@ json_t *tk_server_reply(const char *op, int r, json_t *result, const struct tk_c
 		tk_err_errno(err, r, op);
 	/* Any client can make requests fail as often as it likes: keep the log bounded. */
 	log_ratelimit_full_errno(r == -EACCES || r == -EINVAL ? LOG_WARNING : LOG_ERR, r,
-				 "Request '%s' from uid %u pid %d failed: %s", op,
-				 (unsigned)c->uid, (int)c->pid, err->msg);
+				 "Request '%s' from uid %u pid %d failed: %s", op, (unsigned)c->uid,
+				 (int)c->pid, err->msg);
 	return tk_rpc_reply_error(err);
 }

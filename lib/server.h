@@ -32,7 +32,7 @@ struct tk_caller {
 	bool admin; /* root, or the admin group as primary or supplementary group */
 };
 
-#define TK_SERVER_CONNS_PER_UID	  64u
+#define TK_SERVER_CONNS_PER_UID	   64u
 #define TK_SERVER_INFLIGHT_PER_UID 4u
 /* Worker threads beyond tk_server.workers that only requests of root and the admin group start. */
 #define TK_SERVER_WORKERS_ADMIN 4u
@@ -77,8 +77,8 @@ void tk_server_state_unlock(void);
  * there are no workers) with the state lock held, then done(data) on the loop thread.
  * Counts as one of c's requests in flight: -EAGAIN when c has too many.  Call on the loop thread.
  */
-int tk_server_submit(const struct tk_caller *c, void (*work)(void *data),
-		     void (*done)(void *data), void *data, tk_err *err);
+int tk_server_submit(const struct tk_caller *c, void (*work)(void *data), void (*done)(void *data),
+		     void *data, tk_err *err);
 /*
  * Connection accounting for the second event source, on the loop thread: -EUSERS when c's uid
  * (or tenant owners together) already hold as many connections as they may.

@@ -479,7 +479,8 @@ static void accept_connections(struct dockerapi *d)
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM) {
 				/* Not polled for 100 ms, instead of waking up for it in a loop. */
-				log_ratelimit_warning_errno(-errno, "Docker API: cannot accept: %m");
+				log_ratelimit_warning_errno(-errno,
+							    "Docker API: cannot accept: %m");
 				if (epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->listen_fd, NULL) == 0) {
 					d->listen_paused = true;
 					clock_gettime(CLOCK_MONOTONIC, &d->paused_at);

@@ -157,9 +157,9 @@ static void volume_commit(struct volume *v, const struct volume *work)
 static int volume_check_idle(const struct volume *v, tk_err *err)
 {
 	if (v->busy || v->state != VOLUME_READY)
-		return tk_err_set(err, -EBUSY, "volume '%s' is busy (%s); try again when it is done",
-				  v->name,
-				  v->state == VOLUME_CREATING   ? "being created"
+		return tk_err_set(err, -EBUSY,
+				  "volume '%s' is busy (%s); try again when it is done", v->name,
+				  v->state == VOLUME_CREATING	? "being created"
 				  : v->state == VOLUME_DELETING ? "being deleted"
 								: "being resized or copied");
 	return 0;
