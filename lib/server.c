@@ -77,6 +77,7 @@ struct client {
 	bool inflight;	  /* it holds one of its uid's in-flight slots */
 	bool close_after; /* close once the reply is out (it was refused) */
 	bool gone;	  /* closed while its request was on a worker: free when that ends */
+	struct client *prev, *next; /* all of them, to free at exit */
 };
 
 struct job {
@@ -105,6 +106,7 @@ static struct {
 	unsigned conns_user, conns_admin;
 	struct uid_slot *uids;
 	size_t n_uids;
+	struct client *clients;
 
 	pthread_mutex_t lock; /* the pool's queues */
 	pthread_cond_t cond;
@@ -253,6 +255,12 @@ static void client_close(struct client *cl)
 	}
 	if (cl->inflight)
 		inflight_release(cl->caller.uid, cl->caller.admin);
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		srv.clients = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
 	free(cl->out);
 	free(cl);
 }
@@ -646,6 +654,10 @@ static void accept_clients(void)
 			free(cl);
 			continue;
 		}
+		cl->next = srv.clients;
+		if (cl->next)
+			cl->next->prev = cl;
+		srv.clients = cl;
 		/* Clients send their request right after connecting: serve it without another wakeup. */
 		serve_client(cl);
 	}
@@ -845,6 +857,14 @@ int tk_server_run(const struct tk_server *s, tk_err *err)
 	unlink(s->socket_path);
 out:
 	pool_stop();
+	/* The workers are gone: nothing is on one any more. */
+	while (srv.clients) {
+		srv.clients->on_worker = false;
+		client_close(srv.clients);
+	}
+	free(srv.uids);
+	srv.uids = NULL;
+	srv.n_uids = 0;
 	/* Callers get their answers' fds closed with the process; the loop's own go now. */
 	if (srv.listen_fd >= 0)
 		close(srv.listen_fd);

@@ -37,7 +37,7 @@ struct tk_caller {
 /* Worker threads beyond tk_server.workers that only requests of root and the admin group start. */
 #define TK_SERVER_WORKERS_ADMIN 4u
 /* Of RLIMIT_NOFILE: fds the daemon keeps for itself, and those only root's connections get. */
-#define TK_SERVER_FDS_RESERVED 64u
+#define TK_SERVER_FDS_RESERVED 256u
 #define TK_SERVER_FDS_ADMIN    128u
 
 struct tk_server {
