@@ -56,7 +56,24 @@ expect_ok "netd serves uid $NOBODY again once they are closed" \
 	setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$TK_PYTHON" \
 	"$TK_SOURCE_DIR/tests/integration/rpc-call.py" "$TK_NETD_SOCKET" status
 
-# 3. volumed: a tenant's slow create does not hold up another tenant, on either socket.
+# 3. Out of file descriptors: netd stops accepting a while instead of spinning and logging.
+cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+prlimit --pid "$TK_NETD_PID" --nofile=48:48
+lines_before=$(wc -l <"$TK_TMP/netd.log")
+$LOAD idle "$TK_NETD_SOCKET" 200 0 3 >/dev/null 2>&1 &
+idle_pid=$!
+sleep 0.5
+cpu_before=$(cpu_ticks "$TK_NETD_PID")
+sleep 2
+cpu=$(($(cpu_ticks "$TK_NETD_PID") - cpu_before))
+expect_ok "netd out of fds uses $cpu ticks of CPU in 2 s (no busy loop)" test "$cpu" -le 20
+wait "$idle_pid"
+emfile=$(tail -n +$((lines_before + 1)) "$TK_TMP/netd.log" | grep -c "Too many open files")
+expect_ok "and says so $emfile times (rate-limited)" test "$emfile" -ge 1 -a "$emfile" -le 11
+prlimit --pid "$TK_NETD_PID" --nofile=1024:1024
+expect_ok "netd answers again once fds are free" timeout 2 "$NETCTL" status
+
+# 4. volumed: a tenant's slow create does not hold up another tenant, on either socket.
 tk_volume_root ext4 4G "$TK_TMP/vroot"
 mkdir -p "$TK_TMP/slowbin"
 # mkfs.xfs that waits for the test to say go: the slow kernel work of a big volume, made
@@ -118,7 +135,7 @@ expect_ok "then the big create succeeds ($(cat "$TK_TMP/huge.out"))" \
 expect_eq "it is ready, 10 GiB, xfs" "ready 10737418240 xfs" \
 	"$(tk_vcall volume.inspect '{"name":"huge"}' | jq -r '"\(.state) \(.size) \(.fs)"')"
 
-# 4. A tenant owner with more slow requests in flight than it may have gets a clear refusal.
+# 5. A tenant owner with more slow requests in flight than it may have gets a clear refusal.
 rm "$TK_TMP/go"
 $LOAD burst "$TK_VOLUMED_SOCKET" 6 $NOBODY volume.create \
 	'{"name":"NAME","tenant":"nobody","size":"300M","fs":"xfs"}' >"$TK_TMP/burst.out" 2>&1 &
@@ -130,7 +147,7 @@ wait "$burst_pid"
 expect_eq "4 creates in flight succeed, 2 more are refused with EAGAIN" "4 2" \
 	"$(grep -cx 0 "$TK_TMP/burst.out") $(grep -cx 11 "$TK_TMP/burst.out")"
 
-# 5. volumed under 1,500 idle connections on both sockets.
+# 6. volumed under 1,500 idle connections on both sockets.
 lines_before=$(wc -l <"$TK_TMP/volumed.log")
 chmod 0666 "$TK_TMP/docker.sock"
 $LOAD idle "$TK_VOLUMED_SOCKET" 1500 $NOBODY 4 >"$TK_TMP/idle.out" 2>&1 &
