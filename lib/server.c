@@ -111,7 +111,7 @@ static struct {
 	pthread_mutex_t lock; /* the pool's queues */
 	pthread_cond_t cond;
 	struct job *queue, **queue_tail, *queue_admin, **queue_admin_tail, *done;
-	unsigned n_threads, n_idle, n_queued, n_jobs;
+	unsigned n_threads, n_idle, n_queued;
 	pthread_t *threads;
 	bool stopping;
 } srv = { .epfd = -1,
@@ -422,7 +422,6 @@ static int job_queue(struct job *j, tk_err *err)
 		**tail = j;
 		*tail = &j->next;
 		srv.n_queued++;
-		srv.n_jobs++;
 		pthread_cond_signal(&srv.cond);
 	}
 	pthread_mutex_unlock(&srv.lock);
@@ -467,9 +466,6 @@ static void jobs_collect(void)
 	}
 	while (rev) {
 		struct job *next = rev->next;
-		pthread_mutex_lock(&srv.lock);
-		srv.n_jobs--;
-		pthread_mutex_unlock(&srv.lock);
 		job_finish(rev);
 		rev = next;
 	}
