@@ -775,10 +775,12 @@ static int loop_setup(const struct tk_server *s, int *sigfd, tk_err *err)
 	return 0;
 }
 
-static int loop_timeout(const struct tk_server *s)
+/* The epoll timeout, and when (CLOCK_MONOTONIC µs, 0: never) the second source wants a run. */
+static int loop_timeout(const struct tk_server *s, uint64_t *ret_extra_due)
 {
 	int timeout = s->extra_timeout_ms ? s->extra_timeout_ms(s->userdata) : -1;
 
+	*ret_extra_due = timeout >= 0 ? now_us() + (uint64_t)timeout * 1000 : 0;
 	if (srv.listen_paused_until) {
 		uint64_t now = now_us();
 		int left = now >= srv.listen_paused_until
@@ -799,7 +801,9 @@ static int loop_run(const struct tk_server *s, const int *sigfd, const int *extr
 {
 	for (;;) {
 		struct epoll_event events[64];
-		int n = epoll_wait(srv.epfd, events, ELEMENTSOF(events), loop_timeout(s));
+		uint64_t extra_due;
+		int n = epoll_wait(srv.epfd, events, ELEMENTSOF(events),
+				   loop_timeout(s, &extra_due));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -807,7 +811,8 @@ static int loop_run(const struct tk_server *s, const int *sigfd, const int *extr
 			return tk_err_set(err, -errno, "epoll_wait: %m");
 		if (srv.listen_paused_until && now_us() >= srv.listen_paused_until)
 			listen_resume();
-		if (n == 0 && s->extra_run)
+		/* Its timers run even while other fds keep the loop busy. */
+		if (s->extra_run && extra_due && now_us() >= extra_due)
 			extra_run(s);
 		for (int i = 0; i < n; i++) {
 			void *p = events[i].data.ptr;
