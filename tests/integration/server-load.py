@@ -60,7 +60,7 @@ def stall(path, n, pid):
             break
         last = now
     times = []
-    for _ in range(11):
+    for _ in range(21):
         t = time.monotonic()
         s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         s.settimeout(30)
