@@ -227,7 +227,11 @@ int tk_rpc_call_fd(int fd, const char *op, json_t *args, json_t **ret_result, tk
 		json_pack("{s:s, s:o}", "op", op, "args", args ? json_incref(args) : json_object());
 	if (!request)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	if ((r = tk_rpc_send(fd, request, err)) < 0 || (r = tk_rpc_recv(fd, &reply, err)) < 0)
+	r = tk_rpc_send(fd, request, err);
+	/* A daemon that refused the connection (too many of this uid's) said why, then closed. */
+	if ((r == -EPIPE || r == -ECONNRESET) && tk_rpc_recv(fd, &reply, NULL) >= 0)
+		return tk_rpc_parse_reply(reply, ret_result, err);
+	if (r < 0 || (r = tk_rpc_recv(fd, &reply, err)) < 0)
 		return r;
 	return tk_rpc_parse_reply(reply, ret_result, err);
 }

@@ -49,6 +49,9 @@ expect_eq "netd: uid $NOBODY keeps 64 of its 1,500 connections" \
 expect_eq "and the others are told why" 1 \
 	"$(grep -c "too many connections for uid $NOBODY (at most 64)" "$TK_TMP/idle.out")"
 expect_ok "root's netctl status still works meanwhile" timeout 2 "$NETCTL" status
+out=$(setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups timeout 2 "$NETCTL" status 2>&1)
+expect_eq "netctl of uid $NOBODY is told why it is refused ($out)" 1 \
+	"$(grep -c "too many connections for uid $NOBODY" <<<"$out")"
 wait "$idle_pid"
 lines=$(($(wc -l <"$TK_TMP/netd.log") - lines_before))
 expect_ok "netd logged $lines lines about it (rate-limited)" test "$lines" -le 30
