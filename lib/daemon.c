@@ -176,6 +176,7 @@ int tk_daemon_run(const struct tk_daemon *d, struct manager *m)
 	tk_err err = {};
 	int r;
 
+	tk_server_raise_fd_limit();
 	if (!actions)
 		r = tk_err_set(&err, -ENOMEM, "out of memory");
 	else if ((r = d->open(m, &err)) >= 0 && (r = d->recover(m, actions, &err)) >= 0)

@@ -415,8 +415,12 @@ int tk_rpc_call_full(int fd, const char *op, json_t *args, int pass_fd, int time
 		json_pack("{s:s, s:o}", "op", op, "args", args ? json_incref(args) : json_object());
 	if (!request)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	if ((r = send_msg(fd, request, pass_fd, deadline, err)) < 0 ||
-	    (r = recv_msg(fd, deadline, timeout_ms, &reply, NULL, err)) < 0)
+	r = send_msg(fd, request, pass_fd, deadline, err);
+	/* A daemon that refused the connection (too many of this uid's) said why, then closed. */
+	if ((r == -EPIPE || r == -ECONNRESET) &&
+	    recv_msg(fd, deadline, timeout_ms, &reply, NULL, NULL) >= 0)
+		return tk_rpc_parse_reply(reply, ret_result, err);
+	if (r < 0 || (r = recv_msg(fd, deadline, timeout_ms, &reply, NULL, err)) < 0)
 		return r;
 	return tk_rpc_parse_reply(reply, ret_result, err);
 }

@@ -187,6 +187,11 @@ static int run(struct manager *m, tk_err *err)
 		.extra_fd = docker_fd,
 		.extra_timeout_ms = docker_timeout,
 		.extra_run = docker_run,
+		/*
+		 * mkfs, resize2fs and umount run on these, one volume each, the state lock dropped:
+		 * 8 tenant owners at their in-flight limit before a ninth waits.
+		 */
+		.workers = 32,
 	};
 	int r;
 

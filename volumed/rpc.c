@@ -216,7 +216,9 @@ int volume_mount_ref(struct manager *m, struct volume *v, const char *id, bool a
 	r = add ? db_mount_add(m, v, id, err) : db_mount_remove(m, v, id, err);
 	if (r < 0)
 		return r;
-	log_info("Volume '%s' %s by '%s'", v->name, add ? "mounted" : "unmounted", id);
+	/* Idempotent, so a client can repeat it at will: bounded in the log. */
+	(void)log_ratelimit_full_errno(LOG_INFO, 0, "Volume '%s' %s by '%s'", v->name,
+				       add ? "mounted" : "unmounted", id);
 	return 0;
 }
 

@@ -67,6 +67,11 @@ struct volume {
 	char device[32];  /* /dev/loopN while attached (loop), "" otherwise */
 	int direct_io;	  /* loop: 1/0 as the kernel reports it, -1 unknown */
 	int64_t created;
+	/*
+	 * Requests working on it with the state lock dropped (create, resize, snapshot, delete):
+	 * while not 0 it is not deleted, resized or snapshotted by anyone else.
+	 */
+	unsigned busy;
 	struct volume *next;
 };
 
