@@ -371,7 +371,9 @@ release:
 			   n->name);
 }
 
-int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err)
+/* veth_gone: the kernel already deleted the host veth (with the container's netns), so there is
+ * nothing left for the reaper. */
+static int endpoint_remove(struct manager *m, const struct endpoint *e, bool veth_gone, tk_err *err)
 {
 	struct network *n = e->network;
 	int r;
@@ -387,17 +389,31 @@ int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err)
 		goto rollback;
 	}
 	/* Without its port elements the veth is already mute; the kernel's slow part runs later. */
-	if (!e->lease)
+	if (!e->lease && !veth_gone)
 		reaper_queue(m, e->host_ifname);
 
 	release_addresses(e);
 	count_endpoint(n, -1);
 	m->n_endpoints--;
-	log_info("Detached container '%s' %s from network '%s'", e->container_id, e->ifname,
-		 n->name);
+	if (veth_gone)
+		log_info("Released container '%s' %s from network '%s': its host veth '%s' is gone",
+			 e->container_id, e->ifname, n->name, e->host_ifname);
+	else
+		log_info("Detached container '%s' %s from network '%s'", e->container_id,
+			 e->ifname, n->name);
 	return 1;
 
 rollback:
 	tk_store_rollback(m->store);
 	return tk_err_wrap(err, r, "detaching container '%s'", e->container_id);
+}
+
+int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err)
+{
+	return endpoint_remove(m, e, false, err);
+}
+
+int endpoint_release(struct manager *m, const struct endpoint *e, tk_err *err)
+{
+	return endpoint_remove(m, e, true, err);
 }

@@ -89,6 +89,7 @@ static int setup_manager(struct manager *m, tk_err *err)
 	int r;
 
 	m->socket_path = arg_socket;
+	m->socket_group = arg_socket_group;
 	m->state_dir = arg_state_dir;
 	m->admin_gid = (gid_t)-1;
 	if (arg_admin_group && tk_parse_gid(arg_admin_group, &m->admin_gid) < 0)
@@ -116,6 +117,8 @@ static int run(struct manager *m, tk_err *err)
 		.admin_gid = m->admin_gid,
 		.dispatch = dispatch,
 		.userdata = m,
+		.extra_fd = lifecycle_fd,
+		.extra_run = lifecycle_run,
 	};
 
 	log_info("netd state in '%s'", m->state_dir);
@@ -144,6 +147,8 @@ int main(int argc, char **argv)
 	json_decref(actions);
 	if (r < 0)
 		goto fail;
+	/* DELs that plugins recorded while netd was down, before any new request. */
+	lifecycle_spool_apply(&m, false);
 	if ((r = run(&m, &err)) < 0)
 		goto fail;
 	manager_close(&m);
