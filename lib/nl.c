@@ -624,15 +624,10 @@ struct tk_nl_watch {
 	_Alignas(struct nlmsghdr) char buf[64 * 1024];
 };
 
-int tk_nl_watch_open(struct tk_nl_watch **ret, tk_err *err)
+int tk_nl_watch_open(struct tk_nl_watch **ret, int rcvbuf, tk_err *err)
 {
 	struct tk_nl_watch *w = calloc(1, sizeof(*w));
-	/*
-	 * A netns torn down with its veth makes one ~1 KiB notification per link; thousands of
-	 * containers can go at once (a host shutting down a pod set).  Overflow is survivable
-	 * (ENOBUFS, then a dump), but costs a full comparison: ask for room for some 8,000.
-	 */
-	int size = 8 << 20;
+	int size = rcvbuf;
 
 	if (!w)
 		return tk_err_set(err, -ENOMEM, "out of memory");

@@ -124,7 +124,8 @@ int tk_sysctl_write(const char *path, const char *value, tk_err *err);
  * namespace was destroyed) without polling.
  */
 struct tk_nl_watch;
-int tk_nl_watch_open(struct tk_nl_watch **ret, tk_err *err);
+/* rcvbuf: the socket's receive buffer in bytes (set with SO_RCVBUFFORCE when permitted). */
+int tk_nl_watch_open(struct tk_nl_watch **ret, int rcvbuf, tk_err *err);
 struct tk_nl_watch *tk_nl_watch_close(struct tk_nl_watch *w);
 /* For poll/epoll: readable when notifications are queued. */
 int tk_nl_watch_fd(const struct tk_nl_watch *w);
