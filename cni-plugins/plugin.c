@@ -247,7 +247,7 @@ static int spool_del(struct plugin *p, json_t *args)
 
 /*
  * Idempotent: an unknown endpoint, a vanished netns or one netd never knew all succeed.  When
- * netd cannot be reached (or the connection broke before its answer), the DEL is recorded for
+ * netd cannot be reached (busy, or the connection broke before its answer), the DEL is recorded for
  * netd to apply when it is back, and succeeds: a runtime does not retry a DEL, and CNI requires
  * DEL to tolerate what it cannot find.
  */
@@ -263,7 +263,9 @@ static int cmd_del(struct plugin *p)
 				   "arguments are not valid UTF-8");
 	if (plugin_call(p, "endpoint.del", args, &result, TK_CNI_ERR_TRY_LATER, &code) == 0)
 		return 0;
-	if (code != 0 && code != -ECONNRESET && code != -EPIPE && code != -ETIMEDOUT)
+	/* Busy (it refused before doing anything) counts as not reached. */
+	if (code != 0 && code != -ECONNRESET && code != -EPIPE && code != -ETIMEDOUT &&
+	    code != -EAGAIN && code != -EBUSY)
 		return -1; /* netd answered: its error stands */
 	if ((r = spool_del(p, args)) < 0) {
 		char why[sizeof(p->error.details)];
