@@ -399,8 +399,8 @@ static int endpoint_remove(struct manager *m, const struct endpoint *e, bool vet
 		log_info("Released container '%s' %s from network '%s': its host veth '%s' is gone",
 			 e->container_id, e->ifname, n->name, e->host_ifname);
 	else
-		log_info("Detached container '%s' %s from network '%s'", e->container_id,
-			 e->ifname, n->name);
+		log_info("Detached container '%s' %s from network '%s'", e->container_id, e->ifname,
+			 n->name);
 	return 1;
 
 rollback:

@@ -77,8 +77,8 @@ struct manager {
 	uint64_t n_endpoints;
 	int64_t next_endpoint_id; /* ids come from here, so a veth is named before its row exists */
 	struct reaper *reaper; /* deletes veths off the request path (reaper.c) */
-	const char *socket_group;     /* NULL: root's group; may write the pending-DEL spool */
-	struct lifecycle *lifecycle;  /* link notifications and the pending-DEL spool */
+	const char *socket_group;    /* NULL: root's group; may write the pending-DEL spool */
+	struct lifecycle *lifecycle; /* link notifications and the pending-DEL spool */
 };
 
 /* manager.c */

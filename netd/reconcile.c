@@ -153,8 +153,8 @@ static int collect_gone(struct endpoint *e, void *userdata)
 	struct gone_scan *g = userdata;
 	int64_t low = e->id & 0xffffffff;
 
-	if (e->lease || (g->present.n > 0 && bsearch(&low, g->present.ids, g->present.n,
-						      sizeof(int64_t), cmp_id)))
+	if (e->lease || (g->present.n > 0 &&
+			 bsearch(&low, g->present.ids, g->present.n, sizeof(int64_t), cmp_id)))
 		return 0;
 	return add_id(&g->gone, e->id);
 }
