@@ -120,13 +120,6 @@ static int epoll_add(int epfd, int fd)
 int lifecycle_open(struct manager *m, tk_err *err)
 {
 	struct lifecycle *l = calloc(1, sizeof(*l));
-	tk_err spool_err = {};
-	int r;
-
-	if (!l)
-		return tk_err_set(err, -ENOMEM, "out of memory");
-	*l = (struct lifecycle){ .epfd = -1, .spool_fd = -1, .inotify_fd = -1 };
-	m->lifecycle = l;
 	/*
 	 * A netns torn down with its veth makes one ~1 KiB notification per link, and thousands of
 	 * containers can go at once.  Overflow is survivable (ENOBUFS, then a dump) but costs a
@@ -134,7 +127,13 @@ int lifecycle_open(struct manager *m, tk_err *err)
 	 */
 	const char *rcvbuf = getenv("TK_NETD_LINK_RCVBUF");
 	int size = rcvbuf && atoi(rcvbuf) > 0 ? atoi(rcvbuf) : 8 << 20;
+	tk_err spool_err = {};
+	int r;
 
+	if (!l)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	*l = (struct lifecycle){ .epfd = -1, .spool_fd = -1, .inotify_fd = -1 };
+	m->lifecycle = l;
 	/* Subscribed before reconcile's dump: a link deleted after it is still heard of. */
 	if ((r = tk_nl_watch_open(&l->watch, size, err)) < 0)
 		return tk_err_wrap(err, r, "watching links");
@@ -147,6 +146,7 @@ int lifecycle_open(struct manager *m, tk_err *err)
 		log_warning("Pending-DEL spool unusable, DELs sent while netd is down are lost: %s",
 			    spool_err.msg[0] ? spool_err.msg : strerror(-r));
 		l->spool_fd = close_fd(l->spool_fd);
+		l->inotify_fd = close_fd(l->inotify_fd);
 	}
 	return 0;
 }
