@@ -251,8 +251,8 @@ static int forget_endpoint(struct manager *m, const struct endpoint *e)
 	    (r = db_endpoint_delete(m, e->id, &err)) < 0 ||
 	    (r = tk_store_commit(m->store, &err)) < 0) {
 		tk_store_rollback(m->store);
-		log_error("Cannot drop the record of failed endpoint %lld: %s; the runtime's DEL "
-			  "will",
+		log_error("Cannot drop the record of failed endpoint %lld: %s; its veth is gone, "
+			  "so the next reconcile will",
 			  (long long)e->id, err.msg);
 	}
 	return r;
@@ -335,8 +335,8 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 	 * The row and the port's nftables elements are written on the store's helper thread while
 	 * this one builds the veth (the id, and so the veth's name, comes from netd, not from the
 	 * insert).  A crash in between leaves either a veth no row describes, which reconcile
-	 * removes, or a row whose veth is missing, which reconcile keeps and the runtime's DEL
-	 * removes.  The port forwards nothing before its elements exist.
+	 * removes, or a row whose veth is missing, which reconcile releases (lifecycle.c).  The
+	 * port forwards nothing before its elements exist.
 	 */
 	db_endpoint_assign_id(m, e);
 	if ((r = tk_store_job_start(m->store, persist, &job, err)) < 0)
