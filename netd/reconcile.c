@@ -208,7 +208,7 @@ static int check_endpoint(struct endpoint *e, void *userdata)
 	if (e->lease)
 		return 0;
 	r = tk_nl_link_get(m->nl, e->host_ifname, &link, &err);
-	if (r == -ENODEV) /* released by reconcile_release_gone just before; nothing to repair */
+	if (r == -ENODEV) /* released by reconcile_release_gone below; nothing to repair */
 		return 0;
 	if (r < 0)
 		return tk_err_set(ctx[2], r, "%s", err.msg);
@@ -241,13 +241,15 @@ int reconcile(struct manager *m, json_t *actions, tk_err *err)
 	for (struct network *n = m->networks; n; n = n->next)
 		if ((r = network_realize(m, n, actions, err)) < 0)
 			return tk_err_wrap(err, r, "network '%s'", n->name);
-	if ((r = remove_stale_links(m, actions, err)) < 0 ||
-	    (r = reconcile_release_gone(m, actions, err)) < 0)
+	if ((r = remove_stale_links(m, actions, err)) < 0)
 		return r;
 	if ((r = db_endpoints_foreach(m, NULL, NULL, check_endpoint, ctx, err)) < 0)
 		return r;
 	if ((r = firewall_rebuild(m, err)) < 0)
 		return tk_err_wrap(err, r, "rebuilding the nftables tables");
+	/* After the rebuild: every row's elements exist then, so each release removes all. */
+	if ((r = reconcile_release_gone(m, actions, err)) < 0)
+		return r;
 	report_action(actions, "loaded nftables tables with %u network(s) and %llu endpoint(s)",
 		      count_networks(m), (unsigned long long)m->n_endpoints);
 	return 0;
