@@ -16,12 +16,14 @@
  * of the socket, mode 1730: those who may reach the socket may add files, nobody but root may
  * list them, and the sticky bit keeps a writer from renaming or removing another's file.  netd
  * applies a file as its owner (the uid the kernel recorded when the plugin created it) would
- * have been authorised on the socket: root, or the tenant's owner uid or gid.  So a file can do
- * nothing its writer could not do by sending DEL itself.
+ * have been authorised on the socket: root or the admin group, or the tenant's owner uid or gid.
+ * So a file can do nothing its writer could not do by sending DEL itself.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +216,26 @@ static void read_links(struct manager *m)
 	}
 }
 
+/* The admin group counts as the owner's primary or supplementary group, as on the socket. */
+static bool in_admin_group(struct manager *m, uid_t uid, gid_t gid)
+{
+	struct passwd *pw;
+	gid_t groups[256];
+	int n = ELEMENTSOF(groups);
+
+	if (m->admin_gid == (gid_t)-1)
+		return false;
+	if (gid == m->admin_gid)
+		return true;
+	pw = getpwuid(uid);
+	if (!pw || getgrouplist(pw->pw_name, gid, groups, &n) < 0)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (groups[i] == m->admin_gid)
+			return true;
+	return false;
+}
+
 /* A recorded DEL: {"container_id", "ifname", "network"?} from a regular file of its owner. */
 static int apply_file(struct manager *m, int fd, const char *name, tk_err *err)
 {
@@ -251,7 +273,7 @@ static int apply_file(struct manager *m, int fd, const char *name, tk_err *err)
 	/* Whoever created the file, as SO_PEERCRED would have named them. */
 	c.uid = st.st_uid;
 	c.gid = st.st_gid;
-	c.admin = st.st_uid == 0 || (m->admin_gid != (gid_t)-1 && st.st_gid == m->admin_gid);
+	c.admin = st.st_uid == 0 || in_admin_group(m, st.st_uid, st.st_gid);
 	if ((r = caller_may_manage(&c, e->network->tenant, err)) < 0 ||
 	    (r = endpoint_del(m, e, err)) < 0)
 		return r;

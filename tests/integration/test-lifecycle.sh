@@ -135,6 +135,17 @@ expect_ok "a DEL recorded while netd runs is applied within seconds" wait_for 5 
 	bash -c "! '$NETCTL' inspect endpoint b2 eth0 2>/dev/null"
 expect_eq "the live ones remain" 2 "$(endpoints)"
 
+# A recorded DEL of a member of the admin group (here its primary group) may delete any endpoint.
+tk_netd_stop
+tk_netd_start -g 4242
+tk_ns_add adm1
+"$NETCTL" attach alpha-net adm1 /run/netns/adm1 >/dev/null
+echo '{"container_id":"adm1","ifname":"eth0"}' >"$SPOOL/.del-tmp"
+chown 4321:4242 "$SPOOL/.del-tmp"
+mv "$SPOOL/.del-tmp" "$SPOOL/del-admin"
+expect_ok "a DEL recorded by a member of the admin group is applied" wait_for 5 \
+	bash -c "! '$NETCTL' inspect endpoint adm1 eth0 2>/dev/null"
+
 # 6. More deletions at once than the notification socket holds: netd resyncs by a dump.
 tk_netd_stop
 TK_NETD_LINK_RCVBUF=4096 tk_netd_start
