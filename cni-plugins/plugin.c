@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "json.h"
@@ -207,17 +210,81 @@ int plugin_check_prev_result(struct plugin *p, json_t *endpoint)
 	return 0;
 }
 
-/* Idempotent: an unknown endpoint, a vanished netns or one netd never knew all succeed. */
+/*
+ * Records a DEL that could not reach netd in the spool directory beside its socket, for netd to
+ * apply when it is back (netd/lifecycle.c): written under a dot name, then renamed, so netd only
+ * ever sees whole files.  The file's owner is who asked; netd authorises the DEL as that uid.
+ */
+static int spool_del(struct plugin *p, json_t *args)
+{
+	const char *slash = strrchr(p->socket, '/');
+	char dir[4096], tmp[4200], final[4200];
+	_cleanup_(tk_json_text_freep) char *text = NULL;
+	_cleanup_close_ int fd = -1;
+	uint8_t rnd[16];
+	char hex[33];
+	size_t len;
+
+	if (!slash || getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		return -EINVAL;
+	if ((size_t)snprintf(dir, sizeof(dir), "%.*s/pending-del", (int)(slash - p->socket),
+			     p->socket) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	snprintf(tmp, sizeof(tmp), "%s/.del-%s", dir, hex);
+	snprintf(final, sizeof(final), "%s/del-%s", dir, hex);
+	text = json_dumps(args, JSON_COMPACT);
+	if (!text)
+		return -ENOMEM;
+	/* root's plugin may make it before netd ever ran; netd sets owner and mode on start. */
+	(void)mkdir(dir, 0700);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	len = strlen(text);
+	if (write(fd, text, len) != (ssize_t)len || close(TAKE_FD(fd)) < 0 ||
+	    rename(tmp, final) < 0) {
+		int r = -errno;
+		unlink(tmp);
+		return r ? r : -EIO;
+	}
+	return 0;
+}
+
+/*
+ * Idempotent: an unknown endpoint, a vanished netns or one netd never knew all succeed.  When
+ * netd cannot be reached (busy, or the connection broke before its answer), the DEL is recorded for
+ * netd to apply when it is back, and succeeds: a runtime does not retry a DEL, and CNI requires
+ * DEL to tolerate what it cannot find.
+ */
 static int cmd_del(struct plugin *p)
 {
 	_cleanup_(json_decrefp) json_t *args = NULL, *result = NULL;
+	int code, r;
 
 	args = json_pack("{s:s, s:s, s:s}", "container_id", p->env.container_id, "ifname",
 			 p->env.ifname, "network", p->cfg.network);
 	if (!args)
 		return tk_cni_fail(&p->error, TK_CNI_ERR_INVALID_CONFIG, "invalid request",
 				   "arguments are not valid UTF-8");
-	return plugin_call(p, "endpoint.del", args, &result, TK_CNI_ERR_TRY_LATER, NULL);
+	if (plugin_call(p, "endpoint.del", args, &result, TK_CNI_ERR_TRY_LATER, &code) == 0)
+		return 0;
+	/* Busy (it refused before doing anything) counts as not reached. */
+	if (code != 0 && code != -ECONNRESET && code != -EPIPE && code != -ETIMEDOUT &&
+	    code != -EAGAIN && code != -EBUSY)
+		return -1; /* netd answered: its error stands */
+	if ((r = spool_del(p, args)) < 0) {
+		char why[sizeof(p->error.details)];
+
+		snprintf(why, sizeof(why), "%s", p->error.details);
+		return tk_cni_fail(&p->error, TK_CNI_ERR_TRY_LATER, "netd is not reachable",
+				   "%s; and the DEL could not be recorded for later: %s", why,
+				   strerror(-r));
+	}
+	fprintf(stderr, "%s: netd is not reachable; DEL of %s %s recorded for it\n",
+		p->ipam ? "tenant-ipam" : "tenant-bridge", p->env.container_id, p->env.ifname);
+	return 0;
 }
 
 static int cmd_status(struct plugin *p)

@@ -392,6 +392,26 @@ int db_endpoint_find(struct manager *m, const char *container_id, const char *if
 	return r;
 }
 
+int db_endpoint_find_by_id(struct manager *m, int64_t id, struct endpoint *ret, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r, rc;
+
+	r = tk_store_stmt(m->store, "SELECT " ENDPOINT_COLUMNS " FROM endpoints WHERE id = ?", &st,
+			  err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return tk_err_set(err, -ENOENT, "no endpoint %lld", (long long)id);
+	if (rc != SQLITE_ROW)
+		return tk_store_step_error(m->store, rc, "looking up endpoint", err);
+	r = endpoint_from_row(m, st, ret, err);
+	sqlite3_reset(st);
+	return r;
+}
+
 int db_endpoints_foreach(struct manager *m, const struct network *network,
 			 const struct tk_tenant *tenant,
 			 int (*cb)(struct endpoint *e, void *userdata), void *userdata, tk_err *err)

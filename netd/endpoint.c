@@ -293,8 +293,8 @@ static int forget_endpoint(struct manager *m, const struct endpoint *e)
 	    (r = db_endpoint_delete(m, e->id, &err)) < 0 ||
 	    (r = tk_store_commit(m->store, &err)) < 0) {
 		tk_store_rollback(m->store);
-		log_error("Cannot drop the record of failed endpoint %lld: %s; the runtime's DEL "
-			  "will",
+		log_error("Cannot drop the record of failed endpoint %lld: %s; its veth is gone, "
+			  "so the next reconcile will",
 			  (long long)e->id, err.msg);
 	}
 	return r;
@@ -377,8 +377,8 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 	 * The row and the port's nftables elements are written on the store's helper thread while
 	 * this one builds the veth (the id, and so the veth's name, comes from netd, not from the
 	 * insert).  A crash in between leaves either a veth no row describes, which reconcile
-	 * removes, or a row whose veth is missing, which reconcile keeps and the runtime's DEL
-	 * removes.  The port forwards nothing before its elements exist.
+	 * removes, or a row whose veth is missing, which reconcile releases (lifecycle.c).  The
+	 * port forwards nothing before its elements exist.
 	 */
 	db_endpoint_assign_id(m, e);
 	if ((r = tk_store_job_start(m->store, persist, &job, err)) < 0)
@@ -413,7 +413,9 @@ release:
 			   n->name);
 }
 
-int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err)
+/* veth_gone: the kernel already deleted the host veth (with the container's netns), so there is
+ * nothing left for the reaper. */
+static int endpoint_remove(struct manager *m, const struct endpoint *e, bool veth_gone, tk_err *err)
 {
 	struct network *n = e->network;
 	int r;
@@ -429,17 +431,31 @@ int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err)
 		goto rollback;
 	}
 	/* Without its port elements the veth is already mute; the kernel's slow part runs later. */
-	if (!e->lease)
+	if (!e->lease && !veth_gone)
 		reaper_queue(m, e->host_ifname);
 
 	release_addresses(e);
 	count_endpoint(n, -1);
 	m->n_endpoints--;
-	log_info("Detached container '%s' %s from network '%s'", e->container_id, e->ifname,
-		 n->name);
+	if (veth_gone)
+		log_info("Released container '%s' %s from network '%s': its host veth '%s' is gone",
+			 e->container_id, e->ifname, n->name, e->host_ifname);
+	else
+		log_info("Detached container '%s' %s from network '%s'", e->container_id, e->ifname,
+			 n->name);
 	return 1;
 
 rollback:
 	tk_store_rollback(m->store);
 	return tk_err_wrap(err, r, "detaching container '%s'", e->container_id);
+}
+
+int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err)
+{
+	return endpoint_remove(m, e, false, err);
+}
+
+int endpoint_release(struct manager *m, const struct endpoint *e, tk_err *err)
+{
+	return endpoint_remove(m, e, true, err);
 }

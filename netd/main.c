@@ -55,6 +55,7 @@ static int setup_manager(struct manager *m, tk_err *err)
 	int r;
 
 	m->socket_path = args.socket;
+	m->socket_group = args.socket_group;
 	m->state_dir = args.state_dir;
 	m->admin_gid = args.admin_gid;
 	if ((r = parse_pool("--pool4", arg_pool4, AF_INET, 24, &m->pool4, err)) < 0 ||
@@ -68,6 +69,17 @@ static json_t *dispatch(void *userdata, const struct tk_caller *c, json_t *reque
 	return rpc_dispatch(userdata, c, request);
 }
 
+/* The kernel matches the database; then the DELs plugins recorded while netd was down. */
+static int recover(struct manager *m, json_t *actions, tk_err *err)
+{
+	int r;
+
+	if ((r = reconcile(m, actions, err)) < 0)
+		return r;
+	lifecycle_spool_apply(m, false);
+	return 0;
+}
+
 static int run(struct manager *m, tk_err *err)
 {
 	const struct tk_server server = {
@@ -77,6 +89,8 @@ static int run(struct manager *m, tk_err *err)
 		.admin_gid = m->admin_gid,
 		.dispatch = dispatch,
 		.userdata = m,
+		.extra_fd = lifecycle_fd,
+		.extra_run = lifecycle_run,
 	};
 
 	log_info("netd state in '%s'", m->state_dir);
@@ -97,7 +111,7 @@ static const struct tk_daemon netd = {
 	.options = options,
 	.parse_option = parse_option,
 	.open = setup_manager,
-	.recover = reconcile,
+	.recover = recover,
 	.serve = run,
 	.close = manager_close,
 };

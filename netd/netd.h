@@ -65,6 +65,8 @@ struct manager {
 	uint64_t n_endpoints;
 	int64_t next_endpoint_id; /* ids come from here, so a veth is named before its row exists */
 	struct reaper *reaper; /* deletes veths off the request path (reaper.c) */
+	const char *socket_group;    /* NULL: root's group; may write the pending-DEL spool */
+	struct lifecycle *lifecycle; /* link notifications and the pending-DEL spool */
 };
 
 /* manager.c */
@@ -103,6 +105,8 @@ int db_endpoint_delete(struct manager *m, int64_t id, tk_err *err);
 /* -ENOENT when there is no such endpoint. */
 int db_endpoint_find(struct manager *m, const char *container_id, const char *ifname,
 		     struct endpoint *ret, tk_err *err);
+/* -ENOENT when there is no endpoint with that id. */
+int db_endpoint_find_by_id(struct manager *m, int64_t id, struct endpoint *ret, tk_err *err);
 /* Calls cb for endpoints of network (NULL: all) and tenant (NULL: all). */
 int db_endpoints_foreach(struct manager *m, const struct network *network,
 			 const struct tk_tenant *tenant,
@@ -144,6 +148,8 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 		 struct endpoint *ret, tk_err *err);
 /* 1 when deleted, 0 when there was nothing to delete. */
 int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err);
+/* endpoint_del for an endpoint whose host veth the kernel already deleted (its netns is gone). */
+int endpoint_release(struct manager *m, const struct endpoint *e, tk_err *err);
 /*
  * The container's netns for c: the descriptor c passed (SCM_RIGHTS), or for admins only the
  * path, opened O_PATH|O_NONBLOCK|O_NOFOLLOW and checked.  Never netd's own netns, and one of a
@@ -173,6 +179,26 @@ void reaper_stop(struct manager *m);
 
 /* reconcile.c */
 int reconcile(struct manager *m, json_t *actions, tk_err *err);
+/*
+ * Releases every veth endpoint whose host veth is missing from the kernel (its container's netns
+ * was destroyed): one dump of the tkv links against the database.  At start, and when link
+ * notifications were lost.
+ */
+int reconcile_release_gone(struct manager *m, json_t *actions, tk_err *err);
+
+/*
+ * lifecycle.c: containers that go away without a DEL reaching netd.  Link notifications release
+ * the endpoint whose host veth the kernel deleted; the pending-DEL spool beside the socket holds
+ * the DELs plugins could not deliver, applied as their writer's uid would have been.
+ */
+int lifecycle_open(struct manager *m, tk_err *err);
+void lifecycle_close(struct manager *m);
+/* The server's extra event source (link notifications and the spool), and its handler. */
+int lifecycle_fd(void *userdata);
+void lifecycle_run(void *userdata);
+/* Applies every recorded DEL now: at start, and before an ADD, so a DEL recorded before it
+ * cannot remove what the ADD makes. */
+void lifecycle_spool_apply(struct manager *m, bool only_if_changed);
 
 /* json-out.c */
 void tenant_usage_json(const struct tk_tenant *t, json_t *o);

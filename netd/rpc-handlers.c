@@ -199,6 +199,8 @@ static int op_endpoint_add(struct manager *m, const struct tk_caller *c, json_t 
 		return tk_err_set(err, -EINVAL, "network '%s' belongs to tenant '%s', not '%s'",
 				  network, p.network->tenant->name, tenant);
 	p.ips = ips;
+	/* A DEL the runtime recorded before this ADD (netd was down) must not undo the ADD. */
+	lifecycle_spool_apply(m, true);
 	if (db_endpoint_find(m, p.container_id, p.ifname, e, NULL) >= 0)
 		return tk_err_set(err, -EEXIST,
 				  "container '%s' already has interface '%s' on network '%s'",

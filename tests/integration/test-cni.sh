@@ -335,5 +335,8 @@ expect_eq "ADD to an exhausted network: code 102" 102 \
 conf 1.1.0 '.network = "tiny"' | cni DEL t1 "" eth0
 tk_netd_stop
 expect_eq "STATUS without netd: code 50" 50 "$(conf 1.1.0 | code_of STATUS "" "" "")"
-expect_eq "DEL without netd: code 11 (try again later)" 11 "$(conf 1.1.0 | code_of DEL x "" eth0)"
+expect_eq "DEL without netd: recorded for netd to apply when it is back, success" ok \
+	"$(conf 1.1.0 | code_of DEL x "" eth0)"
+expect_eq "DEL without netd and nowhere to record it: code 11 (try again later)" 11 \
+	"$(conf 1.1.0 '.socket = "/nonexistent/netd.sock"' | code_of DEL x "" eth0)"
 tk_done

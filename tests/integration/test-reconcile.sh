@@ -69,9 +69,9 @@ expect_fail "a second reconcile finds nothing to repair" grep -qE 'created|remov
 tk_netd_kill
 ip netns del a2
 tk_netd_start
-expect_ok "endpoint whose container vanished is kept for the runtime's DEL" \
+expect_fail "endpoint whose container's netns vanished is released at start" \
 	"$NETCTL" inspect endpoint a2 eth0
-expect_ok "and its DEL succeeds" "$NETCTL" detach a2
+expect_ok "and the runtime's late DEL still succeeds" "$NETCTL" detach a2
 pid=$TK_NETD_PID
 tk_netd_stop # records a failure unless netd exits 0
 expect_fail "SIGTERM stops netd" kill -0 "$pid"
