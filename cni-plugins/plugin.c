@@ -175,10 +175,10 @@ int plugin_inspect(struct plugin *p, bool kernel, json_t **ret)
 				   p->cfg.network);
 	/* The network is the configured one, so its tenant is the network's owner. */
 	if (strcmp(json_string_value(json_object_get(*ret, "tenant")), p->cfg.tenant) != 0)
-		return tk_cni_fail(&p->error, TK_CNI_ERR_INVALID_CONFIG,
-				   "invalid network configuration",
-				   "network '%s' belongs to tenant '%s', not '%s'", p->cfg.network,
-				   json_string_value(json_object_get(*ret, "tenant")), p->cfg.tenant);
+		return tk_cni_fail(
+			&p->error, TK_CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+			"network '%s' belongs to tenant '%s', not '%s'", p->cfg.network,
+			json_string_value(json_object_get(*ret, "tenant")), p->cfg.tenant);
 	return 0;
 }
 
@@ -204,12 +204,13 @@ int plugin_check_prev_result(struct plugin *p, json_t *endpoint, json_int_t ifac
 			if (!a || strcmp(a, address) != 0)
 				continue;
 			if (iface >= 0 && json_is_integer(on) && json_integer_value(on) != iface)
-				return tk_cni_fail(&p->error, TK_CNI_ERR_CHECK,
-						   "prevResult does not match the attachment",
-						   "prevResult puts address %s on interface %lld, not "
-						   "on %s (interface %lld)",
-						   address, (long long)json_integer_value(on),
-						   p->env.ifname, (long long)iface);
+				return tk_cni_fail(
+					&p->error, TK_CNI_ERR_CHECK,
+					"prevResult does not match the attachment",
+					"prevResult puts address %s on interface %lld, not "
+					"on %s (interface %lld)",
+					address, (long long)json_integer_value(on), p->env.ifname,
+					(long long)iface);
 			listed = true;
 		}
 		if (!listed)
@@ -261,21 +262,21 @@ static int cmd_status(struct plugin *p)
 	free6 = json_object_get(network, "free6");
 	if ((json_is_integer(free4) && json_integer_value(free4) == 0) ||
 	    (json_is_integer(free6) && json_integer_value(free6) == 0))
-		return tk_cni_fail(&p->error, TK_CNI_ERR_NOT_AVAILABLE, "no IPs available",
-				   "network '%s' has no free %s address left", p->cfg.network,
-				   json_is_integer(free4) && json_integer_value(free4) == 0 ? "IPv4"
-											    : "IPv6");
+		return tk_cni_fail(
+			&p->error, TK_CNI_ERR_NOT_AVAILABLE, "no IPs available",
+			"network '%s' has no free %s address left", p->cfg.network,
+			json_is_integer(free4) && json_integer_value(free4) == 0 ? "IPv4" : "IPv6");
 	targs = json_pack("{s:s}", "name", p->cfg.tenant);
 	if (plugin_call(p, "tenant.inspect", targs, &tenant, TK_CNI_ERR_NOT_AVAILABLE, NULL) < 0)
 		return status_fail(p, "the tenant cannot be used");
 	max = json_object_get(tenant, "max_endpoints");
 	if (json_is_integer(max) &&
 	    json_integer_value(json_object_get(tenant, "endpoints")) >= json_integer_value(max))
-		return tk_cni_fail(&p->error, TK_CNI_ERR_NOT_AVAILABLE,
-				   "tenant endpoint limit reached",
-				   "tenant '%s' has %lld of its %lld endpoints", p->cfg.tenant,
-				   (long long)json_integer_value(json_object_get(tenant, "endpoints")),
-				   (long long)json_integer_value(max));
+		return tk_cni_fail(
+			&p->error, TK_CNI_ERR_NOT_AVAILABLE, "tenant endpoint limit reached",
+			"tenant '%s' has %lld of its %lld endpoints", p->cfg.tenant,
+			(long long)json_integer_value(json_object_get(tenant, "endpoints")),
+			(long long)json_integer_value(max));
 	return 0;
 }
 

@@ -227,8 +227,8 @@ static int unsupported_field(const char *key, json_t *value, const char *why,
 		memcpy(text + sizeof(text) - 5, "...", 4);
 	else
 		text[n] = '\0';
-	return tk_cni_fail(e, TK_CNI_ERR_UNSUPPORTED_FIELD, "unsupported field", "%s: %s (%s)",
-			   key, text, why);
+	return tk_cni_fail(e, TK_CNI_ERR_UNSUPPORTED_FIELD, "unsupported field", "%s: %s (%s)", key,
+			   text, why);
 }
 
 int tk_cni_config_parse(const char *text, size_t len, const struct tk_cni_env *env, bool ipam,

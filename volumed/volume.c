@@ -108,11 +108,12 @@ static int check_min_size(const struct backend *b, const char *fs, uint64_t size
 	if (size >= min)
 		return 0;
 	if (b == &backend_loop)
-		return tk_err_set(err, -EINVAL,
-				  "a volume of the loop backend formatted %s needs at least %s (%s), "
-				  "not %s",
-				  fs && *fs ? fs : "ext4", tk_size_format(min, a, sizeof(a)), why,
-				  tk_size_format(size, c, sizeof(c)));
+		return tk_err_set(
+			err, -EINVAL,
+			"a volume of the loop backend formatted %s needs at least %s (%s), "
+			"not %s",
+			fs && *fs ? fs : "ext4", tk_size_format(min, a, sizeof(a)), why,
+			tk_size_format(size, c, sizeof(c)));
 	return tk_err_set(err, -EINVAL, "a volume of the %s backend needs at least %s (%s), not %s",
 			  b->name, tk_size_format(min, a, sizeof(a)), why,
 			  tk_size_format(size, c, sizeof(c)));

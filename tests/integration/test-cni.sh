@@ -120,6 +120,8 @@ expect_eq "and it says the MAC differs" "container MAC differs" \
 	"$(msg_of CHECK chk /run/netns/chk eth0 <<<"$(jq -c '.prevResult.interfaces[1].mac = "02:00:00:00:99:99"' <<<"$prev")")"
 expect_eq "CHECK with a prevResult naming another interface: code 106" 106 \
 	"$(code_of CHECK chk /run/netns/chk eth0 <<<"$(jq -c '.prevResult.interfaces[1].name = "eth9"' <<<"$prev")")"
+expect_eq "CHECK with a prevResult naming another host veth: code 106" 106 \
+	"$(code_of CHECK chk /run/netns/chk eth0 <<<"$(jq -c '.prevResult.interfaces[0].name = "tkv00000000"' <<<"$prev")")"
 expect_eq "CHECK with a prevResult putting the address on the host veth: code 106" 106 \
 	"$(code_of CHECK chk /run/netns/chk eth0 <<<"$(jq -c '.prevResult.ips[0].interface = 0' <<<"$prev")")"
 expect_eq "CHECK with a prevResult without the interface's sandbox: code 106" 106 \
