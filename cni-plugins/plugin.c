@@ -171,6 +171,8 @@ int plugin_inspect(struct plugin *p, bool kernel, json_t **ret)
 			 p->env.ifname);
 	if (kernel)
 		json_object_set_new(args, "netns", json_string(p->env.netns));
+	if (kernel && p->check_mac)
+		json_object_set_new(args, "mac", json_string(p->check_mac));
 	if (plugin_call(p, kernel ? "endpoint.check" : "endpoint.inspect", args, ret,
 			TK_CNI_ERR_TRY_LATER, &code) < 0) {
 		if (code == -ENOENT)
@@ -182,11 +184,20 @@ int plugin_inspect(struct plugin *p, bool kernel, json_t **ret)
 				   "%s %s is on '%s', not '%s'", p->env.container_id, p->env.ifname,
 				   json_string_value(json_object_get(*ret, "network")),
 				   p->cfg.network);
+	/* The network is the configured one, so its tenant is the network's owner. */
+	if (strcmp(json_string_value(json_object_get(*ret, "tenant")), p->cfg.tenant) != 0)
+		return tk_cni_fail(
+			&p->error, TK_CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+			"network '%s' belongs to tenant '%s', not '%s'", p->cfg.network,
+			json_string_value(json_object_get(*ret, "tenant")), p->cfg.tenant);
 	return 0;
 }
 
-/* prevResult must list every address netd gave this container. */
-int plugin_check_prev_result(struct plugin *p, json_t *endpoint)
+/*
+ * prevResult must list every address netd gave this container, on interface index iface when
+ * it says which (iface < 0: not checked).
+ */
+int plugin_check_prev_result(struct plugin *p, json_t *endpoint, json_int_t iface)
 {
 	json_t *prev_ips = json_object_get(p->cfg.prev_result, "ips"), *ip, *pip;
 	size_t i, j;
@@ -199,8 +210,19 @@ int plugin_check_prev_result(struct plugin *p, json_t *endpoint)
 		json_array_foreach(prev_ips, j, pip)
 		{
 			const char *a = json_string_value(json_object_get(pip, "address"));
-			if (a && strcmp(a, address) == 0)
-				listed = true;
+			json_t *on = json_object_get(pip, "interface");
+
+			if (!a || strcmp(a, address) != 0)
+				continue;
+			if (iface >= 0 && json_is_integer(on) && json_integer_value(on) != iface)
+				return tk_cni_fail(
+					&p->error, TK_CNI_ERR_CHECK,
+					"prevResult does not match the attachment",
+					"prevResult puts address %s on interface %lld, not "
+					"on %s (interface %lld)",
+					address, (long long)json_integer_value(on), p->env.ifname,
+					(long long)iface);
+			listed = true;
 		}
 		if (!listed)
 			return tk_cni_fail(&p->error, TK_CNI_ERR_CHECK,
@@ -263,8 +285,8 @@ static int cmd_del(struct plugin *p)
 	_cleanup_(json_decrefp) json_t *args = NULL, *result = NULL;
 	int code, r;
 
-	args = json_pack("{s:s, s:s, s:s}", "container_id", p->env.container_id, "ifname",
-			 p->env.ifname, "network", p->cfg.network);
+	args = json_pack("{s:s, s:s, s:s, s:s}", "container_id", p->env.container_id, "ifname",
+			 p->env.ifname, "network", p->cfg.network, "tenant", p->cfg.tenant);
 	if (!args)
 		return tk_cni_fail(&p->error, TK_CNI_ERR_INVALID_CONFIG, "invalid request",
 				   "arguments are not valid UTF-8");
@@ -287,22 +309,49 @@ static int cmd_del(struct plugin *p)
 	return 0;
 }
 
+/*
+ * STATUS (CNI 1.1): 50, "cannot service ADD", whenever netd would refuse an ADD on this
+ * configuration whatever the container: netd unreachable, a network the caller may not use or
+ * that is not the tenant's, no free address, the tenant's endpoint limit.  51 would say that
+ * existing containers suffer, which none of these does.
+ */
+static int status_fail(struct plugin *p, const char *msg)
+{
+	p->error.code = TK_CNI_ERR_NOT_AVAILABLE;
+	snprintf(p->error.msg, sizeof(p->error.msg), "%s", msg);
+	return -1;
+}
+
 static int cmd_status(struct plugin *p)
 {
 	_cleanup_(json_decrefp) json_t *status = NULL, *args = NULL, *network = NULL;
-	json_t *free4, *free6;
+	_cleanup_(json_decrefp) json_t *targs = NULL, *tenant = NULL;
+	json_t *free4, *free6, *max;
 
 	if (plugin_call(p, "status", NULL, &status, TK_CNI_ERR_NOT_AVAILABLE, NULL) < 0)
-		return -1;
-	args = json_pack("{s:s}", "name", p->cfg.network);
+		return status_fail(p, "netd is not reachable");
+	args = json_pack("{s:s, s:s}", "name", p->cfg.network, "tenant", p->cfg.tenant);
 	if (plugin_call(p, "network.inspect", args, &network, TK_CNI_ERR_NOT_AVAILABLE, NULL) < 0)
-		return -1;
+		return status_fail(p, "the network cannot be used");
 	free4 = json_object_get(network, "free4");
 	free6 = json_object_get(network, "free6");
 	if ((json_is_integer(free4) && json_integer_value(free4) == 0) ||
 	    (json_is_integer(free6) && json_integer_value(free6) == 0))
-		return tk_cni_fail(&p->error, TK_CNI_ERR_NO_IPS, "no IPs available",
-				   "network '%s' has no free address left", p->cfg.network);
+		return tk_cni_fail(
+			&p->error, TK_CNI_ERR_NOT_AVAILABLE, "no IPs available",
+			"network '%s' has no free %s address left", p->cfg.network,
+			json_is_integer(free4) && json_integer_value(free4) == 0 ? "IPv4" : "IPv6");
+	targs = json_pack("{s:s}", "name", p->cfg.tenant);
+	if (plugin_call(p, "tenant.inspect", targs, &tenant, TK_CNI_ERR_NOT_AVAILABLE, NULL) < 0)
+		return status_fail(p, "the tenant cannot be used");
+	max = json_object_get(tenant, "max_endpoints");
+	if (json_is_integer(max) &&
+	    json_integer_value(json_object_get(tenant, "endpoints")) >= json_integer_value(max))
+		return tk_cni_fail(
+			&p->error, TK_CNI_ERR_NOT_AVAILABLE, "tenant endpoint limit reached",
+			"tenant '%s' has %lld of its %lld endpoints", p->cfg.tenant,
+			(long long)json_integer_value(json_object_get(tenant, "endpoints")),
+			(long long)json_integer_value(max));
 	return 0;
 }
 
@@ -314,7 +363,7 @@ static int cmd_gc(struct plugin *p)
 	size_t i;
 	json_t *e;
 
-	args = json_pack("{s:s}", "network", p->cfg.network);
+	args = json_pack("{s:s, s:s}", "network", p->cfg.network, "tenant", p->cfg.tenant);
 	if (plugin_call(p, "endpoint.list", args, &list, TK_CNI_ERR_TRY_LATER, NULL) < 0)
 		return -1;
 	json_array_foreach(json_object_get(list, "endpoints"), i, e)
@@ -328,8 +377,8 @@ static int cmd_gc(struct plugin *p)
 			   p->ipam ? "ipam" : "veth") != 0 ||
 		    tk_cni_attachment_valid(p->cfg.valid_attachments, id, ifname))
 			continue;
-		del = json_pack("{s:s, s:s, s:s}", "container_id", id, "ifname", ifname, "network",
-				p->cfg.network);
+		del = json_pack("{s:s, s:s, s:s, s:s}", "container_id", id, "ifname", ifname,
+				"network", p->cfg.network, "tenant", p->cfg.tenant);
 		if (plugin_call(p, "endpoint.del", del, &result, TK_CNI_ERR_TRY_LATER, NULL) < 0) {
 			if (!first.code)
 				first = p->error;

@@ -17,6 +17,7 @@ struct plugin {
 	struct tk_cni_config cfg;
 	struct tk_cni_error error;
 	const char *socket;
+	const char *check_mac; /* CHECK: the container MAC that prevResult names */
 	bool ipam; /* tenant-ipam: leases, configuration under "ipam" */
 	/* CNI_NETNS as opened by plugin_open_netns (-1: not opened): sent with every request. */
 	int netns_fd;
@@ -49,8 +50,11 @@ int plugin_open_netns(struct plugin *p, int *ret_fd);
  * from CNI_NETNS and lists the differences under "problems".
  */
 int plugin_inspect(struct plugin *p, bool kernel, json_t **ret);
-/* CHECK: prevResult must list every address netd gave this container. */
-int plugin_check_prev_result(struct plugin *p, json_t *endpoint);
+/*
+ * CHECK: prevResult must list every address netd gave this container, on interface index
+ * iface where it names one (iface < 0: not checked).
+ */
+int plugin_check_prev_result(struct plugin *p, json_t *endpoint, json_int_t iface);
 
 struct plugin_verbs {
 	int (*add)(struct plugin *p);

@@ -29,6 +29,22 @@ static int find_network(struct manager *m, const struct tk_caller *c, const char
 	return caller_may_manage(c, n->tenant, err);
 }
 
+/*
+ * find_network, and when tenant is given (a CNI configuration names both), the network must be
+ * that tenant's: a network of another tenant is a configuration mistake for every verb, whoever
+ * the caller is.
+ */
+static int find_tenant_network(struct manager *m, const struct tk_caller *c, const char *name,
+			       const char *tenant, struct network **ret, tk_err *err)
+{
+	int r = find_network(m, c, name, ret, err);
+
+	if (r < 0 || !tenant || strcmp(tenant, (*ret)->tenant->name) == 0)
+		return r;
+	return tk_err_set(err, -EINVAL, "network '%s' belongs to tenant '%s', not '%s'", name,
+			  (*ret)->tenant->name, tenant);
+}
+
 static int op_status(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
 		     tk_err *err)
 {
@@ -99,12 +115,13 @@ static int op_network_list(struct manager *m, const struct tk_caller *c, json_t 
 static int op_network_inspect(struct manager *m, const struct tk_caller *c, json_t *args,
 			      json_t **ret, tk_err *err)
 {
-	const char *name;
+	const char *name, *tenant = NULL;
 	struct network *n = NULL;
 	int r;
 
-	if ((r = tk_json_unpack(args, "network.inspect args", err, "{s:s}", "name", &name)) < 0 ||
-	    (r = find_network(m, c, name, &n, err)) < 0)
+	if ((r = tk_json_unpack(args, "network.inspect args", err, "{s:s, s?s}", "name", &name,
+				"tenant", &tenant)) < 0 ||
+	    (r = find_tenant_network(m, c, name, tenant, &n, err)) < 0)
 		return r;
 	*ret = network_to_json(m, n);
 	return 0;
@@ -192,12 +209,8 @@ static int op_endpoint_add(struct manager *m, const struct tk_caller *c, json_t 
 	if (r >= 0 && !lease && !p.netns[0])
 		r = tk_err_set(err, -EINVAL, "endpoint.add args: 'netns' is required");
 	if (r < 0 || (r = unpack_ips(jips, ips, err)) < 0 ||
-	    (r = find_network(m, c, network, &p.network, err)) < 0)
+	    (r = find_tenant_network(m, c, network, tenant, &p.network, err)) < 0)
 		return r;
-	/* A CNI config names both: a network of another tenant is a configuration mistake. */
-	if (tenant && strcmp(tenant, p.network->tenant->name) != 0)
-		return tk_err_set(err, -EINVAL, "network '%s' belongs to tenant '%s', not '%s'",
-				  network, p.network->tenant->name, tenant);
 	p.ips = ips;
 	/* A DEL the runtime recorded before this ADD (netd was down) must not undo the ADD. */
 	lifecycle_spool_apply(m, true);
@@ -215,17 +228,28 @@ static int op_endpoint_del(struct manager *m, const struct tk_caller *c, json_t 
 			   tk_err *err)
 {
 	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
-	const char *container_id, *ifname, *network = NULL;
+	const char *container_id, *ifname, *network = NULL, *tenant = NULL;
+	struct network *n;
 	int r;
 
 	if (!e)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	r = tk_json_unpack(args, "endpoint.del args", err, "{s:s, s:s, s?s}", "container_id",
-			   &container_id, "ifname", &ifname, "network", &network);
+	r = tk_json_unpack(args, "endpoint.del args", err, "{s:s, s:s, s?s, s?s}", "container_id",
+			   &container_id, "ifname", &ifname, "network", &network, "tenant",
+			   &tenant);
 	if (r < 0)
 		return r;
+	/*
+	 * A configuration naming another tenant's network deletes nothing, even for root (ADD
+	 * refuses it too).  A network that is gone has no endpoints: DEL stays idempotent.
+	 */
+	n = network && tenant ? manager_network(m, network) : NULL;
+	if (n && caller_may_manage(c, n->tenant, NULL) >= 0 && strcmp(tenant, n->tenant->name) != 0)
+		return tk_err_set(err, -EINVAL, "network '%s' belongs to tenant '%s', not '%s'",
+				  network, n->tenant->name, tenant);
 	r = db_endpoint_find(m, container_id, ifname, e, NULL);
-	if (r == -ENOENT || (r >= 0 && network && strcmp(network, e->network->name) != 0)) {
+	if (r == -ENOENT || (r >= 0 && network && strcmp(network, e->network->name) != 0) ||
+	    (r >= 0 && tenant && strcmp(tenant, e->network->tenant->name) != 0)) {
 		*ret = json_pack("{s:b}", "deleted", 0);
 		return 0;
 	}
@@ -263,7 +287,7 @@ static int op_endpoint_list(struct manager *m, const struct tk_caller *c, json_t
 
 	r = tk_json_unpack(args, "endpoint.list args", err, "{s?s, s?s}", "network", &network,
 			   "tenant", &tenant);
-	if (r < 0 || (network && (r = find_network(m, c, network, &n, err)) < 0) ||
+	if (r < 0 || (network && (r = find_tenant_network(m, c, network, tenant, &n, err)) < 0) ||
 	    (tenant && (r = find_tenant(m, c, tenant, &t, err)) < 0))
 		return r;
 	ctx.list = json_array();
@@ -299,17 +323,29 @@ static int op_endpoint_check(struct manager *m, const struct tk_caller *c, json_
 {
 	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
 	_cleanup_(json_decrefp) json_t *problems = json_array();
-	const char *container_id, *ifname, *netns = NULL;
+	const char *container_id, *ifname, *netns = NULL, *mac = NULL;
+	uint8_t want_mac[6], recorded_mac[6];
 	int r;
 
 	if (!e || !problems)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	if ((r = tk_json_unpack(args, "endpoint.check args", err, "{s:s, s:s, s?s}",
-				"container_id", &container_id, "ifname", &ifname, "netns",
-				&netns)) < 0 ||
+	if ((r = tk_json_unpack(args, "endpoint.check args", err, "{s:s, s:s, s?s, s?s}",
+				"container_id", &container_id, "ifname", &ifname, "netns", &netns,
+				"mac", &mac)) < 0 ||
+	    (mac && (r = tk_mac_parse(mac, want_mac, err)) < 0) ||
 	    (r = db_endpoint_find(m, container_id, ifname, e, err)) < 0 ||
-	    (r = caller_may_manage(c, e->network->tenant, err)) < 0 ||
-	    (r = endpoint_check(m, c, e, netns, problems, err)) < 0)
+	    (r = caller_may_manage(c, e->network->tenant, err)) < 0)
+		return r;
+	/*
+	 * CNI CHECK expects the MAC of prevResult: a later plugin of the chain (tuning) may have
+	 * changed it.  The reply still shows the recorded one.
+	 */
+	memcpy(recorded_mac, e->mac, sizeof(recorded_mac));
+	if (mac)
+		memcpy(e->mac, want_mac, sizeof(want_mac));
+	r = endpoint_check(m, c, e, netns, problems, err);
+	memcpy(e->mac, recorded_mac, sizeof(recorded_mac));
+	if (r < 0)
 		return r;
 	*ret = endpoint_to_json(e);
 	json_object_set_new(*ret, "problems", TAKE_PTR(problems));

@@ -85,13 +85,34 @@ static enum MHD_Result reply_error(struct MHD_Connection *conn, const tk_err *er
 	return reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, json_pack("{s:s}", "Err", err->msg));
 }
 
+/*
+ * Status is a map[string]interface{} in podman and Docker: Go decodes every JSON number in it
+ * as a float64, which `podman volume inspect --format '{{.Status.size}}'` prints as
+ * 1.6777216e+07.  Numbers go out as decimal strings, which print as they are.
+ */
+static json_t *status_of(json_t *volume)
+{
+	const char *key;
+	json_t *value;
+	char text[32];
+
+	json_object_foreach(volume, key, value)
+	{
+		if (!json_is_integer(value))
+			continue;
+		snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT, json_integer_value(value));
+		json_object_set_new(volume, key, json_string(text));
+	}
+	return volume;
+}
+
 static json_t *volume_entry(struct manager *m, const struct volume *v)
 {
 	char path[4096];
 
 	volume_path(m, v, path, sizeof(path));
 	return json_pack("{s:s, s:s, s:o}", "Name", v->name, "Mountpoint", path, "Status",
-			 volume_to_json(m, v));
+			 status_of(volume_to_json(m, v)));
 }
 
 static int do_create(struct manager *m, const struct tk_caller *c,

@@ -15,7 +15,8 @@
 #include "volumed.h"
 
 /* Below this, filesystem metadata would be most of the volume. */
-#define VOLUME_SIZE_MIN (16ULL << 20)
+/* A directory quota (btrfs qgroup, xfs project) needs no room of its own. */
+#define VOLUME_SIZE_MIN (1ULL << 20)
 #define VOLUME_SIZE_MAX (1ULL << 50)
 
 int volume_find(struct manager *m, const struct tk_caller *c, const char *name, struct volume **ret,
@@ -46,11 +47,31 @@ static int check_limits(const struct tk_tenant *t, uint64_t added, unsigned volu
 	return 0;
 }
 
+/* The backend's minimum for a new volume formatted fs (NULL or "": the backend's default). */
+static int check_min_size(const struct backend *b, const char *fs, uint64_t size, tk_err *err)
+{
+	const char *why = "the smallest quota volumed sets";
+	uint64_t min = VOLUME_SIZE_MIN;
+	char a[32], c[32];
+
+	if (b->min_size)
+		min = b->min_size(fs && *fs ? fs : "ext4", &why);
+	if (size >= min)
+		return 0;
+	if (b == &backend_loop)
+		return tk_err_set(
+			err, -EINVAL,
+			"a volume of the loop backend formatted %s needs at least %s (%s), "
+			"not %s",
+			fs && *fs ? fs : "ext4", tk_size_format(min, a, sizeof(a)), why,
+			tk_size_format(size, c, sizeof(c)));
+	return tk_err_set(err, -EINVAL, "a volume of the %s backend needs at least %s (%s), not %s",
+			  b->name, tk_size_format(min, a, sizeof(a)), why,
+			  tk_size_format(size, c, sizeof(c)));
+}
+
 static int check_size(uint64_t size, tk_err *err)
 {
-	if (size < VOLUME_SIZE_MIN)
-		return tk_err_set(err, -EINVAL, "a volume needs at least 16M, not %llu bytes",
-				  (unsigned long long)size);
 	if (size > VOLUME_SIZE_MAX)
 		return tk_err_set(err, -EINVAL, "a volume can be at most 1P");
 	return 0;
@@ -176,6 +197,7 @@ int volume_create(struct manager *m, const struct volume_params *p, struct volum
 	int r;
 
 	if ((r = check_new_volume(m, p->name, err)) < 0 || (r = check_size(p->size, err)) < 0 ||
+	    (r = check_min_size(backend, p->fs, p->size, err)) < 0 ||
 	    (r = check_limits(p->tenant, p->size, 1, err)) < 0)
 		return r;
 	if (backend->probe(m, err) < 0)

@@ -44,6 +44,11 @@ struct backend {
 	int (*resize)(struct manager *m, struct volume *v, uint64_t size, tk_err *err);
 	int (*usage)(struct manager *m, const struct volume *v, struct volume_usage *ret,
 		     tk_err *err);
+	/*
+	 * The smallest volume that keeps its limit when formatted fs ("" for the default); NULL:
+	 * VOLUME_SIZE_MIN.  Sets why it is so.
+	 */
+	uint64_t (*min_size)(const char *fs, const char **ret_why);
 	/* NULL when the backend cannot snapshot; dst is a new volume of src's tenant. */
 	int (*snapshot)(struct manager *m, const struct volume *src, struct volume *dst,
 			tk_err *err);

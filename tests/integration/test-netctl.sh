@@ -167,6 +167,8 @@ expect_eq "one row per endpoint" 1 "$(tail -n +2 <<<"$table" | wc -l)"
 expect_ok "endpoint row shows both addresses" \
 	grep -qE '^c1 +eth0 +alpha-net +alpha +tkv[0-9a-f]{8} +([0-9a-f]{2}:){5}[0-9a-f]{2} +10\.200\.0\.2/24,fd7e::2/64$' <<<"$table"
 expect_eq "an empty list is just the header" 1 "$("$NETCTL" list endpoints --network beta-net | wc -l)"
+expect_eq "a tenant and another tenant's network: exit 1" 1 \
+	"$(rc_of "$NETCTL" list endpoints --tenant alpha --network beta-net)"
 
 expect_ok "inspect shows key: value lines" grep -qE '^subnet6: +fd7e::/64$' <<<"$("$NETCTL" inspect network alpha-net)"
 expect_ok "inspect shows the creation time as a date" \

@@ -79,6 +79,21 @@ kill "$holder"
 wait "$holder" 2>/dev/null
 expect_ok "delete it" tk_vcall volume.delete '{"name":"x1"}'
 
+# The smallest ext4 loop volume keeps its limit; under it, the error names the minimum and why.
+expect_ok "tenant small" tk_vcall tenant.create '{"name":"small"}'
+expect_eq "a 3M ext4 loop volume is refused with the minimum and the backend" \
+	'a volume of the loop backend formatted ext4 needs at least 4M (the ext4 journal needs 4M), not 3M' \
+	"$(tk_vcall volume.create '{"name":"s3","tenant":"small","size":"3M"}' 2>&1 | jq -r .msg)"
+expect_eq "an xfs one under 300M too" \
+	'a volume of the loop backend formatted xfs needs at least 300M (mkfs.xfs refuses smaller filesystems), not 64M' \
+	"$(tk_vcall volume.create '{"name":"s3","tenant":"small","size":"64M","fs":"xfs"}' 2>&1 | jq -r .msg)"
+for size in 4M 10M; do
+	expect_ok "a $size ext4 loop volume" tk_vcall volume.create "{\"name\":\"s$size\",\"tenant\":\"small\",\"size\":\"$size\"}"
+	written=$(tk_fill "$ROOT/small/s$size/fill")
+	expect_ok "it holds $size, within 1% (wrote $written)" tk_within_1pct "$written" $((${size%M} << 20))
+	expect_ok "delete it" tk_vcall volume.delete "{\"name\":\"s$size\"}"
+done
+
 # Tenant limits.
 expect_eq "a create past the tenant's bytes is refused (EDQUOT)" 122 \
 	"$(tk_vcode volume.create '{"name":"big","tenant":"alpha","size":"305M"}')"
@@ -97,7 +112,7 @@ for bad in '../x' 'a/b' '' '.hidden' "$(printf 'x%.0s' $(seq 64))" 'a b'; do
 	expect_eq "volume name '$bad' is refused" 22 \
 		"$(tk_vcode volume.create "{\"name\":\"$bad\",\"tenant\":\"alpha\",\"size\":\"16M\"}")"
 done
-for size in '0' '-1' '1.5' '"1.5G"' '"10Q"' '"8M"' '"2P"' 'true'; do
+for size in '0' '-1' '1.5' '"1.5G"' '"10Q"' '"3M"' '"2P"' 'true'; do
 	expect_eq "size $size is refused" 22 \
 		"$(tk_vcode volume.create "{\"name\":\"s\",\"tenant\":\"alpha\",\"size\":$size}")"
 done
@@ -254,6 +269,13 @@ expect_eq "made with the options" "33 0700 33554432" \
 	"$(vol web | jq -r '"\(.uid) \(.mode) \(.size)"')"
 expect_eq "Get" "200 web $ROOT/alpha/web" \
 	"$(api VolumeDriver.Get '{"Name":"web"}' | sed 's/^\([0-9]*\) /\1\t/' | { IFS=$'\t' read -r st body; echo "$st $(jq -r '"\(.Volume.Name) \(.Volume.Mountpoint)"' <<<"$body")"; })"
+expect_eq "Get's Status numbers are strings (Go would print floats)" '"33554432" "33"' \
+	"$(api VolumeDriver.Get '{"Name":"web"}' | cut -d' ' -f2- | jq -c '.Volume.Status | [.size, .uid]' | tr -d '[]' | tr , ' ')"
+expect_eq "and none is left a number" 0 \
+	"$(api VolumeDriver.Get '{"Name":"web"}' | cut -d' ' -f2- | jq '[.Volume.Status[] | numbers] | length')"
+expect_eq "Create under the minimum says the minimum and the backend" \
+	'500 {"Err":"a volume of the loop backend formatted ext4 needs at least 4M (the ext4 journal needs 4M), not 2M"}' \
+	"$(api VolumeDriver.Create '{"Name":"tiny","Opts":{"tenant":"alpha","size":"2M"}}')"
 expect_eq "Mount returns the path" "200 {\"Mountpoint\":\"$ROOT/alpha/web\",\"Err\":\"\"}" \
 	"$(api VolumeDriver.Mount '{"Name":"web","ID":"ctr-1"}')"
 expect_eq "Path" "200 {\"Mountpoint\":\"$ROOT/alpha/web\",\"Err\":\"\"}" \
