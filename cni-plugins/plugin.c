@@ -2,11 +2,15 @@
 #include "plugin.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "json.h"
@@ -95,44 +99,46 @@ static int fail(struct plugin *p)
 	return EXIT_FAILURE;
 }
 
-static const char *short_message(int code)
+/* One deadline for the whole invocation, as the runtime gives the plugin one. */
+static int timed_out(struct plugin *p, int code)
 {
-	switch (code) {
-	case TK_CNI_ERR_ADDRESS: return "requested address not available";
-	case TK_CNI_ERR_POOL_EXHAUSTED: return "no free address in the network";
-	case TK_CNI_ERR_LIMIT: return "tenant endpoint limit reached";
-	case TK_CNI_ERR_PERMISSION: return "permission denied";
-	case TK_CNI_ERR_EXISTS: return "interface already exists";
-	case TK_CNI_ERR_INVALID_CONFIG: return "invalid network configuration";
-	case TK_CNI_ERR_TRY_LATER: return "netd is busy, try again later";
-	case TK_CNI_ERR_IO: return "netd connection failed";
-	default: return "netd refused the request";
-	}
+	return tk_cni_fail(&p->error, code, "netd did not answer in time",
+			   "no connection or reply within %d ms (TK_RPC_TIMEOUT_MS): netd is "
+			   "stopped, wedged or overloaded",
+			   p->timeout_ms);
 }
 
 /*
- * One request to netd.  unreachable_code is what "cannot connect" means for this verb (11 for
- * ADD/DEL/CHECK/GC, 50 for STATUS).  Returns 0, or -1 with p->error set; *ret_errno gets netd's
- * code when it answered with an error.
+ * One request to netd, passing p->netns_fd when open.  unreachable_code is what "cannot
+ * connect" or "no answer in time" means for this verb (11 for ADD/DEL/CHECK/GC, 50 for STATUS).
+ * Returns 0, or -1 with p->error set; *ret_errno gets netd's code when it answered with an error.
  */
 int plugin_call(struct plugin *p, const char *op, json_t *args, json_t **ret, int unreachable_code,
 		int *ret_errno)
 {
 	_cleanup_close_ int fd = -1;
+	int64_t left = p->deadline_ms - tk_rpc_now_ms();
 	tk_err err = {};
 	int r;
 
 	if (ret_errno)
 		*ret_errno = 0;
-	if (tk_rpc_connect(p->socket, &fd, &err) < 0)
+	if (left <= 0)
+		return timed_out(p, unreachable_code);
+	r = tk_rpc_connect_timeout(p->socket, (int)left, &fd, &err);
+	if (r == -ETIMEDOUT)
+		return timed_out(p, unreachable_code);
+	if (r < 0)
 		return tk_cni_fail(&p->error, unreachable_code, "netd is not reachable", "%s",
 				   err.msg);
-	r = tk_rpc_call_fd(fd, op, args, ret, &err);
+	left = p->deadline_ms - tk_rpc_now_ms();
+	r = tk_rpc_call_full(fd, op, args, p->netns_fd, left > 0 ? (int)left : 1, ret, &err);
+	if (r == -ETIMEDOUT)
+		return timed_out(p, unreachable_code);
 	if (r < 0) {
 		if (ret_errno)
 			*ret_errno = r;
-		return tk_cni_fail(&p->error, tk_cni_code_of_errno(r),
-				   short_message(tk_cni_code_of_errno(r)), "%s", err.msg);
+		return tk_cni_fail_err(&p->error, r, &err);
 	}
 	return 0;
 }
@@ -140,7 +146,7 @@ int plugin_call(struct plugin *p, const char *op, json_t *args, json_t **ret, in
 int plugin_open_netns(struct plugin *p, int *ret_fd)
 {
 	tk_err err = {};
-	int r = tk_netns_open(p->env.netns, ret_fd, &err);
+	int r = tk_netns_open(p->env.netns, 0, ret_fd, &err);
 
 	if (r == -ENOENT)
 		return tk_cni_fail(&p->error, TK_CNI_ERR_UNKNOWN_CONTAINER,
@@ -148,6 +154,11 @@ int plugin_open_netns(struct plugin *p, int *ret_fd)
 	if (r < 0)
 		return tk_cni_fail(&p->error, TK_CNI_ERR_INVALID_ENV, "invalid CNI_NETNS", "%s",
 				   err.msg);
+	closep(&p->netns_fd);
+	p->netns_fd = fcntl(*ret_fd, F_DUPFD_CLOEXEC, 3);
+	if (p->netns_fd < 0)
+		return tk_cni_fail(&p->error, TK_CNI_ERR_IO, "cannot duplicate CNI_NETNS", "%s: %s",
+				   p->env.netns, strerror(errno));
 	return 0;
 }
 
@@ -160,6 +171,8 @@ int plugin_inspect(struct plugin *p, bool kernel, json_t **ret)
 			 p->env.ifname);
 	if (kernel)
 		json_object_set_new(args, "netns", json_string(p->env.netns));
+	if (kernel && p->check_mac)
+		json_object_set_new(args, "mac", json_string(p->check_mac));
 	if (plugin_call(p, kernel ? "endpoint.check" : "endpoint.inspect", args, ret,
 			TK_CNI_ERR_TRY_LATER, &code) < 0) {
 		if (code == -ENOENT)
@@ -171,11 +184,20 @@ int plugin_inspect(struct plugin *p, bool kernel, json_t **ret)
 				   "%s %s is on '%s', not '%s'", p->env.container_id, p->env.ifname,
 				   json_string_value(json_object_get(*ret, "network")),
 				   p->cfg.network);
+	/* The network is the configured one, so its tenant is the network's owner. */
+	if (strcmp(json_string_value(json_object_get(*ret, "tenant")), p->cfg.tenant) != 0)
+		return tk_cni_fail(
+			&p->error, TK_CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+			"network '%s' belongs to tenant '%s', not '%s'", p->cfg.network,
+			json_string_value(json_object_get(*ret, "tenant")), p->cfg.tenant);
 	return 0;
 }
 
-/* prevResult must list every address netd gave this container. */
-int plugin_check_prev_result(struct plugin *p, json_t *endpoint)
+/*
+ * prevResult must list every address netd gave this container, on interface index iface when
+ * it says which (iface < 0: not checked).
+ */
+int plugin_check_prev_result(struct plugin *p, json_t *endpoint, json_int_t iface)
 {
 	json_t *prev_ips = json_object_get(p->cfg.prev_result, "ips"), *ip, *pip;
 	size_t i, j;
@@ -188,8 +210,19 @@ int plugin_check_prev_result(struct plugin *p, json_t *endpoint)
 		json_array_foreach(prev_ips, j, pip)
 		{
 			const char *a = json_string_value(json_object_get(pip, "address"));
-			if (a && strcmp(a, address) == 0)
-				listed = true;
+			json_t *on = json_object_get(pip, "interface");
+
+			if (!a || strcmp(a, address) != 0)
+				continue;
+			if (iface >= 0 && json_is_integer(on) && json_integer_value(on) != iface)
+				return tk_cni_fail(
+					&p->error, TK_CNI_ERR_CHECK,
+					"prevResult does not match the attachment",
+					"prevResult puts address %s on interface %lld, not "
+					"on %s (interface %lld)",
+					address, (long long)json_integer_value(on), p->env.ifname,
+					(long long)iface);
+			listed = true;
 		}
 		if (!listed)
 			return tk_cni_fail(&p->error, TK_CNI_ERR_CHECK,
@@ -199,35 +232,133 @@ int plugin_check_prev_result(struct plugin *p, json_t *endpoint)
 	return 0;
 }
 
-/* Idempotent: an unknown endpoint, a vanished netns or one netd never knew all succeed. */
+/*
+ * Records a DEL that could not reach netd in the spool directory beside its socket, for netd to
+ * apply when it is back (netd/lifecycle.c): written under a dot name, then renamed, so netd only
+ * ever sees whole files.  The file's owner is who asked; netd authorises the DEL as that uid.
+ */
+static int spool_del(struct plugin *p, json_t *args)
+{
+	const char *slash = strrchr(p->socket, '/');
+	char dir[4096], tmp[4200], final[4200];
+	_cleanup_(tk_json_text_freep) char *text = NULL;
+	_cleanup_close_ int fd = -1;
+	uint8_t rnd[16];
+	char hex[33];
+	size_t len;
+
+	if (!slash || getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		return -EINVAL;
+	if ((size_t)snprintf(dir, sizeof(dir), "%.*s/pending-del", (int)(slash - p->socket),
+			     p->socket) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	snprintf(tmp, sizeof(tmp), "%s/.del-%s", dir, hex);
+	snprintf(final, sizeof(final), "%s/del-%s", dir, hex);
+	text = json_dumps(args, JSON_COMPACT);
+	if (!text)
+		return -ENOMEM;
+	/* root's plugin may make it before netd ever ran; netd sets owner and mode on start. */
+	(void)mkdir(dir, 0700);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	len = strlen(text);
+	if (write(fd, text, len) != (ssize_t)len || close(TAKE_FD(fd)) < 0 ||
+	    rename(tmp, final) < 0) {
+		int r = -errno;
+		unlink(tmp);
+		return r ? r : -EIO;
+	}
+	return 0;
+}
+
+/*
+ * Idempotent: an unknown endpoint, a vanished netns or one netd never knew all succeed.  When
+ * netd cannot be reached (busy, or the connection broke before its answer), the DEL is recorded for
+ * netd to apply when it is back, and succeeds: a runtime does not retry a DEL, and CNI requires
+ * DEL to tolerate what it cannot find.
+ */
 static int cmd_del(struct plugin *p)
 {
 	_cleanup_(json_decrefp) json_t *args = NULL, *result = NULL;
+	int code, r;
 
-	args = json_pack("{s:s, s:s, s:s}", "container_id", p->env.container_id, "ifname",
-			 p->env.ifname, "network", p->cfg.network);
+	args = json_pack("{s:s, s:s, s:s, s:s}", "container_id", p->env.container_id, "ifname",
+			 p->env.ifname, "network", p->cfg.network, "tenant", p->cfg.tenant);
 	if (!args)
 		return tk_cni_fail(&p->error, TK_CNI_ERR_INVALID_CONFIG, "invalid request",
 				   "arguments are not valid UTF-8");
-	return plugin_call(p, "endpoint.del", args, &result, TK_CNI_ERR_TRY_LATER, NULL);
+	if (plugin_call(p, "endpoint.del", args, &result, TK_CNI_ERR_TRY_LATER, &code) == 0)
+		return 0;
+	/* Busy (it refused before doing anything) counts as not reached. */
+	if (code != 0 && code != -ECONNRESET && code != -EPIPE && code != -ETIMEDOUT &&
+	    code != -EAGAIN && code != -EBUSY)
+		return -1; /* netd answered: its error stands */
+	if ((r = spool_del(p, args)) < 0) {
+		char why[sizeof(p->error.details)];
+
+		snprintf(why, sizeof(why), "%s", p->error.details);
+		return tk_cni_fail(&p->error, TK_CNI_ERR_TRY_LATER, "netd is not reachable",
+				   "%s; and the DEL could not be recorded for later: %s", why,
+				   strerror(-r));
+	}
+	fprintf(stderr, "%s: netd is not reachable; DEL of %s %s recorded for it\n",
+		p->ipam ? "tenant-ipam" : "tenant-bridge", p->env.container_id, p->env.ifname);
+	return 0;
+}
+
+/*
+ * STATUS (CNI 1.1): 50, "cannot service ADD", whenever netd would refuse an ADD on this
+ * configuration whatever the container: netd unreachable, a network the caller may not use or
+ * that is not the tenant's, a full bridge (no free port), no free address, the tenant's endpoint
+ * limit.  51 would say that
+ * existing containers suffer, which none of these does.
+ */
+static int status_fail(struct plugin *p, const char *msg)
+{
+	p->error.code = TK_CNI_ERR_NOT_AVAILABLE;
+	snprintf(p->error.msg, sizeof(p->error.msg), "%s", msg);
+	return -1;
 }
 
 static int cmd_status(struct plugin *p)
 {
 	_cleanup_(json_decrefp) json_t *status = NULL, *args = NULL, *network = NULL;
-	json_t *free4, *free6;
+	_cleanup_(json_decrefp) json_t *targs = NULL, *tenant = NULL;
+	json_t *free4, *free6, *ports, *max;
 
 	if (plugin_call(p, "status", NULL, &status, TK_CNI_ERR_NOT_AVAILABLE, NULL) < 0)
-		return -1;
-	args = json_pack("{s:s}", "name", p->cfg.network);
+		return status_fail(p, "netd is not reachable");
+	args = json_pack("{s:s, s:s}", "name", p->cfg.network, "tenant", p->cfg.tenant);
 	if (plugin_call(p, "network.inspect", args, &network, TK_CNI_ERR_NOT_AVAILABLE, NULL) < 0)
-		return -1;
+		return status_fail(p, "the network cannot be used");
+	/* A lease (tenant-ipam) takes no port of the bridge. */
+	ports = json_object_get(network, "free_ports");
+	if (!p->ipam && json_is_integer(ports) && json_integer_value(ports) == 0)
+		return tk_cni_fail(&p->error, TK_CNI_ERR_NOT_AVAILABLE, "network full",
+				   "network '%s' is full: no free port on its bridge",
+				   p->cfg.network);
 	free4 = json_object_get(network, "free4");
 	free6 = json_object_get(network, "free6");
 	if ((json_is_integer(free4) && json_integer_value(free4) == 0) ||
 	    (json_is_integer(free6) && json_integer_value(free6) == 0))
-		return tk_cni_fail(&p->error, TK_CNI_ERR_NO_IPS, "no IPs available",
-				   "network '%s' has no free address left", p->cfg.network);
+		return tk_cni_fail(
+			&p->error, TK_CNI_ERR_NOT_AVAILABLE, "no IPs available",
+			"network '%s' has no free %s address left", p->cfg.network,
+			json_is_integer(free4) && json_integer_value(free4) == 0 ? "IPv4" : "IPv6");
+	targs = json_pack("{s:s}", "name", p->cfg.tenant);
+	if (plugin_call(p, "tenant.inspect", targs, &tenant, TK_CNI_ERR_NOT_AVAILABLE, NULL) < 0)
+		return status_fail(p, "the tenant cannot be used");
+	max = json_object_get(tenant, "max_endpoints");
+	if (json_is_integer(max) &&
+	    json_integer_value(json_object_get(tenant, "endpoints")) >= json_integer_value(max))
+		return tk_cni_fail(
+			&p->error, TK_CNI_ERR_NOT_AVAILABLE, "tenant endpoint limit reached",
+			"tenant '%s' has %lld of its %lld endpoints", p->cfg.tenant,
+			(long long)json_integer_value(json_object_get(tenant, "endpoints")),
+			(long long)json_integer_value(max));
 	return 0;
 }
 
@@ -239,7 +370,7 @@ static int cmd_gc(struct plugin *p)
 	size_t i;
 	json_t *e;
 
-	args = json_pack("{s:s}", "network", p->cfg.network);
+	args = json_pack("{s:s, s:s}", "network", p->cfg.network, "tenant", p->cfg.tenant);
 	if (plugin_call(p, "endpoint.list", args, &list, TK_CNI_ERR_TRY_LATER, NULL) < 0)
 		return -1;
 	json_array_foreach(json_object_get(list, "endpoints"), i, e)
@@ -253,8 +384,8 @@ static int cmd_gc(struct plugin *p)
 			   p->ipam ? "ipam" : "veth") != 0 ||
 		    tk_cni_attachment_valid(p->cfg.valid_attachments, id, ifname))
 			continue;
-		del = json_pack("{s:s, s:s, s:s}", "container_id", id, "ifname", ifname, "network",
-				p->cfg.network);
+		del = json_pack("{s:s, s:s, s:s, s:s}", "container_id", id, "ifname", ifname,
+				"network", p->cfg.network, "tenant", p->cfg.tenant);
 		if (plugin_call(p, "endpoint.del", del, &result, TK_CNI_ERR_TRY_LATER, NULL) < 0) {
 			if (!first.code)
 				first = p->error;
@@ -277,13 +408,15 @@ static const char *env_get(const char *name)
 
 int plugin_main(bool ipam, const struct plugin_verbs *verbs)
 {
-	struct plugin p = { .ipam = ipam };
+	struct plugin p = { .ipam = ipam, .netns_fd = -1 };
 	_cleanup_free_ char *input = NULL;
 	const void *random = (const void *)getauxval(AT_RANDOM);
 	uint32_t seed;
 	size_t len = 0;
 	int r;
 
+	p.timeout_ms = tk_rpc_timeout_ms();
+	p.deadline_ms = tk_rpc_now_ms() + p.timeout_ms;
 	json_use_arena();
 	/* The kernel's random bytes for this exec (unaligned), instead of jansson's /dev/urandom. */
 	if (random) {
@@ -319,5 +452,6 @@ int plugin_main(bool ipam, const struct plugin_verbs *verbs)
 	if (r < 0)
 		r = fail(&p);
 	tk_cni_config_done(&p.cfg);
+	closep(&p.netns_fd);
 	return r;
 }

@@ -10,6 +10,8 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
+#include "cleanup.h"
+
 static size_t addr_len(int family)
 {
 	return family == AF_INET ? 4 : 16;
@@ -263,4 +265,50 @@ int tk_container_id_validate(const char *id, tk_err *err)
 					  "'_', '.' and '-'",
 					  id);
 	return 0;
+}
+
+int tk_prefix_list_parse(const char *s, const char *what, struct tk_prefix_list *ret, tk_err *err)
+{
+	_cleanup_free_ char *copy = strdup(s);
+	struct tk_prefix_list l = {};
+	char *save = NULL;
+	int r;
+
+	if (!copy)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (l.n == TK_PREFIX_LIST_MAX)
+			return tk_err_set(err, -E2BIG, "%s: at most %d prefixes", what,
+					  TK_PREFIX_LIST_MAX);
+		if ((r = tk_prefix_parse(tok, &l.p[l.n], err)) < 0)
+			return tk_err_wrap(err, r, "%s", what);
+		l.n++;
+	}
+	*ret = l;
+	return 0;
+}
+
+bool tk_prefix_list_covers(const struct tk_prefix_list *l, const struct tk_prefix *p)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->p[i].addr.family == p->addr.family && l->p[i].len <= p->len &&
+		    tk_prefix_contains(&l->p[i], &p->addr))
+			return true;
+	return false;
+}
+
+const char *tk_prefix_list_format(const struct tk_prefix_list *l, char *buf, size_t size)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < l->n && off < size; i++) {
+		char one[TK_PREFIX_STRLEN];
+		int n = snprintf(buf + off, size - off, "%s%s", i ? "," : "",
+				 tk_prefix_format(&l->p[i], one, sizeof(one)));
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+	return buf;
 }

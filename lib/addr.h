@@ -26,6 +26,13 @@ struct tk_prefix {
 	uint8_t len;
 };
 
+/* A short list of prefixes: pools, allowed ranges. */
+#define TK_PREFIX_LIST_MAX 16
+struct tk_prefix_list {
+	size_t n;
+	struct tk_prefix p[TK_PREFIX_LIST_MAX];
+};
+
 int tk_addr_parse(const char *s, struct tk_addr *ret, tk_err *err);
 /* Writes at most TK_ADDR_STRLEN bytes; returns buf. */
 const char *tk_addr_format(const struct tk_addr *a, char *buf, size_t size);
@@ -50,6 +57,12 @@ const char *tk_prefix_reserved(const struct tk_prefix *p, struct tk_prefix *ret_
  * in addresses with unit_len 32 (IPv4), in /64s with unit_len 64.  Saturates at 2^63.
  */
 uint64_t tk_prefix_size(const struct tk_prefix *p, uint8_t unit_len);
+
+/* "a/n,b/m": at most TK_PREFIX_LIST_MAX prefixes; what names the list in errors. */
+int tk_prefix_list_parse(const char *s, const char *what, struct tk_prefix_list *ret, tk_err *err);
+bool tk_prefix_list_covers(const struct tk_prefix_list *l, const struct tk_prefix *p);
+/* "a/n,b/m" into buf. */
+const char *tk_prefix_list_format(const struct tk_prefix_list *l, char *buf, size_t size);
 
 int tk_mac_parse(const char *s, uint8_t ret[6], tk_err *err); /* "02:00:aa:bb:cc:dd" */
 const char *tk_mac_format(const uint8_t mac[6], char *buf, size_t size);

@@ -167,24 +167,68 @@ static int collect_requests(struct tk_cni_config *cfg, const struct tk_cni_env *
 	return 0;
 }
 
-static int check_valid_attachments(json_t *valid, struct tk_cni_error *e)
+static const char *type_name(json_t *j)
 {
-	size_t i;
-	json_t *v;
+	switch (json_typeof(j)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL: return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE: return "a boolean";
+	default: return "null";
+	}
+}
 
+/*
+ * GC's list of attachments to keep.  libcni marshals an empty list as null (a nil slice) and
+ * older libcni wrote only "cni.dev/attachments": both mean the same, as does no list at all (the
+ * runtime keeps nothing on this network).  Anything else must be an array of
+ * {containerID, ifname}.  *ret is NULL for an empty list.
+ */
+static int gc_valid_attachments(json_t *root, json_t **ret, struct tk_cni_error *e)
+{
+	const char *key = "cni.dev/valid-attachments";
+	json_t *valid = json_object_get(root, key), *v;
+	size_t i;
+
+	if (!valid) {
+		key = "cni.dev/attachments";
+		valid = json_object_get(root, key);
+	}
+	*ret = NULL;
+	if (!valid || json_is_null(valid))
+		return 0;
 	if (!json_is_array(valid))
 		return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid GC request",
-				   "GC needs 'cni.dev/valid-attachments', an array");
+				   "'%s' must be an array of {containerID, ifname} or null, not %s",
+				   key, type_name(valid));
 	json_array_foreach(valid, i, v)
 	{
 		if (!json_is_string(json_object_get(v, "containerID")) ||
 		    !json_is_string(json_object_get(v, "ifname")))
 			return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid GC request",
-					   "valid-attachments[%zu] needs string containerID and "
-					   "ifname",
-					   i);
+					   "%s[%zu] needs string containerID and ifname", key, i);
 	}
+	*ret = valid;
 	return 0;
+}
+
+/* Spec: code 2 "must contain the key and value of the unsupported field". */
+static int unsupported_field(const char *key, json_t *value, const char *why,
+			     struct tk_cni_error *e)
+{
+	/* Not json_dumps: the plugins give jansson an allocator that free() must not see. */
+	char text[300];
+	size_t n = json_dumpb(value, text, sizeof(text) - 1, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	if (n >= sizeof(text) - 1)
+		memcpy(text + sizeof(text) - 5, "...", 4);
+	else
+		text[n] = '\0';
+	return tk_cni_fail(e, TK_CNI_ERR_UNSUPPORTED_FIELD, "unsupported field", "%s: %s (%s)", key,
+			   text, why);
 }
 
 int tk_cni_config_parse(const char *text, size_t len, const struct tk_cni_env *env, bool ipam,
@@ -235,19 +279,17 @@ int tk_cni_config_parse(const char *text, size_t len, const struct tk_cni_env *e
 				   "'runtimeConfig' must be an object");
 	pm = json_object_get(rc, "portMappings");
 	if (json_array_size(pm) > 0 && env->command == TK_CNI_ADD && !ipam)
-		return tk_cni_fail(e, TK_CNI_ERR_UNSUPPORTED_FIELD,
-				   "port mappings are not supported",
-				   "tenant-bridge does not publish ports yet; remove "
-				   "runtimeConfig.portMappings (or the portMappings capability)");
+		return unsupported_field("runtimeConfig.portMappings", pm,
+					 "tenant-bridge does not publish ports yet; remove the "
+					 "portMappings capability",
+					 e);
 	cfg->prev_result = json_object_get(cfg->root, "prevResult");
 	if (cfg->prev_result && !json_is_object(cfg->prev_result))
 		return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid prevResult",
 				   "'prevResult' must be an object");
-	if (env->command == TK_CNI_GC) {
-		cfg->valid_attachments = json_object_get(cfg->root, "cni.dev/valid-attachments");
-		if (check_valid_attachments(cfg->valid_attachments, e) < 0)
-			return -1;
-	}
+	if (env->command == TK_CNI_GC &&
+	    gc_valid_attachments(cfg->root, &cfg->valid_attachments, e) < 0)
+		return -1;
 	return collect_requests(cfg, env, e);
 }
 
@@ -371,6 +413,28 @@ int tk_cni_code_of_errno(int code)
 	case EPIPE: return TK_CNI_ERR_IO;
 	default: return TK_CNI_ERR_REFUSED;
 	}
+}
+
+static const char *short_message(int cni_code)
+{
+	switch (cni_code) {
+	case TK_CNI_ERR_ADDRESS: return "requested address not available";
+	case TK_CNI_ERR_POOL_EXHAUSTED: return "no free address in the network";
+	case TK_CNI_ERR_LIMIT: return "tenant endpoint limit reached";
+	case TK_CNI_ERR_PERMISSION: return "permission denied";
+	case TK_CNI_ERR_EXISTS: return "interface already exists";
+	case TK_CNI_ERR_INVALID_CONFIG: return "invalid network configuration";
+	case TK_CNI_ERR_TRY_LATER: return "netd is busy, try again later";
+	case TK_CNI_ERR_IO: return "netd connection failed";
+	default: return "netd refused the request";
+	}
+}
+
+int tk_cni_fail_err(struct tk_cni_error *e, int code, const tk_err *err)
+{
+	int cni_code = tk_cni_code_of_errno(code);
+
+	return tk_cni_fail(e, cni_code, short_message(cni_code), "%s", tk_err_text(err, code));
 }
 
 bool tk_cni_attachment_valid(json_t *valid, const char *container_id, const char *ifname)

@@ -10,6 +10,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "err.h"
+
 /* The specification's well-known error codes, and ours (100+, documented in tenant-bridge(8)). */
 enum {
 	TK_CNI_ERR_VERSION = 1,
@@ -71,12 +73,13 @@ struct tk_cni_config {
 	const char *ips[3];
 	const char *mac;
 	json_t *prev_result;	   /* NULL when absent */
-	json_t *valid_attachments; /* GC: array of {containerID, ifname} */
+	json_t *valid_attachments; /* GC: array of {containerID, ifname}; NULL: keep nothing */
 };
 
 /*
  * Parses the configuration for env's command.  An unsupported cniVersion is code 1, bad JSON
- * code 6, a missing or malformed field code 7, runtimeConfig.portMappings code 2.
+ * code 6, a missing or malformed field code 7, runtimeConfig.portMappings code 2 (details name
+ * the field and its value).  GC's cni.dev/valid-attachments may be null or absent (keep nothing).
  * VERSION needs only cniVersion (any value).  For an IPAM plugin (ipam), tenant, network and
  * socket are read from the "ipam" object and port mappings are the main plugin's business.
  */
@@ -101,6 +104,13 @@ json_t *tk_cni_error_json(const char *version, const struct tk_cni_error *e);
 
 /* A netd error (negative errno) as a CNI code. */
 int tk_cni_code_of_errno(int code);
+
+/*
+ * The one way a tk_err becomes a CNI error: the code of tk_cni_code_of_errno(code), a short
+ * message for that code, and err's message (or the text of code) as details.  Returns -1, as
+ * tk_cni_fail does.
+ */
+int tk_cni_fail_err(struct tk_cni_error *e, int code, const tk_err *err);
 
 /* True when (container_id, ifname) is listed in a GC valid-attachments array. */
 bool tk_cni_attachment_valid(json_t *valid, const char *container_id, const char *ifname);

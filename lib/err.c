@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The definitions, not scan-build's model of them (err.h). */
+#define TK_ERR_IMPL
 #include "err.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,15 +30,35 @@ static void trim_utf8(char *s)
 		s[i - 1] = '\0';
 }
 
+/* The contract of every setter: a negative errno in, the same code out. */
+static int checked(int code)
+{
+	assert(code < 0 && "tk_err codes are negative errno values");
+	return code < 0 ? code : -EIO;
+}
+
+/* %m in fmt is the text of code: errno may be anything by now (a log call, a close on cleanup). */
+static void format_code(char *buf, size_t size, int code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+static void format_code(char *buf, size_t size, int code, const char *fmt, va_list ap)
+{
+	int saved = errno;
+
+	errno = -code;
+	vsnprintf(buf, size, fmt, ap);
+	errno = saved;
+}
+
 int tk_err_set(tk_err *err, int code, const char *fmt, ...)
 {
 	va_list ap;
 
+	code = checked(code);
 	if (!err)
 		return code;
 	err->code = code;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	format_code(err->msg, sizeof(err->msg), code, fmt, ap);
 	va_end(ap);
 	trim_utf8(err->msg);
 	return code;
@@ -45,10 +69,11 @@ int tk_err_wrap(tk_err *err, int code, const char *fmt, ...)
 	char prefix[256], old[sizeof(err->msg)];
 	va_list ap;
 
+	code = checked(code);
 	if (!err)
 		return code;
 	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	format_code(prefix, sizeof(prefix), code, fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
 	if (!old[0])
@@ -70,7 +95,15 @@ int tk_err_wrap(tk_err *err, int code, const char *fmt, ...)
 
 int tk_err_errno(tk_err *err, int code, const char *what)
 {
+	code = checked(code);
 	if (!err || err->code != 0)
 		return code;
 	return tk_err_set(err, code, "%s: %s", what, strerror(-code));
+}
+
+const char *tk_err_text(const tk_err *err, int code)
+{
+	if (err && err->msg[0])
+		return err->msg;
+	return strerror(code < 0 ? -code : code ? code : EIO);
 }

@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,17 +36,55 @@ int tk_log_level_parse(const char *s)
 
 int tk_log_internal(int level, int error, const char *fmt, ...)
 {
-	int e = error < 0 ? -error : error;
+	int e = error < 0 ? -error : error, saved = errno;
 	char buf[2048];
 	va_list ap;
 
+	/* %m is the text of error, and logging leaves the caller's errno alone. */
 	errno = e;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	errno = saved;
 	if (log_journal)
 		fprintf(stderr, "<%d>%s\n", level, buf);
 	else
 		fprintf(stderr, "%s\n", buf);
 	return -e;
+}
+
+bool tk_ratelimit_below(struct tk_ratelimit *rl, uint64_t now_us, unsigned *ret_suppressed)
+{
+	if (ret_suppressed)
+		*ret_suppressed = 0;
+	if (rl->interval_us == 0 || rl->burst == 0)
+		return true;
+	if (rl->begin_us == 0 || now_us < rl->begin_us ||
+	    now_us - rl->begin_us >= rl->interval_us) {
+		rl->begin_us = now_us ? now_us : 1;
+		rl->num = 0;
+	}
+	if (rl->num >= rl->burst) {
+		rl->suppressed++;
+		return false;
+	}
+	rl->num++;
+	if (ret_suppressed)
+		*ret_suppressed = rl->suppressed;
+	rl->suppressed = 0;
+	return true;
+}
+
+bool tk_ratelimit_check(struct tk_ratelimit *rl, unsigned *ret_suppressed)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct timespec ts;
+	bool ok;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	pthread_mutex_lock(&lock);
+	ok = tk_ratelimit_below(rl, (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000,
+				ret_suppressed);
+	pthread_mutex_unlock(&lock);
+	return ok;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The two tenantkit tables, built with libnftnl and sent with libmnl.  docs/firewall.md shows
- * the same ruleset in nft syntax; keep the two in step.
+ * The nftables mechanism: tables, sets, chains, rules and elements built with libnftnl into one
+ * batch and sent with libmnl.  The policy (which of them exist) is netd/firewall.c's.
  *
  * Concatenated set keys are laid out the way the kernel lays out registers: every component
  * starts on a 4-byte boundary (an ether address takes 8 bytes, an ifname 16).
@@ -17,6 +17,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter_bridge.h>
 #include <netinet/in.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,8 +43,6 @@
 
 /* nft's datatype ids, so `nft list` prints the elements readably. */
 enum { TYPE_IPADDR = 7, TYPE_IP6ADDR = 8, TYPE_ETHERADDR = 9, TYPE_IFNAME = 41 };
-#define CONCAT2(a, b)	 (((a) << 6) | (b))
-#define CONCAT3(a, b, c) ((((a) << 6) | (b)) << 6 | (c))
 
 struct tk_nft {
 	struct mnl_socket *sock;
@@ -56,13 +55,21 @@ struct label {
 	char what[96];
 };
 
+struct tk_nft_rule {
+	struct tk_nft_batch *batch;
+	const struct tk_nft_chain *chain;
+	struct nftnl_rule *r;
+	bool oom;
+};
+
 struct tk_nft_batch {
 	struct tk_nft *nft;
 	char *buf;
 	size_t len, size;
 	uint32_t first_seq;
 	struct label *labels;
-	size_t n_labels;
+	size_t n_labels, max_labels;
+	struct tk_nft_rule rule; /* the one under construction */
 	bool oom;
 };
 
@@ -77,7 +84,7 @@ int tk_nft_open(struct tk_nft **ret, tk_err *err)
 
 	if (!nft)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	nft->sock = mnl_socket_open(NETLINK_NETFILTER);
+	nft->sock = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
 	if (!nft->sock || mnl_socket_bind(nft->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
 		int r = tk_err_set(err, -errno, "cannot open a netfilter netlink socket: %m");
 		tk_nft_close(nft);
@@ -85,11 +92,21 @@ int tk_nft_open(struct tk_nft **ret, tk_err *err)
 	}
 	nft->portid = mnl_socket_get_portid(nft->sock);
 	nft->seq = (uint32_t)time(NULL);
-	/* A rebuild with thousands of elements is one message; errors must not be lost either. */
-	setsockopt(mnl_socket_get_fd(nft->sock), SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size));
+	/* The send buffer is sized per batch (sndbuf_fit); errors must not be lost either. */
 	setsockopt(mnl_socket_get_fd(nft->sock), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
 	mnl_socket_setsockopt(nft->sock, NETLINK_EXT_ACK, &one, sizeof(one));
 	mnl_socket_setsockopt(nft->sock, NETLINK_CAP_ACK, &one, sizeof(one));
+	*ret = nft;
+	return 0;
+}
+
+int tk_nft_open_offline(struct tk_nft **ret, tk_err *err)
+{
+	struct tk_nft *nft = calloc(1, sizeof(*nft));
+
+	if (!nft)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	nft->seq = 1; /* fixed, so dumps of the same batch are identical */
 	*ret = nft;
 	return 0;
 }
@@ -143,12 +160,18 @@ static struct nlmsghdr *batch_msg(struct tk_nft_batch *b, uint16_t type, uint16_
 
 	if (!at)
 		return NULL;
-	labels = realloc(b->labels, (b->n_labels + 1) * sizeof(*labels));
-	if (!labels) {
-		b->oom = true;
-		return NULL;
+	if (b->n_labels == b->max_labels) {
+		/* Geometric growth: a rebuild holds one label per element. */
+		size_t max = b->max_labels ? b->max_labels * 2 : 64;
+		labels = reallocarray(b->labels, max, sizeof(*labels));
+		if (!labels) {
+			b->oom = true;
+			return NULL;
+		}
+		b->labels = labels;
+		b->max_labels = max;
 	}
-	b->labels = labels;
+	labels = b->labels;
 	labels[b->n_labels].seq = seq;
 	va_start(ap, fmt);
 	vsnprintf(labels[b->n_labels].what, sizeof(labels[0].what), fmt, ap);
@@ -158,6 +181,11 @@ static struct nlmsghdr *batch_msg(struct tk_nft_batch *b, uint16_t type, uint16_
 }
 
 /* ---- objects ---------------------------------------------------------------------------- */
+
+static const char *family_name(int family)
+{
+	return family == NFPROTO_BRIDGE ? "bridge" : "inet";
+}
 
 static void table_msg(struct tk_nft_batch *b, int family, uint16_t type, uint16_t flags)
 {
@@ -171,39 +199,65 @@ static void table_msg(struct tk_nft_batch *b, int family, uint16_t type, uint16_
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, TABLE);
 	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, (uint32_t)family);
 	nlh = batch_msg(b, type, (uint16_t)family, flags, "%s table %s tenantkit",
-			type == NFT_MSG_DELTABLE ? "delete" : "add",
-			family == NFPROTO_BRIDGE ? "bridge" : "inet");
+			type == NFT_MSG_DELTABLE ? "delete" : "add", family_name(family));
 	if (!nlh)
 		return;
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	batch_push(b, nlh);
 }
 
-struct set_spec {
-	const char *name;
-	uint32_t id;
-	uint32_t key_type, key_len, flags;
-	bool host_order; /* tells nft to print the key as a string, not a reversed number */
+void tk_nft_batch_table_add(struct tk_nft_batch *b, int family)
+{
+	table_msg(b, family, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+}
+
+void tk_nft_batch_table_delete(struct tk_nft_batch *b, int family)
+{
+	/* Adding first makes the delete succeed whether or not the table exists. */
+	table_msg(b, family, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+	table_msg(b, family, NFT_MSG_DELTABLE, 0);
+}
+
+/* Bytes a key component takes (registers are 4 bytes wide) and nft's datatype id for it. */
+static const struct {
+	uint32_t len, datatype;
+} key_types[_TK_NFT_TYPE_MAX] = {
+	[TK_NFT_IFNAME] = { IFNAMSZ, TYPE_IFNAME },
+	[TK_NFT_IPV4] = { 4, TYPE_IPADDR },
+	[TK_NFT_IPV6] = { 16, TYPE_IP6ADDR },
+	[TK_NFT_ETHER] = { 8, TYPE_ETHERADDR },
 };
 
-static void set_add(struct tk_nft_batch *b, int family, const struct set_spec *spec)
+static uint32_t key_len(const struct tk_nft_set *set)
+{
+	uint32_t len = 0;
+
+	for (unsigned i = 0; i < set->n_key; i++)
+		len += key_types[set->key[i]].len;
+	return len;
+}
+
+void tk_nft_batch_set_add(struct tk_nft_batch *b, const struct tk_nft_set *spec)
 {
 	_cleanup_(nftnl_set_freep) struct nftnl_set *s = nftnl_set_alloc();
+	uint32_t datatype = 0;
 	struct nlmsghdr *nlh;
 
 	if (!s) {
 		b->oom = true;
 		return;
 	}
+	/* nft's concatenated type: 6 bits per component */
+	for (unsigned i = 0; i < spec->n_key; i++)
+		datatype = datatype << 6 | key_types[spec->key[i]].datatype;
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, TABLE);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, spec->name);
-	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)family);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, spec->key_type);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, spec->key_len);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)spec->family);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, datatype);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, key_len(spec));
 	nftnl_set_set_u32(s, NFTNL_SET_ID, spec->id);
-	if (spec->flags)
-		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, spec->flags);
-	if (spec->host_order) {
+	if (spec->n_key == 1 && spec->key[0] == TK_NFT_IFNAME) {
+		/* tells nft to print the key as a string, not a reversed number */
 		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
 		if (!ud ||
 		    !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_BYTEORDER_HOST)) {
@@ -215,7 +269,7 @@ static void set_add(struct tk_nft_batch *b, int family, const struct set_spec *s
 				   nftnl_udata_buf_len(ud));
 		nftnl_udata_buf_free(ud);
 	}
-	nlh = batch_msg(b, NFT_MSG_NEWSET, (uint16_t)family, NLM_F_CREATE, "add set %s",
+	nlh = batch_msg(b, NFT_MSG_NEWSET, (uint16_t)spec->family, NLM_F_CREATE, "add set %s",
 			spec->name);
 	if (!nlh)
 		return;
@@ -223,14 +277,7 @@ static void set_add(struct tk_nft_batch *b, int family, const struct set_spec *s
 	batch_push(b, nlh);
 }
 
-struct chain_spec {
-	const char *name;
-	const char *type; /* NULL for a regular chain */
-	uint32_t hook;
-	int32_t prio;
-};
-
-static void chain_add(struct tk_nft_batch *b, int family, const struct chain_spec *spec)
+void tk_nft_batch_chain_add(struct tk_nft_batch *b, const struct tk_nft_chain *spec)
 {
 	_cleanup_(nftnl_chain_freep) struct nftnl_chain *c = nftnl_chain_alloc();
 	struct nlmsghdr *nlh;
@@ -241,14 +288,14 @@ static void chain_add(struct tk_nft_batch *b, int family, const struct chain_spe
 	}
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, TABLE);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, spec->name);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, (uint32_t)family);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, (uint32_t)spec->family);
 	if (spec->type) {
 		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, spec->type);
 		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, spec->hook);
 		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, spec->prio);
 		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 	}
-	nlh = batch_msg(b, NFT_MSG_NEWCHAIN, (uint16_t)family, NLM_F_CREATE, "add chain %s",
+	nlh = batch_msg(b, NFT_MSG_NEWCHAIN, (uint16_t)spec->family, NLM_F_CREATE, "add chain %s",
 			spec->name);
 	if (!nlh)
 		return;
@@ -256,14 +303,42 @@ static void chain_add(struct tk_nft_batch *b, int family, const struct chain_spe
 	batch_push(b, nlh);
 }
 
-/* ---- rules: a few expression helpers, then the rules in nft syntax order ---------------- */
+/* ---- rules -------------------------------------------------------------------------------- */
 
-struct rule {
-	struct nftnl_rule *r;
-	bool oom;
-};
+struct tk_nft_rule *tk_nft_rule_begin(struct tk_nft_batch *b, const struct tk_nft_chain *chain)
+{
+	struct tk_nft_rule *rule = &b->rule;
 
-static struct nftnl_expr *expr(struct rule *rule, const char *name)
+	*rule = (struct tk_nft_rule){ .batch = b, .chain = chain, .r = nftnl_rule_alloc() };
+	rule->oom = !rule->r;
+	return rule;
+}
+
+void tk_nft_rule_end(struct tk_nft_rule *rule)
+{
+	struct tk_nft_batch *b = rule->batch;
+	const struct tk_nft_chain *chain = rule->chain;
+	struct nlmsghdr *nlh;
+
+	if (rule->oom) {
+		b->oom = true;
+	} else {
+		nftnl_rule_set_str(rule->r, NFTNL_RULE_TABLE, TABLE);
+		nftnl_rule_set_str(rule->r, NFTNL_RULE_CHAIN, chain->name);
+		nftnl_rule_set_u32(rule->r, NFTNL_RULE_FAMILY, (uint32_t)chain->family);
+		nlh = batch_msg(b, NFT_MSG_NEWRULE, (uint16_t)chain->family,
+				NLM_F_CREATE | NLM_F_APPEND, "add rule to chain %s", chain->name);
+		if (nlh) {
+			nftnl_rule_nlmsg_build_payload(nlh, rule->r);
+			batch_push(b, nlh);
+		}
+	}
+	if (rule->r)
+		nftnl_rule_free(rule->r);
+	rule->r = NULL;
+}
+
+static struct nftnl_expr *expr(struct tk_nft_rule *rule, const char *name)
 {
 	struct nftnl_expr *e = rule->oom ? NULL : nftnl_expr_alloc(name);
 
@@ -272,13 +347,13 @@ static struct nftnl_expr *expr(struct rule *rule, const char *name)
 	return e;
 }
 
-static void add(struct rule *rule, struct nftnl_expr *e)
+static void add(struct tk_nft_rule *rule, struct nftnl_expr *e)
 {
 	if (e)
 		nftnl_rule_add_expr(rule->r, e);
 }
 
-static void meta(struct rule *rule, uint32_t key, uint32_t dreg)
+void tk_nft_meta(struct tk_nft_rule *rule, uint32_t key, uint32_t dreg)
 {
 	struct nftnl_expr *e = expr(rule, "meta");
 
@@ -289,20 +364,20 @@ static void meta(struct rule *rule, uint32_t key, uint32_t dreg)
 	add(rule, e);
 }
 
-static void payload(struct rule *rule, uint32_t base, uint32_t offset, uint32_t len, uint32_t dreg)
+void tk_nft_payload(struct tk_nft_rule *rule, const struct tk_nft_field *field, uint32_t dreg)
 {
 	struct nftnl_expr *e = expr(rule, "payload");
 
 	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, field->base);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, field->offset);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, field->len);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
 	}
 	add(rule, e);
 }
 
-static void cmp(struct rule *rule, uint32_t op, const void *data, uint32_t len)
+void tk_nft_cmp(struct tk_nft_rule *rule, uint32_t op, const void *data, uint32_t len)
 {
 	struct nftnl_expr *e = expr(rule, "cmp");
 
@@ -314,7 +389,7 @@ static void cmp(struct rule *rule, uint32_t op, const void *data, uint32_t len)
 	add(rule, e);
 }
 
-static void mask(struct rule *rule, const void *bits, uint32_t len)
+void tk_nft_mask(struct tk_nft_rule *rule, const void *bits, uint32_t len)
 {
 	struct nftnl_expr *e = expr(rule, "bitwise");
 	static const uint8_t zero[16];
@@ -329,7 +404,18 @@ static void mask(struct rule *rule, const void *bits, uint32_t len)
 	add(rule, e);
 }
 
-static void lookup(struct rule *rule, const struct set_spec *set, bool inverted)
+void tk_nft_ct_state(struct tk_nft_rule *rule, uint32_t dreg)
+{
+	struct nftnl_expr *e = expr(rule, "ct");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, dreg);
+	}
+	add(rule, e);
+}
+
+void tk_nft_lookup(struct tk_nft_rule *rule, const struct tk_nft_set *set, bool inverted)
 {
 	struct nftnl_expr *e = expr(rule, "lookup");
 
@@ -343,12 +429,17 @@ static void lookup(struct rule *rule, const struct set_spec *set, bool inverted)
 	add(rule, e);
 }
 
-static void counter(struct rule *rule)
+void tk_nft_counter(struct tk_nft_rule *rule)
 {
 	add(rule, expr(rule, "counter"));
 }
 
-static void verdict(struct rule *rule, int v, const char *chain)
+void tk_nft_masquerade(struct tk_nft_rule *rule)
+{
+	add(rule, expr(rule, "masq"));
+}
+
+void tk_nft_verdict(struct tk_nft_rule *rule, int v, const char *chain)
 {
 	struct nftnl_expr *e = expr(rule, "immediate");
 
@@ -361,282 +452,46 @@ static void verdict(struct rule *rule, int v, const char *chain)
 	add(rule, e);
 }
 
-/* Single-value matches. */
-static void match_meta8(struct rule *rule, uint32_t key, uint8_t value)
+void tk_nft_match_meta8(struct tk_nft_rule *rule, uint32_t key, uint8_t value)
 {
-	meta(rule, key, NFT_REG32_00);
-	cmp(rule, NFT_CMP_EQ, &value, 1);
+	tk_nft_meta(rule, key, NFT_REG32_00);
+	tk_nft_cmp(rule, NFT_CMP_EQ, &value, 1);
 }
 
-static void match_payload(struct rule *rule, uint32_t base, uint32_t off, const void *value,
-			  uint32_t len)
+void tk_nft_match_payload(struct tk_nft_rule *rule, const struct tk_nft_field *field,
+			  const void *value)
 {
-	payload(rule, base, off, len, NFT_REG32_00);
-	cmp(rule, NFT_CMP_EQ, value, len);
+	tk_nft_payload(rule, field, NFT_REG32_00);
+	tk_nft_cmp(rule, NFT_CMP_EQ, value, field->len);
 }
 
-static void match_ethertype(struct rule *rule, uint16_t proto)
+void tk_nft_match_ethertype(struct tk_nft_rule *rule, uint16_t proto)
 {
+	static const struct tk_nft_field ethertype = { NFT_PAYLOAD_LL_HEADER, 12, 2 };
 	uint16_t be = htons(proto);
-	match_payload(rule, NFT_PAYLOAD_LL_HEADER, 12, &be, 2);
+
+	tk_nft_match_payload(rule, &ethertype, &be);
 }
 
-static void match_ct_established(struct rule *rule)
-{
-	uint32_t bits = NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED),
-		 zero = 0;
-	struct nftnl_expr *e = expr(rule, "ct");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG32_00);
-	}
-	add(rule, e);
-	mask(rule, &bits, 4);
-	cmp(rule, NFT_CMP_NEQ, &zero, 4);
-}
-
-/* Loads into consecutive registers: ifname (4 regs) then the given payload fields. */
-struct field {
-	uint32_t base, offset, len;
-};
-
-static void match_set(struct rule *rule, uint32_t ifkey, const struct field *fields, size_t n,
-		      const struct set_spec *set, bool inverted)
+void tk_nft_match_set(struct tk_nft_rule *rule, uint32_t ifkey, const struct tk_nft_field *fields,
+		      size_t n, const struct tk_nft_set *set, bool inverted)
 {
 	uint32_t reg = NFT_REG32_00;
 
 	if (ifkey) {
-		meta(rule, ifkey, reg);
+		tk_nft_meta(rule, ifkey, reg);
 		reg += IFNAMSZ / 4;
 	}
 	for (size_t i = 0; i < n; i++) {
-		payload(rule, fields[i].base, fields[i].offset, fields[i].len, reg);
+		tk_nft_payload(rule, &fields[i], reg);
 		reg += (fields[i].len + 3) / 4;
 	}
-	lookup(rule, set, inverted);
-}
-
-static void rule_commit(struct tk_nft_batch *b, int family, const char *chain, struct rule *rule)
-{
-	struct nlmsghdr *nlh;
-
-	if (rule->oom) {
-		b->oom = true;
-	} else {
-		nftnl_rule_set_str(rule->r, NFTNL_RULE_TABLE, TABLE);
-		nftnl_rule_set_str(rule->r, NFTNL_RULE_CHAIN, chain);
-		nftnl_rule_set_u32(rule->r, NFTNL_RULE_FAMILY, (uint32_t)family);
-		nlh = batch_msg(b, NFT_MSG_NEWRULE, (uint16_t)family, NLM_F_CREATE | NLM_F_APPEND,
-				"add rule to chain %s", chain);
-		if (nlh) {
-			nftnl_rule_nlmsg_build_payload(nlh, rule->r);
-			batch_push(b, nlh);
-		}
-	}
-	nftnl_rule_free(rule->r);
-	rule->r = NULL;
-}
-
-#define RULE(b, family, chain, ...)                                                                \
-	do {                                                                                       \
-		struct rule _rule = { .r = nftnl_rule_alloc() };                                   \
-		struct rule *R = &_rule;                                                           \
-		if (!R->r) {                                                                       \
-			(b)->oom = true;                                                           \
-			break;                                                                     \
-		}                                                                                  \
-		__VA_ARGS__;                                                                       \
-		rule_commit(b, family, chain, R);                                                  \
-	} while (0)
-
-/* ---- inet tenantkit: isolation between networks, access to the host, NAT ------------------ */
-
-static const struct set_spec set_bridges = { "bridges", 1, TYPE_IFNAME, IFNAMSZ, 0, true };
-static const struct set_spec set_links = { "links", 2, CONCAT2(TYPE_IFNAME, TYPE_IFNAME),
-					   2 * IFNAMSZ, 0 };
-static const struct set_spec set_gw4 = { "gw4", 3, CONCAT2(TYPE_IFNAME, TYPE_IPADDR), IFNAMSZ + 4,
-					 0 };
-static const struct set_spec set_gw6 = { "gw6", 4, CONCAT2(TYPE_IFNAME, TYPE_IP6ADDR), IFNAMSZ + 16,
-					 0 };
-static const struct set_spec set_nat_bridges = { "nat_bridges", 5, TYPE_IFNAME, IFNAMSZ, 0, true };
-
-static const struct field ip4_saddr = { NFT_PAYLOAD_NETWORK_HEADER, 12, 4 };
-static const struct field ip4_daddr = { NFT_PAYLOAD_NETWORK_HEADER, 16, 4 };
-static const struct field ip6_saddr = { NFT_PAYLOAD_NETWORK_HEADER, 8, 16 };
-static const struct field ip6_daddr = { NFT_PAYLOAD_NETWORK_HEADER, 24, 16 };
-
-static void inet_table(struct tk_nft_batch *b)
-{
-	const int f = NFPROTO_INET;
-	static const struct chain_spec forward = { "forward", "filter", NF_INET_FORWARD, 0 },
-				       input = { "input", "filter", NF_INET_LOCAL_IN, 0 },
-				       tenant_in = { "tenant_in", NULL, 0, 0 },
-				       postrouting = { "postrouting", "nat", NF_INET_POST_ROUTING,
-						       100 };
-	const uint8_t icmp6_ns = 135, icmp6_na = 136;
-
-	table_msg(b, f, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-	set_add(b, f, &set_bridges);
-	set_add(b, f, &set_links);
-	set_add(b, f, &set_gw4);
-	set_add(b, f, &set_gw6);
-	set_add(b, f, &set_nat_bridges);
-	chain_add(b, f, &forward);
-	chain_add(b, f, &input);
-	chain_add(b, f, &tenant_in);
-	chain_add(b, f, &postrouting);
-
-	/* iifname . oifname @links accept */
-	RULE(b, f, "forward", meta(R, NFT_META_IIFNAME, NFT_REG32_00);
-	     meta(R, NFT_META_OIFNAME, NFT_REG32_04); lookup(R, &set_links, false);
-	     verdict(R, NF_ACCEPT, NULL));
-	/* iifname @bridges oifname @bridges counter drop */
-	RULE(b, f, "forward", match_set(R, NFT_META_IIFNAME, NULL, 0, &set_bridges, false);
-	     match_set(R, NFT_META_OIFNAME, NULL, 0, &set_bridges, false); counter(R);
-	     verdict(R, NF_DROP, NULL));
-	/* oifname @bridges ct state established,related accept */
-	RULE(b, f, "forward", match_set(R, NFT_META_OIFNAME, NULL, 0, &set_bridges, false);
-	     match_ct_established(R); verdict(R, NF_ACCEPT, NULL));
-	/* oifname @bridges counter drop: nothing from outside opens a connection to a tenant */
-	RULE(b, f, "forward", match_set(R, NFT_META_OIFNAME, NULL, 0, &set_bridges, false);
-	     counter(R); verdict(R, NF_DROP, NULL));
-
-	/* iifname @bridges jump tenant_in */
-	RULE(b, f, "input", match_set(R, NFT_META_IIFNAME, NULL, 0, &set_bridges, false);
-	     verdict(R, NFT_JUMP, "tenant_in"));
-	RULE(b, f, "tenant_in", match_ct_established(R); verdict(R, NF_ACCEPT, NULL));
-	/* Neighbour discovery towards the gateway. */
-	RULE(b, f, "tenant_in", match_meta8(R, NFT_META_L4PROTO, IPPROTO_ICMPV6);
-	     match_payload(R, NFT_PAYLOAD_TRANSPORT_HEADER, 0, &icmp6_ns, 1);
-	     verdict(R, NF_ACCEPT, NULL));
-	RULE(b, f, "tenant_in", match_meta8(R, NFT_META_L4PROTO, IPPROTO_ICMPV6);
-	     match_payload(R, NFT_PAYLOAD_TRANSPORT_HEADER, 0, &icmp6_na, 1);
-	     verdict(R, NF_ACCEPT, NULL));
-	/* meta l4proto icmp iifname . ip daddr @gw4 accept: a container may ping its gateway */
-	RULE(b, f, "tenant_in", match_meta8(R, NFT_META_NFPROTO, NFPROTO_IPV4);
-	     match_meta8(R, NFT_META_L4PROTO, IPPROTO_ICMP);
-	     match_set(R, NFT_META_IIFNAME, &ip4_daddr, 1, &set_gw4, false);
-	     verdict(R, NF_ACCEPT, NULL));
-	RULE(b, f, "tenant_in", match_meta8(R, NFT_META_NFPROTO, NFPROTO_IPV6);
-	     match_meta8(R, NFT_META_L4PROTO, IPPROTO_ICMPV6);
-	     match_set(R, NFT_META_IIFNAME, &ip6_daddr, 1, &set_gw6, false);
-	     verdict(R, NF_ACCEPT, NULL));
-	RULE(b, f, "tenant_in", counter(R); verdict(R, NF_DROP, NULL));
-
-	/*
-	 * iifname @nat_bridges oifname != @bridges masquerade.  ip_output() and ip6_output() pass
-	 * the input device to postrouting, so forwarded packets still carry it here.
-	 */
-	RULE(b, f, "postrouting", match_set(R, NFT_META_IIFNAME, NULL, 0, &set_nat_bridges, false);
-	     match_set(R, NFT_META_OIFNAME, NULL, 0, &set_bridges, true); add(R, expr(R, "masq")));
-}
-
-/* ---- bridge tenantkit: what a container may send onto its network ------------------------- */
-
-static const struct set_spec set_ports = { "ports", 11, TYPE_IFNAME, IFNAMSZ, 0, true };
-static const struct set_spec set_port_mac = { "port_mac", 12, CONCAT2(TYPE_IFNAME, TYPE_ETHERADDR),
-					      IFNAMSZ + 8, 0 };
-static const struct set_spec set_port_ip4 = { "port_ip4", 13,
-					      CONCAT3(TYPE_IFNAME, TYPE_IPADDR, TYPE_ETHERADDR),
-					      IFNAMSZ + 4 + 8, 0 };
-static const struct set_spec set_port_ip6 = { "port_ip6", 14,
-					      CONCAT3(TYPE_IFNAME, TYPE_IP6ADDR, TYPE_ETHERADDR),
-					      IFNAMSZ + 16 + 8, 0 };
-
-static const struct field ether_saddr = { NFT_PAYLOAD_LL_HEADER, 6, 6 };
-
-static void bridge_table(struct tk_nft_batch *b)
-{
-	const int f = NFPROTO_BRIDGE;
-	static const struct chain_spec prerouting = { "prerouting", "filter", NF_BR_PRE_ROUTING,
-						      -300 };
-	static const struct field arp_spa_sha[] = { { NFT_PAYLOAD_NETWORK_HEADER, 14, 4 },
-						    { NFT_PAYLOAD_NETWORK_HEADER, 8, 6 } };
-	const struct field ip4_src[] = { ip4_saddr, ether_saddr },
-			   ip6_src[] = { ip6_saddr, ether_saddr };
-	/* htype 1 (ethernet), ptype 0x0800, hlen 6, plen 4: the only ARP whose fields we check */
-	static const uint8_t arp_eth_ip4[6] = { 0, 1, 8, 0, 6, 4 };
-	const uint16_t dhcp4_server = htons(67), dhcp6_server = htons(547);
-	const uint8_t ra = 134, na = 136, redirect = 137, ll_mask[2] = { 0xff, 0xc0 },
-		      ll[2] = { 0xfe, 0x80 };
-	const struct field na_target[] = { { NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16 }, ether_saddr };
-	static const uint8_t unspecified[16];
-
-	table_msg(b, f, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-	set_add(b, f, &set_ports);
-	set_add(b, f, &set_port_mac);
-	set_add(b, f, &set_port_ip4);
-	set_add(b, f, &set_port_ip6);
-	chain_add(b, f, &prerouting);
-
-#define PRE(...) RULE(b, f, "prerouting", __VA_ARGS__)
-	/*
-	 * iifname "tkv*" iifname != @ports counter drop: a tenantkit veth whose endpoint is gone
-	 * (being deleted, or left by a crash until reconcile) may not send anything.
-	 */
-	PRE(meta(R, NFT_META_IIFNAME, NFT_REG32_00); cmp(R, NFT_CMP_EQ, "tkv", 3);
-	    match_set(R, NFT_META_IIFNAME, NULL, 0, &set_ports, true); counter(R);
-	    verdict(R, NF_DROP, NULL));
-	/* iifname != @ports accept: only container ports are policed */
-	PRE(match_set(R, NFT_META_IIFNAME, NULL, 0, &set_ports, true); verdict(R, NF_ACCEPT, NULL));
-	/* iifname . ether saddr != @port_mac counter drop */
-	PRE(match_set(R, NFT_META_IIFNAME, &ether_saddr, 1, &set_port_mac, true); counter(R);
-	    verdict(R, NF_DROP, NULL));
-	/* ether type arp: sender addresses must be the port's own */
-	PRE(match_ethertype(R, ETH_P_ARP);
-	    match_payload(R, NFT_PAYLOAD_NETWORK_HEADER, 0, arp_eth_ip4, 6);
-	    match_set(R, NFT_META_IIFNAME, arp_spa_sha, 2, &set_port_ip4, false);
-	    verdict(R, NF_ACCEPT, NULL));
-	PRE(match_ethertype(R, ETH_P_ARP); counter(R); verdict(R, NF_DROP, NULL));
-	/* IPv4: no DHCP server, and only the port's own source address */
-	PRE(match_ethertype(R, ETH_P_IP); match_meta8(R, NFT_META_L4PROTO, IPPROTO_UDP);
-	    match_payload(R, NFT_PAYLOAD_TRANSPORT_HEADER, 0, &dhcp4_server, 2); counter(R);
-	    verdict(R, NF_DROP, NULL));
-	PRE(match_ethertype(R, ETH_P_IP);
-	    match_set(R, NFT_META_IIFNAME, ip4_src, 2, &set_port_ip4, false);
-	    verdict(R, NF_ACCEPT, NULL));
-	PRE(match_ethertype(R, ETH_P_IP); counter(R); verdict(R, NF_DROP, NULL));
-	/* IPv6: no router advertisements, redirects or DHCPv6 server */
-	PRE(match_ethertype(R, ETH_P_IPV6); match_meta8(R, NFT_META_L4PROTO, IPPROTO_ICMPV6);
-	    match_payload(R, NFT_PAYLOAD_TRANSPORT_HEADER, 0, &ra, 1); counter(R);
-	    verdict(R, NF_DROP, NULL));
-	PRE(match_ethertype(R, ETH_P_IPV6); match_meta8(R, NFT_META_L4PROTO, IPPROTO_ICMPV6);
-	    match_payload(R, NFT_PAYLOAD_TRANSPORT_HEADER, 0, &redirect, 1); counter(R);
-	    verdict(R, NF_DROP, NULL));
-	PRE(match_ethertype(R, ETH_P_IPV6); match_meta8(R, NFT_META_L4PROTO, IPPROTO_UDP);
-	    match_payload(R, NFT_PAYLOAD_TRANSPORT_HEADER, 0, &dhcp6_server, 2); counter(R);
-	    verdict(R, NF_DROP, NULL));
-	/*
-	 * Neighbour advertisements may only be about the port's own addresses (or a link-local
-	 * one): otherwise a container could take over a neighbour's address in every cache.
-	 */
-	PRE(match_ethertype(R, ETH_P_IPV6); match_meta8(R, NFT_META_L4PROTO, IPPROTO_ICMPV6);
-	    match_payload(R, NFT_PAYLOAD_TRANSPORT_HEADER, 0, &na, 1);
-	    payload(R, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 2, NFT_REG32_00); mask(R, ll_mask, 2);
-	    cmp(R, NFT_CMP_NEQ, ll, 2);
-	    match_set(R, NFT_META_IIFNAME, na_target, 2, &set_port_ip6, true); counter(R);
-	    verdict(R, NF_DROP, NULL));
-	PRE(match_ethertype(R, ETH_P_IPV6);
-	    match_set(R, NFT_META_IIFNAME, ip6_src, 2, &set_port_ip6, false);
-	    verdict(R, NF_ACCEPT, NULL));
-	/* Duplicate address detection sends from ::, and link-local addresses follow the MAC. */
-	PRE(match_ethertype(R, ETH_P_IPV6);
-	    match_payload(R, NFT_PAYLOAD_NETWORK_HEADER, 8, unspecified, 16);
-	    verdict(R, NF_ACCEPT, NULL));
-	PRE(match_ethertype(R, ETH_P_IPV6);
-	    payload(R, NFT_PAYLOAD_NETWORK_HEADER, 8, 2, NFT_REG32_00); mask(R, ll_mask, 2);
-	    cmp(R, NFT_CMP_EQ, ll, 2); verdict(R, NF_ACCEPT, NULL));
-	PRE(match_ethertype(R, ETH_P_IPV6); counter(R); verdict(R, NF_DROP, NULL));
-	/* Any other ethertype (VLAN tags, STP, LLDP, ...) stays on the container's side. */
-	PRE(counter(R); verdict(R, NF_DROP, NULL));
-#undef PRE
+	tk_nft_lookup(rule, set, inverted);
 }
 
 /* ---- batches ---------------------------------------------------------------------------- */
 
-int tk_nft_batch_new(struct tk_nft *nft, bool replace_tables, struct tk_nft_batch **ret,
-		     tk_err *err)
+int tk_nft_batch_new(struct tk_nft *nft, struct tk_nft_batch **ret, tk_err *err)
 {
 	struct tk_nft_batch *b = calloc(1, sizeof(*b));
 	char *at;
@@ -646,22 +501,11 @@ int tk_nft_batch_new(struct tk_nft *nft, bool replace_tables, struct tk_nft_batc
 	b->nft = nft;
 	b->first_seq = nft->seq;
 	at = batch_reserve(b);
-	if (at)
-		batch_push(b, nftnl_batch_begin(at, nft->seq++));
-	if (replace_tables) {
-		/* Adding first makes the delete succeed whether or not the table exists. */
-		for (int i = 0; i < 2; i++) {
-			int family = i ? NFPROTO_BRIDGE : NFPROTO_INET;
-			table_msg(b, family, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-			table_msg(b, family, NFT_MSG_DELTABLE, 0);
-		}
-		inet_table(b);
-		bridge_table(b);
-	}
-	if (b->oom) {
+	if (!at) {
 		tk_nft_batch_free(b);
 		return tk_err_set(err, -ENOMEM, "out of memory building the nftables batch");
 	}
+	batch_push(b, nftnl_batch_begin(at, nft->seq++));
 	*ret = b;
 	return 0;
 }
@@ -669,6 +513,8 @@ int tk_nft_batch_new(struct tk_nft *nft, bool replace_tables, struct tk_nft_batc
 struct tk_nft_batch *tk_nft_batch_free(struct tk_nft_batch *b)
 {
 	if (b) {
+		if (b->rule.r)
+			nftnl_rule_free(b->rule.r);
 		free(b->buf);
 		free(b->labels);
 		free(b);
@@ -676,7 +522,7 @@ struct tk_nft_batch *tk_nft_batch_free(struct tk_nft_batch *b)
 	return NULL;
 }
 
-static void elem_msg(struct tk_nft_batch *b, int family, const struct set_spec *set, uint16_t type,
+static void elem_msg(struct tk_nft_batch *b, const struct tk_nft_set *set, uint16_t type,
 		     const void *key, size_t len, const char *shown)
 {
 	_cleanup_(nftnl_set_freep) struct nftnl_set *s = nftnl_set_alloc();
@@ -684,130 +530,171 @@ static void elem_msg(struct tk_nft_batch *b, int family, const struct set_spec *
 	struct nlmsghdr *nlh;
 
 	if (!s || !e) {
-		nftnl_set_elem_free(e);
+		if (e)
+			nftnl_set_elem_free(e);
 		b->oom = true;
 		return;
 	}
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, TABLE);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, set->name);
-	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)family);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)set->family);
 	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, (uint32_t)len);
 	nftnl_set_elem_add(s, e); /* s owns e now */
-	nlh = batch_msg(b, type, (uint16_t)family, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0,
-			"%s %s in set %s", type == NFT_MSG_NEWSETELEM ? "add" : "delete", shown,
-			set->name);
+	nlh = batch_msg(b, type, (uint16_t)set->family,
+			type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0, "%s %s in set %s",
+			type == NFT_MSG_NEWSETELEM ? "add" : "delete", shown, set->name);
 	if (!nlh)
 		return;
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
 	batch_push(b, nlh);
 }
 
-/* Adds, or deletes idempotently: adding first means a missing element is not an error. */
-static int element(struct tk_nft_batch *b, int family, const struct set_spec *set, bool add,
-		   const void *key, size_t len, const char *shown, tk_err *err)
+/* Encodes one key component at key (zero-filled beforehand) and appends it to shown. */
+static int key_put(uint8_t *key, enum tk_nft_type type, const union tk_nft_value *v, char *shown,
+		   size_t size, tk_err *err)
 {
-	elem_msg(b, family, set, NFT_MSG_NEWSETELEM, key, len, shown);
+	char buf[TK_ADDR_STRLEN];
+	size_t n;
+
+	switch (type) {
+	case TK_NFT_IFNAME:
+		n = v->ifname ? strlen(v->ifname) : 0;
+		if (n == 0 || n >= IFNAMSZ)
+			return tk_err_set(err, -EINVAL, "invalid interface name '%s'",
+					  v->ifname ? v->ifname : "");
+		memcpy(key, v->ifname, n);
+		snprintf(buf, sizeof(buf), "%s", v->ifname);
+		break;
+	case TK_NFT_IPV4:
+	case TK_NFT_IPV6:
+		if (!v->addr || v->addr->family != (type == TK_NFT_IPV4 ? AF_INET : AF_INET6))
+			return tk_err_set(err, -EINVAL, "an IPv%c address is required here",
+					  type == TK_NFT_IPV4 ? '4' : '6');
+		memcpy(key, v->addr->bytes, type == TK_NFT_IPV4 ? 4 : 16);
+		tk_addr_format(v->addr, buf, sizeof(buf));
+		break;
+	case TK_NFT_ETHER:
+		if (!v->mac)
+			return tk_err_set(err, -EINVAL, "a MAC address is required here");
+		memcpy(key, v->mac, 6);
+		tk_mac_format(v->mac, buf, sizeof(buf));
+		break;
+	default: return tk_err_set(err, -EINVAL, "unknown set key type %d", (int)type);
+	}
+	n = strlen(shown);
+	snprintf(shown + n, size - n, "%s%s", n ? " . " : "", buf);
+	return 0;
+}
+
+int tk_nft_batch_element(struct tk_nft_batch *b, const struct tk_nft_set *set, bool add,
+			 const union tk_nft_value *values, tk_err *err)
+{
+	uint8_t key[TK_NFT_KEY_MAX * IFNAMSZ] = { 0 };
+	char shown[TK_NFT_KEY_MAX * TK_ADDR_STRLEN] = "";
+	size_t off = 0;
+	int r;
+
+	if (set->n_key == 0 || set->n_key > TK_NFT_KEY_MAX)
+		return tk_err_set(err, -EINVAL, "set %s: invalid key", set->name);
+	for (unsigned i = 0; i < set->n_key; i++) {
+		if ((unsigned)set->key[i] >= _TK_NFT_TYPE_MAX)
+			return tk_err_set(err, -EINVAL, "set %s: invalid key type", set->name);
+		if ((r = key_put(key + off, set->key[i], &values[i], shown, sizeof(shown), err)) <
+		    0)
+			return tk_err_wrap(err, r, "set %s", set->name);
+		off += key_types[set->key[i]].len;
+	}
+	/* Deleting idempotently: adding first means a missing element is not an error. */
+	elem_msg(b, set, NFT_MSG_NEWSETELEM, key, off, shown);
 	if (!add)
-		elem_msg(b, family, set, NFT_MSG_DELSETELEM, key, len, shown);
+		elem_msg(b, set, NFT_MSG_DELSETELEM, key, off, shown);
 	if (b->oom)
 		return tk_err_set(err, -ENOMEM, "out of memory building the nftables batch");
 	return 0;
 }
 
-static int ifname_key(uint8_t *key, const char *ifname, tk_err *err)
-{
-	size_t n = strlen(ifname);
+/* ---- text dump -------------------------------------------------------------------------- */
 
-	if (n == 0 || n >= IFNAMSZ)
-		return tk_err_set(err, -EINVAL, "invalid interface name '%s'", ifname);
-	memset(key, 0, IFNAMSZ);
-	memcpy(key, ifname, n);
-	return 0;
+static int dump_msg(const struct nlmsghdr *nlh, char *buf, size_t size)
+{
+	uint16_t type = NFNL_MSG_TYPE(nlh->nlmsg_type);
+	int r = -EINVAL;
+
+#define DUMP(kind, parse, print)                                                                   \
+	do {                                                                                       \
+		struct nftnl_##kind *o = nftnl_##kind##_alloc();                                   \
+		if (!o)                                                                            \
+			return -ENOMEM;                                                            \
+		if (parse(nlh, o) >= 0 && print(buf, size, o, NFTNL_OUTPUT_DEFAULT, 0) >= 0)       \
+			r = 0;                                                                     \
+		nftnl_##kind##_free(o);                                                            \
+	} while (0)
+
+	switch (type) {
+	case NFT_MSG_NEWTABLE:
+	case NFT_MSG_DELTABLE: DUMP(table, nftnl_table_nlmsg_parse, nftnl_table_snprintf); break;
+	case NFT_MSG_NEWSET: {
+		/* libnftnl's text leaves out the key, which is what a declaration is about */
+		struct nftnl_set *o = nftnl_set_alloc();
+		if (!o)
+			return -ENOMEM;
+		if (nftnl_set_nlmsg_parse(nlh, o) >= 0) {
+			snprintf(buf, size, "%s %s %s key_type 0x%x key_len %u id %u",
+				 family_name(((const struct nfgenmsg *)mnl_nlmsg_get_payload(nlh))
+						     ->nfgen_family),
+				 nftnl_set_get_str(o, NFTNL_SET_TABLE),
+				 nftnl_set_get_str(o, NFTNL_SET_NAME),
+				 nftnl_set_get_u32(o, NFTNL_SET_KEY_TYPE),
+				 nftnl_set_get_u32(o, NFTNL_SET_KEY_LEN),
+				 nftnl_set_get_u32(o, NFTNL_SET_ID));
+			r = 0;
+		}
+		nftnl_set_free(o);
+		break;
+	}
+	case NFT_MSG_NEWCHAIN: DUMP(chain, nftnl_chain_nlmsg_parse, nftnl_chain_snprintf); break;
+	case NFT_MSG_NEWRULE: DUMP(rule, nftnl_rule_nlmsg_parse, nftnl_rule_snprintf); break;
+	case NFT_MSG_NEWSETELEM:
+	case NFT_MSG_DELSETELEM: DUMP(set, nftnl_set_elems_nlmsg_parse, nftnl_set_snprintf); break;
+	}
+#undef DUMP
+	return r;
 }
 
-static size_t addr_len(const struct tk_addr *a)
+int tk_nft_batch_dump(struct tk_nft_batch *b, FILE *f, tk_err *err)
 {
-	return a->family == AF_INET ? 4 : 16;
-}
+	static const char *const verbs[NFT_MSG_MAX] = {
+		[NFT_MSG_NEWTABLE] = "add table",
+		[NFT_MSG_DELTABLE] = "delete table",
+		[NFT_MSG_NEWSET] = "add set",
+		[NFT_MSG_NEWCHAIN] = "add chain",
+		[NFT_MSG_NEWRULE] = "add rule",
+		[NFT_MSG_NEWSETELEM] = "add element",
+		[NFT_MSG_DELSETELEM] = "delete element",
+	};
+	size_t size = 64 * 1024;
+	_cleanup_free_ char *text = malloc(size);
+	int left = (int)b->len;
 
-int tk_nft_batch_bridge(struct tk_nft_batch *b, bool add, const char *bridge, bool nat, tk_err *err)
-{
-	uint8_t key[IFNAMSZ];
-	int r;
+	if (!text)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if (b->oom)
+		return tk_err_set(err, -ENOMEM, "out of memory building the nftables batch");
+	for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)b->buf; mnl_nlmsg_ok(nlh, left);
+	     nlh = mnl_nlmsg_next(nlh, &left)) {
+		uint16_t type = NFNL_MSG_TYPE(nlh->nlmsg_type);
+		int r;
 
-	if ((r = ifname_key(key, bridge, err)) < 0 ||
-	    (r = element(b, NFPROTO_INET, &set_bridges, add, key, sizeof(key), bridge, err)) < 0)
-		return r;
-	if (nat && (r = element(b, NFPROTO_INET, &set_nat_bridges, add, key, sizeof(key), bridge,
-				err)) < 0)
-		return r;
-	/*
-	 * With br_netfilter loaded, frames bridged between two ports of one network also pass the
-	 * inet forward hook, with the bridge as both input and output interface.
-	 */
-	return tk_nft_batch_link(b, add, bridge, bridge, err);
-}
-
-int tk_nft_batch_link(struct tk_nft_batch *b, bool add, const char *bridge_a, const char *bridge_b,
-		      tk_err *err)
-{
-	uint8_t ab[2 * IFNAMSZ], ba[2 * IFNAMSZ];
-	int r;
-
-	if ((r = ifname_key(ab, bridge_a, err)) < 0 ||
-	    (r = ifname_key(ab + IFNAMSZ, bridge_b, err)) < 0)
-		return r;
-	memcpy(ba, ab + IFNAMSZ, IFNAMSZ);
-	memcpy(ba + IFNAMSZ, ab, IFNAMSZ);
-	if ((r = element(b, NFPROTO_INET, &set_links, add, ab, sizeof(ab), bridge_a, err)) < 0)
-		return r;
-	return element(b, NFPROTO_INET, &set_links, add, ba, sizeof(ba), bridge_b, err);
-}
-
-int tk_nft_batch_gateway(struct tk_nft_batch *b, bool add, const char *bridge,
-			 const struct tk_addr *gateway, tk_err *err)
-{
-	uint8_t key[IFNAMSZ + 16];
-	char shown[TK_ADDR_STRLEN];
-	int r;
-
-	if ((r = ifname_key(key, bridge, err)) < 0)
-		return r;
-	memcpy(key + IFNAMSZ, gateway->bytes, addr_len(gateway));
-	return element(b, NFPROTO_INET, gateway->family == AF_INET ? &set_gw4 : &set_gw6, add, key,
-		       IFNAMSZ + addr_len(gateway), tk_addr_format(gateway, shown, sizeof(shown)),
-		       err);
-}
-
-int tk_nft_batch_port(struct tk_nft_batch *b, bool add, const char *host_ifname,
-		      const uint8_t mac[6], const struct tk_addr *addrs, size_t n_addrs,
-		      tk_err *err)
-{
-	uint8_t key[IFNAMSZ + 16 + 8];
-	char shown[64], a[TK_ADDR_STRLEN];
-	int r;
-
-	if ((r = ifname_key(key, host_ifname, err)) < 0)
-		return r;
-	if ((r = element(b, NFPROTO_BRIDGE, &set_ports, add, key, IFNAMSZ, host_ifname, err)) < 0)
-		return r;
-	memset(key + IFNAMSZ, 0, sizeof(key) - IFNAMSZ);
-	memcpy(key + IFNAMSZ, mac, 6);
-	if ((r = element(b, NFPROTO_BRIDGE, &set_port_mac, add, key, IFNAMSZ + 8, host_ifname,
-			 err)) < 0)
-		return r;
-	for (size_t i = 0; i < n_addrs; i++) {
-		size_t alen = addr_len(&addrs[i]);
-		memset(key + IFNAMSZ, 0, sizeof(key) - IFNAMSZ);
-		memcpy(key + IFNAMSZ, addrs[i].bytes, alen);
-		memcpy(key + IFNAMSZ + alen, mac, 6);
-		snprintf(shown, sizeof(shown), "%s . %s", host_ifname,
-			 tk_addr_format(&addrs[i], a, sizeof(a)));
-		r = element(b, NFPROTO_BRIDGE,
-			    addrs[i].family == AF_INET ? &set_port_ip4 : &set_port_ip6, add, key,
-			    IFNAMSZ + alen + 8, shown, err);
-		if (r < 0)
-			return r;
+		if (nlh->nlmsg_type == NFNL_MSG_BATCH_BEGIN ||
+		    nlh->nlmsg_type == NFNL_MSG_BATCH_END)
+			continue;
+		if (type >= NFT_MSG_MAX || !verbs[type])
+			return tk_err_set(err, -EINVAL, "unexpected message type %u in the batch",
+					  type);
+		if ((r = dump_msg(nlh, text, size)) < 0)
+			return tk_err_set(err, r, "cannot parse a '%s' message of the batch",
+					  verbs[type]);
+		fprintf(f, "%s: %s\n", verbs[type], text);
 	}
 	return 0;
 }
@@ -822,6 +709,48 @@ static const char *label_of(const struct tk_nft_batch *b, uint32_t seq)
 	return "batch";
 }
 
+int tk_nft_batch_replies(const struct tk_nft_batch *b, const void *buf, size_t len, tk_err *err)
+{
+	int left = len > INT_MAX ? INT_MAX : (int)len; /* mnl_nlmsg_next() counts down an int */
+
+	for (const struct nlmsghdr *nlh = buf; mnl_nlmsg_ok(nlh, left);
+	     nlh = mnl_nlmsg_next(nlh, &left)) {
+		const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+		char extack[160];
+
+		if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(*e) ||
+		    e->error >= 0)
+			continue;
+		tk_netlink_extack(nlh, extack, sizeof(extack));
+		return tk_err_set(err, e->error, "nftables: %s: %s%s%s%s",
+				  label_of(b, nlh->nlmsg_seq), strerror(-e->error),
+				  extack[0] ? " (" : "", extack, extack[0] ? ")" : "");
+	}
+	return 0;
+}
+
+/*
+ * A batch is one datagram, so the send buffer must hold all of it: a rebuild grows with the
+ * number of endpoints (roughly 100 bytes per element).  Like nftables' mnl_set_sndbuffer(), raise
+ * the buffer to the batch instead of guessing a fixed size.  The kernel doubles the value and
+ * keeps 32 bytes of it for itself.
+ */
+static int sndbuf_fit(struct tk_nft *nft, size_t len, tk_err *err)
+{
+	int fd = mnl_socket_get_fd(nft->sock), have = 0, want;
+	socklen_t sl = sizeof(have);
+
+	if (len > INT_MAX / 2 - 64)
+		return tk_err_set(err, -EMSGSIZE, "nftables batch of %zu bytes is too large", len);
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &sl) == 0 && (size_t)have >= len + 64)
+		return 0;
+	want = (int)len + 64;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)) < 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)) < 0)
+		return tk_err_set(err, -errno,
+				  "cannot size the nftables send buffer to %d bytes: %m", want);
+	return 0;
+}
 
 /*
  * nfnetlink processes a batch inside sendmsg(), so once it returns every error is already
@@ -831,32 +760,25 @@ int tk_nft_batch_commit(struct tk_nft_batch *b, tk_err *err)
 {
 	char *at = batch_reserve(b);
 	char rx[MNL_SOCKET_BUFFER_SIZE * 4];
-	int first_error = 0;
-	ssize_t n;
+	int first_error = 0, r;
+	ssize_t got;
 
 	if (!at)
 		return tk_err_set(err, -ENOMEM, "out of memory building the nftables batch");
 	batch_push(b, nftnl_batch_end(at, b->nft->seq++));
 	if (b->n_labels == 0)
 		return 0;
+	if (!b->nft->sock)
+		return tk_err_set(err, -ENOTCONN, "this nftables handle cannot send (offline)");
+	if ((r = sndbuf_fit(b->nft, b->len, err)) < 0)
+		return r;
 	if (mnl_socket_sendto(b->nft->sock, b->buf, b->len) < 0)
 		return tk_err_set(err, -errno, "cannot send nftables batch: %m");
-	while ((n = recv(mnl_socket_get_fd(b->nft->sock), rx, sizeof(rx), MSG_DONTWAIT)) > 0) {
-		for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)rx;
-		     mnl_nlmsg_ok(nlh, (int)n); nlh = mnl_nlmsg_next(nlh, (int *)&n)) {
-			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-			char extack[160];
-
-			if (nlh->nlmsg_type != NLMSG_ERROR || e->error == 0 || first_error)
-				continue;
-			first_error = e->error;
-			tk_netlink_extack(nlh, extack, sizeof(extack));
-			tk_err_set(err, e->error, "nftables: %s: %s%s%s%s", label_of(b, nlh->nlmsg_seq),
-				   strerror(-e->error), extack[0] ? " (" : "", extack,
-				   extack[0] ? ")" : "");
-		}
-	}
-	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && !first_error)
+	/* Read everything, so no stale reply is left for the next batch; report the first error. */
+	while ((got = recv(mnl_socket_get_fd(b->nft->sock), rx, sizeof(rx), MSG_DONTWAIT)) > 0)
+		if (!first_error)
+			first_error = tk_nft_batch_replies(b, rx, (size_t)got, err);
+	if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && !first_error)
 		return tk_err_set(err, -errno, "cannot read nftables replies: %m");
 	return first_error;
 }
@@ -866,14 +788,9 @@ int tk_nft_tables_delete(struct tk_nft *nft, tk_err *err)
 	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
 	int r;
 
-	if ((r = tk_nft_batch_new(nft, false, &b, err)) < 0)
+	if ((r = tk_nft_batch_new(nft, &b, err)) < 0)
 		return r;
-	for (int i = 0; i < 2; i++) {
-		int family = i ? NFPROTO_BRIDGE : NFPROTO_INET;
-		table_msg(b, family, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-		table_msg(b, family, NFT_MSG_DELTABLE, 0);
-	}
-	if (b->oom)
-		return tk_err_set(err, -ENOMEM, "out of memory building the nftables batch");
+	tk_nft_batch_table_delete(b, NFPROTO_INET);
+	tk_nft_batch_table_delete(b, NFPROTO_BRIDGE);
 	return tk_nft_batch_commit(b, err);
 }

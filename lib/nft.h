@@ -2,15 +2,21 @@
 #pragma once
 
 /*
- * The tenantkit nftables tables (inet tenantkit, bridge tenantkit).  Only nft.c includes libnftnl.
- * The rules are fixed; isolation changes are element additions and deletions in named sets, sent
- * as one batch per logical operation, so the kernel applies each atomically and per-packet cost
- * is one hash lookup per rule.  docs/firewall.md holds the ruleset in nft syntax.
+ * The nftables mechanism: batches of tables, sets, chains, rules and set elements, built with
+ * libnftnl (only nft.c includes it) and sent with libmnl.  Which rules and sets exist, and why,
+ * is netd's policy (netd/firewall.c); this module only knows how to express and send them.  It
+ * touches no table but the two named "tenantkit" (families inet and bridge).
+ *
+ * Each logical operation is one batch, which the kernel applies atomically.  Vocabulary for
+ * rules (NFT_META_*, NFT_PAYLOAD_*, NFT_CMP_*, NF_ACCEPT, ...) is the kernel's, from
+ * <linux/netfilter/nf_tables.h>.
  */
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "addr.h"
 #include "cleanup.h"
@@ -18,40 +24,128 @@
 
 struct tk_nft;
 struct tk_nft_batch;
+struct tk_nft_rule;
 
 int tk_nft_open(struct tk_nft **ret, tk_err *err);
+/* A handle that builds batches but has no socket: commit fails with -ENOTCONN (unit tests). */
+int tk_nft_open_offline(struct tk_nft **ret, tk_err *err);
 struct tk_nft *tk_nft_close(struct tk_nft *nft);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct tk_nft *, tk_nft_close);
+
+/* ---- declarations the policy hands to the mechanism ------------------------------------- */
 
 /*
- * Starts a batch.  With replace_tables, the batch first deletes both tenantkit tables (if they
- * exist) and recreates them with all sets, chains and rules, so the batch then only needs the
- * elements: this is how netd reconciles the firewall with its database in one atomic step.
+ * Set key components.  In a concatenated key every component starts on a 4-byte boundary, as
+ * the kernel lays out registers: an ifname takes 16 bytes, an ether address 8.
  */
-int tk_nft_batch_new(struct tk_nft *nft, bool replace_tables, struct tk_nft_batch **ret,
-		     tk_err *err);
+enum tk_nft_type {
+	TK_NFT_IFNAME,
+	TK_NFT_IPV4,
+	TK_NFT_IPV6,
+	TK_NFT_ETHER,
+	_TK_NFT_TYPE_MAX,
+	_TK_NFT_TYPE_INVALID = -EINVAL,
+};
+
+#define TK_NFT_KEY_MAX 3
+
+struct tk_nft_set {
+	const char *name;
+	uint32_t
+		id; /* unique within a table: rules refer to a set created in the same batch by it */
+	int family; /* NFPROTO_INET or NFPROTO_BRIDGE */
+	enum tk_nft_type key[TK_NFT_KEY_MAX];
+	unsigned n_key;
+};
+
+struct tk_nft_chain {
+	const char *name;
+	int family;
+	const char *type; /* "filter", "nat", ...; NULL for a regular chain (a jump target) */
+	uint32_t hook;
+	int32_t prio; /* base chains have policy accept */
+};
+
+/* One component of an element's key; which member is read follows the set's key type. */
+union tk_nft_value {
+	const char *ifname;
+	const struct tk_addr *addr;
+	const uint8_t *mac; /* 6 bytes */
+};
+
+/* ---- batches ------------------------------------------------------------------------------ */
+
+int tk_nft_batch_new(struct tk_nft *nft, struct tk_nft_batch **ret, tk_err *err);
 struct tk_nft_batch *tk_nft_batch_free(struct tk_nft_batch *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct tk_nft_batch *, tk_nft_batch_free);
 
 /*
- * Element operations.  add=true adds, add=false removes.  Removal of an element that does not
- * exist is not an error (the batch adds then deletes it), so undo and retries are idempotent.
+ * Table operations.  Deleting adds the table first, so it works whether or not the table
+ * exists; "delete then add" in one batch replaces a table (and everything in it) atomically.
  */
-/* A tenant network's bridge: member of @bridges; nat adds it to @nat_bridges (masquerade). */
-int tk_nft_batch_bridge(struct tk_nft_batch *b, bool add, const char *bridge, bool nat,
-			tk_err *err);
-/* Allow forwarding from bridge_a to bridge_b and back (linked networks of one tenant). */
-int tk_nft_batch_link(struct tk_nft_batch *b, bool add, const char *bridge_a, const char *bridge_b,
-		      tk_err *err);
-/* The gateway address a bridge's containers may reach on the host. */
-int tk_nft_batch_gateway(struct tk_nft_batch *b, bool add, const char *bridge,
-			 const struct tk_addr *gateway, tk_err *err);
-/* A container's port: host veth name, its container-side MAC and its addresses (v4 and/or v6). */
-int tk_nft_batch_port(struct tk_nft_batch *b, bool add, const char *host_ifname,
-		      const uint8_t mac[6], const struct tk_addr *addrs, size_t n_addrs,
-		      tk_err *err);
+void tk_nft_batch_table_add(struct tk_nft_batch *b, int family);
+void tk_nft_batch_table_delete(struct tk_nft_batch *b, int family);
+void tk_nft_batch_set_add(struct tk_nft_batch *b, const struct tk_nft_set *set);
+void tk_nft_batch_chain_add(struct tk_nft_batch *b, const struct tk_nft_chain *chain);
 
-/* Sends the batch and waits for every ack; extack text and the failing element go into err. */
+/*
+ * add=true adds an element; add=false removes it, and removing an element that does not exist
+ * is not an error (the batch adds, then deletes it), so undo and retries are idempotent.
+ * key holds set->n_key components.
+ */
+int tk_nft_batch_element(struct tk_nft_batch *b, const struct tk_nft_set *set, bool add,
+			 const union tk_nft_value *key, tk_err *err);
+
+/*
+ * Sends the batch and waits for every ack; extack text and the failing object go into err.  An
+ * allocation that failed while the batch was built (tables, sets, chains, rules) surfaces here
+ * as -ENOMEM, and nothing is sent.
+ */
 int tk_nft_batch_commit(struct tk_nft_batch *b, tk_err *err);
+
+/*
+ * The first error among the kernel's replies to b in buf, named after the object it is about
+ * ("add tkv00000001 . fd7e::2 . 02:00:00:00:00:02 in set port_ip6") with the kernel's extack
+ * text; 0 if there is none.  commit reads its replies with it.
+ */
+int tk_nft_batch_replies(const struct tk_nft_batch *b, const void *buf, size_t len, tk_err *err);
+
+/* Writes one line per message of the batch, rules and elements in libnftnl's text form. */
+int tk_nft_batch_dump(struct tk_nft_batch *b, FILE *f, tk_err *err);
 
 /* Deletes both tenantkit tables if they exist (tests, `netd --uninstall`). */
 int tk_nft_tables_delete(struct tk_nft *nft, tk_err *err);
+
+/* ---- rules: expressions appended in order; loads fill registers, matches read register 0 -- */
+
+/* A payload field: base (NFT_PAYLOAD_LL/NETWORK/TRANSPORT_HEADER), offset and length in bytes. */
+struct tk_nft_field {
+	uint32_t base, offset, len;
+};
+
+/* The batch holds one rule under construction; end appends it to the batch. */
+struct tk_nft_rule *tk_nft_rule_begin(struct tk_nft_batch *b, const struct tk_nft_chain *chain);
+void tk_nft_rule_end(struct tk_nft_rule *r);
+
+void tk_nft_meta(struct tk_nft_rule *r, uint32_t key, uint32_t dreg);
+void tk_nft_payload(struct tk_nft_rule *r, const struct tk_nft_field *field, uint32_t dreg);
+void tk_nft_cmp(struct tk_nft_rule *r, uint32_t op, const void *data, uint32_t len);
+void tk_nft_mask(struct tk_nft_rule *r, const void *bits, uint32_t len);
+void tk_nft_ct_state(struct tk_nft_rule *r, uint32_t dreg);
+void tk_nft_lookup(struct tk_nft_rule *r, const struct tk_nft_set *set, bool inverted);
+void tk_nft_counter(struct tk_nft_rule *r);
+void tk_nft_masquerade(struct tk_nft_rule *r);
+/* NF_ACCEPT, NF_DROP, NFT_RETURN, or NFT_JUMP with a chain name. */
+void tk_nft_verdict(struct tk_nft_rule *r, int verdict, const char *chain);
+
+/* Shorthands: a meta key or payload field equal to a value, an ethertype. */
+void tk_nft_match_meta8(struct tk_nft_rule *r, uint32_t key, uint8_t value);
+void tk_nft_match_payload(struct tk_nft_rule *r, const struct tk_nft_field *field,
+			  const void *value);
+void tk_nft_match_ethertype(struct tk_nft_rule *r, uint16_t proto);
+/*
+ * ifkey (NFT_META_IIFNAME/OIFNAME, or 0 for none) then the fields, loaded into consecutive
+ * registers as a concatenation, looked up in set (or its complement if inverted).
+ */
+void tk_nft_match_set(struct tk_nft_rule *r, uint32_t ifkey, const struct tk_nft_field *fields,
+		      size_t n_fields, const struct tk_nft_set *set, bool inverted);

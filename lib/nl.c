@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <libmnl/libmnl.h>
@@ -245,7 +246,9 @@ int tk_nl_ifindex(struct tk_nl *nl, const char *name, int *ret, tk_err *err)
 
 static int ifindex_of(struct tk_nl *nl, const char *name, int *ret, tk_err *err)
 {
-	struct tk_link_info info;
+	/* Initialised for scan-build, which does not follow request_fail() (variadic) to see that
+	 * tk_nl_link_get() fails with a negative code whenever it leaves info unwritten. */
+	struct tk_link_info info = {};
 	int r = tk_nl_link_get(nl, name, &info, err);
 
 	if (r >= 0 && ret)
@@ -564,7 +567,8 @@ int tk_nl_route_add(struct tk_nl *nl, int ifindex, const struct tk_prefix *dst,
 	int r;
 
 	if (!route || !nh) {
-		rtnl_route_nh_free(nh);
+		if (nh) /* rtnl_route_nh_free() does not accept NULL */
+			rtnl_route_nh_free(nh);
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	}
 	rtnl_route_nh_set_ifindex(nh, ifindex);
@@ -680,4 +684,102 @@ int tk_sysctl_write(const char *path, const char *value, tk_err *err)
 	if (write(fd, value, len) != (ssize_t)len)
 		return tk_err_set(err, -errno, "cannot write '%s' to '%s': %m", value, path);
 	return 0;
+}
+
+struct tk_nl_watch {
+	struct mnl_socket *sock;
+	const char *prefix;
+	tk_nl_link_gone_cb cb;
+	void *userdata;
+	/* Notifications are single messages, each well under a page: many fit in one read. */
+	_Alignas(struct nlmsghdr) char buf[64 * 1024];
+};
+
+int tk_nl_watch_open(struct tk_nl_watch **ret, int rcvbuf, tk_err *err)
+{
+	struct tk_nl_watch *w = calloc(1, sizeof(*w));
+	int size = rcvbuf;
+
+	if (!w)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	w->sock = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (!w->sock) {
+		free(w);
+		return tk_err_set(err, -errno, "cannot open an rtnetlink socket: %m");
+	}
+	if (setsockopt(mnl_socket_get_fd(w->sock), SOL_SOCKET, SO_RCVBUFFORCE, &size,
+		       sizeof(size)) < 0)
+		(void)setsockopt(mnl_socket_get_fd(w->sock), SOL_SOCKET, SO_RCVBUF, &size,
+				 sizeof(size));
+	if (mnl_socket_bind(w->sock, 1u << (RTNLGRP_LINK - 1), MNL_SOCKET_AUTOPID) < 0) {
+		int r = tk_err_set(err, -errno, "cannot subscribe to link notifications: %m");
+		tk_nl_watch_close(w);
+		return r;
+	}
+	*ret = w;
+	return 0;
+}
+
+struct tk_nl_watch *tk_nl_watch_close(struct tk_nl_watch *w)
+{
+	if (w) {
+		mnl_socket_close(w->sock);
+		free(w);
+	}
+	return NULL;
+}
+
+int tk_nl_watch_fd(const struct tk_nl_watch *w)
+{
+	return mnl_socket_get_fd(w->sock);
+}
+
+static int watch_attr(const struct nlattr *attr, void *data)
+{
+	const char **name = data;
+
+	if (mnl_attr_get_type(attr) == IFLA_IFNAME &&
+	    mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) >= 0)
+		*name = mnl_attr_get_str(attr);
+	return MNL_CB_OK;
+}
+
+static int watch_msg(const struct nlmsghdr *nlh, void *data)
+{
+	struct tk_nl_watch *w = data;
+	const struct ifinfomsg *ifi;
+	const char *name = NULL;
+
+	if (nlh->nlmsg_type != RTM_DELLINK || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
+		return MNL_CB_OK;
+	ifi = mnl_nlmsg_get_payload(nlh);
+	/* AF_BRIDGE: a port left its bridge (the link may live on); AF_UNSPEC: the link is gone. */
+	if (ifi->ifi_family != AF_UNSPEC)
+		return MNL_CB_OK;
+	mnl_attr_parse(nlh, sizeof(*ifi), watch_attr, &name);
+	if (name && strncmp(name, w->prefix, strlen(w->prefix)) == 0)
+		w->cb(name, w->userdata);
+	return MNL_CB_OK;
+}
+
+int tk_nl_watch_read(struct tk_nl_watch *w, const char *prefix, tk_nl_link_gone_cb cb,
+		     void *userdata, tk_err *err)
+{
+	w->prefix = prefix;
+	w->cb = cb;
+	w->userdata = userdata;
+	for (;;) {
+		ssize_t n = recv(mnl_socket_get_fd(w->sock), w->buf, sizeof(w->buf), MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n < 0 && errno == ENOBUFS)
+			return tk_err_set(err, -ENOBUFS, "link notifications were lost (overflow)");
+		if (n < 0)
+			return tk_err_set(err, -errno, "reading link notifications: %m");
+		if (mnl_cb_run(w->buf, (size_t)n, 0, 0, watch_msg, w) < 0 && errno != ENOENT)
+			return tk_err_set(err, -errno, "parsing link notifications: %m");
+	}
 }

@@ -130,3 +130,25 @@ int tk_nl_host_prefixes(struct tk_nl *nl, tk_nl_host_cb cb, void *userdata, tk_e
 
 /* Writes "1" to /proc/sys/net/ipv{4,6}/... forwarding of the current netns. */
 int tk_sysctl_write(const char *path, const char *value, tk_err *err);
+
+/*
+ * Link notifications (RTNLGRP_LINK) of the caller's network namespace, on a non-blocking socket
+ * of their own with a large receive buffer: netd learns that a host veth is gone (its peer's
+ * namespace was destroyed) without polling.
+ */
+struct tk_nl_watch;
+/* rcvbuf: the socket's receive buffer in bytes (set with SO_RCVBUFFORCE when permitted). */
+int tk_nl_watch_open(struct tk_nl_watch **ret, int rcvbuf, tk_err *err);
+struct tk_nl_watch *tk_nl_watch_close(struct tk_nl_watch *w);
+/* For poll/epoll: readable when notifications are queued. */
+int tk_nl_watch_fd(const struct tk_nl_watch *w);
+/*
+ * Reads every queued notification without blocking and calls cb with the name of each link
+ * deleted (RTM_DELLINK of the link itself, not of its bridge port) whose name starts with prefix.
+ * Returns 0 when the queue is empty, or -ENOBUFS when the kernel dropped notifications because
+ * the socket overflowed: the caller must then compare with a full dump, as it cannot know what
+ * it missed.  The queue keeps working after -ENOBUFS.
+ */
+typedef void (*tk_nl_link_gone_cb)(const char *name, void *userdata);
+int tk_nl_watch_read(struct tk_nl_watch *w, const char *prefix, tk_nl_link_gone_cb cb,
+		     void *userdata, tk_err *err);

@@ -395,5 +395,7 @@ const char *tk_store_column_text(sqlite3_stmt *st, int col)
 
 int tk_store_step_error(struct tk_store *s, int rc, const char *what, tk_err *err)
 {
-	return tk_err_set(err, tk_store_errno(rc), "%s: %s", what, sqlite3_errmsg(tk_store_db(s)));
+	/* A step that "succeeded" where a row was due (SQLITE_DONE) is still a failure here. */
+	return tk_err_set(err, tk_store_errno(rc) ?: -EIO, "%s: %s", what,
+			  sqlite3_errmsg(tk_store_db(s)));
 }

@@ -56,6 +56,23 @@ int tk_size_parse(const char *s, uint64_t *ret, tk_err *err)
 	return tk_err_set(err, -EINVAL, "size '%s' has an unknown unit (use K, M, G, T or P)", s);
 }
 
+int tk_size_from_json(json_t *j, const char *what, uint64_t *ret, tk_err *err)
+{
+	int r;
+
+	if (json_is_integer(j) && json_integer_value(j) > 0) {
+		*ret = (uint64_t)json_integer_value(j);
+		return 0;
+	}
+	if (!json_is_string(j))
+		return tk_err_set(err, -EINVAL,
+				  "%s must be a positive number of bytes or a size like \"512M\"",
+				  what);
+	if ((r = tk_size_parse(json_string_value(j), ret, err)) < 0)
+		return tk_err_wrap(err, r, "%s", what);
+	return 0;
+}
+
 const char *tk_size_format(uint64_t bytes, char *buf, size_t size)
 {
 	static const char letters[] = "KMGTP";

@@ -6,6 +6,7 @@
  * them (symlinks, "..", magic links) can lead outside the directory they are meant to be in.
  */
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +20,8 @@
  * values that do not fit in 63 bits are refused with -EINVAL / -ERANGE.
  */
 int tk_size_parse(const char *s, uint64_t *ret, tk_err *err);
+/* A size in JSON: a positive integer of bytes or a string for tk_size_parse; what names it. */
+int tk_size_from_json(json_t *j, const char *what, uint64_t *ret, tk_err *err);
 /* The largest unit that divides bytes exactly: 536870912 -> "512M", 1000 -> "1000". */
 const char *tk_size_format(uint64_t bytes, char *buf, size_t size);
 

@@ -7,17 +7,15 @@
 
 #include "log.h"
 #include "netd.h"
+#include "daemon.h"
 #include "store.h"
 
+/* The tenants table is a macro that the string literals after it continue. */
+/* clang-format off */
 static const char *const migrations[] = {
 	/* 1: initial schema.  Bridge and host veth names derive from the ids, so they are not
 	 * stored; AUTOINCREMENT keeps ids (and so names) from ever being reused. */
-	"CREATE TABLE tenants ("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  name TEXT NOT NULL UNIQUE,"
-	"  owner_uid INTEGER, owner_gid INTEGER,"
-	"  max_networks INTEGER, max_endpoints INTEGER,"
-	"  created INTEGER NOT NULL);"
+	TK_TENANTS_TABLE_SQL("max_networks INTEGER, max_endpoints INTEGER")
 	"CREATE TABLE networks ("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  name TEXT NOT NULL UNIQUE,"
@@ -49,52 +47,15 @@ static const char *const migrations[] = {
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 	"INSERT INTO meta (key, value) VALUES ('db_id', lower(hex(randomblob(8))));",
 };
+/* clang-format on */
 
 int db_open(struct manager *m, tk_err *err)
 {
-	char path[4096];
+	int r = tk_daemon_open_state(m->state_dir, "netd.db", migrations, ELEMENTSOF(migrations),
+				     &netd_tenants, &m->store, &m->tenants, err);
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/netd.db", m->state_dir) >= sizeof(path))
-		return tk_err_set(err, -ENAMETOOLONG, "state directory path too long");
-	return tk_store_open(path, migrations, ELEMENTSOF(migrations), &m->store, err);
-}
-
-static int load_tenants(struct manager *m, tk_err *err)
-{
-	sqlite3_stmt *st;
-	struct tenant **tail = &m->tenants;
-	int r, rc;
-
-	r = tk_store_stmt(
-		m->store,
-		"SELECT id, name, owner_uid, owner_gid, max_networks, max_endpoints, created, "
-		"max_addresses4, max_prefixes6, allow_subnets FROM tenants ORDER BY id",
-		&st, err);
-	if (r < 0)
-		return r;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct tenant *t = calloc(1, sizeof(*t));
-		if (!t)
-			return tk_err_set(err, -ENOMEM, "out of memory");
-		t->id = sqlite3_column_int64(st, 0);
-		snprintf(t->name, sizeof(t->name), "%s", tk_store_column_text(st, 1));
-		t->owner_uid = tk_store_column_opt_int(st, 2);
-		t->owner_gid = tk_store_column_opt_int(st, 3);
-		t->max_networks = tk_store_column_opt_int(st, 4);
-		t->max_endpoints = tk_store_column_opt_int(st, 5);
-		t->created = sqlite3_column_int64(st, 6);
-		t->max_addresses4 = tk_store_column_opt_int(st, 7);
-		t->max_prefixes6 = tk_store_column_opt_int(st, 8);
-		*tail = t;
-		tail = &t->next;
-		if (sqlite3_column_type(st, 9) != SQLITE_NULL &&
-		    (r = prefix_list_parse(tk_store_column_text(st, 9), "allow_subnets", &t->allow,
-					   err)) < 0) {
-			sqlite3_reset(st);
-			return tk_err_wrap(err, r, "corrupt state database: tenant '%s'", t->name);
-		}
-	}
-	return rc == SQLITE_DONE ? 0 : tk_store_step_error(m->store, rc, "loading tenants", err);
+	m->tenants.limit_defaults = m->tenant_defaults;
+	return r;
 }
 
 static int parse_stored_prefix(const char *s, struct tk_prefix *p, tk_err *err)
@@ -111,10 +72,7 @@ static int network_from_row(struct manager *m, sqlite3_stmt *st, struct network 
 	n->id = sqlite3_column_int64(st, 0);
 	snprintf(n->name, sizeof(n->name), "%s", tk_store_column_text(st, 1));
 	snprintf(n->bridge, sizeof(n->bridge), "tk-%llx", (unsigned long long)n->id);
-	for (struct tenant *t = m->tenants; t; t = t->next)
-		if (t->id == tenant_id)
-			n->tenant = t;
-	if (!n->tenant)
+	if (!(n->tenant = tk_tenant_get_by_id(&m->tenants, tenant_id)))
 		return tk_err_set(err, -EIO, "network '%s' has no tenant", n->name);
 	n->has4 = sqlite3_column_type(st, 3) != SQLITE_NULL;
 	n->has6 = sqlite3_column_type(st, 5) != SQLITE_NULL;
@@ -236,43 +194,10 @@ int db_load(struct manager *m, tk_err *err)
 {
 	int r;
 
-	if ((r = load_db_id(m, err)) < 0 || (r = load_tenants(m, err)) < 0 || (r = load_networks(m, err)) < 0 ||
+	if ((r = load_db_id(m, err)) < 0 || (r = load_networks(m, err)) < 0 ||
 	    (r = load_next_endpoint_id(m, err)) < 0)
 		return r;
 	return db_endpoints_foreach(m, NULL, NULL, reserve_endpoint, m, err);
-}
-
-int db_tenant_insert(struct manager *m, struct tenant *t, tk_err *err)
-{
-	char allow[PREFIX_LIST_MAX * TK_PREFIX_STRLEN];
-	sqlite3_stmt *st;
-	int r;
-
-	r = tk_store_stmt(m->store,
-			  "INSERT INTO tenants (name, owner_uid, owner_gid, max_networks, "
-			  "max_endpoints, created, max_addresses4, max_prefixes6, allow_subnets) "
-			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			  &st, err);
-	if (r < 0)
-		return r;
-	t->created = time(NULL);
-	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-	tk_store_bind_opt_int(st, 2, t->owner_uid);
-	tk_store_bind_opt_int(st, 3, t->owner_gid);
-	tk_store_bind_opt_int(st, 4, t->max_networks);
-	tk_store_bind_opt_int(st, 5, t->max_endpoints);
-	sqlite3_bind_int64(st, 6, t->created);
-	tk_store_bind_opt_int(st, 7, t->max_addresses4);
-	tk_store_bind_opt_int(st, 8, t->max_prefixes6);
-	if (t->allow.n)
-		sqlite3_bind_text(st, 9, prefix_list_format(&t->allow, allow, sizeof(allow)), -1,
-				  SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(st, 9);
-	if ((r = tk_store_step_done(m->store, st, err)) < 0)
-		return r;
-	t->id = sqlite3_last_insert_rowid(tk_store_db(m->store));
-	return 0;
 }
 
 static int delete_by_id(struct manager *m, const char *sql, int64_t id, tk_err *err)
@@ -284,11 +209,6 @@ static int delete_by_id(struct manager *m, const char *sql, int64_t id, tk_err *
 		return r;
 	sqlite3_bind_int64(st, 1, id);
 	return tk_store_step_done(m->store, st, err);
-}
-
-int db_tenant_delete(struct manager *m, const struct tenant *t, tk_err *err)
-{
-	return delete_by_id(m, "DELETE FROM tenants WHERE id = ?", t->id, err);
 }
 
 static void bind_opt_prefix(sqlite3_stmt *st, int col, bool has, const struct tk_prefix *p)
@@ -499,9 +419,29 @@ int db_endpoint_find(struct manager *m, const char *container_id, const char *if
 	return r;
 }
 
+int db_endpoint_find_by_id(struct manager *m, int64_t id, struct endpoint *ret, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r, rc;
+
+	r = tk_store_stmt(m->store, "SELECT " ENDPOINT_COLUMNS " FROM endpoints WHERE id = ?", &st,
+			  err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return tk_err_set(err, -ENOENT, "no endpoint %lld", (long long)id);
+	if (rc != SQLITE_ROW)
+		return tk_store_step_error(m->store, rc, "looking up endpoint", err);
+	r = endpoint_from_row(m, st, ret, err);
+	sqlite3_reset(st);
+	return r;
+}
+
 int db_endpoints_foreach(struct manager *m, const struct network *network,
-			 const struct tenant *tenant, int (*cb)(struct endpoint *e, void *userdata),
-			 void *userdata, tk_err *err)
+			 const struct tk_tenant *tenant,
+			 int (*cb)(struct endpoint *e, void *userdata), void *userdata, tk_err *err)
 {
 	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
 	sqlite3_stmt *st;

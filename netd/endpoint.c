@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 
 #include "log.h"
@@ -23,42 +24,83 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct tk_nl *, tk_nl_close);
 
-/* Only a network namespace the caller owns (through its user namespace) is acceptable from a
- * non-admin, or any tenant could plant interfaces in someone else's namespace. */
-static int check_netns_owner(const struct tk_caller *c, int fd, const char *path, tk_err *err)
+/*
+ * Only a network namespace the caller owns (through its user namespace) is acceptable from a
+ * non-admin, or any tenant could plant interfaces in someone else's namespace.  "Owns" is the
+ * kernel's rule for using it: the caller's uid owns the outermost user namespace above the
+ * netns (rootless podman: the user namespace the user made).  A netns of the host's user
+ * namespace (rootful containers, `ip netns add`) is only for root and the admin group.
+ */
+static int check_netns_owner(const struct tk_caller *c, int fd, tk_err *err)
 {
-	_cleanup_close_ int userns = -1;
-	uid_t owner;
+	bool host = false;
+	uid_t owner = 0;
+	int r;
 
 	if (c->admin)
 		return 0;
-	userns = ioctl(fd, NS_GET_USERNS);
-	if (userns < 0 || ioctl(userns, NS_GET_OWNER_UID, &owner) < 0)
-		return tk_err_set(err, -EACCES, "cannot determine the owner of netns '%s': %m",
-				  path);
+	if ((r = tk_netns_owner(fd, &host, &owner, err)) < 0)
+		return tk_err_wrap(err, -EACCES, "permission denied");
+	if (host)
+		return tk_err_set(
+			err, -EACCES,
+			"permission denied: the netns belongs to the host's user namespace "
+			"(only root or the admin group may attach to it)");
 	if (owner != c->uid)
 		return tk_err_set(err, -EACCES,
-				  "permission denied: netns '%s' belongs to uid %u, not uid %u",
-				  path, (unsigned)owner, (unsigned)c->uid);
+				  "permission denied: the netns belongs to a user namespace of uid "
+				  "%u, not uid %u",
+				  (unsigned)owner, (unsigned)c->uid);
 	return 0;
 }
 
+/*
+ * The netns comes as a descriptor the client opened with its own rights (SCM_RIGHTS), so netd
+ * never resolves a path a tenant chose: no FIFO to hang on, no symlink to swap, no mount
+ * namespace of its own to look in, no "exists?" oracle.  Only root and the admin group may
+ * still name a path instead; it is opened without blocking or following a final symlink.
+ */
 int endpoint_open_netns(const struct tk_caller *c, const char *path, int *ret_fd, tk_err *err)
 {
 	static struct stat self; /* netd's own netns never changes */
 	_cleanup_close_ int fd = -1;
+	struct statx stx;
 	struct stat st;
 	int r;
 
 	if (self.st_ino == 0 && stat("/proc/self/ns/net", &self) < 0)
 		return tk_err_set(err, -errno, "cannot stat own netns: %m");
-	if ((r = tk_netns_open(path, &fd, err)) < 0)
+	if (c->passed_fd >= 0) {
+		/*
+		 * From the inode as cached, before fstatfs() or an ioctl: a file on a FUSE mount
+		 * (a tenant may have one in its own user namespace) cannot make netd wait for its
+		 * daemon.  Every namespace file, bind-mounted or not, is on nsfs's one superblock.
+		 */
+		if (statx(c->passed_fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &stx) < 0 ||
+		    makedev(stx.stx_dev_major, stx.stx_dev_minor) != self.st_dev)
+			return tk_err_set(err, -EINVAL,
+					  "the descriptor passed as netns: not a network namespace");
+		if ((r = tk_netns_verify(c->passed_fd, err)) < 0)
+			return tk_err_wrap(err, r, "the descriptor passed as netns");
+		fd = fcntl(c->passed_fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			return tk_err_set(err, -errno, "cannot duplicate the netns descriptor: %m");
+	} else if (!c->admin) {
+		return tk_err_set(
+			err, -EINVAL,
+			"the netns must be passed as a descriptor (SCM_RIGHTS), as netctl "
+			"and the CNI plugins do; netd opens netns paths only for root and "
+			"the admin group");
+	} else if (!path || !path[0]) {
+		return tk_err_set(err, -EINVAL, "no netns: pass a descriptor or a path");
+	} else if ((r = tk_netns_open(path, TK_NETNS_NOFOLLOW, &fd, err)) < 0) {
 		return r;
+	}
 	if (fstat(fd, &st) < 0)
-		return tk_err_set(err, -errno, "cannot stat netns '%s': %m", path);
+		return tk_err_set(err, -errno, "cannot stat the netns: %m");
 	if (st.st_dev == self.st_dev && st.st_ino == self.st_ino)
-		return tk_err_set(err, -EINVAL, "netns '%s' is netd's own network namespace", path);
-	if ((r = check_netns_owner(c, fd, path, err)) < 0)
+		return tk_err_set(err, -EINVAL, "the netns is netd's own network namespace");
+	if ((r = check_netns_owner(c, fd, err)) < 0)
 		return r;
 	*ret_fd = TAKE_FD(fd);
 	return 0;
@@ -251,8 +293,8 @@ static int forget_endpoint(struct manager *m, const struct endpoint *e)
 	    (r = db_endpoint_delete(m, e->id, &err)) < 0 ||
 	    (r = tk_store_commit(m->store, &err)) < 0) {
 		tk_store_rollback(m->store);
-		log_error("Cannot drop the record of failed endpoint %lld: %s; the runtime's DEL "
-			  "will",
+		log_error("Cannot drop the record of failed endpoint %lld: %s; its veth is gone, "
+			  "so the next reconcile will",
 			  (long long)e->id, err.msg);
 	}
 	return r;
@@ -311,7 +353,7 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 		 struct endpoint *e, tk_err *err)
 {
 	struct network *n = p->network;
-	struct tenant *t = n->tenant;
+	struct tk_tenant *t = n->tenant;
 	_cleanup_close_ int netns_fd = -1;
 	struct persist_ctx job = { .m = m, .e = e };
 	tk_err job_err = {};
@@ -344,8 +386,8 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 	 * The row and the port's nftables elements are written on the store's helper thread while
 	 * this one builds the veth (the id, and so the veth's name, comes from netd, not from the
 	 * insert).  A crash in between leaves either a veth no row describes, which reconcile
-	 * removes, or a row whose veth is missing, which reconcile keeps and the runtime's DEL
-	 * removes.  The port forwards nothing before its elements exist.
+	 * removes, or a row whose veth is missing, which reconcile releases (lifecycle.c).  The
+	 * port forwards nothing before its elements exist.
 	 */
 	db_endpoint_assign_id(m, e);
 	if ((r = tk_store_job_start(m->store, persist, &job, err)) < 0)
@@ -381,7 +423,9 @@ release:
 			   n->name);
 }
 
-int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err)
+/* veth_gone: the kernel already deleted the host veth (with the container's netns), so there is
+ * nothing left for the reaper. */
+static int endpoint_remove(struct manager *m, const struct endpoint *e, bool veth_gone, tk_err *err)
 {
 	struct network *n = e->network;
 	int r;
@@ -397,18 +441,32 @@ int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err)
 		goto rollback;
 	}
 	/* Without its port elements the veth is already mute; the kernel's slow part runs later. */
-	if (!e->lease)
+	if (!e->lease && !veth_gone)
 		reaper_queue(m, e->host_ifname);
 
 	release_addresses(e);
 	count_endpoint(n, -1);
 	n->n_ports -= !e->lease;
 	m->n_endpoints--;
-	log_info("Detached container '%s' %s from network '%s'", e->container_id, e->ifname,
-		 n->name);
+	if (veth_gone)
+		log_info("Released container '%s' %s from network '%s': its host veth '%s' is gone",
+			 e->container_id, e->ifname, n->name, e->host_ifname);
+	else
+		log_info("Detached container '%s' %s from network '%s'", e->container_id, e->ifname,
+			 n->name);
 	return 1;
 
 rollback:
 	tk_store_rollback(m->store);
 	return tk_err_wrap(err, r, "detaching container '%s'", e->container_id);
+}
+
+int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err)
+{
+	return endpoint_remove(m, e, false, err);
+}
+
+int endpoint_release(struct manager *m, const struct endpoint *e, tk_err *err)
+{
+	return endpoint_remove(m, e, true, err);
 }

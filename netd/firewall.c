@@ -1,38 +1,365 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * What networks, links and endpoints mean for the nftables sets (lib/nft.c owns the rules).  Each
- * change is one batch, applied atomically by the kernel.
+ * The firewall policy: which tables, sets, chains and rules netd keeps, and which set elements
+ * a network, a link or an endpoint stands for.  lib/nft.c is the mechanism that expresses and
+ * sends them.  docs/firewall.md shows the same ruleset in nft syntax; keep the two in step.
+ *
+ * The rules are fixed and isolation is set lookups, so a packet costs the same few hash lookups
+ * however many containers run, and every change is one batch of element changes, applied
+ * atomically by the kernel.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <linux/if_ether.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter_bridge.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "log.h"
 #include "netd.h"
 #include "nft.h"
 
+/* One rule: R is the rule under construction inside the braces. */
+#define RULE(b, chain, ...)                                                                        \
+	do {                                                                                       \
+		struct tk_nft_rule *R = tk_nft_rule_begin(b, chain);                               \
+		__VA_ARGS__;                                                                       \
+		tk_nft_rule_end(R);                                                                \
+	} while (0)
+
+enum { IFNAME = TK_NFT_IFNAME, IPV4 = TK_NFT_IPV4, IPV6 = TK_NFT_IPV6, ETHER = TK_NFT_ETHER };
+enum { IIF = NFT_META_IIFNAME, OIF = NFT_META_OIFNAME };
+#define NH NFT_PAYLOAD_NETWORK_HEADER
+#define TH NFT_PAYLOAD_TRANSPORT_HEADER
+
+/* ---- inet tenantkit: isolation between networks, access to the host, NAT ------------------ */
+
+static const struct tk_nft_set set_bridges = { "bridges", 1, NFPROTO_INET, { IFNAME }, 1 },
+			       set_links = { "links", 2, NFPROTO_INET, { IFNAME, IFNAME }, 2 },
+			       set_gw4 = { "gw4", 3, NFPROTO_INET, { IFNAME, IPV4 }, 2 },
+			       set_gw6 = { "gw6", 4, NFPROTO_INET, { IFNAME, IPV6 }, 2 },
+			       set_nat_bridges = { "nat_bridges", 5, NFPROTO_INET, { IFNAME }, 1 };
+
+static const struct tk_nft_chain forward = { "forward", NFPROTO_INET, "filter", NF_INET_FORWARD,
+					     0 },
+				 input = { "input", NFPROTO_INET, "filter", NF_INET_LOCAL_IN, 0 },
+				 tenant_in = { "tenant_in", NFPROTO_INET, NULL, 0, 0 },
+				 postrouting = { "postrouting", NFPROTO_INET, "nat",
+						 NF_INET_POST_ROUTING, 100 };
+
+static const struct tk_nft_field ip4_saddr = { NH, 12, 4 }, ip4_daddr = { NH, 16, 4 },
+				 ip6_saddr = { NH, 8, 16 }, ip6_daddr = { NH, 24, 16 };
+
+/* ct state established,related */
+static void match_ct_established(struct tk_nft_rule *R)
+{
+	const uint32_t bits = NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED),
+		       zero = 0;
+
+	tk_nft_ct_state(R, NFT_REG32_00);
+	tk_nft_mask(R, &bits, 4);
+	tk_nft_cmp(R, NFT_CMP_NEQ, &zero, 4);
+}
+
+static void inet_table(struct tk_nft_batch *b)
+{
+	static const struct tk_nft_field icmp_type = { TH, 0, 1 };
+	const uint8_t icmp6_ns = 135, icmp6_na = 136;
+
+	tk_nft_batch_table_add(b, NFPROTO_INET);
+	tk_nft_batch_set_add(b, &set_bridges);
+	tk_nft_batch_set_add(b, &set_links);
+	tk_nft_batch_set_add(b, &set_gw4);
+	tk_nft_batch_set_add(b, &set_gw6);
+	tk_nft_batch_set_add(b, &set_nat_bridges);
+	tk_nft_batch_chain_add(b, &forward);
+	tk_nft_batch_chain_add(b, &input);
+	tk_nft_batch_chain_add(b, &tenant_in);
+	tk_nft_batch_chain_add(b, &postrouting);
+
+	/* iifname . oifname @links accept: linked networks, and each bridge with itself */
+	RULE(b, &forward, tk_nft_meta(R, IIF, NFT_REG32_00); tk_nft_meta(R, OIF, NFT_REG32_04);
+	     tk_nft_lookup(R, &set_links, false); tk_nft_verdict(R, NF_ACCEPT, NULL));
+	/* iifname @bridges oifname @bridges counter drop: between tenants and between networks */
+	RULE(b, &forward, tk_nft_match_set(R, IIF, NULL, 0, &set_bridges, false);
+	     tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false); tk_nft_counter(R);
+	     tk_nft_verdict(R, NF_DROP, NULL));
+	/* oifname @bridges ct state established,related accept */
+	RULE(b, &forward, tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false);
+	     match_ct_established(R); tk_nft_verdict(R, NF_ACCEPT, NULL));
+	/* oifname @bridges counter drop: nothing from outside opens a connection to a tenant */
+	RULE(b, &forward, tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false); tk_nft_counter(R);
+	     tk_nft_verdict(R, NF_DROP, NULL));
+
+	/* iifname @bridges jump tenant_in */
+	RULE(b, &input, tk_nft_match_set(R, IIF, NULL, 0, &set_bridges, false);
+	     tk_nft_verdict(R, NFT_JUMP, "tenant_in"));
+	RULE(b, &tenant_in, match_ct_established(R); tk_nft_verdict(R, NF_ACCEPT, NULL));
+	/* Neighbour discovery towards the gateway. */
+	RULE(b, &tenant_in, tk_nft_match_meta8(R, NFT_META_L4PROTO, IPPROTO_ICMPV6);
+	     tk_nft_match_payload(R, &icmp_type, &icmp6_ns); tk_nft_verdict(R, NF_ACCEPT, NULL));
+	RULE(b, &tenant_in, tk_nft_match_meta8(R, NFT_META_L4PROTO, IPPROTO_ICMPV6);
+	     tk_nft_match_payload(R, &icmp_type, &icmp6_na); tk_nft_verdict(R, NF_ACCEPT, NULL));
+	/* meta l4proto icmp iifname . ip daddr @gw4 accept: a container may ping its gateway */
+	RULE(b, &tenant_in, tk_nft_match_meta8(R, NFT_META_NFPROTO, NFPROTO_IPV4);
+	     tk_nft_match_meta8(R, NFT_META_L4PROTO, IPPROTO_ICMP);
+	     tk_nft_match_set(R, IIF, &ip4_daddr, 1, &set_gw4, false);
+	     tk_nft_verdict(R, NF_ACCEPT, NULL));
+	RULE(b, &tenant_in, tk_nft_match_meta8(R, NFT_META_NFPROTO, NFPROTO_IPV6);
+	     tk_nft_match_meta8(R, NFT_META_L4PROTO, IPPROTO_ICMPV6);
+	     tk_nft_match_set(R, IIF, &ip6_daddr, 1, &set_gw6, false);
+	     tk_nft_verdict(R, NF_ACCEPT, NULL));
+	RULE(b, &tenant_in, tk_nft_counter(R); tk_nft_verdict(R, NF_DROP, NULL));
+
+	/*
+	 * iifname @nat_bridges oifname != @bridges masquerade.  ip_output() and ip6_output() pass
+	 * the input device to postrouting, so forwarded packets still carry it here.
+	 */
+	RULE(b, &postrouting, tk_nft_match_set(R, IIF, NULL, 0, &set_nat_bridges, false);
+	     tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, true); tk_nft_masquerade(R));
+}
+
+/* ---- bridge tenantkit: what a container may send onto its network ------------------------- */
+
+static const struct tk_nft_set
+	set_ports = { "ports", 11, NFPROTO_BRIDGE, { IFNAME }, 1 },
+	set_port_mac = { "port_mac", 12, NFPROTO_BRIDGE, { IFNAME, ETHER }, 2 },
+	set_port_ip4 = { "port_ip4", 13, NFPROTO_BRIDGE, { IFNAME, IPV4, ETHER }, 3 },
+	set_port_ip6 = { "port_ip6", 14, NFPROTO_BRIDGE, { IFNAME, IPV6, ETHER }, 3 },
+	set_ports6 = { "ports6", 15, NFPROTO_BRIDGE, { IFNAME }, 1 };
+
+static const struct tk_nft_chain prerouting = { "prerouting", NFPROTO_BRIDGE, "filter",
+						NF_BR_PRE_ROUTING, -300 },
+				 na = { "na", NFPROTO_BRIDGE, NULL, 0, 0 };
+
+static const struct tk_nft_field ether_saddr = { NFT_PAYLOAD_LL_HEADER, 6, 6 },
+				 nd_target = { TH, 8, 16 };
+
+/* ICMPv6 message types (RFC 4861, RFC 3810). */
+enum { ND_RA = 134, ND_NS = 135, ND_NA = 136, ND_REDIRECT = 137, MLD2_REPORT = 143 };
+
+static void match_icmp6_type(struct tk_nft_rule *R, uint8_t type)
+{
+	static const struct tk_nft_field icmp_type = { TH, 0, 1 };
+
+	tk_nft_match_ethertype(R, ETH_P_IPV6);
+	tk_nft_match_meta8(R, NFT_META_L4PROTO, IPPROTO_ICMPV6);
+	tk_nft_match_payload(R, &icmp_type, &type);
+}
+
+/*
+ * chain na: a neighbour advertisement may only speak for the port itself.  Its target must be
+ * one of the port's addresses (its link-local one included) and a target link-layer address
+ * option, if any, must be the port's MAC; otherwise a container could take over a neighbour's
+ * address (or send a neighbour's MAC for its own) in every neighbour cache.  The kernel uses the
+ * first such option and skips unknown ones, so the only accepted layouts are "no option" and
+ * "exactly one, the target link-layer address", without extension headers.  Good
+ * advertisements return to prerouting, which still checks their source address.
+ */
+static void bridge_na_chain(struct tk_nft_batch *b)
+{
+	static const struct tk_nft_field nexthdr = { NH, 6, 1 }, length = { NH, 4, 2 },
+					 option = { TH, 24, 2 };
+	const uint8_t icmp6 = IPPROTO_ICMPV6, tlla_opt[2] = { 2, 1 };
+	const uint16_t len_bare = htons(24), len_tlla = htons(32);
+	const struct tk_nft_field target_mac[] = { nd_target, ether_saddr },
+				  target_tlla[] = { nd_target, { TH, 26, 6 } };
+
+	/* ip6 nexthdr != ipv6-icmp counter drop: the lengths below would not add up */
+	RULE(b, &na, tk_nft_payload(R, &nexthdr, NFT_REG32_00);
+	     tk_nft_cmp(R, NFT_CMP_NEQ, &icmp6, 1); tk_nft_counter(R);
+	     tk_nft_verdict(R, NF_DROP, NULL));
+	/* ip6 length 24 iifname . @th,64,128 . ether saddr @port_ip6 return */
+	RULE(b, &na, tk_nft_match_payload(R, &length, &len_bare);
+	     tk_nft_match_set(R, IIF, target_mac, 2, &set_port_ip6, false);
+	     tk_nft_verdict(R, NFT_RETURN, NULL));
+	/* ip6 length 32 @th,192,16 0x0201 iifname . @th,64,128 . @th,208,48 @port_ip6 return */
+	RULE(b, &na, tk_nft_match_payload(R, &length, &len_tlla);
+	     tk_nft_match_payload(R, &option, tlla_opt);
+	     tk_nft_match_set(R, IIF, target_tlla, 2, &set_port_ip6, false);
+	     tk_nft_verdict(R, NFT_RETURN, NULL));
+	RULE(b, &na, tk_nft_counter(R); tk_nft_verdict(R, NF_DROP, NULL));
+}
+
+static void bridge_table(struct tk_nft_batch *b)
+{
+	static const struct tk_nft_field arp_spa_sha[] = { { NH, 14, 4 }, { NH, 8, 6 } },
+					 arp_head = { NH, 0, 6 }, ip6_source = { NH, 8, 16 },
+					 ip6_dest = { NH, 24, 16 }, sport = { TH, 0, 2 };
+	const struct tk_nft_field ip4_src[] = { ip4_saddr, ether_saddr },
+				  ip6_src[] = { ip6_saddr, ether_saddr },
+				  ns_target[] = { nd_target, ether_saddr };
+	/* htype 1 (ethernet), ptype 0x0800, hlen 6, plen 4: the only ARP whose fields we check */
+	static const uint8_t arp_eth_ip4[6] = { 0, 1, 8, 0, 6, 4 };
+	const uint16_t dhcp4_server = htons(67), dhcp6_server = htons(547);
+	static const uint8_t unspecified[16], all_mld2_routers[16] = { 0xff, 0x02, [15] = 0x16 };
+
+	tk_nft_batch_table_add(b, NFPROTO_BRIDGE);
+	tk_nft_batch_set_add(b, &set_ports);
+	tk_nft_batch_set_add(b, &set_port_mac);
+	tk_nft_batch_set_add(b, &set_port_ip4);
+	tk_nft_batch_set_add(b, &set_port_ip6);
+	tk_nft_batch_set_add(b, &set_ports6);
+	tk_nft_batch_chain_add(b, &prerouting);
+	tk_nft_batch_chain_add(b, &na);
+	bridge_na_chain(b);
+
+	/*
+	 * iifname "tkv*" iifname != @ports counter drop: a tenantkit veth whose endpoint is gone
+	 * (being deleted, or left by a crash until reconcile) may not send anything.
+	 */
+	RULE(b, &prerouting, tk_nft_meta(R, IIF, NFT_REG32_00); tk_nft_cmp(R, NFT_CMP_EQ, "tkv", 3);
+	     tk_nft_match_set(R, IIF, NULL, 0, &set_ports, true); tk_nft_counter(R);
+	     tk_nft_verdict(R, NF_DROP, NULL));
+	/* iifname != @ports accept: only container ports are policed */
+	RULE(b, &prerouting, tk_nft_match_set(R, IIF, NULL, 0, &set_ports, true);
+	     tk_nft_verdict(R, NF_ACCEPT, NULL));
+	/* iifname . ether saddr != @port_mac counter drop */
+	RULE(b, &prerouting, tk_nft_match_set(R, IIF, &ether_saddr, 1, &set_port_mac, true);
+	     tk_nft_counter(R); tk_nft_verdict(R, NF_DROP, NULL));
+	/* ether type arp: sender addresses must be the port's own */
+	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_ARP);
+	     tk_nft_match_payload(R, &arp_head, arp_eth_ip4);
+	     tk_nft_match_set(R, IIF, arp_spa_sha, 2, &set_port_ip4, false);
+	     tk_nft_verdict(R, NF_ACCEPT, NULL));
+	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_ARP); tk_nft_counter(R);
+	     tk_nft_verdict(R, NF_DROP, NULL));
+	/* IPv4: no DHCP server, and only the port's own source address */
+	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IP);
+	     tk_nft_match_meta8(R, NFT_META_L4PROTO, IPPROTO_UDP);
+	     tk_nft_match_payload(R, &sport, &dhcp4_server); tk_nft_counter(R);
+	     tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IP);
+	     tk_nft_match_set(R, IIF, ip4_src, 2, &set_port_ip4, false);
+	     tk_nft_verdict(R, NF_ACCEPT, NULL));
+	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IP); tk_nft_counter(R);
+	     tk_nft_verdict(R, NF_DROP, NULL));
+	/* ether type ip6 iifname != @ports6 counter drop: an IPv4-only network carries no IPv6 */
+	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IPV6);
+	     tk_nft_match_set(R, IIF, NULL, 0, &set_ports6, true); tk_nft_counter(R);
+	     tk_nft_verdict(R, NF_DROP, NULL));
+	/* IPv6: no router advertisements, redirects or DHCPv6 server */
+	RULE(b, &prerouting, match_icmp6_type(R, ND_RA); tk_nft_counter(R);
+	     tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &prerouting, match_icmp6_type(R, ND_REDIRECT); tk_nft_counter(R);
+	     tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IPV6);
+	     tk_nft_match_meta8(R, NFT_META_L4PROTO, IPPROTO_UDP);
+	     tk_nft_match_payload(R, &sport, &dhcp6_server); tk_nft_counter(R);
+	     tk_nft_verdict(R, NF_DROP, NULL));
+	/* icmpv6 type nd-neighbor-advert jump na */
+	RULE(b, &prerouting, match_icmp6_type(R, ND_NA); tk_nft_verdict(R, NFT_JUMP, "na"));
+	/* Own address (global, or the one link-local address) and own MAC. */
+	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IPV6);
+	     tk_nft_match_set(R, IIF, ip6_src, 2, &set_port_ip6, false);
+	     tk_nft_verdict(R, NF_ACCEPT, NULL));
+	/*
+	 * From :: only duplicate address detection of the port's own addresses, and the MLDv2
+	 * reports a host sends while its link-local address is still tentative (RFC 3810 5.2.13).
+	 */
+	RULE(b, &prerouting, match_icmp6_type(R, ND_NS);
+	     tk_nft_match_payload(R, &ip6_source, unspecified);
+	     tk_nft_match_set(R, IIF, ns_target, 2, &set_port_ip6, false);
+	     tk_nft_verdict(R, NF_ACCEPT, NULL));
+	RULE(b, &prerouting, match_icmp6_type(R, MLD2_REPORT);
+	     tk_nft_match_payload(R, &ip6_source, unspecified);
+	     tk_nft_match_payload(R, &ip6_dest, all_mld2_routers);
+	     tk_nft_verdict(R, NF_ACCEPT, NULL));
+	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IPV6); tk_nft_counter(R);
+	     tk_nft_verdict(R, NF_DROP, NULL));
+	/* Any other ethertype (VLAN tags, STP, LLDP, ...) stays on the container's side. */
+	RULE(b, &prerouting, tk_nft_counter(R); tk_nft_verdict(R, NF_DROP, NULL));
+}
+
+/* ---- what networks, links and endpoints stand for ----------------------------------------- */
+
 static int network_elements(struct tk_nft_batch *b, const struct network *n, bool add, tk_err *err)
 {
+	const union tk_nft_value br[] = { { .ifname = n->bridge } },
+				 gw4[] = { { .ifname = n->bridge }, { .addr = &n->gateway4 } },
+				 gw6[] = { { .ifname = n->bridge }, { .addr = &n->gateway6 } };
 	int r;
 
-	if ((r = tk_nft_batch_bridge(b, add, n->bridge, n->nat, err)) < 0)
+	if ((r = tk_nft_batch_element(b, &set_bridges, add, br, err)) < 0)
 		return r;
-	if (n->has4 && (r = tk_nft_batch_gateway(b, add, n->bridge, &n->gateway4, err)) < 0)
+	if (n->nat && (r = tk_nft_batch_element(b, &set_nat_bridges, add, br, err)) < 0)
 		return r;
-	if (n->has6 && (r = tk_nft_batch_gateway(b, add, n->bridge, &n->gateway6, err)) < 0)
+	/*
+	 * With br_netfilter loaded, frames bridged between two ports of one network also pass the
+	 * inet forward hook, with the bridge as both input and output interface.
+	 */
+	if ((r = tk_nft_batch_element(b, &set_links, add, (union tk_nft_value[]){ br[0], br[0] },
+				      err)) < 0)
+		return r;
+	if (n->has4 && (r = tk_nft_batch_element(b, &set_gw4, add, gw4, err)) < 0)
+		return r;
+	if (n->has6 && (r = tk_nft_batch_element(b, &set_gw6, add, gw6, err)) < 0)
 		return r;
 	return 0;
 }
 
+/* Forwarding between two linked networks of one tenant, in both directions. */
+static int link_elements(struct tk_nft_batch *b, const struct network *x, const struct network *y,
+			 bool add, tk_err *err)
+{
+	const union tk_nft_value xy[] = { { .ifname = x->bridge }, { .ifname = y->bridge } },
+				 yx[] = { { .ifname = y->bridge }, { .ifname = x->bridge } };
+	int r;
+
+	if ((r = tk_nft_batch_element(b, &set_links, add, xy, err)) < 0)
+		return r;
+	return tk_nft_batch_element(b, &set_links, add, yx, err);
+}
+
+/*
+ * The link-local address a container's kernel makes from its MAC (modified EUI-64, RFC 4291
+ * appendix A), which is what it gets: netd sets the MAC when it creates the interface, and a
+ * fresh network namespace generates link-local addresses in EUI-64 mode.
+ */
+static struct tk_addr link_local(const uint8_t mac[6])
+{
+	struct tk_addr a = { .family = AF_INET6 };
+
+	a.bytes[0] = 0xfe;
+	a.bytes[1] = 0x80;
+	a.bytes[8] = mac[0] ^ 0x02;
+	a.bytes[9] = mac[1];
+	a.bytes[10] = mac[2];
+	a.bytes[11] = 0xff;
+	a.bytes[12] = 0xfe;
+	a.bytes[13] = mac[3];
+	a.bytes[14] = mac[4];
+	a.bytes[15] = mac[5];
+	return a;
+}
+
+/*
+ * A port may send from its own MAC and addresses and, on an IPv6 network, from its one
+ * link-local address; a port with no IPv6 address (an IPv4-only network) sends no IPv6 at all.
+ */
 static int endpoint_elements(struct tk_nft_batch *b, const struct endpoint *e, bool add,
 			     tk_err *err)
 {
-	struct tk_addr addrs[2];
-	size_t n = 0;
+	const struct tk_addr ll = link_local(e->mac);
+	const union tk_nft_value port[] = { { .ifname = e->host_ifname }, { .mac = e->mac } },
+				 ip4[] = { port[0], { .addr = &e->ip4 }, port[1] },
+				 ip6[] = { port[0], { .addr = &e->ip6 }, port[1] },
+				 ip6_ll[] = { port[0], { .addr = &ll }, port[1] };
+	int r;
 
-	if (e->has4)
-		addrs[n++] = e->ip4;
-	if (e->has6)
-		addrs[n++] = e->ip6;
-	return tk_nft_batch_port(b, add, e->host_ifname, e->mac, addrs, n, err);
+	if ((r = tk_nft_batch_element(b, &set_ports, add, port, err)) < 0 ||
+	    (r = tk_nft_batch_element(b, &set_port_mac, add, port, err)) < 0)
+		return r;
+	if (e->has4 && (r = tk_nft_batch_element(b, &set_port_ip4, add, ip4, err)) < 0)
+		return r;
+	if (e->has6 && ((r = tk_nft_batch_element(b, &set_ports6, add, port, err)) < 0 ||
+			(r = tk_nft_batch_element(b, &set_port_ip6, add, ip6, err)) < 0 ||
+			(r = tk_nft_batch_element(b, &set_port_ip6, add, ip6_ll, err)) < 0))
+		return r;
+	return 0;
 }
 
 int firewall_network(struct manager *m, const struct network *n, bool add, tk_err *err)
@@ -40,7 +367,7 @@ int firewall_network(struct manager *m, const struct network *n, bool add, tk_er
 	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
 	int r;
 
-	if ((r = tk_nft_batch_new(m->nft, false, &b, err)) < 0 ||
+	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
 	    (r = network_elements(b, n, add, err)) < 0)
 		return r;
 	return tk_nft_batch_commit(b, err);
@@ -52,8 +379,8 @@ int firewall_link(struct manager *m, const struct network *a, const struct netwo
 	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *batch = NULL;
 	int r;
 
-	if ((r = tk_nft_batch_new(m->nft, false, &batch, err)) < 0 ||
-	    (r = tk_nft_batch_link(batch, add, a->bridge, b->bridge, err)) < 0)
+	if ((r = tk_nft_batch_new(m->nft, &batch, err)) < 0 ||
+	    (r = link_elements(batch, a, b, add, err)) < 0)
 		return r;
 	return tk_nft_batch_commit(batch, err);
 }
@@ -63,7 +390,7 @@ int firewall_endpoint(struct manager *m, const struct endpoint *e, bool add, tk_
 	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
 	int r;
 
-	if ((r = tk_nft_batch_new(m->nft, false, &b, err)) < 0 ||
+	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
 	    (r = endpoint_elements(b, e, add, err)) < 0)
 		return r;
 	return tk_nft_batch_commit(b, err);
@@ -82,7 +409,7 @@ static int rebuild_link(struct network *other, void *userdata)
 	/* Each pair is visited from both ends: add it once. */
 	if (other->id < ctx->network->id)
 		return 0;
-	return tk_nft_batch_link(ctx->batch, true, ctx->network->bridge, other->bridge, ctx->err);
+	return link_elements(ctx->batch, ctx->network, other, true, ctx->err);
 }
 
 static int rebuild_endpoint(struct endpoint *e, void *userdata)
@@ -97,8 +424,13 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 	struct rebuild ctx = { .err = err };
 	int r;
 
-	if ((r = tk_nft_batch_new(m->nft, true, &b, err)) < 0)
+	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0)
 		return r;
+	/* Replaces both tables, rules and elements, in one step: never a moment without them. */
+	tk_nft_batch_table_delete(b, NFPROTO_INET);
+	tk_nft_batch_table_delete(b, NFPROTO_BRIDGE);
+	inet_table(b);
+	bridge_table(b);
 	ctx.batch = b;
 	for (const struct network *n = m->networks; n; n = n->next) {
 		ctx.network = n;

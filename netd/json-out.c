@@ -5,35 +5,10 @@
 #include "ipam.h"
 #include "netd.h"
 
-static json_t *opt_int(int64_t v)
+void tenant_usage_json(const struct tk_tenant *t, json_t *o)
 {
-	return v < 0 ? json_null() : json_integer(v);
-}
-
-static json_t *prefixes_json(const struct prefix_list *l)
-{
-	json_t *a = json_array();
-	char buf[TK_PREFIX_STRLEN];
-
-	for (size_t i = 0; a && i < l->n; i++)
-		json_array_append_new(a, json_string(tk_prefix_format(&l->p[i], buf, sizeof(buf))));
-	return a;
-}
-
-json_t *tenant_to_json(const struct tenant *t)
-{
-	json_t *j = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:i, s:i, s:I}", "name", t->name, "id",
-			 (json_int_t)t->id, "owner_uid", opt_int(t->owner_uid), "owner_gid",
-			 opt_int(t->owner_gid), "max_networks", opt_int(t->max_networks),
-			 "max_endpoints", opt_int(t->max_endpoints), "networks", (int)t->n_networks,
-			 "endpoints", (int)t->n_endpoints, "created", (json_int_t)t->created);
-
-	if (j) {
-		json_object_set_new(j, "max_addresses4", opt_int(t->max_addresses4));
-		json_object_set_new(j, "max_prefixes6", opt_int(t->max_prefixes6));
-		json_object_set_new(j, "allow_subnets", prefixes_json(&t->allow));
-	}
-	return j;
+	json_object_set_new(o, "networks", json_integer(t->n_networks));
+	json_object_set_new(o, "endpoints", json_integer(t->n_endpoints));
 }
 
 static json_t *prefix_json(bool has, const struct tk_prefix *p)
@@ -54,7 +29,7 @@ static int append_link(struct network *other, void *userdata)
 }
 
 /*
- * Free addresses left, for STATUS (CNI code 51) and for people: no more than the bridge has ports
+ * Free addresses left, for STATUS (CNI code 50) and for people: no more than the bridge has ports
  * left, since each container interface takes one of each.
  */
 static json_t *free_json(const struct tk_ipam_pool *pool, unsigned ports_left)

@@ -3,16 +3,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stddef.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "json.h"
 #include "log.h"
 #include "netd.h"
@@ -20,8 +21,6 @@
 #include "server.h"
 #include "tk-config.h"
 
-static const char *arg_socket = TK_NETD_SOCKET;
-static const char *arg_state_dir = TK_STATE_DIR;
 /* 10.200.0.0-10.215.255.255: 4,096 /24 networks, the first of them where 0.1 carved them. */
 static const char *arg_pool4 = "10.200.0.0/13,10.208.0.0/13";
 static const char *arg_pool6 = "fd7e::/48";
@@ -30,125 +29,70 @@ static int64_t arg_max_addresses4 = 4096; /* 16 /24 networks */
 static int64_t arg_max_prefixes6 = 256;	  /* a /56 */
 static unsigned arg_max_ports = 1000;
 static bool arg_max_ports_set;
-static const char *arg_admin_group;
-static const char *arg_socket_group;
-static int arg_log_level = LOG_INFO;
+static int lock_fd[2] = { -1, -1 }; /* held until exit */
+static struct tk_daemon_args args;
 
-static void help(void)
+enum {
+	ARG_POOL4 = 0x200,
+	ARG_POOL6,
+	ARG_ALLOW,
+	ARG_MAX4,
+	ARG_MAX6,
+	ARG_MAX_PORTS,
+};
+
+static int parse_number(int c, const char *arg)
 {
-	printf("Usage: netd [OPTIONS]\n\n"
-	       "Owns per-tenant networks: bridges, veth pairs, addresses and the nftables tables\n"
-	       "'inet tenantkit' and 'bridge tenantkit'.\n\n"
-	       "  -s, --socket PATH       listen on PATH (default %s, env TK_NETD_SOCKET)\n"
-	       "  -d, --state-dir DIR     keep netd.db in DIR (default %s)\n"
-	       "      --pool4 CIDR[,CIDR] carve IPv4 /24 subnets from these, in order\n"
-	       "                          (default %s)\n"
-	       "      --pool6 CIDR        carve IPv6 /64 subnets from CIDR (default %s)\n"
-	       "      --allow-subnets CIDR[,CIDR]\n"
-	       "                          subnets tenant owners may choose (default: the pools)\n"
-	       "      --tenant-max-addresses4 N\n"
-	       "                          IPv4 addresses a new tenant may hold (default 4096)\n"
-	       "      --tenant-max-prefixes6 N\n"
-	       "                          IPv6 /64s a new tenant may hold (default 256)\n"
-	       "      --max-ports N       container interfaces per network (default 1000, max 1024)\n"
-	       "  -g, --admin-group GROUP members of GROUP may manage every tenant\n"
-	       "      --socket-group GROUP give GROUP access to the socket (tenant owners)\n"
-	       "      --log-level LEVEL   err, warning, info (default) or debug\n"
-	       "  -h, --help              show this help\n"
-	       "      --version           show the version\n",
-	       TK_NETD_SOCKET, TK_STATE_DIR, arg_pool4, arg_pool6);
-}
+	char *end;
+	long long v;
 
-static int parse_args(int argc, char **argv)
-{
-	enum {
-		ARG_POOL4 = 0x100,
-		ARG_POOL6,
-		ARG_LOG_LEVEL,
-		ARG_VERSION,
-		ARG_SOCKET_GROUP,
-		ARG_ALLOW,
-		ARG_MAX4,
-		ARG_MAX6,
-		ARG_MAX_PORTS
-	};
-	static const struct option options[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "state-dir", required_argument, NULL, 'd' },
-		{ "admin-group", required_argument, NULL, 'g' },
-		{ "socket-group", required_argument, NULL, ARG_SOCKET_GROUP },
-		{ "pool4", required_argument, NULL, ARG_POOL4 },
-		{ "pool6", required_argument, NULL, ARG_POOL6 },
-		{ "allow-subnets", required_argument, NULL, ARG_ALLOW },
-		{ "tenant-max-addresses4", required_argument, NULL, ARG_MAX4 },
-		{ "tenant-max-prefixes6", required_argument, NULL, ARG_MAX6 },
-		{ "max-ports", required_argument, NULL, ARG_MAX_PORTS },
-		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, ARG_VERSION },
-		{}
-	};
-	const char *env = getenv("TK_NETD_SOCKET");
-	int c;
-
-	if (env && *env)
-		arg_socket = env;
-	while ((c = getopt_long(argc, argv, "s:d:g:h", options, NULL)) >= 0) {
-		switch (c) {
-		case 's': arg_socket = optarg; break;
-		case 'd': arg_state_dir = optarg; break;
-		case 'g': arg_admin_group = optarg; break;
-		case ARG_SOCKET_GROUP: arg_socket_group = optarg; break;
-		case ARG_POOL4: arg_pool4 = optarg; break;
-		case ARG_POOL6: arg_pool6 = optarg; break;
-		case ARG_ALLOW: arg_allow_subnets = optarg; break;
-		case ARG_MAX4:
-		case ARG_MAX6:
-		case ARG_MAX_PORTS: {
-			char *end;
-			long long v;
-
-			errno = 0;
-			v = strtoll(optarg, &end, 10);
-			if (errno || end == optarg || *end || v < -1 || v > (1LL << 40) ||
-			    (c == ARG_MAX_PORTS && (v < 1 || v > 1024))) {
-				fprintf(stderr, "netd: invalid number '%s' (%s)\n", optarg,
-					c == ARG_MAX_PORTS ? "1..1024" : "-1 for unlimited, or 0..2^40");
-				return -EINVAL;
-			}
-			if (c == ARG_MAX4)
-				arg_max_addresses4 = v;
-			else if (c == ARG_MAX6)
-				arg_max_prefixes6 = v;
-			else {
-				arg_max_ports = (unsigned)v;
-				arg_max_ports_set = true;
-			}
-			break;
-		}
-		case ARG_LOG_LEVEL:
-			if ((arg_log_level = tk_log_level_parse(optarg)) < 0) {
-				fprintf(stderr, "netd: unknown log level '%s'\n", optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'h': help(); return 0;
-		case ARG_VERSION: printf("netd %s\n", TK_VERSION); return 0;
-		default: fprintf(stderr, "Try 'netd --help'.\n"); return -EINVAL;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "netd: unexpected argument '%s'\n", argv[optind]);
+	errno = 0;
+	v = strtoll(arg, &end, 10);
+	if (errno || end == arg || *end || v < -1 || v > (1LL << 40) ||
+	    (c == ARG_MAX_PORTS && (v < 1 || v > 1024))) {
+		fprintf(stderr, "netd: invalid number '%s' (%s)\n", arg,
+			c == ARG_MAX_PORTS ? "1..1024" : "-1 for unlimited, or 0..2^40");
 		return -EINVAL;
 	}
-	return 1;
+	if (c == ARG_MAX4)
+		arg_max_addresses4 = v;
+	else if (c == ARG_MAX6)
+		arg_max_prefixes6 = v;
+	else {
+		arg_max_ports = (unsigned)v;
+		arg_max_ports_set = true;
+	}
+	return 0;
 }
+
+static int parse_option(int c, const char *arg)
+{
+	switch (c) {
+	case ARG_POOL4: arg_pool4 = arg; return 0;
+	case ARG_POOL6: arg_pool6 = arg; return 0;
+	case ARG_ALLOW: arg_allow_subnets = arg; return 0;
+	case ARG_MAX4:
+	case ARG_MAX6:
+	case ARG_MAX_PORTS: return parse_number(c, arg);
+	default: return -EINVAL;
+	}
+}
+
+static const struct option options[] = {
+	{ "pool4", required_argument, NULL, ARG_POOL4 },
+	{ "pool6", required_argument, NULL, ARG_POOL6 },
+	{ "allow-subnets", required_argument, NULL, ARG_ALLOW },
+	{ "tenant-max-addresses4", required_argument, NULL, ARG_MAX4 },
+	{ "tenant-max-prefixes6", required_argument, NULL, ARG_MAX6 },
+	{ "max-ports", required_argument, NULL, ARG_MAX_PORTS },
+	{},
+};
 
 static int parse_pools(struct manager *m, tk_err *err)
 {
 	int r;
 
-	if ((r = prefix_list_parse(arg_pool4, "--pool4", &m->pools4, err)) < 0)
+	if ((r = tk_prefix_list_parse(arg_pool4, "--pool4", &m->pools4, err)) < 0)
 		return r;
 	if (m->pools4.n == 0)
 		return tk_err_set(err, -EINVAL, "--pool4 needs at least one prefix");
@@ -171,10 +115,10 @@ static int parse_pools(struct manager *m, tk_err *err)
 		return tk_err_set(err, -EINVAL, "--pool6: %s is a reserved range",
 				  tk_prefix_reserved(&m->pool6, NULL));
 	if (arg_allow_subnets)
-		return prefix_list_parse(arg_allow_subnets, "--allow-subnets", &m->allow, err);
+		return tk_prefix_list_parse(arg_allow_subnets, "--allow-subnets", &m->allow, err);
 	m->allow = m->pools4;
-	if (m->allow.n == PREFIX_LIST_MAX)
-		return tk_err_set(err, -E2BIG, "--pool4: at most %d prefixes", PREFIX_LIST_MAX - 1);
+	if (m->allow.n == TK_PREFIX_LIST_MAX)
+		return tk_err_set(err, -E2BIG, "--pool4: at most %d prefixes", TK_PREFIX_LIST_MAX - 1);
 	m->allow.p[m->allow.n++] = m->pool6;
 	return 0;
 }
@@ -272,22 +216,24 @@ static int take_netns_lock(int *ret_fd, tk_err *err)
 	return 0;
 }
 
-static int setup_manager(struct manager *m, int *lock_fd, tk_err *err)
+static int setup_manager(struct manager *m, tk_err *err)
 {
 	int r;
 
-	m->socket_path = arg_socket;
-	m->state_dir = arg_state_dir;
-	m->admin_gid = (gid_t)-1;
-	m->default_max_addresses4 = arg_max_addresses4;
-	m->default_max_prefixes6 = arg_max_prefixes6;
+	m->socket_path = args.socket;
+	m->socket_group = args.socket_group;
+	m->state_dir = args.state_dir;
+	m->admin_gid = args.admin_gid;
+	for (size_t l = 0; l < _TK_TENANT_LIMIT_MAX; l++)
+		m->tenant_defaults[l] = -1;
+	m->tenant_defaults[TK_TENANT_MAX_ADDRESSES4] = arg_max_addresses4;
+	m->tenant_defaults[TK_TENANT_MAX_PREFIXES6] = arg_max_prefixes6;
 	m->max_ports = ports_limit();
-	if (arg_admin_group && tk_parse_gid(arg_admin_group, &m->admin_gid) < 0)
-		return tk_err_set(err, -EINVAL, "unknown admin group '%s'", arg_admin_group);
 	if ((r = parse_pools(m, err)) < 0 || (r = take_lock(m->socket_path, &lock_fd[0], err)) < 0 ||
-	    (r = take_netns_lock(&lock_fd[1], err)) < 0)
+	    (r = take_netns_lock(&lock_fd[1], err)) < 0 || (r = manager_open(m, err)) < 0)
 		return r;
-	return manager_open(m, err);
+	/* Before reconcile touches anything: another database's bridges keep this one away. */
+	return reconcile_claim(m, err);
 }
 
 static json_t *dispatch(void *userdata, const struct tk_caller *c, json_t *request)
@@ -295,52 +241,67 @@ static json_t *dispatch(void *userdata, const struct tk_caller *c, json_t *reque
 	return rpc_dispatch(userdata, c, request);
 }
 
+/* The kernel matches the database; then the DELs plugins recorded while netd was down. */
+static int recover(struct manager *m, json_t *actions, tk_err *err)
+{
+	int r;
+
+	if ((r = reconcile(m, actions, err)) < 0)
+		return r;
+	lifecycle_spool_apply(m, false);
+	return 0;
+}
+
 static int run(struct manager *m, tk_err *err)
 {
 	const struct tk_server server = {
 		.name = "netd",
 		.socket_path = m->socket_path,
-		.socket_group = arg_socket_group,
+		.socket_group = args.socket_group,
 		.admin_gid = m->admin_gid,
 		.dispatch = dispatch,
 		.userdata = m,
+		.extra_fd = lifecycle_fd,
+		.extra_run = lifecycle_run,
 	};
 
 	log_info("netd state in '%s'", m->state_dir);
 	return tk_server_run(&server, err);
 }
 
+static const struct tk_daemon netd = {
+	.name = "netd",
+	.summary =
+		"Owns per-tenant networks: bridges, veth pairs, addresses and the nftables tables\n"
+		"'inet tenantkit' and 'bridge tenantkit'.",
+	.socket_env = "TK_NETD_SOCKET",
+	.default_socket = TK_NETD_SOCKET,
+	.options_help =
+		"      --pool4 CIDR[,CIDR]  carve IPv4 /24 subnets from these, in order\n"
+		"                           (default 10.200.0.0/13,10.208.0.0/13)\n"
+		"      --pool6 CIDR         carve IPv6 /64 subnets from CIDR (default fd7e::/48)\n"
+		"      --allow-subnets CIDR[,CIDR]\n"
+		"                           subnets tenant owners may choose (default: the pools)\n"
+		"      --tenant-max-addresses4 N\n"
+		"                           IPv4 addresses a new tenant may hold (default 4096)\n"
+		"      --tenant-max-prefixes6 N\n"
+		"                           IPv6 /64s a new tenant may hold (default 256)\n"
+		"      --max-ports N        container interfaces per network (default 1000, max "
+		"1024)\n",
+	.options = options,
+	.parse_option = parse_option,
+	.open = setup_manager,
+	.recover = recover,
+	.serve = run,
+	.close = manager_close,
+};
+
 int main(int argc, char **argv)
 {
 	struct manager m = {};
-	int lock_fd[2] = { -1, -1 }; /* held until exit */
-	tk_err err = {};
-	json_t *actions;
 	int r;
 
-	if (getuid() != geteuid() || getgid() != getegid()) {
-		fprintf(stderr, "netd: refusing to run setuid or setgid\n");
-		return EXIT_FAILURE;
-	}
-	if ((r = parse_args(argc, argv)) <= 0)
-		return r < 0 ? 2 : EXIT_SUCCESS;
-	tk_log_setup(arg_log_level, getenv("JOURNAL_STREAM") != NULL);
-
-	if ((r = setup_manager(&m, lock_fd, &err)) < 0)
-		goto fail;
-	if ((r = reconcile_claim(&m, &err)) < 0)
-		goto fail;
-	actions = json_array();
-	r = reconcile(&m, actions, &err);
-	json_decref(actions);
-	if (r < 0)
-		goto fail;
-	if ((r = run(&m, &err)) < 0)
-		goto fail;
-	manager_close(&m);
-	return EXIT_SUCCESS;
-fail:
-	log_error_errno(r, "netd: %s", err.msg[0] ? err.msg : "failed: %m");
-	manager_close(&m);
-	return EXIT_FAILURE;
+	if (!tk_daemon_start(&netd, &args, argc, argv, &r))
+		return r;
+	return tk_daemon_run(&netd, &m);
 }

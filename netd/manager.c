@@ -12,13 +12,26 @@
 #include "nl.h"
 #include "store.h"
 
+static unsigned tenant_networks(const struct tk_tenant *t)
+{
+	return t->n_networks;
+}
+
+const struct tk_tenant_kind netd_tenants = {
+	.limits = (const enum tk_tenant_limit[]){ TK_TENANT_MAX_NETWORKS, TK_TENANT_MAX_ENDPOINTS,
+						  TK_TENANT_MAX_ADDRESSES4,
+						  TK_TENANT_MAX_PREFIXES6 },
+	.n_limits = 4,
+	.usage_json = tenant_usage_json,
+	.held = tenant_networks,
+	.held_what = "network(s)",
+	.allow_subnets = true,
+};
+
 int manager_open(struct manager *m, tk_err *err)
 {
 	int r;
 
-	if (mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
-		return tk_err_set(err, -errno, "cannot create state directory '%s': %m",
-				  m->state_dir);
 	m->started = time(NULL);
 	if ((r = db_open(m, err)) < 0)
 		return tk_err_wrap(err, r, "opening state database in '%s'", m->state_dir);
@@ -28,35 +41,24 @@ int manager_open(struct manager *m, tk_err *err)
 		return tk_err_wrap(err, r, "opening rtnetlink");
 	if ((r = tk_nft_open(&m->nft, err)) < 0)
 		return tk_err_wrap(err, r, "opening nftables");
-	if ((r = reaper_start(m, err)) < 0)
+	if ((r = reaper_start(m, err)) < 0 || (r = lifecycle_open(m, err)) < 0)
 		return r;
 	return 0;
 }
 
 void manager_close(struct manager *m)
 {
+	lifecycle_close(m);
 	reaper_stop(m);
 	while (m->networks) {
 		struct network *n = m->networks;
 		m->networks = n->next;
 		network_free(n);
 	}
-	while (m->tenants) {
-		struct tenant *t = m->tenants;
-		m->tenants = t->next;
-		free(t);
-	}
+	tk_tenants_done(&m->tenants);
 	m->nft = tk_nft_close(m->nft);
 	m->nl = tk_nl_close(m->nl);
 	m->store = tk_store_close(m->store);
-}
-
-struct tenant *manager_tenant(struct manager *m, const char *name)
-{
-	for (struct tenant *t = m->tenants; t; t = t->next)
-		if (strcmp(t->name, name) == 0)
-			return t;
-	return NULL;
 }
 
 struct network *manager_network(struct manager *m, const char *name)
@@ -73,9 +75,4 @@ struct network *manager_network_by_id(struct manager *m, int64_t id)
 		if (n->id == id)
 			return n;
 	return NULL;
-}
-
-int caller_may_manage(const struct tk_caller *c, const struct tenant *t, tk_err *err)
-{
-	return tk_caller_may_manage(c, t->owner_uid, t->owner_gid, t->name, err);
 }

@@ -12,38 +12,16 @@
 #include "err.h"
 #include "ipam.h"
 #include "server.h"
+#include "tenant.h"
 
 struct tk_store;
 struct tk_nl;
 struct tk_nft;
 
-/* A short list of prefixes: pools, allowed ranges. */
-#define PREFIX_LIST_MAX 16
-struct prefix_list {
-	size_t n;
-	struct tk_prefix p[PREFIX_LIST_MAX];
-};
-
-struct tenant {
-	int64_t id;
-	char name[TK_NAME_MAX + 1];
-	int64_t owner_uid;     /* -1: none */
-	int64_t owner_gid;     /* -1: none */
-	int64_t max_networks;  /* -1: unlimited */
-	int64_t max_endpoints; /* -1: unlimited */
-	int64_t max_addresses4; /* IPv4 addresses in all its subnets; -1: unlimited */
-	int64_t max_prefixes6;	/* IPv6 /64s in all its subnets; -1: unlimited */
-	struct prefix_list allow; /* subnets its owner may choose, beside the daemon's */
-	int64_t created;
-	unsigned n_networks;
-	unsigned n_endpoints;
-	struct tenant *next;
-};
-
 struct network {
 	int64_t id;
 	char name[TK_NAME_MAX + 1];
-	struct tenant *tenant;
+	struct tk_tenant *tenant;
 	char bridge[TK_IFNAME_MAX + 1]; /* tk-<id in hex> */
 	int bridge_ifindex;		/* 0 until known */
 	bool has4, has6;
@@ -76,11 +54,11 @@ struct endpoint {
 struct manager {
 	const char *state_dir;
 	const char *socket_path;
-	struct prefix_list pools4; /* carved in order, lowest free /24 first */
+	struct tk_prefix_list pools4; /* carved in order, lowest free /24 first */
 	struct tk_prefix pool6;
-	struct prefix_list allow;		/* subnets tenant owners may choose */
-	int64_t default_max_addresses4;		/* for tenants created without their own */
-	int64_t default_max_prefixes6;
+	struct tk_prefix_list allow;		/* subnets tenant owners may choose */
+	/* What tenant.create gives a limit it is not given (-1: unlimited): the address caps. */
+	int64_t tenant_defaults[_TK_TENANT_LIMIT_MAX];
 	unsigned max_ports;			/* veth endpoints per network (bridge ports) */
 	char db_id[33];				/* stamped on bridges: which database made them */
 	gid_t admin_gid; /* (gid_t)-1: only root */
@@ -89,11 +67,13 @@ struct manager {
 	struct tk_store *store;
 	struct tk_nl *nl;
 	struct tk_nft *nft;
-	struct tenant *tenants;
+	struct tk_tenants tenants; /* of kind netd_tenants */
 	struct network *networks;
 	uint64_t n_endpoints;
 	int64_t next_endpoint_id; /* ids come from here, so a veth is named before its row exists */
 	struct reaper *reaper; /* deletes veths off the request path (reaper.c) */
+	const char *socket_group;    /* NULL: root's group; may write the pending-DEL spool */
+	struct lifecycle *lifecycle; /* link notifications and the pending-DEL spool */
 };
 
 /* manager.c */
@@ -104,17 +84,17 @@ static inline int fault_point(const char *point, tk_err *err)
 	return tk_fault_point("TK_NETD_FAULT", point, err);
 }
 #define report_action tk_report_action
-struct tenant *manager_tenant(struct manager *m, const char *name);
+/* netd's tenants keep network and endpoint limits. */
+extern const struct tk_tenant_kind netd_tenants;
 struct network *manager_network(struct manager *m, const char *name);
 struct network *manager_network_by_id(struct manager *m, int64_t id);
-int caller_may_manage(const struct tk_caller *c, const struct tenant *t, tk_err *err);
+static inline int caller_may_manage(const struct tk_caller *c, const struct tk_tenant *t,
+				    tk_err *err)
+{
+	return tk_tenant_may_manage(c, t, err);
+}
 
 /* subnet.c: which subnets a network may have */
-/* "a/n,b/m": at most PREFIX_LIST_MAX prefixes; what names the list in errors. */
-int prefix_list_parse(const char *s, const char *what, struct prefix_list *ret, tk_err *err);
-bool prefix_list_covers(const struct prefix_list *l, const struct tk_prefix *p);
-/* "a/n,b/m" into buf. */
-const char *prefix_list_format(const struct prefix_list *l, char *buf, size_t size);
 struct network_params;
 /*
  * A requested subnet p: refused when it overlaps a reserved range (loopback, link-local,
@@ -129,14 +109,12 @@ int subnet_check(struct manager *m, const struct network_params *np, const struc
 int subnet_host_prefixes(struct manager *m, int family, struct tk_prefix **used, size_t *n_used,
 			 size_t *size, tk_err *err);
 /* The address space t's networks take: IPv4 addresses, IPv6 /64s. */
-void tenant_address_usage(struct manager *m, const struct tenant *t, uint64_t *ret4,
+void tenant_address_usage(struct manager *m, const struct tk_tenant *t, uint64_t *ret4,
 			  uint64_t *ret6);
 
 /* db.c: typed access to the state database */
 int db_open(struct manager *m, tk_err *err);
 int db_load(struct manager *m, tk_err *err);
-int db_tenant_insert(struct manager *m, struct tenant *t, tk_err *err);
-int db_tenant_delete(struct manager *m, const struct tenant *t, tk_err *err);
 int db_network_insert(struct manager *m, struct network *n, tk_err *err);
 int db_network_delete(struct manager *m, const struct network *n, tk_err *err);
 int db_link_set(struct manager *m, const struct network *a, const struct network *b, bool linked,
@@ -152,10 +130,13 @@ int db_endpoint_delete(struct manager *m, int64_t id, tk_err *err);
 /* -ENOENT when there is no such endpoint. */
 int db_endpoint_find(struct manager *m, const char *container_id, const char *ifname,
 		     struct endpoint *ret, tk_err *err);
+/* -ENOENT when there is no endpoint with that id. */
+int db_endpoint_find_by_id(struct manager *m, int64_t id, struct endpoint *ret, tk_err *err);
 /* Calls cb for endpoints of network (NULL: all) and tenant (NULL: all). */
 int db_endpoints_foreach(struct manager *m, const struct network *network,
-			 const struct tenant *tenant, int (*cb)(struct endpoint *e, void *userdata),
-			 void *userdata, tk_err *err);
+			 const struct tk_tenant *tenant,
+			 int (*cb)(struct endpoint *e, void *userdata), void *userdata,
+			 tk_err *err);
 
 /* firewall.c: what a network or endpoint means for the nft sets */
 int firewall_network(struct manager *m, const struct network *n, bool add, tk_err *err);
@@ -165,20 +146,10 @@ int firewall_endpoint(struct manager *m, const struct endpoint *e, bool add, tk_
 /* Replaces both tables with the state of the database, in one atomic batch. */
 int firewall_rebuild(struct manager *m, tk_err *err);
 
-/* tenant.c / network.c / endpoint.c */
-struct tenant_params {
-	const char *name;
-	int64_t owner_uid, owner_gid, max_networks, max_endpoints;
-	int64_t max_addresses4, max_prefixes6; /* -1: unlimited */
-	const struct prefix_list *allow;       /* NULL: none of its own */
-};
-int tenant_create(struct manager *m, const struct tenant_params *p, struct tenant **ret,
-		  tk_err *err);
-int tenant_delete(struct manager *m, struct tenant *t, tk_err *err);
-
+/* network.c / endpoint.c */
 struct network_params {
 	const char *name;
-	struct tenant *tenant;
+	struct tk_tenant *tenant;
 	const char *subnet4, *subnet6; /* NULL: allocate */
 	bool ipv6, nat;
 	bool force; /* admin only: accept a reserved or host-overlapping subnet, with a warning */
@@ -204,12 +175,19 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 		 struct endpoint *ret, tk_err *err);
 /* 1 when deleted, 0 when there was nothing to delete. */
 int endpoint_del(struct manager *m, const struct endpoint *e, tk_err *err);
-/* Opens a container's netns for c: not netd's own, and the caller's own unless c is an admin. */
+/* endpoint_del for an endpoint whose host veth the kernel already deleted (its netns is gone). */
+int endpoint_release(struct manager *m, const struct endpoint *e, tk_err *err);
+/*
+ * The container's netns for c: the descriptor c passed (SCM_RIGHTS), or for admins only the
+ * path, opened O_PATH|O_NONBLOCK|O_NOFOLLOW and checked.  Never netd's own netns, and one of a
+ * user namespace c's uid owns unless c is an admin.
+ */
 int endpoint_open_netns(const struct tk_caller *c, const char *path, int *ret_fd, tk_err *err);
 
 /* check.c */
 /*
- * Compares the kernel with endpoint e, seen from the container's netns at netns_path: appends one
+ * Compares the kernel with endpoint e, seen from the container's netns (endpoint_open_netns: the
+ * passed descriptor, else for admins netns_path or the recorded path): appends one
  * {"msg", "details"} object per difference to problems.  Fails only when it cannot look.
  */
 int endpoint_check(struct manager *m, const struct tk_caller *c, const struct endpoint *e,
@@ -232,9 +210,29 @@ void reaper_stop(struct manager *m);
 int reconcile(struct manager *m, json_t *actions, tk_err *err);
 /* At start: refuses (-EBUSY) when tk bridges of another netd's database are in this netns. */
 int reconcile_claim(struct manager *m, tk_err *err);
+/*
+ * Releases every veth endpoint whose host veth is missing from the kernel (its container's netns
+ * was destroyed): one dump of the tkv links against the database.  At start, and when link
+ * notifications were lost.
+ */
+int reconcile_release_gone(struct manager *m, json_t *actions, tk_err *err);
+
+/*
+ * lifecycle.c: containers that go away without a DEL reaching netd.  Link notifications release
+ * the endpoint whose host veth the kernel deleted; the pending-DEL spool beside the socket holds
+ * the DELs plugins could not deliver, applied as their writer's uid would have been.
+ */
+int lifecycle_open(struct manager *m, tk_err *err);
+void lifecycle_close(struct manager *m);
+/* The server's extra event source (link notifications and the spool), and its handler. */
+int lifecycle_fd(void *userdata);
+void lifecycle_run(void *userdata);
+/* Applies every recorded DEL now: at start, and before an ADD, so a DEL recorded before it
+ * cannot remove what the ADD makes. */
+void lifecycle_spool_apply(struct manager *m, bool only_if_changed);
 
 /* json-out.c */
-json_t *tenant_to_json(const struct tenant *t);
+void tenant_usage_json(const struct tk_tenant *t, json_t *o);
 json_t *network_to_json(struct manager *m, const struct network *n);
 json_t *endpoint_to_json(const struct endpoint *e);
 

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tenant networks: a bridge with gateway addresses, pools, and their place in the firewall. */
 #include <errno.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "netd.h"
@@ -105,7 +107,7 @@ static int pick_subnet(struct manager *m, const struct network_params *np, const
 /* Address space is a limit like the number of networks: checked before anything is made. */
 static int check_address_caps(struct manager *m, const struct network *n, tk_err *err)
 {
-	const struct tenant *t = n->tenant;
+	const struct tk_tenant *t = n->tenant;
 	uint64_t used4, used6, add4 = 0, add6 = 0;
 
 	tenant_address_usage(m, t, &used4, &used6);
@@ -214,6 +216,24 @@ static int stamp_bridge(struct manager *m, struct network *n, const struct tk_li
 	return 0;
 }
 
+/*
+ * An IPv4-only network carries no IPv6, from the host either: without this its bridge would still
+ * send MLD reports (from :: even without a link-local address) to every container.
+ */
+static int bridge_without_ipv6(const struct network *n, tk_err *err)
+{
+	char path[64 + IFNAMSIZ];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", n->bridge);
+	r = tk_sysctl_write(path, "1", err);
+	if (r == -ENOENT && access("/proc/sys/net/ipv6", F_OK) < 0) {
+		tk_err_clear(err); /* a host without IPv6 */
+		return 0;
+	}
+	return r < 0 ? tk_err_wrap(err, r, "disabling IPv6 on bridge '%s'", n->bridge) : 0;
+}
+
 int network_realize(struct manager *m, struct network *n, json_t *actions, tk_err *err)
 {
 	struct tk_link_info link;
@@ -238,6 +258,8 @@ int network_realize(struct manager *m, struct network *n, json_t *actions, tk_er
 	if (n->has4 && (r = add_gateway(m, n, &n->gateway4, &n->subnet4, actions, err)) < 0)
 		return r;
 	if (n->has6 && (r = add_gateway(m, n, &n->gateway6, &n->subnet6, actions, err)) < 0)
+		return r;
+	if (!n->has6 && (r = bridge_without_ipv6(n, err)) < 0)
 		return r;
 	if ((r = tk_nl_link_set_up(m->nl, n->bridge_ifindex, err)) < 0)
 		return tk_err_wrap(err, r, "setting bridge '%s' up", n->bridge);
@@ -268,7 +290,7 @@ int network_create(struct manager *m, const struct network_params *p, struct net
 		   tk_err *err)
 {
 	_cleanup_(network_freep) struct network *n = NULL;
-	struct tenant *t = p->tenant;
+	struct tk_tenant *t = p->tenant;
 	int r;
 
 	if ((r = tk_name_validate(p->name, "network name", err)) < 0)

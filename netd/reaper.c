@@ -7,6 +7,7 @@
  * link.  A crash loses the queue, not the cleanup: reconcile removes tkv links the database does
  * not know.
  */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -95,6 +96,7 @@ static int grow(struct reaper *r)
 
 	if (!names)
 		return -ENOMEM;
+	assert(r->n <= r->size);
 	for (size_t i = 0; i < r->n; i++)
 		memcpy(names[i], r->names[(r->head + i) % r->size], sizeof(names[0]));
 	free(r->names);

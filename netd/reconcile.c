@@ -2,8 +2,10 @@
 /*
  * Bring the kernel to the database: recreate bridges and gateway addresses, re-attach host veths
  * to their bridges, remove tk-prefixed links nobody recorded, and replace the nftables tables with
- * the recorded elements in one atomic batch.  Records are never deleted here: an endpoint whose
- * veth vanished is reported and kept until the runtime deletes it, as CNI expects.
+ * the recorded elements in one atomic batch.  An endpoint whose host veth vanished is released
+ * (row, addresses, elements): the kernel deletes a veth pair with the container's netns, so the
+ * container is gone, and waiting for a DEL that some runtimes never send would leak its addresses
+ * forever.  A container whose netns still exists keeps its veth and is never released.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -192,6 +194,66 @@ int reconcile_claim(struct manager *m, tk_err *err)
 	return tk_nl_link_foreach(m->nl, "tk-", refuse_foreign, ctx, err);
 }
 
+static int collect_veth(const struct tk_link_info *link, void *userdata)
+{
+	int64_t id;
+
+	return parse_tk_name(link->name, "tkv", 8, &id) ? idset_add(userdata, id) : 0;
+}
+
+struct gone_scan {
+	struct idset present; /* low 32 bits of the ids whose tkv link exists, sorted */
+	struct idset gone;    /* endpoint ids */
+};
+
+static int collect_gone(struct endpoint *e, void *userdata)
+{
+	struct gone_scan *g = userdata;
+	int64_t low = e->id & 0xffffffff;
+
+	if (e->lease || (g->present.n > 0 &&
+			 bsearch(&low, g->present.ids, g->present.n, sizeof(int64_t), cmp_id)))
+		return 0;
+	return idset_add(&g->gone, e->id);
+}
+
+int reconcile_release_gone(struct manager *m, json_t *actions, tk_err *err)
+{
+	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
+	struct gone_scan g = {};
+	int r;
+
+	if (!e)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	/* One dump, then the database: no link is created or deleted by netd in between. */
+	r = tk_nl_link_foreach(m->nl, "tkv", collect_veth, &g.present, err);
+	if (r >= 0) {
+		if (g.present.n > 0)
+			qsort(g.present.ids, g.present.n, sizeof(int64_t), cmp_id);
+		r = db_endpoints_foreach(m, NULL, NULL, collect_gone, &g, err);
+	}
+	for (size_t i = 0; r >= 0 && i < g.gone.n; i++) {
+		tk_err e_err = {};
+		int q = db_endpoint_find_by_id(m, g.gone.ids[i], e, &e_err);
+
+		if (q >= 0)
+			q = endpoint_release(m, e, &e_err);
+		if (q == -ENOENT)
+			continue;
+		if (q < 0)
+			report_action(actions, "failed to release endpoint %lld: %s",
+				      (long long)g.gone.ids[i], e_err.msg);
+		else
+			report_action(actions,
+				      "released endpoint '%s' %s of network '%s': host veth '%s' "
+				      "is gone (its network namespace was destroyed)",
+				      e->container_id, e->ifname, e->network->name, e->host_ifname);
+	}
+	free(g.present.ids);
+	free(g.gone.ids);
+	return r;
+}
+
 static int check_endpoint(struct endpoint *e, void *userdata)
 {
 	void **ctx = userdata;
@@ -204,13 +266,8 @@ static int check_endpoint(struct endpoint *e, void *userdata)
 	if (e->lease)
 		return 0;
 	r = tk_nl_link_get(m->nl, e->host_ifname, &link, &err);
-	if (r == -ENODEV) {
-		report_action(actions,
-			      "endpoint '%s' %s: host veth '%s' is gone (container stopped?); "
-			      "kept until the runtime deletes it",
-			      e->container_id, e->ifname, e->host_ifname);
+	if (r == -ENODEV) /* released by reconcile_release_gone below; nothing to repair */
 		return 0;
-	}
 	if (r < 0)
 		return tk_err_set(ctx[2], r, "%s", err.msg);
 	if (link.master != e->network->bridge_ifindex) {
@@ -248,6 +305,9 @@ int reconcile(struct manager *m, json_t *actions, tk_err *err)
 		return r;
 	if ((r = firewall_rebuild(m, err)) < 0)
 		return tk_err_wrap(err, r, "rebuilding the nftables tables");
+	/* After the rebuild: every row's elements exist then, so each release removes all. */
+	if ((r = reconcile_release_gone(m, actions, err)) < 0)
+		return r;
 	report_action(actions, "loaded nftables tables with %u network(s) and %llu endpoint(s)",
 		      count_networks(m), (unsigned long long)m->n_endpoints);
 	return 0;

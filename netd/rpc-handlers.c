@@ -6,23 +6,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "json.h"
 #include "log.h"
 #include "netd.h"
 #include "rpc.h"
 
-typedef int (*handler_fn)(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
-			  tk_err *err);
-
 static int find_tenant(struct manager *m, const struct tk_caller *c, const char *name,
-		       struct tenant **ret, tk_err *err)
+		       struct tk_tenant **ret, tk_err *err)
 {
-	struct tenant *t = manager_tenant(m, name);
-
-	if (!t)
-		return tk_err_set(err, -ENOENT, "no tenant '%s'", name);
-	*ret = t;
-	return caller_may_manage(c, t, err);
+	return tk_tenant_find(&m->tenants, c, name, ret, err);
 }
 
 static int find_network(struct manager *m, const struct tk_caller *c, const char *name,
@@ -48,12 +41,20 @@ static int find_endpoint(struct manager *m, const struct tk_caller *c, const cha
 	return r;
 }
 
-static int check_id(json_int_t v, const char *what, int64_t max, tk_err *err)
+/*
+ * find_network, and when tenant is given (a CNI configuration names both), the network must be
+ * that tenant's: a network of another tenant is a configuration mistake for every verb, whoever
+ * the caller is.
+ */
+static int find_tenant_network(struct manager *m, const struct tk_caller *c, const char *name,
+			       const char *tenant, struct network **ret, tk_err *err)
 {
-	if (v < -1 || v > max)
-		return tk_err_set(err, -EINVAL, "%s %lld is out of range (0..%lld)", what,
-				  (long long)v, (long long)max);
-	return 0;
+	int r = find_network(m, c, name, ret, err);
+
+	if (r < 0 || !tenant || strcmp(tenant, (*ret)->tenant->name) == 0)
+		return r;
+	return tk_err_set(err, -EINVAL, "network '%s' belongs to tenant '%s', not '%s'", name,
+			  (*ret)->tenant->name, tenant);
 }
 
 static int op_status(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
@@ -67,7 +68,7 @@ static int op_status(struct manager *m, const struct tk_caller *c, json_t *args,
 		return r;
 	for (struct network *n = m->networks; n; n = n->next)
 		networks++;
-	for (struct tenant *t = m->tenants; t; t = t->next)
+	for (struct tk_tenant *t = m->tenants.list; t; t = t->next)
 		tenants++;
 	*ret = json_pack("{s:s, s:I, s:i, s:i, s:I, s:I, s:i, s:s, s:s}", "version", TK_VERSION,
 			 "uptime_s", (json_int_t)(time(NULL) - m->started), "tenants", (int)tenants,
@@ -86,126 +87,6 @@ static int op_status(struct manager *m, const struct tk_caller *c, json_t *args,
 				    json_string(tk_prefix_format(&m->pool6, buf, sizeof(buf))));
 		json_object_set_new(*ret, "max_ports", json_integer(m->max_ports));
 	}
-	return 0;
-}
-
-/* "allow_subnets": an array of CIDR strings. */
-static int unpack_allow(json_t *j, struct prefix_list *ret, tk_err *err)
-{
-	size_t i;
-	json_t *v;
-	int r;
-
-	*ret = (struct prefix_list){};
-	if (!j)
-		return 0;
-	if (!json_is_array(j) || json_array_size(j) > PREFIX_LIST_MAX)
-		return tk_err_set(err, -EINVAL, "'allow_subnets' must be an array of at most %d CIDRs",
-				  PREFIX_LIST_MAX);
-	json_array_foreach(j, i, v)
-	{
-		if (!json_is_string(v))
-			return tk_err_set(err, -EINVAL, "'allow_subnets' entries must be strings");
-		if ((r = tk_prefix_parse(json_string_value(v), &ret->p[ret->n], err)) < 0)
-			return tk_err_wrap(err, r, "allow_subnets");
-		ret->n++;
-	}
-	return 0;
-}
-
-/* An address-space cap: absent takes netd's default, -1 is unlimited. */
-static int address_cap(json_int_t v, const char *what, int64_t dflt, int64_t *ret, tk_err *err)
-{
-	int r;
-
-	if (v == -2) {
-		*ret = dflt;
-		return 0;
-	}
-	if ((r = check_id(v, what, INT64_C(1) << 40, err)) < 0)
-		return r;
-	*ret = v;
-	return 0;
-}
-
-static int op_tenant_create(struct manager *m, const struct tk_caller *c, json_t *args,
-			    json_t **ret, tk_err *err)
-{
-	json_int_t uid = -1, gid = -1, max_networks = -1, max_endpoints = -1, max4 = -2, max6 = -2;
-	struct prefix_list allow;
-	struct tenant_params p = { .allow = &allow };
-	struct tenant *t = NULL;
-	json_t *jallow = NULL;
-	int r;
-
-	if ((r = tk_require_admin(c, "tenant.create", err)) < 0)
-		return r;
-	r = tk_json_unpack(args, "tenant.create args", err, "{s:s, s?I, s?I, s?I, s?I, s?I, s?I, s?o}",
-			   "name", &p.name, "owner_uid", &uid, "owner_gid", &gid, "max_networks",
-			   &max_networks, "max_endpoints", &max_endpoints, "max_addresses4", &max4,
-			   "max_prefixes6", &max6, "allow_subnets", &jallow);
-	if (r < 0 || (r = check_id(uid, "owner_uid", 0xfffffffe, err)) < 0 ||
-	    (r = check_id(gid, "owner_gid", 0xfffffffe, err)) < 0 ||
-	    (r = check_id(max_networks, "max_networks", 1 << 20, err)) < 0 ||
-	    (r = check_id(max_endpoints, "max_endpoints", 1 << 24, err)) < 0 ||
-	    (r = address_cap(max4, "max_addresses4", m->default_max_addresses4, &p.max_addresses4,
-			     err)) < 0 ||
-	    (r = address_cap(max6, "max_prefixes6", m->default_max_prefixes6, &p.max_prefixes6,
-			     err)) < 0 ||
-	    (r = unpack_allow(jallow, &allow, err)) < 0)
-		return r;
-	p.owner_uid = uid;
-	p.owner_gid = gid;
-	p.max_networks = max_networks;
-	p.max_endpoints = max_endpoints;
-	if ((r = tenant_create(m, &p, &t, err)) < 0)
-		return r;
-	*ret = tenant_to_json(t);
-	return 0;
-}
-
-static int op_tenant_list(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
-			  tk_err *err)
-{
-	json_t *list;
-	int r;
-
-	if ((r = tk_json_unpack(args, "tenant.list args", err, "{}")) < 0)
-		return r;
-	list = json_array();
-	for (struct tenant *t = m->tenants; t; t = t->next)
-		if (caller_may_manage(c, t, NULL) >= 0)
-			json_array_append_new(list, tenant_to_json(t));
-	*ret = json_pack("{s:o}", "tenants", list);
-	return 0;
-}
-
-static int op_tenant_inspect(struct manager *m, const struct tk_caller *c, json_t *args,
-			     json_t **ret, tk_err *err)
-{
-	const char *name;
-	struct tenant *t = NULL;
-	int r;
-
-	if ((r = tk_json_unpack(args, "tenant.inspect args", err, "{s:s}", "name", &name)) < 0 ||
-	    (r = find_tenant(m, c, name, &t, err)) < 0)
-		return r;
-	*ret = tenant_to_json(t);
-	return 0;
-}
-
-static int op_tenant_delete(struct manager *m, const struct tk_caller *c, json_t *args,
-			    json_t **ret, tk_err *err)
-{
-	const char *name;
-	struct tenant *t = NULL;
-	int r;
-
-	if ((r = tk_require_admin(c, "tenant.delete", err)) < 0 ||
-	    (r = tk_json_unpack(args, "tenant.delete args", err, "{s:s}", "name", &name)) < 0 ||
-	    (r = find_tenant(m, c, name, &t, err)) < 0 || (r = tenant_delete(m, t, err)) < 0)
-		return r;
-	*ret = json_object();
 	return 0;
 }
 
@@ -241,7 +122,7 @@ static int op_network_list(struct manager *m, const struct tk_caller *c, json_t 
 			   tk_err *err)
 {
 	const char *tenant = NULL;
-	struct tenant *only = NULL;
+	struct tk_tenant *only = NULL;
 	json_t *list;
 	int r;
 
@@ -260,12 +141,13 @@ static int op_network_list(struct manager *m, const struct tk_caller *c, json_t 
 static int op_network_inspect(struct manager *m, const struct tk_caller *c, json_t *args,
 			      json_t **ret, tk_err *err)
 {
-	const char *name;
+	const char *name, *tenant = NULL;
 	struct network *n = NULL;
 	int r;
 
-	if ((r = tk_json_unpack(args, "network.inspect args", err, "{s:s}", "name", &name)) < 0 ||
-	    (r = find_network(m, c, name, &n, err)) < 0)
+	if ((r = tk_json_unpack(args, "network.inspect args", err, "{s:s, s?s}", "name", &name,
+				"tenant", &tenant)) < 0 ||
+	    (r = find_tenant_network(m, c, name, tenant, &n, err)) < 0)
 		return r;
 	*ret = network_to_json(m, n);
 	return 0;
@@ -353,13 +235,11 @@ static int op_endpoint_add(struct manager *m, const struct tk_caller *c, json_t 
 	if (r >= 0 && !lease && !p.netns[0])
 		r = tk_err_set(err, -EINVAL, "endpoint.add args: 'netns' is required");
 	if (r < 0 || (r = unpack_ips(jips, ips, err)) < 0 ||
-	    (r = find_network(m, c, network, &p.network, err)) < 0)
+	    (r = find_tenant_network(m, c, network, tenant, &p.network, err)) < 0)
 		return r;
-	/* A CNI config names both: a network of another tenant is a configuration mistake. */
-	if (tenant && strcmp(tenant, p.network->tenant->name) != 0)
-		return tk_err_set(err, -EINVAL, "network '%s' belongs to tenant '%s', not '%s'",
-				  network, p.network->tenant->name, tenant);
 	p.ips = ips;
+	/* A DEL the runtime recorded before this ADD (netd was down) must not undo the ADD. */
+	lifecycle_spool_apply(m, true);
 	/* Another tenant's container is not named: its ids are not for probing. */
 	if (db_endpoint_find(m, p.container_id, p.ifname, e, NULL) >= 0) {
 		if (caller_may_manage(c, e->network->tenant, NULL) < 0)
@@ -381,18 +261,29 @@ static int op_endpoint_del(struct manager *m, const struct tk_caller *c, json_t 
 			   tk_err *err)
 {
 	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
-	const char *container_id, *ifname, *network = NULL;
+	const char *container_id, *ifname, *network = NULL, *tenant = NULL;
+	struct network *n;
 	int r;
 
 	if (!e)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	r = tk_json_unpack(args, "endpoint.del args", err, "{s:s, s:s, s?s}", "container_id",
-			   &container_id, "ifname", &ifname, "network", &network);
+	r = tk_json_unpack(args, "endpoint.del args", err, "{s:s, s:s, s?s, s?s}", "container_id",
+			   &container_id, "ifname", &ifname, "network", &network, "tenant",
+			   &tenant);
 	if (r < 0)
 		return r;
+	/*
+	 * A configuration naming another tenant's network deletes nothing, even for root (ADD
+	 * refuses it too).  A network that is gone has no endpoints: DEL stays idempotent.
+	 */
+	n = network && tenant ? manager_network(m, network) : NULL;
+	if (n && caller_may_manage(c, n->tenant, NULL) >= 0 && strcmp(tenant, n->tenant->name) != 0)
+		return tk_err_set(err, -EINVAL, "network '%s' belongs to tenant '%s', not '%s'",
+				  network, n->tenant->name, tenant);
 	r = db_endpoint_find(m, container_id, ifname, e, NULL);
 	/* Another tenant's endpoint answers as a missing one does. */
 	if (r == -ENOENT || (r >= 0 && network && strcmp(network, e->network->name) != 0) ||
+	    (r >= 0 && tenant && strcmp(tenant, e->network->tenant->name) != 0) ||
 	    (r >= 0 && caller_may_manage(c, e->network->tenant, NULL) < 0)) {
 		*ret = json_pack("{s:b}", "deleted", 0);
 		return 0;
@@ -425,12 +316,12 @@ static int op_endpoint_list(struct manager *m, const struct tk_caller *c, json_t
 	const char *network = NULL, *tenant = NULL;
 	struct list_ctx ctx = { .caller = c };
 	struct network *n = NULL;
-	struct tenant *t = NULL;
+	struct tk_tenant *t = NULL;
 	int r;
 
 	r = tk_json_unpack(args, "endpoint.list args", err, "{s?s, s?s}", "network", &network,
 			   "tenant", &tenant);
-	if (r < 0 || (network && (r = find_network(m, c, network, &n, err)) < 0) ||
+	if (r < 0 || (network && (r = find_tenant_network(m, c, network, tenant, &n, err)) < 0) ||
 	    (tenant && (r = find_tenant(m, c, tenant, &t, err)) < 0))
 		return r;
 	ctx.list = json_array();
@@ -465,16 +356,28 @@ static int op_endpoint_check(struct manager *m, const struct tk_caller *c, json_
 {
 	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
 	_cleanup_(json_decrefp) json_t *problems = json_array();
-	const char *container_id, *ifname, *netns = NULL;
+	const char *container_id, *ifname, *netns = NULL, *mac = NULL;
+	uint8_t want_mac[6], recorded_mac[6];
 	int r;
 
 	if (!e || !problems)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	if ((r = tk_json_unpack(args, "endpoint.check args", err, "{s:s, s:s, s?s}",
-				"container_id", &container_id, "ifname", &ifname, "netns",
-				&netns)) < 0 ||
-	    (r = find_endpoint(m, c, container_id, ifname, e, err)) < 0 ||
-	    (r = endpoint_check(m, c, e, netns, problems, err)) < 0)
+	if ((r = tk_json_unpack(args, "endpoint.check args", err, "{s:s, s:s, s?s, s?s}",
+				"container_id", &container_id, "ifname", &ifname, "netns", &netns,
+				"mac", &mac)) < 0 ||
+	    (mac && (r = tk_mac_parse(mac, want_mac, err)) < 0) ||
+	    (r = find_endpoint(m, c, container_id, ifname, e, err)) < 0)
+		return r;
+	/*
+	 * CNI CHECK expects the MAC of prevResult: a later plugin of the chain (tuning) may have
+	 * changed it.  The reply still shows the recorded one.
+	 */
+	memcpy(recorded_mac, e->mac, sizeof(recorded_mac));
+	if (mac)
+		memcpy(e->mac, want_mac, sizeof(want_mac));
+	r = endpoint_check(m, c, e, netns, problems, err);
+	memcpy(e->mac, recorded_mac, sizeof(recorded_mac));
+	if (r < 0)
 		return r;
 	*ret = endpoint_to_json(e);
 	json_object_set_new(*ret, "problems", TAKE_PTR(problems));
@@ -499,15 +402,8 @@ static int op_reconcile(struct manager *m, const struct tk_caller *c, json_t *ar
 	return 0;
 }
 
-static const struct {
-	const char *op;
-	handler_fn fn;
-} handlers[] = {
+static const struct tk_rpc_handler handlers[] = {
 	{ "status", op_status },
-	{ "tenant.create", op_tenant_create },
-	{ "tenant.list", op_tenant_list },
-	{ "tenant.inspect", op_tenant_inspect },
-	{ "tenant.delete", op_tenant_delete },
 	{ "network.create", op_network_create },
 	{ "network.list", op_network_list },
 	{ "network.inspect", op_network_inspect },
@@ -524,18 +420,5 @@ static const struct {
 
 json_t *rpc_dispatch(struct manager *m, const struct tk_caller *c, json_t *request)
 {
-	json_t *args, *result = NULL;
-	const char *op = "?";
-	tk_err err = {};
-	int r;
-
-	if ((r = tk_rpc_parse_request(request, &op, &args, &err)) < 0)
-		return tk_server_reply(op, r, NULL, c, &err);
-	for (size_t i = 0; i < ELEMENTSOF(handlers); i++)
-		if (strcmp(handlers[i].op, op) == 0) {
-			r = handlers[i].fn(m, c, args, &result, &err);
-			return tk_server_reply(op, r, result, c, &err);
-		}
-	r = tk_err_set(&err, -EOPNOTSUPP, "unknown op '%s'", op);
-	return tk_server_reply(op, r, NULL, c, &err);
+	return tk_rpc_dispatch(handlers, ELEMENTSOF(handlers), m, &m->tenants, c, request);
 }

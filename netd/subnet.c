@@ -16,52 +16,6 @@
 #include "netd.h"
 #include "nl.h"
 
-int prefix_list_parse(const char *s, const char *what, struct prefix_list *ret, tk_err *err)
-{
-	_cleanup_free_ char *copy = strdup(s);
-	struct prefix_list l = {};
-	char *save = NULL;
-	int r;
-
-	if (!copy)
-		return tk_err_set(err, -ENOMEM, "out of memory");
-	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (l.n == PREFIX_LIST_MAX)
-			return tk_err_set(err, -E2BIG, "%s: at most %d prefixes", what,
-					  PREFIX_LIST_MAX);
-		if ((r = tk_prefix_parse(tok, &l.p[l.n], err)) < 0)
-			return tk_err_wrap(err, r, "%s", what);
-		l.n++;
-	}
-	*ret = l;
-	return 0;
-}
-
-bool prefix_list_covers(const struct prefix_list *l, const struct tk_prefix *p)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (l->p[i].addr.family == p->addr.family && l->p[i].len <= p->len &&
-		    tk_prefix_contains(&l->p[i], &p->addr))
-			return true;
-	return false;
-}
-
-const char *prefix_list_format(const struct prefix_list *l, char *buf, size_t size)
-{
-	size_t off = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < l->n && off < size; i++) {
-		char one[TK_PREFIX_STRLEN];
-		int n = snprintf(buf + off, size - off, "%s%s", i ? "," : "",
-				 tk_prefix_format(&l->p[i], one, sizeof(one)));
-		if (n < 0)
-			break;
-		off += (size_t)n;
-	}
-	return buf;
-}
-
 struct host_hit {
 	const struct tk_prefix *p;
 	struct tk_prefix hit;
@@ -130,7 +84,7 @@ int subnet_check(struct manager *m, const struct network_params *np, const struc
 {
 	bool admin = !np->caller || np->caller->admin;
 	char buf[TK_PREFIX_STRLEN], range[TK_PREFIX_STRLEN];
-	char allowed[2 * PREFIX_LIST_MAX * TK_PREFIX_STRLEN + 2];
+	char allowed[2 * TK_PREFIX_LIST_MAX * TK_PREFIX_STRLEN + 2];
 	struct tk_prefix reserved;
 	const char *what;
 
@@ -146,13 +100,13 @@ int subnet_check(struct manager *m, const struct network_params *np, const struc
 		log_warning("Forced subnet %s overlaps %s, which is %s", buf, range, what);
 	}
 	/* The administrator chose the ranges; it is not held to them. */
-	if (!admin && !prefix_list_covers(&m->allow, p) &&
-	    !prefix_list_covers(&np->tenant->allow, p)) {
-		prefix_list_format(&m->allow, allowed, sizeof(allowed) / 2);
-		if (np->tenant->allow.n) {
+	if (!admin && !tk_prefix_list_covers(&m->allow, p) &&
+	    !tk_prefix_list_covers(&np->tenant->allow_subnets, p)) {
+		tk_prefix_list_format(&m->allow, allowed, sizeof(allowed) / 2);
+		if (np->tenant->allow_subnets.n) {
 			size_t n = strlen(allowed); /* < sizeof(allowed) / 2 */
 			allowed[n] = ',';
-			prefix_list_format(&np->tenant->allow, allowed + n + 1,
+			tk_prefix_list_format(&np->tenant->allow_subnets, allowed + n + 1,
 					   sizeof(allowed) - n - 1);
 		}
 		return tk_err_set(err, -EPERM,
@@ -198,7 +152,7 @@ int subnet_host_prefixes(struct manager *m, int family, struct tk_prefix **used,
 	return r;
 }
 
-void tenant_address_usage(struct manager *m, const struct tenant *t, uint64_t *ret4,
+void tenant_address_usage(struct manager *m, const struct tk_tenant *t, uint64_t *ret4,
 			  uint64_t *ret6)
 {
 	uint64_t a4 = 0, a6 = 0;

@@ -8,7 +8,7 @@ packages=(
 	libsqlite3-dev libcmocka-dev libmicrohttpd-dev musl-tools cmake dpkg-dev
 	e2fsprogs btrfs-progs xfsprogs
 	nftables iproute2 iputils-ping netcat-openbsd busybox-static util-linux procps jq scdoc curl
-	clang-format python3 clang libclang-rt-14-dev
+	clang-format clang-tools python3 clang libclang-rt-14-dev
 	containernetworking-plugins podman runc containerd
 )
 

@@ -1,12 +1,18 @@
 #!/bin/bash
-# The README's test command: installs dependencies, builds, and runs the unit, integration and
-# end-to-end (podman) suites, then all of them again under ASan+UBSan, then the fuzz targets for a minute each
-# (TK_FUZZ_SECONDS).  Prints "N passed, N failed" at the end.
+# The README's test command: installs dependencies, runs the static gates (scripts/lint.sh),
+# builds, and runs the unit, docs, scripts, integration and end-to-end (podman) suites, then all
+# of them again under ASan+UBSan, then the fuzz targets for a minute each (TK_FUZZ_SECONDS).
+# Prints "N passed, N failed" at the end, counting only this run's results: a gate, a setup or a
+# build that fails counts as one failure, and so does a suite that left no results.
+#
+# For tests of this script: TK_TEST_VARIANTS replaces the build variants (one "DIR OPTION..." per
+# line), and TK_TEST_SKIP (words among deps, lint, fuzz) leaves steps out.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 [ "$(id -u)" = 0 ] || { echo "run as root: the integration tests need namespaces" >&2; exit 1; }
-bash scripts/deps.sh || exit 1
+skip() { [[ " ${TK_TEST_SKIP:-} " == *" $1 "* ]]; }
+skip deps || bash scripts/deps.sh || exit 1
 export TK_TEST_MUST_WORK=1
 
 summary() { # build dir -> "passed failed skipped"
@@ -22,41 +28,61 @@ print(p, f, s)
 PY
 }
 
-run_suite() { # build dir, meson setup options...
+# 0: built (tests may have failed, testlog.json says which); 1: setup or build failed.
+build_and_test() { # build dir, meson setup options...
 	local dir=$1
 	shift
 	if [ -d "$dir" ]; then
-		meson setup --reconfigure "$dir" "$@" >/dev/null || return 1
+		meson setup --reconfigure "$dir" "$@" || return 1
 	else
-		meson setup "$dir" "$@" >/dev/null || return 1
+		meson setup "$dir" "$@" || return 1
 	fi
 	ninja -C "$dir" || return 1
-	meson test -C "$dir" --suite unit --suite integration --suite e2e --print-errorlogs \
-		--num-processes 2 --timeout-multiplier 3
+	meson test -C "$dir" --suite unit --suite docs --suite scripts --suite integration \
+		--suite e2e --print-errorlogs --num-processes 2 --timeout-multiplier 3
+	return 0
 }
 
 total_p=0 total_f=0 total_s=0 status=0
+fail_step() { # what
+	echo "FAILED: $1" >&2
+	total_f=$((total_f + 1))
+}
+
+if ! skip lint; then
+	echo "=== lint (clang-format, scan-build)"
+	if bash scripts/lint.sh; then total_p=$((total_p + 1)); else fail_step "scripts/lint.sh"; fi
+fi
+
 # The plugins as they are installed: static musl binaries, whenever deps.sh could fetch jansson's
 # source (it says so when it could not).
 musl=auto
 [ -d subprojects/packagecache/jansson ] && musl=enabled
-for variant in "build -Dmusl_plugins=$musl" "build-asan -Db_sanitize=address,undefined -Db_lundef=false"; do
-	# shellcheck disable=SC2086
-	set -- $variant
-	echo "=== $1"
-	run_suite "$@" || status=1
-	if [ -f "$1/meson-logs/testlog.json" ]; then
-		read -r p f s <<<"$(summary "$1")"
-		total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + s))
+variants="build -Dmusl_plugins=$musl
+build-asan -Db_sanitize=address,undefined -Db_lundef=false"
+while read -r -a variant; do
+	[ ${#variant[@]} -gt 0 ] || continue
+	dir=${variant[0]}
+	echo "=== $dir"
+	# A testlog.json left by an earlier run must not count for this one.
+	rm -f "$dir/meson-logs/testlog.json"
+	if ! build_and_test "${variant[@]}"; then
+		fail_step "setup or build of $dir"
+	elif [ ! -s "$dir/meson-logs/testlog.json" ]; then
+		fail_step "the tests of $dir left no results"
 	else
-		status=1
+		read -r p f s <<<"$(summary "$dir")"
+		total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + s))
 	fi
-done
-echo "=== fuzz (${TK_FUZZ_SECONDS:-60}s per target)"
-if bash scripts/fuzz.sh "${TK_FUZZ_SECONDS:-60}"; then
-	total_p=$((total_p + 1))
-else
-	total_f=$((total_f + 1))
+done <<<"${TK_TEST_VARIANTS:-$variants}"
+
+if ! skip fuzz; then
+	echo "=== fuzz (${TK_FUZZ_SECONDS:-60}s per target)"
+	if bash scripts/fuzz.sh "${TK_FUZZ_SECONDS:-60}"; then
+		total_p=$((total_p + 1))
+	else
+		fail_step "scripts/fuzz.sh"
+	fi
 fi
 [ "$total_f" = 0 ] || status=1
 echo "$total_p passed, $total_f failed, $total_s skipped"

@@ -4,18 +4,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "daemon.h"
 #include "store.h"
 #include "volumed.h"
 
+/* The tenants table is a macro that the string literals after it continue. */
+/* clang-format off */
 static const char *const migrations[] = {
 	/* 1: initial schema.  AUTOINCREMENT keeps ids (xfs project ids derive from them) unique
 	 * forever. */
-	"CREATE TABLE tenants ("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  name TEXT NOT NULL UNIQUE,"
-	"  owner_uid INTEGER, owner_gid INTEGER,"
-	"  max_bytes INTEGER, max_volumes INTEGER,"
-	"  created INTEGER NOT NULL);"
+	TK_TENANTS_TABLE_SQL("max_bytes INTEGER, max_volumes INTEGER")
 	"CREATE TABLE volumes ("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  name TEXT NOT NULL UNIQUE,"
@@ -30,6 +28,7 @@ static const char *const migrations[] = {
 	"  mount_id TEXT NOT NULL,"
 	"  PRIMARY KEY (volume_id, mount_id));",
 };
+/* clang-format on */
 
 static const char *const state_names[] = {
 	[VOLUME_CREATING] = "creating",
@@ -39,11 +38,8 @@ static const char *const state_names[] = {
 
 int db_open(struct manager *m, tk_err *err)
 {
-	char path[4096];
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/volumed.db", m->state_dir) >= sizeof(path))
-		return tk_err_set(err, -ENAMETOOLONG, "state directory path too long");
-	return tk_store_open(path, migrations, ELEMENTSOF(migrations), &m->store, err);
+	return tk_daemon_open_state(m->state_dir, "volumed.db", migrations, ELEMENTSOF(migrations),
+				    &volumed_tenants, &m->store, &m->tenants, err);
 }
 
 static void bind_opt_text(sqlite3_stmt *st, int col, const char *s)
@@ -54,35 +50,6 @@ static void bind_opt_text(sqlite3_stmt *st, int col, const char *s)
 		sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC);
 }
 
-static int load_tenants(struct manager *m, tk_err *err)
-{
-	struct vtenant **tail = &m->tenants;
-	sqlite3_stmt *st;
-	int r, rc;
-
-	r = tk_store_stmt(m->store,
-			  "SELECT id, name, owner_uid, owner_gid, max_bytes, max_volumes, created "
-			  "FROM tenants ORDER BY id",
-			  &st, err);
-	if (r < 0)
-		return r;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct vtenant *t = calloc(1, sizeof(*t));
-		if (!t)
-			return tk_err_set(err, -ENOMEM, "out of memory");
-		t->id = sqlite3_column_int64(st, 0);
-		snprintf(t->name, sizeof(t->name), "%s", tk_store_column_text(st, 1));
-		t->owner_uid = tk_store_column_opt_int(st, 2);
-		t->owner_gid = tk_store_column_opt_int(st, 3);
-		t->max_bytes = tk_store_column_opt_int(st, 4);
-		t->max_volumes = tk_store_column_opt_int(st, 5);
-		t->created = sqlite3_column_int64(st, 6);
-		*tail = t;
-		tail = &t->next;
-	}
-	return rc == SQLITE_DONE ? 0 : tk_store_step_error(m->store, rc, "loading tenants", err);
-}
-
 static int volume_from_row(struct manager *m, sqlite3_stmt *st, struct volume *v, tk_err *err)
 {
 	int64_t tenant_id = sqlite3_column_int64(st, 2);
@@ -90,10 +57,7 @@ static int volume_from_row(struct manager *m, sqlite3_stmt *st, struct volume *v
 
 	v->id = sqlite3_column_int64(st, 0);
 	snprintf(v->name, sizeof(v->name), "%s", tk_store_column_text(st, 1));
-	for (struct vtenant *t = m->tenants; t; t = t->next)
-		if (t->id == tenant_id)
-			v->tenant = t;
-	if (!v->tenant)
+	if (!(v->tenant = tk_tenant_get_by_id(&m->tenants, tenant_id)))
 		return tk_err_set(err, -EIO, "volume '%s' has no tenant", v->name);
 	if (!(v->backend = backend_by_name(tk_store_column_text(st, 3))))
 		return tk_err_set(err, -EIO, "volume '%s' has unknown backend '%s'", v->name,
@@ -142,43 +106,7 @@ static int load_volumes(struct manager *m, tk_err *err)
 
 int db_load(struct manager *m, tk_err *err)
 {
-	int r = load_tenants(m, err);
-	return r < 0 ? r : load_volumes(m, err);
-}
-
-int db_tenant_insert(struct manager *m, struct vtenant *t, tk_err *err)
-{
-	sqlite3_stmt *st;
-	int r;
-
-	r = tk_store_stmt(
-		m->store,
-		"INSERT INTO tenants (name, owner_uid, owner_gid, max_bytes, max_volumes, "
-		"created) VALUES (?, ?, ?, ?, ?, ?)",
-		&st, err);
-	if (r < 0)
-		return r;
-	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-	tk_store_bind_opt_int(st, 2, t->owner_uid);
-	tk_store_bind_opt_int(st, 3, t->owner_gid);
-	tk_store_bind_opt_int(st, 4, t->max_bytes);
-	tk_store_bind_opt_int(st, 5, t->max_volumes);
-	sqlite3_bind_int64(st, 6, t->created);
-	if ((r = tk_store_step_done(m->store, st, err)) < 0)
-		return r;
-	t->id = sqlite3_last_insert_rowid(tk_store_db(m->store));
-	return 0;
-}
-
-int db_tenant_delete(struct manager *m, const struct vtenant *t, tk_err *err)
-{
-	sqlite3_stmt *st;
-	int r = tk_store_stmt(m->store, "DELETE FROM tenants WHERE id = ?", &st, err);
-
-	if (r < 0)
-		return r;
-	sqlite3_bind_int64(st, 1, t->id);
-	return tk_store_step_done(m->store, st, err);
+	return load_volumes(m, err);
 }
 
 int db_volume_insert(struct manager *m, struct volume *v, tk_err *err)

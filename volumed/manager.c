@@ -12,21 +12,32 @@
 #include "volume.h"
 #include "volumed.h"
 
+static unsigned tenant_volumes(const struct tk_tenant *t)
+{
+	return t->n_volumes;
+}
+
+const struct tk_tenant_kind volumed_tenants = {
+	.limits = (const enum tk_tenant_limit[]){ TK_TENANT_MAX_BYTES, TK_TENANT_MAX_VOLUMES },
+	.n_limits = 2,
+	.usage_json = tenant_usage_json,
+	.held = tenant_volumes,
+	.held_what = "volume(s)",
+};
+
 int manager_open(struct manager *m, tk_err *err)
 {
 	int r;
 
-	if (mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
-		return tk_err_set(err, -errno, "cannot create state directory '%s': %m",
-				  m->state_dir);
+	m->started = time(NULL);
+	/* First: it creates the state directory, in which the volume root is by default. */
+	if ((r = db_open(m, err)) < 0)
+		return tk_err_wrap(err, r, "opening state database in '%s'", m->state_dir);
 	if (mkdir(m->root, 0711) < 0 && errno != EEXIST)
 		return tk_err_set(err, -errno, "cannot create volume root '%s': %m", m->root);
 	m->root_fd = open(m->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (m->root_fd < 0)
 		return tk_err_set(err, -errno, "cannot open volume root '%s': %m", m->root);
-	m->started = time(NULL);
-	if ((r = db_open(m, err)) < 0)
-		return tk_err_wrap(err, r, "opening state database in '%s'", m->state_dir);
 	if ((r = db_load(m, err)) < 0)
 		return tk_err_wrap(err, r, "loading state");
 	return 0;
@@ -39,23 +50,11 @@ void manager_close(struct manager *m)
 		m->volumes = v->next;
 		free(v);
 	}
-	while (m->tenants) {
-		struct vtenant *t = m->tenants;
-		m->tenants = t->next;
-		free(t);
-	}
+	tk_tenants_done(&m->tenants);
 	m->store = tk_store_close(m->store);
 	if (m->root_fd >= 0)
 		close(m->root_fd);
 	m->root_fd = -1;
-}
-
-struct vtenant *manager_tenant(struct manager *m, const char *name)
-{
-	for (struct vtenant *t = m->tenants; t; t = t->next)
-		if (strcmp(t->name, name) == 0)
-			return t;
-	return NULL;
 }
 
 struct volume *manager_volume(struct manager *m, const char *name)
@@ -64,11 +63,6 @@ struct volume *manager_volume(struct manager *m, const char *name)
 		if (strcmp(v->name, name) == 0)
 			return v;
 	return NULL;
-}
-
-int caller_may_manage(const struct tk_caller *c, const struct vtenant *t, tk_err *err)
-{
-	return tk_caller_may_manage(c, t->owner_uid, t->owner_gid, t->name, err);
 }
 
 static const struct backend *const backends[] = { &backend_btrfs, &backend_xfs, &backend_loop };

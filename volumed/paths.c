@@ -17,13 +17,13 @@ static int open_subdir(int dirfd, const char *name, mode_t mode, bool create, in
 	return tk_open_beneath(dirfd, name, O_PATH | O_DIRECTORY, 0, ret_fd, err);
 }
 
-int volume_tenant_dir(struct manager *m, const struct vtenant *t, bool create, int *ret_fd,
+int volume_tenant_dir(struct manager *m, const struct tk_tenant *t, bool create, int *ret_fd,
 		      tk_err *err)
 {
 	return open_subdir(m->root_fd, t->name, 0711, create, ret_fd, err);
 }
 
-int volume_image_dir(struct manager *m, const struct vtenant *t, bool create, int *ret_fd,
+int volume_image_dir(struct manager *m, const struct tk_tenant *t, bool create, int *ret_fd,
 		     tk_err *err)
 {
 	_cleanup_close_ int images_fd = -1;

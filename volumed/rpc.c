@@ -6,45 +6,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "json.h"
 #include "log.h"
 #include "rpc.h"
 #include "volume.h"
 #include "volumed.h"
 
-typedef int (*handler_fn)(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
-			  tk_err *err);
-
 static int find_tenant(struct manager *m, const struct tk_caller *c, const char *name,
-		       struct vtenant **ret, tk_err *err)
+		       struct tk_tenant **ret, tk_err *err)
 {
-	struct vtenant *t = manager_tenant(m, name);
-
-	if (!t)
-		return tk_err_set(err, -ENOENT, "no tenant '%s'", name);
-	*ret = t;
-	return caller_may_manage(c, t, err);
-}
-
-/* A size as a JSON integer of bytes or a string like "512M"; NULL leaves *ret alone. */
-static int parse_size(json_t *j, const char *what, uint64_t *ret, tk_err *err)
-{
-	int r;
-
-	if (!j)
-		return 0;
-	if (json_is_integer(j) && json_integer_value(j) > 0) {
-		*ret = (uint64_t)json_integer_value(j);
-		return 0;
-	}
-	if (!json_is_string(j))
-		return tk_err_set(err, -EINVAL,
-				  "%s must be a positive number of bytes or a size "
-				  "like \"512M\"",
-				  what);
-	if ((r = tk_size_parse(json_string_value(j), ret, err)) < 0)
-		return tk_err_wrap(err, r, "%s", what);
-	return 0;
+	return tk_tenant_find(&m->tenants, c, name, ret, err);
 }
 
 static int parse_mode(json_t *j, uint32_t *ret, tk_err *err)
@@ -73,13 +45,6 @@ static int parse_mode(json_t *j, uint32_t *ret, tk_err *err)
 	return 0;
 }
 
-static int check_id(json_int_t v, const char *what, tk_err *err)
-{
-	if (v < -1 || v > 0xfffffffe)
-		return tk_err_set(err, -EINVAL, "%s %lld is out of range", what, (long long)v);
-	return 0;
-}
-
 static json_t *backends_json(struct manager *m)
 {
 	const struct backend *b;
@@ -104,7 +69,7 @@ static int op_status(struct manager *m, const struct tk_caller *c, json_t *args,
 	(void)c;
 	if ((r = tk_json_unpack(args, "status args", err, "{}")) < 0)
 		return r;
-	for (struct vtenant *t = m->tenants; t; t = t->next)
+	for (struct tk_tenant *t = m->tenants.list; t; t = t->next)
 		tenants++;
 	for (struct volume *v = m->volumes; v; v = v->next)
 		volumes++;
@@ -113,86 +78,6 @@ static int op_status(struct manager *m, const struct tk_caller *c, json_t *args,
 			 (int)getpid(), "tenants", (int)tenants, "volumes", (int)volumes, "root",
 			 m->root, "state_dir", m->state_dir, "socket", m->socket_path,
 			 "default_backend", m->default_backend->name, "backends", backends_json(m));
-	return 0;
-}
-
-static int op_tenant_create(struct manager *m, const struct tk_caller *c, json_t *args,
-			    json_t **ret, tk_err *err)
-{
-	json_int_t uid = -1, gid = -1, max_volumes = -1;
-	struct tenant_params p = { .max_bytes = -1 };
-	json_t *max_bytes = NULL;
-	struct vtenant *t = NULL;
-	uint64_t bytes = 0;
-	int r;
-
-	if ((r = tk_require_admin(c, "tenant.create", err)) < 0)
-		return r;
-	r = tk_json_unpack(args, "tenant.create args", err, "{s:s, s?I, s?I, s?o, s?I}", "name",
-			   &p.name, "owner_uid", &uid, "owner_gid", &gid, "max_bytes", &max_bytes,
-			   "max_volumes", &max_volumes);
-	if (r < 0 || (r = check_id(uid, "owner_uid", err)) < 0 ||
-	    (r = check_id(gid, "owner_gid", err)) < 0)
-		return r;
-	if (max_volumes < -1 || max_volumes > 1 << 20)
-		return tk_err_set(err, -EINVAL, "max_volumes %lld is out of range (0..%d)",
-				  (long long)max_volumes, 1 << 20);
-	if (max_bytes && !json_is_null(max_bytes)) {
-		if ((r = parse_size(max_bytes, "max_bytes", &bytes, err)) < 0)
-			return r;
-		p.max_bytes = (int64_t)bytes;
-	}
-	p.owner_uid = uid;
-	p.owner_gid = gid;
-	p.max_volumes = max_volumes;
-	if ((r = tenant_create(m, &p, &t, err)) < 0)
-		return r;
-	*ret = tenant_to_json(t);
-	return 0;
-}
-
-static int op_tenant_list(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
-			  tk_err *err)
-{
-	json_t *list;
-	int r;
-
-	if ((r = tk_json_unpack(args, "tenant.list args", err, "{}")) < 0)
-		return r;
-	list = json_array();
-	for (struct vtenant *t = m->tenants; t; t = t->next)
-		if (caller_may_manage(c, t, NULL) >= 0)
-			json_array_append_new(list, tenant_to_json(t));
-	*ret = json_pack("{s:o}", "tenants", list);
-	return 0;
-}
-
-static int op_tenant_inspect(struct manager *m, const struct tk_caller *c, json_t *args,
-			     json_t **ret, tk_err *err)
-{
-	struct vtenant *t = NULL;
-	const char *name;
-	int r;
-
-	if ((r = tk_json_unpack(args, "tenant.inspect args", err, "{s:s}", "name", &name)) < 0 ||
-	    (r = find_tenant(m, c, name, &t, err)) < 0)
-		return r;
-	*ret = tenant_to_json(t);
-	return 0;
-}
-
-static int op_tenant_delete(struct manager *m, const struct tk_caller *c, json_t *args,
-			    json_t **ret, tk_err *err)
-{
-	struct vtenant *t = NULL;
-	const char *name;
-	int r;
-
-	if ((r = tk_require_admin(c, "tenant.delete", err)) < 0 ||
-	    (r = tk_json_unpack(args, "tenant.delete args", err, "{s:s}", "name", &name)) < 0 ||
-	    (r = find_tenant(m, c, name, &t, err)) < 0 || (r = tenant_delete(m, t, err)) < 0)
-		return r;
-	*ret = json_object();
 	return 0;
 }
 
@@ -211,7 +96,7 @@ static int op_volume_create(struct manager *m, const struct tk_caller *c, json_t
 			   &tenant, "size", &size, "backend", &backend, "fs", &p.fs, "uid", &uid,
 			   "gid", &gid, "mode", &mode);
 	if (r < 0 || (r = find_tenant(m, c, tenant, &p.tenant, err)) < 0 ||
-	    (r = parse_size(size, "size", &p.size, err)) < 0 ||
+	    (r = tk_size_from_json(size, "size", &p.size, err)) < 0 ||
 	    (r = parse_mode(mode, &p.mode, err)) < 0)
 		return r;
 	if (uid < 0 || uid > 0xfffffffe || gid < 0 || gid > 0xfffffffe)
@@ -231,7 +116,7 @@ static int op_volume_list(struct manager *m, const struct tk_caller *c, json_t *
 			  tk_err *err)
 {
 	const char *tenant = NULL;
-	struct vtenant *only = NULL;
+	struct tk_tenant *only = NULL;
 	json_t *list;
 	int r;
 
@@ -271,7 +156,7 @@ static int op_volume_resize(struct manager *m, const struct tk_caller *c, json_t
 
 	if ((r = tk_json_unpack(args, "volume.resize args", err, "{s:s, s:o}", "name", &name,
 				"size", &jsize)) < 0 ||
-	    (r = parse_size(jsize, "size", &size, err)) < 0 ||
+	    (r = tk_size_from_json(jsize, "size", &size, err)) < 0 ||
 	    (r = volume_find(m, c, name, &v, err)) < 0 || (r = volume_resize(m, v, size, err)) < 0)
 		return r;
 	*ret = volume_to_json(m, v);
@@ -333,7 +218,9 @@ int volume_mount_ref(struct manager *m, struct volume *v, const char *id, bool a
 	r = add ? db_mount_add(m, v, id, err) : db_mount_remove(m, v, id, err);
 	if (r < 0)
 		return r;
-	log_info("Volume '%s' %s by '%s'", v->name, add ? "mounted" : "unmounted", id);
+	/* Idempotent, so a client can repeat it at will: bounded in the log. */
+	(void)log_ratelimit_full_errno(LOG_INFO, 0, "Volume '%s' %s by '%s'", v->name,
+				       add ? "mounted" : "unmounted", id);
 	return 0;
 }
 
@@ -367,15 +254,8 @@ static int op_volume_unmount(struct manager *m, const struct tk_caller *c, json_
 	return op_volume_mount(m, c, args, ret, err, false);
 }
 
-static const struct {
-	const char *op;
-	handler_fn fn;
-} handlers[] = {
+static const struct tk_rpc_handler handlers[] = {
 	{ "status", op_status },
-	{ "tenant.create", op_tenant_create },
-	{ "tenant.list", op_tenant_list },
-	{ "tenant.inspect", op_tenant_inspect },
-	{ "tenant.delete", op_tenant_delete },
 	{ "volume.create", op_volume_create },
 	{ "volume.list", op_volume_list },
 	{ "volume.inspect", op_volume_inspect },
@@ -388,18 +268,5 @@ static const struct {
 
 json_t *rpc_dispatch(struct manager *m, const struct tk_caller *c, json_t *request)
 {
-	json_t *args, *result = NULL;
-	const char *op = "?";
-	tk_err err = {};
-	int r;
-
-	if ((r = tk_rpc_parse_request(request, &op, &args, &err)) < 0)
-		return tk_server_reply(op, r, NULL, c, &err);
-	for (size_t i = 0; i < ELEMENTSOF(handlers); i++)
-		if (strcmp(handlers[i].op, op) == 0) {
-			r = handlers[i].fn(m, c, args, &result, &err);
-			return tk_server_reply(op, r, result, c, &err);
-		}
-	r = tk_err_set(&err, -EOPNOTSUPP, "unknown op '%s'", op);
-	return tk_server_reply(op, r, NULL, c, &err);
+	return tk_rpc_dispatch(handlers, ELEMENTSOF(handlers), m, &m->tenants, c, request);
 }

@@ -15,57 +15,9 @@
 #include "volumed.h"
 
 /* Below this, filesystem metadata would be most of the volume. */
-#define VOLUME_SIZE_MIN (16ULL << 20)
+/* A directory quota (btrfs qgroup, xfs project) needs no room of its own. */
+#define VOLUME_SIZE_MIN (1ULL << 20)
 #define VOLUME_SIZE_MAX (1ULL << 50)
-
-int tenant_create(struct manager *m, const struct tenant_params *p, struct vtenant **ret,
-		  tk_err *err)
-{
-	_cleanup_free_ struct vtenant *t = NULL;
-	struct vtenant **tail = &m->tenants;
-	int r;
-
-	if ((r = tk_name_validate(p->name, "tenant name", err)) < 0)
-		return r;
-	if (manager_tenant(m, p->name))
-		return tk_err_set(err, -EEXIST, "tenant '%s' already exists", p->name);
-	if (!(t = calloc(1, sizeof(*t))))
-		return tk_err_set(err, -ENOMEM, "out of memory");
-	snprintf(t->name, sizeof(t->name), "%s", p->name);
-	t->owner_uid = p->owner_uid;
-	t->owner_gid = p->owner_gid;
-	t->max_bytes = p->max_bytes;
-	t->max_volumes = p->max_volumes;
-	t->created = time(NULL);
-	if ((r = db_tenant_insert(m, t, err)) < 0)
-		return tk_err_wrap(err, r, "creating tenant '%s'", p->name);
-	log_info("Created tenant '%s' (id %lld)", t->name, (long long)t->id);
-	while (*tail)
-		tail = &(*tail)->next;
-	*tail = t;
-	*ret = TAKE_PTR(t);
-	return 0;
-}
-
-int tenant_delete(struct manager *m, struct vtenant *t, tk_err *err)
-{
-	int r;
-
-	if (t->n_volumes > 0)
-		return tk_err_set(err, -EBUSY,
-				  "tenant '%s' still has %u volume(s); delete them first", t->name,
-				  t->n_volumes);
-	if ((r = db_tenant_delete(m, t, err)) < 0)
-		return tk_err_wrap(err, r, "deleting tenant '%s'", t->name);
-	log_info("Deleted tenant '%s'", t->name);
-	for (struct vtenant **pp = &m->tenants; *pp; pp = &(*pp)->next)
-		if (*pp == t) {
-			*pp = t->next;
-			break;
-		}
-	free(t);
-	return 0;
-}
 
 int volume_find(struct manager *m, const struct tk_caller *c, const char *name, struct volume **ret,
 		tk_err *err)
@@ -79,7 +31,7 @@ int volume_find(struct manager *m, const struct tk_caller *c, const char *name, 
 }
 
 /* added: bytes a create, snapshot or resize adds to the tenant; volumes: 1 or 0 more. */
-static int check_limits(const struct vtenant *t, uint64_t added, unsigned volumes, tk_err *err)
+static int check_limits(const struct tk_tenant *t, uint64_t added, unsigned volumes, tk_err *err)
 {
 	char a[32], b[32];
 
@@ -95,11 +47,31 @@ static int check_limits(const struct vtenant *t, uint64_t added, unsigned volume
 	return 0;
 }
 
+/* The backend's minimum for a new volume formatted fs (NULL or "": the backend's default). */
+static int check_min_size(const struct backend *b, const char *fs, uint64_t size, tk_err *err)
+{
+	const char *why = "the smallest quota volumed sets";
+	uint64_t min = VOLUME_SIZE_MIN;
+	char a[32], c[32];
+
+	if (b->min_size)
+		min = b->min_size(fs && *fs ? fs : "ext4", &why);
+	if (size >= min)
+		return 0;
+	if (b == &backend_loop)
+		return tk_err_set(
+			err, -EINVAL,
+			"a volume of the loop backend formatted %s needs at least %s (%s), "
+			"not %s",
+			fs && *fs ? fs : "ext4", tk_size_format(min, a, sizeof(a)), why,
+			tk_size_format(size, c, sizeof(c)));
+	return tk_err_set(err, -EINVAL, "a volume of the %s backend needs at least %s (%s), not %s",
+			  b->name, tk_size_format(min, a, sizeof(a)), why,
+			  tk_size_format(size, c, sizeof(c)));
+}
+
 static int check_size(uint64_t size, tk_err *err)
 {
-	if (size < VOLUME_SIZE_MIN)
-		return tk_err_set(err, -EINVAL, "a volume needs at least 16M, not %llu bytes",
-				  (unsigned long long)size);
 	if (size > VOLUME_SIZE_MAX)
 		return tk_err_set(err, -EINVAL, "a volume can be at most 1P");
 	return 0;
@@ -139,29 +111,77 @@ static void volume_unlink(struct manager *m, struct volume *v)
 }
 
 /*
- * Runs make (the backend's create or snapshot) between an intent row and its confirmation.  On
- * failure the backend's remove sweeps up whatever make left and the row goes.
+ * Slow kernel work (mkfs, resize2fs, fallocate, umount) runs with the state lock dropped, so
+ * other requests are served meanwhile.  It works on a private copy of the volume (requests under
+ * the lock may read the original) and the result is copied back under the lock; busy keeps
+ * others from deleting, resizing or snapshotting the volume in between.
  */
-static int volume_build(struct manager *m, struct volume *v, const struct volume *src, tk_err *err)
+static void volume_commit(struct volume *v, const struct volume *work)
+{
+	struct volume *next = v->next;
+	unsigned busy = v->busy;
+
+	*v = *work;
+	v->next = next;
+	v->busy = busy;
+}
+
+static int volume_check_idle(const struct volume *v, tk_err *err)
+{
+	if (v->busy || v->state != VOLUME_READY)
+		return tk_err_set(err, -EBUSY,
+				  "volume '%s' is busy (%s); try again when it is done", v->name,
+				  v->state == VOLUME_CREATING	? "being created"
+				  : v->state == VOLUME_DELETING ? "being deleted"
+								: "being resized or copied");
+	return 0;
+}
+
+/*
+ * Runs make (the backend's create or snapshot) between an intent row and its confirmation.  On
+ * failure the backend's remove sweeps up whatever make left and the row goes.  The volume is in
+ * the model (state creating) from the start, so its name and its share of the tenant's limits
+ * are taken while the lock is dropped.
+ */
+static int volume_build(struct manager *m, struct volume *v, struct volume *src, tk_err *err)
 {
 	tk_err cleanup_err = {};
-	int r;
+	struct volume work;
+	int r, q = 0;
 
 	v->state = VOLUME_CREATING;
 	v->created = time(NULL);
 	v->direct_io = -1;
 	if ((r = db_volume_insert(m, v, err)) < 0)
 		return tk_err_wrap(err, r, "recording volume '%s'", v->name);
+	volume_link(m, v);
+	v->busy++;
+	if (src)
+		src->busy++;
+	work = *v;
+	tk_server_state_unlock();
 	r = fault_point("volume-backend", err);
 	if (r >= 0)
-		r = src ? v->backend->snapshot(m, src, v, err) : v->backend->create(m, v, err);
-	if (r >= 0 && (r = fault_point("volume-ready", err)) >= 0) {
+		r = src ? work.backend->snapshot(m, src, &work, err)
+			: work.backend->create(m, &work, err);
+	if (r >= 0)
+		r = fault_point("volume-ready", err);
+	if (r < 0)
+		q = work.backend->remove(m, &work, &cleanup_err);
+	tk_server_state_lock();
+	if (src)
+		src->busy--;
+	v->busy--;
+	volume_commit(v, &work);
+	if (r >= 0) {
 		v->state = VOLUME_READY;
 		r = db_volume_update(m, v, err);
+		if (r >= 0)
+			return 0;
+		q = v->backend->remove(m, v, &cleanup_err);
 	}
-	if (r >= 0)
-		return 0;
-	if (v->backend->remove(m, v, &cleanup_err) < 0 || db_volume_delete(m, v, &cleanup_err) < 0)
+	volume_unlink(m, v);
+	if (q < 0 || db_volume_delete(m, v, &cleanup_err) < 0)
 		log_error(
 			"Cleaning up after the failed create of '%s': %s (the next start retries)",
 			v->name, cleanup_err.msg);
@@ -177,9 +197,10 @@ int volume_create(struct manager *m, const struct volume_params *p, struct volum
 	int r;
 
 	if ((r = check_new_volume(m, p->name, err)) < 0 || (r = check_size(p->size, err)) < 0 ||
+	    (r = check_min_size(backend, p->fs, p->size, err)) < 0 ||
 	    (r = check_limits(p->tenant, p->size, 1, err)) < 0)
 		return r;
-	if ((r = backend->probe(m, err)) < 0)
+	if (backend->probe(m, err) < 0)
 		return tk_err_wrap(err, -EOPNOTSUPP, "backend '%s' cannot be used here",
 				   backend->name);
 	if (p->fs && *p->fs && backend != &backend_loop && strcmp(p->fs, backend->name) != 0)
@@ -209,7 +230,6 @@ int volume_create(struct manager *m, const struct volume_params *p, struct volum
 		return tk_err_wrap(err, r, "creating volume '%s'", p->name);
 	log_info("Created volume '%s' of tenant '%s': %s %s, %llu bytes at '%s'", v->name,
 		 v->tenant->name, v->backend->name, v->fs, (unsigned long long)v->size, path);
-	volume_link(m, v);
 	*ret = TAKE_PTR(v);
 	return 0;
 }
@@ -225,20 +245,20 @@ int volume_snapshot(struct manager *m, struct volume *src, const char *name, str
 				  "'%s' is a %s volume: only btrfs volumes have "
 				  "snapshots",
 				  src->name, src->backend->name);
-	if ((r = check_new_volume(m, name, err)) < 0 ||
+	if ((r = volume_check_idle(src, err)) < 0 || (r = check_new_volume(m, name, err)) < 0 ||
 	    (r = check_limits(src->tenant, src->size, 1, err)) < 0)
 		return r;
 	if (!(v = calloc(1, sizeof(*v))))
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	*v = *src;
 	v->next = NULL;
+	v->busy = 0;
 	v->problem[0] = v->uuid[0] = '\0';
 	snprintf(v->name, sizeof(v->name), "%s", name);
 	snprintf(v->snapshot_of, sizeof(v->snapshot_of), "%s", src->name);
 	if ((r = volume_build(m, v, src, err)) < 0)
 		return tk_err_wrap(err, r, "snapshotting '%s' as '%s'", src->name, name);
 	log_info("Created volume '%s' as a snapshot of '%s'", v->name, src->name);
-	volume_link(m, v);
 	*ret = TAKE_PTR(v);
 	return 0;
 }
@@ -254,18 +274,31 @@ static int mount_count(struct manager *m, const struct volume *v)
 
 int volume_delete(struct manager *m, struct volume *v, bool force, tk_err *err)
 {
-	int mounts = mount_count(m, v), r;
+	int mounts, r;
+	struct volume work;
 
+	if ((r = volume_check_idle(v, err)) < 0)
+		return r;
+	mounts = mount_count(m, v);
 	if (mounts > 0 && !force)
 		return tk_err_set(
 			err, -EBUSY,
 			"volume '%s' is mounted by %d container(s); stop them or use force",
 			v->name, mounts);
 	v->state = VOLUME_DELETING;
-	if ((r = db_volume_update(m, v, err)) < 0)
+	if ((r = db_volume_update(m, v, err)) < 0) {
+		v->state = VOLUME_READY;
 		return tk_err_wrap(err, r, "deleting volume '%s'", v->name);
-	if ((r = fault_point("volume-remove", err)) < 0 ||
-	    (r = v->backend->remove(m, v, err)) < 0) {
+	}
+	v->busy++;
+	work = *v;
+	tk_server_state_unlock();
+	if ((r = fault_point("volume-remove", err)) >= 0)
+		r = work.backend->remove(m, &work, err);
+	tk_server_state_lock();
+	v->busy--;
+	volume_commit(v, &work);
+	if (r < 0) {
 		/* Nothing is lost yet (remove goes last to first): the volume stays usable. */
 		v->state = VOLUME_READY;
 		(void)db_volume_update(m, v, NULL);
@@ -285,8 +318,11 @@ int volume_delete(struct manager *m, struct volume *v, bool force, tk_err *err)
 int volume_resize(struct manager *m, struct volume *v, uint64_t size, tk_err *err)
 {
 	uint64_t old = v->size;
+	struct volume work;
 	int r;
 
+	if ((r = volume_check_idle(v, err)) < 0)
+		return r;
 	if (size < v->size)
 		return tk_err_set(
 			err, -EINVAL,
@@ -299,16 +335,27 @@ int volume_resize(struct manager *m, struct volume *v, uint64_t size, tk_err *er
 		return r;
 	if (v->problem[0])
 		return tk_err_set(err, -EIO, "'%s' is broken: %s", v->name, v->problem);
-	if ((r = v->backend->resize(m, v, size, err)) < 0)
+	/* Taken from the tenant's limit now, so a concurrent create cannot take it too. */
+	v->tenant->bytes += size - old;
+	v->busy++;
+	work = *v;
+	tk_server_state_unlock();
+	r = work.backend->resize(m, &work, size, err);
+	tk_server_state_lock();
+	v->busy--;
+	volume_commit(v, &work);
+	if (r < 0) {
+		v->tenant->bytes -= size - old;
 		return tk_err_wrap(err, r, "growing volume '%s'", v->name);
+	}
 	v->size = size;
 	if ((r = db_volume_update(m, v, err)) < 0) {
 		/* The kernel already gave the space; say so rather than pretend nothing changed. */
 		v->size = old;
+		v->tenant->bytes -= size - old;
 		return tk_err_wrap(err, r, "recording the new size of '%s' (the filesystem grew)",
 				   v->name);
 	}
-	v->tenant->bytes += size - old;
 	log_info("Grew volume '%s' from %llu to %llu bytes", v->name, (unsigned long long)old,
 		 (unsigned long long)size);
 	return 0;
@@ -360,23 +407,15 @@ int volumes_recover(struct manager *m, json_t *actions, tk_err *err)
 	return 0;
 }
 
-static json_t *opt_int(int64_t v)
-{
-	return v < 0 ? json_null() : json_integer(v);
-}
-
 static json_t *opt_string(const char *s)
 {
 	return s[0] ? json_string(s) : json_null();
 }
 
-json_t *tenant_to_json(const struct vtenant *t)
+void tenant_usage_json(const struct tk_tenant *t, json_t *o)
 {
-	return json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:i, s:I, s:I}", "name", t->name, "id",
-			 (json_int_t)t->id, "owner_uid", opt_int(t->owner_uid), "owner_gid",
-			 opt_int(t->owner_gid), "max_bytes", opt_int(t->max_bytes), "max_volumes",
-			 opt_int(t->max_volumes), "volumes", (int)t->n_volumes, "bytes",
-			 (json_int_t)t->bytes, "created", (json_int_t)t->created);
+	json_object_set_new(o, "volumes", json_integer(t->n_volumes));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)t->bytes));
 }
 
 static const char *state_name(const struct volume *v)
@@ -391,7 +430,9 @@ static const char *state_name(const struct volume *v)
 json_t *volume_to_json(struct manager *m, const struct volume *v)
 {
 	struct volume_usage u = {};
-	bool have_usage = !v->problem[0] && v->backend->usage(m, v, &u, NULL) >= 0;
+	/* Not while it is being made or removed: the filesystem is not there yet, or any more. */
+	bool have_usage = !v->problem[0] && v->state == VOLUME_READY &&
+			  v->backend->usage(m, v, &u, NULL) >= 0;
 	json_t *mounts = json_array();
 	char path[4096], mode[8];
 

@@ -10,23 +10,11 @@
 #include "cleanup.h"
 #include "err.h"
 #include "server.h"
+#include "tenant.h"
 
 struct tk_store;
 struct manager;
 struct volume;
-
-struct vtenant {
-	int64_t id;
-	char name[TK_NAME_MAX + 1];
-	int64_t owner_uid;   /* -1: none */
-	int64_t owner_gid;   /* -1: none */
-	int64_t max_bytes;   /* -1: unlimited */
-	int64_t max_volumes; /* -1: unlimited */
-	int64_t created;
-	uint64_t bytes; /* sum of its volumes' sizes */
-	unsigned n_volumes;
-	struct vtenant *next;
-};
 
 /*
  * A volume's row is written before any kernel work (state creating) and removed after all of it
@@ -56,6 +44,11 @@ struct backend {
 	int (*resize)(struct manager *m, struct volume *v, uint64_t size, tk_err *err);
 	int (*usage)(struct manager *m, const struct volume *v, struct volume_usage *ret,
 		     tk_err *err);
+	/*
+	 * The smallest volume that keeps its limit when formatted fs ("" for the default); NULL:
+	 * VOLUME_SIZE_MIN.  Sets why it is so.
+	 */
+	uint64_t (*min_size)(const char *fs, const char **ret_why);
 	/* NULL when the backend cannot snapshot; dst is a new volume of src's tenant. */
 	int (*snapshot)(struct manager *m, const struct volume *src, struct volume *dst,
 			tk_err *err);
@@ -66,7 +59,7 @@ extern const struct backend backend_loop, backend_btrfs, backend_xfs;
 struct volume {
 	int64_t id;
 	char name[TK_NAME_MAX + 1];
-	struct vtenant *tenant;
+	struct tk_tenant *tenant;
 	const struct backend *backend;
 	char fs[8]; /* ext4, xfs, btrfs */
 	uint64_t size;
@@ -79,6 +72,11 @@ struct volume {
 	char device[32];  /* /dev/loopN while attached (loop), "" otherwise */
 	int direct_io;	  /* loop: 1/0 as the kernel reports it, -1 unknown */
 	int64_t created;
+	/*
+	 * Requests working on it with the state lock dropped (create, resize, snapshot, delete):
+	 * while not 0 it is not deleted, resized or snapshotted by anyone else.
+	 */
+	unsigned busy;
 	struct volume *next;
 };
 
@@ -92,7 +90,7 @@ struct manager {
 	int64_t started;
 
 	struct tk_store *store;
-	struct vtenant *tenants;
+	struct tk_tenants tenants; /* of kind volumed_tenants */
 	struct volume *volumes;
 };
 
@@ -104,9 +102,18 @@ static inline int fault_point(const char *point, tk_err *err)
 	return tk_fault_point("TK_VOLUMED_FAULT", point, err);
 }
 #define report_action tk_report_action
-struct vtenant *manager_tenant(struct manager *m, const char *name);
+/* volumed's tenants keep byte and volume limits. */
+extern const struct tk_tenant_kind volumed_tenants;
+static inline struct tk_tenant *manager_tenant(struct manager *m, const char *name)
+{
+	return tk_tenant_get(&m->tenants, name);
+}
 struct volume *manager_volume(struct manager *m, const char *name);
-int caller_may_manage(const struct tk_caller *c, const struct vtenant *t, tk_err *err);
+static inline int caller_may_manage(const struct tk_caller *c, const struct tk_tenant *t,
+				    tk_err *err)
+{
+	return tk_tenant_may_manage(c, t, err);
+}
 const struct backend *backend_by_name(const char *name);
 /* All backends in order of preference, then NULL. */
 const struct backend *backend_at(size_t i);
@@ -115,12 +122,12 @@ const struct backend *backend_select(struct manager *m);
 
 /* paths.c: every path is built from validated names and opened beneath the root. */
 /* <root>/<tenant>, created 0711 when missing. */
-int volume_tenant_dir(struct manager *m, const struct vtenant *t, bool create, int *ret_fd,
+int volume_tenant_dir(struct manager *m, const struct tk_tenant *t, bool create, int *ret_fd,
 		      tk_err *err);
 /* "<root>/<tenant>/<volume>" for messages, mounting and the Docker API. */
 int volume_path(const struct manager *m, const struct volume *v, char *buf, size_t size);
 /* <root>/.images/<tenant>, created 0700 when missing (loop images live outside the data tree). */
-int volume_image_dir(struct manager *m, const struct vtenant *t, bool create, int *ret_fd,
+int volume_image_dir(struct manager *m, const struct tk_tenant *t, bool create, int *ret_fd,
 		     tk_err *err);
 /* True when path is a mount point, from /proc/self/mountinfo; fills the source device if asked. */
 bool path_is_mounted(const char *path, char *source, size_t size);
@@ -128,8 +135,6 @@ bool path_is_mounted(const char *path, char *source, size_t size);
 /* db.c */
 int db_open(struct manager *m, tk_err *err);
 int db_load(struct manager *m, tk_err *err);
-int db_tenant_insert(struct manager *m, struct vtenant *t, tk_err *err);
-int db_tenant_delete(struct manager *m, const struct vtenant *t, tk_err *err);
 int db_volume_insert(struct manager *m, struct volume *v, tk_err *err);
 int db_volume_update(struct manager *m, const struct volume *v, tk_err *err);
 int db_volume_delete(struct manager *m, const struct volume *v, tk_err *err);
@@ -140,17 +145,9 @@ int db_mount_remove(struct manager *m, const struct volume *v, const char *id, t
 int db_mounts(struct manager *m, const struct volume *v, json_t *array, tk_err *err);
 
 /* volume.c */
-struct tenant_params {
-	const char *name;
-	int64_t owner_uid, owner_gid, max_bytes, max_volumes;
-};
-int tenant_create(struct manager *m, const struct tenant_params *p, struct vtenant **ret,
-		  tk_err *err);
-int tenant_delete(struct manager *m, struct vtenant *t, tk_err *err);
-
 struct volume_params {
 	const char *name;
-	struct vtenant *tenant;
+	struct tk_tenant *tenant;
 	uint64_t size;
 	const struct backend *backend; /* NULL: the default */
 	const char *fs;		       /* NULL: ext4 (loop) */
@@ -167,7 +164,7 @@ int volume_snapshot(struct manager *m, struct volume *src, const char *name, str
 		    tk_err *err);
 /* On start: finishes interrupted creates and deletes, re-activates the rest. */
 int volumes_recover(struct manager *m, json_t *actions, tk_err *err);
-json_t *tenant_to_json(const struct vtenant *t);
+void tenant_usage_json(const struct tk_tenant *t, json_t *o);
 json_t *volume_to_json(struct manager *m, const struct volume *v);
 
 /* rpc.c: the local protocol */

@@ -38,22 +38,75 @@ static int cmd_add(struct plugin *p)
 		       : tk_cni_fail(&p->error, TK_CNI_ERR_IO, "cannot write the result", "stdout");
 }
 
+/*
+ * CHECK follows prevResult (CNI 1.1 "must consult the prevResult"): it names the container's
+ * interface, in a sandbox, and that interface's MAC, which a later plugin of the chain (tuning)
+ * may have changed.  Returns the interface's index in prevResult.
+ */
+static int prev_interface(struct plugin *p, json_int_t *ret_index)
+{
+	json_t *list = json_object_get(p->cfg.prev_result, "interfaces"), *i;
+	size_t n;
+
+	json_array_foreach(list, n, i)
+	{
+		const char *name = json_string_value(json_object_get(i, "name"));
+		const char *sandbox = json_string_value(json_object_get(i, "sandbox"));
+		json_t *mac = json_object_get(i, "mac");
+
+		if (!name || strcmp(name, p->env.ifname) != 0 || !sandbox || !*sandbox)
+			continue;
+		if (mac && !json_is_string(mac))
+			return tk_cni_fail(&p->error, TK_CNI_ERR_INVALID_CONFIG,
+					   "invalid prevResult",
+					   "prevResult.interfaces[%zu].mac must be a string", n);
+		p->check_mac = json_string_value(mac);
+		*ret_index = (json_int_t)n;
+		return 0;
+	}
+	return tk_cni_fail(&p->error, TK_CNI_ERR_CHECK, "prevResult does not match the attachment",
+			   "prevResult.interfaces lists no interface '%s' in a sandbox",
+			   p->env.ifname);
+}
+
+/* prevResult lists netd's host veth, outside any sandbox, as ADD did. */
+static int prev_host_interface(struct plugin *p, json_t *endpoint)
+{
+	const char *host = json_string_value(json_object_get(endpoint, "host_ifname"));
+	json_t *list = json_object_get(p->cfg.prev_result, "interfaces"), *i;
+	size_t n;
+
+	json_array_foreach(list, n, i)
+	{
+		const char *name = json_string_value(json_object_get(i, "name"));
+		const char *sandbox = json_string_value(json_object_get(i, "sandbox"));
+
+		if (host && name && strcmp(name, host) == 0 && (!sandbox || !*sandbox))
+			return 0;
+	}
+	return tk_cni_fail(&p->error, TK_CNI_ERR_CHECK, "prevResult does not match the attachment",
+			   "prevResult.interfaces lists no host interface '%s'", host ?: "?");
+}
+
 static int cmd_check(struct plugin *p)
 {
 	_cleanup_(json_decrefp) json_t *endpoint = NULL;
 	_cleanup_close_ int netns_fd = -1;
+	json_int_t iface = -1;
 	json_t *problem;
 
 	if (!p->cfg.prev_result)
 		return tk_cni_fail(&p->error, TK_CNI_ERR_INVALID_CONFIG, "prevResult is required",
 				   "CHECK compares the attachment with the result of ADD");
-	if (plugin_open_netns(p, &netns_fd) < 0 || plugin_inspect(p, true, &endpoint) < 0)
+	if (plugin_open_netns(p, &netns_fd) < 0 || prev_interface(p, &iface) < 0 ||
+	    plugin_inspect(p, true, &endpoint) < 0)
 		return -1;
 	if (strcmp(json_string_value(json_object_get(endpoint, "kind")) ?: "", "veth") != 0)
 		return tk_cni_fail(&p->error, TK_CNI_ERR_CHECK, "not a tenant-bridge endpoint",
 				   "%s %s is a tenant-ipam lease", p->env.container_id,
 				   p->env.ifname);
-	if (plugin_check_prev_result(p, endpoint) < 0)
+	if (prev_host_interface(p, endpoint) < 0 ||
+	    plugin_check_prev_result(p, endpoint, iface) < 0)
 		return -1;
 	problem = json_array_get(json_object_get(endpoint, "problems"), 0);
 	if (problem)

@@ -45,7 +45,7 @@ static int cmd_check(struct plugin *p)
 		return tk_cni_fail(&p->error, TK_CNI_ERR_CHECK, "not a tenant-ipam lease",
 				   "%s %s is a tenant-bridge endpoint", p->env.container_id,
 				   p->env.ifname);
-	return plugin_check_prev_result(p, lease);
+	return plugin_check_prev_result(p, lease, -1);
 }
 
 int main(void)

@@ -62,17 +62,34 @@ b1=$(addr b1)
 expect_eq "b1 is on beta-net" beta-net "$("$NETCTL" --json inspect endpoint default-b1 | jq -r .network)"
 expect_fail "c1 cannot ping b1 (other tenant)" C task exec --exec-id p2 c1 ping -c1 -W1 "$b1"
 
-# ctr does not call CNI DEL when a task goes; GC with the runtime's list is how a runtime
-# cleans up after itself.
-for c in c1 c2 b1; do C task kill -s KILL "$c" >/dev/null 2>&1; done
+# ctr does not call CNI DEL when a task goes: its netns dies with the task, and the kernel deletes
+# the veth with it.  Killed and removed while netd is stopped: released when netd starts.
+tk_netd_stop
+for c in c1 c2; do C task kill -s KILL "$c" >/dev/null 2>&1; done
 sleep 0.5
-for c in c1 c2 b1; do C task rm "$c" >/dev/null 2>&1; C containers rm "$c" >/dev/null 2>&1; done
+for c in c1 c2; do C task rm "$c" >/dev/null 2>&1; C containers rm "$c" >/dev/null 2>&1; done
+tk_netd_start
+expect_eq "c1 and c2 released when netd started, b1 kept (its task runs)" "default-b1" \
+	"$("$NETCTL" --json list endpoints | jq -r '[.endpoints[].container_id] | join(" ")')"
+expect_ok "b1's host veth is still there" \
+	ip link show "$("$NETCTL" --json inspect endpoint default-b1 | jq -r .host_ifname)"
+# Killed while netd runs: released within seconds by the link notification, no DEL, no GC.
+C task kill -s KILL b1 >/dev/null 2>&1
+for _ in $(seq 100); do
+	[ "$("$NETCTL" --json list endpoints | jq '.endpoints | length')" = 0 ] && break
+	sleep 0.05
+done
+expect_eq "b1 released within seconds of its task's death" 0 "$("$NETCTL" --json list endpoints | jq '.endpoints | length')"
+C task rm b1 >/dev/null 2>&1
+C containers rm b1 >/dev/null 2>&1
+expect_eq "no anti-spoofing elements left" 0 \
+	"$(nft -j list table bridge tenantkit | jq '[.nftables[].set? // empty | select(.name | startswith("port")) | (.elem // []) | length] | add')"
+expect_eq "no tkv links left" 0 "$(ip -j link show | jq '[.[].ifname | select(test("^tkv"))] | length')"
+# GC with an empty list still succeeds with nothing left to collect.
 for n in alpha beta; do
 	printf '{"cniVersion":"1.1.0","name":"%s-net","type":"tenant-bridge","tenant":"%s","network":"%s-net","socket":"%s","cni.dev/valid-attachments":[]}' \
 		$n $n $n "$TK_NETD_SOCKET" | env -i CNI_COMMAND=GC /opt/cni/bin/tenant-bridge ||
 		not_ok "GC of $n-net"
 done
-tk_settle
-expect_eq "GC released every address" 0 "$("$NETCTL" --json list endpoints | jq '.endpoints | length')"
 C images rm localhost/tk-busybox:latest >/dev/null 2>&1
 tk_done

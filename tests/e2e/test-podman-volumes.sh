@@ -1,7 +1,8 @@
 #!/bin/bash
 # podman 4 uses volumed as a volume plugin (examples/podman/tenantkit.conf):
 # `podman volume create -d tenantkit -o size=64M -o tenant=alpha` makes a volume with a hard
-# limit, a container writing into it is stopped by the limit, a second container sees the data,
+# limit, inspect prints its numbers as integers, a 10M volume works and a 3M one fails with the
+# reason, a container writing into it is stopped by the limit, a second container sees the data,
 # volumed restarting under a running container changes nothing for it, `podman volume rm`
 # removes the volume.
 source "$(dirname "$0")/../integration/lib.sh"
@@ -28,6 +29,23 @@ expect_eq "volumed made it: 64M, loop, ready" "67108864 loop ready" \
 out=$(pod volume create --driver tenantkit -o size=64M other 2>&1)
 expect_eq "a create without a tenant fails with volumed's reason" 1 \
 	"$(grep -c 'option tenant=NAME is required' <<<"$out")"
+expect_eq "podman volume inspect prints sizes as integers, not floats" "67108864 0" \
+	"$(pod volume inspect --format '{{.Status.size}} {{.Status.uid}}' data)"
+
+# Small volumes: 10M works; under the loop backend's ext4 minimum podman fails with the reason
+# and makes no volume of that name, of any driver.
+expect_ok "podman volume create -o size=10M" \
+	pod volume create --driver tenantkit -o size=10M -o tenant=alpha small
+expect_eq "volumed made it 10M" 10485760 "$(tk_vcall volume.inspect '{"name":"small"}' | jq .size)"
+out=$(pod run --rm --network none -v small:/data localhost/tk-busybox sh -c 'dd if=/dev/zero of=/data/f bs=1M 2>&1; wc -c </data/f')
+expect_ok "a container fills it to 10M, within 1% ($(tail -1 <<<"$out") bytes)" \
+	tk_within_1pct "$(tail -1 <<<"$out")" $((10 << 20))
+expect_ok "podman volume rm small" pod volume rm small
+out=$(pod volume create --driver tenantkit -o size=3M -o tenant=alpha tiny 2>&1)
+expect_eq "podman volume create -o size=3M fails" 125 "$?"
+expect_eq "with the minimum and the backend" 1 \
+	"$(grep -c 'a volume of the loop backend formatted ext4 needs at least 4M (the ext4 journal needs 4M), not 3M' <<<"$out")"
+expect_eq "and there is no volume 'tiny' at all" "" "$(pod volume ls -q --filter name=tiny)"
 
 run_c() { pod run --rm --network none -v data:/data localhost/tk-busybox "$@"; }
 out=$(run_c sh -c 'dd if=/dev/zero of=/data/fill bs=1M 2>&1; echo "exit $?"')

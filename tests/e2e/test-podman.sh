@@ -1,7 +1,8 @@
 #!/bin/bash
 # podman 4 with the CNI backend uses tenantkit: `podman run --network alpha-net` gets its
 # address from netd, containers of one tenant reach each other (ICMP, TCP), other tenants do
-# not, `podman rm` releases the address, `podman network ls` shows the tenant networks.
+# not, `podman rm` releases the address (also `podman rm -f` while netd is stopped), `podman
+# network ls` shows the tenant networks.
 # podman's storage, runtime state and CNI configuration live in this test's private /run.
 source "$(dirname "$0")/../integration/lib.sh"
 
@@ -49,8 +50,19 @@ expect_ok "podman rm of a2" pod rm -f -t 0 a2
 tk_settle
 expect_eq "netd released a2's endpoint" 0 \
 	"$("$NETCTL" --json list endpoints | jq --arg a "$a2" '[.endpoints[] | select(.ips[0].address | startswith($a + "/"))] | length')"
-expect_ok "podman rm of the rest" pod rm -f -t 0 a1 a3 b1
+# podman rm -f while netd is stopped: the plugin records the DELs, podman's containers and
+# their namespaces go, and netd releases everything when it is back.
+tk_netd_stop
+expect_ok "podman rm -f of the rest with netd stopped" pod rm -f -t 0 a1 a3 b1
+expect_eq "the plugin recorded the three DELs" 3 \
+	"$(find "$(dirname "$TK_NETD_SOCKET")/pending-del" -type f -name 'del-*' | wc -l)"
+tk_netd_start
+endpoints_left() { [ "$("$NETCTL" --json list endpoints | jq '.endpoints | length')" = 0 ]; }
+for _ in $(seq 100); do endpoints_left && break; sleep 0.05; done
 tk_settle
-expect_eq "no endpoints left" 0 "$("$NETCTL" --json list endpoints | jq '.endpoints | length')"
+expect_eq "no endpoints left within seconds of netd's start" 0 "$("$NETCTL" --json list endpoints | jq '.endpoints | length')"
+expect_eq "no anti-spoofing elements left" 0 \
+	"$(nft -j list table bridge tenantkit | jq '[.nftables[].set? // empty | select(.name | startswith("port")) | (.elem // []) | length] | add')"
+expect_eq "every address of alpha-net free again" 253 "$("$NETCTL" --json inspect network alpha-net | jq .free4)"
 expect_eq "no tkv links left" 0 "$(ip -j link show | jq '[.[].ifname | select(test("^tkv"))] | length')"
 tk_done

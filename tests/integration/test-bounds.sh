@@ -148,7 +148,8 @@ for i in 1 2 3; do tk_ns_add "c$i"; done
 for i in 1 2 3; do "$NETCTL" attach p1 "c$i" "/run/netns/c$i" >/dev/null; done
 expect_eq "free addresses count the bridge's ports left" 0 "$("$NETCTL" --json inspect network p1 | jq .free4)"
 expect_eq "free_ports is 0" 0 "$("$NETCTL" --json inspect network p1 | jq .free_ports)"
-# CNI STATUS of the full network: not ready (51, "no addresses available"), as ADD would fail.
+# CNI STATUS of the full network: 50 ("cannot service ADD", "network full"), as ADD would fail;
+# 51 would say existing containers may be damaged, and none is.
 status_code() {
 	local out
 	if out=$(jq -nc --arg s "$TK_NETD_SOCKET" --arg n "$1" '{cniVersion: "1.1.0", name: $n,
@@ -160,7 +161,7 @@ status_code() {
 		jq -r '.code' <<<"$out"
 	fi
 }
-expect_eq "CNI STATUS of the full network is not ready (51)" 51 "$(status_code p1)"
+expect_eq "CNI STATUS of the full network cannot service ADD (50)" 50 "$(status_code p1)"
 expect_eq "CNI STATUS of a network with ports left is ok" ok "$(status_code p2)"
 tk_ns_add c4
 msg=$("$NETCTL" attach p1 c4 /run/netns/c4 2>&1)

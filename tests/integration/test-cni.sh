@@ -113,6 +113,21 @@ expect_eq "CHECK on an intact attachment" ok "$(code_of CHECK chk /run/netns/chk
 host=$(jq -r '.interfaces[0].name' <<<"$res")
 bridge=$(ip -j link show "$host" | jq -r '.[0].master')
 msg_of() { cni "$@" | jq -r '.msg'; }
+# CHECK consults prevResult: the interface and MAC it names must be the kernel's.
+expect_eq "CHECK with a prevResult naming another MAC: code 106" 106 \
+	"$(code_of CHECK chk /run/netns/chk eth0 <<<"$(jq -c '.prevResult.interfaces[1].mac = "02:00:00:00:99:99"' <<<"$prev")")"
+expect_eq "and it says the MAC differs" "container MAC differs" \
+	"$(msg_of CHECK chk /run/netns/chk eth0 <<<"$(jq -c '.prevResult.interfaces[1].mac = "02:00:00:00:99:99"' <<<"$prev")")"
+expect_eq "CHECK with a prevResult naming another interface: code 106" 106 \
+	"$(code_of CHECK chk /run/netns/chk eth0 <<<"$(jq -c '.prevResult.interfaces[1].name = "eth9"' <<<"$prev")")"
+expect_eq "CHECK with a prevResult naming another host veth: code 106" 106 \
+	"$(code_of CHECK chk /run/netns/chk eth0 <<<"$(jq -c '.prevResult.interfaces[0].name = "tkv00000000"' <<<"$prev")")"
+expect_eq "CHECK with a prevResult putting the address on the host veth: code 106" 106 \
+	"$(code_of CHECK chk /run/netns/chk eth0 <<<"$(jq -c '.prevResult.ips[0].interface = 0' <<<"$prev")")"
+expect_eq "CHECK with a prevResult without the interface's sandbox: code 106" 106 \
+	"$(code_of CHECK chk /run/netns/chk eth0 <<<"$(jq -c 'del(.prevResult.interfaces[1].sandbox)' <<<"$prev")")"
+expect_eq "CHECK of a configuration naming another tenant: code 7" 7 \
+	"$(code_of CHECK chk /run/netns/chk eth0 <<<"$(jq -c '.tenant = "beta"' <<<"$prev")")"
 ip link set "$host" nomaster
 expect_eq "CHECK after the host veth left the bridge" "host veth detached" \
 	"$(msg_of CHECK chk /run/netns/chk eth0 <<<"$prev")"
@@ -151,7 +166,8 @@ for how in runtimeConfig args CNI_ARGS; do conf 1.1.0 | cni DEL "s-$how" "" eth0
 # GC with a partial list of valid attachments.
 for c in g1 g2 g3; do tk_ns_add $c; conf 1.1.0 | cni ADD $c /run/netns/$c eth0 >/dev/null; done
 conf 1.1.0 | cni ADD g2b /run/netns/g2 eth1 >/dev/null
-expect_eq "GC without valid-attachments is refused: code 7" 7 "$(conf 1.1.0 | code_of GC "" "" "")"
+expect_eq "GC with a malformed valid-attachments is refused: code 7" 7 \
+	"$(conf 1.1.0 '. + {"cni.dev/valid-attachments": "g1"}' | code_of GC "" "" "")"
 expect_eq "and removed nothing" 4 "$(endpoints)"
 expect_ok "GC keeping g1 and g3" bash -c "conf 1.1.0 '. + {\"cni.dev/valid-attachments\": [{containerID: \"g1\", ifname: \"eth0\"}, {containerID: \"g3\", ifname: \"eth0\"}]}' | cni GC '' '' ''"
 expect_eq "GC removed g2 and g2b, kept g1 and g3" "g1 g3" \
@@ -164,6 +180,26 @@ tk_ns_add b1
 expect_ok "GC of alpha-net with an empty list" bash -c "conf 1.1.0 '. + {\"cni.dev/valid-attachments\": []}' | cni GC '' '' ''"
 expect_eq "only touched alpha-net" "b1" \
 	"$("$NETCTL" --json list endpoints | jq -r '[.endpoints[].container_id] | join(" ")')"
+# A configuration naming tenant alpha and beta's network: every verb refuses it, even for root.
+wrong=$(conf 1.1.0 '.network = "beta-net"')
+expect_eq "ADD with another tenant's network: code 7" 7 \
+	"$(tk_ns_add b2; code_of ADD b2 /run/netns/b2 eth0 <<<"$wrong")"
+expect_eq "DEL with another tenant's network: code 7" 7 "$(code_of DEL b1 "" eth0 <<<"$wrong")"
+expect_eq "GC with another tenant's network: code 7" 7 \
+	"$(code_of GC "" "" "" <<<"$(jq -c '. + {"cni.dev/valid-attachments": []}' <<<"$wrong")")"
+expect_eq "STATUS with another tenant's network: code 50" 50 "$(code_of STATUS "" "" "" <<<"$wrong")"
+expect_eq "beta's endpoint survived DEL and GC" "b1" \
+	"$("$NETCTL" --json list endpoints | jq -r '[.endpoints[].container_id] | join(" ")')"
+expect_ok "its interface too" ip -n b1 link show eth0
+# libcni sends null for an empty list, and GC without any list keeps nothing either.
+for how in null missing; do
+	tk_ns_add "gc-$how"
+	conf 1.1.0 | cni ADD "gc-$how" "/run/netns/gc-$how" eth0 >/dev/null
+	if [ "$how" = null ]; then c=$(conf 1.1.0 '. + {"cni.dev/valid-attachments": null}'); else c=$(conf 1.1.0); fi
+	expect_ok "GC with valid-attachments $how" bash -c "cni GC '' '' '' <<<'$c'"
+	expect_eq "removed alpha-net's endpoint, kept beta's" "b1" \
+		"$("$NETCTL" --json list endpoints | jq -r '[.endpoints[].container_id] | join(" ")')"
+done
 conf 1.1.0 '.tenant = "beta" | .network = "beta-net"' | cni DEL b1 "" eth0
 
 # 50 ADDs at once get 50 distinct addresses.
@@ -197,8 +233,14 @@ if [ -x "$REFERENCE/tuning" ]; then
 	expect_eq "tuning applied its sysctl in the container" 1 \
 		"$(ip netns exec chain cat /proc/sys/net/ipv4/conf/eth0/arp_notify)"
 	expect_eq "tuning changed the MAC and says so" 02:00:00:00:0c:0c "$(jq -r '.interfaces[1].mac' <<<"$tuned")"
-	expect_eq "CHECK after tuning reports the changed MAC: code 106" 106 \
+	expect_eq "CHECK with tuning's result (which names its MAC) passes" ok \
 		"$(conf 1.0.0 ". + {prevResult: $tuned}" | code_of CHECK chain /run/netns/chain eth0)"
+	expect_eq "CHECK with our own result (the MAC before tuning): code 106" 106 \
+		"$(conf 1.0.0 ". + {prevResult: $res}" | code_of CHECK chain /run/netns/chain eth0)"
+	tuning_check=$(jq -nc --argjson r "$tuned" '{cniVersion: "1.0.0", name: "alpha-net", type: "tuning",
+		sysctl: {"net.ipv4.conf.eth0.arp_notify": "1"}, mac: "02:00:00:00:0c:0c", prevResult: $r}')
+	expect_ok "tuning's own CHECK passes too" bash -c "env -i CNI_COMMAND=CHECK CNI_CONTAINERID=chain \
+		CNI_NETNS=/run/netns/chain CNI_IFNAME=eth0 CNI_PATH=$REFERENCE $REFERENCE/tuning <<<'$tuning_check'"
 	jq -nc --argjson r "$tuned" '{cniVersion: "1.0.0", name: "alpha-net", type: "tuning", sysctl: {}, prevResult: $r}' |
 		env -i CNI_COMMAND=DEL CNI_CONTAINERID=chain CNI_NETNS=/run/netns/chain CNI_IFNAME=eth0 \
 			CNI_PATH=$REFERENCE "$REFERENCE/tuning" >/dev/null
@@ -319,21 +361,41 @@ port mappings|2|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI
 relative socket path|7|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|{"cniVersion":"1.1.0","name":"n","type":"tenant-bridge","tenant":"alpha","network":"alpha-net","socket":"netd.sock"}
 netd not reachable|11|CNI_COMMAND=ADD CNI_CONTAINERID=bad CNI_NETNS=/run/netns/bad CNI_IFNAME=eth0|{"cniVersion":"1.1.0","name":"n","type":"tenant-bridge","tenant":"alpha","network":"alpha-net","socket":"/run/nothing.sock"}
 EOF
+pm_out=$(conf 1.1.0 '. + {runtimeConfig: {portMappings: [{hostPort: 8080, containerPort: 80, protocol: "tcp"}]}}' |
+	cni ADD bad /run/netns/bad eth0)
+expect_eq "code 2 names the field and its value" \
+	'runtimeConfig.portMappings: [{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]' \
+	"$(jq -r '.details | sub(" \\(.*"; "")' <<<"$pm_out")"
 tk_settle
 expect_eq "bad input changed nothing in the kernel or database" "$before" "$(kernel_state)"
 expect_eq "a failed ADD leaves the container's namespace empty" "lo" \
 	"$(ip -n bad -j link show | jq -r '[.[].ifname] | join(" ")')"
 
-# STATUS: ready; 51 when the network has no address left; 50 without netd.
+# STATUS: ready; 50 ("cannot service ADD") when an ADD would fail whatever the container: the
+# network has no address left, is unknown or not the tenant's, the tenant is at its endpoint
+# limit, or netd is not there.
 expect_eq "STATUS when ready" ok "$(conf 1.1.0 | code_of STATUS "" "" "")"
 "$NETCTL" create tenant-net tiny --tenant alpha --subnet 10.99.0.0/30 >/dev/null
 tk_ns_add t1
 conf 1.1.0 '.network = "tiny"' | cni ADD t1 /run/netns/t1 eth0 >/dev/null
-expect_eq "STATUS of an exhausted network: code 51" 51 "$(conf 1.1.0 '.network = "tiny"' | code_of STATUS "" "" "")"
+expect_eq "STATUS of an exhausted network: code 50" 50 "$(conf 1.1.0 '.network = "tiny"' | code_of STATUS "" "" "")"
 expect_eq "ADD to an exhausted network: code 102" 102 \
 	"$(conf 1.1.0 '.network = "tiny"' | { tk_ns_add t2; code_of ADD t2 /run/netns/t2 eth0; })"
 conf 1.1.0 '.network = "tiny"' | cni DEL t1 "" eth0
+expect_eq "STATUS of an unknown network: code 50" 50 "$(conf 1.1.0 '.network = "nope"' | code_of STATUS "" "" "")"
+"$NETCTL" create tenant gamma --max-endpoints 1 >/dev/null
+"$NETCTL" create tenant-net gamma-net --tenant gamma >/dev/null
+gamma=$(conf 1.1.0 '.tenant = "gamma" | .network = "gamma-net"')
+expect_eq "STATUS of a tenant below its endpoint limit" ok "$(code_of STATUS "" "" "" <<<"$gamma")"
+tk_ns_add l1
+cni ADD l1 /run/netns/l1 eth0 <<<"$gamma" >/dev/null
+expect_eq "STATUS of a tenant at its endpoint limit: code 50" 50 "$(code_of STATUS "" "" "" <<<"$gamma")"
+expect_eq "where ADD fails: code 103" 103 "$(tk_ns_add l2; code_of ADD l2 /run/netns/l2 eth0 <<<"$gamma")"
+cni DEL l1 "" eth0 <<<"$gamma"
 tk_netd_stop
 expect_eq "STATUS without netd: code 50" 50 "$(conf 1.1.0 | code_of STATUS "" "" "")"
-expect_eq "DEL without netd: code 11 (try again later)" 11 "$(conf 1.1.0 | code_of DEL x "" eth0)"
+expect_eq "DEL without netd: recorded for netd to apply when it is back, success" ok \
+	"$(conf 1.1.0 | code_of DEL x "" eth0)"
+expect_eq "DEL without netd and nowhere to record it: code 11 (try again later)" 11 \
+	"$(conf 1.1.0 '.socket = "/nonexistent/netd.sock"' | code_of DEL x "" eth0)"
 tk_done

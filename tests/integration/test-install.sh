@@ -19,6 +19,16 @@ expect_ok "the unit starts the installed netd" \
 expect_ok "the unit waits for netd's readiness" grep -q '^Type=notify' "$root$prefix/lib/systemd/system/tenantkit-netd.service"
 expect_ok "the unit orders netd before the runtimes" grep -q '^Before=.*podman.service.*containerd.service' "$root$prefix/lib/systemd/system/tenantkit-netd.service"
 vunit=$root$prefix/lib/systemd/system/tenantkit-volumed.service
+# The design's state directory, whatever the prefix (meson's localstatedir under /usr/local is
+# /var/local), the same in the units, the daemons' defaults and the man pages.
+statedir=$(meson introspect "$TK_BUILD_DIR" --buildoptions | jq -r '.[] | select(.name=="statedir") | .value')
+expect_eq "the default state directory is /var/lib/tenantkit" /var/lib/tenantkit "$statedir"
+expect_ok "netd's default state directory is the build's" \
+	grep -qF "(default $statedir)" <<<"$("$root$prefix/sbin/netd" --help)"
+expect_ok "the netd unit keeps its state there" \
+	grep -q "^ExecStart=.* --state-dir $statedir\( \|$\)" "$root$prefix/lib/systemd/system/tenantkit-netd.service"
+expect_ok "the volumed unit keeps its state and volumes there" \
+	grep -q "^ExecStart=.* --state-dir $statedir --root $statedir/volumes " "$vunit"
 expect_ok "the volumed unit starts the installed volumed" grep -q "^ExecStart=$prefix/sbin/volumed " "$vunit"
 expect_ok "the volumed unit waits for readiness" grep -q '^Type=notify' "$vunit"
 expect_ok "the volumed unit orders it before the runtimes" grep -q '^Before=.*podman.service.*docker.service' "$vunit"

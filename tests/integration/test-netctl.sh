@@ -105,6 +105,17 @@ expect_eq "usage errors created nothing" "0 0" \
 	"$("$NETCTL" --json status | jq -r '"\(.tenants) \(.networks)"')"
 
 # ---- refusals: exit 1, netd's reason on stderr -------------------------------------------------
+# The largest limits netctl(1) documents are netd's: accepted, and one more is refused.
+read -r max_net max_ep <<<"$(tr '\n\t' '  ' <"$TK_SOURCE_DIR/docs/netctl.1.scd" |
+	sed -n 's/.*at most \([0-9]*\) *for \*--max-networks\* and \([0-9]*\) for \*--max-endpoints\*.*/\1 \2/p')"
+expect_ok "netctl(1) states the limits' maximum" test -n "$max_ep"
+expect_ok "the documented maximum limits are accepted" \
+	"$NETCTL" create tenant capped --max-networks "$max_net" --max-endpoints "$max_ep"
+expect_ok "(delete it)" "$NETCTL" delete tenant capped
+expect_eq "--max-networks beyond the documented maximum: netd refuses, exit 1" 1 \
+	"$(rc_of "$NETCTL" create tenant capped --max-networks "$((max_net + 1))")"
+expect_eq "--max-endpoints beyond the documented maximum: netd refuses, exit 1" 1 \
+	"$(rc_of "$NETCTL" create tenant capped --max-endpoints "$((max_ep + 1))")"
 expect_ok "create tenant alpha" "$NETCTL" create tenant alpha --max-networks 5
 run "$NETCTL" create tenant alpha
 expect_eq "duplicate tenant: exit 1" 1 "$RC"
@@ -156,6 +167,8 @@ expect_eq "one row per endpoint" 1 "$(tail -n +2 <<<"$table" | wc -l)"
 expect_ok "endpoint row shows both addresses" \
 	grep -qE '^c1 +eth0 +alpha-net +alpha +tkv[0-9a-f]{8} +([0-9a-f]{2}:){5}[0-9a-f]{2} +10\.200\.0\.2/24,fd7e::2/64$' <<<"$table"
 expect_eq "an empty list is just the header" 1 "$("$NETCTL" list endpoints --network beta-net | wc -l)"
+expect_eq "a tenant and another tenant's network: exit 1" 1 \
+	"$(rc_of "$NETCTL" list endpoints --tenant alpha --network beta-net)"
 
 expect_ok "inspect shows key: value lines" grep -qE '^subnet6: +fd7e::/64$' <<<"$("$NETCTL" inspect network alpha-net)"
 expect_ok "inspect shows the creation time as a date" \

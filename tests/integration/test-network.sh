@@ -72,4 +72,18 @@ expect_fail "deleting it again fails (no such network)" nc_ delete network beta-
 expect_ok "delete tenant beta" nc_ delete tenant beta
 expect_eq "freed subnet is reused" "10.200.2.0/24" \
 	"$("$NETCTL" --json create tenant-net alpha-again --tenant alpha | jq -r .subnet)"
+
+# A bad pool stops netd before it touches anything, with the parser's reason, not a generic one.
+bad_pool() { env -u JOURNAL_STREAM "$NETD" -s "$TK_TMP/bad.sock" -d "$TK_TMP/bad-state" "$@" 2>&1; }
+expect_fail "--pool4 10.0.0.0/33 stops netd" bad_pool --pool4 10.0.0.0/33
+expect_eq "--pool4 10.0.0.0/33: the parser's reason" \
+	"netd: --pool4: '10.0.0.0/33' has an invalid prefix length (0..32)" \
+	"$(bad_pool --pool4 10.0.0.0/33)"
+expect_eq "--pool4 with host bits: the parser's reason" \
+	"netd: --pool4: subnet '10.0.0.1/16' has host bits set (did you mean '10.0.0.0/16'?)" \
+	"$(bad_pool --pool4 10.0.0.1/16)"
+expect_eq "--pool6 of the wrong family: says so" \
+	"netd: --pool6 needs an IPv6 prefix of /64 or shorter, not '10.0.0.0/16'" \
+	"$(bad_pool --pool6 10.0.0.0/16)"
+expect_fail "no state directory was made" test -e "$TK_TMP/bad-state"
 tk_done

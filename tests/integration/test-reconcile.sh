@@ -10,6 +10,18 @@ snapshot() {
 	done
 }
 
+# What reconcile must restore: every table, chain, rule, set and element, without what the
+# kernel counts or numbers by itself (rule and counter values, handles: IPv6 router solicitations
+# alone move the counters) nor the order of a set's elements.
+rules() {
+	nft -j list ruleset | jq -S '[.nftables[] | select(.table|not)] | walk(
+		if type == "object" then
+			del(.handle)
+			| if (.counter | type) == "object" then .counter |= del(.packets, .bytes) else . end
+			| if (.elem | type) == "array" then .elem |= sort else . end
+		else . end)'
+}
+
 "$NETCTL" create tenant alpha >/dev/null
 "$NETCTL" create tenant beta >/dev/null
 "$NETCTL" create tenant-net alpha-net --tenant alpha --ipv6 >/dev/null
@@ -21,7 +33,10 @@ for c in a1 a2 b1; do tk_ns_add $c; done
 a2ip=$("$NETCTL" --json inspect endpoint a2 eth0 | jq -r '.ips[0].address | sub("/.*"; "")')
 b1ip=$("$NETCTL" --json inspect endpoint b1 eth0 | jq -r '.ips[0].address | sub("/.*"; "")')
 before=$(snapshot)
-rules_before=$(nft -j list ruleset | jq -S '[.nftables[] | select(.table|not)] | walk(if type == "object" then del(.handle) else . end)')
+# Traffic that a counted drop rule sees before the snapshot: the counters of the old tables are
+# not zero, those of the tables netd recreates are, and the comparison must not mind.
+expect_fail "before: other tenant unreachable" tk_ping a1 "$b1ip"
+rules_before=$(rules)
 expect_ok "before: same tenant reachable" tk_ping a1 "$a2ip"
 
 tk_netd_kill
@@ -43,7 +58,7 @@ expect_fail "unknown bridge tk-99 removed" ip link show tk-99
 expect_fail "unknown veth tkv000000ff removed" ip link show tkv000000ff
 expect_ok "links without the exact tk pattern are left alone" ip link show tkkeepme
 expect_eq "database state unchanged" "$before" "$(snapshot)"
-rules_after=$(nft -j list ruleset | jq -S '[.nftables[] | select(.table|not)] | walk(if type == "object" then del(.handle) else . end)')
+rules_after=$(rules)
 expect_eq "nftables tables, sets and elements restored" "$rules_before" "$rules_after"
 expect_ok "after restart: same tenant reachable again" tk_ping a1 "$a2ip"
 expect_fail "after restart: other tenant still unreachable" tk_ping a1 "$b1ip"
@@ -54,9 +69,9 @@ expect_fail "a second reconcile finds nothing to repair" grep -qE 'created|remov
 tk_netd_kill
 ip netns del a2
 tk_netd_start
-expect_ok "endpoint whose container vanished is kept for the runtime's DEL" \
+expect_fail "endpoint whose container's netns vanished is released at start" \
 	"$NETCTL" inspect endpoint a2 eth0
-expect_ok "and its DEL succeeds" "$NETCTL" detach a2
+expect_ok "and the runtime's late DEL still succeeds" "$NETCTL" detach a2
 pid=$TK_NETD_PID
 tk_netd_stop # records a failure unless netd exits 0
 expect_fail "SIGTERM stops netd" kill -0 "$pid"

@@ -9,8 +9,8 @@ attach() {
 	"$NETCTL" --json attach "$1" "$2" "/run/netns/$2" >"$TK_TMP/$2.json"
 	jq -r '[.ips[] | .address | sub("/.*"; "")] | join(" ")' "$TK_TMP/$2.json"
 }
-drops() { # total packets counted by the bridge table's drop rules
-	nft -j list chain bridge tenantkit prerouting |
+drops() { # total packets counted by the bridge table's drop rules (all chains)
+	nft -j list table bridge tenantkit |
 		jq '[.nftables[].rule? // empty | select(any(.expr[]; has("drop"))) | .expr[] | .counter? // empty | .packets] | add // 0'
 }
 
@@ -98,6 +98,131 @@ echo fake-offer | ip netns exec attacker nc -4 -u -p 67 -w 1 "$v4" 68 >/dev/null
 sleep 0.3
 expect_eq "the victim received no DHCP offer" "" "$(cat "$TK_TMP/dhcp.out")"
 expect_ok "the offer was counted as dropped" test "$(drops)" -gt "$before"
+
+# Crafted IPv6 frames, one row per case: each row sends a legitimate frame (it must arrive, so
+# the row cannot pass because nothing gets through) and the spoofed variant (it must not, and a
+# drop counter must move).  Frames are compared whole at the receiver's AF_PACKET socket.
+FRAME=$TK_SOURCE_DIR/tests/integration/spoof-frame.py
+frame() { "$TK_PYTHON" "$FRAME" build "$@"; }
+lladdr() { # netns: its eth0's link-local address, once DAD is done
+	for _ in $(seq 60); do
+		ip -n "$1" -6 -j addr show dev eth0 |
+			jq -re 'first(.[].addr_info[]? | select(.scope == "link" and (.tentative | not)) | .local)' &&
+			return 0
+		sleep 0.05
+	done
+	return 1
+}
+# delivered SENDER RECEIVER HEX: the frame sent on SENDER's eth0 arrives at RECEIVER's eth0
+delivered() {
+	local out=$TK_TMP/sniff.$2 pid
+	: >"$out"
+	ip netns exec "$2" "$TK_PYTHON" "$FRAME" sniff eth0 "$3" 1 >"$out" &
+	pid=$!
+	for _ in $(seq 100); do grep -q ready "$out" && break; sleep 0.01; done
+	ip netns exec "$1" "$TK_PYTHON" "$FRAME" send eth0 "$3"
+	wait "$pid"
+}
+# row DESCRIPTION SENDER RECEIVER GOOD-FRAME SPOOFED-FRAME
+row() {
+	local before
+	[ -n "$4" ] && expect_ok "$1: the legitimate frame arrives" delivered "$2" "$3" "$4"
+	before=$(drops)
+	expect_fail "$1: the spoofed frame is dropped" delivered "$2" "$3" "$5"
+	expect_ok "$1: counted as dropped" test "$(drops)" -gt "$before"
+}
+
+xll=$(lladdr attacker) || ip -n attacker addr >&2
+vll=$(lladdr victim)
+vmac=$(jq -r .mac "$TK_TMP/victim.json")
+eui64() { # the modified EUI-64 link-local address of a MAC
+	"$TK_PYTHON" -c "import sys, ipaddress; m = bytes.fromhex(sys.argv[1].replace(':', '')); print(ipaddress.IPv6Address(bytes([0xfe, 0x80] + [0] * 6 + [m[0] ^ 2, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]])))" "$1"
+}
+expect_eq "the attacker's link-local address is the EUI-64 one netd recorded" "$(eui64 "$xmac")" "$xll"
+
+row "UDP from another link-local source" attacker victim \
+	"$(frame "$xmac" "$vmac" "$xll" "$vll" udp ll-own)" \
+	"$(frame "$xmac" "$vmac" fe80::99 "$vll" udp ll-other)"
+row "UDP from the neighbour's link-local address" attacker victim "" \
+	"$(frame "$xmac" "$vmac" "$vll" "$vll" udp ll-victim)"
+ip -n attacker addr add fe80::99/64 dev eth0 nodad
+expect_ok "ping from the attacker's own link-local address" \
+	ip netns exec attacker ping -c1 -W1 -I "$xll%eth0" "$vll%eth0"
+expect_fail "ping from a made-up link-local address" \
+	ip netns exec attacker ping -c1 -W1 -I fe80::99%eth0 "$vll%eth0"
+ip -n attacker addr del fe80::99/64 dev eth0
+
+row "NA claiming the neighbour's link-local address" attacker victim \
+	"$(frame "$xmac" - "$xll" ff02::1 na "$xll" tlla "$xmac")" \
+	"$(frame "$xmac" - "$xll" ff02::1 na "$vll" tlla "$xmac")"
+row "NA for the neighbour's link-local address without an option" attacker victim \
+	"$(frame "$xmac" - "$xll" ff02::1 na "$xll")" \
+	"$(frame "$xmac" - "$xll" ff02::1 na "$vll")"
+row "NA for its own address with the neighbour's MAC as target link-layer address" attacker \
+	victim "$(frame "$xmac" - "$x6" ff02::1 na "$x6" tlla "$xmac")" \
+	"$(frame "$xmac" - "$x6" ff02::1 na "$x6" tlla "$vmac")"
+row "NA whose neighbour MAC hides behind another option" attacker victim "" \
+	"$(frame "$xmac" - "$x6" ff02::1 na "$x6" tlla "$vmac" nonce)"
+ping -c1 -W1 "$x6" >/dev/null 2>&1 # the gateway learns the attacker's MAC
+brmac=$(ip -j link show "$("$NETCTL" --json inspect network alpha-net | jq -r .bridge)" | jq -r '.[0].address')
+ip netns exec attacker "$TK_PYTHON" "$FRAME" send eth0 \
+	"$(frame "$xmac" "$brmac" "$x6" "$gw6" na "$x6" tlla "$vmac")"
+sleep 0.2
+expect_eq "the gateway still maps the attacker's address to the attacker's MAC" "$xmac" \
+	"$(ip -6 -j neigh show "$x6" | jq -r '.[0].lladdr')"
+
+row "UDP from :: to the neighbour" attacker victim \
+	"$(frame "$xmac" "$vmac" "$x6" "$v6" udp from-own)" \
+	"$(frame "$xmac" "$vmac" :: "$v6" udp from-unspecified)"
+row "ICMPv6 other than DAD and MLD from ::" attacker victim "" \
+	"$(frame "$xmac" - :: ff02::1 na "$x6")"
+row "DAD for the neighbour's global address" attacker victim \
+	"$(frame "$xmac" - :: "sn:$x6" ns "$x6" nonce)" \
+	"$(frame "$xmac" - :: "sn:$v6" ns "$v6" nonce)"
+row "DAD for the neighbour's link-local address" attacker victim "" \
+	"$(frame "$xmac" - :: "sn:$vll" ns "$vll")"
+expect_ok "MLDv2 report from :: (a tentative host) arrives" delivered attacker victim \
+	"$(frame "$xmac" - :: ff02::16 mld2 "sn:$x6")"
+# The attack itself: the victim runs DAD for its address again while the attacker claims it.
+ip -n victim addr del "$v6/64" dev eth0
+ip -n victim addr add "$v6/64" dev eth0
+dad=$(frame "$xmac" - :: "sn:$v6" ns "$v6")
+for _ in $(seq 25); do # DAD starts within 1 s (rtr_solicit_delay) and lasts 1 s
+	ip netns exec attacker "$TK_PYTHON" "$FRAME" send eth0 "$dad"
+	sleep 0.1
+done
+v6state() { ip -n victim -6 addr show dev eth0 | grep -F "inet6 $v6/"; }
+for _ in $(seq 60); do v6state | grep -q tentative || break; sleep 0.05; done
+expect_eq "the victim's duplicate address detection did not fail" "" \
+	"$(v6state | grep -oE 'dadfailed|tentative' || true)"
+ip -n victim -6 route replace default via "$gw6" dev eth0
+expect_ok "the victim is reachable at its address again" ping -c1 -W2 "$v6"
+
+# An IPv4-only network carries no IPv6, even between containers that make link-local addresses.
+"$NETCTL" create tenant-net alpha-v4 --tenant alpha >/dev/null
+read -r p4 <<<"$(attach alpha-v4 p)"
+read -r q4 <<<"$(attach alpha-v4 q)"
+pmac=$(jq -r .mac "$TK_TMP/p.json")
+qmac=$(jq -r .mac "$TK_TMP/q.json")
+pll=$(eui64 "$pmac")
+qll=$(eui64 "$qmac")
+expect_eq "no link-local address on an IPv4-only network" "" \
+	"$(ip -n p -6 addr show dev eth0 scope link)"
+ip -n p addr add "$pll/64" dev eth0 nodad
+ip -n q addr add "$qll/64" dev eth0 nodad
+expect_ok "IPv4-only: IPv4 between the containers flows" ip netns exec p ping -c1 -W1 "$q4"
+expect_ok "IPv4-only: and back" ip netns exec q ping -c1 -W1 "$p4"
+br4=$("$NETCTL" --json inspect network alpha-v4 | jq -r .bridge)
+expect_eq "IPv4-only: the bridge has no IPv6 address either" "" "$(ip -6 addr show dev "$br4")"
+expect_fail "IPv4-only: no IPv6 frame reaches a container (from the host or its neighbour)" \
+	ip netns exec q "$TK_PYTHON" "$FRAME" sniff eth0 ipv6 3
+row "IPv4-only: UDP from the EUI-64 link-local address" p q "" \
+	"$(frame "$pmac" "$qmac" "$pll" "$qll" udp v4only-ll)"
+row "IPv4-only: DAD from ::" p q "" "$(frame "$pmac" - :: "sn:$pll" ns "$pll")"
+row "IPv4-only: MLDv2 report from ::" p q "" \
+	"$(frame "$pmac" - :: ff02::16 mld2 "sn:$pll")"
+row "IPv4-only: neighbour advertisement" p q "" \
+	"$(frame "$pmac" - "$pll" ff02::1 na "$pll" tlla "$pmac")"
 
 # A tenantkit-named veth that is no endpoint (a DEL in progress, a leftover of a crash) is mute,
 # even with a valid-looking address: it cannot reach the victim or the gateway.

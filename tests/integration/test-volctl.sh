@@ -223,4 +223,18 @@ for name in snap2 copy src; do
 	expect_eq "delete $name" 0 "$(rc delete volume "$name")"
 done
 expect_eq "delete gamma" 0 "$(rc delete tenant gamma)"
+
+# A stopped volumed: volctl gives up at its deadline with exit 3 and says so.
+kill -STOP "$TK_VOLUMED_PID"
+start=$(date +%s%3N)
+out=$(v --timeout 1 list volumes 2>&1)
+code=$?
+took=$(($(date +%s%3N) - start))
+expect_eq "against a stopped volumed: exit 3" 3 "$code"
+expect_ok "after the deadline, not before and not much later ($took ms)" \
+	test "$took" -ge 900 -a "$took" -lt 6000
+expect_ok "saying so ($out)" grep -q "volumed did not answer within 1000 ms" <<<"$out"
+expect_eq "TK_RPC_TIMEOUT_MS sets it too" 3 "$(TK_RPC_TIMEOUT_MS=300 rc status)"
+kill -CONT "$TK_VOLUMED_PID"
+expect_eq "and once it runs again, volctl works" 0 "$(rc status)"
 tk_done

@@ -41,6 +41,14 @@ else
 	expect_eq "--check warns that this kernel has no simple quotas" 1 \
 		"$("$VOLUMED" --check --root "$ROOT" 2>&1 >/dev/null | grep -c 'no btrfs simple quotas')"
 fi
+# A fresh machine: the root does not exist yet, and the answer is about where it would be.
+fresh=$("$VOLUMED" --check --root "$TK_VROOT/fresh/volumes" 2>/dev/null)
+expect_ok "--check of a root that does not exist yet reports for its nearest existing parent" \
+	grep -q "nearest existing parent" <<<"$fresh"
+expect_ok "and names that parent" grep -qF "$(realpath "$TK_VROOT")," <<<"$fresh"
+expect_ok "whose filesystem (btrfs) decides the default" \
+	grep -q '^btrfs *supported (default here)' <<<"$fresh"
+expect_fail "and creates nothing" test -e "$TK_VROOT/fresh"
 expect_eq "quotas are still off (--check changes nothing)" no \
 	"$([ -e "$QG" ] && echo yes || echo no)"
 

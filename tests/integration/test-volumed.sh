@@ -79,6 +79,21 @@ kill "$holder"
 wait "$holder" 2>/dev/null
 expect_ok "delete it" tk_vcall volume.delete '{"name":"x1"}'
 
+# The smallest ext4 loop volume keeps its limit; under it, the error names the minimum and why.
+expect_ok "tenant small" tk_vcall tenant.create '{"name":"small"}'
+expect_eq "a 3M ext4 loop volume is refused with the minimum and the backend" \
+	'a volume of the loop backend formatted ext4 needs at least 4M (the ext4 journal needs 4M), not 3M' \
+	"$(tk_vcall volume.create '{"name":"s3","tenant":"small","size":"3M"}' 2>&1 | jq -r .msg)"
+expect_eq "an xfs one under 300M too" \
+	'a volume of the loop backend formatted xfs needs at least 300M (mkfs.xfs refuses smaller filesystems), not 64M' \
+	"$(tk_vcall volume.create '{"name":"s3","tenant":"small","size":"64M","fs":"xfs"}' 2>&1 | jq -r .msg)"
+for size in 4M 10M; do
+	expect_ok "a $size ext4 loop volume" tk_vcall volume.create "{\"name\":\"s$size\",\"tenant\":\"small\",\"size\":\"$size\"}"
+	written=$(tk_fill "$ROOT/small/s$size/fill")
+	expect_ok "it holds $size, within 1% (wrote $written)" tk_within_1pct "$written" $((${size%M} << 20))
+	expect_ok "delete it" tk_vcall volume.delete "{\"name\":\"s$size\"}"
+done
+
 # Tenant limits.
 expect_eq "a create past the tenant's bytes is refused (EDQUOT)" 122 \
 	"$(tk_vcode volume.create '{"name":"big","tenant":"alpha","size":"305M"}')"
@@ -97,7 +112,7 @@ for bad in '../x' 'a/b' '' '.hidden' "$(printf 'x%.0s' $(seq 64))" 'a b'; do
 	expect_eq "volume name '$bad' is refused" 22 \
 		"$(tk_vcode volume.create "{\"name\":\"$bad\",\"tenant\":\"alpha\",\"size\":\"16M\"}")"
 done
-for size in '0' '-1' '1.5' '"1.5G"' '"10Q"' '"8M"' '"2P"' 'true'; do
+for size in '0' '-1' '1.5' '"1.5G"' '"10Q"' '"3M"' '"2P"' 'true'; do
 	expect_eq "size $size is refused" 22 \
 		"$(tk_vcode volume.create "{\"name\":\"s\",\"tenant\":\"alpha\",\"size\":$size}")"
 done
@@ -261,6 +276,13 @@ expect_eq "made with the options" "33 0700 33554432" \
 	"$(vol web | jq -r '"\(.uid) \(.mode) \(.size)"')"
 expect_eq "Get" "200 web $ROOT/alpha/web" \
 	"$(api VolumeDriver.Get '{"Name":"web"}' | sed 's/^\([0-9]*\) /\1\t/' | { IFS=$'\t' read -r st body; echo "$st $(jq -r '"\(.Volume.Name) \(.Volume.Mountpoint)"' <<<"$body")"; })"
+expect_eq "Get's Status numbers are strings (Go would print floats)" '"33554432" "33"' \
+	"$(api VolumeDriver.Get '{"Name":"web"}' | cut -d' ' -f2- | jq -c '.Volume.Status | [.size, .uid]' | tr -d '[]' | tr , ' ')"
+expect_eq "and none is left a number" 0 \
+	"$(api VolumeDriver.Get '{"Name":"web"}' | cut -d' ' -f2- | jq '[.Volume.Status[] | numbers] | length')"
+expect_eq "Create under the minimum says the minimum and the backend" \
+	'500 {"Err":"a volume of the loop backend formatted ext4 needs at least 4M (the ext4 journal needs 4M), not 2M"}' \
+	"$(api VolumeDriver.Create '{"Name":"tiny","Opts":{"tenant":"alpha","size":"2M"}}')"
 expect_eq "Mount returns the path" "200 {\"Mountpoint\":\"$ROOT/alpha/web\",\"Err\":\"\"}" \
 	"$(api VolumeDriver.Mount '{"Name":"web","ID":"ctr-1"}')"
 expect_eq "Path" "200 {\"Mountpoint\":\"$ROOT/alpha/web\",\"Err\":\"\"}" \
@@ -279,6 +301,27 @@ expect_eq "GET is not allowed" "405" \
 	"$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$TK_TMP/docker.sock" http://plugin/VolumeDriver.List)"
 
 # Authorisation: a tenant's owner manages its own volumes only.
+# volumed opens no path a client names (names only, resolved beneath the root), and what a tenant
+# leaves inside its volume (a FIFO, a socket, a symlink to /) never makes it wait or follow:
+# inspect, resize, the Docker API's Path and delete all answer at once.
+expect_ok "tenant delta" tk_vcall tenant.create '{"name":"delta"}'
+expect_ok "volume trap" tk_vcall volume.create '{"name":"trap","tenant":"delta","size":"32M"}'
+trap_path=$(tk_vfield trap path)
+mkdir -p "$TK_TMP/outside" && touch "$TK_TMP/outside/keep"
+mkfifo "$trap_path/fifo" && ln -s / "$trap_path/root" && ln -s "$TK_TMP/outside" "$trap_path/out" &&
+	"$TK_PYTHON" -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' \
+		"$trap_path/sock"
+quick() { timeout 10 "$TK_PYTHON" "$TK_SOURCE_DIR/tests/integration/rpc-call.py" "$TK_VOLUMED_SOCKET" "$@" | jq -r .ok; }
+expect_eq "inspect answers with a FIFO, a socket and a symlink inside" true \
+	"$(quick volume.inspect '{"name":"trap"}')"
+expect_eq "resize answers" true "$(quick volume.resize '{"name":"trap","size":"48M"}')"
+expect_eq "the Docker API's Path answers with the volume's own path" "$trap_path" \
+	"$(timeout 10 curl -s --unix-socket "$TK_TMP/docker.sock" -d '{"Name":"trap"}' \
+		http://plugin/VolumeDriver.Path | jq -r .Mountpoint)"
+expect_eq "delete answers" true "$(quick volume.delete '{"name":"trap"}')"
+expect_ok "and followed no symlink out of the volume" test -e "$TK_TMP/outside/keep"
+expect_ok "tenant delta goes" tk_vcall tenant.delete '{"name":"delta"}'
+
 expect_ok "tenant gamma owned by uid 1000" tk_vcall tenant.create '{"name":"gamma","owner_uid":1000}'
 tk_volumed_kill
 tk_volumed_start --socket-group 1000
@@ -297,5 +340,33 @@ expect_ok "clean up g1" tk_vcall volume.delete '{"name":"g1"}'
 
 expect_ok "volumed --check names the loop backend as supported" \
 	sh -c "'$VOLUMED' --check --root '$ROOT' | grep -q '^loop *supported'"
+# On a fresh machine the default root does not exist yet: --check answers for where it will be.
+expect_ok "volumed --check of a root that does not exist yet still reports the backends" \
+	sh -c "'$VOLUMED' --check --root '$TK_TMP/not/yet/volumes' | grep -q '^loop *supported'"
+expect_ok "and says which existing directory it checked instead" \
+	sh -c "'$VOLUMED' --check --root '$TK_TMP/not/yet/volumes' |
+		grep -qF 'nearest existing parent' && '$VOLUMED' --check --root '$TK_TMP/not/yet/volumes' |
+		grep -qF '$TK_TMP, the filesystem'"
+expect_fail "and creates nothing" test -e "$TK_TMP/not"
+expect_fail "a root under a regular file is an error" \
+	"$VOLUMED" --check --root /etc/passwd/volumes
+
+# A fresh machine: the state directory does not exist yet and the volume root is inside it (the
+# default layout), so volumed must make the state directory before the root.
+fresh=$TK_TMP/fresh-state
+"$VOLUMED" --socket "$TK_TMP/fresh.sock" --state-dir "$fresh" --root "$fresh/volumes" \
+	--docker-socket "" --backend loop >>"$TK_TMP/fresh.log" 2>&1 &
+fresh_pid=$!
+for _ in $(seq 100); do
+	[ -S "$TK_TMP/fresh.sock" ] && break
+	kill -0 "$fresh_pid" 2>/dev/null || break
+	sleep 0.05
+done
+expect_ok "volumed starts where its state directory is still to be made" \
+	"$VOLCTL" --socket "$TK_TMP/fresh.sock" status
+[ -S "$TK_TMP/fresh.sock" ] || cat "$TK_TMP/fresh.log" >&2
+expect_ok "with the volume root inside it" test -d "$fresh/volumes"
+kill "$fresh_pid" 2>/dev/null
+wait "$fresh_pid" 2>/dev/null
 
 tk_done

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -151,8 +152,14 @@ static void test_config(void **state)
 	assert_int_equal(config_code("{\"cniVersion\":\"1.1.0\"," BASE ",\"prevResult\":[]}",
 				     TK_CNI_ADD, false),
 			 TK_CNI_ERR_INVALID_CONFIG);
-	/* GC needs a well-formed list of valid attachments. */
-	assert_int_equal(config_code("{\"cniVersion\":\"1.1.0\"," BASE "}", TK_CNI_GC, false),
+	/* GC needs a well-formed list of valid attachments, if it has one. */
+	assert_int_equal(config_code("{\"cniVersion\":\"1.1.0\"," BASE
+				     ",\"cni.dev/valid-attachments\":\"a\"}",
+				     TK_CNI_GC, false),
+			 TK_CNI_ERR_INVALID_CONFIG);
+	assert_int_equal(config_code("{\"cniVersion\":\"1.1.0\"," BASE
+				     ",\"cni.dev/attachments\":{}}",
+				     TK_CNI_GC, false),
 			 TK_CNI_ERR_INVALID_CONFIG);
 	assert_int_equal(config_code("{\"cniVersion\":\"1.1.0\"," BASE
 				     ",\"cni.dev/valid-attachments\":"
@@ -174,6 +181,58 @@ static void test_config(void **state)
 			 0);
 	assert_int_equal(config_code("{\"cniVersion\":\"1.0.0\"," BASE "}", TK_CNI_ADD, true),
 			 TK_CNI_ERR_INVALID_CONFIG);
+}
+
+/* GC: null (libcni's empty list) and no list mean "keep nothing"; the older key is read too. */
+static void test_gc_list(void **state)
+{
+	static const struct {
+		const char *extra;
+		size_t kept;
+	} cases[] = {
+		{ "", 0 },
+		{ ",\"cni.dev/valid-attachments\":null", 0 },
+		{ ",\"cni.dev/valid-attachments\":[]", 0 },
+		{ ",\"cni.dev/valid-attachments\":null,\"cni.dev/attachments\":null", 0 },
+		{ ",\"cni.dev/attachments\":[{\"containerID\":\"a\",\"ifname\":\"eth0\"}]", 1 },
+		{ ",\"cni.dev/valid-attachments\":[{\"containerID\":\"a\",\"ifname\":\"eth0\"},"
+		  "{\"containerID\":\"b\",\"ifname\":\"eth1\"}]",
+		  2 },
+	};
+	struct tk_cni_env env = add_env();
+	char text[512];
+
+	(void)state;
+	env.command = TK_CNI_GC;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tk_cni_config cfg;
+		struct tk_cni_error e = {};
+
+		snprintf(text, sizeof(text), "{\"cniVersion\":\"1.1.0\"," BASE "%s}",
+			 cases[i].extra);
+		assert_int_equal(tk_cni_config_parse(text, strlen(text), &env, false, &cfg, &e), 0);
+		assert_int_equal(json_array_size(cfg.valid_attachments), cases[i].kept);
+		assert_int_equal(tk_cni_attachment_valid(cfg.valid_attachments, "a", "eth0"),
+				 cases[i].kept > 0);
+		tk_cni_config_done(&cfg);
+	}
+}
+
+/* Code 2 names the field and its value, as the specification requires. */
+static void test_unsupported_field(void **state)
+{
+	static const char text[] = "{\"cniVersion\":\"1.1.0\"," BASE ",\"runtimeConfig\":"
+				   "{\"portMappings\":[{\"hostPort\":8080,\"containerPort\":80}]}}";
+	struct tk_cni_env env = add_env();
+	struct tk_cni_config cfg;
+	struct tk_cni_error e = {};
+
+	(void)state;
+	assert_int_equal(tk_cni_config_parse(text, strlen(text), &env, false, &cfg, &e), -1);
+	assert_int_equal(e.code, TK_CNI_ERR_UNSUPPORTED_FIELD);
+	assert_non_null(strstr(e.details, "runtimeConfig.portMappings"));
+	assert_non_null(strstr(e.details, "[{\"hostPort\":8080,\"containerPort\":80}]"));
+	tk_cni_config_done(&cfg);
 }
 
 static void test_requests_precedence(void **state)
@@ -285,6 +344,23 @@ static void test_errors(void **state)
 	assert_int_equal(tk_cni_code_of_errno(-ENOENT), TK_CNI_ERR_INVALID_CONFIG);
 	assert_int_equal(tk_cni_code_of_errno(-EBUSY), TK_CNI_ERR_TRY_LATER);
 	assert_int_equal(tk_cni_code_of_errno(-ENOTTY), TK_CNI_ERR_REFUSED);
+
+	/* A tk_err becomes a CNI error in one place: code, short message, err's text as details. */
+	{
+		tk_err err = {};
+
+		tk_err_set(&err, -EDQUOT, "tenant 'a' may have at most 2 endpoint(s)");
+		assert_int_equal(tk_cni_fail_err(&e, err.code, &err), -1);
+		assert_int_equal(e.code, TK_CNI_ERR_LIMIT);
+		assert_string_equal(e.msg, "tenant endpoint limit reached");
+		assert_string_equal(e.details, "tenant 'a' may have at most 2 endpoint(s)");
+		/* Without a message, the details are the code's text rather than nothing. */
+		tk_err_clear(&err);
+		assert_int_equal(tk_cni_fail_err(&e, -EADDRINUSE, &err), -1);
+		assert_int_equal(e.code, TK_CNI_ERR_ADDRESS);
+		assert_string_equal(e.msg, "requested address not available");
+		assert_string_equal(e.details, strerror(EADDRINUSE));
+	}
 }
 
 static void test_valid_attachments(void **state)
@@ -303,6 +379,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_env),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_gc_list),
+		cmocka_unit_test(test_unsupported_field),
 		cmocka_unit_test(test_requests_precedence),
 		cmocka_unit_test(test_result),
 		cmocka_unit_test(test_errors),

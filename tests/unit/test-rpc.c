@@ -7,16 +7,22 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "cleanup.h"
 #include "json.h"
 #include "rpc.h"
 
@@ -440,6 +446,279 @@ static void test_reply_error_long_utf8(void **state)
 	json_decref(reply);
 }
 
+/* What tk_rpc_parse_reply returns is what it stores in err, for every kind of reply. */
+static void test_parse_reply_code_matches_err(void **state)
+{
+	static const struct {
+		const char *text;
+		int code;
+	} cases[] = {
+		{ "{\"ok\":false,\"error\":{\"code\":2,\"msg\":\"no tenant 'a'\"}}", -ENOENT },
+		{ "{\"ok\":false,\"error\":{\"code\":0,\"msg\":\"zero\"}}", -EIO },
+		{ "{\"ok\":false,\"error\":{\"code\":99999,\"msg\":\"huge\"}}", -EIO },
+		/* Broken replies: -EBADMSG, not the -EINVAL of the JSON unpacking underneath. */
+		{ "{\"ok\":\"yes\"}", -EBADMSG },
+		{ "{\"result\":{}}", -EBADMSG },
+		{ "{\"ok\":false}", -EBADMSG },
+		{ "{\"ok\":false,\"error\":{\"code\":\"2\",\"msg\":\"x\"}}", -EBADMSG },
+		{ "[]", -EBADMSG },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *reply = parse(cases[i].text), *result = &sentinel;
+		tk_err err = {};
+
+		assert_int_equal(tk_rpc_parse_reply(reply, &result, &err), cases[i].code);
+		assert_int_equal(err.code, cases[i].code);
+		assert_true(err.msg[0] != '\0');
+		assert_ptr_equal(result, &sentinel);
+		json_decref(reply);
+	}
+}
+
+/*
+ * Whether anyone still holds the read end of pipe p: with every reader closed, a write fails
+ * with EPIPE.  This is how the tests see that a received descriptor was closed.
+ */
+static bool pipe_has_reader(int write_fd)
+{
+	return write(write_fd, "x", 1) == 1;
+}
+
+static void send_raw_fds(int sock, const char *text, const int *fds, size_t n)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 16)];
+		struct cmsghdr align;
+	} control = {};
+	struct iovec iov = { .iov_base = (void *)text, .iov_len = strlen(text) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+
+	assert_true(n <= 16);
+	mh.msg_control = control.buf;
+	mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
+	assert_int_equal(sendmsg(sock, &mh, 0), (ssize_t)strlen(text));
+}
+
+static void test_wire_passed_fd(void **state)
+{
+	json_t *sent = json_pack("{s:s}", "op", "endpoint.add"), *got = NULL;
+	struct stat a, b;
+	int sv[2], p[2], fd = -2;
+
+	(void)state;
+	signal(SIGPIPE, SIG_IGN);
+	socket_pair(sv);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+
+	/* The descriptor arrives with its message, as a new CLOEXEC descriptor of the same file. */
+	assert_int_equal(tk_rpc_send_fd(sv[0], sent, p[0], NULL), 0);
+	assert_int_equal(tk_rpc_recv_fd(sv[1], &got, &fd, NULL), 0);
+	assert_true(json_equal(sent, got));
+	json_decref(got);
+	assert_true(fd >= 0 && fd != p[0]);
+	assert_int_equal(fstat(fd, &a), 0);
+	assert_int_equal(fstat(p[0], &b), 0);
+	assert_true(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	close(p[0]);
+	assert_true(pipe_has_reader(p[1])); /* the received copy */
+	close(fd);
+	assert_false(pipe_has_reader(p[1]));
+	close(p[1]);
+
+	/* Without one, *ret_fd is -1. */
+	fd = -2;
+	assert_int_equal(tk_rpc_send(sv[0], sent, NULL), 0);
+	assert_int_equal(tk_rpc_recv_fd(sv[1], &got, &fd, NULL), 0);
+	assert_int_equal(fd, -1);
+	json_decref(got);
+
+	/* A receiver that wants none closes what came. */
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(tk_rpc_send_fd(sv[0], sent, p[0], NULL), 0);
+	close(p[0]);
+	assert_int_equal(tk_rpc_recv(sv[1], &got, NULL), 0);
+	json_decref(got);
+	assert_false(pipe_has_reader(p[1]));
+	close(p[1]);
+
+	json_decref(sent);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_wire_passed_fds_refused(void **state)
+{
+	json_t *sent = json_pack("{s:s}", "op", "status"), *got = &sentinel;
+	int sv[2], p[2], fds[8], fd = -2;
+	tk_err err = {};
+
+	(void)state;
+	signal(SIGPIPE, SIG_IGN);
+	socket_pair(sv);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+
+	/* Two descriptors: the message is refused and both are closed. */
+	fds[0] = fds[1] = p[0];
+	send_raw_fds(sv[0], "{\"op\":\"status\"}", fds, 2);
+	close(p[0]);
+	assert_int_equal(tk_rpc_recv_fd(sv[1], &got, &fd, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "at most one"));
+	assert_ptr_equal(got, &sentinel);
+	assert_int_equal(fd, -2);
+	assert_false(pipe_has_reader(p[1]));
+	close(p[1]);
+
+	/* More than fit (MSG_CTRUNC): refused, none left open. */
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+		fds[i] = p[0];
+	send_raw_fds(sv[0], "{\"op\":\"status\"}", fds, ELEMENTSOF(fds));
+	close(p[0]);
+	tk_err_clear(&err);
+	assert_int_equal(tk_rpc_recv_fd(sv[1], &got, &fd, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "descriptors"));
+	assert_false(pipe_has_reader(p[1]));
+	close(p[1]);
+
+	/* A descriptor on a message that is not JSON is closed too. */
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	send_raw_fds(sv[0], "{nope", p, 1);
+	close(p[0]);
+	assert_int_equal(tk_rpc_recv_fd(sv[1], &got, &fd, NULL), -EBADMSG);
+	assert_int_equal(fd, -2);
+	assert_false(pipe_has_reader(p[1]));
+	close(p[1]);
+
+	/* The stream goes on. */
+	assert_int_equal(tk_rpc_send(sv[0], sent, NULL), 0);
+	assert_int_equal(tk_rpc_recv_fd(sv[1], &got, &fd, NULL), 0);
+	assert_int_equal(fd, -1);
+	json_decref(got);
+	json_decref(sent);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_timeout_env(void **state)
+{
+	(void)state;
+	unsetenv("TK_RPC_TIMEOUT_MS");
+	assert_int_equal(tk_rpc_timeout_ms(), TK_RPC_TIMEOUT_MS_DEFAULT);
+	setenv("TK_RPC_TIMEOUT_MS", "1500", 1);
+	assert_int_equal(tk_rpc_timeout_ms(), 1500);
+	/* Nonsense never means "wait forever". */
+	static const char *const bad[] = { "0", "-5", "abc", "10s", "", "99999999999" };
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		setenv("TK_RPC_TIMEOUT_MS", bad[i], 1);
+		assert_int_equal(tk_rpc_timeout_ms(), TK_RPC_TIMEOUT_MS_DEFAULT);
+	}
+	unsetenv("TK_RPC_TIMEOUT_MS");
+}
+
+/* A peer that never answers: the call gives up at its deadline with a message that says so. */
+static void test_call_deadline(void **state)
+{
+	json_t *result = &sentinel, *got = NULL;
+	tk_err err = {};
+	int64_t start;
+	int sv[2];
+
+	(void)state;
+	socket_pair(sv);
+	start = tk_rpc_now_ms();
+	assert_int_equal(tk_rpc_call_full(sv[0], "status", NULL, -1, 200, &result, &err),
+			 -ETIMEDOUT);
+	assert_true(tk_rpc_now_ms() - start >= 190);
+	assert_true(tk_rpc_now_ms() - start < 2000);
+	assert_int_equal(err.code, -ETIMEDOUT);
+	assert_non_null(strstr(err.msg, "no reply within 200 ms"));
+	assert_ptr_equal(result, &sentinel);
+	/* The request did go out. */
+	assert_int_equal(tk_rpc_recv(sv[1], &got, NULL), 0);
+	json_decref(got);
+
+	/* The default deadline comes from the environment. */
+	setenv("TK_RPC_TIMEOUT_MS", "150", 1);
+	start = tk_rpc_now_ms();
+	assert_int_equal(tk_rpc_call_fd(sv[0], "status", NULL, &result, NULL), -ETIMEDOUT);
+	assert_true(tk_rpc_now_ms() - start < 2000);
+	unsetenv("TK_RPC_TIMEOUT_MS");
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* A reply already waiting is taken; the descriptor travels with the request. */
+static void test_call_answered_with_fd(void **state)
+{
+	json_t *reply = tk_rpc_reply_ok(json_pack("{s:i}", "n", 7)), *result = NULL, *req = NULL;
+	struct stat a, b;
+	int sv[2], p[2], fd = -1;
+
+	(void)state;
+	socket_pair(sv);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(tk_rpc_send(sv[1], reply, NULL), 0);
+	assert_int_equal(tk_rpc_call_full(sv[0], "endpoint.add", NULL, p[0], 1000, &result, NULL),
+			 0);
+	assert_int_equal(json_integer_value(json_object_get(result, "n")), 7);
+	assert_int_equal(tk_rpc_recv_fd(sv[1], &req, &fd, NULL), 0);
+	assert_string_equal(json_string_value(json_object_get(req, "op")), "endpoint.add");
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &a), 0);
+	assert_int_equal(fstat(p[0], &b), 0);
+	assert_true(a.st_ino == b.st_ino);
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+	json_decref(req);
+	json_decref(result);
+	json_decref(reply);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* A listener whose backlog is full (a stopped daemon): connect gives up at the deadline. */
+static void test_connect_deadline(void **state)
+{
+	char dir[] = "/tmp/tk-rpc-XXXXXX", path[64];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int lfd, fds[4], n = 0, r = 0;
+	tk_err err = {};
+	int64_t start;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	/* Nobody accepts: the first connection or two fill the backlog. */
+	start = tk_rpc_now_ms();
+	while (n < (int)ELEMENTSOF(fds) &&
+	       (r = tk_rpc_connect_timeout(path, 200, &fds[n], &err)) == 0)
+		n++;
+	assert_int_equal(r, -ETIMEDOUT);
+	assert_true(n >= 1);
+	assert_true(tk_rpc_now_ms() - start < 2000);
+	assert_non_null(strstr(err.msg, "within 200 ms"));
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	close(lfd);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -450,11 +729,18 @@ int main(void)
 		cmocka_unit_test(test_reply_ok),
 		cmocka_unit_test(test_reply_error),
 		cmocka_unit_test(test_parse_reply_wire_forms),
+		cmocka_unit_test(test_parse_reply_code_matches_err),
 		cmocka_unit_test(test_wire_roundtrip),
 		cmocka_unit_test(test_wire_bad_messages),
 		cmocka_unit_test(test_wire_peer_closed),
 		cmocka_unit_test(test_wire_large),
 		cmocka_unit_test(test_wire_too_large),
+		cmocka_unit_test(test_wire_passed_fd),
+		cmocka_unit_test(test_wire_passed_fds_refused),
+		cmocka_unit_test(test_timeout_env),
+		cmocka_unit_test(test_call_deadline),
+		cmocka_unit_test(test_call_answered_with_fd),
+		cmocka_unit_test(test_connect_deadline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "helpers.h"
 #include "store.h"
 
 /* Migration 1 also counts how often it ran: a re-run would add a row (or fail on CREATE). */
@@ -34,14 +35,10 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/tk-test-store.XXXXXX");
-	if (!mkdtemp(f->dir)) {
+	if (!f || tk_test_dir_make("store", f->dir, f->path) < 0) {
 		free(f);
 		return -1;
 	}
-	snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
 	*state = f;
 	return 0;
 }
@@ -49,13 +46,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[128];
+	int r = tk_test_dir_remove(f->dir);
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return -1;
 	free(f);
-	return 0;
+	return r;
 }
 
 static struct tk_store *open_store(const struct fixture *f, size_t n)

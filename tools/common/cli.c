@@ -12,13 +12,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "cleanup.h"
 #include "cli.h"
 #include "err.h"
 #include "rpc.h"
+#include "volume.h"
 
 const char *cli_socket;
 bool cli_json;
+int cli_timeout_ms;
 static const struct cli_program *program;
 
 int cli_usage_error(const char *usage, const char *fmt, ...)
@@ -33,24 +36,61 @@ int cli_usage_error(const char *usage, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-int cli_call(const char *op, json_t *args, json_t **ret)
+int cli_exit_code(int r, bool connected)
+{
+	if (r >= 0)
+		return 0;
+	if (!connected)
+		return EXIT_UNREACHABLE;
+	switch (-r) {
+	case EBADMSG:
+	case ECONNRESET:
+	case EPIPE:
+	case ETIMEDOUT: return EXIT_UNREACHABLE;
+	default: return EXIT_REFUSED;
+	}
+}
+
+int cli_call_fd(const char *op, json_t *args, int pass_fd, json_t **ret)
 {
 	_cleanup_close_ int fd = -1;
+	int64_t deadline = tk_rpc_now_ms() + cli_timeout_ms, left;
 	tk_err err = {};
 	int r;
 
-	if (tk_rpc_connect(cli_socket, &fd, &err) < 0) {
-		fprintf(stderr, "%s: %s (is %s running? --socket or %s)\n", program->name, err.msg,
-			program->daemon, program->socket_env);
-		return EXIT_UNREACHABLE;
+	if ((r = tk_rpc_connect_timeout(cli_socket, cli_timeout_ms, &fd, &err)) < 0) {
+		fprintf(stderr, "%s: %s (is %s running? --socket or %s)\n", program->name,
+			tk_err_text(&err, r), program->daemon, program->socket_env);
+		return cli_exit_code(r, false);
 	}
-	r = tk_rpc_call_fd(fd, op, args, ret, &err);
-	if (r < 0) {
-		fprintf(stderr, "%s: %s\n", program->name, err.msg);
-		return r == -EBADMSG || r == -ECONNRESET || r == -EPIPE ? EXIT_UNREACHABLE
-									: EXIT_REFUSED;
-	}
+	left = deadline - tk_rpc_now_ms();
+	r = tk_rpc_call_full(fd, op, args, pass_fd, left > 0 ? (int)left : 1, ret, &err);
+	if (r == -ETIMEDOUT)
+		fprintf(stderr,
+			"%s: %s did not answer within %d ms (stopped, wedged or overloaded); "
+			"--timeout or TK_RPC_TIMEOUT_MS sets the deadline\n",
+			program->name, program->daemon, cli_timeout_ms);
+	else if (r < 0)
+		fprintf(stderr, "%s: %s\n", program->name, tk_err_text(&err, r));
+	return cli_exit_code(r, true);
+}
+
+int cli_done(json_t *result, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cli_json)
+		return cli_print_json(result);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
 	return 0;
+}
+
+int cli_call(const char *op, json_t *args, json_t **ret)
+{
+	return cli_call_fd(op, args, -1, ret);
 }
 
 int cli_print_json(json_t *j)
@@ -174,6 +214,27 @@ int cli_parse_u32(const char *s, const char *what, json_int_t *ret, const char *
 	return 0;
 }
 
+int cli_parse_size(const char *s, const char *what, json_t *args, const char *key,
+		   const char *usage)
+{
+	tk_err err = {};
+	uint64_t v;
+
+	if (tk_size_parse(s, &v, &err) < 0)
+		return cli_usage_error(usage, "%s: %s", what, err.msg);
+	json_object_set_new(args, key, json_integer((json_int_t)v));
+	return 0;
+}
+
+int cli_check_name(const char *name, const char *what, const char *usage)
+{
+	tk_err err = {};
+
+	if (tk_name_validate(name, what, &err) < 0)
+		return cli_usage_error(usage, "%s", err.msg);
+	return 0;
+}
+
 int cli_parse_user(const char *s, json_int_t *ret, const char *usage)
 {
 	struct passwd *pw = getpwnam(s);
@@ -210,50 +271,169 @@ int cli_help(const char *usage, const char *text)
 	return 0;
 }
 
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *options,
+	       const char *usage, const char *text, int *ret_exit)
+{
+	int c;
+
+	while ((c = getopt_long(argc, argv, shortopts ?: "jh", options, NULL)) == 'j')
+		cli_json = true;
+	if (c == 'h') {
+		*ret_exit = cli_help(usage, text);
+		return CLI_DONE;
+	}
+	if (c == '?' || c == ':') {
+		*ret_exit = cli_usage_error(usage, "invalid option");
+		return CLI_DONE;
+	}
+	return c;
+}
+
 int cli_simple_options(int argc, char **argv, const char *usage, const char *text,
 		       const char *const *names, const char **values)
 {
 	struct option options[8] = { CLI_COMMON_OPTIONS };
 	size_t n = 2;
-	int c;
+	int c, r = 0;
 
 	for (size_t i = 0; names && names[i] && n < ELEMENTSOF(options) - 1; i++)
 		options[n++] =
 			(struct option){ names[i], required_argument, NULL, (int)(0x100 + i) };
-	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
-		if (c == 'j')
-			cli_json = true;
-		else if (c == 'h')
-			return cli_help(usage, text), -1;
-		else if (c >= 0x100)
-			values[c - 0x100] = optarg;
-		else
-			return cli_usage_error(usage, "invalid option");
-	}
+	while ((c = cli_getopt(argc, argv, NULL, options, usage, text, &r)) >= 0x100)
+		values[c - 0x100] = optarg;
+	return c == CLI_DONE ? r : -1;
+}
+
+int cli_plain_command(int argc, char **argv, const char *op, const char *usage, const char *text,
+		      void (*human)(json_t *))
+{
+	_cleanup_(json_decrefp) json_t *result = NULL;
+	int r;
+
+	if ((r = cli_simple_options(argc, argv, usage, text, NULL, NULL)) >= 0)
+		return r;
+	if (optind < argc)
+		return cli_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+	if ((r = cli_call(op, NULL, &result)) != 0)
+		return r;
+	return cli_output(result, human);
+}
+
+/* --owner and --owner-group: a name or number, but not (uid_t)-1, which means "nobody". */
+static int parse_owner(int c, const char *arg, json_t *args, const char *usage)
+{
+	json_int_t v = 0;
+	int r = c == 'o' ? cli_parse_user(arg, &v, usage) : cli_parse_group(arg, &v, usage);
+
+	if (r)
+		return r;
+	if (v == UINT32_MAX)
+		return cli_usage_error(usage, "%s %lld is not an id",
+				       c == 'o' ? "--owner" : "--owner-group", (long long)v);
+	json_object_set_new(args, c == 'o' ? "owner_uid" : "owner_gid", json_integer(v));
 	return 0;
+}
+
+static int parse_limit(const struct cli_limit *l, const char *arg, json_t *args, const char *usage)
+{
+	char what[64];
+	json_int_t v = 0;
+	int r;
+
+	snprintf(what, sizeof(what), "--%s", l->option);
+	if (l->size)
+		return cli_parse_size(arg, what, args, l->key, usage);
+	if (l->list) {
+		_cleanup_free_ char *copy = strdup(arg);
+		json_t *list = json_array();
+		char *save = NULL;
+
+		if (!copy || !list)
+			return cli_usage_error(usage, "out of memory");
+		for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+			json_array_append_new(list, json_string(tok));
+		json_object_set_new(args, l->key, list);
+		return 0;
+	}
+	if (l->unlimited && strcmp(arg, "unlimited") == 0)
+		v = -1;
+	else if ((r = cli_parse_u32(arg, what, &v, usage)) != 0)
+		return r;
+	json_object_set_new(args, l->key, json_integer(v));
+	return 0;
+}
+
+int cli_create_tenant(int argc, char **argv, const char *usage, const char *text,
+		      const struct cli_limit *limits, size_t n_limits)
+{
+	struct option options[11] = { CLI_COMMON_OPTIONS,
+				     { "owner", required_argument, NULL, 'o' },
+				     { "owner-group", required_argument, NULL, 'g' },
+				     { "owner-gid", required_argument, NULL, 'g' } };
+	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
+	int c, r = 0;
+
+	for (size_t i = 0; i < n_limits && 5 + i < ELEMENTSOF(options) - 1; i++)
+		options[5 + i] = (struct option){ limits[i].option, required_argument, NULL,
+						  0x100 + (int)i };
+	while ((c = cli_getopt(argc, argv, NULL, options, usage, text, &r)) >= 0) {
+		r = c >= 0x100 ? parse_limit(&limits[c - 0x100], optarg, args, usage)
+			       : parse_owner(c, optarg, args, usage);
+		if (r)
+			return r;
+	}
+	if (c == CLI_DONE)
+		return r;
+	if (argc - optind != 1)
+		return cli_usage_error(usage, "expected exactly one tenant name");
+	if ((r = cli_check_name(argv[optind], "tenant name", usage)) != 0)
+		return r;
+	json_object_set_new(args, "name", json_string(argv[optind]));
+	if ((r = cli_call("tenant.create", args, &result)) != 0)
+		return r;
+	return cli_done(result, "Created tenant '%s'.", argv[optind]);
 }
 
 static void main_help(const struct cli_command *commands, size_t n_commands)
 {
 	printf("Usage: %s [--socket PATH] [--json] COMMAND [ARGS...]\n\n%s\n\nCommands:\n",
 	       program->name, program->summary);
+	/* Commands that share a usage line (link and unlink) are listed once. */
 	for (size_t i = 0; i < n_commands; i++)
-		printf("  %s\n", commands[i].usage);
+		if (i == 0 || strcmp(commands[i].usage, commands[i - 1].usage) != 0)
+			printf("  %s\n", commands[i].usage);
 	printf("\nOptions:\n"
 	       "  -s, --socket PATH  %s's socket (default %s, env %s)\n"
+	       "  -t, --timeout SECS give up when %s has not answered within SECS seconds\n"
+	       "                     (default 60, env TK_RPC_TIMEOUT_MS in milliseconds)\n"
 	       "  -j, --json         print results as JSON\n"
 	       "  -h, --help         show this help; COMMAND --help shows the command's\n"
 	       "      --version      print the version\n\n"
 	       "Exit status: 0 success, 1 %s refused or failed the request, 2 usage error,\n"
-	       "3 %s could not be reached.  See %s(1).\n",
+	       "3 %s could not be reached or did not answer in time.  See %s(1).\n",
 	       program->daemon, program->default_socket, program->socket_env, program->daemon,
-	       program->daemon, program->name);
+	       program->daemon, program->daemon, program->name);
+}
+
+/* Seconds, fractions allowed, as milliseconds within what lib/rpc accepts. */
+static int parse_timeout(const char *s, int *ret_ms)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v * 1000 >= 1 && v * 1000 <= TK_RPC_TIMEOUT_MS_MAX))
+		return -EINVAL;
+	*ret_ms = (int)(v * 1000);
+	return 0;
 }
 
 int cli_main(const struct cli_program *p, const struct cli_command *commands, size_t n_commands,
 	     int argc, char **argv)
 {
 	static const struct option options[] = { { "socket", required_argument, NULL, 's' },
+						 { "timeout", required_argument, NULL, 't' },
 						 { "json", no_argument, NULL, 'j' },
 						 { "help", no_argument, NULL, 'h' },
 						 { "version", no_argument, NULL, 'V' },
@@ -271,9 +451,19 @@ int cli_main(const struct cli_program *p, const struct cli_command *commands, si
 		json_decref(probe);
 	}
 	cli_socket = getenv(p->socket_env) ?: p->default_socket;
-	while ((c = getopt_long(argc, argv, "+s:jh", options, NULL)) >= 0) {
+	/* People and scripts wait longer than runtimes: a reconcile or an offline resize is slow. */
+	cli_timeout_ms = getenv("TK_RPC_TIMEOUT_MS") ? tk_rpc_timeout_ms() : CLI_TIMEOUT_MS_DEFAULT;
+	while ((c = getopt_long(argc, argv, "+s:t:jh", options, NULL)) >= 0) {
 		switch (c) {
 		case 's': cli_socket = optarg; break;
+		case 't':
+			if (parse_timeout(optarg, &cli_timeout_ms) < 0) {
+				fprintf(stderr,
+					"%s: --timeout takes seconds (0.001..3600), not '%s'\n",
+					p->name, optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'j': cli_json = true; break;
 		case 'h': main_help(commands, n_commands); return 0;
 		case 'V': printf("%s %s\n", p->name, TK_VERSION); return 0;

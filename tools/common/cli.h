@@ -4,9 +4,11 @@
 /*
  * What netctl and volctl share: talking to their daemon, tables for people and --json for
  * scripts, option helpers, and the command dispatch.  Exit codes: 0 success, 1 the daemon refused
- * or failed the request, 2 usage error, 3 the daemon could not be reached.
+ * or failed the request, 2 usage error, 3 the daemon could not be reached or did not answer
+ * before the deadline.
  */
 
+#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,11 +32,23 @@ struct cli_command {
 /* Set by cli_main(). */
 extern const char *cli_socket;
 extern bool cli_json;
+extern int cli_timeout_ms; /* --timeout, else TK_RPC_TIMEOUT_MS, else CLI_TIMEOUT_MS_DEFAULT */
+#define CLI_TIMEOUT_MS_DEFAULT 60000
 
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * The one mapping from a failure (negative errno) to the exit status: EXIT_UNREACHABLE when the
+ * daemon could not be reached (connected: false) or its answer was no answer (cut off, not a
+ * reply, too slow: cli_timeout_ms), EXIT_REFUSED for anything the daemon said no to; 0 for r >= 0.
+ */
+int cli_exit_code(int r, bool connected);
 /* Sends one request; prints the daemon's error.  Returns an exit code. */
 int cli_call(const char *op, json_t *args, json_t **ret);
+/* The same with pass_fd (>= 0) sent along as SCM_RIGHTS. */
+int cli_call_fd(const char *op, json_t *args, int pass_fd, json_t **ret);
 int cli_print_json(json_t *j);
+/* After a request: result as JSON with --json, else the line fmt makes.  Returns 0. */
+int cli_done(json_t *result, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* How a column shows its value; NULL: as it is (null as "-", arrays joined with ","). */
 typedef char *(*cli_format_fn)(json_t *row, const char *key);
@@ -49,6 +63,11 @@ void cli_print_object(json_t *obj);
 int cli_output(json_t *result, void (*human)(json_t *));
 
 int cli_parse_u32(const char *s, const char *what, json_int_t *ret, const char *usage);
+/* A size like 512M (tk_size_parse) into args[key]; what names the option in the error. */
+int cli_parse_size(const char *s, const char *what, json_t *args, const char *key,
+		   const char *usage);
+/* A tenant or volume name as the daemons take them (tk_name_validate); what: "tenant name". */
+int cli_check_name(const char *name, const char *what, const char *usage);
 int cli_parse_user(const char *s, json_int_t *ret, const char *usage);
 int cli_parse_group(const char *s, json_int_t *ret, const char *usage);
 bool cli_want_help(int argc, char **argv);
@@ -62,11 +81,40 @@ int cli_help(const char *usage, const char *text);
 	}
 
 /*
+ * getopt_long over a command's options (CLI_COMMON_OPTIONS first; shortopts NULL: "jh") that
+ * does --json, --help (usage and text) and unknown options itself: the next option of the
+ * command's own, -1 when they are done, or CLI_DONE with the exit status in *ret_exit after
+ * help or a usage error.
+ */
+#define CLI_DONE (-2)
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *options,
+	       const char *usage, const char *text, int *ret_exit);
+
+/*
  * Parses --json, --help and the given string options (names, NULL-terminated) into values,
- * leaving positionals in argv[optind..].  0 to go on, -1 after printing help, else an exit code.
+ * leaving positionals in argv[optind..].  -1 to go on, else the exit status (0 after help).
  */
 int cli_simple_options(int argc, char **argv, const char *usage, const char *text,
 		       const char *const *names, const char **values);
+
+/* A command without arguments ("status", "reconcile"): sends op, shows the result via human. */
+int cli_plain_command(int argc, char **argv, const char *op, const char *usage, const char *text,
+		      void (*human)(json_t *));
+
+/*
+ * A limit option of "create tenant": --max-networks N sets max_networks; size: "10G" too;
+ * unlimited: also "unlimited" (-1); list: "A,B,..." is sent as an array of strings.
+ */
+struct cli_limit {
+	const char *option, *key;
+	bool size, unlimited, list;
+};
+/*
+ * "create tenant NAME [--owner USER] [--owner-group GROUP] [--<limit> N]...": the same for both
+ * daemons but for the limits (at most 6).
+ */
+int cli_create_tenant(int argc, char **argv, const char *usage, const char *text,
+		      const struct cli_limit *limits, size_t n_limits);
 
 /* Global options, then the command named by the first argument. */
 int cli_main(const struct cli_program *p, const struct cli_command *commands, size_t n_commands,

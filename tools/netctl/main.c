@@ -17,6 +17,7 @@
 #include "addr.h"
 #include "cleanup.h"
 #include "json.h"
+#include "netns.h"
 #include "rpc.h"
 #include "cli.h"
 #include "tk-config.h"
@@ -65,20 +66,10 @@ static void human_actions(json_t *r)
 #define USAGE_STATUS "netctl status"
 static int cmd_status(int argc, char **argv)
 {
-	_cleanup_(json_decrefp) json_t *result = NULL;
-	int r;
-
-	r = cli_simple_options(argc, argv, USAGE_STATUS,
-			       "Shows netd's version, uptime and how many tenants, networks and "
-			       "endpoints it manages.\n",
-			       NULL, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
-	if (optind < argc)
-		return cli_usage_error(USAGE_STATUS, "unexpected argument '%s'", argv[optind]);
-	if ((r = cli_call("status", NULL, &result)) != 0)
-		return r;
-	return cli_output(result, cli_print_object);
+	return cli_plain_command(argc, argv, "status", USAGE_STATUS,
+				 "Shows netd's version, uptime and how many tenants, networks and "
+				 "endpoints it manages.\n",
+				 cli_print_object);
 }
 
 #define USAGE_CREATE_TENANT                                                                        \
@@ -91,88 +82,24 @@ static int cmd_status(int argc, char **argv)
 
 static int create_tenant(int argc, char **argv)
 {
-	static const struct option options[] = { CLI_COMMON_OPTIONS,
-						 { "owner", required_argument, NULL, 'o' },
-						 { "owner-group", required_argument, NULL, 'g' },
-						 { "max-networks", required_argument, NULL, 'n' },
-						 { "max-endpoints", required_argument, NULL, 'e' },
-						 { "max-addresses4", required_argument, NULL, '4' },
-						 { "max-prefixes6", required_argument, NULL, '6' },
-						 { "allow-subnets", required_argument, NULL, 'a' },
-						 {} };
-	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
-	json_int_t v = 0;
-	int c, r;
+	static const struct cli_limit limits[] = {
+		{ "max-networks", "max_networks" },
+		{ "max-endpoints", "max_endpoints" },
+		{ "max-addresses4", "max_addresses4", .unlimited = true },
+		{ "max-prefixes6", "max_prefixes6", .unlimited = true },
+		{ "allow-subnets", "allow_subnets", .list = true },
+	};
 
-	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
-		const char *key = NULL;
-		r = 0;
-		switch (c) {
-		case 'j': cli_json = true; break;
-		case 'h':
-			return cli_help(USAGE_CREATE_TENANT,
-					"Creates a tenant.  --owner lets that user manage the tenant's "
-					"networks\n"
-					"and endpoints over the socket; the limits cap what it may "
-					"create.\n"
-					"--max-addresses4 and --max-prefixes6 cap the address space of "
-					"all its\n"
-					"networks (IPv4 addresses, IPv6 /64s; default: netd's).  "
-					"--allow-subnets\n"
-					"lets its owner choose subnets in these ranges too.\n");
-		case 'o':
-			r = cli_parse_user(optarg, &v, USAGE_CREATE_TENANT), key = "owner_uid";
-			break;
-		case 'g':
-			r = cli_parse_group(optarg, &v, USAGE_CREATE_TENANT), key = "owner_gid";
-			break;
-		case 'n':
-			r = cli_parse_u32(optarg, "--max-networks", &v, USAGE_CREATE_TENANT),
-			key = "max_networks";
-			break;
-		case 'e':
-			r = cli_parse_u32(optarg, "--max-endpoints", &v, USAGE_CREATE_TENANT),
-			key = "max_endpoints";
-			break;
-		case '4':
-		case '6':
-			key = c == '4' ? "max_addresses4" : "max_prefixes6";
-			if (strcmp(optarg, "unlimited") == 0)
-				v = -1;
-			else
-				r = cli_parse_u32(optarg, c == '4' ? "--max-addresses4"
-								   : "--max-prefixes6",
-						  &v, USAGE_CREATE_TENANT);
-			break;
-		case 'a': {
-			_cleanup_free_ char *copy = strdup(optarg);
-			json_t *list = json_array();
-			char *save = NULL;
-
-			if (!copy || !list)
-				return cli_usage_error(USAGE_CREATE_TENANT, "out of memory");
-			for (char *tok = strtok_r(copy, ",", &save); tok;
-			     tok = strtok_r(NULL, ",", &save))
-				json_array_append_new(list, json_string(tok));
-			json_object_set_new(args, "allow_subnets", list);
-			break;
-		}
-		default: return cli_usage_error(USAGE_CREATE_TENANT, "invalid option");
-		}
-		if (r)
-			return r;
-		if (key)
-			json_object_set_new(args, key, json_integer(v));
-	}
-	if (argc - optind != 1)
-		return cli_usage_error(USAGE_CREATE_TENANT, "expected exactly one tenant name");
-	json_object_set_new(args, "name", json_string(argv[optind]));
-	if ((r = cli_call("tenant.create", args, &result)) != 0)
-		return r;
-	if (cli_json)
-		return cli_print_json(result);
-	printf("Created tenant '%s'.\n", argv[optind]);
-	return 0;
+	return cli_create_tenant(argc, argv, USAGE_CREATE_TENANT,
+				 "Creates a tenant.  --owner lets that user manage the tenant's "
+				 "networks\nand endpoints over the socket; the limits cap what it "
+				 "may create.\n"
+				 "--max-addresses4 and --max-prefixes6 cap the address space of "
+				 "all its\n"
+				 "networks (IPv4 addresses, IPv6 /64s; default: netd's).  "
+				 "--allow-subnets\n"
+				 "lets its owner choose subnets in these ranges too.\n",
+				 limits, ELEMENTSOF(limits));
 }
 
 #define DEFAULT_CNI_CONF_DIR "/etc/cni/net.d"
@@ -266,23 +193,21 @@ static int create_network(int argc, char **argv)
 	json_int_t v = 0;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
+	while ((c = cli_getopt(argc, argv, NULL, options, USAGE_CREATE_NET,
+			       "Creates a network of a tenant: a bridge, a "
+			       "gateway address and an IPv4\n"
+			       "subnet (given, or a /24 from netd's pool), "
+			       "optionally an IPv6 /64 (given\n"
+			       "with --subnet6 or allocated with --ipv6).  "
+			       "Egress is masqueraded unless\n"
+			       "--no-nat.  --force (administrators) accepts a subnet that "
+			       "overlaps a\n"
+			       "reserved range or the host's addresses and routes.\n"
+			       "--cni-conf also writes "
+			       "DIR/NAME.conflist (default\n"
+			       "DIR: " DEFAULT_CNI_CONF_DIR ") for runtimes.\n",
+			       &r)) >= 0) {
 		switch (c) {
-		case 'j': cli_json = true; break;
-		case 'h':
-			return cli_help(USAGE_CREATE_NET,
-					"Creates a network of a tenant: a bridge, a "
-					"gateway address and an IPv4\n"
-					"subnet (given, or a /24 from netd's pool), "
-					"optionally an IPv6 /64 (given\n"
-					"with --subnet6 or allocated with --ipv6).  "
-					"Egress is masqueraded unless\n"
-					"--no-nat.  --force (administrators) accepts a subnet that "
-					"overlaps a\n"
-					"reserved range or the host's addresses and routes.\n"
-					"--cni-conf also writes "
-					"DIR/NAME.conflist (default\n"
-					"DIR: " DEFAULT_CNI_CONF_DIR ") for runtimes.\n");
 		case 't': json_object_set_new(args, "tenant", json_string(optarg)); break;
 		case '4': json_object_set_new(args, "subnet", json_string(optarg)); break;
 		case '6': json_object_set_new(args, "subnet6", json_string(optarg)); break;
@@ -295,9 +220,10 @@ static int create_network(int argc, char **argv)
 			json_object_set_new(args, "mtu", json_integer(v));
 			break;
 		case 'C': cni_dir = optarg ?: DEFAULT_CNI_CONF_DIR; break;
-		default: return cli_usage_error(USAGE_CREATE_NET, "invalid option");
 		}
 	}
+	if (c == CLI_DONE)
+		return r;
 	if (argc - optind != 1)
 		return cli_usage_error(USAGE_CREATE_NET, "expected exactly one network name");
 	if (!json_object_get(args, "tenant"))
@@ -350,8 +276,8 @@ static int cmd_list(int argc, char **argv)
 		"Lists what the caller may see: everything for root and the admin group,\n"
 		"otherwise the tenants the caller owns.\n",
 		names, values);
-	if (r)
-		return r < 0 ? 0 : r;
+	if (r >= 0)
+		return r;
 	if (argc - optind != 1)
 		return cli_usage_error(USAGE_LIST,
 				       "list what? 'tenants', 'networks' or 'endpoints'");
@@ -387,8 +313,8 @@ static int cmd_inspect(int argc, char **argv)
 
 	r = cli_simple_options(argc, argv, USAGE_INSPECT, "Shows one object in full.\n", NULL,
 			       NULL);
-	if (r)
-		return r < 0 ? 0 : r;
+	if (r >= 0)
+		return r;
 	n = argc - optind;
 	if (n < 2)
 		return cli_usage_error(USAGE_INSPECT, "inspect what?");
@@ -421,20 +347,15 @@ static int cmd_delete(int argc, char **argv)
 	bool network;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
-		switch (c) {
-		case 'j': cli_json = true; break;
-		case 'h':
-			return cli_help(
-				USAGE_DELETE,
-				"Deletes a tenant (it must have no networks) or a network (it must "
-				"have no\nendpoints), with its bridge and firewall elements.  "
-				"--cni-conf also removes the\nnetwork's DIR/NAME.conflist (default "
-				"DIR: " DEFAULT_CNI_CONF_DIR ").\n");
-		case 'C': cni_dir = optarg ?: DEFAULT_CNI_CONF_DIR; break;
-		default: return cli_usage_error(USAGE_DELETE, "invalid option");
-		}
-	}
+	while ((c = cli_getopt(argc, argv, NULL, options, USAGE_DELETE,
+			       "Deletes a tenant (it must have no networks) or a network (it must "
+			       "have no\nendpoints), with its bridge and firewall elements.  "
+			       "--cni-conf also removes the\nnetwork's DIR/NAME.conflist (default "
+			       "DIR: " DEFAULT_CNI_CONF_DIR ").\n",
+			       &r)) >= 0)
+		cni_dir = optarg ?: DEFAULT_CNI_CONF_DIR;
+	if (c == CLI_DONE)
+		return r;
 	if (argc - optind != 2)
 		return cli_usage_error(USAGE_DELETE, "delete what?");
 	what = argv[optind];
@@ -445,12 +366,9 @@ static int cmd_delete(int argc, char **argv)
 	network = strcmp(what, "tenant") != 0;
 	if ((r = cli_call(network ? "network.delete" : "tenant.delete", args, &result)) != 0)
 		return r;
-	if (cni_dir && network && remove_conflist(cni_dir, argv[optind + 1]) < 0)
-		return EXIT_REFUSED;
-	if (cli_json)
-		return cli_print_json(result);
-	printf("Deleted %s '%s'.\n", what, argv[optind + 1]);
-	return 0;
+	if (cni_dir && network && (r = remove_conflist(cni_dir, argv[optind + 1])) < 0)
+		return cli_exit_code(r, true);
+	return cli_done(result, "Deleted %s '%s'.", what, argv[optind + 1]);
 }
 
 #define USAGE_LINK "netctl link|unlink NETWORK-A NETWORK-B"
@@ -464,17 +382,15 @@ static int link_networks(int argc, char **argv, bool link)
 		"Lets two networks of one tenant reach each other (link) or isolates them\n"
 		"again (unlink).  Networks of different tenants can never be linked.\n",
 		NULL, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
+	if (r >= 0)
+		return r;
 	if (argc - optind != 2)
 		return cli_usage_error(USAGE_LINK, "expected two network names");
 	args = json_pack("{s:s, s:s}", "a", argv[optind], "b", argv[optind + 1]);
 	if ((r = cli_call(link ? "network.link" : "network.unlink", args, &result)) != 0)
 		return r;
-	if (cli_json)
-		return cli_print_json(result);
-	printf("%s '%s' and '%s'.\n", link ? "Linked" : "Unlinked", argv[optind], argv[optind + 1]);
-	return 0;
+	return cli_done(result, "%s '%s' and '%s'.", link ? "Linked" : "Unlinked", argv[optind],
+			argv[optind + 1]);
 }
 
 static int cmd_link(int argc, char **argv)
@@ -497,31 +413,34 @@ static int cmd_attach(int argc, char **argv)
 						 { "mac", required_argument, NULL, 'm' },
 						 {} };
 	_cleanup_(json_decrefp) json_t *ips = json_array(), *result = NULL, *args = NULL;
+	_cleanup_close_ int netns_fd = -1;
 	const char *ifname = "eth0", *mac = NULL;
+	tk_err err = {};
 	size_t i;
 	json_t *ip;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
+	while ((c = cli_getopt(argc, argv, NULL, options, USAGE_ATTACH,
+			       "Connects the network namespace NETNS (a path "
+			       "such as /run/netns/NAME or\n"
+			       "/proc/PID/ns/net) to NETWORK as CONTAINER: a "
+			       "veth pair whose inner end\n"
+			       "is named --ifname (default eth0), with "
+			       "addresses from the network's\n"
+			       "pools or the given --ip, and default routes via "
+			       "the gateway.  This is\n"
+			       "what the CNI plugin does for a runtime.  netctl "
+			       "opens NETNS with your\n"
+			       "rights and hands netd the descriptor.\n",
+			       &r)) >= 0) {
 		switch (c) {
-		case 'j': cli_json = true; break;
-		case 'h':
-			return cli_help(USAGE_ATTACH,
-					"Connects the network namespace NETNS (a path "
-					"such as /run/netns/NAME or\n"
-					"/proc/PID/ns/net) to NETWORK as CONTAINER: a "
-					"veth pair whose inner end\n"
-					"is named --ifname (default eth0), with "
-					"addresses from the network's\n"
-					"pools or the given --ip, and default routes via "
-					"the gateway.  This is\n"
-					"what the CNI plugin does for a runtime.\n");
 		case 'i': ifname = optarg; break;
 		case 'a': json_array_append_new(ips, json_string(optarg)); break;
 		case 'm': mac = optarg; break;
-		default: return cli_usage_error(USAGE_ATTACH, "invalid option");
 		}
 	}
+	if (c == CLI_DONE)
+		return r;
 	if (argc - optind != 3)
 		return cli_usage_error(USAGE_ATTACH, "expected NETWORK CONTAINER NETNS");
 	args = json_pack("{s:s, s:s, s:s, s:s}", "network", argv[optind], "container_id",
@@ -532,7 +451,12 @@ static int cmd_attach(int argc, char **argv)
 		json_object_set(args, "ips", ips);
 	if (mac)
 		json_object_set_new(args, "mac", json_string(mac));
-	if ((r = cli_call("endpoint.add", args, &result)) != 0)
+	/* Opened here, with the caller's rights and in its mount namespace, never by netd. */
+	if (tk_netns_open(argv[optind + 2], 0, &netns_fd, &err) < 0) {
+		fprintf(stderr, "netctl: %s\n", err.msg);
+		return EXIT_REFUSED;
+	}
+	if ((r = cli_call_fd("endpoint.add", args, netns_fd, &result)) != 0)
 		return r;
 	if (cli_json)
 		return cli_print_json(result);
@@ -557,8 +481,8 @@ static int cmd_detach(int argc, char **argv)
 		"Removes a container's endpoint: its veth pair, addresses and firewall\n"
 		"elements.  Detaching something that is not attached succeeds.\n",
 		names, values);
-	if (r)
-		return r < 0 ? 0 : r;
+	if (r >= 0)
+		return r;
 	if (argc - optind != 1)
 		return cli_usage_error(USAGE_DETACH, "expected one CONTAINER");
 	args = json_pack("{s:s, s:s}", "container_id", argv[optind], "ifname",
@@ -569,32 +493,20 @@ static int cmd_detach(int argc, char **argv)
 		json_object_set_new(args, "network", json_string(values[1]));
 	if ((r = cli_call("endpoint.del", args, &result)) != 0)
 		return r;
-	if (cli_json)
-		return cli_print_json(result);
-	printf(json_is_true(json_object_get(result, "deleted")) ? "Detached '%s'.\n"
-								: "'%s' was not attached.\n",
-	       argv[optind]);
-	return 0;
+	return cli_done(result,
+			json_is_true(json_object_get(result, "deleted")) ? "Detached '%s'."
+									 : "'%s' was not attached.",
+			argv[optind]);
 }
 
 #define USAGE_RECONCILE "netctl reconcile"
 static int cmd_reconcile(int argc, char **argv)
 {
-	_cleanup_(json_decrefp) json_t *result = NULL;
-	int r;
-
-	r = cli_simple_options(
-		argc, argv, USAGE_RECONCILE,
+	return cli_plain_command(
+		argc, argv, "reconcile", USAGE_RECONCILE,
 		"Makes the kernel match netd's database again (bridges, veths, addresses,\n"
 		"the nftables tables) and prints what it did.\n",
-		NULL, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
-	if (optind < argc)
-		return cli_usage_error(USAGE_RECONCILE, "unexpected argument '%s'", argv[optind]);
-	if ((r = cli_call("reconcile", NULL, &result)) != 0)
-		return r;
-	return cli_output(result, human_actions);
+		human_actions);
 }
 
 static const struct cli_command commands[] = {

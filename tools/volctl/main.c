@@ -118,18 +118,6 @@ static void human_status(json_t *r)
 
 /* ---- argument helpers -------------------------------------------------------------------- */
 
-static int parse_size(const char *s, const char *what, json_t *args, const char *key,
-		      const char *usage)
-{
-	tk_err err = {};
-	uint64_t v;
-
-	if (tk_size_parse(s, &v, &err) < 0)
-		return cli_usage_error(usage, "%s: %s", what, err.msg);
-	json_object_set_new(args, key, json_integer((json_int_t)v));
-	return 0;
-}
-
 static int parse_mode(const char *s, json_t *args, const char *usage)
 {
 	char *end;
@@ -143,15 +131,6 @@ static int parse_mode(const char *s, json_t *args, const char *usage)
 				       "'%s'",
 				       s);
 	json_object_set_new(args, "mode", json_integer(v));
-	return 0;
-}
-
-static int check_name(const char *name, const char *what, const char *usage)
-{
-	tk_err err = {};
-
-	if (tk_name_validate(name, what, &err) < 0)
-		return cli_usage_error(usage, "%s", err.msg);
 	return 0;
 }
 
@@ -174,20 +153,10 @@ static int check_choice(const char *s, const char *what, const char *const *choi
 #define USAGE_STATUS "volctl status"
 static int cmd_status(int argc, char **argv)
 {
-	_cleanup_(json_decrefp) json_t *result = NULL;
-	int r;
-
-	r = cli_simple_options(argc, argv, USAGE_STATUS,
-			       "Shows volumed's version, volume root, default backend and which "
-			       "backends\nthis host supports.\n",
-			       NULL, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
-	if (optind < argc)
-		return cli_usage_error(USAGE_STATUS, "unexpected argument '%s'", argv[optind]);
-	if ((r = cli_call("status", NULL, &result)) != 0)
-		return r;
-	return cli_output(result, human_status);
+	return cli_plain_command(argc, argv, "status", USAGE_STATUS,
+				 "Shows volumed's version, volume root, default backend and which "
+				 "backends\nthis host supports.\n",
+				 human_status);
 }
 
 #define USAGE_CREATE_TENANT                                                                        \
@@ -199,65 +168,19 @@ static int cmd_status(int argc, char **argv)
 
 static int create_tenant(int argc, char **argv)
 {
-	static const struct option options[] = { CLI_COMMON_OPTIONS,
-						 { "owner", required_argument, NULL, 'o' },
-						 { "owner-group", required_argument, NULL, 'g' },
-						 { "owner-gid", required_argument, NULL, 'g' },
-						 { "max-bytes", required_argument, NULL, 'b' },
-						 { "max-volumes", required_argument, NULL, 'n' },
-						 {} };
-	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
-	json_int_t v = 0;
-	int c, r;
+	static const struct cli_limit limits[] = {
+		{ "max-bytes", "max_bytes", true },
+		{ "max-volumes", "max_volumes" },
+	};
 
-	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
-		const char *key = NULL;
-		r = 0;
-		switch (c) {
-		case 'j': cli_json = true; break;
-		case 'h':
-			return cli_help(
-				USAGE_CREATE_TENANT,
-				"Creates a tenant in volumed.  --owner (a user name or "
-				"uid) lets that user\nmanage the tenant's volumes over the "
-				"socket, --owner-gid (or --owner-group,\na group name or "
-				"gid) that group's members; --max-bytes caps the sum of\nthe "
-				"volumes' sizes and --max-volumes their number.\n");
-		case 'o':
-			r = cli_parse_user(optarg, &v, USAGE_CREATE_TENANT), key = "owner_uid";
-			break;
-		case 'g':
-			r = cli_parse_group(optarg, &v, USAGE_CREATE_TENANT), key = "owner_gid";
-			break;
-		case 'b':
-			r = parse_size(optarg, "--max-bytes", args, "max_bytes",
-				       USAGE_CREATE_TENANT);
-			break;
-		case 'n':
-			r = cli_parse_u32(optarg, "--max-volumes", &v, USAGE_CREATE_TENANT),
-			key = "max_volumes";
-			break;
-		default: return cli_usage_error(USAGE_CREATE_TENANT, "invalid option");
-		}
-		if (!r && (c == 'o' || c == 'g') && v == UINT32_MAX)
-			r = cli_usage_error(USAGE_CREATE_TENANT, "%s %lld is not an id",
-					    c == 'o' ? "--owner" : "--owner-gid", (long long)v);
-		if (r)
-			return r;
-		if (key)
-			json_object_set_new(args, key, json_integer(v));
-	}
-	if (argc - optind != 1)
-		return cli_usage_error(USAGE_CREATE_TENANT, "expected exactly one tenant name");
-	if ((r = check_name(argv[optind], "tenant name", USAGE_CREATE_TENANT)) != 0)
-		return r;
-	json_object_set_new(args, "name", json_string(argv[optind]));
-	if ((r = cli_call("tenant.create", args, &result)) != 0)
-		return r;
-	if (cli_json)
-		return cli_print_json(result);
-	printf("Created tenant '%s'.\n", argv[optind]);
-	return 0;
+	return cli_create_tenant(
+		argc, argv, USAGE_CREATE_TENANT,
+		"Creates a tenant in volumed.  --owner (a user name or uid) lets "
+		"that user\nmanage the tenant's volumes over the socket, --owner-gid "
+		"(or --owner-group,\na group name or gid) that group's members; "
+		"--max-bytes caps the sum of\nthe volumes' sizes and --max-volumes "
+		"their number.\n",
+		limits, ELEMENTSOF(limits));
 }
 
 static int create_volume(int argc, char **argv)
@@ -275,23 +198,21 @@ static int create_volume(int argc, char **argv)
 	json_int_t v = 0;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
+	while ((c = cli_getopt(argc, argv, NULL, options, USAGE_CREATE_VOLUME,
+			       "Creates a volume of TENANT that holds at most SIZE (like "
+			       "512M or 10G).\nIts top directory belongs to --uid:--gid "
+			       "with --mode (default 0:0 0755).\nThe backend defaults to "
+			       "volumed's choice for the volume root; --fs picks\nthe "
+			       "filesystem of a loop volume.\n",
+			       &r)) >= 0) {
 		r = 0;
 		switch (c) {
-		case 'j': cli_json = true; break;
-		case 'h':
-			return cli_help(USAGE_CREATE_VOLUME,
-					"Creates a volume of TENANT that holds at most SIZE (like "
-					"512M or 10G).\nIts top directory belongs to --uid:--gid "
-					"with --mode (default 0:0 0755).\nThe backend defaults to "
-					"volumed's choice for the volume root; --fs picks\nthe "
-					"filesystem of a loop volume.\n");
 		case 't':
-			r = check_name(optarg, "tenant name", USAGE_CREATE_VOLUME);
+			r = cli_check_name(optarg, "tenant name", USAGE_CREATE_VOLUME);
 			json_object_set_new(args, "tenant", json_string(optarg));
 			break;
 		case 's':
-			r = parse_size(optarg, "--size", args, "size", USAGE_CREATE_VOLUME);
+			r = cli_parse_size(optarg, "--size", args, "size", USAGE_CREATE_VOLUME);
 			break;
 		case 'b':
 			r = check_choice(optarg, "--backend", backends, USAGE_CREATE_VOLUME);
@@ -313,14 +234,15 @@ static int create_volume(int argc, char **argv)
 						    json_integer(v));
 			break;
 		case 'm': r = parse_mode(optarg, args, USAGE_CREATE_VOLUME); break;
-		default: return cli_usage_error(USAGE_CREATE_VOLUME, "invalid option");
 		}
 		if (r)
 			return r;
 	}
+	if (c == CLI_DONE)
+		return r;
 	if (argc - optind != 1)
 		return cli_usage_error(USAGE_CREATE_VOLUME, "expected exactly one volume name");
-	if ((r = check_name(argv[optind], "volume name", USAGE_CREATE_VOLUME)) != 0)
+	if ((r = cli_check_name(argv[optind], "volume name", USAGE_CREATE_VOLUME)) != 0)
 		return r;
 	if (!json_object_get(args, "tenant"))
 		return cli_usage_error(USAGE_CREATE_VOLUME, "--tenant is required");
@@ -329,11 +251,8 @@ static int create_volume(int argc, char **argv)
 	json_object_set_new(args, "name", json_string(argv[optind]));
 	if ((r = cli_call("volume.create", args, &result)) != 0)
 		return r;
-	if (cli_json)
-		return cli_print_json(result);
-	printf("Created volume '%s' at %s.\n", argv[optind],
-	       json_string_value(json_object_get(result, "path")));
-	return 0;
+	return cli_done(result, "Created volume '%s' at %s.", argv[optind],
+			json_string_value(json_object_get(result, "path")));
 }
 
 static int cmd_create(int argc, char **argv)
@@ -365,8 +284,8 @@ static int cmd_list(int argc, char **argv)
 			       "Lists what the caller may see: everything for root and the admin "
 			       "group,\notherwise the tenants the caller owns.\n",
 			       names, values);
-	if (r)
-		return r < 0 ? 0 : r;
+	if (r >= 0)
+		return r;
 	if (argc - optind != 1)
 		return cli_usage_error(USAGE_LIST, "list what? 'tenants' or 'volumes'");
 	what = argv[optind];
@@ -380,7 +299,7 @@ static int cmd_list(int argc, char **argv)
 	if (strcmp(what, "volumes") != 0)
 		return cli_usage_error(USAGE_LIST, "cannot list '%s'", what);
 	if (values[0]) {
-		if ((r = check_name(values[0], "tenant name", USAGE_LIST)) != 0)
+		if ((r = cli_check_name(values[0], "tenant name", USAGE_LIST)) != 0)
 			return r;
 		json_object_set_new(args, "tenant", json_string(values[0]));
 	}
@@ -401,15 +320,15 @@ static int cmd_inspect(int argc, char **argv)
 			       "(bytes and\ninodes), backend, filesystem, path, device and who "
 			       "has it mounted.\n",
 			       NULL, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
+	if (r >= 0)
+		return r;
 	if (argc - optind != 2)
 		return cli_usage_error(USAGE_INSPECT, "inspect what?");
 	what = argv[optind];
 	if (strcmp(what, "tenant") != 0 && strcmp(what, "volume") != 0)
 		return cli_usage_error(USAGE_INSPECT, "cannot inspect '%s'", what);
-	r = check_name(argv[optind + 1], what[0] == 't' ? "tenant name" : "volume name",
-		       USAGE_INSPECT);
+	r = cli_check_name(argv[optind + 1], what[0] == 't' ? "tenant name" : "volume name",
+			   USAGE_INSPECT);
 	if (r)
 		return r;
 	json_object_set_new(args, "name", json_string(argv[optind + 1]));
@@ -428,18 +347,14 @@ static int cmd_delete(int argc, char **argv)
 	const char *what;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "jhf", options, NULL)) >= 0) {
-		switch (c) {
-		case 'j': cli_json = true; break;
-		case 'h':
-			return cli_help(USAGE_DELETE,
-					"Deletes a tenant (it must have no volumes) or a volume "
-					"with its data.\nA volume that a container has mounted is "
-					"kept unless --force.\n");
-		case 'f': force = true; break;
-		default: return cli_usage_error(USAGE_DELETE, "invalid option");
-		}
-	}
+	while ((c = cli_getopt(argc, argv, "jhf", options, USAGE_DELETE,
+			       "Deletes a tenant (it must have no volumes) or a volume "
+			       "with its data.\nA volume that a container has mounted is "
+			       "kept unless --force.\n",
+			       &r)) >= 0)
+		force = true; /* --force, its only option */
+	if (c == CLI_DONE)
+		return r;
 	if (argc - optind != 2)
 		return cli_usage_error(USAGE_DELETE, "delete what?");
 	what = argv[optind];
@@ -447,8 +362,8 @@ static int cmd_delete(int argc, char **argv)
 		return cli_usage_error(USAGE_DELETE, "cannot delete '%s'", what);
 	if (force && what[0] == 't')
 		return cli_usage_error(USAGE_DELETE, "--force applies to volumes");
-	r = check_name(argv[optind + 1], what[0] == 't' ? "tenant name" : "volume name",
-		       USAGE_DELETE);
+	r = cli_check_name(argv[optind + 1], what[0] == 't' ? "tenant name" : "volume name",
+			   USAGE_DELETE);
 	if (r)
 		return r;
 	json_object_set_new(args, "name", json_string(argv[optind + 1]));
@@ -456,10 +371,7 @@ static int cmd_delete(int argc, char **argv)
 		json_object_set_new(args, "force", json_true());
 	if ((r = cli_call(what[0] == 't' ? "tenant.delete" : "volume.delete", args, &result)) != 0)
 		return r;
-	if (cli_json)
-		return cli_print_json(result);
-	printf("Deleted %s '%s'.\n", what, argv[optind + 1]);
-	return 0;
+	return cli_done(result, "Deleted %s '%s'.", what, argv[optind + 1]);
 }
 
 #define USAGE_RESIZE "volctl resize NAME --size SIZE"
@@ -474,15 +386,15 @@ static int cmd_resize(int argc, char **argv)
 			       "Grows a volume to SIZE while it stays in use.  Volumes do not "
 			       "shrink.\n",
 			       names, values);
-	if (r)
-		return r < 0 ? 0 : r;
+	if (r >= 0)
+		return r;
 	if (argc - optind != 1)
 		return cli_usage_error(USAGE_RESIZE, "expected one volume name");
 	if (!values[0])
 		return cli_usage_error(USAGE_RESIZE, "--size is required");
-	if ((r = check_name(argv[optind], "volume name", USAGE_RESIZE)) != 0)
+	if ((r = cli_check_name(argv[optind], "volume name", USAGE_RESIZE)) != 0)
 		return r;
-	if ((r = parse_size(values[0], "--size", args, "size", USAGE_RESIZE)) != 0)
+	if ((r = cli_parse_size(values[0], "--size", args, "size", USAGE_RESIZE)) != 0)
 		return r;
 	json_object_set_new(args, "name", json_string(argv[optind]));
 	if ((r = cli_call("volume.resize", args, &result)) != 0)
@@ -500,20 +412,18 @@ static int cmd_snapshot(int argc, char **argv)
 			       "Makes volume NEW a snapshot of SOURCE, of the same tenant and "
 			       "size (btrfs\nvolumes only).\n",
 			       NULL, NULL);
-	if (r)
-		return r < 0 ? 0 : r;
+	if (r >= 0)
+		return r;
 	if (argc - optind != 2)
 		return cli_usage_error(USAGE_SNAPSHOT, "expected SOURCE and NEW");
-	if ((r = check_name(argv[optind], "volume name", USAGE_SNAPSHOT)) != 0 ||
-	    (r = check_name(argv[optind + 1], "volume name", USAGE_SNAPSHOT)) != 0)
+	if ((r = cli_check_name(argv[optind], "volume name", USAGE_SNAPSHOT)) != 0 ||
+	    (r = cli_check_name(argv[optind + 1], "volume name", USAGE_SNAPSHOT)) != 0)
 		return r;
 	args = json_pack("{s:s, s:s}", "source", argv[optind], "name", argv[optind + 1]);
 	if ((r = cli_call("volume.snapshot", args, &result)) != 0)
 		return r;
-	if (cli_json)
-		return cli_print_json(result);
-	printf("Created volume '%s' as a snapshot of '%s'.\n", argv[optind + 1], argv[optind]);
-	return 0;
+	return cli_done(result, "Created volume '%s' as a snapshot of '%s'.", argv[optind + 1],
+			argv[optind]);
 }
 
 static const struct cli_command commands[] = {

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lib/tenant: rows of a daemon's tenants table (netd's and volumed's kinds), the list in id
+ * order across a reopen, lookups with authorisation, tenant.create's arguments and the ops,
+ * against a throwaway SQLite database.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "helpers.h"
+#include "json.h"
+#include "store.h"
+#include "tenant.h"
+
+static void usage_json(const struct tk_tenant *t, json_t *o)
+{
+	json_object_set_new(o, "volumes", json_integer(t->n_volumes));
+}
+
+static unsigned volumes_held(const struct tk_tenant *t)
+{
+	return t->n_volumes;
+}
+
+static const struct tk_tenant_kind volumes_kind = {
+	.limits = (const enum tk_tenant_limit[]){ TK_TENANT_MAX_BYTES, TK_TENANT_MAX_VOLUMES },
+	.n_limits = 2,
+	.usage_json = usage_json,
+	.held = volumes_held,
+	.held_what = "volume(s)",
+};
+
+static const struct tk_tenant_kind networks_kind = {
+	.limits = (const enum tk_tenant_limit[]){ TK_TENANT_MAX_NETWORKS, TK_TENANT_MAX_ENDPOINTS },
+	.n_limits = 2,
+};
+
+static const char *const volume_migrations[] = {
+	TK_TENANTS_TABLE_SQL("max_bytes INTEGER, max_volumes INTEGER"),
+};
+static const char *const network_migrations[] = {
+	TK_TENANTS_TABLE_SQL("max_networks INTEGER, max_endpoints INTEGER"),
+};
+
+static const struct tk_caller root = { .uid = 0, .admin = true };
+static const struct tk_caller alice = { .uid = 1000, .gid = 1000 };
+static const struct tk_caller bob = { .uid = 1001, .gid = 1000 };
+
+struct fixture {
+	char dir[64], path[96];
+	struct tk_tenants ts;
+};
+
+static void open_tenants(struct fixture *f, const struct tk_tenant_kind *kind,
+			 const char *const *migrations)
+{
+	tk_err err = {};
+
+	f->ts = (struct tk_tenants){ .kind = kind };
+	assert_int_equal(tk_store_open(f->path, migrations, 1, &f->ts.store, &err), 0);
+	assert_int_equal(tk_tenants_load(&f->ts, &err), 0);
+}
+
+static void close_tenants(struct fixture *f)
+{
+	tk_tenants_done(&f->ts);
+	assert_null(f->ts.list);
+	f->ts.store = tk_store_close(f->ts.store);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f || tk_test_dir_make("tenant", f->dir, f->path) < 0) {
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	int r;
+
+	close_tenants(f);
+	r = tk_test_dir_remove(f->dir);
+	free(f);
+	return r;
+}
+
+static struct tk_tenant params(const char *name, int64_t uid)
+{
+	struct tk_tenant p = { .owner_uid = uid,
+			       .owner_gid = -1,
+			       .max_networks = -1,
+			       .max_endpoints = -1,
+			       .max_bytes = -1,
+			       .max_volumes = -1 };
+
+	snprintf(p.name, sizeof(p.name), "%s", name);
+	return p;
+}
+
+/* Created tenants survive a reopen, in id order, with the kind's limits and nothing else. */
+static void test_create_and_reload(void **state)
+{
+	struct fixture *f = *state;
+	struct tk_tenant p, *a = NULL, *b = NULL;
+	tk_err err = {};
+
+	open_tenants(f, &volumes_kind, volume_migrations);
+	p = params("beta", 1000);
+	p.max_bytes = 1 << 30;
+	p.max_volumes = 3;
+	p.max_networks = 7; /* not a limit of this kind: not stored */
+	assert_int_equal(tk_tenant_create(&f->ts, &p, &b, &err), 0);
+	p = params("alpha", -1);
+	assert_int_equal(tk_tenant_create(&f->ts, &p, &a, &err), 0);
+	assert_true(b->id < a->id);
+	assert_int_equal(b->max_networks, -1);
+	close_tenants(f);
+
+	open_tenants(f, &volumes_kind, volume_migrations);
+	b = f->ts.list;
+	assert_non_null(b);
+	assert_string_equal(b->name, "beta");
+	assert_int_equal(b->owner_uid, 1000);
+	assert_int_equal(b->owner_gid, -1);
+	assert_int_equal(b->max_bytes, 1 << 30);
+	assert_int_equal(b->max_volumes, 3);
+	assert_int_equal(b->max_networks, -1);
+	assert_true(b->created > 0);
+	a = b->next;
+	assert_non_null(a);
+	assert_string_equal(a->name, "alpha");
+	assert_int_equal(a->max_bytes, -1);
+	assert_null(a->next);
+	assert_ptr_equal(tk_tenant_get(&f->ts, "alpha"), a);
+	assert_ptr_equal(tk_tenant_get_by_id(&f->ts, b->id), b);
+	assert_null(tk_tenant_get(&f->ts, "gamma"));
+}
+
+static void test_create_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct tk_tenant p, *t = NULL;
+	tk_err err = {};
+
+	open_tenants(f, &networks_kind, network_migrations);
+	p = params("alpha", -1);
+	assert_int_equal(tk_tenant_create(&f->ts, &p, &t, &err), 0);
+	t = NULL;
+	assert_int_equal(tk_tenant_create(&f->ts, &p, &t, &err), -EEXIST);
+	assert_int_equal(err.code, -EEXIST);
+	assert_string_equal(err.msg, "tenant 'alpha' already exists");
+	assert_null(t);
+	p = params("-bad", -1);
+	assert_int_equal(tk_tenant_create(&f->ts, &p, &t, &err), -EINVAL);
+	assert_int_equal(err.code, -EINVAL);
+	assert_null(f->ts.list->next);
+}
+
+static void test_find_authorises(void **state)
+{
+	struct fixture *f = *state;
+	struct tk_tenant p, *t = NULL, *found = NULL;
+	tk_err err = {};
+
+	open_tenants(f, &networks_kind, network_migrations);
+	p = params("alpha", 1000);
+	assert_int_equal(tk_tenant_create(&f->ts, &p, &t, &err), 0);
+	assert_int_equal(tk_tenant_find(&f->ts, &alice, "alpha", &found, &err), 0);
+	assert_ptr_equal(found, t);
+	assert_int_equal(tk_tenant_find(&f->ts, &root, "alpha", &found, &err), 0);
+	assert_int_equal(tk_tenant_find(&f->ts, &bob, "alpha", &found, &err), -EACCES);
+	assert_int_equal(err.code, -EACCES);
+	assert_int_equal(tk_tenant_find(&f->ts, &alice, "nope", &found, &err), -ENOENT);
+	assert_string_equal(err.msg, "no tenant 'nope'");
+	/* The owner group counts too. */
+	t->owner_uid = -1;
+	t->owner_gid = 1000;
+	assert_int_equal(tk_tenant_may_manage(&bob, t, NULL), 0);
+}
+
+/* A tenant that still holds something stays, row and all. */
+static void test_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct tk_tenant p, *t = NULL;
+	tk_err err = {};
+
+	open_tenants(f, &volumes_kind, volume_migrations);
+	p = params("alpha", -1);
+	assert_int_equal(tk_tenant_create(&f->ts, &p, &t, &err), 0);
+	t->n_volumes = 2;
+	assert_int_equal(tk_tenant_delete(&f->ts, t, &err), -EBUSY);
+	assert_int_equal(err.code, -EBUSY);
+	assert_string_equal(err.msg, "tenant 'alpha' still has 2 volume(s); delete them first");
+	t->n_volumes = 0;
+	assert_int_equal(tk_tenant_delete(&f->ts, t, &err), 0);
+	assert_null(f->ts.list);
+	close_tenants(f);
+	open_tenants(f, &volumes_kind, volume_migrations);
+	assert_null(f->ts.list);
+}
+
+static json_t *J(const char *text)
+{
+	json_t *j = NULL;
+
+	assert_int_equal(tk_json_parse(text, strlen(text), "test", &j, NULL), 0);
+	return j;
+}
+
+/* tenant.create's arguments: the kind's limits only, in range; sizes as volumed takes them. */
+static void test_params_from_json(void **state)
+{
+	static const struct {
+		const char *args;
+		int code;
+		const char *needle;
+	} bad[] = {
+		{ "{\"name\":\"a\",\"max_networks\":3}", -EINVAL, "no 'max_networks'" },
+		{ "{\"name\":\"a\",\"owner_uid\":4294967295}", -EINVAL, "owner_uid 4294967295" },
+		{ "{\"name\":\"a\",\"owner_gid\":-2}", -EINVAL, "owner_gid -2 is out of range" },
+		{ "{\"name\":\"a\",\"max_volumes\":1048577}", -EINVAL, "max_volumes 1048577" },
+		{ "{\"name\":\"a\",\"max_volumes\":\"3\"}", -EINVAL,
+		  "max_volumes must be a number" },
+		{ "{\"name\":\"a\",\"max_bytes\":0}", -EINVAL, "max_bytes must be a positive" },
+		{ "{\"name\":\"a\",\"max_bytes\":\"1X\"}", -EINVAL, "max_bytes: size '1X'" },
+		{ "{\"name\":\"a\",\"color\":\"red\"}", -EINVAL, "tenant.create args" },
+		{ "{\"owner_uid\":1}", -EINVAL, "tenant.create args" },
+	};
+	struct fixture *f = *state;
+	struct tk_tenant p;
+	tk_err err = {};
+	json_t *args;
+
+	open_tenants(f, &volumes_kind, volume_migrations);
+	args = J("{\"name\":\"a\",\"owner_uid\":5,\"max_bytes\":\"1G\",\"max_volumes\":null}");
+	assert_int_equal(tk_tenant_params_from_json(&f->ts, args, &p, &err), 0);
+	json_decref(args);
+	assert_string_equal(p.name, "a");
+	assert_int_equal(p.owner_uid, 5);
+	assert_int_equal(p.owner_gid, -1);
+	assert_int_equal(p.max_bytes, 1 << 30);
+	assert_int_equal(p.max_volumes, -1);
+	assert_int_equal(p.max_networks, -1);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		tk_err_clear(&err);
+		args = J(bad[i].args);
+		assert_int_equal(tk_tenant_params_from_json(&f->ts, args, &p, &err), bad[i].code);
+		assert_int_equal(err.code, bad[i].code);
+		if (!strstr(err.msg, bad[i].needle))
+			fail_msg("%s: '%s' does not contain '%s'", bad[i].args, err.msg,
+				 bad[i].needle);
+		json_decref(args);
+	}
+}
+
+/* The ops both daemons serve: admin-only create and delete, listings filtered by owner. */
+static void test_ops(void **state)
+{
+	struct fixture *f = *state;
+	json_t *args, *ret = NULL, *expected;
+	tk_err err = {};
+
+	open_tenants(f, &volumes_kind, volume_migrations);
+	args = J("{\"name\":\"alpha\",\"owner_uid\":1000,\"max_volumes\":2}");
+	assert_int_equal(tk_tenant_op_create(&f->ts, &alice, args, &ret, &err), -EACCES);
+	assert_int_equal(tk_tenant_op_create(&f->ts, &root, args, &ret, &err), 0);
+	json_decref(args);
+	/* Keys in the order of the protocol documents, unset limits as null. */
+	json_object_del(ret, "created");
+	json_object_del(ret, "id");
+	expected = J("{\"name\":\"alpha\",\"owner_uid\":1000,\"owner_gid\":null,"
+		     "\"max_bytes\":null,\"max_volumes\":2,\"volumes\":0}");
+	assert_true(json_equal(ret, expected));
+	assert_string_equal(json_object_iter_key(json_object_iter(ret)), "name");
+	json_decref(expected);
+	json_decref(ret);
+	args = J("{\"name\":\"beta\"}");
+	assert_int_equal(tk_tenant_op_create(&f->ts, &root, args, &ret, &err), 0);
+	json_decref(args);
+	json_decref(ret);
+
+	args = J("{}");
+	assert_int_equal(tk_tenant_op_list(&f->ts, &alice, args, &ret, &err), 0);
+	assert_int_equal(json_array_size(json_object_get(ret, "tenants")), 1);
+	json_decref(ret);
+	assert_int_equal(tk_tenant_op_list(&f->ts, &root, args, &ret, &err), 0);
+	assert_int_equal(json_array_size(json_object_get(ret, "tenants")), 2);
+	json_decref(ret);
+	json_decref(args);
+
+	args = J("{\"name\":\"beta\"}");
+	assert_int_equal(tk_tenant_op_inspect(&f->ts, &alice, args, &ret, &err), -EACCES);
+	assert_int_equal(tk_tenant_op_delete(&f->ts, &alice, args, &ret, &err), -EACCES);
+	assert_int_equal(tk_tenant_op_delete(&f->ts, &root, args, &ret, &err), 0);
+	json_decref(ret);
+	assert_int_equal(tk_tenant_op_inspect(&f->ts, &root, args, &ret, &err), -ENOENT);
+	json_decref(args);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create_and_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_find_authorises, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_params_from_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ops, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
