@@ -98,9 +98,12 @@ static int parse_pools(struct manager *m, tk_err *err)
 		return tk_err_set(err, -EINVAL, "--pool4 needs at least one prefix");
 	for (size_t i = 0; i < m->pools4.n; i++) {
 		const struct tk_prefix *p = &m->pools4.p[i];
+		char buf[TK_PREFIX_STRLEN];
+
 		if (p->addr.family != AF_INET || p->len > 24)
 			return tk_err_set(err, -EINVAL,
-					  "--pool4 needs IPv4 prefixes of /24 or shorter");
+					  "--pool4 needs IPv4 prefixes of /24 or shorter, not '%s'",
+					  tk_prefix_format(p, buf, sizeof(buf)));
 		if (tk_prefix_reserved(p, NULL))
 			return tk_err_set(err, -EINVAL, "--pool4: %s is a reserved range",
 					  tk_prefix_reserved(p, NULL));
@@ -108,9 +111,11 @@ static int parse_pools(struct manager *m, tk_err *err)
 			if (tk_prefix_overlaps(p, &m->pools4.p[j]))
 				return tk_err_set(err, -EINVAL, "--pool4: the prefixes overlap");
 	}
-	if ((r = tk_prefix_parse(arg_pool6, &m->pool6, err)) < 0 ||
-	    m->pool6.addr.family != AF_INET6 || m->pool6.len > 64)
-		return tk_err_set(err, -EINVAL, "--pool6 needs an IPv6 prefix of /64 or shorter");
+	if ((r = tk_prefix_parse(arg_pool6, &m->pool6, err)) < 0)
+		return tk_err_wrap(err, r, "--pool6");
+	if (m->pool6.addr.family != AF_INET6 || m->pool6.len > 64)
+		return tk_err_set(err, -EINVAL,
+				  "--pool6 needs an IPv6 prefix of /64 or shorter, not '%s'", arg_pool6);
 	if (tk_prefix_reserved(&m->pool6, NULL))
 		return tk_err_set(err, -EINVAL, "--pool6: %s is a reserved range",
 				  tk_prefix_reserved(&m->pool6, NULL));
