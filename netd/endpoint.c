@@ -247,8 +247,12 @@ static int plumb(struct manager *m, struct endpoint *e, int netns_fd, tk_err *er
 	/*
 	 * The port comes up first, while the container's end is still down: without carrier the
 	 * kernel has not yet made its IPv6 link-local address, and never will (addr_gen_mode none).
+	 * On an IPv4-only network the port has no IPv6 at all: with it, the port itself sends the
+	 * container MLD reports from :: (it joins ff02::2 where the host forwards), and such a
+	 * network carries no IPv6.
 	 */
 	if ((r = fault_point("endpoint-veth", err)) < 0 ||
+	    (!n->has6 && (r = link_without_ipv6(e->host_ifname, err)) < 0) ||
 	    (r = tk_nl_port_set_up(m->nl, e->host_ifname, err)) < 0 ||
 	    (r = configure_container(e, netns_fd, err)) < 0 ||
 	    (r = fault_point("endpoint-container", err)) < 0) {

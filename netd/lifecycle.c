@@ -241,7 +241,7 @@ static int apply_file(struct manager *m, int fd, const char *name, tk_err *err)
 {
 	_cleanup_(json_decrefp) json_t *req = NULL;
 	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
-	const char *container_id, *ifname, *network = NULL;
+	const char *container_id, *ifname, *network = NULL, *tenant = NULL;
 	char buf[SPOOL_MAX_FILE + 1];
 	struct tk_caller c = { .passed_fd = -1 };
 	json_error_t jerr;
@@ -262,12 +262,15 @@ static int apply_file(struct manager *m, int fd, const char *name, tk_err *err)
 	req = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
 	if (!req)
 		return tk_err_set(err, -EINVAL, "not JSON: %s", jerr.text);
-	if ((r = tk_json_unpack(req, name, err, "{s:s, s:s, s?s}", "container_id", &container_id,
-				"ifname", &ifname, "network", &network)) < 0)
+	if ((r = tk_json_unpack(req, name, err, "{s:s, s:s, s?s, s?s}", "container_id",
+				&container_id, "ifname", &ifname, "network", &network, "tenant",
+				&tenant)) < 0)
 		return r;
 	r = db_endpoint_find(m, container_id, ifname, e, NULL);
-	if (r == -ENOENT || (r >= 0 && network && strcmp(network, e->network->name) != 0))
-		return 0; /* nothing to delete, as for a DEL on the socket */
+	/* Nothing to delete, as for a DEL on the socket: unknown, or another network or tenant. */
+	if (r == -ENOENT || (r >= 0 && network && strcmp(network, e->network->name) != 0) ||
+	    (r >= 0 && tenant && strcmp(tenant, e->network->tenant->name) != 0))
+		return 0;
 	if (r < 0)
 		return tk_err_set(err, r, "looking up the endpoint failed");
 	/* Whoever created the file, as SO_PEERCRED would have named them. */

@@ -161,6 +161,8 @@ int network_create(struct manager *m, const struct network_params *p, struct net
 int network_delete(struct manager *m, struct network *n, tk_err *err);
 int network_link(struct manager *m, struct network *a, struct network *b, bool link, tk_err *err);
 /* Brings the kernel bridge of n to the recorded state; appends what it did to actions. */
+/* Sets disable_ipv6 on a link netd made (bridges and ports of IPv4-only networks). */
+int link_without_ipv6(const char *ifname, tk_err *err);
 int network_realize(struct manager *m, struct network *n, json_t *actions, tk_err *err);
 struct network *network_free(struct network *n);
 

@@ -220,18 +220,18 @@ static int stamp_bridge(struct manager *m, struct network *n, const struct tk_li
  * An IPv4-only network carries no IPv6, from the host either: without this its bridge would still
  * send MLD reports (from :: even without a link-local address) to every container.
  */
-static int bridge_without_ipv6(const struct network *n, tk_err *err)
+int link_without_ipv6(const char *ifname, tk_err *err)
 {
 	char path[64 + IFNAMSIZ];
 	int r;
 
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", n->bridge);
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
 	r = tk_sysctl_write(path, "1", err);
 	if (r == -ENOENT && access("/proc/sys/net/ipv6", F_OK) < 0) {
 		tk_err_clear(err); /* a host without IPv6 */
 		return 0;
 	}
-	return r < 0 ? tk_err_wrap(err, r, "disabling IPv6 on bridge '%s'", n->bridge) : 0;
+	return r < 0 ? tk_err_wrap(err, r, "disabling IPv6 on '%s'", ifname) : 0;
 }
 
 int network_realize(struct manager *m, struct network *n, json_t *actions, tk_err *err)
@@ -259,7 +259,7 @@ int network_realize(struct manager *m, struct network *n, json_t *actions, tk_er
 		return r;
 	if (n->has6 && (r = add_gateway(m, n, &n->gateway6, &n->subnet6, actions, err)) < 0)
 		return r;
-	if (!n->has6 && (r = bridge_without_ipv6(n, err)) < 0)
+	if (!n->has6 && (r = link_without_ipv6(n->bridge, err)) < 0)
 		return r;
 	if ((r = tk_nl_link_set_up(m->nl, n->bridge_ifindex, err)) < 0)
 		return tk_err_wrap(err, r, "setting bridge '%s' up", n->bridge);

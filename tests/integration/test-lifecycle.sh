@@ -51,7 +51,7 @@ done
 live2ip=$("$NETCTL" --json inspect endpoint live2 eth0 | jq -r '.ips[0].address | sub("/.*"; "")')
 base_elements=$(elements)
 base_free4=$(free4)
-expect_eq "two live endpoints: 4 elements each (ports, mac, ip4, ip6)" 8 "$base_elements"
+expect_eq "two live endpoints: 6 elements each (ports, ports6, mac, ip4, ip6, its link-local ip6)" 12 "$base_elements"
 expect_ok "the spool directory exists" test -d "$SPOOL"
 expect_eq "the spool directory is root's, mode 1730" "0:1730" "$(stat -c %u:%a "$SPOOL")"
 
@@ -61,7 +61,7 @@ seq "$N" | sed 's/^/netns add g/' | ip -b - || { not_ok "cannot make $N namespac
 seq "$N" | xargs -P 2 -I{} "$NETCTL" attach alpha-net g{} /run/netns/g{} >/dev/null
 t1=$(date +%s.%N)
 expect_eq "$N containers attached" $((N + 2)) "$(endpoints)"
-expect_eq "their elements exist" $(((N + 2) * 4)) "$(elements)"
+expect_eq "their elements exist" $(((N + 2) * 6)) "$(elements)"
 seq "$N" | sed 's/^/netns del g/' | ip -b -
 t2=$(date +%s.%N)
 expect_ok "$N deleted namespaces released within ${LIMIT}s" wait_for "$LIMIT" endpoints_are 2

@@ -107,7 +107,7 @@ expect_eq "usage errors created nothing" "0 0" \
 # ---- refusals: exit 1, netd's reason on stderr -------------------------------------------------
 # The largest limits netctl(1) documents are netd's: accepted, and one more is refused.
 read -r max_net max_ep <<<"$(tr '\n\t' '  ' <"$TK_SOURCE_DIR/docs/netctl.1.scd" |
-	sed -n 's/.*at most \([0-9]*\) *for \*--max-networks\* and \([0-9]*\) for \*--max-endpoints\*.*/\1 \2/p')"
+	sed -n 's/.*at most *\([0-9]*\) *for *\*--max-networks\* *and *\([0-9]*\) *for *\*--max-endpoints\*.*/\1 \2/p')"
 expect_ok "netctl(1) states the limits' maximum" test -n "$max_ep"
 expect_ok "the documented maximum limits are accepted" \
 	"$NETCTL" create tenant capped --max-networks "$max_net" --max-endpoints "$max_ep"

@@ -231,8 +231,9 @@ fi
 # A stopped netd: every client gives up at its deadline, with the right code.
 tk_ns_add stopns
 kill -STOP "$TK_NETD_PID"
-prev='. + {prevResult: {cniVersion: "1.1.0", interfaces: [], ips: []}}'
-for verb in ADD CHECK DEL STATUS; do
+# CHECK's prevResult names the container's interface, so the plugin has to ask netd.
+prev='. + {prevResult: {cniVersion: "1.1.0", interfaces: [{name: "eth0", sandbox: "/run/netns/stopns"}], ips: []}}'
+for verb in ADD CHECK STATUS; do
 	want=11
 	[ $verb = STATUS ] && want=50
 	filter=.
@@ -245,6 +246,15 @@ for verb in ADD CHECK DEL STATUS; do
 	expect_eq "... saying so" "netd did not answer in time" "$(jq -r .msg <<<"$out")"
 	expect_ok "... and naming the deadline" grep -q "within 1000 ms" <<<"$(jq -r .details <<<"$out")"
 done
+# DEL is not lost: after the deadline it is recorded for netd (pending-del) and succeeds.
+spool=$(dirname "$TK_NETD_SOCKET")/pending-del
+start=$(ms)
+out=$(conf | cni DEL c-stop /run/netns/stopns TK_RPC_TIMEOUT_MS=1000)
+rc=$?
+took=$(($(ms) - start))
+expect_eq "DEL against a stopped netd: recorded, success" "0 " "$rc $out"
+expect_ok "... after the deadline (${took} ms)" test "$took" -ge 900 -a "$took" -lt 6000
+expect_eq "... one recorded DEL in the spool" 1 "$(find "$spool" -name 'del-*' -type f | wc -l)"
 start=$(ms)
 out=$(TK_RPC_TIMEOUT_MS=1000 "$NETCTL" status 2>&1)
 rc=$?

@@ -214,6 +214,9 @@ expect_ok "IPv4-only: IPv4 between the containers flows" ip netns exec p ping -c
 expect_ok "IPv4-only: and back" ip netns exec q ping -c1 -W1 "$p4"
 br4=$("$NETCTL" --json inspect network alpha-v4 | jq -r .bridge)
 expect_eq "IPv4-only: the bridge has no IPv6 address either" "" "$(ip -6 addr show dev "$br4")"
+qport=$(jq -r .host_ifname "$TK_TMP/q.json")
+expect_eq "IPv4-only: the port has IPv6 disabled (else it sends MLD reports from :: itself)" 1 \
+	"$(cat "/proc/sys/net/ipv6/conf/$qport/disable_ipv6")"
 expect_fail "IPv4-only: no IPv6 frame reaches a container (from the host or its neighbour)" \
 	ip netns exec q "$TK_PYTHON" "$FRAME" sniff eth0 ipv6 3
 row "IPv4-only: UDP from the EUI-64 link-local address" p q "" \
