@@ -10,7 +10,9 @@ SPOOL=$(dirname "$TK_NETD_SOCKET")/pending-del
 N=${TK_LIFECYCLE_N:-1000} # containers deleted at once
 LIMIT=${TK_LIFECYCLE_SECONDS:-10}
 
-tk_netd_start
+# N + 2 containers share alpha-net: more ports than netd's default --max-ports (1000).
+netd_start() { tk_netd_start --max-ports 1024 "$@"; }
+netd_start
 "$NETCTL" create tenant alpha >/dev/null
 "$NETCTL" create tenant beta --owner 65534 >/dev/null
 "$NETCTL" create tenant-net alpha-net --tenant alpha --ipv6 --subnet 10.98.0.0/21 >/dev/null
@@ -92,7 +94,7 @@ done
 tk_netd_kill
 for c in k1 k2 k3; do ip netns del $c; done
 wait_for 5 bash -c '! ip -o link show | grep -q "tkv.*k[123]"'
-tk_netd_start
+netd_start
 expect_eq "netd started: the three gone containers released, the live ones kept" 2 "$(endpoints)"
 expect_eq "netd started: elements of the live ones only" "$base_elements" "$(elements)"
 expect_eq "netd started: addresses of the live ones only" "$base_free4" "$(free4)"
@@ -113,7 +115,7 @@ expect_eq "three DELs recorded" 3 "$(find "$SPOOL" -type f -name 'del-*' | wc -l
 # A recorded DEL from a uid that does not own beta must not delete beta's endpoint.
 echo '{"container_id":"b1","ifname":"eth0","network":"beta-net"}' >"$SPOOL/del-forged"
 chown 1234:1234 "$SPOOL/del-forged"
-tk_netd_start
+netd_start
 expect_ok "p1's recorded DEL applied at start" bash -c "! '$NETCTL' inspect endpoint p1 eth0"
 expect_ok "p2 gone as well" bash -c "! '$NETCTL' inspect endpoint p2 eth0"
 expect_ok "p1's veth deleted although its netns still exists" \
@@ -137,7 +139,7 @@ expect_eq "the live ones remain" 2 "$(endpoints)"
 
 # A recorded DEL of a member of the admin group (here its primary group) may delete any endpoint.
 tk_netd_stop
-tk_netd_start -g 4242
+netd_start -g 4242
 tk_ns_add adm1
 "$NETCTL" attach alpha-net adm1 /run/netns/adm1 >/dev/null
 echo '{"container_id":"adm1","ifname":"eth0"}' >"$SPOOL/.del-tmp"
@@ -148,7 +150,7 @@ expect_ok "a DEL recorded by a member of the admin group is applied" wait_for 5 
 
 # 6. More deletions at once than the notification socket holds: netd resyncs by a dump.
 tk_netd_stop
-TK_NETD_LINK_RCVBUF=4096 tk_netd_start
+TK_NETD_LINK_RCVBUF=4096 netd_start
 for i in $(seq 50); do echo "netns add o$i"; done | ip -b -
 seq 50 | xargs -P 2 -I{} "$NETCTL" attach alpha-net o{} /run/netns/o{} >/dev/null
 kill -STOP "$TK_NETD_PID"
@@ -161,7 +163,7 @@ expect_eq "elements of the live ones only" "$base_elements" "$(elements)"
 
 # 7. A live netns is never released, across a restart and an on-demand reconcile.
 tk_netd_stop
-tk_netd_start
+netd_start
 "$NETCTL" reconcile >/dev/null
 expect_eq "live containers kept across restarts and reconcile" "live1 live2" \
 	"$("$NETCTL" --json list endpoints | jq -r '[.endpoints[].container_id] | sort | join(" ")')"
