@@ -271,7 +271,8 @@ int tk_nl_bridge_add(struct tk_nl *nl, const char *name, unsigned mtu, int *ret_
 	if (!msg)
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
-	    nla_put_string(msg, IFLA_IFNAME, name) < 0 || (mtu && nla_put_u32(msg, IFLA_MTU, mtu) < 0) ||
+	    nla_put_string(msg, IFLA_IFNAME, name) < 0 ||
+	    (mtu && nla_put_u32(msg, IFLA_MTU, mtu) < 0) ||
 	    !(linkinfo = nla_nest_start(msg, IFLA_LINKINFO)) ||
 	    nla_put_string(msg, IFLA_INFO_KIND, "bridge") < 0 ||
 	    !(data = nla_nest_start(msg, IFLA_INFO_DATA)) ||
@@ -363,7 +364,8 @@ static int put_no_link_local6(struct nl_msg *msg)
 {
 	struct nlattr *spec, *inet6;
 
-	if (!(spec = nla_nest_start(msg, IFLA_AF_SPEC)) || !(inet6 = nla_nest_start(msg, AF_INET6)) ||
+	if (!(spec = nla_nest_start(msg, IFLA_AF_SPEC)) ||
+	    !(inet6 = nla_nest_start(msg, AF_INET6)) ||
 	    nla_put_u8(msg, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE) < 0)
 		return -ENOMEM;
 	nla_nest_end(msg, inet6);

@@ -29,8 +29,8 @@ static const struct {
 				  true },
 	[TK_TENANT_MAX_VOLUMES] = { "max_volumes", offsetof(struct tk_tenant, max_volumes),
 				    1 << 20 },
-	[TK_TENANT_MAX_ADDRESSES4] = { "max_addresses4",
-				       offsetof(struct tk_tenant, max_addresses4), INT64_C(1) << 40 },
+	[TK_TENANT_MAX_ADDRESSES4] = { "max_addresses4", offsetof(struct tk_tenant, max_addresses4),
+				       INT64_C(1) << 40 },
 	[TK_TENANT_MAX_PREFIXES6] = { "max_prefixes6", offsetof(struct tk_tenant, max_prefixes6),
 				      INT64_C(1) << 40 },
 };
@@ -336,7 +336,8 @@ static int allow_from_json(json_t *j, struct tk_prefix_list *ret, tk_err *err)
 	if (!j || json_is_null(j))
 		return 0;
 	if (!json_is_array(j) || json_array_size(j) > TK_PREFIX_LIST_MAX)
-		return tk_err_set(err, -EINVAL, "'allow_subnets' must be an array of at most %d CIDRs",
+		return tk_err_set(err, -EINVAL,
+				  "'allow_subnets' must be an array of at most %d CIDRs",
 				  TK_PREFIX_LIST_MAX);
 	json_array_foreach(j, i, v)
 	{

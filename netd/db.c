@@ -162,10 +162,11 @@ static int load_next_endpoint_id(struct manager *m, tk_err *err)
 	sqlite3_stmt *st;
 	int r, rc;
 
-	r = tk_store_stmt(m->store,
-			  "SELECT max(ifnull((SELECT seq FROM sqlite_sequence WHERE name = 'endpoints'), 0), "
-			  "ifnull((SELECT max(id) FROM endpoints), 0))",
-			  &st, err);
+	r = tk_store_stmt(
+		m->store,
+		"SELECT max(ifnull((SELECT seq FROM sqlite_sequence WHERE name = 'endpoints'), 0), "
+		"ifnull((SELECT max(id) FROM endpoints), 0))",
+		&st, err);
 	if (r < 0)
 		return r;
 	if ((rc = sqlite3_step(st)) != SQLITE_ROW)

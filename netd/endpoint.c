@@ -76,10 +76,12 @@ int endpoint_open_netns(const struct tk_caller *c, const char *path, int *ret_fd
 		 * (a tenant may have one in its own user namespace) cannot make netd wait for its
 		 * daemon.  Every namespace file, bind-mounted or not, is on nsfs's one superblock.
 		 */
-		if (statx(c->passed_fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &stx) < 0 ||
+		if (statx(c->passed_fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &stx) <
+			    0 ||
 		    makedev(stx.stx_dev_major, stx.stx_dev_minor) != self.st_dev)
-			return tk_err_set(err, -EINVAL,
-					  "the descriptor passed as netns: not a network namespace");
+			return tk_err_set(
+				err, -EINVAL,
+				"the descriptor passed as netns: not a network namespace");
 		if ((r = tk_netns_verify(c->passed_fd, err)) < 0)
 			return tk_err_wrap(err, r, "the descriptor passed as netns");
 		fd = fcntl(c->passed_fd, F_DUPFD_CLOEXEC, 3);
@@ -316,8 +318,8 @@ static int lease_add(struct manager *m, struct endpoint *e, tk_err *err)
 	int r;
 
 	db_endpoint_assign_id(m, e);
-	if ((r = tk_store_begin_ephemeral(m->store, err)) < 0 || (r = db_endpoint_insert(m, e, err)) < 0 ||
-	    (r = tk_store_commit(m->store, err)) < 0) {
+	if ((r = tk_store_begin_ephemeral(m->store, err)) < 0 ||
+	    (r = db_endpoint_insert(m, e, err)) < 0 || (r = tk_store_commit(m->store, err)) < 0) {
 		tk_store_rollback(m->store);
 		release_addresses(e);
 		return tk_err_wrap(err, r, "leasing addresses to container '%s'", e->container_id);

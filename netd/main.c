@@ -24,7 +24,7 @@
 /* 10.200.0.0-10.215.255.255: 4,096 /24 networks, the first of them where 0.1 carved them. */
 static const char *arg_pool4 = "10.200.0.0/13,10.208.0.0/13";
 static const char *arg_pool6 = "fd7e::/48";
-static const char *arg_allow_subnets; /* NULL: the pools */
+static const char *arg_allow_subnets;	  /* NULL: the pools */
 static int64_t arg_max_addresses4 = 4096; /* 16 /24 networks */
 static int64_t arg_max_prefixes6 = 256;	  /* a /56 */
 static unsigned arg_max_ports = 1000;
@@ -115,7 +115,8 @@ static int parse_pools(struct manager *m, tk_err *err)
 		return tk_err_wrap(err, r, "--pool6");
 	if (m->pool6.addr.family != AF_INET6 || m->pool6.len > 64)
 		return tk_err_set(err, -EINVAL,
-				  "--pool6 needs an IPv6 prefix of /64 or shorter, not '%s'", arg_pool6);
+				  "--pool6 needs an IPv6 prefix of /64 or shorter, not '%s'",
+				  arg_pool6);
 	if (tk_prefix_reserved(&m->pool6, NULL))
 		return tk_err_set(err, -EINVAL, "--pool6: %s is a reserved range",
 				  tk_prefix_reserved(&m->pool6, NULL));
@@ -123,7 +124,8 @@ static int parse_pools(struct manager *m, tk_err *err)
 		return tk_prefix_list_parse(arg_allow_subnets, "--allow-subnets", &m->allow, err);
 	m->allow = m->pools4;
 	if (m->allow.n == TK_PREFIX_LIST_MAX)
-		return tk_err_set(err, -E2BIG, "--pool4: at most %d prefixes", TK_PREFIX_LIST_MAX - 1);
+		return tk_err_set(err, -E2BIG, "--pool4: at most %d prefixes",
+				  TK_PREFIX_LIST_MAX - 1);
 	m->allow.p[m->allow.n++] = m->pool6;
 	return 0;
 }
@@ -209,8 +211,8 @@ static int take_netns_lock(int *ret_fd, tk_err *err)
 	if (fd < 0)
 		return tk_err_set(err, -errno, "cannot create a socket: %m");
 	memcpy(sa.sun_path, name, sizeof(name) - 1);
-	if (bind(fd, (struct sockaddr *)&sa, offsetof(struct sockaddr_un, sun_path) + sizeof(name) - 1) <
-	    0) {
+	if (bind(fd, (struct sockaddr *)&sa,
+		 offsetof(struct sockaddr_un, sun_path) + sizeof(name) - 1) < 0) {
 		if (errno == EADDRINUSE)
 			return tk_err_set(err, -EBUSY,
 					  "another netd already runs in this network namespace "
@@ -234,7 +236,8 @@ static int setup_manager(struct manager *m, tk_err *err)
 	m->tenant_defaults[TK_TENANT_MAX_ADDRESSES4] = arg_max_addresses4;
 	m->tenant_defaults[TK_TENANT_MAX_PREFIXES6] = arg_max_prefixes6;
 	m->max_ports = ports_limit();
-	if ((r = parse_pools(m, err)) < 0 || (r = take_lock(m->socket_path, &lock_fd[0], err)) < 0 ||
+	if ((r = parse_pools(m, err)) < 0 ||
+	    (r = take_lock(m->socket_path, &lock_fd[0], err)) < 0 ||
 	    (r = take_netns_lock(&lock_fd[1], err)) < 0 || (r = manager_open(m, err)) < 0)
 		return r;
 	/* Before reconcile touches anything: another database's bridges keep this one away. */

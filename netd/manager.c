@@ -18,9 +18,9 @@ static unsigned tenant_networks(const struct tk_tenant *t)
 }
 
 const struct tk_tenant_kind netd_tenants = {
-	.limits = (const enum tk_tenant_limit[]){ TK_TENANT_MAX_NETWORKS, TK_TENANT_MAX_ENDPOINTS,
-						  TK_TENANT_MAX_ADDRESSES4,
-						  TK_TENANT_MAX_PREFIXES6 },
+	.limits =
+		(const enum tk_tenant_limit[]){ TK_TENANT_MAX_NETWORKS, TK_TENANT_MAX_ENDPOINTS,
+						TK_TENANT_MAX_ADDRESSES4, TK_TENANT_MAX_PREFIXES6 },
 	.n_limits = 4,
 	.usage_json = tenant_usage_json,
 	.held = tenant_networks,

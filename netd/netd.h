@@ -56,12 +56,12 @@ struct manager {
 	const char *socket_path;
 	struct tk_prefix_list pools4; /* carved in order, lowest free /24 first */
 	struct tk_prefix pool6;
-	struct tk_prefix_list allow;		/* subnets tenant owners may choose */
+	struct tk_prefix_list allow; /* subnets tenant owners may choose */
 	/* What tenant.create gives a limit it is not given (-1: unlimited): the address caps. */
 	int64_t tenant_defaults[_TK_TENANT_LIMIT_MAX];
-	unsigned max_ports;			/* veth endpoints per network (bridge ports) */
-	char db_id[33];				/* stamped on bridges: which database made them */
-	gid_t admin_gid; /* (gid_t)-1: only root */
+	unsigned max_ports; /* veth endpoints per network (bridge ports) */
+	char db_id[33];	    /* stamped on bridges: which database made them */
+	gid_t admin_gid;    /* (gid_t)-1: only root */
 	int64_t started;
 
 	struct tk_store *store;
@@ -71,8 +71,8 @@ struct manager {
 	struct network *networks;
 	uint64_t n_endpoints;
 	int64_t next_endpoint_id; /* ids come from here, so a veth is named before its row exists */
-	struct reaper *reaper; /* deletes veths off the request path (reaper.c) */
-	const char *socket_group;    /* NULL: root's group; may write the pending-DEL spool */
+	struct reaper *reaper;	  /* deletes veths off the request path (reaper.c) */
+	const char *socket_group; /* NULL: root's group; may write the pending-DEL spool */
 	struct lifecycle *lifecycle; /* link notifications and the pending-DEL spool */
 };
 

@@ -117,7 +117,8 @@ static int collect_foreign(const struct tk_link_info *link, void *userdata)
 
 	if (!foreign_alias(s->m, link->alias))
 		return 0;
-	report_action(s->actions, "left bridge '%s' and its ports alone: another netd's (database %s)",
+	report_action(s->actions,
+		      "left bridge '%s' and its ports alone: another netd's (database %s)",
 		      link->name, link->alias + strlen(NETD_ALIAS_PREFIX));
 	return idset_add(&s->foreign, link->ifindex);
 }

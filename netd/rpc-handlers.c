@@ -101,8 +101,8 @@ static int op_network_create(struct manager *m, const struct tk_caller *c, json_
 
 	r = tk_json_unpack(args, "network.create args", err,
 			   "{s:s, s:s, s?s, s?s, s?b, s?b, s?I, s?b}", "name", &p.name, "tenant",
-			   &tenant, "subnet", &p.subnet4, "subnet6", &p.subnet6, "ipv6", &ipv6, "nat",
-			   &nat, "mtu", &mtu, "force", &force);
+			   &tenant, "subnet", &p.subnet4, "subnet6", &p.subnet6, "ipv6", &ipv6,
+			   "nat", &nat, "mtu", &mtu, "force", &force);
 	if (r < 0 || (r = find_tenant(m, c, tenant, &p.tenant, err)) < 0)
 		return r;
 	if (mtu < 576 || mtu > 65535)

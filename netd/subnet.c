@@ -94,9 +94,10 @@ int subnet_check(struct manager *m, const struct network_params *np, const struc
 	if ((what = tk_prefix_reserved(p, &reserved))) {
 		tk_prefix_format(&reserved, range, sizeof(range));
 		if (!np->force)
-			return tk_err_set(err, -EINVAL,
-					  "subnet %s overlaps %s, which is %s: no network may use it",
-					  buf, range, what);
+			return tk_err_set(
+				err, -EINVAL,
+				"subnet %s overlaps %s, which is %s: no network may use it", buf,
+				range, what);
 		log_warning("Forced subnet %s overlaps %s, which is %s", buf, range, what);
 	}
 	/* The administrator chose the ranges; it is not held to them. */
@@ -107,11 +108,11 @@ int subnet_check(struct manager *m, const struct network_params *np, const struc
 			size_t n = strlen(allowed); /* < sizeof(allowed) / 2 */
 			allowed[n] = ',';
 			tk_prefix_list_format(&np->tenant->allow_subnets, allowed + n + 1,
-					   sizeof(allowed) - n - 1);
+					      sizeof(allowed) - n - 1);
 		}
 		return tk_err_set(err, -EPERM,
-				  "subnet %s is outside the ranges allowed for tenant '%s' (%s)", buf,
-				  np->tenant->name, allowed);
+				  "subnet %s is outside the ranges allowed for tenant '%s' (%s)",
+				  buf, np->tenant->name, allowed);
 	}
 	return host_overlap(m, p, np->force, err);
 }

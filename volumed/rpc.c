@@ -38,9 +38,10 @@ static int parse_mode(json_t *j, uint32_t *ret, tk_err *err)
 	}
 	/* Permission bits only: no setuid, setgid or sticky bit on a volume's top directory. */
 	if (v < 0 || v > 0777)
-		return tk_err_set(err, -EINVAL,
-				  "mode must be an octal permission mode from 0 to 0777 like \"0755\" "
-				  "(no setuid, setgid or sticky bits)");
+		return tk_err_set(
+			err, -EINVAL,
+			"mode must be an octal permission mode from 0 to 0777 like \"0755\" "
+			"(no setuid, setgid or sticky bits)");
 	*ret = (uint32_t)v;
 	return 0;
 }

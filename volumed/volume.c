@@ -209,10 +209,11 @@ int volume_create(struct manager *m, const struct volume_params *p, struct volum
 			"a %s volume is a %s filesystem; fs= chooses a loop volume's format",
 			backend->name, backend->name);
 	if (p->mode > 0777)
-		return tk_err_set(err, -EINVAL,
-				  "mode %#o is not a permission mode (0 to 0777; no setuid, setgid or "
-				  "sticky bits)",
-				  p->mode);
+		return tk_err_set(
+			err, -EINVAL,
+			"mode %#o is not a permission mode (0 to 0777; no setuid, setgid or "
+			"sticky bits)",
+			p->mode);
 	if (!(v = calloc(1, sizeof(*v))))
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	snprintf(v->name, sizeof(v->name), "%s", p->name);

@@ -458,15 +458,15 @@ static void test_prefix_reserved(void **state)
 	static const struct {
 		const char *prefix, *what;
 	} cases[] = {
-		{ "169.254.169.0/24", "link-local" },	 { "127.0.0.0/24", "loopback" },
-		{ "224.0.0.0/24", "multicast" },	 { "255.255.255.0/24", "broadcast" },
-		{ "0.0.0.0/24", "this network" },	 { "fe80::/64", "link-local" },
-		{ "ff02::/64", "multicast" },		 { "::/96", "unspecified" },
-		{ "::ffff:0:0/96", "IPv4-mapped" },	 { "0.0.0.0/5", "this network" },
+		{ "169.254.169.0/24", "link-local" }, { "127.0.0.0/24", "loopback" },
+		{ "224.0.0.0/24", "multicast" },      { "255.255.255.0/24", "broadcast" },
+		{ "0.0.0.0/24", "this network" },     { "fe80::/64", "link-local" },
+		{ "ff02::/64", "multicast" },	      { "::/96", "unspecified" },
+		{ "::ffff:0:0/96", "IPv4-mapped" },   { "0.0.0.0/5", "this network" },
 		{ "128.0.0.0/1", "link-local" },
 	};
 	static const char *const clear[] = { "10.200.0.0/24", "203.0.113.128/25", "172.16.0.0/12",
-					     "100.64.0.0/10", "fd7e::/48", "2001:db8::/64",
+					     "100.64.0.0/10", "fd7e::/48",	  "2001:db8::/64",
 					     "1.0.0.0/8" };
 	struct tk_prefix p, range;
 

@@ -152,12 +152,9 @@ static void test_create_opts(void **state)
 	/* Permission bits only: setuid, setgid and sticky bits are refused (issue 17). */
 	assert_int_equal(opts("{\"tenant\":\"a\",\"size\":\"1M\",\"mode\":\"07777\"}", &o),
 			 -EINVAL);
-	assert_int_equal(opts("{\"tenant\":\"a\",\"size\":\"1M\",\"mode\":\"4755\"}", &o),
-			 -EINVAL);
-	assert_int_equal(opts("{\"tenant\":\"a\",\"size\":\"1M\",\"mode\":\"2770\"}", &o),
-			 -EINVAL);
-	assert_int_equal(opts("{\"tenant\":\"a\",\"size\":\"1M\",\"mode\":\"1777\"}", &o),
-			 -EINVAL);
+	assert_int_equal(opts("{\"tenant\":\"a\",\"size\":\"1M\",\"mode\":\"4755\"}", &o), -EINVAL);
+	assert_int_equal(opts("{\"tenant\":\"a\",\"size\":\"1M\",\"mode\":\"2770\"}", &o), -EINVAL);
+	assert_int_equal(opts("{\"tenant\":\"a\",\"size\":\"1M\",\"mode\":\"1777\"}", &o), -EINVAL);
 	assert_int_equal(opts("{\"tenant\":\"a\",\"size\":\"1M\",\"gid\":\"\"}", &o), -EINVAL);
 	json_decref(held);
 	held = NULL;

@@ -559,10 +559,10 @@ static void test_carve_ranges(void **state)
 
 	(void)state;
 	assert_int_equal(tk_prefix_parse("fd7e::/48", &pool, NULL), 0);
-	assert_int_equal(tk_prefix_parse("fd7e::/63", &used[0], NULL), 0);	/* children 0, 1 */
+	assert_int_equal(tk_prefix_parse("fd7e::/63", &used[0], NULL), 0); /* children 0, 1 */
 	assert_int_equal(tk_prefix_parse("fd7e:0:0:2::/120", &used[1], NULL), 0); /* inside 2 */
-	assert_int_equal(tk_prefix_parse("fd7f::/48", &used[2], NULL), 0);	/* elsewhere */
-	assert_int_equal(tk_prefix_parse("fd7e:0:0:4::/62", &used[3], NULL), 0); /* 4..7 */
+	assert_int_equal(tk_prefix_parse("fd7f::/48", &used[2], NULL), 0);	  /* elsewhere */
+	assert_int_equal(tk_prefix_parse("fd7e:0:0:4::/62", &used[3], NULL), 0);  /* 4..7 */
 	assert_int_equal(tk_ipam_carve(&pool, 64, used, 4, &got, NULL), 0);
 	assert_string_equal(tk_prefix_format(&got, buf, sizeof(buf)), "fd7e:0:0:3::/64");
 	used[1] = got; /* 3 taken, 2 free again */

@@ -367,9 +367,9 @@ int cli_create_tenant(int argc, char **argv, const char *usage, const char *text
 		      const struct cli_limit *limits, size_t n_limits)
 {
 	struct option options[11] = { CLI_COMMON_OPTIONS,
-				     { "owner", required_argument, NULL, 'o' },
-				     { "owner-group", required_argument, NULL, 'g' },
-				     { "owner-gid", required_argument, NULL, 'g' } };
+				      { "owner", required_argument, NULL, 'o' },
+				      { "owner-group", required_argument, NULL, 'g' },
+				      { "owner-gid", required_argument, NULL, 'g' } };
 	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
 	int c, r = 0;
 

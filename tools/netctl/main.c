@@ -74,7 +74,7 @@ static int cmd_status(int argc, char **argv)
 
 #define USAGE_CREATE_TENANT                                                                        \
 	"netctl create tenant NAME [--owner USER] [--owner-group GROUP] [--max-networks N] "       \
-	"[--max-endpoints N] [--max-addresses4 N|unlimited] [--max-prefixes6 N|unlimited] "       \
+	"[--max-endpoints N] [--max-addresses4 N|unlimited] [--max-prefixes6 N|unlimited] "        \
 	"[--allow-subnets CIDR[,CIDR...]]"
 #define USAGE_CREATE_NET                                                                           \
 	"netctl create tenant-net NAME --tenant TENANT [--subnet CIDR] [--subnet6 CIDR | --ipv6] " \
