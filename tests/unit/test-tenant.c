@@ -44,6 +44,25 @@ static const struct tk_tenant_kind networks_kind = {
 	.n_limits = 2,
 };
 
+/* netd's kind since the bounds: address-space caps and allowed subnets, added by a migration. */
+static const struct tk_tenant_kind bounded_kind = {
+	.limits =
+		(const enum tk_tenant_limit[]){ TK_TENANT_MAX_NETWORKS, TK_TENANT_MAX_ENDPOINTS,
+						TK_TENANT_MAX_ADDRESSES4, TK_TENANT_MAX_PREFIXES6 },
+	.n_limits = 4,
+	.allow_subnets = true,
+};
+
+static const char *const bounded_migrations[] = {
+	TK_TENANTS_TABLE_SQL(
+		"max_networks INTEGER, max_endpoints INTEGER") "ALTER TABLE tenants ADD COLUMN "
+							       "max_addresses4 INTEGER;"
+							       "ALTER TABLE tenants ADD COLUMN "
+							       "max_prefixes6 INTEGER;"
+							       "ALTER TABLE tenants ADD COLUMN "
+							       "allow_subnets TEXT;",
+};
+
 static const char *const volume_migrations[] = {
 	TK_TENANTS_TABLE_SQL("max_bytes INTEGER, max_volumes INTEGER"),
 };
@@ -315,6 +334,77 @@ static void test_ops(void **state)
 	json_decref(args);
 }
 
+/*
+ * The address caps take the daemon's defaults when absent (-1 or null: unlimited), and the
+ * allowed subnets survive a reopen; a kind without them refuses the keys.
+ */
+static void test_defaults_and_allow_subnets(void **state)
+{
+	struct fixture *f = *state;
+	int64_t defaults[_TK_TENANT_LIMIT_MAX];
+	json_t *args, *ret = NULL, *expected;
+	struct tk_tenant *t;
+	tk_err err = {};
+
+	for (size_t i = 0; i < _TK_TENANT_LIMIT_MAX; i++)
+		defaults[i] = -1;
+	defaults[TK_TENANT_MAX_ADDRESSES4] = 4096;
+	defaults[TK_TENANT_MAX_PREFIXES6] = 256;
+	open_tenants(f, &bounded_kind, bounded_migrations);
+	f->ts.limit_defaults = defaults;
+	args = J("{\"name\":\"a\",\"allow_subnets\":[\"192.0.2.0/24\",\"fd00::/56\"]}");
+	assert_int_equal(tk_tenant_op_create(&f->ts, &root, args, &ret, &err), 0);
+	json_decref(args);
+	json_decref(ret);
+	args = J("{\"name\":\"b\",\"max_addresses4\":-1,\"max_prefixes6\":null}");
+	assert_int_equal(tk_tenant_op_create(&f->ts, &root, args, &ret, &err), 0);
+	json_decref(args);
+	json_decref(ret);
+	args = J("{\"name\":\"c\",\"allow_subnets\":[\"192.0.2.1/24\"]}");
+	assert_int_equal(tk_tenant_op_create(&f->ts, &root, args, &ret, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "allow_subnets"));
+	json_decref(args);
+
+	close_tenants(f);
+	open_tenants(f, &bounded_kind, bounded_migrations);
+	assert_non_null(t = tk_tenant_get(&f->ts, "a"));
+	assert_int_equal(t->max_addresses4, 4096);
+	assert_int_equal(t->max_prefixes6, 256);
+	assert_int_equal(t->max_networks, -1);
+	assert_int_equal(t->allow_subnets.n, 2);
+	ret = tk_tenant_to_json(&f->ts, t);
+	json_object_del(ret, "created");
+	json_object_del(ret, "id");
+	expected = J("{\"name\":\"a\",\"owner_uid\":null,\"owner_gid\":null,"
+		     "\"max_networks\":null,\"max_endpoints\":null,\"max_addresses4\":4096,"
+		     "\"max_prefixes6\":256,\"allow_subnets\":[\"192.0.2.0/24\",\"fd00::/56\"]}");
+	assert_true(json_equal(ret, expected));
+	json_decref(expected);
+	json_decref(ret);
+	assert_non_null(t = tk_tenant_get(&f->ts, "b"));
+	assert_int_equal(t->max_addresses4, -1);
+	assert_int_equal(t->max_prefixes6, -1);
+	assert_int_equal(t->allow_subnets.n, 0);
+}
+
+/* A kind without address caps or allowed subnets refuses those keys. */
+static void test_kind_without_bounds(void **state)
+{
+	struct fixture *f = *state;
+	json_t *args, *ret = NULL;
+	tk_err err = {};
+
+	open_tenants(f, &volumes_kind, volume_migrations);
+	args = J("{\"name\":\"v\",\"allow_subnets\":[]}");
+	assert_int_equal(tk_tenant_op_create(&f->ts, &root, args, &ret, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "keeps no 'allow_subnets'"));
+	json_decref(args);
+	args = J("{\"name\":\"v\",\"max_addresses4\":5}");
+	assert_int_equal(tk_tenant_op_create(&f->ts, &root, args, &ret, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "keeps no 'max_addresses4'"));
+	json_decref(args);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -324,6 +414,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_params_from_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_defaults_and_allow_subnets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kind_without_bounds, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
