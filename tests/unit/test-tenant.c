@@ -53,15 +53,14 @@ static const struct tk_tenant_kind bounded_kind = {
 	.allow_subnets = true,
 };
 
+/* clang-format off */
 static const char *const bounded_migrations[] = {
-	TK_TENANTS_TABLE_SQL(
-		"max_networks INTEGER, max_endpoints INTEGER") "ALTER TABLE tenants ADD COLUMN "
-							       "max_addresses4 INTEGER;"
-							       "ALTER TABLE tenants ADD COLUMN "
-							       "max_prefixes6 INTEGER;"
-							       "ALTER TABLE tenants ADD COLUMN "
-							       "allow_subnets TEXT;",
+	TK_TENANTS_TABLE_SQL("max_networks INTEGER, max_endpoints INTEGER")
+	"ALTER TABLE tenants ADD COLUMN max_addresses4 INTEGER;"
+	"ALTER TABLE tenants ADD COLUMN max_prefixes6 INTEGER;"
+	"ALTER TABLE tenants ADD COLUMN allow_subnets TEXT;",
 };
+/* clang-format on */
 
 static const char *const volume_migrations[] = {
 	TK_TENANTS_TABLE_SQL("max_bytes INTEGER, max_volumes INTEGER"),
