@@ -5,8 +5,9 @@
  * Tenants, as both daemons keep them: one row of the daemon's tenants table each, loaded into a
  * list in id order at start, created, found (and authorised), listed and deleted by the tenant.*
  * ops that netd and volumed share.  Each daemon's table stores the limits that daemon enforces
- * (netd: networks and endpoints; volumed: bytes and volumes); the usage counters are the
- * daemon's to keep, from what it loads and changes.
+ * (netd: networks, endpoints and the address-space caps, plus the subnets a tenant's owner may
+ * choose; volumed: bytes and volumes); the usage counters are the daemon's to keep, from what it
+ * loads and changes.
  */
 
 #include <errno.h>
