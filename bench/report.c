@@ -141,6 +141,7 @@ int main(int argc, char **argv)
 	}
 	if (goals[0])
 		printf("Goals (%s/%s %s, for the %s): %s\n", names[1], names[0], goals,
-		       every_scale ? "median, first and last 100" : "median", ok ? "met" : "NOT met");
+		       every_scale ? "median, first and last 100" : "median",
+		       ok ? "met" : "NOT met");
 	return 0;
 }

@@ -18,7 +18,7 @@ struct plugin {
 	struct tk_cni_error error;
 	const char *socket;
 	const char *check_mac; /* CHECK: the container MAC that prevResult names */
-	bool ipam; /* tenant-ipam: leases, configuration under "ipam" */
+	bool ipam;	       /* tenant-ipam: leases, configuration under "ipam" */
 	/* CNI_NETNS as opened by plugin_open_netns (-1: not opened): sent with every request. */
 	int netns_fd;
 	int timeout_ms;	     /* TK_RPC_TIMEOUT_MS or the default, for the whole invocation */

@@ -67,8 +67,8 @@ static void check_family(struct tk_nl *cnl, const struct endpoint *e, int ifinde
 	tk_addr_format(gateway, gw, sizeof(gw));
 	if (tk_nl_addr_foreach(cnl, ifindex, want->addr.family, find_addr, &seen, NULL) < 0 ||
 	    !seen.found)
-		problem(problems, "container address missing", "%s has no address %s/%u",
-			e->ifname, address, want->len);
+		problem(problems, "container address missing", "%s has no address %s/%u", e->ifname,
+			address, want->len);
 	if (tk_nl_route_get_default(cnl, ifindex, want->addr.family, &have_gw, NULL) < 0 ||
 	    !tk_addr_equal(gateway, &have_gw))
 		problem(problems, "default route missing", "%s has no default route via %s",

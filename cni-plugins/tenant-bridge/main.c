@@ -110,9 +110,10 @@ static int cmd_check(struct plugin *p)
 		return -1;
 	problem = json_array_get(json_object_get(endpoint, "problems"), 0);
 	if (problem)
-		return tk_cni_fail(&p->error, TK_CNI_ERR_CHECK,
-				   json_string_value(json_object_get(problem, "msg")) ?: "check failed", "%s",
-				   json_string_value(json_object_get(problem, "details")) ?: "?");
+		return tk_cni_fail(
+			&p->error, TK_CNI_ERR_CHECK,
+			json_string_value(json_object_get(problem, "msg")) ?: "check failed", "%s",
+			json_string_value(json_object_get(problem, "details")) ?: "?");
 	return 0;
 }
 

@@ -20,7 +20,8 @@ static void parse_strings(json_t *args)
 	struct tk_prefix p;
 	struct tk_addr a;
 
-	json_object_foreach(args, key, value) {
+	json_object_foreach(args, key, value)
+	{
 		const char *s = json_string_value(value);
 		if (!s)
 			continue;

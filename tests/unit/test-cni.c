@@ -57,9 +57,9 @@ static void test_env(void **state)
 	/* Only CNI_COMMAND for the network-level verbs; DEL without a netns is fine. */
 	assert_int_equal(env_code((const char *const[]){ "CNI_COMMAND=VERSION", NULL }), 0);
 	/* What libcni passes when it validates a configuration list. */
-	assert_int_equal(env_code((const char *const[]){ "CNI_COMMAND=VERSION",
-							 "CNI_CONTAINERID=dummy", "CNI_NETNS=dummy",
-							 "CNI_IFNAME=dummy", "CNI_PATH=dummy", NULL }),
+	assert_int_equal(env_code((const char *const[]){
+				 "CNI_COMMAND=VERSION", "CNI_CONTAINERID=dummy", "CNI_NETNS=dummy",
+				 "CNI_IFNAME=dummy", "CNI_PATH=dummy", NULL }),
 			 0);
 	assert_int_equal(env_code((const char *const[]){ "CNI_COMMAND=STATUS", NULL }), 0);
 	assert_int_equal(env_code((const char *const[]){ "CNI_COMMAND=GC", NULL }), 0);

@@ -429,8 +429,9 @@ static void test_reply_error_long_utf8(void **state)
 	tk_err_set(&err, -EOPNOTSUPP, "unknown op '%s'", op);
 	reply = tk_rpc_reply_error(&err);
 	assert_non_null(reply);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(reply, "error"), "code")),
-			 EOPNOTSUPP);
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(reply, "error"), "code")),
+		EOPNOTSUPP);
 	json_decref(reply);
 	/* Even a message that was never valid UTF-8 yields a reply. */
 	snprintf(err.msg, sizeof(err.msg), "bad \xff byte");
