@@ -79,6 +79,7 @@ struct client {
 	bool inflight;	  /* it holds one of its uid's in-flight slots */
 	bool close_after; /* close once the reply is out (it was refused) */
 	bool gone;	  /* closed while its request was on a worker: free when that ends */
+	bool closed;	  /* on srv.dead: later events of the same epoll batch must skip it */
 	struct client *prev, *next; /* all of them, to free at exit */
 };
 
@@ -109,6 +110,7 @@ static struct {
 	struct uid_slot *uids;
 	size_t n_uids;
 	struct client *clients;
+	struct client *dead; /* closed during this batch of events, freed after it */
 
 	pthread_mutex_t lock; /* the pool's queues */
 	pthread_cond_t cond;
@@ -272,8 +274,25 @@ static void client_close(struct client *cl)
 		srv.clients = cl->next;
 	if (cl->next)
 		cl->next->prev = cl->prev;
-	free(cl->out);
-	free(cl);
+	cl->out = mfree(cl->out);
+	/*
+	 * Not freed yet: the batch epoll_wait returned may still hold an event for it (a job
+	 * finished and its client hung up in the same wakeup).
+	 */
+	cl->closed = true;
+	cl->prev = NULL;
+	cl->next = srv.dead;
+	srv.dead = cl;
+}
+
+static void clients_free_dead(void)
+{
+	while (srv.dead) {
+		struct client *cl = srv.dead;
+
+		srv.dead = cl->next;
+		free(cl);
+	}
 }
 
 static void client_watch(struct client *cl, uint32_t events)
@@ -586,6 +605,8 @@ static void serve_client(struct client *cl)
 
 static void client_event(struct client *cl, uint32_t events)
 {
+	if (cl->closed)
+		return;
 	if (cl->out) {
 		if (events & (EPOLLERR | EPOLLHUP))
 			client_close(cl);
@@ -843,6 +864,7 @@ static int loop_run(const struct tk_server *s, const int *sigfd, const int *extr
 			else
 				client_event(p, events[i].events);
 		}
+		clients_free_dead();
 	}
 }
 
@@ -876,6 +898,7 @@ out:
 		srv.clients->on_worker = false;
 		client_close(srv.clients);
 	}
+	clients_free_dead();
 	free(srv.uids);
 	srv.uids = NULL;
 	srv.n_uids = 0;
