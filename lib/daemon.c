@@ -101,7 +101,7 @@ static int parse_args(const struct tk_daemon *d, struct tk_daemon_args *a, int a
 	_cleanup_free_ struct option *options = NULL;
 	char shortopts[64];
 	size_t n = 0;
-	int c, r;
+	int c;
 
 	while (d->options && d->options[n].name)
 		n++;
@@ -130,7 +130,7 @@ static int parse_args(const struct tk_daemon *d, struct tk_daemon_args *a, int a
 		case ARG_VERSION: printf("%s %s\n", d->name, TK_VERSION); return 0;
 		case '?': fprintf(stderr, "Try '%s --help'.\n", d->name); return -EINVAL;
 		default:
-			if (!d->parse_option || (r = d->parse_option(c, optarg)) < 0)
+			if (!d->parse_option || d->parse_option(c, optarg) < 0)
 				return -EINVAL;
 		}
 	}

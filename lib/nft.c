@@ -680,7 +680,8 @@ int tk_nft_batch_dump(struct tk_nft_batch *b, FILE *f, tk_err *err)
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	if (b->oom)
 		return tk_err_set(err, -ENOMEM, "out of memory building the nftables batch");
-	for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)b->buf; mnl_nlmsg_ok(nlh, left);
+	/* b->buf is malloc'd, so aligned for any type; clang's -Wcast-align cannot know that. */
+	for (const struct nlmsghdr *nlh = (const void *)b->buf; mnl_nlmsg_ok(nlh, left);
 	     nlh = mnl_nlmsg_next(nlh, &left)) {
 		uint16_t type = NFNL_MSG_TYPE(nlh->nlmsg_type);
 		int r;

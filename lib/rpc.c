@@ -271,9 +271,15 @@ static int recv_msg(int fd, int64_t deadline, int timeout_ms, json_t **ret, int 
 					  "overloaded)",
 					  timeout_ms);
 	}
+	/*
+	 * A peer that closed with our request unread leaves ECONNRESET pending, and the kernel
+	 * reports it before the messages still queued for us (a daemon's "too many connections"
+	 * refusal): the error is reported once, so ask again for what is queued.
+	 */
+	bool reset = false;
 	do
 		len = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC | wait);
-	while (len < 0 && errno == EINTR);
+	while (len < 0 && (errno == EINTR || (errno == ECONNRESET && !reset && (reset = true))));
 	if (len < 0)
 		return tk_err_set(err, -errno, "recv: %m");
 	if (len == 0) {

@@ -75,7 +75,8 @@ struct client {
 	struct tk_caller caller;
 	char *out; /* the reply that did not fit yet */
 	size_t out_len;
-	bool on_worker;	  /* its request is on a worker thread */
+	bool on_worker;	  /* its request is on a worker thread: job */
+	struct job *job;
 	bool inflight;	  /* it holds one of its uid's in-flight slots */
 	bool close_after; /* close once the reply is out (it was refused) */
 	bool gone;	  /* closed while its request was on a worker: free when that ends */
@@ -114,7 +115,8 @@ static struct {
 
 	pthread_mutex_t lock; /* the pool's queues */
 	pthread_cond_t cond;
-	struct job *queue, **queue_tail, *queue_admin, **queue_admin_tail, *done;
+	/* FIFOs: first and last job (last is NULL when empty); root's and the admin group's first. */
+	struct job *queue, *queue_last, *queue_admin, *queue_admin_last, *done;
 	unsigned n_threads, n_idle, n_queued;
 	pthread_t *threads;
 	bool stopping;
@@ -400,12 +402,12 @@ static void *worker_main(void *unused)
 			j = srv.queue_admin;
 			srv.queue_admin = j->next;
 			if (!srv.queue_admin)
-				srv.queue_admin_tail = &srv.queue_admin;
+				srv.queue_admin_last = NULL;
 		} else if (srv.queue) {
 			j = srv.queue;
 			srv.queue = j->next;
 			if (!srv.queue)
-				srv.queue_tail = &srv.queue;
+				srv.queue_last = NULL;
 		} else {
 			break;
 		}
@@ -437,21 +439,26 @@ static int job_queue(struct job *j, tk_err *err)
 {
 	bool admin = j->cl ? j->cl->caller.admin : j->admin;
 	unsigned max = srv.s->workers + (admin ? TK_SERVER_WORKERS_ADMIN : 0);
-	struct job ***tail = admin ? &srv.queue_admin_tail : &srv.queue_tail;
+	struct job **first = admin ? &srv.queue_admin : &srv.queue;
+	struct job **last = admin ? &srv.queue_admin_last : &srv.queue_last;
 	int r = 0;
 
 	pthread_mutex_lock(&srv.lock);
 	if (srv.n_queued + 1 > srv.n_idle && srv.n_threads < max) {
-		r = -pthread_create(&srv.threads[srv.n_threads], NULL, worker_main, NULL);
-		if (r == 0)
+		int e = pthread_create(&srv.threads[srv.n_threads], NULL, worker_main, NULL);
+
+		if (e == 0)
 			srv.n_threads++;
-		else if (srv.n_threads > 0)
-			r = 0; /* the others get to it */
+		else if (srv.n_threads == 0)
+			r = e > 0 ? -e : -EAGAIN; /* else the others get to it */
 	}
 	if (r == 0) {
 		j->next = NULL;
-		**tail = j;
-		*tail = &j->next;
+		if (*last)
+			(*last)->next = j;
+		else
+			*first = j;
+		*last = j;
 		srv.n_queued++;
 		pthread_cond_signal(&srv.cond);
 	}
@@ -466,6 +473,7 @@ static void job_finish(struct job *j)
 	if (j->cl) {
 		struct client *cl = j->cl;
 
+		cl->job = NULL;
 		client_reply(cl, cl->gone ? NULL : reply_encode(cl->fd, j->reply));
 		json_decref(j->request);
 		json_decref(j->reply);
@@ -586,10 +594,12 @@ static void serve_client(struct client *cl)
 		*j = (struct job){ .cl = cl, .request = TAKE_PTR(request) };
 		/* Read nothing more from it until this is answered; hangups still show. */
 		cl->on_worker = true;
+		cl->job = j;
 		client_watch(cl, 0);
 		if (job_queue(j, NULL) == 0)
 			return;
 		cl->on_worker = false;
+		cl->job = NULL;
 		request = TAKE_PTR(j->request);
 		free(j);
 		if (cl->gone) {
@@ -785,8 +795,6 @@ static int loop_setup(const struct tk_server *s, int *sigfd, tk_err *err)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	srv.s = s;
-	srv.queue_tail = &srv.queue;
-	srv.queue_admin_tail = &srv.queue_admin;
 	limits_setup();
 	if (s->workers > 0 &&
 	    !(srv.threads = calloc(s->workers + TK_SERVER_WORKERS_ADMIN, sizeof(pthread_t))))

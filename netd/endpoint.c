@@ -35,11 +35,10 @@ static int check_netns_owner(const struct tk_caller *c, int fd, tk_err *err)
 {
 	bool host = false;
 	uid_t owner = 0;
-	int r;
 
 	if (c->admin)
 		return 0;
-	if ((r = tk_netns_owner(fd, &host, &owner, err)) < 0)
+	if (tk_netns_owner(fd, &host, &owner, err) < 0)
 		return tk_err_wrap(err, -EACCES, "permission denied");
 	if (host)
 		return tk_err_set(

@@ -43,7 +43,7 @@ build_and_test() { # build dir, meson setup options...
 	return 0
 }
 
-total_p=0 total_f=0 total_s=0 status=0
+total_p=0 total_f=0 total_s=0 status=0 ran=0
 fail_step() { # what
 	echo "FAILED: $1" >&2
 	total_f=$((total_f + 1))
@@ -60,13 +60,16 @@ musl=auto
 [ -d subprojects/packagecache/jansson ] && musl=enabled
 variants="build -Dmusl_plugins=$musl
 build-asan -Db_sanitize=address,undefined -Db_lundef=false"
-while read -r -a variant; do
+# The variants come on fd 3: the builds and tests below must not read them from stdin (meson
+# test did, and the second variant silently never ran).
+while read -r -a variant <&3; do
 	[ ${#variant[@]} -gt 0 ] || continue
 	dir=${variant[0]}
+	ran=$((ran + 1))
 	echo "=== $dir"
 	# A testlog.json left by an earlier run must not count for this one.
 	rm -f "$dir/meson-logs/testlog.json"
-	if ! build_and_test "${variant[@]}"; then
+	if ! build_and_test "${variant[@]}" </dev/null; then
 		fail_step "setup or build of $dir"
 	elif [ ! -s "$dir/meson-logs/testlog.json" ]; then
 		fail_step "the tests of $dir left no results"
@@ -74,7 +77,9 @@ while read -r -a variant; do
 		read -r p f s <<<"$(summary "$dir")"
 		total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + s))
 	fi
-done <<<"${TK_TEST_VARIANTS:-$variants}"
+done 3<<<"${TK_TEST_VARIANTS:-$variants}"
+want=$(grep -c '[^[:space:]]' <<<"${TK_TEST_VARIANTS:-$variants}")
+[ "$ran" = "$want" ] || fail_step "only $ran of $want build variants ran"
 
 if ! skip fuzz; then
 	echo "=== fuzz (${TK_FUZZ_SECONDS:-60}s per target)"

@@ -260,7 +260,7 @@ static enum MHD_Result serve(struct dockerapi *d, struct MHD_Connection *conn, c
 	up->conn = conn;
 	up->submitted = true;
 	MHD_suspend_connection(conn);
-	if ((r = tk_server_submit(&up->caller, serve_work, serve_done, up, &err)) < 0) {
+	if (tk_server_submit(&up->caller, serve_work, serve_done, up, &err) < 0) {
 		log_ratelimit_warning("Docker API %s from uid %u: %s", url,
 				      (unsigned)up->caller.uid, err.msg);
 		up->status = MHD_HTTP_SERVICE_UNAVAILABLE;

@@ -80,6 +80,6 @@ int main(int argc, char **argv)
 		goto fail;
 	return 0;
 fail:
-	fprintf(stderr, "nft-fill: %s\n", err.msg);
+	fprintf(stderr, "nft-fill: %s (%s)\n", err.msg, strerror(-r));
 	return 1;
 }

@@ -299,8 +299,10 @@ int cli_simple_options(int argc, char **argv, const char *usage, const char *tex
 	for (size_t i = 0; names && names[i] && n < ELEMENTSOF(options) - 1; i++)
 		options[n++] =
 			(struct option){ names[i], required_argument, NULL, (int)(0x100 + i) };
+	/* Options >= 0x100 exist only when names (and so values) were given. */
 	while ((c = cli_getopt(argc, argv, NULL, options, usage, text, &r)) >= 0x100)
-		values[c - 0x100] = optarg;
+		if (values)
+			values[c - 0x100] = optarg;
 	return c == CLI_DONE ? r : -1;
 }
 
