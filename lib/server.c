@@ -75,7 +75,7 @@ struct client {
 	struct tk_caller caller;
 	char *out; /* the reply that did not fit yet */
 	size_t out_len;
-	bool on_worker;	  /* its request is on a worker thread: job */
+	bool on_worker; /* its request is on a worker thread: job */
 	struct job *job;
 	bool inflight;	  /* it holds one of its uid's in-flight slots */
 	bool close_after; /* close once the reply is out (it was refused) */
