@@ -57,6 +57,7 @@ static int ping(int fd, const struct sockaddr_in *addr, long count)
 	if (!us || connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
 		perror("bench-pingpong: client");
+		free(us);
 		return 1;
 	}
 	for (long i = 0; i < count + 100; i++) {
@@ -66,6 +67,7 @@ static int ping(int fd, const struct sockaddr_in *addr, long count)
 		memcpy(buf, &i, sizeof(i));
 		if (send(fd, buf, sizeof(buf), 0) < 0) {
 			perror("bench-pingpong: send");
+			free(us);
 			return 1;
 		}
 		/* A late echo of an earlier request is not this one's answer. */
@@ -81,6 +83,7 @@ static int ping(int fd, const struct sockaddr_in *addr, long count)
 	}
 	if (n == 0) {
 		fprintf(stderr, "bench-pingpong: no answer from %s\n", inet_ntoa(addr->sin_addr));
+		free(us);
 		return 1;
 	}
 	qsort(us, (size_t)n, sizeof(*us), cmp_double);

@@ -11,6 +11,18 @@ tk_volumed_start
 
 vol() { tk_vcall volume.inspect "{\"name\":\"$1\"}"; }
 loops_of() { losetup -j "$1" | wc -l; }
+# By the image's identity ("inode major:minor") instead: its path alone also matches another
+# test's image of the same name in that test's own namespace.  Autoclear is asynchronous, so
+# wait_no_loops gives the kernel a few seconds.
+image_id() { stat -c '%i %Hd:%Ld' "$1"; }
+loops_of_id() { losetup -l -n -O BACK-INO,BACK-MAJ:MIN | awk -v id="$1" '$1 " " $2 == id' | wc -l; }
+wait_no_loops() {
+	for _ in $(seq 50); do
+		[ "$(loops_of_id "$1")" = 0 ] && break
+		sleep 0.1
+	done
+	loops_of_id "$1"
+}
 
 expect_ok "tenant alpha with a 400M, 3-volume limit" \
 	tk_vcall tenant.create '{"name":"alpha","max_bytes":"400M","max_volumes":3}'
@@ -156,11 +168,11 @@ expect_eq "delete is refused while it is mounted (EBUSY)" 16 \
 expect_eq "inspect shows who mounts it" '["c1"]' "$(tk_vfield logs mounts | jq -c .)"
 expect_ok "unmount" tk_vcall volume.unmount '{"name":"logs","id":"c1"}'
 expect_ok "unmount again is fine" tk_vcall volume.unmount '{"name":"logs","id":"c1"}'
+logs_id=$(image_id "$ROOT/.images/alpha/logs.img")
 expect_ok "delete" tk_vcall volume.delete '{"name":"logs"}'
 expect_eq "the mount is gone" "" "$(findmnt -n "$ROOT/alpha/logs")"
 expect_eq "the image is gone" "no" "$([ -e "$ROOT/.images/alpha/logs.img" ] && echo yes || echo no)"
-sleep 0.2
-expect_eq "the loop device is gone" 0 "$(loops_of "$ROOT/.images/alpha/logs.img")"
+expect_eq "the loop device is gone" 0 "$(wait_no_loops "$logs_id")"
 free_after=$(df -B1 --output=avail "$TK_VROOT" | tail -1)
 expect_ok "and the space is free again ($free_before -> $free_after)" \
 	test "$free_after" -ge "$free_before"
@@ -176,8 +188,7 @@ expect_eq "after a crash the volume is still mounted" "ready" "$(tk_vfield data 
 expect_eq "with the same data" "$sum" "$(sha256sum <"$path/blob")"
 tk_volumed_kill
 umount "$path"
-sleep 0.2
-expect_eq "(reboot: unmounted, the loop device gone)" 0 "$(loops_of "$image")"
+expect_eq "(reboot: unmounted, the loop device gone)" 0 "$(wait_no_loops "$(image_id "$image")")"
 tk_volumed_start
 expect_eq "on start volumed mounts it again" "$ROOT/alpha/data" \
 	"$(findmnt -n -o TARGET "$path")"
