@@ -33,6 +33,9 @@
  * quotas are never inconsistent.
  *
  * remove() deletes subvolumes nested in a volume first, so they cannot block a delete.
+ *
+ * A subvolume is a directory of the root's filesystem: create, snapshot and activate bind it onto
+ * itself nosuid,nodev (volume_bind_inert), as loop volumes are mounted, and remove unmounts that.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -610,9 +613,10 @@ static int btrfs_create(struct manager *m, struct volume *v, tk_err *err)
 	snprintf(args.name, sizeof(args.name), "%s", v->name);
 	if (ioctl(dir_fd, BTRFS_IOC_SUBVOL_CREATE, &args) < 0)
 		return tk_err_set(err, -errno, "cannot create subvolume '%s': %m", path);
-	if ((r = subvol_setup(m, v, err)) < 0) {
+	if ((r = subvol_setup(m, v, err)) < 0 || (r = volume_bind_inert(m, v, err)) < 0) {
 		tk_err undo = {};
-		if (destroy_subvol(dir_fd, v->name, v->size, &undo) < 0)
+		if (volume_unbind(m, v, &undo) < 0 ||
+		    destroy_subvol(dir_fd, v->name, v->size, &undo) < 0)
 			log_error("Undoing the create of '%s': %s", path, undo.msg);
 		return r;
 	}
@@ -629,7 +633,9 @@ static int btrfs_remove(struct manager *m, struct volume *v, tk_err *err)
 		tk_err_clear(err);
 		return 0;
 	}
-	if (r < 0 || (r = destroy_subvol(dir_fd, v->name, v->size, err)) < 0)
+	/* A mount point cannot be deleted: its inert bind goes first. */
+	if (r < 0 || (r = volume_unbind(m, v, err)) < 0 ||
+	    (r = destroy_subvol(dir_fd, v->name, v->size, err)) < 0)
 		return r;
 	return 0;
 }
@@ -650,7 +656,9 @@ static int btrfs_activate(struct manager *m, struct volume *v, tk_err *err)
 			    "against its size (simple quotas count what is written after they are "
 			    "enabled)",
 			    v->name);
-	if ((r = group_setup(dir_fd, id, v->size, err)) < 0)
+	/* The bind does not survive a reboot, or a restart in a mount namespace of volumed's own. */
+	if ((r = group_setup(dir_fd, id, v->size, err)) < 0 ||
+	    (r = volume_bind_inert(m, v, err)) < 0)
 		return r;
 	snprintf(v->fs, sizeof(v->fs), "btrfs");
 	return 0;
@@ -719,9 +727,10 @@ static int btrfs_snapshot(struct manager *m, const struct volume *src, struct vo
 	if (ioctl(dir_fd, BTRFS_IOC_SNAP_CREATE_V2, &args) < 0)
 		return tk_err_set(err, -errno, "cannot snapshot '%s' as '%s': %m", src->name, path);
 	/* Snapshots can leave full qgroups inconsistent: subvol_setup() rescans after its changes. */
-	if ((r = subvol_setup(m, dst, err)) < 0) {
+	if ((r = subvol_setup(m, dst, err)) < 0 || (r = volume_bind_inert(m, dst, err)) < 0) {
 		tk_err undo = {};
-		if (destroy_subvol(dir_fd, dst->name, dst->size, &undo) < 0)
+		if (volume_unbind(m, dst, &undo) < 0 ||
+		    destroy_subvol(dir_fd, dst->name, dst->size, &undo) < 0)
 			log_error("Undoing the snapshot '%s': %s", path, undo.msg);
 		return r;
 	}

@@ -2,10 +2,14 @@
 /*
  * The xfs backend: a directory per volume at <root>/<tenant>/<volume> on an XFS mounted with
  * prjquota, tagged with a project id of its own (inherited by everything created inside) whose
- * block hard limit is the volume's size.  No image, no mount: the quota is the limit.
+ * block hard limit is the volume's size.  No image: the quota is the limit.
  *
  * quotactl needs the filesystem: quotactl_fd(2) on the root's descriptor where the kernel has it
  * (5.14), else quotactl(2) on the root's block device from /proc/self/mountinfo.
+ *
+ * A volume is a directory of the root's filesystem: create and activate bind it onto itself
+ * nosuid,nodev (volume_bind_inert), as loop volumes are mounted, and remove unmounts that first.
+ * Untested here: the test kernel has no XFS quota support, so test-volume-xfs.sh skips.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -332,9 +336,9 @@ static int xfs_create(struct manager *m, struct volume *v, tk_err *err)
 	/* 0700 until the owner and mode are set, so nobody gets in before the limit is on. */
 	if (mkdirat(dir_fd, v->name, 0700) < 0)
 		return tk_err_set(err, -errno, "cannot create '%s': %m", path);
-	if ((r = setup_dir(m, v, projid, err)) < 0) {
+	if ((r = setup_dir(m, v, projid, err)) < 0 || (r = volume_bind_inert(m, v, err)) < 0) {
 		(void)set_limit(m, projid, 0, NULL);
-		if (unlinkat(dir_fd, v->name, AT_REMOVEDIR) < 0)
+		if (volume_unbind(m, v, NULL) < 0 || unlinkat(dir_fd, v->name, AT_REMOVEDIR) < 0)
 			log_error("Undoing the create of '%s': %m", path);
 		return r;
 	}
@@ -355,6 +359,8 @@ static int xfs_remove(struct manager *m, struct volume *v, tk_err *err)
 		return tk_err_set(err, r, "cannot open the directory of tenant '%s': %s",
 				  v->tenant->name, strerror(-r));
 	/* The data first: while any is left the limit stays, so a failure leaves a usable volume. */
+	if (r >= 0 && (r = volume_unbind(m, v, err)) < 0)
+		return r;
 	if (r >= 0 && (r = remove_tree(dir_fd, v->name, err)) < 0)
 		return tk_err_wrap(err, r, "removing the directory of '%s'", v->name);
 	r = set_limit(m, projid, 0, err);
@@ -380,7 +386,7 @@ static int xfs_activate(struct manager *m, struct volume *v, tk_err *err)
 			err, -EUCLEAN, "'%s' has project id %u%s, not %u: its data is not limited",
 			v->name, fsx.fsx_projid,
 			fsx.fsx_xflags & FS_XFLAG_PROJINHERIT ? "" : " (not inherited)", projid);
-	if ((r = set_limit(m, projid, v->size, err)) < 0)
+	if ((r = set_limit(m, projid, v->size, err)) < 0 || (r = volume_bind_inert(m, v, err)) < 0)
 		return r;
 	snprintf(v->fs, sizeof(v->fs), "xfs");
 	return 0;

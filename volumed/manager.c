@@ -33,6 +33,7 @@ int manager_open(struct manager *m, tk_err *err)
 	/* First: it creates the state directory, in which the volume root is by default. */
 	if ((r = db_open(m, err)) < 0)
 		return tk_err_wrap(err, r, "opening state database in '%s'", m->state_dir);
+	/* 0711: tenants' rootless podman must traverse it; see volume_tenant_dir() for why it is safe. */
 	if (mkdir(m->root, 0711) < 0 && errno != EEXIST)
 		return tk_err_set(err, -errno, "cannot create volume root '%s': %m", m->root);
 	m->root_fd = open(m->root, O_PATH | O_DIRECTORY | O_CLOEXEC);

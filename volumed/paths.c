@@ -17,6 +17,14 @@ static int open_subdir(int dirfd, const char *name, mode_t mode, bool create, in
 	return tk_open_beneath(dirfd, name, O_PATH | O_DIRECTORY, 0, ret_fd, err);
 }
 
+/*
+ * 0711, like the root (manager.c): rootless podman runs as the tenant's uid, which is no owner or
+ * group of these directories, and must still traverse them to reach its volume, so others keep
+ * search (x) permission.  They lose read: nobody lists tenants or volumes.  What a host user could
+ * reach through them is what a volume's own mode allows, and a setuid file or a device node a
+ * rootful container left in a volume is inert, because every volume is on a nosuid,nodev mount
+ * (loop volumes as mounted, btrfs and xfs through volume_bind_inert()).
+ */
 int volume_tenant_dir(struct manager *m, const struct tk_tenant *t, bool create, int *ret_fd,
 		      tk_err *err)
 {

@@ -434,13 +434,14 @@ json_t *volume_to_json(struct manager *m, const struct volume *v)
 	/* Not while it is being made or removed: the filesystem is not there yet, or any more. */
 	bool have_usage = !v->problem[0] && v->state == VOLUME_READY &&
 			  v->backend->usage(m, v, &u, NULL) >= 0;
-	json_t *mounts = json_array();
+	json_t *mounts = json_array(), *o;
 	char path[4096], mode[8];
+	int inert;
 
 	volume_path(m, v, path, sizeof(path));
 	snprintf(mode, sizeof(mode), "%04o", v->mode);
 	(void)db_mounts(m, v, mounts, NULL);
-	return json_pack(
+	o = json_pack(
 		"{s:s, s:I, s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:s, s:s, s:o, s:o, s:o, "
 		"s:o, s:o, s:o, s:o, s:o, s:o, s:I}",
 		"name", v->name, "id", (json_int_t)v->id, "tenant", v->tenant->name, "backend",
@@ -454,4 +455,10 @@ json_t *volume_to_json(struct manager *m, const struct volume *v)
 		have_usage ? json_integer((json_int_t)u.total_inodes) : json_null(), "mounts",
 		mounts, "snapshot_of", opt_string(v->snapshot_of), "created",
 		(json_int_t)v->created);
+	/* Whether setuid files and device nodes in it are inert (one statvfs); null: unknown. */
+	inert = have_usage ? volume_is_inert(m, v) : -1;
+	if (o)
+		json_object_set_new(o, "nosuid_nodev",
+				    inert < 0 ? json_null() : json_boolean(inert));
+	return o;
 }

@@ -185,3 +185,11 @@ struct dockerapi *dockerapi_stop(struct dockerapi *d);
 /* backend helpers shared by the backends (backend-util.c) */
 /* Runs argv (argv[0] a program searched in PATH) with stdout+stderr captured into err on failure. */
 int run_program(const char *const argv[], tk_err *err);
+/*
+ * Directory volumes (btrfs, xfs): binds the volume's directory onto itself nosuid,nodev, as loop
+ * volumes are mounted; idempotent.  volume_unbind() undoes it before a delete.
+ */
+int volume_bind_inert(struct manager *m, const struct volume *v, tk_err *err);
+int volume_unbind(struct manager *m, const struct volume *v, tk_err *err);
+/* 1 when the volume's directory is on a nosuid,nodev mount, 0 when not, -errno when unknown. */
+int volume_is_inert(struct manager *m, const struct volume *v);

@@ -2,7 +2,8 @@
 # volumed's btrfs backend, on a volume root that is a loop-mounted btrfs made here: a subvolume
 # per volume with a limit on its level-1 qgroup (EDQUOT at the size asked for), simple quotas,
 # growing, snapshots, subvolumes a tenant nests in its volume (which count against it),
-# inconsistent qgroups, restarts, injected faults and deletes.
+# inconsistent qgroups, restarts, injected faults and deletes; setuid files and device nodes in a
+# volume are inert (nosuid,nodev bind), also after restarts.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -73,6 +74,54 @@ fi
 id=$(subvol_id "$path")
 expect_eq "its level-0 qgroup has no limit of its own" 0 "$(cat "$QG/0_$id/max_referenced")"
 expect_eq "its qgroup is limited to 64M" $((64 << 20)) "$(limit_of "$id")"
+
+# A subvolume is a directory of the root's filesystem: volumed binds it onto itself nosuid,nodev,
+# so a setuid binary or a device node that a rootful container leaves in it is inert on the host.
+# The controls are the same files on the root's filesystem outside any volume.
+mounted_inert() { findmnt -n -o OPTIONS --mountpoint "$1" | tr , '\n' | grep -cxE 'nosuid|nodev'; }
+mount_count() { findmnt -n --mountpoint "$1" | wc -l; }
+plant() { # directory: a setuid-root copy of id and a world-writable /dev/null
+	cp "$(command -v id)" "$1/suid-id" && chown 0:0 "$1/suid-id" && chmod 4755 "$1/suid-id"
+	mknod -m 666 "$1/null" c 1 3
+}
+inert_checks() { # volume path, what happened
+	expect_eq "$2: a nosuid,nodev mount of its own" "1 2" \
+		"$(mount_count "$1") $(mounted_inert "$1")"
+	expect_eq "$2: a setuid-root binary in it runs as the user (1000), not root" 1000 \
+		"$(as_tenant "$1/suid-id" -u 2>&1)"
+	expect_fail "$2: its device node cannot be opened, even by root" \
+		sh -c "echo x >'$1/null'"
+	expect_fail "$2: nor by the user" as_tenant sh -c "head -c1 '$1/null'"
+}
+expect_ok "a volume 'inert' owned by the tenant (uid 1000)" tk_vcall volume.create \
+	'{"name":"inert","tenant":"alpha","size":"16M","uid":1000,"gid":1000,"mode":"0755"}'
+ipath=$(field inert path)
+expect_ok "(a setuid-root id and a device node planted in it, and outside as controls)" \
+	sh -c "$(declare -f plant); plant '$ipath' && mkdir -p '$TK_VROOT/ctl' && plant '$TK_VROOT/ctl'"
+expect_eq "(control: outside a volume, the setuid binary runs as root)" 0 \
+	"$(as_tenant "$TK_VROOT/ctl/suid-id" -u 2>&1)"
+expect_ok "(control: outside a volume, the device node opens)" \
+	as_tenant sh -c "echo x >'$TK_VROOT/ctl/null'"
+expect_eq "inspect says the volume is nosuid,nodev" true "$(field inert nosuid_nodev)"
+inert_checks "$ipath" "after create"
+tk_volumed_kill
+tk_volumed_start
+inert_checks "$ipath" "after a restart"
+# A reboot (or a volumed in a mount namespace of its own) loses the bind: the start makes it again.
+tk_volumed_kill
+umount "$ipath"
+expect_eq "(unmounted while volumed was down: no protection)" 0 "$(mount_count "$ipath")"
+tk_volumed_start
+expect_eq "after a restart with the bind gone, inspect says nosuid,nodev again" true \
+	"$(field inert nosuid_nodev)"
+inert_checks "$ipath" "after a restart that had to bind again"
+expect_ok "a snapshot of it" tk_vcall volume.snapshot '{"name":"inert2","source":"inert"}'
+inert_checks "$(field inert2 path)" "its snapshot"
+expect_ok "deleting the snapshot" tk_vcall volume.delete '{"name":"inert2"}'
+expect_ok "deleting the volume (its bind goes first)" tk_vcall volume.delete '{"name":"inert"}'
+expect_eq "leaves neither a mount nor the subvolume" "0 no" \
+	"$(mount_count "$ipath") $([ -e "$ipath" ] && echo yes || echo no)"
+rm -rf "$TK_VROOT/ctl"
 
 written=$(fill "$path/fill")
 expect_eq "writing past the limit fails with EDQUOT" 1 \
@@ -165,6 +214,7 @@ wait "$ctr" 2>/dev/null
 
 expect_ok "volume 'gone'" tk_vcall volume.create '{"name":"gone","tenant":"alpha","size":"16M"}'
 tk_volumed_kill
+umount "$ROOT/alpha/gone"
 btrfs subvolume delete "$ROOT/alpha/gone" >/dev/null
 tk_volumed_start
 expect_eq "a volume whose subvolume is missing is 'broken'" broken "$(field gone state)"
