@@ -16,12 +16,12 @@ loops_of() { losetup -j "$1" | wc -l; }
 # wait_no_loops gives the kernel a few seconds.
 image_id() { stat -c '%i %Hd:%Ld' "$1"; }
 loops_of_id() { losetup -l -n -O BACK-INO,BACK-MAJ:MIN | awk -v id="$1" '$1 " " $2 == id' | wc -l; }
-wait_no_loops() {
+wait_no_loops() { # counter (loops_of_id or loops_of) argument
 	for _ in $(seq 50); do
-		[ "$(loops_of_id "$1")" = 0 ] && break
+		[ "$("$1" "$2")" = 0 ] && break
 		sleep 0.1
 	done
-	loops_of_id "$1"
+	"$1" "$2"
 }
 
 expect_ok "tenant alpha with a 400M, 3-volume limit" \
@@ -172,7 +172,7 @@ logs_id=$(image_id "$ROOT/.images/alpha/logs.img")
 expect_ok "delete" tk_vcall volume.delete '{"name":"logs"}'
 expect_eq "the mount is gone" "" "$(findmnt -n "$ROOT/alpha/logs")"
 expect_eq "the image is gone" "no" "$([ -e "$ROOT/.images/alpha/logs.img" ] && echo yes || echo no)"
-expect_eq "the loop device is gone" 0 "$(wait_no_loops "$logs_id")"
+expect_eq "the loop device is gone" 0 "$(wait_no_loops loops_of_id "$logs_id")"
 free_after=$(df -B1 --output=avail "$TK_VROOT" | tail -1)
 expect_ok "and the space is free again ($free_before -> $free_after)" \
 	test "$free_after" -ge "$free_before"
@@ -188,7 +188,7 @@ expect_eq "after a crash the volume is still mounted" "ready" "$(tk_vfield data 
 expect_eq "with the same data" "$sum" "$(sha256sum <"$path/blob")"
 tk_volumed_kill
 umount "$path"
-expect_eq "(reboot: unmounted, the loop device gone)" 0 "$(wait_no_loops "$(image_id "$image")")"
+expect_eq "(reboot: unmounted, the loop device gone)" 0 "$(wait_no_loops loops_of_id "$(image_id "$image")")"
 tk_volumed_start
 expect_eq "on start volumed mounts it again" "$ROOT/alpha/data" \
 	"$(findmnt -n -o TARGET "$path")"
@@ -243,7 +243,7 @@ for point in loop-attach loop-mount volume-ready; do
 	expect_eq "killed at $point: no mount" "" "$(findmnt -n "$ROOT/alpha/half")"
 	expect_eq "killed at $point: no image" "no" \
 		"$([ -e "$ROOT/.images/alpha/half.img" ] && echo yes || echo no)"
-	expect_eq "killed at $point: no loop device" 0 "$(loops_of "$ROOT/.images/alpha/half.img")"
+	expect_eq "killed at $point: no loop device" 0 "$(wait_no_loops loops_of "$ROOT/.images/alpha/half.img")"
 	expect_eq "killed at $point: no mount point" "no" \
 		"$([ -e "$ROOT/alpha/half" ] && echo yes || echo no)"
 	sed -i "s/Fault point '$point': sleeping/(seen)/" "$TK_TMP/volumed.log"
