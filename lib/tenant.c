@@ -42,12 +42,13 @@ const char *tk_tenant_limit_to_string(enum tk_tenant_limit l)
 
 static int64_t *limit_of(struct tk_tenant *t, enum tk_tenant_limit l)
 {
-	return (int64_t *)((char *)t + limits[l].offset);
+	/* offsetof an int64_t member: aligned, though clang's -Wcast-align cannot know. */
+	return (int64_t *)(void *)((char *)t + limits[l].offset);
 }
 
 static int64_t limit_value(const struct tk_tenant *t, enum tk_tenant_limit l)
 {
-	return *(const int64_t *)((const char *)t + limits[l].offset);
+	return *(const int64_t *)(const void *)((const char *)t + limits[l].offset);
 }
 
 static void limits_unset(struct tk_tenant *t)

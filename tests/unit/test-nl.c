@@ -55,7 +55,7 @@ static struct nlmsghdr *error_start(struct msg *m, uint16_t flags, size_t reques
 /* Appends an attribute of type with len bytes of data. */
 static void attr_put(struct nlmsghdr *nlh, uint16_t type, const void *data, size_t len)
 {
-	struct nlattr *a = (struct nlattr *)((char *)nlh + NLMSG_ALIGN(nlh->nlmsg_len));
+	struct nlattr *a = (struct nlattr *)(void *)((char *)nlh + NLMSG_ALIGN(nlh->nlmsg_len));
 
 	assert_true(NLMSG_ALIGN(nlh->nlmsg_len) + NLA_HDRLEN + NLA_ALIGN(len) <=
 		    sizeof(struct msg));
