@@ -153,6 +153,10 @@ e2e_docker_cleanup() {
 		e2e_docker_stop
 	fi
 	for pid in $(e2e_docker_shims); do kill -9 "$pid" 2>/dev/null; done
+	for _ in $(seq 100); do
+		[ -z "$(e2e_docker_shims)" ] && break
+		sleep 0.05
+	done
 	e2e_docker_cgroups_clean
 	if [ -n "$DK_CTD_PID" ]; then
 		kill -TERM "$DK_CTD_PID" 2>/dev/null
@@ -174,8 +178,11 @@ e2e_docker_cleanup() {
 # e2e_docker_check_clean: after e2e_docker_cleanup, nothing of dockerd may be left running or
 # mounted; counts as a test.
 e2e_docker_check_clean() {
-	local left
-	left="$(e2e_docker_shims)$(findmnt -rn -o TARGET | grep -F "$D/")"
+	local left= pid h
+	for pid in $(e2e_docker_shims); do
+		left="$left $pid: $({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null)"
+	done
+	left="$left$(findmnt -rn -o TARGET | grep -F "$D/")"
 	for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
 		[ -d "$h$DK_CGROUP" ] && left="$left $h$DK_CGROUP"
 	done
