@@ -106,13 +106,26 @@ static json_t *status_of(json_t *volume)
 	return volume;
 }
 
+/*
+ * Docker shows CreatedAt in `docker volume inspect` when the driver gives it, as RFC 3339 (Go's
+ * time.Time): without it the field is empty.
+ */
 static json_t *volume_entry(struct manager *m, const struct volume *v)
 {
-	char path[4096];
+	time_t created = (time_t)v->created;
+	char path[4096], when[32];
+	struct tm tm;
+
+	json_t *o;
 
 	volume_path(m, v, path, sizeof(path));
-	return json_pack("{s:s, s:s, s:o}", "Name", v->name, "Mountpoint", path, "Status",
-			 status_of(volume_to_json(m, v)));
+	o = json_pack("{s:s, s:s, s:o}", "Name", v->name, "Mountpoint", path, "Status",
+		      status_of(volume_to_json(m, v)));
+	/* Go cannot parse "" as a time: no time, no field. */
+	if (o && v->created > 0 && gmtime_r(&created, &tm) &&
+	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
+		json_object_set_new(o, "CreatedAt", json_string(when));
+	return o;
 }
 
 static int do_create(struct manager *m, const struct tk_caller *c,
