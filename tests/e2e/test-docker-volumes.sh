@@ -5,7 +5,7 @@
 # writing into the volume is stopped by the limit, `--mount` creating one on first use, two
 # containers sharing one (volumed counts Docker's mount IDs), rm refused while in use, volumed
 # down (a clear error from docker) and back (nothing lost), dockerd restarted (volumes listed
-# and mountable, with and without --live-restore).
+# and mountable, with and without live-restore, the latter from examples/docker/daemon.json).
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-docker.sh"
@@ -65,6 +65,13 @@ expect_eq "docker run --mount type=volume,volume-driver=tenantkit creates it" 33
 expect_eq "docker volume ls lists it" "data scratch" "$(dk volume ls -q | sort | xargs)"
 expect_eq "and it holds what the container wrote" ok \
 	"$(dk run --rm --network none -v scratch:/s tk-busybox cat /s/ok)"
+
+# Naming the driver, a volume that does not exist fails with volumed's reason rather than
+# becoming an unlimited local volume.
+out=$(dk run --rm --network none --volume-driver tenantkit -v nosuch:/x tk-busybox sh -c : 2>&1)
+expect_eq "docker run --volume-driver tenantkit -v nosuch:/x fails with volumed's reason" 1 \
+	"$(grep -c 'option tenant=NAME is required' <<<"$out")"
+expect_eq "and makes no volume" "data scratch" "$(dk volume ls -q | sort | xargs)"
 
 # A volume volumed made without Docker is Docker's too.
 expect_ok "a volume made by volumed directly" \
@@ -133,13 +140,17 @@ expect_eq "and mounts them" "from-c1 from-c2 during" "$(run_v cat /data/c1 /data
 expect_ok "c2 starts again with its volume" dk start c2
 expect_eq "volumed counts its mount" 1 "$(vmounts data)"
 
-# With --live-restore c2 keeps running, and its mount, across the restart.
+# With live-restore (examples/docker/daemon.json merged into this dockerd's configuration) c2
+# keeps running, and its mount, across the restart.
 e2e_docker_stop
-DK_ARGS+=(--live-restore)
+jq -s '.[0] * .[1]' "$D/daemon.json" "$TK_SOURCE_DIR/examples/docker/daemon.json" >"$D/daemon.json.new" &&
+	mv "$D/daemon.json.new" "$D/daemon.json"
 e2e_docker_start
-expect_ok "c2 starts under a dockerd with --live-restore" dk start c2
+expect_eq "dockerd runs with examples/docker/daemon.json: live-restore" true \
+	"$(dk info -f '{{.LiveRestoreEnabled}}')"
+expect_ok "c2 starts under a dockerd with live-restore" dk start c2
 e2e_docker_stop
-expect_eq "dockerd stopped with --live-restore: c2's mount stays" 1 "$(vmounts data)"
+expect_eq "dockerd stopped with live-restore: c2's mount stays" 1 "$(vmounts data)"
 e2e_docker_start
 expect_eq "c2 still runs after the restart" true "$(dk inspect -f '{{.State.Running}}' c2)"
 expect_ok "and writes" dk exec c2 sh -c 'echo live >/data/live'

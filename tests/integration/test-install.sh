@@ -11,7 +11,8 @@ for f in "$cni/tenant-bridge" "$cni/tenant-ipam" "$prefix/sbin/netd" "$prefix/bi
 done
 for f in share/man/man1/netctl.1 share/man/man8/netd.8 share/man/man8/tenant-bridge.8 \
 	share/man/man1/volctl.1 share/man/man8/volumed.8 \
-	lib/systemd/system/tenantkit-netd.service lib/systemd/system/tenantkit-volumed.service share/doc/tenantkit/examples/cni/alpha-net.conflist; do
+	lib/systemd/system/tenantkit-netd.service lib/systemd/system/tenantkit-volumed.service share/doc/tenantkit/examples/cni/alpha-net.conflist \
+	share/doc/tenantkit/examples/docker/daemon.json; do
 	expect_ok "installed $f" test -s "$root$prefix/$f"
 done
 expect_ok "the unit starts the installed netd" \
