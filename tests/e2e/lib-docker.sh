@@ -9,6 +9,8 @@
 #   e2e_docker_setup [DOCKERD-ARGS...]   start containerd and dockerd, import tk-busybox:latest
 #   dk ARGS...                           the docker client (Debian's, talking to this dockerd)
 #   e2e_docker_stop / e2e_docker_start   restart dockerd (containerd keeps running)
+#   e2e_docker_check_clean               after e2e_docker_cleanup: asserts nothing is left
+#   DK_STORAGE, DK_IPTABLES              the storage driver and iptables mode dockerd got
 #
 # Skips (77) only when dockerd cannot run here at all, and says why.
 # shellcheck shell=bash
@@ -31,6 +33,8 @@ DK_CGROUP=tk-e2e-docker-$$
 DK_PID=
 DK_CTD_PID=
 DK_ARGS=()
+DK_STORAGE=
+DK_IPTABLES=
 
 dk() { DOCKER_CONFIG=$D/client "$DOCKER" -H "unix://$DK_SOCK" "$@"; }
 
@@ -178,7 +182,7 @@ e2e_docker_cleanup() {
 # e2e_docker_check_clean: after e2e_docker_cleanup, nothing of dockerd may be left running or
 # mounted; counts as a test.
 e2e_docker_check_clean() {
-	local left= pid h
+	local left='' pid h
 	for pid in $(e2e_docker_shims); do
 		left="$left $pid: $({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null)"
 	done
@@ -207,6 +211,11 @@ e2e_docker_setup() {
 		done
 	done
 	[ -n "$DK_PID" ] || tk_skip "dockerd cannot run here: $(tail -3 "$D/dockerd.log")"
+	# What a test that needs dockerd's iptables rules (or a storage driver) checks.
+	# shellcheck disable=SC2034
+	DK_STORAGE=$driver
+	# shellcheck disable=SC2034
+	DK_IPTABLES=$iptables
 	echo "# dockerd $(dk version -f '{{.Server.Version}}'), storage driver $driver, iptables $iptables"
 	e2e_busybox_tar "$D"
 	dk import -c 'CMD ["sh"]' "$D/rootfs.tar" tk-busybox:latest >/dev/null ||
