@@ -200,6 +200,13 @@ e2e_docker_setup() {
 	DK_ARGS=("$@")
 	mkdir -p "$D/client" /run/docker/plugins
 	trap 'e2e_docker_cleanup; tk_cleanup' EXIT
+	# Where the kernel has AppArmor, dockerd loads its docker-default profile into it (the
+	# host's policy) and fails every container when apparmor_parser is missing: in this mount
+	# namespace it sees no AppArmor.
+	if [ -d /sys/kernel/security/apparmor ]; then
+		mount -t tmpfs -o ro,mode=0755 tk-no-lsm /sys/kernel/security ||
+			tk_skip "cannot hide AppArmor from dockerd"
+	fi
 	e2e_containerd_start
 	# overlay2 where this kernel takes overlayfs on the data root's filesystem, vfs otherwise;
 	# dockerd's own iptables rules, unless this kernel lacks what they need.
