@@ -291,6 +291,10 @@ expect_eq "Get's Status numbers are strings (Go would print floats)" '"33554432"
 	"$(api VolumeDriver.Get '{"Name":"web"}' | cut -d' ' -f2- | jq -c '.Volume.Status | [.size, .uid]' | tr -d '[]' | tr , ' ')"
 expect_eq "and none is left a number" 0 \
 	"$(api VolumeDriver.Get '{"Name":"web"}' | cut -d' ' -f2- | jq '[.Volume.Status[] | numbers] | length')"
+# Docker's inspect shows CreatedAt only when it parses as RFC 3339: volumed's creation time.
+expect_eq "Get and List give CreatedAt, RFC 3339 in UTC, volumed's created" \
+	"$(date -u -d "@$(vol web | jq .created)" +%Y-%m-%dT%H:%M:%SZ) $(date -u -d "@$(vol web | jq .created)" +%Y-%m-%dT%H:%M:%SZ)" \
+	"$(api VolumeDriver.Get '{"Name":"web"}' | cut -d' ' -f2- | jq -r .Volume.CreatedAt) $(api VolumeDriver.List | cut -d' ' -f2- | jq -r '.Volumes[] | select(.Name == "web") | .CreatedAt')"
 expect_eq "Create under the minimum says the minimum and the backend" \
 	'500 {"Err":"a volume of the loop backend formatted ext4 needs at least 4M (the ext4 journal needs 4M), not 2M"}' \
 	"$(api VolumeDriver.Create '{"Name":"tiny","Opts":{"tenant":"alpha","size":"2M"}}')"
