@@ -102,6 +102,8 @@ expect_eq "the volume and its data are still there" "from-c1 from-c2" \
 expect_ok "remove c1" dk rm c1
 
 # volumed down: running containers keep their volume; docker says what is wrong.
+expect_ok "volume gone" dk volume create -d tenantkit -o tenant=alpha -o size=8M gone
+expect_ok "container c3 with gone" dk run -d --name c3 --network none -v gone:/g tk-busybox sleep 1000
 tk_volumed_kill
 expect_ok "with volumed down, c2 still writes" dk exec c2 sh -c 'echo during >/data/during'
 start=$SECONDS
@@ -115,9 +117,17 @@ expect_eq "docker volume create with volumed down fails, naming the socket" 1 \
 	"$(grep -c "tenantkit.sock" <<<"$out")"
 # Docker keeps a mount ID whose Unmount failed and unmounts with it at the next stop.
 expect_ok "c2 stops while volumed is down (its Unmount fails)" dk stop -t 1 c2
+expect_ok "c3 is removed while volumed is down (its Unmount fails)" dk rm -f c3
 tk_volumed_start --docker-socket "$PLUGIN_SOCK"
-expect_eq "volumed back: nothing lost, docker lists both" "data scratch" \
+expect_eq "volumed back: nothing lost, docker lists all" "data gone scratch" \
 	"$(dk volume ls -q | sort | xargs)"
+# volumed cannot tell a container that is gone from one that is not (another dockerd's, a
+# podman's): the reference stays until forced, as volumed(8) says.
+expect_eq "c3's reference outlives c3" 1 "$(vmounts gone)"
+out=$(dk volume rm gone 2>&1)
+expect_eq "docker volume rm gone is refused by volumed" 1 "$(grep -c 'mounted by 1 container' <<<"$out")"
+expect_ok "volctl delete volume gone --force removes it" "$VOLCTL" delete volume gone --force
+expect_eq "and docker no longer lists it" "data scratch" "$(dk volume ls -q | sort | xargs)"
 expect_eq "c2's mount reference is still there" 1 "$(vmounts data)"
 expect_ok "c2 starts again" dk start c2
 expect_eq "with the same mount ID" 1 "$(vmounts data)"
