@@ -10,6 +10,7 @@ packages=(
 	nftables iproute2 iputils-ping iperf3 netcat-openbsd busybox-static util-linux procps jq scdoc curl
 	clang-format clang-tools python3 clang libclang-rt-14-dev
 	containernetworking-plugins podman runc containerd
+	libcurl4-openssl-dev etcd-server etcd-client
 )
 
 missing=()
@@ -20,7 +21,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "Installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q
-	apt-get install -y -q --no-install-recommends "${missing[@]}"
+	# etcd-server's postinst would start a host-wide etcd on 127.0.0.1:2379; the tests start
+	# their own inside namespaces.  policy-rc.d refuses service starts while installing.
+	guard=
+	if [[ " ${missing[*]} " == *" etcd-server "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+		guard=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' >"$guard"
+		chmod 0755 "$guard"
+	fi
+	apt-get install -y -q --no-install-recommends "${missing[@]}" || { [ -z "$guard" ] || rm -f "$guard"; exit 1; }
+	[ -z "$guard" ] || rm -f "$guard"
+	if [ -d /run/systemd/system ] && systemctl is-enabled etcd >/dev/null 2>&1; then
+		systemctl disable --now etcd >/dev/null 2>&1 || true
+	fi
 fi
 
 # The CNI plugins are linked statically against musl (cni-plugins/meson.build says why), with
