@@ -186,8 +186,8 @@ static int parse_kv(json_t *o, struct tk_etcd_kv *ret, tk_err *err)
 	if (!json_is_object(o) || !json_is_string(k) || (v && !json_is_string(v)))
 		return tk_err_set(err, -EPROTO, "etcd: a key-value without a key");
 	if ((r = tk_etcd_b64_decode(json_string_value(k), &kv.key, NULL, err)) < 0 ||
-	    (r = tk_etcd_b64_decode(v ? json_string_value(v) : "", &kv.value, &kv.value_len,
-				    err)) < 0 ||
+	    (r = tk_etcd_b64_decode(v ? json_string_value(v) : "", &kv.value, &kv.value_len, err)) <
+		    0 ||
 	    (r = tk_etcd_json_int(o, "create_revision", &kv.create_revision, err)) < 0 ||
 	    (r = tk_etcd_json_int(o, "mod_revision", &kv.mod_revision, err)) < 0 ||
 	    (r = tk_etcd_json_int(o, "version", &kv.version, err)) < 0 ||
@@ -329,12 +329,11 @@ static json_t *op_json(const struct tk_etcd_op *op)
 static json_t *cmp_json(const struct tk_etcd_cmp *c)
 {
 	static const char *const targets[_TK_ETCD_TARGET_MAX] = { "VERSION", "CREATE", "MOD",
-								   "VALUE", "LEASE" };
-	static const char *const fields[_TK_ETCD_TARGET_MAX] = {
-		"version", "create_revision", "mod_revision", "value", "lease"
-	};
+								  "VALUE", "LEASE" };
+	static const char *const fields[_TK_ETCD_TARGET_MAX] = { "version", "create_revision",
+								 "mod_revision", "value", "lease" };
 	static const char *const results[_TK_ETCD_RESULT_MAX] = { "EQUAL", "NOT_EQUAL", "GREATER",
-								   "LESS" };
+								  "LESS" };
 	json_t *o;
 
 	if ((unsigned)c->target >= _TK_ETCD_TARGET_MAX ||
@@ -576,7 +575,9 @@ int tk_etcd_get(struct tk_etcd *e, const char *key, bool prefix, struct tk_etcd_
 int tk_etcd_put(struct tk_etcd *e, const char *key, const char *value, int64_t lease,
 		int64_t *ret_revision, tk_err *err)
 {
-	struct tk_etcd_op op = { .kind = TK_ETCD_OP_PUT, .key = key, .value = value, .lease = lease };
+	struct tk_etcd_op op = {
+		.kind = TK_ETCD_OP_PUT, .key = key, .value = value, .lease = lease
+	};
 	_cleanup_(json_decrefp) json_t *req = op_json(&op), *resp = NULL;
 	int64_t revision;
 	int r;
@@ -663,7 +664,8 @@ int tk_etcd_lease_keepalive(struct tk_etcd *e, int64_t id, int64_t *ret_ttl, tk_
 	if (!json_is_object(json_object_get(resp, "result")))
 		return tk_err_set(err, -EPROTO, "etcd: not a keepalive answer");
 	if (ttl <= 0)
-		return tk_err_set(err, -ENOENT, "etcd lease %" PRIx64 " is gone (expired or revoked)",
+		return tk_err_set(err, -ENOENT,
+				  "etcd lease %" PRIx64 " is gone (expired or revoked)",
 				  (uint64_t)id);
 	if (ret_ttl)
 		*ret_ttl = ttl;

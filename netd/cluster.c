@@ -31,7 +31,7 @@
 #include "netd.h"
 #include "store.h"
 
-#define PREFIX "/tenantkit/v1/"
+#define PREFIX	"/tenantkit/v1/"
 #define VNI_MAX ((1 << 24) - 1)
 
 struct cluster_event {
@@ -316,8 +316,9 @@ static void apply_tenant(struct manager *m, const char *name, const char *value,
 
 	if (deleted) {
 		if (t && (r = tk_tenant_delete(&m->tenants, t, &err)) < 0)
-			log_error("cluster: tenant '%s' was deleted in the cluster but not here: %s",
-				  name, err.msg);
+			log_error(
+				"cluster: tenant '%s' was deleted in the cluster but not here: %s",
+				name, err.msg);
 		else if (t)
 			log_info("cluster: deleted tenant '%s' as the cluster did", name);
 		if (!t || r >= 0)
@@ -347,8 +348,9 @@ static void apply_network(struct manager *m, const char *name, const char *value
 
 	if (deleted) {
 		if (n && (r = network_delete(m, n, &err)) < 0)
-			log_error("cluster: network '%s' was deleted in the cluster but not here: %s",
-				  name, err.msg);
+			log_error(
+				"cluster: network '%s' was deleted in the cluster but not here: %s",
+				name, err.msg);
 		else if (n)
 			log_info("cluster: deleted network '%s' as the cluster did", name);
 		if (!n || r >= 0)
@@ -362,8 +364,8 @@ static void apply_network(struct manager *m, const char *name, const char *value
 	p.force = true; /* the creating host checked it; this host's own routes are logged */
 	if ((r = tk_json_parse(value, strlen(value), "cluster network", &o, &err)) < 0 ||
 	    (r = tk_json_unpack_lax(o, "cluster network", &err, "{s:s, s?s, s?s, s?I, s?b}",
-				    "tenant", &tenant, "subnet", &p.subnet4, "subnet6",
-				    &p.subnet6, "mtu", &mtu, "nat", &nat)) < 0) {
+				    "tenant", &tenant, "subnet", &p.subnet4, "subnet6", &p.subnet6,
+				    "mtu", &mtu, "nat", &nat)) < 0) {
 		log_error("cluster: network '%s': %s", name, err.msg);
 		return;
 	}
@@ -435,7 +437,9 @@ static void prune(struct manager *m, json_t *listed)
 
 			snprintf(name, sizeof(name), "%s", n->name);
 			apply_network(m, name, "", true);
-		}
+		} else if (!json_object_get(listed, key))
+			log_info("cluster: network '%s' is local to this host (not in the cluster)",
+				 n->name);
 	}
 	for (struct tk_tenant *t = m->tenants.list, *next; t; t = next) {
 		next = t->next;
@@ -445,7 +449,9 @@ static void prune(struct manager *m, json_t *listed)
 
 			snprintf(name, sizeof(name), "%s", t->name);
 			apply_tenant(m, name, "", true);
-		}
+		} else if (!json_object_get(listed, key))
+			log_info("cluster: tenant '%s' is local to this host (not in the cluster)",
+				 t->name);
 	}
 }
 
@@ -456,7 +462,8 @@ static void apply_list(struct manager *m, struct cluster_event *evs)
 
 	for (int pass = 0; pass < 2; pass++)
 		for (struct cluster_event *ev = evs; ev && ev->key[0]; ev = ev->next) {
-			bool tenant = strncmp(ev->key, PREFIX "tenants/", strlen(PREFIX "tenants/")) == 0;
+			bool tenant =
+				strncmp(ev->key, PREFIX "tenants/", strlen(PREFIX "tenants/")) == 0;
 			if ((pass == 0) == tenant)
 				apply(m, ev, listed);
 		}
@@ -509,7 +516,8 @@ void cluster_run(struct manager *m)
 	for (struct cluster_event *ev = evs; ev; ev = ev->next) {
 		if (!ev->key[0] && strcmp(ev->value, "begin") == 0) {
 			apply_list(m, ev->next);
-			while (ev->next && (ev->next->key[0] || strcmp(ev->next->value, "end") != 0))
+			while (ev->next &&
+			       (ev->next->key[0] || strcmp(ev->next->value, "end") != 0))
 				ev = ev->next;
 			continue;
 		}
@@ -560,8 +568,10 @@ static int usage_acquire(struct manager *m, const char *network, tk_err *err)
 	key_of(nkey, sizeof(nkey), "networks", network);
 	snprintf(ukey, sizeof(ukey), PREFIX "usage/%s/%s", network, cl->cfg.host);
 	{
-		const struct tk_etcd_cmp cmp = { .key = nkey, .target = TK_ETCD_VERSION,
-						 .result = TK_ETCD_GREATER, .number = 0 };
+		const struct tk_etcd_cmp cmp = { .key = nkey,
+						 .target = TK_ETCD_VERSION,
+						 .result = TK_ETCD_GREATER,
+						 .number = 0 };
 		const struct tk_etcd_op put = { .kind = TK_ETCD_OP_PUT, .key = ukey, .value = "" };
 		r = tk_etcd_txn(cl->etcd, &cmp, 1, &put, 1, NULL, 0, &ok, NULL, err);
 	}
@@ -647,18 +657,21 @@ static int publish_tenant(struct manager *m, json_t *t, tk_err *err)
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	key_of(key, sizeof(key), "tenants", name);
 	{
-		const struct tk_etcd_cmp cmp = { .key = key, .target = TK_ETCD_CREATE,
+		const struct tk_etcd_cmp cmp = { .key = key,
+						 .target = TK_ETCD_CREATE,
 						 .result = TK_ETCD_EQUAL };
-		const struct tk_etcd_op put = { .kind = TK_ETCD_OP_PUT, .key = key, .value = value };
+		const struct tk_etcd_op put = { .kind = TK_ETCD_OP_PUT,
+						.key = key,
+						.value = value };
 		r = tk_etcd_txn(cl->etcd, &cmp, 1, &put, 1, NULL, 0, &ok, NULL, err);
 	}
 	set_health(cl, r, err);
 	if (r < 0)
 		return tk_err_wrap(err, r, "cluster: publishing tenant '%s'", name);
 	if (!ok)
-		return tk_err_set(err, -EEXIST,
-				  "tenant '%s' already exists in the cluster (another host made it)",
-				  name);
+		return tk_err_set(
+			err, -EEXIST,
+			"tenant '%s' already exists in the cluster (another host made it)", name);
 	(void)seen_set(m, "tenant", name, true);
 	return 0;
 }
@@ -719,21 +732,26 @@ static int publish_network(struct manager *m, json_t *net, tk_err *err)
 		json_decref(rec);
 		if (!value)
 			return tk_err_set(err, -ENOMEM, "out of memory");
-		cmp[nc++] = (struct tk_etcd_cmp){ .key = tkey, .target = TK_ETCD_VERSION,
+		cmp[nc++] = (struct tk_etcd_cmp){ .key = tkey,
+						  .target = TK_ETCD_VERSION,
 						  .result = TK_ETCD_GREATER };
 		cmp[nc++] = (struct tk_etcd_cmp){ .key = nkey, .target = TK_ETCD_CREATE };
 		cmp[nc++] = (struct tk_etcd_cmp){ .key = vkey, .target = TK_ETCD_CREATE };
-		ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_PUT, .key = nkey, .value = value };
-		ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_PUT, .key = vkey, .value = name };
+		ops[no++] =
+			(struct tk_etcd_op){ .kind = TK_ETCD_OP_PUT, .key = nkey, .value = value };
+		ops[no++] =
+			(struct tk_etcd_op){ .kind = TK_ETCD_OP_PUT, .key = vkey, .value = name };
 		ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_PUT, .key = ikey, .value = "" };
 		if (s4) {
 			cmp[nc++] = (struct tk_etcd_cmp){ .key = s4key, .target = TK_ETCD_CREATE };
-			ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_PUT, .key = s4key,
+			ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_PUT,
+							 .key = s4key,
 							 .value = name };
 		}
 		if (s6) {
 			cmp[nc++] = (struct tk_etcd_cmp){ .key = s6key, .target = TK_ETCD_CREATE };
-			ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_PUT, .key = s6key,
+			ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_PUT,
+							 .key = s6key,
 							 .value = name };
 		}
 		{
@@ -766,12 +784,13 @@ static int publish_network(struct manager *m, json_t *net, tk_err *err)
 					taken = kvs.kv[i].key + strlen(PREFIX);
 			}
 			if (!has_tenant)
-				r = tk_err_set(err, -ENOENT, "tenant '%s' does not exist in the cluster",
-					       tenant);
+				r = tk_err_set(err, -ENOENT,
+					       "tenant '%s' does not exist in the cluster", tenant);
 			else if (taken)
-				r = tk_err_set(err, -EEXIST,
-					       "'%s' is taken in the cluster (another host made it)",
-					       taken);
+				r = tk_err_set(
+					err, -EEXIST,
+					"'%s' is taken in the cluster (another host made it)",
+					taken);
 			tk_etcd_kvs_done(&kvs);
 			if (!has_tenant || taken || !vni_taken)
 				return r < 0 ? r : tk_err_set(err, -EAGAIN, "cluster: txn lost");
@@ -798,8 +817,7 @@ static int unpublish_network(struct manager *m, struct network *n, tk_err *err)
 	snprintf(ikey, sizeof(ikey), PREFIX "tenant-networks/%s/%s", n->tenant->name, n->name);
 	subnet_key(s4, sizeof(s4), n->has4 ? tk_prefix_format(&n->subnet4, buf, sizeof(buf)) : "");
 	subnet_key(s6, sizeof(s6), n->has6 ? tk_prefix_format(&n->subnet6, buf, sizeof(buf)) : "");
-	snprintf(vkey, sizeof(vkey), PREFIX "vnis/%" JSON_INTEGER_FORMAT,
-		 json_integer_value(vni));
+	snprintf(vkey, sizeof(vkey), PREFIX "vnis/%" JSON_INTEGER_FORMAT, json_integer_value(vni));
 	ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_DELETE, .key = nkey };
 	ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_DELETE, .key = ikey };
 	if (vni)
@@ -809,9 +827,11 @@ static int unpublish_network(struct manager *m, struct network *n, tk_err *err)
 	if (n->has6)
 		ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_DELETE, .key = s6 };
 	{
-		const struct tk_etcd_cmp cmp = { .key = ukey, .prefix = true,
+		const struct tk_etcd_cmp cmp = { .key = ukey,
+						 .prefix = true,
 						 .target = TK_ETCD_CREATE };
-		const struct tk_etcd_op get = { .kind = TK_ETCD_OP_GET, .key = ukey,
+		const struct tk_etcd_op get = { .kind = TK_ETCD_OP_GET,
+						.key = ukey,
 						.prefix = true };
 		r = tk_etcd_txn(cl->etcd, &cmp, 1, ops, no, &get, 1, &ok, &kvs, err);
 	}
@@ -846,7 +866,8 @@ static int unpublish_tenant(struct manager *m, const char *name, tk_err *err)
 	key_of(tkey, sizeof(tkey), "tenants", name);
 	snprintf(ikey, sizeof(ikey), PREFIX "tenant-networks/%s/", name);
 	{
-		const struct tk_etcd_cmp cmp = { .key = ikey, .prefix = true,
+		const struct tk_etcd_cmp cmp = { .key = ikey,
+						 .prefix = true,
 						 .target = TK_ETCD_CREATE };
 		const struct tk_etcd_op del = { .kind = TK_ETCD_OP_DELETE, .key = tkey };
 		r = tk_etcd_txn(cl->etcd, &cmp, 1, &del, 1, NULL, 0, &ok, NULL, err);
@@ -855,7 +876,8 @@ static int unpublish_tenant(struct manager *m, const char *name, tk_err *err)
 	if (r < 0)
 		return tk_err_wrap(err, r, "cluster: deleting tenant '%s'", name);
 	if (!ok)
-		return tk_err_set(err, -EBUSY, "tenant '%s' still has networks in the cluster", name);
+		return tk_err_set(err, -EBUSY, "tenant '%s' still has networks in the cluster",
+				  name);
 	(void)seen_set(m, "tenant", name, false);
 	return 0;
 }
@@ -985,7 +1007,8 @@ static json_t *create_then_publish(struct manager *m, const struct tk_caller *c,
 static json_t *delete_guarded(struct manager *m, const struct tk_caller *c, json_t *request,
 			      const char *op, bool tenant)
 {
-	const char *name = json_string_value(json_object_get(json_object_get(request, "args"), "name"));
+	const char *name =
+		json_string_value(json_object_get(json_object_get(request, "args"), "name"));
 	tk_err err = {};
 	int r;
 
@@ -1023,10 +1046,11 @@ json_t *cluster_dispatch(struct manager *m, const struct tk_caller *c, json_t *r
 
 	if (op && strcmp(op, "host.list") == 0 && !m->cluster) {
 		tk_err err = {};
-		return reply_error(op, c,
-				   tk_err_set(&err, -EOPNOTSUPP,
-					      "netd is not in cluster mode (no --cluster): no hosts"),
-				   &err);
+		return reply_error(
+			op, c,
+			tk_err_set(&err, -EOPNOTSUPP,
+				   "netd is not in cluster mode (no --cluster): no hosts"),
+			&err);
 	}
 	if (!m->cluster || !op)
 		return rpc_dispatch(m, c, request);
@@ -1060,8 +1084,7 @@ json_t *cluster_dispatch(struct manager *m, const struct tk_caller *c, json_t *r
 		size_t i;
 		json_t *net;
 
-		json_array_foreach(json_object_get(result, "networks"), i, net)
-			add_vni(net);
+		json_array_foreach(json_object_get(result, "networks"), i, net) add_vni(net);
 	}
 	if (strncmp(op, "endpoint.", 9) == 0)
 		cluster_usage_sync(m);

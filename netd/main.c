@@ -266,8 +266,8 @@ static int load_cluster_config(tk_err *err)
 
 	if (!arg_cluster_config)
 		return 0;
-	if (!(cluster_config_json = json_load_file(arg_cluster_config, JSON_REJECT_DUPLICATES,
-						   &jerr)))
+	if (!(cluster_config_json =
+		      json_load_file(arg_cluster_config, JSON_REJECT_DUPLICATES, &jerr)))
 		return tk_err_set(err, -EINVAL, "--cluster-config '%s': line %d: %s",
 				  arg_cluster_config, jerr.line, jerr.text);
 	if ((r = tk_json_unpack(cluster_config_json, "--cluster-config", err,
@@ -275,7 +275,8 @@ static int load_cluster_config(tk_err *err)
 				"underlay", &underlay, "ttl", &ttl)) < 0)
 		return r;
 	if (ttl && (ttl < 2 || ttl > 10))
-		return tk_err_set(err, -EINVAL, "--cluster-config: ttl %lld is out of range (2..10)",
+		return tk_err_set(err, -EINVAL,
+				  "--cluster-config: ttl %lld is out of range (2..10)",
 				  (long long)ttl);
 	if (!arg_cluster.endpoints)
 		arg_cluster.endpoints = etcd;
@@ -416,7 +417,8 @@ static const struct tk_daemon netd = {
 		"                           IPv6 /64s a new tenant may hold (default 256)\n"
 		"      --max-ports N        container interfaces per network (default 1000, max "
 		"1024)\n"
-		"      --cluster URL[,URL]  cluster mode: tenants and networks shared through etcd\n"
+		"      --cluster URL[,URL]  cluster mode: tenants and networks shared through "
+		"etcd\n"
 		"                           (its v3 JSON gateway, http://HOST:2379); see "
 		"docs/cluster.md\n"
 		"      --host-name NAME     this host's name in the cluster\n"

@@ -102,13 +102,15 @@ static void check_kv(struct tk_etcd *e)
 
 static void check_txn(struct tk_etcd *e)
 {
-	const struct tk_etcd_cmp absent = { .key = "/x/k", .target = TK_ETCD_CREATE,
+	const struct tk_etcd_cmp absent = { .key = "/x/k",
+					    .target = TK_ETCD_CREATE,
 					    .result = TK_ETCD_EQUAL };
 	const struct tk_etcd_op put = { .kind = TK_ETCD_OP_PUT, .key = "/x/k", .value = "one" };
 	const struct tk_etcd_op put2 = { .kind = TK_ETCD_OP_PUT, .key = "/x/k", .value = "two" };
 	const struct tk_etcd_op get = { .kind = TK_ETCD_OP_GET, .key = "/x/k" };
-	const struct tk_etcd_cmp empty = { .key = "/u/", .prefix = true, .target = TK_ETCD_CREATE,
-					   .result = TK_ETCD_EQUAL };
+	const struct tk_etcd_cmp empty = {
+		.key = "/u/", .prefix = true, .target = TK_ETCD_CREATE, .result = TK_ETCD_EQUAL
+	};
 	struct tk_etcd_kvs kvs = {};
 	bool ok = false;
 	tk_err err = {};
@@ -121,13 +123,18 @@ static void check_txn(struct tk_etcd *e)
 	CHECK(r == 0 && !ok && kvs.n == 1 && strcmp(kvs.kv[0].value, "one") == 0,
 	      "the second create-if-absent loses and reads the winner's value");
 	{
-		struct tk_etcd_cmp mod = { .key = "/x/k", .target = TK_ETCD_MOD,
+		struct tk_etcd_cmp mod = { .key = "/x/k",
+					   .target = TK_ETCD_MOD,
 					   .result = TK_ETCD_EQUAL,
 					   .number = kvs.n ? kvs.kv[0].mod_revision : 0 };
-		struct tk_etcd_cmp ver = { .key = "/x/k", .target = TK_ETCD_VERSION,
-					   .result = TK_ETCD_EQUAL, .number = 1 };
-		struct tk_etcd_cmp val = { .key = "/x/k", .target = TK_ETCD_VALUE,
-					   .result = TK_ETCD_EQUAL, .value = "one" };
+		struct tk_etcd_cmp ver = { .key = "/x/k",
+					   .target = TK_ETCD_VERSION,
+					   .result = TK_ETCD_EQUAL,
+					   .number = 1 };
+		struct tk_etcd_cmp val = { .key = "/x/k",
+					   .target = TK_ETCD_VALUE,
+					   .result = TK_ETCD_EQUAL,
+					   .value = "one" };
 		struct tk_etcd_cmp all[] = { mod, ver, val };
 
 		r = tk_etcd_txn(e, all, 3, &put2, 1, NULL, 0, &ok, NULL, &err);
@@ -156,8 +163,10 @@ static void check_leases(struct tk_etcd *e)
 	r = tk_etcd_put(e, "/l/k", "leased", id, NULL, &err);
 	CHECK(r == 0, "put with the lease");
 	{
-		struct tk_etcd_cmp fence = { .key = "/l/k", .target = TK_ETCD_LEASE,
-					     .result = TK_ETCD_EQUAL, .number = id };
+		struct tk_etcd_cmp fence = { .key = "/l/k",
+					     .target = TK_ETCD_LEASE,
+					     .result = TK_ETCD_EQUAL,
+					     .number = id };
 		r = tk_etcd_txn(e, &fence, 1, NULL, 0, NULL, 0, &ok, NULL, &err);
 		CHECK(r == 0 && ok, "LEASE compare holds while the lease lives");
 	}
@@ -167,7 +176,8 @@ static void check_leases(struct tk_etcd *e)
 	}
 	CHECK(r == 0 && ttl == 2, "keepalive renews (TTL %" PRId64 ") %s", ttl, err.msg);
 	r = tk_etcd_get(e, "/l/k", false, &kvs, &err);
-	CHECK(r == 0 && kvs.n == 1 && kvs.kv[0].lease == id, "the key outlives its TTL with keepalives");
+	CHECK(r == 0 && kvs.n == 1 && kvs.kv[0].lease == id,
+	      "the key outlives its TTL with keepalives");
 	tk_etcd_kvs_done(&kvs);
 	r = tk_etcd_lease_ttl(e, id, &ttl, &err);
 	CHECK(r == 0 && ttl >= 0 && ttl <= 2, "time to live %" PRId64, ttl);

@@ -40,8 +40,8 @@ static void assert_json(json_t *j, const char *want)
 static void test_b64(void **state)
 {
 	static const char *const plain[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
-	static const char *const enc[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-					   "Zm9vYmFy" };
+	static const char *const enc[] = { "",	       "Zg==",	   "Zm8=",    "Zm9v",
+					   "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy" };
 	tk_err err = {};
 
 	(void)state;
@@ -85,8 +85,8 @@ static void test_prefix_end(void **state)
 	_cleanup_free_ char *want = tk_etcd_b64_encode("/tenantkit/v10", 14);
 
 	(void)state;
-	assert_string_equal(a, want); /* '/' + 1 = '0' */
-	assert_string_equal(b, "Yg==");	/* "b": the 0xff is dropped */
+	assert_string_equal(a, want);	/* '/' + 1 = '0' */
+	assert_string_equal(b, "Yg=="); /* "b": the 0xff is dropped */
 	assert_string_equal(c, "AA=="); /* "\0": no upper bound */
 }
 
@@ -113,7 +113,10 @@ static void test_requests(void **state)
 	const struct tk_etcd_cmp cmp[] = {
 		{ .key = "/k", .target = TK_ETCD_CREATE, .result = TK_ETCD_EQUAL, .number = 0 },
 		{ .key = "/h", .target = TK_ETCD_LEASE, .result = TK_ETCD_EQUAL, .number = 42 },
-		{ .key = "/u/", .prefix = true, .target = TK_ETCD_MOD, .result = TK_ETCD_LESS,
+		{ .key = "/u/",
+		  .prefix = true,
+		  .target = TK_ETCD_MOD,
+		  .result = TK_ETCD_LESS,
 		  .number = 9 },
 		{ .key = "/v", .target = TK_ETCD_VALUE, .result = TK_ETCD_NOT_EQUAL, .value = "x" },
 		{ .key = "/w", .target = TK_ETCD_VERSION, .result = TK_ETCD_GREATER, .number = 1 },
@@ -127,20 +130,21 @@ static void test_requests(void **state)
 
 	(void)state;
 	j = tk_etcd_txn_request(cmp, ELEMENTSOF(cmp), success, ELEMENTSOF(success), failure, 1);
-	assert_json(j, "{\"compare\":["
-		       "{\"create_revision\":\"0\",\"key\":\"L2s=\",\"result\":\"EQUAL\","
-		       "\"target\":\"CREATE\"},"
-		       "{\"key\":\"L2g=\",\"lease\":\"42\",\"result\":\"EQUAL\",\"target\":\"LEASE\"},"
-		       "{\"key\":\"L3Uv\",\"mod_revision\":\"9\",\"range_end\":\"L3Uw\","
-		       "\"result\":\"LESS\",\"target\":\"MOD\"},"
-		       "{\"key\":\"L3Y=\",\"result\":\"NOT_EQUAL\",\"target\":\"VALUE\","
-		       "\"value\":\"eA==\"},"
-		       "{\"key\":\"L3c=\",\"result\":\"GREATER\",\"target\":\"VERSION\","
-		       "\"version\":\"1\"}],"
-		       "\"failure\":[{\"request_range\":{\"key\":\"L2s=\"}}],"
-		       "\"success\":[{\"request_put\":{\"key\":\"L2s=\",\"lease\":\"42\","
-		       "\"value\":\"dg==\"}},"
-		       "{\"request_delete_range\":{\"key\":\"L2Qv\",\"range_end\":\"L2Qw\"}}]}");
+	assert_json(j,
+		    "{\"compare\":["
+		    "{\"create_revision\":\"0\",\"key\":\"L2s=\",\"result\":\"EQUAL\","
+		    "\"target\":\"CREATE\"},"
+		    "{\"key\":\"L2g=\",\"lease\":\"42\",\"result\":\"EQUAL\",\"target\":\"LEASE\"},"
+		    "{\"key\":\"L3Uv\",\"mod_revision\":\"9\",\"range_end\":\"L3Uw\","
+		    "\"result\":\"LESS\",\"target\":\"MOD\"},"
+		    "{\"key\":\"L3Y=\",\"result\":\"NOT_EQUAL\",\"target\":\"VALUE\","
+		    "\"value\":\"eA==\"},"
+		    "{\"key\":\"L3c=\",\"result\":\"GREATER\",\"target\":\"VERSION\","
+		    "\"version\":\"1\"}],"
+		    "\"failure\":[{\"request_range\":{\"key\":\"L2s=\"}}],"
+		    "\"success\":[{\"request_put\":{\"key\":\"L2s=\",\"lease\":\"42\","
+		    "\"value\":\"dg==\"}},"
+		    "{\"request_delete_range\":{\"key\":\"L2Qv\",\"range_end\":\"L2Qw\"}}]}");
 	json_decref(j);
 	/* An unknown target is refused, not sent as something etcd would ignore. */
 	{
@@ -220,13 +224,15 @@ static void test_parse_txn(void **state)
 
 static void test_http_error(void **state)
 {
-	static const char body[] = "{\"error\":\"etcdserver: requested lease not found\","
-				   "\"message\":\"etcdserver: requested lease not found\",\"code\":5}";
+	static const char body[] =
+		"{\"error\":\"etcdserver: requested lease not found\","
+		"\"message\":\"etcdserver: requested lease not found\",\"code\":5}";
 	tk_err err = {};
 
 	(void)state;
 	assert_int_equal(tk_etcd_http_error(404, body, strlen(body), &err), -ENOENT);
-	assert_string_equal(err.msg, "etcd answered HTTP 404: etcdserver: requested lease not found");
+	assert_string_equal(err.msg,
+			    "etcd answered HTTP 404: etcdserver: requested lease not found");
 	assert_int_equal(tk_etcd_http_error(503, "no json", 7, &err), -EIO);
 	assert_string_equal(err.msg, "etcd answered HTTP 503: no json");
 	assert_int_equal(tk_etcd_http_error(400, "{\"code\":3,\"message\":\"m\"}", 24, &err),
@@ -256,9 +262,11 @@ static int refuse(const struct tk_etcd_event *ev, void *userdata)
 
 static void test_watch_lines(void **state)
 {
-	static const char created[] = "{\"result\":{\"header\":{\"revision\":\"2\"},\"created\":true}}";
+	static const char created[] =
+		"{\"result\":{\"header\":{\"revision\":\"2\"},\"created\":true}}";
 	static const char put[] =
-		"{\"result\":{\"header\":{\"revision\":\"4\"},\"events\":[{\"kv\":{\"key\":\"L2s=\","
+		"{\"result\":{\"header\":{\"revision\":\"4\"},\"events\":[{\"kv\":{\"key\":\"L2s="
+		"\","
 		"\"create_revision\":\"4\",\"mod_revision\":\"4\",\"version\":\"1\","
 		"\"value\":\"dg==\"}},{\"kv\":{\"key\":\"L2w=\",\"mod_revision\":\"4\","
 		"\"value\":\"dw==\"}}]}}";
@@ -276,8 +284,8 @@ static void test_watch_lines(void **state)
 	tk_err err = {};
 
 	(void)state;
-	assert_int_equal(tk_etcd_parse_watch_line(created, strlen(created), record, &s, &next, NULL),
-			 1);
+	assert_int_equal(
+		tk_etcd_parse_watch_line(created, strlen(created), record, &s, &next, NULL), 1);
 	assert_int_equal(tk_etcd_parse_watch_line(put, strlen(put), record, &s, &next, NULL), 0);
 	assert_int_equal(next, 5);
 	assert_int_equal(tk_etcd_parse_watch_line(del, strlen(del), record, &s, &next, NULL), 0);
@@ -286,13 +294,13 @@ static void test_watch_lines(void **state)
 	assert_string_equal(s.what[0], "PUT /k=v prev=-@4");
 	assert_string_equal(s.what[1], "PUT /l=w prev=-@4");
 	assert_string_equal(s.what[2], "DEL /k= prev=host-c@5");
-	assert_int_equal(tk_etcd_parse_watch_line(compacted, strlen(compacted), record, &s, &next,
-						  &err),
-			 -ERANGE);
+	assert_int_equal(
+		tk_etcd_parse_watch_line(compacted, strlen(compacted), record, &s, &next, &err),
+		-ERANGE);
 	assert_non_null(strstr(err.msg, "compact revision 5"));
-	assert_int_equal(tk_etcd_parse_watch_line(bad_type, strlen(bad_type), record, &s, &next,
-						  &err),
-			 -EPROTO);
+	assert_int_equal(
+		tk_etcd_parse_watch_line(bad_type, strlen(bad_type), record, &s, &next, &err),
+		-EPROTO);
 	/* The callback stops the stream with its error; the revision still moves past it. */
 	assert_int_equal(tk_etcd_parse_watch_line(put, strlen(put), refuse, NULL, &next, NULL),
 			 -EUCLEAN);
@@ -318,10 +326,10 @@ static void test_open(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_b64),	      cmocka_unit_test(test_prefix_end),
-		cmocka_unit_test(test_json_int),      cmocka_unit_test(test_requests),
-		cmocka_unit_test(test_parse_kvs),     cmocka_unit_test(test_parse_txn),
-		cmocka_unit_test(test_http_error),    cmocka_unit_test(test_watch_lines),
+		cmocka_unit_test(test_b64),	   cmocka_unit_test(test_prefix_end),
+		cmocka_unit_test(test_json_int),   cmocka_unit_test(test_requests),
+		cmocka_unit_test(test_parse_kvs),  cmocka_unit_test(test_parse_txn),
+		cmocka_unit_test(test_http_error), cmocka_unit_test(test_watch_lines),
 		cmocka_unit_test(test_open),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

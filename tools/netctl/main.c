@@ -42,7 +42,7 @@ static const struct cli_column endpoint_cols[] = {
 };
 
 static const struct cli_column host_cols[] = {
-	{ "NAME", "name" },   { "UNDERLAY", "underlay" }, { "STATE", "state" },
+	{ "NAME", "name" },	      { "UNDERLAY", "underlay" }, { "STATE", "state" },
 	{ "LEASE-TTL", "lease_ttl" }, { "SELF", "self" },
 };
 
