@@ -1067,9 +1067,12 @@ json_t *cluster_dispatch(struct manager *m, const struct tk_caller *c, json_t *r
 		tk_err err = {};
 		int r;
 
-		/* Only for a caller who may use the network: the local op answers the others. */
+		/*
+		 * Only for a caller who may use the network (the local op answers the others), and
+		 * a network of the cluster: one made before cluster mode stays this host's own.
+		 */
 		if (n && caller_may_manage(c, n->tenant, NULL) >= 0 &&
-		    (r = usage_acquire(m, network, &err)) < 0)
+		    seen_get(m, "network", network) && (r = usage_acquire(m, network, &err)) < 0)
 			return reply_error(op, c, r, &err);
 	}
 	reply = rpc_dispatch(m, c, request);

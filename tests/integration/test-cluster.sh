@@ -115,6 +115,31 @@ out=$(ip netns exec h4 "$NETD" --socket "$TK_TMP/h4/netd.sock" --state-dir "$TK_
 	--host-name h4 2>&1)
 grep -q "need --cluster" <<<"$out" && ok "--host-name without --cluster is refused" || not_ok "$out"
 
+# The same flags from a file: h4 joins with --cluster-config.
+printf '{"etcd": "%s", "host_name": "h4", "underlay": "192.0.2.4", "ttl": %d}\n' "$ETCD_URL" "$TTL" \
+	>"$TK_TMP/h4/cluster.json"
+ip netns exec h4 "$NETD" --socket "$TK_TMP/h4/netd.sock" --state-dir "$TK_TMP/h4/state" \
+	--cluster-config "$TK_TMP/h4/cluster.json" >>"$TK_TMP/h4.log" 2>&1 &
+PIDS[4]=$!
+wait_for "h4 joins with --cluster-config" 5 \
+	bash -c "TK_NETD_SOCKET=$TK_TMP/h1/netd.sock $NETCTL --json list hosts | jq -e '.hosts[] | select(.name == \"h4\" and .state == \"up\" and .underlay == \"192.0.2.4\")'"
+kill -TERM "${PIDS[4]}"
+wait "${PIDS[4]}" && ok "h4 stops cleanly" || not_ok "h4 exited with $?: $(tail -5 "$TK_TMP/h4.log")"
+unset "PIDS[4]"
+expect_eq "h4 left on SIGTERM: down at once (its lease revoked)" "down" \
+	"$(on 1 --json list hosts | jq -r '.hosts[] | select(.name == "h4") | .state')"
+echo '{"etcd": "http://x:1", "host_name": "h4"}' >"$TK_TMP/h4/bad.json"
+out=$(ip netns exec h4 "$NETD" --socket "$TK_TMP/h4/netd.sock" --state-dir "$TK_TMP/h4/state" \
+	--cluster-config "$TK_TMP/h4/bad.json" 2>&1)
+grep -q "underlay" <<<"$out" && ok "a config file without underlay is refused: $out" || not_ok "bad config: $out"
+
+# A netd without --cluster is the single-host netd: no hosts to list.
+tk_netd_start
+out=$("$NETCTL" list hosts 2>&1)
+grep -q "not in cluster mode" <<<"$out" && ok "list hosts on a single-host netd: $out" || not_ok "$out"
+expect_eq "its status has no cluster" "null" "$("$NETCTL" --json status | jq -c .cluster)"
+tk_netd_stop
+
 # --- tenants ---
 expect_ok "create tenant acme on h1" on 1 create tenant acme --owner 4242 --max-networks 6 --max-endpoints 50
 wait_for "acme appears on h2" 5 on 2 inspect tenant acme
