@@ -165,6 +165,7 @@ static void *keeper_thread(void *userdata)
 	}
 	while (!cl->stop) {
 		int64_t lease, ttl;
+		bool was_healthy;
 		int r;
 
 		sleep_ms(cl, 1000 * cl->cfg.ttl / 3);
@@ -184,8 +185,14 @@ static void *keeper_thread(void *userdata)
 			pthread_mutex_unlock(&cl->lock);
 			r = host_register(cl, e, &err);
 		}
-		if (r < 0)
+		/* Once per outage, not at every renewal. */
+		pthread_mutex_lock(&cl->lock);
+		was_healthy = cl->healthy;
+		pthread_mutex_unlock(&cl->lock);
+		if (r < 0 && was_healthy)
 			log_warning("cluster: %s", err.msg);
+		else if (r >= 0 && !was_healthy)
+			log_info("cluster: etcd answers again");
 		set_health(cl, r, &err);
 	}
 	tk_etcd_close(e);
@@ -245,6 +252,7 @@ static void *watcher_thread(void *userdata)
 	struct cluster *cl = userdata;
 	struct tk_etcd *e = NULL;
 	int64_t next = 0;
+	bool warned = false;
 	tk_err err = {};
 
 	if (tk_etcd_open(cl->cfg.endpoints, 3000, &e, &err) < 0) {
@@ -257,10 +265,13 @@ static void *watcher_thread(void *userdata)
 
 		if (next == 0) {
 			if ((r = list_all(cl, e, &revision, &err)) < 0) {
-				log_warning("cluster: listing %s: %s", PREFIX, err.msg);
+				if (!warned)
+					log_warning("cluster: listing %s: %s", PREFIX, err.msg);
+				warned = true;
 				sleep_ms(cl, 1000);
 				continue;
 			}
+			warned = false;
 			next = revision + 1;
 		}
 		r = tk_etcd_watch(e, PREFIX, true, next, on_watch_event, cl, &cl->stop, &next,
