@@ -53,7 +53,7 @@ host_start() {
 	shift
 	ip netns exec "h$n" "$NETD" --socket "$TK_TMP/h$n/netd.sock" --state-dir "$TK_TMP/h$n/state" \
 		--cluster "$ETCD_URL" --host-name "h$n" --underlay "192.0.2.$n" --cluster-ttl "$TTL" \
-		"$@" >>"$TK_TMP/h$n.log" 2>&1 &
+		--socket-group 4242 "$@" >>"$TK_TMP/h$n.log" 2>&1 &
 	PIDS[$n]=$!
 	for _ in $(seq 100); do
 		on "$n" status >/dev/null 2>&1 && return 0
@@ -94,6 +94,7 @@ jfield() { # jfield N what name field
 }
 
 etcd_start
+chmod 0755 "$TK_TMP"
 for n in 1 2 3; do host_add "$n"; done
 for n in 1 2 3; do host_start "$n"; done
 
@@ -163,6 +164,13 @@ for n in 2 3; do
 		"$(on 1 --json inspect network web | jq -c '[.subnet, .vni, .tenant, .mtu, .nat]')" \
 		"$(on "$n" --json inspect network web | jq -c '[.subnet, .vni, .tenant, .mtu, .nat]')"
 done
+# Authorisation travels with the tenant: its owner (uid 4242) may use web on h3, where it was
+# not created; another uid in the socket's group may not.
+expect_eq "acme's owner inspects web on h3" "web" \
+	"$(TK_NETD_SOCKET=$TK_TMP/h3/netd.sock setpriv --reuid 4242 --regid 4242 --clear-groups "$NETCTL" --json inspect network web | jq -r .name)"
+out=$(TK_NETD_SOCKET=$TK_TMP/h3/netd.sock setpriv --reuid 4343 --regid 4343 --groups 4242 "$NETCTL" inspect network web 2>&1)
+grep -qE "not allowed|may not|permission|denied|EACCES|owner" <<<"$out" &&
+	ok "another uid is refused on h3: $out" || not_ok "uid 4343 on h3: $out"
 br=$(jfield 2 network web bridge)
 ip -n h2 link show "$br" >/dev/null 2>&1 && ok "h2 made web's bridge ($br)" || not_ok "no bridge $br on h2"
 expect_ok "create tenant-net db on h2 with a subnet" on 2 create tenant-net db --tenant acme --subnet 10.99.0.0/24 --mtu 1400
