@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -29,6 +31,8 @@ static int64_t arg_max_addresses4 = 4096; /* 16 /24 networks */
 static int64_t arg_max_prefixes6 = 256;	  /* a /56 */
 static unsigned arg_max_ports = 1000;
 static bool arg_max_ports_set;
+static struct cluster_config arg_cluster = { .ttl = 10 };
+static const char *arg_cluster_config;
 static int lock_fd[2] = { -1, -1 }; /* held until exit */
 static struct tk_daemon_args args;
 
@@ -39,6 +43,11 @@ enum {
 	ARG_MAX4,
 	ARG_MAX6,
 	ARG_MAX_PORTS,
+	ARG_CLUSTER,
+	ARG_HOST_NAME,
+	ARG_UNDERLAY,
+	ARG_CLUSTER_TTL,
+	ARG_CLUSTER_CONFIG,
 };
 
 static int parse_number(int c, const char *arg)
@@ -74,6 +83,21 @@ static int parse_option(int c, const char *arg)
 	case ARG_MAX4:
 	case ARG_MAX6:
 	case ARG_MAX_PORTS: return parse_number(c, arg);
+	case ARG_CLUSTER: arg_cluster.endpoints = arg; return 0;
+	case ARG_HOST_NAME: arg_cluster.host = arg; return 0;
+	case ARG_UNDERLAY: arg_cluster.underlay = arg; return 0;
+	case ARG_CLUSTER_CONFIG: arg_cluster_config = arg; return 0;
+	case ARG_CLUSTER_TTL: {
+		char *end;
+		unsigned long v = strtoul(arg, &end, 10);
+
+		if (end == arg || *end || v < 2 || v > 10) {
+			fprintf(stderr, "netd: invalid --cluster-ttl '%s' (2..10 seconds)\n", arg);
+			return -EINVAL;
+		}
+		arg_cluster.ttl = (unsigned)v;
+		return 0;
+	}
 	default: return -EINVAL;
 	}
 }
@@ -85,6 +109,11 @@ static const struct option options[] = {
 	{ "tenant-max-addresses4", required_argument, NULL, ARG_MAX4 },
 	{ "tenant-max-prefixes6", required_argument, NULL, ARG_MAX6 },
 	{ "max-ports", required_argument, NULL, ARG_MAX_PORTS },
+	{ "cluster", required_argument, NULL, ARG_CLUSTER },
+	{ "host-name", required_argument, NULL, ARG_HOST_NAME },
+	{ "underlay", required_argument, NULL, ARG_UNDERLAY },
+	{ "cluster-ttl", required_argument, NULL, ARG_CLUSTER_TTL },
+	{ "cluster-config", required_argument, NULL, ARG_CLUSTER_CONFIG },
 	{},
 };
 
@@ -223,6 +252,43 @@ static int take_netns_lock(int *ret_fd, tk_err *err)
 	return 0;
 }
 
+/*
+ * --cluster-config FILE: the cluster flags as JSON, {"etcd": "http://H:P,...", "host_name": H,
+ * "underlay": ADDR, "ttl": N}; flags given on the command line win.
+ */
+static json_t *cluster_config_json;
+static int load_cluster_config(tk_err *err)
+{
+	const char *etcd = NULL, *host = NULL, *underlay = NULL;
+	json_int_t ttl = 0;
+	json_error_t jerr;
+	int r;
+
+	if (!arg_cluster_config)
+		return 0;
+	if (!(cluster_config_json =
+		      json_load_file(arg_cluster_config, JSON_REJECT_DUPLICATES, &jerr)))
+		return tk_err_set(err, -EINVAL, "--cluster-config '%s': line %d: %s",
+				  arg_cluster_config, jerr.line, jerr.text);
+	if ((r = tk_json_unpack(cluster_config_json, "--cluster-config", err,
+				"{s:s, s:s, s:s, s?I}", "etcd", &etcd, "host_name", &host,
+				"underlay", &underlay, "ttl", &ttl)) < 0)
+		return r;
+	if (ttl && (ttl < 2 || ttl > 10))
+		return tk_err_set(err, -EINVAL,
+				  "--cluster-config: ttl %lld is out of range (2..10)",
+				  (long long)ttl);
+	if (!arg_cluster.endpoints)
+		arg_cluster.endpoints = etcd;
+	if (!arg_cluster.host)
+		arg_cluster.host = host;
+	if (!arg_cluster.underlay)
+		arg_cluster.underlay = underlay;
+	if (ttl)
+		arg_cluster.ttl = (unsigned)ttl;
+	return 0;
+}
+
 static int setup_manager(struct manager *m, tk_err *err)
 {
 	int r;
@@ -241,12 +307,67 @@ static int setup_manager(struct manager *m, tk_err *err)
 	    (r = take_netns_lock(&lock_fd[1], err)) < 0 || (r = manager_open(m, err)) < 0)
 		return r;
 	/* Before reconcile touches anything: another database's bridges keep this one away. */
-	return reconcile_claim(m, err);
+	if ((r = reconcile_claim(m, err)) < 0 || (r = load_cluster_config(err)) < 0)
+		return r;
+	if (!arg_cluster.endpoints && (arg_cluster.host || arg_cluster.underlay))
+		return tk_err_set(err, -EINVAL, "--host-name and --underlay need --cluster");
+	return cluster_open(m, &arg_cluster, err);
+}
+
+static void close_manager(struct manager *m)
+{
+	cluster_close(m);
+	manager_close(m);
+	json_decref(cluster_config_json);
+	cluster_config_json = NULL;
 }
 
 static json_t *dispatch(void *userdata, const struct tk_caller *c, json_t *request)
 {
-	return rpc_dispatch(userdata, c, request);
+	return cluster_dispatch(userdata, c, request);
+}
+
+/*
+ * In cluster mode the loop's second event source is an epoll set of two: link notifications and
+ * the spool (lifecycle.c), and etcd's watch events (cluster.c).
+ */
+static int extra_epfd = -1;
+static int extra_fd(void *userdata)
+{
+	struct manager *m = userdata;
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (!m->cluster)
+		return lifecycle_fd(m);
+	if (extra_epfd < 0 && (extra_epfd = epoll_create1(EPOLL_CLOEXEC)) >= 0) {
+		if (lifecycle_fd(m) >= 0)
+			(void)epoll_ctl(extra_epfd, EPOLL_CTL_ADD, lifecycle_fd(m), &ev);
+		(void)epoll_ctl(extra_epfd, EPOLL_CTL_ADD, cluster_fd(m), &ev);
+	}
+	return extra_epfd;
+}
+
+static void extra_run(void *userdata)
+{
+	struct manager *m = userdata;
+	struct pollfd p[2] = { { .fd = lifecycle_fd(m), .events = POLLIN },
+			       { .fd = m->cluster ? cluster_fd(m) : -1, .events = POLLIN } };
+
+	if (!m->cluster) {
+		lifecycle_run(m);
+		return;
+	}
+	(void)poll(p, 2, 0);
+	if (p[0].revents)
+		lifecycle_run(m);
+	if (p[1].revents)
+		cluster_run(m);
+	else if (p[0].revents) {
+		/* Containers that went away may leave a network without endpoints here. */
+		tk_server_state_lock();
+		cluster_usage_sync(m);
+		tk_server_state_unlock();
+	}
 }
 
 /* The kernel matches the database; then the DELs plugins recorded while netd was down. */
@@ -269,8 +390,8 @@ static int run(struct manager *m, tk_err *err)
 		.admin_gid = m->admin_gid,
 		.dispatch = dispatch,
 		.userdata = m,
-		.extra_fd = lifecycle_fd,
-		.extra_run = lifecycle_run,
+		.extra_fd = extra_fd,
+		.extra_run = extra_run,
 	};
 
 	log_info("netd state in '%s'", m->state_dir);
@@ -295,13 +416,23 @@ static const struct tk_daemon netd = {
 		"      --tenant-max-prefixes6 N\n"
 		"                           IPv6 /64s a new tenant may hold (default 256)\n"
 		"      --max-ports N        container interfaces per network (default 1000, max "
-		"1024)\n",
+		"1024)\n"
+		"      --cluster URL[,URL]  cluster mode: tenants and networks shared through "
+		"etcd\n"
+		"                           (its v3 JSON gateway, http://HOST:2379); see "
+		"docs/cluster.md\n"
+		"      --host-name NAME     this host's name in the cluster\n"
+		"      --underlay ADDR      this host's underlay address\n"
+		"      --cluster-ttl N      seconds of the host lease (default 10, 2..10)\n"
+		"      --cluster-config FILE\n"
+		"                           the cluster flags as JSON: "
+		"{\"etcd\",\"host_name\",\"underlay\",\"ttl\"}\n",
 	.options = options,
 	.parse_option = parse_option,
 	.open = setup_manager,
 	.recover = recover,
 	.serve = run,
-	.close = manager_close,
+	.close = close_manager,
 };
 
 int main(int argc, char **argv)

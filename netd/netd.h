@@ -74,6 +74,7 @@ struct manager {
 	struct reaper *reaper;	  /* deletes veths off the request path (reaper.c) */
 	const char *socket_group; /* NULL: root's group; may write the pending-DEL spool */
 	struct lifecycle *lifecycle; /* link notifications and the pending-DEL spool */
+	struct cluster *cluster;     /* NULL without --cluster */
 };
 
 /* manager.c */
@@ -232,6 +233,27 @@ void lifecycle_run(void *userdata);
 /* Applies every recorded DEL now: at start, and before an ADD, so a DEL recorded before it
  * cannot remove what the ADD makes. */
 void lifecycle_spool_apply(struct manager *m, bool only_if_changed);
+
+/*
+ * cluster.c: netd --cluster (docs/cluster.md).  Without --cluster (endpoints NULL) nothing
+ * here runs and every op is netd's own.
+ */
+struct cluster_config {
+	const char *endpoints; /* "http://H:P[,...]"; NULL: a single host */
+	const char *host;      /* this host's name in the cluster */
+	const char *underlay;  /* its underlay address */
+	unsigned ttl;	       /* of the host lease, seconds */
+};
+int cluster_open(struct manager *m, const struct cluster_config *cfg, tk_err *err);
+void cluster_close(struct manager *m);
+/* rpc_dispatch, with the cluster's part of the ops that have one (host.list). */
+json_t *cluster_dispatch(struct manager *m, const struct tk_caller *c, json_t *request);
+/* The loop's event source for watch events (-1 without --cluster), and its handler. */
+int cluster_fd(struct manager *m);
+void cluster_run(struct manager *m);
+/* Withdraws the usage keys of networks this host no longer has endpoints on. */
+void cluster_usage_sync(struct manager *m);
+json_t *cluster_status_json(struct manager *m);
 
 /* json-out.c */
 void tenant_usage_json(const struct tk_tenant *t, json_t *o);

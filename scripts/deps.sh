@@ -10,6 +10,7 @@ packages=(
 	nftables iproute2 iputils-ping iperf3 netcat-openbsd busybox-static util-linux procps jq scdoc curl
 	clang-format clang-tools python3 clang libclang-rt-14-dev
 	containernetworking-plugins podman runc containerd docker.io
+	libcurl4-openssl-dev etcd-server etcd-client
 )
 
 missing=()
@@ -37,6 +38,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 			case $p in
 			docker.io) systemctl mask docker.service docker.socket ;;
 			containerd) systemctl mask containerd.service ;;
+			etcd-server) systemctl mask etcd.service ;;
 			esac
 		done
 	fi

@@ -41,6 +41,15 @@ static const struct cli_column endpoint_cols[] = {
 	{ "ADDRESSES", "ips" },
 };
 
+static const struct cli_column host_cols[] = {
+	{ "NAME", "name" },	      { "UNDERLAY", "underlay" }, { "STATE", "state" },
+	{ "LEASE-TTL", "lease_ttl" }, { "SELF", "self" },
+};
+
+static void human_hosts(json_t *r)
+{
+	cli_print_table(json_object_get(r, "hosts"), host_cols, ELEMENTSOF(host_cols));
+}
 static void human_tenants(json_t *r)
 {
 	cli_print_table(json_object_get(r, "tenants"), tenant_cols, ELEMENTSOF(tenant_cols));
@@ -261,7 +270,7 @@ static int cmd_create(int argc, char **argv)
 			       "create what? 'tenant' or 'tenant-net'");
 }
 
-#define USAGE_LIST "netctl list tenants|networks|endpoints [--tenant T] [--network N]"
+#define USAGE_LIST "netctl list tenants|networks|endpoints|hosts [--tenant T] [--network N]"
 static int cmd_list(int argc, char **argv)
 {
 	static const char *const names[] = { "tenant", "network", NULL };
@@ -292,6 +301,11 @@ static int cmd_list(int argc, char **argv)
 			return cli_usage_error(USAGE_LIST, "networks filter by --tenant only");
 	} else if (strcmp(what, "endpoints") == 0) {
 		op = "endpoint.list", human = human_endpoints;
+	} else if (strcmp(what, "hosts") == 0) {
+		/* The cluster's members (netd --cluster), up or down. */
+		op = "host.list", human = human_hosts;
+		if (values[0] || values[1])
+			return cli_usage_error(USAGE_LIST, "hosts take no filter");
 	} else {
 		return cli_usage_error(USAGE_LIST, "cannot list '%s'", what);
 	}

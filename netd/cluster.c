@@ -1,0 +1,1197 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * netd --cluster: tenants and networks shared by every host through etcd (docs/cluster.md).
+ *
+ * etcd is the authority for what exists cluster-wide; each host keeps its SQLite database and its
+ * kernel state as today, and applies what etcd says.  A create is made locally first (all of
+ * netd's validation, authorisation and kernel work), then published with one txn that fails when
+ * the name, subnet or VNI is taken; a lost txn undoes the local create.  A delete is refused by a
+ * txn while any host has endpoints on the network (its usage key) or networks of the tenant
+ * exist, then made locally; the other hosts follow from the watch.
+ *
+ * Threads: the keeper (host lease: register, keep alive, re-register after expiry) and the
+ * watcher (list, then watch from the list's revision, again after compaction) each use their own
+ * etcd handle.  Watch events are queued and applied on the loop thread (cluster_run), like every
+ * other change of netd's state.  The loop thread's own etcd handle serves requests.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "etcd.h"
+#include "json.h"
+#include "log.h"
+#include "netd.h"
+#include "store.h"
+
+#define PREFIX	"/tenantkit/v1/"
+#define VNI_MAX ((1 << 24) - 1)
+
+struct cluster_event {
+	bool deleted;
+	char *key, *value;
+	struct cluster_event *next;
+};
+
+struct used {
+	char name[TK_NAME_MAX + 1];
+	struct used *next;
+};
+
+struct cluster {
+	struct cluster_config cfg;
+	struct tk_etcd *etcd; /* the loop thread's */
+	pthread_t keeper, watcher;
+	bool threads;
+	volatile bool stop;
+	int efd;
+
+	pthread_mutex_t lock; /* over what follows */
+	int64_t lease;	      /* 0: not registered */
+	bool healthy;
+	char error[512];
+	int64_t last_ok;		    /* time of the last answer from etcd */
+	struct cluster_event *queue, *last; /* from the watcher */
+	struct used *used;		    /* networks this host published usage keys for */
+};
+
+static void key_of(char *buf, size_t size, const char *kind, const char *name)
+{
+	snprintf(buf, size, PREFIX "%s/%s", kind, name);
+}
+
+static void set_health(struct cluster *cl, int r, const tk_err *err)
+{
+	pthread_mutex_lock(&cl->lock);
+	if (r >= 0) {
+		cl->healthy = true;
+		cl->error[0] = '\0';
+		cl->last_ok = time(NULL);
+	} else {
+		cl->healthy = false;
+		snprintf(cl->error, sizeof(cl->error), "%s", err ? err->msg : strerror(-r));
+	}
+	pthread_mutex_unlock(&cl->lock);
+}
+
+/* ---- the host lease ---- */
+
+static int host_value(struct cluster *cl, char **ret)
+{
+	json_t *o = json_pack("{s:s, s:s, s:I, s:I}", "host", cl->cfg.host, "underlay",
+			      cl->cfg.underlay, "ttl", (json_int_t)cl->cfg.ttl, "since",
+			      (json_int_t)time(NULL));
+
+	*ret = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(o);
+	return *ret ? 0 : -ENOMEM;
+}
+
+/*
+ * Grants a lease and puts hosts/<me> with it: refused while another live host holds the name
+ * (its underlay differs); a previous run of this host (same underlay) is replaced.  Then the
+ * member record and the usage keys this host publishes.
+ */
+static int host_register(struct cluster *cl, struct tk_etcd *e, tk_err *err)
+{
+	char key[512], mkey[512];
+	_cleanup_free_ char *value = NULL;
+	struct tk_etcd_kvs kvs = {};
+	int64_t lease;
+	bool ok;
+	int r;
+
+	key_of(key, sizeof(key), "hosts", cl->cfg.host);
+	key_of(mkey, sizeof(mkey), "members", cl->cfg.host);
+	if (host_value(cl, &value) < 0)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if ((r = tk_etcd_get(e, key, false, &kvs, err)) < 0)
+		return r;
+	if (kvs.n == 1) {
+		_cleanup_(json_decrefp) json_t *o = json_loads(kvs.kv[0].value, 0, NULL);
+		const char *underlay = json_string_value(json_object_get(o, "underlay"));
+
+		if (!underlay || strcmp(underlay, cl->cfg.underlay) != 0) {
+			r = tk_err_set(err, -EEXIST,
+				       "host name '%s' is taken by a live host with underlay '%s'",
+				       cl->cfg.host, underlay ? underlay : "?");
+			tk_etcd_kvs_done(&kvs);
+			return r;
+		}
+	}
+	tk_etcd_kvs_done(&kvs);
+	if ((r = tk_etcd_lease_grant(e, cl->cfg.ttl, &lease, err)) < 0)
+		return r;
+	{
+		const struct tk_etcd_op ops[] = {
+			{ .kind = TK_ETCD_OP_PUT, .key = key, .value = value, .lease = lease },
+			{ .kind = TK_ETCD_OP_PUT, .key = mkey, .value = value },
+		};
+		if ((r = tk_etcd_txn(e, NULL, 0, ops, 2, NULL, 0, &ok, NULL, err)) < 0) {
+			(void)tk_etcd_lease_revoke(e, lease, NULL);
+			return r;
+		}
+	}
+	pthread_mutex_lock(&cl->lock);
+	cl->lease = lease;
+	pthread_mutex_unlock(&cl->lock);
+	log_info("cluster: host '%s' registered (underlay %s, lease %" PRIx64 ", TTL %u s)",
+		 cl->cfg.host, cl->cfg.underlay, (uint64_t)lease, cl->cfg.ttl);
+	return 0;
+}
+
+static void sleep_ms(struct cluster *cl, unsigned ms)
+{
+	for (unsigned t = 0; t < ms && !cl->stop; t += 100)
+		usleep(100 * 1000);
+}
+
+static void *keeper_thread(void *userdata)
+{
+	struct cluster *cl = userdata;
+	struct tk_etcd *e = NULL;
+	tk_err err = {};
+
+	if (tk_etcd_open(cl->cfg.endpoints, 1000 * cl->cfg.ttl / 3, &e, &err) < 0) {
+		log_error("cluster: %s", err.msg);
+		return NULL;
+	}
+	while (!cl->stop) {
+		int64_t lease, ttl;
+		bool was_healthy;
+		int r;
+
+		sleep_ms(cl, 1000 * cl->cfg.ttl / 3);
+		if (cl->stop)
+			break;
+		pthread_mutex_lock(&cl->lock);
+		lease = cl->lease;
+		pthread_mutex_unlock(&cl->lock);
+		if (lease == 0)
+			r = host_register(cl, e, &err);
+		else if ((r = tk_etcd_lease_keepalive(e, lease, &ttl, &err)) == -ENOENT) {
+			/* Expired while etcd did not hear from us: everything under it is gone. */
+			log_warning("cluster: the lease of host '%s' expired; registering again",
+				    cl->cfg.host);
+			pthread_mutex_lock(&cl->lock);
+			cl->lease = 0;
+			pthread_mutex_unlock(&cl->lock);
+			r = host_register(cl, e, &err);
+		}
+		/* Once per outage, not at every renewal. */
+		pthread_mutex_lock(&cl->lock);
+		was_healthy = cl->healthy;
+		pthread_mutex_unlock(&cl->lock);
+		if (r < 0 && was_healthy)
+			log_warning("cluster: %s", err.msg);
+		else if (r >= 0 && !was_healthy)
+			log_info("cluster: etcd answers again");
+		set_health(cl, r, &err);
+	}
+	tk_etcd_close(e);
+	return NULL;
+}
+
+/* ---- the watch ---- */
+
+static void queue_event(struct cluster *cl, bool deleted, const char *key, const char *value)
+{
+	struct cluster_event *ev = calloc(1, sizeof(*ev));
+	uint64_t one = 1;
+
+	if (!ev || !(ev->key = strdup(key)) || !(ev->value = strdup(value ? value : ""))) {
+		if (ev)
+			free(ev->key);
+		free(ev);
+		log_error("cluster: out of memory queueing '%s'", key);
+		return;
+	}
+	ev->deleted = deleted;
+	pthread_mutex_lock(&cl->lock);
+	if (cl->last)
+		cl->last->next = ev;
+	else
+		cl->queue = ev;
+	cl->last = ev;
+	pthread_mutex_unlock(&cl->lock);
+	(void)!write(cl->efd, &one, sizeof(one));
+}
+
+static int on_watch_event(const struct tk_etcd_event *ev, void *userdata)
+{
+	queue_event(userdata, ev->deleted, ev->kv.key, ev->deleted ? ev->prev.value : ev->kv.value);
+	return 0;
+}
+
+/* A full list: one "sync" marker (key ""), then every key, so cluster_run can see what is gone. */
+static int list_all(struct cluster *cl, struct tk_etcd *e, int64_t *ret_revision, tk_err *err)
+{
+	struct tk_etcd_kvs kvs = {};
+	int r;
+
+	if ((r = tk_etcd_get(e, PREFIX, true, &kvs, err)) < 0)
+		return r;
+	queue_event(cl, false, "", "begin");
+	for (size_t i = 0; i < kvs.n; i++)
+		queue_event(cl, false, kvs.kv[i].key, kvs.kv[i].value);
+	queue_event(cl, false, "", "end");
+	*ret_revision = kvs.revision;
+	tk_etcd_kvs_done(&kvs);
+	return 0;
+}
+
+static void *watcher_thread(void *userdata)
+{
+	struct cluster *cl = userdata;
+	struct tk_etcd *e = NULL;
+	int64_t next = 0;
+	bool warned = false;
+	tk_err err = {};
+
+	if (tk_etcd_open(cl->cfg.endpoints, 3000, &e, &err) < 0) {
+		log_error("cluster: %s", err.msg);
+		return NULL;
+	}
+	while (!cl->stop) {
+		int64_t revision;
+		int r;
+
+		if (next == 0) {
+			if ((r = list_all(cl, e, &revision, &err)) < 0) {
+				if (!warned)
+					log_warning("cluster: listing %s: %s", PREFIX, err.msg);
+				warned = true;
+				sleep_ms(cl, 1000);
+				continue;
+			}
+			warned = false;
+			next = revision + 1;
+		}
+		r = tk_etcd_watch(e, PREFIX, true, next, on_watch_event, cl, &cl->stop, &next,
+				  &err);
+		if (r == -ECANCELED)
+			break;
+		if (r == -ERANGE)
+			next = 0; /* compacted: list again */
+		log_debug("cluster: watch ended (%s); resuming at revision %" PRId64, err.msg,
+			  next);
+		sleep_ms(cl, 500);
+	}
+	tk_etcd_close(e);
+	return NULL;
+}
+
+/* ---- applying what etcd says ---- */
+
+static int seen_set(struct manager *m, const char *kind, const char *name, bool seen)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	r = tk_store_stmt(m->store,
+			  seen ? "INSERT OR IGNORE INTO cluster_seen (kind, name) VALUES (?, ?)"
+			       : "DELETE FROM cluster_seen WHERE kind = ? AND name = ?",
+			  &st, NULL);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	return tk_store_step_done(m->store, st, NULL);
+}
+
+static bool seen_get(struct manager *m, const char *kind, const char *name)
+{
+	sqlite3_stmt *st;
+
+	if (tk_store_stmt(m->store, "SELECT 1 FROM cluster_seen WHERE kind = ? AND name = ?", &st,
+			  NULL) < 0)
+		return false;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	return sqlite3_step(st) == SQLITE_ROW;
+}
+
+static void apply_tenant(struct manager *m, const char *name, const char *value, bool deleted)
+{
+	struct tk_tenant *t = tk_tenant_get(&m->tenants, name), p;
+	_cleanup_(json_decrefp) json_t *o = NULL;
+	tk_err err = {};
+	int r;
+
+	if (deleted) {
+		if (t && (r = tk_tenant_delete(&m->tenants, t, &err)) < 0)
+			log_error(
+				"cluster: tenant '%s' was deleted in the cluster but not here: %s",
+				name, err.msg);
+		else if (t)
+			log_info("cluster: deleted tenant '%s' as the cluster did", name);
+		if (!t || r >= 0)
+			(void)seen_set(m, "tenant", name, false);
+		return;
+	}
+	(void)seen_set(m, "tenant", name, true);
+	if (t)
+		return;
+	if ((r = tk_json_parse(value, strlen(value), "cluster tenant", &o, &err)) < 0 ||
+	    (r = tk_tenant_params_from_json(&m->tenants, o, &p, &err)) < 0 ||
+	    (r = tk_tenant_create(&m->tenants, &p, &t, &err)) < 0)
+		log_error("cluster: cannot create tenant '%s' of the cluster: %s", name, err.msg);
+	else
+		log_info("cluster: created tenant '%s' of the cluster", name);
+}
+
+static void apply_network(struct manager *m, const char *name, const char *value, bool deleted)
+{
+	struct network *n = manager_network(m, name), *made = NULL;
+	_cleanup_(json_decrefp) json_t *o = NULL;
+	struct network_params p = {};
+	const char *tenant;
+	json_int_t mtu = 1500;
+	int nat = 1, r;
+	tk_err err = {};
+
+	if (deleted) {
+		if (n && (r = network_delete(m, n, &err)) < 0)
+			log_error(
+				"cluster: network '%s' was deleted in the cluster but not here: %s",
+				name, err.msg);
+		else if (n)
+			log_info("cluster: deleted network '%s' as the cluster did", name);
+		if (!n || r >= 0)
+			(void)seen_set(m, "network", name, false);
+		return;
+	}
+	(void)seen_set(m, "network", name, true);
+	if (n)
+		return;
+	p.name = name;
+	p.force = true; /* the creating host checked it; this host's own routes are logged */
+	if ((r = tk_json_parse(value, strlen(value), "cluster network", &o, &err)) < 0 ||
+	    (r = tk_json_unpack_lax(o, "cluster network", &err, "{s:s, s?s, s?s, s?I, s?b}",
+				    "tenant", &tenant, "subnet", &p.subnet4, "subnet6", &p.subnet6,
+				    "mtu", &mtu, "nat", &nat)) < 0) {
+		log_error("cluster: network '%s': %s", name, err.msg);
+		return;
+	}
+	if (!(p.tenant = tk_tenant_get(&m->tenants, tenant))) {
+		log_error("cluster: network '%s' of unknown tenant '%s'", name, tenant);
+		return;
+	}
+	p.ipv6 = p.subnet6 != NULL;
+	p.nat = nat;
+	p.mtu = (unsigned)mtu;
+	if ((r = network_create(m, &p, &made, &err)) < 0)
+		log_error("cluster: cannot create network '%s' of the cluster: %s", name, err.msg);
+	else
+		log_info("cluster: created network '%s' (%s) of the cluster", name,
+			 p.subnet4 ? p.subnet4 : p.subnet6);
+}
+
+static json_t *vnis; /* network name -> VNI, from the network records */
+
+static void note_vni(const char *name, const char *value, bool deleted)
+{
+	_cleanup_(json_decrefp) json_t *o = deleted ? NULL : json_loads(value, 0, NULL);
+	json_t *vni = json_object_get(o, "vni");
+
+	if (!vnis && !(vnis = json_object()))
+		return;
+	if (deleted || !json_is_integer(vni))
+		json_object_del(vnis, name);
+	else
+		json_object_set(vnis, name, vni);
+}
+
+static void apply(struct manager *m, const struct cluster_event *ev, json_t *listed)
+{
+	const char *rest = ev->key + strlen(PREFIX);
+	const char *slash = strchr(rest, '/');
+	char kind[32];
+
+	if (strncmp(ev->key, PREFIX, strlen(PREFIX)) != 0 || !slash ||
+	    (size_t)(slash - rest) >= sizeof(kind))
+		return;
+	snprintf(kind, sizeof(kind), "%.*s", (int)(slash - rest), rest);
+	if (listed)
+		json_object_set_new(listed, ev->key, json_true());
+	if (strcmp(kind, "tenants") == 0 && !strchr(slash + 1, '/'))
+		apply_tenant(m, slash + 1, ev->value, ev->deleted);
+	else if (strcmp(kind, "networks") == 0 && !strchr(slash + 1, '/')) {
+		note_vni(slash + 1, ev->value, ev->deleted);
+		apply_network(m, slash + 1, ev->value, ev->deleted);
+	} else if (strcmp(kind, "hosts") == 0 && ev->deleted)
+		log_info("cluster: host '%s' left (its lease ended)", slash + 1);
+	else if (strcmp(kind, "hosts") == 0)
+		log_debug("cluster: host '%s' is up", slash + 1);
+}
+
+/*
+ * After a full list: what this host took from the cluster before but the list lacks was deleted
+ * while it was away (networks first, then tenants).  What it never saw is its own and stays.
+ */
+static void prune(struct manager *m, json_t *listed)
+{
+	char key[512];
+
+	for (struct network *n = m->networks, *next; n; n = next) {
+		next = n->next;
+		key_of(key, sizeof(key), "networks", n->name);
+		if (!json_object_get(listed, key) && seen_get(m, "network", n->name)) {
+			char name[TK_NAME_MAX + 1];
+
+			snprintf(name, sizeof(name), "%s", n->name);
+			apply_network(m, name, "", true);
+		} else if (!json_object_get(listed, key))
+			log_info("cluster: network '%s' is local to this host (not in the cluster)",
+				 n->name);
+	}
+	for (struct tk_tenant *t = m->tenants.list, *next; t; t = next) {
+		next = t->next;
+		key_of(key, sizeof(key), "tenants", t->name);
+		if (!json_object_get(listed, key) && seen_get(m, "tenant", t->name)) {
+			char name[TK_NAME_MAX + 1];
+
+			snprintf(name, sizeof(name), "%s", t->name);
+			apply_tenant(m, name, "", true);
+		} else if (!json_object_get(listed, key))
+			log_info("cluster: tenant '%s' is local to this host (not in the cluster)",
+				 t->name);
+	}
+}
+
+/* A full list arrives in key order, networks/ before tenants/: tenants are applied first. */
+static void apply_list(struct manager *m, struct cluster_event *evs)
+{
+	_cleanup_(json_decrefp) json_t *listed = json_object();
+
+	for (int pass = 0; pass < 2; pass++)
+		for (struct cluster_event *ev = evs; ev && ev->key[0]; ev = ev->next) {
+			bool tenant =
+				strncmp(ev->key, PREFIX "tenants/", strlen(PREFIX "tenants/")) == 0;
+			if ((pass == 0) == tenant)
+				apply(m, ev, listed);
+		}
+	if (listed)
+		prune(m, listed);
+}
+
+static void free_events(struct cluster_event *ev)
+{
+	while (ev) {
+		struct cluster_event *next = ev->next;
+		free(ev->key);
+		free(ev->value);
+		free(ev);
+		ev = next;
+	}
+}
+
+static struct cluster *cluster_of(struct manager *m)
+{
+	return m->cluster;
+}
+
+void cluster_run(struct manager *m)
+{
+	struct cluster *cl = cluster_of(m);
+	struct cluster_event *evs;
+	uint64_t n;
+
+	if (!cl)
+		return;
+	(void)!read(cl->efd, &n, sizeof(n));
+	tk_server_state_lock();
+	pthread_mutex_lock(&cl->lock);
+	evs = cl->queue;
+	/* A list still being queued is applied whole, next time. */
+	for (struct cluster_event *ev = evs; ev; ev = ev->next)
+		if (!ev->key[0] && strcmp(ev->value, "begin") == 0) {
+			struct cluster_event *end = ev->next;
+			while (end && (end->key[0] || strcmp(end->value, "end") != 0))
+				end = end->next;
+			if (!end) {
+				evs = NULL;
+				break;
+			}
+		}
+	if (evs)
+		cl->queue = cl->last = NULL;
+	pthread_mutex_unlock(&cl->lock);
+	for (struct cluster_event *ev = evs; ev; ev = ev->next) {
+		if (!ev->key[0] && strcmp(ev->value, "begin") == 0) {
+			apply_list(m, ev->next);
+			while (ev->next &&
+			       (ev->next->key[0] || strcmp(ev->next->value, "end") != 0))
+				ev = ev->next;
+			continue;
+		}
+		if (ev->key[0])
+			apply(m, ev, NULL);
+	}
+	free_events(evs);
+	cluster_usage_sync(m);
+	tk_server_state_unlock();
+}
+
+int cluster_fd(struct manager *m)
+{
+	struct cluster *cl = cluster_of(m);
+
+	return cl ? cl->efd : -1;
+}
+
+/* ---- usage: which hosts have endpoints on a network ---- */
+
+static bool used_has(struct cluster *cl, const char *name)
+{
+	for (struct used *u = cl->used; u; u = u->next)
+		if (strcmp(u->name, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Before this host's first endpoint on n: usage/<n>/<me>, only while the network exists in etcd.
+ * A delete's txn that finds no usage key and this one exclude each other: whichever etcd orders
+ * first wins.  The key has no lease: a host that is down still has its containers, so its
+ * networks stay until it comes back and detaches them (or an operator removes the key).
+ */
+static int usage_acquire(struct manager *m, const char *network, tk_err *err)
+{
+	struct cluster *cl = cluster_of(m);
+	char nkey[512], ukey[512];
+	struct used *u;
+	bool ok;
+	int r;
+
+	pthread_mutex_lock(&cl->lock);
+	ok = used_has(cl, network);
+	pthread_mutex_unlock(&cl->lock);
+	if (ok)
+		return 0;
+	key_of(nkey, sizeof(nkey), "networks", network);
+	snprintf(ukey, sizeof(ukey), PREFIX "usage/%s/%s", network, cl->cfg.host);
+	{
+		const struct tk_etcd_cmp cmp = { .key = nkey,
+						 .target = TK_ETCD_VERSION,
+						 .result = TK_ETCD_GREATER,
+						 .number = 0 };
+		const struct tk_etcd_op put = { .kind = TK_ETCD_OP_PUT, .key = ukey, .value = "" };
+		r = tk_etcd_txn(cl->etcd, &cmp, 1, &put, 1, NULL, 0, &ok, NULL, err);
+	}
+	set_health(cl, r, err);
+	if (r < 0)
+		return tk_err_wrap(err, r, "cluster");
+	if (!ok)
+		return tk_err_set(err, -ENOENT, "network '%s' is being deleted in the cluster",
+				  network);
+	if (!(u = calloc(1, sizeof(*u))))
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	snprintf(u->name, sizeof(u->name), "%s", network);
+	pthread_mutex_lock(&cl->lock);
+	u->next = cl->used;
+	cl->used = u;
+	pthread_mutex_unlock(&cl->lock);
+	return 0;
+}
+
+void cluster_usage_sync(struct manager *m)
+{
+	struct cluster *cl = cluster_of(m);
+
+	if (!cl)
+		return;
+	pthread_mutex_lock(&cl->lock);
+	for (struct used **pp = &cl->used; *pp;) {
+		struct used *u = *pp;
+		struct network *n = manager_network(m, u->name);
+		char ukey[512];
+
+		if (n && n->n_endpoints > 0) {
+			pp = &u->next;
+			continue;
+		}
+		snprintf(ukey, sizeof(ukey), PREFIX "usage/%s/%s", u->name, cl->cfg.host);
+		if (tk_etcd_delete(cl->etcd, ukey, false, NULL, NULL) < 0) {
+			pp = &u->next; /* again next time */
+			continue;
+		}
+		*pp = u->next;
+		free(u);
+	}
+	pthread_mutex_unlock(&cl->lock);
+}
+
+/* ---- publishing creates and guarding deletes ---- */
+
+static const char *const tenant_keys[] = { "name", "owner_uid", "owner_gid", "allow_subnets" };
+
+/* What another host needs to make the same tenant: the args of tenant.create, limits explicit. */
+static char *tenant_record(json_t *t)
+{
+	_cleanup_(json_decrefp) json_t *o = json_object();
+	const char *k;
+	json_t *v;
+
+	if (!o)
+		return NULL;
+	json_object_foreach(t, k, v)
+	{
+		bool keep = strncmp(k, "max_", 4) == 0;
+
+		for (size_t i = 0; i < ELEMENTSOF(tenant_keys); i++)
+			keep = keep || strcmp(k, tenant_keys[i]) == 0;
+		/* tenant.create takes no owner rather than a null one; a null limit is "unlimited". */
+		if (keep && !(json_is_null(v) && strncmp(k, "owner_", 6) == 0))
+			json_object_set(o, k, v);
+	}
+	return json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+static int publish_tenant(struct manager *m, json_t *t, tk_err *err)
+{
+	struct cluster *cl = cluster_of(m);
+	const char *name = json_string_value(json_object_get(t, "name"));
+	_cleanup_free_ char *value = tenant_record(t);
+	char key[512];
+	bool ok;
+	int r;
+
+	if (!name || !value)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	key_of(key, sizeof(key), "tenants", name);
+	{
+		const struct tk_etcd_cmp cmp = { .key = key,
+						 .target = TK_ETCD_CREATE,
+						 .result = TK_ETCD_EQUAL };
+		const struct tk_etcd_op put = { .kind = TK_ETCD_OP_PUT,
+						.key = key,
+						.value = value };
+		r = tk_etcd_txn(cl->etcd, &cmp, 1, &put, 1, NULL, 0, &ok, NULL, err);
+	}
+	set_health(cl, r, err);
+	if (r < 0)
+		return tk_err_wrap(err, r, "cluster: publishing tenant '%s'", name);
+	if (!ok)
+		return tk_err_set(
+			err, -EEXIST,
+			"tenant '%s' already exists in the cluster (another host made it)", name);
+	(void)seen_set(m, "tenant", name, true);
+	return 0;
+}
+
+static void subnet_key(char *buf, size_t size, const char *cidr)
+{
+	char c[64];
+
+	snprintf(c, sizeof(c), "%s", cidr);
+	for (char *p = c; *p; p++)
+		if (*p == '/')
+			*p = '-';
+	key_of(buf, size, "subnets", c);
+}
+
+/*
+ * One txn: the network, its subnets and a VNI, each only if nobody has it, and only while its
+ * tenant exists.  A VNI someone has is tried again with another; anything else taken fails.
+ */
+static int publish_network(struct manager *m, json_t *net, tk_err *err)
+{
+	struct cluster *cl = cluster_of(m);
+	const char *name = json_string_value(json_object_get(net, "name"));
+	const char *tenant = json_string_value(json_object_get(net, "tenant"));
+	const char *s4 = json_string_value(json_object_get(net, "subnet"));
+	const char *s6 = json_string_value(json_object_get(net, "subnet6"));
+	char nkey[512], tkey[512], ikey[512], s4key[512], s6key[512], vkey[512], vname[16];
+	int r;
+
+	if (!name || !tenant)
+		return tk_err_set(err, -EINVAL, "cluster: a network without name or tenant");
+	key_of(nkey, sizeof(nkey), "networks", name);
+	key_of(tkey, sizeof(tkey), "tenants", tenant);
+	snprintf(ikey, sizeof(ikey), PREFIX "tenant-networks/%s/%s", tenant, name);
+	subnet_key(s4key, sizeof(s4key), s4 ? s4 : "");
+	subnet_key(s6key, sizeof(s6key), s6 ? s6 : "");
+	for (int attempt = 0; attempt < 16; attempt++) {
+		uint32_t vni = 1 + (uint32_t)(random() % VNI_MAX);
+		_cleanup_free_ char *value = NULL;
+		struct tk_etcd_cmp cmp[5];
+		struct tk_etcd_op ops[5];
+		struct tk_etcd_kvs kvs = {};
+		size_t nc = 0, no = 0;
+		json_t *rec;
+		bool ok;
+
+		snprintf(vname, sizeof(vname), "%u", vni);
+		key_of(vkey, sizeof(vkey), "vnis", vname);
+		rec = json_pack("{s:s, s:s, s:O, s:O, s:I, s:s}", "name", name, "tenant", tenant,
+				"mtu", json_object_get(net, "mtu"), "nat",
+				json_object_get(net, "nat"), "vni", (json_int_t)vni, "created_by",
+				cl->cfg.host);
+		if (rec && s4)
+			json_object_set_new(rec, "subnet", json_string(s4));
+		if (rec && s6)
+			json_object_set_new(rec, "subnet6", json_string(s6));
+		value = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		json_decref(rec);
+		if (!value)
+			return tk_err_set(err, -ENOMEM, "out of memory");
+		cmp[nc++] = (struct tk_etcd_cmp){ .key = tkey,
+						  .target = TK_ETCD_VERSION,
+						  .result = TK_ETCD_GREATER };
+		cmp[nc++] = (struct tk_etcd_cmp){ .key = nkey, .target = TK_ETCD_CREATE };
+		cmp[nc++] = (struct tk_etcd_cmp){ .key = vkey, .target = TK_ETCD_CREATE };
+		ops[no++] =
+			(struct tk_etcd_op){ .kind = TK_ETCD_OP_PUT, .key = nkey, .value = value };
+		ops[no++] =
+			(struct tk_etcd_op){ .kind = TK_ETCD_OP_PUT, .key = vkey, .value = name };
+		ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_PUT, .key = ikey, .value = "" };
+		if (s4) {
+			cmp[nc++] = (struct tk_etcd_cmp){ .key = s4key, .target = TK_ETCD_CREATE };
+			ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_PUT,
+							 .key = s4key,
+							 .value = name };
+		}
+		if (s6) {
+			cmp[nc++] = (struct tk_etcd_cmp){ .key = s6key, .target = TK_ETCD_CREATE };
+			ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_PUT,
+							 .key = s6key,
+							 .value = name };
+		}
+		{
+			/* On failure, read back each compared key to say which one was taken. */
+			struct tk_etcd_op get[5];
+			for (size_t i = 0; i < nc; i++)
+				get[i] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_GET,
+							      .key = cmp[i].key };
+			r = tk_etcd_txn(cl->etcd, cmp, nc, ops, no, get, nc, &ok, &kvs, err);
+		}
+		set_health(cl, r, err);
+		if (r < 0)
+			return tk_err_wrap(err, r, "cluster: publishing network '%s'", name);
+		if (ok) {
+			tk_etcd_kvs_done(&kvs);
+			note_vni(name, value, false);
+			(void)seen_set(m, "network", name, true);
+			return 0;
+		}
+		{
+			bool has_tenant = false, vni_taken = false;
+			const char *taken = NULL;
+
+			for (size_t i = 0; i < kvs.n; i++) {
+				if (strcmp(kvs.kv[i].key, tkey) == 0)
+					has_tenant = true;
+				else if (strcmp(kvs.kv[i].key, vkey) == 0)
+					vni_taken = true;
+				else if (!taken)
+					taken = kvs.kv[i].key + strlen(PREFIX);
+			}
+			if (!has_tenant)
+				r = tk_err_set(err, -ENOENT,
+					       "tenant '%s' does not exist in the cluster", tenant);
+			else if (taken)
+				r = tk_err_set(
+					err, -EEXIST,
+					"'%s' is taken in the cluster (another host made it)",
+					taken);
+			tk_etcd_kvs_done(&kvs);
+			if (!has_tenant || taken || !vni_taken)
+				return r < 0 ? r : tk_err_set(err, -EAGAIN, "cluster: txn lost");
+		}
+	}
+	return tk_err_set(err, -EAGAIN, "cluster: no free VNI found for network '%s'", name);
+}
+
+/* Deletes the network's keys unless a host has endpoints on it. */
+static int unpublish_network(struct manager *m, struct network *n, tk_err *err)
+{
+	struct cluster *cl = cluster_of(m);
+	char nkey[512], ukey[512], ikey[512], s4[512], s6[512], vkey[512], buf[TK_PREFIX_STRLEN];
+	json_t *vni = json_object_get(vnis, n->name);
+	struct tk_etcd_op ops[5];
+	struct tk_etcd_kvs kvs = {};
+	size_t no = 0;
+	bool ok;
+	int r;
+
+	cluster_usage_sync(m);
+	key_of(nkey, sizeof(nkey), "networks", n->name);
+	snprintf(ukey, sizeof(ukey), PREFIX "usage/%s/", n->name);
+	snprintf(ikey, sizeof(ikey), PREFIX "tenant-networks/%s/%s", n->tenant->name, n->name);
+	subnet_key(s4, sizeof(s4), n->has4 ? tk_prefix_format(&n->subnet4, buf, sizeof(buf)) : "");
+	subnet_key(s6, sizeof(s6), n->has6 ? tk_prefix_format(&n->subnet6, buf, sizeof(buf)) : "");
+	snprintf(vkey, sizeof(vkey), PREFIX "vnis/%" JSON_INTEGER_FORMAT, json_integer_value(vni));
+	ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_DELETE, .key = nkey };
+	ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_DELETE, .key = ikey };
+	if (vni)
+		ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_DELETE, .key = vkey };
+	if (n->has4)
+		ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_DELETE, .key = s4 };
+	if (n->has6)
+		ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_DELETE, .key = s6 };
+	{
+		const struct tk_etcd_cmp cmp = { .key = ukey,
+						 .prefix = true,
+						 .target = TK_ETCD_CREATE };
+		const struct tk_etcd_op get = { .kind = TK_ETCD_OP_GET,
+						.key = ukey,
+						.prefix = true };
+		r = tk_etcd_txn(cl->etcd, &cmp, 1, ops, no, &get, 1, &ok, &kvs, err);
+	}
+	set_health(cl, r, err);
+	if (r < 0)
+		return tk_err_wrap(err, r, "cluster: deleting network '%s'", n->name);
+	if (!ok) {
+		char hosts[256] = "";
+
+		for (size_t i = 0; i < kvs.n; i++) {
+			const char *h = kvs.kv[i].key + strlen(ukey);
+			size_t l = strlen(hosts);
+
+			snprintf(hosts + l, sizeof(hosts) - l, "%s'%s'", l ? ", " : "", h);
+		}
+		tk_etcd_kvs_done(&kvs);
+		return tk_err_set(err, -EBUSY, "network '%s' still has endpoints on host(s) %s",
+				  n->name, hosts);
+	}
+	note_vni(n->name, NULL, true);
+	(void)seen_set(m, "network", n->name, false);
+	return 0;
+}
+
+static int unpublish_tenant(struct manager *m, const char *name, tk_err *err)
+{
+	struct cluster *cl = cluster_of(m);
+	char tkey[512], ikey[512];
+	bool ok;
+	int r;
+
+	key_of(tkey, sizeof(tkey), "tenants", name);
+	snprintf(ikey, sizeof(ikey), PREFIX "tenant-networks/%s/", name);
+	{
+		const struct tk_etcd_cmp cmp = { .key = ikey,
+						 .prefix = true,
+						 .target = TK_ETCD_CREATE };
+		const struct tk_etcd_op del = { .kind = TK_ETCD_OP_DELETE, .key = tkey };
+		r = tk_etcd_txn(cl->etcd, &cmp, 1, &del, 1, NULL, 0, &ok, NULL, err);
+	}
+	set_health(cl, r, err);
+	if (r < 0)
+		return tk_err_wrap(err, r, "cluster: deleting tenant '%s'", name);
+	if (!ok)
+		return tk_err_set(err, -EBUSY, "tenant '%s' still has networks in the cluster",
+				  name);
+	(void)seen_set(m, "tenant", name, false);
+	return 0;
+}
+
+/* ---- the ops cluster mode changes ---- */
+
+static json_t *reply_error(const char *op, const struct tk_caller *c, int r, tk_err *err)
+{
+	return tk_server_reply(op, r, NULL, c, err);
+}
+
+static bool reply_ok(json_t *reply)
+{
+	return json_is_true(json_object_get(reply, "ok"));
+}
+
+static void add_vni(json_t *net)
+{
+	const char *name = json_string_value(json_object_get(net, "name"));
+	json_t *vni = name ? json_object_get(vnis, name) : NULL;
+
+	json_object_set(net, "vni", vni ? vni : json_null());
+}
+
+static json_t *hosts_json(struct manager *m, tk_err *err, int *ret)
+{
+	struct cluster *cl = cluster_of(m);
+	struct tk_etcd_kvs members = {}, live = {};
+	json_t *list = json_array();
+
+	if ((*ret = tk_etcd_get(cl->etcd, PREFIX "members/", true, &members, err)) < 0 ||
+	    (*ret = tk_etcd_get(cl->etcd, PREFIX "hosts/", true, &live, err)) < 0) {
+		set_health(cl, *ret, err);
+		tk_etcd_kvs_done(&members);
+		json_decref(list);
+		return NULL;
+	}
+	set_health(cl, 0, NULL);
+	for (size_t i = 0; i < members.n; i++) {
+		const char *name = members.kv[i].key + strlen(PREFIX "members/");
+		_cleanup_(json_decrefp) json_t *v = json_loads(members.kv[i].value, 0, NULL);
+		json_t *h;
+		int64_t ttl = -1;
+		bool up = false;
+
+		for (size_t j = 0; j < live.n; j++)
+			if (strcmp(live.kv[j].key + strlen(PREFIX "hosts/"), name) == 0) {
+				up = true;
+				if (tk_etcd_lease_ttl(cl->etcd, live.kv[j].lease, &ttl, NULL) < 0)
+					ttl = -1;
+			}
+		h = json_pack("{s:s, s:o, s:s, s:o, s:b}", "name", name, "underlay",
+			      json_incref(json_object_get(v, "underlay")) ?: json_null(), "state",
+			      up ? "up" : "down", "lease_ttl",
+			      ttl >= 0 ? json_integer(ttl) : json_null(), "self",
+			      strcmp(name, cl->cfg.host) == 0);
+		json_array_append_new(list, h);
+	}
+	tk_etcd_kvs_done(&members);
+	tk_etcd_kvs_done(&live);
+	return list;
+}
+
+json_t *cluster_status_json(struct manager *m)
+{
+	struct cluster *cl = cluster_of(m);
+	json_t *o;
+
+	if (!cl)
+		return json_null();
+	pthread_mutex_lock(&cl->lock);
+	o = json_pack("{s:s, s:s, s:s, s:I, s:b, s:b, s:o, s:o}", "host", cl->cfg.host, "underlay",
+		      cl->cfg.underlay, "etcd", cl->cfg.endpoints, "ttl", (json_int_t)cl->cfg.ttl,
+		      "registered", cl->lease != 0, "healthy", cl->healthy, "error",
+		      cl->error[0] ? json_string(cl->error) : json_null(), "last_contact",
+		      cl->last_ok ? json_integer(cl->last_ok) : json_null());
+	pthread_mutex_unlock(&cl->lock);
+	return o;
+}
+
+static json_t *op_hosts(struct manager *m, const struct tk_caller *c, json_t *request)
+{
+	json_t *args = json_object_get(request, "args"), *list;
+	tk_err err = {};
+	int r;
+
+	if (args && (r = tk_json_unpack(args, "host.list args", &err, "{}")) < 0)
+		return reply_error("host.list", c, r, &err);
+	if (!(list = hosts_json(m, &err, &r)))
+		return reply_error("host.list", c, r, &err);
+	return tk_server_reply("host.list", 0, json_pack("{s:o}", "hosts", list), c, &err);
+}
+
+static json_t *create_then_publish(struct manager *m, const struct tk_caller *c, json_t *request,
+				   const char *op, bool tenant)
+{
+	json_t *reply = rpc_dispatch(m, c, request), *result;
+	tk_err err = {};
+	int r;
+
+	if (!reply_ok(reply))
+		return reply;
+	result = json_object_get(reply, "result");
+	r = tenant ? publish_tenant(m, result, &err) : publish_network(m, result, &err);
+	if (r < 0) {
+		/* Undo the local create: the cluster refused it. */
+		const char *name = json_string_value(json_object_get(result, "name"));
+		tk_err undo = {};
+
+		if (tenant) {
+			struct tk_tenant *t = tk_tenant_get(&m->tenants, name);
+			if (t && tk_tenant_delete(&m->tenants, t, &undo) < 0)
+				log_error("cluster: undoing tenant '%s': %s", name, undo.msg);
+		} else {
+			struct network *n = manager_network(m, name);
+			if (n && network_delete(m, n, &undo) < 0)
+				log_error("cluster: undoing network '%s': %s", name, undo.msg);
+		}
+		json_decref(reply);
+		return reply_error(op, c, r, &err);
+	}
+	if (!tenant)
+		add_vni(result);
+	return reply;
+}
+
+static json_t *delete_guarded(struct manager *m, const struct tk_caller *c, json_t *request,
+			      const char *op, bool tenant)
+{
+	const char *name =
+		json_string_value(json_object_get(json_object_get(request, "args"), "name"));
+	tk_err err = {};
+	int r;
+
+	if (!name)
+		return rpc_dispatch(m, c, request); /* its own error */
+	if (tenant) {
+		struct tk_tenant *t = NULL;
+
+		if ((r = tk_require_admin(c, op, &err)) < 0 ||
+		    (r = tk_tenant_find(&m->tenants, c, name, &t, &err)) < 0)
+			return reply_error(op, c, r, &err);
+		if (t->n_networks > 0)
+			return rpc_dispatch(m, c, request); /* refused locally, with its message */
+		r = unpublish_tenant(m, name, &err);
+	} else {
+		struct network *n = manager_network(m, name);
+
+		if (!n)
+			return rpc_dispatch(m, c, request);
+		if ((r = caller_may_manage(c, n->tenant, &err)) < 0)
+			return reply_error(op, c, r, &err);
+		if (n->n_endpoints > 0)
+			return rpc_dispatch(m, c, request);
+		r = unpublish_network(m, n, &err);
+	}
+	if (r < 0)
+		return reply_error(op, c, r, &err);
+	return rpc_dispatch(m, c, request);
+}
+
+json_t *cluster_dispatch(struct manager *m, const struct tk_caller *c, json_t *request)
+{
+	const char *op = json_string_value(json_object_get(request, "op"));
+	json_t *reply, *result;
+
+	if (op && strcmp(op, "host.list") == 0 && !m->cluster) {
+		tk_err err = {};
+		return reply_error(
+			op, c,
+			tk_err_set(&err, -EOPNOTSUPP,
+				   "netd is not in cluster mode (no --cluster): no hosts"),
+			&err);
+	}
+	if (!m->cluster || !op)
+		return rpc_dispatch(m, c, request);
+	if (strcmp(op, "host.list") == 0)
+		return op_hosts(m, c, request);
+	if (strcmp(op, "tenant.create") == 0 || strcmp(op, "network.create") == 0)
+		return create_then_publish(m, c, request, op, op[0] == 't');
+	if (strcmp(op, "tenant.delete") == 0 || strcmp(op, "network.delete") == 0)
+		return delete_guarded(m, c, request, op, op[0] == 't');
+	if (strcmp(op, "endpoint.add") == 0) {
+		json_t *args = json_object_get(request, "args");
+		const char *network = json_string_value(json_object_get(args, "network"));
+		struct network *n = network ? manager_network(m, network) : NULL;
+		tk_err err = {};
+		int r;
+
+		/*
+		 * Only for a caller who may use the network (the local op answers the others), and
+		 * a network of the cluster: one made before cluster mode stays this host's own.
+		 */
+		if (n && caller_may_manage(c, n->tenant, NULL) >= 0 &&
+		    seen_get(m, "network", network) && (r = usage_acquire(m, network, &err)) < 0)
+			return reply_error(op, c, r, &err);
+	}
+	reply = rpc_dispatch(m, c, request);
+	result = json_object_get(reply, "result");
+	if (!reply_ok(reply))
+		;
+	else if (strcmp(op, "status") == 0)
+		json_object_set_new(result, "cluster", cluster_status_json(m));
+	else if (strcmp(op, "network.inspect") == 0)
+		add_vni(result);
+	else if (strcmp(op, "network.list") == 0) {
+		size_t i;
+		json_t *net;
+
+		json_array_foreach(json_object_get(result, "networks"), i, net) add_vni(net);
+	}
+	if (strncmp(op, "endpoint.", 9) == 0)
+		cluster_usage_sync(m);
+	return reply;
+}
+
+/* ---- start and stop ---- */
+
+int cluster_open(struct manager *m, const struct cluster_config *cfg, tk_err *err)
+{
+	struct cluster *cl;
+	sigset_t all, old;
+	int r;
+
+	if (!cfg->endpoints)
+		return 0;
+	if (!cfg->host || !cfg->host[0] || !cfg->underlay || !cfg->underlay[0])
+		return tk_err_set(err, -EINVAL, "--cluster needs --host-name and --underlay");
+	if ((r = tk_name_validate(cfg->host, "host name", err)) < 0)
+		return r;
+	{
+		struct tk_addr a;
+		if ((r = tk_addr_parse(cfg->underlay, &a, err)) < 0)
+			return tk_err_wrap(err, r, "--underlay");
+	}
+	if (cfg->ttl < 2 || cfg->ttl > 10)
+		return tk_err_set(err, -EINVAL, "--cluster-ttl %u is out of range (2..10 s)",
+				  cfg->ttl);
+	if ((r = tk_store_exec(m->store,
+			       "CREATE TABLE IF NOT EXISTS cluster_seen (kind TEXT NOT NULL, "
+			       "name TEXT NOT NULL, PRIMARY KEY (kind, name));",
+			       err)) < 0)
+		return r;
+	if (!(cl = calloc(1, sizeof(*cl))))
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	cl->cfg = *cfg;
+	cl->efd = -1;
+	pthread_mutex_init(&cl->lock, NULL);
+	m->cluster = cl;
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	if ((cl->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		return tk_err_set(err, -errno, "eventfd: %m");
+	if ((r = tk_etcd_open(cfg->endpoints, 3000, &cl->etcd, err)) < 0)
+		return r;
+	/* At start etcd must answer: a host that cannot register does not serve. */
+	if ((r = host_register(cl, cl->etcd, err)) < 0)
+		return tk_err_wrap(err, r, "cluster: registering host '%s' at %s", cfg->host,
+				   cfg->endpoints);
+	set_health(cl, 0, NULL);
+	/* The threads take no signal: SIGTERM is the loop's (signalfd), blocked there later. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (pthread_create(&cl->keeper, NULL, keeper_thread, cl) != 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return tk_err_set(err, -EAGAIN, "cannot start the cluster keeper thread");
+	}
+	if (pthread_create(&cl->watcher, NULL, watcher_thread, cl) != 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		cl->stop = true;
+		pthread_join(cl->keeper, NULL);
+		return tk_err_set(err, -EAGAIN, "cannot start the cluster watch thread");
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	cl->threads = true;
+	return 0;
+}
+
+void cluster_close(struct manager *m)
+{
+	struct cluster *cl = cluster_of(m);
+
+	if (!cl)
+		return;
+	cl->stop = true;
+	if (cl->threads) {
+		pthread_join(cl->keeper, NULL);
+		pthread_join(cl->watcher, NULL);
+	}
+	/* Leaving on purpose: the host key goes now rather than after the TTL. */
+	if (cl->lease && cl->etcd)
+		(void)tk_etcd_lease_revoke(cl->etcd, cl->lease, NULL);
+	tk_etcd_close(cl->etcd);
+	free_events(cl->queue);
+	while (cl->used) {
+		struct used *u = cl->used;
+		cl->used = u->next;
+		free(u);
+	}
+	if (cl->efd >= 0)
+		close(cl->efd);
+	pthread_mutex_destroy(&cl->lock);
+	free(cl);
+	m->cluster = NULL;
+	json_decref(vnis);
+	vnis = NULL;
+}

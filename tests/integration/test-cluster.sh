@@ -1,0 +1,264 @@
+#!/bin/bash
+# netd --cluster: three "hosts" (network namespaces h1..h3, each with its own netd, socket and
+# state) on an underlay bridge, and a real etcd started here on the underlay.  Tenants and
+# networks made on one host appear on the others (same name, subnet, VNI, limits, owner); deletes
+# are refused while a host has endpoints; races for a subnet have one winner and leave nothing
+# behind; a killed host's lease expires and shows in `netctl list hosts`; a host that was down
+# catches up; etcd down gives a clear error.
+. "$(dirname "$0")/lib.sh"
+
+command -v etcd >/dev/null || tk_skip "etcd missing (Debian etcd-server; scripts/deps.sh)"
+ETCD_URL=http://192.0.2.254:2379
+TTL=3
+declare -A PIDS
+
+ip link add ul0 type bridge && ip link set ul0 up && ip addr add 192.0.2.254/24 dev ul0 ||
+	tk_skip "cannot make the underlay bridge"
+
+etcd_start() {
+	etcd --name infra --data-dir "$TK_TMP/etcd" \
+		--listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
+		--listen-peer-urls http://127.0.0.1:2380 \
+		--initial-advertise-peer-urls http://127.0.0.1:2380 \
+		--initial-cluster infra=http://127.0.0.1:2380 >>"$TK_TMP/etcd.log" 2>&1 &
+	ETCD_PID=$!
+	for _ in $(seq 100); do
+		curl -sf "$ETCD_URL/health" 2>/dev/null | grep -q true && return 0
+		sleep 0.1
+	done
+	echo "etcd did not start:" >&2
+	tail -20 "$TK_TMP/etcd.log" >&2
+	exit 1
+}
+
+cleanup() {
+	for h in "${!PIDS[@]}"; do kill -9 "${PIDS[$h]}" 2>/dev/null; done
+	[ -n "${ETCD_PID:-}" ] && kill -9 "$ETCD_PID" 2>/dev/null
+	tk_cleanup
+}
+trap cleanup EXIT
+
+# host_add N: namespace hN with eth0 192.0.2.N on the underlay.
+host_add() {
+	ip netns add "h$1" && ip -n "h$1" link set lo up &&
+		ip link add "ul$1" type veth peer name eth0 netns "h$1" &&
+		ip link set "ul$1" master ul0 up &&
+		ip -n "h$1" addr add "192.0.2.$1/24" dev eth0 && ip -n "h$1" link set eth0 up
+	mkdir -p "$TK_TMP/h$1/state"
+}
+
+# host_start N [flags]: hN's netd in cluster mode.
+host_start() {
+	local n=$1
+	shift
+	ip netns exec "h$n" "$NETD" --socket "$TK_TMP/h$n/netd.sock" --state-dir "$TK_TMP/h$n/state" \
+		--cluster "$ETCD_URL" --host-name "h$n" --underlay "192.0.2.$n" --cluster-ttl "$TTL" \
+		--socket-group 4242 "$@" >>"$TK_TMP/h$n.log" 2>&1 &
+	PIDS[$n]=$!
+	for _ in $(seq 100); do
+		on "$n" status >/dev/null 2>&1 && return 0
+		kill -0 "${PIDS[$n]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "netd of h$n did not start:" >&2
+	cat "$TK_TMP/h$n.log" >&2
+	exit 1
+}
+
+host_kill() {
+	kill -9 "${PIDS[$1]}" 2>/dev/null
+	wait "${PIDS[$1]}" 2>/dev/null
+	unset "PIDS[$1]"
+}
+
+on() { # on N netctl-args...
+	local n=$1
+	shift
+	TK_NETD_SOCKET=$TK_TMP/h$n/netd.sock "$NETCTL" "$@"
+}
+
+# wait_for DESC SECONDS command...: the command succeeds within SECONDS.
+wait_for() {
+	local desc=$1 secs=$2 i
+	shift 2
+	for i in $(seq $((secs * 10))); do
+		"$@" >/dev/null 2>&1 && { ok "$desc"; return 0; }
+		sleep 0.1
+	done
+	not_ok "$desc: '$*' did not succeed within $secs s"
+	return 1
+}
+
+jfield() { # jfield N what name field
+	on "$1" --json inspect "$2" "$3" 2>/dev/null | jq -r ".$4"
+}
+
+etcd_start
+chmod 0755 "$TK_TMP"
+for n in 1 2 3; do host_add "$n"; done
+for n in 1 2 3; do host_start "$n"; done
+
+# --- membership ---
+hosts=$(on 1 --json list hosts | jq -r '[.hosts[] | .name + "=" + .state + "=" + .underlay] | join(" ")')
+expect_eq "three hosts are up" "h1=up=192.0.2.1 h2=up=192.0.2.2 h3=up=192.0.2.3" "$hosts"
+expect_eq "list hosts marks this host" "h2" "$(on 2 --json list hosts | jq -r '.hosts[] | select(.self) | .name')"
+expect_eq "status shows the cluster" "h1 true" "$(on 1 --json status | jq -r '.cluster.host + " " + (.cluster.registered|tostring)')"
+on 1 list hosts | grep -q "^h3 .*192.0.2.3 .*up" && ok "list hosts prints a table" ||
+	not_ok "table: $(on 1 list hosts)"
+
+# A second host with a live host's name is refused.
+host_add 4
+out=$(ip netns exec h4 "$NETD" --socket "$TK_TMP/h4/netd.sock" --state-dir "$TK_TMP/h4/state" \
+	--cluster "$ETCD_URL" --host-name h1 --underlay 192.0.2.4 2>&1)
+grep -q "host name 'h1' is taken by a live host with underlay '192.0.2.1'" <<<"$out" &&
+	ok "a live host's name is refused to another host" || not_ok "h4 as h1: $out"
+out=$(ip netns exec h4 "$NETD" --socket "$TK_TMP/h4/netd.sock" --state-dir "$TK_TMP/h4/state" \
+	--host-name h4 2>&1)
+grep -q "need --cluster" <<<"$out" && ok "--host-name without --cluster is refused" || not_ok "$out"
+
+# The same flags from a file: h4 joins with --cluster-config.
+printf '{"etcd": "%s", "host_name": "h4", "underlay": "192.0.2.4", "ttl": %d}\n' "$ETCD_URL" "$TTL" \
+	>"$TK_TMP/h4/cluster.json"
+ip netns exec h4 "$NETD" --socket "$TK_TMP/h4/netd.sock" --state-dir "$TK_TMP/h4/state" \
+	--cluster-config "$TK_TMP/h4/cluster.json" >>"$TK_TMP/h4.log" 2>&1 &
+PIDS[4]=$!
+wait_for "h4 joins with --cluster-config" 5 \
+	bash -c "TK_NETD_SOCKET=$TK_TMP/h1/netd.sock $NETCTL --json list hosts | jq -e '.hosts[] | select(.name == \"h4\" and .state == \"up\" and .underlay == \"192.0.2.4\")'"
+kill -TERM "${PIDS[4]}"
+wait "${PIDS[4]}" && ok "h4 stops cleanly" || not_ok "h4 exited with $?: $(tail -5 "$TK_TMP/h4.log")"
+unset "PIDS[4]"
+expect_eq "h4 left on SIGTERM: down at once (its lease revoked)" "down" \
+	"$(on 1 --json list hosts | jq -r '.hosts[] | select(.name == "h4") | .state')"
+echo '{"etcd": "http://x:1", "host_name": "h4"}' >"$TK_TMP/h4/bad.json"
+out=$(ip netns exec h4 "$NETD" --socket "$TK_TMP/h4/netd.sock" --state-dir "$TK_TMP/h4/state" \
+	--cluster-config "$TK_TMP/h4/bad.json" 2>&1)
+grep -q "underlay" <<<"$out" && ok "a config file without underlay is refused: $out" || not_ok "bad config: $out"
+
+# A netd without --cluster is the single-host netd: no hosts to list.
+tk_netd_start
+out=$("$NETCTL" list hosts 2>&1)
+grep -q "not in cluster mode" <<<"$out" && ok "list hosts on a single-host netd: $out" || not_ok "$out"
+expect_eq "its status has no cluster" "null" "$("$NETCTL" --json status | jq -c .cluster)"
+tk_netd_stop
+
+# --- tenants ---
+expect_ok "create tenant acme on h1" on 1 create tenant acme --owner 4242 --max-networks 6 --max-endpoints 50
+wait_for "acme appears on h2" 5 on 2 inspect tenant acme
+wait_for "acme appears on h3" 5 on 3 inspect tenant acme
+expect_eq "same owner and limits on h3" "4242 6 50" \
+	"$(on 3 --json inspect tenant acme | jq -r '"\(.owner_uid) \(.max_networks) \(.max_endpoints)"')"
+expect_eq "same max_addresses4 on h2" "$(jfield 1 tenant acme max_addresses4)" "$(jfield 2 tenant acme max_addresses4)"
+expect_fail "the same tenant again on h2 fails" on 2 create tenant acme
+# The owner may act on every host: uid 4242 lists acme's networks on h3.
+expect_ok "create tenant globex on h3" on 3 create tenant globex
+
+# --- networks ---
+expect_ok "create tenant-net web on h1" on 1 create tenant-net web --tenant acme
+wait_for "web appears on h2" 5 on 2 inspect network web
+wait_for "web appears on h3" 5 on 3 inspect network web
+vni=$(jfield 1 network web vni)
+[[ $vni =~ ^[0-9]+$ ]] && [ "$vni" -ge 1 ] && [ "$vni" -lt 16777216 ] &&
+	ok "web has a VNI ($vni)" || not_ok "web's VNI: '$vni'"
+for n in 2 3; do
+	expect_eq "web on h$n: same subnet, VNI, tenant, MTU" \
+		"$(on 1 --json inspect network web | jq -c '[.subnet, .vni, .tenant, .mtu, .nat]')" \
+		"$(on "$n" --json inspect network web | jq -c '[.subnet, .vni, .tenant, .mtu, .nat]')"
+done
+# Authorisation travels with the tenant: its owner (uid 4242) may use web on h3, where it was
+# not created; another uid in the socket's group may not.
+expect_eq "acme's owner inspects web on h3" "web" \
+	"$(TK_NETD_SOCKET=$TK_TMP/h3/netd.sock setpriv --reuid 4242 --regid 4242 --clear-groups "$NETCTL" --json inspect network web | jq -r .name)"
+out=$(TK_NETD_SOCKET=$TK_TMP/h3/netd.sock setpriv --reuid 4343 --regid 4343 --groups 4242 "$NETCTL" inspect network web 2>&1)
+grep -qE "not allowed|may not|permission|denied|EACCES|owner" <<<"$out" &&
+	ok "another uid is refused on h3: $out" || not_ok "uid 4343 on h3: $out"
+br=$(jfield 2 network web bridge)
+ip -n h2 link show "$br" >/dev/null 2>&1 && ok "h2 made web's bridge ($br)" || not_ok "no bridge $br on h2"
+expect_ok "create tenant-net db on h2 with a subnet" on 2 create tenant-net db --tenant acme --subnet 10.99.0.0/24 --mtu 1400
+wait_for "db appears on h1" 5 on 1 inspect network db
+wait_for "db appears on h3" 5 on 3 inspect network db
+expect_eq "db on h3: the subnet and MTU of h2" "10.99.0.0/24 1400" "$(on 3 --json inspect network db | jq -r '"\(.subnet) \(.mtu)"')"
+[ "$(jfield 3 network db vni)" != "$vni" ] && [ "$(jfield 3 network db vni)" = "$(jfield 2 network db vni)" ] &&
+	ok "db has its own VNI, the same on every host" || not_ok "db VNI: $(jfield 2 network db vni) / $(jfield 3 network db vni) vs web $vni"
+out=$(on 3 create tenant-net web --tenant globex 2>&1)
+expect_eq "a network name taken in the cluster is refused" 1 "$(grep -c "already exists" <<<"$out")"
+
+# Two hosts race for one subnet: one wins, the loser keeps nothing.
+on 1 create tenant-net race1 --tenant acme --subnet 10.98.0.0/24 >"$TK_TMP/race1" 2>&1 &
+p1=$!
+on 3 create tenant-net race3 --tenant globex --subnet 10.98.0.0/24 >"$TK_TMP/race3" 2>&1 &
+p3=$!
+wait "$p1"; r1=$?
+wait "$p3"; r3=$?
+expect_eq "one of two creates of one subnet wins" 1 "$(((r1 == 0) + (r3 == 0)))"
+winner=race1 loser=race3 lhost=3
+[ "$r3" = 0 ] && winner=race3 loser=race1 lhost=1
+grep -qE "taken in the cluster|already|overlap" "$TK_TMP/$loser" && ok "the loser says why: $(cat "$TK_TMP/$loser")" ||
+	not_ok "loser's message: $(cat "$TK_TMP/$loser")"
+sleep 1
+for n in 1 2 3; do
+	expect_eq "h$n: only $winner holds 10.98.0.0/24" "$winner" \
+		"$(on "$n" --json list networks | jq -r '[.networks[] | select(.subnet == "10.98.0.0/24") | .name] | join(",")')"
+done
+expect_ok "delete $winner" on 1 delete network "$winner"
+
+# --- deletes while a host has endpoints ---
+ip netns add c2 && ip -n c2 link set lo up
+expect_ok "attach a container to web on h2" on 2 attach web c2 /run/netns/c2
+out=$(on 1 delete network web 2>&1)
+grep -q "network 'web' still has endpoints on host(s) 'h2'" <<<"$out" &&
+	ok "h1 refuses to delete web while h2 has an endpoint" || not_ok "delete web on h1: $out"
+out=$(on 3 delete network web 2>&1)
+[ -n "$out" ] && grep -q "'h2'" <<<"$out" && ok "so does h3" || not_ok "delete web on h3: $out"
+expect_ok "web still exists on h1" on 1 inspect network web
+out=$(on 1 delete tenant acme 2>&1)
+grep -q "still" <<<"$out" && ok "the tenant of networks is not deleted: $out" || not_ok "delete acme: $out"
+expect_ok "detach on h2" on 2 detach c2
+expect_ok "h1 deletes web once h2 has no endpoint on it" on 1 delete network web
+wait_for "web is gone from h2" 5 bash -c "! TK_NETD_SOCKET=$TK_TMP/h2/netd.sock $NETCTL inspect network web"
+wait_for "and its bridge from h2's kernel" 5 bash -c "! ip -n h2 link show $br"
+wait_for "web is gone from h3" 5 bash -c "! TK_NETD_SOCKET=$TK_TMP/h3/netd.sock $NETCTL inspect network web"
+
+# --- a host that dies, misses changes, and returns ---
+expect_ok "create tenant ephemeral on h1" on 1 create tenant ephemeral
+wait_for "ephemeral reaches h3" 5 on 3 inspect tenant ephemeral
+host_kill 3
+start=$(date +%s)
+wait_for "h3's lease expires: h1 lists it down within 3 TTL" $((3 * TTL + 2)) \
+	bash -c "TK_NETD_SOCKET=$TK_TMP/h1/netd.sock $NETCTL --json list hosts | jq -e '.hosts[] | select(.name == \"h3\" and .state == \"down\")'"
+echo "# h3 down after $(($(date +%s) - start)) s"
+expect_eq "h2 sees the same" "down" "$(on 2 --json list hosts | jq -r '.hosts[] | select(.name == "h3") | .state')"
+expect_ok "while h3 is down: create tenant late on h2" on 2 create tenant late
+expect_ok "while h3 is down: delete tenant ephemeral on h1" on 1 delete tenant ephemeral
+host_start 3
+expect_eq "h3 is up again" "up" "$(on 1 --json list hosts | jq -r '.hosts[] | select(.name == "h3") | .state')"
+wait_for "h3 caught up: it has late" 5 on 3 inspect tenant late
+wait_for "h3 caught up: ephemeral is gone" 5 bash -c "! TK_NETD_SOCKET=$TK_TMP/h3/netd.sock $NETCTL inspect tenant ephemeral"
+expect_ok "h3 kept acme and db" on 3 inspect network db
+
+# --- tenant delete follows everywhere ---
+expect_ok "delete network db on h3" on 3 delete network db
+wait_for "db is gone from h1" 5 bash -c "! TK_NETD_SOCKET=$TK_TMP/h1/netd.sock $NETCTL inspect network db"
+expect_ok "delete tenant acme on h2" on 2 delete tenant acme
+wait_for "acme is gone from h1" 5 bash -c "! TK_NETD_SOCKET=$TK_TMP/h1/netd.sock $NETCTL inspect tenant acme"
+wait_for "acme is gone from h3" 5 bash -c "! TK_NETD_SOCKET=$TK_TMP/h3/netd.sock $NETCTL inspect tenant acme"
+
+# --- etcd down: a clear error, and nothing half-made ---
+kill -9 "$ETCD_PID"
+wait "$ETCD_PID" 2>/dev/null
+out=$(on 1 create tenant offline 2>&1)
+grep -q "cannot be reached" <<<"$out" && ok "etcd down: create fails clearly: $out" || not_ok "etcd down: $out"
+expect_fail "and leaves no local tenant" on 1 inspect tenant offline
+out=$(on 1 list hosts 2>&1)
+grep -q "cannot be reached" <<<"$out" && ok "list hosts says etcd cannot be reached" || not_ok "$out"
+expect_eq "status reports the cluster unhealthy" "false" "$(on 1 --json status | jq -r .cluster.healthy)"
+expect_ok "local ops still work: list networks" on 1 list networks
+
+for n in "${!PIDS[@]}"; do
+	kill -TERM "${PIDS[$n]}"
+	wait "${PIDS[$n]}" || not_ok "netd of h$n exited with $? on SIGTERM: $(tail -5 "$TK_TMP/h$n.log")"
+	unset "PIDS[$n]"
+done
+if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TK_TMP"/h*.log; then
+	not_ok "sanitizer report in a host's log"
+fi
+tk_done
