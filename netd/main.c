@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,6 +29,7 @@ static const char *arg_allow_subnets;	  /* NULL: the pools */
 static int64_t arg_max_addresses4 = 4096; /* 16 /24 networks */
 static int64_t arg_max_prefixes6 = 256;	  /* a /56 */
 static unsigned arg_max_ports = 1000;
+static const char *arg_docker_socket = TK_DOCKER_NET_SOCKET; /* "none" or "": not served */
 static bool arg_max_ports_set;
 static int lock_fd[2] = { -1, -1 }; /* held until exit */
 static struct tk_daemon_args args;
@@ -39,6 +41,7 @@ enum {
 	ARG_MAX4,
 	ARG_MAX6,
 	ARG_MAX_PORTS,
+	ARG_DOCKER,
 };
 
 static int parse_number(int c, const char *arg)
@@ -70,6 +73,7 @@ static int parse_option(int c, const char *arg)
 	switch (c) {
 	case ARG_POOL4: arg_pool4 = arg; return 0;
 	case ARG_POOL6: arg_pool6 = arg; return 0;
+	case ARG_DOCKER: arg_docker_socket = arg; return 0;
 	case ARG_ALLOW: arg_allow_subnets = arg; return 0;
 	case ARG_MAX4:
 	case ARG_MAX6:
@@ -85,6 +89,7 @@ static const struct option options[] = {
 	{ "tenant-max-addresses4", required_argument, NULL, ARG_MAX4 },
 	{ "tenant-max-prefixes6", required_argument, NULL, ARG_MAX6 },
 	{ "max-ports", required_argument, NULL, ARG_MAX_PORTS },
+	{ "docker-socket", required_argument, NULL, ARG_DOCKER },
 	{},
 };
 
@@ -244,10 +249,6 @@ static int setup_manager(struct manager *m, tk_err *err)
 	return reconcile_claim(m, err);
 }
 
-static json_t *dispatch(void *userdata, const struct tk_caller *c, json_t *request)
-{
-	return rpc_dispatch(userdata, c, request);
-}
 
 /* The kernel matches the database; then the DELs plugins recorded while netd was down. */
 static int recover(struct manager *m, json_t *actions, tk_err *err)
@@ -260,21 +261,93 @@ static int recover(struct manager *m, json_t *actions, tk_err *err)
 	return 0;
 }
 
+/*
+ * The server polls one extra event source: an epoll set of the lifecycle's (link notifications,
+ * spool) and the Docker plugin socket's, each run when its own fd is ready.
+ */
+struct extra {
+	struct manager *m;
+	struct docker *docker;
+	int epfd;
+};
+
+static json_t *dispatch(void *userdata, const struct tk_caller *c, json_t *request)
+{
+	return rpc_dispatch(((struct extra *)userdata)->m, c, request);
+}
+
+static int extra_fd(void *userdata)
+{
+	return ((struct extra *)userdata)->epfd;
+}
+
+static int extra_timeout(void *userdata)
+{
+	struct extra *x = userdata;
+	return x->docker ? docker_timeout_ms(x->docker) : -1;
+}
+
+static void extra_run(void *userdata)
+{
+	struct extra *x = userdata;
+	struct epoll_event ev[2];
+	int n = epoll_wait(x->epfd, ev, 2, 0);
+
+	for (int i = 0; i < n; i++)
+		if (ev[i].data.u32 == 0)
+			lifecycle_run(x->m);
+	/* Also on timeouts (n == 0): libmicrohttpd closes idle connections then. */
+	if (x->docker)
+		docker_run(x->docker);
+}
+
+static int extra_open(struct extra *x, tk_err *err)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fd;
+
+	if ((x->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return tk_err_set(err, -errno, "epoll_create1: %m");
+	if ((fd = lifecycle_fd(x->m)) >= 0) {
+		ev.data.u32 = 0;
+		if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+			return tk_err_set(err, -errno, "epoll_ctl: %m");
+	}
+	if (arg_docker_socket[0] && strcmp(arg_docker_socket, "none") != 0) {
+		int r = docker_start(x->m, arg_docker_socket, &x->docker, err);
+		if (r < 0)
+			return r;
+		ev.data.u32 = 1;
+		if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, docker_fd(x->docker), &ev) < 0)
+			return tk_err_set(err, -errno, "epoll_ctl: %m");
+	}
+	return 0;
+}
+
 static int run(struct manager *m, tk_err *err)
 {
+	struct extra x = { .m = m, .epfd = -1 };
 	const struct tk_server server = {
 		.name = "netd",
 		.socket_path = m->socket_path,
 		.socket_group = args.socket_group,
 		.admin_gid = m->admin_gid,
 		.dispatch = dispatch,
-		.userdata = m,
-		.extra_fd = lifecycle_fd,
-		.extra_run = lifecycle_run,
+		.userdata = &x,
+		.extra_fd = extra_fd,
+		.extra_timeout_ms = extra_timeout,
+		.extra_run = extra_run,
 	};
+	int r;
 
-	log_info("netd state in '%s'", m->state_dir);
-	return tk_server_run(&server, err);
+	if ((r = extra_open(&x, err)) >= 0) {
+		log_info("netd state in '%s'", m->state_dir);
+		r = tk_server_run(&server, err);
+	}
+	x.docker = docker_stop(x.docker);
+	if (x.epfd >= 0)
+		close(x.epfd);
+	return r;
 }
 
 static const struct tk_daemon netd = {
@@ -295,7 +368,9 @@ static const struct tk_daemon netd = {
 		"      --tenant-max-prefixes6 N\n"
 		"                           IPv6 /64s a new tenant may hold (default 256)\n"
 		"      --max-ports N        container interfaces per network (default 1000, max "
-		"1024)\n",
+		"1024)\n"
+		"      --docker-socket PATH serve Docker's network and IPAM plugin APIs on PATH\n"
+		"                           (default " TK_DOCKER_NET_SOCKET "; none: not served)\n",
 	.options = options,
 	.parse_option = parse_option,
 	.open = setup_manager,

@@ -172,6 +172,11 @@ struct endpoint_params {
 	const char *const *ips; /* static requests, NULL-terminated, may be NULL */
 	const char *mac;	/* NULL: random */
 	bool lease;		/* addresses only: netns is not used */
+	/*
+	 * Docker's network driver (docker.c): the container end, named ifname, is left down in
+	 * netd's own netns for dockerd to move into the container; netns is not used.
+	 */
+	bool docker;
 };
 int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endpoint_params *p,
 		 struct endpoint *ret, tk_err *err);
@@ -232,6 +237,14 @@ void lifecycle_run(void *userdata);
 /* Applies every recorded DEL now: at start, and before an ADD, so a DEL recorded before it
  * cannot remove what the ADD makes. */
 void lifecycle_spool_apply(struct manager *m, bool only_if_changed);
+
+/* docker.c: Docker's NetworkDriver and IpamDriver plugin APIs on their own socket */
+struct docker;
+int docker_start(struct manager *m, const char *socket_path, struct docker **ret, tk_err *err);
+int docker_fd(struct docker *d);
+int docker_timeout_ms(struct docker *d);
+void docker_run(struct docker *d);
+struct docker *docker_stop(struct docker *d);
 
 /* json-out.c */
 void tenant_usage_json(const struct tk_tenant *t, json_t *o);
