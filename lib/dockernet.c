@@ -417,9 +417,10 @@ int tk_dnet_request_decode(const char *path, const char *body, size_t len,
 	} else if (!(ret->body = json_object())) {
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	}
+	/* No "NetworkDriver.X: " prefix: dockerd puts the method before the plugin's error. */
 	if ((r = decode_body(ret, routes[i].needs, err)) < 0) {
 		tk_dnet_request_done(ret);
-		return tk_err_wrap(err, r, "%s", path + 1);
+		return r;
 	}
 	return 0;
 }

@@ -28,6 +28,7 @@
 #include "json.h"
 #include "log.h"
 #include "netd.h"
+#include "nl.h"
 
 #define CARVE_LEN4   24
 #define CARVE_LEN6   64
@@ -655,9 +656,11 @@ static int handle(struct docker *d, const struct tk_caller *c, const struct tk_d
 		return r == -ENOENT ? 0 : r;
 	}
 	case TK_DNET_PROGRAM_EXTERNAL:
+		/* Docker sends its port map, empty without -p, with every container it starts. */
 		if (!req->port_mappings)
 			return 0;
-		return set_ports(d, c, req, req->port_mappings, false, err);
+		return set_ports(d, c, req, req->port_mappings,
+				 json_array_size(req->port_mappings) == 0, err);
 	case TK_DNET_REVOKE_EXTERNAL: {
 		_cleanup_(json_decrefp) json_t *none = json_array();
 		return set_ports(d, c, req, none, true, err);
@@ -711,6 +714,14 @@ int docker_start(struct manager *m, const char *socket_path, struct docker **ret
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	d->m = m;
 	cfg.userdata = d;
+	/*
+	 * dockerd sets iptables' FORWARD policy to drop when it has to turn IPv4 forwarding on
+	 * itself, and dockerd loads br_netfilter, which passes bridged IPv4 through that chain:
+	 * the containers of one tenantkit network could no longer reach each other.  A dockerd
+	 * started after netd finds forwarding on and leaves the policy alone.
+	 */
+	if ((r = tk_sysctl_write("/proc/sys/net/ipv4/ip_forward", "1", err)) < 0)
+		return tk_err_wrap(err, r, "enabling IPv4 forwarding for Docker's networks");
 	if ((r = tk_http_start(&cfg, &d->http, err)) < 0)
 		return r;
 	*ret = TAKE_PTR(d);

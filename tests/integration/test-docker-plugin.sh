@@ -24,6 +24,8 @@ as() { local uid=$1; shift; setpriv --reuid "$uid" --regid "$uid" --clear-groups
 hexid() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 expect_ok "the plugin socket is there by default" test -S "$DSOCK"
+# Before dockerd starts: dockerd sets iptables' FORWARD policy to drop when it turns forwarding on.
+expect_eq "netd turned IPv4 forwarding on, with no network yet" 1 "$(cat /proc/sys/net/ipv4/ip_forward)"
 expect_eq "Activate: NetworkDriver and IpamDriver" '["NetworkDriver","IpamDriver"]' \
 	"$(dk Plugin.Activate | jq -c .Implements)"
 expect_eq "local scope" local "$(dk NetworkDriver.GetCapabilities | jq -r .Scope)"
@@ -147,6 +149,8 @@ else
 	expect_ok "-p goes to endpoint.ports" \
 		dk NetworkDriver.ProgramExternalConnectivity "{\"NetworkID\":\"$A_NID\",\"EndpointID\":\"$E1\",\"Options\":$pm}"
 fi
+expect_ok "an empty port map (docker run without -p) programs nothing" \
+	dk NetworkDriver.ProgramExternalConnectivity "{\"NetworkID\":\"$A_NID\",\"EndpointID\":\"$E1\",\"Options\":{\"com.docker.network.portmap\":[],\"com.docker.network.endpoint.exposedports\":[]}}"
 expect_ok "no port map: nothing to program" \
 	dk NetworkDriver.ProgramExternalConnectivity "{\"NetworkID\":\"$A_NID\",\"EndpointID\":\"$E1\",\"Options\":{}}"
 expect_ok "revoking is always possible" \
