@@ -9,7 +9,7 @@ packages=(
 	e2fsprogs btrfs-progs xfsprogs
 	nftables iproute2 iputils-ping iperf3 netcat-openbsd busybox-static util-linux procps jq scdoc curl
 	clang-format clang-tools python3 clang libclang-rt-14-dev
-	containernetworking-plugins podman runc containerd
+	containernetworking-plugins podman runc containerd docker.io
 )
 
 missing=()
@@ -19,8 +19,27 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "Installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
+	# docker.io and containerd start (and enable) host daemons from their maintainer scripts;
+	# the tests run their own inside namespaces and none may run on the host.  A policy-rc.d
+	# that refuses every start holds for this install only (one already there is left alone).
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\n# tenantkit scripts/deps.sh: no daemon starts during this install\nexit 101\n' \
+			>/usr/sbin/policy-rc.d
+		chmod 0755 /usr/sbin/policy-rc.d
+		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+	fi
 	apt-get update -q
 	apt-get install -y -q --no-install-recommends "${missing[@]}"
+	# Enabled units would start at the next boot: mask those of the packages installed just now
+	# (a host that already had them keeps its setup).
+	if [ -d /run/systemd/system ]; then
+		for p in "${missing[@]}"; do
+			case $p in
+			docker.io) systemctl mask docker.service docker.socket ;;
+			containerd) systemctl mask containerd.service ;;
+			esac
+		done
+	fi
 fi
 
 # The CNI plugins are linked statically against musl (cni-plugins/meson.build says why), with
