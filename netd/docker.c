@@ -32,12 +32,18 @@
 
 #define CARVE_LEN4   24
 #define CARVE_LEN6   64
-#define PENDING_MAX 256 /* pools or addresses held for Docker at once */
+/*
+ * Pools or addresses held for Docker at once, in all and for one uid that is not an admin: a
+ * tenant owner who requests and never uses them cannot exhaust what the others need.
+ */
+#define PENDING_MAX	4096
+#define PENDING_PER_UID 64
 
 /* A subnet given to Docker's IPAM (RequestPool) whose network does not exist yet. */
 struct pending_pool {
 	struct tk_prefix prefix;
 	char tenant[TK_NAME_MAX + 1]; /* --ipam-opt tenant=, "" when not given */
+	uid_t uid;		      /* who asked, for the per-uid cap */
 	struct pending_pool *next;
 };
 
@@ -45,6 +51,7 @@ struct pending_pool {
 struct pending_addr {
 	int64_t network_id;
 	struct tk_addr addr;
+	uid_t uid;
 	struct pending_addr *next;
 };
 
@@ -107,6 +114,34 @@ static void addrs_forget_network(struct docker *d, const struct network *n)
 		free(gone);
 		d->n_addrs--;
 	}
+}
+
+/* -EAGAIN when c may hold no more: n_all held in all, n_uid of them by c's uid. */
+static int pending_check(const struct tk_caller *c, unsigned n_all, unsigned n_uid,
+			 const char *what, tk_err *err)
+{
+	if (n_all >= PENDING_MAX || (!c->admin && n_uid >= PENDING_PER_UID))
+		return tk_err_set(err, -EAGAIN, "too many %s requested and not yet used%s", what,
+				  c->admin ? "" : " by this uid");
+	return 0;
+}
+
+static unsigned pools_of(const struct docker *d, uid_t uid)
+{
+	unsigned n = 0;
+
+	for (const struct pending_pool *pp = d->pools; pp; pp = pp->next)
+		n += pp->uid == uid;
+	return n;
+}
+
+static unsigned addrs_of(const struct docker *d, uid_t uid)
+{
+	unsigned n = 0;
+
+	for (const struct pending_addr *pa = d->addrs; pa; pa = pa->next)
+		n += pa->uid == uid;
+	return n;
 }
 
 static struct network *network_by_subnet(struct manager *m, const struct tk_prefix *p)
@@ -226,8 +261,8 @@ static int request_pool(struct docker *d, const struct tk_caller *c,
 
 	if (req->ipam_tenant && (r = tk_tenant_find(&d->m->tenants, c, req->ipam_tenant, &t, err)) < 0)
 		return r;
-	if (d->n_pools >= PENDING_MAX)
-		return tk_err_set(err, -EAGAIN, "too many pools requested and not yet used");
+	if ((r = pending_check(c, d->n_pools, c->admin ? 0 : pools_of(d, c->uid), "pools", err)) < 0)
+		return r;
 	if (req->pool) {
 		if ((r = tk_prefix_parse(req->pool, &p, err)) < 0)
 			return tk_err_wrap(err, r, "--subnet");
@@ -242,6 +277,7 @@ static int request_pool(struct docker *d, const struct tk_caller *c,
 	if (!(pp = calloc(1, sizeof(*pp))))
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	pp->prefix = p;
+	pp->uid = c->uid;
 	if (t)
 		snprintf(pp->tenant, sizeof(pp->tenant), "%s", t->name);
 	pp->next = d->pools;
@@ -347,8 +383,9 @@ static int request_address(struct docker *d, const struct tk_caller *c,
 		*ret = address_json(&gw, p.len);
 		return 0;
 	}
-	if (d->n_addrs >= PENDING_MAX)
-		return tk_err_set(err, -EAGAIN, "too many addresses requested and not yet used");
+	if ((r = pending_check(c, d->n_addrs, c->admin ? 0 : addrs_of(d, c->uid), "addresses",
+			       err)) < 0)
+		return r;
 	pool = v4 ? n->pool4 : n->pool6;
 	if (req->req_address) {
 		if ((r = parse_address(req->req_address, &a, err)) < 0)
@@ -366,7 +403,9 @@ static int request_address(struct docker *d, const struct tk_caller *c,
 		tk_ipam_pool_release(pool, &a);
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	}
-	*pa = (struct pending_addr){ .network_id = n->id, .addr = a, .next = d->addrs };
+	*pa = (struct pending_addr){
+		.network_id = n->id, .addr = a, .uid = c->uid, .next = d->addrs
+	};
 	d->addrs = pa;
 	d->n_addrs++;
 	*ret = address_json(&a, p.len);

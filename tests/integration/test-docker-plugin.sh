@@ -166,6 +166,14 @@ G=$(asdk $OWNER IpamDriver.RequestPool '{"Pool":"","Options":{"tenant":"gamma"},
 expect_ok "an owner requests a pool for its own tenant ($G)" test -n "$G" -a "$G" != null
 out=$(asdk $OWNER NetworkDriver.CreateNetwork "{\"NetworkID\":\"$(hexid)\",\"Options\":{\"com.docker.network.generic\":{\"tenant\":\"alpha\"}},\"IPv4Data\":[{\"Pool\":\"$G\"}]}")
 expect_ok "an owner cannot create a network of another tenant ($out)" grep -qi "permission\|denied\|not allowed\|may not" <<<"$out"
+held=0
+for _ in $(seq 70); do
+	asdk $OWNER IpamDriver.RequestPool '{"Pool":"","Options":{"tenant":"gamma"},"V6":false}' >/dev/null &&
+		held=$((held + 1))
+done
+expect_eq "an owner holds at most 64 unused pools (one was held already)" 63 "$held"
+expect_ok "which does not keep root from requesting one" \
+	dk IpamDriver.RequestPool '{"Pool":"","Options":{},"V6":false}'
 expect_fail "an owner cannot join another tenant's endpoint" \
 	asdk $OWNER NetworkDriver.Join "{\"NetworkID\":\"$A_NID\",\"EndpointID\":\"$E1\",\"SandboxKey\":\"x\"}"
 expect_fail "an owner cannot delete another tenant's network" \
