@@ -59,8 +59,9 @@ static int check_id(const char *what, const char *id, tk_err *err)
 	size_t n = id ? strlen(id) : 0;
 
 	if (n < 12 || n > 64 || strspn(id, "0123456789abcdef") != n)
-		return tk_err_set(err, -EINVAL, "%s '%.80s' is not a Docker id (12 to 64 hex digits)",
-				  what, id ? id : "");
+		return tk_err_set(err, -EINVAL,
+				  "%s '%.80s' is not a Docker id (12 to 64 hex digits)", what,
+				  id ? id : "");
 	return 0;
 }
 
@@ -154,9 +155,9 @@ static int decode_generic(json_t *generic, struct tk_dnet_request *ret, tk_err *
 			if ((r = option_bool(key, v, &internal, err)) >= 0 && internal)
 				ret->nat = false;
 		} else if (strncmp(key, "com.docker.", 11) != 0) {
-			return tk_err_set(err, -EINVAL,
-					  "unknown option '%.64s' (tenant, nat, " TK_DNET_OPT_MTU ")",
-					  key);
+			return tk_err_set(
+				err, -EINVAL,
+				"unknown option '%.64s' (tenant, nat, " TK_DNET_OPT_MTU ")", key);
 		}
 		if (r < 0)
 			return r;
@@ -185,7 +186,8 @@ static int decode_ipam_data(json_t *body, const char *key, const char **pool, co
 	d = json_array_get(list, 0);
 	if (!json_is_object(d))
 		return tk_err_set(err, -EINVAL, "\"%s\" must hold objects", key);
-	if ((r = get_string(d, "Pool", pool, err)) < 0 || (r = get_string(d, "Gateway", gw, err)) < 0)
+	if ((r = get_string(d, "Pool", pool, err)) < 0 ||
+	    (r = get_string(d, "Gateway", gw, err)) < 0)
 		return r;
 	return 0;
 }
@@ -280,8 +282,8 @@ static int decode_binding(json_t *b, json_t *list, tk_err *err)
 	if (host_end != 0 && host_end != host_port)
 		return tk_err_set(err, -EINVAL, "host port ranges (%d-%d) are not supported",
 				  host_port, host_end);
-	m = json_pack("{s:i, s:i, s:s}", "host_port", host_port, "container_port", port,
-		      "protocol", protocol);
+	m = json_pack("{s:i, s:i, s:s}", "host_port", host_port, "container_port", port, "protocol",
+		      protocol);
 	if (!m || (host_ip && json_object_set_new(m, "host_ip", json_string(host_ip)) < 0) ||
 	    json_array_append_new(list, m) < 0)
 		return tk_err_set(err, -ENOMEM, "out of memory");

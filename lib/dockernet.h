@@ -41,13 +41,13 @@ enum tk_dnet_op {
 };
 
 /* Docker's option keys that netd reads. */
-#define TK_DNET_OPT_GENERIC     "com.docker.network.generic"
-#define TK_DNET_OPT_IPV6        "com.docker.network.enable_ipv6"
-#define TK_DNET_OPT_MTU	        "com.docker.network.driver.mtu"
-#define TK_DNET_OPT_INTERNAL    "com.docker.network.internal"
-#define TK_DNET_OPT_PORTMAP     "com.docker.network.portmap"
+#define TK_DNET_OPT_GENERIC	 "com.docker.network.generic"
+#define TK_DNET_OPT_IPV6	 "com.docker.network.enable_ipv6"
+#define TK_DNET_OPT_MTU		 "com.docker.network.driver.mtu"
+#define TK_DNET_OPT_INTERNAL	 "com.docker.network.internal"
+#define TK_DNET_OPT_PORTMAP	 "com.docker.network.portmap"
 #define TK_DNET_OPT_ADDRESS_TYPE "RequestAddressType"
-#define TK_DNET_GATEWAY_TYPE    "com.docker.network.gateway"
+#define TK_DNET_GATEWAY_TYPE	 "com.docker.network.gateway"
 
 /* Every string points into body, which the request owns. */
 struct tk_dnet_request {
@@ -69,9 +69,9 @@ struct tk_dnet_request {
 	json_t *port_mappings; /* owned; NULL when the request has no port map */
 
 	/* IPAM */
-	const char *pool_id; /* ReleasePool, RequestAddress, ReleaseAddress */
-	const char *pool;    /* RequestPool: --subnet, NULL for "any" */
-	bool v6;	     /* RequestPool */
+	const char *pool_id;	 /* ReleasePool, RequestAddress, ReleaseAddress */
+	const char *pool;	 /* RequestPool: --subnet, NULL for "any" */
+	bool v6;		 /* RequestPool */
 	const char *ipam_tenant; /* RequestPool: --ipam-opt tenant=NAME */
 	const char *req_address; /* RequestAddress (NULL: any), ReleaseAddress */
 	bool gateway;		 /* RequestAddress: the network's gateway is asked for */

@@ -287,8 +287,8 @@ int tk_http_start(const struct tk_http_config *cfg, struct tk_http **ret, tk_err
 	h->daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
 					     MHD_USE_NO_LISTEN_SOCKET,
 				     0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
-				     on_mhd_log, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-				     NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+				     on_mhd_log, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+				     MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
 				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)(1u << 20),
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
 	if (!h->daemon) {

@@ -30,8 +30,8 @@
 #include "netd.h"
 #include "nl.h"
 
-#define CARVE_LEN4   24
-#define CARVE_LEN6   64
+#define CARVE_LEN4 24
+#define CARVE_LEN6 64
 /*
  * Pools or addresses held for Docker at once, in all and for one uid that is not an admin: a
  * tenant owner who requests and never uses them cannot exhaust what the others need.
@@ -259,16 +259,18 @@ static int request_pool(struct docker *d, const struct tk_caller *c,
 	struct tk_prefix p;
 	int r;
 
-	if (req->ipam_tenant && (r = tk_tenant_find(&d->m->tenants, c, req->ipam_tenant, &t, err)) < 0)
+	if (req->ipam_tenant &&
+	    (r = tk_tenant_find(&d->m->tenants, c, req->ipam_tenant, &t, err)) < 0)
 		return r;
-	if ((r = pending_check(c, d->n_pools, c->admin ? 0 : pools_of(d, c->uid), "pools", err)) < 0)
+	if ((r = pending_check(c, d->n_pools, c->admin ? 0 : pools_of(d, c->uid), "pools", err)) <
+	    0)
 		return r;
 	if (req->pool) {
 		if ((r = tk_prefix_parse(req->pool, &p, err)) < 0)
 			return tk_err_wrap(err, r, "--subnet");
 		if (p.addr.family != family)
-			return tk_err_set(err, -EINVAL, "subnet '%s' is not an %s subnet", req->pool,
-					  req->v6 ? "IPv6" : "IPv4");
+			return tk_err_set(err, -EINVAL, "subnet '%s' is not an %s subnet",
+					  req->pool, req->v6 ? "IPv6" : "IPv4");
 		if ((r = overlap_check(d, &p, err)) < 0)
 			return r;
 	} else if ((r = carve(d, family, &p, err)) < 0) {
@@ -366,7 +368,8 @@ static int request_address(struct docker *d, const struct tk_caller *c,
 		if (!pool_find(d, &p))
 			return tk_err_set(err, -ENOENT, "no pool '%s'", req->pool_id);
 		if (!req->gateway)
-			return tk_err_set(err, -EINVAL, "pool '%s' has no network yet", req->pool_id);
+			return tk_err_set(err, -EINVAL, "pool '%s' has no network yet",
+					  req->pool_id);
 		if ((r = default_gateway(&p, &gw, err)) < 0 ||
 		    (r = gateway_check(&gw, req->req_address, err)) < 0)
 			return r;
@@ -391,8 +394,9 @@ static int request_address(struct docker *d, const struct tk_caller *c,
 		if ((r = parse_address(req->req_address, &a, err)) < 0)
 			return r;
 		if (!tk_prefix_contains(&p, &a))
-			return tk_err_set(err, -EADDRNOTAVAIL, "address '%s' is not in network '%s'",
-					  req->req_address, n->name);
+			return tk_err_set(err, -EADDRNOTAVAIL,
+					  "address '%s' is not in network '%s'", req->req_address,
+					  n->name);
 		r = tk_ipam_pool_reserve(pool, &a, err);
 	} else {
 		r = tk_ipam_pool_alloc(pool, &a, err);
@@ -468,8 +472,12 @@ static void pool_forget_text(struct docker *d, const char *pool)
 static int create_network(struct docker *d, const struct tk_caller *c,
 			  const struct tk_dnet_request *req, tk_err *err)
 {
-	struct network_params np = { .subnet4 = req->pool4, .subnet6 = req->pool6, .ipv6 = req->ipv6,
-				     .nat = req->nat, .caller = c, .mtu = req->mtu };
+	struct network_params np = { .subnet4 = req->pool4,
+				     .subnet6 = req->pool6,
+				     .ipv6 = req->ipv6,
+				     .nat = req->nat,
+				     .caller = c,
+				     .mtu = req->mtu };
 	char name[TK_NAME_MAX + 1];
 	struct tk_addr gw;
 	struct tk_prefix p;
@@ -482,11 +490,13 @@ static int create_network(struct docker *d, const struct tk_caller *c,
 	    (r = pool_tenant_check(d, req->pool6, req->tenant, err)) < 0)
 		return r;
 	if (req->ipv6 && !req->pool6)
-		return tk_err_set(err, -EINVAL, "--ipv6 needs an IPv6 pool from --ipam-driver "
-						"tenantkit-net");
+		return tk_err_set(err, -EINVAL,
+				  "--ipv6 needs an IPv6 pool from --ipam-driver "
+				  "tenantkit-net");
 	/* Docker's IPAM view of the gateways must be the bridge's. */
 	if ((r = tk_prefix_parse(req->pool4, &p, err)) < 0 ||
-	    (r = default_gateway(&p, &gw, err)) < 0 || (r = gateway_check(&gw, req->gateway4, err)) < 0)
+	    (r = default_gateway(&p, &gw, err)) < 0 ||
+	    (r = gateway_check(&gw, req->gateway4, err)) < 0)
 		return r;
 	if (req->pool6 && ((r = tk_prefix_parse(req->pool6, &p, err)) < 0 ||
 			   (r = default_gateway(&p, &gw, err)) < 0 ||
@@ -544,8 +554,7 @@ static int create_endpoint(struct docker *d, const struct tk_caller *c,
 	    (r = tk_dnet_endpoint_ifname(req->endpoint_id, ifname, sizeof(ifname), err)) < 0)
 		return r;
 	if (req->address6 && !p.network->has6)
-		return tk_err_set(err, -EINVAL, "network '%s' has no IPv6 subnet",
-				  p.network->name);
+		return tk_err_set(err, -EINVAL, "network '%s' has no IPv6 subnet", p.network->name);
 	if ((r = unhold(d, p.network, req->address, err)) < 0 ||
 	    (r = unhold(d, p.network, req->address6, err)) < 0)
 		return r;
@@ -591,9 +600,9 @@ static int join(struct docker *d, const struct tk_caller *c, const struct tk_dne
 	o = json_pack("{s:{s:s, s:s}, s:s}", "InterfaceName", "SrcName", e.ifname, "DstPrefix",
 		      "eth", "Gateway", tk_addr_format(&e.network->gateway4, gw, sizeof(gw)));
 	if (o && e.network->has6)
-		json_object_set_new(o, "GatewayIPv6",
-				    json_string(tk_addr_format(&e.network->gateway6, gw,
-							       sizeof(gw))));
+		json_object_set_new(
+			o, "GatewayIPv6",
+			json_string(tk_addr_format(&e.network->gateway6, gw, sizeof(gw))));
 	*ret = o;
 	return 0;
 }
@@ -632,7 +641,8 @@ static int set_ports(struct docker *d, const struct tk_caller *c, const struct t
 				  "published ports need netd's endpoint.ports, which this netd "
 				  "does not have");
 	}
-	return tk_err_set(err, code > 0 ? -(int)code : -EIO, "%s", msg ? msg : "endpoint.ports failed");
+	return tk_err_set(err, code > 0 ? -(int)code : -EIO, "%s",
+			  msg ? msg : "endpoint.ports failed");
 }
 
 static int endpoint_info(struct docker *d, const struct tk_caller *c,

@@ -249,7 +249,6 @@ static int setup_manager(struct manager *m, tk_err *err)
 	return reconcile_claim(m, err);
 }
 
-
 /* The kernel matches the database; then the DELs plugins recorded while netd was down. */
 static int recover(struct manager *m, json_t *actions, tk_err *err)
 {

@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!path)
 		return 0;
 	if (tk_dnet_request_decode(path, body, body_len, &req, NULL) == 0) {
-		if (req.network_id && tk_dnet_network_name(req.network_id, name, sizeof(name), NULL) == 0)
+		if (req.network_id &&
+		    tk_dnet_network_name(req.network_id, name, sizeof(name), NULL) == 0)
 			(void)tk_name_validate(name, "network name", NULL);
 		if (req.endpoint_id)
 			(void)tk_dnet_endpoint_ifname(req.endpoint_id, name, sizeof(name), NULL);

@@ -47,7 +47,8 @@ static void test_routes(void **state)
 		  TK_DNET_DISCOVER_NEW },
 		{ "/IpamDriver.GetCapabilities", NULL, TK_DNET_IPAM_CAPABILITIES },
 		{ "/IpamDriver.GetDefaultAddressSpaces", "{}", TK_DNET_IPAM_ADDRESS_SPACES },
-		{ "/IpamDriver.ReleasePool", "{\"PoolID\":\"10.200.3.0/24\"}", TK_DNET_RELEASE_POOL },
+		{ "/IpamDriver.ReleasePool", "{\"PoolID\":\"10.200.3.0/24\"}",
+		  TK_DNET_RELEASE_POOL },
 	};
 	struct tk_dnet_request req;
 
@@ -79,7 +80,8 @@ static void test_create_network(void **state)
 		       "true,\"com.docker.network.generic\":{\"tenant\":\"alpha\","
 		       "\"com.docker.network.driver.mtu\":\"1400\"}},"
 		       "\"IPv4Data\":[{\"AddressSpace\":\"tenantkit\",\"Pool\":\"10.200.3.0/24\","
-		       "\"Gateway\":\"10.200.3.1/24\"}],\"IPv6Data\":[{\"AddressSpace\":\"tenantkit\","
+		       "\"Gateway\":\"10.200.3.1/"
+		       "24\"}],\"IPv6Data\":[{\"AddressSpace\":\"tenantkit\","
 		       "\"Pool\":\"fd7e:0:0:3::/64\",\"Gateway\":\"fd7e:0:0:3::1/64\"}]}",
 		       &req),
 		0);
@@ -95,7 +97,8 @@ static void test_create_network(void **state)
 
 	/* --internal (Docker's own key, a JSON bool) and -o nat=false both turn NAT off. */
 	assert_int_equal(decode("/NetworkDriver.CreateNetwork",
-				"{\"NetworkID\":\"" NID "\",\"Options\":{\"com.docker.network.generic\":"
+				"{\"NetworkID\":\"" NID
+				"\",\"Options\":{\"com.docker.network.generic\":"
 				"{\"tenant\":\"a\",\"com.docker.network.internal\":true}},"
 				"\"IPv4Data\":[{\"Pool\":\"10.200.3.0/24\"}],\"IPv6Data\":[]}",
 				&req),
@@ -105,7 +108,8 @@ static void test_create_network(void **state)
 	assert_null(req.pool6);
 	tk_dnet_request_done(&req);
 	assert_int_equal(decode("/NetworkDriver.CreateNetwork",
-				"{\"NetworkID\":\"" NID "\",\"Options\":{\"com.docker.network.generic\":"
+				"{\"NetworkID\":\"" NID
+				"\",\"Options\":{\"com.docker.network.generic\":"
 				"{\"tenant\":\"a\",\"nat\":\"false\"}},"
 				"\"IPv4Data\":[{\"Pool\":\"10.200.3.0/24\"}]}",
 				&req),
@@ -115,29 +119,34 @@ static void test_create_network(void **state)
 
 	/* No tenant, a typo, two subnets, no pool at all: refused with a reason. */
 	assert_int_equal(decode("/NetworkDriver.CreateNetwork",
-				"{\"NetworkID\":\"" NID "\",\"IPv4Data\":[{\"Pool\":\"10.0.0.0/24\"}]}",
+				"{\"NetworkID\":\"" NID
+				"\",\"IPv4Data\":[{\"Pool\":\"10.0.0.0/24\"}]}",
 				&req),
 			 -EINVAL);
 	assert_non_null(strstr(last_err.msg, "tenant=NAME"));
 	assert_int_equal(decode("/NetworkDriver.CreateNetwork",
-				"{\"NetworkID\":\"" NID "\",\"Options\":{\"com.docker.network.generic\":"
+				"{\"NetworkID\":\"" NID
+				"\",\"Options\":{\"com.docker.network.generic\":"
 				"{\"tenat\":\"a\"}},\"IPv4Data\":[{\"Pool\":\"10.0.0.0/24\"}]}",
 				&req),
 			 -EINVAL);
 	assert_non_null(strstr(last_err.msg, "tenat"));
 	assert_int_equal(decode("/NetworkDriver.CreateNetwork",
-				"{\"NetworkID\":\"" NID "\",\"Options\":{\"com.docker.network.generic\":"
+				"{\"NetworkID\":\"" NID
+				"\",\"Options\":{\"com.docker.network.generic\":"
 				"{\"tenant\":\"a\"}},\"IPv4Data\":[{\"Pool\":\"10.0.0.0/24\"},"
 				"{\"Pool\":\"10.0.1.0/24\"}]}",
 				&req),
 			 -EINVAL);
 	assert_int_equal(decode("/NetworkDriver.CreateNetwork",
-				"{\"NetworkID\":\"" NID "\",\"Options\":{\"com.docker.network.generic\":"
+				"{\"NetworkID\":\"" NID
+				"\",\"Options\":{\"com.docker.network.generic\":"
 				"{\"tenant\":\"a\"}}}",
 				&req),
 			 -EINVAL);
 	assert_int_equal(decode("/NetworkDriver.CreateNetwork",
-				"{\"NetworkID\":\"" NID "\",\"Options\":{\"com.docker.network.generic\":"
+				"{\"NetworkID\":\"" NID
+				"\",\"Options\":{\"com.docker.network.generic\":"
 				"{\"tenant\":\"a\",\"com.docker.network.driver.mtu\":\"9x\"}},"
 				"\"IPv4Data\":[{\"Pool\":\"10.0.0.0/24\"}]}",
 				&req),
@@ -149,19 +158,21 @@ static void test_create_endpoint(void **state)
 	struct tk_dnet_request req;
 
 	(void)state;
-	assert_int_equal(decode("/NetworkDriver.CreateEndpoint",
-				"{\"NetworkID\":\"" NID "\",\"EndpointID\":\"" EID "\",\"Interface\":"
-				"{\"Address\":\"10.200.3.2/24\",\"AddressIPv6\":\"\",\"MacAddress\":\"\"},"
-				"\"Options\":{\"com.docker.network.endpoint.exposedports\":[]}}",
-				&req),
-			 0);
+	assert_int_equal(
+		decode("/NetworkDriver.CreateEndpoint",
+		       "{\"NetworkID\":\"" NID "\",\"EndpointID\":\"" EID "\",\"Interface\":"
+		       "{\"Address\":\"10.200.3.2/24\",\"AddressIPv6\":\"\",\"MacAddress\":\"\"},"
+		       "\"Options\":{\"com.docker.network.endpoint.exposedports\":[]}}",
+		       &req),
+		0);
 	assert_string_equal(req.endpoint_id, EID);
 	assert_string_equal(req.address, "10.200.3.2/24");
 	assert_null(req.address6); /* Go's "" is absent */
 	assert_null(req.mac);
 	tk_dnet_request_done(&req);
 	assert_int_equal(decode("/NetworkDriver.CreateEndpoint",
-				"{\"NetworkID\":\"" NID "\",\"EndpointID\":\"" EID "\",\"Interface\":"
+				"{\"NetworkID\":\"" NID "\",\"EndpointID\":\"" EID
+				"\",\"Interface\":"
 				"{\"Address\":\"10.200.3.2/24\",\"AddressIPv6\":\"fd7e::2/64\","
 				"\"MacAddress\":\"02:42:0a:c8:03:02\"}}",
 				&req),
@@ -171,13 +182,14 @@ static void test_create_endpoint(void **state)
 	tk_dnet_request_done(&req);
 	/* Without tenantkit-net's IPAM there is no address. */
 	assert_int_equal(decode("/NetworkDriver.CreateEndpoint",
-				"{\"NetworkID\":\"" NID "\",\"EndpointID\":\"" EID "\",\"Interface\":{}}",
+				"{\"NetworkID\":\"" NID "\",\"EndpointID\":\"" EID
+				"\",\"Interface\":{}}",
 				&req),
 			 -EINVAL);
 	assert_non_null(strstr(last_err.msg, "--ipam-driver"));
 }
 
-#define PORTMAP_REQ(map)                                                                            \
+#define PORTMAP_REQ(map)                                                                           \
 	"{\"NetworkID\":\"" NID "\",\"EndpointID\":\"" EID "\",\"Options\":{"                      \
 	"\"com.docker.network.portmap\":" map "}}"
 
@@ -238,11 +250,12 @@ static void test_ipam(void **state)
 	struct tk_dnet_request req;
 
 	(void)state;
-	assert_int_equal(decode("/IpamDriver.RequestPool",
-				"{\"AddressSpace\":\"tenantkit-local\",\"Pool\":\"\",\"SubPool\":\"\","
-				"\"Options\":{\"tenant\":\"alpha\"},\"V6\":false}",
-				&req),
-			 0);
+	assert_int_equal(
+		decode("/IpamDriver.RequestPool",
+		       "{\"AddressSpace\":\"tenantkit-local\",\"Pool\":\"\",\"SubPool\":\"\","
+		       "\"Options\":{\"tenant\":\"alpha\"},\"V6\":false}",
+		       &req),
+		0);
 	assert_null(req.pool);
 	assert_false(req.v6);
 	assert_string_equal(req.ipam_tenant, "alpha");
@@ -258,9 +271,9 @@ static void test_ipam(void **state)
 				"{\"Pool\":\"10.1.0.0/16\",\"SubPool\":\"10.1.2.0/24\"}", &req),
 			 -EINVAL);
 	assert_non_null(strstr(last_err.msg, "--ip-range"));
-	assert_int_equal(decode("/IpamDriver.RequestPool", "{\"Options\":{\"tennant\":\"a\"}}",
-				&req),
-			 -EINVAL);
+	assert_int_equal(
+		decode("/IpamDriver.RequestPool", "{\"Options\":{\"tennant\":\"a\"}}", &req),
+		-EINVAL);
 
 	assert_int_equal(decode("/IpamDriver.RequestAddress",
 				"{\"PoolID\":\"10.200.3.0/24\",\"Address\":\"\",\"Options\":"
@@ -280,9 +293,9 @@ static void test_ipam(void **state)
 	tk_dnet_request_done(&req);
 	assert_int_equal(decode("/IpamDriver.RequestAddress", "{\"Address\":\"10.0.0.1\"}", &req),
 			 -EINVAL);
-	assert_int_equal(decode("/IpamDriver.ReleaseAddress", "{\"PoolID\":\"10.200.3.0/24\"}",
-				&req),
-			 -EINVAL);
+	assert_int_equal(
+		decode("/IpamDriver.ReleaseAddress", "{\"PoolID\":\"10.200.3.0/24\"}", &req),
+		-EINVAL);
 }
 
 static void test_names(void **state)
@@ -303,9 +316,12 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_routes),	       cmocka_unit_test(test_create_network),
-		cmocka_unit_test(test_create_endpoint), cmocka_unit_test(test_port_map),
-		cmocka_unit_test(test_ipam),	       cmocka_unit_test(test_names),
+		cmocka_unit_test(test_routes),
+		cmocka_unit_test(test_create_network),
+		cmocka_unit_test(test_create_endpoint),
+		cmocka_unit_test(test_port_map),
+		cmocka_unit_test(test_ipam),
+		cmocka_unit_test(test_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
