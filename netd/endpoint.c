@@ -227,7 +227,8 @@ static int configure_container(struct endpoint *e, int netns_fd, tk_err *err)
 	return 0;
 }
 
-static int plumb(struct manager *m, struct endpoint *e, int netns_fd, tk_err *err)
+/* docker: the container end stays down and unconfigured in netd's netns; Docker moves it. */
+static int plumb(struct manager *m, struct endpoint *e, int netns_fd, bool docker, tk_err *err)
 {
 	struct network *n = e->network;
 	int r;
@@ -255,7 +256,7 @@ static int plumb(struct manager *m, struct endpoint *e, int netns_fd, tk_err *er
 	if ((r = fault_point("endpoint-veth", err)) < 0 ||
 	    (!n->has6 && (r = link_without_ipv6(e->host_ifname, err)) < 0) ||
 	    (r = tk_nl_port_set_up(m->nl, e->host_ifname, err)) < 0 ||
-	    (r = configure_container(e, netns_fd, err)) < 0 ||
+	    (!docker && (r = configure_container(e, netns_fd, err)) < 0) ||
 	    (r = fault_point("endpoint-container", err)) < 0) {
 		(void)tk_nl_link_del(m->nl, e->host_ifname, NULL);
 		return r;
@@ -380,8 +381,13 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 				  "network '%s' is full: it has %u container interfaces, the most "
 				  "netd puts on one bridge",
 				  n->name, n->n_ports);
-	if (!p->lease && (r = endpoint_open_netns(c, p->netns, &netns_fd, err)) < 0)
+	if (p->docker) {
+		/* The container end waits in netd's own netns, where dockerd looks for it. */
+		if ((netns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
+			return tk_err_set(err, -errno, "cannot open netd's netns: %m");
+	} else if (!p->lease && (r = endpoint_open_netns(c, p->netns, &netns_fd, err)) < 0) {
 		return r;
+	}
 	if ((r = assign_addresses(e, p->ips, err)) < 0)
 		return r;
 	if (p->lease)
@@ -397,7 +403,7 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 	db_endpoint_assign_id(m, e);
 	if ((r = tk_store_job_start(m->store, persist, &job, err)) < 0)
 		goto release;
-	plumbed = plumb(m, e, netns_fd, err);
+	plumbed = plumb(m, e, netns_fd, p->docker, err);
 	q = tk_store_job_finish(m->store, &job_err);
 	if ((r = plumbed) >= 0 && (r = q) < 0 && err)
 		*err = job_err;

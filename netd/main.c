@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -30,6 +29,7 @@ static const char *arg_allow_subnets;	  /* NULL: the pools */
 static int64_t arg_max_addresses4 = 4096; /* 16 /24 networks */
 static int64_t arg_max_prefixes6 = 256;	  /* a /56 */
 static unsigned arg_max_ports = 1000;
+static const char *arg_docker_socket = TK_DOCKER_NET_SOCKET; /* "none" or "": not served */
 static bool arg_max_ports_set;
 static struct cluster_config arg_cluster = { .ttl = 10 };
 static const char *arg_cluster_config;
@@ -48,6 +48,7 @@ enum {
 	ARG_UNDERLAY,
 	ARG_CLUSTER_TTL,
 	ARG_CLUSTER_CONFIG,
+	ARG_DOCKER,
 };
 
 static int parse_number(int c, const char *arg)
@@ -79,6 +80,7 @@ static int parse_option(int c, const char *arg)
 	switch (c) {
 	case ARG_POOL4: arg_pool4 = arg; return 0;
 	case ARG_POOL6: arg_pool6 = arg; return 0;
+	case ARG_DOCKER: arg_docker_socket = arg; return 0;
 	case ARG_ALLOW: arg_allow_subnets = arg; return 0;
 	case ARG_MAX4:
 	case ARG_MAX6:
@@ -114,6 +116,7 @@ static const struct option options[] = {
 	{ "underlay", required_argument, NULL, ARG_UNDERLAY },
 	{ "cluster-ttl", required_argument, NULL, ARG_CLUSTER_TTL },
 	{ "cluster-config", required_argument, NULL, ARG_CLUSTER_CONFIG },
+	{ "docker-socket", required_argument, NULL, ARG_DOCKER },
 	{},
 };
 
@@ -322,54 +325,6 @@ static void close_manager(struct manager *m)
 	cluster_config_json = NULL;
 }
 
-static json_t *dispatch(void *userdata, const struct tk_caller *c, json_t *request)
-{
-	return cluster_dispatch(userdata, c, request);
-}
-
-/*
- * In cluster mode the loop's second event source is an epoll set of two: link notifications and
- * the spool (lifecycle.c), and etcd's watch events (cluster.c).
- */
-static int extra_epfd = -1;
-static int extra_fd(void *userdata)
-{
-	struct manager *m = userdata;
-	struct epoll_event ev = { .events = EPOLLIN };
-
-	if (!m->cluster)
-		return lifecycle_fd(m);
-	if (extra_epfd < 0 && (extra_epfd = epoll_create1(EPOLL_CLOEXEC)) >= 0) {
-		if (lifecycle_fd(m) >= 0)
-			(void)epoll_ctl(extra_epfd, EPOLL_CTL_ADD, lifecycle_fd(m), &ev);
-		(void)epoll_ctl(extra_epfd, EPOLL_CTL_ADD, cluster_fd(m), &ev);
-	}
-	return extra_epfd;
-}
-
-static void extra_run(void *userdata)
-{
-	struct manager *m = userdata;
-	struct pollfd p[2] = { { .fd = lifecycle_fd(m), .events = POLLIN },
-			       { .fd = m->cluster ? cluster_fd(m) : -1, .events = POLLIN } };
-
-	if (!m->cluster) {
-		lifecycle_run(m);
-		return;
-	}
-	(void)poll(p, 2, 0);
-	if (p[0].revents)
-		lifecycle_run(m);
-	if (p[1].revents)
-		cluster_run(m);
-	else if (p[0].revents) {
-		/* Containers that went away may leave a network without endpoints here. */
-		tk_server_state_lock();
-		cluster_usage_sync(m);
-		tk_server_state_unlock();
-	}
-}
-
 /* The kernel matches the database; then the DELs plugins recorded while netd was down. */
 static int recover(struct manager *m, json_t *actions, tk_err *err)
 {
@@ -381,21 +336,111 @@ static int recover(struct manager *m, json_t *actions, tk_err *err)
 	return 0;
 }
 
+/*
+ * The server polls one extra event source: an epoll set of the lifecycle's (link notifications,
+ * spool), the Docker plugin socket's and, in cluster mode, etcd's watch events, each run when
+ * its own fd is ready.
+ */
+struct extra {
+	struct manager *m;
+	struct docker *docker;
+	int epfd;
+};
+
+static json_t *dispatch(void *userdata, const struct tk_caller *c, json_t *request)
+{
+	return cluster_dispatch(((struct extra *)userdata)->m, c, request);
+}
+
+static int extra_fd(void *userdata)
+{
+	return ((struct extra *)userdata)->epfd;
+}
+
+static int extra_timeout(void *userdata)
+{
+	struct extra *x = userdata;
+	return x->docker ? docker_timeout_ms(x->docker) : -1;
+}
+
+static void extra_run(void *userdata)
+{
+	struct extra *x = userdata;
+	struct epoll_event ev[3];
+	int n = epoll_wait(x->epfd, ev, 3, 0);
+	bool links = false, cluster = false;
+
+	for (int i = 0; i < n; i++) {
+		links |= ev[i].data.u32 == 0;
+		cluster |= ev[i].data.u32 == 2;
+	}
+	if (links)
+		lifecycle_run(x->m);
+	if (cluster)
+		cluster_run(x->m);
+	else if (links && x->m->cluster) {
+		/* Containers that went away may leave a network without endpoints here. */
+		tk_server_state_lock();
+		cluster_usage_sync(x->m);
+		tk_server_state_unlock();
+	}
+	/* Also on timeouts (n == 0): libmicrohttpd closes idle connections then. */
+	if (x->docker)
+		docker_run(x->docker);
+}
+
+static int extra_open(struct extra *x, tk_err *err)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fd;
+
+	if ((x->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return tk_err_set(err, -errno, "epoll_create1: %m");
+	if ((fd = lifecycle_fd(x->m)) >= 0) {
+		ev.data.u32 = 0;
+		if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+			return tk_err_set(err, -errno, "epoll_ctl: %m");
+	}
+	if (x->m->cluster) {
+		ev.data.u32 = 2;
+		if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, cluster_fd(x->m), &ev) < 0)
+			return tk_err_set(err, -errno, "epoll_ctl: %m");
+	}
+	if (arg_docker_socket[0] && strcmp(arg_docker_socket, "none") != 0) {
+		int r = docker_start(x->m, arg_docker_socket, &x->docker, err);
+		if (r < 0)
+			return r;
+		ev.data.u32 = 1;
+		if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, docker_fd(x->docker), &ev) < 0)
+			return tk_err_set(err, -errno, "epoll_ctl: %m");
+	}
+	return 0;
+}
+
 static int run(struct manager *m, tk_err *err)
 {
+	struct extra x = { .m = m, .epfd = -1 };
 	const struct tk_server server = {
 		.name = "netd",
 		.socket_path = m->socket_path,
 		.socket_group = args.socket_group,
 		.admin_gid = m->admin_gid,
 		.dispatch = dispatch,
-		.userdata = m,
+		.userdata = &x,
 		.extra_fd = extra_fd,
+		.extra_timeout_ms = extra_timeout,
 		.extra_run = extra_run,
 	};
+	int r;
 
-	log_info("netd state in '%s'", m->state_dir);
-	return tk_server_run(&server, err);
+	if ((r = extra_open(&x, err)) >= 0) {
+		log_info("netd state in '%s'", m->state_dir);
+		r = tk_server_run(&server, err);
+	}
+	x.docker = docker_stop(x.docker);
+	if (x.epfd >= 0)
+		close(x.epfd);
+	return r;
 }
 
 static const struct tk_daemon netd = {
@@ -426,7 +471,9 @@ static const struct tk_daemon netd = {
 		"      --cluster-ttl N      seconds of the host lease (default 10, 2..10)\n"
 		"      --cluster-config FILE\n"
 		"                           the cluster flags as JSON: "
-		"{\"etcd\",\"host_name\",\"underlay\",\"ttl\"}\n",
+		"{\"etcd\",\"host_name\",\"underlay\",\"ttl\"}\n"
+		"      --docker-socket PATH serve Docker's network and IPAM plugin APIs on PATH\n"
+		"                           (default " TK_DOCKER_NET_SOCKET "; none: not served)\n",
 	.options = options,
 	.parse_option = parse_option,
 	.open = setup_manager,

@@ -173,6 +173,11 @@ struct endpoint_params {
 	const char *const *ips; /* static requests, NULL-terminated, may be NULL */
 	const char *mac;	/* NULL: random */
 	bool lease;		/* addresses only: netns is not used */
+	/*
+	 * Docker's network driver (docker.c): the container end, named ifname, is left down in
+	 * netd's own netns for dockerd to move into the container; netns is not used.
+	 */
+	bool docker;
 };
 int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endpoint_params *p,
 		 struct endpoint *ret, tk_err *err);
@@ -254,6 +259,14 @@ void cluster_run(struct manager *m);
 /* Withdraws the usage keys of networks this host no longer has endpoints on. */
 void cluster_usage_sync(struct manager *m);
 json_t *cluster_status_json(struct manager *m);
+
+/* docker.c: Docker's NetworkDriver and IpamDriver plugin APIs on their own socket */
+struct docker;
+int docker_start(struct manager *m, const char *socket_path, struct docker **ret, tk_err *err);
+int docker_fd(struct docker *d);
+int docker_timeout_ms(struct docker *d);
+void docker_run(struct docker *d);
+struct docker *docker_stop(struct docker *d);
 
 /* json-out.c */
 void tenant_usage_json(const struct tk_tenant *t, json_t *o);

@@ -19,7 +19,7 @@ fi
 mkdir -p build-fuzz/artifacts
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
-for target in cni rpc dockerapi; do
+for target in cni rpc dockerapi dockernet; do
 	bin=build-fuzz/tests/fuzz/fuzz-$target
 	work=$(mktemp -d)
 	if [ -d "tests/fuzz/regressions/$target" ]; then

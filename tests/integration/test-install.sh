@@ -18,7 +18,7 @@ done
 expect_ok "the unit starts the installed netd" \
 	grep -q "^ExecStart=$prefix/sbin/netd " "$root$prefix/lib/systemd/system/tenantkit-netd.service"
 expect_ok "the unit waits for netd's readiness" grep -q '^Type=notify' "$root$prefix/lib/systemd/system/tenantkit-netd.service"
-expect_ok "the unit orders netd before the runtimes" grep -q '^Before=.*podman.service.*containerd.service' "$root$prefix/lib/systemd/system/tenantkit-netd.service"
+expect_ok "the unit orders netd before the runtimes" grep -q '^Before=.*podman.service.*containerd.service.*docker.service' "$root$prefix/lib/systemd/system/tenantkit-netd.service"
 vunit=$root$prefix/lib/systemd/system/tenantkit-volumed.service
 # The design's state directory, whatever the prefix (meson's localstatedir under /usr/local is
 # /var/local), the same in the units, the daemons' defaults and the man pages.
