@@ -264,7 +264,7 @@ static void *watcher_thread(void *userdata)
 		int r;
 
 		if (next == 0) {
-			if ((r = list_all(cl, e, &revision, &err)) < 0) {
+			if (list_all(cl, e, &revision, &err) < 0) {
 				if (!warned)
 					log_warning("cluster: listing %s: %s", PREFIX, err.msg);
 				warned = true;
@@ -339,9 +339,9 @@ static void apply_tenant(struct manager *m, const char *name, const char *value,
 	(void)seen_set(m, "tenant", name, true);
 	if (t)
 		return;
-	if ((r = tk_json_parse(value, strlen(value), "cluster tenant", &o, &err)) < 0 ||
-	    (r = tk_tenant_params_from_json(&m->tenants, o, &p, &err)) < 0 ||
-	    (r = tk_tenant_create(&m->tenants, &p, &t, &err)) < 0)
+	if (tk_json_parse(value, strlen(value), "cluster tenant", &o, &err) < 0 ||
+	    tk_tenant_params_from_json(&m->tenants, o, &p, &err) < 0 ||
+	    tk_tenant_create(&m->tenants, &p, &t, &err) < 0)
 		log_error("cluster: cannot create tenant '%s' of the cluster: %s", name, err.msg);
 	else
 		log_info("cluster: created tenant '%s' of the cluster", name);
@@ -373,10 +373,10 @@ static void apply_network(struct manager *m, const char *name, const char *value
 		return;
 	p.name = name;
 	p.force = true; /* the creating host checked it; this host's own routes are logged */
-	if ((r = tk_json_parse(value, strlen(value), "cluster network", &o, &err)) < 0 ||
-	    (r = tk_json_unpack_lax(o, "cluster network", &err, "{s:s, s?s, s?s, s?I, s?b}",
-				    "tenant", &tenant, "subnet", &p.subnet4, "subnet6", &p.subnet6,
-				    "mtu", &mtu, "nat", &nat)) < 0) {
+	if (tk_json_parse(value, strlen(value), "cluster network", &o, &err) < 0 ||
+	    tk_json_unpack_lax(o, "cluster network", &err, "{s:s, s?s, s?s, s?I, s?b}", "tenant",
+			       &tenant, "subnet", &p.subnet4, "subnet6", &p.subnet6, "mtu", &mtu,
+			       "nat", &nat) < 0) {
 		log_error("cluster: network '%s': %s", name, err.msg);
 		return;
 	}
@@ -387,7 +387,7 @@ static void apply_network(struct manager *m, const char *name, const char *value
 	p.ipv6 = p.subnet6 != NULL;
 	p.nat = nat;
 	p.mtu = (unsigned)mtu;
-	if ((r = network_create(m, &p, &made, &err)) < 0)
+	if (network_create(m, &p, &made, &err) < 0)
 		log_error("cluster: cannot create network '%s' of the cluster: %s", name, err.msg);
 	else
 		log_info("cluster: created network '%s' (%s) of the cluster", name,

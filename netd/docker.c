@@ -762,7 +762,6 @@ int docker_start(struct manager *m, const char *socket_path, struct docker **ret
 	if (!d)
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	d->m = m;
-	cfg.userdata = d;
 	/*
 	 * dockerd sets iptables' FORWARD policy to drop when it has to turn IPv4 forwarding on
 	 * itself, and dockerd loads br_netfilter, which passes bridged IPv4 through that chain:
@@ -771,8 +770,11 @@ int docker_start(struct manager *m, const char *socket_path, struct docker **ret
 	 */
 	if ((r = tk_sysctl_write("/proc/sys/net/ipv4/ip_forward", "1", err)) < 0)
 		return tk_err_wrap(err, r, "enabling IPv4 forwarding for Docker's networks");
-	if ((r = tk_http_start(&cfg, &d->http, err)) < 0)
+	cfg.userdata = d;
+	if ((r = tk_http_start(&cfg, &d->http, err)) < 0) {
+		free(TAKE_PTR(d)); /* the analyzer does not see d's cleanup through cfg.userdata */
 		return r;
+	}
 	*ret = TAKE_PTR(d);
 	return 0;
 }

@@ -195,6 +195,7 @@ static void check_leases(struct tk_etcd *e)
 	      "put with an unknown lease: etcd's error (%s)", err.msg);
 	/* Expiry without keepalive. */
 	r = tk_etcd_lease_grant(e, 2, &id, &err);
+	CHECK(r == 0, "grant a 2 s lease (%s)", err.msg);
 	tk_etcd_put(e, "/l/e", "x", id, NULL, &err);
 	sleep(4);
 	r = tk_etcd_get(e, "/l/e", false, &kvs, &err);
@@ -254,7 +255,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	endpoints = argv[1];
-	if ((r = tk_etcd_open(endpoints, 2000, &e, &err)) < 0) {
+	if (tk_etcd_open(endpoints, 2000, &e, &err) < 0) {
 		fprintf(stderr, "%s\n", err.msg);
 		return 1;
 	}
