@@ -241,6 +241,34 @@ expect_eq "a container whose netns vanished loses its mappings" "0 0" "$(count p
 read -r A4_4 _ <<<"$(attach alpha-net a4 --publish 20080:80 --publish 20100:80)"
 expect_ok "... so their host ports are free again" tcp ext 192.0.2.1 20080 a4 80
 
+# ---- CNI: the portMappings capability (tenant-bridge) ---------------------------------------
+PLUGIN=$TK_BUILD_DIR/cni-plugins/tenant-bridge
+cni() { # COMMAND CONTAINER runtimeConfig-JSON [extra jq]
+	jq -nc --arg s "$TK_NETD_SOCKET" --argjson rc "$3" '{cniVersion: "1.1.0", name: "alpha-net",
+		type: "tenant-bridge", tenant: "alpha", network: "alpha-net", socket: $s,
+		runtimeConfig: $rc}' | jq -c "${4:-.}" |
+		env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND="$1" CNI_CONTAINERID="$2" \
+			CNI_NETNS="/run/netns/$2" CNI_IFNAME=eth0 "$PLUGIN"
+}
+PM='{"portMappings": [{"hostPort": 20200, "containerPort": 80, "protocol": "tcp", "hostIP": ""},
+	{"hostPort": 20201, "containerPort": 53, "protocol": "udp"}]}'
+tk_ns_add k1
+expect_ok "CNI ADD with portMappings" cni ADD k1 "$PM"
+expect_ok "... TCP reaches the container" tcp ext 192.0.2.1 20200 k1 80
+expect_ok "... UDP over IPv6 too" udp ext 2001:db8::1 20201 k1 53
+expect_ok "CNI DEL" cni DEL k1 '{}'
+expect_fail "... removes them" tcp ext 192.0.2.1 20200 k1 80
+expect_eq "... from the maps" "0" "$(elements pub4 | grep -c '2020[01]')"
+expect_ok "CNI ADD again" cni ADD k1 "$PM"
+expect_ok "CNI GC keeping nothing of k1" cni GC "" '{}' '. + {"cni.dev/valid-attachments": []}'
+expect_eq "... removes its mappings" "0" "$(elements pub4 | grep -c '2020[01]')"
+tk_ns_add k2
+out=$(cni ADD k2 '{"portMappings": [{"hostPort": 21010, "containerPort": 80}]}')
+expect_eq "CNI ADD publishing another tenant's port fails with code 104" 104 "$(jq -r .code <<<"$out")"
+expect_ok "... and netd's reason" grep -qF \
+	"host port 21010/tcp is outside the host ports of tenant 'alpha' (20000-20999)" <<<"$out"
+expect_eq "... and leaves no endpoint" 1 "$(N inspect endpoint k2 >/dev/null 2>&1; echo $?)"
+
 # ---- tenants: host port ranges, egress address ---------------------------------------------
 refuse "overlapping host ports" "host ports 20500-21500 overlap those of tenant 'alpha'" \
 	create tenant delta --host-ports 20500-21500

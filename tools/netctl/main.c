@@ -130,8 +130,9 @@ static int write_conflist(const char *dir, const char *network, const char *tena
 
 	if ((r = conflist_path(dir, network, path, sizeof(path))) < 0)
 		return r;
-	plugin = json_pack("{s:s, s:s, s:s, s:{s:b, s:b}}", "type", "tenant-bridge", "tenant",
-			   tenant, "network", network, "capabilities", "ips", 1, "mac", 1);
+	plugin = json_pack("{s:s, s:s, s:s, s:{s:b, s:b, s:b}}", "type", "tenant-bridge", "tenant",
+			   tenant, "network", network, "capabilities", "ips", 1, "mac", 1,
+			   "portMappings", 1);
 	if (plugin && strcmp(cli_socket, TK_NETD_SOCKET) != 0)
 		json_object_set_new(plugin, "socket", json_string(cli_socket));
 	list = json_pack("{s:s, s:s, s:[O]}", "cniVersion", "1.0.0", "name", network, "plugins",
