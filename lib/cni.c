@@ -222,8 +222,8 @@ static int pm_port(json_t *m, const char *key, size_t i, json_int_t *ret, struct
 
 	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 65535)
 		return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid portMappings",
-				   "runtimeConfig.portMappings[%zu].%s must be a port (1..65535)", i,
-				   key);
+				   "runtimeConfig.portMappings[%zu].%s must be a port (1..65535)",
+				   i, key);
 	*ret = json_integer_value(v);
 	return 0;
 }
@@ -256,22 +256,23 @@ static int collect_port_mappings(json_t *rc, struct tk_cni_config *cfg, struct t
 
 		if (!json_is_object(m) || pm_port(m, "hostPort", i, &host_port, e) < 0 ||
 		    pm_port(m, "containerPort", i, &port, e) < 0)
-			return json_is_object(m)
-				       ? -1
-				       : tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG,
-						     "invalid portMappings",
-						     "runtimeConfig.portMappings[%zu] must be an object",
-						     i);
+			return json_is_object(m) ? -1
+						 : tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG,
+							       "invalid portMappings",
+							       "runtimeConfig.portMappings[%zu] "
+							       "must be an object",
+							       i);
 		if ((proto && !json_is_string(proto)) ||
 		    (strcasecmp(p, "tcp") != 0 && strcasecmp(p, "udp") != 0))
-			return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid portMappings",
-					   "runtimeConfig.portMappings[%zu].protocol must be tcp or "
-					   "udp",
-					   i);
+			return tk_cni_fail(
+				e, TK_CNI_ERR_INVALID_CONFIG, "invalid portMappings",
+				"runtimeConfig.portMappings[%zu].protocol must be tcp or "
+				"udp",
+				i);
 		if (ip && !json_is_string(ip))
-			return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid portMappings",
-					   "runtimeConfig.portMappings[%zu].hostIP must be a string",
-					   i);
+			return tk_cni_fail(
+				e, TK_CNI_ERR_INVALID_CONFIG, "invalid portMappings",
+				"runtimeConfig.portMappings[%zu].hostIP must be a string", i);
 		o = json_pack("{s:I, s:I, s:s}", "host_port", host_port, "container_port", port,
 			      "protocol", strcasecmp(p, "udp") == 0 ? "udp" : "tcp");
 		if (o && ip && *json_string_value(ip))

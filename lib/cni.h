@@ -72,7 +72,7 @@ struct tk_cni_config {
 	/* Static requests, from runtimeConfig, then args.cni, then CNI_ARGS. */
 	const char *ips[3];
 	const char *mac;
-	json_t *prev_result;	   /* NULL when absent */
+	json_t *prev_result; /* NULL when absent */
 	/* runtimeConfig.portMappings in netd's form (docs/protocol.md), NULL when none; owned */
 	json_t *port_mappings;
 	json_t *valid_attachments; /* GC: array of {containerID, ifname}; NULL: keep nothing */

@@ -229,12 +229,9 @@ void tk_nft_batch_table_delete(struct tk_nft_batch *b, int family)
 static const struct {
 	uint32_t len, datatype;
 } key_types[_TK_NFT_TYPE_MAX] = {
-	[TK_NFT_IFNAME] = { IFNAMSZ, TYPE_IFNAME },
-	[TK_NFT_IPV4] = { 4, TYPE_IPADDR },
-	[TK_NFT_IPV6] = { 16, TYPE_IP6ADDR },
-	[TK_NFT_ETHER] = { 8, TYPE_ETHERADDR },
-	[TK_NFT_L4PROTO] = { 4, TYPE_INET_PROTOCOL },
-	[TK_NFT_PORT] = { 4, TYPE_INET_SERVICE },
+	[TK_NFT_IFNAME] = { IFNAMSZ, TYPE_IFNAME },   [TK_NFT_IPV4] = { 4, TYPE_IPADDR },
+	[TK_NFT_IPV6] = { 16, TYPE_IP6ADDR },	      [TK_NFT_ETHER] = { 8, TYPE_ETHERADDR },
+	[TK_NFT_L4PROTO] = { 4, TYPE_INET_PROTOCOL }, [TK_NFT_PORT] = { 4, TYPE_INET_SERVICE },
 };
 
 static uint32_t types_len(const enum tk_nft_type *types, unsigned n)
@@ -282,8 +279,7 @@ void tk_nft_batch_set_add(struct tk_nft_batch *b, const struct tk_nft_set *spec)
 	nftnl_set_set_u32(s, NFTNL_SET_ID, spec->id);
 	if (spec->n_data > 0) {
 		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
-		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE,
-				  types_datatype(spec->data, spec->n_data));
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, types_datatype(spec->data, spec->n_data));
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, types_len(spec->data, spec->n_data));
 	}
 	if (spec->n_key == 1 && spec->key[0] == TK_NFT_IFNAME) {
@@ -684,8 +680,7 @@ static int key_put(uint8_t *key, enum tk_nft_type type, const union tk_nft_value
 	default: return tk_err_set(err, -EINVAL, "unknown set key type %d", (int)type);
 	}
 	n = strlen(shown);
-	snprintf(shown + n, size - n, "%s%s", n == 0 ? "" : shown[n - 1] == ':' ? " " : " . ",
-		 buf);
+	snprintf(shown + n, size - n, "%s%s", n == 0 ? "" : shown[n - 1] == ':' ? " " : " . ", buf);
 	return 0;
 }
 
@@ -788,6 +783,12 @@ static int dump_msg(const struct nlmsghdr *nlh, char *buf, size_t size)
 				 nftnl_set_get_u32(o, NFTNL_SET_KEY_TYPE),
 				 nftnl_set_get_u32(o, NFTNL_SET_KEY_LEN),
 				 nftnl_set_get_u32(o, NFTNL_SET_ID));
+			if (nftnl_set_is_set(o, NFTNL_SET_DATA_TYPE)) {
+				size_t n = strlen(buf);
+				snprintf(buf + n, size - n, " data_type 0x%x data_len %u",
+					 nftnl_set_get_u32(o, NFTNL_SET_DATA_TYPE),
+					 nftnl_set_get_u32(o, NFTNL_SET_DATA_LEN));
+			}
 			r = 0;
 		}
 		nftnl_set_free(o);

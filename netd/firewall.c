@@ -470,13 +470,28 @@ int firewall_rebuild(struct manager *m, tk_err *err)
  */
 enum { L4PROTO = TK_NFT_L4PROTO, PORT = TK_NFT_PORT };
 
-static const struct tk_nft_set
-	map_pub4 = { "pub4", 41, NFPROTO_INET, { L4PROTO, PORT }, 2, { IPV4, PORT }, 2 },
-	map_pub4_ip = { "pub4_ip", 42, NFPROTO_INET, { IPV4, L4PROTO, PORT }, 3, { IPV4, PORT }, 2 },
-	map_pub6 = { "pub6", 43, NFPROTO_INET, { L4PROTO, PORT }, 2, { IPV6, PORT }, 2 },
-	map_pub6_ip = { "pub6_ip", 44, NFPROTO_INET, { IPV6, L4PROTO, PORT }, 3, { IPV6, PORT }, 2 },
-	map_egress4 = { "egress4", 45, NFPROTO_INET, { IFNAME }, 1, { IPV4 }, 1 },
-	map_egress6 = { "egress6", 46, NFPROTO_INET, { IFNAME }, 1, { IPV6 }, 1 };
+static const struct tk_nft_set map_pub4 = { "pub4",	    41, NFPROTO_INET, { L4PROTO, PORT }, 2,
+					    { IPV4, PORT }, 2 },
+			       map_pub4_ip = { "pub4_ip",
+					       42,
+					       NFPROTO_INET,
+					       { IPV4, L4PROTO, PORT },
+					       3,
+					       { IPV4, PORT },
+					       2 },
+			       map_pub6 = { "pub6",	    43, NFPROTO_INET, { L4PROTO, PORT }, 2,
+					    { IPV6, PORT }, 2 },
+			       map_pub6_ip = { "pub6_ip",
+					       44,
+					       NFPROTO_INET,
+					       { IPV6, L4PROTO, PORT },
+					       3,
+					       { IPV6, PORT },
+					       2 },
+			       map_egress4 = { "egress4", 45, NFPROTO_INET, { IFNAME }, 1,
+					       { IPV4 },  1 },
+			       map_egress6 = { "egress6", 46, NFPROTO_INET, { IFNAME }, 1,
+					       { IPV6 },  1 };
 
 static const struct tk_nft_chain
 	ports_pre = { "ports_pre", NFPROTO_INET, "nat", NF_INET_PRE_ROUTING, -100 },
@@ -569,16 +584,15 @@ static void ports_table(struct tk_nft_batch *b)
 	 * published port of its own network (or a linked one) must get the replies through the
 	 * host, which undoes the DNAT, not straight over the bridge.
 	 */
-	RULE(b, &ports_post, match_dnat(R);
-	     tk_nft_meta(R, IIF, NFT_REG32_00); tk_nft_meta(R, OIF, NFT_REG32_04);
-	     tk_nft_lookup(R, &set_links, false); tk_nft_masquerade(R));
+	RULE(b, &ports_post, match_dnat(R); tk_nft_meta(R, IIF, NFT_REG32_00);
+	     tk_nft_meta(R, OIF, NFT_REG32_04); tk_nft_lookup(R, &set_links, false);
+	     tk_nft_masquerade(R));
 	/*
 	 * ct status dnat oifname @bridges ip saddr 127.0.0.0/8 masquerade: the host's own
 	 * connections to 127.0.0.1 (route_localnet lets them leave lo; the container answers the
 	 * gateway instead).
 	 */
-	RULE(b, &ports_post, match_dnat(R);
-	     tk_nft_match_meta8(R, NFT_META_NFPROTO, NFPROTO_IPV4);
+	RULE(b, &ports_post, match_dnat(R); tk_nft_match_meta8(R, NFT_META_NFPROTO, NFPROTO_IPV4);
 	     tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false);
 	     tk_nft_payload(R, &ip4_saddr_net, NFT_REG32_00); tk_nft_mask(R, &net_mask, 1);
 	     tk_nft_cmp(R, NFT_CMP_EQ, &loopback_net, 1); tk_nft_masquerade(R));
@@ -595,9 +609,9 @@ static int network_egress_element(struct tk_nft_batch *b, const struct network *
 
 	if (!t->has_egress_ip || !n->nat)
 		return 0;
-	return tk_nft_batch_map_element(b, t->egress_ip.family == AF_INET ? &map_egress4
-									  : &map_egress6,
-					add, br, addr, err);
+	return tk_nft_batch_map_element(
+		b, t->egress_ip.family == AF_INET ? &map_egress4 : &map_egress6, add, br, addr,
+		err);
 }
 
 /* One mapping: an element per address family the endpoint has (or the host address's). */

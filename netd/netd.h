@@ -188,9 +188,9 @@ struct network *network_free(struct network *n);
 struct endpoint_params {
 	struct network *network;
 	const char *container_id, *ifname, *netns;
-	const char *const *ips; /* static requests, NULL-terminated, may be NULL */
-	const char *mac;	/* NULL: random */
-	bool lease;		/* addresses only: netns is not used */
+	const char *const *ips;	       /* static requests, NULL-terminated, may be NULL */
+	const char *mac;	       /* NULL: random */
+	bool lease;		       /* addresses only: netns is not used */
 	const struct port_list *ports; /* published ports, NULL: none */
 };
 int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endpoint_params *p,
@@ -266,8 +266,7 @@ int ports_check(struct manager *m, const struct tk_caller *c, const struct endpo
 		const struct port_list *l, tk_err *err);
 int ports_db_load(struct manager *m, int64_t endpoint_id, struct port_list *ret, tk_err *err);
 /* Replaces the rows of endpoint_id with l, inside the caller's transaction. */
-int ports_db_store(struct manager *m, int64_t endpoint_id, const struct port_list *l,
-		   tk_err *err);
+int ports_db_store(struct manager *m, int64_t endpoint_id, const struct port_list *l, tk_err *err);
 /* Replaces e's mappings with l atomically (rows and elements); an empty l clears them. */
 int ports_set(struct manager *m, const struct tk_caller *c, const struct endpoint *e,
 	      const struct port_list *l, tk_err *err);
@@ -280,9 +279,8 @@ int ports_foreach(struct manager *m,
 /* tenant_net rows into the loaded tenants (start). */
 int ports_tenants_load(struct manager *m, tk_err *err);
 /* tenant.create with host_ports and egress_ip. */
-int ports_tenant_create(struct manager *m, const struct tk_caller *c, json_t *args,
-			json_t **ret, tk_err *err);
-
+int ports_tenant_create(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
+			tk_err *err);
 
 /* json-out.c */
 void tenant_usage_json(const struct tk_tenant *t, json_t *o);

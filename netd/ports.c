@@ -37,8 +37,8 @@ static int port_from_json(json_t *o, const char *key, size_t i, uint16_t *ret, t
 	json_t *v = json_object_get(o, key);
 
 	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 65535)
-		return tk_err_set(err, -EINVAL, "port_mappings[%zu].%s must be a port (1..65535)", i,
-				  key);
+		return tk_err_set(err, -EINVAL, "port_mappings[%zu].%s must be a port (1..65535)",
+				  i, key);
 	*ret = (uint16_t)json_integer_value(v);
 	return 0;
 }
@@ -54,7 +54,8 @@ int ports_from_json(json_t *j, struct port_list *ret, tk_err *err)
 		return 0;
 	if (!json_is_array(j) || json_array_size(j) > PORTS_MAX)
 		return tk_err_set(err, -EINVAL,
-				  "'port_mappings' must be an array of at most %d mappings", PORTS_MAX);
+				  "'port_mappings' must be an array of at most %d mappings",
+				  PORTS_MAX);
 	json_array_foreach(j, i, o)
 	{
 		struct port_mapping *p = &ret->p[ret->n];
@@ -84,7 +85,8 @@ int ports_from_json(json_t *j, struct port_list *ret, tk_err *err)
 			p->has_host_ip = true;
 		}
 		for (unsigned k = 0; k < ret->n; k++)
-			if (ret->p[k].protocol == p->protocol && ret->p[k].host_port == p->host_port)
+			if (ret->p[k].protocol == p->protocol &&
+			    ret->p[k].host_port == p->host_port)
 				return tk_err_set(err, -EINVAL,
 						  "host port %u/%s is mapped twice in the request",
 						  p->host_port, proto);
@@ -100,13 +102,13 @@ json_t *ports_to_json(const struct port_list *l)
 
 	for (unsigned i = 0; a && i < l->n; i++) {
 		const struct port_mapping *p = &l->p[i];
-		json_t *o = json_pack("{s:i, s:i, s:s}", "host_port", p->host_port,
-				      "container_port", p->container_port, "protocol",
-				      proto_name(p->protocol));
+		json_t *o =
+			json_pack("{s:i, s:i, s:s}", "host_port", p->host_port, "container_port",
+				  p->container_port, "protocol", proto_name(p->protocol));
 		if (o && p->has_host_ip)
-			json_object_set_new(o, "host_ip",
-					    json_string(tk_addr_format(&p->host_ip, buf,
-								       sizeof(buf))));
+			json_object_set_new(
+				o, "host_ip",
+				json_string(tk_addr_format(&p->host_ip, buf, sizeof(buf))));
 		json_array_append_new(a, o);
 	}
 	return a;
@@ -119,8 +121,7 @@ static int mapping_from_row(sqlite3_stmt *st, int col, struct port_mapping *p, t
 	int r;
 
 	*p = (struct port_mapping){};
-	p->protocol = strcmp(tk_store_column_text(st, col), "udp") == 0 ? IPPROTO_UDP
-									   : IPPROTO_TCP;
+	p->protocol = strcmp(tk_store_column_text(st, col), "udp") == 0 ? IPPROTO_UDP : IPPROTO_TCP;
 	p->host_port = (uint16_t)sqlite3_column_int(st, col + 1);
 	p->container_port = (uint16_t)sqlite3_column_int(st, col + 2);
 	if (sqlite3_column_type(st, col + 3) != SQLITE_NULL) {
@@ -155,8 +156,7 @@ int ports_db_load(struct manager *m, int64_t endpoint_id, struct port_list *ret,
 		       : tk_store_step_error(m->store, rc, "reading port mappings", err);
 }
 
-int ports_db_store(struct manager *m, int64_t endpoint_id, const struct port_list *l,
-		   tk_err *err)
+int ports_db_store(struct manager *m, int64_t endpoint_id, const struct port_list *l, tk_err *err)
 {
 	char buf[TK_ADDR_STRLEN];
 	sqlite3_stmt *st;
@@ -213,7 +213,8 @@ int ports_foreach(struct manager *m,
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == size) {
-			int64_t *grown = reallocarray(ids, size = size ? size * 2 : 64, sizeof(*ids));
+			int64_t *grown =
+				reallocarray(ids, size = size ? size * 2 : 64, sizeof(*ids));
 			if (!grown) {
 				sqlite3_reset(st);
 				return tk_err_set(err, -ENOMEM, "out of memory");
@@ -314,8 +315,9 @@ static void socket_owner(unsigned long inode, char *buf, size_t size)
  */
 static int host_socket(uint8_t protocol, uint16_t port, char *who, size_t size)
 {
-	static const char *const tcp[] = { "/proc/net/tcp", "/proc/net/tcp6" },
-				 *const udp[] = { "/proc/net/udp", "/proc/net/udp6" };
+	static const char *const tcp[] = { "/proc/net/tcp", "/proc/net/tcp6" }, *const udp[] = {
+		"/proc/net/udp", "/proc/net/udp6"
+	};
 	const char *const *files = protocol == IPPROTO_UDP ? udp : tcp;
 	char line[512];
 
@@ -328,8 +330,8 @@ static int host_socket(uint8_t protocol, uint16_t port, char *who, size_t size)
 			char local[64];
 
 			/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
-			if (sscanf(line, " %*s %63[0-9A-Fa-f:] %*s %x %*s %*s %*s %*u %*u %lu", local,
-				   &state, &inode) != 3 ||
+			if (sscanf(line, " %*s %63[0-9A-Fa-f:] %*s %x %*s %*s %*s %*u %*u %lu",
+				   local, &state, &inode) != 3 ||
 			    sscanf(strchr(local, ':') + 1, "%x", &lport) != 1 || lport != port)
 				continue;
 			if (protocol == IPPROTO_TCP && state != 0x0A /* TCP_LISTEN */)
@@ -411,11 +413,11 @@ static int check_one(struct manager *m, const struct tk_caller *c, const struct 
 	}
 	if (t->host_port_max) {
 		if (p->host_port < t->host_port_min || p->host_port > t->host_port_max)
-			return tk_err_set(err, -EACCES,
-					  "host port %u/%s is outside the host ports of tenant '%s' "
-					  "(%u-%u)",
-					  p->host_port, proto, t->name, t->host_port_min,
-					  t->host_port_max);
+			return tk_err_set(
+				err, -EACCES,
+				"host port %u/%s is outside the host ports of tenant '%s' "
+				"(%u-%u)",
+				p->host_port, proto, t->name, t->host_port_min, t->host_port_max);
 	} else if (!c->admin) {
 		return tk_err_set(err, -EACCES,
 				  "tenant '%s' owns no host ports, so only root or the admin group "
@@ -440,9 +442,10 @@ int ports_check(struct manager *m, const struct tk_caller *c, const struct endpo
 	int r;
 
 	if (l && l->n > 0 && e->lease)
-		return tk_err_set(err, -EINVAL,
-				  "an address lease (tenant-ipam) has no interface to publish ports "
-				  "to");
+		return tk_err_set(
+			err, -EINVAL,
+			"an address lease (tenant-ipam) has no interface to publish ports "
+			"to");
 	for (unsigned i = 0; l && i < l->n; i++)
 		if ((r = check_one(m, c, e, &l->p[i], err)) < 0)
 			return r;
@@ -469,14 +472,12 @@ int ports_set(struct manager *m, const struct tk_caller *c, const struct endpoin
 
 	if (!old)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	if ((r = ports_check(m, c, e, l, err)) < 0 ||
-	    (r = ports_db_load(m, e->id, old, err)) < 0 ||
+	if ((r = ports_check(m, c, e, l, err)) < 0 || (r = ports_db_load(m, e->id, old, err)) < 0 ||
 	    (l->n > 0 && (r = ports_bridge_localnet(e->network, err)) < 0))
 		return r;
 	if ((r = tk_store_begin_ephemeral(m->store, err)) < 0)
 		return r;
-	if ((r = ports_db_store(m, e->id, l, err)) < 0 ||
-	    (r = fault_point("ports-row", err)) < 0 ||
+	if ((r = ports_db_store(m, e->id, l, err)) < 0 || (r = fault_point("ports-row", err)) < 0 ||
 	    (r = firewall_ports(m, e, old, l, err)) < 0)
 		goto rollback;
 	if ((r = tk_store_commit(m->store, err)) < 0) {
@@ -498,9 +499,10 @@ int ports_tenants_load(struct manager *m, tk_err *err)
 	sqlite3_stmt *st;
 	int r, rc;
 
-	r = tk_store_stmt(m->store,
-			  "SELECT tenant_id, host_port_min, host_port_max, egress_ip FROM tenant_net",
-			  &st, err);
+	r = tk_store_stmt(
+		m->store,
+		"SELECT tenant_id, host_port_min, host_port_max, egress_ip FROM tenant_net", &st,
+		err);
 	if (r < 0)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -555,12 +557,12 @@ static int parse_range(const char *s, struct tk_tenant *p, tk_err *err)
 	} else if (n = 0, sscanf(s, "%u%n", &lo, &n) == 1 && s[n] == '\0') {
 		hi = lo;
 	} else {
-		return tk_err_set(err, -EINVAL, "host_ports '%s': expected FIRST-LAST, like 20000-20999",
-				  s);
+		return tk_err_set(err, -EINVAL,
+				  "host_ports '%s': expected FIRST-LAST, like 20000-20999", s);
 	}
 	if (lo < 1 || hi > 65535 || lo > hi)
-		return tk_err_set(err, -EINVAL, "host_ports '%s': ports are 1..65535, first <= last",
-				  s);
+		return tk_err_set(err, -EINVAL,
+				  "host_ports '%s': ports are 1..65535, first <= last", s);
 	p->host_port_min = (uint16_t)lo;
 	p->host_port_max = (uint16_t)hi;
 	return 0;
@@ -599,8 +601,8 @@ static int tenant_net_params(struct manager *m, json_t *args, struct tk_tenant *
 	return 0;
 }
 
-int ports_tenant_create(struct manager *m, const struct tk_caller *c, json_t *args,
-			json_t **ret, tk_err *err)
+int ports_tenant_create(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
+			tk_err *err)
 {
 	_cleanup_(json_decrefp) json_t *rest = NULL, *created = NULL;
 	struct tk_tenant p = {}, *t;
@@ -630,4 +632,3 @@ int ports_tenant_create(struct manager *m, const struct tk_caller *c, json_t *ar
 	*ret = tk_tenant_to_json(&m->tenants, t);
 	return 0;
 }
-

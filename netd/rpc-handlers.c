@@ -215,7 +215,7 @@ static int unpack_ips(json_t *ips, const char *list[3], tk_err *err)
 	return 0;
 }
 
-/* Adds "port_mappings" (an endpoint with a veth) to an endpoint object. */
+/* Adds "port_mappings" to an endpoint object when the endpoint publishes ports. */
 static int endpoint_ports_json(struct manager *m, const struct endpoint *e, json_t *o, tk_err *err)
 {
 	_cleanup_free_ struct port_list *ports = malloc(sizeof(*ports));
@@ -227,7 +227,8 @@ static int endpoint_ports_json(struct manager *m, const struct endpoint *e, json
 		return 0;
 	if ((r = ports_db_load(m, e->id, ports, err)) < 0)
 		return r;
-	json_object_set_new(o, "port_mappings", ports_to_json(ports));
+	if (ports->n > 0)
+		json_object_set_new(o, "port_mappings", ports_to_json(ports));
 	return 0;
 }
 
@@ -274,7 +275,8 @@ static int op_endpoint_add(struct manager *m, const struct tk_caller *c, json_t 
 	if ((r = endpoint_add(m, c, &p, e, err)) < 0)
 		return r;
 	*ret = endpoint_to_json(e);
-	if (*ret && !lease)
+	/* As endpoint.inspect shows it: only when there are some. */
+	if (*ret && ports->n > 0)
 		json_object_set_new(*ret, "port_mappings", ports_to_json(ports));
 	return 0;
 }
@@ -395,7 +397,8 @@ static int op_endpoint_ports(struct manager *m, const struct tk_caller *c, json_
 		return r;
 	if ((network && strcmp(network, e->network->name) != 0) ||
 	    (tenant && strcmp(tenant, e->network->tenant->name) != 0))
-		return tk_err_set(err, -ENOENT, "container '%s' has no interface '%s' on network '%s'",
+		return tk_err_set(err, -ENOENT,
+				  "container '%s' has no interface '%s' on network '%s'",
 				  container_id, ifname, network ? network : e->network->name);
 	if ((r = ports_set(m, c, e, ports, err)) < 0)
 		return r;

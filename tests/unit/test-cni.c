@@ -130,11 +130,11 @@ static void test_port_mappings(void **state)
 	(void)state;
 	assert_int_equal(tk_cni_config_parse(text, strlen(text), &env, false, &cfg, &e), 0);
 	dump = json_dumps(cfg.port_mappings, JSON_COMPACT | JSON_SORT_KEYS);
-	assert_string_equal(
-		dump, "[{\"container_port\":80,\"host_port\":20080,\"protocol\":\"tcp\"},"
-		      "{\"container_port\":53,\"host_ip\":\"192.0.2.1\",\"host_port\":20053,"
-		      "\"protocol\":\"udp\"},"
-		      "{\"container_port\":443,\"host_port\":20443,\"protocol\":\"tcp\"}]");
+	assert_string_equal(dump,
+			    "[{\"container_port\":80,\"host_port\":20080,\"protocol\":\"tcp\"},"
+			    "{\"container_port\":53,\"host_ip\":\"192.0.2.1\",\"host_port\":20053,"
+			    "\"protocol\":\"udp\"},"
+			    "{\"container_port\":443,\"host_port\":20443,\"protocol\":\"tcp\"}]");
 	free(dump);
 	tk_cni_config_done(&cfg);
 	/* Only ADD publishes. */
@@ -414,7 +414,7 @@ int main(void)
 		cmocka_unit_test(test_port_mappings),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_gc_list),
-		
+
 		cmocka_unit_test(test_requests_precedence),
 		cmocka_unit_test(test_result),
 		cmocka_unit_test(test_errors),

@@ -427,8 +427,8 @@ static int parse_publish(const char *arg, json_t *list, const char *usage)
 	if (spec[0] == '[') {
 		host_ip = spec + 1;
 		if (!(end = strchr(host_ip, ']')) || end[1] != ':')
-			return cli_usage_error(usage, "--publish '%s': expected [ADDR]:HOST-PORT:PORT",
-					       arg);
+			return cli_usage_error(
+				usage, "--publish '%s': expected [ADDR]:HOST-PORT:PORT", arg);
 		*end = '\0';
 		spec = end + 2;
 	} else if ((colon = strchr(spec, ':')) && strchr(colon + 1, ':')) {
@@ -439,13 +439,13 @@ static int parse_publish(const char *arg, json_t *list, const char *usage)
 	errno = 0;
 	host_port = strtoul(spec, &end, 10);
 	if (errno || end == spec || *end != ':' || host_port < 1 || host_port > 65535)
-		return cli_usage_error(usage, "--publish '%s': expected [HOST-IP:]HOST-PORT:PORT[/PROTO]",
-				       arg);
+		return cli_usage_error(
+			usage, "--publish '%s': expected [HOST-IP:]HOST-PORT:PORT[/PROTO]", arg);
 	spec = end + 1;
 	port = strtoul(spec, &end, 10);
 	if (errno || end == spec || *end || port < 1 || port > 65535)
-		return cli_usage_error(usage, "--publish '%s': expected [HOST-IP:]HOST-PORT:PORT[/PROTO]",
-				       arg);
+		return cli_usage_error(
+			usage, "--publish '%s': expected [HOST-IP:]HOST-PORT:PORT[/PROTO]", arg);
 	o = json_pack("{s:i, s:i, s:s}", "host_port", (int)host_port, "container_port", (int)port,
 		      "protocol", proto ? proto : "tcp");
 	if (o && host_ip)
