@@ -232,6 +232,24 @@ N reconcile >/dev/null
 expect_ok "reconcile restores it" tcp ext 192.0.2.1 20080 a1 80
 expect_eq "... and nothing else" "2 2 1" "$(count pub4) $(count pub6) $(count pub4_ip)"
 
+# ---- a change that fails half-way changes nothing ------------------------------------------
+tk_netd_stop
+TK_NETD_FAULT=ports-row,endpoint-firewall tk_netd_start --socket-group "$OWNER"
+refuse "endpoint.ports failing after its rows" "injected fault at 'ports-row'" \
+	publish a1 20300:80
+expect_eq "... leaves the mappings as they were" "2 2 1" \
+	"$(count pub4) $(count pub6) $(count pub4_ip)"
+expect_eq "... in the database too" '20080/tcp->80 20053/udp->53' \
+	"$(N --json inspect endpoint a1 | jq -r '[.port_mappings[] | "\(.host_port)/\(.protocol)->\(.container_port)"] | join(" ")')"
+tk_ns_add a5
+refuse "an attach with mappings failing after its elements" "injected fault at 'endpoint-firewall'" \
+	attach alpha-net a5 /run/netns/a5 --publish 20301:80
+expect_eq "... leaves none of its elements" "2 2 1" "$(count pub4) $(count pub6) $(count pub4_ip)"
+tk_netd_stop
+tk_netd_start --socket-group "$OWNER"
+expect_ok "... nor its rows: the port is free" N attach alpha-net a5 /run/netns/a5 --publish 20301:80
+N detach a5 >/dev/null
+
 # ---- mappings go with their endpoint --------------------------------------------------------
 N detach a2 >/dev/null
 expect_eq "DEL removes a2's bound mapping" "0" "$(count pub4_ip)"
@@ -283,13 +301,15 @@ expect_eq "... shown" 192.0.2.20 "$(N --json inspect tenant delta | jq -r .egres
 N create tenant-net delta-net --tenant delta >/dev/null
 attach delta-net e1 >/dev/null
 source_seen() { # ns -> the source address ext sees for a TCP connection from ns
-	spawn ext timeout 3 "$TK_PYTHON" -c '
+	spawn ext timeout 5 "$TK_PYTHON" -c '
 import socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("192.0.2.2", 7777)); s.listen(1); c, a = s.accept(); print(a[0])' >"$TK_TMP/src" &
 	local lpid=$!
-	sleep 0.3
-	run "$1" nc -z -w 1 192.0.2.2 7777 >/dev/null 2>&1
+	for _ in $(seq 20); do # until the listener is up
+		sleep 0.1
+		run "$1" nc -z -w 1 192.0.2.2 7777 >/dev/null 2>&1 && break
+	done
 	wait "$lpid"
 	cat "$TK_TMP/src"
 }
