@@ -213,7 +213,10 @@ expect_ok "... reachable there" tcp ext 192.0.2.1 20100 a2 80
 expect_fail "... not on the host's other address" tcp ext 192.0.2.10 20100 a2 80
 expect_eq "... one element in pub4_ip, none for IPv6" "1 0 0" \
 	"$(count pub4_ip) $(count pub6) $(count pub6_ip)"
+expect_ok "a1 publishes 20080 to its port 81" N publish a1 20080:81
+expect_ok "... which works" tcp ext 192.0.2.1 20080 a1 81
 expect_ok "a1 publishes 20080 and 20053 again" N publish a1 20080:80 20053:53/udp
+expect_ok "... 20080 leads to port 80 again" tcp ext 192.0.2.1 20080 a1 80
 
 # ---- restart, reconcile ---------------------------------------------------------------------
 tk_netd_stop
