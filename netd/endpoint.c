@@ -345,7 +345,8 @@ static int persist(struct tk_store *s, void *userdata, tk_err *err)
 
 	if ((r = tk_store_begin_ephemeral(s, err)) < 0 ||
 	    (r = db_endpoint_insert(job->m, job->e, err)) < 0 ||
-	    (r = ports_db_store(job->m, job->e->id, job->ports, err)) < 0 ||
+	    (job->ports && job->ports->n > 0 &&
+	     (r = ports_db_store(job->m, job->e->id, job->ports, err)) < 0) ||
 	    (r = tk_store_commit(s, err)) < 0) {
 		tk_store_rollback(s);
 		return r;
