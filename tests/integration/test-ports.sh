@@ -58,17 +58,33 @@ spawn() {
 	shift
 	if [ "$ns" = host ]; then exec "$@"; else exec ip netns exec "$ns" "$@"; fi
 }
+# listening NS t|u PORT: waits (up to 3 s) until a TCP or UDP socket listens on PORT in NS.
+listening() {
+	for _ in $(seq 60); do
+		run "$1" ss -Hln"$2" "sport = :$3" | grep -q . && return 0
+		sleep 0.05
+	done
+	return 1
+}
+# arrived FILE TEXT: waits (up to 1.5 s) until TEXT is in FILE.
+arrived() {
+	for _ in $(seq 30); do
+		grep -q "$2" "$1" && return 0
+		sleep 0.05
+	done
+	return 1
+}
 # tcp SRC ADDR PORT DST DPORT: SRC connects to ADDR:PORT and a listener on DPORT in DST gets
 # the line sent.
 tcp() {
 	local src=$1 addr=$2 port=$3 dst=$4 dport=$5 out=$TK_TMP/tcp.$$ fam=-4 r
 	[[ $addr == *:* ]] && fam=-6
 	: >"$out"
-	spawn "$dst" timeout 3 nc "$fam" -l -p "$dport" >"$out" 2>/dev/null &
+	spawn "$dst" timeout 5 nc "$fam" -l -p "$dport" >"$out" 2>/dev/null &
 	local lpid=$!
-	sleep 0.2
+	listening "$dst" t "$dport"
 	echo tk-tcp-probe | run "$src" timeout 2 nc -N -w 1 "$addr" "$port" >/dev/null 2>&1
-	sleep 0.1
+	arrived "$out" tk-tcp-probe
 	kill "$lpid" 2>/dev/null
 	wait "$lpid" 2>/dev/null
 	grep -q tk-tcp-probe "$out"
@@ -80,11 +96,11 @@ udp() {
 	local src=$1 addr=$2 port=$3 dst=$4 dport=$5 out=$TK_TMP/udp.$$ fam=-4 r
 	[[ $addr == *:* ]] && fam=-6
 	: >"$out"
-	spawn "$dst" timeout 2 nc "$fam" -u -l -p "$dport" >"$out" 2>/dev/null &
+	spawn "$dst" timeout 5 nc "$fam" -u -l -p "$dport" >"$out" 2>/dev/null &
 	local lpid=$!
-	sleep 0.2
+	listening "$dst" u "$dport"
 	echo tk-udp-probe | run "$src" nc -u -w 1 "$addr" "$port" >/dev/null 2>&1
-	sleep 0.3
+	arrived "$out" tk-udp-probe
 	kill "$lpid" 2>/dev/null
 	wait "$lpid" 2>/dev/null
 	grep -q tk-udp-probe "$out"
