@@ -229,6 +229,12 @@ expect_ok "... reachable there" tcp ext 192.0.2.1 20100 a2 80
 expect_fail "... not on the host's other address" tcp ext 192.0.2.10 20100 a2 80
 expect_eq "... one element in pub4_ip, none for IPv6" "1 0 0" \
 	"$(count pub4_ip) $(count pub6) $(count pub6_ip)"
+expect_ok "a2 also publishes 20110 on [2001:db8::1] only" \
+	N publish a2 192.0.2.1:20100:80 '[2001:db8::1]:20110:80'
+expect_ok "... reachable there" tcp ext 2001:db8::1 20110 a2 80
+expect_fail "... not over IPv4" tcp ext 192.0.2.1 20110 a2 80
+expect_eq "... one element in pub6_ip" 1 "$(count pub6_ip)"
+expect_ok "a2 publishes 20100 on 192.0.2.1 only again" N publish a2 192.0.2.1:20100:80
 expect_ok "a1 publishes 20080 to its port 81" N publish a1 20080:81
 expect_ok "... which works" tcp ext 192.0.2.1 20080 a1 81
 expect_ok "a1 publishes 20080 and 20053 again" N publish a1 20080:80 20053:53/udp
@@ -319,21 +325,29 @@ expect_ok "a tenant with an egress address" N create tenant delta --egress-ip 19
 expect_eq "... shown" 192.0.2.20 "$(N --json inspect tenant delta | jq -r .egress_ip)"
 N create tenant-net delta-net --tenant delta >/dev/null
 attach delta-net e1 >/dev/null
-source_seen() { # ns -> the source address ext sees for a TCP connection from ns
+source_seen() { # ns [ext address] -> the source address ext sees for a TCP connection from ns
+	local to=${2:-192.0.2.2}
 	spawn ext timeout 5 "$TK_PYTHON" -c '
-import socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("192.0.2.2", 7777)); s.listen(1); c, a = s.accept(); print(a[0])' >"$TK_TMP/src" &
+import socket, sys
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 7777)); s.listen(1); c, a = s.accept(); print(a[0])' "$to" >"$TK_TMP/src" &
 	local lpid=$!
 	for _ in $(seq 20); do # until the listener is up
 		sleep 0.1
-		run "$1" nc -z -w 1 192.0.2.2 7777 >/dev/null 2>&1 && break
+		run "$1" nc -z -w 1 "$to" 7777 >/dev/null 2>&1 && break
 	done
 	wait "$lpid"
 	cat "$TK_TMP/src"
 }
 expect_eq "its containers' NAT-ed traffic leaves from it" 192.0.2.20 "$(source_seen e1)"
 expect_eq "other tenants' is masqueraded as before" 192.0.2.1 "$(source_seen b1)"
+ip addr add 2001:db8::20/64 dev up0 nodad
+N create tenant zeta --egress-ip 2001:db8::20 >/dev/null
+N create tenant-net zeta-net --tenant zeta --ipv6 >/dev/null
+attach zeta-net z1 >/dev/null
+expect_eq "an IPv6 egress address: IPv6 leaves from it" 2001:db8::20 "$(source_seen z1 2001:db8::2)"
+expect_eq "... IPv4 is masqueraded" 192.0.2.1 "$(source_seen z1)"
 tk_netd_stop
 tk_netd_start --socket-group "$OWNER"
 expect_eq "after a restart too" 192.0.2.20 "$(source_seen e1)"
