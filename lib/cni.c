@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "addr.h"
 #include "cleanup.h"
@@ -215,26 +216,78 @@ static int gc_valid_attachments(json_t *root, json_t **ret, struct tk_cni_error 
 	return 0;
 }
 
-/* Spec: code 2 "must contain the key and value of the unsupported field". */
-static int unsupported_field(const char *key, json_t *value, const char *why,
-			     struct tk_cni_error *e)
+static int pm_port(json_t *m, const char *key, size_t i, json_int_t *ret, struct tk_cni_error *e)
 {
-	/* Not json_dumps: the plugins give jansson an allocator that free() must not see. */
-	char text[300];
-	size_t n = json_dumpb(value, text, sizeof(text) - 1, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_t *v = json_object_get(m, key);
 
-	if (n >= sizeof(text) - 1)
-		memcpy(text + sizeof(text) - 5, "...", 4);
-	else
-		text[n] = '\0';
-	return tk_cni_fail(e, TK_CNI_ERR_UNSUPPORTED_FIELD, "unsupported field", "%s: %s (%s)", key,
-			   text, why);
+	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 65535)
+		return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid portMappings",
+				   "runtimeConfig.portMappings[%zu].%s must be a port (1..65535)",
+				   i, key);
+	*ret = json_integer_value(v);
+	return 0;
+}
+
+/*
+ * The portMappings capability (CNI conventions): [{hostPort, containerPort, protocol, hostIP}],
+ * turned into netd's port_mappings.  protocol defaults to tcp; an empty hostIP means every
+ * address of the host.
+ */
+static int collect_port_mappings(json_t *rc, struct tk_cni_config *cfg, struct tk_cni_error *e)
+{
+	json_t *pm = json_object_get(rc, "portMappings"), *m;
+	size_t i;
+
+	if (!pm || json_is_null(pm))
+		return 0;
+	if (!json_is_array(pm))
+		return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid portMappings",
+				   "runtimeConfig.portMappings must be an array");
+	if (json_array_size(pm) == 0)
+		return 0;
+	if (!(cfg->port_mappings = json_array()))
+		return tk_cni_fail(e, TK_CNI_ERR_IO, "out of memory", "portMappings");
+	json_array_foreach(pm, i, m)
+	{
+		json_t *proto = json_object_get(m, "protocol"), *ip = json_object_get(m, "hostIP");
+		const char *p = json_is_string(proto) ? json_string_value(proto) : "tcp";
+		json_int_t host_port, port;
+		json_t *o;
+
+		if (!json_is_object(m) || pm_port(m, "hostPort", i, &host_port, e) < 0 ||
+		    pm_port(m, "containerPort", i, &port, e) < 0)
+			return json_is_object(m) ? -1
+						 : tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG,
+							       "invalid portMappings",
+							       "runtimeConfig.portMappings[%zu] "
+							       "must be an object",
+							       i);
+		if ((proto && !json_is_string(proto)) ||
+		    (strcasecmp(p, "tcp") != 0 && strcasecmp(p, "udp") != 0))
+			return tk_cni_fail(
+				e, TK_CNI_ERR_INVALID_CONFIG, "invalid portMappings",
+				"runtimeConfig.portMappings[%zu].protocol must be tcp or "
+				"udp",
+				i);
+		if (ip && !json_is_string(ip))
+			return tk_cni_fail(
+				e, TK_CNI_ERR_INVALID_CONFIG, "invalid portMappings",
+				"runtimeConfig.portMappings[%zu].hostIP must be a string", i);
+		o = json_pack("{s:I, s:I, s:s}", "host_port", host_port, "container_port", port,
+			      "protocol", strcasecmp(p, "udp") == 0 ? "udp" : "tcp");
+		if (o && ip && *json_string_value(ip))
+			json_object_set(o, "host_ip", ip);
+		if (!o || json_array_append_new(cfg->port_mappings, o) < 0)
+			return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid portMappings",
+					   "runtimeConfig.portMappings[%zu] is not valid UTF-8", i);
+	}
+	return 0;
 }
 
 int tk_cni_config_parse(const char *text, size_t len, const struct tk_cni_env *env, bool ipam,
 			struct tk_cni_config *cfg, struct tk_cni_error *e)
 {
-	json_t *rc, *pm, *own;
+	json_t *rc, *own;
 	tk_err err = {};
 
 	*cfg = (struct tk_cni_config){};
@@ -277,12 +330,9 @@ int tk_cni_config_parse(const char *text, size_t len, const struct tk_cni_env *e
 	if (rc && !json_is_object(rc))
 		return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid runtimeConfig",
 				   "'runtimeConfig' must be an object");
-	pm = json_object_get(rc, "portMappings");
-	if (json_array_size(pm) > 0 && env->command == TK_CNI_ADD && !ipam)
-		return unsupported_field("runtimeConfig.portMappings", pm,
-					 "tenant-bridge does not publish ports yet; remove the "
-					 "portMappings capability",
-					 e);
+	/* Only ADD publishes; an IPAM plugin leaves port mappings to the main plugin. */
+	if (env->command == TK_CNI_ADD && !ipam && collect_port_mappings(rc, cfg, e) < 0)
+		return -1;
 	cfg->prev_result = json_object_get(cfg->root, "prevResult");
 	if (cfg->prev_result && !json_is_object(cfg->prev_result))
 		return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid prevResult",
@@ -295,6 +345,7 @@ int tk_cni_config_parse(const char *text, size_t len, const struct tk_cni_env *e
 
 void tk_cni_config_done(struct tk_cni_config *cfg)
 {
+	json_decref(cfg->port_mappings);
 	json_decref(cfg->root);
 	*cfg = (struct tk_cni_config){};
 }

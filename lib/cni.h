@@ -72,14 +72,16 @@ struct tk_cni_config {
 	/* Static requests, from runtimeConfig, then args.cni, then CNI_ARGS. */
 	const char *ips[3];
 	const char *mac;
-	json_t *prev_result;	   /* NULL when absent */
+	json_t *prev_result; /* NULL when absent */
+	/* runtimeConfig.portMappings in netd's form (docs/protocol.md), NULL when none; owned */
+	json_t *port_mappings;
 	json_t *valid_attachments; /* GC: array of {containerID, ifname}; NULL: keep nothing */
 };
 
 /*
  * Parses the configuration for env's command.  An unsupported cniVersion is code 1, bad JSON
- * code 6, a missing or malformed field code 7, runtimeConfig.portMappings code 2 (details name
- * the field and its value).  GC's cni.dev/valid-attachments may be null or absent (keep nothing).
+ * code 6, a missing or malformed field code 7 (runtimeConfig.portMappings included: hostPort,
+ * containerPort, protocol "tcp" or "udp", hostIP).  GC's cni.dev/valid-attachments may be null or absent (keep nothing).
  * VERSION needs only cniVersion (any value).  For an IPAM plugin (ipam), tenant, network and
  * socket are read from the "ipam" object and port mappings are the main plugin's business.
  */

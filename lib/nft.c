@@ -42,7 +42,14 @@
 #define NFT_BYTEORDER_HOST 1
 
 /* nft's datatype ids, so `nft list` prints the elements readably. */
-enum { TYPE_IPADDR = 7, TYPE_IP6ADDR = 8, TYPE_ETHERADDR = 9, TYPE_IFNAME = 41 };
+enum {
+	TYPE_IPADDR = 7,
+	TYPE_IP6ADDR = 8,
+	TYPE_ETHERADDR = 9,
+	TYPE_INET_PROTOCOL = 12,
+	TYPE_INET_SERVICE = 13,
+	TYPE_IFNAME = 41,
+};
 
 struct tk_nft {
 	struct mnl_socket *sock;
@@ -222,19 +229,33 @@ void tk_nft_batch_table_delete(struct tk_nft_batch *b, int family)
 static const struct {
 	uint32_t len, datatype;
 } key_types[_TK_NFT_TYPE_MAX] = {
-	[TK_NFT_IFNAME] = { IFNAMSZ, TYPE_IFNAME },
-	[TK_NFT_IPV4] = { 4, TYPE_IPADDR },
-	[TK_NFT_IPV6] = { 16, TYPE_IP6ADDR },
-	[TK_NFT_ETHER] = { 8, TYPE_ETHERADDR },
+	[TK_NFT_IFNAME] = { IFNAMSZ, TYPE_IFNAME },   [TK_NFT_IPV4] = { 4, TYPE_IPADDR },
+	[TK_NFT_IPV6] = { 16, TYPE_IP6ADDR },	      [TK_NFT_ETHER] = { 8, TYPE_ETHERADDR },
+	[TK_NFT_L4PROTO] = { 4, TYPE_INET_PROTOCOL }, [TK_NFT_PORT] = { 4, TYPE_INET_SERVICE },
 };
 
-static uint32_t key_len(const struct tk_nft_set *set)
+static uint32_t types_len(const enum tk_nft_type *types, unsigned n)
 {
 	uint32_t len = 0;
 
-	for (unsigned i = 0; i < set->n_key; i++)
-		len += key_types[set->key[i]].len;
+	for (unsigned i = 0; i < n; i++)
+		len += key_types[types[i]].len;
 	return len;
+}
+
+static uint32_t key_len(const struct tk_nft_set *set)
+{
+	return types_len(set->key, set->n_key);
+}
+
+/* nft's concatenated type: 6 bits per component */
+static uint32_t types_datatype(const enum tk_nft_type *types, unsigned n)
+{
+	uint32_t datatype = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		datatype = datatype << 6 | key_types[types[i]].datatype;
+	return datatype;
 }
 
 void tk_nft_batch_set_add(struct tk_nft_batch *b, const struct tk_nft_set *spec)
@@ -256,6 +277,11 @@ void tk_nft_batch_set_add(struct tk_nft_batch *b, const struct tk_nft_set *spec)
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, datatype);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, key_len(spec));
 	nftnl_set_set_u32(s, NFTNL_SET_ID, spec->id);
+	if (spec->n_data > 0) {
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, types_datatype(spec->data, spec->n_data));
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, types_len(spec->data, spec->n_data));
+	}
 	if (spec->n_key == 1 && spec->key[0] == TK_NFT_IFNAME) {
 		/* tells nft to print the key as a string, not a reversed number */
 		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
@@ -439,6 +465,57 @@ void tk_nft_masquerade(struct tk_nft_rule *rule)
 	add(rule, expr(rule, "masq"));
 }
 
+void tk_nft_map_lookup(struct tk_nft_rule *rule, const struct tk_nft_set *map, uint32_t dreg)
+{
+	struct nftnl_expr *e = expr(rule, "lookup");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, dreg);
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, map->name);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, map->id);
+	}
+	add(rule, e);
+}
+
+void tk_nft_ct(struct tk_nft_rule *rule, uint32_t key, uint32_t dreg)
+{
+	struct nftnl_expr *e = expr(rule, "ct");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, dreg);
+	}
+	add(rule, e);
+}
+
+void tk_nft_fib_type(struct tk_nft_rule *rule, uint32_t flags, uint32_t dreg)
+{
+	struct nftnl_expr *e = expr(rule, "fib");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, flags);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, dreg);
+	}
+	add(rule, e);
+}
+
+void tk_nft_nat(struct tk_nft_rule *rule, uint32_t type, uint32_t family, uint32_t reg_addr,
+		uint32_t reg_proto)
+{
+	struct nftnl_expr *e = expr(rule, "nat");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, type);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, family);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, reg_addr);
+		if (reg_proto)
+			nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, reg_proto);
+	}
+	add(rule, e);
+}
+
 void tk_nft_verdict(struct tk_nft_rule *rule, int v, const char *chain)
 {
 	struct nftnl_expr *e = expr(rule, "immediate");
@@ -523,7 +600,8 @@ struct tk_nft_batch *tk_nft_batch_free(struct tk_nft_batch *b)
 }
 
 static void elem_msg(struct tk_nft_batch *b, const struct tk_nft_set *set, uint16_t type,
-		     const void *key, size_t len, const char *shown)
+		     const void *key, size_t len, const void *data, size_t data_len,
+		     const char *shown)
 {
 	_cleanup_(nftnl_set_freep) struct nftnl_set *s = nftnl_set_alloc();
 	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
@@ -539,6 +617,8 @@ static void elem_msg(struct tk_nft_batch *b, const struct tk_nft_set *set, uint1
 	nftnl_set_set_str(s, NFTNL_SET_NAME, set->name);
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)set->family);
 	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, (uint32_t)len);
+	if (data)
+		nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data, (uint32_t)data_len);
 	nftnl_set_elem_add(s, e); /* s owns e now */
 	nlh = batch_msg(b, type, (uint16_t)set->family,
 			type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0, "%s %s in set %s",
@@ -579,38 +659,94 @@ static int key_put(uint8_t *key, enum tk_nft_type type, const union tk_nft_value
 		memcpy(key, v->mac, 6);
 		tk_mac_format(v->mac, buf, sizeof(buf));
 		break;
+	case TK_NFT_L4PROTO:
+		if (v->u32 > UINT8_MAX)
+			return tk_err_set(err, -EINVAL, "invalid protocol number %u", v->u32);
+		key[0] = (uint8_t)v->u32;
+		snprintf(buf, sizeof(buf), "%s",
+			 v->u32 == IPPROTO_TCP	 ? "tcp"
+			 : v->u32 == IPPROTO_UDP ? "udp"
+						 : "proto");
+		break;
+	case TK_NFT_PORT: {
+		uint16_t be = htons((uint16_t)v->u32);
+		if (v->u32 == 0 || v->u32 > UINT16_MAX)
+			return tk_err_set(err, -EINVAL, "invalid port %u", v->u32);
+		memcpy(key, &be, 2);
+		snprintf(buf, sizeof(buf), "%u", v->u32);
+		break;
+	}
+
 	default: return tk_err_set(err, -EINVAL, "unknown set key type %d", (int)type);
 	}
 	n = strlen(shown);
-	snprintf(shown + n, size - n, "%s%s", n ? " . " : "", buf);
+	snprintf(shown + n, size - n, "%s%s", n == 0 ? "" : shown[n - 1] == ':' ? " " : " . ", buf);
+	return 0;
+}
+
+/* Encodes n components of types from values at out; returns the length or a negative errno. */
+static int encode(const struct tk_nft_set *set, const enum tk_nft_type *types, unsigned n,
+		  const union tk_nft_value *values, uint8_t *out, char *shown, size_t size,
+		  tk_err *err)
+{
+	size_t off = 0;
+	int r;
+
+	for (unsigned i = 0; i < n; i++) {
+		if ((unsigned)types[i] >= _TK_NFT_TYPE_MAX)
+			return tk_err_set(err, -EINVAL, "set %s: invalid key type", set->name);
+		if ((r = key_put(out + off, types[i], &values[i], shown, size, err)) < 0)
+			return tk_err_wrap(err, r, "set %s", set->name);
+		off += key_types[types[i]].len;
+	}
+	return (int)off;
+}
+
+static int element(struct tk_nft_batch *b, const struct tk_nft_set *set, bool add,
+		   const union tk_nft_value *values, const union tk_nft_value *data_values,
+		   tk_err *err)
+{
+	uint8_t key[TK_NFT_KEY_MAX * IFNAMSZ] = { 0 }, data[2 * IFNAMSZ] = { 0 };
+	char shown[(TK_NFT_KEY_MAX + 3) * TK_ADDR_STRLEN] = "";
+	int len, data_len = 0;
+
+	if (set->n_key == 0 || set->n_key > TK_NFT_KEY_MAX || set->n_data > 2)
+		return tk_err_set(err, -EINVAL, "set %s: invalid key", set->name);
+	if ((len = encode(set, set->key, set->n_key, values, key, shown, sizeof(shown), err)) < 0)
+		return len;
+	if (set->n_data > 0) {
+		size_t n = strlen(shown);
+		snprintf(shown + n, sizeof(shown) - n, " :");
+		if ((data_len = encode(set, set->data, set->n_data, data_values, data, shown,
+				       sizeof(shown), err)) < 0)
+			return data_len;
+	}
+	/* Deleting idempotently: adding first means a missing element is not an error. */
+	elem_msg(b, set, NFT_MSG_NEWSETELEM, key, (size_t)len, set->n_data ? data : NULL,
+		 (size_t)data_len, shown);
+	if (!add)
+		elem_msg(b, set, NFT_MSG_DELSETELEM, key, (size_t)len, NULL, 0, shown);
+	if (b->oom)
+		return tk_err_set(err, -ENOMEM, "out of memory building the nftables batch");
 	return 0;
 }
 
 int tk_nft_batch_element(struct tk_nft_batch *b, const struct tk_nft_set *set, bool add,
 			 const union tk_nft_value *values, tk_err *err)
 {
-	uint8_t key[TK_NFT_KEY_MAX * IFNAMSZ] = { 0 };
-	char shown[TK_NFT_KEY_MAX * TK_ADDR_STRLEN] = "";
-	size_t off = 0;
-	int r;
+	if (set->n_data > 0)
+		return tk_err_set(err, -EINVAL, "set %s is a map: its elements need data",
+				  set->name);
+	return element(b, set, add, values, NULL, err);
+}
 
-	if (set->n_key == 0 || set->n_key > TK_NFT_KEY_MAX)
-		return tk_err_set(err, -EINVAL, "set %s: invalid key", set->name);
-	for (unsigned i = 0; i < set->n_key; i++) {
-		if ((unsigned)set->key[i] >= _TK_NFT_TYPE_MAX)
-			return tk_err_set(err, -EINVAL, "set %s: invalid key type", set->name);
-		if ((r = key_put(key + off, set->key[i], &values[i], shown, sizeof(shown), err)) <
-		    0)
-			return tk_err_wrap(err, r, "set %s", set->name);
-		off += key_types[set->key[i]].len;
-	}
-	/* Deleting idempotently: adding first means a missing element is not an error. */
-	elem_msg(b, set, NFT_MSG_NEWSETELEM, key, off, shown);
-	if (!add)
-		elem_msg(b, set, NFT_MSG_DELSETELEM, key, off, shown);
-	if (b->oom)
-		return tk_err_set(err, -ENOMEM, "out of memory building the nftables batch");
-	return 0;
+int tk_nft_batch_map_element(struct tk_nft_batch *b, const struct tk_nft_set *map, bool add,
+			     const union tk_nft_value *key, const union tk_nft_value *data,
+			     tk_err *err)
+{
+	if (map->n_data == 0 || !data)
+		return tk_err_set(err, -EINVAL, "set %s is not a map", map->name);
+	return element(b, map, add, key, data, err);
 }
 
 /* ---- text dump -------------------------------------------------------------------------- */
@@ -647,6 +783,12 @@ static int dump_msg(const struct nlmsghdr *nlh, char *buf, size_t size)
 				 nftnl_set_get_u32(o, NFTNL_SET_KEY_TYPE),
 				 nftnl_set_get_u32(o, NFTNL_SET_KEY_LEN),
 				 nftnl_set_get_u32(o, NFTNL_SET_ID));
+			if (nftnl_set_is_set(o, NFTNL_SET_DATA_TYPE)) {
+				size_t n = strlen(buf);
+				snprintf(buf + n, size - n, " data_type 0x%x data_len %u",
+					 nftnl_set_get_u32(o, NFTNL_SET_DATA_TYPE),
+					 nftnl_set_get_u32(o, NFTNL_SET_DATA_LEN));
+			}
 			r = 0;
 		}
 		nftnl_set_free(o);

@@ -43,6 +43,8 @@ enum tk_nft_type {
 	TK_NFT_IPV4,
 	TK_NFT_IPV6,
 	TK_NFT_ETHER,
+	TK_NFT_L4PROTO, /* meta l4proto: value.u32 (IPPROTO_TCP, ...) in the first byte */
+	TK_NFT_PORT,	/* th dport and the like: value.u32, sent in network byte order */
 	_TK_NFT_TYPE_MAX,
 	_TK_NFT_TYPE_INVALID = -EINVAL,
 };
@@ -56,6 +58,9 @@ struct tk_nft_set {
 	int family; /* NFPROTO_INET or NFPROTO_BRIDGE */
 	enum tk_nft_type key[TK_NFT_KEY_MAX];
 	unsigned n_key;
+	/* A map when n_data > 0: each element also carries data of these components. */
+	enum tk_nft_type data[2];
+	unsigned n_data;
 };
 
 struct tk_nft_chain {
@@ -71,6 +76,7 @@ union tk_nft_value {
 	const char *ifname;
 	const struct tk_addr *addr;
 	const uint8_t *mac; /* 6 bytes */
+	uint32_t u32;	    /* TK_NFT_L4PROTO, TK_NFT_PORT */
 };
 
 /* ---- batches ------------------------------------------------------------------------------ */
@@ -95,6 +101,14 @@ void tk_nft_batch_chain_add(struct tk_nft_batch *b, const struct tk_nft_chain *c
  */
 int tk_nft_batch_element(struct tk_nft_batch *b, const struct tk_nft_set *set, bool add,
 			 const union tk_nft_value *key, tk_err *err);
+
+/*
+ * The same for a map: data holds map->n_data components, also when removing (the element is
+ * added first, and the kernel refuses to add a key it holds with other data: -EBUSY).
+ */
+int tk_nft_batch_map_element(struct tk_nft_batch *b, const struct tk_nft_set *map, bool add,
+			     const union tk_nft_value *key, const union tk_nft_value *data,
+			     tk_err *err);
 
 /*
  * Sends the batch and waits for every ack; extack text and the failing object go into err.  An
@@ -135,6 +149,18 @@ void tk_nft_ct_state(struct tk_nft_rule *r, uint32_t dreg);
 void tk_nft_lookup(struct tk_nft_rule *r, const struct tk_nft_set *set, bool inverted);
 void tk_nft_counter(struct tk_nft_rule *r);
 void tk_nft_masquerade(struct tk_nft_rule *r);
+/* Looks register 0 up in map and loads the element's data into dreg (no element: no match). */
+void tk_nft_map_lookup(struct tk_nft_rule *r, const struct tk_nft_set *map, uint32_t dreg);
+/* ct key (NFT_CT_STATUS, ...) into dreg. */
+void tk_nft_ct(struct tk_nft_rule *r, uint32_t key, uint32_t dreg);
+/* fib daddr (NFTA_FIB_F_DADDR) or saddr type into dreg: a u32 RTN_* (RTN_LOCAL, ...). */
+void tk_nft_fib_type(struct tk_nft_rule *r, uint32_t flags, uint32_t dreg);
+/*
+ * dnat or snat (NFT_NAT_DNAT/SNAT) of family (NFPROTO_IPV4/IPV6) to the address in reg_addr
+ * and, unless reg_proto is 0, the port in reg_proto.
+ */
+void tk_nft_nat(struct tk_nft_rule *r, uint32_t type, uint32_t family, uint32_t reg_addr,
+		uint32_t reg_proto);
 /* NF_ACCEPT, NF_DROP, NFT_RETURN, or NFT_JUMP with a chain name. */
 void tk_nft_verdict(struct tk_nft_rule *r, int verdict, const char *chain);
 

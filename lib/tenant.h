@@ -41,6 +41,10 @@ struct tk_tenant {
 	int64_t max_addresses4, max_prefixes6;
 	/* Subnets its owner may choose beside the daemon's; empty where the kind keeps none. */
 	struct tk_prefix_list allow_subnets;
+	/* netd only (its tenant_net table): the host ports it owns (0-0: none), its egress address. */
+	uint16_t host_port_min, host_port_max;
+	bool has_egress_ip;
+	struct tk_addr egress_ip;
 	int64_t created;
 	/* Usage, counted by the daemon. */
 	unsigned n_networks, n_endpoints, n_volumes;

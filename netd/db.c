@@ -46,6 +46,17 @@ static const char *const migrations[] = {
 	"ALTER TABLE tenants ADD COLUMN allow_subnets TEXT;"
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 	"INSERT INTO meta (key, value) VALUES ('db_id', lower(hex(randomblob(8))));",
+	/* 4: published ports (one host port and protocol, one mapping), and what netd keeps of a
+	 * tenant beside the shared columns: the host ports it owns and its egress address. */
+	"CREATE TABLE port_mappings ("
+	"  endpoint_id INTEGER NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,"
+	"  protocol TEXT NOT NULL CHECK (protocol IN ('tcp', 'udp')),"
+	"  host_port INTEGER NOT NULL, container_port INTEGER NOT NULL, host_ip TEXT,"
+	"  UNIQUE (protocol, host_port));"
+	"CREATE INDEX port_mappings_endpoint ON port_mappings(endpoint_id);"
+	"CREATE TABLE tenant_net ("
+	"  tenant_id INTEGER PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  host_port_min INTEGER NOT NULL, host_port_max INTEGER NOT NULL, egress_ip TEXT);",
 };
 /* clang-format on */
 

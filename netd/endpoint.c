@@ -334,6 +334,7 @@ static int lease_add(struct manager *m, struct endpoint *e, tk_err *err)
 struct persist_ctx {
 	struct manager *m;
 	const struct endpoint *e;
+	const struct port_list *ports;
 	bool committed; /* the row is in the database */
 };
 
@@ -345,6 +346,8 @@ static int persist(struct tk_store *s, void *userdata, tk_err *err)
 
 	if ((r = tk_store_begin_ephemeral(s, err)) < 0 ||
 	    (r = db_endpoint_insert(job->m, job->e, err)) < 0 ||
+	    (job->ports && job->ports->n > 0 &&
+	     (r = ports_db_store(job->m, job->e->id, job->ports, err)) < 0) ||
 	    (r = tk_store_commit(s, err)) < 0) {
 		tk_store_rollback(s);
 		return r;
@@ -352,7 +355,7 @@ static int persist(struct tk_store *s, void *userdata, tk_err *err)
 	job->committed = true;
 	if ((r = fault_point("endpoint-row", err)) < 0)
 		return r;
-	return firewall_endpoint(job->m, job->e, true, err);
+	return firewall_endpoint_ports(job->m, job->e, job->ports, true, err);
 }
 
 int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endpoint_params *p,
@@ -361,7 +364,7 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 	struct network *n = p->network;
 	struct tk_tenant *t = n->tenant;
 	_cleanup_close_ int netns_fd = -1;
-	struct persist_ctx job = { .m = m, .e = e };
+	struct persist_ctx job = { .m = m, .e = e, .ports = p->ports };
 	tk_err job_err = {};
 	int r, q, plumbed;
 
@@ -390,6 +393,13 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 	}
 	if ((r = assign_addresses(e, p->ips, err)) < 0)
 		return r;
+	if (p->ports && p->ports->n > 0 &&
+	    ((r = ports_check(m, c, e, p->ports, err)) < 0 ||
+	     (r = ports_bridge_localnet(n, err)) < 0)) {
+		release_addresses(e);
+		return tk_err_wrap(err, r, "attaching container '%s' to network '%s'",
+				   p->container_id, n->name);
+	}
 	if (p->lease)
 		return lease_add(m, e, err);
 
@@ -411,7 +421,7 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 		r = fault_point("endpoint-firewall", err);
 	if (r < 0) {
 		if (q >= 0)
-			(void)firewall_endpoint(m, e, false, NULL);
+			(void)firewall_endpoint_ports(m, e, p->ports, false, NULL);
 		if (plumbed >= 0)
 			(void)tk_nl_link_del(m->nl, e->host_ifname, NULL);
 		/* A row that could not be dropped keeps its addresses until DEL or restart. */
@@ -439,16 +449,22 @@ release:
 static int endpoint_remove(struct manager *m, const struct endpoint *e, bool veth_gone, tk_err *err)
 {
 	struct network *n = e->network;
+	_cleanup_free_ struct port_list *ports = malloc(sizeof(*ports));
 	int r;
 
+	if (!ports)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	/* Its published ports go in the same batch; their rows go with its row (cascade). */
+	if ((r = ports_db_load(m, e->id, ports, err)) < 0)
+		return tk_err_wrap(err, r, "detaching container '%s'", e->container_id);
 	if ((r = tk_store_begin_ephemeral(m->store, err)) < 0)
 		return r;
 	if ((r = db_endpoint_delete(m, e->id, err)) < 0 ||
-	    (!e->lease && (r = firewall_endpoint(m, e, false, err)) < 0))
+	    (!e->lease && (r = firewall_endpoint_ports(m, e, ports, false, err)) < 0))
 		goto rollback;
 	if ((r = tk_store_commit(m->store, err)) < 0) {
 		if (!e->lease)
-			(void)firewall_endpoint(m, e, true, NULL);
+			(void)firewall_endpoint_ports(m, e, ports, true, NULL);
 		goto rollback;
 	}
 	/* Without its port elements the veth is already mute; the kernel's slow part runs later. */

@@ -15,6 +15,7 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter_bridge.h>
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -64,6 +65,8 @@ static void match_ct_established(struct tk_nft_rule *R)
 	tk_nft_cmp(R, NFT_CMP_NEQ, &zero, 4);
 }
 
+static void match_published(struct tk_nft_rule *R);
+
 static void inet_table(struct tk_nft_batch *b)
 {
 	static const struct tk_nft_field icmp_type = { TH, 0, 1 };
@@ -90,6 +93,8 @@ static void inet_table(struct tk_nft_batch *b)
 	/* oifname @bridges ct state established,related accept */
 	RULE(b, &forward, tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false);
 	     match_ct_established(R); tk_nft_verdict(R, NF_ACCEPT, NULL));
+	/* oifname @bridges ct status dnat accept: a published port (ports_table) */
+	RULE(b, &forward, match_published(R));
 	/* oifname @bridges counter drop: nothing from outside opens a connection to a tenant */
 	RULE(b, &forward, tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false); tk_nft_counter(R);
 	     tk_nft_verdict(R, NF_DROP, NULL));
@@ -362,13 +367,17 @@ static int endpoint_elements(struct tk_nft_batch *b, const struct endpoint *e, b
 	return 0;
 }
 
+static int network_egress_element(struct tk_nft_batch *b, const struct network *n, bool add,
+				  tk_err *err);
+
 int firewall_network(struct manager *m, const struct network *n, bool add, tk_err *err)
 {
 	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
 	int r;
 
 	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
-	    (r = network_elements(b, n, add, err)) < 0)
+	    (r = network_elements(b, n, add, err)) < 0 ||
+	    (r = network_egress_element(b, n, add, err)) < 0)
 		return r;
 	return tk_nft_batch_commit(b, err);
 }
@@ -395,6 +404,9 @@ int firewall_endpoint(struct manager *m, const struct endpoint *e, bool add, tk_
 		return r;
 	return tk_nft_batch_commit(b, err);
 }
+
+static void ports_table(struct tk_nft_batch *b);
+static int ports_rebuild(struct manager *m, struct tk_nft_batch *b, tk_err *err);
 
 struct rebuild {
 	struct tk_nft_batch *batch;
@@ -430,15 +442,247 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 	tk_nft_batch_table_delete(b, NFPROTO_INET);
 	tk_nft_batch_table_delete(b, NFPROTO_BRIDGE);
 	inet_table(b);
+	ports_table(b);
 	bridge_table(b);
 	ctx.batch = b;
 	for (const struct network *n = m->networks; n; n = n->next) {
 		ctx.network = n;
 		if ((r = network_elements(b, n, true, err)) < 0 ||
+		    (r = network_egress_element(b, n, true, err)) < 0 ||
 		    (r = db_links_foreach(m, n, rebuild_link, &ctx, err)) < 0)
 			return r;
 	}
-	if ((r = db_endpoints_foreach(m, NULL, NULL, rebuild_endpoint, &ctx, err)) < 0)
+	if ((r = db_endpoints_foreach(m, NULL, NULL, rebuild_endpoint, &ctx, err)) < 0 ||
+	    (r = ports_rebuild(m, b, err)) < 0)
 		return r;
 	return tk_nft_batch_commit(b, err);
+}
+
+/* ---- published ports and egress addresses (docs/firewall.md) ------------------------------ */
+
+/*
+ * One DNAT map per family keyed by protocol and host port (any local address), one keyed by
+ * address, protocol and port (a mapping bound to one host address): one element per mapping,
+ * so a packet costs one or two hash lookups however many ports are published.  The egress maps
+ * take the bridge of each NAT-ed network of a tenant with an egress address to that address.
+ * (A map keyed by tenant id would need two chained lookups, which nft 1.0 cannot print: it
+ * aborts listing the ruleset.)
+ */
+enum { L4PROTO = TK_NFT_L4PROTO, PORT = TK_NFT_PORT };
+
+static const struct tk_nft_set map_pub4 = { "pub4",	    41, NFPROTO_INET, { L4PROTO, PORT }, 2,
+					    { IPV4, PORT }, 2 },
+			       map_pub4_ip = { "pub4_ip",
+					       42,
+					       NFPROTO_INET,
+					       { IPV4, L4PROTO, PORT },
+					       3,
+					       { IPV4, PORT },
+					       2 },
+			       map_pub6 = { "pub6",	    43, NFPROTO_INET, { L4PROTO, PORT }, 2,
+					    { IPV6, PORT }, 2 },
+			       map_pub6_ip = { "pub6_ip",
+					       44,
+					       NFPROTO_INET,
+					       { IPV6, L4PROTO, PORT },
+					       3,
+					       { IPV6, PORT },
+					       2 },
+			       map_egress4 = { "egress4", 45, NFPROTO_INET, { IFNAME }, 1,
+					       { IPV4 },  1 },
+			       map_egress6 = { "egress6", 46, NFPROTO_INET, { IFNAME }, 1,
+					       { IPV6 },  1 };
+
+static const struct tk_nft_chain
+	ports_pre = { "ports_pre", NFPROTO_INET, "nat", NF_INET_PRE_ROUTING, -100 },
+	ports_out = { "ports_out", NFPROTO_INET, "nat", NF_INET_LOCAL_OUT, -100 },
+	publish = { "publish", NFPROTO_INET, NULL, 0, 0 },
+	/* before postrouting's masquerade: the first chain that NATs a connection decides */
+	ports_post = { "ports_post", NFPROTO_INET, "nat", NF_INET_POST_ROUTING, 90 };
+
+/* ct status dnat */
+static void match_dnat(struct tk_nft_rule *R)
+{
+	const uint32_t bit = IPS_DST_NAT, zero = 0;
+
+	tk_nft_ct(R, NFT_CT_STATUS, NFT_REG32_00);
+	tk_nft_mask(R, &bit, 4);
+	tk_nft_cmp(R, NFT_CMP_NEQ, &zero, 4);
+}
+
+static void match_published(struct tk_nft_rule *R)
+{
+	tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false);
+	match_dnat(R);
+	tk_nft_verdict(R, NF_ACCEPT, NULL);
+}
+
+/* [daddr .] meta l4proto . th dport into registers 0.., looked up in map, dnat to its data. */
+static void publish_rule(struct tk_nft_batch *b, const struct tk_nft_set *map, bool v6,
+			 bool by_addr)
+{
+	static const struct tk_nft_field dport = { TH, 2, 2 };
+	const uint32_t addr_regs = v6 ? 4 : 1;
+
+	struct tk_nft_rule *R = tk_nft_rule_begin(b, &publish);
+	uint32_t reg = NFT_REG32_00;
+
+	tk_nft_match_meta8(R, NFT_META_NFPROTO, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
+	if (by_addr) {
+		tk_nft_payload(R, v6 ? &ip6_daddr : &ip4_daddr, reg);
+		reg += addr_regs;
+	}
+	tk_nft_meta(R, NFT_META_L4PROTO, reg);
+	tk_nft_payload(R, &dport, reg + 1);
+	tk_nft_map_lookup(R, map, NFT_REG32_00);
+	tk_nft_nat(R, NFT_NAT_DNAT, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, NFT_REG32_00,
+		   NFT_REG32_00 + addr_regs);
+	tk_nft_rule_end(R);
+}
+
+/* iifname @nat_bridges oifname != @bridges snat to iifname map @egressN */
+static void egress_rule(struct tk_nft_batch *b, const struct tk_nft_set *map, bool v6)
+{
+	RULE(b, &ports_post,
+	     tk_nft_match_meta8(R, NFT_META_NFPROTO, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
+	     tk_nft_match_set(R, IIF, NULL, 0, &set_nat_bridges, false);
+	     tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, true);
+	     tk_nft_meta(R, IIF, NFT_REG32_00); tk_nft_map_lookup(R, map, NFT_REG32_00);
+	     tk_nft_nat(R, NFT_NAT_SNAT, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, NFT_REG32_00, 0));
+}
+
+static void ports_table(struct tk_nft_batch *b)
+{
+	const uint32_t local = RTN_LOCAL;
+	const uint8_t loopback_net = 127, net_mask = 0xff;
+	static const struct tk_nft_field ip4_saddr_net = { NH, 12, 1 };
+
+	tk_nft_batch_set_add(b, &map_pub4);
+	tk_nft_batch_set_add(b, &map_pub4_ip);
+	tk_nft_batch_set_add(b, &map_pub6);
+	tk_nft_batch_set_add(b, &map_pub6_ip);
+	tk_nft_batch_set_add(b, &map_egress4);
+	tk_nft_batch_set_add(b, &map_egress6);
+	tk_nft_batch_chain_add(b, &publish);
+	tk_nft_batch_chain_add(b, &ports_pre);
+	tk_nft_batch_chain_add(b, &ports_out);
+	tk_nft_batch_chain_add(b, &ports_post);
+
+	/* fib daddr type local jump publish: only what is addressed to the host itself */
+	RULE(b, &ports_pre, tk_nft_fib_type(R, NFTA_FIB_F_DADDR, NFT_REG32_00);
+	     tk_nft_cmp(R, NFT_CMP_EQ, &local, 4); tk_nft_verdict(R, NFT_JUMP, "publish"));
+	RULE(b, &ports_out, tk_nft_fib_type(R, NFTA_FIB_F_DADDR, NFT_REG32_00);
+	     tk_nft_cmp(R, NFT_CMP_EQ, &local, 4); tk_nft_verdict(R, NFT_JUMP, "publish"));
+	/* A mapping bound to a host address first, then one for every address. */
+	publish_rule(b, &map_pub4_ip, false, true);
+	publish_rule(b, &map_pub4, false, false);
+	publish_rule(b, &map_pub6_ip, true, true);
+	publish_rule(b, &map_pub6, true, false);
+
+	/*
+	 * ct status dnat iifname . oifname @links masquerade: hairpin.  A container reaching a
+	 * published port of its own network (or a linked one) must get the replies through the
+	 * host, which undoes the DNAT, not straight over the bridge.
+	 */
+	RULE(b, &ports_post, match_dnat(R); tk_nft_meta(R, IIF, NFT_REG32_00);
+	     tk_nft_meta(R, OIF, NFT_REG32_04); tk_nft_lookup(R, &set_links, false);
+	     tk_nft_masquerade(R));
+	/*
+	 * ct status dnat oifname @bridges ip saddr 127.0.0.0/8 masquerade: the host's own
+	 * connections to 127.0.0.1 (route_localnet lets them leave lo; the container answers the
+	 * gateway instead).
+	 */
+	RULE(b, &ports_post, match_dnat(R); tk_nft_match_meta8(R, NFT_META_NFPROTO, NFPROTO_IPV4);
+	     tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false);
+	     tk_nft_payload(R, &ip4_saddr_net, NFT_REG32_00); tk_nft_mask(R, &net_mask, 1);
+	     tk_nft_cmp(R, NFT_CMP_EQ, &loopback_net, 1); tk_nft_masquerade(R));
+	egress_rule(b, &map_egress4, false);
+	egress_rule(b, &map_egress6, true);
+}
+
+static int network_egress_element(struct tk_nft_batch *b, const struct network *n, bool add,
+				  tk_err *err)
+{
+	const struct tk_tenant *t = n->tenant;
+	const union tk_nft_value br[] = { { .ifname = n->bridge } },
+				 addr[] = { { .addr = &t->egress_ip } };
+
+	if (!t->has_egress_ip || !n->nat)
+		return 0;
+	return tk_nft_batch_map_element(
+		b, t->egress_ip.family == AF_INET ? &map_egress4 : &map_egress6, add, br, addr,
+		err);
+}
+
+/* One mapping: an element per address family the endpoint has (or the host address's). */
+static int mapping_elements(struct tk_nft_batch *b, const struct endpoint *e,
+			    const struct port_mapping *p, bool add, tk_err *err)
+{
+	const union tk_nft_value any[] = { { .u32 = p->protocol }, { .u32 = p->host_port } },
+				 bound[] = { { .addr = &p->host_ip }, any[0], any[1] },
+				 to4[] = { { .addr = &e->ip4 }, { .u32 = p->container_port } },
+				 to6[] = { { .addr = &e->ip6 }, { .u32 = p->container_port } };
+	int r;
+
+	if (e->has4 && (!p->has_host_ip || p->host_ip.family == AF_INET) &&
+	    (r = tk_nft_batch_map_element(b, p->has_host_ip ? &map_pub4_ip : &map_pub4, add,
+					  p->has_host_ip ? bound : any, to4, err)) < 0)
+		return r;
+	if (e->has6 && (!p->has_host_ip || p->host_ip.family == AF_INET6) &&
+	    (r = tk_nft_batch_map_element(b, p->has_host_ip ? &map_pub6_ip : &map_pub6, add,
+					  p->has_host_ip ? bound : any, to6, err)) < 0)
+		return r;
+	return 0;
+}
+
+static int ports_elements(struct tk_nft_batch *b, const struct endpoint *e,
+			  const struct port_list *l, bool add, tk_err *err)
+{
+	int r;
+
+	for (unsigned i = 0; l && i < l->n; i++)
+		if ((r = mapping_elements(b, e, &l->p[i], add, err)) < 0)
+			return r;
+	return 0;
+}
+
+int firewall_endpoint_ports(struct manager *m, const struct endpoint *e,
+			    const struct port_list *ports, bool add, tk_err *err)
+{
+	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
+	int r;
+
+	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
+	    (r = endpoint_elements(b, e, add, err)) < 0 ||
+	    (r = ports_elements(b, e, ports, add, err)) < 0)
+		return r;
+	return tk_nft_batch_commit(b, err);
+}
+
+int firewall_ports(struct manager *m, const struct endpoint *e, const struct port_list *old,
+		   const struct port_list *new, tk_err *err)
+{
+	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
+	int r;
+
+	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
+	    (r = ports_elements(b, e, old, false, err)) < 0 ||
+	    (r = ports_elements(b, e, new, true, err)) < 0)
+		return r;
+	return tk_nft_batch_commit(b, err);
+}
+
+static int rebuild_ports(struct endpoint *e, const struct port_list *l, void *userdata)
+{
+	struct rebuild *ctx = userdata;
+	int r = ports_bridge_localnet(e->network, ctx->err);
+
+	return r < 0 ? r : ports_elements(ctx->batch, e, l, true, ctx->err);
+}
+
+static int ports_rebuild(struct manager *m, struct tk_nft_batch *b, tk_err *err)
+{
+	struct rebuild ctx = { .batch = b, .err = err };
+
+	return ports_foreach(m, rebuild_ports, &ctx, err);
 }

@@ -1,14 +1,29 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The objects as docs/protocol.md shows them. */
 #include <errno.h>
+#include <stdio.h>
 
 #include "ipam.h"
 #include "netd.h"
+
+/* "host_ports": "20000-20999" or null, "egress_ip": an address or null. */
+static void tenant_ports_json(const struct tk_tenant *t, json_t *o)
+{
+	char buf[TK_ADDR_STRLEN + 16];
+
+	snprintf(buf, sizeof(buf), "%u-%u", t->host_port_min, t->host_port_max);
+	json_object_set_new(o, "host_ports", t->host_port_max ? json_string(buf) : json_null());
+	json_object_set_new(o, "egress_ip",
+			    t->has_egress_ip
+				    ? json_string(tk_addr_format(&t->egress_ip, buf, sizeof(buf)))
+				    : json_null());
+}
 
 void tenant_usage_json(const struct tk_tenant *t, json_t *o)
 {
 	json_object_set_new(o, "networks", json_integer(t->n_networks));
 	json_object_set_new(o, "endpoints", json_integer(t->n_endpoints));
+	tenant_ports_json(t, o);
 }
 
 static json_t *prefix_json(bool has, const struct tk_prefix *p)

@@ -35,7 +35,7 @@ int manager_open(struct manager *m, tk_err *err)
 	m->started = time(NULL);
 	if ((r = db_open(m, err)) < 0)
 		return tk_err_wrap(err, r, "opening state database in '%s'", m->state_dir);
-	if ((r = db_load(m, err)) < 0)
+	if ((r = db_load(m, err)) < 0 || (r = ports_tenants_load(m, err)) < 0)
 		return tk_err_wrap(err, r, "loading state");
 	if ((r = tk_nl_open(&m->nl, err)) < 0)
 		return tk_err_wrap(err, r, "opening rtnetlink");

@@ -139,11 +139,30 @@ int db_endpoints_foreach(struct manager *m, const struct network *network,
 			 int (*cb)(struct endpoint *e, void *userdata), void *userdata,
 			 tk_err *err);
 
+/* Published ports: host port -> endpoint port, per protocol (ports.c, docs/firewall.md). */
+#define PORTS_MAX 64 /* mappings per endpoint */
+struct port_mapping {
+	uint8_t protocol; /* IPPROTO_TCP or IPPROTO_UDP */
+	uint16_t host_port, container_port;
+	bool has_host_ip; /* only packets to this address of the host; else any of its addresses */
+	struct tk_addr host_ip;
+};
+struct port_list {
+	unsigned n;
+	struct port_mapping p[PORTS_MAX];
+};
+
 /* firewall.c: what a network or endpoint means for the nft sets */
 int firewall_network(struct manager *m, const struct network *n, bool add, tk_err *err);
 int firewall_link(struct manager *m, const struct network *a, const struct network *b, bool add,
 		  tk_err *err);
 int firewall_endpoint(struct manager *m, const struct endpoint *e, bool add, tk_err *err);
+/* firewall_endpoint, with the endpoint's published ports (NULL: none) in the same batch. */
+int firewall_endpoint_ports(struct manager *m, const struct endpoint *e,
+			    const struct port_list *ports, bool add, tk_err *err);
+/* Replaces e's published ports old (NULL: none) with new (NULL: none) in one batch. */
+int firewall_ports(struct manager *m, const struct endpoint *e, const struct port_list *old,
+		   const struct port_list *new, tk_err *err);
 /* Replaces both tables with the state of the database, in one atomic batch. */
 int firewall_rebuild(struct manager *m, tk_err *err);
 
@@ -178,6 +197,7 @@ struct endpoint_params {
 	 * netd's own netns for dockerd to move into the container; netns is not used.
 	 */
 	bool docker;
+	const struct port_list *ports; /* published ports, NULL: none */
 };
 int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endpoint_params *p,
 		 struct endpoint *ret, tk_err *err);
@@ -267,6 +287,35 @@ int docker_fd(struct docker *d);
 int docker_timeout_ms(struct docker *d);
 void docker_run(struct docker *d);
 struct docker *docker_stop(struct docker *d);
+
+/*
+ * ports.c: published ports and the tenant's host ports and egress address.  Mappings are rows
+ * of port_mappings (deleted with their endpoint), checked against the tenant's host ports, the
+ * other mappings and the host's sockets.
+ */
+/* Parses [{host_port, container_port, protocol?, host_ip?}] (null or absent: none). */
+int ports_from_json(json_t *j, struct port_list *ret, tk_err *err);
+json_t *ports_to_json(const struct port_list *l);
+/* Whether c may publish l for endpoint e (e->id: its own current mappings do not conflict). */
+int ports_check(struct manager *m, const struct tk_caller *c, const struct endpoint *e,
+		const struct port_list *l, tk_err *err);
+int ports_db_load(struct manager *m, int64_t endpoint_id, struct port_list *ret, tk_err *err);
+/* Replaces the rows of endpoint_id with l, inside the caller's transaction. */
+int ports_db_store(struct manager *m, int64_t endpoint_id, const struct port_list *l, tk_err *err);
+/* Replaces e's mappings with l atomically (rows and elements); an empty l clears them. */
+int ports_set(struct manager *m, const struct tk_caller *c, const struct endpoint *e,
+	      const struct port_list *l, tk_err *err);
+/* Lets the host reach published ports over 127.0.0.1 through n's bridge (route_localnet). */
+int ports_bridge_localnet(const struct network *n, tk_err *err);
+/* Calls cb for every mapping, with its endpoint's addresses (rebuild). */
+int ports_foreach(struct manager *m,
+		  int (*cb)(struct endpoint *e, const struct port_list *l, void *userdata),
+		  void *userdata, tk_err *err);
+/* tenant_net rows into the loaded tenants (start). */
+int ports_tenants_load(struct manager *m, tk_err *err);
+/* tenant.create with host_ports and egress_ip. */
+int ports_tenant_create(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
+			tk_err *err);
 
 /* json-out.c */
 void tenant_usage_json(const struct tk_tenant *t, json_t *o);

@@ -215,26 +215,47 @@ static int unpack_ips(json_t *ips, const char *list[3], tk_err *err)
 	return 0;
 }
 
+/* Adds "port_mappings" to an endpoint object when the endpoint publishes ports. */
+static int endpoint_ports_json(struct manager *m, const struct endpoint *e, json_t *o, tk_err *err)
+{
+	_cleanup_free_ struct port_list *ports = malloc(sizeof(*ports));
+	int r;
+
+	if (!ports || !o)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if (e->lease)
+		return 0;
+	if ((r = ports_db_load(m, e->id, ports, err)) < 0)
+		return r;
+	if (ports->n > 0)
+		json_object_set_new(o, "port_mappings", ports_to_json(ports));
+	return 0;
+}
+
 static int op_endpoint_add(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
 			   tk_err *err)
 {
 	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
+	_cleanup_free_ struct port_list *ports = malloc(sizeof(*ports));
 	struct endpoint_params p = {};
 	const char *network, *tenant = NULL, *ips[3] = {};
-	json_t *jips = NULL;
+	json_t *jips = NULL, *jports = NULL;
 	int lease = 0, r;
 
-	if (!e)
+	if (!e || !ports)
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	p.netns = "";
 	r = tk_json_unpack(args, "endpoint.add args", err,
-			   "{s:s, s:s, s:s, s?s, s?o, s?s, s?s, s?b}", "network", &network,
+			   "{s:s, s:s, s:s, s?s, s?o, s?s, s?s, s?b, s?o}", "network", &network,
 			   "container_id", &p.container_id, "ifname", &p.ifname, "netns", &p.netns,
-			   "ips", &jips, "mac", &p.mac, "tenant", &tenant, "lease", &lease);
+			   "ips", &jips, "mac", &p.mac, "tenant", &tenant, "lease", &lease,
+			   "port_mappings", &jports);
 	p.lease = lease;
+	p.ports = ports;
 	if (r >= 0 && !lease && !p.netns[0])
 		r = tk_err_set(err, -EINVAL, "endpoint.add args: 'netns' is required");
 	if (r < 0 || (r = unpack_ips(jips, ips, err)) < 0 ||
+	    (r = ports_from_json(jports, ports, err)) < 0 ||
 	    (r = find_tenant_network(m, c, network, tenant, &p.network, err)) < 0)
 		return r;
 	p.ips = ips;
@@ -254,6 +275,9 @@ static int op_endpoint_add(struct manager *m, const struct tk_caller *c, json_t 
 	if ((r = endpoint_add(m, c, &p, e, err)) < 0)
 		return r;
 	*ret = endpoint_to_json(e);
+	/* As endpoint.inspect shows it: only when there are some. */
+	if (*ret && ports->n > 0)
+		json_object_set_new(*ret, "port_mappings", ports_to_json(ports));
 	return 0;
 }
 
@@ -347,6 +371,40 @@ static int op_endpoint_inspect(struct manager *m, const struct tk_caller *c, jso
 	    (r = find_endpoint(m, c, container_id, ifname, e, err)) < 0)
 		return r;
 	*ret = endpoint_to_json(e);
+	return endpoint_ports_json(m, e, *ret, err);
+}
+
+/*
+ * endpoint.ports: replaces the published ports of an endpoint (an empty list clears them).
+ * network and tenant, when given, must be the endpoint's, as for endpoint.del.
+ */
+static int op_endpoint_ports(struct manager *m, const struct tk_caller *c, json_t *args,
+			     json_t **ret, tk_err *err)
+{
+	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
+	_cleanup_free_ struct port_list *ports = malloc(sizeof(*ports));
+	const char *container_id, *ifname, *network = NULL, *tenant = NULL;
+	json_t *jports;
+	int r;
+
+	if (!e || !ports)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if ((r = tk_json_unpack(args, "endpoint.ports args", err, "{s:s, s:s, s?s, s?s, s:o}",
+				"container_id", &container_id, "ifname", &ifname, "network",
+				&network, "tenant", &tenant, "port_mappings", &jports)) < 0 ||
+	    (r = ports_from_json(jports, ports, err)) < 0 ||
+	    (r = find_endpoint(m, c, container_id, ifname, e, err)) < 0)
+		return r;
+	if ((network && strcmp(network, e->network->name) != 0) ||
+	    (tenant && strcmp(tenant, e->network->tenant->name) != 0))
+		return tk_err_set(err, -ENOENT,
+				  "container '%s' has no interface '%s' on network '%s'",
+				  container_id, ifname, network ? network : e->network->name);
+	if ((r = ports_set(m, c, e, ports, err)) < 0)
+		return r;
+	*ret = endpoint_to_json(e);
+	if (*ret)
+		json_object_set_new(*ret, "port_mappings", ports_to_json(ports));
 	return 0;
 }
 
@@ -415,6 +473,8 @@ static const struct tk_rpc_handler handlers[] = {
 	{ "endpoint.list", op_endpoint_list },
 	{ "endpoint.inspect", op_endpoint_inspect },
 	{ "endpoint.check", op_endpoint_check },
+	{ "endpoint.ports", op_endpoint_ports },
+	{ "tenant.create", ports_tenant_create },
 	{ "reconcile", op_reconcile },
 };
 

@@ -29,6 +29,8 @@ static int cmd_add(struct plugin *p)
 				   "arguments are not valid UTF-8");
 	if (p->cfg.mac)
 		json_object_set_new(args, "mac", json_string(p->cfg.mac));
+	if (p->cfg.port_mappings)
+		json_object_set(args, "port_mappings", p->cfg.port_mappings);
 	if (plugin_call(p, "endpoint.add", args, &endpoint, TK_CNI_ERR_TRY_LATER, NULL) < 0)
 		return -1;
 	return plugin_print(tk_cni_result(&p->cfg, endpoint,

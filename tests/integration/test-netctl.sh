@@ -255,6 +255,8 @@ expect_eq "it wrote web.conflist for tenant-bridge" "1.0.0 web tenant-bridge bet
 	"$(jq -r '"\(.cniVersion) \(.name) \(.plugins[0].type) \(.plugins[0].tenant) \(.plugins[0].network)"' "$TK_TMP/net.d/web.conflist")"
 expect_eq "and names this test's socket" "$TK_NETD_SOCKET" "$(jq -r '.plugins[0].socket' "$TK_TMP/net.d/web.conflist")"
 expect_eq "mode 0644" 644 "$(stat -c %a "$TK_TMP/net.d/web.conflist")"
+expect_eq "it declares the ips, mac and portMappings capabilities" "true true true" \
+	"$(jq -r '.plugins[0].capabilities | "\(.ips) \(.mac) \(.portMappings)"' "$TK_TMP/net.d/web.conflist")"
 tk_ns_add conflist
 expect_ok "the written conflist works with tenant-bridge" bash -c \
 	"jq -c '.plugins[0] + {cniVersion, name}' '$TK_TMP/net.d/web.conflist' | env -i CNI_COMMAND=ADD CNI_CONTAINERID=cf CNI_NETNS=/run/netns/conflist CNI_IFNAME=eth0 '$TK_BUILD_DIR/cni-plugins/tenant-bridge' >/dev/null"

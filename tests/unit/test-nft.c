@@ -246,6 +246,66 @@ static void test_element_refused(void **state)
 	free(before);
 }
 
+/* Maps: declared with their data, elements with key and data, the DNAT rule that reads them. */
+static void test_map(void **state)
+{
+	static const struct tk_nft_set pub4 = { "pub4",
+						41,
+						NFPROTO_INET,
+						{ TK_NFT_L4PROTO, TK_NFT_PORT },
+						2,
+						{ TK_NFT_IPV4, TK_NFT_PORT },
+						2 };
+	static const struct tk_nft_chain pre = { "ports_pre", NFPROTO_INET, "nat",
+						 NF_INET_PRE_ROUTING, -100 };
+	struct fixture *f = *state;
+	const struct tk_addr a4 = A("10.200.0.2");
+	const union tk_nft_value key[] = { { .u32 = 6 }, { .u32 = 20080 } },
+				 data[] = { { .addr = &a4 }, { .u32 = 80 } },
+				 bad_port[] = { { .u32 = 6 }, { .u32 = 70000 } };
+	struct tk_nft_rule *r;
+
+	tk_nft_batch_set_add(f->b, &pub4);
+	assert_int_equal(tk_nft_batch_map_element(f->b, &pub4, true, key, data, NULL), 0);
+	/* Removing adds first with the same data (the kernel refuses other data), then deletes. */
+	assert_int_equal(tk_nft_batch_map_element(f->b, &pub4, false, key, data, NULL), 0);
+	assert_refused_msg(tk_nft_batch_element(f->b, &pub4, true, key, err), -EINVAL, "is a map");
+	assert_refused_msg(tk_nft_batch_map_element(f->b, &bridges, true, key, data, err), -EINVAL,
+			   "not a map");
+	assert_refused_msg(tk_nft_batch_map_element(f->b, &pub4, true, bad_port, data, err),
+			   -EINVAL, "invalid port 70000");
+	/* fib daddr type local; meta l4proto . th dport; dnat ip to map @pub4 */
+	r = tk_nft_rule_begin(f->b, &pre);
+	tk_nft_fib_type(r, NFTA_FIB_F_DADDR, NFT_REG32_00);
+	tk_nft_cmp(r, NFT_CMP_EQ, &(const uint32_t){ 2 /* RTN_LOCAL */ }, 4);
+	tk_nft_meta(r, NFT_META_L4PROTO, NFT_REG32_00);
+	tk_nft_payload(r, &(struct tk_nft_field){ NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2 },
+		       NFT_REG32_01);
+	tk_nft_map_lookup(r, &pub4, NFT_REG32_00);
+	tk_nft_nat(r, NFT_NAT_DNAT, NFPROTO_IPV4, NFT_REG32_00, NFT_REG32_01);
+	tk_nft_rule_end(r);
+	/*
+	 * inet_proto (12) . inet_service (13) : ipv4_addr (7) . inet_service; the protocol in the
+	 * first byte of its register, the ports in network byte order.
+	 */
+	assert_dump(f->b, "add set: inet tenantkit pub4 key_type 0x30d key_len 8 id 41 data_type "
+			  "0x1cd data_len 8\n"
+			  "add element: pub4 tenantkit 0\n"
+			  "\telement 00000006 0000704e  : 0200c80a 00005000 0 [end]\n"
+			  "add element: pub4 tenantkit 0\n"
+			  "\telement 00000006 0000704e  : 0200c80a 00005000 0 [end]\n"
+			  "delete element: pub4 tenantkit 0\n"
+			  "\telement 00000006 0000704e  : 0 [end]\n"
+			  "add rule: inet tenantkit ports_pre\n"
+			  "  [ fib daddr type => reg 8 ]\n"
+			  "  [ cmp eq reg 8 0x00000002 ]\n"
+			  "  [ meta load l4proto => reg 8 ]\n"
+			  "  [ payload load 2b @ transport header + 2 => reg 9 ]\n"
+			  "  [ lookup reg 8 set pub4 dreg 8 ]\n"
+			  "  [ nat dnat ip addr_min reg 8 proto_min reg 9 ]\n"
+			  "\n");
+}
+
 static void test_offline_commit(void **state)
 {
 	struct fixture *f = *state;
@@ -344,6 +404,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_element_encoding, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_element_delete_is_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_element_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offline_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replies_name_the_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_batch, setup, teardown),

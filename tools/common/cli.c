@@ -345,6 +345,10 @@ static int parse_limit(const struct cli_limit *l, const char *arg, json_t *args,
 	snprintf(what, sizeof(what), "--%s", l->option);
 	if (l->size)
 		return cli_parse_size(arg, what, args, l->key, usage);
+	if (l->text) {
+		json_object_set_new(args, l->key, json_string(arg));
+		return 0;
+	}
 	if (l->list) {
 		_cleanup_free_ char *copy = strdup(arg);
 		json_t *list = json_array();
@@ -368,7 +372,7 @@ static int parse_limit(const struct cli_limit *l, const char *arg, json_t *args,
 int cli_create_tenant(int argc, char **argv, const char *usage, const char *text,
 		      const struct cli_limit *limits, size_t n_limits)
 {
-	struct option options[11] = { CLI_COMMON_OPTIONS,
+	struct option options[16] = { CLI_COMMON_OPTIONS,
 				      { "owner", required_argument, NULL, 'o' },
 				      { "owner-group", required_argument, NULL, 'g' },
 				      { "owner-gid", required_argument, NULL, 'g' } };

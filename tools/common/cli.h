@@ -108,10 +108,11 @@ int cli_plain_command(int argc, char **argv, const char *op, const char *usage, 
 struct cli_limit {
 	const char *option, *key;
 	bool size, unlimited, list;
+	bool text; /* passed on as a string */
 };
 /*
  * "create tenant NAME [--owner USER] [--owner-group GROUP] [--<limit> N]...": the same for both
- * daemons but for the limits (at most 6).
+ * daemons but for the limits (at most 10).
  */
 int cli_create_tenant(int argc, char **argv, const char *usage, const char *text,
 		      const struct cli_limit *limits, size_t n_limits);

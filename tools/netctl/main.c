@@ -84,7 +84,7 @@ static int cmd_status(int argc, char **argv)
 #define USAGE_CREATE_TENANT                                                                        \
 	"netctl create tenant NAME [--owner USER] [--owner-group GROUP] [--max-networks N] "       \
 	"[--max-endpoints N] [--max-addresses4 N|unlimited] [--max-prefixes6 N|unlimited] "        \
-	"[--allow-subnets CIDR[,CIDR...]]"
+	"[--allow-subnets CIDR[,CIDR...]] [--host-ports FIRST-LAST] [--egress-ip ADDR]"
 #define USAGE_CREATE_NET                                                                           \
 	"netctl create tenant-net NAME --tenant TENANT [--subnet CIDR] [--subnet6 CIDR | --ipv6] " \
 	"[--no-nat] [--mtu N] [--force] [--cni-conf[=DIR]]"
@@ -97,6 +97,8 @@ static int create_tenant(int argc, char **argv)
 		{ "max-addresses4", "max_addresses4", .unlimited = true },
 		{ "max-prefixes6", "max_prefixes6", .unlimited = true },
 		{ "allow-subnets", "allow_subnets", .list = true },
+		{ "host-ports", "host_ports", .text = true },
+		{ "egress-ip", "egress_ip", .text = true },
 	};
 
 	return cli_create_tenant(argc, argv, USAGE_CREATE_TENANT,
@@ -107,7 +109,10 @@ static int create_tenant(int argc, char **argv)
 				 "all its\n"
 				 "networks (IPv4 addresses, IPv6 /64s; default: netd's).  "
 				 "--allow-subnets\n"
-				 "lets its owner choose subnets in these ranges too.\n",
+				 "lets its owner choose subnets in these ranges too.\n"
+				 "--host-ports gives it host ports its containers may publish "
+				 "(and nobody\nelse's may); --egress-ip makes its NAT-ed traffic "
+				 "leave from ADDR.\n",
 				 limits, ELEMENTSOF(limits));
 }
 
@@ -134,8 +139,9 @@ static int write_conflist(const char *dir, const char *network, const char *tena
 
 	if ((r = conflist_path(dir, network, path, sizeof(path))) < 0)
 		return r;
-	plugin = json_pack("{s:s, s:s, s:s, s:{s:b, s:b}}", "type", "tenant-bridge", "tenant",
-			   tenant, "network", network, "capabilities", "ips", 1, "mac", 1);
+	plugin = json_pack("{s:s, s:s, s:s, s:{s:b, s:b, s:b}}", "type", "tenant-bridge", "tenant",
+			   tenant, "network", network, "capabilities", "ips", 1, "mac", 1,
+			   "portMappings", 1);
 	if (plugin && strcmp(cli_socket, TK_NETD_SOCKET) != 0)
 		json_object_set_new(plugin, "socket", json_string(cli_socket));
 	list = json_pack("{s:s, s:s, s:[O]}", "cniVersion", "1.0.0", "name", network, "plugins",
@@ -417,16 +423,65 @@ static int cmd_unlink(int argc, char **argv)
 	return link_networks(argc, argv, false);
 }
 
+/*
+ * --publish [HOST-IP:]HOST-PORT:PORT[/tcp|udp], as docker -p has it (an IPv6 host address in
+ * brackets), appended to list in netd's form.
+ */
+static int parse_publish(const char *arg, json_t *list, const char *usage)
+{
+	_cleanup_free_ char *copy = strdup(arg);
+	char *spec = copy, *proto, *colon, *host_ip = NULL, *end;
+	unsigned long host_port, port;
+	json_t *o;
+
+	if (!copy)
+		return cli_usage_error(usage, "out of memory");
+	if ((proto = strchr(spec, '/')))
+		*proto++ = '\0';
+	if (spec[0] == '[') {
+		host_ip = spec + 1;
+		if (!(end = strchr(host_ip, ']')) || end[1] != ':')
+			return cli_usage_error(
+				usage, "--publish '%s': expected [ADDR]:HOST-PORT:PORT", arg);
+		*end = '\0';
+		spec = end + 2;
+	} else if ((colon = strchr(spec, ':')) && strchr(colon + 1, ':')) {
+		host_ip = spec;
+		*colon = '\0';
+		spec = colon + 1;
+	}
+	errno = 0;
+	host_port = strtoul(spec, &end, 10);
+	if (errno || end == spec || *end != ':' || host_port < 1 || host_port > 65535)
+		return cli_usage_error(
+			usage, "--publish '%s': expected [HOST-IP:]HOST-PORT:PORT[/PROTO]", arg);
+	spec = end + 1;
+	port = strtoul(spec, &end, 10);
+	if (errno || end == spec || *end || port < 1 || port > 65535)
+		return cli_usage_error(
+			usage, "--publish '%s': expected [HOST-IP:]HOST-PORT:PORT[/PROTO]", arg);
+	o = json_pack("{s:i, s:i, s:s}", "host_port", (int)host_port, "container_port", (int)port,
+		      "protocol", proto ? proto : "tcp");
+	if (o && host_ip)
+		json_object_set_new(o, "host_ip", json_string(host_ip));
+	if (!o || json_array_append_new(list, o) < 0)
+		return cli_usage_error(usage, "--publish '%s': not valid UTF-8", arg);
+	return 0;
+}
+
 #define USAGE_ATTACH                                                                               \
-	"netctl attach NETWORK CONTAINER NETNS [--ifname NAME] [--ip ADDR]... [--mac MAC]"
+	"netctl attach NETWORK CONTAINER NETNS [--ifname NAME] [--ip ADDR]... [--mac MAC] "        \
+	"[--publish [HOST-IP:]HOST-PORT:PORT[/PROTO]]..."
 static int cmd_attach(int argc, char **argv)
 {
 	static const struct option options[] = { CLI_COMMON_OPTIONS,
 						 { "ifname", required_argument, NULL, 'i' },
 						 { "ip", required_argument, NULL, 'a' },
 						 { "mac", required_argument, NULL, 'm' },
+						 { "publish", required_argument, NULL, 'p' },
 						 {} };
-	_cleanup_(json_decrefp) json_t *ips = json_array(), *result = NULL, *args = NULL;
+	_cleanup_(json_decrefp) json_t *ips = json_array(), *result = NULL, *args = NULL,
+				       *ports = json_array();
 	_cleanup_close_ int netns_fd = -1;
 	const char *ifname = "eth0", *mac = NULL;
 	tk_err err = {};
@@ -445,12 +500,18 @@ static int cmd_attach(int argc, char **argv)
 			       "the gateway.  This is\n"
 			       "what the CNI plugin does for a runtime.  netctl "
 			       "opens NETNS with your\n"
-			       "rights and hands netd the descriptor.\n",
+			       "rights and hands netd the descriptor.  --publish "
+			       "maps a host port to a port\n"
+			       "of the container (see netctl publish).\n",
 			       &r)) >= 0) {
 		switch (c) {
 		case 'i': ifname = optarg; break;
 		case 'a': json_array_append_new(ips, json_string(optarg)); break;
 		case 'm': mac = optarg; break;
+		case 'p':
+			if ((r = parse_publish(optarg, ports, USAGE_ATTACH)) != 0)
+				return r;
+			break;
 		}
 	}
 	if (c == CLI_DONE)
@@ -465,6 +526,8 @@ static int cmd_attach(int argc, char **argv)
 		json_object_set(args, "ips", ips);
 	if (mac)
 		json_object_set_new(args, "mac", json_string(mac));
+	if (json_array_size(ports))
+		json_object_set(args, "port_mappings", ports);
 	/* Opened here, with the caller's rights and in its mount namespace, never by netd. */
 	if (tk_netns_open(argv[optind + 2], 0, &netns_fd, &err) < 0) {
 		fprintf(stderr, "netctl: %s\n", err.msg);
@@ -513,6 +576,39 @@ static int cmd_detach(int argc, char **argv)
 			argv[optind]);
 }
 
+#define USAGE_PUBLISH                                                                              \
+	"netctl publish CONTAINER [--ifname NAME] [[HOST-IP:]HOST-PORT:PORT[/PROTO]]..."
+static int cmd_publish(int argc, char **argv)
+{
+	static const char *const names[] = { "ifname", NULL };
+	_cleanup_(json_decrefp) json_t *args = NULL, *result = NULL, *ports = json_array();
+	const char *values[1] = {};
+	int r;
+
+	r = cli_simple_options(
+		argc, argv, USAGE_PUBLISH,
+		"Replaces the published ports of a container's interface (default eth0):\n"
+		"HOST-PORT of the host (on HOST-IP only, if given) leads to PORT of the\n"
+		"container, for tcp (default) or udp.  The tenant must own the host ports\n"
+		"(create tenant --host-ports).  Without mappings, unpublishes everything.\n",
+		names, values);
+	if (r >= 0)
+		return r;
+	if (argc - optind < 1)
+		return cli_usage_error(USAGE_PUBLISH, "expected a CONTAINER");
+	for (int i = optind + 1; i < argc; i++)
+		if ((r = parse_publish(argv[i], ports, USAGE_PUBLISH)) != 0)
+			return r;
+	args = json_pack("{s:s, s:s, s:O}", "container_id", argv[optind], "ifname",
+			 values[0] ? values[0] : "eth0", "port_mappings", ports);
+	if (!args)
+		return cli_usage_error(USAGE_PUBLISH, "arguments must be valid UTF-8");
+	if ((r = cli_call("endpoint.ports", args, &result)) != 0)
+		return r;
+	return cli_done(result, "'%s' publishes %zu port(s).", argv[optind],
+			json_array_size(json_object_get(result, "port_mappings")));
+}
+
 #define USAGE_RECONCILE "netctl reconcile"
 static int cmd_reconcile(int argc, char **argv)
 {
@@ -533,6 +629,7 @@ static const struct cli_command commands[] = {
 	{ "unlink", cmd_unlink, USAGE_LINK },
 	{ "attach", cmd_attach, USAGE_ATTACH },
 	{ "detach", cmd_detach, USAGE_DETACH },
+	{ "publish", cmd_publish, USAGE_PUBLISH },
 	{ "reconcile", cmd_reconcile, USAGE_RECONCILE },
 };
 

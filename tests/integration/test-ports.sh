@@ -1,0 +1,359 @@
+#!/bin/bash
+# Published ports (netd's DNAT maps) with real TCP and UDP, IPv4 and IPv6: from another
+# namespace, from the host itself (127.0.0.1 and its own addresses), hairpin from the same
+# network; tenant-owned host ports and every refusal (leaving nothing behind); replacing and
+# clearing mappings; a mapping bound to one host address; DEL, a vanished container, restart,
+# reconcile after a lost element; other tenants still cut off; a tenant's egress address.
+source "$(dirname "$0")/lib.sh"
+
+command -v setpriv >/dev/null || tk_skip "setpriv(1) missing"
+OWNER=4242
+chmod 0755 "$TK_TMP"
+tk_netd_start --socket-group "$OWNER"
+N() { "$NETCTL" "$@"; }
+as_owner() { setpriv --reuid $OWNER --regid $OWNER --clear-groups "$@"; }
+
+# "ext": another namespace, reaching the host over up0 (192.0.2.1, 2001:db8::1).
+tk_ns_add ext
+ip link add up0 type veth peer name eth0 netns ext
+ip addr add 192.0.2.1/24 dev up0
+ip addr add 2001:db8::1/64 dev up0 nodad
+ip link set up0 up
+ip -n ext addr add 192.0.2.2/24 dev eth0
+ip -n ext addr add 2001:db8::2/64 dev eth0 nodad
+ip -n ext link set eth0 up
+ip -n ext route add default via 192.0.2.1
+ip -n ext -6 route add default via 2001:db8::1
+
+N create tenant alpha --host-ports 20000-20999 >/dev/null
+N create tenant beta --host-ports 21000-21999 >/dev/null
+N create tenant gamma --owner $OWNER >/dev/null
+N create tenant-net alpha-net --tenant alpha --ipv6 >/dev/null
+N create tenant-net alpha-db --tenant alpha --ipv6 >/dev/null
+N create tenant-net beta-net --tenant beta --ipv6 >/dev/null
+N create tenant-net gamma-net --tenant gamma --ipv6 >/dev/null
+attach() { # network container [netctl options...] -> prints "v4 v6"
+	local net=$1 c=$2
+	shift 2
+	tk_ns_add "$c"
+	N --json attach "$net" "$c" "/run/netns/$c" "$@" |
+		jq -r '[.ips[] | .address | sub("/.*"; "")] | join(" ")'
+}
+read -r A1_4 A1_6 <<<"$(attach alpha-net a1 --publish 20080:80 --publish 20053:53/udp)"
+read -r A2_4 A2_6 <<<"$(attach alpha-net a2)"
+read -r D1_4 D1_6 <<<"$(attach alpha-db d1)"
+read -r B1_4 B1_6 <<<"$(attach beta-net b1)"
+[ -n "$A1_4" ] && [ -n "$A1_6" ] && [ -n "$A2_4" ] && [ -n "$D1_4" ] && [ -n "$B1_4" ] ||
+	{ not_ok "attaching the containers"; tk_done; }
+
+# run NS cmd...: in namespace NS ("host": netd's own).
+run() {
+	local ns=$1
+	shift
+	if [ "$ns" = host ]; then "$@"; else ip netns exec "$ns" "$@"; fi
+}
+# spawn NS cmd... &: the same in the background, as one process that kill stops.
+spawn() {
+	local ns=$1
+	shift
+	if [ "$ns" = host ]; then exec "$@"; else exec ip netns exec "$ns" "$@"; fi
+}
+# listening NS t|u PORT: waits (up to 3 s) until a TCP or UDP socket listens on PORT in NS.
+listening() {
+	for _ in $(seq 60); do
+		run "$1" ss -Hln"$2" "sport = :$3" | grep -q . && return 0
+		sleep 0.05
+	done
+	return 1
+}
+# arrived FILE TEXT: waits (up to 1.5 s) until TEXT is in FILE.
+arrived() {
+	for _ in $(seq 30); do
+		grep -q "$2" "$1" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+# tcp SRC ADDR PORT DST DPORT: SRC connects to ADDR:PORT and a listener on DPORT in DST gets
+# the line sent.
+tcp() {
+	local src=$1 addr=$2 port=$3 dst=$4 dport=$5 out=$TK_TMP/tcp.$$ fam=-4 r
+	[[ $addr == *:* ]] && fam=-6
+	: >"$out"
+	spawn "$dst" timeout 5 nc "$fam" -l -p "$dport" >"$out" 2>/dev/null &
+	local lpid=$!
+	listening "$dst" t "$dport"
+	echo tk-tcp-probe | run "$src" timeout 2 nc -N -w 1 "$addr" "$port" >/dev/null 2>&1
+	arrived "$out" tk-tcp-probe
+	kill "$lpid" 2>/dev/null
+	wait "$lpid" 2>/dev/null
+	grep -q tk-tcp-probe "$out"
+	r=$?
+	rm -f "$out"
+	return $r
+}
+udp() {
+	local src=$1 addr=$2 port=$3 dst=$4 dport=$5 out=$TK_TMP/udp.$$ fam=-4 r
+	[[ $addr == *:* ]] && fam=-6
+	: >"$out"
+	spawn "$dst" timeout 5 nc "$fam" -u -l -p "$dport" >"$out" 2>/dev/null &
+	local lpid=$!
+	listening "$dst" u "$dport"
+	echo tk-udp-probe | run "$src" nc -u -w 1 "$addr" "$port" >/dev/null 2>&1
+	arrived "$out" tk-udp-probe
+	kill "$lpid" 2>/dev/null
+	wait "$lpid" 2>/dev/null
+	grep -q tk-udp-probe "$out"
+	r=$?
+	rm -f "$out"
+	return $r
+}
+elements() { # map -> its elements, one a line
+	nft -j list map inet tenantkit "$1" |
+		jq -c '[.nftables[].map.elem // empty | .[]] | sort_by(tostring) | .[]'
+}
+count() { elements "$1" | wc -l; }
+
+# ---- reachable: another namespace, the host, hairpin; TCP and UDP, v4 and v6 -------------
+for addr in 192.0.2.1 2001:db8::1; do
+	expect_ok "ext reaches a1:80 via $addr:20080 (TCP)" tcp ext "$addr" 20080 a1 80
+	expect_ok "ext reaches a1:53 via $addr:20053 (UDP)" udp ext "$addr" 20053 a1 53
+done
+for addr in 127.0.0.1 192.0.2.1 2001:db8::1; do
+	expect_ok "the host reaches a1:80 via $addr:20080 (TCP)" tcp host "$addr" 20080 a1 80
+	expect_ok "the host reaches a1:53 via $addr:20053 (UDP)" udp host "$addr" 20053 a1 53
+done
+gw4=$(N --json inspect network alpha-net | jq -r .gateway)
+for addr in 192.0.2.1 2001:db8::1 "$gw4"; do
+	expect_ok "hairpin: a2 reaches a1:80 via $addr:20080 (TCP)" tcp a2 "$addr" 20080 a1 80
+	expect_ok "hairpin: a2 reaches a1:53 via $addr:20053 (UDP)" udp a2 "$addr" 20053 a1 53
+done
+
+# ---- still isolated ------------------------------------------------------------------------
+ip -n ext route add 10.200.0.0/16 via 192.0.2.1
+ip -n ext -6 route add fd7e::/48 via 2001:db8::1
+expect_fail "another tenant's container cannot use alpha's published port (TCP)" \
+	tcp b1 192.0.2.1 20080 a1 80
+expect_fail "another tenant's container cannot use alpha's published port (UDP)" \
+	udp b1 192.0.2.1 20053 a1 53
+expect_fail "another tenant's container cannot use it over IPv6 either" \
+	tcp b1 2001:db8::1 20080 a1 80
+expect_fail "an unlinked network of the same tenant cannot either" tcp d1 192.0.2.1 20080 a1 80
+expect_ok "... while a1's peer on the same network can (the probe works)" \
+	tcp a2 192.0.2.1 20080 a1 80
+expect_fail "only the mapped port is reachable: ext cannot reach a1:81 via 20081" \
+	tcp ext 192.0.2.1 20081 a1 81
+expect_fail "ext still cannot connect to a1's address directly" tcp ext "$A1_4" 80 a1 80
+expect_fail "ext still cannot reach a1's port 80 directly over IPv6" tcp ext "$A1_6" 80 a1 80
+
+# ---- refusals, each leaving nothing behind -------------------------------------------------
+before4=$(elements pub4)
+before6=$(elements pub6)
+refuse() { # description expected-substring netctl-args...
+	local desc=$1 want=$2 msg
+	shift 2
+	msg=$(N "$@" 2>&1 >/dev/null) && { not_ok "$desc: succeeded"; return; }
+	if [[ $msg == *"$want"* ]]; then ok "$desc"; else not_ok "$desc: '$msg' lacks '$want'"; fi
+}
+refuse "a port outside the tenant's range" \
+	"host port 21080/tcp is outside the host ports of tenant 'alpha' (20000-20999)" \
+	publish a2 21080:80
+refuse "another mapping's port, naming its container" \
+	"host port 20080/tcp is already published by container 'a1' eth0 on network 'alpha-net'" \
+	publish a2 20080:80
+refuse "the same port twice in one request" "mapped twice" publish a2 20100:80 20100:81
+refuse "an unknown protocol" "only tcp and udp" publish a2 20100:80/sctp
+refuse "a host address that is not the host's" "198.51.100.7 is not an address of the host" \
+	publish a2 198.51.100.7:20100:80
+spawn host timeout 20 nc -4 -l -p 20500 >/dev/null 2>&1 &
+hold_tcp=$!
+spawn host timeout 20 nc -4 -u -l -p 20501 >/dev/null 2>&1 &
+hold_udp=$!
+sleep 0.3
+refuse "a port with a listening socket of the host, naming the process" \
+	"host port 20500/tcp is in use by a listening socket of the host ('nc', pid " \
+	publish a2 20500:80
+refuse "a UDP port with a socket of the host" "host port 20501/udp is in use by a bound" \
+	publish a2 20501:53/udp
+expect_ok "... TCP 20501 is free though (protocols are apart)" N publish a2 20501:80
+expect_ok "... and clearing works" N publish a2
+kill $hold_tcp $hold_udp 2>/dev/null
+wait $hold_tcp $hold_udp 2>/dev/null
+# root, for a tenant without host ports: any port outside every tenant's range
+tk_ns_add g0
+refuse "root, for a tenant without host ports, not on another tenant's ports" \
+	"host port 21005/tcp belongs to tenant 'beta' (21000-21999)" \
+	attach gamma-net g0 /run/netns/g0 --publish 21005:80
+# a tenant owner without host ports may not publish at all
+tk_ns_add g1
+N attach gamma-net g1 /run/netns/g1 >/dev/null
+msg=$(as_owner "$NETCTL" publish g1 22000:80 2>&1)
+expect_eq "the owner of a tenant without host ports may not publish" \
+	"netctl: tenant 'gamma' owns no host ports, so only root or the admin group may publish host port 22000/tcp for it (netctl create tenant --host-ports)" \
+	"$msg"
+expect_ok "... root may, outside every tenant's range" N publish g1 22000:80
+expect_ok "... and it works" tcp ext 192.0.2.1 22000 g1 80
+N publish g1 >/dev/null
+N create tenant eps --owner $OWNER --host-ports 23000-23099 >/dev/null
+N create tenant-net eps-net --tenant eps >/dev/null
+attach eps-net x1 >/dev/null
+expect_ok "the owner of a tenant with host ports may publish them" \
+	as_owner "$NETCTL" publish x1 23000:80
+expect_ok "... and it works" tcp ext 192.0.2.1 23000 x1 80
+msg=$(as_owner "$NETCTL" publish x1 23100:80 2>&1)
+expect_eq "... only them" \
+	"netctl: host port 23100/tcp is outside the host ports of tenant 'eps' (23000-23099)" "$msg"
+N publish x1 >/dev/null
+tk_ns_add a3
+refuse "attach with a refused mapping" "outside the host ports" \
+	attach alpha-net a3 /run/netns/a3 --publish 30000:80
+expect_eq "... leaves no endpoint" 1 "$(N inspect endpoint a3 >/dev/null 2>&1; echo $?)"
+expect_eq "... and no veth in the container" "" "$(ip -n a3 -o link show type veth)"
+expect_eq "the refusals left the IPv4 map as it was" "$before4" "$(elements pub4)"
+expect_eq "... and the IPv6 map" "$before6" "$(elements pub6)"
+expect_eq "a1's mappings are unchanged" '20080/tcp->80 20053/udp->53' \
+	"$(N --json inspect endpoint a1 | jq -r '[.port_mappings[] | "\(.host_port)/\(.protocol)->\(.container_port)"] | join(" ")')"
+
+# ---- replacing, clearing, one host address -------------------------------------------------
+expect_ok "a1 publishes 20090 instead" N publish a1 20090:80
+expect_ok "... which works" tcp ext 192.0.2.1 20090 a1 80
+expect_fail "... and 20080 is gone" tcp ext 192.0.2.1 20080 a1 80
+expect_fail "... so is UDP 20053" udp ext 192.0.2.1 20053 a1 53
+expect_eq "... one element per family" "1 1" "$(count pub4) $(count pub6)"
+expect_ok "an empty list clears" N publish a1
+expect_eq "... the maps are empty" "0 0" "$(count pub4) $(count pub6)"
+expect_fail "... and 20090 no longer answers" tcp ext 192.0.2.1 20090 a1 80
+ip addr add 192.0.2.10/24 dev up0
+expect_ok "a2 publishes 20100 on 192.0.2.1 only" N publish a2 192.0.2.1:20100:80
+expect_ok "... reachable there" tcp ext 192.0.2.1 20100 a2 80
+expect_fail "... not on the host's other address" tcp ext 192.0.2.10 20100 a2 80
+expect_eq "... one element in pub4_ip, none for IPv6" "1 0 0" \
+	"$(count pub4_ip) $(count pub6) $(count pub6_ip)"
+expect_ok "a2 also publishes 20110 on [2001:db8::1] only" \
+	N publish a2 192.0.2.1:20100:80 '[2001:db8::1]:20110:80'
+expect_ok "... reachable there" tcp ext 2001:db8::1 20110 a2 80
+expect_fail "... not over IPv4" tcp ext 192.0.2.1 20110 a2 80
+expect_eq "... one element in pub6_ip" 1 "$(count pub6_ip)"
+expect_ok "a2 publishes 20100 on 192.0.2.1 only again" N publish a2 192.0.2.1:20100:80
+expect_ok "a1 publishes 20080 to its port 81" N publish a1 20080:81
+expect_ok "... which works" tcp ext 192.0.2.1 20080 a1 81
+expect_ok "a1 publishes 20080 and 20053 again" N publish a1 20080:80 20053:53/udp
+expect_ok "... 20080 leads to port 80 again" tcp ext 192.0.2.1 20080 a1 80
+
+# ---- restart, reconcile ---------------------------------------------------------------------
+tk_netd_stop
+tk_netd_start --socket-group "$OWNER"
+expect_ok "after a restart: ext reaches a1 (TCP)" tcp ext 192.0.2.1 20080 a1 80
+expect_ok "after a restart: ext reaches a1 over IPv6 (UDP)" udp ext 2001:db8::1 20053 a1 53
+expect_ok "after a restart: the bound mapping works" tcp ext 192.0.2.1 20100 a2 80
+tk_netd_kill
+nft flush map inet tenantkit pub4
+tk_netd_start --socket-group "$OWNER"
+expect_ok "a netd killed while an element was lost rebuilds it at start" \
+	tcp ext 192.0.2.1 20080 a1 80
+nft delete element inet tenantkit pub4 '{ tcp . 20080 }'
+expect_fail "with its element lost, the port does not answer" tcp ext 192.0.2.1 20080 a1 80
+N reconcile >/dev/null
+expect_ok "reconcile restores it" tcp ext 192.0.2.1 20080 a1 80
+expect_eq "... and nothing else" "2 2 1" "$(count pub4) $(count pub6) $(count pub4_ip)"
+
+# ---- a change that fails half-way changes nothing ------------------------------------------
+tk_netd_stop
+TK_NETD_FAULT=ports-row,endpoint-firewall tk_netd_start --socket-group "$OWNER"
+refuse "endpoint.ports failing after its rows" "injected fault at 'ports-row'" \
+	publish a1 20300:80
+expect_eq "... leaves the mappings as they were" "2 2 1" \
+	"$(count pub4) $(count pub6) $(count pub4_ip)"
+expect_eq "... in the database too" '20080/tcp->80 20053/udp->53' \
+	"$(N --json inspect endpoint a1 | jq -r '[.port_mappings[] | "\(.host_port)/\(.protocol)->\(.container_port)"] | join(" ")')"
+tk_ns_add a5
+refuse "an attach with mappings failing after its elements" "injected fault at 'endpoint-firewall'" \
+	attach alpha-net a5 /run/netns/a5 --publish 20301:80
+expect_eq "... leaves none of its elements" "2 2 1" "$(count pub4) $(count pub6) $(count pub4_ip)"
+tk_netd_stop
+tk_netd_start --socket-group "$OWNER"
+expect_ok "... nor its rows: the port is free" N attach alpha-net a5 /run/netns/a5 --publish 20301:80
+N detach a5 >/dev/null
+
+# ---- mappings go with their endpoint --------------------------------------------------------
+N detach a2 >/dev/null
+expect_eq "DEL removes a2's bound mapping" "0" "$(count pub4_ip)"
+ip netns del a1
+for _ in $(seq 50); do [ "$(count pub4)" = 0 ] && break; sleep 0.1; done
+expect_eq "a container whose netns vanished loses its mappings" "0 0" "$(count pub4) $(count pub6)"
+read -r A4_4 _ <<<"$(attach alpha-net a4 --publish 20080:80 --publish 20100:80)"
+expect_ok "... so their host ports are free again" tcp ext 192.0.2.1 20080 a4 80
+
+# ---- CNI: the portMappings capability (tenant-bridge) ---------------------------------------
+PLUGIN=$TK_BUILD_DIR/cni-plugins/tenant-bridge
+cni() { # COMMAND CONTAINER runtimeConfig-JSON [extra jq]
+	jq -nc --arg s "$TK_NETD_SOCKET" --argjson rc "$3" '{cniVersion: "1.1.0", name: "alpha-net",
+		type: "tenant-bridge", tenant: "alpha", network: "alpha-net", socket: $s,
+		runtimeConfig: $rc}' | jq -c "${4:-.}" |
+		env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND="$1" CNI_CONTAINERID="$2" \
+			CNI_NETNS="/run/netns/$2" CNI_IFNAME=eth0 "$PLUGIN"
+}
+PM='{"portMappings": [{"hostPort": 20200, "containerPort": 80, "protocol": "tcp", "hostIP": ""},
+	{"hostPort": 20201, "containerPort": 53, "protocol": "udp"}]}'
+tk_ns_add k1
+expect_ok "CNI ADD with portMappings" cni ADD k1 "$PM"
+expect_ok "... TCP reaches the container" tcp ext 192.0.2.1 20200 k1 80
+expect_ok "... UDP over IPv6 too" udp ext 2001:db8::1 20201 k1 53
+expect_ok "CNI DEL" cni DEL k1 '{}'
+expect_fail "... removes them" tcp ext 192.0.2.1 20200 k1 80
+expect_eq "... from the maps" "0" "$(elements pub4 | grep -c '2020[01]')"
+expect_ok "CNI ADD again" cni ADD k1 "$PM"
+expect_ok "CNI GC keeping nothing of k1" cni GC "" '{}' '. + {"cni.dev/valid-attachments": []}'
+expect_eq "... removes its mappings" "0" "$(elements pub4 | grep -c '2020[01]')"
+tk_ns_add k2
+out=$(cni ADD k2 '{"portMappings": [{"hostPort": 21010, "containerPort": 80}]}')
+expect_eq "CNI ADD publishing another tenant's port fails with code 104" 104 "$(jq -r .code <<<"$out")"
+expect_ok "... and netd's reason" grep -qF \
+	"host port 21010/tcp is outside the host ports of tenant 'alpha' (20000-20999)" <<<"$out"
+expect_eq "... and leaves no endpoint" 1 "$(N inspect endpoint k2 >/dev/null 2>&1; echo $?)"
+
+# ---- tenants: host port ranges, egress address ---------------------------------------------
+refuse "overlapping host ports" "host ports 20500-21500 overlap those of tenant 'alpha'" \
+	create tenant delta --host-ports 20500-21500
+refuse "a malformed range" "expected FIRST-LAST" create tenant delta --host-ports 20-x
+refuse "an egress address the host does not have" \
+	"egress_ip 198.51.100.7 is not an address of the host" \
+	create tenant delta --egress-ip 198.51.100.7
+expect_eq "... no tenant was created" 1 "$(N inspect tenant delta >/dev/null 2>&1; echo $?)"
+ip addr add 192.0.2.20/24 dev up0
+expect_ok "a tenant with an egress address" N create tenant delta --egress-ip 192.0.2.20
+expect_eq "... shown" 192.0.2.20 "$(N --json inspect tenant delta | jq -r .egress_ip)"
+N create tenant-net delta-net --tenant delta >/dev/null
+attach delta-net e1 >/dev/null
+source_seen() { # ns [ext address] -> the source address ext sees for a TCP connection from ns
+	local to=${2:-192.0.2.2}
+	spawn ext timeout 5 "$TK_PYTHON" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 7777)); s.listen(1); c, a = s.accept(); print(a[0])' "$to" >"$TK_TMP/src" &
+	local lpid=$!
+	for _ in $(seq 20); do # until the listener is up
+		sleep 0.1
+		run "$1" nc -z -w 1 "$to" 7777 >/dev/null 2>&1 && break
+	done
+	wait "$lpid"
+	cat "$TK_TMP/src"
+}
+expect_eq "its containers' NAT-ed traffic leaves from it" 192.0.2.20 "$(source_seen e1)"
+expect_eq "other tenants' is masqueraded as before" 192.0.2.1 "$(source_seen b1)"
+ip addr add 2001:db8::20/64 dev up0 nodad
+N create tenant zeta --egress-ip 2001:db8::20 >/dev/null
+N create tenant-net zeta-net --tenant zeta --ipv6 >/dev/null
+attach zeta-net z1 >/dev/null
+expect_eq "an IPv6 egress address: IPv6 leaves from it" 2001:db8::20 "$(source_seen z1 2001:db8::2)"
+expect_eq "... IPv4 is masqueraded" 192.0.2.1 "$(source_seen z1)"
+tk_netd_stop
+tk_netd_start --socket-group "$OWNER"
+expect_eq "after a restart too" 192.0.2.20 "$(source_seen e1)"
+expect_eq "one egress element (its one network)" 1 "$(count egress4)"
+N detach e1 >/dev/null
+N delete network delta-net >/dev/null
+expect_eq "deleting the network removes it" 0 "$(count egress4)"
+
+tk_done
