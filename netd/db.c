@@ -46,6 +46,11 @@ static const char *const migrations[] = {
 	"ALTER TABLE tenants ADD COLUMN allow_subnets TEXT;"
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 	"INSERT INTO meta (key, value) VALUES ('db_id', lower(hex(randomblob(8))));",
+	/* 4: per-tenant shaping (docs/bandwidth.md): bit/s out of and into its containers, and
+	 * its weight on a contended link (NULL: unlimited, the default weight). */
+	"ALTER TABLE tenants ADD COLUMN egress INTEGER;"
+	"ALTER TABLE tenants ADD COLUMN ingress INTEGER;"
+	"ALTER TABLE tenants ADD COLUMN weight INTEGER;",
 };
 /* clang-format on */
 

@@ -29,6 +29,7 @@ static int64_t arg_max_addresses4 = 4096; /* 16 /24 networks */
 static int64_t arg_max_prefixes6 = 256;	  /* a /56 */
 static unsigned arg_max_ports = 1000;
 static bool arg_max_ports_set;
+static const char *arg_capacity[_SHAPING_DIR_MAX]; /* NULL: none */
 static int lock_fd[2] = { -1, -1 }; /* held until exit */
 static struct tk_daemon_args args;
 
@@ -39,6 +40,8 @@ enum {
 	ARG_MAX4,
 	ARG_MAX6,
 	ARG_MAX_PORTS,
+	ARG_EGRESS_CAPACITY,
+	ARG_INGRESS_CAPACITY,
 };
 
 static int parse_number(int c, const char *arg)
@@ -74,6 +77,8 @@ static int parse_option(int c, const char *arg)
 	case ARG_MAX4:
 	case ARG_MAX6:
 	case ARG_MAX_PORTS: return parse_number(c, arg);
+	case ARG_EGRESS_CAPACITY: arg_capacity[SHAPING_EGRESS] = arg; return 0;
+	case ARG_INGRESS_CAPACITY: arg_capacity[SHAPING_INGRESS] = arg; return 0;
 	default: return -EINVAL;
 	}
 }
@@ -85,6 +90,8 @@ static const struct option options[] = {
 	{ "tenant-max-addresses4", required_argument, NULL, ARG_MAX4 },
 	{ "tenant-max-prefixes6", required_argument, NULL, ARG_MAX6 },
 	{ "max-ports", required_argument, NULL, ARG_MAX_PORTS },
+	{ "egress-capacity", required_argument, NULL, ARG_EGRESS_CAPACITY },
+	{ "ingress-capacity", required_argument, NULL, ARG_INGRESS_CAPACITY },
 	{},
 };
 
@@ -236,6 +243,14 @@ static int setup_manager(struct manager *m, tk_err *err)
 	m->tenant_defaults[TK_TENANT_MAX_ADDRESSES4] = arg_max_addresses4;
 	m->tenant_defaults[TK_TENANT_MAX_PREFIXES6] = arg_max_prefixes6;
 	m->max_ports = ports_limit();
+	for (int d = 0; d < _SHAPING_DIR_MAX; d++) {
+		m->capacity[d] = -1;
+		if (arg_capacity[d] &&
+		    (r = tk_rate_parse(arg_capacity[d],
+				       d == SHAPING_EGRESS ? "--egress-capacity" : "--ingress-capacity",
+				       &m->capacity[d], err)) < 0)
+			return r;
+	}
 	if ((r = parse_pools(m, err)) < 0 ||
 	    (r = take_lock(m->socket_path, &lock_fd[0], err)) < 0 ||
 	    (r = take_netns_lock(&lock_fd[1], err)) < 0 || (r = manager_open(m, err)) < 0)
@@ -256,6 +271,8 @@ static int recover(struct manager *m, json_t *actions, tk_err *err)
 
 	if ((r = reconcile(m, actions, err)) < 0)
 		return r;
+	if ((r = shaping_start(m, err)) < 0)
+		return tk_err_wrap(err, r, "restoring the tenants' bandwidth limits");
 	lifecycle_spool_apply(m, false);
 	return 0;
 }
@@ -295,7 +312,10 @@ static const struct tk_daemon netd = {
 		"      --tenant-max-prefixes6 N\n"
 		"                           IPv6 /64s a new tenant may hold (default 256)\n"
 		"      --max-ports N        container interfaces per network (default 1000, max "
-		"1024)\n",
+		"1024)\n"
+		"      --egress-capacity RATE, --ingress-capacity RATE\n"
+		"                           what the tenants' containers share by weight out of\n"
+		"                           and into the host (e.g. 1gbit; default: no sharing)\n",
 	.options = options,
 	.parse_option = parse_option,
 	.open = setup_manager,

@@ -75,7 +75,7 @@ static int cmd_status(int argc, char **argv)
 #define USAGE_CREATE_TENANT                                                                        \
 	"netctl create tenant NAME [--owner USER] [--owner-group GROUP] [--max-networks N] "       \
 	"[--max-endpoints N] [--max-addresses4 N|unlimited] [--max-prefixes6 N|unlimited] "        \
-	"[--allow-subnets CIDR[,CIDR...]]"
+	"[--allow-subnets CIDR[,CIDR...]] [--egress RATE] [--ingress RATE] [--weight N]"
 #define USAGE_CREATE_NET                                                                           \
 	"netctl create tenant-net NAME --tenant TENANT [--subnet CIDR] [--subnet6 CIDR | --ipv6] " \
 	"[--no-nat] [--mtu N] [--force] [--cni-conf[=DIR]]"
@@ -88,6 +88,9 @@ static int create_tenant(int argc, char **argv)
 		{ "max-addresses4", "max_addresses4", .unlimited = true },
 		{ "max-prefixes6", "max_prefixes6", .unlimited = true },
 		{ "allow-subnets", "allow_subnets", .list = true },
+		{ "egress", "egress", .rate = true },
+		{ "ingress", "ingress", .rate = true },
+		{ "weight", "weight", .weight = true },
 	};
 
 	return cli_create_tenant(argc, argv, USAGE_CREATE_TENANT,
@@ -98,7 +101,12 @@ static int create_tenant(int argc, char **argv)
 				 "all its\n"
 				 "networks (IPv4 addresses, IPv6 /64s; default: netd's).  "
 				 "--allow-subnets\n"
-				 "lets its owner choose subnets in these ranges too.\n",
+				 "lets its owner choose subnets in these ranges too.\n"
+				 "--egress and --ingress limit what all its containers send and "
+				 "receive\n(e.g. 100mbit, 1gbit); --weight (1-100, default 1) is "
+				 "its share when\n"
+				 "tenants compete for netd's --egress-capacity or "
+				 "--ingress-capacity.\n",
 				 limits, ELEMENTSOF(limits));
 }
 
@@ -499,6 +507,35 @@ static int cmd_detach(int argc, char **argv)
 			argv[optind]);
 }
 
+#define USAGE_SET                                                                                  \
+	"netctl set tenant NAME [--egress RATE|none] [--ingress RATE|none] [--weight N|default] "  \
+	"[--max-networks N] [--max-endpoints N] [--max-addresses4 N|unlimited] "                   \
+	"[--max-prefixes6 N|unlimited]"
+static int cmd_set(int argc, char **argv)
+{
+	static const struct cli_limit limits[] = {
+		{ "egress", "egress", .rate = true },
+		{ "ingress", "ingress", .rate = true },
+		{ "weight", "weight", .weight = true },
+		{ "max-networks", "max_networks" },
+		{ "max-endpoints", "max_endpoints" },
+		{ "max-addresses4", "max_addresses4", .unlimited = true },
+		{ "max-prefixes6", "max_prefixes6", .unlimited = true },
+	};
+
+	if (argc < 2 || strcmp(argv[1], "tenant") != 0) {
+		if (cli_want_help(argc, argv))
+			return cli_help(USAGE_SET, "Changes a tenant's limits.\n");
+		return cli_usage_error(USAGE_SET, "set what? 'tenant'");
+	}
+	return cli_set_tenant(argc - 1, argv + 1, USAGE_SET,
+			      "Changes a tenant's limits while its containers run: the "
+			      "bandwidth limits\n(--egress, --ingress: a rate like 100mbit, or "
+			      "none), its --weight, and the\ncounts of 'create tenant'.  Only "
+			      "the limits given change.\n",
+			      limits, ELEMENTSOF(limits));
+}
+
 #define USAGE_RECONCILE "netctl reconcile"
 static int cmd_reconcile(int argc, char **argv)
 {
@@ -520,6 +557,7 @@ static const struct cli_command commands[] = {
 	{ "attach", cmd_attach, USAGE_ATTACH },
 	{ "detach", cmd_detach, USAGE_DETACH },
 	{ "reconcile", cmd_reconcile, USAGE_RECONCILE },
+	{ "set", cmd_set, USAGE_SET },
 };
 
 static const struct cli_program netctl = {
