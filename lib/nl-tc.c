@@ -21,8 +21,8 @@
 #include <netlink/route/class.h>
 #include <netlink/route/link.h>
 #include <netlink/route/qdisc.h>
-#include <netlink/route/qdisc/fifo.h>
 #include <netlink/route/qdisc/htb.h>
+#include <netlink/route/qdisc/tbf.h>
 #include <netlink/route/tc.h>
 
 #include "cleanup.h"
@@ -87,13 +87,25 @@ int tk_tc_ifb_ensure(struct tk_nl *nl, const char *name, int *ret_ifindex, bool 
 	return 0;
 }
 
-/* fq_codel where the kernel has it; else a byte FIFO of 5 ms at rate, at least 3 GSO packets. */
-static int leaf_set(struct tk_nl *nl, int ifindex, uint16_t minor, uint64_t rate, tk_err *err)
+/*
+ * fq_codel where the kernel has it.  Else a TBF four times faster than the class's ceil with
+ * a bucket of 10 frames, which hardly holds traffic back itself (a throttled leaf stalls the HTB
+ * above it): it splits GSO packets (up to 64 KiB each) into frames, and queues
+ * 5 ms of them at the class's ceil (at least 20 frames) in its byte FIFO.  A FIFO of whole GSO
+ * packets would drop 44 frames of one flow at a time, and TCP would not fill the limit.
+ */
+static int leaf_set(struct tk_nl *nl, int ifindex, uint16_t minor, uint64_t ceil, tk_err *err)
 {
 	static bool no_fq_codel;
-	uint64_t limit = rate / 8 / 200;
+	uint64_t limit = ceil / 8 / 50, fast = ceil / 8 * 4;
 	int r;
 
+	if (limit < 64 * 1514)
+		limit = 64 * 1514;
+	if (limit > 1 << 24)
+		limit = 1 << 24;
+	if (fast > INT32_MAX)
+		fast = INT32_MAX;
 	for (int pass = no_fq_codel; pass < 2; pass++) {
 		_cleanup_(rtnl_qdisc_putp) struct rtnl_qdisc *q = rtnl_qdisc_alloc();
 
@@ -102,12 +114,12 @@ static int leaf_set(struct tk_nl *nl, int ifindex, uint16_t minor, uint64_t rate
 		rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
 		rtnl_tc_set_parent(TC_CAST(q), TK_TC_HANDLE(1, minor));
 		rtnl_tc_set_handle(TC_CAST(q), TK_TC_HANDLE(minor, 0));
-		if (rtnl_tc_set_kind(TC_CAST(q), pass == 0 ? "fq_codel" : "bfifo") < 0)
+		if (rtnl_tc_set_kind(TC_CAST(q), pass == 0 ? "fq_codel" : "tbf") < 0)
 			return tk_err_set(err, -EOPNOTSUPP, "libnl knows no leaf qdisc");
-		if (pass == 1)
-			rtnl_qdisc_fifo_set_limit(q, (int)(limit < 3 * 65536   ? 3 * 65536
-							   : limit > 1 << 24 ? 1 << 24
-									     : limit));
+		if (pass == 1) {
+			rtnl_qdisc_tbf_set_limit(q, (int)limit);
+			rtnl_qdisc_tbf_set_rate(q, (int)fast, 10 * 1514, 0);
+		}
 		r = rtnl_qdisc_add(tk_nl_request(nl), q, NLM_F_CREATE | NLM_F_REPLACE);
 		if (r >= 0)
 			return 0;

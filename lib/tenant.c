@@ -55,14 +55,17 @@ static const struct {
 int tk_rate_parse(const char *s, const char *what, int64_t *ret_bps, tk_err *err)
 {
 	double v, mult = 0;
-	char *end;
+	const char *end;
 
-	/* strtod takes "-1", " 1", "inf", "nan" and hex: a rate starts with a digit. */
-	if (!s || !(s[0] >= '0' && s[0] <= '9'))
+	/* Digits, maybe a fraction, a unit: strtod alone would take "-1", "inf", "1e9", hex. */
+	if (!s || !(s[0] >= '0' && s[0] <= '9') || strlen(s) > 64)
 		goto bad;
+	end = s + strspn(s, "0123456789");
+	if (*end == '.')
+		end += 1 + strspn(end + 1, "0123456789");
 	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || (end[0] == 'x' || end[0] == 'X'))
+	v = strtod(s, NULL);
+	if (errno != 0 && errno != ERANGE)
 		goto bad;
 	if (!*end)
 		mult = 1;
