@@ -36,7 +36,13 @@ PORTS="5201 5202 5203 5204"
 	for p in $PORTS; do echo "  counter rx$p {}"; echo "  counter tx$p {}"; done
 	echo "}"
 } | ip netns exec world nft -f - || { echo "FAIL: cannot set up the world's counters" >&2; exit 1; }
-for p in $PORTS; do ip netns exec world iperf3 -s -D -p $p >/dev/null 2>&1; done
+# Children of this script, not daemons: they would keep the world namespace (and run) after it.
+SERVERS=()
+for p in $PORTS; do
+	ip netns exec world iperf3 -s -p $p >/dev/null 2>&1 &
+	SERVERS+=($!)
+done
+trap 'kill "${SERVERS[@]}" 2>/dev/null; tk_cleanup' EXIT
 
 # bytes DIR PORT NS: what the world received on PORT (in: IP bytes, counted by nftables) or what
 # container NS received (out: Ethernet bytes of its eth0; the world's sent bytes would count
@@ -55,11 +61,13 @@ bytes() {
 run() {
 	local dir=$1 c ns port args b0=() b1=() t0 t1 i=0 out=()
 	shift
+	local clients=()
 	for c in "$@"; do
 		IFS=: read -r ns port args <<<"$c"
 		# shellcheck disable=SC2086
 		timeout 30 ip netns exec "$ns" iperf3 -c $WORLD -p "$port" -t 7 --connect-timeout 3000 \
 			$([ "$dir" = out ] && echo -R) $args >/dev/null 2>&1 &
+		clients+=($!)
 	done
 	sleep 2
 	t0=$(date +%s.%N)
@@ -67,7 +75,7 @@ run() {
 	sleep 4
 	t1=$(date +%s.%N)
 	for c in "$@"; do IFS=: read -r ns port _ <<<"$c"; b1+=("$(bytes "$dir" "$port" "$ns")"); done
-	wait
+	wait "${clients[@]}"
 	for c in "$@"; do
 		out+=("$(awk -v a="${b0[$i]}" -v b="${b1[$i]}" -v t0="$t0" -v t1="$t1" \
 			'BEGIN { printf "%.1f", (b - a) * 8 / (t1 - t0) / 1e6 }')")
