@@ -244,14 +244,15 @@ void lifecycle_spool_apply(struct manager *m, bool only_if_changed);
 
 /*
  * shaping.c: per-tenant limits and weights with tc (docs/bandwidth.md).  Kernel first, then the
- * caller records: shaping_tenant_set gives t p's limits (t still has its old ones), then
- * shaping_rebalance spreads the capacity by the weights once the list has them.
+ * caller records: shaping_tenant_set takes t's shaping from from's limits to p's (t's ports
+ * are redirected or cleared when that changes), then shaping_rebalance spreads the capacity by
+ * the weights once the list has them.
  */
 /* -ERANGE when p would be shaped but its id does not fit a tc class. */
 int shaping_check(struct manager *m, const struct tk_tenant *p, tk_err *err);
 int shaping_tenant_new(struct manager *m, struct tk_tenant *t, tk_err *err);
-int shaping_tenant_set(struct manager *m, struct tk_tenant *t, const struct tk_tenant *p,
-		       tk_err *err);
+int shaping_tenant_set(struct manager *m, struct tk_tenant *t, const struct tk_tenant *from,
+		       const struct tk_tenant *p, tk_err *err);
 int shaping_rebalance(struct manager *m, tk_err *err);
 /* After old was deleted from the list (old is a copy). */
 void shaping_tenant_gone(struct manager *m, const struct tk_tenant *old);

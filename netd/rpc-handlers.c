@@ -423,12 +423,12 @@ static int op_tenant_set(struct manager *m, const struct tk_caller *c, json_t *a
 	    (r = tk_tenant_set_params_from_json(&m->tenants, t, args, &p, err)) < 0)
 		return r;
 	old = *t;
-	if ((r = shaping_tenant_set(m, t, &p, err)) < 0) {
-		(void)shaping_tenant_set(m, t, &old, NULL);
+	if ((r = shaping_tenant_set(m, t, &old, &p, err)) < 0) {
+		(void)shaping_tenant_set(m, t, &p, &old, NULL);
 		return tk_err_wrap(err, r, "shaping tenant '%s'", name);
 	}
 	if ((r = tk_tenant_update(&m->tenants, t, &p, err)) < 0) {
-		(void)shaping_tenant_set(m, t, &old, NULL);
+		(void)shaping_tenant_set(m, t, &p, &old, NULL);
 		return r;
 	}
 	if (old.weight != p.weight && (r = shaping_rebalance(m, err)) < 0)

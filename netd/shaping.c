@@ -174,8 +174,8 @@ int shaping_check(struct manager *m, const struct tk_tenant *p, tk_err *err)
 	return 0;
 }
 
-int shaping_tenant_set(struct manager *m, struct tk_tenant *t, const struct tk_tenant *p,
-		       tk_err *err)
+int shaping_tenant_set(struct manager *m, struct tk_tenant *t, const struct tk_tenant *from,
+		       const struct tk_tenant *p, tk_err *err)
 {
 	int64_t sum = weight_sum(m, t, p);
 	bool ports = false;
@@ -187,7 +187,7 @@ int shaping_tenant_set(struct manager *m, struct tk_tenant *t, const struct tk_t
 		enum shaping_dir dir = (enum shaping_dir)d;
 
 		/* Ports are redirected after a class appears, and before one disappears. */
-		ports |= shaped(m, t, dir) != shaped(m, p, dir);
+		ports |= shaped(m, from, dir) != shaped(m, p, dir);
 		if (shaped(m, p, dir) && (r = class_apply(m, p, dir, sum, err)) < 0)
 			return r;
 	}
