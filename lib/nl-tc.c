@@ -91,7 +91,7 @@ int tk_tc_ifb_ensure(struct tk_nl *nl, const char *name, int *ret_ifindex, bool 
  * fq_codel where the kernel has it.  Else a TBF four times faster than the class's ceil with
  * a bucket of 10 frames, which hardly holds traffic back itself (a throttled leaf stalls the HTB
  * above it): it splits GSO packets (up to 64 KiB each) into frames, and queues
- * 5 ms of them at the class's ceil (at least 20 frames) in its byte FIFO.  A FIFO of whole GSO
+ * 20 ms of them at the class's ceil (at least 64 frames) in its byte FIFO.  A FIFO of whole GSO
  * packets would drop 44 frames of one flow at a time, and TCP would not fill the limit.
  */
 static int leaf_set(struct tk_nl *nl, int ifindex, uint16_t minor, uint64_t ceil, tk_err *err)

