@@ -172,8 +172,7 @@ int tk_tc_class_del(struct tk_nl *nl, int ifindex, uint16_t minor, tk_err *err)
 	return 0;
 }
 
-static int send_tc(struct tk_nl *nl, struct nl_msg *msg, tk_err *err, const char *what,
-		   int ifindex)
+static int send_tc(struct tk_nl *nl, struct nl_msg *msg, tk_err *err, const char *what, int ifindex)
 {
 	int r = nl_send_sync(tk_nl_request(nl), msg); /* frees msg */
 
@@ -205,7 +204,9 @@ static struct nl_msg *tc_msg(int type, int flags, int ifindex, uint32_t parent, 
 static int classifier_load(uint32_t classid, tk_err *err)
 {
 	struct bpf_insn insns[] = {
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_2, .imm = (int32_t)classid },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K,
+		  .dst_reg = BPF_REG_2,
+		  .imm = (int32_t)classid },
 		{ .code = BPF_STX | BPF_MEM | BPF_W,
 		  .dst_reg = BPF_REG_1,
 		  .src_reg = BPF_REG_2,
@@ -232,7 +233,8 @@ static int redirect_add(struct tk_nl *nl, int ifindex, bool from_port, int ifb, 
 			tk_err *err)
 {
 	_cleanup_close_ int fd = classifier_load(classid, err);
-	struct tc_mirred mirred = { .action = TC_ACT_STOLEN, .eaction = TCA_EGRESS_REDIR,
+	struct tc_mirred mirred = { .action = TC_ACT_STOLEN,
+				    .eaction = TCA_EGRESS_REDIR,
 				    .ifindex = (uint32_t)ifb };
 	struct nl_msg *msg;
 	struct nlattr *opts, *acts, *act, *aopts;
@@ -286,7 +288,8 @@ int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, int from_port, uint32_t f
 	}
 	if ((r = send_tc(nl, msg, err, "add clsact", ifindex)) < 0)
 		return r;
-	if ((from_port && (r = redirect_add(nl, ifindex, true, from_port, from_classid, err)) < 0) ||
+	if ((from_port &&
+	     (r = redirect_add(nl, ifindex, true, from_port, from_classid, err)) < 0) ||
 	    (to_port && (r = redirect_add(nl, ifindex, false, to_port, to_classid, err)) < 0)) {
 		(void)tk_tc_port_redirect(nl, ifindex, 0, 0, 0, 0, NULL);
 		return r;

@@ -47,9 +47,9 @@ static const struct {
 	const char *unit;
 	double bps;
 } rate_units[] = {
-	{ "bit", 1 },	     { "kbit", 1e3 },	   { "mbit", 1e6 },	  { "gbit", 1e9 },
-	{ "tbit", 1e12 },    { "bps", 8 },	   { "kbps", 8e3 },	  { "mbps", 8e6 },
-	{ "gbps", 8e9 },     { "kibit", 1024.0 }, { "mibit", 1048576.0 }, { "gibit", 1073741824.0 },
+	{ "bit", 1 },	  { "kbit", 1e3 },     { "mbit", 1e6 },	       { "gbit", 1e9 },
+	{ "tbit", 1e12 }, { "bps", 8 },	       { "kbps", 8e3 },	       { "mbps", 8e6 },
+	{ "gbps", 8e9 },  { "kibit", 1024.0 }, { "mibit", 1048576.0 }, { "gibit", 1073741824.0 },
 };
 
 int tk_rate_parse(const char *s, const char *what, int64_t *ret_bps, tk_err *err)
@@ -398,8 +398,8 @@ static int limit_from_json(json_t *j, enum tk_tenant_limit l, int64_t *ret, tk_e
 	}
 	if (!json_is_integer(j))
 		return tk_err_set(err, -EINVAL, "%s must be a number", what);
-	if ((json_integer_value(j) < limits[l].min && !(limits[l].min == 0 &&
-							  json_integer_value(j) == -1)) ||
+	if ((json_integer_value(j) < limits[l].min &&
+	     !(limits[l].min == 0 && json_integer_value(j) == -1)) ||
 	    json_integer_value(j) > limits[l].max)
 		return tk_err_set(err, -EINVAL, "%s %lld is out of range (%lld..%lld)", what,
 				  (long long)json_integer_value(j), (long long)limits[l].min,
@@ -453,20 +453,18 @@ int tk_tenant_params_from_json(const struct tk_tenants *ts, json_t *args, struct
 	limits_unset(p);
 	for (size_t i = 0; ts->limit_defaults && i < ts->kind->n_limits; i++)
 		*limit_of(p, ts->kind->limits[i]) = ts->limit_defaults[ts->kind->limits[i]];
-	r = tk_json_unpack(args, "tenant.create args", err,
-			   "{s:s, s?I, s?I, s?o, s?o, s?o, s?o, s?o, s?o, s?o, s?o, s?o, s?o}",
-			   "name", &name,
-			   "owner_uid", &uid, "owner_gid", &gid,
-			   limits[TK_TENANT_MAX_NETWORKS].name, &l[TK_TENANT_MAX_NETWORKS],
-			   limits[TK_TENANT_MAX_ENDPOINTS].name, &l[TK_TENANT_MAX_ENDPOINTS],
-			   limits[TK_TENANT_MAX_BYTES].name, &l[TK_TENANT_MAX_BYTES],
-			   limits[TK_TENANT_MAX_VOLUMES].name, &l[TK_TENANT_MAX_VOLUMES],
-			   limits[TK_TENANT_MAX_ADDRESSES4].name, &l[TK_TENANT_MAX_ADDRESSES4],
-			   limits[TK_TENANT_MAX_PREFIXES6].name, &l[TK_TENANT_MAX_PREFIXES6],
-			   limits[TK_TENANT_EGRESS].name, &l[TK_TENANT_EGRESS],
-			   limits[TK_TENANT_INGRESS].name, &l[TK_TENANT_INGRESS],
-			   limits[TK_TENANT_WEIGHT].name, &l[TK_TENANT_WEIGHT], "allow_subnets",
-			   &allow);
+	r = tk_json_unpack(
+		args, "tenant.create args", err,
+		"{s:s, s?I, s?I, s?o, s?o, s?o, s?o, s?o, s?o, s?o, s?o, s?o, s?o}", "name", &name,
+		"owner_uid", &uid, "owner_gid", &gid, limits[TK_TENANT_MAX_NETWORKS].name,
+		&l[TK_TENANT_MAX_NETWORKS], limits[TK_TENANT_MAX_ENDPOINTS].name,
+		&l[TK_TENANT_MAX_ENDPOINTS], limits[TK_TENANT_MAX_BYTES].name,
+		&l[TK_TENANT_MAX_BYTES], limits[TK_TENANT_MAX_VOLUMES].name,
+		&l[TK_TENANT_MAX_VOLUMES], limits[TK_TENANT_MAX_ADDRESSES4].name,
+		&l[TK_TENANT_MAX_ADDRESSES4], limits[TK_TENANT_MAX_PREFIXES6].name,
+		&l[TK_TENANT_MAX_PREFIXES6], limits[TK_TENANT_EGRESS].name, &l[TK_TENANT_EGRESS],
+		limits[TK_TENANT_INGRESS].name, &l[TK_TENANT_INGRESS],
+		limits[TK_TENANT_WEIGHT].name, &l[TK_TENANT_WEIGHT], "allow_subnets", &allow);
 	if (r < 0 || (r = owner_from_json(uid, "owner_uid", &p->owner_uid, err)) < 0 ||
 	    (r = owner_from_json(gid, "owner_gid", &p->owner_gid, err)) < 0)
 		return r;

@@ -247,7 +247,8 @@ static int setup_manager(struct manager *m, tk_err *err)
 		m->capacity[d] = -1;
 		if (arg_capacity[d] &&
 		    (r = tk_rate_parse(arg_capacity[d],
-				       d == SHAPING_EGRESS ? "--egress-capacity" : "--ingress-capacity",
+				       d == SHAPING_EGRESS ? "--egress-capacity"
+							   : "--ingress-capacity",
 				       &m->capacity[d], err)) < 0)
 			return r;
 	}

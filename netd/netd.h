@@ -81,7 +81,7 @@ struct manager {
 	struct reaper *reaper;	  /* deletes veths off the request path (reaper.c) */
 	const char *socket_group; /* NULL: root's group; may write the pending-DEL spool */
 	struct lifecycle *lifecycle; /* link notifications and the pending-DEL spool */
-	int64_t capacity[_SHAPING_DIR_MAX]; /* bit/s the tenants share by weight; -1: none */
+	int64_t capacity[_SHAPING_DIR_MAX];    /* bit/s the tenants share by weight; -1: none */
 	int shaping_ifindex[_SHAPING_DIR_MAX]; /* the IFB devices, 0 until made */
 };
 

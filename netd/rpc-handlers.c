@@ -407,8 +407,8 @@ static int op_tenant_create(struct manager *m, const struct tk_caller *c, json_t
 	return 0;
 }
 
-static int op_tenant_set(struct manager *m, const struct tk_caller *c, json_t *args,
-			 json_t **ret, tk_err *err)
+static int op_tenant_set(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
+			 tk_err *err)
 {
 	struct tk_tenant p, old, *t = NULL;
 	const char *name;

@@ -18,7 +18,7 @@
 static const char *const ifb_names[_SHAPING_DIR_MAX] = { "tks-egress", "tks-ingress" };
 
 /* 1:1 is the capacity's class, so tenant classes start at 1:2. */
-#define ROOT_MINOR 1
+#define ROOT_MINOR    1
 #define MAX_TENANT_ID (0xfffe - 1)
 
 static int64_t rate_of(const struct tk_tenant *t, enum shaping_dir d)
@@ -50,9 +50,8 @@ static int device(struct manager *m, enum shaping_dir d, tk_err *err)
 		return 0;
 	if ((r = tk_tc_ifb_ensure(m->nl, ifb_names[d], &m->shaping_ifindex[d], NULL, err)) < 0)
 		return r;
-	if (m->capacity[d] > 0 &&
-	    (r = tk_tc_class_set(m->nl, m->shaping_ifindex[d], 0, ROOT_MINOR, cap, cap, 60000,
-				 false, err)) < 0)
+	if (m->capacity[d] > 0 && (r = tk_tc_class_set(m->nl, m->shaping_ifindex[d], 0, ROOT_MINOR,
+						       cap, cap, 60000, false, err)) < 0)
 		return r;
 	return 0;
 }
@@ -93,8 +92,8 @@ static int class_apply(struct manager *m, const struct tk_tenant *p, enum shapin
 	if ((r = device(m, d, err)) < 0)
 		return r;
 	if (cap <= 0)
-		return tk_tc_class_set(m->nl, m->shaping_ifindex[d], 0, minor_of(p),
-				       (uint64_t)lim, (uint64_t)lim, 30280, true, err);
+		return tk_tc_class_set(m->nl, m->shaping_ifindex[d], 0, minor_of(p), (uint64_t)lim,
+				       (uint64_t)lim, 30280, true, err);
 	ceil = lim > 0 && lim < cap ? lim : cap;
 	rate = (int64_t)((double)cap * (double)weight_of(p) / (double)(sum > 0 ? sum : 1));
 	if (rate < TK_RATE_MIN)
@@ -211,8 +210,7 @@ int shaping_tenant_new(struct manager *m, struct tk_tenant *t, tk_err *err)
 	if ((r = shaping_check(m, t, err)) < 0)
 		return r;
 	for (int d = 0; d < _SHAPING_DIR_MAX; d++)
-		if (m->capacity[d] <= 0 &&
-		    (r = class_apply(m, t, (enum shaping_dir)d, 0, err)) < 0)
+		if (m->capacity[d] <= 0 && (r = class_apply(m, t, (enum shaping_dir)d, 0, err)) < 0)
 			return r;
 	return shaping_rebalance(m, err);
 }
@@ -240,8 +238,8 @@ static int start_port_cb(struct endpoint *e, void *userdata)
 
 	/* A port left redirected by an earlier run is cleared too. */
 	if ((any || ctx->clear) && port_apply(ctx->m, e, any ? t : NULL, &err) < 0)
-		log_warning("Shaping container '%s' of tenant '%s', ignoring: %s",
-			    e->container_id, t->name, err.msg);
+		log_warning("Shaping container '%s' of tenant '%s', ignoring: %s", e->container_id,
+			    t->name, err.msg);
 	return 0;
 }
 

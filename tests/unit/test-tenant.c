@@ -411,17 +411,17 @@ static void test_rate_parse(void **state)
 		int r;
 		int64_t bps;
 	} cases[] = {
-		{ "100mbit", 0, 100000000 },	 { "1gbit", 0, 1000000000 },
-		{ "1.5gbit", 0, 1500000000 },	 { "500kbit", 0, 500000 },
-		{ "10mbps", 0, 80000000 },	 { "8000", 0, 8000 },
-		{ "1Mibit", 0, 1048576 },	 { "100gbit", 0, 100000000000 },
-		{ "10parsecs", -EINVAL, 0 },	 { "-1", -EINVAL, 0 },
-		{ "", -EINVAL, 0 },		 { "mbit", -EINVAL, 0 },
-		{ "1e9", -EINVAL, 0 },		 { "0x10mbit", -EINVAL, 0 },
-		{ " 1mbit", -EINVAL, 0 },	 { "1 mbit", -EINVAL, 0 },
-		{ "inf", -EINVAL, 0 },		 { "nan", -EINVAL, 0 },
-		{ "0", -ERANGE, 0 },		 { "7999bit", -ERANGE, 0 },
-		{ "101gbit", -ERANGE, 0 },	 { "99999999999999999999999999tbit", -ERANGE, 0 },
+		{ "100mbit", 0, 100000000 },  { "1gbit", 0, 1000000000 },
+		{ "1.5gbit", 0, 1500000000 }, { "500kbit", 0, 500000 },
+		{ "10mbps", 0, 80000000 },    { "8000", 0, 8000 },
+		{ "1Mibit", 0, 1048576 },     { "100gbit", 0, 100000000000 },
+		{ "10parsecs", -EINVAL, 0 },  { "-1", -EINVAL, 0 },
+		{ "", -EINVAL, 0 },	      { "mbit", -EINVAL, 0 },
+		{ "1e9", -EINVAL, 0 },	      { "0x10mbit", -EINVAL, 0 },
+		{ " 1mbit", -EINVAL, 0 },     { "1 mbit", -EINVAL, 0 },
+		{ "inf", -EINVAL, 0 },	      { "nan", -EINVAL, 0 },
+		{ "0", -ERANGE, 0 },	      { "7999bit", -ERANGE, 0 },
+		{ "101gbit", -ERANGE, 0 },    { "99999999999999999999999999tbit", -ERANGE, 0 },
 	};
 	char buf[32];
 
@@ -467,13 +467,12 @@ static void test_rates_and_set(void **state)
 	assert_int_equal(json_integer_value(json_object_get(ret, "ingress")), 2000000);
 	assert_int_equal(json_integer_value(json_object_get(ret, "weight")), 3);
 	json_decref(ret);
-	for (const char *const *bad = (const char *const[]){ "{\"name\":\"b\",\"egress\":-1}",
-							      "{\"name\":\"b\",\"egress\":\"-1\"}",
-							      "{\"name\":\"b\",\"egress\":true}",
-							      "{\"name\":\"b\",\"weight\":0}",
-							      "{\"name\":\"b\",\"weight\":-1}",
-							      "{\"name\":\"b\",\"weight\":101}",
-							      NULL };
+	for (const char *const *bad =
+		     (const char *const[]){
+			     "{\"name\":\"b\",\"egress\":-1}", "{\"name\":\"b\",\"egress\":\"-1\"}",
+			     "{\"name\":\"b\",\"egress\":true}", "{\"name\":\"b\",\"weight\":0}",
+			     "{\"name\":\"b\",\"weight\":-1}", "{\"name\":\"b\",\"weight\":101}",
+			     NULL };
 	     *bad; bad++) {
 		args = J(*bad);
 		assert_true(tk_tenant_op_create(&f->ts, &root, args, &ret, &err) < 0);
