@@ -24,6 +24,7 @@
 #include <netlink/route/route.h>
 
 #include "cleanup.h"
+#include "nl-private.h"
 
 struct tk_nl {
 	struct nl_sock *sock;
@@ -181,6 +182,18 @@ struct tk_nl *tk_nl_close(struct tk_nl *nl)
 		free(nl);
 	}
 	return NULL;
+}
+
+/* For nl-tc.c, the tc half of this boundary (nl-private.h). */
+struct nl_sock *tk_nl_request(struct tk_nl *nl)
+{
+	request_start(nl);
+	return nl->sock;
+}
+
+int tk_nl_fail(struct tk_nl *nl, int nle, tk_err *err, const char *what)
+{
+	return request_fail(nl, nle, err, "%s", what);
 }
 
 static int ifname_set(struct rtnl_link *link, const char *name, tk_err *err)

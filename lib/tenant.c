@@ -20,6 +20,8 @@ static const struct {
 	size_t offset;
 	int64_t max;
 	bool size; /* also a size like "10G" */
+	bool rate; /* a rate: "100mbit" or bit/s, TK_RATE_MIN..max; null (not -1) for none */
+	int64_t min;
 } limits[_TK_TENANT_LIMIT_MAX] = {
 	[TK_TENANT_MAX_NETWORKS] = { "max_networks", offsetof(struct tk_tenant, max_networks),
 				     1 << 20 },
@@ -33,7 +35,74 @@ static const struct {
 				       INT64_C(1) << 40 },
 	[TK_TENANT_MAX_PREFIXES6] = { "max_prefixes6", offsetof(struct tk_tenant, max_prefixes6),
 				      INT64_C(1) << 40 },
+	[TK_TENANT_EGRESS] = { "egress", offsetof(struct tk_tenant, egress), TK_RATE_MAX,
+			       .rate = true, .min = TK_RATE_MIN },
+	[TK_TENANT_INGRESS] = { "ingress", offsetof(struct tk_tenant, ingress), TK_RATE_MAX,
+				.rate = true, .min = TK_RATE_MIN },
+	[TK_TENANT_WEIGHT] = { "weight", offsetof(struct tk_tenant, weight), TK_TENANT_WEIGHT_MAX,
+			       .min = 1 },
 };
+
+static const struct {
+	const char *unit;
+	double bps;
+} rate_units[] = {
+	{ "bit", 1 },	  { "kbit", 1e3 },     { "mbit", 1e6 },	       { "gbit", 1e9 },
+	{ "tbit", 1e12 }, { "bps", 8 },	       { "kbps", 8e3 },	       { "mbps", 8e6 },
+	{ "gbps", 8e9 },  { "kibit", 1024.0 }, { "mibit", 1048576.0 }, { "gibit", 1073741824.0 },
+};
+
+int tk_rate_parse(const char *s, const char *what, int64_t *ret_bps, tk_err *err)
+{
+	double v, mult = 0;
+	const char *end;
+
+	/* Digits, maybe a fraction, a unit: strtod alone would take "-1", "inf", "1e9", hex. */
+	if (!s || !(s[0] >= '0' && s[0] <= '9') || strlen(s) > 64)
+		goto bad;
+	end = s + strspn(s, "0123456789");
+	if (*end == '.')
+		end += 1 + strspn(end + 1, "0123456789");
+	errno = 0;
+	v = strtod(s, NULL);
+	if (errno != 0 && errno != ERANGE)
+		goto bad;
+	if (!*end)
+		mult = 1;
+	for (size_t i = 0; !mult && i < ELEMENTSOF(rate_units); i++)
+		if (strcasecmp(end, rate_units[i].unit) == 0)
+			mult = rate_units[i].bps;
+	if (!mult)
+		goto bad;
+	v *= mult;
+	if (!(v >= (double)TK_RATE_MIN && v <= (double)TK_RATE_MAX))
+		return tk_err_set(err, -ERANGE,
+				  "%s '%s' is out of range (8kbit..100gbit, or null for none)",
+				  what, s);
+	*ret_bps = (int64_t)(v + 0.5);
+	return 0;
+bad:
+	return tk_err_set(err, -EINVAL,
+			  "%s '%s' is not a rate: a number and a unit like 100mbit, 1gbit, "
+			  "500kbit or 10mbps (bytes)",
+			  what, s ? s : "");
+}
+
+const char *tk_rate_format(int64_t bps, char *buf, size_t size)
+{
+	static const struct {
+		const char *unit;
+		int64_t div;
+	} u[] = { { "gbit", 1000000000 }, { "mbit", 1000000 }, { "kbit", 1000 } };
+
+	for (size_t i = 0; i < ELEMENTSOF(u); i++)
+		if (bps >= u[i].div && bps % (u[i].div / 1000) == 0) {
+			snprintf(buf, size, "%.6g%s", (double)bps / (double)u[i].div, u[i].unit);
+			return buf;
+		}
+	snprintf(buf, size, "%lldbit", (long long)bps);
+	return buf;
+}
 
 const char *tk_tenant_limit_to_string(enum tk_tenant_limit l)
 {
@@ -309,6 +378,16 @@ static int limit_from_json(json_t *j, enum tk_tenant_limit l, int64_t *ret, tk_e
 		*ret = -1;
 		return 0;
 	}
+	if (limits[l].rate) {
+		char num[32];
+
+		if (json_is_string(j))
+			return tk_rate_parse(json_string_value(j), what, ret, err);
+		if (!json_is_integer(j))
+			return tk_err_set(err, -EINVAL, "%s must be a rate like \"100mbit\"", what);
+		snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(j));
+		return tk_rate_parse(num, what, ret, err);
+	}
 	if (limits[l].size) {
 		if ((r = tk_size_from_json(j, what, &size, err)) < 0)
 			return r;
@@ -319,9 +398,12 @@ static int limit_from_json(json_t *j, enum tk_tenant_limit l, int64_t *ret, tk_e
 	}
 	if (!json_is_integer(j))
 		return tk_err_set(err, -EINVAL, "%s must be a number", what);
-	if (json_integer_value(j) < -1 || json_integer_value(j) > limits[l].max)
-		return tk_err_set(err, -EINVAL, "%s %lld is out of range (0..%lld)", what,
-				  (long long)json_integer_value(j), (long long)limits[l].max);
+	if ((json_integer_value(j) < limits[l].min &&
+	     !(limits[l].min == 0 && json_integer_value(j) == -1)) ||
+	    json_integer_value(j) > limits[l].max)
+		return tk_err_set(err, -EINVAL, "%s %lld is out of range (%lld..%lld)", what,
+				  (long long)json_integer_value(j), (long long)limits[l].min,
+				  (long long)limits[l].max);
 	*ret = json_integer_value(j);
 	return 0;
 }
@@ -371,16 +453,18 @@ int tk_tenant_params_from_json(const struct tk_tenants *ts, json_t *args, struct
 	limits_unset(p);
 	for (size_t i = 0; ts->limit_defaults && i < ts->kind->n_limits; i++)
 		*limit_of(p, ts->kind->limits[i]) = ts->limit_defaults[ts->kind->limits[i]];
-	r = tk_json_unpack(args, "tenant.create args", err,
-			   "{s:s, s?I, s?I, s?o, s?o, s?o, s?o, s?o, s?o, s?o}", "name", &name,
-			   "owner_uid", &uid, "owner_gid", &gid,
-			   limits[TK_TENANT_MAX_NETWORKS].name, &l[TK_TENANT_MAX_NETWORKS],
-			   limits[TK_TENANT_MAX_ENDPOINTS].name, &l[TK_TENANT_MAX_ENDPOINTS],
-			   limits[TK_TENANT_MAX_BYTES].name, &l[TK_TENANT_MAX_BYTES],
-			   limits[TK_TENANT_MAX_VOLUMES].name, &l[TK_TENANT_MAX_VOLUMES],
-			   limits[TK_TENANT_MAX_ADDRESSES4].name, &l[TK_TENANT_MAX_ADDRESSES4],
-			   limits[TK_TENANT_MAX_PREFIXES6].name, &l[TK_TENANT_MAX_PREFIXES6],
-			   "allow_subnets", &allow);
+	r = tk_json_unpack(
+		args, "tenant.create args", err,
+		"{s:s, s?I, s?I, s?o, s?o, s?o, s?o, s?o, s?o, s?o, s?o, s?o, s?o}", "name", &name,
+		"owner_uid", &uid, "owner_gid", &gid, limits[TK_TENANT_MAX_NETWORKS].name,
+		&l[TK_TENANT_MAX_NETWORKS], limits[TK_TENANT_MAX_ENDPOINTS].name,
+		&l[TK_TENANT_MAX_ENDPOINTS], limits[TK_TENANT_MAX_BYTES].name,
+		&l[TK_TENANT_MAX_BYTES], limits[TK_TENANT_MAX_VOLUMES].name,
+		&l[TK_TENANT_MAX_VOLUMES], limits[TK_TENANT_MAX_ADDRESSES4].name,
+		&l[TK_TENANT_MAX_ADDRESSES4], limits[TK_TENANT_MAX_PREFIXES6].name,
+		&l[TK_TENANT_MAX_PREFIXES6], limits[TK_TENANT_EGRESS].name, &l[TK_TENANT_EGRESS],
+		limits[TK_TENANT_INGRESS].name, &l[TK_TENANT_INGRESS],
+		limits[TK_TENANT_WEIGHT].name, &l[TK_TENANT_WEIGHT], "allow_subnets", &allow);
 	if (r < 0 || (r = owner_from_json(uid, "owner_uid", &p->owner_uid, err)) < 0 ||
 	    (r = owner_from_json(gid, "owner_gid", &p->owner_gid, err)) < 0)
 		return r;
@@ -402,6 +486,65 @@ int tk_tenant_params_from_json(const struct tk_tenants *ts, json_t *args, struct
 		return tk_err_set(err, -EINVAL, "tenant.create args: this daemon keeps no '%s'",
 				  "allow_subnets");
 	return allow_from_json(allow, &p->allow_subnets, err);
+}
+
+int tk_tenant_set_params_from_json(const struct tk_tenants *ts, const struct tk_tenant *t,
+				   json_t *args, struct tk_tenant *p, tk_err *err)
+{
+	const char *key;
+	bool any = false;
+	json_t *v;
+	int r;
+
+	*p = *t;
+	json_object_foreach(args, key, v)
+	{
+		size_t i;
+
+		if (strcmp(key, "name") == 0)
+			continue;
+		for (i = 0; i < ts->kind->n_limits; i++)
+			if (strcmp(key, limits[ts->kind->limits[i]].name) == 0)
+				break;
+		if (i == ts->kind->n_limits)
+			return tk_err_set(err, -EINVAL, "tenant.set args: unknown key '%s'", key);
+		if ((r = limit_from_json(v, ts->kind->limits[i], limit_of(p, ts->kind->limits[i]),
+					 err)) < 0)
+			return r;
+		any = true;
+	}
+	if (!any)
+		return tk_err_set(err, -EINVAL, "tenant.set args: nothing to set");
+	return 0;
+}
+
+int tk_tenant_update(struct tk_tenants *ts, struct tk_tenant *t, const struct tk_tenant *p,
+		     tk_err *err)
+{
+	const struct tk_tenant_kind *k = ts->kind;
+	char sql[512];
+	size_t len;
+	sqlite3_stmt *st;
+	int r;
+
+	len = (size_t)snprintf(sql, sizeof(sql), "UPDATE tenants SET ");
+	for (size_t i = 0; i < k->n_limits && len < sizeof(sql); i++)
+		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s%s = ?", i ? ", " : "",
+					limits[k->limits[i]].name);
+	if (len >= sizeof(sql) ||
+	    (len += (size_t)snprintf(sql + len, sizeof(sql) - len, " WHERE id = ?")) >= sizeof(sql))
+		return tk_err_set(err, -ENAMETOOLONG, "tenants query too long");
+	if ((r = tk_store_stmt(ts->store, sql, &st, err)) < 0)
+		return tk_err_wrap(err, r, "updating tenant '%s'", t->name);
+	for (size_t i = 0; i < k->n_limits; i++)
+		tk_store_bind_opt_int(st, (int)i + 1, limit_value(p, k->limits[i]));
+	sqlite3_bind_int64(st, (int)k->n_limits + 1, t->id);
+	if ((r = tk_store_step_done(ts->store, st, err)) < 0)
+		return tk_err_wrap(err, r, "updating tenant '%s'", t->name);
+	for (size_t i = 0; i < k->n_limits; i++)
+		*limit_of(t, k->limits[i]) = limit_value(p, k->limits[i]);
+	log_info("Updated the limits of tenant '%s'", t->name);
+	return 0;
 }
 
 int tk_tenant_op_create(struct tk_tenants *ts, const struct tk_caller *c, json_t *args,

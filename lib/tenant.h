@@ -27,6 +27,9 @@ enum tk_tenant_limit {
 	TK_TENANT_MAX_VOLUMES,
 	TK_TENANT_MAX_ADDRESSES4, /* IPv4 addresses in all its subnets */
 	TK_TENANT_MAX_PREFIXES6,  /* IPv6 /64s in all its subnets */
+	TK_TENANT_EGRESS,	  /* bit/s out of all its containers (docs/bandwidth.md) */
+	TK_TENANT_INGRESS,	  /* bit/s into all its containers */
+	TK_TENANT_WEIGHT,	  /* its share of a contended link (-1: the default, 1) */
 	_TK_TENANT_LIMIT_MAX,
 	_TK_TENANT_LIMIT_INVALID = -EINVAL,
 };
@@ -39,6 +42,7 @@ struct tk_tenant {
 	/* -1: unlimited, and always so for a limit the daemon does not store. */
 	int64_t max_networks, max_endpoints, max_bytes, max_volumes;
 	int64_t max_addresses4, max_prefixes6;
+	int64_t egress, ingress, weight; /* bit/s, bit/s, 1..TK_TENANT_WEIGHT_MAX */
 	/* Subnets its owner may choose beside the daemon's; empty where the kind keeps none. */
 	struct tk_prefix_list allow_subnets;
 	/* netd only (its tenant_net table): the host ports it owns (0-0: none), its egress address. */
@@ -87,6 +91,21 @@ struct tk_tenants {
 	"  " limit_columns ","                                                                     \
 	"  created INTEGER NOT NULL);"
 
+#define TK_TENANT_WEIGHT_MAX 100
+/* Rates netd can shape to: 8 kbit/s .. 100 Gbit/s. */
+#define TK_RATE_MIN INT64_C(8000)
+#define TK_RATE_MAX INT64_C(100000000000)
+
+/*
+ * A rate as tc writes it: a number with an optional unit, bit kbit mbit gbit tbit (bits per
+ * second, decimal multiples, like a bare number), bps kbps mbps gbps (bytes per second) or the
+ * binary kibit mibit gibit; fractions allowed ("1.5gbit").  -EINVAL for anything else, -ERANGE
+ * outside TK_RATE_MIN..TK_RATE_MAX.
+ */
+int tk_rate_parse(const char *s, const char *what, int64_t *ret_bps, tk_err *err);
+/* "100mbit", "1.5gbit", "8kbit": the shortest exact-enough form of bps. */
+const char *tk_rate_format(int64_t bps, char *buf, size_t size);
+
 /* "max_networks", ...; NULL for anything else. */
 const char *tk_tenant_limit_to_string(enum tk_tenant_limit l);
 
@@ -123,6 +142,16 @@ json_t *tk_tenant_to_json(const struct tk_tenants *ts, const struct tk_tenant *t
  */
 int tk_tenant_params_from_json(const struct tk_tenants *ts, json_t *args, struct tk_tenant *p,
 			       tk_err *err);
+
+/*
+ * The args of tenant.set: name and any of the kind's limits (null: unlimited, or the default
+ * for weight).  Fills p with t's values and the ones given; -EINVAL when nothing is given.
+ */
+int tk_tenant_set_params_from_json(const struct tk_tenants *ts, const struct tk_tenant *t,
+				   json_t *args, struct tk_tenant *p, tk_err *err);
+/* Writes p's limits to t's row, then to t. */
+int tk_tenant_update(struct tk_tenants *ts, struct tk_tenant *t, const struct tk_tenant *p,
+		     tk_err *err);
 
 /* The tenant.* ops of both protocols (docs/protocol.md, docs/volumed-protocol.md). */
 int tk_tenant_op_create(struct tk_tenants *ts, const struct tk_caller *c, json_t *args,

@@ -57,6 +57,11 @@ static const char *const migrations[] = {
 	"CREATE TABLE tenant_net ("
 	"  tenant_id INTEGER PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,"
 	"  host_port_min INTEGER NOT NULL, host_port_max INTEGER NOT NULL, egress_ip TEXT);",
+	/* 5: per-tenant shaping (docs/bandwidth.md): bit/s out of and into its containers, and
+	 * its weight on a contended link (NULL: unlimited, the default weight). */
+	"ALTER TABLE tenants ADD COLUMN egress INTEGER;"
+	"ALTER TABLE tenants ADD COLUMN ingress INTEGER;"
+	"ALTER TABLE tenants ADD COLUMN weight INTEGER;",
 };
 /* clang-format on */
 

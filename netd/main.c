@@ -33,7 +33,8 @@ static const char *arg_docker_socket = TK_DOCKER_NET_SOCKET; /* "none" or "": no
 static bool arg_max_ports_set;
 static struct cluster_config arg_cluster = { .ttl = 10 };
 static const char *arg_cluster_config;
-static int lock_fd[2] = { -1, -1 }; /* held until exit */
+static const char *arg_capacity[_SHAPING_DIR_MAX]; /* NULL: none */
+static int lock_fd[2] = { -1, -1 };		   /* held until exit */
 static struct tk_daemon_args args;
 
 enum {
@@ -49,6 +50,8 @@ enum {
 	ARG_CLUSTER_TTL,
 	ARG_CLUSTER_CONFIG,
 	ARG_DOCKER,
+	ARG_EGRESS_CAPACITY,
+	ARG_INGRESS_CAPACITY,
 };
 
 static int parse_number(int c, const char *arg)
@@ -100,6 +103,8 @@ static int parse_option(int c, const char *arg)
 		arg_cluster.ttl = (unsigned)v;
 		return 0;
 	}
+	case ARG_EGRESS_CAPACITY: arg_capacity[SHAPING_EGRESS] = arg; return 0;
+	case ARG_INGRESS_CAPACITY: arg_capacity[SHAPING_INGRESS] = arg; return 0;
 	default: return -EINVAL;
 	}
 }
@@ -117,6 +122,8 @@ static const struct option options[] = {
 	{ "cluster-ttl", required_argument, NULL, ARG_CLUSTER_TTL },
 	{ "cluster-config", required_argument, NULL, ARG_CLUSTER_CONFIG },
 	{ "docker-socket", required_argument, NULL, ARG_DOCKER },
+	{ "egress-capacity", required_argument, NULL, ARG_EGRESS_CAPACITY },
+	{ "ingress-capacity", required_argument, NULL, ARG_INGRESS_CAPACITY },
 	{},
 };
 
@@ -305,6 +312,15 @@ static int setup_manager(struct manager *m, tk_err *err)
 	m->tenant_defaults[TK_TENANT_MAX_ADDRESSES4] = arg_max_addresses4;
 	m->tenant_defaults[TK_TENANT_MAX_PREFIXES6] = arg_max_prefixes6;
 	m->max_ports = ports_limit();
+	for (int d = 0; d < _SHAPING_DIR_MAX; d++) {
+		m->capacity[d] = -1;
+		if (arg_capacity[d] &&
+		    (r = tk_rate_parse(arg_capacity[d],
+				       d == SHAPING_EGRESS ? "--egress-capacity"
+							   : "--ingress-capacity",
+				       &m->capacity[d], err)) < 0)
+			return r;
+	}
 	if ((r = parse_pools(m, err)) < 0 ||
 	    (r = take_lock(m->socket_path, &lock_fd[0], err)) < 0 ||
 	    (r = take_netns_lock(&lock_fd[1], err)) < 0 || (r = manager_open(m, err)) < 0)
@@ -332,6 +348,8 @@ static int recover(struct manager *m, json_t *actions, tk_err *err)
 
 	if ((r = reconcile(m, actions, err)) < 0)
 		return r;
+	if ((r = shaping_start(m, err)) < 0)
+		return tk_err_wrap(err, r, "restoring the tenants' bandwidth limits");
 	lifecycle_spool_apply(m, false);
 	return 0;
 }
@@ -473,7 +491,10 @@ static const struct tk_daemon netd = {
 		"                           the cluster flags as JSON: "
 		"{\"etcd\",\"host_name\",\"underlay\",\"ttl\"}\n"
 		"      --docker-socket PATH serve Docker's network and IPAM plugin APIs on PATH\n"
-		"                           (default " TK_DOCKER_NET_SOCKET "; none: not served)\n",
+		"                           (default " TK_DOCKER_NET_SOCKET "; none: not served)\n"
+		"      --egress-capacity RATE, --ingress-capacity RATE\n"
+		"                           what the tenants' containers share by weight out of\n"
+		"                           and into the host (e.g. 1gbit; default: no sharing)\n",
 	.options = options,
 	.parse_option = parse_option,
 	.open = setup_manager,

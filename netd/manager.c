@@ -18,10 +18,11 @@ static unsigned tenant_networks(const struct tk_tenant *t)
 }
 
 const struct tk_tenant_kind netd_tenants = {
-	.limits =
-		(const enum tk_tenant_limit[]){ TK_TENANT_MAX_NETWORKS, TK_TENANT_MAX_ENDPOINTS,
-						TK_TENANT_MAX_ADDRESSES4, TK_TENANT_MAX_PREFIXES6 },
-	.n_limits = 4,
+	.limits = (const enum tk_tenant_limit[]){ TK_TENANT_MAX_NETWORKS, TK_TENANT_MAX_ENDPOINTS,
+						  TK_TENANT_MAX_ADDRESSES4, TK_TENANT_MAX_PREFIXES6,
+						  TK_TENANT_EGRESS, TK_TENANT_INGRESS,
+						  TK_TENANT_WEIGHT },
+	.n_limits = 7,
 	.usage_json = tenant_usage_json,
 	.held = tenant_networks,
 	.held_what = "network(s)",

@@ -51,6 +51,13 @@ struct endpoint {
 	bool lease; /* addresses only (tenant-ipam): no veth, netns or firewall elements */
 };
 
+/* shaping.c: which way a tenant's traffic goes, seen from its containers */
+enum shaping_dir {
+	SHAPING_EGRESS,
+	SHAPING_INGRESS,
+	_SHAPING_DIR_MAX,
+};
+
 struct manager {
 	const char *state_dir;
 	const char *socket_path;
@@ -73,8 +80,10 @@ struct manager {
 	int64_t next_endpoint_id; /* ids come from here, so a veth is named before its row exists */
 	struct reaper *reaper;	  /* deletes veths off the request path (reaper.c) */
 	const char *socket_group; /* NULL: root's group; may write the pending-DEL spool */
-	struct lifecycle *lifecycle; /* link notifications and the pending-DEL spool */
-	struct cluster *cluster;     /* NULL without --cluster */
+	struct lifecycle *lifecycle;	       /* link notifications and the pending-DEL spool */
+	struct cluster *cluster;	       /* NULL without --cluster */
+	int64_t capacity[_SHAPING_DIR_MAX];    /* bit/s the tenants share by weight; -1: none */
+	int shaping_ifindex[_SHAPING_DIR_MAX]; /* the IFB devices, 0 until made */
 };
 
 /* manager.c */
@@ -313,9 +322,32 @@ int ports_foreach(struct manager *m,
 		  void *userdata, tk_err *err);
 /* tenant_net rows into the loaded tenants (start). */
 int ports_tenants_load(struct manager *m, tk_err *err);
-/* tenant.create with host_ports and egress_ip. */
-int ports_tenant_create(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
-			tk_err *err);
+/* tenant.create: takes host_ports and egress_ip out of args into ret's fields. */
+int ports_tenant_params(struct manager *m, json_t *args, struct tk_tenant *ret, tk_err *err);
+/* Gives the new tenant t the fields p got from ports_tenant_params, and records them. */
+int ports_tenant_apply(struct manager *m, struct tk_tenant *t, const struct tk_tenant *p,
+		       tk_err *err);
+
+/*
+ * shaping.c: per-tenant limits and weights with tc (docs/bandwidth.md).  Kernel first, then the
+ * caller records: shaping_tenant_set takes t's shaping from from's limits to p's (t's ports
+ * are redirected or cleared when that changes), then shaping_rebalance spreads the capacity by
+ * the weights once the list has them.
+ */
+/* -ERANGE when p would be shaped but its id does not fit a tc class. */
+int shaping_check(struct manager *m, const struct tk_tenant *p, tk_err *err);
+int shaping_tenant_new(struct manager *m, struct tk_tenant *t, tk_err *err);
+int shaping_tenant_set(struct manager *m, struct tk_tenant *t, const struct tk_tenant *from,
+		       const struct tk_tenant *p, tk_err *err);
+int shaping_rebalance(struct manager *m, tk_err *err);
+/* After old was deleted from the list (old is a copy). */
+void shaping_tenant_gone(struct manager *m, const struct tk_tenant *old);
+/* Redirects a new port of a shaped tenant. */
+int shaping_endpoint(struct manager *m, const struct endpoint *e, tk_err *err);
+/* At start, after reconcile: the devices and classes from the database. */
+int shaping_start(struct manager *m, tk_err *err);
+/* {egress_capacity, ingress_capacity} for status. */
+json_t *shaping_to_json(const struct manager *m);
 
 /* json-out.c */
 void tenant_usage_json(const struct tk_tenant *t, json_t *o);

@@ -601,34 +601,21 @@ static int tenant_net_params(struct manager *m, json_t *args, struct tk_tenant *
 	return 0;
 }
 
-int ports_tenant_create(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
-			tk_err *err)
+int ports_tenant_params(struct manager *m, json_t *args, struct tk_tenant *ret, tk_err *err)
 {
-	_cleanup_(json_decrefp) json_t *rest = NULL, *created = NULL;
-	struct tk_tenant p = {}, *t;
-	const char *name;
-	int r;
+	*ret = (struct tk_tenant){};
+	return tenant_net_params(m, args, ret, err);
+}
 
-	if ((r = tk_require_admin(c, "tenant.create", err)) < 0)
-		return r;
-	if (!json_is_object(args) || !(rest = json_deep_copy(args)))
-		return tk_err_set(err, -EINVAL, "tenant.create args must be an object");
-	if ((r = tenant_net_params(m, rest, &p, err)) < 0 ||
-	    (r = tk_tenant_op_create(&m->tenants, c, rest, &created, err)) < 0)
-		return r;
-	name = json_string_value(json_object_get(rest, "name"));
-	t = tk_tenant_get(&m->tenants, name);
-	if (!t)
-		return tk_err_set(err, -EIO, "tenant '%s' vanished", name);
-	t->host_port_min = p.host_port_min;
-	t->host_port_max = p.host_port_max;
-	t->has_egress_ip = p.has_egress_ip;
-	t->egress_ip = p.egress_ip;
+int ports_tenant_apply(struct manager *m, struct tk_tenant *t, const struct tk_tenant *p,
+		       tk_err *err)
+{
+	t->host_port_min = p->host_port_min;
+	t->host_port_max = p->host_port_max;
+	t->has_egress_ip = p->has_egress_ip;
+	t->egress_ip = p->egress_ip;
 	/* A new tenant has no networks, so no egress elements yet (firewall_network). */
-	if ((p.host_port_max || p.has_egress_ip) && (r = tenant_net_insert(m, t, err)) < 0) {
-		(void)tk_tenant_delete(&m->tenants, t, NULL);
-		return tk_err_wrap(err, r, "creating tenant '%s'", name);
-	}
-	*ret = tk_tenant_to_json(&m->tenants, t);
+	if (p->host_port_max || p->has_egress_ip)
+		return tenant_net_insert(m, t, err);
 	return 0;
 }

@@ -86,6 +86,7 @@ static int op_status(struct manager *m, const struct tk_caller *c, json_t *args,
 		json_object_set_new(*ret, "pool6",
 				    json_string(tk_prefix_format(&m->pool6, buf, sizeof(buf))));
 		json_object_set_new(*ret, "max_ports", json_integer(m->max_ports));
+		json_object_update_new(*ret, shaping_to_json(m));
 	}
 	return 0;
 }
@@ -442,6 +443,84 @@ static int op_endpoint_check(struct manager *m, const struct tk_caller *c, json_
 	return 0;
 }
 
+/* tenant.create, tenant.set and tenant.delete: the shared ops, plus shaping (shaping.c). */
+static int op_tenant_create(struct manager *m, const struct tk_caller *c, json_t *args,
+			    json_t **ret, tk_err *err)
+{
+	_cleanup_(json_decrefp) json_t *rest = NULL;
+	struct tk_tenant net, p, *t = NULL;
+	int r;
+
+	if ((r = tk_require_admin(c, "tenant.create", err)) < 0)
+		return r;
+	/* netd's own fields (ports.c) go before the shared ones are parsed. */
+	if (!json_is_object(args) || !(rest = json_deep_copy(args)))
+		return tk_err_set(err, -EINVAL, "tenant.create args must be an object");
+	if ((r = ports_tenant_params(m, rest, &net, err)) < 0 ||
+	    (r = tk_tenant_params_from_json(&m->tenants, rest, &p, err)) < 0 ||
+	    (r = tk_tenant_create(&m->tenants, &p, &t, err)) < 0)
+		return r;
+	if ((r = shaping_tenant_new(m, t, err)) < 0 ||
+	    (r = ports_tenant_apply(m, t, &net, err)) < 0) {
+		struct tk_tenant old = *t;
+
+		(void)tk_tenant_delete(&m->tenants, t, NULL);
+		shaping_tenant_gone(m, &old);
+		return tk_err_wrap(err, r, "creating tenant '%s'", p.name);
+	}
+	*ret = tk_tenant_to_json(&m->tenants, t);
+	return 0;
+}
+
+static int op_tenant_set(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
+			 tk_err *err)
+{
+	struct tk_tenant p, old, *t = NULL;
+	const char *name;
+	int r;
+
+	if ((r = tk_require_admin(c, "tenant.set", err)) < 0)
+		return r;
+	if (!json_is_object(args) || !json_is_string(json_object_get(args, "name")))
+		return tk_err_set(err, -EINVAL, "tenant.set args: 'name' (a string) is required");
+	name = json_string_value(json_object_get(args, "name"));
+	if ((r = tk_tenant_find(&m->tenants, c, name, &t, err)) < 0 ||
+	    (r = tk_tenant_set_params_from_json(&m->tenants, t, args, &p, err)) < 0)
+		return r;
+	old = *t;
+	if ((r = shaping_tenant_set(m, t, &old, &p, err)) < 0) {
+		(void)shaping_tenant_set(m, t, &p, &old, NULL);
+		return tk_err_wrap(err, r, "shaping tenant '%s'", name);
+	}
+	if ((r = tk_tenant_update(&m->tenants, t, &p, err)) < 0) {
+		(void)shaping_tenant_set(m, t, &p, &old, NULL);
+		return r;
+	}
+	if (old.weight != p.weight && (r = shaping_rebalance(m, err)) < 0)
+		return r;
+	*ret = tk_tenant_to_json(&m->tenants, t);
+	return 0;
+}
+
+static int op_tenant_delete(struct manager *m, const struct tk_caller *c, json_t *args,
+			    json_t **ret, tk_err *err)
+{
+	struct tk_tenant *t = NULL, old;
+	const char *name;
+	int r;
+
+	if ((r = tk_require_admin(c, "tenant.delete", err)) < 0 ||
+	    (r = tk_json_unpack(args, "tenant.delete args", err, "{s:s}", "name", &name)) < 0 ||
+	    (r = tk_tenant_find(&m->tenants, c, name, &t, err)) < 0)
+		return r;
+	old = *t;
+	if ((r = tk_tenant_delete(&m->tenants, t, err)) < 0)
+		return r;
+	shaping_tenant_gone(m, &old);
+	*ret = json_object();
+	return 0;
+}
+
 static int op_reconcile(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
 			tk_err *err)
 {
@@ -474,8 +553,10 @@ static const struct tk_rpc_handler handlers[] = {
 	{ "endpoint.inspect", op_endpoint_inspect },
 	{ "endpoint.check", op_endpoint_check },
 	{ "endpoint.ports", op_endpoint_ports },
-	{ "tenant.create", ports_tenant_create },
 	{ "reconcile", op_reconcile },
+	{ "tenant.create", op_tenant_create },
+	{ "tenant.set", op_tenant_set },
+	{ "tenant.delete", op_tenant_delete },
 };
 
 json_t *rpc_dispatch(struct manager *m, const struct tk_caller *c, json_t *request)

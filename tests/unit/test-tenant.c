@@ -404,6 +404,107 @@ static void test_kind_without_bounds(void **state)
 	json_decref(args);
 }
 
+static void test_rate_parse(void **state)
+{
+	static const struct {
+		const char *s;
+		int r;
+		int64_t bps;
+	} cases[] = {
+		{ "100mbit", 0, 100000000 },  { "1gbit", 0, 1000000000 },
+		{ "1.5gbit", 0, 1500000000 }, { "500kbit", 0, 500000 },
+		{ "10mbps", 0, 80000000 },    { "8000", 0, 8000 },
+		{ "1Mibit", 0, 1048576 },     { "100gbit", 0, 100000000000 },
+		{ "10parsecs", -EINVAL, 0 },  { "-1", -EINVAL, 0 },
+		{ "", -EINVAL, 0 },	      { "mbit", -EINVAL, 0 },
+		{ "1e9", -EINVAL, 0 },	      { "0x10mbit", -EINVAL, 0 },
+		{ " 1mbit", -EINVAL, 0 },     { "1 mbit", -EINVAL, 0 },
+		{ "inf", -EINVAL, 0 },	      { "nan", -EINVAL, 0 },
+		{ "0", -ERANGE, 0 },	      { "7999bit", -ERANGE, 0 },
+		{ "101gbit", -ERANGE, 0 },    { "99999999999999999999999999tbit", -ERANGE, 0 },
+	};
+	char buf[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		tk_err err = {};
+		int64_t v = -7;
+
+		assert_int_equal(tk_rate_parse(cases[i].s, "egress", &v, &err), cases[i].r);
+		if (cases[i].r == 0)
+			assert_true(v == cases[i].bps);
+		else
+			assert_non_null(strstr(err.msg, "egress '"));
+	}
+	assert_string_equal(tk_rate_format(100000000, buf, sizeof(buf)), "100mbit");
+	assert_string_equal(tk_rate_format(1500000000, buf, sizeof(buf)), "1.5gbit");
+	assert_string_equal(tk_rate_format(8000, buf, sizeof(buf)), "8kbit");
+}
+
+static const struct tk_tenant_kind shaped_kind = {
+	.limits = (const enum tk_tenant_limit[]){ TK_TENANT_MAX_NETWORKS, TK_TENANT_EGRESS,
+						  TK_TENANT_INGRESS, TK_TENANT_WEIGHT },
+	.n_limits = 4,
+};
+static const char *const shaped_migrations[] = {
+	TK_TENANTS_TABLE_SQL("max_networks INTEGER, egress INTEGER, ingress INTEGER, "
+			     "weight INTEGER"),
+};
+
+/* Rates and weights: parsed, stored, changed by tenant.set, reloaded; bad ones change nothing. */
+static void test_rates_and_set(void **state)
+{
+	struct fixture *f = *state;
+	struct tk_tenant p, *t = NULL;
+	json_t *args, *ret = NULL;
+	tk_err err = {};
+
+	open_tenants(f, &shaped_kind, shaped_migrations);
+	args = J("{\"name\":\"a\",\"egress\":\"100mbit\",\"ingress\":2000000,\"weight\":3}");
+	assert_int_equal(tk_tenant_op_create(&f->ts, &root, args, &ret, &err), 0);
+	json_decref(args);
+	assert_int_equal(json_integer_value(json_object_get(ret, "egress")), 100000000);
+	assert_int_equal(json_integer_value(json_object_get(ret, "ingress")), 2000000);
+	assert_int_equal(json_integer_value(json_object_get(ret, "weight")), 3);
+	json_decref(ret);
+	for (const char *const *bad =
+		     (const char *const[]){
+			     "{\"name\":\"b\",\"egress\":-1}", "{\"name\":\"b\",\"egress\":\"-1\"}",
+			     "{\"name\":\"b\",\"egress\":true}", "{\"name\":\"b\",\"weight\":0}",
+			     "{\"name\":\"b\",\"weight\":-1}", "{\"name\":\"b\",\"weight\":101}",
+			     NULL };
+	     *bad; bad++) {
+		args = J(*bad);
+		assert_true(tk_tenant_op_create(&f->ts, &root, args, &ret, &err) < 0);
+		json_decref(args);
+	}
+	assert_null(tk_tenant_get(&f->ts, "b"));
+
+	t = tk_tenant_get(&f->ts, "a");
+	args = J("{\"name\":\"a\",\"egress\":null,\"ingress\":\"1gbit\"}");
+	assert_int_equal(tk_tenant_set_params_from_json(&f->ts, t, args, &p, &err), 0);
+	json_decref(args);
+	assert_true(p.egress == -1 && p.ingress == 1000000000 && p.weight == 3);
+	assert_true(t->egress == 100000000); /* not yet */
+	assert_int_equal(tk_tenant_update(&f->ts, t, &p, &err), 0);
+	args = J("{\"name\":\"a\",\"ingress\":\"10parsecs\"}");
+	assert_int_equal(tk_tenant_set_params_from_json(&f->ts, t, args, &p, &err), -EINVAL);
+	json_decref(args);
+	args = J("{\"name\":\"a\"}");
+	assert_int_equal(tk_tenant_set_params_from_json(&f->ts, t, args, &p, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "nothing to set"));
+	json_decref(args);
+	args = J("{\"name\":\"a\",\"max_bytes\":5}");
+	assert_int_equal(tk_tenant_set_params_from_json(&f->ts, t, args, &p, &err), -EINVAL);
+	json_decref(args);
+
+	close_tenants(f);
+	open_tenants(f, &shaped_kind, shaped_migrations);
+	t = tk_tenant_get(&f->ts, "a");
+	assert_non_null(t);
+	assert_true(t->egress == -1 && t->ingress == 1000000000 && t->weight == 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -415,6 +516,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defaults_and_allow_subnets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kind_without_bounds, setup, teardown),
+		cmocka_unit_test(test_rate_parse),
+		cmocka_unit_test_setup_teardown(test_rates_and_set, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -345,7 +345,12 @@ static int parse_limit(const struct cli_limit *l, const char *arg, json_t *args,
 	snprintf(what, sizeof(what), "--%s", l->option);
 	if (l->size)
 		return cli_parse_size(arg, what, args, l->key, usage);
-	if (l->text) {
+	if ((l->rate && (strcmp(arg, "none") == 0 || strcmp(arg, "unlimited") == 0)) ||
+	    (l->weight && strcmp(arg, "default") == 0)) {
+		json_object_set_new(args, l->key, json_null());
+		return 0;
+	}
+	if (l->rate || l->text) {
 		json_object_set_new(args, l->key, json_string(arg));
 		return 0;
 	}
@@ -372,7 +377,7 @@ static int parse_limit(const struct cli_limit *l, const char *arg, json_t *args,
 int cli_create_tenant(int argc, char **argv, const char *usage, const char *text,
 		      const struct cli_limit *limits, size_t n_limits)
 {
-	struct option options[16] = { CLI_COMMON_OPTIONS,
+	struct option options[24] = { CLI_COMMON_OPTIONS,
 				      { "owner", required_argument, NULL, 'o' },
 				      { "owner-group", required_argument, NULL, 'g' },
 				      { "owner-gid", required_argument, NULL, 'g' } };
@@ -398,6 +403,31 @@ int cli_create_tenant(int argc, char **argv, const char *usage, const char *text
 	if ((r = cli_call("tenant.create", args, &result)) != 0)
 		return r;
 	return cli_done(result, "Created tenant '%s'.", argv[optind]);
+}
+
+int cli_set_tenant(int argc, char **argv, const char *usage, const char *text,
+		   const struct cli_limit *limits, size_t n_limits)
+{
+	struct option options[16] = { CLI_COMMON_OPTIONS };
+	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
+	int c, r = 0;
+
+	for (size_t i = 0; i < n_limits && 2 + i < ELEMENTSOF(options) - 1; i++)
+		options[2 + i] = (struct option){ limits[i].option, required_argument, NULL,
+						  0x100 + (int)i };
+	while ((c = cli_getopt(argc, argv, NULL, options, usage, text, &r)) >= 0)
+		if ((r = parse_limit(&limits[c - 0x100], optarg, args, usage)) != 0)
+			return r;
+	if (c == CLI_DONE)
+		return r;
+	if (argc - optind != 1)
+		return cli_usage_error(usage, "expected exactly one tenant name");
+	if (json_object_size(args) == 0)
+		return cli_usage_error(usage, "nothing to set");
+	json_object_set_new(args, "name", json_string(argv[optind]));
+	if ((r = cli_call("tenant.set", args, &result)) != 0)
+		return r;
+	return cli_done(result, "Updated tenant '%s'.", argv[optind]);
 }
 
 static void main_help(const struct cli_command *commands, size_t n_commands)

@@ -103,11 +103,12 @@ int cli_plain_command(int argc, char **argv, const char *op, const char *usage, 
 
 /*
  * A limit option of "create tenant": --max-networks N sets max_networks; size: "10G" too;
- * unlimited: also "unlimited" (-1); list: "A,B,..." is sent as an array of strings.
+ * unlimited: also "unlimited" (-1); list: "A,B,..." is sent as an array of strings; rate: sent
+ * as written ("100mbit", the daemon parses it), "none" as null; weight: N, "default" as null.
  */
 struct cli_limit {
 	const char *option, *key;
-	bool size, unlimited, list;
+	bool size, unlimited, list, rate, weight;
 	bool text; /* passed on as a string */
 };
 /*
@@ -116,6 +117,9 @@ struct cli_limit {
  */
 int cli_create_tenant(int argc, char **argv, const char *usage, const char *text,
 		      const struct cli_limit *limits, size_t n_limits);
+/* "set tenant NAME [--<limit> N]...": changes the limits given (tenant.set). */
+int cli_set_tenant(int argc, char **argv, const char *usage, const char *text,
+		   const struct cli_limit *limits, size_t n_limits);
 
 /* Global options, then the command named by the first argument. */
 int cli_main(const struct cli_program *p, const struct cli_command *commands, size_t n_commands,

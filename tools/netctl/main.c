@@ -84,7 +84,8 @@ static int cmd_status(int argc, char **argv)
 #define USAGE_CREATE_TENANT                                                                        \
 	"netctl create tenant NAME [--owner USER] [--owner-group GROUP] [--max-networks N] "       \
 	"[--max-endpoints N] [--max-addresses4 N|unlimited] [--max-prefixes6 N|unlimited] "        \
-	"[--allow-subnets CIDR[,CIDR...]] [--host-ports FIRST-LAST] [--egress-ip ADDR]"
+	"[--allow-subnets CIDR[,CIDR...]] [--host-ports FIRST-LAST] [--egress-ip ADDR]"            \
+	" [--egress RATE] [--ingress RATE] [--weight N]"
 #define USAGE_CREATE_NET                                                                           \
 	"netctl create tenant-net NAME --tenant TENANT [--subnet CIDR] [--subnet6 CIDR | --ipv6] " \
 	"[--no-nat] [--mtu N] [--force] [--cni-conf[=DIR]]"
@@ -99,6 +100,9 @@ static int create_tenant(int argc, char **argv)
 		{ "allow-subnets", "allow_subnets", .list = true },
 		{ "host-ports", "host_ports", .text = true },
 		{ "egress-ip", "egress_ip", .text = true },
+		{ "egress", "egress", .rate = true },
+		{ "ingress", "ingress", .rate = true },
+		{ "weight", "weight", .weight = true },
 	};
 
 	return cli_create_tenant(argc, argv, USAGE_CREATE_TENANT,
@@ -112,7 +116,12 @@ static int create_tenant(int argc, char **argv)
 				 "lets its owner choose subnets in these ranges too.\n"
 				 "--host-ports gives it host ports its containers may publish "
 				 "(and nobody\nelse's may); --egress-ip makes its NAT-ed traffic "
-				 "leave from ADDR.\n",
+				 "leave from ADDR.\n"
+				 "--egress and --ingress limit what all its containers send and "
+				 "receive\n(e.g. 100mbit, 1gbit); --weight (1-100, default 1) is "
+				 "its share when\n"
+				 "tenants compete for netd's --egress-capacity or "
+				 "--ingress-capacity.\n",
 				 limits, ELEMENTSOF(limits));
 }
 
@@ -609,6 +618,35 @@ static int cmd_publish(int argc, char **argv)
 			json_array_size(json_object_get(result, "port_mappings")));
 }
 
+#define USAGE_SET                                                                                  \
+	"netctl set tenant NAME [--egress RATE|none] [--ingress RATE|none] [--weight N|default] "  \
+	"[--max-networks N] [--max-endpoints N] [--max-addresses4 N|unlimited] "                   \
+	"[--max-prefixes6 N|unlimited]"
+static int cmd_set(int argc, char **argv)
+{
+	static const struct cli_limit limits[] = {
+		{ "egress", "egress", .rate = true },
+		{ "ingress", "ingress", .rate = true },
+		{ "weight", "weight", .weight = true },
+		{ "max-networks", "max_networks" },
+		{ "max-endpoints", "max_endpoints" },
+		{ "max-addresses4", "max_addresses4", .unlimited = true },
+		{ "max-prefixes6", "max_prefixes6", .unlimited = true },
+	};
+
+	if (argc < 2 || strcmp(argv[1], "tenant") != 0) {
+		if (cli_want_help(argc, argv))
+			return cli_help(USAGE_SET, "Changes a tenant's limits.\n");
+		return cli_usage_error(USAGE_SET, "set what? 'tenant'");
+	}
+	return cli_set_tenant(argc - 1, argv + 1, USAGE_SET,
+			      "Changes a tenant's limits while its containers run: the "
+			      "bandwidth limits\n(--egress, --ingress: a rate like 100mbit, or "
+			      "none), its --weight, and the\ncounts of 'create tenant'.  Only "
+			      "the limits given change.\n",
+			      limits, ELEMENTSOF(limits));
+}
+
 #define USAGE_RECONCILE "netctl reconcile"
 static int cmd_reconcile(int argc, char **argv)
 {
@@ -631,6 +669,7 @@ static const struct cli_command commands[] = {
 	{ "detach", cmd_detach, USAGE_DETACH },
 	{ "publish", cmd_publish, USAGE_PUBLISH },
 	{ "reconcile", cmd_reconcile, USAGE_RECONCILE },
+	{ "set", cmd_set, USAGE_SET },
 };
 
 static const struct cli_program netctl = {

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Traffic control verbs for per-tenant shaping (nl-tc.c, the tc half of the rtnetlink boundary;
+ * docs/bandwidth.md has the design).  Everything is addressed by ifindex in the tk_nl handle's
+ * netns.  Rates are bits per second.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct tk_nl;
+
+/* The HTB of a shaping device is 1:, its classes 1:minor. */
+#define TK_TC_HANDLE(major, minor) (((uint32_t)(major) << 16) | (uint16_t)(minor))
+
+/*
+ * Makes the IFB device name (if missing) with an HTB root qdisc 1: whose unclassified traffic
+ * passes unshaped, and sets it up.  ret_created: whether it was made now.
+ */
+int tk_tc_ifb_ensure(struct tk_nl *nl, const char *name, int *ret_ifindex, bool *ret_created,
+		     tk_err *err);
+
+/*
+ * Creates or changes HTB class 1:minor on ifindex under 1:parent_minor (0: the root qdisc):
+ * guaranteed rate, ceil (>= rate) and the DRR quantum it borrows with.  leaf: with a leaf qdisc
+ * of handle minor: (fq_codel, or where the kernel has none a byte FIFO a few milliseconds
+ * long at ceil), made only when the class is new.
+ */
+int tk_tc_class_set(struct tk_nl *nl, int ifindex, uint16_t parent_minor, uint16_t minor,
+		    uint64_t rate, uint64_t ceil, uint32_t quantum, bool leaf, tk_err *err);
+/* Deletes class 1:minor and its leaf; -ENOENT when there is none. */
+int tk_tc_class_del(struct tk_nl *nl, int ifindex, uint16_t minor, tk_err *err);
+
+/*
+ * Sends everything that arrives on port ifindex (what its container sends) to the IFB
+ * from_port and everything that leaves it (what its container receives) to the IFB to_port,
+ * each marked for class classid of that IFB's HTB (skb->priority, set by a 4-instruction BPF
+ * classifier, which mirred then redirects).  An IFB of 0 leaves that direction alone; both 0
+ * removes the redirection.  Replaces whatever redirection the port had.
+ */
+int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, int from_port, uint32_t from_classid,
+			int to_port, uint32_t to_classid, tk_err *err);

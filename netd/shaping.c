@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Per-tenant bandwidth: limits and weighted sharing (docs/bandwidth.md).  Two IFB devices take
+ * every packet of a shaped tenant's ports, tks-egress what its containers send and tks-ingress
+ * what they receive; on each, an HTB class per tenant (1:<id + 1>) holds the tenant's limit, and
+ * with --egress-capacity/--ingress-capacity the classes share a parent class of that rate by
+ * weight.  Nothing is installed for a tenant without a limit when no capacity is set.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "netd.h"
+#include "nl.h"
+#include "tc.h"
+
+static const char *const ifb_names[_SHAPING_DIR_MAX] = { "tks-egress", "tks-ingress" };
+
+/* 1:1 is the capacity's class, so tenant classes start at 1:2. */
+#define ROOT_MINOR    1
+#define MAX_TENANT_ID (0xfffe - 1)
+
+static int64_t rate_of(const struct tk_tenant *t, enum shaping_dir d)
+{
+	return d == SHAPING_EGRESS ? t->egress : t->ingress;
+}
+
+static int64_t weight_of(const struct tk_tenant *t)
+{
+	return t->weight > 0 ? t->weight : 1;
+}
+
+static bool shaped(const struct manager *m, const struct tk_tenant *t, enum shaping_dir d)
+{
+	return m->capacity[d] > 0 || rate_of(t, d) > 0;
+}
+
+static uint16_t minor_of(const struct tk_tenant *t)
+{
+	return (uint16_t)(t->id + 1);
+}
+
+static int device(struct manager *m, enum shaping_dir d, tk_err *err)
+{
+	uint64_t cap = (uint64_t)m->capacity[d];
+	int r;
+
+	if (m->shaping_ifindex[d] > 0)
+		return 0;
+	if ((r = tk_tc_ifb_ensure(m->nl, ifb_names[d], &m->shaping_ifindex[d], NULL, err)) < 0)
+		return r;
+	if (m->capacity[d] > 0 && (r = tk_tc_class_set(m->nl, m->shaping_ifindex[d], 0, ROOT_MINOR,
+						       cap, cap, 60000, false, err)) < 0)
+		return r;
+	return 0;
+}
+
+/* The weights of all tenants, with p's for t's (t NULL: p is not in the list yet). */
+static int64_t weight_sum(const struct manager *m, const struct tk_tenant *t,
+			  const struct tk_tenant *p)
+{
+	int64_t sum = 0;
+
+	for (const struct tk_tenant *o = m->tenants.list; o; o = o->next)
+		sum += o == t && p ? weight_of(p) : weight_of(o);
+	if (!t && p)
+		sum += weight_of(p);
+	return sum;
+}
+
+/*
+ * The class in direction d of the tenant with p's values.  With a capacity, its guaranteed rate
+ * is its weighted share of the capacity among all tenants (weights summing to sum), and it may
+ * borrow up to its limit or the capacity; the quantum, with which HTB divides what is borrowed,
+ * follows the weight too.
+ */
+static int class_apply(struct manager *m, const struct tk_tenant *p, enum shaping_dir d,
+		       int64_t sum, tk_err *err)
+{
+	int64_t lim = rate_of(p, d), cap = m->capacity[d], rate, ceil;
+	int r;
+
+	if (!shaped(m, p, d)) {
+		if (m->shaping_ifindex[d] > 0 &&
+		    (r = tk_tc_class_del(m->nl, m->shaping_ifindex[d], minor_of(p), err)) < 0 &&
+		    r != -ENOENT)
+			return r;
+		tk_err_clear(err);
+		return 0;
+	}
+	if ((r = device(m, d, err)) < 0)
+		return r;
+	if (cap <= 0)
+		return tk_tc_class_set(m->nl, m->shaping_ifindex[d], 0, minor_of(p), (uint64_t)lim,
+				       (uint64_t)lim, 30280, true, err);
+	ceil = lim > 0 && lim < cap ? lim : cap;
+	rate = (int64_t)((double)cap * (double)weight_of(p) / (double)(sum > 0 ? sum : 1));
+	if (rate < TK_RATE_MIN)
+		rate = TK_RATE_MIN;
+	if (rate > ceil)
+		rate = ceil;
+	return tk_tc_class_set(m->nl, m->shaping_ifindex[d], ROOT_MINOR, minor_of(p),
+			       (uint64_t)rate, (uint64_t)ceil, (uint32_t)(3028 * weight_of(p)),
+			       true, err);
+}
+
+int shaping_rebalance(struct manager *m, tk_err *err)
+{
+	int64_t sum = weight_sum(m, NULL, NULL);
+	int r;
+
+	for (int d = 0; d < _SHAPING_DIR_MAX; d++)
+		for (struct tk_tenant *o = m->tenants.list; m->capacity[d] > 0 && o; o = o->next)
+			if ((r = class_apply(m, o, (enum shaping_dir)d, sum, err)) < 0)
+				return tk_err_wrap(err, r, "shaping tenant '%s'", o->name);
+	return 0;
+}
+
+static int port_apply(struct manager *m, const struct endpoint *e, const struct tk_tenant *p,
+		      tk_err *err)
+{
+	uint32_t classid = p ? TK_TC_HANDLE(1, minor_of(p)) : 0;
+	bool eg = p && shaped(m, p, SHAPING_EGRESS), in = p && shaped(m, p, SHAPING_INGRESS);
+	int ifindex, r;
+
+	if (e->lease)
+		return 0;
+	if ((r = tk_nl_ifindex(m->nl, e->host_ifname, &ifindex, err)) == -ENODEV) {
+		tk_err_clear(err);
+		return 0; /* gone with its container: lifecycle releases it */
+	}
+	if (r < 0)
+		return r;
+	return tk_tc_port_redirect(m->nl, ifindex, eg ? m->shaping_ifindex[SHAPING_EGRESS] : 0,
+				   classid, in ? m->shaping_ifindex[SHAPING_INGRESS] : 0, classid,
+				   err);
+}
+
+int shaping_endpoint(struct manager *m, const struct endpoint *e, tk_err *err)
+{
+	const struct tk_tenant *t = e->network->tenant;
+
+	if (!shaped(m, t, SHAPING_EGRESS) && !shaped(m, t, SHAPING_INGRESS))
+		return 0;
+	return port_apply(m, e, t, err);
+}
+
+struct ports_ctx {
+	struct manager *m;
+	const struct tk_tenant *p;
+	tk_err *err;
+	bool clear; /* at start: ports of unshaped tenants are cleared too */
+};
+
+static int port_cb(struct endpoint *e, void *userdata)
+{
+	struct ports_ctx *ctx = userdata;
+
+	return port_apply(ctx->m, e, ctx->p, ctx->err);
+}
+
+int shaping_check(struct manager *m, const struct tk_tenant *p, tk_err *err)
+{
+	bool any = false;
+
+	for (int d = 0; d < _SHAPING_DIR_MAX; d++)
+		any |= shaped(m, p, (enum shaping_dir)d);
+	if (any && p->id > MAX_TENANT_ID)
+		return tk_err_set(err, -ERANGE,
+				  "tenant '%s' has id %lld: netd shapes tenants with ids up to %d",
+				  p->name, (long long)p->id, MAX_TENANT_ID);
+	return 0;
+}
+
+int shaping_tenant_set(struct manager *m, struct tk_tenant *t, const struct tk_tenant *from,
+		       const struct tk_tenant *p, tk_err *err)
+{
+	int64_t sum = weight_sum(m, t, p);
+	bool ports = false;
+	int r;
+
+	if ((r = shaping_check(m, p, err)) < 0)
+		return r;
+	for (int d = 0; d < _SHAPING_DIR_MAX; d++) {
+		enum shaping_dir dir = (enum shaping_dir)d;
+
+		/* Ports are redirected after a class appears, and before one disappears. */
+		ports |= shaped(m, from, dir) != shaped(m, p, dir);
+		if (shaped(m, p, dir) && (r = class_apply(m, p, dir, sum, err)) < 0)
+			return r;
+	}
+	if (ports) {
+		struct ports_ctx ctx = { .m = m, .p = p, .err = err };
+
+		if ((r = db_endpoints_foreach(m, NULL, t, port_cb, &ctx, err)) < 0)
+			return r;
+	}
+	for (int d = 0; d < _SHAPING_DIR_MAX; d++)
+		if (!shaped(m, p, (enum shaping_dir)d) &&
+		    (r = class_apply(m, p, (enum shaping_dir)d, sum, err)) < 0)
+			return r;
+	return 0;
+}
+
+int shaping_tenant_new(struct manager *m, struct tk_tenant *t, tk_err *err)
+{
+	int r;
+
+	if ((r = shaping_check(m, t, err)) < 0)
+		return r;
+	for (int d = 0; d < _SHAPING_DIR_MAX; d++)
+		if (m->capacity[d] <= 0 && (r = class_apply(m, t, (enum shaping_dir)d, 0, err)) < 0)
+			return r;
+	return shaping_rebalance(m, err);
+}
+
+void shaping_tenant_gone(struct manager *m, const struct tk_tenant *old)
+{
+	tk_err err = {};
+
+	for (int d = 0; d < _SHAPING_DIR_MAX; d++)
+		if (m->shaping_ifindex[d] > 0 &&
+		    tk_tc_class_del(m->nl, m->shaping_ifindex[d], minor_of(old), &err) < 0 &&
+		    err.code != -ENOENT)
+			log_warning("Removing the shaping class of tenant '%s', ignoring: %s",
+				    old->name, err.msg);
+	if (shaping_rebalance(m, &err) < 0)
+		log_warning("Rebalancing the tenants' shares, ignoring: %s", err.msg);
+}
+
+static int start_port_cb(struct endpoint *e, void *userdata)
+{
+	struct ports_ctx *ctx = userdata;
+	const struct tk_tenant *t = e->network->tenant;
+	bool any = shaped(ctx->m, t, SHAPING_EGRESS) || shaped(ctx->m, t, SHAPING_INGRESS);
+	tk_err err = {};
+
+	/* A port left redirected by an earlier run is cleared too. */
+	if ((any || ctx->clear) && port_apply(ctx->m, e, any ? t : NULL, &err) < 0)
+		log_warning("Shaping container '%s' of tenant '%s', ignoring: %s", e->container_id,
+			    t->name, err.msg);
+	return 0;
+}
+
+int shaping_start(struct manager *m, tk_err *err)
+{
+	struct ports_ctx ctx = { .m = m };
+	int64_t sum = weight_sum(m, NULL, NULL);
+	bool had = false, any = false;
+	int ifindex, r;
+
+	/* The devices are rebuilt from the database: what an earlier run left is not trusted. */
+	for (int d = 0; d < _SHAPING_DIR_MAX; d++)
+		if (tk_nl_ifindex(m->nl, ifb_names[d], &ifindex, NULL) >= 0) {
+			had = true;
+			if ((r = tk_nl_link_del(m->nl, ifb_names[d], err)) < 0)
+				return r;
+		}
+	for (struct tk_tenant *t = m->tenants.list; t; t = t->next) {
+		for (int d = 0; d < _SHAPING_DIR_MAX; d++) {
+			if ((r = class_apply(m, t, (enum shaping_dir)d, sum, err)) < 0)
+				return tk_err_wrap(err, r, "shaping tenant '%s'", t->name);
+			any |= shaped(m, t, (enum shaping_dir)d);
+		}
+	}
+	if (!had && !any)
+		return 0;
+	ctx.clear = had;
+	return db_endpoints_foreach(m, NULL, NULL, start_port_cb, &ctx, err);
+}
+
+json_t *shaping_to_json(const struct manager *m)
+{
+	json_t *o = json_object();
+
+	for (int d = 0; o && d < _SHAPING_DIR_MAX; d++)
+		json_object_set_new(o, d == SHAPING_EGRESS ? "egress_capacity" : "ingress_capacity",
+				    m->capacity[d] > 0 ? json_integer(m->capacity[d])
+						       : json_null());
+	return o;
+}
