@@ -439,6 +439,11 @@ void tk_nft_masquerade(struct tk_nft_rule *rule)
 	add(rule, expr(rule, "masq"));
 }
 
+void tk_nft_notrack(struct tk_nft_rule *rule)
+{
+	add(rule, expr(rule, "notrack"));
+}
+
 void tk_nft_verdict(struct tk_nft_rule *rule, int v, const char *chain)
 {
 	struct nftnl_expr *e = expr(rule, "immediate");

@@ -135,6 +135,11 @@ void tk_nft_ct_state(struct tk_nft_rule *r, uint32_t dreg);
 void tk_nft_lookup(struct tk_nft_rule *r, const struct tk_nft_set *set, bool inverted);
 void tk_nft_counter(struct tk_nft_rule *r);
 void tk_nft_masquerade(struct tk_nft_rule *r);
+/*
+ * notrack: conntrack leaves the packet alone (its state reads "untracked") in every hook after
+ * this one, br_netfilter's trip through the inet hooks included.
+ */
+void tk_nft_notrack(struct tk_nft_rule *r);
 /* NF_ACCEPT, NF_DROP, NFT_RETURN, or NFT_JUMP with a chain name. */
 void tk_nft_verdict(struct tk_nft_rule *r, int verdict, const char *chain);
 
