@@ -444,6 +444,18 @@ void tk_nft_notrack(struct tk_nft_rule *rule)
 	add(rule, expr(rule, "notrack"));
 }
 
+void tk_nft_fib_daddr_oifname(struct tk_nft_rule *rule, uint32_t dreg)
+{
+	struct nftnl_expr *e = expr(rule, "fib");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_OIFNAME);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, dreg);
+	}
+	add(rule, e);
+}
+
 void tk_nft_verdict(struct tk_nft_rule *rule, int v, const char *chain)
 {
 	struct nftnl_expr *e = expr(rule, "immediate");

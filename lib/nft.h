@@ -140,6 +140,8 @@ void tk_nft_masquerade(struct tk_nft_rule *r);
  * this one, br_netfilter's trip through the inet hooks included.
  */
 void tk_nft_notrack(struct tk_nft_rule *r);
+/* fib daddr oifname: the name of the interface the route to the destination leaves by. */
+void tk_nft_fib_daddr_oifname(struct tk_nft_rule *r, uint32_t dreg);
 /* NF_ACCEPT, NF_DROP, NFT_RETURN, or NFT_JUMP with a chain name. */
 void tk_nft_verdict(struct tk_nft_rule *r, int verdict, const char *chain);
 

@@ -47,6 +47,7 @@ static const struct tk_nft_chain forward = { "forward", NFPROTO_INET, "filter", 
 					     0 },
 				 input = { "input", NFPROTO_INET, "filter", NF_INET_LOCAL_IN, 0 },
 				 tenant_in = { "tenant_in", NFPROTO_INET, NULL, 0, 0 },
+				 raw = { "raw", NFPROTO_INET, "filter", NF_INET_PRE_ROUTING, -300 },
 				 postrouting = { "postrouting", NFPROTO_INET, "nat",
 						 NF_INET_POST_ROUTING, 100 };
 
@@ -79,7 +80,19 @@ static void inet_table(struct tk_nft_batch *b)
 	tk_nft_batch_chain_add(b, &input);
 	tk_nft_batch_chain_add(b, &tenant_in);
 	tk_nft_batch_chain_add(b, &postrouting);
+	tk_nft_batch_chain_add(b, &raw);
 
+	/*
+	 * iifname "tk-*" iifname . fib daddr oifname @links notrack, at priority raw (before
+	 * conntrack): traffic between two linked networks (or inside one, which br_netfilter
+	 * brings here) is accepted by forward's first rule on every packet, stateless, so
+	 * conntrack's per-packet lookup buys nothing for it.  Local destinations (the gateway, the
+	 * host) have no route out and stay tracked, as does egress (the uplink is not in @links),
+	 * so NAT and the established/related rules see every packet they need.
+	 */
+	RULE(b, &raw, tk_nft_meta(R, IIF, NFT_REG32_00); tk_nft_cmp(R, NFT_CMP_EQ, "tk-", 3);
+	     tk_nft_fib_daddr_oifname(R, NFT_REG32_04); tk_nft_lookup(R, &set_links, false);
+	     tk_nft_notrack(R));
 	/* iifname . oifname @links accept: linked networks, and each bridge with itself */
 	RULE(b, &forward, tk_nft_meta(R, IIF, NFT_REG32_00); tk_nft_meta(R, OIF, NFT_REG32_04);
 	     tk_nft_lookup(R, &set_links, false); tk_nft_verdict(R, NF_ACCEPT, NULL));
