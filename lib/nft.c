@@ -232,6 +232,10 @@ static uint32_t key_len(const struct tk_nft_set *set)
 {
 	uint32_t len = 0;
 
+	/* Alone, a MAC is its 6 bytes (as nft declares it), so that nft lists it as one. */
+	if (set->n_key == 1 && set->key[0] == TK_NFT_ETHER)
+		return ETH_ALEN;
+
 	for (unsigned i = 0; i < set->n_key; i++)
 		len += key_types[set->key[i]].len;
 	return len;
@@ -621,6 +625,7 @@ int tk_nft_batch_element(struct tk_nft_batch *b, const struct tk_nft_set *set, b
 			return tk_err_wrap(err, r, "set %s", set->name);
 		off += key_types[set->key[i]].len;
 	}
+	off = key_len(set);
 	/* Deleting idempotently: adding first means a missing element is not an error. */
 	elem_msg(b, set, NFT_MSG_NEWSETELEM, key, off, shown);
 	if (!add)

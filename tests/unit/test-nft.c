@@ -187,7 +187,7 @@ static void test_notrack_rule(void **state)
 	tk_nft_notrack(r);
 	tk_nft_rule_end(r);
 	assert_int_equal(tk_nft_batch_element(f->b, &macs, true, key, NULL), 0);
-	assert_dump(f->b, "add set: bridge tenantkit macs key_type 0x9 key_len 8 id 16\n"
+	assert_dump(f->b, "add set: bridge tenantkit macs key_type 0x9 key_len 6 id 16\n"
 			  "add rule: bridge tenantkit prerouting\n"
 			  "  [ payload load 6b @ link header + 0 => reg 8 ]\n"
 			  "  [ lookup reg 8 set macs ]\n"
