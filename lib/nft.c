@@ -238,6 +238,10 @@ static uint32_t types_len(const enum tk_nft_type *types, unsigned n)
 {
 	uint32_t len = 0;
 
+	/* Alone, a MAC is its 6 bytes (as nft declares it), so that nft lists it as one. */
+	if (n == 1 && types[0] == TK_NFT_ETHER)
+		return ETH_ALEN;
+
 	for (unsigned i = 0; i < n; i++)
 		len += key_types[types[i]].len;
 	return len;
@@ -501,6 +505,23 @@ void tk_nft_fib_type(struct tk_nft_rule *rule, uint32_t flags, uint32_t dreg)
 	add(rule, e);
 }
 
+void tk_nft_notrack(struct tk_nft_rule *rule)
+{
+	add(rule, expr(rule, "notrack"));
+}
+
+void tk_nft_fib_daddr_oifname(struct tk_nft_rule *rule, uint32_t dreg)
+{
+	struct nftnl_expr *e = expr(rule, "fib");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_OIFNAME);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, dreg);
+	}
+	add(rule, e);
+}
+
 void tk_nft_nat(struct tk_nft_rule *rule, uint32_t type, uint32_t family, uint32_t reg_addr,
 		uint32_t reg_proto)
 {
@@ -699,7 +720,7 @@ static int encode(const struct tk_nft_set *set, const enum tk_nft_type *types, u
 			return tk_err_wrap(err, r, "set %s", set->name);
 		off += key_types[types[i]].len;
 	}
-	return (int)off;
+	return (int)types_len(types, n);
 }
 
 static int element(struct tk_nft_batch *b, const struct tk_nft_set *set, bool add,

@@ -161,6 +161,13 @@ void tk_nft_fib_type(struct tk_nft_rule *r, uint32_t flags, uint32_t dreg);
  */
 void tk_nft_nat(struct tk_nft_rule *r, uint32_t type, uint32_t family, uint32_t reg_addr,
 		uint32_t reg_proto);
+/*
+ * notrack: conntrack leaves the packet alone (its state reads "untracked") in every hook after
+ * this one, br_netfilter's trip through the inet hooks included.
+ */
+void tk_nft_notrack(struct tk_nft_rule *r);
+/* fib daddr oifname: the name of the interface the route to the destination leaves by. */
+void tk_nft_fib_daddr_oifname(struct tk_nft_rule *r, uint32_t dreg);
 /* NF_ACCEPT, NF_DROP, NFT_RETURN, or NFT_JUMP with a chain name. */
 void tk_nft_verdict(struct tk_nft_rule *r, int verdict, const char *chain);
 

@@ -173,6 +173,52 @@ static void test_rule(void **state)
 			  "\n");
 }
 
+/* ether daddr @macs notrack: a frame to a container's MAC is bridged, conntrack skips it */
+static void test_notrack_rule(void **state)
+{
+	struct fixture *f = *state;
+	static const struct tk_nft_set macs = { "macs", 16, NFPROTO_BRIDGE, { TK_NFT_ETHER }, 1 };
+	const struct tk_nft_field daddr = { NFT_PAYLOAD_LL_HEADER, 0, 6 };
+	const union tk_nft_value key[] = { { .mac = mac } };
+	struct tk_nft_rule *r = tk_nft_rule_begin(f->b, &prerouting);
+
+	tk_nft_batch_set_add(f->b, &macs);
+	tk_nft_match_set(r, 0, &daddr, 1, &macs, false);
+	tk_nft_notrack(r);
+	tk_nft_rule_end(r);
+	assert_int_equal(tk_nft_batch_element(f->b, &macs, true, key, NULL), 0);
+	assert_dump(f->b, "add set: bridge tenantkit macs key_type 0x9 key_len 6 id 16\n"
+			  "add rule: bridge tenantkit prerouting\n"
+			  "  [ payload load 6b @ link header + 0 => reg 8 ]\n"
+			  "  [ lookup reg 8 set macs ]\n"
+			  "  [ notrack ]\n"
+			  "\n"
+			  "add element: macs tenantkit 0\n"
+			  "\telement 00000002 00000200  : 0 [end]\n");
+}
+
+/* iifname . fib daddr oifname @links notrack: the route's output interface as a key component */
+static void test_fib_rule(void **state)
+{
+	struct fixture *f = *state;
+	static const struct tk_nft_set links = { "links", 2, NFPROTO_INET,
+						 { TK_NFT_IFNAME, TK_NFT_IFNAME }, 2 };
+	static const struct tk_nft_chain raw = { "raw", NFPROTO_INET, "filter", 0, -300 };
+	struct tk_nft_rule *r = tk_nft_rule_begin(f->b, &raw);
+
+	tk_nft_meta(r, NFT_META_IIFNAME, NFT_REG32_00);
+	tk_nft_fib_daddr_oifname(r, NFT_REG32_04);
+	tk_nft_lookup(r, &links, false);
+	tk_nft_notrack(r);
+	tk_nft_rule_end(r);
+	assert_dump(f->b, "add rule: inet tenantkit raw\n"
+			  "  [ meta load iifname => reg 8 ]\n"
+			  "  [ fib daddr oifname => reg 12 ]\n"
+			  "  [ lookup reg 8 set links ]\n"
+			  "  [ notrack ]\n"
+			  "\n");
+}
+
 static void test_element_encoding(void **state)
 {
 	struct fixture *f = *state;
@@ -401,6 +447,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_tables_and_sets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rule, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notrack_rule, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fib_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_element_encoding, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_element_delete_is_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_element_refused, setup, teardown),
