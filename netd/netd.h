@@ -74,6 +74,7 @@ struct manager {
 	struct reaper *reaper;	  /* deletes veths off the request path (reaper.c) */
 	const char *socket_group; /* NULL: root's group; may write the pending-DEL spool */
 	struct lifecycle *lifecycle; /* link notifications and the pending-DEL spool */
+	struct host_prefixes *host;  /* what the host reaches, kept between requests (subnet.c) */
 };
 
 /* manager.c */
@@ -108,6 +109,8 @@ int subnet_check(struct manager *m, const struct network_params *np, const struc
 /* Appends every prefix the host reaches (addresses, non-default routes) of family to *used. */
 int subnet_host_prefixes(struct manager *m, int family, struct tk_prefix **used, size_t *n_used,
 			 size_t *size, tk_err *err);
+/* Frees what subnet.c keeps of the host's prefixes. */
+void subnet_cache_free(struct manager *m);
 /* The address space t's networks take: IPv4 addresses, IPv6 /64s. */
 void tenant_address_usage(struct manager *m, const struct tk_tenant *t, uint64_t *ret4,
 			  uint64_t *ret6);
