@@ -14,6 +14,9 @@
 #include "server.h"
 #include "tenant.h"
 
+/* Port numbers 1..1023: the 1,024th port of a Linux bridge gets EXFULL ("Exchange full"). */
+#define TK_BRIDGE_MAX_PORTS 1023
+
 struct tk_store;
 struct tk_nl;
 struct tk_nft;
@@ -135,6 +138,16 @@ int db_endpoint_find(struct manager *m, const char *container_id, const char *if
 		     struct endpoint *ret, tk_err *err);
 /* -ENOENT when there is no endpoint with that id. */
 int db_endpoint_find_by_id(struct manager *m, int64_t id, struct endpoint *ret, tk_err *err);
+/*
+ * Calls cb, in id order, for the endpoints of network (NULL: all) and tenant (NULL: all) whose id
+ * is above after, at most limit of them (0: all).  cb returns < 0 to fail, > 0 to end the page
+ * after this endpoint.  *ret_last (may be NULL): the id of the last endpoint given to cb when the
+ * page ended before the end of the list (more may follow), 0 when the list is complete.
+ */
+int db_endpoints_page(struct manager *m, const struct network *network,
+		      const struct tk_tenant *tenant, int64_t after, int64_t limit,
+		      int (*cb)(struct endpoint *e, void *userdata), void *userdata,
+		      int64_t *ret_last, tk_err *err);
 /* Calls cb for endpoints of network (NULL: all) and tenant (NULL: all). */
 int db_endpoints_foreach(struct manager *m, const struct network *network,
 			 const struct tk_tenant *tenant,

@@ -72,4 +72,44 @@ expect_ok "an IPv6 network past a full IPv6 pool is refused naming it ($msg)" \
 	grep -q "no free /64 left in the IPv6 pool fd7e::/52 (netd --pool6)" <<<"$msg"
 expect_eq "an IPv4-only one still fits the larger IPv4 pools" 10.216.0.0/24 "$(subnet_of v4 --tenant t4096)"
 expect_eq "4,097 bridges" 4097 "$(bridges)"
+
+# ---- endpoint.list in pages: 12,000 endpoints are more than one message holds (4 MiB) ----------
+nc_ create tenant big --max-addresses4 unlimited >/dev/null
+nc_ create tenant-net big --tenant big --subnet 10.77.0.0/18 >/dev/null
+start=$(date +%s)
+out=$("$TK_PYTHON" "$TK_SOURCE_DIR/tests/integration/make-leases.py" "$TK_NETD_SOCKET" big 12000)
+expect_eq "12,000 leases (refused: ${out:-none})" 0 "$?"
+echo "  ($(($(date +%s) - start)) s)"
+page=$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"limit": 5}')
+expect_eq "a page holds what the caller asked for" 5 "$(jq '.result.endpoints | length' <<<"$page")"
+next=$(jq '.result.next' <<<"$page")
+expect_eq "and says where the next one starts" "$(jq '.result.endpoints[4].id' <<<"$page")" "$next"
+page2=$(tk_call "$TK_NETD_SOCKET" endpoint.list "{\"limit\": 5, \"after\": $next}")
+expect_eq "which follows it" "$((next + 1))" "$(jq '.result.endpoints[0].id' <<<"$page2")"
+page=$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"tenant": "big"}')
+n1=$(jq '.result.endpoints | length' <<<"$page")
+expect_ok "an unlimited page ends well below a message's size ($n1 endpoints, $(wc -c <<<"$page") bytes)" \
+	test "$n1" -lt 12000 -a "$(wc -c <<<"$page")" -lt $((2 << 20))
+expect_eq "and says where the next one starts" "$(jq '.result.endpoints[-1].id' <<<"$page")" \
+	"$(jq '.result.next' <<<"$page")"
+t0=$(date +%s%N)
+all=$(nc_ --json list endpoints)
+t1=$(date +%s%N)
+echo "  netctl --json list endpoints: $(((t1 - t0) / 1000000)) ms"
+expect_eq "netctl --json list endpoints shows all 12,000, each once, in order" "12000 12000 true" \
+	"$(jq -r '[.endpoints | length, (map(.id) | unique | length), (map(.id) == (map(.id) | sort))] | join(" ")' <<<"$all")"
+expect_eq "with no next" null "$(jq .next <<<"$all")"
+last=$(tk_call "$TK_NETD_SOCKET" endpoint.list "{\"after\": $(jq '.endpoints[-6].id' <<<"$all")}")
+expect_eq "the last page has the last 5 and no next" "5 null" \
+	"$(jq -r '[(.result.endpoints | length), .result.next] | map(tostring) | join(" ")' <<<"$last")"
+t0=$(date +%s%N)
+rows=$(nc_ list endpoints | tail -n +2 | wc -l)
+t1=$(date +%s%N)
+echo "  netctl list endpoints: $(((t1 - t0) / 1000000)) ms"
+expect_eq "and the table 12,000 rows" 12000 "$rows"
+expect_eq "--tenant pages too" 12000 "$(nc_ --json list endpoints --tenant big | jq '.endpoints | length')"
+expect_eq "--network too" 12000 "$(nc_ --json list endpoints --network big | jq '.endpoints | length')"
+expect_eq "a tenant without endpoints lists none" 0 "$(nc_ --json list endpoints --tenant t7 | jq '.endpoints | length')"
+msg=$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"limit": 0}' | jq -r .error.msg)
+expect_ok "limit 0 is refused ($msg)" grep -q "'limit' must be at least 1" <<<"$msg"
 tk_done
