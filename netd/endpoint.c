@@ -243,6 +243,12 @@ static int plumb(struct manager *m, struct endpoint *e, int netns_fd, tk_err *er
 	if (r == -EEXIST)
 		return tk_err_set(err, -EEXIST, "interface '%s' already exists in netns '%s'",
 				  e->ifname, e->netns);
+	/* Ports netd did not make count too (the kernel made no veth: one request). */
+	if (r == -EXFULL)
+		return tk_err_set(err, -ENOSPC,
+				  "network '%s' is full: its bridge '%s' has %d ports, the most a "
+				  "Linux bridge takes",
+				  n->name, n->bridge, TK_BRIDGE_MAX_PORTS);
 	if (r < 0)
 		return r;
 	/*
@@ -372,14 +378,14 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 				  "tenant '%s' already has its maximum of %lld endpoint(s)",
 				  t->name, (long long)t->max_endpoints);
 	/*
-	 * A Linux bridge takes 1,024 ports ("Exchange full" beyond); netd stops earlier, where
+	 * A Linux bridge takes 1,023 ports ("Exchange full" beyond); netd stops earlier, where
 	 * every port of a full bridge was still seen to answer (docs/netd.8: --max-ports).
 	 */
 	if (!p->lease && n->n_ports >= m->max_ports)
 		return tk_err_set(err, -ENOSPC,
 				  "network '%s' is full: it has %u container interfaces, the most "
-				  "netd puts on one bridge",
-				  n->name, n->n_ports);
+				  "netd puts on one bridge (--max-ports %u)",
+				  n->name, n->n_ports, m->max_ports);
 	if (!p->lease && (r = endpoint_open_netns(c, p->netns, &netns_fd, err)) < 0)
 		return r;
 	if ((r = assign_addresses(e, p->ips, err)) < 0)

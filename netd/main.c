@@ -49,9 +49,10 @@ static int parse_number(int c, const char *arg)
 	errno = 0;
 	v = strtoll(arg, &end, 10);
 	if (errno || end == arg || *end || v < -1 || v > (1LL << 40) ||
-	    (c == ARG_MAX_PORTS && (v < 1 || v > 1024))) {
+	    (c == ARG_MAX_PORTS && (v < 1 || v > TK_BRIDGE_MAX_PORTS))) {
 		fprintf(stderr, "netd: invalid number '%s' (%s)\n", arg,
-			c == ARG_MAX_PORTS ? "1..1024" : "-1 for unlimited, or 0..2^40");
+			c == ARG_MAX_PORTS ? "1..1023, the ports a Linux bridge takes"
+					   : "-1 for unlimited, or 0..2^40");
 		return -EINVAL;
 	}
 	if (c == ARG_MAX4)
@@ -295,7 +296,7 @@ static const struct tk_daemon netd = {
 		"      --tenant-max-prefixes6 N\n"
 		"                           IPv6 /64s a new tenant may hold (default 256)\n"
 		"      --max-ports N        container interfaces per network (default 1000, max "
-		"1024)\n",
+		"1023)\n",
 	.options = options,
 	.parse_option = parse_option,
 	.open = setup_manager,
