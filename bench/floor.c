@@ -268,8 +268,8 @@ int main(int argc, char **argv)
 	struct nl_sock *sk;
 
 	if (argc != 6 || (networks = (unsigned)atoi(argv[4])) == 0 || networks > 4096) {
-		fprintf(stderr,
-			"Usage: bench-floor setup|add|del FROM TO NETWORKS(1..4096) NETNS_PREFIX\n");
+		fprintf(stderr, "Usage: bench-floor setup|add|del FROM TO NETWORKS(1..4096) "
+				"NETNS_PREFIX\n");
 		return 2;
 	}
 	from = (unsigned)atoi(argv[2]);

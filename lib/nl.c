@@ -798,7 +798,7 @@ struct tk_nl_prefix_watch {
 int tk_nl_prefix_watch_open(struct tk_nl_prefix_watch **ret, tk_err *err)
 {
 	unsigned groups[] = { RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE,
-				    RTNLGRP_IPV6_ROUTE };
+			      RTNLGRP_IPV6_ROUTE };
 	struct tk_nl_prefix_watch *w = calloc(1, sizeof(*w));
 	int size = 4 << 20, r;
 
@@ -895,8 +895,10 @@ int tk_nl_prefix_watch_changed(struct tk_nl_prefix_watch *w, tk_nl_ifindex_pred 
 			continue;
 		}
 		if (n < 0)
-			return tk_err_set(err, -errno, "reading address and route notifications: %m");
+			return tk_err_set(err, -errno,
+					  "reading address and route notifications: %m");
 		if (mnl_cb_run(w->buf, (size_t)n, 0, 0, prefix_watch_msg, w) < 0 && errno != ENOENT)
-			return tk_err_set(err, -errno, "parsing address and route notifications: %m");
+			return tk_err_set(err, -errno,
+					  "parsing address and route notifications: %m");
 	}
 }

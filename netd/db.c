@@ -418,15 +418,16 @@ static struct network *network_index_find(const struct network_index *idx, int64
 }
 
 /* idx: NULL to look the network up in the list (for one row). */
-static int endpoint_from_row(struct manager *m, sqlite3_stmt *st,
-			     const struct network_index *idx, struct endpoint *e, tk_err *err)
+static int endpoint_from_row(struct manager *m, sqlite3_stmt *st, const struct network_index *idx,
+			     struct endpoint *e, tk_err *err)
 {
 	int64_t network_id = sqlite3_column_int64(st, 1);
 	int r;
 
 	*e = (struct endpoint){};
 	e->id = sqlite3_column_int64(st, 0);
-	e->network = idx ? network_index_find(idx, network_id) : manager_network_by_id(m, network_id);
+	e->network =
+		idx ? network_index_find(idx, network_id) : manager_network_by_id(m, network_id);
 	if (!e->network)
 		return tk_err_set(err, -EIO, "endpoint %lld has no network", (long long)e->id);
 	snprintf(e->container_id, sizeof(e->container_id), "%s", tk_store_column_text(st, 2));

@@ -74,7 +74,8 @@ static int pools_full(struct manager *m, int family, tk_err *err)
 			  "belongs to a network or is reached by the host",
 			  family == AF_INET6 ? CARVE_LEN6 : CARVE_LEN4,
 			  family == AF_INET6 ? "IPv6" : "IPv4", pools,
-			  family == AF_INET6 ? '6' : '4', family == AF_INET6 ? CARVE_LEN6 : CARVE_LEN4);
+			  family == AF_INET6 ? '6' : '4',
+			  family == AF_INET6 ? CARVE_LEN6 : CARVE_LEN4);
 }
 
 /*

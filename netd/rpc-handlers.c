@@ -318,8 +318,8 @@ static int append_endpoint(struct endpoint *e, void *userdata)
 	if (json_array_append_new(ctx->list, endpoint_to_json(e)) < 0)
 		return -ENOMEM;
 	/* The fixed part of an endpoint's JSON is under 350 bytes. */
-	ctx->bytes += 350 + strlen(e->container_id) + strlen(e->netns) +
-		      strlen(e->network->name) + strlen(e->network->tenant->name);
+	ctx->bytes += 350 + strlen(e->container_id) + strlen(e->netns) + strlen(e->network->name) +
+		      strlen(e->network->tenant->name);
 	return ctx->bytes >= LIST_PAGE_BYTES;
 }
 
@@ -340,7 +340,8 @@ static int op_endpoint_list(struct manager *m, const struct tk_caller *c, json_t
 	    (tenant && (r = find_tenant(m, c, tenant, &t, err)) < 0))
 		return r;
 	if (after < 0)
-		return tk_err_set(err, -EINVAL, "endpoint.list: 'after' must be an endpoint id (>= 0)");
+		return tk_err_set(err, -EINVAL,
+				  "endpoint.list: 'after' must be an endpoint id (>= 0)");
 	if (json_object_get(args, "limit") && limit < 1)
 		return tk_err_set(err, -EINVAL, "endpoint.list: 'limit' must be at least 1");
 	ctx.list = json_array();
