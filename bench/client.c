@@ -3,9 +3,11 @@
  * netd's side of bench/endpoints: endpoint.add or endpoint.del for containers FROM..TO-1, each
  * request on its own connection as a CNI plugin makes it, timed end to end from the client.
  *
- * Usage: bench-endpoints-client SOCKET add|del FROM TO NETWORKS NETNS_PREFIX
+ * Usage: bench-endpoints-client SOCKET add|del|setup FROM TO NETWORKS NETNS_PREFIX
  *   (networks bench-net-0 .. bench-net-<NETWORKS-1> must exist); prints one
- *   "netd add|del <microseconds>" line per endpoint, for bench-report.
+ *   "netd add|del <microseconds>" line per endpoint, for bench-report.  setup creates tenants
+ *   bench-FROM .. bench-<TO-1>, each with a network bench-net-<i>, and prints nothing: the
+ *   benchmarks' thousands of tenants without a netctl process for each.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +42,18 @@ int main(int argc, char **argv)
 	add = strcmp(argv[2], "add") == 0;
 	from = (unsigned)atoi(argv[3]);
 	to = (unsigned)atoi(argv[4]);
+	if (strcmp(argv[2], "setup") == 0) {
+		for (unsigned i = from; i < to; i++) {
+			char tenant[32], net[32];
+
+			snprintf(tenant, sizeof(tenant), "bench-%u", i);
+			snprintf(net, sizeof(net), "bench-net-%u", i);
+			call(argv[1], "tenant.create", json_pack("{s:s}", "name", tenant));
+			call(argv[1], "network.create",
+			     json_pack("{s:s, s:s}", "name", net, "tenant", tenant));
+		}
+		return 0;
+	}
 	for (unsigned i = from; i < to; i++) {
 		char net[32], id[32], netns[4096];
 		double t;

@@ -3,7 +3,8 @@
  * The kernel floor for bench/endpoints: the netlink work of one endpoint, done in-process by a
  * minimal libnl program with no daemon, database or firewall.  Per endpoint:
  *   veth pair created with the peer directly in the target netns and the host end enslaved
- *   (one request); the host end without IPv6 link-local address, then up; a socket in the
+ *   (one request); IPv6 disabled on the host end (sysctl), which is then without IPv6
+ *   link-local address and up; a socket in the
  *   netns; the peer's ifindex (SIOCGIFINDEX); its address; addr_gen_mode none (the benchmark's
  *   networks are IPv4-only), then link up; default route.  Removal deletes the host end.  This
  *   is the same request sequence netd sends.
@@ -51,9 +52,10 @@ static struct nl_sock *nl_open(void)
 	return sk;
 }
 
+/* Network k is 10.<160 + k / 256>.<k % 256>.0/24: up to 4,096 of them. */
 static struct nl_addr *v4(unsigned net, unsigned host, int plen)
 {
-	uint8_t b[4] = { 10, 199, (uint8_t)net, (uint8_t)host };
+	uint8_t b[4] = { 10, (uint8_t)(160 + net / 256), (uint8_t)net, (uint8_t)host };
 	struct nl_addr *a = nl_addr_build(AF_INET, b, 4);
 
 	nl_addr_set_prefixlen(a, plen);
@@ -95,6 +97,24 @@ static void bridge_no_snooping(struct nl_sock *sk, const char *name)
 		die("bridge mcast_snooping", r);
 }
 
+/*
+ * As netd makes the bridges and ports of IPv4-only networks: no IPv6 on them at all
+ * (netd/network.c link_without_ipv6).  For a port this is work netd must do per endpoint: the
+ * kernel walks every IPv6 route of the netns when it disables IPv6 on a link.
+ */
+static void link_without_ipv6(const char *name)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", name);
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+		return; /* a kernel without IPv6 */
+	if (write(fd, "1", 1) != 1)
+		die("disable_ipv6", 0);
+	close(fd);
+}
+
 static void bridge_add(struct nl_sock *sk, unsigned net)
 {
 	struct rtnl_link *br = rtnl_link_bridge_alloc();
@@ -116,6 +136,7 @@ static void bridge_add(struct nl_sock *sk, unsigned net)
 	rtnl_addr_put(a);
 	nl_addr_put(local);
 	bridge_no_snooping(sk, name);
+	link_without_ipv6(name);
 }
 
 /* A socket inside the netns: what any program configuring a container has to open. */
@@ -191,6 +212,7 @@ static void endpoint_add(struct nl_sock *sk, int self_fd, const char *netns, uns
 	rtnl_link_set_num_rx_queues(peer, 1);
 	if ((r = rtnl_link_add(sk, veth, NLM_F_CREATE | NLM_F_EXCL)) < 0)
 		die("veth add", r);
+	link_without_ipv6(name);
 	link_change(sk, veth, false, true);
 	link_change(sk, veth, true, false);
 
@@ -245,9 +267,9 @@ int main(int argc, char **argv)
 	int self_fd;
 	struct nl_sock *sk;
 
-	if (argc != 6 || (networks = (unsigned)atoi(argv[4])) == 0 || networks > 250) {
-		fprintf(stderr,
-			"Usage: bench-floor setup|add|del FROM TO NETWORKS(1..250) NETNS_PREFIX\n");
+	if (argc != 6 || (networks = (unsigned)atoi(argv[4])) == 0 || networks > 4096) {
+		fprintf(stderr, "Usage: bench-floor setup|add|del FROM TO NETWORKS(1..4096) "
+				"NETNS_PREFIX\n");
 		return 2;
 	}
 	from = (unsigned)atoi(argv[2]);

@@ -8,6 +8,7 @@
  *   GOALS: comma-separated "op<=ratio" or "op>=ratio" on SUBJECT/PEER, e.g. "add<=1.5" or
  *   "add>=10,del>=5"; SCOPE "all" (the default) checks them for the median and for the first and
  *   last 100 operations (a goal that holds at every scale), "median" for the median alone.
+ *   "op.growth<=x" is a goal on SUBJECT's own growth (last 100 / first 100) for op.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -97,7 +98,7 @@ int main(int argc, char **argv)
 {
 	const char *goals = argc > 3 ? argv[3] : "", *names[2];
 	bool every_scale = argc <= 4 || strcmp(argv[4], "median") != 0;
-	char who[16], op[16];
+	char who[16], op[16], growth[32];
 	double us;
 	int ok = 1;
 
@@ -137,6 +138,9 @@ int main(int argc, char **argv)
 		if (!meets(goals, o, f[1].median / f[0].median) ||
 		    (every_scale && (!meets(goals, o, f[1].first / f[0].first) ||
 				     !meets(goals, o, f[1].last / f[0].last))))
+			ok = 0;
+		snprintf(growth, sizeof(growth), "%s.growth", o);
+		if (!meets(goals, growth, f[1].last / f[1].first))
 			ok = 0;
 	}
 	if (goals[0])

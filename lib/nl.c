@@ -798,3 +798,120 @@ int tk_nl_watch_read(struct tk_nl_watch *w, const char *prefix, tk_nl_link_gone_
 			return tk_err_set(err, -errno, "parsing link notifications: %m");
 	}
 }
+
+struct tk_nl_prefix_watch {
+	struct mnl_socket *sock;
+	tk_nl_ifindex_pred ignore;
+	void *userdata;
+	bool changed;
+	int ignored; /* the last interface ignore() said yes to, in this read */
+	_Alignas(struct nlmsghdr) char buf[64 * 1024];
+};
+
+int tk_nl_prefix_watch_open(struct tk_nl_prefix_watch **ret, tk_err *err)
+{
+	unsigned groups[] = { RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE,
+			      RTNLGRP_IPV6_ROUTE };
+	struct tk_nl_prefix_watch *w = calloc(1, sizeof(*w));
+	int size = 4 << 20, r;
+
+	if (!w)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	w->sock = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (!w->sock) {
+		free(w);
+		return tk_err_set(err, -errno, "cannot open an rtnetlink socket: %m");
+	}
+	if (setsockopt(mnl_socket_get_fd(w->sock), SOL_SOCKET, SO_RCVBUFFORCE, &size,
+		       sizeof(size)) < 0)
+		(void)setsockopt(mnl_socket_get_fd(w->sock), SOL_SOCKET, SO_RCVBUF, &size,
+				 sizeof(size));
+	if (mnl_socket_bind(w->sock, 0, MNL_SOCKET_AUTOPID) < 0)
+		goto fail;
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
+		if (mnl_socket_setsockopt(w->sock, NETLINK_ADD_MEMBERSHIP, &groups[i],
+					  sizeof(groups[i])) < 0)
+			goto fail;
+	*ret = w;
+	return 0;
+fail:
+	r = tk_err_set(err, -errno, "cannot subscribe to address and route notifications: %m");
+	tk_nl_prefix_watch_close(w);
+	return r;
+}
+
+struct tk_nl_prefix_watch *tk_nl_prefix_watch_close(struct tk_nl_prefix_watch *w)
+{
+	if (w) {
+		mnl_socket_close(w->sock);
+		free(w);
+	}
+	return NULL;
+}
+
+static int route_oif_attr(const struct nlattr *attr, void *data)
+{
+	int *oif = data;
+
+	if (mnl_attr_get_type(attr) == RTA_OIF && mnl_attr_validate(attr, MNL_TYPE_U32) >= 0)
+		*oif = (int)mnl_attr_get_u32(attr);
+	else if (mnl_attr_get_type(attr) == RTA_MULTIPATH)
+		*oif = -1; /* several interfaces: not one the caller can vouch for */
+	return MNL_CB_OK;
+}
+
+static int prefix_watch_msg(const struct nlmsghdr *nlh, void *data)
+{
+	struct tk_nl_prefix_watch *w = data;
+	int ifindex = 0;
+
+	switch (nlh->nlmsg_type) {
+	case RTM_NEWADDR:
+	case RTM_DELADDR:
+		if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifaddrmsg)))
+			break;
+		ifindex = (int)((const struct ifaddrmsg *)mnl_nlmsg_get_payload(nlh))->ifa_index;
+		break;
+	case RTM_NEWROUTE:
+	case RTM_DELROUTE:
+		if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(struct rtmsg)))
+			break;
+		mnl_attr_parse(nlh, sizeof(struct rtmsg), route_oif_attr, &ifindex);
+		break;
+	default: return MNL_CB_OK;
+	}
+	if (w->changed || ifindex == w->ignored)
+		return MNL_CB_OK;
+	if (ifindex <= 0 || !w->ignore(ifindex, w->userdata))
+		w->changed = true;
+	else
+		w->ignored = ifindex; /* notifications come in runs about one interface */
+	return MNL_CB_OK;
+}
+
+int tk_nl_prefix_watch_changed(struct tk_nl_prefix_watch *w, tk_nl_ifindex_pred ignore,
+			       void *userdata, tk_err *err)
+{
+	w->ignore = ignore;
+	w->userdata = userdata;
+	w->changed = false;
+	w->ignored = 0;
+	for (;;) {
+		ssize_t n = recv(mnl_socket_get_fd(w->sock), w->buf, sizeof(w->buf), MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return w->changed;
+		if (n < 0 && errno == ENOBUFS) {
+			w->changed = true; /* lost: the queue keeps working, read on */
+			continue;
+		}
+		if (n < 0)
+			return tk_err_set(err, -errno,
+					  "reading address and route notifications: %m");
+		if (mnl_cb_run(w->buf, (size_t)n, 0, 0, prefix_watch_msg, w) < 0 && errno != ENOENT)
+			return tk_err_set(err, -errno,
+					  "parsing address and route notifications: %m");
+	}
+}

@@ -152,3 +152,22 @@ int tk_nl_watch_fd(const struct tk_nl_watch *w);
 typedef void (*tk_nl_link_gone_cb)(const char *name, void *userdata);
 int tk_nl_watch_read(struct tk_nl_watch *w, const char *prefix, tk_nl_link_gone_cb cb,
 		     void *userdata, tk_err *err);
+
+/*
+ * Address and route notifications (IPv4 and IPv6) of the caller's network namespace, on a
+ * non-blocking socket of their own: they tell when what tk_nl_host_prefixes reports may have
+ * changed, so that a caller can keep a copy instead of dumping every address and route of the
+ * host (tens of thousands with thousands of bridges) for each question.
+ */
+struct tk_nl_prefix_watch;
+int tk_nl_prefix_watch_open(struct tk_nl_prefix_watch **ret, tk_err *err);
+struct tk_nl_prefix_watch *tk_nl_prefix_watch_close(struct tk_nl_prefix_watch *w);
+/*
+ * Reads every queued notification without blocking.  Returns 1 when one of them concerned an
+ * address or route for which ignore(ifindex, userdata) is false (a route without an interface,
+ * or with several, always counts), or when notifications were lost (the socket overflowed); 0
+ * when there were none or every one was ignored.
+ */
+typedef bool (*tk_nl_ifindex_pred)(int ifindex, void *userdata);
+int tk_nl_prefix_watch_changed(struct tk_nl_prefix_watch *w, tk_nl_ifindex_pred ignore,
+			       void *userdata, tk_err *err);

@@ -244,6 +244,12 @@ static int plumb(struct manager *m, struct endpoint *e, int netns_fd, bool docke
 	if (r == -EEXIST)
 		return tk_err_set(err, -EEXIST, "interface '%s' already exists in netns '%s'",
 				  e->ifname, e->netns);
+	/* Ports netd did not make count too (the kernel made no veth: one request). */
+	if (r == -EXFULL)
+		return tk_err_set(err, -ENOSPC,
+				  "network '%s' is full: its bridge '%s' has %d ports, the most a "
+				  "Linux bridge takes",
+				  n->name, n->bridge, TK_BRIDGE_MAX_PORTS);
 	if (r < 0)
 		return r;
 	/*
@@ -377,14 +383,14 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 				  "tenant '%s' already has its maximum of %lld endpoint(s)",
 				  t->name, (long long)t->max_endpoints);
 	/*
-	 * A Linux bridge takes 1,024 ports ("Exchange full" beyond); netd stops earlier, where
+	 * A Linux bridge takes 1,023 ports ("Exchange full" beyond); netd stops earlier, where
 	 * every port of a full bridge was still seen to answer (docs/netd.8: --max-ports).
 	 */
 	if (!p->lease && n->n_ports >= m->max_ports)
 		return tk_err_set(err, -ENOSPC,
 				  "network '%s' is full: it has %u container interfaces, the most "
-				  "netd puts on one bridge",
-				  n->name, n->n_ports);
+				  "netd puts on one bridge (--max-ports %u)",
+				  n->name, n->n_ports, m->max_ports);
 	if (p->docker) {
 		/* The container end waits in netd's own netns, where dockerd looks for it. */
 		if ((netns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)

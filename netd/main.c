@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,9 +63,10 @@ static int parse_number(int c, const char *arg)
 	errno = 0;
 	v = strtoll(arg, &end, 10);
 	if (errno || end == arg || *end || v < -1 || v > (1LL << 40) ||
-	    (c == ARG_MAX_PORTS && (v < 1 || v > 1024))) {
+	    (c == ARG_MAX_PORTS && (v < 1 || v > TK_BRIDGE_MAX_PORTS))) {
 		fprintf(stderr, "netd: invalid number '%s' (%s)\n", arg,
-			c == ARG_MAX_PORTS ? "1..1024" : "-1 for unlimited, or 0..2^40");
+			c == ARG_MAX_PORTS ? "1..1023, the ports a Linux bridge takes"
+					   : "-1 for unlimited, or 0..2^40");
 		return -EINVAL;
 	}
 	if (c == ARG_MAX4)
@@ -479,7 +481,7 @@ static const struct tk_daemon netd = {
 		"      --tenant-max-prefixes6 N\n"
 		"                           IPv6 /64s a new tenant may hold (default 256)\n"
 		"      --max-ports N        container interfaces per network (default 1000, max "
-		"1024)\n"
+		"1023)\n"
 		"      --cluster URL[,URL]  cluster mode: tenants and networks shared through "
 		"etcd\n"
 		"                           (its v3 JSON gateway, http://HOST:2379); see "
@@ -503,11 +505,25 @@ static const struct tk_daemon netd = {
 	.close = close_manager,
 };
 
+/*
+ * A page of endpoint.list builds and frees some 8 MB; glibc gave it back to the kernel after each
+ * request and the next one faulted it in again (3,300 page faults per 10,000 endpoints listed,
+ * and on a VM each fault is an exit).  Keeping up to 32 MB mapped costs little of the 64 MiB
+ * netd may use at 10,000 endpoints and cuts a listing's CPU time by a quarter.
+ */
+static void keep_freed_memory(void)
+{
+	(void)mallopt(M_TRIM_THRESHOLD, 32 << 20);
+	(void)mallopt(M_TOP_PAD, 8 << 20);
+	(void)mallopt(M_MMAP_THRESHOLD, 8 << 20);
+}
+
 int main(int argc, char **argv)
 {
 	struct manager m = {};
 	int r;
 
+	keep_freed_memory();
 	if (!tk_daemon_start(&netd, &args, argc, argv, &r))
 		return r;
 	return tk_daemon_run(&netd, &m);

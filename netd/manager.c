@@ -57,6 +57,7 @@ void manager_close(struct manager *m)
 		network_free(n);
 	}
 	tk_tenants_done(&m->tenants);
+	subnet_cache_free(m);
 	m->nft = tk_nft_close(m->nft);
 	m->nl = tk_nl_close(m->nl);
 	m->store = tk_store_close(m->store);

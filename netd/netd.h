@@ -14,6 +14,9 @@
 #include "server.h"
 #include "tenant.h"
 
+/* Port numbers 1..1023: the 1,024th port of a Linux bridge gets EXFULL ("Exchange full"). */
+#define TK_BRIDGE_MAX_PORTS 1023
+
 struct tk_store;
 struct tk_nl;
 struct tk_nft;
@@ -84,6 +87,7 @@ struct manager {
 	struct cluster *cluster;	       /* NULL without --cluster */
 	int64_t capacity[_SHAPING_DIR_MAX];    /* bit/s the tenants share by weight; -1: none */
 	int shaping_ifindex[_SHAPING_DIR_MAX]; /* the IFB devices, 0 until made */
+	struct host_prefixes *host; /* what the host reaches, kept between requests (subnet.c) */
 };
 
 /* manager.c */
@@ -118,6 +122,8 @@ int subnet_check(struct manager *m, const struct network_params *np, const struc
 /* Appends every prefix the host reaches (addresses, non-default routes) of family to *used. */
 int subnet_host_prefixes(struct manager *m, int family, struct tk_prefix **used, size_t *n_used,
 			 size_t *size, tk_err *err);
+/* Frees what subnet.c keeps of the host's prefixes. */
+void subnet_cache_free(struct manager *m);
 /* The address space t's networks take: IPv4 addresses, IPv6 /64s. */
 void tenant_address_usage(struct manager *m, const struct tk_tenant *t, uint64_t *ret4,
 			  uint64_t *ret6);
@@ -142,6 +148,16 @@ int db_endpoint_find(struct manager *m, const char *container_id, const char *if
 		     struct endpoint *ret, tk_err *err);
 /* -ENOENT when there is no endpoint with that id. */
 int db_endpoint_find_by_id(struct manager *m, int64_t id, struct endpoint *ret, tk_err *err);
+/*
+ * Calls cb, in id order, for the endpoints of network (NULL: all) and tenant (NULL: all) whose id
+ * is above after, at most limit of them (0: all).  cb returns < 0 to fail, > 0 to end the page
+ * after this endpoint.  *ret_last (may be NULL): the id of the last endpoint given to cb when the
+ * page ended before the end of the list (more may follow), 0 when the list is complete.
+ */
+int db_endpoints_page(struct manager *m, const struct network *network,
+		      const struct tk_tenant *tenant, int64_t after, int64_t limit,
+		      int (*cb)(struct endpoint *e, void *userdata), void *userdata,
+		      int64_t *ret_last, tk_err *err);
 /* Calls cb for endpoints of network (NULL: all) and tenant (NULL: all). */
 int db_endpoints_foreach(struct manager *m, const struct network *network,
 			 const struct tk_tenant *tenant,

@@ -60,6 +60,24 @@ static int parse_requested(const char *requested, int family, struct tk_prefix *
 	return 0;
 }
 
+/* Every pool is taken: the error names them all, and the option that sets them. */
+static int pools_full(struct manager *m, int family, tk_err *err)
+{
+	char pools[TK_PREFIX_LIST_MAX * TK_PREFIX_STRLEN];
+
+	if (family == AF_INET6)
+		tk_prefix_format(&m->pool6, pools, sizeof(pools));
+	else
+		tk_prefix_list_format(&m->pools4, pools, sizeof(pools));
+	return tk_err_set(err, -ENOSPC,
+			  "no free /%u left in the %s pool %s (netd --pool%c): every /%u there "
+			  "belongs to a network or is reached by the host",
+			  family == AF_INET6 ? CARVE_LEN6 : CARVE_LEN4,
+			  family == AF_INET6 ? "IPv6" : "IPv4", pools,
+			  family == AF_INET6 ? '6' : '4',
+			  family == AF_INET6 ? CARVE_LEN6 : CARVE_LEN4);
+}
+
 /*
  * Takes the requested subnet, or carves the lowest free one out of the daemon's pools (in their
  * order), past every network's subnet and everything the host already reaches.
@@ -101,6 +119,8 @@ static int pick_subnet(struct manager *m, const struct network_params *np, const
 		if (r != -ENOSPC)
 			break;
 	}
+	if (r == -ENOSPC)
+		return pools_full(m, family, err);
 	return r < 0 ? tk_err_wrap(err, r, "allocating a subnet") : 0;
 }
 
@@ -183,13 +203,28 @@ static int add_gateway(struct manager *m, struct network *n, const struct tk_add
 	return 0;
 }
 
+/*
+ * Written only when it is not "1" yet: each write of IPv6's all/forwarding, even of the value it
+ * has, makes the kernel walk every IPv6 route of the netns (to purge routers' default routes),
+ * which with thousands of bridges cost milliseconds per network.
+ */
+static int sysctl_ensure_1(const char *path, tk_err *err)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	int v;
+
+	if (f && fscanf(f, "%d", &v) == 1 && v == 1)
+		return 0;
+	return tk_sysctl_write(path, "1", err);
+}
+
 /* Forwarding is what makes a gateway route; it is per network namespace, and idempotent. */
 static int enable_forwarding(const struct network *n, tk_err *err)
 {
-	int r = tk_sysctl_write("/proc/sys/net/ipv4/ip_forward", "1", err);
+	int r = sysctl_ensure_1("/proc/sys/net/ipv4/ip_forward", err);
 
 	if (r >= 0 && n->has6)
-		r = tk_sysctl_write("/proc/sys/net/ipv6/conf/all/forwarding", "1", err);
+		r = sysctl_ensure_1("/proc/sys/net/ipv6/conf/all/forwarding", err);
 	return r;
 }
 

@@ -321,9 +321,17 @@ static int op_endpoint_del(struct manager *m, const struct tk_caller *c, json_t 
 	return 0;
 }
 
+/*
+ * A reply of endpoint.list ends at the caller's limit or at about this much JSON, whatever the
+ * names' lengths: 10,000 endpoints do not fit one message (TK_RPC_MAX_MSG), and netd would hold
+ * the whole tree and its text at once.  "next" says where the following page starts.
+ */
+#define LIST_PAGE_BYTES (1u << 20)
+
 struct list_ctx {
 	const struct tk_caller *caller;
 	json_t *list;
+	size_t bytes;
 };
 
 static int append_endpoint(struct endpoint *e, void *userdata)
@@ -332,7 +340,12 @@ static int append_endpoint(struct endpoint *e, void *userdata)
 
 	if (caller_may_manage(ctx->caller, e->network->tenant, NULL) < 0)
 		return 0;
-	return json_array_append_new(ctx->list, endpoint_to_json(e)) < 0 ? -ENOMEM : 0;
+	if (json_array_append_new(ctx->list, endpoint_to_json(e)) < 0)
+		return -ENOMEM;
+	/* The fixed part of an endpoint's JSON is under 350 bytes. */
+	ctx->bytes += 350 + strlen(e->container_id) + strlen(e->netns) + strlen(e->network->name) +
+		      strlen(e->network->tenant->name);
+	return ctx->bytes >= LIST_PAGE_BYTES;
 }
 
 static int op_endpoint_list(struct manager *m, const struct tk_caller *c, json_t *args,
@@ -340,21 +353,30 @@ static int op_endpoint_list(struct manager *m, const struct tk_caller *c, json_t
 {
 	const char *network = NULL, *tenant = NULL;
 	struct list_ctx ctx = { .caller = c };
+	json_int_t after = 0, limit = 0;
 	struct network *n = NULL;
 	struct tk_tenant *t = NULL;
+	int64_t next = 0;
 	int r;
 
-	r = tk_json_unpack(args, "endpoint.list args", err, "{s?s, s?s}", "network", &network,
-			   "tenant", &tenant);
+	r = tk_json_unpack(args, "endpoint.list args", err, "{s?s, s?s, s?I, s?I}", "network",
+			   &network, "tenant", &tenant, "after", &after, "limit", &limit);
 	if (r < 0 || (network && (r = find_tenant_network(m, c, network, tenant, &n, err)) < 0) ||
 	    (tenant && (r = find_tenant(m, c, tenant, &t, err)) < 0))
 		return r;
+	if (after < 0)
+		return tk_err_set(err, -EINVAL,
+				  "endpoint.list: 'after' must be an endpoint id (>= 0)");
+	if (json_object_get(args, "limit") && limit < 1)
+		return tk_err_set(err, -EINVAL, "endpoint.list: 'limit' must be at least 1");
 	ctx.list = json_array();
-	if ((r = db_endpoints_foreach(m, n, t, append_endpoint, &ctx, err)) < 0) {
+	if ((r = db_endpoints_page(m, n, t, after, limit, append_endpoint, &ctx, &next, err)) < 0) {
 		json_decref(ctx.list);
 		return r;
 	}
 	*ret = json_pack("{s:o}", "endpoints", ctx.list);
+	if (*ret && next)
+		json_object_set_new(*ret, "next", json_integer(next));
 	return 0;
 }
 

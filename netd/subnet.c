@@ -16,6 +16,97 @@
 #include "netd.h"
 #include "nl.h"
 
+/*
+ * What the host reaches, outside netd's own bridges (whose prefixes are its networks'), kept
+ * between requests: with thousands of networks a dump of every address and route is tens of
+ * thousands of objects, and dumping it for each network.create made creating the 4,096th
+ * network take some 100 ms.  Address and route notifications say when the copy is stale; those
+ * about netd's bridges are ignored, since that is where netd itself adds and removes prefixes.
+ */
+struct host_entry {
+	struct tk_prefix p;
+	const char *kind;
+	int ifindex;
+};
+
+struct host_prefixes {
+	struct tk_nl_prefix_watch *watch;
+	struct host_entry *v;
+	size_t n, size;
+	bool valid;
+};
+
+static bool is_netd_bridge(int ifindex, void *userdata)
+{
+	const struct manager *m = userdata;
+
+	for (const struct network *n = m->networks; n; n = n->next)
+		if (n->bridge_ifindex == ifindex)
+			return true;
+	return false;
+}
+
+static int host_keep(const struct tk_prefix *q, const char *kind, int ifindex, void *userdata)
+{
+	struct manager *m = userdata;
+	struct host_prefixes *h = m->host;
+
+	if (ifindex > 0 && is_netd_bridge(ifindex, m))
+		return 0;
+	if (h->n == h->size) {
+		size_t size = h->size ? h->size * 2 : 64;
+		struct host_entry *v = realloc(h->v, size * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		h->v = v;
+		h->size = size;
+	}
+	h->v[h->n++] = (struct host_entry){ .p = *q, .kind = kind, .ifindex = ifindex };
+	return 0;
+}
+
+/* Calls cb for what the host reaches (tk_nl_host_prefixes), netd's bridges left out. */
+static int host_walk(struct manager *m, tk_nl_host_cb cb, void *userdata, tk_err *err)
+{
+	struct host_prefixes *h = m->host;
+	int r;
+
+	if (!h) {
+		if (!(h = calloc(1, sizeof(*h))))
+			return tk_err_set(err, -ENOMEM, "out of memory");
+		m->host = h;
+	}
+	/* Subscribed before the dump, so that nothing between the two is missed. */
+	if (!h->watch && (r = tk_nl_prefix_watch_open(&h->watch, err)) < 0)
+		return r;
+	if ((r = tk_nl_prefix_watch_changed(h->watch, is_netd_bridge, m, err)) < 0)
+		return r;
+	if (r > 0 || !h->valid) {
+		h->n = 0;
+		h->valid = false;
+		r = tk_nl_host_prefixes(m->nl, host_keep, m, err);
+		if (r == -ENOMEM)
+			return tk_err_set(err, -ENOMEM, "out of memory");
+		if (r < 0)
+			return r;
+		h->valid = true;
+	}
+	for (size_t i = 0; i < h->n; i++)
+		if ((r = cb(&h->v[i].p, h->v[i].kind, h->v[i].ifindex, userdata)) < 0)
+			return r;
+	return 0;
+}
+
+void subnet_cache_free(struct manager *m)
+{
+	if (!m->host)
+		return;
+	tk_nl_prefix_watch_close(m->host->watch);
+	free(m->host->v);
+	free(m->host);
+	m->host = NULL;
+}
+
 struct host_hit {
 	const struct tk_prefix *p;
 	struct tk_prefix hit;
@@ -61,7 +152,7 @@ static int host_overlap(struct manager *m, const struct tk_prefix *p, bool force
 {
 	struct host_hit h = { .p = p };
 	char buf[TK_PREFIX_STRLEN], other[TK_PREFIX_STRLEN], ifname[IF_NAMESIZE] = "";
-	int r = tk_nl_host_prefixes(m->nl, find_host_overlap, &h, err);
+	int r = host_walk(m, find_host_overlap, &h, err);
 
 	if (r != -EADDRINUSE)
 		return r < 0 ? tk_err_wrap(err, r, "reading the host's addresses and routes") : 0;
@@ -146,7 +237,7 @@ int subnet_host_prefixes(struct manager *m, int family, struct tk_prefix **used,
 			 size_t *size, tk_err *err)
 {
 	struct collect c = { .family = family, .used = used, .n = n_used, .size = size };
-	int r = tk_nl_host_prefixes(m->nl, collect_host, &c, err);
+	int r = host_walk(m, collect_host, &c, err);
 
 	if (r == -ENOMEM)
 		return tk_err_set(err, -ENOMEM, "out of memory");

@@ -11,7 +11,7 @@ N=${TK_LIFECYCLE_N:-1000} # containers deleted at once
 LIMIT=${TK_LIFECYCLE_SECONDS:-10}
 
 # N + 2 containers share alpha-net: more ports than netd's default --max-ports (1000).
-netd_start() { tk_netd_start --max-ports 1024 "$@"; }
+netd_start() { tk_netd_start --max-ports 1023 "$@"; }
 netd_start
 "$NETCTL" create tenant alpha >/dev/null
 "$NETCTL" create tenant beta --owner 65534 >/dev/null

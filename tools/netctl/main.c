@@ -5,11 +5,13 @@
 #include <stdarg.h>
 #include <getopt.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -285,6 +287,37 @@ static int cmd_create(int argc, char **argv)
 			       "create what? 'tenant' or 'tenant-net'");
 }
 
+/*
+ * endpoint.list answers in pages ("next" is where the following one starts, docs/protocol.md):
+ * netctl asks for each in turn and shows them as one list.
+ */
+static int call_all_pages(const char *op, json_t *args, const char *key, json_t **ret)
+{
+	_cleanup_(json_decrefp) json_t *all = NULL;
+	json_t *next;
+	int r;
+
+	if ((r = cli_call(op, args, &all)) != 0)
+		return r;
+	while ((next = json_object_get(all, "next"))) {
+		_cleanup_(json_decrefp) json_t *page = NULL;
+
+		json_object_set(args, "after", next);
+		if ((r = cli_call(op, args, &page)) != 0)
+			return r;
+		if (json_array_extend(json_object_get(all, key), json_object_get(page, key)) < 0) {
+			fprintf(stderr, "netctl: a page of '%s' has no list\n", op);
+			return 1;
+		}
+		if ((next = json_object_get(page, "next")))
+			json_object_set(all, "next", next);
+		else
+			json_object_del(all, "next");
+	}
+	*ret = TAKE_PTR(all);
+	return 0;
+}
+
 #define USAGE_LIST "netctl list tenants|networks|endpoints|hosts [--tenant T] [--network N]"
 static int cmd_list(int argc, char **argv)
 {
@@ -328,7 +361,11 @@ static int cmd_list(int argc, char **argv)
 		json_object_set_new(args, "tenant", json_string(values[0]));
 	if (values[1])
 		json_object_set_new(args, "network", json_string(values[1]));
-	if ((r = cli_call(op, args, &result)) != 0)
+	if (human == human_endpoints)
+		r = call_all_pages(op, args, "endpoints", &result);
+	else
+		r = cli_call(op, args, &result);
+	if (r != 0)
 		return r;
 	return cli_output(result, human);
 }
@@ -680,7 +717,35 @@ static const struct cli_program netctl = {
 	.summary = "Manages tenantkit tenants, networks and endpoints through netd.",
 };
 
+/*
+ * A listing of 10,000 endpoints is some 30 MB of jansson objects: as 4 KiB pages, 7,500 page
+ * faults, and on a VM where each is an exit that was half of `netctl list`'s time (250 -> 110 ms
+ * of CPU measured here).  glibc puts its heap on transparent huge pages only when told by the
+ * environment (GLIBC_TUNABLES=glibc.malloc.hugetlb=1); growing the heap in large steps that are
+ * never given back, and advising huge pages on it, does the same.  Only the address space is
+ * reserved: pages are still touched on demand.
+ */
+static void heap_on_huge_pages(void)
+{
+	const uintptr_t huge = 2u << 20;
+	uintptr_t start, end;
+	void *p;
+
+	if (mallopt(M_TOP_PAD, 64 << 20) != 1 || mallopt(M_TRIM_THRESHOLD, 256 << 20) != 1 ||
+	    mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1)
+		return;
+	/* More than the heap has left: it grows by this and the top pad, all after p. */
+	if (!(p = malloc(huge)))
+		return;
+	start = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+	end = (uintptr_t)sbrk(0);
+	free(p);
+	if (end > start)
+		(void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+}
+
 int main(int argc, char **argv)
 {
+	heap_on_huge_pages();
 	return cli_main(&netctl, commands, ELEMENTSOF(commands), argc, argv);
 }
