@@ -251,7 +251,7 @@ static int collect_port_mappings(json_t *rc, struct tk_cni_config *cfg, struct t
 	{
 		json_t *proto = json_object_get(m, "protocol"), *ip = json_object_get(m, "hostIP");
 		const char *p = json_is_string(proto) ? json_string_value(proto) : "tcp";
-		json_int_t host_port, port;
+		json_int_t host_port = 0, port = 0;
 		json_t *o;
 
 		if (!json_is_object(m) || pm_port(m, "hostPort", i, &host_port, e) < 0 ||

@@ -58,7 +58,7 @@ int tk_tc_ifb_ensure(struct tk_nl *nl, const char *name, int *ret_ifindex, bool 
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	if (tk_nl_ifindex(nl, name, &ifindex, NULL) < 0) {
 		rtnl_link_set_name(link, name);
-		if ((r = rtnl_link_set_type(link, "ifb")) < 0)
+		if (rtnl_link_set_type(link, "ifb") < 0)
 			return tk_err_set(err, -EOPNOTSUPP, "libnl knows no 'ifb' links");
 		if ((r = rtnl_link_add(tk_nl_request(nl), link, NLM_F_CREATE | NLM_F_EXCL)) < 0)
 			return fail(nl, r, err, "cannot create shaping device '%s'", name);

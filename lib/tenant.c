@@ -532,7 +532,7 @@ int tk_tenant_update(struct tk_tenants *ts, struct tk_tenant *t, const struct tk
 		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s%s = ?", i ? ", " : "",
 					limits[k->limits[i]].name);
 	if (len >= sizeof(sql) ||
-	    (len += (size_t)snprintf(sql + len, sizeof(sql) - len, " WHERE id = ?")) >= sizeof(sql))
+	    len + (size_t)snprintf(sql + len, sizeof(sql) - len, " WHERE id = ?") >= sizeof(sql))
 		return tk_err_set(err, -ENAMETOOLONG, "tenants query too long");
 	if ((r = tk_store_stmt(ts->store, sql, &st, err)) < 0)
 		return tk_err_wrap(err, r, "updating tenant '%s'", t->name);

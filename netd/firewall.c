@@ -238,14 +238,12 @@ static void bridge_fast_path(struct tk_nft_batch *b)
 	RULE(b, &prerouting, tk_nft_match_set(R, 0, &ether_daddr, 1, &set_macs, false);
 	     tk_nft_notrack(R));
 	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IP);
-	     tk_nft_payload(R, &sport, NFT_REG32_00);
-	     tk_nft_cmp(R, NFT_CMP_NEQ, &dhcp4_server, 2);
+	     tk_nft_payload(R, &sport, NFT_REG32_00); tk_nft_cmp(R, NFT_CMP_NEQ, &dhcp4_server, 2);
 	     tk_nft_match_set(R, IIF, ip4_src, 2, &set_port_ip4, false);
 	     tk_nft_verdict(R, NF_ACCEPT, NULL));
 	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IPV6);
-	     tk_nft_meta(R, NFT_META_L4PROTO, NFT_REG32_00);
-	     tk_nft_cmp(R, NFT_CMP_NEQ, &icmp6, 1); tk_nft_payload(R, &sport, NFT_REG32_00);
-	     tk_nft_cmp(R, NFT_CMP_NEQ, &dhcp6_server, 2);
+	     tk_nft_meta(R, NFT_META_L4PROTO, NFT_REG32_00); tk_nft_cmp(R, NFT_CMP_NEQ, &icmp6, 1);
+	     tk_nft_payload(R, &sport, NFT_REG32_00); tk_nft_cmp(R, NFT_CMP_NEQ, &dhcp6_server, 2);
 	     tk_nft_match_set(R, IIF, ip6_src, 2, &set_port_ip6, false);
 	     tk_nft_verdict(R, NF_ACCEPT, NULL));
 }

@@ -252,13 +252,13 @@ static int op_endpoint_add(struct manager *m, const struct tk_caller *c, json_t 
 			   "ips", &jips, "mac", &p.mac, "tenant", &tenant, "lease", &lease,
 			   "port_mappings", &jports);
 	p.lease = lease;
-	p.ports = ports;
 	if (r >= 0 && !lease && !p.netns[0])
 		r = tk_err_set(err, -EINVAL, "endpoint.add args: 'netns' is required");
 	if (r < 0 || (r = unpack_ips(jips, ips, err)) < 0 ||
 	    (r = ports_from_json(jports, ports, err)) < 0 ||
 	    (r = find_tenant_network(m, c, network, tenant, &p.network, err)) < 0)
 		return r;
+	p.ports = ports;
 	p.ips = ips;
 	/* A DEL the runtime recorded before this ADD (netd was down) must not undo the ADD. */
 	lifecycle_spool_apply(m, true);

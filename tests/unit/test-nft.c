@@ -201,8 +201,9 @@ static void test_notrack_rule(void **state)
 static void test_fib_rule(void **state)
 {
 	struct fixture *f = *state;
-	static const struct tk_nft_set links = { "links", 2, NFPROTO_INET,
-						 { TK_NFT_IFNAME, TK_NFT_IFNAME }, 2 };
+	static const struct tk_nft_set links = {
+		"links", 2, NFPROTO_INET, { TK_NFT_IFNAME, TK_NFT_IFNAME }, 2
+	};
 	static const struct tk_nft_chain raw = { "raw", NFPROTO_INET, "filter", 0, -300 };
 	struct tk_nft_rule *r = tk_nft_rule_begin(f->b, &raw);
 

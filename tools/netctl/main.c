@@ -475,13 +475,13 @@ static int cmd_unlink(int argc, char **argv)
  */
 static int parse_publish(const char *arg, json_t *list, const char *usage)
 {
-	_cleanup_free_ char *copy = strdup(arg);
-	char *spec = copy, *proto, *colon, *host_ip = NULL, *end;
+	char copy[128], *spec = copy, *proto, *colon, *host_ip = NULL, *end;
 	unsigned long host_port, port;
 	json_t *o;
 
-	if (!copy)
-		return cli_usage_error(usage, "out of memory");
+	if (strlen(arg) >= sizeof(copy))
+		return cli_usage_error(usage, "--publish '%.40s...': too long", arg);
+	strcpy(copy, arg);
 	if ((proto = strchr(spec, '/')))
 		*proto++ = '\0';
 	if (spec[0] == '[') {
