@@ -45,7 +45,19 @@ TK_NETD_PID=
 TK_VOLUMED_PID=
 TK_VROOT=
 
+# On a failed test, the daemons' logs (in the private /run, gone with the namespace) reach its output.
+tk_dump_logs() {
+	local log
+	for log in "$TK_TMP/netd.log" "$TK_TMP/volumed.log"; do
+		[ -s "$log" ] || continue
+		echo "--- last 50 lines of $(basename "$log") ---" >&2
+		tail -50 "$log" >&2
+	done
+}
+
 tk_cleanup() {
+	local status=$?
+	{ [ "$status" != 0 ] || [ "$TK_FAILED" != 0 ]; } && tk_dump_logs
 	[ -n "$TK_NETD_PID" ] && kill -9 "$TK_NETD_PID" 2>/dev/null
 	[ -n "$TK_VOLUMED_PID" ] && kill -9 "$TK_VOLUMED_PID" 2>/dev/null
 	# Unmounting releases the volumes' loop devices (autoclear); the namespace would too.
