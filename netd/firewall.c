@@ -48,7 +48,6 @@ static const struct tk_nft_chain forward = { "forward", NFPROTO_INET, "filter", 
 					     0 },
 				 input = { "input", NFPROTO_INET, "filter", NF_INET_LOCAL_IN, 0 },
 				 tenant_in = { "tenant_in", NFPROTO_INET, NULL, 0, 0 },
-				 raw = { "raw", NFPROTO_INET, "filter", NF_INET_PRE_ROUTING, -300 },
 				 postrouting = { "postrouting", NFPROTO_INET, "nat",
 						 NF_INET_POST_ROUTING, 100 };
 
@@ -83,38 +82,22 @@ static void inet_table(struct tk_nft_batch *b)
 	tk_nft_batch_chain_add(b, &input);
 	tk_nft_batch_chain_add(b, &tenant_in);
 	tk_nft_batch_chain_add(b, &postrouting);
-	tk_nft_batch_chain_add(b, &raw);
 
-	/*
-	 * iifname "tk-*" iifname . fib daddr oifname @links notrack, at priority raw (before
-	 * conntrack): traffic between two linked networks (or inside one, which br_netfilter
-	 * brings here) is accepted by forward's first rule on every packet, stateless, so
-	 * conntrack's per-packet lookup buys nothing for it.  Local destinations (the gateway, the
-	 * host) have no route out and stay tracked, as does egress (the uplink is not in @links),
-	 * so NAT and the established/related rules see every packet they need.
-	 */
-	RULE(b, &raw, tk_nft_meta(R, IIF, NFT_REG32_00); tk_nft_cmp(R, NFT_CMP_EQ, "tk-", 3);
-	     tk_nft_fib_daddr_oifname(R, NFT_REG32_04); tk_nft_lookup(R, &set_links, false);
-	     tk_nft_notrack(R));
 	/* iifname . oifname @links accept: linked networks, and each bridge with itself */
 	RULE(b, &forward, tk_nft_meta(R, IIF, NFT_REG32_00); tk_nft_meta(R, OIF, NFT_REG32_04);
 	     tk_nft_lookup(R, &set_links, false); tk_nft_verdict(R, NF_ACCEPT, NULL));
-	/*
-	 * oifname != @bridges accept: egress (NAT'd in postrouting) and the host's own forwarding,
-	 * which the policy would accept anyway; said first, egress costs two lookups, not five,
-	 * and every rule below knows that the output is a tenant bridge.
-	 */
-	RULE(b, &forward, tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, true);
-	     tk_nft_verdict(R, NF_ACCEPT, NULL));
-	/* iifname @bridges counter drop: between tenants and between networks */
-	RULE(b, &forward, tk_nft_match_set(R, IIF, NULL, 0, &set_bridges, false); tk_nft_counter(R);
+	/* iifname @bridges oifname @bridges counter drop: between tenants and between networks */
+	RULE(b, &forward, tk_nft_match_set(R, IIF, NULL, 0, &set_bridges, false);
+	     tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false); tk_nft_counter(R);
 	     tk_nft_verdict(R, NF_DROP, NULL));
-	/* ct state established,related accept: replies to connections a container opened */
-	RULE(b, &forward, match_ct_established(R); tk_nft_verdict(R, NF_ACCEPT, NULL));
-	/* ct status dnat accept: a published port (ports_table) */
+	/* oifname @bridges ct state established,related accept */
+	RULE(b, &forward, tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false);
+	     match_ct_established(R); tk_nft_verdict(R, NF_ACCEPT, NULL));
+	/* oifname @bridges ct status dnat accept: a published port (ports_table) */
 	RULE(b, &forward, match_published(R));
-	/* counter drop: nothing from outside opens a connection to a tenant */
-	RULE(b, &forward, tk_nft_counter(R); tk_nft_verdict(R, NF_DROP, NULL));
+	/* oifname @bridges counter drop: nothing from outside opens a connection to a tenant */
+	RULE(b, &forward, tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false); tk_nft_counter(R);
+	     tk_nft_verdict(R, NF_DROP, NULL));
 
 	/* iifname @bridges jump tenant_in */
 	RULE(b, &input, tk_nft_match_set(R, IIF, NULL, 0, &set_bridges, false);
@@ -151,8 +134,7 @@ static const struct tk_nft_set
 	set_port_mac = { "port_mac", 12, NFPROTO_BRIDGE, { IFNAME, ETHER }, 2 },
 	set_port_ip4 = { "port_ip4", 13, NFPROTO_BRIDGE, { IFNAME, IPV4, ETHER }, 3 },
 	set_port_ip6 = { "port_ip6", 14, NFPROTO_BRIDGE, { IFNAME, IPV6, ETHER }, 3 },
-	set_ports6 = { "ports6", 15, NFPROTO_BRIDGE, { IFNAME }, 1 },
-	set_macs = { "macs", 16, NFPROTO_BRIDGE, { ETHER }, 1 };
+	set_ports6 = { "ports6", 15, NFPROTO_BRIDGE, { IFNAME }, 1 };
 
 static const struct tk_nft_chain prerouting = { "prerouting", NFPROTO_BRIDGE, "filter",
 						NF_BR_PRE_ROUTING, -300 },
@@ -207,47 +189,6 @@ static void bridge_na_chain(struct tk_nft_batch *b)
 	RULE(b, &na, tk_nft_counter(R); tk_nft_verdict(R, NF_DROP, NULL));
 }
 
-/*
- * The common case first, before the rules below look at the frame piece by piece.
- *
- * ether daddr @macs notrack: a frame addressed to a container's MAC is switched by the bridge
- * to that container and never routed, so conntrack has nothing to do for it; with br_netfilter
- * loaded it would otherwise look the frame up (and confirm a new entry) in the inet hooks on
- * every frame between two containers of a network.  Frames to the bridge's own MAC (routed,
- * NAT'd, to the host) and to MACs netd does not know stay tracked, so a stale or missing
- * element costs speed, never a NAT translation or a ct state.  Untracked frames still pass
- * every check below and, with br_netfilter, inet forward (where "bridge . bridge" in @links
- * accepts them).
- *
- * Then IPv4 from the port's own address and MAC, one lookup: an element of @port_ip4 implies
- * the port is in @ports and its MAC in @port_mac, so rules 1 to 3 below would accept it too.
- * Only UDP source port 67 (no DHCP server) must reach the rules below, so source port 67 of
- * any protocol, and non-first fragments (no transport header), go the long way.  IPv6 from
- * the port's own address likewise, except ICMPv6 (router advertisements, redirects and
- * neighbour advertisements have their own rules) and source port 547 (no DHCPv6 server).
- */
-static void bridge_fast_path(struct tk_nft_batch *b)
-{
-	static const struct tk_nft_field ether_daddr = { NFT_PAYLOAD_LL_HEADER, 0, 6 },
-					 sport = { TH, 0, 2 };
-	const struct tk_nft_field ip4_src[] = { ip4_saddr, ether_saddr },
-				  ip6_src[] = { ip6_saddr, ether_saddr };
-	const uint16_t dhcp4_server = htons(67), dhcp6_server = htons(547);
-	const uint8_t icmp6 = IPPROTO_ICMPV6;
-
-	RULE(b, &prerouting, tk_nft_match_set(R, 0, &ether_daddr, 1, &set_macs, false);
-	     tk_nft_notrack(R));
-	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IP);
-	     tk_nft_payload(R, &sport, NFT_REG32_00); tk_nft_cmp(R, NFT_CMP_NEQ, &dhcp4_server, 2);
-	     tk_nft_match_set(R, IIF, ip4_src, 2, &set_port_ip4, false);
-	     tk_nft_verdict(R, NF_ACCEPT, NULL));
-	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IPV6);
-	     tk_nft_meta(R, NFT_META_L4PROTO, NFT_REG32_00); tk_nft_cmp(R, NFT_CMP_NEQ, &icmp6, 1);
-	     tk_nft_payload(R, &sport, NFT_REG32_00); tk_nft_cmp(R, NFT_CMP_NEQ, &dhcp6_server, 2);
-	     tk_nft_match_set(R, IIF, ip6_src, 2, &set_port_ip6, false);
-	     tk_nft_verdict(R, NF_ACCEPT, NULL));
-}
-
 static void bridge_table(struct tk_nft_batch *b)
 {
 	static const struct tk_nft_field arp_spa_sha[] = { { NH, 14, 4 }, { NH, 8, 6 } },
@@ -267,11 +208,9 @@ static void bridge_table(struct tk_nft_batch *b)
 	tk_nft_batch_set_add(b, &set_port_ip4);
 	tk_nft_batch_set_add(b, &set_port_ip6);
 	tk_nft_batch_set_add(b, &set_ports6);
-	tk_nft_batch_set_add(b, &set_macs);
 	tk_nft_batch_chain_add(b, &prerouting);
 	tk_nft_batch_chain_add(b, &na);
 	bridge_na_chain(b);
-	bridge_fast_path(b);
 
 	/*
 	 * iifname "tkv*" iifname != @ports counter drop: a tenantkit veth whose endpoint is gone
@@ -417,8 +356,7 @@ static int endpoint_elements(struct tk_nft_batch *b, const struct endpoint *e, b
 	int r;
 
 	if ((r = tk_nft_batch_element(b, &set_ports, add, port, err)) < 0 ||
-	    (r = tk_nft_batch_element(b, &set_port_mac, add, port, err)) < 0 ||
-	    (r = tk_nft_batch_element(b, &set_macs, add, &port[1], err)) < 0)
+	    (r = tk_nft_batch_element(b, &set_port_mac, add, port, err)) < 0)
 		return r;
 	if (e->has4 && (r = tk_nft_batch_element(b, &set_port_ip4, add, ip4, err)) < 0)
 		return r;
