@@ -39,8 +39,10 @@ build_and_test() { # build dir, meson setup options...
 		meson setup "$dir" "$@" || return 1
 	fi
 	ninja -C "$dir" || return 1
+	local scale=()
+	[[ " $* " == *"b_sanitize"* ]] || scale=(--suite scale)
 	meson test -C "$dir" --suite unit --suite docs --suite scripts --suite integration \
-		--suite e2e --print-errorlogs --num-processes 2 --timeout-multiplier 3
+		"${scale[@]}" --suite e2e --print-errorlogs --num-processes 2 --timeout-multiplier 3
 	return 0
 }
 
