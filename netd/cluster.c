@@ -37,6 +37,7 @@
 struct cluster_event {
 	bool deleted;
 	char *key, *value;
+	int64_t rev; /* the key's mod revision (of the delete for a delete) */
 	struct cluster_event *next;
 };
 
@@ -201,7 +202,8 @@ static void *keeper_thread(void *userdata)
 
 /* ---- the watch ---- */
 
-static void queue_event(struct cluster *cl, bool deleted, const char *key, const char *value)
+static void queue_event(struct cluster *cl, bool deleted, const char *key, const char *value,
+			int64_t rev)
 {
 	struct cluster_event *ev = calloc(1, sizeof(*ev));
 	uint64_t one = 1;
@@ -214,6 +216,7 @@ static void queue_event(struct cluster *cl, bool deleted, const char *key, const
 		return;
 	}
 	ev->deleted = deleted;
+	ev->rev = rev;
 	pthread_mutex_lock(&cl->lock);
 	if (cl->last)
 		cl->last->next = ev;
@@ -226,7 +229,8 @@ static void queue_event(struct cluster *cl, bool deleted, const char *key, const
 
 static int on_watch_event(const struct tk_etcd_event *ev, void *userdata)
 {
-	queue_event(userdata, ev->deleted, ev->kv.key, ev->deleted ? ev->prev.value : ev->kv.value);
+	queue_event(userdata, ev->deleted, ev->kv.key, ev->deleted ? ev->prev.value : ev->kv.value,
+		    ev->kv.mod_revision);
 	return 0;
 }
 
@@ -238,10 +242,10 @@ static int list_all(struct cluster *cl, struct tk_etcd *e, int64_t *ret_revision
 
 	if ((r = tk_etcd_get(e, PREFIX, true, &kvs, err)) < 0)
 		return r;
-	queue_event(cl, false, "", "begin");
+	queue_event(cl, false, "", "begin", 0);
 	for (size_t i = 0; i < kvs.n; i++)
-		queue_event(cl, false, kvs.kv[i].key, kvs.kv[i].value);
-	queue_event(cl, false, "", "end");
+		queue_event(cl, false, kvs.kv[i].key, kvs.kv[i].value, kvs.kv[i].mod_revision);
+	queue_event(cl, false, "", "end", 0);
 	*ret_revision = kvs.revision;
 	tk_etcd_kvs_done(&kvs);
 	return 0;
@@ -426,7 +430,11 @@ static void apply(struct manager *m, const struct cluster_event *ev, json_t *lis
 	else if (strcmp(kind, "networks") == 0 && !strchr(slash + 1, '/')) {
 		note_vni(slash + 1, ev->value, ev->deleted);
 		apply_network(m, slash + 1, ev->value, ev->deleted);
-	} else if (strcmp(kind, "hosts") == 0 && ev->deleted)
+		if (ev->deleted)
+			cluster_blocks_forget(slash + 1);
+	} else if (strcmp(kind, "blocks") == 0)
+		cluster_blocks_event(m, ev->key, ev->value, ev->deleted, ev->rev);
+	else if (strcmp(kind, "hosts") == 0 && ev->deleted)
 		log_info("cluster: host '%s' left (its lease ended)", slash + 1);
 	else if (strcmp(kind, "hosts") == 0)
 		log_debug("cluster: host '%s' is up", slash + 1);
@@ -471,6 +479,7 @@ static void apply_list(struct manager *m, struct cluster_event *evs)
 {
 	_cleanup_(json_decrefp) json_t *listed = json_object();
 
+	cluster_blocks_listed(m, true);
 	for (int pass = 0; pass < 2; pass++)
 		for (struct cluster_event *ev = evs; ev && ev->key[0]; ev = ev->next) {
 			bool tenant =
@@ -478,6 +487,7 @@ static void apply_list(struct manager *m, struct cluster_event *evs)
 			if ((pass == 0) == tenant)
 				apply(m, ev, listed);
 		}
+	cluster_blocks_listed(m, false);
 	if (listed)
 		prune(m, listed);
 }
@@ -537,7 +547,39 @@ void cluster_run(struct manager *m)
 	}
 	free_events(evs);
 	cluster_usage_sync(m);
+	cluster_blocks_sync(m);
 	tk_server_state_unlock();
+}
+
+struct tk_etcd *cluster_etcd(struct manager *m)
+{
+	return cluster_of(m)->etcd;
+}
+
+const char *cluster_host(struct manager *m)
+{
+	return cluster_of(m)->cfg.host;
+}
+
+int64_t cluster_lease(struct manager *m)
+{
+	struct cluster *cl = cluster_of(m);
+	int64_t lease;
+
+	pthread_mutex_lock(&cl->lock);
+	lease = cl->lease;
+	pthread_mutex_unlock(&cl->lock);
+	return lease;
+}
+
+void cluster_health(struct manager *m, int r, const tk_err *err)
+{
+	set_health(cluster_of(m), r, err);
+}
+
+bool cluster_network(struct manager *m, const char *name)
+{
+	return cluster_of(m) && seen_get(m, "network", name);
 }
 
 int cluster_fd(struct manager *m)
@@ -815,8 +857,9 @@ static int unpublish_network(struct manager *m, struct network *n, tk_err *err)
 {
 	struct cluster *cl = cluster_of(m);
 	char nkey[512], ukey[512], ikey[512], s4[512], s6[512], vkey[512], buf[TK_PREFIX_STRLEN];
+	char bkey[512], rkey[512];
 	json_t *vni = json_object_get(vnis, n->name);
-	struct tk_etcd_op ops[5];
+	struct tk_etcd_op ops[7];
 	struct tk_etcd_kvs kvs = {};
 	size_t no = 0;
 	bool ok;
@@ -837,6 +880,11 @@ static int unpublish_network(struct manager *m, struct network *n, tk_err *err)
 		ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_DELETE, .key = s4 };
 	if (n->has6)
 		ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_DELETE, .key = s6 };
+	/* No host has endpoints on it (the compare): its address blocks and records go too. */
+	snprintf(bkey, sizeof(bkey), PREFIX "blocks/%s/", n->name);
+	snprintf(rkey, sizeof(rkey), PREFIX "reserved/%s/", n->name);
+	ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_DELETE, .key = bkey, .prefix = true };
+	ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_DELETE, .key = rkey, .prefix = true };
 	{
 		const struct tk_etcd_cmp cmp = { .key = ukey,
 						 .prefix = true,
@@ -863,6 +911,7 @@ static int unpublish_network(struct manager *m, struct network *n, tk_err *err)
 				  n->name, hosts);
 	}
 	note_vni(n->name, NULL, true);
+	cluster_blocks_forget(n->name);
 	(void)seen_set(m, "network", n->name, false);
 	return 0;
 }
@@ -913,16 +962,38 @@ static void add_vni(json_t *net)
 	json_object_set(net, "vni", vni ? vni : json_null());
 }
 
+/* The address blocks a host holds: ["<network> <block>", ...]. */
+static json_t *host_blocks(const struct tk_etcd_kvs *blocks, const char *host)
+{
+	json_t *list = json_array();
+
+	for (size_t i = 0; i < blocks->n && list; i++) {
+		_cleanup_(json_decrefp) json_t *v = json_loads(blocks->kv[i].value, 0, NULL);
+		const char *h = json_string_value(json_object_get(v, "host"));
+		char item[512], *slash;
+
+		if (!h || strcmp(h, host) != 0)
+			continue;
+		snprintf(item, sizeof(item), "%s", blocks->kv[i].key + strlen(PREFIX "blocks/"));
+		if ((slash = strchr(item, '/')))
+			*slash = ' ';
+		json_array_append_new(list, json_string(item));
+	}
+	return list;
+}
+
 static json_t *hosts_json(struct manager *m, tk_err *err, int *ret)
 {
 	struct cluster *cl = cluster_of(m);
-	struct tk_etcd_kvs members = {}, live = {};
+	struct tk_etcd_kvs members = {}, live = {}, blocks = {};
 	json_t *list = json_array();
 
 	if ((*ret = tk_etcd_get(cl->etcd, PREFIX "members/", true, &members, err)) < 0 ||
-	    (*ret = tk_etcd_get(cl->etcd, PREFIX "hosts/", true, &live, err)) < 0) {
+	    (*ret = tk_etcd_get(cl->etcd, PREFIX "hosts/", true, &live, err)) < 0 ||
+	    (*ret = tk_etcd_get(cl->etcd, PREFIX "blocks/", true, &blocks, err)) < 0) {
 		set_health(cl, *ret, err);
 		tk_etcd_kvs_done(&members);
+		tk_etcd_kvs_done(&live);
 		json_decref(list);
 		return NULL;
 	}
@@ -940,15 +1011,17 @@ static json_t *hosts_json(struct manager *m, tk_err *err, int *ret)
 				if (tk_etcd_lease_ttl(cl->etcd, live.kv[j].lease, &ttl, NULL) < 0)
 					ttl = -1;
 			}
-		h = json_pack("{s:s, s:o, s:s, s:o, s:b}", "name", name, "underlay",
+		h = json_pack("{s:s, s:o, s:s, s:o, s:b, s:o}", "name", name, "underlay",
 			      json_incref(json_object_get(v, "underlay")) ?: json_null(), "state",
 			      up ? "up" : "down", "lease_ttl",
 			      ttl >= 0 ? json_integer(ttl) : json_null(), "self",
-			      strcmp(name, cl->cfg.host) == 0);
+			      strcmp(name, cl->cfg.host) == 0, "blocks",
+			      host_blocks(&blocks, name));
 		json_array_append_new(list, h);
 	}
 	tk_etcd_kvs_done(&members);
 	tk_etcd_kvs_done(&live);
+	tk_etcd_kvs_done(&blocks);
 	return list;
 }
 
@@ -966,6 +1039,8 @@ json_t *cluster_status_json(struct manager *m)
 		      cl->error[0] ? json_string(cl->error) : json_null(), "last_contact",
 		      cl->last_ok ? json_integer(cl->last_ok) : json_null());
 	pthread_mutex_unlock(&cl->lock);
+	if (o)
+		json_object_set_new(o, "blocks", cluster_blocks_json(m));
 	return o;
 }
 
@@ -1100,8 +1175,10 @@ json_t *cluster_dispatch(struct manager *m, const struct tk_caller *c, json_t *r
 
 		json_array_foreach(json_object_get(result, "networks"), i, net) add_vni(net);
 	}
-	if (strncmp(op, "endpoint.", 9) == 0)
+	if (strncmp(op, "endpoint.", 9) == 0) {
 		cluster_usage_sync(m);
+		cluster_blocks_sync(m);
+	}
 	return reply;
 }
 
@@ -1194,4 +1271,5 @@ void cluster_close(struct manager *m)
 	m->cluster = NULL;
 	json_decref(vnis);
 	vnis = NULL;
+	cluster_blocks_free();
 }

@@ -108,7 +108,8 @@ int endpoint_open_netns(const struct tk_caller *c, const char *path, int *ret_fd
 }
 
 /* Static requests: "10.200.0.7" or "10.200.0.7/24"; the length, if given, must match. */
-static int reserve_static(struct endpoint *e, const char *s, tk_err *err)
+static int reserve_static(struct manager *m, bool cluster, struct endpoint *e, const char *s,
+			  tk_err *err)
 {
 	struct network *n = e->network;
 	struct tk_prefix p;
@@ -133,6 +134,9 @@ static int reserve_static(struct endpoint *e, const char *s, tk_err *err)
 	    !tk_prefix_contains(v4 ? &n->subnet4 : &n->subnet6, &p.addr))
 		return tk_err_set(err, -EADDRNOTAVAIL, "address '%s' is not in network '%s'", s,
 				  n->name);
+	/* cluster: only from the blocks this host holds (cluster-blocks.c) */
+	if (cluster && (r = cluster_blocks_static(m, n, &p.addr, err)) < 0)
+		return r;
 	if ((r = tk_ipam_pool_reserve(v4 ? n->pool4 : n->pool6, &p.addr, err)) < 0)
 		return tk_err_wrap(err, r, "requested address '%s'", s);
 	if (v4) {
@@ -153,21 +157,26 @@ static void release_addresses(const struct endpoint *e)
 		tk_ipam_pool_release(e->network->pool6, &e->ip6);
 }
 
-static int assign_addresses(struct endpoint *e, const char *const *ips, tk_err *err)
+static int assign_addresses(struct manager *m, struct endpoint *e, const char *const *ips,
+			    tk_err *err)
 {
 	struct network *n = e->network;
+	/* A network of the cluster hands out addresses of this host's own blocks only. */
+	bool cluster = m->cluster && cluster_network(m, n->name);
 	int r = 0;
 
 	for (size_t i = 0; ips && ips[i]; i++)
-		if ((r = reserve_static(e, ips[i], err)) < 0)
+		if ((r = reserve_static(m, cluster, e, ips[i], err)) < 0)
 			goto fail;
 	if (n->has4 && !e->has4) {
-		if ((r = tk_ipam_pool_alloc(n->pool4, &e->ip4, err)) < 0)
+		if ((r = cluster ? cluster_blocks_alloc(m, n, AF_INET, &e->ip4, err)
+				 : tk_ipam_pool_alloc(n->pool4, &e->ip4, err)) < 0)
 			goto fail;
 		e->has4 = true;
 	}
 	if (n->has6 && !e->has6) {
-		if ((r = tk_ipam_pool_alloc(n->pool6, &e->ip6, err)) < 0)
+		if ((r = cluster ? cluster_blocks_alloc(m, n, AF_INET6, &e->ip6, err)
+				 : tk_ipam_pool_alloc(n->pool6, &e->ip6, err)) < 0)
 			goto fail;
 		e->has6 = true;
 	}
@@ -398,7 +407,7 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 	} else if (!p->lease && (r = endpoint_open_netns(c, p->netns, &netns_fd, err)) < 0) {
 		return r;
 	}
-	if ((r = assign_addresses(e, p->ips, err)) < 0)
+	if ((r = assign_addresses(m, e, p->ips, err)) < 0)
 		return r;
 	if (p->ports && p->ports->n > 0 &&
 	    ((r = ports_check(m, c, e, p->ports, err)) < 0 ||

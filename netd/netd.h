@@ -304,6 +304,31 @@ void cluster_run(struct manager *m);
 /* Withdraws the usage keys of networks this host no longer has endpoints on. */
 void cluster_usage_sync(struct manager *m);
 json_t *cluster_status_json(struct manager *m);
+/* For cluster-blocks.c: the loop thread's etcd handle, this host, its lease (0: none now). */
+struct tk_etcd *cluster_etcd(struct manager *m);
+const char *cluster_host(struct manager *m);
+int64_t cluster_lease(struct manager *m);
+void cluster_health(struct manager *m, int r, const tk_err *err);
+/* A network of the cluster (not one made before cluster mode, which stays this host's own). */
+bool cluster_network(struct manager *m, const char *name);
+
+/*
+ * cluster-blocks.c: per-host address blocks of cluster networks (docs/cluster.md, "Address
+ * blocks").  alloc hands out an address from this host's own blocks, claiming a block or
+ * publishing more of one through etcd only when they are used up; static checks a requested
+ * address against them.  The rest keeps the cache in step with the watch and etcd.
+ */
+int cluster_blocks_alloc(struct manager *m, struct network *n, int family, struct tk_addr *ret,
+			 tk_err *err);
+int cluster_blocks_static(struct manager *m, struct network *n, const struct tk_addr *a,
+			  tk_err *err);
+void cluster_blocks_event(struct manager *m, const char *key, const char *value, bool deleted,
+			  int64_t rev);
+void cluster_blocks_listed(struct manager *m, bool begin);
+void cluster_blocks_sync(struct manager *m);
+void cluster_blocks_forget(const char *network);
+json_t *cluster_blocks_json(struct manager *m);
+void cluster_blocks_free(void);
 
 /* docker.c: Docker's NetworkDriver and IpamDriver plugin APIs on their own socket */
 struct docker;

@@ -45,7 +45,7 @@ static const struct cli_column endpoint_cols[] = {
 
 static const struct cli_column host_cols[] = {
 	{ "NAME", "name" },	      { "UNDERLAY", "underlay" }, { "STATE", "state" },
-	{ "LEASE-TTL", "lease_ttl" }, { "SELF", "self" },
+	{ "LEASE-TTL", "lease_ttl" }, { "SELF", "self" },	  { "BLOCKS", "blocks" },
 };
 
 static void human_hosts(json_t *r)

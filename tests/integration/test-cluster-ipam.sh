@@ -1,0 +1,130 @@
+#!/bin/bash
+# netd --cluster, per-host address blocks (docs/cluster.md, "Address blocks"): each host claims
+# /26 blocks of a network's subnet and hands out addresses of its own blocks only; a killed
+# host's blocks leave every other host's view within 3 TTL and its free space is reused, never
+# its addresses in use; a returning host claims its block back where still free and keeps its
+# addresses where not; with etcd down a host goes on from its blocks and fails clearly once it
+# needs a new one, and works again when etcd returns.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/cluster-lib.sh"
+
+leases() { # leases N NETWORK ID-PREFIX COUNT [PARALLEL]: lines "id address"
+	local n=$1
+	shift
+	"$TK_PYTHON" "$TK_SOURCE_DIR/tests/integration/cluster-leases.py" "$TK_TMP/h$n/netd.sock" "$@"
+}
+blocks_of() { # blocks_of N HOST: the blocks hN's view of the cluster says HOST holds
+	on "$1" --json list hosts | jq -r --arg h "$2" '.hosts[] | select(.name == $h) | .blocks | join(",")'
+}
+in_block() { # in_block ADDRESS "net a.b.c.d-len,...": the address lies in one of the blocks
+	"$TK_PYTHON" -c 'import ipaddress, sys
+a = ipaddress.ip_address(sys.argv[1])
+sys.exit(0 if any(a in ipaddress.ip_network(b.split(" ")[1].replace("-", "/"))
+                  for b in sys.argv[2].split(",") if b) else 1)' "$1" "$2"
+}
+audit() { # audit HOSTS...: cluster-audit.py over the hosts' endpoint lists
+	local args=() n
+	for n in "$@"; do
+		on "$n" --json list endpoints >"$TK_TMP/ep$n.json" && args+=("h$n=$TK_TMP/ep$n.json")
+	done
+	"$TK_PYTHON" "$TK_SOURCE_DIR/tests/integration/cluster-audit.py" "$ETCD_URL" "${args[@]}"
+}
+
+etcd_start
+chmod 0755 "$TK_TMP"
+for n in 1 2 3; do host_add "$n"; done
+for n in 1 2 3; do host_start "$n"; done
+
+expect_ok "create tenant acme" on 1 create tenant acme
+# A /24: four /26 blocks, so the hosts run out and must reuse a dead host's block.
+expect_ok "create tenant-net web (10.50.0.0/24)" on 1 create tenant-net web --tenant acme --subnet 10.50.0.0/24
+expect_ok "create tenant-net db (10.51.0.0/24, IPv6 too)" on 1 create tenant-net db --tenant acme --subnet 10.51.0.0/24 --ipv6
+for n in 2 3; do wait_for "db reaches h$n" 5 on "$n" inspect network db; done
+expect_eq "a network without endpoints holds no block" "" "$(blocks_of 1 h1)"
+
+# --- blocks per host, addresses inside them ---
+for n in 1 2 3; do
+	leases "$n" web "w$n" 3 3 >"$TK_TMP/w$n" || not_ok "leases on h$n: $(cat "$TK_TMP/w$n")"
+done
+for n in 1 2 3; do
+	b=$(blocks_of 1 "h$n")
+	[[ $b =~ ^web\ 10\.50\.0\.(0|64|128|192)-26$ ]] && ok "h$n holds one /26 of web: $b" ||
+		not_ok "h$n's blocks: '$b'"
+	while read -r _ a; do
+		in_block "$a" "$b" || not_ok "h$n handed out $a outside its block $b"
+	done <"$TK_TMP/w$n"
+done
+expect_eq "three hosts, three different blocks" 3 \
+	"$(for n in 1 2 3; do blocks_of 2 "h$n"; echo; done | sort -u | grep -c .)"
+expect_eq "9 addresses, no duplicate" 9 "$(cat "$TK_TMP"/w[123] | awk '{print $2}' | sort -u | wc -l)"
+# A real container attach takes the same path.
+ip netns add c2 && ip -n c2 link set lo up
+expect_ok "attach a container to web on h2" on 2 attach web c2 /run/netns/c2
+a=$(ip -n c2 -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1)
+in_block "$a" "$(blocks_of 2 h2)" && ok "the container's $a lies in h2's block" ||
+	not_ok "container address '$a' vs h2's blocks $(blocks_of 2 h2)"
+out=$(on 1 --json status | jq -c '[.cluster.blocks[] | select(.network == "web") | .held, .used]')
+expect_eq "status shows h1's block: held, 3 used" "[true,3]" "$out"
+on 1 list hosts | grep -q "^h2 .* web 10.50.0" && ok "list hosts prints blocks" || not_ok "$(on 1 list hosts)"
+# A requested address must lie in a block this host holds.
+h2b=$(blocks_of 1 h2 | cut -d' ' -f2 | cut -d- -f1)
+reply=$(tk_call "$TK_TMP/h1/netd.sock" endpoint.add "{\"network\":\"web\",\"container_id\":\"static1\",\"ifname\":\"eth0\",\"lease\":true,\"ips\":[\"${h2b%.*}.$((${h2b##*.} + 40))\"]}")
+grep -q "not in a block host 'h1' holds" <<<"$reply" && ok "a static address in h2's block is refused on h1" ||
+	not_ok "static address on h1: $reply"
+expect_ok "audit: no duplicate, every address in its host's record" audit 1 2 3
+
+# --- host death: blocks leave, addresses in use stay taken ---
+h2_block=$(blocks_of 1 h2)
+h3_block=$(blocks_of 1 h3)
+host_kill 2
+host_kill 3
+start=$(date +%s)
+wait_for "the killed hosts' blocks leave h1's view within 3 TTL" $((3 * TTL)) \
+	bash -c "[ -z \"\$(TK_NETD_SOCKET=$TK_TMP/h1/netd.sock $NETCTL --json list hosts | jq -r '.hosts[] | select(.name != \"h1\") | .blocks[]')\" ]"
+echo "# blocks of h2, h3 gone after $(($(date +%s) - start)) s"
+# h2 returns to a block nobody took: it holds it again and goes on from it.
+host_start 2
+wait_for "h2 claims its block back on return" 5 bash -c "[ \"\$(TK_NETD_SOCKET=$TK_TMP/h1/netd.sock $NETCTL --json list hosts | jq -r '.hosts[] | select(.name == \"h2\") | .blocks | join(\",\")')\" = \"$h2_block\" ]"
+leases 2 web w2b 2 >"$TK_TMP/w2b" && ok "h2 leases again after return" || not_ok "$(cat "$TK_TMP/w2b")"
+while read -r _ a; do in_block "$a" "$h2_block" || not_ok "h2's new $a not in $h2_block"; done <"$TK_TMP/w2b"
+# h1 fills web: its own block, the free one, then dead h3's, all but h3's addresses.
+leases 1 web fill 250 4 >"$TK_TMP/fill"
+grep -q "no free IPv4 address block left" "$TK_TMP/fill" && ok "web exhausted with a clear error" ||
+	not_ok "filling web: $(grep ERR "$TK_TMP/fill" | head -2)"
+got=$(grep -vc '^ERR' "$TK_TMP/fill")
+expect_eq "h1 now holds web's other three blocks" 3 "$(blocks_of 1 h1 | tr , '\n' | grep -c .)"
+dups=$(cat "$TK_TMP"/w[123] "$TK_TMP/w2b" "$TK_TMP/fill" | grep -v '^ERR' | awk '{print $2}' | sort | uniq -d)
+expect_eq "h1 got $got addresses, none of them one that dead h3 (or h2) uses" "" "$dups"
+n_h3=$(grep -v '^ERR' "$TK_TMP/fill" | awk '{print $2}' | while read -r a; do in_block "$a" "$h3_block" && echo x; done | wc -l)
+[ "$n_h3" -gt 0 ] && ok "h1 reused $n_h3 free addresses of dead h3's block" || not_ok "h1 used none of $h3_block"
+# h3 returns: its block is h1's now; it keeps its three addresses and holds no block.
+host_start 3
+wait_for "returning h3 shrinks its record of h1's block to its 3 addresses" 5 \
+	bash -c "TK_NETD_SOCKET=$TK_TMP/h3/netd.sock $NETCTL --json status | jq -e '.cluster.blocks[] | select(.network == \"web\" and .held == false and .used == 3 and .published == 3)'"
+expect_eq "h3 kept its addresses" "$(awk '{print $2}' "$TK_TMP/w3" | sort | tr '\n' ' ')" \
+	"$(on 3 --json list endpoints | jq -r '.endpoints[] | select(.network == "web") | .ips[0].address' | cut -d/ -f1 | sort | tr '\n' ' ')"
+expect_ok "audit after death and return" audit 1 2 3
+
+# --- etcd down: the host goes on from its blocks, fails clearly for a new one ---
+out=$(leases 1 db d0 1) || not_ok "a first lease on db: $out"
+kill -9 "$ETCD_PID"
+wait "$ETCD_PID" 2>/dev/null
+# h1 published 16 addresses of its db block (one used): 15 more work without etcd.
+leases 1 db d1 15 >"$TK_TMP/d1" && ok "etcd down: 15 attaches from h1's published block addresses work" ||
+	not_ok "etcd down: $(grep ERR "$TK_TMP/d1" | head -1)"
+out=$(leases 1 db d2 1)
+grep -q '"code": 11,' <<<"$out" && grep -q "needs etcd.*try again later" <<<"$out" &&
+	ok "etcd down: the attach needing more fails clearly (EAGAIN, CNI 11): $out" || not_ok "etcd down: $out"
+etcd_start
+wait_for "etcd back: the attach works again" 10 leases 1 db d3 1
+expect_ok "final audit" audit 1 2 3
+
+for n in "${!PIDS[@]}"; do
+	kill -TERM "${PIDS[$n]}"
+	wait "${PIDS[$n]}" || not_ok "netd of h$n exited with $? on SIGTERM: $(tail -5 "$TK_TMP/h$n.log")"
+	unset "PIDS[$n]"
+done
+if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TK_TMP"/h*.log; then
+	not_ok "sanitizer report in a host's log"
+fi
+tk_done
