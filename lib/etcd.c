@@ -633,15 +633,42 @@ int tk_etcd_txn(struct tk_etcd *e, const struct tk_etcd_cmp *cmp, size_t n_cmp,
 	return 0;
 }
 
+/*
+ * The lease requests share one shape: {"<arg>": n} to path, then one integer field of the answer
+ * (of its "result" for the keepalive stream); field NULL: none.  ret_resp (may be NULL) keeps
+ * the answer.
+ */
+static int lease_call(struct tk_etcd *e, const char *path, const char *arg, int64_t n,
+		      const char *field, int64_t *ret, json_t **ret_resp, tk_err *err)
+{
+	_cleanup_(json_decrefp) json_t *req = json_pack("{s:o}", arg, int64_json(n));
+	_cleanup_(json_decrefp) json_t *resp = NULL;
+	json_t *o;
+	int r;
+
+	if (!req)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if ((r = call(e, path, req, &resp, err)) < 0)
+		return r;
+	o = resp;
+	/* A single-object body is one request on the stream: one {"result":...} line, then EOF. */
+	if (strcmp(path, "/v3/lease/keepalive") == 0 &&
+	    !json_is_object(o = json_object_get(resp, "result")))
+		return tk_err_set(err, -EPROTO, "etcd: not a keepalive answer");
+	if (field && (r = tk_etcd_json_int(o, field, ret, err)) < 0)
+		return r;
+	if (ret_resp)
+		*ret_resp = TAKE_PTR(resp);
+	return 0;
+}
+
 int tk_etcd_lease_grant(struct tk_etcd *e, int64_t ttl, int64_t *ret_id, tk_err *err)
 {
-	_cleanup_(json_decrefp) json_t *req = json_pack("{s:o}", "TTL", int64_json(ttl));
 	_cleanup_(json_decrefp) json_t *resp = NULL;
 	int64_t id;
 	int r;
 
-	if ((r = call(e, "/v3/lease/grant", req, &resp, err)) < 0 ||
-	    (r = tk_etcd_json_int(resp, "ID", &id, err)) < 0)
+	if ((r = lease_call(e, "/v3/lease/grant", "TTL", ttl, "ID", &id, &resp, err)) < 0)
 		return r;
 	if (id == 0)
 		return tk_err_set(err, -EPROTO, "etcd granted no lease: %s",
@@ -652,17 +679,11 @@ int tk_etcd_lease_grant(struct tk_etcd *e, int64_t ttl, int64_t *ret_id, tk_err 
 
 int tk_etcd_lease_keepalive(struct tk_etcd *e, int64_t id, int64_t *ret_ttl, tk_err *err)
 {
-	_cleanup_(json_decrefp) json_t *req = json_pack("{s:o}", "ID", int64_json(id));
-	_cleanup_(json_decrefp) json_t *resp = NULL;
 	int64_t ttl;
 	int r;
 
-	/* A single-object body is one request on the stream: one {"result":...} line, then EOF. */
-	if ((r = call(e, "/v3/lease/keepalive", req, &resp, err)) < 0 ||
-	    (r = tk_etcd_json_int(json_object_get(resp, "result"), "TTL", &ttl, err)) < 0)
+	if ((r = lease_call(e, "/v3/lease/keepalive", "ID", id, "TTL", &ttl, NULL, err)) < 0)
 		return r;
-	if (!json_is_object(json_object_get(resp, "result")))
-		return tk_err_set(err, -EPROTO, "etcd: not a keepalive answer");
 	if (ttl <= 0)
 		return tk_err_set(err, -ENOENT,
 				  "etcd lease %" PRIx64 " is gone (expired or revoked)",
@@ -674,13 +695,10 @@ int tk_etcd_lease_keepalive(struct tk_etcd *e, int64_t id, int64_t *ret_ttl, tk_
 
 int tk_etcd_lease_ttl(struct tk_etcd *e, int64_t id, int64_t *ret_ttl, tk_err *err)
 {
-	_cleanup_(json_decrefp) json_t *req = json_pack("{s:o}", "ID", int64_json(id));
-	_cleanup_(json_decrefp) json_t *resp = NULL;
 	int64_t ttl;
 	int r;
 
-	if ((r = call(e, "/v3/lease/timetolive", req, &resp, err)) < 0 ||
-	    (r = tk_etcd_json_int(resp, "TTL", &ttl, err)) < 0)
+	if ((r = lease_call(e, "/v3/lease/timetolive", "ID", id, "TTL", &ttl, NULL, err)) < 0)
 		return r;
 	if (ttl < 0)
 		return tk_err_set(err, -ENOENT, "etcd lease %" PRIx64 " is gone", (uint64_t)id);
@@ -690,10 +708,7 @@ int tk_etcd_lease_ttl(struct tk_etcd *e, int64_t id, int64_t *ret_ttl, tk_err *e
 
 int tk_etcd_lease_revoke(struct tk_etcd *e, int64_t id, tk_err *err)
 {
-	_cleanup_(json_decrefp) json_t *req = json_pack("{s:o}", "ID", int64_json(id));
-	_cleanup_(json_decrefp) json_t *resp = NULL;
-
-	return call(e, "/v3/lease/revoke", req, &resp, err);
+	return lease_call(e, "/v3/lease/revoke", "ID", id, NULL, NULL, NULL, err);
 }
 
 static int parse_event(json_t *o, struct tk_etcd_event *ev, tk_err *err)
