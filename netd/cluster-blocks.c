@@ -611,6 +611,9 @@ static int grow(struct manager *m, struct network *n, int family, tk_err *err)
 		if ((r = extend(m, b, lowest(f, HEADROOM), err)) != 0)
 			return r;
 	}
+	if (tries >= CLAIM_TRIES)
+		return tk_err_set(err, -EAGAIN, "other hosts took the %u blocks tried first",
+				  CLAIM_TRIES);
 	return 0;
 }
 
