@@ -115,6 +115,11 @@ leases 1 db d1 15 >"$TK_TMP/d1" && ok "etcd down: 15 attaches from h1's publishe
 out=$(leases 1 db d2 1)
 grep -q '"code": 11,' <<<"$out" && grep -q "needs etcd.*try again later" <<<"$out" &&
 	ok "etcd down: the attach needing more fails clearly (EAGAIN, CNI 11): $out" || not_ok "etcd down: $out"
+out=$(jq -nc --arg s "$TK_TMP/h1/netd.sock" '{cniVersion: "1.0.0", name: "db", type: "bridge",
+	ipam: {type: "tenant-ipam", tenant: "acme", network: "db", socket: $s}}' |
+	env -i CNI_COMMAND=ADD CNI_CONTAINERID=cni1 CNI_NETNS=/run/netns/c2 CNI_IFNAME=eth0 \
+		"$TK_BUILD_DIR/cni-plugins/tenant-ipam")
+expect_eq "etcd down: tenant-ipam's ADD fails with CNI code 11 (try again later): $out" 11 "$(jq -r .code <<<"$out")"
 etcd_start
 wait_for "etcd back: the attach works again" 10 leases 1 db d3 1
 expect_ok "final audit" audit 1 2 3
