@@ -62,7 +62,6 @@ struct cnet {
 static struct cblock *blocks;
 static struct cnet *loaded;
 static unsigned list_gen;
-static bool listing;
 
 void cluster_blocks_free(void)
 {
@@ -693,8 +692,8 @@ void cluster_blocks_event(struct manager *m, const char *key, const char *value,
 	    !(b = find(net, &p, !deleted)))
 		return;
 	b->seen = list_gen;
-	if (rev <= b->rev && !listing)
-		return; /* from before this host's own txn on it */
+	if (rev <= b->rev)
+		return; /* from before this host's own txn on it (a list may be older too) */
 	if (deleted) {
 		if (b->owned)
 			log_warning("cluster: block %s of network '%s' was removed (lease expired?)",
@@ -715,10 +714,8 @@ void cluster_blocks_listed(struct manager *m, bool begin)
 	(void)m;
 	if (begin) {
 		list_gen++;
-		listing = true;
 		return;
 	}
-	listing = false;
 	for (struct cblock *b = blocks; b; b = b->next)
 		if (b->seen != list_gen && b->owner[0] && !b->owned)
 			b->owner[0] = '\0'; /* a held one is checked by every txn on it */

@@ -42,6 +42,7 @@ expect_ok "create tenant-net db (10.51.0.0/24, IPv6 too)" on 1 create tenant-net
 for n in 2 3; do wait_for "db reaches h$n" 5 on "$n" inspect network db; done
 expect_eq "a network without endpoints holds no block" "" "$(blocks_of 1 h1)"
 
+echo "# ${SECONDS} s"
 # --- blocks per host, addresses inside them ---
 for n in 1 2 3; do
 	leases "$n" web "w$n" 3 3 >"$TK_TMP/w$n" || not_ok "leases on h$n: $(cat "$TK_TMP/w$n")"
@@ -73,6 +74,7 @@ grep -q "not in a block host 'h1' holds" <<<"$reply" && ok "a static address in 
 	not_ok "static address on h1: $reply"
 expect_ok "audit: no duplicate, every address in its host's record" audit 1 2 3
 
+echo "# ${SECONDS} s"
 # --- host death: blocks leave, addresses in use stay taken ---
 h2_block=$(blocks_of 1 h2)
 h3_block=$(blocks_of 1 h3)
@@ -105,6 +107,7 @@ expect_eq "h3 kept its addresses" "$(awk '{print $2}' "$TK_TMP/w3" | sort | tr '
 	"$(on 3 --json list endpoints | jq -r '.endpoints[] | select(.network == "web") | .ips[0].address' | cut -d/ -f1 | sort | tr '\n' ' ')"
 expect_ok "audit after death and return" audit 1 2 3
 
+echo "# ${SECONDS} s"
 # --- etcd down: the host goes on from its blocks, fails clearly for a new one ---
 out=$(leases 1 db d0 1) || not_ok "a first lease on db: $out"
 kill -9 "$ETCD_PID"
@@ -122,8 +125,20 @@ out=$(jq -nc --arg s "$TK_TMP/h1/netd.sock" '{cniVersion: "1.0.0", name: "db", t
 expect_eq "etcd down: tenant-ipam's ADD fails with CNI code 11 (try again later): $out" 11 "$(jq -r .code <<<"$out")"
 etcd_start
 wait_for "etcd back: the attach works again" 10 leases 1 db d3 1
+echo "# ${SECONDS} s"
+# Releases: a host's blocks of a network go with its last endpoint there, and a record of a
+# block another host holds goes with the last address in use.
+for id in $(awk '{print $1}' "$TK_TMP/w2" "$TK_TMP/w2b") c2; do
+	on 2 detach "$id" >/dev/null || not_ok "detach $id on h2"
+done
+wait_for "h2 released its block of web with its last endpoint there" 5 \
+	bash -c "[ -z \"\$(TK_NETD_SOCKET=$TK_TMP/h1/netd.sock $NETCTL --json list hosts | jq -r '.hosts[] | select(.name == \"h2\") | .blocks[]')\" ]"
+for id in w3-0 w3-1 w3-2; do on 3 detach "$id" >/dev/null || not_ok "detach $id on h3"; done
+expect_eq "h3's record of h1's block went with its last address there" "[]" \
+	"$(on 3 --json status | jq -c '[.cluster.blocks[] | select(.network == "web")]')"
 expect_ok "final audit" audit 1 2 3
 
+echo "# ${SECONDS} s"
 for n in "${!PIDS[@]}"; do
 	kill -TERM "${PIDS[$n]}"
 	wait "${PIDS[$n]}" || not_ok "netd of h$n exited with $? on SIGTERM: $(tail -5 "$TK_TMP/h$n.log")"
