@@ -117,8 +117,7 @@ static int block_count(const struct tk_prefix *subnet, uint64_t *ret, tk_err *er
 	return tk_block_count(subnet, len, ret, err);
 }
 
-static int block_nth(const struct tk_prefix *subnet, uint64_t i, struct tk_prefix *ret,
-		     tk_err *err)
+static int block_nth(const struct tk_prefix *subnet, uint64_t i, struct tk_prefix *ret, tk_err *err)
 {
 	uint8_t len = block_len(subnet);
 
@@ -409,7 +408,9 @@ static int extend(struct manager *m, struct cblock *b, uint64_t bits, tk_err *er
 		const struct tk_etcd_cmp cmp = { .key = bkey,
 						 .target = TK_ETCD_LEASE,
 						 .number = b->lease };
-		const struct tk_etcd_op put = { .kind = TK_ETCD_OP_PUT, .key = rkey, .value = value };
+		const struct tk_etcd_op put = { .kind = TK_ETCD_OP_PUT,
+						.key = rkey,
+						.value = value };
 		r = tk_etcd_txn(cluster_etcd(m), &cmp, 1, &put, 1, NULL, 0, &ok, NULL, err);
 	}
 	cluster_health(m, r, err);
@@ -547,7 +548,8 @@ static int take_local(struct network *n, int family, struct tk_addr *ret)
 			continue;
 		for (unsigned i = 0; i < block_size(b); i++) {
 			struct tk_addr a = addr_at(b, i);
-			if ((b->mine >> i & 1) && tk_ipam_pool_reserve(pool_of(n, family), &a, NULL) == 0) {
+			if ((b->mine >> i & 1) &&
+			    tk_ipam_pool_reserve(pool_of(n, family), &a, NULL) == 0) {
 				*ret = a;
 				return 0;
 			}
@@ -631,11 +633,11 @@ int cluster_blocks_alloc(struct manager *m, struct network *n, int family, struc
 		if (r >= 0)
 			r = grow(m, n, family, &why);
 		if (r < 0)
-			return tk_err_set(err, -EAGAIN,
-					  "no free IPv%c address in the blocks host '%s' holds of "
-					  "network '%s', and a new one needs etcd: %s; try again later",
-					  family == AF_INET ? '4' : '6', cluster_host(m), n->name,
-					  why.msg);
+			return tk_err_set(
+				err, -EAGAIN,
+				"no free IPv%c address in the blocks host '%s' holds of "
+				"network '%s', and a new one needs etcd: %s; try again later",
+				family == AF_INET ? '4' : '6', cluster_host(m), n->name, why.msg);
 		if (r == 0)
 			break;
 	}
@@ -659,9 +661,10 @@ int cluster_blocks_static(struct manager *m, struct network *n, const struct tk_
 			continue;
 		bit = (uint64_t)1 << offset_of(b, a);
 		if (b->others & bit)
-			return tk_err_set(err, -EADDRINUSE,
-					  "address '%s' may be in use on another host of the cluster",
-					  tk_addr_format(a, buf, sizeof(buf)));
+			return tk_err_set(
+				err, -EADDRINUSE,
+				"address '%s' may be in use on another host of the cluster",
+				tk_addr_format(a, buf, sizeof(buf)));
 		if (b->mine & bit)
 			return 0;
 		if ((r = extend(m, b, bit, err)) < 0)
@@ -696,8 +699,9 @@ void cluster_blocks_event(struct manager *m, const char *key, const char *value,
 		return; /* from before this host's own txn on it (a list may be older too) */
 	if (deleted) {
 		if (b->owned)
-			log_warning("cluster: block %s of network '%s' was removed (lease expired?)",
-				    slash + 1, net);
+			log_warning(
+				"cluster: block %s of network '%s' was removed (lease expired?)",
+				slash + 1, net);
 		b->owner[0] = '\0';
 		b->owned = false;
 		return;
@@ -770,10 +774,11 @@ json_t *cluster_blocks_json(struct manager *m)
 		if (!b->owned && !b->record)
 			continue;
 		json_array_append_new(
-			list, json_pack("{s:s, s:s, s:b, s:i, s:i}", "network", b->net, "block",
-					tk_prefix_format(&b->p, buf, sizeof(buf)), "held", b->owned,
-					"used", n ? __builtin_popcountll(used_bits(n, b)) : 0,
-					"published", __builtin_popcountll(b->mine & block_mask(b))));
+			list,
+			json_pack("{s:s, s:s, s:b, s:i, s:i}", "network", b->net, "block",
+				  tk_prefix_format(&b->p, buf, sizeof(buf)), "held", b->owned,
+				  "used", n ? __builtin_popcountll(used_bits(n, b)) : 0,
+				  "published", __builtin_popcountll(b->mine & block_mask(b))));
 	}
 	return list;
 }
