@@ -654,7 +654,7 @@ int cluster_blocks_static(struct manager *m, struct network *n, const struct tk_
 	uint64_t bit;
 	int r;
 
-	if ((r = load(m, n, err)) < 0)
+	if (load(m, n, err) < 0)
 		return tk_err_wrap(err, -EAGAIN, "cluster");
 	for (struct cblock *b = blocks; b; b = b->next) {
 		if (!b->owned || strcmp(b->net, n->name) != 0 || !tk_prefix_contains(&b->p, a))
