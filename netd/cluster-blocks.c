@@ -62,9 +62,11 @@ struct cnet {
 static struct cblock *blocks;
 static struct cnet *loaded;
 static unsigned list_gen;
+static bool load_pending = true;
 
 void cluster_blocks_free(void)
 {
+	load_pending = true;
 	while (blocks) {
 		struct cblock *b = blocks;
 		blocks = b->next;
@@ -720,6 +722,7 @@ void cluster_blocks_listed(struct manager *m, bool begin)
 		list_gen++;
 		return;
 	}
+	load_pending = true;
 	for (struct cblock *b = blocks; b; b = b->next)
 		if (b->seen != list_gen && b->owner[0] && !b->owned)
 			b->owner[0] = '\0'; /* a held one is checked by every txn on it */
@@ -736,10 +739,14 @@ void cluster_blocks_sync(struct manager *m)
 	tk_err err = {};
 	int r = 0;
 
-	/* After a restart: the networks this host has endpoints on, to claim back or shrink. */
-	for (struct network *n = m->networks; n && r >= 0; n = n->next)
+	/*
+	 * After a start and each full list: the networks this host has endpoints on, to take
+	 * over, claim back or shrink their blocks (again until it worked).
+	 */
+	for (struct network *n = m->networks; n && r >= 0 && load_pending; n = n->next)
 		if (n->n_endpoints > 0 && !is_loaded(n->name) && cluster_network(m, n->name))
 			r = load(m, n, &err);
+	load_pending = r < 0;
 	for (struct cblock *b = blocks; b && r >= 0; b = b->next) {
 		struct network *n = manager_network(m, b->net);
 		uint64_t used;
