@@ -982,6 +982,29 @@ static json_t *host_blocks(const struct tk_etcd_kvs *blocks, const char *host)
 	return list;
 }
 
+/*
+ * Drops the blocks of networks the caller may not see: entries "<network> <block>" (host.list) or
+ * objects with "network" (status).
+ */
+static void blocks_visible(struct manager *m, const struct tk_caller *c, json_t *blocks)
+{
+	for (size_t i = json_array_size(blocks); i-- > 0;) {
+		json_t *b = json_array_get(blocks, i);
+		char name[TK_NAME_MAX + 1] = "";
+		struct network *n;
+
+		if (json_is_string(b))
+			snprintf(name, sizeof(name), "%.*s",
+				 (int)strcspn(json_string_value(b), " "), json_string_value(b));
+		else
+			snprintf(name, sizeof(name), "%s",
+				 json_string_value(json_object_get(b, "network")) ?: "");
+		n = manager_network(m, name);
+		if (!n || caller_may_manage(c, n->tenant, NULL) < 0)
+			json_array_remove(blocks, i);
+	}
+}
+
 static json_t *hosts_json(struct manager *m, tk_err *err, int *ret)
 {
 	struct cluster *cl = cluster_of(m);
@@ -1054,6 +1077,12 @@ static json_t *op_hosts(struct manager *m, const struct tk_caller *c, json_t *re
 		return reply_error("host.list", c, r, &err);
 	if (!(list = hosts_json(m, &err, &r)))
 		return reply_error("host.list", c, r, &err);
+	{
+		size_t i;
+		json_t *h;
+
+		json_array_foreach(list, i, h) blocks_visible(m, c, json_object_get(h, "blocks"));
+	}
 	return tk_server_reply("host.list", 0, json_pack("{s:o}", "hosts", list), c, &err);
 }
 
@@ -1165,9 +1194,10 @@ json_t *cluster_dispatch(struct manager *m, const struct tk_caller *c, json_t *r
 	result = json_object_get(reply, "result");
 	if (!reply_ok(reply))
 		;
-	else if (strcmp(op, "status") == 0)
+	else if (strcmp(op, "status") == 0) {
 		json_object_set_new(result, "cluster", cluster_status_json(m));
-	else if (strcmp(op, "network.inspect") == 0)
+		blocks_visible(m, c, json_object_get(json_object_get(result, "cluster"), "blocks"));
+	} else if (strcmp(op, "network.inspect") == 0)
 		add_vni(result);
 	else if (strcmp(op, "network.list") == 0) {
 		size_t i;

@@ -67,6 +67,8 @@ in_block "$a" "$(blocks_of 2 h2)" && ok "the container's $a lies in h2's block" 
 out=$(on 1 --json status | jq -c '[.cluster.blocks[] | select(.network == "web") | .held, .used]')
 expect_eq "status shows h1's block: held, 3 used" "[true,3]" "$out"
 on 1 list hosts | grep -q "^h2 .* web 10.50.0" && ok "list hosts prints blocks" || not_ok "$(on 1 list hosts)"
+expect_eq "a uid that may not use web sees none of its blocks" "[]" \
+	"$(TK_NETD_SOCKET=$TK_TMP/h1/netd.sock setpriv --reuid 4343 --regid 4343 --groups 4242 "$NETCTL" --json list hosts | jq -c '[.hosts[].blocks[]]')"
 # A requested address must lie in a block this host holds.
 h2b=$(blocks_of 1 h2 | cut -d' ' -f2 | cut -d- -f1)
 reply=$(tk_call "$TK_TMP/h1/netd.sock" endpoint.add "{\"network\":\"web\",\"container_id\":\"static1\",\"ifname\":\"eth0\",\"lease\":true,\"ips\":[\"${h2b%.*}.$((${h2b##*.} + 40))\"]}")
