@@ -77,6 +77,15 @@ grep -q "not in a block host 'h1' holds" <<<"$reply" && ok "a static address in 
 expect_ok "audit: no duplicate, every address in its host's record" audit 1 2 3
 
 echo "# ${SECONDS} s"
+# --- a fast restart (within the TTL) keeps the blocks: netd takes them over under its new lease ---
+h1_block=$(blocks_of 2 h1)
+host_kill 1
+host_start 1
+wait_for "h1 restarted within the TTL holds the same block under its new lease" 5 \
+	bash -c "TK_NETD_SOCKET=$TK_TMP/h1/netd.sock $NETCTL --json status | jq -e '.cluster.blocks[] | select(.network == \"web\" and .held)'"
+sleep "$TTL" # the old lease expires: the block must not go with it
+expect_eq "and keeps it once its old lease expired" "$h1_block" "$(blocks_of 2 h1)"
+
 # --- host death: blocks leave, addresses in use stay taken ---
 h2_block=$(blocks_of 1 h2)
 h3_block=$(blocks_of 1 h3)
