@@ -161,7 +161,7 @@ tk_settle() {
 		[ "$("$NETCTL" --json status 2>/dev/null | jq .veths_deleting)" = 0 ] && return 0
 		sleep 0.05
 	done
-	echo "netd still had $("$NETCTL" --json status 2>/dev/null | jq .veths_deleting) veths to delete after ${1:-120} s" >&2
+	not_ok "netd still had $("$NETCTL" --json status 2>/dev/null | jq .veths_deleting) veths to delete after ${1:-120} s"
 	return 1
 }
 
