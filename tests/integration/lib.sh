@@ -77,6 +77,21 @@ ok() {
 not_ok() {
 	TK_FAILED=$((TK_FAILED + 1))
 	echo "FAIL - $*" >&2
+	[[ "$*" == *"did not answer within"* ]] && tk_dump_stalled
+}
+
+# When netd did not answer in time: where its threads are in the kernel, and which tasks on the
+# host wait uninterruptibly (rtnl_mutex, RCU), since RTNL is one lock for every namespace.
+tk_dump_stalled() {
+	local t
+	[ -n "$TK_NETD_PID" ] || return 0
+	echo "--- netd's threads, in the kernel ---" >&2
+	for t in /proc/"$TK_NETD_PID"/task/*; do
+		echo "thread ${t##*/} ($(cat "$t/comm" 2>/dev/null)): wchan $(cat "$t/wchan" 2>/dev/null)" >&2
+		cat "$t/stack" 2>/dev/null | head -12 >&2
+	done
+	echo "--- tasks in D state on the host ---" >&2
+	ps -eo pid,stat,wchan:32,etime,args --no-headers | awk '$2 ~ /^D/' | cut -c1-160 | head -20 >&2
 }
 
 # expect_ok "description" command...: the command must succeed.
