@@ -88,7 +88,7 @@ tk_dump_stalled() {
 	echo "--- netd's threads, in the kernel ---" >&2
 	for t in /proc/"$TK_NETD_PID"/task/*; do
 		echo "thread ${t##*/} ($(cat "$t/comm" 2>/dev/null)): wchan $(cat "$t/wchan" 2>/dev/null)" >&2
-		cat "$t/stack" 2>/dev/null | head -12 >&2
+		head -12 "$t/stack" >&2 2>/dev/null
 	done
 	echo "--- tasks in D state on the host ---" >&2
 	ps -eo pid,stat,wchan:32,etime,args --no-headers | awk '$2 ~ /^D/' | cut -c1-160 | head -20 >&2
@@ -231,6 +231,7 @@ tk_udp() {
 	local lpid=$!
 	if tk_wait_listen "$dst" u "$port"; then
 		# bash's /dev/udp sends one datagram and exits (nc -u lingers for its -w).
+		# shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
 		ip netns exec "$src" bash -c 'echo tk-udp-probe >"/dev/udp/$1/$2"' - "$addr" "$port" 2>/dev/null
 		for _ in $(seq 30); do
 			grep -q tk-udp-probe "$out" && { r=0; break; }
