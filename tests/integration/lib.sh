@@ -77,6 +77,21 @@ ok() {
 not_ok() {
 	TK_FAILED=$((TK_FAILED + 1))
 	echo "FAIL - $*" >&2
+	[[ "$*" == *"did not answer within"* ]] && tk_dump_stalled
+}
+
+# When netd did not answer in time: where its threads are in the kernel, and which tasks on the
+# host wait uninterruptibly (rtnl_mutex, RCU), since RTNL is one lock for every namespace.
+tk_dump_stalled() {
+	local t
+	[ -n "$TK_NETD_PID" ] || return 0
+	echo "--- netd's threads, in the kernel ---" >&2
+	for t in /proc/"$TK_NETD_PID"/task/*; do
+		echo "thread ${t##*/} ($(cat "$t/comm" 2>/dev/null)): wchan $(cat "$t/wchan" 2>/dev/null)" >&2
+		head -12 "$t/stack" >&2 2>/dev/null
+	done
+	echo "--- tasks in D state on the host ---" >&2
+	ps -eo pid,stat,wchan:32,etime,args --no-headers | awk '$2 ~ /^D/' | cut -c1-160 | head -20 >&2
 }
 
 # expect_ok "description" command...: the command must succeed.
@@ -152,12 +167,16 @@ tk_netd_stop() {
 $(tail -30 "$TK_TMP/netd.log")"
 }
 
-# netd deletes veths after replying to DEL (netd/reaper.c): wait until it has none left.
+# netd deletes veths after replying to DEL (netd/reaper.c): wait until it has none left.  Each
+# deletion waits for RCU grace periods, which under ASan on a loaded machine add up to more than
+# a minute for a few hundred veths: the deadline is generous, and missing it says so.
 tk_settle() {
-	for _ in $(seq 200); do
+	local deadline=$((SECONDS + ${1:-120}))
+	while [ "$SECONDS" -lt "$deadline" ]; do
 		[ "$("$NETCTL" --json status 2>/dev/null | jq .veths_deleting)" = 0 ] && return 0
 		sleep 0.05
 	done
+	not_ok "netd still had $("$NETCTL" --json status 2>/dev/null | jq .veths_deleting) veths to delete after ${1:-120} s"
 	return 1
 }
 
@@ -170,34 +189,59 @@ tk_ping() { # ns addr
 	ip netns exec "$1" ping -c 1 -W 1 -q "$2" >/dev/null 2>&1
 }
 
-# TCP connect from ns $1 to $2:$3 with a listener started in ns $4.
+# tk_wait_listen NS t|u PORT: waits until a TCP listener (t) or UDP socket (u) in NS is bound to
+# PORT.  A fixed sleep after starting a listener was not enough under load, and a probe that
+# connects before the listener exists fails for the wrong reason.
+tk_wait_listen() {
+	local ns=$1 proto=$2 port=$3 deadline=$((SECONDS + 20))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		ip netns exec "$ns" ss -Hln"$proto" "sport = :$port" 2>/dev/null | grep -q . && return 0
+		sleep 0.02
+	done
+	echo "no listener on port $port in $ns" >&2
+	return 1
+}
+
+# TCP connect from ns $1 to $2:$3 with a listener started in ns $4.  The listener is bound before
+# the connect, so the connect's 1 s bound is the path's answer, not the listener's start-up.
 tk_tcp() {
 	local src=$1 addr=$2 port=$3 dst=$4 r fam=-4
 	[[ $addr == *:* ]] && fam=-6 # openbsd nc listens on one family only
-	ip netns exec "$dst" timeout 3 nc "$fam" -l -p "$port" >/dev/null 2>&1 &
+	ip netns exec "$dst" timeout 30 nc "$fam" -l -p "$port" >/dev/null 2>&1 &
 	local lpid=$!
-	sleep 0.2
-	ip netns exec "$src" nc -z -w 1 "$addr" "$port" >/dev/null 2>&1
-	r=$?
+	if tk_wait_listen "$dst" t "$port"; then
+		ip netns exec "$src" nc -z -w 1 "$addr" "$port" >/dev/null 2>&1
+		r=$?
+	else
+		r=2
+	fi
 	kill "$lpid" 2>/dev/null
 	wait "$lpid" 2>/dev/null
 	return $r
 }
 
-# UDP datagram from ns $1 to $2:$3, received by a listener in ns $4.
+# UDP datagram from ns $1 to $2:$3, received by a listener in ns $4 within 1.5 s of being sent.
+# The listener is bound before the datagram leaves, and the receipt is polled for: a datagram
+# that arrives returns at once, one that does not costs the 1.5 s window.
 tk_udp() {
-	local src=$1 addr=$2 port=$3 dst=$4 out=$TK_TMP/udp.$$ r fam=-4
+	local src=$1 addr=$2 port=$3 dst=$4 out=$TK_TMP/udp.$BASHPID r=1 fam=-4
 	[[ $addr == *:* ]] && fam=-6
 	: >"$out"
-	ip netns exec "$dst" timeout 2 nc "$fam" -u -l -p "$port" >"$out" 2>/dev/null &
+	ip netns exec "$dst" timeout 30 nc "$fam" -u -l -p "$port" >"$out" 2>/dev/null &
 	local lpid=$!
-	sleep 0.2
-	echo tk-udp-probe | ip netns exec "$src" nc -u -w 1 "$addr" "$port" >/dev/null 2>&1
-	sleep 0.3
+	if tk_wait_listen "$dst" u "$port"; then
+		# bash's /dev/udp sends one datagram and exits (nc -u lingers for its -w).
+		# shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
+		ip netns exec "$src" bash -c 'echo tk-udp-probe >"/dev/udp/$1/$2"' - "$addr" "$port" 2>/dev/null
+		for _ in $(seq 30); do
+			grep -q tk-udp-probe "$out" && { r=0; break; }
+			sleep 0.05
+		done
+	else
+		r=2
+	fi
 	kill "$lpid" 2>/dev/null
 	wait "$lpid" 2>/dev/null
-	grep -q tk-udp-probe "$out"
-	r=$?
 	rm -f "$out"
 	return $r
 }

@@ -35,10 +35,19 @@ tk_ns_add rootns
 expect_fail "owner cannot attach into a netns it does not own" \
 	as $OWNER "$NETCTL" attach alpha-net c0 /run/netns/rootns
 # A netns inside a user namespace the owner created is.
-as $OWNER unshare --user --map-root-user --net sleep 30 >/dev/null 2>&1 &
+# setpriv and unshare exec: the holder subshell's child becomes sleep once the namespaces exist.
+# Wait for that (0.3 s was not always enough under load, and the netns was then still root's),
+# and let it outlive a slow attach (a 30 s sleep took the namespace away under a 60 s stall).
+as $OWNER unshare --user --map-root-user --net sleep 600 >/dev/null 2>&1 &
 holder=$!
-sleep 0.3
-nspid=$(pgrep -P "$holder" sleep || echo "$holder")
+nspid=
+for _ in $(seq 400); do
+	nspid=$(pgrep -P "$holder" -x sleep) &&
+		[ "$(readlink "/proc/$nspid/ns/net")" != "$(readlink /proc/self/ns/net)" ] && break
+	nspid=
+	sleep 0.05
+done
+expect_ok "the owner's namespace holder is up" test -n "$nspid"
 expect_ok "owner attaches a container in its own user+net namespace" \
 	as $OWNER "$NETCTL" attach alpha-net c1 "/proc/$nspid/ns/net"
 expect_ok "that container got its interface" nsenter -t "$nspid" -n ip link show eth0

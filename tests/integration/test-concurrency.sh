@@ -43,7 +43,7 @@ for i in $(seq 0 199); do
 done
 wait "${pids[@]}"
 expect_eq "200 parallel DELs succeeded" 200 "$(cat "$TK_TMP"/d*.rc | grep -c '^0$')"
-tk_settle
+expect_ok "netd deleted the 200 veths" tk_settle
 expect_eq "no endpoints left" 0 "$("$NETCTL" --json list endpoints | jq '.endpoints | length')"
 expect_eq "no tkv links left" 0 "$(ip -j link show | jq '[.[].ifname | select(test("^tkv"))] | length')"
 expect_eq "no port elements left" 0 \

@@ -63,7 +63,11 @@ done
 wait "${pids[@]}"
 tk_volumed_kill
 tk_volumed_start
-sleep 0.3 # autoclear releases loop devices asynchronously
+# Autoclear releases loop devices asynchronously (later still under load): wait until those left
+# are the kept volumes' (the check below says which are not).
+loops_are() { [ "$(tk_loop_images "$ROOT/.images/alpha")" = "$1" ]; }
+kept=$(tk_vcall volume.list | jq -r '.volumes[].name' | sort)
+for _ in $(seq 300); do loops_are "$kept" && break; sleep 0.1; done
 
 echo "# $kills kills, $(ls "$W/expect" | wc -l) volumes kept, $(ls "$W/maybe" | wc -l) uncertain"
 expect_ok "volumed was killed at least 10 times ($kills)" test "$kills" -ge 10
@@ -94,7 +98,7 @@ expect_eq "no mount references are left" "" \
 for name in $names; do
 	tk_vcall volume.delete "{\"name\":\"$name\"}" >/dev/null || not_ok "cannot delete $name"
 done
-sleep 0.3
+for _ in $(seq 300); do loops_are "" && break; sleep 0.1; done
 expect_eq "after deleting them all, no image is left" "" "$(ls "$ROOT/.images/alpha")"
 expect_eq "no loop device is left" "" "$(tk_loop_images "$ROOT/.images/alpha")"
 tk_done
