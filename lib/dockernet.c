@@ -259,7 +259,7 @@ static int decode_binding(json_t *b, json_t *list, tk_err *err)
 {
 	json_t *proto = json_object_get(b, "Proto");
 	const char *host_ip = NULL, *protocol;
-	int port, host_port, host_end, r;
+	int port = 0, host_port = 0, host_end = 0, r;
 	json_t *m;
 
 	if (!json_is_object(b))

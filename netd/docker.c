@@ -513,7 +513,7 @@ static int create_network(struct docker *d, const struct tk_caller *c,
 static int delete_network(struct docker *d, const struct tk_caller *c,
 			  const struct tk_dnet_request *req, tk_err *err)
 {
-	struct network *n;
+	struct network *n = NULL;
 	int r = find_network(d, c, req->network_id, &n, err);
 
 	if (r == -ENOENT) {
