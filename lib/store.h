@@ -38,7 +38,8 @@ int tk_store_commit(struct tk_store *s, tk_err *err);
  * Runs job on the store's helper thread, so that database work (and whatever else the caller
  * hands it) overlaps what the caller does next, netlink work say.  Between start and finish the
  * caller must not touch the store, nor anything else the job uses.  finish waits and returns the
- * job's result, with its message in err.
+ * job's result, with its message in err; a job the helper has not started by then, the caller
+ * runs itself (either way exactly once).
  */
 typedef int (*tk_store_job)(struct tk_store *s, void *userdata, tk_err *err);
 int tk_store_job_start(struct tk_store *s, tk_store_job job, void *userdata, tk_err *err);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The SQLite store: migrations, WAL, locking, transactions and the commit thread. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -440,6 +441,55 @@ static void test_helper_job(void **state)
 	tk_store_close(s);
 }
 
+struct count_ctx {
+	int runs, running, overlaps, callers;
+	pthread_t caller;
+};
+
+static int count_job(struct tk_store *s, void *userdata, tk_err *err)
+{
+	struct count_ctx *c = userdata;
+
+	(void)s;
+	if (__atomic_fetch_add(&c->running, 1, __ATOMIC_SEQ_CST) != 0)
+		__atomic_fetch_add(&c->overlaps, 1, __ATOMIC_SEQ_CST);
+	c->callers += pthread_equal(pthread_self(), c->caller) != 0;
+	c->runs++;
+	__atomic_fetch_sub(&c->running, 1, __ATOMIC_SEQ_CST);
+	return c->runs % 2 ? 0 : tk_err_set(err, -EIO, "run %d", c->runs);
+}
+
+/*
+ * finish runs a job the helper has not started itself (a helper without a CPU): whoever runs
+ * it, each job runs exactly once, never beside another, and its result and error come back.
+ */
+static void test_helper_job_taken(void **state)
+{
+	struct fixture *f = *state;
+	struct tk_store *s = open_store(f, N_MIGRATIONS);
+	struct count_ctx c = { .caller = pthread_self() };
+
+	for (int i = 1; i <= 2000; i++) {
+		tk_err err = {};
+		char want[32];
+
+		assert_int_equal(tk_store_job_start(s, count_job, &c, NULL), 0);
+		if (i % 3 == 0)
+			usleep(50); /* sometimes the helper gets there first */
+		if (i % 2) {
+			assert_int_equal(tk_store_job_finish(s, &err), 0);
+			continue;
+		}
+		assert_int_equal(tk_store_job_finish(s, &err), -EIO);
+		snprintf(want, sizeof(want), "run %d", i);
+		assert_string_equal(err.msg, want);
+	}
+	assert_int_equal(c.runs, 2000);
+	assert_int_equal(c.overlaps, 0);
+	print_message("# of 2000 jobs, %d ran on the caller\n", c.callers);
+	tk_store_close(s);
+}
+
 static void test_open_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -526,6 +576,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_commit_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_thread_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_helper_job, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_helper_job_taken, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 		cmocka_unit_test(test_errno_mapping),
 	};
