@@ -151,6 +151,7 @@ static int load_networks(struct manager *m, tk_err *err)
 			return r;
 		n->tenant->n_networks++;
 	}
+	manager_networks_changed(m);
 	return rc == SQLITE_DONE ? 0 : tk_store_step_error(m->store, rc, "loading networks", err);
 }
 

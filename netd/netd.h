@@ -79,6 +79,9 @@ struct manager {
 	struct tk_nft *nft;
 	struct tk_tenants tenants; /* of kind netd_tenants */
 	struct network *networks;
+	/* Open-addressing indexes of networks by name and by id (manager.c), NULL when stale. */
+	struct network **network_by_name, **network_by_id;
+	size_t network_slots;
 	uint64_t n_endpoints;
 	int64_t next_endpoint_id; /* ids come from here, so a veth is named before its row exists */
 	struct reaper *reaper;	  /* deletes veths off the request path (reaper.c) */
@@ -102,6 +105,12 @@ static inline int fault_point(const char *point, tk_err *err)
 extern const struct tk_tenant_kind netd_tenants;
 struct network *manager_network(struct manager *m, const char *name);
 struct network *manager_network_by_id(struct manager *m, int64_t id);
+/*
+ * After m->networks gained or lost a network: rebuilds the indexes behind the two lookups above
+ * (4,096 networks walked for each request were the largest part of netd's own cost per
+ * endpoint.add).  Without memory for them the lookups walk the list.
+ */
+void manager_networks_changed(struct manager *m);
 static inline int caller_may_manage(const struct tk_caller *c, const struct tk_tenant *t,
 				    tk_err *err)
 {

@@ -319,6 +319,7 @@ static void network_attach(struct manager *m, struct network *n)
 		tail = &(*tail)->next;
 	*tail = n;
 	n->tenant->n_networks++;
+	manager_networks_changed(m);
 }
 
 int network_create(struct manager *m, const struct network_params *p, struct network **ret,
@@ -410,6 +411,7 @@ int network_delete(struct manager *m, struct network *n, tk_err *err)
 		}
 	n->tenant->n_networks--;
 	network_free(n);
+	manager_networks_changed(m);
 	return 0;
 }
 
