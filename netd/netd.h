@@ -305,6 +305,13 @@ void cluster_run(struct manager *m);
 void cluster_usage_sync(struct manager *m);
 json_t *cluster_status_json(struct manager *m);
 
+/* overlay.c: VXLAN devices, endpoint records, FDB and neighbour entries (docs/cluster.md) */
+struct tk_etcd;
+void overlay_note_endpoint(const char *rest, const char *value, bool deleted);
+void overlay_list_begin(void);
+void overlay_sync(struct manager *m, struct tk_etcd *etcd, json_t *vnis, const char *host,
+		  const char *underlay, int64_t lease);
+
 /* docker.c: Docker's NetworkDriver and IpamDriver plugin APIs on their own socket */
 struct docker;
 int docker_start(struct manager *m, const char *socket_path, struct docker **ret, tk_err *err);
