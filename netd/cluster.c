@@ -428,7 +428,9 @@ static void apply(struct manager *m, const struct cluster_event *ev, json_t *lis
 		apply_network(m, slash + 1, ev->value, ev->deleted);
 	} else if (strcmp(kind, "endpoints") == 0)
 		overlay_note_endpoint(slash + 1, ev->value, ev->deleted);
-	else if (strcmp(kind, "hosts") == 0 && ev->deleted)
+	if (strcmp(kind, "hosts") == 0 && !strchr(slash + 1, '/'))
+		overlay_note_host(slash + 1, ev->value, ev->deleted);
+	if (strcmp(kind, "hosts") == 0 && ev->deleted)
 		log_info("cluster: host '%s' left (its lease ended)", slash + 1);
 	else if (strcmp(kind, "hosts") == 0)
 		log_debug("cluster: host '%s' is up", slash + 1);

@@ -29,6 +29,35 @@
 static json_t *remote;	   /* "<net>/<host>/<mac>" -> record, from the watch */
 static json_t *published;  /* our keys -> lease they were put with */
 static json_t *programmed; /* "<net>/<host>/<mac>" -> record as programmed (+ "ifindex") */
+static json_t *members;	   /* host -> underlay, from hosts/ */
+static json_t *fw_peers;   /* underlay addresses in @overlay_peers4/6 */
+static json_t *fw_ports;   /* VXLAN devices in @ports */
+static bool fw_local;	   /* this host's underlay is in @overlay_local4/6 */
+
+/* firewall_rebuild replaced the tables: every element is added again at the next sync. */
+void overlay_firewall_lost(void)
+{
+	if (fw_peers)
+		json_object_clear(fw_peers);
+	if (fw_ports)
+		json_object_clear(fw_ports);
+	if (programmed)
+		json_object_clear(programmed);
+	fw_local = false;
+}
+
+void overlay_note_host(const char *name, const char *value, bool deleted)
+{
+	_cleanup_(json_decrefp) json_t *o = deleted ? NULL : json_loads(value, 0, NULL);
+	json_t *ul = json_object_get(o, "underlay");
+
+	if (!members && !(members = json_object()))
+		return;
+	if (deleted || !json_is_string(ul))
+		json_object_del(members, name);
+	else
+		json_object_set(members, name, ul);
+}
 
 static void vxlan_name(char *buf, size_t size, json_int_t vni)
 {
@@ -52,6 +81,47 @@ void overlay_list_begin(void)
 {
 	if (remote)
 		json_object_clear(remote);
+	if (members)
+		json_object_clear(members);
+}
+
+/* @overlay_peers4/6 = the members' underlay addresses; @overlay_local4/6 has this host's. */
+static void members_sync(struct manager *m, const struct tk_addr *local)
+{
+	_cleanup_(json_decrefp) json_t *want = json_object();
+	const char *name, *addr;
+	json_t *v;
+	void *tmp;
+	tk_err err = {};
+
+	if (!want || (!fw_peers && !(fw_peers = json_object())))
+		return;
+	if (!fw_local && firewall_overlay_host(m, local, true, true, &err) < 0)
+		log_error("overlay: %s", err.msg);
+	else
+		fw_local = true;
+	json_object_foreach(members, name, v) json_object_set_new(want, json_string_value(v),
+								json_true());
+	json_object_foreach(want, addr, v) {
+		struct tk_addr a;
+
+		if (json_object_get(fw_peers, addr) || tk_addr_parse(addr, &a, NULL) < 0)
+			continue;
+		if (firewall_overlay_host(m, &a, false, true, &err) < 0)
+			log_error("overlay: member %s: %s", addr, err.msg);
+		else
+			json_object_set_new(fw_peers, addr, json_true());
+	}
+	json_object_foreach_safe(fw_peers, tmp, addr, v) {
+		struct tk_addr a;
+
+		if (json_object_get(want, addr))
+			continue;
+		if (tk_addr_parse(addr, &a, NULL) >= 0 &&
+		    firewall_overlay_host(m, &a, false, false, &err) < 0)
+			log_error("overlay: member %s: %s", addr, err.msg);
+		json_object_del(fw_peers, addr);
+	}
 }
 
 /* ---- devices ---- */
@@ -106,6 +176,9 @@ static json_t *devices_sync(struct manager *m, json_t *vnis, const struct tk_add
 	struct stale s = { .wanted = wanted };
 	tk_err err = {};
 
+	if (!fw_ports && !(fw_ports = json_object()))
+		return devs;
+
 	for (struct network *n = m->networks; n && devs && wanted; n = n->next) {
 		json_t *vni = json_object_get(vnis, n->name);
 		char name[16];
@@ -115,13 +188,24 @@ static json_t *devices_sync(struct manager *m, json_t *vnis, const struct tk_add
 			continue;
 		vxlan_name(name, sizeof(name), json_integer_value(vni));
 		json_object_set_new(wanted, name, json_true());
-		if (device_ensure(m, n, json_integer_value(vni), local, &ifindex, &err) < 0)
+		if (device_ensure(m, n, json_integer_value(vni), local, &ifindex, &err) < 0) {
 			log_error("overlay: network '%s': %s", n->name, err.msg);
-		else
-			json_object_set_new(devs, n->name, json_integer(ifindex));
+			continue;
+		}
+		if (!json_object_get(fw_ports, name)) {
+			if (firewall_overlay_port(m, name, n->has6, true, &err) < 0) {
+				log_error("overlay: network '%s': %s", n->name, err.msg);
+				continue; /* no entries either: again next time */
+			}
+			json_object_set_new(fw_ports, name, json_true());
+		}
+		json_object_set_new(devs, n->name, json_pack("{s:i, s:s}", "ifindex", ifindex,
+							     "name", name));
 	}
 	if (wanted && tk_nl_link_foreach(m->nl, "tkx", find_stale, &s, NULL) >= 0) {
 		for (unsigned i = 0; i < s.n; i++) {
+			(void)firewall_overlay_port(m, s.names[i], true, false, NULL);
+			json_object_del(fw_ports, s.names[i]);
 			if (tk_nl_link_del(m->nl, s.names[i], &err) < 0)
 				log_error("overlay: %s", err.msg);
 			else
@@ -210,8 +294,11 @@ static void publish_sync(struct manager *m, struct tk_etcd *etcd, const char *ho
 
 /* ---- programming the other hosts' endpoints ---- */
 
-static int entries(struct manager *m, json_t *rec, int ifindex, bool add, tk_err *err)
+static int entries(struct manager *m, json_t *rec, int ifindex, const char *ifname, bool add,
+		   tk_err *err)
 {
+	struct tk_addr fw4, fw6;
+	bool has4 = false, has6 = false;
 	const char *mac_s = json_string_value(json_object_get(rec, "mac"));
 	const char *ul_s = json_string_value(json_object_get(rec, "underlay"));
 	const char *fields[] = { "ip4", "ip6" };
@@ -235,8 +322,16 @@ static int entries(struct manager *m, json_t *rec, int ifindex, bool add, tk_err
 				(void)tk_nl_fdb_set(m->nl, ifindex, mac, &ul, false, NULL);
 			return r;
 		}
+		if (i == 0)
+			fw4 = ip, has4 = true;
+		else
+			fw6 = ip, has6 = true;
 	}
-	return 0;
+	/* What the device may bring onto the bridge: the registered MAC and addresses only. */
+	r = firewall_overlay_peer(m, ifname, mac, has4 ? &fw4 : NULL, has6 ? &fw6 : NULL, add, err);
+	if (r < 0 && add)
+		(void)tk_nl_fdb_set(m->nl, ifindex, mac, &ul, false, NULL);
+	return r;
 }
 
 static void program_sync(struct manager *m, json_t *devs, const char *host)
@@ -253,11 +348,12 @@ static void program_sync(struct manager *m, json_t *devs, const char *host)
 		json_t *now = remote ? json_object_get(remote, key) : NULL;
 		json_t *dev = json_object_get(devs, json_string_value(json_object_get(rec, "network")));
 		int ifindex = (int)json_integer_value(json_object_get(rec, "ifindex"));
+		const char *ifname = json_string_value(json_object_get(rec, "ifname"));
 
-		if (now && json_integer_value(dev) == ifindex &&
+		if (now && json_integer_value(json_object_get(dev, "ifindex")) == ifindex &&
 		    json_equal(json_object_get(rec, "record"), now))
 			continue;
-		if (entries(m, json_object_get(rec, "record"), ifindex, false, &err) < 0)
+		if (entries(m, json_object_get(rec, "record"), ifindex, ifname, false, &err) < 0)
 			log_error("overlay: %s", err.msg);
 		else
 			log_debug("overlay: removed %s", key);
@@ -269,17 +365,18 @@ static void program_sync(struct manager *m, json_t *devs, const char *host)
 		const char *net = json_string_value(json_object_get(rec, "network"));
 		const char *h = json_string_value(json_object_get(rec, "host"));
 		json_t *dev = net ? json_object_get(devs, net) : NULL;
-		int ifindex = (int)json_integer_value(dev);
+		int ifindex = (int)json_integer_value(json_object_get(dev, "ifindex"));
+		const char *ifname = json_string_value(json_object_get(dev, "name"));
 
 		if (!dev || !h || strcmp(h, host) == 0 || json_object_get(programmed, key))
 			continue;
-		if (entries(m, rec, ifindex, true, &err) < 0) {
+		if (entries(m, rec, ifindex, ifname, true, &err) < 0) {
 			log_error("overlay: %s: %s", key, err.msg);
 			continue;
 		}
 		json_object_set_new(programmed, key,
-				    json_pack("{s:s, s:O, s:i}", "network", net, "record", rec,
-					      "ifindex", ifindex));
+				    json_pack("{s:s, s:O, s:i, s:s}", "network", net, "record", rec,
+					      "ifindex", ifindex, "ifname", ifname));
 		log_debug("overlay: programmed %s", key);
 	}
 }
@@ -292,6 +389,7 @@ void overlay_sync(struct manager *m, struct tk_etcd *etcd, json_t *vnis, const c
 
 	if (!vnis || tk_addr_parse(underlay, &local, NULL) < 0)
 		return;
+	members_sync(m, &local);
 	if (!(devs = devices_sync(m, vnis, &local)))
 		return;
 	publish_sync(m, etcd, host, underlay, lease);
