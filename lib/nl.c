@@ -951,7 +951,8 @@ int tk_nl_vxlan_add(struct tk_nl *nl, const char *name, uint32_t vni, const stru
 	    nla_put(msg, local->family == AF_INET6 ? IFLA_VXLAN_LOCAL6 : IFLA_VXLAN_LOCAL,
 		    addr_len(local), local->bytes) < 0 ||
 	    nla_put_u16(msg, IFLA_VXLAN_PORT, htons(4789)) < 0 ||
-	    nla_put_u8(msg, IFLA_VXLAN_LEARNING, 0) < 0 || nla_put_u8(msg, IFLA_VXLAN_PROXY, 1) < 0) {
+	    nla_put_u8(msg, IFLA_VXLAN_LEARNING, 0) < 0 ||
+	    nla_put_u8(msg, IFLA_VXLAN_PROXY, 1) < 0) {
 		nlmsg_free(msg);
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	}
@@ -990,8 +991,9 @@ static int neigh_request(struct tk_nl *nl, bool add, uint8_t family, uint8_t fla
 	if ((r = nl_send_sync(nl->sock, msg)) < 0) { /* frees msg */
 		if (!add && (nl->kernel_errno == ENOENT || nl->kernel_errno == ENODEV))
 			return 0;
-		return request_fail(nl, r, err, "cannot %s %s entry %s -> %s", add ? "add" : "delete",
-				    what, tk_mac_format(mac, mbuf, sizeof(mbuf)),
+		return request_fail(nl, r, err, "cannot %s %s entry %s -> %s",
+				    add ? "add" : "delete", what,
+				    tk_mac_format(mac, mbuf, sizeof(mbuf)),
 				    tk_addr_format(ip, buf, sizeof(buf)));
 	}
 	return 0;

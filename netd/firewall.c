@@ -45,10 +45,11 @@ static const struct tk_nft_set set_bridges = { "bridges", 1, NFPROTO_INET, { IFN
 			       set_nat_bridges = { "nat_bridges", 5, NFPROTO_INET, { IFNAME }, 1 };
 
 /* Overlay (netd/overlay.c): this host's underlay address, and the cluster members' (hosts/). */
-static const struct tk_nft_set set_overlay_local4 = { "overlay_local4", 51, NFPROTO_INET, { IPV4 }, 1 },
-			       set_overlay_local6 = { "overlay_local6", 52, NFPROTO_INET, { IPV6 }, 1 },
-			       set_overlay_peers4 = { "overlay_peers4", 53, NFPROTO_INET, { IPV4 }, 1 },
-			       set_overlay_peers6 = { "overlay_peers6", 54, NFPROTO_INET, { IPV6 }, 1 };
+static const struct tk_nft_set
+	set_overlay_local4 = { "overlay_local4", 51, NFPROTO_INET, { IPV4 }, 1 },
+	set_overlay_local6 = { "overlay_local6", 52, NFPROTO_INET, { IPV6 }, 1 },
+	set_overlay_peers4 = { "overlay_peers4", 53, NFPROTO_INET, { IPV4 }, 1 },
+	set_overlay_peers6 = { "overlay_peers6", 54, NFPROTO_INET, { IPV6 }, 1 };
 
 static const struct tk_nft_chain forward = { "forward", NFPROTO_INET, "filter", NF_INET_FORWARD,
 					     0 },
@@ -760,7 +761,8 @@ int firewall_overlay_port(struct manager *m, const char *ifname, bool ipv6, bool
 }
 
 int firewall_overlay_peer(struct manager *m, const char *ifname, const uint8_t mac[6],
-			  const struct tk_addr *ip4, const struct tk_addr *ip6, bool add, tk_err *err)
+			  const struct tk_addr *ip4, const struct tk_addr *ip6, bool add,
+			  tk_err *err)
 {
 	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
 	const struct tk_addr ll = link_local(mac);

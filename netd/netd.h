@@ -187,7 +187,8 @@ int firewall_overlay_host(struct manager *m, const struct tk_addr *underlay, boo
 			  tk_err *err);
 int firewall_overlay_port(struct manager *m, const char *ifname, bool ipv6, bool add, tk_err *err);
 int firewall_overlay_peer(struct manager *m, const char *ifname, const uint8_t mac[6],
-			  const struct tk_addr *ip4, const struct tk_addr *ip6, bool add, tk_err *err);
+			  const struct tk_addr *ip4, const struct tk_addr *ip6, bool add,
+			  tk_err *err);
 /* firewall_endpoint, with the endpoint's published ports (NULL: none) in the same batch. */
 int firewall_endpoint_ports(struct manager *m, const struct endpoint *e,
 			    const struct port_list *ports, bool add, tk_err *err);

@@ -100,9 +100,10 @@ static void members_sync(struct manager *m, const struct tk_addr *local)
 		log_error("overlay: %s", err.msg);
 	else
 		fw_local = true;
-	json_object_foreach(members, name, v) json_object_set_new(want, json_string_value(v),
-								json_true());
-	json_object_foreach(want, addr, v) {
+	json_object_foreach(members, name, v)
+		json_object_set_new(want, json_string_value(v), json_true());
+	json_object_foreach(want, addr, v)
+	{
 		struct tk_addr a;
 
 		if (json_object_get(fw_peers, addr) || tk_addr_parse(addr, &a, NULL) < 0)
@@ -112,7 +113,8 @@ static void members_sync(struct manager *m, const struct tk_addr *local)
 		else
 			json_object_set_new(fw_peers, addr, json_true());
 	}
-	json_object_foreach_safe(fw_peers, tmp, addr, v) {
+	json_object_foreach_safe(fw_peers, tmp, addr, v)
+	{
 		struct tk_addr a;
 
 		if (json_object_get(want, addr))
@@ -154,7 +156,8 @@ static int device_ensure(struct manager *m, struct network *n, json_int_t vni,
 		*ret_ifindex = ifindex;
 		return 0;
 	}
-	if (!n->bridge_ifindex && (r = tk_nl_ifindex(m->nl, n->bridge, &n->bridge_ifindex, err)) < 0)
+	if (!n->bridge_ifindex &&
+	    (r = tk_nl_ifindex(m->nl, n->bridge, &n->bridge_ifindex, err)) < 0)
 		return r;
 	if ((r = tk_nl_vxlan_add(m->nl, name, (uint32_t)vni, local, n->mtu, &ifindex, err)) < 0)
 		return r;
@@ -163,8 +166,8 @@ static int device_ensure(struct manager *m, struct network *n, json_int_t vni,
 		(void)tk_nl_link_del(m->nl, name, NULL);
 		return r;
 	}
-	log_info("overlay: VXLAN device '%s' (VNI %" PRId64 ") on bridge '%s' of network '%s'", name,
-		 (int64_t)vni, n->bridge, n->name);
+	log_info("overlay: VXLAN device '%s' (VNI %" PRId64 ") on bridge '%s' of network '%s'",
+		 name, (int64_t)vni, n->bridge, n->name);
 	*ret_ifindex = ifindex;
 	return 0;
 }
@@ -199,8 +202,8 @@ static json_t *devices_sync(struct manager *m, json_t *vnis, const struct tk_add
 			}
 			json_object_set_new(fw_ports, name, json_true());
 		}
-		json_object_set_new(devs, n->name, json_pack("{s:i, s:s}", "ifindex", ifindex,
-							     "name", name));
+		json_object_set_new(devs, n->name,
+				    json_pack("{s:i, s:s}", "ifindex", ifindex, "name", name));
 	}
 	if (wanted && tk_nl_link_foreach(m->nl, "tkx", find_stale, &s, NULL) >= 0) {
 		for (unsigned i = 0; i < s.n; i++) {
@@ -266,7 +269,8 @@ static void publish_sync(struct manager *m, struct tk_etcd *etcd, const char *ho
 		log_error("overlay: cannot list endpoints: %s", err.msg);
 		return;
 	}
-	json_object_foreach(want, key, v) {
+	json_object_foreach(want, key, v)
+	{
 		json_t *had = json_object_get(published, key);
 
 		if (lease && had && json_equal(json_object_get(had, "value"), v) &&
@@ -278,10 +282,12 @@ static void publish_sync(struct manager *m, struct tk_etcd *etcd, const char *ho
 			json_object_del(published, key); /* again next time */
 			continue;
 		}
-		json_object_set_new(published, key,
-				    json_pack("{s:O, s:I}", "value", v, "lease", (json_int_t)lease));
+		json_object_set_new(
+			published, key,
+			json_pack("{s:O, s:I}", "value", v, "lease", (json_int_t)lease));
 	}
-	json_object_foreach_safe(published, tmp, key, v) {
+	json_object_foreach_safe(published, tmp, key, v)
+	{
 		if (json_object_get(want, key))
 			continue;
 		if (tk_etcd_delete(etcd, key, false, NULL, &err) < 0) {
@@ -306,7 +312,8 @@ static int entries(struct manager *m, json_t *rec, int ifindex, const char *ifna
 	uint8_t mac[6];
 	int r;
 
-	if (!mac_s || !ul_s || tk_mac_parse(mac_s, mac, err) < 0 || tk_addr_parse(ul_s, &ul, err) < 0)
+	if (!mac_s || !ul_s || tk_mac_parse(mac_s, mac, err) < 0 ||
+	    tk_addr_parse(ul_s, &ul, err) < 0)
 		return tk_err_set(err, -EINVAL, "invalid endpoint record");
 	if ((r = tk_nl_fdb_set(m->nl, ifindex, mac, &ul, add, err)) < 0)
 		return r;
@@ -344,9 +351,11 @@ static void program_sync(struct manager *m, json_t *devs, const char *host)
 	if (!programmed && !(programmed = json_object()))
 		return;
 	/* Gone or changed first: a MAC that moved to another host is re-added below. */
-	json_object_foreach_safe(programmed, tmp, key, rec) {
+	json_object_foreach_safe(programmed, tmp, key, rec)
+	{
 		json_t *now = remote ? json_object_get(remote, key) : NULL;
-		json_t *dev = json_object_get(devs, json_string_value(json_object_get(rec, "network")));
+		json_t *dev =
+			json_object_get(devs, json_string_value(json_object_get(rec, "network")));
 		int ifindex = (int)json_integer_value(json_object_get(rec, "ifindex"));
 		const char *ifname = json_string_value(json_object_get(rec, "ifname"));
 
@@ -361,7 +370,8 @@ static void program_sync(struct manager *m, json_t *devs, const char *host)
 	}
 	if (!remote)
 		return;
-	json_object_foreach(remote, key, rec) {
+	json_object_foreach(remote, key, rec)
+	{
 		const char *net = json_string_value(json_object_get(rec, "network"));
 		const char *h = json_string_value(json_object_get(rec, "host"));
 		json_t *dev = net ? json_object_get(devs, net) : NULL;
