@@ -175,12 +175,14 @@ static int device_ensure(struct manager *m, struct network *n, json_int_t vni,
 /* Makes the devices of the networks with a VNI, deletes other tkx devices: net -> ifindex. */
 static json_t *devices_sync(struct manager *m, json_t *vnis, const struct tk_addr *local)
 {
-	json_t *devs = json_object(), *wanted = json_object();
-	struct stale s = { .wanted = wanted };
+	json_t *devs, *wanted;
+	struct stale s = {};
 	tk_err err = {};
 
 	if (!fw_ports && !(fw_ports = json_object()))
-		return devs;
+		return NULL;
+	devs = json_object();
+	s.wanted = wanted = json_object();
 
 	for (struct network *n = m->networks; n && devs && wanted; n = n->next) {
 		json_t *vni = json_object_get(vnis, n->name);
@@ -207,7 +209,9 @@ static json_t *devices_sync(struct manager *m, json_t *vnis, const struct tk_add
 	}
 	if (wanted && tk_nl_link_foreach(m->nl, "tkx", find_stale, &s, NULL) >= 0) {
 		for (unsigned i = 0; i < s.n; i++) {
-			(void)firewall_overlay_port(m, s.names[i], true, false, NULL);
+			/* In @ports6 only on a dual-stack network: try both, then @ports alone. */
+			if (firewall_overlay_port(m, s.names[i], true, false, NULL) < 0)
+				(void)firewall_overlay_port(m, s.names[i], false, false, NULL);
 			json_object_del(fw_ports, s.names[i]);
 			if (tk_nl_link_del(m->nl, s.names[i], &err) < 0)
 				log_error("overlay: %s", err.msg);
