@@ -150,4 +150,13 @@ done
 ip netns exec h1 nft list set bridge tenantkit ports | grep -q "\"$vx3\"" &&
 	not_ok "$vx3 is still in h1's @ports" || ok "and took it out of @ports"
 
+# A clean stop (LeakSanitizer reports at exit in the ASan build).
+for n in 1 2 3; do
+	kill -TERM "${PIDS[$n]}"
+	wait "${PIDS[$n]}" || not_ok "netd of h$n exited with $? on SIGTERM: $(tail -5 "$TK_TMP/h$n.log")"
+	unset "PIDS[$n]"
+done
+if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TK_TMP"/h*.log; then
+	not_ok "sanitizer report in a host's log"
+fi
 tk_done
