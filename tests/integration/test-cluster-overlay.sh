@@ -135,6 +135,15 @@ wait_for "h3 returns: its entries are back on h1" 5 \
 	bash -c "bridge -n h1 fdb show dev $vx | grep -q '^$mac_a3 dst 192.0.2.3 self permanent'"
 wait_for "a1 (h1) pings a3 (h3) again" 5 tk_ping a1 10.77.1.13
 
+# --- a lost lease (h2's revoked in etcd, its netd alive): h2 re-registers and re-publishes ---
+# (grep, not jq: jq 1.6 reads a 64-bit lease id as a double)
+lease=$(etcdctl --endpoints "$ETCD_URL" get /tenantkit/v1/hosts/h2 -w json | grep -o '"lease":[0-9]*' | cut -d: -f2)
+lease_hex=$(printf '%x' "$lease")
+expect_ok "revoke h2's lease" etcdctl --endpoints "$ETCD_URL" lease revoke "$lease_hex"
+wait_for "h2 re-published a2 under its new lease: h1's entry is back" $((3 * TTL)) \
+	bash -c "etcdctl --endpoints $ETCD_URL get --prefix /tenantkit/v1/endpoints/anet/h2/ -w json | grep -o '\"lease\":[0-9]*' | grep -qv ':$lease\$' && bridge -n h1 fdb show dev $vx | grep -q '^$mac_a2 dst 192.0.2.2 self permanent'"
+wait_for "a1 (h1) pings a2 (h2) after h2's lease came back" 5 tk_ping a1 10.77.1.12
+
 # --- an endpoint leaves, a network goes ---
 expect_ok "detach a2" on 2 detach a2
 wait_for "a2's entries leave h1" 5 bash -c "! bridge -n h1 fdb show dev $vx | grep -q '^$mac_a2 dst .* self'"
