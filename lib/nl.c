@@ -6,6 +6,9 @@
 #include <linux/if.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/if_link.h>
+#include <linux/neighbour.h>
+#include <arpa/inet.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -914,4 +917,96 @@ int tk_nl_prefix_watch_changed(struct tk_nl_prefix_watch *w, tk_nl_ifindex_pred 
 			return tk_err_set(err, -errno,
 					  "parsing address and route notifications: %m");
 	}
+}
+
+/* ---- overlay: VXLAN device, FDB and neighbour entries ---- */
+
+static int addr_len(const struct tk_addr *a)
+{
+	return a->family == AF_INET6 ? 16 : 4;
+}
+
+int tk_nl_vxlan_add(struct tk_nl *nl, const char *name, uint32_t vni, const struct tk_addr *local,
+		    unsigned mtu, int *ret_ifindex, tk_err *err)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	struct nlattr *linkinfo, *data;
+	struct nl_msg *msg;
+	int r;
+
+	if (!name || !name[0] || strlen(name) > TK_IFNAME_MAX)
+		return tk_err_set(err, -EINVAL, "invalid interface name '%s'", name ? name : "");
+	if (vni == 0 || vni >= (1u << 24))
+		return tk_err_set(err, -EINVAL, "invalid VNI %u", vni);
+	msg = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL);
+	if (!msg)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+	    nla_put_string(msg, IFLA_IFNAME, name) < 0 ||
+	    (mtu && nla_put_u32(msg, IFLA_MTU, mtu) < 0) ||
+	    !(linkinfo = nla_nest_start(msg, IFLA_LINKINFO)) ||
+	    nla_put_string(msg, IFLA_INFO_KIND, "vxlan") < 0 ||
+	    !(data = nla_nest_start(msg, IFLA_INFO_DATA)) ||
+	    nla_put_u32(msg, IFLA_VXLAN_ID, vni) < 0 ||
+	    nla_put(msg, local->family == AF_INET6 ? IFLA_VXLAN_LOCAL6 : IFLA_VXLAN_LOCAL,
+		    addr_len(local), local->bytes) < 0 ||
+	    nla_put_u16(msg, IFLA_VXLAN_PORT, htons(4789)) < 0 ||
+	    nla_put_u8(msg, IFLA_VXLAN_LEARNING, 0) < 0 ||
+	    nla_put_u8(msg, IFLA_VXLAN_PROXY, 1) < 0) {
+		nlmsg_free(msg);
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	}
+	nla_nest_end(msg, data);
+	nla_nest_end(msg, linkinfo);
+	request_start(nl);
+	if ((r = nl_send_sync(nl->sock, msg)) < 0) /* frees msg */
+		return request_fail(nl, r, err, "cannot create VXLAN device '%s' (VNI %u)", name,
+				    vni);
+	return ifindex_of(nl, name, ret_ifindex, err);
+}
+
+static int neigh_request(struct tk_nl *nl, bool add, uint8_t family, uint8_t flags, int ifindex,
+			 const struct tk_addr *ip, const uint8_t mac[6], const char *what,
+			 tk_err *err)
+{
+	struct ndmsg nd = { .ndm_family = family,
+			    .ndm_ifindex = ifindex,
+			    .ndm_state = NUD_PERMANENT,
+			    .ndm_flags = flags };
+	char buf[64], mbuf[32];
+	struct nl_msg *msg;
+	int r;
+
+	msg = nlmsg_alloc_simple(add ? RTM_NEWNEIGH : RTM_DELNEIGH,
+				 NLM_F_REQUEST | (add ? NLM_F_CREATE | NLM_F_REPLACE : 0));
+	if (!msg)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if (nlmsg_append(msg, &nd, sizeof(nd), NLMSG_ALIGNTO) < 0 ||
+	    nla_put(msg, NDA_LLADDR, 6, mac) < 0 ||
+	    nla_put(msg, NDA_DST, addr_len(ip), ip->bytes) < 0) {
+		nlmsg_free(msg);
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	}
+	request_start(nl);
+	if ((r = nl_send_sync(nl->sock, msg)) < 0) { /* frees msg */
+		if (!add && (nl->kernel_errno == ENOENT || nl->kernel_errno == ENODEV))
+			return 0;
+		return request_fail(nl, r, err, "cannot %s %s entry %s -> %s",
+				    add ? "add" : "delete", what,
+				    tk_mac_format(mac, mbuf, sizeof(mbuf)),
+				    tk_addr_format(ip, buf, sizeof(buf)));
+	}
+	return 0;
+}
+
+int tk_nl_fdb_set(struct tk_nl *nl, int ifindex, const uint8_t mac[6], const struct tk_addr *dst,
+		  bool add, tk_err *err)
+{
+	return neigh_request(nl, add, AF_BRIDGE, NTF_SELF, ifindex, dst, mac, "FDB", err);
+}
+
+int tk_nl_neigh_set(struct tk_nl *nl, int ifindex, const struct tk_addr *ip, const uint8_t mac[6],
+		    bool add, tk_err *err)
+{
+	return neigh_request(nl, add, (uint8_t)ip->family, 0, ifindex, ip, mac, "neighbour", err);
 }

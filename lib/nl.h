@@ -171,3 +171,17 @@ struct tk_nl_prefix_watch *tk_nl_prefix_watch_close(struct tk_nl_prefix_watch *w
 typedef bool (*tk_nl_ifindex_pred)(int ifindex, void *userdata);
 int tk_nl_prefix_watch_changed(struct tk_nl_prefix_watch *w, tk_nl_ifindex_pred ignore,
 			       void *userdata, tk_err *err);
+
+/*
+ * Overlay (netd/overlay.c, docs/cluster.md): a VXLAN device with VNI vni, learning off, no
+ * multicast group, UDP port 4789, local address local, the proxy flag (ARP/ND for remote
+ * containers are answered from the device's neighbour entries), MTU mtu (0: the kernel's), down.
+ */
+int tk_nl_vxlan_add(struct tk_nl *nl, const char *name, uint32_t vni, const struct tk_addr *local,
+		    unsigned mtu, int *ret_ifindex, tk_err *err);
+/* A static FDB entry (NTF_SELF) on VXLAN device ifindex: mac -> remote underlay dst. */
+int tk_nl_fdb_set(struct tk_nl *nl, int ifindex, const uint8_t mac[6], const struct tk_addr *dst,
+		  bool add, tk_err *err);
+/* A permanent neighbour entry ip -> mac on ifindex (the VXLAN device answers ARP/ND from it). */
+int tk_nl_neigh_set(struct tk_nl *nl, int ifindex, const struct tk_addr *ip, const uint8_t mac[6],
+		    bool add, tk_err *err);

@@ -434,7 +434,11 @@ static void apply(struct manager *m, const struct cluster_event *ev, json_t *lis
 			cluster_blocks_forget(slash + 1);
 	} else if (strcmp(kind, "blocks") == 0)
 		cluster_blocks_event(m, ev->key, ev->value, ev->deleted, ev->rev);
-	else if (strcmp(kind, "hosts") == 0 && ev->deleted)
+	else if (strcmp(kind, "endpoints") == 0)
+		overlay_note_endpoint(slash + 1, ev->value, ev->deleted);
+	if (strcmp(kind, "hosts") == 0 && !strchr(slash + 1, '/'))
+		overlay_note_host(slash + 1, ev->value, ev->deleted);
+	if (strcmp(kind, "hosts") == 0 && ev->deleted)
 		log_info("cluster: host '%s' left (its lease ended)", slash + 1);
 	else if (strcmp(kind, "hosts") == 0)
 		log_debug("cluster: host '%s' is up", slash + 1);
@@ -480,6 +484,7 @@ static void apply_list(struct manager *m, struct cluster_event *evs)
 	_cleanup_(json_decrefp) json_t *listed = json_object();
 
 	cluster_blocks_listed(m, true);
+	overlay_list_begin(); /* the list has every endpoint record there is */
 	for (int pass = 0; pass < 2; pass++)
 		for (struct cluster_event *ev = evs; ev && ev->key[0]; ev = ev->next) {
 			bool tenant =
@@ -647,6 +652,7 @@ static int usage_acquire(struct manager *m, const char *network, tk_err *err)
 void cluster_usage_sync(struct manager *m)
 {
 	struct cluster *cl = cluster_of(m);
+	int64_t lease;
 
 	if (!cl)
 		return;
@@ -668,7 +674,9 @@ void cluster_usage_sync(struct manager *m)
 		*pp = u->next;
 		free(u);
 	}
+	lease = cl->lease;
 	pthread_mutex_unlock(&cl->lock);
+	overlay_sync(m, cl->etcd, vnis, cl->cfg.host, cl->cfg.underlay, lease);
 }
 
 /* ---- publishing creates and guarding deletes ---- */

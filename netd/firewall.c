@@ -44,6 +44,13 @@ static const struct tk_nft_set set_bridges = { "bridges", 1, NFPROTO_INET, { IFN
 			       set_gw6 = { "gw6", 4, NFPROTO_INET, { IFNAME, IPV6 }, 2 },
 			       set_nat_bridges = { "nat_bridges", 5, NFPROTO_INET, { IFNAME }, 1 };
 
+/* Overlay (netd/overlay.c): this host's underlay address, and the cluster members' (hosts/). */
+static const struct tk_nft_set
+	set_overlay_local4 = { "overlay_local4", 51, NFPROTO_INET, { IPV4 }, 1 },
+	set_overlay_local6 = { "overlay_local6", 52, NFPROTO_INET, { IPV6 }, 1 },
+	set_overlay_peers4 = { "overlay_peers4", 53, NFPROTO_INET, { IPV4 }, 1 },
+	set_overlay_peers6 = { "overlay_peers6", 54, NFPROTO_INET, { IPV6 }, 1 };
+
 static const struct tk_nft_chain forward = { "forward", NFPROTO_INET, "filter", NF_INET_FORWARD,
 					     0 },
 				 input = { "input", NFPROTO_INET, "filter", NF_INET_LOCAL_IN, 0 },
@@ -67,6 +74,30 @@ static void match_ct_established(struct tk_nft_rule *R)
 
 static void match_published(struct tk_nft_rule *R);
 
+/*
+ * udp dport 4789 ip daddr @overlay_local4 ip saddr != @overlay_peers4 counter drop (and IPv6):
+ * VXLAN to this host's underlay address only from cluster members.  Without --cluster the local
+ * sets are empty and the rules match nothing.
+ */
+static void overlay_rules(struct tk_nft_batch *b)
+{
+	static const struct tk_nft_field dport = { TH, 2, 2 };
+	const uint16_t vxlan = htons(4789);
+
+	RULE(b, &input, tk_nft_match_meta8(R, NFT_META_NFPROTO, NFPROTO_IPV4);
+	     tk_nft_match_meta8(R, NFT_META_L4PROTO, IPPROTO_UDP);
+	     tk_nft_match_payload(R, &dport, &vxlan);
+	     tk_nft_match_set(R, 0, &ip4_daddr, 1, &set_overlay_local4, false);
+	     tk_nft_match_set(R, 0, &ip4_saddr, 1, &set_overlay_peers4, true); tk_nft_counter(R);
+	     tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &input, tk_nft_match_meta8(R, NFT_META_NFPROTO, NFPROTO_IPV6);
+	     tk_nft_match_meta8(R, NFT_META_L4PROTO, IPPROTO_UDP);
+	     tk_nft_match_payload(R, &dport, &vxlan);
+	     tk_nft_match_set(R, 0, &ip6_daddr, 1, &set_overlay_local6, false);
+	     tk_nft_match_set(R, 0, &ip6_saddr, 1, &set_overlay_peers6, true); tk_nft_counter(R);
+	     tk_nft_verdict(R, NF_DROP, NULL));
+}
+
 static void inet_table(struct tk_nft_batch *b)
 {
 	static const struct tk_nft_field icmp_type = { TH, 0, 1 };
@@ -78,6 +109,10 @@ static void inet_table(struct tk_nft_batch *b)
 	tk_nft_batch_set_add(b, &set_gw4);
 	tk_nft_batch_set_add(b, &set_gw6);
 	tk_nft_batch_set_add(b, &set_nat_bridges);
+	tk_nft_batch_set_add(b, &set_overlay_local4);
+	tk_nft_batch_set_add(b, &set_overlay_local6);
+	tk_nft_batch_set_add(b, &set_overlay_peers4);
+	tk_nft_batch_set_add(b, &set_overlay_peers6);
 	tk_nft_batch_chain_add(b, &forward);
 	tk_nft_batch_chain_add(b, &input);
 	tk_nft_batch_chain_add(b, &tenant_in);
@@ -99,6 +134,7 @@ static void inet_table(struct tk_nft_batch *b)
 	RULE(b, &forward, tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false); tk_nft_counter(R);
 	     tk_nft_verdict(R, NF_DROP, NULL));
 
+	overlay_rules(b);
 	/* iifname @bridges jump tenant_in */
 	RULE(b, &input, tk_nft_match_set(R, IIF, NULL, 0, &set_bridges, false);
 	     tk_nft_verdict(R, NFT_JUMP, "tenant_in"));
@@ -455,6 +491,7 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 	if ((r = db_endpoints_foreach(m, NULL, NULL, rebuild_endpoint, &ctx, err)) < 0 ||
 	    (r = ports_rebuild(m, b, err)) < 0)
 		return r;
+	overlay_firewall_lost(); /* the overlay's elements are added again at its next sync */
 	return tk_nft_batch_commit(b, err);
 }
 
@@ -685,4 +722,63 @@ static int ports_rebuild(struct manager *m, struct tk_nft_batch *b, tk_err *err)
 	struct rebuild ctx = { .batch = b, .err = err };
 
 	return ports_foreach(m, rebuild_ports, &ctx, err);
+}
+
+/* ---- overlay (netd/overlay.c, docs/firewall.md) ---- */
+
+int firewall_overlay_host(struct manager *m, const struct tk_addr *underlay, bool local, bool add,
+			  tk_err *err)
+{
+	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
+	const union tk_nft_value key[] = { { .addr = underlay } };
+	const bool v6 = underlay->family == AF_INET6;
+	const struct tk_nft_set *set = local ? (v6 ? &set_overlay_local6 : &set_overlay_local4)
+					     : (v6 ? &set_overlay_peers6 : &set_overlay_peers4);
+	int r;
+
+	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
+	    (r = tk_nft_batch_element(b, set, add, key, err)) < 0)
+		return r;
+	return tk_nft_batch_commit(b, err);
+}
+
+/*
+ * The VXLAN device of a network is policed like a container's port: in @ports (and @ports6 on a
+ * dual-stack network), with one @port_mac / @port_ip4 / @port_ip6 element per remote endpoint
+ * registered for the network, so a frame from the overlay with any other source is dropped.
+ */
+int firewall_overlay_port(struct manager *m, const char *ifname, bool ipv6, bool add, tk_err *err)
+{
+	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
+	const union tk_nft_value port[] = { { .ifname = ifname } };
+	int r;
+
+	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
+	    (r = tk_nft_batch_element(b, &set_ports, add, port, err)) < 0 ||
+	    (ipv6 && (r = tk_nft_batch_element(b, &set_ports6, add, port, err)) < 0))
+		return r;
+	return tk_nft_batch_commit(b, err);
+}
+
+int firewall_overlay_peer(struct manager *m, const char *ifname, const uint8_t mac[6],
+			  const struct tk_addr *ip4, const struct tk_addr *ip6, bool add,
+			  tk_err *err)
+{
+	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
+	const struct tk_addr ll = link_local(mac);
+	const union tk_nft_value port[] = { { .ifname = ifname }, { .mac = mac } },
+				 k4[] = { port[0], { .addr = ip4 }, port[1] },
+				 k6[] = { port[0], { .addr = ip6 }, port[1] },
+				 k6_ll[] = { port[0], { .addr = &ll }, port[1] };
+	int r;
+
+	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
+	    (r = tk_nft_batch_element(b, &set_port_mac, add, port, err)) < 0)
+		return r;
+	if (ip4 && (r = tk_nft_batch_element(b, &set_port_ip4, add, k4, err)) < 0)
+		return r;
+	if (ip6 && ((r = tk_nft_batch_element(b, &set_port_ip6, add, k6, err)) < 0 ||
+		    (r = tk_nft_batch_element(b, &set_port_ip6, add, k6_ll, err)) < 0))
+		return r;
+	return tk_nft_batch_commit(b, err);
 }

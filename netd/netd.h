@@ -191,6 +191,13 @@ int firewall_network(struct manager *m, const struct network *n, bool add, tk_er
 int firewall_link(struct manager *m, const struct network *a, const struct network *b, bool add,
 		  tk_err *err);
 int firewall_endpoint(struct manager *m, const struct endpoint *e, bool add, tk_err *err);
+/* The overlay's elements (netd/overlay.c): member underlay addresses, VXLAN ports, remote peers. */
+int firewall_overlay_host(struct manager *m, const struct tk_addr *underlay, bool local, bool add,
+			  tk_err *err);
+int firewall_overlay_port(struct manager *m, const char *ifname, bool ipv6, bool add, tk_err *err);
+int firewall_overlay_peer(struct manager *m, const char *ifname, const uint8_t mac[6],
+			  const struct tk_addr *ip4, const struct tk_addr *ip6, bool add,
+			  tk_err *err);
 /* firewall_endpoint, with the endpoint's published ports (NULL: none) in the same batch. */
 int firewall_endpoint_ports(struct manager *m, const struct endpoint *e,
 			    const struct port_list *ports, bool add, tk_err *err);
@@ -338,6 +345,15 @@ void cluster_blocks_sync(struct manager *m);
 void cluster_blocks_forget(const char *network);
 json_t *cluster_blocks_json(struct manager *m);
 void cluster_blocks_free(void);
+
+/* overlay.c: VXLAN devices, endpoint records, FDB and neighbour entries (docs/cluster.md) */
+struct tk_etcd;
+void overlay_note_endpoint(const char *rest, const char *value, bool deleted);
+void overlay_note_host(const char *name, const char *value, bool deleted);
+void overlay_list_begin(void);
+void overlay_firewall_lost(void);
+void overlay_sync(struct manager *m, struct tk_etcd *etcd, json_t *vnis, const char *host,
+		  const char *underlay, int64_t lease);
 
 /* docker.c: Docker's NetworkDriver and IpamDriver plugin APIs on their own socket */
 struct docker;

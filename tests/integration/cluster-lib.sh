@@ -1,5 +1,6 @@
-# Sourced by the cluster tests after lib.sh: three "hosts" (network namespaces hN with their own
-# netd, socket and state) on an underlay bridge ul0, and a real etcd on 192.0.2.254:2379.
+# Shared by the cluster tests (sourced after lib.sh): a real etcd on an
+# underlay bridge ul0 (192.0.2.254) and "hosts" hN (network namespaces with eth0 192.0.2.N), each
+# with its own netd in cluster mode.
 command -v etcd >/dev/null || tk_skip "etcd missing (Debian etcd-server; scripts/deps.sh)"
 ETCD_URL=http://192.0.2.254:2379
 TTL=3

@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * netd --cluster: the data plane that makes a tenant network span hosts (docs/cluster.md).
+ *
+ * Per network and host a VXLAN device tkx<VNI in hex> (the network's VNI, learning off, no
+ * multicast group, port 4789, local = --underlay, proxy) is a port of the network's bridge.  Each
+ * host publishes its endpoints under its host lease as endpoints/<network>/<host>/<mac>; every
+ * host programs, from the watch, a static FDB entry (remote MAC -> remote underlay) and permanent
+ * neighbour entries (remote IPs -> remote MAC) on the VXLAN device, so ARP/ND for remote
+ * containers are answered locally and nothing floods (there is no all-zeros FDB entry).  When the
+ * endpoint or its host's lease goes, etcd deletes the key and the entries are removed.
+ *
+ * Everything here runs on the loop thread under the state lock (cluster_run, after endpoint ops).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "etcd.h"
+#include "json.h"
+#include "log.h"
+#include "netd.h"
+#include "nl.h"
+
+#define PREFIX "/tenantkit/v1/"
+
+static json_t *remote;	   /* "<net>/<host>/<mac>" -> record, from the watch */
+static json_t *published;  /* our keys -> lease they were put with */
+static json_t *programmed; /* "<net>/<host>/<mac>" -> record as programmed (+ "ifindex") */
+static json_t *members;	   /* host -> underlay, from hosts/ */
+static json_t *fw_peers;   /* underlay addresses in @overlay_peers4/6 */
+static json_t *fw_ports;   /* VXLAN devices in @ports */
+static bool fw_local;	   /* this host's underlay is in @overlay_local4/6 */
+
+/* firewall_rebuild replaced the tables: every element is added again at the next sync. */
+void overlay_firewall_lost(void)
+{
+	if (fw_peers)
+		json_object_clear(fw_peers);
+	if (fw_ports)
+		json_object_clear(fw_ports);
+	if (programmed)
+		json_object_clear(programmed);
+	fw_local = false;
+}
+
+void overlay_note_host(const char *name, const char *value, bool deleted)
+{
+	_cleanup_(json_decrefp) json_t *o = deleted ? NULL : json_loads(value, 0, NULL);
+	json_t *ul = json_object_get(o, "underlay");
+
+	if (!members && !(members = json_object()))
+		return;
+	if (deleted || !json_is_string(ul))
+		json_object_del(members, name);
+	else
+		json_object_set(members, name, ul);
+}
+
+static void vxlan_name(char *buf, size_t size, json_int_t vni)
+{
+	snprintf(buf, size, "tkx%06" PRIx64, (uint64_t)vni);
+}
+
+void overlay_note_endpoint(const char *rest, const char *value, bool deleted)
+{
+	json_t *o;
+
+	if (!remote && !(remote = json_object()))
+		return;
+	if (deleted || !(o = json_loads(value, 0, NULL))) {
+		json_object_del(remote, rest);
+		return;
+	}
+	json_object_set_new(remote, rest, o);
+}
+
+void overlay_list_begin(void)
+{
+	if (remote)
+		json_object_clear(remote);
+	if (members)
+		json_object_clear(members);
+}
+
+/* @overlay_peers4/6 = the members' underlay addresses; @overlay_local4/6 has this host's. */
+static void members_sync(struct manager *m, const struct tk_addr *local)
+{
+	_cleanup_(json_decrefp) json_t *want = json_object();
+	const char *name, *addr;
+	json_t *v;
+	void *tmp;
+	tk_err err = {};
+
+	if (!want || (!fw_peers && !(fw_peers = json_object())))
+		return;
+	if (!fw_local && firewall_overlay_host(m, local, true, true, &err) < 0)
+		log_error("overlay: %s", err.msg);
+	else
+		fw_local = true;
+	json_object_foreach(members, name, v)
+		json_object_set_new(want, json_string_value(v), json_true());
+	json_object_foreach(want, addr, v)
+	{
+		struct tk_addr a;
+
+		if (json_object_get(fw_peers, addr) || tk_addr_parse(addr, &a, NULL) < 0)
+			continue;
+		if (firewall_overlay_host(m, &a, false, true, &err) < 0)
+			log_error("overlay: member %s: %s", addr, err.msg);
+		else
+			json_object_set_new(fw_peers, addr, json_true());
+	}
+	json_object_foreach_safe(fw_peers, tmp, addr, v)
+	{
+		struct tk_addr a;
+
+		if (json_object_get(want, addr))
+			continue;
+		if (tk_addr_parse(addr, &a, NULL) >= 0 &&
+		    firewall_overlay_host(m, &a, false, false, &err) < 0)
+			log_error("overlay: member %s: %s", addr, err.msg);
+		json_object_del(fw_peers, addr);
+	}
+}
+
+/* ---- devices ---- */
+
+struct stale {
+	json_t *wanted;
+	char names[64][16];
+	unsigned n;
+};
+
+static int find_stale(const struct tk_link_info *link, void *userdata)
+{
+	struct stale *s = userdata;
+
+	if (strcmp(link->kind, "vxlan") != 0 && link->kind[0])
+		return 0;
+	if (!json_object_get(s->wanted, link->name) && s->n < 64)
+		snprintf(s->names[s->n++], sizeof(s->names[0]), "%s", link->name);
+	return 0;
+}
+
+static int device_ensure(struct manager *m, struct network *n, json_int_t vni,
+			 const struct tk_addr *local, int *ret_ifindex, tk_err *err)
+{
+	char name[16];
+	int ifindex = 0, r;
+
+	vxlan_name(name, sizeof(name), vni);
+	if (tk_nl_ifindex(m->nl, name, &ifindex, NULL) >= 0 && ifindex > 0) {
+		*ret_ifindex = ifindex;
+		return 0;
+	}
+	if (!n->bridge_ifindex &&
+	    (r = tk_nl_ifindex(m->nl, n->bridge, &n->bridge_ifindex, err)) < 0)
+		return r;
+	if ((r = tk_nl_vxlan_add(m->nl, name, (uint32_t)vni, local, n->mtu, &ifindex, err)) < 0)
+		return r;
+	if ((r = tk_nl_link_set_master(m->nl, ifindex, n->bridge_ifindex, err)) < 0 ||
+	    (r = tk_nl_link_set_up(m->nl, ifindex, err)) < 0) {
+		(void)tk_nl_link_del(m->nl, name, NULL);
+		return r;
+	}
+	log_info("overlay: VXLAN device '%s' (VNI %" PRId64 ") on bridge '%s' of network '%s'",
+		 name, (int64_t)vni, n->bridge, n->name);
+	*ret_ifindex = ifindex;
+	return 0;
+}
+
+/* Makes the devices of the networks with a VNI, deletes other tkx devices: net -> ifindex. */
+static json_t *devices_sync(struct manager *m, json_t *vnis, const struct tk_addr *local)
+{
+	json_t *devs, *wanted;
+	struct stale s = {};
+	tk_err err = {};
+
+	if (!fw_ports && !(fw_ports = json_object()))
+		return NULL;
+	devs = json_object();
+	s.wanted = wanted = json_object();
+
+	for (struct network *n = m->networks; n && devs && wanted; n = n->next) {
+		json_t *vni = json_object_get(vnis, n->name);
+		char name[16];
+		int ifindex;
+
+		if (!json_is_integer(vni))
+			continue;
+		vxlan_name(name, sizeof(name), json_integer_value(vni));
+		json_object_set_new(wanted, name, json_true());
+		if (device_ensure(m, n, json_integer_value(vni), local, &ifindex, &err) < 0) {
+			log_error("overlay: network '%s': %s", n->name, err.msg);
+			continue;
+		}
+		if (!json_object_get(fw_ports, name)) {
+			if (firewall_overlay_port(m, name, n->has6, true, &err) < 0) {
+				log_error("overlay: network '%s': %s", n->name, err.msg);
+				continue; /* no entries either: again next time */
+			}
+			json_object_set_new(fw_ports, name, json_true());
+		}
+		json_object_set_new(devs, n->name,
+				    json_pack("{s:i, s:s}", "ifindex", ifindex, "name", name));
+	}
+	if (wanted && tk_nl_link_foreach(m->nl, "tkx", find_stale, &s, NULL) >= 0) {
+		for (unsigned i = 0; i < s.n; i++) {
+			/* In @ports6 only on a dual-stack network: try both, then @ports alone. */
+			if (firewall_overlay_port(m, s.names[i], true, false, NULL) < 0)
+				(void)firewall_overlay_port(m, s.names[i], false, false, NULL);
+			json_object_del(fw_ports, s.names[i]);
+			if (tk_nl_link_del(m->nl, s.names[i], &err) < 0)
+				log_error("overlay: %s", err.msg);
+			else
+				log_info("overlay: deleted VXLAN device '%s' (its network is gone)",
+					 s.names[i]);
+		}
+	}
+	json_decref(wanted);
+	return devs;
+}
+
+/* ---- publishing this host's endpoints ---- */
+
+struct publish {
+	const char *host, *underlay;
+	json_t *want; /* key -> value */
+};
+
+static int want_endpoint(struct endpoint *e, void *userdata)
+{
+	struct publish *p = userdata;
+	_cleanup_(json_decrefp) json_t *o = NULL;
+	char key[512], mac[32], a4[64], a6[64];
+	char *value;
+
+	if (e->lease || !e->network)
+		return 0;
+	tk_mac_format(e->mac, mac, sizeof(mac));
+	snprintf(key, sizeof(key), PREFIX "endpoints/%s/%s/%s", e->network->name, p->host, mac);
+	o = json_pack("{s:s, s:s, s:s, s:s}", "network", e->network->name, "host", p->host,
+		      "underlay", p->underlay, "mac", mac);
+	if (!o)
+		return -ENOMEM;
+	if (e->has4)
+		json_object_set_new(o, "ip4", json_string(tk_addr_format(&e->ip4, a4, sizeof(a4))));
+	if (e->has6)
+		json_object_set_new(o, "ip6", json_string(tk_addr_format(&e->ip6, a6, sizeof(a6))));
+	if (!(value = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS)))
+		return -ENOMEM;
+	json_object_set_new(p->want, key, json_string(value));
+	free(value);
+	return 0;
+}
+
+static void publish_sync(struct manager *m, struct tk_etcd *etcd, const char *host,
+			 const char *underlay, int64_t lease)
+{
+	_cleanup_(json_decrefp) json_t *want = json_object();
+	struct publish p = { host, underlay, want };
+	const char *key;
+	json_t *v;
+	void *tmp;
+	tk_err err = {};
+
+	if (!want || (!published && !(published = json_object())))
+		return;
+	if (db_endpoints_foreach(m, NULL, NULL, want_endpoint, &p, &err) < 0) {
+		log_error("overlay: cannot list endpoints: %s", err.msg);
+		return;
+	}
+	json_object_foreach(want, key, v)
+	{
+		json_t *had = json_object_get(published, key);
+
+		if (lease && had && json_equal(json_object_get(had, "value"), v) &&
+		    json_integer_value(json_object_get(had, "lease")) == lease)
+			continue;
+		if (!lease || tk_etcd_put(etcd, key, json_string_value(v), lease, NULL, &err) < 0) {
+			if (lease)
+				log_error("overlay: cannot publish '%s': %s", key, err.msg);
+			json_object_del(published, key); /* again next time */
+			continue;
+		}
+		json_object_set_new(
+			published, key,
+			json_pack("{s:O, s:I}", "value", v, "lease", (json_int_t)lease));
+	}
+	json_object_foreach_safe(published, tmp, key, v)
+	{
+		if (json_object_get(want, key))
+			continue;
+		if (tk_etcd_delete(etcd, key, false, NULL, &err) < 0) {
+			log_error("overlay: cannot withdraw '%s': %s", key, err.msg);
+			continue;
+		}
+		json_object_del(published, key);
+	}
+}
+
+/* ---- programming the other hosts' endpoints ---- */
+
+static int entries(struct manager *m, json_t *rec, int ifindex, const char *ifname, bool add,
+		   tk_err *err)
+{
+	struct tk_addr fw4, fw6;
+	bool has4 = false, has6 = false;
+	const char *mac_s = json_string_value(json_object_get(rec, "mac"));
+	const char *ul_s = json_string_value(json_object_get(rec, "underlay"));
+	const char *fields[] = { "ip4", "ip6" };
+	struct tk_addr ul;
+	uint8_t mac[6];
+	int r;
+
+	if (!mac_s || !ul_s || tk_mac_parse(mac_s, mac, err) < 0 ||
+	    tk_addr_parse(ul_s, &ul, err) < 0)
+		return tk_err_set(err, -EINVAL, "invalid endpoint record");
+	if ((r = tk_nl_fdb_set(m->nl, ifindex, mac, &ul, add, err)) < 0)
+		return r;
+	for (size_t i = 0; i < 2; i++) {
+		const char *ip_s = json_string_value(json_object_get(rec, fields[i]));
+		struct tk_addr ip;
+
+		if (!ip_s)
+			continue;
+		if ((r = tk_addr_parse(ip_s, &ip, err)) < 0 ||
+		    (r = tk_nl_neigh_set(m->nl, ifindex, &ip, mac, add, err)) < 0) {
+			if (add)
+				(void)tk_nl_fdb_set(m->nl, ifindex, mac, &ul, false, NULL);
+			return r;
+		}
+		if (i == 0)
+			fw4 = ip, has4 = true;
+		else
+			fw6 = ip, has6 = true;
+	}
+	/* What the device may bring onto the bridge: the registered MAC and addresses only. */
+	r = firewall_overlay_peer(m, ifname, mac, has4 ? &fw4 : NULL, has6 ? &fw6 : NULL, add, err);
+	if (r < 0 && add)
+		(void)tk_nl_fdb_set(m->nl, ifindex, mac, &ul, false, NULL);
+	return r;
+}
+
+static void program_sync(struct manager *m, json_t *devs, const char *host)
+{
+	const char *key;
+	json_t *rec;
+	void *tmp;
+	tk_err err = {};
+
+	if (!programmed && !(programmed = json_object()))
+		return;
+	/* Gone or changed first: a MAC that moved to another host is re-added below. */
+	json_object_foreach_safe(programmed, tmp, key, rec)
+	{
+		json_t *now = remote ? json_object_get(remote, key) : NULL;
+		json_t *dev =
+			json_object_get(devs, json_string_value(json_object_get(rec, "network")));
+		int ifindex = (int)json_integer_value(json_object_get(rec, "ifindex"));
+		const char *ifname = json_string_value(json_object_get(rec, "ifname"));
+
+		if (now && json_integer_value(json_object_get(dev, "ifindex")) == ifindex &&
+		    json_equal(json_object_get(rec, "record"), now))
+			continue;
+		if (entries(m, json_object_get(rec, "record"), ifindex, ifname, false, &err) < 0)
+			log_error("overlay: %s", err.msg);
+		else
+			log_debug("overlay: removed %s", key);
+		json_object_del(programmed, key);
+	}
+	if (!remote)
+		return;
+	json_object_foreach(remote, key, rec)
+	{
+		const char *net = json_string_value(json_object_get(rec, "network"));
+		const char *h = json_string_value(json_object_get(rec, "host"));
+		json_t *dev = net ? json_object_get(devs, net) : NULL;
+		int ifindex = (int)json_integer_value(json_object_get(dev, "ifindex"));
+		const char *ifname = json_string_value(json_object_get(dev, "name"));
+
+		if (!dev || !h || strcmp(h, host) == 0 || json_object_get(programmed, key))
+			continue;
+		if (entries(m, rec, ifindex, ifname, true, &err) < 0) {
+			log_error("overlay: %s: %s", key, err.msg);
+			continue;
+		}
+		json_object_set_new(programmed, key,
+				    json_pack("{s:s, s:O, s:i, s:s}", "network", net, "record", rec,
+					      "ifindex", ifindex, "ifname", ifname));
+		log_debug("overlay: programmed %s", key);
+	}
+}
+
+void overlay_sync(struct manager *m, struct tk_etcd *etcd, json_t *vnis, const char *host,
+		  const char *underlay, int64_t lease)
+{
+	_cleanup_(json_decrefp) json_t *devs = NULL;
+	struct tk_addr local;
+
+	if (!vnis || tk_addr_parse(underlay, &local, NULL) < 0)
+		return;
+	members_sync(m, &local);
+	if (!(devs = devices_sync(m, vnis, &local)))
+		return;
+	publish_sync(m, etcd, host, underlay, lease);
+	program_sync(m, devs, host);
+}

@@ -1,0 +1,171 @@
+#!/bin/bash
+# netd --cluster data plane: a tenant network spans hosts over VXLAN.  Three hosts (namespaces on
+# an underlay bridge, cluster-lib.sh), containers of two tenants on different hosts: each reaches
+# its own tenant's containers across hosts (IPv4 and IPv6, ping and TCP), never the other
+# tenant's; the entries are static (FDB + permanent neighbours, no all-zeros entry); frames with
+# a forged inner source (from a member host) or from a non-member underlay address are dropped; a
+# killed host's entries disappear from the others within 3 TTL and come back when it returns.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/cluster-lib.sh"
+
+etcd_start
+chmod 0755 "$TK_TMP"
+for n in 1 2 3; do host_add "$n"; done
+for n in 1 2 3; do host_start "$n"; done
+
+expect_ok "tenant alpha" on 1 create tenant alpha
+expect_ok "tenant beta" on 2 create tenant beta
+wait_for "beta reaches h1" 5 on 1 inspect tenant beta
+expect_ok "alpha's network anet (dual-stack, MTU 1450)" \
+	on 1 create tenant-net anet --tenant alpha --subnet 10.77.1.0/24 --subnet6 fd77:1::/64 --mtu 1450
+expect_ok "beta's network bnet" on 2 create tenant-net bnet --tenant beta --subnet 10.77.2.0/24 --mtu 1450
+for n in 1 2 3; do
+	wait_for "anet on h$n" 5 on "$n" inspect network anet
+	wait_for "bnet on h$n" 5 on "$n" inspect network bnet
+done
+
+vni=$(jfield 1 network anet vni)
+vx=$(printf 'tkx%06x' "$vni")
+br=$(jfield 3 network anet bridge)
+wait_for "h3 made anet's VXLAN device $vx on its bridge" 5 \
+	bash -c "ip -n h3 -d link show $vx | grep -q 'master $br' && ip -n h3 -d link show $vx | grep -q 'vxlan id $vni'"
+d=$(ip -n h2 -d link show "$vx")
+for want in "local 192.0.2.2" "dstport 4789" "nolearning" "proxy" "mtu 1450"; do
+	grep -q "$want" <<<"$d" && ok "h2's $vx: $want" || not_ok "h2's $vx lacks '$want': $d"
+done
+grep -qE "vxlan id .* (group|remote) " <<<"$d" && not_ok "no multicast group or remote: $d" || ok "$vx has no group or remote"
+
+# Containers: a1 (h1), a2 (h2), a3 (h3) of alpha; b2 (h2), b3 (h3) of beta.  Addresses are given:
+# each host still allocates from the whole subnet.
+attach() { # attach HOST NAME NETWORK IP [IP6]
+	tk_ns_add "$2"
+	on "$1" attach "$3" "$2" "/run/netns/$2" --ip "$4" ${5:+--ip "$5"} >/dev/null
+}
+expect_ok "a1 on h1" attach 1 a1 anet 10.77.1.11 fd77:1::11
+expect_ok "a2 on h2" attach 2 a2 anet 10.77.1.12 fd77:1::12
+expect_ok "a3 on h3" attach 3 a3 anet 10.77.1.13 fd77:1::13
+expect_ok "b2 on h2" attach 2 b2 bnet 10.77.2.12
+expect_ok "b3 on h3" attach 3 b3 bnet 10.77.2.13
+# The same address on another tenant's network on another host: isolation is by tenant.
+expect_ok "b1 on h1 has a1's address's twin" attach 1 b1 bnet 10.77.2.11
+
+mac_a2=$(ip -n a2 -br link show eth0 | awk '{print $3}')
+wait_for "h1 has a static FDB entry for a2 via h2" 5 \
+	bash -c "bridge -n h1 fdb show dev $vx | grep -q '^$mac_a2 dst 192.0.2.2 self permanent'"
+wait_for "h1 answers ARP for a2 from a permanent neighbour" 5 \
+	bash -c "ip -n h1 neigh show dev $vx | grep -q '10.77.1.12 lladdr $mac_a2 PERMANENT'"
+ip -n h1 neigh show dev "$vx" | grep -q "fd77:1::12 lladdr $mac_a2 PERMANENT" &&
+	ok "and ND for a2's IPv6 address" || not_ok "h1 neigh: $(ip -n h1 neigh show dev "$vx")"
+bridge -n h1 fdb show dev "$vx" | grep -q "^00:00:00:00:00:00" &&
+	not_ok "an all-zeros FDB entry floods: $(bridge -n h1 fdb show dev "$vx")" || ok "no all-zeros FDB entry"
+bridge -n h1 fdb show dev "$vx" | grep -q "192.0.2.1 " &&
+	not_ok "h1 has an FDB entry of its own" || ok "no FDB entry for h1's own endpoints"
+
+# --- across hosts, per tenant ---
+tk_ping a1 10.77.1.12 && ok "a1 (h1) pings a2 (h2)" || not_ok "a1 -> a2 ping"
+tk_ping a3 10.77.1.11 && ok "a3 (h3) pings a1 (h1)" || not_ok "a3 -> a1 ping"
+tk_ping a2 fd77:1::13 && ok "a2 (h2) pings a3 (h3) over IPv6" || not_ok "a2 -> a3 ping6"
+tk_tcp a1 10.77.1.13 5001 a3 && ok "TCP a1 (h1) -> a3 (h3)" || not_ok "TCP a1 -> a3"
+tk_tcp a3 fd77:1::12 5002 a2 && ok "TCP over IPv6 a3 (h3) -> a2 (h2)" || not_ok "TCP6 a3 -> a2"
+tk_ping b2 10.77.2.13 && ok "beta: b2 (h2) pings b3 (h3)" || not_ok "b2 -> b3 ping"
+tk_tcp b3 10.77.2.11 5003 b1 && ok "beta: TCP b3 (h3) -> b1 (h1)" || not_ok "TCP b3 -> b1"
+# Full-size frames fit: the network MTU (1450) is the underlay's (1500) minus 50.
+ip netns exec a1 ping -c 1 -W 1 -M do -s 1422 -q 10.77.1.12 >/dev/null 2>&1 &&
+	ok "a 1450-byte frame crosses with DF" || not_ok "1422-byte ping a1 -> a2"
+
+# --- isolation across hosts ---
+tk_ping b2 10.77.1.11 && not_ok "beta (h2) reaches alpha (h1)" || ok "b2 (h2) cannot ping a1 (h1)"
+tk_tcp b3 10.77.1.12 5004 a2 && not_ok "TCP beta -> alpha" || ok "no TCP b3 (h3) -> a2 (h2)"
+tk_ping a1 10.77.2.12 && not_ok "alpha (h1) reaches beta (h2)" || ok "a1 (h1) cannot ping b2 (h2)"
+
+# --- anti-spoofing over the overlay ---
+echos() { ip netns exec a1 awk '/^Icmp:/ && $3 ~ /^[0-9]+$/ {print $10}' /proc/net/snmp; } # InEchos
+mac_a1=$(ip -n a1 -br link show eth0 | awk '{print $3}')
+expect_eq "h1 accepts VXLAN from the members only" "192.0.2.1, 192.0.2.2, 192.0.2.3" \
+	"$(ip netns exec h1 nft -j list set inet tenantkit overlay_peers4 | jq -r '[.nftables[].set.elem // empty | .[]] | sort | join(", ")')"
+# A host (h2's root) plugs its own namespace into anet's bridge, past its netd's port checks, and
+# sends with a forged inner source: a3's address, or one nobody registered.
+br2=$(jfield 2 network anet bridge)
+tk_ns_add evil
+ip -n h2 link add evil0 type veth peer name eth0 netns evil
+ip -n h2 link set evil0 master "$br2" up
+ip -n evil link set eth0 up
+for forged in 10.77.1.13 10.77.1.50; do
+	ip -n evil addr flush dev eth0
+	ip -n evil addr add "$forged/24" dev eth0
+	ip -n evil neigh replace 10.77.1.11 lladdr "$mac_a1" dev eth0
+	before=$(echos)
+	ip netns exec evil ping -c 3 -i 0.2 -W 1 -q 10.77.1.11 >/dev/null 2>&1
+	expect_eq "a frame from h2 with the forged source $forged never reaches a1" "$before" "$(echos)"
+done
+before=$(echos)
+tk_ping a2 10.77.1.11
+[ "$(echos)" -gt "$before" ] && ok "(a2's own echo requests do reach a1)" || not_ok "a1 counts no echo from a2"
+# A machine on the underlay that is no member sends VXLAN for anet as if from a2 (a2's MAC and
+# address, a registered pair): h1 drops it at UDP port 4789.
+tk_ns_add rogue
+ip link add ul77 type veth peer name eth0 netns rogue
+ip link set ul77 master ul0 up
+ip -n rogue addr add 192.0.2.77/24 dev eth0 && ip -n rogue link set eth0 up
+ip -n rogue link add vx type vxlan id "$vni" local 192.0.2.77 remote 192.0.2.1 dstport 4789 nolearning
+ip -n rogue link set vx address "$mac_a2" mtu 1450 up
+ip -n rogue addr add 10.77.1.12/24 dev vx
+ip -n rogue neigh replace 10.77.1.11 lladdr "$mac_a1" dev vx
+before=$(echos)
+ip netns exec rogue ping -c 3 -i 0.2 -W 1 -q 10.77.1.11 >/dev/null 2>&1
+expect_eq "VXLAN from a non-member underlay address (192.0.2.77) never reaches a1" "$before" "$(echos)"
+drops=$(ip netns exec h1 nft list chain inet tenantkit input | sed -n 's/.*@overlay_peers4 counter packets \([0-9]*\).*/\1/p')
+[ "${drops:-0}" -ge 3 ] && ok "h1 counted them ($drops packets)" || not_ok "overlay_peers4 drop counter: '$drops'"
+
+# --- a host dies and returns ---
+mac_a3=$(ip -n a3 -br link show eth0 | awk '{print $3}')
+# (a wait: on a loaded machine a 3 s lease can lapse and be re-registered, entries and all)
+wait_for "h1 has a3's FDB entry before h3 dies" 5 \
+	bash -c "bridge -n h1 fdb show dev $vx | grep -q '^$mac_a3 dst 192.0.2.3 self permanent'"
+t0=$(date +%s%N)
+host_kill 3
+gone() { ! bridge -n h1 fdb show dev "$vx" | grep -q "^$mac_a3 dst .* self"; }
+wait_for "h3's FDB entries leave h1 within 3 TTL ($((3 * TTL)) s)" $((3 * TTL)) gone
+echo "# h3's entries gone from h1 after $((($(date +%s%N) - t0) / 1000000)) ms"
+wait_for "and its neighbour entries leave h2" $((3 * TTL)) \
+	bash -c "! ip -n h2 neigh show dev $vx | grep -q '10.77.1.13 '"
+tk_ping a1 10.77.1.12 && ok "a1 -> a2 still works" || not_ok "a1 -> a2 after h3 died"
+host_start 3
+wait_for "h3 returns: its entries are back on h1" 5 \
+	bash -c "bridge -n h1 fdb show dev $vx | grep -q '^$mac_a3 dst 192.0.2.3 self permanent'"
+wait_for "a1 (h1) pings a3 (h3) again" 5 tk_ping a1 10.77.1.13
+
+# --- a lost lease (h2's revoked in etcd, its netd alive): h2 re-registers and re-publishes ---
+# (grep, not jq: jq 1.6 reads a 64-bit lease id as a double)
+lease=$(etcdctl --endpoints "$ETCD_URL" get /tenantkit/v1/hosts/h2 -w json | grep -o '"lease":[0-9]*' | cut -d: -f2)
+lease_hex=$(printf '%x' "$lease")
+expect_ok "revoke h2's lease" etcdctl --endpoints "$ETCD_URL" lease revoke "$lease_hex"
+wait_for "h2 re-published a2 under its new lease: h1's entry is back" $((3 * TTL)) \
+	bash -c "etcdctl --endpoints $ETCD_URL get --prefix /tenantkit/v1/endpoints/anet/h2/ -w json | grep -o '\"lease\":[0-9]*' | grep -qv ':$lease\$' && bridge -n h1 fdb show dev $vx | grep -q '^$mac_a2 dst 192.0.2.2 self permanent'"
+wait_for "a1 (h1) pings a2 (h2) after h2's lease came back" 5 tk_ping a1 10.77.1.12
+
+# --- an endpoint leaves, a network goes ---
+expect_ok "detach a2" on 2 detach a2
+wait_for "a2's entries leave h1" 5 bash -c "! bridge -n h1 fdb show dev $vx | grep -q '^$mac_a2 dst .* self'"
+expect_ok "tenant-net cnet on h2" on 2 create tenant-net cnet --tenant alpha --subnet 10.77.3.0/24
+vx3=$(printf 'tkx%06x' "$(jfield 2 network cnet vni)")
+for n in 1 3; do wait_for "h$n made cnet's $vx3" 5 ip -n "h$n" link show "$vx3"; done
+ip netns exec h1 nft list set bridge tenantkit ports | grep -q "\"$vx3\"" &&
+	ok "h1 polices $vx3 as a port" || not_ok "$vx3 not in h1's @ports"
+expect_ok "delete cnet" on 2 delete network cnet
+for n in 1 2 3; do
+	wait_for "h$n deleted $vx3 with cnet" 5 bash -c "! ip -n h$n link show $vx3"
+done
+ip netns exec h1 nft list set bridge tenantkit ports | grep -q "\"$vx3\"" &&
+	not_ok "$vx3 is still in h1's @ports" || ok "and took it out of @ports"
+
+# A clean stop (LeakSanitizer reports at exit in the ASan build).
+for n in 1 2 3; do
+	kill -TERM "${PIDS[$n]}"
+	wait "${PIDS[$n]}" || not_ok "netd of h$n exited with $? on SIGTERM: $(tail -5 "$TK_TMP/h$n.log")"
+	unset "PIDS[$n]"
+done
+if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TK_TMP"/h*.log; then
+	not_ok "sanitizer report in a host's log"
+fi
+tk_done
