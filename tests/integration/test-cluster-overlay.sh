@@ -35,26 +35,37 @@ for want in "local 192.0.2.2" "dstport 4789" "nolearning" "proxy" "mtu 1450"; do
 done
 grep -qE "vxlan id .* (group|remote) " <<<"$d" && not_ok "no multicast group or remote: $d" || ok "$vx has no group or remote"
 
-# Containers: a1 (h1), a2 (h2), a3 (h3) of alpha; b2 (h2), b3 (h3) of beta.  Addresses are given:
-# each host still allocates from the whole subnet.
-attach() { # attach HOST NAME NETWORK IP [IP6]
+# Containers: a1 (h1), a2 (h2), a3 (h3) of alpha; b1 (h1), b2 (h2), b3 (h3) of beta.  Each host
+# assigns addresses from its own blocks of the subnet; the test reads them from the containers.
+attach() { # attach HOST NAME NETWORK
 	tk_ns_add "$2"
-	on "$1" attach "$3" "$2" "/run/netns/$2" --ip "$4" ${5:+--ip "$5"} >/dev/null
+	on "$1" attach "$3" "$2" "/run/netns/$2" >/dev/null
 }
-expect_ok "a1 on h1" attach 1 a1 anet 10.77.1.11 fd77:1::11
-expect_ok "a2 on h2" attach 2 a2 anet 10.77.1.12 fd77:1::12
-expect_ok "a3 on h3" attach 3 a3 anet 10.77.1.13 fd77:1::13
-expect_ok "b2 on h2" attach 2 b2 bnet 10.77.2.12
-expect_ok "b3 on h3" attach 3 b3 bnet 10.77.2.13
-# The same address on another tenant's network on another host: isolation is by tenant.
-expect_ok "b1 on h1 has a1's address's twin" attach 1 b1 bnet 10.77.2.11
+addr_of() { # addr_of NAME -4|-6: the container's global address
+	ip -n "$1" "$2" -br addr show dev eth0 scope global | awk '{sub("/.*", "", $3); print $3}'
+}
+expect_ok "a1 on h1" attach 1 a1 anet
+expect_ok "a2 on h2" attach 2 a2 anet
+expect_ok "a3 on h3" attach 3 a3 anet
+expect_ok "b2 on h2" attach 2 b2 bnet
+expect_ok "b3 on h3" attach 3 b3 bnet
+expect_ok "b1 on h1" attach 1 b1 bnet
+A1=$(addr_of a1 -4) A2=$(addr_of a2 -4) A3=$(addr_of a3 -4)
+A1_6=$(addr_of a1 -6) A2_6=$(addr_of a2 -6) A3_6=$(addr_of a3 -6)
+B1=$(addr_of b1 -4) B2=$(addr_of b2 -4) B3=$(addr_of b3 -4)
+for v in A1 A2 A3 A1_6 A2_6 A3_6 B1 B2 B3; do
+	[[ -n ${!v} ]] || not_ok "container ${v,,} has no address"
+done
+# An address no host has assigned (each host's first block hands out its lowest addresses).
+UNUSED=10.77.1.50
+for v in "$A1" "$A2" "$A3"; do [[ $v != "$UNUSED" ]] || UNUSED=10.77.1.51; done
 
 mac_a2=$(ip -n a2 -br link show eth0 | awk '{print $3}')
 wait_for "h1 has a static FDB entry for a2 via h2" 5 \
 	bash -c "bridge -n h1 fdb show dev $vx | grep -q '^$mac_a2 dst 192.0.2.2 self permanent'"
 wait_for "h1 answers ARP for a2 from a permanent neighbour" 5 \
-	bash -c "ip -n h1 neigh show dev $vx | grep -q '10.77.1.12 lladdr $mac_a2 PERMANENT'"
-ip -n h1 neigh show dev "$vx" | grep -q "fd77:1::12 lladdr $mac_a2 PERMANENT" &&
+	bash -c "ip -n h1 neigh show dev $vx | grep -q '$A2 lladdr $mac_a2 PERMANENT'"
+ip -n h1 neigh show dev "$vx" | grep -q "$A2_6 lladdr $mac_a2 PERMANENT" &&
 	ok "and ND for a2's IPv6 address" || not_ok "h1 neigh: $(ip -n h1 neigh show dev "$vx")"
 bridge -n h1 fdb show dev "$vx" | grep -q "^00:00:00:00:00:00" &&
 	not_ok "an all-zeros FDB entry floods: $(bridge -n h1 fdb show dev "$vx")" || ok "no all-zeros FDB entry"
@@ -62,21 +73,21 @@ bridge -n h1 fdb show dev "$vx" | grep -q "192.0.2.1 " &&
 	not_ok "h1 has an FDB entry of its own" || ok "no FDB entry for h1's own endpoints"
 
 # --- across hosts, per tenant ---
-tk_ping a1 10.77.1.12 && ok "a1 (h1) pings a2 (h2)" || not_ok "a1 -> a2 ping"
-tk_ping a3 10.77.1.11 && ok "a3 (h3) pings a1 (h1)" || not_ok "a3 -> a1 ping"
-tk_ping a2 fd77:1::13 && ok "a2 (h2) pings a3 (h3) over IPv6" || not_ok "a2 -> a3 ping6"
-tk_tcp a1 10.77.1.13 5001 a3 && ok "TCP a1 (h1) -> a3 (h3)" || not_ok "TCP a1 -> a3"
-tk_tcp a3 fd77:1::12 5002 a2 && ok "TCP over IPv6 a3 (h3) -> a2 (h2)" || not_ok "TCP6 a3 -> a2"
-tk_ping b2 10.77.2.13 && ok "beta: b2 (h2) pings b3 (h3)" || not_ok "b2 -> b3 ping"
-tk_tcp b3 10.77.2.11 5003 b1 && ok "beta: TCP b3 (h3) -> b1 (h1)" || not_ok "TCP b3 -> b1"
+tk_ping a1 $A2 && ok "a1 (h1) pings a2 (h2)" || not_ok "a1 -> a2 ping"
+tk_ping a3 $A1 && ok "a3 (h3) pings a1 (h1)" || not_ok "a3 -> a1 ping"
+tk_ping a2 $A3_6 && ok "a2 (h2) pings a3 (h3) over IPv6" || not_ok "a2 -> a3 ping6"
+tk_tcp a1 $A3 5001 a3 && ok "TCP a1 (h1) -> a3 (h3)" || not_ok "TCP a1 -> a3"
+tk_tcp a3 $A2_6 5002 a2 && ok "TCP over IPv6 a3 (h3) -> a2 (h2)" || not_ok "TCP6 a3 -> a2"
+tk_ping b2 $B3 && ok "beta: b2 (h2) pings b3 (h3)" || not_ok "b2 -> b3 ping"
+tk_tcp b3 $B1 5003 b1 && ok "beta: TCP b3 (h3) -> b1 (h1)" || not_ok "TCP b3 -> b1"
 # Full-size frames fit: the network MTU (1450) is the underlay's (1500) minus 50.
-ip netns exec a1 ping -c 1 -W 1 -M do -s 1422 -q 10.77.1.12 >/dev/null 2>&1 &&
+ip netns exec a1 ping -c 1 -W 1 -M do -s 1422 -q $A2 >/dev/null 2>&1 &&
 	ok "a 1450-byte frame crosses with DF" || not_ok "1422-byte ping a1 -> a2"
 
 # --- isolation across hosts ---
-tk_ping b2 10.77.1.11 && not_ok "beta (h2) reaches alpha (h1)" || ok "b2 (h2) cannot ping a1 (h1)"
-tk_tcp b3 10.77.1.12 5004 a2 && not_ok "TCP beta -> alpha" || ok "no TCP b3 (h3) -> a2 (h2)"
-tk_ping a1 10.77.2.12 && not_ok "alpha (h1) reaches beta (h2)" || ok "a1 (h1) cannot ping b2 (h2)"
+tk_ping b2 $A1 && not_ok "beta (h2) reaches alpha (h1)" || ok "b2 (h2) cannot ping a1 (h1)"
+tk_tcp b3 $A2 5004 a2 && not_ok "TCP beta -> alpha" || ok "no TCP b3 (h3) -> a2 (h2)"
+tk_ping a1 $B2 && not_ok "alpha (h1) reaches beta (h2)" || ok "a1 (h1) cannot ping b2 (h2)"
 
 # --- anti-spoofing over the overlay ---
 echos() { ip netns exec a1 awk '/^Icmp:/ && $3 ~ /^[0-9]+$/ {print $10}' /proc/net/snmp; } # InEchos
@@ -90,16 +101,16 @@ tk_ns_add evil
 ip -n h2 link add evil0 type veth peer name eth0 netns evil
 ip -n h2 link set evil0 master "$br2" up
 ip -n evil link set eth0 up
-for forged in 10.77.1.13 10.77.1.50; do
+for forged in $A3 $UNUSED; do
 	ip -n evil addr flush dev eth0
 	ip -n evil addr add "$forged/24" dev eth0
-	ip -n evil neigh replace 10.77.1.11 lladdr "$mac_a1" dev eth0
+	ip -n evil neigh replace $A1 lladdr "$mac_a1" dev eth0
 	before=$(echos)
-	ip netns exec evil ping -c 3 -i 0.2 -W 1 -q 10.77.1.11 >/dev/null 2>&1
+	ip netns exec evil ping -c 3 -i 0.2 -W 1 -q $A1 >/dev/null 2>&1
 	expect_eq "a frame from h2 with the forged source $forged never reaches a1" "$before" "$(echos)"
 done
 before=$(echos)
-tk_ping a2 10.77.1.11
+tk_ping a2 $A1
 [ "$(echos)" -gt "$before" ] && ok "(a2's own echo requests do reach a1)" || not_ok "a1 counts no echo from a2"
 # A machine on the underlay that is no member sends VXLAN for anet as if from a2 (a2's MAC and
 # address, a registered pair): h1 drops it at UDP port 4789.
@@ -109,10 +120,10 @@ ip link set ul77 master ul0 up
 ip -n rogue addr add 192.0.2.77/24 dev eth0 && ip -n rogue link set eth0 up
 ip -n rogue link add vx type vxlan id "$vni" local 192.0.2.77 remote 192.0.2.1 dstport 4789 nolearning
 ip -n rogue link set vx address "$mac_a2" mtu 1450 up
-ip -n rogue addr add 10.77.1.12/24 dev vx
-ip -n rogue neigh replace 10.77.1.11 lladdr "$mac_a1" dev vx
+ip -n rogue addr add $A2/24 dev vx
+ip -n rogue neigh replace $A1 lladdr "$mac_a1" dev vx
 before=$(echos)
-ip netns exec rogue ping -c 3 -i 0.2 -W 1 -q 10.77.1.11 >/dev/null 2>&1
+ip netns exec rogue ping -c 3 -i 0.2 -W 1 -q $A1 >/dev/null 2>&1
 expect_eq "VXLAN from a non-member underlay address (192.0.2.77) never reaches a1" "$before" "$(echos)"
 drops=$(ip netns exec h1 nft list chain inet tenantkit input | sed -n 's/.*@overlay_peers4 counter packets \([0-9]*\).*/\1/p')
 [ "${drops:-0}" -ge 3 ] && ok "h1 counted them ($drops packets)" || not_ok "overlay_peers4 drop counter: '$drops'"
@@ -128,12 +139,12 @@ gone() { ! bridge -n h1 fdb show dev "$vx" | grep -q "^$mac_a3 dst .* self"; }
 wait_for "h3's FDB entries leave h1 within 3 TTL ($((3 * TTL)) s)" $((3 * TTL)) gone
 echo "# h3's entries gone from h1 after $((($(date +%s%N) - t0) / 1000000)) ms"
 wait_for "and its neighbour entries leave h2" $((3 * TTL)) \
-	bash -c "! ip -n h2 neigh show dev $vx | grep -q '10.77.1.13 '"
-tk_ping a1 10.77.1.12 && ok "a1 -> a2 still works" || not_ok "a1 -> a2 after h3 died"
+	bash -c "! ip -n h2 neigh show dev $vx | grep -q '$A3 '"
+tk_ping a1 $A2 && ok "a1 -> a2 still works" || not_ok "a1 -> a2 after h3 died"
 host_start 3
 wait_for "h3 returns: its entries are back on h1" 5 \
 	bash -c "bridge -n h1 fdb show dev $vx | grep -q '^$mac_a3 dst 192.0.2.3 self permanent'"
-wait_for "a1 (h1) pings a3 (h3) again" 5 tk_ping a1 10.77.1.13
+wait_for "a1 (h1) pings a3 (h3) again" 5 tk_ping a1 $A3
 
 # --- a lost lease (h2's revoked in etcd, its netd alive): h2 re-registers and re-publishes ---
 # (grep, not jq: jq 1.6 reads a 64-bit lease id as a double)
@@ -142,7 +153,7 @@ lease_hex=$(printf '%x' "$lease")
 expect_ok "revoke h2's lease" etcdctl --endpoints "$ETCD_URL" lease revoke "$lease_hex"
 wait_for "h2 re-published a2 under its new lease: h1's entry is back" $((3 * TTL)) \
 	bash -c "etcdctl --endpoints $ETCD_URL get --prefix /tenantkit/v1/endpoints/anet/h2/ -w json | grep -o '\"lease\":[0-9]*' | grep -qv ':$lease\$' && bridge -n h1 fdb show dev $vx | grep -q '^$mac_a2 dst 192.0.2.2 self permanent'"
-wait_for "a1 (h1) pings a2 (h2) after h2's lease came back" 5 tk_ping a1 10.77.1.12
+wait_for "a1 (h1) pings a2 (h2) after h2's lease came back" 5 tk_ping a1 $A2
 
 # --- an endpoint leaves, a network goes ---
 expect_ok "detach a2" on 2 detach a2
