@@ -413,6 +413,8 @@ static void note_vni(const char *name, const char *value, bool deleted)
 		json_object_set(vnis, name, vni);
 }
 
+static void note_own_usage(struct manager *m, const char *network_host);
+
 static void apply(struct manager *m, const struct cluster_event *ev, json_t *listed)
 {
 	const char *rest = ev->key + strlen(PREFIX);
@@ -436,6 +438,8 @@ static void apply(struct manager *m, const struct cluster_event *ev, json_t *lis
 		cluster_blocks_event(m, ev->key, ev->value, ev->deleted, ev->rev);
 	else if (strcmp(kind, "endpoints") == 0)
 		overlay_note_endpoint(slash + 1, ev->value, ev->deleted);
+	else if (strcmp(kind, "usage") == 0 && !ev->deleted)
+		note_own_usage(m, slash + 1);
 	if (strcmp(kind, "hosts") == 0 && !strchr(slash + 1, '/'))
 		overlay_note_host(slash + 1, ev->value, ev->deleted);
 	if (strcmp(kind, "hosts") == 0 && ev->deleted)
@@ -604,6 +608,39 @@ static bool used_has(struct cluster *cl, const char *name)
 	return false;
 }
 
+/* Records that this host holds usage/<name>/<me>; false when out of memory. */
+static bool used_add(struct cluster *cl, const char *name)
+{
+	struct used *u;
+
+	pthread_mutex_lock(&cl->lock);
+	if (!used_has(cl, name) && (u = calloc(1, sizeof(*u)))) {
+		snprintf(u->name, sizeof(u->name), "%s", name);
+		u->next = cl->used;
+		cl->used = u;
+	}
+	pthread_mutex_unlock(&cl->lock);
+	return used_has(cl, name);
+}
+
+/*
+ * usage/<network>/<host> seen in the list or the watch: when it is this host's (one a previous
+ * run of netd wrote), it is tracked like one written now, so cluster_usage_sync removes it once
+ * the network has no endpoint here; otherwise the network would stay undeletable forever.
+ */
+static void note_own_usage(struct manager *m, const char *network_host)
+{
+	struct cluster *cl = cluster_of(m);
+	const char *slash = strchr(network_host, '/');
+	char name[TK_NAME_MAX + 1];
+
+	if (!cl || !slash || strcmp(slash + 1, cl->cfg.host) != 0 ||
+	    (size_t)(slash - network_host) >= sizeof(name))
+		return;
+	snprintf(name, sizeof(name), "%.*s", (int)(slash - network_host), network_host);
+	used_add(cl, name);
+}
+
 /*
  * Before this host's first endpoint on n: usage/<n>/<me>, only while the network exists in etcd.
  * A delete's txn that finds no usage key and this one exclude each other: whichever etcd orders
@@ -614,7 +651,6 @@ static int usage_acquire(struct manager *m, const char *network, tk_err *err)
 {
 	struct cluster *cl = cluster_of(m);
 	char nkey[512], ukey[512];
-	struct used *u;
 	bool ok;
 	int r;
 
@@ -639,13 +675,8 @@ static int usage_acquire(struct manager *m, const char *network, tk_err *err)
 	if (!ok)
 		return tk_err_set(err, -ENOENT, "network '%s' is being deleted in the cluster",
 				  network);
-	if (!(u = calloc(1, sizeof(*u))))
+	if (!used_add(cl, network))
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	snprintf(u->name, sizeof(u->name), "%s", network);
-	pthread_mutex_lock(&cl->lock);
-	u->next = cl->used;
-	cl->used = u;
-	pthread_mutex_unlock(&cl->lock);
 	return 0;
 }
 

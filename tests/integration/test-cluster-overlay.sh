@@ -170,6 +170,17 @@ done
 ip netns exec h1 nft list set bridge tenantkit ports | grep -q "\"$vx3\"" &&
 	not_ok "$vx3 is still in h1's @ports" || ok "and took it out of @ports"
 
+# h3 was killed and restarted above: the usage key its first netd wrote for anet must go with its
+# last endpoint there too, or anet could never be deleted.
+expect_ok "detach a1" on 1 detach a1
+expect_ok "detach a3 (h3, restarted since its attach)" on 3 detach a3
+wait_for "no host has usage of anet left" 5 \
+	bash -c "[ -z \"\$(etcdctl --endpoints $ETCD_URL get --prefix --keys-only /tenantkit/v1/usage/anet/)\" ]"
+expect_ok "delete anet" on 1 delete network anet
+for n in 1 2 3; do
+	wait_for "h$n deleted $vx with anet" 5 bash -c "! ip -n h$n link show $vx"
+done
+
 # A clean stop (LeakSanitizer reports at exit in the ASan build).
 for n in 1 2 3; do
 	kill -TERM "${PIDS[$n]}"
