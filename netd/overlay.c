@@ -193,16 +193,20 @@ static json_t *devices_sync(struct manager *m, json_t *vnis, const struct tk_add
 			continue;
 		vxlan_name(name, sizeof(name), json_integer_value(vni));
 		json_object_set_new(wanted, name, json_true());
-		if (device_ensure(m, n, json_integer_value(vni), local, &ifindex, &err) < 0) {
-			log_error("overlay: network '%s': %s", n->name, err.msg);
-			continue;
-		}
+		/*
+		 * Policed before it exists: a device on the bridge before its @ports element would
+		 * let the overlay's frames onto the bridge unchecked until the element came.
+		 */
 		if (!json_object_get(fw_ports, name)) {
 			if (firewall_overlay_port(m, name, n->has6, true, &err) < 0) {
 				log_error("overlay: network '%s': %s", n->name, err.msg);
-				continue; /* no entries either: again next time */
+				continue; /* no device either: again next time */
 			}
 			json_object_set_new(fw_ports, name, json_true());
+		}
+		if (device_ensure(m, n, json_integer_value(vni), local, &ifindex, &err) < 0) {
+			log_error("overlay: network '%s': %s", n->name, err.msg);
+			continue;
 		}
 		json_object_set_new(devs, n->name,
 				    json_pack("{s:i, s:s}", "ifindex", ifindex, "name", name));

@@ -161,6 +161,7 @@ wait_for "a2's entries leave h1" 5 bash -c "! bridge -n h1 fdb show dev $vx | gr
 expect_ok "tenant-net cnet on h2" on 2 create tenant-net cnet --tenant alpha --subnet 10.77.3.0/24
 vx3=$(printf 'tkx%06x' "$(jfield 2 network cnet vni)")
 for n in 1 3; do wait_for "h$n made cnet's $vx3" 5 ip -n "h$n" link show "$vx3"; done
+# netd puts the device in @ports before it makes it: never on the bridge unpoliced.
 ip netns exec h1 nft list set bridge tenantkit ports | grep -q "\"$vx3\"" &&
 	ok "h1 polices $vx3 as a port" || not_ok "$vx3 not in h1's @ports"
 expect_ok "delete cnet" on 2 delete network cnet

@@ -83,7 +83,8 @@ tcp() {
 	spawn "$dst" timeout 5 nc "$fam" -l -p "$dport" >"$out" 2>/dev/null &
 	local lpid=$!
 	listening "$dst" t "$dport"
-	echo tk-tcp-probe | run "$src" timeout 2 nc -N -w 1 "$addr" "$port" >/dev/null 2>&1
+	# -w 3: a SYN lost to a neighbour resolution in progress is sent again after 1 s
+	echo tk-tcp-probe | run "$src" timeout 4 nc -N -w 3 "$addr" "$port" >/dev/null 2>&1
 	arrived "$out" tk-tcp-probe
 	kill "$lpid" 2>/dev/null
 	wait "$lpid" 2>/dev/null
