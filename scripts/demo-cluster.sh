@@ -34,10 +34,13 @@ for n in 1 2 3; do wait_for "alpha-net and beta-net on h$n" 5 bash -c \
 	"TK_NETD_SOCKET=$TK_TMP/h$n/netd.sock $NETCTL inspect network alpha-net && TK_NETD_SOCKET=$TK_TMP/h$n/netd.sock $NETCTL inspect network beta-net" >/dev/null; done
 run on 3 list networks
 
-bold "A container of each tenant on each host (addresses given: per-host blocks are not done yet)"
+bold "A container of each tenant on each host (each host assigns from its own address blocks)"
 for n in 1 2 3; do
-	tk_ns_add "alpha-$n" && run on "$n" attach alpha-net "alpha-$n" "/run/netns/alpha-$n" --ip "10.77.1.1$n" --ip "fd77:1::1$n" >/dev/null
-	tk_ns_add "beta-$n" && run on "$n" attach beta-net "beta-$n" "/run/netns/beta-$n" --ip "10.77.2.1$n" >/dev/null
+	tk_ns_add "alpha-$n" && run on "$n" attach alpha-net "alpha-$n" "/run/netns/alpha-$n" >/dev/null
+	tk_ns_add "beta-$n" && run on "$n" attach beta-net "beta-$n" "/run/netns/beta-$n" >/dev/null
+done
+for n in 1 2 3; do
+	declare "A$n=$(addr_of "alpha-$n" -4)" "B$n=$(addr_of "beta-$n" -4)" "A6_$n=$(addr_of "alpha-$n" -6)"
 done
 vx=$(printf 'tkx%06x' "$(on 1 --json inspect network alpha-net | jq -r .vni)")
 sleep 1
@@ -46,12 +49,12 @@ run bridge -n h1 fdb show dev "$vx"
 run ip -n h1 neigh show dev "$vx"
 
 bold "Across hosts"
-proof "alpha-1 (h1) -> alpha-2 (h2) ping" ok tk_ping alpha-1 10.77.1.12
-proof "alpha-3 (h3) -> alpha-1 (h1) ping over IPv6" ok tk_ping alpha-3 fd77:1::11
-proof "alpha-2 (h2) -> alpha-3 (h3) TCP" ok tk_tcp alpha-2 10.77.1.13 8080 alpha-3
-proof "beta-1 (h1) -> beta-3 (h3) ping" ok tk_ping beta-1 10.77.2.13
-proof "beta-2 (h2) -> alpha-1 (h1) ping is dropped" fail tk_ping beta-2 10.77.1.11
-proof "alpha-3 (h3) -> beta-2 (h2) TCP is dropped" fail tk_tcp alpha-3 10.77.2.12 8080 beta-2
+proof "alpha-1 (h1) -> alpha-2 (h2) ping" ok tk_ping alpha-1 "$A2"
+proof "alpha-3 (h3) -> alpha-1 (h1) ping over IPv6" ok tk_ping alpha-3 "$A6_1"
+proof "alpha-2 (h2) -> alpha-3 (h3) TCP" ok tk_tcp alpha-2 "$A3" 8080 alpha-3
+proof "beta-1 (h1) -> beta-3 (h3) ping" ok tk_ping beta-1 "$B3"
+proof "beta-2 (h2) -> alpha-1 (h1) ping is dropped" fail tk_ping beta-2 "$A1"
+proof "alpha-3 (h3) -> beta-2 (h2) TCP is dropped" fail tk_tcp alpha-3 "$B2" 8080 beta-2
 
 bold "h3's netd is killed: its lease ends, the others remove its entries"
 t0=$(date +%s%N)
@@ -60,12 +63,12 @@ wait_for "h3's entries left h1 (limit 3 TTL = $((3 * TTL)) s)" $((3 * TTL)) \
 	bash -c "! bridge -n h1 fdb show dev $vx | grep -q 'dst 192.0.2.3 self'"
 echo "   after $((($(date +%s%N) - t0) / 1000000)) ms"
 run on 1 list hosts
-proof "alpha-1 (h1) -> alpha-2 (h2) still works" ok tk_ping alpha-1 10.77.1.12
+proof "alpha-1 (h1) -> alpha-2 (h2) still works" ok tk_ping alpha-1 "$A2"
 
 bold "h3 returns"
 host_start 3
 wait_for "h3's entries are back on h1" 5 bash -c "bridge -n h1 fdb show dev $vx | grep -q 'dst 192.0.2.3 self'"
-proof "alpha-1 (h1) -> alpha-3 (h3) ping again" ok tk_ping alpha-1 10.77.1.13
+proof "alpha-1 (h1) -> alpha-3 (h3) ping again" ok tk_ping alpha-1 "$A3"
 
 echo
 echo "Demo finished: hosts, etcd, devices and tables vanish with the demo's namespaces."

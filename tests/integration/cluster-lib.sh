@@ -88,3 +88,8 @@ jfield() { # jfield N what name field
 	on "$1" --json inspect "$2" "$3" 2>/dev/null | jq -r ".$4"
 }
 
+# addr_of NS -4|-6: the global address of eth0 in NS (hosts assign from their own blocks, so a
+# container's address is read, not chosen).
+addr_of() {
+	ip -n "$1" "$2" -br addr show dev eth0 scope global | awk '{sub("/.*", "", $3); print $3}'
+}

@@ -41,9 +41,6 @@ attach() { # attach HOST NAME NETWORK
 	tk_ns_add "$2"
 	on "$1" attach "$3" "$2" "/run/netns/$2" >/dev/null
 }
-addr_of() { # addr_of NAME -4|-6: the container's global address
-	ip -n "$1" "$2" -br addr show dev eth0 scope global | awk '{sub("/.*", "", $3); print $3}'
-}
 expect_ok "a1 on h1" attach 1 a1 anet
 expect_ok "a2 on h2" attach 2 a2 anet
 expect_ok "a3 on h3" attach 3 a3 anet
