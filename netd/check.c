@@ -68,8 +68,8 @@ static void check_family(struct tk_nl *cnl, const struct tk_link_info *link,
 	tk_addr_format(gateway, gw, sizeof(gw));
 	if (tk_nl_addr_foreach(cnl, link->ifindex, want->addr.family, find_addr, &seen, NULL) < 0 ||
 	    !seen.found)
-		problem(problems, "container address missing", "%s has no address %s/%u", link->name,
-			address, want->len);
+		problem(problems, "container address missing", "%s has no address %s/%u",
+			link->name, address, want->len);
 	if (tk_nl_route_get_default(cnl, link->ifindex, want->addr.family, &have_gw, NULL) < 0 ||
 	    !tk_addr_equal(gateway, &have_gw))
 		problem(problems, "default route missing", "%s has no default route via %s",
