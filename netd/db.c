@@ -379,6 +379,19 @@ int db_endpoint_insert(struct manager *m, const struct endpoint *e, tk_err *err)
 	return r;
 }
 
+/* Docker's Join: the sandbox's netns path, which endpoint.check opens for admins. */
+int db_endpoint_set_netns(struct manager *m, int64_t id, const char *netns, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r = tk_store_stmt(m->store, "UPDATE endpoints SET netns = ? WHERE id = ?", &st, err);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, netns, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	return tk_store_step_done(m->store, st, err);
+}
+
 int db_endpoint_delete(struct manager *m, int64_t id, tk_err *err)
 {
 	return delete_by_id(m, "DELETE FROM endpoints WHERE id = ?", id, err);

@@ -597,6 +597,20 @@ static int join(struct docker *d, const struct tk_caller *c, const struct tk_dne
 
 	if ((r = find_endpoint(d, c, req, &e, err)) < 0)
 		return r;
+	/*
+	 * The sandbox's netns, recorded as a CNI endpoint's path is: endpoint.check opens it
+	 * for root and admins (endpoint_open_netns, with its checks), never for the tenant.
+	 */
+	if (req->sandbox_key) {
+		if (req->sandbox_key[0] != '/' || strlen(req->sandbox_key) >= sizeof(e.netns))
+			return tk_err_set(err, -EINVAL,
+					  "\"SandboxKey\" must be an absolute path shorter than "
+					  "%zu bytes",
+					  sizeof(e.netns));
+		if (strcmp(e.netns, req->sandbox_key) != 0 &&
+		    (r = db_endpoint_set_netns(d->m, e.id, req->sandbox_key, err)) < 0)
+			return r;
+	}
 	o = json_pack("{s:{s:s, s:s}, s:s}", "InterfaceName", "SrcName", e.ifname, "DstPrefix",
 		      "eth", "Gateway", tk_addr_format(&e.network->gateway4, gw, sizeof(gw)));
 	if (o && e.network->has6)

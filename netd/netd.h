@@ -152,6 +152,7 @@ void db_endpoint_assign_id(struct manager *m, struct endpoint *e);
 /* Inserts e with its id; may run on the store's helper thread (it reads only e and the store). */
 int db_endpoint_insert(struct manager *m, const struct endpoint *e, tk_err *err);
 int db_endpoint_delete(struct manager *m, int64_t id, tk_err *err);
+int db_endpoint_set_netns(struct manager *m, int64_t id, const char *netns, tk_err *err);
 /* -ENOENT when there is no such endpoint. */
 int db_endpoint_find(struct manager *m, const char *container_id, const char *ifname,
 		     struct endpoint *ret, tk_err *err);

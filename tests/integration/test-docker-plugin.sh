@@ -106,6 +106,29 @@ sleep 0.5
 expect_eq "moving the interface into the container did not release the endpoint" 2 \
 	"$("$NETCTL" --json list endpoints --network "docker-${A_NID:0:12}" | jq '.endpoints | length')"
 
+# endpoint.check (CNI CHECK's op) of a Docker endpoint: in the sandbox Join named, by its MAC.
+dcheck() { # eid: prints the problems' messages, or the error
+	tk_call "$TK_NETD_SOCKET" endpoint.check "{\"container_id\":\"$1\",\"ifname\":\"tkd${1:0:12}\"}" |
+		jq -c 'if .ok then [.result.problems[].msg] else .error end'
+}
+expect_eq "Join recorded the SandboxKey as the endpoint's netns" /run/netns/c2 \
+	"$("$NETCTL" --json inspect endpoint "$E2" "tkd${E2:0:12}" | jq -r .netns)"
+expect_eq "endpoint.check finds eth0 of a Docker container as built" '[]' "$(dcheck "$E2")"
+ip -n c2 link set eth0 down
+expect_eq "endpoint.check: the container's interface is down (and lost its default route)" \
+	'["container interface is down","default route missing"]' "$(dcheck "$E2")"
+ip -n c2 link set eth0 up
+ip -n c2 route add default via 10.200.0.1
+expect_eq "endpoint.check: up again" '[]' "$(dcheck "$E2")"
+ip -n c2 addr del "$C2_4/24" dev eth0
+expect_eq "endpoint.check: its address (and with it the default route) is missing" \
+	'["container address missing","default route missing"]' "$(dcheck "$E2")"
+ip -n c2 addr add "$C2_4/24" dev eth0
+ip -n c2 route add default via 10.200.0.1
+expect_eq "endpoint.check: as built again" '[]' "$(dcheck "$E2")"
+out=$(dk NetworkDriver.Join "{\"NetworkID\":\"$A_NID\",\"EndpointID\":\"$E2\",\"SandboxKey\":\"netns/c2\"}")
+expect_ok "Join refuses a SandboxKey that is not an absolute path ($out)" grep -q SandboxKey <<<"$out"
+
 read -r B_NID B_POOL4 _ <<<"$(net_create beta "")"
 read -r E3 C3_4 _ <<<"$(run_container "$B_NID" "$B_POOL4" "" c3)"
 expect_ok "beta's container is up ($C3_4)" tk_ping c3 "${C3_4%.*}.1"
