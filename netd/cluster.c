@@ -670,8 +670,12 @@ static int usage_acquire(struct manager *m, const char *network, tk_err *err)
 		r = tk_etcd_txn(cl->etcd, &cmp, 1, &put, 1, NULL, 0, &ok, NULL, err);
 	}
 	set_health(cl, r, err);
+	/* etcd unreachable or without quorum: transient, as the block path says (CNI code 11) */
 	if (r < 0)
-		return tk_err_wrap(err, r, "cluster");
+		return tk_err_wrap(err, -EAGAIN,
+				   "cluster: this host's first endpoint on network '%s' must be "
+				   "recorded in etcd; try again later",
+				   network);
 	if (!ok)
 		return tk_err_set(err, -ENOENT, "network '%s' is being deleted in the cluster",
 				  network);
