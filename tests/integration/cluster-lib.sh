@@ -93,3 +93,17 @@ jfield() { # jfield N what name field
 addr_of() {
 	ip -n "$1" "$2" -br addr show dev eth0 scope global | awk '{sub("/.*", "", $3); print $3}'
 }
+
+# hosts_stop: every host's netd stopped with SIGTERM, as a clean exit (LeakSanitizer reports at
+# exit in the ASan build), and no sanitizer report in any host's log.
+hosts_stop() {
+	local n
+	for n in "${!PIDS[@]}"; do
+		kill -TERM "${PIDS[$n]}"
+		wait "${PIDS[$n]}" || not_ok "netd of h$n exited with $? on SIGTERM: $(tail -5 "$TK_TMP/h$n.log")"
+		unset "PIDS[$n]"
+	done
+	if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TK_TMP"/h*.log; then
+		not_ok "sanitizer report in a host's log"
+	fi
+}

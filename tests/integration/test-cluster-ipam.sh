@@ -152,12 +152,5 @@ expect_eq "h3's record of h1's block went with its last address there" "[]" \
 expect_ok "final audit" audit 1 2 3
 
 echo "# ${SECONDS} s"
-for n in "${!PIDS[@]}"; do
-	kill -TERM "${PIDS[$n]}"
-	wait "${PIDS[$n]}" || not_ok "netd of h$n exited with $? on SIGTERM: $(tail -5 "$TK_TMP/h$n.log")"
-	unset "PIDS[$n]"
-done
-if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TK_TMP"/h*.log; then
-	not_ok "sanitizer report in a host's log"
-fi
+hosts_stop
 tk_done

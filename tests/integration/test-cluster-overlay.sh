@@ -179,13 +179,5 @@ for n in 1 2 3; do
 	wait_for "h$n deleted $vx with anet" 5 bash -c "! ip -n h$n link show $vx"
 done
 
-# A clean stop (LeakSanitizer reports at exit in the ASan build).
-for n in 1 2 3; do
-	kill -TERM "${PIDS[$n]}"
-	wait "${PIDS[$n]}" || not_ok "netd of h$n exited with $? on SIGTERM: $(tail -5 "$TK_TMP/h$n.log")"
-	unset "PIDS[$n]"
-done
-if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TK_TMP"/h*.log; then
-	not_ok "sanitizer report in a host's log"
-fi
+hosts_stop
 tk_done

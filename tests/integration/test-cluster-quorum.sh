@@ -76,4 +76,5 @@ wait_for "members back: both hosts are up" $((3 * TTL)) \
 a3=$(addr_of c3 -4) a4=$(addr_of c4 -4)
 [[ -n $a3 && -n $a4 && $a3 != "$a4" ]] && ok "c3 ($a3) and c4 ($a4) have distinct addresses" ||
 	not_ok "c3 '$a3', c4 '$a4'"
+hosts_stop
 tk_done

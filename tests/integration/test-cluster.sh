@@ -169,12 +169,5 @@ grep -q "cannot be reached" <<<"$out" && ok "list hosts says etcd cannot be reac
 expect_eq "status reports the cluster unhealthy" "false" "$(on 1 --json status | jq -r .cluster.healthy)"
 expect_ok "local ops still work: list networks" on 1 list networks
 
-for n in "${!PIDS[@]}"; do
-	kill -TERM "${PIDS[$n]}"
-	wait "${PIDS[$n]}" || not_ok "netd of h$n exited with $? on SIGTERM: $(tail -5 "$TK_TMP/h$n.log")"
-	unset "PIDS[$n]"
-done
-if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TK_TMP"/h*.log; then
-	not_ok "sanitizer report in a host's log"
-fi
+hosts_stop
 tk_done
