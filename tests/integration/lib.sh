@@ -48,7 +48,8 @@ TK_VROOT=
 # On a failed test, the daemons' logs (in the private /run, gone with the namespace) reach its output.
 tk_dump_logs() {
 	local log
-	for log in "$TK_TMP/netd.log" "$TK_TMP/volumed.log"; do
+	# netd.log, volumed.log, and the cluster tests' h<N>.log and etcd.log
+	for log in "$TK_TMP"/*.log; do
 		[ -s "$log" ] || continue
 		echo "--- last 50 lines of $(basename "$log") ---" >&2
 		tail -50 "$log" >&2
@@ -118,7 +119,8 @@ expect_eq() {
 # Sanitizer reports from the daemon go to its log, not to a test's exit status: look for them.
 tk_check_sanitizers() {
 	local log
-	for log in "$TK_TMP/netd.log" "$TK_TMP/volumed.log"; do
+	# netd.log, volumed.log, and the cluster tests' h<N>.log and etcd.log
+	for log in "$TK_TMP"/*.log; do
 		[ -f "$log" ] || continue
 		if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$log"; then
 			not_ok "sanitizer report in $(basename "$log"):

@@ -159,8 +159,9 @@ expect_ok "tenant-net cnet on h2" on 2 create tenant-net cnet --tenant alpha --s
 vx3=$(printf 'tkx%06x' "$(jfield 2 network cnet vni)")
 for n in 1 3; do wait_for "h$n made cnet's $vx3" 5 ip -n "h$n" link show "$vx3"; done
 # netd puts the device in @ports before it makes it: never on the bridge unpoliced.
-ip netns exec h1 nft list set bridge tenantkit ports | grep -q "\"$vx3\"" &&
-	ok "h1 polices $vx3 as a port" || not_ok "$vx3 not in h1's @ports"
+h1_ports=$(ip netns exec h1 nft list set bridge tenantkit ports 2>&1)
+grep -q "\"$vx3\"" <<<"$h1_ports" && ok "h1 polices $vx3 as a port" ||
+	not_ok "$vx3 not in h1's @ports: $h1_ports; $(ip -n h1 -d link show "$vx3" 2>&1)"
 expect_ok "delete cnet" on 2 delete network cnet
 for n in 1 2 3; do
 	wait_for "h$n deleted $vx3 with cnet" 5 bash -c "! ip -n h$n link show $vx3"
