@@ -33,6 +33,13 @@
 
 #define PREFIX	"/tenantkit/v1/"
 #define VNI_MAX ((1 << 24) - 1)
+/*
+ * Address blocks (cluster-blocks.c): a host's record of a block is one 64-bit map, so a block has
+ * at most 64 addresses (/26); at least 4 (/30), or a /24 would be 64 claims for 64 containers.
+ */
+#define BLOCK_LEN4_DEFAULT 26
+#define BLOCK_LEN4_MIN	   26
+#define BLOCK_LEN4_MAX	   30
 
 struct cluster_event {
 	bool deleted;
@@ -398,19 +405,33 @@ static void apply_network(struct manager *m, const char *name, const char *value
 			 p.subnet4 ? p.subnet4 : p.subnet6);
 }
 
-static json_t *vnis; /* network name -> VNI, from the network records */
+static json_t *vnis;	     /* network name -> VNI, from the network records */
+static json_t *block_sizes; /* network name -> IPv4 block prefix length, where not the default */
 
 static void note_vni(const char *name, const char *value, bool deleted)
 {
 	_cleanup_(json_decrefp) json_t *o = deleted ? NULL : json_loads(value, 0, NULL);
-	json_t *vni = json_object_get(o, "vni");
+	json_t *vni = json_object_get(o, "vni"), *bs = json_object_get(o, "block_size");
 
-	if (!vnis && !(vnis = json_object()))
+	if ((!vnis && !(vnis = json_object())) ||
+	    (!block_sizes && !(block_sizes = json_object())))
 		return;
 	if (deleted || !json_is_integer(vni))
 		json_object_del(vnis, name);
 	else
 		json_object_set(vnis, name, vni);
+	if (json_is_integer(bs) && json_integer_value(bs) >= BLOCK_LEN4_MIN &&
+	    json_integer_value(bs) <= BLOCK_LEN4_MAX)
+		json_object_set(block_sizes, name, bs);
+	else
+		json_object_del(block_sizes, name);
+}
+
+unsigned cluster_block_len4(const char *network)
+{
+	json_t *bs = block_sizes ? json_object_get(block_sizes, network) : NULL;
+
+	return bs ? (unsigned)json_integer_value(bs) : BLOCK_LEN4_DEFAULT;
 }
 
 static void note_own_usage(struct manager *m, const char *network_host);
@@ -434,8 +455,14 @@ static void apply(struct manager *m, const struct cluster_event *ev, json_t *lis
 		apply_network(m, slash + 1, ev->value, ev->deleted);
 		if (ev->deleted)
 			cluster_blocks_forget(slash + 1);
-	} else if (strcmp(kind, "blocks") == 0)
+	} else if (strcmp(kind, "blocks") == 0) {
 		cluster_blocks_event(m, ev->key, ev->value, ev->deleted, ev->rev);
+		overlay_note_block(slash + 1, ev->value, ev->deleted);
+	} else if (strcmp(kind, "reserved") == 0) {
+		if (ev->deleted)
+			cluster_blocks_record_gone(m, ev->key, ev->value);
+		overlay_note_record(slash + 1, ev->value, ev->deleted);
+	}
 	else if (strcmp(kind, "endpoints") == 0)
 		overlay_note_endpoint(slash + 1, ev->value, ev->deleted);
 	else if (strcmp(kind, "usage") == 0 && !ev->deleted)
@@ -1344,5 +1371,7 @@ void cluster_close(struct manager *m)
 	m->cluster = NULL;
 	json_decref(vnis);
 	vnis = NULL;
+	json_decref(block_sizes);
+	block_sizes = NULL;
 	cluster_blocks_free();
 }
