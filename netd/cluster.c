@@ -1551,9 +1551,9 @@ static bool key_of_host(const struct tk_etcd_kv *kv, size_t kind, const char *ho
 	case 1: /* usage/<net>/<host> */
 		return last && strcmp(last + 1, host) == 0;
 	case 2: /* endpoints/<net>/<host>/<mac> */
-		return last && last - rest > (ptrdiff_t)hl && last[-(ptrdiff_t)hl - 1] == '/' &&
+		return last && last - rest > (ptrdiff_t)hl + 1 && last[-(ptrdiff_t)hl - 1] == '/' &&
 		       strncmp(last - hl, host, hl) == 0 &&
-		       strchr(strchr(rest, '/') + 1, '/') == last;
+		       strchr(strchr(rest, '/') + 1, '/') == last - hl - 1;
 	default: { /* blocks/<net>/<block>: {"host"} */
 		_cleanup_(json_decrefp) json_t *o = json_loads(kv->value, 0, NULL);
 		const char *h = json_string_value(json_object_get(o, "host"));
