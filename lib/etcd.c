@@ -578,9 +578,9 @@ static int call(struct tk_etcd *e, const char *path, json_t *request, json_t **r
 	if (r >= 0)
 		return r;
 	if (n_tried > 1)
-		return tk_err_set(err, r,
-				  "no etcd member answered (quorum lost?): tried %s; last error: %s",
-				  tried, last.msg);
+		return tk_err_set(
+			err, r, "no etcd member answered (quorum lost?): tried %s; last error: %s",
+			tried, last.msg);
 	return tk_err_set(err, r, "%s", last.msg);
 }
 

@@ -112,8 +112,7 @@ static uint8_t block_len(const char *net, const struct tk_prefix *subnet)
 }
 
 /* IPv6: the IPAM hands out the first TK_IPAM_V6_HOSTS addresses only, so only their blocks. */
-static int block_count(const char *net, const struct tk_prefix *subnet, uint64_t *ret,
-		       tk_err *err)
+static int block_count(const char *net, const struct tk_prefix *subnet, uint64_t *ret, tk_err *err)
 {
 	uint8_t len = block_len(net, subnet);
 
@@ -670,7 +669,8 @@ int cluster_blocks_alloc(struct manager *m, struct network *n, int family, struc
 	return tk_err_set(err, -ENOSPC,
 			  "network '%s' has no free IPv%c address block left in the cluster "
 			  "(every /%u block is held by a host)",
-			  n->name, family == AF_INET ? '4' : '6', block_len(n->name, subnet_of(n, family)));
+			  n->name, family == AF_INET ? '4' : '6',
+			  block_len(n->name, subnet_of(n, family)));
 }
 
 int cluster_blocks_static(struct manager *m, struct network *n, const struct tk_addr *a,
@@ -753,7 +753,8 @@ void cluster_blocks_record_gone(struct manager *m, const char *key, const char *
 	if (!slash || (size_t)(slash - rest) >= sizeof(net) || !value || !strstr(value, "\"bits\""))
 		return; /* unreadable: what it kept off stays off */
 	snprintf(net, sizeof(net), "%.*s", (int)(slash - rest), rest);
-	if (!is_loaded(net) || !(b = record_parse(key, &host)) || strcmp(host, cluster_host(m)) == 0)
+	if (!is_loaded(net) || !(b = record_parse(key, &host)) ||
+	    strcmp(host, cluster_host(m)) == 0)
 		return;
 	b->others &= ~record_bits(value);
 }

@@ -381,7 +381,8 @@ static void tenant_follow(struct manager *m, struct tk_tenant *t, json_t *rec)
 		return;
 	snprintf(name, sizeof(name), "%s", t->name);
 	if (apply_op(m, "tenant.set", set, &err) < 0)
-		log_error("cluster: cannot change tenant '%s' as the cluster did: %s", name, err.msg);
+		log_error("cluster: cannot change tenant '%s' as the cluster did: %s", name,
+			  err.msg);
 	else
 		log_info("cluster: changed the limits of tenant '%s' as the cluster did", name);
 }
@@ -464,7 +465,7 @@ static void apply_network(struct manager *m, const char *name, const char *value
 			 p.subnet4 ? p.subnet4 : p.subnet6);
 }
 
-static json_t *vnis;	     /* network name -> VNI, from the network records */
+static json_t *vnis;	    /* network name -> VNI, from the network records */
 static json_t *block_sizes; /* network name -> IPv4 block prefix length, where not the default */
 
 static void note_vni(const char *name, const char *value, bool deleted)
@@ -472,8 +473,7 @@ static void note_vni(const char *name, const char *value, bool deleted)
 	_cleanup_(json_decrefp) json_t *o = deleted ? NULL : json_loads(value, 0, NULL);
 	json_t *vni = json_object_get(o, "vni"), *bs = json_object_get(o, "block_size");
 
-	if ((!vnis && !(vnis = json_object())) ||
-	    (!block_sizes && !(block_sizes = json_object())))
+	if ((!vnis && !(vnis = json_object())) || (!block_sizes && !(block_sizes = json_object())))
 		return;
 	if (deleted || !json_is_integer(vni))
 		json_object_del(vnis, name);
@@ -523,8 +523,7 @@ static void apply(struct manager *m, const struct cluster_event *ev, json_t *lis
 		if (ev->deleted)
 			cluster_blocks_record_gone(m, ev->key, ev->value);
 		overlay_note_record(slash + 1, ev->value, ev->deleted);
-	}
-	else if (strcmp(kind, "endpoints") == 0)
+	} else if (strcmp(kind, "endpoints") == 0)
 		overlay_note_endpoint(slash + 1, ev->value, ev->deleted);
 	else if (strcmp(kind, "usage") == 0 && !ev->deleted)
 		note_own_usage(m, slash + 1);
@@ -1044,7 +1043,8 @@ static int unpublish_network(struct manager *m, struct network *n, tk_err *err)
 	for (size_t i = 0; i < ln.n; i++)
 		if (strcmp(lnames[i], n->name) < 0) {
 			link_key(lkeys[i], sizeof(lkeys[i]), lnames[i], n->name);
-			ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_DELETE, .key = lkeys[i] };
+			ops[no++] =
+				(struct tk_etcd_op){ .kind = TK_ETCD_OP_DELETE, .key = lkeys[i] };
 		}
 	key_of(nkey, sizeof(nkey), "networks", n->name);
 	snprintf(ukey, sizeof(ukey), PREFIX "usage/%s/", n->name);
@@ -1176,8 +1176,8 @@ static int publish_link(struct manager *m, const char *a, const char *b, bool li
 	int r;
 
 	if (link && !value)
-		return tk_err_set(err, -ENOENT, "networks '%s' and '%s' are not both in the cluster",
-				  a, b);
+		return tk_err_set(err, -ENOENT,
+				  "networks '%s' and '%s' are not both in the cluster", a, b);
 	link_key(key, sizeof(key), a, b);
 	key_of(ka, sizeof(ka), "networks", a);
 	key_of(kb, sizeof(kb), "networks", b);
@@ -1257,21 +1257,22 @@ static void prune_links(struct manager *m, json_t *listed)
 	for (struct network *n = m->networks; n; n = n->next) {
 		struct link_names l = { names, 0, LINKS_MAX };
 
-		if (!seen_get(m, "network", n->name) || db_links_foreach(m, n, link_name, &l, NULL) < 0)
+		if (!seen_get(m, "network", n->name) ||
+		    db_links_foreach(m, n, link_name, &l, NULL) < 0)
 			continue;
 		for (size_t i = 0; i < l.n; i++) {
 			struct network *other = manager_network(m, names[i]);
 			tk_err err = {};
 
 			link_key(key, sizeof(key), n->name, names[i]);
-			if (!other || strcmp(n->name, names[i]) > 0 || json_object_get(listed, key) ||
-			    !seen_get(m, "network", names[i]))
+			if (!other || strcmp(n->name, names[i]) > 0 ||
+			    json_object_get(listed, key) || !seen_get(m, "network", names[i]))
 				continue;
 			if (network_link(m, n, other, false, &err) < 0)
 				log_error("cluster: %s", err.msg);
 			else
-				log_info("cluster: unlinked '%s' and '%s' as the cluster did", n->name,
-					 names[i]);
+				log_info("cluster: unlinked '%s' and '%s' as the cluster did",
+					 n->name, names[i]);
 		}
 	}
 }
@@ -1438,10 +1439,11 @@ static int block_size_arg(json_t *request, unsigned *ret, json_t **ret_request, 
 		return 0;
 	v = json_integer_value(bs);
 	if (!json_is_integer(bs) || v < BLOCK_LEN4_MIN || v > BLOCK_LEN4_MAX)
-		return tk_err_set(err, -EINVAL,
-				  "block_size must be an IPv4 prefix length from %d (64 addresses) to "
-				  "%d (4 addresses)",
-				  BLOCK_LEN4_MIN, BLOCK_LEN4_MAX);
+		return tk_err_set(
+			err, -EINVAL,
+			"block_size must be an IPv4 prefix length from %d (64 addresses) to "
+			"%d (4 addresses)",
+			BLOCK_LEN4_MIN, BLOCK_LEN4_MAX);
 	json_decref(*ret_request);
 	if (!(*ret_request = json_deep_copy(request)))
 		return tk_err_set(err, -ENOMEM, "out of memory");
@@ -1480,9 +1482,9 @@ static json_t *create_then_publish(struct manager *m, const struct tk_caller *c,
 		return reply;
 	result = json_object_get(reply, "result");
 	r = tenant ? publish_tenant(m, result, &err)
-		   : block_size_fits(result, block_len4, &err) < 0
-			     ? err.code
-			     : publish_network(m, result, block_len4 ?: BLOCK_LEN4_DEFAULT, &err);
+	    : block_size_fits(result, block_len4, &err) < 0
+		    ? err.code
+		    : publish_network(m, result, block_len4 ?: BLOCK_LEN4_DEFAULT, &err);
 	if (r < 0) {
 		/* Undo the local create: the cluster refused it. */
 		const char *name = json_string_value(json_object_get(result, "name"));
@@ -1548,8 +1550,7 @@ static bool key_of_host(const struct tk_etcd_kv *kv, size_t kind, const char *ho
 
 	switch (kind) {
 	case 0: /* reserved/<net>/<block>/<host> */
-	case 1: /* usage/<net>/<host> */
-		return last && strcmp(last + 1, host) == 0;
+	case 1: /* usage/<net>/<host> */ return last && strcmp(last + 1, host) == 0;
 	case 2: /* endpoints/<net>/<host>/<mac> */
 		return last && last - rest > (ptrdiff_t)hl + 1 && last[-(ptrdiff_t)hl - 1] == '/' &&
 		       strncmp(last - hl, host, hl) == 0 &&
@@ -1633,7 +1634,8 @@ static int host_retire(struct manager *m, const char *name, json_t **ret, tk_err
 	if (!ok)
 		return tk_err_set(err, -EBUSY,
 				  "host '%s' registered again while it was being retired", name);
-	log_info("cluster: retired host '%s': %" JSON_INTEGER_FORMAT " record(s) of address blocks, "
+	log_info("cluster: retired host '%s': %" JSON_INTEGER_FORMAT
+		 " record(s) of address blocks, "
 		 "%" JSON_INTEGER_FORMAT " usage key(s) removed",
 		 name, counts[0], counts[1]);
 	*ret = json_pack("{s:s, s:I, s:I, s:I, s:I}", "name", name, "records", counts[0], "usage",

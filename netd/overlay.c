@@ -418,8 +418,8 @@ static bool address_allowed(struct network *n, const char *host, const char *ip_
 		return true;
 	snprintf(key, sizeof(key), "%s/%s", n->name, bk);
 	holder = json_string_value(json_object_get(holders, key));
-	snprintf(why, size, "address '%s' is not one host '%s' may hand out: block %s is %s%s%s", ip_s,
-		 host, bk, holder ? "held by '" : "held by no host", holder ? holder : "",
+	snprintf(why, size, "address '%s' is not one host '%s' may hand out: block %s is %s%s%s",
+		 ip_s, host, bk, holder ? "held by '" : "held by no host", holder ? holder : "",
 		 holder ? "'" : "");
 	return false;
 }
