@@ -511,11 +511,26 @@ static void setup_post(CURL *curl, const char *url, const char *body, struct cur
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http");
 }
 
-/* POSTs request to path on the endpoints in turn; *ret is the parsed 200 answer. */
+/* Appends "URL (why)" to the list of members a request tried. */
+static void note_tried(char *tried, size_t size, const char *endpoint, const char *why)
+{
+	size_t l = strlen(tried);
+
+	snprintf(tried + l, size - l, "%s%s (%s)", l ? ", " : "", endpoint, why);
+}
+
+/*
+ * POSTs request to path on the endpoints in turn; *ret is the parsed 200 answer.  When more than
+ * one member was tried (quorum lost, members down), the error names each and why, then the last
+ * error, which keeps its errno.
+ */
 static int call(struct tk_etcd *e, const char *path, json_t *request, json_t **ret, tk_err *err)
 {
 	_cleanup_(tk_json_text_freep) char *body = NULL;
 	struct curl_slist *headers = NULL;
+	char tried[1024] = "";
+	size_t n_tried = 0;
+	tk_err last = {};
 	int r = -ECONNREFUSED;
 
 	if (!request || !(body = json_dumps(request, JSON_COMPACT)))
@@ -534,8 +549,10 @@ static int call(struct tk_etcd *e, const char *path, json_t *request, json_t **r
 		curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, write_buf);
 		curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &reply);
 		c = curl_easy_perform(e->curl);
+		n_tried++;
 		if (c != CURLE_OK) {
-			r = curl_error(c, url, err);
+			r = curl_error(c, url, &last);
+			note_tried(tried, sizeof(tried), e->endpoints[at], curl_easy_strerror(c));
 			buf_done(&reply);
 			if (curl_unreachable(c))
 				continue;
@@ -543,16 +560,28 @@ static int call(struct tk_etcd *e, const char *path, json_t *request, json_t **r
 		}
 		e->current = at;
 		curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
-		if (status != 200)
-			r = tk_etcd_http_error(status, reply.data, reply.len, err);
-		else
+		if (status != 200) {
+			r = tk_etcd_http_error(status, reply.data, reply.len, &last);
+			note_tried(tried, sizeof(tried), e->endpoints[at], last.msg);
+			/* UNAVAILABLE: no leader, or it timed out (as a timeout here): another may. */
+			if (r == -EAGAIN) {
+				buf_done(&reply);
+				continue;
+			}
+		} else
 			r = tk_json_parse(reply.data ? reply.data : "", reply.len, "etcd's answer",
-					  ret, err);
+					  ret, &last);
 		buf_done(&reply);
 		break;
 	}
 	curl_slist_free_all(headers);
-	return r;
+	if (r >= 0)
+		return r;
+	if (n_tried > 1)
+		return tk_err_set(
+			err, r, "no etcd member answered (quorum lost?): tried %s; last error: %s",
+			tried, last.msg);
+	return tk_err_set(err, r, "%s", last.msg);
 }
 
 int tk_etcd_get(struct tk_etcd *e, const char *key, bool prefix, struct tk_etcd_kvs *ret,

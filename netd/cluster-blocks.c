@@ -31,9 +31,7 @@
 #include "log.h"
 #include "netd.h"
 
-#define PREFIX	   "/tenantkit/v1/"
-#define BLOCK_LEN4 26
-#define BLOCK_LEN6 122
+#define PREFIX "/tenantkit/v1/"
 /* Addresses a host publishes ahead of use, per block: a dead host strands at most these. */
 #define HEADROOM 16
 /* Claim txns one allocation tries before giving up for now (the watch shows the rest taken). */
@@ -101,16 +99,22 @@ void cluster_blocks_forget(const char *network)
 
 /* ---- arithmetic ---- */
 
-static uint8_t block_len(const struct tk_prefix *subnet)
+/*
+ * The network's block size (its record's block_size, an IPv4 prefix length); IPv6 blocks have as
+ * many addresses (/26 -> /122).  A subnet smaller than that is one block.
+ */
+static uint8_t block_len(const char *net, const struct tk_prefix *subnet)
 {
-	uint8_t len = subnet->addr.family == AF_INET ? BLOCK_LEN4 : BLOCK_LEN6;
+	unsigned len4 = cluster_block_len4(net);
+	uint8_t len = (uint8_t)(subnet->addr.family == AF_INET ? len4 : 96 + len4);
+
 	return subnet->len > len ? subnet->len : len;
 }
 
 /* IPv6: the IPAM hands out the first TK_IPAM_V6_HOSTS addresses only, so only their blocks. */
-static int block_count(const struct tk_prefix *subnet, uint64_t *ret, tk_err *err)
+static int block_count(const char *net, const struct tk_prefix *subnet, uint64_t *ret, tk_err *err)
 {
-	uint8_t len = block_len(subnet);
+	uint8_t len = block_len(net, subnet);
 
 	if (subnet->addr.family == AF_INET6 && len - subnet->len > 10) {
 		*ret = TK_IPAM_V6_HOSTS >> (128 - len);
@@ -119,9 +123,10 @@ static int block_count(const struct tk_prefix *subnet, uint64_t *ret, tk_err *er
 	return tk_block_count(subnet, len, ret, err);
 }
 
-static int block_nth(const struct tk_prefix *subnet, uint64_t i, struct tk_prefix *ret, tk_err *err)
+static int block_nth(const char *net, const struct tk_prefix *subnet, uint64_t i,
+		     struct tk_prefix *ret, tk_err *err)
 {
-	uint8_t len = block_len(subnet);
+	uint8_t len = block_len(net, subnet);
 
 	if (subnet->addr.family == AF_INET6 && len - subnet->len > 10) {
 		/* Block i of the first TK_IPAM_V6_HOSTS addresses: within the last 16 bits. */
@@ -214,6 +219,24 @@ static uint64_t free_bits(struct network *n, const struct cblock *b)
 			bits |= bit;
 	}
 	return bits;
+}
+
+int cluster_blocks_of(struct network *n, const struct tk_addr *a, struct tk_prefix *ret)
+{
+	const struct tk_prefix *subnet = subnet_of(n, a->family);
+	unsigned len;
+
+	if (!(a->family == AF_INET ? n->has4 : n->has6) || !tk_prefix_contains(subnet, a))
+		return -ENOENT;
+	len = block_len(n->name, subnet);
+	*ret = (struct tk_prefix){ .addr = *a, .len = (uint8_t)len };
+	for (unsigned i = 0; i < 16; i++) {
+		if (8 * i >= len)
+			ret->addr.bytes[i] = 0;
+		else if (8 * (i + 1) > len)
+			ret->addr.bytes[i] &= (uint8_t)(0xff << (8 * (i + 1) - len));
+	}
+	return 0;
 }
 
 /* ---- the cache ---- */
@@ -589,7 +612,7 @@ static int grow(struct manager *m, struct network *n, int family, tk_err *err)
 		if ((r = extend(m, b, lowest(f, HEADROOM), err)) != 0)
 			return r;
 	}
-	if ((r = block_count(subnet, &count, err)) < 0)
+	if ((r = block_count(n->name, subnet, &count, err)) < 0)
 		return r;
 	for (uint64_t k = 0; k < count && tries < CLAIM_TRIES; k++) {
 		uint64_t i = tk_block_candidate(cluster_host(m), count, k);
@@ -597,7 +620,7 @@ static int grow(struct manager *m, struct network *n, int family, tk_err *err)
 		struct cblock *b;
 		uint64_t f;
 
-		if ((r = block_nth(subnet, i, &p, err)) < 0)
+		if ((r = block_nth(n->name, subnet, i, &p, err)) < 0)
 			return r;
 		b = find(n->name, &p, false);
 		if (b && (b->owned || b->owner[0]))
@@ -646,7 +669,8 @@ int cluster_blocks_alloc(struct manager *m, struct network *n, int family, struc
 	return tk_err_set(err, -ENOSPC,
 			  "network '%s' has no free IPv%c address block left in the cluster "
 			  "(every /%u block is held by a host)",
-			  n->name, family == AF_INET ? '4' : '6', block_len(subnet_of(n, family)));
+			  n->name, family == AF_INET ? '4' : '6',
+			  block_len(n->name, subnet_of(n, family)));
 }
 
 int cluster_blocks_static(struct manager *m, struct network *n, const struct tk_addr *a,
@@ -712,6 +736,27 @@ void cluster_blocks_event(struct manager *m, const char *key, const char *value,
 	b->owner_mod = rev;
 	if (strcmp(b->owner, cluster_host(m)) != 0)
 		b->owned = false;
+}
+
+/*
+ * Another host's record went (released, shrunk to nothing, or the host retired): its addresses
+ * are free for the block's holder.  Records of one block are disjoint, so its bits are exactly
+ * what it kept off.
+ */
+void cluster_blocks_record_gone(struct manager *m, const char *key, const char *value)
+{
+	const char *host;
+	struct cblock *b;
+	char net[TK_NAME_MAX + 1];
+	const char *rest = key + strlen(PREFIX "reserved/"), *slash = strchr(rest, '/');
+
+	if (!slash || (size_t)(slash - rest) >= sizeof(net) || !value || !strstr(value, "\"bits\""))
+		return; /* unreadable: what it kept off stays off */
+	snprintf(net, sizeof(net), "%.*s", (int)(slash - rest), rest);
+	if (!is_loaded(net) || !(b = record_parse(key, &host)) ||
+	    strcmp(host, cluster_host(m)) == 0)
+		return;
+	b->others &= ~record_bits(value);
 }
 
 /* A full list follows: a block it lacks has gone. */

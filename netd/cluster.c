@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,14 @@
 
 #define PREFIX	"/tenantkit/v1/"
 #define VNI_MAX ((1 << 24) - 1)
+/*
+ * Address blocks (cluster-blocks.c): a host's record of a block is one 64-bit map, so a block has
+ * at most 64 addresses (/26); at least 4 (/30), or a /24 would be 64 claims for 64 containers.
+ */
+#define BLOCK_LEN4_DEFAULT 26
+#define BLOCK_LEN4_MIN	   26
+#define BLOCK_LEN4_MAX	   30
+#define LINKS_MAX	   64 /* links of one network that a delete removes from etcd */
 
 struct cluster_event {
 	bool deleted;
@@ -322,15 +331,73 @@ static bool seen_get(struct manager *m, const char *kind, const char *name)
 	return sqlite3_step(st) == SQLITE_ROW;
 }
 
+/*
+ * A change the cluster made, applied as root's request would be (the same checks and side
+ * effects: shaping, host ports, the database).
+ */
+static int apply_op(struct manager *m, const char *op, json_t *args, tk_err *err)
+{
+	static const struct tk_caller root = { .admin = true, .passed_fd = -1 };
+	_cleanup_(json_decrefp) json_t *req = json_pack("{s:s, s:O}", "op", op, "args", args);
+	_cleanup_(json_decrefp) json_t *reply = req ? rpc_dispatch(m, &root, req) : NULL;
+	json_t *e = json_object_get(reply, "error");
+	json_int_t code = json_integer_value(json_object_get(e, "code"));
+
+	if (!reply)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if (json_is_true(json_object_get(reply, "ok")))
+		return 0;
+	return tk_err_set(err, code > 0 ? -(int)code : -EIO, "%s",
+			  json_string_value(json_object_get(e, "msg")) ?: "failed");
+}
+
+/* The limits tenant.set changes (the rest of a tenant is fixed at its creation). */
+static bool tenant_settable(const char *k)
+{
+	return strncmp(k, "max_", 4) == 0 || strcmp(k, "egress") == 0 ||
+	       strcmp(k, "ingress") == 0 || strcmp(k, "weight") == 0;
+}
+
+/* Where a tenant's record in etcd differs from this host's copy: tenant.set with the differences. */
+static void tenant_follow(struct manager *m, struct tk_tenant *t, json_t *rec)
+{
+	_cleanup_(json_decrefp) json_t *cur = tk_tenant_to_json(&m->tenants, t);
+	_cleanup_(json_decrefp) json_t *set = json_pack("{s:s}", "name", t->name);
+	char name[TK_NAME_MAX + 1];
+	const char *k;
+	json_t *v;
+	tk_err err = {};
+
+	if (!cur || !set)
+		return;
+	json_object_foreach(rec, k, v)
+	{
+		json_t *have = json_object_get(cur, k);
+
+		if (tenant_settable(k) && have && !json_equal(have, v))
+			json_object_set(set, k, v);
+	}
+	if (json_object_size(set) < 2)
+		return;
+	snprintf(name, sizeof(name), "%s", t->name);
+	if (apply_op(m, "tenant.set", set, &err) < 0)
+		log_error("cluster: cannot change tenant '%s' as the cluster did: %s", name,
+			  err.msg);
+	else
+		log_info("cluster: changed the limits of tenant '%s' as the cluster did", name);
+}
+
 static void apply_tenant(struct manager *m, const char *name, const char *value, bool deleted)
 {
-	struct tk_tenant *t = tk_tenant_get(&m->tenants, name), p;
+	struct tk_tenant *t = tk_tenant_get(&m->tenants, name);
 	_cleanup_(json_decrefp) json_t *o = NULL;
 	tk_err err = {};
 	int r;
 
 	if (deleted) {
-		if (t && (r = tk_tenant_delete(&m->tenants, t, &err)) < 0)
+		_cleanup_(json_decrefp) json_t *args = json_pack("{s:s}", "name", name);
+
+		if (t && (r = apply_op(m, "tenant.delete", args, &err)) < 0)
 			log_error(
 				"cluster: tenant '%s' was deleted in the cluster but not here: %s",
 				name, err.msg);
@@ -341,11 +408,11 @@ static void apply_tenant(struct manager *m, const char *name, const char *value,
 		return;
 	}
 	(void)seen_set(m, "tenant", name, true);
-	if (t)
-		return;
-	if (tk_json_parse(value, strlen(value), "cluster tenant", &o, &err) < 0 ||
-	    tk_tenant_params_from_json(&m->tenants, o, &p, &err) < 0 ||
-	    tk_tenant_create(&m->tenants, &p, &t, &err) < 0)
+	if (tk_json_parse(value, strlen(value), "cluster tenant", &o, &err) < 0)
+		log_error("cluster: tenant '%s': %s", name, err.msg);
+	else if (t)
+		tenant_follow(m, t, o);
+	else if (apply_op(m, "tenant.create", o, &err) < 0)
 		log_error("cluster: cannot create tenant '%s' of the cluster: %s", name, err.msg);
 	else
 		log_info("cluster: created tenant '%s' of the cluster", name);
@@ -398,22 +465,37 @@ static void apply_network(struct manager *m, const char *name, const char *value
 			 p.subnet4 ? p.subnet4 : p.subnet6);
 }
 
-static json_t *vnis; /* network name -> VNI, from the network records */
+static json_t *vnis;	    /* network name -> VNI, from the network records */
+static json_t *block_sizes; /* network name -> IPv4 block prefix length, where not the default */
 
 static void note_vni(const char *name, const char *value, bool deleted)
 {
 	_cleanup_(json_decrefp) json_t *o = deleted ? NULL : json_loads(value, 0, NULL);
-	json_t *vni = json_object_get(o, "vni");
+	json_t *vni = json_object_get(o, "vni"), *bs = json_object_get(o, "block_size");
 
-	if (!vnis && !(vnis = json_object()))
+	if ((!vnis && !(vnis = json_object())) || (!block_sizes && !(block_sizes = json_object())))
 		return;
 	if (deleted || !json_is_integer(vni))
 		json_object_del(vnis, name);
 	else
 		json_object_set(vnis, name, vni);
+	if (json_is_integer(bs) && json_integer_value(bs) >= BLOCK_LEN4_MIN &&
+	    json_integer_value(bs) <= BLOCK_LEN4_MAX)
+		json_object_set(block_sizes, name, bs);
+	else
+		json_object_del(block_sizes, name);
+}
+
+unsigned cluster_block_len4(const char *network)
+{
+	json_t *bs = block_sizes ? json_object_get(block_sizes, network) : NULL;
+
+	return bs ? (unsigned)json_integer_value(bs) : BLOCK_LEN4_DEFAULT;
 }
 
 static void note_own_usage(struct manager *m, const char *network_host);
+static void apply_link(struct manager *m, const char *rest, const char *value, bool deleted);
+static void prune_links(struct manager *m, json_t *listed);
 
 static void apply(struct manager *m, const struct cluster_event *ev, json_t *listed)
 {
@@ -434,12 +516,19 @@ static void apply(struct manager *m, const struct cluster_event *ev, json_t *lis
 		apply_network(m, slash + 1, ev->value, ev->deleted);
 		if (ev->deleted)
 			cluster_blocks_forget(slash + 1);
-	} else if (strcmp(kind, "blocks") == 0)
+	} else if (strcmp(kind, "blocks") == 0) {
 		cluster_blocks_event(m, ev->key, ev->value, ev->deleted, ev->rev);
-	else if (strcmp(kind, "endpoints") == 0)
+		overlay_note_block(slash + 1, ev->value, ev->deleted);
+	} else if (strcmp(kind, "reserved") == 0) {
+		if (ev->deleted)
+			cluster_blocks_record_gone(m, ev->key, ev->value);
+		overlay_note_record(slash + 1, ev->value, ev->deleted);
+	} else if (strcmp(kind, "endpoints") == 0)
 		overlay_note_endpoint(slash + 1, ev->value, ev->deleted);
 	else if (strcmp(kind, "usage") == 0 && !ev->deleted)
 		note_own_usage(m, slash + 1);
+	else if (strcmp(kind, "links") == 0)
+		apply_link(m, slash + 1, ev->value, ev->deleted);
 	if (strcmp(kind, "hosts") == 0 && !strchr(slash + 1, '/'))
 		overlay_note_host(slash + 1, ev->value, ev->deleted);
 	if (strcmp(kind, "hosts") == 0 && ev->deleted)
@@ -482,23 +571,31 @@ static void prune(struct manager *m, json_t *listed)
 	}
 }
 
-/* A full list arrives in key order, networks/ before tenants/: tenants are applied first. */
+/*
+ * A full list arrives in key order, links/ and networks/ before tenants/: tenants are applied
+ * first, links last.
+ */
 static void apply_list(struct manager *m, struct cluster_event *evs)
 {
 	_cleanup_(json_decrefp) json_t *listed = json_object();
 
 	cluster_blocks_listed(m, true);
 	overlay_list_begin(); /* the list has every endpoint record there is */
-	for (int pass = 0; pass < 2; pass++)
+	for (int pass = 0; pass < 3; pass++)
 		for (struct cluster_event *ev = evs; ev && ev->key[0]; ev = ev->next) {
-			bool tenant =
-				strncmp(ev->key, PREFIX "tenants/", strlen(PREFIX "tenants/")) == 0;
-			if ((pass == 0) == tenant)
+			int of = strncmp(ev->key, PREFIX "tenants/", strlen(PREFIX "tenants/")) == 0
+					 ? 0
+				 : strncmp(ev->key, PREFIX "links/", strlen(PREFIX "links/")) == 0
+					 ? 2
+					 : 1;
+			if (of == pass)
 				apply(m, ev, listed);
 		}
 	cluster_blocks_listed(m, false);
-	if (listed)
+	if (listed) {
 		prune(m, listed);
+		prune_links(m, listed);
+	}
 }
 
 static void free_events(struct cluster_event *ev)
@@ -716,7 +813,12 @@ void cluster_usage_sync(struct manager *m)
 
 /* ---- publishing creates and guarding deletes ---- */
 
-static const char *const tenant_keys[] = { "name", "owner_uid", "owner_gid", "allow_subnets" };
+/*
+ * Besides its limits.  host_ports too (the same range on every host); egress_ip is an address of
+ * the creating host, so it stays there.
+ */
+static const char *const tenant_keys[] = { "name", "owner_uid", "owner_gid", "allow_subnets",
+					   "host_ports" };
 
 /* What another host needs to make the same tenant: the args of tenant.create, limits explicit. */
 static char *tenant_record(json_t *t)
@@ -729,7 +831,7 @@ static char *tenant_record(json_t *t)
 		return NULL;
 	json_object_foreach(t, k, v)
 	{
-		bool keep = strncmp(k, "max_", 4) == 0;
+		bool keep = tenant_settable(k);
 
 		for (size_t i = 0; i < ELEMENTSOF(tenant_keys); i++)
 			keep = keep || strcmp(k, tenant_keys[i]) == 0;
@@ -787,7 +889,7 @@ static void subnet_key(char *buf, size_t size, const char *cidr)
  * One txn: the network, its subnets and a VNI, each only if nobody has it, and only while its
  * tenant exists.  A VNI someone has is tried again with another; anything else taken fails.
  */
-static int publish_network(struct manager *m, json_t *net, tk_err *err)
+static int publish_network(struct manager *m, json_t *net, unsigned block_len4, tk_err *err)
 {
 	struct cluster *cl = cluster_of(m);
 	const char *name = json_string_value(json_object_get(net, "name"));
@@ -816,10 +918,10 @@ static int publish_network(struct manager *m, json_t *net, tk_err *err)
 
 		snprintf(vname, sizeof(vname), "%u", vni);
 		key_of(vkey, sizeof(vkey), "vnis", vname);
-		rec = json_pack("{s:s, s:s, s:O, s:O, s:I, s:s}", "name", name, "tenant", tenant,
-				"mtu", json_object_get(net, "mtu"), "nat",
+		rec = json_pack("{s:s, s:s, s:O, s:O, s:I, s:s, s:I}", "name", name, "tenant",
+				tenant, "mtu", json_object_get(net, "mtu"), "nat",
 				json_object_get(net, "nat"), "vni", (json_int_t)vni, "created_by",
-				cl->cfg.host);
+				cl->cfg.host, "block_size", (json_int_t)block_len4);
 		if (rec && s4)
 			json_object_set_new(rec, "subnet", json_string(s4));
 		if (rec && s6)
@@ -895,20 +997,55 @@ static int publish_network(struct manager *m, json_t *net, tk_err *err)
 	return tk_err_set(err, -EAGAIN, "cluster: no free VNI found for network '%s'", name);
 }
 
+/* links/<a>/<b>, the names in order: one key per linked pair of cluster networks. */
+static void link_key(char *buf, size_t size, const char *a, const char *b)
+{
+	bool ab = strcmp(a, b) < 0;
+
+	snprintf(buf, size, PREFIX "links/%s/%s", ab ? a : b, ab ? b : a);
+}
+
+/* The names of the networks one is linked with (at most max). */
+struct link_names {
+	char (*names)[TK_NAME_MAX + 1];
+	size_t n, max;
+};
+
+static int link_name(struct network *other, void *userdata)
+{
+	struct link_names *l = userdata;
+
+	if (l->n < l->max)
+		snprintf(l->names[l->n++], sizeof(l->names[0]), "%s", other->name);
+	return 0;
+}
+
 /* Deletes the network's keys unless a host has endpoints on it. */
 static int unpublish_network(struct manager *m, struct network *n, tk_err *err)
 {
 	struct cluster *cl = cluster_of(m);
 	char nkey[512], ukey[512], ikey[512], s4[512], s6[512], vkey[512], buf[TK_PREFIX_STRLEN];
-	char bkey[512], rkey[512];
+	char bkey[512], rkey[512], lkey[512], lkeys[LINKS_MAX][512];
+	char lnames[LINKS_MAX][TK_NAME_MAX + 1];
+	struct link_names ln = { lnames, 0, LINKS_MAX };
 	json_t *vni = json_object_get(vnis, n->name);
-	struct tk_etcd_op ops[7];
+	struct tk_etcd_op ops[8 + LINKS_MAX];
 	struct tk_etcd_kvs kvs = {};
 	size_t no = 0;
 	bool ok;
 	int r;
 
 	cluster_usage_sync(m);
+	/* Its links: links/<n>/ in one, the keys where it comes second one by one. */
+	(void)db_links_foreach(m, n, link_name, &ln, NULL);
+	snprintf(lkey, sizeof(lkey), PREFIX "links/%s/", n->name);
+	ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_DELETE, .key = lkey, .prefix = true };
+	for (size_t i = 0; i < ln.n; i++)
+		if (strcmp(lnames[i], n->name) < 0) {
+			link_key(lkeys[i], sizeof(lkeys[i]), lnames[i], n->name);
+			ops[no++] =
+				(struct tk_etcd_op){ .kind = TK_ETCD_OP_DELETE, .key = lkeys[i] };
+		}
 	key_of(nkey, sizeof(nkey), "networks", n->name);
 	snprintf(ukey, sizeof(ukey), PREFIX "usage/%s/", n->name);
 	snprintf(ikey, sizeof(ikey), PREFIX "tenant-networks/%s/%s", n->tenant->name, n->name);
@@ -985,6 +1122,161 @@ static int unpublish_tenant(struct manager *m, const char *name, tk_err *err)
 	return 0;
 }
 
+/* tenant.set done here: the tenant's new record, only while the tenant exists in the cluster. */
+static int publish_tenant_change(struct manager *m, json_t *t, tk_err *err)
+{
+	struct cluster *cl = cluster_of(m);
+	const char *name = json_string_value(json_object_get(t, "name"));
+	_cleanup_free_ char *value = tenant_record(t);
+	char key[512];
+	bool ok;
+	int r;
+
+	if (!name || !value)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	key_of(key, sizeof(key), "tenants", name);
+	{
+		const struct tk_etcd_cmp cmp = { .key = key,
+						 .target = TK_ETCD_VERSION,
+						 .result = TK_ETCD_GREATER };
+		const struct tk_etcd_op put = { .kind = TK_ETCD_OP_PUT,
+						.key = key,
+						.value = value };
+		r = tk_etcd_txn(cl->etcd, &cmp, 1, &put, 1, NULL, 0, &ok, NULL, err);
+	}
+	set_health(cl, r, err);
+	if (r < 0)
+		return tk_err_wrap(err, r, "cluster: publishing the limits of tenant '%s'", name);
+	if (!ok)
+		return tk_err_set(err, -ENOENT, "tenant '%s' was deleted in the cluster", name);
+	return 0;
+}
+
+/*
+ * The value names each network's VNI: a key left behind by a network deleted meanwhile (its
+ * delete txn removes the keys its host knew of) never links a new network of the same name.
+ */
+static char *link_value(const char *a, const char *b)
+{
+	json_t *va = json_object_get(vnis, a), *vb = json_object_get(vnis, b);
+	_cleanup_(json_decrefp) json_t *o = NULL;
+
+	if (!va || !vb)
+		return NULL;
+	o = json_pack("{s:{s:O, s:O}}", "vnis", a, va, b, vb);
+	return o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+}
+
+static int publish_link(struct manager *m, const char *a, const char *b, bool link, tk_err *err)
+{
+	struct cluster *cl = cluster_of(m);
+	_cleanup_free_ char *value = link ? link_value(a, b) : NULL;
+	char key[512], ka[512], kb[512];
+	bool ok = true;
+	int r;
+
+	if (link && !value)
+		return tk_err_set(err, -ENOENT,
+				  "networks '%s' and '%s' are not both in the cluster", a, b);
+	link_key(key, sizeof(key), a, b);
+	key_of(ka, sizeof(ka), "networks", a);
+	key_of(kb, sizeof(kb), "networks", b);
+	if (link) {
+		const struct tk_etcd_cmp cmp[] = {
+			{ .key = ka, .target = TK_ETCD_VERSION, .result = TK_ETCD_GREATER },
+			{ .key = kb, .target = TK_ETCD_VERSION, .result = TK_ETCD_GREATER },
+		};
+		const struct tk_etcd_op put = { .kind = TK_ETCD_OP_PUT,
+						.key = key,
+						.value = value };
+		r = tk_etcd_txn(cl->etcd, cmp, 2, &put, 1, NULL, 0, &ok, NULL, err);
+	} else
+		r = tk_etcd_delete(cl->etcd, key, false, NULL, err);
+	set_health(cl, r, err);
+	if (r < 0)
+		return tk_err_wrap(err, r, "cluster: publishing the %s of networks '%s' and '%s'",
+				   link ? "link" : "unlink", a, b);
+	if (!ok)
+		return tk_err_set(err, -ENOENT, "network '%s' or '%s' was deleted in the cluster",
+				  a, b);
+	return 0;
+}
+
+struct link_find {
+	const struct network *target;
+	bool found;
+};
+
+static int link_find(struct network *other, void *userdata)
+{
+	struct link_find *f = userdata;
+
+	f->found = f->found || other == f->target;
+	return 0;
+}
+
+static bool linked(struct manager *m, struct network *a, struct network *b)
+{
+	struct link_find f = { b, false };
+
+	return db_links_foreach(m, a, link_find, &f, NULL) >= 0 && f.found;
+}
+
+/* links/<a>/<b> from the watch: linked or unlinked here, if both are the networks it names. */
+static void apply_link(struct manager *m, const char *rest, const char *value, bool deleted)
+{
+	_cleanup_(json_decrefp) json_t *o = json_loads(value, 0, NULL);
+	json_t *want = json_object_get(o, "vnis");
+	const char *slash = strchr(rest, '/');
+	char a[TK_NAME_MAX + 1];
+	struct network *na, *nb;
+	tk_err err = {};
+
+	if (!slash || (size_t)(slash - rest) >= sizeof(a))
+		return;
+	snprintf(a, sizeof(a), "%.*s", (int)(slash - rest), rest);
+	na = manager_network(m, a);
+	nb = manager_network(m, slash + 1);
+	if (!na || !nb || !json_equal(json_object_get(want, a), json_object_get(vnis, a)) ||
+	    !json_equal(json_object_get(want, slash + 1), json_object_get(vnis, slash + 1))) {
+		log_debug("cluster: ignoring links/%s (not these networks)", rest);
+		return;
+	}
+	if (linked(m, na, nb) == !deleted)
+		return;
+	if (network_link(m, na, nb, !deleted, &err) < 0)
+		log_error("cluster: cannot %s networks '%s' and '%s' as the cluster did: %s",
+			  deleted ? "unlink" : "link", a, slash + 1, err.msg);
+}
+
+/* After a full list: links between cluster networks that etcd no longer has were undone. */
+static void prune_links(struct manager *m, json_t *listed)
+{
+	char names[LINKS_MAX][TK_NAME_MAX + 1], key[512];
+
+	for (struct network *n = m->networks; n; n = n->next) {
+		struct link_names l = { names, 0, LINKS_MAX };
+
+		if (!seen_get(m, "network", n->name) ||
+		    db_links_foreach(m, n, link_name, &l, NULL) < 0)
+			continue;
+		for (size_t i = 0; i < l.n; i++) {
+			struct network *other = manager_network(m, names[i]);
+			tk_err err = {};
+
+			link_key(key, sizeof(key), n->name, names[i]);
+			if (!other || strcmp(n->name, names[i]) > 0 ||
+			    json_object_get(listed, key) || !seen_get(m, "network", names[i]))
+				continue;
+			if (network_link(m, n, other, false, &err) < 0)
+				log_error("cluster: %s", err.msg);
+			else
+				log_info("cluster: unlinked '%s' and '%s' as the cluster did",
+					 n->name, names[i]);
+		}
+	}
+}
+
 /* ---- the ops cluster mode changes ---- */
 
 static json_t *reply_error(const char *op, const struct tk_caller *c, int r, tk_err *err)
@@ -1003,6 +1295,8 @@ static void add_vni(json_t *net)
 	json_t *vni = name ? json_object_get(vnis, name) : NULL;
 
 	json_object_set(net, "vni", vni ? vni : json_null());
+	json_object_set_new(net, "block_size",
+			    vni ? json_integer(cluster_block_len4(name)) : json_null());
 }
 
 /* The address blocks a host holds: ["<network> <block>", ...]. */
@@ -1129,17 +1423,68 @@ static json_t *op_hosts(struct manager *m, const struct tk_caller *c, json_t *re
 	return tk_server_reply("host.list", 0, json_pack("{s:o}", "hosts", list), c, &err);
 }
 
+/*
+ * network.create's block_size (cluster mode only): the IPv4 prefix length of the network's address
+ * blocks, BLOCK_LEN4_MIN..MAX; its IPv6 blocks have as many addresses.  *ret_request is the request
+ * without it, for the local op.
+ */
+static int block_size_arg(json_t *request, unsigned *ret, json_t **ret_request, tk_err *err)
+{
+	json_t *bs = json_object_get(json_object_get(request, "args"), "block_size");
+	json_int_t v;
+
+	*ret = 0;
+	*ret_request = json_incref(request);
+	if (!bs)
+		return 0;
+	v = json_integer_value(bs);
+	if (!json_is_integer(bs) || v < BLOCK_LEN4_MIN || v > BLOCK_LEN4_MAX)
+		return tk_err_set(
+			err, -EINVAL,
+			"block_size must be an IPv4 prefix length from %d (64 addresses) to "
+			"%d (4 addresses)",
+			BLOCK_LEN4_MIN, BLOCK_LEN4_MAX);
+	json_decref(*ret_request);
+	if (!(*ret_request = json_deep_copy(request)))
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	json_object_del(json_object_get(*ret_request, "args"), "block_size");
+	*ret = (unsigned)v;
+	return 0;
+}
+
+/* A block size given must fit the network's IPv4 subnet (a smaller subnet is one block). */
+static int block_size_fits(json_t *net, unsigned len4, tk_err *err)
+{
+	const char *s4 = json_string_value(json_object_get(net, "subnet"));
+	struct tk_prefix p;
+
+	if (!len4 || !s4 || tk_prefix_parse(s4, &p, NULL) < 0 || p.len <= len4)
+		return 0;
+	return tk_err_set(err, -EINVAL,
+			  "block size /%u does not fit subnet %s of network '%s': a block must "
+			  "lie inside the subnet",
+			  len4, s4, json_string_value(json_object_get(net, "name")));
+}
+
 static json_t *create_then_publish(struct manager *m, const struct tk_caller *c, json_t *request,
 				   const char *op, bool tenant)
 {
-	json_t *reply = rpc_dispatch(m, c, request), *result;
+	_cleanup_(json_decrefp) json_t *local = NULL;
+	json_t *reply, *result;
+	unsigned block_len4 = 0;
 	tk_err err = {};
 	int r;
 
+	if (!tenant && (r = block_size_arg(request, &block_len4, &local, &err)) < 0)
+		return reply_error(op, c, r, &err);
+	reply = rpc_dispatch(m, c, local ? local : request);
 	if (!reply_ok(reply))
 		return reply;
 	result = json_object_get(reply, "result");
-	r = tenant ? publish_tenant(m, result, &err) : publish_network(m, result, &err);
+	r = tenant ? publish_tenant(m, result, &err)
+	    : block_size_fits(result, block_len4, &err) < 0
+		    ? err.code
+		    : publish_network(m, result, block_len4 ?: BLOCK_LEN4_DEFAULT, &err);
 	if (r < 0) {
 		/* Undo the local create: the cluster refused it. */
 		const char *name = json_string_value(json_object_get(result, "name"));
@@ -1197,12 +1542,211 @@ static json_t *delete_guarded(struct manager *m, const struct tk_caller *c, json
 	return rpc_dispatch(m, c, request);
 }
 
+/* Whether key (under PREFIX kind) is one of host's: by its path, or for a block by its value. */
+static bool key_of_host(const struct tk_etcd_kv *kv, size_t kind, const char *host)
+{
+	const char *rest = kv->key + strlen(PREFIX), *last = strrchr(rest, '/');
+	size_t hl = strlen(host);
+
+	switch (kind) {
+	case 0: /* reserved/<net>/<block>/<host> */
+	case 1: /* usage/<net>/<host> */ return last && strcmp(last + 1, host) == 0;
+	case 2: /* endpoints/<net>/<host>/<mac> */
+		return last && last - rest > (ptrdiff_t)hl + 1 && last[-(ptrdiff_t)hl - 1] == '/' &&
+		       strncmp(last - hl, host, hl) == 0 &&
+		       strchr(strchr(rest, '/') + 1, '/') == last - hl - 1;
+	default: { /* blocks/<net>/<block>: {"host"} */
+		_cleanup_(json_decrefp) json_t *o = json_loads(kv->value, 0, NULL);
+		const char *h = json_string_value(json_object_get(o, "host"));
+		return h && strcmp(h, host) == 0;
+	}
+	}
+}
+
+#define RETIRE_TXN_OPS 100 /* deletes per txn: etcd's --max-txn-ops is 128 by default */
+
+/*
+ * host.retire NAME: a host that will not come back.  Refused while its lease is alive (hosts/);
+ * else its records of address blocks (their addresses become free for the blocks' holders), its
+ * usage keys (its networks become deletable), any endpoint or block key of it and its member
+ * record go, in txns that each require hosts/<name> to be absent: a host that registers again
+ * meanwhile stops the retirement.
+ */
+static int host_retire(struct manager *m, const char *name, json_t **ret, tk_err *err)
+{
+	static const char *const kinds[] = { "reserved/", "usage/", "endpoints/", "blocks/" };
+	struct cluster *cl = cluster_of(m);
+	_cleanup_(json_decrefp) json_t *keys = json_array();
+	json_int_t counts[ELEMENTSOF(kinds)] = {};
+	struct tk_etcd_kvs kvs = {};
+	char hkey[512], mkey[512], prefix[512];
+	bool member, ok = true;
+	int r;
+
+	if (!keys)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	key_of(hkey, sizeof(hkey), "hosts", name);
+	key_of(mkey, sizeof(mkey), "members", name);
+	if ((r = tk_etcd_get(cl->etcd, hkey, false, &kvs, err)) < 0)
+		goto fail;
+	if (kvs.n > 0) {
+		int64_t ttl = -1;
+
+		(void)tk_etcd_lease_ttl(cl->etcd, kvs.kv[0].lease, &ttl, NULL);
+		tk_etcd_kvs_done(&kvs);
+		return tk_err_set(err, -EBUSY,
+				  "host '%s' is alive (its lease has %" PRId64 " s left): stop its "
+				  "netd and let the lease end before retiring it",
+				  name, ttl);
+	}
+	if ((r = tk_etcd_get(cl->etcd, mkey, false, &kvs, err)) < 0)
+		goto fail;
+	member = kvs.n > 0;
+	tk_etcd_kvs_done(&kvs);
+	for (size_t k = 0; k < ELEMENTSOF(kinds); k++) {
+		snprintf(prefix, sizeof(prefix), PREFIX "%s", kinds[k]);
+		if ((r = tk_etcd_get(cl->etcd, prefix, true, &kvs, err)) < 0)
+			goto fail;
+		for (size_t i = 0; i < kvs.n; i++)
+			if (key_of_host(&kvs.kv[i], k, name)) {
+				json_array_append_new(keys, json_string(kvs.kv[i].key));
+				counts[k]++;
+			}
+		tk_etcd_kvs_done(&kvs);
+	}
+	if (!member && json_array_size(keys) == 0)
+		return tk_err_set(err, -ENOENT, "no host '%s' in the cluster", name);
+	if (member)
+		json_array_append_new(keys, json_string(mkey));
+	for (size_t at = 0; at < json_array_size(keys) && ok; at += RETIRE_TXN_OPS) {
+		struct tk_etcd_op ops[RETIRE_TXN_OPS];
+		const struct tk_etcd_cmp cmp = { .key = hkey, .target = TK_ETCD_CREATE };
+		size_t no = 0;
+
+		for (size_t i = at; i < json_array_size(keys) && no < RETIRE_TXN_OPS; i++)
+			ops[no++] = (struct tk_etcd_op){ .kind = TK_ETCD_OP_DELETE,
+							 .key = json_string_value(
+								 json_array_get(keys, i)) };
+		if ((r = tk_etcd_txn(cl->etcd, &cmp, 1, ops, no, NULL, 0, &ok, NULL, err)) < 0)
+			goto fail;
+	}
+	set_health(cl, 0, NULL);
+	if (!ok)
+		return tk_err_set(err, -EBUSY,
+				  "host '%s' registered again while it was being retired", name);
+	log_info("cluster: retired host '%s': %" JSON_INTEGER_FORMAT
+		 " record(s) of address blocks, "
+		 "%" JSON_INTEGER_FORMAT " usage key(s) removed",
+		 name, counts[0], counts[1]);
+	*ret = json_pack("{s:s, s:I, s:I, s:I, s:I}", "name", name, "records", counts[0], "usage",
+			 counts[1], "endpoints", counts[2], "blocks", counts[3]);
+	return *ret ? 0 : tk_err_set(err, -ENOMEM, "out of memory");
+fail:
+	set_health(cl, r, err);
+	return tk_err_wrap(err, r, "cluster: retiring host '%s'", name);
+}
+
+static json_t *op_host_retire(struct manager *m, const struct tk_caller *c, json_t *request)
+{
+	json_t *args = json_object_get(request, "args"), *result = NULL;
+	const char *name = NULL;
+	tk_err err = {};
+	int r;
+
+	if ((r = tk_require_admin(c, "host.retire", &err)) < 0 ||
+	    (r = tk_json_unpack(args, "host.retire args", &err, "{s:s}", "name", &name)) < 0 ||
+	    (r = tk_name_validate(name, "host name", &err)) < 0)
+		return reply_error("host.retire", c, r, &err);
+	if (strcmp(name, cluster_host(m)) == 0)
+		return reply_error("host.retire", c,
+				   tk_err_set(&err, -EINVAL,
+					      "host '%s' is this host: stop its netd and retire it "
+					      "from another host",
+					      name),
+				   &err);
+	r = host_retire(m, name, &result, &err);
+	return tk_server_reply("host.retire", r, result, c, &err);
+}
+
+/* tenant.set of a cluster tenant: made here, then published; undone if etcd refuses. */
+static json_t *set_then_publish(struct manager *m, const struct tk_caller *c, json_t *request)
+{
+	json_t *args = json_object_get(request, "args"), *reply;
+	const char *name = json_string_value(json_object_get(args, "name"));
+	struct tk_tenant *t = name ? tk_tenant_get(&m->tenants, name) : NULL;
+	_cleanup_(json_decrefp) json_t *before = NULL, *undo = NULL;
+	const char *k;
+	json_t *v;
+	tk_err err = {}, e2 = {};
+	int r;
+
+	if (!t || !seen_get(m, "tenant", name))
+		return rpc_dispatch(m, c, request); /* this host's own, or its error */
+	before = tk_tenant_to_json(&m->tenants, t);
+	reply = rpc_dispatch(m, c, request);
+	if (!reply_ok(reply) ||
+	    (r = publish_tenant_change(m, json_object_get(reply, "result"), &err)) >= 0)
+		return reply;
+	json_decref(reply);
+	undo = json_pack("{s:s}", "name", name);
+	json_object_foreach(args, k, v)
+	{
+		if (undo && tenant_settable(k) && json_object_get(before, k))
+			json_object_set(undo, k, json_object_get(before, k));
+	}
+	if (!undo || apply_op(m, "tenant.set", undo, &e2) < 0)
+		log_error("cluster: undoing the change of tenant '%s': %s", name, e2.msg);
+	return reply_error("tenant.set", c, r, &err);
+}
+
+/* network.link/unlink of two cluster networks: made here, then published; undone if refused. */
+static json_t *link_then_publish(struct manager *m, const struct tk_caller *c, json_t *request,
+				 bool link)
+{
+	json_t *args = json_object_get(request, "args"), *reply;
+	const char *a = json_string_value(json_object_get(args, "a"));
+	const char *b = json_string_value(json_object_get(args, "b"));
+	const char *op = link ? "network.link" : "network.unlink";
+	struct network *na = a ? manager_network(m, a) : NULL;
+	struct network *nb = b ? manager_network(m, b) : NULL;
+	tk_err err = {}, e2 = {};
+	int r;
+
+	if (!na || !nb || !seen_get(m, "network", a) || !seen_get(m, "network", b))
+		return rpc_dispatch(m, c, request);
+	reply = rpc_dispatch(m, c, request);
+	if (!reply_ok(reply) || (r = publish_link(m, a, b, link, &err)) >= 0)
+		return reply;
+	json_decref(reply);
+	if ((na = manager_network(m, a)) && (nb = manager_network(m, b)) &&
+	    network_link(m, na, nb, !link, &e2) < 0)
+		log_error("cluster: undoing the %s of '%s' and '%s': %s", op, a, b, e2.msg);
+	return reply_error(op, c, r, &err);
+}
+
 json_t *cluster_dispatch(struct manager *m, const struct tk_caller *c, json_t *request)
 {
 	const char *op = json_string_value(json_object_get(request, "op"));
 	json_t *reply, *result;
 
 	if (op && strcmp(op, "host.list") == 0 && !m->cluster) {
+		tk_err err = {};
+		return reply_error(
+			op, c,
+			tk_err_set(&err, -EOPNOTSUPP,
+				   "netd is not in cluster mode (no --cluster): no hosts"),
+			&err);
+	}
+	if (op && !m->cluster && strcmp(op, "network.create") == 0 &&
+	    json_object_get(json_object_get(request, "args"), "block_size")) {
+		tk_err err = {};
+		return reply_error(op, c,
+				   tk_err_set(&err, -EINVAL,
+					      "block_size is a property of cluster networks: netd "
+					      "is not in cluster mode (no --cluster)"),
+				   &err);
+	}
+	if (op && !m->cluster && strcmp(op, "host.retire") == 0) {
 		tk_err err = {};
 		return reply_error(
 			op, c,
@@ -1218,6 +1762,12 @@ json_t *cluster_dispatch(struct manager *m, const struct tk_caller *c, json_t *r
 		return create_then_publish(m, c, request, op, op[0] == 't');
 	if (strcmp(op, "tenant.delete") == 0 || strcmp(op, "network.delete") == 0)
 		return delete_guarded(m, c, request, op, op[0] == 't');
+	if (strcmp(op, "tenant.set") == 0)
+		return set_then_publish(m, c, request);
+	if (strcmp(op, "network.link") == 0 || strcmp(op, "network.unlink") == 0)
+		return link_then_publish(m, c, request, strcmp(op, "network.link") == 0);
+	if (strcmp(op, "host.retire") == 0)
+		return op_host_retire(m, c, request);
 	if (strcmp(op, "endpoint.add") == 0) {
 		json_t *args = json_object_get(request, "args");
 		const char *network = json_string_value(json_object_get(args, "network"));
@@ -1344,5 +1894,7 @@ void cluster_close(struct manager *m)
 	m->cluster = NULL;
 	json_decref(vnis);
 	vnis = NULL;
+	json_decref(block_sizes);
+	block_sizes = NULL;
 	cluster_blocks_free();
 }

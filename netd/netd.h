@@ -328,6 +328,8 @@ int64_t cluster_lease(struct manager *m);
 void cluster_health(struct manager *m, int r, const tk_err *err);
 /* A network of the cluster (not one made before cluster mode, which stays this host's own). */
 bool cluster_network(struct manager *m, const char *name);
+/* The prefix length of the network's IPv4 address blocks (its record's block_size; default 26). */
+unsigned cluster_block_len4(const char *network);
 
 /*
  * cluster-blocks.c: per-host address blocks of cluster networks (docs/cluster.md, "Address
@@ -346,11 +348,18 @@ void cluster_blocks_sync(struct manager *m);
 void cluster_blocks_forget(const char *network);
 json_t *cluster_blocks_json(struct manager *m);
 void cluster_blocks_free(void);
+/* The block of n's subnet a lies in; -ENOENT outside the subnet. */
+int cluster_blocks_of(struct network *n, const struct tk_addr *a, struct tk_prefix *ret);
+/* reserved/<net>/<block>/<host> went (value: what it was): its addresses are no longer kept off. */
+void cluster_blocks_record_gone(struct manager *m, const char *key, const char *value);
 
 /* overlay.c: VXLAN devices, endpoint records, FDB and neighbour entries (docs/cluster.md) */
 struct tk_etcd;
 void overlay_note_endpoint(const char *rest, const char *value, bool deleted);
 void overlay_note_host(const char *name, const char *value, bool deleted);
+/* blocks/<rest> and reserved/<rest> events: what registrations are checked against. */
+void overlay_note_block(const char *rest, const char *value, bool deleted);
+void overlay_note_record(const char *rest, const char *value, bool deleted);
 void overlay_list_begin(void);
 void overlay_firewall_lost(void);
 void overlay_sync(struct manager *m, struct tk_etcd *etcd, json_t *vnis, const char *host,

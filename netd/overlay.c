@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "blocks.h"
 #include "etcd.h"
 #include "json.h"
 #include "log.h"
@@ -33,6 +35,9 @@ static json_t *members;	   /* host -> underlay, from hosts/ */
 static json_t *fw_peers;   /* underlay addresses in @overlay_peers4/6 */
 static json_t *fw_ports;   /* VXLAN devices in @ports */
 static bool fw_local;	   /* this host's underlay is in @overlay_local4/6 */
+static json_t *holders;	   /* "<net>/<block>" -> the host holding it, from blocks/ */
+static json_t *records;	   /* "<net>/<block>/<host>" -> that host's record (hex bits), reserved/ */
+static json_t *rejected;   /* "<net>/<host>/<mac>" -> why it is not programmed (logged once) */
 
 /* firewall_rebuild replaced the tables: every element is added again at the next sync. */
 void overlay_firewall_lost(void)
@@ -77,12 +82,49 @@ void overlay_note_endpoint(const char *rest, const char *value, bool deleted)
 	json_object_set_new(remote, rest, o);
 }
 
+/* "host" of a JSON value, or NULL; *o keeps it alive. */
+static const char *value_host(const char *value, json_t **o)
+{
+	*o = value ? json_loads(value, 0, NULL) : NULL;
+	return json_string_value(json_object_get(*o, "host"));
+}
+
+void overlay_note_block(const char *rest, const char *value, bool deleted)
+{
+	_cleanup_(json_decrefp) json_t *o = NULL;
+	const char *h = deleted ? NULL : value_host(value, &o);
+
+	if (!holders && !(holders = json_object()))
+		return;
+	if (!h)
+		json_object_del(holders, rest);
+	else
+		json_object_set_new(holders, rest, json_string(h));
+}
+
+void overlay_note_record(const char *rest, const char *value, bool deleted)
+{
+	_cleanup_(json_decrefp) json_t *o = deleted || !value ? NULL : json_loads(value, 0, NULL);
+	json_t *bits = json_object_get(o, "bits");
+
+	if (!records && !(records = json_object()))
+		return;
+	if (!json_is_string(bits))
+		json_object_del(records, rest);
+	else
+		json_object_set(records, rest, bits);
+}
+
 void overlay_list_begin(void)
 {
 	if (remote)
 		json_object_clear(remote);
 	if (members)
 		json_object_clear(members);
+	if (holders)
+		json_object_clear(holders);
+	if (records)
+		json_object_clear(records);
 }
 
 /* @overlay_peers4/6 = the members' underlay addresses; @overlay_local4/6 has this host's. */
@@ -349,8 +391,77 @@ static int entries(struct manager *m, json_t *rec, int ifindex, const char *ifna
 	return r;
 }
 
+/*
+ * An address a host registered must be one of its record of the address's block: the addresses
+ * that host may hand out, written only while it held the block (a host that returned to find its
+ * block taken keeps a record of the addresses its containers still use).  So an address of
+ * another host's block, or of no block, is refused.
+ */
+static bool address_allowed(struct network *n, const char *host, const char *ip_s, char *why,
+			    size_t size)
+{
+	char bk[TK_PREFIX_STRLEN], key[512];
+	struct tk_prefix blk;
+	struct tk_addr a;
+	const char *hex, *holder;
+	unsigned last;
+
+	if (tk_addr_parse(ip_s, &a, NULL) < 0 || cluster_blocks_of(n, &a, &blk) < 0) {
+		snprintf(why, size, "address '%s' is not in the network's subnet", ip_s);
+		return false;
+	}
+	tk_block_key(&blk, bk, sizeof(bk));
+	snprintf(key, sizeof(key), "%s/%s/%s", n->name, bk, host);
+	last = a.family == AF_INET ? 3 : 15;
+	hex = json_string_value(json_object_get(records, key));
+	if (hex && (strtoull(hex, NULL, 16) >> (a.bytes[last] - blk.addr.bytes[last]) & 1))
+		return true;
+	snprintf(key, sizeof(key), "%s/%s", n->name, bk);
+	holder = json_string_value(json_object_get(holders, key));
+	snprintf(why, size, "address '%s' is not one host '%s' may hand out: block %s is %s%s%s",
+		 ip_s, host, bk, holder ? "held by '" : "held by no host", holder ? holder : "",
+		 holder ? "'" : "");
+	return false;
+}
+
+/*
+ * Whether the record under endpoints/<key> may be programmed: the key's host, network and MAC are
+ * the record's, its underlay is the host's (hosts/), its addresses are the host's (above).
+ */
+static bool registration_valid(struct manager *m, const char *key, json_t *rec, char *why,
+			       size_t size)
+{
+	const char *fields[] = { "ip4", "ip6" };
+	const char *net = json_string_value(json_object_get(rec, "network"));
+	const char *h = json_string_value(json_object_get(rec, "host"));
+	const char *mac = json_string_value(json_object_get(rec, "mac"));
+	const char *ul = json_string_value(json_object_get(rec, "underlay"));
+	const char *member_ul = h ? json_string_value(json_object_get(members, h)) : NULL;
+	struct network *n = net ? manager_network(m, net) : NULL;
+	char want[512];
+
+	snprintf(want, sizeof(want), "%s/%s/%s", net ? net : "", h ? h : "", mac ? mac : "");
+	if (!n || !h || !mac || strcasecmp(want, key) != 0) {
+		snprintf(why, size, "its network, host and MAC are not those of its key");
+		return false;
+	}
+	if (!ul || !member_ul || strcmp(ul, member_ul) != 0) {
+		snprintf(why, size, "underlay '%s' is not that of live member '%s' (%s)",
+			 ul ? ul : "", h, member_ul ? member_ul : "none");
+		return false;
+	}
+	for (size_t i = 0; i < 2; i++) {
+		const char *ip_s = json_string_value(json_object_get(rec, fields[i]));
+
+		if (ip_s && !address_allowed(n, h, ip_s, why, size))
+			return false;
+	}
+	return true;
+}
+
 static void program_sync(struct manager *m, json_t *devs, const char *host)
 {
+	char why[512];
 	const char *key;
 	json_t *rec;
 	void *tmp;
@@ -368,7 +479,8 @@ static void program_sync(struct manager *m, json_t *devs, const char *host)
 		const char *ifname = json_string_value(json_object_get(rec, "ifname"));
 
 		if (now && json_integer_value(json_object_get(dev, "ifindex")) == ifindex &&
-		    json_equal(json_object_get(rec, "record"), now))
+		    json_equal(json_object_get(rec, "record"), now) &&
+		    registration_valid(m, key, now, why, sizeof(why)))
 			continue;
 		if (entries(m, json_object_get(rec, "record"), ifindex, ifname, false, &err) < 0)
 			log_error("overlay: %s", err.msg);
@@ -376,8 +488,13 @@ static void program_sync(struct manager *m, json_t *devs, const char *host)
 			log_debug("overlay: removed %s", key);
 		json_object_del(programmed, key);
 	}
-	if (!remote)
+	if (!remote || (!rejected && !(rejected = json_object())))
 		return;
+	json_object_foreach_safe(rejected, tmp, key, rec)
+	{
+		if (!json_object_get(remote, key))
+			json_object_del(rejected, key);
+	}
 	json_object_foreach(remote, key, rec)
 	{
 		const char *net = json_string_value(json_object_get(rec, "network"));
@@ -388,6 +505,21 @@ static void program_sync(struct manager *m, json_t *devs, const char *host)
 
 		if (!dev || !h || strcmp(h, host) == 0 || json_object_get(programmed, key))
 			continue;
+		if (!registration_valid(m, key, rec, why, sizeof(why))) {
+			json_t *had = json_object_get(rejected, key);
+
+			/* Once per registration and reason: the check runs at every sync. */
+			if (!had || strcmp(json_string_value(had), why) != 0) {
+				log_warning("overlay: ignoring endpoint registration '%s': %s", key,
+					    why);
+				json_object_set_new(rejected, key, json_string(why));
+			}
+			continue;
+		}
+		if (json_object_get(rejected, key)) {
+			log_info("overlay: endpoint registration '%s' is valid now", key);
+			json_object_del(rejected, key);
+		}
 		if (entries(m, rec, ifindex, ifname, true, &err) < 0) {
 			log_error("overlay: %s: %s", key, err.msg);
 			continue;

@@ -4,7 +4,9 @@
 # host's blocks leave every other host's view within 3 TTL and its free space is reused, never
 # its addresses in use; a returning host claims its block back where still free and keeps its
 # addresses where not; with etcd down a host goes on from its blocks and fails clearly once it
-# needs a new one, and works again when etcd returns.
+# needs a new one, and works again when etcd returns; a network's block size is its own
+# (--block-size); a host retired with `netctl host retire` leaves nothing in etcd and its
+# addresses become free.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster-lib.sh"
 
@@ -41,6 +43,28 @@ expect_ok "create tenant-net web (10.50.0.0/24)" on 1 create tenant-net web --te
 expect_ok "create tenant-net db (10.51.0.0/24, IPv6 too)" on 1 create tenant-net db --tenant acme --subnet 10.51.0.0/24 --ipv6
 for n in 2 3; do wait_for "db reaches h$n" 5 on "$n" inspect network db; done
 expect_eq "a network without endpoints holds no block" "" "$(blocks_of 1 h1)"
+
+# The block size is the network's: /28 here (16 addresses), IPv6 blocks as large (/124).
+out=$(on 1 create tenant-net tiny --tenant acme --subnet 10.53.0.0/24 --block-size 25 2>&1)
+grep -q "block_size must be an IPv4 prefix length from 26 (64 addresses) to 30" <<<"$out" &&
+	ok "--block-size 25 is refused: $out" || not_ok "--block-size 25: $out"
+out=$(on 1 create tenant-net tiny --tenant acme --subnet 10.53.0.0/29 --block-size 28 2>&1)
+grep -q "block size /28 does not fit subnet 10.53.0.0/29" <<<"$out" && ok "a block larger than the subnet is refused: $out" ||
+	not_ok "--block-size 28 on a /29: $out"
+expect_fail "and leaves no network tiny behind" on 1 inspect network tiny
+expect_ok "create tenant-net small (10.52.0.0/24, IPv6, --block-size 28)" \
+	on 1 create tenant-net small --tenant acme --subnet 10.52.0.0/24 --ipv6 --block-size 28
+wait_for "small reaches h2 with its block size" 5 bash -c "[ \"\$(TK_NETD_SOCKET=$TK_TMP/h2/netd.sock $NETCTL --json inspect network small | jq -r .block_size)\" = 28 ]"
+expect_eq "a network without --block-size has /26 blocks" 26 "$(jfield 2 network web block_size)"
+leases 2 small s 20 4 >"$TK_TMP/s2" || not_ok "leases on small: $(cat "$TK_TMP/s2")"
+b=$(blocks_of 1 h2)
+expect_eq "h2 holds two /28 blocks of small for 20 addresses, and two /124" "2 2" \
+	"$(tr , '\n' <<<"$b" | grep -c '^small 10\.52\.0\.[0-9]*-28$') $(tr , '\n' <<<"$b" | grep -c '^small .*:.*-124$')"
+while read -r _ a a6; do
+	in_block "$a" "$b" && in_block "$a6" "$b" || not_ok "h2 handed out $a $a6 outside its blocks $b"
+done <"$TK_TMP/s2"
+for id in $(awk '{print $1}' "$TK_TMP/s2"); do on 2 detach "$id" >/dev/null || not_ok "detach $id"; done
+expect_ok "delete small" on 1 delete network small
 
 echo "# ${SECONDS} s"
 # --- blocks per host, addresses inside them ---
@@ -150,6 +174,32 @@ for id in w3-0 w3-1 w3-2; do on 3 detach "$id" >/dev/null || not_ok "detach $id 
 expect_eq "h3's record of h1's block went with its last address there" "[]" \
 	"$(on 3 --json status | jq -c '[.cluster.blocks[] | select(.network == "web")]')"
 expect_ok "final audit" audit 1 2 3
+
+echo "# ${SECONDS} s"
+# --- a host that will not come back: netctl host retire ---
+leases 3 web r3 2 >"$TK_TMP/r3" || not_ok "leases on h3: $(cat "$TK_TMP/r3")"
+r3_block=$(blocks_of 1 h3)
+[ -n "$r3_block" ] && ok "h3 holds $r3_block" || not_ok "h3 holds no block of web"
+host_kill 3
+out=$(on 1 host retire h3 2>&1)
+grep -q "host 'h3' is alive (its lease has .* s left)" <<<"$out" && ok "retiring a host whose lease is alive is refused: $out" ||
+	not_ok "retire with a live lease: $out"
+out=$(TK_NETD_SOCKET=$TK_TMP/h1/netd.sock setpriv --reuid 4343 --regid 4343 --groups 4242 "$NETCTL" host retire h3 2>&1)
+grep -qiE "admin|root|not allowed|permission" <<<"$out" && ok "only administrators retire hosts: $out" || not_ok "non-admin retire: $out"
+out=$(on 1 host retire h1 2>&1)
+grep -q "is this host" <<<"$out" && ok "a host does not retire itself: $out" || not_ok "retire self: $out"
+out=$(on 1 host retire h9 2>&1)
+grep -q "no host 'h9' in the cluster" <<<"$out" && ok "an unknown host: $out" || not_ok "retire h9: $out"
+wait_for "h3's lease ends" $((3 * TTL)) \
+	bash -c "[ -z \"\$(etcdctl --endpoints $ETCD_URL get /tenantkit/v1/hosts/h3)\" ]"
+out=$(on 1 host retire h3 2>&1) && ok "h1 retires h3: $out" || not_ok "retire h3: $out"
+expect_eq "no key of h3 is left in etcd" "" \
+	"$(etcdctl --endpoints "$ETCD_URL" get --prefix --keys-only /tenantkit/v1/ | grep -E '/h3(/|$)')"
+expect_eq "list hosts no longer shows h3" "h1 h2" "$(on 2 --json list hosts | jq -r '[.hosts[].name] | sort | join(" ")')"
+# h3's two addresses were kept off by its record; now h1 can hand them out.
+leases 1 web fill2 80 4 >"$TK_TMP/fill2"
+freed=$(awk '{print $2}' "$TK_TMP/r3" | grep -cxF -f - <(grep -v '^ERR' "$TK_TMP/fill2" | awk '{print $2}'))
+expect_eq "h1 hands out the addresses retired h3 used" 2 "$freed"
 
 echo "# ${SECONDS} s"
 hosts_stop

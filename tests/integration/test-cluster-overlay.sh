@@ -3,8 +3,9 @@
 # an underlay bridge, cluster-lib.sh), containers of two tenants on different hosts: each reaches
 # its own tenant's containers across hosts (IPv4 and IPv6, ping and TCP), never the other
 # tenant's; the entries are static (FDB + permanent neighbours, no all-zeros entry); frames with
-# a forged inner source (from a member host) or from a non-member underlay address are dropped; a
-# killed host's entries disappear from the others within 3 TTL and come back when it returns.
+# a forged inner source (from a member host) or from a non-member underlay address are dropped;
+# endpoint registrations naming another host's addresses or underlay are ignored; a killed
+# host's entries disappear from the others within 3 TTL and come back when it returns.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster-lib.sh"
 
@@ -124,6 +125,36 @@ ip netns exec rogue ping -c 3 -i 0.2 -W 1 -q $A1 >/dev/null 2>&1
 expect_eq "VXLAN from a non-member underlay address (192.0.2.77) never reaches a1" "$before" "$(echos)"
 drops=$(ip netns exec h1 nft list chain inet tenantkit input | sed -n 's/.*@overlay_peers4 counter packets \([0-9]*\).*/\1/p')
 [ "${drops:-0}" -ge 3 ] && ok "h1 counted them ($drops packets)" || not_ok "overlay_peers4 drop counter: '$drops'"
+
+# --- registrations are checked against the registering host's records of the blocks ---
+# Written straight to etcd, as a compromised or buggy member could: h2 registers an address of
+# h1's block (FORGED), and a pair of its own behind another underlay address (ROGUE_UL); the
+# same pair with h2's own underlay (VALID, an address h2 published but does not use) is accepted.
+ep() { # ep MAC IP UNDERLAY: an endpoint record of h2 on anet
+	jq -nc --arg m "$1" --arg ip "$2" --arg ul "$3" '{network: "anet", host: "h2", underlay: $ul, mac: $m, ip4: $ip}'
+}
+FORGED=${A1%.*}.$((${A1##*.} + 7))
+OWN=${A2%.*}.$((${A2##*.} + 2))
+etcdctl --endpoints "$ETCD_URL" put /tenantkit/v1/endpoints/anet/h2/02:de:ad:00:00:01 "$(ep 02:de:ad:00:00:01 "$FORGED" 192.0.2.2)" >/dev/null
+etcdctl --endpoints "$ETCD_URL" put /tenantkit/v1/endpoints/anet/h2/02:de:ad:00:00:02 "$(ep 02:de:ad:00:00:02 "$OWN" 192.0.2.77)" >/dev/null
+etcdctl --endpoints "$ETCD_URL" put /tenantkit/v1/endpoints/anet/h2/02:de:ad:00:00:03 "$(ep 02:de:ad:00:00:03 "$OWN" 192.0.2.2)" >/dev/null
+for n in 1 3; do
+	wait_for "h$n programs the valid hand-written registration ($OWN, h2's own)" 5 \
+		bash -c "bridge -n h$n fdb show dev $vx | grep -q '^02:de:ad:00:00:03 dst 192.0.2.2 self permanent'"
+	wait_for "h$n logs the forged registration of h1's $FORGED as ignored" 5 \
+		grep -q "ignoring endpoint registration 'anet/h2/02:de:ad:00:00:01': address '$FORGED' is not one host 'h2' may hand out: block .* is held by 'h1'" "$TK_TMP/h$n.log"
+	grep -q "ignoring endpoint registration 'anet/h2/02:de:ad:00:00:02': underlay '192.0.2.77' is not that of live member 'h2'" "$TK_TMP/h$n.log" &&
+		ok "h$n ignores the registration behind another underlay" || not_ok "h$n: no log of the rogue underlay"
+	expect_eq "h$n programs neither (no FDB entry)" "" \
+		"$(bridge -n "h$n" fdb show dev "$vx" | grep -E '^02:de:ad:00:00:0[12] ')"
+	ip -n "h$n" neigh show dev "$vx" | grep -q "^$FORGED " &&
+		not_ok "h$n answers ARP for the forged $FORGED" || ok "h$n has no neighbour entry for $FORGED"
+done
+expect_eq "each is logged once, not at every sync" 1 \
+	"$(grep -c "ignoring endpoint registration 'anet/h2/02:de:ad:00:00:01'" "$TK_TMP/h1.log")"
+etcdctl --endpoints "$ETCD_URL" del --prefix /tenantkit/v1/endpoints/anet/h2/02:de:ad: >/dev/null
+wait_for "the hand-written entry goes with its key" 5 \
+	bash -c "! bridge -n h1 fdb show dev $vx | grep -q '^02:de:ad:00:00:03'"
 
 # --- a host dies and returns ---
 mac_a3=$(ip -n a3 -br link show eth0 | awk '{print $3}')

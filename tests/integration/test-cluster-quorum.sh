@@ -63,6 +63,11 @@ out=$(on 2 attach api c4 /run/netns/c4 2>&1) &&
 	{ grep -q "try again later" <<<"$out" &&
 		ok "no quorum: h2's first attach to api (it needs etcd) fails clearly: $out" ||
 		not_ok "no quorum: unclear error: $out"; }
+# The error names every member tried, each with what went wrong, then the last error.
+named=$(for m in 1 2 3; do grep -qF "$(member_url "$m") (" <<<"$out" && echo "m$m"; done | xargs)
+expect_eq "no quorum: the error names the members tried ($out)" "m1 m2 m3" "$named"
+grep -qE "no etcd member answered \(quorum lost\?\): tried .*; last error: etcd at 'http://192\.0\.2\.25[123]:2379/" <<<"$out" &&
+	ok "no quorum: ... and the last error" || not_ok "no quorum: no 'last error': $out"
 on 2 list endpoints | grep -q c4 && not_ok "the failed attach left an endpoint" ||
 	ok "the failed attach left no endpoint"
 

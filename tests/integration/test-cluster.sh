@@ -3,7 +3,8 @@
 # state) on an underlay bridge, and a real etcd started here on the underlay.  Tenants and
 # networks made on one host appear on the others (same name, subnet, VNI, limits, owner); deletes
 # are refused while a host has endpoints; races for a subnet have one winner and leave nothing
-# behind; a killed host's lease expires and shows in `netctl list hosts`; a host that was down
+# behind; tenant limit changes (set tenant) and network links made on one host apply on every
+# host; a killed host's lease expires and shows in `netctl list hosts`; a host that was down
 # catches up; etcd down gives a clear error.
 . "$(dirname "$0")/lib.sh"
 
@@ -54,6 +55,10 @@ grep -q "underlay" <<<"$out" && ok "a config file without underlay is refused: $
 tk_netd_start
 out=$("$NETCTL" list hosts 2>&1)
 grep -q "not in cluster mode" <<<"$out" && ok "list hosts on a single-host netd: $out" || not_ok "$out"
+out=$("$NETCTL" create tenant-net solo --tenant nobody --block-size 28 2>&1)
+grep -q "block_size is a property of cluster networks" <<<"$out" && ok "--block-size on a single host: $out" || not_ok "$out"
+out=$("$NETCTL" host retire h9 2>&1)
+grep -q "not in cluster mode" <<<"$out" && ok "host retire on a single host: $out" || not_ok "$out"
 expect_eq "its status has no cluster" "null" "$("$NETCTL" --json status | jq -c .cluster)"
 tk_netd_stop
 
@@ -117,6 +122,35 @@ for n in 1 2 3; do
 done
 expect_ok "delete $winner" on 1 delete network "$winner"
 
+# --- changes after creation follow: tenant limits and network links ---
+expect_ok "create tenant shaped on h1 (host ports, egress, weight)" \
+	on 1 create tenant shaped --host-ports 21000-21099 --egress 100mbit --weight 3
+for n in 2 3; do
+	wait_for "shaped reaches h$n with its host ports, egress and weight" 5 \
+		bash -c "[ \"\$(TK_NETD_SOCKET=$TK_TMP/h$n/netd.sock $NETCTL --json inspect tenant shaped | jq -c '[.host_ports, .egress, .weight]')\" = '[\"21000-21099\",100000000,3]' ]"
+done
+expect_ok "set tenant acme on h2: max-endpoints, egress, weight" \
+	on 2 set tenant acme --max-endpoints 40 --egress 50mbit --weight 5
+for n in 1 3; do
+	wait_for "h$n follows acme's new limits" 5 \
+		bash -c "[ \"\$(TK_NETD_SOCKET=$TK_TMP/h$n/netd.sock $NETCTL --json inspect tenant acme | jq -c '[.max_endpoints, .egress, .weight, .max_networks]')\" = '[40,50000000,5,6]' ]"
+done
+expect_ok "set tenant acme on h3: egress none" on 3 set tenant acme --egress none
+wait_for "h1 follows: acme's egress unlimited again" 5 \
+	bash -c "[ \"\$(TK_NETD_SOCKET=$TK_TMP/h1/netd.sock $NETCTL --json inspect tenant acme | jq -c .egress)\" = null ]"
+expect_ok "link web and db on h3" on 3 link web db
+for n in 1 2; do
+	wait_for "h$n links web and db too" 5 \
+		bash -c "[ \"\$(TK_NETD_SOCKET=$TK_TMP/h$n/netd.sock $NETCTL --json inspect network web | jq -c .links)\" = '[\"db\"]' ]"
+done
+expect_eq "one key for the pair in etcd" "/tenantkit/v1/links/db/web" \
+	"$(etcdctl --endpoints "$ETCD_URL" get --prefix --keys-only /tenantkit/v1/links/ | grep .)"
+expect_ok "unlink them on h1" on 1 unlink db web
+for n in 2 3; do
+	wait_for "h$n unlinks them too" 5 \
+		bash -c "[ \"\$(TK_NETD_SOCKET=$TK_TMP/h$n/netd.sock $NETCTL --json inspect network web | jq -c .links)\" = '[]' ]"
+done
+
 # --- deletes while a host has endpoints ---
 ip netns add c2 && ip -n c2 link set lo up
 expect_ok "attach a container to web on h2" on 2 attach web c2 /run/netns/c2
@@ -145,15 +179,27 @@ echo "# h3 down after $(($(date +%s) - start)) s"
 expect_eq "h2 sees the same" "down" "$(on 2 --json list hosts | jq -r '.hosts[] | select(.name == "h3") | .state')"
 expect_ok "while h3 is down: create tenant late on h2" on 2 create tenant late
 expect_ok "while h3 is down: delete tenant ephemeral on h1" on 1 delete tenant ephemeral
+expect_ok "while h3 is down: network api on h2, linked with db" \
+	bash -c "TK_NETD_SOCKET=$TK_TMP/h2/netd.sock $NETCTL create tenant-net api --tenant acme && TK_NETD_SOCKET=$TK_TMP/h2/netd.sock $NETCTL link api db"
+expect_ok "while h3 is down: set tenant acme --max-endpoints 30 on h1" on 1 set tenant acme --max-endpoints 30
 host_start 3
 expect_eq "h3 is up again" "up" "$(on 1 --json list hosts | jq -r '.hosts[] | select(.name == "h3") | .state')"
 wait_for "h3 caught up: it has late" 5 on 3 inspect tenant late
 wait_for "h3 caught up: ephemeral is gone" 5 bash -c "! TK_NETD_SOCKET=$TK_TMP/h3/netd.sock $NETCTL inspect tenant ephemeral"
 expect_ok "h3 kept acme and db" on 3 inspect network db
+wait_for "h3 caught up: api exists, linked with db (links after networks in a full list)" 5 \
+	bash -c "[ \"\$(TK_NETD_SOCKET=$TK_TMP/h3/netd.sock $NETCTL --json inspect network api | jq -c .links)\" = '[\"db\"]' ]"
+expect_eq "h3 caught up: acme's max_endpoints is 30" 30 "$(jfield 3 tenant acme max_endpoints)"
 
 # --- tenant delete follows everywhere ---
 expect_ok "delete network db on h3" on 3 delete network db
 wait_for "db is gone from h1" 5 bash -c "! TK_NETD_SOCKET=$TK_TMP/h1/netd.sock $NETCTL inspect network db"
+expect_eq "its link went from etcd with it" "" \
+	"$(etcdctl --endpoints "$ETCD_URL" get --prefix --keys-only /tenantkit/v1/links/ | grep .)"
+wait_for "and from api on h1" 5 \
+	bash -c "[ \"\$(TK_NETD_SOCKET=$TK_TMP/h1/netd.sock $NETCTL --json inspect network api | jq -c .links)\" = '[]' ]"
+expect_ok "delete network api on h1" on 1 delete network api
+expect_ok "delete tenant shaped on h3" on 3 delete tenant shaped
 expect_ok "delete tenant acme on h2" on 2 delete tenant acme
 wait_for "acme is gone from h1" 5 bash -c "! TK_NETD_SOCKET=$TK_TMP/h1/netd.sock $NETCTL inspect tenant acme"
 wait_for "acme is gone from h3" 5 bash -c "! TK_NETD_SOCKET=$TK_TMP/h3/netd.sock $NETCTL inspect tenant acme"
@@ -164,6 +210,10 @@ wait "$ETCD_PID" 2>/dev/null
 out=$(on 1 create tenant offline 2>&1)
 grep -q "cannot be reached" <<<"$out" && ok "etcd down: create fails clearly: $out" || not_ok "etcd down: $out"
 expect_fail "and leaves no local tenant" on 1 inspect tenant offline
+before=$(jfield 1 tenant late max_networks)
+out=$(on 1 set tenant late --max-networks 3 2>&1)
+grep -q "cannot be reached" <<<"$out" && ok "etcd down: set tenant fails clearly: $out" || not_ok "etcd down: set: $out"
+expect_eq "and leaves the local limits as they were" "$before" "$(jfield 1 tenant late max_networks)"
 out=$(on 1 list hosts 2>&1)
 grep -q "cannot be reached" <<<"$out" && ok "list hosts says etcd cannot be reached" || not_ok "$out"
 expect_eq "status reports the cluster unhealthy" "false" "$(on 1 --json status | jq -r .cluster.healthy)"

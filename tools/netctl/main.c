@@ -90,7 +90,7 @@ static int cmd_status(int argc, char **argv)
 	" [--egress RATE] [--ingress RATE] [--weight N]"
 #define USAGE_CREATE_NET                                                                           \
 	"netctl create tenant-net NAME --tenant TENANT [--subnet CIDR] [--subnet6 CIDR | --ipv6] " \
-	"[--no-nat] [--mtu N] [--force] [--cni-conf[=DIR]]"
+	"[--no-nat] [--mtu N] [--block-size LEN] [--force] [--cni-conf[=DIR]]"
 
 static int create_tenant(int argc, char **argv)
 {
@@ -211,6 +211,7 @@ static int create_network(int argc, char **argv)
 						 { "ipv6", no_argument, NULL, 'i' },
 						 { "no-nat", no_argument, NULL, 'N' },
 						 { "mtu", required_argument, NULL, 'm' },
+						 { "block-size", required_argument, NULL, 'B' },
 						 { "force", no_argument, NULL, 'F' },
 						 { "cni-conf", optional_argument, NULL, 'C' },
 						 {} };
@@ -231,7 +232,10 @@ static int create_network(int argc, char **argv)
 			       "reserved range or the host's addresses and routes.\n"
 			       "--cni-conf also writes "
 			       "DIR/NAME.conflist (default\n"
-			       "DIR: " DEFAULT_CNI_CONF_DIR ") for runtimes.\n",
+			       "DIR: " DEFAULT_CNI_CONF_DIR ") for runtimes.\n"
+			       "--block-size (netd --cluster) is the IPv4 prefix length of the "
+			       "address blocks\nhosts claim (26 to 30, default 26; IPv6 blocks "
+			       "have as many addresses).\n",
 			       &r)) >= 0) {
 		switch (c) {
 		case 't': json_object_set_new(args, "tenant", json_string(optarg)); break;
@@ -246,6 +250,12 @@ static int create_network(int argc, char **argv)
 			json_object_set_new(args, "mtu", json_integer(v));
 			break;
 		case 'C': cni_dir = optarg ?: DEFAULT_CNI_CONF_DIR; break;
+		case 'B':
+			if ((r = cli_parse_u32(optarg + (optarg[0] == '/'), "--block-size", &v,
+					       USAGE_CREATE_NET)) != 0)
+				return r;
+			json_object_set_new(args, "block_size", json_integer(v));
+			break;
 		}
 	}
 	if (c == CLI_DONE)
@@ -684,6 +694,38 @@ static int cmd_set(int argc, char **argv)
 			      limits, ELEMENTSOF(limits));
 }
 
+#define USAGE_HOST "netctl host retire NAME"
+static int cmd_host(int argc, char **argv)
+{
+	_cleanup_(json_decrefp) json_t *args = NULL, *result = NULL;
+	int r;
+
+	if (argc < 2 || strcmp(argv[1], "retire") != 0) {
+		if (cli_want_help(argc, argv))
+			return cli_help(USAGE_HOST, "Retires a cluster host.\n");
+		return cli_usage_error(USAGE_HOST, "expected 'retire'");
+	}
+	r = cli_simple_options(argc - 1, argv + 1, USAGE_HOST,
+			       "Removes a host that will not come back from the cluster (netd "
+			       "--cluster,\nadministrators): its records of address blocks (their "
+			       "addresses become\nfree), its usage keys (its networks become "
+			       "deletable) and its member record.\nRefused while its lease is "
+			       "alive: stop its netd first.\n",
+			       NULL, NULL);
+	if (r >= 0)
+		return r;
+	if (argc - 1 - optind != 1)
+		return cli_usage_error(USAGE_HOST, "expected one host name");
+	args = json_pack("{s:s}", "name", argv[1 + optind]);
+	if ((r = cli_call("host.retire", args, &result)) != 0)
+		return r;
+	return cli_done(result,
+			"Retired host '%s': %" JSON_INTEGER_FORMAT " record(s) of address blocks "
+			"and %" JSON_INTEGER_FORMAT " usage key(s) removed.",
+			argv[1 + optind], json_integer_value(json_object_get(result, "records")),
+			json_integer_value(json_object_get(result, "usage")));
+}
+
 #define USAGE_RECONCILE "netctl reconcile"
 static int cmd_reconcile(int argc, char **argv)
 {
@@ -707,6 +749,7 @@ static const struct cli_command commands[] = {
 	{ "publish", cmd_publish, USAGE_PUBLISH },
 	{ "reconcile", cmd_reconcile, USAGE_RECONCILE },
 	{ "set", cmd_set, USAGE_SET },
+	{ "host", cmd_host, USAGE_HOST },
 };
 
 static const struct cli_program netctl = {
