@@ -213,6 +213,7 @@ static char *capture_stdout(int (*fn)(void *), void *userdata, int *ret)
 	fflush(stdout);
 	assert_int_equal(dup2(fileno(f), STDOUT_FILENO), STDOUT_FILENO);
 	*ret = fn(userdata);
+
 	fflush(stdout);
 	assert_int_equal(dup2(saved, STDOUT_FILENO), STDOUT_FILENO);
 	close(saved);
@@ -326,11 +327,22 @@ static void test_list_pages(void **state)
 				    "          no   7510\n"));
 	free(got), free(want);
 
-	/* A page that fails ends the listing with the daemon's error and its exit status. */
+	/*
+	 * A page that fails ends the listing with the daemon's error and its exit status, and
+	 * nothing of the list is printed, neither as a table nor as JSON.
+	 */
 	d.fail_after = 2000;
 	got = capture_stdout(run_list, &run, &status);
 	assert_int_equal(status, EXIT_REFUSED);
+	assert_int_equal(d.requests, 2);
+	assert_string_equal(got, "");
 	free(got);
+	run.json = true;
+	got = capture_stdout(run_list, &run, &status);
+	assert_int_equal(status, EXIT_REFUSED);
+	assert_string_equal(got, "");
+	free(got);
+	run.json = false;
 
 	/* An empty list: the header, or an empty array. */
 	d = (struct pager){ .listen_fd = d.listen_fd, .rows = json_array() };
