@@ -399,20 +399,33 @@ int db_endpoint_delete(struct manager *m, int64_t id, tk_err *err)
 
 #define ENDPOINT_COLUMNS "id, network_id, container_id, ifname, netns, mac, ip4, ip6, created, kind"
 
+/* A text column into a buffer, cut to its size as snprintf would (the row's length is known). */
+static void copy_column(sqlite3_stmt *st, int col, char *buf, size_t size)
+{
+	const char *s = tk_store_column_text(st, col);
+	size_t n = (size_t)sqlite3_column_bytes(st, col);
+
+	if (n >= size)
+		n = size - 1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+}
+
 /* The row's network by manager_network_by_id, a hash lookup: fine for 10,000 rows a listing. */
 static int endpoint_from_row(struct manager *m, sqlite3_stmt *st, struct endpoint *e, tk_err *err)
 {
 	int64_t network_id = sqlite3_column_int64(st, 1);
 	int r;
 
-	*e = (struct endpoint){};
+	/* Field by field: zeroing all 5 KiB of it (netns is a path) was 50 MB for a listing. */
+	e->ip4 = e->ip6 = (struct tk_addr){};
 	e->id = sqlite3_column_int64(st, 0);
 	e->network = manager_network_by_id(m, network_id);
 	if (!e->network)
 		return tk_err_set(err, -EIO, "endpoint %lld has no network", (long long)e->id);
-	snprintf(e->container_id, sizeof(e->container_id), "%s", tk_store_column_text(st, 2));
-	snprintf(e->ifname, sizeof(e->ifname), "%s", tk_store_column_text(st, 3));
-	snprintf(e->netns, sizeof(e->netns), "%s", tk_store_column_text(st, 4));
+	copy_column(st, 2, e->container_id, sizeof(e->container_id));
+	copy_column(st, 3, e->ifname, sizeof(e->ifname));
+	copy_column(st, 4, e->netns, sizeof(e->netns));
 	derive_host_side(e);
 	if ((r = tk_mac_parse(tk_store_column_text(st, 5), e->mac, err)) < 0)
 		return r;

@@ -347,7 +347,7 @@ static int json_list_end(struct cli_json_list *l, FILE *f)
 static int page_request(const char *op, json_t *args, json_int_t after, int *fd,
 			struct tk_rpc_pending *p)
 {
-	_cleanup_(json_decrefp) json_t *a = json_copy(args);
+	_cleanup_(json_decrefp) json_t *a = args ? json_copy(args) : json_object();
 	tk_err err = {};
 	int r;
 
