@@ -83,8 +83,8 @@ json_t *network_to_json(struct manager *m, const struct network *n)
 /*
  * The keys are literals and netd formats the addresses and MACs itself, so neither needs
  * jansson's UTF-8 check; names and paths from the database still get it.  endpoint.list builds
- * 10,000 of these per listing: set one by one they cost a third of what json_pack's format
- * parsing and checks did.
+ * 10,000 of these per listing: set one by one they take about half of the time json_pack's
+ * format parsing and checks took (10-12 ms against 16-22 ms for 10,000 here).
  */
 static int set_str(json_t *o, const char *key, const char *value)
 {
@@ -95,13 +95,13 @@ static json_t *ip_json(const struct tk_addr *a, uint8_t len, const struct tk_add
 {
 	struct tk_prefix p = { .addr = *a, .len = len };
 	char buf[TK_PREFIX_STRLEN], gbuf[TK_ADDR_STRLEN];
-	json_t *o = json_object();
+	_cleanup_(json_decrefp) json_t *o = json_object();
 
 	if (!o || set_str(o, "address", tk_prefix_format(&p, buf, sizeof(buf))) < 0 ||
 	    set_str(o, "gateway", tk_addr_format(gw, gbuf, sizeof(gbuf))) < 0 ||
 	    set_str(o, "version", a->family == AF_INET ? "4" : "6") < 0)
-		return json_decref(o), NULL;
-	return o;
+		return NULL;
+	return TAKE_PTR(o);
 }
 
 json_t *endpoint_to_json(const struct endpoint *e)
