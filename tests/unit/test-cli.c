@@ -4,6 +4,7 @@
  * through cli_main and cli_call against a daemon played by a thread.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -145,11 +146,12 @@ static void *serve_pages(void *userdata)
 		json_int_t after = 0, limit = 0;
 		json_t *args, *row;
 		char *text;
+		struct pollfd pfd = { .fd = d->listen_fd, .events = POLLIN };
 		size_t i;
 
 		while ((fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC)) < 0 &&
 		       errno == EAGAIN)
-			usleep(1000);
+			(void)poll(&pfd, 1, 10000);
 		if (fd < 0 || tk_rpc_recv(fd, &request, NULL) < 0)
 			return NULL;
 		d->requests++;
