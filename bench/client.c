@@ -3,12 +3,16 @@
  * netd's side of bench/endpoints: endpoint.add or endpoint.del for containers FROM..TO-1, each
  * request on its own connection as a CNI plugin makes it, timed end to end from the client.
  *
- * Usage: bench-endpoints-client SOCKET add|del|setup FROM TO NETWORKS NETNS_PREFIX
+ * Usage: bench-endpoints-client SOCKET add|del|setup|lease FROM TO NETWORKS NETNS_PREFIX
  *   (networks bench-net-0 .. bench-net-<NETWORKS-1> must exist); prints one
  *   "netd add|del <microseconds>" line per endpoint, for bench-report.  setup creates tenants
  *   bench-FROM .. bench-<TO-1>, each with a network bench-net-<i>, and prints nothing: the
- *   benchmarks' thousands of tenants without a netctl process for each.
+ *   benchmarks' thousands of tenants without a netctl process for each.  lease adds
+ *   address-only endpoints (as tenant-ipam does: a row and an address, no veth) for containers
+ *   FROM..TO-1 with 64-hex-digit ids as runtimes make them, and prints nothing: the rows that
+ *   `bench/endpoints -l` lists.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +55,26 @@ int main(int argc, char **argv)
 			call(argv[1], "tenant.create", json_pack("{s:s}", "name", tenant));
 			call(argv[1], "network.create",
 			     json_pack("{s:s, s:s}", "name", net, "tenant", tenant));
+		}
+		return 0;
+	}
+	if (strcmp(argv[2], "lease") == 0) {
+		for (unsigned i = from; i < to; i++) {
+			char net[32], id[65];
+			uint64_t x = i;
+
+			snprintf(net, sizeof(net), "bench-net-%u", i % networks);
+			/* splitmix64 steps: distinct, runtime-looking ids */
+			for (int k = 0; k < 4; k++) {
+				uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+				z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+				z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+				snprintf(id + 16 * k, sizeof(id) - 16 * k, "%016llx",
+					 (unsigned long long)(z ^ (z >> 31)));
+			}
+			call(argv[1], "endpoint.add",
+			     json_pack("{s:s, s:s, s:s, s:b}", "network", net, "container_id", id,
+				       "ifname", "eth0", "lease", 1));
 		}
 		return 0;
 	}

@@ -407,28 +407,58 @@ int tk_rpc_parse_reply(json_t *msg, json_t **ret_result, tk_err *err)
 	return tk_err_set(err, (int)-code, "%s", text);
 }
 
-int tk_rpc_call_full(int fd, const char *op, json_t *args, int pass_fd, int timeout_ms,
-		     json_t **ret_result, tk_err *err)
+int tk_rpc_call_begin(int fd, const char *op, json_t *args, int pass_fd, int timeout_ms,
+		      struct tk_rpc_pending *ret, tk_err *err)
 {
-	_cleanup_(json_decrefp) json_t *request = NULL, *reply = NULL;
-	int64_t deadline;
+	_cleanup_(json_decrefp) json_t *request = NULL;
 	int r;
 
 	if (timeout_ms <= 0)
 		timeout_ms = tk_rpc_timeout_ms();
-	deadline = tk_rpc_now_ms() + timeout_ms;
+	*ret = (struct tk_rpc_pending){ .fd = fd,
+					.timeout_ms = timeout_ms,
+					.deadline = tk_rpc_now_ms() + timeout_ms };
 	request =
 		json_pack("{s:s, s:o}", "op", op, "args", args ? json_incref(args) : json_object());
 	if (!request)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	r = send_msg(fd, request, pass_fd, deadline, err);
+	r = send_msg(fd, request, pass_fd, ret->deadline, &ret->send_err);
 	/* A daemon that refused the connection (too many of this uid's) said why, then closed. */
-	if ((r == -EPIPE || r == -ECONNRESET) &&
-	    recv_msg(fd, deadline, timeout_ms, &reply, NULL, NULL) >= 0)
-		return tk_rpc_parse_reply(reply, ret_result, err);
-	if (r < 0 || (r = recv_msg(fd, deadline, timeout_ms, &reply, NULL, err)) < 0)
+	if (r == -EPIPE || r == -ECONNRESET) {
+		ret->send_r = r;
+		return 0;
+	}
+	if (r < 0 && err)
+		*err = ret->send_err;
+	return r;
+}
+
+int tk_rpc_call_end(struct tk_rpc_pending *p, json_t **ret_result, tk_err *err)
+{
+	_cleanup_(json_decrefp) json_t *reply = NULL;
+	int r;
+
+	if (p->send_r < 0) {
+		if (recv_msg(p->fd, p->deadline, p->timeout_ms, &reply, NULL, NULL) >= 0)
+			return tk_rpc_parse_reply(reply, ret_result, err);
+		if (err)
+			*err = p->send_err;
+		return p->send_r;
+	}
+	if ((r = recv_msg(p->fd, p->deadline, p->timeout_ms, &reply, NULL, err)) < 0)
 		return r;
 	return tk_rpc_parse_reply(reply, ret_result, err);
+}
+
+int tk_rpc_call_full(int fd, const char *op, json_t *args, int pass_fd, int timeout_ms,
+		     json_t **ret_result, tk_err *err)
+{
+	struct tk_rpc_pending p;
+	int r;
+
+	if ((r = tk_rpc_call_begin(fd, op, args, pass_fd, timeout_ms, &p, err)) < 0)
+		return r;
+	return tk_rpc_call_end(&p, ret_result, err);
 }
 
 int tk_rpc_call_fd(int fd, const char *op, json_t *args, json_t **ret_result, tk_err *err)

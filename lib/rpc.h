@@ -81,5 +81,20 @@ int tk_rpc_call_fd(int fd, const char *op, json_t *args, json_t **ret_result, tk
  */
 int tk_rpc_call_full(int fd, const char *op, json_t *args, int pass_fd, int timeout_ms,
 		     json_t **ret_result, tk_err *err);
+/*
+ * tk_rpc_call_full in two halves, so that a client can do its own work while the daemon does
+ * its (netctl formats one page of a listing while netd builds the next): _begin sends the
+ * request and starts the deadline, _end waits for the reply and parses it.  A request the
+ * daemon refused by closing still gets its answer from _end.
+ */
+struct tk_rpc_pending {
+	int fd, timeout_ms;
+	int64_t deadline; /* ms on CLOCK_MONOTONIC */
+	int send_r;	  /* -EPIPE or -ECONNRESET: the daemon closed; its refusal may be queued */
+	tk_err send_err;
+};
+int tk_rpc_call_begin(int fd, const char *op, json_t *args, int pass_fd, int timeout_ms,
+		      struct tk_rpc_pending *ret, tk_err *err);
+int tk_rpc_call_end(struct tk_rpc_pending *p, json_t **ret_result, tk_err *err);
 
 int tk_rpc_peer_cred(int fd, struct ucred *ret, tk_err *err);

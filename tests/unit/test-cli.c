@@ -4,6 +4,7 @@
  * through cli_main and cli_call against a daemon played by a thread.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -125,11 +126,249 @@ static void test_call(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* ---- listings in pages (tools/common/list.c) ----------------------------------------------- */
+
+/* A daemon for endpoint.list: pages of rows by "after" and "limit", as netd answers them. */
+struct pager {
+	int listen_fd;
+	json_t *rows;	    /* each with an "id", ascending */
+	int64_t fail_after; /* > 0: a request for a page after this id is refused */
+	unsigned requests;
+};
+
+static void *serve_pages(void *userdata)
+{
+	struct pager *d = userdata;
+
+	for (;;) {
+		_cleanup_(json_decrefp) json_t *request = NULL, *reply = NULL, *page = NULL;
+		_cleanup_close_ int fd = -1;
+		json_int_t after = 0, limit = 0;
+		json_t *args, *row;
+		char *text;
+		struct pollfd pfd = { .fd = d->listen_fd, .events = POLLIN };
+		size_t i;
+
+		while ((fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC)) < 0 &&
+		       errno == EAGAIN)
+			(void)poll(&pfd, 1, 10000);
+		if (fd < 0 || tk_rpc_recv(fd, &request, NULL) < 0)
+			return NULL;
+		d->requests++;
+		args = json_object_get(request, "args");
+		assert_int_equal(json_unpack(args, "{s?I, s:I}", "after", &after, "limit", &limit),
+				 0);
+		if (d->fail_after > 0 && after > d->fail_after) {
+			reply = json_pack("{s:b, s:{s:i, s:s}}", "ok", 0, "error", "code", EIO,
+					  "msg", "page lost");
+		} else {
+			page = json_array();
+			json_array_foreach(d->rows, i, row)
+			{
+				if (json_integer_value(json_object_get(row, "id")) > after &&
+				    (json_int_t)json_array_size(page) < limit)
+					json_array_append(page, row);
+			}
+			reply = json_pack("{s:b, s:{s:O}}", "ok", 1, "result", "endpoints", page);
+			row = json_array_get(page, json_array_size(page) - 1);
+			if (json_array_size(page) == (size_t)limit &&
+			    row != json_array_get(d->rows, json_array_size(d->rows) - 1))
+				json_object_set(json_object_get(reply, "result"), "next",
+						json_object_get(row, "id"));
+		}
+		text = json_dumps(reply, JSON_COMPACT);
+		assert_non_null(text);
+		(void)send(fd, text, strlen(text), MSG_NOSIGNAL);
+		free(text);
+		if (!json_object_get(json_object_get(reply, "result"), "next"))
+			return NULL;
+	}
+}
+
+static const struct cli_column list_cols[] = {
+	{ "CONTAINER", "container_id" },
+	{ "NETWORK", "network" },
+	{ "ADDRESSES", "ips" },
+	{ "UP", "up" },
+	{ "ID", "id" },
+};
+
+static int cmd_list(int argc, char **argv)
+{
+	_cleanup_(json_decrefp) json_t *args = json_pack("{s:s}", "network", "n");
+
+	(void)argc, (void)argv;
+	return cli_list_pages("endpoint.list", args, "endpoints", list_cols, ELEMENTSOF(list_cols));
+}
+
+static const struct cli_command list_commands[] = { { "list", cmd_list, "testctl list" } };
+
+/* Runs fn with its stdout in a string (freed by the caller). */
+static char *capture_stdout(int (*fn)(void *), void *userdata, int *ret)
+{
+	FILE *f = tmpfile();
+	int saved = dup(STDOUT_FILENO);
+	char *text;
+	long len;
+
+	assert_non_null(f);
+	fflush(stdout);
+	assert_int_equal(dup2(fileno(f), STDOUT_FILENO), STDOUT_FILENO);
+	*ret = fn(userdata);
+
+	fflush(stdout);
+	assert_int_equal(dup2(saved, STDOUT_FILENO), STDOUT_FILENO);
+	close(saved);
+	len = ftell(f) >= 0 ? lseek(fileno(f), 0, SEEK_END) : -1;
+	assert_true(len >= 0);
+	text = calloc(1, (size_t)len + 1);
+	assert_non_null(text);
+	assert_int_equal(pread(fileno(f), text, (size_t)len, 0), len);
+	fclose(f);
+	return text;
+}
+
+struct list_run {
+	const char *path;
+	bool json;
+	struct pager *d;
+};
+
+static int run_list(void *userdata)
+{
+	struct list_run *l = userdata;
+	char *argv[] = { (char *)"testctl", (char *)"--socket",
+			 (char *)l->path,   (char *)(l->json ? "--json" : "list"),
+			 (char *)"list",    NULL };
+	pthread_t thread;
+	int status;
+
+	l->d->requests = 0;
+	assert_int_equal(pthread_create(&thread, NULL, serve_pages, l->d), 0);
+	optind = 0;
+	cli_json = false;
+	status = cli_main(&testctl, list_commands, ELEMENTSOF(list_commands), l->json ? 5 : 4,
+			  l->json ? argv : (char *[]){ argv[0], argv[1], argv[2], argv[4], NULL });
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	return status;
+}
+
+struct table_run {
+	json_t *rows;
+};
+
+static int run_table(void *userdata)
+{
+	cli_print_table(((struct table_run *)userdata)->rows, list_cols, ELEMENTSOF(list_cols));
+	return 0;
+}
+
+/* n rows; one long container id near the end widens its column for every row before it. */
+static json_t *make_rows(size_t n)
+{
+	json_t *rows = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		char cid[80], addr[32];
+
+		snprintf(cid, sizeof(cid), i == n - 3 ? "%zu-a-rather-longer-container-id" : "c%zu",
+			 i);
+		snprintf(addr, sizeof(addr), "10.%zu.%zu.7/24", i >> 8 & 255, i & 255);
+		json_array_append_new(rows, json_pack("{s:I, s:s, s:s, s:[{s:s, s:s}], s:b}", "id",
+						      (json_int_t)(10 + 3 * i), "container_id", cid,
+						      "network", i % 2 ? "n" : "a-network", "ips",
+						      "address", addr, "version", "4", "up",
+						      (int)(i % 3 == 0)));
+	}
+	json_array_append_new(json_object_get(json_array_get(rows, 1), "ips"),
+			      json_pack("{s:s}", "address", "fd7e::7/64"));
+	json_object_set_new(json_array_get(rows, 2), "ips", json_array());
+	return rows;
+}
+
+static void test_list_pages(void **state)
+{
+	char dir[] = "/tmp/tk-test-cli.XXXXXX", path[64];
+	_cleanup_(json_decrefp) json_t *rows = make_rows(2503), *doc = NULL;
+	struct pager d = { .listen_fd = -1, .rows = rows };
+	struct list_run run = { .path = path, .d = &d };
+	struct table_run table = { .rows = rows };
+	char *got, *want, *dumped;
+	int status;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/d.sock", dir);
+	assert_int_equal(tk_rpc_listen(path, 0600, &d.listen_fd, NULL), 0);
+
+	/* --json: byte for byte one jansson dump of every row, though it came in 3 pages. */
+	run.json = true;
+	got = capture_stdout(run_list, &run, &status);
+	assert_int_equal(status, 0);
+	assert_int_equal(d.requests, 3);
+	doc = json_pack("{s:O}", "endpoints", rows);
+	dumped = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	assert_int_equal(asprintf(&want, "%s\n", dumped), (int)strlen(dumped) + 1);
+	assert_string_equal(got, want);
+	free(got), free(want), free(dumped);
+
+	/* The table: as one table of every row, the first page padded for a row of the last. */
+	run.json = false;
+	got = capture_stdout(run_list, &run, &status);
+	assert_int_equal(status, 0);
+	assert_int_equal(d.requests, 3);
+	want = capture_stdout(run_table, &table, &status);
+	assert_string_equal(got, want);
+	assert_non_null(strstr(
+		got,
+		"CONTAINER                          NETWORK    ADDRESSES               UP   ID\n"
+		"c0                                 a-network  10.0.0.7/24             yes  10\n"
+		"c1                                 n          10.0.1.7/24,fd7e::7/64  no   13\n"
+		"c2                                 a-network  -                       no   16\n"));
+	assert_non_null(strstr(got, "\n2500-a-rather-longer-container-id  a-network  10.9.196.7/24 "
+				    "          no   7510\n"));
+	free(got), free(want);
+
+	/*
+	 * A page that fails ends the listing with the daemon's error and its exit status, and
+	 * nothing of the list is printed, neither as a table nor as JSON.
+	 */
+	d.fail_after = 2000;
+	got = capture_stdout(run_list, &run, &status);
+	assert_int_equal(status, EXIT_REFUSED);
+	assert_int_equal(d.requests, 2);
+	assert_string_equal(got, "");
+	free(got);
+	run.json = true;
+	got = capture_stdout(run_list, &run, &status);
+	assert_int_equal(status, EXIT_REFUSED);
+	assert_string_equal(got, "");
+	free(got);
+	run.json = false;
+
+	/* An empty list: the header, or an empty array. */
+	d = (struct pager){ .listen_fd = d.listen_fd, .rows = json_array() };
+	got = capture_stdout(run_list, &run, &status);
+	assert_int_equal(status, 0);
+	assert_string_equal(got, "CONTAINER  NETWORK  ADDRESSES  UP  ID\n");
+	free(got);
+	run.json = true;
+	got = capture_stdout(run_list, &run, &status);
+	assert_string_equal(got, "{\n  \"endpoints\": []\n}\n");
+	free(got);
+	json_decref(d.rows);
+
+	close(d.listen_fd);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exit_code),
 		cmocka_unit_test(test_call),
+		cmocka_unit_test(test_list_pages),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,6 +51,36 @@ int cli_exit_code(int r, bool connected)
 	}
 }
 
+const char *cli_name(void)
+{
+	return program->name;
+}
+
+int cli_connect(int *ret_fd)
+{
+	tk_err err = {};
+	int r;
+
+	if ((r = tk_rpc_connect_timeout(cli_socket, cli_timeout_ms, ret_fd, &err)) < 0) {
+		fprintf(stderr, "%s: %s (is %s running? --socket or %s)\n", program->name,
+			tk_err_text(&err, r), program->daemon, program->socket_env);
+		return cli_exit_code(r, false);
+	}
+	return 0;
+}
+
+int cli_call_failed(int r, const tk_err *err)
+{
+	if (r == -ETIMEDOUT)
+		fprintf(stderr,
+			"%s: %s did not answer within %d ms (stopped, wedged or overloaded); "
+			"--timeout or TK_RPC_TIMEOUT_MS sets the deadline\n",
+			program->name, program->daemon, cli_timeout_ms);
+	else if (r < 0)
+		fprintf(stderr, "%s: %s\n", program->name, tk_err_text(err, r));
+	return cli_exit_code(r, true);
+}
+
 int cli_call_fd(const char *op, json_t *args, int pass_fd, json_t **ret)
 {
 	_cleanup_close_ int fd = -1;
@@ -58,21 +88,11 @@ int cli_call_fd(const char *op, json_t *args, int pass_fd, json_t **ret)
 	tk_err err = {};
 	int r;
 
-	if ((r = tk_rpc_connect_timeout(cli_socket, cli_timeout_ms, &fd, &err)) < 0) {
-		fprintf(stderr, "%s: %s (is %s running? --socket or %s)\n", program->name,
-			tk_err_text(&err, r), program->daemon, program->socket_env);
-		return cli_exit_code(r, false);
-	}
+	if ((r = cli_connect(&fd)) != 0)
+		return r;
 	left = deadline - tk_rpc_now_ms();
 	r = tk_rpc_call_full(fd, op, args, pass_fd, left > 0 ? (int)left : 1, ret, &err);
-	if (r == -ETIMEDOUT)
-		fprintf(stderr,
-			"%s: %s did not answer within %d ms (stopped, wedged or overloaded); "
-			"--timeout or TK_RPC_TIMEOUT_MS sets the deadline\n",
-			program->name, program->daemon, cli_timeout_ms);
-	else if (r < 0)
-		fprintf(stderr, "%s: %s\n", program->name, tk_err_text(&err, r));
-	return cli_exit_code(r, true);
+	return cli_call_failed(r, &err);
 }
 
 int cli_done(json_t *result, const char *fmt, ...)
@@ -134,36 +154,6 @@ static char *field_text(json_t *v)
 		return size ? s : (free(s), strdup("-"));
 	}
 	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-}
-
-void cli_print_table(json_t *rows, const struct cli_column *cols, size_t n_cols)
-{
-	size_t n_rows = json_array_size(rows), width[16] = {};
-	_cleanup_free_ char **cells = calloc(n_rows * n_cols + 1, sizeof(char *));
-
-	if (!cells || n_cols > ELEMENTSOF(width))
-		return;
-	for (size_t c = 0; c < n_cols; c++)
-		width[c] = strlen(cols[c].header);
-	for (size_t r = 0; r < n_rows; r++)
-		for (size_t c = 0; c < n_cols; c++) {
-			json_t *row = json_array_get(rows, r);
-			char *t = cols[c].format ? cols[c].format(row, cols[c].key)
-						 : field_text(json_object_get(row, cols[c].key));
-			cells[r * n_cols + c] = t;
-			if (t && strlen(t) > width[c])
-				width[c] = strlen(t);
-		}
-	for (size_t c = 0; c < n_cols; c++)
-		printf("%-*s%s", c + 1 < n_cols ? (int)width[c] : 0, cols[c].header,
-		       c + 1 < n_cols ? "  " : "\n");
-	for (size_t r = 0; r < n_rows; r++)
-		for (size_t c = 0; c < n_cols; c++) {
-			char *t = cells[r * n_cols + c];
-			printf("%-*s%s", c + 1 < n_cols ? (int)width[c] : 0, t ? t : "?",
-			       c + 1 < n_cols ? "  " : "\n");
-			free(t);
-		}
 }
 
 void cli_print_object(json_t *obj)

@@ -12,6 +12,9 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
+
+#include "err.h"
 
 enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 
@@ -46,6 +49,11 @@ int cli_exit_code(int r, bool connected);
 int cli_call(const char *op, json_t *args, json_t **ret);
 /* The same with pass_fd (>= 0) sent along as SCM_RIGHTS. */
 int cli_call_fd(const char *op, json_t *args, int pass_fd, json_t **ret);
+/* cli_call's halves: connects (printing why not), and reports a failed call; exit codes. */
+int cli_connect(int *ret_fd);
+int cli_call_failed(int r, const tk_err *err);
+/* "netctl" or "volctl", for messages. */
+const char *cli_name(void);
 int cli_print_json(json_t *j);
 /* After a request: result as JSON with --json, else the line fmt makes.  Returns 0. */
 int cli_done(json_t *result, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -57,6 +65,22 @@ struct cli_column {
 	cli_format_fn format;
 };
 void cli_print_table(json_t *rows, const struct cli_column *cols, size_t n_cols);
+/*
+ * The same built row by row (tools/common/list.c): the columns' widths depend on every row, so
+ * the table keeps its cells' text (not the rows) until it is printed.
+ */
+struct cli_table;
+struct cli_table *cli_table_new(const struct cli_column *cols, size_t n_cols);
+int cli_table_add(struct cli_table *t, json_t *rows);
+void cli_table_print(const struct cli_table *t, FILE *f);
+struct cli_table *cli_table_free(struct cli_table *t);
+/*
+ * A listing that comes in pages ("next", as endpoint.list answers, docs/protocol.md): asks for
+ * each page in turn and shows its rows under key as they arrive, as one table or, with --json,
+ * as one {"<key>": [...]} document.  Returns an exit code.
+ */
+int cli_list_pages(const char *op, json_t *args, const char *key, const struct cli_column *cols,
+		   size_t n_cols);
 /* "key: value" lines in the object's order; "created" as local time. */
 void cli_print_object(json_t *obj);
 /* --json prints result as it is, otherwise human(result) when given. */

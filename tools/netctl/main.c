@@ -297,37 +297,6 @@ static int cmd_create(int argc, char **argv)
 			       "create what? 'tenant' or 'tenant-net'");
 }
 
-/*
- * endpoint.list answers in pages ("next" is where the following one starts, docs/protocol.md):
- * netctl asks for each in turn and shows them as one list.
- */
-static int call_all_pages(const char *op, json_t *args, const char *key, json_t **ret)
-{
-	_cleanup_(json_decrefp) json_t *all = NULL;
-	json_t *next;
-	int r;
-
-	if ((r = cli_call(op, args, &all)) != 0)
-		return r;
-	while ((next = json_object_get(all, "next"))) {
-		_cleanup_(json_decrefp) json_t *page = NULL;
-
-		json_object_set(args, "after", next);
-		if ((r = cli_call(op, args, &page)) != 0)
-			return r;
-		if (json_array_extend(json_object_get(all, key), json_object_get(page, key)) < 0) {
-			fprintf(stderr, "netctl: a page of '%s' has no list\n", op);
-			return 1;
-		}
-		if ((next = json_object_get(page, "next")))
-			json_object_set(all, "next", next);
-		else
-			json_object_del(all, "next");
-	}
-	*ret = TAKE_PTR(all);
-	return 0;
-}
-
 #define USAGE_LIST "netctl list tenants|networks|endpoints|hosts [--tenant T] [--network N]"
 static int cmd_list(int argc, char **argv)
 {
@@ -371,11 +340,11 @@ static int cmd_list(int argc, char **argv)
 		json_object_set_new(args, "tenant", json_string(values[0]));
 	if (values[1])
 		json_object_set_new(args, "network", json_string(values[1]));
+	/* endpoint.list answers in pages (docs/protocol.md), shown as they arrive. */
 	if (human == human_endpoints)
-		r = call_all_pages(op, args, "endpoints", &result);
-	else
-		r = cli_call(op, args, &result);
-	if (r != 0)
+		return cli_list_pages(op, args, "endpoints", endpoint_cols,
+				      ELEMENTSOF(endpoint_cols));
+	if ((r = cli_call(op, args, &result)) != 0)
 		return r;
 	return cli_output(result, human);
 }
@@ -761,9 +730,10 @@ static const struct cli_program netctl = {
 };
 
 /*
- * A listing of 10,000 endpoints is some 30 MB of jansson objects: as 4 KiB pages, 7,500 page
- * faults, and on a VM where each is an exit that was half of `netctl list`'s time (250 -> 110 ms
- * of CPU measured here).  glibc puts its heap on transparent huge pages only when told by the
+ * A listing in one reply (4,096 networks) is megabytes of jansson objects: as 4 KiB pages,
+ * thousands of page faults, and on a VM where each is an exit that was half of `netctl list`'s
+ * time (10,000 endpoints when they came as one tree: 250 -> 110 ms of CPU measured here; their
+ * pages now live in list.c's arena).  glibc puts its heap on transparent huge pages only when told by the
  * environment (GLIBC_TUNABLES=glibc.malloc.hugetlb=1); growing the heap in large steps that are
  * never given back, and advising huge pages on it, does the same.  Only the address space is
  * reserved: pages are still touched on demand.

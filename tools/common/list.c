@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Tables, and listings that arrive in pages (endpoint.list, docs/protocol.md).
+ *
+ * 10,000 endpoints are 3-4 MB of JSON in some 10 pages.  netctl used to gather every page into
+ * one tree (30 MB of jansson objects, most of its time spent in page faults, malloc and free)
+ * and only then print.  Now each page is shown as it arrives and forgotten: the table keeps its
+ * cells' text (the columns' widths depend on every row), --json writes the page's rows.  And
+ * the request for the following page goes out before this page is shown, so that netd builds
+ * it meanwhile.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "cli.h"
+#include "json.h"
+#include "rpc.h"
+
+/* ---- jansson's memory while a page is handled -------------------------------------------- */
+
+/*
+ * A page's objects live exactly as long as the page, so while one is handled jansson allocates
+ * from a bump arena that is emptied, not freed, after it: no malloc bookkeeping, no free() for
+ * each of the page's ~50,000 values, and the same few megabytes (on huge pages) reused by every
+ * page instead of new memory faulted in.  Outside a page, and when the arena is full, jansson
+ * gets malloc(); anything of the arena that is freed is simply dropped.
+ */
+#define ARENA_SIZE (64u << 20)
+
+static struct {
+	char *base, *top, *end;
+	bool spilled; /* since arena_begin(), something went to malloc() */
+} arena;
+/* Only the thread handling the page uses the arena (a test's daemon thread never does). */
+static _Thread_local bool arena_active;
+
+static void *arena_malloc(size_t size)
+{
+	size_t need = (size + 15) & ~(size_t)15;
+
+	if (arena_active && need >= size && (size_t)(arena.end - arena.top) >= need) {
+		void *p = arena.top;
+		arena.top += need;
+		return p;
+	}
+	arena.spilled |= arena_active;
+	return malloc(size);
+}
+
+static void arena_free(void *p)
+{
+	if ((char *)p >= arena.base && (char *)p < arena.end)
+		return;
+	free(p);
+}
+
+/*
+ * Once per process: only address space until pages are touched.  Not under AddressSanitizer,
+ * which then sees every object of a page as malloc()'s.
+ */
+static void arena_setup(void)
+{
+	void *p;
+
+#if defined(__SANITIZE_ADDRESS__)
+	return;
+#endif
+	if (arena.base)
+		return;
+	p = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	(void)madvise(p, ARENA_SIZE, MADV_HUGEPAGE);
+	arena.base = arena.top = p;
+	arena.end = arena.base + ARENA_SIZE;
+	/* From here on jansson frees with arena_free, which hands anything else to free(). */
+	json_set_alloc_funcs(arena_malloc, arena_free);
+}
+
+/* The page is forgotten: nothing allocated since arena_begin() may be used again. */
+static void arena_end(void)
+{
+	arena.top = arena.base;
+	arena_active = false;
+}
+
+static void arena_begin(void)
+{
+	arena_active = arena.base != NULL;
+	arena.spilled = false;
+}
+
+/* Whether everything since arena_begin() is in the arena, and so goes with arena_end(). */
+static bool arena_holds_all(void)
+{
+	return arena_active && !arena.spilled;
+}
+
+/* ---- tables -------------------------------------------------------------------------------- */
+
+struct cli_table {
+	const struct cli_column *cols;
+	size_t n_cols, n_rows;
+	size_t width[16];
+	char *cells; /* n_rows * n_cols NUL-terminated strings, row by row */
+	size_t len, size;
+};
+
+static int table_append(struct cli_table *t, const char *s, size_t n)
+{
+	if (t->len + n + 1 > t->size) {
+		size_t size = t->size ? t->size : 64 << 10;
+		char *p;
+
+		while (t->len + n + 1 > size)
+			size *= 2;
+		if (!(p = realloc(t->cells, size)))
+			return -ENOMEM;
+		t->cells = p;
+		t->size = size;
+	}
+	memcpy(t->cells + t->len, s, n);
+	t->len += n;
+	t->cells[t->len] = '\0';
+	return 0;
+}
+
+static int table_append_str(struct cli_table *t, const char *s)
+{
+	return table_append(t, s, strlen(s));
+}
+
+/* A field as text: strings as they are, null as "-", arrays joined with ",". */
+static int table_append_field(struct cli_table *t, json_t *v)
+{
+	char buf[32];
+
+	if (!v || json_is_null(v))
+		return table_append_str(t, "-");
+	if (json_is_string(v))
+		return table_append(t, json_string_value(v), json_string_length(v));
+	if (json_is_true(v) || json_is_false(v))
+		return table_append_str(t, json_is_true(v) ? "yes" : "no");
+	if (json_is_integer(v)) {
+		snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+		return table_append_str(t, buf);
+	}
+	if (json_is_array(v)) {
+		size_t i, start = t->len;
+		json_t *item;
+		int r;
+
+		json_array_foreach(v, i, item)
+		{
+			/* endpoint ips are objects: show their address */
+			json_t *addr =
+				json_is_object(item) ? json_object_get(item, "address") : item;
+
+			if ((i && (r = table_append_str(t, ",")) < 0) ||
+			    (r = table_append_field(t, addr)) < 0)
+				return r;
+		}
+		return t->len > start ? 0 : table_append_str(t, "-");
+	}
+	_cleanup_(tk_json_text_freep) char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	return table_append_str(t, text ? text : "?");
+}
+
+struct cli_table *cli_table_new(const struct cli_column *cols, size_t n_cols)
+{
+	struct cli_table *t;
+
+	if (n_cols > ELEMENTSOF(t->width) || !(t = calloc(1, sizeof(*t))))
+		return NULL;
+	t->cols = cols;
+	t->n_cols = n_cols;
+	for (size_t c = 0; c < n_cols; c++)
+		t->width[c] = strlen(cols[c].header);
+	return t;
+}
+
+struct cli_table *cli_table_free(struct cli_table *t)
+{
+	if (t) {
+		free(t->cells);
+		free(t);
+	}
+	return NULL;
+}
+
+int cli_table_add(struct cli_table *t, json_t *rows)
+{
+	size_t i;
+	json_t *row;
+	int r;
+
+	json_array_foreach(rows, i, row)
+	{
+		for (size_t c = 0; c < t->n_cols; c++) {
+			size_t start = t->len;
+
+			if (t->cols[c].format) {
+				_cleanup_free_ char *s = t->cols[c].format(row, t->cols[c].key);
+				r = table_append_str(t, s ? s : "?");
+			} else {
+				r = table_append_field(t, json_object_get(row, t->cols[c].key));
+			}
+			/* The terminating NUL too: each cell is a string of its own. */
+			if (r < 0 || (r = table_append(t, "", 0)) < 0)
+				return r;
+			if (t->len - start > t->width[c])
+				t->width[c] = t->len - start;
+			t->len++;
+		}
+		t->n_rows++;
+	}
+	return 0;
+}
+
+/* One line: each cell but the last padded to its column's width, two spaces between. */
+static void print_line(const struct cli_table *t, const char *const *cells, FILE *f)
+{
+	static const char spaces[64] =
+		"                                                               ";
+
+	for (size_t c = 0; c < t->n_cols; c++) {
+		size_t n = strlen(cells[c]);
+
+		fwrite(cells[c], 1, n, f);
+		if (c + 1 == t->n_cols)
+			break;
+		for (size_t pad = t->width[c] - n + 2; pad > 0;) {
+			size_t k = pad < sizeof(spaces) ? pad : sizeof(spaces) - 1;
+			fwrite(spaces, 1, k, f);
+			pad -= k;
+		}
+	}
+	fputc('\n', f);
+}
+
+void cli_table_print(const struct cli_table *t, FILE *f)
+{
+	const char *cells[ELEMENTSOF(t->width)];
+	const char *p = t->cells;
+
+	for (size_t c = 0; c < t->n_cols; c++)
+		cells[c] = t->cols[c].header;
+	print_line(t, cells, f);
+	for (size_t r = 0; r < t->n_rows; r++) {
+		for (size_t c = 0; c < t->n_cols; c++) {
+			cells[c] = p;
+			p += strlen(p) + 1;
+		}
+		print_line(t, cells, f);
+	}
+}
+
+void cli_print_table(json_t *rows, const struct cli_column *cols, size_t n_cols)
+{
+	struct cli_table *t = cli_table_new(cols, n_cols);
+
+	if (t && cli_table_add(t, rows) == 0)
+		cli_table_print(t, stdout);
+	cli_table_free(t);
+}
+
+/* ---- --json, page by page ------------------------------------------------------------------ */
+
+/*
+ * What `--json` printed when netctl held the whole list, {"<key>": [every row]} indented by
+ * jansson, written one page at a time: each page's rows are dumped by jansson as the same
+ * document with only that page's rows, and the pages' row texts are joined where jansson joins
+ * rows (",\n").  The frame comes from the same dump, checked, so the bytes are those of one
+ * dump of all rows (tests/unit/test-cli.c compares them).
+ */
+struct cli_json_list {
+	char head[64]; /* {\n  "<key>": [\n */
+	const char *key;
+	size_t n_rows;
+};
+
+#define JSON_LIST_FLAGS (JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+#define JSON_LIST_TAIL	"\n  ]\n}"
+
+static int json_list_init(struct cli_json_list *l, const char *key)
+{
+	*l = (struct cli_json_list){ .key = key };
+	if ((size_t)snprintf(l->head, sizeof(l->head), "{\n  \"%s\": [\n", key) >= sizeof(l->head))
+		return -EINVAL;
+	return 0;
+}
+
+static int json_list_add(struct cli_json_list *l, json_t *rows, FILE *f)
+{
+	size_t head = strlen(l->head), tail = strlen(JSON_LIST_TAIL), len;
+	_cleanup_(json_decrefp) json_t *doc = NULL;
+	_cleanup_(tk_json_text_freep) char *text = NULL;
+
+	if (json_array_size(rows) == 0)
+		return 0;
+	if (!(doc = json_pack("{s:O}", l->key, rows)) || !(text = json_dumps(doc, JSON_LIST_FLAGS)))
+		return -ENOMEM;
+	len = strlen(text);
+	if (len < head + tail || memcmp(text, l->head, head) != 0 ||
+	    memcmp(text + len - tail, JSON_LIST_TAIL, tail) != 0)
+		return -EBADMSG;
+	if (l->n_rows)
+		fwrite(",\n", 1, 2, f);
+	else
+		fwrite(text, 1, head, f);
+	fwrite(text + head, 1, len - head - tail, f);
+	l->n_rows += json_array_size(rows);
+	return 0;
+}
+
+static int json_list_end(struct cli_json_list *l, FILE *f)
+{
+	_cleanup_(json_decrefp) json_t *doc = NULL;
+
+	if (l->n_rows) {
+		fputs(JSON_LIST_TAIL "\n", f);
+		return 0;
+	}
+	if (!(doc = json_pack("{s:[]}", l->key)))
+		return -ENOMEM;
+	json_dumpf(doc, f, JSON_LIST_FLAGS);
+	fputc('\n', f);
+	return 0;
+}
+
+/* ---- a listing in pages -------------------------------------------------------------------- */
+
+/*
+ * Rows per page netctl asks for.  Small pages keep what one page holds in the cache and let
+ * netd's work on a page overlap netctl's on the one before; each costs a connection (~0.1 ms).
+ */
+#define LIST_PAGE_ROWS 1000
+
+/* Asks for the page after `after` (< 0: the first). */
+static int page_request(const char *op, json_t *args, json_int_t after, int *fd,
+			struct tk_rpc_pending *p)
+{
+	_cleanup_(json_decrefp) json_t *a = args ? json_copy(args) : json_object();
+	tk_err err = {};
+	int r;
+
+	if (!a || json_object_set_new(a, "limit", json_integer(LIST_PAGE_ROWS)) < 0 ||
+	    (after >= 0 && json_object_set_new(a, "after", json_integer(after)) < 0)) {
+		fprintf(stderr, "%s: out of memory\n", cli_name());
+		return EXIT_FAILURE;
+	}
+	if ((r = cli_connect(fd)) != 0)
+		return r;
+	if ((r = tk_rpc_call_begin(*fd, op, a, -1, cli_timeout_ms, p, &err)) < 0)
+		return cli_call_failed(r, &err);
+	return 0;
+}
+
+struct page_sink {
+	struct cli_table *table; /* or --json: */
+	struct cli_json_list json;
+	/* The JSON text until the last page is in: like the table, all of the list or nothing. */
+	FILE *out;
+	char *text;
+	size_t len;
+};
+
+int cli_list_pages(const char *op, json_t *args, const char *key, const struct cli_column *cols,
+		   size_t n_cols)
+{
+	struct page_sink sink = {};
+	struct tk_rpc_pending pending;
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (cli_json ? json_list_init(&sink.json, key) < 0 ||
+			       !(sink.out = open_memstream(&sink.text, &sink.len))
+		     : !(sink.table = cli_table_new(cols, n_cols))) {
+		fprintf(stderr, "%s: cannot show a list of '%s'\n", cli_name(), key);
+		return EXIT_FAILURE;
+	}
+	arena_setup();
+	if ((r = page_request(op, args, -1, &fd, &pending)) != 0)
+		goto out;
+	for (;;) {
+		_cleanup_(json_decrefp) json_t *page = NULL;
+		json_t *rows, *next;
+		tk_err err = {};
+
+		arena_begin();
+		if ((r = tk_rpc_call_end(&pending, &page, &err)) < 0) {
+			r = cli_call_failed(r, &err);
+			break;
+		}
+		closep(&fd);
+		fd = -1;
+		rows = json_object_get(page, key);
+		next = json_object_get(page, "next");
+		if (!json_is_array(rows) || (next && !json_is_integer(next))) {
+			fprintf(stderr, "%s: a page of '%s' has no list\n", cli_name(), op);
+			r = EXIT_REFUSED;
+			break;
+		}
+		/* netd builds the following page while this one is shown. */
+		if (next &&
+		    (r = page_request(op, args, json_integer_value(next), &fd, &pending)) != 0)
+			break;
+		r = sink.table ? cli_table_add(sink.table, rows)
+			       : json_list_add(&sink.json, rows, sink.out);
+		if (r < 0) {
+			fprintf(stderr, "%s: cannot show a page of '%s': %s\n", cli_name(), op,
+				strerror(-r));
+			r = EXIT_FAILURE;
+			break;
+		}
+		/* Its ~50,000 values need no walk to be freed when the arena holds them all. */
+		if (arena_holds_all())
+			page = NULL;
+		else
+			json_decref(TAKE_PTR(page));
+		arena_end();
+		if (!next)
+			break;
+	}
+	arena_end();
+	if (r == 0 && sink.table)
+		cli_table_print(sink.table, stdout);
+	if (r == 0 && sink.out &&
+	    (json_list_end(&sink.json, sink.out) < 0 || fflush(sink.out) != 0)) {
+		fprintf(stderr, "%s: out of memory\n", cli_name());
+		r = EXIT_FAILURE;
+	}
+	if (r == 0 && sink.out)
+		fwrite(sink.text, 1, sink.len, stdout);
+out:
+	if (sink.out)
+		fclose(sink.out);
+	free(sink.text);
+	cli_table_free(sink.table);
+	return r;
+}
