@@ -18,6 +18,7 @@
 
 #include "addr.h"
 #include "cleanup.h"
+#include "netctl.h"
 #include "json.h"
 #include "netns.h"
 #include "rpc.h"
@@ -707,6 +708,7 @@ static const struct cli_command commands[] = {
 	{ "publish", cmd_publish, USAGE_PUBLISH },
 	{ "reconcile", cmd_reconcile, USAGE_RECONCILE },
 	{ "set", cmd_set, USAGE_SET },
+	{ "log", cmd_log, USAGE_LOG },
 };
 
 static const struct cli_program netctl = {
