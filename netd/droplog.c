@@ -335,7 +335,10 @@ static int packet_cb(const struct nlmsghdr *nlh, void *data)
 					      ->hw_protocol);
 	if (tb[NFULA_PREFIX])
 		p.prefix = mnl_attr_get_str(tb[NFULA_PREFIX]);
-	if (tb[NFULA_IFINDEX_INDEV])
+	/* In the bridge family the input device is the bridge, the port comes as physindev. */
+	if (tb[NFULA_IFINDEX_PHYSINDEV])
+		p.indev = ntohl(mnl_attr_get_u32(tb[NFULA_IFINDEX_PHYSINDEV]));
+	else if (tb[NFULA_IFINDEX_INDEV])
 		p.indev = ntohl(mnl_attr_get_u32(tb[NFULA_IFINDEX_INDEV]));
 	if (tb[NFULA_IFINDEX_OUTDEV])
 		p.outdev = ntohl(mnl_attr_get_u32(tb[NFULA_IFINDEX_OUTDEV]));
