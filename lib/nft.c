@@ -286,6 +286,12 @@ void tk_nft_batch_set_add(struct tk_nft_batch *b, const struct tk_nft_set *spec)
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, types_datatype(spec->data, spec->n_data));
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, types_len(spec->data, spec->n_data));
 	}
+	if (spec->flags) {
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS,
+				  spec->flags | (spec->n_data > 0 ? NFT_SET_MAP : 0));
+		nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, spec->timeout_ms);
+		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, spec->size);
+	}
 	if (spec->n_key == 1 && spec->key[0] == TK_NFT_IFNAME) {
 		/* tells nft to print the key as a string, not a reversed number */
 		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
@@ -533,6 +539,56 @@ void tk_nft_nat(struct tk_nft_rule *rule, uint32_t type, uint32_t family, uint32
 		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, reg_addr);
 		if (reg_proto)
 			nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, reg_proto);
+	}
+	add(rule, e);
+}
+
+static struct nftnl_expr *limit_expr(struct tk_nft_rule *rule, uint64_t rate, uint32_t burst)
+{
+	struct nftnl_expr *e = expr(rule, "limit");
+
+	if (e) {
+		nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, rate);
+		nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, 1); /* per second */
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, burst);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, 0);
+	}
+	return e;
+}
+
+void tk_nft_limit(struct tk_nft_rule *rule, uint64_t rate, uint32_t burst)
+{
+	add(rule, limit_expr(rule, rate, burst));
+}
+
+void tk_nft_meter_limit(struct tk_nft_rule *rule, const struct tk_nft_set *meter, uint64_t rate,
+			uint32_t burst)
+{
+	struct nftnl_expr *e = expr(rule, "dynset"), *limit = limit_expr(rule, rate, burst);
+
+	if (e && limit) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG32_00);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+		nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, meter->name);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SET_ID, meter->id);
+		nftnl_expr_set_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT, meter->timeout_ms);
+		/* e owns limit now */
+		nftnl_expr_set(e, NFTNL_EXPR_DYNSET_EXPR, TAKE_PTR(limit), 0);
+	}
+	if (limit)
+		nftnl_expr_free(limit);
+	add(rule, e);
+}
+
+void tk_nft_log(struct tk_nft_rule *rule, uint16_t group, const char *prefix, uint32_t snaplen)
+{
+	struct nftnl_expr *e = expr(rule, "log");
+
+	if (e) {
+		nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, group);
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOG_SNAPLEN, snaplen);
 	}
 	add(rule, e);
 }

@@ -61,6 +61,13 @@ struct tk_nft_set {
 	/* A map when n_data > 0: each element also carries data of these components. */
 	enum tk_nft_type data[2];
 	unsigned n_data;
+	/*
+	 * A meter (tk_nft_meter_limit): flags NFT_SET_EVAL | NFT_SET_TIMEOUT, elements that expire
+	 * timeout_ms after their last packet, at most size of them.  0 for a plain set or map.
+	 */
+	uint32_t flags;
+	uint64_t timeout_ms;
+	uint32_t size;
 };
 
 struct tk_nft_chain {
@@ -168,6 +175,16 @@ void tk_nft_nat(struct tk_nft_rule *r, uint32_t type, uint32_t family, uint32_t 
 void tk_nft_notrack(struct tk_nft_rule *r);
 /* fib daddr oifname: the name of the interface the route to the destination leaves by. */
 void tk_nft_fib_daddr_oifname(struct tk_nft_rule *r, uint32_t dreg);
+/* limit rate RATE/second burst BURST packets: over the rate the rule stops here (no match). */
+void tk_nft_limit(struct tk_nft_rule *r, uint64_t rate, uint32_t burst);
+/*
+ * update @meter { register 0 limit rate RATE/second burst BURST packets }: the same limit, kept
+ * per key (register 0 holds the key, e.g. meta iifname), so one key cannot use up another's.
+ */
+void tk_nft_meter_limit(struct tk_nft_rule *r, const struct tk_nft_set *meter, uint64_t rate,
+			uint32_t burst);
+/* log group GROUP prefix PREFIX snaplen SNAPLEN: the packet to nfnetlink_log's group. */
+void tk_nft_log(struct tk_nft_rule *r, uint16_t group, const char *prefix, uint32_t snaplen);
 /* NF_ACCEPT, NF_DROP, NFT_RETURN, or NFT_JUMP with a chain name. */
 void tk_nft_verdict(struct tk_nft_rule *r, int verdict, const char *chain);
 

@@ -158,3 +158,73 @@ const char *tk_backend_for(long fs_type, bool xfs_project_quota)
 		return "xfs";
 	return "loop";
 }
+
+static uint64_t le(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	while (n--)
+		v = v << 8 | p[n];
+	return v;
+}
+
+static uint64_t be(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Offsets from fs/ext4/ext4.h (struct ext4_super_block, at byte 1024 of the image). */
+static int ext4_usage(const uint8_t *sb, struct tk_fs_usage *ret, tk_err *err)
+{
+	const bool is64 = le(sb + 0x60, 4) & 0x80; /* INCOMPAT_64BIT */
+	uint64_t blocks = le(sb + 0x4, 4), free_blocks = le(sb + 0xc, 4),
+		 overhead = le(sb + 0x248, 4), inodes = le(sb + 0x0, 4),
+		 free_inodes = le(sb + 0x10, 4), log_block = le(sb + 0x18, 4);
+
+	if (is64) {
+		blocks |= le(sb + 0x150, 4) << 32;
+		free_blocks |= le(sb + 0x158, 4) << 32;
+	}
+	if (log_block > 6 || free_blocks + overhead > blocks || free_inodes > inodes)
+		return tk_err_set(err, -EUCLEAN, "the ext4 superblock does not add up");
+	ret->fs = "ext4";
+	ret->used_bytes = (blocks - free_blocks - overhead) << (10 + log_block);
+	ret->total_bytes = (blocks - overhead) << (10 + log_block);
+	ret->used_inodes = inodes - free_inodes;
+	ret->total_inodes = inodes;
+	return 0;
+}
+
+/* Offsets from fs/xfs/libxfs/xfs_format.h (struct xfs_dsb, big-endian, at byte 0). */
+static int xfs_usage(const uint8_t *sb, struct tk_fs_usage *ret, tk_err *err)
+{
+	uint64_t block = be(sb + 4, 4), dblocks = be(sb + 8, 8), logstart = be(sb + 48, 8),
+		 logblocks = be(sb + 96, 4), icount = be(sb + 128, 8), ifree = be(sb + 136, 8),
+		 fdblocks = be(sb + 144, 8);
+
+	if (logstart == 0)
+		logblocks = 0; /* an external log takes nothing of the data device */
+	if (block < 512 || block > 65536 || fdblocks + logblocks > dblocks || ifree > icount)
+		return tk_err_set(err, -EUCLEAN, "the xfs superblock does not add up");
+	ret->fs = "xfs";
+	ret->used_bytes = (dblocks - logblocks - fdblocks) * block;
+	ret->total_bytes = (dblocks - logblocks) * block;
+	ret->used_inodes = icount - ifree;
+	ret->total_inodes = 0; /* xfs allocates inodes as it goes: no fixed number */
+	return 0;
+}
+
+int tk_superblock_usage(const void *buf, size_t len, struct tk_fs_usage *ret, tk_err *err)
+{
+	const uint8_t *p = buf;
+
+	if (len >= 4 && memcmp(p, "XFSB", 4) == 0 && len >= 160)
+		return xfs_usage(p, ret, err);
+	if (len >= 2048 && le(p + 1024 + 0x38, 2) == 0xef53)
+		return ext4_usage(p + 1024, ret, err);
+	return tk_err_set(err, -EMEDIUMTYPE, "neither an ext4 nor an xfs superblock");
+}

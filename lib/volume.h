@@ -40,3 +40,17 @@ long tk_open_beneath_walk(int dirfd, const char *name, int flags, mode_t mode);
  * loop image per volume everywhere else.
  */
 const char *tk_backend_for(long fs_type, bool xfs_project_quota);
+
+/*
+ * What a filesystem image uses, read from its superblock alone (no mount, no e2fsprogs), for a
+ * loop volume that is not mounted.  buf holds the image's first 4096 bytes.  ext4: the data
+ * blocks in use as statfs counts them (blocks - free - the overhead mkfs recorded; with no
+ * overhead recorded, metadata is included), inodes in use and in all.  xfs: data blocks in use
+ * outside an internal log, inodes allocated and free.  The counts are those of the last time the
+ * filesystem wrote its superblock: exact after a clean unmount.  -EMEDIUMTYPE for anything else.
+ */
+struct tk_fs_usage {
+	const char *fs; /* "ext4", "xfs" */
+	uint64_t used_bytes, total_bytes, used_inodes, total_inodes;
+};
+int tk_superblock_usage(const void *buf, size_t len, struct tk_fs_usage *ret, tk_err *err);

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_tables.h>
@@ -75,6 +76,61 @@ static void match_ct_established(struct tk_nft_rule *R)
 static void match_published(struct tk_nft_rule *R);
 
 /*
+ * ---- the drop log (netd/droplog.c, docs/firewall.md) ----
+ * A drop rule jumps to the chain of its reason, which logs the packet to netd's nflog group,
+ * at most DROPLOG_PORT_RATE a second per input interface and DROPLOG_RATE a second in all per
+ * reason, then drops it (counted).  Packets that are not dropped never get here.
+ */
+static const struct tk_nft_chain drop_spoofing = { "drop_spoofing", NFPROTO_BRIDGE, NULL, 0, 0 },
+				 drop_isolation = { "drop_isolation", NFPROTO_INET, NULL, 0, 0 },
+				 drop_host = { "drop_host", NFPROTO_INET, NULL, 0, 0 };
+/* Rate meters per input interface: an element per interface, gone a minute after its last drop. */
+static const struct tk_nft_set meter_bridge = { .name = "droplog_ports",
+						.id = 91,
+						.family = NFPROTO_BRIDGE,
+						.key = { IFNAME },
+						.n_key = 1,
+						.flags = NFT_SET_EVAL | NFT_SET_TIMEOUT,
+						.timeout_ms = 60000,
+						.size = DROPLOG_METER_SIZE },
+			       meter_inet = { .name = "droplog_ifaces",
+					      .id = 92,
+					      .family = NFPROTO_INET,
+					      .key = { IFNAME },
+					      .n_key = 1,
+					      .flags = NFT_SET_EVAL | NFT_SET_TIMEOUT,
+					      .timeout_ms = 60000,
+					      .size = DROPLOG_METER_SIZE };
+
+/*
+ * [meta pkttype host] update @meter { iifname limit rate 10/second burst 20 packets }
+ *     limit rate 100/second burst 200 packets log group G prefix "tk-drop REASON"
+ * counter drop
+ * The meter comes first, so that a flooding interface spends only its own budget.  unicast:
+ * only packets addressed to this host are logged (a container's kernel solicits routers and
+ * reports multicast groups to the host whenever its link comes up, which is no attack).
+ */
+static void drop_chain(struct tk_nft_batch *b, const struct tk_nft_chain *chain,
+		       const struct tk_nft_set *meter, const char *prefix, bool unicast)
+{
+	const int group = droplog_group();
+
+	tk_nft_batch_chain_add(b, chain);
+	if (group >= 0)
+		RULE(b, chain, if (unicast) tk_nft_match_meta8(R, NFT_META_PKTTYPE, PACKET_HOST);
+		     tk_nft_meta(R, IIF, NFT_REG32_00);
+		     tk_nft_meter_limit(R, meter, DROPLOG_PORT_RATE, DROPLOG_PORT_BURST);
+		     tk_nft_limit(R, DROPLOG_RATE, DROPLOG_BURST);
+		     tk_nft_log(R, (uint16_t)group, prefix, DROPLOG_SNAPLEN));
+	RULE(b, chain, tk_nft_counter(R); tk_nft_verdict(R, NF_DROP, NULL));
+}
+
+static void drop_logged(struct tk_nft_rule *R, const struct tk_nft_chain *chain)
+{
+	tk_nft_verdict(R, NFT_JUMP, chain->name);
+}
+
+/*
  * udp dport 4789 ip daddr @overlay_local4 ip saddr != @overlay_peers4 counter drop (and IPv6):
  * VXLAN to this host's underlay address only from cluster members.  Without --cluster the local
  * sets are empty and the rules match nothing.
@@ -117,6 +173,9 @@ static void inet_table(struct tk_nft_batch *b)
 	tk_nft_batch_chain_add(b, &input);
 	tk_nft_batch_chain_add(b, &tenant_in);
 	tk_nft_batch_chain_add(b, &postrouting);
+	tk_nft_batch_set_add(b, &meter_inet);
+	drop_chain(b, &drop_isolation, &meter_inet, DROPLOG_PREFIX "isolation", false);
+	drop_chain(b, &drop_host, &meter_inet, DROPLOG_PREFIX "host", true);
 
 	/* iifname . oifname @links accept: linked networks, and each bridge with itself */
 	RULE(b, &forward, tk_nft_meta(R, IIF, NFT_REG32_00); tk_nft_meta(R, OIF, NFT_REG32_04);
@@ -124,7 +183,7 @@ static void inet_table(struct tk_nft_batch *b)
 	/* iifname @bridges oifname @bridges counter drop: between tenants and between networks */
 	RULE(b, &forward, tk_nft_match_set(R, IIF, NULL, 0, &set_bridges, false);
 	     tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	     drop_logged(R, &drop_isolation));
 	/* oifname @bridges ct state established,related accept */
 	RULE(b, &forward, tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false);
 	     match_ct_established(R); tk_nft_verdict(R, NF_ACCEPT, NULL));
@@ -132,7 +191,7 @@ static void inet_table(struct tk_nft_batch *b)
 	RULE(b, &forward, match_published(R));
 	/* oifname @bridges counter drop: nothing from outside opens a connection to a tenant */
 	RULE(b, &forward, tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	     drop_logged(R, &drop_isolation));
 
 	overlay_rules(b);
 	/* iifname @bridges jump tenant_in */
@@ -153,7 +212,7 @@ static void inet_table(struct tk_nft_batch *b)
 	     tk_nft_match_meta8(R, NFT_META_L4PROTO, IPPROTO_ICMPV6);
 	     tk_nft_match_set(R, IIF, &ip6_daddr, 1, &set_gw6, false);
 	     tk_nft_verdict(R, NF_ACCEPT, NULL));
-	RULE(b, &tenant_in, tk_nft_counter(R); tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &tenant_in, tk_nft_counter(R); drop_logged(R, &drop_host));
 
 	/*
 	 * iifname @nat_bridges oifname != @bridges masquerade.  ip_output() and ip6_output() pass
@@ -212,7 +271,7 @@ static void bridge_na_chain(struct tk_nft_batch *b)
 	/* ip6 nexthdr != ipv6-icmp counter drop: the lengths below would not add up */
 	RULE(b, &na, tk_nft_payload(R, &nexthdr, NFT_REG32_00);
 	     tk_nft_cmp(R, NFT_CMP_NEQ, &icmp6, 1); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	     drop_logged(R, &drop_spoofing));
 	/* ip6 length 24 iifname . @th,64,128 . ether saddr @port_ip6 return */
 	RULE(b, &na, tk_nft_match_payload(R, &length, &len_bare);
 	     tk_nft_match_set(R, IIF, target_mac, 2, &set_port_ip6, false);
@@ -222,7 +281,7 @@ static void bridge_na_chain(struct tk_nft_batch *b)
 	     tk_nft_match_payload(R, &option, tlla_opt);
 	     tk_nft_match_set(R, IIF, target_tlla, 2, &set_port_ip6, false);
 	     tk_nft_verdict(R, NFT_RETURN, NULL));
-	RULE(b, &na, tk_nft_counter(R); tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &na, tk_nft_counter(R); drop_logged(R, &drop_spoofing));
 }
 
 static void bridge_table(struct tk_nft_batch *b)
@@ -246,6 +305,8 @@ static void bridge_table(struct tk_nft_batch *b)
 	tk_nft_batch_set_add(b, &set_ports6);
 	tk_nft_batch_chain_add(b, &prerouting);
 	tk_nft_batch_chain_add(b, &na);
+	tk_nft_batch_set_add(b, &meter_bridge);
+	drop_chain(b, &drop_spoofing, &meter_bridge, DROPLOG_PREFIX "spoofing", false);
 	bridge_na_chain(b);
 
 	/*
@@ -254,43 +315,47 @@ static void bridge_table(struct tk_nft_batch *b)
 	 */
 	RULE(b, &prerouting, tk_nft_meta(R, IIF, NFT_REG32_00); tk_nft_cmp(R, NFT_CMP_EQ, "tkv", 3);
 	     tk_nft_match_set(R, IIF, NULL, 0, &set_ports, true); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	     drop_logged(R, &drop_spoofing));
 	/* iifname != @ports accept: only container ports are policed */
 	RULE(b, &prerouting, tk_nft_match_set(R, IIF, NULL, 0, &set_ports, true);
 	     tk_nft_verdict(R, NF_ACCEPT, NULL));
 	/* iifname . ether saddr != @port_mac counter drop */
 	RULE(b, &prerouting, tk_nft_match_set(R, IIF, &ether_saddr, 1, &set_port_mac, true);
-	     tk_nft_counter(R); tk_nft_verdict(R, NF_DROP, NULL));
+	     tk_nft_counter(R); drop_logged(R, &drop_spoofing));
 	/* ether type arp: sender addresses must be the port's own */
 	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_ARP);
 	     tk_nft_match_payload(R, &arp_head, arp_eth_ip4);
 	     tk_nft_match_set(R, IIF, arp_spa_sha, 2, &set_port_ip4, false);
 	     tk_nft_verdict(R, NF_ACCEPT, NULL));
 	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_ARP); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	     drop_logged(R, &drop_spoofing));
 	/* IPv4: no DHCP server, and only the port's own source address */
 	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IP);
 	     tk_nft_match_meta8(R, NFT_META_L4PROTO, IPPROTO_UDP);
 	     tk_nft_match_payload(R, &sport, &dhcp4_server); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	     drop_logged(R, &drop_spoofing));
 	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IP);
 	     tk_nft_match_set(R, IIF, ip4_src, 2, &set_port_ip4, false);
 	     tk_nft_verdict(R, NF_ACCEPT, NULL));
 	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IP); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
-	/* ether type ip6 iifname != @ports6 counter drop: an IPv4-only network carries no IPv6 */
+	     drop_logged(R, &drop_spoofing));
+	/*
+	 * ether type ip6 iifname != @ports6 counter drop: an IPv4-only network carries no IPv6.
+	 * Not logged: every container's kernel solicits routers and joins groups when its link
+	 * comes up, which is no attack.
+	 */
 	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IPV6);
 	     tk_nft_match_set(R, IIF, NULL, 0, &set_ports6, true); tk_nft_counter(R);
 	     tk_nft_verdict(R, NF_DROP, NULL));
 	/* IPv6: no router advertisements, redirects or DHCPv6 server */
 	RULE(b, &prerouting, match_icmp6_type(R, ND_RA); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	     drop_logged(R, &drop_spoofing));
 	RULE(b, &prerouting, match_icmp6_type(R, ND_REDIRECT); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	     drop_logged(R, &drop_spoofing));
 	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IPV6);
 	     tk_nft_match_meta8(R, NFT_META_L4PROTO, IPPROTO_UDP);
 	     tk_nft_match_payload(R, &sport, &dhcp6_server); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	     drop_logged(R, &drop_spoofing));
 	/* icmpv6 type nd-neighbor-advert jump na */
 	RULE(b, &prerouting, match_icmp6_type(R, ND_NA); tk_nft_verdict(R, NFT_JUMP, "na"));
 	/* Own address (global, or the one link-local address) and own MAC. */
@@ -310,9 +375,9 @@ static void bridge_table(struct tk_nft_batch *b)
 	     tk_nft_match_payload(R, &ip6_dest, all_mld2_routers);
 	     tk_nft_verdict(R, NF_ACCEPT, NULL));
 	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IPV6); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	     drop_logged(R, &drop_spoofing));
 	/* Any other ethertype (VLAN tags, STP, LLDP, ...) stays on the container's side. */
-	RULE(b, &prerouting, tk_nft_counter(R); tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &prerouting, tk_nft_counter(R); drop_logged(R, &drop_spoofing));
 }
 
 /* ---- what networks, links and endpoints stand for ----------------------------------------- */

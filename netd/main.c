@@ -37,6 +37,8 @@ static const char *arg_cluster_config;
 static const char *arg_capacity[_SHAPING_DIR_MAX]; /* NULL: none */
 static int lock_fd[2] = { -1, -1 };		   /* held until exit */
 static struct tk_daemon_args args;
+static int arg_drop_log = DROPLOG_GROUP_DEFAULT; /* -1: off */
+static bool arg_drop_log_external;
 
 enum {
 	ARG_POOL4 = 0x200,
@@ -53,6 +55,8 @@ enum {
 	ARG_DOCKER,
 	ARG_EGRESS_CAPACITY,
 	ARG_INGRESS_CAPACITY,
+	ARG_DROP_LOG,
+	ARG_DROP_LOG_EXTERNAL,
 };
 
 static int parse_number(int c, const char *arg)
@@ -105,6 +109,24 @@ static int parse_option(int c, const char *arg)
 		arg_cluster.ttl = (unsigned)v;
 		return 0;
 	}
+	case ARG_DROP_LOG: {
+		char *end;
+		unsigned long v = strtoul(arg, &end, 10);
+
+		if (strcmp(arg, "off") == 0) {
+			arg_drop_log = -1;
+			return 0;
+		}
+		if (end == arg || *end || arg[0] == '-' || v > 65535) {
+			fprintf(stderr,
+				"netd: invalid --drop-log '%s' (an nflog group 0..65535, or off)\n",
+				arg);
+			return -EINVAL;
+		}
+		arg_drop_log = (int)v;
+		return 0;
+	}
+	case ARG_DROP_LOG_EXTERNAL: arg_drop_log_external = true; return 0;
 	case ARG_EGRESS_CAPACITY: arg_capacity[SHAPING_EGRESS] = arg; return 0;
 	case ARG_INGRESS_CAPACITY: arg_capacity[SHAPING_INGRESS] = arg; return 0;
 	default: return -EINVAL;
@@ -126,6 +148,8 @@ static const struct option options[] = {
 	{ "docker-socket", required_argument, NULL, ARG_DOCKER },
 	{ "egress-capacity", required_argument, NULL, ARG_EGRESS_CAPACITY },
 	{ "ingress-capacity", required_argument, NULL, ARG_INGRESS_CAPACITY },
+	{ "drop-log", required_argument, NULL, ARG_DROP_LOG },
+	{ "drop-log-external", no_argument, NULL, ARG_DROP_LOG_EXTERNAL },
 	{},
 };
 
@@ -314,6 +338,7 @@ static int setup_manager(struct manager *m, tk_err *err)
 	m->tenant_defaults[TK_TENANT_MAX_ADDRESSES4] = arg_max_addresses4;
 	m->tenant_defaults[TK_TENANT_MAX_PREFIXES6] = arg_max_prefixes6;
 	m->max_ports = ports_limit();
+	droplog_configure(arg_drop_log, arg_drop_log_external);
 	for (int d = 0; d < _SHAPING_DIR_MAX; d++) {
 		m->capacity[d] = -1;
 		if (arg_capacity[d] &&
@@ -386,14 +411,17 @@ static int extra_timeout(void *userdata)
 static void extra_run(void *userdata)
 {
 	struct extra *x = userdata;
-	struct epoll_event ev[3];
-	int n = epoll_wait(x->epfd, ev, 3, 0);
-	bool links = false, cluster = false;
+	struct epoll_event ev[4];
+	int n = epoll_wait(x->epfd, ev, 4, 0);
+	bool links = false, cluster = false, drops = false;
 
 	for (int i = 0; i < n; i++) {
 		links |= ev[i].data.u32 == 0;
 		cluster |= ev[i].data.u32 == 2;
+		drops |= ev[i].data.u32 == 3;
 	}
+	if (drops)
+		droplog_run(x->m);
 	if (links)
 		lifecycle_run(x->m);
 	if (cluster)
@@ -424,6 +452,13 @@ static int extra_open(struct extra *x, tk_err *err)
 	if (x->m->cluster) {
 		ev.data.u32 = 2;
 		if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, cluster_fd(x->m), &ev) < 0)
+			return tk_err_set(err, -errno, "epoll_ctl: %m");
+	}
+	if ((fd = droplog_open(x->m, err)) < 0)
+		return fd;
+	if ((fd = droplog_fd()) >= 0) {
+		ev.data.u32 = 3;
+		if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 			return tk_err_set(err, -errno, "epoll_ctl: %m");
 	}
 	if (arg_docker_socket[0] && strcmp(arg_docker_socket, "none") != 0) {
@@ -458,6 +493,7 @@ static int run(struct manager *m, tk_err *err)
 		r = tk_server_run(&server, err);
 	}
 	x.docker = docker_stop(x.docker);
+	droplog_close();
 	if (x.epfd >= 0)
 		close(x.epfd);
 	return r;
@@ -496,7 +532,11 @@ static const struct tk_daemon netd = {
 		"                           (default " TK_DOCKER_NET_SOCKET "; none: not served)\n"
 		"      --egress-capacity RATE, --ingress-capacity RATE\n"
 		"                           what the tenants' containers share by weight out of\n"
-		"                           and into the host (e.g. 1gbit; default: no sharing)\n",
+		"                           and into the host (e.g. 1gbit; default: no sharing)\n"
+		"      --drop-log GROUP|off the nflog group the firewall logs dropped packets to\n"
+		"                           (rate-limited; default 7271), or no drop log\n"
+		"      --drop-log-external  leave that group to another reader (ulogd): no\n"
+		"                           `netctl log drops`\n",
 	.options = options,
 	.parse_option = parse_option,
 	.open = setup_manager,

@@ -54,6 +54,37 @@ struct endpoint {
 	bool lease; /* addresses only (tenant-ipam): no veth, netns or firewall elements */
 };
 
+/*
+ * droplog.c: the drop log (docs/firewall.md, "Drop log").  The drop rules log to nflog group
+ * DROPLOG_GROUP_DEFAULT (--drop-log) with the prefix DROPLOG_PREFIX "<reason>", at most
+ * DROPLOG_PORT_RATE packets a second (burst DROPLOG_PORT_BURST) per input interface and
+ * DROPLOG_RATE (burst DROPLOG_BURST) per reason in all; netd keeps the last DROPLOG_RING.
+ */
+#define DROPLOG_GROUP_DEFAULT 7271
+#define DROPLOG_PREFIX	      "tk-drop "
+#define DROPLOG_PORT_RATE     10
+#define DROPLOG_PORT_BURST    20
+#define DROPLOG_RATE	      100
+#define DROPLOG_BURST	      200
+#define DROPLOG_SNAPLEN	      128 /* bytes of each packet: its headers */
+#define DROPLOG_METER_SIZE    65536
+#define DROPLOG_RING	      4096
+struct manager;
+/* The group the rules log to, -1 when they do not (--drop-log off). */
+int droplog_group(void);
+/* From the options, before the firewall is built: external leaves the group to ulogd & co. */
+void droplog_configure(int group, bool external);
+/* Binds the group unless off or external; a group that cannot be bound is logged, not fatal. */
+int droplog_open(struct manager *m, tk_err *err);
+/* The socket to poll, -1 when netd reads no drop log. */
+int droplog_fd(void);
+/* Reads what the kernel queued (on the loop thread; takes the state lock). */
+void droplog_run(struct manager *m);
+void droplog_close(void);
+/* log.drops: the entries c may see after since (docs/protocol.md). */
+int op_log_drops(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
+		 tk_err *err);
+
 /* shaping.c: which way a tenant's traffic goes, seen from its containers */
 enum shaping_dir {
 	SHAPING_EGRESS,

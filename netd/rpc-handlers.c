@@ -579,6 +579,7 @@ static const struct tk_rpc_handler handlers[] = {
 	{ "tenant.create", op_tenant_create },
 	{ "tenant.set", op_tenant_set },
 	{ "tenant.delete", op_tenant_delete },
+	{ "log.drops", op_log_drops },
 };
 
 json_t *rpc_dispatch(struct manager *m, const struct tk_caller *c, json_t *request)

@@ -705,6 +705,7 @@ static int btrfs_usage(struct manager *m, const struct volume *v, struct volume_
 	if (errno || end == value)
 		return tk_err_set(err, -EIO, "unexpected qgroup value '%s'", value);
 	ret->used_inodes = ret->total_inodes = 0;
+	ret->source = "qgroup";
 	return 0;
 }
 

@@ -607,19 +607,75 @@ static int loop_resize(struct manager *m, struct volume *v, uint64_t size, tk_er
 	return fit_capacity(m, v, image_fd, v->device, path, size, false, err);
 }
 
+/*
+ * Not mounted where it belongs (unmounted by hand, or its mount failed at start): the numbers of
+ * the filesystem's superblock, read from the image with nothing attached or mounted.  They are
+ * as of the last time the filesystem wrote its superblock, exact after a clean unmount.
+ */
+static int image_usage(struct manager *m, const struct volume *v, struct volume_usage *ret,
+		       tk_err *err)
+{
+	_cleanup_close_ int dir_fd = -1, fd = -1;
+	char name[TK_NAME_MAX + 8];
+	struct tk_fs_usage u = {};
+	uint8_t buf[4096];
+	ssize_t n;
+	int r;
+
+	if ((r = volume_image_dir(m, v->tenant, false, &dir_fd, err)) < 0)
+		return r;
+	image_name(v, name, sizeof(name));
+	if ((fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return tk_err_set(err, -errno, "cannot open the image of '%s': %m", v->name);
+	if ((n = pread(fd, buf, sizeof(buf), 0)) < 0)
+		return tk_err_set(err, -errno, "cannot read the image of '%s': %m", v->name);
+	if ((r = tk_superblock_usage(buf, (size_t)n, &u, err)) < 0)
+		return tk_err_wrap(err, r, "the image of '%s'", v->name);
+	ret->used_bytes = u.used_bytes;
+	ret->used_inodes = u.used_inodes;
+	ret->total_inodes = u.total_inodes;
+	ret->source = "superblock";
+	return 0;
+}
+
+/* From fs/xfs/libxfs/xfs_fs.h: not in the uapi headers. */
+struct xfs_fsop_resblks {
+	uint64_t resblks, resblks_avail;
+};
+#ifndef XFS_IOC_GET_RESBLKS
+#define XFS_IOC_GET_RESBLKS _IOR('X', 115, struct xfs_fsop_resblks)
+#endif
+
+/*
+ * statfs of the mounted filesystem when the volume's path is the top of its loop device's
+ * mount (the same device: a path statfs-ed after an unmount would report the volume root's
+ * filesystem), else its superblock.  "Used" excludes what ext4 and xfs count as overhead
+ * (journal, inode tables, an internal log), which the image holds beyond the volume's size, and
+ * xfs's reserve pool (5% up to 32M, held back from statfs's free blocks while mounted and
+ * given back to the superblock's count on unmount), so both ways count the same.
+ */
 static int loop_usage(struct manager *m, const struct volume *v, struct volume_usage *ret,
 		      tk_err *err)
 {
-	char path[4096];
+	_cleanup_close_ int dir_fd = -1, fd = -1;
+	struct xfs_fsop_resblks res = {};
+	struct stat dir, dev;
 	struct statvfs st;
 
-	volume_path(m, v, path, sizeof(path));
-	if (!v->device[0] || statvfs(path, &st) < 0)
-		return tk_err_set(err, -ENOTCONN, "'%s' is not mounted", v->name);
-	ret->used_bytes = (uint64_t)(st.f_blocks - st.f_bfree) * st.f_frsize;
-	ret->total_inodes = st.f_files;
-	ret->used_inodes = st.f_files - st.f_ffree;
-	return 0;
+	if (v->device[0] && stat(v->device, &dev) == 0 && S_ISBLK(dev.st_mode) &&
+	    volume_tenant_dir(m, v->tenant, false, &dir_fd, NULL) >= 0 &&
+	    tk_open_beneath(dir_fd, v->name, O_RDONLY | O_DIRECTORY, 0, &fd, NULL) >= 0 &&
+	    fstat(fd, &dir) == 0 && dir.st_dev == dev.st_rdev && fstatvfs(fd, &st) == 0) {
+		uint64_t used = (uint64_t)(st.f_blocks - st.f_bfree) * st.f_frsize, reserve = 0;
+		if (strcmp(v->fs, "xfs") == 0 && ioctl(fd, XFS_IOC_GET_RESBLKS, &res) == 0)
+			reserve = res.resblks_avail * st.f_bsize;
+		ret->used_bytes = used > reserve ? used - reserve : 0;
+		ret->total_inodes = st.f_files;
+		ret->used_inodes = st.f_files - st.f_ffree;
+		ret->source = "statfs";
+		return 0;
+	}
+	return image_usage(m, v, ret, err);
 }
 
 static uint64_t loop_min_size(const char *fs, const char **ret_why)

@@ -418,6 +418,7 @@ static int xfs_usage(struct manager *m, const struct volume *v, struct volume_us
 	ret->used_bytes = q.d_bcount * 512;
 	ret->used_inodes = q.d_icount;
 	ret->total_inodes = q.d_ino_hardlimit;
+	ret->source = "quota";
 	return 0;
 }
 

@@ -195,6 +195,19 @@ static int op_volume_snapshot(struct manager *m, const struct tk_caller *c, json
 	return 0;
 }
 
+static int op_volume_stats(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
+			   tk_err *err)
+{
+	struct tk_tenant *only = NULL;
+	const char *tenant = NULL;
+	int r;
+
+	if ((r = tk_json_unpack(args, "volume.stats args", err, "{s?s}", "tenant", &tenant)) < 0 ||
+	    (tenant && (r = find_tenant(m, c, tenant, &only, err)) < 0))
+		return r;
+	return volume_stats_json(m, c, only, ret, err);
+}
+
 static int check_mount_id(const char *id, tk_err *err)
 {
 	size_t len = strlen(id);
@@ -263,6 +276,7 @@ static const struct tk_rpc_handler handlers[] = {
 	{ "volume.resize", op_volume_resize },
 	{ "volume.delete", op_volume_delete },
 	{ "volume.snapshot", op_volume_snapshot },
+	{ "volume.stats", op_volume_stats },
 	{ "volume.mount", op_volume_mount_add },
 	{ "volume.unmount", op_volume_unmount },
 };

@@ -455,8 +455,13 @@ json_t *volume_to_json(struct manager *m, const struct volume *v)
 		have_usage ? json_integer((json_int_t)u.total_inodes) : json_null(), "mounts",
 		mounts, "snapshot_of", opt_string(v->snapshot_of), "created",
 		(json_int_t)v->created);
-	/* Whether setuid files and device nodes in it are inert (one statvfs); null: unknown. */
-	inert = have_usage ? volume_is_inert(m, v) : -1;
+	/*
+	 * Whether setuid files and device nodes in it are inert (one statvfs); null: unknown, and
+	 * for a loop volume that is not mounted (its numbers come from the image's superblock).
+	 */
+	inert = have_usage && u.source && strcmp(u.source, "superblock") != 0
+			? volume_is_inert(m, v)
+			: -1;
 	if (o)
 		json_object_set_new(o, "nosuid_nodev",
 				    inert < 0 ? json_null() : json_boolean(inert));

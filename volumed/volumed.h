@@ -28,6 +28,8 @@ enum volume_state {
 
 struct volume_usage {
 	uint64_t used_bytes, used_inodes, total_inodes;
+	/* Where the numbers come from (volume.stats): "statfs", "superblock", "qgroup", "quota". */
+	const char *source;
 };
 
 struct backend {
@@ -166,6 +168,24 @@ int volume_snapshot(struct manager *m, struct volume *src, const char *name, str
 int volumes_recover(struct manager *m, json_t *actions, tk_err *err);
 void tenant_usage_json(const struct tk_tenant *t, json_t *o);
 json_t *volume_to_json(struct manager *m, const struct volume *v);
+
+/* stats.c: what each volume uses against its limit */
+struct volume_stat {
+	const char *tenant, *volume; /* borrowed from the model: valid under the state lock */
+	uint64_t limit_bytes;	     /* the volume's size */
+	bool have_usage;
+	struct volume_usage usage;
+	char error[sizeof(((tk_err *)0)->msg)]; /* why there is no usage */
+};
+/*
+ * The volumes c may see (every volume for c NULL, only of tenant only when not NULL), in the
+ * model's order, with what each uses.  Call with the state lock held.
+ */
+int volume_stats_collect(struct manager *m, const struct tk_caller *c, const struct tk_tenant *only,
+			 struct volume_stat **ret, size_t *ret_n, tk_err *err);
+/* The reply of volume.stats: {"tenants": [...], "volumes": [...]} (docs/volumed-protocol.md). */
+int volume_stats_json(struct manager *m, const struct tk_caller *c, const struct tk_tenant *only,
+		      json_t **ret, tk_err *err);
 
 /* rpc.c: the local protocol */
 /* Adds or drops the mount reference id (a container's) of v; both idempotent. */

@@ -443,6 +443,37 @@ static void test_large_batch(void **state)
 	free(text);
 }
 
+/* meta iifname update @meter { iifname limit ... } limit ... log group 7271 prefix "tk-drop x" */
+static void test_drop_log_rule(void **state)
+{
+	struct fixture *f = *state;
+	static const struct tk_nft_set meter = { .name = "meter",
+						 .id = 91,
+						 .family = NFPROTO_BRIDGE,
+						 .key = { TK_NFT_IFNAME },
+						 .n_key = 1,
+						 .flags = NFT_SET_EVAL | NFT_SET_TIMEOUT,
+						 .timeout_ms = 60000,
+						 .size = 65536 };
+	struct tk_nft_rule *r;
+
+	tk_nft_batch_set_add(f->b, &meter);
+	r = tk_nft_rule_begin(f->b, &prerouting);
+	tk_nft_meta(r, NFT_META_IIFNAME, NFT_REG32_00);
+	tk_nft_meter_limit(r, &meter, 10, 20);
+	tk_nft_limit(r, 100, 200);
+	tk_nft_log(r, 7271, "tk-drop x", 128);
+	tk_nft_rule_end(r);
+	assert_dump(f->b, "add set: bridge tenantkit meter key_type 0x29 key_len 16 id 91\n"
+			  "add rule: bridge tenantkit prerouting\n"
+			  "  [ meta load iifname => reg 8 ]\n"
+			  "  [ dynset update reg_key 8 set meter timeout 60000ms expr [ limit rate "
+			  "10/second burst 20 type packets flags 0x0 ] ]\n"
+			  "  [ limit rate 100/second burst 200 type packets flags 0x0 ]\n"
+			  "  [ log prefix tk-drop x group 7271 snaplen 128 qthreshold 0 ]\n"
+			  "\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -450,6 +481,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notrack_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fib_rule, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_log_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_element_encoding, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_element_delete_is_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_element_refused, setup, teardown),

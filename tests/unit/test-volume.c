@@ -143,13 +143,84 @@ static void test_backend_for(void **state)
 	assert_string_equal(tk_backend_for(TMPFS_MAGIC, true), "loop");
 }
 
+static void put_le(uint8_t *p, uint64_t v, size_t n)
+{
+	for (size_t i = 0; i < n; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static void put_be(uint8_t *p, uint64_t v, size_t n)
+{
+	for (size_t i = n; i-- > 0; v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+/* Superblocks laid out as mkfs.ext4 1.47 and mkfs.xfs 6.1 wrote them (dumpe2fs, xfs_db). */
+static void test_superblock_usage(void **state)
+{
+	static uint8_t img[4096];
+	uint8_t *sb = img + 1024;
+	struct tk_fs_usage u = {};
+	tk_err err = {};
+
+	(void)state;
+	/* 80M ext4, 4K blocks: 20480 blocks, 19357 free, 1117 overhead; 1280 inodes, 1269 free */
+	put_le(sb + 0x0, 1280, 4);
+	put_le(sb + 0x4, 20480, 4);
+	put_le(sb + 0xc, 19357 - 256, 4); /* 1M written */
+	put_le(sb + 0x10, 1269 - 1, 4);
+	put_le(sb + 0x18, 2, 4);
+	put_le(sb + 0x38, 0xef53, 2);
+	put_le(sb + 0x248, 1117, 4);
+	assert_int_equal(tk_superblock_usage(img, sizeof(img), &u, &err), 0);
+	assert_string_equal(u.fs, "ext4");
+	assert_int_equal(u.used_bytes, (6 + 256) * 4096ULL);
+	assert_int_equal(u.total_bytes, (20480 - 1117) * 4096ULL);
+	assert_int_equal(u.used_inodes, 12);
+	assert_int_equal(u.total_inodes, 1280);
+	/* 64bit: the high halves count */
+	put_le(sb + 0x60, 0x80, 4);
+	put_le(sb + 0x150, 1, 4);
+	put_le(sb + 0x158, 1, 4);
+	assert_int_equal(tk_superblock_usage(img, sizeof(img), &u, &err), 0);
+	assert_int_equal(u.used_bytes, (6 + 256) * 4096ULL);
+	assert_int_equal(u.total_bytes, ((1ULL << 32) + 20480 - 1117) * 4096ULL);
+	/* more free than there are blocks: refused, not a huge number */
+	put_le(sb + 0x158, 2, 4);
+	assert_int_equal(tk_superblock_usage(img, sizeof(img), &u, &err), -EUCLEAN);
+	assert_non_null(strstr(err.msg, "ext4 superblock"));
+
+	/* 300M xfs, 4K blocks, internal log of 4096 blocks; 64 inodes, 61 free */
+	memset(img, 0, sizeof(img));
+	memcpy(img, "XFSB", 4);
+	put_be(img + 4, 4096, 4);
+	put_be(img + 8, 76800, 8);
+	put_be(img + 48, 65540, 8);
+	put_be(img + 96, 4096, 4);
+	put_be(img + 128, 64, 8);
+	put_be(img + 136, 61, 8);
+	put_be(img + 144, 72000, 8);
+	assert_int_equal(tk_superblock_usage(img, sizeof(img), &u, &err), 0);
+	assert_string_equal(u.fs, "xfs");
+	assert_int_equal(u.used_bytes, (76800 - 4096 - 72000) * 4096ULL);
+	assert_int_equal(u.total_bytes, (76800 - 4096) * 4096ULL);
+	assert_int_equal(u.used_inodes, 3);
+	/* an external log (logstart 0) takes nothing of the data device */
+	put_be(img + 48, 0, 8);
+	assert_int_equal(tk_superblock_usage(img, sizeof(img), &u, &err), 0);
+	assert_int_equal(u.used_bytes, (76800 - 72000) * 4096ULL);
+
+	memset(img, 0, sizeof(img));
+	assert_int_equal(tk_superblock_usage(img, sizeof(img), &u, &err), -EMEDIUMTYPE);
+	assert_int_equal(tk_superblock_usage(img, 100, &u, &err), -EMEDIUMTYPE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_size_parse),
-		cmocka_unit_test(test_size_format),
-		cmocka_unit_test(test_open_beneath),
-		cmocka_unit_test(test_backend_for),
+		cmocka_unit_test(test_size_parse),	 cmocka_unit_test(test_size_format),
+		cmocka_unit_test(test_open_beneath),	 cmocka_unit_test(test_backend_for),
+		cmocka_unit_test(test_superblock_usage),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,7 @@
 
 #include "addr.h"
 #include "cleanup.h"
+#include "netctl.h"
 #include "json.h"
 #include "netns.h"
 #include "rpc.h"
@@ -719,6 +720,7 @@ static const struct cli_command commands[] = {
 	{ "reconcile", cmd_reconcile, USAGE_RECONCILE },
 	{ "set", cmd_set, USAGE_SET },
 	{ "host", cmd_host, USAGE_HOST },
+	{ "log", cmd_log, USAGE_LOG },
 };
 
 static const struct cli_program netctl = {

@@ -58,6 +58,71 @@ static const struct cli_column volume_cols[] = {
 	{ "PATH", "path", NULL },
 };
 
+/* Bytes rounded down to MiB for people ("12M"); --json has them exact. */
+static char *mib_text(json_t *row, const char *key)
+{
+	json_t *v = json_object_get(row, key);
+	char buf[32];
+
+	if (!json_is_integer(v))
+		return strdup("-");
+	return strdup(
+		tk_size_format((uint64_t)json_integer_value(v) >> 20 << 20, buf, sizeof(buf)));
+}
+
+/* "12M/64M (18%)" of a volume.stats row: used against the volume's limit. */
+static char *stat_usage_text(json_t *row, const char *key)
+{
+	_cleanup_(json_decrefp) json_t *r =
+		json_pack("{s:O, s:O}", "used", json_object_get(row, key), "size",
+			  json_object_get(row, "limit_bytes"));
+
+	return r ? usage_text(r, "used") : NULL;
+}
+
+/* "12/1024": inodes in use of all there are; "12" where the count is not fixed (btrfs, xfs). */
+static char *inodes_text(json_t *row, const char *key)
+{
+	json_t *used = json_object_get(row, key), *total = json_object_get(row, "total_inodes");
+	char *t;
+
+	(void)key;
+	if (!json_is_integer(used))
+		return strdup("-");
+	if (json_is_integer(total) && json_integer_value(total) > 0)
+		return asprintf(&t, "%lld/%lld", (long long)json_integer_value(used),
+				(long long)json_integer_value(total)) < 0
+			       ? NULL
+			       : t;
+	return asprintf(&t, "%lld", (long long)json_integer_value(used)) < 0 ? NULL : t;
+}
+
+static const struct cli_column stat_tenant_cols[] = {
+	{ "TENANT", "name", NULL },
+	{ "VOLUMES", "volumes", NULL },
+	{ "USED", "used_bytes", mib_text },
+	{ "SIZE", "size_bytes", size_text },
+	{ "MAX-BYTES", "max_bytes", size_text },
+};
+static const struct cli_column stat_volume_cols[] = {
+	{ "VOLUME", "name", NULL },
+	{ "TENANT", "tenant", NULL },
+	{ "BACKEND", "backend", NULL },
+	{ "USED", "used_bytes", stat_usage_text },
+	{ "INODES", "used_inodes", inodes_text },
+	{ "SOURCE", "source", NULL },
+	{ "PROBLEM", "error", NULL },
+};
+
+static void human_stats(json_t *r)
+{
+	cli_print_table(json_object_get(r, "tenants"), stat_tenant_cols,
+			ELEMENTSOF(stat_tenant_cols));
+	printf("\n");
+	cli_print_table(json_object_get(r, "volumes"), stat_volume_cols,
+			ELEMENTSOF(stat_volume_cols));
+}
+
 static void human_tenants(json_t *r)
 {
 	cli_print_table(json_object_get(r, "tenants"), tenant_cols, ELEMENTSOF(tenant_cols));
@@ -426,6 +491,33 @@ static int cmd_snapshot(int argc, char **argv)
 			argv[optind]);
 }
 
+#define USAGE_STATS "volctl stats [TENANT]"
+static int cmd_stats(int argc, char **argv)
+{
+	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
+	int r;
+
+	r = cli_simple_options(
+		argc, argv, USAGE_STATS,
+		"Shows what each tenant's volumes use: per tenant the bytes in use, "
+		"the sum of\nthe volumes' sizes and the tenant's limit; per volume "
+		"the bytes and inodes\nin use against its size, and where volumed read "
+		"them.  Without TENANT, every\ntenant the caller may see.\n",
+		NULL, NULL);
+	if (r >= 0)
+		return r;
+	if (argc - optind > 1)
+		return cli_usage_error(USAGE_STATS, "expected at most one tenant name");
+	if (argc - optind == 1) {
+		if ((r = cli_check_name(argv[optind], "tenant name", USAGE_STATS)) != 0)
+			return r;
+		json_object_set_new(args, "tenant", json_string(argv[optind]));
+	}
+	if ((r = cli_call("volume.stats", args, &result)) != 0)
+		return r;
+	return cli_output(result, human_stats);
+}
+
 static const struct cli_command commands[] = {
 	{ "status", cmd_status, USAGE_STATUS },
 	{ "create", cmd_create, USAGE_CREATE_TENANT "\n  " USAGE_CREATE_VOLUME },
@@ -433,6 +525,7 @@ static const struct cli_command commands[] = {
 	{ "inspect", cmd_inspect, USAGE_INSPECT },
 	{ "resize", cmd_resize, USAGE_RESIZE },
 	{ "snapshot", cmd_snapshot, USAGE_SNAPSHOT },
+	{ "stats", cmd_stats, USAGE_STATS },
 	{ "delete", cmd_delete, USAGE_DELETE },
 };
 
