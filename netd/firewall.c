@@ -239,8 +239,9 @@ static void bridge_na_chain(struct tk_nft_batch *b)
  * The common case first, before the rules below take the frame apart: IPv4 (IPv6) from the
  * port's own address and MAC is accepted after one lookup in @port_ip4 (@port_ip6).  An element
  * there implies the port is in @ports (and @ports6) and carries its MAC, so rules 1 to 3 (and 9)
- * below would let the frame through too; only what those below still refuse must go the long
- * way: UDP from port 67 or 547 (any protocol from that port, to keep the test to one compare;
+ * below would let the frame through too (an IPv6 frame also needs its port in @ports6, which
+ * rule 9 checks: the overlay's elements come from what other hosts register); only what those
+ * below still refuse must go the long way: UDP from port 67 or 547 (any protocol from that port, to keep the test to one compare;
  * non-first fragments have no port and go the long way as well) and, for IPv6, ICMPv6 (router
  * advertisements, redirects, neighbour advertisements and DAD have rules of their own).
  *
@@ -277,6 +278,9 @@ static void fast_path_rule(struct tk_nft_batch *b, bool v6, bool untracked)
 	tk_nft_payload(R, &sport, NFT_REG32_00);
 	tk_nft_cmp(R, NFT_CMP_NEQ, &server, 2);
 	tk_nft_match_set(R, IIF, src, 2, v6 ? &set_port_ip6 : &set_port_ip4, false);
+	/* The overlay adds @port_ip6 elements for what its peers register, @ports6 by network. */
+	if (v6)
+		tk_nft_match_set(R, IIF, NULL, 0, &set_ports6, false);
 	if (untracked)
 		tk_nft_notrack(R);
 	tk_nft_verdict(R, NF_ACCEPT, NULL);
