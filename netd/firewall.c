@@ -236,14 +236,15 @@ static void bridge_na_chain(struct tk_nft_batch *b)
 }
 
 /*
- * The common case first, before the rules below take the frame apart: IPv4 (IPv6) from the
- * port's own address and MAC is accepted after one lookup in @port_ip4 (@port_ip6).  An element
- * there implies the port is in @ports (and @ports6) and carries its MAC, so rules 1 to 3 (and 9)
- * below would let the frame through too (an IPv6 frame also needs its port in @ports6, which
- * rule 9 checks: the overlay's elements come from what other hosts register); only what those
- * below still refuse must go the long way: UDP from port 67 or 547 (any protocol from that port, to keep the test to one compare;
- * non-first fragments have no port and go the long way as well) and, for IPv6, ICMPv6 (router
- * advertisements, redirects, neighbour advertisements and DAD have rules of their own).
+ * The common case first, before the rules below take the frame apart: IPv4 from the port's own
+ * address and MAC is accepted after one lookup in @port_ip4, IPv6 after @port_ip6 and @ports6.
+ * Such an element exists only for a port in @ports with that MAC in @port_mac, so rules 1 to 3
+ * below would let the frame through too; @ports6 is checked because the overlay adds @port_ip6
+ * elements for whatever its peers register, and only @ports6 says the network carries IPv6
+ * (rule 9).  What the rules below still refuse from a port's own address goes the long way:
+ * anything from source port 67 or 547 (DHCP servers; one compare for every protocol), non-first
+ * fragments (they have no port), and all ICMPv6 (router advertisements, redirects, neighbour
+ * advertisements and the :: cases have rules of their own).
  *
  * Traffic to a container address is also untracked (notrack) when it passes.  With br_netfilter
  * (loaded on every Docker or Kubernetes host) frames switched between two containers go through
