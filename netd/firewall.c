@@ -671,6 +671,7 @@ static void ports_table(struct tk_nft_batch *b)
 	const uint32_t local = RTN_LOCAL;
 	const uint8_t loopback_net = 127, net_mask = 0xff;
 	static const struct tk_nft_field ip4_saddr_net = { NH, 12, 1 };
+	static const char no_ifname[IFNAMSIZ];
 
 	tk_nft_batch_set_add(b, &map_pub4);
 	tk_nft_batch_set_add(b, &map_pub4_ip);
@@ -702,6 +703,19 @@ static void ports_table(struct tk_nft_batch *b)
 	RULE(b, &ports_post, match_dnat(R); tk_nft_meta(R, IIF, NFT_REG32_00);
 	     tk_nft_meta(R, OIF, NFT_REG32_04); tk_nft_lookup(R, &set_links, false);
 	     tk_nft_masquerade(R));
+	/*
+	 * ct status dnat iifname "" oifname @bridges masquerade: the same hairpin inside one
+	 * network with br_netfilter.  There the DNAT happens while the frame is being bridged, the
+	 * kernel then switches it straight to the target on the same bridge, and br_netfilter runs
+	 * postrouting without an input device, so the rule above cannot see the pair.  The answer
+	 * must come back through the host all the same: it goes to the target's neighbour, which the
+	 * bridge table does not track (traffic to a container address, bridge_fast_path()).  The
+	 * host's own connections to a published port (no input device either) get the gateway's
+	 * address as well, as over 127.0.0.1 below.
+	 */
+	RULE(b, &ports_post, match_dnat(R); tk_nft_meta(R, IIF, NFT_REG32_00);
+	     tk_nft_cmp(R, NFT_CMP_EQ, no_ifname, sizeof(no_ifname));
+	     tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false); tk_nft_masquerade(R));
 	/*
 	 * ct status dnat oifname @bridges ip saddr 127.0.0.0/8 masquerade: the host's own
 	 * connections to 127.0.0.1 (route_localnet lets them leave lo; the container answers the
