@@ -180,6 +180,13 @@ static void inet_table(struct tk_nft_batch *b)
 	/* iifname . oifname @links accept: linked networks, and each bridge with itself */
 	RULE(b, &forward, tk_nft_meta(R, IIF, NFT_REG32_00); tk_nft_meta(R, OIF, NFT_REG32_04);
 	     tk_nft_lookup(R, &set_links, false); tk_nft_verdict(R, NF_ACCEPT, NULL));
+	/*
+	 * oifname != @bridges accept: egress (NAT-ed in postrouting) and the host's own forwarding,
+	 * which every rule below leaves to the accept policy anyway; said here, egress costs two
+	 * lookups instead of five.
+	 */
+	RULE(b, &forward, tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, true);
+	     tk_nft_verdict(R, NF_ACCEPT, NULL));
 	/* iifname @bridges oifname @bridges counter drop: between tenants and between networks */
 	RULE(b, &forward, tk_nft_match_set(R, IIF, NULL, 0, &set_bridges, false);
 	     tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false); tk_nft_counter(R);
@@ -229,7 +236,10 @@ static const struct tk_nft_set
 	set_port_mac = { "port_mac", 12, NFPROTO_BRIDGE, { IFNAME, ETHER }, 2 },
 	set_port_ip4 = { "port_ip4", 13, NFPROTO_BRIDGE, { IFNAME, IPV4, ETHER }, 3 },
 	set_port_ip6 = { "port_ip6", 14, NFPROTO_BRIDGE, { IFNAME, IPV6, ETHER }, 3 },
-	set_ports6 = { "ports6", 15, NFPROTO_BRIDGE, { IFNAME }, 1 };
+	set_ports6 = { "ports6", 15, NFPROTO_BRIDGE, { IFNAME }, 1 },
+	/* Every container address netd assigned (the link-local ones too): see bridge_fast_path(). */
+	set_cont4 = { "cont4", 16, NFPROTO_BRIDGE, { IPV4 }, 1 },
+	set_cont6 = { "cont6", 17, NFPROTO_BRIDGE, { IPV6 }, 1 };
 
 static const struct tk_nft_chain prerouting = { "prerouting", NFPROTO_BRIDGE, "filter",
 						NF_BR_PRE_ROUTING, -300 },
@@ -284,6 +294,68 @@ static void bridge_na_chain(struct tk_nft_batch *b)
 	RULE(b, &na, tk_nft_counter(R); drop_logged(R, &drop_spoofing));
 }
 
+/*
+ * The common case first, before the rules below take the frame apart: IPv4 from the port's own
+ * address and MAC is accepted after one lookup in @port_ip4, IPv6 after @port_ip6 and @ports6.
+ * Such an element exists only for a port in @ports with that MAC in @port_mac, so rules 1 to 3
+ * below would let the frame through too; @ports6 is checked because the overlay adds @port_ip6
+ * elements for whatever its peers register, and only @ports6 says the network carries IPv6
+ * (rule 9).  What the rules below still refuse from a port's own address goes the long way:
+ * anything from source port 67 or 547 (DHCP servers; one compare for every protocol), non-first
+ * fragments (they have no port), and all ICMPv6 (router advertisements, redirects, neighbour
+ * advertisements and the :: cases have rules of their own).
+ *
+ * Traffic to a container address is also untracked (notrack) when it passes.  With br_netfilter
+ * (loaded on every Docker or Kubernetes host) frames switched between two containers go through
+ * the inet hooks, and conntrack would look up, create and confirm an entry for every flow inside
+ * a network; so would routing between linked networks.  Nothing there needs one: a packet to a
+ * container address is either switched on the bridge or routed to a tenant bridge (never to the
+ * host, never out of it), and on that way every rule that decides is stateless (forward's
+ * iifname . oifname @links accept, its bridge-to-bridge drop), no NAT rule applies (DNAT needs a
+ * local destination, masquerade and the egress addresses an output that is not a tenant bridge).
+ * Only frames from a port, from that port's own address, are concerned.  What needs conntrack is
+ * addressed to the gateway or beyond it, and stays tracked: egress and its NAT, published ports
+ * (their hairpin included: the container connects to a host address, and the answer, masqueraded,
+ * goes to the gateway), replies to the host's own connections.
+ */
+static void fast_path_rule(struct tk_nft_batch *b, bool v6, bool untracked)
+{
+	const struct tk_nft_field src[] = { v6 ? ip6_saddr : ip4_saddr, ether_saddr };
+	static const struct tk_nft_field sport = { TH, 0, 2 };
+	const uint16_t server = htons(v6 ? 547 : 67);
+	const uint8_t icmp6 = IPPROTO_ICMPV6;
+
+	struct tk_nft_rule *R = tk_nft_rule_begin(b, &prerouting);
+
+	tk_nft_match_ethertype(R, v6 ? ETH_P_IPV6 : ETH_P_IP);
+	if (untracked)
+		tk_nft_match_set(R, 0, v6 ? &ip6_daddr : &ip4_daddr, 1,
+				 v6 ? &set_cont6 : &set_cont4, false);
+	if (v6) {
+		tk_nft_meta(R, NFT_META_L4PROTO, NFT_REG32_00);
+		tk_nft_cmp(R, NFT_CMP_NEQ, &icmp6, 1);
+	}
+	tk_nft_payload(R, &sport, NFT_REG32_00);
+	tk_nft_cmp(R, NFT_CMP_NEQ, &server, 2);
+	tk_nft_match_set(R, IIF, src, 2, v6 ? &set_port_ip6 : &set_port_ip4, false);
+	/* The overlay adds @port_ip6 elements for what its peers register, @ports6 by network. */
+	if (v6)
+		tk_nft_match_set(R, IIF, NULL, 0, &set_ports6, false);
+	if (untracked)
+		tk_nft_notrack(R);
+	tk_nft_verdict(R, NF_ACCEPT, NULL);
+	tk_nft_rule_end(R);
+}
+
+/* ip daddr @cont4 ... notrack accept, then the same for the gateway and beyond, tracked. */
+static void bridge_fast_path(struct tk_nft_batch *b)
+{
+	fast_path_rule(b, false, true);
+	fast_path_rule(b, false, false);
+	fast_path_rule(b, true, true);
+	fast_path_rule(b, true, false);
+}
+
 static void bridge_table(struct tk_nft_batch *b)
 {
 	static const struct tk_nft_field arp_spa_sha[] = { { NH, 14, 4 }, { NH, 8, 6 } },
@@ -303,11 +375,14 @@ static void bridge_table(struct tk_nft_batch *b)
 	tk_nft_batch_set_add(b, &set_port_ip4);
 	tk_nft_batch_set_add(b, &set_port_ip6);
 	tk_nft_batch_set_add(b, &set_ports6);
+	tk_nft_batch_set_add(b, &set_cont4);
+	tk_nft_batch_set_add(b, &set_cont6);
 	tk_nft_batch_chain_add(b, &prerouting);
 	tk_nft_batch_chain_add(b, &na);
 	tk_nft_batch_set_add(b, &meter_bridge);
 	drop_chain(b, &drop_spoofing, &meter_bridge, DROPLOG_PREFIX "spoofing", false);
 	bridge_na_chain(b);
+	bridge_fast_path(b);
 
 	/*
 	 * iifname "tkv*" iifname != @ports counter drop: a tenantkit veth whose endpoint is gone
@@ -459,11 +534,14 @@ static int endpoint_elements(struct tk_nft_batch *b, const struct endpoint *e, b
 	if ((r = tk_nft_batch_element(b, &set_ports, add, port, err)) < 0 ||
 	    (r = tk_nft_batch_element(b, &set_port_mac, add, port, err)) < 0)
 		return r;
-	if (e->has4 && (r = tk_nft_batch_element(b, &set_port_ip4, add, ip4, err)) < 0)
+	if (e->has4 && ((r = tk_nft_batch_element(b, &set_port_ip4, add, ip4, err)) < 0 ||
+			(r = tk_nft_batch_element(b, &set_cont4, add, &ip4[1], err)) < 0))
 		return r;
 	if (e->has6 && ((r = tk_nft_batch_element(b, &set_ports6, add, port, err)) < 0 ||
 			(r = tk_nft_batch_element(b, &set_port_ip6, add, ip6, err)) < 0 ||
-			(r = tk_nft_batch_element(b, &set_port_ip6, add, ip6_ll, err)) < 0))
+			(r = tk_nft_batch_element(b, &set_port_ip6, add, ip6_ll, err)) < 0 ||
+			(r = tk_nft_batch_element(b, &set_cont6, add, &ip6[1], err)) < 0 ||
+			(r = tk_nft_batch_element(b, &set_cont6, add, &ip6_ll[1], err)) < 0))
 		return r;
 	return 0;
 }
@@ -658,6 +736,7 @@ static void ports_table(struct tk_nft_batch *b)
 	const uint32_t local = RTN_LOCAL;
 	const uint8_t loopback_net = 127, net_mask = 0xff;
 	static const struct tk_nft_field ip4_saddr_net = { NH, 12, 1 };
+	static const char no_ifname[IFNAMSIZ];
 
 	tk_nft_batch_set_add(b, &map_pub4);
 	tk_nft_batch_set_add(b, &map_pub4_ip);
@@ -689,6 +768,19 @@ static void ports_table(struct tk_nft_batch *b)
 	RULE(b, &ports_post, match_dnat(R); tk_nft_meta(R, IIF, NFT_REG32_00);
 	     tk_nft_meta(R, OIF, NFT_REG32_04); tk_nft_lookup(R, &set_links, false);
 	     tk_nft_masquerade(R));
+	/*
+	 * ct status dnat iifname "" oifname @bridges masquerade: the same hairpin inside one
+	 * network with br_netfilter.  There the DNAT happens while the frame is being bridged, the
+	 * kernel then switches it straight to the target on the same bridge, and br_netfilter runs
+	 * postrouting without an input device, so the rule above cannot see the pair.  The answer
+	 * must come back through the host all the same: it goes to the target's neighbour, which the
+	 * bridge table does not track (traffic to a container address, bridge_fast_path()).  The
+	 * host's own connections to a published port (no input device either) get the gateway's
+	 * address as well, as over 127.0.0.1 below.
+	 */
+	RULE(b, &ports_post, match_dnat(R); tk_nft_meta(R, IIF, NFT_REG32_00);
+	     tk_nft_cmp(R, NFT_CMP_EQ, no_ifname, sizeof(no_ifname));
+	     tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false); tk_nft_masquerade(R));
 	/*
 	 * ct status dnat oifname @bridges ip saddr 127.0.0.0/8 masquerade: the host's own
 	 * connections to 127.0.0.1 (route_localnet lets them leave lo; the container answers the

@@ -27,10 +27,11 @@ cni() { # COMMAND CONTAINER NETNS [network tenant] : a runtime's clean environme
 		CNI_COMMAND="$1" CNI_CONTAINERID="$2" CNI_NETNS="$3" CNI_IFNAME=eth0 "$PLUGIN"
 }
 endpoints() { "$NETCTL" --json status | jq .endpoints; }
-# Elements of the anti-spoofing sets (ports, port_mac, port_ip4, port_ip6), all endpoints.
+# Elements of the anti-spoofing sets (ports, port_mac, port_ip4, port_ip6) and of the untracked
+# container addresses (cont4, cont6), all endpoints.
 elements() {
 	nft -j list table bridge tenantkit |
-		jq '[.nftables[].set? // empty | select(.name | startswith("port")) | (.elem // []) | length] | add'
+		jq '[.nftables[].set? // empty | select(.name | startswith("port") or startswith("cont")) | (.elem // []) | length] | add'
 }
 tkv_links() { ip -o link show | grep -c ': tkv' || true; }
 free4() { "$NETCTL" --json inspect network alpha-net | jq .free4; }
@@ -53,7 +54,7 @@ done
 live2ip=$("$NETCTL" --json inspect endpoint live2 eth0 | jq -r '.ips[0].address | sub("/.*"; "")')
 base_elements=$(elements)
 base_free4=$(free4)
-expect_eq "two live endpoints: 6 elements each (ports, ports6, mac, ip4, ip6, its link-local ip6)" 12 "$base_elements"
+expect_eq "two live endpoints: 9 elements each (ports, ports6, mac, ip4, ip6, its link-local ip6, and cont4/cont6 for the three addresses)" 18 "$base_elements"
 expect_ok "the spool directory exists" test -d "$SPOOL"
 expect_eq "the spool directory is root's, mode 1730" "0:1730" "$(stat -c %u:%a "$SPOOL")"
 
@@ -63,7 +64,7 @@ seq "$N" | sed 's/^/netns add g/' | ip -b - || { not_ok "cannot make $N namespac
 seq "$N" | xargs -P 2 -I{} "$NETCTL" attach alpha-net g{} /run/netns/g{} >/dev/null
 t1=$(date +%s.%N)
 expect_eq "$N containers attached" $((N + 2)) "$(endpoints)"
-expect_eq "their elements exist" $(((N + 2) * 6)) "$(elements)"
+expect_eq "their elements exist" $(((N + 2) * 9)) "$(elements)"
 seq "$N" | sed 's/^/netns del g/' | ip -b -
 t2=$(date +%s.%N)
 expect_ok "$N deleted namespaces released within ${LIMIT}s" wait_for "$LIMIT" endpoints_are 2
