@@ -12,13 +12,15 @@ snapshot() {
 
 # What reconcile must restore: every table, chain, rule, set and element, without what the
 # kernel counts or numbers by itself (rule and counter values, handles: IPv6 router solicitations
-# alone move the counters) nor the order of a set's elements.
+# alone move the counters) nor the order of a set's elements, nor the elements the kernel adds to
+# the drop log's meters (droplog_*) as drops happen.
 rules() {
 	nft -j list ruleset | jq -S '[.nftables[] | select(.table|not)] | walk(
 		if type == "object" then
 			del(.handle)
 			| if (.counter | type) == "object" then .counter |= del(.packets, .bytes) else . end
 			| if (.elem | type) == "array" then .elem |= sort else . end
+			| if (.name | type) == "string" and (.name | startswith("droplog_")) then del(.elem) else . end
 		else . end)'
 }
 
