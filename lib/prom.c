@@ -83,7 +83,8 @@ void tk_prom_family(struct tk_prom *p, const char *name, const char *type, const
 		mistake(p, "invalid metric name", name);
 		return;
 	}
-	if (!type || (strcmp(type, "counter") && strcmp(type, "gauge") && strcmp(type, "untyped"))) {
+	if (!type ||
+	    (strcmp(type, "counter") && strcmp(type, "gauge") && strcmp(type, "untyped"))) {
 		mistake(p, "invalid metric type", type);
 		return;
 	}
@@ -93,8 +94,7 @@ void tk_prom_family(struct tk_prom *p, const char *name, const char *type, const
 	fprintf(p->f, "\n# TYPE %s %s\n", name, type);
 }
 
-void tk_prom_sample(struct tk_prom *p, const char *const *labels, size_t n_labels,
-		    uint64_t value)
+void tk_prom_sample(struct tk_prom *p, const char *const *labels, size_t n_labels, uint64_t value)
 {
 	if (!p->f)
 		return;

@@ -30,7 +30,6 @@ void tk_prom_family(struct tk_prom *p, const char *name, const char *type, const
  * One sample of the family last started: labels holds n_labels name/value pairs
  * ({"tenant", "alpha", "reason", "spoofing"}), in the order they are printed.
  */
-void tk_prom_sample(struct tk_prom *p, const char *const *labels, size_t n_labels,
-		    uint64_t value);
+void tk_prom_sample(struct tk_prom *p, const char *const *labels, size_t n_labels, uint64_t value);
 /* The text (malloc'd, NUL-terminated; the caller frees it), or the first mistake. */
 int tk_prom_finish(struct tk_prom *p, char **ret_text, size_t *ret_len, tk_err *err);

@@ -51,6 +51,40 @@ static const struct tk_nft_set
 	set_overlay_peers4 = { "overlay_peers4", 53, NFPROTO_INET, { IPV4 }, 1 },
 	set_overlay_peers6 = { "overlay_peers6", 54, NFPROTO_INET, { IPV6 }, 1 };
 
+/*
+ * Drops by reason (docs/accounting.md): every rule that drops for a reason goes to that reason's
+ * chain, the one place where such drops are counted per network (inet) or per port (bridge):
+ * an element per bridge in @isolation_drops, per container port in @spoof_drops, whose counter
+ * moves when the chain's lookup finds it.  Accepted traffic never looks these sets up.
+ */
+static const struct tk_nft_set set_isolation_drops = { .name = "isolation_drops",
+						       .id = 71,
+						       .family = NFPROTO_INET,
+						       .key = { IFNAME },
+						       .n_key = 1,
+						       .counter = true };
+static const struct tk_nft_chain isolation = { "isolation", NFPROTO_INET, NULL, 0, 0 };
+
+/* counter goto isolation: what isolation stops, counted where it belongs */
+static void drop_isolation(struct tk_nft_rule *R)
+{
+	tk_nft_counter(R);
+	tk_nft_verdict(R, NFT_GOTO, "isolation");
+}
+
+/*
+ * chain isolation: for the network the packet came from (a container's), else for the one it
+ * was going to (from outside); the last rule drops what neither names (a network being deleted).
+ */
+static void isolation_chain(struct tk_nft_batch *b)
+{
+	RULE(b, &isolation, tk_nft_match_set(R, IIF, NULL, 0, &set_isolation_drops, false);
+	     tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &isolation, tk_nft_match_set(R, OIF, NULL, 0, &set_isolation_drops, false);
+	     tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &isolation, tk_nft_verdict(R, NF_DROP, NULL));
+}
+
 static const struct tk_nft_chain forward = { "forward", NFPROTO_INET, "filter", NF_INET_FORWARD,
 					     0 },
 				 input = { "input", NFPROTO_INET, "filter", NF_INET_LOCAL_IN, 0 },
@@ -113,6 +147,9 @@ static void inet_table(struct tk_nft_batch *b)
 	tk_nft_batch_set_add(b, &set_overlay_local6);
 	tk_nft_batch_set_add(b, &set_overlay_peers4);
 	tk_nft_batch_set_add(b, &set_overlay_peers6);
+	tk_nft_batch_set_add(b, &set_isolation_drops);
+	tk_nft_batch_chain_add(b, &isolation);
+	isolation_chain(b);
 	tk_nft_batch_chain_add(b, &forward);
 	tk_nft_batch_chain_add(b, &input);
 	tk_nft_batch_chain_add(b, &tenant_in);
@@ -123,16 +160,15 @@ static void inet_table(struct tk_nft_batch *b)
 	     tk_nft_lookup(R, &set_links, false); tk_nft_verdict(R, NF_ACCEPT, NULL));
 	/* iifname @bridges oifname @bridges counter drop: between tenants and between networks */
 	RULE(b, &forward, tk_nft_match_set(R, IIF, NULL, 0, &set_bridges, false);
-	     tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	     tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false); drop_isolation(R));
 	/* oifname @bridges ct state established,related accept */
 	RULE(b, &forward, tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false);
 	     match_ct_established(R); tk_nft_verdict(R, NF_ACCEPT, NULL));
 	/* oifname @bridges ct status dnat accept: a published port (ports_table) */
 	RULE(b, &forward, match_published(R));
 	/* oifname @bridges counter drop: nothing from outside opens a connection to a tenant */
-	RULE(b, &forward, tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &forward, tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false);
+	     drop_isolation(R));
 
 	overlay_rules(b);
 	/* iifname @bridges jump tenant_in */
@@ -153,7 +189,7 @@ static void inet_table(struct tk_nft_batch *b)
 	     tk_nft_match_meta8(R, NFT_META_L4PROTO, IPPROTO_ICMPV6);
 	     tk_nft_match_set(R, IIF, &ip6_daddr, 1, &set_gw6, false);
 	     tk_nft_verdict(R, NF_ACCEPT, NULL));
-	RULE(b, &tenant_in, tk_nft_counter(R); tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &tenant_in, drop_isolation(R));
 
 	/*
 	 * iifname @nat_bridges oifname != @bridges masquerade.  ip_output() and ip6_output() pass
@@ -171,6 +207,30 @@ static const struct tk_nft_set
 	set_port_ip4 = { "port_ip4", 13, NFPROTO_BRIDGE, { IFNAME, IPV4, ETHER }, 3 },
 	set_port_ip6 = { "port_ip6", 14, NFPROTO_BRIDGE, { IFNAME, IPV6, ETHER }, 3 },
 	set_ports6 = { "ports6", 15, NFPROTO_BRIDGE, { IFNAME }, 1 };
+
+/* Drops by reason: the bridge table's are all "spoofing" (see isolation_drops above). */
+static const struct tk_nft_set set_spoof_drops = { .name = "spoof_drops",
+						   .id = 72,
+						   .family = NFPROTO_BRIDGE,
+						   .key = { IFNAME },
+						   .n_key = 1,
+						   .counter = true };
+static const struct tk_nft_chain spoof = { "spoof", NFPROTO_BRIDGE, NULL, 0, 0 };
+
+/* counter goto spoof */
+static void drop_spoof(struct tk_nft_rule *R)
+{
+	tk_nft_counter(R);
+	tk_nft_verdict(R, NFT_GOTO, "spoof");
+}
+
+/* chain spoof: counted for the port that sent it (none for a veth that is no endpoint). */
+static void spoof_chain(struct tk_nft_batch *b)
+{
+	RULE(b, &spoof, tk_nft_match_set(R, IIF, NULL, 0, &set_spoof_drops, false);
+	     tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &spoof, tk_nft_verdict(R, NF_DROP, NULL));
+}
 
 static const struct tk_nft_chain prerouting = { "prerouting", NFPROTO_BRIDGE, "filter",
 						NF_BR_PRE_ROUTING, -300 },
@@ -211,8 +271,7 @@ static void bridge_na_chain(struct tk_nft_batch *b)
 
 	/* ip6 nexthdr != ipv6-icmp counter drop: the lengths below would not add up */
 	RULE(b, &na, tk_nft_payload(R, &nexthdr, NFT_REG32_00);
-	     tk_nft_cmp(R, NFT_CMP_NEQ, &icmp6, 1); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	     tk_nft_cmp(R, NFT_CMP_NEQ, &icmp6, 1); drop_spoof(R));
 	/* ip6 length 24 iifname . @th,64,128 . ether saddr @port_ip6 return */
 	RULE(b, &na, tk_nft_match_payload(R, &length, &len_bare);
 	     tk_nft_match_set(R, IIF, target_mac, 2, &set_port_ip6, false);
@@ -222,7 +281,7 @@ static void bridge_na_chain(struct tk_nft_batch *b)
 	     tk_nft_match_payload(R, &option, tlla_opt);
 	     tk_nft_match_set(R, IIF, target_tlla, 2, &set_port_ip6, false);
 	     tk_nft_verdict(R, NFT_RETURN, NULL));
-	RULE(b, &na, tk_nft_counter(R); tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &na, drop_spoof(R));
 }
 
 static void bridge_table(struct tk_nft_batch *b)
@@ -244,6 +303,9 @@ static void bridge_table(struct tk_nft_batch *b)
 	tk_nft_batch_set_add(b, &set_port_ip4);
 	tk_nft_batch_set_add(b, &set_port_ip6);
 	tk_nft_batch_set_add(b, &set_ports6);
+	tk_nft_batch_set_add(b, &set_spoof_drops);
+	tk_nft_batch_chain_add(b, &spoof);
+	spoof_chain(b);
 	tk_nft_batch_chain_add(b, &prerouting);
 	tk_nft_batch_chain_add(b, &na);
 	bridge_na_chain(b);
@@ -253,44 +315,36 @@ static void bridge_table(struct tk_nft_batch *b)
 	 * (being deleted, or left by a crash until reconcile) may not send anything.
 	 */
 	RULE(b, &prerouting, tk_nft_meta(R, IIF, NFT_REG32_00); tk_nft_cmp(R, NFT_CMP_EQ, "tkv", 3);
-	     tk_nft_match_set(R, IIF, NULL, 0, &set_ports, true); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	     tk_nft_match_set(R, IIF, NULL, 0, &set_ports, true); drop_spoof(R));
 	/* iifname != @ports accept: only container ports are policed */
 	RULE(b, &prerouting, tk_nft_match_set(R, IIF, NULL, 0, &set_ports, true);
 	     tk_nft_verdict(R, NF_ACCEPT, NULL));
 	/* iifname . ether saddr != @port_mac counter drop */
 	RULE(b, &prerouting, tk_nft_match_set(R, IIF, &ether_saddr, 1, &set_port_mac, true);
-	     tk_nft_counter(R); tk_nft_verdict(R, NF_DROP, NULL));
+	     drop_spoof(R));
 	/* ether type arp: sender addresses must be the port's own */
 	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_ARP);
 	     tk_nft_match_payload(R, &arp_head, arp_eth_ip4);
 	     tk_nft_match_set(R, IIF, arp_spa_sha, 2, &set_port_ip4, false);
 	     tk_nft_verdict(R, NF_ACCEPT, NULL));
-	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_ARP); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_ARP); drop_spoof(R));
 	/* IPv4: no DHCP server, and only the port's own source address */
 	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IP);
 	     tk_nft_match_meta8(R, NFT_META_L4PROTO, IPPROTO_UDP);
-	     tk_nft_match_payload(R, &sport, &dhcp4_server); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	     tk_nft_match_payload(R, &sport, &dhcp4_server); drop_spoof(R));
 	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IP);
 	     tk_nft_match_set(R, IIF, ip4_src, 2, &set_port_ip4, false);
 	     tk_nft_verdict(R, NF_ACCEPT, NULL));
-	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IP); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IP); drop_spoof(R));
 	/* ether type ip6 iifname != @ports6 counter drop: an IPv4-only network carries no IPv6 */
 	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IPV6);
-	     tk_nft_match_set(R, IIF, NULL, 0, &set_ports6, true); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	     tk_nft_match_set(R, IIF, NULL, 0, &set_ports6, true); drop_spoof(R));
 	/* IPv6: no router advertisements, redirects or DHCPv6 server */
-	RULE(b, &prerouting, match_icmp6_type(R, ND_RA); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
-	RULE(b, &prerouting, match_icmp6_type(R, ND_REDIRECT); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &prerouting, match_icmp6_type(R, ND_RA); drop_spoof(R));
+	RULE(b, &prerouting, match_icmp6_type(R, ND_REDIRECT); drop_spoof(R));
 	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IPV6);
 	     tk_nft_match_meta8(R, NFT_META_L4PROTO, IPPROTO_UDP);
-	     tk_nft_match_payload(R, &sport, &dhcp6_server); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	     tk_nft_match_payload(R, &sport, &dhcp6_server); drop_spoof(R));
 	/* icmpv6 type nd-neighbor-advert jump na */
 	RULE(b, &prerouting, match_icmp6_type(R, ND_NA); tk_nft_verdict(R, NFT_JUMP, "na"));
 	/* Own address (global, or the one link-local address) and own MAC. */
@@ -309,10 +363,9 @@ static void bridge_table(struct tk_nft_batch *b)
 	     tk_nft_match_payload(R, &ip6_source, unspecified);
 	     tk_nft_match_payload(R, &ip6_dest, all_mld2_routers);
 	     tk_nft_verdict(R, NF_ACCEPT, NULL));
-	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IPV6); tk_nft_counter(R);
-	     tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &prerouting, tk_nft_match_ethertype(R, ETH_P_IPV6); drop_spoof(R));
 	/* Any other ethertype (VLAN tags, STP, LLDP, ...) stays on the container's side. */
-	RULE(b, &prerouting, tk_nft_counter(R); tk_nft_verdict(R, NF_DROP, NULL));
+	RULE(b, &prerouting, drop_spoof(R));
 }
 
 /* ---- what networks, links and endpoints stand for ----------------------------------------- */
@@ -324,7 +377,8 @@ static int network_elements(struct tk_nft_batch *b, const struct network *n, boo
 				 gw6[] = { { .ifname = n->bridge }, { .addr = &n->gateway6 } };
 	int r;
 
-	if ((r = tk_nft_batch_element(b, &set_bridges, add, br, err)) < 0)
+	if ((r = tk_nft_batch_element(b, &set_bridges, add, br, err)) < 0 ||
+	    (r = tk_nft_batch_element(b, &set_isolation_drops, add, br, err)) < 0)
 		return r;
 	if (n->nat && (r = tk_nft_batch_element(b, &set_nat_bridges, add, br, err)) < 0)
 		return r;
@@ -392,7 +446,8 @@ static int endpoint_elements(struct tk_nft_batch *b, const struct endpoint *e, b
 	int r;
 
 	if ((r = tk_nft_batch_element(b, &set_ports, add, port, err)) < 0 ||
-	    (r = tk_nft_batch_element(b, &set_port_mac, add, port, err)) < 0)
+	    (r = tk_nft_batch_element(b, &set_port_mac, add, port, err)) < 0 ||
+	    (r = tk_nft_batch_element(b, &set_spoof_drops, add, port, err)) < 0)
 		return r;
 	if (e->has4 && (r = tk_nft_batch_element(b, &set_port_ip4, add, ip4, err)) < 0)
 		return r;
@@ -474,6 +529,7 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 
 	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0)
 		return r;
+	accounting_before_rebuild(m); /* the drop counters start over with the tables */
 	/* Replaces both tables, rules and elements, in one step: never a moment without them. */
 	tk_nft_batch_table_delete(b, NFPROTO_INET);
 	tk_nft_batch_table_delete(b, NFPROTO_BRIDGE);
@@ -781,4 +837,43 @@ int firewall_overlay_peer(struct manager *m, const char *ifname, const uint8_t m
 		    (r = tk_nft_batch_element(b, &set_port_ip6, add, k6_ll, err)) < 0))
 		return r;
 	return tk_nft_batch_commit(b, err);
+}
+
+/* ---- drop counters (netd/accounting.c, docs/accounting.md) ---- */
+
+static const struct tk_nft_set *drops_set(enum firewall_drops reason)
+{
+	return reason == FIREWALL_DROPS_SPOOFING ? &set_spoof_drops : &set_isolation_drops;
+}
+
+struct drops_walk {
+	firewall_drops_cb cb;
+	void *userdata;
+};
+
+static int drops_cb(const char *ifname, const struct tk_nft_counter *c, void *userdata)
+{
+	struct drops_walk *w = userdata;
+	return w->cb(ifname, c->packets, w->userdata);
+}
+
+int firewall_drops_foreach(struct manager *m, enum firewall_drops reason, firewall_drops_cb cb,
+			   void *userdata, tk_err *err)
+{
+	struct drops_walk w = { cb, userdata };
+
+	return tk_nft_set_counters(m->nft, drops_set(reason), drops_cb, &w, err);
+}
+
+int firewall_drops_get(struct manager *m, enum firewall_drops reason, const char *ifname,
+		       uint64_t *ret, tk_err *err)
+{
+	const union tk_nft_value key[] = { { .ifname = ifname } };
+	struct tk_nft_counter c;
+	int r;
+
+	if ((r = tk_nft_element_counter(m->nft, drops_set(reason), key, &c, err)) < 0)
+		return r;
+	*ret = c.packets;
+	return 0;
 }

@@ -43,15 +43,16 @@ static void test_families(void **state)
 	tk_prom_family(p, "tenantkit_tenant_drops_total", "counter", "Dropped packets.");
 	tk_prom_sample(p, drops, 2, 0);
 	text = finish_ok(p);
-	assert_string_equal(text, "# HELP tenantkit_tenant_transmit_bytes_total Bytes the "
-				  "tenant's containers sent.\n"
-				  "# TYPE tenantkit_tenant_transmit_bytes_total counter\n"
-				  "tenantkit_tenant_transmit_bytes_total{tenant=\"alpha\"} 1234\n"
-				  "tenantkit_tenant_transmit_bytes_total 18446744073709551615\n"
-				  "# HELP tenantkit_tenant_drops_total Dropped packets.\n"
-				  "# TYPE tenantkit_tenant_drops_total counter\n"
-				  "tenantkit_tenant_drops_total{tenant=\"alpha\",reason=\"spoofing\"} "
-				  "0\n");
+	assert_string_equal(text,
+			    "# HELP tenantkit_tenant_transmit_bytes_total Bytes the "
+			    "tenant's containers sent.\n"
+			    "# TYPE tenantkit_tenant_transmit_bytes_total counter\n"
+			    "tenantkit_tenant_transmit_bytes_total{tenant=\"alpha\"} 1234\n"
+			    "tenantkit_tenant_transmit_bytes_total 18446744073709551615\n"
+			    "# HELP tenantkit_tenant_drops_total Dropped packets.\n"
+			    "# TYPE tenantkit_tenant_drops_total counter\n"
+			    "tenantkit_tenant_drops_total{tenant=\"alpha\",reason=\"spoofing\"} "
+			    "0\n");
 }
 
 /* A label value may hold anything: \ " and newline are escaped, nothing else is. */
