@@ -529,7 +529,6 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 
 	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0)
 		return r;
-	accounting_before_rebuild(m); /* the drop counters start over with the tables */
 	/* Replaces both tables, rules and elements, in one step: never a moment without them. */
 	tk_nft_batch_table_delete(b, NFPROTO_INET);
 	tk_nft_batch_table_delete(b, NFPROTO_BRIDGE);
@@ -548,6 +547,7 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 	    (r = ports_rebuild(m, b, err)) < 0)
 		return r;
 	overlay_firewall_lost(); /* the overlay's elements are added again at its next sync */
+	accounting_before_rebuild(m); /* the drop counters start over with the tables */
 	return tk_nft_batch_commit(b, err);
 }
 
