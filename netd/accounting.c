@@ -374,9 +374,12 @@ static int endpoint_cb(struct endpoint *e, void *userdata)
 	return 0;
 }
 
-/* t's totals (its own row, its networks', its endpoints'), with the details when out is set. */
+/*
+ * t's totals (its own row, its networks', its endpoints') into out (NULL: only recorded), and with
+ * details its endpoints' and networks'.
+ */
 static int tenant_walk(struct manager *m, struct snapshot *snap, struct tk_tenant *t, json_t *out,
-		       tk_err *err)
+		       bool details, tk_err *err)
 {
 	struct tenant_sum sum = {};
 	struct walk w = { m, snap, &sum, NULL, err };
@@ -384,9 +387,10 @@ static int tenant_walk(struct manager *m, struct snapshot *snap, struct tk_tenan
 	struct counters c;
 	int r;
 
-	if (out && (!(w.endpoints = json_array()) || !(networks = json_array()) ||
-		    json_object_set_new(out, "endpoints", w.endpoints) < 0 ||
-		    json_object_set_new(out, "networks", networks) < 0))
+	if (out && details &&
+	    (!(w.endpoints = json_array()) || !(networks = json_array()) ||
+	     json_object_set_new(out, "endpoints", w.endpoints) < 0 ||
+	     json_object_set_new(out, "networks", networks) < 0))
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	for (struct network *n = m->networks; n; n = n->next) {
 		const uint64_t *v;
@@ -423,9 +427,12 @@ static int tenant_walk(struct manager *m, struct snapshot *snap, struct tk_tenan
 
 static const unsigned all_tables = (1u << _TABLES) - 1;
 
-/* Reads the tenants c may see (only: just that one), records what moved, answers in ret. */
+/*
+ * Reads the tenants c may see (only: just that one), records what moved, answers in ret (with
+ * each tenant's endpoints and networks when details).
+ */
 static int collect(struct manager *m, const struct tk_caller *c, struct tk_tenant *only,
-		   json_t *ret, tk_err *err)
+		   json_t *ret, bool details, tk_err *err)
 {
 	struct snapshot snap;
 	int r = 0;
@@ -443,7 +450,7 @@ static int collect(struct manager *m, const struct tk_caller *c, struct tk_tenan
 			r = tk_err_set(err, -ENOMEM, "out of memory");
 			break;
 		}
-		if ((r = tenant_walk(m, &snap, t, o, err)) < 0)
+		if ((r = tenant_walk(m, &snap, t, o, details, err)) < 0)
 			break;
 	}
 	if (r < 0 || (r = tk_store_commit(m->store, err)) < 0)
@@ -464,7 +471,8 @@ int accounting_stats(struct manager *m, const struct tk_caller *c, const char *t
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	if (tenant && (r = tk_tenant_find(&m->tenants, c, tenant, &t, err)) < 0)
 		return r;
-	if ((r = collect(m, c, t, tenants, err)) < 0)
+	/* Every tenant's endpoints could be more than a message holds: those of one tenant. */
+	if ((r = collect(m, c, t, tenants, t != NULL, err)) < 0)
 		return tk_err_wrap(err, r, "reading the counters");
 	if (!(*ret = json_pack("{s:O}", "tenants", tenants)))
 		return tk_err_set(err, -ENOMEM, "out of memory");
@@ -475,7 +483,7 @@ void accounting_save(struct manager *m)
 {
 	tk_err err = {};
 
-	if (collect(m, NULL, NULL, NULL, &err) < 0)
+	if (collect(m, NULL, NULL, NULL, false, &err) < 0)
 		log_warning("Saving the traffic counters, ignoring: %s", err.msg);
 }
 
@@ -561,7 +569,7 @@ int accounting_metrics(struct manager *m, char **ret_text, size_t *ret_len, tk_e
 
 	if (!tenants)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	if ((r = collect(m, NULL, NULL, tenants, err)) < 0 || (r = tk_prom_new(&p, err)) < 0)
+	if ((r = collect(m, NULL, NULL, tenants, true, err)) < 0 || (r = tk_prom_new(&p, err)) < 0)
 		return r;
 	metrics_write(p, tenants);
 	return tk_prom_finish(p, ret_text, ret_len, err);

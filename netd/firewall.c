@@ -546,7 +546,7 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 	if ((r = db_endpoints_foreach(m, NULL, NULL, rebuild_endpoint, &ctx, err)) < 0 ||
 	    (r = ports_rebuild(m, b, err)) < 0)
 		return r;
-	overlay_firewall_lost(); /* the overlay's elements are added again at its next sync */
+	overlay_firewall_lost();      /* the overlay's elements are added again at its next sync */
 	accounting_before_rebuild(m); /* the drop counters start over with the tables */
 	return tk_nft_batch_commit(b, err);
 }
