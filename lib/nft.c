@@ -780,6 +780,16 @@ int tk_nft_batch_map_element(struct tk_nft_batch *b, const struct tk_nft_set *ma
 
 /* ---- text dump -------------------------------------------------------------------------- */
 
+/* " counter" for each stateful expression a set gives its elements. */
+static int set_expr_name(struct nftnl_expr *e, void *data)
+{
+	char *buf = data;
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, 64 - n, " %s", nftnl_expr_get_str(e, NFTNL_EXPR_NAME));
+	return 0;
+}
+
 static int dump_msg(const struct nlmsghdr *nlh, char *buf, size_t size)
 {
 	uint16_t type = NFNL_MSG_TYPE(nlh->nlmsg_type);
@@ -818,6 +828,9 @@ static int dump_msg(const struct nlmsghdr *nlh, char *buf, size_t size)
 					 nftnl_set_get_u32(o, NFTNL_SET_DATA_TYPE),
 					 nftnl_set_get_u32(o, NFTNL_SET_DATA_LEN));
 			}
+			char exprs[64] = "";
+			nftnl_set_expr_foreach(o, set_expr_name, exprs);
+			snprintf(buf + strlen(buf), size - strlen(buf), "%s", exprs);
 			r = 0;
 		}
 		nftnl_set_free(o);
