@@ -10,8 +10,9 @@ attach() {
 	jq -r '[.ips[] | .address | sub("/.*"; "")] | join(" ")' "$TK_TMP/$2.json"
 }
 drops() { # total packets counted by the bridge table's drop rules (all chains)
+	# (they drop through chain spoof, where accounting counts them per port: docs/accounting.md)
 	nft -j list table bridge tenantkit |
-		jq '[.nftables[].rule? // empty | select(any(.expr[]; has("drop"))) | .expr[] | .counter? // empty | .packets] | add // 0'
+		jq '[.nftables[].rule? // empty | select(any(.expr[]; has("drop") or .goto?.target == "spoof")) | .expr[] | .counter? // empty | .packets] | add // 0'
 }
 
 "$NETCTL" create tenant alpha >/dev/null
