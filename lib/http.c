@@ -3,8 +3,10 @@
  * The libmicrohttpd glue of the Docker plugin sockets (http.h): accept with per-uid limits,
  * collect the body, run the daemon's handler through tk_server_submit, answer JSON.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +49,9 @@ struct upload {
 	/* Filled by the handler: */
 	unsigned status;
 	json_t *answer;
+	char *text; /* GET mode's answer instead */
+	size_t text_len;
+	const char *text_type;
 };
 
 /* A connection's caller, for its share of the per-uid connection limit. */
@@ -77,9 +82,52 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, json_
 	return ret;
 }
 
-static enum MHD_Result reply_error(struct MHD_Connection *conn, const tk_err *err)
+/* GET mode: text (malloc'd, freed here) of len bytes. */
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status, char *text,
+				  size_t len, const char *type)
 {
-	return reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, tk_http_error(err->msg));
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (!text)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* A failure, in the mode's language: {"Err": msg}, or msg as a line of text. */
+static enum MHD_Result reply_msg(struct tk_http *h, struct MHD_Connection *conn, unsigned status,
+				 const char *msg)
+{
+	char *text;
+
+	if (!h->cfg.handle_get)
+		return reply(conn, status, tk_http_error(msg));
+	if (asprintf(&text, "%s\n", msg) < 0)
+		return MHD_NO;
+	return reply_text(conn, status, text, strlen(text), "text/plain; charset=utf-8");
+}
+
+static enum MHD_Result reply_error(struct tk_http *h, struct MHD_Connection *conn,
+				   const tk_err *err)
+{
+	return reply_msg(h, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, err->msg);
+}
+
+/* The handler's answer. */
+static enum MHD_Result reply_answer(struct MHD_Connection *conn, struct upload *up)
+{
+	if (up->h->cfg.handle_get)
+		return reply_text(conn, up->status, TAKE_PTR(up->text), up->text_len,
+				  up->text_type);
+	return reply(conn, up->status, TAKE_PTR(up->answer));
 }
 
 /* With the state lock held: on a worker thread, or on the loop thread without workers. */
@@ -89,6 +137,17 @@ static void serve_work(void *data)
 	const struct tk_http_config *cfg = &up->h->cfg;
 
 	up->answer = NULL;
+	if (cfg->handle_get) {
+		up->text_type = "text/plain; charset=utf-8";
+		up->status = cfg->handle_get(cfg->userdata, &up->caller, up->url, &up->text,
+					     &up->text_len, &up->text_type);
+		if (!up->text && (up->text = strdup("out of memory\n"))) {
+			up->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+			up->text_len = strlen(up->text);
+			up->text_type = "text/plain; charset=utf-8";
+		}
+		return;
+	}
 	up->status = cfg->handle(cfg->userdata, &up->caller, up->url, up->data ? up->data : "",
 				 up->len, &up->answer);
 	if (!up->answer) {
@@ -119,19 +178,19 @@ static enum MHD_Result serve(struct tk_http *h, struct MHD_Connection *conn, con
 
 	if (up->submitted) {
 		/* Resumed: the handler answered. */
-		if (!up->answer)
+		if (!up->answer && !up->text)
 			return MHD_NO;
-		return reply(conn, up->status, TAKE_PTR(up->answer));
+		return reply_answer(conn, up);
 	}
 	up->caller = (struct tk_caller){ .uid = (uid_t)-1, .gid = (gid_t)-1, .passed_fd = -1 };
 	if (info)
 		tk_caller_identify(info->connect_fd, h->cfg.admin_gid, &up->caller);
 	if (up->too_big) {
 		tk_err_set(&err, -EMSGSIZE, "request body over %u bytes", TK_HTTP_BODY_MAX);
-		return reply_error(conn, &err);
+		return reply_error(h, conn, &err);
 	}
 	if (strlen(url) >= sizeof(up->url))
-		return reply(conn, MHD_HTTP_NOT_FOUND, tk_http_error("unknown endpoint"));
+		return reply_msg(h, conn, MHD_HTTP_NOT_FOUND, "unknown endpoint");
 	snprintf(up->url, sizeof(up->url), "%s", url);
 	up->h = h;
 	up->conn = conn;
@@ -142,10 +201,10 @@ static enum MHD_Result serve(struct tk_http *h, struct MHD_Connection *conn, con
 	if (r < 0) {
 		log_ratelimit_warning("%s %s from uid %u: %s", h->cfg.name, url,
 				      (unsigned)up->caller.uid, err.msg);
-		return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, tk_http_error(err.msg));
+		return reply_msg(h, conn, MHD_HTTP_SERVICE_UNAVAILABLE, err.msg);
 	}
 	if (up->answered)
-		return reply(conn, up->status, TAKE_PTR(up->answer));
+		return reply_answer(conn, up);
 	MHD_suspend_connection(conn);
 	return MHD_YES;
 }
@@ -180,7 +239,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		up->data[up->len] = '\0';
 		return MHD_YES;
 	}
-	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+	if (h->cfg.handle_get && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+		return reply_msg(h, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET is served here");
+	if (!h->cfg.handle_get && strcmp(method, MHD_HTTP_METHOD_POST) != 0)
 		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 			     tk_http_error("the plugin API takes POST requests"));
 	return serve(h, conn, url, up);
@@ -196,6 +257,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (up) {
 		json_decref(up->answer);
+		free(up->text);
 		free(up->data);
 		free(up);
 		*con_cls = NULL;
@@ -267,21 +329,113 @@ static int watch(struct tk_http *h, tk_err *err)
 	return 0;
 }
 
+/* "127.0.0.1:PORT" or "[::1]:PORT" into sa; 1 for "unix:PATH" (path in *ret_path). */
+static int address_parse(const char *address, struct sockaddr_storage *sa, socklen_t *ret_len,
+			 const char **ret_path, tk_err *err)
+{
+	const char *port = NULL;
+	unsigned long v;
+	char *end;
+
+	if (strncmp(address, "unix:", 5) == 0) {
+		if (address[5] != '/' || strlen(address + 5) >= sizeof(((struct tk_http *)0)->path))
+			return tk_err_set(err, -EINVAL,
+					  "'%s': a unix socket needs an absolute path of at most "
+					  "107 bytes",
+					  address);
+		*ret_path = address + 5;
+		return 1;
+	}
+	*sa = (struct sockaddr_storage){};
+	if (strncmp(address, "127.0.0.1:", 10) == 0) {
+		struct sockaddr_in *in = (struct sockaddr_in *)sa;
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		*ret_len = sizeof(*in);
+		port = address + 10;
+	} else if (strncmp(address, "[::1]:", 6) == 0) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_addr = in6addr_loopback;
+		*ret_len = sizeof(*in6);
+		port = address + 6;
+	}
+	if (!port)
+		return tk_err_set(err, -EINVAL,
+				  "'%s' is not unix:/PATH, 127.0.0.1:PORT or [::1]:PORT (served "
+				  "on this host only)",
+				  address);
+	errno = 0;
+	v = strtoul(port, &end, 10);
+	if (errno || end == port || *end || port[0] < '0' || port[0] > '9' || v < 1 || v > 65535)
+		return tk_err_set(err, -EINVAL, "'%s': the port must be 1..65535", address);
+	if (sa->ss_family == AF_INET)
+		((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)v);
+	else
+		((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)v);
+	return 0;
+}
+
+int tk_http_address_check(const char *address, tk_err *err)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+	const char *path;
+	int r = address_parse(address, &sa, &len, &path, err);
+
+	return r < 0 ? r : 0;
+}
+
+static int listen_tcp(const struct sockaddr_storage *sa, socklen_t len, const char *address,
+		      int *ret_fd, tk_err *err)
+{
+	_cleanup_close_ int fd =
+		socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1;
+
+	if (fd < 0)
+		return tk_err_set(err, -errno, "'%s': cannot create a socket: %m", address);
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (sa->ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)sa, len) < 0 || listen(fd, 128) < 0)
+		return tk_err_set(err, -errno, "cannot listen on '%s': %m", address);
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+static int listen_on(struct tk_http *h, const struct tk_http_config *cfg, tk_err *err)
+{
+	const char *socket_path = cfg->socket_path;
+	struct sockaddr_storage sa;
+	socklen_t len = 0;
+	int r;
+
+	if (cfg->address) {
+		if ((r = address_parse(cfg->address, &sa, &len, &socket_path, err)) < 0)
+			return r;
+		if (r == 0)
+			return listen_tcp(&sa, len, cfg->address, &h->listen_fd, err);
+	}
+	if (strlen(socket_path) >= sizeof(h->path))
+		return tk_err_set(err, -ENAMETOOLONG, "socket path too long: '%s'", socket_path);
+	snprintf(h->path, sizeof(h->path), "%s", socket_path);
+	if ((r = make_parent_dirs(socket_path, err)) < 0)
+		return r;
+	return tk_rpc_listen_stream(socket_path, 0660, &h->listen_fd, err);
+}
+
 int tk_http_start(const struct tk_http_config *cfg, struct tk_http **ret, tk_err *err)
 {
 	_cleanup_free_ struct tk_http *h = calloc(1, sizeof(*h));
-	const char *socket_path = cfg->socket_path;
+	const char *where = cfg->address ? cfg->address : cfg->socket_path;
 	int r;
 
 	if (!h)
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	h->cfg = *cfg;
 	h->listen_fd = h->epfd = -1;
-	if (strlen(socket_path) >= sizeof(h->path))
-		return tk_err_set(err, -ENAMETOOLONG, "socket path too long: '%s'", socket_path);
-	snprintf(h->path, sizeof(h->path), "%s", socket_path);
-	if ((r = make_parent_dirs(socket_path, err)) < 0 ||
-	    (r = tk_rpc_listen_stream(socket_path, 0660, &h->listen_fd, err)) < 0)
+	if ((r = listen_on(h, cfg, err)) < 0)
 		return tk_err_wrap(err, r, "%s socket", cfg->name);
 	/* Connections come from accept_connections (per-uid limits), not from libmicrohttpd. */
 	h->daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
@@ -292,12 +446,12 @@ int tk_http_start(const struct tk_http_config *cfg, struct tk_http **ret, tk_err
 				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)(1u << 20),
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
 	if (!h->daemon) {
-		r = tk_err_set(err, -EIO, "libmicrohttpd cannot serve '%s'", socket_path);
+		r = tk_err_set(err, -EIO, "libmicrohttpd cannot serve '%s'", where);
 		goto fail;
 	}
 	if ((r = watch(h, err)) < 0)
 		goto fail;
-	log_info("Serving the %s on '%s'", cfg->name, socket_path);
+	log_info("Serving the %s on '%s'", cfg->name, where);
 	*ret = TAKE_PTR(h);
 	return 0;
 fail:
@@ -306,7 +460,8 @@ fail:
 	if (h->epfd >= 0)
 		close(h->epfd);
 	close(h->listen_fd);
-	unlink(socket_path);
+	if (h->path[0])
+		unlink(h->path);
 	return r;
 }
 
@@ -368,7 +523,7 @@ static void accept_connections(struct tk_http *h)
 			h->listen_paused = false;
 	}
 	for (int i = 0; i < 64; i++) {
-		struct sockaddr_un sa;
+		struct sockaddr_storage sa;
 		socklen_t len = sizeof(sa);
 		struct tk_caller c;
 		tk_err err = {};
@@ -417,7 +572,8 @@ struct tk_http *tk_http_stop(struct tk_http *h)
 	MHD_stop_daemon(h->daemon);
 	close(h->epfd);
 	close(h->listen_fd);
-	unlink(h->path);
+	if (h->path[0])
+		unlink(h->path);
 	free(h);
 	return NULL;
 }

@@ -38,9 +38,28 @@ struct tk_http_config {
 	unsigned (*handle)(void *userdata, const struct tk_caller *c, const char *url,
 			   const char *body, size_t len, json_t **ret);
 	void *userdata;
+	/*
+	 * GET mode (netd's metrics), instead of handle: answers GET requests (anything else gets
+	 * 405) with a text body, *ret_body (malloc'd, stolen; NULL answers 500) of *ret_len bytes
+	 * and *ret_type, and returns the status.  Failures are answered as plain text.
+	 */
+	unsigned (*handle_get)(void *userdata, const struct tk_caller *c, const char *url,
+			       char **ret_body, size_t *ret_len, const char **ret_type);
+	/*
+	 * Where to listen instead of socket_path (GET mode): "unix:/PATH", "127.0.0.1:PORT" or
+	 * "[::1]:PORT": this host only.  Over TCP there are no peer credentials: every caller is
+	 * uid -1, not an admin.
+	 */
+	const char *address;
 };
 
-/* Listens on cfg->socket_path (mode 0660, parent directories made 0755 like Docker's). */
+/* Whether address is one tk_http_start takes (above), with the reason when it is not. */
+int tk_http_address_check(const char *address, tk_err *err);
+
+/*
+ * Listens on cfg->socket_path or cfg->address (a unix socket: mode 0660, parent directories made
+ * 0755 like Docker's).
+ */
 int tk_http_start(const struct tk_http_config *cfg, struct tk_http **ret, tk_err *err);
 /* For the server's extra event source: poll this fd, wait at most the timeout, then run. */
 int tk_http_fd(struct tk_http *h);

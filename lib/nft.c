@@ -292,6 +292,14 @@ void tk_nft_batch_set_add(struct tk_nft_batch *b, const struct tk_nft_set *spec)
 		nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, spec->timeout_ms);
 		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, spec->size);
 	}
+	if (spec->counter) {
+		struct nftnl_expr *counter = nftnl_expr_alloc("counter");
+		if (!counter) {
+			b->oom = true;
+			return;
+		}
+		nftnl_set_add_expr(s, counter); /* s owns it now */
+	}
 	if (spec->n_key == 1 && spec->key[0] == TK_NFT_IFNAME) {
 		/* tells nft to print the key as a string, not a reversed number */
 		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
@@ -828,6 +836,16 @@ int tk_nft_batch_map_element(struct tk_nft_batch *b, const struct tk_nft_set *ma
 
 /* ---- text dump -------------------------------------------------------------------------- */
 
+/* " counter" for each stateful expression a set gives its elements. */
+static int set_expr_name(struct nftnl_expr *e, void *data)
+{
+	char *buf = data;
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, 64 - n, " %s", nftnl_expr_get_str(e, NFTNL_EXPR_NAME));
+	return 0;
+}
+
 static int dump_msg(const struct nlmsghdr *nlh, char *buf, size_t size)
 {
 	uint16_t type = NFNL_MSG_TYPE(nlh->nlmsg_type);
@@ -866,6 +884,9 @@ static int dump_msg(const struct nlmsghdr *nlh, char *buf, size_t size)
 					 nftnl_set_get_u32(o, NFTNL_SET_DATA_TYPE),
 					 nftnl_set_get_u32(o, NFTNL_SET_DATA_LEN));
 			}
+			char exprs[64] = "";
+			nftnl_set_expr_foreach(o, set_expr_name, exprs);
+			snprintf(buf + strlen(buf), size - strlen(buf), "%s", exprs);
 			r = 0;
 		}
 		nftnl_set_free(o);
@@ -1001,6 +1022,154 @@ int tk_nft_batch_commit(struct tk_nft_batch *b, tk_err *err)
 	if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && !first_error)
 		return tk_err_set(err, -errno, "cannot read nftables replies: %m");
 	return first_error;
+}
+
+/* ---- reading element counters ---------------------------------------------------------- */
+
+struct counter_walk {
+	tk_nft_counter_cb cb;
+	void *userdata;
+	struct tk_nft_counter *one; /* a get: the element's counter goes here */
+	bool found;
+	int r;
+};
+
+static int add_counter_expr(struct nftnl_expr *e, void *data)
+{
+	struct tk_nft_counter *c = data;
+	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+
+	if (name && strcmp(name, "counter") == 0) {
+		c->packets += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+		c->bytes += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
+	}
+	return 0;
+}
+
+static int counters_msg(const struct nlmsghdr *nlh, void *data)
+{
+	_cleanup_(nftnl_set_freep) struct nftnl_set *s = nftnl_set_alloc();
+	struct counter_walk *w = data;
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+
+	if (!s || nftnl_set_elems_nlmsg_parse(nlh, s) < 0 ||
+	    !(it = nftnl_set_elems_iter_create(s))) {
+		w->r = s ? -EIO : -ENOMEM;
+		return MNL_CB_ERROR;
+	}
+	while (w->r >= 0 && (e = nftnl_set_elems_iter_next(it))) {
+		struct tk_nft_counter c = {};
+		char name[IFNAMSZ + 1] = "";
+		uint32_t len = 0;
+		const void *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+
+		nftnl_set_elem_expr_foreach(e, add_counter_expr, &c);
+		w->found = true;
+		if (w->one) {
+			*w->one = c;
+			continue;
+		}
+		if (key)
+			memcpy(name, key, len < IFNAMSZ ? len : IFNAMSZ);
+		w->r = w->cb(name, &c, w->userdata);
+	}
+	nftnl_set_elems_iter_destroy(it);
+	return w->r < 0 ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+/* Sends one request (not a batch) and runs cb over the replies until the dump's end or the ack. */
+static int request(struct tk_nft *nft, struct nlmsghdr *nlh, struct counter_walk *w,
+		   const char *what, tk_err *err)
+{
+	const size_t size = 64 * 1024; /* a dump message is at most 32 KiB */
+	_cleanup_free_ char *buf = malloc(size);
+	uint32_t seq = nlh->nlmsg_seq;
+	int r;
+
+	if (!buf)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if (!nft->sock)
+		return tk_err_set(err, -ENOTCONN, "this nftables handle cannot send (offline)");
+	if (mnl_socket_sendto(nft->sock, nlh, nlh->nlmsg_len) < 0)
+		return tk_err_set(err, -errno, "cannot ask for %s: %m", what);
+	do {
+		ssize_t n = mnl_socket_recvfrom(nft->sock, buf, size);
+
+		if (n < 0)
+			return tk_err_set(err, -errno, "cannot read %s: %m", what);
+		errno = 0;
+		r = mnl_cb_run(buf, (size_t)n, seq, nft->portid, counters_msg, w);
+	} while (r > 0);
+	if (w->r < 0)
+		return tk_err_set(err, w->r, "cannot read %s: %s", what, strerror(-w->r));
+	if (r < 0)
+		return tk_err_set(err, errno ? -errno : -EIO, "cannot read %s: %m", what);
+	return 0;
+}
+
+static struct nlmsghdr *counters_request(struct tk_nft *nft, char *buf,
+					 const struct tk_nft_set *set, const void *key,
+					 uint32_t key_len)
+{
+	_cleanup_(nftnl_set_freep) struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elem *e = NULL;
+	struct nlmsghdr *nlh;
+
+	if (!s || (key && !(e = nftnl_set_elem_alloc())))
+		return NULL;
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, TABLE);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, set->name);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)set->family);
+	if (e) {
+		nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, key_len);
+		nftnl_set_elem_add(s, e);
+	}
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, (uint16_t)set->family,
+				    key ? NLM_F_ACK : NLM_F_DUMP, nft->seq++);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	return nlh;
+}
+
+int tk_nft_set_counters(struct tk_nft *nft, const struct tk_nft_set *set, tk_nft_counter_cb cb,
+			void *userdata, tk_err *err)
+{
+	char buf[4096], what[96];
+	struct counter_walk w = { .cb = cb, .userdata = userdata };
+	struct nlmsghdr *nlh;
+
+	if (set->n_key != 1 || set->key[0] != TK_NFT_IFNAME || !set->counter)
+		return tk_err_set(err, -EINVAL, "set %s: not interface names with counters",
+				  set->name);
+	if (!(nlh = counters_request(nft, buf, set, NULL, 0)))
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	snprintf(what, sizeof(what), "the counters of set %s", set->name);
+	return request(nft, nlh, &w, what, err);
+}
+
+int tk_nft_element_counter(struct tk_nft *nft, const struct tk_nft_set *set,
+			   const union tk_nft_value *key, struct tk_nft_counter *ret, tk_err *err)
+{
+	uint8_t k[TK_NFT_KEY_MAX * IFNAMSZ] = { 0 };
+	char buf[4096], shown[(TK_NFT_KEY_MAX + 3) * TK_ADDR_STRLEN] = "", what[sizeof(shown) + 64];
+	struct tk_nft_counter c = {};
+	struct counter_walk w = { .one = &c };
+	struct nlmsghdr *nlh;
+	int len, r;
+
+	if (!set->counter || set->n_key == 0 || set->n_key > TK_NFT_KEY_MAX)
+		return tk_err_set(err, -EINVAL, "set %s has no counters", set->name);
+	if ((len = encode(set, set->key, set->n_key, key, k, shown, sizeof(shown), err)) < 0)
+		return len;
+	if (!(nlh = counters_request(nft, buf, set, k, (uint32_t)len)))
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	snprintf(what, sizeof(what), "the counter of %s in set %s", shown, set->name);
+	if ((r = request(nft, nlh, &w, what, err)) < 0)
+		return r;
+	if (!w.found)
+		return tk_err_set(err, -ENOENT, "no %s in set %s", shown, set->name);
+	*ret = c;
+	return 0;
 }
 
 int tk_nft_tables_delete(struct tk_nft *nft, tk_err *err)

@@ -68,6 +68,11 @@ struct tk_nft_set {
 	uint32_t flags;
 	uint64_t timeout_ms;
 	uint32_t size;
+	/*
+	 * Each element counts the packets and bytes of the lookups that find it (nft's `counter`
+	 * flag on a set).  An inverted lookup (`!= @set`) that finds the element does not count.
+	 */
+	bool counter;
 };
 
 struct tk_nft_chain {
@@ -133,6 +138,25 @@ int tk_nft_batch_replies(const struct tk_nft_batch *b, const void *buf, size_t l
 
 /* Writes one line per message of the batch, rules and elements in libnftnl's text form. */
 int tk_nft_batch_dump(struct tk_nft_batch *b, FILE *f, tk_err *err);
+
+/* ---- reading element counters (sets with .counter) ---------------------------------------- */
+
+struct tk_nft_counter {
+	uint64_t packets, bytes;
+};
+
+/*
+ * Calls cb for each element of set, which must be keyed by one interface name, with the name and
+ * its counter; stops and returns cb's value if < 0.  -ENOENT when the table or the set does not
+ * exist (netd not started yet, or an older ruleset).
+ */
+typedef int (*tk_nft_counter_cb)(const char *ifname, const struct tk_nft_counter *c,
+				 void *userdata);
+int tk_nft_set_counters(struct tk_nft *nft, const struct tk_nft_set *set, tk_nft_counter_cb cb,
+			void *userdata, tk_err *err);
+/* The counter of the element key (set->n_key components) of set; -ENOENT when there is none. */
+int tk_nft_element_counter(struct tk_nft *nft, const struct tk_nft_set *set,
+			   const union tk_nft_value *key, struct tk_nft_counter *ret, tk_err *err);
 
 /* Deletes both tenantkit tables if they exist (tests, `netd --uninstall`). */
 int tk_nft_tables_delete(struct tk_nft *nft, tk_err *err);

@@ -296,3 +296,24 @@ int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, int from_port, uint32_t f
 	}
 	return 0;
 }
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_cache *, nl_cache_free);
+
+int tk_tc_class_drops(struct tk_nl *nl, int ifindex, tk_tc_drops_cb cb, void *userdata, tk_err *err)
+{
+	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+	int r;
+
+	if ((r = rtnl_class_alloc_cache(tk_nl_request(nl), ifindex, &cache)) < 0)
+		return fail(nl, r, err, "cannot list the classes of interface %d", ifindex);
+	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_tc *tc = TC_CAST(o);
+		uint32_t handle = rtnl_tc_get_handle(tc);
+
+		if (handle >> 16 != 1 || (uint16_t)handle == 0)
+			continue;
+		if ((r = cb((uint16_t)handle, rtnl_tc_get_stat(tc, RTNL_TC_DROPS), userdata)) < 0)
+			return r;
+	}
+	return 0;
+}

@@ -217,6 +217,10 @@ static int link_info(struct rtnl_link *link, struct tk_link_info *ret)
 		.master = rtnl_link_get_master(link),
 		.mtu = rtnl_link_get_mtu(link),
 		.up = rtnl_link_get_flags(link) & IFF_UP,
+		.rx_packets = rtnl_link_get_stat(link, RTNL_LINK_RX_PACKETS),
+		.rx_bytes = rtnl_link_get_stat(link, RTNL_LINK_RX_BYTES),
+		.tx_packets = rtnl_link_get_stat(link, RTNL_LINK_TX_PACKETS),
+		.tx_bytes = rtnl_link_get_stat(link, RTNL_LINK_TX_BYTES),
 	};
 	snprintf(ret->name, sizeof(ret->name), "%s", rtnl_link_get_name(link) ?: "");
 	snprintf(ret->kind, sizeof(ret->kind), "%s", kind ?: "");

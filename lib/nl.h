@@ -41,6 +41,8 @@ struct tk_link_info {
 	uint8_t mac[6];
 	bool up;
 	char alias[64]; /* IFLA_IFALIAS, "" when none (longer ones are cut) */
+	/* The link's own counters (IFLA_STATS64): what it received and what it sent. */
+	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
 };
 
 /*

@@ -44,3 +44,11 @@ int tk_tc_class_del(struct tk_nl *nl, int ifindex, uint16_t minor, tk_err *err);
  */
 int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, int from_port, uint32_t from_classid,
 			int to_port, uint32_t to_classid, tk_err *err);
+
+/*
+ * Calls cb for every HTB class 1:minor on ifindex with the packets it dropped (what its queue
+ * refused: the tenant's limit drops); stops and returns cb's value if < 0.
+ */
+typedef int (*tk_tc_drops_cb)(uint16_t minor, uint64_t drops, void *userdata);
+int tk_tc_class_drops(struct tk_nl *nl, int ifindex, tk_tc_drops_cb cb, void *userdata,
+		      tk_err *err);

@@ -62,6 +62,16 @@ static const char *const migrations[] = {
 	"ALTER TABLE tenants ADD COLUMN egress INTEGER;"
 	"ALTER TABLE tenants ADD COLUMN ingress INTEGER;"
 	"ALTER TABLE tenants ADD COLUMN weight INTEGER;",
+	/* accounting: monotonic totals of the tenants', networks' and endpoints' counters
+	 * (netd/accounting.c): base is what earlier lives of a kernel counter counted, seen its
+	 * value when last read.  A tenant's row also holds what its gone endpoints counted. */
+	"CREATE TABLE counters ("
+	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('tenant', 'network', 'endpoint')),"
+	"  object_id INTEGER NOT NULL, name TEXT NOT NULL,"
+	"  base INTEGER NOT NULL DEFAULT 0, seen INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (kind, object_id, name));"
+	"CREATE INDEX counters_tenant ON counters(tenant_id);",
 };
 /* clang-format on */
 

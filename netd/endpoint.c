@@ -475,7 +475,8 @@ static int endpoint_remove(struct manager *m, const struct endpoint *e, bool vet
 		return tk_err_wrap(err, r, "detaching container '%s'", e->container_id);
 	if ((r = tk_store_begin_ephemeral(m->store, err)) < 0)
 		return r;
-	if ((r = db_endpoint_delete(m, e->id, err)) < 0 ||
+	if ((r = accounting_endpoint_gone(m, e, veth_gone, err)) < 0 ||
+	    (r = db_endpoint_delete(m, e->id, err)) < 0 ||
 	    (!e->lease && (r = firewall_endpoint_ports(m, e, ports, false, err)) < 0))
 		goto rollback;
 	if ((r = tk_store_commit(m->store, err)) < 0) {

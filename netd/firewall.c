@@ -103,15 +103,39 @@ static const struct tk_nft_set meter_bridge = { .name = "droplog_ports",
 					      .size = DROPLOG_METER_SIZE };
 
 /*
+ * Drops by reason (docs/accounting.md) are counted in the reason's chain, the one place they all
+ * pass: an element per bridge in @isolation_drops, per container port in @spoof_drops, whose
+ * counter moves when the chain's lookup finds it.  Accepted traffic never looks these sets up.
+ * drop_host's drops count as isolation.
+ */
+static const struct tk_nft_set set_isolation_drops = { .name = "isolation_drops",
+						       .id = 71,
+						       .family = NFPROTO_INET,
+						       .key = { IFNAME },
+						       .n_key = 1,
+						       .counter = true },
+			       set_spoof_drops = { .name = "spoof_drops",
+						   .id = 72,
+						   .family = NFPROTO_BRIDGE,
+						   .key = { IFNAME },
+						   .n_key = 1,
+						   .counter = true };
+
+/*
  * [meta pkttype host] update @meter { iifname limit rate 10/second burst 20 packets }
  *     limit rate 100/second burst 200 packets log group G prefix "tk-drop REASON"
+ * iifname @counted drop
+ * [oifname @counted drop]
  * counter drop
  * The meter comes first, so that a flooding interface spends only its own budget.  unicast:
  * only packets addressed to this host are logged (a container's kernel solicits routers and
  * reports multicast groups to the host whenever its link comes up, which is no attack).
+ * Counted for the port or network the packet came from, else (isolation: from outside) for the
+ * one it was going to; the last rule drops what no element names (an endpoint being deleted).
  */
 static void drop_chain(struct tk_nft_batch *b, const struct tk_nft_chain *chain,
-		       const struct tk_nft_set *meter, const char *prefix, bool unicast)
+		       const struct tk_nft_set *meter, const char *prefix, bool unicast,
+		       const struct tk_nft_set *counted, bool by_oif)
 {
 	const int group = droplog_group();
 
@@ -122,6 +146,11 @@ static void drop_chain(struct tk_nft_batch *b, const struct tk_nft_chain *chain,
 		     tk_nft_meter_limit(R, meter, DROPLOG_PORT_RATE, DROPLOG_PORT_BURST);
 		     tk_nft_limit(R, DROPLOG_RATE, DROPLOG_BURST);
 		     tk_nft_log(R, (uint16_t)group, prefix, DROPLOG_SNAPLEN));
+	RULE(b, chain, tk_nft_match_set(R, IIF, NULL, 0, counted, false);
+	     tk_nft_verdict(R, NF_DROP, NULL));
+	if (by_oif)
+		RULE(b, chain, tk_nft_match_set(R, OIF, NULL, 0, counted, false);
+		     tk_nft_verdict(R, NF_DROP, NULL));
 	RULE(b, chain, tk_nft_counter(R); tk_nft_verdict(R, NF_DROP, NULL));
 }
 
@@ -174,8 +203,11 @@ static void inet_table(struct tk_nft_batch *b)
 	tk_nft_batch_chain_add(b, &tenant_in);
 	tk_nft_batch_chain_add(b, &postrouting);
 	tk_nft_batch_set_add(b, &meter_inet);
-	drop_chain(b, &drop_isolation, &meter_inet, DROPLOG_PREFIX "isolation", false);
-	drop_chain(b, &drop_host, &meter_inet, DROPLOG_PREFIX "host", true);
+	tk_nft_batch_set_add(b, &set_isolation_drops);
+	drop_chain(b, &drop_isolation, &meter_inet, DROPLOG_PREFIX "isolation", false,
+		   &set_isolation_drops, true);
+	drop_chain(b, &drop_host, &meter_inet, DROPLOG_PREFIX "host", true, &set_isolation_drops,
+		   false);
 
 	/* iifname . oifname @links accept: linked networks, and each bridge with itself */
 	RULE(b, &forward, tk_nft_meta(R, IIF, NFT_REG32_00); tk_nft_meta(R, OIF, NFT_REG32_04);
@@ -380,7 +412,9 @@ static void bridge_table(struct tk_nft_batch *b)
 	tk_nft_batch_chain_add(b, &prerouting);
 	tk_nft_batch_chain_add(b, &na);
 	tk_nft_batch_set_add(b, &meter_bridge);
-	drop_chain(b, &drop_spoofing, &meter_bridge, DROPLOG_PREFIX "spoofing", false);
+	tk_nft_batch_set_add(b, &set_spoof_drops);
+	drop_chain(b, &drop_spoofing, &meter_bridge, DROPLOG_PREFIX "spoofing", false,
+		   &set_spoof_drops, false);
 	bridge_na_chain(b);
 	bridge_fast_path(b);
 
@@ -464,7 +498,8 @@ static int network_elements(struct tk_nft_batch *b, const struct network *n, boo
 				 gw6[] = { { .ifname = n->bridge }, { .addr = &n->gateway6 } };
 	int r;
 
-	if ((r = tk_nft_batch_element(b, &set_bridges, add, br, err)) < 0)
+	if ((r = tk_nft_batch_element(b, &set_bridges, add, br, err)) < 0 ||
+	    (r = tk_nft_batch_element(b, &set_isolation_drops, add, br, err)) < 0)
 		return r;
 	if (n->nat && (r = tk_nft_batch_element(b, &set_nat_bridges, add, br, err)) < 0)
 		return r;
@@ -532,7 +567,8 @@ static int endpoint_elements(struct tk_nft_batch *b, const struct endpoint *e, b
 	int r;
 
 	if ((r = tk_nft_batch_element(b, &set_ports, add, port, err)) < 0 ||
-	    (r = tk_nft_batch_element(b, &set_port_mac, add, port, err)) < 0)
+	    (r = tk_nft_batch_element(b, &set_port_mac, add, port, err)) < 0 ||
+	    (r = tk_nft_batch_element(b, &set_spoof_drops, add, port, err)) < 0)
 		return r;
 	if (e->has4 && ((r = tk_nft_batch_element(b, &set_port_ip4, add, ip4, err)) < 0 ||
 			(r = tk_nft_batch_element(b, &set_cont4, add, &ip4[1], err)) < 0))
@@ -634,7 +670,8 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 	if ((r = db_endpoints_foreach(m, NULL, NULL, rebuild_endpoint, &ctx, err)) < 0 ||
 	    (r = ports_rebuild(m, b, err)) < 0)
 		return r;
-	overlay_firewall_lost(); /* the overlay's elements are added again at its next sync */
+	overlay_firewall_lost();      /* the overlay's elements are added again at its next sync */
+	accounting_before_rebuild(m); /* the drop counters start over with the tables */
 	return tk_nft_batch_commit(b, err);
 }
 
@@ -938,4 +975,43 @@ int firewall_overlay_peer(struct manager *m, const char *ifname, const uint8_t m
 		    (r = tk_nft_batch_element(b, &set_port_ip6, add, k6_ll, err)) < 0))
 		return r;
 	return tk_nft_batch_commit(b, err);
+}
+
+/* ---- drop counters (netd/accounting.c, docs/accounting.md) ---- */
+
+static const struct tk_nft_set *drops_set(enum firewall_drops reason)
+{
+	return reason == FIREWALL_DROPS_SPOOFING ? &set_spoof_drops : &set_isolation_drops;
+}
+
+struct drops_walk {
+	firewall_drops_cb cb;
+	void *userdata;
+};
+
+static int drops_cb(const char *ifname, const struct tk_nft_counter *c, void *userdata)
+{
+	struct drops_walk *w = userdata;
+	return w->cb(ifname, c->packets, w->userdata);
+}
+
+int firewall_drops_foreach(struct manager *m, enum firewall_drops reason, firewall_drops_cb cb,
+			   void *userdata, tk_err *err)
+{
+	struct drops_walk w = { cb, userdata };
+
+	return tk_nft_set_counters(m->nft, drops_set(reason), drops_cb, &w, err);
+}
+
+int firewall_drops_get(struct manager *m, enum firewall_drops reason, const char *ifname,
+		       uint64_t *ret, tk_err *err)
+{
+	const union tk_nft_value key[] = { { .ifname = ifname } };
+	struct tk_nft_counter c;
+	int r;
+
+	if ((r = tk_nft_element_counter(m->nft, drops_set(reason), key, &c, err)) < 0)
+		return r;
+	*ret = c.packets;
+	return 0;
 }

@@ -16,9 +16,11 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "http.h"
 #include "json.h"
 #include "log.h"
 #include "netd.h"
+#include "prom.h"
 #include "rpc.h"
 #include "server.h"
 #include "tk-config.h"
@@ -35,6 +37,7 @@ static bool arg_max_ports_set;
 static struct cluster_config arg_cluster = { .ttl = 10 };
 static const char *arg_cluster_config;
 static const char *arg_capacity[_SHAPING_DIR_MAX]; /* NULL: none */
+static const char *arg_metrics;			   /* NULL: no metrics endpoint */
 static int lock_fd[2] = { -1, -1 };		   /* held until exit */
 static struct tk_daemon_args args;
 static int arg_drop_log = DROPLOG_GROUP_DEFAULT; /* -1: off */
@@ -57,6 +60,7 @@ enum {
 	ARG_INGRESS_CAPACITY,
 	ARG_DROP_LOG,
 	ARG_DROP_LOG_EXTERNAL,
+	ARG_METRICS,
 };
 
 static int parse_number(int c, const char *arg)
@@ -129,6 +133,16 @@ static int parse_option(int c, const char *arg)
 	case ARG_DROP_LOG_EXTERNAL: arg_drop_log_external = true; return 0;
 	case ARG_EGRESS_CAPACITY: arg_capacity[SHAPING_EGRESS] = arg; return 0;
 	case ARG_INGRESS_CAPACITY: arg_capacity[SHAPING_INGRESS] = arg; return 0;
+	case ARG_METRICS: {
+		tk_err err = {};
+
+		if (tk_http_address_check(arg, &err) < 0) {
+			fprintf(stderr, "netd: --metrics %s\n", err.msg);
+			return -EINVAL;
+		}
+		arg_metrics = arg;
+		return 0;
+	}
 	default: return -EINVAL;
 	}
 }
@@ -150,6 +164,7 @@ static const struct option options[] = {
 	{ "ingress-capacity", required_argument, NULL, ARG_INGRESS_CAPACITY },
 	{ "drop-log", required_argument, NULL, ARG_DROP_LOG },
 	{ "drop-log-external", no_argument, NULL, ARG_DROP_LOG_EXTERNAL },
+	{ "metrics", required_argument, NULL, ARG_METRICS },
 	{},
 };
 
@@ -389,8 +404,38 @@ static int recover(struct manager *m, json_t *actions, tk_err *err)
 struct extra {
 	struct manager *m;
 	struct docker *docker;
+	struct tk_http *metrics; /* --metrics */
+	int64_t save_at;	 /* when the counters are next recorded (ms, CLOCK_MONOTONIC) */
 	int epfd;
 };
+
+/* Counters are recorded this often, so a crash or a container gone with its netns loses little. */
+#define ACCOUNTING_SAVE_MS (60 * 1000)
+
+/* GET /metrics: the Prometheus text format (docs/accounting.md). */
+static unsigned metrics_get(void *userdata, const struct tk_caller *c, const char *url,
+			    char **ret_body, size_t *ret_len, const char **ret_type)
+{
+	struct manager *m = ((struct extra *)userdata)->m;
+	tk_err err = {};
+
+	(void)c;
+	if (strcmp(url, "/metrics") != 0) {
+		if (asprintf(ret_body, "no '%s' here: the metrics are at /metrics\n", url) < 0)
+			*ret_body = NULL;
+		*ret_len = *ret_body ? strlen(*ret_body) : 0;
+		return 404;
+	}
+	if (accounting_metrics(m, ret_body, ret_len, &err) < 0) {
+		log_warning("Metrics: %s", err.msg);
+		if (asprintf(ret_body, "%s\n", err.msg) < 0)
+			*ret_body = NULL;
+		*ret_len = *ret_body ? strlen(*ret_body) : 0;
+		return 500;
+	}
+	*ret_type = TK_PROM_CONTENT_TYPE;
+	return 200;
+}
 
 static json_t *dispatch(void *userdata, const struct tk_caller *c, json_t *request)
 {
@@ -402,10 +447,22 @@ static int extra_fd(void *userdata)
 	return ((struct extra *)userdata)->epfd;
 }
 
+static int min_timeout(int a, int b)
+{
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
 static int extra_timeout(void *userdata)
 {
 	struct extra *x = userdata;
-	return x->docker ? docker_timeout_ms(x->docker) : -1;
+	int64_t save = x->save_at - tk_rpc_now_ms();
+	int t = (int)(save < 0 ? 0 : save);
+
+	if (x->docker)
+		t = min_timeout(t, docker_timeout_ms(x->docker));
+	if (x->metrics)
+		t = min_timeout(t, tk_http_timeout_ms(x->metrics));
+	return t;
 }
 
 static void extra_run(void *userdata)
@@ -435,6 +492,14 @@ static void extra_run(void *userdata)
 	/* Also on timeouts (n == 0): libmicrohttpd closes idle connections then. */
 	if (x->docker)
 		docker_run(x->docker);
+	if (x->metrics)
+		tk_http_run(x->metrics);
+	if (tk_rpc_now_ms() >= x->save_at) {
+		tk_server_state_lock();
+		accounting_save(x->m);
+		tk_server_state_unlock();
+		x->save_at = tk_rpc_now_ms() + ACCOUNTING_SAVE_MS;
+	}
 }
 
 static int extra_open(struct extra *x, tk_err *err)
@@ -469,6 +534,22 @@ static int extra_open(struct extra *x, tk_err *err)
 		if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, docker_fd(x->docker), &ev) < 0)
 			return tk_err_set(err, -errno, "epoll_ctl: %m");
 	}
+	if (arg_metrics) {
+		const struct tk_http_config cfg = {
+			.name = "metrics endpoint",
+			.address = arg_metrics,
+			.admin_gid = x->m->admin_gid,
+			.handle_get = metrics_get,
+			.userdata = x,
+		};
+		int r = tk_http_start(&cfg, &x->metrics, err);
+		if (r < 0)
+			return r;
+		ev.data.u32 = 3;
+		if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, tk_http_fd(x->metrics), &ev) < 0)
+			return tk_err_set(err, -errno, "epoll_ctl: %m");
+	}
+	x->save_at = tk_rpc_now_ms() + ACCOUNTING_SAVE_MS;
 	return 0;
 }
 
@@ -494,8 +575,11 @@ static int run(struct manager *m, tk_err *err)
 	}
 	x.docker = docker_stop(x.docker);
 	droplog_close();
+	x.metrics = tk_http_stop(x.metrics);
 	if (x.epfd >= 0)
 		close(x.epfd);
+	/* What the kernel counted since the last reading outlives netd in the database. */
+	accounting_save(m);
 	return r;
 }
 
@@ -536,7 +620,11 @@ static const struct tk_daemon netd = {
 		"      --drop-log GROUP|off the nflog group the firewall logs dropped packets to\n"
 		"                           (rate-limited; default 7271), or no drop log\n"
 		"      --drop-log-external  leave that group to another reader (ulogd): no\n"
-		"                           `netctl log drops`\n",
+		"                           `netctl log drops`\n"
+		"      --metrics ADDR       serve per-tenant traffic and drops in the Prometheus\n"
+		"                           text format at http://ADDR/metrics; ADDR is\n"
+		"                           unix:/PATH, 127.0.0.1:PORT or [::1]:PORT (default: "
+		"off)\n",
 	.options = options,
 	.parse_option = parse_option,
 	.open = setup_manager,

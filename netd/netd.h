@@ -238,6 +238,20 @@ int firewall_ports(struct manager *m, const struct endpoint *e, const struct por
 		   const struct port_list *new, tk_err *err);
 /* Replaces both tables with the state of the database, in one atomic batch. */
 int firewall_rebuild(struct manager *m, tk_err *err);
+/*
+ * Drops by reason, counted in nftables per bridge (isolation) or per container port (spoofing):
+ * foreach calls cb for every element with its packets, get reads one; -ENOENT when the tables
+ * (or the element) are not there.
+ */
+enum firewall_drops {
+	FIREWALL_DROPS_SPOOFING,
+	FIREWALL_DROPS_ISOLATION,
+};
+typedef int (*firewall_drops_cb)(const char *ifname, uint64_t packets, void *userdata);
+int firewall_drops_foreach(struct manager *m, enum firewall_drops reason, firewall_drops_cb cb,
+			   void *userdata, tk_err *err);
+int firewall_drops_get(struct manager *m, enum firewall_drops reason, const char *ifname,
+		       uint64_t *ret, tk_err *err);
 
 /* network.c / endpoint.c */
 struct network_params {
@@ -455,6 +469,32 @@ int shaping_endpoint(struct manager *m, const struct endpoint *e, tk_err *err);
 int shaping_start(struct manager *m, tk_err *err);
 /* {egress_capacity, ingress_capacity} for status. */
 json_t *shaping_to_json(const struct manager *m);
+
+/*
+ * accounting.c: per tenant and per endpoint traffic and drops by reason, as monotonic totals
+ * kept in the table counters (docs/accounting.md).
+ */
+/* stats.get: the tenants c may see (or the one named), with their endpoints and networks. */
+int accounting_stats(struct manager *m, const struct tk_caller *c, const char *tenant, json_t **ret,
+		     tk_err *err);
+/* GET /metrics: every tenant, in the Prometheus text format (malloc'd). */
+int accounting_metrics(struct manager *m, char **ret_text, size_t *ret_len, tk_err *err);
+/* Reads and records every counter: periodically and when netd stops. */
+void accounting_save(struct manager *m);
+/*
+ * In the transaction that deletes e (or n): its totals go into its tenant's, read from the
+ * kernel first (veth_gone: the veth's counters went with it, the last reading stands).
+ */
+int accounting_endpoint_gone(struct manager *m, const struct endpoint *e, bool veth_gone,
+			     tk_err *err);
+int accounting_network_gone(struct manager *m, const struct network *n, tk_err *err);
+/* Before the nftables tables are replaced: the drop counters they hold are kept. */
+void accounting_before_rebuild(struct manager *m);
+/*
+ * Before HTB classes of direction dir (enum shaping_dir) on ifindex go away: only's (NULL: every
+ * tenant's) limit drops are kept.
+ */
+void accounting_limits_gone(struct manager *m, int dir, int ifindex, const struct tk_tenant *only);
 
 /* json-out.c */
 void tenant_usage_json(const struct tk_tenant *t, json_t *o);

@@ -388,6 +388,7 @@ int network_delete(struct manager *m, struct network *n, tk_err *err)
 	if ((r = tk_store_begin(m->store, err)) < 0)
 		return r;
 	if ((r = db_links_foreach(m, n, unlink_in_firewall, ctx, err)) < 0 ||
+	    (r = accounting_network_gone(m, n, err)) < 0 ||
 	    (r = db_network_delete(m, n, err)) < 0 ||
 	    (r = firewall_network(m, n, false, err)) < 0) {
 		tk_store_rollback(m->store);

@@ -561,6 +561,18 @@ static int op_reconcile(struct manager *m, const struct tk_caller *c, json_t *ar
 	return 0;
 }
 
+/* Traffic and drops of the tenants the caller may see, or of the one named (docs/accounting.md). */
+static int op_stats_get(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
+			tk_err *err)
+{
+	const char *tenant = NULL;
+	int r;
+
+	if ((r = tk_json_unpack(args, "stats.get args", err, "{s?s}", "tenant", &tenant)) < 0)
+		return r;
+	return accounting_stats(m, c, tenant, ret, err);
+}
+
 static const struct tk_rpc_handler handlers[] = {
 	{ "status", op_status },
 	{ "network.create", op_network_create },
@@ -580,6 +592,7 @@ static const struct tk_rpc_handler handlers[] = {
 	{ "tenant.set", op_tenant_set },
 	{ "tenant.delete", op_tenant_delete },
 	{ "log.drops", op_log_drops },
+	{ "stats.get", op_stats_get },
 };
 
 json_t *rpc_dispatch(struct manager *m, const struct tk_caller *c, json_t *request)

@@ -82,6 +82,8 @@ static int class_apply(struct manager *m, const struct tk_tenant *p, enum shapin
 	int r;
 
 	if (!shaped(m, p, d)) {
+		if (m->shaping_ifindex[d] > 0)
+			accounting_limits_gone(m, d, m->shaping_ifindex[d], p);
 		if (m->shaping_ifindex[d] > 0 &&
 		    (r = tk_tc_class_del(m->nl, m->shaping_ifindex[d], minor_of(p), err)) < 0 &&
 		    r != -ENOENT)
@@ -254,6 +256,7 @@ int shaping_start(struct manager *m, tk_err *err)
 	for (int d = 0; d < _SHAPING_DIR_MAX; d++)
 		if (tk_nl_ifindex(m->nl, ifb_names[d], &ifindex, NULL) >= 0) {
 			had = true;
+			accounting_limits_gone(m, d, ifindex, NULL);
 			if ((r = tk_nl_link_del(m->nl, ifb_names[d], err)) < 0)
 				return r;
 		}

@@ -362,6 +362,37 @@ static void test_offline_commit(void **state)
 	assert_refused_msg(tk_nft_batch_commit(f->b, err), -ENOTCONN, "offline");
 }
 
+/*
+ * A set with counters (accounting's drop sets) declares a counter expression for its elements;
+ * reading counters needs a set of interface names that has them, and a socket.
+ */
+static void test_counter_set(void **state)
+{
+	struct fixture *f = *state;
+	const struct tk_nft_set drops = { .name = "spoof_drops",
+					  .id = 72,
+					  .family = NFPROTO_BRIDGE,
+					  .key = { TK_NFT_IFNAME },
+					  .n_key = 1,
+					  .counter = true };
+	const union tk_nft_value port[] = { { .ifname = "tkv00000001" } };
+	struct tk_nft_counter c;
+
+	tk_nft_batch_set_add(f->b, &drops);
+	tk_nft_batch_set_add(f->b, &bridges);
+	assert_dump(f->b, "add set: bridge tenantkit spoof_drops key_type 0x29 key_len 16 id 72 "
+			  "counter\n"
+			  "add set: inet tenantkit bridges key_type 0x29 key_len 16 id 1\n");
+	assert_refused_msg(tk_nft_set_counters(f->nft, &bridges, NULL, NULL, err), -EINVAL,
+			   "not interface names with counters");
+	assert_refused_msg(tk_nft_element_counter(f->nft, &port_ip4, port, &c, err), -EINVAL,
+			   "has no counters");
+	assert_refused_msg(tk_nft_set_counters(f->nft, &drops, NULL, NULL, err), -ENOTCONN,
+			   "offline");
+	assert_refused_msg(tk_nft_element_counter(f->nft, &drops, port, &c, err), -ENOTCONN,
+			   "offline");
+}
+
 /* Appends one NLMSG_ERROR reply for seq to buf at *len, with an extack message if text. */
 static void reply(char *buf, size_t *len, uint32_t seq, int error, const char *text)
 {
@@ -487,6 +518,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_element_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offline_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counter_set, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replies_name_the_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_batch, setup, teardown),
 	};

@@ -696,6 +696,80 @@ static int cmd_host(int argc, char **argv)
 			json_integer_value(json_object_get(result, "usage")));
 }
 
+/* ---- stats: traffic and drops per tenant and endpoint (docs/accounting.md) ---- */
+
+/* A count in drops: {"spoofing": N, ...}. */
+static char *drops_cell(json_t *row, const char *key)
+{
+	json_t *v = json_object_get(json_object_get(row, "drops"), key);
+	char *s;
+
+	return asprintf(&s, "%lld", (long long)json_integer_value(v)) < 0 ? NULL : s;
+}
+
+static const struct cli_column stats_tenant_cols[] = {
+	{ "TENANT", "name" },
+	{ "TX-BYTES", "transmit_bytes" },
+	{ "TX-PACKETS", "transmit_packets" },
+	{ "RX-BYTES", "receive_bytes" },
+	{ "RX-PACKETS", "receive_packets" },
+	{ "DROPS-SPOOFING", "spoofing", drops_cell },
+	{ "DROPS-ISOLATION", "isolation", drops_cell },
+	{ "DROPS-LIMIT", "limit", drops_cell },
+};
+static const struct cli_column stats_endpoint_cols[] = {
+	{ "CONTAINER", "container_id" },
+	{ "IFNAME", "ifname" },
+	{ "NETWORK", "network" },
+	{ "TX-BYTES", "transmit_bytes" },
+	{ "TX-PACKETS", "transmit_packets" },
+	{ "RX-BYTES", "receive_bytes" },
+	{ "RX-PACKETS", "receive_packets" },
+	{ "DROPS-SPOOFING", "spoofing", drops_cell },
+};
+
+static bool stats_one_tenant;
+
+static void human_stats(json_t *r)
+{
+	json_t *tenants = json_object_get(r, "tenants");
+
+	cli_print_table(tenants, stats_tenant_cols, ELEMENTSOF(stats_tenant_cols));
+	if (stats_one_tenant && json_array_size(tenants) == 1) {
+		putchar('\n');
+		cli_print_table(json_object_get(json_array_get(tenants, 0), "endpoints"),
+				stats_endpoint_cols, ELEMENTSOF(stats_endpoint_cols));
+	}
+}
+
+#define USAGE_STATS "netctl stats [TENANT]"
+static int cmd_stats(int argc, char **argv)
+{
+	_cleanup_(json_decrefp) json_t *args = json_object(), *result = NULL;
+	int r;
+
+	r = cli_simple_options(
+		argc, argv, USAGE_STATS,
+		"Shows what the tenants' containers sent and received (bytes, packets) and\n"
+		"what was dropped, by reason: spoofing, isolation, limit.  Totals since each\n"
+		"tenant was created; they survive netd restarts.  With TENANT, also per\n"
+		"endpoint.  Root and the admin group see every tenant, others their own.\n",
+		NULL, NULL);
+	if (r >= 0)
+		return r;
+	if (argc - optind > 1)
+		return cli_usage_error(USAGE_STATS, "at most one tenant");
+	if (argc - optind == 1) {
+		if ((r = cli_check_name(argv[optind], "tenant name", USAGE_STATS)) != 0)
+			return r;
+		json_object_set_new(args, "tenant", json_string(argv[optind]));
+		stats_one_tenant = true;
+	}
+	if ((r = cli_call("stats.get", args, &result)) != 0)
+		return r;
+	return cli_output(result, human_stats);
+}
+
 #define USAGE_RECONCILE "netctl reconcile"
 static int cmd_reconcile(int argc, char **argv)
 {
@@ -721,6 +795,7 @@ static const struct cli_command commands[] = {
 	{ "set", cmd_set, USAGE_SET },
 	{ "host", cmd_host, USAGE_HOST },
 	{ "log", cmd_log, USAGE_LOG },
+	{ "stats", cmd_stats, USAGE_STATS },
 };
 
 static const struct cli_program netctl = {

@@ -1,0 +1,740 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Accounting (docs/accounting.md): per tenant and per endpoint, bytes and packets in and out and
+ * drops by reason, as totals that never go back.
+ *
+ * Nothing here touches a packet.  The kernel counts: a container's traffic on its host veth's own
+ * counters, drops in nftables set elements that only the drop paths look up (firewall.c), limit
+ * drops in the tenant's HTB classes (shaping.c).  Those counters start over when their object is
+ * made again (a rebuilt ruleset, a deleted class, a reboot), so each one is kept in the table
+ * counters as base + seen: seen is the kernel's value when last read, base what earlier lives of
+ * the counter counted.  A value below seen means the counter started over, and seen goes into
+ * base; where netd itself is about to make one start over (a rebuild, a class it deletes) it
+ * reads it first and folds it in.  An endpoint's totals go into its tenant's row when it goes,
+ * and so do a network's, so a tenant's total (its row + its endpoints' + its networks') only grows.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "netd.h"
+#include "nl.h"
+#include "prom.h"
+#include "store.h"
+#include "tc.h"
+
+enum acct {
+	ACCT_TX_BYTES,
+	ACCT_TX_PACKETS,
+	ACCT_RX_BYTES,
+	ACCT_RX_PACKETS,
+	ACCT_SPOOFING,
+	ACCT_ISOLATION,
+	ACCT_LIMIT_EGRESS,
+	ACCT_LIMIT_INGRESS,
+	_ACCT_MAX,
+};
+
+/* Row names in the table; "transmit" is what the containers sent, "receive" what they got. */
+static const char *const acct_names[_ACCT_MAX] = {
+	[ACCT_TX_BYTES] = "transmit_bytes",	    [ACCT_TX_PACKETS] = "transmit_packets",
+	[ACCT_RX_BYTES] = "receive_bytes",	    [ACCT_RX_PACKETS] = "receive_packets",
+	[ACCT_SPOOFING] = "drops_spoofing",	    [ACCT_ISOLATION] = "drops_isolation",
+	[ACCT_LIMIT_EGRESS] = "drops_limit_egress", [ACCT_LIMIT_INGRESS] = "drops_limit_ingress",
+};
+
+enum kind { KIND_TENANT, KIND_NETWORK, KIND_ENDPOINT };
+static const char *const kind_names[] = { "tenant", "network", "endpoint" };
+
+struct counters {
+	uint64_t base[_ACCT_MAX], seen[_ACCT_MAX];
+	unsigned dirty; /* a bit per counter that changed since loaded */
+};
+
+/* The kernel's value k of counter i: lower than the last one means it started over. */
+static void observe(struct counters *c, enum acct i, uint64_t k)
+{
+	if (k < c->seen[i])
+		c->base[i] += c->seen[i];
+	if (k != c->seen[i]) {
+		c->seen[i] = k;
+		c->dirty |= 1u << i;
+	}
+}
+
+/* Counter i is about to start over: what it counted so far becomes base. */
+static void fold(struct counters *c, enum acct i)
+{
+	if (c->seen[i] > 0) {
+		c->base[i] += c->seen[i];
+		c->seen[i] = 0;
+		c->dirty |= 1u << i;
+	}
+}
+
+static uint64_t total(const struct counters *c, enum acct i)
+{
+	return c->base[i] + c->seen[i];
+}
+
+/* ---- the table -------------------------------------------------------------------------- */
+
+static enum acct acct_from_name(const char *name)
+{
+	for (int i = 0; i < _ACCT_MAX; i++)
+		if (strcmp(name, acct_names[i]) == 0)
+			return (enum acct)i;
+	return _ACCT_MAX;
+}
+
+static int load(struct manager *m, enum kind kind, int64_t id, struct counters *ret, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r, rc;
+
+	*ret = (struct counters){};
+	if ((r = tk_store_stmt(m->store,
+			       "SELECT name, base, seen FROM counters "
+			       "WHERE kind = ? AND object_id = ?",
+			       &st, err)) < 0)
+		return r;
+	sqlite3_bind_text(st, 1, kind_names[kind], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		enum acct i = acct_from_name(tk_store_column_text(st, 0));
+
+		if (i == _ACCT_MAX)
+			continue; /* a counter of a later netd */
+		ret->base[i] = (uint64_t)sqlite3_column_int64(st, 1);
+		ret->seen[i] = (uint64_t)sqlite3_column_int64(st, 2);
+	}
+	if (rc != SQLITE_DONE)
+		return tk_store_step_error(m->store, rc, "reading counters", err);
+	return 0;
+}
+
+static int store(struct manager *m, enum kind kind, int64_t id, int64_t tenant_id,
+		 struct counters *c, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	for (int i = 0; i < _ACCT_MAX; i++) {
+		if (!(c->dirty & (1u << i)))
+			continue;
+		if ((r = tk_store_stmt(
+			     m->store,
+			     "INSERT INTO counters (tenant_id, kind, object_id, name, base, "
+			     "seen) VALUES (?, ?, ?, ?, ?, ?) "
+			     "ON CONFLICT (kind, object_id, name) DO UPDATE SET "
+			     "base = excluded.base, seen = excluded.seen",
+			     &st, err)) < 0)
+			return r;
+		sqlite3_bind_int64(st, 1, tenant_id);
+		sqlite3_bind_text(st, 2, kind_names[kind], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, id);
+		sqlite3_bind_text(st, 4, acct_names[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, (int64_t)c->base[i]);
+		sqlite3_bind_int64(st, 6, (int64_t)c->seen[i]);
+		if ((r = tk_store_step_done(m->store, st, err)) < 0)
+			return r;
+	}
+	c->dirty = 0;
+	return 0;
+}
+
+static int forget(struct manager *m, enum kind kind, int64_t id, tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = tk_store_stmt(m->store, "DELETE FROM counters WHERE kind = ? AND object_id = ?",
+			       &st, err)) < 0)
+		return r;
+	sqlite3_bind_text(st, 1, kind_names[kind], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	return tk_store_step_done(m->store, st, err);
+}
+
+/* ---- what the kernel counts now ----------------------------------------------------------- */
+
+struct entry {
+	char name[16];
+	uint64_t v[4];
+};
+
+/* Values by name (interface, or a class minor in hex); ok: read, so a missing name counts 0. */
+struct table {
+	struct entry *e;
+	size_t n, size;
+	bool ok, sorted;
+};
+
+enum { LINKS, SPOOFING, ISOLATION, LIMIT_EGRESS, LIMIT_INGRESS, _TABLES };
+
+struct snapshot {
+	struct table t[_TABLES];
+};
+
+static void snapshot_free(struct snapshot *s)
+{
+	for (int i = 0; i < _TABLES; i++)
+		free(s->t[i].e);
+}
+
+static int table_add(struct table *t, const char *name, const uint64_t *v, size_t n)
+{
+	if (t->n == t->size) {
+		size_t size = t->size ? t->size * 2 : 64;
+		struct entry *e = reallocarray(t->e, size, sizeof(*e));
+
+		if (!e)
+			return -ENOMEM;
+		t->e = e;
+		t->size = size;
+	}
+	t->e[t->n] = (struct entry){};
+	snprintf(t->e[t->n].name, sizeof(t->e[0].name), "%s", name);
+	memcpy(t->e[t->n].v, v, n * sizeof(*v));
+	t->n++;
+	return 0;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
+}
+
+/* The values of name: NULL when the table could not be read (nothing is known). */
+static const uint64_t *table_get(struct table *t, const char *name)
+{
+	static const uint64_t zero[4];
+	struct entry key = {}, *e;
+
+	if (!t->ok)
+		return NULL;
+	if (!t->sorted) {
+		if (t->n > 1)
+			qsort(t->e, t->n, sizeof(*t->e), entry_cmp);
+		t->sorted = true;
+	}
+	snprintf(key.name, sizeof(key.name), "%s", name);
+	e = t->n ? bsearch(&key, t->e, t->n, sizeof(*t->e), entry_cmp) : NULL;
+	return e ? e->v : zero;
+}
+
+static int link_cb(const struct tk_link_info *l, void *userdata)
+{
+	const uint64_t v[4] = { l->rx_bytes, l->rx_packets, l->tx_bytes, l->tx_packets };
+
+	return table_add(userdata, l->name, v, 4);
+}
+
+static int drops_cb(const char *ifname, uint64_t packets, void *userdata)
+{
+	return table_add(userdata, ifname, &packets, 1);
+}
+
+static int class_cb(uint16_t minor, uint64_t drops, void *userdata)
+{
+	char name[8];
+
+	snprintf(name, sizeof(name), "%x", minor);
+	return table_add(userdata, name, &drops, 1);
+}
+
+/* -ENOENT (no tables, no class) reads as "all zero"; any other failure as "unknown". */
+static void table_done(struct table *t, int r, const char *what, const tk_err *err)
+{
+	t->ok = r >= 0 || r == -ENOENT;
+	if (!t->ok)
+		log_warning("Reading %s, ignoring: %s", what, err->msg);
+}
+
+static int limit_drops(struct manager *m, int ifindex, struct table *t, tk_err *err)
+{
+	return ifindex > 0 ? tk_tc_class_drops(m->nl, ifindex, class_cb, t, err) : -ENOENT;
+}
+
+static void snapshot_read(struct manager *m, struct snapshot *s, unsigned which)
+{
+	tk_err err = {};
+	int r;
+
+	*s = (struct snapshot){};
+	if (which & (1u << LINKS)) {
+		r = tk_nl_link_foreach(m->nl, "tkv", link_cb, &s->t[LINKS], &err);
+		table_done(&s->t[LINKS], r, "the ports' counters", &err);
+	}
+	if (which & (1u << SPOOFING)) {
+		r = firewall_drops_foreach(m, FIREWALL_DROPS_SPOOFING, drops_cb, &s->t[SPOOFING],
+					   &err);
+		table_done(&s->t[SPOOFING], r, "the spoofing drops", &err);
+	}
+	if (which & (1u << ISOLATION)) {
+		r = firewall_drops_foreach(m, FIREWALL_DROPS_ISOLATION, drops_cb, &s->t[ISOLATION],
+					   &err);
+		table_done(&s->t[ISOLATION], r, "the isolation drops", &err);
+	}
+	for (int d = 0; d < _SHAPING_DIR_MAX; d++) {
+		struct table *t = &s->t[LIMIT_EGRESS + d];
+
+		if (!(which & (1u << (LIMIT_EGRESS + d))))
+			continue;
+		r = limit_drops(m, m->shaping_ifindex[d], t, &err);
+		table_done(t, r, "the limit drops", &err);
+	}
+}
+
+/* Each counter of c the snapshot has a value for. */
+static void observe_endpoint(struct snapshot *s, const struct endpoint *e, struct counters *c)
+{
+	const uint64_t *v;
+
+	if (e->lease)
+		return; /* no port, nothing counted */
+	if ((v = table_get(&s->t[LINKS], e->host_ifname)))
+		/* The port's receive is what the container sent. */
+		for (int i = 0; i < 4; i++)
+			observe(c, (enum acct)(ACCT_TX_BYTES + i), v[i]);
+	if ((v = table_get(&s->t[SPOOFING], e->host_ifname)))
+		observe(c, ACCT_SPOOFING, v[0]);
+}
+
+static void observe_tenant(struct snapshot *s, const struct tk_tenant *t, struct counters *c)
+{
+	char minor[8];
+	const uint64_t *v;
+
+	snprintf(minor, sizeof(minor), "%x", (unsigned)(uint16_t)(t->id + 1)); /* shaping.c */
+	for (int d = 0; d < _SHAPING_DIR_MAX; d++)
+		if ((v = table_get(&s->t[LIMIT_EGRESS + d], minor)))
+			observe(c, (enum acct)(ACCT_LIMIT_EGRESS + d), v[0]);
+}
+
+/* ---- reading: stats.get, the metrics, and saving ---------------------------------------- */
+
+struct tenant_sum {
+	uint64_t v[_ACCT_MAX];
+};
+
+static json_t *drops_json(const uint64_t *v, bool spoof, bool isolation, bool limit)
+{
+	json_t *o = json_object();
+
+	if (o && spoof)
+		json_object_set_new(o, "spoofing", json_integer((json_int_t)v[ACCT_SPOOFING]));
+	if (o && isolation)
+		json_object_set_new(o, "isolation", json_integer((json_int_t)v[ACCT_ISOLATION]));
+	if (o && limit)
+		json_object_set_new(
+			o, "limit",
+			json_integer((json_int_t)(v[ACCT_LIMIT_EGRESS] + v[ACCT_LIMIT_INGRESS])));
+	return o;
+}
+
+static json_t *traffic_json(const uint64_t *v, json_t *o)
+{
+	for (int i = ACCT_TX_BYTES; o && i <= ACCT_RX_PACKETS; i++)
+		json_object_set_new(o, acct_names[i], json_integer((json_int_t)v[i]));
+	return o;
+}
+
+struct walk {
+	struct manager *m;
+	struct snapshot *snap;
+	struct tenant_sum *sum;
+	json_t *endpoints; /* NULL: totals only */
+	tk_err *err;
+};
+
+static int endpoint_cb(struct endpoint *e, void *userdata)
+{
+	struct walk *w = userdata;
+	struct counters c;
+	uint64_t v[_ACCT_MAX];
+	json_t *o;
+	int r;
+
+	if ((r = load(w->m, KIND_ENDPOINT, e->id, &c, w->err)) < 0)
+		return r;
+	observe_endpoint(w->snap, e, &c);
+	if ((r = store(w->m, KIND_ENDPOINT, e->id, e->network->tenant->id, &c, w->err)) < 0)
+		return r;
+	for (int i = 0; i < _ACCT_MAX; i++)
+		w->sum->v[i] += v[i] = total(&c, (enum acct)i);
+	if (!w->endpoints)
+		return 0;
+	o = json_pack("{s:s, s:s, s:s, s:s}", "container_id", e->container_id, "ifname", e->ifname,
+		      "network", e->network->name, "host_ifname", e->lease ? "" : e->host_ifname);
+	if (!o || json_array_append_new(w->endpoints, traffic_json(v, o)) < 0 ||
+	    json_object_set_new(o, "drops", drops_json(v, true, false, false)) < 0)
+		return tk_err_set(w->err, -ENOMEM, "out of memory");
+	return 0;
+}
+
+/*
+ * t's totals (its own row, its networks', its endpoints') into out (NULL: only recorded), and with
+ * details its endpoints' and networks'.
+ */
+static int tenant_walk(struct manager *m, struct snapshot *snap, struct tk_tenant *t, json_t *out,
+		       bool details, tk_err *err)
+{
+	struct tenant_sum sum = {};
+	struct walk w = { m, snap, &sum, NULL, err };
+	json_t *networks = NULL, *o;
+	struct counters c;
+	int r;
+
+	if (out && details &&
+	    (!(w.endpoints = json_array()) || !(networks = json_array()) ||
+	     json_object_set_new(out, "endpoints", w.endpoints) < 0 ||
+	     json_object_set_new(out, "networks", networks) < 0))
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	for (struct network *n = m->networks; n; n = n->next) {
+		const uint64_t *v;
+
+		if (n->tenant != t)
+			continue;
+		if ((r = load(m, KIND_NETWORK, n->id, &c, err)) < 0)
+			return r;
+		if ((v = table_get(&snap->t[ISOLATION], n->bridge)))
+			observe(&c, ACCT_ISOLATION, v[0]);
+		if ((r = store(m, KIND_NETWORK, n->id, t->id, &c, err)) < 0)
+			return r;
+		sum.v[ACCT_ISOLATION] += total(&c, ACCT_ISOLATION);
+		if (networks &&
+		    (!(o = json_pack("{s:s, s:{s:I}}", "name", n->name, "drops", "isolation",
+				     (json_int_t)total(&c, ACCT_ISOLATION))) ||
+		     json_array_append_new(networks, o) < 0))
+			return tk_err_set(err, -ENOMEM, "out of memory");
+	}
+	if ((r = db_endpoints_foreach(m, NULL, t, endpoint_cb, &w, err)) < 0)
+		return r;
+	if ((r = load(m, KIND_TENANT, t->id, &c, err)) < 0)
+		return r;
+	observe_tenant(snap, t, &c);
+	if ((r = store(m, KIND_TENANT, t->id, t->id, &c, err)) < 0)
+		return r;
+	for (int i = 0; i < _ACCT_MAX; i++)
+		sum.v[i] += total(&c, (enum acct)i);
+	if (out && (!traffic_json(sum.v, out) ||
+		    json_object_set_new(out, "drops", drops_json(sum.v, true, true, true)) < 0))
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	return 0;
+}
+
+static const unsigned all_tables = (1u << _TABLES) - 1;
+
+/*
+ * Reads the tenants c may see (only: just that one), records what moved, answers in ret (with
+ * each tenant's endpoints and networks when details).
+ */
+static int collect(struct manager *m, const struct tk_caller *c, struct tk_tenant *only,
+		   json_t *ret, bool details, tk_err *err)
+{
+	struct snapshot snap;
+	int r = 0;
+
+	snapshot_read(m, &snap, all_tables);
+	if ((r = tk_store_begin_ephemeral(m->store, err)) < 0)
+		goto out;
+	for (struct tk_tenant *t = m->tenants.list; t; t = t->next) {
+		json_t *o = NULL;
+
+		if ((only && t != only) || (c && tk_tenant_may_manage(c, t, NULL) < 0))
+			continue;
+		if (ret && (!(o = json_pack("{s:s}", "name", t->name)) ||
+			    json_array_append_new(ret, o) < 0)) {
+			r = tk_err_set(err, -ENOMEM, "out of memory");
+			break;
+		}
+		if ((r = tenant_walk(m, &snap, t, o, details, err)) < 0)
+			break;
+	}
+	if (r < 0 || (r = tk_store_commit(m->store, err)) < 0)
+		tk_store_rollback(m->store);
+out:
+	snapshot_free(&snap);
+	return r;
+}
+
+int accounting_stats(struct manager *m, const struct tk_caller *c, const char *tenant, json_t **ret,
+		     tk_err *err)
+{
+	_cleanup_(json_decrefp) json_t *tenants = json_array();
+	struct tk_tenant *t = NULL;
+	int r;
+
+	if (!tenants)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if (tenant && (r = tk_tenant_find(&m->tenants, c, tenant, &t, err)) < 0)
+		return r;
+	/* Every tenant's endpoints could be more than a message holds: those of one tenant. */
+	if ((r = collect(m, c, t, tenants, t != NULL, err)) < 0)
+		return tk_err_wrap(err, r, "reading the counters");
+	if (!(*ret = json_pack("{s:O}", "tenants", tenants)))
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	return 0;
+}
+
+void accounting_save(struct manager *m)
+{
+	tk_err err = {};
+
+	if (collect(m, NULL, NULL, NULL, false, &err) < 0)
+		log_warning("Saving the traffic counters, ignoring: %s", err.msg);
+}
+
+/* ---- the metrics ------------------------------------------------------------------------ */
+
+static const struct {
+	const char *name, *help;
+	enum acct i;
+} traffic_metrics[] = {
+	{ "transmit_bytes_total", "Bytes sent by the containers (their host veths' receive).",
+	  ACCT_TX_BYTES },
+	{ "transmit_packets_total", "Packets sent by the containers.", ACCT_TX_PACKETS },
+	{ "receive_bytes_total", "Bytes delivered to the containers.", ACCT_RX_BYTES },
+	{ "receive_packets_total", "Packets delivered to the containers.", ACCT_RX_PACKETS },
+};
+
+static uint64_t value_of(json_t *o, enum acct i)
+{
+	return (uint64_t)json_integer_value(json_object_get(o, acct_names[i]));
+}
+
+static void metrics_write(struct tk_prom *p, json_t *tenants)
+{
+	static const char *const reasons[] = { "spoofing", "isolation", "limit" };
+	char name[96], help[160];
+	size_t i, j;
+	json_t *t, *e;
+
+	for (size_t k = 0; k < ELEMENTSOF(traffic_metrics); k++) {
+		snprintf(name, sizeof(name), "tenantkit_tenant_%s", traffic_metrics[k].name);
+		snprintf(help, sizeof(help), "Per tenant: %s", traffic_metrics[k].help);
+		tk_prom_family(p, name, "counter", help);
+		json_array_foreach(tenants, i, t)
+		{
+			const char *l[] = { "tenant",
+					    json_string_value(json_object_get(t, "name")) };
+			tk_prom_sample(p, l, 1, value_of(t, traffic_metrics[k].i));
+		}
+	}
+	tk_prom_family(p, "tenantkit_tenant_drops_total", "counter",
+		       "Per tenant: packets dropped, by reason (spoofing, isolation, limit).");
+	json_array_foreach(tenants, i, t)
+	{
+		json_t *drops = json_object_get(t, "drops");
+
+		for (size_t k = 0; k < ELEMENTSOF(reasons); k++) {
+			const char *l[] = { "tenant", json_string_value(json_object_get(t, "name")),
+					    "reason", reasons[k] };
+			tk_prom_sample(
+				p, l, 2,
+				(uint64_t)json_integer_value(json_object_get(drops, reasons[k])));
+		}
+	}
+	for (size_t k = 0; k < ELEMENTSOF(traffic_metrics); k++) {
+		snprintf(name, sizeof(name), "tenantkit_endpoint_%s", traffic_metrics[k].name);
+		snprintf(help, sizeof(help), "Per endpoint: %s", traffic_metrics[k].help);
+		tk_prom_family(p, name, "counter", help);
+		json_array_foreach(tenants, i, t)
+		{
+			json_array_foreach(json_object_get(t, "endpoints"), j, e)
+			{
+				const char *l[] = {
+					"tenant",
+					json_string_value(json_object_get(t, "name")),
+					"network",
+					json_string_value(json_object_get(e, "network")),
+					"endpoint",
+					json_string_value(json_object_get(e, "container_id")),
+					"ifname",
+					json_string_value(json_object_get(e, "ifname")),
+				};
+				tk_prom_sample(p, l, 4, value_of(e, traffic_metrics[k].i));
+			}
+		}
+	}
+}
+
+int accounting_metrics(struct manager *m, char **ret_text, size_t *ret_len, tk_err *err)
+{
+	_cleanup_(tk_prom_freep) struct tk_prom *p = NULL;
+	_cleanup_(json_decrefp) json_t *tenants = json_array();
+	int r;
+
+	if (!tenants)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if ((r = collect(m, NULL, NULL, tenants, true, err)) < 0 || (r = tk_prom_new(&p, err)) < 0)
+		return r;
+	metrics_write(p, tenants);
+	return tk_prom_finish(p, ret_text, ret_len, err);
+}
+
+/* ---- objects that go, counters about to start over --------------------------------------- */
+
+/* Adds what c counted to its tenant's row and forgets c's rows (in the caller's transaction). */
+static int roll_into_tenant(struct manager *m, enum kind kind, int64_t id,
+			    const struct tk_tenant *t, const struct counters *c, tk_err *err)
+{
+	struct counters tc;
+	int r;
+
+	if ((r = load(m, KIND_TENANT, t->id, &tc, err)) < 0)
+		return r;
+	for (int i = 0; i < _ACCT_MAX; i++)
+		if (total(c, (enum acct)i) > 0) {
+			tc.base[i] += total(c, (enum acct)i);
+			tc.dirty |= 1u << i;
+		}
+	if ((r = store(m, KIND_TENANT, t->id, t->id, &tc, err)) < 0)
+		return r;
+	return forget(m, kind, id, err);
+}
+
+int accounting_endpoint_gone(struct manager *m, const struct endpoint *e, bool veth_gone,
+			     tk_err *err)
+{
+	struct counters c;
+	struct tk_link_info l;
+	uint64_t v;
+	tk_err kerr = {};
+	int r;
+
+	if ((r = load(m, KIND_ENDPOINT, e->id, &c, err)) < 0)
+		return r;
+	/* A veth the kernel deleted took its counters along: the last reading stands. */
+	if (!e->lease && !veth_gone) {
+		if ((r = tk_nl_link_get(m->nl, e->host_ifname, &l, &kerr)) >= 0) {
+			observe(&c, ACCT_TX_BYTES, l.rx_bytes);
+			observe(&c, ACCT_TX_PACKETS, l.rx_packets);
+			observe(&c, ACCT_RX_BYTES, l.tx_bytes);
+			observe(&c, ACCT_RX_PACKETS, l.tx_packets);
+		} else if (r != -ENODEV) {
+			log_warning("Reading the counters of '%s', ignoring: %s", e->host_ifname,
+				    kerr.msg);
+		}
+	}
+	if (!e->lease) {
+		r = firewall_drops_get(m, FIREWALL_DROPS_SPOOFING, e->host_ifname, &v, &kerr);
+		if (r >= 0)
+			observe(&c, ACCT_SPOOFING, v);
+		else if (r != -ENOENT)
+			log_warning("Reading the drops of '%s', ignoring: %s", e->host_ifname,
+				    kerr.msg);
+	}
+	return roll_into_tenant(m, KIND_ENDPOINT, e->id, e->network->tenant, &c, err);
+}
+
+int accounting_network_gone(struct manager *m, const struct network *n, tk_err *err)
+{
+	struct counters c;
+	uint64_t v;
+	tk_err kerr = {};
+	int r;
+
+	if ((r = load(m, KIND_NETWORK, n->id, &c, err)) < 0)
+		return r;
+	r = firewall_drops_get(m, FIREWALL_DROPS_ISOLATION, n->bridge, &v, &kerr);
+	if (r >= 0)
+		observe(&c, ACCT_ISOLATION, v);
+	else if (r != -ENOENT)
+		log_warning("Reading the drops of '%s', ignoring: %s", n->bridge, kerr.msg);
+	return roll_into_tenant(m, KIND_NETWORK, n->id, n->tenant, &c, err);
+}
+
+static int fold_endpoint_cb(struct endpoint *e, void *userdata)
+{
+	struct walk *w = userdata;
+	struct counters c;
+	const uint64_t *v;
+	int r;
+
+	if (e->lease)
+		return 0;
+	if ((r = load(w->m, KIND_ENDPOINT, e->id, &c, w->err)) < 0)
+		return r;
+	if ((v = table_get(&w->snap->t[SPOOFING], e->host_ifname)))
+		observe(&c, ACCT_SPOOFING, v[0]);
+	fold(&c, ACCT_SPOOFING);
+	return store(w->m, KIND_ENDPOINT, e->id, e->network->tenant->id, &c, w->err);
+}
+
+static int fold_firewall(struct manager *m, struct snapshot *snap, tk_err *err)
+{
+	struct walk w = { .m = m, .snap = snap, .err = err };
+	struct counters c;
+	int r;
+
+	for (struct network *n = m->networks; n; n = n->next) {
+		const uint64_t *v;
+
+		if ((r = load(m, KIND_NETWORK, n->id, &c, err)) < 0)
+			return r;
+		if ((v = table_get(&snap->t[ISOLATION], n->bridge)))
+			observe(&c, ACCT_ISOLATION, v[0]);
+		fold(&c, ACCT_ISOLATION);
+		if ((r = store(m, KIND_NETWORK, n->id, n->tenant->id, &c, err)) < 0)
+			return r;
+	}
+	return db_endpoints_foreach(m, NULL, NULL, fold_endpoint_cb, &w, err);
+}
+
+void accounting_before_rebuild(struct manager *m)
+{
+	struct snapshot snap;
+	tk_err err = {};
+	int r;
+
+	snapshot_read(m, &snap, 1u << SPOOFING | 1u << ISOLATION);
+	/* Unreadable counters are not folded: their next reading finds out what happened. */
+	if (snap.t[SPOOFING].ok && snap.t[ISOLATION].ok) {
+		if ((r = tk_store_begin_ephemeral(m->store, &err)) >= 0 &&
+		    (r = fold_firewall(m, &snap, &err)) >= 0)
+			r = tk_store_commit(m->store, &err);
+		if (r < 0) {
+			tk_store_rollback(m->store);
+			log_warning("Keeping the drop counters before the ruleset is rebuilt, "
+				    "ignoring: %s",
+				    err.msg);
+		}
+	}
+	snapshot_free(&snap);
+}
+
+void accounting_limits_gone(struct manager *m, int dir, int ifindex, const struct tk_tenant *only)
+{
+	struct snapshot snap = {};
+	struct table *t = &snap.t[LIMIT_EGRESS + dir];
+	enum acct i = (enum acct)(ACCT_LIMIT_EGRESS + dir);
+	struct counters c;
+	tk_err err = {};
+	int r;
+
+	table_done(t, limit_drops(m, ifindex, t, &err), "the limit drops", &err);
+	if (!t->ok)
+		goto out;
+	if ((r = tk_store_begin_ephemeral(m->store, &err)) < 0)
+		goto fail;
+	for (struct tk_tenant *p = m->tenants.list; p; p = p->next) {
+		if (only && p->id != only->id)
+			continue;
+		if ((r = load(m, KIND_TENANT, p->id, &c, &err)) < 0)
+			break;
+		observe_tenant(&snap, p, &c);
+		fold(&c, i);
+		if ((r = store(m, KIND_TENANT, p->id, p->id, &c, &err)) < 0)
+			break;
+	}
+	if (r >= 0 && (r = tk_store_commit(m->store, &err)) >= 0)
+		goto out;
+fail:
+	tk_store_rollback(m->store);
+	log_warning("Keeping the limit drops before their classes go, ignoring: %s", err.msg);
+out:
+	snapshot_free(&snap);
+}
