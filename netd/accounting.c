@@ -730,7 +730,7 @@ void accounting_limits_gone(struct manager *m, int dir, int ifindex, const struc
 		if ((r = store(m, KIND_TENANT, p->id, p->id, &c, &err)) < 0)
 			break;
 	}
-	if (r >= 0 && (r = tk_store_commit(m->store, &err)) >= 0)
+	if (r >= 0 && tk_store_commit(m->store, &err) >= 0)
 		goto out;
 fail:
 	tk_store_rollback(m->store);

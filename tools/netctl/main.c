@@ -252,8 +252,9 @@ static int create_network(int argc, char **argv)
 			break;
 		case 'C': cni_dir = optarg ?: DEFAULT_CNI_CONF_DIR; break;
 		case 'B':
-			if ((r = cli_parse_u32(optarg + (optarg[0] == '/'), "--block-size", &v,
-					       USAGE_CREATE_NET)) != 0)
+			/* "26" or "/26" */
+			if ((r = cli_parse_u32(optarg && optarg[0] == '/' ? optarg + 1 : optarg,
+					       "--block-size", &v, USAGE_CREATE_NET)) != 0)
 				return r;
 			json_object_set_new(args, "block_size", json_integer(v));
 			break;
