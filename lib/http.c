@@ -418,6 +418,8 @@ struct tk_http *tk_http_stop(struct tk_http *h)
 	close(h->epfd);
 	close(h->listen_fd);
 	unlink(h->path);
+	if (h->cfg.free_userdata)
+		h->cfg.free_userdata(h->cfg.userdata);
 	free(h);
 	return NULL;
 }

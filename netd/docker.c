@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dockernet.h"
 #include "http.h"
@@ -57,7 +58,6 @@ struct pending_addr {
 
 struct docker {
 	struct manager *m;
-	struct tk_http *http;
 	struct pending_pool *pools;
 	struct pending_addr *addrs;
 	unsigned n_pools, n_addrs;
@@ -732,6 +732,14 @@ static int handle(struct docker *d, const struct tk_caller *c, const struct tk_d
 	}
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* Through lib/http, with the state lock held. */
 static unsigned serve(void *userdata, const struct tk_caller *c, const char *url, const char *body,
 		      size_t len, json_t **ret)
@@ -740,8 +748,12 @@ static unsigned serve(void *userdata, const struct tk_caller *c, const char *url
 	struct tk_dnet_request req;
 	json_t *result = NULL;
 	tk_err err = {};
+	uint64_t t0 = now_us();
 	int r;
 
+	/* What dockerd sends, and how long netd takes for it (bench/docker reads these). */
+	log_debug("Docker network API %s from uid %u: %.*s", url, (unsigned)c->uid,
+		  (int)(len < 1024 ? len : 1024), body);
 	if ((r = tk_dnet_request_decode(url, body, len, &req, &err)) < 0) {
 		log_ratelimit_warning("Docker network API %s from uid %u: %s", url,
 				      (unsigned)c->uid, err.msg);
@@ -757,62 +769,15 @@ static unsigned serve(void *userdata, const struct tk_caller *c, const char *url
 		*ret = tk_http_error(err.msg[0] ? err.msg : "failed");
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}
-	log_debug("Docker network API %s from uid %u", url, (unsigned)c->uid);
+	log_debug("Docker network API %s answered in %.1f ms", url, (now_us() - t0) / 1000.0);
 	*ret = result;
 	return MHD_HTTP_OK;
 }
 
-int docker_start(struct manager *m, const char *socket_path, struct docker **ret, tk_err *err)
+static void docker_free(void *userdata)
 {
-	_cleanup_free_ struct docker *d = calloc(1, sizeof(*d));
-	struct tk_http_config cfg = {
-		.name = "Docker network-plugin API",
-		.socket_path = socket_path,
-		.admin_gid = m->admin_gid,
-		.handle = serve,
-	};
-	int r;
+	struct docker *d = userdata;
 
-	if (!d)
-		return tk_err_set(err, -ENOMEM, "out of memory");
-	d->m = m;
-	/*
-	 * dockerd sets iptables' FORWARD policy to drop when it has to turn IPv4 forwarding on
-	 * itself, and dockerd loads br_netfilter, which passes bridged IPv4 through that chain:
-	 * the containers of one tenantkit network could no longer reach each other.  A dockerd
-	 * started after netd finds forwarding on and leaves the policy alone.
-	 */
-	if ((r = tk_sysctl_write("/proc/sys/net/ipv4/ip_forward", "1", err)) < 0)
-		return tk_err_wrap(err, r, "enabling IPv4 forwarding for Docker's networks");
-	cfg.userdata = d;
-	if ((r = tk_http_start(&cfg, &d->http, err)) < 0) {
-		free(TAKE_PTR(d)); /* the analyzer does not see d's cleanup through cfg.userdata */
-		return r;
-	}
-	*ret = TAKE_PTR(d);
-	return 0;
-}
-
-int docker_fd(struct docker *d)
-{
-	return tk_http_fd(d->http);
-}
-
-int docker_timeout_ms(struct docker *d)
-{
-	return tk_http_timeout_ms(d->http);
-}
-
-void docker_run(struct docker *d)
-{
-	tk_http_run(d->http);
-}
-
-struct docker *docker_stop(struct docker *d)
-{
-	if (!d)
-		return NULL;
-	tk_http_stop(d->http);
 	while (d->pools) {
 		struct pending_pool *next = d->pools->next;
 		free(d->pools);
@@ -824,5 +789,33 @@ struct docker *docker_stop(struct docker *d)
 		d->addrs = next;
 	}
 	free(d);
-	return NULL;
+}
+
+int docker_start(struct manager *m, const char *socket_path, struct tk_http **ret, tk_err *err)
+{
+	struct tk_http_config cfg = {
+		.name = "Docker network-plugin API",
+		.socket_path = socket_path,
+		.admin_gid = m->admin_gid,
+		.handle = serve,
+		.free_userdata = docker_free,
+	};
+	struct docker *d;
+	int r;
+
+	/*
+	 * dockerd sets iptables' FORWARD policy to drop when it has to turn IPv4 forwarding on
+	 * itself, and dockerd loads br_netfilter, which passes bridged IPv4 through that chain:
+	 * the containers of one tenantkit network could no longer reach each other.  A dockerd
+	 * started after netd finds forwarding on and leaves the policy alone.
+	 */
+	if ((r = tk_sysctl_write("/proc/sys/net/ipv4/ip_forward", "1", err)) < 0)
+		return tk_err_wrap(err, r, "enabling IPv4 forwarding for Docker's networks");
+	if (!(d = calloc(1, sizeof(*d))))
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	d->m = m;
+	cfg.userdata = d;
+	if ((r = tk_http_start(&cfg, ret, err)) < 0)
+		docker_free(d);
+	return r;
 }

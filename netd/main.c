@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "http.h"
 #include "json.h"
 #include "log.h"
 #include "netd.h"
@@ -363,7 +364,7 @@ static int recover(struct manager *m, json_t *actions, tk_err *err)
  */
 struct extra {
 	struct manager *m;
-	struct docker *docker;
+	struct tk_http *docker;
 	int epfd;
 };
 
@@ -380,7 +381,7 @@ static int extra_fd(void *userdata)
 static int extra_timeout(void *userdata)
 {
 	struct extra *x = userdata;
-	return x->docker ? docker_timeout_ms(x->docker) : -1;
+	return x->docker ? tk_http_timeout_ms(x->docker) : -1;
 }
 
 static void extra_run(void *userdata)
@@ -406,7 +407,7 @@ static void extra_run(void *userdata)
 	}
 	/* Also on timeouts (n == 0): libmicrohttpd closes idle connections then. */
 	if (x->docker)
-		docker_run(x->docker);
+		tk_http_run(x->docker);
 }
 
 static int extra_open(struct extra *x, tk_err *err)
@@ -431,7 +432,7 @@ static int extra_open(struct extra *x, tk_err *err)
 		if (r < 0)
 			return r;
 		ev.data.u32 = 1;
-		if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, docker_fd(x->docker), &ev) < 0)
+		if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, tk_http_fd(x->docker), &ev) < 0)
 			return tk_err_set(err, -errno, "epoll_ctl: %m");
 	}
 	return 0;
@@ -457,7 +458,7 @@ static int run(struct manager *m, tk_err *err)
 		log_info("netd state in '%s'", m->state_dir);
 		r = tk_server_run(&server, err);
 	}
-	x.docker = docker_stop(x.docker);
+	x.docker = tk_http_stop(x.docker);
 	if (x.epfd >= 0)
 		close(x.epfd);
 	return r;

@@ -357,12 +357,9 @@ void overlay_sync(struct manager *m, struct tk_etcd *etcd, json_t *vnis, const c
 		  const char *underlay, int64_t lease);
 
 /* docker.c: Docker's NetworkDriver and IpamDriver plugin APIs on their own socket */
-struct docker;
-int docker_start(struct manager *m, const char *socket_path, struct docker **ret, tk_err *err);
-int docker_fd(struct docker *d);
-int docker_timeout_ms(struct docker *d);
-void docker_run(struct docker *d);
-struct docker *docker_stop(struct docker *d);
+struct tk_http;
+/* Serves the socket in netd's loop through lib/http (tk_http_fd, _run, _stop). */
+int docker_start(struct manager *m, const char *socket_path, struct tk_http **ret, tk_err *err);
 
 /*
  * ports.c: published ports and the tenant's host ports and egress address.  Mappings are rows
