@@ -445,6 +445,7 @@ static void ports_table(struct tk_nft_batch *b);
 static int ports_rebuild(struct manager *m, struct tk_nft_batch *b, tk_err *err);
 
 struct rebuild {
+	struct manager *m;
 	struct tk_nft_batch *batch;
 	const struct network *network;
 	tk_err *err;
@@ -592,6 +593,7 @@ static void ports_table(struct tk_nft_batch *b)
 {
 	const uint32_t local = RTN_LOCAL;
 	const uint8_t loopback_net = 127, net_mask = 0xff;
+	const char no_ifname[IFNAMSIZ] = "";
 	static const struct tk_nft_field ip4_saddr_net = { NH, 12, 1 };
 
 	tk_nft_batch_set_add(b, &map_pub4);
@@ -633,6 +635,19 @@ static void ports_table(struct tk_nft_batch *b)
 	     tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false);
 	     tk_nft_payload(R, &ip4_saddr_net, NFT_REG32_00); tk_nft_mask(R, &net_mask, 1);
 	     tk_nft_cmp(R, NFT_CMP_EQ, &loopback_net, 1); tk_nft_masquerade(R));
+	/*
+	 * ct status dnat oifname @bridges iifname "" fib saddr type != local masquerade: hairpin
+	 * with br_netfilter, which hands a DNAT-ed packet bound back to the bridge it came from on
+	 * to the bridge (to the container's port in hairpin mode, ports_port_hairpin) with no
+	 * input interface here.  A container reaching its own published port must see the
+	 * connection come from the gateway: with its own address as the source, its kernel would
+	 * drop the packet (a martian) or answer itself.  Only the host's own connections (a local
+	 * source) also come without an input interface; they keep their source.
+	 */
+	RULE(b, &ports_post, match_dnat(R); tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false);
+	     tk_nft_meta(R, IIF, NFT_REG32_00); tk_nft_cmp(R, NFT_CMP_EQ, no_ifname, IFNAMSIZ);
+	     tk_nft_fib_type(R, NFTA_FIB_F_SADDR, NFT_REG32_00);
+	     tk_nft_cmp(R, NFT_CMP_NEQ, &local, 4); tk_nft_masquerade(R));
 	egress_rule(b, &map_egress4, false);
 	egress_rule(b, &map_egress6, true);
 }
@@ -714,12 +729,15 @@ static int rebuild_ports(struct endpoint *e, const struct port_list *l, void *us
 	struct rebuild *ctx = userdata;
 	int r = ports_bridge_localnet(e->network, ctx->err);
 
+	/* For ports made before netd set it; a port already gone is released by reconcile. */
+	if (r >= 0 && l->n > 0)
+		(void)ports_port_hairpin(ctx->m, e, true, NULL);
 	return r < 0 ? r : ports_elements(ctx->batch, e, l, true, ctx->err);
 }
 
 static int ports_rebuild(struct manager *m, struct tk_nft_batch *b, tk_err *err)
 {
-	struct rebuild ctx = { .batch = b, .err = err };
+	struct rebuild ctx = { .m = m, .batch = b, .err = err };
 
 	return ports_foreach(m, rebuild_ports, &ctx, err);
 }

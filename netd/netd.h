@@ -380,6 +380,8 @@ int ports_set(struct manager *m, const struct tk_caller *c, const struct endpoin
 	      const struct port_list *l, tk_err *err);
 /* Lets the host reach published ports over 127.0.0.1 through n's bridge (route_localnet). */
 int ports_bridge_localnet(const struct network *n, tk_err *err);
+/* Lets e reach its own published ports (hairpin mode on its bridge port). */
+int ports_port_hairpin(struct manager *m, const struct endpoint *e, bool on, tk_err *err);
 /* Calls cb for every mapping, with its endpoint's addresses (rebuild). */
 int ports_foreach(struct manager *m,
 		  int (*cb)(struct endpoint *e, const struct port_list *l, void *userdata),
