@@ -30,6 +30,7 @@
 #include "log.h"
 #include "netd.h"
 #include "nl.h"
+#include "store.h"
 
 #define CARVE_LEN4 24
 #define CARVE_LEN6 64
@@ -587,6 +588,25 @@ static int delete_endpoint(struct docker *d, const struct tk_caller *c,
 	return 0;
 }
 
+/*
+ * The sandbox's path, a label of a netns that dies with the machine, is written like the
+ * endpoint's row (tk_store_begin_ephemeral): a durable commit would fsync once more in every
+ * `docker run`.
+ */
+static int set_netns(struct manager *m, int64_t id, const char *netns, tk_err *err)
+{
+	int r;
+
+	if ((r = tk_store_begin_ephemeral(m->store, err)) < 0)
+		return r;
+	if ((r = db_endpoint_set_netns(m, id, netns, err)) < 0 ||
+	    (r = tk_store_commit(m->store, err)) < 0) {
+		tk_store_rollback(m->store);
+		return r;
+	}
+	return 0;
+}
+
 static int join(struct docker *d, const struct tk_caller *c, const struct tk_dnet_request *req,
 		json_t **ret, tk_err *err)
 {
@@ -608,7 +628,7 @@ static int join(struct docker *d, const struct tk_caller *c, const struct tk_dne
 					  "%zu bytes",
 					  sizeof(e.netns));
 		if (strcmp(e.netns, req->sandbox_key) != 0 &&
-		    (r = db_endpoint_set_netns(d->m, e.id, req->sandbox_key, err)) < 0)
+		    (r = set_netns(d->m, e.id, req->sandbox_key, err)) < 0)
 			return r;
 	}
 	o = json_pack("{s:{s:s, s:s}, s:s}", "InterfaceName", "SrcName", e.ifname, "DstPrefix",
@@ -749,11 +769,14 @@ static unsigned serve(void *userdata, const struct tk_caller *c, const char *url
 	json_t *result = NULL;
 	tk_err err = {};
 	uint64_t t0 = now_us();
+	size_t shown = len < 1024 ? len : 1024;
 	int r;
 
-	/* What dockerd sends, and how long netd takes for it (bench/docker reads these). */
-	log_debug("Docker network API %s from uid %u: %.*s", url, (unsigned)c->uid,
-		  (int)(len < 1024 ? len : 1024), body);
+	/* What dockerd sends (without its final newline), and how long netd takes for it. */
+	while (shown > 0 && (body[shown - 1] == '\n' || body[shown - 1] == '\r'))
+		shown--;
+	log_debug("Docker network API %s from uid %u: %.*s", url, (unsigned)c->uid, (int)shown,
+		  body);
 	if ((r = tk_dnet_request_decode(url, body, len, &req, &err)) < 0) {
 		log_ratelimit_warning("Docker network API %s from uid %u: %s", url,
 				      (unsigned)c->uid, err.msg);
