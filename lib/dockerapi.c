@@ -24,14 +24,6 @@ static const struct {
 	{ "/VolumeDriver.Capabilities", TK_DOCKER_CAPABILITIES, false, false },
 };
 
-static bool blank(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (!strchr(" \t\r\n", s[i]))
-			return false;
-	return true;
-}
-
 int tk_docker_request_decode(const char *path, const char *body, size_t len,
 			     struct tk_docker_request *ret, tk_err *err)
 {
@@ -46,16 +38,12 @@ int tk_docker_request_decode(const char *path, const char *body, size_t len,
 	if (i == ELEMENTSOF(routes))
 		return tk_err_set(err, -ENOENT, "unknown endpoint '%.200s'", path);
 	ret->op = routes[i].op;
-	if (!body || blank(body, len)) {
+	if ((r = tk_json_parse_object_or_blank(body, len, path, &ret->body, err)) < 0)
+		return r;
+	if (!ret->body) {
 		if (routes[i].name)
 			return tk_err_set(err, -EINVAL, "%s needs a body with \"Name\"", path);
 		return 0;
-	}
-	if ((r = tk_json_parse(body, len, path, &ret->body, err)) < 0)
-		return r;
-	if (!json_is_object(ret->body)) {
-		tk_docker_request_done(ret);
-		return tk_err_set(err, -EBADMSG, "%s: the body must be a JSON object", path);
 	}
 	/* Docker may add fields: ignore what we do not use, but type-check what we do. */
 	r = tk_json_unpack_lax(ret->body, path, err, "{s?s, s?s, s?o}", "Name", &ret->name, "ID",

@@ -40,14 +40,6 @@ static const struct {
 	{ "/IpamDriver.ReleaseAddress", TK_DNET_RELEASE_ADDRESS, 0 },
 };
 
-static bool blank(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (!strchr(" \t\r\n", s[i]))
-			return false;
-	return true;
-}
-
 /* Go sends "" for an unset string: the same as absent. */
 static const char *nonempty(const char *s)
 {
@@ -408,17 +400,10 @@ int tk_dnet_request_decode(const char *path, const char *body, size_t len,
 	if (i == ELEMENTSOF(routes))
 		return tk_err_set(err, -ENOENT, "unknown endpoint '%.200s'", path);
 	ret->op = routes[i].op;
-	if (body && !blank(body, len)) {
-		if ((r = tk_json_parse(body, len, path, &ret->body, err)) < 0)
-			return r;
-		if (!json_is_object(ret->body)) {
-			tk_dnet_request_done(ret);
-			return tk_err_set(err, -EBADMSG, "%s: the body must be a JSON object",
-					  path);
-		}
-	} else if (!(ret->body = json_object())) {
+	if ((r = tk_json_parse_object_or_blank(body, len, path, &ret->body, err)) < 0)
+		return r;
+	if (!ret->body && !(ret->body = json_object()))
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	}
 	/* No "NetworkDriver.X: " prefix: dockerd puts the method before the plugin's error. */
 	if ((r = decode_body(ret, routes[i].needs, err)) < 0) {
 		tk_dnet_request_done(ret);

@@ -574,6 +574,8 @@ struct tk_http *tk_http_stop(struct tk_http *h)
 	close(h->listen_fd);
 	if (h->path[0])
 		unlink(h->path);
+	if (h->cfg.free_userdata)
+		h->cfg.free_userdata(h->cfg.userdata);
 	free(h);
 	return NULL;
 }

@@ -51,6 +51,8 @@ struct tk_http_config {
 	 * uid -1, not an admin.
 	 */
 	const char *address;
+	/* Frees userdata when the server stops (NULL: the caller keeps it). */
+	void (*free_userdata)(void *userdata);
 };
 
 /* Whether address is one tk_http_start takes (above), with the reason when it is not. */
@@ -58,14 +60,15 @@ int tk_http_address_check(const char *address, tk_err *err);
 
 /*
  * Listens on cfg->socket_path or cfg->address (a unix socket: mode 0660, parent directories made
- * 0755 like Docker's).
+ * 0755 like Docker's).  From success on, the server owns cfg->userdata (cfg->free_userdata); on
+ * failure the caller does.
  */
 int tk_http_start(const struct tk_http_config *cfg, struct tk_http **ret, tk_err *err);
 /* For the server's extra event source: poll this fd, wait at most the timeout, then run. */
 int tk_http_fd(struct tk_http *h);
 int tk_http_timeout_ms(struct tk_http *h);
 void tk_http_run(struct tk_http *h);
-/* Stops serving and removes the socket; NULL is fine. Returns NULL. */
+/* Stops serving, removes the socket and frees the userdata; NULL is fine. Returns NULL. */
 struct tk_http *tk_http_stop(struct tk_http *h);
 
 /* {"Err": msg}, as every failure answers. */

@@ -38,6 +38,30 @@ int tk_json_unpack_lax(json_t *root, const char *what, tk_err *err, const char *
 	return r;
 }
 
+int tk_json_parse_object_or_blank(const char *text, size_t len, const char *what, json_t **ret,
+				  tk_err *err)
+{
+	json_t *j;
+	size_t i;
+	int r;
+
+	for (i = 0; text && i < len; i++)
+		if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r' && text[i] != '\n')
+			break;
+	if (!text || i == len) {
+		*ret = NULL;
+		return 0;
+	}
+	if ((r = tk_json_parse(text, len, what, &j, err)) < 0)
+		return r;
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return tk_err_set(err, -EBADMSG, "%s: the body must be a JSON object", what);
+	}
+	*ret = j;
+	return 0;
+}
+
 int tk_json_parse(const char *text, size_t len, const char *what, json_t **ret, tk_err *err)
 {
 	json_error_t jerr;

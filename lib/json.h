@@ -31,3 +31,9 @@ int tk_json_unpack_lax(json_t *root, const char *what, tk_err *err, const char *
 
 /* json_loads with JSON_REJECT_DUPLICATES; -EBADMSG with line/column in err. */
 int tk_json_parse(const char *text, size_t len, const char *what, json_t **ret, tk_err *err);
+/*
+ * A request body (of the Docker plugin APIs): a JSON object, or nothing but white space (also
+ * text NULL), which sets *ret to NULL.  -EBADMSG for anything else.
+ */
+int tk_json_parse_object_or_blank(const char *text, size_t len, const char *what, json_t **ret,
+				  tk_err *err);

@@ -447,6 +447,33 @@ int tk_nl_port_set_up(struct tk_nl *nl, const char *name, tk_err *err)
 	return r < 0 ? r : link_change(nl, 0, name, LINK_UP, -1, err);
 }
 
+int tk_nl_port_set_hairpin(struct tk_nl *nl, const char *name, bool on, tk_err *err)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_BRIDGE };
+	struct nl_msg *msg;
+	struct nlattr *protinfo;
+	int r;
+
+	if ((r = tk_nl_ifindex(nl, name, &ifi.ifi_index, err)) < 0)
+		return r;
+	/* The bridge's setlink finds the port by index only, and its options in a nested
+	 * IFLA_PROTINFO (without NLA_F_NESTED it reads a bare STP state). */
+	if (!(msg = nlmsg_alloc_simple(RTM_SETLINK, NLM_F_REQUEST)))
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+	    !(protinfo = nla_nest_start(msg, IFLA_PROTINFO | NLA_F_NESTED)) ||
+	    nla_put_u8(msg, IFLA_BRPORT_MODE, on) < 0) {
+		nlmsg_free(msg);
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	}
+	nla_nest_end(msg, protinfo);
+	request_start(nl);
+	if ((r = nl_send_sync(nl->sock, msg)) < 0) /* frees msg */
+		return request_fail(nl, r, err, "cannot turn hairpin mode %s on bridge port '%s'",
+				    on ? "on" : "off", name);
+	return 0;
+}
+
 int tk_nl_link_set_master(struct tk_nl *nl, int ifindex, int master_ifindex, tk_err *err)
 {
 	return link_change(nl, ifindex, NULL, 0, master_ifindex, err);

@@ -91,6 +91,11 @@ int tk_nl_link_set_up_without_ipv6(struct tk_nl *nl, int ifindex, tk_err *err);
  */
 int tk_nl_port_set_up(struct tk_nl *nl, const char *name, tk_err *err);
 int tk_nl_link_set_master(struct tk_nl *nl, int ifindex, int master_ifindex, tk_err *err);
+/*
+ * Hairpin mode on a bridge port, by name: the bridge may send a frame back out of the port it
+ * came in by (a container reaching its own published port through the host's DNAT).
+ */
+int tk_nl_port_set_hairpin(struct tk_nl *nl, const char *name, bool on, tk_err *err);
 
 /* Sets the interface's alias (IFLA_IFALIAS, at most 255 bytes): who made it. */
 int tk_nl_link_set_alias(struct tk_nl *nl, int ifindex, const char *alias, tk_err *err);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dockernet.h"
 #include "http.h"
@@ -29,6 +30,7 @@
 #include "log.h"
 #include "netd.h"
 #include "nl.h"
+#include "store.h"
 
 #define CARVE_LEN4 24
 #define CARVE_LEN6 64
@@ -57,7 +59,6 @@ struct pending_addr {
 
 struct docker {
 	struct manager *m;
-	struct tk_http *http;
 	struct pending_pool *pools;
 	struct pending_addr *addrs;
 	unsigned n_pools, n_addrs;
@@ -587,6 +588,25 @@ static int delete_endpoint(struct docker *d, const struct tk_caller *c,
 	return 0;
 }
 
+/*
+ * The sandbox's path, a label of a netns that dies with the machine, is written like the
+ * endpoint's row (tk_store_begin_ephemeral): a durable commit would fsync once more in every
+ * `docker run`.
+ */
+static int set_netns(struct manager *m, int64_t id, const char *netns, tk_err *err)
+{
+	int r;
+
+	if ((r = tk_store_begin_ephemeral(m->store, err)) < 0)
+		return r;
+	if ((r = db_endpoint_set_netns(m, id, netns, err)) < 0 ||
+	    (r = tk_store_commit(m->store, err)) < 0) {
+		tk_store_rollback(m->store);
+		return r;
+	}
+	return 0;
+}
+
 static int join(struct docker *d, const struct tk_caller *c, const struct tk_dnet_request *req,
 		json_t **ret, tk_err *err)
 {
@@ -608,7 +628,7 @@ static int join(struct docker *d, const struct tk_caller *c, const struct tk_dne
 					  "%zu bytes",
 					  sizeof(e.netns));
 		if (strcmp(e.netns, req->sandbox_key) != 0 &&
-		    (r = db_endpoint_set_netns(d->m, e.id, req->sandbox_key, err)) < 0)
+		    (r = set_netns(d->m, e.id, req->sandbox_key, err)) < 0)
 			return r;
 	}
 	o = json_pack("{s:{s:s, s:s}, s:s}", "InterfaceName", "SrcName", e.ifname, "DstPrefix",
@@ -732,6 +752,14 @@ static int handle(struct docker *d, const struct tk_caller *c, const struct tk_d
 	}
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* Through lib/http, with the state lock held. */
 static unsigned serve(void *userdata, const struct tk_caller *c, const char *url, const char *body,
 		      size_t len, json_t **ret)
@@ -740,8 +768,15 @@ static unsigned serve(void *userdata, const struct tk_caller *c, const char *url
 	struct tk_dnet_request req;
 	json_t *result = NULL;
 	tk_err err = {};
+	uint64_t t0 = now_us();
+	size_t shown = len < 1024 ? len : 1024;
 	int r;
 
+	/* What dockerd sends (without its final newline), and how long netd takes for it. */
+	while (shown > 0 && (body[shown - 1] == '\n' || body[shown - 1] == '\r'))
+		shown--;
+	log_debug("Docker network API %s from uid %u: %.*s", url, (unsigned)c->uid, (int)shown,
+		  body);
 	if ((r = tk_dnet_request_decode(url, body, len, &req, &err)) < 0) {
 		log_ratelimit_warning("Docker network API %s from uid %u: %s", url,
 				      (unsigned)c->uid, err.msg);
@@ -757,62 +792,15 @@ static unsigned serve(void *userdata, const struct tk_caller *c, const char *url
 		*ret = tk_http_error(err.msg[0] ? err.msg : "failed");
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}
-	log_debug("Docker network API %s from uid %u", url, (unsigned)c->uid);
+	log_debug("Docker network API %s answered in %.1f ms", url, (now_us() - t0) / 1000.0);
 	*ret = result;
 	return MHD_HTTP_OK;
 }
 
-int docker_start(struct manager *m, const char *socket_path, struct docker **ret, tk_err *err)
+static void docker_free(void *userdata)
 {
-	_cleanup_free_ struct docker *d = calloc(1, sizeof(*d));
-	struct tk_http_config cfg = {
-		.name = "Docker network-plugin API",
-		.socket_path = socket_path,
-		.admin_gid = m->admin_gid,
-		.handle = serve,
-	};
-	int r;
+	struct docker *d = userdata;
 
-	if (!d)
-		return tk_err_set(err, -ENOMEM, "out of memory");
-	d->m = m;
-	/*
-	 * dockerd sets iptables' FORWARD policy to drop when it has to turn IPv4 forwarding on
-	 * itself, and dockerd loads br_netfilter, which passes bridged IPv4 through that chain:
-	 * the containers of one tenantkit network could no longer reach each other.  A dockerd
-	 * started after netd finds forwarding on and leaves the policy alone.
-	 */
-	if ((r = tk_sysctl_write("/proc/sys/net/ipv4/ip_forward", "1", err)) < 0)
-		return tk_err_wrap(err, r, "enabling IPv4 forwarding for Docker's networks");
-	cfg.userdata = d;
-	if ((r = tk_http_start(&cfg, &d->http, err)) < 0) {
-		free(TAKE_PTR(d)); /* the analyzer does not see d's cleanup through cfg.userdata */
-		return r;
-	}
-	*ret = TAKE_PTR(d);
-	return 0;
-}
-
-int docker_fd(struct docker *d)
-{
-	return tk_http_fd(d->http);
-}
-
-int docker_timeout_ms(struct docker *d)
-{
-	return tk_http_timeout_ms(d->http);
-}
-
-void docker_run(struct docker *d)
-{
-	tk_http_run(d->http);
-}
-
-struct docker *docker_stop(struct docker *d)
-{
-	if (!d)
-		return NULL;
-	tk_http_stop(d->http);
 	while (d->pools) {
 		struct pending_pool *next = d->pools->next;
 		free(d->pools);
@@ -824,5 +812,33 @@ struct docker *docker_stop(struct docker *d)
 		d->addrs = next;
 	}
 	free(d);
-	return NULL;
+}
+
+int docker_start(struct manager *m, const char *socket_path, struct tk_http **ret, tk_err *err)
+{
+	struct tk_http_config cfg = {
+		.name = "Docker network-plugin API",
+		.socket_path = socket_path,
+		.admin_gid = m->admin_gid,
+		.handle = serve,
+		.free_userdata = docker_free,
+	};
+	struct docker *d;
+	int r;
+
+	/*
+	 * dockerd sets iptables' FORWARD policy to drop when it has to turn IPv4 forwarding on
+	 * itself, and dockerd loads br_netfilter, which passes bridged IPv4 through that chain:
+	 * the containers of one tenantkit network could no longer reach each other.  A dockerd
+	 * started after netd finds forwarding on and leaves the policy alone.
+	 */
+	if ((r = tk_sysctl_write("/proc/sys/net/ipv4/ip_forward", "1", err)) < 0)
+		return tk_err_wrap(err, r, "enabling IPv4 forwarding for Docker's networks");
+	if (!(d = calloc(1, sizeof(*d))))
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	d->m = m;
+	cfg.userdata = d;
+	if ((r = tk_http_start(&cfg, ret, err)) < 0)
+		docker_free(d);
+	return r;
 }

@@ -433,6 +433,8 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 	q = tk_store_job_finish(m->store, &job_err);
 	if ((r = plumbed) >= 0 && (r = q) < 0 && err)
 		*err = job_err;
+	if (r >= 0 && p->ports && p->ports->n > 0)
+		r = ports_port_hairpin(m, e, true, err);
 	if (r >= 0)
 		r = fault_point("endpoint-firewall", err);
 	if (r < 0) {

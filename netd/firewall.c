@@ -624,6 +624,7 @@ static void ports_table(struct tk_nft_batch *b);
 static int ports_rebuild(struct manager *m, struct tk_nft_batch *b, tk_err *err);
 
 struct rebuild {
+	struct manager *m;
 	struct tk_nft_batch *batch;
 	const struct network *network;
 	tk_err *err;
@@ -772,8 +773,8 @@ static void ports_table(struct tk_nft_batch *b)
 {
 	const uint32_t local = RTN_LOCAL;
 	const uint8_t loopback_net = 127, net_mask = 0xff;
+	const char no_ifname[IFNAMSIZ] = "";
 	static const struct tk_nft_field ip4_saddr_net = { NH, 12, 1 };
-	static const char no_ifname[IFNAMSIZ];
 
 	tk_nft_batch_set_add(b, &map_pub4);
 	tk_nft_batch_set_add(b, &map_pub4_ip);
@@ -806,19 +807,6 @@ static void ports_table(struct tk_nft_batch *b)
 	     tk_nft_meta(R, OIF, NFT_REG32_04); tk_nft_lookup(R, &set_links, false);
 	     tk_nft_masquerade(R));
 	/*
-	 * ct status dnat iifname "" oifname @bridges masquerade: the same hairpin inside one
-	 * network with br_netfilter.  There the DNAT happens while the frame is being bridged, the
-	 * kernel then switches it straight to the target on the same bridge, and br_netfilter runs
-	 * postrouting without an input device, so the rule above cannot see the pair.  The answer
-	 * must come back through the host all the same: it goes to the target's neighbour, which the
-	 * bridge table does not track (traffic to a container address, bridge_fast_path()).  The
-	 * host's own connections to a published port (no input device either) get the gateway's
-	 * address as well, as over 127.0.0.1 below.
-	 */
-	RULE(b, &ports_post, match_dnat(R); tk_nft_meta(R, IIF, NFT_REG32_00);
-	     tk_nft_cmp(R, NFT_CMP_EQ, no_ifname, sizeof(no_ifname));
-	     tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false); tk_nft_masquerade(R));
-	/*
 	 * ct status dnat oifname @bridges ip saddr 127.0.0.0/8 masquerade: the host's own
 	 * connections to 127.0.0.1 (route_localnet lets them leave lo; the container answers the
 	 * gateway instead).
@@ -827,6 +815,22 @@ static void ports_table(struct tk_nft_batch *b)
 	     tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false);
 	     tk_nft_payload(R, &ip4_saddr_net, NFT_REG32_00); tk_nft_mask(R, &net_mask, 1);
 	     tk_nft_cmp(R, NFT_CMP_EQ, &loopback_net, 1); tk_nft_masquerade(R));
+	/*
+	 * ct status dnat oifname @bridges iifname "" fib saddr type != local masquerade: hairpin
+	 * with br_netfilter, which hands a DNAT-ed packet bound back to the bridge it came from on
+	 * to the bridge (to the container's port in hairpin mode, ports_port_hairpin) with no
+	 * input interface here.  A container reaching its own published port must see the
+	 * connection come from the gateway: with its own address as the source, its kernel would
+	 * drop the packet (a martian) or answer itself.  The same holds for a container reaching
+	 * another one of its network: the answer must come back through the host, which undoes the
+	 * DNAT, and not over the bridge, which does not track traffic to a container address
+	 * (bridge_fast_path()).  Only the host's own connections (a local source) also come without
+	 * an input interface; they keep their source.
+	 */
+	RULE(b, &ports_post, match_dnat(R); tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, false);
+	     tk_nft_meta(R, IIF, NFT_REG32_00); tk_nft_cmp(R, NFT_CMP_EQ, no_ifname, IFNAMSIZ);
+	     tk_nft_fib_type(R, NFTA_FIB_F_SADDR, NFT_REG32_00);
+	     tk_nft_cmp(R, NFT_CMP_NEQ, &local, 4); tk_nft_masquerade(R));
 	egress_rule(b, &map_egress4, false);
 	egress_rule(b, &map_egress6, true);
 }
@@ -908,12 +912,15 @@ static int rebuild_ports(struct endpoint *e, const struct port_list *l, void *us
 	struct rebuild *ctx = userdata;
 	int r = ports_bridge_localnet(e->network, ctx->err);
 
+	/* For ports made before netd set it; a port already gone is released by reconcile. */
+	if (r >= 0 && l->n > 0)
+		(void)ports_port_hairpin(ctx->m, e, true, NULL);
 	return r < 0 ? r : ports_elements(ctx->batch, e, l, true, ctx->err);
 }
 
 static int ports_rebuild(struct manager *m, struct tk_nft_batch *b, tk_err *err)
 {
-	struct rebuild ctx = { .batch = b, .err = err };
+	struct rebuild ctx = { .m = m, .batch = b, .err = err };
 
 	return ports_foreach(m, rebuild_ports, &ctx, err);
 }

@@ -403,7 +403,7 @@ static int recover(struct manager *m, json_t *actions, tk_err *err)
  */
 struct extra {
 	struct manager *m;
-	struct docker *docker;
+	struct tk_http *docker;
 	struct tk_http *metrics; /* --metrics */
 	int64_t save_at;	 /* when the counters are next recorded (ms, CLOCK_MONOTONIC) */
 	int epfd;
@@ -459,7 +459,7 @@ static int extra_timeout(void *userdata)
 	int t = (int)(save < 0 ? 0 : save);
 
 	if (x->docker)
-		t = min_timeout(t, docker_timeout_ms(x->docker));
+		t = min_timeout(t, tk_http_timeout_ms(x->docker));
 	if (x->metrics)
 		t = min_timeout(t, tk_http_timeout_ms(x->metrics));
 	return t;
@@ -491,7 +491,7 @@ static void extra_run(void *userdata)
 	}
 	/* Also on timeouts (n == 0): libmicrohttpd closes idle connections then. */
 	if (x->docker)
-		docker_run(x->docker);
+		tk_http_run(x->docker);
 	if (x->metrics)
 		tk_http_run(x->metrics);
 	if (tk_rpc_now_ms() >= x->save_at) {
@@ -531,7 +531,7 @@ static int extra_open(struct extra *x, tk_err *err)
 		if (r < 0)
 			return r;
 		ev.data.u32 = 1;
-		if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, docker_fd(x->docker), &ev) < 0)
+		if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, tk_http_fd(x->docker), &ev) < 0)
 			return tk_err_set(err, -errno, "epoll_ctl: %m");
 	}
 	if (arg_metrics) {
@@ -573,7 +573,7 @@ static int run(struct manager *m, tk_err *err)
 		log_info("netd state in '%s'", m->state_dir);
 		r = tk_server_run(&server, err);
 	}
-	x.docker = docker_stop(x.docker);
+	x.docker = tk_http_stop(x.docker);
 	droplog_close();
 	x.metrics = tk_http_stop(x.metrics);
 	if (x.epfd >= 0)

@@ -411,12 +411,9 @@ void overlay_sync(struct manager *m, struct tk_etcd *etcd, json_t *vnis, const c
 		  const char *underlay, int64_t lease);
 
 /* docker.c: Docker's NetworkDriver and IpamDriver plugin APIs on their own socket */
-struct docker;
-int docker_start(struct manager *m, const char *socket_path, struct docker **ret, tk_err *err);
-int docker_fd(struct docker *d);
-int docker_timeout_ms(struct docker *d);
-void docker_run(struct docker *d);
-struct docker *docker_stop(struct docker *d);
+struct tk_http;
+/* Serves the socket in netd's loop through lib/http (tk_http_fd, _run, _stop). */
+int docker_start(struct manager *m, const char *socket_path, struct tk_http **ret, tk_err *err);
 
 /*
  * ports.c: published ports and the tenant's host ports and egress address.  Mappings are rows
@@ -437,6 +434,8 @@ int ports_set(struct manager *m, const struct tk_caller *c, const struct endpoin
 	      const struct port_list *l, tk_err *err);
 /* Lets the host reach published ports over 127.0.0.1 through n's bridge (route_localnet). */
 int ports_bridge_localnet(const struct network *n, tk_err *err);
+/* Lets e reach its own published ports (hairpin mode on its bridge port). */
+int ports_port_hairpin(struct manager *m, const struct endpoint *e, bool on, tk_err *err);
 /* Calls cb for every mapping, with its endpoint's addresses (rebuild). */
 int ports_foreach(struct manager *m,
 		  int (*cb)(struct endpoint *e, const struct port_list *l, void *userdata),

@@ -462,18 +462,35 @@ int ports_bridge_localnet(const struct network *n, tk_err *err)
 	return tk_sysctl_write(path, "1", err);
 }
 
+/*
+ * Hairpin mode on the port of an endpoint that publishes ports, so that it reaches its own
+ * published ports: with br_netfilter (Docker loads it; the bridge-nf-call sysctls default to 1 in
+ * every netns) the host's DNAT of a packet whose new destination is on the bridge it came from
+ * sends the frame on as bridged, not routed, and the bridge sends a frame back out of the port
+ * it came in by only in hairpin mode.  Only such ports: hairpin also reflects the port's
+ * broadcasts back to it.
+ */
+int ports_port_hairpin(struct manager *m, const struct endpoint *e, bool on, tk_err *err)
+{
+	if (e->lease)
+		return 0;
+	return tk_nl_port_set_hairpin(m->nl, e->host_ifname, on, err);
+}
+
 /* ---- endpoint.ports ------------------------------------------------------------------------ */
 
 int ports_set(struct manager *m, const struct tk_caller *c, const struct endpoint *e,
 	      const struct port_list *l, tk_err *err)
 {
 	_cleanup_free_ struct port_list *old = malloc(sizeof(*old));
+	tk_err off = {};
 	int r;
 
 	if (!old)
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	if ((r = ports_check(m, c, e, l, err)) < 0 || (r = ports_db_load(m, e->id, old, err)) < 0 ||
-	    (l->n > 0 && (r = ports_bridge_localnet(e->network, err)) < 0))
+	    (l->n > 0 && ((r = ports_bridge_localnet(e->network, err)) < 0 ||
+			  (r = ports_port_hairpin(m, e, true, err)) < 0)))
 		return r;
 	if ((r = tk_store_begin_ephemeral(m->store, err)) < 0)
 		return r;
@@ -484,6 +501,10 @@ int ports_set(struct manager *m, const struct tk_caller *c, const struct endpoin
 		(void)firewall_ports(m, e, l, old, NULL);
 		goto rollback;
 	}
+	if (l->n == 0 && old->n > 0 && ports_port_hairpin(m, e, false, &off) < 0)
+		log_warning("Container '%s' %s publishes no ports, but its port stays in hairpin "
+			    "mode: %s",
+			    e->container_id, e->ifname, off.msg);
 	log_info("Container '%s' %s publishes %u port(s)", e->container_id, e->ifname, l->n);
 	return 0;
 

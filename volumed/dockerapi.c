@@ -20,11 +20,6 @@
 #include "volume.h"
 #include "volumed.h"
 
-struct dockerapi {
-	struct manager *m;
-	struct tk_http *http;
-};
-
 /*
  * Status is a map[string]interface{} in podman and Docker: Go decodes every JSON number in it
  * as a float64, which `podman volume inspect --format '{{.Status.size}}'` prints as
@@ -153,7 +148,7 @@ static int handle(struct manager *m, const struct tk_caller *c, const struct tk_
 static unsigned serve(void *userdata, const struct tk_caller *c, const char *url, const char *body,
 		      size_t len, json_t **ret)
 {
-	struct dockerapi *d = userdata;
+	struct manager *m = userdata;
 	struct tk_docker_request req;
 	json_t *result = NULL;
 	tk_err err = {};
@@ -165,7 +160,7 @@ static unsigned serve(void *userdata, const struct tk_caller *c, const char *url
 		*ret = tk_http_error(err.msg);
 		return r == -ENOENT ? MHD_HTTP_NOT_FOUND : MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}
-	r = handle(d->m, c, &req, &result, &err);
+	r = handle(m, c, &req, &result, &err);
 	tk_docker_request_done(&req);
 	if (r < 0) {
 		json_decref(result);
@@ -179,47 +174,15 @@ static unsigned serve(void *userdata, const struct tk_caller *c, const char *url
 	return MHD_HTTP_OK;
 }
 
-int dockerapi_start(struct manager *m, const char *socket_path, struct dockerapi **ret, tk_err *err)
+int dockerapi_start(struct manager *m, const char *socket_path, struct tk_http **ret, tk_err *err)
 {
-	_cleanup_free_ struct dockerapi *d = calloc(1, sizeof(*d));
-	struct tk_http_config cfg = {
+	const struct tk_http_config cfg = {
 		.name = "Docker volume-plugin API",
 		.socket_path = socket_path,
 		.admin_gid = m->admin_gid,
 		.handle = serve,
+		.userdata = m,
 	};
-	int r;
 
-	if (!d)
-		return tk_err_set(err, -ENOMEM, "out of memory");
-	d->m = m;
-	cfg.userdata = d;
-	if ((r = tk_http_start(&cfg, &d->http, err)) < 0)
-		return r;
-	*ret = TAKE_PTR(d);
-	return 0;
-}
-
-int dockerapi_fd(struct dockerapi *d)
-{
-	return tk_http_fd(d->http);
-}
-
-int dockerapi_timeout_ms(struct dockerapi *d)
-{
-	return tk_http_timeout_ms(d->http);
-}
-
-void dockerapi_run(struct dockerapi *d)
-{
-	tk_http_run(d->http);
-}
-
-struct dockerapi *dockerapi_stop(struct dockerapi *d)
-{
-	if (!d)
-		return NULL;
-	tk_http_stop(d->http);
-	free(d);
-	return NULL;
+	return tk_http_start(&cfg, ret, err);
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "http.h"
 #include "json.h"
 #include "log.h"
 #include "tk-config.h"
@@ -146,7 +147,7 @@ static int check_backends(struct manager *m)
 
 struct loop {
 	struct manager *m;
-	struct dockerapi *docker;
+	struct tk_http *docker;
 };
 
 static json_t *dispatch(void *userdata, const struct tk_caller *c, json_t *request)
@@ -158,20 +159,20 @@ static json_t *dispatch(void *userdata, const struct tk_caller *c, json_t *reque
 static int docker_fd(void *userdata)
 {
 	struct loop *l = userdata;
-	return l->docker ? dockerapi_fd(l->docker) : -1;
+	return l->docker ? tk_http_fd(l->docker) : -1;
 }
 
 static int docker_timeout(void *userdata)
 {
 	struct loop *l = userdata;
-	return l->docker ? dockerapi_timeout_ms(l->docker) : -1;
+	return l->docker ? tk_http_timeout_ms(l->docker) : -1;
 }
 
 static void docker_run(void *userdata)
 {
 	struct loop *l = userdata;
 	if (l->docker)
-		dockerapi_run(l->docker);
+		tk_http_run(l->docker);
 }
 
 static int run(struct manager *m, tk_err *err)
@@ -200,7 +201,7 @@ static int run(struct manager *m, tk_err *err)
 	log_info("volumed: volumes under '%s' (default backend %s), state in '%s'", m->root,
 		 m->default_backend->name, m->state_dir);
 	r = tk_server_run(&server, err);
-	l.docker = dockerapi_stop(l.docker);
+	l.docker = tk_http_stop(l.docker);
 	return r;
 }
 

@@ -193,14 +193,9 @@ int volume_mount_ref(struct manager *m, struct volume *v, const char *id, bool a
 json_t *rpc_dispatch(struct manager *m, const struct tk_caller *c, json_t *request);
 
 /* dockerapi.c: the Docker volume-plugin API over HTTP (libmicrohttpd) */
-struct dockerapi;
-int dockerapi_start(struct manager *m, const char *socket_path, struct dockerapi **ret,
-		    tk_err *err);
-/* The fd to poll for readability, and the work to do when it is readable or time passed. */
-int dockerapi_fd(struct dockerapi *d);
-int dockerapi_timeout_ms(struct dockerapi *d);
-void dockerapi_run(struct dockerapi *d);
-struct dockerapi *dockerapi_stop(struct dockerapi *d);
+struct tk_http;
+/* Serves the socket in volumed's loop through lib/http (tk_http_fd, _run, _stop). */
+int dockerapi_start(struct manager *m, const char *socket_path, struct tk_http **ret, tk_err *err);
 
 /* backend helpers shared by the backends (backend-util.c) */
 /* Runs argv (argv[0] a program searched in PATH) with stdout+stderr captured into err on failure. */

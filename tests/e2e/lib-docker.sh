@@ -62,6 +62,18 @@ e2e_docker_config() { # STORAGE-DRIVER IPTABLES(true|false)
 EOC
 }
 
+# e2e_wait_up PID SECONDS CMD...: succeeds once CMD does; fails when PID exits or time is up.
+e2e_wait_up() {
+	local pid=$1 steps=$(($2 * 20))
+	shift 2
+	for _ in $(seq "$steps"); do
+		"$@" >/dev/null 2>&1 && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
 e2e_containerd_start() {
 	cat >"$D/containerd.toml" <<EOC
 version = 2
@@ -75,11 +87,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 EOC
 	containerd --config "$D/containerd.toml" >>"$D/containerd.log" 2>&1 &
 	DK_CTD_PID=$!
-	for _ in $(seq 200); do
-		ctr -a "$DK_CTD_SOCK" version >/dev/null 2>&1 && return 0
-		kill -0 "$DK_CTD_PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	e2e_wait_up "$DK_CTD_PID" 10 ctr -a "$DK_CTD_SOCK" version && return 0
 	tk_skip "containerd does not start here: $(tail -5 "$D/containerd.log")"
 }
 
@@ -88,11 +96,7 @@ EOC
 e2e_docker_start() {
 	"$DOCKERD" --config-file "$D/daemon.json" "${DK_ARGS[@]}" >>"$D/dockerd.log" 2>&1 &
 	DK_PID=$!
-	for _ in $(seq 600); do
-		dk version >/dev/null 2>&1 && return 0
-		kill -0 "$DK_PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	e2e_wait_up "$DK_PID" 30 dk version && return 0
 	kill -9 "$DK_PID" 2>/dev/null
 	wait "$DK_PID" 2>/dev/null
 	DK_PID=
@@ -102,16 +106,21 @@ $(tail -20 "$D/dockerd.log")"
 	tk_done
 }
 
+# e2e_stop PID SECONDS: SIGTERM, SIGKILL if PID has not exited within SECONDS, then reaps it.
+e2e_stop() {
+	kill -TERM "$1" 2>/dev/null
+	for _ in $(seq $(($2 * 20))); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
 # Stops dockerd with SIGTERM (it stops its containers unless it runs with --live-restore).
 e2e_docker_stop() {
 	[ -n "$DK_PID" ] || return 0
-	kill -TERM "$DK_PID" 2>/dev/null
-	for _ in $(seq 400); do
-		kill -0 "$DK_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -9 "$DK_PID" 2>/dev/null
-	wait "$DK_PID" 2>/dev/null
+	e2e_stop "$DK_PID" 20
 	DK_PID=
 }
 
@@ -164,13 +173,7 @@ e2e_docker_cleanup() {
 	done
 	e2e_docker_cgroups_clean
 	if [ -n "$DK_CTD_PID" ]; then
-		kill -TERM "$DK_CTD_PID" 2>/dev/null
-		for _ in $(seq 100); do
-			kill -0 "$DK_CTD_PID" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -9 "$DK_CTD_PID" 2>/dev/null
-		wait "$DK_CTD_PID" 2>/dev/null
+		e2e_stop "$DK_CTD_PID" 5
 		DK_CTD_PID=
 	fi
 	# Overlay, shm and netns mounts of containers; all in this mount namespace, gone with it too.

@@ -204,14 +204,15 @@ tk_wait_listen() {
 	return 1
 }
 
-# TCP connect from ns $1 to $2:$3 with a listener started in ns $4.  The listener is bound before
-# the connect, so the connect's 1 s bound is the path's answer, not the listener's start-up.
+# TCP connect from ns $1 to $2:$3 with a listener started in ns $4 (on port $5, default $3: a
+# published port leads to another).  The listener is bound before the connect, so the connect's
+# 1 s bound is the path's answer, not the listener's start-up.
 tk_tcp() {
-	local src=$1 addr=$2 port=$3 dst=$4 r fam=-4
+	local src=$1 addr=$2 port=$3 dst=$4 dport=${5:-$3} r fam=-4
 	[[ $addr == *:* ]] && fam=-6 # openbsd nc listens on one family only
-	ip netns exec "$dst" timeout 30 nc "$fam" -l -p "$port" >/dev/null 2>&1 &
+	ip netns exec "$dst" timeout 30 nc "$fam" -l -p "$dport" >/dev/null 2>&1 &
 	local lpid=$!
-	if tk_wait_listen "$dst" t "$port"; then
+	if tk_wait_listen "$dst" t "$dport"; then
 		ip netns exec "$src" nc -z -w 1 "$addr" "$port" >/dev/null 2>&1
 		r=$?
 	else
@@ -222,16 +223,16 @@ tk_tcp() {
 	return $r
 }
 
-# UDP datagram from ns $1 to $2:$3, received by a listener in ns $4 within 1.5 s of being sent.
-# The listener is bound before the datagram leaves, and the receipt is polled for: a datagram
-# that arrives returns at once, one that does not costs the 1.5 s window.
+# UDP datagram from ns $1 to $2:$3, received by a listener in ns $4 (on port $5, default $3)
+# within 1.5 s of being sent.  The listener is bound before the datagram leaves, and the receipt
+# is polled for: a datagram that arrives returns at once, one that does not costs the 1.5 s window.
 tk_udp() {
-	local src=$1 addr=$2 port=$3 dst=$4 out=$TK_TMP/udp.$BASHPID r=1 fam=-4
+	local src=$1 addr=$2 port=$3 dst=$4 dport=${5:-$3} out=$TK_TMP/udp.$BASHPID r=1 fam=-4
 	[[ $addr == *:* ]] && fam=-6
 	: >"$out"
-	ip netns exec "$dst" timeout 30 nc "$fam" -u -l -p "$port" >"$out" 2>/dev/null &
+	ip netns exec "$dst" timeout 30 nc "$fam" -u -l -p "$dport" >"$out" 2>/dev/null &
 	local lpid=$!
-	if tk_wait_listen "$dst" u "$port"; then
+	if tk_wait_listen "$dst" u "$dport"; then
 		# bash's /dev/udp sends one datagram and exits (nc -u lingers for its -w).
 		# shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
 		ip netns exec "$src" bash -c 'echo tk-udp-probe >"/dev/udp/$1/$2"' - "$addr" "$port" 2>/dev/null

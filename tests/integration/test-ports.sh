@@ -130,6 +130,31 @@ for addr in 192.0.2.1 2001:db8::1 "$gw4"; do
 	expect_ok "hairpin: a2 reaches a1:53 via $addr:20053 (UDP)" udp a2 "$addr" 20053 a1 53
 done
 
+# A container reaches its own published ports.  With br_netfilter's calls on (the default in
+# every netns once the module is loaded, as Docker does) the DNAT-ed frame is bridged back out
+# of a1's own port (hairpin mode) and masqueraded to the gateway; with them off it is routed.
+hairpin() { bridge -d link show dev "$(N --json inspect endpoint "$1" | jq -r .host_ifname)" |
+	grep -o 'hairpin [a-z]*'; }
+expect_eq "a1's port (it publishes) is in hairpin mode" "hairpin on" "$(hairpin a1)"
+expect_eq "a2's port (it does not) is not" "hairpin off" "$(hairpin a2)"
+brnf_modes=("")
+if [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
+	brnf_modes=(1 0)
+fi
+for mode in "${brnf_modes[@]}"; do
+	if [ -n "$mode" ]; then
+		echo "$mode" >/proc/sys/net/bridge/bridge-nf-call-iptables
+		echo "$mode" >/proc/sys/net/bridge/bridge-nf-call-ip6tables
+	fi
+	for addr in 192.0.2.1 2001:db8::1 "$gw4"; do
+		expect_ok "a1 reaches its own port 80 via $addr:20080 (TCP${mode:+, bridge-nf-call $mode})" \
+			tcp a1 "$addr" 20080 a1 80
+		expect_ok "a1 reaches its own port 53 via $addr:20053 (UDP${mode:+, bridge-nf-call $mode})" \
+			udp a1 "$addr" 20053 a1 53
+	done
+done
+[ -n "${brnf_modes[0]}" ] && echo 1 | tee /proc/sys/net/bridge/bridge-nf-call-ip{,6}tables >/dev/null
+
 # ---- still isolated ------------------------------------------------------------------------
 ip -n ext route add 10.200.0.0/16 via 192.0.2.1
 ip -n ext -6 route add fd7e::/48 via 2001:db8::1
@@ -223,6 +248,7 @@ expect_fail "... so is UDP 20053" udp ext 192.0.2.1 20053 a1 53
 expect_eq "... one element per family" "1 1" "$(count pub4) $(count pub6)"
 expect_ok "an empty list clears" N publish a1
 expect_eq "... the maps are empty" "0 0" "$(count pub4) $(count pub6)"
+expect_eq "... and a1's port leaves hairpin mode" "hairpin off" "$(hairpin a1)"
 expect_fail "... and 20090 no longer answers" tcp ext 192.0.2.1 20090 a1 80
 ip addr add 192.0.2.10/24 dev up0
 expect_ok "a2 publishes 20100 on 192.0.2.1 only" N publish a2 192.0.2.1:20100:80
@@ -247,6 +273,7 @@ tk_netd_start --socket-group "$OWNER"
 expect_ok "after a restart: ext reaches a1 (TCP)" tcp ext 192.0.2.1 20080 a1 80
 expect_ok "after a restart: ext reaches a1 over IPv6 (UDP)" udp ext 2001:db8::1 20053 a1 53
 expect_ok "after a restart: the bound mapping works" tcp ext 192.0.2.1 20100 a2 80
+expect_ok "after a restart: a1 still reaches its own published port" tcp a1 192.0.2.1 20080 a1 80
 tk_netd_kill
 nft flush map inet tenantkit pub4
 tk_netd_start --socket-group "$OWNER"

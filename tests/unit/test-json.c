@@ -245,13 +245,43 @@ static void test_unpack_lax(void **state)
 	json_decref(j);
 }
 
+/* A plugin request's body: an object or blank; NUL bytes and other JSON values are refused. */
+static void test_parse_object_or_blank(void **state)
+{
+	static const char nul[] = " \0 ";
+	json_t *j = &sentinel;
+	tk_err err = {};
+
+	(void)state;
+	assert_int_equal(tk_json_parse_object_or_blank(NULL, 0, "body", &j, NULL), 0);
+	assert_null(j);
+	j = &sentinel;
+	assert_int_equal(tk_json_parse_object_or_blank(" \r\n\t", 4, "body", &j, NULL), 0);
+	assert_null(j);
+	assert_int_equal(tk_json_parse_object_or_blank(" {\"a\": 1} ", 10, "body", &j, NULL), 0);
+	assert_true(json_is_object(j));
+	json_decref(j);
+	j = &sentinel;
+	assert_int_equal(tk_json_parse_object_or_blank("[1]", 3, "body", &j, &err), -EBADMSG);
+	assert_string_equal(err.msg, "body: the body must be a JSON object");
+	assert_ptr_equal(j, &sentinel);
+	assert_int_equal(tk_json_parse_object_or_blank(nul, sizeof(nul) - 1, "body", &j, NULL),
+			 -EBADMSG);
+	assert_int_equal(tk_json_parse_object_or_blank("{", 1, "body", &j, NULL), -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_valid),    cmocka_unit_test(test_parse_malformed),
-		cmocka_unit_test(test_parse_location), cmocka_unit_test(test_parse_nul),
-		cmocka_unit_test(test_parse_depth),    cmocka_unit_test(test_unpack_strict),
-		cmocka_unit_test(test_unpack_errors),  cmocka_unit_test(test_unpack_lax),
+		cmocka_unit_test(test_parse_valid),
+		cmocka_unit_test(test_parse_malformed),
+		cmocka_unit_test(test_parse_location),
+		cmocka_unit_test(test_parse_nul),
+		cmocka_unit_test(test_parse_depth),
+		cmocka_unit_test(test_unpack_strict),
+		cmocka_unit_test(test_unpack_errors),
+		cmocka_unit_test(test_unpack_lax),
+		cmocka_unit_test(test_parse_object_or_blank),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
