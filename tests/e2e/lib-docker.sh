@@ -125,10 +125,14 @@ e2e_docker_stop() {
 }
 
 # Processes whose command line names this test's containerd socket: containerd's shims, which
-# leave containerd's process tree (they are reparented to init).
+# leave containerd's process tree (they are reparented to init).  Every docker test's socket has
+# the same path in its private /run, and /proc shows all of them: only the shims in this test's
+# network namespace are this test's (killing another test's shims hung its `docker exec`).
 e2e_docker_shims() {
-	local p
+	local p own
+	own=$(readlink /proc/self/ns/net)
 	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/ns/net" 2>/dev/null)" = "$own" ] || continue
 		{ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "-address $DK_CTD_SOCK " &&
 			echo "${p#/proc/}"
 	done
