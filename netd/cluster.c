@@ -842,13 +842,16 @@ static char *tenant_record(json_t *t)
 	return json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 }
 
-static int publish_tenant(struct manager *m, json_t *t, tk_err *err)
+/*
+ * Puts tenant t's record if the compare on its key holds: *ret_ok says whether it did.  A new
+ * tenant's key must not exist yet (exists false), a changed tenant's must still (exists true).
+ */
+static int put_tenant_record(struct cluster *cl, json_t *t, bool exists, const char *what,
+			     bool *ret_ok, tk_err *err)
 {
-	struct cluster *cl = cluster_of(m);
 	const char *name = json_string_value(json_object_get(t, "name"));
 	_cleanup_free_ char *value = tenant_record(t);
 	char key[512];
-	bool ok;
 	int r;
 
 	if (!name || !value)
@@ -856,16 +859,29 @@ static int publish_tenant(struct manager *m, json_t *t, tk_err *err)
 	key_of(key, sizeof(key), "tenants", name);
 	{
 		const struct tk_etcd_cmp cmp = { .key = key,
-						 .target = TK_ETCD_CREATE,
-						 .result = TK_ETCD_EQUAL };
+						 .target =
+							 exists ? TK_ETCD_VERSION : TK_ETCD_CREATE,
+						 .result =
+							 exists ? TK_ETCD_GREATER : TK_ETCD_EQUAL };
 		const struct tk_etcd_op put = { .kind = TK_ETCD_OP_PUT,
 						.key = key,
 						.value = value };
-		r = tk_etcd_txn(cl->etcd, &cmp, 1, &put, 1, NULL, 0, &ok, NULL, err);
+		r = tk_etcd_txn(cl->etcd, &cmp, 1, &put, 1, NULL, 0, ret_ok, NULL, err);
 	}
 	set_health(cl, r, err);
 	if (r < 0)
-		return tk_err_wrap(err, r, "cluster: publishing tenant '%s'", name);
+		return tk_err_wrap(err, r, "cluster: publishing %s tenant '%s'", what, name);
+	return 0;
+}
+
+static int publish_tenant(struct manager *m, json_t *t, tk_err *err)
+{
+	const char *name = json_string_value(json_object_get(t, "name"));
+	bool ok;
+	int r;
+
+	if ((r = put_tenant_record(cluster_of(m), t, false, "the new", &ok, err)) < 0)
+		return r;
 	if (!ok)
 		return tk_err_set(
 			err, -EEXIST,
@@ -1125,30 +1141,14 @@ static int unpublish_tenant(struct manager *m, const char *name, tk_err *err)
 /* tenant.set done here: the tenant's new record, only while the tenant exists in the cluster. */
 static int publish_tenant_change(struct manager *m, json_t *t, tk_err *err)
 {
-	struct cluster *cl = cluster_of(m);
-	const char *name = json_string_value(json_object_get(t, "name"));
-	_cleanup_free_ char *value = tenant_record(t);
-	char key[512];
 	bool ok;
 	int r;
 
-	if (!name || !value)
-		return tk_err_set(err, -ENOMEM, "out of memory");
-	key_of(key, sizeof(key), "tenants", name);
-	{
-		const struct tk_etcd_cmp cmp = { .key = key,
-						 .target = TK_ETCD_VERSION,
-						 .result = TK_ETCD_GREATER };
-		const struct tk_etcd_op put = { .kind = TK_ETCD_OP_PUT,
-						.key = key,
-						.value = value };
-		r = tk_etcd_txn(cl->etcd, &cmp, 1, &put, 1, NULL, 0, &ok, NULL, err);
-	}
-	set_health(cl, r, err);
-	if (r < 0)
-		return tk_err_wrap(err, r, "cluster: publishing the limits of tenant '%s'", name);
+	if ((r = put_tenant_record(cluster_of(m), t, true, "the limits of", &ok, err)) < 0)
+		return r;
 	if (!ok)
-		return tk_err_set(err, -ENOENT, "tenant '%s' was deleted in the cluster", name);
+		return tk_err_set(err, -ENOENT, "tenant '%s' was deleted in the cluster",
+				  json_string_value(json_object_get(t, "name")));
 	return 0;
 }
 
