@@ -6,7 +6,10 @@ source "$(dirname "$0")/lib.sh"
 
 state() { # everything tenantkit could have left behind
 	ip -j link show | jq -c '[.[].ifname | select(startswith("tk"))] | sort'
-	nft -j list ruleset | jq -c '[.nftables[].set? // empty | {name, elem}]'
+	# (not the drop log's meters nor the drop counters: the kernel moves them as it drops)
+	nft -j list ruleset | jq -c '[.nftables[].set? // empty |
+			select(.name | startswith("droplog_") | not) | {name, elem}] |
+			walk(if type == "object" then del(.counter) else . end)'
 	"$NETCTL" --json list networks | jq -c '[.networks[] | {name, endpoints, free4, free6}]'
 	"$NETCTL" --json list endpoints | jq -c '[.endpoints[] | .container_id]'
 	for ns in $(ip netns list | awk '{print $1}'); do ip -n "$ns" -j link show | jq -c '[.[].ifname]'; done

@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 
 kernel_veths() { ip -o link show | grep -c ': tkv' || true; }
 elements() {
-	nft -j list ruleset | jq '[.nftables[] | (.set // .map // empty) | (.elem // []) | length] | add'
+	nft -j list ruleset | jq '[.nftables[] | (.set // .map // empty) | select(.name | startswith("droplog_") | not) | (.elem // []) | length] | add'
 }
 rows() { "$NETCTL" --json list endpoints | jq '.endpoints | length'; }
 attach() { "$NETCTL" attach full "c$1" "/run/netns/c$1" >/dev/null; }

@@ -38,7 +38,10 @@ endpoints() { "$NETCTL" --json list endpoints | jq '.endpoints | length'; }
 kernel_state() {
 	{
 		ip -j link show | jq -c '[.[].ifname | select(startswith("tk"))] | sort'
-		nft -j list ruleset | jq -c '[.nftables[].set? // empty | {name, elem}]'
+		# (not the drop log's meters nor the drop counters: the kernel moves them as it drops)
+		nft -j list ruleset | jq -c '[.nftables[].set? // empty |
+			select(.name | startswith("droplog_") | not) | {name, elem}] |
+			walk(if type == "object" then del(.counter) else . end)'
 		"$NETCTL" --json list endpoints | jq -c '[.endpoints[] | {container_id, ifname}]'
 	}
 }
