@@ -351,11 +351,12 @@ static int apply_op(struct manager *m, const char *op, json_t *args, tk_err *err
 			  json_string_value(json_object_get(e, "msg")) ?: "failed");
 }
 
-/* The limits tenant.set changes (the rest of a tenant is fixed at its creation). */
+/* The limits tenant.set changes, and host_ports (the rest of a tenant is fixed at its creation). */
 static bool tenant_settable(const char *k)
 {
 	return strncmp(k, "max_", 4) == 0 || strcmp(k, "egress") == 0 ||
-	       strcmp(k, "ingress") == 0 || strcmp(k, "weight") == 0;
+	       strcmp(k, "ingress") == 0 || strcmp(k, "weight") == 0 ||
+	       strcmp(k, "host_ports") == 0;
 }
 
 /* Where a tenant's record in etcd differs from this host's copy: tenant.set with the differences. */

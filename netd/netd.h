@@ -449,6 +449,16 @@ int ports_tenant_apply(struct manager *m, struct tk_tenant *t, const struct tk_t
 		       tk_err *err);
 
 /*
+ * tenant.set: takes host_ports ("FIRST-LAST", "none" or null) out of args into ret, refused when
+ * the range overlaps another tenant's or strands a published mapping; *ret_changed when it differs.
+ */
+int ports_tenant_set_params(struct manager *m, const struct tk_tenant *t, json_t *args,
+			    struct tk_tenant *ret, bool *ret_changed, tk_err *err);
+/* Records p's host ports as t's (tenant_net) and gives them to t. */
+int ports_tenant_set_apply(struct manager *m, struct tk_tenant *t, const struct tk_tenant *p,
+			   tk_err *err);
+
+/*
  * shaping.c: per-tenant limits and weights with tc (docs/bandwidth.md).  Kernel first, then the
  * caller records: shaping_tenant_set takes t's shaping from from's limits to p's (t's ports
  * are redirected or cleared when that changes), then shaping_rebalance spreads the capacity by

@@ -628,6 +628,117 @@ int ports_tenant_params(struct manager *m, json_t *args, struct tk_tenant *ret, 
 	return tenant_net_params(m, args, ret, err);
 }
 
+/*
+ * A published mapping the range lo-hi (0-0: none) would strand: one of t's outside it, or
+ * another tenant's inside it (published by root for a tenant without a range).
+ */
+static int range_strands(struct manager *m, const struct tk_tenant *t, uint16_t lo, uint16_t hi,
+			 tk_err *err)
+{
+	const struct tk_tenant *o;
+	sqlite3_stmt *st;
+	int r, rc, port;
+	char proto[8];
+
+	r = tk_store_stmt(m->store,
+			  "SELECT pm.host_port, pm.protocol, n.tenant_id FROM port_mappings pm "
+			  "JOIN endpoints e ON e.id = pm.endpoint_id "
+			  "JOIN networks n ON n.id = e.network_id "
+			  "WHERE (n.tenant_id = ?1 AND (pm.host_port < ?2 OR pm.host_port > ?3)) "
+			  "OR (n.tenant_id != ?1 AND pm.host_port BETWEEN ?2 AND ?3) "
+			  "ORDER BY n.tenant_id != ?1, pm.host_port LIMIT 1",
+			  &st, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, t->id);
+	sqlite3_bind_int(st, 2, lo);
+	sqlite3_bind_int(st, 3, hi);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE
+			       ? 0
+			       : tk_store_step_error(m->store, rc, "reading port mappings", err);
+	}
+	port = sqlite3_column_int(st, 0);
+	snprintf(proto, sizeof(proto), "%s", tk_store_column_text(st, 1));
+	o = tk_tenant_get_by_id(&m->tenants, sqlite3_column_int64(st, 2));
+	sqlite3_reset(st);
+	if (o == t && !hi)
+		return tk_err_set(err, -EBUSY,
+				  "tenant '%s' publishes host port %d/%s: unpublish it before "
+				  "taking its host ports away",
+				  t->name, port, proto);
+	if (o == t)
+		return tk_err_set(err, -EBUSY,
+				  "tenant '%s' publishes host port %d/%s, outside %u-%u: unpublish "
+				  "it first or choose a range that holds it",
+				  t->name, port, proto, lo, hi);
+	return tk_err_set(err, -EADDRINUSE, "host port %d/%s in %u-%u is published by tenant '%s'",
+			  port, proto, lo, hi, o ? o->name : "?");
+}
+
+int ports_tenant_set_params(struct manager *m, const struct tk_tenant *t, json_t *args,
+			    struct tk_tenant *ret, bool *ret_changed, tk_err *err)
+{
+	json_t *hp = json_object_get(args, "host_ports");
+	const struct tk_tenant *o;
+	struct tk_tenant p = *t;
+	int r;
+
+	*ret_changed = false;
+	if (!hp)
+		return 0;
+	if (json_is_null(hp) ||
+	    (json_is_string(hp) && strcmp(json_string_value(hp), "none") == 0)) {
+		p.host_port_min = p.host_port_max = 0;
+	} else if (!json_is_string(hp)) {
+		return tk_err_set(err, -EINVAL,
+				  "'host_ports' must be a string like \"20000-20999\" or \"none\"");
+	} else if ((r = parse_range(json_string_value(hp), &p, err)) < 0) {
+		return r;
+	} else if ((o = range_owner(m, t, p.host_port_min, p.host_port_max))) {
+		return tk_err_set(err, -EADDRINUSE,
+				  "host ports %u-%u overlap those of tenant '%s' (%u-%u)",
+				  p.host_port_min, p.host_port_max, o->name, o->host_port_min,
+				  o->host_port_max);
+	}
+	if ((r = range_strands(m, t, p.host_port_min, p.host_port_max, err)) < 0)
+		return r;
+	json_object_del(args, "host_ports");
+	*ret = p;
+	*ret_changed = p.host_port_min != t->host_port_min || p.host_port_max != t->host_port_max;
+	return 0;
+}
+
+int ports_tenant_set_apply(struct manager *m, struct tk_tenant *t, const struct tk_tenant *p,
+			   tk_err *err)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	r = tk_store_stmt(m->store,
+			  "INSERT INTO tenant_net (tenant_id, host_port_min, host_port_max) "
+			  "VALUES (?1, ?2, ?3) ON CONFLICT (tenant_id) DO UPDATE SET "
+			  "host_port_min = ?2, host_port_max = ?3",
+			  &st, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, t->id);
+	sqlite3_bind_int(st, 2, p->host_port_min);
+	sqlite3_bind_int(st, 3, p->host_port_max);
+	if ((r = tk_store_step_done(m->store, st, err)) < 0)
+		return tk_err_wrap(err, r, "recording the host ports of tenant '%s'", t->name);
+	t->host_port_min = p->host_port_min;
+	t->host_port_max = p->host_port_max;
+	if (t->host_port_max)
+		log_info("Tenant '%s' now owns host ports %u-%u", t->name, t->host_port_min,
+			 t->host_port_max);
+	else
+		log_info("Tenant '%s' now owns no host ports", t->name);
+	return 0;
+}
+
 int ports_tenant_apply(struct manager *m, struct tk_tenant *t, const struct tk_tenant *p,
 		       tk_err *err)
 {

@@ -497,7 +497,9 @@ static int op_tenant_create(struct manager *m, const struct tk_caller *c, json_t
 static int op_tenant_set(struct manager *m, const struct tk_caller *c, json_t *args, json_t **ret,
 			 tk_err *err)
 {
-	struct tk_tenant p, old, *t = NULL;
+	_cleanup_(json_decrefp) json_t *rest = NULL;
+	struct tk_tenant p, old, net, *t = NULL;
+	bool ports_changed, limits;
 	const char *name;
 	int r;
 
@@ -506,15 +508,28 @@ static int op_tenant_set(struct manager *m, const struct tk_caller *c, json_t *a
 	if (!json_is_object(args) || !json_is_string(json_object_get(args, "name")))
 		return tk_err_set(err, -EINVAL, "tenant.set args: 'name' (a string) is required");
 	name = json_string_value(json_object_get(args, "name"));
+	/* netd's own field (ports.c), checked before anything changes. */
+	if (!(rest = json_deep_copy(args)))
+		return tk_err_set(err, -ENOMEM, "out of memory");
 	if ((r = tk_tenant_find(&m->tenants, c, name, &t, err)) < 0 ||
-	    (r = tk_tenant_set_params_from_json(&m->tenants, t, args, &p, err)) < 0)
+	    (r = ports_tenant_set_params(m, t, rest, &net, &ports_changed, err)) < 0)
 		return r;
+	limits = json_object_size(rest) > 1 || json_object_size(args) == 1;
+	if (limits && (r = tk_tenant_set_params_from_json(&m->tenants, t, rest, &p, err)) < 0)
+		return r;
+	if (!limits)
+		p = *t;
 	old = *t;
 	if ((r = shaping_tenant_set(m, t, &old, &p, err)) < 0) {
 		(void)shaping_tenant_set(m, t, &p, &old, NULL);
 		return tk_err_wrap(err, r, "shaping tenant '%s'", name);
 	}
 	if ((r = tk_tenant_update(&m->tenants, t, &p, err)) < 0) {
+		(void)shaping_tenant_set(m, t, &p, &old, NULL);
+		return r;
+	}
+	if (ports_changed && (r = ports_tenant_set_apply(m, t, &net, err)) < 0) {
+		(void)tk_tenant_update(&m->tenants, t, &old, NULL);
 		(void)shaping_tenant_set(m, t, &p, &old, NULL);
 		return r;
 	}

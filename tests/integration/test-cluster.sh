@@ -129,6 +129,13 @@ for n in 2 3; do
 	wait_for "shaped reaches h$n with its host ports, egress and weight" 5 \
 		bash -c "[ \"\$(TK_NETD_SOCKET=$TK_TMP/h$n/netd.sock $NETCTL --json inspect tenant shaped | jq -c '[.host_ports, .egress, .weight]')\" = '[\"21000-21099\",100000000,3]' ]"
 done
+expect_ok "set tenant shaped --host-ports on h2" on 2 set tenant shaped --host-ports 21000-21199
+for n in 1 3; do
+	wait_for "h$n follows shaped's new host ports" 5 \
+		bash -c "[ \"\$(TK_NETD_SOCKET=$TK_TMP/h$n/netd.sock $NETCTL --json inspect tenant shaped | jq -r .host_ports)\" = 21000-21199 ]"
+done
+expect_eq "... h1 refuses what overlaps them now" 1 \
+	"$(on 1 create tenant overlapper --host-ports 21150-21160 2>&1 | grep -c "overlap those of tenant 'shaped'")"
 expect_ok "set tenant acme on h2: max-endpoints, egress, weight" \
 	on 2 set tenant acme --max-endpoints 40 --egress 50mbit --weight 5
 for n in 1 3; do
@@ -214,6 +221,10 @@ before=$(jfield 1 tenant late max_networks)
 out=$(on 1 set tenant late --max-networks 3 2>&1)
 grep -q "cannot be reached" <<<"$out" && ok "etcd down: set tenant fails clearly: $out" || not_ok "etcd down: set: $out"
 expect_eq "and leaves the local limits as they were" "$before" "$(jfield 1 tenant late max_networks)"
+out=$(on 1 set tenant late --host-ports 25000-25099 2>&1)
+grep -q "cannot be reached" <<<"$out" && ok "etcd down: set tenant --host-ports fails clearly" ||
+	not_ok "etcd down: set --host-ports: $out"
+expect_eq "and leaves the tenant without host ports" null "$(jfield 1 tenant late host_ports)"
 out=$(on 1 list hosts 2>&1)
 grep -q "cannot be reached" <<<"$out" && ok "list hosts says etcd cannot be reached" || not_ok "$out"
 expect_eq "status reports the cluster unhealthy" "false" "$(on 1 --json status | jq -r .cluster.healthy)"

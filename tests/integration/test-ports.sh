@@ -340,6 +340,52 @@ expect_ok "... and netd's reason" grep -qF \
 	"host port 21010/tcp is outside the host ports of tenant 'alpha' (20000-20999)" <<<"$out"
 expect_eq "... and leaves no endpoint" 1 "$(N inspect endpoint k2 >/dev/null 2>&1; echo $?)"
 
+# ---- set tenant --host-ports: a range changed live, refusals changing nothing -------------
+hp() { N --json inspect tenant "$1" | jq -r .host_ports; }
+N create tenant theta --host-ports 24000-24999 >/dev/null
+N create tenant-net theta-net --tenant theta >/dev/null
+attach theta-net t1 --publish 24080:80 --publish 24053:53/udp >/dev/null
+refuse "a range that leaves out a published port, naming it" \
+	"tenant 'theta' publishes host port 24053/udp, outside 24060-24999" \
+	set tenant theta --host-ports 24060-24999
+refuse "a range that overlaps another tenant's" \
+	"host ports 21900-24999 overlap those of tenant 'beta' (21000-21999)" \
+	set tenant theta --host-ports 21900-24999
+refuse "taking the range of a tenant that publishes away" \
+	"tenant 'theta' publishes host port 24053/udp: unpublish it" \
+	set tenant theta --host-ports none
+refuse "a malformed range" "expected FIRST-LAST" set tenant theta --host-ports 20-x
+refuse "... in one request with a limit, which does not change either" "expected FIRST-LAST" \
+	set tenant theta --max-endpoints 3 --host-ports 20-x
+N publish g1 22000:80 >/dev/null
+refuse "a range holding a port root published for another tenant" \
+	"host port 22000/tcp in 22000-22099 is published by tenant 'gamma'" \
+	set tenant eps --host-ports 22000-22099
+refuse "a range for a tenant publishing outside it" \
+	"tenant 'gamma' publishes host port 22000/tcp, outside 22500-22599" \
+	set tenant gamma --host-ports 22500-22599
+N publish g1 >/dev/null
+expect_eq "the refusals changed no range" "24000-24999 23000-23099 null" \
+	"$(hp theta) $(hp eps) $(hp gamma)"
+expect_eq "... nor theta's limits" null "$(N --json inspect tenant theta | jq -r .max_endpoints)"
+expect_ok "theta's range shrinks to what it publishes in" N set tenant theta --host-ports 24000-24499
+expect_eq "... shown" 24000-24499 "$(hp theta)"
+refuse "... so 24600 is no longer theta's" \
+	"host port 24600/tcp is outside the host ports of tenant 'theta' (24000-24499)" \
+	publish t1 24080:80 24600:80
+expect_ok "... its mappings still work" tcp ext 192.0.2.1 24080 t1 80
+expect_ok "eps's range moves into what theta gave up" N set tenant eps --host-ports 24500-24599
+expect_eq "... shown" 24500-24599 "$(hp eps)"
+expect_ok "... its owner publishes there" as_owner "$NETCTL" publish x1 24500:80
+expect_ok "... which works" tcp ext 192.0.2.1 24500 x1 80
+msg=$(as_owner "$NETCTL" set tenant eps --host-ports 24500-24699 2>&1)
+expect_eq "... but the owner may not change the range" 1 \
+	"$(grep -c 'needs root or the admin group' <<<"$msg")"
+N publish x1 >/dev/null
+expect_ok "a range can be taken away when nothing is published" N set tenant eps --host-ports none
+expect_eq "... shown" null "$(hp eps)"
+N set tenant eps --host-ports 24500-24599 >/dev/null
+
 # ---- tenants: host port ranges, egress address ---------------------------------------------
 refuse "overlapping host ports" "host ports 20500-21500 overlap those of tenant 'alpha'" \
 	create tenant delta --host-ports 20500-21500
@@ -379,6 +425,8 @@ expect_eq "... IPv4 is masqueraded" 192.0.2.1 "$(source_seen z1)"
 tk_netd_stop
 tk_netd_start --socket-group "$OWNER"
 expect_eq "after a restart too" 192.0.2.20 "$(source_seen e1)"
+expect_eq "a range set live is kept across the restart" "24000-24499 24500-24599" \
+	"$(hp theta) $(hp eps)"
 expect_eq "one egress element (its one network)" 1 "$(count egress4)"
 N detach e1 >/dev/null
 N delete network delta-net >/dev/null

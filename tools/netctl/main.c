@@ -639,7 +639,7 @@ static int cmd_publish(int argc, char **argv)
 #define USAGE_SET                                                                                  \
 	"netctl set tenant NAME [--egress RATE|none] [--ingress RATE|none] [--weight N|default] "  \
 	"[--max-networks N] [--max-endpoints N] [--max-addresses4 N|unlimited] "                   \
-	"[--max-prefixes6 N|unlimited]"
+	"[--max-prefixes6 N|unlimited] [--host-ports FIRST-LAST|none]"
 static int cmd_set(int argc, char **argv)
 {
 	static const struct cli_limit limits[] = {
@@ -650,6 +650,7 @@ static int cmd_set(int argc, char **argv)
 		{ "max-endpoints", "max_endpoints" },
 		{ "max-addresses4", "max_addresses4", .unlimited = true },
 		{ "max-prefixes6", "max_prefixes6", .unlimited = true },
+		{ "host-ports", "host_ports", .text = true },
 	};
 
 	if (argc < 2 || strcmp(argv[1], "tenant") != 0) {
@@ -661,7 +662,10 @@ static int cmd_set(int argc, char **argv)
 			      "Changes a tenant's limits while its containers run: the "
 			      "bandwidth limits\n(--egress, --ingress: a rate like 100mbit, or "
 			      "none), its --weight, and the\ncounts of 'create tenant'.  Only "
-			      "the limits given change.\n",
+			      "the limits given change.\n"
+			      "--host-ports moves or resizes the tenant's host-port range (none: "
+			      "takes it\naway); refused while a port it publishes would fall "
+			      "outside, or when\nthe range overlaps another tenant's.\n",
 			      limits, ELEMENTSOF(limits));
 }
 
