@@ -10,7 +10,7 @@ packages=(
 	nftables iproute2 iputils-ping iperf3 netcat-openbsd busybox-static util-linux procps jq scdoc curl
 	clang-format clang-tools python3 clang libclang-rt-14-dev
 	containernetworking-plugins podman runc containerd docker.io
-	libcurl4-openssl-dev etcd-server etcd-client
+	libcurl4-openssl-dev etcd-server etcd-client strace
 )
 
 missing=()
