@@ -18,11 +18,13 @@
 #include <linux/netfilter_bridge.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "log.h"
 #include "netd.h"
 #include "nft.h"
+#include "nl.h"
 
 /* One rule: R is the rule under construction inside the braces. */
 #define RULE(b, chain, ...)                                                                        \
@@ -489,6 +491,183 @@ static void bridge_table(struct tk_nft_batch *b)
 	RULE(b, &prerouting, tk_nft_counter(R); drop_logged(R, &drop_spoofing));
 }
 
+/* ---- netdev tenantkit: the fast path between two containers of a network ----------------- */
+
+/*
+ * A frame from a container to another container of its network, from its own MAC and address to
+ * the other's, is forwarded by the port's netdev ingress chain (`fwd to`) to the other's host
+ * veth: it never enters the bridge, so neither the bridge's rules nor br_netfilter's trip
+ * through the inet hooks (conntrack's included) cost it anything (docs/firewall.md).  The
+ * chain's rule holds the port's own MAC and address; the network's map names the ports one may
+ * reach: a frame to anything else (the gateway, a broadcast, another network, an address a port
+ * does not own) takes the bridge and its rules as before.  So the fast path forwards only what
+ * the bridge would have forwarded, by the same MAC, with nothing to decide.
+ */
+static bool fast_path_on; /* the kernel has `fwd` and NFT_MSG_DESTROY* (probed at the first rebuild) */
+
+static const struct tk_nft_field ether_daddr = { NFT_PAYLOAD_LL_HEADER, 0, 6 };
+
+struct fast_map {
+	char name[32];
+	struct tk_nft_set set;
+};
+
+/* map fwd4_<bridge> { type ether_addr . ipv4_addr : iface_index } (fwd6_: ipv6_addr) */
+static const struct tk_nft_set *fast_map(const struct network *n, bool v6, struct fast_map *ret)
+{
+	snprintf(ret->name, sizeof(ret->name), "fwd%c_%s", v6 ? '6' : '4', n->bridge);
+	ret->set = (struct tk_nft_set){
+		.name = ret->name,
+		/* ids only tell sets made in one batch apart: the static ones are all < 100 */
+		.id = 0x40000000u | (uint32_t)((uint64_t)n->id << 1 | v6),
+		.family = NFPROTO_NETDEV,
+		.key = { ETHER, v6 ? IPV6 : IPV4 },
+		.n_key = 2,
+		.data = { TK_NFT_IFINDEX },
+		.n_data = 1,
+	};
+	return &ret->set;
+}
+
+struct port_chain {
+	char name[32];
+	struct tk_nft_chain chain;
+};
+
+/* chain port_<host veth> { type filter hook ingress device <host veth> priority 0; } */
+static const struct tk_nft_chain *port_chain(const struct endpoint *e, struct port_chain *ret)
+{
+	snprintf(ret->name, sizeof(ret->name), "port_%s", e->host_ifname);
+	ret->chain = (struct tk_nft_chain){ ret->name,	       NFPROTO_NETDEV, "filter",
+					    NF_NETDEV_INGRESS, 0,	       e->host_ifname };
+	return &ret->chain;
+}
+
+static int fast_path_networks(struct tk_nft_batch *b, const struct network *n, bool add)
+{
+	struct fast_map map;
+
+	if (!fast_path_on)
+		return 0;
+	for (int v6 = 0; v6 < 2; v6++) {
+		if (!(v6 ? n->has6 : n->has4))
+			continue;
+		if (add)
+			tk_nft_batch_set_add(b, fast_map(n, v6, &map));
+		else
+			tk_nft_batch_set_delete(b, fast_map(n, v6, &map), true);
+	}
+	return 0;
+}
+
+/*
+ * ether saddr <MAC> ether type ip ip saddr <address> th sport != 67
+ *     fwd to ether daddr . ip daddr map @fwd4_<bridge>
+ * (IPv6: not ICMPv6, whose neighbour discovery has rules of its own, and not from port 547).
+ * Fragments after the first have no transport header, so they take the bridge.
+ */
+static void port_fast_rule(struct tk_nft_batch *b, const struct tk_nft_chain *chain,
+			   const struct endpoint *e, const struct tk_nft_set *map, bool v6)
+{
+	static const struct tk_nft_field src_type = { NFT_PAYLOAD_LL_HEADER, 6, 8 },
+					 sport = { TH, 0, 2 };
+	const struct tk_nft_field dst[] = { ether_daddr, v6 ? ip6_daddr : ip4_daddr };
+	const uint16_t ethertype = htons(v6 ? ETH_P_IPV6 : ETH_P_IP),
+		       server = htons(v6 ? 547 : 67);
+	const uint8_t icmp6 = IPPROTO_ICMPV6;
+	uint8_t mac_type[8];
+
+	memcpy(mac_type, e->mac, 6);
+	memcpy(mac_type + 6, &ethertype, 2);
+	RULE(b, chain, tk_nft_match_payload(R, &src_type, mac_type);
+	     tk_nft_match_payload(R, v6 ? &ip6_saddr : &ip4_saddr, v6 ? e->ip6.bytes : e->ip4.bytes);
+	     if (v6) {
+		     tk_nft_meta(R, NFT_META_L4PROTO, NFT_REG32_00);
+		     tk_nft_cmp(R, NFT_CMP_NEQ, &icmp6, 1);
+	     } tk_nft_payload(R, &sport, NFT_REG32_00);
+	     tk_nft_cmp(R, NFT_CMP_NEQ, &server, 2); tk_nft_map_fields(R, dst, 2, map, NFT_REG32_08);
+	     tk_nft_fwd(R, NFT_REG32_08));
+}
+
+/*
+ * The port's chain and its entries in its network's maps, to its host veth's index, which add
+ * needs (it exists), removal not: removed by key, whether or not the veth (and so the chain's
+ * hook) is still there.
+ */
+static int fast_path_port(struct tk_nft_batch *b, const struct endpoint *e, int host_ifindex,
+			  bool add, tk_err *err)
+{
+	const struct network *n = e->network;
+	struct port_chain pc;
+	const struct tk_nft_chain *chain = port_chain(e, &pc);
+	const union tk_nft_value ifindex[1] = { { .u32 = (uint32_t)host_ifindex } };
+	union tk_nft_value key[2] = { { .mac = e->mac } };
+	struct fast_map map;
+	int r;
+
+	if (!fast_path_on || e->lease)
+		return 0;
+	if (add)
+		tk_nft_batch_chain_add(b, chain);
+	else
+		tk_nft_batch_chain_delete(b, chain, true);
+	for (int v6 = 0; v6 < 2; v6++) {
+		const struct tk_nft_set *m;
+
+		if (!(v6 ? e->has6 : e->has4))
+			continue;
+		m = fast_map(n, v6, &map);
+		key[1].addr = v6 ? &e->ip6 : &e->ip4;
+		if (!add) {
+			r = tk_nft_batch_element_destroy(b, m, key, err);
+		} else {
+			port_fast_rule(b, chain, e, m, v6);
+			r = tk_nft_batch_map_element(b, m, true, key, ifindex, err);
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int firewall_fast_path(struct manager *m, const struct endpoint *e, tk_err *err)
+{
+	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
+	int r, ifindex;
+
+	if (!fast_path_on || e->lease)
+		return 0;
+	if ((r = tk_nl_ifindex(m->nl, e->host_ifname, &ifindex, err)) < 0 ||
+	    (r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
+	    (r = fast_path_port(b, e, ifindex, true, err)) < 0)
+		return r;
+	return tk_nft_batch_commit(b, err);
+}
+
+/*
+ * Whether this kernel can: a rule with `fwd` (nft_fwd_netdev) in a netdev table, and a chain
+ * deleted with NFT_MSG_DESTROYCHAIN (Linux 6.3), which a port's chain needs because the kernel
+ * may have removed it with its device (before Linux 6.16) or kept it (since).
+ */
+static bool fast_path_probe(struct manager *m)
+{
+	static const struct tk_nft_chain probe = { "probe", NFPROTO_NETDEV, NULL, 0, 0 };
+	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
+	tk_err err = {};
+
+	if (tk_nft_batch_new(m->nft, &b, &err) < 0)
+		return false;
+	tk_nft_batch_table_add(b, NFPROTO_NETDEV);
+	tk_nft_batch_chain_add(b, &probe);
+	RULE(b, &probe, tk_nft_meta(R, NFT_META_IIF, NFT_REG32_08); tk_nft_fwd(R, NFT_REG32_08));
+	tk_nft_batch_chain_delete(b, &probe, true);
+	if (tk_nft_batch_commit(b, &err) < 0) {
+		log_info("No fast path between containers (netdev fwd, Linux 6.3): %s", err.msg);
+		return false;
+	}
+	return true;
+}
+
 /* ---- what networks, links and endpoints stand for ----------------------------------------- */
 
 static int network_elements(struct tk_nft_batch *b, const struct network *n, bool add, tk_err *err)
@@ -514,7 +693,7 @@ static int network_elements(struct tk_nft_batch *b, const struct network *n, boo
 		return r;
 	if (n->has6 && (r = tk_nft_batch_element(b, &set_gw6, add, gw6, err)) < 0)
 		return r;
-	return 0;
+	return fast_path_networks(b, n, add);
 }
 
 /* Forwarding between two linked networks of one tenant, in both directions. */
@@ -579,7 +758,8 @@ static int endpoint_elements(struct tk_nft_batch *b, const struct endpoint *e, b
 			(r = tk_nft_batch_element(b, &set_cont6, add, &ip6[1], err)) < 0 ||
 			(r = tk_nft_batch_element(b, &set_cont6, add, &ip6_ll[1], err)) < 0))
 		return r;
-	return 0;
+	/* the fast path comes with the veth (firewall_fast_path), and goes with the rest */
+	return add ? 0 : fast_path_port(b, e, 0, false, err);
 }
 
 static int network_egress_element(struct tk_nft_batch *b, const struct network *n, bool add,
@@ -643,20 +823,39 @@ static int rebuild_link(struct network *other, void *userdata)
 static int rebuild_endpoint(struct endpoint *e, void *userdata)
 {
 	struct rebuild *ctx = userdata;
-	return e->lease ? 0 : endpoint_elements(ctx->batch, e, true, ctx->err);
+	int r, ifindex;
+
+	if (e->lease)
+		return 0;
+	if ((r = endpoint_elements(ctx->batch, e, true, ctx->err)) < 0)
+		return r;
+	/* a port whose veth is gone has no fast path: reconcile releases it */
+	if (tk_nl_ifindex(ctx->m->nl, e->host_ifname, &ifindex, NULL) < 0)
+		return 0;
+	return fast_path_port(ctx->batch, e, ifindex, true, ctx->err);
 }
 
 int firewall_rebuild(struct manager *m, tk_err *err)
 {
 	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
-	struct rebuild ctx = { .err = err };
+	struct rebuild ctx = { .m = m, .err = err };
 	int r;
 
+	static bool probed;
+
+	if (!probed) {
+		fast_path_on = fast_path_probe(m);
+		probed = true;
+	}
 	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0)
 		return r;
-	/* Replaces both tables, rules and elements, in one step: never a moment without them. */
+	/* Replaces the tables, rules and elements, in one step: never a moment without them. */
 	tk_nft_batch_table_delete(b, NFPROTO_INET);
 	tk_nft_batch_table_delete(b, NFPROTO_BRIDGE);
+	if (fast_path_on) {
+		tk_nft_batch_table_delete(b, NFPROTO_NETDEV);
+		tk_nft_batch_table_add(b, NFPROTO_NETDEV);
+	}
 	inet_table(b);
 	ports_table(b);
 	bridge_table(b);

@@ -223,6 +223,8 @@ int firewall_network(struct manager *m, const struct network *n, bool add, tk_er
 int firewall_link(struct manager *m, const struct network *a, const struct network *b, bool add,
 		  tk_err *err);
 int firewall_endpoint(struct manager *m, const struct endpoint *e, bool add, tk_err *err);
+/* The endpoint's fast path (its netdev chain), once its host veth exists; removed with the rest. */
+int firewall_fast_path(struct manager *m, const struct endpoint *e, tk_err *err);
 /* The overlay's elements (netd/overlay.c): member underlay addresses, VXLAN ports, remote peers. */
 int firewall_overlay_host(struct manager *m, const struct tk_addr *underlay, bool local, bool add,
 			  tk_err *err);
