@@ -302,11 +302,16 @@ void tk_nft_batch_set_add(struct tk_nft_batch *b, const struct tk_nft_set *spec)
 		}
 		nftnl_set_add_expr(s, counter); /* s owns it now */
 	}
-	if (spec->n_key == 1 && spec->key[0] == TK_NFT_IFNAME) {
-		/* tells nft to print the key as a string, not a reversed number */
+	bool key_host = spec->n_key == 1 && spec->key[0] == TK_NFT_IFNAME,
+	     data_host = spec->n_data == 1 && spec->data[0] == TK_NFT_IFINDEX;
+	if (key_host || data_host) {
+		/* tells nft to print the key as a string, not a reversed number (an index: a name) */
 		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
 		if (!ud ||
-		    !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_BYTEORDER_HOST)) {
+		    (key_host && !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER,
+						      NFT_BYTEORDER_HOST)) ||
+		    (data_host && !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_DATABYTEORDER,
+						       NFT_BYTEORDER_HOST))) {
 			nftnl_udata_buf_free(ud);
 			b->oom = true;
 			return;
