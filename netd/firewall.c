@@ -561,29 +561,36 @@ static int fast_path_networks(struct tk_nft_batch *b, const struct network *n, b
 }
 
 /*
- * ether saddr <MAC> ether type ip ip saddr <address> th sport != 67
+ * ether saddr <MAC> ether type ip ip saddr <address> ip frag-off & 0x3fff == 0 th sport != 67
  *     fwd to ether daddr . ip daddr map @fwd4_<bridge>
- * (IPv6: not ICMPv6, whose neighbour discovery has rules of its own, and not from port 547).
- * Fragments after the first have no transport header, so they take the bridge.
+ * IPv6: ip6 saddr <address> ip6 nexthdr tcp (then udp) th sport != 547, so neither ICMPv6 (whose
+ * neighbour discovery has rules of their own) nor any extension header.  Fragments take the
+ * bridge, all of them: br_netfilter may hold a datagram's fragments there to reassemble it, and
+ * would wait in vain for one sent past it.
  */
 static void port_fast_rule(struct tk_nft_batch *b, const struct tk_nft_chain *chain,
-			   const struct endpoint *e, const struct tk_nft_set *map, bool v6)
+			   const struct endpoint *e, const struct tk_nft_set *map, bool v6,
+			   uint8_t proto)
 {
 	static const struct tk_nft_field src_type = { NFT_PAYLOAD_LL_HEADER, 6, 8 },
+					 frag_off = { NH, 6, 2 }, nexthdr = { NH, 6, 1 },
 					 sport = { TH, 0, 2 };
 	const struct tk_nft_field dst[] = { ether_daddr, v6 ? ip6_daddr : ip4_daddr };
 	const uint16_t ethertype = htons(v6 ? ETH_P_IPV6 : ETH_P_IP),
-		       server = htons(v6 ? 547 : 67);
-	const uint8_t icmp6 = IPPROTO_ICMPV6;
+		       server = htons(v6 ? 547 : 67), fragmented = htons(0x3fff), zero = 0,
+		       ether = 1; /* ARPHRD_ETHER */
 	uint8_t mac_type[8];
 
 	memcpy(mac_type, e->mac, 6);
 	memcpy(mac_type + 6, &ethertype, 2);
-	RULE(b, chain, tk_nft_match_payload(R, &src_type, mac_type);
+	/* meta iiftype ether: always true here, but what lets nft print the rule in words */
+	RULE(b, chain, tk_nft_meta(R, NFT_META_IIFTYPE, NFT_REG32_00);
+	     tk_nft_cmp(R, NFT_CMP_EQ, &ether, 2); tk_nft_match_payload(R, &src_type, mac_type);
 	     tk_nft_match_payload(R, v6 ? &ip6_saddr : &ip4_saddr, v6 ? e->ip6.bytes : e->ip4.bytes);
-	     if (v6) {
-		     tk_nft_meta(R, NFT_META_L4PROTO, NFT_REG32_00);
-		     tk_nft_cmp(R, NFT_CMP_NEQ, &icmp6, 1);
+	     if (v6) { tk_nft_match_payload(R, &nexthdr, &proto); } else {
+		     tk_nft_payload(R, &frag_off, NFT_REG32_00);
+		     tk_nft_mask(R, &fragmented, 2);
+		     tk_nft_cmp(R, NFT_CMP_EQ, &zero, 2);
 	     } tk_nft_payload(R, &sport, NFT_REG32_00);
 	     tk_nft_cmp(R, NFT_CMP_NEQ, &server, 2); tk_nft_map_fields(R, dst, 2, map, NFT_REG32_08);
 	     tk_nft_fwd(R, NFT_REG32_08));
@@ -621,7 +628,12 @@ static int fast_path_port(struct tk_nft_batch *b, const struct endpoint *e, int 
 		if (!add) {
 			r = tk_nft_batch_element_destroy(b, m, key, err);
 		} else {
-			port_fast_rule(b, chain, e, m, v6);
+			if (v6) {
+				port_fast_rule(b, chain, e, m, true, IPPROTO_TCP);
+				port_fast_rule(b, chain, e, m, true, IPPROTO_UDP);
+			} else {
+				port_fast_rule(b, chain, e, m, false, 0);
+			}
 			r = tk_nft_batch_map_element(b, m, true, key, ifindex, err);
 		}
 		if (r < 0)

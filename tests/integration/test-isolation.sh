@@ -125,6 +125,12 @@ for kind in "${KINDS[@]}"; do
 done
 read -r v4 v6 gw < <(bridged)
 expect_eq "fast path: none of a1's IPv4 frames to a2 entered the bridge" 0 "$v4"
+# A fragmented datagram's fragments all take the bridge (br_netfilter reassembles them there: a
+# first fragment sent past it would leave the others waiting for it).
+expect_ok "fast path: a fragmented IPv4 datagram from a1 reaches a2" \
+	ip netns exec a1 ping -c 1 -W 2 -q -s 4000 "${V4[a2]}"
+expect_ok "fast path: a fragmented IPv6 datagram from a1 reaches a2" \
+	ip netns exec a1 ping -c 1 -W 2 -q -s 4000 "${V6[a2]}"
 expect_eq "fast path: none of a1's IPv6 TCP and UDP frames to a2 entered the bridge" 0 "$v6"
 expect_ok "first, a1 pings its gateway" tk_ping a1 "$gw_alpha"
 read -r v4 v6 gw < <(bridged)
