@@ -504,6 +504,7 @@ static void bridge_table(struct tk_nft_batch *b)
  * the bridge would have forwarded, by the same MAC, with nothing to decide.
  */
 static bool fast_path_on; /* the kernel has `fwd` and NFT_MSG_DESTROY* (probed at the first rebuild) */
+static bool fast_path_remote; /* --cluster: the overlay's endpoints have a fast path too */
 
 static const struct tk_nft_field ether_daddr = { NFT_PAYLOAD_LL_HEADER, 0, 6 };
 
@@ -512,14 +513,20 @@ struct fast_map {
 	struct tk_nft_set set;
 };
 
-/* map fwd4_<bridge> { type ether_addr . ipv4_addr : iface_index } (fwd6_: ipv6_addr) */
-static const struct tk_nft_set *fast_map(const struct network *n, bool v6, struct fast_map *ret)
+/*
+ * map fwd4_<bridge> { type ether_addr . ipv4_addr : iface_index }: this host's ports of the
+ * network (fwd6_: ipv6_addr).  With --cluster, rem4_<bridge> and rem6_<bridge> take the other
+ * hosts' registered endpoints of the network to its VXLAN device.
+ */
+static const struct tk_nft_set *fast_map(const struct network *n, bool v6, bool remote,
+					 struct fast_map *ret)
 {
-	snprintf(ret->name, sizeof(ret->name), "fwd%c_%s", v6 ? '6' : '4', n->bridge);
+	snprintf(ret->name, sizeof(ret->name), "%s%c_%s", remote ? "rem" : "fwd", v6 ? '6' : '4',
+		 n->bridge);
 	ret->set = (struct tk_nft_set){
 		.name = ret->name,
 		/* ids only tell sets made in one batch apart: the static ones are all < 100 */
-		.id = 0x40000000u | (uint32_t)((uint64_t)n->id << 1 | v6),
+		.id = 0x40000000u | (uint32_t)((uint64_t)n->id << 2 | (uint64_t)remote << 1 | v6),
 		.family = NFPROTO_NETDEV,
 		.key = { ETHER, v6 ? IPV6 : IPV4 },
 		.n_key = 2,
@@ -534,28 +541,38 @@ struct port_chain {
 	struct tk_nft_chain chain;
 };
 
-/* chain port_<host veth> { type filter hook ingress device <host veth> priority 0; } */
-static const struct tk_nft_chain *port_chain(const struct endpoint *e, struct port_chain *ret)
+/*
+ * chain port_<device> { type filter hook ingress device <device> priority 0; }, and for a
+ * network's VXLAN device vxlan_<bridge>, which goes with the network's maps.
+ */
+static const struct tk_nft_chain *port_chain(const char *prefix, const char *name,
+					     const char *device, struct port_chain *ret)
 {
-	snprintf(ret->name, sizeof(ret->name), "port_%s", e->host_ifname);
-	ret->chain = (struct tk_nft_chain){ ret->name,	       NFPROTO_NETDEV, "filter",
-					    NF_NETDEV_INGRESS, 0,	       e->host_ifname };
+	snprintf(ret->name, sizeof(ret->name), "%s_%s", prefix, name);
+	ret->chain = (struct tk_nft_chain){ ret->name, NFPROTO_NETDEV,	 "filter", NF_NETDEV_INGRESS,
+					    0,	       device };
 	return &ret->chain;
 }
 
 static int fast_path_networks(struct tk_nft_batch *b, const struct network *n, bool add)
 {
 	struct fast_map map;
+	struct port_chain pc;
 
 	if (!fast_path_on)
 		return 0;
-	for (int v6 = 0; v6 < 2; v6++) {
-		if (!(v6 ? n->has6 : n->has4))
+	/* the VXLAN device's chain reads the maps: it goes first */
+	if (!add && fast_path_remote)
+		tk_nft_batch_chain_delete(b, port_chain("vxlan", n->bridge, NULL, &pc), true);
+	for (int i = 0; i < 4; i++) {
+		bool v6 = i & 1, remote = i & 2;
+
+		if (!(v6 ? n->has6 : n->has4) || (remote && !fast_path_remote))
 			continue;
 		if (add)
-			tk_nft_batch_set_add(b, fast_map(n, v6, &map));
+			tk_nft_batch_set_add(b, fast_map(n, v6, remote, &map));
 		else
-			tk_nft_batch_set_delete(b, fast_map(n, v6, &map), true);
+			tk_nft_batch_set_delete(b, fast_map(n, v6, remote, &map), true);
 	}
 	return 0;
 }
@@ -569,31 +586,52 @@ static int fast_path_networks(struct tk_nft_batch *b, const struct network *n, b
  * would wait in vain for one sent past it.
  */
 static void port_fast_rule(struct tk_nft_batch *b, const struct tk_nft_chain *chain,
-			   const struct endpoint *e, const struct tk_nft_set *map, bool v6,
-			   uint8_t proto)
+			   const struct endpoint *e, const struct tk_nft_set *sources,
+			   const struct tk_nft_set *map, bool v6, uint8_t proto)
 {
 	static const struct tk_nft_field src_type = { NFT_PAYLOAD_LL_HEADER, 6, 8 },
+					 type = { NFT_PAYLOAD_LL_HEADER, 12, 2 },
 					 frag_off = { NH, 6, 2 }, nexthdr = { NH, 6, 1 },
 					 sport = { TH, 0, 2 };
-	const struct tk_nft_field dst[] = { ether_daddr, v6 ? ip6_daddr : ip4_daddr };
+	const struct tk_nft_field dst[] = { ether_daddr, v6 ? ip6_daddr : ip4_daddr },
+				  src[] = { ether_saddr, v6 ? ip6_saddr : ip4_saddr };
 	const uint16_t ethertype = htons(v6 ? ETH_P_IPV6 : ETH_P_IP),
 		       server = htons(v6 ? 547 : 67), fragmented = htons(0x3fff), zero = 0,
 		       ether = 1; /* ARPHRD_ETHER */
 	uint8_t mac_type[8];
 
-	memcpy(mac_type, e->mac, 6);
-	memcpy(mac_type + 6, &ethertype, 2);
+	if (e) {
+		memcpy(mac_type, e->mac, 6);
+		memcpy(mac_type + 6, &ethertype, 2);
+	}
 	/* meta iiftype ether: always true here, but what lets nft print the rule in words */
 	RULE(b, chain, tk_nft_meta(R, NFT_META_IIFTYPE, NFT_REG32_00);
-	     tk_nft_cmp(R, NFT_CMP_EQ, &ether, 2); tk_nft_match_payload(R, &src_type, mac_type);
-	     tk_nft_match_payload(R, v6 ? &ip6_saddr : &ip4_saddr, v6 ? e->ip6.bytes : e->ip4.bytes);
+	     tk_nft_cmp(R, NFT_CMP_EQ, &ether, 2); if (e) {
+		     tk_nft_match_payload(R, &src_type, mac_type);
+		     tk_nft_match_payload(R, v6 ? &ip6_saddr : &ip4_saddr,
+					  v6 ? e->ip6.bytes : e->ip4.bytes);
+	     } else tk_nft_match_payload(R, &type, &ethertype);
 	     if (v6) { tk_nft_match_payload(R, &nexthdr, &proto); } else {
 		     tk_nft_payload(R, &frag_off, NFT_REG32_00);
 		     tk_nft_mask(R, &fragmented, 2);
 		     tk_nft_cmp(R, NFT_CMP_EQ, &zero, 2);
 	     } tk_nft_payload(R, &sport, NFT_REG32_00);
-	     tk_nft_cmp(R, NFT_CMP_NEQ, &server, 2); tk_nft_map_fields(R, dst, 2, map, NFT_REG32_08);
-	     tk_nft_fwd(R, NFT_REG32_08));
+	     tk_nft_cmp(R, NFT_CMP_NEQ, &server, 2);
+	     if (sources) tk_nft_match_set(R, 0, src, 2, sources, false);
+	     tk_nft_map_fields(R, dst, 2, map, NFT_REG32_08); tk_nft_fwd(R, NFT_REG32_08));
+}
+
+/* The rules of a port's chain (e) or a VXLAN device's (sources: what its hosts registered). */
+static void port_fast_rules(struct tk_nft_batch *b, const struct tk_nft_chain *chain,
+			    const struct endpoint *e, const struct tk_nft_set *sources,
+			    const struct tk_nft_set *map, bool v6)
+{
+	if (v6) {
+		port_fast_rule(b, chain, e, sources, map, true, IPPROTO_TCP);
+		port_fast_rule(b, chain, e, sources, map, true, IPPROTO_UDP);
+	} else {
+		port_fast_rule(b, chain, e, sources, map, false, 0);
+	}
 }
 
 /*
@@ -606,7 +644,7 @@ static int fast_path_port(struct tk_nft_batch *b, const struct endpoint *e, int 
 {
 	const struct network *n = e->network;
 	struct port_chain pc;
-	const struct tk_nft_chain *chain = port_chain(e, &pc);
+	const struct tk_nft_chain *chain = port_chain("port", e->host_ifname, e->host_ifname, &pc);
 	const union tk_nft_value ifindex[1] = { { .u32 = (uint32_t)host_ifindex } };
 	union tk_nft_value key[2] = { { .mac = e->mac } };
 	struct fast_map map;
@@ -623,16 +661,16 @@ static int fast_path_port(struct tk_nft_batch *b, const struct endpoint *e, int 
 
 		if (!(v6 ? e->has6 : e->has4))
 			continue;
-		m = fast_map(n, v6, &map);
+		m = fast_map(n, v6, false, &map);
 		key[1].addr = v6 ? &e->ip6 : &e->ip4;
 		if (!add) {
 			r = tk_nft_batch_element_destroy(b, m, key, err);
 		} else {
-			if (v6) {
-				port_fast_rule(b, chain, e, m, true, IPPROTO_TCP);
-				port_fast_rule(b, chain, e, m, true, IPPROTO_UDP);
-			} else {
-				port_fast_rule(b, chain, e, m, false, 0);
+			port_fast_rules(b, chain, e, NULL, m, v6);
+			/* to the other hosts' endpoints, through the VXLAN device */
+			if (fast_path_remote) {
+				struct fast_map rem;
+				port_fast_rules(b, chain, e, NULL, fast_map(n, v6, true, &rem), v6);
 			}
 			r = tk_nft_batch_map_element(b, m, true, key, ifindex, err);
 		}
@@ -859,6 +897,7 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 		fast_path_on = fast_path_probe(m);
 		probed = true;
 	}
+	fast_path_remote = fast_path_on && m->cluster;
 	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0)
 		return r;
 	/* Replaces the tables, rules and elements, in one step: never a moment without them. */
@@ -1172,16 +1211,18 @@ int firewall_overlay_port(struct manager *m, const char *ifname, bool ipv6, bool
 	return tk_nft_batch_commit(b, err);
 }
 
-int firewall_overlay_peer(struct manager *m, const char *ifname, const uint8_t mac[6],
-			  const struct tk_addr *ip4, const struct tk_addr *ip6, bool add,
-			  tk_err *err)
+int firewall_overlay_peer(struct manager *m, const struct network *n, const char *ifname,
+			  int ifindex, const uint8_t mac[6], const struct tk_addr *ip4,
+			  const struct tk_addr *ip6, bool add, tk_err *err)
 {
 	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
 	const struct tk_addr ll = link_local(mac);
 	const union tk_nft_value port[] = { { .ifname = ifname }, { .mac = mac } },
 				 k4[] = { port[0], { .addr = ip4 }, port[1] },
 				 k6[] = { port[0], { .addr = ip6 }, port[1] },
-				 k6_ll[] = { port[0], { .addr = &ll }, port[1] };
+				 k6_ll[] = { port[0], { .addr = &ll }, port[1] },
+				 dev[] = { { .u32 = (uint32_t)ifindex } };
+	struct fast_map map;
 	int r;
 
 	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
@@ -1192,6 +1233,49 @@ int firewall_overlay_peer(struct manager *m, const char *ifname, const uint8_t m
 	if (ip6 && ((r = tk_nft_batch_element(b, &set_port_ip6, add, k6, err)) < 0 ||
 		    (r = tk_nft_batch_element(b, &set_port_ip6, add, k6_ll, err)) < 0))
 		return r;
+	/* The fast path's element, in and out (n NULL: the network and its maps are gone). */
+	for (int v6 = 0; n && fast_path_remote && v6 < 2; v6++) {
+		const struct tk_addr *ip = v6 ? ip6 : ip4;
+		const union tk_nft_value key[] = { { .mac = mac }, { .addr = ip } };
+		const struct tk_nft_set *rem;
+
+		if (!ip || !(v6 ? n->has6 : n->has4))
+			continue;
+		rem = fast_map(n, v6, true, &map);
+		if ((r = add ? tk_nft_batch_map_element(b, rem, true, key, dev, err)
+			     : tk_nft_batch_element_destroy(b, rem, key, err)) < 0)
+			return r;
+	}
+	return tk_nft_batch_commit(b, err);
+}
+
+/*
+ * The VXLAN device's own chain: a frame from an endpoint another host registered for the network
+ * (its MAC and address in @rem4_<bridge>) to this host's port is forwarded straight to the port,
+ * past the bridge, as between two local ports.  Replaces the chain a former device of the
+ * network had; it goes with the network.
+ */
+int firewall_overlay_fast(struct manager *m, const struct network *n, const char *ifname,
+			  tk_err *err)
+{
+	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
+	struct port_chain pc;
+	const struct tk_nft_chain *chain = port_chain("vxlan", n->bridge, ifname, &pc);
+	int r;
+
+	if (!fast_path_remote)
+		return 0;
+	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0)
+		return r;
+	tk_nft_batch_chain_delete(b, chain, true);
+	tk_nft_batch_chain_add(b, chain);
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct fast_map rem, local;
+
+		if (v6 ? n->has6 : n->has4)
+			port_fast_rules(b, chain, NULL, fast_map(n, v6, true, &rem),
+					fast_map(n, v6, false, &local), v6);
+	}
 	return tk_nft_batch_commit(b, err);
 }
 

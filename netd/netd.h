@@ -229,8 +229,11 @@ int firewall_fast_path(struct manager *m, const struct endpoint *e, tk_err *err)
 int firewall_overlay_host(struct manager *m, const struct tk_addr *underlay, bool local, bool add,
 			  tk_err *err);
 int firewall_overlay_port(struct manager *m, const char *ifname, bool ipv6, bool add, tk_err *err);
-int firewall_overlay_peer(struct manager *m, const char *ifname, const uint8_t mac[6],
-			  const struct tk_addr *ip4, const struct tk_addr *ip6, bool add,
+int firewall_overlay_peer(struct manager *m, const struct network *n, const char *ifname,
+			  int ifindex, const uint8_t mac[6], const struct tk_addr *ip4,
+			  const struct tk_addr *ip6, bool add, tk_err *err);
+/* The VXLAN device ifname's fast path to network n's ports; it goes with the network. */
+int firewall_overlay_fast(struct manager *m, const struct network *n, const char *ifname,
 			  tk_err *err);
 /* firewall_endpoint, with the endpoint's published ports (NULL: none) in the same batch. */
 int firewall_endpoint_ports(struct manager *m, const struct endpoint *e,
