@@ -308,10 +308,10 @@ void tk_nft_batch_set_add(struct tk_nft_batch *b, const struct tk_nft_set *spec)
 		/* tells nft to print the key as a string, not a reversed number (an index: a name) */
 		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
 		if (!ud ||
-		    (key_host && !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER,
-						      NFT_BYTEORDER_HOST)) ||
-		    (data_host && !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_DATABYTEORDER,
-						       NFT_BYTEORDER_HOST))) {
+		    (key_host &&
+		     !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_BYTEORDER_HOST)) ||
+		    (data_host &&
+		     !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_DATABYTEORDER, NFT_BYTEORDER_HOST))) {
 			nftnl_udata_buf_free(ud);
 			b->oom = true;
 			return;
@@ -348,7 +348,9 @@ void tk_nft_batch_set_delete(struct tk_nft_batch *b, const struct tk_nft_set *sp
 	batch_push(b, nlh);
 }
 
-void tk_nft_batch_chain_add(struct tk_nft_batch *b, const struct tk_nft_chain *spec)
+/* A chain message: its hook (base chains) only when it is added. */
+static void chain_msg(struct tk_nft_batch *b, const struct tk_nft_chain *spec, uint16_t type,
+		      uint16_t flags, const char *verb)
 {
 	_cleanup_(nftnl_chain_freep) struct nftnl_chain *c = nftnl_chain_alloc();
 	struct nlmsghdr *nlh;
@@ -360,7 +362,7 @@ void tk_nft_batch_chain_add(struct tk_nft_batch *b, const struct tk_nft_chain *s
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, TABLE);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, spec->name);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, (uint32_t)spec->family);
-	if (spec->type) {
+	if (type == NFT_MSG_NEWCHAIN && spec->type) {
 		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, spec->type);
 		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, spec->hook);
 		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, spec->prio);
@@ -368,32 +370,22 @@ void tk_nft_batch_chain_add(struct tk_nft_batch *b, const struct tk_nft_chain *s
 		if (spec->device)
 			nftnl_chain_set_str(c, NFTNL_CHAIN_DEV, spec->device);
 	}
-	nlh = batch_msg(b, NFT_MSG_NEWCHAIN, (uint16_t)spec->family, NLM_F_CREATE, "add chain %s",
-			spec->name);
+	nlh = batch_msg(b, type, (uint16_t)spec->family, flags, "%s chain %s", verb, spec->name);
 	if (!nlh)
 		return;
 	nftnl_chain_nlmsg_build_payload(nlh, c);
 	batch_push(b, nlh);
 }
 
-void tk_nft_batch_chain_delete(struct tk_nft_batch *b, const struct tk_nft_chain *spec, bool destroy)
+void tk_nft_batch_chain_add(struct tk_nft_batch *b, const struct tk_nft_chain *spec)
 {
-	_cleanup_(nftnl_chain_freep) struct nftnl_chain *c = nftnl_chain_alloc();
-	struct nlmsghdr *nlh;
+	chain_msg(b, spec, NFT_MSG_NEWCHAIN, NLM_F_CREATE, "add");
+}
 
-	if (!c) {
-		b->oom = true;
-		return;
-	}
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, TABLE);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, spec->name);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, (uint32_t)spec->family);
-	nlh = batch_msg(b, destroy ? TK_NFT_MSG_DESTROYCHAIN : NFT_MSG_DELCHAIN,
-			(uint16_t)spec->family, 0, "delete chain %s", spec->name);
-	if (!nlh)
-		return;
-	nftnl_chain_nlmsg_build_payload(nlh, c);
-	batch_push(b, nlh);
+void tk_nft_batch_chain_delete(struct tk_nft_batch *b, const struct tk_nft_chain *spec,
+			       bool destroy)
+{
+	chain_msg(b, spec, destroy ? TK_NFT_MSG_DESTROYCHAIN : NFT_MSG_DELCHAIN, 0, "delete");
 }
 
 /* ---- rules -------------------------------------------------------------------------------- */

@@ -81,7 +81,7 @@ struct tk_nft_chain {
 	int family;
 	const char *type; /* "filter", "nat", ...; NULL for a regular chain (a jump target) */
 	uint32_t hook;
-	int32_t prio; /* base chains have policy accept */
+	int32_t prio;	    /* base chains have policy accept */
 	const char *device; /* the one device of a netdev base chain */
 };
 

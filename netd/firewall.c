@@ -503,7 +503,8 @@ static void bridge_table(struct tk_nft_batch *b)
  * does not own) takes the bridge and its rules as before.  So the fast path forwards only what
  * the bridge would have forwarded, by the same MAC, with nothing to decide.
  */
-static bool fast_path_on; /* the kernel has `fwd` and NFT_MSG_DESTROY* (probed at the first rebuild) */
+/* the kernel has `fwd` and NFT_MSG_DESTROY* (probed at the first rebuild) */
+static bool fast_path_on;
 static bool fast_path_remote; /* --cluster: the overlay's endpoints have a fast path too */
 
 static const struct tk_nft_field ether_daddr = { NFT_PAYLOAD_LL_HEADER, 0, 6 };
@@ -549,7 +550,7 @@ static const struct tk_nft_chain *port_chain(const char *prefix, const char *nam
 					     const char *device, struct port_chain *ret)
 {
 	snprintf(ret->name, sizeof(ret->name), "%s_%s", prefix, name);
-	ret->chain = (struct tk_nft_chain){ ret->name, NFPROTO_NETDEV,	 "filter", NF_NETDEV_INGRESS,
+	ret->chain = (struct tk_nft_chain){ ret->name, NFPROTO_NETDEV, "filter", NF_NETDEV_INGRESS,
 					    0,	       device };
 	return &ret->chain;
 }
@@ -595,30 +596,40 @@ static void port_fast_rule(struct tk_nft_batch *b, const struct tk_nft_chain *ch
 					 sport = { TH, 0, 2 };
 	const struct tk_nft_field dst[] = { ether_daddr, v6 ? ip6_daddr : ip4_daddr },
 				  src[] = { ether_saddr, v6 ? ip6_saddr : ip4_saddr };
-	const uint16_t ethertype = htons(v6 ? ETH_P_IPV6 : ETH_P_IP),
-		       server = htons(v6 ? 547 : 67), fragmented = htons(0x3fff), zero = 0,
-		       ether = 1; /* ARPHRD_ETHER */
+	const uint16_t ethertype = htons(v6 ? ETH_P_IPV6 : ETH_P_IP), server = htons(v6 ? 547 : 67),
+		       fragmented = htons(0x3fff), zero = 0, ether = 1; /* ARPHRD_ETHER */
 	uint8_t mac_type[8];
 
 	if (e) {
 		memcpy(mac_type, e->mac, 6);
 		memcpy(mac_type + 6, &ethertype, 2);
 	}
+	struct tk_nft_rule *R = tk_nft_rule_begin(b, chain);
+
 	/* meta iiftype ether: always true here, but what lets nft print the rule in words */
-	RULE(b, chain, tk_nft_meta(R, NFT_META_IIFTYPE, NFT_REG32_00);
-	     tk_nft_cmp(R, NFT_CMP_EQ, &ether, 2); if (e) {
-		     tk_nft_match_payload(R, &src_type, mac_type);
-		     tk_nft_match_payload(R, v6 ? &ip6_saddr : &ip4_saddr,
-					  v6 ? e->ip6.bytes : e->ip4.bytes);
-	     } else tk_nft_match_payload(R, &type, &ethertype);
-	     if (v6) { tk_nft_match_payload(R, &nexthdr, &proto); } else {
-		     tk_nft_payload(R, &frag_off, NFT_REG32_00);
-		     tk_nft_mask(R, &fragmented, 2);
-		     tk_nft_cmp(R, NFT_CMP_EQ, &zero, 2);
-	     } tk_nft_payload(R, &sport, NFT_REG32_00);
-	     tk_nft_cmp(R, NFT_CMP_NEQ, &server, 2);
-	     if (sources) tk_nft_match_set(R, 0, src, 2, sources, false);
-	     tk_nft_map_fields(R, dst, 2, map, NFT_REG32_08); tk_nft_fwd(R, NFT_REG32_08));
+	tk_nft_meta(R, NFT_META_IIFTYPE, NFT_REG32_00);
+	tk_nft_cmp(R, NFT_CMP_EQ, &ether, 2);
+	if (e) {
+		tk_nft_match_payload(R, &src_type, mac_type);
+		tk_nft_match_payload(R, v6 ? &ip6_saddr : &ip4_saddr,
+				     v6 ? e->ip6.bytes : e->ip4.bytes);
+	} else {
+		tk_nft_match_payload(R, &type, &ethertype);
+	}
+	if (v6) {
+		tk_nft_match_payload(R, &nexthdr, &proto);
+	} else {
+		tk_nft_payload(R, &frag_off, NFT_REG32_00);
+		tk_nft_mask(R, &fragmented, 2);
+		tk_nft_cmp(R, NFT_CMP_EQ, &zero, 2);
+	}
+	tk_nft_payload(R, &sport, NFT_REG32_00);
+	tk_nft_cmp(R, NFT_CMP_NEQ, &server, 2);
+	if (sources)
+		tk_nft_match_set(R, 0, src, 2, sources, false);
+	tk_nft_map_fields(R, dst, 2, map, NFT_REG32_08);
+	tk_nft_fwd(R, NFT_REG32_08);
+	tk_nft_rule_end(R);
 }
 
 /* The rules of a port's chain (e) or a VXLAN device's (sources: what its hosts registered). */

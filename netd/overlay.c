@@ -396,9 +396,9 @@ static int entries(struct manager *m, json_t *rec, int ifindex, const char *ifna
 			fw6 = ip, has6 = true;
 	}
 	/* What the device may bring onto the bridge: the registered MAC and addresses only. */
-	r = firewall_overlay_peer(m,
-				  manager_network(m, json_string_value(json_object_get(rec, "network"))),
-				  ifname, ifindex, mac, has4 ? &fw4 : NULL, has6 ? &fw6 : NULL, add, err);
+	r = firewall_overlay_peer(
+		m, manager_network(m, json_string_value(json_object_get(rec, "network"))), ifname,
+		ifindex, mac, has4 ? &fw4 : NULL, has6 ? &fw6 : NULL, add, err);
 	if (r < 0 && add)
 		(void)tk_nl_fdb_set(m->nl, ifindex, mac, &ul, false, NULL);
 	return r;
