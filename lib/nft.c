@@ -49,6 +49,7 @@ enum {
 	TYPE_INET_PROTOCOL = 12,
 	TYPE_INET_SERVICE = 13,
 	TYPE_IFINDEX = 20,
+	TYPE_DEVGROUP = 35,
 	TYPE_IFNAME = 41,
 };
 
@@ -233,7 +234,7 @@ static const struct {
 	[TK_NFT_IFNAME] = { IFNAMSZ, TYPE_IFNAME },   [TK_NFT_IPV4] = { 4, TYPE_IPADDR },
 	[TK_NFT_IPV6] = { 16, TYPE_IP6ADDR },	      [TK_NFT_ETHER] = { 8, TYPE_ETHERADDR },
 	[TK_NFT_L4PROTO] = { 4, TYPE_INET_PROTOCOL }, [TK_NFT_PORT] = { 4, TYPE_INET_SERVICE },
-	[TK_NFT_IFINDEX] = { 4, TYPE_IFINDEX },
+	[TK_NFT_IFINDEX] = { 4, TYPE_IFINDEX },	      [TK_NFT_DEVGROUP] = { 4, TYPE_DEVGROUP },
 };
 
 static uint32_t types_len(const enum tk_nft_type *types, unsigned n)
@@ -348,9 +349,9 @@ void tk_nft_batch_set_delete(struct tk_nft_batch *b, const struct tk_nft_set *sp
 	batch_push(b, nlh);
 }
 
-/* A chain message: its hook (base chains) only when it is added. */
+/* A chain message: its hook (base chains) when it is added, or devices are. */
 static void chain_msg(struct tk_nft_batch *b, const struct tk_nft_chain *spec, uint16_t type,
-		      uint16_t flags, const char *verb)
+		      uint16_t flags, const char *verb, const char *const *devices)
 {
 	_cleanup_(nftnl_chain_freep) struct nftnl_chain *c = nftnl_chain_alloc();
 	struct nlmsghdr *nlh;
@@ -362,13 +363,18 @@ static void chain_msg(struct tk_nft_batch *b, const struct tk_nft_chain *spec, u
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, TABLE);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, spec->name);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, (uint32_t)spec->family);
-	if (type == NFT_MSG_NEWCHAIN && spec->type) {
-		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, spec->type);
+	if ((type == NFT_MSG_NEWCHAIN || devices) && spec->type) {
+		if (type == NFT_MSG_NEWCHAIN) {
+			nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, spec->type);
+			nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+		}
 		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, spec->hook);
 		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, spec->prio);
-		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
-		if (spec->device)
-			nftnl_chain_set_str(c, NFTNL_CHAIN_DEV, spec->device);
+		if (devices &&
+		    nftnl_chain_set_array(c, NFTNL_CHAIN_DEVICES, (const char **)devices) < 0) {
+			b->oom = true;
+			return;
+		}
 	}
 	nlh = batch_msg(b, type, (uint16_t)spec->family, flags, "%s chain %s", verb, spec->name);
 	if (!nlh)
@@ -379,13 +385,20 @@ static void chain_msg(struct tk_nft_batch *b, const struct tk_nft_chain *spec, u
 
 void tk_nft_batch_chain_add(struct tk_nft_batch *b, const struct tk_nft_chain *spec)
 {
-	chain_msg(b, spec, NFT_MSG_NEWCHAIN, NLM_F_CREATE, "add");
+	chain_msg(b, spec, NFT_MSG_NEWCHAIN, NLM_F_CREATE, "add", spec->devices);
+}
+
+void tk_nft_batch_chain_devices(struct tk_nft_batch *b, const struct tk_nft_chain *spec,
+				const char *const *devices, bool add)
+{
+	chain_msg(b, spec, add ? NFT_MSG_NEWCHAIN : NFT_MSG_DELCHAIN, add ? NLM_F_CREATE : 0,
+		  add ? "add devices to" : "delete devices from", devices);
 }
 
 void tk_nft_batch_chain_delete(struct tk_nft_batch *b, const struct tk_nft_chain *spec,
 			       bool destroy)
 {
-	chain_msg(b, spec, destroy ? TK_NFT_MSG_DESTROYCHAIN : NFT_MSG_DELCHAIN, 0, "delete");
+	chain_msg(b, spec, destroy ? TK_NFT_MSG_DESTROYCHAIN : NFT_MSG_DELCHAIN, 0, "delete", NULL);
 }
 
 /* ---- rules -------------------------------------------------------------------------------- */
@@ -685,11 +698,13 @@ void tk_nft_match_ethertype(struct tk_nft_rule *rule, uint16_t proto)
 	tk_nft_match_payload(rule, &ethertype, &be);
 }
 
-void tk_nft_map_fields(struct tk_nft_rule *rule, const struct tk_nft_field *fields, size_t n,
-		       const struct tk_nft_set *map, uint32_t dreg)
+void tk_nft_map_fields(struct tk_nft_rule *rule, uint32_t meta, const struct tk_nft_field *fields,
+		       size_t n, const struct tk_nft_set *map, uint32_t dreg)
 {
 	uint32_t reg = NFT_REG32_00;
 
+	if (meta)
+		tk_nft_meta(rule, meta, reg++);
 	for (size_t i = 0; i < n; i++) {
 		tk_nft_payload(rule, &fields[i], reg);
 		reg += (fields[i].len + 3) / 4;
@@ -818,6 +833,8 @@ static int key_put(uint8_t *key, enum tk_nft_type type, const union tk_nft_value
 	case TK_NFT_IFINDEX:
 		if (v->u32 == 0)
 			return tk_err_set(err, -EINVAL, "invalid interface index 0");
+		/* fall through */
+	case TK_NFT_DEVGROUP:
 		memcpy(key, &v->u32, 4);
 		snprintf(buf, sizeof(buf), "%u", v->u32);
 		break;

@@ -43,9 +43,10 @@ enum tk_nft_type {
 	TK_NFT_IPV4,
 	TK_NFT_IPV6,
 	TK_NFT_ETHER,
-	TK_NFT_L4PROTO, /* meta l4proto: value.u32 (IPPROTO_TCP, ...) in the first byte */
-	TK_NFT_PORT,	/* th dport and the like: value.u32, sent in network byte order */
-	TK_NFT_IFINDEX, /* an interface index, value.u32, as `fwd to` reads it (map data) */
+	TK_NFT_L4PROTO,	 /* meta l4proto: value.u32 (IPPROTO_TCP, ...) in the first byte */
+	TK_NFT_PORT,	 /* th dport and the like: value.u32, sent in network byte order */
+	TK_NFT_IFINDEX,	 /* an interface index, value.u32, as `fwd to` reads it (map data) */
+	TK_NFT_DEVGROUP, /* meta iifgroup: value.u32 */
 	_TK_NFT_TYPE_MAX,
 	_TK_NFT_TYPE_INVALID = -EINVAL,
 };
@@ -81,8 +82,10 @@ struct tk_nft_chain {
 	int family;
 	const char *type; /* "filter", "nat", ...; NULL for a regular chain (a jump target) */
 	uint32_t hook;
-	int32_t prio;	    /* base chains have policy accept */
-	const char *device; /* the one device of a netdev base chain */
+	int32_t prio; /* base chains have policy accept */
+	/* A netdev base chain's devices, by name, NULL-terminated (Linux 6.16 keeps a name whose
+	 * device does not exist, yet or any more, and hooks the device when it appears). */
+	const char *const *devices;
 };
 
 /* NFT_MSG_DESTROY* (Linux 6.3): delete, and no error when there is nothing to delete. */
@@ -120,6 +123,12 @@ void tk_nft_batch_set_delete(struct tk_nft_batch *b, const struct tk_nft_set *se
  */
 void tk_nft_batch_chain_delete(struct tk_nft_batch *b, const struct tk_nft_chain *chain,
 			       bool destroy);
+/*
+ * Adds devices (NULL-terminated) to a netdev base chain, or removes them: one message, whatever
+ * the chain holds (a name it holds already is skipped; removing one it does not hold fails).
+ */
+void tk_nft_batch_chain_devices(struct tk_nft_batch *b, const struct tk_nft_chain *chain,
+				const char *const *devices, bool add);
 
 /*
  * add=true adds an element; add=false removes it, and removing an element that does not exist
@@ -242,8 +251,11 @@ void tk_nft_match_ethertype(struct tk_nft_rule *r, uint16_t proto);
  * ifkey (NFT_META_IIFNAME/OIFNAME, or 0 for none) then the fields, loaded into consecutive
  * registers as a concatenation, looked up in set (or its complement if inverted).
  */
-/* The fields, loaded as a concatenation, looked up in map; the element's data into dreg. */
-void tk_nft_map_fields(struct tk_nft_rule *r, const struct tk_nft_field *fields, size_t n_fields,
-		       const struct tk_nft_set *map, uint32_t dreg);
+/*
+ * meta (a 4-byte meta key such as NFT_META_IIFGROUP, or 0 for none) then the fields, loaded as a
+ * concatenation, looked up in map; the element's data into dreg.
+ */
+void tk_nft_map_fields(struct tk_nft_rule *r, uint32_t meta, const struct tk_nft_field *fields,
+		       size_t n_fields, const struct tk_nft_set *map, uint32_t dreg);
 void tk_nft_match_set(struct tk_nft_rule *r, uint32_t ifkey, const struct tk_nft_field *fields,
 		      size_t n_fields, const struct tk_nft_set *set, bool inverted);

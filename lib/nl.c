@@ -501,6 +501,11 @@ static int link_set_attr(struct tk_nl *nl, int ifindex, int attr, const void *da
 	return 0;
 }
 
+int tk_nl_link_set_group(struct tk_nl *nl, int ifindex, uint32_t group, tk_err *err)
+{
+	return link_set_attr(nl, ifindex, IFLA_GROUP, &group, sizeof(group), "device group", err);
+}
+
 int tk_nl_link_set_mac(struct tk_nl *nl, int ifindex, const uint8_t mac[6], tk_err *err)
 {
 	return link_set_attr(nl, ifindex, IFLA_ADDRESS, mac, 6, "MAC address", err);

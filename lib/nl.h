@@ -55,6 +55,8 @@ struct tk_link_info {
  */
 int tk_nl_bridge_add(struct tk_nl *nl, const char *name, const uint8_t *mac, unsigned mtu,
 		     int *ret_ifindex, tk_err *err);
+/* Sets a link's device group (IFLA_GROUP, what `meta iifgroup` reads). */
+int tk_nl_link_set_group(struct tk_nl *nl, int ifindex, uint32_t group, tk_err *err);
 /* Sets a link's MAC address. */
 int tk_nl_link_set_mac(struct tk_nl *nl, int ifindex, const uint8_t mac[6], tk_err *err);
 
