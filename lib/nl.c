@@ -276,8 +276,8 @@ static int ifindex_of(struct tk_nl *nl, const char *name, int *ret, tk_err *err)
 	return r;
 }
 
-int tk_nl_bridge_add(struct tk_nl *nl, const char *name, unsigned mtu, int *ret_ifindex,
-		     tk_err *err)
+int tk_nl_bridge_add(struct tk_nl *nl, const char *name, const uint8_t *mac, unsigned mtu,
+		     int *ret_ifindex, tk_err *err)
 {
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
 	struct nlattr *linkinfo, *data;
@@ -292,6 +292,7 @@ int tk_nl_bridge_add(struct tk_nl *nl, const char *name, unsigned mtu, int *ret_
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
 	    nla_put_string(msg, IFLA_IFNAME, name) < 0 ||
+	    (mac && nla_put(msg, IFLA_ADDRESS, 6, mac) < 0) ||
 	    (mtu && nla_put_u32(msg, IFLA_MTU, mtu) < 0) ||
 	    !(linkinfo = nla_nest_start(msg, IFLA_LINKINFO)) ||
 	    nla_put_string(msg, IFLA_INFO_KIND, "bridge") < 0 ||
@@ -479,7 +480,9 @@ int tk_nl_link_set_master(struct tk_nl *nl, int ifindex, int master_ifindex, tk_
 	return link_change(nl, ifindex, NULL, 0, master_ifindex, err);
 }
 
-int tk_nl_link_set_alias(struct tk_nl *nl, int ifindex, const char *alias, tk_err *err)
+/* RTM_NEWLINK for an existing link with one attribute: what says what is being set. */
+static int link_set_attr(struct tk_nl *nl, int ifindex, int attr, const void *data, int len,
+			 const char *what, tk_err *err)
 {
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
 	struct nl_msg *msg = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST);
@@ -488,14 +491,30 @@ int tk_nl_link_set_alias(struct tk_nl *nl, int ifindex, const char *alias, tk_er
 	if (!msg)
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
-	    nla_put_string(msg, IFLA_IFALIAS, alias) < 0) {
+	    nla_put(msg, attr, len, data) < 0) {
 		nlmsg_free(msg);
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	}
 	request_start(nl);
 	if ((r = nl_send_sync(nl->sock, msg)) < 0) /* frees msg */
-		return request_fail(nl, r, err, "cannot set the alias of interface %d", ifindex);
+		return request_fail(nl, r, err, "cannot set the %s of interface %d", what, ifindex);
 	return 0;
+}
+
+int tk_nl_link_set_group(struct tk_nl *nl, int ifindex, uint32_t group, tk_err *err)
+{
+	return link_set_attr(nl, ifindex, IFLA_GROUP, &group, sizeof(group), "device group", err);
+}
+
+int tk_nl_link_set_mac(struct tk_nl *nl, int ifindex, const uint8_t mac[6], tk_err *err)
+{
+	return link_set_attr(nl, ifindex, IFLA_ADDRESS, mac, 6, "MAC address", err);
+}
+
+int tk_nl_link_set_alias(struct tk_nl *nl, int ifindex, const char *alias, tk_err *err)
+{
+	return link_set_attr(nl, ifindex, IFLA_IFALIAS, alias, (int)strlen(alias) + 1, "alias",
+			     err);
 }
 
 int tk_nl_link_foreach(struct tk_nl *nl, const char *prefix, tk_nl_link_cb cb, void *userdata,

@@ -49,10 +49,16 @@ struct tk_link_info {
  * Creates a bridge (NLM_F_CREATE|NLM_F_EXCL): -EEXIST when the name is taken. mtu 0 = default.
  * Without multicast snooping: multicast reaches every port, as on a hub, and a new port costs
  * no per-port querier state (with snooping, each new port re-arms the multicast timers of every
- * port of the bridge, which makes attaching a container O(ports)).
+ * port of the bridge, which makes attaching a container O(ports)).  With its own MAC (mac, or
+ * NULL for the kernel's choice): a bridge without one takes its lowest port's, and changes it
+ * when that port leaves.
  */
-int tk_nl_bridge_add(struct tk_nl *nl, const char *name, unsigned mtu, int *ret_ifindex,
-		     tk_err *err);
+int tk_nl_bridge_add(struct tk_nl *nl, const char *name, const uint8_t *mac, unsigned mtu,
+		     int *ret_ifindex, tk_err *err);
+/* Sets a link's device group (IFLA_GROUP, what `meta iifgroup` reads). */
+int tk_nl_link_set_group(struct tk_nl *nl, int ifindex, uint32_t group, tk_err *err);
+/* Sets a link's MAC address. */
+int tk_nl_link_set_mac(struct tk_nl *nl, int ifindex, const uint8_t mac[6], tk_err *err);
 
 /*
  * Creates a veth pair in one message: host_name (with host_mac, NULL = kernel's choice) in this

@@ -436,6 +436,8 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 	if (r >= 0 && p->ports && p->ports->n > 0)
 		r = ports_port_hairpin(m, e, true, err);
 	if (r >= 0)
+		r = firewall_fast_path(m, e, err);
+	if (r >= 0)
 		r = fault_point("endpoint-firewall", err);
 	if (r < 0) {
 		if (q >= 0)

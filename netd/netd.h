@@ -223,12 +223,20 @@ int firewall_network(struct manager *m, const struct network *n, bool add, tk_er
 int firewall_link(struct manager *m, const struct network *a, const struct network *b, bool add,
 		  tk_err *err);
 int firewall_endpoint(struct manager *m, const struct endpoint *e, bool add, tk_err *err);
+/* The endpoint's fast path (its netdev chain), once its host veth exists; removed with the rest. */
+int firewall_fast_path(struct manager *m, const struct endpoint *e, tk_err *err);
 /* The overlay's elements (netd/overlay.c): member underlay addresses, VXLAN ports, remote peers. */
 int firewall_overlay_host(struct manager *m, const struct tk_addr *underlay, bool local, bool add,
 			  tk_err *err);
 int firewall_overlay_port(struct manager *m, const char *ifname, bool ipv6, bool add, tk_err *err);
-int firewall_overlay_peer(struct manager *m, const char *ifname, const uint8_t mac[6],
-			  const struct tk_addr *ip4, const struct tk_addr *ip6, bool add,
+/* group: the network's (firewall_network_group), for the fast path's elements. */
+int firewall_overlay_peer(struct manager *m, uint32_t group, const char *ifname, int ifindex,
+			  const uint8_t mac[6], const struct tk_addr *ip4,
+			  const struct tk_addr *ip6, bool add, tk_err *err);
+/* The device group of the network's ports, which keys the fast path's map. */
+uint32_t firewall_network_group(const struct network *n);
+/* The VXLAN device ifname's fast path to network n's ports (n NULL: taken off). */
+int firewall_overlay_fast(struct manager *m, const struct network *n, const char *ifname,
 			  tk_err *err);
 /* firewall_endpoint, with the endpoint's published ports (NULL: none) in the same batch. */
 int firewall_endpoint_ports(struct manager *m, const struct endpoint *e,

@@ -269,15 +269,32 @@ int link_without_ipv6(const char *ifname, tk_err *err)
 	return r < 0 ? tk_err_wrap(err, r, "disabling IPv6 on '%s'", ifname) : 0;
 }
 
+/*
+ * The gateway's MAC: 0a:7f and the network's id, set, so the kernel keeps it.  A bridge left to
+ * itself takes its lowest port's MAC and moves to the next one's when that container goes; every
+ * other container's neighbour entry for the gateway would then point nowhere until it probed
+ * again, for some seconds.  The same on every host of a cluster, which no frame crosses.
+ */
+static void gateway_mac(const struct network *n, uint8_t mac[6])
+{
+	uint32_t id = (uint32_t)(n->id & 0xffffffffu);
+
+	mac[0] = 0x0a, mac[1] = 0x7f;
+	mac[2] = (uint8_t)(id >> 24), mac[3] = (uint8_t)(id >> 16);
+	mac[4] = (uint8_t)(id >> 8), mac[5] = (uint8_t)id;
+}
+
 int network_realize(struct manager *m, struct network *n, json_t *actions, tk_err *err)
 {
 	struct tk_link_info link;
+	uint8_t mac[6];
 	int r;
 
+	gateway_mac(n, mac);
 	r = tk_nl_link_get(m->nl, n->bridge, &link, err);
 	if (r == -ENODEV) {
 		tk_err_clear(err);
-		r = tk_nl_bridge_add(m->nl, n->bridge, n->mtu, &n->bridge_ifindex, err);
+		r = tk_nl_bridge_add(m->nl, n->bridge, mac, n->mtu, &n->bridge_ifindex, err);
 		if (r < 0)
 			return tk_err_wrap(err, r, "creating bridge '%s'", n->bridge);
 		report_action(actions, "created bridge '%s'", n->bridge);
@@ -289,6 +306,13 @@ int network_realize(struct manager *m, struct network *n, json_t *actions, tk_er
 		n->bridge_ifindex = link.ifindex;
 		if ((r = stamp_bridge(m, n, &link, err)) < 0)
 			return r;
+		/* a bridge made before netd set its MAC */
+		if (memcmp(link.mac, mac, sizeof(mac)) != 0) {
+			if ((r = tk_nl_link_set_mac(m->nl, link.ifindex, mac, err)) < 0)
+				return tk_err_wrap(err, r, "setting the MAC of bridge '%s'",
+						   n->bridge);
+			report_action(actions, "set the MAC of bridge '%s'", n->bridge);
+		}
 	}
 	if (n->has4 && (r = add_gateway(m, n, &n->gateway4, &n->subnet4, actions, err)) < 0)
 		return r;

@@ -34,6 +34,7 @@ static json_t *programmed; /* "<net>/<host>/<mac>" -> record as programmed (+ "i
 static json_t *members;	   /* host -> underlay, from hosts/ */
 static json_t *fw_peers;   /* underlay addresses in @overlay_peers4/6 */
 static json_t *fw_ports;   /* VXLAN devices in @ports */
+static json_t *fw_fast;	   /* VXLAN devices with their fast path chain */
 static bool fw_local;	   /* this host's underlay is in @overlay_local4/6 */
 static json_t *holders;	   /* "<net>/<block>" -> the host holding it, from blocks/ */
 static json_t *records;	   /* "<net>/<block>/<host>" -> that host's record (hex bits), reserved/ */
@@ -46,6 +47,8 @@ void overlay_firewall_lost(void)
 		json_object_clear(fw_peers);
 	if (fw_ports)
 		json_object_clear(fw_ports);
+	if (fw_fast)
+		json_object_clear(fw_fast);
 	if (programmed)
 		json_object_clear(programmed);
 	fw_local = false;
@@ -221,7 +224,7 @@ static json_t *devices_sync(struct manager *m, json_t *vnis, const struct tk_add
 	struct stale s = {};
 	tk_err err = {};
 
-	if (!fw_ports && !(fw_ports = json_object()))
+	if ((!fw_ports && !(fw_ports = json_object())) || (!fw_fast && !(fw_fast = json_object())))
 		return NULL;
 	devs = json_object();
 	s.wanted = wanted = json_object();
@@ -250,6 +253,13 @@ static json_t *devices_sync(struct manager *m, json_t *vnis, const struct tk_add
 			log_error("overlay: network '%s': %s", n->name, err.msg);
 			continue;
 		}
+		if (!json_object_get(fw_fast, name)) {
+			/* without it, the device's frames take the bridge: slower, as safe */
+			if (firewall_overlay_fast(m, n, name, &err) < 0)
+				log_error("overlay: network '%s': %s", n->name, err.msg);
+			else
+				json_object_set_new(fw_fast, name, json_true());
+		}
 		json_object_set_new(devs, n->name,
 				    json_pack("{s:i, s:s}", "ifindex", ifindex, "name", name));
 	}
@@ -259,6 +269,8 @@ static json_t *devices_sync(struct manager *m, json_t *vnis, const struct tk_add
 			if (firewall_overlay_port(m, s.names[i], true, false, NULL) < 0)
 				(void)firewall_overlay_port(m, s.names[i], false, false, NULL);
 			json_object_del(fw_ports, s.names[i]);
+			(void)firewall_overlay_fast(m, NULL, s.names[i], NULL);
+			json_object_del(fw_fast, s.names[i]);
 			if (tk_nl_link_del(m->nl, s.names[i], &err) < 0)
 				log_error("overlay: %s", err.msg);
 			else
@@ -350,8 +362,8 @@ static void publish_sync(struct manager *m, struct tk_etcd *etcd, const char *ho
 
 /* ---- programming the other hosts' endpoints ---- */
 
-static int entries(struct manager *m, json_t *rec, int ifindex, const char *ifname, bool add,
-		   tk_err *err)
+static int entries(struct manager *m, json_t *rec, int ifindex, const char *ifname, uint32_t group,
+		   bool add, tk_err *err)
 {
 	struct tk_addr fw4, fw6;
 	bool has4 = false, has6 = false;
@@ -385,7 +397,8 @@ static int entries(struct manager *m, json_t *rec, int ifindex, const char *ifna
 			fw6 = ip, has6 = true;
 	}
 	/* What the device may bring onto the bridge: the registered MAC and addresses only. */
-	r = firewall_overlay_peer(m, ifname, mac, has4 ? &fw4 : NULL, has6 ? &fw6 : NULL, add, err);
+	r = firewall_overlay_peer(m, group, ifname, ifindex, mac, has4 ? &fw4 : NULL,
+				  has6 ? &fw6 : NULL, add, err);
 	if (r < 0 && add)
 		(void)tk_nl_fdb_set(m->nl, ifindex, mac, &ul, false, NULL);
 	return r;
@@ -482,7 +495,9 @@ static void program_sync(struct manager *m, json_t *devs, const char *host)
 		    json_equal(json_object_get(rec, "record"), now) &&
 		    registration_valid(m, key, now, why, sizeof(why)))
 			continue;
-		if (entries(m, json_object_get(rec, "record"), ifindex, ifname, false, &err) < 0)
+		if (entries(m, json_object_get(rec, "record"), ifindex, ifname,
+			    (uint32_t)json_integer_value(json_object_get(rec, "group")), false,
+			    &err) < 0)
 			log_error("overlay: %s", err.msg);
 		else
 			log_debug("overlay: removed %s", key);
@@ -502,6 +517,8 @@ static void program_sync(struct manager *m, json_t *devs, const char *host)
 		json_t *dev = net ? json_object_get(devs, net) : NULL;
 		int ifindex = (int)json_integer_value(json_object_get(dev, "ifindex"));
 		const char *ifname = json_string_value(json_object_get(dev, "name"));
+		struct network *n;
+		uint32_t group;
 
 		if (!dev || !h || strcmp(h, host) == 0 || json_object_get(programmed, key))
 			continue;
@@ -520,13 +537,16 @@ static void program_sync(struct manager *m, json_t *devs, const char *host)
 			log_info("overlay: endpoint registration '%s' is valid now", key);
 			json_object_del(rejected, key);
 		}
-		if (entries(m, rec, ifindex, ifname, true, &err) < 0) {
+		n = manager_network(m, net);
+		group = n ? firewall_network_group(n) : 0;
+		if (entries(m, rec, ifindex, ifname, group, true, &err) < 0) {
 			log_error("overlay: %s: %s", key, err.msg);
 			continue;
 		}
 		json_object_set_new(programmed, key,
-				    json_pack("{s:s, s:O, s:i, s:s}", "network", net, "record", rec,
-					      "ifindex", ifindex, "ifname", ifname));
+				    json_pack("{s:s, s:O, s:i, s:s, s:I}", "network", net, "record",
+					      rec, "ifindex", ifindex, "ifname", ifname, "group",
+					      (json_int_t)group));
 		log_debug("overlay: programmed %s", key);
 	}
 }

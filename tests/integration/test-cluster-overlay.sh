@@ -78,6 +78,39 @@ tk_ping a2 $A3_6 && ok "a2 (h2) pings a3 (h3) over IPv6" || not_ok "a2 -> a3 pin
 tk_tcp a1 $A3 5001 a3 && ok "TCP a1 (h1) -> a3 (h3)" || not_ok "TCP a1 -> a3"
 tk_tcp a3 $A2_6 5002 a2 && ok "TCP over IPv6 a3 (h3) -> a2 (h2)" || not_ok "TCP6 a3 -> a2"
 tk_ping b2 $B3 && ok "beta: b2 (h2) pings b3 (h3)" || not_ok "b2 -> b3 ping"
+
+# The fast path over the overlay (docs/firewall.md): a1's frames to a2 leave h1 by the VXLAN
+# device's own chain (fwd) and reach a2 from h2's VXLAN device's chain, never entering either
+# bridge.  A bridge-family chain of the test's own on each host counts what does enter: nothing
+# of a1 <-> a2's TCP and UDP, while a1's ping to its gateway is counted on h1.
+gw_a=$(jfield 1 network anet gateway)
+for h in 1 2; do
+	ip netns exec h$h nft -f - <<EOF
+table bridge tktest {
+	chain pre { type filter hook prerouting priority -400; policy accept;
+		ip saddr { $A1, $A2 } ip daddr { $A1, $A2 } counter
+		ip6 saddr { $A1_6, $A2_6 } ip6 daddr { $A1_6, $A2_6 } meta l4proto != ipv6-icmp counter
+		ip daddr $gw_a counter
+	}
+}
+EOF
+done
+bridged() { ip netns exec "$1" nft list chain bridge tktest pre | grep -o 'packets [0-9]*' | awk '{printf "%s ", $2}'; }
+tk_tcp a1 $A2 5011 a2 && ok "fast path: TCP a1 (h1) -> a2 (h2)" || not_ok "fast path: TCP a1 -> a2"
+tk_udp a2 $A1 5012 a1 && ok "fast path: UDP a2 (h2) -> a1 (h1)" || not_ok "fast path: UDP a2 -> a1"
+tk_tcp a1 $A2_6 5013 a2 && ok "fast path: TCP over IPv6 a1 (h1) -> a2 (h2)" || not_ok "fast path: TCP6 a1 -> a2"
+tk_ping a1 "$gw_a" && ok "first, a1 pings its gateway" || not_ok "a1 -> gateway ping"
+for h in h1 h2; do
+	read -r v4 v6 gw < <(bridged $h)
+	expect_eq "fast path: none of a1 <-> a2's IPv4 frames entered $h's bridge" 0 "$v4"
+	expect_eq "fast path: none of a1 <-> a2's IPv6 TCP frames entered $h's bridge" 0 "$v6"
+done
+read -r v4 v6 gw < <(bridged h1)
+[ "${gw:-0}" -ge 1 ] && ok "fast path: a1's ping to its gateway took h1's bridge ($gw)" ||
+	not_ok "the gateway's counter on h1: '$gw'"
+for h in 1 2; do ip netns exec h$h nft delete table bridge tktest; done
+expect_ok "fast path: h1's VXLAN device is on the fast path's chain" \
+	grep -E "devices = \{.*[ ,]$vx[ ,}]" <(ip netns exec h1 nft list chain netdev tenantkit ports)
 tk_tcp b3 $B1 5003 b1 && ok "beta: TCP b3 (h3) -> b1 (h1)" || not_ok "TCP b3 -> b1"
 # Full-size frames fit: the network MTU (1450) is the underlay's (1500) minus 50.
 ip netns exec a1 ping -c 1 -W 1 -M do -s 1422 -q $A2 >/dev/null 2>&1 &&

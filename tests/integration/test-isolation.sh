@@ -102,6 +102,49 @@ for pair in a1:a2 a1:d1 d1:a2; do
 	expect_eq "no conntrack entry between $x and $y (IPv6 TCP, UDP)" 0 \
 		"$(ct_entries "${V6[$x]}" "${V6[$y]}" "tcp|udp")"
 done
+
+# The fast path (docs/firewall.md): a frame from a container's own MAC and address to another
+# container of its network is forwarded by the port's netdev ingress chain and never enters the
+# bridge.  A bridge-family chain of this test's own, ahead of netd's, counts what still enters
+# it: nothing of a1's traffic to a2 (ICMP, TCP, UDP; IPv6 but for its neighbour discovery),
+# while a1's ping to the gateway, which must take the bridge, is counted (the counter works).
+host_if() { "$NETCTL" --json list endpoints | jq -r --arg c "$1" '.endpoints[] | select(.container_id == $c) | .host_ifname'; }
+elems() { nft list set netdev tenantkit src4; nft list set netdev tenantkit src6; nft list map netdev tenantkit fwd4; nft list map netdev tenantkit fwd6; }
+on_chain() { nft list chain netdev tenantkit ports | grep -E "devices = \{.*[ ,]$1[ ,}]" >/dev/null; }
+bridged() { nft list chain bridge tktest pre | grep -o 'packets [0-9]*' | awk '{printf "%s ", $2}'; }
+nft -f - <<EOF
+table bridge tktest {
+	chain pre { type filter hook prerouting priority -400; policy accept;
+		ip saddr ${V4[a1]} ip daddr ${V4[a2]} counter
+		ip6 saddr ${V6[a1]} ip6 daddr ${V6[a2]} meta l4proto != ipv6-icmp counter
+		ip saddr ${V4[a1]} ip daddr $gw_alpha counter
+	}
+}
+EOF
+for kind in "${KINDS[@]}"; do
+	expect_ok "fast path: $kind from a1 to a2" probe "$kind" a1 a2
+done
+read -r v4 v6 gw < <(bridged)
+expect_eq "fast path: none of a1's IPv4 frames to a2 entered the bridge" 0 "$v4"
+# A fragmented datagram's fragments all take the bridge (br_netfilter reassembles them there: a
+# first fragment sent past it would leave the others waiting for it).
+expect_ok "fast path: a fragmented IPv4 datagram from a1 reaches a2" \
+	ip netns exec a1 ping -c 1 -W 2 -q -s 4000 "${V4[a2]}"
+expect_ok "fast path: a fragmented IPv6 datagram from a1 reaches a2" \
+	ip netns exec a1 ping -c 1 -W 2 -q -s 4000 "${V6[a2]}"
+expect_eq "fast path: none of a1's IPv6 TCP and UDP frames to a2 entered the bridge" 0 "$v6"
+expect_ok "first, a1 pings its gateway" tk_ping a1 "$gw_alpha"
+read -r v4 v6 gw < <(bridged)
+expect_ok "fast path: a1's ping to its gateway took the bridge (${gw:-no} packets counted)" test "${gw:-0}" -ge 1
+nft delete table bridge tktest
+a2_if=$(host_if a2)
+expect_ok "fast path: a2's port is on the fast path's chain" on_chain "${a2_if:-none}"
+expect_ok "fast path: a2's MAC and IPv4 address lead to its host veth" \
+	grep -qF "${V4[a2]} : \"$a2_if\"" <(elems)
+expect_ok "fast path: a2's MAC and IPv6 address lead to its host veth" \
+	grep -qF "${V6[a2]} : \"$a2_if\"" <(elems)
+expect_ok "fast path: a2 may send by it from its own MAC and address only" \
+	grep -qF "\"$a2_if\" . $(ip -n a2 -br link show eth0 | awk '{print $3}') . ${V4[a2]}" <(elems)
 matrix "other tenant while alpha networks are linked" fail d1 b1
 expect_fail "networks of different tenants cannot be linked" nc_ link alpha-net beta-net
 expect_ok "unlink" nc_ unlink alpha-net alpha-db
@@ -115,4 +158,22 @@ ip addr add 192.0.2.1/32 dev hostdummy0
 ip link set hostdummy0 up
 expect_ok "first, the host's other address is up" ping -c 1 -W 1 -q 192.0.2.1
 expect_fail "a container cannot reach the host's other addresses" tk_ping a1 192.0.2.1
+
+# A port's fast path goes with it, on detach and when its netns (and so its veth) is deleted.
+b1_if=$(host_if b1) b2_if=$(host_if b2)
+expect_ok "first, b1's port is on the fast path's chain" on_chain "${b1_if:-none}"
+expect_ok "first, b2's port is on the fast path's chain" on_chain "${b2_if:-none}"
+expect_ok "detach b2" "$NETCTL" detach b2 --network beta-net
+expect_fail "fast path: b2's port is off the chain after detach" on_chain "$b2_if"
+expect_fail "fast path: b2's map elements are gone after detach" \
+	grep -qF "\"$b2_if\"" <(elems)
+ip netns delete b1
+for _ in $(seq 100); do
+	[ -z "$(host_if b1)" ] && break
+	sleep 0.1
+done
+expect_eq "b1 released after its netns is deleted" "" "$(host_if b1)"
+expect_fail "fast path: b1's port is off the chain once its netns is gone" on_chain "$b1_if"
+expect_fail "fast path: b1's map elements are gone with its netns" \
+	grep -qF "\"$b1_if\"" <(elems)
 tk_done
