@@ -9,10 +9,12 @@
                           holds them HOLD seconds
   burst SOCKET N UID OP ARGS  as UID, N connections each send OP with ARGS (NAME in it is replaced
                           by name<i>) before any reply is read; prints one code per reply (0: ok)
+                          as the replies come
 """
 import json
 import os
 import resource
+import select
 import socket
 import statistics
 import sys
@@ -106,10 +108,16 @@ def burst(path, n, uid, op, args):
         s.connect(path)
         s.send(request(op, json.loads(args.replace("NAME", "name%d" % i))))
         conns.append(s)
-    for s in conns:
-        s.settimeout(120)
-        reply = json.loads(s.recv(1 << 20))
-        print(0 if reply["ok"] else reply["error"]["code"], flush=True)
+    # Replies in the order they come, so the refusals show while the accepted requests wait.
+    deadline = time.monotonic() + 120
+    while conns:
+        ready, _, _ = select.select(conns, [], [], max(0, deadline - time.monotonic()))
+        if not ready:
+            raise SystemExit("no reply within 120 s on %d connections" % len(conns))
+        for s in ready:
+            reply = json.loads(s.recv(1 << 20))
+            print(0 if reply["ok"] else reply["error"]["code"], flush=True)
+            conns.remove(s)
 
 
 mode = sys.argv[1] if len(sys.argv) > 1 else ""

@@ -40,8 +40,10 @@ chmod 0666 "$TK_NETD_SOCKET"
 lines_before=$(wc -l <"$TK_TMP/netd.log")
 $LOAD idle "$TK_NETD_SOCKET" 1500 $NOBODY 4 >"$TK_TMP/idle.out" 2>&1 &
 idle_pid=$!
-for _ in $(seq 100); do
-	[ -s "$TK_TMP/idle.out" ] && break
+# It prints after its 1,500 connects and a second, which can take long under load: wait for it
+# (not for a fixed 10 s), in a file of its own (the backgrounded shell may not have truncated a
+# reused one yet: the old output passed the wait, then read back empty).
+while [ ! -s "$TK_TMP/idle.out" ] && kill -0 "$idle_pid" 2>/dev/null; do
 	sleep 0.1
 done
 expect_eq "netd: uid $NOBODY keeps 64 of its 1,500 connections" \
@@ -143,7 +145,11 @@ rm "$TK_TMP/go"
 $LOAD burst "$TK_VOLUMED_SOCKET" 6 $NOBODY volume.create \
 	'{"name":"NAME","tenant":"nobody","size":"300M","fs":"xfs"}' >"$TK_TMP/burst.out" 2>&1 &
 burst_pid=$!
-sleep 1
+# The 2 refusals come at once while the 4 creates wait in mkfs: touch go only after them (a fixed
+# second was not enough under load: the creates finished before the last requests were read).
+while [ "$(grep -c . "$TK_TMP/burst.out")" -lt 2 ] && kill -0 "$burst_pid" 2>/dev/null; do
+	sleep 0.1
+done
 expect_ok "while root is served at once" timeout 1 "$VOLCTL" status
 touch "$TK_TMP/go"
 wait "$burst_pid"
@@ -153,14 +159,16 @@ expect_eq "4 creates in flight succeed, 2 more are refused with EAGAIN" "4 2" \
 # 6. volumed under 1,500 idle connections on both sockets.
 lines_before=$(wc -l <"$TK_TMP/volumed.log")
 chmod 0666 "$TK_TMP/docker.sock"
-$LOAD idle "$TK_VOLUMED_SOCKET" 1500 $NOBODY 4 >"$TK_TMP/idle.out" 2>&1 &
+$LOAD idle "$TK_VOLUMED_SOCKET" 1500 $NOBODY 4 >"$TK_TMP/vidle.out" 2>&1 &
 idle_pid=$!
-for _ in $(seq 100); do
-	[ -s "$TK_TMP/idle.out" ] && break
+# It prints after its 1,500 connects and a second, which can take long under load: wait for it
+# (not for a fixed 10 s), in a file of its own (the backgrounded shell may not have truncated a
+# reused one yet: the old output passed the wait, then read back empty).
+while [ ! -s "$TK_TMP/vidle.out" ] && kill -0 "$idle_pid" 2>/dev/null; do
 	sleep 0.1
 done
 expect_eq "volumed: uid $NOBODY keeps 64 of its 1,500 connections" \
-	"accepted=64 refused=1436" "$(cut -d' ' -f1,2 "$TK_TMP/idle.out")"
+	"accepted=64 refused=1436" "$(cut -d' ' -f1,2 "$TK_TMP/vidle.out")"
 expect_ok "root's status still works" timeout 2 "$VOLCTL" status
 code=$(timeout 2 curl -s -o /dev/null -w '%{http_code}' --unix-socket "$TK_TMP/docker.sock" \
 	-X POST http://plugin/VolumeDriver.List)
