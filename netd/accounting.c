@@ -561,18 +561,17 @@ static void metrics_write(struct tk_prom *p, json_t *tenants)
 	}
 }
 
-int accounting_metrics(struct manager *m, char **ret_text, size_t *ret_len, tk_err *err)
+int accounting_metrics(struct manager *m, struct tk_prom *p, tk_err *err)
 {
-	_cleanup_(tk_prom_freep) struct tk_prom *p = NULL;
 	_cleanup_(json_decrefp) json_t *tenants = json_array();
 	int r;
 
 	if (!tenants)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	if ((r = collect(m, NULL, NULL, tenants, true, err)) < 0 || (r = tk_prom_new(&p, err)) < 0)
+	if ((r = collect(m, NULL, NULL, tenants, true, err)) < 0)
 		return r;
 	metrics_write(p, tenants);
-	return tk_prom_finish(p, ret_text, ret_len, err);
+	return 0;
 }
 
 /* ---- objects that go, counters about to start over --------------------------------------- */
