@@ -487,6 +487,63 @@ void accounting_save(struct manager *m)
 		log_warning("Saving the traffic counters, ignoring: %s", err.msg);
 }
 
+/*
+ * The periodic save, in slices: a reading of every counter holds the state lock for as long as
+ * it takes (hundreds of ms at 10,000 endpoints: a SELECT and maybe an UPDATE per counter row),
+ * and an attach would wait that long.  So a pass reads the kernel's counters once and then
+ * records them a slice of tenants at a time, each slice in its own transaction, the lock
+ * released between slices.  The snapshot stays valid across slices as long as no counter was
+ * about to start over and no name could be reused: a detach, a network or limit gone, a rebuild
+ * (save_gen) read it again.  A tenant made meanwhile is read too (its counters start at 0); a
+ * tenant list that changed shape may have one tenant skipped or read twice in this pass, which
+ * the next pass, or a detach's own reading, makes up for.
+ */
+#define SAVE_SLICE_OBJECTS 256
+
+static struct {
+	bool active;
+	struct snapshot snap;
+	unsigned gen;
+	size_t next; /* position in the tenant list */
+} save_pass;
+static unsigned save_gen;
+
+bool accounting_save_step(struct manager *m)
+{
+	size_t pos = 0, objects = 0;
+	struct tk_tenant *t;
+	tk_err err = {};
+	int r;
+
+	if (!save_pass.active || save_pass.gen != save_gen) {
+		if (save_pass.active)
+			snapshot_free(&save_pass.snap);
+		snapshot_read(m, &save_pass.snap, all_tables);
+		save_pass.active = true;
+		save_pass.gen = save_gen;
+	}
+	for (t = m->tenants.list; t && pos < save_pass.next; t = t->next)
+		pos++;
+	if ((r = tk_store_begin_ephemeral(m->store, &err)) >= 0) {
+		for (; t && objects < SAVE_SLICE_OBJECTS; t = t->next, pos++) {
+			objects += 1 + t->n_networks + t->n_endpoints;
+			if ((r = tenant_walk(m, &save_pass.snap, t, NULL, false, &err)) < 0)
+				break;
+		}
+		if (r < 0 || (r = tk_store_commit(m->store, &err)) < 0)
+			tk_store_rollback(m->store);
+	}
+	if (r < 0)
+		log_warning("Saving the traffic counters, ignoring: %s", err.msg);
+	save_pass.next = pos;
+	if (t && r >= 0)
+		return false;
+	snapshot_free(&save_pass.snap);
+	save_pass.active = false;
+	save_pass.next = 0;
+	return true;
+}
+
 /* ---- the metrics ------------------------------------------------------------------------ */
 
 static const struct {
@@ -603,6 +660,7 @@ int accounting_endpoint_gone(struct manager *m, const struct endpoint *e, bool v
 	uint64_t v;
 	tk_err kerr = {};
 	int r;
+	save_gen++; /* a save in progress reads the kernel again */
 
 	if ((r = load(m, KIND_ENDPOINT, e->id, &c, err)) < 0)
 		return r;
@@ -635,6 +693,7 @@ int accounting_network_gone(struct manager *m, const struct network *n, tk_err *
 	uint64_t v;
 	tk_err kerr = {};
 	int r;
+	save_gen++; /* a save in progress reads the kernel again */
 
 	if ((r = load(m, KIND_NETWORK, n->id, &c, err)) < 0)
 		return r;
@@ -688,6 +747,7 @@ void accounting_before_rebuild(struct manager *m)
 	struct snapshot snap;
 	tk_err err = {};
 	int r;
+	save_gen++; /* a save in progress reads the kernel again */
 
 	snapshot_read(m, &snap, 1u << SPOOFING | 1u << ISOLATION);
 	/* Unreadable counters are not folded: their next reading finds out what happened. */
@@ -713,6 +773,7 @@ void accounting_limits_gone(struct manager *m, int dir, int ifindex, const struc
 	struct counters c;
 	tk_err err = {};
 	int r;
+	save_gen++; /* a save in progress reads the kernel again */
 
 	table_done(t, limit_drops(m, ifindex, t, &err), "the limit drops", &err);
 	if (!t->ok)
