@@ -375,11 +375,67 @@ static int endpoint_cb(struct endpoint *e, void *userdata)
 }
 
 /*
+ * The networks ordered by tenant (then as listed), so that a reading walks each tenant's own
+ * instead of every network for every tenant (16 million steps at 4,096 tenants).  Made for each
+ * reading or slice: networks come and go between two slices.
+ */
+struct net_ref {
+	struct network *n;
+	size_t pos;
+};
+struct by_tenant {
+	struct net_ref *v;
+	size_t count;
+};
+
+static int net_ref_cmp(const void *a, const void *b)
+{
+	const struct net_ref *x = a, *y = b;
+	int64_t i = x->n->tenant->id, j = y->n->tenant->id;
+
+	return i != j ? (i < j ? -1 : 1) : (x->pos < y->pos ? -1 : x->pos > y->pos);
+}
+
+static int by_tenant_make(struct manager *m, struct by_tenant *ret, tk_err *err)
+{
+	size_t n = 0;
+
+	*ret = (struct by_tenant){};
+	for (struct network *x = m->networks; x; x = x->next)
+		n++;
+	if (n && !(ret->v = calloc(n, sizeof(*ret->v))))
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	n = 0;
+	for (struct network *x = m->networks; x; x = x->next, n++)
+		ret->v[n] = (struct net_ref){ x, n };
+	if (n > 1)
+		qsort(ret->v, n, sizeof(*ret->v), net_ref_cmp);
+	ret->count = n;
+	return 0;
+}
+
+/* Where t's networks start in b (b->count when it has none). */
+static size_t by_tenant_first(const struct by_tenant *b, const struct tk_tenant *t)
+{
+	size_t lo = 0, hi = b->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (b->v[mid].n->tenant->id < t->id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
  * t's totals (its own row, its networks', its endpoints') into out (NULL: only recorded), and with
  * details its endpoints' and networks'.
  */
-static int tenant_walk(struct manager *m, struct snapshot *snap, struct tk_tenant *t, json_t *out,
-		       bool details, tk_err *err)
+static int tenant_walk(struct manager *m, struct snapshot *snap, const struct by_tenant *nets,
+		       struct tk_tenant *t, json_t *out, bool details, tk_err *err)
 {
 	struct tenant_sum sum = {};
 	struct walk w = { m, snap, &sum, NULL, err };
@@ -392,11 +448,10 @@ static int tenant_walk(struct manager *m, struct snapshot *snap, struct tk_tenan
 	     json_object_set_new(out, "endpoints", w.endpoints) < 0 ||
 	     json_object_set_new(out, "networks", networks) < 0))
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	for (struct network *n = m->networks; n; n = n->next) {
+	for (size_t k = by_tenant_first(nets, t); k < nets->count && nets->v[k].n->tenant == t; k++) {
+		struct network *n = nets->v[k].n;
 		const uint64_t *v;
 
-		if (n->tenant != t)
-			continue;
 		if ((r = load(m, KIND_NETWORK, n->id, &c, err)) < 0)
 			return r;
 		if ((v = table_get(&snap->t[ISOLATION], n->bridge)))
@@ -434,9 +489,14 @@ static const unsigned all_tables = (1u << _TABLES) - 1;
 static int collect(struct manager *m, const struct tk_caller *c, struct tk_tenant *only,
 		   json_t *ret, bool details, tk_err *err)
 {
+	_cleanup_free_ struct net_ref *refs = NULL;
+	struct by_tenant nets;
 	struct snapshot snap;
 	int r = 0;
 
+	if ((r = by_tenant_make(m, &nets, err)) < 0)
+		return r;
+	refs = nets.v;
 	snapshot_read(m, &snap, all_tables);
 	if ((r = tk_store_begin_ephemeral(m->store, err)) < 0)
 		goto out;
@@ -450,7 +510,7 @@ static int collect(struct manager *m, const struct tk_caller *c, struct tk_tenan
 			r = tk_err_set(err, -ENOMEM, "out of memory");
 			break;
 		}
-		if ((r = tenant_walk(m, &snap, t, o, details, err)) < 0)
+		if ((r = tenant_walk(m, &snap, &nets, t, o, details, err)) < 0)
 			break;
 	}
 	if (r < 0 || (r = tk_store_commit(m->store, err)) < 0)
@@ -510,10 +570,18 @@ static unsigned save_gen;
 
 bool accounting_save_step(struct manager *m)
 {
+	_cleanup_free_ struct net_ref *refs = NULL;
 	size_t pos = 0, objects = 0;
+	struct by_tenant nets;
 	struct tk_tenant *t;
 	tk_err err = {};
 	int r;
+
+	if ((r = by_tenant_make(m, &nets, &err)) < 0) {
+		log_warning("Saving the traffic counters, ignoring: %s", err.msg);
+		return true;
+	}
+	refs = nets.v;
 
 	if (!save_pass.active || save_pass.gen != save_gen) {
 		if (save_pass.active)
@@ -527,7 +595,7 @@ bool accounting_save_step(struct manager *m)
 	if ((r = tk_store_begin_ephemeral(m->store, &err)) >= 0) {
 		for (; t && objects < SAVE_SLICE_OBJECTS; t = t->next, pos++) {
 			objects += 1 + t->n_networks + t->n_endpoints;
-			if ((r = tenant_walk(m, &save_pass.snap, t, NULL, false, &err)) < 0)
+			if ((r = tenant_walk(m, &save_pass.snap, &nets, t, NULL, false, &err)) < 0)
 				break;
 		}
 		if (r < 0 || (r = tk_store_commit(m->store, &err)) < 0)
