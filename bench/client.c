@@ -10,7 +10,9 @@
  *   benchmarks' thousands of tenants without a netctl process for each.  lease adds
  *   address-only endpoints (as tenant-ipam does: a row and an address, no veth) for containers
  *   FROM..TO-1 with 64-hex-digit ids as runtimes make them, and prints nothing: the rows that
- *   `bench/endpoints -l` lists.
+ *   `bench/endpoints -l` lists.  stats makes FROM stats.get requests without a tenant (one
+ *   reading of every counter, as netd's 60-second save makes it) one after the other and prints
+ *   "stats <microseconds>" for each.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -55,6 +57,16 @@ int main(int argc, char **argv)
 			call(argv[1], "tenant.create", json_pack("{s:s}", "name", tenant));
 			call(argv[1], "network.create",
 			     json_pack("{s:s, s:s}", "name", net, "tenant", tenant));
+		}
+		return 0;
+	}
+	if (strcmp(argv[2], "stats") == 0) {
+		for (unsigned i = 0; i < from; i++) {
+			double t = now_us();
+
+			call(argv[1], "stats.get", json_object());
+			printf("stats %.1f\n", now_us() - t);
+			fflush(stdout);
 		}
 		return 0;
 	}

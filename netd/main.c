@@ -20,7 +20,7 @@
 #include "json.h"
 #include "log.h"
 #include "netd.h"
-#include "prom.h"
+#include "metrics.h"
 #include "rpc.h"
 #include "server.h"
 #include "tk-config.h"
@@ -133,16 +133,11 @@ static int parse_option(int c, const char *arg)
 	case ARG_DROP_LOG_EXTERNAL: arg_drop_log_external = true; return 0;
 	case ARG_EGRESS_CAPACITY: arg_capacity[SHAPING_EGRESS] = arg; return 0;
 	case ARG_INGRESS_CAPACITY: arg_capacity[SHAPING_INGRESS] = arg; return 0;
-	case ARG_METRICS: {
-		tk_err err = {};
-
-		if (tk_http_address_check(arg, &err) < 0) {
-			fprintf(stderr, "netd: --metrics %s\n", err.msg);
+	case ARG_METRICS:
+		if (tk_metrics_arg("netd", arg) < 0)
 			return -EINVAL;
-		}
 		arg_metrics = arg;
 		return 0;
-	}
 	default: return -EINVAL;
 	}
 }
@@ -412,29 +407,19 @@ struct extra {
 /* Counters are recorded this often, so a crash or a container gone with its netns loses little. */
 #define ACCOUNTING_SAVE_MS (60 * 1000)
 
-/* GET /metrics: the Prometheus text format (docs/accounting.md). */
-static unsigned metrics_get(void *userdata, const struct tk_caller *c, const char *url,
-			    char **ret_body, size_t *ret_len, const char **ret_type)
+/* TK_ACCOUNTING_SAVE_MS: another period, for benchmarks and tests (bench/endpoints -a). */
+static int64_t save_ms(void)
 {
-	struct manager *m = ((struct extra *)userdata)->m;
-	tk_err err = {};
+	const char *s = getenv("TK_ACCOUNTING_SAVE_MS");
+	long v = s ? strtol(s, NULL, 10) : 0;
 
-	(void)c;
-	if (strcmp(url, "/metrics") != 0) {
-		if (asprintf(ret_body, "no '%s' here: the metrics are at /metrics\n", url) < 0)
-			*ret_body = NULL;
-		*ret_len = *ret_body ? strlen(*ret_body) : 0;
-		return 404;
-	}
-	if (accounting_metrics(m, ret_body, ret_len, &err) < 0) {
-		log_warning("Metrics: %s", err.msg);
-		if (asprintf(ret_body, "%s\n", err.msg) < 0)
-			*ret_body = NULL;
-		*ret_len = *ret_body ? strlen(*ret_body) : 0;
-		return 500;
-	}
-	*ret_type = TK_PROM_CONTENT_TYPE;
-	return 200;
+	return v > 0 ? v : ACCOUNTING_SAVE_MS;
+}
+
+/* GET /metrics: the Prometheus text format (docs/accounting.md). */
+static int metrics_write(void *userdata, struct tk_prom *p, tk_err *err)
+{
+	return accounting_metrics(((struct extra *)userdata)->m, p, err);
 }
 
 static json_t *dispatch(void *userdata, const struct tk_caller *c, json_t *request)
@@ -495,10 +480,13 @@ static void extra_run(void *userdata)
 	if (x->metrics)
 		tk_http_run(x->metrics);
 	if (tk_rpc_now_ms() >= x->save_at) {
+		bool done;
+
+		/* A slice per turn: requests waiting for the lock get it between slices. */
 		tk_server_state_lock();
-		accounting_save(x->m);
+		done = accounting_save_step(x->m);
 		tk_server_state_unlock();
-		x->save_at = tk_rpc_now_ms() + ACCOUNTING_SAVE_MS;
+		x->save_at = done ? tk_rpc_now_ms() + save_ms() : 0;
 	}
 }
 
@@ -535,21 +523,15 @@ static int extra_open(struct extra *x, tk_err *err)
 			return tk_err_set(err, -errno, "epoll_ctl: %m");
 	}
 	if (arg_metrics) {
-		const struct tk_http_config cfg = {
-			.name = "metrics endpoint",
-			.address = arg_metrics,
-			.admin_gid = x->m->admin_gid,
-			.handle_get = metrics_get,
-			.userdata = x,
-		};
-		int r = tk_http_start(&cfg, &x->metrics, err);
+		int r = tk_metrics_start(arg_metrics, x->m->admin_gid, metrics_write, x, &x->metrics,
+					 err);
 		if (r < 0)
 			return r;
-		ev.data.u32 = 3;
+		ev.data.u32 = 4; /* not 3: the drop log's */
 		if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, tk_http_fd(x->metrics), &ev) < 0)
 			return tk_err_set(err, -errno, "epoll_ctl: %m");
 	}
-	x->save_at = tk_rpc_now_ms() + ACCOUNTING_SAVE_MS;
+	x->save_at = tk_rpc_now_ms() + save_ms();
 	return 0;
 }
 

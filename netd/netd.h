@@ -494,10 +494,16 @@ json_t *shaping_to_json(const struct manager *m);
 /* stats.get: the tenants c may see (or the one named), with their endpoints and networks. */
 int accounting_stats(struct manager *m, const struct tk_caller *c, const char *tenant, json_t **ret,
 		     tk_err *err);
-/* GET /metrics: every tenant, in the Prometheus text format (malloc'd). */
-int accounting_metrics(struct manager *m, char **ret_text, size_t *ret_len, tk_err *err);
-/* Reads and records every counter: periodically and when netd stops. */
+struct tk_prom;
+/* GET /metrics: every tenant's families, written into p (lib/metrics). */
+int accounting_metrics(struct manager *m, struct tk_prom *p, tk_err *err);
+/* Reads and records every counter at once: when netd stops. */
 void accounting_save(struct manager *m);
+/*
+ * The periodic save, one slice (some SAVE_SLICE_OBJECTS endpoints and networks) per call, with
+ * the state lock held; call again, the lock released in between, until it returns true.
+ */
+bool accounting_save_step(struct manager *m);
 /*
  * In the transaction that deletes e (or n): its totals go into its tenant's, read from the
  * kernel first (veth_gone: the veth's counters went with it, the last reading stands).

@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "daemon.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "tk-config.h"
 #include "volumed.h"
 
@@ -20,9 +22,10 @@ static const char *arg_docker_socket = TK_DOCKER_PLUGIN_SOCKET;
 static const char *arg_root = TK_STATE_DIR "/volumes";
 static const char *arg_backend;
 static bool arg_check;
+static const char *arg_metrics; /* NULL: no metrics endpoint */
 static struct tk_daemon_args args;
 
-enum { ARG_DOCKER = 0x200, ARG_CHECK };
+enum { ARG_DOCKER = 0x200, ARG_CHECK, ARG_METRICS };
 
 static int parse_option(int c, const char *arg)
 {
@@ -31,6 +34,11 @@ static int parse_option(int c, const char *arg)
 	case 'r': arg_root = arg; return 0;
 	case 'b': arg_backend = arg; return 0;
 	case ARG_CHECK: arg_check = true; return 0;
+	case ARG_METRICS:
+		if (tk_metrics_arg("volumed", arg) < 0)
+			return -EINVAL;
+		arg_metrics = arg;
+		return 0;
 	default: return -EINVAL;
 	}
 }
@@ -50,6 +58,7 @@ static const struct option options[] = {
 	{ "root", required_argument, NULL, 'r' },
 	{ "backend", required_argument, NULL, 'b' },
 	{ "check", no_argument, NULL, ARG_CHECK },
+	{ "metrics", required_argument, NULL, ARG_METRICS },
 	{},
 };
 
@@ -145,9 +154,15 @@ static int check_backends(struct manager *m)
 	return supported > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/*
+ * The server's extra event source: an epoll set of the Docker plugin socket's and the metrics
+ * endpoint's, both run on every wake-up (libmicrohttpd also closes idle connections then).
+ */
 struct loop {
 	struct manager *m;
 	struct tk_http *docker;
+	struct tk_http *metrics; /* --metrics */
+	int epfd;
 };
 
 static json_t *dispatch(void *userdata, const struct tk_caller *c, json_t *request)
@@ -156,28 +171,68 @@ static json_t *dispatch(void *userdata, const struct tk_caller *c, json_t *reque
 	return rpc_dispatch(l->m, c, request);
 }
 
-static int docker_fd(void *userdata)
+static int loop_fd(void *userdata)
 {
-	struct loop *l = userdata;
-	return l->docker ? tk_http_fd(l->docker) : -1;
+	return ((struct loop *)userdata)->epfd;
 }
 
-static int docker_timeout(void *userdata)
+static int loop_timeout(void *userdata)
 {
 	struct loop *l = userdata;
-	return l->docker ? tk_http_timeout_ms(l->docker) : -1;
+	int a = l->docker ? tk_http_timeout_ms(l->docker) : -1;
+	int b = l->metrics ? tk_http_timeout_ms(l->metrics) : -1;
+
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
 }
 
-static void docker_run(void *userdata)
+static void loop_run(void *userdata)
 {
 	struct loop *l = userdata;
+	struct epoll_event ev[2];
+
+	(void)epoll_wait(l->epfd, ev, 2, 0); /* level-triggered: only to clear the wake-up */
 	if (l->docker)
 		tk_http_run(l->docker);
+	if (l->metrics)
+		tk_http_run(l->metrics);
+}
+
+/* volumed's metrics are its volume.stats (stats.c). */
+static int metrics_write(void *userdata, struct tk_prom *p, tk_err *err)
+{
+	return volume_stats_metrics(((struct loop *)userdata)->m, p, err);
+}
+
+static int loop_add(struct loop *l, struct tk_http *h, tk_err *err)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, tk_http_fd(h), &ev) < 0)
+		return tk_err_set(err, -errno, "epoll_ctl: %m");
+	return 0;
+}
+
+static int loop_open(struct loop *l, tk_err *err)
+{
+	int r;
+
+	if ((l->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return tk_err_set(err, -errno, "epoll_create1: %m");
+	if (arg_docker_socket[0] &&
+	    ((r = dockerapi_start(l->m, arg_docker_socket, &l->docker, err)) < 0 ||
+	     (r = loop_add(l, l->docker, err)) < 0))
+		return r;
+	if (arg_metrics &&
+	    ((r = tk_metrics_start(arg_metrics, l->m->admin_gid, metrics_write, l, &l->metrics,
+				   err)) < 0 ||
+	     (r = loop_add(l, l->metrics, err)) < 0))
+		return r;
+	return 0;
 }
 
 static int run(struct manager *m, tk_err *err)
 {
-	struct loop l = { .m = m };
+	struct loop l = { .m = m, .epfd = -1 };
 	const struct tk_server server = {
 		.name = "volumed",
 		.socket_path = m->socket_path,
@@ -185,9 +240,9 @@ static int run(struct manager *m, tk_err *err)
 		.admin_gid = m->admin_gid,
 		.dispatch = dispatch,
 		.userdata = &l,
-		.extra_fd = docker_fd,
-		.extra_timeout_ms = docker_timeout,
-		.extra_run = docker_run,
+		.extra_fd = loop_fd,
+		.extra_timeout_ms = loop_timeout,
+		.extra_run = loop_run,
 		/*
 		 * mkfs, resize2fs and umount run on these, one volume each, the state lock dropped:
 		 * 8 tenant owners at their in-flight limit before a ninth waits.
@@ -196,12 +251,15 @@ static int run(struct manager *m, tk_err *err)
 	};
 	int r;
 
-	if (arg_docker_socket[0] && (r = dockerapi_start(m, arg_docker_socket, &l.docker, err)) < 0)
-		return r;
-	log_info("volumed: volumes under '%s' (default backend %s), state in '%s'", m->root,
-		 m->default_backend->name, m->state_dir);
-	r = tk_server_run(&server, err);
+	if ((r = loop_open(&l, err)) >= 0) {
+		log_info("volumed: volumes under '%s' (default backend %s), state in '%s'",
+			 m->root, m->default_backend->name, m->state_dir);
+		r = tk_server_run(&server, err);
+	}
 	l.docker = tk_http_stop(l.docker);
+	l.metrics = tk_http_stop(l.metrics);
+	if (l.epfd >= 0)
+		close(l.epfd);
 	return r;
 }
 
@@ -222,7 +280,11 @@ static const struct tk_daemon volumed = {
 		"when\n"
 		"                           the root is on btrfs, xfs with project quotas, else "
 		"loop)\n"
-		"      --check              print which backends this host supports and exit\n",
+		"      --check              print which backends this host supports and exit\n"
+		"      --metrics ADDR       serve what each volume and tenant uses against its\n"
+		"                           limits in the Prometheus text format at\n"
+		"                           http://ADDR/metrics; ADDR is unix:/PATH,\n"
+		"                           127.0.0.1:PORT or [::1]:PORT (default: off)\n",
 	.short_options = "r:b:",
 	.options = options,
 	.parse_option = parse_option,

@@ -186,6 +186,9 @@ int volume_stats_collect(struct manager *m, const struct tk_caller *c, const str
 /* The reply of volume.stats: {"tenants": [...], "volumes": [...]} (docs/volumed-protocol.md). */
 int volume_stats_json(struct manager *m, const struct tk_caller *c, const struct tk_tenant *only,
 		      json_t **ret, tk_err *err);
+struct tk_prom;
+/* GET /metrics (volumed --metrics): the same numbers per volume and per tenant, written into p. */
+int volume_stats_metrics(struct manager *m, struct tk_prom *p, tk_err *err);
 
 /* rpc.c: the local protocol */
 /* Adds or drops the mount reference id (a container's) of v; both idempotent. */

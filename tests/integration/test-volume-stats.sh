@@ -1,7 +1,8 @@
 #!/bin/bash
 # volume.stats and `volctl stats` (issue 16 item 3): what each volume and tenant uses against its
 # limits, from statfs of a mounted loop volume and from the image's superblock of one that is not
-# mounted; per-tenant sums, authorisation, bad input.
+# mounted; per-tenant sums, authorisation, bad input; the same numbers scraped from
+# `volumed --metrics` (Prometheus text format), and bad --metrics values refused.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -11,7 +12,8 @@ command -v mkfs.xfs >/dev/null || tk_skip "mkfs.xfs missing"
 tk_volume_root ext4 1G "$TK_TMP/vroot"
 ROOT=$TK_VROOT/volumes
 MiB=1048576
-tk_volumed_start --socket-group 1000
+METRICS=127.0.0.1:9466
+tk_volumed_start --socket-group 1000 --metrics "$METRICS"
 as1000() { setpriv --reuid 1000 --regid 1000 --clear-groups "$@"; }
 call1000() { as1000 "$TK_PYTHON" "$TK_SOURCE_DIR/tests/integration/rpc-call.py" "$TK_VOLUMED_SOCKET" "$@"; }
 stats() { tk_vcall volume.stats "$@"; }
@@ -85,6 +87,64 @@ expect_eq "volctl stats: two tenants is a usage error" 2 \
 expect_eq "volctl stats of an unknown tenant: refused" 1 \
 	"$("$VOLCTL" stats nobody >/dev/null 2>&1; echo $?)"
 
+# ---- volumed --metrics: the same numbers as volctl stats --json ----
+scrape() { P=$(curl -sf "http://$METRICS/metrics"); }
+# metric NAME LABELS: the value of one sample of the last scrape ("" when there is none).
+metric() { awk -v k="$1{$2}" '$1 == k { print $2 }' <<<"$P"; }
+# The samples volctl stats --json says there should be, in the page's order.
+expected() {
+	"$VOLCTL" stats --json | jq -r '
+		(.volumes[] | "tenantkit_volume_size_bytes{tenant=\"\(.tenant)\",volume=\"\(.name)\"} \(.limit_bytes)"),
+		(.volumes[] | select(.used_bytes != null) | "tenantkit_volume_used_bytes{tenant=\"\(.tenant)\",volume=\"\(.name)\"} \(.used_bytes)"),
+		(.tenants[] | "tenantkit_tenant_volume_used_bytes{tenant=\"\(.name)\"} \(.used_bytes)"),
+		(.tenants[] | select(.max_bytes != null) | "tenantkit_tenant_volume_limit_bytes{tenant=\"\(.name)\"} \(.max_bytes)")'
+}
+got() { grep -E '^tenantkit_(volume_size_bytes|volume_used_bytes|tenant_volume_used_bytes|tenant_volume_limit_bytes)\{' <<<"$P"; }
+scrape
+expect_ok "GET /metrics answers" test -n "$P"
+expect_eq "every sample equals volctl stats --json" "$(expected)" "$(got)"
+expect_eq "the content type is the text format 0.0.4" "text/plain; version=0.0.4; charset=utf-8" \
+	"$(curl -s -o /dev/null -w '%{content_type}' "http://$METRICS/metrics")"
+expect_eq "HELP and TYPE once per family" 10 "$(grep -c '^# TYPE tenantkit_[a-z_]* gauge$' <<<"$P")"
+expect_eq "every family has its HELP" 10 "$(grep -c '^# HELP tenantkit_' <<<"$P")"
+expect_eq "alpha's limit" $((512 * MiB)) "$(metric tenantkit_tenant_volume_limit_bytes 'tenant="alpha"')"
+expect_eq "beta has no limit: no sample" "" "$(metric tenantkit_tenant_volume_limit_bytes 'tenant="beta"')"
+expect_eq "empty: no volumes, 0 used" "0 0" \
+	"$(metric tenantkit_tenant_volumes 'tenant="empty"') $(metric tenantkit_tenant_volume_used_bytes 'tenant="empty"')"
+expect_eq "alpha's sizes added up" $((364 * MiB)) "$(metric tenantkit_tenant_volume_size_bytes 'tenant="alpha"')"
+expect_eq "a1's inodes as volctl says" "$(vstat a1 used_inodes)" \
+	"$(metric tenantkit_volume_used_inodes 'tenant="alpha",volume="a1"')"
+expect_eq "another path is 404" 404 "$(curl -s -o /dev/null -w '%{http_code}' "http://$METRICS/x")"
+expect_eq "POST is 405" 405 "$(curl -s -o /dev/null -w '%{http_code}' -d x "http://$METRICS/metrics")"
+# Volume names are [a-zA-Z0-9_.-] (the escaping of '"', '\' and newlines in label values is
+# lib/prom's, unit-tested in test-prom): a name that would need it is refused.
+expect_eq 'a volume name with a double quote: EINVAL' 22 \
+	"$(tk_vcode volume.create '{"name":"b\"x","tenant":"beta","size":"32M","backend":"loop"}')"
+# A write moves the used bytes; a new volume appears and a removed one goes.
+b1_m=$(metric tenantkit_volume_used_bytes 'tenant="beta",volume="b1"')
+dd if=/dev/urandom of="$ROOT/beta/b1/more" bs=1M count=5 conv=fsync status=none
+expect_ok "volume b2 for beta" tk_vcall volume.create '{"name":"b2","tenant":"beta","size":"32M","backend":"loop"}'
+scrape
+b1_m2=$(metric tenantkit_volume_used_bytes 'tenant="beta",volume="b1"')
+expect_ok "5M written into b1 move its used bytes by 5M..5M+256K ($((b1_m2 - b1_m)))" \
+	between $((5 * MiB)) $((5 * MiB + 262144)) $((b1_m2 - b1_m))
+expect_eq "b2 appears" $((32 * MiB)) "$(metric tenantkit_volume_size_bytes 'tenant="beta",volume="b2"')"
+expect_eq "and the samples still equal volctl stats --json" "$(expected)" "$(got)"
+expect_ok "delete b2" tk_vcall volume.delete '{"name":"b2"}'
+scrape
+expect_eq "a removed volume disappears from the page" 0 "$(grep -c 'volume="b2"' <<<"$P")"
+expect_eq "beta is down to one volume" 1 "$(metric tenantkit_tenant_volumes 'tenant="beta"')"
+# Bad --metrics values: refused before anything starts, saying which flag.
+for bad in 0.0.0.0:9100 10.1.2.3:9100 localhost:9100 "[::]:9100" 127.0.0.1:0 127.0.0.1:65536 \
+	127.0.0.1:9x unix:relative/path ""; do
+	out=$("$VOLUMED" --socket "$TK_TMP/bad.sock" --state-dir "$TK_TMP/bad" --root "$TK_TMP/bad" \
+		--metrics "$bad" 2>&1)
+	status=$?
+	expect_ok "volumed --metrics '$bad' refused (exit $status): $out" \
+		test "$status" != 0 -a -n "$(grep -e "--metrics" <<<"$out")"
+done
+expect_ok "and left no socket behind" test ! -e "$TK_TMP/bad.sock"
+
 # Bad requests.
 expect_eq "an unknown tenant: ENOENT" 2 "$(tk_vcode volume.stats '{"tenant":"nobody"}')"
 expect_eq "a tenant that is not a string: EINVAL" 22 "$(tk_vcode volume.stats '{"tenant":5}')"
@@ -118,6 +178,11 @@ expect_eq "a1 with its superblock gone: used is null" null "$(vstat a1 used_byte
 a1_err=$(vstat a1 error)
 expect_eq "and the row says why ($a1_err)" 1 "$(grep -c 'neither an ext4 nor an xfs superblock' <<<"$a1_err")"
 expect_eq "the tenant counts it as unknown" 1 "$(tstat alpha volumes_unknown)"
+scrape
+expect_eq "metrics: a1's usage is unknown" 1 "$(metric tenantkit_volume_usage_unknown 'tenant="alpha",volume="a1"')"
+expect_eq "and it has no used-bytes sample" "" "$(metric tenantkit_volume_used_bytes 'tenant="alpha",volume="a1"')"
+expect_eq "the tenant's sum is a2's, as volctl says" "$(tstat alpha used_bytes)" \
+	"$(metric tenantkit_tenant_volume_used_bytes 'tenant="alpha"')"
 expect_eq "volumed is still fine" true "$(tk_call "$TK_VOLUMED_SOCKET" status | jq -r .ok)"
 
 tk_done
