@@ -44,8 +44,8 @@ static unsigned metrics_get(void *userdata, const struct tk_caller *c, const cha
 
 	(void)c;
 	if (strcmp(url, "/metrics") != 0)
-		return answer_text(404, ret_body, ret_len,
-				   "no '", url, "' here: the metrics are at /metrics");
+		return answer_text(404, ret_body, ret_len, "no '", url,
+				   "' here: the metrics are at /metrics");
 	if (tk_prom_new(&p, &err) < 0 || mx->write(mx->userdata, p, &err) < 0 ||
 	    tk_prom_finish(p, ret_body, ret_len, &err) < 0)
 		return answer_text(500, ret_body, ret_len, "", err.msg, "");

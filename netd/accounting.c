@@ -449,7 +449,8 @@ static int tenant_walk(struct manager *m, struct snapshot *snap, const struct by
 	     json_object_set_new(out, "endpoints", json_incref(endpoints)) < 0 ||
 	     json_object_set_new(out, "networks", networks) < 0))
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	for (size_t k = by_tenant_first(nets, t); k < nets->count && nets->v[k].n->tenant == t; k++) {
+	for (size_t k = by_tenant_first(nets, t); k < nets->count && nets->v[k].n->tenant == t;
+	     k++) {
 		struct network *n = nets->v[k].n;
 		const uint64_t *v;
 
@@ -489,7 +490,8 @@ struct tenant_state {
 
 static int tenant_state_cmp(const void *a, const void *b)
 {
-	int64_t i = ((const struct tenant_state *)a)->t->id, j = ((const struct tenant_state *)b)->t->id;
+	int64_t i = ((const struct tenant_state *)a)->t->id,
+		j = ((const struct tenant_state *)b)->t->id;
 
 	return i < j ? -1 : i > j;
 }
@@ -629,8 +631,7 @@ static struct {
 static unsigned save_gen;
 
 /* The next SAVE_SLICE_OBJECTS endpoints after save_pass.after, or the next tenants'. */
-static int save_slice(struct manager *m, const struct by_tenant *nets, bool *ret_done,
-		      tk_err *err)
+static int save_slice(struct manager *m, const struct by_tenant *nets, bool *ret_done, tk_err *err)
 {
 	struct tenant_sum sum = {};
 	struct walk w = { m, &save_pass.snap, &sum, NULL, err };
@@ -641,8 +642,8 @@ static int save_slice(struct manager *m, const struct by_tenant *nets, bool *ret
 
 	*ret_done = false;
 	if (save_pass.after >= 0) {
-		r = db_endpoints_page(m, NULL, NULL, save_pass.after, SAVE_SLICE_OBJECTS, endpoint_cb,
-				      &w, &last, err);
+		r = db_endpoints_page(m, NULL, NULL, save_pass.after, SAVE_SLICE_OBJECTS,
+				      endpoint_cb, &w, &last, err);
 		if (r >= 0)
 			save_pass.after = last > 0 ? last : -1;
 		return r;
@@ -652,7 +653,8 @@ static int save_slice(struct manager *m, const struct by_tenant *nets, bool *ret
 	for (; t && objects < SAVE_SLICE_OBJECTS; t = t->next, pos++) {
 		objects += 1 + t->n_networks;
 		sum = (struct tenant_sum){};
-		if ((r = tenant_walk(m, &save_pass.snap, nets, t, NULL, false, &sum, NULL, err)) < 0)
+		if ((r = tenant_walk(m, &save_pass.snap, nets, t, NULL, false, &sum, NULL, err)) <
+		    0)
 			return r;
 	}
 	save_pass.next = pos;
@@ -668,7 +670,7 @@ bool accounting_save_step(struct manager *m)
 	tk_err err = {};
 	int r;
 
-	if ((r = by_tenant_make(m, &nets, &err)) < 0) {
+	if (by_tenant_make(m, &nets, &err) < 0) {
 		log_warning("Saving the traffic counters, ignoring: %s", err.msg);
 		return true;
 	}

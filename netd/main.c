@@ -523,8 +523,8 @@ static int extra_open(struct extra *x, tk_err *err)
 			return tk_err_set(err, -errno, "epoll_ctl: %m");
 	}
 	if (arg_metrics) {
-		int r = tk_metrics_start(arg_metrics, x->m->admin_gid, metrics_write, x, &x->metrics,
-					 err);
+		int r = tk_metrics_start(arg_metrics, x->m->admin_gid, metrics_write, x,
+					 &x->metrics, err);
 		if (r < 0)
 			return r;
 		ev.data.u32 = 4; /* not 3: the drop log's */

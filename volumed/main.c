@@ -222,10 +222,9 @@ static int loop_open(struct loop *l, tk_err *err)
 	    ((r = dockerapi_start(l->m, arg_docker_socket, &l->docker, err)) < 0 ||
 	     (r = loop_add(l, l->docker, err)) < 0))
 		return r;
-	if (arg_metrics &&
-	    ((r = tk_metrics_start(arg_metrics, l->m->admin_gid, metrics_write, l, &l->metrics,
-				   err)) < 0 ||
-	     (r = loop_add(l, l->metrics, err)) < 0))
+	if (arg_metrics && ((r = tk_metrics_start(arg_metrics, l->m->admin_gid, metrics_write, l,
+						  &l->metrics, err)) < 0 ||
+			    (r = loop_add(l, l->metrics, err)) < 0))
 		return r;
 	return 0;
 }
@@ -252,8 +251,8 @@ static int run(struct manager *m, tk_err *err)
 	int r;
 
 	if ((r = loop_open(&l, err)) >= 0) {
-		log_info("volumed: volumes under '%s' (default backend %s), state in '%s'",
-			 m->root, m->default_backend->name, m->state_dir);
+		log_info("volumed: volumes under '%s' (default backend %s), state in '%s'", m->root,
+			 m->default_backend->name, m->state_dir);
 		r = tk_server_run(&server, err);
 	}
 	l.docker = tk_http_stop(l.docker);

@@ -184,7 +184,8 @@ static const struct {
 	[TM_USED] = { "tenantkit_tenant_volume_used_bytes",
 		      "Bytes in use in the tenant's volumes whose usage can be read." },
 	[TM_SIZE] = { "tenantkit_tenant_volume_size_bytes",
-		      "The sizes of the tenant's volumes, added up (what counts against its limit)." },
+		      "The sizes of the tenant's volumes, added up (what counts against its "
+		      "limit)." },
 	[TM_LIMIT] = { "tenantkit_tenant_volume_limit_bytes",
 		       "The tenant's storage limit (max_bytes), for tenants that have one." },
 	[TM_UNKNOWN] = { "tenantkit_tenant_volumes_usage_unknown",
