@@ -70,6 +70,8 @@ struct cluster {
 	int64_t last_ok;		    /* time of the last answer from etcd */
 	struct cluster_event *queue, *last; /* from the watcher */
 	struct used *used;		    /* networks this host published usage keys for */
+
+	bool sync_wanted; /* the loop's, under the state lock: see cluster_sync_later */
 };
 
 static void key_of(char *buf, size_t size, const char *kind, const char *name)
@@ -653,6 +655,7 @@ void cluster_run(struct manager *m)
 			apply(m, ev, NULL);
 	}
 	free_events(evs);
+	cluster_of(m)->sync_wanted = false;
 	cluster_usage_sync(m);
 	cluster_blocks_sync(m);
 	tk_server_state_unlock();
@@ -782,13 +785,9 @@ static int usage_acquire(struct manager *m, const char *network, tk_err *err)
 	return 0;
 }
 
-void cluster_usage_sync(struct manager *m)
+/* Withdraws the usage keys of networks this host no longer has endpoints on. */
+static void usage_release(struct cluster *cl, struct manager *m)
 {
-	struct cluster *cl = cluster_of(m);
-	int64_t lease;
-
-	if (!cl)
-		return;
 	pthread_mutex_lock(&cl->lock);
 	for (struct used **pp = &cl->used; *pp;) {
 		struct used *u = *pp;
@@ -807,9 +806,45 @@ void cluster_usage_sync(struct manager *m)
 		*pp = u->next;
 		free(u);
 	}
-	lease = cl->lease;
 	pthread_mutex_unlock(&cl->lock);
-	overlay_sync(m, cl->etcd, vnis, cl->cfg.host, cl->cfg.underlay, lease);
+}
+
+void cluster_usage_sync(struct manager *m)
+{
+	struct cluster *cl = cluster_of(m);
+
+	if (!cl)
+		return;
+	usage_release(cl, m);
+	overlay_sync(m, vnis, cl->cfg.host, cl->cfg.underlay, cluster_lease(m));
+}
+
+/*
+ * After an endpoint op: the op's reply goes first, the overlay and blocks catch up right after
+ * (cluster_sync_run, from the loop once it has nothing else to do).  One sync then serves a burst
+ * of ops, and a container's ADD does not wait for the VXLAN devices' dump or for etcd: its
+ * record reaches the other hosts through the watch either way.
+ */
+void cluster_sync_later(struct manager *m)
+{
+	if (!cluster_of(m))
+		return;
+	cluster_of(m)->sync_wanted = true;
+	overlay_endpoints_changed();
+}
+
+bool cluster_sync_wanted(struct manager *m)
+{
+	return cluster_of(m) && cluster_of(m)->sync_wanted;
+}
+
+void cluster_sync_run(struct manager *m)
+{
+	if (!cluster_sync_wanted(m))
+		return;
+	cluster_of(m)->sync_wanted = false;
+	cluster_usage_sync(m);
+	cluster_blocks_sync(m);
 }
 
 /* ---- publishing creates and guarding deletes ---- */
@@ -1799,9 +1834,13 @@ json_t *cluster_dispatch(struct manager *m, const struct tk_caller *c, json_t *r
 
 		json_array_foreach(json_object_get(result, "networks"), i, net) add_vni(net);
 	}
-	if (strncmp(op, "endpoint.", 9) == 0) {
-		cluster_usage_sync(m);
-		cluster_blocks_sync(m);
+	if (strcmp(op, "endpoint.add") == 0 || strcmp(op, "endpoint.del") == 0) {
+		/*
+		 * The last endpoint of a network here gone: its usage key goes before the reply,
+		 * so a delete of the network on any host right after the detach is not refused.
+		 */
+		usage_release(cluster_of(m), m);
+		cluster_sync_later(m);
 	}
 	return reply;
 }
@@ -1862,6 +1901,13 @@ int cluster_open(struct manager *m, const struct cluster_config *cfg, tk_err *er
 		pthread_join(cl->keeper, NULL);
 		return tk_err_set(err, -EAGAIN, "cannot start the cluster watch thread");
 	}
+	if ((r = overlay_publisher_start(cfg->endpoints, 3000, cl->efd, err)) < 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		cl->stop = true;
+		pthread_join(cl->keeper, NULL);
+		pthread_join(cl->watcher, NULL);
+		return r;
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	cl->threads = true;
 	return 0;
@@ -1878,6 +1924,7 @@ void cluster_close(struct manager *m)
 		pthread_join(cl->keeper, NULL);
 		pthread_join(cl->watcher, NULL);
 	}
+	overlay_publisher_stop();
 	/* Leaving on purpose: the host key goes now rather than after the TTL. */
 	if (cl->lease && cl->etcd)
 		(void)tk_etcd_lease_revoke(cl->etcd, cl->lease, NULL);

@@ -443,6 +443,9 @@ static int extra_timeout(void *userdata)
 	int64_t save = x->save_at - tk_rpc_now_ms();
 	int t = (int)(save < 0 ? 0 : save);
 
+	if (cluster_sync_wanted(x->m))
+		return 0;
+
 	if (x->docker)
 		t = min_timeout(t, tk_http_timeout_ms(x->docker));
 	if (x->metrics)
@@ -468,10 +471,12 @@ static void extra_run(void *userdata)
 		lifecycle_run(x->m);
 	if (cluster)
 		cluster_run(x->m);
-	else if (links && x->m->cluster) {
-		/* Containers that went away may leave a network without endpoints here. */
+	else if (links)
+		cluster_sync_later(
+			x->m); /* a container gone may leave a network without endpoints */
+	if (cluster_sync_wanted(x->m)) {
 		tk_server_state_lock();
-		cluster_usage_sync(x->m);
+		cluster_sync_run(x->m);
 		tk_server_state_unlock();
 	}
 	/* Also on timeouts (n == 0): libmicrohttpd closes idle connections then. */

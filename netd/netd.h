@@ -371,8 +371,12 @@ json_t *cluster_dispatch(struct manager *m, const struct tk_caller *c, json_t *r
 /* The loop's event source for watch events (-1 without --cluster), and its handler. */
 int cluster_fd(struct manager *m);
 void cluster_run(struct manager *m);
-/* Withdraws the usage keys of networks this host no longer has endpoints on. */
+/* Withdraws the usage keys of networks this host no longer has endpoints on, then syncs the overlay. */
 void cluster_usage_sync(struct manager *m);
+/* Asks for that sync and the blocks' once the loop is idle; _run does it (state lock held). */
+void cluster_sync_later(struct manager *m);
+bool cluster_sync_wanted(struct manager *m);
+void cluster_sync_run(struct manager *m);
 json_t *cluster_status_json(struct manager *m);
 /* For cluster-blocks.c: the loop thread's etcd handle, this host, its lease (0: none now). */
 struct tk_etcd *cluster_etcd(struct manager *m);
@@ -415,8 +419,17 @@ void overlay_note_block(const char *rest, const char *value, bool deleted);
 void overlay_note_record(const char *rest, const char *value, bool deleted);
 void overlay_list_begin(void);
 void overlay_firewall_lost(void);
-void overlay_sync(struct manager *m, struct tk_etcd *etcd, json_t *vnis, const char *host,
-		  const char *underlay, int64_t lease);
+void overlay_sync(struct manager *m, json_t *vnis, const char *host, const char *underlay,
+		  int64_t lease);
+/* An endpoint came or went: the next sync compares every endpoint with its published record. */
+void overlay_endpoints_changed(void);
+/* overlay-publish.c: this host's endpoint records, written to etcd off the loop thread. */
+int overlay_publisher_start(const char *endpoints, unsigned timeout_ms, int wake_fd, tk_err *err);
+void overlay_publisher_stop(void);
+/* Queues a put (value NULL: a delete) of key; -ENOMEM. */
+int overlay_publish(const char *key, const char *value, int64_t lease);
+/* Keys whose last write failed since the last call (key -> true: a put, false: a delete). */
+json_t *overlay_publish_failed(void);
 
 /* docker.c: Docker's NetworkDriver and IpamDriver plugin APIs on their own socket */
 struct tk_http;

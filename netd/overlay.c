@@ -39,6 +39,19 @@ static bool fw_local;	   /* this host's underlay is in @overlay_local4/6 */
 static json_t *holders;	   /* "<net>/<block>" -> the host holding it, from blocks/ */
 static json_t *records;	   /* "<net>/<block>/<host>" -> that host's record (hex bits), reserved/ */
 static json_t *rejected;   /* "<net>/<host>/<mac>" -> why it is not programmed (logged once) */
+/*
+ * What a sync may skip: the dump of every link for stale tkx devices while the wanted devices
+ * are the ones last checked (it is O(links), a veth per container), and the walk over every
+ * endpoint for its record while no endpoint came or went and the lease is the same.
+ */
+static json_t *devices_checked; /* the wanted tkx names the last complete dump found alone */
+static bool publish_dirty = true;
+static int64_t publish_lease;
+
+void overlay_endpoints_changed(void)
+{
+	publish_dirty = true;
+}
 
 /* firewall_rebuild replaced the tables: every element is added again at the next sync. */
 void overlay_firewall_lost(void)
@@ -49,6 +62,8 @@ void overlay_firewall_lost(void)
 		json_object_clear(fw_ports);
 	if (fw_fast)
 		json_object_clear(fw_fast);
+	json_decref(devices_checked);
+	devices_checked = NULL;
 	if (programmed)
 		json_object_clear(programmed);
 	fw_local = false;
@@ -263,7 +278,10 @@ static json_t *devices_sync(struct manager *m, json_t *vnis, const struct tk_add
 		json_object_set_new(devs, n->name,
 				    json_pack("{s:i, s:s}", "ifindex", ifindex, "name", name));
 	}
-	if (wanted && tk_nl_link_foreach(m->nl, "tkx", find_stale, &s, NULL) >= 0) {
+	if (wanted && !json_equal(wanted, devices_checked) &&
+	    tk_nl_link_foreach(m->nl, "tkx", find_stale, &s, NULL) >= 0) {
+		bool all_gone = true;
+
 		for (unsigned i = 0; i < s.n; i++) {
 			/* In @ports6 only on a dual-stack network: try both, then @ports alone. */
 			if (firewall_overlay_port(m, s.names[i], true, false, NULL) < 0)
@@ -271,11 +289,17 @@ static json_t *devices_sync(struct manager *m, json_t *vnis, const struct tk_add
 			json_object_del(fw_ports, s.names[i]);
 			(void)firewall_overlay_fast(m, NULL, s.names[i], NULL);
 			json_object_del(fw_fast, s.names[i]);
-			if (tk_nl_link_del(m->nl, s.names[i], &err) < 0)
+			if (tk_nl_link_del(m->nl, s.names[i], &err) < 0) {
 				log_error("overlay: %s", err.msg);
-			else
+				all_gone = false;
+			} else
 				log_info("overlay: deleted VXLAN device '%s' (its network is gone)",
 					 s.names[i]);
+		}
+		/* find_stale keeps 64 names a dump: more, and the next sync dumps again */
+		if (all_gone && s.n < ELEMENTSOF(s.names)) {
+			json_decref(devices_checked);
+			devices_checked = json_incref(wanted);
 		}
 	}
 	json_decref(wanted);
@@ -315,8 +339,26 @@ static int want_endpoint(struct endpoint *e, void *userdata)
 	return 0;
 }
 
-static void publish_sync(struct manager *m, struct tk_etcd *etcd, const char *host,
-			 const char *underlay, int64_t lease)
+/* Writes that failed (overlay-publish.c) are made again: a put's key as never published, a delete's as still there. */
+static bool publish_retry(void)
+{
+	_cleanup_(json_decrefp) json_t *failed = overlay_publish_failed();
+	const char *key;
+	json_t *put;
+
+	json_object_foreach(failed, key, put)
+	{
+		if (json_is_true(put))
+			json_object_del(published, key);
+		else
+			json_object_set_new(
+				published, key,
+				json_pack("{s:n, s:I}", "value", "lease", (json_int_t)0));
+	}
+	return json_object_size(failed) > 0;
+}
+
+static void publish_sync(struct manager *m, const char *host, const char *underlay, int64_t lease)
 {
 	_cleanup_(json_decrefp) json_t *want = json_object();
 	struct publish p = { host, underlay, want };
@@ -327,21 +369,26 @@ static void publish_sync(struct manager *m, struct tk_etcd *etcd, const char *ho
 
 	if (!want || (!published && !(published = json_object())))
 		return;
+	if (publish_retry())
+		publish_dirty = true;
+	if (!publish_dirty && lease == publish_lease)
+		return;
+	publish_dirty = false;
+	publish_lease = lease;
 	if (db_endpoints_foreach(m, NULL, NULL, want_endpoint, &p, &err) < 0) {
 		log_error("overlay: cannot list endpoints: %s", err.msg);
+		publish_dirty = true;
 		return;
 	}
 	json_object_foreach(want, key, v)
 	{
 		json_t *had = json_object_get(published, key);
 
-		if (lease && had && json_equal(json_object_get(had, "value"), v) &&
-		    json_integer_value(json_object_get(had, "lease")) == lease)
-			continue;
-		if (!lease || tk_etcd_put(etcd, key, json_string_value(v), lease, NULL, &err) < 0) {
-			if (lease)
-				log_error("overlay: cannot publish '%s': %s", key, err.msg);
-			json_object_del(published, key); /* again next time */
+		if (!lease || (had && json_equal(json_object_get(had, "value"), v) &&
+			       json_integer_value(json_object_get(had, "lease")) == lease))
+			continue; /* no lease: the keeper's new one comes back through the watch */
+		if (overlay_publish(key, json_string_value(v), lease) < 0) {
+			publish_dirty = true;
 			continue;
 		}
 		json_object_set_new(
@@ -352,8 +399,8 @@ static void publish_sync(struct manager *m, struct tk_etcd *etcd, const char *ho
 	{
 		if (json_object_get(want, key))
 			continue;
-		if (tk_etcd_delete(etcd, key, false, NULL, &err) < 0) {
-			log_error("overlay: cannot withdraw '%s': %s", key, err.msg);
+		if (overlay_publish(key, NULL, 0) < 0) {
+			publish_dirty = true;
 			continue;
 		}
 		json_object_del(published, key);
@@ -551,8 +598,8 @@ static void program_sync(struct manager *m, json_t *devs, const char *host)
 	}
 }
 
-void overlay_sync(struct manager *m, struct tk_etcd *etcd, json_t *vnis, const char *host,
-		  const char *underlay, int64_t lease)
+void overlay_sync(struct manager *m, json_t *vnis, const char *host, const char *underlay,
+		  int64_t lease)
 {
 	_cleanup_(json_decrefp) json_t *devs = NULL;
 	struct tk_addr local;
@@ -562,6 +609,6 @@ void overlay_sync(struct manager *m, struct tk_etcd *etcd, json_t *vnis, const c
 	members_sync(m, &local);
 	if (!(devs = devices_sync(m, vnis, &local)))
 		return;
-	publish_sync(m, etcd, host, underlay, lease);
+	publish_sync(m, host, underlay, lease);
 	program_sync(m, devs, host);
 }
