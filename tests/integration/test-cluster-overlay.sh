@@ -112,6 +112,13 @@ for h in 1 2; do ip netns exec h$h nft delete table bridge tktest; done
 expect_ok "fast path: h1's VXLAN device is on the fast path's chain" \
 	grep -E "devices = \{.*[ ,]$vx[ ,}]" <(ip netns exec h1 nft list chain netdev tenantkit ports)
 tk_tcp b3 $B1 5003 b1 && ok "beta: TCP b3 (h3) -> b1 (h1)" || not_ok "TCP b3 -> b1"
+# VXLAN between members is untracked (underlay_in/out): after all that traffic, h1's conntrack
+# table holds no UDP 4789 flow, while it does track the host's other UDP (a probe to a peer).
+ip netns exec h1 bash -c 'echo probe >/dev/udp/192.0.2.2/4790' 2>/dev/null
+ct=$(ip netns exec h1 cat /proc/net/nf_conntrack)
+grep -q "dport=4790" <<<"$ct" && ok "h1 tracks its other UDP" || not_ok "h1's conntrack: no 4790 probe: $ct"
+grep -q "dport=4789" <<<"$ct" && not_ok "h1 tracks VXLAN: $(grep dport=4789 <<<"$ct")" ||
+	ok "h1 tracks no VXLAN packet between members"
 # Full-size frames fit: the network MTU (1450) is the underlay's (1500) minus 50.
 ip netns exec a1 ping -c 1 -W 1 -M do -s 1422 -q $A2 >/dev/null 2>&1 &&
 	ok "a 1450-byte frame crosses with DF" || not_ok "1422-byte ping a1 -> a2"
@@ -157,8 +164,8 @@ ip -n rogue neigh replace $A1 lladdr "$mac_a1" dev vx
 before=$(echos)
 ip netns exec rogue ping -c 3 -i 0.2 -W 1 -q $A1 >/dev/null 2>&1
 expect_eq "VXLAN from a non-member underlay address (192.0.2.77) never reaches a1" "$before" "$(echos)"
-drops=$(ip netns exec h1 nft list chain inet tenantkit input | sed -n 's/.*@overlay_peers4 counter packets \([0-9]*\).*/\1/p')
-[ "${drops:-0}" -ge 3 ] && ok "h1 counted them ($drops packets)" || not_ok "overlay_peers4 drop counter: '$drops'"
+drops=$(ip netns exec h1 nft list chain inet tenantkit underlay_in | sed -n 's/.*@overlay_local4 counter packets \([0-9]*\).*/\1/p')
+[ "${drops:-0}" -ge 3 ] && ok "h1 counted them ($drops packets)" || not_ok "underlay_in's drop counter: '$drops'"
 
 # --- registrations are checked against the registering host's records of the blocks ---
 # Written straight to etcd, as a compromised or buggy member could: h2 registers an address of
