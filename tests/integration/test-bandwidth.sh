@@ -50,7 +50,7 @@ trap 'kill "${SERVERS[@]}" 2>/dev/null; tk_cleanup' EXIT
 # what the shaper dropped); htb: what HTB class CLASS of tks-egress sent (whole frames), which is
 # what the shaper decided, with one `tc` read for every class, so all share one window.
 snap() {
-	local dir=$1 c ns port args cls out=() all
+	local dir=$1 c ns port args cls vals=() all
 	shift
 	case $dir in
 	in) all=$(ip netns exec world nft -j list counters table inet tkmeter) ;;
@@ -59,14 +59,14 @@ snap() {
 	for c in "$@"; do
 		IFS=: read -r ns port args cls <<<"$c"
 		case $dir in
-		in) out+=("$(jq --arg n "rx$port" '.nftables[].counter | select(.name? == $n) | .bytes' \
+		in) vals+=("$(jq --arg n "rx$port" '.nftables[].counter | select(.name? == $n) | .bytes' \
 			<<<"$all")") ;;
-		out) out+=("$(ip -n "$ns" -j -s link show eth0 | jq '.[0].stats64.rx.bytes')") ;;
-		htb) out+=("$(awk -v c="$cls" '$1 == "class" { on = $2 == "htb" && $3 == c }
+		out) vals+=("$(ip -n "$ns" -j -s link show eth0 | jq '.[0].stats64.rx.bytes')") ;;
+		htb) vals+=("$(awk -v c="$cls" '$1 == "class" { on = $2 == "htb" && $3 == c }
 			on && $1 == "Sent" { print $2; exit }' <<<"$all")") ;;
 		esac
 	done
-	echo "${out[*]}"
+	echo "${vals[*]}"
 }
 
 # run DIR "NS:PORT[:iperf3 args[:HTB class]]"...: starts the clients at once and, when every one
