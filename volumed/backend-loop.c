@@ -138,6 +138,64 @@ static int loop_direct_io(const char *dev)
 	return value[0] == '1';
 }
 
+/* How long a detach may take before volumed reports the device as stuck. */
+#define LOOP_DETACH_TIMEOUT_MS 10000
+
+/* What dev ("/dev/loopN") is bound to, as sysfs says; -ENOENT once it is free. */
+static int loop_backing(const char *dev, char *buf, size_t size)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", dev + strlen("/dev/"));
+	return read_sysfs_line(path, buf, size);
+}
+
+/*
+ * Detaches dev and waits until the kernel has let go of it.  Autoclear and LOOP_CLR_FD both
+ * detach only at the last close, which is not ours when another process has the device open
+ * for a moment (another daemon that was handed the same free device, a tool listing loop
+ * devices, a filesystem still being unmounted): without the wait, a failed create answered
+ * while its device was still bound.  own_fd (closed here) is our descriptor of dev, or -1.
+ */
+static int loop_detach(const char *dev, int own_fd, tk_err *err)
+{
+	_cleanup_close_ int fd = own_fd;
+	char bound[4096], now[4096];
+
+	if (loop_backing(dev, bound, sizeof(bound)) < 0)
+		return 0;
+	if (fd < 0)
+		fd = open(dev, O_RDONLY | O_CLOEXEC);
+	/* ENXIO: the kernel is detaching it already. */
+	if (fd >= 0 && ioctl(fd, LOOP_CLR_FD, 0) < 0 && errno != ENXIO)
+		return tk_err_set(err, -errno, "cannot detach %s: %m", dev);
+	if (fd >= 0)
+		close(TAKE_FD(fd));
+	for (int ms = 0; ms < LOOP_DETACH_TIMEOUT_MS; ms += 10) {
+		/* Free, or already bound again by someone else to another file. */
+		if (loop_backing(dev, now, sizeof(now)) < 0 || strcmp(now, bound) != 0)
+			return 0;
+		usleep(10 * 1000);
+	}
+	return tk_err_set(err, -EBUSY,
+			  "%s is still attached to '%s' after %d s: another process holds it open",
+			  dev, bound, LOOP_DETACH_TIMEOUT_MS / 1000);
+}
+
+/* Unmounts everything on path: lazily only when busy, then the device stays until its users go. */
+static int unmount_all(const char *path, bool *ret_lazy, tk_err *err)
+{
+	*ret_lazy = false;
+	while (path_is_mounted(path, NULL, 0)) {
+		if (umount2(path, UMOUNT_NOFOLLOW) == 0)
+			continue;
+		if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+			return tk_err_set(err, -errno, "cannot unmount '%s': %m", path);
+		*ret_lazy = true;
+	}
+	return 0;
+}
+
 /* The pre-5.8 way, for kernels without LOOP_CONFIGURE. */
 static int loop_set_fd(int loop_fd, const struct loop_config *config)
 {
@@ -462,6 +520,18 @@ static int make_mountpoint(struct manager *m, const struct volume *v, tk_err *er
 	return 0;
 }
 
+/* Detaches v's device after a failure, which is what gets reported; clears v->device. */
+static void loop_detach_logged(struct volume *v, int own_fd)
+{
+	tk_err err = {};
+
+	if (v->device[0] && loop_detach(v->device, own_fd, &err) < 0)
+		log_warning("Cleaning up after '%s': %s", v->name, err.msg);
+	else if (!v->device[0] && own_fd >= 0)
+		close(own_fd);
+	v->device[0] = '\0';
+}
+
 /* Attaches the image, makes sure it holds a filesystem (never formatting one that does). */
 static int attach_and_format(struct manager *m, struct volume *v, int image_fd, bool may_format,
 			     int *ret_loop_fd, tk_err *err)
@@ -471,21 +541,25 @@ static int attach_and_format(struct manager *m, struct volume *v, int image_fd, 
 	int r;
 
 	image_path(m, v, image, sizeof(image));
-	if ((r = loop_attach(image_fd, image, v->device, sizeof(v->device), &loop_fd, err)) < 0)
+	if ((r = loop_attach(image_fd, image, v->device, sizeof(v->device), &loop_fd, err)) < 0) {
+		v->device[0] = '\0';
 		return r;
+	}
 	r = probe_filesystem(loop_fd, type, sizeof(type), v->uuid, sizeof(v->uuid), err);
 	if (r < 0)
-		return r;
-	if (r == 0 && !may_format)
-		return tk_err_set(err, -EUCLEAN, "the image of '%s' holds no filesystem", v->name);
+		goto fail;
+	if (r == 0 && !may_format) {
+		r = tk_err_set(err, -EUCLEAN, "the image of '%s' holds no filesystem", v->name);
+		goto fail;
+	}
 	if (r == 0) {
 		if ((r = make_filesystem(v, v->device, err)) < 0)
-			return r;
+			goto fail;
 		r = probe_filesystem(loop_fd, type, sizeof(type), v->uuid, sizeof(v->uuid), err);
-		if (r <= 0)
-			return r < 0 ? r
-				     : tk_err_set(err, -EIO, "no filesystem on %s after mkfs",
-						  v->device);
+		if (r == 0)
+			r = tk_err_set(err, -EIO, "no filesystem on %s after mkfs", v->device);
+		if (r < 0)
+			goto fail;
 	} else {
 		log_info("Image of '%s' already holds %s %s: keeping it", v->name, type, v->uuid);
 	}
@@ -493,6 +567,9 @@ static int attach_and_format(struct manager *m, struct volume *v, int image_fd, 
 	v->direct_io = loop_direct_io(v->device);
 	*ret_loop_fd = TAKE_FD(loop_fd);
 	return 0;
+fail:
+	loop_detach_logged(v, TAKE_FD(loop_fd));
+	return r;
 }
 
 static int loop_probe(struct manager *m, tk_err *err)
@@ -533,12 +610,15 @@ static int loop_create(struct manager *m, struct volume *v, tk_err *err)
 		goto fail;
 	if ((r = fit_capacity(m, v, image_fd, v->device, path, v->size, true, err)) < 0 ||
 	    (r = set_owner(v, path, err)) < 0) {
-		umount2(path, MNT_DETACH);
+		bool lazy;
+		(void)unmount_all(path, &lazy, NULL);
 		goto fail;
 	}
 	return 0;
 fail:
-	/* Closing loop_fd detaches the device (autoclear); an image we did not make stays. */
+	/* The device is free before the reply (see loop_detach); an image we did not make stays. */
+	if (loop_fd >= 0)
+		loop_detach_logged(v, TAKE_FD(loop_fd));
 	if (!had_image)
 		unlink_image(m, v, NULL);
 	remove_mountpoint(m, v, NULL);
@@ -549,19 +629,26 @@ fail:
 static int loop_remove(struct manager *m, struct volume *v, tk_err *err)
 {
 	char path[4096], image[4096], dev[32];
+	tk_err detach_err = {};
+	bool lazy;
 	int r;
 
 	volume_path(m, v, path, sizeof(path));
 	image_path(m, v, image, sizeof(image));
-	while (path_is_mounted(path, NULL, 0))
-		if (umount2(path, UMOUNT_NOFOLLOW) < 0 &&
-		    umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
-			return tk_err_set(err, -errno, "cannot unmount '%s': %m", path);
-	/* A crash between attach and mount leaves a device that autoclear never releases. */
+	if ((r = unmount_all(path, &lazy, err)) < 0)
+		return r;
+	/*
+	 * A crash between attach and mount leaves a device that autoclear never releases.  A lazy
+	 * unmount keeps the device until the volume's last user leaves: autoclear frees it then.
+	 */
 	if (find_loop_device(image, dev, sizeof(dev)) == 0) {
-		_cleanup_close_ int fd = open(dev, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0 && ioctl(fd, LOOP_CLR_FD, 0) < 0 && errno != ENXIO)
-			log_debug("LOOP_CLR_FD %s: %m (autoclear will do it)", dev);
+		if (lazy) {
+			_cleanup_close_ int fd = open(dev, O_RDONLY | O_CLOEXEC);
+			if (fd >= 0 && ioctl(fd, LOOP_CLR_FD, 0) < 0 && errno != ENXIO)
+				log_debug("LOOP_CLR_FD %s: %m (autoclear will do it)", dev);
+		} else if (loop_detach(dev, -1, &detach_err) < 0) {
+			log_warning("Deleting '%s': %s", v->name, detach_err.msg);
+		}
 	}
 	if ((r = unlink_image(m, v, err)) < 0 || (r = remove_mountpoint(m, v, err)) < 0)
 		return r;
@@ -583,10 +670,11 @@ static int loop_activate(struct manager *m, struct volume *v, tk_err *err)
 	}
 	if ((r = open_image(m, v, 0, &image_fd, err)) < 0)
 		return r == -ENOENT ? tk_err_set(err, r, "image '%s' is missing", image) : r;
-	if ((r = attach_and_format(m, v, image_fd, false, &loop_fd, err)) < 0 ||
-	    (r = make_mountpoint(m, v, err)) < 0 ||
+	if ((r = attach_and_format(m, v, image_fd, false, &loop_fd, err)) < 0)
+		return r;
+	if ((r = make_mountpoint(m, v, err)) < 0 ||
 	    (r = mount_volume(m, v, v->device, path, err)) < 0) {
-		v->device[0] = '\0';
+		loop_detach_logged(v, TAKE_FD(loop_fd));
 		return r;
 	}
 	return 0;

@@ -24,7 +24,7 @@ ip link set up0 up
 ip -n world addr add $WORLD/24 dev eth0
 ip -n world link set eth0 up
 sysctl -qw net.ipv4.ip_forward=1
-PORTS="5201 5202 5203 5204"
+PORTS="5201 5202 5203 5204 5211 5212 5213 5214"
 {
 	echo "table inet tkmeter {"
 	echo "  chain cin { type filter hook input priority 0;"
@@ -44,48 +44,83 @@ for p in $PORTS; do
 done
 trap 'kill "${SERVERS[@]}" 2>/dev/null; tk_cleanup' EXIT
 
-# bytes DIR PORT NS: what the world received on PORT (in: IP bytes, counted by nftables) or what
-# container NS received (out: Ethernet bytes of its eth0; the world's sent bytes would count
-# what the shaper dropped) so far.
-bytes() {
-	if [ "$1" = in ]; then
-		ip netns exec world nft -j list counter inet tkmeter "rx$2" |
-			jq '.nftables[1].counter.bytes'
-	else
-		ip -n "$3" -j -s link show eth0 | jq '.[0].stats64.rx.bytes'
-	fi
+# snap DIR SPEC...: the byte counter of each client (SPEC "NS:PORT:ARGS:CLASS"), read at once
+# where the counters allow.  in: what the world received on PORT (IP bytes, counted by nftables);
+# out: what container NS received (Ethernet bytes of its eth0; the world's sent bytes would count
+# what the shaper dropped); htb: what HTB class CLASS of tks-egress sent (whole frames), which is
+# what the shaper decided, with one `tc` read for every class, so all share one window.
+snap() {
+	local dir=$1 c ns port args cls vals=() all
+	shift
+	case $dir in
+	in) all=$(ip netns exec world nft -j list counters table inet tkmeter) ;;
+	htb) all=$(tc -s class show dev tks-egress) ;;
+	esac
+	for c in "$@"; do
+		IFS=: read -r ns port args cls <<<"$c"
+		case $dir in
+		in) vals+=("$(jq --arg n "rx$port" '.nftables[].counter | select(.name? == $n) | .bytes' \
+			<<<"$all")") ;;
+		out) vals+=("$(ip -n "$ns" -j -s link show eth0 | jq '.[0].stats64.rx.bytes')") ;;
+		htb) vals+=("$(awk -v c="$cls" '$1 == "class" { on = $2 == "htb" && $3 == c }
+			on && $1 == "Sent" { print $2; exit }' <<<"$all")") ;;
+		esac
+	done
+	echo "${vals[*]}"
 }
 
-# run DIR "NS:PORT[:iperf3 args]"...: runs the clients for 7 s at once and prints the Mbit/s of
-# each over seconds 2..6, when every client runs.  DIR in: containers send; out: -R.
+# run DIR "NS:PORT[:iperf3 args[:HTB class]]"...: starts the clients at once and, when every one
+# of them moves data (100 kB: more than iperf3's control exchange; starting a client takes
+# seconds on a loaded VM, and one still starting leaves its share to the others), gives TCP 1 s
+# to ramp up and prints each one's Mbit/s over the next WINDOW seconds; then the clients are
+# stopped.  DIR in or htb: containers send; out: -R.
+# Runs alternate between two banks of servers (PORT and PORT + 10): a server takes a moment
+# after its client is gone before it accepts the next ("busy").
+WINDOW=2.5
 run() {
-	local dir=$1 c ns port args b0=() b1=() t0 t1 i=0 out=()
+	local dir=$1 c ns port args cls n off specs=() clients=() base s0 s1 t0 t1 i moving start
 	shift
-	local clients=()
+	n=$(cat "$TK_TMP/runs" 2>/dev/null || echo 0)
+	echo $((n + 1)) >"$TK_TMP/runs"
+	off=$((n % 2 * 10))
 	for c in "$@"; do
-		IFS=: read -r ns port args <<<"$c"
+		IFS=: read -r ns port args cls <<<"$c"
+		specs+=("$ns:$((port + off)):$args:$cls")
+	done
+	read -ra base <<<"$(snap "$dir" "${specs[@]}")"
+	for c in "${specs[@]}"; do
+		IFS=: read -r ns port args _ <<<"$c"
 		# shellcheck disable=SC2086
-		timeout 30 ip netns exec "$ns" iperf3 -c $WORLD -p "$port" -t 7 --connect-timeout 3000 \
+		timeout 30 ip netns exec "$ns" iperf3 -c $WORLD -p "$port" -t 25 --connect-timeout 3000 \
 			$([ "$dir" = out ] && echo -R) $args >/dev/null 2>&1 &
 		clients+=($!)
 	done
-	# Each time is the middle of its reads, which take 50-300 ms on a loaded VM.
-	sleep 2
-	t0=$(date +%s.%N)
-	for c in "$@"; do IFS=: read -r ns port _ <<<"$c"; b0+=("$(bytes "$dir" "$port" "$ns")"); done
-	t0=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", (a + b) / 2 }')
-	sleep 4
-	t1=$(date +%s.%N)
-	for c in "$@"; do IFS=: read -r ns port _ <<<"$c"; b1+=("$(bytes "$dir" "$port" "$ns")"); done
-	t1=$(awk -v a="$t1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", (a + b) / 2 }')
-	wait "${clients[@]}"
-	sleep 1 # an iperf3 server takes a moment before it accepts the next test ("busy")
-	for c in "$@"; do
-		out+=("$(awk -v a="${b0[$i]}" -v b="${b1[$i]}" -v t0="$t0" -v t1="$t1" \
-			'BEGIN { printf "%.1f", (b - a) * 8 / (t1 - t0) / 1e6 }')")
-		i=$((i + 1))
+	start=$(date +%s.%N)
+	for _ in $(seq 100); do
+		sleep 0.1
+		read -ra s0 <<<"$(snap "$dir" "${specs[@]}")"
+		moving=0
+		for i in "${!specs[@]}"; do [ "${s0[$i]}" -gt $((base[i] + 100000)) ] && moving=$((moving + 1)); done
+		[ "$moving" = "${#specs[@]}" ] && break
 	done
-	echo "${out[*]}"
+	echo "# $dir $*: $moving of ${#specs[@]} clients moving data after $(awk -v a="$start" \
+		-v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s" >&2
+	sleep 1
+	# Each time is the middle of its reads, which take 50-300 ms on a loaded VM.
+	t0=$(date +%s.%N)
+	read -ra s0 <<<"$(snap "$dir" "${specs[@]}")"
+	t0=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", (a + b) / 2 }')
+	sleep $WINDOW
+	t1=$(date +%s.%N)
+	read -ra s1 <<<"$(snap "$dir" "${specs[@]}")"
+	t1=$(awk -v a="$t1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", (a + b) / 2 }')
+	kill "${clients[@]}" 2>/dev/null
+	wait "${clients[@]}"
+	for i in "${!specs[@]}"; do
+		awk -v a="${s0[$i]}" -v b="${s1[$i]}" -v t0="$t0" -v t1="$t1" -v i="$i" \
+			'BEGIN { printf "%s%.1f", (i ? " " : ""), (b - a) * 8 / (t1 - t0) / 1e6 }'
+	done
+	echo
 }
 
 # within DESC GOT LIMIT: GOT (Mbit/s) honours LIMIT (Mbit/s).
@@ -162,23 +197,31 @@ else not_ok "without limits the containers send only $got Mbit/s"; fi
 expect_eq "the ports are no longer redirected" "" "$(tc filter show dev tkv00000001 ingress)"
 
 # ---- weighted sharing of the capacity: 16 streams against 1 ------------------------------
+# What the shaper decides is measured: each tenant's HTB class counts what it sent, all classes
+# in one read, from the moment every client sends.  (Counting each port at the world, with the
+# clients' start left to chance, gave Jain 0.92-0.98 under ASan on a loaded VM: a client still
+# starting leaves its share to the other tenant, which HTB rightly lends.)  The capacity is low
+# enough that CPU never limits a sender, and each class's queue (at least 64 frames) holds
+# 50-150 ms of its share, so a sender that waits that long for a core still keeps its class busy.
+CAP=20
 tk_netd_stop
-tk_netd_start --egress-capacity 50mbit
+tk_netd_start --egress-capacity ${CAP}mbit
 "$NETCTL" create tenant beta >/dev/null
 "$NETCTL" create tenant-net bnet --tenant beta >/dev/null
 tk_ns_add b1
 "$NETCTL" attach bnet b1 /run/netns/b1 >/dev/null
+class_of() { echo "1:$(printf '%x' $(($("$NETCTL" --json inspect tenant "$1" | jq .id) + 1)))"; }
+ACLASS=$(class_of alpha)
+BCLASS=$(class_of beta)
 fair() { # prints "alpha beta" Mbit/s: alpha 16 streams from a1, beta 1 stream from b1
-	run in "a1:5203:-P 16" b1:5204
+	run htb "a1:5203:-P 16:$ACLASS" "b1:5204::$BCLASS"
 }
 # The issue's measure is Jain's index >= 0.95 ("within 10%"); without tenantkit's shares the
-# 16 streams take ~99% (index 0.51, docs/benchmarks.md).  Within 10% holds on a quiet machine;
-# on this shared 2-core VM a single-stream sender starved of CPU cannot always fill its half
-# (TCP small queues keep only ~1 ms of its data queued, and its completions wait for a core),
-# so it is printed, and the best of three runs counts.
+# 16 streams take ~99% (index 0.51, docs/benchmarks.md).  Whether they are within 10% is
+# printed; the best of three runs counts.
 fair_ok() { # a b
-	awk -v a="$1" -v b="$2" 'BEGIN { j = (a + b) ^ 2 / (2 * (a * a + b * b))
-		exit !(j >= 0.95 && a + b >= 50 * 0.8) }'
+	awk -v a="$1" -v b="$2" -v cap=$CAP 'BEGIN { j = (a + b) ^ 2 / (2 * (a * a + b * b))
+		exit !(j >= 0.95 && a + b >= cap * 0.8) }'
 }
 runs=""
 for _ in 1 2 3; do
@@ -186,7 +229,7 @@ for _ in 1 2 3; do
 	jain=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", (a + b) ^ 2 / (2 * (a * a + b * b)) }')
 	within=$(awk -v a="$a" -v b="$b" 'BEGIN { print (a <= b * 1.1 && b <= a * 1.1) ? "yes" : "no" }')
 	runs="$runs [$a $b J=$jain within 10%: $within]"
-	fair_ok "$a" "$b" && [ "$within" = yes ] && break
+	fair_ok "$a" "$b" && break
 done
 if fair_ok "$a" "$b"; then
 	ok "16 streams against 1 at equal weights: alpha $a, beta $b Mbit/s, Jain's index $jain (runs:$runs)"
@@ -198,7 +241,7 @@ expect_ok "set beta --weight 3" "$NETCTL" set tenant beta --weight 3
 w3_ok() { awk -v a="$1" -v b="$2" 'BEGIN { r = b / a; exit !(r >= 2.5 && r <= 3.5) }'; }
 runs=""
 for _ in 1 2 3; do
-	read -r a b <<<"$(run in "a1:5203:-P 16" "b1:5204:-P 4")"
+	read -r a b <<<"$(run htb "a1:5203:-P 16:$ACLASS" "b1:5204:-P 4:$BCLASS")"
 	runs="$runs [$a $b]"
 	w3_ok "$a" "$b" && break
 done
