@@ -112,24 +112,26 @@ host_if() { "$NETCTL" --json list endpoints | jq -r --arg c "$1" '.endpoints[] |
 elems() { nft list set netdev tenantkit src4; nft list set netdev tenantkit src6; nft list map netdev tenantkit fwd4; nft list map netdev tenantkit fwd6; }
 on_chain() { nft list chain netdev tenantkit ports | grep -E "devices = \{.*[ ,]$1[ ,}]" >/dev/null; }
 bridged() { nft list chain bridge tktest pre | grep -o 'packets [0-9]*' | awk '{printf "%s ", $2}'; }
-# gens CMD...: how many nftables commits (ruleset generations) CMD made, between two commits of
-# this test's own that nft monitor is seen to report (so it listens from before CMD to after).
+# gens CMD...: how many nftables commits (ruleset generations) CMD made, counted by nft monitor
+# between two commits of this test's own: a table per try until the monitor is seen to listen,
+# and one after CMD.
 gens() {
-	local log=$TK_TMP/monitor.log mon n
+	local log=$TK_TMP/monitor.log mon i n
 	nft monitor >"$log" 2>&1 &
 	mon=$!
-	for n in $(seq 50); do
-		nft add table netdev tkmark && break
-		sleep 0.1
+	for i in $(seq 100); do
+		nft add table netdev "tkmark$i"
+		sleep 0.05
+		grep -qx "add table netdev tkmark$i" "$log" && break
 	done
-	for n in $(seq 100); do grep -q '^add table netdev tkmark' "$log" && break; sleep 0.05; done
 	"$@" >/dev/null
-	nft delete table netdev tkmark
-	for n in $(seq 100); do grep -q '^delete table netdev tkmark' "$log" && break; sleep 0.05; done
+	nft add table netdev tkend
+	for n in $(seq 100); do grep -qx 'add table netdev tkend' "$log" && break; sleep 0.05; done
 	kill "$mon"
 	wait "$mon" 2>/dev/null
-	awk '/^add table netdev tkmark/ { on = 1; skip = 1; next }
-		/^delete table netdev tkmark/ { on = 0 }
+	{ echo "delete table netdev tkend"; for n in $(seq "$i"); do echo "delete table netdev tkmark$n"; done; } | nft -f -
+	awk -v start="add table netdev tkmark$i" '$0 == start { on = 1; skip = 1; next }
+		$0 == "add table netdev tkend" { on = 0 }
 		on && /^# new generation/ { if (skip) skip = 0; else n++ }
 		END { print n + 0 }' "$log"
 }
