@@ -364,7 +364,8 @@ int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const uint8_t *host_
 	 * -EEXIST is a name here or in the peer netns, or the index (-EBUSY: taken in a race):
 	 * once more with the kernel's index tells which.
 	 */
-	if (r < 0 && *host_ifindex > 0 && (nl->kernel_errno == EEXIST || nl->kernel_errno == EBUSY)) {
+	if (r < 0 && *host_ifindex > 0 &&
+	    (nl->kernel_errno == EEXIST || nl->kernel_errno == EBUSY)) {
 		rtnl_link_set_ifindex(link, 0);
 		request_start(nl);
 		if ((r = rtnl_link_add(nl->sock, link, NLM_F_CREATE | NLM_F_EXCL)) >= 0) {
