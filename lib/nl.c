@@ -311,7 +311,7 @@ int tk_nl_bridge_add(struct tk_nl *nl, const char *name, const uint8_t *mac, uns
 
 int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const uint8_t *host_mac,
 		   const char *peer_name, int peer_netns_fd, const uint8_t *peer_mac, unsigned mtu,
-		   int master_ifindex, tk_err *err)
+		   int master_ifindex, int *host_ifindex, uint32_t host_group, tk_err *err)
 {
 	_cleanup_(rtnl_link_putp) struct rtnl_link *link = rtnl_link_veth_alloc(), *peer = NULL;
 	_cleanup_(nl_addr_putp) struct nl_addr *mac = NULL, *hmac = NULL;
@@ -349,8 +349,32 @@ int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const uint8_t *host_
 	rtnl_link_set_num_rx_queues(peer, 1);
 	if (master_ifindex > 0)
 		rtnl_link_set_master(link, master_ifindex);
+	if (host_group)
+		rtnl_link_set_group(link, host_group);
+	/*
+	 * The peer's index stays the kernel's choice in its own netns (ifindexes are per netns).
+	 * NLM_F_EXCL matters twice here: with ifi_index set the kernel looks the link up by index,
+	 * and without EXCL it would change a link that holds the index instead of failing.
+	 */
+	if (*host_ifindex > 0)
+		rtnl_link_set_ifindex(link, *host_ifindex);
 	request_start(nl);
-	if ((r = rtnl_link_add(nl->sock, link, NLM_F_CREATE | NLM_F_EXCL)) < 0)
+	r = rtnl_link_add(nl->sock, link, NLM_F_CREATE | NLM_F_EXCL);
+	/*
+	 * -EEXIST is a name here or in the peer netns, or the index (-EBUSY: taken in a race):
+	 * once more with the kernel's index tells which.
+	 */
+	if (r < 0 && *host_ifindex > 0 &&
+	    (nl->kernel_errno == EEXIST || nl->kernel_errno == EBUSY)) {
+		rtnl_link_set_ifindex(link, 0);
+		request_start(nl);
+		if ((r = rtnl_link_add(nl->sock, link, NLM_F_CREATE | NLM_F_EXCL)) >= 0) {
+			if ((r = tk_nl_ifindex(nl, host_name, host_ifindex, err)) < 0)
+				(void)tk_nl_link_del(nl, host_name, NULL);
+			return r;
+		}
+	}
+	if (r < 0)
 		return request_fail(nl, r, err, "cannot create veth pair '%s'/'%s'", host_name,
 				    peer_name);
 	return 0;

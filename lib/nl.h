@@ -68,10 +68,13 @@ int tk_nl_link_set_mac(struct tk_nl *nl, int ifindex, const uint8_t mac[6], tk_e
  * caller can set the port up without IPv6 (tk_nl_port_set_up) before the container's end brings
  * carrier.  -EEXIST when host_name exists here or
  * peer_name exists in the peer netns.
+ * *host_ifindex: the index the host end should get (0 = kernel's choice), and on success the
+ * one it got: the wanted one, or the kernel's choice when another link holds it.  host_group: its
+ * device group (0 = the default group).
  */
 int tk_nl_veth_add(struct tk_nl *nl, const char *host_name, const uint8_t *host_mac,
 		   const char *peer_name, int peer_netns_fd, const uint8_t *peer_mac, unsigned mtu,
-		   int master_ifindex, tk_err *err);
+		   int master_ifindex, int *host_ifindex, uint32_t host_group, tk_err *err);
 
 /* Deletes a link by name; -ENODEV when it does not exist. */
 int tk_nl_link_del(struct tk_nl *nl, const char *name, tk_err *err);

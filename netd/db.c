@@ -350,6 +350,8 @@ static void derive_host_side(struct endpoint *e)
 
 	snprintf(e->host_ifname, sizeof(e->host_ifname), "tkv%08x", id);
 	memcpy(e->host_mac, mac, sizeof(mac));
+	/* Not its index: an older netd's veth, or one whose index was taken, has the kernel's. */
+	e->host_ifindex = 0;
 }
 
 void db_endpoint_assign_id(struct manager *m, struct endpoint *e)
@@ -357,6 +359,7 @@ void db_endpoint_assign_id(struct manager *m, struct endpoint *e)
 	e->id = m->next_endpoint_id++;
 	e->created = time(NULL);
 	derive_host_side(e);
+	e->host_ifindex = endpoint_host_ifindex(e->id);
 }
 
 int db_endpoint_insert(struct manager *m, const struct endpoint *e, tk_err *err)

@@ -203,7 +203,7 @@ static int add_default_route(struct tk_nl *cnl, int ifindex, const struct tk_pre
 	return r;
 }
 
-static int configure_container(struct endpoint *e, int netns_fd, tk_err *err)
+static int configure_container(const struct endpoint *e, int netns_fd, tk_err *err)
 {
 	_cleanup_(tk_nl_closep) struct tk_nl *cnl = NULL;
 	struct network *n = e->network;
@@ -236,19 +236,25 @@ static int configure_container(struct endpoint *e, int netns_fd, tk_err *err)
 	return 0;
 }
 
-/* docker: the container end stays down and unconfigured in netd's netns; Docker moves it. */
-static int plumb(struct manager *m, struct endpoint *e, int netns_fd, bool docker, tk_err *err)
+/*
+ * docker: the container end stays down and unconfigured in netd's netns; Docker moves it.
+ * *ret_ifindex: the host veth's index, e->host_ifindex unless another link held that.  e is only
+ * read: the store's helper thread reads it meanwhile.
+ */
+static int plumb(struct manager *m, const struct endpoint *e, int netns_fd, bool docker,
+		 int *ret_ifindex, tk_err *err)
 {
 	struct network *n = e->network;
-	int r;
+	const uint32_t group = firewall_port_group(e);
+	int r, ifindex = e->host_ifindex;
 
 	r = tk_nl_veth_add(m->nl, e->host_ifname, e->host_mac, e->ifname, netns_fd, e->mac, n->mtu,
-			   n->bridge_ifindex, err);
+			   n->bridge_ifindex, &ifindex, group, err);
 	/* The container's previous interface of that name may still be queued for deletion. */
 	if (r == -EEXIST && reaper_drain(m)) {
 		tk_err_clear(err);
 		r = tk_nl_veth_add(m->nl, e->host_ifname, e->host_mac, e->ifname, netns_fd, e->mac,
-				   n->mtu, n->bridge_ifindex, err);
+				   n->mtu, n->bridge_ifindex, &ifindex, group, err);
 	}
 	if (r == -EEXIST)
 		return tk_err_set(err, -EEXIST, "interface '%s' already exists in netns '%s'",
@@ -277,6 +283,7 @@ static int plumb(struct manager *m, struct endpoint *e, int netns_fd, bool docke
 		(void)tk_nl_link_del(m->nl, e->host_ifname, NULL);
 		return r;
 	}
+	*ret_ifindex = ifindex;
 	return 0;
 }
 
@@ -382,7 +389,7 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 	_cleanup_close_ int netns_fd = -1;
 	struct persist_ctx job = { .m = m, .e = e, .ports = p->ports };
 	tk_err job_err = {};
-	int r, q, plumbed;
+	int r, q, plumbed, ifindex = 0;
 
 	*e = (struct endpoint){};
 	if ((r = endpoint_prepare(p, e, err)) < 0)
@@ -420,23 +427,27 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 		return lease_add(m, e, err);
 
 	/*
-	 * The row and the port's nftables elements are written on the store's helper thread while
-	 * this one builds the veth (the id, and so the veth's name, comes from netd, not from the
-	 * insert).  A crash in between leaves either a veth no row describes, which reconcile
-	 * removes, or a row whose veth is missing, which reconcile releases (lifecycle.c).  The
-	 * port forwards nothing before its elements exist.
+	 * The row and the port's nftables elements, its fast path's included, are written on the
+	 * store's helper thread while this one builds the veth (the id, and so the veth's name, MAC
+	 * and ifindex, come from netd, not from the insert or the kernel): one batch.  A crash in
+	 * between leaves either a veth no row describes, which reconcile removes, or a row whose
+	 * veth is missing, which reconcile releases (lifecycle.c).  The port forwards nothing
+	 * before its elements exist.
 	 */
 	db_endpoint_assign_id(m, e);
 	if ((r = tk_store_job_start(m->store, persist, &job, err)) < 0)
 		goto release;
-	plumbed = plumb(m, e, netns_fd, p->docker, err);
+	plumbed = plumb(m, e, netns_fd, p->docker, &ifindex, err);
 	q = tk_store_job_finish(m->store, &job_err);
 	if ((r = plumbed) >= 0 && (r = q) < 0 && err)
 		*err = job_err;
 	if (r >= 0 && p->ports && p->ports->n > 0)
 		r = ports_port_hairpin(m, e, true, err);
-	if (r >= 0)
-		r = firewall_fast_path(m, e, err);
+	/* Another link held the index: the kernel chose, and the elements follow (rare). */
+	if (r >= 0 && ifindex != e->host_ifindex) {
+		r = firewall_fast_path_move(m, e, ifindex, err);
+		e->host_ifindex = ifindex;
+	}
 	if (r >= 0)
 		r = fault_point("endpoint-firewall", err);
 	if (r < 0) {

@@ -647,19 +647,37 @@ static int fast_elements(struct tk_nft_batch *b, uint32_t group, const char *ifn
 	return 0;
 }
 
-/* A port's elements, to its host veth's index, which add needs (the veth exists), removal not. */
+/*
+ * A port's name on the chain and its elements, to its host veth's index, which add needs
+ * (host_ifindex 0: the veth is gone, so the name only), removal not.  The name goes on and off
+ * whether or not the veth exists (hooks by name, Linux 6.16): an attach writes it with the
+ * elements while the veth is being made, and a detach takes both off in one batch.
+ */
 static int fast_path_port(struct tk_nft_batch *b, const struct endpoint *e, int host_ifindex,
 			  bool add, tk_err *err)
 {
 	const char *const devices[] = { e->host_ifname, NULL };
+	int r;
 
 	if (!fast_path_on || e->lease)
 		return 0;
-	if (add)
+	if (add) {
 		tk_nft_batch_chain_devices(b, &fast_chain, devices, true);
-	return fast_elements(b, firewall_network_group(e->network), e->host_ifname, host_ifindex,
-			     e->mac, e->has4 ? &e->ip4 : NULL, e->has6 ? &e->ip6 : NULL, true, add,
-			     err);
+		if (host_ifindex <= 0)
+			return 0;
+	}
+	if ((r = fast_elements(b, firewall_network_group(e->network), e->host_ifname, host_ifindex,
+			       e->mac, e->has4 ? &e->ip4 : NULL, e->has6 ? &e->ip6 : NULL, true,
+			       add, err)) < 0)
+		return r;
+	if (!add)
+		tk_nft_batch_chain_devices(b, &fast_chain, devices, false);
+	return 0;
+}
+
+uint32_t firewall_port_group(const struct endpoint *e)
+{
+	return fast_path_on && !e->lease ? firewall_network_group(e->network) : 0;
 }
 
 /* The port's group (its network's id) and its device on the chain, once the veth exists. */
@@ -674,16 +692,26 @@ static int fast_path_prepare(struct manager *m, const struct endpoint *e, int *r
 	return tk_nl_link_set_group(m->nl, *ret_ifindex, group, err);
 }
 
-int firewall_fast_path(struct manager *m, const struct endpoint *e, tk_err *err)
+/*
+ * Points a port's elements at host_ifindex, where its veth is after all: another link held the
+ * index netd chose (endpoint_host_ifindex), so the kernel chose.  The old elements go and the new
+ * come in one batch, so the port's fast path never lapses.
+ */
+int firewall_fast_path_move(struct manager *m, const struct endpoint *e, int host_ifindex,
+			    tk_err *err)
 {
 	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
-	int r, ifindex;
+	const uint32_t group = firewall_network_group(e->network);
+	const struct tk_addr *ip4 = e->has4 ? &e->ip4 : NULL, *ip6 = e->has6 ? &e->ip6 : NULL;
+	int r;
 
 	if (!fast_path_on || e->lease)
 		return 0;
-	if ((r = fast_path_prepare(m, e, &ifindex, err)) < 0 ||
-	    (r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
-	    (r = fast_path_port(b, e, ifindex, true, err)) < 0)
+	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
+	    (r = fast_elements(b, group, e->host_ifname, 0, e->mac, ip4, ip6, true, false, err)) <
+		    0 ||
+	    (r = fast_elements(b, group, e->host_ifname, host_ifindex, e->mac, ip4, ip6, true, true,
+			       err)) < 0)
 		return r;
 	return tk_nft_batch_commit(b, err);
 }
@@ -854,7 +882,7 @@ static int endpoint_elements(struct tk_nft_batch *b, const struct endpoint *e, b
 			(r = tk_nft_batch_element(b, &set_cont6, add, &ip6[1], err)) < 0 ||
 			(r = tk_nft_batch_element(b, &set_cont6, add, &ip6_ll[1], err)) < 0))
 		return r;
-	/* the fast path comes with the veth (firewall_fast_path), and goes with the rest */
+	/* the fast path goes with the rest; it comes with its host veth's index (callers) */
 	return add ? 0 : fast_path_port(b, e, 0, false, err);
 }
 
@@ -925,9 +953,11 @@ static int rebuild_endpoint(struct endpoint *e, void *userdata)
 		return 0;
 	if ((r = endpoint_elements(ctx->batch, e, true, ctx->err)) < 0)
 		return r;
-	/* a port whose veth is gone has no fast path: reconcile releases it */
-	if (!fast_path_on || fast_path_prepare(ctx->m, e, &ifindex, NULL) < 0)
+	/* A port whose veth is gone keeps only its name, which its release removes (reconcile). */
+	if (!fast_path_on)
 		return 0;
+	if (fast_path_prepare(ctx->m, e, &ifindex, NULL) < 0)
+		ifindex = 0;
 	return fast_path_port(ctx->batch, e, ifindex, true, ctx->err);
 }
 
@@ -1181,16 +1211,21 @@ int firewall_endpoint_ports(struct manager *m, const struct endpoint *e,
 			    const struct port_list *ports, bool add, tk_err *err)
 {
 	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
-	int r;
+	int r, ifindex = e->host_ifindex;
 
+	/*
+	 * An attach knows its veth's index before the veth exists (the index netd chose); an undone
+	 * detach asks the kernel, as a rebuild does (0: the veth is gone, the name goes back alone).
+	 */
+	if (add && fast_path_on && !e->lease && ifindex <= 0 &&
+	    tk_nl_ifindex(m->nl, e->host_ifname, &ifindex, NULL) < 0)
+		ifindex = 0;
 	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
 	    (r = endpoint_elements(b, e, add, err)) < 0 ||
-	    (r = ports_elements(b, e, ports, add, err)) < 0 ||
-	    (r = tk_nft_batch_commit(b, err)) < 0)
+	    (add && (r = fast_path_port(b, e, ifindex, true, err)) < 0) ||
+	    (r = ports_elements(b, e, ports, add, err)) < 0)
 		return r;
-	if (!add && !e->lease)
-		fast_path_forget(m, e->host_ifname);
-	return 0;
+	return tk_nft_batch_commit(b, err);
 }
 
 int firewall_ports(struct manager *m, const struct endpoint *e, const struct port_list *old,

@@ -47,12 +47,29 @@ struct endpoint {
 	char netns[4096];
 	char host_ifname[TK_IFNAME_MAX + 1]; /* tkv<8 hex of id> */
 	uint8_t host_mac[6];		     /* 0a:7e:<4 bytes of id>, so both ends are known */
+	int host_ifindex; /* a new endpoint's: endpoint_host_ifindex(); 0 if loaded (ask the kernel) */
 	uint8_t mac[6];
 	bool has4, has6;
 	struct tk_addr ip4, ip6;
 	int64_t created;
 	bool lease; /* addresses only (tenant-ipam): no veth, netns or firewall elements */
 };
+
+/*
+ * The host veth's ifindex, which netd chooses as it chooses its name and MAC, so that the fast
+ * path's elements (whose `fwd` value is that index) go in the attach's one nftables batch,
+ * written while the veth is being made (docs/firewall.md).  From the top half of the positive
+ * ifindexes: the kernel numbers the links it makes itself in a netns upwards from 1, one per
+ * link ever made there (the veths netd numbers do not count), so it reaches 2^30 only after a
+ * billion links; the index follows from the id, so netd's own veths never share one.  Should a
+ * link hold it all the same, the kernel chooses (tk_nl_veth_add) and the attach corrects its
+ * elements in a second batch.
+ */
+#define ENDPOINT_IFINDEX_BASE 0x40000000
+static inline int endpoint_host_ifindex(int64_t id)
+{
+	return ENDPOINT_IFINDEX_BASE | (int)(id & (ENDPOINT_IFINDEX_BASE - 1));
+}
 
 /*
  * droplog.c: the drop log (docs/firewall.md, "Drop log").  The drop rules log to nflog group
@@ -223,8 +240,11 @@ int firewall_network(struct manager *m, const struct network *n, bool add, tk_er
 int firewall_link(struct manager *m, const struct network *a, const struct network *b, bool add,
 		  tk_err *err);
 int firewall_endpoint(struct manager *m, const struct endpoint *e, bool add, tk_err *err);
-/* The endpoint's fast path (its netdev chain), once its host veth exists; removed with the rest. */
-int firewall_fast_path(struct manager *m, const struct endpoint *e, tk_err *err);
+/* The group a port's host veth is made in: its network's with the fast path, else 0. */
+uint32_t firewall_port_group(const struct endpoint *e);
+/* Its fast path's elements to host_ifindex, when the veth did not get the index netd chose. */
+int firewall_fast_path_move(struct manager *m, const struct endpoint *e, int host_ifindex,
+			    tk_err *err);
 /* The overlay's elements (netd/overlay.c): member underlay addresses, VXLAN ports, remote peers. */
 int firewall_overlay_host(struct manager *m, const struct tk_addr *underlay, bool local, bool add,
 			  tk_err *err);

@@ -112,12 +112,54 @@ host_if() { "$NETCTL" --json list endpoints | jq -r --arg c "$1" '.endpoints[] |
 elems() { nft list set netdev tenantkit src4; nft list set netdev tenantkit src6; nft list map netdev tenantkit fwd4; nft list map netdev tenantkit fwd6; }
 on_chain() { nft list chain netdev tenantkit ports | grep -E "devices = \{.*[ ,]$1[ ,}]" >/dev/null; }
 bridged() { nft list chain bridge tktest pre | grep -o 'packets [0-9]*' | awk '{printf "%s ", $2}'; }
+# gens CMD...: how many nftables commits (ruleset generations) CMD made, counted by nft monitor
+# between two commits of this test's own: a table per try until the monitor is seen to listen,
+# and one after CMD.
+gens() {
+	local log=$TK_TMP/monitor.log mon i n
+	nft monitor >"$log" 2>&1 &
+	mon=$!
+	for i in $(seq 100); do
+		nft add table netdev "tkmark$i"
+		sleep 0.05
+		grep -qx "add table netdev tkmark$i" "$log" && break
+	done
+	"$@" >/dev/null
+	nft add table netdev tkend
+	for n in $(seq 100); do grep -qx 'add table netdev tkend' "$log" && break; sleep 0.05; done
+	kill "$mon"
+	wait "$mon" 2>/dev/null
+	{ echo "delete table netdev tkend"; for n in $(seq "$i"); do echo "delete table netdev tkmark$n"; done; } | nft -f -
+	awk -v start="add table netdev tkmark$i" '$0 == start { on = 1; skip = 1; next }
+		$0 == "add table netdev tkend" { on = 0 }
+		on && /^# new generation/ { if (skip) skip = 0; else n++ }
+		END { print n + 0 }' "$log"
+}
+# netd chooses its host veths' ifindexes, from 2^30 up (docs/firewall.md), so that an attach
+# writes its fast path with the rest in one batch while the veth is made.  When a link already
+# holds the index, the kernel chooses and netd moves the port's elements to it: a3's index is
+# taken by a dummy made here first (the next endpoint's id is one above the highest so far).
+a2_if=$(host_if a2)
+expect_ok "a2's host veth has an index netd chose" \
+	test "$(ip -j link show "${a2_if:-none}" | jq '.[0].ifindex')" -ge $((1 << 30))
+last=$("$NETCTL" --json list endpoints | jq -r '.endpoints[].host_ifname' | sort | tail -n 1)
+taken=$(((1 << 30) | (0x${last#tkv} + 1)))
+ip link add tktaken index "$taken" type bridge
+read -r "V4[a3]" "V6[a3]" <<<"$(attach alpha-net a3)"
+a3_if=$(host_if a3)
+expect_ok "a3 attached although its index was taken (the kernel chose another)" \
+	test -n "${a3_if}" -a "$(ip -j link show "${a3_if:-none}" | jq '.[0].ifindex')" != "$taken"
+expect_eq "the link that held a3's index is untouched" "tktaken $taken" \
+	"$(ip -j link show tktaken | jq -r '.[0] | "\(.ifname) \(.ifindex)"')"
+expect_ok "fast path: a3's MAC and IPv4 address lead to its own host veth" \
+	grep -qF "${V4[a3]} : \"$a3_if\"" <(elems)
 nft -f - <<EOF
 table bridge tktest {
 	chain pre { type filter hook prerouting priority -400; policy accept;
 		ip saddr ${V4[a1]} ip daddr ${V4[a2]} counter
 		ip6 saddr ${V6[a1]} ip6 daddr ${V6[a2]} meta l4proto != ipv6-icmp counter
 		ip saddr ${V4[a1]} ip daddr $gw_alpha counter
+		ip saddr ${V4[a1]} ip daddr ${V4[a3]} counter
 	}
 }
 EOF
@@ -134,10 +176,12 @@ expect_ok "fast path: a fragmented IPv6 datagram from a1 reaches a2" \
 	ip netns exec a1 ping -c 1 -W 2 -q -s 4000 "${V6[a2]}"
 expect_eq "fast path: none of a1's IPv6 TCP and UDP frames to a2 entered the bridge" 0 "$v6"
 expect_ok "first, a1 pings its gateway" tk_ping a1 "$gw_alpha"
-read -r v4 v6 gw < <(bridged)
+expect_ok "fast path: a1 reaches a3 (ICMP v4)" tk_ping a1 "${V4[a3]}"
+expect_ok "fast path: a1 reaches a3 (UDP v4)" tk_udp a1 "${V4[a3]}" 7999 a3
+read -r v4 v6 gw v4_a3 < <(bridged)
 expect_ok "fast path: a1's ping to its gateway took the bridge (${gw:-no} packets counted)" test "${gw:-0}" -ge 1
+expect_eq "fast path: none of a1's frames to a3 (moved index) entered the bridge" 0 "$v4_a3"
 nft delete table bridge tktest
-a2_if=$(host_if a2)
 expect_ok "fast path: a2's port is on the fast path's chain" on_chain "${a2_if:-none}"
 expect_ok "fast path: a2's MAC and IPv4 address lead to its host veth" \
 	grep -qF "${V4[a2]} : \"$a2_if\"" <(elems)
@@ -160,10 +204,19 @@ expect_ok "first, the host's other address is up" ping -c 1 -W 1 -q 192.0.2.1
 expect_fail "a container cannot reach the host's other addresses" tk_ping a1 192.0.2.1
 
 # A port's fast path goes with it, on detach and when its netns (and so its veth) is deleted.
+# Attach and detach are each one nftables batch, the fast path's name and elements included.
 b1_if=$(host_if b1) b2_if=$(host_if b2)
 expect_ok "first, b1's port is on the fast path's chain" on_chain "${b1_if:-none}"
 expect_ok "first, b2's port is on the fast path's chain" on_chain "${b2_if:-none}"
-expect_ok "detach b2" "$NETCTL" detach b2 --network beta-net
+expect_eq "detach b2: one nftables commit" 1 "$(gens "$NETCTL" detach b2 --network beta-net)"
+expect_eq "b2 detached" "" "$(host_if b2)"
+tk_ns_add b3
+expect_eq "attach b3: one nftables commit" 1 "$(gens "$NETCTL" attach beta-net b3 /run/netns/b3)"
+b3_if=$(host_if b3)
+expect_ok "b3's port is on the fast path's chain" on_chain "${b3_if:-none}"
+expect_ok "b3's MAC and IPv4 address lead to its host veth" \
+	grep -qE " : \"${b3_if:-none}\"" <(elems)
+expect_ok "fast path: b3 reaches b1 (ICMP v4)" tk_ping b3 "${V4[b1]}"
 expect_fail "fast path: b2's port is off the chain after detach" on_chain "$b2_if"
 expect_fail "fast path: b2's map elements are gone after detach" \
 	grep -qF "\"$b2_if\"" <(elems)
