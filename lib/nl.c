@@ -565,6 +565,51 @@ int tk_nl_link_foreach(struct tk_nl *nl, const char *prefix, tk_nl_link_cb cb, v
 	return 0;
 }
 
+struct stats_dump {
+	tk_nl_stats_cb cb;
+	void *userdata;
+	int r;
+};
+
+static int stats_msg(struct nl_msg *msg, void *arg)
+{
+	struct stats_dump *d = arg;
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	const struct if_stats_msg *ifsm = nlmsg_data(h);
+	struct rtnl_link_stats64 s;
+	struct nlattr *a;
+
+	if (h->nlmsg_type != RTM_NEWSTATS || !nlmsg_valid_hdr(h, sizeof(*ifsm)))
+		return NL_OK;
+	a = nlmsg_find_attr(h, sizeof(*ifsm), IFLA_STATS_LINK_64);
+	if (!a || nla_len(a) < (int)sizeof(s))
+		return NL_OK;
+	memcpy(&s, nla_data(a), sizeof(s));
+	d->r = d->cb((int)ifsm->ifindex, s.rx_bytes, s.rx_packets, s.tx_bytes, s.tx_packets,
+		     d->userdata);
+	return d->r < 0 ? NL_STOP : NL_OK;
+}
+
+int tk_nl_link_stats_foreach(struct tk_nl *nl, tk_nl_stats_cb cb, void *userdata, tk_err *err)
+{
+	struct if_stats_msg ifsm = { .family = AF_UNSPEC,
+				     .filter_mask = IFLA_STATS_FILTER_BIT(IFLA_STATS_LINK_64) };
+	struct stats_dump d = { cb, userdata, 0 };
+	struct nl_cb *c = nl_cb_clone(nl_socket_get_cb(nl->sock));
+	int r;
+
+	if (!c)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	request_start(nl);
+	nl_cb_set(c, NL_CB_VALID, NL_CB_CUSTOM, stats_msg, &d);
+	if ((r = nl_send_simple(nl->sock, RTM_GETSTATS, NLM_F_DUMP, &ifsm, sizeof(ifsm))) >= 0)
+		r = nl_recvmsgs(nl->sock, c);
+	nl_cb_put(c);
+	if (r < 0)
+		return request_fail(nl, r, err, "cannot read the interfaces' counters");
+	return d.r;
+}
+
 static struct nl_addr *nl_addr_of(const struct tk_addr *a, unsigned plen)
 {
 	struct nl_addr *n = nl_addr_build(a->family, a->bytes, a->family == AF_INET ? 4 : 16);

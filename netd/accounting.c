@@ -174,7 +174,8 @@ struct table {
 enum { LINKS, SPOOFING, ISOLATION, LIMIT_EGRESS, LIMIT_INGRESS, _TABLES };
 
 struct snapshot {
-	struct table t[_TABLES];
+	struct table t[_TABLES]; /* LINKS by ifindex in decimal, the others by name */
+	struct tk_nl *nl;	 /* to look up a port's ifindex */
 };
 
 static void snapshot_free(struct snapshot *s)
@@ -224,11 +225,14 @@ static const uint64_t *table_get(struct table *t, const char *name)
 	return e ? e->v : zero;
 }
 
-static int link_cb(const struct tk_link_info *l, void *userdata)
+static int stats_cb(int ifindex, uint64_t rx_bytes, uint64_t rx_packets, uint64_t tx_bytes,
+		    uint64_t tx_packets, void *userdata)
 {
-	const uint64_t v[4] = { l->rx_bytes, l->rx_packets, l->tx_bytes, l->tx_packets };
+	const uint64_t v[4] = { rx_bytes, rx_packets, tx_bytes, tx_packets };
+	char key[16];
 
-	return table_add(userdata, l->name, v, 4);
+	snprintf(key, sizeof(key), "%d", ifindex);
+	return table_add(userdata, key, v, 4);
 }
 
 static int drops_cb(const char *ifname, uint64_t packets, void *userdata)
@@ -262,9 +266,9 @@ static void snapshot_read(struct manager *m, struct snapshot *s, unsigned which)
 	tk_err err = {};
 	int r;
 
-	*s = (struct snapshot){};
+	*s = (struct snapshot){ .nl = m->nl };
 	if (which & (1u << LINKS)) {
-		r = tk_nl_link_foreach(m->nl, "tkv", link_cb, &s->t[LINKS], &err);
+		r = tk_nl_link_stats_foreach(m->nl, stats_cb, &s->t[LINKS], &err);
 		table_done(&s->t[LINKS], r, "the ports' counters", &err);
 	}
 	if (which & (1u << SPOOFING)) {
@@ -291,10 +295,15 @@ static void snapshot_read(struct manager *m, struct snapshot *s, unsigned which)
 static void observe_endpoint(struct snapshot *s, const struct endpoint *e, struct counters *c)
 {
 	const uint64_t *v;
+	char key[16] = "none"; /* a port gone counts 0, as a name missing from a table */
+	int ifindex;
 
 	if (e->lease)
 		return; /* no port, nothing counted */
-	if ((v = table_get(&s->t[LINKS], e->host_ifname)))
+	/* SIOCGIFINDEX, a hash lookup: the counters are by index (tk_nl_link_stats_foreach) */
+	if (s->t[LINKS].ok && tk_nl_ifindex(s->nl, e->host_ifname, &ifindex, NULL) >= 0)
+		snprintf(key, sizeof(key), "%d", ifindex);
+	if ((v = table_get(&s->t[LINKS], key)))
 		/* The port's receive is what the container sent. */
 		for (int i = 0; i < 4; i++)
 			observe(c, (enum acct)(ACCT_TX_BYTES + i), v[i]);
