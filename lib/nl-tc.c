@@ -271,18 +271,19 @@ int tk_tc_meter_set(int meter, uint16_t slot, uint64_t ceil, tk_err *err)
 	return 0;
 }
 
-#define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
-#define MOV64_REG(d, s)	    INSN(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
-#define MOV64_IMM(d, i)	    INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
-#define ALU64_REG(op, d, s) INSN(BPF_ALU64 | (op) | BPF_X, d, s, 0, 0)
-#define ALU64_IMM(op, d, i) INSN(BPF_ALU64 | (op) | BPF_K, d, 0, 0, i)
-#define LDX(sz, d, s, o)    INSN(BPF_LDX | (sz) | BPF_MEM, d, s, o, 0)
-#define STX(sz, d, s, o)    INSN(BPF_STX | (sz) | BPF_MEM, d, s, o, 0)
-#define ST(sz, d, o, i)	    INSN(BPF_ST | (sz) | BPF_MEM, d, 0, o, i)
+#define INSN(c, d, s, o, i)                                                                        \
+	((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
+#define MOV64_REG(d, s)	     INSN(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
+#define MOV64_IMM(d, i)	     INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
+#define ALU64_REG(op, d, s)  INSN(BPF_ALU64 | (op) | BPF_X, d, s, 0, 0)
+#define ALU64_IMM(op, d, i)  INSN(BPF_ALU64 | (op) | BPF_K, d, 0, 0, i)
+#define LDX(sz, d, s, o)     INSN(BPF_LDX | (sz) | BPF_MEM, d, s, o, 0)
+#define STX(sz, d, s, o)     INSN(BPF_STX | (sz) | BPF_MEM, d, s, o, 0)
+#define ST(sz, d, o, i)	     INSN(BPF_ST | (sz) | BPF_MEM, d, 0, o, i)
 #define JMP_IMM(op, d, i, o) INSN(BPF_JMP | (op) | BPF_K, d, 0, o, i)
 #define JMP_REG(op, d, s, o) INSN(BPF_JMP | (op) | BPF_X, d, s, o, 0)
-#define CALL(f)		    INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
-#define EXIT()		    INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+#define CALL(f)		     INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
+#define EXIT()		     INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
 
 #define FLAG_OFF (-8)  /* u64 on the stack: 1 = to the shaper */
 #define KEY_OFF	 (-16) /* u32 on the stack: the slot looked up */

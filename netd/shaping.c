@@ -125,7 +125,10 @@ static int class_apply(struct manager *m, const struct tk_tenant *p, enum shapin
 		return r;
 	/* The tenant's bucket, at its ceil: below it, its ports bypass the class. */
 	return tk_tc_meter_set(m->shaping_meter[d], minor_of(p),
-			       (uint64_t)(cap <= 0 ? lim : lim > 0 && lim < cap ? lim : cap), err);
+			       (uint64_t)(cap <= 0		 ? lim
+					  : lim > 0 && lim < cap ? lim
+								 : cap),
+			       err);
 }
 
 int shaping_rebalance(struct manager *m, tk_err *err)
