@@ -169,7 +169,7 @@ counters() { # tks-egress tx, tks-ingress tx, containers' tx, containers' rx (by
 }
 expect_ok "set --egress 40gbit --ingress 40gbit" \
 	"$NETCTL" set tenant alpha --egress 40gbit --ingress 40gbit
-sleep 0.5 # the hold after a change (250 ms at 40 Gbit/s): shaped until a queue would be gone
+sleep 0.5 # the hold after a change (84 ms at 40 Gbit/s): shaped until a queue would be gone
 read -r -d '' e0 i0 tx0 rx0 < <(counters) || true
 got=$(both in)
 read -r -d '' e1 i1 tx1 rx1 < <(counters) || true
