@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <netlink/netlink.h>
@@ -94,16 +95,14 @@ int tk_tc_ifb_ensure(struct tk_nl *nl, const char *name, int *ret_ifindex, bool 
  * 20 ms of them at the class's ceil (at least 64 frames) in its byte FIFO.  A FIFO of whole GSO
  * packets would drop 44 frames of one flow at a time, and TCP would not fill the limit.
  */
+static uint64_t leaf_bytes(uint64_t ceil);
+
 static int leaf_set(struct tk_nl *nl, int ifindex, uint16_t minor, uint64_t ceil, tk_err *err)
 {
 	static bool no_fq_codel;
-	uint64_t limit = ceil / 8 / 50, fast = ceil / 8 * 4;
+	uint64_t limit = leaf_bytes(ceil), fast = ceil / 8 * 4;
 	int r;
 
-	if (limit < 64 * 1514)
-		limit = 64 * 1514;
-	if (limit > 1 << 24)
-		limit = 1 << 24;
 	if (fast > INT32_MAX)
 		fast = INT32_MAX;
 	for (int pass = no_fq_codel; pass < 2; pass++) {
@@ -197,30 +196,194 @@ static struct nl_msg *tc_msg(int type, int flags, int ifindex, uint32_t parent, 
 }
 
 /*
- * skb->priority = classid; return -1 ("matched, default class"), after which the filter's
- * mirred action redirects.  A classic classifier cannot write the priority, and this kernel
- * family may lack the skbedit action and the matchall classifier.
+ * The meters (docs/bandwidth.md, "Unreached limits cost nothing"): a BPF array map with one
+ * token bucket per slot, written by netd when it sets a class and read and updated by the
+ * classifier of every port for each packet.  A port's packet goes to the shaper only while its
+ * tenant's bucket (or, with a capacity, the shared one) runs dry, and for hold_ns after that:
+ * long enough for the class's queue to drain, so that packets leaving the shaper are not
+ * overtaken by later ones of the same flow that no longer go through it.
  */
-static int classifier_load(uint32_t classid, tk_err *err)
+struct meter {
+	uint64_t rate;	/* bytes per ns << 32; 0: this slot never sends anything to the shaper */
+	uint64_t burst; /* bytes */
+	uint64_t hold_ns;
+	uint64_t tokens; /* bytes */
+	uint64_t last_ns;
+	uint64_t until_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns): shaped until then */
+};
+
+#define METER_SLOTS 0x10000
+
+int tk_tc_meter_open(tk_err *err)
 {
-	struct bpf_insn insns[] = {
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K,
-		  .dst_reg = BPF_REG_2,
-		  .imm = (int32_t)classid },
-		{ .code = BPF_STX | BPF_MEM | BPF_W,
-		  .dst_reg = BPF_REG_1,
-		  .src_reg = BPF_REG_2,
-		  .off = offsetof(struct __sk_buff, priority) },
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = -1 },
-		{ .code = BPF_JMP | BPF_EXIT },
-	};
-	static const char license[] = "GPL";
 	union bpf_attr attr = {};
 	int fd;
 
+	attr.map_type = BPF_MAP_TYPE_ARRAY;
+	attr.key_size = sizeof(uint32_t);
+	attr.value_size = sizeof(struct meter);
+	attr.max_entries = METER_SLOTS;
+	memcpy(attr.map_name, "tk_meter", sizeof("tk_meter"));
+	fd = (int)syscall(__NR_bpf, BPF_MAP_CREATE, &attr, sizeof(attr));
+	if (fd < 0)
+		return tk_err_set(err, -errno, "cannot create the shaping meters (BPF map): %m");
+	return fd;
+}
+
+/* The leaf's queue of a class with this ceil (bit/s), in bytes: see leaf_set. */
+static uint64_t leaf_bytes(uint64_t ceil)
+{
+	uint64_t limit = ceil / 8 / 50;
+
+	return limit < 64 * 1514 ? 64 * 1514 : limit > 1 << 24 ? 1 << 24 : limit;
+}
+
+int tk_tc_meter_set(int meter, uint16_t slot, uint64_t ceil, tk_err *err)
+{
+	/* 90% of the ceil: the class's queue drains at >= 10% of it once the bucket stops running
+	 * dry, so hold_ns covers 10 times the time the fullest queue takes at the ceil. */
+	double bps = (double)ceil / 8 * 0.9;
+	struct meter v = { .rate = (uint64_t)(bps * 4294967296.0 / 1e9),
+			   .burst = (uint64_t)(bps / 500), /* 2 ms, like the classes' bursts */
+			   .hold_ns = (uint64_t)((double)leaf_bytes(ceil) * 8 * 10 / (double)ceil *
+						 1e9) +
+				      50000000 };
+	union bpf_attr attr = {};
+	uint32_t key = slot;
+	struct timespec now;
+
+	if (ceil == 0)
+		v = (struct meter){};
+	else {
+		if (v.burst < 1514)
+			v.burst = 1514;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		v.last_ns = (uint64_t)now.tv_sec * 1000000000 + (uint64_t)now.tv_nsec;
+		v.tokens = v.burst;
+		v.until_ns = v.last_ns + v.hold_ns; /* a queue may be left from the old values */
+	}
+	attr.map_fd = (uint32_t)meter;
+	attr.key = (uint64_t)(uintptr_t)&key;
+	attr.value = (uint64_t)(uintptr_t)&v;
+	attr.flags = BPF_ANY;
+	if (syscall(__NR_bpf, BPF_MAP_UPDATE_ELEM, &attr, sizeof(attr)) < 0)
+		return tk_err_set(err, -errno, "cannot set shaping meter %u: %m", slot);
+	return 0;
+}
+
+#define INSN(c, d, s, o, i)                                                                        \
+	((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
+#define MOV64_REG(d, s)	     INSN(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
+#define MOV64_IMM(d, i)	     INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
+#define ALU64_REG(op, d, s)  INSN(BPF_ALU64 | (op) | BPF_X, d, s, 0, 0)
+#define ALU64_IMM(op, d, i)  INSN(BPF_ALU64 | (op) | BPF_K, d, 0, 0, i)
+#define LDX(sz, d, s, o)     INSN(BPF_LDX | (sz) | BPF_MEM, d, s, o, 0)
+#define STX(sz, d, s, o)     INSN(BPF_STX | (sz) | BPF_MEM, d, s, o, 0)
+#define ST(sz, d, o, i)	     INSN(BPF_ST | (sz) | BPF_MEM, d, 0, o, i)
+#define JMP_IMM(op, d, i, o) INSN(BPF_JMP | (op) | BPF_K, d, 0, o, i)
+#define JMP_REG(op, d, s, o) INSN(BPF_JMP | (op) | BPF_X, d, s, o, 0)
+#define CALL(f)		     INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
+#define EXIT()		     INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+
+#define FLAG_OFF (-8)  /* u64 on the stack: 1 = to the shaper */
+#define KEY_OFF	 (-16) /* u32 on the stack: the slot looked up */
+#define VAL(f)	 ((int16_t)offsetof(struct meter, f))
+
+/*
+ * The bucket of slot (r6 = skb, r8 = now, r9 = skb->len): looked up, refilled, and taken from if
+ * it holds the packet; if not (or while the hold of an earlier shortfall lasts) FLAG is set.
+ * A failed lookup sends the packet to the shaper.  Two CPUs may race on a bucket: a lost update
+ * lets a packet or two more through or holds them back, never more than a burst.
+ */
+static size_t emit_meter(struct bpf_insn *p, int map, uint32_t slot, int16_t to_shape)
+{
+	size_t n = 0;
+
+	p[n++] = ST(BPF_W, BPF_REG_10, KEY_OFF, (int32_t)slot);
+	p[n++] = INSN(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, map);
+	p[n++] = INSN(0, 0, 0, 0, 0);
+	p[n++] = MOV64_REG(BPF_REG_2, BPF_REG_10);
+	p[n++] = ALU64_IMM(BPF_ADD, BPF_REG_2, KEY_OFF);
+	p[n++] = CALL(BPF_FUNC_map_lookup_elem);
+	p[n] = JMP_IMM(BPF_JEQ, BPF_REG_0, 0, (int16_t)(to_shape - (int16_t)n - 1));
+	n++;
+	p[n++] = MOV64_REG(BPF_REG_7, BPF_REG_0);
+	p[n++] = LDX(BPF_DW, BPF_REG_1, BPF_REG_7, VAL(rate));
+	p[n++] = JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 27); /* to the end */
+	p[n++] = MOV64_REG(BPF_REG_2, BPF_REG_8);
+	p[n++] = LDX(BPF_DW, BPF_REG_3, BPF_REG_7, VAL(last_ns));
+	p[n++] = STX(BPF_DW, BPF_REG_7, BPF_REG_8, VAL(last_ns));
+	p[n++] = ALU64_REG(BPF_SUB, BPF_REG_2, BPF_REG_3);
+	p[n++] = JMP_IMM(BPF_JSGT, BPF_REG_2, 0, 1); /* another CPU's later now: no refill */
+	p[n++] = MOV64_IMM(BPF_REG_2, 0);
+	p[n++] = JMP_IMM(BPF_JLE, BPF_REG_2, 1 << 28, 1); /* 268 ms refill a full bucket */
+	p[n++] = MOV64_IMM(BPF_REG_2, 1 << 28);
+	p[n++] = ALU64_REG(BPF_MUL, BPF_REG_2, BPF_REG_1);
+	p[n++] = ALU64_IMM(BPF_RSH, BPF_REG_2, 32);
+	p[n++] = LDX(BPF_DW, BPF_REG_3, BPF_REG_7, VAL(tokens));
+	p[n++] = ALU64_REG(BPF_ADD, BPF_REG_3, BPF_REG_2);
+	p[n++] = LDX(BPF_DW, BPF_REG_2, BPF_REG_7, VAL(burst));
+	p[n++] = JMP_REG(BPF_JLE, BPF_REG_3, BPF_REG_2, 1);
+	p[n++] = MOV64_REG(BPF_REG_3, BPF_REG_2);
+	p[n++] = JMP_REG(BPF_JLT, BPF_REG_3, BPF_REG_9, 6); /* short: to the shortfall */
+	p[n++] = ALU64_REG(BPF_SUB, BPF_REG_3, BPF_REG_9);
+	p[n++] = STX(BPF_DW, BPF_REG_7, BPF_REG_3, VAL(tokens));
+	p[n++] = LDX(BPF_DW, BPF_REG_2, BPF_REG_7, VAL(until_ns));
+	p[n++] = JMP_REG(BPF_JGE, BPF_REG_8, BPF_REG_2, 7); /* no hold: to the end */
+	p[n++] = ST(BPF_DW, BPF_REG_10, FLAG_OFF, 1);
+	p[n++] = JMP_IMM(BPF_JA, 0, 0, 5);
+	/* the shortfall: shaped from now until the hold is over */
+	p[n++] = STX(BPF_DW, BPF_REG_7, BPF_REG_3, VAL(tokens));
+	p[n++] = LDX(BPF_DW, BPF_REG_2, BPF_REG_7, VAL(hold_ns));
+	p[n++] = ALU64_REG(BPF_ADD, BPF_REG_2, BPF_REG_8);
+	p[n++] = STX(BPF_DW, BPF_REG_7, BPF_REG_2, VAL(until_ns));
+	p[n++] = ST(BPF_DW, BPF_REG_10, FLAG_OFF, 1);
+	return n;
+}
+
+/*
+ * The classifier of one direction of a port: with a meter, it lets the packet pass untouched
+ * (returns 0, "no match") while the tenant's bucket and the shared one (slot shared, 0: none)
+ * hold it; otherwise it writes classid into skb->priority, which the IFB's HTB reads, and
+ * returns -1 ("matched, default class"), after which the filter's mirred action redirects.
+ * Without a meter (-1) every packet is shaped.  A classic classifier cannot write the priority,
+ * and this kernel family may lack the skbedit action and the matchall classifier.
+ */
+static int classifier_load(const struct tk_tc_redirect *to, tk_err *err)
+{
+	struct bpf_insn insns[96];
+	static const char license[] = "GPL";
+	union bpf_attr attr = {};
+	size_t n = 0, shape;
+	int fd;
+
+	/* 1 instruction, the meters' code (4, then 37 per meter, then 4), and then "shape". */
+	shape = 1 + (to->meter < 0 ? 0 : 4 + 37 * (to->shared ? 2 : 1) + 4);
+	insns[n++] = MOV64_REG(BPF_REG_6, BPF_REG_1);
+	if (to->meter >= 0) {
+		insns[n++] = LDX(BPF_W, BPF_REG_9, BPF_REG_6, offsetof(struct __sk_buff, len));
+		insns[n++] = ST(BPF_DW, BPF_REG_10, FLAG_OFF, 0);
+		insns[n++] = CALL(BPF_FUNC_ktime_get_ns);
+		insns[n++] = MOV64_REG(BPF_REG_8, BPF_REG_0);
+		if (to->shared)
+			n += emit_meter(insns + n, to->meter, to->shared, (int16_t)(shape - n));
+		n += emit_meter(insns + n, to->meter, to->classid & 0xffff, (int16_t)(shape - n));
+		insns[n++] = LDX(BPF_DW, BPF_REG_2, BPF_REG_10, FLAG_OFF);
+		insns[n++] = JMP_IMM(BPF_JNE, BPF_REG_2, 0, 2);
+		insns[n++] = MOV64_IMM(BPF_REG_0, 0);
+		insns[n++] = EXIT();
+	}
+	if (n != shape)
+		return tk_err_set(err, -EFAULT, "shaping classifier: %zu instructions, not %zu", n,
+				  shape);
+	insns[n++] = MOV64_IMM(BPF_REG_2, (int32_t)to->classid);
+	insns[n++] = STX(BPF_W, BPF_REG_6, BPF_REG_2, offsetof(struct __sk_buff, priority));
+	insns[n++] = MOV64_IMM(BPF_REG_0, -1);
+	insns[n++] = EXIT();
+
 	attr.prog_type = BPF_PROG_TYPE_SCHED_CLS;
 	attr.insns = (uint64_t)(uintptr_t)insns;
-	attr.insn_cnt = ELEMENTSOF(insns);
+	attr.insn_cnt = (uint32_t)n;
 	attr.license = (uint64_t)(uintptr_t)license;
 	memcpy(attr.prog_name, "tk_shape", sizeof("tk_shape"));
 	fd = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
@@ -229,13 +392,13 @@ static int classifier_load(uint32_t classid, tk_err *err)
 	return fd;
 }
 
-static int redirect_add(struct tk_nl *nl, int ifindex, bool from_port, int ifb, uint32_t classid,
-			tk_err *err)
+static int redirect_add(struct tk_nl *nl, int ifindex, bool from_port,
+			const struct tk_tc_redirect *to, tk_err *err)
 {
-	_cleanup_close_ int fd = classifier_load(classid, err);
+	_cleanup_close_ int fd = classifier_load(to, err);
 	struct tc_mirred mirred = { .action = TC_ACT_STOLEN,
 				    .eaction = TCA_EGRESS_REDIR,
-				    .ifindex = (uint32_t)ifb };
+				    .ifindex = (uint32_t)to->ifb };
 	struct nl_msg *msg;
 	struct nlattr *opts, *acts, *act, *aopts;
 
@@ -261,10 +424,11 @@ static int redirect_add(struct tk_nl *nl, int ifindex, bool from_port, int ifb, 
 	return send_tc(nl, msg, err, from_port ? "redirect ingress" : "redirect egress", ifindex);
 }
 
-int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, int from_port, uint32_t from_classid,
-			int to_port, uint32_t to_classid, tk_err *err)
+int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, const struct tk_tc_redirect *from_port,
+			const struct tk_tc_redirect *to_port, tk_err *err)
 {
 	uint32_t clsact = TC_H_MAKE(TC_H_CLSACT, 0);
+	bool from = from_port && from_port->ifb > 0, to = to_port && to_port->ifb > 0;
 	struct nl_msg *msg;
 	tk_err e = {};
 	int r;
@@ -278,7 +442,7 @@ int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, int from_port, uint32_t f
 	r = send_tc(nl, msg, &e, "remove clsact", ifindex);
 	if (r < 0 && r != -ENOENT && r != -EINVAL)
 		return tk_err_set(err, r, "%s", e.msg);
-	if (!from_port && !to_port)
+	if (!from && !to)
 		return 0;
 	if (!(msg = tc_msg(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL, ifindex,
 			   TC_H_CLSACT, clsact, 0)) ||
@@ -288,10 +452,9 @@ int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, int from_port, uint32_t f
 	}
 	if ((r = send_tc(nl, msg, err, "add clsact", ifindex)) < 0)
 		return r;
-	if ((from_port &&
-	     (r = redirect_add(nl, ifindex, true, from_port, from_classid, err)) < 0) ||
-	    (to_port && (r = redirect_add(nl, ifindex, false, to_port, to_classid, err)) < 0)) {
-		(void)tk_tc_port_redirect(nl, ifindex, 0, 0, 0, 0, NULL);
+	if ((from && (r = redirect_add(nl, ifindex, true, from_port, err)) < 0) ||
+	    (to && (r = redirect_add(nl, ifindex, false, to_port, err)) < 0)) {
+		(void)tk_tc_port_redirect(nl, ifindex, NULL, NULL, NULL);
 		return r;
 	}
 	return 0;

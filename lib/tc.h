@@ -36,14 +36,32 @@ int tk_tc_class_set(struct tk_nl *nl, int ifindex, uint16_t parent_minor, uint16
 int tk_tc_class_del(struct tk_nl *nl, int ifindex, uint16_t minor, tk_err *err);
 
 /*
- * Sends everything that arrives on port ifindex (what its container sends) to the IFB
- * from_port and everything that leaves it (what its container receives) to the IFB to_port,
- * each marked for class classid of that IFB's HTB (skb->priority, set by a 4-instruction BPF
- * classifier, which mirred then redirects).  An IFB of 0 leaves that direction alone; both 0
- * removes the redirection.  Replaces whatever redirection the port had.
+ * The meters: a BPF map of token buckets, one per slot (a tenant's class minor; the capacity's
+ * for the shared one), that let a port's packets bypass the shaper while its tenant is under
+ * 90% of its ceil (docs/bandwidth.md).  tk_tc_meter_open returns the map's fd;
+ * tk_tc_meter_set (re)starts slot's bucket for a class of that ceil (bit/s; 0: the slot never
+ * shapes), shaping everything for a short hold first, in case the class still holds a queue.
  */
-int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, int from_port, uint32_t from_classid,
-			int to_port, uint32_t to_classid, tk_err *err);
+int tk_tc_meter_open(tk_err *err);
+int tk_tc_meter_set(int meter, uint16_t slot, uint64_t ceil, tk_err *err);
+
+/* One direction of a port's redirection. */
+struct tk_tc_redirect {
+	int ifb;	  /* the IFB device; 0: this direction is left alone */
+	uint32_t classid; /* 1:minor of the IFB's HTB; minor is also the tenant's meter slot */
+	int meter;	  /* tk_tc_meter_open's map; -1: every packet goes to the shaper */
+	uint16_t shared;  /* the slot of a meter all tenants share (the capacity's); 0: none */
+};
+
+/*
+ * Sends what arrives on port ifindex (what its container sends) to from_port's IFB and what
+ * leaves it (what its container receives) to to_port's, each marked for its class (skb->priority,
+ * set by a BPF classifier, which mirred then redirects) unless the meters let it pass.  NULL or an
+ * IFB of 0 leaves that direction alone; both removes the redirection.  Replaces whatever
+ * redirection the port had.
+ */
+int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, const struct tk_tc_redirect *from_port,
+			const struct tk_tc_redirect *to_port, tk_err *err);
 
 /*
  * Calls cb for every HTB class 1:minor on ifindex with the packets it dropped (what its queue

@@ -111,6 +111,7 @@ void manager_close(struct manager *m)
 	index_free(m);
 	tk_tenants_done(&m->tenants);
 	subnet_cache_free(m);
+	shaping_close(m);
 	m->nft = tk_nft_close(m->nft);
 	m->nl = tk_nl_close(m->nl);
 	m->store = tk_store_close(m->store);

@@ -138,6 +138,7 @@ struct manager {
 	struct cluster *cluster;	       /* NULL without --cluster */
 	int64_t capacity[_SHAPING_DIR_MAX];    /* bit/s the tenants share by weight; -1: none */
 	int shaping_ifindex[_SHAPING_DIR_MAX]; /* the IFB devices, 0 until made */
+	int shaping_meter[_SHAPING_DIR_MAX];   /* their meters' BPF maps, with the devices */
 	struct host_prefixes *host; /* what the host reaches, kept between requests (subnet.c) */
 };
 
@@ -517,6 +518,8 @@ void shaping_tenant_gone(struct manager *m, const struct tk_tenant *old);
 int shaping_endpoint(struct manager *m, const struct endpoint *e, tk_err *err);
 /* At start, after reconcile: the devices and classes from the database. */
 int shaping_start(struct manager *m, tk_err *err);
+/* Closes the meters (the ports' classifiers keep theirs). */
+void shaping_close(struct manager *m);
 /* {egress_capacity, ingress_capacity} for status. */
 json_t *shaping_to_json(const struct manager *m);
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "netd.h"
@@ -48,12 +49,25 @@ static int device(struct manager *m, enum shaping_dir d, tk_err *err)
 
 	if (m->shaping_ifindex[d] > 0)
 		return 0;
-	if ((r = tk_tc_ifb_ensure(m->nl, ifb_names[d], &m->shaping_ifindex[d], NULL, err)) < 0)
+	if ((m->shaping_meter[d] = tk_tc_meter_open(err)) < 0)
+		return m->shaping_meter[d];
+	if ((r = tk_tc_ifb_ensure(m->nl, ifb_names[d], &m->shaping_ifindex[d], NULL, err)) < 0 ||
+	    (m->capacity[d] > 0 &&
+	     ((r = tk_tc_class_set(m->nl, m->shaping_ifindex[d], 0, ROOT_MINOR, cap, cap, 60000,
+				   false, err)) < 0 ||
+	      (r = tk_tc_meter_set(m->shaping_meter[d], ROOT_MINOR, cap, err)) < 0))) {
+		close(m->shaping_meter[d]);
+		m->shaping_ifindex[d] = 0; /* the meter goes with it: made again next time */
 		return r;
-	if (m->capacity[d] > 0 && (r = tk_tc_class_set(m->nl, m->shaping_ifindex[d], 0, ROOT_MINOR,
-						       cap, cap, 60000, false, err)) < 0)
-		return r;
+	}
 	return 0;
+}
+
+void shaping_close(struct manager *m)
+{
+	for (int d = 0; d < _SHAPING_DIR_MAX; d++)
+		if (m->shaping_ifindex[d] > 0)
+			close(m->shaping_meter[d]);
 }
 
 /* The weights of all tenants, with p's for t's (t NULL: p is not in the list yet). */
@@ -94,17 +108,27 @@ static int class_apply(struct manager *m, const struct tk_tenant *p, enum shapin
 	if ((r = device(m, d, err)) < 0)
 		return r;
 	if (cap <= 0)
-		return tk_tc_class_set(m->nl, m->shaping_ifindex[d], 0, minor_of(p), (uint64_t)lim,
-				       (uint64_t)lim, 30280, true, err);
-	ceil = lim > 0 && lim < cap ? lim : cap;
-	rate = (int64_t)((double)cap * (double)weight_of(p) / (double)(sum > 0 ? sum : 1));
-	if (rate < TK_RATE_MIN)
-		rate = TK_RATE_MIN;
-	if (rate > ceil)
-		rate = ceil;
-	return tk_tc_class_set(m->nl, m->shaping_ifindex[d], ROOT_MINOR, minor_of(p),
-			       (uint64_t)rate, (uint64_t)ceil, (uint32_t)(3028 * weight_of(p)),
-			       true, err);
+		r = tk_tc_class_set(m->nl, m->shaping_ifindex[d], 0, minor_of(p), (uint64_t)lim,
+				    (uint64_t)lim, 30280, true, err);
+	else {
+		ceil = lim > 0 && lim < cap ? lim : cap;
+		rate = (int64_t)((double)cap * (double)weight_of(p) / (double)(sum > 0 ? sum : 1));
+		if (rate < TK_RATE_MIN)
+			rate = TK_RATE_MIN;
+		if (rate > ceil)
+			rate = ceil;
+		r = tk_tc_class_set(m->nl, m->shaping_ifindex[d], ROOT_MINOR, minor_of(p),
+				    (uint64_t)rate, (uint64_t)ceil, (uint32_t)(3028 * weight_of(p)),
+				    true, err);
+	}
+	if (r < 0)
+		return r;
+	/* The tenant's bucket, at its ceil: below it, its ports bypass the class. */
+	return tk_tc_meter_set(m->shaping_meter[d], minor_of(p),
+			       (uint64_t)(cap <= 0		 ? lim
+					  : lim > 0 && lim < cap ? lim
+								 : cap),
+			       err);
 }
 
 int shaping_rebalance(struct manager *m, tk_err *err)
@@ -122,8 +146,7 @@ int shaping_rebalance(struct manager *m, tk_err *err)
 static int port_apply(struct manager *m, const struct endpoint *e, const struct tk_tenant *p,
 		      tk_err *err)
 {
-	uint32_t classid = p ? TK_TC_HANDLE(1, minor_of(p)) : 0;
-	bool eg = p && shaped(m, p, SHAPING_EGRESS), in = p && shaped(m, p, SHAPING_INGRESS);
+	struct tk_tc_redirect to[_SHAPING_DIR_MAX] = {};
 	int ifindex, r;
 
 	if (e->lease)
@@ -134,9 +157,15 @@ static int port_apply(struct manager *m, const struct endpoint *e, const struct 
 	}
 	if (r < 0)
 		return r;
-	return tk_tc_port_redirect(m->nl, ifindex, eg ? m->shaping_ifindex[SHAPING_EGRESS] : 0,
-				   classid, in ? m->shaping_ifindex[SHAPING_INGRESS] : 0, classid,
-				   err);
+	for (int d = 0; p && d < _SHAPING_DIR_MAX; d++)
+		if (shaped(m, p, (enum shaping_dir)d))
+			to[d] = (struct tk_tc_redirect){
+				.ifb = m->shaping_ifindex[d],
+				.classid = TK_TC_HANDLE(1, minor_of(p)),
+				.meter = m->shaping_meter[d],
+				.shared = m->capacity[d] > 0 ? ROOT_MINOR : 0,
+			};
+	return tk_tc_port_redirect(m->nl, ifindex, &to[SHAPING_EGRESS], &to[SHAPING_INGRESS], err);
 }
 
 int shaping_endpoint(struct manager *m, const struct endpoint *e, tk_err *err)

@@ -189,6 +189,37 @@ expect_ok "the egress device is back after a restart" ip link show tks-egress
 within "egress after a restart" "$(both in)" 8
 within "ingress after a restart" "$(both out)" 40
 
+# ---- a limit not reached costs nothing: the ports' packets bypass the shaper ---------------
+# (docs/bandwidth.md, "Unreached limits"): the IFBs carry less than 1% of what the containers
+# send (the data, through tks-egress) and receive (the ACKs, through tks-ingress), where before
+# every packet went through them; the ports stay redirected, and once a limit is reached the
+# shaper takes the traffic again.
+counters() { # tks-egress tx, tks-ingress tx, containers' tx, containers' rx (bytes)
+	local n
+	for n in tks-egress tks-ingress; do ip -j -s link show $n | jq '.[0].stats64.tx.bytes'; done
+	for n in tx rx; do
+		echo $(($(ip -n a1 -j -s link show eth0 | jq ".[0].stats64.$n.bytes") +
+			$(ip -n a2 -j -s link show eth0 | jq ".[0].stats64.$n.bytes")))
+	done
+}
+expect_ok "set --egress 40gbit --ingress 40gbit" \
+	"$NETCTL" set tenant alpha --egress 40gbit --ingress 40gbit
+sleep 0.5 # the hold after a change (84 ms at 40 Gbit/s): shaped until a queue would be gone
+read -r -d '' e0 i0 tx0 rx0 < <(counters) || true
+got=$(both in)
+read -r -d '' e1 i1 tx1 rx1 < <(counters) || true
+if awk -v g="$got" 'BEGIN { exit !(g > 100) }'; then ok "under 40gbit limits the containers send $got Mbit/s"
+else not_ok "under 40gbit limits the containers send only $got Mbit/s"; fi
+if awk -v e=$((e1 - e0)) -v t=$((tx1 - tx0)) 'BEGIN { exit !(t > 0 && e < t / 100) }'
+then ok "an unreached egress limit bypasses tks-egress: $((e1 - e0)) of $((tx1 - tx0)) bytes"
+else not_ok "an unreached egress limit: tks-egress carried $((e1 - e0)) of $((tx1 - tx0)) bytes"; fi
+if awk -v i=$((i1 - i0)) -v r=$((rx1 - rx0)) 'BEGIN { exit !(r > 0 && i < r / 100) }'
+then ok "an unreached ingress limit bypasses tks-ingress: $((i1 - i0)) of $((rx1 - rx0)) bytes"
+else not_ok "an unreached ingress limit: tks-ingress carried $((i1 - i0)) of $((rx1 - rx0)) bytes"; fi
+expect_eq "the ports stay redirected" 1 "$(tc filter show dev tkv00000001 ingress | grep -c tk_shape)"
+expect_ok "set --egress 8mbit" "$NETCTL" set tenant alpha --egress 8mbit
+within "egress shaped again at a reached limit" "$(both in)" 8
+
 # ---- removal ------------------------------------------------------------------------------
 expect_ok "set --egress none --ingress none" "$NETCTL" set tenant alpha --egress none --ingress none
 got=$(both in)
