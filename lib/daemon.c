@@ -3,6 +3,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,8 +175,18 @@ int tk_daemon_run(const struct tk_daemon *d, struct manager *m)
 {
 	_cleanup_(json_decrefp) json_t *actions = json_array();
 	tk_err err = {};
+	sigset_t stop;
 	int r;
 
+	/*
+	 * A stop during start-up waits for the loop's signalfd (lib/server.c), which leaves
+	 * cleanly: a cluster host that has registered revokes its lease instead of dying by the
+	 * default action and leaving it to expire.
+	 */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop, NULL);
 	tk_server_raise_fd_limit();
 	if (!actions)
 		r = tk_err_set(&err, -ENOMEM, "out of memory");

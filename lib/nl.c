@@ -595,8 +595,12 @@ int tk_nl_link_stats_foreach(struct tk_nl *nl, tk_nl_stats_cb cb, void *userdata
 	struct if_stats_msg ifsm = { .family = AF_UNSPEC,
 				     .filter_mask = IFLA_STATS_FILTER_BIT(IFLA_STATS_LINK_64) };
 	struct stats_dump d = { cb, userdata, 0 };
-	struct nl_cb *c = nl_cb_clone(nl_socket_get_cb(nl->sock));
+	struct nl_cb *sock_cb = nl_socket_get_cb(nl->sock); /* a reference of its own */
+	struct nl_cb *c = sock_cb ? nl_cb_clone(sock_cb) : NULL;
 	int r;
+
+	if (sock_cb)
+		nl_cb_put(sock_cb);
 
 	if (!c)
 		return tk_err_set(err, -ENOMEM, "out of memory");

@@ -4,8 +4,10 @@
  * records").  overlay.c decides what to write under the state lock and queues it here; the
  * writes themselves (a round trip to etcd each, seconds each while etcd is away) must not hold
  * up the loop, where every other request waits.  Writes go in the order they were queued, so a
- * put and the delete after it for the same key land in that order.  A write that fails is
- * remembered and the loop is woken (at most once a second) to queue it again.
+ * put and the delete after it for the same key land in that order.  Those queued within a few
+ * milliseconds go as one transaction: a burst of attaches, or a runtime's one after another,
+ * then costs etcd and every host's watch one revision instead of one each.  A write that fails
+ * is remembered and the loop is woken (at most once a second) to queue it again.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -44,15 +46,38 @@ static void op_free(struct pub_op *op)
 	free(op);
 }
 
-/* Locked: a second, or until stop. */
-static void pause_locked(void)
+#define BATCH_WAIT_MS 5
+#define BATCH_MAX     64 /* etcd's --max-txn-ops is 128 by default */
+
+/* Locked: ms milliseconds, or until stop. */
+static void pause_locked(unsigned ms)
 {
 	struct timespec until;
 
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 1;
+	until.tv_nsec += (long)(ms % 1000) * 1000000;
+	until.tv_sec += ms / 1000 + until.tv_nsec / 1000000000;
+	until.tv_nsec %= 1000000000;
 	while (!pub.stop && pthread_cond_timedwait(&pub.cond, &pub.lock, &until) == 0)
 		;
+}
+
+/* Locked: the oldest writes, up to one of a key etcd already has in the batch (it refuses two). */
+static size_t batch_take_locked(struct pub_op **batch)
+{
+	size_t n = 0;
+
+	while (pub.head && n < BATCH_MAX) {
+		struct pub_op *op = pub.head;
+
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(batch[i]->key, op->key) == 0)
+				return n;
+		if (!(pub.head = op->next))
+			pub.tail = NULL;
+		batch[n++] = op;
+	}
+	return n;
 }
 
 static void failed_locked(const struct pub_op *op, const tk_err *err)
@@ -71,29 +96,41 @@ static void *publisher_main(void *unused)
 	(void)unused;
 	pthread_mutex_lock(&pub.lock);
 	while (!pub.stop) {
-		struct pub_op *op = pub.head;
+		struct pub_op *batch[BATCH_MAX];
+		struct tk_etcd_op ops[BATCH_MAX];
 		tk_err err = {};
-		bool again;
+		bool again, ok;
+		size_t n;
 		int r;
 
-		if (!op) {
+		if (!pub.head) {
 			pthread_cond_wait(&pub.cond, &pub.lock);
 			continue;
 		}
-		if (!(pub.head = op->next))
-			pub.tail = NULL;
+		pause_locked(BATCH_WAIT_MS); /* what else comes meanwhile goes along */
+		if (pub.stop)
+			break;
+		n = batch_take_locked(batch);
 		pthread_mutex_unlock(&pub.lock);
-		r = op->value ? tk_etcd_put(pub.etcd, op->key, op->value, op->lease, NULL, &err)
-			      : tk_etcd_delete(pub.etcd, op->key, false, NULL, &err);
+		for (size_t i = 0; i < n; i++)
+			ops[i] = (struct tk_etcd_op){
+				.kind = batch[i]->value ? TK_ETCD_OP_PUT : TK_ETCD_OP_DELETE,
+				.key = batch[i]->key,
+				.value = batch[i]->value,
+				.lease = batch[i]->lease,
+			};
+		r = tk_etcd_txn(pub.etcd, NULL, 0, ops, n, NULL, 0, &ok, NULL, &err);
 		pthread_mutex_lock(&pub.lock);
-		if (r < 0)
-			failed_locked(op, &err);
-		else
+		for (size_t i = 0; i < n; i++) {
+			if (r < 0)
+				failed_locked(batch[i], &err);
+			op_free(batch[i]);
+		}
+		if (r >= 0)
 			pub.logged = false;
-		op_free(op);
 		again = r < 0 && !pub.head;
 		if (again)
-			pause_locked();
+			pause_locked(1000);
 		if (again && !pub.stop) {
 			uint64_t one = 1;
 			(void)!write(pub.wake_fd, &one, sizeof(one));
