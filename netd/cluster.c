@@ -617,10 +617,25 @@ static struct cluster *cluster_of(struct manager *m)
 	return m->cluster;
 }
 
+/* endpoints/<net>/<this host>/<mac>: this host's own record coming back through the watch. */
+static bool own_record(const struct cluster *cl, const struct cluster_event *ev)
+{
+	static const char prefix[] = PREFIX "endpoints/";
+	const char *net_end, *host_end;
+
+	if (strncmp(ev->key, prefix, strlen(prefix)) != 0 ||
+	    !(net_end = strchr(ev->key + strlen(prefix), '/')) ||
+	    !(host_end = strchr(net_end + 1, '/')))
+		return false;
+	return (size_t)(host_end - net_end - 1) == strlen(cl->cfg.host) &&
+	       strncmp(net_end + 1, cl->cfg.host, strlen(cl->cfg.host)) == 0;
+}
+
 void cluster_run(struct manager *m)
 {
 	struct cluster *cl = cluster_of(m);
 	struct cluster_event *evs;
+	bool only_own = true;
 	uint64_t n;
 
 	if (!cl)
@@ -645,6 +660,7 @@ void cluster_run(struct manager *m)
 	pthread_mutex_unlock(&cl->lock);
 	for (struct cluster_event *ev = evs; ev; ev = ev->next) {
 		if (!ev->key[0] && strcmp(ev->value, "begin") == 0) {
+			only_own = false;
 			apply_list(m, ev->next);
 			while (ev->next &&
 			       (ev->next->key[0] || strcmp(ev->next->value, "end") != 0))
@@ -653,11 +669,19 @@ void cluster_run(struct manager *m)
 		}
 		if (ev->key[0])
 			apply(m, ev, NULL);
+		only_own &= ev->key[0] && own_record(cl, ev);
+	}
+	/*
+	 * Only this host's records back from etcd (one per attach or detach): nothing for a sync
+	 * to do that the one after the op has not done.  Anything else, or a wake-up without an
+	 * event (the publisher's retry), syncs.
+	 */
+	if (!evs || !only_own) {
+		cl->sync_wanted = false;
+		cluster_usage_sync(m);
+		cluster_blocks_sync(m);
 	}
 	free_events(evs);
-	cluster_of(m)->sync_wanted = false;
-	cluster_usage_sync(m);
-	cluster_blocks_sync(m);
 	tk_server_state_unlock();
 }
 
