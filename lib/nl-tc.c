@@ -196,7 +196,7 @@ static struct nl_msg *tc_msg(int type, int flags, int ifindex, uint32_t parent, 
 }
 
 /*
- * The meters (docs/bandwidth.md, "Unreached limits cost nothing"): a BPF array map with one
+ * The meters (docs/bandwidth.md, "Unreached limits bypass the shaper"): a BPF array map with one
  * token bucket per slot, written by netd when it sets a class and read and updated by the
  * classifier of every port for each packet.  A port's packet goes to the shaper only while its
  * tenant's bucket (or, with a capacity, the shared one) runs dry, and for hold_ns after that:
