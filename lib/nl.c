@@ -565,10 +565,15 @@ int tk_nl_link_foreach(struct tk_nl *nl, const char *prefix, tk_nl_link_cb cb, v
 	return 0;
 }
 
+struct link_stats {
+	int ifindex;
+	uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets;
+};
+
 struct stats_dump {
-	tk_nl_stats_cb cb;
-	void *userdata;
-	int r;
+	struct link_stats *v;
+	size_t n, size;
+	bool oom;
 };
 
 static int stats_msg(struct nl_msg *msg, void *arg)
@@ -585,33 +590,63 @@ static int stats_msg(struct nl_msg *msg, void *arg)
 	if (!a || nla_len(a) < (int)sizeof(s))
 		return NL_OK;
 	memcpy(&s, nla_data(a), sizeof(s));
-	d->r = d->cb((int)ifsm->ifindex, s.rx_bytes, s.rx_packets, s.tx_bytes, s.tx_packets,
-		     d->userdata);
-	return d->r < 0 ? NL_STOP : NL_OK;
+	if (d->n == d->size) {
+		size_t size = d->size ? d->size * 2 : 256;
+		struct link_stats *v = reallocarray(d->v, size, sizeof(*v));
+
+		if (!v) {
+			d->oom = true;
+			return NL_OK; /* the rest of the dump is still read off the socket */
+		}
+		d->v = v;
+		d->size = size;
+	}
+	d->v[d->n++] = (struct link_stats){ (int)ifsm->ifindex, s.rx_bytes, s.rx_packets,
+					    s.tx_bytes, s.tx_packets };
+	return NL_OK;
 }
 
-int tk_nl_link_stats_foreach(struct tk_nl *nl, tk_nl_stats_cb cb, void *userdata, tk_err *err)
+/* One dump into d: 0, or -NLE_DUMP_INTR when links came or went meanwhile (d is then partial). */
+static int stats_dump_once(struct tk_nl *nl, struct stats_dump *d)
 {
 	struct if_stats_msg ifsm = { .family = AF_UNSPEC,
 				     .filter_mask = IFLA_STATS_FILTER_BIT(IFLA_STATS_LINK_64) };
-	struct stats_dump d = { cb, userdata, 0 };
 	struct nl_cb *sock_cb = nl_socket_get_cb(nl->sock); /* a reference of its own */
 	struct nl_cb *c = sock_cb ? nl_cb_clone(sock_cb) : NULL;
 	int r;
 
 	if (sock_cb)
 		nl_cb_put(sock_cb);
-
 	if (!c)
-		return tk_err_set(err, -ENOMEM, "out of memory");
-	request_start(nl);
-	nl_cb_set(c, NL_CB_VALID, NL_CB_CUSTOM, stats_msg, &d);
+		return -NLE_NOMEM;
+	d->n = 0;
+	nl_cb_set(c, NL_CB_VALID, NL_CB_CUSTOM, stats_msg, d);
 	if ((r = nl_send_simple(nl->sock, RTM_GETSTATS, NLM_F_DUMP, &ifsm, sizeof(ifsm))) >= 0)
 		r = nl_recvmsgs(nl->sock, c);
 	nl_cb_put(c);
-	if (r < 0)
-		return request_fail(nl, r, err, "cannot read the interfaces' counters");
-	return d.r;
+	return r < 0 ? r : d->oom ? -NLE_NOMEM : 0;
+}
+
+int tk_nl_link_stats_foreach(struct tk_nl *nl, tk_nl_stats_cb cb, void *userdata, tk_err *err)
+{
+	struct stats_dump d = {};
+	int nle = 0, r = 0;
+
+	request_start(nl);
+	/* A link made or deleted during the dump (containers come and go) marks it interrupted:
+	 * its counters may miss or repeat a link, so it is read again, as libnl's caches do. */
+	for (int attempt = 0; attempt < 10; attempt++)
+		if ((nle = stats_dump_once(nl, &d)) != -NLE_DUMP_INTR)
+			break;
+	if (nle < 0) {
+		free(d.v);
+		return request_fail(nl, nle, err, "cannot read the interfaces' counters");
+	}
+	for (size_t i = 0; r >= 0 && i < d.n; i++)
+		r = cb(d.v[i].ifindex, d.v[i].rx_bytes, d.v[i].rx_packets, d.v[i].tx_bytes,
+		       d.v[i].tx_packets, userdata);
+	free(d.v);
+	return r;
 }
 
 static struct nl_addr *nl_addr_of(const struct tk_addr *a, unsigned plen)
