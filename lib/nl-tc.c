@@ -26,6 +26,7 @@
 #include <netlink/route/qdisc/tbf.h>
 #include <netlink/route/tc.h>
 
+#include "bpf-insn.h"
 #include "cleanup.h"
 #include "nl-private.h"
 #include "nl.h"
@@ -271,19 +272,6 @@ int tk_tc_meter_set(int meter, uint16_t slot, uint64_t ceil, tk_err *err)
 	return 0;
 }
 
-#define INSN(c, d, s, o, i)                                                                        \
-	((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
-#define MOV64_REG(d, s)	     INSN(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
-#define MOV64_IMM(d, i)	     INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
-#define ALU64_REG(op, d, s)  INSN(BPF_ALU64 | (op) | BPF_X, d, s, 0, 0)
-#define ALU64_IMM(op, d, i)  INSN(BPF_ALU64 | (op) | BPF_K, d, 0, 0, i)
-#define LDX(sz, d, s, o)     INSN(BPF_LDX | (sz) | BPF_MEM, d, s, o, 0)
-#define STX(sz, d, s, o)     INSN(BPF_STX | (sz) | BPF_MEM, d, s, o, 0)
-#define ST(sz, d, o, i)	     INSN(BPF_ST | (sz) | BPF_MEM, d, 0, o, i)
-#define JMP_IMM(op, d, i, o) INSN(BPF_JMP | (op) | BPF_K, d, 0, o, i)
-#define JMP_REG(op, d, s, o) INSN(BPF_JMP | (op) | BPF_X, d, s, o, 0)
-#define CALL(f)		     INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
-#define EXIT()		     INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
 
 #define FLAG_OFF (-8)  /* u64 on the stack: 1 = to the shaper */
 #define KEY_OFF	 (-16) /* u32 on the stack: the slot looked up */
@@ -392,6 +380,13 @@ static int classifier_load(const struct tk_tc_redirect *to, tk_err *err)
 	return fd;
 }
 
+/*
+ * A port's clsact filters, by priority: shaping's come first in both directions, so it sees
+ * every packet (as it did when the fast path was an nftables hook, which runs after tc), and the
+ * fast path's after it on ingress.  Each owner replaces or removes its own and never the qdisc.
+ */
+enum { PRIO_SHAPING = 1, PRIO_FAST = 2 };
+
 static int redirect_add(struct tk_nl *nl, int ifindex, bool from_port,
 			const struct tk_tc_redirect *to, tk_err *err)
 {
@@ -406,7 +401,7 @@ static int redirect_add(struct tk_nl *nl, int ifindex, bool from_port,
 		return fd;
 	msg = tc_msg(RTM_NEWTFILTER, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL, ifindex,
 		     TC_H_MAKE(TC_H_CLSACT, from_port ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS), 1,
-		     TC_H_MAKE(1u << 16, htons(ETH_P_ALL)));
+		     TC_H_MAKE((uint32_t)PRIO_SHAPING << 16, htons(ETH_P_ALL)));
 	if (!msg || nla_put_string(msg, TCA_KIND, "bpf") < 0 ||
 	    !(opts = nla_nest_start(msg, TCA_OPTIONS)) || nla_put_u32(msg, TCA_BPF_FD, fd) < 0 ||
 	    nla_put_string(msg, TCA_BPF_NAME, "tk_shape") < 0 ||
@@ -424,33 +419,52 @@ static int redirect_add(struct tk_nl *nl, int ifindex, bool from_port,
 	return send_tc(nl, msg, err, from_port ? "redirect ingress" : "redirect egress", ifindex);
 }
 
-int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, const struct tk_tc_redirect *from_port,
-			const struct tk_tc_redirect *to_port, tk_err *err)
+static int clsact_ensure(struct tk_nl *nl, int ifindex, tk_err *err)
 {
-	uint32_t clsact = TC_H_MAKE(TC_H_CLSACT, 0);
-	bool from = from_port && from_port->ifb > 0, to = to_port && to_port->ifb > 0;
-	struct nl_msg *msg;
+	struct nl_msg *msg = tc_msg(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL,
+				    ifindex, TC_H_CLSACT, TC_H_MAKE(TC_H_CLSACT, 0), 0);
 	tk_err e = {};
 	int r;
 
-	/* Whatever was there goes with the clsact qdisc, filters and all. */
-	if (!(msg = tc_msg(RTM_DELQDISC, NLM_F_REQUEST, ifindex, TC_H_CLSACT, clsact, 0)) ||
-	    nla_put_string(msg, TCA_KIND, "clsact") < 0) {
+	if (!msg || nla_put_string(msg, TCA_KIND, "clsact") < 0) {
 		nlmsg_free(msg);
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	}
-	r = send_tc(nl, msg, &e, "remove clsact", ifindex);
+	r = send_tc(nl, msg, &e, "add clsact", ifindex);
+	if (r < 0 && r != -EEXIST)
+		return tk_err_set(err, r, "%s", e.msg);
+	return 0;
+}
+
+/* Removes the filters of prio in one direction; none there (or no clsact) is no error. */
+static int filter_del(struct tk_nl *nl, int ifindex, bool ingress, uint16_t prio, tk_err *err)
+{
+	struct nl_msg *msg = tc_msg(RTM_DELTFILTER, NLM_F_REQUEST, ifindex,
+				    TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS),
+				    0, TC_H_MAKE((uint32_t)prio << 16, 0));
+	tk_err e = {};
+	int r;
+
+	if (!msg)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	r = send_tc(nl, msg, &e, "remove filter", ifindex);
 	if (r < 0 && r != -ENOENT && r != -EINVAL)
 		return tk_err_set(err, r, "%s", e.msg);
+	return 0;
+}
+
+int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, const struct tk_tc_redirect *from_port,
+			const struct tk_tc_redirect *to_port, tk_err *err)
+{
+	bool from = from_port && from_port->ifb > 0, to = to_port && to_port->ifb > 0;
+	int r;
+
+	if ((r = filter_del(nl, ifindex, true, PRIO_SHAPING, err)) < 0 ||
+	    (r = filter_del(nl, ifindex, false, PRIO_SHAPING, err)) < 0)
+		return r;
 	if (!from && !to)
 		return 0;
-	if (!(msg = tc_msg(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL, ifindex,
-			   TC_H_CLSACT, clsact, 0)) ||
-	    nla_put_string(msg, TCA_KIND, "clsact") < 0) {
-		nlmsg_free(msg);
-		return tk_err_set(err, -ENOMEM, "out of memory");
-	}
-	if ((r = send_tc(nl, msg, err, "add clsact", ifindex)) < 0)
+	if ((r = clsact_ensure(nl, ifindex, err)) < 0)
 		return r;
 	if ((from && (r = redirect_add(nl, ifindex, true, from_port, err)) < 0) ||
 	    (to && (r = redirect_add(nl, ifindex, false, to_port, err)) < 0)) {
@@ -458,6 +472,31 @@ int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, const struct tk_tc_redire
 		return r;
 	}
 	return 0;
+}
+
+int tk_tc_port_fast(struct tk_nl *nl, int ifindex, int prog, tk_err *err)
+{
+	struct nl_msg *msg;
+	struct nlattr *opts;
+	int r;
+
+	if (prog < 0)
+		return filter_del(nl, ifindex, true, PRIO_FAST, err);
+	if ((r = clsact_ensure(nl, ifindex, err)) < 0)
+		return r;
+	/* Without NLM_F_EXCL: a filter already there (an earlier netd's) gets this program. */
+	msg = tc_msg(RTM_NEWTFILTER, NLM_F_REQUEST | NLM_F_CREATE, ifindex,
+		     TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS), 1,
+		     TC_H_MAKE((uint32_t)PRIO_FAST << 16, htons(ETH_P_ALL)));
+	if (!msg || nla_put_string(msg, TCA_KIND, "bpf") < 0 ||
+	    !(opts = nla_nest_start(msg, TCA_OPTIONS)) || nla_put_u32(msg, TCA_BPF_FD, prog) < 0 ||
+	    nla_put_string(msg, TCA_BPF_NAME, "tk_fast") < 0 ||
+	    nla_put_u32(msg, TCA_BPF_FLAGS, TCA_BPF_FLAG_ACT_DIRECT) < 0) {
+		nlmsg_free(msg);
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	}
+	nla_nest_end(msg, opts);
+	return send_tc(nl, msg, err, "add the fast path's filter", ifindex);
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_cache *, nl_cache_free);

@@ -58,10 +58,16 @@ struct tk_tc_redirect {
  * leaves it (what its container receives) to to_port's, each marked for its class (skb->priority,
  * set by a BPF classifier, which mirred then redirects) unless the meters let it pass.  NULL or an
  * IFB of 0 leaves that direction alone; both removes the redirection.  Replaces whatever
- * redirection the port had.
+ * redirection the port had, and leaves the port's other filters (the fast path's) alone.
  */
 int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, const struct tk_tc_redirect *from_port,
 			const struct tk_tc_redirect *to_port, tk_err *err);
+
+/*
+ * The containers' fast path (fastpath.h) on port ifindex: a direct-action filter of program prog
+ * on its ingress, after shaping's, replacing the one there; prog -1 removes it.
+ */
+int tk_tc_port_fast(struct tk_nl *nl, int ifindex, int prog, tk_err *err);
 
 /*
  * Calls cb for every HTB class 1:minor on ifindex with the packets it dropped (what its queue

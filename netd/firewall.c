@@ -21,10 +21,12 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "fastpath.h"
 #include "log.h"
 #include "netd.h"
 #include "nft.h"
 #include "nl.h"
+#include "tc.h"
 
 /* One rule: R is the rule under construction inside the braces. */
 #define RULE(b, chain, ...)                                                                        \
@@ -520,37 +522,26 @@ static void bridge_table(struct tk_nft_batch *b)
 	RULE(b, &prerouting, tk_nft_counter(R); drop_logged(R, &drop_spoofing));
 }
 
-/* ---- netdev tenantkit: the fast path between two containers of a network ----------------- */
+/* ---- the fast path between two containers of a network (lib/fastpath.c) ------------------ */
 
 /*
  * A frame from a container to another container of its network, from its own MAC and address to
- * the other's, is forwarded in the netdev ingress hook of its port (`fwd to`) to the other's host
- * veth: it never enters the bridge, so neither the bridge's rules nor br_netfilter's trip through
- * the inet hooks (conntrack's included) cost it anything (docs/firewall.md).  @src4 holds each
- * port's own MAC and address; @fwd4 is keyed by the input device's group, which netd sets to the
- * network's id on its ports: a frame to anything else (the gateway, a broadcast, another
- * network, an address a port does not own) takes the bridge and its rules as before.  So the
- * fast path forwards only what the bridge would have forwarded, by the same MAC, with nothing to
- * decide.  One chain hooks every port, so an attach adds a device name and a few elements: no
- * chain or rule, whose commit the kernel pays for in every chain of the table.
+ * the other's, is redirected by a BPF program on its port's tc ingress to the other's host veth:
+ * it never enters the bridge, so neither the bridge's rules nor br_netfilter's trip through the
+ * inet hooks (conntrack's included) cost it anything (docs/firewall.md).  The src maps hold each
+ * port's own MAC and address with its network's group (its id); the fwd maps, under that group,
+ * the port a MAC and address belong to: a frame to anything else (the gateway, a broadcast,
+ * another network, an address a port does not own) takes the bridge and its rules as before.
+ * So the fast path forwards only what the bridge would have forwarded, by the same MAC, with
+ * nothing to decide.  An attach writes a few map elements and puts one filter on its new veth:
+ * O(1), whatever the number of ports (an nftables netdev chain hooked by device name cost a walk
+ * of every device of the namespace per name added or removed, Linux 6.16+).
  */
-static bool fast_path_on;     /* the kernel can (fast_path_probe), at the first rebuild */
-static bool fast_path_remote; /* --cluster: the overlay's endpoints have a fast path too */
+static struct tk_fast fast = TK_FAST_INIT; /* prog -1: no fast path */
+static bool fast_path_remote;		   /* --cluster: the overlay's endpoints have one too */
 
 /* A VXLAN device's group: its network's, with this bit, so it forwards to local ports only. */
 #define GROUP_OVERLAY 0x80000000u
-
-static const char *const fast_anchor[] = { "tk-fast-anchor", NULL };
-static const struct tk_nft_chain fast_chain = { "ports",  NFPROTO_NETDEV,
-						"filter", NF_NETDEV_INGRESS,
-						0,	  fast_anchor };
-enum { GROUP = TK_NFT_DEVGROUP, IFINDEX = TK_NFT_IFINDEX };
-static const struct tk_nft_set
-	set_src4 = { "src4", 81, NFPROTO_NETDEV, { IFNAME, ETHER, IPV4 }, 3 },
-	set_src6 = { "src6", 82, NFPROTO_NETDEV, { IFNAME, ETHER, IPV6 }, 3 },
-	map_fwd4 = { "fwd4", 83, NFPROTO_NETDEV, { GROUP, ETHER, IPV4 }, 3, { IFINDEX }, 1 },
-	map_fwd6 = { "fwd6", 84, NFPROTO_NETDEV, { GROUP, ETHER, IPV6 }, 3, { IFINDEX }, 1 };
-static const struct tk_nft_field ether_daddr = { NFT_PAYLOAD_LL_HEADER, 0, 6 };
 
 uint32_t firewall_network_group(const struct network *n)
 {
@@ -558,238 +549,99 @@ uint32_t firewall_network_group(const struct network *n)
 }
 
 /*
- * ether type ip ip frag-off & 0x3fff == 0 th sport != 67
- *     iifname . ether saddr . ip saddr @src4 fwd to meta iifgroup . ether daddr . ip daddr map @fwd4
- * IPv6: ip6 nexthdr tcp (then udp) th sport != 547, so neither ICMPv6 (whose neighbour
- * discovery has rules of their own) nor any extension header.  Fragments take the bridge, all of
- * them: br_netfilter may hold a datagram's fragments there to reassemble it, and would wait in
- * vain for one sent past it.
+ * What may be sent by the fast path from device ifindex (a port, with its own MAC and addresses;
+ * or a network's VXLAN device, with another host's endpoint's) and where a frame to that MAC and
+ * address goes: ifindex too, the port itself or, for another host's endpoint, the VXLAN device.
+ * local: a port of this host, which the VXLAN device forwards to in cluster mode; a remote
+ * endpoint's source is looked up under the overlay's group, so never sent back to it.
+ * Removal needs no ifindex (0) for a local port: its fwd element has it.
  */
-static void fast_rule(struct tk_nft_batch *b, bool v6, uint8_t proto)
+static int fast_elements(uint32_t group, int ifindex, const uint8_t *mac, const struct tk_addr *ip4,
+			 const struct tk_addr *ip6, bool local, bool add, tk_err *err)
 {
-	static const struct tk_nft_field type = { NFT_PAYLOAD_LL_HEADER, 12, 2 },
-					 frag_off = { NH, 6, 2 }, nexthdr = { NH, 6, 1 },
-					 sport = { TH, 0, 2 };
-	const struct tk_nft_field dst[] = { ether_daddr, v6 ? ip6_daddr : ip4_daddr },
-				  src[] = { ether_saddr, v6 ? ip6_saddr : ip4_saddr };
-	const uint16_t ethertype = htons(v6 ? ETH_P_IPV6 : ETH_P_IP), server = htons(v6 ? 547 : 67),
-		       fragmented = htons(0x3fff), zero = 0, arphrd_ether = 1;
-	struct tk_nft_rule *R = tk_nft_rule_begin(b, &fast_chain);
-
-	/* meta iiftype ether: always true here, but what lets nft print the rule in words */
-	tk_nft_meta(R, NFT_META_IIFTYPE, NFT_REG32_00);
-	tk_nft_cmp(R, NFT_CMP_EQ, &arphrd_ether, 2);
-	tk_nft_match_payload(R, &type, &ethertype);
-	if (v6) {
-		tk_nft_match_payload(R, &nexthdr, &proto);
-	} else {
-		tk_nft_payload(R, &frag_off, NFT_REG32_00);
-		tk_nft_mask(R, &fragmented, 2);
-		tk_nft_cmp(R, NFT_CMP_EQ, &zero, 2);
-	}
-	tk_nft_payload(R, &sport, NFT_REG32_00);
-	tk_nft_cmp(R, NFT_CMP_NEQ, &server, 2);
-	tk_nft_match_set(R, IIF, src, 2, v6 ? &set_src6 : &set_src4, false);
-	tk_nft_map_fields(R, NFT_META_IIFGROUP, dst, 2, v6 ? &map_fwd6 : &map_fwd4, NFT_REG32_08);
-	tk_nft_fwd(R, NFT_REG32_08);
-	tk_nft_rule_end(R);
-}
-
-static void netdev_table(struct tk_nft_batch *b)
-{
-	tk_nft_batch_table_add(b, NFPROTO_NETDEV);
-	tk_nft_batch_set_add(b, &set_src4);
-	tk_nft_batch_set_add(b, &set_src6);
-	tk_nft_batch_set_add(b, &map_fwd4);
-	tk_nft_batch_set_add(b, &map_fwd6);
-	tk_nft_batch_chain_add(b, &fast_chain);
-	fast_rule(b, false, 0);
-	fast_rule(b, true, IPPROTO_TCP);
-	fast_rule(b, true, IPPROTO_UDP);
-}
-
-/*
- * What a port (ifname, with its own MAC and addresses, as on the bridge) may send by the fast
- * path, and where a frame to that MAC and address goes (ifindex: its own host veth, or for
- * another host's endpoint the network's VXLAN device).  local: also reachable from the VXLAN
- * device (a port of this host, in cluster mode).  Removal needs only the keys.
- */
-static int fast_elements(struct tk_nft_batch *b, uint32_t group, const char *ifname, int ifindex,
-			 const uint8_t *mac, const struct tk_addr *ip4, const struct tk_addr *ip6,
-			 bool local, bool add, tk_err *err)
-{
-	const union tk_nft_value data[] = { { .u32 = (uint32_t)ifindex } };
+	const uint32_t src_group = local ? group : group | GROUP_OVERLAY;
 	int r;
 
 	for (int v6 = 0; v6 < 2; v6++) {
 		const struct tk_addr *ip = v6 ? ip6 : ip4;
-		const union tk_nft_value src[] = { { .ifname = ifname },
-						   { .mac = mac },
-						   { .addr = ip } };
-		union tk_nft_value dst[] = { { .u32 = group }, { .mac = mac }, { .addr = ip } };
-		const struct tk_nft_set *set = v6 ? &set_src6 : &set_src4,
-					*map = v6 ? &map_fwd6 : &map_fwd4;
+		int dev = ifindex;
 
 		if (!ip)
 			continue;
-		if ((r = add ? tk_nft_batch_element(b, set, true, src, err)
-			     : tk_nft_batch_element_destroy(b, set, src, err)) < 0 ||
-		    (r = add ? tk_nft_batch_map_element(b, map, true, dst, data, err)
-			     : tk_nft_batch_element_destroy(b, map, dst, err)) < 0)
+		if (!add && dev <= 0 && tk_fast_fwd_get(&fast, group, mac, ip, &dev) < 0)
+			dev = 0;
+		if ((dev > 0 && (r = tk_fast_src(&fast, dev, mac, ip, src_group, add, err)) < 0) ||
+		    (r = tk_fast_fwd(&fast, group, mac, ip, ifindex, add, err)) < 0)
 			return r;
-		if (!local || !fast_path_remote)
-			continue;
-		dst[0].u32 |= GROUP_OVERLAY;
-		if ((r = add ? tk_nft_batch_map_element(b, map, true, dst, data, err)
-			     : tk_nft_batch_element_destroy(b, map, dst, err)) < 0)
+		if (local && fast_path_remote &&
+		    (r = tk_fast_fwd(&fast, group | GROUP_OVERLAY, mac, ip, ifindex, add, err)) < 0)
 			return r;
 	}
 	return 0;
 }
 
 /*
- * A port's name on the chain and its elements, to its host veth's index, which add needs
- * (host_ifindex 0: the veth is gone, so the name only), removal not.  The name goes on and off
- * whether or not the veth exists (hooks by name, Linux 6.16): an attach writes it with the
- * elements while the veth is being made, and a detach takes both off in one batch.
+ * A port's elements, to its host veth's index, which add needs (host_ifindex 0: the veth is
+ * gone, so nothing to forward to or from), removal not.  Written after the attach's nftables
+ * batch, removed before the detach's: the fast path never holds a port the bridge's rules do
+ * not, and it forwards only what they would.
  */
-static int fast_path_port(struct tk_nft_batch *b, const struct endpoint *e, int host_ifindex,
-			  bool add, tk_err *err)
+static int fast_path_port(const struct endpoint *e, int host_ifindex, bool add, tk_err *err)
 {
-	const char *const devices[] = { e->host_ifname, NULL };
-	int r;
-
-	if (!fast_path_on || e->lease)
+	if (fast.prog < 0 || e->lease || (add && host_ifindex <= 0))
 		return 0;
-	if (add) {
-		tk_nft_batch_chain_devices(b, &fast_chain, devices, true);
-		if (host_ifindex <= 0)
-			return 0;
-	}
-	if ((r = fast_elements(b, firewall_network_group(e->network), e->host_ifname, host_ifindex,
-			       e->mac, e->has4 ? &e->ip4 : NULL, e->has6 ? &e->ip6 : NULL, true,
-			       add, err)) < 0)
-		return r;
-	if (!add)
-		tk_nft_batch_chain_devices(b, &fast_chain, devices, false);
-	return 0;
+	return fast_elements(firewall_network_group(e->network), add ? host_ifindex : 0, e->mac,
+			     e->has4 ? &e->ip4 : NULL, e->has6 ? &e->ip6 : NULL, true, add, err);
 }
 
 uint32_t firewall_port_group(const struct endpoint *e)
 {
-	return fast_path_on && !e->lease ? firewall_network_group(e->network) : 0;
+	return e->lease ? 0 : firewall_network_group(e->network);
 }
 
-/* The port's group (its network's id) and its device on the chain, once the veth exists. */
-static int fast_path_prepare(struct manager *m, const struct endpoint *e, int *ret_ifindex,
-			     tk_err *err)
+int firewall_fast_path_attach(struct manager *m, int ifindex, tk_err *err)
 {
-	const uint32_t group = firewall_network_group(e->network);
-	int r;
-
-	if ((r = tk_nl_ifindex(m->nl, e->host_ifname, ret_ifindex, err)) < 0)
-		return r;
-	return tk_nl_link_set_group(m->nl, *ret_ifindex, group, err);
+	return fast.prog < 0 ? 0 : tk_tc_port_fast(m->nl, ifindex, fast.prog, err);
 }
 
 /*
  * Points a port's elements at host_ifindex, where its veth is after all: another link held the
- * index netd chose (endpoint_host_ifindex), so the kernel chose.  The old elements go and the new
- * come in one batch, so the port's fast path never lapses.
+ * index netd chose (endpoint_host_ifindex), so the kernel chose.  The new elements replace the
+ * old under the same keys but the source's, whose old one goes after.
  */
 int firewall_fast_path_move(struct manager *m, const struct endpoint *e, int host_ifindex,
 			    tk_err *err)
 {
-	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
 	const uint32_t group = firewall_network_group(e->network);
 	const struct tk_addr *ip4 = e->has4 ? &e->ip4 : NULL, *ip6 = e->has6 ? &e->ip6 : NULL;
 	int r;
 
-	if (!fast_path_on || e->lease)
+	(void)m;
+	if (fast.prog < 0 || e->lease)
 		return 0;
-	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
-	    (r = fast_elements(b, group, e->host_ifname, 0, e->mac, ip4, ip6, true, false, err)) <
-		    0 ||
-	    (r = fast_elements(b, group, e->host_ifname, host_ifindex, e->mac, ip4, ip6, true, true,
-			       err)) < 0)
+	if ((r = fast_elements(group, host_ifindex, e->mac, ip4, ip6, true, true, err)) < 0)
 		return r;
-	return tk_nft_batch_commit(b, err);
+	for (int v6 = 0; v6 < 2; v6++) {
+		const struct tk_addr *ip = v6 ? ip6 : ip4;
+
+		if (ip && (r = tk_fast_src(&fast, e->host_ifindex, e->mac, ip, 0, false, err)) < 0)
+			return r;
+	}
+	return 0;
 }
 
-/*
- * Takes a gone port's (or VXLAN device's) name off the chain, after its elements went.  Only
- * tidiness: without its elements the name forwards nothing, and a name whose device is gone
- * hooks nothing; so a failure is logged, not returned.
- */
-static void fast_path_forget(struct manager *m, const char *ifname)
+/* Whether this kernel can: loads the program (BPF, tc's cls_bpf and bpf_redirect). */
+static void fast_path_open(void)
 {
-	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
-	const char *const devices[] = { ifname, NULL };
 	tk_err err = {};
 
-	if (!fast_path_on || tk_nft_batch_new(m->nft, &b, &err) < 0)
-		return;
-	tk_nft_batch_chain_devices(b, &fast_chain, devices, false);
-	if (tk_nft_batch_commit(b, &err) < 0)
-		log_debug("fast path: %s", err.msg);
-}
-
-/*
- * Whether this kernel can: `fwd` (nft_fwd_netdev) in a netdev table; netdev hooks by device
- * name, held for a device that does not exist (Linux 6.16), so a port's name goes on the chain
- * and off it whether or not its veth (already, still) exists; devices added to and removed from
- * a chain; and elements removed by key alone (NFT_MSG_DESTROYSETELEM, Linux 6.3).
- */
-static bool fast_path_probe(struct manager *m)
-{
-	static const char *const none[] = { "tk-probe-none", NULL }, *const more[] = {
-		"tk-probe-more", NULL
-	};
-	static const struct tk_nft_chain probe = { "probe",  NFPROTO_NETDEV,
-						   "filter", NF_NETDEV_INGRESS,
-						   0,	     none };
-	static const struct tk_nft_set set = { "probe", 1, NFPROTO_NETDEV, { IFNAME }, 1 };
-	const union tk_nft_value key[] = { { .ifname = "tk-probe-none" } };
-	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
-	tk_err err = {};
-
+	fast = (struct tk_fast)TK_FAST_INIT;
 	if (getenv("TK_NETD_NO_FAST_PATH")) {
 		log_info("No fast path between containers: TK_NETD_NO_FAST_PATH is set");
-		return false;
+		return;
 	}
-	if (tk_nft_batch_new(m->nft, &b, &err) < 0)
-		return false;
-	tk_nft_batch_table_add(b, NFPROTO_NETDEV);
-	tk_nft_batch_chain_add(b, &probe);
-	tk_nft_batch_chain_devices(b, &probe, more, true);
-	RULE(b, &probe, tk_nft_meta(R, NFT_META_IIF, NFT_REG32_08); tk_nft_fwd(R, NFT_REG32_08));
-	tk_nft_batch_set_add(b, &set);
-	(void)tk_nft_batch_element_destroy(b, &set, key, &err);
-	/* A device leaves a chain in a later batch than the one that put it there. */
-	if (tk_nft_batch_commit(b, &err) >= 0) {
-		b = tk_nft_batch_free(b);
-		if (tk_nft_batch_new(m->nft, &b, &err) < 0)
-			return false;
-		tk_nft_batch_chain_devices(b, &probe, more, false);
-		tk_nft_batch_chain_delete(b, &probe, true);
-		tk_nft_batch_set_delete(b, &set, false);
-		if (tk_nft_batch_commit(b, &err) < 0) {
-			/* leaves no probe behind: the rebuild replaces the table anyway */
-			b = tk_nft_batch_free(b);
-			if (tk_nft_batch_new(m->nft, &b, NULL) >= 0) {
-				tk_nft_batch_table_delete(b, NFPROTO_NETDEV);
-				(void)tk_nft_batch_commit(b, NULL);
-			}
-		}
-	}
-	if (err.msg[0]) {
-		log_info("No fast path between containers (netdev fwd and hooks by name, Linux "
-			 "6.16): "
-			 "%s",
-			 err.msg);
-		return false;
-	}
-	return true;
+	if (tk_fast_open(&fast, &err) < 0)
+		log_info("No fast path between containers (BPF on tc ingress): %s", err.msg);
 }
 
 /* ---- what networks, links and endpoints stand for ----------------------------------------- */
@@ -882,8 +734,7 @@ static int endpoint_elements(struct tk_nft_batch *b, const struct endpoint *e, b
 			(r = tk_nft_batch_element(b, &set_cont6, add, &ip6[1], err)) < 0 ||
 			(r = tk_nft_batch_element(b, &set_cont6, add, &ip6_ll[1], err)) < 0))
 		return r;
-	/* the fast path goes with the rest; it comes with its host veth's index (callers) */
-	return add ? 0 : fast_path_port(b, e, 0, false, err);
+	return 0;
 }
 
 static int network_egress_element(struct tk_nft_batch *b, const struct network *n, bool add,
@@ -911,17 +762,6 @@ int firewall_link(struct manager *m, const struct network *a, const struct netwo
 	    (r = link_elements(batch, a, b, add, err)) < 0)
 		return r;
 	return tk_nft_batch_commit(batch, err);
-}
-
-int firewall_endpoint(struct manager *m, const struct endpoint *e, bool add, tk_err *err)
-{
-	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
-	int r;
-
-	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
-	    (r = endpoint_elements(b, e, add, err)) < 0)
-		return r;
-	return tk_nft_batch_commit(b, err);
 }
 
 static void ports_table(struct tk_nft_batch *b);
@@ -953,12 +793,18 @@ static int rebuild_endpoint(struct endpoint *e, void *userdata)
 		return 0;
 	if ((r = endpoint_elements(ctx->batch, e, true, ctx->err)) < 0)
 		return r;
-	/* A port whose veth is gone keeps only its name, which its release removes (reconcile). */
-	if (!fast_path_on)
+	/* A port whose veth is gone has nothing to forward to: reconcile releases it. */
+	if (tk_nl_ifindex(ctx->m->nl, e->host_ifname, &ifindex, NULL) < 0)
 		return 0;
-	if (fast_path_prepare(ctx->m, e, &ifindex, NULL) < 0)
-		ifindex = 0;
-	return fast_path_port(ctx->batch, e, ifindex, true, ctx->err);
+	/*
+	 * Replaces the filter an earlier netd (or rebuild) left, whose maps nobody writes any
+	 * more, with no moment without one; without a fast path now, takes it off.
+	 */
+	if (fast.prog < 0)
+		return tk_tc_port_fast(ctx->m->nl, ifindex, -1, ctx->err);
+	if ((r = fast_path_port(e, ifindex, true, ctx->err)) < 0)
+		return r;
+	return tk_tc_port_fast(ctx->m->nl, ifindex, fast.prog, ctx->err);
 }
 
 int firewall_rebuild(struct manager *m, tk_err *err)
@@ -966,23 +812,21 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
 	struct rebuild ctx = { .m = m, .err = err };
 	int r;
+	/*
+	 * New maps and program each time, filled from the database like the tables: the old ones
+	 * go once no port's filter holds them, and nothing stale survives a rebuild.
+	 */
+	_cleanup_(tk_fast_close) struct tk_fast old = fast;
 
-	static bool probed;
-
-	if (!probed) {
-		fast_path_on = fast_path_probe(m);
-		probed = true;
-	}
-	fast_path_remote = fast_path_on && m->cluster;
+	fast_path_open();
+	fast_path_remote = fast.prog >= 0 && m->cluster;
 	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0)
 		return r;
 	/* Replaces the tables, rules and elements, in one step: never a moment without them. */
 	tk_nft_batch_table_delete(b, NFPROTO_INET);
 	tk_nft_batch_table_delete(b, NFPROTO_BRIDGE);
-	if (fast_path_on) {
-		tk_nft_batch_table_delete(b, NFPROTO_NETDEV);
-		netdev_table(b);
-	}
+	/* An earlier netd's fast path (an nftables netdev chain), which the BPF one replaces. */
+	tk_nft_batch_table_delete(b, NFPROTO_NETDEV);
 	inet_table(b, m->cluster != NULL);
 	ports_table(b);
 	bridge_table(b);
@@ -1213,19 +1057,25 @@ int firewall_endpoint_ports(struct manager *m, const struct endpoint *e,
 	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
 	int r, ifindex = e->host_ifindex;
 
-	/*
-	 * An attach knows its veth's index before the veth exists (the index netd chose); an undone
-	 * detach asks the kernel, as a rebuild does (0: the veth is gone, the name goes back alone).
-	 */
-	if (add && fast_path_on && !e->lease && ifindex <= 0 &&
-	    tk_nl_ifindex(m->nl, e->host_ifname, &ifindex, NULL) < 0)
-		ifindex = 0;
+	/* The fast path holds a port only while the bridge's rules do (fast_path_port). */
+	if (!add && (r = fast_path_port(e, 0, false, err)) < 0)
+		return r;
 	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
 	    (r = endpoint_elements(b, e, add, err)) < 0 ||
-	    (add && (r = fast_path_port(b, e, ifindex, true, err)) < 0) ||
-	    (r = ports_elements(b, e, ports, add, err)) < 0)
+	    (r = ports_elements(b, e, ports, add, err)) < 0 ||
+	    (r = tk_nft_batch_commit(b, err)) < 0 || !add)
 		return r;
-	return tk_nft_batch_commit(b, err);
+	/*
+	 * An attach knows its veth's index before the veth exists (the index netd chose); an undone
+	 * detach asks the kernel, as a rebuild does (none: the veth is gone).
+	 */
+	if (ifindex <= 0 && !e->lease && tk_nl_ifindex(m->nl, e->host_ifname, &ifindex, NULL) < 0)
+		ifindex = 0;
+	if ((r = fast_path_port(e, ifindex, true, err)) < 0) {
+		(void)firewall_endpoint_ports(m, e, ports, false, NULL);
+		return r;
+	}
+	return 0;
 }
 
 int firewall_ports(struct manager *m, const struct endpoint *e, const struct port_list *old,
@@ -1315,39 +1165,31 @@ int firewall_overlay_peer(struct manager *m, uint32_t group, const char *ifname,
 	if (ip6 && ((r = tk_nft_batch_element(b, &set_port_ip6, add, k6, err)) < 0 ||
 		    (r = tk_nft_batch_element(b, &set_port_ip6, add, k6_ll, err)) < 0))
 		return r;
-	/* The fast path, both ways. */
-	if (fast_path_remote &&
-	    (r = fast_elements(b, group, ifname, ifindex, mac, ip4, ip6, false, add, err)) < 0)
+	/* The fast path, both ways: only what the bridge's rules allow (fast_path_port). */
+	if (!add && fast_path_remote &&
+	    (r = fast_elements(group, ifindex, mac, ip4, ip6, false, false, err)) < 0)
 		return r;
-	return tk_nft_batch_commit(b, err);
+	if ((r = tk_nft_batch_commit(b, err)) < 0 || !add || !fast_path_remote)
+		return r;
+	return fast_elements(group, ifindex, mac, ip4, ip6, false, true, err);
 }
 
 /*
- * A network's VXLAN device on the fast path's chain, in its network's group with GROUP_OVERLAY:
- * a frame from an endpoint another host registered for the network (its MAC and address in
- * @src4 with the device's name) to a port of this host is forwarded to the port, past the
- * bridge, as between two local ports; never back to the overlay.  n NULL: takes it off.
+ * A network's VXLAN device on the fast path, its sources under its network's group with
+ * GROUP_OVERLAY: a frame from an endpoint another host registered for the network to a port of
+ * this host is forwarded to the port, past the bridge, as between two local ports; never back to
+ * the overlay.  n NULL: takes it off.
  */
 int firewall_overlay_fast(struct manager *m, const struct network *n, const char *ifname,
 			  tk_err *err)
 {
-	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
-	const char *const devices[] = { ifname, NULL };
 	int r, ifindex;
 
 	if (!fast_path_remote)
 		return 0;
-	if (!n) {
-		fast_path_forget(m, ifname);
-		return 0;
-	}
-	if ((r = tk_nl_ifindex(m->nl, ifname, &ifindex, err)) < 0 ||
-	    (r = tk_nl_link_set_group(m->nl, ifindex, firewall_network_group(n) | GROUP_OVERLAY,
-				      err)) < 0 ||
-	    (r = tk_nft_batch_new(m->nft, &b, err)) < 0)
-		return r;
-	tk_nft_batch_chain_devices(b, &fast_chain, devices, true);
-	return tk_nft_batch_commit(b, err);
+	if ((r = tk_nl_ifindex(m->nl, ifname, &ifindex, err)) < 0)
+		return n ? r : 0;
+	return tk_tc_port_fast(m->nl, ifindex, n ? fast.prog : -1, err);
 }
 
 /* ---- drop counters (netd/accounting.c, docs/accounting.md) ---- */

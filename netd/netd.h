@@ -240,9 +240,10 @@ struct port_list {
 int firewall_network(struct manager *m, const struct network *n, bool add, tk_err *err);
 int firewall_link(struct manager *m, const struct network *a, const struct network *b, bool add,
 		  tk_err *err);
-int firewall_endpoint(struct manager *m, const struct endpoint *e, bool add, tk_err *err);
-/* The group a port's host veth is made in: its network's with the fast path, else 0. */
+/* The group a port's host veth is made in, its network's id: `ip link show group N` lists them. */
 uint32_t firewall_port_group(const struct endpoint *e);
+/* The fast path's filter on a new port (host veth ifindex); none without a fast path. */
+int firewall_fast_path_attach(struct manager *m, int ifindex, tk_err *err);
 /* Its fast path's elements to host_ifindex, when the veth did not get the index netd chose. */
 int firewall_fast_path_move(struct manager *m, const struct endpoint *e, int host_ifindex,
 			    tk_err *err);
@@ -254,12 +255,15 @@ int firewall_overlay_port(struct manager *m, const char *ifname, bool ipv6, bool
 int firewall_overlay_peer(struct manager *m, uint32_t group, const char *ifname, int ifindex,
 			  const uint8_t mac[6], const struct tk_addr *ip4,
 			  const struct tk_addr *ip6, bool add, tk_err *err);
-/* The device group of the network's ports, which keys the fast path's map. */
+/* The device group of the network's ports, under which the fast path finds them. */
 uint32_t firewall_network_group(const struct network *n);
 /* The VXLAN device ifname's fast path to network n's ports (n NULL: taken off). */
 int firewall_overlay_fast(struct manager *m, const struct network *n, const char *ifname,
 			  tk_err *err);
-/* firewall_endpoint, with the endpoint's published ports (NULL: none) in the same batch. */
+/*
+ * An endpoint's elements, with its published ports (NULL: none) in the same batch, and its fast
+ * path's (after the batch on add, before it on removal).
+ */
 int firewall_endpoint_ports(struct manager *m, const struct endpoint *e,
 			    const struct port_list *ports, bool add, tk_err *err);
 /* Replaces e's published ports old (NULL: none) with new (NULL: none) in one batch. */

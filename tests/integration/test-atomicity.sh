@@ -10,8 +10,8 @@ state() { # everything tenantkit could have left behind
 	nft -j list ruleset | jq -c '[.nftables[].set? // empty |
 			select(.name | startswith("droplog_") | not) | {name, elem}] |
 			walk(if type == "object" then del(.counter) else . end)'
-	# the fast path's chain holds each port's name (docs/firewall.md), written with its elements
-	nft list chain netdev tenantkit ports 2>/dev/null | grep -o 'devices = {[^}]*}'
+	# the fast path's maps (docs/firewall.md), written after the batch
+	"$TK_PYTHON" "$TK_SOURCE_DIR/tests/integration/fast-elems.py" "pid:$TK_NETD_PID" | sort
 	"$NETCTL" --json list networks | jq -c '[.networks[] | {name, endpoints, free4, free6}]'
 	"$NETCTL" --json list endpoints | jq -c '[.endpoints[] | .container_id]'
 	for ns in $(ip netns list | awk '{print $1}'); do ip -n "$ns" -j link show | jq -c '[.[].ifname]'; done

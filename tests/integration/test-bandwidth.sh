@@ -225,7 +225,8 @@ expect_ok "set --egress none --ingress none" "$NETCTL" set tenant alpha --egress
 got=$(both in)
 if awk -v g="$got" 'BEGIN { exit !(g > 100) }'; then ok "without limits the containers send $got Mbit/s"
 else not_ok "without limits the containers send only $got Mbit/s"; fi
-expect_eq "the ports are no longer redirected" "" "$(tc filter show dev tkv00000001 ingress)"
+expect_eq "the ports are no longer redirected" "" "$(tc filter show dev tkv00000001 ingress | grep tk_shape; tc filter show dev tkv00000001 egress)"
+expect_ok "the fast path's filter stays" grep -q tk_fast <(tc filter show dev tkv00000001 ingress)
 
 # ---- weighted sharing of the capacity: 16 streams against 1 ------------------------------
 # What the shaper decides is measured: each tenant's HTB class counts what it sent, all classes

@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The containers' fast path: its BPF maps and program (fastpath.h, docs/firewall.md). */
+#include "fastpath.h"
+
+#include <errno.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "bpf-insn.h"
+#include "cleanup.h"
+
+/* Both maps' key; an IPv4 key is its first 16 bytes. */
+struct key {
+	uint32_t dev; /* src: the input ifindex; fwd: the group */
+	uint8_t mac[6];
+	uint8_t pad[2]; /* zero */
+	uint8_t ip[16];
+};
+
+#define KEY_SIZE(v6) (offsetof(struct key, ip) + ((v6) ? 16 : 4))
+/* Ports of this host and endpoints of others, both families: lazily allocated. */
+#define MAX_ELEMENTS (1 << 20)
+
+static int bpf(int cmd, union bpf_attr *attr)
+{
+	return (int)syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+}
+
+static int map_create(const char *name, bool v6, tk_err *err)
+{
+	union bpf_attr attr = { .map_type = BPF_MAP_TYPE_HASH,
+				.key_size = (uint32_t)KEY_SIZE(v6),
+				.value_size = sizeof(uint32_t),
+				.max_entries = MAX_ELEMENTS,
+				.map_flags = BPF_F_NO_PREALLOC };
+	int fd;
+
+	snprintf(attr.map_name, sizeof(attr.map_name), "%s", name);
+	if ((fd = bpf(BPF_MAP_CREATE, &attr)) < 0)
+		return tk_err_set(err, -errno, "cannot create the fast path's map %s: %m", name);
+	return fd;
+}
+
+/* A tiny assembler: forward jumps to labels, resolved at the end. */
+enum label { PASS, V6, FWD, _LABEL_MAX };
+
+struct prog {
+	struct bpf_insn insn[160];
+	size_t n;
+	size_t label[_LABEL_MAX];
+	struct {
+		size_t at;
+		enum label to;
+	} fix[32];
+	size_t n_fix;
+};
+
+static void emit(struct prog *p, struct bpf_insn insn)
+{
+	if (p->n < ELEMENTSOF(p->insn))
+		p->insn[p->n] = insn;
+	p->n++;
+}
+
+static void jump(struct prog *p, struct bpf_insn insn, enum label to)
+{
+	if (p->n_fix < ELEMENTSOF(p->fix))
+		p->fix[p->n_fix] = (typeof(p->fix[0])){ p->n, to };
+	p->n_fix++;
+	emit(p, insn);
+}
+
+static void map_fd(struct prog *p, int reg, int fd)
+{
+	const struct bpf_insn ld[] = { LD_MAP_FD(reg, fd) };
+
+	emit(p, ld[0]);
+	emit(p, ld[1]);
+}
+
+/* r0 = the element of map at the key on the stack (fp - 32), or NULL. */
+static void lookup(struct prog *p, int map)
+{
+	map_fd(p, BPF_REG_1, map);
+	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_10));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, -32));
+	emit(p, CALL(BPF_FUNC_map_lookup_elem));
+}
+
+#define KEY(f) ((int16_t)(-32 + (int)offsetof(struct key, f)))
+
+/* The key's MAC from the frame's (r7 = the frame) at off; the address from ip_off, words words. */
+static void key_fields(struct prog *p, int16_t mac_off, int16_t ip_off, int words)
+{
+	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_7, mac_off));
+	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, KEY(mac)));
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, (int16_t)(mac_off + 4)));
+	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, (int16_t)(KEY(mac) + 4)));
+	for (int i = 0; i < words; i++) {
+		emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_7, (int16_t)(ip_off + 4 * i)));
+		emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, (int16_t)(KEY(ip) + 4 * i)));
+	}
+}
+
+/*
+ * The frame's source (r7 = the frame) in src, and if it is there its destination in fwd under
+ * the group src gave; then to FWD with r0 = fwd's element or NULL.
+ */
+static void lookups(struct prog *p, int src, int fwd, int16_t ip_src, int16_t ip_dst, int words)
+{
+	key_fields(p, 6, ip_src, words);
+	lookup(p, src);
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), PASS);
+	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_0, 0));
+	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, KEY(dev)));
+	key_fields(p, 0, ip_dst, words);
+	lookup(p, fwd);
+	jump(p, JMP_IMM(BPF_JA, 0, 0, 0), FWD);
+}
+
+/* A 16-bit field as a little-endian load of its network-order bytes sees it. */
+#define RAW16(x) ((int32_t)((((x) & 0xff) << 8) | ((x) >> 8)))
+
+/*
+ * r6 = skb, r7 = its data (the Ethernet header), r8 = its end.  What the frame must be, as the
+ * nftables rule it replaces said (docs/firewall.md): untagged (the kernel took a VLAN tag off
+ * into skb->vlan_tci before tc, so the bytes alone would not tell); IPv4 of a valid header
+ * length, not a fragment, from any source port but 67 (DHCP's server: read where a transport
+ * header would start, whatever the protocol); or IPv6 carrying TCP or UDP right after its fixed
+ * header, from any source port but 547.
+ */
+static void program(struct prog *p, const struct tk_fast *f)
+{
+	emit(p, MOV64_REG(BPF_REG_6, BPF_REG_1));
+	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct __sk_buff, vlan_present)));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0, 0), PASS);
+	emit(p, LDX(BPF_W, BPF_REG_7, BPF_REG_6, offsetof(struct __sk_buff, data)));
+	emit(p, LDX(BPF_W, BPF_REG_8, BPF_REG_6, offsetof(struct __sk_buff, data_end)));
+	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct __sk_buff, ifindex)));
+	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, KEY(dev)));
+	emit(p, ST(BPF_H, BPF_REG_10, KEY(pad), 0));
+	/* Ethernet and a fixed IPv4 header */
+	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_7));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, 14 + 20));
+	jump(p, JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_8, 0), PASS);
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 12));
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, RAW16(0x86dd), 0), V6);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, RAW16(0x0800), 0), PASS);
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 6));
+	emit(p, ALU64_IMM(BPF_AND, BPF_REG_2, RAW16(0x3fff)));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0, 0), PASS);
+	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14));
+	emit(p, MOV64_REG(BPF_REG_3, BPF_REG_2));
+	emit(p, ALU64_IMM(BPF_RSH, BPF_REG_3, 4));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_3, 4, 0), PASS);
+	emit(p, ALU64_IMM(BPF_AND, BPF_REG_2, 0x0f));
+	jump(p, JMP_IMM(BPF_JLT, BPF_REG_2, 5, 0), PASS);
+	emit(p, ALU64_IMM(BPF_LSH, BPF_REG_2, 2));
+	emit(p, MOV64_REG(BPF_REG_3, BPF_REG_7));
+	emit(p, ALU64_REG(BPF_ADD, BPF_REG_3, BPF_REG_2)); /* r3 + 14: the transport header */
+	emit(p, MOV64_REG(BPF_REG_4, BPF_REG_3));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_4, 14 + 2));
+	jump(p, JMP_REG(BPF_JGT, BPF_REG_4, BPF_REG_8, 0), PASS);
+	emit(p, LDX(BPF_H, BPF_REG_4, BPF_REG_3, 14));
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_4, RAW16(67), 0), PASS);
+	lookups(p, f->src4, f->fwd4, 14 + 12, 14 + 16, 1);
+
+	p->label[V6] = p->n;
+	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_7));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, 14 + 40 + 2));
+	jump(p, JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_8, 0), PASS);
+	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14));
+	emit(p, ALU64_IMM(BPF_AND, BPF_REG_2, 0xf0));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0x60, 0), PASS);
+	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 6));
+	emit(p, JMP_IMM(BPF_JEQ, BPF_REG_2, 6, 1));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 17, 0), PASS);
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 40));
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, RAW16(547), 0), PASS);
+	lookups(p, f->src6, f->fwd6, 14 + 8, 14 + 24, 4);
+
+	p->label[FWD] = p->n;
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), PASS);
+	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_0, 0));
+	emit(p, MOV64_IMM(BPF_REG_2, 0));
+	emit(p, CALL(BPF_FUNC_redirect)); /* TC_ACT_REDIRECT */
+	emit(p, EXIT());
+
+	p->label[PASS] = p->n;
+	emit(p, MOV64_IMM(BPF_REG_0, TC_ACT_OK)); /* on to the bridge */
+	emit(p, EXIT());
+}
+
+static int program_load(const struct tk_fast *f, tk_err *err)
+{
+	static const char license[] = "GPL";
+	static char log[65536];
+	struct prog p = {};
+	union bpf_attr attr = {};
+	const char *tail;
+	int fd, r;
+
+	program(&p, f);
+	if (p.n > ELEMENTSOF(p.insn) || p.n_fix > ELEMENTSOF(p.fix))
+		return tk_err_set(err, -EFAULT, "the fast path's program outgrew its buffer");
+	for (size_t i = 0; i < p.n_fix; i++)
+		p.insn[p.fix[i].at].off = (int16_t)(p.label[p.fix[i].to] - p.fix[i].at - 1);
+	attr.prog_type = BPF_PROG_TYPE_SCHED_CLS;
+	attr.insns = (uint64_t)(uintptr_t)p.insn;
+	attr.insn_cnt = (uint32_t)p.n;
+	attr.license = (uint64_t)(uintptr_t)license;
+	memcpy(attr.prog_name, "tk_fast", sizeof("tk_fast"));
+	if ((fd = bpf(BPF_PROG_LOAD, &attr)) >= 0)
+		return fd;
+	/* Once more with the verifier's log, for the error (a full log fails with ENOSPC). */
+	r = -errno;
+	attr.log_buf = (uint64_t)(uintptr_t)log;
+	attr.log_size = sizeof(log);
+	attr.log_level = 1;
+	log[0] = 0;
+	(void)bpf(BPF_PROG_LOAD, &attr);
+	tail = strlen(log) > 300 ? log + strlen(log) - 300 : log;
+	return tk_err_set(err, r, "cannot load the fast path's program: %s%s%s", strerror(-r),
+			  tail[0] ? ": " : "", tail);
+	return fd;
+}
+
+int tk_fast_open(struct tk_fast *f, tk_err *err)
+{
+	int r;
+
+	*f = (struct tk_fast)TK_FAST_INIT;
+	if ((f->src4 = r = map_create("tk_fast_src4", false, err)) < 0 ||
+	    (f->fwd4 = r = map_create("tk_fast_fwd4", false, err)) < 0 ||
+	    (f->src6 = r = map_create("tk_fast_src6", true, err)) < 0 ||
+	    (f->fwd6 = r = map_create("tk_fast_fwd6", true, err)) < 0 ||
+	    (f->prog = r = program_load(f, err)) < 0) {
+		tk_fast_close(f);
+		return r;
+	}
+	return 0;
+}
+
+void tk_fast_close(struct tk_fast *f)
+{
+	int *fds[] = { &f->prog, &f->src4, &f->fwd4, &f->src6, &f->fwd6 };
+
+	for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+static struct key key_of(uint32_t dev, const uint8_t mac[6], const struct tk_addr *ip)
+{
+	struct key k = { .dev = dev };
+
+	memcpy(k.mac, mac, sizeof(k.mac));
+	memcpy(k.ip, ip->bytes, ip->family == AF_INET6 ? 16 : 4);
+	return k;
+}
+
+static int element(int map, const struct key *k, const uint32_t *value, tk_err *err)
+{
+	union bpf_attr attr = { .map_fd = (uint32_t)map,
+				.key = (uint64_t)(uintptr_t)k,
+				.value = (uint64_t)(uintptr_t)value,
+				.flags = BPF_ANY };
+
+	if (value ? bpf(BPF_MAP_UPDATE_ELEM, &attr) >= 0
+		  : bpf(BPF_MAP_DELETE_ELEM, &attr) >= 0 || errno == ENOENT)
+		return 0;
+	return tk_err_set(err, -errno, "cannot %s a fast path element: %m",
+			  value ? "add" : "remove");
+}
+
+int tk_fast_src(const struct tk_fast *f, int ifindex, const uint8_t mac[6],
+		const struct tk_addr *ip, uint32_t group, bool add, tk_err *err)
+{
+	const struct key k = key_of((uint32_t)ifindex, mac, ip);
+
+	return element(ip->family == AF_INET6 ? f->src6 : f->src4, &k, add ? &group : NULL, err);
+}
+
+int tk_fast_fwd(const struct tk_fast *f, uint32_t group, const uint8_t mac[6],
+		const struct tk_addr *ip, int ifindex, bool add, tk_err *err)
+{
+	const struct key k = key_of(group, mac, ip);
+	const uint32_t value = (uint32_t)ifindex;
+
+	return element(ip->family == AF_INET6 ? f->fwd6 : f->fwd4, &k, add ? &value : NULL, err);
+}
+
+int tk_fast_fwd_get(const struct tk_fast *f, uint32_t group, const uint8_t mac[6],
+		    const struct tk_addr *ip, int *ret_ifindex)
+{
+	const struct key k = key_of(group, mac, ip);
+	uint32_t value;
+	union bpf_attr attr = { .map_fd = (uint32_t)(ip->family == AF_INET6 ? f->fwd6 : f->fwd4),
+				.key = (uint64_t)(uintptr_t)&k,
+				.value = (uint64_t)(uintptr_t)&value };
+
+	if (bpf(BPF_MAP_LOOKUP_ELEM, &attr) < 0)
+		return -errno;
+	*ret_ifindex = (int)value;
+	return 0;
+}

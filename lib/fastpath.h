@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The containers' fast path (docs/firewall.md): one BPF program, on the tc ingress of every port
+ * (tk_tc_port_fast), that hands a frame from a port's own MAC and address to the port of the same
+ * network that owns its destination MAC and address, past the bridge.  Two hash maps a family:
+ *
+ *   src: (input ifindex, source MAC, source address) -> group, what the frame may be sent to
+ *   fwd: (group, destination MAC, destination address) -> the ifindex it is redirected to
+ *
+ * Everything else, and whatever finds no element, goes on to the bridge and its rules.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "err.h"
+
+struct tk_fast {
+	int prog; /* -1: none */
+	int src4, fwd4, src6, fwd6;
+};
+
+#define TK_FAST_INIT { -1, -1, -1, -1, -1 }
+
+/* Makes the maps and loads the program that reads them; fails where the kernel cannot. */
+int tk_fast_open(struct tk_fast *f, tk_err *err);
+void tk_fast_close(struct tk_fast *f);
+
+/* add: sets the element (replacing one of that key); !add: removes it, none there is no error. */
+int tk_fast_src(const struct tk_fast *f, int ifindex, const uint8_t mac[6],
+		const struct tk_addr *ip, uint32_t group, bool add, tk_err *err);
+int tk_fast_fwd(const struct tk_fast *f, uint32_t group, const uint8_t mac[6],
+		const struct tk_addr *ip, int ifindex, bool add, tk_err *err);
+/* The fwd element's ifindex; -ENOENT when there is none. */
+int tk_fast_fwd_get(const struct tk_fast *f, uint32_t group, const uint8_t mac[6],
+		    const struct tk_addr *ip, int *ret_ifindex);

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+# fast-elems.py DEV|pid:PID: the elements of the fast path's maps (docs/firewall.md) that the
+# program on DEV's tc ingress reads (or the program netd PID holds), one per line:
+#   src4 IFINDEX . MAC . ADDRESS : GROUP
+#   fwd4 GROUP . MAC . ADDRESS : IFINDEX       (src6, fwd6 alike)
+# Exit status 1 when DEV has no fast path filter (PID no program).  BPF maps are not per network
+# namespace, so the maps are found from DEV's filter (tc, then bpftool) or PID's open files, never
+# by name: other netds have their own.
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+
+
+def run(*argv):
+    return json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout)
+
+
+def prog_id(dev):
+    for f in run("tc", "-j", "filter", "show", "dev", dev, "ingress"):
+        opts = f.get("options", {})
+        if opts.get("bpf_name", "").startswith("tk_fast"):
+            return opts["prog"]["id"]
+    return None
+
+
+def pid_prog_id(pid):
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                info = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        if "prog_id" in info:
+            pid_ = int(info["prog_id"])
+            if run("bpftool", "-j", "prog", "show", "id", str(pid_)).get("name") == "tk_fast":
+                return pid_
+    return None
+
+
+def words(x):
+    return [int(b, 16) if isinstance(b, str) else b for b in x]
+
+
+def main():
+    what = sys.argv[1]
+    pid = pid_prog_id(what[4:]) if what.startswith("pid:") else prog_id(what)
+    if pid is None:
+        sys.exit(1)
+    for map_id in run("bpftool", "-j", "prog", "show", "id", str(pid))["map_ids"]:
+        name = run("bpftool", "-j", "map", "show", "id", str(map_id))["name"]
+        kind = name.removeprefix("tk_fast_")
+        for e in run("bpftool", "-j", "map", "dump", "id", str(map_id)):
+            key, value = bytes(words(e["key"])), bytes(words(e["value"]))
+            dev = int.from_bytes(key[0:4], "little")
+            mac = ":".join(f"{b:02x}" for b in key[4:10])
+            ip = ipaddress.ip_address(key[12:])
+            print(f"{kind} {dev} . {mac} . {ip} : {int.from_bytes(value, 'little')}")
+
+
+main()
