@@ -48,8 +48,6 @@ enum {
 	TYPE_ETHERADDR = 9,
 	TYPE_INET_PROTOCOL = 12,
 	TYPE_INET_SERVICE = 13,
-	TYPE_IFINDEX = 20,
-	TYPE_DEVGROUP = 35,
 	TYPE_IFNAME = 41,
 };
 
@@ -234,7 +232,6 @@ static const struct {
 	[TK_NFT_IFNAME] = { IFNAMSZ, TYPE_IFNAME },   [TK_NFT_IPV4] = { 4, TYPE_IPADDR },
 	[TK_NFT_IPV6] = { 16, TYPE_IP6ADDR },	      [TK_NFT_ETHER] = { 8, TYPE_ETHERADDR },
 	[TK_NFT_L4PROTO] = { 4, TYPE_INET_PROTOCOL }, [TK_NFT_PORT] = { 4, TYPE_INET_SERVICE },
-	[TK_NFT_IFINDEX] = { 4, TYPE_IFINDEX },	      [TK_NFT_DEVGROUP] = { 4, TYPE_DEVGROUP },
 };
 
 static uint32_t types_len(const enum tk_nft_type *types, unsigned n)
@@ -303,16 +300,10 @@ void tk_nft_batch_set_add(struct tk_nft_batch *b, const struct tk_nft_set *spec)
 		}
 		nftnl_set_add_expr(s, counter); /* s owns it now */
 	}
-	bool key_host = spec->n_key == 1 && spec->key[0] == TK_NFT_IFNAME,
-	     data_host = spec->n_data == 1 && spec->data[0] == TK_NFT_IFINDEX;
-	if (key_host || data_host) {
-		/* tells nft to print the key as a string, not a reversed number (an index: a name) */
+	if (spec->n_key == 1 && spec->key[0] == TK_NFT_IFNAME) {
+		/* tells nft to print the key as a string, not a reversed number */
 		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
-		if (!ud ||
-		    (key_host &&
-		     !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_BYTEORDER_HOST)) ||
-		    (data_host &&
-		     !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_DATABYTEORDER, NFT_BYTEORDER_HOST))) {
+		if (!ud || !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_BYTEORDER_HOST)) {
 			nftnl_udata_buf_free(ud);
 			b->oom = true;
 			return;
@@ -329,29 +320,7 @@ void tk_nft_batch_set_add(struct tk_nft_batch *b, const struct tk_nft_set *spec)
 	batch_push(b, nlh);
 }
 
-void tk_nft_batch_set_delete(struct tk_nft_batch *b, const struct tk_nft_set *spec, bool destroy)
-{
-	_cleanup_(nftnl_set_freep) struct nftnl_set *s = nftnl_set_alloc();
-	struct nlmsghdr *nlh;
-
-	if (!s) {
-		b->oom = true;
-		return;
-	}
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, TABLE);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, spec->name);
-	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)spec->family);
-	nlh = batch_msg(b, destroy ? TK_NFT_MSG_DESTROYSET : NFT_MSG_DELSET, (uint16_t)spec->family,
-			0, "delete set %s", spec->name);
-	if (!nlh)
-		return;
-	nftnl_set_nlmsg_build_payload(nlh, s);
-	batch_push(b, nlh);
-}
-
-/* A chain message: its hook (base chains) when it is added, or devices are. */
-static void chain_msg(struct tk_nft_batch *b, const struct tk_nft_chain *spec, uint16_t type,
-		      uint16_t flags, const char *verb, const char *const *devices)
+void tk_nft_batch_chain_add(struct tk_nft_batch *b, const struct tk_nft_chain *spec)
 {
 	_cleanup_(nftnl_chain_freep) struct nftnl_chain *c = nftnl_chain_alloc();
 	struct nlmsghdr *nlh;
@@ -363,42 +332,18 @@ static void chain_msg(struct tk_nft_batch *b, const struct tk_nft_chain *spec, u
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, TABLE);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, spec->name);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, (uint32_t)spec->family);
-	if ((type == NFT_MSG_NEWCHAIN || devices) && spec->type) {
-		if (type == NFT_MSG_NEWCHAIN) {
-			nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, spec->type);
-			nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
-		}
+	if (spec->type) {
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, spec->type);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, spec->hook);
 		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, spec->prio);
-		if (devices &&
-		    nftnl_chain_set_array(c, NFTNL_CHAIN_DEVICES, (const char **)devices) < 0) {
-			b->oom = true;
-			return;
-		}
 	}
-	nlh = batch_msg(b, type, (uint16_t)spec->family, flags, "%s chain %s", verb, spec->name);
+	nlh = batch_msg(b, NFT_MSG_NEWCHAIN, (uint16_t)spec->family, NLM_F_CREATE, "add chain %s",
+			spec->name);
 	if (!nlh)
 		return;
 	nftnl_chain_nlmsg_build_payload(nlh, c);
 	batch_push(b, nlh);
-}
-
-void tk_nft_batch_chain_add(struct tk_nft_batch *b, const struct tk_nft_chain *spec)
-{
-	chain_msg(b, spec, NFT_MSG_NEWCHAIN, NLM_F_CREATE, "add", spec->devices);
-}
-
-void tk_nft_batch_chain_devices(struct tk_nft_batch *b, const struct tk_nft_chain *spec,
-				const char *const *devices, bool add)
-{
-	chain_msg(b, spec, add ? NFT_MSG_NEWCHAIN : NFT_MSG_DELCHAIN, add ? NLM_F_CREATE : 0,
-		  add ? "add devices to" : "delete devices from", devices);
-}
-
-void tk_nft_batch_chain_delete(struct tk_nft_batch *b, const struct tk_nft_chain *spec,
-			       bool destroy)
-{
-	chain_msg(b, spec, destroy ? TK_NFT_MSG_DESTROYCHAIN : NFT_MSG_DELCHAIN, 0, "delete", NULL);
 }
 
 /* ---- rules -------------------------------------------------------------------------------- */
@@ -573,15 +518,6 @@ void tk_nft_fib_type(struct tk_nft_rule *rule, uint32_t flags, uint32_t dreg)
 	add(rule, e);
 }
 
-void tk_nft_fwd(struct tk_nft_rule *rule, uint32_t sreg)
-{
-	struct nftnl_expr *e = expr(rule, "fwd");
-
-	if (e)
-		nftnl_expr_set_u32(e, NFTNL_EXPR_FWD_SREG_DEV, sreg);
-	add(rule, e);
-}
-
 void tk_nft_notrack(struct tk_nft_rule *rule)
 {
 	add(rule, expr(rule, "notrack"));
@@ -696,20 +632,6 @@ void tk_nft_match_ethertype(struct tk_nft_rule *rule, uint16_t proto)
 	uint16_t be = htons(proto);
 
 	tk_nft_match_payload(rule, &ethertype, &be);
-}
-
-void tk_nft_map_fields(struct tk_nft_rule *rule, uint32_t meta, const struct tk_nft_field *fields,
-		       size_t n, const struct tk_nft_set *map, uint32_t dreg)
-{
-	uint32_t reg = NFT_REG32_00;
-
-	if (meta)
-		tk_nft_meta(rule, meta, reg++);
-	for (size_t i = 0; i < n; i++) {
-		tk_nft_payload(rule, &fields[i], reg);
-		reg += (fields[i].len + 3) / 4;
-	}
-	tk_nft_map_lookup(rule, map, dreg);
 }
 
 void tk_nft_match_set(struct tk_nft_rule *rule, uint32_t ifkey, const struct tk_nft_field *fields,
@@ -830,14 +752,6 @@ static int key_put(uint8_t *key, enum tk_nft_type type, const union tk_nft_value
 			 : v->u32 == IPPROTO_UDP ? "udp"
 						 : "proto");
 		break;
-	case TK_NFT_IFINDEX:
-		if (v->u32 == 0)
-			return tk_err_set(err, -EINVAL, "invalid interface index 0");
-		/* fall through */
-	case TK_NFT_DEVGROUP:
-		memcpy(key, &v->u32, 4);
-		snprintf(buf, sizeof(buf), "%u", v->u32);
-		break;
 	case TK_NFT_PORT: {
 		uint16_t be = htons((uint16_t)v->u32);
 		if (v->u32 == 0 || v->u32 > UINT16_MAX)
@@ -896,23 +810,6 @@ static int element(struct tk_nft_batch *b, const struct tk_nft_set *set, bool ad
 		 (size_t)data_len, shown);
 	if (!add)
 		elem_msg(b, set, NFT_MSG_DELSETELEM, key, (size_t)len, NULL, 0, shown);
-	if (b->oom)
-		return tk_err_set(err, -ENOMEM, "out of memory building the nftables batch");
-	return 0;
-}
-
-int tk_nft_batch_element_destroy(struct tk_nft_batch *b, const struct tk_nft_set *set,
-				 const union tk_nft_value *values, tk_err *err)
-{
-	uint8_t key[TK_NFT_KEY_MAX * IFNAMSZ] = { 0 };
-	char shown[(TK_NFT_KEY_MAX + 3) * TK_ADDR_STRLEN] = "";
-	int len;
-
-	if (set->n_key == 0 || set->n_key > TK_NFT_KEY_MAX)
-		return tk_err_set(err, -EINVAL, "set %s: invalid key", set->name);
-	if ((len = encode(set, set->key, set->n_key, values, key, shown, sizeof(shown), err)) < 0)
-		return len;
-	elem_msg(b, set, TK_NFT_MSG_DESTROYSETELEM, key, (size_t)len, NULL, 0, shown);
 	if (b->oom)
 		return tk_err_set(err, -ENOMEM, "out of memory building the nftables batch");
 	return 0;

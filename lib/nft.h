@@ -45,8 +45,6 @@ enum tk_nft_type {
 	TK_NFT_ETHER,
 	TK_NFT_L4PROTO,	 /* meta l4proto: value.u32 (IPPROTO_TCP, ...) in the first byte */
 	TK_NFT_PORT,	 /* th dport and the like: value.u32, sent in network byte order */
-	TK_NFT_IFINDEX,	 /* an interface index, value.u32, as `fwd to` reads it (map data) */
-	TK_NFT_DEVGROUP, /* meta iifgroup: value.u32 */
 	_TK_NFT_TYPE_MAX,
 	_TK_NFT_TYPE_INVALID = -EINVAL,
 };
@@ -83,15 +81,7 @@ struct tk_nft_chain {
 	const char *type; /* "filter", "nat", ...; NULL for a regular chain (a jump target) */
 	uint32_t hook;
 	int32_t prio; /* base chains have policy accept */
-	/* A netdev base chain's devices, by name, NULL-terminated (Linux 6.16 keeps a name whose
-	 * device does not exist, yet or any more, and hooks the device when it appears). */
-	const char *const *devices;
 };
-
-/* NFT_MSG_DESTROY* (Linux 6.3): delete, and no error when there is nothing to delete. */
-#define TK_NFT_MSG_DESTROYCHAIN	  27
-#define TK_NFT_MSG_DESTROYSET	  29
-#define TK_NFT_MSG_DESTROYSETELEM 30
 
 /* One component of an element's key; which member is read follows the set's key type. */
 union tk_nft_value {
@@ -115,20 +105,6 @@ void tk_nft_batch_table_add(struct tk_nft_batch *b, int family);
 void tk_nft_batch_table_delete(struct tk_nft_batch *b, int family);
 void tk_nft_batch_set_add(struct tk_nft_batch *b, const struct tk_nft_set *set);
 void tk_nft_batch_chain_add(struct tk_nft_batch *b, const struct tk_nft_chain *chain);
-/* Deletes a set or map with its elements; destroy as for chains below. */
-void tk_nft_batch_set_delete(struct tk_nft_batch *b, const struct tk_nft_set *set, bool destroy);
-/*
- * Deletes a chain with its rules.  destroy: no error if it does not exist (the kernel must know
- * NFT_MSG_DESTROYCHAIN; older ones refuse the batch with -EOPNOTSUPP or -EINVAL).
- */
-void tk_nft_batch_chain_delete(struct tk_nft_batch *b, const struct tk_nft_chain *chain,
-			       bool destroy);
-/*
- * Adds devices (NULL-terminated) to a netdev base chain, or removes them: one message, whatever
- * the chain holds (a name it holds already is skipped; removing one it does not hold fails).
- */
-void tk_nft_batch_chain_devices(struct tk_nft_batch *b, const struct tk_nft_chain *chain,
-				const char *const *devices, bool add);
 
 /*
  * add=true adds an element; add=false removes it, and removing an element that does not exist
@@ -145,10 +121,6 @@ int tk_nft_batch_element(struct tk_nft_batch *b, const struct tk_nft_set *set, b
 int tk_nft_batch_map_element(struct tk_nft_batch *b, const struct tk_nft_set *map, bool add,
 			     const union tk_nft_value *key, const union tk_nft_value *data,
 			     tk_err *err);
-
-/* Removes an element by its key alone, if it exists (NFT_MSG_DESTROYSETELEM, Linux 6.3). */
-int tk_nft_batch_element_destroy(struct tk_nft_batch *b, const struct tk_nft_set *set,
-				 const union tk_nft_value *key, tk_err *err);
 
 /*
  * Sends the batch and waits for every ack; extack text and the failing object go into err.  An
@@ -225,8 +197,6 @@ void tk_nft_nat(struct tk_nft_rule *r, uint32_t type, uint32_t family, uint32_t 
  * this one, br_netfilter's trip through the inet hooks included.
  */
 void tk_nft_notrack(struct tk_nft_rule *r);
-/* fwd to the interface whose index is in sreg (netdev ingress): the packet leaves by it. */
-void tk_nft_fwd(struct tk_nft_rule *r, uint32_t sreg);
 /* fib daddr oifname: the name of the interface the route to the destination leaves by. */
 void tk_nft_fib_daddr_oifname(struct tk_nft_rule *r, uint32_t dreg);
 /* limit rate RATE/second burst BURST packets: over the rate the rule stops here (no match). */
@@ -251,11 +221,5 @@ void tk_nft_match_ethertype(struct tk_nft_rule *r, uint16_t proto);
  * ifkey (NFT_META_IIFNAME/OIFNAME, or 0 for none) then the fields, loaded into consecutive
  * registers as a concatenation, looked up in set (or its complement if inverted).
  */
-/*
- * meta (a 4-byte meta key such as NFT_META_IIFGROUP, or 0 for none) then the fields, loaded as a
- * concatenation, looked up in map; the element's data into dreg.
- */
-void tk_nft_map_fields(struct tk_nft_rule *r, uint32_t meta, const struct tk_nft_field *fields,
-		       size_t n_fields, const struct tk_nft_set *map, uint32_t dreg);
 void tk_nft_match_set(struct tk_nft_rule *r, uint32_t ifkey, const struct tk_nft_field *fields,
 		      size_t n_fields, const struct tk_nft_set *set, bool inverted);
