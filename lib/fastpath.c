@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <linux/bpf.h>
-#include <linux/pkt_cls.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +21,14 @@ struct key {
 	uint8_t pad[2]; /* zero */
 	uint8_t ip[16];
 };
+
+/*
+ * tcx (Linux 6.6), which Debian 12's kernel headers predate: BPF programs on a device's ingress
+ * without a qdisc, run before the qdisc-based tc filters; a program's TCX_NEXT hands the packet
+ * on to the next program and then to those filters.
+ */
+#define TK_BPF_TCX_INGRESS 46
+#define TK_TCX_NEXT	   (-1)
 
 #define KEY_SIZE(v6) (offsetof(struct key, ip) + ((v6) ? 16 : 4))
 /* Ports of this host and endpoints of others, both families: lazily allocated. */
@@ -193,7 +200,7 @@ static void program(struct prog *p, const struct tk_fast *f)
 	emit(p, EXIT());
 
 	p->label[PASS] = p->n;
-	emit(p, MOV64_IMM(BPF_REG_0, TC_ACT_OK)); /* on to the bridge */
+	emit(p, MOV64_IMM(BPF_REG_0, TK_TCX_NEXT)); /* on to tc's filters (shaping), then the bridge */
 	emit(p, EXIT());
 }
 
@@ -311,4 +318,86 @@ int tk_fast_fwd_get(const struct tk_fast *f, uint32_t group, const uint8_t mac[6
 		return -errno;
 	*ret_ifindex = (int)value;
 	return 0;
+}
+
+/* The ids of the programs on ifindex's tcx ingress, at most n. */
+static int tcx_query(int ifindex, uint32_t *ids, uint32_t *n)
+{
+	union bpf_attr attr = {};
+
+	attr.query.target_fd = (uint32_t)ifindex;
+	attr.query.attach_type = TK_BPF_TCX_INGRESS;
+	attr.query.prog_ids = (uint64_t)(uintptr_t)ids;
+	attr.query.prog_cnt = *n;
+	if (bpf(BPF_PROG_QUERY, &attr) < 0)
+		return -errno;
+	*n = attr.query.prog_cnt < *n ? attr.query.prog_cnt : *n;
+	return 0;
+}
+
+static uint32_t prog_id(int fd, char name[BPF_OBJ_NAME_LEN])
+{
+	struct bpf_prog_info info = {};
+	union bpf_attr attr = { .info = { .bpf_fd = (uint32_t)fd,
+					  .info_len = sizeof(info),
+					  .info = (uint64_t)(uintptr_t)&info } };
+
+	if (bpf(BPF_OBJ_GET_INFO_BY_FD, &attr) < 0)
+		return 0;
+	if (name)
+		memcpy(name, info.name, BPF_OBJ_NAME_LEN);
+	return info.id;
+}
+
+/* Detaches every fast path program from ifindex but keep (an id; 0: none). */
+static int detach_others(int ifindex, uint32_t keep, tk_err *err)
+{
+	uint32_t ids[64], n = ELEMENTSOF(ids);
+	int r;
+
+	if ((r = tcx_query(ifindex, ids, &n)) < 0)
+		return r == -ENODEV ? 0 : tk_err_set(err, r, "interface %d: cannot list its BPF "
+							  "programs: %s", ifindex, strerror(-r));
+	for (uint32_t i = 0; i < n; i++) {
+		union bpf_attr get = { .prog_id = ids[i] };
+		char name[BPF_OBJ_NAME_LEN] = "";
+		int fd;
+
+		if (ids[i] == keep || (fd = bpf(BPF_PROG_GET_FD_BY_ID, &get)) < 0)
+			continue;
+		if (prog_id(fd, name) && strcmp(name, "tk_fast") == 0) {
+			union bpf_attr attr = {};
+
+			attr.target_fd = (uint32_t)ifindex;
+			attr.attach_bpf_fd = (uint32_t)fd;
+			attr.attach_type = TK_BPF_TCX_INGRESS;
+			if (bpf(BPF_PROG_DETACH, &attr) < 0 && errno != ENOENT) {
+				r = -errno;
+				close(fd);
+				return tk_err_set(err, r, "interface %d: cannot detach the fast path: %s",
+						  ifindex, strerror(-r));
+			}
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+int tk_fast_attach(const struct tk_fast *f, int ifindex, bool on, tk_err *err)
+{
+	union bpf_attr attr = {};
+	uint32_t id;
+
+	if (!on || f->prog < 0)
+		return detach_others(ifindex, 0, err);
+	attr.target_fd = (uint32_t)ifindex;
+	attr.attach_bpf_fd = (uint32_t)f->prog;
+	attr.attach_type = TK_BPF_TCX_INGRESS;
+	/* Appended: an earlier netd's program, still there, keeps working until it is detached. */
+	if (bpf(BPF_PROG_ATTACH, &attr) < 0 && errno != EEXIST)
+		return tk_err_set(err, -errno, "interface %d: cannot attach the fast path (tcx): %m",
+				  ifindex);
+	if (!(id = prog_id(f->prog, NULL)))
+		return tk_err_set(err, -errno, "cannot read the fast path program's id: %m");
+	return detach_others(ifindex, id, err);
 }

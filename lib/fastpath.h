@@ -2,14 +2,15 @@
 #pragma once
 
 /*
- * The containers' fast path (docs/firewall.md): one BPF program, on the tc ingress of every port
- * (tk_tc_port_fast), that hands a frame from a port's own MAC and address to the port of the same
+ * The containers' fast path (docs/firewall.md): one BPF program, on the tcx ingress of every port
+ * (tk_fast_attach), that hands a frame from a port's own MAC and address to the port of the same
  * network that owns its destination MAC and address, past the bridge.  Two hash maps a family:
  *
  *   src: (input ifindex, source MAC, source address) -> group, what the frame may be sent to
  *   fwd: (group, destination MAC, destination address) -> the ifindex it is redirected to
  *
- * Everything else, and whatever finds no element, goes on to the bridge and its rules.
+ * Everything else, and whatever finds no element, goes on (TCX_NEXT) to tc's filters, then the
+ * bridge and its rules.
  */
 
 #include <stdbool.h>
@@ -37,3 +38,9 @@ int tk_fast_fwd(const struct tk_fast *f, uint32_t group, const uint8_t mac[6],
 /* The fwd element's ifindex; -ENOENT when there is none. */
 int tk_fast_fwd_get(const struct tk_fast *f, uint32_t group, const uint8_t mac[6],
 		    const struct tk_addr *ip, int *ret_ifindex);
+
+/*
+ * Puts the program on ifindex's tcx ingress (on) and takes every other fast path program off it
+ * (an earlier netd's, or rebuild's), or takes them all off (!on).
+ */
+int tk_fast_attach(const struct tk_fast *f, int ifindex, bool on, tk_err *err);

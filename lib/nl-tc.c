@@ -380,13 +380,6 @@ static int classifier_load(const struct tk_tc_redirect *to, tk_err *err)
 	return fd;
 }
 
-/*
- * A port's clsact filters, by priority: shaping's come first in both directions, so it sees
- * every packet (as it did when the fast path was an nftables hook, which runs after tc), and the
- * fast path's after it on ingress.  Each owner replaces or removes its own and never the qdisc.
- */
-enum { PRIO_SHAPING = 1, PRIO_FAST = 2 };
-
 static int redirect_add(struct tk_nl *nl, int ifindex, bool from_port,
 			const struct tk_tc_redirect *to, tk_err *err)
 {
@@ -401,7 +394,7 @@ static int redirect_add(struct tk_nl *nl, int ifindex, bool from_port,
 		return fd;
 	msg = tc_msg(RTM_NEWTFILTER, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL, ifindex,
 		     TC_H_MAKE(TC_H_CLSACT, from_port ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS), 1,
-		     TC_H_MAKE((uint32_t)PRIO_SHAPING << 16, htons(ETH_P_ALL)));
+		     TC_H_MAKE(1u << 16, htons(ETH_P_ALL)));
 	if (!msg || nla_put_string(msg, TCA_KIND, "bpf") < 0 ||
 	    !(opts = nla_nest_start(msg, TCA_OPTIONS)) || nla_put_u32(msg, TCA_BPF_FD, fd) < 0 ||
 	    nla_put_string(msg, TCA_BPF_NAME, "tk_shape") < 0 ||
@@ -419,52 +412,33 @@ static int redirect_add(struct tk_nl *nl, int ifindex, bool from_port,
 	return send_tc(nl, msg, err, from_port ? "redirect ingress" : "redirect egress", ifindex);
 }
 
-static int clsact_ensure(struct tk_nl *nl, int ifindex, tk_err *err)
-{
-	struct nl_msg *msg = tc_msg(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL,
-				    ifindex, TC_H_CLSACT, TC_H_MAKE(TC_H_CLSACT, 0), 0);
-	tk_err e = {};
-	int r;
-
-	if (!msg || nla_put_string(msg, TCA_KIND, "clsact") < 0) {
-		nlmsg_free(msg);
-		return tk_err_set(err, -ENOMEM, "out of memory");
-	}
-	r = send_tc(nl, msg, &e, "add clsact", ifindex);
-	if (r < 0 && r != -EEXIST)
-		return tk_err_set(err, r, "%s", e.msg);
-	return 0;
-}
-
-/* Removes the filters of prio in one direction; none there (or no clsact) is no error. */
-static int filter_del(struct tk_nl *nl, int ifindex, bool ingress, uint16_t prio, tk_err *err)
-{
-	struct nl_msg *msg = tc_msg(RTM_DELTFILTER, NLM_F_REQUEST, ifindex,
-				    TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS),
-				    0, TC_H_MAKE((uint32_t)prio << 16, 0));
-	tk_err e = {};
-	int r;
-
-	if (!msg)
-		return tk_err_set(err, -ENOMEM, "out of memory");
-	r = send_tc(nl, msg, &e, "remove filter", ifindex);
-	if (r < 0 && r != -ENOENT && r != -EINVAL)
-		return tk_err_set(err, r, "%s", e.msg);
-	return 0;
-}
-
 int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, const struct tk_tc_redirect *from_port,
 			const struct tk_tc_redirect *to_port, tk_err *err)
 {
+	uint32_t clsact = TC_H_MAKE(TC_H_CLSACT, 0);
 	bool from = from_port && from_port->ifb > 0, to = to_port && to_port->ifb > 0;
+	struct nl_msg *msg;
+	tk_err e = {};
 	int r;
 
-	if ((r = filter_del(nl, ifindex, true, PRIO_SHAPING, err)) < 0 ||
-	    (r = filter_del(nl, ifindex, false, PRIO_SHAPING, err)) < 0)
-		return r;
+	/* Whatever was there goes with the clsact qdisc, filters and all. */
+	if (!(msg = tc_msg(RTM_DELQDISC, NLM_F_REQUEST, ifindex, TC_H_CLSACT, clsact, 0)) ||
+	    nla_put_string(msg, TCA_KIND, "clsact") < 0) {
+		nlmsg_free(msg);
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	}
+	r = send_tc(nl, msg, &e, "remove clsact", ifindex);
+	if (r < 0 && r != -ENOENT && r != -EINVAL)
+		return tk_err_set(err, r, "%s", e.msg);
 	if (!from && !to)
 		return 0;
-	if ((r = clsact_ensure(nl, ifindex, err)) < 0)
+	if (!(msg = tc_msg(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL, ifindex,
+			   TC_H_CLSACT, clsact, 0)) ||
+	    nla_put_string(msg, TCA_KIND, "clsact") < 0) {
+		nlmsg_free(msg);
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	}
+	if ((r = send_tc(nl, msg, err, "add clsact", ifindex)) < 0)
 		return r;
 	if ((from && (r = redirect_add(nl, ifindex, true, from_port, err)) < 0) ||
 	    (to && (r = redirect_add(nl, ifindex, false, to_port, err)) < 0)) {
@@ -474,20 +448,29 @@ int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, const struct tk_tc_redire
 	return 0;
 }
 
+/*
+ * The fast path's program on a shaped port: a filter on the clsact qdisc the shaper's own filters
+ * sit on, after them (priority 2), so the shaper sees every packet first.  tcx would run before
+ * them.
+ */
 int tk_tc_port_fast(struct tk_nl *nl, int ifindex, int prog, tk_err *err)
 {
-	struct nl_msg *msg;
+	struct nl_msg *msg = tc_msg(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL,
+				    ifindex, TC_H_CLSACT, TC_H_MAKE(TC_H_CLSACT, 0), 0);
 	struct nlattr *opts;
+	tk_err e = {};
 	int r;
 
-	if (prog < 0)
-		return filter_del(nl, ifindex, true, PRIO_FAST, err);
-	if ((r = clsact_ensure(nl, ifindex, err)) < 0)
-		return r;
+	if (!msg || nla_put_string(msg, TCA_KIND, "clsact") < 0) {
+		nlmsg_free(msg);
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	}
+	if ((r = send_tc(nl, msg, &e, "add clsact", ifindex)) < 0 && r != -EEXIST)
+		return tk_err_set(err, r, "%s", e.msg);
 	/* Without NLM_F_EXCL: a filter already there (an earlier netd's) gets this program. */
 	msg = tc_msg(RTM_NEWTFILTER, NLM_F_REQUEST | NLM_F_CREATE, ifindex,
 		     TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS), 1,
-		     TC_H_MAKE((uint32_t)PRIO_FAST << 16, htons(ETH_P_ALL)));
+		     TC_H_MAKE(2u << 16, htons(ETH_P_ALL)));
 	if (!msg || nla_put_string(msg, TCA_KIND, "bpf") < 0 ||
 	    !(opts = nla_nest_start(msg, TCA_OPTIONS)) || nla_put_u32(msg, TCA_BPF_FD, prog) < 0 ||
 	    nla_put_string(msg, TCA_BPF_NAME, "tk_fast") < 0 ||

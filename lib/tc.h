@@ -58,14 +58,15 @@ struct tk_tc_redirect {
  * leaves it (what its container receives) to to_port's, each marked for its class (skb->priority,
  * set by a BPF classifier, which mirred then redirects) unless the meters let it pass.  NULL or an
  * IFB of 0 leaves that direction alone; both removes the redirection.  Replaces whatever
- * redirection the port had, and leaves the port's other filters (the fast path's) alone.
+ * redirection the port had.
  */
 int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, const struct tk_tc_redirect *from_port,
 			const struct tk_tc_redirect *to_port, tk_err *err);
 
 /*
- * The containers' fast path (fastpath.h) on port ifindex: a direct-action filter of program prog
- * on its ingress, after shaping's, replacing the one there; prog -1 removes it.
+ * The containers' fast path's program (fastpath.h) on a shaped port ifindex: a direct-action
+ * filter on its clsact ingress after the shaper's (replacing one there; the clsact made if
+ * missing).  tk_tc_port_redirect removes it with the qdisc.
  */
 int tk_tc_port_fast(struct tk_nl *nl, int ifindex, int prog, tk_err *err);
 

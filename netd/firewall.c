@@ -599,9 +599,22 @@ uint32_t firewall_port_group(const struct endpoint *e)
 	return e->lease ? 0 : firewall_network_group(e->network);
 }
 
-int firewall_fast_path_attach(struct manager *m, int ifindex, tk_err *err)
+/*
+ * Where the program goes on a port: on its tcx ingress, or, when the shaper takes what the port
+ * receives (shaped), after the shaper's filter on its clsact ingress, since tcx runs before
+ * the clsact filters and would forward frames the shaper never saw (docs/firewall.md).
+ */
+int firewall_fast_path_hook(struct manager *m, int ifindex, bool shaped, tk_err *err)
 {
-	return fast.prog < 0 ? 0 : tk_tc_port_fast(m->nl, ifindex, fast.prog, err);
+	int r;
+
+	if (fast.prog < 0)
+		return 0;
+	if (!shaped)
+		return tk_fast_attach(&fast, ifindex, true, err);
+	if ((r = tk_tc_port_fast(m->nl, ifindex, fast.prog, err)) < 0)
+		return r;
+	return tk_fast_attach(&fast, ifindex, false, err);
 }
 
 /*
@@ -801,10 +814,10 @@ static int rebuild_endpoint(struct endpoint *e, void *userdata)
 	 * more, with no moment without one; without a fast path now, takes it off.
 	 */
 	if (fast.prog < 0)
-		return tk_tc_port_fast(ctx->m->nl, ifindex, -1, ctx->err);
+		return tk_fast_attach(&fast, ifindex, false, ctx->err);
 	if ((r = fast_path_port(e, ifindex, true, ctx->err)) < 0)
 		return r;
-	return tk_tc_port_fast(ctx->m->nl, ifindex, fast.prog, ctx->err);
+	return firewall_fast_path_hook(ctx->m, ifindex, shaping_from_port(ctx->m, e), ctx->err);
 }
 
 int firewall_rebuild(struct manager *m, tk_err *err)
@@ -1189,7 +1202,7 @@ int firewall_overlay_fast(struct manager *m, const struct network *n, const char
 		return 0;
 	if ((r = tk_nl_ifindex(m->nl, ifname, &ifindex, err)) < 0)
 		return n ? r : 0;
-	return tk_tc_port_fast(m->nl, ifindex, n ? fast.prog : -1, err);
+	return tk_fast_attach(&fast, ifindex, n != NULL, err);
 }
 
 /* ---- drop counters (netd/accounting.c, docs/accounting.md) ---- */

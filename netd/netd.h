@@ -242,8 +242,11 @@ int firewall_link(struct manager *m, const struct network *a, const struct netwo
 		  tk_err *err);
 /* The group a port's host veth is made in, its network's id: `ip link show group N` lists them. */
 uint32_t firewall_port_group(const struct endpoint *e);
-/* The fast path's filter on a new port (host veth ifindex); none without a fast path. */
-int firewall_fast_path_attach(struct manager *m, int ifindex, tk_err *err);
+/*
+ * The fast path's program on port ifindex (a host veth): after the shaper's filter if shaped (the
+ * shaper takes what the port receives: shaping_from_port), else on its tcx ingress.
+ */
+int firewall_fast_path_hook(struct manager *m, int ifindex, bool shaped, tk_err *err);
 /* Its fast path's elements to host_ifindex, when the veth did not get the index netd chose. */
 int firewall_fast_path_move(struct manager *m, const struct endpoint *e, int host_ifindex,
 			    tk_err *err);
@@ -520,6 +523,8 @@ int shaping_rebalance(struct manager *m, tk_err *err);
 void shaping_tenant_gone(struct manager *m, const struct tk_tenant *old);
 /* Redirects a new port of a shaped tenant. */
 int shaping_endpoint(struct manager *m, const struct endpoint *e, tk_err *err);
+/* Whether the shaper takes what e's port receives (its tenant's egress): the fast path after it. */
+bool shaping_from_port(const struct manager *m, const struct endpoint *e);
 /* At start, after reconcile: the devices and classes from the database. */
 int shaping_start(struct manager *m, tk_err *err);
 /* Closes the meters (the ports' classifiers keep theirs). */

@@ -165,7 +165,16 @@ static int port_apply(struct manager *m, const struct endpoint *e, const struct 
 				.meter = m->shaping_meter[d],
 				.shared = m->capacity[d] > 0 ? ROOT_MINOR : 0,
 			};
-	return tk_tc_port_redirect(m->nl, ifindex, &to[SHAPING_EGRESS], &to[SHAPING_INGRESS], err);
+	/* The redirection replaces the clsact qdisc, the fast path's filter on it too. */
+	if ((r = tk_tc_port_redirect(m->nl, ifindex, &to[SHAPING_EGRESS], &to[SHAPING_INGRESS],
+				     err)) < 0)
+		return r;
+	return firewall_fast_path_hook(m, ifindex, to[SHAPING_EGRESS].ifb > 0, err);
+}
+
+bool shaping_from_port(const struct manager *m, const struct endpoint *e)
+{
+	return shaped(m, e->network->tenant, SHAPING_EGRESS);
 }
 
 int shaping_endpoint(struct manager *m, const struct endpoint *e, tk_err *err)

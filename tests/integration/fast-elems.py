@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # fast-elems.py DEV|pid:PID: the elements of the fast path's maps (docs/firewall.md) that the
-# program on DEV's tc ingress reads (or the program netd PID holds), one per line:
+# program on DEV's tcx (or tc) ingress reads (or the program netd PID holds), one per line:
 #   src4 IFINDEX . MAC . ADDRESS : GROUP
 #   fwd4 GROUP . MAC . ADDRESS : IFINDEX       (src6, fwd6 alike)
 # Exit status 1 when DEV has no fast path filter (PID no program).  BPF maps are not per network
@@ -18,6 +18,13 @@ def run(*argv):
 
 
 def prog_id(dev):
+    # on the tcx ingress (tcx-progs), or after the shaper's filter on the clsact ingress (tc)
+    tcx = os.path.join(os.environ["TK_BUILD_DIR"], "tests/integration/tcx-progs")
+    out = subprocess.run([tcx, dev], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        pid, name = line.split()
+        if name == "tk_fast":
+            return int(pid)
     for f in run("tc", "-j", "filter", "show", "dev", dev, "ingress"):
         opts = f.get("options", {})
         if opts.get("bpf_name", "").startswith("tk_fast"):

@@ -217,6 +217,10 @@ if awk -v i=$((i1 - i0)) -v r=$((rx1 - rx0)) 'BEGIN { exit !(r > 0 && i < r / 10
 then ok "an unreached ingress limit bypasses tks-ingress: $((i1 - i0)) of $((rx1 - rx0)) bytes"
 else not_ok "an unreached ingress limit: tks-ingress carried $((i1 - i0)) of $((rx1 - rx0)) bytes"; fi
 expect_eq "the ports stay redirected" 1 "$(tc filter show dev tkv00000001 ingress | grep -c tk_shape)"
+# The fast path comes after the shaper's filter (docs/firewall.md), not on tcx, which runs first.
+expect_ok "a shaped port's fast path is a filter after the shaper's" \
+	grep -q "pref 2 bpf .*tk_fast" <(tc filter show dev tkv00000001 ingress)
+expect_eq "and not on its tcx ingress" "" "$("$TK_BUILD_DIR/tests/integration/tcx-progs" tkv00000001)"
 expect_ok "set --egress 8mbit" "$NETCTL" set tenant alpha --egress 8mbit
 within "egress shaped again at a reached limit" "$(both in)" 8
 
@@ -225,8 +229,9 @@ expect_ok "set --egress none --ingress none" "$NETCTL" set tenant alpha --egress
 got=$(both in)
 if awk -v g="$got" 'BEGIN { exit !(g > 100) }'; then ok "without limits the containers send $got Mbit/s"
 else not_ok "without limits the containers send only $got Mbit/s"; fi
-expect_eq "the ports are no longer redirected" "" "$(tc filter show dev tkv00000001 ingress | grep tk_shape; tc filter show dev tkv00000001 egress)"
-expect_ok "the fast path's filter stays" grep -q tk_fast <(tc filter show dev tkv00000001 ingress)
+expect_eq "the ports are no longer redirected" "" "$(tc filter show dev tkv00000001 ingress)"
+expect_ok "the fast path is back on the port's tcx ingress" \
+	grep -q " tk_fast$" <("$TK_BUILD_DIR/tests/integration/tcx-progs" tkv00000001)
 
 # ---- weighted sharing of the capacity: 16 streams against 1 ------------------------------
 # What the shaper decides is measured: each tenant's HTB class counts what it sent, all classes

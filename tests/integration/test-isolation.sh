@@ -104,7 +104,7 @@ for pair in a1:a2 a1:d1 d1:a2; do
 done
 
 # The fast path (docs/firewall.md): a frame from a container's own MAC and address to another
-# container of its network is redirected by the BPF program on its port's tc ingress and never
+# container of its network is redirected by the BPF program on its port's tcx ingress and never
 # enters the bridge.  A bridge-family chain of this test's own, ahead of netd's, counts what still enters
 # it: nothing of a1's traffic to a2 (ICMP, TCP, UDP; IPv6 but for its neighbour discovery),
 # while a1's ping to the gateway, which must take the bridge, is counted (the counter works).
@@ -112,7 +112,7 @@ host_if() { "$NETCTL" --json list endpoints | jq -r --arg c "$1" '.endpoints[] |
 # elems PORT: the fast path's map elements, found from PORT's filter: "src4 IFINDEX . MAC . IP : GROUP",
 # "fwd4 GROUP . MAC . IP : IFINDEX" (and src6, fwd6)
 elems() { "$TK_PYTHON" "$TK_SOURCE_DIR/tests/integration/fast-elems.py" "$1"; }
-on_chain() { tc filter show dev "$1" ingress 2>/dev/null | grep -q 'tk_fast.*direct-action'; }
+on_chain() { "$TK_BUILD_DIR/tests/integration/tcx-progs" "$1" 2>/dev/null | grep -q ' tk_fast$'; }
 ifindex() { ip -j link show "$1" | jq '.[0].ifindex'; }
 bridged() { nft list chain bridge tktest pre | grep -o 'packets [0-9]*' | awk '{printf "%s ", $2}'; }
 # gens CMD...: how many nftables commits (ruleset generations) CMD made, counted by nft monitor
