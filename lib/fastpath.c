@@ -238,9 +238,18 @@ static int program_load(const struct tk_fast *f, tk_err *err)
 	return fd;
 }
 
+static int tcx_query(int ifindex, uint32_t *ids, uint32_t *n);
+
 int tk_fast_open(struct tk_fast *f, tk_err *err)
 {
+	uint32_t ids[1], n = 0;
 	int r;
+
+	/* Asked about the loopback device (index 1 in every namespace), a kernel without tcx says
+	 * EINVAL: it does not know the attach type (Linux 6.6). */
+	if ((r = tcx_query(1, ids, &n)) < 0)
+		return tk_err_set(err, r, "tcx (Linux 6.6) is not there to attach it to: %s",
+				  strerror(-r));
 
 	*f = (struct tk_fast)TK_FAST_INIT;
 	if ((f->src4 = r = map_create("tk_fast_src4", false, err)) < 0 ||

@@ -526,14 +526,14 @@ static void bridge_table(struct tk_nft_batch *b)
 
 /*
  * A frame from a container to another container of its network, from its own MAC and address to
- * the other's, is redirected by a BPF program on its port's tc ingress to the other's host veth:
+ * the other's, is redirected by a BPF program on its port's tcx ingress to the other's host veth:
  * it never enters the bridge, so neither the bridge's rules nor br_netfilter's trip through the
  * inet hooks (conntrack's included) cost it anything (docs/firewall.md).  The src maps hold each
  * port's own MAC and address with its network's group (its id); the fwd maps, under that group,
  * the port a MAC and address belong to: a frame to anything else (the gateway, a broadcast,
  * another network, an address a port does not own) takes the bridge and its rules as before.
  * So the fast path forwards only what the bridge would have forwarded, by the same MAC, with
- * nothing to decide.  An attach writes a few map elements and puts one filter on its new veth:
+ * nothing to decide.  An attach writes a few map elements and attaches the program to its veth:
  * O(1), whatever the number of ports (an nftables netdev chain hooked by device name cost a walk
  * of every device of the namespace per name added or removed, Linux 6.16+).
  */
@@ -643,7 +643,7 @@ int firewall_fast_path_move(struct manager *m, const struct endpoint *e, int hos
 	return 0;
 }
 
-/* Whether this kernel can: loads the program (BPF, tc's cls_bpf and bpf_redirect). */
+/* Whether this kernel can: loads the program (BPF, bpf_redirect) and asks for tcx. */
 static void fast_path_open(void)
 {
 	tk_err err = {};
@@ -654,7 +654,7 @@ static void fast_path_open(void)
 		return;
 	}
 	if (tk_fast_open(&fast, &err) < 0)
-		log_info("No fast path between containers (BPF on tc ingress): %s", err.msg);
+		log_info("No fast path between containers (BPF on tcx ingress): %s", err.msg);
 }
 
 /* ---- what networks, links and endpoints stand for ----------------------------------------- */
