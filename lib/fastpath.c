@@ -132,7 +132,7 @@ static void lookups(struct prog *p, int src, int fwd, int16_t ip_src, int16_t ip
 }
 
 /* A 16-bit field as a little-endian load of its network-order bytes sees it. */
-#define RAW16(x) ((int32_t)((((x) & 0xff) << 8) | ((x) >> 8)))
+#define RAW16(x) ((int32_t)((((x)&0xff) << 8) | ((x) >> 8)))
 
 /*
  * r6 = skb, r7 = its data (the Ethernet header), r8 = its end.  What the frame must be, as the
@@ -200,7 +200,8 @@ static void program(struct prog *p, const struct tk_fast *f)
 	emit(p, EXIT());
 
 	p->label[PASS] = p->n;
-	emit(p, MOV64_IMM(BPF_REG_0, TK_TCX_NEXT)); /* on to tc's filters (shaping), then the bridge */
+	emit(p,
+	     MOV64_IMM(BPF_REG_0, TK_TCX_NEXT)); /* on to tc's filters (shaping), then the bridge */
 	emit(p, EXIT());
 }
 
@@ -365,8 +366,11 @@ static int detach_others(int ifindex, uint32_t keep, tk_err *err)
 	int r;
 
 	if ((r = tcx_query(ifindex, ids, &n)) < 0)
-		return r == -ENODEV ? 0 : tk_err_set(err, r, "interface %d: cannot list its BPF "
-							  "programs: %s", ifindex, strerror(-r));
+		return r == -ENODEV ? 0
+				    : tk_err_set(err, r,
+						 "interface %d: cannot list its BPF "
+						 "programs: %s",
+						 ifindex, strerror(-r));
 	for (uint32_t i = 0; i < n; i++) {
 		union bpf_attr get = { .prog_id = ids[i] };
 		char name[BPF_OBJ_NAME_LEN] = "";
@@ -383,7 +387,8 @@ static int detach_others(int ifindex, uint32_t keep, tk_err *err)
 			if (bpf(BPF_PROG_DETACH, &attr) < 0 && errno != ENOENT) {
 				r = -errno;
 				close(fd);
-				return tk_err_set(err, r, "interface %d: cannot detach the fast path: %s",
+				return tk_err_set(err, r,
+						  "interface %d: cannot detach the fast path: %s",
 						  ifindex, strerror(-r));
 			}
 		}
@@ -404,8 +409,8 @@ int tk_fast_attach(const struct tk_fast *f, int ifindex, bool on, tk_err *err)
 	attr.attach_type = TK_BPF_TCX_INGRESS;
 	/* Appended: an earlier netd's program, still there, keeps working until it is detached. */
 	if (bpf(BPF_PROG_ATTACH, &attr) < 0 && errno != EEXIST)
-		return tk_err_set(err, -errno, "interface %d: cannot attach the fast path (tcx): %m",
-				  ifindex);
+		return tk_err_set(err, -errno,
+				  "interface %d: cannot attach the fast path (tcx): %m", ifindex);
 	if (!(id = prog_id(f->prog, NULL)))
 		return tk_err_set(err, -errno, "cannot read the fast path program's id: %m");
 	return detach_others(ifindex, id, err);

@@ -24,7 +24,10 @@ struct tk_fast {
 	int src4, fwd4, src6, fwd6;
 };
 
-#define TK_FAST_INIT { -1, -1, -1, -1, -1 }
+#define TK_FAST_INIT                                                                               \
+	{                                                                                          \
+		-1, -1, -1, -1, -1                                                                 \
+	}
 
 /* Makes the maps and loads the program that reads them; fails where the kernel cannot. */
 int tk_fast_open(struct tk_fast *f, tk_err *err);

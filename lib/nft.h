@@ -43,8 +43,8 @@ enum tk_nft_type {
 	TK_NFT_IPV4,
 	TK_NFT_IPV6,
 	TK_NFT_ETHER,
-	TK_NFT_L4PROTO,	 /* meta l4proto: value.u32 (IPPROTO_TCP, ...) in the first byte */
-	TK_NFT_PORT,	 /* th dport and the like: value.u32, sent in network byte order */
+	TK_NFT_L4PROTO, /* meta l4proto: value.u32 (IPPROTO_TCP, ...) in the first byte */
+	TK_NFT_PORT,	/* th dport and the like: value.u32, sent in network byte order */
 	_TK_NFT_TYPE_MAX,
 	_TK_NFT_TYPE_INVALID = -EINVAL,
 };

@@ -272,7 +272,6 @@ int tk_tc_meter_set(int meter, uint16_t slot, uint64_t ceil, tk_err *err)
 	return 0;
 }
 
-
 #define FLAG_OFF (-8)  /* u64 on the stack: 1 = to the shaper */
 #define KEY_OFF	 (-16) /* u32 on the stack: the slot looked up */
 #define VAL(f)	 ((int16_t)offsetof(struct meter, f))
