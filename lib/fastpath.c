@@ -319,7 +319,7 @@ int tk_fast_fwd_get(const struct tk_fast *f, uint32_t group, const uint8_t mac[6
 		    const struct tk_addr *ip, int *ret_ifindex)
 {
 	const struct key k = key_of(group, mac, ip);
-	uint32_t value;
+	uint32_t value = 0; /* the kernel writes it */
 	union bpf_attr attr = { .map_fd = (uint32_t)(ip->family == AF_INET6 ? f->fwd6 : f->fwd4),
 				.key = (uint64_t)(uintptr_t)&k,
 				.value = (uint64_t)(uintptr_t)&value };
