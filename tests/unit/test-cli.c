@@ -134,6 +134,7 @@ struct pager {
 	json_t *rows;	    /* each with an "id", ascending */
 	int64_t fail_after; /* > 0: a request for a page after this id is refused */
 	unsigned requests;
+	json_t *fields; /* the "fields" of the last request, if any */
 };
 
 static void *serve_pages(void *userdata)
@@ -156,6 +157,8 @@ static void *serve_pages(void *userdata)
 			return NULL;
 		d->requests++;
 		args = json_object_get(request, "args");
+		json_decref(d->fields);
+		d->fields = json_incref(json_object_get(args, "fields"));
 		assert_int_equal(json_unpack(args, "{s?I, s:I}", "after", &after, "limit", &limit),
 				 0);
 		if (d->fail_after > 0 && after > d->fail_after) {
@@ -310,6 +313,8 @@ static void test_list_pages(void **state)
 	dumped = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	assert_int_equal(asprintf(&want, "%s\n", dumped), (int)strlen(dumped) + 1);
 	assert_string_equal(got, want);
+	/* Every field, so that scripts read what they always read. */
+	assert_null(d.fields);
 	free(got), free(want), free(dumped);
 
 	/* The table: as one table of every row, the first page padded for a row of the last. */
@@ -327,6 +332,12 @@ static void test_list_pages(void **state)
 		"c2                                 a-network  -                       no   16\n"));
 	assert_non_null(strstr(got, "\n2500-a-rather-longer-container-id  a-network  10.9.196.7/24 "
 				    "          no   7510\n"));
+	/* Only the columns' keys, in the columns' order. */
+	dumped = json_dumps(d.fields, JSON_COMPACT);
+	assert_string_equal(dumped, "[\"container_id\",\"network\",\"ips\",\"up\",\"id\"]");
+	free(dumped);
+	json_decref(d.fields);
+	d.fields = NULL;
 	free(got), free(want);
 
 	/*
@@ -357,6 +368,7 @@ static void test_list_pages(void **state)
 	assert_string_equal(got, "{\n  \"endpoints\": []\n}\n");
 	free(got);
 	json_decref(d.rows);
+	json_decref(d.fields);
 
 	close(d.listen_fd);
 	unlink(path);
