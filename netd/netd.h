@@ -217,6 +217,11 @@ int db_endpoints_page(struct manager *m, const struct network *network,
 		      const struct tk_tenant *tenant, int64_t after, int64_t limit,
 		      int (*cb)(struct endpoint *e, void *userdata), void *userdata,
 		      int64_t *ret_last, tk_err *err);
+/* The same, only up to id until (0: no bound); *ret_last is 0 once until is reached. */
+int db_endpoints_range(struct manager *m, const struct network *network,
+		       const struct tk_tenant *tenant, int64_t after, int64_t until, int64_t limit,
+		       int (*cb)(struct endpoint *e, void *userdata), void *userdata,
+		       int64_t *ret_last, tk_err *err);
 /* Calls cb for endpoints of network (NULL: all) and tenant (NULL: all). */
 int db_endpoints_foreach(struct manager *m, const struct network *network,
 			 const struct tk_tenant *tenant,

@@ -223,6 +223,13 @@ expect_eq "fields: the values are those of the full listing" \
 expect_eq "fields: an unknown field is refused, naming it" \
 	"22 endpoint.list: unknown endpoint field 'port_mappings' in 'fields' (known: id, kind, network, tenant, container_id, ifname, netns, host_ifname, host_mac, mac, ips, created)" \
 	"$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"fields":["port_mappings"]}' | jq -r '"\(.error.code) \(.error.msg)"')"
+expect_eq "until below 1 is refused" 22 \
+	"$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"until":0}' | jq .error.code)"
+expect_eq "cursors without a limit are refused" 22 \
+	"$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"cursors":true}' | jq .error.code)"
+expect_eq "a list within one page has no cursors" '{"n":1,"next":null,"cursors":null}' \
+	"$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"cursors":true,"limit":5}' |
+		jq -c '.result | {n: (.endpoints | length), next, cursors}')"
 for bad in '[]' '"ips"' '[1]' 'null'; do
 	expect_eq "fields: $bad is refused" 22 \
 		"$(tk_call "$TK_NETD_SOCKET" endpoint.list "{\"fields\":$bad}" | jq .error.code)"

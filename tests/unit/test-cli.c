@@ -128,27 +128,70 @@ static void test_call(void **state)
 
 /* ---- listings in pages (tools/common/list.c) ----------------------------------------------- */
 
-/* A daemon for endpoint.list: pages of rows by "after" and "limit", as netd answers them. */
+/*
+ * A daemon for endpoint.list: pages of rows by "after", "until" and "limit", with "next" and
+ * "cursors" as netd answers them (netd/rpc-handlers.c).
+ */
 struct pager {
 	int listen_fd;
 	json_t *rows;	    /* each with an "id", ascending */
 	int64_t fail_after; /* > 0: a request for a page after this id is refused */
+	size_t cap;	    /* > 0: a page ends after this many rows, as netd's 1 MiB cap ends it */
+	bool no_cursors;    /* answers as a netd without them would */
 	unsigned requests;
 	json_t *fields; /* the "fields" of the last request, if any */
 };
+
+static json_t *pager_page(struct pager *d, json_int_t after, json_int_t until, json_int_t limit,
+			  int cursors)
+{
+	json_t *page = json_array(), *result, *row, *list = NULL;
+	json_int_t next = 0, seen = 0;
+	size_t i;
+
+	json_array_foreach(d->rows, i, row)
+	{
+		json_int_t id = json_integer_value(json_object_get(row, "id"));
+
+		if (id <= after || (until > 0 && id > until))
+			continue;
+		if (next) {
+			if (list && ++seen % limit == 0)
+				json_array_append_new(list, json_integer(id));
+			continue;
+		}
+		if ((json_int_t)json_array_size(page) == limit ||
+		    (d->cap && json_array_size(page) == d->cap)) {
+			next = json_integer_value(json_object_get(
+				json_array_get(page, json_array_size(page) - 1), "id"));
+			list = cursors && !d->no_cursors ? json_array() : NULL;
+			if (list && ++seen % limit == 0)
+				json_array_append_new(list, json_integer(id));
+			continue;
+		}
+		json_array_append(page, row);
+	}
+	result = json_pack("{s:o}", "endpoints", page);
+	if (next)
+		json_object_set_new(result, "next", json_integer(next));
+	if (list)
+		json_object_set_new(result, "cursors", list);
+	return result;
+}
 
 static void *serve_pages(void *userdata)
 {
 	struct pager *d = userdata;
 
 	for (;;) {
-		_cleanup_(json_decrefp) json_t *request = NULL, *reply = NULL, *page = NULL;
+		_cleanup_(json_decrefp) json_t *request = NULL, *reply = NULL;
 		_cleanup_close_ int fd = -1;
-		json_int_t after = 0, limit = 0;
-		json_t *args, *row;
+		json_int_t after = 0, until = 0, limit = 0;
+		int cursors = 0;
+		bool last;
+		json_t *args;
 		char *text;
 		struct pollfd pfd = { .fd = d->listen_fd, .events = POLLIN };
-		size_t i;
 
 		while ((fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC)) < 0 &&
 		       errno == EAGAIN)
@@ -159,31 +202,22 @@ static void *serve_pages(void *userdata)
 		args = json_object_get(request, "args");
 		json_decref(d->fields);
 		d->fields = json_incref(json_object_get(args, "fields"));
-		assert_int_equal(json_unpack(args, "{s?I, s:I}", "after", &after, "limit", &limit),
+		assert_int_equal(json_unpack(args, "{s?I, s?I, s:I, s?b}", "after", &after, "until",
+					     &until, "limit", &limit, "cursors", &cursors),
 				 0);
-		if (d->fail_after > 0 && after > d->fail_after) {
+		if (d->fail_after > 0 && after > d->fail_after)
 			reply = json_pack("{s:b, s:{s:i, s:s}}", "ok", 0, "error", "code", EIO,
 					  "msg", "page lost");
-		} else {
-			page = json_array();
-			json_array_foreach(d->rows, i, row)
-			{
-				if (json_integer_value(json_object_get(row, "id")) > after &&
-				    (json_int_t)json_array_size(page) < limit)
-					json_array_append(page, row);
-			}
-			reply = json_pack("{s:b, s:{s:O}}", "ok", 1, "result", "endpoints", page);
-			row = json_array_get(page, json_array_size(page) - 1);
-			if (json_array_size(page) == (size_t)limit &&
-			    row != json_array_get(d->rows, json_array_size(d->rows) - 1))
-				json_object_set(json_object_get(reply, "result"), "next",
-						json_object_get(row, "id"));
-		}
+		else
+			reply = json_pack("{s:b, s:o}", "ok", 1, "result",
+					  pager_page(d, after, until, limit, cursors));
 		text = json_dumps(reply, JSON_COMPACT);
 		assert_non_null(text);
 		(void)send(fd, text, strlen(text), MSG_NOSIGNAL);
 		free(text);
-		if (!json_object_get(json_object_get(reply, "result"), "next"))
+		/* The last run of the list, or a refusal, ends the listing. */
+		last = !json_object_get(json_object_get(reply, "result"), "next") && until == 0;
+		if (last || !json_is_true(json_object_get(reply, "ok")))
 			return NULL;
 	}
 }
@@ -244,8 +278,11 @@ static int run_list(void *userdata)
 			 (char *)l->path,   (char *)(l->json ? "--json" : "list"),
 			 (char *)"list",    NULL };
 	pthread_t thread;
-	int status;
+	int status, fd;
 
+	/* Requests asked ahead that a failed listing left unanswered are not this run's. */
+	while ((fd = accept4(l->d->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+		close(fd);
 	l->d->requests = 0;
 	assert_int_equal(pthread_create(&thread, NULL, serve_pages, l->d), 0);
 	optind = 0;
@@ -338,7 +375,28 @@ static void test_list_pages(void **state)
 	free(dumped);
 	json_decref(d.fields);
 	d.fields = NULL;
-	free(got), free(want);
+	free(got);
+
+	/*
+	 * The same table when pages end early (netd's 1 MiB cap), so that each run asked ahead
+	 * continues with its own "next", and from a daemon without cursors, page after page.
+	 */
+	d.cap = 600;
+	got = capture_stdout(run_list, &run, &status);
+	assert_int_equal(status, 0);
+	assert_int_equal(d.requests,
+			 5); /* 600, then runs of 1000 (600 + 400) and 903 (600 + 303) */
+	assert_string_equal(got, want);
+	free(got);
+	d.cap = 0;
+	d.no_cursors = true;
+	got = capture_stdout(run_list, &run, &status);
+	assert_int_equal(status, 0);
+	assert_int_equal(d.requests, 3);
+	assert_string_equal(got, want);
+	free(got);
+	d.no_cursors = false;
+	free(want);
 
 	/*
 	 * A page that fails ends the listing with the daemon's error and its exit status, and

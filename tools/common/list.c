@@ -342,23 +342,36 @@ static int json_list_end(struct cli_json_list *l, FILE *f)
  * netd's work on a page overlap netctl's on the one before; each costs a connection (~0.1 ms).
  */
 #define LIST_PAGE_ROWS 1000
+/*
+ * Pages asked for ahead of the one being read, once the first reply gave their bounds
+ * ("cursors"): netd builds them while netctl parses, and with the page being read this stays
+ * within the requests a uid may have in flight (TK_SERVER_INFLIGHT_PER_UID, 4).
+ */
+#define LIST_AHEAD 2
 
-/* Asks for the page after `after` (< 0: the first). */
-static int page_request(const char *op, json_t *args, json_int_t after, int *fd,
-			struct tk_rpc_pending *p)
+/* A run of the list: the endpoints after `after` (< 0: from the start) up to `until` (0: all). */
+struct page_range {
+	json_int_t after, until;
+	int fd;
+	struct tk_rpc_pending pending;
+};
+
+static int page_request(const char *op, json_t *args, struct page_range *pr, bool cursors)
 {
 	_cleanup_(json_decrefp) json_t *a = args ? json_copy(args) : json_object();
 	tk_err err = {};
 	int r;
 
 	if (!a || json_object_set_new(a, "limit", json_integer(LIST_PAGE_ROWS)) < 0 ||
-	    (after >= 0 && json_object_set_new(a, "after", json_integer(after)) < 0)) {
+	    (pr->after >= 0 && json_object_set_new(a, "after", json_integer(pr->after)) < 0) ||
+	    (pr->until > 0 && json_object_set_new(a, "until", json_integer(pr->until)) < 0) ||
+	    (cursors && json_object_set_new(a, "cursors", json_true()) < 0)) {
 		fprintf(stderr, "%s: out of memory\n", cli_name());
 		return EXIT_FAILURE;
 	}
-	if ((r = cli_connect(fd)) != 0)
+	if ((r = cli_connect(&pr->fd)) != 0)
 		return r;
-	if ((r = tk_rpc_call_begin(*fd, op, a, -1, cli_timeout_ms, p, &err)) < 0)
+	if ((r = tk_rpc_call_begin(pr->fd, op, a, -1, cli_timeout_ms, &pr->pending, &err)) < 0)
 		return cli_call_failed(r, &err);
 	return 0;
 }
@@ -371,6 +384,141 @@ struct page_sink {
 	char *text;
 	size_t len;
 };
+
+struct page_plan {
+	struct page_range *ranges;
+	size_t n, cur, sent; /* ranges[cur] is read next; ranges[0..sent) were asked for */
+};
+
+static void page_plan_done(struct page_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		closep(&p->ranges[i].fd);
+	free(p->ranges);
+}
+
+static int page_plan_add(struct page_plan *p, json_int_t after, json_int_t until)
+{
+	struct page_range *r = realloc(p->ranges, (p->n + 1) * sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	p->ranges = r;
+	r[p->n++] = (struct page_range){ .after = after, .until = until, .fd = -1 };
+	return 0;
+}
+
+/*
+ * The first reply's cursors split the rest of the list into runs of a page each, (next, c1],
+ * (c1, c2], ... and (cN, end): asked for ahead, each continued by its own "next" should a page
+ * end early (netd's 1 MiB cap) or the last run have grown meanwhile.
+ */
+static int page_plan_split(struct page_plan *p, json_t *next, json_t *cursors)
+{
+	json_int_t after = json_integer_value(next);
+	size_t i;
+	json_t *c;
+	int r;
+
+	json_array_foreach(cursors, i, c)
+	{
+		if (!json_is_integer(c) || json_integer_value(c) <= after)
+			return -EBADMSG;
+		if ((r = page_plan_add(p, after, json_integer_value(c))) < 0)
+			return r;
+		after = json_integer_value(c);
+	}
+	return page_plan_add(p, after, 0);
+}
+
+/* What follows the page just read from ranges[cur]; asks for the pages due by now. */
+static int page_plan_advance(struct page_plan *p, const char *op, json_t *args, json_t *next,
+			     json_t *cursors)
+{
+	struct page_range *pr = &p->ranges[p->cur];
+	int r;
+
+	closep(&pr->fd);
+	pr->fd = -1;
+	if (cursors && p->cur == 0 && p->n == 1 && next) {
+		if ((r = page_plan_split(p, next, cursors)) < 0)
+			return r == -ENOMEM ? EXIT_FAILURE : EXIT_REFUSED;
+		p->cur++;
+	} else if (next) {
+		/* netd continues this run: the page after it comes before the runs asked ahead. */
+		pr->after = json_integer_value(next);
+		if ((r = page_request(op, args, pr, false)) != 0)
+			return r;
+	} else {
+		p->cur++;
+	}
+	while (p->sent < p->n && p->sent <= p->cur + LIST_AHEAD)
+		if ((r = page_request(op, args, &p->ranges[p->sent++], false)) != 0)
+			return r;
+	return 0;
+}
+
+static int page_show(struct page_sink *sink, const char *op, json_t *rows)
+{
+	int r = sink->table ? cli_table_add(sink->table, rows)
+			    : json_list_add(&sink->json, rows, sink->out);
+
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot show a page of '%s': %s\n", cli_name(), op,
+			strerror(-r));
+		return EXIT_FAILURE;
+	}
+	return 0;
+}
+
+/* Reads the pages in the list's order, each shown as it arrives. */
+static int page_read_all(struct page_sink *sink, const char *op, json_t *args, const char *key)
+{
+	struct page_plan plan = {};
+	int r;
+
+	if (page_plan_add(&plan, -1, 0) < 0) {
+		fprintf(stderr, "%s: out of memory\n", cli_name());
+		return EXIT_FAILURE;
+	}
+	plan.sent = 1;
+	if ((r = page_request(op, args, &plan.ranges[0], true)) != 0)
+		goto out;
+	while (plan.cur < plan.n) {
+		_cleanup_(json_decrefp) json_t *page = NULL;
+		json_t *rows, *next, *cursors;
+		tk_err err = {};
+
+		arena_begin();
+		if ((r = tk_rpc_call_end(&plan.ranges[plan.cur].pending, &page, &err)) < 0) {
+			r = cli_call_failed(r, &err);
+			break;
+		}
+		rows = json_object_get(page, key);
+		next = json_object_get(page, "next");
+		cursors = json_object_get(page, "cursors");
+		if (!json_is_array(rows) || (next && !json_is_integer(next)) ||
+		    (cursors && !json_is_array(cursors))) {
+			fprintf(stderr, "%s: a page of '%s' has no list\n", cli_name(), op);
+			r = EXIT_REFUSED;
+			break;
+		}
+		/* netd builds the following pages while this one is shown. */
+		if ((r = page_plan_advance(&plan, op, args, next, cursors)) != 0 ||
+		    (r = page_show(sink, op, rows)) != 0)
+			break;
+		/* Its ~50,000 values need no walk to be freed when the arena holds them all. */
+		if (arena_holds_all())
+			page = NULL;
+		else
+			json_decref(TAKE_PTR(page));
+		arena_end();
+	}
+	arena_end();
+out:
+	page_plan_done(&plan);
+	return r;
+}
 
 /*
  * The table asks only for its columns' keys ("fields", docs/protocol.md): of an endpoint's 13
@@ -395,8 +543,6 @@ int cli_list_pages(const char *op, json_t *args, const char *key, const struct c
 {
 	_cleanup_(json_decrefp) json_t *targs = NULL;
 	struct page_sink sink = {};
-	struct tk_rpc_pending pending;
-	_cleanup_close_ int fd = -1;
 	int r;
 
 	if (cli_json ? json_list_init(&sink.json, key) < 0 ||
@@ -414,49 +560,7 @@ int cli_list_pages(const char *op, json_t *args, const char *key, const struct c
 		args = targs;
 	}
 	arena_setup();
-	if ((r = page_request(op, args, -1, &fd, &pending)) != 0)
-		goto out;
-	for (;;) {
-		_cleanup_(json_decrefp) json_t *page = NULL;
-		json_t *rows, *next;
-		tk_err err = {};
-
-		arena_begin();
-		if ((r = tk_rpc_call_end(&pending, &page, &err)) < 0) {
-			r = cli_call_failed(r, &err);
-			break;
-		}
-		closep(&fd);
-		fd = -1;
-		rows = json_object_get(page, key);
-		next = json_object_get(page, "next");
-		if (!json_is_array(rows) || (next && !json_is_integer(next))) {
-			fprintf(stderr, "%s: a page of '%s' has no list\n", cli_name(), op);
-			r = EXIT_REFUSED;
-			break;
-		}
-		/* netd builds the following page while this one is shown. */
-		if (next &&
-		    (r = page_request(op, args, json_integer_value(next), &fd, &pending)) != 0)
-			break;
-		r = sink.table ? cli_table_add(sink.table, rows)
-			       : json_list_add(&sink.json, rows, sink.out);
-		if (r < 0) {
-			fprintf(stderr, "%s: cannot show a page of '%s': %s\n", cli_name(), op,
-				strerror(-r));
-			r = EXIT_FAILURE;
-			break;
-		}
-		/* Its ~50,000 values need no walk to be freed when the arena holds them all. */
-		if (arena_holds_all())
-			page = NULL;
-		else
-			json_decref(TAKE_PTR(page));
-		arena_end();
-		if (!next)
-			break;
-	}
-	arena_end();
+	r = page_read_all(&sink, op, args, key);
 	if (r == 0 && sink.table)
 		cli_table_print(sink.table, stdout);
 	if (r == 0 && sink.out &&
@@ -466,7 +570,6 @@ int cli_list_pages(const char *op, json_t *args, const char *key, const struct c
 	}
 	if (r == 0 && sink.out)
 		fwrite(sink.text, 1, sink.len, stdout);
-out:
 	if (sink.out)
 		fclose(sink.out);
 	free(sink.text);
