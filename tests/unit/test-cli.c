@@ -138,6 +138,7 @@ struct pager {
 	int64_t fail_after; /* > 0: a request for a page after this id is refused */
 	size_t cap;	    /* > 0: a page ends after this many rows, as netd's 1 MiB cap ends it */
 	bool no_cursors;    /* answers as a netd without them would */
+	bool bad_cursors;   /* answers with cursors that go backwards, then stops */
 	unsigned requests;
 	json_t *fields; /* the "fields" of the last request, if any */
 };
@@ -174,6 +175,8 @@ static json_t *pager_page(struct pager *d, json_int_t after, json_int_t until, j
 	result = json_pack("{s:o}", "endpoints", page);
 	if (next)
 		json_object_set_new(result, "next", json_integer(next));
+	if (list && d->bad_cursors)
+		json_array_append_new(list, json_integer(1));
 	if (list)
 		json_object_set_new(result, "cursors", list);
 	return result;
@@ -217,7 +220,7 @@ static void *serve_pages(void *userdata)
 		free(text);
 		/* The last run of the list, or a refusal, ends the listing. */
 		last = !json_object_get(json_object_get(reply, "result"), "next") && until == 0;
-		if (last || !json_is_true(json_object_get(reply, "ok")))
+		if (last || !json_is_true(json_object_get(reply, "ok")) || d->bad_cursors)
 			return NULL;
 	}
 }
@@ -397,6 +400,13 @@ static void test_list_pages(void **state)
 	free(got);
 	d.no_cursors = false;
 	free(want);
+	/* Cursors out of order are refused, and nothing is printed. */
+	d.bad_cursors = true;
+	got = capture_stdout(run_list, &run, &status);
+	assert_int_equal(status, EXIT_REFUSED);
+	assert_string_equal(got, "");
+	free(got);
+	d.bad_cursors = false;
 
 	/*
 	 * A page that fails ends the listing with the daemon's error and its exit status, and

@@ -481,8 +481,12 @@ static int page_plan_advance(struct page_plan *p, const char *op, json_t *args, 
 	closep(&pr->fd);
 	pr->fd = -1;
 	if (cursors && p->cur == 0 && p->n == 1 && next) {
-		if ((r = page_plan_split(p, next, cursors)) < 0)
+		if ((r = page_plan_split(p, next, cursors)) < 0) {
+			fprintf(stderr, "%s: %s\n", cli_name(),
+				r == -ENOMEM ? "out of memory"
+					     : "a page's cursors are not in order");
 			return r == -ENOMEM ? EXIT_FAILURE : EXIT_REFUSED;
+		}
 		p->cur++;
 	} else if (next) {
 		/* netd continues this run: the page after it comes before the runs asked ahead. */
