@@ -217,6 +217,11 @@ int db_endpoints_page(struct manager *m, const struct network *network,
 		      const struct tk_tenant *tenant, int64_t after, int64_t limit,
 		      int (*cb)(struct endpoint *e, void *userdata), void *userdata,
 		      int64_t *ret_last, tk_err *err);
+/* The ids and networks of the same endpoints (after < id <= until, 0: no bound), in id order. */
+int db_endpoint_ids(struct manager *m, const struct network *network,
+		    const struct tk_tenant *tenant, int64_t after, int64_t until,
+		    int (*cb)(int64_t id, const struct network *n, void *userdata), void *userdata,
+		    tk_err *err);
 /* The same, only up to id until (0: no bound); *ret_last is 0 once until is reached. */
 int db_endpoints_range(struct manager *m, const struct network *network,
 		       const struct tk_tenant *tenant, int64_t after, int64_t until, int64_t limit,

@@ -360,14 +360,13 @@ struct cursor_ctx {
 	int64_t limit, seen;
 };
 
-static int add_cursor(struct endpoint *e, void *userdata)
+static int add_cursor(int64_t id, const struct network *n, void *userdata)
 {
 	struct cursor_ctx *ctx = userdata;
 
-	if (caller_may_manage(ctx->caller, e->network->tenant, NULL) < 0 ||
-	    ++ctx->seen % ctx->limit != 0)
+	if (caller_may_manage(ctx->caller, n->tenant, NULL) < 0 || ++ctx->seen % ctx->limit != 0)
 		return 0;
-	return json_array_append_new(ctx->cursors, json_integer(e->id)) < 0 ? -ENOMEM : 0;
+	return json_array_append_new(ctx->cursors, json_integer(id)) < 0 ? -ENOMEM : 0;
 }
 
 static int list_cursors(struct manager *m, const struct tk_caller *c, struct network *n,
@@ -379,7 +378,7 @@ static int list_cursors(struct manager *m, const struct tk_caller *c, struct net
 
 	if (json_object_set_new(result, "cursors", ctx.cursors) < 0)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	r = db_endpoints_range(m, n, t, after, until, 0, add_cursor, &ctx, NULL, err);
+	r = db_endpoint_ids(m, n, t, after, until, add_cursor, &ctx, err);
 	return r < 0 ? r : 0;
 }
 
