@@ -2,6 +2,7 @@
 /* The objects as docs/protocol.md shows them. */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ipam.h"
 #include "netd.h"
@@ -104,34 +105,113 @@ static json_t *ip_json(const struct tk_addr *a, uint8_t len, const struct tk_add
 	return TAKE_PTR(o);
 }
 
-json_t *endpoint_to_json(const struct endpoint *e)
+static const char *const endpoint_field_names[_ENDPOINT_FIELD_MAX] = {
+	[ENDPOINT_FIELD_ID] = "id",
+	[ENDPOINT_FIELD_KIND] = "kind",
+	[ENDPOINT_FIELD_NETWORK] = "network",
+	[ENDPOINT_FIELD_TENANT] = "tenant",
+	[ENDPOINT_FIELD_CONTAINER_ID] = "container_id",
+	[ENDPOINT_FIELD_IFNAME] = "ifname",
+	[ENDPOINT_FIELD_NETNS] = "netns",
+	[ENDPOINT_FIELD_HOST_IFNAME] = "host_ifname",
+	[ENDPOINT_FIELD_HOST_MAC] = "host_mac",
+	[ENDPOINT_FIELD_MAC] = "mac",
+	[ENDPOINT_FIELD_IPS] = "ips",
+	[ENDPOINT_FIELD_CREATED] = "created",
+};
+
+static int unknown_field(const char *name, tk_err *err)
+{
+	char known[256] = "";
+
+	for (int f = 0; f < _ENDPOINT_FIELD_MAX; f++) {
+		strcat(known, f ? ", " : "");
+		strcat(known, endpoint_field_names[f]);
+	}
+	if (!name)
+		return tk_err_set(err, -EINVAL, "'fields' must name endpoint fields as strings");
+	return tk_err_set(err, -EINVAL, "unknown endpoint field '%s' in 'fields' (known: %s)", name,
+			  known);
+}
+
+/* A list of field names (endpoint.list's "fields") as a mask of 1 << ENDPOINT_FIELD_*. */
+int endpoint_fields_from_json(json_t *names, unsigned *ret, tk_err *err)
+{
+	unsigned mask = 0;
+	size_t i;
+	json_t *v;
+
+	if (!json_is_array(names) || json_array_size(names) == 0)
+		return tk_err_set(err, -EINVAL,
+				  "'fields' must be a non-empty array of endpoint field names");
+	json_array_foreach(names, i, v)
+	{
+		const char *name = json_string_value(v);
+		int f = 0;
+
+		while (f < _ENDPOINT_FIELD_MAX &&
+		       !(name && strcmp(name, endpoint_field_names[f]) == 0))
+			f++;
+		if (f == _ENDPOINT_FIELD_MAX)
+			return unknown_field(name, err);
+		mask |= 1u << f;
+	}
+	*ret = mask;
+	return 0;
+}
+
+static json_t *endpoint_field_json(const struct endpoint *e, int f)
 {
 	const struct network *n = e->network;
-	char mac[TK_MAC_STRLEN], hmac[TK_MAC_STRLEN];
-	_cleanup_(json_decrefp) json_t *o = json_object(), *ips = json_array();
+	char buf[TK_MAC_STRLEN];
+	json_t *ips;
 
-	/* In docs/protocol.md's order (jansson keeps insertion order). */
-	if (!o || json_object_set_new_nocheck(o, "id", json_integer(e->id)) < 0 ||
-	    set_str(o, "kind", e->lease ? "ipam" : "veth") < 0 ||
-	    json_object_set_new_nocheck(o, "network", json_string(n->name)) < 0 ||
-	    json_object_set_new_nocheck(o, "tenant", json_string(n->tenant->name)) < 0 ||
-	    json_object_set_new_nocheck(o, "container_id", json_string(e->container_id)) < 0 ||
-	    json_object_set_new_nocheck(o, "ifname", json_string(e->ifname)) < 0 ||
-	    json_object_set_new_nocheck(o, "netns", json_string(e->netns)) < 0 ||
-	    json_object_set_new_nocheck(o, "host_ifname",
-					e->lease ? json_null()
-						 : json_string_nocheck(e->host_ifname)) < 0 ||
-	    json_object_set_new_nocheck(o, "host_mac",
-					e->lease ? json_null()
-						 : json_string_nocheck(tk_mac_format(
-							   e->host_mac, hmac, sizeof(hmac)))) < 0 ||
-	    set_str(o, "mac", tk_mac_format(e->mac, mac, sizeof(mac))) < 0 ||
-	    (e->has4 &&
-	     json_array_append_new(ips, ip_json(&e->ip4, n->subnet4.len, &n->gateway4)) < 0) ||
-	    (e->has6 &&
-	     json_array_append_new(ips, ip_json(&e->ip6, n->subnet6.len, &n->gateway6)) < 0) ||
-	    json_object_set_new_nocheck(o, "ips", TAKE_PTR(ips)) < 0 ||
-	    json_object_set_new_nocheck(o, "created", json_integer(e->created)) < 0)
+	switch (f) {
+	case ENDPOINT_FIELD_ID: return json_integer(e->id);
+	case ENDPOINT_FIELD_KIND: return json_string_nocheck(e->lease ? "ipam" : "veth");
+	case ENDPOINT_FIELD_NETWORK: return json_string(n->name);
+	case ENDPOINT_FIELD_TENANT: return json_string(n->tenant->name);
+	case ENDPOINT_FIELD_CONTAINER_ID: return json_string(e->container_id);
+	case ENDPOINT_FIELD_IFNAME: return json_string(e->ifname);
+	case ENDPOINT_FIELD_NETNS: return json_string(e->netns);
+	case ENDPOINT_FIELD_HOST_IFNAME:
+		return e->lease ? json_null() : json_string_nocheck(e->host_ifname);
+	case ENDPOINT_FIELD_HOST_MAC:
+		return e->lease ? json_null()
+				: json_string_nocheck(tk_mac_format(e->host_mac, buf, sizeof(buf)));
+	case ENDPOINT_FIELD_MAC:
+		return json_string_nocheck(tk_mac_format(e->mac, buf, sizeof(buf)));
+	case ENDPOINT_FIELD_IPS:
+		if (!(ips = json_array()) ||
+		    (e->has4 && json_array_append_new(
+					ips, ip_json(&e->ip4, n->subnet4.len, &n->gateway4)) < 0) ||
+		    (e->has6 && json_array_append_new(
+					ips, ip_json(&e->ip6, n->subnet6.len, &n->gateway6)) < 0)) {
+			json_decref(ips);
+			return NULL;
+		}
+		return ips;
+	case ENDPOINT_FIELD_CREATED: return json_integer(e->created);
+	}
+	return NULL;
+}
+
+json_t *endpoint_to_json_fields(const struct endpoint *e, unsigned fields)
+{
+	_cleanup_(json_decrefp) json_t *o = json_object();
+
+	if (!o)
 		return NULL;
+	/* In docs/protocol.md's order (jansson keeps insertion order). */
+	for (int f = 0; f < _ENDPOINT_FIELD_MAX; f++)
+		if ((fields & (1u << f)) &&
+		    json_object_set_new_nocheck(o, endpoint_field_names[f],
+						endpoint_field_json(e, f)) < 0)
+			return NULL;
 	return TAKE_PTR(o);
+}
+
+json_t *endpoint_to_json(const struct endpoint *e)
+{
+	return endpoint_to_json_fields(e, ENDPOINT_FIELDS_ALL);
 }

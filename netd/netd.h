@@ -217,6 +217,16 @@ int db_endpoints_page(struct manager *m, const struct network *network,
 		      const struct tk_tenant *tenant, int64_t after, int64_t limit,
 		      int (*cb)(struct endpoint *e, void *userdata), void *userdata,
 		      int64_t *ret_last, tk_err *err);
+/* The ids and networks of the same endpoints (after < id <= until, 0: no bound), in id order. */
+int db_endpoint_ids(struct manager *m, const struct network *network,
+		    const struct tk_tenant *tenant, int64_t after, int64_t until,
+		    int (*cb)(int64_t id, const struct network *n, void *userdata), void *userdata,
+		    tk_err *err);
+/* The same, only up to id until (0: no bound); *ret_last is 0 once until is reached. */
+int db_endpoints_range(struct manager *m, const struct network *network,
+		       const struct tk_tenant *tenant, int64_t after, int64_t until, int64_t limit,
+		       int (*cb)(struct endpoint *e, void *userdata), void *userdata,
+		       int64_t *ret_last, tk_err *err);
 /* Calls cb for endpoints of network (NULL: all) and tenant (NULL: all). */
 int db_endpoints_foreach(struct manager *m, const struct network *network,
 			 const struct tk_tenant *tenant,
@@ -567,6 +577,27 @@ void accounting_limits_gone(struct manager *m, int dir, int ifindex, const struc
 /* json-out.c */
 void tenant_usage_json(const struct tk_tenant *t, json_t *o);
 json_t *network_to_json(struct manager *m, const struct network *n);
+/* An endpoint's keys, in docs/protocol.md's order: endpoint.list's "fields" picks some. */
+enum endpoint_field {
+	ENDPOINT_FIELD_ID,
+	ENDPOINT_FIELD_KIND,
+	ENDPOINT_FIELD_NETWORK,
+	ENDPOINT_FIELD_TENANT,
+	ENDPOINT_FIELD_CONTAINER_ID,
+	ENDPOINT_FIELD_IFNAME,
+	ENDPOINT_FIELD_NETNS,
+	ENDPOINT_FIELD_HOST_IFNAME,
+	ENDPOINT_FIELD_HOST_MAC,
+	ENDPOINT_FIELD_MAC,
+	ENDPOINT_FIELD_IPS,
+	ENDPOINT_FIELD_CREATED,
+	_ENDPOINT_FIELD_MAX,
+	_ENDPOINT_FIELD_INVALID = -EINVAL,
+};
+#define ENDPOINT_FIELDS_ALL ((1u << _ENDPOINT_FIELD_MAX) - 1)
+int endpoint_fields_from_json(json_t *names, unsigned *ret, tk_err *err);
+/* Only the keys in fields, a mask of 1 << ENDPOINT_FIELD_*; endpoint_to_json: all of them. */
+json_t *endpoint_to_json_fields(const struct endpoint *e, unsigned fields);
 json_t *endpoint_to_json(const struct endpoint *e);
 
 /* rpc-handlers.c */

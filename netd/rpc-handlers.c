@@ -331,6 +331,7 @@ static int op_endpoint_del(struct manager *m, const struct tk_caller *c, json_t 
 struct list_ctx {
 	const struct tk_caller *caller;
 	json_t *list;
+	unsigned fields; /* 1 << ENDPOINT_FIELD_* */
 	size_t bytes;
 };
 
@@ -340,43 +341,90 @@ static int append_endpoint(struct endpoint *e, void *userdata)
 
 	if (caller_may_manage(ctx->caller, e->network->tenant, NULL) < 0)
 		return 0;
-	if (json_array_append_new(ctx->list, endpoint_to_json(e)) < 0)
+	if (json_array_append_new(ctx->list, endpoint_to_json_fields(e, ctx->fields)) < 0)
 		return -ENOMEM;
-	/* The fixed part of an endpoint's JSON is under 350 bytes. */
+	/* The fixed part of an endpoint's JSON is under 350 bytes (fewer with "fields"). */
 	ctx->bytes += 350 + strlen(e->container_id) + strlen(e->netns) + strlen(e->network->name) +
 		      strlen(e->network->tenant->name);
 	return ctx->bytes >= LIST_PAGE_BYTES;
+}
+
+/*
+ * Every limit-th endpoint the caller may see after the page: where the following pages of
+ * limit endpoints end.  A client asks for all of them at once ("after" one cursor, "until" the
+ * next), so that netd builds the following pages while it parses this one.
+ */
+struct cursor_ctx {
+	const struct tk_caller *caller;
+	json_t *cursors;
+	int64_t limit, seen;
+};
+
+static int add_cursor(int64_t id, const struct network *n, void *userdata)
+{
+	struct cursor_ctx *ctx = userdata;
+
+	if (caller_may_manage(ctx->caller, n->tenant, NULL) < 0 || ++ctx->seen % ctx->limit != 0)
+		return 0;
+	return json_array_append_new(ctx->cursors, json_integer(id)) < 0 ? -ENOMEM : 0;
+}
+
+static int list_cursors(struct manager *m, const struct tk_caller *c, struct network *n,
+			struct tk_tenant *t, int64_t after, int64_t until, int64_t limit,
+			json_t *result, tk_err *err)
+{
+	struct cursor_ctx ctx = { .caller = c, .cursors = json_array(), .limit = limit };
+	int r;
+
+	if (json_object_set_new(result, "cursors", ctx.cursors) < 0)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	r = db_endpoint_ids(m, n, t, after, until, add_cursor, &ctx, err);
+	return r < 0 ? r : 0;
 }
 
 static int op_endpoint_list(struct manager *m, const struct tk_caller *c, json_t *args,
 			    json_t **ret, tk_err *err)
 {
 	const char *network = NULL, *tenant = NULL;
-	struct list_ctx ctx = { .caller = c };
-	json_int_t after = 0, limit = 0;
+	struct list_ctx ctx = { .caller = c, .fields = ENDPOINT_FIELDS_ALL };
+	_cleanup_(json_decrefp) json_t *result = NULL;
+	json_t *fields = NULL;
+	json_int_t after = 0, until = 0, limit = 0;
 	struct network *n = NULL;
 	struct tk_tenant *t = NULL;
 	int64_t next = 0;
-	int r;
+	int cursors = 0, r;
 
-	r = tk_json_unpack(args, "endpoint.list args", err, "{s?s, s?s, s?I, s?I}", "network",
-			   &network, "tenant", &tenant, "after", &after, "limit", &limit);
+	r = tk_json_unpack(args, "endpoint.list args", err, "{s?s, s?s, s?I, s?I, s?I, s?o, s?b}",
+			   "network", &network, "tenant", &tenant, "after", &after, "until", &until,
+			   "limit", &limit, "fields", &fields, "cursors", &cursors);
+	if (r >= 0 && fields && (r = endpoint_fields_from_json(fields, &ctx.fields, err)) < 0)
+		return tk_err_wrap(err, r, "endpoint.list");
 	if (r < 0 || (network && (r = find_tenant_network(m, c, network, tenant, &n, err)) < 0) ||
 	    (tenant && (r = find_tenant(m, c, tenant, &t, err)) < 0))
 		return r;
 	if (after < 0)
 		return tk_err_set(err, -EINVAL,
 				  "endpoint.list: 'after' must be an endpoint id (>= 0)");
+	if (json_object_get(args, "until") && until < 1)
+		return tk_err_set(err, -EINVAL,
+				  "endpoint.list: 'until' must be an endpoint id (>= 1)");
 	if (json_object_get(args, "limit") && limit < 1)
 		return tk_err_set(err, -EINVAL, "endpoint.list: 'limit' must be at least 1");
+	if (cursors && limit < 1)
+		return tk_err_set(err, -EINVAL, "endpoint.list: 'cursors' needs a 'limit'");
 	ctx.list = json_array();
-	if ((r = db_endpoints_page(m, n, t, after, limit, append_endpoint, &ctx, &next, err)) < 0) {
+	if ((r = db_endpoints_range(m, n, t, after, until, limit, append_endpoint, &ctx, &next,
+				    err)) < 0) {
 		json_decref(ctx.list);
 		return r;
 	}
-	*ret = json_pack("{s:o}", "endpoints", ctx.list);
-	if (*ret && next)
-		json_object_set_new(*ret, "next", json_integer(next));
+	if (!(result = json_pack("{s:o}", "endpoints", ctx.list)) ||
+	    (next && json_object_set_new(result, "next", json_integer(next)) < 0))
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if (cursors && next && (r = list_cursors(m, c, n, t, next, until, limit, result, err)) < 0)
+		return r;
+	*ret = TAKE_PTR(result);
 	return 0;
 }
 

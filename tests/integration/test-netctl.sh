@@ -213,6 +213,28 @@ expect_eq "list endpoints --network alpha-net" c1 \
 expect_eq "list endpoints --network alpha-db" 0 \
 	"$("$NETCTL" --json list endpoints --network alpha-db | jq '.endpoints | length')"
 
+# ---- endpoint.list "fields": what the table asks for ------------------------------------------------
+expect_eq "fields: only those keys, in the endpoint's order" '["container_id","ifname","ips"]' \
+	"$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"fields":["ips","container_id","ifname","ips"]}' |
+		jq -c '.result.endpoints[0] | keys_unsorted')"
+expect_eq "fields: the values are those of the full listing" \
+	"$("$NETCTL" --json list endpoints | jq -c '.endpoints[0] | {container_id, ips}')" \
+	"$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"fields":["container_id","ips"]}' | jq -c '.result.endpoints[0]')"
+expect_eq "fields: an unknown field is refused, naming it" \
+	"22 endpoint.list: unknown endpoint field 'port_mappings' in 'fields' (known: id, kind, network, tenant, container_id, ifname, netns, host_ifname, host_mac, mac, ips, created)" \
+	"$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"fields":["port_mappings"]}' | jq -r '"\(.error.code) \(.error.msg)"')"
+expect_eq "until below 1 is refused" 22 \
+	"$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"until":0}' | jq .error.code)"
+expect_eq "cursors without a limit are refused" 22 \
+	"$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"cursors":true}' | jq .error.code)"
+expect_eq "a list within one page has no cursors" '{"n":1,"next":null,"cursors":null}' \
+	"$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"cursors":true,"limit":5}' |
+		jq -c '.result | {n: (.endpoints | length), next, cursors}')"
+for bad in '[]' '"ips"' '[1]' 'null'; do
+	expect_eq "fields: $bad is refused" 22 \
+		"$(tk_call "$TK_NETD_SOCKET" endpoint.list "{\"fields\":$bad}" | jq .error.code)"
+done
+
 # ---- link / unlink ----------------------------------------------------------------------------------
 run "$NETCTL" link alpha-net alpha-db
 expect_eq "link: exit 0 and says so" "0 Linked 'alpha-net' and 'alpha-db'." "$RC $OUT"

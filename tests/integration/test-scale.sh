@@ -110,6 +110,16 @@ expect_eq "and the table 12,000 rows" 12000 "$rows"
 expect_eq "--tenant pages too" 12000 "$(nc_ --json list endpoints --tenant big | jq '.endpoints | length')"
 expect_eq "--network too" 12000 "$(nc_ --json list endpoints --network big | jq '.endpoints | length')"
 expect_eq "a tenant without endpoints lists none" 0 "$(nc_ --json list endpoints --tenant t7 | jq '.endpoints | length')"
+# What netctl asks ahead with: where the following pages end, and each run as a page of its own.
+page=$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"tenant": "big", "limit": 1000, "cursors": true}')
+expect_eq "cursors: every 1,000th endpoint after the first page, the last one last" \
+	"11 $(jq '.endpoints[1999].id, .endpoints[-1].id' <<<"$all" | paste -sd' ')" \
+	"$(jq -r '.result.cursors | [length, .[0], .[-1]] | join(" ")' <<<"$page")"
+run=$(tk_call "$TK_NETD_SOCKET" endpoint.list "{\"tenant\": \"big\", \"limit\": 1000,
+	\"after\": $(jq '.result.cursors[0]' <<<"$page"), \"until\": $(jq '.result.cursors[1]' <<<"$page")}")
+expect_eq "a run from one cursor until the next: its 1,000 endpoints, and no next" \
+	"$(jq -c '[.endpoints[2000:3000][].id]' <<<"$all") null" \
+	"$(jq -c '[.result.endpoints[].id]' <<<"$run") $(jq .result.next <<<"$run")"
 msg=$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"limit": 0}' | jq -r .error.msg)
 expect_ok "limit 0 is refused ($msg)" grep -q "'limit' must be at least 1" <<<"$msg"
 # Left to the namespace's teardown, the 4,096 bridges go in one asynchronous cleanup_net that

@@ -128,26 +128,73 @@ static void test_call(void **state)
 
 /* ---- listings in pages (tools/common/list.c) ----------------------------------------------- */
 
-/* A daemon for endpoint.list: pages of rows by "after" and "limit", as netd answers them. */
+/*
+ * A daemon for endpoint.list: pages of rows by "after", "until" and "limit", with "next" and
+ * "cursors" as netd answers them (netd/rpc-handlers.c).
+ */
 struct pager {
 	int listen_fd;
 	json_t *rows;	    /* each with an "id", ascending */
 	int64_t fail_after; /* > 0: a request for a page after this id is refused */
+	size_t cap;	    /* > 0: a page ends after this many rows, as netd's 1 MiB cap ends it */
+	bool no_cursors;    /* answers as a netd without them would */
+	bool bad_cursors;   /* answers with cursors that go backwards, then stops */
 	unsigned requests;
+	json_t *fields; /* the "fields" of the last request, if any */
 };
+
+static json_t *pager_page(struct pager *d, json_int_t after, json_int_t until, json_int_t limit,
+			  int cursors)
+{
+	json_t *page = json_array(), *result, *row, *list = NULL;
+	json_int_t next = 0, seen = 0;
+	size_t i;
+
+	json_array_foreach(d->rows, i, row)
+	{
+		json_int_t id = json_integer_value(json_object_get(row, "id"));
+
+		if (id <= after || (until > 0 && id > until))
+			continue;
+		if (next) {
+			if (list && ++seen % limit == 0)
+				json_array_append_new(list, json_integer(id));
+			continue;
+		}
+		if ((json_int_t)json_array_size(page) == limit ||
+		    (d->cap && json_array_size(page) == d->cap)) {
+			next = json_integer_value(json_object_get(
+				json_array_get(page, json_array_size(page) - 1), "id"));
+			list = cursors && !d->no_cursors ? json_array() : NULL;
+			if (list && ++seen % limit == 0)
+				json_array_append_new(list, json_integer(id));
+			continue;
+		}
+		json_array_append(page, row);
+	}
+	result = json_pack("{s:o}", "endpoints", page);
+	if (next)
+		json_object_set_new(result, "next", json_integer(next));
+	if (list && d->bad_cursors)
+		json_array_append_new(list, json_integer(1));
+	if (list)
+		json_object_set_new(result, "cursors", list);
+	return result;
+}
 
 static void *serve_pages(void *userdata)
 {
 	struct pager *d = userdata;
 
 	for (;;) {
-		_cleanup_(json_decrefp) json_t *request = NULL, *reply = NULL, *page = NULL;
+		_cleanup_(json_decrefp) json_t *request = NULL, *reply = NULL;
 		_cleanup_close_ int fd = -1;
-		json_int_t after = 0, limit = 0;
-		json_t *args, *row;
+		json_int_t after = 0, until = 0, limit = 0;
+		int cursors = 0;
+		bool last;
+		json_t *args;
 		char *text;
 		struct pollfd pfd = { .fd = d->listen_fd, .events = POLLIN };
-		size_t i;
 
 		while ((fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC)) < 0 &&
 		       errno == EAGAIN)
@@ -156,31 +203,24 @@ static void *serve_pages(void *userdata)
 			return NULL;
 		d->requests++;
 		args = json_object_get(request, "args");
-		assert_int_equal(json_unpack(args, "{s?I, s:I}", "after", &after, "limit", &limit),
+		json_decref(d->fields);
+		d->fields = json_incref(json_object_get(args, "fields"));
+		assert_int_equal(json_unpack(args, "{s?I, s?I, s:I, s?b}", "after", &after, "until",
+					     &until, "limit", &limit, "cursors", &cursors),
 				 0);
-		if (d->fail_after > 0 && after > d->fail_after) {
+		if (d->fail_after > 0 && after > d->fail_after)
 			reply = json_pack("{s:b, s:{s:i, s:s}}", "ok", 0, "error", "code", EIO,
 					  "msg", "page lost");
-		} else {
-			page = json_array();
-			json_array_foreach(d->rows, i, row)
-			{
-				if (json_integer_value(json_object_get(row, "id")) > after &&
-				    (json_int_t)json_array_size(page) < limit)
-					json_array_append(page, row);
-			}
-			reply = json_pack("{s:b, s:{s:O}}", "ok", 1, "result", "endpoints", page);
-			row = json_array_get(page, json_array_size(page) - 1);
-			if (json_array_size(page) == (size_t)limit &&
-			    row != json_array_get(d->rows, json_array_size(d->rows) - 1))
-				json_object_set(json_object_get(reply, "result"), "next",
-						json_object_get(row, "id"));
-		}
+		else
+			reply = json_pack("{s:b, s:o}", "ok", 1, "result",
+					  pager_page(d, after, until, limit, cursors));
 		text = json_dumps(reply, JSON_COMPACT);
 		assert_non_null(text);
 		(void)send(fd, text, strlen(text), MSG_NOSIGNAL);
 		free(text);
-		if (!json_object_get(json_object_get(reply, "result"), "next"))
+		/* The last run of the list, or a refusal, ends the listing. */
+		last = !json_object_get(json_object_get(reply, "result"), "next") && until == 0;
+		if (last || !json_is_true(json_object_get(reply, "ok")) || d->bad_cursors)
 			return NULL;
 	}
 }
@@ -241,8 +281,11 @@ static int run_list(void *userdata)
 			 (char *)l->path,   (char *)(l->json ? "--json" : "list"),
 			 (char *)"list",    NULL };
 	pthread_t thread;
-	int status;
+	int status, fd;
 
+	/* Requests asked ahead that a failed listing left unanswered are not this run's. */
+	while ((fd = accept4(l->d->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+		close(fd);
 	l->d->requests = 0;
 	assert_int_equal(pthread_create(&thread, NULL, serve_pages, l->d), 0);
 	optind = 0;
@@ -310,6 +353,8 @@ static void test_list_pages(void **state)
 	dumped = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	assert_int_equal(asprintf(&want, "%s\n", dumped), (int)strlen(dumped) + 1);
 	assert_string_equal(got, want);
+	/* Every field, so that scripts read what they always read. */
+	assert_null(d.fields);
 	free(got), free(want), free(dumped);
 
 	/* The table: as one table of every row, the first page padded for a row of the last. */
@@ -327,7 +372,41 @@ static void test_list_pages(void **state)
 		"c2                                 a-network  -                       no   16\n"));
 	assert_non_null(strstr(got, "\n2500-a-rather-longer-container-id  a-network  10.9.196.7/24 "
 				    "          no   7510\n"));
-	free(got), free(want);
+	/* Only the columns' keys, in the columns' order. */
+	dumped = json_dumps(d.fields, JSON_COMPACT);
+	assert_string_equal(dumped, "[\"container_id\",\"network\",\"ips\",\"up\",\"id\"]");
+	free(dumped);
+	json_decref(d.fields);
+	d.fields = NULL;
+	free(got);
+
+	/*
+	 * The same table when pages end early (netd's 1 MiB cap), so that each run asked ahead
+	 * continues with its own "next", and from a daemon without cursors, page after page.
+	 */
+	d.cap = 600;
+	got = capture_stdout(run_list, &run, &status);
+	assert_int_equal(status, 0);
+	assert_int_equal(d.requests,
+			 5); /* 600, then runs of 1000 (600 + 400) and 903 (600 + 303) */
+	assert_string_equal(got, want);
+	free(got);
+	d.cap = 0;
+	d.no_cursors = true;
+	got = capture_stdout(run_list, &run, &status);
+	assert_int_equal(status, 0);
+	assert_int_equal(d.requests, 3);
+	assert_string_equal(got, want);
+	free(got);
+	d.no_cursors = false;
+	free(want);
+	/* Cursors out of order are refused, and nothing is printed. */
+	d.bad_cursors = true;
+	got = capture_stdout(run_list, &run, &status);
+	assert_int_equal(status, EXIT_REFUSED);
+	assert_string_equal(got, "");
+	free(got);
+	d.bad_cursors = false;
 
 	/*
 	 * A page that fails ends the listing with the daemon's error and its exit status, and
@@ -357,6 +436,7 @@ static void test_list_pages(void **state)
 	assert_string_equal(got, "{\n  \"endpoints\": []\n}\n");
 	free(got);
 	json_decref(d.rows);
+	json_decref(d.fields);
 
 	close(d.listen_fd);
 	unlink(path);

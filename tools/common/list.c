@@ -279,11 +279,18 @@ void cli_print_table(json_t *rows, const struct cli_column *cols, size_t n_cols)
  * document with only that page's rows, and the pages' row texts are joined where jansson joins
  * rows (",\n").  The frame comes from the same dump, checked, so the bytes are those of one
  * dump of all rows (tests/unit/test-cli.c compares them).
+ *
+ * The text is kept until the last page is in (like the table, all of the list or nothing), in
+ * one buffer that jansson dumps into: open_memstream copied its whole buffer into a new one
+ * each time it grew, and faulting in those copies was a third of netctl's time for 10,000
+ * endpoints.
  */
 struct cli_json_list {
 	char head[64]; /* {\n  "<key>": [\n */
 	const char *key;
 	size_t n_rows;
+	char *text;
+	size_t len, size;
 };
 
 #define JSON_LIST_FLAGS (JSON_INDENT(2) | JSON_PRESERVE_ORDER)
@@ -297,41 +304,78 @@ static int json_list_init(struct cli_json_list *l, const char *key)
 	return 0;
 }
 
-static int json_list_add(struct cli_json_list *l, json_t *rows, FILE *f)
+static void json_list_done(struct cli_json_list *l)
 {
-	size_t head = strlen(l->head), tail = strlen(JSON_LIST_TAIL), len;
+	free(l->text);
+	l->text = NULL;
+}
+
+/* jansson's dump callback: appends to the list's text. */
+static int json_list_append(const char *buffer, size_t size, void *userdata)
+{
+	struct cli_json_list *l = userdata;
+
+	if (l->len + size > l->size) {
+		/* Only address space until written: 10,000 endpoints are ~7 MB, in one go. */
+		size_t n = l->size ? l->size : 8u << 20;
+		char *p;
+
+		while (l->len + size > n)
+			n *= 2;
+		if (!(p = realloc(l->text, n)))
+			return -1;
+		l->text = p;
+		l->size = n;
+	}
+	memcpy(l->text + l->len, buffer, size);
+	l->len += size;
+	return 0;
+}
+
+static int json_list_add(struct cli_json_list *l, json_t *rows)
+{
+	size_t start = l->len, head = strlen(l->head), tail = strlen(JSON_LIST_TAIL), len;
 	_cleanup_(json_decrefp) json_t *doc = NULL;
-	_cleanup_(tk_json_text_freep) char *text = NULL;
+	char *p;
 
 	if (json_array_size(rows) == 0)
 		return 0;
-	if (!(doc = json_pack("{s:O}", l->key, rows)) || !(text = json_dumps(doc, JSON_LIST_FLAGS)))
+	if (!(doc = json_pack("{s:O}", l->key, rows)) ||
+	    json_dump_callback(doc, json_list_append, l, JSON_LIST_FLAGS) < 0) {
+		l->len = start;
 		return -ENOMEM;
-	len = strlen(text);
-	if (len < head + tail || memcmp(text, l->head, head) != 0 ||
-	    memcmp(text + len - tail, JSON_LIST_TAIL, tail) != 0)
+	}
+	p = l->text + start;
+	len = l->len - start;
+	if (len < head + tail || memcmp(p, l->head, head) != 0 ||
+	    memcmp(p + len - tail, JSON_LIST_TAIL, tail) != 0) {
+		l->len = start;
 		return -EBADMSG;
-	if (l->n_rows)
-		fwrite(",\n", 1, 2, f);
-	else
-		fwrite(text, 1, head, f);
-	fwrite(text + head, 1, len - head - tail, f);
+	}
+	/* The rows only: after the head on the first page, after ",\n" on the others. */
+	if (l->n_rows) {
+		memmove(p + 2, p + head, len - head - tail);
+		memcpy(p, ",\n", 2);
+		l->len = start + 2 + len - head - tail;
+	} else {
+		l->len -= tail;
+	}
 	l->n_rows += json_array_size(rows);
 	return 0;
 }
 
-static int json_list_end(struct cli_json_list *l, FILE *f)
+static int json_list_end(struct cli_json_list *l)
 {
 	_cleanup_(json_decrefp) json_t *doc = NULL;
 
-	if (l->n_rows) {
-		fputs(JSON_LIST_TAIL "\n", f);
-		return 0;
-	}
-	if (!(doc = json_pack("{s:[]}", l->key)))
+	if (l->n_rows)
+		return json_list_append(JSON_LIST_TAIL "\n", strlen(JSON_LIST_TAIL "\n"), l) < 0
+			       ? -ENOMEM
+			       : 0;
+	if (!(doc = json_pack("{s:[]}", l->key)) ||
+	    json_dump_callback(doc, json_list_append, l, JSON_LIST_FLAGS) < 0 ||
+	    json_list_append("\n", 1, l) < 0)
 		return -ENOMEM;
-	json_dumpf(doc, f, JSON_LIST_FLAGS);
-	fputc('\n', f);
 	return 0;
 }
 
@@ -342,23 +386,36 @@ static int json_list_end(struct cli_json_list *l, FILE *f)
  * netd's work on a page overlap netctl's on the one before; each costs a connection (~0.1 ms).
  */
 #define LIST_PAGE_ROWS 1000
+/*
+ * Pages asked for ahead of the one being read, once the first reply gave their bounds
+ * ("cursors"): netd builds them while netctl parses, and with the page being read this stays
+ * within the requests a uid may have in flight (TK_SERVER_INFLIGHT_PER_UID, 4).
+ */
+#define LIST_AHEAD 2
 
-/* Asks for the page after `after` (< 0: the first). */
-static int page_request(const char *op, json_t *args, json_int_t after, int *fd,
-			struct tk_rpc_pending *p)
+/* A run of the list: the endpoints after `after` (< 0: from the start) up to `until` (0: all). */
+struct page_range {
+	json_int_t after, until;
+	int fd;
+	struct tk_rpc_pending pending;
+};
+
+static int page_request(const char *op, json_t *args, struct page_range *pr, bool cursors)
 {
 	_cleanup_(json_decrefp) json_t *a = args ? json_copy(args) : json_object();
 	tk_err err = {};
 	int r;
 
 	if (!a || json_object_set_new(a, "limit", json_integer(LIST_PAGE_ROWS)) < 0 ||
-	    (after >= 0 && json_object_set_new(a, "after", json_integer(after)) < 0)) {
+	    (pr->after >= 0 && json_object_set_new(a, "after", json_integer(pr->after)) < 0) ||
+	    (pr->until > 0 && json_object_set_new(a, "until", json_integer(pr->until)) < 0) ||
+	    (cursors && json_object_set_new(a, "cursors", json_true()) < 0)) {
 		fprintf(stderr, "%s: out of memory\n", cli_name());
 		return EXIT_FAILURE;
 	}
-	if ((r = cli_connect(fd)) != 0)
+	if ((r = cli_connect(&pr->fd)) != 0)
 		return r;
-	if ((r = tk_rpc_call_begin(*fd, op, a, -1, cli_timeout_ms, p, &err)) < 0)
+	if ((r = tk_rpc_call_begin(pr->fd, op, a, -1, cli_timeout_ms, &pr->pending, &err)) < 0)
 		return cli_call_failed(r, &err);
 	return 0;
 }
@@ -366,83 +423,195 @@ static int page_request(const char *op, json_t *args, json_int_t after, int *fd,
 struct page_sink {
 	struct cli_table *table; /* or --json: */
 	struct cli_json_list json;
-	/* The JSON text until the last page is in: like the table, all of the list or nothing. */
-	FILE *out;
-	char *text;
-	size_t len;
 };
 
-int cli_list_pages(const char *op, json_t *args, const char *key, const struct cli_column *cols,
-		   size_t n_cols)
+struct page_plan {
+	struct page_range *ranges;
+	size_t n, cur, sent; /* ranges[cur] is read next; ranges[0..sent) were asked for */
+};
+
+static void page_plan_done(struct page_plan *p)
 {
-	struct page_sink sink = {};
-	struct tk_rpc_pending pending;
-	_cleanup_close_ int fd = -1;
+	for (size_t i = 0; i < p->n; i++)
+		closep(&p->ranges[i].fd);
+	free(p->ranges);
+}
+
+static int page_plan_add(struct page_plan *p, json_int_t after, json_int_t until)
+{
+	struct page_range *r = realloc(p->ranges, (p->n + 1) * sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	p->ranges = r;
+	r[p->n++] = (struct page_range){ .after = after, .until = until, .fd = -1 };
+	return 0;
+}
+
+/*
+ * The first reply's cursors split the rest of the list into runs of a page each, (next, c1],
+ * (c1, c2], ... and (cN, end): asked for ahead, each continued by its own "next" should a page
+ * end early (netd's 1 MiB cap) or the last run have grown meanwhile.
+ */
+static int page_plan_split(struct page_plan *p, json_t *next, json_t *cursors)
+{
+	json_int_t after = json_integer_value(next);
+	size_t i;
+	json_t *c;
 	int r;
 
-	if (cli_json ? json_list_init(&sink.json, key) < 0 ||
-			       !(sink.out = open_memstream(&sink.text, &sink.len))
-		     : !(sink.table = cli_table_new(cols, n_cols))) {
-		fprintf(stderr, "%s: cannot show a list of '%s'\n", cli_name(), key);
+	json_array_foreach(cursors, i, c)
+	{
+		if (!json_is_integer(c) || json_integer_value(c) <= after)
+			return -EBADMSG;
+		if ((r = page_plan_add(p, after, json_integer_value(c))) < 0)
+			return r;
+		after = json_integer_value(c);
+	}
+	return page_plan_add(p, after, 0);
+}
+
+/* What follows the page just read from ranges[cur]; asks for the pages due by now. */
+static int page_plan_advance(struct page_plan *p, const char *op, json_t *args, json_t *next,
+			     json_t *cursors)
+{
+	struct page_range *pr = &p->ranges[p->cur];
+	int r;
+
+	closep(&pr->fd);
+	pr->fd = -1;
+	if (cursors && p->cur == 0 && p->n == 1 && next) {
+		if ((r = page_plan_split(p, next, cursors)) < 0) {
+			fprintf(stderr, "%s: %s\n", cli_name(),
+				r == -ENOMEM ? "out of memory"
+					     : "a page's cursors are not in order");
+			return r == -ENOMEM ? EXIT_FAILURE : EXIT_REFUSED;
+		}
+		p->cur++;
+	} else if (next) {
+		/* netd continues this run: the page after it comes before the runs asked ahead. */
+		pr->after = json_integer_value(next);
+		if ((r = page_request(op, args, pr, false)) != 0)
+			return r;
+	} else {
+		p->cur++;
+	}
+	while (p->sent < p->n && p->sent <= p->cur + LIST_AHEAD)
+		if ((r = page_request(op, args, &p->ranges[p->sent++], false)) != 0)
+			return r;
+	return 0;
+}
+
+static int page_show(struct page_sink *sink, const char *op, json_t *rows)
+{
+	int r = sink->table ? cli_table_add(sink->table, rows) : json_list_add(&sink->json, rows);
+
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot show a page of '%s': %s\n", cli_name(), op,
+			strerror(-r));
 		return EXIT_FAILURE;
 	}
-	arena_setup();
-	if ((r = page_request(op, args, -1, &fd, &pending)) != 0)
+	return 0;
+}
+
+/* Reads the pages in the list's order, each shown as it arrives. */
+static int page_read_all(struct page_sink *sink, const char *op, json_t *args, const char *key)
+{
+	struct page_plan plan = {};
+	int r;
+
+	if (page_plan_add(&plan, -1, 0) < 0) {
+		fprintf(stderr, "%s: out of memory\n", cli_name());
+		return EXIT_FAILURE;
+	}
+	plan.sent = 1;
+	if ((r = page_request(op, args, &plan.ranges[0], true)) != 0)
 		goto out;
-	for (;;) {
+	while (plan.cur < plan.n) {
 		_cleanup_(json_decrefp) json_t *page = NULL;
-		json_t *rows, *next;
+		json_t *rows, *next, *cursors;
 		tk_err err = {};
 
 		arena_begin();
-		if ((r = tk_rpc_call_end(&pending, &page, &err)) < 0) {
+		if ((r = tk_rpc_call_end(&plan.ranges[plan.cur].pending, &page, &err)) < 0) {
 			r = cli_call_failed(r, &err);
 			break;
 		}
-		closep(&fd);
-		fd = -1;
 		rows = json_object_get(page, key);
 		next = json_object_get(page, "next");
-		if (!json_is_array(rows) || (next && !json_is_integer(next))) {
+		cursors = json_object_get(page, "cursors");
+		if (!json_is_array(rows) || (next && !json_is_integer(next)) ||
+		    (cursors && !json_is_array(cursors))) {
 			fprintf(stderr, "%s: a page of '%s' has no list\n", cli_name(), op);
 			r = EXIT_REFUSED;
 			break;
 		}
-		/* netd builds the following page while this one is shown. */
-		if (next &&
-		    (r = page_request(op, args, json_integer_value(next), &fd, &pending)) != 0)
+		/* netd builds the following pages while this one is shown. */
+		if ((r = page_plan_advance(&plan, op, args, next, cursors)) != 0 ||
+		    (r = page_show(sink, op, rows)) != 0)
 			break;
-		r = sink.table ? cli_table_add(sink.table, rows)
-			       : json_list_add(&sink.json, rows, sink.out);
-		if (r < 0) {
-			fprintf(stderr, "%s: cannot show a page of '%s': %s\n", cli_name(), op,
-				strerror(-r));
-			r = EXIT_FAILURE;
-			break;
-		}
 		/* Its ~50,000 values need no walk to be freed when the arena holds them all. */
 		if (arena_holds_all())
 			page = NULL;
 		else
 			json_decref(TAKE_PTR(page));
 		arena_end();
-		if (!next)
-			break;
 	}
 	arena_end();
+out:
+	page_plan_done(&plan);
+	return r;
+}
+
+/*
+ * The table asks only for its columns' keys ("fields", docs/protocol.md): of an endpoint's 13
+ * values the table shows 7, and each side's time is mostly jansson building, dumping and parsing
+ * values.  --json asks for every field, so its output stays what scripts read.
+ */
+static json_t *table_args(json_t *args, const struct cli_column *cols, size_t n_cols)
+{
+	_cleanup_(json_decrefp) json_t *a = args ? json_copy(args) : json_object();
+	json_t *fields = json_array();
+
+	if (!a || json_object_set_new(a, "fields", fields) < 0)
+		return NULL;
+	for (size_t c = 0; c < n_cols; c++)
+		if (json_array_append_new(fields, json_string(cols[c].key)) < 0)
+			return NULL;
+	return TAKE_PTR(a);
+}
+
+int cli_list_pages(const char *op, json_t *args, const char *key, const struct cli_column *cols,
+		   size_t n_cols)
+{
+	_cleanup_(json_decrefp) json_t *targs = NULL;
+	struct page_sink sink = {};
+	int r;
+
+	if (cli_json ? json_list_init(&sink.json, key) < 0
+		     : !(sink.table = cli_table_new(cols, n_cols))) {
+		fprintf(stderr, "%s: cannot show a list of '%s'\n", cli_name(), key);
+		return EXIT_FAILURE;
+	}
+	if (sink.table) {
+		if (!(targs = table_args(args, cols, n_cols))) {
+			fprintf(stderr, "%s: out of memory\n", cli_name());
+			cli_table_free(sink.table);
+			return EXIT_FAILURE;
+		}
+		args = targs;
+	}
+	arena_setup();
+	r = page_read_all(&sink, op, args, key);
 	if (r == 0 && sink.table)
 		cli_table_print(sink.table, stdout);
-	if (r == 0 && sink.out &&
-	    (json_list_end(&sink.json, sink.out) < 0 || fflush(sink.out) != 0)) {
+	if (r == 0 && !sink.table && json_list_end(&sink.json) < 0) {
 		fprintf(stderr, "%s: out of memory\n", cli_name());
 		r = EXIT_FAILURE;
 	}
-	if (r == 0 && sink.out)
-		fwrite(sink.text, 1, sink.len, stdout);
-out:
-	if (sink.out)
-		fclose(sink.out);
-	free(sink.text);
+	if (r == 0 && !sink.table)
+		fwrite(sink.json.text, 1, sink.json.len, stdout);
+	json_list_done(&sink.json);
 	cli_table_free(sink.table);
 	return r;
 }
