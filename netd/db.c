@@ -498,6 +498,20 @@ int db_endpoint_find_by_id(struct manager *m, int64_t id, struct endpoint *ret, 
 	return r;
 }
 
+/* An endpoint listing's scope: ?1 network, ?2 tenant (NULL: any), ?3 after, ?until_param until. */
+static void bind_range(sqlite3_stmt *st, const struct network *network,
+		       const struct tk_tenant *tenant, int64_t after, int64_t until,
+		       int until_param)
+{
+	if (network)
+		sqlite3_bind_int64(st, 1, network->id);
+	if (tenant)
+		sqlite3_bind_int64(st, 2, tenant->id);
+	sqlite3_bind_int64(st, 3, after);
+	if (until > 0)
+		sqlite3_bind_int64(st, until_param, until);
+}
+
 int db_endpoints_range(struct manager *m, const struct network *network,
 		       const struct tk_tenant *tenant, int64_t after, int64_t until, int64_t limit,
 		       int (*cb)(struct endpoint *e, void *userdata), void *userdata,
@@ -525,14 +539,8 @@ int db_endpoints_range(struct manager *m, const struct network *network,
 			  &st, err);
 	if (r < 0)
 		return r;
-	if (network)
-		sqlite3_bind_int64(st, 1, network->id);
-	if (tenant)
-		sqlite3_bind_int64(st, 2, tenant->id);
-	sqlite3_bind_int64(st, 3, after);
+	bind_range(st, network, tenant, after, until, 5);
 	sqlite3_bind_int64(st, 4, limit > 0 ? limit : -1);
-	if (until > 0)
-		sqlite3_bind_int64(st, 5, until);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((r = endpoint_from_row(m, st, e, err)) < 0)
 			break;
@@ -579,13 +587,7 @@ int db_endpoint_ids(struct manager *m, const struct network *network,
 			  &st, err);
 	if (r < 0)
 		return r;
-	if (network)
-		sqlite3_bind_int64(st, 1, network->id);
-	if (tenant)
-		sqlite3_bind_int64(st, 2, tenant->id);
-	sqlite3_bind_int64(st, 3, after);
-	if (until > 0)
-		sqlite3_bind_int64(st, 4, until);
+	bind_range(st, network, tenant, after, until, 4);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
 		const struct network *n = manager_network_by_id(m, sqlite3_column_int64(st, 1));
