@@ -31,8 +31,13 @@ struct key {
 #define TK_TCX_NEXT	   (-1)
 
 #define KEY_SIZE(v6) (offsetof(struct key, ip) + ((v6) ? 16 : 4))
-/* Ports of this host and endpoints of others, both families: lazily allocated. */
-#define MAX_ELEMENTS (1 << 20)
+/*
+ * Elements a map holds: ports of this host and registered endpoints of others.  A hash map's
+ * buckets are allocated (and zeroed) with it, 16 bytes each whatever the elements, so this is
+ * what every start pays: 1 << 20 cost 120 ms and 64 MiB of kernel memory for the four maps,
+ * 1 << 16 some 4 MiB.  A full map refuses an element (E2BIG): that endpoint takes the bridge.
+ */
+#define MAX_ELEMENTS (1 << 16)
 
 static int bpf(int cmd, union bpf_attr *attr)
 {

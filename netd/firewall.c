@@ -571,12 +571,19 @@ static int fast_elements(uint32_t group, int ifindex, const uint8_t *mac, const 
 		if (!add && dev <= 0 && tk_fast_fwd_get(&fast, group, mac, ip, &dev) < 0)
 			dev = 0;
 		if ((dev > 0 && (r = tk_fast_src(&fast, dev, mac, ip, src_group, add, err)) < 0) ||
-		    (r = tk_fast_fwd(&fast, group, mac, ip, ifindex, add, err)) < 0)
-			return r;
-		if (local && fast_path_remote &&
-		    (r = tk_fast_fwd(&fast, group | GROUP_OVERLAY, mac, ip, ifindex, add, err)) < 0)
-			return r;
+		    (r = tk_fast_fwd(&fast, group, mac, ip, ifindex, add, err)) < 0 ||
+		    (local && fast_path_remote &&
+		     (r = tk_fast_fwd(&fast, group | GROUP_OVERLAY, mac, ip, ifindex, add, err)) <
+			     0))
+			goto full;
 	}
+	return 0;
+full:
+	/* A full map: the endpoint takes the bridge, as without a fast path (lib/fastpath.c). */
+	if (r != -E2BIG)
+		return r;
+	log_warning("fast path: %s; this endpoint takes the bridge", err ? err->msg : "maps full");
+	tk_err_clear(err);
 	return 0;
 }
 
