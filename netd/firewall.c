@@ -838,6 +838,7 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 	 */
 	_cleanup_(tk_fast_close) struct tk_fast old = fast;
 
+	(void)old; /* read only by its cleanup, once the ports hold the new program */
 	fast_path_open();
 	fast_path_remote = fast.prog >= 0 && m->cluster;
 	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0)
