@@ -941,6 +941,8 @@ static int watch_msg(const struct nlmsghdr *nlh, void *data)
 int tk_nl_watch_read(struct tk_nl_watch *w, const char *prefix, tk_nl_link_gone_cb cb,
 		     void *userdata, tk_err *err)
 {
+	bool lost = false;
+
 	w->prefix = prefix;
 	w->cb = cb;
 	w->userdata = userdata;
@@ -950,9 +952,18 @@ int tk_nl_watch_read(struct tk_nl_watch *w, const char *prefix, tk_nl_link_gone_
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		if (n < 0 && errno == ENOBUFS)
-			return tk_err_set(err, -ENOBUFS, "link notifications were lost (overflow)");
+			return lost ? tk_err_set(err, -ENOBUFS,
+						 "link notifications were lost (overflow)")
+				    : 0;
+		/*
+		 * The kernel reports an overflow once, then drops every notification silently
+		 * until the queue has been read empty (NETLINK_S_CONGESTED): returning before that
+		 * would let the caller's dump run while later losses go unreported.
+		 */
+		if (n < 0 && errno == ENOBUFS) {
+			lost = true;
+			continue;
+		}
 		if (n < 0)
 			return tk_err_set(err, -errno, "reading link notifications: %m");
 		if (mnl_cb_run(w->buf, (size_t)n, 0, 0, watch_msg, w) < 0 && errno != ENOENT)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "cleanup.h"
 #include "err.h"
 
 struct tk_nl;
@@ -31,6 +32,7 @@ int tk_nl_open(struct tk_nl **ret, tk_err *err);
 /* A socket inside the network namespace netns_fd refers to (setns, socket, setns back). */
 int tk_nl_open_netns(int netns_fd, struct tk_nl **ret, tk_err *err);
 struct tk_nl *tk_nl_close(struct tk_nl *nl);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct tk_nl *, tk_nl_close);
 
 struct tk_link_info {
 	char name[16];
@@ -172,7 +174,7 @@ int tk_nl_watch_fd(const struct tk_nl_watch *w);
  * deleted (RTM_DELLINK of the link itself, not of its bridge port) whose name starts with prefix.
  * Returns 0 when the queue is empty, or -ENOBUFS when the kernel dropped notifications because
  * the socket overflowed: the caller must then compare with a full dump, as it cannot know what
- * it missed.  The queue keeps working after -ENOBUFS.
+ * it missed.  Either way the queue has been read empty, so the next overflow is reported too.
  */
 typedef void (*tk_nl_link_gone_cb)(const char *name, void *userdata);
 int tk_nl_watch_read(struct tk_nl_watch *w, const char *prefix, tk_nl_link_gone_cb cb,

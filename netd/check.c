@@ -12,8 +12,6 @@
 #include "netd.h"
 #include "nl.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct tk_nl *, tk_nl_close);
-
 static void problem(json_t *problems, const char *msg, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void problem(json_t *problems, const char *msg, const char *fmt, ...)

@@ -22,8 +22,6 @@
 #include "nl.h"
 #include "store.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct tk_nl *, tk_nl_close);
-
 /*
  * Only a network namespace the caller owns (through its user namespace) is acceptable from a
  * non-admin, or any tenant could plant interfaces in someone else's namespace.  "Owns" is the
