@@ -28,6 +28,8 @@ struct key {
  * on to the next program and then to those filters.
  */
 #define TK_BPF_TCX_INGRESS 46
+#define TK_BPF_TCX_EGRESS  47
+#define TK_TCX_PASS	   0
 #define TK_TCX_NEXT	   (-1)
 
 #define KEY_SIZE(v6) (offsetof(struct key, ip) + ((v6) ? 16 : 4))
@@ -147,7 +149,7 @@ static void lookups(struct prog *p, int src, int fwd, int16_t ip_src, int16_t ip
  * header would start, whatever the protocol); or IPv6 carrying TCP or UDP right after its fixed
  * header, from any source port but 547.
  */
-static void program(struct prog *p, const struct tk_fast *f)
+static void program(struct prog *p, const struct tk_fast *f, int32_t pass)
 {
 	emit(p, MOV64_REG(BPF_REG_6, BPF_REG_1));
 	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct __sk_buff, vlan_present)));
@@ -205,12 +207,12 @@ static void program(struct prog *p, const struct tk_fast *f)
 	emit(p, EXIT());
 
 	p->label[PASS] = p->n;
-	emit(p,
-	     MOV64_IMM(BPF_REG_0, TK_TCX_NEXT)); /* on to tc's filters (shaping), then the bridge */
+	emit(p, MOV64_IMM(BPF_REG_0, pass));
 	emit(p, EXIT());
 }
 
-static int program_load(const struct tk_fast *f, tk_err *err)
+/* pass: what a frame the program does not forward returns (TK_TCX_NEXT or TK_TCX_PASS). */
+static int program_load(const struct tk_fast *f, const char *name, int32_t pass, tk_err *err)
 {
 	static const char license[] = "GPL";
 	static char log[65536];
@@ -219,7 +221,7 @@ static int program_load(const struct tk_fast *f, tk_err *err)
 	const char *tail;
 	int fd, r;
 
-	program(&p, f);
+	program(&p, f, pass);
 	if (p.n > ELEMENTSOF(p.insn) || p.n_fix > ELEMENTSOF(p.fix))
 		return tk_err_set(err, -EFAULT, "the fast path's program outgrew its buffer");
 	for (size_t i = 0; i < p.n_fix; i++)
@@ -228,7 +230,7 @@ static int program_load(const struct tk_fast *f, tk_err *err)
 	attr.insns = (uint64_t)(uintptr_t)p.insn;
 	attr.insn_cnt = (uint32_t)p.n;
 	attr.license = (uint64_t)(uintptr_t)license;
-	memcpy(attr.prog_name, "tk_fast", sizeof("tk_fast"));
+	snprintf(attr.prog_name, sizeof(attr.prog_name), "%s", name);
 	if ((fd = bpf(BPF_PROG_LOAD, &attr)) >= 0)
 		return fd;
 	/* Once more with the verifier's log, for the error (a full log fails with ENOSPC). */
@@ -241,10 +243,9 @@ static int program_load(const struct tk_fast *f, tk_err *err)
 	tail = strlen(log) > 300 ? log + strlen(log) - 300 : log;
 	return tk_err_set(err, r, "cannot load the fast path's program: %s%s%s", strerror(-r),
 			  tail[0] ? ": " : "", tail);
-	return fd;
 }
 
-static int tcx_query(int ifindex, uint32_t *ids, uint32_t *n);
+static int tcx_query(int ifindex, bool egress, uint32_t *ids, uint32_t *n);
 
 int tk_fast_open(struct tk_fast *f, tk_err *err)
 {
@@ -253,7 +254,7 @@ int tk_fast_open(struct tk_fast *f, tk_err *err)
 
 	/* Asked about the loopback device (index 1 in every namespace), a kernel without tcx says
 	 * EINVAL: it does not know the attach type (Linux 6.6). */
-	if ((r = tcx_query(1, ids, &n)) < 0)
+	if ((r = tcx_query(1, false, ids, &n)) < 0)
 		return tk_err_set(err, r, "tcx (Linux 6.6) is not there to attach it to: %s",
 				  strerror(-r));
 
@@ -262,7 +263,10 @@ int tk_fast_open(struct tk_fast *f, tk_err *err)
 	    (f->fwd4 = r = map_create("tk_fast_fwd4", false, err)) < 0 ||
 	    (f->src6 = r = map_create("tk_fast_src6", true, err)) < 0 ||
 	    (f->fwd6 = r = map_create("tk_fast_fwd6", true, err)) < 0 ||
-	    (f->prog = r = program_load(f, err)) < 0) {
+	    /* A port's own frames go on to tc's filters (the reference bandwidth plugin's) */
+	    (f->prog = r = program_load(f, "tk_fast", TK_TCX_NEXT, err)) < 0 ||
+	    /* a metered port's have been through its meter, and its tc filters are the shaper */
+	    (f->tail = r = program_load(f, "tk_fast_tail", TK_TCX_PASS, err)) < 0) {
 		tk_fast_close(f);
 		return r;
 	}
@@ -271,7 +275,7 @@ int tk_fast_open(struct tk_fast *f, tk_err *err)
 
 void tk_fast_close(struct tk_fast *f)
 {
-	int *fds[] = { &f->prog, &f->src4, &f->fwd4, &f->src6, &f->fwd6 };
+	int *fds[] = { &f->prog, &f->tail, &f->src4, &f->fwd4, &f->src6, &f->fwd6 };
 
 	for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
 		if (*fds[i] >= 0)
@@ -335,13 +339,13 @@ int tk_fast_fwd_get(const struct tk_fast *f, uint32_t group, const uint8_t mac[6
 	return 0;
 }
 
-/* The ids of the programs on ifindex's tcx ingress, at most n. */
-static int tcx_query(int ifindex, uint32_t *ids, uint32_t *n)
+/* The ids of the programs on ifindex's tcx ingress (or egress), at most n. */
+static int tcx_query(int ifindex, bool egress, uint32_t *ids, uint32_t *n)
 {
 	union bpf_attr attr = {};
 
 	attr.query.target_fd = (uint32_t)ifindex;
-	attr.query.attach_type = TK_BPF_TCX_INGRESS;
+	attr.query.attach_type = egress ? TK_BPF_TCX_EGRESS : TK_BPF_TCX_INGRESS;
 	attr.query.prog_ids = (uint64_t)(uintptr_t)ids;
 	attr.query.prog_cnt = *n;
 	if (bpf(BPF_PROG_QUERY, &attr) < 0)
@@ -364,18 +368,20 @@ static uint32_t prog_id(int fd, char name[BPF_OBJ_NAME_LEN])
 	return info.id;
 }
 
-/* Detaches every fast path program from ifindex but keep (an id; 0: none). */
-static int detach_others(int ifindex, uint32_t keep, tk_err *err)
+/* Detaches every program of ours (named tk_*) from ifindex's hook but keep (an id; 0: none). */
+static int detach_others(int ifindex, bool egress, uint32_t keep, tk_err *err)
 {
 	uint32_t ids[64], n = ELEMENTSOF(ids);
 	int r;
 
-	if ((r = tcx_query(ifindex, ids, &n)) < 0)
-		return r == -ENODEV ? 0
-				    : tk_err_set(err, r,
-						 "interface %d: cannot list its BPF "
-						 "programs: %s",
-						 ifindex, strerror(-r));
+	/* ENODEV: the link is gone; EINVAL: a kernel without tcx, so nothing on it either. */
+	if ((r = tcx_query(ifindex, egress, ids, &n)) < 0)
+		return r == -ENODEV || r == -EINVAL
+			       ? 0
+			       : tk_err_set(err, r,
+					    "interface %d: cannot list its BPF "
+					    "programs: %s",
+					    ifindex, strerror(-r));
 	for (uint32_t i = 0; i < n; i++) {
 		union bpf_attr get = { .prog_id = ids[i] };
 		char name[BPF_OBJ_NAME_LEN] = "";
@@ -383,18 +389,17 @@ static int detach_others(int ifindex, uint32_t keep, tk_err *err)
 
 		if (ids[i] == keep || (fd = bpf(BPF_PROG_GET_FD_BY_ID, &get)) < 0)
 			continue;
-		if (prog_id(fd, name) && strcmp(name, "tk_fast") == 0) {
+		if (prog_id(fd, name) && strncmp(name, "tk_", 3) == 0) {
 			union bpf_attr attr = {};
 
 			attr.target_fd = (uint32_t)ifindex;
 			attr.attach_bpf_fd = (uint32_t)fd;
-			attr.attach_type = TK_BPF_TCX_INGRESS;
+			attr.attach_type = egress ? TK_BPF_TCX_EGRESS : TK_BPF_TCX_INGRESS;
 			if (bpf(BPF_PROG_DETACH, &attr) < 0 && errno != ENOENT) {
 				r = -errno;
 				close(fd);
-				return tk_err_set(err, r,
-						  "interface %d: cannot detach the fast path: %s",
-						  ifindex, strerror(-r));
+				return tk_err_set(err, r, "interface %d: cannot detach %s: %s",
+						  ifindex, name, strerror(-r));
 			}
 		}
 		close(fd);
@@ -402,21 +407,54 @@ static int detach_others(int ifindex, uint32_t keep, tk_err *err)
 	return 0;
 }
 
-int tk_fast_attach(const struct tk_fast *f, int ifindex, bool on, tk_err *err)
+int tk_tcx_attach(int ifindex, bool egress, int prog, tk_err *err)
 {
 	union bpf_attr attr = {};
 	uint32_t id;
 
-	if (!on || f->prog < 0)
-		return detach_others(ifindex, 0, err);
+	if (prog < 0)
+		return detach_others(ifindex, egress, 0, err);
 	attr.target_fd = (uint32_t)ifindex;
-	attr.attach_bpf_fd = (uint32_t)f->prog;
-	attr.attach_type = TK_BPF_TCX_INGRESS;
-	/* Appended: an earlier netd's program, still there, keeps working until it is detached. */
+	attr.attach_bpf_fd = (uint32_t)prog;
+	attr.attach_type = egress ? TK_BPF_TCX_EGRESS : TK_BPF_TCX_INGRESS;
+	/* Appended: the program it replaces keeps working until it is detached. */
 	if (bpf(BPF_PROG_ATTACH, &attr) < 0 && errno != EEXIST)
 		return tk_err_set(err, -errno,
-				  "interface %d: cannot attach the fast path (tcx): %m", ifindex);
-	if (!(id = prog_id(f->prog, NULL)))
-		return tk_err_set(err, -errno, "cannot read the fast path program's id: %m");
-	return detach_others(ifindex, id, err);
+				  "interface %d: cannot attach a BPF program (tcx): %m", ifindex);
+	if (!(id = prog_id(prog, NULL)))
+		return tk_err_set(err, -errno, "cannot read a BPF program's id: %m");
+	return detach_others(ifindex, egress, id, err);
+}
+
+int tk_fast_attach(const struct tk_fast *f, int ifindex, bool on, tk_err *err)
+{
+	return tk_tcx_attach(ifindex, false, on ? f->prog : -1, err);
+}
+
+int tk_fast_chain_open(tk_err *err)
+{
+	union bpf_attr attr = { .map_type = BPF_MAP_TYPE_PROG_ARRAY,
+				.key_size = sizeof(uint32_t),
+				.value_size = sizeof(uint32_t),
+				.max_entries = 1 };
+	int fd;
+
+	snprintf(attr.map_name, sizeof(attr.map_name), "tk_fast_chain");
+	if ((fd = bpf(BPF_MAP_CREATE, &attr)) < 0)
+		return tk_err_set(err, -errno, "cannot create the fast path's chain (BPF map): %m");
+	return fd;
+}
+
+int tk_fast_chain_set(int chain, const struct tk_fast *f, tk_err *err)
+{
+	const uint32_t key = 0, value = (uint32_t)f->tail;
+	union bpf_attr attr = { .map_fd = (uint32_t)chain,
+				.key = (uint64_t)(uintptr_t)&key,
+				.value = (uint64_t)(uintptr_t)&value,
+				.flags = BPF_ANY };
+
+	if (f->tail >= 0 ? bpf(BPF_MAP_UPDATE_ELEM, &attr) >= 0
+			 : bpf(BPF_MAP_DELETE_ELEM, &attr) >= 0 || errno == ENOENT)
+		return 0;
+	return tk_err_set(err, -errno, "cannot set the fast path's chain: %m");
 }

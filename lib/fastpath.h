@@ -21,12 +21,13 @@
 
 struct tk_fast {
 	int prog; /* -1: none */
+	int tail; /* the same, but what it does not forward goes on to the bridge (TCX_PASS) */
 	int src4, fwd4, src6, fwd6;
 };
 
 #define TK_FAST_INIT                                                                               \
 	{                                                                                          \
-		-1, -1, -1, -1, -1                                                                 \
+		-1, -1, -1, -1, -1, -1                                                             \
 	}
 
 /* Makes the maps and loads the program that reads them; fails where the kernel cannot. */
@@ -43,7 +44,22 @@ int tk_fast_fwd_get(const struct tk_fast *f, uint32_t group, const uint8_t mac[6
 		    const struct tk_addr *ip, int *ret_ifindex);
 
 /*
- * Puts the program on ifindex's tcx ingress (on) and takes every other fast path program off it
- * (an earlier netd's, or rebuild's), or takes them all off (!on).
+ * Puts the program on ifindex's tcx ingress (on) and takes every other program of ours off it
+ * (an earlier netd's, or rebuild's, or a meter's), or takes them all off (!on).
  */
 int tk_fast_attach(const struct tk_fast *f, int ifindex, bool on, tk_err *err);
+
+/*
+ * Puts prog on ifindex's tcx ingress (or egress) and then takes every other program of ours
+ * (named tk_*) off that hook; prog -1: takes them all off.
+ */
+int tk_tcx_attach(int ifindex, bool egress, int prog, tk_err *err);
+
+/*
+ * The chain: a BPF program array of one slot, which outlives the rebuilds that replace the
+ * program, so that the meters of shaped ports (lib/nl-tc.c), loaded once, tail-call whichever
+ * fast path is current.  tk_fast_chain_set points it at f's tail program (none: empties it, and a
+ * meter's tail call falls through to the bridge).
+ */
+int tk_fast_chain_open(tk_err *err);
+int tk_fast_chain_set(int chain, const struct tk_fast *f, tk_err *err);

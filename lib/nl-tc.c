@@ -328,35 +328,67 @@ static size_t emit_meter(struct bpf_insn *p, int map, uint32_t slot, int16_t to_
 	return n;
 }
 
+/* The code of meters_emit: 4 instructions, 37 per bucket, then 2. */
+static size_t meters_len(const struct tk_tc_redirect *to)
+{
+	return 4 + 37 * (to->shared ? 2 : 1) + 2;
+}
+
+/*
+ * The buckets of to's tenant and the shared one (r6 = skb): falls through when they hold the
+ * packet, else jumps to shape, counted from p.
+ */
+static size_t meters_emit(struct bpf_insn *p, const struct tk_tc_redirect *to, size_t shape)
+{
+	size_t n = 0;
+
+	p[n++] = LDX(BPF_W, BPF_REG_9, BPF_REG_6, offsetof(struct __sk_buff, len));
+	p[n++] = ST(BPF_DW, BPF_REG_10, FLAG_OFF, 0);
+	p[n++] = CALL(BPF_FUNC_ktime_get_ns);
+	p[n++] = MOV64_REG(BPF_REG_8, BPF_REG_0);
+	if (to->shared)
+		n += emit_meter(p + n, to->meter, to->shared, (int16_t)(shape - n));
+	n += emit_meter(p + n, to->meter, to->classid & 0xffff, (int16_t)(shape - n));
+	p[n++] = LDX(BPF_DW, BPF_REG_2, BPF_REG_10, FLAG_OFF);
+	p[n] = JMP_IMM(BPF_JNE, BPF_REG_2, 0, (int16_t)(shape - n - 1));
+	return n + 1;
+}
+
+static int prog_load(const struct bpf_insn *insns, size_t n, const char *name, tk_err *err)
+{
+	static const char license[] = "GPL";
+	union bpf_attr attr = {};
+	int fd;
+
+	attr.prog_type = BPF_PROG_TYPE_SCHED_CLS;
+	attr.insns = (uint64_t)(uintptr_t)insns;
+	attr.insn_cnt = (uint32_t)n;
+	attr.license = (uint64_t)(uintptr_t)license;
+	snprintf(attr.prog_name, sizeof(attr.prog_name), "%s", name);
+	fd = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+	if (fd < 0)
+		return tk_err_set(err, -errno, "cannot load the shaping program %s (BPF): %m",
+				  name);
+	return fd;
+}
+
 /*
  * The classifier of one direction of a port: with a meter, it lets the packet pass untouched
  * (returns 0, "no match") while the tenant's bucket and the shared one (slot shared, 0: none)
  * hold it; otherwise it writes classid into skb->priority, which the IFB's HTB reads, and
  * returns -1 ("matched, default class"), after which the filter's mirred action redirects.
- * Without a meter (-1) every packet is shaped.  A classic classifier cannot write the priority,
- * and this kernel family may lack the skbedit action and the matchall classifier.
+ * Without a meter (-1) every packet is shaped: the meter then runs on tcx (tk_tc_meter_load).
+ * A classic classifier cannot write the priority, and this kernel family may lack the skbedit
+ * action and the matchall classifier.
  */
 static int classifier_load(const struct tk_tc_redirect *to, tk_err *err)
 {
 	struct bpf_insn insns[96];
-	static const char license[] = "GPL";
-	union bpf_attr attr = {};
-	size_t n = 0, shape;
-	int fd;
+	size_t n = 0, shape = 1 + (to->meter < 0 ? 0 : meters_len(to) + 2);
 
-	/* 1 instruction, the meters' code (4, then 37 per meter, then 4), and then "shape". */
-	shape = 1 + (to->meter < 0 ? 0 : 4 + 37 * (to->shared ? 2 : 1) + 4);
 	insns[n++] = MOV64_REG(BPF_REG_6, BPF_REG_1);
 	if (to->meter >= 0) {
-		insns[n++] = LDX(BPF_W, BPF_REG_9, BPF_REG_6, offsetof(struct __sk_buff, len));
-		insns[n++] = ST(BPF_DW, BPF_REG_10, FLAG_OFF, 0);
-		insns[n++] = CALL(BPF_FUNC_ktime_get_ns);
-		insns[n++] = MOV64_REG(BPF_REG_8, BPF_REG_0);
-		if (to->shared)
-			n += emit_meter(insns + n, to->meter, to->shared, (int16_t)(shape - n));
-		n += emit_meter(insns + n, to->meter, to->classid & 0xffff, (int16_t)(shape - n));
-		insns[n++] = LDX(BPF_DW, BPF_REG_2, BPF_REG_10, FLAG_OFF);
-		insns[n++] = JMP_IMM(BPF_JNE, BPF_REG_2, 0, 2);
+		n += meters_emit(insns + n, to, shape - n);
 		insns[n++] = MOV64_IMM(BPF_REG_0, 0);
 		insns[n++] = EXIT();
 	}
@@ -367,16 +399,46 @@ static int classifier_load(const struct tk_tc_redirect *to, tk_err *err)
 	insns[n++] = STX(BPF_W, BPF_REG_6, BPF_REG_2, offsetof(struct __sk_buff, priority));
 	insns[n++] = MOV64_IMM(BPF_REG_0, -1);
 	insns[n++] = EXIT();
+	return prog_load(insns, n, "tk_shape", err);
+}
 
-	attr.prog_type = BPF_PROG_TYPE_SCHED_CLS;
-	attr.insns = (uint64_t)(uintptr_t)insns;
-	attr.insn_cnt = (uint32_t)n;
-	attr.license = (uint64_t)(uintptr_t)license;
-	memcpy(attr.prog_name, "tk_shape", sizeof("tk_shape"));
-	fd = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
-	if (fd < 0)
-		return tk_err_set(err, -errno, "cannot load the shaping classifier (BPF): %m");
-	return fd;
+#define TCX_PASS 0
+#define TCX_NEXT (-1)
+
+int tk_tc_meter_load(const struct tk_tc_redirect *to, bool egress, int chain, tk_err *err)
+{
+	struct bpf_insn insns[112];
+	size_t n = 0, shape = 1 + (egress ? 2 : 0) + meters_len(to) + (chain >= 0 ? 5 : 0) + 2;
+
+	insns[n++] = MOV64_REG(BPF_REG_6, BPF_REG_1);
+	if (egress) {
+		/*
+		 * The IFB sends what it shaped out of the port again, having made itself the
+		 * packet's input device: this packet was metered already (tc's actions skip it).
+		 */
+		insns[n++] = LDX(BPF_W, BPF_REG_2, BPF_REG_6,
+				 offsetof(struct __sk_buff, ingress_ifindex));
+		insns[n] = JMP_IMM(BPF_JEQ, BPF_REG_2, to->ifb, (int16_t)(shape - n - 1));
+		n++;
+	}
+	n += meters_emit(insns + n, to, shape - n);
+	if (chain >= 0) {
+		const struct bpf_insn ld[] = { LD_MAP_FD(BPF_REG_2, chain) };
+
+		insns[n++] = MOV64_REG(BPF_REG_1, BPF_REG_6);
+		insns[n++] = ld[0];
+		insns[n++] = ld[1];
+		insns[n++] = MOV64_IMM(BPF_REG_3, 0);
+		insns[n++] = CALL(BPF_FUNC_tail_call); /* returns only if the chain is empty */
+	}
+	insns[n++] = MOV64_IMM(BPF_REG_0, TCX_PASS); /* past the shaper's filter */
+	insns[n++] = EXIT();
+	if (n != shape)
+		return tk_err_set(err, -EFAULT, "shaping meter: %zu instructions, not %zu", n,
+				  shape);
+	insns[n++] = MOV64_IMM(BPF_REG_0, TCX_NEXT); /* on to the shaper's filter */
+	insns[n++] = EXIT();
+	return prog_load(insns, n, egress ? "tk_meter_out" : "tk_meter_in", err);
 }
 
 static int redirect_add(struct tk_nl *nl, int ifindex, bool from_port,
@@ -445,40 +507,6 @@ int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, const struct tk_tc_redire
 		return r;
 	}
 	return 0;
-}
-
-/*
- * The fast path's program on a shaped port: a filter on the clsact qdisc the shaper's own filters
- * sit on, after them (priority 2), so the shaper sees every packet first.  tcx would run before
- * them.
- */
-int tk_tc_port_fast(struct tk_nl *nl, int ifindex, int prog, tk_err *err)
-{
-	struct nl_msg *msg = tc_msg(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL,
-				    ifindex, TC_H_CLSACT, TC_H_MAKE(TC_H_CLSACT, 0), 0);
-	struct nlattr *opts;
-	tk_err e = {};
-	int r;
-
-	if (!msg || nla_put_string(msg, TCA_KIND, "clsact") < 0) {
-		nlmsg_free(msg);
-		return tk_err_set(err, -ENOMEM, "out of memory");
-	}
-	if ((r = send_tc(nl, msg, &e, "add clsact", ifindex)) < 0 && r != -EEXIST)
-		return tk_err_set(err, r, "%s", e.msg);
-	/* Without NLM_F_EXCL: a filter already there (an earlier netd's) gets this program. */
-	msg = tc_msg(RTM_NEWTFILTER, NLM_F_REQUEST | NLM_F_CREATE, ifindex,
-		     TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS), 1,
-		     TC_H_MAKE(2u << 16, htons(ETH_P_ALL)));
-	if (!msg || nla_put_string(msg, TCA_KIND, "bpf") < 0 ||
-	    !(opts = nla_nest_start(msg, TCA_OPTIONS)) || nla_put_u32(msg, TCA_BPF_FD, prog) < 0 ||
-	    nla_put_string(msg, TCA_BPF_NAME, "tk_fast") < 0 ||
-	    nla_put_u32(msg, TCA_BPF_FLAGS, TCA_BPF_FLAG_ACT_DIRECT) < 0) {
-		nlmsg_free(msg);
-		return tk_err_set(err, -ENOMEM, "out of memory");
-	}
-	nla_nest_end(msg, opts);
-	return send_tc(nl, msg, err, "add the fast path's filter", ifindex);
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_cache *, nl_cache_free);

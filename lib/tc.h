@@ -64,11 +64,14 @@ int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, const struct tk_tc_redire
 			const struct tk_tc_redirect *to_port, tk_err *err);
 
 /*
- * The containers' fast path's program (fastpath.h) on a shaped port ifindex: a direct-action
- * filter on its clsact ingress after the shaper's (replacing one there; the clsact made if
- * missing).  tk_tc_port_redirect removes it with the qdisc.
+ * The meter of one direction of a port, for its tcx ingress (what its container sends) or egress
+ * (!egress / egress): a packet its tenant's buckets (to->meter, to->classid's slot, to->shared)
+ * hold passes the shaper's filter by (TCX_PASS), after a tail call to the fast path through
+ * chain (fastpath.h; -1: none) on ingress; one they do not goes on to the shaper's filter,
+ * which tk_tc_port_redirect put there with no meter of its own (to->meter -1).  Returns the
+ * program's fd.
  */
-int tk_tc_port_fast(struct tk_nl *nl, int ifindex, int prog, tk_err *err);
+int tk_tc_meter_load(const struct tk_tc_redirect *to, bool egress, int chain, tk_err *err);
 
 /*
  * Calls cb for every HTB class 1:minor on ifindex with the packets it dropped (what its queue

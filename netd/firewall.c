@@ -538,6 +538,7 @@ static void bridge_table(struct tk_nft_batch *b)
  * of every device of the namespace per name added or removed, Linux 6.16+).
  */
 static struct tk_fast fast = TK_FAST_INIT; /* prog -1: no fast path */
+static int fast_chain = -1;		   /* made with the first fast path, kept across rebuilds */
 static bool fast_path_remote;		   /* --cluster: the overlay's endpoints have one too */
 
 /* A VXLAN device's group: its network's, with this bit, so it forwards to local ports only. */
@@ -606,22 +607,17 @@ uint32_t firewall_port_group(const struct endpoint *e)
 	return e->lease ? 0 : firewall_network_group(e->network);
 }
 
-/*
- * Where the program goes on a port: on its tcx ingress, or, when the shaper takes what the port
- * receives (shaped), after the shaper's filter on its clsact ingress, since tcx runs before
- * the clsact filters and would forward frames the shaper never saw (docs/firewall.md).
- */
 int firewall_fast_path_hook(struct manager *m, int ifindex, bool shaped, tk_err *err)
 {
-	int r;
-
-	if (fast.prog < 0)
+	(void)m;
+	if (fast.prog < 0 || shaped)
 		return 0;
-	if (!shaped)
-		return tk_fast_attach(&fast, ifindex, true, err);
-	if ((r = tk_tc_port_fast(m->nl, ifindex, fast.prog, err)) < 0)
-		return r;
-	return tk_fast_attach(&fast, ifindex, false, err);
+	return tk_fast_attach(&fast, ifindex, true, err);
+}
+
+int firewall_fast_chain(void)
+{
+	return fast.prog >= 0 ? fast_chain : -1;
 }
 
 /*
@@ -660,8 +656,11 @@ static void fast_path_open(void)
 		log_info("No fast path between containers: TK_NETD_NO_FAST_PATH is set");
 		return;
 	}
-	if (tk_fast_open(&fast, &err) < 0)
+	if (tk_fast_open(&fast, &err) < 0 ||
+	    (fast_chain < 0 && (fast_chain = tk_fast_chain_open(&err)) < 0)) {
 		log_info("No fast path between containers (BPF on tcx ingress): %s", err.msg);
+		tk_fast_close(&fast);
+	}
 }
 
 /* ---- what networks, links and endpoints stand for ----------------------------------------- */
@@ -860,7 +859,9 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 			return r;
 	}
 	if ((r = db_endpoints_foreach(m, NULL, NULL, rebuild_endpoint, &ctx, err)) < 0 ||
-	    (r = ports_rebuild(m, b, err)) < 0)
+	    (r = ports_rebuild(m, b, err)) < 0 ||
+	    /* the shaped ports' meters now tail-call the new program, which has every element */
+	    (fast_chain >= 0 && (r = tk_fast_chain_set(fast_chain, &fast, err)) < 0))
 		return r;
 	overlay_firewall_lost();      /* the overlay's elements are added again at its next sync */
 	accounting_before_rebuild(m); /* the drop counters start over with the tables */

@@ -253,10 +253,13 @@ int firewall_link(struct manager *m, const struct network *a, const struct netwo
 /* The group a port's host veth is made in, its network's id: `ip link show group N` lists them. */
 uint32_t firewall_port_group(const struct endpoint *e);
 /*
- * The fast path's program on port ifindex (a host veth): after the shaper's filter if shaped (the
- * shaper takes what the port receives: shaping_from_port), else on its tcx ingress.
+ * The fast path's program on port ifindex's (a host veth's) tcx ingress; if shaped (the shaper
+ * takes what the port receives: shaping_from_port) the port's meter holds that hook and
+ * tail-calls the fast path through the chain, and nothing is done.
  */
 int firewall_fast_path_hook(struct manager *m, int ifindex, bool shaped, tk_err *err);
+/* The chain a shaped port's meter tail-calls the fast path through (fastpath.h); -1: none. */
+int firewall_fast_chain(void);
 /* Its fast path's elements to host_ifindex, when the veth did not get the index netd chose. */
 int firewall_fast_path_move(struct manager *m, const struct endpoint *e, int host_ifindex,
 			    tk_err *err);
@@ -531,7 +534,10 @@ int shaping_tenant_set(struct manager *m, struct tk_tenant *t, const struct tk_t
 int shaping_rebalance(struct manager *m, tk_err *err);
 /* After old was deleted from the list (old is a copy). */
 void shaping_tenant_gone(struct manager *m, const struct tk_tenant *old);
-/* Redirects a new port of a shaped tenant. */
+/*
+ * Redirects a new port of a shaped tenant, and then returns 1: its tcx hooks are set, the fast
+ * path included.  0: not shaped, nothing done.
+ */
 int shaping_endpoint(struct manager *m, const struct endpoint *e, tk_err *err);
 /* Whether the shaper takes what e's port receives (its tenant's egress): the fast path after it. */
 bool shaping_from_port(const struct manager *m, const struct endpoint *e);

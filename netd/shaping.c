@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cleanup.h"
+#include "fastpath.h"
 #include "log.h"
 #include "netd.h"
 #include "nl.h"
@@ -143,11 +145,28 @@ int shaping_rebalance(struct manager *m, tk_err *err)
 	return 0;
 }
 
+/* A meter program (lib/nl-tc.c) on one of the port's tcx hooks, or ours taken off it (!to). */
+static int meter_attach(int ifindex, bool egress, const struct tk_tc_redirect *to, int chain,
+			tk_err *err)
+{
+	_cleanup_close_ int prog = -1;
+
+	if (to->ifb > 0 && (prog = tk_tc_meter_load(to, egress, chain, err)) < 0)
+		return prog;
+	return tk_tcx_attach(ifindex, egress, prog, err);
+}
+
+/*
+ * The port's shaping: on its clsact qdisc, the shaper's filters (a BPF classifier and mirred);
+ * with the fast path (tcx), the meters on its tcx hooks, where what passes them skips the
+ * clsact filters, and on its ingress the meter then tail-calls the fast path; without, the
+ * meters in the classifiers.
+ */
 static int port_apply(struct manager *m, const struct endpoint *e, const struct tk_tenant *p,
 		      tk_err *err)
 {
-	struct tk_tc_redirect to[_SHAPING_DIR_MAX] = {};
-	int ifindex, r;
+	struct tk_tc_redirect to[_SHAPING_DIR_MAX] = {}, meter[_SHAPING_DIR_MAX] = {};
+	int chain = firewall_fast_chain(), ifindex, r;
 
 	if (e->lease)
 		return 0;
@@ -158,18 +177,26 @@ static int port_apply(struct manager *m, const struct endpoint *e, const struct 
 	if (r < 0)
 		return r;
 	for (int d = 0; p && d < _SHAPING_DIR_MAX; d++)
-		if (shaped(m, p, (enum shaping_dir)d))
-			to[d] = (struct tk_tc_redirect){
+		if (shaped(m, p, (enum shaping_dir)d)) {
+			to[d] = meter[d] = (struct tk_tc_redirect){
 				.ifb = m->shaping_ifindex[d],
 				.classid = TK_TC_HANDLE(1, minor_of(p)),
 				.meter = m->shaping_meter[d],
 				.shared = m->capacity[d] > 0 ? ROOT_MINOR : 0,
 			};
-	/* The redirection replaces the clsact qdisc, the fast path's filter on it too. */
+			if (chain >= 0)
+				to[d].meter = -1; /* metered on tcx */
+		}
 	if ((r = tk_tc_port_redirect(m->nl, ifindex, &to[SHAPING_EGRESS], &to[SHAPING_INGRESS],
 				     err)) < 0)
 		return r;
-	return firewall_fast_path_hook(m, ifindex, to[SHAPING_EGRESS].ifb > 0, err);
+	if (chain < 0) /* and a meter an earlier netd left on tcx goes */
+		return meter_attach(ifindex, true, &(struct tk_tc_redirect){}, -1, err);
+	if ((r = to[SHAPING_EGRESS].ifb > 0
+			 ? meter_attach(ifindex, false, &meter[SHAPING_EGRESS], chain, err)
+			 : firewall_fast_path_hook(m, ifindex, false, err)) < 0)
+		return r;
+	return meter_attach(ifindex, true, &meter[SHAPING_INGRESS], -1, err);
 }
 
 bool shaping_from_port(const struct manager *m, const struct endpoint *e)
@@ -180,10 +207,11 @@ bool shaping_from_port(const struct manager *m, const struct endpoint *e)
 int shaping_endpoint(struct manager *m, const struct endpoint *e, tk_err *err)
 {
 	const struct tk_tenant *t = e->network->tenant;
+	int r;
 
 	if (!shaped(m, t, SHAPING_EGRESS) && !shaped(m, t, SHAPING_INGRESS))
 		return 0;
-	return port_apply(m, e, t, err);
+	return (r = port_apply(m, e, t, err)) < 0 ? r : 1;
 }
 
 struct ports_ctx {

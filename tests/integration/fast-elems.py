@@ -17,18 +17,25 @@ def run(*argv):
     return json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout)
 
 
+def chained(meter):
+    # a shaped port's meter tail-calls the fast path through its one-slot program array
+    for map_id in run("bpftool", "-j", "prog", "show", "id", str(meter))["map_ids"]:
+        if run("bpftool", "-j", "map", "show", "id", str(map_id))["type"] == "prog_array":
+            for e in run("bpftool", "-j", "map", "dump", "id", str(map_id)):
+                return int.from_bytes(bytes(words(e["value"])), "little")
+    return None
+
+
 def prog_id(dev):
-    # on the tcx ingress (tcx-progs), or after the shaper's filter on the clsact ingress (tc)
+    # on the tcx ingress (tcx-progs): the fast path, or a shaped port's meter that calls it
     tcx = os.path.join(os.environ["TK_BUILD_DIR"], "tests/integration/tcx-progs")
     out = subprocess.run([tcx, dev], capture_output=True, text=True).stdout
     for line in out.splitlines():
         pid, name = line.split()
         if name == "tk_fast":
             return int(pid)
-    for f in run("tc", "-j", "filter", "show", "dev", dev, "ingress"):
-        opts = f.get("options", {})
-        if opts.get("bpf_name", "").startswith("tk_fast"):
-            return opts["prog"]["id"]
+        if name == "tk_meter_in":
+            return chained(int(pid))
     return None
 
 

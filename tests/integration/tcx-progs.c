@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * tcx-progs DEV: the BPF programs on DEV's tcx ingress, "ID NAME" a line (the fast path's is
- * tk_fast, docs/firewall.md).  Debian 12's bpftool predates tcx, and tc does not list it.
+ * tcx-progs DEV [egress]: the BPF programs on DEV's tcx ingress (or egress), "ID NAME" a line
+ * (the fast path's is tk_fast, docs/firewall.md; a shaped port's meters tk_meter_in and
+ * tk_meter_out, docs/bandwidth.md).  Debian 12's bpftool predates tcx, and tc does not list it.
  */
 #include <errno.h>
 #include <linux/bpf.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #define TK_BPF_TCX_INGRESS 46
+#define TK_BPF_TCX_EGRESS  47
 
 static int bpf(int cmd, union bpf_attr *attr)
 {
@@ -25,12 +27,13 @@ int main(int argc, char **argv)
 	union bpf_attr q = {};
 	unsigned ifindex;
 
-	if (argc != 2 || !(ifindex = if_nametoindex(argv[1]))) {
-		fprintf(stderr, "usage: tcx-progs DEV (an existing interface)\n");
+	if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "egress") != 0) ||
+	    !(ifindex = if_nametoindex(argv[1]))) {
+		fprintf(stderr, "usage: tcx-progs DEV [egress] (DEV an existing interface)\n");
 		return 2;
 	}
 	q.query.target_fd = ifindex;
-	q.query.attach_type = TK_BPF_TCX_INGRESS;
+	q.query.attach_type = argc == 3 ? TK_BPF_TCX_EGRESS : TK_BPF_TCX_INGRESS;
 	q.query.prog_ids = (uint64_t)(uintptr_t)ids;
 	q.query.prog_cnt = 64;
 	if (bpf(BPF_PROG_QUERY, &q) < 0) {

@@ -167,6 +167,9 @@ tk_ns_add a1
 tk_ns_add a2
 "$NETCTL" attach anet a1 /run/netns/a1 >/dev/null
 "$NETCTL" attach anet2 a2 /run/netns/a2 >/dev/null
+# a3 shares a1's network: the fast path between them under limits (below)
+tk_ns_add a3
+"$NETCTL" attach anet a3 /run/netns/a3 >/dev/null
 expect_eq "inspect shows the limits" "20000000 40000000" \
 	"$("$NETCTL" --json inspect tenant alpha | jq -r '"\(.egress) \(.ingress)"')"
 within "egress of 2 containers on 2 networks" "$(both in)" 20
@@ -217,10 +220,26 @@ if awk -v i=$((i1 - i0)) -v r=$((rx1 - rx0)) 'BEGIN { exit !(r > 0 && i < r / 10
 then ok "an unreached ingress limit bypasses tks-ingress: $((i1 - i0)) of $((rx1 - rx0)) bytes"
 else not_ok "an unreached ingress limit: tks-ingress carried $((i1 - i0)) of $((rx1 - rx0)) bytes"; fi
 expect_eq "the ports stay redirected" 1 "$(tc filter show dev tkv00000001 ingress | grep -c tk_shape)"
-# The fast path comes after the shaper's filter (docs/firewall.md), not on tcx, which runs first.
-expect_ok "a shaped port's fast path is a filter after the shaper's" \
-	grep -q "pref 2 bpf .*tk_fast" <(tc filter show dev tkv00000001 ingress)
-expect_eq "and not on its tcx ingress" "" "$("$TK_BUILD_DIR/tests/integration/tcx-progs" tkv00000001)"
+# The meters run on the ports' tcx hooks, ahead of the shaper's filters, which what they let
+# pass skips; on ingress the meter then tail-calls the fast path (docs/bandwidth.md).
+tcx_progs() { "$TK_BUILD_DIR/tests/integration/tcx-progs" "$@" | awk '{ print $2 }' | xargs; }
+expect_eq "a shaped port's tcx ingress holds its meter only" tk_meter_in "$(tcx_progs tkv00000001)"
+expect_eq "and its tcx egress the other direction's" tk_meter_out "$(tcx_progs tkv00000001 egress)"
+a3ip=$("$NETCTL" --json inspect endpoint a3 eth0 | jq -r '.ips[] | select(.version == "4") | .address | sub("/.*"; "")')
+expect_ok "the meter calls the fast path netd holds now, which leads to a3" \
+	grep -q "^fwd4 .* $a3ip : " <("$TK_PYTHON" "$TK_SOURCE_DIR/tests/integration/fast-elems.py" tkv00000001)
+nft -f - <<EOF
+table bridge tktest {
+	chain pre { type filter hook prerouting priority -400; policy accept;
+		ip daddr $a3ip counter
+	}
+}
+EOF
+expect_ok "a1 reaches a3 under unreached limits (ICMP)" tk_ping a1 "$a3ip"
+expect_ok "a1 reaches a3 under unreached limits (UDP)" tk_udp a1 "$a3ip" 7999 a3
+expect_eq "by the fast path: none of it entered the bridge" 0 \
+	"$(nft list chain bridge tktest pre | grep -o 'packets [0-9]*' | awk '{ print $2 }')"
+nft delete table bridge tktest
 expect_ok "set --egress 8mbit" "$NETCTL" set tenant alpha --egress 8mbit
 within "egress shaped again at a reached limit" "$(both in)" 8
 
@@ -230,8 +249,8 @@ got=$(both in)
 if awk -v g="$got" 'BEGIN { exit !(g > 100) }'; then ok "without limits the containers send $got Mbit/s"
 else not_ok "without limits the containers send only $got Mbit/s"; fi
 expect_eq "the ports are no longer redirected" "" "$(tc filter show dev tkv00000001 ingress)"
-expect_ok "the fast path is back on the port's tcx ingress" \
-	grep -q " tk_fast$" <("$TK_BUILD_DIR/tests/integration/tcx-progs" tkv00000001)
+expect_eq "the fast path is back on the port's tcx ingress" tk_fast "$(tcx_progs tkv00000001)"
+expect_eq "and its tcx egress is empty" "" "$(tcx_progs tkv00000001 egress)"
 
 # ---- weighted sharing of the capacity: 16 streams against 1 ------------------------------
 # What the shaper decides is measured: each tenant's HTB class counts what it sent, all classes
