@@ -529,3 +529,23 @@ int tk_tc_class_drops(struct tk_nl *nl, int ifindex, tk_tc_drops_cb cb, void *us
 	}
 	return 0;
 }
+
+int tk_tc_ingress_qdiscs(struct tk_nl *nl, tk_tc_qdisc_cb cb, void *userdata, tk_err *err)
+{
+	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+	int r;
+
+	if ((r = rtnl_qdisc_alloc_cache(tk_nl_request(nl), &cache)) < 0)
+		return fail(nl, r, err, "cannot list the qdiscs");
+	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_tc *tc = TC_CAST(o);
+		const char *kind = rtnl_tc_get_kind(tc);
+
+		/* `ingress` and `clsact` alike sit there; a device that had one keeps `noop`. */
+		if (rtnl_tc_get_parent(tc) != TC_H_INGRESS || !kind || strcmp(kind, "noop") == 0)
+			continue;
+		if ((r = cb(rtnl_tc_get_ifindex(tc), kind, userdata)) < 0)
+			return r;
+	}
+	return 0;
+}

@@ -8,6 +8,7 @@
 #include <linux/rtnetlink.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
+#include <linux/pkt_sched.h>
 #include <arpa/inet.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -866,6 +867,7 @@ struct tk_nl_watch {
 	struct mnl_socket *sock;
 	const char *prefix;
 	tk_nl_link_gone_cb cb;
+	tk_nl_ingress_cb ingress;
 	void *userdata;
 	/* Notifications are single messages, each well under a page: many fit in one read. */
 	_Alignas(struct nlmsghdr) char buf[64 * 1024];
@@ -887,7 +889,8 @@ int tk_nl_watch_open(struct tk_nl_watch **ret, int rcvbuf, tk_err *err)
 		       sizeof(size)) < 0)
 		(void)setsockopt(mnl_socket_get_fd(w->sock), SOL_SOCKET, SO_RCVBUF, &size,
 				 sizeof(size));
-	if (mnl_socket_bind(w->sock, 1u << (RTNLGRP_LINK - 1), MNL_SOCKET_AUTOPID) < 0) {
+	if (mnl_socket_bind(w->sock, 1u << (RTNLGRP_LINK - 1) | 1u << (RTNLGRP_TC - 1),
+			    MNL_SOCKET_AUTOPID) < 0) {
 		int r = tk_err_set(err, -errno, "cannot subscribe to link notifications: %m");
 		tk_nl_watch_close(w);
 		return r;
@@ -920,12 +923,37 @@ static int watch_attr(const struct nlattr *attr, void *data)
 	return MNL_CB_OK;
 }
 
+static int kind_attr(const struct nlattr *attr, void *data)
+{
+	const char **kind = data;
+
+	if (mnl_attr_get_type(attr) == TCA_KIND &&
+	    mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) >= 0)
+		*kind = mnl_attr_get_str(attr);
+	return MNL_CB_OK;
+}
+
 static int watch_msg(const struct nlmsghdr *nlh, void *data)
 {
 	struct tk_nl_watch *w = data;
 	const struct ifinfomsg *ifi;
 	const char *name = NULL;
 
+	if (nlh->nlmsg_type == RTM_NEWQDISC || nlh->nlmsg_type == RTM_DELQDISC) {
+		const struct tcmsg *tcm = mnl_nlmsg_get_payload(nlh);
+		const char *kind = NULL;
+
+		if (!w->ingress || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*tcm)) ||
+		    tcm->tcm_parent != TC_H_INGRESS)
+			return MNL_CB_OK;
+		mnl_attr_parse(nlh, sizeof(*tcm), kind_attr, &kind);
+		w->ingress(tcm->tcm_ifindex,
+			   nlh->nlmsg_type == RTM_NEWQDISC && kind && strcmp(kind, "noop") != 0
+				   ? kind
+				   : NULL,
+			   w->userdata);
+		return MNL_CB_OK;
+	}
 	if (nlh->nlmsg_type != RTM_DELLINK || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
 		return MNL_CB_OK;
 	ifi = mnl_nlmsg_get_payload(nlh);
@@ -939,12 +967,13 @@ static int watch_msg(const struct nlmsghdr *nlh, void *data)
 }
 
 int tk_nl_watch_read(struct tk_nl_watch *w, const char *prefix, tk_nl_link_gone_cb cb,
-		     void *userdata, tk_err *err)
+		     tk_nl_ingress_cb ingress, void *userdata, tk_err *err)
 {
 	bool lost = false;
 
 	w->prefix = prefix;
 	w->cb = cb;
+	w->ingress = ingress;
 	w->userdata = userdata;
 	for (;;) {
 		ssize_t n = recv(mnl_socket_get_fd(w->sock), w->buf, sizeof(w->buf), MSG_DONTWAIT);

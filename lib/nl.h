@@ -161,7 +161,8 @@ int tk_sysctl_write(const char *path, const char *value, tk_err *err);
 /*
  * Link notifications (RTNLGRP_LINK) of the caller's network namespace, on a non-blocking socket
  * of their own with a large receive buffer: netd learns that a host veth is gone (its peer's
- * namespace was destroyed) without polling.
+ * namespace was destroyed) without polling; and tc's (RTNLGRP_TC), for qdiscs that another
+ * program (the reference bandwidth plugin) puts on a port.
  */
 struct tk_nl_watch;
 /* rcvbuf: the socket's receive buffer in bytes (set with SO_RCVBUFFORCE when permitted). */
@@ -177,8 +178,13 @@ int tk_nl_watch_fd(const struct tk_nl_watch *w);
  * it missed.  Either way the queue has been read empty, so the next overflow is reported too.
  */
 typedef void (*tk_nl_link_gone_cb)(const char *name, void *userdata);
+/*
+ * A qdisc came to the ingress slot of device ifindex (RTNLGRP_TC), of that kind (`ingress`,
+ * `clsact`), or left it (kind NULL).  In order, so the last one read is what is there now.
+ */
+typedef void (*tk_nl_ingress_cb)(int ifindex, const char *kind, void *userdata);
 int tk_nl_watch_read(struct tk_nl_watch *w, const char *prefix, tk_nl_link_gone_cb cb,
-		     void *userdata, tk_err *err);
+		     tk_nl_ingress_cb ingress, void *userdata, tk_err *err);
 
 /*
  * Address and route notifications (IPv4 and IPv6) of the caller's network namespace, on a

@@ -80,3 +80,10 @@ int tk_tc_meter_load(const struct tk_tc_redirect *to, bool egress, int chain, tk
 typedef int (*tk_tc_drops_cb)(uint16_t minor, uint64_t drops, void *userdata);
 int tk_tc_class_drops(struct tk_nl *nl, int ifindex, tk_tc_drops_cb cb, void *userdata,
 		      tk_err *err);
+
+/*
+ * Calls cb for every device with a qdisc in its ingress slot (`ingress` or `clsact`), with the
+ * qdisc's kind; stops and returns cb's value if < 0.  One dump of every qdisc.
+ */
+typedef int (*tk_tc_qdisc_cb)(int ifindex, const char *kind, void *userdata);
+int tk_tc_ingress_qdiscs(struct tk_nl *nl, tk_tc_qdisc_cb cb, void *userdata, tk_err *err);

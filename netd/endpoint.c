@@ -275,7 +275,8 @@ static int plumb(struct manager *m, const struct endpoint *e, int netns_fd, bool
 	if ((r = fault_point("endpoint-veth", err)) < 0 ||
 	    (!n->has6 && (r = link_without_ipv6(e->host_ifname, err)) < 0) ||
 	    (r = shaping_endpoint(m, e, err)) < 0 ||
-	    (!r && (r = firewall_fast_path_hook(m, ifindex, false, err)) < 0) ||
+	    /* a new veth: no other program's qdisc on it yet */
+	    (!r && (r = firewall_fast_path_hook(m, e, ifindex, false, err)) < 0) ||
 	    (r = tk_nl_port_set_up(m->nl, e->host_ifname, err)) < 0 ||
 	    (!docker && (r = configure_container(e, netns_fd, err)) < 0) ||
 	    (r = fault_point("endpoint-container", err)) < 0) {

@@ -18,6 +18,7 @@
 #include <linux/netfilter_bridge.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -607,12 +608,83 @@ uint32_t firewall_port_group(const struct endpoint *e)
 	return e->lease ? 0 : firewall_network_group(e->network);
 }
 
-int firewall_fast_path_hook(struct manager *m, int ifindex, bool shaped, tk_err *err)
+int firewall_fast_path_hook(struct manager *m, const struct endpoint *e, int ifindex, bool foreign,
+			    tk_err *err)
 {
-	(void)m;
-	if (fast.prog < 0 || shaped)
+	if (fast.prog < 0 || shaping_from_port(m, e))
 		return 0;
-	return tk_fast_attach(&fast, ifindex, true, err);
+	if (foreign)
+		log_info("Container '%s' %s: another program's qdisc holds the ingress of its port "
+			 "'%s' "
+			 "(the bandwidth plugin's?): its frames take the bridge, past that qdisc's "
+			 "filters, not the fast path",
+			 e->container_id, e->ifname, e->host_ifname);
+	return tk_fast_attach(&fast, ifindex, !foreign, err);
+}
+
+/* Ports whose ingress slot holds a qdisc, sorted (a port shaped by netd holds netd's clsact). */
+struct taken {
+	int *ifindexes;
+	size_t n, size;
+};
+
+static int collect_taken(int ifindex, const char *kind, void *userdata)
+{
+	struct taken *t = userdata;
+
+	(void)kind;
+	if (t->n == t->size) {
+		size_t size = t->size ? t->size * 2 : 16;
+		int *v = reallocarray(t->ifindexes, size, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		t->ifindexes = v;
+		t->size = size;
+	}
+	t->ifindexes[t->n++] = ifindex;
+	return 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
+}
+
+static int taken_read(struct manager *m, struct taken *t, tk_err *err)
+{
+	int r;
+
+	t->n = 0;
+	if ((r = tk_tc_ingress_qdiscs(m->nl, collect_taken, t, err)) < 0)
+		return r == -ENOMEM ? tk_err_set(err, r, "out of memory") : r;
+	if (t->n > 0)
+		qsort(t->ifindexes, t->n, sizeof(int), cmp_int);
+	return 0;
+}
+
+/* Whether the qdisc in e's port's ingress slot (if any: taken) is another program's. */
+static bool foreign_of(struct manager *m, const struct endpoint *e, const struct taken *t,
+		       int ifindex)
+{
+	if (shaping_port(m, e) || t->n == 0)
+		return false;
+	return bsearch(&ifindex, t->ifindexes, t->n, sizeof(int), cmp_int) != NULL;
+}
+
+int firewall_fast_path_ingress(struct manager *m, const struct endpoint *e, bool taken, tk_err *err)
+{
+	int ifindex, r;
+
+	if (fast.prog < 0 || e->lease || shaping_from_port(m, e))
+		return 0;
+	if ((r = tk_nl_ifindex(m->nl, e->host_ifname, &ifindex, err)) == -ENODEV) {
+		tk_err_clear(err);
+		return 0; /* gone with its container: lifecycle releases it */
+	}
+	if (r < 0)
+		return r;
+	return firewall_fast_path_hook(m, e, ifindex, taken && !shaping_port(m, e), err);
 }
 
 int firewall_fast_chain(void)
@@ -790,6 +862,7 @@ struct rebuild {
 	struct manager *m;
 	struct tk_nft_batch *batch;
 	const struct network *network;
+	struct taken taken;
 	tk_err *err;
 };
 
@@ -801,6 +874,17 @@ static int rebuild_link(struct network *other, void *userdata)
 	if (other->id < ctx->network->id)
 		return 0;
 	return link_elements(ctx->batch, ctx->network, other, true, ctx->err);
+}
+
+static int recheck_endpoint(struct endpoint *e, void *userdata)
+{
+	struct rebuild *ctx = userdata;
+	int ifindex;
+
+	if (e->lease || tk_nl_ifindex(ctx->m->nl, e->host_ifname, &ifindex, NULL) < 0)
+		return 0;
+	return firewall_fast_path_hook(ctx->m, e, ifindex,
+				       foreign_of(ctx->m, e, &ctx->taken, ifindex), ctx->err);
 }
 
 static int rebuild_endpoint(struct endpoint *e, void *userdata)
@@ -823,7 +907,21 @@ static int rebuild_endpoint(struct endpoint *e, void *userdata)
 		return tk_fast_attach(&fast, ifindex, false, ctx->err);
 	if ((r = fast_path_port(e, ifindex, true, ctx->err)) < 0)
 		return r;
-	return firewall_fast_path_hook(ctx->m, ifindex, shaping_from_port(ctx->m, e), ctx->err);
+	return firewall_fast_path_hook(ctx->m, e, ifindex,
+				       foreign_of(ctx->m, e, &ctx->taken, ifindex), ctx->err);
+}
+
+int firewall_fast_path_recheck_all(struct manager *m, tk_err *err)
+{
+	struct rebuild ctx = { .m = m, .err = err };
+	int r;
+
+	if (fast.prog < 0)
+		return 0;
+	if ((r = taken_read(m, &ctx.taken, err)) >= 0)
+		r = db_endpoints_foreach(m, NULL, NULL, recheck_endpoint, &ctx, err);
+	free(ctx.taken.ifindexes);
+	return r;
 }
 
 int firewall_rebuild(struct manager *m, tk_err *err)
@@ -858,8 +956,15 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 		    (r = db_links_foreach(m, n, rebuild_link, &ctx, err)) < 0)
 			return r;
 	}
-	if ((r = db_endpoints_foreach(m, NULL, NULL, rebuild_endpoint, &ctx, err)) < 0 ||
-	    (r = ports_rebuild(m, b, err)) < 0 ||
+	/* A qdisc of another program on a port's ingress (the bandwidth plugin's) keeps the port
+	 * off the fast path (firewall_fast_path_hook). */
+	if (fast.prog >= 0 && (r = taken_read(m, &ctx.taken, err)) < 0) {
+		free(ctx.taken.ifindexes);
+		return r;
+	}
+	r = db_endpoints_foreach(m, NULL, NULL, rebuild_endpoint, &ctx, err);
+	free(ctx.taken.ifindexes);
+	if (r < 0 || (r = ports_rebuild(m, b, err)) < 0 ||
 	    /* the shaped ports' meters now tail-call the new program, which has every element */
 	    (fast_chain >= 0 && (r = tk_fast_chain_set(fast_chain, &fast, err)) < 0))
 		return r;

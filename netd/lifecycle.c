@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <net/if.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,18 +200,44 @@ static void link_gone(const char *name, void *userdata)
 				e->container_id, e->ifname, name, err.msg);
 }
 
+/* A qdisc came to or left the ingress of a device: if it is a port, hook its fast path again. */
+static void ingress_changed(int ifindex, const char *kind, void *userdata)
+{
+	struct manager *m = userdata;
+	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
+	char name[IF_NAMESIZE];
+	tk_err err = {};
+	unsigned long id;
+	char *end;
+	int r;
+
+	if (!e || !if_indextoname((unsigned)ifindex, name) || strncmp(name, "tkv", 3) != 0 ||
+	    strlen(name) != 11)
+		return;
+	id = strtoul(name + 3, &end, 16);
+	if (*end || db_endpoint_find_by_id(m, (int64_t)id, e, NULL) < 0 || e->lease ||
+	    strcmp(e->host_ifname, name) != 0)
+		return;
+	if ((r = firewall_fast_path_ingress(m, e, kind != NULL, &err)) < 0)
+		log_error_errno(r, "Cannot hook the fast path of port '%s' again: %s", name,
+				err.msg);
+}
+
 static void read_links(struct manager *m)
 {
 	tk_err err = {};
 	int r;
 
-	r = tk_nl_watch_read(m->lifecycle->watch, "tkv", link_gone, m, &err);
+	r = tk_nl_watch_read(m->lifecycle->watch, "tkv", link_gone, ingress_changed, m, &err);
 	if (r == -ENOBUFS) {
 		log_warning("Link notifications overflowed; comparing all veths with the database");
 		err = (tk_err){};
 		if ((r = reconcile_release_gone(m, NULL, &err)) < 0)
 			log_error_errno(r, "Cannot release endpoints whose veth is gone: %s",
 					err.msg);
+		err = (tk_err){};
+		if ((r = firewall_fast_path_recheck_all(m, &err)) < 0)
+			log_error_errno(r, "Cannot hook the ports' fast path again: %s", err.msg);
 	} else if (r < 0) {
 		log_error_errno(r, "%s", err.msg);
 	}

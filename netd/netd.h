@@ -253,11 +253,18 @@ int firewall_link(struct manager *m, const struct network *a, const struct netwo
 /* The group a port's host veth is made in, its network's id: `ip link show group N` lists them. */
 uint32_t firewall_port_group(const struct endpoint *e);
 /*
- * The fast path's program on port ifindex's (a host veth's) tcx ingress; if shaped (the shaper
- * takes what the port receives: shaping_from_port) the port's meter holds that hook and
- * tail-calls the fast path through the chain, and nothing is done.
+ * The fast path's program on port ifindex's tcx ingress (e's host veth), unless the port's meter
+ * holds that hook (e's tenant's egress is shaped: the meter tail-calls the fast path), or
+ * another program's qdisc holds the port's ingress (foreign: the reference bandwidth plugin's,
+ * for its egress limit, whose filters must see every frame), when it takes the program off.
  */
-int firewall_fast_path_hook(struct manager *m, int ifindex, bool shaped, tk_err *err);
+int firewall_fast_path_hook(struct manager *m, const struct endpoint *e, int ifindex, bool foreign,
+			    tk_err *err);
+/* Hooks e's port again: a qdisc came to its ingress (taken) or left it (!taken). */
+int firewall_fast_path_ingress(struct manager *m, const struct endpoint *e, bool taken,
+			       tk_err *err);
+/* The same for every port: after notifications were lost. */
+int firewall_fast_path_recheck_all(struct manager *m, tk_err *err);
 /* The chain a shaped port's meter tail-calls the fast path through (fastpath.h); -1: none. */
 int firewall_fast_chain(void);
 /* Its fast path's elements to host_ifindex, when the veth did not get the index netd chose. */
@@ -541,6 +548,8 @@ void shaping_tenant_gone(struct manager *m, const struct tk_tenant *old);
 int shaping_endpoint(struct manager *m, const struct endpoint *e, tk_err *err);
 /* Whether the shaper takes what e's port receives (its tenant's egress): the fast path after it. */
 bool shaping_from_port(const struct manager *m, const struct endpoint *e);
+/* Whether e's tenant is shaped at all: a clsact qdisc on its port is netd's own. */
+bool shaping_port(const struct manager *m, const struct endpoint *e);
 /* At start, after reconcile: the devices and classes from the database. */
 int shaping_start(struct manager *m, tk_err *err);
 /* Closes the meters (the ports' classifiers keep theirs). */

@@ -194,7 +194,7 @@ static int port_apply(struct manager *m, const struct endpoint *e, const struct 
 		return meter_attach(ifindex, true, &(struct tk_tc_redirect){}, -1, err);
 	if ((r = to[SHAPING_EGRESS].ifb > 0
 			 ? meter_attach(ifindex, false, &meter[SHAPING_EGRESS], chain, err)
-			 : firewall_fast_path_hook(m, ifindex, false, err)) < 0)
+			 : firewall_fast_path_hook(m, e, ifindex, false, err)) < 0)
 		return r;
 	return meter_attach(ifindex, true, &meter[SHAPING_INGRESS], -1, err);
 }
@@ -202,6 +202,12 @@ static int port_apply(struct manager *m, const struct endpoint *e, const struct 
 bool shaping_from_port(const struct manager *m, const struct endpoint *e)
 {
 	return shaped(m, e->network->tenant, SHAPING_EGRESS);
+}
+
+bool shaping_port(const struct manager *m, const struct endpoint *e)
+{
+	return shaped(m, e->network->tenant, SHAPING_EGRESS) ||
+	       shaped(m, e->network->tenant, SHAPING_INGRESS);
 }
 
 int shaping_endpoint(struct manager *m, const struct endpoint *e, tk_err *err)

@@ -103,6 +103,16 @@ expect_ok() {
 	if out=$("$@" 2>&1); then ok "$desc"; else not_ok "$desc: '$*' failed: $out"; fi
 }
 
+# tk_wait_for SECONDS COMMAND...: polls every 50 ms until the command (a function too) succeeds.
+tk_wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -ge $deadline ] && return 1
+		sleep 0.05
+	done
+}
+
 # expect_fail "description" command...: the command must fail.
 expect_fail() {
 	local desc=$1

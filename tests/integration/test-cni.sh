@@ -266,8 +266,29 @@ if [ -x "$REFERENCE/tuning" ]; then
 	host=$(jq -r '.interfaces[0].name' <<<"$res")
 	expect_ok "bandwidth shaped our host veth ($host)" bash -c "tc qdisc show dev $host | grep -q 'tbf.*rate 8Mbit'"
 	expect_eq "bandwidth passes our result on" "$(jq -cS .ips <<<"$res")" "$(jq -cS .ips <<<"$shaped")"
+	# Its egress limit is an `ingress` qdisc on our host veth, whose filters would never see
+	# what the fast path on the veth's tcx ingress forwards first: netd takes the fast path
+	# off that port when the qdisc comes (docs/firewall.md), and puts it back when it goes.
+	fast_on() { "$TK_BUILD_DIR/tests/integration/tcx-progs" "$host" | grep -q ' tk_fast$'; }
+	fast_off() { ! fast_on; }
+	ingress_pkts() { tc -s -j qdisc show dev "$host" ingress | jq '[.[] | select(.kind == "ingress") | .packets] | add // 0'; }
+	expect_ok "the fast path leaves a port whose ingress the bandwidth plugin took" \
+		tk_wait_for 10 fast_off
+	tk_ns_add peer
+	peer=$(conf 1.0.0 | cni ADD peer /run/netns/peer eth0 | jq -r '.ips[] | select(.address | contains(".")) | .address | sub("/.*"; "")')
+	before=$(ingress_pkts)
+	expect_ok "the limited container reaches a container of its network" tk_ping chain "$peer"
+	expect_ok "through the bandwidth plugin's filters ($before packets before)" \
+		test "$(ingress_pkts)" -gt "$before"
+	tk_netd_stop
+	tk_netd_start
+	expect_ok "a restarted netd leaves that port off the fast path" fast_off
 	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=DEL CNI_CONTAINERID=chain CNI_NETNS=/run/netns/chain \
 		CNI_IFNAME=eth0 CNI_PATH=$REFERENCE "$REFERENCE/bandwidth" <<<"$bw" >/dev/null
+	# (Its DEL deletes its IFB but leaves the qdisc to go with the veth.)
+	tc qdisc del dev "$host" ingress
+	expect_ok "the fast path is back once the qdisc is gone" tk_wait_for 10 fast_on
+	conf 1.0.0 | cni DEL peer /run/netns/peer eth0 >/dev/null
 	expect_ok "DEL of the chain" bash -c "conf 1.0.0 | cni DEL chain /run/netns/chain eth0"
 else
 	not_ok "reference plugins missing: install containernetworking-plugins"

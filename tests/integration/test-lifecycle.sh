@@ -35,15 +35,6 @@ elements() {
 }
 tkv_links() { ip -o link show | grep -c ': tkv' || true; }
 free4() { "$NETCTL" --json inspect network alpha-net | jq .free4; }
-# wait_for SECONDS COMMAND...: polls every 50 ms until the command succeeds.
-wait_for() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ $SECONDS -ge $deadline ] && return 1
-		sleep 0.05
-	done
-}
 endpoints_are() { [ "$(endpoints)" = "$1" ]; }
 
 # Two live containers stay attached through everything below, including netd restarts.
@@ -67,7 +58,7 @@ expect_eq "$N containers attached" $((N + 2)) "$(endpoints)"
 expect_eq "their elements exist" $(((N + 2) * 9)) "$(elements)"
 seq "$N" | sed 's/^/netns del g/' | ip -b -
 t2=$(date +%s.%N)
-expect_ok "$N deleted namespaces released within ${LIMIT}s" wait_for "$LIMIT" endpoints_are 2
+expect_ok "$N deleted namespaces released within ${LIMIT}s" tk_wait_for "$LIMIT" endpoints_are 2
 t3=$(date +%s.%N)
 echo "# $N containers: attach $(echo "$t1 - $t0" | bc) s, netns del $(echo "$t2 - $t1" | bc) s, released $(echo "$t3 - $t2" | bc) s after"
 expect_eq "no element of a released endpoint is left" "$base_elements" "$(elements)"
@@ -94,7 +85,7 @@ for c in k1 k2 k3; do
 done
 tk_netd_kill
 for c in k1 k2 k3; do ip netns del $c; done
-wait_for 5 bash -c '! ip -o link show | grep -q "tkv.*k[123]"'
+tk_wait_for 5 bash -c '! ip -o link show | grep -q "tkv.*k[123]"'
 netd_start
 expect_eq "netd started: the three gone containers released, the live ones kept" 2 "$(endpoints)"
 expect_eq "netd started: elements of the live ones only" "$base_elements" "$(elements)"
@@ -120,7 +111,7 @@ netd_start
 expect_ok "p1's recorded DEL applied at start" bash -c "! '$NETCTL' inspect endpoint p1 eth0"
 expect_ok "p2 gone as well" bash -c "! '$NETCTL' inspect endpoint p2 eth0"
 expect_ok "p1's veth deleted although its netns still exists" \
-	wait_for 5 bash -c "[ \"\$(ip -n p1 -o link show | grep -c eth0)\" = 0 ]"
+	tk_wait_for 5 bash -c "[ \"\$(ip -n p1 -o link show | grep -c eth0)\" = 0 ]"
 expect_ok "a recorded DEL by uid 1234 leaves beta's endpoint alone" "$NETCTL" inspect endpoint b1 eth0
 expect_ok "netd says why" grep -q "uid 1234 does not own tenant 'beta'" "$TK_TMP/netd.log"
 expect_eq "the spool is empty" 0 "$(find "$SPOOL" -type f | wc -l)"
@@ -134,7 +125,7 @@ cni ADD b2 /run/netns/b2 beta-net beta >/dev/null
 echo '{"container_id":"b2","ifname":"eth0"}' >"$SPOOL/.del-tmp"
 chown 65534:65534 "$SPOOL/.del-tmp"
 mv "$SPOOL/.del-tmp" "$SPOOL/del-running"
-expect_ok "a DEL recorded while netd runs is applied within seconds" wait_for 5 \
+expect_ok "a DEL recorded while netd runs is applied within seconds" tk_wait_for 5 \
 	bash -c "! '$NETCTL' inspect endpoint b2 eth0 2>/dev/null"
 expect_eq "the live ones remain" 2 "$(endpoints)"
 
@@ -146,7 +137,7 @@ tk_ns_add adm1
 echo '{"container_id":"adm1","ifname":"eth0"}' >"$SPOOL/.del-tmp"
 chown 4321:4242 "$SPOOL/.del-tmp"
 mv "$SPOOL/.del-tmp" "$SPOOL/del-admin"
-expect_ok "a DEL recorded by a member of the admin group is applied" wait_for 5 \
+expect_ok "a DEL recorded by a member of the admin group is applied" tk_wait_for 5 \
 	bash -c "! '$NETCTL' inspect endpoint adm1 eth0 2>/dev/null"
 
 # 6. More deletions at once than the notification socket holds: netd resyncs by a dump.
@@ -162,9 +153,9 @@ overflows=$(grep -c "Link notifications overflowed" "$TK_TMP/netd.log")
 for i in $(seq 50); do echo "netns del o$i"; done | ip -b -
 # The kernel deletes the veths in the background: on a loaded machine that takes a while.
 expect_ok "the kernel deleted the 50 veths" \
-	wait_for 60 bash -c "[ \"\$(ip -o link show | grep -c ': tkv')\" = 2 ]"
+	tk_wait_for 60 bash -c "[ \"\$(ip -o link show | grep -c ': tkv')\" = 2 ]"
 kill -CONT "$TK_NETD_PID"
-expect_ok "after an overflow all 50 are released" wait_for 30 endpoints_are 2
+expect_ok "after an overflow all 50 are released" tk_wait_for 30 endpoints_are 2
 expect_ok "netd noticed the overflow" \
 	test "$(grep -c "Link notifications overflowed" "$TK_TMP/netd.log")" -gt "$overflows"
 expect_eq "elements of the live ones only" "$base_elements" "$(elements)"

@@ -48,7 +48,7 @@ int main(void)
 			break;
 		}
 		err = (tk_err){};
-		if ((r = tk_nl_watch_read(w, "wo", ignore, NULL, &err)) != -ENOBUFS) {
+		if ((r = tk_nl_watch_read(w, "wo", ignore, NULL, NULL, &err)) != -ENOBUFS) {
 			fprintf(stderr, "watch-overflow: overflow %d not reported (%d)\n", round,
 				r);
 			break;
