@@ -210,7 +210,7 @@ struct meter {
 	uint64_t hold_ns;
 	uint64_t tokens; /* bytes */
 	uint64_t last_ns;
-	uint64_t until_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns): shaped until then */
+	uint64_t until_ns; /* CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns): shaped until then */
 };
 
 #define METER_SLOTS 0x10000
@@ -251,14 +251,20 @@ int tk_tc_meter_set(int meter, uint16_t slot, uint64_t ceil, tk_err *err)
 				      50000000 };
 	union bpf_attr attr = {};
 	uint32_t key = slot;
-	struct timespec now;
+	struct timespec now, tick;
 
 	if (ceil == 0)
 		v = (struct meter){};
 	else {
+		/* The meters' clock is the coarse one (a timer tick, 4 ms at HZ=250), which
+		 * refills a bucket a tick's worth at a time: it must hold two. */
+		if (clock_getres(CLOCK_MONOTONIC_COARSE, &tick) == 0 &&
+		    v.burst < (uint64_t)(bps * 2 * ((double)tick.tv_sec + (double)tick.tv_nsec / 1e9)))
+			v.burst = (uint64_t)(bps * 2 *
+					     ((double)tick.tv_sec + (double)tick.tv_nsec / 1e9));
 		if (v.burst < 1514)
 			v.burst = 1514;
-		clock_gettime(CLOCK_MONOTONIC, &now);
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
 		v.last_ns = (uint64_t)now.tv_sec * 1000000000 + (uint64_t)now.tv_nsec;
 		v.tokens = v.burst;
 		v.until_ns = v.last_ns + v.hold_ns; /* a queue may be left from the old values */
@@ -344,7 +350,8 @@ static size_t meters_emit(struct bpf_insn *p, const struct tk_tc_redirect *to, s
 
 	p[n++] = LDX(BPF_W, BPF_REG_9, BPF_REG_6, offsetof(struct __sk_buff, len));
 	p[n++] = ST(BPF_DW, BPF_REG_10, FLAG_OFF, 0);
-	p[n++] = CALL(BPF_FUNC_ktime_get_ns);
+	/* A tick's resolution, but no clock source read: kvm-clock's cost ~50 ns a packet. */
+	p[n++] = CALL(BPF_FUNC_ktime_get_coarse_ns);
 	p[n++] = MOV64_REG(BPF_REG_8, BPF_REG_0);
 	if (to->shared)
 		n += emit_meter(p + n, to->meter, to->shared, (int16_t)(shape - n));
