@@ -258,10 +258,12 @@ int tk_tc_meter_set(int meter, uint16_t slot, uint64_t ceil, tk_err *err)
 	else {
 		/* The meters' clock is the coarse one (a timer tick, 4 ms at HZ=250), which
 		 * refills a bucket a tick's worth at a time: it must hold two. */
-		if (clock_getres(CLOCK_MONOTONIC_COARSE, &tick) == 0 &&
-		    v.burst < (uint64_t)(bps * 2 * ((double)tick.tv_sec + (double)tick.tv_nsec / 1e9)))
-			v.burst = (uint64_t)(bps * 2 *
-					     ((double)tick.tv_sec + (double)tick.tv_nsec / 1e9));
+		double ticks2 = clock_getres(CLOCK_MONOTONIC_COARSE, &tick) == 0
+					? 2 * ((double)tick.tv_sec + (double)tick.tv_nsec / 1e9)
+					: 0;
+
+		if (v.burst < (uint64_t)(bps * ticks2))
+			v.burst = (uint64_t)(bps * ticks2);
 		if (v.burst < 1514)
 			v.burst = 1514;
 		clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
