@@ -38,12 +38,12 @@ int main(void)
 	tk_err err = {};
 	int r, round;
 
-	if ((r = tk_nl_open(&nl, &err)) < 0 || (r = tk_nl_watch_open(&w, 4096, &err)) < 0) {
+	if (tk_nl_open(&nl, &err) < 0 || tk_nl_watch_open(&w, 4096, &err) < 0) {
 		fprintf(stderr, "watch-overflow: %s\n", err.msg);
 		return 1;
 	}
 	for (round = 1; round <= 2; round++) {
-		if ((r = churn(nl, round, &err)) < 0) {
+		if (churn(nl, round, &err) < 0) {
 			fprintf(stderr, "watch-overflow: %s\n", err.msg);
 			break;
 		}
