@@ -48,6 +48,48 @@ static int fail(struct tk_nl *nl, int nle, tk_err *err, const char *fmt, ...)
 	return tk_nl_fail(nl, nle, err, what);
 }
 
+static int send_tc(struct tk_nl *nl, struct nl_msg *msg, tk_err *err, const char *what, int ifindex)
+{
+	int r = nl_send_sync(tk_nl_request(nl), msg); /* frees msg */
+
+	return r < 0 ? fail(nl, r, err, "cannot %s on interface %d", what, ifindex) : 0;
+}
+
+static struct nl_msg *tc_msg(int type, int flags, int ifindex, uint32_t parent, uint32_t handle,
+			     uint32_t info)
+{
+	struct tcmsg tcm = { .tcm_family = AF_UNSPEC,
+			     .tcm_ifindex = ifindex,
+			     .tcm_parent = parent,
+			     .tcm_handle = handle,
+			     .tcm_info = info };
+	struct nl_msg *msg = nlmsg_alloc_simple(type, flags);
+
+	if (msg && nlmsg_append(msg, &tcm, sizeof(tcm), NLMSG_ALIGNTO) < 0) {
+		nlmsg_free(msg);
+		return NULL;
+	}
+	return msg;
+}
+
+static int prog_load(const struct bpf_insn *insns, size_t n, const char *name, tk_err *err)
+{
+	static const char license[] = "GPL";
+	union bpf_attr attr = {};
+	int fd;
+
+	attr.prog_type = BPF_PROG_TYPE_SCHED_CLS;
+	attr.insns = (uint64_t)(uintptr_t)insns;
+	attr.insn_cnt = (uint32_t)n;
+	attr.license = (uint64_t)(uintptr_t)license;
+	snprintf(attr.prog_name, sizeof(attr.prog_name), "%s", name);
+	fd = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+	if (fd < 0)
+		return tk_err_set(err, -errno, "cannot load the shaping program %s (BPF): %m",
+				  name);
+	return fd;
+}
+
 int tk_tc_ifb_ensure(struct tk_nl *nl, const char *name, int *ret_ifindex, bool *ret_created,
 		     tk_err *err)
 {
@@ -90,48 +132,11 @@ int tk_tc_ifb_ensure(struct tk_nl *nl, const char *name, int *ret_ifindex, bool 
 }
 
 /*
- * fq_codel where the kernel has it.  Else a TBF four times faster than the class's ceil with
- * a bucket of 10 frames, which hardly holds traffic back itself (a throttled leaf stalls the HTB
- * above it): it splits GSO packets (up to 64 KiB each) into frames, and queues
- * 20 ms of them at the class's ceil (at least 64 frames) in its byte FIFO.  A FIFO of whole GSO
- * packets would drop 44 frames of one flow at a time, and TCP would not fill the limit.
+ * An HTB class: classid under parent (full handles), guaranteed rate and ceil (bit/s), the DRR
+ * quantum it borrows with, and its priority among its siblings (0 first).
  */
-static uint64_t leaf_bytes(uint64_t ceil);
-
-static int leaf_set(struct tk_nl *nl, int ifindex, uint16_t minor, uint64_t ceil, tk_err *err)
-{
-	static bool no_fq_codel;
-	uint64_t limit = leaf_bytes(ceil), fast = ceil / 8 * 4;
-	int r;
-
-	if (fast > INT32_MAX)
-		fast = INT32_MAX;
-	for (int pass = no_fq_codel; pass < 2; pass++) {
-		_cleanup_(rtnl_qdisc_putp) struct rtnl_qdisc *q = rtnl_qdisc_alloc();
-
-		if (!q)
-			return tk_err_set(err, -ENOMEM, "out of memory");
-		rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
-		rtnl_tc_set_parent(TC_CAST(q), TK_TC_HANDLE(1, minor));
-		rtnl_tc_set_handle(TC_CAST(q), TK_TC_HANDLE(minor, 0));
-		if (rtnl_tc_set_kind(TC_CAST(q), pass == 0 ? "fq_codel" : "tbf") < 0)
-			return tk_err_set(err, -EOPNOTSUPP, "libnl knows no leaf qdisc");
-		if (pass == 1) {
-			rtnl_qdisc_tbf_set_limit(q, (int)limit);
-			rtnl_qdisc_tbf_set_rate(q, (int)fast, 10 * 1514, 0);
-		}
-		r = rtnl_qdisc_add(tk_nl_request(nl), q, NLM_F_CREATE | NLM_F_REPLACE);
-		if (r >= 0)
-			return 0;
-		if (pass == 1)
-			return fail(nl, r, err, "cannot add the leaf qdisc of class 1:%x", minor);
-		no_fq_codel = true; /* this kernel has no fq_codel: "qdisc kind is unknown" */
-	}
-	return 0;
-}
-
-int tk_tc_class_set(struct tk_nl *nl, int ifindex, uint16_t parent_minor, uint16_t minor,
-		    uint64_t rate, uint64_t ceil, uint32_t quantum, bool leaf, tk_err *err)
+static int htb_class_set(struct tk_nl *nl, int ifindex, uint32_t parent, uint32_t classid,
+			 uint64_t rate, uint64_t ceil, uint32_t quantum, uint32_t prio, tk_err *err)
 {
 	_cleanup_(rtnl_class_putp) struct rtnl_class *c = rtnl_class_alloc();
 	/* Bursts of 2 ms at the rate: small enough for the first second to keep the limit,
@@ -142,8 +147,8 @@ int tk_tc_class_set(struct tk_nl *nl, int ifindex, uint16_t parent_minor, uint16
 	if (!c)
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	rtnl_tc_set_ifindex(TC_CAST(c), ifindex);
-	rtnl_tc_set_parent(TC_CAST(c), TK_TC_HANDLE(1, parent_minor));
-	rtnl_tc_set_handle(TC_CAST(c), TK_TC_HANDLE(1, minor));
+	rtnl_tc_set_parent(TC_CAST(c), parent);
+	rtnl_tc_set_handle(TC_CAST(c), classid);
 	if (rtnl_tc_set_kind(TC_CAST(c), "htb") < 0)
 		return tk_err_set(err, -EOPNOTSUPP, "libnl knows no 'htb' class");
 	rtnl_htb_set_rate64(c, rate / 8);
@@ -151,9 +156,142 @@ int tk_tc_class_set(struct tk_nl *nl, int ifindex, uint16_t parent_minor, uint16
 	rtnl_htb_set_rbuffer(c, (uint32_t)(rbuf < 15140 ? 15140 : rbuf > 1 << 24 ? 1 << 24 : rbuf));
 	rtnl_htb_set_cbuffer(c, (uint32_t)(cbuf < 15140 ? 15140 : cbuf > 1 << 24 ? 1 << 24 : cbuf));
 	rtnl_htb_set_quantum(c, quantum);
+	rtnl_htb_set_prio(c, prio);
 	if ((r = rtnl_class_add(tk_nl_request(nl), c, NLM_F_CREATE)) < 0)
-		return fail(nl, r, err, "cannot set HTB class 1:%x", minor);
-	return leaf ? leaf_set(nl, ifindex, minor, ceil, err) : 0;
+		return fail(nl, r, err, "cannot set HTB class %x:%x", classid >> 16,
+			    classid & 0xffff);
+	return 0;
+}
+
+/*
+ * Adds qdisc q (its kind and options set) at parent with handle, or changes the one there
+ * (flags NLM_F_REPLACE), or keeps it (NLM_F_EXCL: HTB's options cannot change).
+ */
+static int qdisc_set(struct tk_nl *nl, struct rtnl_qdisc *q, int ifindex, uint32_t parent,
+		     uint32_t handle, int flags)
+{
+	int r;
+
+	rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
+	rtnl_tc_set_parent(TC_CAST(q), parent);
+	rtnl_tc_set_handle(TC_CAST(q), handle);
+	r = rtnl_qdisc_add(tk_nl_request(nl), q, NLM_F_CREATE | flags);
+	return r == -NLE_EXIST && flags == NLM_F_EXCL ? 0 : r;
+}
+
+/*
+ * The filter of a tenant's bands (qdisc minor:): a packet of at most TK_TC_SPARSE_BYTES goes
+ * to the first band (the BPF program says -1: the filter's class); anything larger to the
+ * default one.
+ */
+static int bands_filter_set(struct tk_nl *nl, int ifindex, uint16_t minor, tk_err *err)
+{
+	const struct bpf_insn insns[] = {
+		LDX(BPF_W, BPF_REG_0, BPF_REG_1, offsetof(struct __sk_buff, len)),
+		JMP_IMM(BPF_JGT, BPF_REG_0, TK_TC_SPARSE_BYTES, 2),
+		MOV64_IMM(BPF_REG_0, -1),
+		EXIT(),
+		MOV64_IMM(BPF_REG_0, 0),
+		EXIT(),
+	};
+	_cleanup_close_ int fd = prog_load(insns, sizeof(insns) / sizeof(insns[0]), "tk_sparse", err);
+	struct nl_msg *msg;
+	struct nlattr *opts;
+
+	if (fd < 0)
+		return fd;
+	msg = tc_msg(RTM_NEWTFILTER, NLM_F_REQUEST | NLM_F_CREATE, ifindex,
+		     TK_TC_HANDLE(minor, 0), 1, TC_H_MAKE(1u << 16, htons(ETH_P_ALL)));
+	if (!msg || nla_put_string(msg, TCA_KIND, "bpf") < 0 ||
+	    !(opts = nla_nest_start(msg, TCA_OPTIONS)) || nla_put_u32(msg, TCA_BPF_FD, fd) < 0 ||
+	    nla_put_string(msg, TCA_BPF_NAME, "tk_sparse") < 0 ||
+	    nla_put_u32(msg, TCA_BPF_CLASSID, TK_TC_HANDLE(minor, 1)) < 0) {
+		nlmsg_free(msg);
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	}
+	nla_nest_end(msg, opts);
+	return send_tc(nl, msg, err, "filter a tenant's bands", ifindex);
+}
+
+/* The leaf's queue of a class with this ceil (bit/s), in bytes: see bands_set. */
+static uint64_t leaf_bytes(uint64_t ceil)
+{
+	uint64_t limit = ceil / 8 / 50;
+
+	return limit < 64 * 1514 ? 64 * 1514 : limit > 1 << 24 ? 1 << 24 : limit;
+}
+
+/*
+ * The leaf of class 1:minor with this ceil.  fq_codel where the kernel has it: it serves sparse
+ * flows first and keeps every queue short.  Where the kernel has no fq_codel (nor sfq, cake or
+ * prio, like the test VM's), two bands do the part of that an interactive user feels: an HTB
+ * minor: whose classes never hold traffic back themselves (four times the ceil), minor:1 first
+ * for small packets (pings, DNS, TCP's acknowledgements; the kernel's default pfifo), then
+ * minor:2 for the rest, whose leaf (handle minor | 0x8000) is a TBF, equally fast, that splits
+ * GSO packets (up to 64 KiB each) into frames and queues 20 ms of them at the class's ceil (at
+ * least 64 frames) in its byte FIFO.  A FIFO of whole GSO packets would drop 44 frames of one
+ * flow at a time, and TCP would not fill the limit.  So a ping waits behind at most a frame or
+ * two of its tenant's bulk traffic instead of its whole queue.
+ */
+static int bands_set(struct tk_nl *nl, int ifindex, uint16_t minor, uint64_t ceil, tk_err *err)
+{
+	_cleanup_(rtnl_qdisc_putp) struct rtnl_qdisc *htb = rtnl_qdisc_alloc();
+	_cleanup_(rtnl_qdisc_putp) struct rtnl_qdisc *tbf = rtnl_qdisc_alloc();
+	uint64_t fast = ceil * 4, fast_bytes = fast / 8;
+	int r;
+
+	if (!htb || !tbf)
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	if (fast_bytes > INT32_MAX)
+		fast_bytes = INT32_MAX;
+	if (rtnl_tc_set_kind(TC_CAST(htb), "htb") < 0 || rtnl_tc_set_kind(TC_CAST(tbf), "tbf") < 0)
+		return tk_err_set(err, -EOPNOTSUPP, "libnl knows no 'htb' or 'tbf' qdisc");
+	rtnl_htb_set_defcls(htb, 2);
+	if ((r = qdisc_set(nl, htb, ifindex, TK_TC_HANDLE(1, minor), TK_TC_HANDLE(minor, 0),
+			   NLM_F_EXCL)) < 0)
+		return fail(nl, r, err, "cannot add the bands of class 1:%x", minor);
+	if ((r = htb_class_set(nl, ifindex, TK_TC_HANDLE(minor, 0), TK_TC_HANDLE(minor, 1), fast,
+			       fast, 60000, 0, err)) < 0 ||
+	    (r = htb_class_set(nl, ifindex, TK_TC_HANDLE(minor, 0), TK_TC_HANDLE(minor, 2), fast,
+			       fast, 60000, 1, err)) < 0)
+		return r;
+	rtnl_qdisc_tbf_set_limit(tbf, (int)leaf_bytes(ceil));
+	rtnl_qdisc_tbf_set_rate(tbf, (int)fast_bytes, 10 * 1514, 0);
+	if ((r = qdisc_set(nl, tbf, ifindex, TK_TC_HANDLE(minor, 2),
+			   TK_TC_HANDLE(minor | TK_TC_BULK_MAJOR, 0), NLM_F_REPLACE)) < 0)
+		return fail(nl, r, err, "cannot add the bulk queue of class 1:%x", minor);
+	return bands_filter_set(nl, ifindex, minor, err);
+}
+
+static int leaf_set(struct tk_nl *nl, int ifindex, uint16_t minor, uint64_t ceil, tk_err *err)
+{
+	static bool no_fq_codel;
+	_cleanup_(rtnl_qdisc_putp) struct rtnl_qdisc *q = NULL;
+	int r;
+
+	if (minor >= TK_TC_BULK_MAJOR)
+		return tk_err_set(err, -ERANGE, "class 1:%x is above the shaper's 1:%x", minor,
+				  TK_TC_BULK_MAJOR - 1);
+	if (!no_fq_codel) {
+		if (!(q = rtnl_qdisc_alloc()))
+			return tk_err_set(err, -ENOMEM, "out of memory");
+		if (rtnl_tc_set_kind(TC_CAST(q), "fq_codel") < 0)
+			return tk_err_set(err, -EOPNOTSUPP, "libnl knows no 'fq_codel' qdisc");
+		if ((r = qdisc_set(nl, q, ifindex, TK_TC_HANDLE(1, minor), TK_TC_HANDLE(minor, 0),
+				   NLM_F_REPLACE)) >= 0)
+			return 0;
+		no_fq_codel = true; /* this kernel has no fq_codel: "qdisc kind is unknown" */
+	}
+	return bands_set(nl, ifindex, minor, ceil, err);
+}
+
+int tk_tc_class_set(struct tk_nl *nl, int ifindex, uint16_t parent_minor, uint16_t minor,
+		    uint64_t rate, uint64_t ceil, uint32_t quantum, bool leaf, tk_err *err)
+{
+	int r = htb_class_set(nl, ifindex, TK_TC_HANDLE(1, parent_minor), TK_TC_HANDLE(1, minor),
+			      rate, ceil, quantum, 0, err);
+
+	return r < 0 ? r : leaf ? leaf_set(nl, ifindex, minor, ceil, err) : 0;
 }
 
 int tk_tc_class_del(struct tk_nl *nl, int ifindex, uint16_t minor, tk_err *err)
@@ -170,30 +308,6 @@ int tk_tc_class_del(struct tk_nl *nl, int ifindex, uint16_t minor, tk_err *err)
 	if ((r = rtnl_class_delete(tk_nl_request(nl), c)) < 0)
 		return fail(nl, r, err, "cannot delete HTB class 1:%x", minor);
 	return 0;
-}
-
-static int send_tc(struct tk_nl *nl, struct nl_msg *msg, tk_err *err, const char *what, int ifindex)
-{
-	int r = nl_send_sync(tk_nl_request(nl), msg); /* frees msg */
-
-	return r < 0 ? fail(nl, r, err, "cannot %s on interface %d", what, ifindex) : 0;
-}
-
-static struct nl_msg *tc_msg(int type, int flags, int ifindex, uint32_t parent, uint32_t handle,
-			     uint32_t info)
-{
-	struct tcmsg tcm = { .tcm_family = AF_UNSPEC,
-			     .tcm_ifindex = ifindex,
-			     .tcm_parent = parent,
-			     .tcm_handle = handle,
-			     .tcm_info = info };
-	struct nl_msg *msg = nlmsg_alloc_simple(type, flags);
-
-	if (msg && nlmsg_append(msg, &tcm, sizeof(tcm), NLMSG_ALIGNTO) < 0) {
-		nlmsg_free(msg);
-		return NULL;
-	}
-	return msg;
 }
 
 /*
@@ -229,14 +343,6 @@ int tk_tc_meter_open(tk_err *err)
 	if (fd < 0)
 		return tk_err_set(err, -errno, "cannot create the shaping meters (BPF map): %m");
 	return fd;
-}
-
-/* The leaf's queue of a class with this ceil (bit/s), in bytes: see leaf_set. */
-static uint64_t leaf_bytes(uint64_t ceil)
-{
-	uint64_t limit = ceil / 8 / 50;
-
-	return limit < 64 * 1514 ? 64 * 1514 : limit > 1 << 24 ? 1 << 24 : limit;
 }
 
 int tk_tc_meter_set(int meter, uint16_t slot, uint64_t ceil, tk_err *err)
@@ -361,24 +467,6 @@ static size_t meters_emit(struct bpf_insn *p, const struct tk_tc_redirect *to, s
 	p[n++] = LDX(BPF_DW, BPF_REG_2, BPF_REG_10, FLAG_OFF);
 	p[n] = JMP_IMM(BPF_JNE, BPF_REG_2, 0, (int16_t)(shape - n - 1));
 	return n + 1;
-}
-
-static int prog_load(const struct bpf_insn *insns, size_t n, const char *name, tk_err *err)
-{
-	static const char license[] = "GPL";
-	union bpf_attr attr = {};
-	int fd;
-
-	attr.prog_type = BPF_PROG_TYPE_SCHED_CLS;
-	attr.insns = (uint64_t)(uintptr_t)insns;
-	attr.insn_cnt = (uint32_t)n;
-	attr.license = (uint64_t)(uintptr_t)license;
-	snprintf(attr.prog_name, sizeof(attr.prog_name), "%s", name);
-	fd = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
-	if (fd < 0)
-		return tk_err_set(err, -errno, "cannot load the shaping program %s (BPF): %m",
-				  name);
-	return fd;
 }
 
 /*

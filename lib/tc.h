@@ -16,6 +16,13 @@ struct tk_nl;
 
 /* The HTB of a shaping device is 1:, its classes 1:minor. */
 #define TK_TC_HANDLE(major, minor) (((uint32_t)(major) << 16) | (uint16_t)(minor))
+/*
+ * Without fq_codel a class's leaf is two bands (nl-tc.c): qdisc minor: whose class minor:1 takes
+ * the packets of at most TK_TC_SPARSE_BYTES (Ethernet header included) first and minor:2 the rest,
+ * queued in qdisc (minor | TK_TC_BULK_MAJOR):.  So classes go up to 1:7fff.
+ */
+#define TK_TC_SPARSE_BYTES 256
+#define TK_TC_BULK_MAJOR   0x8000
 
 /*
  * Makes the IFB device name (if missing) with an HTB root qdisc 1: whose unclassified traffic
@@ -27,8 +34,8 @@ int tk_tc_ifb_ensure(struct tk_nl *nl, const char *name, int *ret_ifindex, bool 
 /*
  * Creates or changes HTB class 1:minor on ifindex under 1:parent_minor (0: the root qdisc):
  * guaranteed rate, ceil (>= rate) and the DRR quantum it borrows with.  leaf: with a leaf qdisc
- * of handle minor: (fq_codel, or where the kernel has none a byte FIFO a few milliseconds
- * long at ceil), made only when the class is new.
+ * of handle minor: (fq_codel, or where the kernel has none the two bands above, small packets
+ * first), made or changed; minor is then at most 0x7fff.
  */
 int tk_tc_class_set(struct tk_nl *nl, int ifindex, uint16_t parent_minor, uint16_t minor,
 		    uint64_t rate, uint64_t ceil, uint32_t quantum, bool leaf, tk_err *err);

@@ -22,7 +22,7 @@ static const char *const ifb_names[_SHAPING_DIR_MAX] = { "tks-egress", "tks-ingr
 
 /* 1:1 is the capacity's class, so tenant classes start at 1:2. */
 #define ROOT_MINOR    1
-#define MAX_TENANT_ID (0xfffe - 1)
+#define MAX_TENANT_ID (TK_TC_BULK_MAJOR - 2) /* its class 1:<id + 1> has bands: tc.h */
 
 static int64_t rate_of(const struct tk_tenant *t, enum shaping_dir d)
 {

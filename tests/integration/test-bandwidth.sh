@@ -183,6 +183,38 @@ expect_ok "set --egress 8mbit while the containers run" "$NETCTL" set tenant alp
 within "egress after the live change" "$(both in)" 8
 within "ingress unchanged by an egress change" "$(both out)" 40
 
+# ---- small packets do not wait behind their tenant's bulk traffic --------------------------
+# At 8 Mbit/s the bulk queue holds ~97 ms (64 frames); a ping from the container that fills it
+# goes ahead of it: fq_codel's sparse flows where the kernel has fq_codel, else the first of
+# the class's two bands (docs/bandwidth.md, "Leaf").
+minor=$(printf '%x' $(($("$NETCTL" --json inspect tenant alpha | jq .id) + 1)))
+band1() { tc -s class show dev tks-egress classid "$minor:1" | awk '$1 == "Sent" { print $4; exit }'; }
+ip netns exec a1 iperf3 -c $WORLD -p 5204 -t 15 >/dev/null 2>&1 &
+bulk=$!
+sleep 2
+p0=$(band1)
+rtt=$(ip netns exec a1 ping -i 0.05 -c 60 -n $WORLD 2>/dev/null |
+	sed -n 's/.*time=\([0-9.]*\).*/\1/p' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+sent=$(tc -s qdisc show dev tks-egress | awk '$1 == "qdisc" && $2 == "tbf" { on = 1; next }
+	$1 == "qdisc" { on = 0 } on && $1 == "Sent" { print $2; exit }')
+p1=$(band1)
+kill $bulk 2>/dev/null
+wait $bulk
+if tc qdisc show dev tks-egress | grep -q fq_codel; then
+	ok "the kernel has fq_codel: the class's leaf serves sparse flows first"
+else
+	expect_eq "the class's leaf is two bands: small packets first" \
+		"htb $minor: parent 1:$minor|tbf $(printf '%x' $((0x$minor | 0x8000))): parent $minor:2" \
+		"$(tc qdisc show dev tks-egress | awk '$2 == "htb" && $3 != "1:" || $2 == "tbf" { printf "%s%s %s %s %s", (n++ ? "|" : ""), $2, $3, $4, $5 }')"
+	pings=$((${p1:-0} - ${p0:-0}))
+	if [ "$pings" -ge 55 ] && [ "${sent:-0}" -gt 1000000 ]
+	then ok "the pings took the first band ($pings packets), the bulk the TBF ($sent bytes)"
+	else not_ok "the pings took the first band: $pings packets; the TBF sent ${sent:-none} bytes"; fi
+fi
+if awk -v r="${rtt:-999}" 'BEGIN { exit !(r < 10) }'
+then ok "a ping while its tenant fills an 8mbit limit: median $rtt ms"
+else not_ok "a ping while its tenant fills an 8mbit limit: median ${rtt:-none} ms (wanted < 10)"; fi
+
 # ---- restart: the limits come from the database, not from what the kernel kept -------------
 tk_netd_stop
 ip link del tks-egress
