@@ -227,23 +227,32 @@ static uint64_t leaf_bytes(uint64_t ceil)
  * prio, like the test VM's), two bands do the part of that an interactive user feels: an HTB
  * minor: whose classes never hold traffic back themselves (four times the ceil), minor:1 first
  * for small packets (pings, DNS, TCP's acknowledgements; the kernel's default pfifo), then
- * minor:2 for the rest, whose leaf (handle minor | 0x8000) is a TBF, equally fast, that splits
- * GSO packets (up to 64 KiB each) into frames and queues 20 ms of them at the class's ceil (at
- * least 64 frames) in its byte FIFO.  A FIFO of whole GSO packets would drop 44 frames of one
- * flow at a time, and TCP would not fill the limit.  So a ping waits behind at most a frame or
- * two of its tenant's bulk traffic instead of its whole queue.
+ * minor:2 for the rest.  Its leaf (handle minor | 0x8000) is a TBF, equally fast, that queues
+ * 20 ms of frames at the class's ceil (at least 64) in its byte FIFO, and whose bucket is the
+ * larger of the largest frame and a quarter of a millisecond at the ceil: TBF splits a GSO packet
+ * larger than its bucket into frames, so a small packet waits behind at most that much of its
+ * tenant's bulk traffic (a 64 KiB GSO packet is 52 ms at 10 Mbit/s), and a FIFO of whole GSO
+ * packets would drop 44 frames of one flow at a time, after which TCP would not fill the limit.
+ * Above 2 Gbit/s nothing is split: splitting costs CPU for every frame (docs/bandwidth.md).
  */
-static int bands_set(struct tk_nl *nl, int ifindex, uint16_t minor, uint64_t ceil, tk_err *err)
+static int bands_set(struct tk_nl *nl, int ifindex, uint16_t minor, uint64_t ceil, uint32_t frame,
+		     tk_err *err)
 {
 	_cleanup_(rtnl_qdisc_putp) struct rtnl_qdisc *htb = rtnl_qdisc_alloc();
 	_cleanup_(rtnl_qdisc_putp) struct rtnl_qdisc *tbf = rtnl_qdisc_alloc();
-	uint64_t fast = ceil * 4, fast_bytes = fast / 8;
+	uint64_t fast = ceil * 4, fast_bytes = fast / 8, bucket = ceil / 8 / 4000;
 	int r;
 
 	if (!htb || !tbf)
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	if (fast_bytes > INT32_MAX)
 		fast_bytes = INT32_MAX;
+	if (bucket < frame)
+		bucket = frame;
+	/* libnl sends the bucket as a time in whole microseconds: what that rounds off, and more. */
+	bucket += fast_bytes / 250000 + 64;
+	if (bucket > 1 << 20)
+		bucket = 1 << 20;
 	if (rtnl_tc_set_kind(TC_CAST(htb), "htb") < 0 || rtnl_tc_set_kind(TC_CAST(tbf), "tbf") < 0)
 		return tk_err_set(err, -EOPNOTSUPP, "libnl knows no 'htb' or 'tbf' qdisc");
 	rtnl_htb_set_defcls(htb, 2);
@@ -256,14 +265,15 @@ static int bands_set(struct tk_nl *nl, int ifindex, uint16_t minor, uint64_t cei
 			       fast, 60000, 1, err)) < 0)
 		return r;
 	rtnl_qdisc_tbf_set_limit(tbf, (int)leaf_bytes(ceil));
-	rtnl_qdisc_tbf_set_rate(tbf, (int)fast_bytes, 10 * 1514, 0);
+	rtnl_qdisc_tbf_set_rate(tbf, (int)fast_bytes, (int)bucket, 0);
 	if ((r = qdisc_set(nl, tbf, ifindex, TK_TC_HANDLE(minor, 2),
 			   TK_TC_HANDLE(minor | TK_TC_BULK_MAJOR, 0), NLM_F_REPLACE)) < 0)
 		return fail(nl, r, err, "cannot add the bulk queue of class 1:%x", minor);
 	return bands_filter_set(nl, ifindex, minor, err);
 }
 
-static int leaf_set(struct tk_nl *nl, int ifindex, uint16_t minor, uint64_t ceil, tk_err *err)
+static int leaf_set(struct tk_nl *nl, int ifindex, uint16_t minor, uint64_t ceil, uint32_t frame,
+		    tk_err *err)
 {
 	static bool no_fq_codel;
 	_cleanup_(rtnl_qdisc_putp) struct rtnl_qdisc *q = NULL;
@@ -282,16 +292,16 @@ static int leaf_set(struct tk_nl *nl, int ifindex, uint16_t minor, uint64_t ceil
 			return 0;
 		no_fq_codel = true; /* this kernel has no fq_codel: "qdisc kind is unknown" */
 	}
-	return bands_set(nl, ifindex, minor, ceil, err);
+	return bands_set(nl, ifindex, minor, ceil, frame, err);
 }
 
 int tk_tc_class_set(struct tk_nl *nl, int ifindex, uint16_t parent_minor, uint16_t minor,
-		    uint64_t rate, uint64_t ceil, uint32_t quantum, bool leaf, tk_err *err)
+		    uint64_t rate, uint64_t ceil, uint32_t quantum, uint32_t frame, tk_err *err)
 {
 	int r = htb_class_set(nl, ifindex, TK_TC_HANDLE(1, parent_minor), TK_TC_HANDLE(1, minor),
 			      rate, ceil, quantum, 0, err);
 
-	return r < 0 ? r : leaf ? leaf_set(nl, ifindex, minor, ceil, err) : 0;
+	return r < 0 ? r : frame ? leaf_set(nl, ifindex, minor, ceil, frame, err) : 0;
 }
 
 int tk_tc_class_del(struct tk_nl *nl, int ifindex, uint16_t minor, tk_err *err)

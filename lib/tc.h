@@ -33,12 +33,13 @@ int tk_tc_ifb_ensure(struct tk_nl *nl, const char *name, int *ret_ifindex, bool 
 
 /*
  * Creates or changes HTB class 1:minor on ifindex under 1:parent_minor (0: the root qdisc):
- * guaranteed rate, ceil (>= rate) and the DRR quantum it borrows with.  leaf: with a leaf qdisc
- * of handle minor: (fq_codel, or where the kernel has none the two bands above, small packets
- * first), made or changed; minor is then at most 0x7fff.
+ * guaranteed rate, ceil (>= rate) and the DRR quantum it borrows with.  frame: 0 leaves the
+ * class's leaf as it is; else the leaf qdisc of handle minor: is made or changed for frames of
+ * up to that many bytes (fq_codel, or where the kernel has none the two bands above, small
+ * packets first); minor is then at most 0x7fff.
  */
 int tk_tc_class_set(struct tk_nl *nl, int ifindex, uint16_t parent_minor, uint16_t minor,
-		    uint64_t rate, uint64_t ceil, uint32_t quantum, bool leaf, tk_err *err);
+		    uint64_t rate, uint64_t ceil, uint32_t quantum, uint32_t frame, tk_err *err);
 /* Deletes class 1:minor and its leaf; -ENOENT when there is none. */
 int tk_tc_class_del(struct tk_nl *nl, int ifindex, uint16_t minor, tk_err *err);
 

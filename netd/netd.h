@@ -139,6 +139,7 @@ struct manager {
 	int64_t capacity[_SHAPING_DIR_MAX];    /* bit/s the tenants share by weight; -1: none */
 	int shaping_ifindex[_SHAPING_DIR_MAX]; /* the IFB devices, 0 until made */
 	int shaping_meter[_SHAPING_DIR_MAX];   /* their meters' BPF maps, with the devices */
+	unsigned shaping_mtu;		       /* the largest network MTU the classes take */
 	struct host_prefixes *host; /* what the host reaches, kept between requests (subnet.c) */
 };
 
@@ -531,14 +532,14 @@ int ports_tenant_set_apply(struct manager *m, struct tk_tenant *t, const struct 
  * shaping.c: per-tenant limits and weights with tc (docs/bandwidth.md).  Kernel first, then the
  * caller records: shaping_tenant_set takes t's shaping from from's limits to p's (t's ports
  * are redirected or cleared when that changes), then shaping_rebalance spreads the capacity by
- * the weights once the list has them.
+ * the weights once the list has them (fresh, a tenant new to the list, gets its leaf queues).
  */
 /* -ERANGE when p would be shaped but its id does not fit a tc class. */
 int shaping_check(struct manager *m, const struct tk_tenant *p, tk_err *err);
 int shaping_tenant_new(struct manager *m, struct tk_tenant *t, tk_err *err);
 int shaping_tenant_set(struct manager *m, struct tk_tenant *t, const struct tk_tenant *from,
 		       const struct tk_tenant *p, tk_err *err);
-int shaping_rebalance(struct manager *m, tk_err *err);
+int shaping_rebalance(struct manager *m, const struct tk_tenant *fresh, tk_err *err);
 /* After old was deleted from the list (old is a copy). */
 void shaping_tenant_gone(struct manager *m, const struct tk_tenant *old);
 /*
@@ -552,6 +553,8 @@ bool shaping_from_port(const struct manager *m, const struct endpoint *e);
 bool shaping_port(const struct manager *m, const struct endpoint *e);
 /* At start, after reconcile: the devices and classes from the database. */
 int shaping_start(struct manager *m, tk_err *err);
+/* A new network n: an MTU larger than any before it enlarges every class's queue to take it. */
+int shaping_network(struct manager *m, const struct network *n, tk_err *err);
 /* Closes the meters (the ports' classifiers keep theirs). */
 void shaping_close(struct manager *m);
 /* {egress_capacity, ingress_capacity} for status. */

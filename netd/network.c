@@ -378,7 +378,7 @@ int network_create(struct manager *m, const struct network_params *p, struct net
 	if ((r = firewall_network(m, n, true, err)) < 0)
 		goto undo_bridge;
 	if ((r = fault_point("network-firewall", err)) < 0 ||
-	    (r = tk_store_commit(m->store, err)) < 0)
+	    (r = shaping_network(m, n, err)) < 0 || (r = tk_store_commit(m->store, err)) < 0)
 		goto undo_firewall;
 
 	log_info("Created network '%s' of tenant '%s' on bridge '%s'", n->name, t->name, n->bridge);

@@ -581,7 +581,7 @@ static int op_tenant_set(struct manager *m, const struct tk_caller *c, json_t *a
 		(void)shaping_tenant_set(m, t, &p, &old, NULL);
 		return r;
 	}
-	if (old.weight != p.weight && (r = shaping_rebalance(m, err)) < 0)
+	if (old.weight != p.weight && (r = shaping_rebalance(m, NULL, err)) < 0)
 		return r;
 	*ret = tk_tenant_to_json(&m->tenants, t);
 	return 0;

@@ -44,6 +44,12 @@ static uint16_t minor_of(const struct tk_tenant *t)
 	return (uint16_t)(t->id + 1);
 }
 
+/* The largest frame of any network (a VLAN tag included), which the classes' queues must take. */
+static uint32_t frame_of(const struct manager *m)
+{
+	return (m->shaping_mtu > 1500 ? m->shaping_mtu : 1500) + 18;
+}
+
 static int device(struct manager *m, enum shaping_dir d, tk_err *err)
 {
 	uint64_t cap = (uint64_t)m->capacity[d];
@@ -55,8 +61,8 @@ static int device(struct manager *m, enum shaping_dir d, tk_err *err)
 		return m->shaping_meter[d];
 	if ((r = tk_tc_ifb_ensure(m->nl, ifb_names[d], &m->shaping_ifindex[d], NULL, err)) < 0 ||
 	    (m->capacity[d] > 0 &&
-	     ((r = tk_tc_class_set(m->nl, m->shaping_ifindex[d], 0, ROOT_MINOR, cap, cap, 60000,
-				   false, err)) < 0 ||
+	     ((r = tk_tc_class_set(m->nl, m->shaping_ifindex[d], 0, ROOT_MINOR, cap, cap, 60000, 0,
+				   err)) < 0 ||
 	      (r = tk_tc_meter_set(m->shaping_meter[d], ROOT_MINOR, cap, err)) < 0))) {
 		close(m->shaping_meter[d]);
 		m->shaping_ifindex[d] = 0; /* the meter goes with it: made again next time */
@@ -89,10 +95,10 @@ static int64_t weight_sum(const struct manager *m, const struct tk_tenant *t,
  * The class in direction d of the tenant with p's values.  With a capacity, its guaranteed rate
  * is its weighted share of the capacity among all tenants (weights summing to sum), and it may
  * borrow up to its limit or the capacity; the quantum, with which HTB divides what is borrowed,
- * follows the weight too.
+ * follows the weight too.  leaf: its leaf is set too (a new class, a new ceil, a larger frame).
  */
 static int class_apply(struct manager *m, const struct tk_tenant *p, enum shaping_dir d,
-		       int64_t sum, tk_err *err)
+		       int64_t sum, bool leaf, tk_err *err)
 {
 	int64_t lim = rate_of(p, d), cap = m->capacity[d], rate, ceil;
 	int r;
@@ -111,7 +117,7 @@ static int class_apply(struct manager *m, const struct tk_tenant *p, enum shapin
 		return r;
 	if (cap <= 0)
 		r = tk_tc_class_set(m->nl, m->shaping_ifindex[d], 0, minor_of(p), (uint64_t)lim,
-				    (uint64_t)lim, 30280, true, err);
+				    (uint64_t)lim, 30280, leaf ? frame_of(m) : 0, err);
 	else {
 		ceil = lim > 0 && lim < cap ? lim : cap;
 		rate = (int64_t)((double)cap * (double)weight_of(p) / (double)(sum > 0 ? sum : 1));
@@ -121,7 +127,7 @@ static int class_apply(struct manager *m, const struct tk_tenant *p, enum shapin
 			rate = ceil;
 		r = tk_tc_class_set(m->nl, m->shaping_ifindex[d], ROOT_MINOR, minor_of(p),
 				    (uint64_t)rate, (uint64_t)ceil, (uint32_t)(3028 * weight_of(p)),
-				    true, err);
+				    leaf ? frame_of(m) : 0, err);
 	}
 	if (r < 0)
 		return r;
@@ -133,14 +139,14 @@ static int class_apply(struct manager *m, const struct tk_tenant *p, enum shapin
 			       err);
 }
 
-int shaping_rebalance(struct manager *m, tk_err *err)
+int shaping_rebalance(struct manager *m, const struct tk_tenant *fresh, tk_err *err)
 {
 	int64_t sum = weight_sum(m, NULL, NULL);
 	int r;
 
 	for (int d = 0; d < _SHAPING_DIR_MAX; d++)
 		for (struct tk_tenant *o = m->tenants.list; m->capacity[d] > 0 && o; o = o->next)
-			if ((r = class_apply(m, o, (enum shaping_dir)d, sum, err)) < 0)
+			if ((r = class_apply(m, o, (enum shaping_dir)d, sum, o == fresh, err)) < 0)
 				return tk_err_wrap(err, r, "shaping tenant '%s'", o->name);
 	return 0;
 }
@@ -261,7 +267,7 @@ int shaping_tenant_set(struct manager *m, struct tk_tenant *t, const struct tk_t
 
 		/* Ports are redirected after a class appears, and before one disappears. */
 		ports |= shaped(m, from, dir) != shaped(m, p, dir);
-		if (shaped(m, p, dir) && (r = class_apply(m, p, dir, sum, err)) < 0)
+		if (shaped(m, p, dir) && (r = class_apply(m, p, dir, sum, true, err)) < 0)
 			return r;
 	}
 	if (ports) {
@@ -272,7 +278,7 @@ int shaping_tenant_set(struct manager *m, struct tk_tenant *t, const struct tk_t
 	}
 	for (int d = 0; d < _SHAPING_DIR_MAX; d++)
 		if (!shaped(m, p, (enum shaping_dir)d) &&
-		    (r = class_apply(m, p, (enum shaping_dir)d, sum, err)) < 0)
+		    (r = class_apply(m, p, (enum shaping_dir)d, sum, true, err)) < 0)
 			return r;
 	return 0;
 }
@@ -284,9 +290,10 @@ int shaping_tenant_new(struct manager *m, struct tk_tenant *t, tk_err *err)
 	if ((r = shaping_check(m, t, err)) < 0)
 		return r;
 	for (int d = 0; d < _SHAPING_DIR_MAX; d++)
-		if (m->capacity[d] <= 0 && (r = class_apply(m, t, (enum shaping_dir)d, 0, err)) < 0)
+		if (m->capacity[d] <= 0 &&
+		    (r = class_apply(m, t, (enum shaping_dir)d, 0, true, err)) < 0)
 			return r;
-	return shaping_rebalance(m, err);
+	return shaping_rebalance(m, t, err);
 }
 
 void shaping_tenant_gone(struct manager *m, const struct tk_tenant *old)
@@ -299,7 +306,7 @@ void shaping_tenant_gone(struct manager *m, const struct tk_tenant *old)
 		    err.code != -ENOENT)
 			log_warning("Removing the shaping class of tenant '%s', ignoring: %s",
 				    old->name, err.msg);
-	if (shaping_rebalance(m, &err) < 0)
+	if (shaping_rebalance(m, NULL, &err) < 0)
 		log_warning("Rebalancing the tenants' shares, ignoring: %s", err.msg);
 }
 
@@ -324,6 +331,9 @@ int shaping_start(struct manager *m, tk_err *err)
 	bool had = false, any = false;
 	int ifindex, r;
 
+	for (const struct network *n = m->networks; n; n = n->next)
+		if (n->mtu > m->shaping_mtu)
+			m->shaping_mtu = n->mtu;
 	/* The devices are rebuilt from the database: what an earlier run left is not trusted. */
 	for (int d = 0; d < _SHAPING_DIR_MAX; d++)
 		if (tk_nl_ifindex(m->nl, ifb_names[d], &ifindex, NULL) >= 0) {
@@ -334,7 +344,7 @@ int shaping_start(struct manager *m, tk_err *err)
 		}
 	for (struct tk_tenant *t = m->tenants.list; t; t = t->next) {
 		for (int d = 0; d < _SHAPING_DIR_MAX; d++) {
-			if ((r = class_apply(m, t, (enum shaping_dir)d, sum, err)) < 0)
+			if ((r = class_apply(m, t, (enum shaping_dir)d, sum, true, err)) < 0)
 				return tk_err_wrap(err, r, "shaping tenant '%s'", t->name);
 			any |= shaped(m, t, (enum shaping_dir)d);
 		}
@@ -343,6 +353,27 @@ int shaping_start(struct manager *m, tk_err *err)
 		return 0;
 	ctx.clear = had;
 	return db_endpoints_foreach(m, NULL, NULL, start_port_cb, &ctx, err);
+}
+
+int shaping_network(struct manager *m, const struct network *n, tk_err *err)
+{
+	unsigned mtu = m->shaping_mtu;
+	int64_t sum = weight_sum(m, NULL, NULL);
+	int r;
+
+	if (n->mtu <= mtu || n->mtu <= 1500) {
+		m->shaping_mtu = n->mtu > mtu ? n->mtu : mtu;
+		return 0;
+	}
+	m->shaping_mtu = n->mtu;
+	for (struct tk_tenant *t = m->tenants.list; t; t = t->next)
+		for (int d = 0; d < _SHAPING_DIR_MAX; d++)
+			if (shaped(m, t, (enum shaping_dir)d) &&
+			    (r = class_apply(m, t, (enum shaping_dir)d, sum, true, err)) < 0) {
+				m->shaping_mtu = mtu; /* larger queues left behind do no harm */
+				return tk_err_wrap(err, r, "shaping tenant '%s'", t->name);
+			}
+	return 0;
 }
 
 json_t *shaping_to_json(const struct manager *m)
