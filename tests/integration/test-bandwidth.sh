@@ -357,4 +357,18 @@ expect_ok "delete tenant beta" "$NETCTL" delete tenant beta
 minor=$(printf '%x' $(($("$NETCTL" --json inspect tenant alpha | jq .id) + 2)))
 expect_eq "beta's class is gone" "" "$(tc class show dev tks-egress classid 1:$minor)"
 expect_eq "alpha's class stays" 1 "$(tc class show dev tks-egress | grep -c 'class htb 1:2 ')"
+
+# ---- tenant ids beyond what tc's 16-bit handles take ---------------------------------------
+# Each class has two qdisc handles (docs/bandwidth.md, "Leaf"): ids up to 32,766 are shaped.
+tk_netd_stop
+sqlite3 "$TK_TMP/state/netd.db" "INSERT INTO tenants (id, name, created) VALUES (32767, 'far', 0)"
+tk_netd_start
+out=$("$NETCTL" set tenant far --egress 10mbit 2>&1)
+if [ $? = 1 ] && grep -q "has id 32767: netd shapes tenants with ids up to 32766" <<<"$out"
+then ok "a limit for tenant id 32767 is refused: $out"
+else not_ok "a limit for tenant id 32767: $out"; fi
+expect_eq "and not recorded" null "$("$NETCTL" --json inspect tenant far | jq .egress)"
+expect_fail "a new tenant (id 32768) with a limit is refused" \
+	"$NETCTL" create tenant farther --egress 10mbit
+expect_fail "and not created" "$NETCTL" inspect tenant farther
 tk_done
