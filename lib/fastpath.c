@@ -14,9 +14,9 @@
 #include "bpf-insn.h"
 #include "cleanup.h"
 
-/* Both maps' key; an IPv4 key is its first 16 bytes. */
+/* The maps' key; an IPv4 key is its first 16 bytes. */
 struct key {
-	uint32_t dev; /* src: the input ifindex; fwd: the group */
+	uint32_t dev; /* src: the input ifindex; fwd, rt: the group */
 	uint8_t mac[6];
 	uint8_t pad[2]; /* zero */
 	uint8_t ip[16];
@@ -31,8 +31,15 @@ struct key {
 #define TK_BPF_TCX_EGRESS  47
 #define TK_TCX_PASS	   0
 #define TK_TCX_NEXT	   (-1)
+#define TK_TCX_DROP	   2
 
 #define KEY_SIZE(v6) (offsetof(struct key, ip) + ((v6) ? 16 : 4))
+
+/* An rt element: where to, and the Ethernet header's addresses, in the header's order. */
+struct route {
+	uint32_t ifindex;
+	uint8_t dst[6], src[6];
+};
 /*
  * Elements a map holds: ports of this host and registered endpoints of others.  A hash map's
  * buckets are allocated (and zeroed) with it, 16 bytes each whatever the elements, so this is
@@ -46,11 +53,11 @@ static int bpf(int cmd, union bpf_attr *attr)
 	return (int)syscall(__NR_bpf, cmd, attr, sizeof(*attr));
 }
 
-static int map_create(const char *name, bool v6, tk_err *err)
+static int map_create(const char *name, bool v6, uint32_t value_size, tk_err *err)
 {
 	union bpf_attr attr = { .map_type = BPF_MAP_TYPE_HASH,
 				.key_size = (uint32_t)KEY_SIZE(v6),
-				.value_size = sizeof(uint32_t),
+				.value_size = value_size,
 				.max_entries = MAX_ELEMENTS,
 				.map_flags = BPF_F_NO_PREALLOC };
 	int fd;
@@ -62,16 +69,16 @@ static int map_create(const char *name, bool v6, tk_err *err)
 }
 
 /* A tiny assembler: forward jumps to labels, resolved at the end. */
-enum label { PASS, V6, FWD, _LABEL_MAX };
+enum label { PASS, DROP, V6, FWD, ROUTE4, ROUTE6, _LABEL_MAX };
 
 struct prog {
-	struct bpf_insn insn[160];
+	struct bpf_insn insn[256];
 	size_t n;
 	size_t label[_LABEL_MAX];
 	struct {
 		size_t at;
 		enum label to;
-	} fix[32];
+	} fix[48];
 	size_t n_fix;
 };
 
@@ -124,9 +131,10 @@ static void key_fields(struct prog *p, int16_t mac_off, int16_t ip_off, int word
 
 /*
  * The frame's source (r7 = the frame) in src, and if it is there its destination in fwd under
- * the group src gave; then to FWD with r0 = fwd's element or NULL.
+ * the group src gave: to FWD with r0 = fwd's element; else in rt: to route with r0 = rt's.
  */
-static void lookups(struct prog *p, int src, int fwd, int16_t ip_src, int16_t ip_dst, int words)
+static void lookups(struct prog *p, int src, int fwd, int rt, enum label route, int16_t ip_src,
+		    int16_t ip_dst, int words)
 {
 	key_fields(p, 6, ip_src, words);
 	lookup(p, src);
@@ -135,7 +143,63 @@ static void lookups(struct prog *p, int src, int fwd, int16_t ip_src, int16_t ip
 	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, KEY(dev)));
 	key_fields(p, 0, ip_dst, words);
 	lookup(p, fwd);
-	jump(p, JMP_IMM(BPF_JA, 0, 0, 0), FWD);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), FWD);
+	lookup(p, rt);
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), PASS);
+	jump(p, JMP_IMM(BPF_JA, 0, 0, 0), route);
+}
+
+/* Into the frame at off (r6 = skb), len bytes from reg + reg_off; r0 = the helper's result. */
+static void store_bytes(struct prog *p, int16_t off, int reg, int16_t reg_off, int32_t len)
+{
+	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_6));
+	emit(p, MOV64_IMM(BPF_REG_2, off));
+	emit(p, MOV64_REG(BPF_REG_3, reg));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_3, reg_off));
+	emit(p, MOV64_IMM(BPF_REG_4, len));
+	emit(p, MOV64_IMM(BPF_REG_5, 0));
+	emit(p, CALL(BPF_FUNC_skb_store_bytes));
+}
+
+/*
+ * r0 = an rt element, r7 = the frame, whose TTL (IPv4) or hop limit (IPv6) is at hop_off: what
+ * the host's routing would do, past it.  A packet whose TTL would expire takes the bridge, whose
+ * router answers it (ICMP time exceeded).  The TTL is one byte of a 16-bit word of the IPv4
+ * header checksum: the word before and after (as loaded: byte order does not matter to a ones'
+ * complement sum) updates it.  Then the frame gets its new Ethernet header and goes out of the
+ * destination's port.  (Packet pointers die with the first helper that writes; r9 keeps rt's
+ * element.)
+ */
+static void route(struct prog *p, enum label label, int16_t hop_off, bool v4)
+{
+	p->label[label] = p->n;
+	emit(p, MOV64_REG(BPF_REG_9, BPF_REG_0));
+	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, hop_off));
+	jump(p, JMP_IMM(BPF_JLE, BPF_REG_2, 1, 0), PASS);
+	if (v4) {
+		emit(p, LDX(BPF_H, BPF_REG_3, BPF_REG_7, hop_off)); /* TTL, protocol */
+		emit(p, MOV64_REG(BPF_REG_4, BPF_REG_3));
+		emit(p, ALU64_IMM(BPF_SUB, BPF_REG_4, 1)); /* the TTL is the word's low byte */
+		emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_4, -40));
+		emit(p, MOV64_REG(BPF_REG_1, BPF_REG_6));
+		emit(p, MOV64_IMM(BPF_REG_2, 14 + 10));
+		emit(p, MOV64_IMM(BPF_REG_5, 2));
+		emit(p, CALL(BPF_FUNC_l3_csum_replace));
+		jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), PASS); /* nothing written */
+		store_bytes(p, hop_off, BPF_REG_10, -40, 2);
+		jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP); /* half written */
+	} else {
+		emit(p, ALU64_IMM(BPF_SUB, BPF_REG_2, 1));
+		emit(p, STX(BPF_B, BPF_REG_10, BPF_REG_2, -40));
+		store_bytes(p, hop_off, BPF_REG_10, -40, 1);
+		jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), PASS);
+	}
+	store_bytes(p, 0, BPF_REG_9, offsetof(struct route, dst), 12);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
+	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_9, offsetof(struct route, ifindex)));
+	emit(p, MOV64_IMM(BPF_REG_2, 0));
+	emit(p, CALL(BPF_FUNC_redirect)); /* TC_ACT_REDIRECT */
+	emit(p, EXIT());
 }
 
 /* A 16-bit field as a little-endian load of its network-order bytes sees it. */
@@ -183,7 +247,7 @@ static void program(struct prog *p, const struct tk_fast *f, int32_t pass)
 	jump(p, JMP_REG(BPF_JGT, BPF_REG_4, BPF_REG_8, 0), PASS);
 	emit(p, LDX(BPF_H, BPF_REG_4, BPF_REG_3, 14));
 	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_4, RAW16(67), 0), PASS);
-	lookups(p, f->src4, f->fwd4, 14 + 12, 14 + 16, 1);
+	lookups(p, f->src4, f->fwd4, f->rt4, ROUTE4, 14 + 12, 14 + 16, 1);
 
 	p->label[V6] = p->n;
 	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_7));
@@ -197,10 +261,12 @@ static void program(struct prog *p, const struct tk_fast *f, int32_t pass)
 	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 17, 0), PASS);
 	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 40));
 	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, RAW16(547), 0), PASS);
-	lookups(p, f->src6, f->fwd6, 14 + 8, 14 + 24, 4);
+	lookups(p, f->src6, f->fwd6, f->rt6, ROUTE6, 14 + 8, 14 + 24, 4);
+
+	route(p, ROUTE4, 14 + 8, true);
+	route(p, ROUTE6, 14 + 7, false);
 
 	p->label[FWD] = p->n;
-	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), PASS);
 	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_0, 0));
 	emit(p, MOV64_IMM(BPF_REG_2, 0));
 	emit(p, CALL(BPF_FUNC_redirect)); /* TC_ACT_REDIRECT */
@@ -208,6 +274,11 @@ static void program(struct prog *p, const struct tk_fast *f, int32_t pass)
 
 	p->label[PASS] = p->n;
 	emit(p, MOV64_IMM(BPF_REG_0, pass));
+	emit(p, EXIT());
+
+	/* A helper failed (no memory) after the frame was changed: it cannot go on as it is. */
+	p->label[DROP] = p->n;
+	emit(p, MOV64_IMM(BPF_REG_0, TK_TCX_DROP));
 	emit(p, EXIT());
 }
 
@@ -259,10 +330,12 @@ int tk_fast_open(struct tk_fast *f, tk_err *err)
 				  strerror(-r));
 
 	*f = (struct tk_fast)TK_FAST_INIT;
-	if ((f->src4 = r = map_create("tk_fast_src4", false, err)) < 0 ||
-	    (f->fwd4 = r = map_create("tk_fast_fwd4", false, err)) < 0 ||
-	    (f->src6 = r = map_create("tk_fast_src6", true, err)) < 0 ||
-	    (f->fwd6 = r = map_create("tk_fast_fwd6", true, err)) < 0 ||
+	if ((f->src4 = r = map_create("tk_fast_src4", false, sizeof(uint32_t), err)) < 0 ||
+	    (f->fwd4 = r = map_create("tk_fast_fwd4", false, sizeof(uint32_t), err)) < 0 ||
+	    (f->src6 = r = map_create("tk_fast_src6", true, sizeof(uint32_t), err)) < 0 ||
+	    (f->fwd6 = r = map_create("tk_fast_fwd6", true, sizeof(uint32_t), err)) < 0 ||
+	    (f->rt4 = r = map_create("tk_fast_rt4", false, sizeof(struct route), err)) < 0 ||
+	    (f->rt6 = r = map_create("tk_fast_rt6", true, sizeof(struct route), err)) < 0 ||
 	    /* A port's own frames go on to tc's filters (the reference bandwidth plugin's) */
 	    (f->prog = r = program_load(f, "tk_fast", TK_TCX_NEXT, err)) < 0 ||
 	    /* a metered port's have been through its meter, and its tc filters are the shaper */
@@ -275,7 +348,7 @@ int tk_fast_open(struct tk_fast *f, tk_err *err)
 
 void tk_fast_close(struct tk_fast *f)
 {
-	int *fds[] = { &f->prog, &f->tail, &f->src4, &f->fwd4, &f->src6, &f->fwd6 };
+	int *fds[] = { &f->prog, &f->tail, &f->src4, &f->fwd4, &f->src6, &f->fwd6, &f->rt4, &f->rt6 };
 
 	for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
 		if (*fds[i] >= 0)
@@ -293,7 +366,7 @@ static struct key key_of(uint32_t dev, const uint8_t mac[6], const struct tk_add
 	return k;
 }
 
-static int element(int map, const struct key *k, const uint32_t *value, tk_err *err)
+static int element(int map, const struct key *k, const void *value, tk_err *err)
 {
 	union bpf_attr attr = { .map_fd = (uint32_t)map,
 				.key = (uint64_t)(uintptr_t)k,
@@ -322,6 +395,18 @@ int tk_fast_fwd(const struct tk_fast *f, uint32_t group, const uint8_t mac[6],
 	const uint32_t value = (uint32_t)ifindex;
 
 	return element(ip->family == AF_INET6 ? f->fwd6 : f->fwd4, &k, add ? &value : NULL, err);
+}
+
+int tk_fast_route(const struct tk_fast *f, uint32_t group, const uint8_t gw_mac[6],
+		  const struct tk_addr *ip, int ifindex, const uint8_t mac[6],
+		  const uint8_t via_mac[6], bool add, tk_err *err)
+{
+	const struct key k = key_of(group, gw_mac, ip);
+	struct route value = { .ifindex = (uint32_t)ifindex };
+
+	memcpy(value.dst, mac, sizeof(value.dst));
+	memcpy(value.src, via_mac, sizeof(value.src));
+	return element(ip->family == AF_INET6 ? f->rt6 : f->rt4, &k, add ? &value : NULL, err);
 }
 
 int tk_fast_fwd_get(const struct tk_fast *f, uint32_t group, const uint8_t mac[6],

@@ -4,10 +4,13 @@
 /*
  * The containers' fast path (docs/firewall.md): one BPF program, on the tcx ingress of every port
  * (tk_fast_attach), that hands a frame from a port's own MAC and address to the port of the same
- * network that owns its destination MAC and address, past the bridge.  Two hash maps a family:
+ * network that owns its destination MAC and address, past the bridge, or routes it to a port
+ * of a linked network, past the bridge and the host's routing.  Three hash maps a family:
  *
  *   src: (input ifindex, source MAC, source address) -> group, what the frame may be sent to
  *   fwd: (group, destination MAC, destination address) -> the ifindex it is redirected to
+ *   rt:  (group, its gateway's MAC, destination address) -> the ifindex it is routed to, with
+ *        the destination's MAC and its own gateway's MAC for the frame's new Ethernet header
  *
  * Everything else, and whatever finds no element, goes on (TCX_NEXT) to tc's filters, then the
  * bridge and its rules.
@@ -22,12 +25,12 @@
 struct tk_fast {
 	int prog; /* -1: none */
 	int tail; /* the same, but what it does not forward goes on to the bridge (TCX_PASS) */
-	int src4, fwd4, src6, fwd6;
+	int src4, fwd4, src6, fwd6, rt4, rt6;
 };
 
 #define TK_FAST_INIT                                                                               \
 	{                                                                                          \
-		-1, -1, -1, -1, -1, -1                                                             \
+		-1, -1, -1, -1, -1, -1, -1, -1                                                     \
 	}
 
 /* Makes the maps and loads the program that reads them; fails where the kernel cannot. */
@@ -39,6 +42,14 @@ int tk_fast_src(const struct tk_fast *f, int ifindex, const uint8_t mac[6],
 		const struct tk_addr *ip, uint32_t group, bool add, tk_err *err);
 int tk_fast_fwd(const struct tk_fast *f, uint32_t group, const uint8_t mac[6],
 		const struct tk_addr *ip, int ifindex, bool add, tk_err *err);
+/*
+ * A frame of group's network to its gateway's MAC gw_mac and to address ip is routed to
+ * ifindex, the port of a linked network that owns ip, with mac (that port's container's) as
+ * its destination and via_mac (that network's gateway's) as its source.
+ */
+int tk_fast_route(const struct tk_fast *f, uint32_t group, const uint8_t gw_mac[6],
+		  const struct tk_addr *ip, int ifindex, const uint8_t mac[6],
+		  const uint8_t via_mac[6], bool add, tk_err *err);
 /* The fwd element's ifindex; -ENOENT when there is none. */
 int tk_fast_fwd_get(const struct tk_fast *f, uint32_t group, const uint8_t mac[6],
 		    const struct tk_addr *ip, int *ret_ifindex);

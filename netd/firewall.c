@@ -590,17 +590,77 @@ full:
 }
 
 /*
- * A port's elements, to its host veth's index, which add needs (host_ifindex 0: the veth is
- * gone, so nothing to forward to or from), removal not.  Written after the attach's nftables
- * batch, removed before the detach's: the fast path never holds a port the bridge's rules do
- * not, and it forwards only what they would.
+ * Routing between two linked networks, past the bridges and the host's routing: e's addresses
+ * as the network from (linked to e's) routes them, under from's group and gateway MAC, to e's
+ * port (the one its fwd element names: none, no route either).  The host's routing would take
+ * such a packet from one bridge to the other with nothing stateful on the way (forward's
+ * `@links` accept; traffic to a container address is untracked: docs/firewall.md), so the fast
+ * path does what it would: the TTL, the Ethernet header, the port.  A network with a smaller MTU
+ * than from's is left to the host's routing, which fragments or says so.
  */
-static int fast_path_port(const struct endpoint *e, int host_ifindex, bool add, tk_err *err)
+static int fast_route_elements(const struct network *from, const struct endpoint *e, bool add,
+			       tk_err *err)
 {
+	const struct tk_addr *ips[] = { e->has4 && from->has4 ? &e->ip4 : NULL,
+					e->has6 && from->has6 ? &e->ip6 : NULL };
+	uint8_t gw_from[6], gw_to[6];
+	int r, dev = 0;
+
+	if (fast.prog < 0 || e->lease || (add && from->mtu > e->network->mtu))
+		return 0;
+	network_gateway_mac(from, gw_from);
+	network_gateway_mac(e->network, gw_to);
+	for (size_t i = 0; i < ELEMENTSOF(ips); i++) {
+		if (!ips[i] || (add && tk_fast_fwd_get(&fast, firewall_network_group(e->network),
+						       e->mac, ips[i], &dev) < 0))
+			continue;
+		r = tk_fast_route(&fast, firewall_network_group(from), gw_from, ips[i], dev, e->mac,
+				  gw_to, add, err);
+		if (r == -E2BIG) { /* a full map: the host's routing, as without a fast path */
+			log_warning("fast path: %s; this route takes the bridges",
+				    err ? err->msg : "its map is full");
+			tk_err_clear(err);
+		} else if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+struct fast_routes {
+	const struct endpoint *e;
+	bool add;
+	tk_err *err;
+};
+
+static int fast_routes_cb(struct network *other, void *userdata)
+{
+	const struct fast_routes *ctx = userdata;
+
+	return other == ctx->e->network ? 0 : fast_route_elements(other, ctx->e, ctx->add, ctx->err);
+}
+
+/*
+ * A port's elements, to its host veth's index, which add needs (host_ifindex 0: the veth is
+ * gone, so nothing to forward to or from), removal not; and its routes from the networks linked
+ * to its own.  Written after the attach's nftables batch, removed before the detach's: the fast
+ * path never holds a port the bridge's rules do not, and it forwards only what they would.
+ */
+static int fast_path_port(struct manager *m, const struct endpoint *e, int host_ifindex, bool add,
+			  tk_err *err)
+{
+	struct fast_routes ctx = { .e = e, .add = add, .err = err };
+	int r;
+
 	if (fast.prog < 0 || e->lease || (add && host_ifindex <= 0))
 		return 0;
-	return fast_elements(firewall_network_group(e->network), add ? host_ifindex : 0, e->mac,
-			     e->has4 ? &e->ip4 : NULL, e->has6 ? &e->ip6 : NULL, true, add, err);
+	if (!add && (r = db_links_foreach(m, e->network, fast_routes_cb, &ctx, err)) < 0)
+		return r;
+	if ((r = fast_elements(firewall_network_group(e->network), add ? host_ifindex : 0, e->mac,
+			       e->has4 ? &e->ip4 : NULL, e->has6 ? &e->ip6 : NULL, true, add,
+			       err)) < 0 ||
+	    !add)
+		return r;
+	return db_links_foreach(m, e->network, fast_routes_cb, &ctx, err);
 }
 
 uint32_t firewall_port_group(const struct endpoint *e)
@@ -704,10 +764,11 @@ int firewall_fast_path_move(struct manager *m, const struct endpoint *e, int hos
 	const struct tk_addr *ip4 = e->has4 ? &e->ip4 : NULL, *ip6 = e->has6 ? &e->ip6 : NULL;
 	int r;
 
-	(void)m;
 	if (fast.prog < 0 || e->lease)
 		return 0;
-	if ((r = fast_elements(group, host_ifindex, e->mac, ip4, ip6, true, true, err)) < 0)
+	if ((r = fast_elements(group, host_ifindex, e->mac, ip4, ip6, true, true, err)) < 0 ||
+	    (r = db_links_foreach(m, e->network, fast_routes_cb,
+				  &(struct fast_routes){ .e = e, .add = true, .err = err }, err)) < 0)
 		return r;
 	for (int v6 = 0; v6 < 2; v6++) {
 		const struct tk_addr *ip = v6 ? ip6 : ip4;
@@ -843,16 +904,51 @@ int firewall_network(struct manager *m, const struct network *n, bool add, tk_er
 	return tk_nft_batch_commit(b, err);
 }
 
+struct link_routes {
+	const struct network *from;
+	bool add;
+	tk_err *err;
+};
+
+static int link_routes_cb(struct endpoint *e, void *userdata)
+{
+	const struct link_routes *ctx = userdata;
+
+	return fast_route_elements(ctx->from, e, ctx->add, ctx->err);
+}
+
+/* The fast path's routes between a and b, both ways (fast_route_elements). */
+static int link_routes(struct manager *m, const struct network *a, const struct network *b,
+		       bool add, tk_err *err)
+{
+	struct link_routes to_b = { a, add, err }, to_a = { b, add, err };
+	int r;
+
+	if (fast.prog < 0 || a == b)
+		return 0;
+	if ((r = db_endpoints_foreach(m, b, NULL, link_routes_cb, &to_b, err)) < 0)
+		return r;
+	return db_endpoints_foreach(m, a, NULL, link_routes_cb, &to_a, err);
+}
+
 int firewall_link(struct manager *m, const struct network *a, const struct network *b, bool add,
 		  tk_err *err)
 {
 	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *batch = NULL;
 	int r;
 
-	if ((r = tk_nft_batch_new(m->nft, &batch, err)) < 0 ||
-	    (r = link_elements(batch, a, b, add, err)) < 0)
+	/* The routes go before the rules that allow them, and come after them. */
+	if (!add && (r = link_routes(m, a, b, false, err)) < 0)
 		return r;
-	return tk_nft_batch_commit(batch, err);
+	if ((r = tk_nft_batch_new(m->nft, &batch, err)) < 0 ||
+	    (r = link_elements(batch, a, b, add, err)) < 0 ||
+	    (r = tk_nft_batch_commit(batch, err)) < 0 || !add)
+		return r;
+	if ((r = link_routes(m, a, b, true, err)) < 0) {
+		(void)firewall_link(m, a, b, false, NULL);
+		return r;
+	}
+	return 0;
 }
 
 static void ports_table(struct tk_nft_batch *b);
@@ -905,7 +1001,7 @@ static int rebuild_endpoint(struct endpoint *e, void *userdata)
 	 */
 	if (fast.prog < 0)
 		return tk_fast_attach(&fast, ifindex, false, ctx->err);
-	if ((r = fast_path_port(e, ifindex, true, ctx->err)) < 0)
+	if ((r = fast_path_port(ctx->m, e, ifindex, true, ctx->err)) < 0)
 		return r;
 	return firewall_fast_path_hook(ctx->m, e, ifindex,
 				       foreign_of(ctx->m, e, &ctx->taken, ifindex), ctx->err);
@@ -1185,7 +1281,7 @@ int firewall_endpoint_ports(struct manager *m, const struct endpoint *e,
 	int r, ifindex = e->host_ifindex;
 
 	/* The fast path holds a port only while the bridge's rules do (fast_path_port). */
-	if (!add && (r = fast_path_port(e, 0, false, err)) < 0)
+	if (!add && (r = fast_path_port(m, e, 0, false, err)) < 0)
 		return r;
 	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
 	    (r = endpoint_elements(b, e, add, err)) < 0 ||
@@ -1198,7 +1294,7 @@ int firewall_endpoint_ports(struct manager *m, const struct endpoint *e,
 	 */
 	if (ifindex <= 0 && !e->lease && tk_nl_ifindex(m->nl, e->host_ifname, &ifindex, NULL) < 0)
 		ifindex = 0;
-	if ((r = fast_path_port(e, ifindex, true, err)) < 0) {
+	if ((r = fast_path_port(m, e, ifindex, true, err)) < 0) {
 		(void)firewall_endpoint_ports(m, e, ports, false, NULL);
 		return r;
 	}

@@ -328,6 +328,8 @@ int network_link(struct manager *m, struct network *a, struct network *b, bool l
 /* Sets disable_ipv6 on a link netd made (bridges and ports of IPv4-only networks). */
 int link_without_ipv6(const char *ifname, tk_err *err);
 int network_realize(struct manager *m, struct network *n, json_t *actions, tk_err *err);
+/* The gateway's MAC, the bridge's: 0a:7f and the network's id. */
+void network_gateway_mac(const struct network *n, uint8_t mac[6]);
 struct network *network_free(struct network *n);
 
 struct endpoint_params {

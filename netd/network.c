@@ -275,7 +275,7 @@ int link_without_ipv6(const char *ifname, tk_err *err)
  * other container's neighbour entry for the gateway would then point nowhere until it probed
  * again, for some seconds.  The same on every host of a cluster, which no frame crosses.
  */
-static void gateway_mac(const struct network *n, uint8_t mac[6])
+void network_gateway_mac(const struct network *n, uint8_t mac[6])
 {
 	uint32_t id = (uint32_t)(n->id & 0xffffffffu);
 
@@ -290,7 +290,7 @@ int network_realize(struct manager *m, struct network *n, json_t *actions, tk_er
 	uint8_t mac[6];
 	int r;
 
-	gateway_mac(n, mac);
+	network_gateway_mac(n, mac);
 	r = tk_nl_link_get(m->nl, n->bridge, &link, err);
 	if (r == -ENODEV) {
 		tk_err_clear(err);

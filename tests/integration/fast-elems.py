@@ -3,6 +3,7 @@
 # program on DEV's tcx (or tc) ingress reads (or the program netd PID holds), one per line:
 #   src4 IFINDEX . MAC . ADDRESS : GROUP
 #   fwd4 GROUP . MAC . ADDRESS : IFINDEX       (src6, fwd6 alike)
+#   rt4 GROUP . GATEWAY MAC . ADDRESS : IFINDEX DESTINATION-MAC SOURCE-MAC   (rt6 alike)
 # Exit status 1 when DEV has no fast path filter (PID no program).  BPF maps are not per network
 # namespace, so the maps are found from DEV's filter (tc, then bpftool) or PID's open files, never
 # by name: other netds have their own.
@@ -70,7 +71,10 @@ def main():
             dev = int.from_bytes(key[0:4], "little")
             mac = ":".join(f"{b:02x}" for b in key[4:10])
             ip = ipaddress.ip_address(key[12:])
-            print(f"{kind} {dev} . {mac} . {ip} : {int.from_bytes(value, 'little')}")
+            out = str(int.from_bytes(value[0:4], "little"))
+            if kind.startswith("rt"):
+                out += "".join(" " + ":".join(f"{b:02x}" for b in value[i:i + 6]) for i in (4, 10))
+            print(f"{kind} {dev} . {mac} . {ip} : {out}")
 
 
 main()

@@ -193,9 +193,67 @@ expect_ok "fast path: a2's MAC and IPv6 address lead to its host veth" \
 	grep -qE "^fwd6 .* ${V6[a2]} : $a2_idx\$" <(elems "${a2_if:-none}")
 expect_ok "fast path: a2 may send by it from its own MAC and address only" \
 	grep -qE "^src4 $a2_idx \. $(ip -n a2 -br link show eth0 | awk '{print $3}') \. ${V4[a2]} : " <(elems "${a2_if:-none}")
+
+# Routing between linked networks on the fast path (docs/firewall.md): a1's frames to d1 (to its
+# gateway's MAC, d1's address) are routed by a1's port's program to d1's port, with the TTL and
+# the Ethernet header the host's routing would give them; none enters the bridge.  What must
+# take the host's routing still does: a TTL that expires, and a network whose MTU is smaller.
+d1_if=$(host_if d1)
+d1_idx=$(ifindex "${d1_if:-none}")
+expect_ok "fast path: a route from alpha-net to d1's IPv4 address, to d1's port" \
+	grep -qE "^rt4 .* \. ${V4[d1]} : $d1_idx $(ip -n d1 -br link show eth0 | awk '{print $3}') " <(elems "${a2_if:-none}")
+expect_ok "fast path: and to its IPv6 address" grep -qE "^rt6 .* \. ${V6[d1]} : $d1_idx " <(elems "${a2_if:-none}")
+nft -f - <<EOF
+table bridge tktest {
+	chain pre { type filter hook prerouting priority -400; policy accept;
+		ip saddr ${V4[a1]} ip daddr ${V4[d1]} counter
+		ip6 saddr ${V6[a1]} ip6 daddr ${V6[d1]} meta l4proto != ipv6-icmp counter
+	}
+}
+EOF
+for kind in "${KINDS[@]}"; do
+	expect_ok "routed fast path: $kind from a1 to d1" probe "$kind" a1 d1
+	expect_ok "routed fast path: $kind from d1 to a1" probe "$kind" d1 a1
+done
+expect_ok "routed fast path: the TTL is one less, as routed (ttl=63)" \
+	grep -q "ttl=63" <(ip netns exec a1 ping -c 1 -W 2 "${V4[d1]}")
+expect_ok "routed fast path: the hop limit too (IPv6)" \
+	grep -q "ttl=63" <(ip netns exec a1 ping -c 1 -W 2 "${V6[d1]}")
+read -r v4 v6 _ < <(bridged)
+expect_eq "routed fast path: none of a1's IPv4 frames to d1 entered the bridge" 0 "$v4"
+expect_eq "routed fast path: none of a1's IPv6 TCP and UDP frames to d1 entered the bridge" 0 "$v6"
+expect_ok "routed fast path: a TTL that expires takes the bridge, whose router says so" \
+	grep -q "Time to live exceeded" <(ip netns exec a1 ping -c 1 -W 2 -t 1 "${V4[d1]}")
+expect_ok "routed fast path: a fragmented datagram from a1 reaches d1" \
+	ip netns exec a1 ping -c 1 -W 2 -q -s 4000 "${V4[d1]}"
+nft delete table bridge tktest
+# A container attached to a network that is already linked gets its routes.
+d3=$(attach alpha-db d3)
+d3_idx=$(ifindex "$(host_if d3)")
+expect_ok "fast path: a new container of a linked network gets its route" \
+	grep -qE "^rt4 .* \. ${d3%% *} : $d3_idx " <(elems "${a2_if:-none}")
+expect_ok "routed fast path: a1 reaches d3" tk_ping a1 "${d3%% *}"
+# A network with a smaller MTU: frames into it take the host's routing, which fragments them.
+nc_ create tenant-net alpha-small --tenant alpha --mtu 1400 >/dev/null
+s1=$(attach alpha-small s1)
+nc_ link alpha-net alpha-small >/dev/null
+s1_idx=$(ifindex "$(host_if s1)")
+small=$("$NETCTL" --json inspect network alpha-small | jq .id)
+expect_fail "fast path: no route from alpha-net (MTU 1500) into alpha-small (MTU 1400)" \
+	grep -qE "^rt4 .* \. ${s1%% *} : $s1_idx " <(elems "${a2_if:-none}")
+expect_ok "fast path: but one from alpha-small to a1 (MTU 1500)" \
+	grep -qE "^rt4 $small \. .* \. ${V4[a1]} : " <(elems "$(host_if s1)")
+expect_ok "a1 reaches s1 with a 1472-byte datagram (fragmented by the host's routing)" \
+	ip netns exec a1 ping -c 1 -W 2 -q -M dont -s 1444 "${s1%% *}"
+expect_ok "s1 reaches a1 by the fast path" tk_ping s1 "${V4[a1]}"
+nc_ unlink alpha-net alpha-small >/dev/null
+expect_fail "fast path: unlinked, alpha-small's route to a1 is gone" \
+	grep -qE "^rt4 $small \. .* \. ${V4[a1]} : " <(elems "$(host_if s1)")
+expect_fail "unlinked, s1 no longer reaches a1" tk_ping s1 "${V4[a1]}"
 matrix "other tenant while alpha networks are linked" fail d1 b1
 expect_fail "networks of different tenants cannot be linked" nc_ link alpha-net beta-net
 expect_ok "unlink" nc_ unlink alpha-net alpha-db
+expect_fail "fast path: unlinked, the routes to alpha-db are gone" grep -qE "^rt. " <(elems "${a2_if:-none}")
 matrix "same tenant after unlink" fail a1 d1
 
 expect_ok "a container reaches its own gateway" tk_ping a1 "$gw_alpha"
