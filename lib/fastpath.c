@@ -348,7 +348,9 @@ int tk_fast_open(struct tk_fast *f, tk_err *err)
 
 void tk_fast_close(struct tk_fast *f)
 {
-	int *fds[] = { &f->prog, &f->tail, &f->src4, &f->fwd4, &f->src6, &f->fwd6, &f->rt4, &f->rt6 };
+	int *fds[] = {
+		&f->prog, &f->tail, &f->src4, &f->fwd4, &f->src6, &f->fwd6, &f->rt4, &f->rt6
+	};
 
 	for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
 		if (*fds[i] >= 0)

@@ -194,14 +194,15 @@ static int bands_filter_set(struct tk_nl *nl, int ifindex, uint16_t minor, tk_er
 		MOV64_IMM(BPF_REG_0, 0),
 		EXIT(),
 	};
-	_cleanup_close_ int fd = prog_load(insns, sizeof(insns) / sizeof(insns[0]), "tk_sparse", err);
+	_cleanup_close_ int fd =
+		prog_load(insns, sizeof(insns) / sizeof(insns[0]), "tk_sparse", err);
 	struct nl_msg *msg;
 	struct nlattr *opts;
 
 	if (fd < 0)
 		return fd;
-	msg = tc_msg(RTM_NEWTFILTER, NLM_F_REQUEST | NLM_F_CREATE, ifindex,
-		     TK_TC_HANDLE(minor, 0), 1, TC_H_MAKE(1u << 16, htons(ETH_P_ALL)));
+	msg = tc_msg(RTM_NEWTFILTER, NLM_F_REQUEST | NLM_F_CREATE, ifindex, TK_TC_HANDLE(minor, 0),
+		     1, TC_H_MAKE(1u << 16, htons(ETH_P_ALL)));
 	if (!msg || nla_put_string(msg, TCA_KIND, "bpf") < 0 ||
 	    !(opts = nla_nest_start(msg, TCA_OPTIONS)) || nla_put_u32(msg, TCA_BPF_FD, fd) < 0 ||
 	    nla_put_string(msg, TCA_BPF_NAME, "tk_sparse") < 0 ||
@@ -277,7 +278,6 @@ static int leaf_set(struct tk_nl *nl, int ifindex, uint16_t minor, uint64_t ceil
 {
 	static bool no_fq_codel;
 	_cleanup_(rtnl_qdisc_putp) struct rtnl_qdisc *q = NULL;
-	int r;
 
 	if (minor >= TK_TC_BULK_MAJOR)
 		return tk_err_set(err, -ERANGE, "class 1:%x is above the shaper's 1:%x", minor,
@@ -287,8 +287,8 @@ static int leaf_set(struct tk_nl *nl, int ifindex, uint16_t minor, uint64_t ceil
 			return tk_err_set(err, -ENOMEM, "out of memory");
 		if (rtnl_tc_set_kind(TC_CAST(q), "fq_codel") < 0)
 			return tk_err_set(err, -EOPNOTSUPP, "libnl knows no 'fq_codel' qdisc");
-		if ((r = qdisc_set(nl, q, ifindex, TK_TC_HANDLE(1, minor), TK_TC_HANDLE(minor, 0),
-				   NLM_F_REPLACE)) >= 0)
+		if (qdisc_set(nl, q, ifindex, TK_TC_HANDLE(1, minor), TK_TC_HANDLE(minor, 0),
+			      NLM_F_REPLACE) >= 0)
 			return 0;
 		no_fq_codel = true; /* this kernel has no fq_codel: "qdisc kind is unknown" */
 	}

@@ -636,7 +636,8 @@ static int fast_routes_cb(struct network *other, void *userdata)
 {
 	const struct fast_routes *ctx = userdata;
 
-	return other == ctx->e->network ? 0 : fast_route_elements(other, ctx->e, ctx->add, ctx->err);
+	return other == ctx->e->network ? 0
+					: fast_route_elements(other, ctx->e, ctx->add, ctx->err);
 }
 
 /*
@@ -768,7 +769,8 @@ int firewall_fast_path_move(struct manager *m, const struct endpoint *e, int hos
 		return 0;
 	if ((r = fast_elements(group, host_ifindex, e->mac, ip4, ip6, true, true, err)) < 0 ||
 	    (r = db_links_foreach(m, e->network, fast_routes_cb,
-				  &(struct fast_routes){ .e = e, .add = true, .err = err }, err)) < 0)
+				  &(struct fast_routes){ .e = e, .add = true, .err = err }, err)) <
+		    0)
 		return r;
 	for (int v6 = 0; v6 < 2; v6++) {
 		const struct tk_addr *ip = v6 ? ip6 : ip4;
