@@ -53,10 +53,12 @@ static int bpf(int cmd, union bpf_attr *attr)
 	return (int)syscall(__NR_bpf, cmd, attr, sizeof(*attr));
 }
 
-static int map_create(const char *name, bool v6, uint32_t value_size, tk_err *err)
+/* key_size 0: the maps' key (IPv4 or v6); else that size */
+static int map_create(const char *name, bool v6, uint32_t key_size, uint32_t value_size,
+		      tk_err *err)
 {
 	union bpf_attr attr = { .map_type = BPF_MAP_TYPE_HASH,
-				.key_size = (uint32_t)KEY_SIZE(v6),
+				.key_size = key_size ? key_size : (uint32_t)KEY_SIZE(v6),
 				.value_size = value_size,
 				.max_entries = MAX_ELEMENTS,
 				.map_flags = BPF_F_NO_PREALLOC };
@@ -69,7 +71,7 @@ static int map_create(const char *name, bool v6, uint32_t value_size, tk_err *er
 }
 
 /* A tiny assembler: forward jumps to labels, resolved at the end. */
-enum label { PASS, DROP, V6, FWD, ROUTE4, ROUTE6, _LABEL_MAX };
+enum label { PASS, DROP, V6, FWD, ROUTE4, ROUTE6, UP, _LABEL_MAX };
 
 struct prog {
 	struct bpf_insn insn[256];
@@ -116,6 +118,9 @@ static void lookup(struct prog *p, int map)
 
 #define KEY(f) ((int16_t)(-32 + (int)offsetof(struct key, f)))
 
+/* A 16-bit field as a little-endian load of its network-order bytes sees it. */
+#define RAW16(x) ((int32_t)((((x)&0xff) << 8) | ((x) >> 8)))
+
 /* The key's MAC from the frame's (r7 = the frame) at off; the address from ip_off, words words. */
 static void key_fields(struct prog *p, int16_t mac_off, int16_t ip_off, int words)
 {
@@ -131,7 +136,8 @@ static void key_fields(struct prog *p, int16_t mac_off, int16_t ip_off, int word
 
 /*
  * The frame's source (r7 = the frame) in src, and if it is there its destination in fwd under
- * the group src gave: to FWD with r0 = fwd's element; else in rt: to route with r0 = rt's.
+ * the group src gave: to FWD with r0 = fwd's element; else in rt: to route with r0 = rt's;
+ * else to UP.
  */
 static void lookups(struct prog *p, int src, int fwd, int rt, enum label route, int16_t ip_src,
 		    int16_t ip_dst, int words)
@@ -145,8 +151,32 @@ static void lookups(struct prog *p, int src, int fwd, int rt, enum label route, 
 	lookup(p, fwd);
 	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), FWD);
 	lookup(p, rt);
-	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), PASS);
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), UP);
 	jump(p, JMP_IMM(BPF_JA, 0, 0, 0), route);
+}
+
+/*
+ * What a container sends its router (the destination MAC is its network's gateway's, 0a:7f
+ * and the group, the key's dev) and neither fwd nor rt routes: into the bridge's ingress, as
+ * the bridge would have passed it up, but past the bridge's port, its rules (the source is
+ * the port's own, which is all they would have checked) and br_netfilter's trip through the
+ * inet hooks.  The host's stack then routes it (egress and its NAT, the host, published ports).
+ */
+static void up(struct prog *p, int map)
+{
+	p->label[UP] = p->n;
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 0));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, RAW16(0x0a7f), 0), PASS);
+	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_7, 2));
+	emit(p, INSN(BPF_ALU | BPF_END | BPF_TO_BE, BPF_REG_2, 0, 0, 32));
+	emit(p, LDX(BPF_W, BPF_REG_3, BPF_REG_10, KEY(dev)));
+	jump(p, JMP_REG(BPF_JNE, BPF_REG_2, BPF_REG_3, 0), PASS);
+	lookup(p, map); /* the key's first 4 bytes: dev */
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), PASS);
+	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_0, 0));
+	emit(p, MOV64_IMM(BPF_REG_2, BPF_F_INGRESS));
+	emit(p, CALL(BPF_FUNC_redirect));
+	emit(p, EXIT());
 }
 
 /* Into the frame at off (r6 = skb), len bytes from reg + reg_off; r0 = the helper's result. */
@@ -201,9 +231,6 @@ static void route(struct prog *p, enum label label, int16_t hop_off, bool v4)
 	emit(p, CALL(BPF_FUNC_redirect)); /* TC_ACT_REDIRECT */
 	emit(p, EXIT());
 }
-
-/* A 16-bit field as a little-endian load of its network-order bytes sees it. */
-#define RAW16(x) ((int32_t)((((x)&0xff) << 8) | ((x) >> 8)))
 
 /*
  * r6 = skb, r7 = its data (the Ethernet header), r8 = its end.  What the frame must be, as the
@@ -265,6 +292,7 @@ static void program(struct prog *p, const struct tk_fast *f, int32_t pass)
 
 	route(p, ROUTE4, 14 + 8, true);
 	route(p, ROUTE6, 14 + 7, false);
+	up(p, f->up);
 
 	p->label[FWD] = p->n;
 	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_0, 0));
@@ -330,12 +358,14 @@ int tk_fast_open(struct tk_fast *f, tk_err *err)
 				  strerror(-r));
 
 	*f = (struct tk_fast)TK_FAST_INIT;
-	if ((f->src4 = r = map_create("tk_fast_src4", false, sizeof(uint32_t), err)) < 0 ||
-	    (f->fwd4 = r = map_create("tk_fast_fwd4", false, sizeof(uint32_t), err)) < 0 ||
-	    (f->src6 = r = map_create("tk_fast_src6", true, sizeof(uint32_t), err)) < 0 ||
-	    (f->fwd6 = r = map_create("tk_fast_fwd6", true, sizeof(uint32_t), err)) < 0 ||
-	    (f->rt4 = r = map_create("tk_fast_rt4", false, sizeof(struct route), err)) < 0 ||
-	    (f->rt6 = r = map_create("tk_fast_rt6", true, sizeof(struct route), err)) < 0 ||
+	if ((f->src4 = r = map_create("tk_fast_src4", false, 0, sizeof(uint32_t), err)) < 0 ||
+	    (f->fwd4 = r = map_create("tk_fast_fwd4", false, 0, sizeof(uint32_t), err)) < 0 ||
+	    (f->src6 = r = map_create("tk_fast_src6", true, 0, sizeof(uint32_t), err)) < 0 ||
+	    (f->fwd6 = r = map_create("tk_fast_fwd6", true, 0, sizeof(uint32_t), err)) < 0 ||
+	    (f->rt4 = r = map_create("tk_fast_rt4", false, 0, sizeof(struct route), err)) < 0 ||
+	    (f->rt6 = r = map_create("tk_fast_rt6", true, 0, sizeof(struct route), err)) < 0 ||
+	    (f->up = r = map_create("tk_fast_up", false, sizeof(uint32_t), sizeof(uint32_t),
+				    err)) < 0 ||
 	    /* A port's own frames go on to tc's filters (the reference bandwidth plugin's) */
 	    (f->prog = r = program_load(f, "tk_fast", TK_TCX_NEXT, err)) < 0 ||
 	    /* a metered port's have been through its meter, and its tc filters are the shaper */
@@ -348,9 +378,8 @@ int tk_fast_open(struct tk_fast *f, tk_err *err)
 
 void tk_fast_close(struct tk_fast *f)
 {
-	int *fds[] = {
-		&f->prog, &f->tail, &f->src4, &f->fwd4, &f->src6, &f->fwd6, &f->rt4, &f->rt6
-	};
+	int *fds[] = { &f->prog, &f->tail, &f->src4, &f->fwd4, &f->src6,
+		       &f->fwd6, &f->rt4,  &f->rt6,  &f->up };
 
 	for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
 		if (*fds[i] >= 0)
@@ -368,7 +397,7 @@ static struct key key_of(uint32_t dev, const uint8_t mac[6], const struct tk_add
 	return k;
 }
 
-static int element(int map, const struct key *k, const void *value, tk_err *err)
+static int element(int map, const void *k, const void *value, tk_err *err)
 {
 	union bpf_attr attr = { .map_fd = (uint32_t)map,
 				.key = (uint64_t)(uintptr_t)k,
@@ -409,6 +438,14 @@ int tk_fast_route(const struct tk_fast *f, uint32_t group, const uint8_t gw_mac[
 	memcpy(value.dst, mac, sizeof(value.dst));
 	memcpy(value.src, via_mac, sizeof(value.src));
 	return element(ip->family == AF_INET6 ? f->rt6 : f->rt4, &k, add ? &value : NULL, err);
+}
+
+int tk_fast_up(const struct tk_fast *f, uint32_t group, int bridge_ifindex, bool add,
+	       tk_err *err)
+{
+	const uint32_t value = (uint32_t)bridge_ifindex;
+
+	return element(f->up, &group, add ? &value : NULL, err);
 }
 
 int tk_fast_fwd_get(const struct tk_fast *f, uint32_t group, const uint8_t mac[6],

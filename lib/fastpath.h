@@ -11,6 +11,8 @@
  *   fwd: (group, destination MAC, destination address) -> the ifindex it is redirected to
  *   rt:  (group, its gateway's MAC, destination address) -> the ifindex it is routed to, with
  *        the destination's MAC and its own gateway's MAC for the frame's new Ethernet header
+ *   up:  group -> its bridge, into whose ingress a frame to the gateway's MAC
+ *        (0a:7f:<group>) that neither map above routes goes, past the bridge's port
  *
  * Everything else, and whatever finds no element, goes on (TCX_NEXT) to tc's filters, then the
  * bridge and its rules.
@@ -25,12 +27,12 @@
 struct tk_fast {
 	int prog; /* -1: none */
 	int tail; /* the same, but what it does not forward goes on to the bridge (TCX_PASS) */
-	int src4, fwd4, src6, fwd6, rt4, rt6;
+	int src4, fwd4, src6, fwd6, rt4, rt6, up;
 };
 
 #define TK_FAST_INIT                                                                               \
 	{                                                                                          \
-		-1, -1, -1, -1, -1, -1, -1, -1                                                     \
+		-1, -1, -1, -1, -1, -1, -1, -1, -1                                                 \
 	}
 
 /* Makes the maps and loads the program that reads them; fails where the kernel cannot. */
@@ -50,6 +52,9 @@ int tk_fast_fwd(const struct tk_fast *f, uint32_t group, const uint8_t mac[6],
 int tk_fast_route(const struct tk_fast *f, uint32_t group, const uint8_t gw_mac[6],
 		  const struct tk_addr *ip, int ifindex, const uint8_t mac[6],
 		  const uint8_t via_mac[6], bool add, tk_err *err);
+/* A frame of group's network to its gateway goes into bridge_ifindex's ingress. */
+int tk_fast_up(const struct tk_fast *f, uint32_t group, int bridge_ifindex, bool add,
+	       tk_err *err);
 /* The fwd element's ifindex; -ENOENT when there is none. */
 int tk_fast_fwd_get(const struct tk_fast *f, uint32_t group, const uint8_t mac[6],
 		    const struct tk_addr *ip, int *ret_ifindex);

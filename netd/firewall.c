@@ -894,16 +894,39 @@ static int endpoint_elements(struct tk_nft_batch *b, const struct endpoint *e, b
 static int network_egress_element(struct tk_nft_batch *b, const struct network *n, bool add,
 				  tk_err *err);
 
+/*
+ * What n's containers send their gateway and the fast path does not route goes into n's bridge's
+ * ingress, past the bridge's port and rules (lib/fastpath.c, docs/firewall.md).  Without the
+ * bridge (gone, or not made yet) there is nothing to go to.
+ */
+static int fast_up(struct manager *m, const struct network *n, bool add, tk_err *err)
+{
+	int ifindex = n->bridge_ifindex;
+
+	if (fast.prog < 0)
+		return 0;
+	if (add && ifindex <= 0 && tk_nl_ifindex(m->nl, n->bridge, &ifindex, NULL) < 0)
+		return 0;
+	return tk_fast_up(&fast, firewall_network_group(n), ifindex, add, err);
+}
+
 int firewall_network(struct manager *m, const struct network *n, bool add, tk_err *err)
 {
 	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
 	int r;
 
+	if (!add && (r = fast_up(m, n, false, err)) < 0)
+		return r;
 	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
 	    (r = network_elements(b, n, add, err)) < 0 ||
-	    (r = network_egress_element(b, n, add, err)) < 0)
+	    (r = network_egress_element(b, n, add, err)) < 0 ||
+	    (r = tk_nft_batch_commit(b, err)) < 0 || !add)
 		return r;
-	return tk_nft_batch_commit(b, err);
+	if ((r = fast_up(m, n, true, err)) < 0) {
+		(void)firewall_network(m, n, false, NULL);
+		return r;
+	}
+	return 0;
 }
 
 struct link_routes {
@@ -1051,7 +1074,8 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 		ctx.network = n;
 		if ((r = network_elements(b, n, true, err)) < 0 ||
 		    (r = network_egress_element(b, n, true, err)) < 0 ||
-		    (r = db_links_foreach(m, n, rebuild_link, &ctx, err)) < 0)
+		    (r = db_links_foreach(m, n, rebuild_link, &ctx, err)) < 0 ||
+		    (r = fast_up(m, n, true, err)) < 0)
 			return r;
 	}
 	/* A qdisc of another program on a port's ingress (the bandwidth plugin's) keeps the port

@@ -82,14 +82,17 @@ tk_ping b2 $B3 && ok "beta: b2 (h2) pings b3 (h3)" || not_ok "b2 -> b3 ping"
 # The fast path over the overlay (docs/firewall.md): a1's frames to a2 leave h1 by its port's
 # BPF program (to the VXLAN device) and reach a2 from h2's VXLAN device's, never entering either
 # bridge.  A bridge-family chain of the test's own on each host counts what does enter: nothing
-# of a1 <-> a2's TCP and UDP, while a1's ping to its gateway is counted on h1.
+# of a1 <-> a2's TCP and UDP, nor of a1's IPv4 ping to its gateway (which goes into the bridge's
+# ingress past the port), while its ICMPv6 ping to the gateway, which takes the bridge, is counted.
 gw_a=$(jfield 1 network anet gateway)
+gw6_a=$(jfield 1 network anet gateway6)
 for h in 1 2; do
 	ip netns exec h$h nft -f - <<EOF
 table bridge tktest {
 	chain pre { type filter hook prerouting priority -400; policy accept;
 		ip saddr { $A1, $A2 } ip daddr { $A1, $A2 } counter
 		ip6 saddr { $A1_6, $A2_6 } ip6 daddr { $A1_6, $A2_6 } meta l4proto != ipv6-icmp counter
+		ip6 daddr $gw6_a counter
 		ip daddr $gw_a counter
 	}
 }
@@ -99,15 +102,17 @@ bridged() { ip netns exec "$1" nft list chain bridge tktest pre | grep -o 'packe
 tk_tcp a1 $A2 5011 a2 && ok "fast path: TCP a1 (h1) -> a2 (h2)" || not_ok "fast path: TCP a1 -> a2"
 tk_udp a2 $A1 5012 a1 && ok "fast path: UDP a2 (h2) -> a1 (h1)" || not_ok "fast path: UDP a2 -> a1"
 tk_tcp a1 $A2_6 5013 a2 && ok "fast path: TCP over IPv6 a1 (h1) -> a2 (h2)" || not_ok "fast path: TCP6 a1 -> a2"
-tk_ping a1 "$gw_a" && ok "first, a1 pings its gateway" || not_ok "a1 -> gateway ping"
+tk_ping a1 "$gw_a" && ok "a1 pings its gateway" || not_ok "a1 -> gateway ping"
+tk_ping a1 "$gw6_a" && ok "first, a1 pings its gateway's IPv6 address" || not_ok "a1 -> gateway ping (IPv6)"
 for h in h1 h2; do
-	read -r v4 v6 gw < <(bridged $h)
+	read -r v4 v6 _ _ < <(bridged $h)
 	expect_eq "fast path: none of a1 <-> a2's IPv4 frames entered $h's bridge" 0 "$v4"
 	expect_eq "fast path: none of a1 <-> a2's IPv6 TCP frames entered $h's bridge" 0 "$v6"
 done
-read -r v4 v6 gw < <(bridged h1)
-[ "${gw:-0}" -ge 1 ] && ok "fast path: a1's ping to its gateway took h1's bridge ($gw)" ||
-	not_ok "the gateway's counter on h1: '$gw'"
+read -r v4 v6 gw6 gw < <(bridged h1)
+[ "${gw6:-0}" -ge 1 ] && ok "fast path: a1's ICMPv6 ping to its gateway took h1's bridge ($gw6)" ||
+	not_ok "the gateway's IPv6 counter on h1: '$gw6'"
+expect_eq "fast path up: a1's IPv4 ping to its gateway did not enter h1's bridge" 0 "$gw"
 for h in 1 2; do ip netns exec h$h nft delete table bridge tktest; done
 expect_ok "fast path: h1's VXLAN device has the fast path's filter" \
 	grep -q " tk_fast$" <(ip netns exec h1 "$TK_BUILD_DIR/tests/integration/tcx-progs" "$vx")

@@ -27,6 +27,7 @@ done
 PEER=([a1]=a2 [a2]=a1 [d1]=d2 [d2]=d1 [b1]=b2 [b2]=b1)
 gw_beta=$("$NETCTL" --json inspect network beta-net | jq -r .gateway)
 gw_alpha=$("$NETCTL" --json inspect network alpha-net | jq -r .gateway)
+gw6_alpha=$("$NETCTL" --json inspect network alpha-net | jq -r .gateway6)
 
 # probe KIND SRC DST [PORT]: one ICMP echo, TCP connection or UDP datagram from SRC to DST's address.
 probe() {
@@ -161,8 +162,10 @@ table bridge tktest {
 	chain pre { type filter hook prerouting priority -400; policy accept;
 		ip saddr ${V4[a1]} ip daddr ${V4[a2]} counter
 		ip6 saddr ${V6[a1]} ip6 daddr ${V6[a2]} meta l4proto != ipv6-icmp counter
-		ip saddr ${V4[a1]} ip daddr $gw_alpha counter
+		ip6 saddr ${V6[a1]} ip6 daddr $gw6_alpha counter
 		ip saddr ${V4[a1]} ip daddr ${V4[a3]} counter
+		ip saddr ${V4[a1]} ip daddr $gw_alpha counter
+		ip saddr ${V4[a1]} ip daddr 192.0.2.1 counter
 	}
 }
 EOF
@@ -178,12 +181,26 @@ expect_ok "fast path: a fragmented IPv4 datagram from a1 reaches a2" \
 expect_ok "fast path: a fragmented IPv6 datagram from a1 reaches a2" \
 	ip netns exec a1 ping -c 1 -W 2 -q -s 4000 "${V6[a2]}"
 expect_eq "fast path: none of a1's IPv6 TCP and UDP frames to a2 entered the bridge" 0 "$v6"
-expect_ok "first, a1 pings its gateway" tk_ping a1 "$gw_alpha"
+expect_ok "first, a1 pings its gateway (IPv6: ICMPv6 takes the bridge)" tk_ping a1 "$gw6_alpha"
 expect_ok "fast path: a1 reaches a3 (ICMP v4)" tk_ping a1 "${V4[a3]}"
 expect_ok "fast path: a1 reaches a3 (UDP v4)" tk_udp a1 "${V4[a3]}" 7999 a3
-read -r v4 v6 gw v4_a3 < <(bridged)
-expect_ok "fast path: a1's ping to its gateway took the bridge (${gw:-no} packets counted)" test "${gw:-0}" -ge 1
+# What a container sends its router goes into the bridge's ingress past its port (docs/firewall.md,
+# "Up to the host"): the host answers and routes it as before, and conntrack tracks it.
+tracked=$(ct_entries "${V4[a1]}" "$gw_alpha")
+expect_ok "fast path up: a1 pings its gateway (IPv4)" tk_ping a1 "$gw_alpha"
+ip link add hostdummy1 type dummy
+ip addr add 192.0.2.1/32 dev hostdummy1
+ip link set hostdummy1 up
+expect_fail "fast path up: the host's other addresses stay out of a container's reach" \
+	tk_ping a1 192.0.2.1
+ip link del hostdummy1
+read -r v4 v6 gw6 v4_a3 gw4 other < <(bridged)
+expect_ok "fast path: a1's ICMPv6 ping to its gateway took the bridge (${gw6:-no} packets counted)" test "${gw6:-0}" -ge 1
 expect_eq "fast path: none of a1's frames to a3 (moved index) entered the bridge" 0 "$v4_a3"
+expect_eq "fast path up: none of a1's IPv4 frames to its gateway entered the bridge" 0 "$gw4"
+expect_eq "fast path up: nor its frames to the host's other address" 0 "$other"
+expect_ok "fast path up: the ping to the gateway is tracked all the same (a new ICMP id: one more entry)" \
+	test "$(ct_entries "${V4[a1]}" "$gw_alpha")" -gt "$tracked"
 nft delete table bridge tktest
 expect_ok "fast path: a2's port has the fast path's filter" on_chain "${a2_if:-none}"
 a2_idx=$(ifindex "${a2_if:-none}")
