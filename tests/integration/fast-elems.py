@@ -4,6 +4,7 @@
 #   src4 IFINDEX . MAC . ADDRESS : GROUP
 #   fwd4 GROUP . MAC . ADDRESS : IFINDEX       (src6, fwd6 alike)
 #   rt4 GROUP . GATEWAY MAC . ADDRESS : IFINDEX DESTINATION-MAC SOURCE-MAC   (rt6 alike)
+#   up GROUP : BRIDGE-IFINDEX
 # Exit status 1 when DEV has no fast path filter (PID no program).  BPF maps are not per network
 # namespace, so the maps are found from DEV's filter (tc, then bpftool) or PID's open files, never
 # by name: other netds have their own.
@@ -69,6 +70,9 @@ def main():
         for e in run("bpftool", "-j", "map", "dump", "id", str(map_id)):
             key, value = bytes(words(e["key"])), bytes(words(e["value"]))
             dev = int.from_bytes(key[0:4], "little")
+            if kind == "up":
+                print(f"up {dev} : {int.from_bytes(value, 'little')}")
+                continue
             mac = ":".join(f"{b:02x}" for b in key[4:10])
             ip = ipaddress.ip_address(key[12:])
             out = str(int.from_bytes(value[0:4], "little"))

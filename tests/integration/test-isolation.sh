@@ -201,6 +201,14 @@ expect_eq "fast path up: none of a1's IPv4 frames to its gateway entered the bri
 expect_eq "fast path up: nor its frames to the host's other address" 0 "$other"
 expect_ok "fast path up: the ping to the gateway is tracked all the same (a new ICMP id: one more entry)" \
 	test "$(ct_entries "${V4[a1]}" "$gw_alpha")" -gt "$tracked"
+net_id=$("$NETCTL" --json inspect network alpha-net | jq .id)
+br_idx=$(ifindex "$("$NETCTL" --json inspect network alpha-net | jq -r .bridge)")
+expect_ok "fast path up: alpha-net's frames to its gateway go into its bridge" \
+	grep -qx "up $net_id : $br_idx" <(elems "${a2_if:-none}")
+expect_ok "netctl reconcile (a rebuild: new maps)" nc_ reconcile
+expect_ok "fast path up: and again after the rebuild" \
+	grep -qx "up $net_id : $br_idx" <(elems "${a2_if:-none}")
+expect_ok "fast path up: a1 still pings its gateway" tk_ping a1 "$gw_alpha"
 nft delete table bridge tktest
 expect_ok "fast path: a2's port has the fast path's filter" on_chain "${a2_if:-none}"
 a2_idx=$(ifindex "${a2_if:-none}")
