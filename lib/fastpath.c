@@ -364,8 +364,8 @@ int tk_fast_open(struct tk_fast *f, tk_err *err)
 	    (f->fwd6 = r = map_create("tk_fast_fwd6", true, 0, sizeof(uint32_t), err)) < 0 ||
 	    (f->rt4 = r = map_create("tk_fast_rt4", false, 0, sizeof(struct route), err)) < 0 ||
 	    (f->rt6 = r = map_create("tk_fast_rt6", true, 0, sizeof(struct route), err)) < 0 ||
-	    (f->up = r = map_create("tk_fast_up", false, sizeof(uint32_t), sizeof(uint32_t),
-				    err)) < 0 ||
+	    (f->up = r = map_create("tk_fast_up", false, sizeof(uint32_t), sizeof(uint32_t), err)) <
+		    0 ||
 	    /* A port's own frames go on to tc's filters (the reference bandwidth plugin's) */
 	    (f->prog = r = program_load(f, "tk_fast", TK_TCX_NEXT, err)) < 0 ||
 	    /* a metered port's have been through its meter, and its tc filters are the shaper */
@@ -440,8 +440,7 @@ int tk_fast_route(const struct tk_fast *f, uint32_t group, const uint8_t gw_mac[
 	return element(ip->family == AF_INET6 ? f->rt6 : f->rt4, &k, add ? &value : NULL, err);
 }
 
-int tk_fast_up(const struct tk_fast *f, uint32_t group, int bridge_ifindex, bool add,
-	       tk_err *err)
+int tk_fast_up(const struct tk_fast *f, uint32_t group, int bridge_ifindex, bool add, tk_err *err)
 {
 	const uint32_t value = (uint32_t)bridge_ifindex;
 

@@ -53,8 +53,7 @@ int tk_fast_route(const struct tk_fast *f, uint32_t group, const uint8_t gw_mac[
 		  const struct tk_addr *ip, int ifindex, const uint8_t mac[6],
 		  const uint8_t via_mac[6], bool add, tk_err *err);
 /* A frame of group's network to its gateway goes into bridge_ifindex's ingress. */
-int tk_fast_up(const struct tk_fast *f, uint32_t group, int bridge_ifindex, bool add,
-	       tk_err *err);
+int tk_fast_up(const struct tk_fast *f, uint32_t group, int bridge_ifindex, bool add, tk_err *err);
 /* The fwd element's ifindex; -ENOENT when there is none. */
 int tk_fast_fwd_get(const struct tk_fast *f, uint32_t group, const uint8_t mac[6],
 		    const struct tk_addr *ip, int *ret_ifindex);
