@@ -626,7 +626,9 @@ static int fast_route_elements(const struct network *from, const struct endpoint
 	return 0;
 }
 
+/* fast_route_elements' arguments, for the walks of links (e set) and of endpoints (from set). */
 struct fast_routes {
+	const struct network *from;
 	const struct endpoint *e;
 	bool add;
 	tk_err *err;
@@ -929,15 +931,9 @@ int firewall_network(struct manager *m, const struct network *n, bool add, tk_er
 	return 0;
 }
 
-struct link_routes {
-	const struct network *from;
-	bool add;
-	tk_err *err;
-};
-
 static int link_routes_cb(struct endpoint *e, void *userdata)
 {
-	const struct link_routes *ctx = userdata;
+	const struct fast_routes *ctx = userdata;
 
 	return fast_route_elements(ctx->from, e, ctx->add, ctx->err);
 }
@@ -946,7 +942,8 @@ static int link_routes_cb(struct endpoint *e, void *userdata)
 static int link_routes(struct manager *m, const struct network *a, const struct network *b,
 		       bool add, tk_err *err)
 {
-	struct link_routes to_b = { a, add, err }, to_a = { b, add, err };
+	struct fast_routes to_b = { .from = a, .add = add, .err = err },
+			   to_a = { .from = b, .add = add, .err = err };
 	int r;
 
 	if (fast.prog < 0 || a == b)
