@@ -10,7 +10,11 @@
  * bridge, netfilter's hooks, routing, NAT, the receiver's socket) runs in the softirq that the
  * sender's own send raises and runs on its way out, and this kernel charges that softirq to the
  * task it interrupts, so the figure holds it, while time spent waiting for a CPU does not count.
- * The sink only receives, on any address.
+ * The sink only receives, on any address, and never waits on its socket: it drains it every
+ * 100 us.  A sink blocked in recv() had the sender's softirq wake it for many datagrams, and on
+ * this VM waking a task is a hypercall that took ~20% of the sender's samples, a share that
+ * varied with the receiver's timing from one run to the next, on both sides of a comparison
+ * (docs/benchmarks.md, 2026-12-05).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,6 +23,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static double cpu_ns(void)
@@ -47,15 +52,27 @@ static int parse_addr(const char *addr, const char *port, struct sockaddr_in *sa
 
 static int sink(int fd, const struct sockaddr_in *sa)
 {
-	char buf[2048];
+	enum { BATCH = 64 };
+	static char buf[BATCH][2048];
+	struct mmsghdr msgs[BATCH];
+	struct iovec iov[BATCH];
+	const struct timespec pause = { .tv_nsec = 100000 };
+	int size = 8 << 20;
 
+	/* Room for what arrives in a pause, so that nothing is dropped before the socket. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		perror("bench-blast: SO_RCVBUFFORCE");
 	if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
 		perror("bench-blast: bind");
 		return 1;
 	}
+	for (int i = 0; i < BATCH; i++) {
+		iov[i] = (struct iovec){ .iov_base = buf[i], .iov_len = sizeof(buf[i]) };
+		msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+	}
 	for (;;)
-		if (recv(fd, buf, sizeof(buf), 0) < 0)
-			perror("bench-blast: recv");
+		if (recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL) <= 0)
+			nanosleep(&pause, NULL);
 }
 
 static int send_all(int fd, const struct sockaddr_in *sa, long count)
