@@ -324,18 +324,38 @@ int tk_tc_class_del(struct tk_nl *nl, int ifindex, uint16_t minor, tk_err *err)
  * The meters (docs/bandwidth.md, "Unreached limits bypass the shaper"): a BPF array map with one
  * token bucket per slot, written by netd when it sets a class and read and updated by the
  * classifier of every port for each packet.  A port's packet goes to the shaper only while its
- * tenant's bucket (or, with a capacity, the shared one) runs dry, and for hold_ns after that:
+ * tenant's bucket (or, with a capacity, the shared one) runs dry, and for a hold after that:
  * long enough for the class's queue to drain, so that packets leaving the shaper are not
  * overtaken by later ones of the same flow that no longer go through it.
  */
 struct meter {
-	uint64_t rate;	/* bytes per ns << 32; 0: this slot never sends anything to the shaper */
+	uint64_t rate;	/* bytes per tick << METER_SHIFT; 0: this slot never sends to the shaper */
 	uint64_t burst; /* bytes */
-	uint64_t hold_ns;
+	uint64_t hold;	/* ticks */
 	uint64_t tokens; /* bytes */
-	uint64_t last_ns;
-	uint64_t until_ns; /* CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns): shaped until then */
+	uint64_t last;	 /* jiffies; 0: just set by netd, no packet since */
+	uint64_t until;	 /* jiffies: shaped until then; with last 0, CLOCK_MONOTONIC_COARSE ns */
 };
+
+/*
+ * The meters' clock is jiffies, which the verifier inlines as one load: what a timer tick
+ * (4 ms at HZ=250) left there, the resolution of the coarse clock it replaced, without that
+ * helper's call and seqcount (docs/bandwidth.md).  A refill is capped at METER_MAX_TICKS, which
+ * fills any bucket (at most 2 ms or two ticks), and keeps rate * ticks within 64 bits up to
+ * 1 Tbit/s at HZ=100.
+ */
+#define METER_SHIFT	24
+#define METER_MAX_TICKS 64
+
+/* The length of a tick in ns (the coarse clock's resolution), 0 if unknown. */
+static uint64_t tick_ns(void)
+{
+	struct timespec res;
+
+	if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) < 0 || res.tv_sec > 0 || res.tv_nsec <= 0)
+		return 0;
+	return (uint64_t)res.tv_nsec;
+}
 
 #define METER_SLOTS 0x10000
 
@@ -357,35 +377,35 @@ int tk_tc_meter_open(tk_err *err)
 
 int tk_tc_meter_set(int meter, uint16_t slot, uint64_t ceil, tk_err *err)
 {
-	/* 90% of the ceil: the class's queue drains at >= 10% of it once the bucket stops running
-	 * dry, so hold_ns covers 10 times the time the fullest queue takes at the ceil. */
-	double bps = (double)ceil / 8 * 0.9;
-	struct meter v = { .rate = (uint64_t)(bps * 4294967296.0 / 1e9),
-			   .burst = (uint64_t)(bps / 500), /* 2 ms, like the classes' bursts */
-			   .hold_ns = (uint64_t)((double)leaf_bytes(ceil) * 8 * 10 / (double)ceil *
-						 1e9) +
-				      50000000 };
 	union bpf_attr attr = {};
+	struct meter v = {};
 	uint32_t key = slot;
-	struct timespec now, tick;
+	uint64_t tick = tick_ns();
+	struct timespec now;
 
-	if (ceil == 0)
-		v = (struct meter){};
-	else {
-		/* The meters' clock is the coarse one (a timer tick, 4 ms at HZ=250), which
-		 * refills a bucket a tick's worth at a time: it must hold two. */
-		double ticks2 = clock_getres(CLOCK_MONOTONIC_COARSE, &tick) == 0
-					? 2 * ((double)tick.tv_sec + (double)tick.tv_nsec / 1e9)
-					: 0;
+	if (tick == 0)
+		return tk_err_set(err, -EINVAL, "cannot read the timer tick's length");
+	if (ceil > 0) {
+		/* 90% of the ceil: the class's queue drains at >= 10% of it once the bucket stops
+		 * running dry, so the hold covers 10 times the time the fullest queue takes at the
+		 * ceil. */
+		double bps = (double)ceil / 8 * 0.9, t = (double)tick / 1e9;
+		double hold = (double)leaf_bytes(ceil) * 8 * 10 / (double)ceil + 0.05;
 
-		if (v.burst < (uint64_t)(bps * ticks2))
-			v.burst = (uint64_t)(bps * ticks2);
+		v.rate = (uint64_t)(bps * t * (double)(1 << METER_SHIFT));
+		/* 2 ms like the classes' bursts, but the clock moves a tick at a time: two. */
+		v.burst = (uint64_t)(bps * (t > 0.001 ? 2 * t : 0.002));
 		if (v.burst < 1514)
 			v.burst = 1514;
-		clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-		v.last_ns = (uint64_t)now.tv_sec * 1000000000 + (uint64_t)now.tv_nsec;
+		v.hold = (uint64_t)(hold / t) + 1;
 		v.tokens = v.burst;
-		v.until_ns = v.last_ns + v.hold_ns; /* a queue may be left from the old values */
+		/*
+		 * A queue may be left from the old values: held until then, which the first
+		 * packet turns into jiffies (netd cannot read them).
+		 */
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+		v.until = (uint64_t)now.tv_sec * 1000000000 + (uint64_t)now.tv_nsec +
+			  (uint64_t)(hold * 1e9);
 	}
 	attr.map_fd = (uint32_t)meter;
 	attr.key = (uint64_t)(uintptr_t)&key;
@@ -406,9 +426,10 @@ int tk_tc_meter_set(int meter, uint16_t slot, uint64_t ceil, tk_err *err)
  * A failed lookup sends the packet to the shaper.  Two CPUs may race on a bucket: a lost update
  * lets a packet or two more through or holds them back, never more than a burst.
  */
-static size_t emit_meter(struct bpf_insn *p, int map, uint32_t slot, int16_t to_shape)
+static size_t emit_meter(struct bpf_insn *p, int map, uint32_t slot, uint64_t tick,
+			 int16_t to_shape)
 {
-	size_t n = 0;
+	size_t n = 0, set, refill, no_hold, short_of, done;
 
 	p[n++] = ST(BPF_W, BPF_REG_10, KEY_OFF, (int32_t)slot);
 	p[n++] = INSN(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, map);
@@ -420,60 +441,83 @@ static size_t emit_meter(struct bpf_insn *p, int map, uint32_t slot, int16_t to_
 	n++;
 	p[n++] = MOV64_REG(BPF_REG_7, BPF_REG_0);
 	p[n++] = LDX(BPF_DW, BPF_REG_1, BPF_REG_7, VAL(rate));
-	p[n++] = JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 27); /* to the end */
+	set = n++; /* rate 0: to the end */
+	p[n++] = LDX(BPF_DW, BPF_REG_3, BPF_REG_7, VAL(last));
+	p[n++] = STX(BPF_DW, BPF_REG_7, BPF_REG_8, VAL(last));
+	refill = n++;
+	/*
+	 * The first packet since netd set the bucket (full): nothing to refill, and what is left
+	 * of the hold netd gave in ns (a call, once) becomes jiffies.
+	 */
+	p[n++] = CALL(BPF_FUNC_ktime_get_coarse_ns);
+	p[n++] = LDX(BPF_DW, BPF_REG_2, BPF_REG_7, VAL(until));
+	p[n++] = ALU64_REG(BPF_SUB, BPF_REG_2, BPF_REG_0);
+	p[n++] = MOV64_IMM(BPF_REG_4, 0);
+	p[n++] = JMP_IMM(BPF_JSLE, BPF_REG_2, 0, 4); /* no hold left */
+	p[n++] = ALU64_IMM(BPF_DIV, BPF_REG_2, (int32_t)tick);
+	p[n++] = ALU64_IMM(BPF_ADD, BPF_REG_2, 1);
+	p[n++] = ALU64_REG(BPF_ADD, BPF_REG_2, BPF_REG_8);
+	p[n++] = MOV64_REG(BPF_REG_4, BPF_REG_2);
+	p[n++] = STX(BPF_DW, BPF_REG_7, BPF_REG_4, VAL(until));
+	p[n++] = LDX(BPF_DW, BPF_REG_1, BPF_REG_7, VAL(rate)); /* the call took it */
+	p[n++] = MOV64_REG(BPF_REG_3, BPF_REG_8);
+	p[refill] = JMP_IMM(BPF_JNE, BPF_REG_3, 0, (int16_t)(n - refill - 1));
 	p[n++] = MOV64_REG(BPF_REG_2, BPF_REG_8);
-	p[n++] = LDX(BPF_DW, BPF_REG_3, BPF_REG_7, VAL(last_ns));
-	p[n++] = STX(BPF_DW, BPF_REG_7, BPF_REG_8, VAL(last_ns));
 	p[n++] = ALU64_REG(BPF_SUB, BPF_REG_2, BPF_REG_3);
 	p[n++] = JMP_IMM(BPF_JSGT, BPF_REG_2, 0, 1); /* another CPU's later now: no refill */
 	p[n++] = MOV64_IMM(BPF_REG_2, 0);
-	p[n++] = JMP_IMM(BPF_JLE, BPF_REG_2, 1 << 28, 1); /* 268 ms refill a full bucket */
-	p[n++] = MOV64_IMM(BPF_REG_2, 1 << 28);
+	p[n++] = JMP_IMM(BPF_JLE, BPF_REG_2, METER_MAX_TICKS, 1);
+	p[n++] = MOV64_IMM(BPF_REG_2, METER_MAX_TICKS);
 	p[n++] = ALU64_REG(BPF_MUL, BPF_REG_2, BPF_REG_1);
-	p[n++] = ALU64_IMM(BPF_RSH, BPF_REG_2, 32);
+	p[n++] = ALU64_IMM(BPF_RSH, BPF_REG_2, METER_SHIFT);
 	p[n++] = LDX(BPF_DW, BPF_REG_3, BPF_REG_7, VAL(tokens));
 	p[n++] = ALU64_REG(BPF_ADD, BPF_REG_3, BPF_REG_2);
 	p[n++] = LDX(BPF_DW, BPF_REG_2, BPF_REG_7, VAL(burst));
 	p[n++] = JMP_REG(BPF_JLE, BPF_REG_3, BPF_REG_2, 1);
 	p[n++] = MOV64_REG(BPF_REG_3, BPF_REG_2);
-	p[n++] = JMP_REG(BPF_JLT, BPF_REG_3, BPF_REG_9, 6); /* short: to the shortfall */
+	short_of = n++;
 	p[n++] = ALU64_REG(BPF_SUB, BPF_REG_3, BPF_REG_9);
 	p[n++] = STX(BPF_DW, BPF_REG_7, BPF_REG_3, VAL(tokens));
-	p[n++] = LDX(BPF_DW, BPF_REG_2, BPF_REG_7, VAL(until_ns));
-	p[n++] = JMP_REG(BPF_JGE, BPF_REG_8, BPF_REG_2, 7); /* no hold: to the end */
+	p[n++] = LDX(BPF_DW, BPF_REG_2, BPF_REG_7, VAL(until));
+	no_hold = n++;
 	p[n++] = ST(BPF_DW, BPF_REG_10, FLAG_OFF, 1);
-	p[n++] = JMP_IMM(BPF_JA, 0, 0, 5);
+	done = n++;
 	/* the shortfall: shaped from now until the hold is over */
+	p[short_of] = JMP_REG(BPF_JLT, BPF_REG_3, BPF_REG_9, (int16_t)(n - short_of - 1));
 	p[n++] = STX(BPF_DW, BPF_REG_7, BPF_REG_3, VAL(tokens));
-	p[n++] = LDX(BPF_DW, BPF_REG_2, BPF_REG_7, VAL(hold_ns));
+	p[n++] = LDX(BPF_DW, BPF_REG_2, BPF_REG_7, VAL(hold));
 	p[n++] = ALU64_REG(BPF_ADD, BPF_REG_2, BPF_REG_8);
-	p[n++] = STX(BPF_DW, BPF_REG_7, BPF_REG_2, VAL(until_ns));
+	p[n++] = STX(BPF_DW, BPF_REG_7, BPF_REG_2, VAL(until));
 	p[n++] = ST(BPF_DW, BPF_REG_10, FLAG_OFF, 1);
+	p[set] = JMP_IMM(BPF_JEQ, BPF_REG_1, 0, (int16_t)(n - set - 1));
+	p[no_hold] = JMP_REG(BPF_JGE, BPF_REG_8, BPF_REG_2, (int16_t)(n - no_hold - 1));
+	p[done] = JMP_IMM(BPF_JA, 0, 0, (int16_t)(n - done - 1));
 	return n;
 }
 
-/* The code of meters_emit: 4 instructions, 37 per bucket, then 2. */
+/* The code of meters_emit: 4 instructions, 50 per bucket, then 2. */
 static size_t meters_len(const struct tk_tc_redirect *to)
 {
-	return 4 + 37 * (to->shared ? 2 : 1) + 2;
+	return 4 + 50 * (to->shared ? 2 : 1) + 2;
 }
 
 /*
  * The buckets of to's tenant and the shared one (r6 = skb): falls through when they hold the
  * packet, else jumps to shape, counted from p.
  */
-static size_t meters_emit(struct bpf_insn *p, const struct tk_tc_redirect *to, size_t shape)
+static size_t meters_emit(struct bpf_insn *p, const struct tk_tc_redirect *to, uint64_t tick,
+			  size_t shape)
 {
 	size_t n = 0;
 
 	p[n++] = LDX(BPF_W, BPF_REG_9, BPF_REG_6, offsetof(struct __sk_buff, len));
 	p[n++] = ST(BPF_DW, BPF_REG_10, FLAG_OFF, 0);
-	/* A tick's resolution, but no clock source read: kvm-clock's cost ~50 ns a packet. */
-	p[n++] = CALL(BPF_FUNC_ktime_get_coarse_ns);
+	/* A tick's resolution, no clock source read: kvm-clock's cost ~50 ns a packet. */
+	p[n++] = CALL(BPF_FUNC_jiffies64);
 	p[n++] = MOV64_REG(BPF_REG_8, BPF_REG_0);
 	if (to->shared)
-		n += emit_meter(p + n, to->meter, to->shared, (int16_t)(shape - n));
-	n += emit_meter(p + n, to->meter, to->classid & 0xffff, (int16_t)(shape - n));
+		n += emit_meter(p + n, to->meter, to->shared, tick, (int16_t)(shape - n));
+	n += emit_meter(p + n, to->meter, to->classid & 0xffff, tick, (int16_t)(shape - n));
 	p[n++] = LDX(BPF_DW, BPF_REG_2, BPF_REG_10, FLAG_OFF);
 	p[n] = JMP_IMM(BPF_JNE, BPF_REG_2, 0, (int16_t)(shape - n - 1));
 	return n + 1;
@@ -490,12 +534,15 @@ static size_t meters_emit(struct bpf_insn *p, const struct tk_tc_redirect *to, s
  */
 static int classifier_load(const struct tk_tc_redirect *to, tk_err *err)
 {
-	struct bpf_insn insns[96];
+	struct bpf_insn insns[128];
 	size_t n = 0, shape = 1 + (to->meter < 0 ? 0 : meters_len(to) + 2);
+	uint64_t tick = tick_ns();
 
+	if (to->meter >= 0 && tick == 0)
+		return tk_err_set(err, -EINVAL, "cannot read the timer tick's length");
 	insns[n++] = MOV64_REG(BPF_REG_6, BPF_REG_1);
 	if (to->meter >= 0) {
-		n += meters_emit(insns + n, to, shape - n);
+		n += meters_emit(insns + n, to, tick, shape - n);
 		insns[n++] = MOV64_IMM(BPF_REG_0, 0);
 		insns[n++] = EXIT();
 	}
@@ -514,9 +561,12 @@ static int classifier_load(const struct tk_tc_redirect *to, tk_err *err)
 
 int tk_tc_meter_load(const struct tk_tc_redirect *to, bool egress, int chain, tk_err *err)
 {
-	struct bpf_insn insns[112];
+	struct bpf_insn insns[128];
 	size_t n = 0, shape = 1 + (egress ? 2 : 0) + meters_len(to) + (chain >= 0 ? 5 : 0) + 2;
+	uint64_t tick = tick_ns();
 
+	if (tick == 0)
+		return tk_err_set(err, -EINVAL, "cannot read the timer tick's length");
 	insns[n++] = MOV64_REG(BPF_REG_6, BPF_REG_1);
 	if (egress) {
 		/*
@@ -528,7 +578,7 @@ int tk_tc_meter_load(const struct tk_tc_redirect *to, bool egress, int chain, tk
 		insns[n] = JMP_IMM(BPF_JEQ, BPF_REG_2, to->ifb, (int16_t)(shape - n - 1));
 		n++;
 	}
-	n += meters_emit(insns + n, to, shape - n);
+	n += meters_emit(insns + n, to, tick, shape - n);
 	if (chain >= 0) {
 		const struct bpf_insn ld[] = { LD_MAP_FD(BPF_REG_2, chain) };
 
