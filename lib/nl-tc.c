@@ -329,9 +329,9 @@ int tk_tc_class_del(struct tk_nl *nl, int ifindex, uint16_t minor, tk_err *err)
  * overtaken by later ones of the same flow that no longer go through it.
  */
 struct meter {
-	uint64_t rate;	/* bytes per tick << METER_SHIFT; 0: this slot never sends to the shaper */
-	uint64_t burst; /* bytes */
-	uint64_t hold;	/* ticks */
+	uint64_t rate;	 /* bytes per tick << METER_SHIFT; 0: this slot never sends to the shaper */
+	uint64_t burst;	 /* bytes */
+	uint64_t hold;	 /* ticks */
 	uint64_t tokens; /* bytes */
 	uint64_t last;	 /* jiffies; 0: just set by netd, no packet since */
 	uint64_t until;	 /* jiffies: shaped until then; with last 0, CLOCK_MONOTONIC_COARSE ns */
