@@ -630,33 +630,84 @@ static int redirect_add(struct tk_nl *nl, int ifindex, bool from_port,
 	return send_tc(nl, msg, err, from_port ? "redirect ingress" : "redirect egress", ifindex);
 }
 
+static int shape_filter_msg(struct nl_msg *msg, void *arg)
+{
+	bool *found = arg;
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	struct nlattr *tb[TCA_MAX + 1], *opts[TCA_BPF_MAX + 1];
+
+	if (h->nlmsg_type == RTM_NEWTFILTER &&
+	    nlmsg_parse(h, sizeof(struct tcmsg), tb, TCA_MAX, NULL) >= 0 && tb[TCA_OPTIONS] &&
+	    nla_parse_nested(opts, TCA_BPF_MAX, tb[TCA_OPTIONS], NULL) >= 0 && opts[TCA_BPF_NAME] &&
+	    nla_strcmp(opts[TCA_BPF_NAME], "tk_shape") == 0)
+		*found = true;
+	return NL_OK;
+}
+
+/*
+ * Whether the filters on device ifindex's ingress include the shaper's: an `ingress` qdisc is
+ * netd's own then, not another program's (the reference bandwidth plugin's, on a port).
+ */
+static bool shape_filter_found(struct tk_nl *nl, int ifindex)
+{
+	struct nl_sock *sock = tk_nl_request(nl);
+	struct nl_cb *sock_cb = nl_socket_get_cb(sock); /* a reference of its own */
+	struct nl_cb *cb = sock_cb ? nl_cb_clone(sock_cb) : NULL;
+	struct nl_msg *msg = tc_msg(RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, ifindex,
+				    TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS), 0, 0);
+	bool found = false;
+
+	if (sock_cb)
+		nl_cb_put(sock_cb);
+	if (cb && msg) {
+		nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, shape_filter_msg, &found);
+		if (nl_send_auto(sock, msg) >= 0)
+			(void)nl_recvmsgs(sock, cb);
+	}
+	nlmsg_free(msg);
+	if (cb)
+		nl_cb_put(cb);
+	return found;
+}
+
+/* Deletes the qdisc of kind in ifindex's ingress slot: -ENOENT none, -EINVAL one of another kind. */
+static int ingress_slot_del(struct tk_nl *nl, int ifindex, const char *kind, tk_err *err)
+{
+	struct nl_msg *msg = tc_msg(RTM_DELQDISC, NLM_F_REQUEST, ifindex, TC_H_CLSACT,
+				    TC_H_MAKE(TC_H_CLSACT, 0), 0);
+
+	if (!msg || nla_put_string(msg, TCA_KIND, kind) < 0) {
+		nlmsg_free(msg);
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	}
+	return send_tc(nl, msg, err, "remove the ingress qdisc", ifindex);
+}
+
 int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, const struct tk_tc_redirect *from_port,
 			const struct tk_tc_redirect *to_port, tk_err *err)
 {
-	uint32_t clsact = TC_H_MAKE(TC_H_CLSACT, 0);
 	bool from = from_port && from_port->ifb > 0, to = to_port && to_port->ifb > 0;
+	/* clsact has an egress half, which every packet leaving the device crosses: only if used. */
+	const char *kind = to ? "clsact" : "ingress";
 	struct nl_msg *msg;
 	tk_err e = {};
 	int r;
 
-	/* Whatever was there goes with the clsact qdisc, filters and all. */
-	if (!(msg = tc_msg(RTM_DELQDISC, NLM_F_REQUEST, ifindex, TC_H_CLSACT, clsact, 0)) ||
-	    nla_put_string(msg, TCA_KIND, "clsact") < 0) {
-		nlmsg_free(msg);
-		return tk_err_set(err, -ENOMEM, "out of memory");
-	}
-	r = send_tc(nl, msg, &e, "remove clsact", ifindex);
+	/* Whatever was there goes with the qdisc, filters and all. */
+	r = ingress_slot_del(nl, ifindex, "clsact", &e);
+	if (r == -EINVAL && shape_filter_found(nl, ifindex))
+		r = ingress_slot_del(nl, ifindex, "ingress", &e);
 	if (r < 0 && r != -ENOENT && r != -EINVAL)
 		return tk_err_set(err, r, "%s", e.msg);
 	if (!from && !to)
 		return 0;
 	if (!(msg = tc_msg(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL, ifindex,
-			   TC_H_CLSACT, clsact, 0)) ||
-	    nla_put_string(msg, TCA_KIND, "clsact") < 0) {
+			   TC_H_CLSACT, TC_H_MAKE(TC_H_CLSACT, 0), 0)) ||
+	    nla_put_string(msg, TCA_KIND, kind) < 0) {
 		nlmsg_free(msg);
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	}
-	if ((r = send_tc(nl, msg, err, "add clsact", ifindex)) < 0)
+	if ((r = send_tc(nl, msg, err, to ? "add clsact" : "add an ingress qdisc", ifindex)) < 0)
 		return r;
 	if ((from && (r = redirect_add(nl, ifindex, true, from_port, err)) < 0) ||
 	    (to && (r = redirect_add(nl, ifindex, false, to_port, err)) < 0)) {

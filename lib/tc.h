@@ -62,11 +62,13 @@ struct tk_tc_redirect {
 };
 
 /*
- * Sends what arrives on port ifindex (what its container sends) to from_port's IFB and what
- * leaves it (what its container receives) to to_port's, each marked for its class (skb->priority,
- * set by a BPF classifier, which mirred then redirects) unless the meters let it pass.  NULL or an
- * IFB of 0 leaves that direction alone; both removes the redirection.  Replaces whatever
- * redirection the port had.
+ * Sends what arrives on device ifindex (a port: what its container sends) to from_port's IFB and
+ * what leaves it (a bridge: what enters its network from the host) to to_port's, each marked for
+ * its class (skb->priority, set by a BPF classifier, which mirred then redirects) unless the
+ * meters let it pass.  NULL or an IFB of 0 leaves that direction alone; both removes the
+ * redirection.  Replaces whatever redirection the device had: its clsact qdisc, or an `ingress`
+ * qdisc holding the shaper's filter (what netd puts there when only what arrives is redirected,
+ * whose packets then do not cross an empty egress hook), not another program's.
  */
 int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, const struct tk_tc_redirect *from_port,
 			const struct tk_tc_redirect *to_port, tk_err *err);

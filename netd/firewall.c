@@ -730,7 +730,7 @@ static int taken_read(struct manager *m, struct taken *t, tk_err *err)
 static bool foreign_of(struct manager *m, const struct endpoint *e, const struct taken *t,
 		       int ifindex)
 {
-	if (shaping_port(m, e) || t->n == 0)
+	if (shaping_from_port(m, e) || t->n == 0)
 		return false;
 	return bsearch(&ifindex, t->ifindexes, t->n, sizeof(int), cmp_int) != NULL;
 }
@@ -747,7 +747,12 @@ int firewall_fast_path_ingress(struct manager *m, const struct endpoint *e, bool
 	}
 	if (r < 0)
 		return r;
-	return firewall_fast_path_hook(m, e, ifindex, taken && !shaping_port(m, e), err);
+	return firewall_fast_path_hook(m, e, ifindex, taken, err);
+}
+
+int firewall_fast_hook(int ifindex, bool on, tk_err *err)
+{
+	return fast.prog < 0 ? 0 : tk_fast_attach(&fast, ifindex, on, err);
 }
 
 int firewall_fast_chain(void)
@@ -1431,11 +1436,12 @@ int firewall_overlay_fast(struct manager *m, const struct network *n, const char
 {
 	int r, ifindex;
 
-	if (!fast_path_remote)
-		return 0;
 	if ((r = tk_nl_ifindex(m->nl, ifname, &ifindex, err)) < 0)
 		return n ? r : 0;
-	return tk_fast_attach(&fast, ifindex, n != NULL, err);
+	/* A shaped tenant's meter takes the hook, and calls the fast path after it. */
+	if (n && (r = shaping_overlay(m, n, ifindex, err)) != 0)
+		return r < 0 ? r : 0;
+	return fast_path_remote ? tk_fast_attach(&fast, ifindex, n != NULL, err) : 0;
 }
 
 /* ---- drop counters (netd/accounting.c, docs/accounting.md) ---- */

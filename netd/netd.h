@@ -268,6 +268,8 @@ int firewall_fast_path_ingress(struct manager *m, const struct endpoint *e, bool
 int firewall_fast_path_recheck_all(struct manager *m, tk_err *err);
 /* The chain a shaped port's meter tail-calls the fast path through (fastpath.h); -1: none. */
 int firewall_fast_chain(void);
+/* The fast path's program on ifindex's tcx ingress, or ours off it (!on); none: nothing. */
+int firewall_fast_hook(int ifindex, bool on, tk_err *err);
 /* Its fast path's elements to host_ifindex, when the veth did not get the index netd chose. */
 int firewall_fast_path_move(struct manager *m, const struct endpoint *e, int host_ifindex,
 			    tk_err *err);
@@ -281,7 +283,10 @@ int firewall_overlay_peer(struct manager *m, uint32_t group, const char *ifname,
 			  const struct tk_addr *ip6, bool add, tk_err *err);
 /* The device group of the network's ports, under which the fast path finds them. */
 uint32_t firewall_network_group(const struct network *n);
-/* The VXLAN device ifname's fast path to network n's ports (n NULL: taken off). */
+/*
+ * The VXLAN device ifname's fast path to network n's ports, behind the meter of n's tenant where
+ * what it receives is shaped (shaping_overlay); n NULL: taken off.
+ */
 int firewall_overlay_fast(struct manager *m, const struct network *n, const char *ifname,
 			  tk_err *err);
 /*
@@ -532,8 +537,8 @@ int ports_tenant_set_apply(struct manager *m, struct tk_tenant *t, const struct 
 
 /*
  * shaping.c: per-tenant limits and weights with tc (docs/bandwidth.md).  Kernel first, then the
- * caller records: shaping_tenant_set takes t's shaping from from's limits to p's (t's ports
- * are redirected or cleared when that changes), then shaping_rebalance spreads the capacity by
+ * caller records: shaping_tenant_set takes t's shaping from from's limits to p's (t's ports,
+ * bridges and VXLAN devices are redirected or cleared when that changes), then shaping_rebalance spreads the capacity by
  * the weights once the list has them (fresh, a tenant new to the list, gets its leaf queues).
  */
 /* -ERANGE when p would be shaped but its id does not fit a tc class. */
@@ -545,17 +550,27 @@ int shaping_rebalance(struct manager *m, const struct tk_tenant *fresh, tk_err *
 /* After old was deleted from the list (old is a copy). */
 void shaping_tenant_gone(struct manager *m, const struct tk_tenant *old);
 /*
- * Redirects a new port of a shaped tenant, and then returns 1: its tcx hooks are set, the fast
- * path included.  0: not shaped, nothing done.
+ * Redirects a new port of a tenant whose egress is shaped, and then returns 1: its tcx hooks are
+ * set, the fast path included.  0: not shaped, nothing done.
  */
 int shaping_endpoint(struct manager *m, const struct endpoint *e, tk_err *err);
-/* Whether the shaper takes what e's port receives (its tenant's egress): the fast path after it. */
+/*
+ * Whether the shaper takes what e's port receives (its tenant's egress): the fast path after
+ * it, and a clsact qdisc on the port is netd's own.
+ */
 bool shaping_from_port(const struct manager *m, const struct endpoint *e);
-/* Whether e's tenant is shaped at all: a clsact qdisc on its port is netd's own. */
-bool shaping_port(const struct manager *m, const struct endpoint *e);
+/*
+ * The VXLAN device ifindex of network n: where its tenant's ingress is shaped, what the device
+ * receives is metered on its tcx ingress, which tail-calls the fast path, and redirected to the
+ * shaper, and returns 1; 0: not shaped, nothing done.
+ */
+int shaping_overlay(struct manager *m, const struct network *n, int ifindex, tk_err *err);
 /* At start, after reconcile: the devices and classes from the database. */
 int shaping_start(struct manager *m, tk_err *err);
-/* A new network n: an MTU larger than any before it enlarges every class's queue to take it. */
+/*
+ * A new network n: its bridge's egress is shaped where its tenant's ingress is, and an MTU larger
+ * than any before it enlarges every class's queue to take it.
+ */
 int shaping_network(struct manager *m, const struct network *n, tk_err *err);
 /* Closes the meters (the ports' classifiers keep theirs). */
 void shaping_close(struct manager *m);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Per-tenant bandwidth: limits and weighted sharing (docs/bandwidth.md).  Two IFB devices take
- * every packet of a shaped tenant's ports, tks-egress what its containers send and tks-ingress
- * what they receive; on each, an HTB class per tenant (1:<id + 1>) holds the tenant's limit, and
+ * a shaped tenant's packets, tks-egress what its containers send (from its ports' ingress) and
+ * tks-ingress what they receive from outside its networks (from its bridges' egress and its VXLAN
+ * devices' ingress); on each, an HTB class per tenant (1:<id + 1>) holds the tenant's limit, and
  * with --egress-capacity/--ingress-capacity the classes share a parent class of that rate by
  * weight.  Nothing is installed for a tenant without a limit when no capacity is set.
  */
@@ -151,7 +152,7 @@ int shaping_rebalance(struct manager *m, const struct tk_tenant *fresh, tk_err *
 	return 0;
 }
 
-/* A meter program (lib/nl-tc.c) on one of the port's tcx hooks, or ours taken off it (!to). */
+/* A meter program (lib/nl-tc.c) on one of the device's tcx hooks, or ours taken off it (!to). */
 static int meter_attach(int ifindex, bool egress, const struct tk_tc_redirect *to, int chain,
 			tk_err *err)
 {
@@ -163,16 +164,54 @@ static int meter_attach(int ifindex, bool egress, const struct tk_tc_redirect *t
 }
 
 /*
- * The port's shaping: on its clsact qdisc, the shaper's filters (a BPF classifier and mirred);
- * with the fast path (tcx), the meters on its tcx hooks, where what passes them skips the
- * clsact filters, and on its ingress the meter then tail-calls the fast path; without, the
- * meters in the classifiers.
+ * p's redirection in direction d (to), and its meter's (meter): with the fast path (chain >= 0)
+ * the meter runs on tcx, and the shaper's filter behind it has none of its own.
+ */
+static void redirect_of(const struct manager *m, const struct tk_tenant *p, enum shaping_dir d,
+			int chain, struct tk_tc_redirect *to, struct tk_tc_redirect *meter)
+{
+	*to = *meter = (struct tk_tc_redirect){
+		.ifb = m->shaping_ifindex[d],
+		.classid = TK_TC_HANDLE(1, minor_of(p)),
+		.meter = m->shaping_meter[d],
+		.shared = m->capacity[d] > 0 ? ROOT_MINOR : 0,
+	};
+	if (chain >= 0)
+		to->meter = -1;
+}
+
+/*
+ * What arrives on device ifindex (a port: what its container sends; a VXLAN device: what other
+ * hosts send the network), shaped by p's limit in direction d: the shaper's filter (a BPF
+ * classifier and mirred) on its ingress qdisc; with the fast path (tcx), the meter on its tcx
+ * ingress, where what passes it skips that filter and then takes the fast path by a tail call;
+ * without, the meter in the classifier.  p NULL or not shaped: all of it goes, and the fast path
+ * takes the hook.
+ */
+static int arrivals_apply(struct manager *m, int ifindex, const struct tk_tenant *p,
+			  enum shaping_dir d, tk_err *err)
+{
+	struct tk_tc_redirect to = {}, meter = {};
+	int chain = firewall_fast_chain(), r;
+
+	if (p && shaped(m, p, d))
+		redirect_of(m, p, d, chain, &to, &meter);
+	if ((r = tk_tc_port_redirect(m->nl, ifindex, &to, NULL, err)) < 0)
+		return r;
+	if (chain < 0)
+		return 0;
+	return to.ifb > 0 ? meter_attach(ifindex, false, &meter, chain, err)
+			  : firewall_fast_hook(ifindex, true, err);
+}
+
+/*
+ * A port: what its container sends.  What it receives is shaped where that enters the network
+ * (bridge_apply, shaping_overlay), not here: a meter an earlier netd left on its egress goes.
  */
 static int port_apply(struct manager *m, const struct endpoint *e, const struct tk_tenant *p,
 		      tk_err *err)
 {
-	struct tk_tc_redirect to[_SHAPING_DIR_MAX] = {}, meter[_SHAPING_DIR_MAX] = {};
-	int chain = firewall_fast_chain(), ifindex, r;
+	int ifindex, r;
 
 	if (e->lease)
 		return 0;
@@ -180,29 +219,84 @@ static int port_apply(struct manager *m, const struct endpoint *e, const struct 
 		tk_err_clear(err);
 		return 0; /* gone with its container: lifecycle releases it */
 	}
-	if (r < 0)
+	if (r < 0 || (r = meter_attach(ifindex, true, &(struct tk_tc_redirect){}, -1, err)) < 0)
 		return r;
-	for (int d = 0; p && d < _SHAPING_DIR_MAX; d++)
-		if (shaped(m, p, (enum shaping_dir)d)) {
-			to[d] = meter[d] = (struct tk_tc_redirect){
-				.ifb = m->shaping_ifindex[d],
-				.classid = TK_TC_HANDLE(1, minor_of(p)),
-				.meter = m->shaping_meter[d],
-				.shared = m->capacity[d] > 0 ? ROOT_MINOR : 0,
-			};
-			if (chain >= 0)
-				to[d].meter = -1; /* metered on tcx */
+	return arrivals_apply(m, ifindex, p, SHAPING_EGRESS, err);
+}
+
+static int bridge_ifindex(struct manager *m, const struct network *n, int *ret, tk_err *err)
+{
+	*ret = n->bridge_ifindex;
+	return *ret > 0 ? 0 : tk_nl_ifindex(m->nl, n->bridge, ret, err);
+}
+
+/*
+ * What the host sends into network n (what it routes there, NAT's replies, published ports) is
+ * shaped on its bridge's egress, with the meter on the bridge's tcx egress; p NULL or not shaped:
+ * all of it goes.  Traffic between two of the tenant's containers, which the fast path or the
+ * bridge takes from port to port, is shaped once, as what its sender sends.
+ */
+static int bridge_apply(struct manager *m, const struct network *n, const struct tk_tenant *p,
+			tk_err *err)
+{
+	struct tk_tc_redirect to = {}, meter = {};
+	int chain = firewall_fast_chain(), ifindex, r;
+
+	if ((r = bridge_ifindex(m, n, &ifindex, err)) < 0)
+		return r;
+	if (p && shaped(m, p, SHAPING_INGRESS))
+		redirect_of(m, p, SHAPING_INGRESS, chain, &to, &meter);
+	if ((r = tk_tc_port_redirect(m->nl, ifindex, NULL, &to, err)) < 0)
+		return r;
+	return meter_attach(ifindex, true, chain >= 0 ? &meter : &(struct tk_tc_redirect){}, -1,
+			    err);
+}
+
+int shaping_overlay(struct manager *m, const struct network *n, int ifindex, tk_err *err)
+{
+	int r;
+
+	if (!shaped(m, n->tenant, SHAPING_INGRESS))
+		return 0;
+	return (r = arrivals_apply(m, ifindex, n->tenant, SHAPING_INGRESS, err)) < 0 ? r : 1;
+}
+
+struct overlay_ctx {
+	struct manager *m;
+	const struct tk_tenant *t, *p;
+	tk_err *err;
+};
+
+static int overlay_cb(const struct tk_link_info *link, void *userdata)
+{
+	struct overlay_ctx *ctx = userdata;
+	int ifindex;
+
+	if ((link->kind[0] && strcmp(link->kind, "vxlan") != 0) || link->master <= 0)
+		return 0;
+	for (const struct network *n = ctx->m->networks; n; n = n->next)
+		if (n->tenant == ctx->t && bridge_ifindex(ctx->m, n, &ifindex, NULL) >= 0 &&
+		    ifindex == link->master)
+			return arrivals_apply(ctx->m, link->ifindex, ctx->p, SHAPING_INGRESS,
+					      ctx->err);
+	return 0;
+}
+
+/* What enters t's networks, shaped by p's values: their bridges and VXLAN devices. */
+static int entries_apply(struct manager *m, const struct tk_tenant *t, const struct tk_tenant *p,
+			 tk_err *err)
+{
+	struct overlay_ctx ctx = { .m = m, .t = t, .p = p, .err = err };
+	bool any = false;
+	int r;
+
+	for (const struct network *n = m->networks; n; n = n->next)
+		if (n->tenant == t) {
+			if ((r = bridge_apply(m, n, p, err)) < 0)
+				return r;
+			any = true;
 		}
-	if ((r = tk_tc_port_redirect(m->nl, ifindex, &to[SHAPING_EGRESS], &to[SHAPING_INGRESS],
-				     err)) < 0)
-		return r;
-	if (chain < 0) /* and a meter an earlier netd left on tcx goes */
-		return meter_attach(ifindex, true, &(struct tk_tc_redirect){}, -1, err);
-	if ((r = to[SHAPING_EGRESS].ifb > 0
-			 ? meter_attach(ifindex, false, &meter[SHAPING_EGRESS], chain, err)
-			 : firewall_fast_path_hook(m, e, ifindex, false, err)) < 0)
-		return r;
-	return meter_attach(ifindex, true, &meter[SHAPING_INGRESS], -1, err);
+	return any && m->cluster ? tk_nl_link_foreach(m->nl, "tkx", overlay_cb, &ctx, err) : 0;
 }
 
 bool shaping_from_port(const struct manager *m, const struct endpoint *e)
@@ -210,18 +304,12 @@ bool shaping_from_port(const struct manager *m, const struct endpoint *e)
 	return shaped(m, e->network->tenant, SHAPING_EGRESS);
 }
 
-bool shaping_port(const struct manager *m, const struct endpoint *e)
-{
-	return shaped(m, e->network->tenant, SHAPING_EGRESS) ||
-	       shaped(m, e->network->tenant, SHAPING_INGRESS);
-}
-
 int shaping_endpoint(struct manager *m, const struct endpoint *e, tk_err *err)
 {
 	const struct tk_tenant *t = e->network->tenant;
 	int r;
 
-	if (!shaped(m, t, SHAPING_EGRESS) && !shaped(m, t, SHAPING_INGRESS))
+	if (!shaped(m, t, SHAPING_EGRESS))
 		return 0;
 	return (r = port_apply(m, e, t, err)) < 0 ? r : 1;
 }
@@ -257,25 +345,24 @@ int shaping_tenant_set(struct manager *m, struct tk_tenant *t, const struct tk_t
 		       const struct tk_tenant *p, tk_err *err)
 {
 	int64_t sum = weight_sum(m, t, p);
-	bool ports = false;
 	int r;
 
 	if ((r = shaping_check(m, p, err)) < 0)
 		return r;
-	for (int d = 0; d < _SHAPING_DIR_MAX; d++) {
-		enum shaping_dir dir = (enum shaping_dir)d;
-
-		/* Ports are redirected after a class appears, and before one disappears. */
-		ports |= shaped(m, from, dir) != shaped(m, p, dir);
-		if (shaped(m, p, dir) && (r = class_apply(m, p, dir, sum, true, err)) < 0)
+	/* Devices are redirected after a class appears, and before one disappears. */
+	for (int d = 0; d < _SHAPING_DIR_MAX; d++)
+		if (shaped(m, p, (enum shaping_dir)d) &&
+		    (r = class_apply(m, p, (enum shaping_dir)d, sum, true, err)) < 0)
 			return r;
-	}
-	if (ports) {
+	if (shaped(m, from, SHAPING_EGRESS) != shaped(m, p, SHAPING_EGRESS)) {
 		struct ports_ctx ctx = { .m = m, .p = p, .err = err };
 
 		if ((r = db_endpoints_foreach(m, NULL, t, port_cb, &ctx, err)) < 0)
 			return r;
 	}
+	if (shaped(m, from, SHAPING_INGRESS) != shaped(m, p, SHAPING_INGRESS) &&
+	    (r = entries_apply(m, t, p, err)) < 0)
+		return r;
 	for (int d = 0; d < _SHAPING_DIR_MAX; d++)
 		if (!shaped(m, p, (enum shaping_dir)d) &&
 		    (r = class_apply(m, p, (enum shaping_dir)d, sum, true, err)) < 0)
@@ -314,7 +401,7 @@ static int start_port_cb(struct endpoint *e, void *userdata)
 {
 	struct ports_ctx *ctx = userdata;
 	const struct tk_tenant *t = e->network->tenant;
-	bool any = shaped(ctx->m, t, SHAPING_EGRESS) || shaped(ctx->m, t, SHAPING_INGRESS);
+	bool any = shaped(ctx->m, t, SHAPING_EGRESS);
 	tk_err err = {};
 
 	/* A port left redirected by an earlier run is cleared too. */
@@ -351,6 +438,15 @@ int shaping_start(struct manager *m, tk_err *err)
 	}
 	if (!had && !any)
 		return 0;
+	/* The overlay's devices are visited as the cluster makes them (shaping_overlay). */
+	for (const struct network *n = m->networks; n; n = n->next) {
+		tk_err e = {};
+
+		if ((had || shaped(m, n->tenant, SHAPING_INGRESS)) &&
+		    bridge_apply(m, n, n->tenant, &e) < 0)
+			log_warning("Shaping network '%s' of tenant '%s', ignoring: %s", n->name,
+				    n->tenant->name, e.msg);
+	}
 	ctx.clear = had;
 	return db_endpoints_foreach(m, NULL, NULL, start_port_cb, &ctx, err);
 }
@@ -361,6 +457,8 @@ int shaping_network(struct manager *m, const struct network *n, tk_err *err)
 	int64_t sum = weight_sum(m, NULL, NULL);
 	int r;
 
+	if (shaped(m, n->tenant, SHAPING_INGRESS) && (r = bridge_apply(m, n, n->tenant, err)) < 0)
+		return r;
 	if (n->mtu <= mtu || n->mtu <= 1500) {
 		m->shaping_mtu = n->mtu > mtu ? n->mtu : mtu;
 		return 0;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * tcx-progs DEV [egress]: the BPF programs on DEV's tcx ingress (or egress), "ID NAME" a line
- * (the fast path's is tk_fast, docs/firewall.md; a shaped port's meters tk_meter_in and
- * tk_meter_out, docs/bandwidth.md).  Debian 12's bpftool predates tcx, and tc does not list it.
+ * (the fast path's is tk_fast, docs/firewall.md; a shaped port's meter tk_meter_in and its
+ * bridge's tk_meter_out, docs/bandwidth.md).  Debian 12's bpftool predates tcx, and tc does not list it.
  */
 #include <errno.h>
 #include <linux/bpf.h>

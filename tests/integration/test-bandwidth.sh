@@ -264,12 +264,21 @@ else not_ok "an unreached egress limit: tks-egress carried $((e1 - e0)) of $((tx
 if awk -v i=$((i1 - i0)) -v r=$((rx1 - rx0)) 'BEGIN { exit !(r > 0 && i < r / 100) }'
 then ok "an unreached ingress limit bypasses tks-ingress: $((i1 - i0)) of $((rx1 - rx0)) bytes"
 else not_ok "an unreached ingress limit: tks-ingress carried $((i1 - i0)) of $((rx1 - rx0)) bytes"; fi
+ABR=$("$NETCTL" --json inspect network anet | jq -r .bridge)
 expect_eq "the ports stay redirected" 1 "$(tc filter show dev tkv00000001 ingress | grep -c tk_shape)"
-# The meters run on the ports' tcx hooks, ahead of the shaper's filters, which what they let
-# pass skips; on ingress the meter then tail-calls the fast path (docs/bandwidth.md).
+expect_eq "and so does the bridge's egress" 1 "$(tc filter show dev "$ABR" egress | grep -c tk_shape)"
+qdisc_kind() { tc qdisc show dev "$1" | awk '$2 == "ingress" || $2 == "clsact" { print $2 }'; }
+expect_eq "a port's is an ingress qdisc: no egress hook for what the port sends its container" \
+	ingress "$(qdisc_kind tkv00000001)"
+expect_eq "the bridge's a clsact qdisc" clsact "$(qdisc_kind "$ABR")"
+# The meters run on tcx hooks, ahead of the shaper's filters, which what they let pass skips:
+# what a container sends on its port's ingress, where the meter then tail-calls the fast path;
+# what it receives where that enters its network, on the bridge's egress (docs/bandwidth.md).
 tcx_progs() { "$TK_BUILD_DIR/tests/integration/tcx-progs" "$@" | awk '{ print $2 }' | xargs; }
 expect_eq "a shaped port's tcx ingress holds its meter only" tk_meter_in "$(tcx_progs tkv00000001)"
-expect_eq "and its tcx egress the other direction's" tk_meter_out "$(tcx_progs tkv00000001 egress)"
+expect_eq "its tcx egress is empty" "" "$(tcx_progs tkv00000001 egress)"
+expect_eq "and the bridge's tcx egress holds the other direction's" tk_meter_out \
+	"$(tcx_progs "$ABR" egress)"
 a3ip=$("$NETCTL" --json inspect endpoint a3 eth0 | jq -r '.ips[] | select(.version == "4") | .address | sub("/.*"; "")')
 expect_ok "the meter calls the fast path netd holds now, which leads to a3" \
 	grep -q "^fwd4 .* $a3ip : " <("$TK_PYTHON" "$TK_SOURCE_DIR/tests/integration/fast-elems.py" tkv00000001)
@@ -285,7 +294,18 @@ expect_ok "a1 reaches a3 under unreached limits (UDP)" tk_udp a1 "$a3ip" 7999 a3
 expect_eq "by the fast path: none of it entered the bridge" 0 \
 	"$(nft list chain bridge tktest pre | grep -o 'packets [0-9]*' | awk '{ print $2 }')"
 nft delete table bridge tktest
-expect_ok "set --egress 8mbit" "$NETCTL" set tenant alpha --egress 8mbit
+# What enters the tenant's networks is what its ingress limit counts: traffic between two of its
+# containers counts once, against its egress limit.
+expect_ok "set --ingress 8mbit" "$NETCTL" set tenant alpha --ingress 8mbit
+ip netns exec a3 iperf3 -s -1 -p 5301 >/dev/null 2>&1 &
+SERVERS+=($!)
+sleep 0.5
+got=$(timeout 30 ip netns exec a1 iperf3 -c "$a3ip" -p 5301 -t 2 -J 2>/dev/null |
+	jq '.end.sum_received.bits_per_second / 1e6 | floor')
+if [ "${got:-0}" -gt 50 ]; then ok "a1 sends a3 $got Mbit/s: a tenant's own traffic is not its ingress"
+else not_ok "a1 sends a3 ${got:-no} Mbit/s under --ingress 8mbit (wanted > 50)"; fi
+within "what enters from the world keeps the 8mbit ingress limit" "$(both out)" 8
+expect_ok "set --egress 8mbit --ingress 40gbit" "$NETCTL" set tenant alpha --egress 8mbit --ingress 40gbit
 within "egress shaped again at a reached limit" "$(both in)" 8
 
 # ---- removal ------------------------------------------------------------------------------
@@ -296,6 +316,8 @@ else not_ok "without limits the containers send only $got Mbit/s"; fi
 expect_eq "the ports are no longer redirected" "" "$(tc filter show dev tkv00000001 ingress)"
 expect_eq "the fast path is back on the port's tcx ingress" tk_fast "$(tcx_progs tkv00000001)"
 expect_eq "and its tcx egress is empty" "" "$(tcx_progs tkv00000001 egress)"
+expect_eq "the bridge's filters are gone" "" "$(tc filter show dev "$ABR" egress)"
+expect_eq "and its tcx egress is empty" "" "$(tcx_progs "$ABR" egress)"
 
 # ---- weighted sharing of the capacity: 16 streams against 1 ------------------------------
 # What the shaper decides is measured: each tenant's HTB class counts what it sent, all classes
@@ -373,4 +395,20 @@ expect_eq "and not recorded" null "$("$NETCTL" --json inspect tenant far | jq .e
 expect_fail "a new tenant (id 32768) with a limit is refused" \
 	"$NETCTL" create tenant farther --egress 10mbit
 expect_fail "and not created" "$NETCTL" inspect tenant farther
+
+# ---- another program's ingress qdisc on a port is not netd's to remove ----------------------
+# (the reference bandwidth plugin's, chained after tenant-bridge): a restart that finds the IFBs
+# clears every port netd shaped, which it tells by the shaper's filter, and keeps this one.
+"$NETCTL" create tenant gamma >/dev/null
+"$NETCTL" create tenant-net gnet --tenant gamma >/dev/null
+tk_ns_add g1
+"$NETCTL" attach gnet g1 /run/netns/g1 >/dev/null
+gport=$("$NETCTL" --json inspect endpoint g1 eth0 | jq -r .host_ifname)
+tc qdisc add dev "$gport" ingress
+tc filter add dev "$gport" ingress prio 1 u32 match u32 0 0 flowid 1:1
+"$NETCTL" set tenant alpha --egress 8mbit >/dev/null
+tk_netd_stop
+tk_netd_start
+expect_eq "after a restart, the foreign ingress qdisc of $gport stays" ingress "$(qdisc_kind "$gport")"
+expect_ok "with its filter" grep -q "flowid 1:1" <(tc filter show dev "$gport" ingress)
 tk_done

@@ -116,6 +116,25 @@ expect_eq "fast path up: a1's IPv4 ping to its gateway did not enter h1's bridge
 for h in 1 2; do ip netns exec h$h nft delete table bridge tktest; done
 expect_ok "fast path: h1's VXLAN device has the fast path's filter" \
 	grep -q " tk_fast$" <(ip netns exec h1 "$TK_BUILD_DIR/tests/integration/tcx-progs" "$vx")
+# A tenant's ingress limit counts what enters its networks from the overlay too: the VXLAN
+# device's tcx ingress holds the tenant's meter, which calls the fast path after it, and what the
+# meter holds back goes to the shaper (docs/bandwidth.md).
+expect_ok "alpha's ingress limited to 8mbit" on 1 set tenant alpha --ingress 8mbit
+wait_for "h1's VXLAN device is metered" 5 bash -c "[ \"\$(ip netns exec h1 '$TK_BUILD_DIR/tests/integration/tcx-progs' $vx | awk '{ print \$2 }')\" = tk_meter_in ]"
+expect_eq "and redirected to the shaper" 1 "$(tc -n h1 filter show dev "$vx" ingress | grep -c tk_shape)"
+tk_tcp a2 $A1 5014 a1 && ok "TCP a2 (h2) -> a1 (h1) under the meter" || not_ok "TCP a2 -> a1 under the meter"
+if command -v iperf3 >/dev/null; then
+	ip netns exec a1 iperf3 -s -1 -p 5301 >/dev/null 2>&1 &
+	tk_wait_listen a1 t 5301
+	got=$(timeout 30 ip netns exec a2 iperf3 -c "$A1" -p 5301 -t 3 -O 1 -J 2>/dev/null |
+		jq '.end.sum_received.bits_per_second / 1e5 | floor / 10')
+	awk -v g="${got:-0}" 'BEGIN { exit !(g >= 6 && g <= 8.64) }' &&
+		ok "a2 (h2) sends a1 (h1) $got Mbit/s under its 8mbit ingress limit" ||
+		not_ok "a2 (h2) sends a1 (h1) ${got:-no} Mbit/s under an 8mbit ingress limit"
+fi
+expect_ok "alpha's ingress limit removed" on 1 set tenant alpha --ingress none
+wait_for "h1's VXLAN device has the fast path again" 5 bash -c "[ \"\$(ip netns exec h1 '$TK_BUILD_DIR/tests/integration/tcx-progs' $vx | awk '{ print \$2 }')\" = tk_fast ]"
+expect_eq "and no filter" "" "$(tc -n h1 filter show dev "$vx" ingress)"
 tk_tcp b3 $B1 5003 b1 && ok "beta: TCP b3 (h3) -> b1 (h1)" || not_ok "TCP b3 -> b1"
 # VXLAN between members is untracked (underlay_in/out): after all that traffic, h1's conntrack
 # table holds no UDP 4789 flow, while it does track the host's other UDP (a probe to a peer).
@@ -232,9 +251,12 @@ wait_for "a1 (h1) pings a2 (h2) after h2's lease came back" 5 tk_ping a1 $A2
 # --- an endpoint leaves, a network goes ---
 expect_ok "detach a2" on 2 detach a2
 wait_for "a2's entries leave h1" 5 bash -c "! bridge -n h1 fdb show dev $vx | grep -q '^$mac_a2 dst .* self'"
+expect_ok "alpha's ingress limited again" on 1 set tenant alpha --ingress 8mbit
 expect_ok "tenant-net cnet on h2" on 2 create tenant-net cnet --tenant alpha --subnet 10.77.3.0/24
 vx3=$(printf 'tkx%06x' "$(jfield 2 network cnet vni)")
 for n in 1 3; do wait_for "h$n made cnet's $vx3" 5 ip -n "h$n" link show "$vx3"; done
+wait_for "h1's new $vx3 of a limited tenant is metered from the start" 5 bash -c "[ \"\$(ip netns exec h1 '$TK_BUILD_DIR/tests/integration/tcx-progs' $vx3 | awk '{ print \$2 }')\" = tk_meter_in ]"
+expect_ok "alpha's ingress limit removed again" on 1 set tenant alpha --ingress none
 # netd puts the device in @ports before it makes it: never on the bridge unpoliced.
 h1_ports=$(ip netns exec h1 nft list set bridge tenantkit ports 2>&1)
 grep -q "\"$vx3\"" <<<"$h1_ports" && ok "h1 polices $vx3 as a port" ||
