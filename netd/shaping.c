@@ -184,7 +184,7 @@ static void redirect_of(const struct manager *m, const struct tk_tenant *p, enum
  * What arrives on device ifindex (a port: what its container sends; a VXLAN device: what other
  * hosts send the network), shaped by p's limit in direction d: the shaper's filter (a BPF
  * classifier and mirred) on its ingress qdisc; with the fast path (tcx), the meter on its tcx
- * ingress, where what passes it skips that filter and then takes the fast path by a tail call;
+ * ingress, where what passes it goes on past that filter, to the fast path by a tail call;
  * without, the meter in the classifier.  p NULL or not shaped: all of it goes, and the fast path
  * takes the hook.
  */

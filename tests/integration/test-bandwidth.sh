@@ -271,7 +271,7 @@ qdisc_kind() { tc qdisc show dev "$1" | awk '$2 == "ingress" || $2 == "clsact" {
 expect_eq "a port's is an ingress qdisc: no egress hook for what the port sends its container" \
 	ingress "$(qdisc_kind tkv00000001)"
 expect_eq "the bridge's a clsact qdisc" clsact "$(qdisc_kind "$ABR")"
-# The meters run on tcx hooks, ahead of the shaper's filters, which what they let pass skips:
+# The meters run on tcx hooks, ahead of the shaper's filters; what they let pass goes past those:
 # what a container sends on its port's ingress, where the meter then tail-calls the fast path;
 # what it receives where that enters its network, on the bridge's egress (docs/bandwidth.md).
 tcx_progs() { "$TK_BUILD_DIR/tests/integration/tcx-progs" "$@" | awk '{ print $2 }' | xargs; }
