@@ -17,6 +17,7 @@
 
 #include "daemon.h"
 #include "http.h"
+#include "json-arena.h"
 #include "json.h"
 #include "log.h"
 #include "netd.h"
@@ -644,6 +645,7 @@ int main(int argc, char **argv)
 	int r;
 
 	keep_freed_memory();
+	(void)tk_json_arena_setup();
 	if (!tk_daemon_start(&netd, &args, argc, argv, &r))
 		return r;
 	return tk_daemon_run(&netd, &m);

@@ -14,94 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "cli.h"
+#include "json-arena.h"
 #include "json.h"
 #include "rpc.h"
-
-/* ---- jansson's memory while a page is handled -------------------------------------------- */
-
-/*
- * A page's objects live exactly as long as the page, so while one is handled jansson allocates
- * from a bump arena that is emptied, not freed, after it: no malloc bookkeeping, no free() for
- * each of the page's ~50,000 values, and the same few megabytes (on huge pages) reused by every
- * page instead of new memory faulted in.  Outside a page, and when the arena is full, jansson
- * gets malloc(); anything of the arena that is freed is simply dropped.
- */
-#define ARENA_SIZE (64u << 20)
-
-static struct {
-	char *base, *top, *end;
-	bool spilled; /* since arena_begin(), something went to malloc() */
-} arena;
-/* Only the thread handling the page uses the arena (a test's daemon thread never does). */
-static _Thread_local bool arena_active;
-
-static void *arena_malloc(size_t size)
-{
-	size_t need = (size + 15) & ~(size_t)15;
-
-	if (arena_active && need >= size && (size_t)(arena.end - arena.top) >= need) {
-		void *p = arena.top;
-		arena.top += need;
-		return p;
-	}
-	arena.spilled |= arena_active;
-	return malloc(size);
-}
-
-static void arena_free(void *p)
-{
-	if ((char *)p >= arena.base && (char *)p < arena.end)
-		return;
-	free(p);
-}
-
-/*
- * Once per process: only address space until pages are touched.  Not under AddressSanitizer,
- * which then sees every object of a page as malloc()'s.
- */
-static void arena_setup(void)
-{
-	void *p;
-
-#if defined(__SANITIZE_ADDRESS__)
-	return;
-#endif
-	if (arena.base)
-		return;
-	p = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return;
-	(void)madvise(p, ARENA_SIZE, MADV_HUGEPAGE);
-	arena.base = arena.top = p;
-	arena.end = arena.base + ARENA_SIZE;
-	/* From here on jansson frees with arena_free, which hands anything else to free(). */
-	json_set_alloc_funcs(arena_malloc, arena_free);
-}
-
-/* The page is forgotten: nothing allocated since arena_begin() may be used again. */
-static void arena_end(void)
-{
-	arena.top = arena.base;
-	arena_active = false;
-}
-
-static void arena_begin(void)
-{
-	arena_active = arena.base != NULL;
-	arena.spilled = false;
-}
-
-/* Whether everything since arena_begin() is in the arena, and so goes with arena_end(). */
-static bool arena_holds_all(void)
-{
-	return arena_active && !arena.spilled;
-}
 
 /* ---- tables -------------------------------------------------------------------------------- */
 
@@ -528,11 +447,13 @@ static int page_read_all(struct page_sink *sink, const char *op, json_t *args, c
 	if ((r = page_request(op, args, &plan.ranges[0], true)) != 0)
 		goto out;
 	while (plan.cur < plan.n) {
+		/* A page's values live as long as the page: from an arena, emptied after it. */
+		_cleanup_(tk_json_arena_discardp) struct tk_json_arena *arena =
+			tk_json_arena_enter();
 		_cleanup_(json_decrefp) json_t *page = NULL;
 		json_t *rows, *next, *cursors;
 		tk_err err = {};
 
-		arena_begin();
 		if ((r = tk_rpc_call_end(&plan.ranges[plan.cur].pending, &page, &err)) < 0) {
 			r = cli_call_failed(r, &err);
 			break;
@@ -551,13 +472,9 @@ static int page_read_all(struct page_sink *sink, const char *op, json_t *args, c
 		    (r = page_show(sink, op, rows)) != 0)
 			break;
 		/* Its ~50,000 values need no walk to be freed when the arena holds them all. */
-		if (arena_holds_all())
+		if (arena && !tk_json_arena_spilled(arena))
 			page = NULL;
-		else
-			json_decref(TAKE_PTR(page));
-		arena_end();
 	}
-	arena_end();
 out:
 	page_plan_done(&plan);
 	return r;
@@ -601,7 +518,7 @@ int cli_list_pages(const char *op, json_t *args, const char *key, const struct c
 		}
 		args = targs;
 	}
-	arena_setup();
+	(void)tk_json_arena_setup();
 	r = page_read_all(&sink, op, args, key);
 	if (r == 0 && sink.table)
 		cli_table_print(sink.table, stdout);

@@ -815,7 +815,7 @@ static const struct cli_program netctl = {
  * A listing in one reply (4,096 networks) is megabytes of jansson objects: as 4 KiB pages,
  * thousands of page faults, and on a VM where each is an exit that was half of `netctl list`'s
  * time (10,000 endpoints when they came as one tree: 250 -> 110 ms of CPU measured here; their
- * pages now live in list.c's arena).  glibc puts its heap on transparent huge pages only when told by the
+ * pages now live in lib/json-arena.c's slots).  glibc puts its heap on transparent huge pages only when told by the
  * environment (GLIBC_TUNABLES=glibc.malloc.hugetlb=1); growing the heap in large steps that are
  * never given back, and advising huge pages on it, does the same.  Only the address space is
  * reserved: pages are still touched on demand.
