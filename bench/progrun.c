@@ -104,7 +104,8 @@ int main(int argc, char **argv)
 	if (argc != 7 || !(ifindex = if_nametoindex(argv[1])) || !ether_aton_r(argv[2], &src_mac) ||
 	    !ether_aton_r(argv[3], &dst_mac) || inet_pton(AF_INET, argv[4], &src) != 1 ||
 	    inet_pton(AF_INET, argv[5], &dst) != 1 || (repeat = strtol(argv[6], NULL, 10)) < 1) {
-		fprintf(stderr, "usage: bench-progrun IFNAME SRC_MAC DST_MAC SRC_IP DST_IP REPEAT\n");
+		fprintf(stderr,
+			"usage: bench-progrun IFNAME SRC_MAC DST_MAC SRC_IP DST_IP REPEAT\n");
 		return 2;
 	}
 	len = frame(pkt, &src_mac, &dst_mac, src, dst);
@@ -129,7 +130,8 @@ int main(int argc, char **argv)
 
 		memset(&attr, 0, sizeof(attr));
 		attr.prog_id = ids[i];
-		if ((fd = bpf(BPF_PROG_GET_FD_BY_ID, &attr)) < 0 || prog_name(fd, name, sizeof(name))) {
+		if ((fd = bpf(BPF_PROG_GET_FD_BY_ID, &attr)) < 0 ||
+		    prog_name(fd, name, sizeof(name))) {
 			fprintf(stderr, "bench-progrun: program %u: %m\n", ids[i]);
 			return 1;
 		}
