@@ -10,6 +10,8 @@
 #define _cleanup_free_	 _cleanup_(freep)
 #define _cleanup_close_	 _cleanup_(closep)
 #define _cleanup_fclose_ _cleanup_(fclosep)
+/* A variable that exists for its cleanup alone (clang warns of it otherwise). */
+#define _unused_ __attribute__((unused))
 
 static inline void freep(void *p)
 {

@@ -390,7 +390,8 @@ static int op_endpoint_list(struct manager *m, const struct tk_caller *c, json_t
 	 * The page's ~50,000 values (1,000 endpoints) live until the main thread has sent and freed
 	 * them: from an arena, not malloc(), where they were a third of a listing's CPU time.
 	 */
-	_cleanup_(tk_json_arena_leavep) struct tk_json_arena *arena = tk_json_arena_enter();
+	_cleanup_(tk_json_arena_leavep) _unused_ struct tk_json_arena *arena =
+		tk_json_arena_enter();
 	const char *network = NULL, *tenant = NULL;
 	struct list_ctx ctx = { .caller = c, .fields = ENDPOINT_FIELDS_ALL };
 	_cleanup_(json_decrefp) json_t *result = NULL;
