@@ -10,7 +10,8 @@
 
 /*
  * Four slots: a listing of netd's has at most a page being built, one being sent and the one a
- * client asks for ahead (TK_SERVER_INFLIGHT_PER_UID); a page of 1,000 endpoints takes ~6 MB.
+ * client asks for ahead (TK_SERVER_INFLIGHT_PER_UID); a page of 1,000 endpoints is a few MB
+ * (netctl once held 10,000 as one tree of 30 MB), and what does not fit goes to malloc().
  * Only address space until touched; what was touched stays mapped for the next page, which is
  * the point (on a VM each page fault is an exit).
  */

@@ -6,8 +6,8 @@
 
 /*
  * Bump allocation for jansson trees that live as long as one request or one page of a listing
- * (10,000 endpoints are ~500,000 jansson values: malloc and free were a third of netd's time and
- * a sixth of netctl's in a listing).
+ * (10,000 endpoints are ~500,000 jansson values: malloc and free were a third of netd's CPU
+ * time in a listing).
  *
  * Once tk_json_arena_setup() has run, jansson allocates through this module.  A thread that
  * called tk_json_arena_enter() allocates from its slot until tk_json_arena_leave(); every other
@@ -15,8 +15,8 @@
  * counts it; the slot is reused once it has been left and everything allocated in it has been
  * freed, by whichever thread frees the last value (netd builds a reply on a worker and frees it
  * on the main thread).  tk_json_arena_discard() drops a slot without freeing its values, for a
- * caller that knows none of them is used again; a value of it freed later is ignored, not
- * counted against the slot's next use.
+ * caller that knows none of them is used or freed again (a later free would be counted against
+ * the slot's next use).
  */
 
 struct tk_json_arena;
