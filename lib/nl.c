@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/if.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -873,10 +874,38 @@ struct tk_nl_watch {
 	_Alignas(struct nlmsghdr) char buf[64 * 1024];
 };
 
+/*
+ * Of all the link group's notifications the watch reads only a link's own RTM_DELLINK, and of the
+ * tc group's only those of ingress qdiscs.  An endpoint's attach alone makes some ten others
+ * (the veth's creation and changes, its bridge port's), as does every other program's link on
+ * the host: the kernel drops them at the socket instead of queueing them, waking netd's loop
+ * and being read and skipped one by one, and they no longer fill the queue toward an overflow.
+ * Classic BPF loads halfwords and words in network byte order, hence htons and htonl.
+ */
+static int watch_filter(int fd)
+{
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, offsetof(struct nlmsghdr, nlmsg_type)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htons(RTM_DELLINK), 0, 2),
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS,
+			 NLMSG_HDRLEN + offsetof(struct ifinfomsg, ifi_family)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_UNSPEC, 4, 5),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htons(RTM_NEWQDISC), 1, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htons(RTM_DELQDISC), 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NLMSG_HDRLEN + offsetof(struct tcmsg, tcm_parent)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htonl(TC_H_INGRESS), 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, 0xffffffff), /* the whole message */
+		BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	struct sock_fprog prog = { .len = ELEMENTSOF(code), .filter = code };
+
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ? -errno : 0;
+}
+
 int tk_nl_watch_open(struct tk_nl_watch **ret, int rcvbuf, tk_err *err)
 {
 	struct tk_nl_watch *w = calloc(1, sizeof(*w));
-	int size = rcvbuf;
+	int size = rcvbuf, r;
 
 	if (!w)
 		return tk_err_set(err, -ENOMEM, "out of memory");
@@ -889,9 +918,14 @@ int tk_nl_watch_open(struct tk_nl_watch **ret, int rcvbuf, tk_err *err)
 		       sizeof(size)) < 0)
 		(void)setsockopt(mnl_socket_get_fd(w->sock), SOL_SOCKET, SO_RCVBUF, &size,
 				 sizeof(size));
+	/* Before the bind: no notification the filter would drop is queued meanwhile. */
+	if ((r = watch_filter(mnl_socket_get_fd(w->sock))) < 0) {
+		tk_nl_watch_close(w);
+		return tk_err_set(err, r, "cannot filter link notifications: %s", strerror(-r));
+	}
 	if (mnl_socket_bind(w->sock, 1u << (RTNLGRP_LINK - 1) | 1u << (RTNLGRP_TC - 1),
 			    MNL_SOCKET_AUTOPID) < 0) {
-		int r = tk_err_set(err, -errno, "cannot subscribe to link notifications: %m");
+		r = tk_err_set(err, -errno, "cannot subscribe to link notifications: %m");
 		tk_nl_watch_close(w);
 		return r;
 	}

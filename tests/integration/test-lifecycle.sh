@@ -144,6 +144,8 @@ expect_ok "a DEL recorded by a member of the admin group is applied" tk_wait_for
 #    The kernel reports an overflow once, then drops silently until the queue is read empty: a
 #    second overflow must be reported as well (netd missed one in CI when it did not drain).
 expect_ok "a second overflow is reported as well" "$TK_BUILD_DIR/tests/integration/watch-overflow"
+# The watch's socket filter: only deletions reach its queue, and a port's is still reported.
+expect_ok "the link watch queues only deletions" "$TK_BUILD_DIR/tests/integration/watch-filter"
 tk_netd_stop
 TK_NETD_LINK_RCVBUF=4096 netd_start
 for i in $(seq 50); do echo "netns add o$i"; done | ip -b -
