@@ -876,11 +876,12 @@ struct tk_nl_watch {
 
 /*
  * Of all the link group's notifications the watch reads only a link's own RTM_DELLINK, and of the
- * tc group's only those of ingress qdiscs.  An endpoint's attach alone makes some ten others
- * (the veth's creation and changes, its bridge port's), as does every other program's link on
- * the host: the kernel drops them at the socket instead of queueing them, waking netd's loop
- * and being read and skipped one by one, and they no longer fill the queue toward an overflow.
- * Classic BPF loads halfwords and words in network byte order, hence htons and htonl.
+ * tc group's only those of ingress qdiscs.  One veth's life on a bridge makes 16 others (its
+ * creation and changes, its bridge port's: tests/integration/watch-filter.c), and so does every
+ * other program's veth on the host.  The kernel drops them at the socket instead of queueing
+ * them, where each woke netd's loop to be read and skipped, and they no longer fill the queue
+ * toward an overflow.  Classic BPF loads halfwords and words in network byte order, hence htons
+ * and htonl.
  */
 static int watch_filter(int fd)
 {
