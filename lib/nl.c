@@ -893,7 +893,8 @@ static int watch_filter(int fd)
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_UNSPEC, 4, 5),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htons(RTM_NEWQDISC), 1, 0),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htons(RTM_DELQDISC), 0, 3),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NLMSG_HDRLEN + offsetof(struct tcmsg, tcm_parent)),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 NLMSG_HDRLEN + offsetof(struct tcmsg, tcm_parent)),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htonl(TC_H_INGRESS), 0, 1),
 		BPF_STMT(BPF_RET | BPF_K, 0xffffffff), /* the whole message */
 		BPF_STMT(BPF_RET | BPF_K, 0),

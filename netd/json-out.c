@@ -211,6 +211,31 @@ json_t *endpoint_to_json_fields(const struct endpoint *e, unsigned fields)
 	return TAKE_PTR(o);
 }
 
+json_t *endpoint_to_json_row(const struct endpoint *e, unsigned fields)
+{
+	_cleanup_(json_decrefp) json_t *row = json_array();
+
+	if (!row)
+		return NULL;
+	for (int f = 0; f < _ENDPOINT_FIELD_MAX; f++)
+		if ((fields & (1u << f)) && json_array_append_new(row, endpoint_field_json(e, f)) < 0)
+			return NULL;
+	return TAKE_PTR(row);
+}
+
+json_t *endpoint_field_names_json(unsigned fields)
+{
+	_cleanup_(json_decrefp) json_t *names = json_array();
+
+	if (!names)
+		return NULL;
+	for (int f = 0; f < _ENDPOINT_FIELD_MAX; f++)
+		if ((fields & (1u << f)) &&
+		    json_array_append_new(names, json_string_nocheck(endpoint_field_names[f])) < 0)
+			return NULL;
+	return TAKE_PTR(names);
+}
+
 json_t *endpoint_to_json(const struct endpoint *e)
 {
 	return endpoint_to_json_fields(e, ENDPOINT_FIELDS_ALL);

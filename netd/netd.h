@@ -634,6 +634,9 @@ int endpoint_fields_from_json(json_t *names, unsigned *ret, tk_err *err);
 /* Only the keys in fields, a mask of 1 << ENDPOINT_FIELD_*; endpoint_to_json: all of them. */
 json_t *endpoint_to_json_fields(const struct endpoint *e, unsigned fields);
 json_t *endpoint_to_json(const struct endpoint *e);
+/* The same values as an array, in that order (endpoint.list's "rows"), and the keys' names. */
+json_t *endpoint_to_json_row(const struct endpoint *e, unsigned fields);
+json_t *endpoint_field_names_json(unsigned fields);
 
 /* rpc-handlers.c */
 json_t *rpc_dispatch(struct manager *m, const struct tk_caller *c, json_t *request);

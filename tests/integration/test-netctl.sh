@@ -230,6 +230,17 @@ expect_eq "cursors without a limit are refused" 22 \
 expect_eq "a list within one page has no cursors" '{"n":1,"next":null,"cursors":null}' \
 	"$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"cursors":true,"limit":5}' |
 		jq -c '.result | {n: (.endpoints | length), next, cursors}')"
+# "rows": the keys once, each endpoint as its values in their order: the same listing.
+expect_eq "rows: the objects' values, in the fields' order" \
+	"$(tk_call "$TK_NETD_SOCKET" endpoint.list '{}' | jq -c '.result.endpoints')" \
+	"$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"rows":true}' |
+		jq -c '.result as $r | [$r.rows[] | [$r.fields, .] | transpose | map({(.[0]): .[1]}) | add]')"
+expect_eq "rows with fields: those keys, in the endpoint's order" \
+	'{"fields":["container_id","ips"],"endpoints":null}' \
+	"$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"rows":true,"fields":["ips","container_id"]}' |
+		jq -c '.result | {fields, endpoints}')"
+expect_eq "rows: \"yes\" is refused" 22 \
+	"$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"rows":"yes"}' | jq .error.code)"
 for bad in '[]' '"ips"' '[1]' 'null'; do
 	expect_eq "fields: $bad is refused" 22 \
 		"$(tk_call "$TK_NETD_SOCKET" endpoint.list "{\"fields\":$bad}" | jq .error.code)"

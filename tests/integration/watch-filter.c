@@ -64,8 +64,8 @@ int main(void)
 	int bridge_ifindex, dellinks = 0, others = 0, gone = 0;
 	tk_err err = {};
 
-	if (tk_nl_open(&nl, &err) < 0 || tk_nl_bridge_add(nl, BRIDGE, NULL, 0, &bridge_ifindex,
-							  &err) < 0 ||
+	if (tk_nl_open(&nl, &err) < 0 ||
+	    tk_nl_bridge_add(nl, BRIDGE, NULL, 0, &bridge_ifindex, &err) < 0 ||
 	    tk_nl_link_set_up(nl, bridge_ifindex, &err) < 0 ||
 	    tk_nl_watch_open(&w, 1 << 20, &err) < 0 ||
 	    churn(nl, bridge_ifindex, "tkv000000b1", &err) < 0 ||

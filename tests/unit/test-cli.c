@@ -139,12 +139,40 @@ struct pager {
 	size_t cap;	    /* > 0: a page ends after this many rows, as netd's 1 MiB cap ends it */
 	bool no_cursors;    /* answers as a netd without them would */
 	bool bad_cursors;   /* answers with cursors that go backwards, then stops */
+	bool in_rows;	    /* answers "rows" when asked for them, as netd does */
+	bool bad_rows;	    /* ... with a row one value short */
 	unsigned requests;
 	json_t *fields; /* the "fields" of the last request, if any */
 };
 
+/* The page's rows as netd answers "rows": the values of "fields" (else every key) in order. */
+static json_t *pager_rows(struct pager *d, json_t *page)
+{
+	json_t *fields = d->fields ? json_incref(d->fields) : json_array(), *rows = json_array();
+	json_t *row, *v;
+	const char *key;
+	size_t i, f;
+
+	if (!d->fields)
+		json_object_foreach(json_array_get(d->rows, 0), key, v)
+			json_array_append_new(fields, json_string(key));
+	json_array_foreach(page, i, row)
+	{
+		json_t *values = json_array();
+
+		for (f = 0; f < json_array_size(fields); f++)
+			json_array_append(values, json_object_get(row, json_string_value(json_array_get(
+									       fields, f))));
+		if (d->bad_rows && i == 1)
+			json_array_remove(values, 0);
+		json_array_append_new(rows, values);
+	}
+	json_decref(page);
+	return json_pack("{s:o, s:o}", "fields", fields, "rows", rows);
+}
+
 static json_t *pager_page(struct pager *d, json_int_t after, json_int_t until, json_int_t limit,
-			  int cursors)
+			  int cursors, int rows)
 {
 	json_t *page = json_array(), *result, *row, *list = NULL;
 	json_int_t next = 0, seen = 0;
@@ -172,7 +200,7 @@ static json_t *pager_page(struct pager *d, json_int_t after, json_int_t until, j
 		}
 		json_array_append(page, row);
 	}
-	result = json_pack("{s:o}", "endpoints", page);
+	result = d->in_rows && rows ? pager_rows(d, page) : json_pack("{s:o}", "endpoints", page);
 	if (next)
 		json_object_set_new(result, "next", json_integer(next));
 	if (list && d->bad_cursors)
@@ -190,7 +218,7 @@ static void *serve_pages(void *userdata)
 		_cleanup_(json_decrefp) json_t *request = NULL, *reply = NULL;
 		_cleanup_close_ int fd = -1;
 		json_int_t after = 0, until = 0, limit = 0;
-		int cursors = 0;
+		int cursors = 0, rows = 0;
 		bool last;
 		json_t *args;
 		char *text;
@@ -205,22 +233,24 @@ static void *serve_pages(void *userdata)
 		args = json_object_get(request, "args");
 		json_decref(d->fields);
 		d->fields = json_incref(json_object_get(args, "fields"));
-		assert_int_equal(json_unpack(args, "{s?I, s?I, s:I, s?b}", "after", &after, "until",
-					     &until, "limit", &limit, "cursors", &cursors),
+		assert_int_equal(json_unpack(args, "{s?I, s?I, s:I, s?b, s:b}", "after", &after,
+					     "until", &until, "limit", &limit, "cursors", &cursors,
+					     "rows", &rows),
 				 0);
 		if (d->fail_after > 0 && after > d->fail_after)
 			reply = json_pack("{s:b, s:{s:i, s:s}}", "ok", 0, "error", "code", EIO,
 					  "msg", "page lost");
 		else
 			reply = json_pack("{s:b, s:o}", "ok", 1, "result",
-					  pager_page(d, after, until, limit, cursors));
+					  pager_page(d, after, until, limit, cursors, rows));
 		text = json_dumps(reply, JSON_COMPACT);
 		assert_non_null(text);
 		(void)send(fd, text, strlen(text), MSG_NOSIGNAL);
 		free(text);
 		/* The last run of the list, or a refusal, ends the listing. */
 		last = !json_object_get(json_object_get(reply, "result"), "next") && until == 0;
-		if (last || !json_is_true(json_object_get(reply, "ok")) || d->bad_cursors)
+		if (last || !json_is_true(json_object_get(reply, "ok")) || d->bad_cursors ||
+		    (d->bad_rows && rows))
 			return NULL;
 	}
 }
@@ -355,6 +385,13 @@ static void test_list_pages(void **state)
 	assert_string_equal(got, want);
 	/* Every field, so that scripts read what they always read. */
 	assert_null(d.fields);
+	free(got);
+	/* The same bytes from pages in rows (the keys once a page), which netctl asks for. */
+	d.in_rows = true;
+	got = capture_stdout(run_list, &run, &status);
+	assert_int_equal(status, 0);
+	assert_string_equal(got, want);
+	d.in_rows = false;
 	free(got), free(want), free(dumped);
 
 	/* The table: as one table of every row, the first page padded for a row of the last. */
@@ -379,6 +416,20 @@ static void test_list_pages(void **state)
 	json_decref(d.fields);
 	d.fields = NULL;
 	free(got);
+	/* In rows: the same table; a row of the wrong length is refused, and nothing printed. */
+	d.in_rows = true;
+	got = capture_stdout(run_list, &run, &status);
+	assert_int_equal(status, 0);
+	assert_string_equal(got, want);
+	free(got);
+	d.bad_rows = true;
+	got = capture_stdout(run_list, &run, &status);
+	assert_int_equal(status, EXIT_REFUSED);
+	assert_string_equal(got, "");
+	free(got);
+	d.in_rows = d.bad_rows = false;
+	json_decref(d.fields);
+	d.fields = NULL;
 
 	/*
 	 * The same table when pages end early (netd's 1 MiB cap), so that each run asked ahead
@@ -443,12 +494,42 @@ static void test_list_pages(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* Rows into objects: in the fields' order; malformed pages give NULL. */
+static void test_rows_to_objects(void **state)
+{
+	_cleanup_(json_decrefp) json_t *fields = json_pack("[s, s, s]", "id", "ips", "name");
+	_cleanup_(json_decrefp) json_t *rows = json_pack("[[i, [s], s], [i, [], n]]", 1, "a", "x",
+							 2);
+	_cleanup_(json_decrefp) json_t *want = json_pack(
+		"[{s:i, s:[s], s:s}, {s:i, s:[], s:n}]", "id", 1, "ips", "a", "name", "x", "id", 2,
+		"ips", "name");
+	_cleanup_(json_decrefp) json_t *got = cli_rows_to_objects(fields, rows);
+	_cleanup_(json_decrefp) json_t *dup = json_pack("[s, s, s]", "id", "ips", "id");
+	_cleanup_(json_decrefp) json_t *num = json_pack("[s, i, s]", "id", 7, "name");
+	_cleanup_(json_decrefp) json_t *short_row = json_pack("[[i, [], s], [i, []]]", 1, "x", 2);
+	_cleanup_(json_decrefp) json_t *not_row = json_pack("[{s:i}]", "id", 1);
+	_cleanup_(json_decrefp) json_t *no_fields = json_array();
+	_cleanup_(tk_json_text_freep) char *text = NULL;
+
+	(void)state;
+	assert_true(json_equal(got, want));
+	/* In the fields' order, as --json prints them. */
+	text = json_dumps(json_array_get(got, 0), JSON_COMPACT | JSON_PRESERVE_ORDER);
+	assert_string_equal(text, "{\"id\":1,\"ips\":[\"a\"],\"name\":\"x\"}");
+	assert_null(cli_rows_to_objects(dup, rows));
+	assert_null(cli_rows_to_objects(num, rows));
+	assert_null(cli_rows_to_objects(fields, short_row));
+	assert_null(cli_rows_to_objects(fields, not_row));
+	assert_null(cli_rows_to_objects(no_fields, rows));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exit_code),
 		cmocka_unit_test(test_call),
 		cmocka_unit_test(test_list_pages),
+		cmocka_unit_test(test_rows_to_objects),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -81,6 +81,11 @@ struct cli_table *cli_table_free(struct cli_table *t);
  */
 int cli_list_pages(const char *op, json_t *args, const char *key, const struct cli_column *cols,
 		   size_t n_cols);
+/*
+ * endpoint.list's "rows" (each row the values of "fields", in that order) as the objects the
+ * listing shows: NULL when malformed (fields not distinct strings, a row of another length).
+ */
+json_t *cli_rows_to_objects(json_t *fields, json_t *rows);
 /* "key: value" lines in the object's order; "created" as local time. */
 void cli_print_object(json_t *obj);
 /* --json prints result as it is, otherwise human(result) when given. */
