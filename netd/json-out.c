@@ -218,7 +218,8 @@ json_t *endpoint_to_json_row(const struct endpoint *e, unsigned fields)
 	if (!row)
 		return NULL;
 	for (int f = 0; f < _ENDPOINT_FIELD_MAX; f++)
-		if ((fields & (1u << f)) && json_array_append_new(row, endpoint_field_json(e, f)) < 0)
+		if ((fields & (1u << f)) &&
+		    json_array_append_new(row, endpoint_field_json(e, f)) < 0)
 			return NULL;
 	return TAKE_PTR(row);
 }

@@ -343,8 +343,9 @@ static int append_endpoint(struct endpoint *e, void *userdata)
 
 	if (caller_may_manage(ctx->caller, e->network->tenant, NULL) < 0)
 		return 0;
-	if (json_array_append_new(ctx->list, ctx->rows ? endpoint_to_json_row(e, ctx->fields)
-						       : endpoint_to_json_fields(e, ctx->fields)) < 0)
+	if (json_array_append_new(ctx->list, ctx->rows
+						     ? endpoint_to_json_row(e, ctx->fields)
+						     : endpoint_to_json_fields(e, ctx->fields)) < 0)
 		return -ENOMEM;
 	/* The fixed part of an endpoint's JSON is under 350 bytes (fewer with "fields"). */
 	ctx->bytes += 350 + strlen(e->container_id) + strlen(e->netns) + strlen(e->network->name) +
@@ -405,9 +406,9 @@ static int op_endpoint_list(struct manager *m, const struct tk_caller *c, json_t
 	int cursors = 0, rows = 0, r;
 
 	r = tk_json_unpack(args, "endpoint.list args", err,
-			   "{s?s, s?s, s?I, s?I, s?I, s?o, s?b, s?b}", "network", &network, "tenant",
-			   &tenant, "after", &after, "until", &until, "limit", &limit, "fields",
-			   &fields, "cursors", &cursors, "rows", &rows);
+			   "{s?s, s?s, s?I, s?I, s?I, s?o, s?b, s?b}", "network", &network,
+			   "tenant", &tenant, "after", &after, "until", &until, "limit", &limit,
+			   "fields", &fields, "cursors", &cursors, "rows", &rows);
 	ctx.rows = rows;
 	if (r >= 0 && fields && (r = endpoint_fields_from_json(fields, &ctx.fields, err)) < 0)
 		return tk_err_wrap(err, r, "endpoint.list");

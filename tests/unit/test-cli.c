@@ -161,8 +161,9 @@ static json_t *pager_rows(struct pager *d, json_t *page)
 		json_t *values = json_array();
 
 		for (f = 0; f < json_array_size(fields); f++)
-			json_array_append(values, json_object_get(row, json_string_value(json_array_get(
-									       fields, f))));
+			json_array_append(
+				values,
+				json_object_get(row, json_string_value(json_array_get(fields, f))));
 		if (d->bad_rows && i == 1)
 			json_array_remove(values, 0);
 		json_array_append_new(rows, values);
@@ -498,11 +499,11 @@ static void test_list_pages(void **state)
 static void test_rows_to_objects(void **state)
 {
 	_cleanup_(json_decrefp) json_t *fields = json_pack("[s, s, s]", "id", "ips", "name");
-	_cleanup_(json_decrefp) json_t *rows = json_pack("[[i, [s], s], [i, [], n]]", 1, "a", "x",
-							 2);
-	_cleanup_(json_decrefp) json_t *want = json_pack(
-		"[{s:i, s:[s], s:s}, {s:i, s:[], s:n}]", "id", 1, "ips", "a", "name", "x", "id", 2,
-		"ips", "name");
+	_cleanup_(json_decrefp) json_t *rows =
+		json_pack("[[i, [s], s], [i, [], n]]", 1, "a", "x", 2);
+	_cleanup_(json_decrefp) json_t *want =
+		json_pack("[{s:i, s:[s], s:s}, {s:i, s:[], s:n}]", "id", 1, "ips", "a", "name", "x",
+			  "id", 2, "ips", "name");
 	_cleanup_(json_decrefp) json_t *got = cli_rows_to_objects(fields, rows);
 	_cleanup_(json_decrefp) json_t *dup = json_pack("[s, s, s]", "id", "ips", "id");
 	_cleanup_(json_decrefp) json_t *num = json_pack("[s, i, s]", "id", 7, "name");

@@ -499,11 +499,13 @@ static int page_read_all(struct page_sink *sink, const char *op, json_t *args, c
 			break;
 		}
 		/* A daemon that predates "rows" answers in objects. */
-		if (json_object_get(page, "rows"))
-			rows = objects = cli_rows_to_objects(json_object_get(page, "fields"),
-							     json_object_get(page, "rows"));
-		else
+		if (json_object_get(page, "rows")) {
+			objects = cli_rows_to_objects(json_object_get(page, "fields"),
+						      json_object_get(page, "rows"));
+			rows = objects;
+		} else {
 			rows = json_object_get(page, key);
+		}
 		next = json_object_get(page, "next");
 		cursors = json_object_get(page, "cursors");
 		if (!json_is_array(rows) || (next && !json_is_integer(next)) ||
