@@ -879,9 +879,9 @@ struct tk_nl_watch {
  * tc group's only those of ingress qdiscs.  One veth's life on a bridge makes 16 others (its
  * creation and changes, its bridge port's: tests/integration/watch-filter.c), and so does every
  * other program's veth on the host.  The kernel drops them at the socket instead of queueing
- * them, where each woke netd's loop only to be read and thrown away, and they no longer fill the queue
- * toward an overflow.  Classic BPF loads halfwords and words in network byte order, hence htons
- * and htonl.
+ * them, where each woke netd's loop only to be read and thrown away, and they no longer fill
+ * the queue toward an overflow.  Classic BPF loads halfwords and words in network byte order,
+ * hence htons and htonl.
  */
 static int watch_filter(int fd)
 {
