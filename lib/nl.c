@@ -567,13 +567,8 @@ int tk_nl_link_foreach(struct tk_nl *nl, const char *prefix, tk_nl_link_cb cb, v
 	return 0;
 }
 
-struct link_stats {
-	int ifindex;
-	uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets;
-};
-
 struct stats_dump {
-	struct link_stats *v;
+	struct tk_link_stats *v;
 	size_t n, size;
 	bool oom;
 };
@@ -594,7 +589,7 @@ static int stats_msg(struct nl_msg *msg, void *arg)
 	memcpy(&s, nla_data(a), sizeof(s));
 	if (d->n == d->size) {
 		size_t size = d->size ? d->size * 2 : 256;
-		struct link_stats *v = reallocarray(d->v, size, sizeof(*v));
+		struct tk_link_stats *v = reallocarray(d->v, size, sizeof(*v));
 
 		if (!v) {
 			d->oom = true;
@@ -603,8 +598,8 @@ static int stats_msg(struct nl_msg *msg, void *arg)
 		d->v = v;
 		d->size = size;
 	}
-	d->v[d->n++] = (struct link_stats){ (int)ifsm->ifindex, s.rx_bytes, s.rx_packets,
-					    s.tx_bytes, s.tx_packets };
+	d->v[d->n++] = (struct tk_link_stats){ (int)ifsm->ifindex, s.rx_bytes, s.rx_packets,
+					       s.tx_bytes, s.tx_packets };
 	return NL_OK;
 }
 
@@ -629,26 +624,67 @@ static int stats_dump_once(struct tk_nl *nl, struct stats_dump *d)
 	return r < 0 ? r : d->oom ? -NLE_NOMEM : 0;
 }
 
+static int stats_cmp(const void *a, const void *b)
+{
+	const int x = ((const struct tk_link_stats *)a)->ifindex,
+		  y = ((const struct tk_link_stats *)b)->ifindex;
+
+	return (x > y) - (x < y);
+}
+
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+size_t tk_link_stats_unique(struct tk_link_stats *v, size_t n)
+{
+	size_t kept = 0;
+
+	if (n > 1)
+		qsort(v, n, sizeof(*v), stats_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct tk_link_stats *last = kept ? &v[kept - 1] : NULL;
+
+		if (!last || last->ifindex != v[i].ifindex) {
+			v[kept++] = v[i];
+			continue;
+		}
+		last->rx_bytes = max_u64(last->rx_bytes, v[i].rx_bytes);
+		last->rx_packets = max_u64(last->rx_packets, v[i].rx_packets);
+		last->tx_bytes = max_u64(last->tx_bytes, v[i].tx_bytes);
+		last->tx_packets = max_u64(last->tx_packets, v[i].tx_packets);
+	}
+	return kept;
+}
+
+/*
+ * A link made or deleted during the dump (containers come and go) marks it interrupted, and it
+ * is read again, as libnl's caches do.  Under steady churn on a busy host every attempt can be
+ * interrupted; the last one is then used as it is, not thrown away, or the counters of every
+ * port would go unread for as long as the churn lasts.
+ */
+#define STATS_DUMP_ATTEMPTS 3
+
 int tk_nl_link_stats_foreach(struct tk_nl *nl, tk_nl_stats_cb cb, void *userdata, tk_err *err)
 {
+	_cleanup_free_ struct tk_link_stats *v = NULL;
 	struct stats_dump d = {};
 	int nle = 0, r = 0;
 
 	request_start(nl);
-	/* A link made or deleted during the dump (containers come and go) marks it interrupted:
-	 * its counters may miss or repeat a link, so it is read again, as libnl's caches do. */
-	for (int attempt = 0; attempt < 10; attempt++)
+	for (int attempt = 0; attempt < STATS_DUMP_ATTEMPTS; attempt++)
 		if ((nle = stats_dump_once(nl, &d)) != -NLE_DUMP_INTR)
 			break;
-	if (nle < 0) {
-		free(d.v);
+	v = d.v;
+	if (nle < 0 && nle != -NLE_DUMP_INTR)
 		return request_fail(nl, nle, err, "cannot read the interfaces' counters");
-	}
+	if (nle == -NLE_DUMP_INTR)
+		d.n = tk_link_stats_unique(v, d.n);
 	for (size_t i = 0; r >= 0 && i < d.n; i++)
-		r = cb(d.v[i].ifindex, d.v[i].rx_bytes, d.v[i].rx_packets, d.v[i].tx_bytes,
-		       d.v[i].tx_packets, userdata);
-	free(d.v);
-	return r;
+		r = cb(v[i].ifindex, v[i].rx_bytes, v[i].rx_packets, v[i].tx_bytes, v[i].tx_packets,
+		       userdata);
+	return r < 0 ? r : nle == -NLE_DUMP_INTR;
 }
 
 static struct nl_addr *nl_addr_of(const struct tk_addr *a, unsigned plen)

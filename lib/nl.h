@@ -123,7 +123,24 @@ int tk_nl_link_foreach(struct tk_nl *nl, const char *prefix, tk_nl_link_cb cb, v
  */
 typedef int (*tk_nl_stats_cb)(int ifindex, uint64_t rx_bytes, uint64_t rx_packets,
 			      uint64_t tx_bytes, uint64_t tx_packets, void *userdata);
+/*
+ * Returns 0 when cb saw every link, 1 when links kept coming and going through every attempt
+ * and cb saw a partial reading: each link it reports was read and reported once, but a link may
+ * be missing, so a missing link means "not read", not "counted nothing".
+ */
 int tk_nl_link_stats_foreach(struct tk_nl *nl, tk_nl_stats_cb cb, void *userdata, tk_err *err);
+
+/* One link's counters in such a reading. */
+struct tk_link_stats {
+	int ifindex;
+	uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets;
+};
+/*
+ * Sorts v by ifindex and keeps one entry per link, the largest of each of its counters (they
+ * only grow): a kernel that dumps links by hash bucket can report a link twice in an
+ * interrupted dump.  Returns how many entries are left.
+ */
+size_t tk_link_stats_unique(struct tk_link_stats *v, size_t n);
 
 /*
  * Adds addr/plen to ifindex.  IPv6 addresses are added with IFA_F_NODAD so they are usable at

@@ -164,11 +164,16 @@ struct entry {
 	uint64_t v[4];
 };
 
-/* Values by name (interface, or a class minor in hex); ok: read, so a missing name counts 0. */
+/*
+ * Values by name (interface, or a class minor in hex).  ok: read, so a missing name counts 0,
+ * unless partial: links came and went through every reading (tk_nl_link_stats_foreach), and a
+ * missing name is unknown.  Read as 0, it would have the next reading count all of a port's
+ * traffic a second time (observe).
+ */
 struct table {
 	struct entry *e;
 	size_t n, size;
-	bool ok, sorted;
+	bool ok, partial, sorted;
 };
 
 enum { LINKS, SPOOFING, ISOLATION, LIMIT_EGRESS, LIMIT_INGRESS, _TABLES };
@@ -222,7 +227,7 @@ static const uint64_t *table_get(struct table *t, const char *name)
 	}
 	snprintf(key.name, sizeof(key.name), "%s", name);
 	e = t->n ? bsearch(&key, t->e, t->n, sizeof(*t->e), entry_cmp) : NULL;
-	return e ? e->v : zero;
+	return e ? e->v : t->partial ? NULL : zero;
 }
 
 static int stats_cb(int ifindex, uint64_t rx_bytes, uint64_t rx_packets, uint64_t tx_bytes,
@@ -256,6 +261,21 @@ static void table_done(struct table *t, int r, const char *what, const tk_err *e
 		log_warning("Reading %s, ignoring: %s", what, err->msg);
 }
 
+/* Said once when links start coming and going through every reading, and once when they stop. */
+static void links_partial(struct table *t, bool partial)
+{
+	static bool was_partial;
+
+	t->partial = partial;
+	if (partial && !was_partial)
+		log_info("Links come and go through every reading of the ports' counters: read in "
+			 "part, a port missing keeps its last reading (%zu links read)",
+			 t->n);
+	else if (!partial && was_partial)
+		log_info("The ports' counters are read whole again (%zu links)", t->n);
+	was_partial = partial;
+}
+
 static int limit_drops(struct manager *m, int ifindex, struct table *t, tk_err *err)
 {
 	return ifindex > 0 ? tk_tc_class_drops(m->nl, ifindex, class_cb, t, err) : -ENOENT;
@@ -270,6 +290,8 @@ static void snapshot_read(struct manager *m, struct snapshot *s, unsigned which)
 	if (which & (1u << LINKS)) {
 		r = tk_nl_link_stats_foreach(m->nl, stats_cb, &s->t[LINKS], &err);
 		table_done(&s->t[LINKS], r, "the ports' counters", &err);
+		if (r >= 0)
+			links_partial(&s->t[LINKS], r > 0);
 	}
 	if (which & (1u << SPOOFING)) {
 		r = firewall_drops_foreach(m, FIREWALL_DROPS_SPOOFING, drops_cb, &s->t[SPOOFING],
@@ -295,7 +317,7 @@ static void snapshot_read(struct manager *m, struct snapshot *s, unsigned which)
 static void observe_endpoint(struct snapshot *s, const struct endpoint *e, struct counters *c)
 {
 	const uint64_t *v;
-	char key[16] = "none"; /* a port gone counts 0, as a name missing from a table */
+	char key[16] = "none"; /* a port gone: as a name missing from the table */
 	int ifindex;
 
 	if (e->lease)

@@ -26,6 +26,9 @@ ep() { # TENANT CONTAINER FIELD
 }
 # within VALUE LOW HIGH
 within() { [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }
+snapshot() { "$NETCTL" --json stats | jq -c '[.tenants[] | [.name, .transmit_bytes, .transmit_packets, .receive_bytes, .receive_packets, .drops.spoofing, .drops.isolation, .drops.limit]]'; }
+# no_less BEFORE AFTER: every number of AFTER is at least the one of BEFORE
+no_less() { jq -n --argjson a "$1" --argjson b "$2" '[range($a | length) as $i | range(1; 8) as $j | $b[$i][$j] >= $a[$i][$j]] | all' | grep -qx true; }
 
 "$NETCTL" create tenant alpha --owner "$OWNER" >/dev/null
 "$NETCTL" create tenant beta >/dev/null
@@ -51,6 +54,40 @@ expect_ok "a2 received 10 packets ($rx), ARP aside" within "$rx" 10 14
 expect_ok "a2 received 10 x 1042 bytes ($rxb), ARP aside" within "$rxb" 10420 $((10420 + 4 * 42))
 expect_ok "tenant alpha's transmit grew by both directions ($t0 -> $(tstat alpha .transmit_bytes))" \
 	within $(($(tstat alpha .transmit_bytes) - t0)) 20840 $((20840 + 8 * 42))
+
+# ---- links coming and going through every reading of the counters ----
+# Veth pairs made one after another (a host where containers keep starting) change the links
+# while netd dumps their counters, which marks each dump interrupted (NLM_F_DUMP_INTR); 1,000
+# idle pairs make each dump long enough to be.  The counters must still move, and by what was
+# sent: a port missing from a partial reading keeps its last value, not 0 (which would have the
+# next reading count its traffic twice).  Deleting the links' group is one batch.
+churn() { # as fast as ip makes them, until $TK_TMP/churn.stop exists or 6,000 pairs are made
+	for i in $(seq 6000); do
+		[ -e "$TK_TMP/churn.stop" ] && break
+		echo "link add tkch$i group 99 type veth peer name tkch${i}p group 99"
+	done | ip -force -batch - 2>/dev/null
+}
+for i in $(seq 1000); do echo "link add tkidle$i group 99 type veth peer name tkidle${i}p group 99"; done |
+	ip -batch -
+churn &
+churn_pid=$!
+tx0=$(ep alpha a1 transmit_packets) rx0=$(ep alpha a2 receive_packets)
+ip netns exec a1 ping -q -c 10 -i 0.05 -s 1000 -W 1 "$a2" >/dev/null
+tx=$(($(ep alpha a1 transmit_packets) - tx0)) rx=$(($(ep alpha a2 receive_packets) - rx0))
+during=$(snapshot)
+expect_ok "under link churn, a1's transmit moved by 10 packets ($tx), ARP aside" within "$tx" 10 14
+expect_ok "and a2's receive ($rx)" within "$rx" 10 14
+expect_ok "netd said its readings were partial" \
+	grep -q "Links come and go through every reading of the ports' counters" "$TK_TMP/netd.log"
+expect_fail "and read them all the same" grep -q "Reading the ports' counters, ignoring" "$TK_TMP/netd.log"
+touch "$TK_TMP/churn.stop"
+wait "$churn_pid"
+ip link del group 99
+expect_ok "no total went back once the links stopped coming and going" no_less "$during" "$(snapshot)"
+expect_ok "and a1's transmit was not counted twice" \
+	within "$(ep alpha a1 transmit_packets)" $((tx0 + tx)) $((tx0 + tx + 4))
+expect_ok "netd said when its readings were whole again" \
+	grep -q "The ports' counters are read whole again" "$TK_TMP/netd.log"
 
 # ---- a spoofed source: 5 echo requests from an address that is not a1's ----
 amac=$(jq -r .mac "$TK_TMP/a2.json")
@@ -124,9 +161,6 @@ expect_ok "the table names the tenant" grep -q "^alpha " <("$NETCTL" stats alpha
 expect_fail "an unknown tenant is an error" "$NETCTL" stats nosuch
 
 # ---- totals never go back: restarts, a rebuild, a detach, a network deleted ----
-snapshot() { "$NETCTL" --json stats | jq -c '[.tenants[] | [.name, .transmit_bytes, .transmit_packets, .receive_bytes, .receive_packets, .drops.spoofing, .drops.isolation, .drops.limit]]'; }
-# no_less BEFORE AFTER: every number of AFTER is at least the one of BEFORE
-no_less() { jq -n --argjson a "$1" --argjson b "$2" '[range($a | length) as $i | range(1; 8) as $j | $b[$i][$j] >= $a[$i][$j]] | all' | grep -qx true; }
 before=$(snapshot)
 tk_netd_stop
 # The periodic save every 300 ms instead of 60 s (below).

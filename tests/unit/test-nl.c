@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The parts of lib/nl.c that need no kernel: reading the extended ack of an NLMSG_ERROR message
- * (capped or carrying the whole echoed request, with and without TLVs, malformed ones) and
- * tk_sysctl_write on ordinary files.  The messages are built by hand here, byte for byte as the
- * kernel lays them out (netlink(7), "Extended ACK"), so the test shares no code with nl.c.
+ * (capped or carrying the whole echoed request, with and without TLVs, malformed ones),
+ * tk_sysctl_write on ordinary files, and an interrupted counter dump's entries made one per link.
+ * The messages are built by hand here, byte for byte as the kernel lays them out (netlink(7),
+ * "Extended ACK"), so the test shares no code with nl.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -172,13 +173,37 @@ static void test_sysctl_write(void **state)
 	assert_int_equal(tk_sysctl_write("/tmp", "1", NULL), -EISDIR);
 }
 
+/* An interrupted dump's reading: one entry per link, each counter the largest seen. */
+static void test_link_stats_unique(void **state)
+{
+	/* Out of order, link 9 three times: each of its counters grows in one of its entries. */
+	struct tk_link_stats v[] = {
+		{ 9, 100, 1, 200, 2 }, { 3, 5, 5, 5, 5 },   { 9, 150, 1, 180, 3 },
+		{ 1, 0, 0, 0, 0 },     { 9, 120, 2, 0, 0 },
+	};
+	struct tk_link_stats one = { 7, 1, 2, 3, 4 };
+
+	(void)state;
+	assert_int_equal(tk_link_stats_unique(v, 5), 3);
+	assert_int_equal(v[0].ifindex, 1);
+	assert_int_equal(v[1].ifindex, 3);
+	assert_int_equal(v[1].rx_bytes, 5);
+	assert_int_equal(v[2].ifindex, 9);
+	assert_int_equal(v[2].rx_bytes, 150);
+	assert_int_equal(v[2].rx_packets, 2);
+	assert_int_equal(v[2].tx_bytes, 200);
+	assert_int_equal(v[2].tx_packets, 3);
+	assert_int_equal(tk_link_stats_unique(&one, 1), 1);
+	assert_int_equal(one.tx_packets, 4);
+	assert_int_equal(tk_link_stats_unique(NULL, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_extack_capped),
-		cmocka_unit_test(test_extack_uncapped),
-		cmocka_unit_test(test_extack_none),
-		cmocka_unit_test(test_sysctl_write),
+		cmocka_unit_test(test_extack_capped),	  cmocka_unit_test(test_extack_uncapped),
+		cmocka_unit_test(test_extack_none),	  cmocka_unit_test(test_sysctl_write),
+		cmocka_unit_test(test_link_stats_unique),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
