@@ -543,16 +543,51 @@ int tk_nl_link_set_alias(struct tk_nl *nl, int ifindex, const char *alias, tk_er
 			     err);
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_msg *, nlmsg_free);
+
+/*
+ * A link made or deleted while links are dumped marks the dump interrupted.  libnl's caches then
+ * dump again, for as long as it takes: under steady churn of other links on the host (another
+ * runtime's containers starting) a dump of thousands of links never completes, and netd's start
+ * or reconcile never returned.  So at most LINK_DUMP_ATTEMPTS, then the last one as it is.
+ */
+#define LINK_DUMP_ATTEMPTS 3
+
+/* Into cache (emptied first): 0, or -NLE_DUMP_INTR when links came or went (cache is partial). */
+static int link_dump_once(struct tk_nl *nl, struct nl_cache *cache)
+{
+	/* The counters are not needed here, and a dump without them is half as long. */
+	const uint32_t ext_mask = RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS;
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	_cleanup_(nlmsg_freep) struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETLINK, NLM_F_DUMP);
+	int r;
+
+	nl_cache_clear(cache);
+	if (!msg)
+		return -NLE_NOMEM;
+	if ((r = nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO)) < 0 ||
+	    (r = nla_put_u32(msg, IFLA_EXT_MASK, ext_mask)) < 0 ||
+	    (r = nl_send_auto(nl->sock, msg)) < 0)
+		return r;
+	/* checkdup: a kernel that dumps by hash bucket may send a link twice when interrupted */
+	return nl_cache_pickup_checkdup(nl->sock, cache);
+}
+
 int tk_nl_link_foreach(struct tk_nl *nl, const char *prefix, tk_nl_link_cb cb, void *userdata,
 		       tk_err *err)
 {
 	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
 	size_t plen = strlen(prefix);
-	int r;
+	int r, nle = 0;
 
 	request_start(nl);
-	if ((r = rtnl_link_alloc_cache(nl->sock, AF_UNSPEC, &cache)) < 0)
+	if ((r = nl_cache_alloc_name("route/link", &cache)) < 0)
 		return request_fail(nl, r, err, "cannot list interfaces");
+	for (int attempt = 0; attempt < LINK_DUMP_ATTEMPTS; attempt++)
+		if ((nle = link_dump_once(nl, cache)) != -NLE_DUMP_INTR)
+			break;
+	if (nle < 0 && nle != -NLE_DUMP_INTR)
+		return request_fail(nl, nle, err, "cannot list interfaces");
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_link *link = (struct rtnl_link *)o;
 		const char *name = rtnl_link_get_name(link);
@@ -564,7 +599,7 @@ int tk_nl_link_foreach(struct tk_nl *nl, const char *prefix, tk_nl_link_cb cb, v
 		if ((r = cb(&info, userdata)) < 0)
 			return r;
 	}
-	return 0;
+	return nle == -NLE_DUMP_INTR;
 }
 
 struct stats_dump {

@@ -111,7 +111,13 @@ int tk_nl_port_set_hairpin(struct tk_nl *nl, const char *name, bool on, tk_err *
 /* Sets the interface's alias (IFLA_IFALIAS, at most 255 bytes): who made it. */
 int tk_nl_link_set_alias(struct tk_nl *nl, int ifindex, const char *alias, tk_err *err);
 
-/* Calls cb for every link whose name starts with prefix; stops and returns cb's value if < 0. */
+/*
+ * Calls cb for every link whose name starts with prefix; stops and returns cb's value if < 0.
+ * Returns 0 when cb saw every link, 1 when links kept coming and going through every attempt:
+ * cb then saw each link it was given once, but a link may be missing (made or deleted meanwhile
+ * and, on kernels that dump by hash bucket, one that was there all along), so absence from such
+ * a listing proves nothing.
+ */
 typedef int (*tk_nl_link_cb)(const struct tk_link_info *link, void *userdata);
 int tk_nl_link_foreach(struct tk_nl *nl, const char *prefix, tk_nl_link_cb cb, void *userdata,
 		       tk_err *err);

@@ -148,6 +148,7 @@ static int collect_stale(const struct tk_link_info *link, void *userdata)
 static int remove_stale_links(struct manager *m, json_t *actions, tk_err *err)
 {
 	struct scan s = { .m = m, .actions = actions };
+	bool partial = false;
 	int r;
 
 	r = db_endpoints_foreach(m, NULL, NULL, collect_endpoint, &s.endpoints, err);
@@ -155,11 +156,20 @@ static int remove_stale_links(struct manager *m, json_t *actions, tk_err *err)
 		if (s.endpoints.n > 0) /* ids is NULL then, and qsort's base must not be */
 			qsort(s.endpoints.ids, s.endpoints.n, sizeof(int64_t), cmp_id);
 		r = tk_nl_link_foreach(m->nl, "tk-", collect_foreign, &s, err);
+		partial = r > 0;
 	}
-	if (r >= 0)
-		r = tk_nl_link_foreach(m->nl, "tk", collect_stale, &s, err);
+	if (r >= 0 && (r = tk_nl_link_foreach(m->nl, "tk", collect_stale, &s, err)) > 0)
+		partial = true;
 	if (r == -ENOMEM)
 		r = tk_err_set(err, -ENOMEM, "out of memory");
+	/* Another netd's bridge missing from a partial listing would make its ports look stale. */
+	if (r >= 0 && partial && s.n_stale > 0) {
+		report_action(actions,
+			      "left %zu unknown link(s) for the next reconcile: links kept coming "
+			      "and going while they were listed",
+			      s.n_stale);
+		s.n_stale = 0;
+	}
 	for (size_t i = 0; r >= 0 && i < s.n_stale; i++) {
 		tk_err e = {};
 		int q = tk_nl_link_del(m->nl, s.stale[i], &e);
@@ -235,8 +245,11 @@ int reconcile_release_gone(struct manager *m, json_t *actions, tk_err *err)
 	}
 	for (size_t i = 0; r >= 0 && i < g.gone.n; i++) {
 		tk_err e_err = {};
-		int q = db_endpoint_find_by_id(m, g.gone.ids[i], e, &e_err);
+		int ifindex, q = db_endpoint_find_by_id(m, g.gone.ids[i], e, &e_err);
 
+		/* Missing from a listing that links kept changing proves nothing: ask for it. */
+		if (q >= 0 && tk_nl_ifindex(m->nl, e->host_ifname, &ifindex, NULL) >= 0)
+			continue;
 		if (q >= 0)
 			q = endpoint_release(m, e, &e_err);
 		if (q == -ENOENT)
