@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libmnl/libmnl.h>
@@ -546,48 +547,80 @@ int tk_nl_link_set_alias(struct tk_nl *nl, int ifindex, const char *alias, tk_er
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_msg *, nlmsg_free);
 
 /*
- * A link made or deleted while links are dumped marks the dump interrupted.  libnl's caches then
- * dump again, for as long as it takes: under steady churn of other links on the host (another
- * runtime's containers starting) a dump of thousands of links never completes, and netd's start
- * or reconcile never returned.  So at most LINK_DUMP_ATTEMPTS, then the last one as it is.
+ * A link made or deleted while links (or addresses) are dumped marks the dump interrupted.
+ * libnl's caches then dump again, for as long as it takes: under steady churn of other links on
+ * the host (another runtime's containers starting) a dump of thousands never completes, and
+ * netd's start or reconcile never returned.  So a bounded number of attempts (dump_bounded),
+ * then the last one as it is, and the caller decides what a partial listing is good for.
  */
-#define LINK_DUMP_ATTEMPTS 3
+#define DUMP_ATTEMPTS	 3
+#define DUMP_PATIENCE_MS 500
 
-/* Into cache (emptied first): 0, or -NLE_DUMP_INTR when links came or went (cache is partial). */
-static int link_dump_once(struct tk_nl *nl, struct nl_cache *cache)
+struct dump_request {
+	int type;	   /* RTM_GET* */
+	void *hdr;	   /* its family header */
+	size_t len;	   /* of hdr */
+	uint32_t ext_mask; /* IFLA_EXT_MASK, if not 0 */
+};
+
+/* Into cache (emptied first): 0, or -NLE_DUMP_INTR when interrupted (cache is partial). */
+static int dump_once(struct tk_nl *nl, struct nl_cache *cache, const struct dump_request *q)
 {
-	/* The counters are not needed here, and a dump without them is half as long. */
-	const uint32_t ext_mask = RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS;
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
-	_cleanup_(nlmsg_freep) struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETLINK, NLM_F_DUMP);
+	_cleanup_(nlmsg_freep) struct nl_msg *msg = nlmsg_alloc_simple(q->type, NLM_F_DUMP);
 	int r;
 
 	nl_cache_clear(cache);
 	if (!msg)
 		return -NLE_NOMEM;
-	if ((r = nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO)) < 0 ||
-	    (r = nla_put_u32(msg, IFLA_EXT_MASK, ext_mask)) < 0 ||
+	if ((r = nlmsg_append(msg, q->hdr, q->len, NLMSG_ALIGNTO)) < 0 ||
+	    (q->ext_mask && (r = nla_put_u32(msg, IFLA_EXT_MASK, q->ext_mask)) < 0) ||
 	    (r = nl_send_auto(nl->sock, msg)) < 0)
 		return r;
-	/* checkdup: a kernel that dumps by hash bucket may send a link twice when interrupted */
+	/* checkdup: a kernel that dumps by hash bucket may send an object twice when interrupted */
 	return nl_cache_pickup_checkdup(nl->sock, cache);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * 0: cache holds a whole dump; 1: it holds the last one, every attempt interrupted; or libnl's
+ * error.  Short dumps are tried for DUMP_PATIENCE_MS, as most complete between two links; a
+ * long one (thousands of links) is tried DUMP_ATTEMPTS times, whatever they take.
+ */
+static int dump_bounded(struct tk_nl *nl, struct nl_cache *cache, const struct dump_request *q)
+{
+	const uint64_t start = now_ms();
+	int nle;
+
+	for (int attempt = 1;; attempt++) {
+		if ((nle = dump_once(nl, cache, q)) != -NLE_DUMP_INTR)
+			return nle;
+		if (attempt >= DUMP_ATTEMPTS && now_ms() - start >= DUMP_PATIENCE_MS)
+			return 1;
+	}
 }
 
 int tk_nl_link_foreach(struct tk_nl *nl, const char *prefix, tk_nl_link_cb cb, void *userdata,
 		       tk_err *err)
 {
 	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	/* The counters are not needed here, and a dump without them is half as long. */
+	const struct dump_request q = { RTM_GETLINK, &ifi, sizeof(ifi),
+					RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS };
 	size_t plen = strlen(prefix);
-	int r, nle = 0;
+	int r, partial;
 
 	request_start(nl);
-	if ((r = nl_cache_alloc_name("route/link", &cache)) < 0)
+	if ((r = nl_cache_alloc_name("route/link", &cache)) < 0 ||
+	    (r = partial = dump_bounded(nl, cache, &q)) < 0)
 		return request_fail(nl, r, err, "cannot list interfaces");
-	for (int attempt = 0; attempt < LINK_DUMP_ATTEMPTS; attempt++)
-		if ((nle = link_dump_once(nl, cache)) != -NLE_DUMP_INTR)
-			break;
-	if (nle < 0 && nle != -NLE_DUMP_INTR)
-		return request_fail(nl, nle, err, "cannot list interfaces");
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_link *link = (struct rtnl_link *)o;
 		const char *name = rtnl_link_get_name(link);
@@ -599,7 +632,7 @@ int tk_nl_link_foreach(struct tk_nl *nl, const char *prefix, tk_nl_link_cb cb, v
 		if ((r = cb(&info, userdata)) < 0)
 			return r;
 	}
-	return nle == -NLE_DUMP_INTR;
+	return partial;
 }
 
 struct stats_dump {
@@ -878,11 +911,18 @@ int tk_nl_route_get_default(struct tk_nl *nl, int ifindex, int family, struct tk
 static int host_route_prefixes(struct tk_nl *nl, tk_nl_host_cb cb, void *userdata, tk_err *err)
 {
 	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+	struct rtmsg rtm = { .rtm_family = AF_UNSPEC };
+	const struct dump_request q = { RTM_GETROUTE, &rtm, sizeof(rtm), 0 };
 	int r;
 
 	request_start(nl);
-	if ((r = rtnl_route_alloc_cache(nl->sock, AF_UNSPEC, 0, &cache)) < 0)
+	if ((r = nl_cache_alloc_name("route/route", &cache)) < 0 ||
+	    (r = dump_bounded(nl, cache, &q)) < 0)
 		return request_fail(nl, r, err, "cannot list routes");
+	if (r > 0)
+		return tk_err_set(
+			err, -EAGAIN,
+			"the host's routes kept changing while they were listed; try again");
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_route *route = (struct rtnl_route *)o;
 		struct nl_addr *dst = rtnl_route_get_dst(route);
@@ -905,11 +945,20 @@ static int host_route_prefixes(struct tk_nl *nl, tk_nl_host_cb cb, void *userdat
 int tk_nl_host_prefixes(struct tk_nl *nl, tk_nl_host_cb cb, void *userdata, tk_err *err)
 {
 	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+	struct ifaddrmsg ifa = { .ifa_family = AF_UNSPEC };
+	const struct dump_request q = { RTM_GETADDR, &ifa, sizeof(ifa), 0 };
 	int r;
 
 	request_start(nl);
-	if ((r = rtnl_addr_alloc_cache(nl->sock, &cache)) < 0)
+	if ((r = nl_cache_alloc_name("route/addr", &cache)) < 0 ||
+	    (r = dump_bounded(nl, cache, &q)) < 0)
 		return request_fail(nl, r, err, "cannot list addresses");
+	/* A subnet chosen from a partial listing could be one the host uses. */
+	if (r > 0)
+		return tk_err_set(
+			err, -EAGAIN,
+			"the host's addresses kept changing while they were listed (links "
+			"coming and going); try again");
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_addr *a = (struct rtnl_addr *)o;
 		struct tk_prefix p;

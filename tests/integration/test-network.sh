@@ -73,6 +73,50 @@ expect_ok "delete tenant beta" nc_ delete tenant beta
 expect_eq "freed subnet is reused" "10.200.2.0/24" \
 	"$("$NETCTL" --json create tenant-net alpha-again --tenant alpha | jq -r .subnet)"
 
+# ---- while links come and go on the host ----
+# The host's addresses decide which subnets are free.  With many of them (2,000 /32s in
+# 10.200.3.0-10.200.10.255) and veth pairs being made without pause, nearly every listing of
+# them is interrupted (the kernel numbers address dumps by the links too).  libnl listed again
+# until one completed, keeping what each attempt had read: network.create, and netd with it,
+# waited for the churn to stop (9 s and a million cached addresses in a trial).  Now netd tries
+# for half a second: then it creates a network clear of the host's addresses or, the listing
+# still partial, says so and creates nothing.
+ip link add hostaddrs type veth peer name hostaddrs-p
+for i in $(seq 3 10); do for j in $(seq 1 250); do echo "addr add 10.200.$i.$j/32 dev hostaddrs"; done; done |
+	ip -batch -
+for i in $(seq 1000); do echo "link add idle$i group 99 type veth peer name idle${i}p group 99"; done |
+	ip -batch -
+churn() { # as fast as ip makes them, until $TK_TMP/churn.stop exists or 8,000 pairs are made
+	for i in $(seq 8000); do
+		[ -e "$TK_TMP/churn.stop" ] && break
+		echo "link add churn$i group 99 type veth peer name churn${i}p group 99"
+	done | ip -force -batch - 2>/dev/null
+}
+# clear SUBNET: a /24 of the pool above the host's addresses
+clear_of_host() { [[ "$1" == 10.200.* ]] && [ "$(cut -d. -f3 <<<"$1")" -gt 10 ]; }
+nc_ create tenant gamma >/dev/null
+links_before=$(kernel_links)
+churn &
+churn_pid=$!
+sleep 0.2
+out=$("$NETCTL" --json create tenant-net gamma-net --tenant gamma 2>&1)
+status=$?
+expect_ok "network.create answered while links were still being made" kill -0 "$churn_pid"
+if [ "$status" = 0 ]; then
+	expect_ok "made, clear of the host's addresses: $out" clear_of_host "$(jq -r .subnet <<<"$out")"
+else
+	expect_ok "or refused, saying why: $out" grep -qF "addresses kept changing while they were listed" <<<"$out"
+	expect_eq "and made nothing" "$links_before" "$(kernel_links)"
+	expect_fail "no row either" "$NETCTL" inspect network gamma-net
+fi
+touch "$TK_TMP/churn.stop"
+wait "$churn_pid"
+ip link del group 99
+[ "$status" = 0 ] || out=$("$NETCTL" --json create tenant-net gamma-net --tenant gamma)
+expect_ok "once they stop, it exists, clear of the host's addresses" \
+	clear_of_host "$("$NETCTL" --json inspect network gamma-net | jq -r .subnet)"
+ip link del hostaddrs
+
 # A bad pool stops netd before it touches anything, with the parser's reason, not a generic one.
 bad_pool() { env -u JOURNAL_STREAM "$NETD" -s "$TK_TMP/bad.sock" -d "$TK_TMP/bad-state" "$@" 2>&1; }
 expect_fail "--pool4 10.0.0.0/33 stops netd" bad_pool --pool4 10.0.0.0/33
