@@ -42,6 +42,7 @@ ip link set lo up
 TK_PASSED=0
 TK_FAILED=0
 TK_NETD_PID=
+TK_CHURN_PID=
 TK_VOLUMED_PID=
 TK_VROOT=
 
@@ -59,6 +60,7 @@ tk_dump_logs() {
 tk_cleanup() {
 	local status=$?
 	{ [ "$status" != 0 ] || [ "$TK_FAILED" != 0 ]; } && tk_dump_logs
+	[ -n "$TK_CHURN_PID" ] && touch "$TK_TMP/churn.stop"
 	[ -n "$TK_NETD_PID" ] && kill -9 "$TK_NETD_PID" 2>/dev/null
 	[ -n "$TK_VOLUMED_PID" ] && kill -9 "$TK_VOLUMED_PID" 2>/dev/null
 	# Unmounting releases the volumes' loop devices (autoclear); the namespace would too.
@@ -190,6 +192,33 @@ tk_settle() {
 	done
 	not_ok "netd still had $("$NETCTL" --json status 2>/dev/null | jq .veths_deleting) veths to delete after ${1:-120} s"
 	return 1
+}
+
+# Links coming and going without pause, as when another runtime starts containers: veth pairs
+# made one after another, as fast as ip makes them, until tk_churn_stop (or 8,000 pairs), after
+# 1,000 idle pairs that make each listing of the links long enough for a link made meanwhile to
+# interrupt it.  All in link group TK_CHURN_GROUP (netd numbers its ports' groups by network id),
+# which tk_churn_stop deletes as one batch.
+TK_CHURN_GROUP=3999999
+tk_churn_start() {
+	local i
+	for i in $(seq 1000); do
+		echo "link add churnidle$i group $TK_CHURN_GROUP type veth peer name churnidle${i}p group $TK_CHURN_GROUP"
+	done | ip -batch - || return 1
+	rm -f "$TK_TMP/churn.stop"
+	for i in $(seq 8000); do
+		[ -e "$TK_TMP/churn.stop" ] && break
+		echo "link add churn$i group $TK_CHURN_GROUP type veth peer name churn${i}p group $TK_CHURN_GROUP"
+	done | ip -force -batch - 2>/dev/null &
+	TK_CHURN_PID=$!
+	sleep 0.2
+}
+tk_churning() { kill -0 "$TK_CHURN_PID" 2>/dev/null; }
+tk_churn_stop() {
+	touch "$TK_TMP/churn.stop"
+	wait "$TK_CHURN_PID"
+	TK_CHURN_PID=
+	ip link del group "$TK_CHURN_GROUP"
 }
 
 # A "container": a named network namespace with lo up.

@@ -84,24 +84,14 @@ expect_eq "freed subnet is reused" "10.200.2.0/24" \
 ip link add hostaddrs type veth peer name hostaddrs-p
 for i in $(seq 3 10); do for j in $(seq 1 250); do echo "addr add 10.200.$i.$j/32 dev hostaddrs"; done; done |
 	ip -batch -
-for i in $(seq 1000); do echo "link add idle$i group 99 type veth peer name idle${i}p group 99"; done |
-	ip -batch -
-churn() { # as fast as ip makes them, until $TK_TMP/churn.stop exists or 8,000 pairs are made
-	for i in $(seq 8000); do
-		[ -e "$TK_TMP/churn.stop" ] && break
-		echo "link add churn$i group 99 type veth peer name churn${i}p group 99"
-	done | ip -force -batch - 2>/dev/null
-}
 # clear SUBNET: a /24 of the pool above the host's addresses
 clear_of_host() { [[ "$1" == 10.200.* ]] && [ "$(cut -d. -f3 <<<"$1")" -gt 10 ]; }
 nc_ create tenant gamma >/dev/null
 links_before=$(kernel_links)
-churn &
-churn_pid=$!
-sleep 0.2
+tk_churn_start
 out=$("$NETCTL" --json create tenant-net gamma-net --tenant gamma 2>&1)
 status=$?
-expect_ok "network.create answered while links were still being made" kill -0 "$churn_pid"
+expect_ok "network.create answered while links were still being made" tk_churning
 if [ "$status" = 0 ]; then
 	expect_ok "made, clear of the host's addresses: $out" clear_of_host "$(jq -r .subnet <<<"$out")"
 else
@@ -109,9 +99,7 @@ else
 	expect_eq "and made nothing" "$links_before" "$(kernel_links)"
 	expect_fail "no row either" "$NETCTL" inspect network gamma-net
 fi
-touch "$TK_TMP/churn.stop"
-wait "$churn_pid"
-ip link del group 99
+tk_churn_stop
 [ "$status" = 0 ] || out=$("$NETCTL" --json create tenant-net gamma-net --tenant gamma)
 expect_ok "once they stop, it exists, clear of the host's addresses" \
 	clear_of_host "$("$NETCTL" --json inspect network gamma-net | jq -r .subnet)"

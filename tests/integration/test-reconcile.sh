@@ -69,32 +69,19 @@ actions=$("$NETCTL" --json reconcile | jq -r '.actions | join("\n")')
 expect_fail "a second reconcile finds nothing to repair" grep -qE 'created|removed|re-attached' <<<"$actions"
 
 # ---- while links come and go on the host ----
-# Another runtime's containers starting without pause: veth pairs made one after another, which
-# interrupts every listing of the links (1,000 idle pairs make each listing long enough to be).
-# libnl restarted an interrupted listing until one completed, so reconcile (and netd's start)
-# waited for as long as the links kept coming.  Now it answers meanwhile, releases no endpoint
-# whose veth is there, and leaves an unknown tk link it saw for a later reconcile.
-churn() { # as fast as ip makes them, until $TK_TMP/churn.stop exists or 8,000 pairs are made
-	for i in $(seq 8000); do
-		[ -e "$TK_TMP/churn.stop" ] && break
-		echo "link add churn$i group 99 type veth peer name churn${i}p group 99"
-	done | ip -force -batch - 2>/dev/null
-}
+# Another runtime's containers starting without pause (tk_churn_start) interrupt every listing
+# of the links.  libnl restarted an interrupted listing until one completed, so reconcile (and
+# netd's start) waited for as long as the links kept coming.  Now it answers meanwhile, releases
+# no endpoint whose veth is there, and leaves an unknown tk link it saw for a later reconcile.
 ip link add tkv000000fe type veth peer name tkpeer1
-for i in $(seq 1000); do echo "link add idle$i group 99 type veth peer name idle${i}p group 99"; done |
-	ip -batch -
-churn &
-churn_pid=$!
-sleep 0.2
+tk_churn_start
 actions=$("$NETCTL" --json reconcile | jq -r '.actions | join("\n")')
-expect_ok "reconcile answered while links were still being made" kill -0 "$churn_pid"
+expect_ok "reconcile answered while links were still being made" tk_churning
 expect_ok "and said it left the unknown link for later: $actions" \
 	grep -q "left 1 unknown link(s) for the next reconcile" <<<"$actions"
 expect_ok "unknown veth tkv000000fe still there" ip link show tkv000000fe
 expect_eq "no endpoint released, nothing changed in the database" "$before" "$(snapshot)"
-touch "$TK_TMP/churn.stop"
-wait "$churn_pid"
-ip link del group 99
+tk_churn_stop
 actions=$("$NETCTL" --json reconcile | jq -r '.actions | join("\n")')
 expect_ok "once they stop, reconcile removes it: $actions" \
 	grep -qx "removed unknown link 'tkv000000fe'" <<<"$actions"

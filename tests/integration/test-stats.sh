@@ -56,21 +56,11 @@ expect_ok "tenant alpha's transmit grew by both directions ($t0 -> $(tstat alpha
 	within $(($(tstat alpha .transmit_bytes) - t0)) 20840 $((20840 + 8 * 42))
 
 # ---- links coming and going through every reading of the counters ----
-# Veth pairs made one after another (a host where containers keep starting) change the links
-# while netd dumps their counters, which marks each dump interrupted (NLM_F_DUMP_INTR); 1,000
-# idle pairs make each dump long enough to be.  The counters must still move, and by what was
-# sent: a port missing from a partial reading keeps its last value, not 0 (which would have the
-# next reading count its traffic twice).  Deleting the links' group is one batch.
-churn() { # as fast as ip makes them, until $TK_TMP/churn.stop exists or 6,000 pairs are made
-	for i in $(seq 6000); do
-		[ -e "$TK_TMP/churn.stop" ] && break
-		echo "link add tkch$i group 99 type veth peer name tkch${i}p group 99"
-	done | ip -force -batch - 2>/dev/null
-}
-for i in $(seq 1000); do echo "link add tkidle$i group 99 type veth peer name tkidle${i}p group 99"; done |
-	ip -batch -
-churn &
-churn_pid=$!
+# With veth pairs being made without pause (tk_churn_start) each dump of the counters is
+# interrupted (NLM_F_DUMP_INTR).  The counters must still move, and by what was sent: a port
+# missing from a partial reading keeps its last value, not 0 (which would have the next reading
+# count its traffic twice).
+tk_churn_start
 tx0=$(ep alpha a1 transmit_packets) rx0=$(ep alpha a2 receive_packets)
 ip netns exec a1 ping -q -c 10 -i 0.05 -s 1000 -W 1 "$a2" >/dev/null
 tx=$(($(ep alpha a1 transmit_packets) - tx0)) rx=$(($(ep alpha a2 receive_packets) - rx0))
@@ -80,9 +70,7 @@ expect_ok "and a2's receive ($rx)" within "$rx" 10 14
 expect_ok "netd said its readings were partial" \
 	grep -q "Links come and go through every reading of the ports' counters" "$TK_TMP/netd.log"
 expect_fail "and read them all the same" grep -q "Reading the ports' counters, ignoring" "$TK_TMP/netd.log"
-touch "$TK_TMP/churn.stop"
-wait "$churn_pid"
-ip link del group 99
+tk_churn_stop
 expect_ok "no total went back once the links stopped coming and going" no_less "$during" "$(snapshot)"
 expect_ok "and a1's transmit was not counted twice" \
 	within "$(ep alpha a1 transmit_packets)" $((tx0 + tx)) $((tx0 + tx + 4))
