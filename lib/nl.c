@@ -817,10 +817,13 @@ int tk_nl_addr_foreach(struct tk_nl *nl, int ifindex, int family, tk_nl_addr_cb 
 		       tk_err *err)
 {
 	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
-	int r;
+	struct ifaddrmsg ifa = { .ifa_family = (uint8_t)family };
+	const struct dump_request q = { RTM_GETADDR, &ifa, sizeof(ifa), 0 };
+	int r, partial;
 
 	request_start(nl);
-	if ((r = rtnl_addr_alloc_cache(nl->sock, &cache)) < 0)
+	if ((r = nl_cache_alloc_name("route/addr", &cache)) < 0 ||
+	    (r = partial = dump_bounded(nl, cache, &q)) < 0)
 		return request_fail(nl, r, err, "cannot list addresses");
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_addr *a = (struct rtnl_addr *)o;
@@ -834,7 +837,7 @@ int tk_nl_addr_foreach(struct tk_nl *nl, int ifindex, int family, tk_nl_addr_cb 
 		if ((r = cb(&p, userdata)) < 0)
 			return r;
 	}
-	return 0;
+	return partial;
 }
 
 int tk_nl_route_add(struct tk_nl *nl, int ifindex, const struct tk_prefix *dst,
@@ -886,10 +889,13 @@ int tk_nl_route_get_default(struct tk_nl *nl, int ifindex, int family, struct tk
 			    tk_err *err)
 {
 	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+	struct rtmsg rtm = { .rtm_family = (uint8_t)family };
+	const struct dump_request q = { RTM_GETROUTE, &rtm, sizeof(rtm), 0 };
 	int r;
 
 	request_start(nl);
-	if ((r = rtnl_route_alloc_cache(nl->sock, family, 0, &cache)) < 0)
+	if ((r = nl_cache_alloc_name("route/route", &cache)) < 0 ||
+	    (r = dump_bounded(nl, cache, &q)) < 0)
 		return request_fail(nl, r, err, "cannot list routes");
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_route *route = (struct rtnl_route *)o;

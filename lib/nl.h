@@ -154,7 +154,11 @@ size_t tk_link_stats_unique(struct tk_link_stats *v, size_t n);
  */
 int tk_nl_addr_add(struct tk_nl *nl, int ifindex, const struct tk_prefix *addr, tk_err *err);
 int tk_nl_addr_del(struct tk_nl *nl, int ifindex, const struct tk_prefix *addr, tk_err *err);
-/* Calls cb for each address on ifindex of family (AF_UNSPEC = all). */
+/*
+ * Calls cb for each address on ifindex of family (AF_UNSPEC = all).  Returns 1 when links kept
+ * coming and going through every attempt to list them, as tk_nl_link_foreach: an address may
+ * then be missing.  Bounded either way, also in a namespace whose owner churns its links.
+ */
 typedef int (*tk_nl_addr_cb)(const struct tk_prefix *addr, void *userdata);
 int tk_nl_addr_foreach(struct tk_nl *nl, int ifindex, int family, tk_nl_addr_cb cb, void *userdata,
 		       tk_err *err);
@@ -165,7 +169,10 @@ int tk_nl_addr_foreach(struct tk_nl *nl, int ifindex, int family, tk_nl_addr_cb 
  */
 int tk_nl_route_add(struct tk_nl *nl, int ifindex, const struct tk_prefix *dst,
 		    const struct tk_addr *gateway, unsigned priority, tk_err *err);
-/* Finds the gateway of the default route of family on ifindex; -ENOENT when there is none. */
+/*
+ * Finds the gateway of the default route of family on ifindex; -ENOENT when there is none (or,
+ * the routes listed in part after a bounded number of interrupted attempts, none was seen).
+ */
 int tk_nl_route_get_default(struct tk_nl *nl, int ifindex, int family, struct tk_addr *ret_gateway,
 			    tk_err *err);
 

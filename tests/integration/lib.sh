@@ -198,18 +198,21 @@ tk_settle() {
 # made one after another, as fast as ip makes them, until tk_churn_stop (or 8,000 pairs), after
 # 1,000 idle pairs that make each listing of the links long enough for a link made meanwhile to
 # interrupt it.  All in link group TK_CHURN_GROUP (netd numbers its ports' groups by network id),
-# which tk_churn_stop deletes as one batch.
+# which tk_churn_stop deletes as one batch.  tk_churn_start [NETNS]: in that named netns (a
+# container churning its own links) instead of the test's.
 TK_CHURN_GROUP=3999999
+TK_CHURN_NS=
 tk_churn_start() {
 	local i
+	TK_CHURN_NS=${1:-}
 	for i in $(seq 1000); do
 		echo "link add churnidle$i group $TK_CHURN_GROUP type veth peer name churnidle${i}p group $TK_CHURN_GROUP"
-	done | ip -batch - || return 1
+	done | ip ${TK_CHURN_NS:+-n "$TK_CHURN_NS"} -batch - || return 1
 	rm -f "$TK_TMP/churn.stop"
 	for i in $(seq 8000); do
 		[ -e "$TK_TMP/churn.stop" ] && break
 		echo "link add churn$i group $TK_CHURN_GROUP type veth peer name churn${i}p group $TK_CHURN_GROUP"
-	done | ip -force -batch - 2>/dev/null &
+	done | ip ${TK_CHURN_NS:+-n "$TK_CHURN_NS"} -force -batch - 2>/dev/null &
 	TK_CHURN_PID=$!
 	sleep 0.2
 }
@@ -218,7 +221,7 @@ tk_churn_stop() {
 	touch "$TK_TMP/churn.stop"
 	wait "$TK_CHURN_PID"
 	TK_CHURN_PID=
-	ip link del group "$TK_CHURN_GROUP"
+	ip ${TK_CHURN_NS:+-n "$TK_CHURN_NS"} link del group "$TK_CHURN_GROUP"
 }
 
 # A "container": a named network namespace with lo up.

@@ -88,6 +88,24 @@ expect_eq "the gateway keeps its MAC" "$gw_mac" "$(ip -j link show "$br" | jq -r
 expect_ok "c2 pings the gateway at once, with the MAC it knew" tk_ping c2 "$gw"
 ip netns del c1
 
+# ---- a container churning its own links does not stall netd ----
+# endpoint.check (CNI CHECK) lists the addresses and routes in the container's netns.  A container
+# allowed CAP_NET_ADMIN that keeps making links there, with thousands of addresses, interrupted
+# every listing, and libnl listed again until one completed: netd's loop served no other tenant
+# meanwhile.  Now each listing is bounded, and the check answers while the links still come.
+ip -n c2 link add spare type veth peer name spare-p
+for i in $(seq 1 32); do for j in $(seq 1 250); do echo "addr add 10.99.$i.$j/32 dev spare"; done; done |
+	ip -n c2 -batch -
+check_c2() { tk_call "$TK_NETD_SOCKET" endpoint.check '{"container_id":"ctr-2","ifname":"eth0"}'; }
+tk_churn_start c2
+out=$(check_c2)
+expect_ok "endpoint.check answered while c2 was still making links" tk_churning
+expect_ok "with a list of problems: $(jq -c .result.problems <<<"$out")" \
+	jq -e '.result.problems | type == "array"' <<<"$out"
+tk_churn_stop
+expect_eq "once c2 stops, the check finds everything as built" '[]' "$(check_c2 | jq -c .result.problems)"
+ip -n c2 link del spare
+
 expect_ok "detach c2" nc_ detach ctr-2
 expect_ok "netd finishes deleting veths" tk_settle
 expect_fail "c2's interface removed from its netns" ip -n c2 link show eth0

@@ -74,18 +74,18 @@ expect_eq "freed subnet is reused" "10.200.2.0/24" \
 	"$("$NETCTL" --json create tenant-net alpha-again --tenant alpha | jq -r .subnet)"
 
 # ---- while links come and go on the host ----
-# The host's addresses decide which subnets are free.  With many of them (2,000 /32s in
-# 10.200.3.0-10.200.10.255) and veth pairs being made without pause, nearly every listing of
+# The host's addresses decide which subnets are free.  With many of them (8,000 /32s in
+# 10.200.3.0-10.200.34.255) and veth pairs being made without pause, nearly every listing of
 # them is interrupted (the kernel numbers address dumps by the links too).  libnl listed again
 # until one completed, keeping what each attempt had read: network.create, and netd with it,
 # waited for the churn to stop (9 s and a million cached addresses in a trial).  Now netd tries
 # for half a second: then it creates a network clear of the host's addresses or, the listing
 # still partial, says so and creates nothing.
 ip link add hostaddrs type veth peer name hostaddrs-p
-for i in $(seq 3 10); do for j in $(seq 1 250); do echo "addr add 10.200.$i.$j/32 dev hostaddrs"; done; done |
+for i in $(seq 3 34); do for j in $(seq 1 250); do echo "addr add 10.200.$i.$j/32 dev hostaddrs"; done; done |
 	ip -batch -
 # clear SUBNET: a /24 of the pool above the host's addresses
-clear_of_host() { [[ "$1" == 10.200.* ]] && [ "$(cut -d. -f3 <<<"$1")" -gt 10 ]; }
+clear_of_host() { [[ "$1" == 10.200.* ]] && [ "$(cut -d. -f3 <<<"$1")" -gt 34 ]; }
 nc_ create tenant gamma >/dev/null
 links_before=$(kernel_links)
 tk_churn_start
