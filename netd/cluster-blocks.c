@@ -472,25 +472,32 @@ static int shrink(struct manager *m, struct cblock *b, uint64_t used, tk_err *er
 	return 0;
 }
 
-/* A held block whose addresses are all free again: the block and the record go together. */
+/*
+ * A held block whose addresses are all free again: the block and the record go together.  Only
+ * when this host has no endpoint left on the network, so its endpoint records there go first,
+ * in the same txn: their withdrawal is still queued in the publisher, and the other hosts would
+ * see the records outlive the block and log each as an address nobody may hand out.
+ */
 static int release(struct manager *m, struct cblock *b, tk_err *err)
 {
-	char bkey[512], rkey[512];
+	char bkey[512], rkey[512], eprefix[512];
 	bool ok;
 	int r;
 
 	block_key(bkey, sizeof(bkey), b);
 	record_key(rkey, sizeof(rkey), b, cluster_host(m));
+	snprintf(eprefix, sizeof(eprefix), PREFIX "endpoints/%s/%s/", b->net, cluster_host(m));
 	b->mine = 0;
 	{
 		const struct tk_etcd_cmp cmp = { .key = bkey,
 						 .target = TK_ETCD_LEASE,
 						 .number = b->lease };
 		const struct tk_etcd_op ops[] = {
+			{ .kind = TK_ETCD_OP_DELETE, .key = eprefix, .prefix = true },
 			{ .kind = TK_ETCD_OP_DELETE, .key = bkey },
 			{ .kind = TK_ETCD_OP_DELETE, .key = rkey },
 		};
-		r = tk_etcd_txn(cluster_etcd(m), &cmp, 1, ops, 2, NULL, 0, &ok, NULL, err);
+		r = tk_etcd_txn(cluster_etcd(m), &cmp, 1, ops, 3, NULL, 0, &ok, NULL, err);
 	}
 	cluster_health(m, r, err);
 	if (r < 0)

@@ -154,6 +154,11 @@ static int host_register(struct cluster *cl, struct tk_etcd *e, tk_err *err)
 	pthread_mutex_lock(&cl->lock);
 	cl->lease = lease;
 	pthread_mutex_unlock(&cl->lock);
+	/*
+	 * The loop may have seen hosts/<me> come back through the watch before the lease was set
+	 * here, and so skipped claiming back blocks and publishing endpoints: a sync now does it.
+	 */
+	(void)!write(cl->efd, &(uint64_t){ 1 }, sizeof(uint64_t));
 	log_info("cluster: host '%s' registered (underlay %s, lease %" PRIx64 ", TTL %u s)",
 		 cl->cfg.host, cl->cfg.underlay, (uint64_t)lease, cl->cfg.ttl);
 	return 0;
@@ -631,6 +636,18 @@ static bool own_record(const struct cluster *cl, const struct cluster_event *ev)
 	       strncmp(net_end + 1, cl->cfg.host, strlen(cl->cfg.host)) == 0;
 }
 
+/*
+ * Blocks first: a host back from a lost lease claims its blocks again before it publishes the
+ * endpoints addressed from them, or the other hosts would refuse each record (an address of a
+ * block nobody holds) until the claim came through.
+ */
+static void sync_now(struct manager *m)
+{
+	cluster_of(m)->sync_wanted = false;
+	cluster_blocks_sync(m);
+	cluster_usage_sync(m);
+}
+
 void cluster_run(struct manager *m)
 {
 	struct cluster *cl = cluster_of(m);
@@ -676,11 +693,8 @@ void cluster_run(struct manager *m)
 	 * to do that the one after the op has not done.  Anything else, or a wake-up without an
 	 * event (the publisher's retry), syncs.
 	 */
-	if (!evs || !only_own) {
-		cl->sync_wanted = false;
-		cluster_usage_sync(m);
-		cluster_blocks_sync(m);
-	}
+	if (!evs || !only_own)
+		sync_now(m);
 	free_events(evs);
 	tk_server_state_unlock();
 }
@@ -864,11 +878,8 @@ bool cluster_sync_wanted(struct manager *m)
 
 void cluster_sync_run(struct manager *m)
 {
-	if (!cluster_sync_wanted(m))
-		return;
-	cluster_of(m)->sync_wanted = false;
-	cluster_usage_sync(m);
-	cluster_blocks_sync(m);
+	if (cluster_sync_wanted(m))
+		sync_now(m);
 }
 
 /* ---- publishing creates and guarding deletes ---- */

@@ -249,6 +249,8 @@ wait_for "h2 re-published a2 under its new lease: h1's entry is back" $((3 * TTL
 wait_for "a1 (h1) pings a2 (h2) after h2's lease came back" 5 tk_ping a1 $A2
 
 # --- an endpoint leaves, a network goes ---
+declare -A log_mark
+for n in 1 2 3; do log_mark[$n]=$(wc -l <"$TK_TMP/h$n.log"); done
 expect_ok "detach a2" on 2 detach a2
 wait_for "a2's entries leave h1" 5 bash -c "! bridge -n h1 fdb show dev $vx | grep -q '^$mac_a2 dst .* self'"
 expect_ok "alpha's ingress limited again" on 1 set tenant alpha --ingress 8mbit
@@ -274,6 +276,11 @@ expect_ok "detach a1" on 1 detach a1
 expect_ok "detach a3 (h3, restarted since its attach)" on 3 detach a3
 wait_for "no host has usage of anet left" 5 \
 	bash -c "[ -z \"\$(etcdctl --endpoints $ETCD_URL get --prefix --keys-only /tenantkit/v1/usage/anet/)\" ]"
+# A host's last detach releases its block: its endpoint records must not outlive the block.
+for n in 1 2 3; do
+	expect_eq "h$n refused no registration while the hosts left anet" "" \
+		"$(tail -n +$((log_mark[$n] + 1)) "$TK_TMP/h$n.log" | grep 'ignoring endpoint registration')"
+done
 expect_ok "delete anet" on 1 delete network anet
 for n in 1 2 3; do
 	wait_for "h$n deleted $vx with anet" 5 bash -c "! ip -n h$n link show $vx"
