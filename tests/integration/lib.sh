@@ -154,7 +154,10 @@ tk_netd_start() {
 	"$NETD" --socket "$TK_NETD_SOCKET" --state-dir "$TK_TMP/state" "$@" \
 		>>"$TK_TMP/netd.log" 2>&1 &
 	TK_NETD_PID=$!
-	for _ in $(seq 100); do
+	# netd listens after its start-up reconcile, which waits for the netlink lock: another
+	# test's teardown can hold that for seconds (host_start allows as long).
+	local deadline=$((SECONDS + 60))
+	while [ $SECONDS -lt $deadline ]; do
 		[ -S "$TK_NETD_SOCKET" ] && "$NETCTL" status >/dev/null 2>&1 && return 0
 		kill -0 "$TK_NETD_PID" 2>/dev/null || break
 		sleep 0.05
@@ -194,10 +197,12 @@ tk_settle() {
 	return 1
 }
 
-# Links coming and going without pause, as when another runtime starts containers: veth pairs
-# made one after another, as fast as ip makes them, until tk_churn_stop (or 8,000 pairs), after
+# Links coming and going without pause, as when another runtime starts and stops containers:
+# veth pairs made one after another and deleted 1,000 later, as fast as ip goes, until
+# tk_churn_stop (or 60 s: a netd that waits for the churn to end answers late, not never), after
 # 1,000 idle pairs that make each listing of the links long enough for a link made meanwhile to
-# interrupt it.  All in link group TK_CHURN_GROUP (netd numbers its ports' groups by network id),
+# interrupt it.  The churn lasts as long as the test needs, however slow the machine: a fixed
+# number of pairs ran out before an ASan netd answered on a loaded one.  All in link group TK_CHURN_GROUP (netd numbers its ports' groups by network id),
 # which tk_churn_stop deletes as one batch.  tk_churn_start [NETNS]: in that named netns (a
 # container churning its own links) instead of the test's.
 TK_CHURN_GROUP=3999999
@@ -209,9 +214,11 @@ tk_churn_start() {
 		echo "link add churnidle$i group $TK_CHURN_GROUP type veth peer name churnidle${i}p group $TK_CHURN_GROUP"
 	done | ip ${TK_CHURN_NS:+-n "$TK_CHURN_NS"} -batch - || return 1
 	rm -f "$TK_TMP/churn.stop"
-	for i in $(seq 8000); do
+	local until=$((SECONDS + 60))
+	for ((i = 1; SECONDS < until; i++)); do
 		[ -e "$TK_TMP/churn.stop" ] && break
 		echo "link add churn$i group $TK_CHURN_GROUP type veth peer name churn${i}p group $TK_CHURN_GROUP"
+		((i > 1000)) && echo "link del churn$((i - 1000))"
 	done | ip ${TK_CHURN_NS:+-n "$TK_CHURN_NS"} -force -batch - 2>/dev/null &
 	TK_CHURN_PID=$!
 	sleep 0.2
@@ -337,7 +344,8 @@ tk_volumed_start() {
 		--root "$TK_VROOT/volumes" --docker-socket "$TK_TMP/docker.sock" "$@" \
 		>>"$TK_TMP/volumed.log" 2>&1 &
 	TK_VOLUMED_PID=$!
-	for _ in $(seq 100); do
+	local deadline=$((SECONDS + 60))
+	while [ $SECONDS -lt $deadline ]; do
 		[ -S "$TK_VOLUMED_SOCKET" ] && tk_vcall status >/dev/null 2>&1 && return 0
 		kill -0 "$TK_VOLUMED_PID" 2>/dev/null || break
 		sleep 0.05

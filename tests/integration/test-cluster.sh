@@ -39,7 +39,7 @@ printf '{"etcd": "%s", "host_name": "h4", "underlay": "192.0.2.4", "ttl": %d}\n'
 ip netns exec h4 "$NETD" --socket "$TK_TMP/h4/netd.sock" --state-dir "$TK_TMP/h4/state" \
 	--cluster-config "$TK_TMP/h4/cluster.json" >>"$TK_TMP/h4.log" 2>&1 &
 PIDS[4]=$!
-wait_for "h4 joins with --cluster-config" 5 \
+wait_for "h4 joins with --cluster-config" 30 \
 	bash -c "TK_NETD_SOCKET=$TK_TMP/h1/netd.sock $NETCTL --json list hosts | jq -e '.hosts[] | select(.name == \"h4\" and .state == \"up\" and .underlay == \"192.0.2.4\")'"
 kill -TERM "${PIDS[4]}"
 wait "${PIDS[4]}" && ok "h4 stops cleanly" || not_ok "h4 exited with $?: $(tail -5 "$TK_TMP/h4.log")"
@@ -115,10 +115,10 @@ winner=race1 loser=race3 lhost=3
 [ "$r3" = 0 ] && winner=race3 loser=race1 lhost=1
 grep -qE "taken in the cluster|already|overlap" "$TK_TMP/$loser" && ok "the loser says why: $(cat "$TK_TMP/$loser")" ||
 	not_ok "loser's message: $(cat "$TK_TMP/$loser")"
-sleep 1
-for n in 1 2 3; do
-	expect_eq "h$n: only $winner holds 10.98.0.0/24" "$winner" \
-		"$(on "$n" --json list networks | jq -r '[.networks[] | select(.subnet == "10.98.0.0/24") | .name] | join(",")')"
+holders() { on "$1" --json list networks | jq -r '[.networks[] | select(.subnet == "10.98.0.0/24") | .name] | join(",")'; }
+only_winner() { [ "$(holders "$1")" = "$winner" ]; }
+for n in 1 2 3; do # the others learn of it through the watch
+	wait_for "h$n: only $winner holds 10.98.0.0/24" 15 only_winner "$n" || echo "# h$n: $(holders "$n")"
 done
 expect_ok "delete $winner" on 1 delete network "$winner"
 

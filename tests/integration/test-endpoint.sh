@@ -114,6 +114,10 @@ expect_ok "attach ctr-3 once more" nc_ attach alpha-net ctr-3 /run/netns/c3
 ip netns del c3
 expect_ok "detach after the netns was deleted" nc_ detach ctr-3
 expect_eq "no endpoints left" 0 "$(ep_count)"
+# The host veth goes with the kernel's (asynchronous) netns teardown or netd's reaper.
+expect_ok "netd finishes deleting veths" tk_settle
+no_veths() { [ "$(tkv_count)" = 0 ]; }
+tk_wait_for 30 no_veths
 expect_eq "no veths left" 0 "$(tkv_count)"
 expect_fail "no anti-spoof elements left" bash -c "nft -j list set bridge tenantkit ports | jq -e '.nftables[].set.elem // [] | length > 0'"
 tk_done

@@ -86,8 +86,12 @@ actions=$("$NETCTL" --json reconcile | jq -r '.actions | join("\n")')
 expect_ok "once they stop, reconcile removes it: $actions" \
 	grep -qx "removed unknown link 'tkv000000fe'" <<<"$actions"
 
+a2_if=$("$NETCTL" --json inspect endpoint a2 eth0 | jq -r .host_ifname)
 tk_netd_kill
 ip netns del a2
+# Its veth goes when the kernel gets round to the namespace; until then a2 is alive to netd.
+expect_ok "a2's veth $a2_if went with its namespace" \
+	tk_wait_for 30 bash -c "! ip link show '$a2_if' >/dev/null 2>&1"
 tk_netd_start
 expect_fail "endpoint whose container's netns vanished is released at start" \
 	"$NETCTL" inspect endpoint a2 eth0
