@@ -64,10 +64,22 @@ expect_fail "c1 cannot ping b1 (other tenant)" C task exec --exec-id p2 c1 ping 
 
 # ctr does not call CNI DEL when a task goes: its netns dies with the task, and the kernel deletes
 # the veth with it.  Killed and removed while netd is stopped: released when netd starts.
+veths=$(for c in c1 c2; do "$NETCTL" --json inspect endpoint "default-$c" | jq -r .host_ifname; done | xargs)
 tk_netd_stop
 for c in c1 c2; do C task kill -s KILL "$c" >/dev/null 2>&1; done
-sleep 0.5
+# task rm refuses a task that has not stopped yet.
+stopped() { [ "$(C task ls | awk '$1 == "c1" || $1 == "c2" { print $3 }' | xargs)" = "STOPPED STOPPED" ]; }
+tk_wait_for 30 stopped || not_ok "c1 and c2 not stopped 30 s after SIGKILL: $(C task ls | xargs)"
 for c in c1 c2; do C task rm "$c" >/dev/null 2>&1; C containers rm "$c" >/dev/null 2>&1; done
+# The kernel deletes a dead netns, and its veths, asynchronously: a host veth still there when
+# netd starts keeps its endpoint (until the link's deletion is heard of).
+veths_gone() {
+	local v
+	for v in $veths; do ip link show "$v" >/dev/null 2>&1 && return 1; done
+	return 0
+}
+grep -qE '^tkv[^ ]+ tkv[^ ]+$' <<<"$veths" || not_ok "the host veths of c1 and c2, from netd: got '$veths'"
+tk_wait_for 30 veths_gone || not_ok "host veths of c1 and c2 still there 30 s after their tasks died: $veths"
 tk_netd_start
 expect_eq "c1 and c2 released when netd started, b1 kept (its task runs)" "default-b1" \
 	"$("$NETCTL" --json list endpoints | jq -r '[.endpoints[].container_id] | join(" ")')"
@@ -75,7 +87,7 @@ expect_ok "b1's host veth is still there" \
 	ip link show "$("$NETCTL" --json inspect endpoint default-b1 | jq -r .host_ifname)"
 # Killed while netd runs: released within seconds by the link notification, no DEL, no GC.
 C task kill -s KILL b1 >/dev/null 2>&1
-for _ in $(seq 100); do
+for _ in $(seq 600); do
 	[ "$("$NETCTL" --json list endpoints | jq '.endpoints | length')" = 0 ] && break
 	sleep 0.05
 done

@@ -24,6 +24,17 @@ ip_of() { # container network [IPv6]
 in_c() { local c=$1; shift; dk exec "$c" "$@" >/dev/null 2>&1; }
 reach() { in_c "$1" ping -c1 -W1 "$2"; }
 endpoints() { "$NETCTL" --json list endpoints | jq '.endpoints | length'; }
+# netd counts an endpoint at CreateEndpoint, before runc starts the container (whose Pid is 0
+# until then, and `kill -0 0` succeeds): after a restart, wait for the containers themselves.
+running() { # container...
+	local c state
+	for c in "$@"; do
+		state=$(dk inspect -f '{{.State.Running}} {{.State.Pid}}' "$c" 2>/dev/null)
+		[ "${state% *}" = true ] && [ "${state#* }" != 0 ] || return 1
+	done
+}
+back() { [ "$(endpoints)" = 4 ] && running a1 a2 a3 b1; }
+states() { echo "$(endpoints) endpoints; $(dk ps -a --format '{{.Names}} {{.Status}}' | sort | paste -sd ,)"; }
 run() { # name network [docker run args...]
 	local name=$1 net=$2
 	shift 2
@@ -105,23 +116,23 @@ e2e_docker_stop
 tk_settle
 expect_eq "dockerd stopped its containers: their endpoints are released" 0 "$(endpoints)"
 e2e_docker_start
-for _ in $(seq 100); do [ "$(endpoints)" = 4 ] && break; sleep 0.1; done
+tk_wait_for 30 back || not_ok "containers not all running 30 s after dockerd's restart: $(states)"
 expect_eq "containers back after dockerd restart" 4 "$(endpoints)"
 A1=$(ip_of a1 alpha-net) A2=$(ip_of a2 alpha-net)
-expect_ok "reconnected after a dockerd restart: a1 -> a2" reach a1 "$A2"
+expect_ok "reconnected after a dockerd restart: a1 -> a2" tk_wait_for 10 reach a1 "$A2"
 expect_fail "and isolated: a1 -> b1" reach a1 "$(ip_of b1 beta-net)"
 
 # dockerd restart with --live-restore: containers keep running, and keep their endpoints.
 e2e_docker_stop
 DK_ARGS=(--live-restore)
 e2e_docker_start
-for _ in $(seq 100); do [ "$(endpoints)" = 4 ] && break; sleep 0.1; done
+tk_wait_for 30 back || not_ok "containers not all running 30 s after dockerd's restart (--live-restore): $(states)"
 A1=$(ip_of a1 alpha-net) A2=$(ip_of a2 alpha-net)
 before=$("$NETCTL" --json list endpoints | jq -c '[.endpoints[].container_id] | sort')
 pid=$(dk inspect -f '{{.State.Pid}}' a1)
 e2e_docker_stop
 expect_ok "containers keep running while dockerd is down" kill -0 "$pid"
-expect_ok "and stay connected: a1 -> a2" nsenter -t "$pid" -n ping -c1 -W1 "$A2"
+expect_ok "and stay connected: a1 -> a2" tk_wait_for 10 nsenter -t "$pid" -n ping -c1 -W1 "$A2"
 e2e_docker_start
 expect_ok "live-restored: a1 -> a2" reach a1 "$A2"
 expect_eq "the same endpoints as before" "$before" \

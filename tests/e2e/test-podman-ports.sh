@@ -31,13 +31,15 @@ serve='nc -ll -p 8080 -e echo tenantkit'
 expect_ok "podman run -p 20080:8080 -p 20053:5353/udp" \
 	pod run -d --name web --network alpha-net -p 20080:8080 -p 20053:5353/udp \
 	localhost/tk-busybox sh -c "$serve"
-sleep 0.5
 expect_eq "netd recorded podman's mappings" "20080/tcp->8080 20053/udp->5353" \
 	"$("$NETCTL" --json list endpoints | jq -r '.endpoints[0].container_id' |
 		xargs -I{} "$NETCTL" --json inspect endpoint {} |
 		jq -r '[.port_mappings[] | "\(.host_port)/\(.protocol)->\(.container_port)"] | join(" ")')"
-expect_eq "another namespace reaches it over TCP" tenantkit \
-	"$(ip netns exec ext nc -w 2 192.0.2.1 20080 </dev/null 2>/dev/null)"
+# podman run -d returns before nc listens: retry the first connection for up to 20 s.
+got=
+tcp_ext() { got=$(ip netns exec ext nc -w 2 192.0.2.1 20080 </dev/null 2>/dev/null); [ "$got" = tenantkit ]; }
+tk_wait_for 20 tcp_ext
+expect_eq "another namespace reaches it over TCP" tenantkit "$got"
 expect_eq "the host reaches it over 127.0.0.1" tenantkit "$(nc -w 2 127.0.0.1 20080 </dev/null 2>/dev/null)"
 expect_eq "the host reaches it over its own address" tenantkit \
 	"$(nc -w 2 192.0.2.1 20080 </dev/null 2>/dev/null)"

@@ -32,8 +32,12 @@ expect_ok "a2 got its address from netd ($a2)" bash -c \
 expect_eq "netd knows all three containers" 3 "$("$NETCTL" --json list endpoints | jq '.endpoints | length')"
 expect_ok "a1 pings a2 (same tenant)" pod exec a1 ping -c1 -W1 "$a2"
 pod exec -d a2 nc -l -p 8080 -e echo tenantkit >/dev/null
-sleep 0.3
-expect_eq "a1 reaches a2 over TCP" tenantkit "$(pod exec a1 nc -w 2 "$a2" 8080 </dev/null 2>/dev/null)"
+# exec -d returns before nc listens: retry the client (a refused connect does not use up the
+# listener's one connection) until it reads the answer, for up to 20 s.
+got=
+tcp_a2() { got=$(pod exec a1 nc -w 2 "$a2" 8080 </dev/null 2>/dev/null); [ "$got" = tenantkit ]; }
+tk_wait_for 20 tcp_a2
+expect_eq "a1 reaches a2 over TCP" tenantkit "$got"
 expect_fail "a1 cannot ping b1 (other tenant)" pod exec a1 ping -c1 -W1 "$b1"
 pod exec -d b1 nc -l -p 8080 -e echo leaked >/dev/null
 sleep 0.3
