@@ -297,11 +297,22 @@ nft delete table bridge tktest
 # What enters the tenant's networks is what its ingress limit counts: traffic between two of its
 # containers counts once, against its egress limit.
 expect_ok "set --ingress 8mbit" "$NETCTL" set tenant alpha --ingress 8mbit
-ip netns exec a3 iperf3 -s -1 -p 5301 >/dev/null 2>&1 &
-SERVERS+=($!)
-sleep 0.5
-got=$(timeout 30 ip netns exec a1 iperf3 -c "$a3ip" -p 5301 -t 2 -J 2>/dev/null |
-	jq '.end.sum_received.bits_per_second / 1e6 | floor')
+# to_a3 PORT: Mbit/s a1 sends a3 over 2 s, to a one-off server on PORT in a3 that is listening
+# before the client starts; empty when no run was made.
+to_a3() {
+	local spid
+	ip netns exec a3 timeout 60 iperf3 -s -1 -p "$1" >/dev/null 2>&1 &
+	spid=$!
+	tk_wait_listen a3 t "$1" &&
+		timeout 30 ip netns exec a1 iperf3 -c "$a3ip" -p "$1" -t 2 -J 2>/dev/null |
+		jq '.end.sum_received.bits_per_second / 1e6 | floor' 2>/dev/null
+	kill "$spid" 2>/dev/null
+	wait "$spid" 2>/dev/null
+}
+# A client starved of CPU on the loaded VM, or one that could not start, shows as low or empty:
+# once more then, as both() does.
+got=$(to_a3 5301)
+[ "${got:-0}" -gt 50 ] || got=$(to_a3 5302)
 if [ "${got:-0}" -gt 50 ]; then ok "a1 sends a3 $got Mbit/s: a tenant's own traffic is not its ingress"
 else not_ok "a1 sends a3 ${got:-no} Mbit/s under --ingress 8mbit (wanted > 50)"; fi
 within "what enters from the world keeps the 8mbit ingress limit" "$(both out)" 8

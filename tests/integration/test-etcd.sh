@@ -63,7 +63,9 @@ grep -q "etcd at 'http://127.0.0.1:23790/v3/kv/range' cannot be reached" <<<"$ou
 # A server that accepts and never answers: the request times out (2 s in the driver).
 nc -l 127.0.0.1 23799 >/dev/null 2>&1 &
 nc_pid=$!
-sleep 0.2
+# Listening before the request, or it is refused (-111) rather than left unanswered.
+listens_23799() { ss -Hltn 'sport = :23799' | grep -q .; }
+tk_wait_for 20 listens_23799 || echo "nc did not listen on 23799 within 20 s" >&2
 out=$("$CLIENT" http://127.0.0.1:23799 get /t/z)
 kill "$nc_pid" 2>/dev/null
 expect_eq "an endpoint that never answers: -ETIMEDOUT" "error -110:" "$(cut -d' ' -f1-2 <<<"$out")"

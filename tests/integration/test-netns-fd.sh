@@ -51,7 +51,10 @@ code_of() {
 	if out=$(cni "$@"); then echo ok; else jq -r '.code // "no-json"' <<<"$out" 2>/dev/null || echo no-json; fi
 }
 ms() { date +%s%3N; }
-alive() { timeout 2 "$NETCTL" status >/dev/null 2>&1; }
+# netd answers (one request, up to 20 s): what would not is a netd hung for good on what it was
+# given.  After SIGCONT it first works through the requests queued while it was stopped, which
+# takes seconds on a loaded VM (netctl's own deadline is 60 s).
+alive() { timeout 20 "$NETCTL" status >/dev/null 2>&1; }
 endpoints() { "$NETCTL" --json list endpoints | jq '.endpoints | length'; }
 
 # Things that are not network namespaces, readable by the owner.

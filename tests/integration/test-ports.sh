@@ -58,17 +58,18 @@ spawn() {
 	shift
 	if [ "$ns" = host ]; then exec "$@"; else exec ip netns exec "$ns" "$@"; fi
 }
-# listening NS t|u PORT: waits (up to 3 s) until a TCP or UDP socket listens on PORT in NS.
+# listening NS t|u PORT: waits (up to 20 s: a listener's start takes seconds on a loaded VM) until
+# a TCP or UDP socket listens on PORT in NS.
 listening() {
-	for _ in $(seq 60); do
-		run "$1" ss -Hln"$2" "sport = :$3" | grep -q . && return 0
+	local deadline=$((SECONDS + 20))
+	until run "$1" ss -Hln"$2" "sport = :$3" | grep -q .; do
+		[ "$SECONDS" -ge "$deadline" ] && return 1
 		sleep 0.05
 	done
-	return 1
 }
-# arrived FILE TEXT: waits (up to 1.5 s) until TEXT is in FILE.
+# arrived FILE TEXT: waits (up to 5 s) until TEXT is in FILE.
 arrived() {
-	for _ in $(seq 30); do
+	for _ in $(seq 100); do
 		grep -q "$2" "$1" && return 0
 		sleep 0.05
 	done
@@ -77,15 +78,19 @@ arrived() {
 # tcp SRC ADDR PORT DST DPORT: SRC connects to ADDR:PORT and a listener on DPORT in DST gets
 # the line sent.
 tcp() {
-	local src=$1 addr=$2 port=$3 dst=$4 dport=$5 out=$TK_TMP/tcp.$$ fam=-4 r
+	local src=$1 addr=$2 port=$3 dst=$4 dport=$5 out=$TK_TMP/tcp.$$ fam=-4 r said
 	[[ $addr == *:* ]] && fam=-6
 	: >"$out"
-	spawn "$dst" timeout 5 nc "$fam" -l -p "$dport" >"$out" 2>/dev/null &
+	# Killed below once the probe is done: the timeout only bounds a listener left behind.
+	spawn "$dst" timeout 30 nc "$fam" -l -p "$dport" >"$out" 2>/dev/null &
 	local lpid=$!
 	listening "$dst" t "$dport"
 	# -w 3: a SYN lost to a neighbour resolution in progress is sent again after 1 s
-	echo tk-tcp-probe | run "$src" timeout 4 nc -N -w 3 "$addr" "$port" >/dev/null 2>&1
-	arrived "$out" tk-tcp-probe
+	said=$(echo tk-tcp-probe | run "$src" timeout 4 nc -v -N -w 3 "$addr" "$port" 2>&1 >/dev/null)
+	# What the listener got reaches its file at once, or in seconds under load.  A client that
+	# says its connect failed or timed out sent nothing (its socket is closed, so no handshake
+	# completes later): there is nothing to wait for.  Anything else waits the whole window.
+	[[ $said =~ nc:\ connect\ to\ .*\ \(tcp\)\ (failed|timed\ out) ]] || arrived "$out" tk-tcp-probe
 	kill "$lpid" 2>/dev/null
 	wait "$lpid" 2>/dev/null
 	grep -q tk-tcp-probe "$out"
@@ -97,7 +102,7 @@ udp() {
 	local src=$1 addr=$2 port=$3 dst=$4 dport=$5 out=$TK_TMP/udp.$$ fam=-4 r
 	[[ $addr == *:* ]] && fam=-6
 	: >"$out"
-	spawn "$dst" timeout 5 nc "$fam" -u -l -p "$dport" >"$out" 2>/dev/null &
+	spawn "$dst" timeout 30 nc "$fam" -u -l -p "$dport" >"$out" 2>/dev/null &
 	local lpid=$!
 	listening "$dst" u "$dport"
 	echo tk-udp-probe | run "$src" nc -u -w 1 "$addr" "$port" >/dev/null 2>&1
@@ -191,11 +196,14 @@ refuse "the same port twice in one request" "mapped twice" publish a2 20100:80 2
 refuse "an unknown protocol" "only tcp and udp" publish a2 20100:80/sctp
 refuse "a host address that is not the host's" "198.51.100.7 is not an address of the host" \
 	publish a2 198.51.100.7:20100:80
-spawn host timeout 20 nc -4 -l -p 20500 >/dev/null 2>&1 &
+# Both are killed below: the timeout only bounds them should the test stop in between.
+spawn host timeout 120 nc -4 -l -p 20500 >/dev/null 2>&1 &
 hold_tcp=$!
-spawn host timeout 20 nc -4 -u -l -p 20501 >/dev/null 2>&1 &
+spawn host timeout 120 nc -4 -u -l -p 20501 >/dev/null 2>&1 &
 hold_udp=$!
-sleep 0.3
+# Bound before netd is asked, or the refusals would fail for the wrong reason.
+listening host t 20500 || echo "the host's TCP listener on 20500 did not start" >&2
+listening host u 20501 || echo "the host's UDP socket on 20501 did not start" >&2
 refuse "a port with a listening socket of the host, naming the process" \
 	"host port 20500/tcp is in use by a listening socket of the host ('nc', pid " \
 	publish a2 20500:80
@@ -307,7 +315,7 @@ N detach a5 >/dev/null
 N detach a2 >/dev/null
 expect_eq "DEL removes a2's bound mapping" "0" "$(count pub4_ip)"
 ip netns del a1
-for _ in $(seq 50); do [ "$(count pub4)" = 0 ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ "$(count pub4) $(count pub6)" = "0 0" ] && break; sleep 0.1; done
 expect_eq "a container whose netns vanished loses its mappings" "0 0" "$(count pub4) $(count pub6)"
 read -r A4_4 _ <<<"$(attach alpha-net a4 --publish 20080:80 --publish 20100:80)"
 expect_ok "... so their host ports are free again" tcp ext 192.0.2.1 20080 a4 80
@@ -400,17 +408,23 @@ expect_eq "... shown" 192.0.2.20 "$(N --json inspect tenant delta | jq -r .egres
 N create tenant-net delta-net --tenant delta >/dev/null
 attach delta-net e1 >/dev/null
 source_seen() { # ns [ext address] -> the source address ext sees for a TCP connection from ns
-	local to=${2:-192.0.2.2}
-	spawn ext timeout 5 "$TK_PYTHON" -c '
+	local to=${2:-192.0.2.2} deadline connected=no
+	spawn ext timeout 30 "$TK_PYTHON" -c '
 import socket, sys
 s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], 7777)); s.listen(1); c, a = s.accept(); print(a[0])' "$to" >"$TK_TMP/src" &
 	local lpid=$!
-	for _ in $(seq 20); do # until the listener is up
+	listening ext t 7777
+	# Until a connection is made (a SYN lost to a neighbour resolution is sent again), for up to
+	# 20 s; the listener prints the first one's source and exits.
+	deadline=$((SECONDS + 20))
+	while kill -0 "$lpid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
+		run "$1" nc -z -w 3 "$to" 7777 >/dev/null 2>&1 && { connected=yes; break; }
 		sleep 0.1
-		run "$1" nc -z -w 1 "$to" 7777 >/dev/null 2>&1 && break
 	done
+	# Without a connection it would only wait out its timeout: stop it.
+	[ "$connected" = no ] && kill "$lpid" 2>/dev/null
 	wait "$lpid"
 	cat "$TK_TMP/src"
 }

@@ -20,6 +20,10 @@ NETD=$TK_TMP/netd-1024
 tk_netd_start
 
 # 1. A hundred clients that send requests and never read the replies cost nobody else anything.
+# The loop once waited up to 5 s for room in each stuck client's socket (lib/rpc.c before
+# 5fa2dea), during which nothing else was answered: a status waiting behind one of those waits
+# takes at least 5 s.  The bounds stay well below that while leaving room for a loaded VM and the
+# sanitized build: the median 200 ms (25 times less), every one 3 s.
 # stall_check NAME SOCKET PID
 stall_check() {
 	local out max median
@@ -27,10 +31,10 @@ stall_check() {
 	max=${out#max_ms=}
 	max=${max%% *}
 	median=${out##*median_ms=}
-	expect_ok "$1: with 100 non-reading clients, status is answered within 50 ms ($out)" \
-		awk -v m="$median" 'BEGIN { exit !(m < 50) }'
+	expect_ok "$1: with 100 non-reading clients, status is answered within 200 ms ($out)" \
+		awk -v m="$median" 'BEGIN { exit !(m < 200) }'
 	expect_ok "$1: every time, not after the old 5 s per stuck client ($out)" \
-		awk -v m="$max" 'BEGIN { exit !(m < 1000) }'
+		awk -v m="$max" 'BEGIN { exit !(m < 3000) }'
 }
 stall_check netd "$TK_NETD_SOCKET" "$TK_NETD_PID"
 expect_ok "netd still answers afterwards" "$NETCTL" status
@@ -150,7 +154,9 @@ burst_pid=$!
 while [ "$(grep -c . "$TK_TMP/burst.out")" -lt 2 ] && kill -0 "$burst_pid" 2>/dev/null; do
 	sleep 0.1
 done
-expect_ok "while root is served at once" timeout 1 "$VOLCTL" status
+# The 4 creates wait in mkfs until go (up to 60 s): a status queued behind them would wait as
+# long; 5 s leaves room for a loaded VM.
+expect_ok "while root is served at once" timeout 5 "$VOLCTL" status
 touch "$TK_TMP/go"
 wait "$burst_pid"
 expect_eq "4 creates in flight succeed, 2 more are refused with EAGAIN" "4 2" \

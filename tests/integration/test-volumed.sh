@@ -20,11 +20,11 @@ loops_of() {
 }
 # By the image's identity ("inode major:minor") instead: its path alone also matches another
 # test's image of the same name in that test's own namespace.  Autoclear is asynchronous, so
-# wait_no_loops gives the kernel a few seconds.
+# wait_no_loops gives the kernel up to 30 s (as test-volumed-chaos.sh does: seconds under load).
 image_id() { stat -c '%i %Hd:%Ld' "$1"; }
 loops_of_id() { losetup -l -n -O BACK-INO,BACK-MAJ:MIN | awk -v id="$1" '$1 " " $2 == id' | wc -l; }
 wait_no_loops() { # counter (loops_of_id or loops_of) argument
-	for _ in $(seq 50); do
+	for _ in $(seq 300); do
 		[ "$("$1" "$2")" = 0 ] && break
 		sleep 0.1
 	done
