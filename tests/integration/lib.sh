@@ -226,6 +226,8 @@ tk_churn_start() {
 tk_churning() { kill -0 "$TK_CHURN_PID" 2>/dev/null; }
 tk_churn_stop() {
 	touch "$TK_TMP/churn.stop"
+	# Not waiting for ip to work through what the pipe still holds (deletions take a while).
+	kill "$TK_CHURN_PID" 2>/dev/null
 	wait "$TK_CHURN_PID"
 	TK_CHURN_PID=
 	ip ${TK_CHURN_NS:+-n "$TK_CHURN_NS"} link del group "$TK_CHURN_GROUP"
