@@ -156,7 +156,8 @@ static int host_register(struct cluster *cl, struct tk_etcd *e, tk_err *err)
 	pthread_mutex_unlock(&cl->lock);
 	/*
 	 * The loop may have seen hosts/<me> come back through the watch before the lease was set
-	 * here, and so skipped claiming back blocks and publishing endpoints: a sync now does it.
+	 * here, and then had no lease to claim back blocks and publish endpoints with: a sync
+	 * now does both.
 	 */
 	(void)!write(cl->efd, &(uint64_t){ 1 }, sizeof(uint64_t));
 	log_info("cluster: host '%s' registered (underlay %s, lease %" PRIx64 ", TTL %u s)",
@@ -691,7 +692,7 @@ void cluster_run(struct manager *m)
 	/*
 	 * Only this host's records back from etcd (one per attach or detach): nothing for a sync
 	 * to do that the one after the op has not done.  Anything else, or a wake-up without an
-	 * event (the publisher's retry), syncs.
+	 * event (the publisher's retry, the keeper's new lease), syncs.
 	 */
 	if (!evs || !only_own)
 		sync_now(m);
