@@ -183,14 +183,14 @@ br=$("$NETCTL" --json inspect network p1 | jq -r .bridge)
 db_id=$(ip -d -j link show "$br" | jq -r '.[0].ifalias')
 expect_ok "bridges carry their database's id ($db_id)" grep -qE '^tenantkit:netd:[0-9a-f]{16}$' <<<"$db_id"
 mkdir -p "$TK_TMP/state2" "$TK_TMP/state3"
-out=$(timeout 10 "$NETD" --socket "$TK_NETD_SOCKET" --state-dir "$TK_TMP/state2" 2>&1)
+out=$(timeout 60 "$NETD" --socket "$TK_NETD_SOCKET" --state-dir "$TK_TMP/state2" 2>&1)
 rc=$?
 expect_eq "a second netd on the same socket refuses to start" 1 "$rc"
 expect_ok "saying another netd serves it ($out)" grep -q "another netd (pid $TK_NETD_PID) already serves socket" <<<"$out"
 expect_ok "the first netd still answers" "$NETCTL" status
 expect_ok "its container's veth is still there" ip -n c1 link show eth0
 expect_ok "and still reaches the gateway" tk_ping c1 10.230.0.1
-out=$(timeout 10 "$NETD" --socket "$TK_TMP/other.sock" --state-dir "$TK_TMP/state3" 2>&1)
+out=$(timeout 60 "$NETD" --socket "$TK_TMP/other.sock" --state-dir "$TK_TMP/state3" 2>&1)
 rc=$?
 expect_eq "a netd with another socket and database refuses too" 1 "$rc"
 expect_ok "saying another netd runs in this network namespace ($out)" \
@@ -198,7 +198,7 @@ expect_ok "saying another netd runs in this network namespace ($out)" \
 expect_ok "the first netd still answers" "$NETCTL" status
 # With the first netd stopped, its bridges still belong to its database: another one stays away.
 tk_netd_stop
-out=$(timeout 10 "$NETD" --socket "$TK_TMP/other.sock" --state-dir "$TK_TMP/state3" 2>&1)
+out=$(timeout 60 "$NETD" --socket "$TK_TMP/other.sock" --state-dir "$TK_TMP/state3" 2>&1)
 rc=$?
 expect_eq "a netd with another database refuses while the first one's bridges exist" 1 "$rc"
 expect_ok "naming the first one's bridge ($out)" grep -q "bridge '$br' belongs to another netd" <<<"$out"

@@ -58,9 +58,13 @@ expect_eq "$N containers attached" $((N + 2)) "$(endpoints)"
 expect_eq "their elements exist" $(((N + 2) * 9)) "$(elements)"
 seq "$N" | sed 's/^/netns del g/' | ip -b -
 t2=$(date +%s.%N)
-expect_ok "$N deleted namespaces released within ${LIMIT}s" tk_wait_for "$LIMIT" endpoints_are 2
+# The kernel tears the namespaces down on its own workqueue, slowly on a loaded VM: netd is
+# timed from when their veths are gone.
+expect_ok "the kernel deleted the $N veths" tk_wait_for 120 bash -c "[ \"\$(ip -o link show | grep -c ': tkv')\" = 2 ]"
 t3=$(date +%s.%N)
-echo "# $N containers: attach $(echo "$t1 - $t0" | bc) s, netns del $(echo "$t2 - $t1" | bc) s, released $(echo "$t3 - $t2" | bc) s after"
+expect_ok "$N deleted namespaces released within ${LIMIT}s" tk_wait_for "$LIMIT" endpoints_are 2
+t4=$(date +%s.%N)
+echo "# $N containers: attach $(echo "$t1 - $t0" | bc) s, netns del $(echo "$t2 - $t1" | bc) s, veths gone $(echo "$t3 - $t2" | bc) s after, released $(echo "$t4 - $t2" | bc) s after"
 expect_eq "no element of a released endpoint is left" "$base_elements" "$(elements)"
 expect_eq "their addresses are free again" "$base_free4" "$(free4)"
 expect_eq "their host veths are gone" 2 "$(tkv_links)"

@@ -230,10 +230,8 @@ expect_eq "and leaves no subvolume" no "$([ -e "$ROOT/alpha/half" ] && echo yes 
 tk_volumed_kill
 TK_VOLUMED_FAULT=volume-ready@sleep tk_volumed_start
 tk_vcall volume.create '{"name":"half","tenant":"alpha","size":"16M"}' >/dev/null 2>&1 &
-for _ in $(seq 100); do
-	grep -q "Fault point 'volume-ready': sleeping" "$TK_TMP/volumed.log" && break
-	sleep 0.05
-done
+expect_ok "volumed reached the point after the subvolume is made" tk_wait_for 60 \
+	grep -q "Fault point 'volume-ready': sleeping" "$TK_TMP/volumed.log"
 expect_ok "(killed after the subvolume was made)" is_subvol "$ROOT/alpha/half"
 tk_volumed_kill
 wait
