@@ -36,6 +36,7 @@ elements() {
 tkv_links() { ip -o link show | grep -c ': tkv' || true; }
 free4() { "$NETCTL" --json inspect network alpha-net | jq .free4; }
 endpoints_are() { [ "$(endpoints)" = "$1" ]; }
+tkv_links_are() { [ "$(tkv_links)" = "$1" ]; }
 
 # Two live containers stay attached through everything below, including netd restarts.
 for c in live1 live2; do
@@ -60,7 +61,7 @@ seq "$N" | sed 's/^/netns del g/' | ip -b -
 t2=$(date +%s.%N)
 # The kernel tears the namespaces down on its own workqueue, slowly on a loaded VM: netd is
 # timed from when their veths are gone.
-expect_ok "the kernel deleted the $N veths" tk_wait_for 120 bash -c "[ \"\$(ip -o link show | grep -c ': tkv')\" = 2 ]"
+expect_ok "the kernel deleted the $N veths" tk_wait_for 120 tkv_links_are 2
 t3=$(date +%s.%N)
 expect_ok "$N deleted namespaces released within ${LIMIT}s" tk_wait_for "$LIMIT" endpoints_are 2
 t4=$(date +%s.%N)
@@ -165,7 +166,7 @@ overflows=$(grep -c "Link notifications overflowed" "$TK_TMP/netd.log")
 for i in $(seq 50); do echo "netns del o$i"; done | ip -b -
 # The kernel deletes the veths in the background: on a loaded machine that takes a while.
 expect_ok "the kernel deleted the 50 veths" \
-	tk_wait_for 60 bash -c "[ \"\$(ip -o link show | grep -c ': tkv')\" = 2 ]"
+	tk_wait_for 60 tkv_links_are 2
 kill -CONT "$TK_NETD_PID"
 expect_ok "after an overflow all 50 are released" tk_wait_for 30 endpoints_are 2
 expect_ok "netd noticed the overflow" \
