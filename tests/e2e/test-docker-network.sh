@@ -35,10 +35,12 @@ running() { # container...
 }
 back() { [ "$(endpoints)" = 4 ] && running a1 a2 a3 b1; }
 states() { echo "$(endpoints) endpoints; $(dk ps -a --format '{{.Names}} {{.Status}}' | sort | paste -sd ,)"; }
+# sleep, as a container's PID 1, ignores SIGTERM: a dockerd that stops gives each container its
+# stop timeout (10 s unless set; the daemon's shutdown-timeout does not shorten it) before SIGKILL.
 run() { # name network [docker run args...]
 	local name=$1 net=$2
 	shift 2
-	dk run -d --name "$name" --network "$net" "$@" "$IMG" sleep 100000 >/dev/null
+	dk run -d --name "$name" --network "$net" --stop-timeout 1 "$@" "$IMG" sleep 100000 >/dev/null
 }
 
 expect_ok "docker network create -d tenantkit-net (tenant alpha)" \

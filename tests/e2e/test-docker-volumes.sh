@@ -94,8 +94,10 @@ expect_eq "volumed deleted it" "data scratch" \
 	"$(tk_vcall volume.list | jq -r '[.volumes[].name] | sort | join(" ")')"
 
 # Two containers share one volume: Mount and Unmount are per Docker mount ID.
-expect_ok "container c1 with data" dk run -d --name c1 --network none -v data:/data tk-busybox sleep 1000
-expect_ok "container c2 with data" dk run -d --name c2 --network none -v data:/data tk-busybox sleep 1000
+# (--stop-timeout 1: sleep ignores SIGTERM, and a dockerd that stops waits each container's
+# stop timeout, 10 s unless set.)
+expect_ok "container c1 with data" dk run -d --name c1 --stop-timeout 1 --network none -v data:/data tk-busybox sleep 1000
+expect_ok "container c2 with data" dk run -d --name c2 --stop-timeout 1 --network none -v data:/data tk-busybox sleep 1000
 expect_eq "volumed holds two mount references" 2 "$(vmounts data)"
 dk exec c1 sh -c 'echo from-c1 >/data/c1'
 expect_eq "c2 reads what c1 wrote" from-c1 "$(dk exec c2 cat /data/c1)"
@@ -114,21 +116,34 @@ expect_ok "remove c1" dk rm c1
 
 # volumed down: running containers keep their volume; docker says what is wrong.
 expect_ok "volume gone" dk volume create -d tenantkit -o tenant=alpha -o size=8M gone
-expect_ok "container c3 with gone" dk run -d --name c3 --network none -v gone:/g tk-busybox sleep 1000
+expect_ok "container c3 with gone" dk run -d --name c3 --stop-timeout 1 --network none -v gone:/g tk-busybox sleep 1000
 tk_volumed_kill
 expect_ok "with volumed down, c2 still writes" dk exec c2 sh -c 'echo during >/data/during'
+# Docker retries a plugin that refuses connections for some 15 s per call (a backoff of 1, 2, 4
+# and 8 s), so the four calls that meet volumed down run at once.
 start=$SECONDS
-out=$(dk run --rm --network none -v scratch:/s tk-busybox sh -c : 2>&1)
+dk run --rm --network none -v scratch:/s tk-busybox sh -c : >"$TK_TMP/down-run" 2>&1 &
+run_pid=$!
+dk volume create -d tenantkit -o tenant=alpha -o size=8M late >"$TK_TMP/down-create" 2>&1 &
+create_pid=$!
+# Docker keeps a mount ID whose Unmount failed and unmounts with it at the next stop.
+dk stop -t 1 c2 >"$TK_TMP/down-stop" 2>&1 &
+stop_pid=$!
+dk rm -f c3 >"$TK_TMP/down-rm" 2>&1 &
+rm_pid=$!
+wait "$run_pid"
 expect_eq "docker run -v with volumed down fails" 125 "$?"
+out=$(cat "$TK_TMP/down-run")
 expect_eq "saying the plugin's socket refused the connection" 1 \
 	"$(grep -c "tenantkit.sock: connect: connection refused" <<<"$out")"
 echo "# (docker gave up after $((SECONDS - start)) s: $out)"
-out=$(dk volume create -d tenantkit -o tenant=alpha -o size=8M late 2>&1)
-expect_eq "docker volume create with volumed down fails, naming the socket" 1 \
-	"$(grep -c "tenantkit.sock" <<<"$out")"
-# Docker keeps a mount ID whose Unmount failed and unmounts with it at the next stop.
-expect_ok "c2 stops while volumed is down (its Unmount fails)" dk stop -t 1 c2
-expect_ok "c3 is removed while volumed is down (its Unmount fails)" dk rm -f c3
+wait "$create_pid"
+expect_eq "docker volume create with volumed down fails, naming the socket" "1 1" \
+	"$? $(grep -c "tenantkit.sock" "$TK_TMP/down-create")"
+wait "$stop_pid"
+expect_eq "c2 stops while volumed is down (its Unmount fails)" "0 c2" "$? $(cat "$TK_TMP/down-stop")"
+wait "$rm_pid"
+expect_eq "c3 is removed while volumed is down (its Unmount fails)" "0 c3" "$? $(cat "$TK_TMP/down-rm")"
 tk_volumed_start --docker-socket "$PLUGIN_SOCK"
 expect_eq "volumed back: nothing lost, docker lists all" "data gone scratch" \
 	"$(dk volume ls -q | sort | xargs)"

@@ -105,7 +105,9 @@ udp() {
 	spawn "$dst" timeout 30 nc "$fam" -u -l -p "$dport" >"$out" 2>/dev/null &
 	local lpid=$!
 	listening "$dst" u "$dport"
-	echo tk-udp-probe | run "$src" nc -u -w 1 "$addr" "$port" >/dev/null 2>&1
+	# bash's /dev/udp sends one datagram and exits (nc -u lingers for its -w).
+	# shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
+	run "$src" bash -c 'echo tk-udp-probe >"/dev/udp/$1/$2"' - "$addr" "$port" 2>/dev/null
 	arrived "$out" tk-udp-probe
 	kill "$lpid" 2>/dev/null
 	wait "$lpid" 2>/dev/null
