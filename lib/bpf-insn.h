@@ -3,8 +3,8 @@
 
 /*
  * BPF instructions written by hand (nl-tc.c's meters, fastpath.c's forwarding): netd loads its two
- * small programs with bpf(2) directly, so it needs neither a BPF compiler at build time nor
- * libbpf at run time.
+ * small programs with bpf(2) directly, so it needs no BPF compiler at build time; libbpf only
+ * reads the kernel's BTF, for the ids of conntrack's kfuncs and struct nf_conn's offsets.
  */
 
 #include <linux/bpf.h>

@@ -2,8 +2,13 @@
 /* The containers' fast path: its BPF maps and program (fastpath.h, docs/firewall.md). */
 #include "fastpath.h"
 
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/bpf.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <netinet/in.h>
+#include <stdlib.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,16 +76,16 @@ static int map_create(const char *name, bool v6, uint32_t key_size, uint32_t val
 }
 
 /* A tiny assembler: forward jumps to labels, resolved at the end. */
-enum label { PASS, DROP, V6, FWD, ROUTE4, ROUTE6, UP, _LABEL_MAX };
+enum label { PASS, DROP, V6, FWD, ROUTE4, ROUTE6, UP, UP4, BRIDGE4, RELEASE4, _LABEL_MAX };
 
 struct prog {
-	struct bpf_insn insn[256];
+	struct bpf_insn insn[512];
 	size_t n;
 	size_t label[_LABEL_MAX];
 	struct {
 		size_t at;
 		enum label to;
-	} fix[48];
+	} fix[96];
 	size_t n_fix;
 };
 
@@ -137,10 +142,10 @@ static void key_fields(struct prog *p, int16_t mac_off, int16_t ip_off, int word
 /*
  * The frame's source (r7 = the frame) in src, and if it is there its destination in fwd under
  * the group src gave: to FWD with r0 = fwd's element; else in rt: to route with r0 = rt's;
- * else to UP.
+ * else to up.
  */
-static void lookups(struct prog *p, int src, int fwd, int rt, enum label route, int16_t ip_src,
-		    int16_t ip_dst, int words)
+static void lookups(struct prog *p, int src, int fwd, int rt, enum label route, enum label up,
+		    int16_t ip_src, int16_t ip_dst, int words)
 {
 	key_fields(p, 6, ip_src, words);
 	lookup(p, src);
@@ -151,7 +156,7 @@ static void lookups(struct prog *p, int src, int fwd, int rt, enum label route, 
 	lookup(p, fwd);
 	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), FWD);
 	lookup(p, rt);
-	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), UP);
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), up);
 	jump(p, JMP_IMM(BPF_JA, 0, 0, 0), route);
 }
 
@@ -162,9 +167,9 @@ static void lookups(struct prog *p, int src, int fwd, int rt, enum label route, 
  * the port's own, which is all they would have checked) and br_netfilter's trip through the
  * inet hooks.  The host's stack then routes it (egress and its NAT, the host, published ports).
  */
-static void up(struct prog *p, int map)
+static void up(struct prog *p, int map, enum label label)
 {
-	p->label[UP] = p->n;
+	p->label[label] = p->n;
 	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 0));
 	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, RAW16(0x0a7f), 0), PASS);
 	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_7, 2));
@@ -174,6 +179,8 @@ static void up(struct prog *p, int map)
 	lookup(p, map); /* the key's first 4 bytes: dev */
 	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), PASS);
 	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_0, 0));
+	if (label == UP4) /* on to nat4(), which comes back to BRIDGE4 */
+		return;
 	emit(p, MOV64_IMM(BPF_REG_2, BPF_F_INGRESS));
 	emit(p, CALL(BPF_FUNC_redirect));
 	emit(p, EXIT());
@@ -233,6 +240,280 @@ static void route(struct prog *p, enum label label, int16_t hop_off, bool v4)
 }
 
 /*
+ * Conntrack as nat4() reads it: kernel functions (kfuncs, Linux 6.1) called by their BTF ids,
+ * and fields of struct nf_conn read at their offsets, both from the running kernel's BTF, since
+ * neither is part of the kernel's ABI; and the UDP timeouts conntrack refreshes an entry with.
+ */
+struct conntrack {
+	int32_t lookup, change_timeout, release; /* BTF ids */
+	int32_t opts_size;			 /* struct bpf_ct_opts' (12, 16 since Linux 6.8) */
+	int16_t status, reply_addr, reply_port;	 /* offsets in struct nf_conn */
+	int32_t udp_ms, udp_stream_ms;
+};
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct btf *, btf__free);
+
+/* The byte offset of path ("a[1].b.c") in struct type, by the kernel's BTF; -1: not there. */
+static int btf_offset(const struct btf *btf, const char *type, const char *path)
+{
+	int32_t id = btf__find_by_name_kind(btf, type, BTF_KIND_STRUCT);
+	char buf[128], *save = NULL;
+	int off = 0;
+
+	if (id < 0 || snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -1;
+	for (char *name = strtok_r(buf, ".", &save); name; name = strtok_r(NULL, ".", &save)) {
+		const struct btf_type *t = btf__type_by_id(btf, (uint32_t)id);
+		char *index = strchr(name, '[');
+		const struct btf_member *m;
+		uint16_t i;
+
+		if (index)
+			*index++ = 0;
+		if (!t || !(btf_is_struct(t) || btf_is_union(t)))
+			return -1;
+		for (i = 0, m = btf_members(t); i < btf_vlen(t); i++, m++)
+			if (strcmp(btf__name_by_offset(btf, m->name_off), name) == 0)
+				break;
+		if (i == btf_vlen(t))
+			return -1;
+		off += (int)(btf_member_bit_offset(t, i) / 8);
+		if ((id = btf__resolve_type(btf, m->type)) < 0)
+			return -1;
+		if (index) { /* an array's element */
+			const struct btf_type *a = btf__type_by_id(btf, (uint32_t)id);
+			long size;
+
+			if (!a || !btf_is_array(a) ||
+			    (id = btf__resolve_type(btf, btf_array(a)->type)) < 0 ||
+			    (size = btf__resolve_size(btf, (uint32_t)id)) < 0)
+				return -1;
+			off += (int)(strtol(index, NULL, 10) * size);
+		}
+	}
+	return off;
+}
+
+/* A conntrack timeout of this namespace, in ms; fallback (the kernel's default) if unreadable. */
+static int32_t udp_timeout_ms(const char *name, int32_t fallback)
+{
+	_cleanup_fclose_ FILE *f = NULL;
+	char path[96];
+	int seconds;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/netfilter/%s", name);
+	if (!(f = fopen(path, "re")) || fscanf(f, "%d", &seconds) != 1 || seconds <= 0 ||
+	    seconds > INT32_MAX / 1000)
+		return fallback;
+	return seconds * 1000;
+}
+
+/* Whether nat4() can be: conntrack's kfuncs in the kernel's own BTF, and struct nf_conn's fields. */
+static int conntrack_open(struct conntrack *ct, tk_err *err)
+{
+	_cleanup_(btf__freep) struct btf *btf = NULL;
+	int32_t opts;
+	int off[3];
+
+	libbpf_set_print(NULL); /* its messages on stderr; what fails is said here */
+	if (!(btf = btf__load_vmlinux_btf()))
+		return tk_err_set(err, -errno, "the kernel's BTF is not readable: %m");
+	ct->lookup = btf__find_by_name_kind(btf, "bpf_skb_ct_lookup", BTF_KIND_FUNC);
+	ct->change_timeout = btf__find_by_name_kind(btf, "bpf_ct_change_timeout", BTF_KIND_FUNC);
+	ct->release = btf__find_by_name_kind(btf, "bpf_ct_release", BTF_KIND_FUNC);
+	if (ct->lookup < 0 || ct->change_timeout < 0 || ct->release < 0)
+		return tk_err_set(err, -ENOENT,
+				  "conntrack's BPF functions are not in the kernel's own BTF "
+				  "(Linux 6.1 with nf_conntrack built in)");
+	opts = btf__find_by_name_kind(btf, "bpf_ct_opts", BTF_KIND_STRUCT);
+	ct->opts_size = opts < 0 ? -1 : (int32_t)btf__resolve_size(btf, (uint32_t)opts);
+	off[0] = btf_offset(btf, "nf_conn", "status");
+	off[1] = btf_offset(btf, "nf_conn", "tuplehash[1].tuple.dst.u3");
+	off[2] = btf_offset(btf, "nf_conn", "tuplehash[1].tuple.dst.u");
+	if ((ct->opts_size != 12 && ct->opts_size != 16) || off[0] < 0 || off[1] < 0 ||
+	    off[2] < 0 || off[2] > INT16_MAX)
+		return tk_err_set(err, -ENOENT, "struct nf_conn or bpf_ct_opts is not as expected");
+	ct->status = (int16_t)off[0], ct->reply_addr = (int16_t)off[1];
+	ct->reply_port = (int16_t)off[2];
+	ct->udp_ms = udp_timeout_ms("nf_conntrack_udp_timeout", 30000);
+	ct->udp_stream_ms = udp_timeout_ms("nf_conntrack_udp_timeout_stream", 120000);
+	return 0;
+}
+
+/* nat4()'s stack, below the maps' key (-32) and route()'s scratch (-40). */
+#define NAT_TUPLE   (-64) /* struct bpf_sock_tuple's ipv4: saddr, daddr, sport, dport */
+#define NAT_OPTS    (-80) /* struct bpf_ct_opts: netns_id, error, l4proto, dir, zone... */
+#define NAT_BRIDGE  (-84) /* the network's bridge */
+#define NAT_NEW	    (-92) /* the new source address, and its port at -88 */
+#define NAT_TTL	    (-96) /* the TTL's 16-bit word, one less, and as it was at -100 */
+#define NAT_TTL_OLD (-100)
+#define NAT_FIB	    (-168) /* struct bpf_fib_lookup, 64 bytes, to -105 */
+#define NAT_NH	    (-192) /* struct bpf_redir_neigh, 20 bytes */
+#define FIB(f)	    ((int16_t)(NAT_FIB + (int)offsetof(struct bpf_fib_lookup, f)))
+#define KFUNC(id)   INSN(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, id)
+
+/* What a NAT entry must say to be taken past the host: nothing but these of those. */
+#define NAT_STATUS_MASK                                                                            \
+	(IPS_EXPECTED | IPS_CONFIRMED | IPS_SRC_NAT | IPS_DST_NAT | IPS_SEQ_ADJUST | IPS_DYING |   \
+	 IPS_FIXED_TIMEOUT | IPS_UNTRACKED | IPS_HELPER)
+#define NAT_STATUS (IPS_CONFIRMED | IPS_SRC_NAT)
+
+/* A checksum helper (r6 = skb) at off, from the stack's from to its to (16 or 32 bits). */
+static void csum(struct prog *p, int helper, int16_t off, int16_t from, int16_t to, int flags,
+		 enum label fail)
+{
+	int size = (flags & BPF_F_HDR_FIELD_MASK) == 4 ? BPF_W : BPF_H;
+
+	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_6));
+	emit(p, MOV64_IMM(BPF_REG_2, off));
+	emit(p, LDX(size, BPF_REG_3, BPF_REG_10, from));
+	emit(p, LDX(size, BPF_REG_4, BPF_REG_10, to));
+	emit(p, MOV64_IMM(BPF_REG_5, flags));
+	emit(p, CALL(helper));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), fail);
+}
+
+/*
+ * r1 = the network's bridge, r7 = the frame, to its gateway: a container's UDP datagram to the
+ * world, which the host would route and, its connection's conntrack entry being there with a
+ * source NAT, translate (docs/firewall.md, "NAT past the host").  Conntrack has decided
+ * everything for this connection on its first packet, which took the host's way; so where the
+ * entry is confirmed, translates the source only and has no helper, the datagram gets what the
+ * host would give it: the entry's timeout refreshed as conntrack's UDP would, the route the
+ * host's routing table gives (bpf_fib_lookup, with the bridge as the input device, as the host
+ * would see it), TTL one less, the entry's source address and port, and out of the route's
+ * device to its next hop.  A route to a tenant bridge (their MACs
+ * begin 0a:7f, their gateways'), a neighbour not yet resolved, a datagram over the route's MTU
+ * or to expire, a UDP datagram without a checksum, anything else: into the bridge (BRIDGE4),
+ * as up() does.
+ */
+static void nat4(struct prog *p, const struct conntrack *ct)
+{
+	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_1, NAT_BRIDGE));
+	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0x45, 0), BRIDGE4);
+	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 9));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, IPPROTO_UDP, 0), BRIDGE4);
+	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_7));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, 14 + 20 + 8));
+	jump(p, JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_8, 0), BRIDGE4);
+	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 8));
+	jump(p, JMP_IMM(BPF_JLE, BPF_REG_2, 1, 0), BRIDGE4);
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 20 + 6));
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, 0, 0), BRIDGE4);
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 8)); /* TTL, protocol */
+	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, NAT_TTL_OLD));
+	emit(p, ALU64_IMM(BPF_SUB, BPF_REG_2, 1)); /* the TTL is the word's low byte */
+	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, NAT_TTL));
+	for (int i = 0; i < 3; i++) { /* saddr, daddr, sport and dport: the tuple */
+		emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_7, (int16_t)(14 + 12 + 4 * i)));
+		emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, (int16_t)(NAT_TUPLE + 4 * i)));
+	}
+	for (int16_t off = 0; off < (int16_t)sizeof(struct bpf_fib_lookup); off += 8)
+		emit(p, ST(BPF_DW, BPF_REG_10, (int16_t)(NAT_FIB + off), 0));
+	emit(p, ST(BPF_B, BPF_REG_10, FIB(family), AF_INET));
+	emit(p, ST(BPF_B, BPF_REG_10, FIB(l4_protocol), IPPROTO_UDP));
+	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 1));
+	emit(p, STX(BPF_B, BPF_REG_10, BPF_REG_2, FIB(tos)));
+	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_10, NAT_BRIDGE));
+	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, FIB(ifindex)));
+	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_10, NAT_TUPLE));
+	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, FIB(ipv4_src)));
+	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_10, NAT_TUPLE + 4));
+	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, FIB(ipv4_dst)));
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_10, NAT_TUPLE + 8));
+	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, FIB(sport)));
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_10, NAT_TUPLE + 10));
+	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, FIB(dport)));
+
+	/* The connection's entry, in the namespace of the skb's device (the host's), zone 0 */
+	emit(p, ST(BPF_W, BPF_REG_10, NAT_OPTS, -1));
+	emit(p, ST(BPF_W, BPF_REG_10, NAT_OPTS + 4, 0));
+	emit(p, ST(BPF_DW, BPF_REG_10, NAT_OPTS + 8, IPPROTO_UDP));
+	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_6));
+	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_10));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, NAT_TUPLE));
+	emit(p, MOV64_IMM(BPF_REG_3, 12));
+	emit(p, MOV64_REG(BPF_REG_4, BPF_REG_10));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_4, NAT_OPTS));
+	emit(p, MOV64_IMM(BPF_REG_5, ct->opts_size));
+	emit(p, KFUNC(ct->lookup));
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), BRIDGE4);
+	emit(p, MOV64_REG(BPF_REG_9, BPF_REG_0)); /* held: released on every way out */
+	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_10, NAT_OPTS + 9)); /* the packet's direction */
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0, 0), RELEASE4);
+	emit(p, LDX(BPF_DW, BPF_REG_2, BPF_REG_9, ct->status));
+	emit(p, MOV64_REG(BPF_REG_3, BPF_REG_2));
+	emit(p, ALU64_IMM(BPF_AND, BPF_REG_3, NAT_STATUS_MASK));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_3, NAT_STATUS, 0), RELEASE4);
+	emit(p, LDX(BPF_W, BPF_REG_3, BPF_REG_9, ct->reply_addr));
+	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_3, NAT_NEW));
+	emit(p, LDX(BPF_H, BPF_REG_3, BPF_REG_9, ct->reply_port));
+	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_3, NAT_NEW + 4));
+	/* conntrack's UDP: the stream timeout once replies made the entry assured */
+	emit(p, ALU64_IMM(BPF_AND, BPF_REG_2, IPS_ASSURED));
+	emit(p, MOV64_IMM(BPF_REG_3, ct->udp_ms));
+	emit(p, JMP_IMM(BPF_JEQ, BPF_REG_2, 0, 1));
+	emit(p, MOV64_IMM(BPF_REG_3, ct->udp_stream_ms));
+	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_9));
+	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_3));
+	emit(p, KFUNC(ct->change_timeout));
+	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_9));
+	emit(p, KFUNC(ct->release));
+
+	/* The route, and a neighbour for it */
+	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_6));
+	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_10));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, NAT_FIB));
+	emit(p, MOV64_IMM(BPF_REG_3, sizeof(struct bpf_fib_lookup)));
+	emit(p, MOV64_IMM(BPF_REG_4, 0));
+	emit(p, CALL(BPF_FUNC_fib_lookup));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, BPF_FIB_LKUP_RET_SUCCESS, 0), BRIDGE4);
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_10, FIB(smac)));
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, RAW16(0x0a7f), 0), BRIDGE4);
+
+	/* The frame as the host would send it; nothing is written until the first helper is done. */
+	csum(p, BPF_FUNC_l3_csum_replace, 14 + 10, NAT_TUPLE, NAT_NEW, 4, BRIDGE4);
+	csum(p, BPF_FUNC_l3_csum_replace, 14 + 10, NAT_TTL_OLD, NAT_TTL, 2, DROP);
+	csum(p, BPF_FUNC_l4_csum_replace, 14 + 20 + 6, NAT_TUPLE, NAT_NEW,
+	     BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4, DROP);
+	csum(p, BPF_FUNC_l4_csum_replace, 14 + 20 + 6, NAT_TUPLE + 8, NAT_NEW + 4,
+	     BPF_F_MARK_MANGLED_0 | 2, DROP);
+	store_bytes(p, 14 + 8, BPF_REG_10, NAT_TTL, 2);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
+	store_bytes(p, 14 + 12, BPF_REG_10, NAT_NEW, 4);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
+	store_bytes(p, 14 + 20, BPF_REG_10, NAT_NEW + 4, 2);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
+	/*
+	 * Out by the neighbour subsystem, as the host's output would send it: the next hop's
+	 * Ethernet header, and a stale neighbour confirmed (a plain redirect with the MAC the route
+	 * lookup read would never have it probed again).
+	 */
+	emit(p, ST(BPF_W, BPF_REG_10, NAT_NH, AF_INET));
+	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_10, FIB(ipv4_dst))); /* now the next hop */
+	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, NAT_NH + 4));
+	for (int16_t off = 8; off < (int16_t)sizeof(struct bpf_redir_neigh); off += 4)
+		emit(p, ST(BPF_W, BPF_REG_10, (int16_t)(NAT_NH + off), 0));
+	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_10, FIB(ifindex)));
+	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_10));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, NAT_NH));
+	emit(p, MOV64_IMM(BPF_REG_3, sizeof(struct bpf_redir_neigh)));
+	emit(p, MOV64_IMM(BPF_REG_4, 0));
+	emit(p, CALL(BPF_FUNC_redirect_neigh));
+	emit(p, EXIT());
+
+	p->label[RELEASE4] = p->n;
+	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_9));
+	emit(p, KFUNC(ct->release));
+	p->label[BRIDGE4] = p->n;
+	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_10, NAT_BRIDGE));
+	emit(p, MOV64_IMM(BPF_REG_2, BPF_F_INGRESS));
+	emit(p, CALL(BPF_FUNC_redirect));
+	emit(p, EXIT());
+}
+
+/*
  * r6 = skb, r7 = its data (the Ethernet header), r8 = its end.  What the frame must be, as the
  * nftables rule it replaces said (docs/firewall.md): untagged (the kernel took a VLAN tag off
  * into skb->vlan_tci before tc, so the bytes alone would not tell); IPv4 of a valid header
@@ -240,7 +521,8 @@ static void route(struct prog *p, enum label label, int16_t hop_off, bool v4)
  * header would start, whatever the protocol); or IPv6 carrying TCP or UDP right after its fixed
  * header, from any source port but 547.
  */
-static void program(struct prog *p, const struct tk_fast *f, int32_t pass)
+static void program(struct prog *p, const struct tk_fast *f, const struct conntrack *ct,
+		    int32_t pass)
 {
 	emit(p, MOV64_REG(BPF_REG_6, BPF_REG_1));
 	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct __sk_buff, vlan_present)));
@@ -274,7 +556,7 @@ static void program(struct prog *p, const struct tk_fast *f, int32_t pass)
 	jump(p, JMP_REG(BPF_JGT, BPF_REG_4, BPF_REG_8, 0), PASS);
 	emit(p, LDX(BPF_H, BPF_REG_4, BPF_REG_3, 14));
 	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_4, RAW16(67), 0), PASS);
-	lookups(p, f->src4, f->fwd4, f->rt4, ROUTE4, 14 + 12, 14 + 16, 1);
+	lookups(p, f->src4, f->fwd4, f->rt4, ROUTE4, ct ? UP4 : UP, 14 + 12, 14 + 16, 1);
 
 	p->label[V6] = p->n;
 	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_7));
@@ -288,11 +570,15 @@ static void program(struct prog *p, const struct tk_fast *f, int32_t pass)
 	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 17, 0), PASS);
 	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 40));
 	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, RAW16(547), 0), PASS);
-	lookups(p, f->src6, f->fwd6, f->rt6, ROUTE6, 14 + 8, 14 + 24, 4);
+	lookups(p, f->src6, f->fwd6, f->rt6, ROUTE6, UP, 14 + 8, 14 + 24, 4);
 
 	route(p, ROUTE4, 14 + 8, true);
 	route(p, ROUTE6, 14 + 7, false);
-	up(p, f->up);
+	up(p, f->up, UP);
+	if (ct) {
+		up(p, f->up, UP4);
+		nat4(p, ct);
+	}
 
 	p->label[FWD] = p->n;
 	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_0, 0));
@@ -311,7 +597,8 @@ static void program(struct prog *p, const struct tk_fast *f, int32_t pass)
 }
 
 /* pass: what a frame the program does not forward returns (TK_TCX_NEXT or TK_TCX_PASS). */
-static int program_load(const struct tk_fast *f, const char *name, int32_t pass, tk_err *err)
+static int program_load(const struct tk_fast *f, const struct conntrack *ct, const char *name,
+			int32_t pass, tk_err *err)
 {
 	static const char license[] = "GPL";
 	static char log[65536];
@@ -320,7 +607,7 @@ static int program_load(const struct tk_fast *f, const char *name, int32_t pass,
 	const char *tail;
 	int fd, r;
 
-	program(&p, f, pass);
+	program(&p, f, ct, pass);
 	if (p.n > ELEMENTSOF(p.insn) || p.n_fix > ELEMENTSOF(p.fix))
 		return tk_err_set(err, -EFAULT, "the fast path's program outgrew its buffer");
 	for (size_t i = 0; i < p.n_fix; i++)
@@ -346,9 +633,28 @@ static int program_load(const struct tk_fast *f, const char *name, int32_t pass,
 
 static int tcx_query(int ifindex, bool egress, uint32_t *ids, uint32_t *n);
 
+/* Both programs, with ct's NAT path (nat4()) or without it (ct NULL). */
+static int programs_load(struct tk_fast *f, const struct conntrack *ct, tk_err *err)
+{
+	int r;
+
+	/* A port's own frames go on to tc's filters (the reference bandwidth plugin's) */
+	if ((f->prog = r = program_load(f, ct, "tk_fast", TK_TCX_NEXT, err)) < 0)
+		return r;
+	/* a metered port's have been through its meter, and its tc filters are the shaper */
+	if ((f->tail = r = program_load(f, ct, "tk_fast_tail", TK_TCX_PASS, err)) < 0) {
+		close(f->prog);
+		f->prog = -1;
+		return r;
+	}
+	return 0;
+}
+
 int tk_fast_open(struct tk_fast *f, tk_err *err)
 {
+	struct conntrack ct = {};
 	uint32_t ids[1], n = 0;
+	tk_err nat_err = {};
 	int r;
 
 	/* Asked about the loopback device (index 1 in every namespace), a kernel without tcx says
@@ -365,15 +671,19 @@ int tk_fast_open(struct tk_fast *f, tk_err *err)
 	    (f->rt4 = r = map_create("tk_fast_rt4", false, 0, sizeof(struct route), err)) < 0 ||
 	    (f->rt6 = r = map_create("tk_fast_rt6", true, 0, sizeof(struct route), err)) < 0 ||
 	    (f->up = r = map_create("tk_fast_up", false, sizeof(uint32_t), sizeof(uint32_t), err)) <
-		    0 ||
-	    /* A port's own frames go on to tc's filters (the reference bandwidth plugin's) */
-	    (f->prog = r = program_load(f, "tk_fast", TK_TCX_NEXT, err)) < 0 ||
-	    /* a metered port's have been through its meter, and its tc filters are the shaper */
-	    (f->tail = r = program_load(f, "tk_fast_tail", TK_TCX_PASS, err)) < 0) {
-		tk_fast_close(f);
-		return r;
-	}
-	return 0;
+		    0)
+		goto fail;
+	if (getenv("TK_NETD_NO_NAT_PATH"))
+		tk_err_set(&nat_err, -EPERM, "TK_NETD_NO_NAT_PATH is set");
+	else if (conntrack_open(&ct, &nat_err) == 0 && programs_load(f, &ct, &nat_err) == 0)
+		return 0;
+	/* Without the NAT path, every frame to the gateway takes the host's way, as before it. */
+	snprintf(f->nat_off, sizeof(f->nat_off), "%s", nat_err.msg);
+	if ((r = programs_load(f, NULL, err)) == 0)
+		return 0;
+fail:
+	tk_fast_close(f);
+	return r;
 }
 
 void tk_fast_close(struct tk_fast *f)

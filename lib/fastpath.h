@@ -14,6 +14,8 @@
  *   up:  group -> its bridge, into whose ingress a frame to the gateway's MAC
  *        (0a:7f:<group>) that neither map above routes goes, past the bridge's port
  *
+ * A container's IPv4 UDP to the world whose connection conntrack has already source-NATed goes
+ * out past the host's forwarding, translated as the entry says (nat4() in fastpath.c).
  * Everything else, and whatever finds no element, goes on (TCX_NEXT) to tc's filters, then the
  * bridge and its rules.
  */
@@ -28,14 +30,20 @@ struct tk_fast {
 	int prog; /* -1: none */
 	int tail; /* the same, but what it does not forward goes on to the bridge (TCX_PASS) */
 	int src4, fwd4, src6, fwd6, rt4, rt6, up;
+	char nat_off[512]; /* why the programs have no NAT path; "": they have it */
 };
 
 #define TK_FAST_INIT                                                                               \
 	{                                                                                          \
-		-1, -1, -1, -1, -1, -1, -1, -1, -1                                                 \
+		.prog = -1, .tail = -1, .src4 = -1, .fwd4 = -1, .src6 = -1, .fwd6 = -1, .rt4 = -1, \
+		.rt6 = -1, .up = -1                                                                \
 	}
 
-/* Makes the maps and loads the program that reads them; fails where the kernel cannot. */
+/*
+ * Makes the maps and loads the program that reads them; fails where the kernel cannot.  Where it
+ * cannot have the NAT path (conntrack's kfuncs, read in the kernel's BTF), the program is loaded
+ * without it and nat_off says why; so it is with TK_NETD_NO_NAT_PATH set.
+ */
 int tk_fast_open(struct tk_fast *f, tk_err *err);
 void tk_fast_close(struct tk_fast *f);
 

@@ -802,6 +802,9 @@ static void fast_path_open(void)
 	    (fast_chain < 0 && (fast_chain = tk_fast_chain_open(&err)) < 0)) {
 		log_info("No fast path between containers (BPF on tcx ingress): %s", err.msg);
 		tk_fast_close(&fast);
+	} else if (fast.nat_off[0]) {
+		log_info("No NAT path past the host (UDP egress takes the host's forwarding): %s",
+			 fast.nat_off);
 	}
 }
 

@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
 	build-essential meson ninja-build pkg-config
 	libmnl-dev libnftnl-dev libnl-3-dev libnl-route-3-dev libblkid-dev libjansson-dev
-	libsqlite3-dev libcmocka-dev libmicrohttpd-dev musl-tools cmake dpkg-dev
+	libsqlite3-dev libbpf-dev libcmocka-dev libmicrohttpd-dev musl-tools cmake dpkg-dev
 	e2fsprogs btrfs-progs xfsprogs
 	nftables bpftool iproute2 iputils-ping iperf3 netcat-openbsd busybox-static util-linux procps jq scdoc curl
 	clang-format clang-tools python3 clang libclang-rt-14-dev ethtool

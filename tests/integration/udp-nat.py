@@ -1,0 +1,52 @@
+#!/usr/bin/python3
+"""UDP through the NAT path (test-ports.sh).
+
+udp-nat.py echo ADDR PORT N ANSWER: receives N datagrams on ADDR:PORT, prints a line for each
+(source address, source port, TTL, payload) and, if ANSWER is 1, sends its bytes back.
+udp-nat.py send ADDR PORT N GAP SPORT ANSWERS: sends N datagrams ("tk0", "tk1", ...) from port
+SPORT to ADDR:PORT, GAP seconds apart; if ANSWERS is 1, each after the answer to the one before
+(or 2 s), and prints how many answers came back.
+"""
+import socket
+import sys
+import time
+
+IP_RECVTTL, IP_TTL = 12, 2
+
+
+def echo(addr, port, n, answer):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+    s.bind((addr, port))
+    s.settimeout(30)
+    for _ in range(n):
+        data, anc, _, src = s.recvmsg(64, 64)
+        ttl = [d[0] for lvl, t, d in anc if lvl == socket.IPPROTO_IP and t == IP_TTL]
+        if answer:
+            s.sendto(data, src)
+        print(src[0], src[1], ttl[0] if ttl else -1, data.decode(), flush=True)
+
+
+def send(addr, port, n, gap, sport, answers):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", sport))
+    s.settimeout(2)
+    answered = 0
+    for i in range(n):
+        s.sendto(b"tk%d" % i, (addr, port))
+        if answers:
+            try:
+                answered += s.recv(64) == b"tk%d" % i
+            except socket.timeout:
+                pass
+        time.sleep(gap)
+    if answers:
+        print(answered)
+
+
+if __name__ == "__main__":
+    a = sys.argv
+    if a[1] == "echo":
+        echo(a[2], int(a[3]), int(a[4]), a[5] == "1")
+    else:
+        send(a[2], int(a[3]), int(a[4]), float(a[5]), int(a[6]), a[7] == "1")
