@@ -308,8 +308,8 @@ static int32_t udp_timeout_ms(const char *name, int32_t fallback)
 	return seconds * 1000;
 }
 
-/* Whether nat4() can be: conntrack's kfuncs in the kernel's own BTF, and struct nf_conn's fields. */
-static int conntrack_open(struct conntrack *ct, tk_err *err)
+/* What conntrack_open() read in the kernel's BTF, which does not change while netd runs. */
+static int conntrack_btf(struct conntrack *ct, tk_err *err)
 {
 	_cleanup_(btf__freep) struct btf *btf = NULL;
 	int32_t opts;
@@ -317,14 +317,16 @@ static int conntrack_open(struct conntrack *ct, tk_err *err)
 
 	libbpf_set_print(NULL); /* its messages on stderr; what fails is said here */
 	if (!(btf = btf__load_vmlinux_btf()))
-		return tk_err_set(err, -errno, "the kernel's BTF is not readable: %m");
+		return tk_err_set(err, errno > 0 ? -errno : -ENOENT,
+				  "the kernel's BTF is not readable: %m");
 	ct->lookup = btf__find_by_name_kind(btf, "bpf_skb_ct_lookup", BTF_KIND_FUNC);
 	ct->change_timeout = btf__find_by_name_kind(btf, "bpf_ct_change_timeout", BTF_KIND_FUNC);
 	ct->release = btf__find_by_name_kind(btf, "bpf_ct_release", BTF_KIND_FUNC);
 	if (ct->lookup < 0 || ct->change_timeout < 0 || ct->release < 0)
 		return tk_err_set(err, -ENOENT,
 				  "conntrack's BPF functions are not in the kernel's own BTF "
-				  "(Linux 6.1 with nf_conntrack built in)");
+				  "(they need Linux 6.1 and nf_conntrack built in: netd does not "
+				  "read modules' BTF)");
 	opts = btf__find_by_name_kind(btf, "bpf_ct_opts", BTF_KIND_STRUCT);
 	ct->opts_size = opts < 0 ? -1 : (int32_t)btf__resolve_size(btf, (uint32_t)opts);
 	off[0] = btf_offset(btf, "nf_conn", "status");
@@ -335,6 +337,29 @@ static int conntrack_open(struct conntrack *ct, tk_err *err)
 		return tk_err_set(err, -ENOENT, "struct nf_conn or bpf_ct_opts is not as expected");
 	ct->status = (int16_t)off[0], ct->reply_addr = (int16_t)off[1];
 	ct->reply_port = (int16_t)off[2];
+	return 0;
+}
+
+/*
+ * Whether nat4() can be: conntrack's kfuncs in the kernel's own BTF, and struct nf_conn's fields,
+ * read once (parsing the kernel's BTF takes some 80 ms), and this namespace's UDP timeouts, read
+ * each time (a rebuild picks up a change).
+ */
+static int conntrack_open(struct conntrack *ct, tk_err *err)
+{
+	static struct conntrack btf_read;
+	static tk_err btf_err;
+	static bool done;
+
+	if (!done) {
+		(void)conntrack_btf(&btf_read, &btf_err);
+		done = true;
+	}
+	if (btf_err.code < 0) {
+		*err = btf_err;
+		return err->code;
+	}
+	*ct = btf_read;
 	ct->udp_ms = udp_timeout_ms("nf_conntrack_udp_timeout", 30000);
 	ct->udp_stream_ms = udp_timeout_ms("nf_conntrack_udp_timeout_stream", 120000);
 	return 0;
@@ -413,6 +438,11 @@ static void nat4(struct prog *p, const struct conntrack *ct)
 		emit(p, ST(BPF_DW, BPF_REG_10, (int16_t)(NAT_FIB + off), 0));
 	emit(p, ST(BPF_B, BPF_REG_10, FIB(family), AF_INET));
 	emit(p, ST(BPF_B, BPF_REG_10, FIB(l4_protocol), IPPROTO_UDP));
+	/* The packet's length, checked against the route's MTU (without it, the helper would find the
+	 * route's device by its index once more, to check the skb); a GSO skb's is over it. */
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 2));
+	emit(p, INSN(BPF_ALU | BPF_END | BPF_TO_BE, BPF_REG_2, 0, 0, 16));
+	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, FIB(tot_len)));
 	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 1));
 	emit(p, STX(BPF_B, BPF_REG_10, BPF_REG_2, FIB(tos)));
 	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_10, NAT_BRIDGE));

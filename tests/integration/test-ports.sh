@@ -464,35 +464,35 @@ nat_forwarded() {
 	nft -j list chain inet tk_test_nat forward |
 		jq '[.nftables[].rule.expr[]?.counter.packets // empty] | add'
 }
-# nat_round NAME SPORT GAP ANSWER: 8 datagrams from b1's SPORT to ext, GAP s apart, answered or
-# not; checks what arrived.
+# nat_round NAME N SPORT GAP ANSWER: N datagrams from b1's SPORT to ext, GAP s apart, answered
+# or not; checks what arrived.
 nat_round() {
-	local name=$1 sport=$2 gap=$3 answer=$4 echo_pid answered
-	spawn ext timeout 40 "$TK_PYTHON" "$UDP_NAT" echo 192.0.2.2 7778 8 "$answer" \
+	local name=$1 n=$2 sport=$3 gap=$4 answer=$5 echo_pid answered
+	spawn ext timeout 40 "$TK_PYTHON" "$UDP_NAT" echo 192.0.2.2 7778 "$n" "$answer" \
 		>"$TK_TMP/nat-echo" &
 	echo_pid=$!
 	listening ext u 7778
-	answered=$(run b1 timeout 40 "$TK_PYTHON" "$UDP_NAT" send 192.0.2.2 7778 8 "$gap" "$sport" \
+	answered=$(run b1 timeout 40 "$TK_PYTHON" "$UDP_NAT" send 192.0.2.2 7778 "$n" "$gap" "$sport" \
 		"$answer")
 	wait "$echo_pid"
-	[ "$answer" = 1 ] && expect_eq "$name: every datagram answered" 8 "$answered"
+	[ "$answer" = 1 ] && expect_eq "$name: every datagram answered" "$n" "$answered"
 	expect_eq "$name: each arrived masqueraded, from one port, with the TTL one less" \
-		"8 192.0.2.1 ttl 63; 1 port" \
+		"$n 192.0.2.1 ttl 63; 1 port" \
 		"$(awk '{print $1 " ttl " $3}' "$TK_TMP/nat-echo" | sort | uniq -c | sed 's/^ *//'); $(
 			awk '{print $2}' "$TK_TMP/nat-echo" | sort -u | wc -l) port"
 }
 UDP_NAT="$TK_SOURCE_DIR/tests/integration/udp-nat.py"
-# A UDP timeout of 2 s, which netd's rebuild reads: one-way datagrams 0.5 s apart for 4 s still
+# A UDP timeout of 2 s, which netd's rebuild reads: one-way datagrams 0.3 s apart for 2.7 s still
 # find their entry, so the path refreshes it as conntrack would.
 udp_timeout=$(sysctl -n net.netfilter.nf_conntrack_udp_timeout)
 sysctl -qw net.netfilter.nf_conntrack_udp_timeout=2
 N reconcile >/dev/null
-nat_round "UDP to the world" 40000 0.1 1
+nat_round "UDP to the world" 8 40000 0.1 1
 expect_eq "... only the first took the host's forwarding" 1 "$(nat_forwarded)"
 # With the container's checksum offload off, its datagrams carry whole UDP checksums, which the
 # path updates (the receiver drops a wrong one); before, they were partial.
 run b1 ethtool -K eth0 tx off >/dev/null
-nat_round "one-way, whole checksums" 40001 0.5 0
+nat_round "one-way, whole checksums" 10 40001 0.3 0
 expect_eq "... only its first took the host's forwarding, and the entry did not expire" 2 \
 	"$(nat_forwarded)"
 run b1 ethtool -K eth0 tx on >/dev/null
