@@ -246,7 +246,7 @@ static void route(struct prog *p, enum label label, int16_t hop_off, bool v4)
  */
 struct conntrack {
 	int32_t lookup, change_timeout, release; /* BTF ids */
-	int32_t opts_size;			 /* struct bpf_ct_opts' (12, 16 since Linux 6.8) */
+	int32_t opts_size;			 /* struct bpf_ct_opts' (12; 16 in later kernels) */
 	int16_t status, reply_addr, reply_port;	 /* offsets in struct nf_conn */
 	int32_t udp_ms, udp_stream_ms;
 };
