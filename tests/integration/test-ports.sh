@@ -3,7 +3,8 @@
 # namespace, from the host itself (127.0.0.1 and its own addresses), hairpin from the same
 # network; tenant-owned host ports and every refusal (leaving nothing behind); replacing and
 # clearing mappings; a mapping bound to one host address; DEL, a vanished container, restart,
-# reconcile after a lost element; other tenants still cut off; a tenant's egress address.
+# reconcile after a lost element; other tenants still cut off; a tenant's egress address; UDP
+# egress on the NAT path (only a connection's first datagram through the host's forwarding).
 source "$(dirname "$0")/lib.sh"
 
 command -v setpriv >/dev/null || tk_skip "setpriv(1) missing"
