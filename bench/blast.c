@@ -5,6 +5,7 @@
  *
  * Usage: bench-blast sink PORT
  *        bench-blast send ADDR PORT COUNT
+ * (ADDR IPv4 or IPv6; the sink takes both)
  * The sender sends COUNT datagrams (after 1,000 unmeasured ones) with blocking sendto() and
  * prints the CPU time its process used per datagram, in ns.  Over veths, the whole path (the
  * bridge, netfilter's hooks, routing, NAT, the receiver's socket) runs in the softirq that the
@@ -16,8 +17,6 @@
  * varied with the receiver's timing from one run to the next, on both sides of a comparison
  * (docs/benchmarks.md, 2026-12-05).
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "addr.h"
 
 static double cpu_ns(void)
 {
@@ -36,21 +37,7 @@ static double cpu_ns(void)
 	       1e3;
 }
 
-static int parse_addr(const char *addr, const char *port, struct sockaddr_in *sa)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)atoi(port));
-	if (!addr)
-		return 0;
-	if (inet_pton(AF_INET, addr, &sa->sin_addr) != 1) {
-		fprintf(stderr, "bench-blast: invalid IPv4 address '%s'\n", addr);
-		return -1;
-	}
-	return 0;
-}
-
-static int sink(int fd, const struct sockaddr_in *sa)
+static int sink(int fd, const union bench_addr *a, socklen_t len)
 {
 	enum { BATCH = 64 };
 	static char buf[BATCH][2048];
@@ -62,7 +49,7 @@ static int sink(int fd, const struct sockaddr_in *sa)
 	/* Room for what arrives in a pause, so that nothing is dropped before the socket. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
 		perror("bench-blast: SO_RCVBUFFORCE");
-	if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
+	if (bind(fd, &a->sa, len) < 0) {
 		perror("bench-blast: bind");
 		return 1;
 	}
@@ -75,7 +62,7 @@ static int sink(int fd, const struct sockaddr_in *sa)
 			nanosleep(&pause, NULL);
 }
 
-static int send_all(int fd, const struct sockaddr_in *sa, long count)
+static int send_all(int fd, const union bench_addr *a, socklen_t len, long count)
 {
 	char buf[64] = "bench-blast";
 	double t0 = 0;
@@ -84,8 +71,7 @@ static int send_all(int fd, const struct sockaddr_in *sa, long count)
 		if (i == 0)
 			t0 = cpu_ns();
 		/* A full queue on the way drops the datagram; the path's cost is spent either way. */
-		if (sendto(fd, buf, sizeof(buf), 0, (const struct sockaddr *)sa, sizeof(*sa)) < 0 &&
-		    i == -1000) {
+		if (sendto(fd, buf, sizeof(buf), 0, &a->sa, len) < 0 && i == -1000) {
 			perror("bench-blast: sendto");
 			return 1;
 		}
@@ -96,25 +82,26 @@ static int send_all(int fd, const struct sockaddr_in *sa, long count)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in sa;
+	union bench_addr a;
+	socklen_t len;
 	int fd, r;
 
 	if (argc == 3 && strcmp(argv[1], "sink") == 0) {
-		if (parse_addr(NULL, argv[2], &sa) < 0)
-			return 2;
+		(void)bench_addr(NULL, argv[2], &a, &len);
 	} else if (argc == 5 && strcmp(argv[1], "send") == 0 && atol(argv[4]) > 0) {
-		if (parse_addr(argv[2], argv[3], &sa) < 0)
+		if (bench_addr(argv[2], argv[3], &a, &len) < 0) {
+			fprintf(stderr, "bench-blast: invalid IP address '%s'\n", argv[2]);
 			return 2;
+		}
 	} else {
 		fprintf(stderr, "usage: bench-blast sink PORT | send ADDR PORT COUNT\n");
 		return 2;
 	}
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
+	if ((fd = bench_socket(&a)) < 0) {
 		perror("bench-blast: socket");
 		return 1;
 	}
-	r = argc == 3 ? sink(fd, &sa) : send_all(fd, &sa, atol(argv[4]));
+	r = argc == 3 ? sink(fd, &a, len) : send_all(fd, &a, len, atol(argv[4]));
 	close(fd);
 	return r;
 }

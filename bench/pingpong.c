@@ -4,13 +4,12 @@
  *
  * Usage: bench-pingpong server PORT
  *        bench-pingpong client ADDR PORT COUNT
+ * (ADDR IPv4 or IPv6; the server takes both)
  * The server echoes every datagram.  The client sends a 64-byte datagram, waits for its echo,
  * and repeats COUNT times after 100 unmeasured warm-up round trips; it prints
  * "<median µs> <p99 µs> <lost>" (a request unanswered within 1 s counts as lost).
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "clock.h"
 
 static int cmp_double(const void *a, const void *b)
@@ -27,34 +27,34 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static int serve(int fd, const struct sockaddr_in *addr)
+static int serve(int fd, const union bench_addr *a, socklen_t len)
 {
 	char buf[2048];
 
-	if (bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0) {
+	if (bind(fd, &a->sa, len) < 0) {
 		perror("bench-pingpong: bind");
 		return 1;
 	}
 	for (;;) {
-		struct sockaddr_in from;
-		socklen_t len = sizeof(from);
-		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
+		union bench_addr from;
+		socklen_t from_len = sizeof(from);
+		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, &from.sa, &from_len);
 
 		if (n < 0 && errno != EINTR)
 			return 1;
 		if (n >= 0)
-			sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, len);
+			sendto(fd, buf, (size_t)n, 0, &from.sa, from_len);
 	}
 }
 
-static int ping(int fd, const struct sockaddr_in *addr, long count)
+static int ping(int fd, const union bench_addr *a, socklen_t len, const char *text, long count)
 {
 	struct timeval tv = { .tv_sec = 1 };
 	char buf[64] = { 0 }, in[2048];
 	double *us = calloc((size_t)count, sizeof(*us));
 	long n = 0, lost = 0;
 
-	if (!us || connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0 ||
+	if (!us || connect(fd, &a->sa, len) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
 		perror("bench-pingpong: client");
 		free(us);
@@ -82,7 +82,7 @@ static int ping(int fd, const struct sockaddr_in *addr, long count)
 			us[n++] = now_us() - t0;
 	}
 	if (n == 0) {
-		fprintf(stderr, "bench-pingpong: no answer from %s\n", inet_ntoa(addr->sin_addr));
+		fprintf(stderr, "bench-pingpong: no answer from %s\n", text);
 		free(us);
 		return 1;
 	}
@@ -94,22 +94,20 @@ static int ping(int fd, const struct sockaddr_in *addr, long count)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in addr = { .sin_family = AF_INET };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	union bench_addr a;
+	socklen_t len;
+	int fd;
 
-	if (fd < 0) {
+	if (argc == 3 && strcmp(argv[1], "server") == 0)
+		(void)bench_addr(NULL, argv[2], &a, &len);
+	else if (!(argc == 5 && strcmp(argv[1], "client") == 0 &&
+		   bench_addr(argv[2], argv[3], &a, &len) == 0)) {
+		fprintf(stderr, "usage: bench-pingpong server PORT | client ADDR PORT COUNT\n");
+		return 2;
+	}
+	if ((fd = bench_socket(&a)) < 0) {
 		perror("bench-pingpong: socket");
 		return 1;
 	}
-	if (argc == 3 && strcmp(argv[1], "server") == 0) {
-		addr.sin_port = htons((uint16_t)atoi(argv[2]));
-		return serve(fd, &addr);
-	}
-	if (argc == 5 && strcmp(argv[1], "client") == 0 &&
-	    inet_pton(AF_INET, argv[2], &addr.sin_addr) == 1) {
-		addr.sin_port = htons((uint16_t)atoi(argv[3]));
-		return ping(fd, &addr, atol(argv[4]));
-	}
-	fprintf(stderr, "usage: bench-pingpong server PORT | client ADDR PORT COUNT\n");
-	return 2;
+	return argc == 3 ? serve(fd, &a, len) : ping(fd, &a, len, argv[2], atol(argv[4]));
 }

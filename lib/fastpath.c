@@ -76,16 +76,16 @@ static int map_create(const char *name, bool v6, uint32_t key_size, uint32_t val
 }
 
 /* A tiny assembler: forward jumps to labels, resolved at the end. */
-enum label { PASS, DROP, V6, FWD, ROUTE4, ROUTE6, UP, UP4, BRIDGE4, RELEASE4, _LABEL_MAX };
+enum label { PASS, DROP, V6, FWD, ROUTE4, ROUTE6, UP, UP4, UP6, BRIDGE, RELEASE, _LABEL_MAX };
 
 struct prog {
-	struct bpf_insn insn[512];
+	struct bpf_insn insn[768];
 	size_t n;
 	size_t label[_LABEL_MAX];
 	struct {
 		size_t at;
 		enum label to;
-	} fix[96];
+	} fix[128];
 	size_t n_fix;
 };
 
@@ -179,7 +179,7 @@ static void up(struct prog *p, int map, enum label label)
 	lookup(p, map); /* the key's first 4 bytes: dev */
 	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), PASS);
 	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_0, 0));
-	if (label == UP4) /* on to nat4(), which comes back to BRIDGE4 */
+	if (label != UP) /* on to nat4() or nat6(), which come back to BRIDGE */
 		return;
 	emit(p, MOV64_IMM(BPF_REG_2, BPF_F_INGRESS));
 	emit(p, CALL(BPF_FUNC_redirect));
@@ -240,7 +240,7 @@ static void route(struct prog *p, enum label label, int16_t hop_off, bool v4)
 }
 
 /*
- * Conntrack as nat4() reads it: kernel functions (kfuncs, Linux 6.1) called by their BTF ids,
+ * Conntrack as nat4() and nat6() read it: kernel functions (kfuncs, Linux 6.1) called by their BTF ids,
  * and fields of struct nf_conn read at their offsets, both from the running kernel's BTF, since
  * neither is part of the kernel's ABI; and the UDP timeouts conntrack refreshes an entry with.
  */
@@ -341,7 +341,7 @@ static int conntrack_btf(struct conntrack *ct, tk_err *err)
 }
 
 /*
- * Whether nat4() can be: conntrack's kfuncs in the kernel's own BTF, and struct nf_conn's fields,
+ * Whether nat4() and nat6() can be: conntrack's kfuncs in the kernel's own BTF, and struct nf_conn's fields,
  * read once (parsing the kernel's BTF takes some 80 ms), and this namespace's UDP timeouts, read
  * each time (a rebuild picks up a change).
  */
@@ -365,17 +365,18 @@ static int conntrack_open(struct conntrack *ct, tk_err *err)
 	return 0;
 }
 
-/* nat4()'s stack, below the maps' key (-32) and route()'s scratch (-40). */
-#define NAT_TUPLE   (-64) /* struct bpf_sock_tuple's ipv4: saddr, daddr, sport, dport */
-#define NAT_OPTS    (-80) /* struct bpf_ct_opts: netns_id, error, l4proto, dir, zone... */
-#define NAT_BRIDGE  (-84) /* the network's bridge */
-#define NAT_NEW	    (-92) /* the new source address, and its port at -88 */
-#define NAT_TTL	    (-96) /* the TTL's 16-bit word, one less, and as it was at -100 */
-#define NAT_TTL_OLD (-100)
-#define NAT_FIB	    (-168) /* struct bpf_fib_lookup, 64 bytes, to -105 */
-#define NAT_NH	    (-192) /* struct bpf_redir_neigh, 20 bytes */
-#define FIB(f)	    ((int16_t)(NAT_FIB + (int)offsetof(struct bpf_fib_lookup, f)))
-#define KFUNC(id)   INSN(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, id)
+/* nat4()'s and nat6()'s stack, below the maps' key (-32) and route()'s scratch (-40). */
+#define NAT_TUPLE    (-80)  /* struct bpf_sock_tuple: saddr, daddr, sport, dport (IPv6: to -44) */
+#define NAT_OPTS     (-96)  /* struct bpf_ct_opts: netns_id, error, l4proto, dir, zone... */
+#define NAT_BRIDGE   (-100) /* the network's bridge */
+#define NAT_NEW	     (-120) /* the new source address (IPv4: its first 4 bytes) */
+#define NAT_NEW_PORT (-104) /* and its port */
+#define NAT_TTL	     (-124) /* the TTL's 16-bit word, one less (IPv6: the hop limit, one less) */
+#define NAT_TTL_OLD  (-128) /* the TTL's word as it was */
+#define NAT_FIB	     (-192) /* struct bpf_fib_lookup, 64 bytes, to -129 */
+#define NAT_NH	     (-216) /* struct bpf_redir_neigh, 20 bytes */
+#define FIB(f)	     ((int16_t)(NAT_FIB + (int)offsetof(struct bpf_fib_lookup, f)))
+#define KFUNC(id)    INSN(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, id)
 
 /* What a NAT entry must say to be taken past the host: nothing but these of those. */
 #define NAT_STATUS_MASK                                                                            \
@@ -398,88 +399,73 @@ static void csum(struct prog *p, int helper, int16_t off, int16_t from, int16_t 
 	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), fail);
 }
 
-/*
- * r1 = the network's bridge, r7 = the frame, to its gateway: a container's UDP datagram to the
- * world, which the host would route and, its connection's conntrack entry being there with a
- * source NAT, translate (docs/firewall.md, "NAT past the host").  Conntrack has decided
- * everything for this connection on its first packet, which took the host's way; so where the
- * entry is confirmed, translates the source only and has no helper, the datagram gets what the
- * host would give it: the entry's timeout refreshed as conntrack's UDP would, the route the
- * host's routing table gives (bpf_fib_lookup, with the bridge as the input device, as the host
- * would see it), TTL one less, the entry's source address and port, and out of the route's
- * device to its next hop.  A route to a tenant bridge (their MACs
- * begin 0a:7f, their gateways'), a neighbour not yet resolved, a datagram over the route's MTU
- * or to expire, a UDP datagram without a checksum, anything else: into the bridge (BRIDGE4),
- * as up() does.
- */
-static void nat4(struct prog *p, const struct conntrack *ct)
+/* words 32-bit words from the frame's (r7) off to the stack's to. */
+static void copy_in(struct prog *p, int16_t off, int16_t to, int words)
 {
-	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_1, NAT_BRIDGE));
-	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14));
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0x45, 0), BRIDGE4);
-	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 9));
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, IPPROTO_UDP, 0), BRIDGE4);
-	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_7));
-	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, 14 + 20 + 8));
-	jump(p, JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_8, 0), BRIDGE4);
-	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 8));
-	jump(p, JMP_IMM(BPF_JLE, BPF_REG_2, 1, 0), BRIDGE4);
-	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 20 + 6));
-	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, 0, 0), BRIDGE4);
-	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 8)); /* TTL, protocol */
-	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, NAT_TTL_OLD));
-	emit(p, ALU64_IMM(BPF_SUB, BPF_REG_2, 1)); /* the TTL is the word's low byte */
-	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, NAT_TTL));
-	for (int i = 0; i < 3; i++) { /* saddr, daddr, sport and dport: the tuple */
-		emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_7, (int16_t)(14 + 12 + 4 * i)));
-		emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, (int16_t)(NAT_TUPLE + 4 * i)));
+	for (int i = 0; i < words; i++) {
+		emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_7, (int16_t)(off + 4 * i)));
+		emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, (int16_t)(to + 4 * i)));
 	}
-	for (int16_t off = 0; off < (int16_t)sizeof(struct bpf_fib_lookup); off += 8)
-		emit(p, ST(BPF_DW, BPF_REG_10, (int16_t)(NAT_FIB + off), 0));
-	emit(p, ST(BPF_B, BPF_REG_10, FIB(family), AF_INET));
+}
+
+/*
+ * The route lookup's input, past what nat4() and nat6() filled in: everything but the addresses
+ * and the length is the tuple's, the input device the bridge.  IPv4 (words 1) or IPv6 (4).
+ */
+static void nat_fib(struct prog *p, int words)
+{
+	int16_t ports = (int16_t)(NAT_TUPLE + 8 * words);
+
+	emit(p, ST(BPF_B, BPF_REG_10, FIB(family), words == 1 ? AF_INET : AF_INET6));
 	emit(p, ST(BPF_B, BPF_REG_10, FIB(l4_protocol), IPPROTO_UDP));
-	/* The packet's length, checked against the route's MTU (without it, the helper would find the
-	 * route's device by its index once more, to check the skb); a GSO skb's is over it. */
-	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 2));
-	emit(p, INSN(BPF_ALU | BPF_END | BPF_TO_BE, BPF_REG_2, 0, 0, 16));
-	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, FIB(tot_len)));
-	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 1));
-	emit(p, STX(BPF_B, BPF_REG_10, BPF_REG_2, FIB(tos)));
 	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_10, NAT_BRIDGE));
 	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, FIB(ifindex)));
-	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_10, NAT_TUPLE));
-	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, FIB(ipv4_src)));
-	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_10, NAT_TUPLE + 4));
-	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, FIB(ipv4_dst)));
-	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_10, NAT_TUPLE + 8));
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_10, ports));
 	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, FIB(sport)));
-	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_10, NAT_TUPLE + 10));
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_10, (int16_t)(ports + 2)));
 	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, FIB(dport)));
+	for (int i = 0; i < 2 * words; i++) {
+		emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_10, (int16_t)(NAT_TUPLE + 4 * i)));
+		emit(p,
+		     STX(BPF_W, BPF_REG_10, BPF_REG_2,
+			 (int16_t)((i < words ? FIB(ipv6_src) : FIB(ipv6_dst)) + 4 * (i % words))));
+	}
+}
 
-	/* The connection's entry, in the namespace of the skb's device (the host's), zone 0 */
+/*
+ * The connection's conntrack entry for the tuple (words as nat_fib()), which the datagram may
+ * take past the host if it is as NAT_STATUS says and the datagram is its original direction:
+ * its translation to NAT_NEW, its timeout refreshed as conntrack's UDP would, and then the
+ * route to the world and its neighbour.  Else to BRIDGE, the entry released either way.
+ */
+static void nat_entry(struct prog *p, const struct conntrack *ct, int words)
+{
+	/* In the namespace of the skb's device (the host's), zone 0 */
 	emit(p, ST(BPF_W, BPF_REG_10, NAT_OPTS, -1));
 	emit(p, ST(BPF_W, BPF_REG_10, NAT_OPTS + 4, 0));
 	emit(p, ST(BPF_DW, BPF_REG_10, NAT_OPTS + 8, IPPROTO_UDP));
 	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_6));
 	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_10));
 	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, NAT_TUPLE));
-	emit(p, MOV64_IMM(BPF_REG_3, 12));
+	emit(p, MOV64_IMM(BPF_REG_3, 8 * words + 4));
 	emit(p, MOV64_REG(BPF_REG_4, BPF_REG_10));
 	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_4, NAT_OPTS));
 	emit(p, MOV64_IMM(BPF_REG_5, ct->opts_size));
 	emit(p, KFUNC(ct->lookup));
-	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), BRIDGE4);
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), BRIDGE);
 	emit(p, MOV64_REG(BPF_REG_9, BPF_REG_0)); /* held: released on every way out */
 	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_10, NAT_OPTS + 9)); /* the packet's direction */
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0, 0), RELEASE4);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0, 0), RELEASE);
 	emit(p, LDX(BPF_DW, BPF_REG_2, BPF_REG_9, ct->status));
 	emit(p, MOV64_REG(BPF_REG_3, BPF_REG_2));
 	emit(p, ALU64_IMM(BPF_AND, BPF_REG_3, NAT_STATUS_MASK));
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_3, NAT_STATUS, 0), RELEASE4);
-	emit(p, LDX(BPF_W, BPF_REG_3, BPF_REG_9, ct->reply_addr));
-	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_3, NAT_NEW));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_3, NAT_STATUS, 0), RELEASE);
+	for (int i = 0; i < words; i++) {
+		emit(p, LDX(BPF_W, BPF_REG_3, BPF_REG_9, (int16_t)(ct->reply_addr + 4 * i)));
+		emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_3, (int16_t)(NAT_NEW + 4 * i)));
+	}
 	emit(p, LDX(BPF_H, BPF_REG_3, BPF_REG_9, ct->reply_port));
-	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_3, NAT_NEW + 4));
+	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_3, NAT_NEW_PORT));
 	/* conntrack's UDP: the stream timeout once replies made the entry assured */
 	emit(p, ALU64_IMM(BPF_AND, BPF_REG_2, IPS_ASSURED));
 	emit(p, MOV64_IMM(BPF_REG_3, ct->udp_ms));
@@ -491,40 +477,33 @@ static void nat4(struct prog *p, const struct conntrack *ct)
 	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_9));
 	emit(p, KFUNC(ct->release));
 
-	/* The route, and a neighbour for it */
 	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_6));
 	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_10));
 	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, NAT_FIB));
 	emit(p, MOV64_IMM(BPF_REG_3, sizeof(struct bpf_fib_lookup)));
 	emit(p, MOV64_IMM(BPF_REG_4, 0));
 	emit(p, CALL(BPF_FUNC_fib_lookup));
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, BPF_FIB_LKUP_RET_SUCCESS, 0), BRIDGE4);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, BPF_FIB_LKUP_RET_SUCCESS, 0), BRIDGE);
 	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_10, FIB(smac)));
-	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, RAW16(0x0a7f), 0), BRIDGE4);
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, RAW16(0x0a7f), 0), BRIDGE);
+}
 
-	/* The frame as the host would send it; nothing is written until the first helper is done. */
-	csum(p, BPF_FUNC_l3_csum_replace, 14 + 10, NAT_TUPLE, NAT_NEW, 4, BRIDGE4);
-	csum(p, BPF_FUNC_l3_csum_replace, 14 + 10, NAT_TTL_OLD, NAT_TTL, 2, DROP);
-	csum(p, BPF_FUNC_l4_csum_replace, 14 + 20 + 6, NAT_TUPLE, NAT_NEW,
-	     BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4, DROP);
-	csum(p, BPF_FUNC_l4_csum_replace, 14 + 20 + 6, NAT_TUPLE + 8, NAT_NEW + 4,
-	     BPF_F_MARK_MANGLED_0 | 2, DROP);
-	store_bytes(p, 14 + 8, BPF_REG_10, NAT_TTL, 2);
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
-	store_bytes(p, 14 + 12, BPF_REG_10, NAT_NEW, 4);
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
-	store_bytes(p, 14 + 20, BPF_REG_10, NAT_NEW + 4, 2);
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
-	/*
-	 * Out by the neighbour subsystem, as the host's output would send it: the next hop's
-	 * Ethernet header, and a stale neighbour confirmed (a plain redirect with the MAC the route
-	 * lookup read would never have it probed again).
-	 */
-	emit(p, ST(BPF_W, BPF_REG_10, NAT_NH, AF_INET));
-	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_10, FIB(ipv4_dst))); /* now the next hop */
-	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, NAT_NH + 4));
-	for (int16_t off = 8; off < (int16_t)sizeof(struct bpf_redir_neigh); off += 4)
-		emit(p, ST(BPF_W, BPF_REG_10, (int16_t)(NAT_NH + off), 0));
+/*
+ * Out by the neighbour subsystem, as the host's output would send it: the next hop's Ethernet
+ * header, and a stale neighbour confirmed (a plain redirect with the MAC the route lookup read
+ * would never have it probed again).  The lookup left the next hop in its destination.
+ */
+static void nat_out(struct prog *p, int words)
+{
+	emit(p, ST(BPF_W, BPF_REG_10, NAT_NH, words == 1 ? AF_INET : AF_INET6));
+	for (int i = 0; i < 4; i++)
+		if (i < words) {
+			emit(p,
+			     LDX(BPF_W, BPF_REG_2, BPF_REG_10, (int16_t)(FIB(ipv6_dst) + 4 * i)));
+			emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, (int16_t)(NAT_NH + 4 + 4 * i)));
+		} else {
+			emit(p, ST(BPF_W, BPF_REG_10, (int16_t)(NAT_NH + 4 + 4 * i), 0));
+		}
 	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_10, FIB(ifindex)));
 	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_10));
 	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, NAT_NH));
@@ -532,11 +511,140 @@ static void nat4(struct prog *p, const struct conntrack *ct)
 	emit(p, MOV64_IMM(BPF_REG_4, 0));
 	emit(p, CALL(BPF_FUNC_redirect_neigh));
 	emit(p, EXIT());
+}
 
-	p->label[RELEASE4] = p->n;
+/* The start of nat4() and nat6(): the bridge, r1, kept; the route lookup's input zeroed. */
+static void nat_start(struct prog *p)
+{
+	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_1, NAT_BRIDGE));
+	for (int16_t off = 0; off < (int16_t)sizeof(struct bpf_fib_lookup); off += 8)
+		emit(p, ST(BPF_DW, BPF_REG_10, (int16_t)(NAT_FIB + off), 0));
+}
+
+/*
+ * r1 = the network's bridge, r7 = the frame, to its gateway: a container's UDP datagram to the
+ * world, which the host would route and, its connection's conntrack entry being there with a
+ * source NAT, translate (docs/firewall.md, "NAT past the host").  Conntrack has decided
+ * everything for this connection on its first packet, which took the host's way; so where the
+ * entry is confirmed, translates the source only and has no helper, the datagram gets what the
+ * host would give it: the entry's timeout refreshed as conntrack's UDP would, the route the
+ * host's routing table gives (bpf_fib_lookup, with the bridge as the input device, as the host
+ * would see it), TTL one less, the entry's source address and port, and out of the route's
+ * device to its next hop.  A route to a tenant bridge (their MACs begin 0a:7f, their
+ * gateways'), a neighbour not yet resolved, a datagram over the route's MTU or to expire, a
+ * UDP datagram without a checksum, anything else: into the bridge (BRIDGE), as up() does.
+ */
+static void nat4(struct prog *p, const struct conntrack *ct)
+{
+	nat_start(p);
+	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0x45, 0), BRIDGE);
+	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 9));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, IPPROTO_UDP, 0), BRIDGE);
+	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_7));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, 14 + 20 + 8));
+	jump(p, JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_8, 0), BRIDGE);
+	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 8));
+	jump(p, JMP_IMM(BPF_JLE, BPF_REG_2, 1, 0), BRIDGE);
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 20 + 6));
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, 0, 0), BRIDGE);
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 8)); /* TTL, protocol */
+	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, NAT_TTL_OLD));
+	emit(p, ALU64_IMM(BPF_SUB, BPF_REG_2, 1)); /* the TTL is the word's low byte */
+	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, NAT_TTL));
+	copy_in(p, 14 + 12, NAT_TUPLE, 3); /* saddr, daddr, sport and dport */
+	/* The packet's length, checked against the route's MTU (without it, the helper would find the
+	 * route's device by its index once more, to check the skb); a GSO skb's is over it. */
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 2));
+	emit(p, INSN(BPF_ALU | BPF_END | BPF_TO_BE, BPF_REG_2, 0, 0, 16));
+	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, FIB(tot_len)));
+	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 1));
+	emit(p, STX(BPF_B, BPF_REG_10, BPF_REG_2, FIB(tos)));
+	nat_fib(p, 1);
+	nat_entry(p, ct, 1);
+
+	/* The frame as the host would send it; nothing is written until the first helper is done. */
+	csum(p, BPF_FUNC_l3_csum_replace, 14 + 10, NAT_TUPLE, NAT_NEW, 4, BRIDGE);
+	csum(p, BPF_FUNC_l3_csum_replace, 14 + 10, NAT_TTL_OLD, NAT_TTL, 2, DROP);
+	csum(p, BPF_FUNC_l4_csum_replace, 14 + 20 + 6, NAT_TUPLE, NAT_NEW,
+	     BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4, DROP);
+	csum(p, BPF_FUNC_l4_csum_replace, 14 + 20 + 6, NAT_TUPLE + 8, NAT_NEW_PORT,
+	     BPF_F_MARK_MANGLED_0 | 2, DROP);
+	store_bytes(p, 14 + 8, BPF_REG_10, NAT_TTL, 2);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
+	store_bytes(p, 14 + 12, BPF_REG_10, NAT_NEW, 4);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
+	store_bytes(p, 14 + 20, BPF_REG_10, NAT_NEW_PORT, 2);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
+	nat_out(p, 1);
+}
+
+/*
+ * nat4() for IPv6: UDP right after the fixed header (no extension headers, no fragments), its
+ * hop limit one less; the address's change to the UDP checksum is one difference of all 16
+ * bytes (bpf_csum_diff), and there is no IP header checksum.  The frame comes from a veth, so
+ * its checksum is partial or unnecessary, never complete: the helper's update of a complete
+ * skb->csum, wrong for IPv6's pseudo-header unless recent kernels' BPF_F_IPV6 says not to,
+ * does not arise (older kernels refuse the flag).
+ */
+static void nat6(struct prog *p, const struct conntrack *ct)
+{
+	nat_start(p);
+	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_7));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, 14 + 40 + 8));
+	jump(p, JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_8, 0), BRIDGE);
+	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 6));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, IPPROTO_UDP, 0), BRIDGE);
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 40 + 6));
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, 0, 0), BRIDGE);
+	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 7));
+	jump(p, JMP_IMM(BPF_JLE, BPF_REG_2, 1, 0), BRIDGE);
+	emit(p, ALU64_IMM(BPF_SUB, BPF_REG_2, 1));
+	emit(p, STX(BPF_B, BPF_REG_10, BPF_REG_2, NAT_TTL));
+	copy_in(p, 14 + 8, NAT_TUPLE, 9);		   /* saddr, daddr, sport and dport */
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 4)); /* the payload's length */
+	emit(p, INSN(BPF_ALU | BPF_END | BPF_TO_BE, BPF_REG_2, 0, 0, 16));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, 40));
+	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, FIB(tot_len)));
+	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_7, 14)); /* traffic class and flow label */
+	emit(p, ALU32_IMM(BPF_AND, BPF_REG_2, (int32_t)htonl(0x0fffffff)));
+	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, FIB(flowinfo)));
+	nat_fib(p, 4);
+	nat_entry(p, ct, 4);
+
+	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_10));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_1, NAT_TUPLE));
+	emit(p, MOV64_IMM(BPF_REG_2, 16));
+	emit(p, MOV64_REG(BPF_REG_3, BPF_REG_10));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_3, NAT_NEW));
+	emit(p, MOV64_IMM(BPF_REG_4, 16));
+	emit(p, MOV64_IMM(BPF_REG_5, 0));
+	emit(p, CALL(BPF_FUNC_csum_diff));
+	emit(p, MOV64_REG(BPF_REG_4, BPF_REG_0));
+	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_6));
+	emit(p, MOV64_IMM(BPF_REG_2, 14 + 40 + 6));
+	emit(p, MOV64_IMM(BPF_REG_3, 0));
+	emit(p, MOV64_IMM(BPF_REG_5, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0));
+	emit(p, CALL(BPF_FUNC_l4_csum_replace));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), BRIDGE); /* nothing written */
+	csum(p, BPF_FUNC_l4_csum_replace, 14 + 40 + 6, NAT_TUPLE + 32, NAT_NEW_PORT,
+	     BPF_F_MARK_MANGLED_0 | 2, DROP);
+	store_bytes(p, 14 + 7, BPF_REG_10, NAT_TTL, 1);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
+	store_bytes(p, 14 + 8, BPF_REG_10, NAT_NEW, 16);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
+	store_bytes(p, 14 + 40, BPF_REG_10, NAT_NEW_PORT, 2);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
+	nat_out(p, 4);
+}
+
+/* Where nat4() and nat6() give up: the entry released if they hold it, into the bridge. */
+static void nat_end(struct prog *p, const struct conntrack *ct)
+{
+	p->label[RELEASE] = p->n;
 	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_9));
 	emit(p, KFUNC(ct->release));
-	p->label[BRIDGE4] = p->n;
+	p->label[BRIDGE] = p->n;
 	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_10, NAT_BRIDGE));
 	emit(p, MOV64_IMM(BPF_REG_2, BPF_F_INGRESS));
 	emit(p, CALL(BPF_FUNC_redirect));
@@ -600,14 +708,18 @@ static void program(struct prog *p, const struct tk_fast *f, const struct conntr
 	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 17, 0), PASS);
 	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 40));
 	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, RAW16(547), 0), PASS);
-	lookups(p, f->src6, f->fwd6, f->rt6, ROUTE6, UP, 14 + 8, 14 + 24, 4);
+	lookups(p, f->src6, f->fwd6, f->rt6, ROUTE6, ct ? UP6 : UP, 14 + 8, 14 + 24, 4);
 
 	route(p, ROUTE4, 14 + 8, true);
 	route(p, ROUTE6, 14 + 7, false);
-	up(p, f->up, UP);
 	if (ct) {
 		up(p, f->up, UP4);
 		nat4(p, ct);
+		up(p, f->up, UP6);
+		nat6(p, ct);
+		nat_end(p, ct);
+	} else {
+		up(p, f->up, UP);
 	}
 
 	p->label[FWD] = p->n;
@@ -663,7 +775,7 @@ static int program_load(const struct tk_fast *f, const struct conntrack *ct, con
 
 static int tcx_query(int ifindex, bool egress, uint32_t *ids, uint32_t *n);
 
-/* Both programs, with ct's NAT path (nat4()) or without it (ct NULL). */
+/* Both programs, with ct's NAT path (nat4(), nat6()) or without it (ct NULL). */
 static int programs_load(struct tk_fast *f, const struct conntrack *ct, tk_err *err)
 {
 	int r;

@@ -14,8 +14,9 @@
  *   up:  group -> its bridge, into whose ingress a frame to the gateway's MAC
  *        (0a:7f:<group>) that neither map above routes goes, past the bridge's port
  *
- * A container's IPv4 UDP to the world whose connection conntrack has already source-NATed goes
- * out past the host's forwarding, translated as the entry says (nat4() in fastpath.c).
+ * A container's UDP (IPv4 or IPv6) to the world whose connection conntrack has already
+ * source-NATed goes out past the host's forwarding, translated as the entry says (nat4() and
+ * nat6() in fastpath.c).
  * Everything else, and whatever finds no element, goes on (TCX_NEXT) to tc's filters, then the
  * bridge and its rules.
  */

@@ -455,30 +455,32 @@ expect_eq "deleting the network removes it" 0 "$(count egress4)"
 # host").  A chain of the test's own in the forward hook counts what still takes the host's way.
 nft -f - <<'NFT'
 table inet tk_test_nat {
+	counter nat4 { }
+	counter nat6 { }
 	chain forward {
 		type filter hook forward priority -10; policy accept;
-		ip daddr 192.0.2.2 udp dport 7778 counter
+		ip daddr 192.0.2.2 udp dport 7778 counter name nat4
+		ip6 daddr 2001:db8::2 udp dport 7778 counter name nat6
 	}
 }
 NFT
-nat_forwarded() {
-	nft -j list chain inet tk_test_nat forward |
-		jq '[.nftables[].rule.expr[]?.counter.packets // empty] | add'
+nat_forwarded() { # nat4|nat6
+	nft -j list counter inet tk_test_nat "$1" | jq '.nftables[].counter.packets // empty'
 }
-# nat_round NAME N SPORT GAP ANSWER: N datagrams from b1's SPORT to ext, GAP s apart, answered
-# or not; checks what arrived.
+# nat_round NAME DST MASQ N SPORT GAP ANSWER: N datagrams from b1's SPORT to ext's DST, GAP s
+# apart, answered or not; checks what arrived: from MASQ, one port, one hop less.
 nat_round() {
-	local name=$1 n=$2 sport=$3 gap=$4 answer=$5 echo_pid answered
-	spawn ext timeout 40 "$TK_PYTHON" "$UDP_NAT" echo 192.0.2.2 7778 "$n" "$answer" \
+	local name=$1 dst=$2 masq=$3 n=$4 sport=$5 gap=$6 answer=$7 echo_pid answered
+	spawn ext timeout 40 "$TK_PYTHON" "$UDP_NAT" echo "$dst" 7778 "$n" "$answer" \
 		>"$TK_TMP/nat-echo" &
 	echo_pid=$!
 	listening ext u 7778
-	answered=$(run b1 timeout 40 "$TK_PYTHON" "$UDP_NAT" send 192.0.2.2 7778 "$n" "$gap" "$sport" \
+	answered=$(run b1 timeout 40 "$TK_PYTHON" "$UDP_NAT" send "$dst" 7778 "$n" "$gap" "$sport" \
 		"$answer")
 	wait "$echo_pid"
 	[ "$answer" = 1 ] && expect_eq "$name: every datagram answered" "$n" "$answered"
 	expect_eq "$name: each arrived masqueraded, from one port, with the TTL one less" \
-		"$n 192.0.2.1 ttl 63; 1 port" \
+		"$n $masq ttl 63; 1 port" \
 		"$(awk '{print $1 " ttl " $3}' "$TK_TMP/nat-echo" | sort | uniq -c | sed 's/^ *//'); $(
 			awk '{print $2}' "$TK_TMP/nat-echo" | sort -u | wc -l) port"
 }
@@ -488,14 +490,24 @@ UDP_NAT="$TK_SOURCE_DIR/tests/integration/udp-nat.py"
 udp_timeout=$(sysctl -n net.netfilter.nf_conntrack_udp_timeout)
 sysctl -qw net.netfilter.nf_conntrack_udp_timeout=2
 N reconcile >/dev/null
-nat_round "UDP to the world" 8 40000 0.1 1
-expect_eq "... only the first took the host's forwarding" 1 "$(nat_forwarded)"
+# IPv6's masquerade address is the host's choice of up0's two (the newest, 2001:db8::20); the
+# path must give what the host's way gives.
+masq6=$(source_seen b1 2001:db8::2)
+expect_eq "b1's IPv6 is masqueraded to an address of up0" up0 \
+	"$(ip -j addr show to "$masq6" | jq -r '.[].ifname')"
+nat_round "UDP to the world" 192.0.2.2 192.0.2.1 8 40000 0.1 1
+expect_eq "... only the first took the host's forwarding" 1 "$(nat_forwarded nat4)"
+nat_round "IPv6 UDP to the world" 2001:db8::2 "$masq6" 8 40000 0.1 1
+expect_eq "... only the first took the host's forwarding" 1 "$(nat_forwarded nat6)"
 # With the container's checksum offload off, its datagrams carry whole UDP checksums, which the
 # path updates (the receiver drops a wrong one); before, they were partial.
 run b1 ethtool -K eth0 tx off >/dev/null
-nat_round "one-way, whole checksums" 10 40001 0.3 0
+nat_round "one-way, whole checksums" 192.0.2.2 192.0.2.1 10 40001 0.3 0
 expect_eq "... only its first took the host's forwarding, and the entry did not expire" 2 \
-	"$(nat_forwarded)"
+	"$(nat_forwarded nat4)"
+nat_round "IPv6, one-way, whole checksums" 2001:db8::2 "$masq6" 10 40001 0.3 0
+expect_eq "... only its first took the host's forwarding, and the entry did not expire" 2 \
+	"$(nat_forwarded nat6)"
 run b1 ethtool -K eth0 tx on >/dev/null
 sysctl -qw net.netfilter.nf_conntrack_udp_timeout="$udp_timeout"
 nft delete table inet tk_test_nat

@@ -2,7 +2,7 @@
 """UDP through the NAT path (test-ports.sh).
 
 udp-nat.py echo ADDR PORT N ANSWER: receives N datagrams on ADDR:PORT, prints a line for each
-(source address, source port, TTL, payload) and, if ANSWER is 1, sends its bytes back.
+(source address, source port, TTL or hop limit, payload) and, if ANSWER is 1, sends its bytes back.
 udp-nat.py send ADDR PORT N GAP SPORT ANSWERS: sends N datagrams ("tk0", "tk1", ...) from port
 SPORT to ADDR:PORT, GAP seconds apart; if ANSWERS is 1, each after the answer to the one before
 (or 2 s), and prints how many answers came back.
@@ -12,24 +12,33 @@ import sys
 import time
 
 IP_RECVTTL, IP_TTL = 12, 2
+IPV6_RECVHOPLIMIT, IPV6_HOPLIMIT = 51, 52
+
+
+def family(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
 
 
 def echo(addr, port, n, answer):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+    s = socket.socket(family(addr), socket.SOCK_DGRAM)
+    if s.family == socket.AF_INET6:
+        level, recv, ttl_type = socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, IPV6_HOPLIMIT
+    else:
+        level, recv, ttl_type = socket.IPPROTO_IP, IP_RECVTTL, IP_TTL
+    s.setsockopt(level, recv, 1)
     s.bind((addr, port))
     s.settimeout(30)
     for _ in range(n):
         data, anc, _, src = s.recvmsg(64, 64)
-        ttl = [d[0] for lvl, t, d in anc if lvl == socket.IPPROTO_IP and t == IP_TTL]
+        ttl = [d[0] for lvl, t, d in anc if lvl == level and t == ttl_type]
         if answer:
             s.sendto(data, src)
         print(src[0], src[1], ttl[0] if ttl else -1, data.decode(), flush=True)
 
 
 def send(addr, port, n, gap, sport, answers):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("0.0.0.0", sport))
+    s = socket.socket(family(addr), socket.SOCK_DGRAM)
+    s.bind(("::" if s.family == socket.AF_INET6 else "0.0.0.0", sport))
     s.settimeout(2)
     answered = 0
     for i in range(n):
