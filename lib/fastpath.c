@@ -198,6 +198,21 @@ static void store_bytes(struct prog *p, int16_t off, int reg, int16_t reg_off, i
 	emit(p, CALL(BPF_FUNC_skb_store_bytes));
 }
 
+/* A checksum helper (r6 = skb) at off, from the stack's from to its to (16 or 32 bits). */
+static void csum(struct prog *p, int helper, int16_t off, int16_t from, int16_t to, int flags,
+		 enum label fail)
+{
+	int size = (flags & BPF_F_HDR_FIELD_MASK) == 4 ? BPF_W : BPF_H;
+
+	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_6));
+	emit(p, MOV64_IMM(BPF_REG_2, off));
+	emit(p, LDX(size, BPF_REG_3, BPF_REG_10, from));
+	emit(p, LDX(size, BPF_REG_4, BPF_REG_10, to));
+	emit(p, MOV64_IMM(BPF_REG_5, flags));
+	emit(p, CALL(helper));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), fail);
+}
+
 /*
  * r0 = an rt element, r7 = the frame, whose TTL (IPv4) or hop limit (IPv6) is at hop_off: what
  * the host's routing would do, past it.  A packet whose TTL would expire takes the bridge, whose
@@ -215,15 +230,11 @@ static void route(struct prog *p, enum label label, int16_t hop_off, bool v4)
 	jump(p, JMP_IMM(BPF_JLE, BPF_REG_2, 1, 0), PASS);
 	if (v4) {
 		emit(p, LDX(BPF_H, BPF_REG_3, BPF_REG_7, hop_off)); /* TTL, protocol */
-		emit(p, MOV64_REG(BPF_REG_4, BPF_REG_3));
-		emit(p, ALU64_IMM(BPF_SUB, BPF_REG_4, 1)); /* the TTL is the word's low byte */
-		emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_4, -40));
-		emit(p, MOV64_REG(BPF_REG_1, BPF_REG_6));
-		emit(p, MOV64_IMM(BPF_REG_2, 14 + 10));
-		emit(p, MOV64_IMM(BPF_REG_5, 2));
-		emit(p, CALL(BPF_FUNC_l3_csum_replace));
-		jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), PASS); /* nothing written */
-		store_bytes(p, hop_off, BPF_REG_10, -40, 2);
+		emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_3, -40));
+		emit(p, ALU64_IMM(BPF_SUB, BPF_REG_3, 1)); /* the TTL is the word's low byte */
+		emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_3, -38));
+		csum(p, BPF_FUNC_l3_csum_replace, 14 + 10, -40, -38, 2, PASS); /* nothing written */
+		store_bytes(p, hop_off, BPF_REG_10, -38, 2);
 		jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP); /* half written */
 	} else {
 		emit(p, ALU64_IMM(BPF_SUB, BPF_REG_2, 1));
@@ -383,21 +394,6 @@ static int conntrack_open(struct conntrack *ct, tk_err *err)
 	(IPS_EXPECTED | IPS_CONFIRMED | IPS_SRC_NAT | IPS_DST_NAT | IPS_SEQ_ADJUST | IPS_DYING |   \
 	 IPS_FIXED_TIMEOUT | IPS_UNTRACKED | IPS_HELPER)
 #define NAT_STATUS (IPS_CONFIRMED | IPS_SRC_NAT)
-
-/* A checksum helper (r6 = skb) at off, from the stack's from to its to (16 or 32 bits). */
-static void csum(struct prog *p, int helper, int16_t off, int16_t from, int16_t to, int flags,
-		 enum label fail)
-{
-	int size = (flags & BPF_F_HDR_FIELD_MASK) == 4 ? BPF_W : BPF_H;
-
-	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_6));
-	emit(p, MOV64_IMM(BPF_REG_2, off));
-	emit(p, LDX(size, BPF_REG_3, BPF_REG_10, from));
-	emit(p, LDX(size, BPF_REG_4, BPF_REG_10, to));
-	emit(p, MOV64_IMM(BPF_REG_5, flags));
-	emit(p, CALL(helper));
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), fail);
-}
 
 /* words 32-bit words from the frame's (r7) off to the stack's to. */
 static void copy_in(struct prog *p, int16_t off, int16_t to, int words)
