@@ -539,6 +539,7 @@ static void bridge_table(struct tk_nft_batch *b)
  * of every device of the namespace per name added or removed, Linux 6.16+).
  */
 static struct tk_fast fast = TK_FAST_INIT; /* prog -1: no fast path */
+static char fast_off[512];		   /* why there is none */
 static int fast_chain = -1;		   /* made with the first fast path, kept across rebuilds */
 static bool fast_path_remote;		   /* --cluster: the overlay's endpoints have one too */
 
@@ -755,6 +756,17 @@ int firewall_fast_hook(int ifindex, bool on, tk_err *err)
 	return fast.prog < 0 ? 0 : tk_fast_attach(&fast, ifindex, on, err);
 }
 
+json_t *firewall_datapath_to_json(void)
+{
+	char fast_why[sizeof(fast_off) + 8], nat_why[sizeof(fast.nat_off) + 8];
+
+	snprintf(fast_why, sizeof(fast_why), "off: %s", fast_off);
+	snprintf(nat_why, sizeof(nat_why), "off: %s",
+		 fast.prog < 0 ? "no fast path" : fast.nat_off);
+	return json_pack("{s:s, s:s}", "fast_path", fast.prog >= 0 ? "on" : fast_why, "nat_path",
+			 fast.prog >= 0 && !fast.nat_off[0] ? "on (UDP, IPv4 and IPv6)" : nat_why);
+}
+
 int firewall_fast_chain(void)
 {
 	return fast.prog >= 0 ? fast_chain : -1;
@@ -795,12 +807,14 @@ static void fast_path_open(void)
 
 	fast = (struct tk_fast)TK_FAST_INIT;
 	if (getenv("TK_NETD_NO_FAST_PATH")) {
-		log_info("No fast path between containers: TK_NETD_NO_FAST_PATH is set");
+		snprintf(fast_off, sizeof(fast_off), "TK_NETD_NO_FAST_PATH is set");
+		log_info("No fast path between containers: %s", fast_off);
 		return;
 	}
 	if (tk_fast_open(&fast, &err) < 0 ||
 	    (fast_chain < 0 && (fast_chain = tk_fast_chain_open(&err)) < 0)) {
-		log_info("No fast path between containers (BPF on tcx ingress): %s", err.msg);
+		snprintf(fast_off, sizeof(fast_off), "%s", err.msg);
+		log_info("No fast path between containers (BPF on tcx ingress): %s", fast_off);
 		tk_fast_close(&fast);
 	} else if (fast.nat_off[0]) {
 		log_info("No NAT path past the host (UDP egress takes the host's forwarding): %s",

@@ -88,6 +88,7 @@ static int op_status(struct manager *m, const struct tk_caller *c, json_t *args,
 				    json_string(tk_prefix_format(&m->pool6, buf, sizeof(buf))));
 		json_object_set_new(*ret, "max_ports", json_integer(m->max_ports));
 		json_object_update_new(*ret, shaping_to_json(m));
+		json_object_update_new(*ret, firewall_datapath_to_json());
 	}
 	return 0;
 }

@@ -509,6 +509,24 @@ nat_round "IPv6, one-way, whole checksums" 2001:db8::2 "$masq6" 10 40001 0.3 0
 expect_eq "... only its first took the host's forwarding, and the entry did not expire" 2 \
 	"$(nat_forwarded nat6)"
 run b1 ethtool -K eth0 tx on >/dev/null
+expect_eq "status says the fast path and the NAT path are on" "on; on (UDP, IPv4 and IPv6)" \
+	"$(N --json status | jq -r '"\(.fast_path); \(.nat_path)"')"
+# Turned off, the NAT path says so, and every datagram takes the host's way.
+tk_netd_stop
+TK_NETD_NO_NAT_PATH=1 tk_netd_start --socket-group "$OWNER"
+expect_eq "TK_NETD_NO_NAT_PATH=1: status says why the NAT path is off" \
+	"on; off: TK_NETD_NO_NAT_PATH is set" "$(N --json status | jq -r '"\(.fast_path); \(.nat_path)"')"
+expect_eq "... and netd logs it" 1 "$(grep -c "No NAT path past the host.*TK_NETD_NO_NAT_PATH" \
+	"$TK_TMP/netd.log")"
+nat_round "with the NAT path off" 192.0.2.2 192.0.2.1 8 40002 0.1 1
+expect_eq "... all of them took the host's forwarding" 10 "$(nat_forwarded nat4)"
+tk_netd_stop
+TK_NETD_NO_FAST_PATH=1 tk_netd_start --socket-group "$OWNER"
+expect_eq "TK_NETD_NO_FAST_PATH=1: status says why neither is on" \
+	"off: TK_NETD_NO_FAST_PATH is set; off: no fast path" \
+	"$(N --json status | jq -r '"\(.fast_path); \(.nat_path)"')"
+tk_netd_stop
+tk_netd_start --socket-group "$OWNER"
 sysctl -qw net.netfilter.nf_conntrack_udp_timeout="$udp_timeout"
 nft delete table inet tk_test_nat
 

@@ -78,10 +78,11 @@ static void human_actions(json_t *r)
 #define USAGE_STATUS "netctl status"
 static int cmd_status(int argc, char **argv)
 {
-	return cli_plain_command(argc, argv, "status", USAGE_STATUS,
-				 "Shows netd's version, uptime and how many tenants, networks and "
-				 "endpoints it manages.\n",
-				 cli_print_object);
+	return cli_plain_command(
+		argc, argv, "status", USAGE_STATUS,
+		"Shows netd's version, uptime and how many tenants, networks and "
+		"endpoints it manages, and whether its fast path and NAT path are on.\n",
+		cli_print_object);
 }
 
 #define USAGE_CREATE_TENANT                                                                        \
