@@ -516,8 +516,8 @@ tk_netd_stop
 TK_NETD_NO_NAT_PATH=1 tk_netd_start --socket-group "$OWNER"
 expect_eq "TK_NETD_NO_NAT_PATH=1: status says why the NAT path is off" \
 	"on; off: TK_NETD_NO_NAT_PATH is set" "$(N --json status | jq -r '"\(.fast_path); \(.nat_path)"')"
-expect_eq "... and netd logs it" 1 "$(grep -c "No NAT path past the host.*TK_NETD_NO_NAT_PATH" \
-	"$TK_TMP/netd.log")"
+expect_ok "... and netd logs it" \
+	grep -q "No NAT path past the host.*TK_NETD_NO_NAT_PATH is set" "$TK_TMP/netd.log"
 nat_round "with the NAT path off" 192.0.2.2 192.0.2.1 8 40002 0.1 1
 expect_eq "... all of them took the host's forwarding" 10 "$(nat_forwarded nat4)"
 tk_netd_stop
