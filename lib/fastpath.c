@@ -485,13 +485,29 @@ static void nat_entry(struct prog *p, const struct conntrack *ct, int words)
 }
 
 /*
- * Out by the neighbour subsystem, as the host's output would send it: the next hop's Ethernet
- * header, and a stale neighbour confirmed (a plain redirect with the MAC the route lookup read
- * would never have it probed again).  The lookup left the next hop in its destination.
+ * The frame's TTL (hop limit), source address and port as nat4() and nat6() made them (their
+ * checksums are done); then out by the neighbour subsystem, as the host's output would send it:
+ * the next hop's Ethernet header, and a stale neighbour confirmed (a plain redirect with the
+ * MAC the route lookup read would never have it probed again).  The lookup left the next hop in
+ * its destination.
  */
 static void nat_out(struct prog *p, int words)
 {
-	emit(p, ST(BPF_W, BPF_REG_10, NAT_NH, words == 1 ? AF_INET : AF_INET6));
+	const bool v4 = words == 1;
+	const struct {
+		int16_t off, from;
+		int32_t len;
+	} writes[] = {
+		{ v4 ? 14 + 8 : 14 + 7, NAT_TTL, v4 ? 2 : 1 }, /* IPv4: the TTL's word */
+		{ v4 ? 14 + 12 : 14 + 8, NAT_NEW, 4 * words },
+		{ v4 ? 14 + 20 : 14 + 40, NAT_NEW_PORT, 2 },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(writes); i++) {
+		store_bytes(p, writes[i].off, BPF_REG_10, writes[i].from, writes[i].len);
+		jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
+	}
+	emit(p, ST(BPF_W, BPF_REG_10, NAT_NH, v4 ? AF_INET : AF_INET6));
 	for (int i = 0; i < 4; i++)
 		if (i < words) {
 			emit(p,
@@ -566,12 +582,6 @@ static void nat4(struct prog *p, const struct conntrack *ct)
 	     BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4, DROP);
 	csum(p, BPF_FUNC_l4_csum_replace, 14 + 20 + 6, NAT_TUPLE + 8, NAT_NEW_PORT,
 	     BPF_F_MARK_MANGLED_0 | 2, DROP);
-	store_bytes(p, 14 + 8, BPF_REG_10, NAT_TTL, 2);
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
-	store_bytes(p, 14 + 12, BPF_REG_10, NAT_NEW, 4);
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
-	store_bytes(p, 14 + 20, BPF_REG_10, NAT_NEW_PORT, 2);
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
 	nat_out(p, 1);
 }
 
@@ -625,12 +635,6 @@ static void nat6(struct prog *p, const struct conntrack *ct)
 	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), BRIDGE); /* nothing written */
 	csum(p, BPF_FUNC_l4_csum_replace, 14 + 40 + 6, NAT_TUPLE + 32, NAT_NEW_PORT,
 	     BPF_F_MARK_MANGLED_0 | 2, DROP);
-	store_bytes(p, 14 + 7, BPF_REG_10, NAT_TTL, 1);
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
-	store_bytes(p, 14 + 8, BPF_REG_10, NAT_NEW, 16);
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
-	store_bytes(p, 14 + 40, BPF_REG_10, NAT_NEW_PORT, 2);
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
 	nat_out(p, 4);
 }
 
