@@ -126,6 +126,15 @@ static void lookup(struct prog *p, int map)
 /* A 16-bit field as a little-endian load of its network-order bytes sees it. */
 #define RAW16(x) ((int32_t)((((x)&0xff) << 8) | ((x) >> 8)))
 
+/* words 32-bit words from the frame's (r7) off to the stack's to. */
+static void copy_in(struct prog *p, int16_t off, int16_t to, int words)
+{
+	for (int i = 0; i < words; i++) {
+		emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_7, (int16_t)(off + 4 * i)));
+		emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, (int16_t)(to + 4 * i)));
+	}
+}
+
 /* The key's MAC from the frame's (r7 = the frame) at off; the address from ip_off, words words. */
 static void key_fields(struct prog *p, int16_t mac_off, int16_t ip_off, int words)
 {
@@ -133,10 +142,7 @@ static void key_fields(struct prog *p, int16_t mac_off, int16_t ip_off, int word
 	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, KEY(mac)));
 	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, (int16_t)(mac_off + 4)));
 	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, (int16_t)(KEY(mac) + 4)));
-	for (int i = 0; i < words; i++) {
-		emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_7, (int16_t)(ip_off + 4 * i)));
-		emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, (int16_t)(KEY(ip) + 4 * i)));
-	}
+	copy_in(p, ip_off, KEY(ip), words);
 }
 
 /*
@@ -394,15 +400,6 @@ static int conntrack_open(struct conntrack *ct, tk_err *err)
 	(IPS_EXPECTED | IPS_CONFIRMED | IPS_SRC_NAT | IPS_DST_NAT | IPS_SEQ_ADJUST | IPS_DYING |   \
 	 IPS_FIXED_TIMEOUT | IPS_UNTRACKED | IPS_HELPER)
 #define NAT_STATUS (IPS_CONFIRMED | IPS_SRC_NAT)
-
-/* words 32-bit words from the frame's (r7) off to the stack's to. */
-static void copy_in(struct prog *p, int16_t off, int16_t to, int words)
-{
-	for (int i = 0; i < words; i++) {
-		emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_7, (int16_t)(off + 4 * i)));
-		emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, (int16_t)(to + 4 * i)));
-	}
-}
 
 /*
  * The route lookup's input, past what nat4() and nat6() filled in: everything but the addresses
