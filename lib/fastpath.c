@@ -37,6 +37,8 @@ struct key {
 #define TK_TCX_PASS	   0
 #define TK_TCX_NEXT	   (-1)
 #define TK_TCX_DROP	   2
+/* l4_csum_replace(): a complete skb->csum is updated for IPv6's pseudo-header (Linux 6.16) */
+#define TK_BPF_F_IPV6 (1ULL << 7)
 
 #define KEY_SIZE(v6) (offsetof(struct key, ip) + ((v6) ? 16 : 4))
 
@@ -76,7 +78,7 @@ static int map_create(const char *name, bool v6, uint32_t key_size, uint32_t val
 }
 
 /* A tiny assembler: forward jumps to labels, resolved at the end. */
-enum label { PASS, DROP, V6, FWD, ROUTE4, ROUTE6, UP, UP4, UP6, BRIDGE, RELEASE, _LABEL_MAX };
+enum label { PASS, DROP, V6, FWD, ROUTE4, ROUTE6, UP, UP4, UP6, HOST, RELEASE, _LABEL_MAX };
 
 struct prog {
 	struct bpf_insn insn[768];
@@ -185,7 +187,7 @@ static void up(struct prog *p, int map, enum label label)
 	lookup(p, map); /* the key's first 4 bytes: dev */
 	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), PASS);
 	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_0, 0));
-	if (label != UP) /* on to nat4() or nat6(), which come back to BRIDGE */
+	if (label != UP) /* on to nat4() or nat6(), which come back to HOST */
 		return;
 	emit(p, MOV64_IMM(BPF_REG_2, BPF_F_INGRESS));
 	emit(p, CALL(BPF_FUNC_redirect));
@@ -264,7 +266,8 @@ static void route(struct prog *p, enum label label, int16_t hop_off, bool v4)
 struct conntrack {
 	int32_t lookup, change_timeout, release; /* BTF ids */
 	int32_t opts_size;			 /* struct bpf_ct_opts' (12; 16 in later kernels) */
-	int16_t status, reply_addr, reply_port;	 /* offsets in struct nf_conn */
+	/* offsets in struct nf_conn: the reply's destination, the original's source */
+	int16_t status, reply_addr, reply_port, orig_addr, orig_port;
 	int32_t udp_ms, udp_stream_ms;
 };
 
@@ -330,7 +333,7 @@ static int conntrack_btf(struct conntrack *ct, tk_err *err)
 {
 	_cleanup_(btf__freep) struct btf *btf = NULL;
 	int32_t opts;
-	int off[3];
+	int off[5];
 
 	libbpf_set_print(NULL); /* its messages on stderr; what fails is said here */
 	if (!(btf = btf__load_vmlinux_btf()))
@@ -349,11 +352,16 @@ static int conntrack_btf(struct conntrack *ct, tk_err *err)
 	off[0] = btf_offset(btf, "nf_conn", "status");
 	off[1] = btf_offset(btf, "nf_conn", "tuplehash[1].tuple.dst.u3");
 	off[2] = btf_offset(btf, "nf_conn", "tuplehash[1].tuple.dst.u");
-	if ((ct->opts_size != 12 && ct->opts_size != 16) || off[0] < 0 || off[1] < 0 ||
-	    off[2] < 0 || off[2] > INT16_MAX)
-		return tk_err_set(err, -ENOENT, "struct nf_conn or bpf_ct_opts is not as expected");
+	off[3] = btf_offset(btf, "nf_conn", "tuplehash[0].tuple.src.u3");
+	off[4] = btf_offset(btf, "nf_conn", "tuplehash[0].tuple.src.u");
+	for (size_t i = 0; i < ELEMENTSOF(off); i++)
+		if (off[i] < 0 || off[i] > INT16_MAX)
+			return tk_err_set(err, -ENOENT, "struct nf_conn is not as expected");
+	if (ct->opts_size != 12 && ct->opts_size != 16)
+		return tk_err_set(err, -ENOENT, "struct bpf_ct_opts is not as expected");
 	ct->status = (int16_t)off[0], ct->reply_addr = (int16_t)off[1];
-	ct->reply_port = (int16_t)off[2];
+	ct->reply_port = (int16_t)off[2], ct->orig_addr = (int16_t)off[3];
+	ct->orig_port = (int16_t)off[4];
 	return 0;
 }
 
@@ -385,7 +393,7 @@ static int conntrack_open(struct conntrack *ct, tk_err *err)
 /* nat4()'s and nat6()'s stack, below the maps' key (-32) and route()'s scratch (-40). */
 #define NAT_TUPLE    (-80)  /* struct bpf_sock_tuple: saddr, daddr, sport, dport (IPv6: to -44) */
 #define NAT_OPTS     (-96)  /* struct bpf_ct_opts: netns_id, error, l4proto, dir, zone... */
-#define NAT_BRIDGE   (-100) /* the network's bridge */
+#define NAT_IN	     (-100) /* the input device: the network's bridge (out), the uplink (back) */
 #define NAT_NEW	     (-120) /* the new source address (IPv4: its first 4 bytes) */
 #define NAT_NEW_PORT (-104) /* and its port */
 #define NAT_TTL	     (-124) /* the TTL's 16-bit word, one less (IPv6: the hop limit, one less) */
@@ -402,8 +410,16 @@ static int conntrack_open(struct conntrack *ct, tk_err *err)
 #define NAT_STATUS (IPS_CONFIRMED | IPS_SRC_NAT)
 
 /*
+ * Which way a connection's datagram goes past the host: out, a container's to the world (from
+ * its port's tcx ingress, the program()), or back, the world's reply to it (from an uplink's,
+ * back_program()).
+ */
+enum way { OUT, BACK };
+
+/*
  * The route lookup's input, past what nat4() and nat6() filled in: everything but the addresses
- * and the length is the tuple's, the input device the bridge.  IPv4 (words 1) or IPv6 (4).
+ * and the length is the tuple's, the input device NAT_IN.  IPv4 (words 1) or IPv6 (4).  Back,
+ * nat_entry() then puts the container's address and port in place of the destination's.
  */
 static void nat_fib(struct prog *p, int words)
 {
@@ -411,7 +427,7 @@ static void nat_fib(struct prog *p, int words)
 
 	emit(p, ST(BPF_B, BPF_REG_10, FIB(family), words == 1 ? AF_INET : AF_INET6));
 	emit(p, ST(BPF_B, BPF_REG_10, FIB(l4_protocol), IPPROTO_UDP));
-	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_10, NAT_BRIDGE));
+	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_10, NAT_IN));
 	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, FIB(ifindex)));
 	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_10, ports));
 	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, FIB(sport)));
@@ -427,12 +443,19 @@ static void nat_fib(struct prog *p, int words)
 
 /*
  * The connection's conntrack entry for the tuple (words as nat_fib()), which the datagram may
- * take past the host if it is as NAT_STATUS says and the datagram is its original direction:
- * its translation to NAT_NEW, its timeout refreshed as conntrack's UDP would, and then the
- * route to the world and its neighbour.  Else to BRIDGE, the entry released either way.
+ * take past the host if it is as NAT_STATUS says and the datagram is of the way's direction
+ * (back: a reply, after one that took the host's way, which conntrack saw): the address and
+ * port it is translated to in NAT_NEW (out: the entry's source NAT; back: the container's), the
+ * entry's timeout refreshed as conntrack's UDP would, and then the route and its neighbour: out,
+ * to the world; back, to a tenant bridge (their MACs begin 0a:7f, their gateways').  Else to
+ * HOST, the entry released either way.
  */
-static void nat_entry(struct prog *p, const struct conntrack *ct, int words)
+static void nat_entry(struct prog *p, const struct conntrack *ct, int words, enum way way)
 {
+	const int16_t addr = way == OUT ? ct->reply_addr : ct->orig_addr,
+		      port = way == OUT ? ct->reply_port : ct->orig_port;
+	const int32_t seen = way == OUT ? 0 : IPS_SEEN_REPLY;
+
 	/* In the namespace of the skb's device (the host's), zone 0 */
 	emit(p, ST(BPF_W, BPF_REG_10, NAT_OPTS, -1));
 	emit(p, ST(BPF_W, BPF_REG_10, NAT_OPTS + 4, 0));
@@ -445,20 +468,26 @@ static void nat_entry(struct prog *p, const struct conntrack *ct, int words)
 	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_4, NAT_OPTS));
 	emit(p, MOV64_IMM(BPF_REG_5, ct->opts_size));
 	emit(p, KFUNC(ct->lookup));
-	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), BRIDGE);
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), HOST);
 	emit(p, MOV64_REG(BPF_REG_9, BPF_REG_0)); /* held: released on every way out */
-	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_10, NAT_OPTS + 9)); /* the packet's direction */
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0, 0), RELEASE);
+	/* the packet's direction: 0 original, 1 reply (<linux/netfilter/nf_conntrack_tuple_common.h>) */
+	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_10, NAT_OPTS + 9));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, way == OUT ? 0 : 1, 0), RELEASE);
 	emit(p, LDX(BPF_DW, BPF_REG_2, BPF_REG_9, ct->status));
 	emit(p, MOV64_REG(BPF_REG_3, BPF_REG_2));
-	emit(p, ALU64_IMM(BPF_AND, BPF_REG_3, NAT_STATUS_MASK));
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_3, NAT_STATUS, 0), RELEASE);
+	emit(p, ALU64_IMM(BPF_AND, BPF_REG_3, NAT_STATUS_MASK | seen));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_3, NAT_STATUS | seen, 0), RELEASE);
 	for (int i = 0; i < words; i++) {
-		emit(p, LDX(BPF_W, BPF_REG_3, BPF_REG_9, (int16_t)(ct->reply_addr + 4 * i)));
+		emit(p, LDX(BPF_W, BPF_REG_3, BPF_REG_9, (int16_t)(addr + 4 * i)));
 		emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_3, (int16_t)(NAT_NEW + 4 * i)));
+		if (way == BACK) /* routed as the host routes it, after conntrack's translation */
+			emit(p,
+			     STX(BPF_W, BPF_REG_10, BPF_REG_3, (int16_t)(FIB(ipv6_dst) + 4 * i)));
 	}
-	emit(p, LDX(BPF_H, BPF_REG_3, BPF_REG_9, ct->reply_port));
+	emit(p, LDX(BPF_H, BPF_REG_3, BPF_REG_9, port));
 	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_3, NAT_NEW_PORT));
+	if (way == BACK)
+		emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_3, FIB(dport)));
 	/* conntrack's UDP: the stream timeout once replies made the entry assured */
 	emit(p, ALU64_IMM(BPF_AND, BPF_REG_2, IPS_ASSURED));
 	emit(p, MOV64_IMM(BPF_REG_3, ct->udp_ms));
@@ -476,28 +505,30 @@ static void nat_entry(struct prog *p, const struct conntrack *ct, int words)
 	emit(p, MOV64_IMM(BPF_REG_3, sizeof(struct bpf_fib_lookup)));
 	emit(p, MOV64_IMM(BPF_REG_4, 0));
 	emit(p, CALL(BPF_FUNC_fib_lookup));
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, BPF_FIB_LKUP_RET_SUCCESS, 0), BRIDGE);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, BPF_FIB_LKUP_RET_SUCCESS, 0), HOST);
 	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_10, FIB(smac)));
-	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, RAW16(0x0a7f), 0), BRIDGE);
+	jump(p, JMP_IMM(way == OUT ? BPF_JEQ : BPF_JNE, BPF_REG_2, RAW16(0x0a7f), 0), HOST);
 }
 
 /*
- * The frame's TTL (hop limit), source address and port as nat4() and nat6() made them (their
- * checksums are done); then out by the neighbour subsystem, as the host's output would send it:
- * the next hop's Ethernet header, and a stale neighbour confirmed (a plain redirect with the
- * MAC the route lookup read would never have it probed again).  The lookup left the next hop in
- * its destination.
+ * The frame's TTL (hop limit), and its source address and port (out) or its destination's
+ * (back), as nat4() and nat6() made them (their checksums are done); then out by the neighbour
+ * subsystem, as the host's output would send it: the next hop's Ethernet header, and a stale
+ * neighbour confirmed (a plain redirect with the MAC the route lookup read would never have it
+ * probed again).  The lookup left the next hop in its destination.
  */
-static void nat_out(struct prog *p, int words)
+static void nat_out(struct prog *p, int words, enum way way)
 {
 	const bool v4 = words == 1;
+	const int16_t addr = (int16_t)((v4 ? 14 + 12 : 14 + 8) + (way == BACK ? 4 * words : 0)),
+		      port = (int16_t)((v4 ? 14 + 20 : 14 + 40) + (way == BACK ? 2 : 0));
 	const struct {
 		int16_t off, from;
 		int32_t len;
 	} writes[] = {
 		{ v4 ? 14 + 8 : 14 + 7, NAT_TTL, v4 ? 2 : 1 }, /* IPv4: the TTL's word */
-		{ v4 ? 14 + 12 : 14 + 8, NAT_NEW, 4 * words },
-		{ v4 ? 14 + 20 : 14 + 40, NAT_NEW_PORT, 2 },
+		{ addr, NAT_NEW, 4 * words },
+		{ port, NAT_NEW_PORT, 2 },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(writes); i++) {
@@ -522,41 +553,47 @@ static void nat_out(struct prog *p, int words)
 	emit(p, EXIT());
 }
 
-/* The start of nat4() and nat6(): the bridge, r1, kept; the route lookup's input zeroed. */
+/* The start of nat4() and nat6(): the input device, r1, kept; the route lookup's input zeroed. */
 static void nat_start(struct prog *p)
 {
-	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_1, NAT_BRIDGE));
+	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_1, NAT_IN));
 	for (int16_t off = 0; off < (int16_t)sizeof(struct bpf_fib_lookup); off += 8)
 		emit(p, ST(BPF_DW, BPF_REG_10, (int16_t)(NAT_FIB + off), 0));
 }
 
 /*
- * r1 = the network's bridge, r7 = the frame, to its gateway: a container's UDP datagram to the
- * world, which the host would route and, its connection's conntrack entry being there with a
- * source NAT, translate (docs/firewall.md, "NAT past the host").  Conntrack has decided
- * everything for this connection on its first packet, which took the host's way; so where the
- * entry is confirmed, translates the source only and has no helper, the datagram gets what the
- * host would give it: the entry's timeout refreshed as conntrack's UDP would, the route the
- * host's routing table gives (bpf_fib_lookup, with the bridge as the input device, as the host
- * would see it), TTL one less, the entry's source address and port, and out of the route's
- * device to its next hop.  A route to a tenant bridge (their MACs begin 0a:7f, their
- * gateways'), a neighbour not yet resolved, a datagram over the route's MTU or to expire, a
- * UDP datagram without a checksum, anything else: into the bridge (BRIDGE), as up() does.
+ * r1 = the input device, r7 = the frame: out, a container's UDP datagram to its gateway (r1 its
+ * network's bridge) for the world, which the host would route and, its connection's conntrack
+ * entry being there with a source NAT, translate (docs/firewall.md, "NAT past the host"); back,
+ * a datagram from the world to an address of the host (r1 the uplink it came in by), which
+ * conntrack would translate back to the container's and the host route to its bridge.
+ * Conntrack has decided everything for this connection on its first packet, which took the
+ * host's way; so where the entry is confirmed, translates the source only and has no helper, the
+ * datagram gets what the host would give it: the entry's timeout refreshed as conntrack's UDP
+ * would, the route the host's routing table gives (bpf_fib_lookup, with r1 as the input device,
+ * as the host would see it), TTL one less, the entry's address and port, and out of the route's
+ * device to its next hop.  A route of the wrong kind (out, to a tenant bridge; back, to anything
+ * else), a neighbour not yet resolved, a datagram over the route's MTU or to expire, a UDP
+ * datagram without a checksum, anything else: the host's way (HOST), which for a container's
+ * frame is into the bridge, as up() does.
  */
-static void nat4(struct prog *p, const struct conntrack *ct)
+static void nat4(struct prog *p, const struct conntrack *ct, enum way way)
 {
+	const int16_t addr = (int16_t)(NAT_TUPLE + (way == BACK ? 4 : 0)),
+		      port = (int16_t)(NAT_TUPLE + 8 + (way == BACK ? 2 : 0));
+
 	nat_start(p);
 	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14));
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0x45, 0), BRIDGE);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0x45, 0), HOST);
 	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 9));
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, IPPROTO_UDP, 0), BRIDGE);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, IPPROTO_UDP, 0), HOST);
 	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_7));
 	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, 14 + 20 + 8));
-	jump(p, JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_8, 0), BRIDGE);
+	jump(p, JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_8, 0), HOST);
 	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 8));
-	jump(p, JMP_IMM(BPF_JLE, BPF_REG_2, 1, 0), BRIDGE);
+	jump(p, JMP_IMM(BPF_JLE, BPF_REG_2, 1, 0), HOST);
 	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 20 + 6));
-	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, 0, 0), BRIDGE);
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, 0, 0), HOST);
 	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 8)); /* TTL, protocol */
 	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, NAT_TTL_OLD));
 	emit(p, ALU64_IMM(BPF_SUB, BPF_REG_2, 1)); /* the TTL is the word's low byte */
@@ -570,38 +607,42 @@ static void nat4(struct prog *p, const struct conntrack *ct)
 	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 1));
 	emit(p, STX(BPF_B, BPF_REG_10, BPF_REG_2, FIB(tos)));
 	nat_fib(p, 1);
-	nat_entry(p, ct, 1);
+	nat_entry(p, ct, 1, way);
 
 	/* The frame as the host would send it; nothing is written until the first helper is done. */
-	csum(p, BPF_FUNC_l3_csum_replace, 14 + 10, NAT_TUPLE, NAT_NEW, 4, BRIDGE);
+	csum(p, BPF_FUNC_l3_csum_replace, 14 + 10, addr, NAT_NEW, 4, HOST);
 	csum(p, BPF_FUNC_l3_csum_replace, 14 + 10, NAT_TTL_OLD, NAT_TTL, 2, DROP);
-	csum(p, BPF_FUNC_l4_csum_replace, 14 + 20 + 6, NAT_TUPLE, NAT_NEW,
+	csum(p, BPF_FUNC_l4_csum_replace, 14 + 20 + 6, addr, NAT_NEW,
 	     BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4, DROP);
-	csum(p, BPF_FUNC_l4_csum_replace, 14 + 20 + 6, NAT_TUPLE + 8, NAT_NEW_PORT,
-	     BPF_F_MARK_MANGLED_0 | 2, DROP);
-	nat_out(p, 1);
+	csum(p, BPF_FUNC_l4_csum_replace, 14 + 20 + 6, port, NAT_NEW_PORT, BPF_F_MARK_MANGLED_0 | 2,
+	     DROP);
+	nat_out(p, 1, way);
 }
 
 /*
  * nat4() for IPv6: UDP right after the fixed header (no extension headers, no fragments), its
  * hop limit one less; the address's change to the UDP checksum is one difference of all 16
- * bytes (bpf_csum_diff), and there is no IP header checksum.  The frame comes from a veth, so
- * its checksum is partial or unnecessary, never complete: the helper's update of a complete
- * skb->csum, wrong for IPv6's pseudo-header unless recent kernels' BPF_F_IPV6 says not to,
- * does not arise (older kernels refuse the flag).
+ * bytes (bpf_csum_diff), and there is no IP header checksum.  Out, the frame comes from a veth,
+ * so its checksum is partial or unnecessary, never complete.  Back, it may come from a NIC that
+ * summed the whole packet (complete), whose sum the helper would update wrongly for IPv6's
+ * pseudo-header but for BPF_F_IPV6 (Linux 6.16); an older kernel's helper refuses the flag, and
+ * then the reply takes the host's way.
  */
-static void nat6(struct prog *p, const struct conntrack *ct)
+static void nat6(struct prog *p, const struct conntrack *ct, enum way way)
 {
+	const int16_t addr = (int16_t)(NAT_TUPLE + (way == BACK ? 16 : 0)),
+		      port = (int16_t)(NAT_TUPLE + 32 + (way == BACK ? 2 : 0));
+
 	nat_start(p);
 	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_7));
 	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, 14 + 40 + 8));
-	jump(p, JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_8, 0), BRIDGE);
+	jump(p, JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_8, 0), HOST);
 	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 6));
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, IPPROTO_UDP, 0), BRIDGE);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, IPPROTO_UDP, 0), HOST);
 	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 40 + 6));
-	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, 0, 0), BRIDGE);
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, 0, 0), HOST);
 	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 7));
-	jump(p, JMP_IMM(BPF_JLE, BPF_REG_2, 1, 0), BRIDGE);
+	jump(p, JMP_IMM(BPF_JLE, BPF_REG_2, 1, 0), HOST);
 	emit(p, ALU64_IMM(BPF_SUB, BPF_REG_2, 1));
 	emit(p, STX(BPF_B, BPF_REG_10, BPF_REG_2, NAT_TTL));
 	copy_in(p, 14 + 8, NAT_TUPLE, 9);		   /* saddr, daddr, sport and dport */
@@ -613,10 +654,10 @@ static void nat6(struct prog *p, const struct conntrack *ct)
 	emit(p, ALU32_IMM(BPF_AND, BPF_REG_2, (int32_t)htonl(0x0fffffff)));
 	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, FIB(flowinfo)));
 	nat_fib(p, 4);
-	nat_entry(p, ct, 4);
+	nat_entry(p, ct, 4, way);
 
 	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_10));
-	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_1, NAT_TUPLE));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_1, addr));
 	emit(p, MOV64_IMM(BPF_REG_2, 16));
 	emit(p, MOV64_REG(BPF_REG_3, BPF_REG_10));
 	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_3, NAT_NEW));
@@ -627,22 +668,32 @@ static void nat6(struct prog *p, const struct conntrack *ct)
 	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_6));
 	emit(p, MOV64_IMM(BPF_REG_2, 14 + 40 + 6));
 	emit(p, MOV64_IMM(BPF_REG_3, 0));
-	emit(p, MOV64_IMM(BPF_REG_5, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0));
+	emit(p, MOV64_IMM(BPF_REG_5, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 |
+					     (way == BACK ? TK_BPF_F_IPV6 : 0)));
 	emit(p, CALL(BPF_FUNC_l4_csum_replace));
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), BRIDGE); /* nothing written */
-	csum(p, BPF_FUNC_l4_csum_replace, 14 + 40 + 6, NAT_TUPLE + 32, NAT_NEW_PORT,
-	     BPF_F_MARK_MANGLED_0 | 2, DROP);
-	nat_out(p, 4);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), HOST); /* nothing written */
+	csum(p, BPF_FUNC_l4_csum_replace, 14 + 40 + 6, port, NAT_NEW_PORT, BPF_F_MARK_MANGLED_0 | 2,
+	     DROP);
+	nat_out(p, 4, way);
 }
 
-/* Where nat4() and nat6() give up: the entry released if they hold it, into the bridge. */
-static void nat_end(struct prog *p, const struct conntrack *ct)
+/*
+ * Where nat4() and nat6() give up: the entry released if they hold it; then the host's way, which
+ * for a container's frame (out) is into its bridge, past the port, and for the world's (back)
+ * the next program and the host's stack.
+ */
+static void nat_end(struct prog *p, const struct conntrack *ct, enum way way)
 {
 	p->label[RELEASE] = p->n;
 	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_9));
 	emit(p, KFUNC(ct->release));
-	p->label[BRIDGE] = p->n;
-	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_10, NAT_BRIDGE));
+	p->label[HOST] = p->n;
+	if (way == BACK) {
+		emit(p, MOV64_IMM(BPF_REG_0, TK_TCX_NEXT));
+		emit(p, EXIT());
+		return;
+	}
+	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_10, NAT_IN));
 	emit(p, MOV64_IMM(BPF_REG_2, BPF_F_INGRESS));
 	emit(p, CALL(BPF_FUNC_redirect));
 	emit(p, EXIT());
@@ -711,10 +762,10 @@ static void program(struct prog *p, const struct tk_fast *f, const struct conntr
 	route(p, ROUTE6, 14 + 7, false);
 	if (ct) {
 		up(p, f->up, UP4);
-		nat4(p, ct);
+		nat4(p, ct, OUT);
 		up(p, f->up, UP6);
-		nat6(p, ct);
-		nat_end(p, ct);
+		nat6(p, ct, OUT);
+		nat_end(p, ct, OUT);
 	} else {
 		up(p, f->up, UP);
 	}
@@ -735,25 +786,59 @@ static void program(struct prog *p, const struct tk_fast *f, const struct conntr
 	emit(p, EXIT());
 }
 
-/* pass: what a frame the program does not forward returns (TK_TCX_NEXT or TK_TCX_PASS). */
-static int program_load(const struct tk_fast *f, const struct conntrack *ct, const char *name,
-			int32_t pass, tk_err *err)
+/*
+ * r1 = skb, from an uplink's tcx ingress: the world's UDP replies to containers' connections,
+ * back past the host (nat4() and nat6(), BACK); everything else goes on (TK_TCX_NEXT).
+ */
+static void back_program(struct prog *p, const struct conntrack *ct)
+{
+	emit(p, MOV64_REG(BPF_REG_6, BPF_REG_1));
+	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct __sk_buff, vlan_present)));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0, 0), PASS);
+	emit(p, LDX(BPF_W, BPF_REG_7, BPF_REG_6, offsetof(struct __sk_buff, data)));
+	emit(p, LDX(BPF_W, BPF_REG_8, BPF_REG_6, offsetof(struct __sk_buff, data_end)));
+	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_7));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, 14 + 20));
+	jump(p, JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_8, 0), PASS);
+	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_6, offsetof(struct __sk_buff, ifindex)));
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 12));
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, RAW16(0x86dd), 0), V6);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, RAW16(0x0800), 0), PASS);
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 6));
+	emit(p, ALU64_IMM(BPF_AND, BPF_REG_2, RAW16(0x3fff)));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0, 0), PASS); /* a fragment */
+	nat4(p, ct, BACK);
+	p->label[V6] = p->n;
+	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14));
+	emit(p, ALU64_IMM(BPF_AND, BPF_REG_2, 0xf0));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0x60, 0), PASS);
+	nat6(p, ct, BACK);
+	nat_end(p, ct, BACK);
+
+	p->label[PASS] = p->n;
+	emit(p, MOV64_IMM(BPF_REG_0, TK_TCX_NEXT));
+	emit(p, EXIT());
+	p->label[DROP] = p->n;
+	emit(p, MOV64_IMM(BPF_REG_0, TK_TCX_DROP));
+	emit(p, EXIT());
+}
+
+/* p, assembled, as a program named name. */
+static int program_load(struct prog *p, const char *name, tk_err *err)
 {
 	static const char license[] = "GPL";
 	static char log[65536];
-	struct prog p = {};
 	union bpf_attr attr = {};
 	const char *tail;
 	int fd, r;
 
-	program(&p, f, ct, pass);
-	if (p.n > ELEMENTSOF(p.insn) || p.n_fix > ELEMENTSOF(p.fix))
+	if (p->n > ELEMENTSOF(p->insn) || p->n_fix > ELEMENTSOF(p->fix))
 		return tk_err_set(err, -EFAULT, "the fast path's program outgrew its buffer");
-	for (size_t i = 0; i < p.n_fix; i++)
-		p.insn[p.fix[i].at].off = (int16_t)(p.label[p.fix[i].to] - p.fix[i].at - 1);
+	for (size_t i = 0; i < p->n_fix; i++)
+		p->insn[p->fix[i].at].off = (int16_t)(p->label[p->fix[i].to] - p->fix[i].at - 1);
 	attr.prog_type = BPF_PROG_TYPE_SCHED_CLS;
-	attr.insns = (uint64_t)(uintptr_t)p.insn;
-	attr.insn_cnt = (uint32_t)p.n;
+	attr.insns = (uint64_t)(uintptr_t)p->insn;
+	attr.insn_cnt = (uint32_t)p->n;
 	attr.license = (uint64_t)(uintptr_t)license;
 	snprintf(attr.prog_name, sizeof(attr.prog_name), "%s", name);
 	if ((fd = bpf(BPF_PROG_LOAD, &attr)) >= 0)
@@ -766,27 +851,47 @@ static int program_load(const struct tk_fast *f, const struct conntrack *ct, con
 	log[0] = 0;
 	(void)bpf(BPF_PROG_LOAD, &attr);
 	tail = strlen(log) > 300 ? log + strlen(log) - 300 : log;
-	return tk_err_set(err, r, "cannot load the fast path's program: %s%s%s", strerror(-r),
-			  tail[0] ? ": " : "", tail);
+	return tk_err_set(err, r, "cannot load the fast path's program %s: %s%s%s", name,
+			  strerror(-r), tail[0] ? ": " : "", tail);
 }
 
 static int tcx_query(int ifindex, bool egress, uint32_t *ids, uint32_t *n);
 
-/* Both programs, with ct's NAT path (nat4(), nat6()) or without it (ct NULL). */
+/* pass: what a frame the program does not forward returns (TK_TCX_NEXT or TK_TCX_PASS). */
+static int port_program_load(const struct tk_fast *f, const struct conntrack *ct, const char *name,
+			     int32_t pass, tk_err *err)
+{
+	struct prog p = {};
+
+	program(&p, f, ct, pass);
+	return program_load(&p, name, err);
+}
+
+/* The ports' programs, with ct's NAT path (nat4(), nat6()) and the uplinks', or without (NULL). */
 static int programs_load(struct tk_fast *f, const struct conntrack *ct, tk_err *err)
 {
-	int r;
+	struct prog back = {};
+	int *fds[] = { &f->prog, &f->tail, &f->back };
+	int r = 0;
 
 	/* A port's own frames go on to tc's filters (the reference bandwidth plugin's) */
-	if ((f->prog = r = program_load(f, ct, "tk_fast", TK_TCX_NEXT, err)) < 0)
-		return r;
+	if ((f->prog = r = port_program_load(f, ct, "tk_fast", TK_TCX_NEXT, err)) < 0)
+		goto fail;
 	/* a metered port's have been through its meter, and its tc filters are the shaper */
-	if ((f->tail = r = program_load(f, ct, "tk_fast_tail", TK_TCX_PASS, err)) < 0) {
-		close(f->prog);
-		f->prog = -1;
-		return r;
+	if ((f->tail = r = port_program_load(f, ct, "tk_fast_tail", TK_TCX_PASS, err)) < 0)
+		goto fail;
+	if (!ct)
+		return 0;
+	back_program(&back, ct);
+	if ((f->back = r = program_load(&back, "tk_nat_back", err)) >= 0)
+		return 0;
+fail:
+	for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
 	}
-	return 0;
+	return r;
 }
 
 int tk_fast_open(struct tk_fast *f, tk_err *err)
@@ -827,8 +932,8 @@ fail:
 
 void tk_fast_close(struct tk_fast *f)
 {
-	int *fds[] = { &f->prog, &f->tail, &f->src4, &f->fwd4, &f->src6,
-		       &f->fwd6, &f->rt4,  &f->rt6,  &f->up };
+	int *fds[] = { &f->prog, &f->tail, &f->back, &f->src4, &f->fwd4,
+		       &f->src6, &f->fwd6, &f->rt4,  &f->rt6,  &f->up };
 
 	for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
 		if (*fds[i] >= 0)
@@ -1001,6 +1106,11 @@ int tk_tcx_attach(int ifindex, bool egress, int prog, tk_err *err)
 int tk_fast_attach(const struct tk_fast *f, int ifindex, bool on, tk_err *err)
 {
 	return tk_tcx_attach(ifindex, false, on ? f->prog : -1, err);
+}
+
+int tk_fast_uplink(const struct tk_fast *f, int ifindex, bool on, tk_err *err)
+{
+	return tk_tcx_attach(ifindex, false, on ? f->back : -1, err);
 }
 
 int tk_fast_chain_open(tk_err *err)

@@ -16,7 +16,9 @@
  *
  * A container's UDP (IPv4 or IPv6) to the world whose connection conntrack has already
  * source-NATed goes out past the host's forwarding, translated as the entry says (nat4() and
- * nat6() in fastpath.c).
+ * nat6() in fastpath.c); on an uplink (tk_fast_uplink), a second program sends the world's
+ * replies to such a connection back to the container the same way, once one has taken the
+ * host's.
  * Everything else, and whatever finds no element, goes on (TCX_NEXT) to tc's filters, then the
  * bridge and its rules.
  */
@@ -30,14 +32,15 @@
 struct tk_fast {
 	int prog; /* -1: none */
 	int tail; /* the same, but what it does not forward goes on to the bridge (TCX_PASS) */
+	int back; /* an uplink's: the world's replies to the NAT path's connections; -1: none */
 	int src4, fwd4, src6, fwd6, rt4, rt6, up;
 	char nat_off[512]; /* why the programs have no NAT path; "": they have it */
 };
 
 #define TK_FAST_INIT                                                                               \
 	{                                                                                          \
-		.prog = -1, .tail = -1, .src4 = -1, .fwd4 = -1, .src6 = -1, .fwd6 = -1, .rt4 = -1, \
-		.rt6 = -1, .up = -1                                                                \
+		.prog = -1, .tail = -1, .back = -1, .src4 = -1, .fwd4 = -1, .src6 = -1,            \
+		.fwd6 = -1, .rt4 = -1, .rt6 = -1, .up = -1                                         \
 	}
 
 /*
@@ -72,6 +75,12 @@ int tk_fast_fwd_get(const struct tk_fast *f, uint32_t group, const uint8_t mac[6
  * (an earlier netd's, or rebuild's, or a meter's), or takes them all off (!on).
  */
 int tk_fast_attach(const struct tk_fast *f, int ifindex, bool on, tk_err *err);
+
+/*
+ * Puts the uplinks' program (back) on ifindex's tcx ingress (on), or takes every program of ours
+ * off it (!on, or no NAT path).
+ */
+int tk_fast_uplink(const struct tk_fast *f, int ifindex, bool on, tk_err *err);
 
 /*
  * Puts prog on ifindex's tcx ingress (or egress) and then takes every other program of ours

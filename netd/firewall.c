@@ -542,6 +542,10 @@ static struct tk_fast fast = TK_FAST_INIT; /* prog -1: no fast path */
 static char fast_off[512];		   /* why there is none */
 static int fast_chain = -1;		   /* made with the first fast path, kept across rebuilds */
 static bool fast_path_remote;		   /* --cluster: the overlay's endpoints have one too */
+static const char *const *uplinks;	   /* --nat-uplink */
+static size_t n_uplinks;
+static int uplink_ifindex[FIREWALL_UPLINKS_MAX]; /* where the replies' program is; 0: nowhere */
+static char uplinks_off[sizeof(((tk_err *)0)->msg) + 32]; /* why an uplink has none */
 
 /* A VXLAN device's group: its network's, with this bit, so it forwards to local ports only. */
 #define GROUP_OVERLAY 0x80000000u
@@ -756,15 +760,88 @@ int firewall_fast_hook(int ifindex, bool on, tk_err *err)
 	return fast.prog < 0 ? 0 : tk_fast_attach(&fast, ifindex, on, err);
 }
 
+/* "on (UDP, IPv4 and IPv6; by UPLINK, ...)", "; " and why an uplink has none, or "off: why" */
+static void nat_replies_format(char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = 0;
+	if (fast.prog < 0 || fast.nat_off[0]) {
+		snprintf(buf, size, "off: no NAT path");
+		return;
+	}
+	for (size_t i = 0; i < n_uplinks && len < size; i++)
+		if (uplink_ifindex[i] > 0)
+			len += (size_t)snprintf(buf + len, size - len, "%s%s",
+						len ? ", " : "on (UDP, IPv4 and IPv6; by ",
+						uplinks[i]);
+	if (len && len < size)
+		len += (size_t)snprintf(buf + len, size - len, ")%s", uplinks_off[0] ? "; " : "");
+	if (!len)
+		len = (size_t)snprintf(buf, size, "off: ");
+	if (len < size)
+		snprintf(buf + len, size - len, "%s", uplinks_off);
+}
+
 json_t *firewall_datapath_to_json(void)
 {
 	char fast_why[sizeof(fast_off) + 8], nat_why[sizeof(fast.nat_off) + 8];
+	char replies[sizeof(uplinks_off) + FIREWALL_UPLINKS_MAX * 20 + 64];
 
 	snprintf(fast_why, sizeof(fast_why), "off: %s", fast_off);
 	snprintf(nat_why, sizeof(nat_why), "off: %s",
 		 fast.prog < 0 ? "no fast path" : fast.nat_off);
-	return json_pack("{s:s, s:s}", "fast_path", fast.prog >= 0 ? "on" : fast_why, "nat_path",
-			 fast.prog >= 0 && !fast.nat_off[0] ? "on (UDP, IPv4 and IPv6)" : nat_why);
+	nat_replies_format(replies, sizeof(replies));
+	return json_pack("{s:s, s:s, s:s}", "fast_path", fast.prog >= 0 ? "on" : fast_why,
+			 "nat_path",
+			 fast.prog >= 0 && !fast.nat_off[0] ? "on (UDP, IPv4 and IPv6)" : nat_why,
+			 "nat_replies", replies);
+}
+
+void firewall_nat_uplinks(const char *const *names, size_t n)
+{
+	uplinks = names;
+	n_uplinks = n < FIREWALL_UPLINKS_MAX ? n : FIREWALL_UPLINKS_MAX;
+	snprintf(uplinks_off, sizeof(uplinks_off), "no --nat-uplink");
+}
+
+/*
+ * The replies' program on every --nat-uplink, replacing an earlier one (netd's, or a rebuild's),
+ * or ours off them where there is no NAT path.  An uplink that is not there (yet) is said in the
+ * log and in status, and netd goes on without it: the replies take the host's way, as always.
+ */
+static void nat_uplinks_attach(struct manager *m)
+{
+	uplinks_off[0] = 0;
+	if (!n_uplinks)
+		snprintf(uplinks_off, sizeof(uplinks_off), "no --nat-uplink");
+	for (size_t i = 0; i < n_uplinks; i++) {
+		const bool on = fast.back >= 0;
+		tk_err err = {};
+		int ifindex;
+
+		if (tk_nl_ifindex(m->nl, uplinks[i], &ifindex, &err) < 0 ||
+		    tk_fast_uplink(&fast, ifindex, on, &err) < 0) {
+			log_warning("--nat-uplink %s: %s; its replies take the host's way",
+				    uplinks[i], err.msg);
+			snprintf(uplinks_off, sizeof(uplinks_off), "%s: %s", uplinks[i], err.msg);
+			uplink_ifindex[i] = 0;
+			continue;
+		}
+		uplink_ifindex[i] = on ? ifindex : 0;
+	}
+}
+
+void firewall_nat_uplinks_release(void)
+{
+	for (size_t i = 0; i < n_uplinks; i++) {
+		tk_err err = {};
+
+		if (uplink_ifindex[i] > 0 &&
+		    tk_fast_uplink(&fast, uplink_ifindex[i], false, &err) < 0)
+			log_warning("--nat-uplink %s: %s", uplinks[i], err.msg);
+		uplink_ifindex[i] = 0;
+	}
 }
 
 int firewall_fast_chain(void)
@@ -1078,6 +1155,7 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 	(void)old; /* read only by its cleanup, once the ports hold the new program */
 	fast_path_open();
 	fast_path_remote = fast.prog >= 0 && m->cluster;
+	nat_uplinks_attach(m);
 	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0)
 		return r;
 	/* Replaces the tables, rules and elements, in one step: never a moment without them. */

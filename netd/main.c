@@ -43,6 +43,8 @@ static int lock_fd[2] = { -1, -1 };		   /* held until exit */
 static struct tk_daemon_args args;
 static int arg_drop_log = DROPLOG_GROUP_DEFAULT; /* -1: off */
 static bool arg_drop_log_external;
+static const char *arg_nat_uplinks[FIREWALL_UPLINKS_MAX];
+static size_t arg_n_nat_uplinks;
 
 enum {
 	ARG_POOL4 = 0x200,
@@ -62,6 +64,7 @@ enum {
 	ARG_DROP_LOG,
 	ARG_DROP_LOG_EXTERNAL,
 	ARG_METRICS,
+	ARG_NAT_UPLINK,
 };
 
 static int parse_number(int c, const char *arg)
@@ -86,6 +89,23 @@ static int parse_number(int c, const char *arg)
 		arg_max_ports = (unsigned)v;
 		arg_max_ports_set = true;
 	}
+	return 0;
+}
+
+/* --nat-uplink IFNAME: a name a link may have, not one of netd's own (tk-N, tkvN...) */
+static int parse_nat_uplink(const char *arg)
+{
+	tk_err err = {};
+
+	if (tk_ifname_validate(arg, &err) < 0 ||
+	    (strncmp(arg, "tk", 2) == 0 &&
+	     tk_err_set(&err, -EINVAL, "names beginning tk are netd's own links") < 0) ||
+	    (arg_n_nat_uplinks == FIREWALL_UPLINKS_MAX &&
+	     tk_err_set(&err, -E2BIG, "at most %d uplinks", FIREWALL_UPLINKS_MAX) < 0)) {
+		fprintf(stderr, "netd: invalid --nat-uplink '%s': %s\n", arg, err.msg);
+		return -EINVAL;
+	}
+	arg_nat_uplinks[arg_n_nat_uplinks++] = arg;
 	return 0;
 }
 
@@ -139,6 +159,7 @@ static int parse_option(int c, const char *arg)
 			return -EINVAL;
 		arg_metrics = arg;
 		return 0;
+	case ARG_NAT_UPLINK: return parse_nat_uplink(arg);
 	default: return -EINVAL;
 	}
 }
@@ -161,6 +182,7 @@ static const struct option options[] = {
 	{ "drop-log", required_argument, NULL, ARG_DROP_LOG },
 	{ "drop-log-external", no_argument, NULL, ARG_DROP_LOG_EXTERNAL },
 	{ "metrics", required_argument, NULL, ARG_METRICS },
+	{ "nat-uplink", required_argument, NULL, ARG_NAT_UPLINK },
 	{},
 };
 
@@ -350,6 +372,7 @@ static int setup_manager(struct manager *m, tk_err *err)
 	m->tenant_defaults[TK_TENANT_MAX_PREFIXES6] = arg_max_prefixes6;
 	m->max_ports = ports_limit();
 	droplog_configure(arg_drop_log, arg_drop_log_external);
+	firewall_nat_uplinks(arg_nat_uplinks, arg_n_nat_uplinks);
 	for (int d = 0; d < _SHAPING_DIR_MAX; d++) {
 		m->capacity[d] = -1;
 		if (arg_capacity[d] &&
@@ -373,6 +396,7 @@ static int setup_manager(struct manager *m, tk_err *err)
 
 static void close_manager(struct manager *m)
 {
+	firewall_nat_uplinks_release(); /* the host's own interfaces: nothing of ours left there */
 	cluster_close(m);
 	manager_close(m);
 	json_decref(cluster_config_json);
@@ -612,7 +636,11 @@ static const struct tk_daemon netd = {
 		"      --metrics ADDR       serve per-tenant traffic and drops in the Prometheus\n"
 		"                           text format at http://ADDR/metrics; ADDR is\n"
 		"                           unix:/PATH, 127.0.0.1:PORT or [::1]:PORT (default: "
-		"off)\n",
+		"off)\n"
+		"      --nat-uplink IFNAME  take the world's UDP replies to containers' NAT-ed\n"
+		"                           connections past the host, by a BPF program on\n"
+		"                           IFNAME's ingress (repeatable, at most 8; default: "
+		"none)\n",
 	.options = options,
 	.parse_option = parse_option,
 	.open = setup_manager,

@@ -268,8 +268,15 @@ int firewall_fast_path_ingress(struct manager *m, const struct endpoint *e, bool
 int firewall_fast_path_recheck_all(struct manager *m, tk_err *err);
 /* The chain a shaped port's meter tail-calls the fast path through (fastpath.h); -1: none. */
 int firewall_fast_chain(void);
-/* {"fast_path": "on" or "off: why", "nat_path": the same}, for status */
+/* {"fast_path": "on" or "off: why", "nat_path" and "nat_replies": the same}, for status */
 json_t *firewall_datapath_to_json(void);
+/*
+ * --nat-uplink: the interfaces (n at most FIREWALL_UPLINKS_MAX; names kept, not copied) on whose
+ * tcx ingress the NAT path takes the world's replies, at every rebuild; release takes it off.
+ */
+#define FIREWALL_UPLINKS_MAX 8
+void firewall_nat_uplinks(const char *const *names, size_t n);
+void firewall_nat_uplinks_release(void);
 /* The fast path's program on ifindex's tcx ingress, or ours off it (!on); none: nothing. */
 int firewall_fast_hook(int ifindex, bool on, tk_err *err);
 /* Its fast path's elements to host_ifindex, when the veth did not get the index netd chose. */

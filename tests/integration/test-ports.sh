@@ -452,23 +452,34 @@ expect_eq "deleting the network removes it" 0 "$(count egress4)"
 # ---- the NAT path: a container's UDP to the world past the host's forwarding ---------------
 # After a connection's first datagram, which takes the host's way and gets its conntrack entry
 # and source NAT there, the fast path sends the rest out itself (docs/firewall.md, "NAT past the
-# host").  A chain of the test's own in the forward hook counts what still takes the host's way.
+# host"); with --nat-uplink, the world's answers after the first come back the same way.  A
+# chain of the test's own in the forward hook counts what still takes the host's way.
 nft -f - <<'NFT'
 table inet tk_test_nat {
 	counter nat4 { }
 	counter nat6 { }
+	counter back4 { }
+	counter back6 { }
 	chain forward {
 		type filter hook forward priority -10; policy accept;
 		ip daddr 192.0.2.2 udp dport 7778 counter name nat4
 		ip6 daddr 2001:db8::2 udp dport 7778 counter name nat6
+		ip saddr 192.0.2.2 udp sport 7778 counter name back4
+		ip6 saddr 2001:db8::2 udp sport 7778 counter name back6
 	}
 }
 NFT
-nat_forwarded() { # nat4|nat6
+nat_forwarded() { # nat4|nat6|back4|back6
 	nft -j list counter inet tk_test_nat "$1" | jq '.nftables[].counter.packets // empty'
 }
+uplink_progs() { "$TK_BUILD_DIR/tests/integration/tcx-progs" up0 | awk '{print $2}' | xargs; }
+tk_netd_stop
+expect_eq "no program of netd's on up0 without --nat-uplink" "" "$(uplink_progs)"
+tk_netd_start --socket-group "$OWNER" --nat-uplink up0
+expect_eq "--nat-uplink up0: the replies' program on up0's ingress" tk_nat_back "$(uplink_progs)"
 # nat_round NAME DST MASQ N SPORT GAP ANSWER: N datagrams from b1's SPORT to ext's DST, GAP s
-# apart, answered or not; checks what arrived: from MASQ, one port, one hop less.
+# apart, answered or not; checks what arrived: from MASQ, one port, one hop less; and the
+# answers: from DST's port 7778, one hop less.
 nat_round() {
 	local name=$1 dst=$2 masq=$3 n=$4 sport=$5 gap=$6 answer=$7 echo_pid answered
 	spawn ext timeout 40 "$TK_PYTHON" "$UDP_NAT" echo "$dst" 7778 "$n" "$answer" \
@@ -478,7 +489,8 @@ nat_round() {
 	answered=$(run b1 timeout 40 "$TK_PYTHON" "$UDP_NAT" send "$dst" 7778 "$n" "$gap" "$sport" \
 		"$answer")
 	wait "$echo_pid"
-	[ "$answer" = 1 ] && expect_eq "$name: every datagram answered" "$n" "$answered"
+	[ "$answer" = 1 ] && expect_eq "$name: every datagram answered, with the TTL one less" \
+		"$n ttl 63" "$(xargs <<<"$answered")"
 	expect_eq "$name: each arrived masqueraded, from one port, with the TTL one less" \
 		"$n $masq ttl 63; 1 port" \
 		"$(awk '{print $1 " ttl " $3}' "$TK_TMP/nat-echo" | sort | uniq -c | sed 's/^ *//'); $(
@@ -496,9 +508,11 @@ masq6=$(source_seen b1 2001:db8::2)
 expect_eq "b1's IPv6 is masqueraded to an address of up0" up0 \
 	"$(ip -j addr show to "$masq6" | jq -r '.[].ifname')"
 nat_round "UDP to the world" 192.0.2.2 192.0.2.1 8 40000 0.1 1
-expect_eq "... only the first took the host's forwarding" 1 "$(nat_forwarded nat4)"
+expect_eq "... only the first took the host's forwarding, and only the first answer" "1 1" \
+	"$(nat_forwarded nat4) $(nat_forwarded back4)"
 nat_round "IPv6 UDP to the world" 2001:db8::2 "$masq6" 8 40000 0.1 1
-expect_eq "... only the first took the host's forwarding" 1 "$(nat_forwarded nat6)"
+expect_eq "... only the first took the host's forwarding, and only the first answer" "1 1" \
+	"$(nat_forwarded nat6) $(nat_forwarded back6)"
 # With the container's checksum offload off, its datagrams carry whole UDP checksums, which the
 # path updates (the receiver drops a wrong one); before, they were partial.
 run b1 ethtool -K eth0 tx off >/dev/null
@@ -509,6 +523,14 @@ nat_round "IPv6, one-way, whole checksums" 2001:db8::2 "$masq6" 10 40001 0.3 0
 expect_eq "... only its first took the host's forwarding, and the entry did not expire" 2 \
 	"$(nat_forwarded nat6)"
 run b1 ethtool -K eth0 tx on >/dev/null
+# With ext's checksum offload off, the answers carry whole UDP checksums, which the way back
+# updates (b1 would drop a wrong one).
+ip netns exec ext ethtool -K eth0 tx off >/dev/null
+nat_round "answers with whole checksums" 192.0.2.2 192.0.2.1 8 40004 0.1 1
+nat_round "IPv6 answers with whole checksums" 2001:db8::2 "$masq6" 8 40004 0.1 1
+expect_eq "... only each connection's first answer took the host's forwarding" "2 2" \
+	"$(nat_forwarded back4) $(nat_forwarded back6)"
+ip netns exec ext ethtool -K eth0 tx on >/dev/null
 # A datagram over the route's MTU takes the host's way, which tells the container (ICMP's
 # "fragmentation needed", IPv6's "packet too big"); sent past the host, it would vanish.  With
 # up0 and ext's side at 1280: a small datagram opens the connection, then three of 1400 bytes
@@ -519,8 +541,8 @@ mtu_round() { # NAME DST SPORT
 	spawn ext timeout 40 "$TK_PYTHON" "$UDP_NAT" echo "$dst" 7778 3 1 >"$TK_TMP/nat-echo" &
 	echo_pid=$!
 	listening ext u 7778
-	small=$(run b1 timeout 40 "$TK_PYTHON" "$UDP_NAT" send "$dst" 7778 1 0 "$sport" 1)
-	big=$(run b1 timeout 40 "$TK_PYTHON" "$UDP_NAT" send "$dst" 7778 3 0 "$sport" 1 1400)
+	small=$(run b1 timeout 40 "$TK_PYTHON" "$UDP_NAT" send "$dst" 7778 1 0 "$sport" 1 | head -1)
+	big=$(run b1 timeout 40 "$TK_PYTHON" "$UDP_NAT" send "$dst" 7778 3 0 "$sport" 1 1400 | head -1)
 	wait "$echo_pid"
 	expect_eq "$name: answered: the small one; of 1400 bytes, all but the first" "1 2" \
 		"$small $big"
@@ -531,23 +553,38 @@ mtu_round "over the uplink's MTU" 192.0.2.2 40003
 mtu_round "over the uplink's MTU, IPv6" 2001:db8::2 40003
 ip link set up0 mtu 1500
 ip -n ext link set eth0 mtu 1500
-expect_eq "status says the fast path and the NAT path are on" "on; on (UDP, IPv4 and IPv6)" \
-	"$(N --json status | jq -r '"\(.fast_path); \(.nat_path)"')"
+datapath() { N --json status | jq -r '"\(.fast_path); \(.nat_path); \(.nat_replies)"'; }
+expect_eq "status says the fast path, the NAT path and its way back are on" \
+	"on; on (UDP, IPv4 and IPv6); on (UDP, IPv4 and IPv6; by up0)" "$(datapath)"
 # Turned off, the NAT path says so, and every datagram takes the host's way.
 tk_netd_stop
-TK_NETD_NO_NAT_PATH=1 tk_netd_start --socket-group "$OWNER"
+expect_eq "netd's stop takes its program off up0" "" "$(uplink_progs)"
+TK_NETD_NO_NAT_PATH=1 tk_netd_start --socket-group "$OWNER" --nat-uplink up0
 expect_eq "TK_NETD_NO_NAT_PATH=1: status says why the NAT path is off" \
-	"on; off: TK_NETD_NO_NAT_PATH is set" "$(N --json status | jq -r '"\(.fast_path); \(.nat_path)"')"
+	"on; off: TK_NETD_NO_NAT_PATH is set; off: no NAT path" "$(datapath)"
 expect_ok "... and netd logs it" \
 	grep -q "No NAT path past the host.*TK_NETD_NO_NAT_PATH is set" "$TK_TMP/netd.log"
-forwarded=$(nat_forwarded nat4)
+expect_eq "... and puts nothing on up0" "" "$(uplink_progs)"
+forwarded="$(nat_forwarded nat4) $(nat_forwarded back4)"
 nat_round "with the NAT path off" 192.0.2.2 192.0.2.1 8 40002 0.1 1
-expect_eq "... all of them took the host's forwarding" $((forwarded + 8)) "$(nat_forwarded nat4)"
+expect_eq "... all of them took the host's forwarding, and all answers" \
+	"$((${forwarded% *} + 8)) $((${forwarded#* } + 8))" \
+	"$(nat_forwarded nat4) $(nat_forwarded back4)"
 tk_netd_stop
 TK_NETD_NO_FAST_PATH=1 tk_netd_start --socket-group "$OWNER"
-expect_eq "TK_NETD_NO_FAST_PATH=1: status says why neither is on" \
-	"off: TK_NETD_NO_FAST_PATH is set; off: no fast path" \
-	"$(N --json status | jq -r '"\(.fast_path); \(.nat_path)"')"
+expect_eq "TK_NETD_NO_FAST_PATH=1: status says why none is on" \
+	"off: TK_NETD_NO_FAST_PATH is set; off: no fast path; off: no NAT path" "$(datapath)"
+tk_netd_stop
+expect_eq "an uplink name that is not one is refused" 1 \
+	"$(grep -c "invalid --nat-uplink 'up/0'" <<<"$(timeout 5 "$NETD" --nat-uplink up/0 2>&1)")"
+expect_eq "... and so is one of netd's own links" 1 \
+	"$(grep -c "invalid --nat-uplink 'tk-1': names beginning tk" \
+		<<<"$(timeout 5 "$NETD" --nat-uplink tk-1 2>&1)")"
+# An uplink that is not there: netd says so and serves, with the way back on the others.
+tk_netd_start --socket-group "$OWNER" --nat-uplink nosuch0 --nat-uplink up0
+expect_eq "an uplink that is not there: status names it, the others are on" \
+	"on (UDP, IPv4 and IPv6; by up0); nosuch0:" "$(N --json status | jq -r .nat_replies | cut -d' ' -f1-8)"
+expect_ok "... and netd logs it" grep -q -- "--nat-uplink nosuch0: .*host's way" "$TK_TMP/netd.log"
 tk_netd_stop
 tk_netd_start --socket-group "$OWNER"
 sysctl -qw net.netfilter.nf_conntrack_udp_timeout="$udp_timeout"
