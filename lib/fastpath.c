@@ -700,25 +700,19 @@ static void nat_end(struct prog *p, const struct conntrack *ct, enum way way)
 }
 
 /*
- * r6 = skb, r7 = its data (the Ethernet header), r8 = its end.  What the frame must be, as the
- * nftables rule it replaces said (docs/firewall.md): untagged (the kernel took a VLAN tag off
- * into skb->vlan_tci before tc, so the bytes alone would not tell); IPv4 of a valid header
- * length, not a fragment, from any source port but 67 (DHCP's server: read where a transport
- * header would start, whatever the protocol); or IPv6 carrying TCP or UDP right after its fixed
- * header, from any source port but 547.
+ * The start of both programs: r6 = skb (r1), r7 = its data (the Ethernet header), r8 = its end;
+ * an untagged frame long enough for Ethernet and a fixed IPv4 header, and IPv4 not a fragment
+ * or IPv6 (to V6), else to PASS.  Before the checks, head (a register or the stack) gets what
+ * both ways need.
  */
-static void program(struct prog *p, const struct tk_fast *f, const struct conntrack *ct,
-		    int32_t pass)
+static void frame_start(struct prog *p, void (*head)(struct prog *p))
 {
 	emit(p, MOV64_REG(BPF_REG_6, BPF_REG_1));
 	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct __sk_buff, vlan_present)));
 	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0, 0), PASS);
 	emit(p, LDX(BPF_W, BPF_REG_7, BPF_REG_6, offsetof(struct __sk_buff, data)));
 	emit(p, LDX(BPF_W, BPF_REG_8, BPF_REG_6, offsetof(struct __sk_buff, data_end)));
-	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct __sk_buff, ifindex)));
-	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, KEY(dev)));
-	emit(p, ST(BPF_H, BPF_REG_10, KEY(pad), 0));
-	/* Ethernet and a fixed IPv4 header */
+	head(p);
 	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_7));
 	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, 14 + 20));
 	jump(p, JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_8, 0), PASS);
@@ -728,6 +722,41 @@ static void program(struct prog *p, const struct tk_fast *f, const struct conntr
 	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 6));
 	emit(p, ALU64_IMM(BPF_AND, BPF_REG_2, RAW16(0x3fff)));
 	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0, 0), PASS);
+}
+
+/* The end of both: PASS returns pass; DROP drops. */
+static void frame_end(struct prog *p, int32_t pass)
+{
+	p->label[PASS] = p->n;
+	emit(p, MOV64_IMM(BPF_REG_0, pass));
+	emit(p, EXIT());
+
+	/* A helper failed (no memory) after the frame was changed: it cannot go on as it is. */
+	p->label[DROP] = p->n;
+	emit(p, MOV64_IMM(BPF_REG_0, TK_TCX_DROP));
+	emit(p, EXIT());
+}
+
+/*
+ * r6 = skb, r7 = its data (the Ethernet header), r8 = its end.  What the frame must be, as the
+ * nftables rule it replaces said (docs/firewall.md): untagged (the kernel took a VLAN tag off
+ * into skb->vlan_tci before tc, so the bytes alone would not tell); IPv4 of a valid header
+ * length, not a fragment, from any source port but 67 (DHCP's server: read where a transport
+ * header would start, whatever the protocol); or IPv6 carrying TCP or UDP right after its fixed
+ * header, from any source port but 547.
+ */
+/* The maps' key: the input device, and the padding zero. */
+static void key_head(struct prog *p)
+{
+	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct __sk_buff, ifindex)));
+	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, KEY(dev)));
+	emit(p, ST(BPF_H, BPF_REG_10, KEY(pad), 0));
+}
+
+static void program(struct prog *p, const struct tk_fast *f, const struct conntrack *ct,
+		    int32_t pass)
+{
+	frame_start(p, key_head);
 	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14));
 	emit(p, MOV64_REG(BPF_REG_3, BPF_REG_2));
 	emit(p, ALU64_IMM(BPF_RSH, BPF_REG_3, 4));
@@ -775,38 +804,22 @@ static void program(struct prog *p, const struct tk_fast *f, const struct conntr
 	emit(p, MOV64_IMM(BPF_REG_2, 0));
 	emit(p, CALL(BPF_FUNC_redirect)); /* TC_ACT_REDIRECT */
 	emit(p, EXIT());
-
-	p->label[PASS] = p->n;
-	emit(p, MOV64_IMM(BPF_REG_0, pass));
-	emit(p, EXIT());
-
-	/* A helper failed (no memory) after the frame was changed: it cannot go on as it is. */
-	p->label[DROP] = p->n;
-	emit(p, MOV64_IMM(BPF_REG_0, TK_TCX_DROP));
-	emit(p, EXIT());
+	frame_end(p, pass);
 }
 
 /*
  * r1 = skb, from an uplink's tcx ingress: the world's UDP replies to containers' connections,
  * back past the host (nat4() and nat6(), BACK); everything else goes on (TK_TCX_NEXT).
  */
+/* r1 = the input device (the uplink), for nat4() and nat6() */
+static void uplink_head(struct prog *p)
+{
+	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_6, offsetof(struct __sk_buff, ifindex)));
+}
+
 static void back_program(struct prog *p, const struct conntrack *ct)
 {
-	emit(p, MOV64_REG(BPF_REG_6, BPF_REG_1));
-	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct __sk_buff, vlan_present)));
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0, 0), PASS);
-	emit(p, LDX(BPF_W, BPF_REG_7, BPF_REG_6, offsetof(struct __sk_buff, data)));
-	emit(p, LDX(BPF_W, BPF_REG_8, BPF_REG_6, offsetof(struct __sk_buff, data_end)));
-	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_7));
-	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, 14 + 20));
-	jump(p, JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_8, 0), PASS);
-	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_6, offsetof(struct __sk_buff, ifindex)));
-	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 12));
-	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, RAW16(0x86dd), 0), V6);
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, RAW16(0x0800), 0), PASS);
-	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 6));
-	emit(p, ALU64_IMM(BPF_AND, BPF_REG_2, RAW16(0x3fff)));
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0, 0), PASS); /* a fragment */
+	frame_start(p, uplink_head);
 	nat4(p, ct, BACK);
 	p->label[V6] = p->n;
 	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14));
@@ -814,13 +827,7 @@ static void back_program(struct prog *p, const struct conntrack *ct)
 	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0x60, 0), PASS);
 	nat6(p, ct, BACK);
 	nat_end(p, ct, BACK);
-
-	p->label[PASS] = p->n;
-	emit(p, MOV64_IMM(BPF_REG_0, TK_TCX_NEXT));
-	emit(p, EXIT());
-	p->label[DROP] = p->n;
-	emit(p, MOV64_IMM(BPF_REG_0, TK_TCX_DROP));
-	emit(p, EXIT());
+	frame_end(p, TK_TCX_NEXT);
 }
 
 /* p, assembled, as a program named name. */
