@@ -81,7 +81,8 @@ static int cmd_status(int argc, char **argv)
 	return cli_plain_command(
 		argc, argv, "status", USAGE_STATUS,
 		"Shows netd's version, uptime and how many tenants, networks and "
-		"endpoints it manages, and whether its fast path and NAT path are on.\n",
+		"endpoints it manages, and whether its fast path, NAT path and the NAT path's way "
+		"back are on.\n",
 		cli_print_object);
 }
 
