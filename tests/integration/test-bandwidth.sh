@@ -232,7 +232,9 @@ fi
 tk_netd_stop
 ip link del tks-egress
 ip link del tks-ingress
-tk_netd_start
+tk_netd_start --nat-uplink up0
+expect_eq "the way back is on up0" "on (UDP, IPv4 and IPv6; by up0)" \
+	"$("$NETCTL" --json status | jq -r .nat_replies)"
 expect_ok "the egress device is back after a restart" ip link show tks-egress
 within "egress after a restart" "$(both in)" 8
 within "ingress after a restart" "$(both out)" 40
@@ -320,6 +322,24 @@ got=$(to_a3 5301)
 if [ "${got:-0}" -gt 50 ]; then ok "a1 sends a3 $got Mbit/s: a tenant's own traffic is not its ingress"
 else not_ok "a1 sends a3 ${got:-no} Mbit/s under --ingress 8mbit (wanted > 50)"; fi
 within "what enters from the world keeps the 8mbit ingress limit" "$(both out)" 8
+# UDP from the world, which --nat-uplink takes past the host after each connection's first
+# datagram, is metered where it enters the tenant's networks too: the bridges' egress, where
+# the way back sends it (docs/firewall.md, "The way back").
+nft -f - <<'NFT'
+table inet tk_test_back {
+	counter back { }
+	chain forward {
+		type filter hook forward priority -10; policy accept;
+		ip saddr 198.51.100.2 meta l4proto udp counter name back
+	}
+}
+NFT
+within "UDP from the world, past the host, keeps the 8mbit ingress limit" \
+	"$(run out "a1:5201:-u -b 100M")" 8
+forwarded=$(nft -j list counter inet tk_test_back back | jq '.nftables[].counter.packets // empty')
+if [ "${forwarded:-100}" -lt 100 ]; then ok "... $forwarded of its datagrams took the host's forwarding"
+else not_ok "... ${forwarded:-?} of its datagrams took the host's forwarding (wanted < 100)"; fi
+nft delete table inet tk_test_back
 expect_ok "set --egress 8mbit --ingress 40gbit" "$NETCTL" set tenant alpha --egress 8mbit --ingress 40gbit
 within "egress shaped again at a reached limit" "$(both in)" 8
 

@@ -149,8 +149,9 @@ tk_tcp b3 $B1 5003 b1 && ok "beta: TCP b3 (h3) -> b1 (h1)" || not_ok "TCP b3 -> 
 # table holds no UDP 4789 flow, while it does track the host's other UDP (a probe to a peer).
 ip netns exec h1 bash -c 'echo probe >/dev/udp/192.0.2.2/4790' 2>/dev/null
 ct=$(ip netns exec h1 cat /proc/net/nf_conntrack)
-grep -q "dport=4790" <<<"$ct" && ok "h1 tracks its other UDP" || not_ok "h1's conntrack: no 4790 probe: $ct"
-grep -q "dport=4789" <<<"$ct" && not_ok "h1 tracks VXLAN: $(grep dport=4789 <<<"$ct")" ||
+# Whole words: etcd's client connection may have an ephemeral port such as 47890.
+grep -qw "dport=4790" <<<"$ct" && ok "h1 tracks its other UDP" || not_ok "h1's conntrack: no 4790 probe: $ct"
+grep -qw "dport=4789" <<<"$ct" && not_ok "h1 tracks VXLAN: $(grep -w dport=4789 <<<"$ct")" ||
 	ok "h1 tracks no VXLAN packet between members"
 # Full-size frames fit: the network MTU (1450) is the underlay's (1500) minus 50.
 ip netns exec a1 ping -c 1 -W 1 -M do -s 1422 -q $A2 >/dev/null 2>&1 &&
