@@ -806,12 +806,39 @@ void firewall_nat_uplinks(const char *const *names, size_t n)
 }
 
 /*
+ * A link that is neither netd's own (tk*) nor an --nat-uplink: the replies' program an earlier
+ * netd put there (one killed before it could take it off, with other --nat-uplink) taken off.
+ */
+static int uplink_sweep(const struct tk_link_info *link, void *userdata)
+{
+	tk_err err = {};
+
+	(void)userdata;
+	if (strncmp(link->name, "tk", 2) == 0)
+		return 0;
+	for (size_t i = 0; i < n_uplinks; i++)
+		if (strcmp(link->name, uplinks[i]) == 0)
+			return 0;
+	if (tk_tcx_attach(link->ifindex, false, -1, &err) < 0)
+		log_warning("%s: %s", link->name, err.msg);
+	return 0;
+}
+
+/*
  * The replies' program on every --nat-uplink, replacing an earlier one (netd's, or a rebuild's),
- * or ours off them where there is no NAT path.  An uplink that is not there (yet) is said in the
- * log and in status, and netd goes on without it: the replies take the host's way, as always.
+ * or ours off them where there is no NAT path; at netd's start, off every other link.  An uplink
+ * that is not there (yet) is said in the log and in status, and netd goes on without it: the
+ * replies take the host's way, as always.
  */
 static void nat_uplinks_attach(struct manager *m)
 {
+	static bool swept;
+	tk_err sweep_err = {};
+
+	if (!swept && tk_nl_link_foreach(m->nl, "", uplink_sweep, NULL, &sweep_err) < 0)
+		log_warning("cannot list the links for an earlier netd's --nat-uplink: %s",
+			    sweep_err.msg);
+	swept = true;
 	uplinks_off[0] = 0;
 	if (!n_uplinks)
 		snprintf(uplinks_off, sizeof(uplinks_off), "no --nat-uplink");

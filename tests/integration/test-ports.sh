@@ -585,8 +585,12 @@ tk_netd_start --socket-group "$OWNER" --nat-uplink nosuch0 --nat-uplink up0
 expect_eq "an uplink that is not there: status names it, the others are on" \
 	"on (UDP, IPv4 and IPv6; by up0); nosuch0:" "$(N --json status | jq -r .nat_replies | cut -d' ' -f1-8)"
 expect_ok "... and netd logs it" grep -q -- "--nat-uplink nosuch0: .*host's way" "$TK_TMP/netd.log"
-tk_netd_stop
+# A netd killed before it could take its program off leaves it; the next one's start takes it off.
+kill -KILL "$TK_NETD_PID"
+wait "$TK_NETD_PID" 2>/dev/null
+expect_eq "a netd killed with SIGKILL leaves its program on up0" tk_nat_back "$(uplink_progs)"
 tk_netd_start --socket-group "$OWNER"
+expect_eq "... and the next one, without --nat-uplink, takes it off" "" "$(uplink_progs)"
 sysctl -qw net.netfilter.nf_conntrack_udp_timeout="$udp_timeout"
 nft delete table inet tk_test_nat
 
