@@ -81,6 +81,7 @@ static int map_create(const char *name, bool v6, uint32_t key_size, uint32_t val
 enum label { PASS, DROP, V6, FWD, ROUTE4, ROUTE6, UP, UP4, UP6, HOST, RELEASE, _LABEL_MAX };
 
 struct prog {
+	int counts; /* the counters' map */
 	struct bpf_insn insn[768];
 	size_t n;
 	size_t label[_LABEL_MAX];
@@ -124,6 +125,29 @@ static void lookup(struct prog *p, int map)
 }
 
 #define KEY(f) ((int16_t)(-32 + (int)offsetof(struct key, f)))
+
+#define COUNT_KEY (-224) /* the counters' key, below nat4()'s and nat6()'s part of the stack */
+
+/*
+ * The frame (r6 = skb) counted in way's slot of this CPU's counters, which no other CPU writes;
+ * clobbers r0-r5.
+ */
+static void count(struct prog *p, enum tk_fast_way way)
+{
+	emit(p, ST(BPF_W, BPF_REG_10, COUNT_KEY, way));
+	map_fd(p, BPF_REG_1, p->counts);
+	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_10));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, COUNT_KEY));
+	emit(p, CALL(BPF_FUNC_map_lookup_elem));
+	emit(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 7));
+	emit(p, LDX(BPF_DW, BPF_REG_1, BPF_REG_0, offsetof(struct tk_fast_count, packets)));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_1, 1));
+	emit(p, STX(BPF_DW, BPF_REG_0, BPF_REG_1, offsetof(struct tk_fast_count, packets)));
+	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct __sk_buff, len)));
+	emit(p, LDX(BPF_DW, BPF_REG_1, BPF_REG_0, offsetof(struct tk_fast_count, bytes)));
+	emit(p, ALU64_REG(BPF_ADD, BPF_REG_1, BPF_REG_2));
+	emit(p, STX(BPF_DW, BPF_REG_0, BPF_REG_1, offsetof(struct tk_fast_count, bytes)));
+}
 
 /* A 16-bit field as a little-endian load of its network-order bytes sees it. */
 #define RAW16(x) ((int32_t)((((x)&0xff) << 8) | ((x) >> 8)))
@@ -186,9 +210,13 @@ static void up(struct prog *p, int map, enum label label)
 	jump(p, JMP_REG(BPF_JNE, BPF_REG_2, BPF_REG_3, 0), PASS);
 	lookup(p, map); /* the key's first 4 bytes: dev */
 	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), PASS);
-	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_0, 0));
-	if (label != UP) /* on to nat4() or nat6(), which come back to HOST */
+	if (label != UP) { /* on to nat4() or nat6(), which come back to HOST */
+		emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_0, 0));
 		return;
+	}
+	emit(p, LDX(BPF_W, BPF_REG_9, BPF_REG_0, 0));
+	count(p, TK_FAST_TO_HOST);
+	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_9));
 	emit(p, MOV64_IMM(BPF_REG_2, BPF_F_INGRESS));
 	emit(p, CALL(BPF_FUNC_redirect));
 	emit(p, EXIT());
@@ -252,6 +280,7 @@ static void route(struct prog *p, enum label label, int16_t hop_off, bool v4)
 	}
 	store_bytes(p, 0, BPF_REG_9, offsetof(struct route, dst), 12);
 	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
+	count(p, TK_FAST_ROUTED);
 	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_9, offsetof(struct route, ifindex)));
 	emit(p, MOV64_IMM(BPF_REG_2, 0));
 	emit(p, CALL(BPF_FUNC_redirect)); /* TC_ACT_REDIRECT */
@@ -535,6 +564,7 @@ static void nat_out(struct prog *p, int words, enum way way)
 		store_bytes(p, writes[i].off, BPF_REG_10, writes[i].from, writes[i].len);
 		jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
 	}
+	count(p, way == OUT ? TK_FAST_NAT_OUT : TK_FAST_NAT_BACK);
 	emit(p, ST(BPF_W, BPF_REG_10, NAT_NH, v4 ? AF_INET : AF_INET6));
 	for (int i = 0; i < 4; i++)
 		if (i < words) {
@@ -693,6 +723,7 @@ static void nat_end(struct prog *p, const struct conntrack *ct, enum way way)
 		emit(p, EXIT());
 		return;
 	}
+	count(p, TK_FAST_TO_HOST);
 	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_10, NAT_IN));
 	emit(p, MOV64_IMM(BPF_REG_2, BPF_F_INGRESS));
 	emit(p, CALL(BPF_FUNC_redirect));
@@ -724,10 +755,12 @@ static void frame_start(struct prog *p, void (*head)(struct prog *p))
 	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0, 0), PASS);
 }
 
-/* The end of both: PASS returns pass; DROP drops. */
-static void frame_end(struct prog *p, int32_t pass)
+/* The end of both: PASS returns pass, counted as left to the bridge if it is; DROP drops. */
+static void frame_end(struct prog *p, int32_t pass, bool bridge)
 {
 	p->label[PASS] = p->n;
+	if (bridge)
+		count(p, TK_FAST_BRIDGE);
 	emit(p, MOV64_IMM(BPF_REG_0, pass));
 	emit(p, EXIT());
 
@@ -800,11 +833,13 @@ static void program(struct prog *p, const struct tk_fast *f, const struct conntr
 	}
 
 	p->label[FWD] = p->n;
-	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_0, 0));
+	emit(p, LDX(BPF_W, BPF_REG_9, BPF_REG_0, 0));
+	count(p, TK_FAST_BRIDGED);
+	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_9));
 	emit(p, MOV64_IMM(BPF_REG_2, 0));
 	emit(p, CALL(BPF_FUNC_redirect)); /* TC_ACT_REDIRECT */
 	emit(p, EXIT());
-	frame_end(p, pass);
+	frame_end(p, pass, true);
 }
 
 /*
@@ -827,7 +862,7 @@ static void back_program(struct prog *p, const struct conntrack *ct)
 	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0x60, 0), PASS);
 	nat6(p, ct, BACK);
 	nat_end(p, ct, BACK);
-	frame_end(p, TK_TCX_NEXT);
+	frame_end(p, TK_TCX_NEXT, false);
 }
 
 /* p, assembled, as a program named name. */
@@ -868,7 +903,7 @@ static int tcx_query(int ifindex, bool egress, uint32_t *ids, uint32_t *n);
 static int port_program_load(const struct tk_fast *f, const struct conntrack *ct, const char *name,
 			     int32_t pass, tk_err *err)
 {
-	struct prog p = {};
+	struct prog p = { .counts = f->counts };
 
 	program(&p, f, ct, pass);
 	return program_load(&p, name, err);
@@ -877,7 +912,7 @@ static int port_program_load(const struct tk_fast *f, const struct conntrack *ct
 /* The ports' programs, with ct's NAT path (nat4(), nat6()) and the uplinks', or without (NULL). */
 static int programs_load(struct tk_fast *f, const struct conntrack *ct, tk_err *err)
 {
-	struct prog back = {};
+	struct prog back = { .counts = f->counts };
 	int *fds[] = { &f->prog, &f->tail, &f->back };
 	int r = 0;
 
@@ -901,7 +936,7 @@ fail:
 	return r;
 }
 
-int tk_fast_open(struct tk_fast *f, tk_err *err)
+int tk_fast_open(struct tk_fast *f, int counts, tk_err *err)
 {
 	struct conntrack ct = {};
 	uint32_t ids[1], n = 0;
@@ -915,6 +950,7 @@ int tk_fast_open(struct tk_fast *f, tk_err *err)
 				  strerror(-r));
 
 	*f = (struct tk_fast)TK_FAST_INIT;
+	f->counts = counts;
 	if ((f->src4 = r = map_create("tk_fast_src4", false, 0, sizeof(uint32_t), err)) < 0 ||
 	    (f->fwd4 = r = map_create("tk_fast_fwd4", false, 0, sizeof(uint32_t), err)) < 0 ||
 	    (f->src6 = r = map_create("tk_fast_src6", true, 0, sizeof(uint32_t), err)) < 0 ||
@@ -1118,6 +1154,57 @@ int tk_fast_attach(const struct tk_fast *f, int ifindex, bool on, tk_err *err)
 int tk_fast_uplink(const struct tk_fast *f, int ifindex, bool on, tk_err *err)
 {
 	return tk_tcx_attach(ifindex, false, on ? f->back : -1, err);
+}
+
+const char *tk_fast_way_name(enum tk_fast_way way)
+{
+	static const char *const names[_TK_FAST_WAY_MAX] = {
+		[TK_FAST_BRIDGED] = "bridged",	 [TK_FAST_ROUTED] = "routed",
+		[TK_FAST_TO_HOST] = "to_host",	 [TK_FAST_NAT_OUT] = "nat_out",
+		[TK_FAST_NAT_BACK] = "nat_back", [TK_FAST_BRIDGE] = "bridge",
+	};
+
+	return (unsigned)way < _TK_FAST_WAY_MAX ? names[way] : "?";
+}
+
+int tk_fast_counts_open(tk_err *err)
+{
+	union bpf_attr attr = { .map_type = BPF_MAP_TYPE_PERCPU_ARRAY,
+				.key_size = sizeof(uint32_t),
+				.value_size = sizeof(struct tk_fast_count),
+				.max_entries = _TK_FAST_WAY_MAX };
+	int fd;
+
+	snprintf(attr.map_name, sizeof(attr.map_name), "tk_fast_counts");
+	if ((fd = bpf(BPF_MAP_CREATE, &attr)) < 0)
+		return tk_err_set(err, -errno, "cannot create the fast path's counters: %m");
+	return fd;
+}
+
+int tk_fast_counts_read(int counts, struct tk_fast_count ret[_TK_FAST_WAY_MAX], tk_err *err)
+{
+	_cleanup_free_ struct tk_fast_count *cpu = NULL;
+	/* A per-CPU map's value has a slot for each possible CPU. */
+	int n = libbpf_num_possible_cpus();
+
+	if (n < 0)
+		return tk_err_set(err, n, "cannot read the possible CPUs: %s", strerror(-n));
+	if (!(cpu = calloc((size_t)n, sizeof(*cpu))))
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	for (uint32_t way = 0; way < _TK_FAST_WAY_MAX; way++) {
+		union bpf_attr attr = { .map_fd = (uint32_t)counts,
+					.key = (uint64_t)(uintptr_t)&way,
+					.value = (uint64_t)(uintptr_t)cpu };
+
+		if (bpf(BPF_MAP_LOOKUP_ELEM, &attr) < 0)
+			return tk_err_set(err, -errno, "cannot read the fast path's counters: %m");
+		ret[way] = (struct tk_fast_count){};
+		for (int i = 0; i < n; i++) {
+			ret[way].packets += cpu[i].packets;
+			ret[way].bytes += cpu[i].bytes;
+		}
+	}
+	return 0;
 }
 
 int tk_fast_chain_open(tk_err *err)

@@ -29,26 +29,53 @@
 #include "addr.h"
 #include "err.h"
 
+/*
+ * Where the programs sent a frame, each counted (packets and bytes, per CPU) just before it
+ * goes: to a port of its own network past the bridge (BRIDGED; under --cluster also to and
+ * from the overlay's device), to a port of a linked network (ROUTED), into its bridge's ingress for the
+ * host's stack (TO_HOST: its router, egress until conntrack has the connection, published
+ * ports), out to the world by the NAT path (NAT_OUT) and back from it (NAT_BACK); or left to the
+ * bridge and its rules (BRIDGE: ARP, DHCP, broadcast, a destination the maps do not hold).
+ */
+enum tk_fast_way {
+	TK_FAST_BRIDGED,
+	TK_FAST_ROUTED,
+	TK_FAST_TO_HOST,
+	TK_FAST_NAT_OUT,
+	TK_FAST_NAT_BACK,
+	TK_FAST_BRIDGE,
+	_TK_FAST_WAY_MAX
+};
+
+struct tk_fast_count {
+	uint64_t packets, bytes;
+};
+
+/* "bridged", "routed", "to_host", "nat_out", "nat_back", "bridge" */
+const char *tk_fast_way_name(enum tk_fast_way way);
+
 struct tk_fast {
-	int prog; /* -1: none */
-	int tail; /* the same, but what it does not forward goes on to the bridge (TCX_PASS) */
-	int back; /* an uplink's: the world's replies to the NAT path's connections; -1: none */
+	int counts; /* tk_fast_counts_open()'s, the caller's: it outlives the programs */
+	int prog;   /* -1: none */
+	int tail;   /* the same, but what it does not forward goes on to the bridge (TCX_PASS) */
+	int back;   /* an uplink's: the world's replies to the NAT path's connections; -1: none */
 	int src4, fwd4, src6, fwd6, rt4, rt6, up;
 	char nat_off[512]; /* why the programs have no NAT path; "": they have it */
 };
 
 #define TK_FAST_INIT                                                                               \
 	{                                                                                          \
-		.prog = -1, .tail = -1, .back = -1, .src4 = -1, .fwd4 = -1, .src6 = -1,            \
-		.fwd6 = -1, .rt4 = -1, .rt6 = -1, .up = -1                                         \
+		.counts = -1, .prog = -1, .tail = -1, .back = -1, .src4 = -1, .fwd4 = -1,          \
+		.src6 = -1, .fwd6 = -1, .rt4 = -1, .rt6 = -1, .up = -1                             \
 	}
 
 /*
  * Makes the maps and loads the program that reads them; fails where the kernel cannot.  Where it
  * cannot have the NAT path (conntrack's kfuncs, read in the kernel's BTF), the program is loaded
- * without it and nat_off says why; so it is with TK_NETD_NO_NAT_PATH set.
+ * without it and nat_off says why; so it is with TK_NETD_NO_NAT_PATH set.  The programs count
+ * what they send in counts (tk_fast_counts_open()), which tk_fast_close() leaves open.
  */
-int tk_fast_open(struct tk_fast *f, tk_err *err);
+int tk_fast_open(struct tk_fast *f, int counts, tk_err *err);
 void tk_fast_close(struct tk_fast *f);
 
 /* add: sets the element (replacing one of that key); !add: removes it, none there is no error. */
@@ -87,6 +114,14 @@ int tk_fast_uplink(const struct tk_fast *f, int ifindex, bool on, tk_err *err);
  * (named tk_*) off that hook; prog -1: takes them all off.
  */
 int tk_tcx_attach(int ifindex, bool egress, int prog, tk_err *err);
+
+/*
+ * The programs' counters (a per-CPU array, one slot a way), made once and kept across the
+ * rebuilds that replace the programs, so that they count from netd's start.
+ */
+int tk_fast_counts_open(tk_err *err);
+/* Each way's packets and bytes, summed over the CPUs. */
+int tk_fast_counts_read(int counts, struct tk_fast_count ret[_TK_FAST_WAY_MAX], tk_err *err);
 
 /*
  * The chain: a BPF program array of one slot, which outlives the rebuilds that replace the

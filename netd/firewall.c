@@ -27,6 +27,7 @@
 #include "netd.h"
 #include "nft.h"
 #include "nl.h"
+#include "prom.h"
 #include "tc.h"
 
 /* One rule: R is the rule under construction inside the braces. */
@@ -541,6 +542,7 @@ static void bridge_table(struct tk_nft_batch *b)
 static struct tk_fast fast = TK_FAST_INIT; /* prog -1: no fast path */
 static char fast_off[512];		   /* why there is none */
 static int fast_chain = -1;		   /* made with the first fast path, kept across rebuilds */
+static int fast_counts = -1;		   /* the same */
 static bool fast_path_remote;		   /* --cluster: the overlay's endpoints have one too */
 static const char *const *uplinks;	   /* --nat-uplink */
 static size_t n_uplinks;
@@ -915,7 +917,8 @@ static void fast_path_open(void)
 		log_info("No fast path between containers: %s", fast_off);
 		return;
 	}
-	if (tk_fast_open(&fast, &err) < 0 ||
+	if ((fast_counts < 0 && (fast_counts = tk_fast_counts_open(&err)) < 0) ||
+	    tk_fast_open(&fast, fast_counts, &err) < 0 ||
 	    (fast_chain < 0 && (fast_chain = tk_fast_chain_open(&err)) < 0)) {
 		snprintf(fast_off, sizeof(fast_off), "%s", err.msg);
 		log_info("No fast path between containers (BPF on tcx ingress): %s", fast_off);
@@ -924,6 +927,51 @@ static void fast_path_open(void)
 		log_info("No NAT path past the host (UDP egress takes the host's forwarding): %s",
 			 fast.nat_off);
 	}
+}
+
+/* What the fast path's programs sent each way since netd started; false: no fast path. */
+static bool fast_counts_read(struct tk_fast_count counts[_TK_FAST_WAY_MAX])
+{
+	tk_err err = {};
+
+	if (fast.prog < 0)
+		return false;
+	if (tk_fast_counts_read(fast_counts, counts, &err) == 0)
+		return true;
+	log_warning("Reading the fast path's counters: %s", err.msg);
+	return false;
+}
+
+json_t *firewall_fast_counts_to_json(void)
+{
+	struct tk_fast_count counts[_TK_FAST_WAY_MAX];
+	json_t *packets = json_object(), *bytes = json_object();
+
+	if (packets && bytes && fast_counts_read(counts))
+		for (int w = 0; w < _TK_FAST_WAY_MAX; w++) {
+			json_object_set_new(packets, tk_fast_way_name(w),
+					    json_integer((json_int_t)counts[w].packets));
+			json_object_set_new(bytes, tk_fast_way_name(w),
+					    json_integer((json_int_t)counts[w].bytes));
+		}
+	return json_pack("{s:o?, s:o?}", "fast_path_packets", packets, "fast_path_bytes", bytes);
+}
+
+void firewall_fast_counts_metrics(struct tk_prom *p)
+{
+	struct tk_fast_count counts[_TK_FAST_WAY_MAX];
+	bool on = fast_counts_read(counts);
+
+	tk_prom_family(p, "tenantkit_fast_path_packets_total", "counter",
+		       "Packets the fast path sent past the bridge or the host, by way.");
+	for (int w = 0; on && w < _TK_FAST_WAY_MAX; w++)
+		tk_prom_sample(p, (const char *const[]){ "way", tk_fast_way_name(w) }, 1,
+			       counts[w].packets);
+	tk_prom_family(p, "tenantkit_fast_path_bytes_total", "counter",
+		       "Bytes the fast path sent past the bridge or the host, by way.");
+	for (int w = 0; on && w < _TK_FAST_WAY_MAX; w++)
+		tk_prom_sample(p, (const char *const[]){ "way", tk_fast_way_name(w) }, 1,
+			       counts[w].bytes);
 }
 
 /* ---- what networks, links and endpoints stand for ----------------------------------------- */

@@ -444,7 +444,11 @@ static int64_t save_ms(void)
 /* GET /metrics: the Prometheus text format (docs/accounting.md). */
 static int metrics_write(void *userdata, struct tk_prom *p, tk_err *err)
 {
-	return accounting_metrics(((struct extra *)userdata)->m, p, err);
+	int r = accounting_metrics(((struct extra *)userdata)->m, p, err);
+
+	if (r >= 0)
+		firewall_fast_counts_metrics(p);
+	return r;
 }
 
 static json_t *dispatch(void *userdata, const struct tk_caller *c, json_t *request)

@@ -271,6 +271,14 @@ int firewall_fast_chain(void);
 /* {"fast_path": "on" or "off: why", "nat_path" and "nat_replies": the same}, for status */
 json_t *firewall_datapath_to_json(void);
 /*
+ * {"fast_path_packets": {WAY: n, ...}, "fast_path_bytes": {...}}, what the fast path's programs
+ * sent each way since netd started (lib/fastpath.h, enum tk_fast_way); empty without one.
+ */
+json_t *firewall_fast_counts_to_json(void);
+/* The same as tenantkit_fast_path_{packets,bytes}_total{way=...}. */
+struct tk_prom;
+void firewall_fast_counts_metrics(struct tk_prom *p);
+/*
  * --nat-uplink: the interfaces (n at most FIREWALL_UPLINKS_MAX; names kept, not copied) on whose
  * tcx ingress the NAT path takes the world's replies, at every rebuild; release takes it off.
  */

@@ -64,7 +64,6 @@ static int op_status(struct manager *m, const struct tk_caller *c, json_t *args,
 	unsigned networks = 0, tenants = 0;
 	int r;
 
-	(void)c;
 	if ((r = tk_json_unpack(args, "status args", err, "{}")) < 0)
 		return r;
 	for (struct network *n = m->networks; n; n = n->next)
@@ -89,6 +88,9 @@ static int op_status(struct manager *m, const struct tk_caller *c, json_t *args,
 		json_object_set_new(*ret, "max_ports", json_integer(m->max_ports));
 		json_object_update_new(*ret, shaping_to_json(m));
 		json_object_update_new(*ret, firewall_datapath_to_json());
+		/* The whole host's traffic: not a tenant owner's to see. */
+		if (c->admin)
+			json_object_update_new(*ret, firewall_fast_counts_to_json());
 	}
 	return 0;
 }

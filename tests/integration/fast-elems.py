@@ -67,6 +67,8 @@ def main():
     for map_id in run("bpftool", "-j", "prog", "show", "id", str(pid))["map_ids"]:
         name = run("bpftool", "-j", "map", "show", "id", str(map_id))["name"]
         kind = name.removeprefix("tk_fast_")
+        if kind == "counts":  # per CPU, what the program sent each way: not elements
+            continue
         for e in run("bpftool", "-j", "map", "dump", "id", str(map_id)):
             key, value = bytes(words(e["key"])), bytes(words(e["value"]))
             dev = int.from_bytes(key[0:4], "little")

@@ -75,6 +75,11 @@ expect_ok "that container is still attached" "$NETCTL" inspect endpoint betac et
 reply=$(ocall endpoint.add '{"network":"alpha-net","container_id":"betac","ifname":"eth0","lease":true}')
 expect_eq "endpoint.add with another tenant's container id is refused" false "$(jq .ok <<<"$reply")"
 expect_ok "without naming that tenant's network ($reply)" bash -c "! grep -q beta <<<'$(jq -r .error.msg <<<"$reply" | sed 's/betac//')'"
+# The fast path's counts are the whole host's traffic: an admin's to see, not a tenant owner's.
+expect_eq "status: an owner sees no fast path counts" "false false true" \
+	"$(ocall status '{}' | jq -c '.result | has("fast_path_packets"), has("fast_path_bytes"), has("fast_path")' | xargs)"
+expect_eq "status: an admin does" "true true" \
+	"$("$NETCTL" --json status | jq -c 'has("fast_path_packets"), has("fast_path_bytes")' | xargs)"
 expect_fail "a uid outside the socket group cannot even connect" as $OTHER "$NETCTL" status
 rc=0; as $OTHER "$NETCTL" status >/dev/null 2>&1 || rc=$?
 expect_eq "that failure is exit code 3 (cannot reach netd)" 3 "$rc"

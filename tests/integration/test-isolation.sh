@@ -178,6 +178,16 @@ EOF
 for kind in "${KINDS[@]}"; do
 	expect_ok "fast path: $kind from a1 to a2" probe "$kind" a1 a2
 done
+# What the programs sent each way, counted by them (netctl status, admins only).
+sent() { # WAY [bytes]: packets (or bytes) the fast path sent WAY since netd started
+	nc_ --json status | jq ".fast_path_${2:-packets}.$1 // empty"
+}
+bridged0=$(sent bridged) bridged_bytes0=$(sent bridged bytes)
+expect_ok "fast path: five pings from a1 to a2" ip netns exec a1 ping -c 5 -i 0.2 -q "${V4[a2]}"
+expect_ok "fast path: netd counts them and their replies as bridged (10 or more)" \
+	test "$(($(sent bridged) - ${bridged0:-0}))" -ge 10
+expect_ok "fast path: and their bytes, 98 or more each (Ethernet, IPv4, ICMP, 56 of data)" \
+	test "$(($(sent bridged bytes) - ${bridged_bytes0:-0}))" -ge 980
 read -r v4 v6 gw < <(bridged)
 expect_eq "fast path: none of a1's IPv4 frames to a2 entered the bridge" 0 "$v4"
 # A fragmented datagram's fragments all take the bridge (br_netfilter reassembles them there: a
@@ -187,13 +197,19 @@ expect_ok "fast path: a fragmented IPv4 datagram from a1 reaches a2" \
 expect_ok "fast path: a fragmented IPv6 datagram from a1 reaches a2" \
 	ip netns exec a1 ping -c 1 -W 2 -q -s 4000 "${V6[a2]}"
 expect_eq "fast path: none of a1's IPv6 TCP and UDP frames to a2 entered the bridge" 0 "$v6"
+bridge0=$(sent bridge)
 expect_ok "first, a1 pings its gateway (IPv6: ICMPv6 takes the bridge)" tk_ping a1 "$gw6_alpha"
+expect_ok "fast path: netd counts the ping as left to the bridge" \
+	test "$(($(sent bridge) - ${bridge0:-0}))" -ge 1
 expect_ok "fast path: a1 reaches a3 (ICMP v4)" tk_ping a1 "${V4[a3]}"
 expect_ok "fast path: a1 reaches a3 (UDP v4)" tk_udp a1 "${V4[a3]}" 7999 a3
 # What a container sends its router goes into the bridge's ingress past its port (docs/firewall.md,
 # "Up to the host"): the host answers and routes it as before, and conntrack tracks it.
 tracked=$(ct_entries "${V4[a1]}" "$gw_alpha")
+to_host0=$(sent to_host)
 expect_ok "fast path up: a1 pings its gateway (IPv4)" tk_ping a1 "$gw_alpha"
+expect_ok "fast path up: netd counts the ping as sent to the host" \
+	test "$(($(sent to_host) - ${to_host0:-0}))" -ge 1
 ip link add hostdummy1 type dummy
 ip addr add 192.0.2.1/32 dev hostdummy1
 ip link set hostdummy1 up
@@ -211,7 +227,10 @@ net_id=$("$NETCTL" --json inspect network alpha-net | jq .id)
 br_idx=$(ifindex "$("$NETCTL" --json inspect network alpha-net | jq -r .bridge)")
 expect_ok "fast path up: alpha-net's frames to its gateway go into its bridge" \
 	grep -qx "up $net_id : $br_idx" <(elems "${a2_if:-none}")
+bridged0=$(sent bridged)
 expect_ok "netctl reconcile (a rebuild: new maps)" nc_ reconcile
+expect_ok "the counts outlive the rebuild ($bridged0 bridged before)" \
+	test "$(sent bridged)" -ge "${bridged0:-1}"
 expect_ok "fast path up: and again after the rebuild" \
 	grep -qx "up $net_id : $br_idx" <(elems "${a2_if:-none}")
 expect_ok "fast path up: a1 still pings its gateway" tk_ping a1 "$gw_alpha"
@@ -250,6 +269,11 @@ expect_ok "routed fast path: the TTL is one less, as routed (ttl=63)" \
 	grep -q "ttl=63" <(ip netns exec a1 ping -c 1 -W 2 "${V4[d1]}")
 expect_ok "routed fast path: the hop limit too (IPv6)" \
 	grep -q "ttl=63" <(ip netns exec a1 ping -c 1 -W 2 "${V6[d1]}")
+routed0=$(sent routed)
+expect_ok "routed fast path: five pings from a1 to d1" \
+	ip netns exec a1 ping -c 5 -i 0.2 -q "${V4[d1]}"
+expect_ok "routed fast path: netd counts them and their replies as routed (10 or more)" \
+	test "$(($(sent routed) - ${routed0:-0}))" -ge 10
 read -r v4 v6 _ < <(bridged)
 expect_eq "routed fast path: none of a1's IPv4 frames to d1 entered the bridge" 0 "$v4"
 expect_eq "routed fast path: none of a1's IPv6 TCP and UDP frames to d1 entered the bridge" 0 "$v6"

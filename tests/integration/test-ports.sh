@@ -507,12 +507,26 @@ N reconcile >/dev/null
 masq6=$(source_seen b1 2001:db8::2)
 expect_eq "b1's IPv6 is masqueraded to an address of up0" up0 \
 	"$(ip -j addr show to "$masq6" | jq -r '.[].ifname')"
+# sent_nat: what netd's programs counted as sent out and back by the NAT path (netctl status)
+sent_nat() { N --json status | jq -r '"\(.fast_path_packets.nat_out) \(.fast_path_packets.nat_back)"'; }
+# nat_counted BEFORE: the NAT path's packets out and back since sent_nat said BEFORE
+nat_counted() {
+	local now
+	now=$(sent_nat)
+	echo "$((${now% *} - ${1% *})) $((${now#* } - ${1#* }))"
+}
+before=$(sent_nat)
 nat_round "UDP to the world" 192.0.2.2 192.0.2.1 8 40000 0.1 1
 expect_eq "... only the first took the host's forwarding, and only the first answer" "1 1" \
 	"$(nat_forwarded nat4) $(nat_forwarded back4)"
+expect_eq "... and netd counted the other 7 each way as sent by the NAT path" "7 7" \
+	"$(nat_counted "$before")"
+before=$(sent_nat)
 nat_round "IPv6 UDP to the world" 2001:db8::2 "$masq6" 8 40000 0.1 1
 expect_eq "... only the first took the host's forwarding, and only the first answer" "1 1" \
 	"$(nat_forwarded nat6) $(nat_forwarded back6)"
+expect_eq "... and netd counted the other 7 each way as sent by the NAT path" "7 7" \
+	"$(nat_counted "$before")"
 # With the container's checksum offload off, its datagrams carry whole UDP checksums, which the
 # path updates (the receiver drops a wrong one); before, they were partial.
 run b1 ethtool -K eth0 tx off >/dev/null
@@ -570,10 +584,14 @@ nat_round "with the NAT path off" 192.0.2.2 192.0.2.1 8 40002 0.1 1
 expect_eq "... all of them took the host's forwarding, and all answers" \
 	"$((${forwarded% *} + 8)) $((${forwarded#* } + 8))" \
 	"$(nat_forwarded nat4) $(nat_forwarded back4)"
+expect_eq "... and netd counted none as sent by the NAT path, and 8 or more sent to the host" \
+	"0 0 yes" "$(sent_nat) $(N --json status | jq -r 'if .fast_path_packets.to_host >= 8 then "yes" else .fast_path_packets.to_host end')"
 tk_netd_stop
 TK_NETD_NO_FAST_PATH=1 tk_netd_start --socket-group "$OWNER"
 expect_eq "TK_NETD_NO_FAST_PATH=1: status says why none is on" \
 	"off: TK_NETD_NO_FAST_PATH is set; off: no fast path; off: no NAT path" "$(datapath)"
+expect_eq "... and counts nothing" "{} {}" \
+	"$(N --json status | jq -c '.fast_path_packets, .fast_path_bytes' | xargs)"
 tk_netd_stop
 expect_eq "an uplink name that is not one is refused" 1 \
 	"$(grep -c "invalid --nat-uplink 'up/0'" <<<"$(timeout 5 "$NETD" --nat-uplink up/0 2>&1)")"

@@ -122,13 +122,15 @@ expect_ok "set gamma --egress none" "$NETCTL" set tenant gamma --egress none
 expect_eq "gamma's limit drops stay when its class goes" "$l1" "$(tstat gamma .drops.limit)"
 
 # ---- the metrics endpoint ----
+bridged=$("$NETCTL" --json status | jq '.fast_path_packets.bridged // empty')
 page=$(curl -sf "http://$METRICS/metrics")
 expect_ok "GET /metrics answers" test -n "$page"
 ctype=$(curl -s -o /dev/null -w '%{content_type}' "http://$METRICS/metrics")
 expect_eq "content type of the text format 0.0.4" "text/plain; version=0.0.4; charset=utf-8" "$ctype"
 for n in tenant_transmit_bytes_total tenant_receive_bytes_total tenant_transmit_packets_total \
 	tenant_receive_packets_total tenant_drops_total endpoint_transmit_bytes_total \
-	endpoint_receive_bytes_total endpoint_transmit_packets_total endpoint_receive_packets_total; do
+	endpoint_receive_bytes_total endpoint_transmit_packets_total endpoint_receive_packets_total \
+	fast_path_packets_total fast_path_bytes_total; do
 	expect_ok "# TYPE tenantkit_$n counter" grep -qx "# TYPE tenantkit_$n counter" <<<"$page"
 done
 metric() { grep -F "$1 " <<<"$page" | awk '{print $2}'; }
@@ -141,6 +143,11 @@ expect_eq "limit drops of gamma in the metrics" "$l1" \
 m=$(metric 'tenantkit_endpoint_transmit_packets_total{tenant="alpha",network="alpha-net",endpoint="a1",ifname="eth0"}')
 s=$(ep alpha a1 transmit_packets)
 expect_ok "a1's transmit packets in the metrics ($m) match stats ($s), ARP aside" within "$s" "$m" $((m + 2))
+expect_eq "the fast path's bridged packets in the metrics match status's" "$bridged" \
+	"$(metric 'tenantkit_fast_path_packets_total{way="bridged"}')"
+expect_ok "... which counted the containers' traffic (${bridged:-none})" test "${bridged:-0}" -gt 0
+expect_eq "each of the six ways has its packets and bytes" 12 \
+	"$(grep -cE '^tenantkit_fast_path_(packets|bytes)_total\{way="(bridged|routed|to_host|nat_out|nat_back|bridge)"\} [0-9]+$' <<<"$page")"
 expect_eq "another path is 404" 404 "$(curl -s -o /dev/null -w '%{http_code}' "http://$METRICS/other")"
 expect_eq "POST is 405" 405 "$(curl -s -o /dev/null -w '%{http_code}' -d x "http://$METRICS/metrics")"
 

@@ -120,6 +120,30 @@ int cli_print_json(json_t *j)
 	return 0;
 }
 
+static char *field_text(json_t *v);
+
+/* An object as "key value, key value" (status's fast path counts), "-" when empty. */
+static char *object_text(json_t *obj)
+{
+	_cleanup_free_ char *s = NULL;
+	size_t size = 0;
+	const char *key;
+	json_t *value;
+	bool first = true;
+	FILE *f = open_memstream(&s, &size);
+
+	if (!f)
+		return NULL;
+	json_object_foreach(obj, key, value)
+	{
+		_cleanup_free_ char *t = field_text(value);
+		fprintf(f, "%s%s %s", first ? "" : ", ", key, t ? t : "?");
+		first = false;
+	}
+	fclose(f);
+	return size ? TAKE_PTR(s) : strdup("-");
+}
+
 /* A field as text: strings as they are, null as "-", arrays joined with ",". */
 static char *field_text(json_t *v)
 {
@@ -153,6 +177,8 @@ static char *field_text(json_t *v)
 		fclose(f);
 		return size ? s : (free(s), strdup("-"));
 	}
+	if (json_is_object(v))
+		return object_text(v);
 	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 

@@ -82,7 +82,7 @@ static int cmd_status(int argc, char **argv)
 		argc, argv, "status", USAGE_STATUS,
 		"Shows netd's version, uptime and how many tenants, networks and "
 		"endpoints it manages, and whether its fast path, NAT path and the NAT path's way "
-		"back are on.\n",
+		"back are on; for admins, what the fast path sent each way since netd started.\n",
 		cli_print_object);
 }
 
