@@ -524,13 +524,37 @@ static void test_rows_to_objects(void **state)
 	assert_null(cli_rows_to_objects(no_fields, rows));
 }
 
+static int print_status(void *userdata)
+{
+	cli_print_object(userdata);
+	return 0;
+}
+
+/* An object field (status's fast path counts) as "key value, ..." in its keys' order. */
+static void test_print_object(void **state)
+{
+	_cleanup_(json_decrefp) json_t *obj =
+		json_pack("{s:s, s:{s:i, s:i, s:{s:b}}, s:{}, s:[s, s]}", "fast_path", "on",
+			  "fast_path_packets", "bridged", 12, "routed", 0, "nested", "on", 1,
+			  "fast_path_bytes", "ips", "a", "b");
+	_cleanup_free_ char *got = NULL;
+	int r;
+
+	(void)state;
+	got = capture_stdout(print_status, obj, &r);
+	assert_int_equal(r, 0);
+	assert_string_equal(got, "fast_path:         on\n"
+				 "fast_path_packets: bridged 12, routed 0, nested on yes\n"
+				 "fast_path_bytes:   -\n"
+				 "ips:               a,b\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exit_code),
-		cmocka_unit_test(test_call),
-		cmocka_unit_test(test_list_pages),
-		cmocka_unit_test(test_rows_to_objects),
+		cmocka_unit_test(test_exit_code),    cmocka_unit_test(test_call),
+		cmocka_unit_test(test_list_pages),   cmocka_unit_test(test_rows_to_objects),
+		cmocka_unit_test(test_print_object),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
