@@ -65,6 +65,12 @@ proof "alpha-1 reaches 198.51.100.2 (masqueraded: wan only knows 198.51.100.1)" 
 run nft list chain inet tenantkit postrouting
 run nft list set inet tenantkit nat_bridges
 
+bold "What the fast path carried: frames between containers past the bridge, the rest up to the host"
+printf '$ %s status | grep ^fast_path_packets\n' "$NETCTL"
+"$NETCTL" status | grep '^fast_path_packets'
+bridged() { [ "$("$NETCTL" --json status | jq '.fast_path_packets.bridged')" -gt 0 ]; }
+proof "the same-tenant pings and TCP above went past the bridge (bridged > 0)" ok bridged
+
 bold "The isolation is a handful of fixed rules over sets; one element per change"
 run nft list set bridge tenantkit port_ip4
 
