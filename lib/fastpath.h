@@ -32,10 +32,11 @@
 /*
  * Where the programs sent a frame, each counted (packets and bytes, per CPU) just before it
  * goes: to a port of its own network past the bridge (BRIDGED; under --cluster also to and
- * from the overlay's device), to a port of a linked network (ROUTED), into its bridge's ingress for the
- * host's stack (TO_HOST: its router, egress until conntrack has the connection, published
- * ports), out to the world by the NAT path (NAT_OUT) and back from it (NAT_BACK); or left to the
- * bridge and its rules (BRIDGE: ARP, DHCP, broadcast, a destination the maps do not hold).
+ * from the overlay's device), to a port of a linked network (ROUTED), into its bridge's
+ * ingress for the host's stack (TO_HOST: its router, egress until conntrack has the
+ * connection, published ports), out to the world by the NAT path (NAT_OUT) and back from it
+ * (NAT_BACK); or left to the bridge and its rules (BRIDGE: ARP, DHCP, broadcast, a destination
+ * the maps do not hold).
  */
 enum tk_fast_way {
 	TK_FAST_BRIDGED,
