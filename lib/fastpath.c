@@ -1088,8 +1088,16 @@ static uint32_t prog_id(int fd, char name[BPF_OBJ_NAME_LEN])
 	return info.id;
 }
 
-/* Detaches every program of ours (named tk_*) from ifindex's hook but keep (an id; 0: none). */
-static int detach_others(int ifindex, bool egress, uint32_t keep, tk_err *err)
+/* A program of ours (named tk_*); fast_only: of the fast path (not a meter, lib/nl-tc.c). */
+static bool ours(const char *name, bool fast_only)
+{
+	if (strncmp(name, "tk_", 3) != 0)
+		return false;
+	return !fast_only || strncmp(name, "tk_fast", 7) == 0 || strcmp(name, "tk_nat_back") == 0;
+}
+
+/* Detaches every program of ours (ours()) from ifindex's hook but keep (an id; 0: none). */
+static int detach_others(int ifindex, bool egress, uint32_t keep, bool fast_only, tk_err *err)
 {
 	uint32_t ids[64], n = ELEMENTSOF(ids);
 	int r;
@@ -1109,7 +1117,7 @@ static int detach_others(int ifindex, bool egress, uint32_t keep, tk_err *err)
 
 		if (ids[i] == keep || (fd = bpf(BPF_PROG_GET_FD_BY_ID, &get)) < 0)
 			continue;
-		if (prog_id(fd, name) && strncmp(name, "tk_", 3) == 0) {
+		if (prog_id(fd, name) && ours(name, fast_only)) {
 			union bpf_attr attr = {};
 
 			attr.target_fd = (uint32_t)ifindex;
@@ -1133,7 +1141,7 @@ int tk_tcx_attach(int ifindex, bool egress, int prog, tk_err *err)
 	uint32_t id;
 
 	if (prog < 0)
-		return detach_others(ifindex, egress, 0, err);
+		return detach_others(ifindex, egress, 0, false, err);
 	attr.target_fd = (uint32_t)ifindex;
 	attr.attach_bpf_fd = (uint32_t)prog;
 	attr.attach_type = egress ? TK_BPF_TCX_EGRESS : TK_BPF_TCX_INGRESS;
@@ -1143,12 +1151,17 @@ int tk_tcx_attach(int ifindex, bool egress, int prog, tk_err *err)
 				  "interface %d: cannot attach a BPF program (tcx): %m", ifindex);
 	if (!(id = prog_id(prog, NULL)))
 		return tk_err_set(err, -errno, "cannot read a BPF program's id: %m");
-	return detach_others(ifindex, egress, id, err);
+	return detach_others(ifindex, egress, id, false, err);
 }
 
 int tk_fast_attach(const struct tk_fast *f, int ifindex, bool on, tk_err *err)
 {
 	return tk_tcx_attach(ifindex, false, on ? f->prog : -1, err);
+}
+
+int tk_fast_detach(int ifindex, tk_err *err)
+{
+	return detach_others(ifindex, false, 0, true, err);
 }
 
 int tk_fast_uplink(const struct tk_fast *f, int ifindex, bool on, tk_err *err)

@@ -103,6 +103,11 @@ int tk_fast_fwd_get(const struct tk_fast *f, uint32_t group, const uint8_t mac[6
  * (an earlier netd's, or rebuild's, or a meter's), or takes them all off (!on).
  */
 int tk_fast_attach(const struct tk_fast *f, int ifindex, bool on, tk_err *err);
+/*
+ * Takes the fast path's programs (any netd's or rebuild's, on a port, a VXLAN device or an
+ * uplink) off ifindex's tcx ingress, and leaves a shaped port's meter there.
+ */
+int tk_fast_detach(int ifindex, tk_err *err);
 
 /*
  * Puts the uplinks' program (back) on ifindex's tcx ingress (on), or takes every program of ours

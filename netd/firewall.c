@@ -539,12 +539,12 @@ static void bridge_table(struct tk_nft_batch *b)
  * O(1), whatever the number of ports (an nftables netdev chain hooked by device name cost a walk
  * of every device of the namespace per name added or removed, Linux 6.16+).
  */
-static struct tk_fast fast = TK_FAST_INIT; /* prog -1: no fast path */
-static char fast_off[512];		   /* why there is none */
-static int fast_chain = -1;		   /* made with the first fast path, kept across rebuilds */
-static int fast_counts = -1;		   /* the same */
-static bool fast_path_remote;		   /* --cluster: the overlay's endpoints have one too */
-static const char *const *uplinks;	   /* --nat-uplink */
+static struct tk_fast fast = TK_FAST_INIT;	       /* prog -1: no fast path */
+static char fast_off[sizeof(((tk_err *)0)->msg) + 32]; /* why there is none */
+static int fast_chain = -1;	   /* made with the first fast path, kept across rebuilds */
+static int fast_counts = -1;	   /* the same */
+static bool fast_path_remote;	   /* --cluster: the overlay's endpoints have one too */
+static const char *const *uplinks; /* --nat-uplink */
 static size_t n_uplinks;
 static int uplink_ifindex[FIREWALL_UPLINKS_MAX]; /* where the replies' program is; 0: nowhere */
 static char uplinks_off[sizeof(((tk_err *)0)->msg) + 32]; /* why an uplink has none */
@@ -588,6 +588,9 @@ static int fast_elements(uint32_t group, int ifindex, const uint8_t *mac, const 
 	}
 	return 0;
 full:
+	/* Nothing half-added: removal could not find a src element whose fwd one is missing. */
+	if (add && ifindex > 0)
+		(void)fast_elements(group, ifindex, mac, ip4, ip6, local, false, NULL);
 	/* A full map: the endpoint takes the bridge, as without a fast path (lib/fastpath.c). */
 	if (r != -E2BIG)
 		return r;
@@ -1197,10 +1200,12 @@ static int rebuild_endpoint(struct endpoint *e, void *userdata)
 	 */
 	if (fast.prog < 0)
 		return tk_fast_attach(&fast, ifindex, false, ctx->err);
-	if ((r = fast_path_port(ctx->m, e, ifindex, true, ctx->err)) < 0)
+	if ((r = fast_path_port(ctx->m, e, ifindex, true, ctx->err)) < 0 ||
+	    (r = firewall_fast_path_hook(ctx->m, e, ifindex,
+					 foreign_of(ctx->m, e, &ctx->taken, ifindex), ctx->err)) <
+		    0)
 		return r;
-	return firewall_fast_path_hook(ctx->m, e, ifindex,
-				       foreign_of(ctx->m, e, &ctx->taken, ifindex), ctx->err);
+	return fault_point("rebuild-endpoint", ctx->err);
 }
 
 int firewall_fast_path_recheck_all(struct manager *m, tk_err *err)
@@ -1216,21 +1221,45 @@ int firewall_fast_path_recheck_all(struct manager *m, tk_err *err)
 	return r;
 }
 
-int firewall_rebuild(struct manager *m, tk_err *err)
+static int fast_path_off_link(const struct tk_link_info *link, void *userdata)
+{
+	tk_err err = {};
+
+	(void)userdata;
+	if (tk_fast_detach(link->ifindex, &err) < 0)
+		log_error("%s: %s", link->name, err.msg);
+	return 0;
+}
+
+/*
+ * After a rebuild that failed half-way: the links it did not reach still hold the programs
+ * before it, whose maps nothing writes any more, and would forward by them (to a network
+ * unlinked since, say).  So the fast path comes off every link (a shaped port keeps its meter,
+ * whose chain is emptied), and the bridges and their rules carry everything until a rebuild
+ * succeeds.
+ */
+static void fast_path_abandon(struct manager *m, const char *why)
+{
+	tk_err err = {};
+
+	tk_fast_close(&fast);
+	fast_path_remote = false;
+	snprintf(fast_off, sizeof(fast_off), "the last rebuild failed: %s", why);
+	log_error("Taking the fast path off every link: %s", fast_off);
+	if (fast_chain >= 0 && tk_fast_chain_set(fast_chain, &fast, &err) < 0)
+		log_error("%s", err.msg);
+	tk_err_clear(&err);
+	if (tk_nl_link_foreach(m->nl, "", fast_path_off_link, NULL, &err) < 0)
+		log_error("Cannot list the links to take the fast path off them: %s", err.msg);
+	memset(uplink_ifindex, 0, sizeof(uplink_ifindex));
+}
+
+static int rebuild(struct manager *m, tk_err *err)
 {
 	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
 	struct rebuild ctx = { .m = m, .err = err };
 	int r;
-	/*
-	 * New maps and program each time, filled from the database like the tables: the old ones
-	 * go once no port's filter holds them, and nothing stale survives a rebuild.
-	 */
-	_cleanup_(tk_fast_close) struct tk_fast old = fast;
 
-	(void)old; /* read only by its cleanup, once the ports hold the new program */
-	fast_path_open();
-	fast_path_remote = fast.prog >= 0 && m->cluster;
-	nat_uplinks_attach(m);
 	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0)
 		return r;
 	/* Replaces the tables, rules and elements, in one step: never a moment without them. */
@@ -1265,6 +1294,24 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 	overlay_firewall_lost();      /* the overlay's elements are added again at its next sync */
 	accounting_before_rebuild(m); /* the drop counters start over with the tables */
 	return tk_nft_batch_commit(b, err);
+}
+
+int firewall_rebuild(struct manager *m, tk_err *err)
+{
+	/*
+	 * New maps and program each time, filled from the database like the tables: the old ones
+	 * go once no port's filter holds them, and nothing stale survives a rebuild.
+	 */
+	_cleanup_(tk_fast_close) struct tk_fast old = fast;
+	int r;
+
+	(void)old; /* read only by its cleanup, once the ports hold the new program */
+	fast_path_open();
+	fast_path_remote = fast.prog >= 0 && m->cluster;
+	nat_uplinks_attach(m);
+	if ((r = rebuild(m, err)) < 0)
+		fast_path_abandon(m, err ? err->msg : strerror(-r));
+	return r;
 }
 
 /* ---- published ports and egress addresses (docs/firewall.md) ------------------------------ */
@@ -1472,11 +1519,25 @@ static int ports_elements(struct tk_nft_batch *b, const struct endpoint *e,
 	return 0;
 }
 
+/*
+ * A port's fast path elements, at its veth's index: an attach knows it before the veth exists
+ * (the index netd chose); an undone detach asks the kernel, as a rebuild does (none: the veth
+ * is gone).
+ */
+static int fast_path_port_add(struct manager *m, const struct endpoint *e, tk_err *err)
+{
+	int ifindex = e->host_ifindex;
+
+	if (ifindex <= 0 && !e->lease && tk_nl_ifindex(m->nl, e->host_ifname, &ifindex, NULL) < 0)
+		ifindex = 0;
+	return fast_path_port(m, e, ifindex, true, err);
+}
+
 int firewall_endpoint_ports(struct manager *m, const struct endpoint *e,
 			    const struct port_list *ports, bool add, tk_err *err)
 {
 	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
-	int r, ifindex = e->host_ifindex;
+	int r;
 
 	/* The fast path holds a port only while the bridge's rules do (fast_path_port). */
 	if (!add && (r = fast_path_port(m, e, 0, false, err)) < 0)
@@ -1484,15 +1545,14 @@ int firewall_endpoint_ports(struct manager *m, const struct endpoint *e,
 	if ((r = tk_nft_batch_new(m->nft, &b, err)) < 0 ||
 	    (r = endpoint_elements(b, e, add, err)) < 0 ||
 	    (r = ports_elements(b, e, ports, add, err)) < 0 ||
-	    (r = tk_nft_batch_commit(b, err)) < 0 || !add)
+	    (!add && (r = fault_point("endpoint-detach-firewall", err)) < 0) ||
+	    (r = tk_nft_batch_commit(b, err)) < 0) {
+		/* A detach that failed: the port keeps its rules, and its fast path with them. */
+		if (!add)
+			(void)fast_path_port_add(m, e, NULL);
 		return r;
-	/*
-	 * An attach knows its veth's index before the veth exists (the index netd chose); an undone
-	 * detach asks the kernel, as a rebuild does (none: the veth is gone).
-	 */
-	if (ifindex <= 0 && !e->lease && tk_nl_ifindex(m->nl, e->host_ifname, &ifindex, NULL) < 0)
-		ifindex = 0;
-	if ((r = fast_path_port(m, e, ifindex, true, err)) < 0) {
+	}
+	if (add && (r = fast_path_port_add(m, e, err)) < 0) {
 		(void)firewall_endpoint_ports(m, e, ports, false, NULL);
 		return r;
 	}

@@ -401,6 +401,27 @@ static int unlink_in_firewall(struct network *other, void *userdata)
 	return firewall_link(ctx[0], ctx[1], other, false, ctx[2]);
 }
 
+static int relink_in_firewall(struct network *other, void *userdata)
+{
+	void **ctx = userdata;
+	(void)firewall_link(ctx[0], ctx[1], other, true, NULL);
+	return 0;
+}
+
+/*
+ * A delete that failed: the database rolled back, and the firewall given back what the delete
+ * took from it (adding an element that is there changes nothing), its links' included: without
+ * them the networks still linked in the database could not reach each other.
+ */
+static void network_delete_undo(struct manager *m, struct network *n)
+{
+	void *ctx[3] = { m, n, NULL };
+
+	tk_store_rollback(m->store);
+	(void)firewall_network(m, n, true, NULL);
+	(void)db_links_foreach(m, n, relink_in_firewall, ctx, NULL);
+}
+
 int network_delete(struct manager *m, struct network *n, tk_err *err)
 {
 	void *ctx[3] = { m, n, err };
@@ -414,14 +435,14 @@ int network_delete(struct manager *m, struct network *n, tk_err *err)
 	if ((r = db_links_foreach(m, n, unlink_in_firewall, ctx, err)) < 0 ||
 	    (r = accounting_network_gone(m, n, err)) < 0 ||
 	    (r = db_network_delete(m, n, err)) < 0 ||
-	    (r = firewall_network(m, n, false, err)) < 0) {
-		tk_store_rollback(m->store);
+	    (r = firewall_network(m, n, false, err)) < 0 ||
+	    (r = fault_point("network-delete", err)) < 0) {
+		network_delete_undo(m, n);
 		return tk_err_wrap(err, r, "deleting network '%s'", n->name);
 	}
 	r = tk_nl_link_del(m->nl, n->bridge, err);
 	if (r < 0 && r != -ENODEV) {
-		(void)firewall_network(m, n, true, NULL);
-		tk_store_rollback(m->store);
+		network_delete_undo(m, n);
 		return tk_err_wrap(err, r, "deleting bridge '%s'", n->bridge);
 	}
 	tk_err_clear(err);

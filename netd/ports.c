@@ -510,6 +510,9 @@ int ports_set(struct manager *m, const struct tk_caller *c, const struct endpoin
 
 rollback:
 	tk_store_rollback(m->store);
+	/* The port of a container that published nothing leaves hairpin mode again. */
+	if (l->n > 0 && old->n == 0)
+		(void)ports_port_hairpin(m, e, false, NULL);
 	return tk_err_wrap(err, r, "publishing ports of container '%s'", e->container_id);
 }
 

@@ -65,4 +65,83 @@ before=$(state)
 expect_fail "attach where eth0 already exists fails" "$NETCTL" attach tiny full2 /run/netns/full2
 tk_settle
 expect_eq "and leaves nothing behind (the container's own eth0 untouched)" "$before" "$(state)"
+tk_netd_stop
+
+# Failures after something was already undone, on a netd of its own state (a rebuild at its
+# start would meet the fault at rebuild-endpoint); what the one above made goes first (this
+# test's namespace), or the new netd would take its bridges for another netd's and not start.
+for link in $(ip -j link show | jq -r '.[].ifname | select(startswith("tk"))'); do
+	ip link del "$link" 2>/dev/null
+done
+nft flush ruleset
+mv "$TK_TMP/state" "$TK_TMP/state.before"
+TK_NETD_FAULT=network-delete,endpoint-detach-firewall,rebuild-endpoint tk_netd_start
+"$NETCTL" create tenant rb >/dev/null
+"$NETCTL" create tenant-net rb-a --tenant rb >/dev/null
+"$NETCTL" create tenant-net rb-b --tenant rb >/dev/null
+"$NETCTL" link rb-a rb-b >/dev/null
+
+# A network delete that fails once its links and elements are out of the firewall gives them
+# back: without the links' elements, networks still linked in the database could not reach each other.
+before=$(state)
+out=$("$NETCTL" delete network rb-b 2>&1)
+rc=$?
+expect_eq "fault at network-delete: the request fails" 1 "$rc"
+expect_ok "fault at network-delete: the error says so" grep -q "injected fault at 'network-delete'" <<<"$out"
+expect_eq "fault at network-delete: nothing lost, the links' elements included" "$before" "$(state)"
+
+# A rebuild (netctl reconcile) that fails after the first port took the new program: the other
+# ports held the program before it, whose maps nothing wrote any more, and still routed between
+# rb-a and rb-b after they were unlinked.  The fast path now comes off every port until a
+# rebuild succeeds.  UDP, one way: a port that forwards by stale maps shows even if the other
+# end's does not.
+# A shaped tenant's port (rs1) holds a meter, which tail-calls the fast path: it keeps the meter.
+"$NETCTL" create tenant rs --egress 10mbit >/dev/null
+"$NETCTL" create tenant-net rs-a --tenant rs >/dev/null
+for c in ra1:rb-a rb1:rb-b ra2:rb-a rs1:rs-a; do
+	tk_ns_add "${c%%:*}"
+	"$NETCTL" attach "${c#*:}" "${c%%:*}" "/run/netns/${c%%:*}" >/dev/null
+done
+ip_of() { "$NETCTL" --json inspect endpoint "$1" eth0 | jq -r '.ips[0].address | sub("/.*"; "")'; }
+progs() { # the programs on the ports of containers $@ (default: the three of tenant rb)
+	local c cs=("$@")
+	[ $# -gt 0 ] || cs=(ra1 rb1 ra2)
+	for c in "${cs[@]}"; do
+		"$TK_BUILD_DIR/tests/integration/tcx-progs" \
+			"$("$NETCTL" --json inspect endpoint "$c" eth0 | jq -r .host_ifname)"
+	done | awk '{ print $2 }' | xargs
+}
+# A detach that fails once the port's fast path elements are out gives them back with its rules.
+before=$(state)
+out=$("$NETCTL" detach ra1 2>&1)
+rc=$?
+expect_eq "fault at endpoint-detach-firewall: the request fails" 1 "$rc"
+expect_ok "fault at endpoint-detach-firewall: the error says so" \
+	grep -q "injected fault at 'endpoint-detach-firewall'" <<<"$out"
+expect_eq "fault at endpoint-detach-firewall: nothing lost, the fast path's elements included" \
+	"$before" "$(state)"
+expect_ok "ra2 reaches rb1 over the link" tk_udp ra2 "$(ip_of rb1)" 7101 rb1
+expect_eq "each port has the fast path" "tk_fast tk_fast tk_fast" "$(progs)"
+out=$("$NETCTL" reconcile 2>&1)
+rc=$?
+expect_eq "fault at rebuild-endpoint: the reconcile fails" 1 "$rc"
+expect_ok "fault at rebuild-endpoint: the error says so" grep -q "injected fault at 'rebuild-endpoint'" <<<"$out"
+expect_eq "the fast path came off every port" "" "$(progs)"
+expect_eq "but for the shaped port's meter" tk_meter_in "$(progs rs1)"
+expect_ok "and status says why: $("$NETCTL" --json status | jq -r .fast_path)" \
+	grep -q "^off: the last rebuild failed: .*injected fault at 'rebuild-endpoint'" \
+	<<<"$("$NETCTL" --json status | jq -r .fast_path)"
+expect_ok "ra1 still reaches ra2, by the bridge" tk_udp ra1 "$(ip_of ra2)" 7102 ra2
+expect_ok "unlink rb-a rb-b" "$NETCTL" unlink rb-a rb-b
+for pair in ra1:rb1 ra2:rb1 rb1:ra1 rb1:ra2; do
+	expect_fail "unlinked: ${pair%%:*} does not reach ${pair#*:}" \
+		tk_udp "${pair%%:*}" "$(ip_of "${pair#*:}")" 7103 "${pair#*:}"
+done
+tk_netd_stop
+tk_netd_start
+expect_eq "a rebuild that succeeds puts the fast path back on every port" \
+	"tk_fast tk_fast tk_fast" "$(progs)"
+expect_ok "ra1 reaches ra2" tk_udp ra1 "$(ip_of ra2)" 7104 ra2
+expect_fail "ra2 does not reach rb1" tk_udp ra2 "$(ip_of rb1)" 7105 rb1
+tk_netd_stop
 tk_done

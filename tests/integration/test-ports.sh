@@ -305,6 +305,8 @@ expect_eq "... leaves the mappings as they were" "2 2 1" \
 	"$(count pub4) $(count pub6) $(count pub4_ip)"
 expect_eq "... in the database too" '20080/tcp->80 20053/udp->53' \
 	"$(N --json inspect endpoint a1 | jq -r '[.port_mappings[] | "\(.host_port)/\(.protocol)->\(.container_port)"] | join(" ")')"
+refuse "... for a container that published nothing" "injected fault at 'ports-row'" publish d1 20302:80
+expect_eq "... leaves its port out of hairpin mode" "hairpin off" "$(hairpin d1)"
 tk_ns_add a5
 refuse "an attach with mappings failing after its elements" "injected fault at 'endpoint-firewall'" \
 	attach alpha-net a5 /run/netns/a5 --publish 20301:80
