@@ -182,16 +182,22 @@ static int loop_detach(const char *dev, int own_fd, tk_err *err)
 			  dev, bound, LOOP_DETACH_TIMEOUT_MS / 1000);
 }
 
-/* Unmounts everything on path: lazily only when busy, then the device stays until its users go. */
-static int unmount_all(const char *path, bool *ret_lazy, tk_err *err)
+/*
+ * Unmounts everything on path; when busy, lazily (then the device stays until its users go)
+ * if lazy, else not at all: -EBUSY.
+ */
+static int unmount_all(const char *path, bool lazy, tk_err *err)
 {
-	*ret_lazy = false;
 	while (path_is_mounted(path, NULL, 0)) {
 		if (umount2(path, UMOUNT_NOFOLLOW) == 0)
 			continue;
+		if (errno == EBUSY && !lazy)
+			return tk_err_set(err, -EBUSY,
+					  "'%s' is in use: a process has a file or directory open "
+					  "in it; stop it and retry",
+					  path);
 		if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
 			return tk_err_set(err, -errno, "cannot unmount '%s': %m", path);
-		*ret_lazy = true;
 	}
 	return 0;
 }
@@ -328,7 +334,7 @@ static int mount_volume(struct manager *m, const struct volume *v, const char *d
  * (autoclear) across the unmount.
  */
 static int grow_ext4_offline(struct manager *m, const struct volume *v, const char *dev,
-			     const char *path, tk_err *err)
+			     const char *path, bool *ret_grown, tk_err *err)
 {
 	_cleanup_close_ int hold = open(dev, O_RDONLY | O_CLOEXEC);
 	const char *const fsck[] = { "e2fsck", "-f", "-p", dev, NULL };
@@ -343,35 +349,42 @@ static int grow_ext4_offline(struct manager *m, const struct volume *v, const ch
 				  "online (no CAP_SYS_RESOURCE): stop its users and retry (%m)",
 				  v->name);
 	r = run_program(fsck, err);
-	if (r >= 0)
-		r = run_program(resize, err);
+	if (r >= 0 && (r = run_program(resize, err)) >= 0)
+		*ret_grown = true;
+	/* Not mounted again, it is mounted at the next Mount (loop_activate), or by the next start. */
 	if (mount_volume(m, v, dev, path, r < 0 ? NULL : err) < 0 && r >= 0)
 		r = -EIO;
 	return r;
 }
 
+/* Grows the filesystem to bytes; *ret_grown: it did, whatever failed after (a remount). */
 static int grow_filesystem(struct manager *m, const struct volume *v, const char *dev,
-			   const char *path, uint64_t bytes, tk_err *err)
+			   const char *path, uint64_t bytes, bool *ret_grown, tk_err *err)
 {
 	_cleanup_close_ int fd = -1;
 	struct statvfs st;
 	uint64_t blocks;
+	int r;
 
 	if (strcmp(v->fs, "xfs") == 0) {
 		const char *const argv[] = { "xfs_growfs", path, NULL };
-		return run_program(argv, err);
+		if ((r = run_program(argv, err)) >= 0)
+			*ret_grown = true;
+		return r;
 	}
 	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
 	    fstatvfs(fd, &st) < 0)
 		return tk_err_set(err, -errno, "cannot open '%s': %m", path);
 	blocks = bytes / st.f_bsize;
-	if (ioctl(fd, EXT4_IOC_RESIZE_FS, &blocks) == 0)
+	if (ioctl(fd, EXT4_IOC_RESIZE_FS, &blocks) == 0) {
+		*ret_grown = true;
 		return 0;
+	}
 	/* resize2fs can finish offline whatever the kernel refused (EPERM: no CAP_SYS_RESOURCE). */
 	log_full_errno(errno == EPERM ? LOG_DEBUG : LOG_WARNING, -errno,
 		       "Growing '%s' online failed (%m): growing it offline", v->name);
 	close(TAKE_FD(fd));
-	return grow_ext4_offline(m, v, dev, path, err);
+	return grow_ext4_offline(m, v, dev, path, ret_grown, err);
 }
 
 /*
@@ -419,19 +432,33 @@ static int capacity_of(const char *path, bool fresh, uint64_t *ret, tk_err *err)
 	return 0;
 }
 
-/* Grows the image by delta bytes and tells the loop device and the filesystem. */
+/*
+ * Grows the image by delta bytes and tells the loop device and the filesystem.  When the
+ * filesystem did not grow, the image and the device shrink back: a filesystem grows to its
+ * device's size, so the next grow would hand the tenant this one's room as well as its own.
+ */
 static int grow_image(struct manager *m, const struct volume *v, int image_fd, const char *dev,
 		      const char *path, uint64_t delta, tk_err *err)
 {
 	_cleanup_close_ int loop_fd = -1;
+	bool grown = false;
 	struct stat st;
+	int r;
 
 	if (fstat(image_fd, &st) < 0 || ftruncate(image_fd, st.st_size + (off_t)delta) < 0)
 		return tk_err_set(err, -errno, "cannot grow the image of '%s': %m", v->name);
 	if ((loop_fd = open(dev, O_RDONLY | O_CLOEXEC)) < 0 ||
 	    ioctl(loop_fd, LOOP_SET_CAPACITY, 0) < 0)
-		return tk_err_set(err, -errno, "cannot update the capacity of %s: %m", dev);
-	return grow_filesystem(m, v, dev, path, (uint64_t)st.st_size + delta, err);
+		r = tk_err_set(err, -errno, "cannot update the capacity of %s: %m", dev);
+	else if ((r = grow_filesystem(m, v, dev, path, (uint64_t)st.st_size + delta, &grown,
+				      err)) >= 0 ||
+		 grown)
+		return r;
+	if (ftruncate(image_fd, st.st_size) < 0 ||
+	    (loop_fd >= 0 && ioctl(loop_fd, LOOP_SET_CAPACITY, 0) < 0))
+		log_warning("Cannot shrink the image of '%s' back to %lld bytes: %m", v->name,
+			    (long long)st.st_size);
+	return r;
 }
 
 /*
@@ -610,8 +637,7 @@ static int loop_create(struct manager *m, struct volume *v, tk_err *err)
 		goto fail;
 	if ((r = fit_capacity(m, v, image_fd, v->device, path, v->size, true, err)) < 0 ||
 	    (r = set_owner(v, path, err)) < 0) {
-		bool lazy;
-		(void)unmount_all(path, &lazy, NULL);
+		(void)unmount_all(path, true, NULL);
 		goto fail;
 	}
 	return 0;
@@ -629,26 +655,29 @@ fail:
 static int loop_remove(struct manager *m, struct volume *v, tk_err *err)
 {
 	char path[4096], image[4096], dev[32];
-	tk_err detach_err = {};
-	bool lazy;
 	int r;
 
 	volume_path(m, v, path, sizeof(path));
 	image_path(m, v, image, sizeof(image));
-	if ((r = unmount_all(path, &lazy, err)) < 0)
+	/*
+	 * Never lazily: a process that kept the filesystem could go on writing to an image whose
+	 * bytes the tenant no longer pays for, and do it again with the next volume.
+	 */
+	if ((r = unmount_all(path, false, err)) < 0)
 		return r;
 	/*
-	 * A crash between attach and mount leaves a device that autoclear never releases.  A lazy
-	 * unmount keeps the device until the volume's last user leaves: autoclear frees it then.
+	 * A crash between attach and mount leaves a device that autoclear never releases.  One
+	 * still attached after the unmount is held by a mount of its filesystem in another mount
+	 * namespace (a container's, made without Docker's Mount): the volume is mounted again,
+	 * from the same device, and stays.
 	 */
-	if (find_loop_device(image, dev, sizeof(dev)) == 0) {
-		if (lazy) {
-			_cleanup_close_ int fd = open(dev, O_RDONLY | O_CLOEXEC);
-			if (fd >= 0 && ioctl(fd, LOOP_CLR_FD, 0) < 0 && errno != ENXIO)
-				log_debug("LOOP_CLR_FD %s: %m (autoclear will do it)", dev);
-		} else if (loop_detach(dev, -1, &detach_err) < 0) {
-			log_warning("Deleting '%s': %s", v->name, detach_err.msg);
-		}
+	if (find_loop_device(image, dev, sizeof(dev)) == 0 && (r = loop_detach(dev, -1, err)) < 0) {
+		tk_err again = {};
+
+		if (mount_volume(m, v, dev, path, &again) < 0)
+			log_error("Cannot mount '%s' again: %s", v->name, again.msg);
+		return tk_err_wrap(err, r, "'%s' is still mounted in another mount namespace",
+				   v->name);
 	}
 	if ((r = unlink_image(m, v, err)) < 0 || (r = remove_mountpoint(m, v, err)) < 0)
 		return r;
@@ -665,6 +694,18 @@ static int loop_activate(struct manager *m, struct volume *v, tk_err *err)
 	volume_path(m, v, path, sizeof(path));
 	image_path(m, v, image, sizeof(image));
 	if (path_is_mounted(path, v->device, sizeof(v->device))) {
+		v->direct_io = loop_direct_io(v->device);
+		return 0;
+	}
+	/*
+	 * Still attached: its filesystem is mounted in another mount namespace (a container's), or
+	 * a crash came between attach and mount.  Mounted from that device: a second one would be
+	 * a second filesystem on the same image, and corrupt it.
+	 */
+	if (find_loop_device(image, v->device, sizeof(v->device)) == 0) {
+		if ((r = make_mountpoint(m, v, err)) < 0 ||
+		    (r = mount_volume(m, v, v->device, path, err)) < 0)
+			return r;
 		v->direct_io = loop_direct_io(v->device);
 		return 0;
 	}
@@ -782,6 +823,7 @@ const struct backend backend_loop = {
 	.create = loop_create,
 	.remove = loop_remove,
 	.activate = loop_activate,
+	.ensure = loop_activate,
 	.resize = loop_resize,
 	.usage = loop_usage,
 	.min_size = loop_min_size,

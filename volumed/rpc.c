@@ -229,6 +229,15 @@ int volume_mount_ref(struct manager *m, struct volume *v, const char *id, bool a
 	if (add && (v->state != VOLUME_READY || v->problem[0]))
 		return tk_err_set(err, -EIO, "volume '%s' cannot be mounted: %s", v->name,
 				  v->problem[0] ? v->problem : "it is being created or deleted");
+	/*
+	 * A loop volume's path holds its limit only while its filesystem is mounted there: the bare
+	 * directory would let a container fill the host's disk.  A resize may have it unmounted
+	 * for a moment (offline), with its device busy: not now then.
+	 */
+	if (add && v->backend->ensure && v->busy)
+		return tk_err_set(err, -EBUSY, "volume '%s' is being resized; try again", v->name);
+	if (add && v->backend->ensure && (r = v->backend->ensure(m, v, err)) < 0)
+		return tk_err_wrap(err, r, "volume '%s' cannot be mounted", v->name);
 	r = add ? db_mount_add(m, v, id, err) : db_mount_remove(m, v, id, err);
 	if (r < 0)
 		return r;

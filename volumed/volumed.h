@@ -42,6 +42,11 @@ struct backend {
 	int (*remove)(struct manager *m, struct volume *v, tk_err *err);
 	/* On start: makes an existing volume usable at its path again (re-attach, re-mount). */
 	int (*activate)(struct manager *m, struct volume *v, tk_err *err);
+	/*
+	 * Before a container mounts v: puts it back where its limit holds if it is not there
+	 * (unmounted by hand, or a remount failed); NULL: its limit holds at its path anyway.
+	 */
+	int (*ensure)(struct manager *m, struct volume *v, tk_err *err);
 	/* Grows v to size (online); v->size still holds the old size. */
 	int (*resize)(struct manager *m, struct volume *v, uint64_t size, tk_err *err);
 	int (*usage)(struct manager *m, const struct volume *v, struct volume_usage *ret,
