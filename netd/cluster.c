@@ -710,6 +710,11 @@ const char *cluster_host(struct manager *m)
 	return cluster_of(m)->cfg.host;
 }
 
+const char *cluster_underlay(struct manager *m)
+{
+	return cluster_of(m)->cfg.underlay;
+}
+
 int64_t cluster_lease(struct manager *m)
 {
 	struct cluster *cl = cluster_of(m);

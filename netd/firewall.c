@@ -1254,6 +1254,52 @@ static void fast_path_abandon(struct manager *m, const char *why)
 	memset(uplink_ifindex, 0, sizeof(uplink_ifindex));
 }
 
+struct overlay_closed {
+	struct manager *m;
+	struct tk_nft_batch *batch;
+	tk_err *err;
+};
+
+static int overlay_port_closed(const struct tk_link_info *link, void *userdata)
+{
+	const struct overlay_closed *ctx = userdata;
+	const union tk_nft_value port[] = { { .ifname = link->name } };
+	bool ipv6 = false;
+	int r;
+
+	for (const struct network *n = ctx->m->networks; n; n = n->next)
+		if (link->master > 0 && n->bridge_ifindex == link->master)
+			ipv6 = n->has6;
+	if ((r = tk_nft_batch_element(ctx->batch, &set_ports, true, port, ctx->err)) < 0 ||
+	    (ipv6 && (r = tk_nft_batch_element(ctx->batch, &set_ports6, true, port, ctx->err)) < 0))
+		return r;
+	return 0;
+}
+
+/*
+ * The overlay's VXLAN devices (an earlier run's too) policed in the rebuilt tables, each in
+ * @ports (and @ports6) with no source element yet, so that their frames are dropped until the
+ * sync the rebuild asks for adds the registered endpoints' again (overlay_firewall_lost); and
+ * this host's underlay in @overlay_local, so that VXLAN from a host not yet in @overlay_peers is
+ * dropped too.  Without them the overlay's frames went onto the bridges unchecked, and VXLAN
+ * from anyone in, until that sync.
+ */
+static int overlay_closed(struct manager *m, struct tk_nft_batch *b, tk_err *err)
+{
+	struct overlay_closed ctx = { .m = m, .batch = b, .err = err };
+	struct tk_addr local;
+	const union tk_nft_value key[] = { { .addr = &local } };
+	int r;
+
+	if ((r = tk_nl_link_foreach(m->nl, "tkx", overlay_port_closed, &ctx, err)) < 0)
+		return r;
+	if (tk_addr_parse(cluster_underlay(m), &local, err) < 0)
+		return -EINVAL;
+	return tk_nft_batch_element(
+		b, local.family == AF_INET6 ? &set_overlay_local6 : &set_overlay_local4, true, key,
+		err);
+}
+
 static int rebuild(struct manager *m, tk_err *err)
 {
 	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
@@ -1270,6 +1316,8 @@ static int rebuild(struct manager *m, tk_err *err)
 	inet_table(b, m->cluster != NULL);
 	ports_table(b);
 	bridge_table(b);
+	if (m->cluster && (r = overlay_closed(m, b, err)) < 0)
+		return r;
 	ctx.batch = b;
 	for (const struct network *n = m->networks; n; n = n->next) {
 		ctx.network = n;
@@ -1311,6 +1359,7 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 	nat_uplinks_attach(m);
 	if ((r = rebuild(m, err)) < 0)
 		fast_path_abandon(m, err ? err->msg : strerror(-r));
+	cluster_sync_later(m); /* the overlay's elements, now (overlay_closed) */
 	return r;
 }
 

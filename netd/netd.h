@@ -454,6 +454,7 @@ json_t *cluster_status_json(struct manager *m);
 /* For cluster-blocks.c: the loop thread's etcd handle, this host, its lease (0: none now). */
 struct tk_etcd *cluster_etcd(struct manager *m);
 const char *cluster_host(struct manager *m);
+const char *cluster_underlay(struct manager *m);
 int64_t cluster_lease(struct manager *m);
 void cluster_health(struct manager *m, int r, const tk_err *err);
 /* A network of the cluster (not one made before cluster mode, which stays this host's own). */
