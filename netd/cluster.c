@@ -116,7 +116,7 @@ static int host_register(struct cluster *cl, struct tk_etcd *e, tk_err *err)
 	char key[512], mkey[512];
 	_cleanup_free_ char *value = NULL;
 	struct tk_etcd_kvs kvs = {};
-	int64_t lease;
+	int64_t lease, mod = 0;
 	bool ok;
 	int r;
 
@@ -137,16 +137,25 @@ static int host_register(struct cluster *cl, struct tk_etcd *e, tk_err *err)
 			tk_etcd_kvs_done(&kvs);
 			return r;
 		}
+		mod = kvs.kv[0].mod_revision;
 	}
 	tk_etcd_kvs_done(&kvs);
 	if ((r = tk_etcd_lease_grant(e, cl->cfg.ttl, &lease, err)) < 0)
 		return r;
 	{
+		/* Only over what was read: two hosts starting under one name at once, one wins. */
+		const struct tk_etcd_cmp cmp[] = {
+			{ .key = key, .target = mod ? TK_ETCD_MOD : TK_ETCD_CREATE, .number = mod },
+		};
 		const struct tk_etcd_op ops[] = {
 			{ .kind = TK_ETCD_OP_PUT, .key = key, .value = value, .lease = lease },
 			{ .kind = TK_ETCD_OP_PUT, .key = mkey, .value = value },
 		};
-		if ((r = tk_etcd_txn(e, NULL, 0, ops, 2, NULL, 0, &ok, NULL, err)) < 0) {
+		if ((r = tk_etcd_txn(e, cmp, 1, ops, 2, NULL, 0, &ok, NULL, err)) >= 0 && !ok)
+			r = tk_err_set(err, -EAGAIN,
+				       "host name '%s' was taken by another host meanwhile",
+				       cl->cfg.host);
+		if (r < 0) {
 			(void)tk_etcd_lease_revoke(e, lease, NULL);
 			return r;
 		}
@@ -427,7 +436,31 @@ static void apply_tenant(struct manager *m, const char *name, const char *value,
 		log_info("cluster: created tenant '%s' of the cluster", name);
 }
 
-static void apply_network(struct manager *m, const char *name, const char *value, bool deleted)
+/* Whether a subnet of the cluster's record (NULL: none) is the local network's (has, prefix). */
+static bool same_subnet(const char *subnet, bool has, const struct tk_prefix *prefix)
+{
+	struct tk_prefix q;
+
+	if (!subnet)
+		return !has;
+	return has && tk_prefix_parse(subnet, &q, NULL) >= 0 && q.len == prefix->len &&
+	       tk_addr_equal(&q.addr, &prefix->addr);
+}
+
+/*
+ * A network this host had before the cluster's record of that name came (made before it joined
+ * the cluster) joins the cluster's only when it is the same: the same tenant's, with the same
+ * subnets.  Another tenant's would be bridged to the cluster's through the overlay.
+ */
+static bool joins(const struct network *n, const char *tenant, const struct network_params *p)
+{
+	return strcmp(n->tenant->name, tenant) == 0 &&
+	       same_subnet(p->subnet4, n->has4, &n->subnet4) &&
+	       same_subnet(p->subnet6, n->has6, &n->subnet6);
+}
+
+/* false: this host has no network of the cluster's by that name (then it gets no VNI). */
+static bool apply_network(struct manager *m, const char *name, const char *value, bool deleted)
 {
 	struct network *n = manager_network(m, name), *made = NULL;
 	_cleanup_(json_decrefp) json_t *o = NULL;
@@ -437,6 +470,9 @@ static void apply_network(struct manager *m, const char *name, const char *value
 	int nat = 1, r;
 	tk_err err = {};
 
+	/* Only the cluster's network goes with its record: a local one of that name stays. */
+	if (n && !seen_get(m, "network", name) && deleted)
+		return false;
 	if (deleted) {
 		if (n && (r = network_delete(m, n, &err)) < 0)
 			log_error(
@@ -446,11 +482,8 @@ static void apply_network(struct manager *m, const char *name, const char *value
 			log_info("cluster: deleted network '%s' as the cluster did", name);
 		if (!n || r >= 0)
 			(void)seen_set(m, "network", name, false);
-		return;
+		return false;
 	}
-	(void)seen_set(m, "network", name, true);
-	if (n)
-		return;
 	p.name = name;
 	p.force = true; /* the creating host checked it; this host's own routes are logged */
 	if (tk_json_parse(value, strlen(value), "cluster network", &o, &err) < 0 ||
@@ -458,11 +491,26 @@ static void apply_network(struct manager *m, const char *name, const char *value
 			       &tenant, "subnet", &p.subnet4, "subnet6", &p.subnet6, "mtu", &mtu,
 			       "nat", &nat) < 0) {
 		log_error("cluster: network '%s': %s", name, err.msg);
-		return;
+		return n && seen_get(m, "network", name);
 	}
+	if (n && !seen_get(m, "network", name) && !joins(n, tenant, &p)) {
+		log_error(
+			"cluster: the cluster's network '%s' (tenant '%s', %s) is not this host's "
+			"network of that name (tenant '%s'): this host keeps its own and does not "
+			"join the cluster's; rename one of them",
+			name, tenant,
+			p.subnet4   ? p.subnet4
+			: p.subnet6 ? p.subnet6
+				    : "no subnet",
+			n->tenant->name);
+		return false;
+	}
+	(void)seen_set(m, "network", name, true);
+	if (n)
+		return true;
 	if (!(p.tenant = tk_tenant_get(&m->tenants, tenant))) {
 		log_error("cluster: network '%s' of unknown tenant '%s'", name, tenant);
-		return;
+		return true;
 	}
 	p.ipv6 = p.subnet6 != NULL;
 	p.nat = nat;
@@ -472,6 +520,7 @@ static void apply_network(struct manager *m, const char *name, const char *value
 	else
 		log_info("cluster: created network '%s' (%s) of the cluster", name,
 			 p.subnet4 ? p.subnet4 : p.subnet6);
+	return true;
 }
 
 static json_t *vnis;	    /* network name -> VNI, from the network records */
@@ -522,7 +571,9 @@ static void apply(struct manager *m, const struct cluster_event *ev, json_t *lis
 		apply_tenant(m, slash + 1, ev->value, ev->deleted);
 	else if (strcmp(kind, "networks") == 0 && !strchr(slash + 1, '/')) {
 		note_vni(slash + 1, ev->value, ev->deleted);
-		apply_network(m, slash + 1, ev->value, ev->deleted);
+		if (!apply_network(m, slash + 1, ev->value, ev->deleted))
+			note_vni(slash + 1, NULL, true);
+		overlay_endpoints_changed(); /* published only while the network is the cluster's */
 		if (ev->deleted)
 			cluster_blocks_forget(slash + 1);
 	} else if (strcmp(kind, "blocks") == 0) {

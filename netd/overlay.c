@@ -310,6 +310,7 @@ static json_t *devices_sync(struct manager *m, json_t *vnis, const struct tk_add
 
 struct publish {
 	const char *host, *underlay;
+	json_t *vnis; /* the cluster's networks this host has */
 	json_t *want; /* key -> value */
 };
 
@@ -320,7 +321,8 @@ static int want_endpoint(struct endpoint *e, void *userdata)
 	char key[512], mac[32], a4[64], a6[64];
 	char *value;
 
-	if (e->lease || !e->network)
+	/* A network made before cluster mode stays this host's: nothing of it is published. */
+	if (e->lease || !e->network || !json_object_get(p->vnis, e->network->name))
 		return 0;
 	tk_mac_format(e->mac, mac, sizeof(mac));
 	snprintf(key, sizeof(key), PREFIX "endpoints/%s/%s/%s", e->network->name, p->host, mac);
@@ -358,10 +360,11 @@ static bool publish_retry(void)
 	return json_object_size(failed) > 0;
 }
 
-static void publish_sync(struct manager *m, const char *host, const char *underlay, int64_t lease)
+static void publish_sync(struct manager *m, json_t *vnis, const char *host, const char *underlay,
+			 int64_t lease)
 {
 	_cleanup_(json_decrefp) json_t *want = json_object();
-	struct publish p = { host, underlay, want };
+	struct publish p = { host, underlay, vnis, want };
 	const char *key;
 	json_t *v;
 	void *tmp;
@@ -609,6 +612,6 @@ void overlay_sync(struct manager *m, json_t *vnis, const char *host, const char 
 	members_sync(m, &local);
 	if (!(devs = devices_sync(m, vnis, &local)))
 		return;
-	publish_sync(m, host, underlay, lease);
+	publish_sync(m, vnis, host, underlay, lease);
 	program_sync(m, devs, host);
 }

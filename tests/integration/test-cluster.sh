@@ -211,6 +211,39 @@ expect_ok "delete tenant acme on h2" on 2 delete tenant acme
 wait_for "acme is gone from h1" 5 bash -c "! TK_NETD_SOCKET=$TK_TMP/h1/netd.sock $NETCTL inspect tenant acme"
 wait_for "acme is gone from h3" 5 bash -c "! TK_NETD_SOCKET=$TK_TMP/h3/netd.sock $NETCTL inspect tenant acme"
 
+# --- a network made before cluster mode, named as another tenant's network of the cluster ---
+# h5 had tenant solo's network "shared", with a container, before it joined; the cluster's
+# "shared" is tenant other's.  h5 used to take the cluster's for its own: it put the cluster's
+# VXLAN device on solo's bridge (bridging the two tenants), published solo's container, and
+# deleted solo's network with the cluster's.  It keeps its own now, and does none of that.
+host_add 5
+ip netns exec h5 "$NETD" --socket "$TK_TMP/h5/netd.sock" --state-dir "$TK_TMP/h5/state" \
+	>>"$TK_TMP/h5.log" 2>&1 &
+solo_pid=$!
+wait_for "h5 runs alone first" 30 on 5 status
+on 5 create tenant solo >/dev/null
+on 5 create tenant-net shared --tenant solo >/dev/null
+ip netns add s5 && ip -n s5 link set lo up
+expect_ok "h5 attaches a container to solo's shared" on 5 attach shared s5 /run/netns/s5
+kill -TERM "$solo_pid"
+wait "$solo_pid"
+expect_ok "create tenant other on h1" on 1 create tenant other
+expect_ok "and the cluster's network shared of other" on 1 create tenant-net shared --tenant other
+host_start 5
+wait_for "h5 says its shared is not the cluster's" 10 \
+	grep -q "the cluster's network 'shared' (tenant 'other'.*is not this host's" "$TK_TMP/h5.log"
+expect_eq "h5's shared is still solo's" solo "$(jfield 5 network shared tenant)"
+solo_br=$(jfield 5 network shared bridge)
+expect_eq "with no VXLAN device on its bridge" "" \
+	"$(ip -n h5 -br link show master "$solo_br" | awk '$1 ~ /^tkx/')"
+expect_eq "and nothing of it published" "" \
+	"$(etcdctl --endpoints "$ETCD_URL" get --prefix --keys-only /tenantkit/v1/endpoints/shared/h5)"
+expect_ok "the cluster deletes its shared" on 1 delete network shared
+wait_for "the cluster's shared is gone from h2" 5 \
+	bash -c "! TK_NETD_SOCKET=$TK_TMP/h2/netd.sock $NETCTL inspect network shared"
+expect_eq "h5 keeps solo's" solo "$(jfield 5 network shared tenant)"
+# (h5 stops with the others, hosts_stop)
+
 # --- etcd down: a clear error, and nothing half-made ---
 kill -9 "$ETCD_PID"
 wait "$ETCD_PID" 2>/dev/null
