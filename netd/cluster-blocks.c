@@ -815,7 +815,8 @@ void cluster_blocks_sync(struct manager *m)
 			r = claim(m, b, b->owner_mod, &err); /* ours, e.g. a claim that timed out */
 		else if (!b->owner[0] && used)
 			r = claim(m, b, 0, &err);
-		else if (b->record && b->mine != used)
+		/* No address used and a record left: a release whose block had gone meanwhile. */
+		else if (b->record && (b->mine != used || !used))
 			r = shrink(m, b, used, &err);
 	}
 	if (r < 0)
