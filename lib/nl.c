@@ -27,6 +27,7 @@
 #include <netlink/route/link.h>
 #include <netlink/route/link/bridge.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/neighbour.h>
 #include <netlink/route/route.h>
 
 #include "cleanup.h"
@@ -1355,6 +1356,54 @@ static int neigh_request(struct tk_nl *nl, bool add, uint8_t family, uint8_t fla
 				    add ? "add" : "delete", what,
 				    tk_mac_format(mac, mbuf, sizeof(mbuf)),
 				    tk_addr_format(ip, buf, sizeof(buf)));
+	}
+	return 0;
+}
+
+/* n's MAC and address, into info; false when it has not both (an IPv4 or IPv6 address). */
+static bool neigh_info(struct rtnl_neigh *n, bool fdb, struct tk_neigh_info *info)
+{
+	struct nl_addr *ll = rtnl_neigh_get_lladdr(n), *dst = rtnl_neigh_get_dst(n);
+	unsigned len = dst ? nl_addr_get_len(dst) : 0;
+
+	if (!ll || nl_addr_get_len(ll) != 6 || (len != 4 && len != 16))
+		return false;
+	*info = (struct tk_neigh_info){ .fdb = fdb,
+					.permanent = rtnl_neigh_get_state(n) & NUD_PERMANENT };
+	memcpy(info->mac, nl_addr_get_binary_addr(ll), 6);
+	info->addr.family = len == 4 ? AF_INET : AF_INET6;
+	memcpy(info->addr.bytes, nl_addr_get_binary_addr(dst), len);
+	return true;
+}
+
+int tk_nl_neigh_foreach(struct tk_nl *nl, int ifindex, bool fdb, tk_nl_neigh_cb cb, void *userdata,
+			tk_err *err)
+{
+	const uint8_t families[] = { AF_INET, AF_INET6 };
+
+	for (size_t i = 0; i < (fdb ? 1 : ELEMENTSOF(families)); i++) {
+		_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+		struct ndmsg nd = { .ndm_family = fdb ? AF_BRIDGE : families[i],
+				    .ndm_ifindex = ifindex };
+		const struct dump_request q = { RTM_GETNEIGH, &nd, sizeof(nd), 0 };
+		int r;
+
+		request_start(nl);
+		if ((r = nl_cache_alloc_name("route/neigh", &cache)) < 0 ||
+		    (r = dump_bounded(nl, cache, &q)) < 0)
+			return request_fail(nl, r, err,
+					    "cannot list the neighbours of interface %d", ifindex);
+		for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+			struct rtnl_neigh *n = (struct rtnl_neigh *)o;
+			struct tk_neigh_info info;
+
+			if (rtnl_neigh_get_ifindex(n) != ifindex ||
+			    (fdb && !(rtnl_neigh_get_flags(n) & NTF_SELF)) ||
+			    !neigh_info(n, fdb, &info))
+				continue;
+			if ((r = cb(&info, userdata)) < 0)
+				return r;
+		}
 	}
 	return 0;
 }

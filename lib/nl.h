@@ -248,3 +248,18 @@ int tk_nl_fdb_set(struct tk_nl *nl, int ifindex, const uint8_t mac[6], const str
 /* A permanent neighbour entry ip -> mac on ifindex (the VXLAN device answers ARP/ND from it). */
 int tk_nl_neigh_set(struct tk_nl *nl, int ifindex, const struct tk_addr *ip, const uint8_t mac[6],
 		    bool add, tk_err *err);
+
+/* What tk_nl_fdb_set and tk_nl_neigh_set make, as the kernel lists them. */
+struct tk_neigh_info {
+	bool fdb;	/* the device's own FDB entry (NTF_SELF): mac -> remote underlay */
+	bool permanent; /* NUD_PERMANENT */
+	uint8_t mac[6];
+	struct tk_addr addr; /* the FDB entry's remote, or the neighbour's address */
+};
+typedef int (*tk_nl_neigh_cb)(const struct tk_neigh_info *n, void *userdata);
+/*
+ * Device ifindex's FDB entries (fdb) or its IPv4 and IPv6 neighbours (!fdb) with a MAC and an
+ * address; a bridge's entries of the device as its port are not listed.
+ */
+int tk_nl_neigh_foreach(struct tk_nl *nl, int ifindex, bool fdb, tk_nl_neigh_cb cb, void *userdata,
+			tk_err *err);

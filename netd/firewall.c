@@ -1701,7 +1701,9 @@ int firewall_overlay_peer(struct manager *m, uint32_t group, const char *ifname,
 		return r;
 	if ((r = tk_nft_batch_commit(b, err)) < 0 || !add || !fast_path_remote)
 		return r;
-	return fast_elements(group, ifindex, mac, ip4, ip6, false, true, err);
+	if ((r = fast_elements(group, ifindex, mac, ip4, ip6, false, true, err)) < 0)
+		(void)firewall_overlay_peer(m, group, ifname, ifindex, mac, ip4, ip6, false, NULL);
+	return r;
 }
 
 /*

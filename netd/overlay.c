@@ -39,6 +39,8 @@ static bool fw_local;	   /* this host's underlay is in @overlay_local4/6 */
 static json_t *holders;	   /* "<net>/<block>" -> the host holding it, from blocks/ */
 static json_t *records;	   /* "<net>/<block>/<host>" -> that host's record (hex bits), reserved/ */
 static json_t *rejected;   /* "<net>/<host>/<mac>" -> why it is not programmed (logged once) */
+static bool listed;	   /* remote holds a full list (and the events since) */
+static bool stale_checked; /* the devices hold no entry but programmed's (stale_sync) */
 /*
  * What a sync may skip: the dump of every link for stale tkx devices while the wanted devices
  * are the ones last checked (it is O(links), a veth per container), and the walk over every
@@ -66,6 +68,7 @@ void overlay_firewall_lost(void)
 	devices_checked = NULL;
 	if (programmed)
 		json_object_clear(programmed);
+	stale_checked = false;
 	fw_local = false;
 }
 
@@ -135,6 +138,7 @@ void overlay_note_record(const char *rest, const char *value, bool deleted)
 
 void overlay_list_begin(void)
 {
+	listed = true;
 	if (remote)
 		json_object_clear(remote);
 	if (members)
@@ -412,6 +416,18 @@ static void publish_sync(struct manager *m, json_t *vnis, const char *host, cons
 
 /* ---- programming the other hosts' endpoints ---- */
 
+/* What an add that failed had made of a record's entries goes again (ip4, ip6: NULL: none). */
+static void entries_undo(struct manager *m, int ifindex, const uint8_t mac[6],
+			 const struct tk_addr *ul, const struct tk_addr *ip4,
+			 const struct tk_addr *ip6)
+{
+	if (ip4)
+		(void)tk_nl_neigh_set(m->nl, ifindex, ip4, mac, false, NULL);
+	if (ip6)
+		(void)tk_nl_neigh_set(m->nl, ifindex, ip6, mac, false, NULL);
+	(void)tk_nl_fdb_set(m->nl, ifindex, mac, ul, false, NULL);
+}
+
 static int entries(struct manager *m, json_t *rec, int ifindex, const char *ifname, uint32_t group,
 		   bool add, tk_err *err)
 {
@@ -438,7 +454,7 @@ static int entries(struct manager *m, json_t *rec, int ifindex, const char *ifna
 		if ((r = tk_addr_parse(ip_s, &ip, err)) < 0 ||
 		    (r = tk_nl_neigh_set(m->nl, ifindex, &ip, mac, add, err)) < 0) {
 			if (add)
-				(void)tk_nl_fdb_set(m->nl, ifindex, mac, &ul, false, NULL);
+				entries_undo(m, ifindex, mac, &ul, has4 ? &fw4 : NULL, NULL);
 			return r;
 		}
 		if (i == 0)
@@ -447,10 +463,11 @@ static int entries(struct manager *m, json_t *rec, int ifindex, const char *ifna
 			fw6 = ip, has6 = true;
 	}
 	/* What the device may bring onto the bridge: the registered MAC and addresses only. */
-	r = firewall_overlay_peer(m, group, ifname, ifindex, mac, has4 ? &fw4 : NULL,
-				  has6 ? &fw6 : NULL, add, err);
+	if ((r = fault_point("overlay-peer", err)) >= 0)
+		r = firewall_overlay_peer(m, group, ifname, ifindex, mac, has4 ? &fw4 : NULL,
+					  has6 ? &fw6 : NULL, add, err);
 	if (r < 0 && add)
-		(void)tk_nl_fdb_set(m->nl, ifindex, mac, &ul, false, NULL);
+		entries_undo(m, ifindex, mac, &ul, has4 ? &fw4 : NULL, has6 ? &fw6 : NULL);
 	return r;
 }
 
@@ -601,6 +618,83 @@ static void program_sync(struct manager *m, json_t *devs, const char *host)
 	}
 }
 
+struct stale_entries {
+	struct manager *m;
+	int ifindex;
+	json_t *macs, *ips; /* formatted: those of the records programmed on ifindex */
+	unsigned n;
+};
+
+static void set_formatted(json_t *set, const char *mac_s, const char *ip_s)
+{
+	char buf[64];
+	struct tk_addr ip;
+	uint8_t mac[6];
+
+	if (mac_s && tk_mac_parse(mac_s, mac, NULL) >= 0)
+		json_object_set_new(set, tk_mac_format(mac, buf, sizeof(buf)), json_true());
+	if (ip_s && tk_addr_parse(ip_s, &ip, NULL) >= 0)
+		json_object_set_new(set, tk_addr_format(&ip, buf, sizeof(buf)), json_true());
+}
+
+static int stale_entry(const struct tk_neigh_info *e, void *userdata)
+{
+	struct stale_entries *s = userdata;
+	char buf[64];
+
+	if (!e->permanent || json_object_get(e->fdb ? s->macs : s->ips,
+					     e->fdb ? tk_mac_format(e->mac, buf, sizeof(buf))
+						    : tk_addr_format(&e->addr, buf, sizeof(buf))))
+		return 0;
+	if ((e->fdb ? tk_nl_fdb_set(s->m->nl, s->ifindex, e->mac, &e->addr, false, NULL)
+		    : tk_nl_neigh_set(s->m->nl, s->ifindex, &e->addr, e->mac, false, NULL)) >= 0)
+		s->n++;
+	return 0;
+}
+
+/*
+ * The entries an earlier run left on a device it reuses, or that were programmed before a
+ * rebuild cleared programmed, for records gone meanwhile: nothing would take them away, and the
+ * device would answer ARP for an address with the MAC of a container that is gone.  Once after
+ * a start or a rebuild, with a full list programmed: what no programmed record has goes.
+ */
+static void stale_sync(struct manager *m, json_t *devs)
+{
+	const char *net, *key;
+	json_t *dev, *rec;
+
+	json_object_foreach(devs, net, dev)
+	{
+		_cleanup_(json_decrefp) json_t *macs = json_object(), *ips = json_object();
+		struct stale_entries s = { m,
+					   (int)json_integer_value(json_object_get(dev, "ifindex")),
+					   macs, ips, 0 };
+		tk_err err = {};
+
+		if (!macs || !ips)
+			return;
+		json_object_foreach(programmed, key, rec)
+		{
+			json_t *r = json_object_get(rec, "record");
+
+			if (json_integer_value(json_object_get(rec, "ifindex")) != s.ifindex)
+				continue;
+			set_formatted(macs, json_string_value(json_object_get(r, "mac")), NULL);
+			set_formatted(ips, NULL, json_string_value(json_object_get(r, "ip4")));
+			set_formatted(ips, NULL, json_string_value(json_object_get(r, "ip6")));
+		}
+		if (tk_nl_neigh_foreach(m->nl, s.ifindex, true, stale_entry, &s, &err) < 0 ||
+		    tk_nl_neigh_foreach(m->nl, s.ifindex, false, stale_entry, &s, &err) < 0) {
+			log_error("overlay: %s (again at the next sync)", err.msg);
+			return;
+		}
+		if (s.n)
+			log_info("overlay: removed %u stale entries from '%s' (network '%s')", s.n,
+				 json_string_value(json_object_get(dev, "name")), net);
+	}
+	stale_checked = true;
+}
+
 void overlay_sync(struct manager *m, json_t *vnis, const char *host, const char *underlay,
 		  int64_t lease)
 {
@@ -614,4 +708,6 @@ void overlay_sync(struct manager *m, json_t *vnis, const char *host, const char 
 		return;
 	publish_sync(m, vnis, host, underlay, lease);
 	program_sync(m, devs, host);
+	if (listed && !stale_checked)
+		stale_sync(m, devs);
 }

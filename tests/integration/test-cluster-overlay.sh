@@ -274,11 +274,44 @@ wait_for "h2 re-published a2 under its new lease: h1's entry is back" $((3 * TTL
 	bash -c "etcdctl --endpoints $ETCD_URL get --prefix /tenantkit/v1/endpoints/anet/h2/ -w json | grep -o '\"lease\":[0-9]*' | grep -qv ':$lease\$' && bridge -n h1 fdb show dev $vx | grep -q '^$mac_a2 dst 192.0.2.2 self permanent'"
 wait_for "a1 (h1) pings a2 (h2) after h2's lease came back" 5 tk_ping a1 $A2
 
+# --- programming another host's endpoint fails half-way ---
+# (TK_NETD_FAULT=overlay-peer: after its FDB entry and neighbours, before its firewall elements)
+# What the failed add made goes again, neighbours included: a registration h1 could not police
+# is not half-programmed, and none of it outlives a record that goes before the next try.
+kill -TERM "${PIDS[1]}"
+wait "${PIDS[1]}"
+unset "PIDS[1]"
+TK_NETD_FAULT=overlay-peer host_start 1
+wait_for "h1 tried to program a2 and failed" 10 \
+	grep -q "anet/h2/.*injected fault at 'overlay-peer'" "$TK_TMP/h1.log"
+expect_eq "it left no FDB entry for a2" "" "$(bridge -n h1 fdb show dev "$vx" | grep "^$mac_a2 dst")"
+expect_eq "nor a neighbour entry" "" "$(ip -n h1 neigh show dev "$vx" | grep -i "$mac_a2")"
+expect_eq "nor a source element" "" \
+	"$(ip netns exec h1 nft list set bridge tenantkit port_mac | grep -i "$mac_a2")"
+kill -TERM "${PIDS[1]}"
+wait "${PIDS[1]}"
+unset "PIDS[1]"
+host_start 1
+wait_for "without the fault, h1 programs a2 again" 10 \
+	bash -c "ip -n h1 neigh show dev $vx | grep -q '$A2 lladdr $mac_a2 PERMANENT'"
+wait_for "and a1 (h1) pings a2 (h2)" 10 tk_ping a1 $A2
+
 # --- an endpoint leaves, a network goes ---
 declare -A log_mark
 for n in 1 2 3; do log_mark[$n]=$(wc -l <"$TK_TMP/h$n.log"); done
-expect_ok "detach a2" on 2 detach a2
-wait_for "a2's entries leave h1" 5 bash -c "! bridge -n h1 fdb show dev $vx | grep -q '^$mac_a2 dst .* self'"
+# While h1 is down: the entries its earlier run made on the device it reuses go once it is
+# back, as the record did (they stayed for good, and the device answered ARP for a2's address).
+kill -TERM "${PIDS[1]}"
+wait "${PIDS[1]}"
+unset "PIDS[1]"
+expect_ok "detach a2 while h1 is down" on 2 detach a2
+expect_ok "(h1's device still has a2's entries)" \
+	bash -c "bridge -n h1 fdb show dev $vx | grep -q '^$mac_a2 dst .* self'"
+host_start 1
+wait_for "a2's FDB entry leaves h1 once it is back" 5 \
+	bash -c "! bridge -n h1 fdb show dev $vx | grep -q '^$mac_a2 dst .* self'"
+expect_eq "and its neighbour entries" "" "$(ip -n h1 neigh show dev "$vx" | grep -i "$mac_a2")"
+wait_for "a1 (h1) still pings a3 (h3)" 10 tk_ping a1 $A3
 expect_ok "alpha's ingress limited again" on 1 set tenant alpha --ingress 8mbit
 expect_ok "tenant-net cnet on h2" on 2 create tenant-net cnet --tenant alpha --subnet 10.77.3.0/24
 vx3=$(printf 'tkx%06x' "$(jfield 2 network cnet vni)")
