@@ -457,6 +457,7 @@ int tk_cni_code_of_errno(int code)
 	case EINVAL: return TK_CNI_ERR_INVALID_CONFIG;
 	case ECONNREFUSED:
 	case EAGAIN:
+	case EUSERS: /* netd's connection limit for the uid: a moment later it takes one */
 	case EBUSY: return TK_CNI_ERR_TRY_LATER;
 	case EBADMSG:
 	case EIO:

@@ -46,9 +46,10 @@ static int append_link(struct network *other, void *userdata)
 
 /*
  * Free addresses left, for STATUS (CNI code 50) and for people: no more than the bridge has ports
- * left, since each container interface takes one of each.
+ * left, since each container interface takes one of each (ports_left); or all of them, as
+ * address-only leases (tenant-ipam) take no port (SIZE_MAX).
  */
-static json_t *free_json(const struct tk_ipam_pool *pool, unsigned ports_left)
+static json_t *free_json(const struct tk_ipam_pool *pool, size_t ports_left)
 {
 	size_t avail;
 
@@ -76,6 +77,10 @@ json_t *network_to_json(struct manager *m, const struct network *n)
 
 		json_object_set_new(j, "free4", free_json(n->has4 ? n->pool4 : NULL, ports_left));
 		json_object_set_new(j, "free6", free_json(n->has6 ? n->pool6 : NULL, ports_left));
+		json_object_set_new(j, "free_leases4",
+				    free_json(n->has4 ? n->pool4 : NULL, SIZE_MAX));
+		json_object_set_new(j, "free_leases6",
+				    free_json(n->has6 ? n->pool6 : NULL, SIZE_MAX));
 		json_object_set_new(j, "free_ports", json_integer(ports_left));
 	}
 	return j;

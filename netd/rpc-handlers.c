@@ -302,13 +302,20 @@ static int op_endpoint_del(struct manager *m, const struct tk_caller *c, json_t 
 	if (r < 0)
 		return r;
 	/*
-	 * A configuration naming another tenant's network deletes nothing, even for root (ADD
-	 * refuses it too).  A network that is gone has no endpoints: DEL stays idempotent.
+	 * A configuration naming another tenant's network deletes nothing, even for root, and says
+	 * so in the log; it is no error: ADD refused it, so there is nothing to delete, and a DEL
+	 * that fails leaves the runtime's sandbox stuck in its teardown (CNI: DEL tolerates what
+	 * it cannot find).  A network that is gone has no endpoints: DEL stays idempotent.
 	 */
 	n = network && tenant ? manager_network(m, network) : NULL;
-	if (n && caller_may_manage(c, n->tenant, NULL) >= 0 && strcmp(tenant, n->tenant->name) != 0)
-		return tk_err_set(err, -EINVAL, "network '%s' belongs to tenant '%s', not '%s'",
-				  network, n->tenant->name, tenant);
+	if (n && caller_may_manage(c, n->tenant, NULL) >= 0 &&
+	    strcmp(tenant, n->tenant->name) != 0) {
+		log_warning("endpoint.del of %s %s: network '%s' belongs to tenant '%s', not '%s': "
+			    "nothing deleted",
+			    container_id, ifname, network, n->tenant->name, tenant);
+		*ret = json_pack("{s:b}", "deleted", 0);
+		return 0;
+	}
 	r = db_endpoint_find(m, container_id, ifname, e, NULL);
 	/* Another tenant's endpoint answers as a missing one does. */
 	if (r == -ENOENT || (r >= 0 && network && strcmp(network, e->network->name) != 0) ||

@@ -163,6 +163,12 @@ status_code() {
 }
 expect_eq "CNI STATUS of the full network cannot service ADD (50)" 50 "$(status_code p1)"
 expect_eq "CNI STATUS of a network with ports left is ok" ok "$(status_code p2)"
+# tenant-ipam's leases take no port: its STATUS of the full network is ok, as its ADD would be.
+expect_eq "tenant-ipam's STATUS of the full network is ok (a lease takes no port)" ok \
+	"$(jq -nc --arg s "$TK_NETD_SOCKET" '{cniVersion: "1.1.0", name: "p1", type: "bridge",
+		ipam: {type: "tenant-ipam", tenant: "p", network: "p1", socket: $s}}' |
+		env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=STATUS \
+			"$TK_BUILD_DIR/cni-plugins/tenant-ipam" >/dev/null && echo ok)"
 tk_ns_add c4
 msg=$("$NETCTL" attach p1 c4 /run/netns/c4 2>&1)
 expect_ok "the next container is refused: network full ($msg)" grep -q "network 'p1' is full" <<<"$msg"

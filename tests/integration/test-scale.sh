@@ -122,6 +122,25 @@ expect_eq "a run from one cursor until the next: its 1,000 endpoints, and no nex
 	"$(jq -c '[.result.endpoints[].id]' <<<"$run") $(jq .result.next <<<"$run")"
 msg=$(tk_call "$TK_NETD_SOCKET" endpoint.list '{"limit": 0}' | jq -r .error.msg)
 expect_ok "limit 0 is refused ($msg)" grep -q "'limit' must be at least 1" <<<"$msg"
+# CNI GC reads every page: tenant-ipam's GC with the first 9,000 leases as the runtime's valid
+# attachments removes the 3,000 after them, which endpoint.list answers on its later pages (some
+# 2,400 endpoints a page).  It used to read the first page alone and remove none of them.
+"$TK_PYTHON" - "$TK_NETD_SOCKET" >"$TK_TMP/gc.json" <<'PY'
+import hashlib, json, sys
+keep = [{"containerID": hashlib.sha256(str(i).encode()).hexdigest(), "ifname": "eth0"}
+        for i in range(9000)]
+print(json.dumps({"cniVersion": "1.1.0", "name": "big", "type": "bridge",
+                  "ipam": {"type": "tenant-ipam", "tenant": "big", "network": "big",
+                           "socket": sys.argv[1]},
+                  "cni.dev/valid-attachments": keep}))
+PY
+t0=$(date +%s%N)
+expect_ok "tenant-ipam GC keeping the first 9,000 leases" \
+	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=GC \
+	"$TK_BUILD_DIR/cni-plugins/tenant-ipam" <"$TK_TMP/gc.json"
+echo "  (GC: $((($(date +%s%N) - t0) / 1000000)) ms)"
+expect_eq "removed the 3,000 after them, from every page" "9000 $(jq '.endpoints[8999].id' <<<"$all")" \
+	"$(nc_ --json list endpoints --network big | jq -r '[(.endpoints | length), .endpoints[-1].id] | join(" ")')"
 # Left to the namespace's teardown, the 4,096 bridges go in one asynchronous cleanup_net that
 # holds the kernel's RTNL lock for about a minute after this test exits, and netd in any test
 # running meanwhile stalls (seen as "netd did not answer within 60000 ms" in test-bridge-full

@@ -376,6 +376,8 @@ static void test_errors(void **state)
 	assert_int_equal(tk_cni_code_of_errno(-EEXIST), TK_CNI_ERR_EXISTS);
 	assert_int_equal(tk_cni_code_of_errno(-ENOENT), TK_CNI_ERR_INVALID_CONFIG);
 	assert_int_equal(tk_cni_code_of_errno(-EBUSY), TK_CNI_ERR_TRY_LATER);
+	/* netd's "too many connections for uid N": a moment later it takes one */
+	assert_int_equal(tk_cni_code_of_errno(-EUSERS), TK_CNI_ERR_TRY_LATER);
 	assert_int_equal(tk_cni_code_of_errno(-ENOTTY), TK_CNI_ERR_REFUSED);
 
 	/* A tk_err becomes a CNI error in one place: code, short message, err's text as details. */
