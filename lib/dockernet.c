@@ -145,7 +145,7 @@ static int decode_generic(json_t *generic, struct tk_dnet_request *ret, tk_err *
 			r = option_mtu(v, &ret->mtu, err);
 		} else if (strcmp(key, TK_DNET_OPT_INTERNAL) == 0) {
 			if ((r = option_bool(key, v, &internal, err)) >= 0 && internal)
-				ret->nat = false;
+				ret->internal = true;
 		} else if (strncmp(key, "com.docker.", 11) != 0) {
 			return tk_err_set(
 				err, -EINVAL,
@@ -195,8 +195,14 @@ static int decode_create_network(struct tk_dnet_request *ret, tk_err *err)
 	if ((v = json_object_get(opts, TK_DNET_OPT_IPV6)) &&
 	    (r = option_bool(TK_DNET_OPT_IPV6, v, &ret->ipv6, err)) < 0)
 		return r;
+	/* --internal: libnetwork puts it beside enable_ipv6, not among the -o options */
+	if ((v = json_object_get(opts, TK_DNET_OPT_INTERNAL)) &&
+	    (r = option_bool(TK_DNET_OPT_INTERNAL, v, &ret->internal, err)) < 0)
+		return r;
 	if (generic && (r = decode_generic(generic, ret, err)) < 0)
 		return r;
+	if (ret->internal)
+		ret->nat = false;
 	if ((r = decode_ipam_data(ret->body, "IPv4Data", &ret->pool4, &ret->gateway4, err)) < 0 ||
 	    (r = decode_ipam_data(ret->body, "IPv6Data", &ret->pool6, &ret->gateway6, err)) < 0)
 		return r;

@@ -58,7 +58,8 @@ struct tk_dnet_request {
 	/* CreateNetwork: the driver options (-o) and the pools Docker's IPAM gave. */
 	const char *tenant; /* -o tenant=NAME; NULL when absent */
 	bool ipv6;
-	bool nat; /* -o nat=false, or --internal, turn egress NAT off */
+	bool nat;      /* -o nat=false, or --internal, turn egress NAT off */
+	bool internal; /* --internal: nothing in or out past the host (netd's internal) */
 	unsigned mtu;
 	const char *pool4, *gateway4, *pool6, *gateway6; /* CIDR text; NULL when absent */
 

@@ -467,7 +467,7 @@ static bool apply_network(struct manager *m, const char *name, const char *value
 	struct network_params p = {};
 	const char *tenant;
 	json_int_t mtu = 1500;
-	int nat = 1, r;
+	int nat = 1, internal = 0, r;
 	tk_err err = {};
 
 	/* Only the cluster's network goes with its record: a local one of that name stays. */
@@ -487,9 +487,9 @@ static bool apply_network(struct manager *m, const char *name, const char *value
 	p.name = name;
 	p.force = true; /* the creating host checked it; this host's own routes are logged */
 	if (tk_json_parse(value, strlen(value), "cluster network", &o, &err) < 0 ||
-	    tk_json_unpack_lax(o, "cluster network", &err, "{s:s, s?s, s?s, s?I, s?b}", "tenant",
-			       &tenant, "subnet", &p.subnet4, "subnet6", &p.subnet6, "mtu", &mtu,
-			       "nat", &nat) < 0) {
+	    tk_json_unpack_lax(o, "cluster network", &err, "{s:s, s?s, s?s, s?I, s?b, s?b}",
+			       "tenant", &tenant, "subnet", &p.subnet4, "subnet6", &p.subnet6,
+			       "mtu", &mtu, "nat", &nat, "internal", &internal) < 0) {
 		log_error("cluster: network '%s': %s", name, err.msg);
 		return n && seen_get(m, "network", name);
 	}
@@ -513,7 +513,8 @@ static bool apply_network(struct manager *m, const char *name, const char *value
 		return true;
 	}
 	p.ipv6 = p.subnet6 != NULL;
-	p.nat = nat;
+	p.nat = nat && !internal;
+	p.internal = internal;
 	p.mtu = (unsigned)mtu;
 	if (network_create(m, &p, &made, &err) < 0)
 		log_error("cluster: cannot create network '%s' of the cluster: %s", name, err.msg);
@@ -1066,6 +1067,8 @@ static int publish_network(struct manager *m, json_t *net, unsigned block_len4, 
 				tenant, "mtu", json_object_get(net, "mtu"), "nat",
 				json_object_get(net, "nat"), "vni", (json_int_t)vni, "created_by",
 				cl->cfg.host, "block_size", (json_int_t)block_len4);
+		if (rec && json_is_true(json_object_get(net, "internal")))
+			json_object_set_new(rec, "internal", json_true());
 		if (rec && s4)
 			json_object_set_new(rec, "subnet", json_string(s4));
 		if (rec && s6)

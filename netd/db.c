@@ -72,6 +72,8 @@ static const char *const migrations[] = {
 	"  base INTEGER NOT NULL DEFAULT 0, seen INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (kind, object_id, name));"
 	"CREATE INDEX counters_tenant ON counters(tenant_id);",
+	/* internal networks (docker network create --internal): nothing in or out but their links */
+	"ALTER TABLE networks ADD COLUMN internal INTEGER NOT NULL DEFAULT 0;",
 };
 /* clang-format on */
 
@@ -115,6 +117,7 @@ static int network_from_row(struct manager *m, sqlite3_stmt *st, struct network 
 	n->mtu = (unsigned)sqlite3_column_int64(st, 7);
 	n->nat = sqlite3_column_int(st, 8) != 0;
 	n->created = sqlite3_column_int64(st, 9);
+	n->internal = sqlite3_column_int(st, 10) != 0;
 	return 0;
 }
 
@@ -146,7 +149,7 @@ static int load_networks(struct manager *m, tk_err *err)
 	r = tk_store_stmt(
 		m->store,
 		"SELECT id, name, tenant_id, subnet4, gateway4, subnet6, gateway6, mtu, nat, "
-		"created FROM networks ORDER BY id",
+		"created, internal FROM networks ORDER BY id",
 		&st, err);
 	if (r < 0)
 		return r;
@@ -269,7 +272,7 @@ int db_network_insert(struct manager *m, struct network *n, tk_err *err)
 	r = tk_store_stmt(
 		m->store,
 		"INSERT INTO networks (name, tenant_id, subnet4, gateway4, subnet6, gateway6, "
-		"mtu, nat, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"mtu, nat, created, internal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		&st, err);
 	if (r < 0)
 		return r;
@@ -283,6 +286,7 @@ int db_network_insert(struct manager *m, struct network *n, tk_err *err)
 	sqlite3_bind_int64(st, 7, n->mtu);
 	sqlite3_bind_int(st, 8, n->nat);
 	sqlite3_bind_int64(st, 9, n->created);
+	sqlite3_bind_int(st, 10, n->internal);
 	if ((r = tk_store_step_done(m->store, st, err)) < 0)
 		return r;
 	n->id = sqlite3_last_insert_rowid(tk_store_db(m->store));

@@ -477,6 +477,7 @@ static int create_network(struct docker *d, const struct tk_caller *c,
 				     .subnet6 = req->pool6,
 				     .ipv6 = req->ipv6,
 				     .nat = req->nat,
+				     .internal = req->internal,
 				     .caller = c,
 				     .mtu = req->mtu };
 	char name[TK_NAME_MAX + 1];

@@ -49,7 +49,10 @@ static const struct tk_nft_set set_bridges = { "bridges", 1, NFPROTO_INET, { IFN
 			       set_links = { "links", 2, NFPROTO_INET, { IFNAME, IFNAME }, 2 },
 			       set_gw4 = { "gw4", 3, NFPROTO_INET, { IFNAME, IPV4 }, 2 },
 			       set_gw6 = { "gw6", 4, NFPROTO_INET, { IFNAME, IPV6 }, 2 },
-			       set_nat_bridges = { "nat_bridges", 5, NFPROTO_INET, { IFNAME }, 1 };
+			       set_nat_bridges = { "nat_bridges", 5, NFPROTO_INET, { IFNAME }, 1 },
+			       set_internal = {
+				       "internal_bridges", 6, NFPROTO_INET, { IFNAME }, 1
+			       };
 
 /* Overlay (netd/overlay.c): this host's underlay address, and the cluster members' (hosts/). */
 static const struct tk_nft_set
@@ -228,6 +231,7 @@ static void inet_table(struct tk_nft_batch *b, bool cluster)
 	tk_nft_batch_set_add(b, &set_gw4);
 	tk_nft_batch_set_add(b, &set_gw6);
 	tk_nft_batch_set_add(b, &set_nat_bridges);
+	tk_nft_batch_set_add(b, &set_internal);
 	tk_nft_batch_set_add(b, &set_overlay_local4);
 	tk_nft_batch_set_add(b, &set_overlay_local6);
 	tk_nft_batch_set_add(b, &set_overlay_peers4);
@@ -246,6 +250,17 @@ static void inet_table(struct tk_nft_batch *b, bool cluster)
 	/* iifname . oifname @links accept: linked networks, and each bridge with itself */
 	RULE(b, &forward, tk_nft_meta(R, IIF, NFT_REG32_00); tk_nft_meta(R, OIF, NFT_REG32_04);
 	     tk_nft_lookup(R, &set_links, false); tk_nft_verdict(R, NF_ACCEPT, NULL));
+	/*
+	 * iifname @internal_bridges oifname != @bridges drop, and the other way: an internal network
+	 * (docker network create --internal) sends nothing past the host, NAT-ed or not, and takes
+	 * nothing from beyond it (its links are accepted above).
+	 */
+	RULE(b, &forward, tk_nft_match_set(R, IIF, NULL, 0, &set_internal, false);
+	     tk_nft_match_set(R, OIF, NULL, 0, &set_bridges, true); tk_nft_counter(R);
+	     drop_logged(R, &drop_isolation));
+	RULE(b, &forward, tk_nft_match_set(R, OIF, NULL, 0, &set_internal, false);
+	     tk_nft_match_set(R, IIF, NULL, 0, &set_bridges, true); tk_nft_counter(R);
+	     drop_logged(R, &drop_isolation));
 	/*
 	 * oifname != @bridges accept: egress (NAT-ed in postrouting) and the host's own forwarding,
 	 * which every rule below leaves to the accept policy anyway; said here, egress costs two
@@ -990,6 +1005,8 @@ static int network_elements(struct tk_nft_batch *b, const struct network *n, boo
 	    (r = tk_nft_batch_element(b, &set_isolation_drops, add, br, err)) < 0)
 		return r;
 	if (n->nat && (r = tk_nft_batch_element(b, &set_nat_bridges, add, br, err)) < 0)
+		return r;
+	if (n->internal && (r = tk_nft_batch_element(b, &set_internal, add, br, err)) < 0)
 		return r;
 	/*
 	 * With br_netfilter loaded, frames bridged between two ports of one network also pass the

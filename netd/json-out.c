@@ -82,6 +82,7 @@ json_t *network_to_json(struct manager *m, const struct network *n)
 		json_object_set_new(j, "free_leases6",
 				    free_json(n->has6 ? n->pool6 : NULL, SIZE_MAX));
 		json_object_set_new(j, "free_ports", json_integer(ports_left));
+		json_object_set_new(j, "internal", json_boolean(n->internal));
 	}
 	return j;
 }

@@ -33,6 +33,7 @@ struct network {
 	struct tk_ipam_pool *pool4, *pool6;
 	unsigned mtu;
 	bool nat;
+	bool internal; /* no traffic in or out but its links' (and the host's, as its gateway) */
 	int64_t created;
 	unsigned n_endpoints;
 	unsigned n_ports; /* veth endpoints: ports of the bridge (leases take none) */
@@ -338,6 +339,7 @@ struct network_params {
 	struct tk_tenant *tenant;
 	const char *subnet4, *subnet6; /* NULL: allocate */
 	bool ipv6, nat;
+	bool internal; /* implies !nat */
 	bool force; /* admin only: accept a reserved or host-overlapping subnet, with a warning */
 	const struct tk_caller *caller; /* NULL: netd itself (treated as an admin) */
 	unsigned mtu;

@@ -158,7 +158,8 @@ static int network_prepare(struct manager *m, const struct network_params *p, st
 	snprintf(n->name, sizeof(n->name), "%s", p->name);
 	n->tenant = p->tenant;
 	n->mtu = p->mtu ? p->mtu : 1500;
-	n->nat = p->nat;
+	n->internal = p->internal;
+	n->nat = p->nat && !p->internal;
 	n->has4 = true;
 	n->has6 = p->ipv6 || p->subnet6;
 	if (n->mtu < 576 || n->mtu > 65535)

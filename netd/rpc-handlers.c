@@ -101,20 +101,24 @@ static int op_network_create(struct manager *m, const struct tk_caller *c, json_
 	struct network_params p = { .nat = true, .caller = c };
 	const char *tenant;
 	json_int_t mtu = 1500;
-	int ipv6 = 0, nat = 1, force = 0, r;
+	int ipv6 = 0, nat = 1, internal = 0, force = 0, r;
 	struct network *n = NULL;
 
 	r = tk_json_unpack(args, "network.create args", err,
-			   "{s:s, s:s, s?s, s?s, s?b, s?b, s?I, s?b}", "name", &p.name, "tenant",
-			   &tenant, "subnet", &p.subnet4, "subnet6", &p.subnet6, "ipv6", &ipv6,
-			   "nat", &nat, "mtu", &mtu, "force", &force);
+			   "{s:s, s:s, s?s, s?s, s?b, s?b, s?b, s?I, s?b}", "name", &p.name,
+			   "tenant", &tenant, "subnet", &p.subnet4, "subnet6", &p.subnet6, "ipv6",
+			   &ipv6, "nat", &nat, "internal", &internal, "mtu", &mtu, "force", &force);
 	if (r < 0 || (r = find_tenant(m, c, tenant, &p.tenant, err)) < 0)
 		return r;
 	if (mtu < 576 || mtu > 65535)
 		return tk_err_set(err, -EINVAL, "MTU %lld is out of range (576..65535)",
 				  (long long)mtu);
+	if (internal && json_is_true(json_object_get(args, "nat")))
+		return tk_err_set(err, -EINVAL,
+				  "an internal network has no NAT: drop nat or internal");
 	p.ipv6 = ipv6;
-	p.nat = nat;
+	p.nat = nat && !internal;
+	p.internal = internal;
 	p.force = force;
 	p.mtu = (unsigned)mtu;
 	if ((r = network_create(m, &p, &n, err)) < 0)

@@ -56,6 +56,14 @@ expect_eq "netd has the network as docker-<id>" alpha \
 	"$("$NETCTL" --json inspect network "docker-${alpha_id:0:12}" | jq -r .tenant)"
 expect_eq "--subnet is honoured" 10.200.77.0/24 \
 	"$(dk network inspect -f '{{(index .IPAM.Config 0).Subnet}}' beta-net)"
+# --internal arrives beside enable_ipv6 in CreateNetwork's Options, not among the -o options:
+# it was missed there, and the network had NAT and the way out.
+expect_ok "docker network create --internal (tenant beta)" \
+	dk network create "${DRV[@]}" -o tenant=beta --internal beta-int
+int_id=$(dk network inspect -f '{{.Id}}' beta-int)
+expect_eq "netd's network is internal, without NAT" "true false" \
+	"$("$NETCTL" --json inspect network "docker-${int_id:0:12}" | jq -r '"\(.internal) \(.nat)"')"
+expect_ok "docker network rm beta-int" dk network rm beta-int
 
 expect_ok "docker run --network alpha-net" run a1 alpha-net --cap-add NET_ADMIN --restart always
 expect_ok "a second alpha container" run a2 alpha-net --restart always

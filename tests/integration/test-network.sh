@@ -105,6 +105,44 @@ expect_ok "once they stop, it exists, clear of the host's addresses" \
 	clear_of_host "$("$NETCTL" --json inspect network gamma-net | jq -r .subnet)"
 ip link del hostaddrs
 
+# ---- an internal network (docker network create --internal): nothing past the host ----------
+# "ext": another namespace, beyond the host over up0.  A container of an internal network sends
+# it nothing, NAT-ed or not (with only NAT off, a datagram still left with its own address), and
+# takes nothing from it; it reaches its gateway and the networks it is linked with.
+tk_ns_add ext
+ip link add up0 type veth peer name eth0 netns ext
+ip addr add 192.0.2.1/24 dev up0
+ip link set up0 up
+ip -n ext addr add 192.0.2.2/24 dev eth0
+ip -n ext link set eth0 up
+ip -n ext route add default via 192.0.2.1
+"$NETCTL" create tenant inner >/dev/null
+expect_ok "create an internal network" "$NETCTL" create tenant-net in-net --tenant inner --internal
+expect_eq "it says so, and has no NAT" "true false" \
+	"$("$NETCTL" --json inspect network in-net | jq -r '"\(.internal) \(.nat)"')"
+expect_ok "internal with NAT asked for is refused" grep -q "an internal network has no NAT" \
+	<<<"$(tk_call "$TK_NETD_SOCKET" network.create \
+		'{"name":"x","tenant":"inner","internal":true,"nat":true}' | jq -r .error.msg)"
+"$NETCTL" create tenant-net out-net --tenant inner >/dev/null
+"$NETCTL" create tenant-net nonat-net --tenant inner --no-nat >/dev/null
+for c in i1:in-net o1:out-net n1:nonat-net; do
+	tk_ns_add "${c%%:*}"
+	"$NETCTL" attach "${c#*:}" "${c%%:*}" "/run/netns/${c%%:*}" >/dev/null
+done
+ip_of() { "$NETCTL" --json inspect endpoint "$1" eth0 | jq -r '.ips[0].address | sub("/.*"; "")'; }
+I1=$(ip_of i1)
+expect_ok "a container of a NAT-ed network reaches beyond the host" tk_ping o1 192.0.2.2
+expect_fail "one of the internal network does not" tk_ping i1 192.0.2.2
+expect_ok "(without NAT alone, a datagram leaves with its own address: UDP, one way)" \
+	tk_udp n1 192.0.2.2 7300 ext
+expect_fail "an internal network's does not" tk_udp i1 192.0.2.2 7301 ext
+ip -n ext route add "$("$NETCTL" --json inspect network in-net | jq -r .subnet)" via 192.0.2.1
+expect_fail "nothing from beyond the host reaches it" tk_udp ext "$I1" 7302 i1
+expect_ok "it reaches its gateway" tk_ping i1 "$("$NETCTL" --json inspect network in-net | jq -r .gateway)"
+expect_ok "link in-net and out-net" "$NETCTL" link in-net out-net
+expect_ok "and then the container of the linked network" tk_ping i1 "$(ip_of o1)"
+expect_ok "whose container reaches it too" tk_ping o1 "$I1"
+
 # A bad pool stops netd before it touches anything, with the parser's reason, not a generic one.
 bad_pool() { env -u JOURNAL_STREAM "$NETD" -s "$TK_TMP/bad.sock" -d "$TK_TMP/bad-state" "$@" 2>&1; }
 expect_fail "--pool4 10.0.0.0/33 stops netd" bad_pool --pool4 10.0.0.0/33

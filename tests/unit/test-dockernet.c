@@ -95,7 +95,23 @@ static void test_create_network(void **state)
 	assert_string_equal(req.pool6, "fd7e:0:0:3::/64");
 	tk_dnet_request_done(&req);
 
-	/* --internal (Docker's own key, a JSON bool) and -o nat=false both turn NAT off. */
+	/*
+	 * --internal: Docker's own key, a JSON bool, where libnetwork puts it (beside enable_ipv6,
+	 * not among the -o options; also taken there): an internal network, without NAT.
+	 * -o nat=false turns NAT off alone.
+	 */
+	assert_int_equal(decode("/NetworkDriver.CreateNetwork",
+				"{\"NetworkID\":\"" NID
+				"\",\"Options\":{\"com.docker.network.internal\":true,"
+				"\"com.docker.network.generic\":{\"tenant\":\"a\"}},"
+				"\"IPv4Data\":[{\"Pool\":\"10.200.3.0/24\"}],\"IPv6Data\":[]}",
+				&req),
+			 0);
+	assert_true(req.internal);
+	assert_false(req.nat);
+	assert_false(req.ipv6);
+	assert_null(req.pool6);
+	tk_dnet_request_done(&req);
 	assert_int_equal(decode("/NetworkDriver.CreateNetwork",
 				"{\"NetworkID\":\"" NID
 				"\",\"Options\":{\"com.docker.network.generic\":"
@@ -103,9 +119,8 @@ static void test_create_network(void **state)
 				"\"IPv4Data\":[{\"Pool\":\"10.200.3.0/24\"}],\"IPv6Data\":[]}",
 				&req),
 			 0);
+	assert_true(req.internal);
 	assert_false(req.nat);
-	assert_false(req.ipv6);
-	assert_null(req.pool6);
 	tk_dnet_request_done(&req);
 	assert_int_equal(decode("/NetworkDriver.CreateNetwork",
 				"{\"NetworkID\":\"" NID
@@ -115,6 +130,7 @@ static void test_create_network(void **state)
 				&req),
 			 0);
 	assert_false(req.nat);
+	assert_false(req.internal);
 	tk_dnet_request_done(&req);
 
 	/* No tenant, a typo, two subnets, no pool at all: refused with a reason. */

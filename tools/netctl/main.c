@@ -93,7 +93,7 @@ static int cmd_status(int argc, char **argv)
 	" [--egress RATE] [--ingress RATE] [--weight N]"
 #define USAGE_CREATE_NET                                                                           \
 	"netctl create tenant-net NAME --tenant TENANT [--subnet CIDR] [--subnet6 CIDR | --ipv6] " \
-	"[--no-nat] [--mtu N] [--block-size LEN] [--force] [--cni-conf[=DIR]]"
+	"[--no-nat | --internal] [--mtu N] [--block-size LEN] [--force] [--cni-conf[=DIR]]"
 
 static int create_tenant(int argc, char **argv)
 {
@@ -213,6 +213,7 @@ static int create_network(int argc, char **argv)
 						 { "subnet6", required_argument, NULL, '6' },
 						 { "ipv6", no_argument, NULL, 'i' },
 						 { "no-nat", no_argument, NULL, 'N' },
+						 { "internal", no_argument, NULL, 'I' },
 						 { "mtu", required_argument, NULL, 'm' },
 						 { "block-size", required_argument, NULL, 'B' },
 						 { "force", no_argument, NULL, 'F' },
@@ -230,7 +231,9 @@ static int create_network(int argc, char **argv)
 			       "optionally an IPv6 /64 (given\n"
 			       "with --subnet6 or allocated with --ipv6).  "
 			       "Egress is masqueraded unless\n"
-			       "--no-nat.  --force (administrators) accepts a subnet that "
+			       "--no-nat; an --internal network sends nothing past the host and "
+			       "takes\nnothing from beyond it (its links and the host excepted).\n"
+			       "--force (administrators) accepts a subnet that "
 			       "overlaps a\n"
 			       "reserved range or the host's addresses and routes.\n"
 			       "--cni-conf also writes "
@@ -246,6 +249,7 @@ static int create_network(int argc, char **argv)
 		case '6': json_object_set_new(args, "subnet6", json_string(optarg)); break;
 		case 'i': json_object_set_new(args, "ipv6", json_true()); break;
 		case 'N': json_object_set_new(args, "nat", json_false()); break;
+		case 'I': json_object_set_new(args, "internal", json_true()); break;
 		case 'F': json_object_set_new(args, "force", json_true()); break;
 		case 'm':
 			if ((r = cli_parse_u32(optarg, "--mtu", &v, USAGE_CREATE_NET)) != 0)
