@@ -103,11 +103,11 @@ static bool addr_forget(struct docker *d, const struct network *n, const struct 
 	return false;
 }
 
-static void addrs_forget_network(struct docker *d, const struct network *n)
+static void addrs_forget_network(struct docker *d, int64_t network_id)
 {
 	for (struct pending_addr **pa = &d->addrs; *pa;) {
 		struct pending_addr *gone = *pa;
-		if (gone->network_id != n->id) {
+		if (gone->network_id != network_id) {
 			pa = &gone->next;
 			continue;
 		}
@@ -442,10 +442,14 @@ static int release_pool(struct docker *d, const struct tk_caller *c,
 	struct tk_prefix p;
 	int r;
 
-	(void)c;
 	if ((r = parse_pool_id(req->pool_id, &p, err)) < 0)
 		return r;
-	pool_forget(d, &p);
+	/* Only its holder's (or an admin's: dockerd's): another uid's pool answers as none. */
+	for (struct pending_pool *pp = d->pools; pp; pp = pp->next)
+		if (prefix_equal(&pp->prefix, &p) && (c->admin || pp->uid == c->uid)) {
+			pool_forget(d, &p);
+			break;
+		}
 	return 0;
 }
 
@@ -517,6 +521,7 @@ static int delete_network(struct docker *d, const struct tk_caller *c,
 {
 	struct network *n = NULL;
 	int r = find_network(d, c, req->network_id, &n, err);
+	int64_t id;
 
 	if (r == -ENOENT) {
 		tk_err_clear(err);
@@ -524,8 +529,11 @@ static int delete_network(struct docker *d, const struct tk_caller *c,
 	}
 	if (r < 0)
 		return r;
-	addrs_forget_network(d, n);
-	return network_delete(d->m, n, err);
+	id = n->id;
+	/* Held addresses go with the network; kept (and still reserved) if it stays. */
+	if ((r = network_delete(d->m, n, err)) >= 0)
+		addrs_forget_network(d, id);
+	return r;
 }
 
 /* Gives back an address held since RequestAddress: endpoint_add reserves it again. */

@@ -592,6 +592,9 @@ static int parse_range(const char *s, struct tk_tenant *p, tk_err *err)
 	return 0;
 }
 
+static int range_strands(struct manager *m, const struct tk_tenant *t, uint16_t lo, uint16_t hi,
+			 tk_err *err);
+
 /* host_ports and egress_ip of tenant.create, taken out of args (the rest is tk_tenant's). */
 static int tenant_net_params(struct manager *m, json_t *args, struct tk_tenant *p, tk_err *err)
 {
@@ -610,6 +613,9 @@ static int tenant_net_params(struct manager *m, json_t *args, struct tk_tenant *
 					  "host ports %u-%u overlap those of tenant '%s' (%u-%u)",
 					  p->host_port_min, p->host_port_max, o->name,
 					  o->host_port_min, o->host_port_max);
+		/* nor one that another tenant publishes already (root did, for one without a range) */
+		if ((r = range_strands(m, p, p->host_port_min, p->host_port_max, err)) < 0)
+			return r;
 	}
 	if (eg && !json_is_null(eg)) {
 		if (!json_is_string(eg))

@@ -195,6 +195,10 @@ for _ in $(seq 70); do
 		held=$((held + 1))
 done
 expect_eq "an owner holds at most 64 unused pools (one was held already)" 63 "$held"
+# ReleasePool by another uid released the holder's pool, whose subnet the next carve handed on.
+asdk $((OWNER + 1)) IpamDriver.ReleasePool "{\"PoolID\":\"$G\"}" >/dev/null
+expect_fail "another uid's ReleasePool of it releases nothing: the owner is still at 64" \
+	asdk $OWNER IpamDriver.RequestPool '{"Pool":"","Options":{"tenant":"gamma"},"V6":false}'
 expect_ok "which does not keep root from requesting one" \
 	dk IpamDriver.RequestPool '{"Pool":"","Options":{},"V6":false}'
 expect_fail "an owner cannot join another tenant's endpoint" \

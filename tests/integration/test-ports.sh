@@ -230,6 +230,10 @@ expect_eq "the owner of a tenant without host ports may not publish" \
 	"$msg"
 expect_ok "... root may, outside every tenant's range" N publish g1 22000:80
 expect_ok "... and it works" tcp ext 192.0.2.1 22000 g1 80
+msg=$(N create tenant delta --host-ports 22000-22099 2>&1)
+expect_ok "a new tenant's host ports may not cover it ($msg)" \
+	grep -q "host port 22000/tcp in 22000-22099 is published by tenant 'gamma'" <<<"$msg"
+expect_fail "... and the tenant is not created" N inspect tenant delta
 N publish g1 >/dev/null
 N create tenant eps --owner $OWNER --host-ports 23000-23099 >/dev/null
 N create tenant-net eps-net --tenant eps >/dev/null
