@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "cleanup.h"
 #include "json.h"
 #include "netns.h"
@@ -386,22 +387,38 @@ static void gc_one(struct plugin *p, json_t *e, struct tk_cni_error *first)
 		id, ifname, p->cfg.network);
 }
 
+/* A name netd keeps (tk_name_validate): a longer or odder one scopes nothing. */
+static bool cni_name_kept(const struct plugin *p)
+{
+	return p->cfg.name && tk_name_validate(p->cfg.name, "", NULL) >= 0;
+}
+
+void plugin_add_cni_name(const struct plugin *p, json_t *args)
+{
+	if (cni_name_kept(p))
+		json_object_set_new(args, "cni_name", json_string(p->cfg.name));
+}
+
 /*
- * Removes every endpoint of the network that the runtime no longer lists, page after page
- * (endpoint.list answers about 1 MiB at a time, some 2,400 endpoints).
+ * Removes every endpoint of the network that the runtime no longer lists, of those this CNI
+ * network's ADDs made (its configuration's name, which netd records): never one of another
+ * runtime's, of another configuration on the same tenant network, or made by netctl or Docker.
+ * Page after page (endpoint.list answers about 1 MiB at a time, some 2,400 endpoints).
  */
 static int cmd_gc(struct plugin *p)
 {
 	struct tk_cni_error first = {};
 	json_int_t after = 0;
 
+	if (!cni_name_kept(p))
+		return 0; /* its ADDs recorded no name: nothing is known to be its own */
 	do {
 		_cleanup_(json_decrefp) json_t *args = NULL, *list = NULL;
 		size_t i;
 		json_t *e;
 
-		args = json_pack("{s:s, s:s, s:I}", "network", p->cfg.network, "tenant",
-				 p->cfg.tenant, "after", after);
+		args = json_pack("{s:s, s:s, s:s, s:I}", "network", p->cfg.network, "tenant",
+				 p->cfg.tenant, "cni_name", p->cfg.name, "after", after);
 		if (plugin_call(p, "endpoint.list", args, &list, TK_CNI_ERR_TRY_LATER, NULL) < 0)
 			return -1;
 		json_array_foreach(json_object_get(list, "endpoints"), i, e)

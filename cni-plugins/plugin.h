@@ -44,6 +44,8 @@ int plugin_call(struct plugin *p, const char *op, json_t *args, json_t **ret, in
  * in p->netns_fd for netd.
  */
 int plugin_open_netns(struct plugin *p, int *ret_fd);
+/* An ADD's "cni_name": its configuration's name, which scopes the network's GC to its own. */
+void plugin_add_cni_name(const struct plugin *p, json_t *args);
 /*
  * The endpoint of CNI_CONTAINERID/CNI_IFNAME for CHECK, on the configured network: code 3 when
  * netd does not know it.  With kernel, endpoint.check: netd also compares the kernel with it

@@ -74,6 +74,8 @@ static const char *const migrations[] = {
 	"CREATE INDEX counters_tenant ON counters(tenant_id);",
 	/* internal networks (docker network create --internal): nothing in or out but their links */
 	"ALTER TABLE networks ADD COLUMN internal INTEGER NOT NULL DEFAULT 0;",
+	/* the CNI network (configuration name) whose runtime made an endpoint: its GC's scope */
+	"ALTER TABLE endpoints ADD COLUMN cni_name TEXT;",
 };
 /* clang-format on */
 
@@ -375,7 +377,7 @@ int db_endpoint_insert(struct manager *m, const struct endpoint *e, tk_err *err)
 	r = tk_store_stmt(
 		m->store,
 		"INSERT INTO endpoints (id, network_id, container_id, ifname, netns, mac, ip4, "
-		"ip6, created, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"ip6, created, kind, cni_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		&st, err);
 	if (r < 0)
 		return r;
@@ -389,6 +391,8 @@ int db_endpoint_insert(struct manager *m, const struct endpoint *e, tk_err *err)
 	bind_opt_addr(st, 8, e->has6, &e->ip6);
 	sqlite3_bind_int64(st, 9, e->created);
 	sqlite3_bind_text(st, 10, e->lease ? "ipam" : "veth", -1, SQLITE_STATIC);
+	if (e->cni_name)
+		sqlite3_bind_text(st, 11, e->cni_name, -1, SQLITE_STATIC);
 	r = tk_store_step_done(m->store, st, err);
 	if (r == -EEXIST)
 		return tk_err_set(err, -EEXIST, "container '%s' already has an interface '%s'",
@@ -454,6 +458,7 @@ static int endpoint_from_row(struct manager *m, sqlite3_stmt *st, struct endpoin
 		return r;
 	e->created = sqlite3_column_int64(st, 8);
 	e->lease = strcmp(tk_store_column_text(st, 9), "ipam") == 0;
+	e->cni_name = NULL;
 	return 0;
 }
 
@@ -517,9 +522,9 @@ static void bind_range(sqlite3_stmt *st, const struct network *network,
 }
 
 int db_endpoints_range(struct manager *m, const struct network *network,
-		       const struct tk_tenant *tenant, int64_t after, int64_t until, int64_t limit,
-		       int (*cb)(struct endpoint *e, void *userdata), void *userdata,
-		       int64_t *ret_last, tk_err *err)
+		       const struct tk_tenant *tenant, const char *cni_name, int64_t after,
+		       int64_t until, int64_t limit, int (*cb)(struct endpoint *e, void *userdata),
+		       void *userdata, int64_t *ret_last, tk_err *err)
 {
 	/*
 	 * On the stack: a 5 KiB malloc() is a "large" request, for which glibc first merges every
@@ -539,11 +544,14 @@ int db_endpoints_range(struct manager *m, const struct network *network,
 			  "AND (?1 IS NULL OR network_id = ?1) "
 			  "AND (?2 IS NULL OR network_id IN "
 			  "(SELECT id FROM networks WHERE tenant_id = ?2)) "
+			  "AND (?6 IS NULL OR cni_name = ?6) "
 			  "ORDER BY id LIMIT ?4",
 			  &st, err);
 	if (r < 0)
 		return r;
 	bind_range(st, network, tenant, after, until, 5);
+	if (cni_name)
+		sqlite3_bind_text(st, 6, cni_name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, limit > 0 ? limit : -1);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((r = endpoint_from_row(m, st, e, err)) < 0)
@@ -617,7 +625,8 @@ int db_endpoints_page(struct manager *m, const struct network *network,
 		      int (*cb)(struct endpoint *e, void *userdata), void *userdata,
 		      int64_t *ret_last, tk_err *err)
 {
-	return db_endpoints_range(m, network, tenant, after, 0, limit, cb, userdata, ret_last, err);
+	return db_endpoints_range(m, network, tenant, NULL, after, 0, limit, cb, userdata, ret_last,
+				  err);
 }
 
 struct foreach_ctx {

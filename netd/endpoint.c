@@ -298,6 +298,7 @@ static int endpoint_prepare(const struct endpoint_params *p, struct endpoint *e,
 		return tk_err_set(err, -ENAMETOOLONG, "netns path is too long");
 	e->network = p->network;
 	e->lease = p->lease;
+	e->cni_name = p->cni_name;
 	snprintf(e->container_id, sizeof(e->container_id), "%s", p->container_id);
 	snprintf(e->ifname, sizeof(e->ifname), "%s", p->ifname);
 	snprintf(e->netns, sizeof(e->netns), "%s", p->netns);

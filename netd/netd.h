@@ -54,6 +54,8 @@ struct endpoint {
 	struct tk_addr ip4, ip6;
 	int64_t created;
 	bool lease; /* addresses only (tenant-ipam): no veth, netns or firewall elements */
+	/* an add's: the CNI network whose runtime makes it (its GC's scope); NULL: none, or loaded */
+	const char *cni_name;
 };
 
 /*
@@ -226,9 +228,9 @@ int db_endpoint_ids(struct manager *m, const struct network *network,
 		    tk_err *err);
 /* The same, only up to id until (0: no bound); *ret_last is 0 once until is reached. */
 int db_endpoints_range(struct manager *m, const struct network *network,
-		       const struct tk_tenant *tenant, int64_t after, int64_t until, int64_t limit,
-		       int (*cb)(struct endpoint *e, void *userdata), void *userdata,
-		       int64_t *ret_last, tk_err *err);
+		       const struct tk_tenant *tenant, const char *cni_name, int64_t after,
+		       int64_t until, int64_t limit, int (*cb)(struct endpoint *e, void *userdata),
+		       void *userdata, int64_t *ret_last, tk_err *err);
 /* Calls cb for endpoints of network (NULL: all) and tenant (NULL: all). */
 int db_endpoints_foreach(struct manager *m, const struct network *network,
 			 const struct tk_tenant *tenant,
@@ -362,6 +364,7 @@ struct endpoint_params {
 	const char *const *ips; /* static requests, NULL-terminated, may be NULL */
 	const char *mac;	/* NULL: random */
 	bool lease;		/* addresses only: netns is not used */
+	const char *cni_name;	/* a CNI plugin's ADD: its configuration's name */
 	/*
 	 * Docker's network driver (docker.c): the container end, named ifname, is left down in
 	 * netd's own netns for dockerd to move into the container; netns is not used.

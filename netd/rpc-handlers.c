@@ -255,11 +255,14 @@ static int op_endpoint_add(struct manager *m, const struct tk_caller *c, json_t 
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	p.netns = "";
 	r = tk_json_unpack(args, "endpoint.add args", err,
-			   "{s:s, s:s, s:s, s?s, s?o, s?s, s?s, s?b, s?o}", "network", &network,
-			   "container_id", &p.container_id, "ifname", &p.ifname, "netns", &p.netns,
-			   "ips", &jips, "mac", &p.mac, "tenant", &tenant, "lease", &lease,
-			   "port_mappings", &jports);
+			   "{s:s, s:s, s:s, s?s, s?o, s?s, s?s, s?b, s?o, s?s}", "network",
+			   &network, "container_id", &p.container_id, "ifname", &p.ifname, "netns",
+			   &p.netns, "ips", &jips, "mac", &p.mac, "tenant", &tenant, "lease",
+			   &lease, "port_mappings", &jports, "cni_name", &p.cni_name);
 	p.lease = lease;
+	/* The CNI network's name (the spec's pattern, and netd's length for names) */
+	if (r >= 0 && p.cni_name)
+		r = tk_name_validate(p.cni_name, "CNI network name (cni_name)", err);
 	if (r >= 0 && !lease && !p.netns[0])
 		r = tk_err_set(err, -EINVAL, "endpoint.add args: 'netns' is required");
 	if (r < 0 || (r = unpack_ips(jips, ips, err)) < 0 ||
@@ -409,7 +412,7 @@ static int op_endpoint_list(struct manager *m, const struct tk_caller *c, json_t
 	 */
 	_cleanup_(tk_json_arena_leavep) _unused_ struct tk_json_arena *arena =
 		tk_json_arena_enter();
-	const char *network = NULL, *tenant = NULL;
+	const char *network = NULL, *tenant = NULL, *cni_name = NULL;
 	struct list_ctx ctx = { .caller = c, .fields = ENDPOINT_FIELDS_ALL };
 	_cleanup_(json_decrefp) json_t *result = NULL;
 	json_t *fields = NULL;
@@ -420,9 +423,10 @@ static int op_endpoint_list(struct manager *m, const struct tk_caller *c, json_t
 	int cursors = 0, rows = 0, r;
 
 	r = tk_json_unpack(args, "endpoint.list args", err,
-			   "{s?s, s?s, s?I, s?I, s?I, s?o, s?b, s?b}", "network", &network,
+			   "{s?s, s?s, s?I, s?I, s?I, s?o, s?b, s?b, s?s}", "network", &network,
 			   "tenant", &tenant, "after", &after, "until", &until, "limit", &limit,
-			   "fields", &fields, "cursors", &cursors, "rows", &rows);
+			   "fields", &fields, "cursors", &cursors, "rows", &rows, "cni_name",
+			   &cni_name);
 	ctx.rows = rows;
 	if (r >= 0 && fields && (r = endpoint_fields_from_json(fields, &ctx.fields, err)) < 0)
 		return tk_err_wrap(err, r, "endpoint.list");
@@ -440,8 +444,8 @@ static int op_endpoint_list(struct manager *m, const struct tk_caller *c, json_t
 	if (cursors && limit < 1)
 		return tk_err_set(err, -EINVAL, "endpoint.list: 'cursors' needs a 'limit'");
 	ctx.list = json_array();
-	if ((r = db_endpoints_range(m, n, t, after, until, limit, append_endpoint, &ctx, &next,
-				    err)) < 0) {
+	if ((r = db_endpoints_range(m, n, t, cni_name, after, until, limit, append_endpoint, &ctx,
+				    &next, err)) < 0) {
 		json_decref(ctx.list);
 		return r;
 	}

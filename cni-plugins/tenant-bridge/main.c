@@ -27,6 +27,7 @@ static int cmd_add(struct plugin *p)
 	if (!args)
 		return tk_cni_fail(&p->error, TK_CNI_ERR_INVALID_CONFIG, "invalid request",
 				   "arguments are not valid UTF-8");
+	plugin_add_cni_name(p, args);
 	if (p->cfg.mac)
 		json_object_set_new(args, "mac", json_string(p->cfg.mac));
 	if (p->cfg.port_mappings)

@@ -24,6 +24,7 @@ static int cmd_add(struct plugin *p)
 	if (!args)
 		return tk_cni_fail(&p->error, TK_CNI_ERR_INVALID_CONFIG, "invalid request",
 				   "arguments are not valid UTF-8");
+	plugin_add_cni_name(p, args);
 	if (plugin_call(p, "endpoint.add", args, &lease, TK_CNI_ERR_TRY_LATER, NULL) < 0)
 		return -1;
 	return plugin_print(tk_cni_ipam_result(&p->cfg, lease)) == EXIT_SUCCESS

@@ -166,15 +166,25 @@ expect_eq "a taken static IP is refused: code 101" 101 \
 	"$(conf 1.1.0 '. + {runtimeConfig: {ips: ["10.200.0.101"]}}' | { tk_ns_add s-dup; code_of ADD s-dup /run/netns/s-dup eth0; })"
 for how in runtimeConfig args CNI_ARGS; do conf 1.1.0 | cni DEL "s-$how" "" eth0; done
 
-# GC with a partial list of valid attachments.
+# GC with a partial list of valid attachments.  It collects only what this CNI network's ADDs
+# made (the configuration's name, which netd records): not a container of another configuration
+# on the same tenant network (gx, of "other-conf"), nor one netctl attached (gn).  It collected
+# those too, though the runtime calling it never knew them.
 for c in g1 g2 g3; do tk_ns_add $c; conf 1.1.0 | cni ADD $c /run/netns/$c eth0 >/dev/null; done
 conf 1.1.0 | cni ADD g2b /run/netns/g2 eth1 >/dev/null
+tk_ns_add gx
+conf 1.1.0 '.name = "other-conf"' | cni ADD gx /run/netns/gx eth0 >/dev/null
+tk_ns_add gn
+"$NETCTL" attach alpha-net gn /run/netns/gn >/dev/null
 expect_eq "GC with a malformed valid-attachments is refused: code 7" 7 \
 	"$(conf 1.1.0 '. + {"cni.dev/valid-attachments": "g1"}' | code_of GC "" "" "")"
-expect_eq "and removed nothing" 4 "$(endpoints)"
+expect_eq "and removed nothing" 6 "$(endpoints)"
 expect_ok "GC keeping g1 and g3" bash -c "conf 1.1.0 '. + {\"cni.dev/valid-attachments\": [{containerID: \"g1\", ifname: \"eth0\"}, {containerID: \"g3\", ifname: \"eth0\"}]}' | cni GC '' '' ''"
-expect_eq "GC removed g2 and g2b, kept g1 and g3" "g1 g3" \
+expect_eq "GC removed g2 and g2b, kept g1 and g3, and what it did not make (gn, gx)" \
+	"g1 g3 gn gx" \
 	"$("$NETCTL" --json list endpoints | jq -r '[.endpoints[].container_id] | sort | join(" ")')"
+conf 1.1.0 '.name = "other-conf"' | cni DEL gx /run/netns/gx eth0
+"$NETCTL" detach gn >/dev/null
 tk_settle
 expect_fail "g2's interface is gone from its netns" ip -n g2 link show eth0
 expect_ok "g1's interface is still there" ip -n g1 link show eth0
