@@ -17,15 +17,8 @@ N create tenant alpha --host-ports 20000-20999 >/dev/null
 N create tenant beta --host-ports 21000-21999 >/dev/null
 
 # "ext": another namespace, reaching the host over up0; "host": this test's own namespace.
-tk_ns_add ext
-ip link add up0 type veth peer name eth0 netns ext
-ip addr add 192.0.2.1/24 dev up0
+tk_ext_add
 ip addr add 192.0.2.10/24 dev up0
-ip addr add 2001:db8::1/64 dev up0 nodad
-ip link set up0 up
-ip -n ext addr add 192.0.2.2/24 dev eth0
-ip -n ext addr add 2001:db8::2/64 dev eth0 nodad
-ip -n ext link set eth0 up
 ip netns attach host $$
 
 e2e_docker_setup --userland-proxy=false

@@ -18,12 +18,7 @@ expect_ok "alpha-net with its conflist" \
 	"$NETCTL" create tenant-net alpha-net --tenant alpha --ipv6 --cni-conf="$P/net.d"
 
 # "ext": another namespace, reaching the host at 192.0.2.1.
-tk_ns_add ext
-ip link add up0 type veth peer name eth0 netns ext
-ip addr add 192.0.2.1/24 dev up0
-ip link set up0 up
-ip -n ext addr add 192.0.2.2/24 dev eth0
-ip -n ext link set eth0 up
+tk_ext_add
 
 # A TCP server answering each connection with "tenantkit".  busybox's nc has no UDP: the UDP
 # mapping is only checked as recorded here (test-ports.sh sends UDP through it).

@@ -241,6 +241,21 @@ tk_ns_add() {
 	ip netns add "$1" && ip -n "$1" link set lo up
 }
 
+# tk_ext_add: namespace "ext", a machine beyond the host: its eth0 (192.0.2.2/24, 2001:db8::2/64)
+# on a veth whose host end is up0 (192.0.2.1, 2001:db8::1), its default routes via the host.
+tk_ext_add() {
+	tk_ns_add ext
+	ip link add up0 type veth peer name eth0 netns ext
+	ip addr add 192.0.2.1/24 dev up0
+	ip addr add 2001:db8::1/64 dev up0 nodad
+	ip link set up0 up
+	ip -n ext addr add 192.0.2.2/24 dev eth0
+	ip -n ext addr add 2001:db8::2/64 dev eth0 nodad
+	ip -n ext link set eth0 up
+	ip -n ext route add default via 192.0.2.1
+	ip -n ext -6 route add default via 2001:db8::1
+}
+
 tk_ping() { # ns addr
 	ip netns exec "$1" ping -c 1 -W 1 -q "$2" >/dev/null 2>&1
 }

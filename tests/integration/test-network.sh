@@ -109,13 +109,7 @@ ip link del hostaddrs
 # "ext": another namespace, beyond the host over up0.  A container of an internal network sends
 # it nothing, NAT-ed or not (with only NAT off, a datagram still left with its own address), and
 # takes nothing from it; it reaches its gateway and the networks it is linked with.
-tk_ns_add ext
-ip link add up0 type veth peer name eth0 netns ext
-ip addr add 192.0.2.1/24 dev up0
-ip link set up0 up
-ip -n ext addr add 192.0.2.2/24 dev eth0
-ip -n ext link set eth0 up
-ip -n ext route add default via 192.0.2.1
+tk_ext_add
 "$NETCTL" create tenant inner >/dev/null
 expect_ok "create an internal network" "$NETCTL" create tenant-net in-net --tenant inner --internal
 expect_eq "it says so, and has no NAT" "true false" \
