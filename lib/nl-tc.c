@@ -700,7 +700,7 @@ int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, const struct tk_tc_redire
 	if (r < 0 && r != -ENOENT && r != -EINVAL)
 		return tk_err_set(err, r, "%s", e.msg);
 	if (!from && !to)
-		return 0;
+		return r == -EINVAL; /* another program's ingress qdisc, kept */
 	if (!(msg = tc_msg(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL, ifindex,
 			   TC_H_CLSACT, TC_H_MAKE(TC_H_CLSACT, 0), 0)) ||
 	    nla_put_string(msg, TCA_KIND, kind) < 0) {

@@ -68,7 +68,9 @@ struct tk_tc_redirect {
  * meters let it pass.  NULL or an IFB of 0 leaves that direction alone; both removes the
  * redirection.  Replaces whatever redirection the device had: its clsact qdisc, or an `ingress`
  * qdisc holding the shaper's filter (what netd puts there when only what arrives is redirected,
- * whose packets then do not cross an empty egress hook), not another program's.
+ * whose packets then do not cross an empty egress hook), not another program's: removing the
+ * redirection from a device that holds one returns 1, so that the caller leaves its tcx hook to
+ * it too.
  */
 int tk_tc_port_redirect(struct tk_nl *nl, int ifindex, const struct tk_tc_redirect *from_port,
 			const struct tk_tc_redirect *to_port, tk_err *err);

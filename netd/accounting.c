@@ -557,6 +557,8 @@ static void tenant_states_free(struct tenant_state *ts, size_t n)
 
 static const unsigned all_tables = (1u << _TABLES) - 1;
 
+static unsigned save_gen; /* bumped when a save in progress must read the kernel again */
+
 /*
  * Reads the tenants c may see (only: just that one), records what moved, answers in ret (with
  * each tenant's endpoints and networks when details).
@@ -606,6 +608,12 @@ static int collect(struct manager *m, const struct tk_caller *c, struct tk_tenan
 				ts[i].endpoints, err);
 	if (r < 0 || (r = tk_store_commit(m->store, err)) < 0)
 		tk_store_rollback(m->store);
+	/*
+	 * A save in progress reads the kernel again: its reading is older than what this stored,
+	 * and observe() would take the difference for a counter that started over, and count the
+	 * counter's whole life twice.
+	 */
+	save_gen++;
 out:
 	snapshot_free(&snap);
 	tenant_states_free(ts, n);
@@ -659,7 +667,6 @@ static struct {
 	int64_t after; /* endpoints first, by id: the last one recorded; -1 when all are */
 	size_t next;   /* then tenants with their networks: position in the tenant list */
 } save_pass;
-static unsigned save_gen;
 
 /* The next SAVE_SLICE_OBJECTS endpoints after save_pass.after, or the next tenants'. */
 static int save_slice(struct manager *m, const struct by_tenant *nets, bool *ret_done, tk_err *err)

@@ -38,6 +38,7 @@ struct drop_entry {
 	char reason[16];
 	/* "" when the packet maps to no tenant (a stale port, traffic from outside to nobody) */
 	char tenant[TK_NAME_MAX + 1], network[TK_NAME_MAX + 1];
+	int64_t tenant_id;   /* who may read it: a tenant made later under that name may not */
 	int64_t endpoint_id; /* 0: none known */
 	char container_id[65], ifname[TK_IFNAME_MAX + 1];
 	char in[IF_NAMESIZE], out[IF_NAMESIZE];
@@ -256,6 +257,7 @@ static void set_endpoint(struct manager *m, struct drop_entry *e, int64_t id)
 	snprintf(e->container_id, sizeof(e->container_id), "%.64s", ep.container_id);
 	snprintf(e->ifname, sizeof(e->ifname), "%s", ep.ifname);
 	snprintf(e->tenant, sizeof(e->tenant), "%s", ep.network->tenant->name);
+	e->tenant_id = ep.network->tenant->id;
 	snprintf(e->network, sizeof(e->network), "%s", ep.network->name);
 }
 
@@ -287,10 +289,12 @@ static void map_packet(struct manager *m, struct drop_entry *e)
 			set_endpoint(m, e, (int64_t)id);
 	} else if ((n = bridge_network(m, e->in))) {
 		snprintf(e->tenant, sizeof(e->tenant), "%s", n->tenant->name);
+		e->tenant_id = n->tenant->id;
 		snprintf(e->network, sizeof(e->network), "%s", n->name);
 		set_endpoint(m, e, endpoint_by_addr(m, n, e->src));
 	} else if ((n = bridge_network(m, e->out))) {
 		snprintf(e->tenant, sizeof(e->tenant), "%s", n->tenant->name);
+		e->tenant_id = n->tenant->id;
 		snprintf(e->network, sizeof(e->network), "%s", n->name);
 		set_endpoint(m, e, endpoint_by_addr(m, n, e->dst));
 	}
@@ -408,7 +412,9 @@ static json_t *entry_json(const struct drop_entry *e)
 static bool entry_visible(struct manager *m, const struct tk_caller *c, const struct drop_entry *e,
 			  const struct tk_tenant *only)
 {
-	const struct tk_tenant *t = e->tenant[0] ? tk_tenant_get(&m->tenants, e->tenant) : NULL;
+	/* By id: a tenant deleted and made again under its name is another tenant. */
+	const struct tk_tenant *t =
+		e->tenant[0] ? tk_tenant_get_by_id(&m->tenants, e->tenant_id) : NULL;
 
 	if (only)
 		return t == only;

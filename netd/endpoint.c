@@ -456,10 +456,17 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 			(void)firewall_endpoint_ports(m, e, p->ports, false, NULL);
 		if (plumbed >= 0)
 			(void)tk_nl_link_del(m->nl, e->host_ifname, NULL);
-		/* A row that could not be dropped keeps its addresses until DEL or restart. */
-		if (job.committed && forget_endpoint(m, e) < 0)
+		/*
+		 * A row that could not be dropped keeps its addresses until DEL or restart, and counts
+		 * as an endpoint, as its release (its veth is gone: lifecycle) will un-count it.
+		 */
+		if (job.committed && forget_endpoint(m, e) < 0) {
+			count_endpoint(n, +1);
+			n->n_ports++;
+			m->n_endpoints++;
 			return tk_err_wrap(err, r, "attaching container '%s' to network '%s'",
 					   p->container_id, n->name);
+		}
 		goto release;
 	}
 
@@ -492,6 +499,7 @@ static int endpoint_remove(struct manager *m, const struct endpoint *e, bool vet
 	if ((r = tk_store_begin_ephemeral(m->store, err)) < 0)
 		return r;
 	if ((r = accounting_endpoint_gone(m, e, veth_gone, err)) < 0 ||
+	    (r = fault_point("endpoint-del", err)) < 0 ||
 	    (r = db_endpoint_delete(m, e->id, err)) < 0 ||
 	    (!e->lease && (r = firewall_endpoint_ports(m, e, ports, false, err)) < 0))
 		goto rollback;

@@ -40,12 +40,14 @@
 #include "nl.h"
 
 #define SPOOL_MAX_FILE 8192
+#define SPOOL_PASS_MAX 1024 /* directory entries a pass reads before it lets the loop go on */
 
 struct lifecycle {
 	struct tk_nl_watch *watch;
-	int epfd;	/* watch and inotify, for the server's single extra event source */
-	int spool_fd;	/* the spool directory, -1 when it is unusable */
-	int inotify_fd; /* files arriving in it */
+	int epfd;	 /* watch and inotify, for the server's single extra event source */
+	int spool_fd;	 /* the spool directory, -1 when it is unusable */
+	int inotify_fd;	 /* files arriving in it */
+	bool spool_more; /* a pass stopped at SPOOL_PASS_MAX entries: the loop runs another soon */
 	char spool[4096];
 };
 
@@ -312,13 +314,37 @@ static int apply_file(struct manager *m, int fd, const char *name, tk_err *err)
 	return 1;
 }
 
-/* Leftovers of a plugin killed between writing and renaming its file. */
+static void spool_remove(int dfd, const char *name)
+{
+	if (unlinkat(dfd, name, 0) < 0 && errno == EISDIR)
+		(void)unlinkat(dfd, name, AT_REMOVEDIR); /* empty, or it stays */
+}
+
+/*
+ * Leftovers of a plugin killed between writing and renaming its file; and what no plugin writes,
+ * which a socket-group member could leave to make each pass longer: a dot file dated a minute or
+ * more ahead (never "stale" otherwise), anything but a regular file (an empty directory).
+ */
 static void remove_if_stale(int dfd, const char *name)
 {
+	const time_t now = time(NULL);
 	struct stat st;
 
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mtime < time(NULL) - 60)
-		(void)unlinkat(dfd, name, 0);
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (!S_ISREG(st.st_mode) || st.st_mtime < now - 60 || st.st_mtime > now + 60))
+		spool_remove(dfd, name);
+}
+
+/*
+ * Whether a recorded DEL that failed goes: a malformed file, or one whose writer may not delete
+ * that endpoint, is never good; a DEL that failed for the moment (the database busy, a batch
+ * refused, out of memory) is tried again at the next pass, as a runtime retries a DEL that failed
+ * on the socket, rather than lost with the runtime thinking it done.
+ */
+static bool spool_permanent(int r)
+{
+	return r == -EINVAL || r == -EACCES || r == -EPERM || r == -ENOENT || r == -ELOOP ||
+	       r == -EBADMSG;
 }
 
 static bool drain_inotify(struct lifecycle *l)
@@ -341,7 +367,7 @@ void lifecycle_spool_apply(struct manager *m, bool only_if_changed)
 	if (!l || l->spool_fd < 0)
 		return;
 	/* One read() that finds nothing: this runs before every ADD. */
-	if (!drain_inotify(l) && only_if_changed)
+	if (!drain_inotify(l) && only_if_changed && !l->spool_more)
 		return;
 	/* A new open file description: a dup would share the offset the last readdir left. */
 	if ((dfd = openat(l->spool_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
@@ -350,10 +376,17 @@ void lifecycle_spool_apply(struct manager *m, bool only_if_changed)
 		close_fd(dfd);
 		return;
 	}
-	while ((de = readdir(d))) {
+	l->spool_more = false;
+	for (unsigned seen = 0; (de = readdir(d)); seen++) {
 		_cleanup_close_ int fd = -1;
 		tk_err err = {};
+		int r = 0;
 
+		/* Bounded: the loop serves requests between passes however fast files come. */
+		if (seen == SPOOL_PASS_MAX) {
+			l->spool_more = true;
+			break;
+		}
 		if (de->d_name[0] == '.') {
 			if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
 				remove_if_stale(dfd, de->d_name);
@@ -362,12 +395,27 @@ void lifecycle_spool_apply(struct manager *m, bool only_if_changed)
 		fd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0 && errno == ENOENT)
 			continue;
-		if (fd < 0 || apply_file(m, fd, de->d_name, &err) < 0)
-			log_warning("Recorded DEL '%s/%s' not applied, removing it: %s", l->spool,
-				    de->d_name, fd < 0 ? strerror(errno) : err.msg);
-		(void)unlinkat(dfd, de->d_name, 0);
+		if (fd < 0)
+			r = tk_err_set(&err, -errno, "%m");
+		else
+			r = apply_file(m, fd, de->d_name, &err);
+		if (r < 0 && !spool_permanent(r)) {
+			log_ratelimit_warning(
+				"Recorded DEL '%s/%s' not applied, trying again later: %s",
+				l->spool, de->d_name, err.msg);
+			continue;
+		}
+		if (r < 0)
+			log_ratelimit_warning("Recorded DEL '%s/%s' not applied, removing it: %s",
+					      l->spool, de->d_name, err.msg);
+		spool_remove(dfd, de->d_name);
 	}
 	closedir(d);
+}
+
+bool lifecycle_spool_more(struct manager *m)
+{
+	return m->lifecycle && m->lifecycle->spool_more;
 }
 
 void lifecycle_run(void *userdata)

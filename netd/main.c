@@ -472,7 +472,7 @@ static int extra_timeout(void *userdata)
 	int64_t save = x->save_at - tk_rpc_now_ms();
 	int t = (int)(save < 0 ? 0 : save);
 
-	if (cluster_sync_wanted(x->m))
+	if (cluster_sync_wanted(x->m) || lifecycle_spool_more(x->m))
 		return 0;
 
 	if (x->docker)
@@ -498,6 +498,8 @@ static void extra_run(void *userdata)
 		droplog_run(x->m);
 	if (links)
 		lifecycle_run(x->m);
+	else if (lifecycle_spool_more(x->m))
+		lifecycle_spool_apply(x->m, true);
 	if (cluster)
 		cluster_run(x->m);
 	else if (links)

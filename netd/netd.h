@@ -431,6 +431,8 @@ void lifecycle_run(void *userdata);
 /* Applies every recorded DEL now: at start, and before an ADD, so a DEL recorded before it
  * cannot remove what the ADD makes. */
 void lifecycle_spool_apply(struct manager *m, bool only_if_changed);
+/* A pass stopped at its bound: the loop runs another (extra_timeout 0). */
+bool lifecycle_spool_more(struct manager *m);
 
 /*
  * cluster.c: netd --cluster (docs/cluster.md).  Without --cluster (endpoints NULL) nothing

@@ -200,6 +200,9 @@ static int arrivals_apply(struct manager *m, int ifindex, const struct tk_tenant
 		return r;
 	if (chain < 0)
 		return 0;
+	/* Another program's qdisc (the bandwidth plugin's) keeps the port off the fast path. */
+	if (to.ifb <= 0 && r > 0)
+		return 0;
 	return to.ifb > 0 ? meter_attach(ifindex, false, &meter, chain, err)
 			  : firewall_fast_hook(ifindex, true, err);
 }

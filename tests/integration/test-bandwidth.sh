@@ -446,4 +446,7 @@ tk_netd_stop
 tk_netd_start
 expect_eq "after a restart, the foreign ingress qdisc of $gport stays" ingress "$(qdisc_kind "$gport")"
 expect_ok "with its filter" grep -q "flowid 1:1" <(tc filter show dev "$gport" ingress)
+# The shaper's start put the fast path on it all the same, ahead of that qdisc's filters (tcx runs
+# first), so what the fast path forwarded escaped the other program's limit.
+expect_eq "and the fast path stays off it" "" "$(tcx_progs "$gport")"
 tk_done

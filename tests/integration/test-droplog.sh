@@ -65,6 +65,20 @@ expect_eq "and is refused beta's (exit 1)" 1 "$(as_owner "$NETCTL" log drops bet
 expect_ok "saying why ($msg)" grep -q "permission denied" <<<"$msg"
 expect_eq "root sees both" "alpha,beta" \
 	"$(drops | jq -r '[.entries[].tenant | select(. != null)] | unique | join(",")')"
+# A tenant deleted and made again under its name, for another owner, is another tenant: the
+# drops of the first stay out of the second's owner's sight (entries named the tenant by name).
+"$NETCTL" create tenant gamma >/dev/null
+"$NETCTL" create tenant-net gamma-net --tenant gamma >/dev/null
+attach gamma-net g1 >/dev/null
+start=$(last_seq)
+expect_fail "g1 cannot reach a1 (another tenant)" ip netns exec g1 nc -z -w 1 "$a1" 8081
+expect_ok "the probe is logged as gamma's" test "$(entries "$start" '.tenant == "gamma"')" -ge 1
+"$NETCTL" detach g1 >/dev/null
+"$NETCTL" delete network gamma-net >/dev/null
+"$NETCTL" delete tenant gamma >/dev/null
+"$NETCTL" create tenant gamma --owner $OWNER >/dev/null
+expect_eq "the new gamma's owner does not see the old gamma's drops" 0 \
+	"$(as_owner "$NETCTL" --json log drops gamma --since "$start" | jq '.entries | length')"
 
 # Bad input.
 expect_eq "netctl log without drops: usage error" 2 "$("$NETCTL" log >/dev/null 2>&1; echo $?)"

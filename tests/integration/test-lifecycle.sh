@@ -151,6 +151,35 @@ mv "$SPOOL/.del-tmp" "$SPOOL/del-admin"
 expect_ok "a DEL recorded by a member of the admin group is applied" tk_wait_for 30 \
 	bash -c "! '$NETCTL' inspect endpoint adm1 eth0 2>/dev/null"
 
+# What a socket-group member could leave in the spool to make every pass longer goes: a dot file
+# dated ahead (never stale otherwise, so it stayed for good) and a directory.
+touch -d 2100-01-01 "$SPOOL/.ahead"
+mkdir "$SPOOL/dir"
+echo '{"container_id":"nobody-here","ifname":"eth0"}' >"$SPOOL/.del-tmp"
+mv "$SPOOL/.del-tmp" "$SPOOL/del-kick"
+expect_ok "a dot file dated ahead and a directory leave the spool at the next pass" \
+	tk_wait_for 30 bash -c "[ ! -e '$SPOOL/.ahead' ] && [ ! -e '$SPOOL/dir' ] && [ ! -e '$SPOOL/del-kick' ]"
+
+# A recorded DEL that fails for the moment (TK_NETD_FAULT=endpoint-del, inside its transaction)
+# stays for the next pass; it was removed, and the runtime, told the DEL was done, never sent it
+# again.
+tk_netd_stop
+TK_NETD_FAULT=endpoint-del netd_start -g 4242
+tk_ns_add f1
+"$NETCTL" attach alpha-net f1 /run/netns/f1 >/dev/null
+echo '{"container_id":"f1","ifname":"eth0"}' >"$SPOOL/.del-tmp"
+mv "$SPOOL/.del-tmp" "$SPOOL/del-f1"
+expect_ok "a recorded DEL that fails for the moment says it will try again" tk_wait_for 30 \
+	grep -q "del-f1' not applied, trying again later: .*injected fault at 'endpoint-del'" \
+	"$TK_TMP/netd.log"
+expect_ok "and stays in the spool" test -e "$SPOOL/del-f1"
+expect_ok "the endpoint too" "$NETCTL" inspect endpoint f1 eth0
+tk_netd_stop
+netd_start -g 4242
+expect_ok "without the fault, it is applied (at start)" \
+	bash -c "! '$NETCTL' inspect endpoint f1 eth0 2>/dev/null"
+expect_eq "and the spool is empty" 0 "$(find "$SPOOL" -mindepth 1 | wc -l)"
+
 # 6. More deletions at once than the notification socket holds: netd resyncs by a dump.
 #    The kernel reports an overflow once, then drops silently until the queue is read empty: a
 #    second overflow must be reported as well (netd missed one in CI when it did not drain).
