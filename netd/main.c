@@ -472,8 +472,15 @@ static int extra_timeout(void *userdata)
 	int64_t save = x->save_at - tk_rpc_now_ms();
 	int t = (int)(save < 0 ? 0 : save);
 
-	if (cluster_sync_wanted(x->m) || lifecycle_spool_more(x->m))
+	if (cluster_sync_wanted(x->m))
 		return 0;
+	/*
+	 * The rest of a spool pass that stopped at its bound, a moment later: entries that stay
+	 * (a DEL tried again, a plugin's file not yet renamed) would otherwise be read again without
+	 * pause.
+	 */
+	if (lifecycle_spool_more(x->m))
+		t = min_timeout(t, 100);
 
 	if (x->docker)
 		t = min_timeout(t, tk_http_timeout_ms(x->docker));

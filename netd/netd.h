@@ -431,7 +431,7 @@ void lifecycle_run(void *userdata);
 /* Applies every recorded DEL now: at start, and before an ADD, so a DEL recorded before it
  * cannot remove what the ADD makes. */
 void lifecycle_spool_apply(struct manager *m, bool only_if_changed);
-/* A pass stopped at its bound: the loop runs another (extra_timeout 0). */
+/* A pass stopped at its bound: the loop runs another 100 ms later (extra_timeout). */
 bool lifecycle_spool_more(struct manager *m);
 
 /*
