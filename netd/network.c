@@ -271,6 +271,23 @@ int link_without_ipv6(const char *ifname, tk_err *err)
 }
 
 /*
+ * Without duplicate address detection on the bridge: while its link-local address is tentative
+ * (a second or two after its first port comes up) the kernel sends no neighbour solicitation on
+ * it, so the first packet the host routes to a container waits a second in the neighbour queue,
+ * and a connection's first SYN is lost.  The bridge's addresses derive from its MAC, netd's own,
+ * as the gateway's address is (added nodad).
+ */
+static int bridge_without_dad(const char *ifname, tk_err *err)
+{
+	char path[64 + IFNAMSIZ];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/accept_dad", ifname);
+	r = tk_sysctl_write(path, "0", err);
+	return r < 0 ? tk_err_wrap(err, r, "turning off DAD on '%s'", ifname) : 0;
+}
+
+/*
  * The gateway's MAC: 0a:7f and the network's id, set, so the kernel keeps it.  A bridge left to
  * itself takes its lowest port's MAC and moves to the next one's when that container goes; every
  * other container's neighbour entry for the gateway would then point nowhere until it probed
@@ -299,7 +316,8 @@ int network_realize(struct manager *m, struct network *n, json_t *actions, tk_er
 		if (r < 0)
 			return tk_err_wrap(err, r, "creating bridge '%s'", n->bridge);
 		report_action(actions, "created bridge '%s'", n->bridge);
-		if ((r = stamp_bridge(m, n, NULL, err)) < 0)
+		if ((r = stamp_bridge(m, n, NULL, err)) < 0 ||
+		    (n->has6 && (r = bridge_without_dad(n->bridge, err)) < 0))
 			return r;
 	} else if (r < 0) {
 		return r;

@@ -433,6 +433,10 @@ int shaping_start(struct manager *m, tk_err *err)
 				return r;
 		}
 	for (struct tk_tenant *t = m->tenants.list; t; t = t->next) {
+		/* A capacity shapes every tenant, and a class beyond the ids' range would take another
+		 * class's handles. */
+		if ((r = shaping_check(m, t, err)) < 0)
+			return r;
 		for (int d = 0; d < _SHAPING_DIR_MAX; d++) {
 			if ((r = class_apply(m, t, (enum shaping_dir)d, sum, true, err)) < 0)
 				return tk_err_wrap(err, r, "shaping tenant '%s'", t->name);

@@ -16,15 +16,27 @@ skip() { [[ " ${TK_TEST_SKIP:-} " == *" $1 "* ]]; }
 skip deps || bash scripts/deps.sh || exit 1
 export TK_TEST_MUST_WORK=1
 
+# CI shows only the end of this script's output, so each failed step, and each failed test's name
+# with what it said failed, are kept for the end (in $failures), above the count.
+failures=$(mktemp /tmp/tk-test-failures.XXXXXX)
+trap 'rm -f "$failures"' EXIT
 summary() { # build dir -> "passed failed skipped"
-	python3 - "$1/meson-logs/testlog.json" <<'PY'
+	python3 - "$1/meson-logs/testlog.json" "$1" "$failures" <<'PY'
 import json, sys
 p = f = s = 0
-for line in open(sys.argv[1]):
-    r = json.loads(line)["result"]
-    if r in ("OK", "EXPECTEDFAIL"): p += 1
-    elif r == "SKIP": s += 1
-    else: f += 1
+with open(sys.argv[3], "a") as failures:
+    for line in open(sys.argv[1]):
+        t = json.loads(line)
+        r = t["result"]
+        if r in ("OK", "EXPECTEDFAIL"): p += 1
+        elif r == "SKIP": s += 1
+        else:
+            f += 1
+            out = ((t.get("stdout") or "") + (t.get("stderr") or "")).splitlines()
+            said = [l for l in out if l.startswith(("FAIL", "not ok", "Bail out"))][:20]
+            failures.write(f"FAILED: {sys.argv[2]}: {t['name']} ({r}, {t.get('duration', 0):.0f} s)"
+                           ", what it said failed, then the end of its output:\n")
+            failures.write("".join(f"  | {l}\n" for l in said + ["..."] + out[-20:]))
 print(p, f, s)
 PY
 }
@@ -48,7 +60,7 @@ build_and_test() { # build dir, meson setup options...
 
 total_p=0 total_f=0 total_s=0 status=0 ran=0
 fail_step() { # what
-	echo "FAILED: $1" >&2
+	echo "FAILED: $1" | tee -a "$failures" >&2
 	total_f=$((total_f + 1))
 }
 
@@ -93,5 +105,6 @@ if ! skip fuzz; then
 	fi
 fi
 [ "$total_f" = 0 ] || status=1
+cat "$failures"
 echo "$total_p passed, $total_f failed, $total_s skipped"
 exit $status

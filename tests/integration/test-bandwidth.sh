@@ -430,6 +430,17 @@ expect_eq "and not recorded" null "$("$NETCTL" --json inspect tenant far | jq .e
 expect_fail "a new tenant (id 32768) with a limit is refused" \
 	"$NETCTL" create tenant farther --egress 10mbit
 expect_fail "and not created" "$NETCTL" inspect tenant farther
+# A capacity shapes every tenant: netd refuses it rather than give tenant 32767 a class whose
+# handles are another's.
+tk_netd_stop
+out=$(timeout 60 "$NETD" --socket "$TK_TMP/capacity.sock" --state-dir "$TK_TMP/state" \
+	--egress-capacity 100mbit 2>&1)
+if [ $? = 1 ] && grep -q "has id 32767: netd shapes tenants with ids up to 32766" <<<"$out"
+then ok "netd with a capacity and tenant id 32767 does not start: $(tail -1 <<<"$out")"
+else not_ok "netd with a capacity and tenant id 32767: $out"; fi
+expect_eq "and the tenant is still there" far \
+	"$(sqlite3 "$TK_TMP/state/netd.db" "SELECT name FROM tenants WHERE id = 32767")"
+tk_netd_start
 
 # ---- another program's ingress qdisc on a port is not netd's to remove ----------------------
 # (the reference bandwidth plugin's, chained after tenant-bridge): a restart that finds the IFBs

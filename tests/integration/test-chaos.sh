@@ -1,13 +1,13 @@
 #!/bin/bash
-# Crash safety: 8 clients run 500 CNI ADD/DEL operations through tenant-bridge, as a runtime
-# would (an ADD that fails is followed by DEL; "try again later" is retried), while netd is
-# SIGKILLed at random moments and restarted.  Afterwards every container the clients believe
-# attached passes CHECK, no address is assigned twice, and no tkv link, nft port element or
-# database row exists that belongs to no container.
+# Crash safety: 8 clients run 500 CNI ADD/DEL operations through tenant-bridge, and on until 104
+# ADDs succeeded, as a runtime would (an ADD that fails is followed by DEL and a pause; "try again
+# later" is retried), while netd is SIGKILLed at random moments and restarted.  Afterwards every
+# container the clients believe attached passes CHECK, no address is assigned twice, and no tkv
+# link, nft port element or database row exists that belongs to no container.
 source "$(dirname "$0")/lib.sh"
 
 PLUGIN=$TK_BUILD_DIR/cni-plugins/tenant-bridge
-CLIENTS=8 OPS=63 SLOTS=4 KILLS_MIN=10
+CLIENTS=8 OPS=63 SLOTS=4 KILLS_MIN=10 ADDS_MIN=13
 ATT=$TK_TMP/attached
 mkdir -p "$ATT"
 
@@ -35,17 +35,22 @@ del_until_done() {
 		sleep 0.05
 	done
 }
+# A client runs OPS operations, and on until ADDS_MIN of its ADDs succeeded (at most 6 * OPS):
+# while netd is down every operation fails at once, so on a slow machine a fixed count could all
+# but miss the moments netd is up.
 client() {
-	local c=$1 i slot id ns out
-	for ((i = 0; i < OPS; i++)); do
+	local c=$1 i slot id ns out added=0
+	for ((i = 0; (i < OPS || added < ADDS_MIN) && i < 6 * OPS; i++)); do
 		slot=$((RANDOM % SLOTS + 1)) id="k$c-$slot" ns="/run/netns/k$c-$slot"
 		if [ -f "$ATT/$id" ]; then
 			del_until_done "$c" "$id" "$ns" && rm -f "$ATT/$id"
 		elif out=$(conf "$c" | cni ADD "$id" "$ns"); then
 			printf '%s' "$out" >"$ATT/$id"
 			echo >>"$TK_TMP/adds.$c"
+			added=$((added + 1))
 		else
 			del_until_done "$c" "$id" "$ns" # what the spec asks of a runtime after a failed ADD
+			sleep 0.05                      # and a runtime backs off before it tries again
 		fi
 		echo >>"$TK_TMP/ops.$c"
 	done

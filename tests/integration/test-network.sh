@@ -61,6 +61,11 @@ expect_eq "failed creates left no rows" "$count_before" "$("$NETCTL" --json list
 expect_fail "tenant with networks cannot be deleted" nc_ delete tenant beta
 ip netns add c1
 expect_ok "attach a container" nc_ attach beta-net c1 /run/netns/c1
+# While the bridge's link-local address is tentative the kernel sends no neighbour solicitation
+# on it: the first packet the host routed to a container would wait a second for DAD to end.
+expect_ok "the bridge has its link-local address" \
+	tk_wait_for 5 bash -c "ip -6 addr show dev $br2 scope link | grep -q fe80::"
+expect_eq "at once usable: no DAD on the bridge" "" "$(ip -6 addr show dev "$br2" tentative)"
 expect_fail "network with endpoints cannot be deleted" nc_ delete network beta-net
 expect_ok "bridge still present after refused delete" ip link show "$br2"
 expect_ok "detach" nc_ detach c1
