@@ -436,9 +436,10 @@ static int capacity_of(const char *path, bool fresh, uint64_t *ret, tk_err *err)
  * Grows the image by delta bytes and tells the loop device and the filesystem.  When the
  * filesystem did not grow, the image and the device shrink back: a filesystem grows to its
  * device's size, so the next grow would hand the tenant this one's room as well as its own.
+ * *ret_grown: the filesystem grew, whatever failed after.
  */
 static int grow_image(struct manager *m, const struct volume *v, int image_fd, const char *dev,
-		      const char *path, uint64_t delta, tk_err *err)
+		      const char *path, uint64_t delta, bool *ret_grown, tk_err *err)
 {
 	_cleanup_close_ int loop_fd = -1;
 	bool grown = false;
@@ -452,8 +453,10 @@ static int grow_image(struct manager *m, const struct volume *v, int image_fd, c
 		r = tk_err_set(err, -errno, "cannot update the capacity of %s: %m", dev);
 	else if ((r = grow_filesystem(m, v, dev, path, (uint64_t)st.st_size + delta, &grown,
 				      err)) >= 0 ||
-		 grown)
+		 grown) {
+		*ret_grown |= grown;
 		return r;
+	}
 	if (ftruncate(image_fd, st.st_size) < 0 ||
 	    (loop_fd >= 0 && ioctl(loop_fd, LOOP_SET_CAPACITY, 0) < 0))
 		log_warning("Cannot shrink the image of '%s' back to %lld bytes: %m", v->name,
@@ -467,7 +470,7 @@ static int grow_image(struct manager *m, const struct volume *v, int image_fd, c
  * noticeably more: measure what the filesystem made of the image and grow it by what is missing.
  */
 static int fit_capacity(struct manager *m, const struct volume *v, int image_fd, const char *dev,
-			const char *path, uint64_t target, bool fresh, tk_err *err)
+			const char *path, uint64_t target, bool fresh, bool *ret_grown, tk_err *err)
 {
 	for (int round = 0; round < 4; round++) {
 		uint64_t capacity = 0;
@@ -479,7 +482,7 @@ static int fit_capacity(struct manager *m, const struct volume *v, int image_fd,
 			return 0;
 		/* Metadata grows with the filesystem: ask for a little more than is missing. */
 		if ((r = grow_image(m, v, image_fd, dev, path, target - capacity + target / 800,
-				    err)) < 0)
+				    ret_grown, err)) < 0)
 			return r;
 	}
 	return 0;
@@ -635,7 +638,8 @@ static int loop_create(struct manager *m, struct volume *v, tk_err *err)
 	    (r = fault_point("loop-mount", err)) < 0 || (r = make_mountpoint(m, v, err)) < 0 ||
 	    (r = mount_volume(m, v, v->device, path, err)) < 0)
 		goto fail;
-	if ((r = fit_capacity(m, v, image_fd, v->device, path, v->size, true, err)) < 0 ||
+	if ((r = fit_capacity(m, v, image_fd, v->device, path, v->size, true, &(bool){ false },
+			      err)) < 0 ||
 	    (r = set_owner(v, path, err)) < 0) {
 		(void)unmount_all(path, true, NULL);
 		goto fail;
@@ -724,6 +728,7 @@ static int loop_activate(struct manager *m, struct volume *v, tk_err *err)
 static int loop_resize(struct manager *m, struct volume *v, uint64_t size, tk_err *err)
 {
 	_cleanup_close_ int image_fd = -1;
+	bool grown = false;
 	char path[4096];
 	int r;
 
@@ -733,7 +738,13 @@ static int loop_resize(struct manager *m, struct volume *v, uint64_t size, tk_er
 				  v->name);
 	if ((r = open_image(m, v, 0, &image_fd, err)) < 0)
 		return r;
-	return fit_capacity(m, v, image_fd, v->device, path, size, false, err);
+	r = fit_capacity(m, v, image_fd, v->device, path, size, false, &grown, err);
+	if (r >= 0 && (r = fault_point("loop-grown", err)) < 0)
+		grown = true;
+	/* A filesystem does not shrink back: what grew part way counts as grown in full. */
+	if (r < 0 && grown)
+		v->size = size;
+	return r;
 }
 
 /*

@@ -345,9 +345,24 @@ int volume_resize(struct manager *m, struct volume *v, uint64_t size, tk_err *er
 	tk_server_state_lock();
 	v->busy--;
 	volume_commit(v, &work);
-	if (r < 0) {
+	if (r < 0 && v->size == old) {
 		v->tenant->bytes -= size - old;
 		return tk_err_wrap(err, r, "growing volume '%s'", v->name);
+	}
+	if (r < 0) {
+		/* It grew part way (the backend set the size): recorded at the size asked for, which
+		 * the tenant may now hold, rather than at the old size it holds more than. */
+		tk_err failed = *err;
+		if (db_volume_update(m, v, err) < 0)
+			log_error("Recording the new size of '%s' failed: %s", v->name, err->msg);
+		*err = failed;
+		log_warning("Growing volume '%s' failed after its filesystem grew; it counts at "
+			    "%llu bytes: %s",
+			    v->name, (unsigned long long)size, err->msg);
+		return tk_err_wrap(err, r,
+				   "growing volume '%s' (it grew part way, and counts at "
+				   "%llu bytes)",
+				   v->name, (unsigned long long)size);
 	}
 	v->size = size;
 	if ((r = db_volume_update(m, v, err)) < 0) {

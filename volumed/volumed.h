@@ -47,7 +47,10 @@ struct backend {
 	 * (unmounted by hand, or a remount failed); NULL: its limit holds at its path anyway.
 	 */
 	int (*ensure)(struct manager *m, struct volume *v, tk_err *err);
-	/* Grows v to size (online); v->size still holds the old size. */
+	/*
+	 * Grows v to size (online); v->size still holds the old size.  A failure after the
+	 * filesystem grew part way sets v->size to size: it does not shrink back.
+	 */
 	int (*resize)(struct manager *m, struct volume *v, uint64_t size, tk_err *err);
 	int (*usage)(struct manager *m, const struct volume *v, struct volume_usage *ret,
 		     tk_err *err);
