@@ -40,12 +40,20 @@
  */
 #define PENDING_MAX	4096
 #define PENDING_PER_UID 64
+/*
+ * dockerd makes the two requests of one API call within a second: a hold still unused after ten
+ * minutes is one that a dockerd which died in between will never use or give back, and would
+ * otherwise keep its address (or subnet) and its place under the caps until netd restarts.
+ * TK_NETD_DOCKER_HOLD_SECONDS shortens it, for tests.
+ */
+#define HOLD_SECONDS 600
 
 /* A subnet given to Docker's IPAM (RequestPool) whose network does not exist yet. */
 struct pending_pool {
 	struct tk_prefix prefix;
 	char tenant[TK_NAME_MAX + 1]; /* --ipam-opt tenant=, "" when not given */
 	uid_t uid;		      /* who asked, for the per-uid cap */
+	uint64_t since;		      /* CLOCK_MONOTONIC seconds */
 	struct pending_pool *next;
 };
 
@@ -54,6 +62,7 @@ struct pending_addr {
 	int64_t network_id;
 	struct tk_addr addr;
 	uid_t uid;
+	uint64_t since; /* CLOCK_MONOTONIC seconds */
 	struct pending_addr *next;
 };
 
@@ -62,7 +71,55 @@ struct docker {
 	struct pending_pool *pools;
 	struct pending_addr *addrs;
 	unsigned n_pools, n_addrs;
+	unsigned hold_seconds;
 };
+
+static uint64_t now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+/* Gives back the holds older than d->hold_seconds (newest first in each list). */
+static void holds_expire(struct docker *d)
+{
+	const uint64_t now = now_seconds();
+	char text[TK_PREFIX_STRLEN];
+
+	for (struct pending_pool **pp = &d->pools; *pp;) {
+		struct pending_pool *gone = *pp;
+		if (now - gone->since < d->hold_seconds) {
+			pp = &gone->next;
+			continue;
+		}
+		tk_prefix_format(&gone->prefix, text, sizeof(text));
+		log_info("Docker pool %s of uid %u unused for %u s: given back", text,
+			 (unsigned)gone->uid, d->hold_seconds);
+		*pp = gone->next;
+		free(gone);
+		d->n_pools--;
+	}
+	for (struct pending_addr **pa = &d->addrs; *pa;) {
+		struct pending_addr *gone = *pa;
+		struct network *n;
+		if (now - gone->since < d->hold_seconds) {
+			pa = &gone->next;
+			continue;
+		}
+		if ((n = manager_network_by_id(d->m, gone->network_id))) {
+			tk_addr_format(&gone->addr, text, sizeof(text));
+			log_info("Docker address %s of network '%s' unused for %u s: given back",
+				 text, n->name, d->hold_seconds);
+			tk_ipam_pool_release(gone->addr.family == AF_INET ? n->pool4 : n->pool6,
+					     &gone->addr);
+		}
+		*pa = gone->next;
+		free(gone);
+		d->n_addrs--;
+	}
+}
 
 static bool prefix_equal(const struct tk_prefix *a, const struct tk_prefix *b)
 {
@@ -260,6 +317,7 @@ static int request_pool(struct docker *d, const struct tk_caller *c,
 	struct tk_prefix p;
 	int r;
 
+	holds_expire(d);
 	if (req->ipam_tenant &&
 	    (r = tk_tenant_find(&d->m->tenants, c, req->ipam_tenant, &t, err)) < 0)
 		return r;
@@ -281,6 +339,7 @@ static int request_pool(struct docker *d, const struct tk_caller *c,
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	pp->prefix = p;
 	pp->uid = c->uid;
+	pp->since = now_seconds();
 	if (t)
 		snprintf(pp->tenant, sizeof(pp->tenant), "%s", t->name);
 	pp->next = d->pools;
@@ -362,6 +421,7 @@ static int request_address(struct docker *d, const struct tk_caller *c,
 	bool v4;
 	int r;
 
+	holds_expire(d);
 	if ((r = parse_pool_id(req->pool_id, &p, err)) < 0)
 		return r;
 	if (!(n = network_by_subnet(d->m, &p))) {
@@ -408,9 +468,11 @@ static int request_address(struct docker *d, const struct tk_caller *c,
 		tk_ipam_pool_release(pool, &a);
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	}
-	*pa = (struct pending_addr){
-		.network_id = n->id, .addr = a, .uid = c->uid, .next = d->addrs
-	};
+	*pa = (struct pending_addr){ .network_id = n->id,
+				     .addr = a,
+				     .uid = c->uid,
+				     .since = now_seconds(),
+				     .next = d->addrs };
 	d->addrs = pa;
 	d->n_addrs++;
 	*ret = address_json(&a, p.len);
@@ -832,6 +894,7 @@ int docker_start(struct manager *m, const char *socket_path, struct tk_http **re
 		.handle = serve,
 		.free_userdata = docker_free,
 	};
+	const char *hold;
 	struct docker *d;
 	int r;
 
@@ -846,6 +909,9 @@ int docker_start(struct manager *m, const char *socket_path, struct tk_http **re
 	if (!(d = calloc(1, sizeof(*d))))
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	d->m = m;
+	d->hold_seconds = HOLD_SECONDS;
+	if ((hold = getenv("TK_NETD_DOCKER_HOLD_SECONDS")))
+		d->hold_seconds = (unsigned)strtoul(hold, NULL, 10);
 	cfg.userdata = d;
 	if ((r = tk_http_start(&cfg, ret, err)) < 0)
 		docker_free(d);

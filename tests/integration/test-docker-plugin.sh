@@ -256,6 +256,28 @@ read -r N_NID N_POOL4 _ <<<"$(net_create alpha "")"
 expect_eq "the first subnet is free again" 10.200.0.0/24 "$N_POOL4"
 expect_ok "DeleteNetwork is idempotent" dk NetworkDriver.DeleteNetwork "{\"NetworkID\":\"$N_NID\"}"
 expect_ok "DeleteNetwork of a network already gone succeeds" dk NetworkDriver.DeleteNetwork "{\"NetworkID\":\"$N_NID\"}"
+dk IpamDriver.ReleasePool "{\"PoolID\":\"$N_POOL4\"}" >/dev/null
+
+# A dockerd that dies between RequestAddress and CreateEndpoint (or RequestPool and
+# CreateNetwork) never uses or gives back what it asked for: held until netd restarted.  Now a
+# hold unused for ten minutes (here 2 s) is given back.
+tk_netd_stop
+TK_NETD_DOCKER_HOLD_SECONDS=2 tk_netd_start
+read -r H_NID H_POOL4 _ <<<"$(net_create alpha "")"
+req50() { dk IpamDriver.RequestAddress "{\"PoolID\":\"$H_POOL4\",\"Address\":\"10.200.0.50\",\"Options\":{}}"; }
+sub99() { dk IpamDriver.RequestPool '{"AddressSpace":"tenantkit","Pool":"10.99.0.0/24","Options":{},"V6":false}'; }
+expect_ok "RequestAddress 10.200.0.50, never used" req50
+expect_ok "RequestPool 10.99.0.0/24, never used" sub99
+expect_fail "while held, the address is not given again" req50
+expect_fail "nor the subnet" sub99
+sleep 2.5
+expect_ok "unused for longer than the hold, the address is given again" req50
+expect_ok "and the subnet" sub99
+expect_ok "netd says what it gave back" grep -q "Docker address 10.200.0.50 of network .* unused for 2 s: given back" "$TK_TMP/netd.log"
+dk IpamDriver.ReleaseAddress "{\"PoolID\":\"$H_POOL4\",\"Address\":\"10.200.0.50\"}" >/dev/null
+dk IpamDriver.ReleasePool '{"PoolID":"10.99.0.0/24"}' >/dev/null
+dk NetworkDriver.DeleteNetwork "{\"NetworkID\":\"$H_NID\"}" >/dev/null
+dk IpamDriver.ReleasePool "{\"PoolID\":\"$H_POOL4\"}" >/dev/null
 
 tk_netd_stop
 expect_fail "the plugin socket is removed on exit" test -S "$DSOCK"
