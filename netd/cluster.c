@@ -405,6 +405,15 @@ static void tenant_follow(struct manager *m, struct tk_tenant *t, json_t *rec)
 		log_info("cluster: changed the limits of tenant '%s' as the cluster did", name);
 }
 
+/* The record's owner (absent: none) is the local tenant's. */
+static bool same_owner(const struct tk_tenant *t, json_t *rec)
+{
+	json_t *uid = json_object_get(rec, "owner_uid"), *gid = json_object_get(rec, "owner_gid");
+
+	return (uid ? json_integer_value(uid) : -1) == t->owner_uid &&
+	       (gid ? json_integer_value(gid) : -1) == t->owner_gid;
+}
+
 static void apply_tenant(struct manager *m, const char *name, const char *value, bool deleted)
 {
 	struct tk_tenant *t = tk_tenant_get(&m->tenants, name);
@@ -412,6 +421,9 @@ static void apply_tenant(struct manager *m, const char *name, const char *value,
 	tk_err err = {};
 	int r;
 
+	/* A tenant this host had before it joined, and did not take for the cluster's, is its own. */
+	if (t && !seen_get(m, "tenant", name) && deleted)
+		return;
 	if (deleted) {
 		_cleanup_(json_decrefp) json_t *args = json_pack("{s:s}", "name", name);
 
@@ -425,10 +437,24 @@ static void apply_tenant(struct manager *m, const char *name, const char *value,
 			(void)seen_set(m, "tenant", name, false);
 		return;
 	}
-	(void)seen_set(m, "tenant", name, true);
-	if (tk_json_parse(value, strlen(value), "cluster tenant", &o, &err) < 0)
+	if (tk_json_parse(value, strlen(value), "cluster tenant", &o, &err) < 0) {
 		log_error("cluster: tenant '%s': %s", name, err.msg);
-	else if (t)
+		return;
+	}
+	/*
+	 * A tenant this host had before it joined is the cluster's only with the same owner: else
+	 * this host's owner would manage the cluster's networks of that name, which reach the other
+	 * owner's containers on every other host.
+	 */
+	if (t && !seen_get(m, "tenant", name) && !same_owner(t, o)) {
+		log_error("cluster: the cluster's tenant '%s' has another owner than this host's "
+			  "tenant of that name: this host keeps its own and takes none of the "
+			  "cluster's networks of that tenant; rename one of them",
+			  name);
+		return;
+	}
+	(void)seen_set(m, "tenant", name, true);
+	if (t)
 		tenant_follow(m, t, o);
 	else if (apply_op(m, "tenant.create", o, &err) < 0)
 		log_error("cluster: cannot create tenant '%s' of the cluster: %s", name, err.msg);
@@ -452,9 +478,10 @@ static bool same_subnet(const char *subnet, bool has, const struct tk_prefix *pr
  * the cluster) joins the cluster's only when it is the same: the same tenant's, with the same
  * subnets.  Another tenant's would be bridged to the cluster's through the overlay.
  */
-static bool joins(const struct network *n, const char *tenant, const struct network_params *p)
+static bool joins(struct manager *m, const struct network *n, const char *tenant,
+		  const struct network_params *p)
 {
-	return strcmp(n->tenant->name, tenant) == 0 &&
+	return strcmp(n->tenant->name, tenant) == 0 && seen_get(m, "tenant", tenant) &&
 	       same_subnet(p->subnet4, n->has4, &n->subnet4) &&
 	       same_subnet(p->subnet6, n->has6, &n->subnet6);
 }
@@ -493,7 +520,7 @@ static bool apply_network(struct manager *m, const char *name, const char *value
 		log_error("cluster: network '%s': %s", name, err.msg);
 		return n && seen_get(m, "network", name);
 	}
-	if (n && !seen_get(m, "network", name) && !joins(n, tenant, &p)) {
+	if (n && !seen_get(m, "network", name) && !joins(m, n, tenant, &p)) {
 		log_error(
 			"cluster: the cluster's network '%s' (tenant '%s', %s) is not this host's "
 			"network of that name (tenant '%s'): this host keeps its own and does not "
@@ -503,6 +530,13 @@ static bool apply_network(struct manager *m, const char *name, const char *value
 			: p.subnet6 ? p.subnet6
 				    : "no subnet",
 			n->tenant->name);
+		return false;
+	}
+	if (!n && tk_tenant_get(&m->tenants, tenant) && !seen_get(m, "tenant", tenant)) {
+		log_error(
+			"cluster: network '%s' is of the cluster's tenant '%s', which is not this "
+			"host's tenant of that name: not made here",
+			name, tenant);
 		return false;
 	}
 	(void)seen_set(m, "network", name, true);
@@ -1046,6 +1080,15 @@ static int publish_network(struct manager *m, json_t *net, unsigned block_len4, 
 
 	if (!name || !tenant)
 		return tk_err_set(err, -EINVAL, "cluster: a network without name or tenant");
+	/* Published, it would be made on every other host as the cluster's tenant's network. */
+	if (!seen_get(m, "tenant", tenant))
+		return tk_err_set(
+			err, -ENOENT,
+			"cluster: tenant '%s' is this host's own, not the cluster's (this "
+			"host had it before it joined; the cluster has none of that name, "
+			"or one with another owner): its networks cannot be made in "
+			"cluster mode",
+			tenant);
 	key_of(nkey, sizeof(nkey), "networks", name);
 	key_of(tkey, sizeof(tkey), "tenants", tenant);
 	snprintf(ikey, sizeof(ikey), PREFIX "tenant-networks/%s/%s", tenant, name);

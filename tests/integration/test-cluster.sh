@@ -223,12 +223,19 @@ solo_pid=$!
 wait_for "h5 runs alone first" 30 on 5 status
 on 5 create tenant solo >/dev/null
 on 5 create tenant-net shared --tenant solo >/dev/null
+on 5 create tenant rival --owner 4001 >/dev/null
 ip netns add s5 && ip -n s5 link set lo up
 expect_ok "h5 attaches a container to solo's shared" on 5 attach shared s5 /run/netns/s5
 kill -TERM "$solo_pid"
 wait "$solo_pid"
 expect_ok "create tenant other on h1" on 1 create tenant other
 expect_ok "and the cluster's network shared of other" on 1 create tenant-net shared --tenant other
+# Tenant names are the operator's, but a tenant h5 had is the cluster's only with the same owner:
+# else h5's owner of "rival" would manage the cluster's networks of rival, whose containers on
+# the other hosts are another owner's.
+expect_ok "the cluster's tenant rival, of another owner than h5's" \
+	on 1 create tenant rival --owner 4002
+expect_ok "and its network rnet" on 1 create tenant-net rnet --tenant rival
 host_start 5
 wait_for "h5 says its shared is not the cluster's" 10 \
 	grep -q "the cluster's network 'shared' (tenant 'other'.*is not this host's" "$TK_TMP/h5.log"
@@ -238,10 +245,26 @@ expect_eq "with no VXLAN device on its bridge" "" \
 	"$(ip -n h5 -br link show master "$solo_br" | awk '$1 ~ /^tkx/')"
 expect_eq "and nothing of it published" "" \
 	"$(etcdctl --endpoints "$ETCD_URL" get --prefix --keys-only /tenantkit/v1/endpoints/shared/h5)"
+expect_ok "h5 says its rival is not the cluster's" \
+	grep -q "the cluster's tenant 'rival' has another owner than this host's" "$TK_TMP/h5.log"
+expect_eq "h5's rival keeps its owner" 4001 "$(jfield 5 tenant rival owner_uid)"
+expect_fail "and h5 made none of the cluster's rival's networks" on 5 inspect network rnet
+out=$(on 5 create tenant-net mine --tenant rival 2>&1)
+if [ $? != 0 ] && grep -q "tenant 'rival' is this host's own, not the cluster's" <<<"$out"
+then ok "a network of h5's rival is refused in cluster mode: $out"
+else not_ok "a network of h5's rival in cluster mode: $out"; fi
+expect_fail "and is not made on h5" on 5 inspect network mine
+expect_eq "nor in the cluster" "" \
+	"$(etcdctl --endpoints "$ETCD_URL" get --keys-only /tenantkit/v1/networks/mine)"
 expect_ok "the cluster deletes its shared" on 1 delete network shared
 wait_for "the cluster's shared is gone from h2" 5 \
 	bash -c "! TK_NETD_SOCKET=$TK_TMP/h2/netd.sock $NETCTL inspect network shared"
 expect_eq "h5 keeps solo's" solo "$(jfield 5 network shared tenant)"
+on 1 delete network rnet >/dev/null
+expect_ok "the cluster deletes its rival" on 1 delete tenant rival
+wait_for "the cluster's rival is gone from h2" 5 \
+	bash -c "! TK_NETD_SOCKET=$TK_TMP/h2/netd.sock $NETCTL inspect tenant rival"
+expect_eq "h5 keeps its own rival" 4001 "$(jfield 5 tenant rival owner_uid)"
 # (h5 stops with the others, hosts_stop)
 
 # --- etcd down: a clear error, and nothing half-made ---
