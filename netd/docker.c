@@ -82,7 +82,7 @@ static uint64_t now_seconds(void)
 	return (uint64_t)ts.tv_sec;
 }
 
-/* Gives back the holds older than d->hold_seconds (newest first in each list). */
+/* Gives back the holds older than d->hold_seconds. */
 static void holds_expire(struct docker *d)
 {
 	const uint64_t now = now_seconds();

@@ -433,8 +433,7 @@ int shaping_start(struct manager *m, tk_err *err)
 				return r;
 		}
 	for (struct tk_tenant *t = m->tenants.list; t; t = t->next) {
-		/* A capacity shapes every tenant, and a class beyond the ids' range would take another
-		 * class's handles. */
+		/* With a capacity every tenant has a class: one beyond the ids' range takes another's. */
 		if ((r = shaping_check(m, t, err)) < 0)
 			return r;
 		for (int d = 0; d < _SHAPING_DIR_MAX; d++) {
