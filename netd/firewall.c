@@ -404,12 +404,27 @@ static void fast_path_rule(struct tk_nft_batch *b, bool v6, bool untracked)
 {
 	const struct tk_nft_field src[] = { v6 ? ip6_saddr : ip4_saddr, ether_saddr };
 	static const struct tk_nft_field sport = { TH, 0, 2 };
-	const uint16_t server = htons(v6 ? 547 : 67);
-	const uint8_t icmp6 = IPPROTO_ICMPV6;
+	static const struct tk_nft_field frag4 = { NH, 6, 2 }, nexthdr6 = { NH, 6, 1 };
+	const uint16_t server = htons(v6 ? 547 : 67), offset_mask = htons(0x3fff), zero16 = 0;
+	const uint8_t icmp6 = IPPROTO_ICMPV6, frag6 = IPPROTO_FRAGMENT, hop6 = IPPROTO_HOPOPTS;
 
 	struct tk_nft_rule *R = tk_nft_rule_begin(b, &prerouting);
 
 	tk_nft_match_ethertype(R, v6 ? ETH_P_IPV6 : ETH_P_IP);
+	/*
+	 * A fragment is never untracked: conntrack reassembles the fragments it tracks, and would
+	 * wait for a first fragment sent past it (only the first has ports, which rules see).  An
+	 * IPv6 fragment header follows the fixed header, or a hop-by-hop header.
+	 */
+	if (untracked && !v6) {
+		tk_nft_payload(R, &frag4, NFT_REG32_00);
+		tk_nft_mask(R, &offset_mask, 2);
+		tk_nft_cmp(R, NFT_CMP_EQ, &zero16, 2);
+	} else if (untracked) {
+		tk_nft_payload(R, &nexthdr6, NFT_REG32_00);
+		tk_nft_cmp(R, NFT_CMP_NEQ, &frag6, 1);
+		tk_nft_cmp(R, NFT_CMP_NEQ, &hop6, 1);
+	}
 	if (untracked)
 		tk_nft_match_set(R, 0, v6 ? &ip6_daddr : &ip4_daddr, 1,
 				 v6 ? &set_cont6 : &set_cont4, false);

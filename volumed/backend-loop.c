@@ -105,23 +105,43 @@ static int read_sysfs_line(const char *path, char *buf, size_t size)
 	return 0;
 }
 
-/* The loop device ("/dev/loopN") backed by image, found through sysfs; -ENOENT when none. */
+/* Whether loop device dev is backed by the file st describes (its device and inode). */
+static bool loop_backed_by(const char *dev, const struct stat *st)
+{
+	_cleanup_close_ int fd = open(dev, O_RDONLY | O_CLOEXEC);
+	struct loop_info64 info;
+
+	return fd >= 0 && ioctl(fd, LOOP_GET_STATUS64, &info) == 0 &&
+	       info.lo_device == (uint64_t)st->st_dev && info.lo_inode == (uint64_t)st->st_ino;
+}
+
+/*
+ * The loop device ("/dev/loopN") backed by image, found through sysfs; -ENOENT when none.
+ * sysfs names the backing file by its path in the attacher's mount namespace, so the same path
+ * in another namespace (another volumed's root) may be another file: the inode decides.
+ */
 static int find_loop_device(const char *image, char *dev, size_t size)
 {
 	_cleanup_(closedirp) DIR *d = opendir("/sys/block");
 	struct dirent *de;
+	struct stat st;
 
 	if (!d)
 		return -errno;
+	if (stat(image, &st) < 0)
+		return -errno;
 	while ((de = readdir(d))) {
-		char path[300 + sizeof(de->d_name)], backing[4096];
+		char path[300 + sizeof(de->d_name)], backing[4096], name[32];
 		if (strncmp(de->d_name, "loop", 4) != 0)
 			continue;
 		snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", de->d_name);
 		if (read_sysfs_line(path, backing, sizeof(backing)) < 0 ||
 		    strcmp(backing, image) != 0)
 			continue;
-		snprintf(dev, size, "/dev/%.16s", de->d_name);
+		snprintf(name, sizeof(name), "/dev/%.16s", de->d_name);
+		if (!loop_backed_by(name, &st))
+			continue;
+		snprintf(dev, size, "%s", name);
 		return 0;
 	}
 	return -ENOENT;

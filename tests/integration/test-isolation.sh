@@ -281,6 +281,35 @@ expect_ok "routed fast path: a TTL that expires takes the bridge, whose router s
 	grep -q "Time to live exceeded" <(ip netns exec a1 ping -c 1 -W 2 -t 1 "${V4[d1]}")
 expect_ok "routed fast path: a fragmented datagram from a1 reaches d1" \
 	ip netns exec a1 ping -c 1 -W 2 -q -s 4000 "${V4[d1]}"
+# A fragment is never untracked (docs/firewall.md, F1 and F3): conntrack reassembles what it
+# tracks, and a first fragment sent past it (the only one with ports, which rules see) would
+# leave the others waiting for it, as a kernel whose rules see no ports in later fragments does.
+udp_big() { # SRC DST ADDR: a 4000-byte UDP datagram from SRC reaches ADDR in DST, whole
+	local out=$TK_TMP/big.$BASHPID lpid
+	ip netns exec "$2" python3 -c '
+import socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", 9999))
+s.settimeout(3)
+print(len(s.recvfrom(65535)[0]))' "$3" >"$out" 2>/dev/null &
+	lpid=$!
+	tk_wait_listen "$2" u 9999 || return 2
+	ip netns exec "$1" python3 -c '
+import socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+socket.socket(fam, socket.SOCK_DGRAM).sendto(b"x" * 4000, (sys.argv[1], 9999))' "$3"
+	wait "$lpid"
+	[ "$(cat "$out")" = 4000 ]
+}
+for v in 4 6; do
+	declare -n V=V$v
+	expect_ok "a fragmented IPv$v UDP datagram from a1 reaches a2 (bridged)" udp_big a1 a2 "${V[a2]}"
+	expect_ok "a fragmented IPv$v UDP datagram from a1 reaches d1 (routed)" udp_big a1 d1 "${V[d1]}"
+	expect_eq "and both were tracked, reassembled (IPv$v)" "1 1" \
+		"$(ct_entries "${V[a1]}" "${V[a2]}" udp) $(ct_entries "${V[a1]}" "${V[d1]}" udp)"
+	unset -n V
+done
 nft delete table bridge tktest
 # A container attached to a network that is already linked gets its routes.
 d3=$(attach alpha-db d3)

@@ -118,6 +118,27 @@ expect_eq "mounts it again, with its data" "1 kept" "$(loops_of "$himage") $(cat
 tk_vcall volume.unmount '{"name":"held","id":"h1"}' >/dev/null
 tk_vcall volume.unmount '{"name":"held","id":"h2"}' >/dev/null
 expect_ok "idle, it is deleted" tk_vcall volume.delete '{"name":"held"}'
+# sysfs names a loop device's backing file by its path in the attacher's mount namespace: in
+# another namespace (another volumed's, a container's), the same path may be another file,
+# whose device Mount took for the volume's and mounted, another's filesystem in its place.
+expect_ok "a volume twin" tk_vcall volume.create '{"name":"twin","tenant":"alpha","size":"16M"}'
+tpath=$(tk_vfield twin path)
+timage=$ROOT/.images/alpha/twin.img
+echo ours >"$tpath/who"
+unshare -m --propagation private bash -c '
+	mount -t tmpfs other "$1" && truncate -s 16M "$2" && mkfs.ext4 -q "$2" && mkdir "$1/m" &&
+	mount "$2" "$1/m" && echo theirs >"$1/m/who" && touch "$3" && exec sleep 1000' \
+	- "$ROOT/.images/alpha" "$timage" "$TK_TMP/twin-ready" &
+other=$!
+tk_wait_for 20 test -e "$TK_TMP/twin-ready"
+umount "$tpath"
+expect_ok "Mount of twin, unmounted by hand, with another file at its image's path attached" \
+	tk_vcall volume.mount '{"name":"twin","id":"t1"}'
+expect_eq "mounts twin's own filesystem" ours "$(cat "$tpath/who")"
+kill "$other"
+wait "$other" 2>/dev/null
+tk_vcall volume.unmount '{"name":"twin","id":"t1"}' >/dev/null
+expect_ok "and deletes it" tk_vcall volume.delete '{"name":"twin"}'
 
 # Growing an ext4 loop volume where volumed lacks CAP_SYS_RESOURCE (some hosts withhold it; ext4
 # then grows offline only): in use, it is refused, and its image is as it was.  The image used to
