@@ -147,6 +147,24 @@ static int reserve_static(struct manager *m, bool cluster, struct endpoint *e, c
 	return 0;
 }
 
+/*
+ * The host's neighbour entries for a detached container's addresses go with it: the address is
+ * given out again, and the next container with it has another MAC, which the host would not ask
+ * for until its entry for the old one went stale and its probes failed, some 30 s.
+ */
+static void forget_neighbours(struct manager *m, const struct endpoint *e)
+{
+	const struct tk_addr *addrs[] = { e->has4 ? &e->ip4 : NULL, e->has6 ? &e->ip6 : NULL };
+	tk_err err = {};
+
+	for (size_t i = 0; i < ELEMENTSOF(addrs); i++)
+		if (addrs[i] && tk_nl_neigh_set(m->nl, e->network->bridge_ifindex, addrs[i], e->mac,
+						false, &err) < 0)
+			log_warning(
+				"Forgetting the neighbour entry of container '%s', ignoring: %s",
+				e->container_id, err.msg);
+}
+
 static void release_addresses(const struct endpoint *e)
 {
 	if (e->has4)
@@ -511,7 +529,8 @@ static int endpoint_remove(struct manager *m, const struct endpoint *e, bool vet
 	/* Without its port elements the veth is already mute; the kernel's slow part runs later. */
 	if (!e->lease && !veth_gone)
 		reaper_queue(m, e->host_ifname);
-
+	if (!e->lease)
+		forget_neighbours(m, e);
 	release_addresses(e);
 	count_endpoint(n, -1);
 	n->n_ports -= !e->lease;

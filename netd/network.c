@@ -205,27 +205,29 @@ static int add_gateway(struct manager *m, struct network *n, const struct tk_add
 }
 
 /*
- * Written only when it is not "1" yet: each write of IPv6's all/forwarding, even of the value it
- * has, makes the kernel walk every IPv6 route of the netns (to purge routers' default routes),
- * which with thousands of bridges cost milliseconds per network.
+ * Written only when it is not want yet: each write of IPv6's all/forwarding, even of the value
+ * it has, makes the kernel walk every IPv6 route of the netns (to purge routers' default routes),
+ * which with thousands of bridges cost milliseconds per network; disable_ipv6 takes the RTNL.
  */
-static int sysctl_ensure_1(const char *path, tk_err *err)
+static int sysctl_ensure(const char *path, int want, tk_err *err)
 {
 	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	char value[16];
 	int v;
 
-	if (f && fscanf(f, "%d", &v) == 1 && v == 1)
+	if (f && fscanf(f, "%d", &v) == 1 && v == want)
 		return 0;
-	return tk_sysctl_write(path, "1", err);
+	snprintf(value, sizeof(value), "%d", want);
+	return tk_sysctl_write(path, value, err);
 }
 
 /* Forwarding is what makes a gateway route; it is per network namespace, and idempotent. */
 static int enable_forwarding(const struct network *n, tk_err *err)
 {
-	int r = sysctl_ensure_1("/proc/sys/net/ipv4/ip_forward", err);
+	int r = sysctl_ensure("/proc/sys/net/ipv4/ip_forward", 1, err);
 
 	if (r >= 0 && n->has6)
-		r = sysctl_ensure_1("/proc/sys/net/ipv6/conf/all/forwarding", err);
+		r = sysctl_ensure("/proc/sys/net/ipv6/conf/all/forwarding", 1, err);
 	return r;
 }
 
@@ -271,20 +273,28 @@ int link_without_ipv6(const char *ifname, tk_err *err)
 }
 
 /*
- * Without duplicate address detection on the bridge: while its link-local address is tentative
- * (a second or two after its first port comes up) the kernel sends no neighbour solicitation on
- * it, so the first packet the host routes to a container waits a second in the neighbour queue,
- * and a connection's first SYN is lost.  The bridge's addresses derive from its MAC, netd's own,
- * as the gateway's address is (added nodad).
+ * A bridge with an IPv6 subnet has IPv6 and a link-local address whatever the host's defaults
+ * for new links say (default.disable_ipv6, default.addr_gen_mode 1), and no duplicate address
+ * detection: without a link-local address, or while it is tentative (a second or two after the
+ * first port comes up), the kernel sends no neighbour solicitation on the bridge for what it
+ * routes, so the first packet the host routes to a container waits a second in the neighbour
+ * queue (a connection's first SYN is lost), or all of them are lost.  The bridge's addresses
+ * derive from its MAC, netd's own, as the gateway's address is (added nodad).  Set on a bridge
+ * netd finds too (an older netd's, with no port yet); addr_gen_mode only on a new one, as a
+ * change makes the kernel replace the link-local address.
  */
-static int bridge_without_dad(const char *ifname, tk_err *err)
+static int bridge_ipv6(const char *ifname, bool created, tk_err *err)
 {
+	static const char *const settings[] = { "addr_gen_mode", "accept_dad", "disable_ipv6" };
 	char path[64 + IFNAMSIZ];
 	int r;
 
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/accept_dad", ifname);
-	r = tk_sysctl_write(path, "0", err);
-	return r < 0 ? tk_err_wrap(err, r, "turning off DAD on '%s'", ifname) : 0;
+	for (size_t i = created ? 0 : 1; i < ELEMENTSOF(settings); i++) {
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/%s", ifname, settings[i]);
+		if ((r = sysctl_ensure(path, 0, err)) < 0)
+			return tk_err_wrap(err, r, "setting %s of '%s'", settings[i], ifname);
+	}
+	return 0;
 }
 
 /*
@@ -317,13 +327,14 @@ int network_realize(struct manager *m, struct network *n, json_t *actions, tk_er
 			return tk_err_wrap(err, r, "creating bridge '%s'", n->bridge);
 		report_action(actions, "created bridge '%s'", n->bridge);
 		if ((r = stamp_bridge(m, n, NULL, err)) < 0 ||
-		    (n->has6 && (r = bridge_without_dad(n->bridge, err)) < 0))
+		    (n->has6 && (r = bridge_ipv6(n->bridge, true, err)) < 0))
 			return r;
 	} else if (r < 0) {
 		return r;
 	} else {
 		n->bridge_ifindex = link.ifindex;
-		if ((r = stamp_bridge(m, n, &link, err)) < 0)
+		if ((r = stamp_bridge(m, n, &link, err)) < 0 ||
+		    (n->has6 && (r = bridge_ipv6(n->bridge, false, err)) < 0))
 			return r;
 		/* a bridge made before netd set its MAC */
 		if (memcmp(link.mac, mac, sizeof(mac)) != 0) {

@@ -38,6 +38,21 @@ br2=$(bridge_of beta-net)
 expect_eq "mtu applied" 1400 "$(ip -j link show "$br2" | jq -r '.[0].mtu')"
 expect_ok "v6 gateway on bridge" bash -c "ip -j addr show $br2 | jq -e '.[0].addr_info[] | select(.local==\"fd00:77::1\" and .prefixlen==64)'"
 expect_fail "no-NAT bridge not in @nat_bridges" in_set inet nat_bridges "$br2"
+# A host whose defaults for new links give them no IPv6, or no link-local address: a bridge with
+# an IPv6 subnet has both all the same (without a link-local address the kernel sends no
+# neighbour solicitation for what it routes onto the bridge, so no container was reachable).
+sysctl -qw net.ipv6.conf.default.disable_ipv6=1 net.ipv6.conf.default.addr_gen_mode=1
+expect_ok "with IPv6 off by default for new links, an IPv6 network is made" \
+	nc_ create tenant-net v6-off --tenant beta --subnet6 fd00:78::/64
+sysctl -qw net.ipv6.conf.default.disable_ipv6=0 net.ipv6.conf.default.addr_gen_mode=0
+ip netns add c3
+nc_ attach v6-off c3 /run/netns/c3 >/dev/null
+c3_6=$("$NETCTL" --json inspect endpoint c3 eth0 | jq -r '.ips[] | select(.address | contains(":")) | .address | sub("/.*"; "")')
+expect_ok "its bridge has a link-local address" \
+	tk_wait_for 5 bash -c "ip -6 addr show dev $(bridge_of v6-off) scope link | grep -q fe80::"
+expect_ok "and the host reaches its container over IPv6" ping -c 1 -W 1 -q "$c3_6"
+nc_ detach c3 >/dev/null
+nc_ delete network v6-off >/dev/null
 expect_ok "auto v6 subnet from fd7e::/48" bash -c \
 	"'$NETCTL' --json create tenant-net alpha-v6 --tenant alpha --ipv6 | jq -e '.subnet6 == \"fd7e:0:0:1::/64\" or .subnet6 == \"fd7e::/64\"'"
 
@@ -68,7 +83,18 @@ expect_ok "the bridge has its link-local address" \
 expect_eq "at once usable: no DAD on the bridge" "" "$(ip -6 addr show dev "$br2" tentative)"
 expect_fail "network with endpoints cannot be deleted" nc_ delete network beta-net
 expect_ok "bridge still present after refused delete" ip link show "$br2"
+# The host's neighbour entries for a container's addresses go with it: the next container given
+# the same address has another MAC, which the host would not ask for until its entry went stale
+# and its probes failed, some 30 s during which nothing reached it.
+read -r c1_4 c1_6 <<<"$("$NETCTL" --json inspect endpoint c1 eth0 | jq -r '[.ips[].address | sub("/.*"; "")] | join(" ")')"
+expect_ok "the host reaches c1 (IPv4 and IPv6)" \
+	bash -c "ping -c 1 -W 1 -q $c1_4 >/dev/null && ping -c 1 -W 1 -q $c1_6 >/dev/null"
 expect_ok "detach" nc_ detach c1
+ip netns add c2
+expect_ok "attach c2 with c1's addresses" nc_ attach beta-net c2 /run/netns/c2 --ip "$c1_4" --ip "$c1_6"
+expect_ok "the host reaches c2 at once, at the same addresses" \
+	bash -c "ping -c 1 -W 1 -q $c1_4 >/dev/null && ping -c 1 -W 1 -q $c1_6 >/dev/null"
+nc_ detach c2 >/dev/null
 expect_ok "delete beta-net" nc_ delete network beta-net
 expect_fail "bridge removed" ip link show "$br2"
 expect_fail "bridge removed from @bridges" in_set inet bridges "$br2"
