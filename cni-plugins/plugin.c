@@ -19,7 +19,7 @@
 #include "rpc.h"
 #include "tk-config.h"
 
-#define MAX_INPUT (1u << 20)
+#define CONFIG_MAX (1u << 20)
 
 static char *read_all(FILE *f, size_t *ret_len)
 {
@@ -32,7 +32,7 @@ static char *read_all(FILE *f, size_t *ret_len)
 		if (n == 0)
 			break;
 		if (len == size) {
-			char *bigger = size >= MAX_INPUT ? NULL : realloc(buf, size * 2);
+			char *bigger = size >= CONFIG_MAX ? NULL : realloc(buf, size * 2);
 			if (!bigger) {
 				free(buf);
 				return NULL;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,8 @@ static inline void fclosep(FILE **f)
 		if (*p)                                                                            \
 			func(*p);                                                                  \
 	}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 
 /* Hand ownership out of a cleanup-managed variable. */
 #define TAKE_PTR(ptr)                                                                              \

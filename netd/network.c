@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tenant networks: a bridge with gateway addresses, pools, and their place in the firewall. */
+#include <dirent.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdarg.h>
@@ -209,26 +210,67 @@ static int add_gateway(struct manager *m, struct network *n, const struct tk_add
  * it has, makes the kernel walk every IPv6 route of the netns (to purge routers' default routes),
  * which with thousands of bridges cost milliseconds per network; disable_ipv6 takes the RTNL.
  */
-static int sysctl_ensure(const char *path, int want, tk_err *err)
+static int sysctl_read(const char *path)
 {
 	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	char value[16];
 	int v;
 
-	if (f && fscanf(f, "%d", &v) == 1 && v == want)
+	return f && fscanf(f, "%d", &v) == 1 ? v : -1;
+}
+
+static int sysctl_ensure(const char *path, int want, tk_err *err)
+{
+	char value[16];
+
+	if (sysctl_read(path) == want)
 		return 0;
 	snprintf(value, sizeof(value), "%d", want);
 	return tk_sysctl_write(path, value, err);
 }
 
+/*
+ * IPv6 forwarding turned on makes the kernel drop the default routes that router advertisements
+ * gave interfaces with accept_ra 1, and ignore further advertisements there: the host would lose
+ * its IPv6 default route, and its addresses from them would expire.  Such interfaces go to
+ * accept_ra 2 (accept them all the same).  Where systemd-networkd or NetworkManager
+ * handle advertisements, accept_ra is 0 and stays.
+ */
+static void keep_router_advertisements(void)
+{
+	_cleanup_(closedirp) DIR *d = opendir("/proc/sys/net/ipv6/conf");
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		char path[64 + sizeof(de->d_name)];
+		tk_err err = {};
+
+		if (de->d_name[0] == '.' || strcmp(de->d_name, "all") == 0 ||
+		    strcmp(de->d_name, "lo") == 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/accept_ra", de->d_name);
+		if (sysctl_read(path) != 1)
+			continue;
+		if (tk_sysctl_write(path, "2", &err) < 0)
+			log_warning("Keeping router advertisements on '%s' with IPv6 forwarding on "
+				    "failed, ignoring: %s",
+				    de->d_name, err.msg);
+		else
+			log_info("IPv6 forwarding goes on: '%s' keeps accepting router "
+				 "advertisements (accept_ra 2)",
+				 de->d_name);
+	}
+}
+
 /* Forwarding is what makes a gateway route; it is per network namespace, and idempotent. */
 static int enable_forwarding(const struct network *n, tk_err *err)
 {
+	static const char forwarding6[] = "/proc/sys/net/ipv6/conf/all/forwarding";
 	int r = sysctl_ensure("/proc/sys/net/ipv4/ip_forward", 1, err);
 
-	if (r >= 0 && n->has6)
-		r = sysctl_ensure("/proc/sys/net/ipv6/conf/all/forwarding", 1, err);
-	return r;
+	if (r < 0 || !n->has6 || sysctl_read(forwarding6) == 1)
+		return r;
+	keep_router_advertisements();
+	return tk_sysctl_write(forwarding6, "1", err);
 }
 
 /*

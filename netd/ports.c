@@ -25,8 +25,6 @@
 #include "nl.h"
 #include "store.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
-
 static const char *proto_name(uint8_t p)
 {
 	return p == IPPROTO_UDP ? "udp" : "tcp";

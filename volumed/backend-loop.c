@@ -39,12 +39,6 @@ static void blkid_free_probep(blkid_probe *pr)
 		blkid_free_probe(*pr);
 }
 
-static void closedirp(DIR **d)
-{
-	if (*d)
-		closedir(*d);
-}
-
 static int image_name(const struct volume *v, char *buf, size_t size)
 {
 	if ((size_t)snprintf(buf, size, "%s.img", v->name) >= size)

@@ -44,12 +44,6 @@
 /* Deeper than this, remove() moves directories up instead of descending (bounded fds and stack). */
 #define REMOVE_DEPTH_MAX 64
 
-static void closedirp(DIR **d)
-{
-	if (*d)
-		closedir(*d);
-}
-
 static int projid_of(const struct volume *v, uint32_t *ret, tk_err *err)
 {
 	if (v->id <= 0 || v->id > PROJID_MAX)

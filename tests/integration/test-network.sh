@@ -31,10 +31,33 @@ expect_ok "bridge in @nat_bridges (NAT on by default)" in_set inet nat_bridges "
 expect_ok "gateway in @gw4" in_set inet gw4 "10.200.0.1"
 expect_eq "ip_forward enabled in this netns" 1 "$(cat /proc/sys/net/ipv4/ip_forward)"
 
+# IPv6 forwarding, which the first IPv6 network turns on, makes the kernel drop the default route
+# a router advertisement gave an interface with accept_ra 1 (the host's uplink, with SLAAC), and
+# ignore the next ones.  The uplink here is ra0, whose router "rtr" advertises itself.
+tk_ns_add rtr
+ip link add ra0 type veth peer name eth0 netns rtr
+ip netns exec rtr sysctl -qw net.ipv6.conf.eth0.accept_dad=0
+ip link set ra0 up
+ip -n rtr link set eth0 up
+tk_wait_for 5 bash -c "ip -n rtr -6 addr show dev eth0 scope link | grep -q fe80::"
+ip netns exec rtr python3 -c '
+import socket, struct
+ifindex = socket.if_nametoindex("eth0")
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+# a router advertisement: hop limit 64, router lifetime 1800 s
+s.sendto(struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 1800, 0, 0), ("ff02::1", 0, 0, ifindex))'
+expect_ok "ra0 has a default route from the router's advertisement" \
+	tk_wait_for 5 bash -c "ip -6 route show default proto ra | grep -q ra0"
 expect_ok "create beta-net with explicit v4+v6 subnets, no NAT, mtu 1400" \
 	nc_ create tenant-net beta-net --tenant beta --subnet 10.77.0.0/24 --subnet6 fd00:77::/64 \
 	--no-nat --mtu 1400
 br2=$(bridge_of beta-net)
+expect_eq "IPv6 forwarding is on" 1 "$(sysctl -n net.ipv6.conf.all.forwarding)"
+expect_ok "and ra0 keeps its default route" bash -c "ip -6 route show default proto ra | grep -q ra0"
+expect_eq "for ra0 accepts router advertisements all the same (accept_ra 2)" 2 \
+	"$(sysctl -n net.ipv6.conf.ra0.accept_ra)"
 expect_eq "mtu applied" 1400 "$(ip -j link show "$br2" | jq -r '.[0].mtu')"
 expect_ok "v6 gateway on bridge" bash -c "ip -j addr show $br2 | jq -e '.[0].addr_info[] | select(.local==\"fd00:77::1\" and .prefixlen==64)'"
 expect_fail "no-NAT bridge not in @nat_bridges" in_set inet nat_bridges "$br2"
