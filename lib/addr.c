@@ -337,3 +337,20 @@ const char *tk_prefix_list_format(const struct tk_prefix_list *l, char *buf, siz
 	}
 	return buf;
 }
+
+struct tk_addr tk_addr_link_local(const uint8_t mac[6])
+{
+	struct tk_addr a = { .family = AF_INET6 };
+
+	a.bytes[0] = 0xfe;
+	a.bytes[1] = 0x80;
+	a.bytes[8] = mac[0] ^ 0x02;
+	a.bytes[9] = mac[1];
+	a.bytes[10] = mac[2];
+	a.bytes[11] = 0xff;
+	a.bytes[12] = 0xfe;
+	a.bytes[13] = mac[3];
+	a.bytes[14] = mac[4];
+	a.bytes[15] = mac[5];
+	return a;
+}

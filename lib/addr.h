@@ -78,3 +78,9 @@ int tk_name_validate(const char *name, const char *what, tk_err *err);
 int tk_ifname_validate(const char *name, tk_err *err);
 /* CNI container ids: non-empty, [A-Za-z0-9][A-Za-z0-9_.-]*, at most 1024 bytes. */
 int tk_container_id_validate(const char *id, tk_err *err);
+
+/*
+ * The link-local address a kernel makes from the MAC (modified EUI-64, RFC 4291 appendix A), as
+ * a container's does in a fresh network namespace.
+ */
+struct tk_addr tk_addr_link_local(const uint8_t mac[6]);

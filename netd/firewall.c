@@ -1051,35 +1051,13 @@ static int link_elements(struct tk_nft_batch *b, const struct network *x, const 
 }
 
 /*
- * The link-local address a container's kernel makes from its MAC (modified EUI-64, RFC 4291
- * appendix A), which is what it gets: netd sets the MAC when it creates the interface, and a
- * fresh network namespace generates link-local addresses in EUI-64 mode.
- */
-static struct tk_addr link_local(const uint8_t mac[6])
-{
-	struct tk_addr a = { .family = AF_INET6 };
-
-	a.bytes[0] = 0xfe;
-	a.bytes[1] = 0x80;
-	a.bytes[8] = mac[0] ^ 0x02;
-	a.bytes[9] = mac[1];
-	a.bytes[10] = mac[2];
-	a.bytes[11] = 0xff;
-	a.bytes[12] = 0xfe;
-	a.bytes[13] = mac[3];
-	a.bytes[14] = mac[4];
-	a.bytes[15] = mac[5];
-	return a;
-}
-
-/*
  * A port may send from its own MAC and addresses and, on an IPv6 network, from its one
  * link-local address; a port with no IPv6 address (an IPv4-only network) sends no IPv6 at all.
  */
 static int endpoint_elements(struct tk_nft_batch *b, const struct endpoint *e, bool add,
 			     tk_err *err)
 {
-	const struct tk_addr ll = link_local(e->mac);
+	const struct tk_addr ll = tk_addr_link_local(e->mac);
 	const union tk_nft_value port[] = { { .ifname = e->host_ifname }, { .mac = e->mac } },
 				 ip4[] = { port[0], { .addr = &e->ip4 }, port[1] },
 				 ip6[] = { port[0], { .addr = &e->ip6 }, port[1] },
@@ -1712,7 +1690,7 @@ int firewall_overlay_peer(struct manager *m, uint32_t group, const char *ifname,
 			  const struct tk_addr *ip6, bool add, tk_err *err)
 {
 	_cleanup_(tk_nft_batch_freep) struct tk_nft_batch *b = NULL;
-	const struct tk_addr ll = link_local(mac);
+	const struct tk_addr ll = tk_addr_link_local(mac);
 	const union tk_nft_value port[] = { { .ifname = ifname }, { .mac = mac } },
 				 k4[] = { port[0], { .addr = ip4 }, port[1] },
 				 k6[] = { port[0], { .addr = ip6 }, port[1] },

@@ -421,10 +421,14 @@ static void entries_undo(struct manager *m, int ifindex, const uint8_t mac[6],
 			 const struct tk_addr *ul, const struct tk_addr *ip4,
 			 const struct tk_addr *ip6)
 {
+	const struct tk_addr ll = tk_addr_link_local(mac);
+
 	if (ip4)
 		(void)tk_nl_neigh_set(m->nl, ifindex, ip4, mac, false, NULL);
-	if (ip6)
+	if (ip6) {
 		(void)tk_nl_neigh_set(m->nl, ifindex, ip6, mac, false, NULL);
+		(void)tk_nl_neigh_set(m->nl, ifindex, &ll, mac, false, NULL);
+	}
 	(void)tk_nl_fdb_set(m->nl, ifindex, mac, ul, false, NULL);
 }
 
@@ -461,6 +465,19 @@ static int entries(struct manager *m, json_t *rec, int ifindex, const char *ifna
 			fw4 = ip, has4 = true;
 		else
 			fw6 = ip, has6 = true;
+	}
+	/*
+	 * The device's ND proxy answers every solicitation it carries, from its entries alone:
+	 * without one for the container's link-local address, nothing reached that address.
+	 */
+	if (has6) {
+		const struct tk_addr ll = tk_addr_link_local(mac);
+
+		if ((r = tk_nl_neigh_set(m->nl, ifindex, &ll, mac, add, err)) < 0) {
+			if (add)
+				entries_undo(m, ifindex, mac, &ul, has4 ? &fw4 : NULL, &fw6);
+			return r;
+		}
 	}
 	/* What the device may bring onto the bridge: the registered MAC and addresses only. */
 	if ((r = fault_point("overlay-peer", err)) >= 0)
@@ -640,10 +657,13 @@ static void set_formatted(json_t *set, const char *mac_s, const char *ip_s)
 static int stale_entry(const struct tk_neigh_info *e, void *userdata)
 {
 	struct stale_entries *s = userdata;
+	const struct tk_addr ll = tk_addr_link_local(e->mac);
+	/* A link-local neighbour is a record's by its MAC, from which the address derives. */
+	bool by_mac = e->fdb || tk_addr_equal(&e->addr, &ll);
 	char buf[64];
 
-	if (!e->permanent || json_object_get(e->fdb ? s->macs : s->ips,
-					     e->fdb ? tk_mac_format(e->mac, buf, sizeof(buf))
+	if (!e->permanent || json_object_get(by_mac ? s->macs : s->ips,
+					     by_mac ? tk_mac_format(e->mac, buf, sizeof(buf))
 						    : tk_addr_format(&e->addr, buf, sizeof(buf))))
 		return 0;
 	if ((e->fdb ? tk_nl_fdb_set(s->m->nl, s->ifindex, e->mac, &e->addr, false, NULL)

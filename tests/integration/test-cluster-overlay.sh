@@ -66,6 +66,16 @@ wait_for "h1 answers ARP for a2 from a permanent neighbour" 5 \
 # Programmed one entry after the other, not at once: the IPv6 one may come a moment later.
 wait_for "and ND for a2's IPv6 address" 5 \
 	bash -c "ip -n h1 neigh show dev $vx | grep -q '$A2_6 lladdr $mac_a2 PERMANENT'"
+# The device's ND proxy answers every solicitation it carries, from its entries alone: a2's
+# link-local address needs one too, or nothing on h1 reaches it.
+ll_a2=$(python3 -c 'import ipaddress, sys
+m = bytes.fromhex(sys.argv[1].replace(":", ""))
+print(ipaddress.ip_address(b"\xfe\x80" + bytes(6) + bytes([m[0] ^ 2]) + m[1:3] + b"\xff\xfe" + m[3:]))' "$mac_a2")
+wait_for "and ND for a2's link-local address ($ll_a2)" 5 \
+	bash -c "ip -n h1 neigh show dev $vx | grep -q '$ll_a2 lladdr $mac_a2 PERMANENT'"
+# (a2's own address is tentative for a second or two: its duplicate address detection)
+wait_for "a1 (h1) pings a2 (h2) at its link-local address" 10 \
+	ip netns exec a1 ping -6 -c 1 -W 1 -q "$ll_a2%eth0"
 bridge -n h1 fdb show dev "$vx" | grep -q "^00:00:00:00:00:00" &&
 	not_ok "an all-zeros FDB entry floods: $(bridge -n h1 fdb show dev "$vx")" || ok "no all-zeros FDB entry"
 bridge -n h1 fdb show dev "$vx" | grep -q "192.0.2.1 " &&

@@ -356,6 +356,17 @@ static void test_mac_random(void **state)
 	assert_true(differs);
 }
 
+/* What the kernel made for 02:42:ac:11:00:02 (RFC 4291's modified EUI-64: the U/L bit flipped). */
+static void test_link_local(void **state)
+{
+	static const uint8_t mac[6] = { 0x02, 0x42, 0xac, 0x11, 0x00, 0x02 };
+	struct tk_addr ll = tk_addr_link_local(mac);
+	char buf[TK_ADDR_STRLEN];
+
+	(void)state;
+	assert_string_equal(tk_addr_format(&ll, buf, sizeof(buf)), "fe80::42:acff:fe11:2");
+}
+
 static void test_names(void **state)
 {
 	char name[TK_NAME_MAX + 2];
@@ -510,23 +521,15 @@ static void test_prefix_size(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_addr_roundtrip),
-		cmocka_unit_test(test_addr_equal),
-		cmocka_unit_test(test_addr_refused),
-		cmocka_unit_test(test_prefix_parse),
-		cmocka_unit_test(test_prefix_refused),
-		cmocka_unit_test(test_prefix_messages),
-		cmocka_unit_test(test_prefix_parse_host),
-		cmocka_unit_test(test_contains),
-		cmocka_unit_test(test_overlaps),
-		cmocka_unit_test(test_mac),
-		cmocka_unit_test(test_mac_refused),
-		cmocka_unit_test(test_mac_random),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_ifnames),
-		cmocka_unit_test(test_container_ids),
-		cmocka_unit_test(test_prefix_reserved),
-		cmocka_unit_test(test_prefix_size),
+		cmocka_unit_test(test_addr_roundtrip),	  cmocka_unit_test(test_addr_equal),
+		cmocka_unit_test(test_addr_refused),	  cmocka_unit_test(test_prefix_parse),
+		cmocka_unit_test(test_prefix_refused),	  cmocka_unit_test(test_prefix_messages),
+		cmocka_unit_test(test_prefix_parse_host), cmocka_unit_test(test_contains),
+		cmocka_unit_test(test_overlaps),	  cmocka_unit_test(test_mac),
+		cmocka_unit_test(test_mac_refused),	  cmocka_unit_test(test_mac_random),
+		cmocka_unit_test(test_link_local),	  cmocka_unit_test(test_names),
+		cmocka_unit_test(test_ifnames),		  cmocka_unit_test(test_container_ids),
+		cmocka_unit_test(test_prefix_reserved),	  cmocka_unit_test(test_prefix_size),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
