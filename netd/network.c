@@ -244,8 +244,10 @@ static void keep_router_advertisements(void)
 		char path[64 + sizeof(de->d_name)];
 		tk_err err = {};
 
+		/* Not "default" nor netd's own links: tenant bridges take no advertisements. */
 		if (de->d_name[0] == '.' || strcmp(de->d_name, "all") == 0 ||
-		    strcmp(de->d_name, "lo") == 0)
+		    strcmp(de->d_name, "default") == 0 || strcmp(de->d_name, "lo") == 0 ||
+		    strncmp(de->d_name, "tk", 2) == 0)
 			continue;
 		snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/accept_ra", de->d_name);
 		if (sysctl_read(path) != 1)

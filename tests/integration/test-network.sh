@@ -58,6 +58,8 @@ expect_eq "IPv6 forwarding is on" 1 "$(sysctl -n net.ipv6.conf.all.forwarding)"
 expect_ok "and ra0 keeps its default route" bash -c "ip -6 route show default proto ra | grep -q ra0"
 expect_eq "for ra0 accepts router advertisements all the same (accept_ra 2)" 2 \
 	"$(sysctl -n net.ipv6.conf.ra0.accept_ra)"
+expect_eq "but links made later do not (the default stays 1), nor the bridge" "1 1" \
+	"$(sysctl -n net.ipv6.conf.default.accept_ra) $(sysctl -n net.ipv6.conf."$br2".accept_ra)"
 expect_eq "mtu applied" 1400 "$(ip -j link show "$br2" | jq -r '.[0].mtu')"
 expect_ok "v6 gateway on bridge" bash -c "ip -j addr show $br2 | jq -e '.[0].addr_info[] | select(.local==\"fd00:77::1\" and .prefixlen==64)'"
 expect_fail "no-NAT bridge not in @nat_bridges" in_set inet nat_bridges "$br2"
