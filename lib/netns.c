@@ -7,6 +7,7 @@
 #include <linux/nsfs.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -103,4 +104,25 @@ int tk_netns_owner(int fd, bool *ret_host, uid_t *ret_uid, tk_err *err)
 		ns = parent;
 	}
 	return tk_err_set(err, -ELOOP, "user namespaces nested deeper than the kernel allows");
+}
+
+/* The way back, opened once: entering runs for every endpoint. */
+static int self_fd = -1;
+
+int tk_netns_enter(int netns_fd, tk_err *err)
+{
+	if (self_fd < 0 && (self_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
+		return tk_err_set(err, -errno, "cannot open own network namespace: %m");
+	if (setns(netns_fd, CLONE_NEWNET) < 0)
+		return tk_err_set(err, -errno,
+				  "cannot enter the container's network namespace: %m");
+	return 0;
+}
+
+void tk_netns_leave(void)
+{
+	if (setns(self_fd, CLONE_NEWNET) < 0) {
+		fprintf(stderr, "cannot return to own network namespace: %m\n");
+		abort();
+	}
 }

@@ -34,3 +34,12 @@ int tk_netns_verify(int fd, tk_err *err);
  * namespace (then only a privileged process may use it) and *ret_uid is not set.
  */
 int tk_netns_owner(int fd, bool *ret_host, uid_t *ret_uid, tk_err *err);
+
+/*
+ * Moves the calling thread into the network namespace netns_fd refers to, where sockets it opens
+ * stay; tk_netns_leave() brings it back to the namespace it was in at its first call, and aborts
+ * when it cannot (every later operation would hit the wrong namespace).  Between the two the
+ * thread does nothing but open sockets.
+ */
+int tk_netns_enter(int netns_fd, tk_err *err);
+void tk_netns_leave(void);

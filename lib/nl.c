@@ -11,7 +11,6 @@
 #include <linux/neighbour.h>
 #include <linux/pkt_sched.h>
 #include <arpa/inet.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +30,7 @@
 #include <netlink/route/route.h>
 
 #include "cleanup.h"
+#include "netns.h"
 #include "nl-private.h"
 
 struct tk_nl {
@@ -153,23 +153,10 @@ int tk_nl_open(struct tk_nl **ret, tk_err *err)
 	return 0;
 }
 
-int tk_nl_open_netns(int netns_fd, struct tk_nl **ret, tk_err *err)
+int tk_nl_open_container(struct tk_nl **ret, tk_err *err)
 {
-	/* The way back, opened once: this runs for every endpoint. */
-	static int self = -1;
-	int r;
+	int r = tk_nl_open(ret, err);
 
-	if (self < 0 && (self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
-		return tk_err_set(err, -errno, "cannot open own network namespace: %m");
-	if (setns(netns_fd, CLONE_NEWNET) < 0)
-		return tk_err_set(err, -errno,
-				  "cannot enter the container's network namespace: %m");
-	r = tk_nl_open(ret, err);
-	if (setns(self, CLONE_NEWNET) < 0) {
-		/* Every later operation would hit the wrong namespace: stopping is the only safe way. */
-		fprintf(stderr, "cannot return to own network namespace: %m\n");
-		abort();
-	}
 	/*
 	 * Inside a container netd reads its own interface and dumps of addresses and routes, whose
 	 * messages the kernel packs into at most 32 KiB: one read into a buffer that size is enough,
@@ -179,6 +166,17 @@ int tk_nl_open_netns(int netns_fd, struct tk_nl **ret, tk_err *err)
 		nl_socket_disable_msg_peek((*ret)->sock);
 		nl_socket_set_msg_buf_size((*ret)->sock, 64 * 1024);
 	}
+	return r;
+}
+
+int tk_nl_open_netns(int netns_fd, struct tk_nl **ret, tk_err *err)
+{
+	int r;
+
+	if ((r = tk_netns_enter(netns_fd, err)) < 0)
+		return r;
+	r = tk_nl_open_container(ret, err);
+	tk_netns_leave();
 	return r;
 }
 
@@ -1418,4 +1416,30 @@ int tk_nl_neigh_set(struct tk_nl *nl, int ifindex, const struct tk_addr *ip, con
 		    bool add, tk_err *err)
 {
 	return neigh_request(nl, add, (uint8_t)ip->family, 0, ifindex, ip, mac, "neighbour", err);
+}
+
+int tk_nl_arp_announce(struct tk_nl *nl, int ifindex, const struct tk_addr *own, tk_err *err)
+{
+	char buf[TK_ADDR_STRLEN];
+	int r;
+
+	for (int use = 1; use >= 0; use--) {
+		struct ndmsg nd = { .ndm_family = AF_INET,
+				    .ndm_ifindex = ifindex,
+				    .ndm_flags = use ? NTF_USE : 0 };
+		struct nl_msg *msg = nlmsg_alloc_simple(use ? RTM_NEWNEIGH : RTM_DELNEIGH,
+							NLM_F_REQUEST | (use ? NLM_F_CREATE : 0));
+
+		if (!msg || nlmsg_append(msg, &nd, sizeof(nd), NLMSG_ALIGNTO) < 0 ||
+		    nla_put(msg, NDA_DST, 4, own->bytes) < 0) {
+			nlmsg_free(msg);
+			return tk_err_set(err, -ENOMEM, "out of memory");
+		}
+		request_start(nl);
+		if ((r = nl_send_sync(nl->sock, msg)) < 0 && /* frees msg */
+		    (use || nl->kernel_errno != ENOENT))
+			return request_fail(nl, r, err, "cannot announce %s on interface %d",
+					    tk_addr_format(own, buf, sizeof(buf)), ifindex);
+	}
+	return 0;
 }

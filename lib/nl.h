@@ -31,6 +31,8 @@ void tk_netlink_extack(const struct nlmsghdr *error, char *buf, size_t size);
 int tk_nl_open(struct tk_nl **ret, tk_err *err);
 /* A socket inside the network namespace netns_fd refers to (setns, socket, setns back). */
 int tk_nl_open_netns(int netns_fd, struct tk_nl **ret, tk_err *err);
+/* tk_nl_open for a container's namespace, which the caller entered (tk_netns_enter). */
+int tk_nl_open_container(struct tk_nl **ret, tk_err *err);
 struct tk_nl *tk_nl_close(struct tk_nl *nl);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct tk_nl *, tk_nl_close);
 
@@ -248,6 +250,15 @@ int tk_nl_fdb_set(struct tk_nl *nl, int ifindex, const uint8_t mac[6], const str
 /* A permanent neighbour entry ip -> mac on ifindex (the VXLAN device answers ARP/ND from it). */
 int tk_nl_neigh_set(struct tk_nl *nl, int ifindex, const struct tk_addr *ip, const uint8_t mac[6],
 		    bool add, tk_err *err);
+
+/*
+ * A gratuitous ARP request from interface ifindex for its own IPv4 address own, sender and
+ * target (RFC 5227's announcement; IPv6's counterpart is in announce.h).  The kernel's resolver,
+ * asked to resolve the interface's own address (a new neighbour entry with NTF_USE), sends
+ * exactly that at once; the entry is deleted before its next probe.  No packet socket: closing
+ * one waits for an RCU grace period (announce.h).
+ */
+int tk_nl_arp_announce(struct tk_nl *nl, int ifindex, const struct tk_addr *own, tk_err *err);
 
 /* What tk_nl_fdb_set and tk_nl_neigh_set make, as the kernel lists them. */
 struct tk_neigh_info {

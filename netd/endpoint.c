@@ -16,6 +16,7 @@
 #include <sys/sysmacros.h>
 #include <sys/vfs.h>
 
+#include "announce.h"
 #include "log.h"
 #include "netd.h"
 #include "netns.h"
@@ -147,6 +148,19 @@ static int reserve_static(struct manager *m, bool cluster, struct endpoint *e, c
 	return 0;
 }
 
+/* What announce() sends through: sockets of the container's netns, and its interface's index. */
+struct announcer {
+	struct tk_nl *nl;
+	int na_fd; /* -1 on a network without IPv6 */
+	int ifindex;
+};
+
+static void announcer_closep(struct announcer *a)
+{
+	a->nl = tk_nl_close(a->nl);
+	closep(&a->na_fd);
+}
+
 /*
  * The host's neighbour entries for a detached container's addresses go with it: the address is
  * given out again, and the next container with it has another MAC, which the host would not ask
@@ -219,15 +233,34 @@ static int add_default_route(struct tk_nl *cnl, int ifindex, const struct tk_pre
 	return r;
 }
 
-static int configure_container(const struct endpoint *e, int netns_fd, tk_err *err)
+/* The container's netlink socket and, for IPv6, its advertisements' socket: both at once. */
+static int open_container(int netns_fd, bool ipv6, struct announcer *ret, tk_err *err)
 {
-	_cleanup_(tk_nl_closep) struct tk_nl *cnl = NULL;
+	int r;
+
+	if ((r = tk_netns_enter(netns_fd, err)) < 0)
+		return r;
+	if ((r = tk_nl_open_container(&ret->nl, err)) >= 0 && ipv6 &&
+	    (r = tk_na_socket(&ret->na_fd, err)) < 0)
+		ret->nl = tk_nl_close(ret->nl);
+	tk_netns_leave();
+	return r;
+}
+
+/* On success *announcer holds the sockets announce() needs, the container's netlink one among them. */
+static int configure_container(const struct endpoint *e, int netns_fd, struct announcer *announcer,
+			       tk_err *err)
+{
+	_cleanup_(announcer_closep) struct announcer a = { .na_fd = -1 };
+	struct tk_nl *cnl;
 	struct network *n = e->network;
 	struct tk_prefix any = {};
 	int r, ifindex;
 
-	if ((r = tk_nl_open_netns(netns_fd, &cnl, err)) < 0 ||
-	    (r = tk_nl_ifindex(cnl, e->ifname, &ifindex, err)) < 0)
+	if ((r = open_container(netns_fd, e->has6, &a, err)) < 0)
+		return r;
+	cnl = a.nl;
+	if ((r = tk_nl_ifindex(cnl, e->ifname, &ifindex, err)) < 0)
 		return r;
 	if (e->has4) {
 		struct tk_prefix p = { .addr = e->ip4, .len = n->subnet4.len };
@@ -249,7 +282,26 @@ static int configure_container(const struct endpoint *e, int netns_fd, tk_err *e
 	any.addr.family = AF_INET6;
 	if (e->has6 && (r = add_default_route(cnl, ifindex, &any, &n->gateway6, err)) < 0)
 		return r;
+	a.ifindex = ifindex;
+	*announcer = a;
+	a = (struct announcer){ .na_fd = -1 };
 	return 0;
+}
+
+/*
+ * The container tells its network's others where its addresses now are: an address is given out
+ * again as soon as it is free, and their neighbour caches would keep the previous container's
+ * MAC until their entries went stale and the probes to it failed, a while in which nothing of
+ * theirs reached it.  Only after the port's elements exist: before, the port forwards nothing.
+ * A container that cannot is still attached; its neighbours find it the slow way.
+ */
+static void announce(const struct endpoint *e, const struct announcer *a)
+{
+	tk_err err = {};
+
+	if ((e->has4 && tk_nl_arp_announce(a->nl, a->ifindex, &e->ip4, &err) < 0) ||
+	    (e->has6 && tk_na_send(a->na_fd, a->ifindex, e->mac, &e->ip6, &err) < 0))
+		log_warning("Container '%s' %s, ignoring: %s", e->container_id, e->ifname, err.msg);
 }
 
 /*
@@ -258,7 +310,7 @@ static int configure_container(const struct endpoint *e, int netns_fd, tk_err *e
  * read: the store's helper thread reads it meanwhile.
  */
 static int plumb(struct manager *m, const struct endpoint *e, int netns_fd, bool docker,
-		 int *ret_ifindex, tk_err *err)
+		 int *ret_ifindex, struct announcer *announcer, tk_err *err)
 {
 	struct network *n = e->network;
 	const uint32_t group = firewall_port_group(e);
@@ -296,7 +348,7 @@ static int plumb(struct manager *m, const struct endpoint *e, int netns_fd, bool
 	    /* a new veth: no other program's qdisc on it yet */
 	    (!r && (r = firewall_fast_path_hook(m, e, ifindex, false, err)) < 0) ||
 	    (r = tk_nl_port_set_up(m->nl, e->host_ifname, err)) < 0 ||
-	    (!docker && (r = configure_container(e, netns_fd, err)) < 0) ||
+	    (!docker && (r = configure_container(e, netns_fd, announcer, err)) < 0) ||
 	    (r = fault_point("endpoint-container", err)) < 0) {
 		(void)tk_nl_link_del(m->nl, e->host_ifname, NULL);
 		return r;
@@ -406,6 +458,7 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 	struct network *n = p->network;
 	struct tk_tenant *t = n->tenant;
 	_cleanup_close_ int netns_fd = -1;
+	_cleanup_(announcer_closep) struct announcer announcer = { .na_fd = -1 };
 	struct persist_ctx job = { .m = m, .e = e, .ports = p->ports };
 	tk_err job_err = {};
 	int r, q, plumbed, ifindex = 0;
@@ -456,7 +509,7 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 	db_endpoint_assign_id(m, e);
 	if ((r = tk_store_job_start(m->store, persist, &job, err)) < 0)
 		goto release;
-	plumbed = plumb(m, e, netns_fd, p->docker, &ifindex, err);
+	plumbed = plumb(m, e, netns_fd, p->docker, &ifindex, &announcer, err);
 	q = tk_store_job_finish(m->store, &job_err);
 	if ((r = plumbed) >= 0 && (r = q) < 0 && err)
 		*err = job_err;
@@ -488,6 +541,8 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 		goto release;
 	}
 
+	if (announcer.nl)
+		announce(e, &announcer);
 	count_endpoint(n, +1);
 	n->n_ports++;
 	m->n_endpoints++;

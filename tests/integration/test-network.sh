@@ -114,12 +114,24 @@ expect_ok "bridge still present after refused delete" ip link show "$br2"
 read -r c1_4 c1_6 <<<"$("$NETCTL" --json inspect endpoint c1 eth0 | jq -r '[.ips[].address | sub("/.*"; "")] | join(" ")')"
 expect_ok "the host reaches c1 (IPv4 and IPv6)" \
 	bash -c "ping -c 1 -W 1 -q $c1_4 >/dev/null && ping -c 1 -W 1 -q $c1_6 >/dev/null"
+# So do the other containers of the network: c2, given c1's addresses, announces them (a
+# gratuitous ARP, an unsolicited neighbour advertisement), and c0's entries follow at once.
+ip netns add c0
+nc_ attach beta-net c0 /run/netns/c0 >/dev/null
+expect_ok "c0 reaches c1 (IPv4 and IPv6)" ip netns exec c0 \
+	bash -c "ping -c 1 -W 1 -q $c1_4 >/dev/null && ping -c 1 -W 1 -q $c1_6 >/dev/null"
 expect_ok "detach" nc_ detach c1
 ip netns add c2
 expect_ok "attach c2 with c1's addresses" nc_ attach beta-net c2 /run/netns/c2 --ip "$c1_4" --ip "$c1_6"
-expect_ok "the host reaches c2 at once, at the same addresses" \
-	bash -c "ping -c 1 -W 1 -q $c1_4 >/dev/null && ping -c 1 -W 1 -q $c1_6 >/dev/null"
+c2_mac=$(ip -n c2 -j link show eth0 | jq -r '.[0].address')
+expect_eq "c0's neighbour entries for those addresses have c2's MAC at once" "$c2_mac $c2_mac" \
+	"$(ip -n c0 -j neigh show "$c1_4" | jq -r '.[0].lladdr') $(ip -n c0 -j neigh show "$c1_6" | jq -r '.[0].lladdr')"
+expect_ok "the host and c0 reach c2 at once, at the same addresses" \
+	bash -c "ping -c 1 -W 1 -q $c1_4 >/dev/null && ping -c 1 -W 1 -q $c1_6 >/dev/null &&
+		ip netns exec c0 ping -c 1 -W 1 -q $c1_4 >/dev/null &&
+		ip netns exec c0 ping -c 1 -W 1 -q $c1_6 >/dev/null"
 nc_ detach c2 >/dev/null
+nc_ detach c0 >/dev/null
 expect_ok "delete beta-net" nc_ delete network beta-net
 expect_fail "bridge removed" ip link show "$br2"
 expect_fail "bridge removed from @bridges" in_set inet bridges "$br2"
