@@ -218,6 +218,7 @@ static int link_info(struct rtnl_link *link, struct tk_link_info *ret)
 		.ifindex = rtnl_link_get_ifindex(link),
 		.master = rtnl_link_get_master(link),
 		.mtu = rtnl_link_get_mtu(link),
+		.group = rtnl_link_get_group(link),
 		.up = rtnl_link_get_flags(link) & IFF_UP,
 		.rx_packets = rtnl_link_get_stat(link, RTNL_LINK_RX_PACKETS),
 		.rx_bytes = rtnl_link_get_stat(link, RTNL_LINK_RX_BYTES),
@@ -506,9 +507,12 @@ int tk_nl_link_set_master(struct tk_nl *nl, int ifindex, int master_ifindex, tk_
 	return link_change(nl, ifindex, NULL, 0, master_ifindex, err);
 }
 
-/* RTM_NEWLINK for an existing link with one attribute: what says what is being set. */
-static int link_set_attr(struct tk_nl *nl, int ifindex, int attr, const void *data, int len,
-			 const char *what, tk_err *err)
+/*
+ * RTM_NEWLINK for an existing link, ifindex or (0) the one called name, with one attribute: what
+ * says what is being set.
+ */
+static int link_set_attr(struct tk_nl *nl, int ifindex, const char *name, int attr,
+			 const void *data, int len, const char *what, tk_err *err)
 {
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
 	struct nl_msg *msg = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST);
@@ -517,30 +521,59 @@ static int link_set_attr(struct tk_nl *nl, int ifindex, int attr, const void *da
 	if (!msg)
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+	    (!ifindex && nla_put_string(msg, IFLA_IFNAME, name) < 0) ||
 	    nla_put(msg, attr, len, data) < 0) {
 		nlmsg_free(msg);
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	}
 	request_start(nl);
-	if ((r = nl_send_sync(nl->sock, msg)) < 0) /* frees msg */
-		return request_fail(nl, r, err, "cannot set the %s of interface %d", what, ifindex);
+	if ((r = nl_send_sync(nl->sock, msg)) < 0) { /* frees msg */
+		if (ifindex)
+			return request_fail(nl, r, err, "cannot set the %s of interface %d", what,
+					    ifindex);
+		return request_fail(nl, r, err, "cannot set the %s of interface '%s'", what, name);
+	}
 	return 0;
 }
 
 int tk_nl_link_set_group(struct tk_nl *nl, int ifindex, uint32_t group, tk_err *err)
 {
-	return link_set_attr(nl, ifindex, IFLA_GROUP, &group, sizeof(group), "device group", err);
+	return link_set_attr(nl, ifindex, NULL, IFLA_GROUP, &group, sizeof(group), "device group",
+			     err);
+}
+
+int tk_nl_link_set_group_by_name(struct tk_nl *nl, const char *name, uint32_t group, tk_err *err)
+{
+	return link_set_attr(nl, 0, name, IFLA_GROUP, &group, sizeof(group), "device group", err);
+}
+
+int tk_nl_group_del(struct tk_nl *nl, uint32_t group, tk_err *err)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	struct nl_msg *msg = nlmsg_alloc_simple(RTM_DELLINK, NLM_F_REQUEST);
+	int r;
+
+	if (!msg || nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+	    nla_put_u32(msg, IFLA_GROUP, group) < 0) {
+		nlmsg_free(msg);
+		return tk_err_set(err, -ENOMEM, "out of memory");
+	}
+	request_start(nl);
+	if ((r = nl_send_sync(nl->sock, msg)) < 0) /* frees msg */
+		return request_fail(nl, r, err, "cannot delete the interfaces of device group %u",
+				    group);
+	return 0;
 }
 
 int tk_nl_link_set_mac(struct tk_nl *nl, int ifindex, const uint8_t mac[6], tk_err *err)
 {
-	return link_set_attr(nl, ifindex, IFLA_ADDRESS, mac, 6, "MAC address", err);
+	return link_set_attr(nl, ifindex, NULL, IFLA_ADDRESS, mac, 6, "MAC address", err);
 }
 
 int tk_nl_link_set_alias(struct tk_nl *nl, int ifindex, const char *alias, tk_err *err)
 {
-	return link_set_attr(nl, ifindex, IFLA_IFALIAS, alias, (int)strlen(alias) + 1, "alias",
-			     err);
+	return link_set_attr(nl, ifindex, NULL, IFLA_IFALIAS, alias, (int)strlen(alias) + 1,
+			     "alias", err);
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_msg *, nlmsg_free);

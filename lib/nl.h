@@ -42,6 +42,7 @@ struct tk_link_info {
 	int ifindex;
 	int master; /* ifindex of the bridge, 0 when none */
 	unsigned mtu;
+	uint32_t group; /* IFLA_GROUP, 0 by default */
 	uint8_t mac[6];
 	bool up;
 	char alias[64]; /* IFLA_IFALIAS, "" when none (longer ones are cut) */
@@ -61,6 +62,14 @@ int tk_nl_bridge_add(struct tk_nl *nl, const char *name, const uint8_t *mac, uns
 		     int *ret_ifindex, tk_err *err);
 /* Sets a link's device group (IFLA_GROUP, what `meta iifgroup` reads). */
 int tk_nl_link_set_group(struct tk_nl *nl, int ifindex, uint32_t group, tk_err *err);
+int tk_nl_link_set_group_by_name(struct tk_nl *nl, const char *name, uint32_t group, tk_err *err);
+/*
+ * Deletes every link of device group group at once (ifindex 0 and IFLA_GROUP): one
+ * unregistration, so one wait for RCU where deleting them one by one waits once each.  -ENODEV
+ * when none is in it; -EOPNOTSUPP, and nothing deleted, when one of them is a device the kernel
+ * cannot delete (a NIC).
+ */
+int tk_nl_group_del(struct tk_nl *nl, uint32_t group, tk_err *err);
 /* Sets a link's MAC address. */
 int tk_nl_link_set_mac(struct tk_nl *nl, int ifindex, const uint8_t mac[6], tk_err *err);
 
