@@ -507,6 +507,33 @@ int db_endpoint_find_by_id(struct manager *m, int64_t id, struct endpoint *ret, 
 	return r;
 }
 
+int db_endpoint_find_by_mac(struct manager *m, const struct network *n, const uint8_t mac[6],
+			    struct endpoint *ret, tk_err *err)
+{
+	char text[TK_MAC_STRLEN];
+	sqlite3_stmt *st;
+	int r, rc;
+
+	r = tk_store_stmt(m->store,
+			  "SELECT " ENDPOINT_COLUMNS " FROM endpoints"
+			  " WHERE network_id = ? AND mac = ? AND kind = 'veth'",
+			  &st, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, n->id);
+	sqlite3_bind_text(st, 2, tk_mac_format(mac, text, sizeof(text)), -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return 0;
+	}
+	if (rc != SQLITE_ROW)
+		return tk_store_step_error(m->store, rc, "looking up endpoint", err);
+	r = endpoint_from_row(m, st, ret, err);
+	sqlite3_reset(st);
+	return r < 0 ? r : 1;
+}
+
 /* An endpoint listing's scope: ?1 network, ?2 tenant (NULL: any), ?3 after, ?until_param until. */
 static void bind_range(sqlite3_stmt *st, const struct network *network,
 		       const struct tk_tenant *tenant, int64_t after, int64_t until,

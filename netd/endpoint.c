@@ -383,6 +383,26 @@ static int endpoint_prepare(const struct endpoint_params *p, struct endpoint *e,
 	return 0;
 }
 
+/*
+ * A MAC the runtime chose must be its network's only one: the bridge would learn it on both
+ * ports and send each one's frames to the other, as would the fast path, whose elements a MAC and
+ * an address key.  (netd's own are random: 46 bits.)
+ */
+static int mac_unused(struct manager *m, const struct endpoint *e, tk_err *err)
+{
+	struct endpoint holder;
+	char buf[TK_MAC_STRLEN];
+	int r = db_endpoint_find_by_mac(m, e->network, e->mac, &holder, err);
+
+	if (r <= 0 || (strcmp(holder.container_id, e->container_id) == 0 &&
+		       strcmp(holder.ifname, e->ifname) == 0))
+		return r < 0 ? r : 0;
+	return tk_err_set(err, -EADDRINUSE,
+			  "MAC address %s is already container '%s' %s's on network '%s'",
+			  tk_mac_format(e->mac, buf, sizeof(buf)), holder.container_id,
+			  holder.ifname, e->network->name);
+}
+
 /* Drops the row of an endpoint whose kernel side could not be built. */
 static int forget_endpoint(struct manager *m, const struct endpoint *e)
 {
@@ -465,6 +485,8 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 
 	*e = (struct endpoint){};
 	if ((r = endpoint_prepare(p, e, err)) < 0)
+		return r;
+	if (p->mac && !p->lease && (r = mac_unused(m, e, err)) < 0)
 		return r;
 	if (t->max_endpoints >= 0 && t->n_endpoints >= t->max_endpoints)
 		return tk_err_set(err, -EDQUOT,

@@ -211,6 +211,9 @@ int db_endpoint_find(struct manager *m, const char *container_id, const char *if
 		     struct endpoint *ret, tk_err *err);
 /* -ENOENT when there is no endpoint with that id. */
 int db_endpoint_find_by_id(struct manager *m, int64_t id, struct endpoint *ret, tk_err *err);
+/* The container interface of network n with MAC mac, into ret: 1, or 0 when there is none. */
+int db_endpoint_find_by_mac(struct manager *m, const struct network *n, const uint8_t mac[6],
+			    struct endpoint *ret, tk_err *err);
 /*
  * Calls cb, in id order, for the endpoints of network (NULL: all) and tenant (NULL: all) whose id
  * is above after, at most limit of them (0: all).  cb returns < 0 to fail, > 0 to end the page

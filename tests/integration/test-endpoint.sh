@@ -60,6 +60,11 @@ expect_fail "static IP outside the subnet refused" nc_ attach alpha-net ctr-3 /r
 expect_fail "gateway address refused" nc_ attach alpha-net ctr-3 /run/netns/c3 --ip 10.200.0.1
 expect_fail "broadcast address refused" nc_ attach alpha-net ctr-3 /run/netns/c3 --ip 10.200.0.255
 expect_fail "multicast MAC refused" nc_ attach alpha-net ctr-3 /run/netns/c3 --mac 01:00:5e:00:00:01
+mac_taken() {
+	! out=$(nc_ attach alpha-net ctr-3 /run/netns/c3 --mac 02:42:00:00:00:50 2>&1) &&
+		grep -q "MAC address 02:42:00:00:00:50 is already container 'ctr-2' eth0's" <<<"$out"
+}
+expect_ok "another container's MAC refused, naming it" mac_taken
 expect_fail "same container+ifname twice refused" nc_ attach alpha-net ctr-1 /run/netns/c3
 expect_fail "ifname already present in the netns refused" nc_ attach alpha-net ctr-9 /run/netns/c1
 expect_fail "missing netns refused" nc_ attach alpha-net ctr-3 /run/netns/nope
