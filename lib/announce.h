@@ -27,3 +27,26 @@ int tk_na_socket(int *ret_fd, tk_err *err);
 
 /* Advertises a (IPv6), from mac, on ifindex through fd (tk_na_socket), with a as its source. */
 int tk_na_send(int fd, int ifindex, const uint8_t mac[6], const struct tk_addr *a, tk_err *err);
+
+/*
+ * The same announcements made by the host, for a container whose interface netd does not
+ * configure (Docker's): sent through a packet socket on the container's bridge before the
+ * container is up, so its neighbours have its MAC by then.  IPv4: the gratuitous ARP request;
+ * IPv6: the advertisement, its IPv6 header from the container's address.  The Ethernet source is
+ * the bridge's: receivers read the MAC from the ARP sender and the advertisement's option.
+ */
+#define TK_ANNOUNCE_MAX 72 /* IPv6's: 40 + TK_NA_LEN */
+
+struct tk_announcement {
+	uint16_t ethertype; /* host order */
+	uint8_t dst[6];
+	size_t len;
+	uint8_t payload[TK_ANNOUNCE_MAX]; /* what follows the Ethernet header */
+};
+
+void tk_announce_frame(const uint8_t mac[6], const struct tk_addr *a, struct tk_announcement *ret);
+/* A packet socket (SOCK_DGRAM) of the caller's network namespace; opened once: its close waits. */
+int tk_announce_socket(int *ret_fd, tk_err *err);
+/* Sends the announcement of a, at mac, out of ifindex (a bridge) through fd. */
+int tk_announce_send(int fd, int ifindex, const uint8_t mac[6], const struct tk_addr *a,
+		     tk_err *err);

@@ -55,12 +55,12 @@ net_create() {
 
 # docker run --network: RequestAddress, CreateEndpoint, Join, then what libnetwork does in the
 # sandbox.  $1 network id, $2 pool4, $3 pool6 or "", $4 container netns.  Prints eid addr4 addr6.
-run_container() {
-	local nid=$1 pool4=$2 pool6=$3 ns=$4 eid a4 a6= body6= src gw gw6 mac
+run_container() { # ... [addr4 addr6]: those addresses
+	local nid=$1 pool4=$2 pool6=$3 ns=$4 want4=${5:-} want6=${6:-} eid a4 a6= body6= src gw gw6 mac
 	eid=$(hexid)
-	a4=$(dk IpamDriver.RequestAddress "{\"PoolID\":\"$pool4\",\"Address\":\"\",\"Options\":{}}" | jq -r .Address) || return 1
+	a4=$(dk IpamDriver.RequestAddress "{\"PoolID\":\"$pool4\",\"Address\":\"$want4\",\"Options\":{}}" | jq -r .Address) || return 1
 	if [ -n "$pool6" ]; then
-		a6=$(dk IpamDriver.RequestAddress "{\"PoolID\":\"$pool6\",\"Address\":\"\",\"Options\":{}}" | jq -r .Address) || return 1
+		a6=$(dk IpamDriver.RequestAddress "{\"PoolID\":\"$pool6\",\"Address\":\"$want6\",\"Options\":{}}" | jq -r .Address) || return 1
 		body6=$a6
 	fi
 	mac=$(dk NetworkDriver.CreateEndpoint "{\"NetworkID\":\"$nid\",\"EndpointID\":\"$eid\",\"Interface\":{\"Address\":\"$a4\",\"AddressIPv6\":\"$body6\",\"MacAddress\":\"\"},\"Options\":{}}" | jq -r .Interface.MacAddress) || return 1
@@ -162,6 +162,18 @@ read -r E4 C4_4 C4_6 <<<"$(run_container "$V_NID" "$V_POOL4" "$V_POOL6" c4)"
 read -r E5 C5_4 C5_6 <<<"$(run_container "$V_NID" "$V_POOL4" "$V_POOL6" c5)"
 expect_ok "IPv6 between two Docker containers ($C4_6 -> $C5_6)" \
 	ip netns exec c4 ping -c1 -W2 "$C5_6"
+# The next container given c5's addresses: dockerd configures it and announces nothing, so netd
+# announces them at Join, and c4's neighbour entries have the new MAC at once.
+expect_ok "c4 reaches c5 over IPv4 too" tk_ping c4 "$C5_4"
+stop_container "$V_NID" "$E5" c5 "$V_POOL4" "$C5_4" || not_ok "stop c5"
+dk IpamDriver.ReleaseAddress "{\"PoolID\":\"$V_POOL6\",\"Address\":\"$C5_6\"}" >/dev/null
+read -r E7 C7_4 C7_6 <<<"$(run_container "$V_NID" "$V_POOL4" "$V_POOL6" c7 "$C5_4" "$C5_6")"
+expect_eq "c7 has c5's addresses" "$C5_4 $C5_6" "$C7_4 $C7_6"
+c7_mac=$(ip -n c7 -j link show eth0 | jq -r '.[0].address')
+expect_eq "c4's entries for them have c7's MAC at once" "$c7_mac $c7_mac" \
+	"$(ip -n c4 -j neigh show "$C5_4" | jq -r '.[0].lladdr') $(ip -n c4 -j neigh show "$C5_6" | jq -r '.[0].lladdr')"
+expect_ok "c4 reaches c7 at once" bash -c "ip netns exec c4 ping -c1 -W1 -q $C5_4 >/dev/null &&
+	ip netns exec c4 ping -c1 -W1 -q $C5_6 >/dev/null"
 
 # Published ports go through netd's endpoint.ports.
 pm='{"com.docker.network.portmap":[{"Proto":6,"IP":"","Port":80,"HostIP":"","HostPort":20080,"HostPortEnd":20080}]}'
@@ -241,7 +253,7 @@ for e in "E2 c2 $C2_4" "E6 c6 $C6_4"; do
 done
 stop_container "$B_NID" "$E3" c3 "$B_POOL4" "$C3_4" || not_ok "stop c3"
 stop_container "$V_NID" "$E4" c4 "$V_POOL4" "$C4_4" || not_ok "stop c4"
-stop_container "$V_NID" "$E5" c5 "$V_POOL4" "$C5_4" || not_ok "stop c5"
+stop_container "$V_NID" "$E7" c7 "$V_POOL4" "$C7_4" || not_ok "stop c7"
 for n in "$A_NID $A_POOL4" "$B_NID $B_POOL4" "$S_NID $S_POOL4" "$V_NID $V_POOL4 $V_POOL6"; do
 	read -r nid p4 p6 <<<"$n"
 	expect_ok "docker network rm ${nid:0:12}" dk NetworkDriver.DeleteNetwork "{\"NetworkID\":\"$nid\"}"
