@@ -247,7 +247,7 @@ static int open_container(int netns_fd, bool ipv6, struct announcer *ret, tk_err
 	return r;
 }
 
-/* On success *announcer holds the sockets announce() needs, the container's netlink one among them. */
+/* On success *announcer holds the sockets announce() needs (the netlink one configured it). */
 static int configure_container(const struct endpoint *e, int netns_fd, struct announcer *announcer,
 			       tk_err *err)
 {
@@ -301,7 +301,8 @@ static void announce(const struct endpoint *e, const struct announcer *a)
 
 	if ((e->has4 && tk_nl_arp_announce(a->nl, a->ifindex, &e->ip4, &err) < 0) ||
 	    (e->has6 && tk_na_send(a->na_fd, a->ifindex, e->mac, &e->ip6, &err) < 0))
-		log_warning("Container '%s' %s, ignoring: %s", e->container_id, e->ifname, err.msg);
+		log_warning("Announcing the addresses of container '%s' %s, ignoring: %s",
+			    e->container_id, e->ifname, err.msg);
 }
 
 /*

@@ -37,11 +37,14 @@ struct reaper {
 	char (*names)[TK_IFNAME_MAX + 1];
 	size_t head, n, size;
 	bool busy, stopping;
-	bool one_by_one; /* another program's link is in REAPER_GROUP */
+	bool one_by_one; /* another program's link is in REAPER_GROUP: no batches */
 };
 
-/* Deletes the batch of links: one request for all that could be moved into REAPER_GROUP. */
-static void reap(struct tk_nl *nl, char (*names)[TK_IFNAME_MAX + 1], size_t n, bool one_by_one)
+/*
+ * Deletes the batch of links: one request for all that could be moved into REAPER_GROUP.  False
+ * when the group cannot be deleted (then the links went one by one, and so will the next).
+ */
+static bool reap(struct tk_nl *nl, char (*names)[TK_IFNAME_MAX + 1], size_t n, bool one_by_one)
 {
 	size_t grouped = 0;
 	tk_err err = {};
@@ -59,18 +62,20 @@ static void reap(struct tk_nl *nl, char (*names)[TK_IFNAME_MAX + 1], size_t n, b
 		tk_err_clear(&err);
 	}
 	if (grouped == 0)
-		return;
+		return true;
 	q = tk_nl_group_del(nl, REAPER_GROUP, &err);
 	if (q >= 0 || q == -ENODEV) {
 		log_debug("Deleted %zu veth(s)", grouped);
-		return;
+		return true;
 	}
-	/* A NIC someone put into the group (-EOPNOTSUPP): ours go one by one. */
-	log_warning("Deleting device group %u, ignoring: %s", REAPER_GROUP, err.msg);
+	/* A NIC someone put into the group (-EOPNOTSUPP): ours go one by one, from now on. */
+	log_warning("Deleting device group %u, ignoring: %s; deleting veths one by one",
+		    REAPER_GROUP, err.msg);
 	for (size_t i = 0; i < n; i++)
 		if ((q = tk_nl_link_del(nl, names[i], &err)) < 0 && q != -ENODEV)
 			log_error("Cannot delete '%s': %s; the next reconcile will", names[i],
 				  err.msg);
+	return false;
 }
 
 static void *reaper_main(void *userdata)
@@ -80,6 +85,7 @@ static void *reaper_main(void *userdata)
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
+		bool one_by_one;
 		size_t n;
 
 		while (r->n == 0 && !r->stopping)
@@ -93,8 +99,9 @@ static void *reaper_main(void *userdata)
 		r->n -= n;
 		r->busy = true;
 		pthread_mutex_unlock(&r->lock);
-		reap(r->nl, batch, n, r->one_by_one);
+		one_by_one = !reap(r->nl, batch, n, r->one_by_one);
 		pthread_mutex_lock(&r->lock);
+		r->one_by_one |= one_by_one;
 		r->busy = false;
 		pthread_cond_broadcast(&r->cond);
 	}
