@@ -95,10 +95,10 @@ static void arp_announcement(const uint8_t mac[6], const struct tk_addr *a,
 	put16(p + 2, ETH_P_IP); /* protocol */
 	p[4] = 6;
 	p[5] = 4;
-	put16(p + 6, 1); /* request */
+	put16(p + 6, 2); /* reply, whose target MAC Linux wants to be the sender's (arp_is_garp) */
 	memcpy(p + 8, mac, 6);
 	memcpy(p + 14, a->bytes, 4);
-	memset(p + 18, 0, 6);
+	memcpy(p + 18, mac, 6);
 	memcpy(p + 24, a->bytes, 4);
 	f->len = 28;
 }

@@ -30,10 +30,13 @@ int tk_na_send(int fd, int ifindex, const uint8_t mac[6], const struct tk_addr *
 
 /*
  * The same announcements made by the host, for a container whose interface netd does not
- * configure (Docker's): sent through a packet socket on the container's bridge before the
- * container is up, so its neighbours have its MAC by then.  IPv4: the gratuitous ARP request;
- * IPv6: the advertisement, its IPv6 header from the container's address.  The Ethernet source is
- * the bridge's: receivers read the MAC from the ARP sender and the advertisement's option.
+ * configure (Docker's, or another host's): sent through a packet socket out of the container's
+ * bridge.  IPv6: the advertisement, its IPv6 header from the container's address.  IPv4: a
+ * gratuitous ARP *reply* (sender and target the address and the MAC), which Linux takes as it
+ * takes a gratuitous request, updating the entry it has: a request would reach the bridge's VXLAN device (netd --cluster), whose ARP proxy
+ * answers requests for another host's container from its entries, and the bridge would learn
+ * that container's MAC from the answer.  The Ethernet source is the bridge's: receivers read the
+ * MAC from the ARP sender and the advertisement's option.
  */
 #define TK_ANNOUNCE_MAX 72 /* IPv6's: 40 + TK_NA_LEN */
 

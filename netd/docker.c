@@ -24,8 +24,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "announce.h"
-#include "cleanup.h"
 #include "dockernet.h"
 #include "http.h"
 #include "json.h"
@@ -74,7 +72,6 @@ struct docker {
 	struct pending_addr *addrs;
 	unsigned n_pools, n_addrs;
 	unsigned hold_seconds;
-	int announcer; /* a packet socket of netd's netns, opened at the first Join; -1 */
 };
 
 static uint64_t now_seconds(void)
@@ -685,19 +682,15 @@ static int set_netns(struct manager *m, int64_t id, const char *netns, tk_err *e
  * dockerd configures the container's interface itself and announces nothing (Docker 20.10), while
  * a freed address is given out again at once: the network's other containers would keep its
  * previous holder's MAC until their entries went stale and their probes failed.  So netd
- * announces the container's addresses at Join, from the bridge (lib/announce.h), before dockerd
- * brings the interface up.  A socket opened once: closing a packet socket waits for RCU.
+ * announces the container's addresses at Join, before dockerd brings the interface up.
  */
-static void announce(struct docker *d, const struct endpoint *e)
+static void announce(const struct endpoint *e)
 {
-	const int bridge = e->network->bridge_ifindex;
-	tk_err err = {};
+	char who[1100];
 
-	if ((d->announcer < 0 && tk_announce_socket(&d->announcer, &err) < 0) ||
-	    (e->has4 && tk_announce_send(d->announcer, bridge, e->mac, &e->ip4, &err) < 0) ||
-	    (e->has6 && tk_announce_send(d->announcer, bridge, e->mac, &e->ip6, &err) < 0))
-		log_warning("Announcing the addresses of container '%s', ignoring: %s",
-			    e->container_id, err.msg);
+	snprintf(who, sizeof(who), "Docker endpoint '%s'", e->container_id);
+	endpoint_announce_by_host(e->network, who, e->mac, e->has4 ? &e->ip4 : NULL,
+				  e->has6 ? &e->ip6 : NULL);
 }
 
 static int join(struct docker *d, const struct tk_caller *c, const struct tk_dnet_request *req,
@@ -724,7 +717,7 @@ static int join(struct docker *d, const struct tk_caller *c, const struct tk_dne
 		    (r = set_netns(d->m, e.id, req->sandbox_key, err)) < 0)
 			return r;
 	}
-	announce(d, &e);
+	announce(&e);
 	o = json_pack("{s:{s:s, s:s}, s:s}", "InterfaceName", "SrcName", e.ifname, "DstPrefix",
 		      "eth", "Gateway", tk_addr_format(&e.network->gateway4, gw, sizeof(gw)));
 	if (o && e.network->has6)
@@ -905,7 +898,6 @@ static void docker_free(void *userdata)
 		free(d->addrs);
 		d->addrs = next;
 	}
-	closep(&d->announcer);
 	free(d);
 }
 
@@ -933,7 +925,6 @@ int docker_start(struct manager *m, const char *socket_path, struct tk_http **re
 	if (!(d = calloc(1, sizeof(*d))))
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	d->m = m;
-	d->announcer = -1;
 	d->hold_seconds = HOLD_SECONDS;
 	if ((hold = getenv("TK_NETD_DOCKER_HOLD_SECONDS")))
 		d->hold_seconds = (unsigned)strtoul(hold, NULL, 10);

@@ -305,6 +305,20 @@ static void announce(const struct endpoint *e, const struct announcer *a)
 			    e->container_id, e->ifname, err.msg);
 }
 
+void endpoint_announce_by_host(const struct network *n, const char *who, const uint8_t mac[6],
+			       const struct tk_addr *ip4, const struct tk_addr *ip6)
+{
+	/* Opened once and kept: closing a packet socket waits for an RCU grace period. */
+	static int fd = -1;
+	tk_err err = {};
+
+	if ((fd < 0 && tk_announce_socket(&fd, &err) < 0) ||
+	    (ip4 && tk_announce_send(fd, n->bridge_ifindex, mac, ip4, &err) < 0) ||
+	    (ip6 && tk_announce_send(fd, n->bridge_ifindex, mac, ip6, &err) < 0))
+		log_warning("Announcing the addresses of %s on network '%s', ignoring: %s", who,
+			    n->name, err.msg);
+}
+
 /*
  * docker: the container end stays down and unconfigured in netd's netns; Docker moves it.
  * *ret_ifindex: the host veth's index, e->host_ifindex unless another link held that.  e is only

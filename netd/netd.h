@@ -387,6 +387,13 @@ int endpoint_release(struct manager *m, const struct endpoint *e, tk_err *err);
  * user namespace c's uid owns unless c is an admin.
  */
 int endpoint_open_netns(const struct tk_caller *c, const char *path, int *ret_fd, tk_err *err);
+/*
+ * The announcements (lib/announce.h) of a container whose interface netd does not configure, a
+ * Docker container's or another host's, made by the host out of network n's bridge: its
+ * neighbours then have mac for ip4 and ip6 (either may be NULL).  Logs what fails.
+ */
+void endpoint_announce_by_host(const struct network *n, const char *who, const uint8_t mac[6],
+			       const struct tk_addr *ip4, const struct tk_addr *ip6);
 
 /* check.c */
 /*

@@ -46,6 +46,7 @@ static bool stale_checked; /* the devices hold no entry but programmed's (stale_
  * are the ones last checked (it is O(links), a veth per container), and the walk over every
  * endpoint for its record while no endpoint came or went and the lease is the same.
  */
+static bool announcing;		/* programmed holds the full list: announce what comes */
 static json_t *devices_checked; /* the wanted tkx names the last complete dump found alone */
 static bool publish_dirty = true;
 static int64_t publish_lease;
@@ -489,6 +490,32 @@ static int entries(struct manager *m, json_t *rec, int ifindex, const char *ifna
 }
 
 /*
+ * Another host's container that appears while netd runs is announced to this host's containers
+ * of its network (endpoint_announce_by_host): the overlay floods nothing, so its own
+ * announcements never come here, and a container here that held its address's previous MAC
+ * (a freed address is given out again at once) would keep it until the entry went stale.
+ */
+static void announce_remote(struct network *n, const char *key, json_t *rec)
+{
+	const char *fields[] = { "ip4", "ip6" };
+	struct tk_addr ips[2];
+	bool has[2] = {};
+	uint8_t mac[6];
+	char who[600];
+	const char *mac_s = json_string_value(json_object_get(rec, "mac"));
+
+	if (!n || !mac_s || tk_mac_parse(mac_s, mac, NULL) < 0)
+		return;
+	for (size_t i = 0; i < 2; i++) {
+		const char *s = json_string_value(json_object_get(rec, fields[i]));
+
+		has[i] = s && tk_addr_parse(s, &ips[i], NULL) >= 0;
+	}
+	snprintf(who, sizeof(who), "the endpoint '%s' of another host", key);
+	endpoint_announce_by_host(n, who, mac, has[0] ? &ips[0] : NULL, has[1] ? &ips[1] : NULL);
+}
+
+/*
  * An address a host registered must be one of its record of the address's block: the addresses
  * that host may hand out, written only while it held the block (a host that returned to find its
  * block taken keeps a record of the addresses its containers still use).  So an address of
@@ -632,7 +659,11 @@ static void program_sync(struct manager *m, json_t *devs, const char *host)
 					      rec, "ifindex", ifindex, "ifname", ifname, "group",
 					      (json_int_t)group));
 		log_debug("overlay: programmed %s", key);
+		if (announcing)
+			announce_remote(n, key, rec);
 	}
+	/* What a start finds was there before its containers' caches: nothing to correct. */
+	announcing = listed;
 }
 
 struct stale_entries {

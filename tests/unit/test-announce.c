@@ -35,9 +35,9 @@ static void test_arp_frame(void **state)
 	static const uint8_t mac[6] = { 0x0a, 0x7f, 0, 0, 0, 5 };
 	static const uint8_t broadcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 	static const uint8_t expected[28] = {
-		0,    1,    8, 0, 6, 4, 0,  1,	      /* Ethernet, IPv4, request */
+		0,    1,    8, 0, 6, 4, 0,  2,	      /* Ethernet, IPv4, reply */
 		0x0a, 0x7f, 0, 0, 0, 5, 10, 77, 0, 2, /* sender: the container */
-		0,    0,    0, 0, 0, 0, 10, 77, 0, 2, /* target: its own address */
+		0x0a, 0x7f, 0, 0, 0, 5, 10, 77, 0, 2, /* target: the same */
 	};
 	struct tk_announcement f;
 	struct tk_addr a;
