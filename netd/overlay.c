@@ -46,10 +46,10 @@ static bool stale_checked; /* the devices hold no entry but programmed's (stale_
  * are the ones last checked (it is O(links), a veth per container), and the walk over every
  * endpoint for its record while no endpoint came or went and the lease is the same.
  */
-static bool announcing;		/* programmed holds the full list: announce what comes */
 static json_t *devices_checked; /* the wanted tkx names the last complete dump found alone */
 static bool publish_dirty = true;
 static int64_t publish_lease;
+static bool announcing; /* programmed holds the full list: announce what comes */
 
 void overlay_endpoints_changed(void)
 {
