@@ -36,7 +36,8 @@ struct reaper {
 	struct tk_nl *nl; /* the thread's own socket, in netd's netns */
 	char (*names)[TK_IFNAME_MAX + 1];
 	size_t head, n, size;
-	bool busy, stopping;
+	size_t busy; /* links of the batch being deleted */
+	bool stopping;
 	bool one_by_one; /* another program's link is in REAPER_GROUP: no batches */
 };
 
@@ -97,12 +98,12 @@ static void *reaper_main(void *userdata)
 			memcpy(batch[i], r->names[(r->head + i) % r->size], sizeof(batch[i]));
 		r->head = (r->head + n) % r->size;
 		r->n -= n;
-		r->busy = true;
+		r->busy = n;
 		pthread_mutex_unlock(&r->lock);
 		one_by_one = !reap(r->nl, batch, n, r->one_by_one);
 		pthread_mutex_lock(&r->lock);
 		r->one_by_one |= one_by_one;
-		r->busy = false;
+		r->busy = 0;
 		pthread_cond_broadcast(&r->cond);
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -220,7 +221,7 @@ size_t reaper_pending(struct manager *m)
 	if (!r)
 		return 0;
 	pthread_mutex_lock(&r->lock);
-	n = r->n + (r->busy ? 1 : 0);
+	n = r->n + r->busy;
 	pthread_mutex_unlock(&r->lock);
 	return n;
 }
