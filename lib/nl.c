@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/ethtool.h>
 #include <linux/filter.h>
+#include <linux/sockios.h>
 #include <linux/if.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -473,6 +475,18 @@ int tk_nl_port_set_up(struct tk_nl *nl, const char *name, tk_err *err)
 	int r = link_change(nl, 0, name, LINK_NO_LINK_LOCAL6, -1, err);
 
 	return r < 0 ? r : link_change(nl, 0, name, LINK_UP, -1, err);
+}
+
+int tk_nl_link_settle(struct tk_nl *nl, const char *name, tk_err *err)
+{
+	struct ethtool_value link = { .cmd = ETHTOOL_GLINK };
+	struct ifreq ifr = { .ifr_data = (char *)&link };
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	/* A netlink socket takes device ioctls too (sock_do_ioctl). */
+	if (ioctl(nl_socket_get_fd(nl->sock), SIOCETHTOOL, &ifr) < 0)
+		return tk_err_set(err, -errno, "cannot read the link state of '%s': %m", name);
+	return 0;
 }
 
 int tk_nl_port_set_hairpin(struct tk_nl *nl, const char *name, bool on, tk_err *err)

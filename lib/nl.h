@@ -112,6 +112,12 @@ int tk_nl_link_set_up_without_ipv6(struct tk_nl *nl, int ifindex, tk_err *err);
  * operational state is still "unknown" until the kernel's link watcher has run).
  */
 int tk_nl_port_set_up(struct tk_nl *nl, const char *name, tk_err *err);
+/*
+ * Makes the kernel apply link name's pending carrier change now (ETHTOOL_GLINK runs
+ * linkwatch_sync_dev), which it otherwise does from a workqueue, late on a busy machine: a bridge
+ * port starts forwarding only then.
+ */
+int tk_nl_link_settle(struct tk_nl *nl, const char *name, tk_err *err);
 int tk_nl_link_set_master(struct tk_nl *nl, int ifindex, int master_ifindex, tk_err *err);
 /*
  * Hairpin mode on a bridge port, by name: the bridge may send a frame back out of the port it

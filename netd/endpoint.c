@@ -295,10 +295,19 @@ static int configure_container(const struct endpoint *e, int netns_fd, struct an
  * theirs reached it.  Only after the port's elements exist: before, the port forwards nothing.
  * A container that cannot is still attached; its neighbours find it the slow way.
  */
-static void announce(const struct endpoint *e, const struct announcer *a)
+static void announce(struct manager *m, const struct endpoint *e, const struct announcer *a)
 {
 	tk_err err = {};
 
+	/*
+	 * The port forwards once the kernel has applied its carrier change, which it does from a
+	 * workqueue, late on a busy machine: now, so that the container is reachable when the reply
+	 * says so, and its announcements are not dropped by a port still off.
+	 */
+	if (tk_nl_link_settle(m->nl, e->host_ifname, &err) < 0) {
+		log_warning("Container '%s' %s, ignoring: %s", e->container_id, e->ifname, err.msg);
+		tk_err_clear(&err);
+	}
 	if ((e->has4 && tk_nl_arp_announce(a->nl, a->ifindex, &e->ip4, &err) < 0) ||
 	    (e->has6 && tk_na_send(a->na_fd, a->ifindex, e->mac, &e->ip6, &err) < 0))
 		log_warning("Announcing the addresses of container '%s' %s, ignoring: %s",
@@ -579,7 +588,7 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 	}
 
 	if (announcer.nl)
-		announce(e, &announcer);
+		announce(m, e, &announcer);
 	count_endpoint(n, +1);
 	n->n_ports++;
 	m->n_endpoints++;

@@ -342,8 +342,8 @@ ip netns exec h1 nft list set bridge tenantkit ports | grep -q "\"$vx3\"" &&
 # A container of another host that takes a freed address: its own announcements stay on its host
 # (the overlay floods nothing), so the host that learns its registration announces it to its own
 # containers, which would otherwise keep the previous holder's MAC until their entries went stale.
-expect_ok "a1 (h1) pings a3 (h3) over IPv4 and IPv6" \
-	bash -c "ip netns exec a1 ping -c 1 -W 1 -q $A3 >/dev/null && ip netns exec a1 ping -c 1 -W 1 -q $A3_6 >/dev/null"
+a1_reaches() { tk_ping a1 "$A3" && tk_ping a1 "$A3_6"; }
+wait_for "a1 (h1) pings a3 (h3) over IPv4 and IPv6" 10 a1_reaches
 # (a5 keeps h3's block of anet: a host's last detach gives it back)
 expect_ok "a5 on h3" attach 3 a5 anet
 expect_ok "detach a3 (h3, restarted since its attach)" on 3 detach a3
@@ -354,8 +354,7 @@ a1_has_a4() {
 	[ "$(ip -n a1 -j neigh show "$A3" | jq -r '.[0].lladdr') $(ip -n a1 -j neigh show "$A3_6" | jq -r '.[0].lladdr')" = "$mac_a4 $mac_a4" ]
 }
 wait_for "a1's entries for those addresses have a4's MAC once h1 has a4's registration" 10 a1_has_a4
-expect_ok "a1 reaches a4 at a3's addresses" \
-	bash -c "ip netns exec a1 ping -c 1 -W 1 -q $A3 >/dev/null && ip netns exec a1 ping -c 1 -W 1 -q $A3_6 >/dev/null"
+wait_for "a1 reaches a4 at a3's addresses" 2 a1_reaches
 
 # h3 was killed and restarted above: the usage key its first netd wrote for anet must go with its
 # last endpoint there too, or anet could never be deleted.
