@@ -370,7 +370,7 @@ static int plumb(struct manager *m, const struct endpoint *e, int netns_fd, bool
 	    (!n->has6 && (r = link_without_ipv6(e->host_ifname, err)) < 0) ||
 	    (r = shaping_endpoint(m, e, err)) < 0 ||
 	    /* a new veth: no other program's qdisc on it yet */
-	    (!r && (r = firewall_fast_path_hook(m, e, ifindex, false, err)) < 0) ||
+	    (!r && (r = firewall_fast_path_new_port(m, e, ifindex, err)) < 0) ||
 	    (r = tk_nl_port_set_up(m->nl, e->host_ifname, err)) < 0 ||
 	    (!docker && (r = configure_container(e, netns_fd, announcer, err)) < 0) ||
 	    (r = fault_point("endpoint-container", err)) < 0) {
@@ -628,6 +628,8 @@ static int endpoint_remove(struct manager *m, const struct endpoint *e, bool vet
 		goto rollback;
 	}
 	/* Without its port elements the veth is already mute; the kernel's slow part runs later. */
+	if (!e->lease)
+		attacher_cancel(m, e->id);
 	if (!e->lease && !veth_gone)
 		reaper_queue(m, e->host_ifname);
 	if (!e->lease)

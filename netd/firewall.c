@@ -574,6 +574,7 @@ static char fast_off[sizeof(((tk_err *)0)->msg) + 32]; /* why there is none */
 static int fast_chain = -1;	   /* made with the first fast path, kept across rebuilds */
 static int fast_counts = -1;	   /* the same */
 static bool fast_path_remote;	   /* --cluster: the overlay's endpoints have one too */
+static bool fast_path_at_attach;   /* TK_NETD_FAST_PATH_AT_ATTACH: not after the reply */
 static const char *const *uplinks; /* --nat-uplink */
 static size_t n_uplinks;
 static int uplink_ifindex[FIREWALL_UPLINKS_MAX]; /* where the replies' program is; 0: nowhere */
@@ -714,6 +715,7 @@ uint32_t firewall_port_group(const struct endpoint *e)
 int firewall_fast_path_hook(struct manager *m, const struct endpoint *e, int ifindex, bool foreign,
 			    tk_err *err)
 {
+	attacher_cancel(m, e->id); /* decided now */
 	if (fast.prog < 0 || shaping_from_port(m, e))
 		return 0;
 	if (foreign)
@@ -723,6 +725,31 @@ int firewall_fast_path_hook(struct manager *m, const struct endpoint *e, int ifi
 			 "filters, not the fast path",
 			 e->container_id, e->ifname, e->host_ifname);
 	return tk_fast_attach(&fast, ifindex, !foreign, err);
+}
+
+int firewall_fast_path_new_port(struct manager *m, const struct endpoint *e, int ifindex,
+				tk_err *err)
+{
+	if (fast.prog < 0 || shaping_from_port(m, e) ||
+	    (!fast_path_at_attach && attacher_queue(m, e->id)))
+		return 0;
+	return firewall_fast_path_hook(m, e, ifindex, false, err);
+}
+
+void firewall_fast_path_attach_now(struct manager *m, int64_t endpoint_id)
+{
+	struct endpoint e;
+	tk_err err = {};
+	int ifindex;
+
+	/* Gone, or its veth is (lifecycle releases it): nothing to do. */
+	if (fast.prog < 0 || db_endpoint_find_by_id(m, endpoint_id, &e, NULL) < 0 || e.lease ||
+	    tk_nl_ifindex(m->nl, e.host_ifname, &ifindex, NULL) < 0)
+		return;
+	if (firewall_fast_path_hook(m, &e, ifindex, false, &err) < 0 && err.code != -ENODEV)
+		log_warning("Container '%s' %s: its port '%s' takes the bridge, not the fast path: "
+			    "%s",
+			    e.container_id, e.ifname, e.host_ifname, err.msg);
 }
 
 /* Ports whose ingress slot holds a qdisc, sorted (a port shaped by netd holds netd's clsact). */
@@ -945,6 +972,7 @@ static void fast_path_open(void)
 	tk_err err = {};
 
 	fast = (struct tk_fast)TK_FAST_INIT;
+	fast_path_at_attach = getenv("TK_NETD_FAST_PATH_AT_ATTACH") != NULL;
 	if (getenv("TK_NETD_NO_FAST_PATH")) {
 		snprintf(fast_off, sizeof(fast_off), "TK_NETD_NO_FAST_PATH is set");
 		log_info("No fast path between containers: %s", fast_off);
@@ -1252,6 +1280,7 @@ static void fast_path_abandon(struct manager *m, const char *why)
 {
 	tk_err err = {};
 
+	attacher_cancel(m, 0);
 	tk_fast_close(&fast);
 	fast_path_remote = false;
 	snprintf(fast_off, sizeof(fast_off), "the last rebuild failed: %s", why);

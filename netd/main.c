@@ -453,7 +453,13 @@ static int metrics_write(void *userdata, struct tk_prom *p, tk_err *err)
 
 static json_t *dispatch(void *userdata, const struct tk_caller *c, json_t *request)
 {
-	return cluster_dispatch(((struct extra *)userdata)->m, c, request);
+	struct manager *m = ((struct extra *)userdata)->m;
+	json_t *reply;
+
+	attacher_request(m, true);
+	reply = cluster_dispatch(m, c, request);
+	attacher_request(m, false);
+	return reply;
 }
 
 static int extra_fd(void *userdata)

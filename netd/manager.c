@@ -94,13 +94,15 @@ int manager_open(struct manager *m, tk_err *err)
 		return tk_err_wrap(err, r, "opening rtnetlink");
 	if ((r = tk_nft_open(&m->nft, err)) < 0)
 		return tk_err_wrap(err, r, "opening nftables");
-	if ((r = reaper_start(m, err)) < 0 || (r = lifecycle_open(m, err)) < 0)
+	if ((r = reaper_start(m, err)) < 0 || (r = attacher_start(m, err)) < 0 ||
+	    (r = lifecycle_open(m, err)) < 0)
 		return r;
 	return 0;
 }
 
 void manager_close(struct manager *m)
 {
+	attacher_stop(m);
 	lifecycle_close(m);
 	reaper_stop(m);
 	while (m->networks) {

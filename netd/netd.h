@@ -136,9 +136,10 @@ struct manager {
 	uint64_t n_endpoints;
 	int64_t next_endpoint_id; /* ids come from here, so a veth is named before its row exists */
 	struct reaper *reaper;	  /* deletes veths off the request path (reaper.c) */
-	const char *socket_group; /* NULL: root's group; may write the pending-DEL spool */
-	struct lifecycle *lifecycle;	       /* link notifications and the pending-DEL spool */
-	struct cluster *cluster;	       /* NULL without --cluster */
+	struct attacher *attacher;   /* puts the fast path on new ports (attacher.c) */
+	const char *socket_group;    /* NULL: root's group; may write the pending-DEL spool */
+	struct lifecycle *lifecycle; /* link notifications and the pending-DEL spool */
+	struct cluster *cluster;     /* NULL without --cluster */
 	int64_t capacity[_SHAPING_DIR_MAX];    /* bit/s the tenants share by weight; -1: none */
 	int shaping_ifindex[_SHAPING_DIR_MAX]; /* the IFB devices, 0 until made */
 	int shaping_meter[_SHAPING_DIR_MAX];   /* their meters' BPF maps, with the devices */
@@ -267,6 +268,14 @@ uint32_t firewall_port_group(const struct endpoint *e);
  */
 int firewall_fast_path_hook(struct manager *m, const struct endpoint *e, int ifindex, bool foreign,
 			    tk_err *err);
+/*
+ * The same for e's new port, after the reply (attacher.c), where its program would make the
+ * attach wait for an RCU grace period: the port forwards by the bridge until then.
+ */
+int firewall_fast_path_new_port(struct manager *m, const struct endpoint *e, int ifindex,
+				tk_err *err);
+/* The attacher's: endpoint_id's port, as firewall_fast_path_hook decides now. */
+void firewall_fast_path_attach_now(struct manager *m, int64_t endpoint_id);
 /* Hooks e's port again: a qdisc came to its ingress (taken) or left it (!taken). */
 int firewall_fast_path_ingress(struct manager *m, const struct endpoint *e, bool taken,
 			       tk_err *err);
@@ -403,6 +412,19 @@ void endpoint_announce_by_host(const struct network *n, const char *who, const u
  */
 int endpoint_check(struct manager *m, const struct tk_caller *c, const struct endpoint *e,
 		   const char *netns_path, json_t *problems, tk_err *err);
+
+/* attacher.c */
+int attacher_start(struct manager *m, tk_err *err);
+/* Queues the fast path for endpoint_id's port; false when it cannot be queued. */
+bool attacher_queue(struct manager *m, int64_t endpoint_id);
+/* Takes endpoint_id's port off the queue (0: every port): its fast path is decided now. */
+void attacher_cancel(struct manager *m, int64_t endpoint_id);
+/* Ports queued. */
+size_t attacher_pending(struct manager *m);
+/* A request begins (or ends): the thread waits for netd to be idle. */
+void attacher_request(struct manager *m, bool begins);
+/* Stops the thread; what is still queued waits for the next start's rebuild. */
+void attacher_stop(struct manager *m);
 
 /* reaper.c */
 int reaper_start(struct manager *m, tk_err *err);

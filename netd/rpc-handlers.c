@@ -70,11 +70,13 @@ static int op_status(struct manager *m, const struct tk_caller *c, json_t *args,
 		networks++;
 	for (struct tk_tenant *t = m->tenants.list; t; t = t->next)
 		tenants++;
-	*ret = json_pack("{s:s, s:I, s:i, s:i, s:I, s:I, s:i, s:s, s:s}", "version", TK_VERSION,
-			 "uptime_s", (json_int_t)(time(NULL) - m->started), "tenants", (int)tenants,
-			 "networks", (int)networks, "endpoints", (json_int_t)m->n_endpoints,
-			 "veths_deleting", (json_int_t)reaper_pending(m), "pid", (int)getpid(),
-			 "state_dir", m->state_dir, "socket", m->socket_path);
+	*ret = json_pack("{s:s, s:I, s:i, s:i, s:I, s:I, s:I, s:i, s:s, s:s}", "version",
+			 TK_VERSION, "uptime_s", (json_int_t)(time(NULL) - m->started), "tenants",
+			 (int)tenants, "networks", (int)networks, "endpoints",
+			 (json_int_t)m->n_endpoints, "veths_deleting",
+			 (json_int_t)reaper_pending(m), "fast_path_pending",
+			 (json_int_t)attacher_pending(m), "pid", (int)getpid(), "state_dir",
+			 m->state_dir, "socket", m->socket_path);
 	if (*ret) {
 		json_t *pools = json_array();
 		char buf[TK_PREFIX_STRLEN];

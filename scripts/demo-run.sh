@@ -36,6 +36,7 @@ for c in alpha-1 alpha-2 beta-1 beta-2; do
 	run "$NETCTL" attach "${c%-*}-net" "$c" "/run/netns/$c" >/dev/null
 done
 run "$NETCTL" list endpoints
+tk_fast_settle # the fast path follows the attaches once netd is idle (netd/attacher.c)
 addr() { "$NETCTL" --json inspect endpoint "$1" eth0 | jq -r ".ips[] | select(.version==\"$2\") | .address | sub(\"/.*\"; \"\")"; }
 
 bold "Isolation"

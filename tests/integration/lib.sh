@@ -197,6 +197,18 @@ tk_settle() {
 	return 1
 }
 
+# netd puts the fast path on a new port once it has been idle for a moment (netd/attacher.c):
+# wait until no port waits for it, before checking what the fast path forwards.
+tk_fast_settle() {
+	local deadline=$((SECONDS + ${1:-60}))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		[ "$("$NETCTL" --json status 2>/dev/null | jq .fast_path_pending)" = 0 ] && return 0
+		sleep 0.05
+	done
+	not_ok "netd still had $("$NETCTL" --json status 2>/dev/null | jq .fast_path_pending) ports waiting for the fast path after ${1:-60} s"
+	return 1
+}
+
 # Links coming and going without pause, as when another runtime starts containers: veth pairs
 # made one after another, as fast as ip makes them, until tk_churn_stop, after 1,000 idle pairs
 # that make each listing of the links long enough for a link made meanwhile to interrupt it.

@@ -10,6 +10,8 @@
   burst SOCKET N UID OP ARGS  as UID, N connections each send OP with ARGS (NAME in it is replaced
                           by name<i>) before any reply is read; prints one code per reply (0: ok)
                           as the replies come
+  busy SOCKET             status requests back to back on one connection, until killed: netd
+                          is never idle (test-fast-attach.sh); prints "busy" after the first
 """
 import json
 import os
@@ -120,6 +122,19 @@ def burst(path, n, uid, op, args):
             conns.remove(s)
 
 
+def busy(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(path)
+    first = True
+    while True:
+        s.send(request("status"))
+        if not json.loads(s.recv(1 << 20)).get("ok"):
+            sys.exit("status failed")
+        if first:
+            print("busy", flush=True)
+            first = False
+
+
 mode = sys.argv[1] if len(sys.argv) > 1 else ""
 if mode == "stall" and len(sys.argv) == 5:
     stall(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
@@ -127,5 +142,7 @@ elif mode in ("idle", "idle-http") and len(sys.argv) == 6:
     idle(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), mode == "idle-http")
 elif mode == "burst" and len(sys.argv) == 7:
     burst(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6])
+elif mode == "busy" and len(sys.argv) == 3:
+    busy(sys.argv[2])
 else:
     sys.exit(__doc__)

@@ -121,6 +121,7 @@ expect_ok "fault at endpoint-detach-firewall: the error says so" \
 expect_eq "fault at endpoint-detach-firewall: nothing lost, the fast path's elements included" \
 	"$before" "$(state)"
 expect_ok "ra2 reaches rb1 over the link" tk_udp ra2 "$(ip_of rb1)" 7101 rb1
+tk_fast_settle
 expect_eq "each port has the fast path" "tk_fast tk_fast tk_fast" "$(progs)"
 out=$("$NETCTL" reconcile 2>&1)
 rc=$?

@@ -111,6 +111,7 @@ table bridge tktest {
 EOF
 done
 bridged() { ip netns exec "$1" nft list chain bridge tktest pre | grep -o 'packets [0-9]*' | awk '{printf "%s ", $2}'; }
+for h in 1 2; do TK_NETD_SOCKET=$TK_TMP/h$h/netd.sock tk_fast_settle; done
 tk_tcp a1 $A2 5011 a2 && ok "fast path: TCP a1 (h1) -> a2 (h2)" || not_ok "fast path: TCP a1 -> a2"
 tk_udp a2 $A1 5012 a1 && ok "fast path: UDP a2 (h2) -> a1 (h1)" || not_ok "fast path: UDP a2 -> a1"
 tk_tcp a1 $A2_6 5013 a2 && ok "fast path: TCP over IPv6 a1 (h1) -> a2 (h2)" || not_ok "fast path: TCP6 a1 -> a2"

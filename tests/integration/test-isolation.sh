@@ -175,6 +175,7 @@ table bridge tktest {
 	}
 }
 EOF
+tk_fast_settle # the ports get it once netd is idle (netd/attacher.c)
 for kind in "${KINDS[@]}"; do
 	expect_ok "fast path: $kind from a1 to a2" probe "$kind" a1 a2
 done

@@ -1,0 +1,96 @@
+#!/bin/bash
+# The fast path comes to a new port after the attach's reply, once netd is idle (netd/attacher.c:
+# its tcx attach waits for an RCU grace period), and what happens to the port meanwhile decides:
+# a detach, a shaped tenant, another program's qdisc on its ingress, a restart.  Until then the
+# port forwards by the bridge and its rules.
+source "$(dirname "$0")/lib.sh"
+
+tk_netd_start
+progs() { "$TK_BUILD_DIR/tests/integration/tcx-progs" "$1" 2>/dev/null | awk '{ print $2 }' | xargs; }
+host_if() { "$NETCTL" --json list endpoints | jq -r --arg c "$1" '.endpoints[] | select(.container_id == $c) | .host_ifname'; }
+pending() { "$NETCTL" --json status | jq .fast_path_pending; }
+attach() { # network container -> prints its IPv4 address
+	tk_ns_add "$2"
+	"$NETCTL" --json attach "$1" "$2" "/run/netns/$2" | jq -r '.ips[0].address | sub("/.*"; "")'
+}
+# Requests back to back: netd is never idle while this runs.
+busy_start() {
+	local line
+	coproc BUSY_CLIENT { exec "$TK_PYTHON" "$TK_SOURCE_DIR/tests/integration/server-load.py" busy "$TK_NETD_SOCKET"; }
+	BUSY=$BUSY_CLIENT_PID
+	read -r -t 30 -u "${BUSY_CLIENT[0]}" line
+	[ "$line" = busy ] || not_ok "the busy client did not start"
+}
+busy_stop() { kill "$BUSY" 2>/dev/null; wait "$BUSY" 2>/dev/null; }
+
+"$NETCTL" create tenant alpha >/dev/null
+"$NETCTL" create tenant beta >/dev/null
+"$NETCTL" create tenant-net anet --tenant alpha >/dev/null
+"$NETCTL" create tenant-net bnet --tenant beta >/dev/null
+expect_eq "status: no port waits for the fast path" 0 "$(pending)"
+
+busy_start
+c1=$(attach anet c1)
+c2=$(attach anet c2)
+c3=$(attach anet c3)
+b1=$(attach bnet b1)
+sleep 0.5
+expect_eq "while netd is busy, the new ports wait for the fast path" 4 "$(pending)"
+expect_eq "c1's port has no program yet" "" "$(progs "$(host_if c1)")"
+expect_ok "and c1 reaches c2 all the same, by the bridge" tk_ping c1 "$c2"
+
+# A port that goes meanwhile leaves the queue.
+"$NETCTL" detach c2 >/dev/null
+expect_eq "a detached port leaves the queue" 3 "$(pending)"
+# A qdisc of another program on a port's ingress (the bandwidth plugin's) keeps the fast path off
+# it, which would forward ahead of that qdisc's filters.
+c3_if=$(host_if c3)
+tc qdisc add dev "$c3_if" ingress
+pending_is() { [ "$(pending)" = "$1" ]; }
+expect_ok "a qdisc on c3's ingress takes it off the queue" tk_wait_for 10 pending_is 2
+# A tenant shaped meanwhile: its port holds the meter, which calls the fast path itself.
+"$NETCTL" set tenant beta --egress 50mbit >/dev/null
+b1_if=$(host_if b1)
+expect_eq "b1's port holds its tenant's meter" tk_meter_in "$(progs "$b1_if")"
+sleep 0.3
+expect_eq "netd still busy: c1 still waits" "" "$(progs "$(host_if c1)")"
+busy_stop
+
+tk_fast_settle
+expect_eq "once netd is idle, no port waits" 0 "$(pending)"
+expect_eq "c1's port has the fast path" tk_fast "$(progs "$(host_if c1)")"
+expect_eq "c3's port, whose ingress another qdisc holds, does not" "" "$(progs "$c3_if")"
+expect_eq "b1's port keeps its meter alone" tk_meter_in "$(progs "$b1_if")"
+c4=$(attach anet c4)
+tk_fast_settle
+sent() { "$NETCTL" --json status | jq '.fast_path_packets.bridged // 0'; }
+before=$(sent)
+expect_ok "c1 pings c4" ip netns exec c1 ping -c 3 -i 0.2 -q "$c4"
+expect_ok "by the fast path (6 or more frames: $before before)" \
+	test "$(sent)" -ge $((before + 6))
+tc qdisc del dev "$c3_if" ingress
+c3_fast() { [ "$(progs "$c3_if")" = tk_fast ]; }
+expect_ok "c3's port gets the fast path once the qdisc is gone" tk_wait_for 10 c3_fast
+expect_ok "and c3 reaches c1" tk_ping c3 "$c1"
+
+# Ports still waiting when netd stops get the fast path from the next start's rebuild.
+busy_start
+c5=$(attach anet c5)
+tk_netd_kill
+busy_stop
+expect_eq "c5's port waited when netd went" "" "$(progs "$(ip -br link | awk '/^tkv/ { print $1 }' | sed 's/@.*//' | sort | tail -n 1)")"
+tk_netd_start
+expect_eq "the next start put the fast path on it" tk_fast "$(progs "$(host_if c5)")"
+expect_ok "c5 reaches c1" tk_ping c5 "$c1"
+
+# TK_NETD_FAST_PATH_AT_ATTACH: the attach waits for it, as before netd/attacher.c.
+tk_netd_stop
+TK_NETD_FAST_PATH_AT_ATTACH=1 tk_netd_start
+busy_start
+c6=$(attach anet c6)
+expect_eq "TK_NETD_FAST_PATH_AT_ATTACH=1: nothing waits" 0 "$(pending)"
+expect_eq "c6's port has the fast path when the attach replies" tk_fast "$(progs "$(host_if c6)")"
+busy_stop
+expect_ok "c6 reaches c4" tk_ping c6 "$c4"
+tk_netd_stop
+tk_done
