@@ -917,7 +917,7 @@ static int programs_load(struct tk_fast *f, const struct conntrack *ct, tk_err *
 	int r = 0;
 
 	/* A port's own frames go on to tc's filters (the reference bandwidth plugin's) */
-	if ((f->prog = r = port_program_load(f, ct, "tk_fast", TK_TCX_NEXT, err)) < 0)
+	if ((f->prog = r = port_program_load(f, ct, "tk_fast_main", TK_TCX_NEXT, err)) < 0)
 		goto fail;
 	/* a metered port's have been through its meter, and its tc filters are the shaper */
 	if ((f->tail = r = port_program_load(f, ct, "tk_fast_tail", TK_TCX_PASS, err)) < 0)
@@ -1156,7 +1156,7 @@ int tk_tcx_attach(int ifindex, bool egress, int prog, tk_err *err)
 
 int tk_fast_attach(const struct tk_fast *f, int ifindex, bool on, tk_err *err)
 {
-	return tk_tcx_attach(ifindex, false, on ? f->prog : -1, err);
+	return tk_tcx_attach(ifindex, false, !on ? -1 : f->port >= 0 ? f->port : f->prog, err);
 }
 
 int tk_fast_detach(int ifindex, tk_err *err)
@@ -1220,7 +1220,8 @@ int tk_fast_counts_read(int counts, struct tk_fast_count ret[_TK_FAST_WAY_MAX], 
 	return 0;
 }
 
-int tk_fast_chain_open(tk_err *err)
+/* A program array of one slot, named name. */
+static int chain_create(const char *name, tk_err *err)
 {
 	union bpf_attr attr = { .map_type = BPF_MAP_TYPE_PROG_ARRAY,
 				.key_size = sizeof(uint32_t),
@@ -1228,22 +1229,140 @@ int tk_fast_chain_open(tk_err *err)
 				.max_entries = 1 };
 	int fd;
 
-	snprintf(attr.map_name, sizeof(attr.map_name), "tk_fast_chain");
+	snprintf(attr.map_name, sizeof(attr.map_name), "%s", name);
 	if ((fd = bpf(BPF_MAP_CREATE, &attr)) < 0)
-		return tk_err_set(err, -errno, "cannot create the fast path's chain (BPF map): %m");
+		return tk_err_set(err, -errno,
+				  "cannot create the fast path's chain %s (BPF map): %m", name);
 	return fd;
 }
 
-int tk_fast_chain_set(int chain, const struct tk_fast *f, tk_err *err)
+/* chain's slot to prog (-1: empties it). */
+static int chain_set(int chain, int prog, tk_err *err)
 {
-	const uint32_t key = 0, value = (uint32_t)f->tail;
+	const uint32_t key = 0, value = (uint32_t)prog;
 	union bpf_attr attr = { .map_fd = (uint32_t)chain,
 				.key = (uint64_t)(uintptr_t)&key,
 				.value = (uint64_t)(uintptr_t)&value,
 				.flags = BPF_ANY };
 
-	if (f->tail >= 0 ? bpf(BPF_MAP_UPDATE_ELEM, &attr) >= 0
-			 : bpf(BPF_MAP_DELETE_ELEM, &attr) >= 0 || errno == ENOENT)
+	if (prog >= 0 ? bpf(BPF_MAP_UPDATE_ELEM, &attr) >= 0
+		      : bpf(BPF_MAP_DELETE_ELEM, &attr) >= 0 || errno == ENOENT)
 		return 0;
 	return tk_err_set(err, -errno, "cannot set the fast path's chain: %m");
+}
+
+int tk_fast_chain_open(tk_err *err)
+{
+	return chain_create("tk_fast_chain", err);
+}
+
+int tk_fast_chain_set(int chain, const struct tk_fast *f, tk_err *err)
+{
+	return chain_set(chain, f->tail, err);
+}
+
+/* r1 = skb: the program in chain's slot, or on to the next (an empty slot: the tail call falls
+ * through). */
+static int stub_load(int chain, tk_err *err)
+{
+	struct prog p = {};
+
+	map_fd(&p, BPF_REG_2, chain);
+	emit(&p, MOV64_IMM(BPF_REG_3, 0));
+	emit(&p, CALL(BPF_FUNC_tail_call));
+	emit(&p, MOV64_IMM(BPF_REG_0, TK_TCX_NEXT));
+	emit(&p, EXIT());
+	return program_load(&p, "tk_fast", err);
+}
+
+int tk_fast_port_open(struct tk_fast_port *p, tk_err *err)
+{
+	int r;
+
+	*p = (struct tk_fast_port)TK_FAST_PORT_INIT;
+	if ((p->chain = r = chain_create("tk_fast_port", err)) < 0 ||
+	    (p->prog = r = stub_load(p->chain, err)) < 0)
+		tk_fast_port_close(p);
+	return r < 0 ? r : 0;
+}
+
+void tk_fast_port_close(struct tk_fast_port *p)
+{
+	if (p->prog >= 0)
+		close(p->prog);
+	if (p->chain >= 0)
+		close(p->chain);
+	*p = (struct tk_fast_port)TK_FAST_PORT_INIT;
+}
+
+static int prog_info(int fd, struct bpf_prog_info *info, uint32_t *map_ids, uint32_t n_maps)
+{
+	union bpf_attr attr = { .info = { .bpf_fd = (uint32_t)fd,
+					  .info_len = sizeof(*info),
+					  .info = (uint64_t)(uintptr_t)info } };
+
+	*info = (struct bpf_prog_info){ .nr_map_ids = n_maps,
+					.map_ids = (uint64_t)(uintptr_t)map_ids };
+	return bpf(BPF_OBJ_GET_INFO_BY_FD, &attr) < 0 ? -errno : 0;
+}
+
+/* The chain prog (a stub of ours: the same code as mine, named alike) calls through; -1: none. */
+static int stub_chain(int prog, int mine)
+{
+	struct bpf_prog_info info, my_info;
+	struct bpf_map_info map = {};
+	uint32_t map_ids[2], my_map_ids[2];
+	union bpf_attr get = {}, attr = { .info = { .info_len = sizeof(map),
+						    .info = (uint64_t)(uintptr_t)&map } };
+	int fd;
+
+	/* A program's tag hashes its instructions with the maps' descriptors left out. */
+	if (prog_info(prog, &info, map_ids, 2) < 0 ||
+	    prog_info(mine, &my_info, my_map_ids, 2) < 0 || info.nr_map_ids != 1 ||
+	    memcmp(info.tag, my_info.tag, sizeof(info.tag)) != 0 ||
+	    strcmp(info.name, my_info.name) != 0)
+		return -1;
+	get.map_id = map_ids[0];
+	if ((fd = bpf(BPF_MAP_GET_FD_BY_ID, &get)) < 0)
+		return -1;
+	attr.info.bpf_fd = (uint32_t)fd;
+	if (bpf(BPF_OBJ_GET_INFO_BY_FD, &attr) < 0 || map.type != BPF_MAP_TYPE_PROG_ARRAY ||
+	    map.max_entries != 1 || strcmp(map.name, "tk_fast_port") != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int tk_fast_port_adopt(struct tk_fast_port *p, int ifindex)
+{
+	uint32_t ids[64], n = ELEMENTSOF(ids);
+
+	if (tcx_query(ifindex, false, ids, &n) < 0)
+		return 0;
+	for (uint32_t i = 0; i < n; i++) {
+		union bpf_attr get = { .prog_id = ids[i] };
+		int prog, chain;
+
+		if ((prog = bpf(BPF_PROG_GET_FD_BY_ID, &get)) < 0)
+			continue;
+		if (ids[i] == prog_id(p->prog, NULL)) {
+			close(prog);
+			return 1;
+		}
+		if ((chain = stub_chain(prog, p->prog)) < 0) {
+			close(prog);
+			continue;
+		}
+		tk_fast_port_close(p);
+		p->prog = prog;
+		p->chain = chain;
+		return 1;
+	}
+	return 0;
+}
+
+int tk_fast_port_set(const struct tk_fast_port *p, const struct tk_fast *f, tk_err *err)
+{
+	return chain_set(p->chain, f->prog, err);
 }

@@ -57,6 +57,7 @@ const char *tk_fast_way_name(enum tk_fast_way way);
 
 struct tk_fast {
 	int counts; /* tk_fast_counts_open()'s, the caller's: it outlives the programs */
+	int port;   /* what tk_fast_attach puts on a port: the caller's tk_fast_port; -1: prog */
 	int prog;   /* -1: none */
 	int tail;   /* the same, but what it does not forward goes on to the bridge (TCX_PASS) */
 	int back;   /* an uplink's: the world's replies to the NAT path's connections; -1: none */
@@ -66,8 +67,8 @@ struct tk_fast {
 
 #define TK_FAST_INIT                                                                               \
 	{                                                                                          \
-		.counts = -1, .prog = -1, .tail = -1, .back = -1, .src4 = -1, .fwd4 = -1,          \
-		.src6 = -1, .fwd6 = -1, .rt4 = -1, .rt6 = -1, .up = -1                             \
+		.counts = -1, .port = -1, .prog = -1, .tail = -1, .back = -1, .src4 = -1,          \
+		.fwd4 = -1, .src6 = -1, .fwd6 = -1, .rt4 = -1, .rt6 = -1, .up = -1                 \
 	}
 
 /*
@@ -99,7 +100,32 @@ int tk_fast_fwd_get(const struct tk_fast *f, uint32_t group, const uint8_t mac[6
 		    const struct tk_addr *ip, int *ret_ifindex);
 
 /*
- * Puts the program on ifindex's tcx ingress (on) and takes every other program of ours off it
+ * What a port's tcx ingress holds: a program named tk_fast that tail-calls the one in its chain's
+ * slot (tk_fast_main: tk_fast_port_set), or hands the frame on when the slot is empty.  A
+ * rebuild's new program takes the slot in one update whatever the number of ports, which keep
+ * the stub they hold: attaching a program to a port waits for an RCU grace period with RTNL held
+ * (tcx_entry_sync()), some 15 ms where grace periods are slow.  A netd adopts the stub an earlier
+ * one left on its ports (tk_fast_port_adopt), so neither a rebuild nor a restart attaches again.
+ */
+struct tk_fast_port {
+	int prog, chain;
+};
+#define TK_FAST_PORT_INIT                                                                          \
+	{                                                                                          \
+		.prog = -1, .chain = -1                                                            \
+	}
+int tk_fast_port_open(struct tk_fast_port *p, tk_err *err);
+void tk_fast_port_close(struct tk_fast_port *p);
+/*
+ * Replaces p's stub and chain with those on ifindex's tcx ingress, when it holds a stub of the
+ * same code and a chain of the same kind: 1 when it did (or it holds p's), 0 when it holds none.
+ */
+int tk_fast_port_adopt(struct tk_fast_port *p, int ifindex);
+/* Points p's chain at f's program (none: empties it, and the ports hand their frames on). */
+int tk_fast_port_set(const struct tk_fast_port *p, const struct tk_fast *f, tk_err *err);
+
+/*
+ * Puts the program (f->port, else f->prog) on ifindex's tcx ingress (on) and takes every other program of ours off it
  * (an earlier netd's, or rebuild's, or a meter's), or takes them all off (!on).
  */
 int tk_fast_attach(const struct tk_fast *f, int ifindex, bool on, tk_err *err);

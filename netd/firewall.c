@@ -571,8 +571,10 @@ static void bridge_table(struct tk_nft_batch *b)
  */
 static struct tk_fast fast = TK_FAST_INIT;	       /* prog -1: no fast path */
 static char fast_off[sizeof(((tk_err *)0)->msg) + 32]; /* why there is none */
-static int fast_chain = -1;	   /* made with the first fast path, kept across rebuilds */
-static int fast_counts = -1;	   /* the same */
+static int fast_chain = -1; /* made with the first fast path, kept across rebuilds */
+static struct tk_fast_port fast_port = TK_FAST_PORT_INIT; /* the same */
+static bool fast_port_adopted;				  /* from an earlier netd's ports */
+static int fast_counts = -1;				  /* the same */
 static bool fast_path_remote;	   /* --cluster: the overlay's endpoints have one too */
 static bool fast_path_at_attach;   /* TK_NETD_FAST_PATH_AT_ATTACH: not after the reply */
 static const char *const *uplinks; /* --nat-uplink */
@@ -967,7 +969,39 @@ int firewall_fast_path_move(struct manager *m, const struct endpoint *e, int hos
 }
 
 /* Whether this kernel can: loads the program (BPF, bpf_redirect) and asks for tcx. */
-static void fast_path_open(void)
+/* Adopts the stub on e's port, once: the first port holding one decides. */
+static int adopt_port(struct endpoint *e, void *userdata)
+{
+	struct manager *m = userdata;
+	int ifindex;
+
+	if (!fast_port_adopted && !e->lease &&
+	    tk_nl_ifindex(m->nl, e->host_ifname, &ifindex, NULL) == 0)
+		fast_port_adopted = tk_fast_port_adopt(&fast_port, ifindex) > 0;
+	return 0;
+}
+
+/*
+ * The ports' stub and its chain (lib/fastpath.h, tk_fast_port), made once and kept across
+ * rebuilds; at netd's first rebuild, those an earlier netd left on the ports, so that a restart
+ * attaches nothing to the ports that hold them.
+ */
+static int fast_port_open(struct manager *m, tk_err *err)
+{
+	int r;
+
+	if (fast_port.prog >= 0)
+		return 0;
+	if ((r = tk_fast_port_open(&fast_port, err)) < 0)
+		return r;
+	if ((r = db_endpoints_foreach(m, NULL, NULL, adopt_port, m, err)) < 0)
+		return r;
+	if (fast_port_adopted)
+		log_info("The ports keep the fast path's stub an earlier netd left them");
+	return 0;
+}
+
+static void fast_path_open(struct manager *m)
 {
 	tk_err err = {};
 
@@ -980,14 +1014,17 @@ static void fast_path_open(void)
 	}
 	if ((fast_counts < 0 && (fast_counts = tk_fast_counts_open(&err)) < 0) ||
 	    tk_fast_open(&fast, fast_counts, &err) < 0 ||
-	    (fast_chain < 0 && (fast_chain = tk_fast_chain_open(&err)) < 0)) {
+	    (fast_chain < 0 && (fast_chain = tk_fast_chain_open(&err)) < 0) ||
+	    fast_port_open(m, &err) < 0) {
 		snprintf(fast_off, sizeof(fast_off), "%s", err.msg);
 		log_info("No fast path between containers (BPF on tcx ingress): %s", fast_off);
 		tk_fast_close(&fast);
-	} else if (fast.nat_off[0]) {
+		return;
+	}
+	fast.port = fast_port.prog;
+	if (fast.nat_off[0])
 		log_info("No NAT path past the host (UDP egress takes the host's forwarding): %s",
 			 fast.nat_off);
-	}
 }
 
 /* What the fast path's programs sent each way since netd started; false: no fast path. */
@@ -1285,7 +1322,8 @@ static void fast_path_abandon(struct manager *m, const char *why)
 	fast_path_remote = false;
 	snprintf(fast_off, sizeof(fast_off), "the last rebuild failed: %s", why);
 	log_error("Taking the fast path off every link: %s", fast_off);
-	if (fast_chain >= 0 && tk_fast_chain_set(fast_chain, &fast, &err) < 0)
+	if ((fast_port.chain >= 0 && tk_fast_port_set(&fast_port, &fast, &err) < 0) ||
+	    (fast_chain >= 0 && tk_fast_chain_set(fast_chain, &fast, &err) < 0))
 		log_error("%s", err.msg);
 	tk_err_clear(&err);
 	if (tk_nl_link_foreach(m->nl, "", fast_path_off_link, NULL, &err) < 0)
@@ -1375,7 +1413,9 @@ static int rebuild(struct manager *m, tk_err *err)
 	r = db_endpoints_foreach(m, NULL, NULL, rebuild_endpoint, &ctx, err);
 	free(ctx.taken.ifindexes);
 	if (r < 0 || (r = ports_rebuild(m, b, err)) < 0 ||
-	    /* the shaped ports' meters now tail-call the new program, which has every element */
+	    /* the ports' stubs and the shaped ports' meters now tail-call the new program, which
+	       has every element */
+	    (fast_port.chain >= 0 && (r = tk_fast_port_set(&fast_port, &fast, err)) < 0) ||
 	    (fast_chain >= 0 && (r = tk_fast_chain_set(fast_chain, &fast, err)) < 0))
 		return r;
 	overlay_firewall_lost();      /* the overlay's elements are added again at its next sync */
@@ -1393,7 +1433,7 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 	int r;
 
 	(void)old; /* read only by its cleanup, once the ports hold the new program */
-	fast_path_open();
+	fast_path_open(m);
 	fast_path_remote = fast.prog >= 0 && m->cluster;
 	nat_uplinks_attach(m);
 	if ((r = rebuild(m, err)) < 0)

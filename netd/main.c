@@ -507,6 +507,9 @@ static void extra_run(void *userdata)
 		cluster |= ev[i].data.u32 == 2;
 		drops |= ev[i].data.u32 == 3;
 	}
+	/* Events (links, Docker's requests, ...) are work the fast path's attacher waits for too. */
+	if (n > 0)
+		attacher_request(x->m, true);
 	if (drops)
 		droplog_run(x->m);
 	if (links)
@@ -537,6 +540,8 @@ static void extra_run(void *userdata)
 		tk_server_state_unlock();
 		x->save_at = done ? tk_rpc_now_ms() + save_ms() : 0;
 	}
+	if (n > 0)
+		attacher_request(x->m, false);
 }
 
 static int extra_open(struct extra *x, tk_err *err)

@@ -19,9 +19,10 @@ def run(*argv):
     return json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout)
 
 
-def chained(meter):
-    # a shaped port's meter tail-calls the fast path through its one-slot program array
-    for map_id in run("bpftool", "-j", "prog", "show", "id", str(meter))["map_ids"]:
+def chained(caller):
+    # a port's stub (tk_fast) and a shaped port's meter tail-call the fast path through a
+    # one-slot program array
+    for map_id in run("bpftool", "-j", "prog", "show", "id", str(caller))["map_ids"]:
         if run("bpftool", "-j", "map", "show", "id", str(map_id))["type"] == "prog_array":
             for e in run("bpftool", "-j", "map", "dump", "id", str(map_id)):
                 return int.from_bytes(bytes(words(e["value"])), "little")
@@ -29,14 +30,12 @@ def chained(meter):
 
 
 def prog_id(dev):
-    # on the tcx ingress (tcx-progs): the fast path, or a shaped port's meter that calls it
+    # on the tcx ingress (tcx-progs): the fast path's stub, or a shaped port's meter, that call it
     tcx = os.path.join(os.environ["TK_BUILD_DIR"], "tests/integration/tcx-progs")
     out = subprocess.run([tcx, dev], capture_output=True, text=True).stdout
     for line in out.splitlines():
         pid, name = line.split()
-        if name == "tk_fast":
-            return int(pid)
-        if name == "tk_meter_in":
+        if name in ("tk_fast", "tk_meter_in"):
             return chained(int(pid))
     return None
 
@@ -50,7 +49,7 @@ def pid_prog_id(pid):
             continue
         if "prog_id" in info:
             pid_ = int(info["prog_id"])
-            if run("bpftool", "-j", "prog", "show", "id", str(pid_)).get("name") == "tk_fast":
+            if run("bpftool", "-j", "prog", "show", "id", str(pid_)).get("name") == "tk_fast_main":
                 return pid_
     return None
 

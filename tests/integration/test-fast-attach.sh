@@ -83,6 +83,43 @@ tk_netd_start
 expect_eq "the next start put the fast path on it" tk_fast "$(progs "$(host_if c5)")"
 expect_ok "c5 reaches c1" tk_ping c5 "$c1"
 
+# What a port holds is a stub (tk_fast) that tail-calls the program in a one-slot chain
+# (lib/fastpath.h, tk_fast_port): a rebuild or a restart sets the slot and attaches nothing to
+# the ports that hold the stub already, each attach a grace period with RTNL held.
+stub_id() { "$TK_BUILD_DIR/tests/integration/tcx-progs" "$1" | awk '$2 == "tk_fast" { print $1 }'; }
+chain_of() { # the stub's chain's slots, as bpftool dumps them ([] when empty)
+	local map
+	map=$(bpftool -j prog show id "$1" | jq '.map_ids[0]')
+	bpftool -j map dump id "$map" | jq -c '[.[].value]'
+}
+c1_if=$(host_if c1)
+stub=$(stub_id "$c1_if")
+expect_ok "c1's port holds the stub ($stub), which calls the program in its chain" \
+	test -n "$stub" -a "$(chain_of "$stub")" != "[]"
+expect_ok "c1 reaches c4 by the fast path" ip netns exec c1 ping -c 2 -i 0.2 -q "$c4"
+tk_netd_stop
+# A program array's slots empty when its last holder in user space goes: the ports hand their
+# frames to the bridge while no netd writes the maps.
+expect_eq "with netd stopped, the chain is empty" "[]" "$(chain_of "$stub")"
+expect_ok "and c1 still reaches c4, by the bridge" tk_ping c1 "$c4"
+tk_netd_start
+expect_eq "the restarted netd kept c1's stub" "$stub" "$(stub_id "$c1_if")"
+expect_eq "and c3's" "$stub" "$(stub_id "$c3_if")"
+expect_ok "and says so" grep -q "The ports keep the fast path's stub an earlier netd left them" "$TK_TMP/netd.log"
+expect_ok "its chain holds the new netd's program" test "$(chain_of "$stub")" != "[]"
+c7=$(attach anet c7)
+tk_fast_settle
+expect_eq "a port attached after the restart gets the same stub" "$stub" "$(stub_id "$(host_if c7)")"
+before=$(sent)
+expect_ok "c1 pings c7, whose elements only the new program's maps hold" \
+	ip netns exec c1 ping -c 3 -i 0.2 -q "$c7"
+expect_ok "by the fast path (6 or more frames: $before before)" test "$(sent)" -ge $((before + 6))
+expect_ok "netctl reconcile" "$NETCTL" reconcile
+expect_eq "a reconcile's rebuild keeps the stub too" "$stub" "$(stub_id "$c1_if")"
+before=$(sent)
+expect_ok "c7 pings c1 after it" ip netns exec c7 ping -c 3 -i 0.2 -q "$c1"
+expect_ok "by the fast path (6 or more frames: $before before)" test "$(sent)" -ge $((before + 6))
+
 # TK_NETD_FAST_PATH_AT_ATTACH: the attach waits for it, as before netd/attacher.c.
 tk_netd_stop
 TK_NETD_FAST_PATH_AT_ATTACH=1 tk_netd_start
