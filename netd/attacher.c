@@ -26,6 +26,12 @@
 #include "server.h"
 
 #define ATTACHER_IDLE_MS 20
+/*
+ * Between two attaches: a handler counts as busy only once it holds the state lock, which a
+ * thread that unlocks and locks again at once can take back before a waiter not yet running
+ * gets it (a mutex is not fair); this pause hands it over.
+ */
+#define ATTACHER_GAP_MS 2
 
 struct attacher {
 	struct manager *m;
@@ -37,6 +43,7 @@ struct attacher {
 	size_t live;	       /* not cancelled */
 	unsigned requests;     /* being served */
 	uint64_t last_request; /* when the last one ended, CLOCK_MONOTONIC ns */
+	uint64_t last_attach;  /* when the thread's last attach ended, the same */
 	bool stopping;
 };
 
@@ -48,15 +55,21 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Waits, a->lock held, until netd has been idle ATTACHER_IDLE_MS; false when stopping. */
+/*
+ * Waits, a->lock held, until netd has been idle ATTACHER_IDLE_MS and the thread's last attach
+ * ATTACHER_GAP_MS ago; false when stopping.
+ */
 static bool wait_idle(struct attacher *a)
 {
 	for (;;) {
 		uint64_t due = a->last_request + ATTACHER_IDLE_MS * 1000000ull, now = now_ns();
+		uint64_t gap = a->last_attach + ATTACHER_GAP_MS * 1000000ull;
 		struct timespec until;
 
 		if (a->stopping || a->live == 0)
 			return false;
+		if (gap > due)
+			due = gap;
 		if (a->requests == 0 && now >= due)
 			return true;
 		if (a->requests > 0)
@@ -111,6 +124,7 @@ static void *attacher_main(void *userdata)
 		firewall_fast_path_attach_now(a->m, id);
 		tk_server_state_unlock();
 		pthread_mutex_lock(&a->lock);
+		a->last_attach = now_ns();
 	}
 	pthread_mutex_unlock(&a->lock);
 	return NULL;

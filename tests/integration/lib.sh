@@ -184,30 +184,26 @@ tk_netd_stop() {
 $(tail -30 "$TK_TMP/netd.log")"
 }
 
-# netd deletes veths after replying to DEL (netd/reaper.c): wait until it has none left.  Each
-# deletion waits for RCU grace periods, which under ASan on a loaded machine add up to more than
-# a minute for a few hundred veths: the deadline is generous, and missing it says so.
-tk_settle() {
-	local deadline=$((SECONDS + ${1:-120}))
+# tk_drained FIELD SECONDS WHAT: waits until netd's status says FIELD is 0, or says how many WHAT
+# were left after SECONDS.
+tk_drained() {
+	local deadline=$((SECONDS + $2))
 	while [ "$SECONDS" -lt "$deadline" ]; do
-		[ "$("$NETCTL" --json status 2>/dev/null | jq .veths_deleting)" = 0 ] && return 0
+		[ "$("$NETCTL" --json status 2>/dev/null | jq ".$1")" = 0 ] && return 0
 		sleep 0.05
 	done
-	not_ok "netd still had $("$NETCTL" --json status 2>/dev/null | jq .veths_deleting) veths to delete after ${1:-120} s"
+	not_ok "netd still had $("$NETCTL" --json status 2>/dev/null | jq ".$1") $3 after $2 s"
 	return 1
 }
 
+# netd deletes veths after replying to DEL (netd/reaper.c): wait until it has none left.  Each
+# deletion waits for RCU grace periods, which under ASan on a loaded machine add up to more than
+# a minute for a few hundred veths: the deadline is generous, and missing it says so.
+tk_settle() { tk_drained veths_deleting "${1:-120}" "veths to delete"; }
+
 # netd puts the fast path on a new port once it has been idle for a moment (netd/attacher.c):
 # wait until no port waits for it, before checking what the fast path forwards.
-tk_fast_settle() {
-	local deadline=$((SECONDS + ${1:-60}))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		[ "$("$NETCTL" --json status 2>/dev/null | jq .fast_path_pending)" = 0 ] && return 0
-		sleep 0.05
-	done
-	not_ok "netd still had $("$NETCTL" --json status 2>/dev/null | jq .fast_path_pending) ports waiting for the fast path after ${1:-60} s"
-	return 1
-}
+tk_fast_settle() { tk_drained fast_path_pending "${1:-60}" "ports waiting for the fast path"; }
 
 # Links coming and going without pause, as when another runtime starts containers: veth pairs
 # made one after another, as fast as ip makes them, until tk_churn_stop, after 1,000 idle pairs
