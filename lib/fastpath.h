@@ -125,8 +125,9 @@ int tk_fast_port_adopt(struct tk_fast_port *p, int ifindex);
 int tk_fast_port_set(const struct tk_fast_port *p, const struct tk_fast *f, tk_err *err);
 
 /*
- * Puts the program (f->port, else f->prog) on ifindex's tcx ingress (on) and takes every other program of ours off it
- * (an earlier netd's, or rebuild's, or a meter's), or takes them all off (!on).
+ * Puts the port's program (f->port, else f->prog) on ifindex's tcx ingress (on) and takes every
+ * other program of ours off it (an earlier netd's, or rebuild's, or a meter's), or takes them all
+ * off (!on).
  */
 int tk_fast_attach(const struct tk_fast *f, int ifindex, bool on, tk_err *err);
 /*

@@ -628,12 +628,12 @@ static int endpoint_remove(struct manager *m, const struct endpoint *e, bool vet
 		goto rollback;
 	}
 	/* Without its port elements the veth is already mute; the kernel's slow part runs later. */
-	if (!e->lease)
-		attacher_cancel(m, e->id);
 	if (!e->lease && !veth_gone)
 		reaper_queue(m, e->host_ifname);
-	if (!e->lease)
+	if (!e->lease) {
+		attacher_cancel(m, e->id);
 		forget_neighbours(m, e);
+	}
 	release_addresses(e);
 	count_endpoint(n, -1);
 	n->n_ports -= !e->lease;

@@ -571,10 +571,10 @@ static void bridge_table(struct tk_nft_batch *b)
  */
 static struct tk_fast fast = TK_FAST_INIT;	       /* prog -1: no fast path */
 static char fast_off[sizeof(((tk_err *)0)->msg) + 32]; /* why there is none */
-static int fast_chain = -1; /* made with the first fast path, kept across rebuilds */
+static int fast_chain = -1;  /* made with the first fast path, kept across rebuilds */
+static int fast_counts = -1; /* the same */
 static struct tk_fast_port fast_port = TK_FAST_PORT_INIT; /* the same */
-static bool fast_port_adopted;				  /* from an earlier netd's ports */
-static int fast_counts = -1;				  /* the same */
+static bool fast_port_adopted;	   /* it is the one an earlier netd left on the ports */
 static bool fast_path_remote;	   /* --cluster: the overlay's endpoints have one too */
 static bool fast_path_at_attach;   /* TK_NETD_FAST_PATH_AT_ATTACH: not after the reply */
 static const char *const *uplinks; /* --nat-uplink */
@@ -968,7 +968,6 @@ int firewall_fast_path_move(struct manager *m, const struct endpoint *e, int hos
 	return 0;
 }
 
-/* Whether this kernel can: loads the program (BPF, bpf_redirect) and asks for tcx. */
 /* Adopts the stub on e's port, once: the first port holding one decides. */
 static int adopt_port(struct endpoint *e, void *userdata)
 {
@@ -1001,6 +1000,7 @@ static int fast_port_open(struct manager *m, tk_err *err)
 	return 0;
 }
 
+/* Whether this kernel can: loads the program (BPF, bpf_redirect) and asks for tcx. */
 static void fast_path_open(struct manager *m)
 {
 	tk_err err = {};
