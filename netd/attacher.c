@@ -6,7 +6,7 @@
  * attach takes under 1 ms (other VMs measured 30 to 66 µs).  The port does not need the program to be right, only to be fast:
  * without it, its frames take the bridge and its rules, which allow what the program would
  * forward and more.  So an attach replies without it, and this thread puts it on the port once
- * netd has served no request for ATTACHER_IDLE_MS: a burst of attaches is not slowed by them, and
+ * netd has served no request for ATTACHER_IDLE_MS (TK_NETD_ATTACH_IDLE_MS): a burst of attaches is not slowed by them, and
  * the fast path follows at some 60 ports a second after it.
  *
  * The thread attaches under the state lock, deciding from the state then (firewall.c), so what
@@ -43,6 +43,7 @@ struct attacher {
 	unsigned requests;     /* being served */
 	uint64_t last_request; /* when the last one ended, CLOCK_MONOTONIC ns */
 	uint64_t last_attach;  /* when the thread's last attach ended, the same */
+	uint64_t idle_ns;      /* ATTACHER_IDLE_MS, or TK_NETD_ATTACH_IDLE_MS */
 	bool stopping;
 };
 
@@ -55,13 +56,13 @@ static uint64_t now_ns(void)
 }
 
 /*
- * Waits, a->lock held, until netd has been idle ATTACHER_IDLE_MS and the thread's last attach
+ * Waits, a->lock held, until netd has been idle a->idle_ns and the thread's last attach
  * ATTACHER_GAP_MS ago; false when stopping.
  */
 static bool wait_idle(struct attacher *a)
 {
 	for (;;) {
-		uint64_t due = a->last_request + ATTACHER_IDLE_MS * 1000000ull, now = now_ns();
+		uint64_t due = a->last_request + a->idle_ns, now = now_ns();
 		uint64_t gap = a->last_attach + ATTACHER_GAP_MS * 1000000ull;
 		struct timespec until;
 
@@ -72,7 +73,7 @@ static bool wait_idle(struct attacher *a)
 		if (a->requests == 0 && now >= due)
 			return true;
 		if (a->requests > 0)
-			due = now + ATTACHER_IDLE_MS * 1000000ull;
+			due = now + a->idle_ns;
 		until.tv_sec = (time_t)(due / 1000000000u);
 		until.tv_nsec = (long)(due % 1000000000u);
 		pthread_cond_timedwait(&a->cond, &a->lock, &until);
@@ -134,11 +135,17 @@ int attacher_start(struct manager *m, tk_err *err)
 	struct attacher *a = calloc(1, sizeof(*a));
 	pthread_condattr_t attr;
 	sigset_t all, old;
+	const char *s;
+	long idle_ms;
 	int q;
 
 	if (!a)
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	a->m = m;
+	/* Tests lengthen it, so that a client they keep busy never leaves netd idle that long. */
+	idle_ms = (s = getenv("TK_NETD_ATTACH_IDLE_MS")) ? strtol(s, NULL, 10) : 0;
+	a->idle_ns = (uint64_t)(idle_ms > 0 && idle_ms <= 600000 ? idle_ms : ATTACHER_IDLE_MS) *
+		     1000000u;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);

@@ -10,8 +10,9 @@
   burst SOCKET N UID OP ARGS  as UID, N connections each send OP with ARGS (NAME in it is replaced
                           by name<i>) before any reply is read; prints one code per reply (0: ok)
                           as the replies come
-  busy SOCKET             status requests back to back on one connection, until killed: netd
-                          is never idle (test-fast-attach.sh); prints "busy" after the first
+  busy SOCKET             network.list requests back to back on one connection, until killed:
+                          netd is never idle (test-fast-attach.sh); prints "busy" after the
+                          first
 """
 import json
 import os
@@ -127,9 +128,9 @@ def busy(path):
     s.connect(path)
     first = True
     while True:
-        s.send(request("status"))
+        s.send(request("network.list"))
         if not json.loads(s.recv(1 << 20)).get("ok"):
-            sys.exit("status failed")
+            sys.exit("network.list failed")
         if first:
             print("busy", flush=True)
             first = False

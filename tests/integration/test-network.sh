@@ -40,16 +40,19 @@ ip netns exec rtr sysctl -qw net.ipv6.conf.eth0.accept_dad=0
 ip link set ra0 up
 ip -n rtr link set eth0 up
 tk_wait_for 5 bash -c "ip -n rtr -6 addr show dev eth0 scope link | grep -q fe80::"
-ip netns exec rtr python3 -c '
+# advertised: one router advertisement (hop limit 64, router lifetime 1800 s), then whether ra0
+# has its default route; again until it has (one can come too early for ra0 on a loaded machine)
+advertised() {
+	ip netns exec rtr python3 -c '
 import socket, struct
 ifindex = socket.if_nametoindex("eth0")
 s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
-# a router advertisement: hop limit 64, router lifetime 1800 s
 s.sendto(struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 1800, 0, 0), ("ff02::1", 0, 0, ifindex))'
-expect_ok "ra0 has a default route from the router's advertisement" \
-	tk_wait_for 5 bash -c "ip -6 route show default proto ra | grep -q ra0"
+	ip -6 route show default proto ra | grep -q ra0
+}
+expect_ok "ra0 has a default route from the router's advertisement" tk_wait_for 10 advertised
 expect_ok "create beta-net with explicit v4+v6 subnets, no NAT, mtu 1400" \
 	nc_ create tenant-net beta-net --tenant beta --subnet 10.77.0.0/24 --subnet6 fd00:77::/64 \
 	--no-nat --mtu 1400
@@ -75,7 +78,7 @@ nc_ attach v6-off c3 /run/netns/c3 >/dev/null
 c3_6=$("$NETCTL" --json inspect endpoint c3 eth0 | jq -r '.ips[] | select(.address | contains(":")) | .address | sub("/.*"; "")')
 expect_ok "its bridge has a link-local address" \
 	tk_wait_for 5 bash -c "ip -6 addr show dev $(bridge_of v6-off) scope link | grep -q fe80::"
-expect_ok "and the host reaches its container over IPv6" ping -c 1 -W 1 -q "$c3_6"
+expect_ok "and the host reaches its container over IPv6" tk_wait_for 5 ping -c 1 -W 1 -q "$c3_6"
 nc_ detach c3 >/dev/null
 nc_ delete network v6-off >/dev/null
 expect_ok "auto v6 subnet from fd7e::/48" bash -c \
