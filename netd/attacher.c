@@ -13,6 +13,7 @@
  * happened to the port meanwhile (a detach, a shaped tenant, another program's qdisc, a
  * rebuild's new program) decides, as it would have for a synchronous attach.
  */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -175,6 +176,7 @@ static int grow(struct attacher *a)
 
 	if (!ring)
 		return -ENOMEM;
+	assert(a->n <= a->size);
 	for (size_t i = 0; i < a->n; i++)
 		ring[i] = a->ring[(a->head + i) % a->size];
 	free(a->ring);
