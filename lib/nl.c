@@ -603,11 +603,21 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_msg *, nlmsg_free);
 #define DUMP_PATIENCE_MS 500
 
 struct dump_request {
-	int type;	   /* RTM_GET* */
-	void *hdr;	   /* its family header */
-	size_t len;	   /* of hdr */
-	uint32_t ext_mask; /* IFLA_EXT_MASK, if not 0 */
+	int type;	     /* RTM_GET* */
+	void *hdr;	     /* its family header */
+	size_t len;	     /* of hdr */
+	uint32_t ext_mask;   /* IFLA_EXT_MASK, if not 0 */
+	const char *kind;     /* only links of this kind (strict checking on), or NULL */
 };
+
+static int put_kind(struct nl_msg *msg, const char *kind)
+{
+	struct nlattr *info = nla_nest_start(msg, IFLA_LINKINFO);
+
+	if (!info || nla_put_string(msg, IFLA_INFO_KIND, kind) < 0)
+		return -NLE_NOMEM;
+	return nla_nest_end(msg, info);
+}
 
 /* Into cache (emptied first): 0, or -NLE_DUMP_INTR when interrupted (cache is partial). */
 static int dump_once(struct tk_nl *nl, struct nl_cache *cache, const struct dump_request *q)
@@ -620,7 +630,7 @@ static int dump_once(struct tk_nl *nl, struct nl_cache *cache, const struct dump
 		return -NLE_NOMEM;
 	if ((r = nlmsg_append(msg, q->hdr, q->len, NLMSG_ALIGNTO)) < 0 ||
 	    (q->ext_mask && (r = nla_put_u32(msg, IFLA_EXT_MASK, q->ext_mask)) < 0) ||
-	    (r = nl_send_auto(nl->sock, msg)) < 0)
+	    (q->kind && (r = put_kind(msg, q->kind)) < 0) || (r = nl_send_auto(nl->sock, msg)) < 0)
 		return r;
 	/* checkdup: a kernel that dumps by hash bucket may send an object twice when interrupted */
 	return nl_cache_pickup_checkdup(nl->sock, cache);
@@ -652,33 +662,116 @@ static int dump_bounded(struct tk_nl *nl, struct nl_cache *cache, const struct d
 	}
 }
 
-int tk_nl_link_foreach(struct tk_nl *nl, const char *prefix, tk_nl_link_cb cb, void *userdata,
-		       tk_err *err)
+static int cmp_link_name(const void *a, const void *b)
 {
-	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+	return strcmp(((const struct tk_link_info *)a)->name, ((const struct tk_link_info *)b)->name);
+}
+
+/* With NETLINK_GET_STRICT_CHK the kernel applies a dump's filters (IFLA_LINKINFO's kind). */
+static int strict_check(struct tk_nl *nl, int on)
+{
+	return setsockopt(nl_socket_get_fd(nl->sock), SOL_NETLINK, NETLINK_GET_STRICT_CHK, &on,
+			  sizeof(on)) < 0
+		       ? -errno
+		       : 0;
+}
+
+static int list_dump(struct tk_nl *nl, const char *kind, struct nl_cache *cache)
+{
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	/* A kernel without strict checking (before 4.20) lists every link: the caller filters. */
+	const bool strict = kind && strict_check(nl, 1) == 0;
 	/* The counters are not needed here, and a dump without them is half as long. */
 	const struct dump_request q = { RTM_GETLINK, &ifi, sizeof(ifi),
-					RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS };
-	size_t plen = strlen(prefix);
-	int r, partial;
+					RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS,
+					strict ? kind : NULL };
+	int r = dump_bounded(nl, cache, &q);
+
+	if (strict)
+		(void)strict_check(nl, 0);
+	return r;
+}
+
+int tk_nl_link_list(struct tk_nl *nl, const char *kind, struct tk_link_list *ret, tk_err *err)
+{
+	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+	struct tk_link_info *links;
+	size_t n = 0;
+	int r;
 
 	request_start(nl);
 	if ((r = nl_cache_alloc_name("route/link", &cache)) < 0 ||
-	    (r = partial = dump_bounded(nl, cache, &q)) < 0)
+	    (r = list_dump(nl, kind, cache)) < 0)
 		return request_fail(nl, r, err, "cannot list interfaces");
+	links = calloc(nl_cache_nitems(cache) ?: 1, sizeof(*links));
+	if (!links)
+		return tk_err_set(err, -ENOMEM, "out of memory");
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_link *link = (struct rtnl_link *)o;
-		const char *name = rtnl_link_get_name(link);
-		struct tk_link_info info;
 
-		if (!name || strncmp(name, prefix, plen) != 0)
+		/* a kernel without the filter lists every link */
+		if (kind && strcmp(rtnl_link_get_type(link) ?: "", kind) != 0)
 			continue;
-		link_info(link, &info);
-		if ((r = cb(&info, userdata)) < 0)
-			return r;
+		link_info(link, &links[n++]);
 	}
-	return partial;
+	qsort(links, n, sizeof(*links), cmp_link_name);
+	tk_link_list_done(ret);
+	*ret = (struct tk_link_list){ links, n, r > 0 };
+	return 0;
+}
+
+/* The first link whose name is not before name. */
+static size_t list_lower_bound(const struct tk_link_list *list, const char *name)
+{
+	size_t lo = 0, hi = list->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(list->links[mid].name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+const struct tk_link_info *tk_link_list_find(const struct tk_link_list *list, const char *name)
+{
+	size_t i = list_lower_bound(list, name);
+
+	return i < list->n && strcmp(list->links[i].name, name) == 0 ? &list->links[i] : NULL;
+}
+
+int tk_link_list_foreach(const struct tk_link_list *list, const char *prefix, tk_nl_link_cb cb,
+			 void *userdata)
+{
+	size_t plen = strlen(prefix);
+	int r;
+
+	for (size_t i = list_lower_bound(list, prefix);
+	     i < list->n && strncmp(list->links[i].name, prefix, plen) == 0; i++)
+		if ((r = cb(&list->links[i], userdata)) < 0)
+			return r;
+	return 0;
+}
+
+void tk_link_list_done(struct tk_link_list *list)
+{
+	free(list->links);
+	*list = (struct tk_link_list){};
+}
+
+int tk_nl_link_foreach(struct tk_nl *nl, const char *prefix, tk_nl_link_cb cb, void *userdata,
+		       tk_err *err)
+{
+	_cleanup_(tk_link_list_done) struct tk_link_list list = {};
+	int r;
+
+	if ((r = tk_nl_link_list(nl, NULL, &list, err)) < 0 ||
+	    (r = tk_link_list_foreach(&list, prefix, cb, userdata)) < 0)
+		return r;
+	return list.partial;
 }
 
 struct stats_dump {

@@ -138,6 +138,28 @@ int tk_nl_link_set_alias(struct tk_nl *nl, int ifindex, const char *alias, tk_er
 typedef int (*tk_nl_link_cb)(const struct tk_link_info *link, void *userdata);
 int tk_nl_link_foreach(struct tk_nl *nl, const char *prefix, tk_nl_link_cb cb, void *userdata,
 		       tk_err *err);
+
+/*
+ * One listing of the links, kept to be looked up by name: with thousands of veths each listing
+ * (and each tk_nl_link_get of a veth) costs the kernel a walk of every netns id per veth (see
+ * tk_nl_link_stats_foreach), so work that needs several looks at the links shares one.
+ */
+struct tk_link_list {
+	struct tk_link_info *links; /* sorted by name */
+	size_t n;
+	/* Links kept coming and going through every attempt: one missing proves nothing. */
+	bool partial;
+};
+/*
+ * Lists every link, or only those of kind ("bridge"), which the kernel filters before it
+ * describes them (a strict-checked dump): no veth's cost then.  Replaces what ret held.
+ */
+int tk_nl_link_list(struct tk_nl *nl, const char *kind, struct tk_link_list *ret, tk_err *err);
+const struct tk_link_info *tk_link_list_find(const struct tk_link_list *list, const char *name);
+/* cb for each link whose name starts with prefix, in name order; stops at cb's value if < 0. */
+int tk_link_list_foreach(const struct tk_link_list *list, const char *prefix, tk_nl_link_cb cb,
+			 void *userdata);
+void tk_link_list_done(struct tk_link_list *list);
 /*
  * Calls cb with every link's own counters (RTM_GETSTATS, IFLA_STATS_LINK_64), by ifindex: a dump
  * of counters alone.  tk_nl_link_foreach's full descriptions make the kernel look up, for each

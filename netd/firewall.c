@@ -894,14 +894,12 @@ static int uplink_sweep(const struct tk_link_info *link, void *userdata)
  * that is not there (yet) is said in the log and in status, and netd goes on without it: the
  * replies take the host's way, as always.
  */
-static void nat_uplinks_attach(struct manager *m)
+static void nat_uplinks_attach(struct manager *m, const struct tk_link_list *links)
 {
 	static bool swept;
-	tk_err sweep_err = {};
 
-	if (!swept && tk_nl_link_foreach(m->nl, "", uplink_sweep, NULL, &sweep_err) < 0)
-		log_warning("cannot list the links for an earlier netd's --nat-uplink: %s",
-			    sweep_err.msg);
+	if (!swept)
+		(void)tk_link_list_foreach(links, "", uplink_sweep, NULL);
 	swept = true;
 	uplinks_off[0] = 0;
 	if (!n_uplinks)
@@ -1423,7 +1421,7 @@ static int rebuild(struct manager *m, tk_err *err)
 	return tk_nft_batch_commit(b, err);
 }
 
-int firewall_rebuild(struct manager *m, tk_err *err)
+int firewall_rebuild(struct manager *m, const struct tk_link_list *links, tk_err *err)
 {
 	/*
 	 * New maps and program each time, filled from the database like the tables: the old ones
@@ -1435,7 +1433,7 @@ int firewall_rebuild(struct manager *m, tk_err *err)
 	(void)old; /* read only by its cleanup, once the ports hold the new program */
 	fast_path_open(m);
 	fast_path_remote = fast.prog >= 0 && m->cluster;
-	nat_uplinks_attach(m);
+	nat_uplinks_attach(m, links);
 	if ((r = rebuild(m, err)) < 0)
 		fast_path_abandon(m, err ? err->msg : strerror(-r));
 	cluster_sync_later(m); /* the overlay's elements, now (overlay_closed) */

@@ -234,7 +234,7 @@ static void read_links(struct manager *m)
 	if (r == -ENOBUFS) {
 		log_warning("Link notifications overflowed; comparing all veths with the database");
 		err = (tk_err){};
-		if ((r = reconcile_release_gone(m, NULL, &err)) < 0)
+		if ((r = reconcile_release_gone(m, NULL, NULL, &err)) < 0)
 			log_error_errno(r, "Cannot release endpoints whose veth is gone: %s",
 					err.msg);
 		err = (tk_err){};

@@ -19,6 +19,7 @@
 
 struct tk_store;
 struct tk_nl;
+struct tk_link_list;
 struct tk_nft;
 
 struct network {
@@ -331,7 +332,7 @@ int firewall_endpoint_ports(struct manager *m, const struct endpoint *e,
 int firewall_ports(struct manager *m, const struct endpoint *e, const struct port_list *old,
 		   const struct port_list *new, tk_err *err);
 /* Replaces both tables with the state of the database, in one atomic batch. */
-int firewall_rebuild(struct manager *m, tk_err *err);
+int firewall_rebuild(struct manager *m, const struct tk_link_list *links, tk_err *err);
 /*
  * Drops by reason, counted in nftables per bridge (isolation) or per container port (spoofing):
  * foreach calls cb for every element with its packets, get reads one; -ENOENT when the tables
@@ -362,10 +363,14 @@ int network_create(struct manager *m, const struct network_params *p, struct net
 		   tk_err *err);
 int network_delete(struct manager *m, struct network *n, tk_err *err);
 int network_link(struct manager *m, struct network *a, struct network *b, bool link, tk_err *err);
-/* Brings the kernel bridge of n to the recorded state; appends what it did to actions. */
 /* Sets disable_ipv6 on a link netd made (bridges and ports of IPv4-only networks). */
 int link_without_ipv6(const char *ifname, tk_err *err);
-int network_realize(struct manager *m, struct network *n, json_t *actions, tk_err *err);
+/*
+ * Brings the kernel bridge of n to the recorded state; appends what it did to actions.  links,
+ * if not NULL, is a listing that saves asking the kernel for the bridge.
+ */
+int network_realize(struct manager *m, struct network *n, const struct tk_link_list *links,
+		    json_t *actions, tk_err *err);
 /* The gateway's MAC, the bridge's: 0a:7f and the network's id. */
 void network_gateway_mac(const struct network *n, uint8_t mac[6]);
 struct network *network_free(struct network *n);
@@ -428,6 +433,8 @@ void attacher_stop(struct manager *m);
 
 /* reaper.c */
 int reaper_start(struct manager *m, tk_err *err);
+/* With a listing of the links: another program's link in the reaper's group stops its batches. */
+void reaper_check_links(struct manager *m, const struct tk_link_list *links);
 /* Queues a host veth for deletion (or deletes it now when it cannot be queued). */
 void reaper_queue(struct manager *m, const char *ifname);
 /* Waits until every queued deletion is done; true when there was one to wait for. */
@@ -445,10 +452,11 @@ int reconcile(struct manager *m, json_t *actions, tk_err *err);
 int reconcile_claim(struct manager *m, tk_err *err);
 /*
  * Releases every veth endpoint whose host veth is missing from the kernel (its container's netns
- * was destroyed): one dump of the tkv links against the database.  At start, and when link
- * notifications were lost.
+ * was destroyed): the tkv links of links (NULL: a listing of its own) against the database.  At
+ * start, and when link notifications were lost.
  */
-int reconcile_release_gone(struct manager *m, json_t *actions, tk_err *err);
+int reconcile_release_gone(struct manager *m, const struct tk_link_list *links, json_t *actions,
+			   tk_err *err);
 
 /*
  * lifecycle.c: containers that go away without a DEL reaching netd.  Link notifications release

@@ -356,14 +356,21 @@ void network_gateway_mac(const struct network *n, uint8_t mac[6])
 	mac[4] = (uint8_t)(id >> 8), mac[5] = (uint8_t)id;
 }
 
-int network_realize(struct manager *m, struct network *n, json_t *actions, tk_err *err)
+int network_realize(struct manager *m, struct network *n, const struct tk_link_list *links,
+		    json_t *actions, tk_err *err)
 {
+	const struct tk_link_info *listed = links ? tk_link_list_find(links, n->bridge) : NULL;
 	struct tk_link_info link;
 	uint8_t mac[6];
 	int r;
 
 	network_gateway_mac(n, mac);
-	r = tk_nl_link_get(m->nl, n->bridge, &link, err);
+	if (listed) {
+		link = *listed;
+		r = 0;
+	} else {
+		r = tk_nl_link_get(m->nl, n->bridge, &link, err);
+	}
 	if (r == -ENODEV) {
 		tk_err_clear(err);
 		r = tk_nl_bridge_add(m->nl, n->bridge, mac, n->mtu, &n->bridge_ifindex, err);
@@ -445,7 +452,7 @@ int network_create(struct manager *m, const struct network_params *p, struct net
 	if ((r = db_network_insert(m, n, err)) < 0)
 		goto rollback;
 	/* -EEXIST: the bridge is not ours (another netd's), so it is not ours to remove. */
-	if ((r = network_realize(m, n, NULL, err)) == -EEXIST)
+	if ((r = network_realize(m, n, NULL, NULL, err)) == -EEXIST)
 		goto rollback;
 	if (r < 0 || (r = fault_point("network-bridge", err)) < 0)
 		goto undo_bridge;

@@ -113,15 +113,29 @@ static void *reaper_main(void *userdata)
 /* A link not netd's in REAPER_GROUP would be deleted with netd's: then none is put there. */
 static int foreign_in_group(const struct tk_link_info *link, void *userdata)
 {
-	struct reaper *r = userdata;
+	bool *found = userdata;
 
 	if (link->group == REAPER_GROUP && strncmp(link->name, "tk", 2) != 0) {
 		log_warning("Interface '%s' is in device group %u, which netd uses to delete its "
 			    "veths in batches: netd deletes them one by one",
 			    link->name, REAPER_GROUP);
-		r->one_by_one = true;
+		*found = true;
 	}
 	return 0;
+}
+
+/* Called by every reconcile, the first before netd serves: nothing is queued before it. */
+void reaper_check_links(struct manager *m, const struct tk_link_list *links)
+{
+	struct reaper *r = m->reaper;
+	bool found = false;
+
+	(void)tk_link_list_foreach(links, "", foreign_in_group, &found);
+	if (!r || !found)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->one_by_one = true;
+	pthread_mutex_unlock(&r->lock);
 }
 
 int reaper_start(struct manager *m, tk_err *err)
@@ -133,11 +147,6 @@ int reaper_start(struct manager *m, tk_err *err)
 	if (!r)
 		return tk_err_set(err, -ENOMEM, "out of memory");
 	if ((q = tk_nl_open(&r->nl, err)) < 0) {
-		free(r);
-		return q;
-	}
-	if ((q = tk_nl_link_foreach(r->nl, "", foreign_in_group, r, err)) < 0) {
-		tk_nl_close(r->nl);
 		free(r);
 		return q;
 	}

@@ -145,25 +145,24 @@ static int collect_stale(const struct tk_link_info *link, void *userdata)
 	return 0;
 }
 
-static int remove_stale_links(struct manager *m, json_t *actions, tk_err *err)
+static int remove_stale_links(struct manager *m, const struct tk_link_list *links,
+			      json_t *actions, tk_err *err)
 {
 	struct scan s = { .m = m, .actions = actions };
-	bool partial = false;
 	int r;
 
 	r = db_endpoints_foreach(m, NULL, NULL, collect_endpoint, &s.endpoints, err);
 	if (r >= 0) {
 		if (s.endpoints.n > 0) /* ids is NULL then, and qsort's base must not be */
 			qsort(s.endpoints.ids, s.endpoints.n, sizeof(int64_t), cmp_id);
-		r = tk_nl_link_foreach(m->nl, "tk-", collect_foreign, &s, err);
-		partial = r > 0;
+		r = tk_link_list_foreach(links, "tk-", collect_foreign, &s);
 	}
-	if (r >= 0 && (r = tk_nl_link_foreach(m->nl, "tk", collect_stale, &s, err)) > 0)
-		partial = true;
+	if (r >= 0)
+		r = tk_link_list_foreach(links, "tk", collect_stale, &s);
 	if (r == -ENOMEM)
 		r = tk_err_set(err, -ENOMEM, "out of memory");
 	/* Another netd's bridge missing from a partial listing would make its ports look stale. */
-	if (r >= 0 && partial && s.n_stale > 0) {
+	if (r >= 0 && links->partial && s.n_stale > 0) {
 		report_action(actions,
 			      "left %zu unknown link(s) for the next reconcile: links kept coming "
 			      "and going while they were listed",
@@ -200,9 +199,14 @@ static int refuse_foreign(const struct tk_link_info *link, void *userdata)
 
 int reconcile_claim(struct manager *m, tk_err *err)
 {
+	_cleanup_(tk_link_list_done) struct tk_link_list bridges = {};
 	void *ctx[2] = { m, err };
+	int r;
 
-	return tk_nl_link_foreach(m->nl, "tk-", refuse_foreign, ctx, err);
+	/* Bridges only: at start, before anything else, and without every veth's cost. */
+	if ((r = tk_nl_link_list(m->nl, "bridge", &bridges, err)) < 0)
+		return r;
+	return tk_link_list_foreach(&bridges, "tk-", refuse_foreign, ctx);
 }
 
 static int collect_veth(const struct tk_link_info *link, void *userdata)
@@ -228,16 +232,23 @@ static int collect_gone(struct endpoint *e, void *userdata)
 	return idset_add(&g->gone, e->id);
 }
 
-int reconcile_release_gone(struct manager *m, json_t *actions, tk_err *err)
+int reconcile_release_gone(struct manager *m, const struct tk_link_list *links, json_t *actions,
+			   tk_err *err)
 {
+	_cleanup_(tk_link_list_done) struct tk_link_list own = {};
 	_cleanup_free_ struct endpoint *e = malloc(sizeof(*e));
 	struct gone_scan g = {};
 	int r;
 
 	if (!e)
 		return tk_err_set(err, -ENOMEM, "out of memory");
-	/* One dump, then the database: no link is created or deleted by netd in between. */
-	r = tk_nl_link_foreach(m->nl, "tkv", collect_veth, &g.present, err);
+	/*
+	 * The listing, then the database: a veth is listed before its row is read, so a row added
+	 * after the listing (the state lock is held throughout) cannot be taken for gone.
+	 */
+	if (!links && (r = tk_nl_link_list(m->nl, NULL, &own, err)) < 0)
+		return r;
+	r = tk_link_list_foreach(links ?: &own, "tkv", collect_veth, &g.present);
 	if (r >= 0) {
 		if (g.present.n > 0)
 			qsort(g.present.ids, g.present.n, sizeof(int64_t), cmp_id);
@@ -268,32 +279,39 @@ int reconcile_release_gone(struct manager *m, json_t *actions, tk_err *err)
 	return r;
 }
 
+struct check {
+	struct manager *m;
+	const struct tk_link_list *links;
+	json_t *actions;
+	tk_err *err;
+};
+
 static int check_endpoint(struct endpoint *e, void *userdata)
 {
-	void **ctx = userdata;
-	struct manager *m = ctx[0];
-	json_t *actions = ctx[1];
-	struct tk_link_info link;
-	tk_err err = {};
+	struct check *c = userdata;
+	const struct tk_link_info *link;
 	int r;
 
 	if (e->lease)
 		return 0;
-	r = tk_nl_link_get(m->nl, e->host_ifname, &link, &err);
-	if (r == -ENODEV) /* released by reconcile_release_gone below; nothing to repair */
+	/* Not listed: released by reconcile_release_gone below, which asks again; nothing to repair. */
+	if (!(link = tk_link_list_find(c->links, e->host_ifname)))
 		return 0;
-	if (r < 0)
-		return tk_err_set(ctx[2], r, "%s", err.msg);
-	if (link.master != e->network->bridge_ifindex) {
-		if ((r = tk_nl_link_set_master(m->nl, link.ifindex, e->network->bridge_ifindex,
-					       ctx[2])) < 0)
-			return r;
-		report_action(actions, "re-attached '%s' to bridge '%s'", e->host_ifname,
-			      e->network->bridge);
+	r = 0;
+	if (link->master != e->network->bridge_ifindex) {
+		r = tk_nl_link_set_master(c->m->nl, link->ifindex, e->network->bridge_ifindex,
+					  c->err);
+		if (r >= 0)
+			report_action(c->actions, "re-attached '%s' to bridge '%s'",
+				      e->host_ifname, e->network->bridge);
 	}
-	if (!link.up && (r = tk_nl_port_set_up(m->nl, e->host_ifname, ctx[2])) < 0)
-		return r;
-	return 0;
+	if (r >= 0 && !link->up)
+		r = tk_nl_port_set_up(c->m->nl, e->host_ifname, c->err);
+	if (r == -ENODEV) { /* gone since it was listed: the link watch releases it */
+		tk_err_clear(c->err);
+		r = 0;
+	}
+	return r;
 }
 
 static unsigned count_networks(const struct manager *m)
@@ -307,20 +325,29 @@ static unsigned count_networks(const struct manager *m)
 
 int reconcile(struct manager *m, json_t *actions, tk_err *err)
 {
-	void *ctx[3] = { m, actions, err };
+	/*
+	 * One listing serves every step: with thousands of veths each listing costs seconds (see
+	 * tk_link_list).  Only netd makes or deletes its links, and it holds the state lock; what
+	 * vanishes meanwhile (a container's netns destroyed) the link watch reports.
+	 */
+	_cleanup_(tk_link_list_done) struct tk_link_list links = {};
+	struct check c = { m, &links, actions, err };
 	int r;
 
+	if ((r = tk_nl_link_list(m->nl, NULL, &links, err)) < 0)
+		return r;
+	reaper_check_links(m, &links);
 	for (struct network *n = m->networks; n; n = n->next)
-		if ((r = network_realize(m, n, actions, err)) < 0)
+		if ((r = network_realize(m, n, &links, actions, err)) < 0)
 			return tk_err_wrap(err, r, "network '%s'", n->name);
-	if ((r = remove_stale_links(m, actions, err)) < 0)
+	if ((r = remove_stale_links(m, &links, actions, err)) < 0)
 		return r;
-	if ((r = db_endpoints_foreach(m, NULL, NULL, check_endpoint, ctx, err)) < 0)
+	if ((r = db_endpoints_foreach(m, NULL, NULL, check_endpoint, &c, err)) < 0)
 		return r;
-	if ((r = firewall_rebuild(m, err)) < 0)
+	if ((r = firewall_rebuild(m, &links, err)) < 0)
 		return tk_err_wrap(err, r, "rebuilding the nftables tables");
 	/* After the rebuild: every row's elements exist then, so each release removes all. */
-	if ((r = reconcile_release_gone(m, actions, err)) < 0)
+	if ((r = reconcile_release_gone(m, &links, actions, err)) < 0)
 		return r;
 	report_action(actions, "loaded nftables tables with %u network(s) and %llu endpoint(s)",
 		      count_networks(m), (unsigned long long)m->n_endpoints);

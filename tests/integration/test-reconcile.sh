@@ -68,6 +68,18 @@ expect_fail "after restart: other tenant still unreachable" tk_ping a1 "$b1ip"
 actions=$("$NETCTL" --json reconcile | jq -r '.actions | join("\n")')
 expect_fail "a second reconcile finds nothing to repair" grep -qE 'created|removed|re-attached' <<<"$actions"
 
+# With thousands of veths each listing of the links costs the kernel a walk of every netns id per
+# veth (seconds at 10,000): a reconcile lists them once, and asks for no veth by name.
+strace -f -qq -e trace=sendmsg,sendto -s 16 -o "$TK_TMP/reconcile.strace" -p "$TK_NETD_PID" &
+strace_pid=$!
+tk_wait_for 10 bash -c "grep -q TracerPid:.*[1-9] /proc/$TK_NETD_PID/status"
+"$NETCTL" reconcile >/dev/null
+kill -INT "$strace_pid"
+wait "$strace_pid" || true
+getlink=$(grep -o 'nlmsg_type=RTM_GETLINK, nlmsg_flags=[A-Z_|]*' "$TK_TMP/reconcile.strace")
+expect_eq "a reconcile lists the links once" 1 "$(grep -c NLM_F_DUMP <<<"$getlink")"
+expect_eq "and asks for no link on its own" 0 "$(grep -vc NLM_F_DUMP <<<"$getlink")"
+
 # ---- while links come and go on the host ----
 # Another runtime's containers starting without pause (tk_churn_start) interrupt every listing
 # of the links.  libnl restarted an interrupted listing until one completed, so reconcile (and

@@ -2,7 +2,8 @@
 /*
  * The parts of lib/nl.c that need no kernel: reading the extended ack of an NLMSG_ERROR message
  * (capped or carrying the whole echoed request, with and without TLVs, malformed ones),
- * tk_sysctl_write on ordinary files, and an interrupted counter dump's entries made one per link.
+ * tk_sysctl_write on ordinary files, an interrupted counter dump's entries made one per link, and
+ * the lookups in a listing of links.
  * The messages are built by hand here, byte for byte as the kernel lays them out (netlink(7),
  * "Extended ACK"), so the test shares no code with nl.c.
  */
@@ -198,12 +199,64 @@ static void test_link_stats_unique(void **state)
 	assert_int_equal(tk_link_stats_unique(NULL, 0), 0);
 }
 
+static int count_link(const struct tk_link_info *link, void *userdata)
+{
+	char *seen = userdata;
+
+	strcat(seen, link->name);
+	strcat(seen, " ");
+	return strcmp(link->name, "tk-2") == 0 ? -ECANCELED : 0;
+}
+
+/* A listing's lookups: by name, and every name under a prefix, in order, without the kernel. */
+static void test_link_list(void **state)
+{
+	static const char *const names[] = { "eth0",	    "lo",	   "tk-1", "tk-2",
+					     "tkv00000001", "tkv00000002", "tkx1" };
+	struct tk_link_list list = { calloc(7, sizeof(struct tk_link_info)), 7, false };
+	struct tk_link_list empty = {};
+	char seen[128];
+
+	(void)state;
+	assert_non_null(list.links);
+	for (size_t i = 0; i < 7; i++) {
+		snprintf(list.links[i].name, sizeof(list.links[i].name), "%s", names[i]);
+		list.links[i].ifindex = (int)i + 1;
+	}
+	for (size_t i = 0; i < 7; i++)
+		assert_int_equal(tk_link_list_find(&list, names[i])->ifindex, (int)i + 1);
+	assert_null(tk_link_list_find(&list, "tk"));	     /* a prefix of names, not a name */
+	assert_null(tk_link_list_find(&list, "tkv0000000")); /* one character short */
+	assert_null(tk_link_list_find(&list, "a"));	     /* before the first */
+	assert_null(tk_link_list_find(&list, "zz"));	     /* after the last */
+
+	seen[0] = 0;
+	assert_int_equal(tk_link_list_foreach(&list, "tkv", count_link, seen), 0);
+	assert_string_equal(seen, "tkv00000001 tkv00000002 ");
+	seen[0] = 0;
+	assert_int_equal(tk_link_list_foreach(&list, "tkx", count_link, seen), 0);
+	assert_string_equal(seen, "tkx1 ");
+	seen[0] = 0;
+	assert_int_equal(tk_link_list_foreach(&list, "tkz", count_link, seen), 0);
+	assert_string_equal(seen, "");
+	/* cb's error stops the walk: nothing after tk-2 is seen. */
+	seen[0] = 0;
+	assert_int_equal(tk_link_list_foreach(&list, "", count_link, seen), -ECANCELED);
+	assert_string_equal(seen, "eth0 lo tk-1 tk-2 ");
+
+	assert_null(tk_link_list_find(&empty, "lo"));
+	assert_int_equal(tk_link_list_foreach(&empty, "", count_link, seen), 0);
+	tk_link_list_done(&list);
+	assert_null(list.links);
+	assert_int_equal(list.n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_extack_capped),	  cmocka_unit_test(test_extack_uncapped),
 		cmocka_unit_test(test_extack_none),	  cmocka_unit_test(test_sysctl_write),
-		cmocka_unit_test(test_link_stats_unique),
+		cmocka_unit_test(test_link_stats_unique), cmocka_unit_test(test_link_list),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
