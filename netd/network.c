@@ -316,6 +316,15 @@ int link_without_ipv6(const char *ifname, tk_err *err)
 	return r < 0 ? tk_err_wrap(err, r, "disabling IPv6 on '%s'", ifname) : 0;
 }
 
+/* link_without_ipv6 for a bridge, which may have it already. */
+static int bridge_without_ipv6(const char *ifname, tk_err *err)
+{
+	char path[64 + IFNAMSIZ];
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
+	return sysctl_read(path) == 1 ? 0 : link_without_ipv6(ifname, err);
+}
+
 /*
  * A bridge with an IPv6 subnet has IPv6 and a link-local address whatever the host's defaults
  * for new links say (default.disable_ipv6, default.addr_gen_mode 1), and no duplicate address
@@ -360,7 +369,7 @@ int network_realize(struct manager *m, struct network *n, const struct tk_link_l
 		    json_t *actions, tk_err *err)
 {
 	const struct tk_link_info *listed = links ? tk_link_list_find(links, n->bridge) : NULL;
-	struct tk_link_info link;
+	struct tk_link_info link = {};
 	uint8_t mac[6];
 	int r;
 
@@ -399,9 +408,10 @@ int network_realize(struct manager *m, struct network *n, const struct tk_link_l
 		return r;
 	if (n->has6 && (r = add_gateway(m, n, &n->gateway6, &n->subnet6, actions, err)) < 0)
 		return r;
-	if (!n->has6 && (r = link_without_ipv6(n->bridge, err)) < 0)
+	/* A restart finds most of it done: each write here would take the RTNL for nothing. */
+	if (!n->has6 && (r = bridge_without_ipv6(n->bridge, err)) < 0)
 		return r;
-	if ((r = tk_nl_link_set_up(m->nl, n->bridge_ifindex, err)) < 0)
+	if (!link.up && (r = tk_nl_link_set_up(m->nl, n->bridge_ifindex, err)) < 0)
 		return tk_err_wrap(err, r, "setting bridge '%s' up", n->bridge);
 	return enable_forwarding(n, err);
 }

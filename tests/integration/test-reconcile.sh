@@ -50,8 +50,13 @@ nft delete table bridge tenantkit
 ip link add tk-99 type bridge
 ip link add tkv000000ff type veth peer name tkpeer0
 ip link add tkkeepme type bridge
+# beta-net's bridge (IPv4 only) set down and given IPv6: a restart skips what it finds done, not this.
+ip link set tk-2 down
+echo 0 >/proc/sys/net/ipv6/conf/tk-2/disable_ipv6
 
 tk_netd_start
+expect_ok "a bridge found down is set up again" bash -c "ip -j link show tk-2 | jq -e '.[0].flags | index(\"UP\")'"
+expect_eq "an IPv4-only network's bridge has IPv6 off again" 1 "$(cat /proc/sys/net/ipv6/conf/tk-2/disable_ipv6)"
 expect_ok "bridge tk-1 recreated" ip link show tk-1
 expect_ok "gateway address restored" bash -c "ip -j addr show tk-1 | jq -e '.[0].addr_info[] | select(.local==\"10.200.0.1\")'"
 expect_eq "host veths re-attached to the recreated bridge" "tk-1 tk-1" \
