@@ -603,11 +603,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_msg *, nlmsg_free);
 #define DUMP_PATIENCE_MS 500
 
 struct dump_request {
-	int type;	     /* RTM_GET* */
-	void *hdr;	     /* its family header */
-	size_t len;	     /* of hdr */
-	uint32_t ext_mask;   /* IFLA_EXT_MASK, if not 0 */
-	const char *kind;     /* only links of this kind (strict checking on), or NULL */
+	int type;	   /* RTM_GET* */
+	void *hdr;	   /* its family header */
+	size_t len;	   /* of hdr */
+	uint32_t ext_mask; /* IFLA_EXT_MASK, if not 0 */
+	const char *kind;  /* only links of this kind (strict checking on), or NULL */
 };
 
 static int put_kind(struct nl_msg *msg, const char *kind)
@@ -664,7 +664,8 @@ static int dump_bounded(struct tk_nl *nl, struct nl_cache *cache, const struct d
 
 static int cmp_link_name(const void *a, const void *b)
 {
-	return strcmp(((const struct tk_link_info *)a)->name, ((const struct tk_link_info *)b)->name);
+	return strcmp(((const struct tk_link_info *)a)->name,
+		      ((const struct tk_link_info *)b)->name);
 }
 
 /* With NETLINK_GET_STRICT_CHK the kernel applies a dump's filters (IFLA_LINKINFO's kind). */

@@ -145,8 +145,8 @@ static int collect_stale(const struct tk_link_info *link, void *userdata)
 	return 0;
 }
 
-static int remove_stale_links(struct manager *m, const struct tk_link_list *links,
-			      json_t *actions, tk_err *err)
+static int remove_stale_links(struct manager *m, const struct tk_link_list *links, json_t *actions,
+			      tk_err *err)
 {
 	struct scan s = { .m = m, .actions = actions };
 	int r;
@@ -302,8 +302,8 @@ static int check_endpoint(struct endpoint *e, void *userdata)
 		r = tk_nl_link_set_master(c->m->nl, link->ifindex, e->network->bridge_ifindex,
 					  c->err);
 		if (r >= 0)
-			report_action(c->actions, "re-attached '%s' to bridge '%s'",
-				      e->host_ifname, e->network->bridge);
+			report_action(c->actions, "re-attached '%s' to bridge '%s'", e->host_ifname,
+				      e->network->bridge);
 	}
 	if (r >= 0 && !link->up)
 		r = tk_nl_port_set_up(c->m->nl, e->host_ifname, c->err);
