@@ -416,7 +416,17 @@ static int mac_unused(struct manager *m, const struct endpoint *e, tk_err *err)
 {
 	struct endpoint holder;
 	char buf[TK_MAC_STRLEN];
-	int r = db_endpoint_find_by_mac(m, e->network, e->mac, &holder, err);
+	const char *remote = m->cluster ? overlay_mac_holder(e->network, e->mac) : NULL;
+	int r;
+
+	/* On a network that spans hosts: nor another host's (netd/overlay.c, mac_free). */
+	if (remote)
+		return tk_err_set(err, -EADDRINUSE,
+				  "MAC address %s is already another host's endpoint on network "
+				  "'%s' (registration '%s')",
+				  tk_mac_format(e->mac, buf, sizeof(buf)), e->network->name,
+				  remote);
+	r = db_endpoint_find_by_mac(m, e->network, e->mac, &holder, err);
 
 	if (r <= 0 || (strcmp(holder.container_id, e->container_id) == 0 &&
 		       strcmp(holder.ifname, e->ifname) == 0))

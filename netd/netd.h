@@ -544,6 +544,8 @@ void overlay_sync(struct manager *m, json_t *vnis, const char *host, const char 
 		  int64_t lease);
 /* An endpoint came or went: the next sync compares every endpoint with its published record. */
 void overlay_endpoints_changed(void);
+/* The key ("<net>/<host>/<mac>") of another host's programmed record holding mac on n, or NULL. */
+const char *overlay_mac_holder(const struct network *n, const uint8_t mac[6]);
 /* overlay-publish.c: this host's endpoint records, written to etcd off the loop thread. */
 int overlay_publisher_start(const char *endpoints, unsigned timeout_ms, int wake_fd, tk_err *err);
 void overlay_publisher_stop(void);

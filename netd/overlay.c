@@ -28,19 +28,20 @@
 
 #define PREFIX "/tenantkit/v1/"
 
-static json_t *remote;	   /* "<net>/<host>/<mac>" -> record, from the watch */
-static json_t *published;  /* our keys -> lease they were put with */
-static json_t *programmed; /* "<net>/<host>/<mac>" -> record as programmed (+ "ifindex") */
-static json_t *members;	   /* host -> underlay, from hosts/ */
-static json_t *fw_peers;   /* underlay addresses in @overlay_peers4/6 */
-static json_t *fw_ports;   /* VXLAN devices in @ports */
-static json_t *fw_fast;	   /* VXLAN devices with their fast path chain */
-static bool fw_local;	   /* this host's underlay is in @overlay_local4/6 */
-static json_t *holders;	   /* "<net>/<block>" -> the host holding it, from blocks/ */
-static json_t *records;	   /* "<net>/<block>/<host>" -> that host's record (hex bits), reserved/ */
-static json_t *rejected;   /* "<net>/<host>/<mac>" -> why it is not programmed (logged once) */
-static bool listed;	   /* remote holds a full list (and the events since) */
-static bool stale_checked; /* the devices hold no entry but programmed's (stale_sync) */
+static json_t *remote;	    /* "<net>/<host>/<mac>" -> record, from the watch */
+static json_t *published;   /* our keys -> lease they were put with */
+static json_t *programmed;  /* "<net>/<host>/<mac>" -> record as programmed (+ "ifindex") */
+static json_t *members;	    /* host -> underlay, from hosts/ */
+static json_t *fw_peers;    /* underlay addresses in @overlay_peers4/6 */
+static json_t *fw_ports;    /* VXLAN devices in @ports */
+static json_t *fw_fast;	    /* VXLAN devices with their fast path chain */
+static bool fw_local;	    /* this host's underlay is in @overlay_local4/6 */
+static json_t *holders;	    /* "<net>/<block>" -> the host holding it, from blocks/ */
+static json_t *records;	    /* "<net>/<block>/<host>" -> that host's record (hex bits), reserved/ */
+static json_t *rejected;    /* "<net>/<host>/<mac>" -> why it is not programmed (logged once) */
+static json_t *mac_holders; /* "<net>/<mac>" -> the key in programmed that holds the MAC */
+static bool listed;	    /* remote holds a full list (and the events since) */
+static bool stale_checked;  /* the devices hold no entry but programmed's (stale_sync) */
 /*
  * What a sync may skip: the dump of every link for stale tkx devices while the wanted devices
  * are the ones last checked (it is O(links), a veth per container), and the walk over every
@@ -69,6 +70,8 @@ void overlay_firewall_lost(void)
 	devices_checked = NULL;
 	if (programmed)
 		json_object_clear(programmed);
+	if (mac_holders)
+		json_object_clear(mac_holders);
 	stale_checked = false;
 	fw_local = false;
 }
@@ -583,6 +586,76 @@ static bool registration_valid(struct manager *m, const char *key, json_t *rec, 
 	return true;
 }
 
+/* "<net>/<mac>" with the MAC as netd writes it, whatever case mac_s has; false: mac_s is none. */
+static bool mac_key(const char *net, const char *mac_s, uint8_t mac[6], char *buf, size_t size)
+{
+	char text[TK_MAC_STRLEN];
+
+	if (!net || !mac_s || tk_mac_parse(mac_s, mac, NULL) < 0)
+		return false;
+	snprintf(buf, size, "%s/%s", net, tk_mac_format(mac, text, sizeof(text)));
+	return true;
+}
+
+/*
+ * One MAC per network, as on one host (endpoint.c, mac_unused): a bridge and the fast path key
+ * their entries by MAC, so a second holder would take the first one's frames.  A record whose MAC
+ * a container of this host holds, or another host's programmed record, waits (the first stays);
+ * it is programmed once the other is gone.  Checked when a record is about to be programmed: a
+ * container here cannot take a programmed record's MAC (overlay_mac_holder).
+ */
+static bool mac_free(struct manager *m, struct network *n, const char *key, json_t *rec, char *why,
+		     size_t size)
+{
+	const char *mac_s = json_string_value(json_object_get(rec, "mac"));
+	struct endpoint holder;
+	const char *other;
+	uint8_t mac[6];
+	char mk[256];
+
+	if (!mac_key(n->name, mac_s, mac, mk, sizeof(mk))) {
+		snprintf(why, size, "MAC '%s' is not one", mac_s ? mac_s : "");
+		return false;
+	}
+	other = json_string_value(json_object_get(mac_holders, mk));
+	if (other && strcmp(other, key) != 0) {
+		snprintf(why, size, "MAC %s is already that of '%s' on network '%s'", mac_s, other,
+			 n->name);
+		return false;
+	}
+	if (db_endpoint_find_by_mac(m, n, mac, &holder, NULL) > 0) {
+		snprintf(why, size, "MAC %s is container '%.200s' %s's on this host", mac_s,
+			 holder.container_id, holder.ifname);
+		return false;
+	}
+	return true;
+}
+
+/* rec, programmed under key, holds its MAC on its network (hold), or no longer (!hold). */
+static void mac_note(const char *net, json_t *rec, const char *key, bool hold)
+{
+	const char *mac_s = json_string_value(json_object_get(rec, "mac"));
+	uint8_t mac[6];
+	char mk[256];
+
+	if (!mac_holders || !mac_key(net, mac_s, mac, mk, sizeof(mk)))
+		return;
+	if (hold)
+		json_object_set_new(mac_holders, mk, json_string(key));
+	else if (strcmp(json_string_value(json_object_get(mac_holders, mk)) ?: "", key) == 0)
+		json_object_del(mac_holders, mk);
+}
+
+const char *overlay_mac_holder(const struct network *n, const uint8_t mac[6])
+{
+	char text[TK_MAC_STRLEN], mk[256];
+	uint8_t parsed[6];
+
+	if (!mac_key(n->name, tk_mac_format(mac, text, sizeof(text)), parsed, mk, sizeof(mk)))
+		return NULL;
+	return json_string_value(json_object_get(mac_holders, mk));
+}
+
 static void program_sync(struct manager *m, json_t *devs, const char *host)
 {
 	char why[512];
@@ -612,9 +685,12 @@ static void program_sync(struct manager *m, json_t *devs, const char *host)
 			log_error("overlay: %s", err.msg);
 		else
 			log_debug("overlay: removed %s", key);
+		mac_note(json_string_value(json_object_get(rec, "network")),
+			 json_object_get(rec, "record"), key, false);
 		json_object_del(programmed, key);
 	}
-	if (!remote || (!rejected && !(rejected = json_object())))
+	if (!remote || (!rejected && !(rejected = json_object())) ||
+	    (!mac_holders && !(mac_holders = json_object())))
 		return;
 	json_object_foreach_safe(rejected, tmp, key, rec)
 	{
@@ -633,7 +709,9 @@ static void program_sync(struct manager *m, json_t *devs, const char *host)
 
 		if (!dev || !h || strcmp(h, host) == 0 || json_object_get(programmed, key))
 			continue;
-		if (!registration_valid(m, key, rec, why, sizeof(why))) {
+		n = manager_network(m, net);
+		if (!registration_valid(m, key, rec, why, sizeof(why)) ||
+		    !mac_free(m, n, key, rec, why, sizeof(why))) {
 			json_t *had = json_object_get(rejected, key);
 
 			/* Once per registration and reason: the check runs at every sync. */
@@ -648,12 +726,12 @@ static void program_sync(struct manager *m, json_t *devs, const char *host)
 			log_info("overlay: endpoint registration '%s' is valid now", key);
 			json_object_del(rejected, key);
 		}
-		n = manager_network(m, net);
-		group = n ? firewall_network_group(n) : 0;
+		group = firewall_network_group(n);
 		if (entries(m, rec, ifindex, ifname, group, true, &err) < 0) {
 			log_error("overlay: %s: %s", key, err.msg);
 			continue;
 		}
+		mac_note(net, rec, key, true);
 		json_object_set_new(programmed, key,
 				    json_pack("{s:s, s:O, s:i, s:s, s:I}", "network", net, "record",
 					      rec, "ifindex", ifindex, "ifname", ifname, "group",

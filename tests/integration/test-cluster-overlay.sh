@@ -258,6 +258,27 @@ etcdctl --endpoints "$ETCD_URL" del --prefix /tenantkit/v1/endpoints/anet/h2/02:
 wait_for "the hand-written entry goes with its key" 5 \
 	bash -c "! bridge -n h1 fdb show dev $vx | grep -q '^02:de:ad:00:00:03'"
 
+# --- one MAC per network across hosts ---
+# A bridge and the fast path key their entries by MAC: a second container with a1's MAC would
+# take a1's frames.  A runtime's --mac that another host's container holds is refused, and a
+# registration of a MAC already held (here, or by a programmed record) waits.
+mac_a1=$(ip -n a1 -br link show eth0 | awk '{print $3}')
+tk_ns_add x2
+out=$(on 2 attach anet x2 /run/netns/x2 --mac "$mac_a1" 2>&1) &&
+	not_ok "h2 attached a container with a1's MAC" ||
+	expect_ok "h2 refuses a1's MAC ($out)" grep -q "MAC address $mac_a1 is already another host's endpoint on network 'anet' (registration 'anet/h1/$mac_a1')" <<<"$out"
+expect_fail "and keeps no endpoint of it" on 2 inspect endpoint x2 eth0
+expect_fail "nor an interface in its namespace" ip -n x2 link show eth0
+etcdctl --endpoints "$ETCD_URL" put "/tenantkit/v1/endpoints/anet/h2/$mac_a1" "$(ep "$mac_a1" "$OWN" 192.0.2.2)" >/dev/null
+wait_for "h1 ignores h2's registration of its a1's MAC" 5 \
+	grep -q "ignoring endpoint registration 'anet/h2/$mac_a1': MAC $mac_a1 is container 'a1' eth0's on this host" "$TK_TMP/h1.log"
+wait_for "h3 ignores it: a1's registration holds the MAC" 5 \
+	grep -q "ignoring endpoint registration 'anet/h2/$mac_a1': MAC $mac_a1 is already that of 'anet/h1/$mac_a1' on network 'anet'" "$TK_TMP/h3.log"
+expect_eq "h3's FDB still sends a1's MAC to h1" "$mac_a1 dst 192.0.2.1 self permanent" \
+	"$(bridge -n h3 fdb show dev "$vx" | grep "^$mac_a1 dst ")"
+expect_ok "h3 still reaches a1" ip netns exec a3 ping -c 1 -W 2 "$A1"
+etcdctl --endpoints "$ETCD_URL" del "/tenantkit/v1/endpoints/anet/h2/$mac_a1" >/dev/null
+
 # --- a host dies and returns ---
 mac_a3=$(ip -n a3 -br link show eth0 | awk '{print $3}')
 # (a wait: on a loaded machine a 3 s lease can lapse and be re-registered, entries and all)
