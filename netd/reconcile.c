@@ -294,7 +294,10 @@ static int check_endpoint(struct endpoint *e, void *userdata)
 
 	if (e->lease)
 		return 0;
-	/* Not listed: released by reconcile_release_gone below, which asks again; nothing to repair. */
+	/*
+	 * Not listed: gone, and released by reconcile_release_gone below (which asks the kernel
+	 * again), or missed by a partial listing and left for the next reconcile.
+	 */
 	if (!(link = tk_link_list_find(c->links, e->host_ifname)))
 		return 0;
 	r = 0;
