@@ -262,6 +262,17 @@ static int configure_container(const struct endpoint *e, int netns_fd, struct an
 	cnl = a.nl;
 	if ((r = tk_nl_ifindex(cnl, e->ifname, &ifindex, err)) < 0)
 		return r;
+	/*
+	 * Up before the addresses: an IPv6 address added to a link that is down gets its prefix
+	 * route only when the link comes up, from allocations that may not sleep (the kernel's
+	 * fixup_permanent_addr(), under the device's lock) and whose failure nothing reports; the
+	 * default route would then find no way to its gateway ("No route to host").  Added to a
+	 * link that is up, the address gets its route in its own request, which may sleep.  Up
+	 * before the routes too: the kernel refuses a gateway on a link that is down.
+	 */
+	if ((r = (n->has6 ? tk_nl_link_set_up : tk_nl_link_set_up_without_ipv6)(cnl, ifindex,
+										err)) < 0)
+		return r;
 	if (e->has4) {
 		struct tk_prefix p = { .addr = e->ip4, .len = n->subnet4.len };
 		if ((r = tk_nl_addr_add(cnl, ifindex, &p, err)) < 0)
@@ -272,10 +283,6 @@ static int configure_container(const struct endpoint *e, int netns_fd, struct an
 		if ((r = tk_nl_addr_add(cnl, ifindex, &p, err)) < 0)
 			return r;
 	}
-	/* Up before the routes: the kernel refuses a gateway on a link that is down. */
-	if ((r = (n->has6 ? tk_nl_link_set_up : tk_nl_link_set_up_without_ipv6)(cnl, ifindex,
-										err)) < 0)
-		return r;
 	any.addr.family = AF_INET;
 	if (e->has4 && (r = add_default_route(cnl, ifindex, &any, &n->gateway4, err)) < 0)
 		return r;

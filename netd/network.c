@@ -404,15 +404,16 @@ int network_realize(struct manager *m, struct network *n, const struct tk_link_l
 			report_action(actions, "set the MAC of bridge '%s'", n->bridge);
 		}
 	}
+	/* A restart finds most of it done: each write here would take the RTNL for nothing. */
+	if (!n->has6 && (r = bridge_without_ipv6(n->bridge, err)) < 0)
+		return r;
+	/* Up before the gateways, for their prefix routes: configure_container() says why. */
+	if (!link.up && (r = tk_nl_link_set_up(m->nl, n->bridge_ifindex, err)) < 0)
+		return tk_err_wrap(err, r, "setting bridge '%s' up", n->bridge);
 	if (n->has4 && (r = add_gateway(m, n, &n->gateway4, &n->subnet4, actions, err)) < 0)
 		return r;
 	if (n->has6 && (r = add_gateway(m, n, &n->gateway6, &n->subnet6, actions, err)) < 0)
 		return r;
-	/* A restart finds most of it done: each write here would take the RTNL for nothing. */
-	if (!n->has6 && (r = bridge_without_ipv6(n->bridge, err)) < 0)
-		return r;
-	if (!link.up && (r = tk_nl_link_set_up(m->nl, n->bridge_ifindex, err)) < 0)
-		return tk_err_wrap(err, r, "setting bridge '%s' up", n->bridge);
 	return enable_forwarding(n, err);
 }
 

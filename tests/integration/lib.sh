@@ -173,6 +173,34 @@ tk_netd_kill() {
 	TK_NETD_PID=
 }
 
+# netd's system calls that send (its netlink requests, which strace decodes) into FILE, from
+# when strace is attached until tk_strace_stop.
+tk_strace_start() { # file
+	strace -f -qq -xx -e trace=sendmsg,sendto -s 16 -o "$1" -p "$TK_NETD_PID" &
+	TK_STRACE_PID=$!
+	tk_wait_for 10 bash -c "grep -q 'TracerPid:.*[1-9]' /proc/$TK_NETD_PID/status"
+}
+tk_strace_stop() {
+	kill -INT "$TK_STRACE_PID"
+	wait "$TK_STRACE_PID" || true
+}
+
+# An IPv6 address added to a link that is down gets its prefix route only when the link comes
+# up, from an allocation that may fail under load, and then has none (netd/endpoint.c,
+# configure_container()): in netd's requests in FILE, no link is set up after the first IPv6
+# address is added.
+# strace decodes the requests of a socket in its own netns; those of netd's socket in a
+# container's it shows as numbers and bytes (RTM_NEWADDR 0x14 with the family's byte first,
+# RTM_NEWLINK 0x10 and RTM_SETLINK 0x13 with the flags' low byte ninth).
+tk_up_before_addr6() { # strace file
+	local addr6='(RTM_NEWADDR|nlmsg_type=0x14 ).*(ifa_family=AF_INET6|"\\x0a)'
+	local up='(RTM_(NEW|SET)LINK|nlmsg_type=0x1[03] ).*(ifi_flags=[A-Z_|]*IFF_UP|"(\\x[0-9a-f]{2}){8}\\x[0-9a-f][13579bdf])'
+	local at
+	at=$(grep -n -m1 -E "$addr6" "$1" | cut -d: -f1)
+	[ -n "$at" ] || { echo "no IPv6 address was added" >&2; return 1; }
+	! tail -n +"$at" "$1" | grep -E "$up" >&2
+}
+
 # Stops netd with SIGTERM; it must exit 0 (under ASan, leaks make it exit non-zero).
 tk_netd_stop() {
 	local status

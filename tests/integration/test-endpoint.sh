@@ -13,8 +13,12 @@ nc_ create tenant-net alpha-net --tenant alpha --ipv6 >/dev/null
 br=$("$NETCTL" --json inspect network alpha-net | jq -r .bridge)
 for c in c1 c2 c3; do tk_ns_add $c; done
 
+tk_strace_start "$TK_TMP/attach.strace"
 out=$("$NETCTL" --json attach alpha-net ctr-1 /run/netns/c1)
+tk_strace_stop
 expect_ok "attach c1" test -n "$out"
+expect_ok "the container's link is set up before its IPv6 address is added" \
+	tk_up_before_addr6 "$TK_TMP/attach.strace"
 host=$(jq -r .host_ifname <<<"$out")
 ip1=$(jq -r '.ips[] | select(.version=="4") | .address' <<<"$out")
 ip1_6=$(jq -r '.ips[] | select(.version=="6") | .address' <<<"$out")

@@ -75,15 +75,20 @@ expect_fail "a second reconcile finds nothing to repair" grep -qE 'created|remov
 
 # With thousands of veths each listing of the links costs the kernel a walk of every netns id per
 # veth (seconds at 10,000): a reconcile lists them once, and asks for no veth by name.
-strace -f -qq -e trace=sendmsg,sendto -s 16 -o "$TK_TMP/reconcile.strace" -p "$TK_NETD_PID" &
-strace_pid=$!
-tk_wait_for 10 bash -c "grep -q TracerPid:.*[1-9] /proc/$TK_NETD_PID/status"
+# alpha-net's bridge set down behind netd's back loses its IPv6 gateway (the kernel flushes a
+# link's IPv6 addresses when it goes down): the reconcile sets it up before adding the gateway.
+ip link set tk-1 down
+tk_strace_start "$TK_TMP/reconcile.strace"
 "$NETCTL" reconcile >/dev/null
-kill -INT "$strace_pid"
-wait "$strace_pid" || true
+tk_strace_stop
 getlink=$(grep -o 'nlmsg_type=RTM_GETLINK, nlmsg_flags=[A-Z_|]*' "$TK_TMP/reconcile.strace")
 expect_eq "a reconcile lists the links once" 1 "$(grep -c NLM_F_DUMP <<<"$getlink")"
 expect_eq "and asks for no link on its own" 0 "$(grep -vc NLM_F_DUMP <<<"$getlink")"
+expect_ok "a bridge found down is set up before its IPv6 gateway is added" \
+	tk_up_before_addr6 "$TK_TMP/reconcile.strace"
+expect_ok "and has its IPv6 gateway's prefix route" \
+	bash -c "ip -6 -j route show dev tk-1 proto kernel | jq -e '.[] | select(.dst | test(\"^fd.*/64\$\"))'"
+expect_ok "alpha-net's containers reach each other again" tk_ping a1 "$a2ip"
 
 # ---- while links come and go on the host ----
 # Another runtime's containers starting without pause (tk_churn_start) interrupt every listing
