@@ -542,7 +542,7 @@ static int link_set_attr(struct tk_nl *nl, int ifindex, const char *name, int at
 	}
 	request_start(nl);
 	if ((r = nl_send_sync(nl->sock, msg)) < 0) { /* frees msg */
-		if (ifindex)
+		if (ifindex || !name)
 			return request_fail(nl, r, err, "cannot set the %s of interface %d", what,
 					    ifindex);
 		return request_fail(nl, r, err, "cannot set the %s of interface '%s'", what, name);

@@ -1,13 +1,13 @@
 #!/bin/bash
-# The README's test command: installs dependencies, runs the static gates (scripts/lint.sh),
-# builds, and runs the unit, docs, scripts, integration and end-to-end (podman) suites, then all
+# The README's test command: installs dependencies, runs the static gates (scripts/lint.sh, and
+# a compile at -O3), builds, and runs the unit, docs, scripts, integration and end-to-end (podman) suites, then all
 # of them again under ASan+UBSan, then the fuzz targets for 10 s each (TK_FUZZ_SECONDS; run
 # scripts/fuzz.sh on its own for longer), which keeps the whole run within CI's 30 minutes.
 # Prints "N passed, N failed" at the end, counting only this run's results: a gate, a setup or a
 # build that fails counts as one failure, and so does a suite that left no results.
 #
 # For tests of this script: TK_TEST_VARIANTS replaces the build variants (one "DIR OPTION..." per
-# line), and TK_TEST_SKIP (words among deps, lint, fuzz) leaves steps out.
+# line), and TK_TEST_SKIP (words among deps, lint, release, fuzz) leaves steps out.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -71,6 +71,18 @@ fail_step() { # what
 if ! skip lint; then
 	echo "=== lint (clang-format, scan-build)"
 	if bash scripts/lint.sh; then total_p=$((total_p + 1)); else fail_step "scripts/lint.sh"; fi
+fi
+
+# -O3 finds warnings (so, with -Werror, errors) that the suites' unoptimised build does not:
+# compiled only, in seconds; the suites run in the builds below.
+if ! skip release; then
+	echo "=== build-o3 (--buildtype=release, compiled only)"
+	if { [ -d build-o3 ] && meson setup --reconfigure build-o3 --buildtype=release ||
+		meson setup build-o3 --buildtype=release; } && ninja -C build-o3; then
+		total_p=$((total_p + 1))
+	else
+		fail_step "the --buildtype=release build (build-o3)"
+	fi
 fi
 
 # The plugins as they are installed: static musl binaries, whenever deps.sh could fetch jansson's
