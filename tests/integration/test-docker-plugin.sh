@@ -74,6 +74,10 @@ run_container() { # ... [addr4 addr6]: those addresses
 	ip -n "$ns" addr add "$a4" dev eth0
 	[ -n "$a6" ] && ip -n "$ns" addr add "$a6" dev eth0 nodad
 	ip -n "$ns" link set eth0 up
+	# The kernel applies the veth's carrier from a workqueue, late on a busy machine (netd
+	# settles it for the containers it configures; here dockerd's part is played): frames sent
+	# before it are dropped, and a single ping's ARP then retries after its 1 s deadline.
+	tk_wait_for 10 bash -c "ip -n $ns -o link show eth0 | grep -q 'state UP'"
 	ip -n "$ns" route add default via "$gw"
 	[ -n "$gw6" ] && ip -n "$ns" -6 route add default via "$gw6"
 	echo "$eid ${a4%/*} ${a6%/*}"
