@@ -1,6 +1,6 @@
 #!/bin/bash
 # The README's test command: installs dependencies, runs the static gates (scripts/lint.sh, and
-# a compile at -O3), builds, and runs the unit, docs, scripts, integration and end-to-end (podman) suites, then all
+# release builds with gcc and clang), builds, and runs the unit, docs, scripts, integration and end-to-end (podman) suites, then all
 # of them again under ASan+UBSan, then the fuzz targets for 10 s each (TK_FUZZ_SECONDS; run
 # scripts/fuzz.sh on its own for longer), which keeps the whole run within CI's 30 minutes.
 # Prints "N passed, N failed" at the end, counting only this run's results: a gate, a setup or a
@@ -73,16 +73,23 @@ if ! skip lint; then
 	if bash scripts/lint.sh; then total_p=$((total_p + 1)); else fail_step "scripts/lint.sh"; fi
 fi
 
-# -O3 finds warnings (so, with -Werror, errors) that the suites' unoptimised build does not:
-# compiled only, in seconds; the suites run in the builds below.
+# gcc at -O3 and clang find warnings (so, with -Werror, errors) that the suites' unoptimised
+# gcc build does not: both compiled only, in seconds each; the suites run in the builds below.
 if ! skip release; then
-	echo "=== build-o3 (--buildtype=release, compiled only)"
-	if { [ -d build-o3 ] && meson setup --reconfigure build-o3 --buildtype=release ||
-		meson setup build-o3 --buildtype=release; } && ninja -C build-o3; then
-		total_p=$((total_p + 1))
-	else
-		fail_step "the --buildtype=release build (build-o3)"
-	fi
+	for compiler in gcc clang; do
+		dir=build-o3-$compiler
+		echo "=== $dir (--buildtype=release, CC=$compiler, compiled only)"
+		if [ -d "$dir" ]; then
+			CC=$compiler meson setup --reconfigure "$dir" --buildtype=release
+		else
+			CC=$compiler meson setup "$dir" --buildtype=release
+		fi && ninja -C "$dir"
+		if [ $? = 0 ]; then
+			total_p=$((total_p + 1))
+		else
+			fail_step "the --buildtype=release build with $compiler ($dir)"
+		fi
+	done
 fi
 
 # The plugins as they are installed: static musl binaries, whenever deps.sh could fetch jansson's

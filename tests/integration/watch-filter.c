@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libmnl/libmnl.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,19 +42,25 @@ static void on_gone(const char *name, void *userdata)
 /* What the queue holds now: counts of RTM_DELLINK (of the link itself) and of anything else. */
 static int drain(int fd, int *dellinks, int *others, tk_err *err)
 {
-	_Alignas(struct nlmsghdr) char buf[64 * 1024];
+	union {
+		struct nlmsghdr first;
+		char bytes[64 * 1024];
+	} buf;
 	ssize_t n;
 
-	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
-		     h = NLMSG_NEXT(h, n)) {
-			const struct ifinfomsg *ifi = NLMSG_DATA(h);
+	while ((n = recv(fd, &buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		int left = (int)n;
+
+		for (struct nlmsghdr *h = &buf.first; mnl_nlmsg_ok(h, left);
+		     h = mnl_nlmsg_next(h, &left)) {
+			const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(h);
 
 			if (h->nlmsg_type == RTM_DELLINK && ifi->ifi_family == AF_UNSPEC)
 				++*dellinks;
 			else
 				++*others;
 		}
+	}
 	return n < 0 && errno != EAGAIN ? tk_err_set(err, -errno, "reading the watch: %m") : 0;
 }
 
