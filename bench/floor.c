@@ -5,8 +5,8 @@
  *   veth pair created with the peer directly in the target netns and the host end enslaved
  *   (one request); IPv6 disabled on the host end (sysctl), which is then without IPv6
  *   link-local address and up; a socket in the
- *   netns; the peer's ifindex (SIOCGIFINDEX); its address; addr_gen_mode none (the benchmark's
- *   networks are IPv4-only), then link up; default route.  Removal deletes the host end.  This
+ *   netns; the peer's ifindex (SIOCGIFINDEX); addr_gen_mode none (the benchmark's networks
+ *   are IPv4-only), then link up; its address; default route.  Removal deletes the host end.  This
  *   is the same request sequence netd sends.
  *
  * Usage: bench-floor setup|add|del FROM TO NETWORKS NETNS_PREFIX
@@ -221,12 +221,12 @@ static void endpoint_add(struct nl_sock *sk, int self_fd, const char *netns, uns
 	ifindex = ifindex_in(csk, "eth0");
 	got = rtnl_link_alloc();
 	rtnl_link_set_ifindex(got, ifindex);
+	link_change(csk, got, false, true);
+	link_change(csk, got, true, false);
 	rtnl_addr_set_ifindex(a, ifindex);
 	rtnl_addr_set_local(a, local);
 	if ((r = rtnl_addr_add(csk, a, NLM_F_EXCL)) < 0)
 		die("address add", r);
-	link_change(csk, got, false, true);
-	link_change(csk, got, true, false);
 	rtnl_route_nh_set_ifindex(nh, ifindex);
 	rtnl_route_nh_set_gateway(nh, gw);
 	rtnl_route_add_nexthop(route, nh);
