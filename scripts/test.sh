@@ -1,7 +1,8 @@
 #!/bin/bash
 # The README's test command: installs dependencies, runs the static gates (scripts/lint.sh, and
-# release builds with gcc and clang), builds, and runs the unit, docs, scripts, integration and end-to-end (podman) suites, then all
-# of them again under ASan+UBSan, then the fuzz targets for 10 s each (TK_FUZZ_SECONDS; run
+# release builds with gcc and clang), builds, and runs the unit, docs, scripts, integration and
+# end-to-end (podman, containerd, Docker) suites, then all of them again under ASan+UBSan (all
+# but the scale suite), then the fuzz targets for 10 s each (TK_FUZZ_SECONDS; run
 # scripts/fuzz.sh on its own for longer), which keeps the whole run within CI's 30 minutes.
 # Prints "N passed, N failed" at the end, counting only this run's results: a gate, a setup or a
 # build that fails counts as one failure, and so does a suite that left no results.
