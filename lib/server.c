@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -101,6 +102,7 @@ struct uid_slot {
 };
 
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool state_locked;
 
 static struct {
 	const struct tk_server *s;
@@ -129,11 +131,18 @@ static struct {
 void tk_server_state_lock(void)
 {
 	pthread_mutex_lock(&state_lock);
+	atomic_store_explicit(&state_locked, true, memory_order_relaxed);
 }
 
 void tk_server_state_unlock(void)
 {
+	atomic_store_explicit(&state_locked, false, memory_order_relaxed);
 	pthread_mutex_unlock(&state_lock);
+}
+
+bool tk_server_state_locked(void)
+{
+	return atomic_load_explicit(&state_locked, memory_order_relaxed);
 }
 
 static void *mfree(void *p)

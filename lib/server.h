@@ -76,6 +76,12 @@ void tk_server_raise_fd_limit(void);
 /* The lock over the daemon's state (see above); not recursive. */
 void tk_server_state_lock(void);
 void tk_server_state_unlock(void);
+/*
+ * Whether some thread holds the state lock: for a guard (tk_store_set_guard) that catches state
+ * touched without it.  The holder may have handed work to a helper that runs meanwhile, so
+ * this cannot say which thread holds it.
+ */
+bool tk_server_state_locked(void);
 
 /*
  * For the second event source: runs work(data) on a worker thread (on the loop thread when

@@ -36,6 +36,7 @@ struct tk_store {
 	int avoided_cpu; /* the CPU the helper is kept off, -1 for none */
 
 	bool synchronous_normal; /* the connection's current PRAGMA synchronous */
+	bool (*locked)(void);	 /* tk_store_set_guard's */
 };
 
 int tk_store_errno(int rc)
@@ -62,9 +63,27 @@ static int fail(struct tk_store *s, int rc, const char *what, tk_err *err)
 			  s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 }
 
+void tk_store_set_guard(struct tk_store *s, bool (*locked)(void))
+{
+	s->locked = locked;
+}
+
+/*
+ * A statement run without the caller's lock may interleave with another thread's use of the
+ * same cached statement (each resets, binds and steps it) and read that thread's rows.
+ */
+static void guard(struct tk_store *s, const char *sql)
+{
+	if (s->locked && !s->locked())
+		log_error("BUG: the database used without the state lock: %.60s", sql);
+}
+
 int tk_store_exec(struct tk_store *s, const char *sql, tk_err *err)
 {
-	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+	int rc;
+
+	guard(s, sql);
+	rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
 	return rc == SQLITE_OK ? 0 : fail(s, rc, "database", err);
 }
 
@@ -342,6 +361,7 @@ int tk_store_commit(struct tk_store *s, tk_err *err)
 
 void tk_store_rollback(struct tk_store *s)
 {
+	guard(s, "ROLLBACK");
 	if (!sqlite3_get_autocommit(s->db) && sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL))
 		log_debug("ROLLBACK failed: %s", sqlite3_errmsg(s->db));
 }
@@ -351,6 +371,7 @@ int tk_store_stmt(struct tk_store *s, const char *sql, sqlite3_stmt **ret, tk_er
 	sqlite3_stmt *st;
 	int rc;
 
+	guard(s, sql);
 	for (size_t i = 0; i < s->n_cache; i++)
 		if (s->cache[i].sql == sql) {
 			st = s->cache[i].stmt;

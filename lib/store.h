@@ -7,6 +7,7 @@
  */
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cleanup.h"
@@ -24,6 +25,11 @@ struct tk_store *tk_store_close(struct tk_store *s);
 sqlite3 *tk_store_db(struct tk_store *s);
 
 int tk_store_exec(struct tk_store *s, const char *sql, tk_err *err);
+/*
+ * From now on, every statement checks locked() (a daemon's tk_server_state_locked) and logs a
+ * line beginning "BUG:" when it is false: state read or written by a thread without the lock.
+ */
+void tk_store_set_guard(struct tk_store *s, bool (*locked)(void));
 int tk_store_begin(struct tk_store *s, tk_err *err);
 /*
  * BEGIN for rows that describe what cannot outlive an operating system crash (a container's

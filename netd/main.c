@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "rpc.h"
 #include "server.h"
+#include "store.h"
 #include "tk-config.h"
 
 /* 10.200.0.0-10.215.255.255: 4,096 /24 networks, the first of them where 0.1 carved them. */
@@ -517,10 +518,13 @@ static void extra_run(void *userdata)
 		attacher_request(x->m, true);
 	if (drops)
 		droplog_run(x->m);
+	/* The attacher's thread holds the lock while it works (not only requests' handlers). */
+	tk_server_state_lock();
 	if (links)
 		lifecycle_run(x->m);
 	else if (lifecycle_spool_more(x->m))
 		lifecycle_spool_apply(x->m, true);
+	tk_server_state_unlock();
 	if (cluster)
 		cluster_run(x->m);
 	else if (links)
@@ -612,6 +616,8 @@ static int run(struct manager *m, tk_err *err)
 
 	if ((r = extra_open(&x, err)) >= 0) {
 		log_info("netd state in '%s'", m->state_dir);
+		/* From here other threads (the attacher's, the cluster's) share the state. */
+		tk_store_set_guard(m->store, tk_server_state_locked);
 		r = tk_server_run(&server, err);
 	}
 	x.docker = tk_http_stop(x.docker);
@@ -620,7 +626,9 @@ static int run(struct manager *m, tk_err *err)
 	if (x.epfd >= 0)
 		close(x.epfd);
 	/* What the kernel counted since the last reading outlives netd in the database. */
+	tk_server_state_lock();
 	accounting_save(m);
+	tk_server_state_unlock();
 	return r;
 }
 

@@ -15,6 +15,8 @@
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "server.h"
+#include "store.h"
 #include "tk-config.h"
 #include "volumed.h"
 
@@ -253,6 +255,7 @@ static int run(struct manager *m, tk_err *err)
 	if ((r = loop_open(&l, err)) >= 0) {
 		log_info("volumed: volumes under '%s' (default backend %s), state in '%s'", m->root,
 			 m->default_backend->name, m->state_dir);
+		tk_store_set_guard(m->store, tk_server_state_locked);
 		r = tk_server_run(&server, err);
 	}
 	l.docker = tk_http_stop(l.docker);

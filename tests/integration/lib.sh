@@ -128,15 +128,16 @@ expect_eq() {
 	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1: expected '$2', got '$3'"; fi
 }
 
-# Sanitizer reports from the daemon go to its log, not to a test's exit status: look for them.
+# Sanitizer reports from the daemon go to its log, not to a test's exit status: look for them,
+# and for the daemons' own "BUG:" lines (lib/store.c: state touched without the state lock).
 tk_check_sanitizers() {
-	local log
+	local log re='ERROR: (Address|Leak)Sanitizer|runtime error:|BUG: '
 	# netd.log, volumed.log, and the cluster tests' h<N>.log and etcd.log
 	for log in "$TK_TMP"/*.log; do
 		[ -f "$log" ] || continue
-		if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$log"; then
+		if grep -qE "$re" "$log"; then
 			not_ok "sanitizer report in $(basename "$log"):
-$(grep -E -A25 "ERROR: (Address|Leak)Sanitizer|runtime error:" "$log" | head -60)"
+$(grep -E -A25 "$re" "$log" | head -60)"
 		fi
 	done
 }
