@@ -538,9 +538,24 @@ int network_delete(struct manager *m, struct network *n, tk_err *err)
 		return tk_err_wrap(err, r, "deleting bridge '%s'", n->bridge);
 	}
 	tk_err_clear(err);
-	/* The bridge is gone: should the commit fail, reconcile recreates it from the database. */
-	if ((r = tk_store_commit(m->store, err)) < 0)
+	/*
+	 * A commit that fails (a full disk) keeps the network: the transaction rolled back, the
+	 * bridge made again as at its creation (a new index, which the firewall's elements then
+	 * get), and the elements given back.
+	 */
+	if ((r = fault_point("network-delete-commit", err)) < 0 ||
+	    (r = tk_store_commit(m->store, err)) < 0) {
+		tk_err again = {};
+
+		tk_store_rollback(m->store);
+		if (network_realize(m, n, NULL, NULL, &again) < 0 ||
+		    shaping_network(m, n, &again) < 0)
+			log_error("Cannot make bridge '%s' of network '%s' again (a restart will): "
+				  "%s",
+				  n->bridge, n->name, again.msg);
+		network_delete_undo(m, n);
 		return tk_err_wrap(err, r, "deleting network '%s'", n->name);
+	}
 	log_info("Deleted network '%s' and bridge '%s'", n->name, n->bridge);
 	for (struct network **pp = &m->networks; *pp; pp = &(*pp)->next)
 		if (*pp == n) {

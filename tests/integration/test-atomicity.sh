@@ -144,5 +144,35 @@ expect_eq "a rebuild that succeeds puts the fast path back on every port" \
 	"tk_fast tk_fast tk_fast" "$(progs)"
 expect_ok "ra1 reaches ra2" tk_udp ra1 "$(ip_of ra2)" 7104 ra2
 expect_fail "ra2 does not reach rb1" tk_udp ra2 "$(ip_of rb1)" 7105 rb1
+
+# A network delete whose commit fails (a full disk) once its bridge is gone keeps the network:
+# its bridge made again, and its elements and links given back.
+tk_netd_stop
+TK_NETD_FAULT=network-delete-commit tk_netd_start
+"$NETCTL" create tenant rc >/dev/null
+"$NETCTL" create tenant-net rc-a --tenant rc --ipv6 >/dev/null
+"$NETCTL" create tenant-net rc-b --tenant rc --ipv6 >/dev/null
+"$NETCTL" link rc-a rc-b >/dev/null
+tk_ns_add rc1
+"$NETCTL" attach rc-a rc1 /run/netns/rc1 >/dev/null
+before=$(state)
+out=$("$NETCTL" delete network rc-b 2>&1)
+rc=$?
+expect_eq "fault at network-delete-commit: the request fails" 1 "$rc"
+expect_ok "fault at network-delete-commit: the error says so" \
+	grep -q "injected fault at 'network-delete-commit'" <<<"$out"
+# (the bridge made again has a new index, which its element in the fast path's map up holds)
+no_index() { sed 's/^up \([0-9]*\) : .*/up \1/'; }
+expect_eq "fault at network-delete-commit: nothing lost" "$(no_index <<<"$before")" \
+	"$(state | no_index)"
+tk_ns_add rc2
+expect_ok "a container attaches to rc-b" "$NETCTL" attach rc-b rc2 /run/netns/rc2
+expect_ok "rc2 reaches rc1 over the link" tk_udp rc2 "$(ip_of rc1)" 7106 rc1
+expect_ok "rc1 reaches rc2" tk_udp rc1 "$(ip_of rc2)" 7107 rc2
+expect_ok "rc2 reaches the IPv6 gateway of rc-b" ip netns exec rc2 ping -6 -c1 -W2 \
+	"$("$NETCTL" --json inspect network rc-b | jq -r '.gateway6 | sub("/.*"; "")')"
+actions=$("$NETCTL" --json reconcile | jq -r '.actions | join("\n")')
+expect_fail "a reconcile finds nothing to repair: $actions" \
+	grep -qE 'created|removed|re-attached|set' <<<"$actions"
 tk_netd_stop
 tk_done
