@@ -942,11 +942,21 @@ int tk_fault_point(const char *env, const char *point, tk_err *err)
 			continue;
 		if (f[len] == ',' || f[len] == '\0')
 			return tk_err_set(err, -EIO, "injected fault at '%s'", point);
-		/* "point@sleep": hold still there, so a test can kill the daemon half-way. */
-		if (strncmp(f + len, "@sleep", 6) == 0 &&
-		    (f[len + 6] == ',' || f[len + 6] == '\0')) {
-			log_info("Fault point '%s': sleeping", point);
-			sleep(60);
+		/*
+		 * "point@sleep": hold still there 60 s, so a test can kill the daemon half-way;
+		 * "point@sleepN": N s, so that work queues up behind it meanwhile.
+		 */
+		if (strncmp(f + len, "@sleep", 6) == 0) {
+			const char *n = f + len + 6;
+			char *end;
+			unsigned long seconds = strtoul(n, &end, 10);
+
+			if (end == n)
+				seconds = 60;
+			if (*end != ',' && *end != '\0')
+				continue;
+			log_info("Fault point '%s': sleeping %lu s", point, seconds);
+			sleep((unsigned)seconds);
 		}
 	}
 	return 0;

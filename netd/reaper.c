@@ -100,6 +100,7 @@ static void *reaper_main(void *userdata)
 		r->n -= n;
 		r->busy = n;
 		pthread_mutex_unlock(&r->lock);
+		(void)fault_point("reaper", NULL);
 		one_by_one = !reap(r->nl, batch, n, r->one_by_one);
 		pthread_mutex_lock(&r->lock);
 		r->one_by_one |= one_by_one;
