@@ -6,6 +6,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/bpf.h>
+#include <linux/if_packet.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -222,15 +223,20 @@ static void up(struct prog *p, int map, enum label label)
 	emit(p, EXIT());
 }
 
-/* Into the frame at off (r6 = skb), len bytes from reg + reg_off; r0 = the helper's result. */
-static void store_bytes(struct prog *p, int16_t off, int reg, int16_t reg_off, int32_t len)
+/*
+ * Into the frame at off (r6 = skb), len bytes from reg + reg_off; r0 = the helper's result.
+ * flags BPF_F_RECOMPUTE_CSUM: a complete skb->csum (a NIC's sum of the whole packet) follows
+ * the change, for one that nothing else in the packet offsets.
+ */
+static void store_bytes(struct prog *p, int16_t off, int reg, int16_t reg_off, int32_t len,
+			int32_t flags)
 {
 	emit(p, MOV64_REG(BPF_REG_1, BPF_REG_6));
 	emit(p, MOV64_IMM(BPF_REG_2, off));
 	emit(p, MOV64_REG(BPF_REG_3, reg));
 	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_3, reg_off));
 	emit(p, MOV64_IMM(BPF_REG_4, len));
-	emit(p, MOV64_IMM(BPF_REG_5, 0));
+	emit(p, MOV64_IMM(BPF_REG_5, flags));
 	emit(p, CALL(BPF_FUNC_skb_store_bytes));
 }
 
@@ -270,15 +276,15 @@ static void route(struct prog *p, enum label label, int16_t hop_off, bool v4)
 		emit(p, ALU64_IMM(BPF_SUB, BPF_REG_3, 1)); /* the TTL is the word's low byte */
 		emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_3, -38));
 		csum(p, BPF_FUNC_l3_csum_replace, 14 + 10, -40, -38, 2, PASS); /* nothing written */
-		store_bytes(p, hop_off, BPF_REG_10, -38, 2);
+		store_bytes(p, hop_off, BPF_REG_10, -38, 2, 0);
 		jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP); /* half written */
 	} else {
 		emit(p, ALU64_IMM(BPF_SUB, BPF_REG_2, 1));
 		emit(p, STX(BPF_B, BPF_REG_10, BPF_REG_2, -40));
-		store_bytes(p, hop_off, BPF_REG_10, -40, 1);
+		store_bytes(p, hop_off, BPF_REG_10, -40, 1, BPF_F_RECOMPUTE_CSUM);
 		jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), PASS);
 	}
-	store_bytes(p, 0, BPF_REG_9, offsetof(struct route, dst), 12);
+	store_bytes(p, 0, BPF_REG_9, offsetof(struct route, dst), 12, 0);
 	jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
 	count(p, TK_FAST_ROUTED);
 	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_9, offsetof(struct route, ifindex)));
@@ -551,17 +557,23 @@ static void nat_out(struct prog *p, int words, enum way way)
 	const bool v4 = words == 1;
 	const int16_t addr = (int16_t)((v4 ? 14 + 12 : 14 + 8) + (way == BACK ? 4 * words : 0)),
 		      port = (int16_t)((v4 ? 14 + 20 : 14 + 40) + (way == BACK ? 2 : 0));
+	/*
+	 * IPv4's header checksum offsets its TTL's change, and the UDP checksum the address's and
+	 * port's (as nat4() and nat6() updated it), for a complete skb->csum too; IPv6's hop limit
+	 * is offset by nothing.
+	 */
 	const struct {
 		int16_t off, from;
-		int32_t len;
+		int32_t len, flags;
 	} writes[] = {
-		{ v4 ? 14 + 8 : 14 + 7, NAT_TTL, v4 ? 2 : 1 }, /* IPv4: the TTL's word */
-		{ addr, NAT_NEW, 4 * words },
-		{ port, NAT_NEW_PORT, 2 },
+		{ v4 ? 14 + 8 : 14 + 7, NAT_TTL, v4 ? 2 : 1, v4 ? 0 : BPF_F_RECOMPUTE_CSUM },
+		{ addr, NAT_NEW, 4 * words, 0 },
+		{ port, NAT_NEW_PORT, 2, 0 },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(writes); i++) {
-		store_bytes(p, writes[i].off, BPF_REG_10, writes[i].from, writes[i].len);
+		store_bytes(p, writes[i].off, BPF_REG_10, writes[i].from, writes[i].len,
+			    writes[i].flags);
 		jump(p, JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), DROP);
 	}
 	count(p, way == OUT ? TK_FAST_NAT_OUT : TK_FAST_NAT_BACK);
@@ -773,10 +785,11 @@ static void frame_end(struct prog *p, int32_t pass, bool bridge)
 /*
  * r6 = skb, r7 = its data (the Ethernet header), r8 = its end.  What the frame must be, as the
  * nftables rule it replaces said (docs/firewall.md): untagged (the kernel took a VLAN tag off
- * into skb->vlan_tci before tc, so the bytes alone would not tell); IPv4 of a valid header
- * length, not a fragment, from any source port but 67 (DHCP's server: read where a transport
- * header would start, whatever the protocol); or IPv6 carrying TCP or UDP right after its fixed
- * header, from any source port but 547.
+ * into skb->vlan_tci before tc, so the bytes alone would not tell); IPv4 without options (the
+ * host's routing acts on them: a source route dropped, a route or time stamps recorded; so does
+ * br_netfilter on a bridged one), not a fragment, from any source port but 67 (DHCP's server:
+ * read where a transport header would start, whatever the protocol); or IPv6 carrying TCP or
+ * UDP right after its fixed header, from any source port but 547.
  */
 /* The maps' key: the input device, and the padding zero. */
 static void key_head(struct prog *p)
@@ -791,19 +804,12 @@ static void program(struct prog *p, const struct tk_fast *f, const struct conntr
 {
 	frame_start(p, key_head);
 	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14));
-	emit(p, MOV64_REG(BPF_REG_3, BPF_REG_2));
-	emit(p, ALU64_IMM(BPF_RSH, BPF_REG_3, 4));
-	jump(p, JMP_IMM(BPF_JNE, BPF_REG_3, 4, 0), PASS);
-	emit(p, ALU64_IMM(BPF_AND, BPF_REG_2, 0x0f));
-	jump(p, JMP_IMM(BPF_JLT, BPF_REG_2, 5, 0), PASS);
-	emit(p, ALU64_IMM(BPF_LSH, BPF_REG_2, 2));
-	emit(p, MOV64_REG(BPF_REG_3, BPF_REG_7));
-	emit(p, ALU64_REG(BPF_ADD, BPF_REG_3, BPF_REG_2)); /* r3 + 14: the transport header */
-	emit(p, MOV64_REG(BPF_REG_4, BPF_REG_3));
-	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_4, 14 + 2));
-	jump(p, JMP_REG(BPF_JGT, BPF_REG_4, BPF_REG_8, 0), PASS);
-	emit(p, LDX(BPF_H, BPF_REG_4, BPF_REG_3, 14));
-	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_4, RAW16(67), 0), PASS);
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, 0x45, 0), PASS);
+	emit(p, MOV64_REG(BPF_REG_2, BPF_REG_7));
+	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, 14 + 20 + 2));
+	jump(p, JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_8, 0), PASS);
+	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 20));
+	jump(p, JMP_IMM(BPF_JEQ, BPF_REG_2, RAW16(67), 0), PASS);
 	lookups(p, f->src4, f->fwd4, f->rt4, ROUTE4, ct ? UP4 : UP, 14 + 12, 14 + 16, 1);
 
 	p->label[V6] = p->n;
@@ -846,9 +852,15 @@ static void program(struct prog *p, const struct tk_fast *f, const struct conntr
  * r1 = skb, from an uplink's tcx ingress: the world's UDP replies to containers' connections,
  * back past the host (nat4() and nat6(), BACK); everything else goes on (TK_TCX_NEXT).
  */
-/* r1 = the input device (the uplink), for nat4() and nat6() */
+/*
+ * A frame for this host's MAC only (an uplink that is promiscuous, for a capture or as a bridge's
+ * port, also receives others'), as the host's input takes no other; then r1 = the input device
+ * (the uplink), for nat4() and nat6().
+ */
 static void uplink_head(struct prog *p)
 {
+	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct __sk_buff, pkt_type)));
+	jump(p, JMP_IMM(BPF_JNE, BPF_REG_2, PACKET_HOST, 0), PASS);
 	emit(p, LDX(BPF_W, BPF_REG_1, BPF_REG_6, offsetof(struct __sk_buff, ifindex)));
 }
 

@@ -278,6 +278,14 @@ expect_ok "routed fast path: netd counts them and their replies as routed (10 or
 read -r v4 v6 _ < <(bridged)
 expect_eq "routed fast path: none of a1's IPv4 frames to d1 entered the bridge" 0 "$v4"
 expect_eq "routed fast path: none of a1's IPv6 TCP and UDP frames to d1 entered the bridge" 0 "$v6"
+# A packet with IP options takes the host's routing, which acts on them: a recorded route (ping
+# -R) holds the address the host sent it out by, each way: a gateway of each network.
+gw_db=$("$NETCTL" --json inspect network alpha-db | jq -r .gateway)
+rr=$(ip netns exec a1 ping -R -c 1 -W 2 "${V4[d1]}")
+recorded() { grep -qxE "\s*$1" <<<"$rr" || { echo "$rr"; return 1; }; }
+expect_ok "IP options take the host's routing, which records alpha-db's gateway" \
+	recorded "$gw_db"
+expect_ok "... and alpha-net's on the way back" recorded "$gw_alpha"
 expect_ok "routed fast path: a TTL that expires takes the bridge, whose router says so" \
 	grep -q "Time to live exceeded" <(ip netns exec a1 ping -c 1 -W 2 -t 1 "${V4[d1]}")
 expect_ok "routed fast path: a fragmented datagram from a1 reaches d1" \

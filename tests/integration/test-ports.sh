@@ -494,6 +494,33 @@ nat_round() {
 			awk '{print $2}' "$TK_TMP/nat-echo" | sort -u | wc -l) port"
 }
 UDP_NAT="$TK_SOURCE_DIR/tests/integration/udp-nat.py"
+# The way back's program run alone (prog-run) on a reply to an open connection: a frame to
+# another machine's MAC, which up0 sees when promiscuous, goes on to the host, which drops what
+# is not its own; and a checksum of the whole packet, which a NIC that sums what it receives
+# gives (CHECKSUM_COMPLETE), stays true to the frame the program changes: the kernel checks it
+# after the run (EBADMSG).  IPv6's hop limit is the one change no other offsets.  Port 7779,
+# which the counters above do not count.
+PROG_RUN="$TK_BUILD_DIR/tests/integration/prog-run"
+up0_mac=$(ip -j link show up0 | jq -r '.[0].address')
+ext_mac=$(ip -n ext -j link show eth0 | jq -r '.[0].address')
+open_nat() { # DST: one datagram from b1's port 40006 to ext's DST:7779, answered by the host's
+	# way; prints the address and port it arrived from
+	local echo_pid
+	spawn ext timeout 20 "$TK_PYTHON" "$UDP_NAT" echo "$1" 7779 1 1 >"$TK_TMP/nat-echo" &
+	echo_pid=$!
+	listening ext u 7779
+	run b1 timeout 20 "$TK_PYTHON" "$UDP_NAT" send "$1" 7779 1 0 40006 1 >/dev/null
+	wait "$echo_pid"
+	awk '{print $1, $2}' "$TK_TMP/nat-echo"
+}
+read -r masq port <<<"$(open_nat 192.0.2.2)"
+expect_eq "the way back's program sends on a reply to an open connection" 7 \
+	"$("$PROG_RUN" up0 "$ext_mac" "$up0_mac" 192.0.2.2 7779 "$masq" "$port")"
+expect_eq "... but not one to another machine's MAC" -1 \
+	"$("$PROG_RUN" up0 "$ext_mac" 02:00:00:00:00:99 192.0.2.2 7779 "$masq" "$port")"
+read -r masq port <<<"$(open_nat 2001:db8::2)"
+expect_eq "... and over IPv6 keeps a whole-packet checksum true" 7 \
+	"$("$PROG_RUN" up0 "$ext_mac" "$up0_mac" 2001:db8::2 7779 "$masq" "$port")"
 # A UDP timeout of 2 s, which netd's rebuild reads: one-way datagrams 0.3 s apart for 2.7 s still
 # find their entry, so the path refreshes it as conntrack would.
 udp_timeout=$(sysctl -n net.netfilter.nf_conntrack_udp_timeout)
