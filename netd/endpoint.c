@@ -590,6 +590,8 @@ int endpoint_add(struct manager *m, const struct tk_caller *c, const struct endp
 			(void)firewall_endpoint_ports(m, e, p->ports, false, NULL);
 		if (plumbed >= 0)
 			(void)tk_nl_link_del(m->nl, e->host_ifname, NULL);
+		/* plumb() may have queued the port for the fast path, however far it got. */
+		attacher_cancel(m, e->id);
 		/*
 		 * A row that could not be dropped keeps its addresses until DEL or restart, and counts
 		 * as an endpoint, as its release (its veth is gone: lifecycle) will un-count it.
