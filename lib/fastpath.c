@@ -604,6 +604,24 @@ static void nat_start(struct prog *p)
 }
 
 /*
+ * r2 = the packet's length as its IP header says (host order, not above 65,535 + 40), checked
+ * as the host's input checks it: at least its headers (min), within the frame (which may be
+ * longer: a NIC pads short frames), and within the 16 bits of the route lookup's length (IPv6's
+ * payload length is the packet's less 40).  Then into the lookup, for the route's MTU check
+ * (without it the helper would find the route's device by its index once more, to check the
+ * skb); a GSO skb's is over the MTU.
+ */
+static void nat_length(struct prog *p, int32_t min)
+{
+	jump(p, JMP_IMM(BPF_JLT, BPF_REG_2, min, 0), HOST);
+	emit(p, LDX(BPF_W, BPF_REG_3, BPF_REG_6, offsetof(struct __sk_buff, len)));
+	emit(p, ALU64_IMM(BPF_SUB, BPF_REG_3, 14));
+	jump(p, JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_3, 0), HOST);
+	jump(p, JMP_IMM(BPF_JGT, BPF_REG_2, 0xffff, 0), HOST);
+	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, FIB(tot_len)));
+}
+
+/*
  * r1 = the input device, r7 = the frame: out, a container's UDP datagram to its gateway (r1 its
  * network's bridge) for the world, which the host would route and, its connection's conntrack
  * entry being there with a source NAT, translate (docs/firewall.md, "NAT past the host"); back,
@@ -641,11 +659,9 @@ static void nat4(struct prog *p, const struct conntrack *ct, enum way way)
 	emit(p, ALU64_IMM(BPF_SUB, BPF_REG_2, 1)); /* the TTL is the word's low byte */
 	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, NAT_TTL));
 	copy_in(p, 14 + 12, NAT_TUPLE, 3); /* saddr, daddr, sport and dport */
-	/* The packet's length, checked against the route's MTU (without it, the helper would find the
-	 * route's device by its index once more, to check the skb); a GSO skb's is over it. */
 	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 2));
 	emit(p, INSN(BPF_ALU | BPF_END | BPF_TO_BE, BPF_REG_2, 0, 0, 16));
-	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, FIB(tot_len)));
+	nat_length(p, 20 + 8);
 	emit(p, LDX(BPF_B, BPF_REG_2, BPF_REG_7, 14 + 1));
 	emit(p, STX(BPF_B, BPF_REG_10, BPF_REG_2, FIB(tos)));
 	nat_fib(p, 1);
@@ -691,7 +707,7 @@ static void nat6(struct prog *p, const struct conntrack *ct, enum way way)
 	emit(p, LDX(BPF_H, BPF_REG_2, BPF_REG_7, 14 + 4)); /* the payload's length */
 	emit(p, INSN(BPF_ALU | BPF_END | BPF_TO_BE, BPF_REG_2, 0, 0, 16));
 	emit(p, ALU64_IMM(BPF_ADD, BPF_REG_2, 40));
-	emit(p, STX(BPF_H, BPF_REG_10, BPF_REG_2, FIB(tot_len)));
+	nat_length(p, 40 + 8);
 	emit(p, LDX(BPF_W, BPF_REG_2, BPF_REG_7, 14)); /* traffic class and flow label */
 	emit(p, ALU32_IMM(BPF_AND, BPF_REG_2, (int32_t)htonl(0x0fffffff)));
 	emit(p, STX(BPF_W, BPF_REG_10, BPF_REG_2, FIB(flowinfo)));

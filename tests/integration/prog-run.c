@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * prog-run DEV SRC_MAC DST_MAC SRC_IP SPORT DST_IP DPORT: the first BPF program on DEV's tcx
+ * prog-run DEV SRC_MAC DST_MAC SRC_IP SPORT DST_IP DPORT [LENGTH]: the first BPF program on DEV's tcx
  * ingress, run once (BPF_PROG_TEST_RUN) on a UDP datagram of 16 bytes from SRC_IP:SPORT to
  * DST_IP:DPORT (IPv4 or IPv6, TTL 64, checksums right) in a frame from SRC_MAC to DST_MAC, as if
  * it came in by DEV: the kernel gives the frame its packet type by DEV's MAC, as on receipt.
  * The frame carries a checksum of the whole packet, as from a NIC that sums what it receives
  * (CHECKSUM_COMPLETE), and the kernel checks after the run that the program kept it true to
- * the frame it changed.  Prints the program's verdict (7: redirect, -1: next), or the error:
+ * the frame it changed.  LENGTH puts a lie in the IP header's length field (IPv4's total
+ * length, IPv6's payload length; the checksums made for it).  Prints the program's verdict
+ * (7: redirect, -1: next), or the error:
  * EBADMSG for a checksum the program left stale.  Nothing is sent.  (test-ports.sh: the NAT
  * path's way back.)
  */
@@ -15,6 +17,7 @@
 #include <linux/bpf.h>
 #include <net/if.h>
 #include <netinet/ether.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,17 +114,22 @@ int main(int argc, char **argv)
 	struct ether_addr src_mac, dst_mac;
 	uint8_t src[16], dst[16], frame[128] = {}, out[256];
 	union bpf_attr attr = {};
-	unsigned ifindex = argc == 8 ? if_nametoindex(argv[1]) : 0;
-	int family = argc == 8 && strchr(argv[4], ':') ? AF_INET6 : AF_INET;
-	long sport = argc == 8 ? strtol(argv[5], NULL, 10) : 0;
-	long dport = argc == 8 ? strtol(argv[7], NULL, 10) : 0;
+	const bool args = argc == 8 || argc == 9;
+	unsigned ifindex = args ? if_nametoindex(argv[1]) : 0;
+	int family = args && strchr(argv[4], ':') ? AF_INET6 : AF_INET;
+	long sport = args ? strtol(argv[5], NULL, 10) : 0;
+	long dport = args ? strtol(argv[7], NULL, 10) : 0;
+	long length = argc == 9 ? strtol(argv[8], NULL, 10) : -1;
+	size_t len;
 	struct __sk_buff ctx = { .ifindex = ifindex, .ingress_ifindex = ifindex };
 	int fd;
 
 	if (!ifindex || !ether_aton_r(argv[2], &src_mac) || !ether_aton_r(argv[3], &dst_mac) ||
 	    inet_pton(family, argv[4], src) != 1 || inet_pton(family, argv[6], dst) != 1 ||
-	    sport < 1 || sport > 65535 || dport < 1 || dport > 65535) {
-		fprintf(stderr, "usage: prog-run DEV SRC_MAC DST_MAC SRC_IP SPORT DST_IP DPORT\n");
+	    sport < 1 || sport > 65535 || dport < 1 || dport > 65535 ||
+	    (argc == 9 && (length < 0 || length > 65535))) {
+		fprintf(stderr,
+			"usage: prog-run DEV SRC_MAC DST_MAC SRC_IP SPORT DST_IP DPORT [LENGTH]\n");
 		return 2;
 	}
 	memcpy(frame, &dst_mac, 6);
@@ -133,8 +141,15 @@ int main(int argc, char **argv)
 	}
 	attr.test.prog_fd = (uint32_t)fd;
 	attr.test.data_in = (uint64_t)(uintptr_t)frame;
-	attr.test.data_size_in =
-		(uint32_t)datagram(frame + 14, family, src, dst, (uint16_t)sport, (uint16_t)dport);
+	len = datagram(frame + 14, family, src, dst, (uint16_t)sport, (uint16_t)dport);
+	if (length >= 0 && family == AF_INET) {
+		put16(frame + 14 + 2, (uint16_t)length);
+		put16(frame + 14 + 10, 0);
+		put16(frame + 14 + 10, fold(sum16(0, frame + 14, 20)));
+	} else if (length >= 0) {
+		put16(frame + 14 + 4, (uint16_t)length);
+	}
+	attr.test.data_size_in = (uint32_t)len;
 	attr.test.data_out = (uint64_t)(uintptr_t)out;
 	attr.test.data_size_out = sizeof(out);
 	attr.test.ctx_in = (uint64_t)(uintptr_t)&ctx;

@@ -518,9 +518,20 @@ expect_eq "the way back's program sends on a reply to an open connection" 7 \
 	"$("$PROG_RUN" up0 "$ext_mac" "$up0_mac" 192.0.2.2 7779 "$masq" "$port")"
 expect_eq "... but not one to another machine's MAC" -1 \
 	"$("$PROG_RUN" up0 "$ext_mac" 02:00:00:00:00:99 192.0.2.2 7779 "$masq" "$port")"
+# A length field the host's input would refuse (longer than the frame, shorter than the headers)
+# leaves the packet to it too: the program takes the length for the route's MTU check.
+for length in 53 27 65535; do
+	expect_eq "... nor one whose IPv4 length says $length (the frame's is 44)" -1 \
+		"$("$PROG_RUN" up0 "$ext_mac" "$up0_mac" 192.0.2.2 7779 "$masq" "$port" $length)"
+done
 read -r masq port <<<"$(open_nat 2001:db8::2)"
 expect_eq "... and over IPv6 keeps a whole-packet checksum true" 7 \
 	"$("$PROG_RUN" up0 "$ext_mac" "$up0_mac" 2001:db8::2 7779 "$masq" "$port")"
+# 65,535 as a payload length was 39 bytes, after the header's 40, in the route lookup's 16 bits.
+for length in 25 7 65535; do
+	expect_eq "... not one whose IPv6 payload length says $length (the frame's is 24)" -1 \
+		"$("$PROG_RUN" up0 "$ext_mac" "$up0_mac" 2001:db8::2 7779 "$masq" "$port" $length)"
+done
 # A UDP timeout of 2 s, which netd's rebuild reads: one-way datagrams 0.3 s apart for 2.7 s still
 # find their entry, so the path refreshes it as conntrack would.
 udp_timeout=$(sysctl -n net.netfilter.nf_conntrack_udp_timeout)
