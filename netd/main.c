@@ -518,7 +518,7 @@ static void extra_run(void *userdata)
 		attacher_request(x->m, true);
 	if (drops)
 		droplog_run(x->m);
-	/* The attacher's thread holds the lock while it works (not only requests' handlers). */
+	/* The state they change is the attacher thread's too, which works under the lock. */
 	tk_server_state_lock();
 	if (links)
 		lifecycle_run(x->m);
