@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cni.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -125,6 +126,36 @@ static bool version_supported(const char *v)
 		if (strcmp(v, supported_versions[i]) == 0)
 			return true;
 	return false;
+}
+
+/* The spec's network name: ^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$ */
+static bool network_name_valid(const char *name)
+{
+	if (!isalnum((unsigned char)name[0]))
+		return false;
+	for (const char *c = name + 1; *c; c++)
+		if (!isalnum((unsigned char)*c) && !strchr("_.-", *c))
+			return false;
+	return true;
+}
+
+/* prevResult's lists and dns, where present, as the result format has them. */
+static int prev_result_check(json_t *prev, struct tk_cni_error *e)
+{
+	static const char *const lists[] = { "interfaces", "ips", "routes" };
+	json_t *dns = json_object_get(prev, "dns");
+
+	for (size_t i = 0; i < ELEMENTSOF(lists); i++) {
+		json_t *l = json_object_get(prev, lists[i]);
+
+		if (l && !json_is_array(l))
+			return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid prevResult",
+					   "'prevResult.%s' must be an array", lists[i]);
+	}
+	if (dns && !json_is_object(dns))
+		return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid prevResult",
+				   "'prevResult.dns' must be an object");
+	return 0;
 }
 
 /* Static address and MAC requests, in the conventions' order of precedence. */
@@ -312,6 +343,17 @@ int tk_cni_config_parse(const char *text, size_t len, const struct tk_cni_env *e
 			       &cfg->name, "type", &cfg->type) < 0)
 		return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid network configuration",
 				   "%s (name and type are required strings)", err.msg);
+	/* DEL still deletes what an ADD of an older plugin made under such a name. */
+	if (env->command != TK_CNI_DEL && !network_name_valid(cfg->name))
+		return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+				   "network name '%s' must match ^[a-zA-Z0-9][a-zA-Z0-9_.\\-]*$",
+				   cfg->name);
+	/* Verbs of CNI 1.1: an older configuration's GC would know no valid attachments. */
+	if ((env->command == TK_CNI_GC || env->command == TK_CNI_STATUS) &&
+	    strcmp(cfg->version, "1.1.0") != 0)
+		return tk_cni_fail(e, TK_CNI_ERR_VERSION, "incompatible CNI version",
+				   "cniVersion '%s' does not allow %s (CNI 1.1.0 does)",
+				   cfg->version, env->command == TK_CNI_GC ? "GC" : "STATUS");
 	own = ipam ? json_object_get(cfg->root, "ipam") : cfg->root;
 	if (tk_json_unpack_lax(own, ipam ? "ipam" : "network configuration", &err,
 			       "{s:s, s:s, s?s}", "tenant", &cfg->tenant, "network", &cfg->network,
@@ -337,6 +379,8 @@ int tk_cni_config_parse(const char *text, size_t len, const struct tk_cni_env *e
 	if (cfg->prev_result && !json_is_object(cfg->prev_result))
 		return tk_cni_fail(e, TK_CNI_ERR_INVALID_CONFIG, "invalid prevResult",
 				   "'prevResult' must be an object");
+	if (cfg->prev_result && prev_result_check(cfg->prev_result, e) < 0)
+		return -1;
 	if (env->command == TK_CNI_GC &&
 	    gc_valid_attachments(cfg->root, &cfg->valid_attachments, e) < 0)
 		return -1;

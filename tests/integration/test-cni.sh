@@ -341,7 +341,12 @@ if [ -x "$REFERENCE/bridge" ]; then
 	expect_ok "tenant-bridge GC leaves ipam leases alone" bash -c \
 		"conf 1.1.0 '. + {\"cni.dev/valid-attachments\": []}' | cni GC '' '' ''"
 	expect_eq "both leases still there" 2 "$(endpoints)"
-	expect_ok "tenant-ipam GC keeping r1" bash -c "jq -c '. + {\"cni.dev/valid-attachments\": [{containerID: \"r1\", ifname: \"eth0\"}]}' <<<'$lease' | env -i CNI_COMMAND=GC '$IPAM'"
+	# GC is CNI 1.1's (libcni sends none for an older configuration): a 1.0.0 one, whose GC
+	# would know no valid attachments, is refused with code 1 and collects nothing.
+	expect_eq "tenant-ipam GC of a 1.0.0 configuration: code 1" 1 \
+		"$(jq -c '. + {"cni.dev/valid-attachments": []}' <<<"$lease" |
+			env -i CNI_COMMAND=GC "$IPAM" | jq .code)"
+	expect_ok "tenant-ipam GC keeping r1" bash -c "jq -c '. + {cniVersion: \"1.1.0\", \"cni.dev/valid-attachments\": [{containerID: \"r1\", ifname: \"eth0\"}]}' <<<'$lease' | env -i CNI_COMMAND=GC '$IPAM'"
 	expect_eq "GC released r2's lease" r1 "$("$NETCTL" --json list endpoints | jq -r '[.endpoints[].container_id] | join(" ")')"
 	expect_ok "reference bridge DEL releases the lease" bash -c "$(declare -f ref_conf ref); IPAM=$IPAM REFERENCE=$REFERENCE TK_NETD_SOCKET=$TK_NETD_SOCKET; ref_conf | ref DEL r1 /run/netns/r1"
 	expect_eq "no leases left" 0 "$(endpoints)"

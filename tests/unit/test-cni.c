@@ -221,6 +221,54 @@ static void test_config(void **state)
 				     "[{\"containerID\":\"a\",\"ifname\":\"eth0\"}]}",
 				     TK_CNI_GC, false),
 			 0);
+	/* The spec's network names only: GC could never find an ADD's endpoints by another. */
+	assert_int_equal(config_code("{\"cniVersion\":\"1.1.0\",\"name\":\"bad name/x\","
+				     "\"type\":\"t\",\"tenant\":\"a\",\"network\":\"b\"}",
+				     TK_CNI_ADD, false),
+			 TK_CNI_ERR_INVALID_CONFIG);
+	assert_int_equal(config_code("{\"cniVersion\":\"1.1.0\",\"name\":\"\",\"type\":\"t\","
+				     "\"tenant\":\"a\",\"network\":\"b\"}",
+				     TK_CNI_GC, false),
+			 TK_CNI_ERR_INVALID_CONFIG);
+	assert_int_equal(config_code("{\"cniVersion\":\"1.1.0\",\"name\":\"-n\",\"type\":\"t\","
+				     "\"tenant\":\"a\",\"network\":\"b\"}",
+				     TK_CNI_ADD, false),
+			 TK_CNI_ERR_INVALID_CONFIG);
+	/* DEL deletes what an older plugin's ADD made under such a name. */
+	assert_int_equal(config_code("{\"cniVersion\":\"1.1.0\",\"name\":\"-n\",\"type\":\"t\","
+				     "\"tenant\":\"a\",\"network\":\"b\"}",
+				     TK_CNI_DEL, false),
+			 0);
+	assert_int_equal(config_code("{\"cniVersion\":\"1.1.0\",\"name\":\"My_net-1.2\","
+				     "\"type\":\"t\",\"tenant\":\"a\",\"network\":\"b\"}",
+				     TK_CNI_ADD, false),
+			 0);
+	/* GC and STATUS are CNI 1.1's: an older configuration's GC has no valid attachments. */
+	assert_int_equal(config_code("{\"cniVersion\":\"0.4.0\"," BASE "}", TK_CNI_GC, false),
+			 TK_CNI_ERR_VERSION);
+	assert_int_equal(config_code("{\"cniVersion\":\"1.0.0\"," BASE "}", TK_CNI_GC, false),
+			 TK_CNI_ERR_VERSION);
+	assert_int_equal(config_code("{\"cniVersion\":\"1.0.0\"," BASE "}", TK_CNI_STATUS, false),
+			 TK_CNI_ERR_VERSION);
+	assert_int_equal(config_code("{\"cniVersion\":\"1.1.0\"," BASE "}", TK_CNI_STATUS, false),
+			 0);
+	/* prevResult's lists and dns as the result format has them, or the result would be wrong. */
+	assert_int_equal(config_code("{\"cniVersion\":\"1.1.0\"," BASE ",\"prevResult\":"
+				     "{\"interfaces\":\"bogus\",\"ips\":[]}}",
+				     TK_CNI_ADD, false),
+			 TK_CNI_ERR_INVALID_CONFIG);
+	assert_int_equal(config_code("{\"cniVersion\":\"1.1.0\"," BASE ",\"prevResult\":"
+				     "{\"routes\":{}}}",
+				     TK_CNI_ADD, false),
+			 TK_CNI_ERR_INVALID_CONFIG);
+	assert_int_equal(config_code("{\"cniVersion\":\"1.1.0\"," BASE ",\"prevResult\":"
+				     "{\"dns\":[1]}}",
+				     TK_CNI_ADD, false),
+			 TK_CNI_ERR_INVALID_CONFIG);
+	assert_int_equal(config_code("{\"cniVersion\":\"1.1.0\"," BASE ",\"prevResult\":"
+				     "{\"interfaces\":[],\"ips\":[],\"routes\":[],\"dns\":{}}}",
+				     TK_CNI_ADD, false),
+			 0);
 	/* VERSION accepts anything that is a JSON object. */
 	assert_int_equal(config_code("{\"cniVersion\":\"9.9.9\"}", TK_CNI_VERSION, false), 0);
 	/* IPAM plugins read tenant and network from the ipam object. */
