@@ -697,7 +697,12 @@ static int loop_remove(struct manager *m, struct volume *v, tk_err *err)
 		return tk_err_wrap(err, r, "'%s' is still mounted in another mount namespace",
 				   v->name);
 	}
-	if ((r = unlink_image(m, v, err)) < 0 || (r = remove_mountpoint(m, v, err)) < 0)
+	/*
+	 * The mount point first: a directory that is not empty (written to while the volume was
+	 * unmounted by hand) keeps the image, and the volume stays whole, mounted again by its next
+	 * Mount (loop_activate() makes the mount point again too).
+	 */
+	if ((r = remove_mountpoint(m, v, err)) < 0 || (r = unlink_image(m, v, err)) < 0)
 		return r;
 	v->device[0] = '\0';
 	return 0;

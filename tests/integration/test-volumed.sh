@@ -117,6 +117,16 @@ expect_ok "Mount of a volume unmounted by hand, its device gone" \
 expect_eq "mounts it again, with its data" "1 kept" "$(loops_of "$himage") $(cat "$hpath/kept")"
 tk_vcall volume.unmount '{"name":"held","id":"h1"}' >/dev/null
 tk_vcall volume.unmount '{"name":"held","id":"h2"}' >/dev/null
+# Unmounted by hand and written to there: the delete cannot remove its mount point, and keeps
+# its image (it removed the image first, and the volume stayed "ready" with none).
+umount "$hpath"
+echo stray >"$hpath/stray"
+expect_eq "delete of a volume whose bare mount point was written to fails (ENOTEMPTY)" 39 \
+	"$(tk_vcode volume.delete '{"name":"held"}')"
+rm "$hpath/stray"
+expect_ok "it is still ready, and mounts again" tk_vcall volume.mount '{"name":"held","id":"h3"}'
+expect_eq "with its data" "ready kept" "$(tk_vfield held state) $(cat "$hpath/kept")"
+tk_vcall volume.unmount '{"name":"held","id":"h3"}' >/dev/null
 expect_ok "idle, it is deleted" tk_vcall volume.delete '{"name":"held"}'
 # sysfs names a loop device's backing file by its path in the attacher's mount namespace: in
 # another namespace (another volumed's, a container's), the same path may be another file,
