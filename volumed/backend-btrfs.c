@@ -633,11 +633,13 @@ static int btrfs_remove(struct manager *m, struct volume *v, tk_err *err)
 		tk_err_clear(err);
 		return 0;
 	}
-	/* A mount point cannot be deleted: its inert bind goes first. */
-	if (r < 0 || (r = volume_unbind(m, v, err)) < 0 ||
-	    (r = destroy_subvol(dir_fd, v->name, v->size, err)) < 0)
+	/* A mount point cannot be deleted: its inert bind goes first, and comes back if it stays. */
+	if (r < 0 || (r = volume_unbind(m, v, err)) < 0)
 		return r;
-	return 0;
+	if ((r = fault_point("volume-unbound", err)) < 0 ||
+	    (r = destroy_subvol(dir_fd, v->name, v->size, err)) < 0)
+		volume_rebind_inert(m, v);
+	return r < 0 ? r : 0;
 }
 
 static int btrfs_activate(struct manager *m, struct volume *v, tk_err *err)

@@ -195,6 +195,16 @@ int volume_bind_inert(struct manager *m, const struct volume *v, tk_err *err)
 	return 0;
 }
 
+/* After a delete that failed past volume_unbind(): what is left of the volume stays inert. */
+void volume_rebind_inert(struct manager *m, const struct volume *v)
+{
+	tk_err err = {};
+
+	if (volume_bind_inert(m, v, &err) < 0)
+		log_error("Cannot bind '%s' nosuid,nodev again (the next start will): %s", v->name,
+			  err.msg);
+}
+
 /* Unmounts whatever is mounted on the volume's path (its inert bind), so that it can go. */
 int volume_unbind(struct manager *m, const struct volume *v, tk_err *err)
 {

@@ -355,8 +355,11 @@ static int xfs_remove(struct manager *m, struct volume *v, tk_err *err)
 	/* The data first: while any is left the limit stays, so a failure leaves a usable volume. */
 	if (r >= 0 && (r = volume_unbind(m, v, err)) < 0)
 		return r;
-	if (r >= 0 && (r = remove_tree(dir_fd, v->name, err)) < 0)
+	if (r >= 0 && ((r = fault_point("volume-unbound", err)) < 0 ||
+		       (r = remove_tree(dir_fd, v->name, err)) < 0)) {
+		volume_rebind_inert(m, v); /* what is left stays inert */
 		return tk_err_wrap(err, r, "removing the directory of '%s'", v->name);
+	}
 	r = set_limit(m, projid, 0, err);
 	/* No quota record for the project (ESRCH, ENOENT): nothing to clear. */
 	if (r < 0 && r != -ESRCH && r != -ENOENT)

@@ -217,5 +217,6 @@ int run_program(const char *const argv[], tk_err *err);
  */
 int volume_bind_inert(struct manager *m, const struct volume *v, tk_err *err);
 int volume_unbind(struct manager *m, const struct volume *v, tk_err *err);
+void volume_rebind_inert(struct manager *m, const struct volume *v);
 /* 1 when the volume's directory is on a nosuid,nodev mount, 0 when not, -errno when unknown. */
 int volume_is_inert(struct manager *m, const struct volume *v);

@@ -118,6 +118,15 @@ inert_checks "$ipath" "after a restart that had to bind again"
 expect_ok "a snapshot of it" tk_vcall volume.snapshot '{"name":"inert2","source":"inert"}'
 inert_checks "$(field inert2 path)" "its snapshot"
 expect_ok "deleting the snapshot" tk_vcall volume.delete '{"name":"inert2"}'
+# A delete that fails once the bind is off (the subvolume not destroyed: a fault point there)
+# binds it again: the volume is back to ready, and what is in it stays inert.
+tk_volumed_stop
+TK_VOLUMED_FAULT=volume-unbound tk_volumed_start
+expect_fail "a delete that fails past the unbind" tk_vcall volume.delete '{"name":"inert"}'
+expect_eq "leaves the volume ready" ready "$(field inert state)"
+inert_checks "$ipath" "after a delete that failed past the unbind"
+tk_volumed_stop
+tk_volumed_start
 expect_ok "deleting the volume (its bind goes first)" tk_vcall volume.delete '{"name":"inert"}'
 expect_eq "leaves neither a mount nor the subvolume" "0 no" \
 	"$(mount_count "$ipath") $([ -e "$ipath" ] && echo yes || echo no)"
