@@ -642,7 +642,7 @@ static int loop_create(struct manager *m, struct volume *v, tk_err *err)
 		return r;
 	if (fstat(image_fd, &st) < 0)
 		return tk_err_set(err, -errno, "fstat: %m");
-	had_image = st.st_size > 0;
+	v->adopted = had_image = st.st_size > 0;
 	if (!had_image && ftruncate(image_fd, (off_t)image_size_guess(v->size)) < 0) {
 		r = tk_err_set(err, -errno, "cannot size the image of '%s': %m", v->name);
 		goto fail;
@@ -702,7 +702,10 @@ static int loop_remove(struct manager *m, struct volume *v, tk_err *err)
 	 * unmounted by hand) keeps the image, and the volume stays whole, mounted again by its next
 	 * Mount (loop_activate() makes the mount point again too).
 	 */
-	if ((r = remove_mountpoint(m, v, err)) < 0 || (r = unlink_image(m, v, err)) < 0)
+	if ((r = remove_mountpoint(m, v, err)) < 0)
+		return r;
+	/* The undo of a create that found its image there keeps it, as the create's own does. */
+	if (!(v->state == VOLUME_CREATING && v->adopted) && (r = unlink_image(m, v, err)) < 0)
 		return r;
 	v->device[0] = '\0';
 	return 0;

@@ -375,6 +375,26 @@ for point in loop-attach loop-mount volume-ready; do
 	sed -i "s/Fault point '$point': sleeping/(seen)/" "$TK_TMP/volumed.log"
 done
 
+# An image already at a new volume's path (a restore) becomes the volume, never formatted
+# again; a create that fails keeps it (its undo removed it before).
+restored=$ROOT/.images/alpha/restored.img
+truncate -s 32M "$restored"
+mkfs.ext4 -q "$restored"
+unshare -m sh -c 'd=$(mktemp -d) && mount -o loop "$1" "$d" && echo mine >"$d/kept" &&
+	umount "$d" && rmdir "$d"' - "$restored"
+tk_volumed_kill
+TK_VOLUMED_FAULT=volume-ready tk_volumed_start
+expect_fail "a create over a restored image that fails" \
+	tk_vcall volume.create '{"name":"restored","tenant":"alpha","size":"32M"}'
+expect_eq "keeps the image (mounted once, its data untouched: below)" yes \
+	"$([ -e "$restored" ] && echo yes || echo no)"
+tk_volumed_kill
+tk_volumed_start
+expect_ok "the create again" tk_vcall volume.create '{"name":"restored","tenant":"alpha","size":"32M"}'
+expect_eq "the volume holds the image's data" mine "$(cat "$(tk_vfield restored path)/kept")"
+expect_ok "delete it" tk_vcall volume.delete '{"name":"restored"}'
+expect_eq "and its image goes with it" no "$([ -e "$restored" ] && echo yes || echo no)"
+
 # Injected failures leave nothing behind either, and the retry works.  The kernel detaches a loop
 # device at its last close, and that is not volumed's when another process has it open (another
 # daemon handed the same free device, a tool listing devices): the create must not answer before.
