@@ -611,8 +611,10 @@ static int btrfs_create(struct manager *m, struct volume *v, tk_err *err)
 	    (r = quota_ensure(dir_fd, err)) < 0)
 		return r;
 	snprintf(args.name, sizeof(args.name), "%s", v->name);
-	if (ioctl(dir_fd, BTRFS_IOC_SUBVOL_CREATE, &args) < 0)
+	if (ioctl(dir_fd, BTRFS_IOC_SUBVOL_CREATE, &args) < 0) {
+		v->adopted = errno == EEXIST; /* not ours: the create's undo leaves it */
 		return tk_err_set(err, -errno, "cannot create subvolume '%s': %m", path);
+	}
 	if ((r = subvol_setup(m, v, err)) < 0 || (r = volume_bind_inert(m, v, err)) < 0) {
 		tk_err undo = {};
 		if (volume_unbind(m, v, &undo) < 0 ||
@@ -628,6 +630,8 @@ static int btrfs_remove(struct manager *m, struct volume *v, tk_err *err)
 	_cleanup_close_ int dir_fd = -1;
 	int r;
 
+	if (v->state == VOLUME_CREATING && v->adopted)
+		return 0;
 	r = open_tenant_dir(m, v, false, &dir_fd, err);
 	if (r == -ENOENT) {
 		tk_err_clear(err);

@@ -328,8 +328,10 @@ static int xfs_create(struct manager *m, struct volume *v, tk_err *err)
 	    (r = volume_tenant_dir(m, v->tenant, true, &dir_fd, err)) < 0)
 		return r;
 	/* 0700 until the owner and mode are set, so nobody gets in before the limit is on. */
-	if (mkdirat(dir_fd, v->name, 0700) < 0)
+	if (mkdirat(dir_fd, v->name, 0700) < 0) {
+		v->adopted = errno == EEXIST; /* not ours: the create's undo leaves it */
 		return tk_err_set(err, -errno, "cannot create '%s': %m", path);
+	}
 	if ((r = setup_dir(m, v, projid, err)) < 0 || (r = volume_bind_inert(m, v, err)) < 0) {
 		(void)set_limit(m, projid, 0, NULL);
 		if (volume_unbind(m, v, NULL) < 0 || unlinkat(dir_fd, v->name, AT_REMOVEDIR) < 0)
@@ -346,6 +348,8 @@ static int xfs_remove(struct manager *m, struct volume *v, tk_err *err)
 	uint32_t projid = 0;
 	int r;
 
+	if (v->state == VOLUME_CREATING && v->adopted)
+		return 0;
 	if ((r = projid_of(v, &projid, err)) < 0)
 		return r;
 	r = volume_tenant_dir(m, v->tenant, false, &dir_fd, NULL);

@@ -81,7 +81,11 @@ struct volume {
 		     32]; /* why it is not usable since start, "" when it is */
 	char device[32];  /* /dev/loopN while attached (loop), "" otherwise */
 	int direct_io;	  /* loop: 1/0 as the kernel reports it, -1 unknown */
-	bool adopted;	  /* loop: its create found the image there (a restore): undone, it stays */
+	/*
+	 * Its create found its image (loop: a restore, which it uses) or its path (btrfs, xfs: it
+	 * fails) there: the create's undo leaves what it did not make.
+	 */
+	bool adopted;
 	int64_t created;
 	/*
 	 * Requests working on it with the state lock dropped (create, resize, snapshot, delete):

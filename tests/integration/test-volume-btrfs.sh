@@ -289,6 +289,14 @@ if [ "$MODE" = squota ]; then
 	total=$(($(stat -c %s "$npath/a") + $(stat -c %s "$npath/snap/c")))
 	expect_ok "at 16M with what the volume holds ($total bytes)" within_1pct "$total" $((16 << 20))
 fi
+# A subvolume already at a new volume's path is not the volume's: the create fails, and its
+# undo leaves the subvolume (it destroyed it before).
+btrfs subvolume create "$ROOT/alpha/taken" >/dev/null
+echo theirs >"$ROOT/alpha/taken/file"
+expect_fail "a create where a subvolume already is fails" \
+	tk_vcall volume.create '{"name":"taken","tenant":"alpha","size":"16M"}'
+expect_eq "and leaves it as it was" theirs "$(cat "$ROOT/alpha/taken/file" 2>&1)"
+btrfs subvolume delete "$ROOT/alpha/taken" >/dev/null
 expect_ok "deleting the full volume with its nested subvolumes and snapshot" \
 	tk_vcall volume.delete '{"name":"nest"}'
 expect_eq "removes them all, and its level-1 qgroup" "no no" \
