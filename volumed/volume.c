@@ -264,13 +264,16 @@ int volume_snapshot(struct manager *m, struct volume *src, const char *name, str
 	return 0;
 }
 
-static int mount_count(struct manager *m, const struct volume *v)
+/* Containers' mounts of v, or a negative errno: an unreadable count is not none. */
+static int mount_count(struct manager *m, const struct volume *v, tk_err *err)
 {
 	json_t *ids = json_array();
-	int n = db_mounts(m, v, ids, NULL) < 0 ? 0 : (int)json_array_size(ids);
+	int r = ids ? db_mounts(m, v, ids, err) : tk_err_set(err, -ENOMEM, "out of memory");
 
+	if (r >= 0)
+		r = (int)json_array_size(ids);
 	json_decref(ids);
-	return n;
+	return r;
 }
 
 int volume_delete(struct manager *m, struct volume *v, bool force, tk_err *err)
@@ -280,7 +283,8 @@ int volume_delete(struct manager *m, struct volume *v, bool force, tk_err *err)
 
 	if ((r = volume_check_idle(v, err)) < 0)
 		return r;
-	mounts = mount_count(m, v);
+	if ((mounts = mount_count(m, v, err)) < 0)
+		return tk_err_wrap(err, mounts, "deleting volume '%s'", v->name);
 	if (mounts > 0 && !force)
 		return tk_err_set(
 			err, -EBUSY,
