@@ -307,6 +307,27 @@ static int overlap_check(struct docker *d, const struct tk_prefix *p, tk_err *er
 	return 0;
 }
 
+/*
+ * A tenant owner's pool is one a network of its could have: of a network's size, within the
+ * ranges tenant owners may choose (netd's, or the named tenant's own).  A hold of anything
+ * wider (0.0.0.0/0) would keep every other network out of what it overlaps.
+ */
+static int owner_pool_check(struct docker *d, const struct tk_tenant *t, const struct tk_prefix *p,
+			    tk_err *err)
+{
+	char text[TK_PREFIX_STRLEN];
+
+	tk_prefix_format(p, text, sizeof(text));
+	if (p->addr.family == AF_INET ? p->len < 12 || p->len > 30 : p->len < 48 || p->len > 124)
+		return tk_err_set(err, -EINVAL, "subnet %s must be between %s", text,
+				  p->addr.family == AF_INET ? "/12 and /30" : "/48 and /124");
+	if (!tk_prefix_list_covers(&d->m->allow, p) &&
+	    !(t && tk_prefix_list_covers(&t->allow_subnets, p)))
+		return tk_err_set(err, -EPERM,
+				  "subnet %s is outside the ranges tenant owners may choose", text);
+	return 0;
+}
+
 static int request_pool(struct docker *d, const struct tk_caller *c,
 			const struct tk_dnet_request *req, json_t **ret, tk_err *err)
 {
@@ -330,6 +351,8 @@ static int request_pool(struct docker *d, const struct tk_caller *c,
 		if (p.addr.family != family)
 			return tk_err_set(err, -EINVAL, "subnet '%s' is not an %s subnet",
 					  req->pool, req->v6 ? "IPv6" : "IPv4");
+		if (!c->admin && (r = owner_pool_check(d, t, &p, err)) < 0)
+			return r;
 		if ((r = overlap_check(d, &p, err)) < 0)
 			return r;
 	} else if ((r = carve(d, family, &p, err)) < 0) {

@@ -204,6 +204,16 @@ chmod 0666 "$DSOCK"
 asdk() { local CURL_UID=$1; shift; as "$CURL_UID" bash -c "$(declare -f dk); DSOCK=$DSOCK; dk \"\$@\"" dk "$@"; }
 expect_fail "an owner cannot request a pool for another tenant" \
 	asdk $OWNER IpamDriver.RequestPool '{"Pool":"","Options":{"tenant":"alpha"},"V6":false}'
+# A pool an owner names is one its networks could have: held, a wider one would keep every
+# other network out of what it overlaps.
+for pool in 0.0.0.0/0:false ::/0:true 10.0.0.0/8:false 192.168.7.0/24:false; do
+	expect_fail "an owner cannot hold the pool ${pool%:*}" asdk $OWNER IpamDriver.RequestPool \
+		"{\"Pool\":\"${pool%:*}\",\"Options\":{\"tenant\":\"gamma\"},\"V6\":${pool#*:}}"
+done
+P=$(asdk $OWNER IpamDriver.RequestPool \
+	'{"Pool":"10.215.250.0/24","Options":{"tenant":"gamma"},"V6":false}' | jq -r .PoolID)
+expect_eq "but one within netd's pools, of a network's size" 10.215.250.0/24 "$P"
+asdk $OWNER IpamDriver.ReleasePool "{\"PoolID\":\"$P\"}" >/dev/null
 G=$(asdk $OWNER IpamDriver.RequestPool '{"Pool":"","Options":{"tenant":"gamma"},"V6":false}' | jq -r .PoolID)
 expect_ok "an owner requests a pool for its own tenant ($G)" test -n "$G" -a "$G" != null
 out=$(asdk $OWNER NetworkDriver.CreateNetwork "{\"NetworkID\":\"$(hexid)\",\"Options\":{\"com.docker.network.generic\":{\"tenant\":\"alpha\"}},\"IPv4Data\":[{\"Pool\":\"$G\"}]}")
