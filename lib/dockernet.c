@@ -146,6 +146,18 @@ static int decode_generic(json_t *generic, struct tk_dnet_request *ret, tk_err *
 		} else if (strcmp(key, TK_DNET_OPT_INTERNAL) == 0) {
 			if ((r = option_bool(key, v, &internal, err)) >= 0 && internal)
 				ret->internal = true;
+		} else if (strcmp(key, TK_DNET_OPT_MASQUERADE) == 0) {
+			r = option_bool(key, v, &ret->nat, err); /* the bridge driver's nat */
+		} else if (strcmp(key, TK_DNET_OPT_ICC) == 0) {
+			bool icc;
+
+			/* Asked for, isolation inside a network would silently not be there. */
+			if ((r = option_bool(key, v, &icc, err)) >= 0 && !icc)
+				return tk_err_set(err, -EINVAL,
+						  "option %s=false: the containers of a tenantkit "
+						  "network always reach each other; give them "
+						  "networks of their own",
+						  key);
 		} else if (strncmp(key, "com.docker.", 11) != 0) {
 			return tk_err_set(
 				err, -EINVAL,

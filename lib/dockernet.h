@@ -41,10 +41,13 @@ enum tk_dnet_op {
 };
 
 /* Docker's option keys that netd reads. */
-#define TK_DNET_OPT_GENERIC	 "com.docker.network.generic"
-#define TK_DNET_OPT_IPV6	 "com.docker.network.enable_ipv6"
-#define TK_DNET_OPT_MTU		 "com.docker.network.driver.mtu"
-#define TK_DNET_OPT_INTERNAL	 "com.docker.network.internal"
+#define TK_DNET_OPT_GENERIC  "com.docker.network.generic"
+#define TK_DNET_OPT_IPV6     "com.docker.network.enable_ipv6"
+#define TK_DNET_OPT_MTU	     "com.docker.network.driver.mtu"
+#define TK_DNET_OPT_INTERNAL "com.docker.network.internal"
+/* The bridge driver's -o options: the one that means tenantkit's nat, and one it cannot honour. */
+#define TK_DNET_OPT_MASQUERADE	 "com.docker.network.bridge.enable_ip_masquerade"
+#define TK_DNET_OPT_ICC		 "com.docker.network.bridge.enable_icc"
 #define TK_DNET_OPT_PORTMAP	 "com.docker.network.portmap"
 #define TK_DNET_OPT_ADDRESS_TYPE "RequestAddressType"
 #define TK_DNET_GATEWAY_TYPE	 "com.docker.network.gateway"

@@ -133,6 +133,33 @@ static void test_create_network(void **state)
 	assert_false(req.internal);
 	tk_dnet_request_done(&req);
 
+	/* The bridge driver's masquerade option is nat; its enable_icc=false cannot be honoured. */
+	assert_int_equal(decode("/NetworkDriver.CreateNetwork",
+				"{\"NetworkID\":\"" NID
+				"\",\"Options\":{\"com.docker.network.generic\":{\"tenant\":\"a\","
+				"\"com.docker.network.bridge.enable_ip_masquerade\":\"false\"}},"
+				"\"IPv4Data\":[{\"Pool\":\"10.200.3.0/24\"}]}",
+				&req),
+			 0);
+	assert_false(req.nat);
+	tk_dnet_request_done(&req);
+	assert_int_equal(decode("/NetworkDriver.CreateNetwork",
+				"{\"NetworkID\":\"" NID
+				"\",\"Options\":{\"com.docker.network.generic\":{\"tenant\":\"a\","
+				"\"com.docker.network.bridge.enable_icc\":\"false\"}},"
+				"\"IPv4Data\":[{\"Pool\":\"10.200.3.0/24\"}]}",
+				&req),
+			 -EINVAL);
+	tk_dnet_request_done(&req);
+	assert_int_equal(decode("/NetworkDriver.CreateNetwork",
+				"{\"NetworkID\":\"" NID
+				"\",\"Options\":{\"com.docker.network.generic\":{\"tenant\":\"a\","
+				"\"com.docker.network.bridge.enable_icc\":\"true\"}},"
+				"\"IPv4Data\":[{\"Pool\":\"10.200.3.0/24\"}]}",
+				&req),
+			 0);
+	tk_dnet_request_done(&req);
+
 	/* No tenant, a typo, two subnets, no pool at all: refused with a reason. */
 	assert_int_equal(decode("/NetworkDriver.CreateNetwork",
 				"{\"NetworkID\":\"" NID
