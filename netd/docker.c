@@ -317,10 +317,11 @@ static int owner_pool_check(struct docker *d, const struct tk_tenant *t, const s
 {
 	char text[TK_PREFIX_STRLEN];
 
+	int r;
+
+	if ((r = network_subnet_size_check(p, err)) < 0)
+		return r;
 	tk_prefix_format(p, text, sizeof(text));
-	if (p->addr.family == AF_INET ? p->len < 12 || p->len > 30 : p->len < 48 || p->len > 124)
-		return tk_err_set(err, -EINVAL, "subnet %s must be between %s", text,
-				  p->addr.family == AF_INET ? "/12 and /30" : "/48 and /124");
 	if (!tk_prefix_list_covers(&d->m->allow, p) &&
 	    !(t && tk_prefix_list_covers(&t->allow_subnets, p)))
 		return tk_err_set(err, -EPERM,

@@ -362,6 +362,8 @@ struct network_params {
 int network_create(struct manager *m, const struct network_params *p, struct network **ret,
 		   tk_err *err);
 int network_delete(struct manager *m, struct network *n, tk_err *err);
+/* A subnet of a network's size: IPv4 /12 to /30, IPv6 /48 to /124. */
+int network_subnet_size_check(const struct tk_prefix *p, tk_err *err);
 int network_link(struct manager *m, struct network *a, struct network *b, bool link, tk_err *err);
 /* Sets disable_ipv6 on a link netd made (bridges and ports of IPv4-only networks). */
 int link_without_ipv6(const char *ifname, tk_err *err);

@@ -52,13 +52,20 @@ static int parse_requested(const char *requested, int family, struct tk_prefix *
 	if (ret->addr.family != family)
 		return tk_err_set(err, -EINVAL, "subnet '%s' is not an %s subnet", requested,
 				  family == AF_INET ? "IPv4" : "IPv6");
-	if (family == AF_INET && (ret->len < 12 || ret->len > 30))
-		return tk_err_set(err, -EINVAL, "IPv4 subnet '%s' must be between /12 and /30",
-				  requested);
-	if (family == AF_INET6 && (ret->len < 48 || ret->len > 124))
-		return tk_err_set(err, -EINVAL, "IPv6 subnet '%s' must be between /48 and /124",
-				  requested);
-	return 0;
+	return network_subnet_size_check(ret, err);
+}
+
+int network_subnet_size_check(const struct tk_prefix *p, tk_err *err)
+{
+	char text[TK_PREFIX_STRLEN];
+
+	if (p->addr.family == AF_INET ? p->len >= 12 && p->len <= 30
+				      : p->len >= 48 && p->len <= 124)
+		return 0;
+	return tk_err_set(err, -EINVAL, "%s subnet '%s' must be between %s",
+			  p->addr.family == AF_INET ? "IPv4" : "IPv6",
+			  tk_prefix_format(p, text, sizeof(text)),
+			  p->addr.family == AF_INET ? "/12 and /30" : "/48 and /124");
 }
 
 /* Every pool is taken: the error names them all, and the option that sets them. */
